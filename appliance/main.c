@@ -1,0 +1,2 @@
+/* placeholder until the program lands */
+int main(void) { return 2; }

@@ -1,0 +1,65 @@
+/*
+ * config.h - where an appliance keeps things, and what it allows.
+ *
+ * An appliance "home" is either one folder (--home DIR or $CEP_HOME:
+ * DIR/config, DIR/pki, DIR/state, DIR/run - appliances side by side, no
+ * root) or the installed FHS layout (/etc/cep, /var/lib/cep/pki,
+ * /var/lib/cep, /run/cep). config/cep.yaml holds the appliance settings
+ * and the blast-radius policy; `cepctl init` writes a commented default.
+ */
+#ifndef CEP_CONFIG_H
+#define CEP_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct cep_paths {
+	char config[PATH_MAX];   /* cep.yaml */
+	char pki[PATH_MAX];      /* ca.crt ca.key relay.* delegate.* */
+	char state[PATH_MAX];    /* runs/<run-id>/journal */
+	char run[PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
+} cep_paths;
+
+/* home NULL: $CEP_HOME if set, else the FHS layout. */
+int cep_paths_resolve(const char *home, cep_paths *p, cep_err *err);
+/* ipc:// URLs for the appliance's sockets. */
+int cep_paths_url(const cep_paths *p, const char *sock, char *buf, size_t len,
+    cep_err *err);
+
+#define CEP_POLICY_MAX_RULES 32
+
+typedef struct cep_policy {
+	int64_t max_duration_ms;        /* default 30m */
+	int max_concurrent_runs;        /* default 10 */
+	int max_cpu_workers;            /* default 2 x cores */
+	int max_memory_mib;             /* default 1024 */
+	/* host targets: process names / cgroup paths, glob patterns (fnmatch) */
+	size_t n_allow, n_deny;
+	char allow[CEP_POLICY_MAX_RULES][128];
+	char deny[CEP_POLICY_MAX_RULES][128];
+	/* kubernetes namespaces (issue 3), glob patterns */
+	size_t n_ns_deny;
+	char ns_deny[CEP_POLICY_MAX_RULES][128];
+} cep_policy;
+
+typedef struct cep_config {
+	char appliance[64];         /* names the appliance in identities */
+	char relay_listen[256];     /* tls+tcp://0.0.0.0:7443 */
+	char relay_advertise[256];  /* what runners dial: tls+tcp://127.0.0.1:7443 */
+	int64_t runner_margin_ms;   /* identity lifetime beyond deadline: 2m */
+	int64_t deadman_ms;         /* default dead-man interval: 10s */
+	cep_policy policy;
+} cep_config;
+
+/* Loads paths->config/cep.yaml; missing keys take defaults; unknown keys
+ * and bad values are errors with file:line:col. */
+int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err);
+void cep_config_defaults(cep_config *cfg);
+/* The commented default file `cepctl init` writes. */
+const char *cep_config_default_yaml(void);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * exp.h - the experiment model: YAML (docs/experiments.md) in, a validated
+ * read-only experiment out.
+ *
+ * Faults and probes are described by a schema table (exp_schema.c): each
+ * type lists its parameters, their kinds (string, int, duration, percent,
+ * list, string map), bounds and defaults. Validation is done once, here,
+ * with positions; runners and the delegate then read parameters by name
+ * and can rely on presence, kind and bounds. Adding a fault type = adding a
+ * schema entry and a runner backend.
+ */
+#ifndef CEP_EXP_H
+#define CEP_EXP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct cep_exp cep_exp;
+typedef struct cep_exp_item cep_exp_item;   /* one fault or one probe */
+
+/* All problems found, not only the first: validate shows each with
+ * file:line:col. */
+typedef struct cep_exp_diags {
+	size_t n;
+	char msgs[32][CEP_ERR_MSG_MAX];
+	size_t dropped;   /* more than 32 */
+} cep_exp_diags;
+
+/* Parses and validates. On failure returns INVALID_ARGUMENT, err holds the
+ * first problem and diags (if not NULL) all of them. */
+int cep_exp_parse(const char *yaml, size_t len, const char *fname,
+    cep_exp **out, cep_exp_diags *diags, cep_err *err);
+void cep_exp_free(cep_exp *e);
+
+const char *cep_exp_name(const cep_exp *e);          /* metadata.name */
+const char *cep_exp_source(const cep_exp *e);        /* the YAML text */
+const char *cep_exp_target_kind(const cep_exp *e);   /* "host", "kubernetes" */
+const char *cep_exp_connector(const cep_exp *e);     /* "local" for host */
+const char *cep_exp_namespace(const cep_exp *e);     /* "" for host */
+int64_t cep_exp_duration_ms(const cep_exp *e);       /* chaos duration */
+int64_t cep_exp_deadman_ms(const cep_exp *e);        /* default 10s */
+
+size_t cep_exp_nfaults(const cep_exp *e);
+const cep_exp_item *cep_exp_fault(const cep_exp *e, size_t i);
+size_t cep_exp_nprobes(const cep_exp *e);
+const cep_exp_item *cep_exp_probe(const cep_exp *e, size_t i);
+
+const char *cep_exp_item_name(const cep_exp_item *it);
+const char *cep_exp_item_type(const cep_exp_item *it);
+int cep_exp_item_line(const cep_exp_item *it);
+
+/* Parameters, after validation and defaults. Names are the YAML keys
+ * ("interval", "expectStatus"). Durations are ms, percents 0..100. */
+bool cep_exp_has(const cep_exp_item *it, const char *key);
+const char *cep_exp_str(const cep_exp_item *it, const char *key); /* or NULL */
+int64_t cep_exp_int(const cep_exp_item *it, const char *key);     /* or 0 */
+double cep_exp_num(const cep_exp_item *it, const char *key);      /* or 0 */
+bool cep_exp_bool(const cep_exp_item *it, const char *key);
+size_t cep_exp_list_len(const cep_exp_item *it, const char *key);
+const char *cep_exp_list_at(const cep_exp_item *it, const char *key, size_t i);
+/* string maps (labels): i-th key and value */
+const char *cep_exp_map_key(const cep_exp_item *it, const char *key, size_t i);
+const char *cep_exp_map_val(const cep_exp_item *it, const char *key, size_t i);
+
+/* Probe modes. */
+enum cep_probe_mode {
+	CEP_PROBE_SOT,        /* start-of-test */
+	CEP_PROBE_EOT,        /* end-of-test */
+	CEP_PROBE_EDGE,       /* before and after chaos */
+	CEP_PROBE_CONTINUOUS, /* whole run */
+	CEP_PROBE_ONCHAOS,    /* while faults are active */
+};
+enum cep_probe_mode cep_exp_probe_mode(const cep_exp_item *probe);
+const char *cep_probe_mode_name(enum cep_probe_mode m);
+
+/* Known types, for docs and `cepctl validate`. NULL-terminated. */
+const char *const *cep_exp_fault_types(void);
+const char *const *cep_exp_probe_types(void);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * journal.h - a run's append-only journal on disk.
+ *
+ * One file per run (state/runs/<run-id>/journal). A record is
+ *   u32 length (little endian) | u32 crc32c of the payload | payload
+ * where the payload is a serialized cep.v1.JournalRecord. Appends are
+ * O_APPEND writes of a whole record; sync=true fsyncs (state changes,
+ * fault records: what must survive kill -9). Replay stops at the first torn
+ * or corrupt record and reports where; opening for append cuts such a torn
+ * tail so later records are never hidden behind garbage. Nothing is ever
+ * rewritten in place.
+ */
+#ifndef CEP_JOURNAL_H
+#define CEP_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cep.pb-c.h"
+#include "err.h"
+
+#define CEP_JOURNAL_MAX_RECORD (8u * 1024u * 1024u)
+
+typedef struct cep_journal cep_journal;
+
+/* Creates dir (0700) and dir/journal; ALREADY_EXISTS if present. */
+int cep_journal_create(const char *dir, cep_journal **out, cep_err *err);
+/* Opens an existing journal for appending, after cutting a torn tail. */
+int cep_journal_open(const char *dir, cep_journal **out, cep_err *err);
+int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
+    bool sync, cep_err *err);
+void cep_journal_close(cep_journal *j);
+
+typedef struct cep_journal_replay_info {
+	size_t records;
+	uint64_t valid_bytes;   /* offset after the last good record */
+	bool torn_tail;         /* an incomplete or corrupt record at the end */
+	char detail[256];       /* what was wrong and at which offset */
+} cep_journal_replay_info;
+
+/* Calls cb for every good record in order; cb returns 0 to go on. The
+ * record is freed after cb returns. */
+typedef int (*cep_journal_cb)(const Cep__V1__JournalRecord *rec, void *arg);
+int cep_journal_replay(const char *dir, cep_journal_cb cb, void *arg,
+    cep_journal_replay_info *info, cep_err *err);
+
+uint32_t cep_crc32c(const void *data, size_t len);
+
+#endif

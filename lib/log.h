@@ -1,0 +1,28 @@
+/*
+ * log.h - structured logs.
+ *
+ * Under systemd (JOURNAL_STREAM set) a line goes to the journal with fields
+ * CEP_COMPONENT, CEP_RUN_ID, PRIORITY; on a terminal or a pipe it is logfmt:
+ *   ts=2026-11-25T13:55:11.123Z level=info comp=relay run=r-1a2b msg="..."
+ * Every line about a run carries its run id. lib/ code logs only through here.
+ * Never pass key material, tokens or kubeconfig contents.
+ */
+#ifndef CEP_LOG_H
+#define CEP_LOG_H
+
+enum cep_log_level { CEP_LOG_DEBUG, CEP_LOG_INFO, CEP_LOG_WARN, CEP_LOG_ERROR };
+
+/* comp: "relay", "delegate", "runner", "cepctl". Call once at start. */
+void cep_log_init(const char *comp);
+void cep_log_set_level(enum cep_log_level min);
+/* Quiet mode for cepctl: only warnings and errors reach stderr. */
+
+void cep_log(enum cep_log_level lvl, const char *run_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define cep_log_info(run, ...) cep_log(CEP_LOG_INFO, (run), __VA_ARGS__)
+#define cep_log_warn(run, ...) cep_log(CEP_LOG_WARN, (run), __VA_ARGS__)
+#define cep_log_error(run, ...) cep_log(CEP_LOG_ERROR, (run), __VA_ARGS__)
+#define cep_log_debug(run, ...) cep_log(CEP_LOG_DEBUG, (run), __VA_ARGS__)
+
+#endif

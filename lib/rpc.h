@@ -1,0 +1,129 @@
+/*
+ * rpc.h - "gRPC-style" unary calls over nng req/rep.
+ *
+ * One Envelope (proto/cep.proto) per message: method, call id, relative
+ * timeout, status code, error text, body. A server owns one rep socket with
+ * a pool of contexts that grows while calls are held, so one socket serves
+ * many calls in flight, and long-poll calls (the way a server pushes) do not
+ * starve others. Handlers run on the server's worker threads, never on
+ * nng's callback threads, so a handler may block (e.g. forward a call).
+ * A handler that parks a call replies later from any thread.
+ *
+ * Transports: ipc:// (trust = file permissions) and tls+tcp:// with mutual
+ * TLS (cep_rpc_tls). Messages over CEP_RPC_MAX_MSG get RESOURCE_EXHAUSTED;
+ * undecodable envelopes or bodies get INVALID_ARGUMENT; unknown methods
+ * UNIMPLEMENTED. Nothing a peer sends can crash the server.
+ */
+#ifndef CEP_RPC_H
+#define CEP_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CEP_RPC_MAX_MSG (4u * 1024u * 1024u)
+
+/* TLS material, PEM text (not file names: keys are never re-read from
+ * world-readable places). For a server: own cert+key, CA to verify clients,
+ * require_client_cert. For a client: own cert+key (may be NULL), CA to verify
+ * the server, server_name to check against the server certificate. */
+typedef struct cep_rpc_tls {
+	const char *cert_pem;
+	const char *key_pem;
+	const char *ca_pem;
+	const char *server_name;
+	/* server only: peers without a verified client certificate are still
+	 * admitted, but marked unverified (cep_rpc_call_peer_verified) so the
+	 * caller can refuse them with a reason it logs. */
+	bool client_cert_optional;
+} cep_rpc_tls;
+
+/* ---------------------------------------------------------------- server */
+typedef struct cep_rpc_server cep_rpc_server;
+typedef struct cep_rpc_call cep_rpc_call;
+
+/* Identifies the nng pipe (connection) a call came on. A struct so it is
+ * not confused with other integers. id 0 = none. */
+typedef struct cep_pipe_id { uint32_t id; } cep_pipe_id;
+
+typedef void (*cep_rpc_handler)(cep_rpc_call *call, void *arg);
+
+typedef struct cep_rpc_method {
+	const char *name;                        /* "cep.v1.Runner/Prove" */
+	const ProtobufCMessageDescriptor *req;   /* body decoded with this */
+	cep_rpc_handler fn;
+} cep_rpc_method;
+
+/* Pipe events, e.g. to forget a runner's identity when its pipe closes. */
+typedef void (*cep_rpc_pipe_cb)(cep_pipe_id pipe, bool added, bool verified,
+    const char *peer, void *arg);
+
+typedef struct cep_rpc_server_opts {
+	const char *name;        /* for logs: "relay-runners" */
+	int workers;             /* handler threads; 0 = 4 */
+	int max_inflight;        /* cap on contexts; 0 = 4096 */
+	cep_rpc_pipe_cb pipe_cb; /* optional */
+	void *pipe_cb_arg;
+} cep_rpc_server_opts;
+
+/* table must outlive the server. arg is passed to every handler. */
+int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
+    size_t n, void *arg, const cep_rpc_server_opts *opts, cep_err *err);
+/* url: ipc:///path or tls+tcp://host:port. tls NULL for ipc. For ipc the
+ * socket file is created mode 0660 (before clients can connect). Can be
+ * called more than once (several listeners). */
+int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
+    const cep_rpc_tls *tls, cep_err *err);
+/* For tls+tcp://127.0.0.1:0: the port the kernel chose. */
+int cep_rpc_server_port(cep_rpc_server *s);
+/* Stops, replies CANCELLED/UNAVAILABLE to parked calls, frees. NULL-safe. */
+void cep_rpc_server_free(cep_rpc_server *s);
+/* Closes one pipe (a refused peer). */
+void cep_rpc_server_close_pipe(cep_rpc_server *s, cep_pipe_id pipe);
+
+typedef struct cep_rpc_stats {
+	uint64_t calls, ok, failed, malformed, oversized, unknown_method;
+	uint32_t pipes;
+} cep_rpc_stats;
+void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
+
+/* In a handler: */
+const ProtobufCMessage *cep_rpc_call_request(cep_rpc_call *c);
+const char *cep_rpc_call_method(cep_rpc_call *c);
+cep_pipe_id cep_rpc_call_pipe(cep_rpc_call *c);
+bool cep_rpc_call_peer_verified(cep_rpc_call *c);  /* TLS client cert ok */
+const char *cep_rpc_call_peer(cep_rpc_call *c);    /* "10.0.0.5:41000", "ipc" */
+/* Monotonic ms by which the caller wants an answer (its timeout, capped). */
+int64_t cep_rpc_call_deadline(cep_rpc_call *c);
+/* Exactly one of these, once, from any thread; then c is gone. */
+void cep_rpc_call_reply(cep_rpc_call *c, const ProtobufCMessage *reply);
+void cep_rpc_call_fail(cep_rpc_call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---------------------------------------------------------------- client */
+typedef struct cep_rpc_client cep_rpc_client;
+
+/* Dials in the background and keeps redialing (nng reconnect with backoff):
+ * creating a client never fails because the server is not up yet. */
+int cep_rpc_client_new(cep_rpc_client **out, const char *url,
+    const cep_rpc_tls *tls, cep_err *err);
+void cep_rpc_client_free(cep_rpc_client *c);
+
+/* One unary call; thread-safe, many in flight per client (one nng context
+ * each). Returns the status code: CEP_OK and *reply set (free with
+ * protobuf_c_message_free_unpacked(*reply, NULL)), or an error code with
+ * err filled: the server's status and text, or DEADLINE_EXCEEDED /
+ * UNAVAILABLE from the transport. reply_desc may be NULL to ignore the body. */
+int cep_rpc_call(cep_rpc_client *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, int timeout_ms, cep_err *err);
+
+/* True for codes worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED,
+ * RESOURCE_EXHAUSTED, ABORTED). */
+bool cep_rpc_retryable(int code);
+/* Backoff with full jitter: attempt 0,1,2.. -> ms in [base, min(cap, base*2^n)] */
+int cep_rpc_backoff_ms(int attempt, int base_ms, int cap_ms);
+
+#endif

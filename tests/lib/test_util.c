@@ -1,0 +1,62 @@
+/* test_util.c - durations, run ids, files. */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+#include "util.h"
+
+Test(util, durations)
+{
+	int64_t ms;
+	cr_assert(cep_parse_duration_ms("250ms", &ms) && ms == 250);
+	cr_assert(cep_parse_duration_ms("2s", &ms) && ms == 2000);
+	cr_assert(cep_parse_duration_ms("1m30s", &ms) && ms == 90000);
+	cr_assert(cep_parse_duration_ms("1.5s", &ms) && ms == 1500);
+	cr_assert(cep_parse_duration_ms("1h", &ms) && ms == 3600000);
+	cr_assert(!cep_parse_duration_ms("", &ms));
+	cr_assert(!cep_parse_duration_ms("10", &ms));
+	cr_assert(!cep_parse_duration_ms("-1s", &ms));
+	cr_assert(!cep_parse_duration_ms("1x", &ms));
+	cr_assert(!cep_parse_duration_ms("99999999999h", &ms));
+	char buf[32];
+	cep_format_duration(90500, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "1m30.5s");
+	cep_format_duration(250, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "250ms");
+}
+
+Test(util, run_ids)
+{
+	cep_run_id a, b;
+	cep_run_id_new(&a);
+	cep_run_id_new(&b);
+	cr_assert(cep_run_id_valid(a.s));
+	cr_assert_str_neq(a.s, b.s);
+	cr_assert(!cep_run_id_valid("r-../../etc/pass"));
+	cr_assert(!cep_run_id_valid("r-0123456789ABCDEF"));
+	cr_assert(!cep_run_id_valid(NULL));
+}
+
+Test(util, files)
+{
+	char *dir = cep_test_tmpdir("util");
+	char path[512];
+	snprintf(path, sizeof(path), "%s/a/b/c", dir);
+	cr_assert_eq(cep_mkdirs(path, 0700, NULL), CEP_OK);
+	snprintf(path, sizeof(path), "%s/a/b/c/f", dir);
+	cr_assert_eq(cep_write_file(path, "hello", 5, 0600, NULL), CEP_OK);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	char *data;
+	size_t len;
+	cr_assert_eq(cep_read_file(path, 100, &data, &len, NULL), CEP_OK);
+	cr_assert_eq(len, 5);
+	cr_assert_str_eq(data, "hello");
+	free(data);
+	cep_err err;
+	cr_assert_eq(cep_read_file(path, 3, &data, &len, &err), CEP_RESOURCE_EXHAUSTED);
+	cr_assert(strstr(err.msg, "limit") != NULL);
+	cep_test_rmdir(dir);
+}

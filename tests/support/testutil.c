@@ -1,0 +1,79 @@
+/* testutil.c - helpers shared by the Criterion tests. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util.h"
+
+char *cep_test_tmpdir(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *path = NULL;
+	if (asprintf(&path, "%s/cep-test-%s-XXXXXX", base ? base : "/tmp", tag) < 0)
+		abort();
+	if (mkdtemp(path) == NULL)
+		abort();
+	return path;
+}
+
+void cep_test_rmdir(char *dir)
+{
+	if (dir != NULL)
+		cep_rmtree(dir, NULL);
+	free(dir);
+}
+
+char *cep_test_bin(const char *name)
+{
+	const char *dir = getenv("CEP_BIN_DIR");
+	char *path = NULL;
+	if (asprintf(&path, "%s/%s", dir ? dir : ".", name) < 0)
+		abort();
+	return path;
+}
+
+int cep_test_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t l = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &l) != 0)
+		abort();
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+int cep_test_count_procs(const char *comm)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+	while (d && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		char path[300], buf[64];
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL) {
+			buf[strcspn(buf, "\n")] = '\0';
+			if (strcmp(buf, comm) == 0)
+				n++;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}

@@ -1,0 +1,18 @@
+/* testutil.h - what many tests need: temp dirs, paths of built binaries. */
+#ifndef CEP_TESTUTIL_H
+#define CEP_TESTUTIL_H
+
+#include <stddef.h>
+
+/* A fresh directory under $TMPDIR (or /tmp), removed by cep_test_rmdir. */
+char *cep_test_tmpdir(const char *tag);
+void cep_test_rmdir(char *dir); /* removes and frees */
+/* $CEP_BIN_DIR/name, or "./name". Static buffer per call site not needed:
+ * returns a malloc'd string. */
+char *cep_test_bin(const char *name);
+/* A free TCP port on 127.0.0.1 (bind to 0, read, close). */
+int cep_test_free_port(void);
+/* Counts processes whose /proc/<pid>/comm equals comm. */
+int cep_test_count_procs(const char *comm);
+
+#endif
