@@ -30,7 +30,14 @@ int cep_err_wrap(cep_err *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	/* truncation is acceptable here: the head of the message matters most */
+	size_t pl = strnlen(prefix, sizeof(err->msg) - 3);
+	memcpy(err->msg, prefix, pl);
+	memcpy(err->msg + pl, ": ", 2);
+	size_t room = sizeof(err->msg) - pl - 3;
+	size_t ol = strnlen(old, room);
+	memcpy(err->msg + pl + 2, old, ol);
+	err->msg[pl + 2 + ol] = '\0';
 	return err->code;
 }
 
