@@ -1,4 +1,5 @@
 /* err.c - the status type and the translations from nng, mbedTLS, errno. */
+#define _POSIX_C_SOURCE 200809L
 #include "err.h"
 
 #include <errno.h>
