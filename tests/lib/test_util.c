@@ -1,5 +1,7 @@
 /* test_util.c - durations, run ids, files. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
