@@ -24,10 +24,15 @@
 
 typedef struct cep_journal cep_journal;
 
-/* Creates dir (0700) and dir/journal; ALREADY_EXISTS if present. */
+/* Creates dir (0700) and dir/journal (0600); ALREADY_EXISTS if present.
+ * A handle may be shared by threads: appends are serialized. */
 int cep_journal_create(const char *dir, cep_journal **out, cep_err *err);
-/* Opens an existing journal for appending, after cutting a torn tail. */
+/* Opens an existing journal for appending, after cutting a torn tail
+ * (ftruncate + fsync, logged as a warning naming file and offset).
+ * NOT_FOUND if there is no journal. */
 int cep_journal_open(const char *dir, cep_journal **out, cep_err *err);
+/* One whole record; RESOURCE_EXHAUSTED over CEP_JOURNAL_MAX_RECORD. A
+ * failed write is cut back, never left as half a record. */
 int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
     bool sync, cep_err *err);
 void cep_journal_close(cep_journal *j);
@@ -39,8 +44,11 @@ typedef struct cep_journal_replay_info {
 	char detail[256];       /* what was wrong and at which offset */
 } cep_journal_replay_info;
 
-/* Calls cb for every good record in order; cb returns 0 to go on. The
- * record is freed after cb returns. */
+/* Calls cb (may be NULL) for every good record in order; cb returns 0 to
+ * go on, anything else stops the replay with CEP_ABORTED. The record is
+ * freed after cb returns. A torn or corrupt record is not an error: the
+ * replay returns CEP_OK with info->torn_tail and info->detail set. NOT_FOUND
+ * if there is no journal. info may be NULL. */
 typedef int (*cep_journal_cb)(const Cep__V1__JournalRecord *rec, void *arg);
 int cep_journal_replay(const char *dir, cep_journal_cb cb, void *arg,
     cep_journal_replay_info *info, cep_err *err);

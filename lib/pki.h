@@ -21,11 +21,15 @@
 
 typedef struct cep_pki_ca cep_pki_ca;
 
-/* Creates dir/ca.key (0600) and dir/ca.crt, valid for years, CN
- * "cep appliance CA <appliance>". Fails if they exist (ALREADY_EXISTS). */
+/* Creates dir (0700 if new), dir/ca.key (0600) and dir/ca.crt: P-256,
+ * CA:true pathlen 0, keyCertSign|cRLSign, valid ten years, CN
+ * "cep appliance CA <appliance>" (appliance: 1-63 of [A-Za-z0-9._-]).
+ * Fails if either file exists (ALREADY_EXISTS). */
 int cep_pki_ca_create(const char *dir, const char *appliance, cep_err *err);
 /* Loads dir/ca.crt and dir/ca.key; refuses a key file readable by group
- * or others (PERMISSION_DENIED, naming the file and its mode). */
+ * or others (PERMISSION_DENIED, naming the file and its mode), a key that
+ * does not match the certificate and a certificate that is no CA
+ * (FAILED_PRECONDITION). The handle may be shared by threads. */
 int cep_pki_ca_load(cep_pki_ca **out, const char *dir, cep_err *err);
 void cep_pki_ca_free(cep_pki_ca *ca);  /* wipes the key */
 const char *cep_pki_ca_cert_pem(const cep_pki_ca *ca);
@@ -34,14 +38,20 @@ typedef struct cep_pki_issue_req {
 	const char *cn;
 	const char *uri_san;       /* optional */
 	const char *const *dns;    /* optional, NULL-terminated */
-	const char *const *ips;    /* optional, NULL-terminated, "127.0.0.1" */
+	const char *const *ips;    /* optional, NULL-terminated, "127.0.0.1" or
+				    * "::1"; written as iPAddress and, because
+				    * mbedTLS 2.28 matches a TLS server name
+				    * against dNSName only, also as dNSName */
 	int64_t not_before_ms;     /* 0 = now - 5 min (clock skew) */
 	int64_t not_after_ms;
 	int server;                /* 1: serverAuth EKU, else clientAuth */
 } cep_pki_issue_req;
 
-/* A fresh P-256 key and a certificate signed by ca. Caller frees both
- * strings; wipe key_pem with cep_pki_free_secret. */
+/* A fresh P-256 key and a certificate signed by ca: CA:false,
+ * digitalSignature, EKU serverAuth (server) or clientAuth, SANs in the
+ * order URI, dns, ips. cn: 1-64 printable, none of ,=+\"<>;# .
+ * Caller frees both strings; wipe key_pem with cep_pki_free_secret.
+ * On failure both are NULL. */
 int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req,
     char **cert_pem, char **key_pem, cep_err *err);
 void cep_pki_free_secret(char *s);
@@ -54,23 +64,36 @@ typedef struct cep_pki_identity {
 	char appliance[64], connector[64], ns[64], run_id[32]; /* from uri */
 } cep_pki_identity;
 
-/* Verifies cert (DER) against ca_pem at time now_ms: signature chain,
- * validity period, and parses the URI SAN. Errors name the reason:
- * "certificate expired at 2026-...", "not signed by the appliance CA", ... */
+/* Verifies cert (DER) against ca_pem at time now_ms (0 = now; validity of
+ * the certificate and of the CA is judged at now_ms, not by mbedTLS's
+ * clock): signature chain, validity period, not a CA certificate, and
+ * parses the URI SAN (at most one; if present it must be a well-formed
+ * cep:// identity with a valid run id). id may be NULL; it is filled only
+ * on success. Refusals are UNAUTHENTICATED (a bad ca_pem is
+ * INVALID_ARGUMENT) and name the reason: "certificate expired at
+ * 2026-11-25T13:55:11Z", "certificate not yet valid (valid from ...)",
+ * "certificate is not signed by the appliance CA", "certificate is not
+ * valid X.509 DER: ...". EKU is not checked here; the caller checks the
+ * URI against what it expects. */
 int cep_pki_verify_der(const char *ca_pem, const uint8_t *der, size_t der_len,
     int64_t now_ms, cep_pki_identity *id, cep_err *err);
 /* PEM -> DER (first certificate). Caller frees *der. */
 int cep_pki_cert_der(const char *cert_pem, uint8_t **der, size_t *der_len,
     cep_err *err);
 
-/* Proof of possession: ECDSA-SHA256 over "cep-runner-proof-v1" || nonce. */
+/* Proof of possession: ECDSA-SHA256 over "cep-runner-proof-v1" || nonce.
+ * The nonce must be 16..64 bytes (INVALID_ARGUMENT otherwise). The *sig
+ * is malloc'd (free()). check_proof only checks the signature with the
+ * certificate's key: verify the certificate with cep_pki_verify_der first.
+ * A bad signature is UNAUTHENTICATED. */
 int cep_pki_sign_proof(const char *key_pem, const uint8_t *nonce, size_t n,
     uint8_t **sig, size_t *sig_len, cep_err *err);
 int cep_pki_check_proof(const uint8_t *cert_der, size_t der_len,
     const uint8_t *nonce, size_t n, const uint8_t *sig, size_t sig_len,
     cep_err *err);
 
-/* cep://<appliance>/<connector>/<ns>/<run> */
+/* cep://<appliance>/<connector>/<ns>/<run>; each of the first three 1-63
+ * of [A-Za-z0-9._-], run a valid run id (INVALID_ARGUMENT otherwise). */
 int cep_pki_identity_uri(char *buf, size_t len, const char *appliance,
     const char *connector, const char *ns, const char *run_id, cep_err *err);
 
