@@ -1,2 +1,104 @@
-/* placeholder until the program lands */
-int main(void) { return 2; }
+/*
+ * main.c - cep-relay: arguments, signals, readiness. The relay itself is
+ * relay.c (cep_relay_new/free), which tests run in-process.
+ *
+ *   cep-relay [--home DIR]      (else $CEP_HOME, else the installed layout)
+ *
+ * SIGTERM/SIGINT are blocked before any thread exists (every thread the
+ * relay starts inherits the mask) and read from a signalfd, so no work
+ * happens in a signal handler.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "relay.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cep-relay [--home DIR]\n"
+	    "  --home DIR   appliance home (default: $CEP_HOME, else /etc/cep,\n"
+	    "               /var/lib/cep, /run/cep)\n"
+	    "  --version    print the version\n");
+}
+
+/* 0 ok, 1 exit 0 (help/version), -1 usage error. */
+static int parse_args(int argc, char **argv, const char **home)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+			*home = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("cep-relay %s\n", CEP_VERSION);
+			return 1;
+		} else {
+			fprintf(stderr, "cep-relay: unknown argument '%s'\n", argv[i]);
+			usage(stderr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Blocks until SIGTERM or SIGINT; returns the signal number. */
+static int wait_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+	for (;;) {
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n == (ssize_t)sizeof(si))
+			return (int)si.ssi_signo;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *home = NULL;
+	int a = parse_args(argc, argv, &home);
+	if (a != 0)
+		return a > 0 ? 0 : 2;
+	cep_log_init("relay");
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = -1;
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    (sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+		cep_log_error(NULL, "cannot set up signal handling");
+		return 1;
+	}
+
+	cep_paths paths;
+	cep_config cfg;
+	cep_relay *relay = NULL;
+	cep_err err = {0};
+	if (cep_paths_resolve(home, &paths, &err) != CEP_OK ||
+	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
+	    cep_relay_new(&paths, &cfg, &relay, &err) != CEP_OK) {
+		cep_log_error(NULL, "cannot start: %s", err.msg);
+		close(sfd);
+		return 1;
+	}
+	sd_notify(0, "READY=1");
+	int sig = wait_signal(sfd);
+	sd_notify(0, "STOPPING=1");
+	cep_log_info(NULL, "signal %d: shutting down", sig);
+	cep_relay_free(relay);
+	close(sfd);
+	cep_log_info(NULL, "stopped");
+	return 0;
+}

@@ -1,0 +1,316 @@
+/*
+ * registry.c - active runs, recently finished run ids, command queues.
+ *
+ * Runs are kept in an array sorted by run id (bsearch on every runner
+ * call). A sync builds the new array from the grants, moving each kept run
+ * (and its queued commands) over, so replacing the set never loses an ABORT
+ * that is still on its way to a runner.
+ */
+#define _GNU_SOURCE
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct cep_registry {
+	cep_relay_run **runs;   /* sorted by run_id */
+	size_t nruns;
+	/* ring of finished ids, oldest overwritten first */
+	char (*finished)[32];
+	size_t fin_head, fin_n;
+};
+
+ProtobufCMessage *cep_relay_msg_dup(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+	if (buf == NULL)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL,
+	    len, buf);
+	free(buf);
+	return copy;
+}
+
+int cep_registry_new(cep_registry **out, cep_err *err)
+{
+	cep_registry *reg = calloc(1, sizeof(*reg));
+	if (reg != NULL)
+		reg->finished = calloc(CEP_REGISTRY_FINISHED, 32);
+	if (reg == NULL || reg->finished == NULL) {
+		free(reg);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "registry: out of memory");
+	}
+	*out = reg;
+	return CEP_OK;
+}
+
+static void run_free(cep_relay_run *run)
+{
+	if (run == NULL)
+		return;
+	for (size_t i = 0; i < run->ncmds; i++)
+		protobuf_c_message_free_unpacked(&run->cmds[i]->base, NULL);
+	if (run->assignment != NULL)
+		protobuf_c_message_free_unpacked(&run->assignment->base, NULL);
+	free(run);
+}
+
+void cep_registry_free(cep_registry *reg)
+{
+	if (reg == NULL)
+		return;
+	for (size_t i = 0; i < reg->nruns; i++)
+		run_free(reg->runs[i]);
+	free(reg->runs);
+	free(reg->finished);
+	free(reg);
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+	const cep_relay_run *const *x = a, *const *y = b;
+	return strcmp((*x)->run_id, (*y)->run_id);
+}
+
+static int cmp_key(const void *key, const void *elem)
+{
+	const cep_relay_run *const *r = elem;
+	return strcmp(key, (*r)->run_id);
+}
+
+cep_relay_run *cep_registry_find(cep_registry *reg, const char *run_id)
+{
+	if (reg->nruns == 0 || run_id == NULL)
+		return NULL;
+	cep_relay_run **hit = bsearch(run_id, reg->runs, reg->nruns,
+	    sizeof(*reg->runs), cmp_key);
+	return hit != NULL ? *hit : NULL;
+}
+
+size_t cep_registry_count(const cep_registry *reg)
+{
+	return reg->nruns;
+}
+
+bool cep_registry_is_finished(const cep_registry *reg, const char *run_id)
+{
+	for (size_t i = 0; i < reg->fin_n; i++)
+		if (strcmp(reg->finished[i], run_id) == 0)
+			return true;
+	return false;
+}
+
+static void finished_add(cep_registry *reg, const char *run_id)
+{
+	if (cep_registry_is_finished(reg, run_id))
+		return;
+	snprintf(reg->finished[reg->fin_head], 32, "%s", run_id);
+	reg->fin_head = (reg->fin_head + 1) % CEP_REGISTRY_FINISHED;
+	if (reg->fin_n < CEP_REGISTRY_FINISHED)
+		reg->fin_n++;
+}
+
+/* Everything a grant must satisfy before the registry changes at all. */
+static int grants_check(const Cep__V1__RunGrants *g, cep_err *err)
+{
+	if (g->n_grants > CEP_REGISTRY_MAX_RUNS)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "SyncRuns: %zu grants, at most %d", g->n_grants,
+		    CEP_REGISTRY_MAX_RUNS);
+	for (size_t i = 0; i < g->n_grants; i++) {
+		const Cep__V1__RunGrant *gr = g->grants[i];
+		if (!cep_run_id_valid(gr->run_id))
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "SyncRuns: grant %zu: invalid run id", i);
+		size_t ulen = strlen(gr->identity_uri);
+		if (ulen == 0 || ulen >= CEP_REGISTRY_URI_MAX)
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "SyncRuns: grant %zu (%s): identity uri empty or "
+			    "longer than %d", i, gr->run_id,
+			    CEP_REGISTRY_URI_MAX - 1);
+	}
+	for (size_t i = 0; i < g->n_finished; i++)
+		if (!cep_run_id_valid(g->finished[i]))
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "SyncRuns: finished[%zu]: invalid run id", i);
+	return CEP_OK;
+}
+
+/* The run for grant gr: the old one (commands kept) or a new one. */
+static cep_relay_run *run_from_grant(cep_registry *reg,
+    const Cep__V1__RunGrant *gr, bool *is_new)
+{
+	Cep__V1__Assignment empty = CEP__V1__ASSIGNMENT__INIT;
+	const Cep__V1__Assignment *src = gr->assignment ? gr->assignment : &empty;
+	Cep__V1__Assignment *asg =
+	    (Cep__V1__Assignment *)cep_relay_msg_dup(&src->base);
+	if (asg == NULL)
+		return NULL;
+	cep_relay_run *run = cep_registry_find(reg, gr->run_id);
+	*is_new = run == NULL;
+	if (run == NULL && (run = calloc(1, sizeof(*run))) == NULL) {
+		protobuf_c_message_free_unpacked(&asg->base, NULL);
+		return NULL;
+	}
+	snprintf(run->run_id, sizeof(run->run_id), "%s", gr->run_id);
+	snprintf(run->uri, sizeof(run->uri), "%s", gr->identity_uri);
+	run->not_after_ms = gr->not_after_ms;
+	if (run->assignment != NULL)
+		protobuf_c_message_free_unpacked(&run->assignment->base, NULL);
+	run->assignment = asg;
+	return run;
+}
+
+static bool in_grants(const Cep__V1__RunGrants *g, const char *run_id)
+{
+	for (size_t i = 0; i < g->n_grants; i++)
+		if (strcmp(g->grants[i]->run_id, run_id) == 0)
+			return true;
+	return false;
+}
+
+/* Moves runs that are not granted any more to *left and frees them. */
+static int collect_left(cep_registry *reg, const Cep__V1__RunGrants *g,
+    cep_relay_run_name **left, size_t *nleft)
+{
+	*left = calloc(reg->nruns + 1, sizeof(**left));
+	*nleft = 0;
+	if (*left == NULL)
+		return -1;
+	for (size_t i = 0; i < reg->nruns; i++) {
+		if (in_grants(g, reg->runs[i]->run_id))
+			continue;
+		snprintf((*left)[(*nleft)++].s, 32, "%s", reg->runs[i]->run_id);
+		run_free(reg->runs[i]);
+		reg->runs[i] = NULL;
+	}
+	return 0;
+}
+
+/* A sync that fails half way (out of memory): frees the runs it created
+ * (the ones not in the registry) and the array. The set stays the old one;
+ * runs already updated in place keep their newer grant. */
+static void drop_new(cep_registry *reg, cep_relay_run **next, size_t n)
+{
+	for (size_t j = 0; j < n; j++)
+		if (cep_registry_find(reg, next[j]->run_id) != next[j])
+			run_free(next[j]);
+	free(next);
+}
+
+int cep_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
+    cep_relay_run_name **left, size_t *nleft, size_t *added, cep_err *err)
+{
+	*left = NULL;
+	*nleft = *added = 0;
+	int rv = grants_check(g, err);
+	if (rv != CEP_OK)
+		return rv;
+	cep_relay_run **next = calloc(g->n_grants + 1, sizeof(*next));
+	size_t n = 0;
+	if (next == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "SyncRuns: out of memory");
+	for (size_t i = 0; i < g->n_grants; i++) {
+		bool dup = false, is_new = false;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(next[j]->run_id, g->grants[i]->run_id) == 0;
+		if (dup)
+			continue;   /* a repeated grant: the first one counts */
+		/* updates an existing run in place: fine even if we fail later,
+		 * since the grant is the newer truth */
+		cep_relay_run *run = run_from_grant(reg, g->grants[i], &is_new);
+		if (run == NULL) {
+			drop_new(reg, next, n);
+			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+			    "SyncRuns: out of memory");
+		}
+		next[n++] = run;
+		*added += is_new;
+	}
+	if (collect_left(reg, g, left, nleft) != 0) {
+		/* cannot report who left: keep the old set, free new runs */
+		drop_new(reg, next, n);
+		*added = 0;
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "SyncRuns: out of memory");
+	}
+	free(reg->runs);
+	qsort(next, n, sizeof(*next), cmp_run);
+	reg->runs = next;
+	reg->nruns = n;
+	/* only the newest ids fit the ring: skip the rest without scanning */
+	size_t fin0 = g->n_finished > CEP_REGISTRY_FINISHED ?
+	    g->n_finished - CEP_REGISTRY_FINISHED : 0;
+	for (size_t i = fin0; i < g->n_finished; i++)
+		if (cep_registry_find(reg, g->finished[i]) == NULL)
+			finished_add(reg, g->finished[i]);
+	for (size_t i = 0; i < *nleft; i++)
+		finished_add(reg, (*left)[i].s);
+	return CEP_OK;
+}
+
+int cep_registry_add_command(cep_registry *reg, const char *run_id,
+    const Cep__V1__Command *cmd, bool *queued, cep_err *err)
+{
+	*queued = false;
+	if (cmd->seq == 0)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "SendCommand: command seq must be > 0");
+	cep_relay_run *run = cep_registry_find(reg, run_id);
+	if (run == NULL)
+		return cep_err_set(err, CEP_NOT_FOUND, "SendCommand: %s",
+		    cep_registry_is_finished(reg, run_id) ? "run finished" :
+		    "unknown run");
+	size_t pos = run->ncmds;
+	for (size_t i = 0; i < run->ncmds; i++) {
+		if (run->cmds[i]->seq == cmd->seq)
+			return CEP_OK;  /* re-sent: already queued */
+		if (run->cmds[i]->seq > cmd->seq && pos == run->ncmds)
+			pos = i;
+	}
+	if (run->ncmds == CEP_REGISTRY_MAX_CMDS)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "SendCommand: %d commands queued and not yet fetched",
+		    CEP_REGISTRY_MAX_CMDS);
+	Cep__V1__Command *copy = (Cep__V1__Command *)cep_relay_msg_dup(&cmd->base);
+	if (copy == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "SendCommand: out of memory");
+	memmove(&run->cmds[pos + 1], &run->cmds[pos],
+	    (run->ncmds - pos) * sizeof(run->cmds[0]));
+	run->cmds[pos] = copy;
+	run->ncmds++;
+	*queued = true;
+	return CEP_OK;
+}
+
+void cep_registry_trim(cep_relay_run *run, uint64_t after_seq)
+{
+	size_t drop = 0;
+	while (drop < run->ncmds && run->cmds[drop]->seq <= after_seq)
+		protobuf_c_message_free_unpacked(&run->cmds[drop++]->base, NULL);
+	memmove(&run->cmds[0], &run->cmds[drop],
+	    (run->ncmds - drop) * sizeof(run->cmds[0]));
+	run->ncmds -= drop;
+}
+
+Cep__V1__CommandBatch *cep_registry_pending(const cep_relay_run *run,
+    uint64_t after_seq)
+{
+	size_t first = 0;
+	while (first < run->ncmds && run->cmds[first]->seq <= after_seq)
+		first++;
+	if (first == run->ncmds)
+		return NULL;
+	/* a view on the queue, then an owned copy of it: the reply is sent
+	 * after the lock is released */
+	Cep__V1__CommandBatch view = CEP__V1__COMMAND_BATCH__INIT;
+	view.n_commands = run->ncmds - first;
+	view.commands = (Cep__V1__Command **)&run->cmds[first];
+	return (Cep__V1__CommandBatch *)cep_relay_msg_dup(&view.base);
+}

@@ -1,0 +1,32 @@
+/*
+ * relay.h - cep-relay, the hub between runners and the delegate.
+ *
+ * A relay listens for runners (tls+tcp, mutual TLS, cfg->relay_listen) and
+ * for the delegate (ipc <run>/relay.sock), and is a client of the delegate
+ * (<run>/delegate.sock). It authenticates every runner by proof of
+ * possession, authorises every call against the active-run registry the
+ * delegate syncs, forwards events and fault records to the delegate, and
+ * holds commands for the runners' long-polls. See docs/relay.md.
+ *
+ * main.c only parses arguments and waits for a signal; everything else is
+ * here, so tests run a whole relay in-process.
+ */
+#ifndef CEP_RELAY_H
+#define CEP_RELAY_H
+
+#include "config.h"
+#include "err.h"
+
+typedef struct cep_relay cep_relay;
+
+/* Loads paths->pki/ca.crt, relay.crt and relay.key (refused when the key
+ * is readable by group or others), starts both listeners and the delegate
+ * client. Returns with everything listening. */
+int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
+    cep_relay **out, cep_err *err);
+/* Answers every parked call, stops the listeners, frees. NULL-safe. */
+void cep_relay_free(cep_relay *r);
+/* The runner port actually bound (useful with port 0). */
+int cep_relay_port(cep_relay *r);
+
+#endif

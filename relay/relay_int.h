@@ -1,0 +1,126 @@
+/*
+ * relay_int.h - what the relay's files share; not for other modules.
+ *
+ * relay.c      lifecycle, TLS material, parked long-polls, refusals, ticker
+ * runner_api.c the Runner service (runners over tls+tcp)
+ * relay_api.c  the Relay service (the delegate over ipc)
+ * registry.c   active runs and their command queues
+ * pipes.c      per-connection identity (nonce, binding)
+ *
+ * Locking: one mutex (mu) guards registry, pipes, parked calls, pending
+ * closes and counters. Nothing that can block or re-enter the RPC layer
+ * (reply, fail, close_pipe, calls to the delegate, mbedTLS work) runs with
+ * mu held: the RPC layer calls back into us (pipe events) under its own
+ * locks, so holding ours across its calls could deadlock.
+ */
+#ifndef CEP_RELAY_INT_H
+#define CEP_RELAY_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cep.pb-c.h"
+#include "config.h"
+#include "pipes.h"
+#include "registry.h"
+#include "relay.h"
+#include "rpc.h"
+
+/* Why a runner call was refused; the name is the key in
+ * RelayStats.refusals_by_reason and in the log line. */
+enum cep_refusal {
+	CEP_REFUSE_TLS_UNVERIFIED,   /* TLS client cert missing/unverified */
+	CEP_REFUSE_CERT_EXPIRED,     /* cep_pki_verify_der: expired / not yet */
+	CEP_REFUSE_CERT_UNTRUSTED,   /* cep_pki_verify_der: chain, parse... */
+	CEP_REFUSE_CERT_RUN_MISMATCH,/* URI SAN names another run */
+	CEP_REFUSE_UNKNOWN_RUN,
+	CEP_REFUSE_RUN_FINISHED,
+	CEP_REFUSE_IDENTITY_MISMATCH,/* registry URI != certificate URI */
+	CEP_REFUSE_NO_CHALLENGE,     /* no nonce, used or expired */
+	CEP_REFUSE_BAD_SIGNATURE,
+	CEP_REFUSE_NOT_AUTHENTICATED,/* call before Prove */
+	CEP_REFUSE_WRONG_RUN,        /* bound to A, asks for B */
+	CEP_REFUSE_RUN_ENDED,        /* bound run left the registry */
+	CEP_REFUSE_IDENTITY_EXPIRED, /* bound identity past not_after */
+	CEP_REFUSE_BAD_REQUEST,      /* e.g. a batch over the cap */
+	CEP_REFUSE_N
+};
+extern const char *const cep_refusal_names[CEP_REFUSE_N];
+
+#define CEP_RELAY_MAX_BATCH 1000
+#define CEP_RELAY_FORWARD_MS 5000
+#define CEP_RELAY_WATCH_MARGIN_MS 500
+#define CEP_RELAY_PARKED_PER_RUN 8
+#define CEP_RELAY_CLOSE_DELAY_MS 250
+#define CEP_RELAY_MAX_CLOSES 256
+
+typedef struct cep_parked {
+	cep_rpc_call *call;
+	uint32_t pipe;
+	char run_id[32];
+	uint64_t after_seq;
+	int64_t wake_mono;         /* answer empty by then */
+	struct cep_parked *next;
+} cep_parked;
+
+struct cep_relay {
+	cep_paths paths;
+	cep_config cfg;
+	char *ca_pem;
+	cep_rpc_server *runners, *ipc;
+	cep_rpc_client *delegate;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* CLOCK_MONOTONIC: wakes the ticker */
+	pthread_t ticker;
+	bool ticker_running;
+	bool stopping;
+
+	cep_registry *reg;
+	cep_pipes *pipes;
+	cep_parked *parked;
+	struct { uint32_t pipe; int64_t at; } closes[CEP_RELAY_MAX_CLOSES];
+	size_t nclose;
+
+	uint64_t calls, refused, events_in;
+	uint64_t by_reason[CEP_REFUSE_N];
+};
+
+/* relay.c */
+/* Logs one warn line, counts, and fails the call with code. bound and
+ * requested may be NULL or hostile (they are sanitised for the log). */
+void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
+    int code, const char *bound, const char *requested, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* Closes pipe after a short delay, so the refusal reply gets out first. */
+void cep_relay_close_later(cep_relay *r, uint32_t pipe);
+/* WatchCommands after authorisation: drops commands the runner has
+ * (seq <= after_seq) and either returns true with *batch to answer now
+ * (NULL = empty batch: nothing pending and the deadline is near, the run
+ * is gone, or the relay is stopping), or parks the call (false) until a
+ * command comes, the run leaves, the pipe closes, or the deadline nears.
+ * One lock around check and park, so no command slips between them. */
+bool cep_relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
+    uint64_t after_seq, Cep__V1__CommandBatch **batch);
+/* The pipe is gone: answer its parked calls now, freeing their contexts. */
+void cep_relay_forget_pipe_calls(cep_relay *r, uint32_t pipe);
+/* Answers parked calls of run_id that now have commands; with gone, all
+ * of them (empty batch: the run left the registry). Takes mu. */
+void cep_relay_wake_run(cep_relay *r, const char *run_id, bool gone);
+/* Printable, bounded copy of untrusted text for log lines. */
+void cep_relay_safe(char *dst, size_t n, const char *src);
+/* An empty CommandBatch as the reply of c. */
+void cep_relay_reply_empty(cep_rpc_call *c);
+
+/* runner_api.c */
+extern const cep_rpc_method cep_relay_runner_methods[];
+extern const size_t cep_relay_runner_nmethods;
+void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
+    const char *peer, void *arg);
+
+/* relay_api.c */
+extern const cep_rpc_method cep_relay_ipc_methods[];
+extern const size_t cep_relay_ipc_nmethods;
+
+#endif
