@@ -10,18 +10,21 @@
 #ifndef CEP_CONFIG_H
 #define CEP_CONFIG_H
 
-#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
 
+/* Not PATH_MAX: <limits.h> hides it in strict C11 unless a feature macro
+ * is set first, and every includer would have to remember that. */
+#define CEP_PATH_MAX 4096
+
 typedef struct cep_paths {
-	char config[PATH_MAX];   /* cep.yaml */
-	char pki[PATH_MAX];      /* ca.crt ca.key relay.* delegate.* */
-	char state[PATH_MAX];    /* runs/<run-id>/journal */
-	char run[PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
+	char config[CEP_PATH_MAX];   /* cep.yaml */
+	char pki[CEP_PATH_MAX];      /* ca.crt ca.key relay.* delegate.* */
+	char state[CEP_PATH_MAX];    /* runs/<run-id>/journal */
+	char run[CEP_PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
 } cep_paths;
 
 /* home NULL: $CEP_HOME if set, else the FHS layout. */

@@ -80,4 +80,67 @@ const char *cep_probe_mode_name(enum cep_probe_mode m);
 const char *const *cep_exp_fault_types(void);
 const char *const *cep_exp_probe_types(void);
 
+/* metadata.labels: i-th key and value (i < cep_exp_nlabels). */
+size_t cep_exp_nlabels(const cep_exp *e);
+const char *cep_exp_label_key(const cep_exp *e, size_t i);
+const char *cep_exp_label_val(const cep_exp *e, size_t i);
+
+/*
+ * The schema (exp_schema.c). Public so that docs and `cepctl validate` can
+ * list what a type takes; exp.c is its only interpreter.
+ */
+enum cep_param_kind {
+	CEP_PARAM_STRING,
+	CEP_PARAM_INT,
+	CEP_PARAM_DURATION,   /* "250ms", "2s", "1m30s" -> ms */
+	CEP_PARAM_PERCENT,    /* 30 or "30%" -> 30 */
+	CEP_PARAM_NUMBER,     /* integer or decimal -> double */
+	CEP_PARAM_BOOL,
+	CEP_PARAM_STRLIST,
+	CEP_PARAM_STRMAP,
+};
+
+/* Extra checks on a string's shape. */
+enum cep_param_format {
+	CEP_FMT_ANY,
+	CEP_FMT_HTTP_URL,     /* http:// or https:// and a host */
+	CEP_FMT_CGROUP,       /* /sys/fs/cgroup/... or relative to it, no ".." */
+	CEP_FMT_NAME,         /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
+};
+
+#define CEP_PARAM_REQUIRED      0x01u
+/* Default = the experiment's duration; a value must not exceed it. */
+#define CEP_PARAM_RUN_DURATION  0x02u
+/* NUMBER: min is exclusive (weight > 0). */
+#define CEP_PARAM_MIN_EXCLUSIVE 0x04u
+
+typedef struct cep_exp_param_spec {
+	const char *key;               /* YAML key */
+	enum cep_param_kind kind;
+	unsigned flags;                /* CEP_PARAM_* */
+	const char *def;               /* default as YAML text, NULL = none */
+	/* INT/PERCENT/NUMBER: value bounds; DURATION: ms; STRING: length
+	 * in bytes; STRLIST/STRMAP: items. max 0 = the built-in cap. */
+	int64_t min, max;
+	const char *const *allowed;    /* STRING: the values allowed, or NULL */
+	enum cep_param_format format;
+	/* Only allowed when another key has a value (body: method POST). */
+	const char *when_key, *when_val;
+	const char *doc;               /* one line, for docs and validate */
+} cep_exp_param_spec;
+
+typedef struct cep_exp_type_spec {
+	const char *type;                      /* "process-kill" */
+	const char *doc;
+	const cep_exp_param_spec *params;      /* ends with key == NULL */
+	/* Exactly one of these keys must be given (NULL-terminated), or NULL. */
+	const char *const *one_of;
+} cep_exp_type_spec;
+
+/* Types by name; NULL if unknown. Probe types share the probe-common
+ * parameters (cep_exp_probe_common) in addition to their own. */
+const cep_exp_type_spec *cep_exp_fault_spec(const char *type);
+const cep_exp_type_spec *cep_exp_probe_spec(const char *type);
+const cep_exp_param_spec *cep_exp_probe_common(void);
+
 #endif

@@ -146,7 +146,11 @@ void cep_format_duration(int64_t ms, char *buf, size_t len)
 		while (l > 0 && sec[l - 1] == '0')
 			sec[--l] = 's', sec[l + 1] = '\0';
 	}
-	if (h > 0)
+	if (s == 0 && r == 0)
+		sec[0] = '\0'; /* "2m", not "2m0s" */
+	if (h > 0 && m == 0 && sec[0] == '\0')
+		snprintf(buf, len, "%lldh", h);
+	else if (h > 0)
 		snprintf(buf, len, "%lldh%lldm%s", h, m, sec);
 	else if (m > 0)
 		snprintf(buf, len, "%lldm%s", m, sec);

@@ -24,6 +24,12 @@ Test(util, durations)
 	char buf[32];
 	cep_format_duration(90500, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "1m30.5s");
+	cep_format_duration(120000, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2m");
+	cep_format_duration(3600000, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "1h");
+	cep_format_duration(3660000, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "1h1m");
 	cep_format_duration(250, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "250ms");
 }

@@ -1,5 +1,5 @@
 /*
- * yaml.h - a read-only document tree over libyaml, with positions.
+ * yamldoc.h - a read-only document tree over libyaml, with positions.
  *
  * Loads one YAML document into maps, sequences and scalars, each carrying
  * the line and column where it starts, so every later check can say
@@ -24,7 +24,10 @@ typedef struct cep_yaml_node cep_yaml_node;
 enum cep_yaml_kind { CEP_YAML_SCALAR, CEP_YAML_MAP, CEP_YAML_SEQ, CEP_YAML_NULL };
 
 /* fname is used in messages only. Errors: "exp.yaml:3:7: mapping values
- * are not allowed in this context". */
+ * are not allowed in this context". An empty document (or comments only)
+ * parses to a root of kind CEP_YAML_NULL: callers say "empty document".
+ * Plain ~, null and empty values are CEP_YAML_NULL; map keys are always
+ * CEP_YAML_SCALAR. Scalars never contain NUL bytes. */
 int cep_yaml_parse(const char *text, size_t len, const char *fname,
     cep_yaml_doc **out, cep_err *err);
 void cep_yaml_free(cep_yaml_doc *doc);
@@ -32,6 +35,7 @@ const cep_yaml_node *cep_yaml_root(const cep_yaml_doc *doc);
 const char *cep_yaml_fname(const cep_yaml_doc *doc);
 
 enum cep_yaml_kind cep_yaml_kind(const cep_yaml_node *n);
+/* Accessors accept NULL (kind NULL, length 0, position 0). */
 int cep_yaml_line(const cep_yaml_node *n);   /* 1-based */
 int cep_yaml_col(const cep_yaml_node *n);    /* 1-based */
 /* Scalar text (NUL-terminated), NULL if n is not a scalar. */

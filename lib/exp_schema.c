@@ -1,0 +1,190 @@
+/*
+ * exp_schema.c - the fault and probe types an experiment may use, as data.
+ *
+ * Each type lists its parameters: kind, bounds, default, allowed values.
+ * exp.c interprets this table (parsing, defaults, messages); runners and
+ * the delegate read the validated values by key. To add a fault type
+ * (issues #3/#4: pod-delete, network-loss, ...) add a params array and one
+ * line in fault_types[] - nothing else in the model changes. Keep the docs
+ * in docs/experiments.md in step with this file.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "exp.h"
+
+#define SEC 1000
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+/* the duration parser's own limit: "no upper bound" in messages */
+#define UNBOUNDED (366LL * 24 * HOUR)
+
+static const char *const signals[] = {"SIGKILL", "SIGTERM", "SIGINT",
+    "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", NULL};
+static const char *const probe_modes[] = {"start-of-test", "end-of-test",
+    "edge", "continuous", "on-chaos", NULL};
+static const char *const http_methods[] = {"GET", "HEAD", "POST", NULL};
+
+/* ---- faults ---- */
+
+static const cep_exp_param_spec process_kill[] = {
+	{.key = "process", .kind = CEP_PARAM_STRING, .min = 1, .max = 255,
+	    .doc = "glob on the process name (/proc/PID/comm)"},
+	{.key = "pid", .kind = CEP_PARAM_INT, .min = 2, .max = 4194304,
+	    .doc = "one process id"},
+	{.key = "cgroup", .kind = CEP_PARAM_STRING, .min = 1, .max = 1024,
+	    .format = CEP_FMT_CGROUP,
+	    .doc = "every process of a cgroup v2 (absolute under "
+		   "/sys/fs/cgroup, or relative to it)"},
+	{.key = "signal", .kind = CEP_PARAM_STRING, .def = "SIGKILL", .max = 16,
+	    .allowed = signals, .doc = "signal sent each round"},
+	{.key = "interval", .kind = CEP_PARAM_DURATION, .def = "1s",
+	    .min = 100, .max = 24 * HOUR, .doc = "time between rounds"},
+	{.key = "count", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
+	    .max = 10000,
+	    .doc = "kill rounds; each signals every matching process"},
+	{0},
+};
+static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
+    NULL};
+
+static const cep_exp_param_spec cpu_hog[] = {
+	{.key = "workers", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
+	    .max = 256, .doc = "busy worker processes"},
+	{.key = "load", .kind = CEP_PARAM_PERCENT, .def = "100", .min = 1,
+	    .max = 100, .doc = "share of one CPU each worker keeps busy"},
+	{.key = "duration", .kind = CEP_PARAM_DURATION,
+	    .flags = CEP_PARAM_RUN_DURATION, .min = 1, .max = UNBOUNDED,
+	    .doc = "how long the hog runs (default and upper bound: "
+		   "spec.duration)"},
+	{0},
+};
+
+static const cep_exp_param_spec memory_hog[] = {
+	{.key = "mib", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
+	    .min = 1, .max = 65536, .doc = "MiB to allocate and touch"},
+	{.key = "duration", .kind = CEP_PARAM_DURATION,
+	    .flags = CEP_PARAM_RUN_DURATION, .min = 1, .max = UNBOUNDED,
+	    .doc = "how long the memory is held (default and upper bound: "
+		   "spec.duration)"},
+	{0},
+};
+
+static const cep_exp_type_spec fault_types[] = {
+	{.type = "process-kill", .params = process_kill,
+	    .one_of = process_kill_one_of,
+	    .doc = "signal processes of the target host, in rounds"},
+	{.type = "cpu-hog", .params = cpu_hog,
+	    .doc = "keep CPUs busy for the fault's duration"},
+	{.type = "memory-hog", .params = memory_hog,
+	    .doc = "allocate and hold memory for the fault's duration"},
+};
+
+/* ---- probes ---- */
+
+static const cep_exp_param_spec probe_common[] = {
+	{.key = "mode", .kind = CEP_PARAM_STRING, .flags = CEP_PARAM_REQUIRED,
+	    .max = 16, .allowed = probe_modes,
+	    .doc = "when the probe runs"},
+	{.key = "timeout", .kind = CEP_PARAM_DURATION, .def = "2s", .min = 1,
+	    .max = 10 * MIN, .doc = "time limit of one try"},
+	{.key = "interval", .kind = CEP_PARAM_DURATION, .def = "1s", .min = 50,
+	    .max = HOUR, .doc = "time between checks (continuous, on-chaos) "
+				"and between tries"},
+	{.key = "attempts", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
+	    .max = 20, .doc = "tries within one check before it counts as "
+			      "failed"},
+	{.key = "initialDelay", .kind = CEP_PARAM_DURATION, .def = "0s",
+	    .min = 0, .max = HOUR, .doc = "wait before the first check"},
+	{.key = "stopOnFailure", .kind = CEP_PARAM_BOOL, .def = "false",
+	    .doc = "a failed check ends the chaos phase (revert at once)"},
+	{.key = "weight", .kind = CEP_PARAM_NUMBER, .def = "1", .min = 0,
+	    .max = 1000, .flags = CEP_PARAM_MIN_EXCLUSIVE,
+	    .doc = "weight in the resilience score"},
+	{.key = "minSuccess", .kind = CEP_PARAM_PERCENT, .def = "100",
+	    .min = 0, .max = 100,
+	    .doc = "continuous, on-chaos: share of checks that must pass"},
+	{0},
+};
+
+static const cep_exp_param_spec http_probe[] = {
+	{.key = "url", .kind = CEP_PARAM_STRING, .flags = CEP_PARAM_REQUIRED,
+	    .max = 2048, .format = CEP_FMT_HTTP_URL,
+	    .doc = "http:// or https:// URL"},
+	{.key = "method", .kind = CEP_PARAM_STRING, .def = "GET", .max = 8,
+	    .allowed = http_methods, .doc = "request method"},
+	{.key = "body", .kind = CEP_PARAM_STRING, .max = 65536,
+	    .when_key = "method", .when_val = "POST",
+	    .doc = "request body (POST only)"},
+	{.key = "expectStatus", .kind = CEP_PARAM_INT, .def = "200",
+	    .min = 100, .max = 599, .doc = "expected HTTP status"},
+	{.key = "bodyMatch", .kind = CEP_PARAM_STRING, .min = 1, .max = 4096,
+	    .doc = "substring the response body must contain"},
+	{.key = "latencyBudget", .kind = CEP_PARAM_DURATION, .min = 1,
+	    .max = 10 * MIN,
+	    .doc = "a slower answer counts as failed"},
+	{0},
+};
+
+static const cep_exp_param_spec cmd_probe[] = {
+	{.key = "command", .kind = CEP_PARAM_STRLIST,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 256,
+	    .doc = "argv: program and arguments, no shell"},
+	{.key = "expectExit", .kind = CEP_PARAM_INT, .def = "0", .min = 0,
+	    .max = 255, .doc = "expected exit status"},
+	{.key = "outputMatch", .kind = CEP_PARAM_STRING, .min = 1, .max = 4096,
+	    .doc = "substring stdout must contain"},
+	{0},
+};
+
+static const cep_exp_type_spec probe_types[] = {
+	{.type = "http", .params = http_probe,
+	    .doc = "an HTTP request and its answer"},
+	{.type = "cmd", .params = cmd_probe,
+	    .doc = "a command run by the runner, without a shell"},
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const cep_exp_type_spec *find(const cep_exp_type_spec *t, size_t n,
+    const char *type)
+{
+	for (size_t i = 0; type != NULL && i < n; i++) {
+		if (strcmp(t[i].type, type) == 0)
+			return &t[i];
+	}
+	return NULL;
+}
+
+const cep_exp_type_spec *cep_exp_fault_spec(const char *type)
+{
+	return find(fault_types, NELEM(fault_types), type);
+}
+
+const cep_exp_type_spec *cep_exp_probe_spec(const char *type)
+{
+	return find(probe_types, NELEM(probe_types), type);
+}
+
+const cep_exp_param_spec *cep_exp_probe_common(void)
+{
+	return probe_common;
+}
+
+/* Names in table order, for messages and docs; the asserts keep them in
+ * step with the tables above. */
+static const char *const fault_names[] = {"process-kill", "cpu-hog",
+    "memory-hog", NULL};
+static const char *const probe_names[] = {"http", "cmd", NULL};
+_Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");
+_Static_assert(NELEM(probe_names) == NELEM(probe_types) + 1, "probe names");
+
+const char *const *cep_exp_fault_types(void)
+{
+	return fault_names;
+}
+
+const char *const *cep_exp_probe_types(void)
+{
+	return probe_names;
+}

@@ -1,0 +1,247 @@
+/* test_config.c - appliance home paths, socket URLs, cep.yaml loading. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "testutil.h"
+#include "util.h"
+
+#define assert_contains(s, sub) \
+	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
+
+/* A home with config/cep.yaml holding text; caller frees with rmdir. */
+static char *home_with(const char *text, cep_paths *p)
+{
+	char *home = cep_test_tmpdir("config");
+	cep_err err = {0};
+	cr_assert_eq(cep_paths_resolve(home, p, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_mkdirs(p->config, 0755, &err), CEP_OK, "%s", err.msg);
+	if (text != NULL) {
+		char path[CEP_PATH_MAX + 16];
+		snprintf(path, sizeof(path), "%s/cep.yaml", p->config);
+		cr_assert_eq(cep_write_file(path, text, strlen(text), 0644, &err),
+		    CEP_OK, "%s", err.msg);
+	}
+	return home;
+}
+
+Test(config, paths_with_home)
+{
+	cep_paths p;
+	cep_err err = {0};
+	cr_assert_eq(cep_paths_resolve("/srv/cep-a/", &p, &err), CEP_OK);
+	cr_assert_str_eq(p.config, "/srv/cep-a/config");
+	cr_assert_str_eq(p.pki, "/srv/cep-a/pki");
+	cr_assert_str_eq(p.state, "/srv/cep-a/state");
+	cr_assert_str_eq(p.run, "/srv/cep-a/run");
+	/* relative homes become absolute: sockets and children need that */
+	cr_assert_eq(cep_paths_resolve("rel/home", &p, &err), CEP_OK);
+	char cwd[CEP_PATH_MAX], want[CEP_PATH_MAX + 32];
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/rel/home/run", cwd);
+	cr_assert_str_eq(p.run, want);
+}
+
+Test(config, paths_from_env_and_fhs)
+{
+	cep_paths p;
+	cep_err err = {0};
+	setenv("CEP_HOME", "/opt/appl", 1);
+	cr_assert_eq(cep_paths_resolve(NULL, &p, &err), CEP_OK);
+	cr_assert_str_eq(p.config, "/opt/appl/config");
+	cr_assert_str_eq(p.run, "/opt/appl/run");
+	/* an explicit home wins over the environment */
+	cr_assert_eq(cep_paths_resolve("/x", &p, &err), CEP_OK);
+	cr_assert_str_eq(p.pki, "/x/pki");
+	unsetenv("CEP_HOME");
+	cr_assert_eq(cep_paths_resolve(NULL, &p, &err), CEP_OK);
+	cr_assert_str_eq(p.config, "/etc/cep");
+	cr_assert_str_eq(p.pki, "/var/lib/cep/pki");
+	cr_assert_str_eq(p.state, "/var/lib/cep");
+	cr_assert_str_eq(p.run, "/run/cep");
+	setenv("CEP_HOME", "", 1);
+	cr_assert_eq(cep_paths_resolve(NULL, &p, &err), CEP_OK);
+	cr_assert_str_eq(p.run, "/run/cep");
+	unsetenv("CEP_HOME");
+}
+
+Test(config, socket_urls_and_length_limit)
+{
+	cep_paths p;
+	cep_err err = {0};
+	char url[256];
+	cr_assert_eq(cep_paths_resolve("/tmp/h", &p, &err), CEP_OK);
+	cr_assert_eq(cep_paths_url(&p, "admin.sock", url, sizeof(url), &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(url, "ipc:///tmp/h/run/admin.sock");
+	/* 107 bytes of path fit in sun_path, 108 do not */
+	char home[200];
+	memset(home, 0, sizeof(home));
+	home[0] = '/';
+	/* "/<a...>" + "/run/" + "x.sock" (6) */
+	size_t fill = 107 - strlen("/run/") - strlen("x.sock") - 1;
+	memset(home + 1, 'a', fill);
+	cr_assert_eq(cep_paths_resolve(home, &p, &err), CEP_OK);
+	cr_assert_eq(cep_paths_url(&p, "x.sock", url, sizeof(url), &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(strlen(url), strlen("ipc://") + 107);
+	home[fill + 1] = 'a';
+	cr_assert_eq(cep_paths_resolve(home, &p, &err), CEP_OK);
+	cr_assert_eq(cep_paths_url(&p, "x.sock", url, sizeof(url), &err),
+	    CEP_INVALID_ARGUMENT);
+	assert_contains(err.msg, "is 108 bytes; unix socket paths are limited "
+	    "to 107 bytes");
+	/* the URL buffer is checked too, and names must be plain */
+	cr_assert_eq(cep_paths_resolve("/tmp/h", &p, &err), CEP_OK);
+	cr_assert_neq(cep_paths_url(&p, "admin.sock", url, 10, &err), CEP_OK);
+	cr_assert_eq(cep_paths_url(&p, "../x.sock", url, sizeof(url), &err),
+	    CEP_INVALID_ARGUMENT);
+}
+
+static void assert_defaults(const cep_config *c)
+{
+	cr_assert_gt(strlen(c->appliance), 0);
+	cr_assert_eq(strspn(c->appliance, "abcdefghijklmnopqrstuvwxyz0123456789-"),
+	    strlen(c->appliance));
+	cr_assert_str_eq(c->relay_listen, "tls+tcp://0.0.0.0:7443");
+	cr_assert_str_eq(c->relay_advertise, "tls+tcp://127.0.0.1:7443");
+	cr_assert_eq(c->deadman_ms, 10000);
+	cr_assert_eq(c->runner_margin_ms, 120000);
+	const cep_policy *p = &c->policy;
+	cr_assert_eq(p->max_duration_ms, 30 * 60000);
+	cr_assert_eq(p->max_concurrent_runs, 10);
+	cr_assert_eq(p->max_cpu_workers, 2 * sysconf(_SC_NPROCESSORS_ONLN));
+	cr_assert_eq(p->max_memory_mib, 1024);
+	cr_assert_eq(p->n_allow, 1);
+	cr_assert_str_eq(p->allow[0], "*");
+	cr_assert_eq(p->n_deny, 9);
+	cr_assert_str_eq(p->deny[0], "cep-*");
+	cr_assert_str_eq(p->deny[8], "dockerd");
+	cr_assert_eq(p->n_ns_deny, 2);
+	cr_assert_str_eq(p->ns_deny[0], "kube-system");
+	cr_assert_str_eq(p->ns_deny[1], "cep-system");
+}
+
+Test(config, defaults_and_missing_file)
+{
+	cep_config c;
+	cep_config_defaults(&c);
+	assert_defaults(&c);
+	cep_paths p;
+	char *home = home_with(NULL, &p);
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	assert_defaults(&c);
+	cep_test_rmdir(home);
+}
+
+Test(config, default_yaml_loads_to_defaults)
+{
+	cep_paths p;
+	char *home = home_with(cep_config_default_yaml(), &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	assert_defaults(&c);
+	cep_test_rmdir(home);
+}
+
+Test(config, load_values)
+{
+	cep_paths p;
+	char *home = home_with(
+	    "appliance: lab-1\n"
+	    "relay:\n"
+	    "  listen: tls+tcp://127.0.0.1:17443\n"
+	    "  advertise: tls+tcp://cep.example:17443\n"
+	    "runner: {deadman: 5s, identityMargin: 1m}\n"
+	    "policy:\n"
+	    "  maxDuration: 5m\n"
+	    "  maxConcurrentRuns: 2\n"
+	    "  maxCpuWorkers: 3\n"
+	    "  maxMemoryMiB: 64\n"
+	    "  targets:\n"
+	    "    allow: [\"demo-*\", \"/sys/fs/cgroup/demo.slice/*\"]\n"
+	    "  namespaces:\n"
+	    "    deny: []\n", &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.appliance, "lab-1");
+	cr_assert_str_eq(c.relay_listen, "tls+tcp://127.0.0.1:17443");
+	cr_assert_str_eq(c.relay_advertise, "tls+tcp://cep.example:17443");
+	cr_assert_eq(c.deadman_ms, 5000);
+	cr_assert_eq(c.runner_margin_ms, 60000);
+	cr_assert_eq(c.policy.max_duration_ms, 300000);
+	cr_assert_eq(c.policy.max_concurrent_runs, 2);
+	cr_assert_eq(c.policy.max_cpu_workers, 3);
+	cr_assert_eq(c.policy.max_memory_mib, 64);
+	cr_assert_eq(c.policy.n_allow, 2);
+	cr_assert_str_eq(c.policy.allow[1], "/sys/fs/cgroup/demo.slice/*");
+	/* deny was not given: the default list stays */
+	cr_assert_eq(c.policy.n_deny, 9);
+	cr_assert_eq(c.policy.n_ns_deny, 0);
+	cep_test_rmdir(home);
+}
+
+static void expect_load_error(const char *text, const char *want)
+{
+	cep_paths p;
+	char *home = home_with(text, &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_INVALID_ARGUMENT,
+	    "loaded: %s", text);
+	char path[CEP_PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/cep.yaml:%s", p.config, want);
+	assert_contains(err.msg, path);
+	/* a failed load leaves the defaults, not a half-read file */
+	assert_defaults(&c);
+	cep_test_rmdir(home);
+}
+
+Test(config, errors_have_positions)
+{
+	expect_load_error("relay:\n  listen: tls+tcp://0.0.0.0:7443\n"
+	    "  advertize: x\n",
+	    "3:3: unknown key 'advertize' in relay (expected one of: listen, "
+	    "advertise)");
+	expect_load_error("polcy: {}\n", "1:1: unknown key 'polcy' in the top "
+	    "level");
+	expect_load_error("policy:\n  targets:\n    allow: [\"*\"]\n"
+	    "    denied: []\n", "4:5: unknown key 'denied' in policy.targets");
+	expect_load_error("policy:\n  maxDuration: forever\n",
+	    "2:16: policy.maxDuration: not a duration, expected a duration");
+	expect_load_error("policy:\n  maxConcurrentRuns: 0\n",
+	    "2:22: policy.maxConcurrentRuns: out of range, expected an "
+	    "integer 1..10000");
+	expect_load_error("policy: {maxMemoryMiB: \"64\"}\n",
+	    "1:24: policy.maxMemoryMiB: not an integer");
+	expect_load_error("appliance: Lab_1\n", "1:12: appliance: not valid, "
+	    "expected a name");
+	expect_load_error("relay: {listen: \"http://0.0.0.0:80\"}\n",
+	    "1:17: relay.listen: not valid, expected a URL such as tls+tcp://");
+	expect_load_error("runner: {deadman: 1h}\n",
+	    "1:19: runner.deadman: out of range");
+	expect_load_error("policy:\n  namespaces:\n    deny: [\"\"]\n",
+	    "3:12: policy.namespaces.deny: bad pattern");
+	expect_load_error("relay: [a]\n", "1:8: relay: not a mapping");
+	expect_load_error("a: b: c\n", "1:5: mapping values are not allowed");
+	expect_load_error("- 1\n", "1:1: the configuration is not a mapping");
+}
+
+Test(config, empty_file_is_defaults)
+{
+	cep_paths p;
+	char *home = home_with("# nothing yet\n", &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	assert_defaults(&c);
+	cep_test_rmdir(home);
+}
