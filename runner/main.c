@@ -1,2 +1,183 @@
-/* placeholder until the program lands */
-int main(void) { return 2; }
+/*
+ * main.c - cep-runner: one experiment's faults and probes, then exit.
+ *
+ *   cep-runner --relay URL --identity DIR --run-id ID [--server-name NAME]
+ *
+ * (or CEP_RELAY, CEP_IDENTITY_DIR, CEP_RUN_ID in the environment, as a pod
+ * gets them). Exit: 0 verdict delivered, 3 verdict not delivered (relay
+ * gone), 2 usage or identity error. SIGTERM/SIGINT abort the run (revert
+ * everything) - received by a thread with sigwait, never in a handler.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "log.h"
+#include "rpc.h"
+#include "session.h"
+#include "util.h"
+
+#define EXIT_DELIVERED 0
+#define EXIT_USAGE 2
+#define EXIT_UNDELIVERED 3
+
+/* Kept reachable to the end: threads that cannot be joined (the signal
+ * thread, the command long-poll) use them until the process exits. */
+static cep_runner_session *live_session;
+static cep_runner_ctl *live_ctl;
+
+typedef struct args {
+	const char *relay, *identity, *run_id, *server_name;
+} args;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cep-runner --relay URL --identity DIR --run-id ID "
+	    "[--server-name NAME]\n"
+	    "  environment: CEP_RELAY, CEP_IDENTITY_DIR, CEP_RUN_ID\n"
+	    "  exit: 0 verdict delivered, 3 not delivered, 2 usage/identity\n");
+}
+
+static int parse_args(int argc, char **argv, args *a)
+{
+	static const struct option opts[] = {
+		{"relay", required_argument, NULL, 'r'},
+		{"identity", required_argument, NULL, 'i'},
+		{"run-id", required_argument, NULL, 'n'},
+		{"server-name", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	a->relay = getenv("CEP_RELAY");
+	a->identity = getenv("CEP_IDENTITY_DIR");
+	a->run_id = getenv("CEP_RUN_ID");
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': a->relay = optarg; break;
+		case 'i': a->identity = optarg; break;
+		case 'n': a->run_id = optarg; break;
+		case 's': a->server_name = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("cep-runner %s\n", CEP_VERSION); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc || a->relay == NULL || a->identity == NULL ||
+	    a->run_id == NULL) {
+		usage(stderr);
+		return -1;
+	}
+	if (!cep_run_id_valid(a->run_id)) {
+		fprintf(stderr, "cep-runner: invalid run id (expected r- and 16 "
+		    "hex digits)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGTERM/SIGINT -> abort; the only place signals are taken. */
+static void *signal_thread(void *arg)
+{
+	cep_runner_ctl *ctl = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&set, &sig) == 0)
+			cep_runner_ctl_abort(ctl, "terminated by %s",
+			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
+	return NULL;
+}
+
+static void start_signals(cep_runner_ctl *ctl)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_t t;
+	if (pthread_create(&t, NULL, signal_thread, ctl) == 0)
+		pthread_detach(t);
+}
+
+/* The experiment did not parse: the run still ends with a verdict. */
+static void spec_error(cep_runner_sink *sink, const cep_err *err)
+{
+	cep_runner_emit_phase(sink, "verdict");
+	char reason[600];
+	snprintf(reason, sizeof(reason), "assignment does not parse: %s",
+	    err->msg);
+	cep_runner_emit_verdict(sink, "Error", 0, reason);
+}
+
+static int run(const args *a, cep_runner_ctl *ctl)
+{
+	cep_runner_session_opts so = {.relay_url = a->relay,
+	    .identity_dir = a->identity, .run_id = a->run_id,
+	    .server_name = a->server_name};
+	cep_runner_session *s = NULL;
+	cep_err err = {0};
+	int rc = cep_runner_session_open(&s, &so, &err);
+	if (rc != CEP_OK) {
+		cep_log_error(a->run_id, "cannot start: %s", err.msg);
+		return cep_rpc_retryable(rc) ? EXIT_UNDELIVERED : EXIT_USAGE;
+	}
+	live_session = s;
+	const Cep__V1__Assignment *asg = cep_runner_session_assignment(s);
+	cep_runner_sink *sink = cep_runner_sink_new(a->run_id,
+	    cep_runner_session_ops(), s, ctl);
+	if (sink == NULL || cep_runner_session_start(s, ctl, &err) != CEP_OK) {
+		cep_log_error(a->run_id, "cannot start: %s", err.msg);
+		return EXIT_UNDELIVERED;
+	}
+	cep_exp *e = NULL;
+	if (cep_exp_parse(asg->spec_yaml, strlen(asg->spec_yaml),
+	    asg->spec_name[0] ? asg->spec_name : "assignment", &e, NULL, &err)
+	    != CEP_OK) {
+		spec_error(sink, &err);
+	} else {
+		cep_runner_result res;
+		cep_log_info(a->run_id, "running %s", cep_exp_name(e));
+		cep_runner_engine_run(e, sink, &res);
+		cep_exp_free(e);
+	}
+	/* the relay gets one more dead-man interval (2..10 s) to take the
+	 * verdict: long enough for a relay restart, short enough to exit */
+	int64_t flush_ms = cep_runner_session_deadman_ms(s);
+	flush_ms = flush_ms < 2000 ? 2000 : flush_ms > 10000 ? 10000 : flush_ms;
+	bool delivered = cep_runner_sink_flush(sink, flush_ms);
+	if (!delivered)
+		cep_log_error(a->run_id, "verdict not delivered to the relay");
+	cep_runner_session_close(s);
+	cep_runner_sink_free(sink);
+	return delivered ? EXIT_DELIVERED : EXIT_UNDELIVERED;
+}
+
+int main(int argc, char **argv)
+{
+	args a = {0};
+	if (parse_args(argc, argv, &a) != 0)
+		return EXIT_USAGE;
+	cep_log_init("runner");
+	cep_runner_ctl *ctl = live_ctl = cep_runner_ctl_new();
+	if (ctl == NULL)
+		return EXIT_USAGE;
+	start_signals(ctl);
+	cep_log_info(a.run_id, "cep-runner %s starting, relay %s", CEP_VERSION,
+	    a.relay);
+	int code = run(&a, ctl);
+	cep_log_info(a.run_id, "exiting with status %d", code);
+	return code;
+}

@@ -1,0 +1,302 @@
+/* engine.c - the experiment timeline (see engine.h). */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fault.h"
+#include "log.h"
+#include "params.h"
+#include "probes.h"
+#include "util.h"
+
+typedef struct fault_rt {
+	const cep_exp_item *it;
+	const cep_fault_ops *ops;
+	char id[128];
+	char target[300];
+	void *state;
+	bool injected;
+	int64_t end;          /* monotonic: own duration ends; 0 = with chaos */
+} fault_rt;
+
+typedef struct run {
+	const cep_exp *e;
+	cep_runner_sink *sink;
+	cep_runner_ctl *ctl;
+	cep_runner_probes *probes;
+	size_t nf;
+	fault_rt *f;
+	bool error;
+	char error_reason[512];
+} run;
+
+static void set_error(run *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(run *r, const char *fmt, ...)
+{
+	if (r->error)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->error_reason, sizeof(r->error_reason), fmt, ap);
+	va_end(ap);
+	r->error = true;
+}
+
+static void fault_record(fault_rt *f, const char *undo, Cep__V1__FaultRecord *rec)
+{
+	cep__v1__fault_record__init(rec);
+	rec->fault_id = f->id;
+	rec->type = (char *)f->ops->type;
+	rec->target = f->target;
+	rec->mechanism = (char *)f->ops->mechanism;
+	rec->undo = (char *)undo;
+}
+
+/* describe -> record (blocks until acknowledged) -> inject. */
+static int inject_one(run *r, fault_rt *f)
+{
+	cep_err err = {0};
+	json_t *undo = NULL;
+	int rc = f->ops->describe(f->it, f->target, sizeof(f->target), &undo, &err);
+	if (rc != CEP_OK) {
+		set_error(r, "fault %s: %s", f->id, err.msg);
+		return rc;
+	}
+	char *undo_s = json_dumps(undo, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(undo);
+	Cep__V1__FaultRecord rec;
+	fault_record(f, undo_s ? undo_s : "{}", &rec);
+	rc = cep_runner_sink_record_fault(r->sink, &rec, &err);
+	if (rc != CEP_OK) {
+		free(undo_s);
+		set_error(r, "fault %s could not be recorded, not injected: %s",
+		    f->id, err.msg);
+		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
+		    r->error_reason);
+		return rc;
+	}
+	cep_fault_ctx ctx = {.sink = r->sink, .fault_id = f->id};
+	rc = f->ops->inject(f->it, &ctx, &f->state, &err);
+	if (rc != CEP_OK) {
+		set_error(r, "fault %s could not be injected: %s", f->id, err.msg);
+		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
+		    r->error_reason);
+		/* recorded but nothing left behind: tell the journal */
+		cep_runner_sink_fault_reverted(r->sink, &rec, NULL);
+	} else {
+		f->injected = true;
+		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "injected",
+		    f->target);
+	}
+	free(undo_s);
+	return rc;
+}
+
+/* Undoes one fault; true if the undo is confirmed. Reporting it is a
+ * separate step, so that a slow relay never delays the next undo. */
+static bool undo_one(run *r, fault_rt *f)
+{
+	if (!f->injected)
+		return false;
+	f->injected = false;
+	cep_err err = {0};
+	int rc = f->ops->revert(f->state, &err);
+	f->state = NULL;
+	if (rc != CEP_OK) {
+		set_error(r, "fault %s could not be reverted: %s", f->id, err.msg);
+		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
+		    r->error_reason);
+		return false;   /* not reported reverted: the delegate undoes it */
+	}
+	cep_runner_emit_fault(r->sink, f->id, f->ops->type, "reverted",
+	    f->target);
+	return true;
+}
+
+static void report_reverted(run *r, fault_rt *f)
+{
+	cep_err err = {0};
+	Cep__V1__FaultRecord rec;
+	fault_record(f, "{}", &rec);
+	if (cep_runner_sink_fault_reverted(r->sink, &rec, &err) != CEP_OK)
+		cep_log_warn(cep_runner_sink_run_id(r->sink),
+		    "fault %s reverted, but not acknowledged: %s", f->id, err.msg);
+}
+
+static void revert_one(run *r, fault_rt *f)
+{
+	if (undo_one(r, f))
+		report_reverted(r, f);
+}
+
+static bool setup_faults(run *r)
+{
+	r->nf = cep_exp_nfaults(r->e);
+	r->f = calloc(r->nf ? r->nf : 1, sizeof(*r->f));
+	if (r->f == NULL)
+		return false;
+	for (size_t i = 0; i < r->nf; i++) {
+		fault_rt *f = &r->f[i];
+		f->it = cep_exp_fault(r->e, i);
+		f->ops = cep_fault_find(cep_exp_item_type(f->it));
+		snprintf(f->id, sizeof(f->id), "%s", cep_exp_item_name(f->it));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(r->f[j].id, f->id) == 0)
+				snprintf(f->id, sizeof(f->id), "%s#%zu",
+				    cep_exp_item_name(f->it), i + 1);
+		if (f->ops == NULL) {
+			set_error(r, "fault %s: type \"%s\" is not supported by "
+			    "this runner", f->id, cep_exp_item_type(f->it));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Earliest thing the chaos loop must do (tick, a fault's own end). */
+static int64_t next_event(run *r, int64_t chaos_end)
+{
+	int64_t t = chaos_end;
+	for (size_t i = 0; i < r->nf; i++) {
+		fault_rt *f = &r->f[i];
+		if (!f->injected)
+			continue;
+		if (f->end > 0 && f->end < t)
+			t = f->end;
+		if (f->ops->next_tick != NULL) {
+			int64_t k = f->ops->next_tick(f->state);
+			if (k < t)
+				t = k;
+		}
+	}
+	return t;
+}
+
+static void chaos_loop(run *r, int64_t chaos_end)
+{
+	for (;;) {
+		int64_t now = cep_mono_ms();
+		for (size_t i = 0; i < r->nf; i++) {
+			fault_rt *f = &r->f[i];
+			if (f->injected && f->end > 0 && now >= f->end) {
+				cep_runner_emit_log(r->sink, "%s: duration over",
+				    f->id);
+				revert_one(r, f);
+			}
+			if (f->injected && f->ops->next_tick != NULL &&
+			    f->ops->next_tick(f->state) <= now) {
+				cep_fault_ctx ctx = {.sink = r->sink, .fault_id = f->id};
+				f->ops->tick(f->state, &ctx);
+			}
+		}
+		if (now >= chaos_end)
+			return;
+		if (cep_runner_ctl_wait(r->ctl, next_event(r, chaos_end), true))
+			return;   /* abort or stop-chaos */
+	}
+}
+
+static void chaos(run *r)
+{
+	int64_t start = cep_mono_ms();
+	int64_t chaos_end = start + cep_exp_duration_ms(r->e);
+	cep_runner_emit_phase(r->sink, "chaos");
+	for (size_t i = 0; i < r->nf; i++) {
+		if (cep_runner_ctl_aborted(r->ctl, NULL, 0) ||
+		    cep_runner_ctl_chaos_stopped(r->ctl))
+			break;
+		if (inject_one(r, &r->f[i]) != CEP_OK)
+			break;
+		int64_t d = cep_runner_param_ms(r->f[i].it, "duration", 0);
+		if (d > 0 && cep_mono_ms() + d < chaos_end)
+			r->f[i].end = cep_mono_ms() + d;
+	}
+	/* on-chaos probes start once the faults are in */
+	cep_runner_probes_set_chaos(r->probes, true);
+	if (!r->error)
+		chaos_loop(r, chaos_end);
+	cep_runner_probes_set_chaos(r->probes, false);
+}
+
+/* Every undo first, in reverse order, then the reports. */
+static void revert_all(run *r)
+{
+	cep_runner_emit_phase(r->sink, "revert");
+	bool *undone = calloc(r->nf ? r->nf : 1, sizeof(*undone));
+	for (size_t i = r->nf; i-- > 0;) {
+		bool u = undo_one(r, &r->f[i]);
+		if (undone != NULL)
+			undone[i] = u;
+		else if (u)
+			report_reverted(r, &r->f[i]);
+	}
+	for (size_t i = r->nf; undone != NULL && i-- > 0;)
+		if (undone[i])
+			report_reverted(r, &r->f[i]);
+	free(undone);
+}
+
+static void verdict(run *r, cep_runner_result *res)
+{
+	bool all;
+	char why[256];
+	cep_runner_emit_phase(r->sink, "verdict");
+	cep_runner_probes_finish(r->probes, &all, &res->score);
+	if (cep_runner_ctl_aborted(r->ctl, why, sizeof(why))) {
+		snprintf(res->verdict, sizeof(res->verdict), "Aborted");
+		snprintf(res->reason, sizeof(res->reason), "%s", why);
+	} else if (r->error) {
+		snprintf(res->verdict, sizeof(res->verdict), "Error");
+		snprintf(res->reason, sizeof(res->reason), "%s", r->error_reason);
+	} else {
+		snprintf(res->verdict, sizeof(res->verdict), "%s",
+		    all ? "Pass" : "Fail");
+		snprintf(res->reason, sizeof(res->reason), "%s",
+		    all ? "every probe passed" : "a probe failed");
+	}
+	cep_runner_emit_verdict(r->sink, res->verdict, res->score, res->reason);
+}
+
+void cep_runner_engine_run(const cep_exp *e, cep_runner_sink *sink,
+    cep_runner_result *res)
+{
+	run r = {.e = e, .sink = sink, .ctl = cep_runner_sink_ctl(sink)};
+	memset(res, 0, sizeof(*res));
+	cep_runner_emit_phase(sink, "setup");
+	r.probes = cep_runner_probes_new(e, sink);
+	bool ok = r.probes != NULL && setup_faults(&r);
+	if (!ok && !r.error)
+		set_error(&r, "out of memory setting up the run");
+	if (ok) {
+		cep_runner_emit_phase(sink, "steady-state");
+		cep_runner_probes_start(r.probes);
+		cep_runner_probes_oneshot(r.probes, false);
+		if (cep_runner_ctl_aborted(r.ctl, NULL, 0))
+			;
+		else if (cep_runner_ctl_chaos_stopped(r.ctl))
+			cep_runner_emit_log(sink, "chaos skipped: a stopOnFailure "
+			    "probe failed in steady-state");
+		else
+			chaos(&r);
+	}
+	revert_all(&r);
+	if (ok && !cep_runner_ctl_aborted(r.ctl, NULL, 0)) {
+		cep_runner_emit_phase(sink, "post-chaos");
+		cep_runner_probes_oneshot(r.probes, true);
+	}
+	if (r.probes != NULL) {
+		cep_runner_probes_stop(r.probes);
+		verdict(&r, res);
+	} else {
+		snprintf(res->verdict, sizeof(res->verdict), "Error");
+		snprintf(res->reason, sizeof(res->reason), "%s", r.error_reason);
+		cep_runner_emit_verdict(sink, res->verdict, 0, res->reason);
+	}
+	cep_runner_probes_free(r.probes);
+	free(r.f);
+}

@@ -1,0 +1,105 @@
+/* fault.c - the fault registry and worker-process helpers for hogs. */
+#define _GNU_SOURCE
+#include "fault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const cep_fault_ops *const registry[] = {
+	&cep_fault_process_kill,
+	&cep_fault_cpu_hog,
+	&cep_fault_memory_hog,
+};
+
+const cep_fault_ops *cep_fault_find(const char *type)
+{
+	if (type == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+		if (strcmp(registry[i]->type, type) == 0)
+			return registry[i];
+	return NULL;
+}
+
+/* In the child, before anything else: the runner blocks SIGTERM/SIGINT
+ * for its signal thread, and a worker must be killable by everything. */
+static void worker_setup(pid_t parent, const char *comm)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* the runner may have died between fork and prctl */
+	if (getppid() != parent)
+		_exit(0);
+	prctl(PR_SET_NAME, comm);
+}
+
+/* The parent waits for the child's "ready" byte, so that "injected"
+ * means the worker runs under its name with PDEATHSIG armed. */
+int cep_fault_spawn_worker(const char *comm, void (*body)(const void *),
+    const void *arg, pid_t *pid, cep_err *err)
+{
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) != 0)
+		return cep_err_errno(err, errno, "pipe for a fault worker");
+	pid_t parent = getpid();
+	pid_t p = fork();
+	if (p < 0) {
+		int e = errno;
+		close(sync[0]);
+		close(sync[1]);
+		return cep_err_errno(err, e, "fork of a fault worker");
+	}
+	if (p == 0) {
+		close(sync[0]);
+		worker_setup(parent, comm);
+		if (write(sync[1], "r", 1) != 1)
+			_exit(1);
+		close(sync[1]);
+		body(arg);
+		_exit(0);
+	}
+	close(sync[1]);
+	char c;
+	ssize_t n;
+	do
+		n = read(sync[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(sync[0]);
+	if (n != 1) {
+		cep_fault_kill_workers(&p, 1, NULL);
+		return cep_err_set(err, CEP_INTERNAL,
+		    "fault worker %s exited during setup", comm);
+	}
+	*pid = p;
+	return CEP_OK;
+}
+
+int cep_fault_kill_workers(const pid_t *pids, size_t n, cep_err *err)
+{
+	int rc = CEP_OK;
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	for (size_t i = 0; i < n; i++) {
+		if (pids[i] <= 0)
+			continue;
+		pid_t r;
+		do
+			r = waitpid(pids[i], NULL, 0);
+		while (r < 0 && errno == EINTR);
+		if (r != pids[i] && rc == CEP_OK)
+			rc = cep_err_errno(err, errno,
+			    "reaping fault worker (waitpid)");
+	}
+	return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * fault.h - fault mechanisms behind one interface, and a registry by type.
+ *
+ * The engine drives every fault the same way: describe (target text and
+ * undo JSON for the FaultRecord, before anything is touched), record it
+ * through the sink, inject, tick while chaos lasts (periodic faults such as
+ * process-kill rounds), revert. Backends: fault_process_kill.c,
+ * fault_cpu_hog.c, fault_memory_hog.c. Adding a fault type = a schema
+ * entry in lib/exp and one backend file here.
+ */
+#ifndef CEP_FAULT_H
+#define CEP_FAULT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "exp.h"
+#include "sink.h"
+
+typedef struct cep_fault_ctx {
+	cep_runner_sink *sink;    /* LOG events about the fault */
+	const char *fault_id;
+} cep_fault_ctx;
+
+typedef struct cep_fault_ops {
+	const char *type;         /* the experiment's fault type */
+	const char *mechanism;    /* FaultRecord.mechanism */
+	/* Target text and undo object (new reference) for the record. Pure:
+	 * nothing is done to the system yet. Fails on a parameter the backend
+	 * cannot act on. */
+	int (*describe)(const cep_exp_item *it, char *target, size_t tlen,
+	    json_t **undo, cep_err *err);
+	int (*inject)(const cep_exp_item *it, const cep_fault_ctx *ctx,
+	    void **state, cep_err *err);
+	/* Monotonic ms of the next tick, INT64_MAX if none. NULL = never. */
+	int64_t (*next_tick)(void *state);
+	void (*tick)(void *state, const cep_fault_ctx *ctx);
+	/* Undoes and frees state (always). Succeeds only when the undo is
+	 * confirmed (e.g. waitpid saw every worker die). */
+	int (*revert)(void *state, cep_err *err);
+} cep_fault_ops;
+
+/* NULL for an unknown type. */
+const cep_fault_ops *cep_fault_find(const char *type);
+
+extern const cep_fault_ops cep_fault_process_kill;
+extern const cep_fault_ops cep_fault_cpu_hog;
+extern const cep_fault_ops cep_fault_memory_hog;
+
+/* Worker processes (fault_child.c). A worker is forked from the runner,
+ * so its command line carries the runner's --run-id (how the delegate
+ * finds it if the runner dies); it dies with the runner (PDEATHSIG
+ * SIGKILL, tied to the forking thread: fork from the engine thread) and
+ * names itself comm. body runs in the child and must only use
+ * async-signal-safe calls; it never returns. */
+int cep_fault_spawn_worker(const char *comm, void (*body)(const void *),
+    const void *arg, pid_t *pid, cep_err *err);
+/* SIGKILL and reap each pid; ok only if waitpid confirmed every one. */
+int cep_fault_kill_workers(const pid_t *pids, size_t n, cep_err *err);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * fault_cpu_hog.c - `cpu-hog`: `workers` child processes that burn CPU at
+ * `load` percent (duty cycle over 100 ms periods). Reverted by SIGKILL +
+ * waitpid of every worker; nothing else is touched.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "params.h"
+
+#define HOG_COMM "cep-cpu-hog"
+#define PERIOD_NS 100000000LL
+#define MAX_WORKERS 256
+
+typedef struct cpu_hog {
+	size_t n;
+	pid_t pids[];
+} cpu_hog;
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Child: async-signal-safe calls only (clock_gettime, nanosleep). */
+static void cpu_body(const void *arg)
+{
+	int64_t busy = PERIOD_NS * *(const int *)arg / 100;
+	volatile uint64_t spin = 0;
+	for (;;) {
+		int64_t start = mono_ns();
+		while (mono_ns() - start < busy)
+			spin++;
+		int64_t rest = PERIOD_NS - (mono_ns() - start);
+		if (rest > 0) {
+			struct timespec ts = {.tv_sec = 0, .tv_nsec = rest};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static int read_params(const cep_exp_item *it, int *workers, int *load,
+    cep_err *err)
+{
+	int64_t w = cep_runner_param_int(it, "workers", 1);
+	int64_t l = (int64_t)cep_runner_param_num(it, "load", 100);
+	if (w < 1 || w > MAX_WORKERS)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "cpu-hog: workers %lld out of range 1..%d", (long long)w,
+		    MAX_WORKERS);
+	if (l < 1 || l > 100)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "cpu-hog: load %lld%% out of range 1..100", (long long)l);
+	*workers = (int)w;
+	*load = (int)l;
+	return CEP_OK;
+}
+
+static int cpu_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
+{
+	int workers, load;
+	int rc = read_params(it, &workers, &load, err);
+	if (rc != CEP_OK)
+		return rc;
+	snprintf(target, tlen, "%d worker(s) at %d%% on the runner's host",
+	    workers, load);
+	*undo = json_pack("{s:i, s:s}", "runner_pid", (json_int_t)getpid(),
+	    "comm", HOG_COMM);
+	return CEP_OK;
+}
+
+static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    void **state, cep_err *err)
+{
+	int workers, load;
+	int rc = read_params(it, &workers, &load, err);
+	if (rc != CEP_OK)
+		return rc;
+	cpu_hog *h = calloc(1, sizeof(*h) + (size_t)workers * sizeof(pid_t));
+	if (h == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "cpu-hog: no memory");
+	for (int i = 0; i < workers; i++) {
+		rc = cep_fault_spawn_worker(HOG_COMM, cpu_body, &load,
+		    &h->pids[h->n], err);
+		if (rc != CEP_OK) {
+			cep_fault_kill_workers(h->pids, h->n, NULL);
+			free(h);
+			return rc;
+		}
+		h->n++;
+	}
+	cep_runner_emit_log(ctx->sink, "%s: %d cpu-hog worker(s) at %d%%",
+	    ctx->fault_id, workers, load);
+	*state = h;
+	return CEP_OK;
+}
+
+static int cpu_revert(void *state, cep_err *err)
+{
+	cpu_hog *h = state;
+	int rc = cep_fault_kill_workers(h->pids, h->n, err);
+	free(h);
+	return rc;
+}
+
+const cep_fault_ops cep_fault_cpu_hog = {
+	.type = "cpu-hog",
+	.mechanism = "child-process",
+	.describe = cpu_describe,
+	.inject = cpu_inject,
+	.revert = cpu_revert,
+};

@@ -1,0 +1,56 @@
+/*
+ * session.h - the runner's link to the relay: identity, proof, assignment,
+ * and the sink ops over RPC.
+ *
+ * open(): loads the identity directory (ca.crt, runner.crt, runner.key;
+ * the key refused if group or others can read it), dials the relay with
+ * mutual TLS, proves possession of the key (Challenge/Prove) and fetches
+ * the Assignment. start(): an event sender thread (batches of up to 64
+ * events or 200 ms, PushEvents, resend of what is not acknowledged) that
+ * also watches the dead-man interval and the deadline, and a command
+ * thread holding one WatchCommands long-poll open (ABORT -> abort).
+ * Every call that gets UNAUTHENTICATED proves again and retries once.
+ */
+#ifndef CEP_RUNNER_SESSION_H
+#define CEP_RUNNER_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cep.pb-c.h"
+#include "ctl.h"
+#include "err.h"
+#include "sink.h"
+
+typedef struct cep_runner_session cep_runner_session;
+
+typedef struct cep_runner_session_opts {
+	const char *relay_url;     /* tls+tcp://host:port */
+	const char *identity_dir;
+	const char *run_id;
+	const char *server_name;   /* NULL: the URL's host */
+	int64_t connect_ms;        /* give up connecting after this; 0 = 30 s */
+} cep_runner_session_opts;
+
+/* Errors: INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED for the
+ * identity (exit 2), UNAUTHENTICATED / PERMISSION_DENIED when the relay
+ * refuses the proof (exit 2), UNAVAILABLE when the relay cannot be
+ * reached in time (exit 3). */
+int cep_runner_session_open(cep_runner_session **out,
+    const cep_runner_session_opts *o, cep_err *err);
+/* Valid while the session lives. */
+const Cep__V1__Assignment *cep_runner_session_assignment(
+    const cep_runner_session *s);
+/* Starts the sender and command threads; arms the deadline in ctl. */
+int cep_runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
+    cep_err *err);
+/* The dead-man interval of the assignment (10 s if it names none). */
+int64_t cep_runner_session_deadman_ms(const cep_runner_session *s);
+/* Ops for cep_runner_sink_new, with the session as impl. */
+const cep_runner_sink_ops *cep_runner_session_ops(void);
+/* Stops the sender. The command thread may be parked in a long-poll the
+ * RPC layer cannot cut short: it is left to end with the process, so the
+ * session is not freed (call this once, right before exiting). */
+void cep_runner_session_close(cep_runner_session *s);
+
+#endif
