@@ -1,2 +1,90 @@
-/* placeholder until the program lands */
-int main(void) { return 2; }
+/*
+ * main.c - cep-delegate: the orchestrator daemon.
+ *
+ *   cep-delegate [--home DIR]      (or $CEP_HOME; else the installed layout)
+ *
+ * Loads cep.yaml and the appliance CA, recovers runs from their journals,
+ * serves Admin and Delegate, and runs until SIGTERM/SIGINT. A graceful stop
+ * aborts every active run, gives runners the abort grace period (5 s) to
+ * revert, then kills and undoes what is left, so a stopped appliance leaves
+ * nothing behind. (kill -9 leaves runners running; the next start adopts
+ * or cleans them up from the journals.)
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "delegate.h"
+#include "log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cep-delegate [--home DIR] [--debug]\n"
+	    "  --home DIR  appliance home (default $CEP_HOME, else /etc/cep,\n"
+	    "              /var/lib/cep, /run/cep)\n");
+}
+
+static int parse_args(int argc, char **argv, const char **home, int *debug)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+			*home = argv[++i];
+		} else if (strcmp(argv[i], "--debug") == 0) {
+			*debug = 1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("cep-delegate %s\n", CEP_VERSION);
+			return 1;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 1;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *home = NULL;
+	int debug = 0;
+	int a = parse_args(argc, argv, &home, &debug);
+	if (a != 0)
+		return a == 1 ? 0 : 2;
+	cep_log_init("delegate");
+	if (debug)
+		cep_log_set_level(CEP_LOG_DEBUG);
+	/* Block the stop signals before any thread exists, so only sigwait
+	 * below sees them; runners get an empty mask (executor_local.c). */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	cep_paths paths;
+	cep_config cfg;
+	cep_err err = {0};
+	cep_delegate *d = NULL;
+	if (cep_paths_resolve(home, &paths, &err) != CEP_OK ||
+	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
+	    cep_delegate_new(&paths, &cfg, &d, &err) != CEP_OK) {
+		cep_log_error(NULL, "%s", err.msg);
+		return 1;
+	}
+	sd_notify(0, "READY=1");
+	int sig = 0;
+	while (sigwait(&set, &sig) != 0)
+		;
+	cep_log_info(NULL, "signal %d: stopping (aborting active runs)", sig);
+	sd_notify(0, "STOPPING=1");
+	cep_delegate_stop(d);
+	cep_delegate_free(d);
+	cep_log_info(NULL, "stopped");
+	return 0;
+}

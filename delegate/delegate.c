@@ -1,0 +1,178 @@
+/*
+ * delegate.c - assembling the delegate: paths, CA, executor, recovery,
+ * services and threads; the graceful stop; teardown.
+ */
+#define _GNU_SOURCE
+#include "delegate_int.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define STOP_WAIT_MS (CEP_ABORT_GRACE_MS + 10000)
+
+/* cep-runner beside our own executable, or $CEP_RUNNER_BIN (tests). */
+static int runner_bin(char *buf, size_t len, cep_err *err)
+{
+	const char *env = getenv("CEP_RUNNER_BIN");
+	if (env != NULL && env[0] != '\0')
+		return cep_path(buf, len, err, "%s", env);
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return cep_err_errno(err, errno, "/proc/self/exe");
+	self[n] = '\0';
+	return cep_path(buf, len, err, "%s/cep-runner", dirname(self));
+}
+
+static int init_sync(cep_delegate *d)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rv = pthread_mutex_init(&d->mu, NULL) |
+	    pthread_cond_init(&d->mon_cv, &ca) |
+	    pthread_cond_init(&d->relay_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return rv;
+}
+
+static int setup(cep_delegate *d, cep_err *err)
+{
+	char bin[4096];
+	int rv = cep_path(d->runs_dir, sizeof(d->runs_dir), err, "%s/runs",
+	    d->paths.state);
+	if (rv == CEP_OK)
+		rv = cep_mkdirs(d->runs_dir, 0700, err);
+	if (rv == CEP_OK)
+		rv = cep_mkdirs(d->paths.run, 0750, err);
+	if (rv == CEP_OK && (rv = cep_pki_ca_load(&d->ca, d->paths.pki, err)))
+		cep_err_wrap(err, "loading the appliance CA");
+	if (rv == CEP_OK)
+		rv = runner_bin(bin, sizeof(bin), err);
+	if (rv == CEP_OK)
+		rv = cep_executor_local_new(bin, &d->ex, err);
+	if (rv == CEP_OK)
+		rv = cep_recover(d, err);
+	if (rv == CEP_OK && (rv = cep_delegate_service_start(d, err)))
+		cep_err_wrap(err, "Delegate service");
+	if (rv == CEP_OK && (rv = cep_admin_start(d, err)))
+		cep_err_wrap(err, "Admin service");
+	if (rv == CEP_OK)
+		rv = cep_relay_link_start(d, err);
+	if (rv == CEP_OK)
+		rv = cep_monitor_start(d, err);
+	return rv;
+}
+
+int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
+    cep_delegate **out, cep_err *err)
+{
+	*out = NULL;
+	cep_delegate *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	d->paths = *paths;
+	d->cfg = *cfg;
+	d->started_ms = cep_now_ms();
+	if (init_sync(d) != 0) {
+		free(d);
+		return cep_err_set(err, CEP_INTERNAL, "pthread init failed");
+	}
+	int rv = setup(d, err);
+	if (rv != CEP_OK) {
+		cep_delegate_free(d);
+		return rv;
+	}
+	cep_log_info(NULL, "delegate up: appliance %s, %zu run(s) known, "
+	    "executor %s", d->cfg.appliance, d->nruns, cep_executor_name(d->ex));
+	*out = d;
+	return CEP_OK;
+}
+
+size_t cep_delegate_active_runs(cep_delegate *d)
+{
+	pthread_mutex_lock(&d->mu);
+	size_t n = cep_run_active_count(d);
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}
+
+static void wait_mon(cep_delegate *d, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += ms * 1000000L;
+	while (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&d->mon_cv, &d->mu, &ts);
+}
+
+void cep_delegate_stop(cep_delegate *d)
+{
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->draining = true;
+	for (cep_run *r = d->runs; r != NULL; r = r->next)
+		cep_run_request_abort(d, r, "delegate stopping");
+	int64_t end = cep_mono_ms() + STOP_WAIT_MS;
+	size_t n;
+	while ((n = cep_run_active_count(d)) > 0 && cep_mono_ms() < end &&
+	    d->monitor_started)
+		wait_mon(d, 100);
+	pthread_mutex_unlock(&d->mu);
+	if (n > 0)
+		cep_log_warn(NULL, "%zu run(s) still active at stop; the next "
+		    "start recovers them", n);
+}
+
+/* Parked Follow calls are answered before the server goes away. */
+static void drop_parked(cep_delegate *d)
+{
+	while (d->parked != NULL) {
+		cep_parked *p = d->parked;
+		d->parked = p->next;
+		cep_rpc_call_fail(p->call, CEP_UNAVAILABLE, "the delegate is stopping");
+		free(p);
+	}
+}
+
+void cep_delegate_free(cep_delegate *d)
+{
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->stopping = true;
+	d->draining = true;
+	drop_parked(d);
+	pthread_cond_broadcast(&d->mon_cv);
+	pthread_cond_broadcast(&d->relay_cv);
+	pthread_mutex_unlock(&d->mu);
+	cep_rpc_server_free(d->admin_srv);
+	cep_rpc_server_free(d->deleg_srv);
+	cep_monitor_join(d);
+	cep_relay_link_join(d);
+	cep_rpc_client_free(d->relay);
+	while (d->runs != NULL) {
+		cep_run *r = d->runs;
+		d->runs = r->next;
+		cep_run_free(r);
+	}
+	cep_pki_ca_free(d->ca);
+	cep_executor_free(d->ex);
+	pthread_cond_destroy(&d->mon_cv);
+	pthread_cond_destroy(&d->relay_cv);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}

@@ -1,0 +1,164 @@
+/*
+ * delegate_int.h - what the delegate's files share: the run table, the
+ * delegate object, and the functions one file offers the others. Not for
+ * use outside delegate/ (tests use delegate.h and the RPC services).
+ *
+ * Locking: one mutex (d->mu) guards the run table and every run. Journal
+ * appends happen under it (they are short; fsync at state changes only).
+ * Slow work - minting keys, fork/exec, undo, relay calls - is done by the
+ * monitor and relay-link threads outside the lock.
+ */
+#ifndef CEP_DELEGATE_INT_H
+#define CEP_DELEGATE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cep.pb-c.h"
+#include "config.h"
+#include "delegate.h"
+#include "executor.h"
+#include "journal.h"
+#include "pki.h"
+#include "rpc.h"
+
+#define CEP_RUN_SETUP_MS 60000        /* deadline = now + duration + this */
+#define CEP_ABORT_GRACE_MS 5000       /* abort -> kill + undo */
+#define CEP_ABORT_RESEND_MS 2000
+#define CEP_SYNC_EVERY_MS 1000
+#define CEP_RUN_MAX_EVENTS 100000     /* per run; a flood is refused */
+#define CEP_RUN_MAX_FAULTS 256
+#define CEP_FINISHED_KEEP 256         /* finished ids told to the relay */
+#define CEP_EVENT_MAX_TEXT 65536
+#define CEP_EVENT_MAX_BYTES (80u * 1024u)        /* one packed event */
+#define CEP_RUN_MAX_EVENT_BYTES (64u * 1024u * 1024u) /* all of a run's */
+
+typedef struct cep_run_fault {
+	Cep__V1__FaultRecord *rec;     /* owned copy */
+	int64_t injected_ms, reverted_ms;
+	char reverted_by[16];          /* runner, delegate */
+} cep_run_fault;
+
+typedef struct cep_run {
+	char id[24];
+	char name[128];
+	char spec_name[256];
+	char *spec_yaml;
+	Cep__V1__RunState state;
+	char reason[512];
+	int64_t created_ms, ended_ms, deadline_ms, not_after_ms, deadman_ms;
+	char verdict[16];
+	char verdict_reason[256];
+	double score;
+	char identity_uri[256];
+	uint64_t last_seq;
+	Cep__V1__Event **events;       /* owned copies, seq 1..nevents */
+	size_t nevents, events_cap;
+	size_t event_bytes;            /* packed size of events[] */
+	cep_run_fault *faults;
+	size_t nfaults;
+	cep_journal *j;                /* NULL once final (read-only) */
+	cep_exec_handle h;
+	bool has_runner;               /* h names a launched runner */
+	bool aborting;
+	int64_t abort_mono, abort_sent_mono;
+	char abort_reason[256];
+	bool killed;
+	bool launch_failed;            /* exit_what holds why */
+	bool orphan;                   /* recovered, runner gone: clean up */
+	char exit_what[640];
+	struct cep_run *next;          /* newest first */
+} cep_run;
+
+typedef struct cep_parked {
+	cep_rpc_call *call;
+	char run_id[24];
+	uint64_t after_seq;
+	uint32_t max;
+	int64_t reply_by_mono;
+	struct cep_parked *next;
+} cep_parked;
+
+struct cep_delegate {
+	cep_paths paths;
+	cep_config cfg;
+	cep_pki_ca *ca;
+	cep_executor *ex;
+	char runs_dir[4096];
+	int64_t started_ms;
+
+	pthread_mutex_t mu;
+	pthread_cond_t mon_cv, relay_cv;
+	cep_run *runs;
+	size_t nruns;
+	cep_parked *parked;
+	char finished[CEP_FINISHED_KEEP][24];
+	size_t nfinished, finished_next;
+	bool stopping;                 /* threads end */
+	bool draining;                 /* cep_delegate_stop: no new runs */
+	uint64_t sync_gen, synced_gen;
+	bool relay_ok;
+
+	pthread_t monitor, relay_thr;
+	bool monitor_started, relay_started;
+	cep_rpc_client *relay;
+	cep_rpc_server *admin_srv, *deleg_srv;
+};
+
+/* runs.c: the table and the changes that journal (d->mu held). */
+bool cep_run_final(Cep__V1__RunState st);
+const char *cep_run_state_name(Cep__V1__RunState st);
+cep_run *cep_run_find(cep_delegate *d, const char *id);
+size_t cep_run_active_count(cep_delegate *d);
+cep_run *cep_run_alloc(void);
+void cep_run_free(cep_run *r);
+void cep_run_insert(cep_delegate *d, cep_run *r);
+int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
+    cep_err *err);
+void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
+    const char *reason);
+int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev);
+int cep_run_add_fault(cep_run *r, const Cep__V1__FaultRecord *rec,
+    int64_t when);
+void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
+    const char *by);
+void cep_run_finished(cep_delegate *d, cep_run *r);
+void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason);
+int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
+    size_t len, cep_err *err);
+void cep_delegate_changed(cep_delegate *d);
+
+/* runs_submit.c */
+int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
+    const char *spec_name, char run_id[24], cep_err *err);
+
+/* run_info.c: RunInfo views pointing into a run (d->mu held while used). */
+typedef struct cep_run_view {
+	Cep__V1__RunInfo info;
+	Cep__V1__FaultInfo *fi;
+	Cep__V1__FaultInfo **fip;
+} cep_run_view;
+void cep_run_view_init(cep_run_view *v, const cep_run *r);
+void cep_run_view_fini(cep_run_view *v);
+ProtobufCMessage *cep_pb_dup(const ProtobufCMessage *m);
+
+/* monitor.c */
+int cep_monitor_start(cep_delegate *d, cep_err *err);
+void cep_monitor_join(cep_delegate *d);
+
+/* relay_link.c */
+int cep_relay_link_start(cep_delegate *d, cep_err *err);
+void cep_relay_link_join(cep_delegate *d);
+int cep_delegate_service_start(cep_delegate *d, cep_err *err);
+/* Waits (d->mu held) until the relay holds generation gen, or timeout. */
+bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms);
+
+/* admin.c */
+int cep_admin_start(cep_delegate *d, cep_err *err);
+void cep_follow_kick(cep_delegate *d);
+
+/* recover.c */
+int cep_recover(cep_delegate *d, cep_err *err);
+
+#endif

@@ -1,0 +1,299 @@
+/*
+ * delegate_service.c - the Delegate service on <run>/delegate.sock, called
+ * by the relay for authenticated runners: RunnerConnected, RunnerEvents,
+ * RecordFault, FaultReverted.
+ *
+ * Everything in a request came from a runner, the least trusted party:
+ * ids are checked for shape, strings for length, events are journaled only
+ * as seq == last + 1 (duplicates acknowledged, never journaled twice, never
+ * past a gap), and a fault is journaled with fsync before it is
+ * acknowledged - no ack, no injection.
+ */
+#define _GNU_SOURCE
+#include "delegate_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define MAX_BATCH 4096
+
+static bool str_ok(const char *s, size_t max)
+{
+	return s != NULL && strnlen(s, max + 1) <= max;
+}
+
+/* Finds an open run for a runner call, or fails the call. d->mu held. */
+static cep_run *open_run(cep_delegate *d, cep_rpc_call *c, const char *id)
+{
+	if (!cep_run_id_valid(id)) {
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT, "malformed run id");
+		return NULL;
+	}
+	cep_run *r = cep_run_find(d, id);
+	if (r == NULL) {
+		cep_rpc_call_fail(c, CEP_NOT_FOUND, "unknown run %s", id);
+		return NULL;
+	}
+	if (cep_run_final(r->state) || r->j == NULL) {
+		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION, "run %s finished (%s)",
+		    id, cep_run_state_name(r->state));
+		return NULL;
+	}
+	return r;
+}
+
+static void reply_ack(cep_rpc_call *c, bool recorded)
+{
+	Cep__V1__FaultAck ack = CEP__V1__FAULT_ACK__INIT;
+	ack.recorded = recorded;
+	cep_rpc_call_reply(c, &ack.base);
+}
+
+static void on_connected(cep_rpc_call *c, void *arg)
+{
+	cep_delegate *d = arg;
+	const Cep__V1__RunnerSeen *req =
+	    (const Cep__V1__RunnerSeen *)cep_rpc_call_request(c);
+	pthread_mutex_lock(&d->mu);
+	cep_run *r = open_run(d, c, req->run_id);
+	if (r != NULL) {
+		if (r->state == CEP__V1__RUN_STATE__RUN_LAUNCHING) {
+			char why[320];
+			snprintf(why, sizeof(why), "runner connected from %.256s",
+			    str_ok(req->peer, 256) ? req->peer : "?");
+			cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_RUNNING, why);
+		}
+		reply_ack(c, true);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+static int check_event(const Cep__V1__Event *ev, const char *run_id)
+{
+	if (ev == NULL || ev->run_id == NULL || strcmp(ev->run_id, run_id) != 0)
+		return -1;
+	if (!str_ok(ev->text, CEP_EVENT_MAX_TEXT) || !str_ok(ev->phase, 256))
+		return -1;
+	if (cep__v1__event__get_packed_size(ev) > CEP_EVENT_MAX_BYTES)
+		return -1;
+	return 0;
+}
+
+/* Index of the last event of the batch that extends the journal without
+ * a gap, -1 if none. */
+static long last_new(const cep_run *r, const Cep__V1__EventBatch *b)
+{
+	uint64_t expect = r->last_seq + 1;
+	long last = -1;
+	for (size_t i = 0; i < b->n_events; i++) {
+		if (b->events[i]->seq < expect)
+			continue;
+		if (b->events[i]->seq != expect)
+			break;
+		last = (long)i;
+		expect++;
+	}
+	return last;
+}
+
+/* Journals the new events of a batch; d->mu held. */
+static int journal_events(cep_run *r, const Cep__V1__EventBatch *b,
+    cep_err *err)
+{
+	long last = last_new(r, b);
+	for (long i = 0; i <= last; i++) {
+		Cep__V1__Event *ev = b->events[i];
+		if (ev->seq != r->last_seq + 1)
+			continue;
+		if (r->nevents >= CEP_RUN_MAX_EVENTS ||
+		    r->event_bytes >= CEP_RUN_MAX_EVENT_BYTES)
+			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+			    "run %s has %zu events (%zu bytes), the most a run "
+			    "may have", r->id, r->nevents, r->event_bytes);
+		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
+		rec.event = ev;
+		int rv = cep_run_journal(r, &rec, i == last, err);
+		if (rv != CEP_OK)
+			return rv;
+		if (cep_run_add_event(r, ev) != CEP_OK)
+			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+			    "out of memory");
+	}
+	return CEP_OK;
+}
+
+static void on_events(cep_rpc_call *c, void *arg)
+{
+	cep_delegate *d = arg;
+	const Cep__V1__EventBatch *b =
+	    (const Cep__V1__EventBatch *)cep_rpc_call_request(c);
+	if (b->n_events > MAX_BATCH) {
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+		    "batch of %zu events, at most %d", b->n_events, MAX_BATCH);
+		return;
+	}
+	for (size_t i = 0; i < b->n_events; i++)
+		if (check_event(b->events[i], b->run_id) != 0) {
+			cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+			    "event %zu: wrong run id or oversized", i);
+			return;
+		}
+	pthread_mutex_lock(&d->mu);
+	cep_run *r = open_run(d, c, b->run_id);
+	if (r != NULL) {
+		uint64_t before = r->last_seq;
+		cep_err err = {0};
+		int rv = journal_events(r, b, &err);
+		if (r->last_seq != before)
+			cep_delegate_changed(d);
+		if (rv != CEP_OK && r->last_seq == before) {
+			cep_rpc_call_fail(c, rv, "%s", err.msg);
+		} else {
+			Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
+			ack.acked_seq = r->last_seq;
+			cep_rpc_call_reply(c, &ack.base);
+		}
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+static bool fault_ok(const Cep__V1__FaultRecord *f)
+{
+	return f->fault_id != NULL && f->fault_id[0] != '\0' &&
+	    str_ok(f->fault_id, 256) && str_ok(f->type, 64) &&
+	    str_ok(f->target, 1024) && str_ok(f->mechanism, 64) &&
+	    str_ok(f->undo, 16384);
+}
+
+static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
+    const Cep__V1__FaultRecord *f)
+{
+	if (r->aborting || r->state == CEP__V1__RUN_STATE__RUN_CLEANUP) {
+		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
+		    "run %s is %s; no new faults", r->id,
+		    r->aborting ? "aborting" : "cleaning up");
+		return;
+	}
+	if (r->nfaults >= CEP_RUN_MAX_FAULTS) {
+		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED,
+		    "run %s has %d faults, the most a run may have", r->id,
+		    CEP_RUN_MAX_FAULTS);
+		return;
+	}
+	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_FAULT;
+	rec.fault = (Cep__V1__FaultRecord *)f;
+	cep_err err = {0};
+	if (cep_run_journal(r, &rec, true, &err) != CEP_OK) {
+		cep_rpc_call_fail(c, CEP_INTERNAL, "journaling the fault: %s",
+		    err.msg);
+		return;
+	}
+	if (cep_run_add_fault(r, f, rec.time_ms) < 0) {
+		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	cep_log_info(r->id, "fault %s recorded: %s on %s", f->fault_id,
+	    f->type ? f->type : "?", f->target ? f->target : "?");
+	cep_delegate_changed(d);
+	reply_ack(c, true);
+}
+
+static void on_record_fault(cep_rpc_call *c, void *arg)
+{
+	cep_delegate *d = arg;
+	const Cep__V1__FaultRecord *f =
+	    (const Cep__V1__FaultRecord *)cep_rpc_call_request(c);
+	if (!fault_ok(f)) {
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+		    "fault record: missing fault_id or oversized field");
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	cep_run *r = open_run(d, c, f->run_id);
+	if (r != NULL) {
+		bool known = false;
+		for (size_t i = 0; i < r->nfaults; i++)
+			known |= strcmp(r->faults[i].rec->fault_id, f->fault_id) == 0;
+		if (known)
+			reply_ack(c, true);  /* a retry: already on disk */
+		else
+			record_fault(d, c, r, f);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
+    const Cep__V1__FaultRecord *f)
+{
+	cep_run_fault *known = NULL;
+	for (size_t i = 0; i < r->nfaults; i++)
+		if (strcmp(r->faults[i].rec->fault_id, f->fault_id) == 0)
+			known = &r->faults[i];
+	if (known == NULL) {
+		cep_rpc_call_fail(c, CEP_NOT_FOUND, "run %s has no fault %s",
+		    r->id, f->fault_id);
+		return;
+	}
+	if (known->reverted_ms == 0) {
+		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
+		rec.reverted = (Cep__V1__FaultRecord *)f;
+		rec.text = (char *)"runner";
+		cep_err err = {0};
+		if (cep_run_journal(r, &rec, true, &err) != CEP_OK) {
+			cep_rpc_call_fail(c, CEP_INTERNAL, "journaling: %s", err.msg);
+			return;
+		}
+		cep_run_mark_reverted(r, f->fault_id, rec.time_ms, "runner");
+		cep_log_info(r->id, "fault %s reverted by the runner", f->fault_id);
+		cep_delegate_changed(d);
+	}
+	reply_ack(c, true);
+}
+
+static void on_fault_reverted(cep_rpc_call *c, void *arg)
+{
+	cep_delegate *d = arg;
+	const Cep__V1__FaultRecord *f =
+	    (const Cep__V1__FaultRecord *)cep_rpc_call_request(c);
+	if (!fault_ok(f)) {
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+		    "fault record: missing fault_id or oversized field");
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	cep_run *r = open_run(d, c, f->run_id);
+	if (r != NULL)
+		fault_reverted(d, c, r, f);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static const cep_rpc_method delegate_methods[] = {
+	{"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
+	    on_connected},
+	{"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,
+	    on_events},
+	{"cep.v1.Delegate/RecordFault", &cep__v1__fault_record__descriptor,
+	    on_record_fault},
+	{"cep.v1.Delegate/FaultReverted", &cep__v1__fault_record__descriptor,
+	    on_fault_reverted},
+};
+
+int cep_delegate_service_start(cep_delegate *d, cep_err *err)
+{
+	char url[4200];
+	cep_rpc_server_opts opts = {.name = "delegate"};
+	int rv = cep_paths_url(&d->paths, "delegate.sock", url, sizeof(url), err);
+	if (rv == CEP_OK)
+		rv = cep_rpc_server_new(&d->deleg_srv, delegate_methods,
+		    sizeof(delegate_methods) / sizeof(delegate_methods[0]), d,
+		    &opts, err);
+	if (rv == CEP_OK)
+		rv = cep_rpc_server_listen(d->deleg_srv, url, NULL, err);
+	return rv;
+}

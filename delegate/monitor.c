@@ -1,0 +1,320 @@
+/*
+ * monitor.c - the thread that carries runs through their lifecycle:
+ * launches PENDING runs (identity, grant, exec), reaps runners, enforces
+ * the deadline and the abort grace period, and cleans up after a runner
+ * (undo what it left, remove its identity, final state).
+ *
+ * It ticks every 100 ms and whenever something changed. Slow steps (key
+ * generation, fork/exec, undo) run with d->mu released; a run being worked
+ * on here is only changed by this thread's steps and by journaled events.
+ */
+#define _GNU_SOURCE
+#include "delegate_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+#define TICK_MS 100
+#define GRANT_WAIT_MS 1000
+
+static int write_identity(cep_delegate *d, const char *id, const char *cert,
+    const char *key, cep_err *err)
+{
+	char dir[4096], path[4096];
+	int rv = cep_run_dir(d, id, "identity", dir, sizeof(dir), err);
+	if (rv == CEP_OK)
+		rv = cep_mkdirs(dir, 0700, err);
+	const char *ca = cep_pki_ca_cert_pem(d->ca);
+	if (rv == CEP_OK &&
+	    (rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) == CEP_OK)
+		rv = cep_write_file(path, ca, strlen(ca), 0600, err);
+	if (rv == CEP_OK &&
+	    (rv = cep_path(path, sizeof(path), err, "%s/runner.crt", dir)) == CEP_OK)
+		rv = cep_write_file(path, cert, strlen(cert), 0600, err);
+	if (rv == CEP_OK &&
+	    (rv = cep_path(path, sizeof(path), err, "%s/runner.key", dir)) == CEP_OK)
+		rv = cep_write_file(path, key, strlen(key), 0600, err);
+	return rv;
+}
+
+/* Mints the run's identity; d->mu NOT held (the CA is used by this thread
+ * only). */
+static int mint_identity(cep_delegate *d, const char *id, int64_t not_after,
+    char *uri, size_t urilen, cep_err *err)
+{
+	int rv = cep_pki_identity_uri(uri, urilen, d->cfg.appliance, "local",
+	    "host", id, err);
+	if (rv != CEP_OK)
+		return rv;
+	cep_pki_issue_req req = {.cn = id, .uri_san = uri,
+	    .not_after_ms = not_after, .server = 0};
+	char *cert = NULL, *key = NULL;
+	rv = cep_pki_issue(d->ca, &req, &cert, &key, err);
+	if (rv == CEP_OK)
+		rv = write_identity(d, id, cert, key, err);
+	free(cert);
+	cep_pki_free_secret(key);
+	return rv;
+}
+
+static void launch_failed(cep_run *r, const char *what, const cep_err *err)
+{
+	r->launch_failed = true;
+	snprintf(r->exit_what, sizeof(r->exit_what), "%s: %.500s", what, err->msg);
+	cep_log_error(r->id, "%s", r->exit_what);
+}
+
+static void journal_pid(cep_run *r)
+{
+	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+	cep_err err = {0};
+	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_RUNNER_PID;
+	rec.runner_pid = r->h.pid;
+	rec.pid_start = r->h.start;
+	(void)cep_run_journal(r, &rec, true, &err);
+}
+
+/* Starts the runner through the executor; d->mu held on entry and exit. */
+static void exec_runner(cep_delegate *d, cep_run *r)
+{
+	char dir[4096], log[4096], id[24];
+	cep_err err = {0};
+	snprintf(id, sizeof(id), "%s", r->id);
+	if (cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) != CEP_OK ||
+	    cep_run_dir(d, id, "runner.log", log, sizeof(log), &err) != CEP_OK) {
+		launch_failed(r, "launching the runner", &err);
+		return;
+	}
+	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
+	    .relay_url = d->cfg.relay_advertise, .log_path = log};
+	cep_exec_handle h = {0};
+	pthread_mutex_unlock(&d->mu);
+	int rv = cep_executor_launch(d->ex, &l, &h, &err);
+	pthread_mutex_lock(&d->mu);
+	if (rv != CEP_OK) {
+		launch_failed(r, "launching the runner", &err);
+		return;
+	}
+	r->h = h;
+	r->has_runner = true;
+	journal_pid(r);
+	cep_log_info(r->id, "runner started: pid %d (%s executor)", h.pid,
+	    cep_executor_name(d->ex));
+}
+
+/* PENDING -> LAUNCHING -> runner started. d->mu held on entry and exit. */
+static void launch(cep_delegate *d, cep_run *r)
+{
+	char id[24], uri[256];
+	cep_err err = {0};
+	snprintf(id, sizeof(id), "%s", r->id);
+	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
+	pthread_mutex_unlock(&d->mu);
+	int rv = mint_identity(d, id, not_after, uri, sizeof(uri), &err);
+	pthread_mutex_lock(&d->mu);
+	if (rv != CEP_OK) {
+		launch_failed(r, "minting the runner identity", &err);
+		return;
+	}
+	snprintf(r->identity_uri, sizeof(r->identity_uri), "%s", uri);
+	r->not_after_ms = not_after;
+	cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_LAUNCHING, "");
+	/* Let the grant reach the relay first, so the runner's first call is
+	 * not refused as "unknown run"; a relay that is down costs 1 s. */
+	if (!cep_relay_wait_synced(d, d->sync_gen, GRANT_WAIT_MS))
+		cep_log_warn(r->id, "relay has not confirmed the grant; "
+		    "launching anyway (the runner retries)");
+	if (r->aborting || d->stopping)
+		return;
+	exec_runner(d, r);
+}
+
+static Cep__V1__RunState verdict_state(const char *v)
+{
+	if (strcmp(v, "Pass") == 0)
+		return CEP__V1__RUN_STATE__RUN_PASSED;
+	if (strcmp(v, "Fail") == 0)
+		return CEP__V1__RUN_STATE__RUN_FAILED;
+	if (strcmp(v, "Aborted") == 0)
+		return CEP__V1__RUN_STATE__RUN_ABORTED;
+	return CEP__V1__RUN_STATE__RUN_ERROR;
+}
+
+/* Which final state, and why. */
+static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
+    char *why, size_t len)
+{
+	if (undo_err != NULL) {
+		snprintf(why, len, "cleanup incomplete: %s", undo_err);
+		return CEP__V1__RUN_STATE__RUN_ERROR;
+	}
+	if (r->launch_failed) {
+		snprintf(why, len, "%s", r->exit_what);
+		return CEP__V1__RUN_STATE__RUN_ERROR;
+	}
+	if (r->verdict[0] != '\0') {
+		Cep__V1__RunState st = verdict_state(r->verdict);
+		if (r->verdict_reason[0] != '\0')
+			snprintf(why, len, "%s", r->verdict_reason);
+		else if (st == CEP__V1__RUN_STATE__RUN_ABORTED)
+			snprintf(why, len, "%s", r->abort_reason);
+		else if (st == CEP__V1__RUN_STATE__RUN_ERROR &&
+		    strcmp(r->verdict, "Error") != 0)
+			snprintf(why, len, "unknown verdict \"%s\"", r->verdict);
+		else
+			why[0] = '\0';
+		return st;
+	}
+	if (r->orphan) {
+		snprintf(why, len, "%s", r->exit_what);
+		return CEP__V1__RUN_STATE__RUN_ERROR;
+	}
+	if (r->aborting) {
+		snprintf(why, len, "%s", r->abort_reason);
+		return CEP__V1__RUN_STATE__RUN_ABORTED;
+	}
+	snprintf(why, len, "runner exited with %s before a verdict", r->exit_what);
+	return CEP__V1__RUN_STATE__RUN_ERROR;
+}
+
+static void journal_undone(cep_run *r)
+{
+	int64_t now = cep_now_ms();
+	for (size_t i = 0; i < r->nfaults; i++) {
+		cep_run_fault *f = &r->faults[i];
+		if (f->reverted_ms != 0)
+			continue;
+		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+		cep_err err = {0};
+		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
+		rec.reverted = f->rec;
+		rec.text = (char *)"delegate";
+		(void)cep_run_journal(r, &rec, true, &err);
+		cep_run_mark_reverted(r, f->rec->fault_id, now, "delegate");
+		cep_log_info(r->id, "fault %s undone by the delegate",
+		    f->rec->fault_id);
+	}
+}
+
+/* The runner is gone (or never started): CLEANUP, undo, remove the
+ * identity, final state. d->mu held on entry and exit. */
+static void finish(cep_delegate *d, cep_run *r)
+{
+	char id[24], dir[4096];
+	cep_err uerr = {0}, err = {0};
+	snprintf(id, sizeof(id), "%s", r->id);
+	if (r->state != CEP__V1__RUN_STATE__RUN_CLEANUP) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", r->has_runner ?
+		    "runner exited" : "no runner");
+		cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP, why);
+	}
+	pthread_mutex_unlock(&d->mu);
+	int urv = cep_executor_undo(d->ex, id, &uerr);
+	if (cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) == CEP_OK &&
+	    cep_rmtree(dir, &err) != CEP_OK)
+		cep_log_warn(id, "removing the identity: %s", err.msg);
+	pthread_mutex_lock(&d->mu);
+	if (urv == CEP_OK)
+		journal_undone(r);
+	else
+		cep_log_error(id, "undo failed: %s", uerr.msg);
+	char why[512];
+	Cep__V1__RunState st = final_state(r, urv == CEP_OK ? NULL : uerr.msg,
+	    why, sizeof(why));
+	r->has_runner = false;
+	cep_run_set_state(d, r, st, why);
+}
+
+/* A run with a live runner: reap, deadline, abort grace. */
+static void watch(cep_delegate *d, cep_run *r)
+{
+	char what[128];
+	if (cep_executor_poll(d->ex, &r->h, what, sizeof(what)) ==
+	    CEP_EXEC_EXITED) {
+		snprintf(r->exit_what, sizeof(r->exit_what), "%s", what);
+		cep_log_info(r->id, "runner pid %d exited: %s", r->h.pid, what);
+		finish(d, r);
+		return;
+	}
+	if (!r->aborting && cep_now_ms() >= r->deadline_ms)
+		cep_run_request_abort(d, r, "deadline exceeded");
+	if (r->aborting && !r->killed &&
+	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
+		cep_log_warn(r->id, "runner pid %d still there %d s after the "
+		    "abort: killing it", r->h.pid, CEP_ABORT_GRACE_MS / 1000);
+		cep_executor_kill(d->ex, &r->h);
+		r->killed = true;
+	}
+}
+
+static void tick_run(cep_delegate *d, cep_run *r)
+{
+	if (cep_run_final(r->state))
+		return;
+	if (r->has_runner) {
+		watch(d, r);
+		return;
+	}
+	if (r->state == CEP__V1__RUN_STATE__RUN_PENDING && !r->orphan &&
+	    !r->aborting && !r->launch_failed) {
+		if (cep_now_ms() >= r->deadline_ms)
+			cep_run_request_abort(d, r, "deadline exceeded");
+		else
+			launch(d, r);
+		if (r->has_runner || d->stopping)
+			return;
+	}
+	finish(d, r);
+}
+
+static void tick(cep_delegate *d)
+{
+	/* Runs are never removed and new ones go before older ones, so a
+	 * walk survives the lock being dropped inside tick_run. */
+	for (cep_run *r = d->runs; r != NULL && !d->stopping; r = r->next)
+		tick_run(d, r);
+	cep_follow_kick(d);
+}
+
+static void *monitor_main(void *arg)
+{
+	cep_delegate *d = arg;
+	pthread_mutex_lock(&d->mu);
+	while (!d->stopping) {
+		tick(d);
+		if (d->stopping)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->mon_cv, &d->mu, &ts);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+int cep_monitor_start(cep_delegate *d, cep_err *err)
+{
+	int rv = pthread_create(&d->monitor, NULL, monitor_main, d);
+	if (rv != 0)
+		return cep_err_errno(err, rv, "starting the monitor thread");
+	d->monitor_started = true;
+	return CEP_OK;
+}
+
+void cep_monitor_join(cep_delegate *d)
+{
+	if (d->monitor_started)
+		pthread_join(d->monitor, NULL);
+	d->monitor_started = false;
+}

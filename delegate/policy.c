@@ -1,0 +1,210 @@
+/*
+ * policy.c - the blast-radius policy, checked at Submit before anything is
+ * created. Each refusal is FAILED_PRECONDITION, starts with "policy: ",
+ * names the rule and the cep.yaml key an operator would change, so that a
+ * refusal is never a mystery. docs/delegate.md lists every message.
+ */
+#define _GNU_SOURCE
+#include "policy.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Parameters that name a host target, checked against the target lists. */
+static const char *const target_keys[] = {"process", "cgroup", NULL};
+
+static const char *match_any(const char (*pats)[128], size_t n,
+    const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(pats[i], name, 0) == 0)
+			return pats[i];
+	return NULL;
+}
+
+/* A denied pattern the target could reach. The target may itself be a
+ * glob ("process: demo-*"): it is refused when it matches the deny pattern
+ * as text too, so "*" cannot slip past a deny of "sshd". */
+static const char *denied_by(const cep_policy *p, const char *name)
+{
+	const char *hit = match_any(p->deny, p->n_deny, name);
+	for (size_t i = 0; hit == NULL && i < p->n_deny; i++)
+		if (fnmatch(name, p->deny[i], 0) == 0)
+			hit = p->deny[i];
+	return hit;
+}
+
+/* "2h", "30m", "1m30s", "1s500ms": the shortest form, as an operator
+ * writes it in cep.yaml. */
+static void fmt_duration(int64_t ms, char *buf, size_t len)
+{
+	static const struct { const char *u; int64_t ms; } units[] = {
+		{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < 4 && off < len; i++) {
+		int64_t n = ms / units[i].ms;
+		ms %= units[i].ms;
+		if (n > 0) {
+			int w = snprintf(buf + off, len - off, "%lld%s", (long long)n,
+			    units[i].u);
+			off += w > 0 ? (size_t)w : 0;
+		}
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, len, "0s");
+}
+
+/* A cgroup as policy patterns see it: relative to /sys/fs/cgroup, without
+ * a leading slash ("system.slice/nginx.service"), however it was written. */
+static const char *cgroup_rel(const char *cg)
+{
+	static const char root[] = "/sys/fs/cgroup";
+	if (strncmp(cg, root, sizeof(root) - 1) == 0)
+		cg += sizeof(root) - 1;
+	while (*cg == '/')
+		cg++;
+	return cg;
+}
+
+static int check_target(const cep_policy *p, const char *fault,
+    const char *what, const char *name, cep_err *err)
+{
+	if (strcmp(what, "cgroup") == 0)
+		name = cgroup_rel(name);
+	const char *hit = denied_by(p, name);
+	if (hit != NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" targets %s \"%s\", denied by "
+		    "policy.targets.deny \"%s\"", fault, what, name, hit);
+	if (p->n_allow > 0 && match_any(p->allow, p->n_allow, name) == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" targets %s \"%s\", not allowed by "
+		    "policy.targets.allow", fault, what, name);
+	return CEP_OK;
+}
+
+/* /proc/<pid>/comm without the newline; false if no such process. */
+static bool proc_comm(long pid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+/* A pid target: never init, never the appliance itself, and its command
+ * name must pass the same lists as a process name would. */
+static int check_pid(const cep_policy *p, const char *fault, int64_t pid,
+    cep_err *err)
+{
+	char comm[64];
+	if (pid <= 1)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" targets pid %lld (init), never allowed",
+		    fault, (long long)pid);
+	if (pid == (int64_t)getpid() || pid == (int64_t)getppid())
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" targets pid %lld, the appliance's own "
+		    "process", fault, (long long)pid);
+	if (!proc_comm((long)pid, comm, sizeof(comm)))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" targets pid %lld: no such process",
+		    fault, (long long)pid);
+	if (strncmp(comm, "cep-", 4) == 0)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" targets pid %lld (%s), the appliance's "
+		    "own process", fault, (long long)pid, comm);
+	char what[64];
+	snprintf(what, sizeof(what), "pid %lld, process", (long long)pid);
+	return check_target(p, fault, what, comm, err);
+}
+
+static int check_limits(const cep_policy *p, const cep_exp_item *it,
+    const char *fault, cep_err *err)
+{
+	if (cep_exp_has(it, "mib") && cep_exp_int(it, "mib") > p->max_memory_mib)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" (%s) asks mib %lld, exceeds "
+		    "policy.maxMemoryMiB %d", fault, cep_exp_item_type(it),
+		    (long long)cep_exp_int(it, "mib"), p->max_memory_mib);
+	if (cep_exp_has(it, "workers") &&
+	    cep_exp_int(it, "workers") > p->max_cpu_workers)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" (%s) asks workers %lld, exceeds "
+		    "policy.maxCpuWorkers %d", fault, cep_exp_item_type(it),
+		    (long long)cep_exp_int(it, "workers"), p->max_cpu_workers);
+	return CEP_OK;
+}
+
+static int check_fault(const cep_policy *p, const cep_exp_item *it,
+    cep_err *err)
+{
+	const char *fault = cep_exp_item_name(it);
+	int rv = check_limits(p, it, fault, err);
+	if (rv != CEP_OK)
+		return rv;
+	for (size_t k = 0; target_keys[k] != NULL; k++) {
+		const char *name = cep_exp_str(it, target_keys[k]);
+		if (name != NULL && cep_exp_has(it, target_keys[k]) &&
+		    (rv = check_target(p, fault, target_keys[k], name, err)))
+			return rv;
+	}
+	if (cep_exp_has(it, "pid"))
+		return check_pid(p, fault, cep_exp_int(it, "pid"), err);
+	return CEP_OK;
+}
+
+static int check_kubernetes(const cep_policy *p, const cep_exp *e,
+    cep_err *err)
+{
+	const char *ns = cep_exp_namespace(e);
+	const char *hit = match_any(p->ns_deny, p->n_ns_deny, ns ? ns : "");
+	if (hit != NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: namespace \"%s\" denied by policy.namespaces.deny "
+		    "\"%s\"", ns, hit);
+	return cep_err_set(err, CEP_FAILED_PRECONDITION,
+	    "policy: no connector \"%s\" for kubernetes targets (this "
+	    "appliance has only the local connector for host targets)",
+	    cep_exp_connector(e) ? cep_exp_connector(e) : "");
+}
+
+int cep_policy_check(const cep_policy *p, const cep_exp *e,
+    size_t active_runs, cep_err *err)
+{
+	const char *kind = cep_exp_target_kind(e);
+	if (kind != NULL && strcmp(kind, "kubernetes") == 0)
+		return check_kubernetes(p, e, err);
+	if (cep_exp_duration_ms(e) > p->max_duration_ms) {
+		char have[32], max[32];
+		fmt_duration(cep_exp_duration_ms(e), have, sizeof(have));
+		fmt_duration(p->max_duration_ms, max, sizeof(max));
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: duration %s exceeds policy.maxDuration %s", have, max);
+	}
+	if (active_runs >= (size_t)(p->max_concurrent_runs < 0 ? 0 :
+	    p->max_concurrent_runs))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: %zu runs active, policy.maxConcurrentRuns is %d",
+		    active_runs, p->max_concurrent_runs);
+	for (size_t i = 0; i < cep_exp_nfaults(e); i++) {
+		int rv = check_fault(p, cep_exp_fault(e, i), err);
+		if (rv != CEP_OK)
+			return rv;
+	}
+	return CEP_OK;
+}

@@ -1,0 +1,172 @@
+/*
+ * recover.c - rebuilding the run table from the journals at start.
+ *
+ * Every state/runs/<id>/journal is replayed. A run whose last state is
+ * final is loaded read-only (List, Get, Follow). Any other run is reopened
+ * for appending (which cuts a torn tail) and either adopted - its runner
+ * is alive with the journaled pid and start time, so it is polled and
+ * granted again and finishes normally - or marked orphaned, and the
+ * monitor undoes what it left and ends it as ERROR "delegate restarted;
+ * runner gone" (or with the verdict the runner had already reported).
+ * A journal that cannot be read, or does not begin with the run's
+ * `created` record, is reported and skipped; it is never deleted.
+ */
+#define _GNU_SOURCE
+#include "delegate_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+typedef struct replay_st {
+	cep_run *r;
+	size_t n;
+	bool created;
+	bool bad_first;
+} replay_st;
+
+static void apply_created(cep_run *r, const Cep__V1__RunInfo *ci)
+{
+	snprintf(r->name, sizeof(r->name), "%s", ci->name ? ci->name : "");
+	snprintf(r->spec_name, sizeof(r->spec_name), "%s",
+	    ci->spec_name ? ci->spec_name : "");
+	r->created_ms = ci->created_ms;
+}
+
+static void apply_state(cep_run *r, const Cep__V1__JournalRecord *rec)
+{
+	r->state = rec->state;
+	snprintf(r->reason, sizeof(r->reason), "%s", rec->text ? rec->text : "");
+	if (cep_run_final(rec->state))
+		r->ended_ms = rec->time_ms;
+}
+
+static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
+{
+	replay_st *st = arg;
+	cep_run *r = st->r;
+	if (st->n++ == 0 && rec->rec_case != CEP__V1__JOURNAL_RECORD__REC_CREATED) {
+		st->bad_first = true;
+		return 1;
+	}
+	switch (rec->rec_case) {
+	case CEP__V1__JOURNAL_RECORD__REC_CREATED:
+		if (!st->created)
+			apply_created(r, rec->created);
+		st->created = true;
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_SPEC_YAML:
+		free(r->spec_yaml);
+		r->spec_yaml = strdup(rec->spec_yaml ? rec->spec_yaml : "");
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_STATE:
+		apply_state(r, rec);
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_EVENT:
+		if (rec->event->seq == r->last_seq + 1)
+			(void)cep_run_add_event(r, rec->event);
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_FAULT:
+		(void)cep_run_add_fault(r, rec->fault, rec->time_ms);
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_REVERTED:
+		cep_run_mark_reverted(r, rec->reverted->fault_id, rec->time_ms,
+		    rec->text && rec->text[0] ? rec->text : "runner");
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_RUNNER_PID:
+		r->h.pid = rec->runner_pid;
+		r->h.start = rec->pid_start;
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_DEADLINE_MS:
+		r->deadline_ms = rec->deadline_ms;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Adopt a live runner, or mark the run for cleanup. */
+static void resume(cep_delegate *d, cep_run *r)
+{
+	cep_err err = {0};
+	char what[128];
+	r->deadman_ms = d->cfg.deadman_ms;
+	r->h.child = false;
+	/* The executor decides whether it is alive: pid + start time, and not
+	 * a zombie. */
+	if (r->h.pid > 1 && r->h.start != 0 &&
+	    cep_executor_poll(d->ex, &r->h, what, sizeof(what)) ==
+	    CEP_EXEC_ALIVE &&
+	    cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
+	    d->cfg.appliance, "local", "host", r->id, &err) == CEP_OK) {
+		r->has_runner = true;
+		r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
+		cep_log_info(r->id, "adopted runner pid %d (state %s)", r->h.pid,
+		    cep_run_state_name(r->state));
+		return;
+	}
+	r->h.pid = 0;
+	r->orphan = true;
+	snprintf(r->exit_what, sizeof(r->exit_what),
+	    "delegate restarted; runner gone");
+	cep_log_warn(r->id, "runner gone after a delegate restart (state %s); "
+	    "cleaning up", cep_run_state_name(r->state));
+}
+
+static void load_one(cep_delegate *d, const char *id)
+{
+	char dir[4096];
+	cep_err err = {0};
+	if (cep_run_dir(d, id, NULL, dir, sizeof(dir), &err) != CEP_OK)
+		return;
+	cep_run *r = cep_run_alloc();
+	if (r == NULL)
+		return;
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	replay_st st = {.r = r};
+	cep_journal_replay_info info = {0};
+	int rv = cep_journal_replay(dir, replay_cb, &st, &info, &err);
+	if (rv != CEP_OK || !st.created || st.bad_first) {
+		cep_log_error(id, "journal %s is unusable (%s); skipped, left on "
+		    "disk", dir, rv != CEP_OK ? err.msg :
+		    "it does not begin with the run's created record");
+		cep_run_free(r);
+		return;
+	}
+	if (info.torn_tail)
+		cep_log_warn(id, "journal has a torn tail after %zu records: %s",
+		    info.records, info.detail);
+	if (!cep_run_final(r->state)) {
+		if (cep_journal_open(dir, &r->j, &err) != CEP_OK) {
+			cep_log_error(id, "reopening the journal: %s; skipped",
+			    err.msg);
+			cep_run_free(r);
+			return;
+		}
+		resume(d, r);
+	}
+	cep_run_insert(d, r);
+}
+
+int cep_recover(cep_delegate *d, cep_err *err)
+{
+	DIR *dir = opendir(d->runs_dir);
+	if (dir == NULL)
+		return cep_err_errno(err, errno, d->runs_dir);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL) {
+		if (!cep_run_id_valid(de->d_name))
+			continue;
+		load_one(d, de->d_name);
+	}
+	closedir(dir);
+	cep_log_info(NULL, "recovered %zu run(s), %zu still active", d->nruns,
+	    cep_run_active_count(d));
+	return CEP_OK;
+}

@@ -1,0 +1,76 @@
+/*
+ * run_info.c - RunInfo as the Admin service and the journal show a run,
+ * and a deep copy for protobuf messages.
+ *
+ * A view points into the run's own memory (no copies): build it, pack or
+ * reply with it, and drop it, all with d->mu held.
+ */
+#include "delegate_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+ProtobufCMessage *cep_pb_dup(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL,
+	    len, buf);
+	free(buf);
+	return copy;
+}
+
+static void fill_fault(Cep__V1__FaultInfo *fi, const cep_run_fault *f)
+{
+	cep__v1__fault_info__init(fi);
+	fi->record = f->rec;
+	fi->injected_ms = f->injected_ms;
+	fi->reverted_ms = f->reverted_ms;
+	fi->reverted_by = (char *)f->reverted_by;
+}
+
+void cep_run_view_init(cep_run_view *v, const cep_run *r)
+{
+	memset(v, 0, sizeof(*v));
+	Cep__V1__RunInfo *i = &v->info;
+	cep__v1__run_info__init(i);
+	i->run_id = (char *)r->id;
+	i->name = (char *)r->name;
+	i->state = r->state;
+	i->reason = (char *)r->reason;
+	i->created_ms = r->created_ms;
+	i->ended_ms = r->ended_ms;
+	i->verdict = (char *)r->verdict;
+	i->score = r->score;
+	i->events = r->last_seq;
+	i->spec_name = (char *)r->spec_name;
+	if (r->nfaults == 0)
+		return;
+	v->fi = calloc(r->nfaults, sizeof(*v->fi));
+	v->fip = calloc(r->nfaults, sizeof(*v->fip));
+	if (v->fi == NULL || v->fip == NULL) {
+		/* Out of memory: show the run without its faults. */
+		free(v->fi);
+		free(v->fip);
+		v->fi = NULL;
+		v->fip = NULL;
+		return;
+	}
+	for (size_t k = 0; k < r->nfaults; k++) {
+		fill_fault(&v->fi[k], &r->faults[k]);
+		v->fip[k] = &v->fi[k];
+	}
+	i->n_faults = r->nfaults;
+	i->faults = v->fip;
+}
+
+void cep_run_view_fini(cep_run_view *v)
+{
+	free(v->fi);
+	free(v->fip);
+	v->fi = NULL;
+	v->fip = NULL;
+}

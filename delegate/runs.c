@@ -1,0 +1,234 @@
+/*
+ * runs.c - the run table and the changes to a run that are journaled.
+ *
+ * Every function here is called with d->mu held. A change is journaled
+ * before it is visible in memory where it matters (state, faults), so a
+ * crash never leaves the journal behind what was answered to anyone.
+ */
+#define _GNU_SOURCE
+#include "delegate_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+bool cep_run_final(Cep__V1__RunState st)
+{
+	return st == CEP__V1__RUN_STATE__RUN_PASSED ||
+	    st == CEP__V1__RUN_STATE__RUN_FAILED ||
+	    st == CEP__V1__RUN_STATE__RUN_ABORTED ||
+	    st == CEP__V1__RUN_STATE__RUN_ERROR;
+}
+
+const char *cep_run_state_name(Cep__V1__RunState st)
+{
+	switch (st) {
+	case CEP__V1__RUN_STATE__RUN_PENDING: return "PENDING";
+	case CEP__V1__RUN_STATE__RUN_LAUNCHING: return "LAUNCHING";
+	case CEP__V1__RUN_STATE__RUN_RUNNING: return "RUNNING";
+	case CEP__V1__RUN_STATE__RUN_CLEANUP: return "CLEANUP";
+	case CEP__V1__RUN_STATE__RUN_PASSED: return "PASSED";
+	case CEP__V1__RUN_STATE__RUN_FAILED: return "FAILED";
+	case CEP__V1__RUN_STATE__RUN_ABORTED: return "ABORTED";
+	case CEP__V1__RUN_STATE__RUN_ERROR: return "ERROR";
+	default: return "UNSPECIFIED";
+	}
+}
+
+cep_run *cep_run_find(cep_delegate *d, const char *id)
+{
+	for (cep_run *r = d->runs; r != NULL; r = r->next)
+		if (strcmp(r->id, id) == 0)
+			return r;
+	return NULL;
+}
+
+size_t cep_run_active_count(cep_delegate *d)
+{
+	size_t n = 0;
+	for (cep_run *r = d->runs; r != NULL; r = r->next)
+		if (!cep_run_final(r->state))
+			n++;
+	return n;
+}
+
+cep_run *cep_run_alloc(void)
+{
+	cep_run *r = calloc(1, sizeof(*r));
+	if (r != NULL)
+		r->state = CEP__V1__RUN_STATE__RUN_STATE_UNSPECIFIED;
+	return r;
+}
+
+void cep_run_free(cep_run *r)
+{
+	if (r == NULL)
+		return;
+	cep_journal_close(r->j);
+	for (size_t i = 0; i < r->nevents; i++)
+		cep__v1__event__free_unpacked(r->events[i], NULL);
+	free(r->events);
+	for (size_t i = 0; i < r->nfaults; i++)
+		cep__v1__fault_record__free_unpacked(r->faults[i].rec, NULL);
+	free(r->faults);
+	free(r->spec_yaml);
+	free(r);
+}
+
+/* Keeps the list newest first by creation time (recovery inserts in
+ * directory order). */
+void cep_run_insert(cep_delegate *d, cep_run *r)
+{
+	cep_run **pp = &d->runs;
+	while (*pp != NULL && (*pp)->created_ms > r->created_ms)
+		pp = &(*pp)->next;
+	r->next = *pp;
+	*pp = r;
+	d->nruns++;
+}
+
+int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
+    size_t len, cep_err *err)
+{
+	if (sub == NULL)
+		return cep_path(buf, len, err, "%s/%s", d->runs_dir, id);
+	return cep_path(buf, len, err, "%s/%s/%s", d->runs_dir, id, sub);
+}
+
+int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
+    cep_err *err)
+{
+	if (r->j == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "run %s is finished; its journal is closed", r->id);
+	rec->time_ms = cep_now_ms();
+	int rv = cep_journal_append(r->j, rec, sync, err);
+	if (rv != CEP_OK)
+		cep_log_error(r->id, "journal append failed: %s", err->msg);
+	return rv;
+}
+
+void cep_delegate_changed(cep_delegate *d)
+{
+	d->sync_gen++;
+	pthread_cond_broadcast(&d->relay_cv);
+	pthread_cond_broadcast(&d->mon_cv);
+	cep_follow_kick(d);
+}
+
+void cep_run_finished(cep_delegate *d, cep_run *r)
+{
+	snprintf(d->finished[d->finished_next], sizeof(d->finished[0]), "%s",
+	    r->id);
+	d->finished_next = (d->finished_next + 1) % CEP_FINISHED_KEEP;
+	if (d->nfinished < CEP_FINISHED_KEEP)
+		d->nfinished++;
+}
+
+/* Journals (fsync) and applies a state change. A final state closes the
+ * journal: a final run is read-only from then on. */
+void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
+    const char *reason)
+{
+	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+	cep_err err = {0};
+	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_STATE;
+	rec.state = st;
+	rec.text = (char *)(reason ? reason : "");
+	(void)cep_run_journal(r, &rec, true, &err);
+	r->state = st;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
+	if (reason != NULL && reason[0] != '\0')
+		cep_log_info(r->id, "state %s: %s", cep_run_state_name(st), reason);
+	else
+		cep_log_info(r->id, "state %s", cep_run_state_name(st));
+	if (cep_run_final(st)) {
+		r->ended_ms = cep_now_ms();
+		cep_journal_close(r->j);
+		r->j = NULL;
+		cep_run_finished(d, r);
+	}
+	cep_delegate_changed(d);
+}
+
+int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev)
+{
+	if (r->nevents == r->events_cap) {
+		size_t cap = r->events_cap ? r->events_cap * 2 : 64;
+		Cep__V1__Event **n = realloc(r->events, cap * sizeof(*n));
+		if (n == NULL)
+			return CEP_RESOURCE_EXHAUSTED;
+		r->events = n;
+		r->events_cap = cap;
+	}
+	Cep__V1__Event *copy =
+	    (Cep__V1__Event *)cep_pb_dup((const ProtobufCMessage *)ev);
+	if (copy == NULL)
+		return CEP_RESOURCE_EXHAUSTED;
+	r->events[r->nevents++] = copy;
+	r->event_bytes += cep__v1__event__get_packed_size(copy);
+	r->last_seq = ev->seq;
+	if (ev->type == CEP__V1__EVENT_TYPE__EVENT_VERDICT &&
+	    ev->verdict != NULL && ev->verdict->verdict != NULL) {
+		snprintf(r->verdict, sizeof(r->verdict), "%s", ev->verdict->verdict);
+		r->score = ev->verdict->score;
+		snprintf(r->verdict_reason, sizeof(r->verdict_reason), "%s",
+		    ev->verdict->reason ? ev->verdict->reason : "");
+	}
+	return CEP_OK;
+}
+
+static cep_run_fault *find_fault(cep_run *r, const char *fault_id)
+{
+	for (size_t i = 0; i < r->nfaults; i++)
+		if (strcmp(r->faults[i].rec->fault_id, fault_id) == 0)
+			return &r->faults[i];
+	return NULL;
+}
+
+/* 0 added, 1 already known, <0 no room. */
+int cep_run_add_fault(cep_run *r, const Cep__V1__FaultRecord *rec,
+    int64_t when)
+{
+	if (find_fault(r, rec->fault_id) != NULL)
+		return 1;
+	if (r->nfaults >= CEP_RUN_MAX_FAULTS)
+		return -1;
+	cep_run_fault *n = realloc(r->faults, (r->nfaults + 1) * sizeof(*n));
+	if (n == NULL)
+		return -1;
+	r->faults = n;
+	cep_run_fault *f = &r->faults[r->nfaults];
+	memset(f, 0, sizeof(*f));
+	f->rec = (Cep__V1__FaultRecord *)cep_pb_dup((const ProtobufCMessage *)rec);
+	if (f->rec == NULL)
+		return -1;
+	f->injected_ms = when;
+	r->nfaults++;
+	return 0;
+}
+
+void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
+    const char *by)
+{
+	cep_run_fault *f = find_fault(r, fault_id);
+	if (f == NULL || f->reverted_ms != 0)
+		return;
+	f->reverted_ms = when;
+	snprintf(f->reverted_by, sizeof(f->reverted_by), "%s", by);
+}
+
+void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
+{
+	if (cep_run_final(r->state) || r->aborting)
+		return;
+	r->aborting = true;
+	r->abort_mono = cep_mono_ms();
+	r->abort_sent_mono = 0;
+	snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
+	cep_log_info(r->id, "abort requested: %s", reason);
+	cep_delegate_changed(d);
+}

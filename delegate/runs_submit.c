@@ -1,0 +1,138 @@
+/*
+ * runs_submit.c - Submit: validate, check policy, journal, hand to the
+ * monitor. A refusal (bad spec, policy) creates nothing on disk.
+ */
+#define _GNU_SOURCE
+#include "delegate_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp.h"
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+static int parse_spec(const char *yaml, size_t len, const char *fname,
+    cep_exp **exp, cep_err *err)
+{
+	cep_exp_diags *diags = calloc(1, sizeof(*diags));
+	if (diags == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	int rv = cep_exp_parse(yaml, len, fname, exp, diags, err);
+	if (rv != CEP_OK) {
+		size_t more = diags->n + diags->dropped;
+		if (more > 1)
+			cep_err_wrap(err, "%zu problems, the first", more);
+		err->code = CEP_INVALID_ARGUMENT;
+		rv = CEP_INVALID_ARGUMENT;
+	}
+	free(diags);
+	return rv;
+}
+
+/* The first records of a run: created, spec, deadline, PENDING. */
+static int journal_start(cep_run *r, cep_err *err)
+{
+	cep_run_view v;
+	cep_run_view_init(&v, r);
+	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_CREATED;
+	rec.created = &v.info;
+	int rv = cep_run_journal(r, &rec, false, err);
+	cep_run_view_fini(&v);
+	if (rv != CEP_OK)
+		return rv;
+	Cep__V1__JournalRecord spec = CEP__V1__JOURNAL_RECORD__INIT;
+	spec.rec_case = CEP__V1__JOURNAL_RECORD__REC_SPEC_YAML;
+	spec.spec_yaml = r->spec_yaml;
+	if ((rv = cep_run_journal(r, &spec, false, err)) != CEP_OK)
+		return rv;
+	Cep__V1__JournalRecord dl = CEP__V1__JOURNAL_RECORD__INIT;
+	dl.rec_case = CEP__V1__JOURNAL_RECORD__REC_DEADLINE_MS;
+	dl.deadline_ms = r->deadline_ms;
+	if ((rv = cep_run_journal(r, &dl, false, err)) != CEP_OK)
+		return rv;
+	Cep__V1__JournalRecord st = CEP__V1__JOURNAL_RECORD__INIT;
+	st.rec_case = CEP__V1__JOURNAL_RECORD__REC_STATE;
+	st.state = CEP__V1__RUN_STATE__RUN_PENDING;
+	st.text = (char *)"";
+	return cep_run_journal(r, &st, true, err);
+}
+
+static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
+    size_t len, const char *spec_name)
+{
+	cep_run *r = cep_run_alloc();
+	if (r == NULL)
+		return NULL;
+	r->spec_yaml = strndup(yaml, len);
+	if (r->spec_yaml == NULL) {
+		cep_run_free(r);
+		return NULL;
+	}
+	cep_run_id id;
+	cep_run_id_new(&id);
+	snprintf(r->id, sizeof(r->id), "%s", id.s);
+	snprintf(r->name, sizeof(r->name), "%s", cep_exp_name(exp));
+	snprintf(r->spec_name, sizeof(r->spec_name), "%s", spec_name);
+	r->created_ms = cep_now_ms();
+	r->deadline_ms = r->created_ms + cep_exp_duration_ms(exp) +
+	    CEP_RUN_SETUP_MS;
+	r->deadman_ms = cep_exp_deadman_ms(exp);
+	if (r->deadman_ms <= 0)
+		r->deadman_ms = d->cfg.deadman_ms;
+	r->state = CEP__V1__RUN_STATE__RUN_PENDING;
+	return r;
+}
+
+/* d->mu held. */
+static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
+    size_t len, const char *spec_name, char run_id[24], cep_err *err)
+{
+	int rv = cep_policy_check(&d->cfg.policy, exp,
+	    cep_run_active_count(d), err);
+	if (rv != CEP_OK)
+		return rv;
+	cep_run *r = new_run(d, exp, yaml, len, spec_name);
+	if (r == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	char dir[4096];
+	rv = cep_run_dir(d, r->id, NULL, dir, sizeof(dir), err);
+	if (rv == CEP_OK)
+		rv = cep_journal_create(dir, &r->j, err);
+	if (rv == CEP_OK && (rv = journal_start(r, err)) != CEP_OK)
+		cep_rmtree(dir, NULL);  /* half a journal is no run */
+	if (rv != CEP_OK) {
+		cep_run_free(r);
+		return cep_err_wrap(err, "creating the run journal");
+	}
+	cep_run_insert(d, r);
+	snprintf(run_id, 24, "%s", r->id);
+	cep_log_info(r->id, "accepted \"%s\" (%s), deadline in %llds", r->name,
+	    r->spec_name, (long long)((r->deadline_ms - r->created_ms) / 1000));
+	cep_delegate_changed(d);
+	return CEP_OK;
+}
+
+int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
+    const char *spec_name, char run_id[24], cep_err *err)
+{
+	if (spec_name == NULL || spec_name[0] == '\0')
+		spec_name = "spec";
+	cep_exp *exp = NULL;
+	int rv = parse_spec(yaml, len, spec_name, &exp, err);
+	if (rv != CEP_OK)
+		return rv;
+	pthread_mutex_lock(&d->mu);
+	if (d->stopping || d->draining)
+		rv = cep_err_set(err, CEP_UNAVAILABLE, "the delegate is stopping");
+	else
+		rv = create_run(d, exp, yaml, len, spec_name, run_id, err);
+	pthread_mutex_unlock(&d->mu);
+	cep_exp_free(exp);
+	if (rv != CEP_OK)
+		cep_log_info(NULL, "submit of %s refused: %s", spec_name, err->msg);
+	return rv;
+}
