@@ -1,2 +1,107 @@
-/* placeholder until the program lands */
-int main(void) { return 2; }
+/*
+ * cepctl - the operator's CLI for a cep appliance.
+ *
+ * main.c only parses the global options and dispatches; each command lives
+ * in its own file (cmd_*.c, demo.c).
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+
+static const char usage[] =
+    "usage: cepctl [--home DIR] [--output text|json|junit] [--quiet] COMMAND [ARGS]\n"
+    "\n"
+    "  init [--appliance NAME] [--relay-listen URL] [--relay-advertise URL]\n"
+    "                       create config, CA and certificates in the home\n"
+    "  demo                 run the demo experiment (no root, no cluster)\n"
+    "  validate FILE...     check experiment files; errors as file:line:col\n"
+    "  run FILE             submit an experiment, follow it, print a report\n"
+    "                       (exit 0 pass, 1 fail, 2 error)\n"
+    "  runs                 list runs\n"
+    "  show RUN             a run's state, faults and probe results\n"
+    "  logs RUN [--follow]  a run's events\n"
+    "  abort RUN            abort a run; its faults are reverted at once\n"
+    "  status               delegate and relay status\n"
+    "\n"
+    "The home is --home DIR, else $CEP_HOME, else /etc/cep + /var/lib/cep + /run/cep.\n";
+
+struct command {
+	const char *name;
+	int (*fn)(const cepctl_opts *, int, char **);
+};
+
+static const struct command commands[] = {
+    {"init", cepctl_cmd_init},         {"demo", cepctl_cmd_demo},
+    {"validate", cepctl_cmd_validate}, {"run", cepctl_cmd_run},
+    {"runs", cepctl_cmd_runs},         {"show", cepctl_cmd_show},
+    {"logs", cepctl_cmd_logs},         {"abort", cepctl_cmd_abort},
+    {"status", cepctl_cmd_status},
+};
+
+static int parse_output(const char *s, enum cepctl_output *out)
+{
+	if (strcmp(s, "text") == 0)
+		*out = CEPCTL_OUT_TEXT;
+	else if (strcmp(s, "json") == 0)
+		*out = CEPCTL_OUT_JSON;
+	else if (strcmp(s, "junit") == 0)
+		*out = CEPCTL_OUT_JUNIT;
+	else
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* hidden: the demo's web service and its supervisor are this binary */
+	if (argc > 1 && strcmp(argv[1], "_demo-web") == 0)
+		return cepctl_cmd_demo_web(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "_demo-supervise") == 0)
+		return cepctl_cmd_demo_supervise(argc - 1, argv + 1);
+
+	cep_log_init("cepctl");
+	cep_log_set_level(CEP_LOG_WARN);
+	cepctl_opts o = {.home = NULL, .output = CEPCTL_OUT_TEXT};
+	o.color = isatty(STDOUT_FILENO);
+	static const struct option longopts[] = {
+	    {"home", required_argument, NULL, 'H'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+	/* "+" stops at the command: its own options are its business */
+	while ((c = getopt_long(argc, argv, "+H:o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'H': o.home = optarg; break;
+		case 'o':
+			if (parse_output(optarg, &o.output) != 0) {
+				fprintf(stderr, "cepctl: --output must be text, json "
+				    "or junit, not \"%s\"\n", optarg);
+				return CEPCTL_ERROR;
+			}
+			break;
+		case 'q': o.quiet = true; break;
+		case 'h': fputs(usage, stdout); return CEPCTL_OK;
+		default: fputs(usage, stderr); return CEPCTL_ERROR;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return CEPCTL_ERROR;
+	}
+	const char *cmd = argv[optind];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name) == 0)
+			return commands[i].fn(&o, argc - optind, argv + optind);
+	}
+	fprintf(stderr, "cepctl: unknown command \"%s\"\n\n%s", cmd, usage);
+	return CEPCTL_ERROR;
+}

@@ -1,0 +1,79 @@
+/* admin_client.c - cepctl's connection to the delegate's Admin service. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct cepctl_admin {
+	cep_rpc_client *rpc;
+	char url[512];
+};
+
+int cepctl_admin_open(const cepctl_opts *o, cepctl_admin **out, cep_err *err)
+{
+	cep_paths p;
+	int rv = cep_paths_resolve(o->home, &p, err);
+	if (rv != CEP_OK)
+		return rv;
+	cepctl_admin *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	rv = cep_paths_url(&p, "admin.sock", a->url, sizeof(a->url), err);
+	if (rv == CEP_OK)
+		rv = cep_rpc_client_new(&a->rpc, a->url, NULL, err);
+	if (rv != CEP_OK) {
+		free(a);
+		return rv;
+	}
+	*out = a;
+	return CEP_OK;
+}
+
+void cepctl_admin_close(cepctl_admin *a)
+{
+	if (a == NULL)
+		return;
+	cep_rpc_client_free(a->rpc);
+	free(a);
+}
+
+/* The client dials in the background: the first call after start may find
+ * no connection yet, so UNAVAILABLE is retried for a moment. */
+int cepctl_admin_call(cepctl_admin *a, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, int timeout_ms, cep_err *err)
+{
+	char full[128];
+	snprintf(full, sizeof(full), "cep.v1.Admin/%s", method);
+	int64_t give_up = cep_mono_ms() + 3000;
+	for (int attempt = 0;; attempt++) {
+		int rv = cep_rpc_invoke(a->rpc, full, req, reply_desc, reply,
+		    timeout_ms, err);
+		if (rv != CEP_UNAVAILABLE || cep_mono_ms() > give_up) {
+			if (rv == CEP_UNAVAILABLE)
+				cep_err_set(err, rv, "cannot reach the delegate at "
+				    "%s: is cep-delegate running? (%s)", a->url,
+				    err->msg);
+			return rv;
+		}
+		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 400));
+	}
+}
+
+int cepctl_bindir(char *buf, size_t len, cep_err *err)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	if (n <= 0)
+		return cep_err_errno(err, errno, "/proc/self/exe");
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	return CEP_OK;
+}

@@ -1,0 +1,74 @@
+/*
+ * cli.h - cepctl, the operator's CLI: shared pieces of its commands.
+ *
+ * Every command takes --home DIR (or $CEP_HOME); without either the
+ * installed FHS layout is used. Commands talk to the delegate's Admin
+ * service on <run>/admin.sock; `validate` and `init` work offline.
+ * Exit codes: 0 success / experiment passed, 1 experiment failed (or an
+ * invalid file for validate), 2 error.
+ */
+#ifndef CEPCTL_CLI_H
+#define CEPCTL_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cep.pb-c.h"
+#include "config.h"
+#include "err.h"
+#include "rpc.h"
+
+enum { CEPCTL_OK = 0, CEPCTL_FAIL = 1, CEPCTL_ERROR = 2 };
+
+enum cepctl_output { CEPCTL_OUT_TEXT, CEPCTL_OUT_JSON, CEPCTL_OUT_JUNIT };
+
+typedef struct cepctl_opts {
+	const char *home;            /* --home, NULL = $CEP_HOME or FHS */
+	enum cepctl_output output;   /* --output */
+	bool quiet;                  /* no live progress */
+	bool follow;                 /* logs --follow */
+	bool color;                  /* stdout is a terminal */
+} cepctl_opts;
+
+/* A connection to the delegate's Admin service. */
+typedef struct cepctl_admin cepctl_admin;
+int cepctl_admin_open(const cepctl_opts *o, cepctl_admin **out, cep_err *err);
+void cepctl_admin_close(cepctl_admin *a);
+/* One Admin call with a short retry while the delegate starts up;
+ * the method name without the service prefix ("Submit"). */
+int cepctl_admin_call(cepctl_admin *a, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, int timeout_ms, cep_err *err);
+
+/* Commands: argc/argv after the command name. */
+int cepctl_cmd_init(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_validate(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_run(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_runs(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_show(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_logs(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_abort(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_status(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_demo(const cepctl_opts *o, int argc, char **argv);
+/* hidden helpers the demo runs as child processes */
+int cepctl_cmd_demo_web(int argc, char **argv);
+int cepctl_cmd_demo_supervise(int argc, char **argv);
+
+/* Follows a run until it is final, printing progress (unless quiet) to
+ * `progress`, then renders the report to stdout. Returns the exit code
+ * for the run's outcome. Ctrl-C aborts the run and keeps following. */
+int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
+    const char *run_id, FILE *progress);
+
+/* Exit code for a final run state. */
+int cepctl_exit_for_state(int state);
+const char *cepctl_state_name(int state);
+
+/* `cepctl init` as a function: the demo and tests build homes with it. */
+int cepctl_init_home(const char *home, const char *appliance,
+    const char *listen, const char *advertise, cep_err *err);
+
+/* Program directory (of /proc/self/exe), for finding cep-relay & co. */
+int cepctl_bindir(char *buf, size_t len, cep_err *err);
+
+#endif

@@ -1,0 +1,20 @@
+/* cmd_common.h - argument parsing shared by cepctl commands. */
+#ifndef CEPCTL_CMD_COMMON_H
+#define CEPCTL_CMD_COMMON_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+
+typedef struct cepctl_flag {
+	const char *name;     /* "--appliance" */
+	const char **value;   /* set to the following argument */
+} cepctl_flag;
+
+/* Parses argv[1..] (argv[0] is the command name). Returns -1 after
+ * printing what was wrong. */
+int cepctl_parse_args(cepctl_opts *o, int argc, char **argv,
+    const cepctl_flag *extra, const char **pos, int max_pos, int *npos);
+bool cepctl_state_final(int state);
+
+#endif

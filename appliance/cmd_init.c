@@ -1,0 +1,245 @@
+/*
+ * cmd_init.c - `cepctl init`: the folders, config, CA and relay certificate
+ * of an appliance home. Idempotent: what exists is kept (a CA is never
+ * replaced: that would orphan every identity it issued).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "cli.h"
+#include "cmd_common.h"
+#include "pki.h"
+#include "util.h"
+
+/* --- config emission through libyaml (no YAML built by hand) ---------- */
+static int emit(yaml_emitter_t *em, yaml_event_t *ev)
+{
+	return yaml_emitter_emit(em, ev) ? 0 : -1;
+}
+
+static int emit_scalar(yaml_emitter_t *em, const char *s)
+{
+	yaml_event_t ev;
+	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
+	    (int)strlen(s), 1, 1, YAML_ANY_SCALAR_STYLE);
+	return emit(em, &ev);
+}
+
+static int emit_kv(yaml_emitter_t *em, const char *k, const char *v)
+{
+	return emit_scalar(em, k) || emit_scalar(em, v);
+}
+
+static int emit_map_start(yaml_emitter_t *em, bool flow)
+{
+	yaml_event_t ev;
+	yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+	    flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE);
+	return emit(em, &ev);
+}
+
+static int emit_map_end(yaml_emitter_t *em)
+{
+	yaml_event_t ev;
+	yaml_mapping_end_event_initialize(&ev);
+	return emit(em, &ev);
+}
+
+static int emit_list(yaml_emitter_t *em, const char *k, char rules[][128],
+    size_t n)
+{
+	yaml_event_t ev;
+	if (emit_scalar(em, k))
+		return -1;
+	yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+	    YAML_FLOW_SEQUENCE_STYLE);
+	if (emit(em, &ev))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (emit_scalar(em, rules[i]))
+			return -1;
+	yaml_sequence_end_event_initialize(&ev);
+	return emit(em, &ev);
+}
+
+static int emit_dur(yaml_emitter_t *em, const char *k, int64_t ms)
+{
+	char buf[32];
+	cep_format_duration(ms, buf, sizeof(buf));
+	return emit_kv(em, k, buf);
+}
+
+static int emit_int(yaml_emitter_t *em, const char *k, long long v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return emit_kv(em, k, buf);
+}
+
+static int emit_policy(yaml_emitter_t *em, const cep_policy *p)
+{
+	return emit_scalar(em, "policy") || emit_map_start(em, false) ||
+	    emit_dur(em, "maxDuration", p->max_duration_ms) ||
+	    emit_int(em, "maxConcurrentRuns", p->max_concurrent_runs) ||
+	    emit_int(em, "maxCpuWorkers", p->max_cpu_workers) ||
+	    emit_int(em, "maxMemoryMiB", p->max_memory_mib) ||
+	    emit_scalar(em, "targets") || emit_map_start(em, false) ||
+	    emit_list(em, "allow", (char(*)[128])p->allow, p->n_allow) ||
+	    emit_list(em, "deny", (char(*)[128])p->deny, p->n_deny) ||
+	    emit_map_end(em) || emit_scalar(em, "namespaces") ||
+	    emit_map_start(em, false) ||
+	    emit_list(em, "deny", (char(*)[128])p->ns_deny, p->n_ns_deny) ||
+	    emit_map_end(em) || emit_map_end(em);
+}
+
+static int emit_config(yaml_emitter_t *em, const cep_config *c)
+{
+	yaml_event_t ev;
+	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+	if (emit(em, &ev))
+		return -1;
+	yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+	if (emit(em, &ev) || emit_map_start(em, false) ||
+	    emit_kv(em, "appliance", c->appliance) ||
+	    emit_scalar(em, "relay") || emit_map_start(em, false) ||
+	    emit_kv(em, "listen", c->relay_listen) ||
+	    emit_kv(em, "advertise", c->relay_advertise) || emit_map_end(em) ||
+	    emit_scalar(em, "runner") || emit_map_start(em, false) ||
+	    emit_dur(em, "deadman", c->deadman_ms) ||
+	    emit_dur(em, "identityMargin", c->runner_margin_ms) ||
+	    emit_map_end(em) || emit_policy(em, &c->policy) || emit_map_end(em))
+		return -1;
+	yaml_document_end_event_initialize(&ev, 1);
+	if (emit(em, &ev))
+		return -1;
+	yaml_stream_end_event_initialize(&ev);
+	return emit(em, &ev);
+}
+
+static int write_config(const char *path, const cep_config *c, cep_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (mem == NULL)
+		return cep_err_errno(err, errno, "open_memstream");
+	fputs("# cep appliance configuration: see docs/configuration.md\n", mem);
+	yaml_emitter_t em;
+	yaml_emitter_initialize(&em);
+	yaml_emitter_set_output_file(&em, mem);
+	int bad = emit_config(&em, c);
+	yaml_emitter_delete(&em);
+	fclose(mem);
+	int rv = bad ? cep_err_set(err, CEP_INTERNAL, "emitting %s", path)
+	             : cep_write_file(path, buf, len, 0644, err);
+	free(buf);
+	return rv;
+}
+
+/* --- PKI ---------------------------------------------------------------- */
+static bool exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static int issue_relay_cert(const cep_paths *p, cep_err *err)
+{
+	char crt[CEP_PATH_MAX + 16], key[PATH_MAX + 16];
+	snprintf(crt, sizeof(crt), "%s/relay.crt", p->pki);
+	snprintf(key, sizeof(key), "%s/relay.key", p->pki);
+	if (exists(crt) && exists(key))
+		return CEP_OK;
+	cep_pki_ca *ca = NULL;
+	int rv = cep_pki_ca_load(&ca, p->pki, err);
+	if (rv != CEP_OK)
+		return rv;
+	char host[256] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	const char *dns[] = {"localhost", "cep-relay", host, NULL};
+	const char *ips[] = {"127.0.0.1", "::1", NULL};
+	cep_pki_issue_req req = {
+	    .cn = "cep-relay", .dns = dns, .ips = ips,
+	    .not_after_ms = cep_now_ms() + (int64_t)825 * 24 * 3600 * 1000,
+	    .server = 1,
+	};
+	char *cert_pem = NULL, *key_pem = NULL;
+	rv = cep_pki_issue(ca, &req, &cert_pem, &key_pem, err);
+	if (rv == CEP_OK)
+		rv = cep_write_file(key, key_pem, strlen(key_pem), 0600, err);
+	if (rv == CEP_OK)
+		rv = cep_write_file(crt, cert_pem, strlen(cert_pem), 0644, err);
+	free(cert_pem);
+	cep_pki_free_secret(key_pem);
+	cep_pki_ca_free(ca);
+	return rv;
+}
+
+/* Creates the home's folders, config, CA and relay certificate. */
+int cepctl_init_home(const char *home, const char *appliance,
+    const char *listen, const char *advertise, cep_err *err)
+{
+	cep_paths p;
+	int rv = cep_paths_resolve(home, &p, err);
+	if (rv != CEP_OK)
+		return rv;
+	if ((rv = cep_mkdirs(p.config, 0755, err)) != CEP_OK ||
+	    (rv = cep_mkdirs(p.pki, 0700, err)) != CEP_OK ||
+	    (rv = cep_mkdirs(p.state, 0700, err)) != CEP_OK ||
+	    (rv = cep_mkdirs(p.run, 0750, err)) != CEP_OK)
+		return rv;
+	char cfgpath[CEP_PATH_MAX + 16];
+	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", p.config);
+	if (!exists(cfgpath)) {
+		cep_config c;
+		cep_config_defaults(&c);
+		if (appliance != NULL)
+			snprintf(c.appliance, sizeof(c.appliance), "%s", appliance);
+		if (listen != NULL)
+			snprintf(c.relay_listen, sizeof(c.relay_listen), "%s", listen);
+		if (advertise != NULL)
+			snprintf(c.relay_advertise, sizeof(c.relay_advertise), "%s",
+			    advertise);
+		if ((rv = write_config(cfgpath, &c, err)) != CEP_OK)
+			return rv;
+	}
+	cep_config cfg;
+	if ((rv = cep_config_load(&p, &cfg, err)) != CEP_OK)
+		return rv;
+	char cakey[CEP_PATH_MAX + 16];
+	snprintf(cakey, sizeof(cakey), "%s/ca.key", p.pki);
+	if (!exists(cakey) &&
+	    (rv = cep_pki_ca_create(p.pki, cfg.appliance, err)) != CEP_OK)
+		return rv;
+	return issue_relay_cert(&p, err);
+}
+
+int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)
+{
+	cepctl_opts o = *o0;
+	const char *appliance = NULL, *listen = NULL, *advertise = NULL;
+	const cepctl_flag flags[] = {
+	    {"--appliance", &appliance}, {"--relay-listen", &listen},
+	    {"--relay-advertise", &advertise}, {NULL, NULL},
+	};
+	const char *pos[1];
+	int npos;
+	if (cepctl_parse_args(&o, argc, argv, flags, pos, 0, &npos) != 0)
+		return CEPCTL_ERROR;
+	cep_err err;
+	if (cepctl_init_home(o.home, appliance, listen, advertise, &err) != CEP_OK) {
+		fprintf(stderr, "cepctl init: %s\n", err.msg);
+		return CEPCTL_ERROR;
+	}
+	cep_paths p;
+	cep_paths_resolve(o.home, &p, NULL);
+	printf("appliance home ready: config %s, pki %s, state %s, sockets %s\n",
+	    p.config, p.pki, p.state, p.run);
+	return CEPCTL_OK;
+}

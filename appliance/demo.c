@@ -1,0 +1,277 @@
+/*
+ * demo.c - `cepctl demo`: the whole appliance on one machine, no root, no
+ * cluster, no control plane. It builds a temporary home, starts cep-relay
+ * and cep-delegate in it, starts a small web service under a supervisor,
+ * and runs a real experiment: kill the service repeatedly while an HTTP
+ * probe measures its availability. Then it stops everything it started.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd_common.h"
+#include "util.h"
+
+/* The demo experiment. Only the port is filled in; the document itself is
+ * fixed text, kept here so the demo needs no file from the source tree. */
+#define DEMO_YAML \
+    "# The cep demo: kill a supervised web service every 2 seconds while an\n" \
+    "# HTTP probe measures its availability.\n" \
+    "apiVersion: cep.io/v1\n" \
+    "kind: Experiment\n" \
+    "metadata:\n" \
+    "  name: demo-web-availability\n" \
+    "spec:\n" \
+    "  target:\n" \
+    "    kind: host\n" \
+    "  duration: 10s\n" \
+    "  deadman: 5s\n" \
+    "  faults:\n" \
+    "    - name: kill-demo-web\n" \
+    "      type: process-kill\n" \
+    "      process: demo-web\n" \
+    "      signal: SIGKILL\n" \
+    "      interval: 2s\n" \
+    "      count: 5\n" \
+    "  probes:\n" \
+    "    - name: web-ready\n" \
+    "      type: http\n" \
+    "      mode: start-of-test\n" \
+    "      url: http://127.0.0.1:%d/\n" \
+    "      bodyMatch: ok\n" \
+    "    - name: web-availability\n" \
+    "      type: http\n" \
+    "      mode: continuous\n" \
+    "      url: http://127.0.0.1:%d/\n" \
+    "      interval: 100ms\n" \
+    "      timeout: 500ms\n" \
+    "      latencyBudget: 250ms\n" \
+    "      minSuccess: 80%%\n" \
+    "    - name: web-recovered\n" \
+    "      type: http\n" \
+    "      mode: end-of-test\n" \
+    "      url: http://127.0.0.1:%d/\n" \
+    "      attempts: 10\n" \
+    "      interval: 200ms\n"
+
+struct child { const char *name; pid_t pid; };
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t l = sizeof(a);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static bool port_open(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Starts bindir/prog with args, output appended to home/log/<name>.log. */
+static pid_t spawn(const char *bindir, const char *prog, const char *home,
+    const char *logname, char *const extra[])
+{
+	char path[4200], log[4200];
+	snprintf(path, sizeof(path), "%s/%s", bindir, prog);
+	snprintf(log, sizeof(log), "%s/log/%s.log", home, logname);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	char *argv[8] = {(char *)prog};
+	int n = 1;
+	for (; extra[n - 1] != NULL && n < 7; n++)
+		argv[n] = extra[n - 1];
+	argv[n] = NULL;
+	execv(path, argv);
+	_exit(127);
+}
+
+static void stop_children(struct child *c, size_t n)
+{
+	for (size_t i = n; i-- > 0;)
+		if (c[i].pid > 0)
+			kill(c[i].pid, SIGTERM);
+	int64_t until = cep_mono_ms() + 8000;
+	for (size_t i = n; i-- > 0;) {
+		while (c[i].pid > 0) {
+			pid_t w = waitpid(c[i].pid, NULL, WNOHANG);
+			if (w == c[i].pid || (w < 0 && errno == ECHILD))
+				break;
+			if (cep_mono_ms() > until) {
+				fprintf(stderr, "demo: %s did not stop; killing it\n",
+				    c[i].name);
+				kill(c[i].pid, SIGKILL);
+				waitpid(c[i].pid, NULL, 0);
+				break;
+			}
+			cep_sleep_ms(50);
+		}
+		c[i].pid = 0;
+	}
+}
+
+static int wait_ready(cepctl_admin *a, int web_port)
+{
+	for (int i = 0; i < 100 && !port_open(web_port); i++)
+		cep_sleep_ms(50);
+	if (!port_open(web_port)) {
+		fprintf(stderr, "demo: the web service did not come up\n");
+		return -1;
+	}
+	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
+	for (int i = 0; i < 100; i++) {
+		ProtobufCMessage *st = NULL;
+		cep_err err;
+		if (cepctl_admin_call(a, "Status", &req.base,
+		    &cep__v1__status_reply__descriptor, &st, 2000, &err) == CEP_OK) {
+			bool relay_ok = ((Cep__V1__StatusReply *)st)->relay_ok;
+			protobuf_c_message_free_unpacked(st, NULL);
+			if (relay_ok)
+				return 0;
+		}
+		cep_sleep_ms(100);
+	}
+	fprintf(stderr, "demo: the delegate or relay did not come up\n");
+	return -1;
+}
+
+static int submit(cepctl_admin *a, const char *yaml, char *run_id, size_t len)
+{
+	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
+	req.spec_yaml = (char *)yaml;
+	req.spec_name = "demo.yaml";
+	Cep__V1__SubmitReply *rep = NULL;
+	cep_err err;
+	if (cepctl_admin_call(a, "Submit", &req.base,
+	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
+	    &err) != CEP_OK) {
+		fprintf(stderr, "demo: submit refused: %s\n", err.msg);
+		return -1;
+	}
+	snprintf(run_id, len, "%s", rep->run_id);
+	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	return 0;
+}
+
+static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
+    struct child *kids, size_t *nkids)
+{
+	int relay_port = free_port(), web_port = free_port();
+	char url[64], ports[16], yaml[sizeof(DEMO_YAML) + 64], path[4200];
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
+	snprintf(ports, sizeof(ports), "%d", web_port);
+	cep_err err;
+	if (cepctl_init_home(home, "demo", url, url, &err) != CEP_OK) {
+		fprintf(stderr, "demo: init: %s\n", err.msg);
+		return CEPCTL_ERROR;
+	}
+	snprintf(path, sizeof(path), "%s/log", home);
+	cep_mkdirs(path, 0700, NULL);
+	snprintf(yaml, sizeof(yaml), DEMO_YAML, web_port, web_port, web_port);
+	snprintf(path, sizeof(path), "%s/demo.yaml", home);
+	cep_write_file(path, yaml, strlen(yaml), 0644, NULL);
+
+	char *home_args[] = {"--home", (char *)home, NULL};
+	char *web_args[] = {"_demo-supervise", "--port", ports, NULL};
+	kids[(*nkids)++] = (struct child){"cep-relay",
+	    spawn(bindir, "cep-relay", home, "relay", home_args)};
+	kids[(*nkids)++] = (struct child){"cep-delegate",
+	    spawn(bindir, "cep-delegate", home, "delegate", home_args)};
+	kids[(*nkids)++] = (struct child){"demo-supervisor",
+	    spawn(bindir, "cepctl", home, "demo-web", web_args)};
+
+	printf("cep demo: appliance home %s\n"
+	    "  relay on %s, delegate and admin API on %s/run/*.sock\n"
+	    "  victim: demo-web on http://127.0.0.1:%d/, restarted by a "
+	    "supervisor when it dies\n"
+	    "  experiment: %s (kill demo-web every 2s, 5 times; HTTP probe "
+	    "every 100ms)\n\n", home, url, home, web_port, path);
+	fflush(stdout);
+	cepctl_admin *a = NULL;
+	o->home = home;
+	if (cepctl_admin_open(o, &a, &err) != CEP_OK) {
+		fprintf(stderr, "demo: %s\n", err.msg);
+		return CEPCTL_ERROR;
+	}
+	char run_id[64];
+	int rv = CEPCTL_ERROR;
+	if (wait_ready(a, web_port) == 0 &&
+	    submit(a, yaml, run_id, sizeof(run_id)) == 0) {
+		printf("run %s submitted\n", run_id);
+		rv = cepctl_follow_and_report(o, a, run_id,
+		    o->quiet ? NULL : stdout);
+	}
+	cepctl_admin_close(a);
+	return rv;
+}
+
+int cepctl_cmd_demo(const cepctl_opts *o0, int argc, char **argv)
+{
+	cepctl_opts o = *o0;
+	const char *keep = NULL;
+	const cepctl_flag flags[] = {{"--keep", &keep}, {NULL, NULL}};
+	const char *pos[1];
+	int npos;
+	if (cepctl_parse_args(&o, argc, argv, flags, pos, 0, &npos) != 0)
+		return CEPCTL_ERROR;
+	char bindir[4096];
+	cep_err err;
+	if (cepctl_bindir(bindir, sizeof(bindir), &err) != CEP_OK) {
+		fprintf(stderr, "demo: %s\n", err.msg);
+		return CEPCTL_ERROR;
+	}
+	/* --keep DIR: use (and keep) DIR as the home, for a look afterwards */
+	char home[4096];
+	if (keep != NULL) {
+		snprintf(home, sizeof(home), "%s", keep);
+		cep_mkdirs(home, 0700, NULL);
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(home, sizeof(home), "%s/cep-demo-XXXXXX", tmp ? tmp : "/tmp");
+		if (mkdtemp(home) == NULL) {
+			fprintf(stderr, "demo: mkdtemp %s: %s\n", home, strerror(errno));
+			return CEPCTL_ERROR;
+		}
+	}
+	struct child kids[4];
+	size_t nkids = 0;
+	int rv = run_demo(&o, home, bindir, kids, &nkids);
+	stop_children(kids, nkids);
+	if (rv == CEPCTL_ERROR)
+		fprintf(stderr, "demo: logs are in %s/log (kept)\n", home);
+	else if (keep == NULL)
+		cep_rmtree(home, NULL);
+	printf("demo: stopped relay, delegate and web service%s\n",
+	    keep ? "; home kept" : "");
+	return rv;
+}

@@ -1,0 +1,436 @@
+/*
+ * report.c - accumulates a run's events into per-phase and per-probe
+ * figures and renders them. Rendering only reads; all numbers come from
+ * events the runner sent (and the delegate journaled), so a report printed
+ * later with `cepctl show` says the same as the live one.
+ */
+#define _GNU_SOURCE
+#include "report.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+#define MAX_PHASES 16
+#define MAX_PROBES 64
+#define MAX_CHECKS 20000
+
+struct check { int64_t t; bool ok; uint32_t ms; };
+
+struct probe {
+	char name[64], mode[24];
+	size_t n, ok;
+	uint64_t ms_sum;
+	uint32_t ms_max;
+	bool has_final, final_ok;
+	char final_detail[256], last_fail[256];
+	struct check *checks;   /* for the timeline; capped at MAX_CHECKS */
+	size_t nchecks;
+};
+
+struct cepctl_report {
+	uint64_t last_seq;
+	int64_t t0;
+	struct { char name[32]; int64_t t; } phases[MAX_PHASES];
+	size_t nphases;
+	struct probe probes[MAX_PROBES];
+	size_t nprobes;
+	char verdict[32], reason[256];
+	double score;
+	bool has_verdict;
+	Cep__V1__RunInfo *run;
+};
+
+cepctl_report *cepctl_report_new(void)
+{
+	return calloc(1, sizeof(cepctl_report));
+}
+
+void cepctl_report_free(cepctl_report *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nprobes; i++)
+		free(r->probes[i].checks);
+	if (r->run != NULL)
+		protobuf_c_message_free_unpacked(&r->run->base, NULL);
+	free(r);
+}
+
+uint64_t cepctl_report_last_seq(const cepctl_report *r)
+{
+	return r->last_seq;
+}
+
+static struct probe *probe_for(cepctl_report *r, const char *name,
+    const char *mode)
+{
+	for (size_t i = 0; i < r->nprobes; i++)
+		if (strcmp(r->probes[i].name, name) == 0)
+			return &r->probes[i];
+	if (r->nprobes == MAX_PROBES)
+		return NULL;
+	struct probe *p = &r->probes[r->nprobes++];
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->mode, sizeof(p->mode), "%s", mode);
+	return p;
+}
+
+static void add_probe(cepctl_report *r, const Cep__V1__Event *ev)
+{
+	const Cep__V1__ProbeResult *pr = ev->probe;
+	struct probe *p = probe_for(r, pr->name, pr->mode);
+	if (p == NULL)
+		return;
+	if (pr->final) {
+		p->has_final = true;
+		p->final_ok = pr->ok;
+		snprintf(p->final_detail, sizeof(p->final_detail), "%s", pr->detail);
+		return;
+	}
+	p->n++;
+	if (pr->ok)
+		p->ok++;
+	else
+		snprintf(p->last_fail, sizeof(p->last_fail), "%s", pr->detail);
+	p->ms_sum += pr->latency_ms;
+	if (pr->latency_ms > p->ms_max)
+		p->ms_max = pr->latency_ms;
+	if (p->nchecks < MAX_CHECKS) {
+		if (p->nchecks % 256 == 0) {
+			struct check *c = realloc(p->checks,
+			    (p->nchecks + 256) * sizeof(*c));
+			if (c == NULL)
+				return;
+			p->checks = c;
+		}
+		p->checks[p->nchecks++] = (struct check){ev->time_ms, pr->ok,
+		    pr->latency_ms};
+	}
+}
+
+void cepctl_report_add(cepctl_report *r, const Cep__V1__Event *ev)
+{
+	if (ev->seq <= r->last_seq)
+		return;
+	r->last_seq = ev->seq;
+	if (r->t0 == 0)
+		r->t0 = ev->time_ms;
+	switch (ev->type) {
+	case CEP__V1__EVENT_TYPE__EVENT_PHASE:
+		if (r->nphases < MAX_PHASES) {
+			snprintf(r->phases[r->nphases].name,
+			    sizeof(r->phases[0].name), "%s", ev->phase);
+			r->phases[r->nphases++].t = ev->time_ms;
+		}
+		break;
+	case CEP__V1__EVENT_TYPE__EVENT_PROBE:
+		if (ev->probe != NULL)
+			add_probe(r, ev);
+		break;
+	case CEP__V1__EVENT_TYPE__EVENT_VERDICT:
+		if (ev->verdict != NULL) {
+			r->has_verdict = true;
+			snprintf(r->verdict, sizeof(r->verdict), "%s",
+			    ev->verdict->verdict);
+			snprintf(r->reason, sizeof(r->reason), "%s",
+			    ev->verdict->reason);
+			r->score = ev->verdict->score;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* A deep copy through the wire format: RunInfo has nested messages. */
+void cepctl_report_set_run(cepctl_report *r, const Cep__V1__RunInfo *run)
+{
+	size_t len = protobuf_c_message_get_packed_size(&run->base);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return;
+	protobuf_c_message_pack(&run->base, buf);
+	Cep__V1__RunInfo *copy = cep__v1__run_info__unpack(NULL, len, buf);
+	free(buf);
+	if (copy == NULL)
+		return;
+	if (r->run != NULL)
+		protobuf_c_message_free_unpacked(&r->run->base, NULL);
+	r->run = copy;
+}
+
+static void fmt_clock(int64_t ms, char *buf, size_t len)
+{
+	if (ms <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	localtime_r(&s, &tm);
+	char hms[16];
+	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03d", hms, (int)(ms % 1000));
+}
+
+void cepctl_progress_event(const Cep__V1__Event *ev, int64_t t0_ms, FILE *f)
+{
+	double rel = t0_ms > 0 ? (double)(ev->time_ms - t0_ms) / 1000.0 : 0.0;
+	switch (ev->type) {
+	case CEP__V1__EVENT_TYPE__EVENT_PHASE:
+		fprintf(f, "%7.1fs  == phase %s\n", rel, ev->phase);
+		break;
+	case CEP__V1__EVENT_TYPE__EVENT_LOG:
+		fprintf(f, "%7.1fs     %s\n", rel, ev->text);
+		break;
+	case CEP__V1__EVENT_TYPE__EVENT_PROBE:
+		if (ev->probe == NULL)
+			break;
+		if (ev->probe->final)
+			fprintf(f, "%7.1fs  probe %s: %s (%s)\n", rel,
+			    ev->probe->name, ev->probe->ok ? "PASSED" : "FAILED",
+			    ev->probe->detail);
+		else if (!ev->probe->ok)
+			fprintf(f, "%7.1fs     probe %s check failed: %s\n", rel,
+			    ev->probe->name, ev->probe->detail);
+		break;
+	case CEP__V1__EVENT_TYPE__EVENT_FAULT:
+		if (ev->fault != NULL)
+			fprintf(f, "%7.1fs  fault %s (%s) %s%s%s\n", rel,
+			    ev->fault->fault_id, ev->fault->type, ev->fault->state,
+			    ev->fault->detail[0] ? ": " : "", ev->fault->detail);
+		break;
+	case CEP__V1__EVENT_TYPE__EVENT_VERDICT:
+		if (ev->verdict != NULL)
+			fprintf(f, "%7.1fs  verdict %s, score %.1f%s%s\n", rel,
+			    ev->verdict->verdict, ev->verdict->score,
+			    ev->verdict->reason[0] ? ": " : "", ev->verdict->reason);
+		break;
+	default:
+		break;
+	}
+	fflush(f);
+}
+
+/* One character per time slice of the probe's checks: '#' all passed,
+ * '+' mostly, '-' mostly failed, '.' all failed: availability at a glance. */
+static void timeline(const struct probe *p, char *buf, size_t len)
+{
+	size_t slots = len - 1 < 60 ? len - 1 : 60;
+	buf[0] = '\0';
+	if (p->nchecks == 0 || slots == 0)
+		return;
+	int64_t t0 = p->checks[0].t, t1 = p->checks[p->nchecks - 1].t;
+	int64_t span = t1 - t0 + 1;
+	if ((size_t)span < slots)
+		slots = (size_t)span < p->nchecks ? (size_t)span : p->nchecks;
+	size_t n[60] = {0}, ok[60] = {0};
+	for (size_t i = 0; i < p->nchecks; i++) {
+		size_t s = (size_t)((p->checks[i].t - t0) * (int64_t)slots / span);
+		if (s >= slots)
+			s = slots - 1;
+		n[s]++;
+		ok[s] += p->checks[i].ok;
+	}
+	for (size_t s = 0; s < slots; s++) {
+		char c = ' ';
+		if (n[s] > 0)
+			c = ok[s] == n[s] ? '#' : ok[s] * 2 >= n[s] ? '+' :
+			    ok[s] > 0 ? '-' : '.';
+		buf[s] = c;
+	}
+	buf[slots] = '\0';
+}
+
+static void render_text(const cepctl_report *r, FILE *f)
+{
+	const Cep__V1__RunInfo *run = r->run;
+	fprintf(f, "\nrun %s  %s  %s\n", run ? run->run_id : "?",
+	    run ? run->name : "", run ? cepctl_state_name(run->state) : "?");
+	if (run != NULL && run->reason[0] != '\0')
+		fprintf(f, "reason: %s\n", run->reason);
+	if (r->nphases > 0) {
+		fputs("phases:", f);
+		for (size_t i = 0; i < r->nphases; i++) {
+			char d[32] = "";
+			if (i + 1 < r->nphases)
+				cep_format_duration(r->phases[i + 1].t -
+				    r->phases[i].t, d, sizeof(d));
+			fprintf(f, "%s %s%s%s", i ? " ->" : "", r->phases[i].name,
+			    d[0] ? " " : "", d);
+		}
+		fputc('\n', f);
+	}
+	if (run != NULL && run->n_faults > 0) {
+		fputs("faults:\n", f);
+		for (size_t i = 0; i < run->n_faults; i++) {
+			const Cep__V1__FaultInfo *fi = run->faults[i];
+			char a[32], b[32];
+			fmt_clock(fi->injected_ms, a, sizeof(a));
+			fmt_clock(fi->reverted_ms, b, sizeof(b));
+			fprintf(f, "  %-20s %-14s injected %s  reverted %s%s%s%s  %s\n",
+			    fi->record ? fi->record->fault_id : "?",
+			    fi->record ? fi->record->type : "?", a, b,
+			    fi->reverted_by[0] ? " (by " : "", fi->reverted_by,
+			    fi->reverted_by[0] ? ")" : "",
+			    fi->record ? fi->record->target : "");
+		}
+	}
+	if (r->nprobes > 0)
+		fputs("probes:\n", f);
+	for (size_t i = 0; i < r->nprobes; i++) {
+		const struct probe *p = &r->probes[i];
+		char tl[61];
+		timeline(p, tl, sizeof(tl));
+		fprintf(f, "  %-20s %-13s %s  %zu/%zu checks ok", p->name, p->mode,
+		    !p->has_final ? "??" : p->final_ok ? "PASS" : "FAIL", p->ok,
+		    p->n);
+		if (p->n > 0)
+			fprintf(f, "  latency avg %llums max %ums",
+			    (unsigned long long)(p->ms_sum / p->n), p->ms_max);
+		fputc('\n', f);
+		if (p->final_detail[0])
+			fprintf(f, "  %-20s %s\n", "", p->final_detail);
+		if (p->nchecks > 1)
+			fprintf(f, "  %-20s |%s|\n", "", tl);
+		if (p->last_fail[0])
+			fprintf(f, "  %-20s last failure: %s\n", "", p->last_fail);
+	}
+	if (r->has_verdict)
+		fprintf(f, "verdict: %s   resilience score: %.1f%s%s\n", r->verdict,
+		    r->score, r->reason[0] ? "   reason: " : "", r->reason);
+	else
+		fputs("verdict: none (the runner did not report one)\n", f);
+}
+
+static json_t *render_json_obj(const cepctl_report *r)
+{
+	const Cep__V1__RunInfo *run = r->run;
+	json_t *o = json_object();
+	json_object_set_new(o, "run_id", json_string(run ? run->run_id : ""));
+	json_object_set_new(o, "name", json_string(run ? run->name : ""));
+	json_object_set_new(o, "state",
+	    json_string(run ? cepctl_state_name(run->state) : "UNKNOWN"));
+	json_object_set_new(o, "reason", json_string(run ? run->reason : ""));
+	json_object_set_new(o, "verdict", json_string(r->verdict));
+	json_object_set_new(o, "score", json_real(r->score));
+	json_t *ph = json_array();
+	for (size_t i = 0; i < r->nphases; i++) {
+		json_t *p = json_object();
+		json_object_set_new(p, "phase", json_string(r->phases[i].name));
+		json_object_set_new(p, "start_ms", json_integer(r->phases[i].t));
+		json_array_append_new(ph, p);
+	}
+	json_object_set_new(o, "phases", ph);
+	json_t *fa = json_array();
+	for (size_t i = 0; run != NULL && i < run->n_faults; i++) {
+		const Cep__V1__FaultInfo *fi = run->faults[i];
+		json_t *x = json_object();
+		json_object_set_new(x, "fault", json_string(fi->record ? fi->record->fault_id : ""));
+		json_object_set_new(x, "type", json_string(fi->record ? fi->record->type : ""));
+		json_object_set_new(x, "target", json_string(fi->record ? fi->record->target : ""));
+		json_object_set_new(x, "injected_ms", json_integer(fi->injected_ms));
+		json_object_set_new(x, "reverted_ms", json_integer(fi->reverted_ms));
+		json_object_set_new(x, "reverted_by", json_string(fi->reverted_by));
+		json_array_append_new(fa, x);
+	}
+	json_object_set_new(o, "faults", fa);
+	json_t *pa = json_array();
+	for (size_t i = 0; i < r->nprobes; i++) {
+		const struct probe *p = &r->probes[i];
+		json_t *x = json_object();
+		json_object_set_new(x, "probe", json_string(p->name));
+		json_object_set_new(x, "mode", json_string(p->mode));
+		json_object_set_new(x, "passed", json_boolean(p->has_final && p->final_ok));
+		json_object_set_new(x, "detail", json_string(p->final_detail));
+		json_object_set_new(x, "checks", json_integer((json_int_t)p->n));
+		json_object_set_new(x, "checks_ok", json_integer((json_int_t)p->ok));
+		json_t *ch = json_array();
+		for (size_t k = 0; k < p->nchecks; k++) {
+			json_t *c = json_array();
+			json_array_append_new(c, json_integer(p->checks[k].t));
+			json_array_append_new(c, json_boolean(p->checks[k].ok));
+			json_array_append_new(c, json_integer(p->checks[k].ms));
+			json_array_append_new(ch, c);
+		}
+		json_object_set_new(x, "timeline", ch);
+		json_array_append_new(pa, x);
+	}
+	json_object_set_new(o, "probes", pa);
+	return o;
+}
+
+/* XML text escaping for JUnit; jansson covers JSON, nothing else is XML. */
+static void xml_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default:
+			if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t')
+				fputc(*s, f);
+		}
+	}
+}
+
+static void render_junit(const cepctl_report *r, FILE *f)
+{
+	const char *name = r->run ? r->run->name : "experiment";
+	size_t fails = 0;
+	for (size_t i = 0; i < r->nprobes; i++)
+		fails += !(r->probes[i].has_final && r->probes[i].final_ok);
+	bool errored = !r->has_verdict || strcmp(r->verdict, "Pass") != 0;
+	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n", f);
+	fputs("  <testsuite name=\"", f);
+	xml_text(f, name);
+	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\">\n",
+	    r->nprobes + 1, fails, errored && fails == 0 ? 1 : 0);
+	for (size_t i = 0; i < r->nprobes; i++) {
+		const struct probe *p = &r->probes[i];
+		fputs("    <testcase classname=\"", f);
+		xml_text(f, name);
+		fputs("\" name=\"probe ", f);
+		xml_text(f, p->name);
+		fputs("\">", f);
+		if (!(p->has_final && p->final_ok)) {
+			fputs("<failure message=\"", f);
+			xml_text(f, p->final_detail[0] ? p->final_detail : "no result");
+			fputs("\"/>", f);
+		}
+		fputs("</testcase>\n", f);
+	}
+	fputs("    <testcase classname=\"", f);
+	xml_text(f, name);
+	fputs("\" name=\"verdict\">", f);
+	if (errored && fails == 0) {
+		fputs("<error message=\"", f);
+		xml_text(f, r->has_verdict ? r->verdict : "no verdict");
+		fputs(": ", f);
+		xml_text(f, r->run ? r->run->reason : r->reason);
+		fputs("\"/>", f);
+	}
+	fputs("</testcase>\n  </testsuite>\n</testsuites>\n", f);
+}
+
+void cepctl_report_render(const cepctl_report *r, enum cepctl_output out,
+    FILE *f)
+{
+	if (out == CEPCTL_OUT_JSON) {
+		json_t *o = render_json_obj(r);
+		json_dumpf(o, f, JSON_INDENT(2));
+		fputc('\n', f);
+		json_decref(o);
+	} else if (out == CEPCTL_OUT_JUNIT) {
+		render_junit(r, f);
+	} else {
+		render_text(r, f);
+	}
+	fflush(f);
+}

@@ -1,0 +1,28 @@
+/*
+ * report.h - what cepctl tells about a run: live progress lines while it
+ * runs, and the final report (text for people, JSON for programs, JUnit
+ * XML for CI systems), all built from the run's events and RunInfo.
+ */
+#ifndef CEPCTL_REPORT_H
+#define CEPCTL_REPORT_H
+
+#include <stdio.h>
+
+#include "cep.pb-c.h"
+#include "cli.h"
+
+typedef struct cepctl_report cepctl_report;
+
+cepctl_report *cepctl_report_new(void);
+void cepctl_report_free(cepctl_report *r);
+/* Events in seq order; duplicates (seq already seen) are ignored. */
+void cepctl_report_add(cepctl_report *r, const Cep__V1__Event *ev);
+void cepctl_report_set_run(cepctl_report *r, const Cep__V1__RunInfo *run);
+uint64_t cepctl_report_last_seq(const cepctl_report *r);
+void cepctl_report_render(const cepctl_report *r, enum cepctl_output out,
+    FILE *f);
+
+/* One line of live progress for an event ("  12.3s  chaos  ..."). */
+void cepctl_progress_event(const Cep__V1__Event *ev, int64_t t0_ms, FILE *f);
+
+#endif

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs what cep needs to build, run the demo and run the tests on
+# Debian 12 (bookworm). Idempotent: installs only what is missing.
+set -eu
+
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
+      libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
+      libcurl4-openssl-dev libcriterion-dev libyaml-dev libjansson-dev
+      libsystemd-dev python3 nftables iproute2 procps"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "cep: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
