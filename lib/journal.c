@@ -364,8 +364,8 @@ int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
 {
 	if (j == NULL || rec == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal or record");
-	unsigned char *buf;
-	size_t len;
+	unsigned char *buf = NULL;
+	size_t len = 0;
 	int rv = frame(rec, &buf, &len, err);
 	if (rv != 0)
 		return rv;

@@ -531,8 +531,8 @@ static int ca_load_cert(cep_pki_ca *ca, const char *path, cep_err *err)
 
 static int ca_load_key(cep_pki_ca *ca, const char *path, cep_err *err)
 {
-	char *data;
-	size_t len;
+	char *data = NULL;
+	size_t len = 0;
 	int rv = read_key_file(path, &data, &len, err);
 	if (rv != 0)
 		return rv;
