@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "delegate_int.h"
+#include "undo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,15 +183,28 @@ static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
 	return CEP__V1__RUN_STATE__RUN_ERROR;
 }
 
-static void journal_undone(cep_run *r)
+/* Undoes each fault recorded but not reverted (lib/undo.c, the same code
+ * the runner reverts with) and journals it; a fault whose undo fails stays
+ * unreverted and its error is returned. d->mu held: undo functions are
+ * short (a netlink transaction, an unlink). */
+static int undo_faults(cep_run *r, cep_err *uerr)
 {
 	int64_t now = cep_now_ms();
+	int rv = CEP_OK;
 	for (size_t i = 0; i < r->nfaults; i++) {
 		cep_run_fault *f = &r->faults[i];
 		if (f->reverted_ms != 0)
 			continue;
-		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 		cep_err err = {0};
+		if (cep_undo_apply(f->rec, &err) != CEP_OK) {
+			cep_log_error(r->id, "fault %s: undo failed: %s",
+			    f->rec->fault_id, err.msg);
+			if (rv == CEP_OK)
+				*uerr = err;
+			rv = err.code;
+			continue;
+		}
+		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
 		rec.reverted = f->rec;
 		rec.text = (char *)"delegate";
@@ -199,6 +213,7 @@ static void journal_undone(cep_run *r)
 		cep_log_info(r->id, "fault %s undone by the delegate",
 		    f->rec->fault_id);
 	}
+	return rv;
 }
 
 /* The runner is gone (or never started): CLEANUP, undo, remove the
@@ -221,7 +236,7 @@ static void finish(cep_delegate *d, cep_run *r)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
 	if (urv == CEP_OK)
-		journal_undone(r);
+		urv = undo_faults(r, &uerr);
 	else
 		cep_log_error(id, "undo failed: %s", uerr.msg);
 	char why[512];
