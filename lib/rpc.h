@@ -10,9 +10,17 @@
  * A handler that parks a call replies later from any thread.
  *
  * Transports: ipc:// (trust = file permissions) and tls+tcp:// with mutual
- * TLS (cep_rpc_tls). Messages over CEP_RPC_MAX_MSG get RESOURCE_EXHAUSTED;
- * undecodable envelopes or bodies get INVALID_ARGUMENT; unknown methods
- * UNIMPLEMENTED. Nothing a peer sends can crash the server.
+ * TLS (cep_rpc_tls). Messages over CEP_RPC_MAX_MSG get RESOURCE_EXHAUSTED
+ * (up to 2 * CEP_RPC_MAX_MSG; larger frames are dropped by nng itself, which
+ * closes the pipe, so that peer sees its connection reset instead);
+ * undecodable envelopes or bodies get INVALID_ARGUMENT ("malformed
+ * envelope", with call_id 0, or "malformed <method> request"); unknown
+ * methods UNIMPLEMENTED ("unknown method <name>"). Nothing a peer sends can
+ * crash the server.
+ *
+ * With mbedTLS 2.28 (Debian 12) a client checks server_name against the
+ * certificate's DNS SANs only, not IP SANs: dial tls+tcp://127.0.0.1:N with
+ * server_name "localhost" (or another DNS SAN), not "127.0.0.1".
  */
 #ifndef CEP_RPC_H
 #define CEP_RPC_H
@@ -56,7 +64,8 @@ typedef struct cep_rpc_method {
 	cep_rpc_handler fn;
 } cep_rpc_method;
 
-/* Pipe events, e.g. to forget a runner's identity when its pipe closes. */
+/* Pipe events, e.g. to forget a runner's identity when its pipe closes.
+ * Runs on an nng thread: must not block, must not free the server. */
 typedef void (*cep_rpc_pipe_cb)(cep_pipe_id pipe, bool added, bool verified,
     const char *peer, void *arg);
 
@@ -68,24 +77,31 @@ typedef struct cep_rpc_server_opts {
 	void *pipe_cb_arg;
 } cep_rpc_server_opts;
 
-/* table must outlive the server. arg is passed to every handler. */
+/* table must outlive the server. arg is passed to every handler. Do not
+ * free the server from a handler or a pipe callback. */
 int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
     size_t n, void *arg, const cep_rpc_server_opts *opts, cep_err *err);
-/* url: ipc:///path or tls+tcp://host:port. tls NULL for ipc. For ipc the
- * socket file is created mode 0660 (before clients can connect). Can be
- * called more than once (several listeners). */
+/* url: ipc:///path or tls+tcp://host:port (nothing else). tls NULL for ipc.
+ * For ipc the socket file is created mode 0660 (before clients can
+ * connect); a stale file (nothing accepting) is removed first, a live one
+ * is ALREADY_EXISTS. TLS: client certificates REQUIRED, or OPTIONAL with
+ * tls->client_cert_optional. Can be called more than once. */
 int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
     const cep_rpc_tls *tls, cep_err *err);
 /* For tls+tcp://127.0.0.1:0: the port the kernel chose. */
 int cep_rpc_server_port(cep_rpc_server *s);
-/* Stops, replies CANCELLED/UNAVAILABLE to parked calls, frees. NULL-safe. */
+/* Stops: waits for running handlers, answers UNAVAILABLE to calls still
+ * held (parked) - their holders must forget them and not reply after
+ * this - gives replies up to 1 s to leave, closes, frees. NULL-safe. */
 void cep_rpc_server_free(cep_rpc_server *s);
 /* Closes one pipe (a refused peer). */
 void cep_rpc_server_close_pipe(cep_rpc_server *s, cep_pipe_id pipe);
 
 typedef struct cep_rpc_stats {
-	uint64_t calls, ok, failed, malformed, oversized, unknown_method;
-	uint32_t pipes;
+	uint64_t calls;           /* frames received, good or bad */
+	uint64_t ok, failed;      /* handler replies / handler failures */
+	uint64_t malformed, oversized, unknown_method; /* refused frames */
+	uint32_t pipes;           /* connections now */
 } cep_rpc_stats;
 void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
 
@@ -97,7 +113,9 @@ bool cep_rpc_call_peer_verified(cep_rpc_call *c);  /* TLS client cert ok */
 const char *cep_rpc_call_peer(cep_rpc_call *c);    /* "10.0.0.5:41000", "ipc" */
 /* Monotonic ms by which the caller wants an answer (its timeout, capped). */
 int64_t cep_rpc_call_deadline(cep_rpc_call *c);
-/* Exactly one of these, once, from any thread; then c is gone. */
+/* Exactly one of these, once, from any thread; then c is gone.
+ * reply may be NULL (empty body). A reply over CEP_RPC_MAX_MSG is turned
+ * into RESOURCE_EXHAUSTED. A fail with code CEP_OK is sent as UNKNOWN. */
 void cep_rpc_call_reply(cep_rpc_call *c, const ProtobufCMessage *reply);
 void cep_rpc_call_fail(cep_rpc_call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -109,14 +127,22 @@ typedef struct cep_rpc_client cep_rpc_client;
  * creating a client never fails because the server is not up yet. */
 int cep_rpc_client_new(cep_rpc_client **out, const char *url,
     const cep_rpc_tls *tls, cep_err *err);
+/* NULL-safe. No call may be in flight on c any more. */
 void cep_rpc_client_free(cep_rpc_client *c);
 
 /* One unary call; thread-safe, many in flight per client (one nng context
  * each). Returns the status code: CEP_OK and *reply set (free with
  * protobuf_c_message_free_unpacked(*reply, NULL)), or an error code with
- * err filled: the server's status and text, or DEADLINE_EXCEEDED /
- * UNAVAILABLE from the transport. reply_desc may be NULL to ignore the body. */
-int cep_rpc_call(cep_rpc_client *c, const char *method,
+ * err filled: the server's status and text (err->msg is the server's text
+ * as sent), or DEADLINE_EXCEEDED / UNAVAILABLE from the transport.
+ * reply_desc may be NULL to ignore the body. timeout_ms <= 0 means 30 s.
+ * Requests over CEP_RPC_MAX_MSG are refused here (RESOURCE_EXHAUSTED).
+ * (Named _invoke: cep_rpc_call is the server-side call type.)
+ *
+ * No transparent resend: if the connection dies while a call is out, the
+ * call fails UNAVAILABLE (or DEADLINE_EXCEEDED) and the caller decides
+ * whether to retry (cep_rpc_retryable, cep_rpc_backoff_ms). */
+int cep_rpc_invoke(cep_rpc_client *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, int timeout_ms, cep_err *err);
 

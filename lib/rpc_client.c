@@ -1,0 +1,286 @@
+/*
+ * rpc_client.c - the RPC client: one nng req0 socket with one background
+ * dialer; every call opens its own context, so calls from many threads are
+ * in flight at once. Also the retry helpers (cep_rpc_retryable, backoff).
+ *
+ * Resends: nng's req protocol would resend a request after
+ * NNG_OPT_REQ_RESENDTIME (default 60 s) and, when the pipe it went out on
+ * closes, at once on another pipe. We turn that off (NNG_DURATION_INFINITE):
+ * a resend is invisible to the caller and duplicates calls that must not run
+ * twice or that a server holds on purpose (a long-poll parked for minutes
+ * would be re-sent every minute), and a pipe-bound exchange (Challenge/Prove)
+ * is meaningless on another pipe. Instead, when the pipe dies the call fails
+ * at once with UNAVAILABLE and the caller retries with backoff
+ * (cep_rpc_retryable, cep_rpc_backoff_ms), knowing what it retries.
+ */
+#define _GNU_SOURCE
+#include "rpc_int.h"
+
+#include <nng/protocol/reqrep0/req.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define RECONNECT_MIN_MS 50
+#define RECONNECT_MAX_MS 1000
+#define URL_MAX 512
+
+struct cep_rpc_client {
+	nng_socket sock;
+	bool sock_open;
+	nng_dialer dialer;
+	char url[URL_MAX];
+	_Atomic uint64_t next_id;
+};
+
+static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
+    cep_err *err)
+{
+	int rv = nng_dialer_create(&c->dialer, c->sock, c->url);
+	if (rv != 0)
+		return cep_err_nng(err, rv, c->url);
+	if (cep_rpc_url_is_tls(c->url)) {
+		nng_url *u = NULL;
+		if ((rv = nng_url_parse(&u, c->url)) != 0)
+			return cep_err_nng(err, rv, c->url);
+		nng_tls_config *cfg = NULL;
+		int code = cep_rpc_tls_client_config(&cfg, tls, u->u_hostname, err);
+		nng_url_free(u);
+		if (code != CEP_OK)
+			return code;
+		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg); /* the dialer holds its own reference */
+		if (rv != 0)
+			return cep_err_nng(err, rv, "TLS configuration");
+	} else if (cep_rpc_ipc_path(c->url) == NULL) {
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "URL \"%s\": only ipc:// and tls+tcp:// are supported", c->url);
+	}
+	/* NONBLOCK: the server may not be up yet; nng keeps redialing. */
+	if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0)
+		return cep_err_nng(err, rv, c->url);
+	return CEP_OK;
+}
+
+static int client_open(cep_rpc_client *c, const cep_rpc_tls *tls,
+    cep_err *err)
+{
+	int rv;
+	if ((rv = nng_req0_open(&c->sock)) != 0)
+		return cep_err_nng(err, rv, "opening the req socket");
+	c->sock_open = true;
+	if ((rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
+	         CEP_RPC_RECV_MAX)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+	         NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT,
+	         RECONNECT_MIN_MS)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT,
+	         RECONNECT_MAX_MS)) != 0)
+		return cep_err_nng(err, rv, "setting up the req socket");
+	return client_dialer(c, tls, err);
+}
+
+int cep_rpc_client_new(cep_rpc_client **out, const char *url,
+    const cep_rpc_tls *tls, cep_err *err)
+{
+	*out = NULL;
+	if (url == NULL || strlen(url) >= URL_MAX)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "RPC URL missing or longer than %d bytes", URL_MAX - 1);
+	cep_rpc_client *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	/* Random start: call ids of a restarted client do not repeat. */
+	uint64_t id = 0;
+	cep_random(&id, sizeof(id), NULL);
+	atomic_init(&c->next_id, (id >> 1) | 1);
+	if (client_open(c, tls, err) != CEP_OK) {
+		cep_rpc_client_free(c);
+		return err ? err->code : CEP_INTERNAL;
+	}
+	*out = c;
+	return CEP_OK;
+}
+
+void cep_rpc_client_free(cep_rpc_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->sock_open)
+		nng_close(c->sock); /* fails calls still in flight: ECLOSED */
+	free(c);
+}
+
+/* The request as one nng message, refused locally when too large. */
+static int call_frame(nng_msg **msg, const char *method, uint64_t id,
+    const ProtobufCMessage *req, int timeout_ms, cep_err *err)
+{
+	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
+	env.method = (char *)method;
+	env.call_id = id;
+	env.timeout_ms = (uint32_t)timeout_ms;
+	if (cep_rpc_pack_body(req, &env.body, "request", err) != CEP_OK)
+		return cep_err_wrap(err, "%s", method);
+	int code = cep_rpc_envelope_msg(msg, &env, err);
+	free(env.body.data);
+	return code == CEP_OK ? CEP_OK : cep_err_wrap(err, "%s", method);
+}
+
+/* One operation on the call's context, waited for. */
+static int ctx_op(nng_ctx ctx, nng_aio *aio, bool send, int64_t ms)
+{
+	nng_aio_set_timeout(aio, (nng_duration)(ms > 0 ? ms : 1));
+	if (send)
+		nng_ctx_send(ctx, aio);
+	else
+		nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	return nng_aio_result(aio);
+}
+
+/* Sends and waits for the reply; *rep owned by the caller on success. */
+static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
+    int timeout_ms, nng_msg **rep, cep_err *err)
+{
+	nng_ctx ctx;
+	nng_aio *aio = NULL;
+	int rv;
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		return cep_err_nng(err, rv, method);
+	}
+	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+		nng_aio_free(aio);
+		nng_msg_free(msg);
+		return cep_err_nng(err, rv, method);
+	}
+	int64_t deadline = cep_mono_ms() + timeout_ms;
+	nng_aio_set_msg(aio, msg);
+	int code = CEP_OK;
+	if ((rv = ctx_op(ctx, aio, true, timeout_ms)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		/* never left this process: no connection to the server */
+		code = rv == NNG_ETIMEDOUT ?
+		    cep_err_set(err, CEP_UNAVAILABLE,
+		        "%s: no connection to %s within %d ms", method, c->url,
+		        timeout_ms) :
+		    cep_err_nng(err, rv, method);
+	} else if ((rv = ctx_op(ctx, aio, false,
+	                deadline - cep_mono_ms())) != 0) {
+		code = rv == NNG_ECONNRESET ?
+		    cep_err_set(err, CEP_UNAVAILABLE,
+		        "%s: connection to %s lost during the call", method,
+		        c->url) :
+		    rv == NNG_ETIMEDOUT ?
+		    cep_err_set(err, CEP_DEADLINE_EXCEEDED,
+		        "%s: no answer from %s within %d ms", method, c->url,
+		        timeout_ms) :
+		    cep_err_nng(err, rv, method);
+	} else {
+		*rep = nng_aio_get_msg(aio);
+	}
+	nng_ctx_close(ctx);
+	nng_aio_free(aio);
+	return code;
+}
+
+/* The server's status or the reply body. */
+static int call_result(nng_msg *rep, uint64_t id, const char *method,
+    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
+    cep_err *err)
+{
+	Cep__V1__Envelope *env =
+	    cep__v1__envelope__unpack(NULL, nng_msg_len(rep), nng_msg_body(rep));
+	if (env == NULL)
+		return cep_err_set(err, CEP_INTERNAL,
+		    "%s: malformed reply envelope", method);
+	int code = CEP_OK;
+	if (env->call_id != id) {
+		code = cep_err_set(err, CEP_INTERNAL,
+		    "%s: reply for call %llu, expected %llu", method,
+		    (unsigned long long)env->call_id, (unsigned long long)id);
+	} else if (env->code != CEP_OK) {
+		int sc = env->code > 0 && env->code <= CEP_UNAUTHENTICATED ?
+		    env->code : CEP_UNKNOWN;
+		code = cep_err_set(err, sc, "%s", env->error ? env->error : "");
+	} else if (reply_desc != NULL && reply != NULL) {
+		*reply = protobuf_c_message_unpack(reply_desc, NULL,
+		    env->body.len, env->body.data);
+		if (*reply == NULL)
+			code = cep_err_set(err, CEP_INTERNAL,
+			    "%s: malformed %s reply", method, reply_desc->name);
+	}
+	cep__v1__envelope__free_unpacked(env, NULL);
+	return code;
+}
+
+int cep_rpc_invoke(cep_rpc_client *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, int timeout_ms, cep_err *err)
+{
+	if (reply != NULL)
+		*reply = NULL;
+	if (c == NULL || method == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "cep_rpc_invoke: no client or method");
+	if (timeout_ms <= 0)
+		timeout_ms = CEP_RPC_DEFAULT_TIMEOUT_MS;
+	uint64_t id = atomic_fetch_add(&c->next_id, 1);
+	nng_msg *msg = NULL, *rep = NULL;
+	int code = call_frame(&msg, method, id, req, timeout_ms, err);
+	if (code != CEP_OK)
+		return code;
+	if ((code = call_exchange(c, method, msg, timeout_ms, &rep, err)) !=
+	    CEP_OK)
+		return code;
+	code = call_result(rep, id, method, reply_desc, reply, err);
+	nng_msg_free(rep);
+	if (code == CEP_OK)
+		cep_err_clear(err);
+	return code;
+}
+
+/* -------------------------------------------------------------- retries */
+
+bool cep_rpc_retryable(int code)
+{
+	return code == CEP_UNAVAILABLE || code == CEP_DEADLINE_EXCEEDED ||
+	    code == CEP_RESOURCE_EXHAUSTED || code == CEP_ABORTED;
+}
+
+/* xorshift64*: jitter needs no cryptographic strength, only a seed per
+ * thread so that clients restarted together do not retry together. */
+static uint64_t prng_next(void)
+{
+	static _Thread_local uint64_t state;
+	if (state == 0) {
+		cep_random(&state, sizeof(state), NULL);
+		state |= 1;
+	}
+	state ^= state >> 12;
+	state ^= state << 25;
+	state ^= state >> 27;
+	return state * 0x2545F4914F6CDD1DULL;
+}
+
+int cep_rpc_backoff_ms(int attempt, int base_ms, int cap_ms)
+{
+	if (base_ms <= 0)
+		base_ms = 1;
+	if (cap_ms < base_ms)
+		cap_ms = base_ms;
+	if (attempt < 0)
+		attempt = 0;
+	int64_t hi = base_ms;
+	for (int i = 0; i < attempt && hi < cap_ms; i++)
+		hi *= 2;
+	if (hi > cap_ms)
+		hi = cap_ms;
+	uint64_t span = (uint64_t)(hi - base_ms) + 1;
+	return base_ms + (int)(prng_next() % span);
+}

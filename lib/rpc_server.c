@@ -1,0 +1,645 @@
+/*
+ * rpc_server.c - the RPC server: one nng rep0 socket, a growing pool of
+ * contexts that receive, the worker threads that run handlers, and the
+ * table of pipes. (Decoding a frame is rpc_wire.c; listeners, TLS and what
+ * a pipe says about its peer are rpc_tls.c.)
+ *
+ * Life of a call: a context's aio completes a receive on an nng thread. The
+ * frame is decoded there (bounded work: frames are capped); a bad frame is
+ * answered from that thread at once, a good one becomes a cep_rpc_call
+ * queued for a worker, so handlers may block. The handler replies now or
+ * later from any thread (a parked long-poll); the reply is sent on the
+ * call's context and, when the send completes, the context receives again.
+ *
+ * Held calls hold contexts, so the pool grows: whenever fewer than IDLE_MIN
+ * contexts are receiving, another is opened, up to max_inflight. Contexts
+ * are only closed with the server (closing one from its own callback would
+ * make nng_aio_free wait for itself), so the pool keeps its high-water mark.
+ *
+ * Size limits: NNG_OPT_RECVMAXSZ is 2 * CEP_RPC_MAX_MSG so a moderately
+ * oversized frame still reaches us and is answered RESOURCE_EXHAUSTED; a
+ * frame above that is dropped by nng, which closes the pipe (the client sees
+ * its connection reset).
+ *
+ * Pipes: ADD_POST/REM_POST notifications keep a table of (pipe, verified,
+ * peer); each call carries a snapshot of its pipe's entry taken at receipt.
+ *
+ * Deadline of a call: receipt (monotonic) + the envelope's timeout_ms
+ * (0 = 30 s), capped at 5 minutes. The server does not enforce it: a
+ * long-poll handler answers before it; any reply after it is simply
+ * discarded by the client, whose own timeout ran out.
+ */
+#define _GNU_SOURCE
+#include "rpc_int.h"
+
+#include <nng/protocol/reqrep0/rep.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+#define IDLE_MIN 4           /* receivers kept waiting */
+#define INITIAL_CTX 8
+#define SEND_TIMEOUT_MS 30000 /* a peer that does not read loses its reply */
+#define DRAIN_MS 1000        /* at free: time for last replies to go out */
+#define NAME_MAX_LEN 64
+
+typedef struct rpc_ctx {
+	cep_rpc_server *s;
+	nng_ctx ctx;
+	nng_aio *aio;
+	bool sending;           /* which operation the aio carries */
+	struct rpc_ctx *next;
+} rpc_ctx;
+
+struct cep_rpc_call {
+	cep_rpc_server *s;
+	rpc_ctx *rc;
+	const cep_rpc_method *m;
+	ProtobufCMessage *req;
+	uint64_t call_id;
+	int64_t deadline;
+	cep_rpc_pipe_info pipe;
+	cep_rpc_call *qnext;          /* worker queue */
+	cep_rpc_call *prev, *next;    /* calls not answered yet */
+};
+
+struct cep_rpc_server {
+	nng_socket sock;
+	bool sock_open;
+	const cep_rpc_method *table;
+	size_t n;
+	void *arg;
+	char name[NAME_MAX_LEN];
+	cep_rpc_pipe_cb pipe_cb;
+	void *pipe_cb_arg;
+	int max_ctx;
+
+	pthread_mutex_t mtx;
+	pthread_cond_t work_cv;       /* workers wait for calls */
+	pthread_cond_t drain_cv;      /* free waits for sends */
+	rpc_ctx *ctxs;
+	int nctx, idle, sending;
+	cep_rpc_call *qhead, *qtail;
+	cep_rpc_call *live;
+	bool closing;
+	pthread_t *workers;
+	int nworkers;
+	cep_rpc_pipe_info *pipes;
+	size_t npipes, cap_pipes;
+	nng_listener tcp_listener;
+	bool has_tcp;
+
+	_Atomic uint64_t n_calls, n_ok, n_failed, n_malformed, n_oversized,
+	    n_unknown;
+};
+
+/* ---------------------------------------------------------------- pipes */
+
+static cep_rpc_pipe_info *pipe_find(cep_rpc_server *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->npipes; i++)
+		if (s->pipes[i].id == id)
+			return &s->pipes[i];
+	return NULL;
+}
+
+static void pipe_added(cep_rpc_server *s, const cep_rpc_pipe_info *pi)
+{
+	pthread_mutex_lock(&s->mtx);
+	if (s->npipes == s->cap_pipes) {
+		size_t cap = s->cap_pipes ? s->cap_pipes * 2 : 16;
+		cep_rpc_pipe_info *np = realloc(s->pipes, cap * sizeof(*np));
+		if (np == NULL) {
+			pthread_mutex_unlock(&s->mtx);
+			return; /* calls on it are still served: looked up live */
+		}
+		s->pipes = np;
+		s->cap_pipes = cap;
+	}
+	s->pipes[s->npipes++] = *pi;
+	pthread_mutex_unlock(&s->mtx);
+}
+
+static bool pipe_removed(cep_rpc_server *s, uint32_t id, cep_rpc_pipe_info *out)
+{
+	pthread_mutex_lock(&s->mtx);
+	cep_rpc_pipe_info *pi = pipe_find(s, id);
+	if (pi != NULL) {
+		*out = *pi;
+		*pi = s->pipes[--s->npipes];
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return pi != NULL;
+}
+
+/* Runs on an nng thread; the app's pipe_cb must not block either. */
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	cep_rpc_server *s = arg;
+	cep_rpc_pipe_info pi;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		cep_rpc_pipe_query(p, &pi);
+		pipe_added(s, &pi);
+	} else if (ev != NNG_PIPE_EV_REM_POST ||
+	    !pipe_removed(s, (uint32_t)nng_pipe_id(p), &pi)) {
+		return;
+	}
+	if (s->pipe_cb != NULL)
+		s->pipe_cb((cep_pipe_id){pi.id}, ev == NNG_PIPE_EV_ADD_POST,
+		    pi.verified, pi.peer, s->pipe_cb_arg);
+}
+
+/* The ADD_POST notification may still be running when the pipe's first
+ * message arrives, so an unknown pipe is asked directly. */
+static void pipe_snapshot(cep_rpc_server *s, nng_pipe p, cep_rpc_pipe_info *out)
+{
+	pthread_mutex_lock(&s->mtx);
+	cep_rpc_pipe_info *pi = pipe_find(s, (uint32_t)nng_pipe_id(p));
+	if (pi != NULL)
+		*out = *pi;
+	pthread_mutex_unlock(&s->mtx);
+	if (pi == NULL)
+		cep_rpc_pipe_query(p, out);
+}
+
+/* ------------------------------------------------------------- contexts */
+
+static void ctx_cb(void *arg);
+
+static void ctx_recv(rpc_ctx *rc)
+{
+	rc->sending = false;
+	nng_aio_set_timeout(rc->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(rc->ctx, rc->aio);
+}
+
+/* Opens one context; the caller has counted it in nctx and idle. */
+static void ctx_open_counted(cep_rpc_server *s)
+{
+	rpc_ctx *rc = calloc(1, sizeof(*rc));
+	if (rc != NULL && nng_aio_alloc(&rc->aio, ctx_cb, rc) == 0 &&
+	    nng_ctx_open(&rc->ctx, s->sock) == 0) {
+		rc->s = s;
+		pthread_mutex_lock(&s->mtx);
+		rc->next = s->ctxs;
+		s->ctxs = rc;
+		pthread_mutex_unlock(&s->mtx);
+		ctx_recv(rc);
+		return;
+	}
+	if (rc != NULL && rc->aio != NULL)
+		nng_aio_free(rc->aio);
+	free(rc);
+	pthread_mutex_lock(&s->mtx);
+	s->nctx--;
+	s->idle--;
+	pthread_mutex_unlock(&s->mtx);
+	cep_log_warn(NULL, "rpc %s: cannot open another context", s->name);
+}
+
+/* With s->mtx held: how many contexts to open now (already counted). */
+static int ctx_need(cep_rpc_server *s)
+{
+	int k = 0;
+	while (!s->closing && s->idle < IDLE_MIN && s->nctx < s->max_ctx) {
+		s->nctx++;
+		s->idle++;
+		k++;
+	}
+	return k;
+}
+
+static void ctx_send(rpc_ctx *rc, nng_msg *msg)
+{
+	cep_rpc_server *s = rc->s;
+	pthread_mutex_lock(&s->mtx);
+	s->sending++;
+	pthread_mutex_unlock(&s->mtx);
+	rc->sending = true;
+	nng_aio_set_msg(rc->aio, msg);
+	nng_aio_set_timeout(rc->aio, SEND_TIMEOUT_MS);
+	nng_ctx_send(rc->ctx, rc->aio);
+}
+
+/* Frames and sends a reply; if even that fails (memory), the request is
+ * dropped and the context receives again: the caller times out. */
+static void ctx_reply(rpc_ctx *rc, uint64_t call_id, int code,
+    const char *error, ProtobufCBinaryData body, bool from_handler)
+{
+	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
+	env.call_id = call_id;
+	env.code = code;
+	env.error = (char *)(error ? error : "");
+	env.body = body;
+	nng_msg *msg = NULL;
+	cep_err err;
+	if (cep_rpc_envelope_msg(&msg, &env, &err) != CEP_OK && code == CEP_OK) {
+		/* the reply is too large: say so instead */
+		env.code = err.code;
+		env.error = err.msg;
+		env.body = (ProtobufCBinaryData){0, NULL};
+		cep_rpc_envelope_msg(&msg, &env, NULL);
+	}
+	if (from_handler)
+		atomic_fetch_add(env.code == CEP_OK ? &rc->s->n_ok :
+		    &rc->s->n_failed, 1);
+	if (msg == NULL) {
+		pthread_mutex_lock(&rc->s->mtx);
+		rc->s->idle++;
+		pthread_mutex_unlock(&rc->s->mtx);
+		ctx_recv(rc);
+		return;
+	}
+	ctx_send(rc, msg);
+}
+
+static void reply_status(rpc_ctx *rc, uint64_t call_id, int code,
+    const char *error)
+{
+	ctx_reply(rc, call_id, code, error, (ProtobufCBinaryData){0, NULL},
+	    false);
+}
+
+static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
+{
+	cep_rpc_server *s = rc->s;
+	cep_rpc_call *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		cep_rpc_frame_clear(f);
+		reply_status(rc, f->call_id, CEP_RESOURCE_EXHAUSTED,
+		    "server out of memory");
+		return;
+	}
+	int64_t t = f->timeout_ms ? f->timeout_ms : CEP_RPC_DEFAULT_TIMEOUT_MS;
+	if (t > CEP_RPC_MAX_TIMEOUT_MS)
+		t = CEP_RPC_MAX_TIMEOUT_MS;
+	*c = (cep_rpc_call){.s = s, .rc = rc, .m = f->method, .req = f->body,
+	    .call_id = f->call_id, .deadline = cep_mono_ms() + t};
+	f->body = NULL;
+	pipe_snapshot(s, p, &c->pipe);
+
+	pthread_mutex_lock(&s->mtx);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->mtx);
+		protobuf_c_message_free_unpacked(c->req, NULL);
+		free(c);
+		reply_status(rc, f->call_id, CEP_UNAVAILABLE,
+		    "server shutting down");
+		return;
+	}
+	c->next = s->live;
+	if (s->live != NULL)
+		s->live->prev = c;
+	s->live = c;
+	if (s->qtail != NULL)
+		s->qtail->qnext = c;
+	else
+		s->qhead = c;
+	s->qtail = c;
+	pthread_cond_signal(&s->work_cv);
+	int k = ctx_need(s);
+	pthread_mutex_unlock(&s->mtx);
+	while (k-- > 0)
+		ctx_open_counted(s);
+}
+
+static void on_frame(rpc_ctx *rc, nng_msg *msg)
+{
+	cep_rpc_server *s = rc->s;
+	size_t len = nng_msg_len(msg);
+	nng_pipe p = nng_msg_get_pipe(msg);
+	atomic_fetch_add(&s->n_calls, 1);
+	cep_rpc_frame f;
+	cep_rpc_decode_frame(s->table, s->n, nng_msg_body(msg), len, &f);
+	nng_msg_free(msg);
+	if (f.code == CEP_OK) {
+		dispatch(rc, &f, p);
+		return;
+	}
+	if (f.code == CEP_RESOURCE_EXHAUSTED)
+		atomic_fetch_add(&s->n_oversized, 1);
+	else if (f.code == CEP_UNIMPLEMENTED)
+		atomic_fetch_add(&s->n_unknown, 1);
+	else
+		atomic_fetch_add(&s->n_malformed, 1);
+	cep_log_debug(NULL, "rpc %s: pipe %d: %s", s->name, nng_pipe_id(p),
+	    f.error);
+	reply_status(rc, f.call_id, f.code, f.error);
+}
+
+static void ctx_cb(void *arg)
+{
+	rpc_ctx *rc = arg;
+	cep_rpc_server *s = rc->s;
+	int rv = nng_aio_result(rc->aio);
+	pthread_mutex_lock(&s->mtx);
+	if (rc->sending) {
+		if (--s->sending == 0)
+			pthread_cond_broadcast(&s->drain_cv);
+		if (rv != NNG_ECLOSED)
+			s->idle++;
+	} else {
+		s->idle--;
+	}
+	pthread_mutex_unlock(&s->mtx);
+	if (rc->sending) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(rc->aio));
+			nng_aio_set_msg(rc->aio, NULL);
+		}
+		if (rv != NNG_ECLOSED)
+			ctx_recv(rc);
+		return;
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return; /* the server is closing */
+	if (rv != 0) {
+		cep_log_warn(NULL, "rpc %s: receive: %s", s->name,
+		    nng_strerror(rv));
+		pthread_mutex_lock(&s->mtx);
+		s->idle++;
+		pthread_mutex_unlock(&s->mtx);
+		ctx_recv(rc);
+		return;
+	}
+	nng_msg *msg = nng_aio_get_msg(rc->aio);
+	nng_aio_set_msg(rc->aio, NULL);
+	on_frame(rc, msg);
+}
+
+/* -------------------------------------------------------------- workers */
+
+static void *worker_main(void *arg)
+{
+	cep_rpc_server *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	for (;;) {
+		while (s->qhead == NULL && !s->closing)
+			pthread_cond_wait(&s->work_cv, &s->mtx);
+		cep_rpc_call *c = s->qhead;
+		if (c == NULL)
+			break;
+		if ((s->qhead = c->qnext) == NULL)
+			s->qtail = NULL;
+		pthread_mutex_unlock(&s->mtx);
+		if (c->m->fn != NULL)
+			c->m->fn(c, s->arg);
+		else
+			cep_rpc_call_fail(c, CEP_UNIMPLEMENTED, "%s has no handler",
+			    c->m->name);
+		pthread_mutex_lock(&s->mtx);
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return NULL;
+}
+
+/* --------------------------------------------------------------- calls */
+
+/* Answers and forgets a call: unlinks it, frees it, sends on its context. */
+static void call_finish(cep_rpc_call *c, int code, const char *error,
+    ProtobufCBinaryData body)
+{
+	cep_rpc_server *s = c->s;
+	pthread_mutex_lock(&s->mtx);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->live = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&s->mtx);
+	rpc_ctx *rc = c->rc;
+	uint64_t id = c->call_id;
+	if (c->req != NULL)
+		protobuf_c_message_free_unpacked(c->req, NULL);
+	free(c);
+	ctx_reply(rc, id, code, error, body, true);
+}
+
+void cep_rpc_call_reply(cep_rpc_call *c, const ProtobufCMessage *reply)
+{
+	ProtobufCBinaryData body;
+	cep_err err;
+	if (cep_rpc_pack_body(reply, &body, "reply", &err) != CEP_OK) {
+		cep_log_warn(NULL, "rpc %s: %s: %s", c->s->name, c->m->name,
+		    err.msg);
+		call_finish(c, err.code, err.msg, body);
+		return;
+	}
+	call_finish(c, CEP_OK, NULL, body);
+	free(body.data);
+}
+
+void cep_rpc_call_fail(cep_rpc_call *c, int code, const char *fmt, ...)
+{
+	char msg[CEP_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (code <= CEP_OK || code > CEP_UNAUTHENTICATED)
+		code = CEP_UNKNOWN; /* a failure is never OK on the wire */
+	call_finish(c, code, msg, (ProtobufCBinaryData){0, NULL});
+}
+
+const ProtobufCMessage *cep_rpc_call_request(cep_rpc_call *c) { return c->req; }
+const char *cep_rpc_call_method(cep_rpc_call *c) { return c->m->name; }
+cep_pipe_id cep_rpc_call_pipe(cep_rpc_call *c) { return (cep_pipe_id){c->pipe.id}; }
+bool cep_rpc_call_peer_verified(cep_rpc_call *c) { return c->pipe.verified; }
+const char *cep_rpc_call_peer(cep_rpc_call *c) { return c->pipe.peer; }
+int64_t cep_rpc_call_deadline(cep_rpc_call *c) { return c->deadline; }
+
+/* --------------------------------------------------------------- server */
+
+static int server_start(cep_rpc_server *s, int workers, cep_err *err)
+{
+	int rv;
+	if ((rv = nng_rep0_open(&s->sock)) != 0)
+		return cep_err_nng(err, rv, "opening the rep socket");
+	s->sock_open = true;
+	if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
+	         CEP_RPC_RECV_MAX)) != 0 ||
+	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_event,
+	         s)) != 0 ||
+	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event,
+	         s)) != 0)
+		return cep_err_nng(err, rv, "setting up the rep socket");
+	if ((s->workers = calloc((size_t)workers, sizeof(pthread_t))) == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	for (; s->nworkers < workers; s->nworkers++)
+		if (pthread_create(&s->workers[s->nworkers], NULL, worker_main,
+		        s) != 0)
+			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+			    "cannot start RPC worker thread");
+	int k = INITIAL_CTX < s->max_ctx ? INITIAL_CTX : s->max_ctx;
+	pthread_mutex_lock(&s->mtx);
+	s->nctx += k;
+	s->idle += k;
+	pthread_mutex_unlock(&s->mtx);
+	while (k-- > 0)
+		ctx_open_counted(s);
+	if (s->nctx == 0)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "cannot open RPC contexts");
+	return CEP_OK;
+}
+
+int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
+    size_t n, void *arg, const cep_rpc_server_opts *opts, cep_err *err)
+{
+	*out = NULL;
+	cep_rpc_server *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	s->table = table;
+	s->n = n;
+	s->arg = arg;
+	snprintf(s->name, sizeof(s->name), "%s",
+	    opts && opts->name ? opts->name : "rpc");
+	s->pipe_cb = opts ? opts->pipe_cb : NULL;
+	s->pipe_cb_arg = opts ? opts->pipe_cb_arg : NULL;
+	s->max_ctx = opts && opts->max_inflight > 0 ? opts->max_inflight : 4096;
+	int workers = opts && opts->workers > 0 ? opts->workers : 4;
+	pthread_mutex_init(&s->mtx, NULL);
+	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->drain_cv, NULL);
+	if (server_start(s, workers, err) != CEP_OK) {
+		cep_rpc_server_free(s);
+		return err ? err->code : CEP_INTERNAL;
+	}
+	*out = s;
+	return CEP_OK;
+}
+
+int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
+    const cep_rpc_tls *tls, cep_err *err)
+{
+	nng_listener l;
+	if (cep_rpc_listen(s->sock, url, tls, &l, err) != CEP_OK)
+		return cep_err_wrap(err, "rpc %s: listening on %s", s->name,
+		    url ? url : "");
+	bool is_tls = cep_rpc_url_is_tls(url);
+	pthread_mutex_lock(&s->mtx);
+	if (is_tls && !s->has_tcp) {
+		s->tcp_listener = l;
+		s->has_tcp = true;
+	}
+	pthread_mutex_unlock(&s->mtx);
+	int port = 0;
+	if (is_tls)
+		nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
+	cep_log_info(NULL, "rpc %s: listening on %s (port %d)", s->name, url,
+	    port);
+	return CEP_OK;
+}
+
+int cep_rpc_server_port(cep_rpc_server *s)
+{
+	int port = 0;
+	if (s == NULL || !s->has_tcp ||
+	    nng_listener_get_int(s->tcp_listener, NNG_OPT_TCP_BOUND_PORT,
+	        &port) != 0)
+		return 0;
+	return port;
+}
+
+void cep_rpc_server_close_pipe(cep_rpc_server *s, cep_pipe_id pipe)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+	p.id = pipe.id;
+	/* pipe ids are global in nng: only ever close one of ours */
+	if (pipe.id != 0 && nng_socket_id(nng_pipe_socket(p)) ==
+	    nng_socket_id(s->sock))
+		nng_pipe_close(p);
+}
+
+void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->calls = atomic_load(&s->n_calls);
+	out->ok = atomic_load(&s->n_ok);
+	out->failed = atomic_load(&s->n_failed);
+	out->malformed = atomic_load(&s->n_malformed);
+	out->oversized = atomic_load(&s->n_oversized);
+	out->unknown_method = atomic_load(&s->n_unknown);
+	pthread_mutex_lock(&s->mtx);
+	out->pipes = (uint32_t)s->npipes;
+	pthread_mutex_unlock(&s->mtx);
+}
+
+/* Calls still held (parked) are answered UNAVAILABLE; their holders must
+ * not touch them afterwards. Replies get DRAIN_MS to leave. */
+static void server_drain(cep_rpc_server *s)
+{
+	for (;;) {
+		pthread_mutex_lock(&s->mtx);
+		cep_rpc_call *c = s->live;
+		pthread_mutex_unlock(&s->mtx);
+		if (c == NULL)
+			break;
+		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "server %s shutting down",
+		    s->name);
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += DRAIN_MS / 1000;
+	pthread_mutex_lock(&s->mtx);
+	while (s->sending > 0 &&
+	    pthread_cond_timedwait(&s->drain_cv, &s->mtx, &until) == 0)
+		;
+	pthread_mutex_unlock(&s->mtx);
+}
+
+/* Every context's aio is stopped before the socket closes: a callback
+ * then finds its next operation refused and stops, so the close does not
+ * race receives and sends in flight. */
+static void ctxs_stop(cep_rpc_server *s)
+{
+	pthread_mutex_lock(&s->mtx);
+	rpc_ctx *head = s->ctxs; /* the list only grows at its head */
+	pthread_mutex_unlock(&s->mtx);
+	for (rpc_ctx *rc = head; rc != NULL; rc = rc->next)
+		nng_aio_stop(rc->aio);
+}
+
+void cep_rpc_server_free(cep_rpc_server *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mtx);
+	s->closing = true;
+	pthread_cond_broadcast(&s->work_cv);
+	pthread_mutex_unlock(&s->mtx);
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL); /* they empty the queue */
+	server_drain(s);
+	ctxs_stop(s);
+	if (s->sock_open)
+		nng_close(s->sock); /* waits for pipe events to finish */
+	/* Popped one at a time: a callback finishing now may still link a
+	 * context it opened just before closing began. */
+	for (;;) {
+		pthread_mutex_lock(&s->mtx);
+		rpc_ctx *rc = s->ctxs;
+		if (rc != NULL)
+			s->ctxs = rc->next;
+		pthread_mutex_unlock(&s->mtx);
+		if (rc == NULL)
+			break;
+		nng_aio_free(rc->aio); /* waits for its callback */
+		free(rc);
+	}
+	free(s->workers);
+	free(s->pipes);
+	pthread_cond_destroy(&s->drain_cv);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_mutex_destroy(&s->mtx);
+	free(s);
+}
