@@ -51,15 +51,19 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 {
 	char full[128];
 	snprintf(full, sizeof(full), "cep.v1.Admin/%s", method);
-	int64_t give_up = cep_mono_ms() + 3000;
+	/* long enough to ride out a delegate restart or an ipc listener
+	 * being re-created (lib/rpc_guard.c) */
+	int64_t give_up = cep_mono_ms() + 10000;
 	for (int attempt = 0;; attempt++) {
 		int rv = cep_rpc_invoke(a->rpc, full, req, reply_desc, reply,
 		    timeout_ms, err);
 		if (rv != CEP_UNAVAILABLE || cep_mono_ms() > give_up) {
-			if (rv == CEP_UNAVAILABLE)
+			if (rv == CEP_UNAVAILABLE) {
+				char why[CEP_ERR_MSG_MAX];
+				snprintf(why, sizeof(why), "%s", err->msg);
 				cep_err_set(err, rv, "cannot reach the delegate at "
-				    "%s: is cep-delegate running? (%s)", a->url,
-				    err->msg);
+				    "%s: is cep-delegate running? (%s)", a->url, why);
+			}
 			return rv;
 		}
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 400));

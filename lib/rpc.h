@@ -102,6 +102,7 @@ typedef struct cep_rpc_stats {
 	uint64_t ok, failed;      /* handler replies / handler failures */
 	uint64_t malformed, oversized, unknown_method; /* refused frames */
 	uint32_t pipes;           /* connections now */
+	uint64_t listener_restarts; /* ipc listeners re-created (rpc_guard.c) */
 } cep_rpc_stats;
 void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
 

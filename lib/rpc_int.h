@@ -32,6 +32,11 @@ typedef struct cep_rpc_frame {
 	ProtobufCMessage *body;
 } cep_rpc_frame;
 
+/* Every server answers this method itself (OK, empty body), before its
+ * table: the ipc listener guard uses it to see that a listener accepts. */
+#define CEP_RPC_PING_METHOD "cep.rpc/Ping"
+extern const cep_rpc_method cep_rpc_ping_method;
+
 /* Pure: no I/O, no globals. Safe on any bytes (the fuzzer's entry). */
 void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
     const uint8_t *buf, size_t len, cep_rpc_frame *out);
@@ -63,6 +68,21 @@ int cep_rpc_listen(nng_socket sock, const char *url, const cep_rpc_tls *tls,
 /* Removes a stale socket file (nothing accepts on it); refuses to touch
  * a live socket or a file that is not a socket. */
 int cep_rpc_ipc_prepare(const char *path, cep_err *err);
+
+/* rpc_guard.c: nng 1.5.2's ipc transport stops accepting for good when a
+ * peer closes during the SP handshake (its listener passes NNG_ECLOSED up,
+ * which the socket core takes for "listener closed"; fixed in later nng).
+ * The guard pings each ipc listener of a server through a fresh
+ * connection twice a second and re-creates a listener that no longer
+ * answers, logging it. */
+typedef struct cep_rpc_guard cep_rpc_guard;
+int cep_rpc_guard_new(cep_rpc_guard **out, nng_socket sock, const char *name,
+    cep_err *err);
+/* Watches url (ipc:// only; other schemes are ignored); l is its listener. */
+int cep_rpc_guard_watch(cep_rpc_guard *g, const char *url, nng_listener l,
+    cep_err *err);
+uint64_t cep_rpc_guard_restarts(cep_rpc_guard *g);
+void cep_rpc_guard_free(cep_rpc_guard *g);   /* before the socket closes */
 
 /* Serializes msg into body (malloc'd; free body->data), refusing more than
  * CEP_RPC_MAX_MSG bytes with RESOURCE_EXHAUSTED. */

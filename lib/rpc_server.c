@@ -95,6 +95,7 @@ struct cep_rpc_server {
 	size_t npipes, cap_pipes;
 	nng_listener tcp_listener;
 	bool has_tcp;
+	cep_rpc_guard *guard;          /* ipc listeners (see rpc_int.h) */
 
 	_Atomic uint64_t n_calls, n_ok, n_failed, n_malformed, n_oversized,
 	    n_unknown;
@@ -319,6 +320,11 @@ static void on_frame(rpc_ctx *rc, nng_msg *msg)
 	cep_rpc_frame f;
 	cep_rpc_decode_frame(s->table, s->n, nng_msg_body(msg), len, &f);
 	nng_msg_free(msg);
+	if (f.code == CEP_OK && f.method == &cep_rpc_ping_method) {
+		atomic_fetch_sub(&s->n_calls, 1); /* the guard's, not a peer's */
+		reply_status(rc, f.call_id, CEP_OK, "");
+		return;
+	}
 	if (f.code == CEP_OK) {
 		dispatch(rc, &f, p);
 		return;
@@ -526,6 +532,9 @@ int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
 		return cep_err_wrap(err, "rpc %s: listening on %s", s->name,
 		    url ? url : "");
 	bool is_tls = cep_rpc_url_is_tls(url);
+	if (!is_tls && (s->guard == NULL ? cep_rpc_guard_new(&s->guard, s->sock,
+	    s->name, err) : CEP_OK) == CEP_OK)
+		cep_rpc_guard_watch(s->guard, url, l, err);
 	pthread_mutex_lock(&s->mtx);
 	if (is_tls && !s->has_tcp) {
 		s->tcp_listener = l;
@@ -572,6 +581,7 @@ void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out)
 	pthread_mutex_lock(&s->mtx);
 	out->pipes = (uint32_t)s->npipes;
 	pthread_mutex_unlock(&s->mtx);
+	out->listener_restarts = cep_rpc_guard_restarts(s->guard);
 }
 
 /* Calls still held (parked) are answered UNAVAILABLE; their holders must
@@ -620,6 +630,7 @@ void cep_rpc_server_free(cep_rpc_server *s)
 	for (int i = 0; i < s->nworkers; i++)
 		pthread_join(s->workers[i], NULL); /* they empty the queue */
 	server_drain(s);
+	cep_rpc_guard_free(s->guard);
 	ctxs_stop(s);
 	if (s->sock_open)
 		nng_close(s->sock); /* waits for pipe events to finish */

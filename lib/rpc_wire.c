@@ -21,6 +21,8 @@ static void sanitize(char *dst, size_t len, const char *src)
 	dst[i] = '\0';
 }
 
+const cep_rpc_method cep_rpc_ping_method = {CEP_RPC_PING_METHOD, NULL, NULL};
+
 void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
     const uint8_t *buf, size_t len, cep_rpc_frame *out)
 {
@@ -42,6 +44,11 @@ void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
 	out->timeout_ms = env->timeout_ms;
 	char name[128];
 	sanitize(name, sizeof(name), env->method ? env->method : "");
+	if (env->method != NULL && strcmp(env->method, CEP_RPC_PING_METHOD) == 0) {
+		out->method = &cep_rpc_ping_method; /* answered by the server */
+		cep__v1__envelope__free_unpacked(env, NULL);
+		return;
+	}
 	for (size_t i = 0; i < n && out->method == NULL; i++)
 		if (strcmp(table[i].name, env->method ? env->method : "") == 0)
 			out->method = &table[i];

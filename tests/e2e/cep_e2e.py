@@ -51,8 +51,12 @@ def pids_of_run(run_id):
     return [p for p, (_, cmd) in procs().items() if "--run-id" in cmd and run_id in cmd]
 
 
-def pids_by_comm(comm):
-    return [p for p, (c, _) in procs().items() if c == comm]
+def pids_by_comm(comm, run_id=None):
+    """Processes named comm; with run_id, only that run's (fault workers are
+    forked from the runner and carry its --run-id), so that other work on
+    the machine cannot disturb a test."""
+    return [p for p, (c, cmd) in procs().items()
+            if c == comm and (run_id is None or ("--run-id" in cmd and run_id in cmd))]
 
 
 def wait_until(pred, timeout, step=0.02):

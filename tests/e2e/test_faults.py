@@ -35,23 +35,25 @@ class Revert(unittest.TestCase):
         path = self.app.write(f"{name}.yaml", experiment(name, duration=duration,
                                                          faults=HOGS, deadman=deadman))
         proc = self.app.run_async(path)
-        ok = wait_until(lambda: len(pids_by_comm("cep-cpu-hog")) == 2 and pids_by_comm("cep-mem-hog")
-                        and rss_kib(pids_by_comm("cep-mem-hog")[0]) > 60 * 1024, 30, 0.05)
+        run = self.app.wait_run(lambda r: r["name"] == name and r["state"] == "RUNNING")
+        self.assertIsNotNone(run, self.app.logs())
+        rid = run["run_id"]
+        ok = wait_until(lambda: len(pids_by_comm("cep-cpu-hog", rid)) == 2 and
+                        pids_by_comm("cep-mem-hog", rid) and
+                        rss_kib(pids_by_comm("cep-mem-hog", rid)[0]) > 60 * 1024, 30, 0.05)
         if not ok:
             proc.kill()
             self.fail("hogs did not start:\n" + self.app.logs())
-        run = self.app.wait_run(lambda r: r["name"] == name and r["state"] == "RUNNING")
-        self.assertIsNotNone(run)
-        return proc, run["run_id"]
+        return proc, rid
 
     def test_abort_reverts_within_one_second(self):
         proc, run_id = self.start_hogs("abort-me")
-        mem_pid = pids_by_comm("cep-mem-hog")[0]
+        mem_pid = pids_by_comm("cep-mem-hog", run_id)[0]
         t0 = time.monotonic()
         r = self.app.cepctl("abort", run_id)
         self.assertEqual(r.returncode, 0, r.stderr)
-        gone = wait_until(lambda: not pids_by_comm("cep-cpu-hog") and not pids_by_comm("cep-mem-hog"),
-                          5, 0.01)
+        gone = wait_until(lambda: not pids_by_comm("cep-cpu-hog", run_id) and
+                          not pids_by_comm("cep-mem-hog", run_id), 5, 0.01)
         elapsed = time.monotonic() - t0
         self.assertTrue(gone, "hog workers still running after abort")
         self.assertLess(elapsed, 1.0, f"revert took {elapsed:.3f}s")
@@ -66,11 +68,10 @@ class Revert(unittest.TestCase):
 
     def test_kill9_runner_faults_gone_within_deadman(self):
         proc, run_id = self.start_hogs("kill-runner")
-        runner = [p for p in pids_of_run(run_id) if pids_by_comm("cep-runner").count(p)]
+        runner = pids_by_comm("cep-runner", run_id)
         self.assertEqual(len(runner), 1, runner)
         os.kill(runner[0], signal.SIGKILL)
-        gone = wait_until(lambda: not pids_of_run(run_id) and not pids_by_comm("cep-cpu-hog")
-                          and not pids_by_comm("cep-mem-hog"), 3.0, 0.02)
+        gone = wait_until(lambda: not pids_of_run(run_id), 3.0, 0.02)
         self.assertTrue(gone, "faults outlived the runner's dead-man interval")
         out, err = proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 2, out + err)
@@ -79,8 +80,9 @@ class Revert(unittest.TestCase):
     def test_kill9_delegate_then_restart_finishes_or_cleans_up(self):
         path = self.app.write("short.yaml", experiment("survive", duration="4s", faults=HOGS[:1]))
         proc = self.app.run_async(path)
-        self.assertTrue(wait_until(lambda: pids_by_comm("cep-cpu-hog"), 30, 0.05), self.app.logs())
         run_id = self.app.wait_run(lambda r: r["name"] == "survive")["run_id"]
+        self.assertTrue(wait_until(lambda: pids_by_comm("cep-cpu-hog", run_id), 30, 0.05),
+                        self.app.logs())
         self.app.kill9("delegate")
         proc.kill()
         proc.wait()
@@ -90,7 +92,7 @@ class Revert(unittest.TestCase):
                                 ("PASSED", "FAILED", "ABORTED", "ERROR"), timeout=60)
         self.assertIsNotNone(run, self.app.logs())
         self.assertTrue(wait_until(lambda: not pids_of_run(run_id), 5), pids_of_run(run_id))
-        self.assertFalse(pids_by_comm("cep-cpu-hog"))
+        self.assertFalse(pids_by_comm("cep-cpu-hog", run_id))
         # the journal is intact: the run still shows with its events
         r = self.app.cepctl("show", run_id)
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -580,64 +580,42 @@ Test(rpc, free_answers_parked)
 	fx_free(f);
 }
 
-typedef struct hammer {
-	cep_rpc_client *c;
-	atomic_bool *stop;
-	int ok, failed;
-} hammer;
+/* Not tested here: freeing a server while a client in the same process
+ * hammers it. With nng 1.5.2 (Debian 12) nng_close then hangs now and then
+ * in nng's reaper (nanomsg/nng#1813, fixed by #1824 in nng 1.8): measured
+ * 1 in 20 runs over ipc, 3 in 10 over TLS. The daemons are separate
+ * processes, and systemd's stop timeout bounds such a hang; see
+ * docs/internals.md "Known limits". */
 
-static void *hammer_main(void *p)
+/* nng 1.5.2's ipc listener stops accepting after a peer closes during the
+ * SP handshake; rpc_guard.c re-creates it. Whatever nng does, a client
+ * must be served again within a few seconds, over and over. */
+Test(rpc, ipc_survives_handshake_close)
 {
-	hammer *h = p;
-	while (!atomic_load(h->stop)) {
+	fx *f = fx_new(false, 2);
+	const char *path = f->url + strlen("ipc://");
+	for (int round = 0; round < 3; round++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+		cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+		static const char hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+		cr_assert_eq(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+		close(fd);
+		cep_sleep_ms(100);
+		cep_rpc_client *c = fx_client(f);
 		cep_err err;
-		if (echo(h->c, "cep.v1.Test/Echo", "h", 500, NULL, 0, &err) ==
-		    CEP_OK)
-			h->ok++;
-		else
-			h->failed++;
+		int rv = CEP_UNAVAILABLE;
+		int64_t until = cep_mono_ms() + 8000;
+		while (rv != CEP_OK && cep_mono_ms() < until)
+			rv = echo(c, "cep.v1.Test/Echo", "again", 1000, NULL, 0,
+			    &err);
+		cr_assert_eq(rv, CEP_OK, "round %d: not served again: %s", round,
+		    err.msg);
+		cep_rpc_client_free(c);
 	}
-	return NULL;
-}
-
-/* Freeing a server while calls pour in: clients get errors, nothing
- * crashes, hangs or leaks (ASan). */
-static void t_free_under_load(bool tls)
-{
-	fx *f = fx_new(tls, 2);
-	atomic_bool stop = false;
-	hammer h[4];
-	pthread_t th[4];
-	cep_rpc_client *c = fx_client(f);
-	echo_ok(c, "connect");
-	for (int i = 0; i < 4; i++) {
-		h[i] = (hammer){.c = c, .stop = &stop};
-		pthread_create(&th[i], NULL, hammer_main, &h[i]);
-	}
-	cep_sleep_ms(300);
-	cep_rpc_server_free(f->srv);
-	f->srv = NULL;
-	cep_sleep_ms(100);
-	atomic_store(&stop, true);
-	int ok = 0, failed = 0;
-	for (int i = 0; i < 4; i++) {
-		pthread_join(th[i], NULL);
-		ok += h[i].ok;
-		failed += h[i].failed;
-	}
-	cr_assert(ok > 0 && failed > 0, "ok %d failed %d", ok, failed);
-	cep_rpc_client_free(c);
 	fx_free(f);
 }
-
-/* Disabled: with nng 1.5.2 (Debian 12), nng_close of a server that a
- * client in the same process is hammering hangs now and then in nng's
- * reaper (an aio whose task was prepared but never dispatched:
- * nanomsg/nng#1813, fixed by #1824 in nng 1.8): measured 1 in 20 runs over
- * ipc, 3 in 10 over TLS, even with every context stopped before the close.
- * Remove .disabled to reproduce (run with a timeout). */
-Test(rpc, free_under_load_ipc, .disabled = true) { t_free_under_load(false); }
-Test(rpc, free_under_load_tls, .disabled = true) { t_free_under_load(true); }
 
 /* ------------------------------------------------------- ipc specifics */
 
