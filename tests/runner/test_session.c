@@ -401,8 +401,8 @@ Test(session, dead_man_reverts_when_the_relay_is_gone)
 	    cep_mono_ms() - t0 < 8000)
 		cep_sleep_ms(50);
 	cr_expect_eq(left, 0, "hog still there 8 s after the relay went away");
-	cr_expect_eq(wait_runner(pid, 30000), 3,
-	    "verdict cannot be delivered: exit 3");
+	int st = wait_runner(pid, 30000);
+	cr_expect_eq(st, 3, "verdict cannot be delivered: exit 3, got %d", st);
 }
 
 Test(session, loose_key_file_is_refused)
