@@ -17,6 +17,7 @@
 #include "config.h"
 #include "err.h"
 #include "rpc.h"
+#include "runstate.h"
 
 enum { CEPCTL_OK = 0, CEPCTL_FAIL = 1, CEPCTL_ERROR = 2 };
 
@@ -62,7 +63,6 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 
 /* Exit code for a final run state. */
 int cepctl_exit_for_state(int state);
-const char *cepctl_state_name(int state);
 
 /* `cepctl init` as a function: the demo and tests build homes with it. */
 int cepctl_init_home(const char *home, const char *appliance,

@@ -83,23 +83,3 @@ int cepctl_exit_for_state(int state)
 	default: return CEPCTL_ERROR;
 	}
 }
-
-const char *cepctl_state_name(int state)
-{
-	switch (state) {
-	case CEP__V1__RUN_STATE__RUN_PENDING: return "PENDING";
-	case CEP__V1__RUN_STATE__RUN_LAUNCHING: return "LAUNCHING";
-	case CEP__V1__RUN_STATE__RUN_RUNNING: return "RUNNING";
-	case CEP__V1__RUN_STATE__RUN_CLEANUP: return "CLEANUP";
-	case CEP__V1__RUN_STATE__RUN_PASSED: return "PASSED";
-	case CEP__V1__RUN_STATE__RUN_FAILED: return "FAILED";
-	case CEP__V1__RUN_STATE__RUN_ABORTED: return "ABORTED";
-	case CEP__V1__RUN_STATE__RUN_ERROR: return "ERROR";
-	default: return "UNKNOWN";
-	}
-}
-
-bool cepctl_state_final(int state)
-{
-	return state >= CEP__V1__RUN_STATE__RUN_PASSED;
-}

@@ -15,6 +15,5 @@ typedef struct cepctl_flag {
  * printing what was wrong. */
 int cepctl_parse_args(cepctl_opts *o, int argc, char **argv,
     const cepctl_flag *extra, const char **pos, int max_pos, int *npos);
-bool cepctl_state_final(int state);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cep.pb-c.h"
+#include "runstate.h"
 #include "config.h"
 #include "delegate.h"
 #include "executor.h"
@@ -107,8 +108,6 @@ struct cep_delegate {
 };
 
 /* runs.c: the table and the changes that journal (d->mu held). */
-bool cep_run_final(Cep__V1__RunState st);
-const char *cep_run_state_name(Cep__V1__RunState st);
 cep_run *cep_run_find(cep_delegate *d, const char *id);
 size_t cep_run_active_count(cep_delegate *d);
 cep_run *cep_run_alloc(void);

@@ -111,23 +111,6 @@ static void describe_wait(int st, char *what, size_t len)
 		snprintf(what, len, "wait status 0x%x", (unsigned)st);
 }
 
-/* /proc/<pid>/stat state letter, 0 if gone. */
-static char proc_state(int pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	return (p != NULL && p[1] == ' ') ? p[2] : 0;
-}
-
 static enum cep_exec_status local_poll(void *impl, const cep_exec_handle *h,
     char *what, size_t len)
 {
@@ -141,7 +124,7 @@ static enum cep_exec_status local_poll(void *impl, const cep_exec_handle *h,
 	if (r == 0 && h->child)
 		return CEP_EXEC_ALIVE;
 	/* Not (or no longer) our child: an adopted runner. */
-	if (cep_proc_start_time(h->pid) != h->start || proc_state(h->pid) == 'Z') {
+	if (cep_proc_start_time(h->pid) != h->start || cep_proc_state(h->pid) == 'Z') {
 		snprintf(what, len, "status unknown (not a child of this delegate)");
 		return CEP_EXEC_EXITED;
 	}

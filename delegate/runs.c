@@ -15,29 +15,6 @@
 #include "log.h"
 #include "util.h"
 
-bool cep_run_final(Cep__V1__RunState st)
-{
-	return st == CEP__V1__RUN_STATE__RUN_PASSED ||
-	    st == CEP__V1__RUN_STATE__RUN_FAILED ||
-	    st == CEP__V1__RUN_STATE__RUN_ABORTED ||
-	    st == CEP__V1__RUN_STATE__RUN_ERROR;
-}
-
-const char *cep_run_state_name(Cep__V1__RunState st)
-{
-	switch (st) {
-	case CEP__V1__RUN_STATE__RUN_PENDING: return "PENDING";
-	case CEP__V1__RUN_STATE__RUN_LAUNCHING: return "LAUNCHING";
-	case CEP__V1__RUN_STATE__RUN_RUNNING: return "RUNNING";
-	case CEP__V1__RUN_STATE__RUN_CLEANUP: return "CLEANUP";
-	case CEP__V1__RUN_STATE__RUN_PASSED: return "PASSED";
-	case CEP__V1__RUN_STATE__RUN_FAILED: return "FAILED";
-	case CEP__V1__RUN_STATE__RUN_ABORTED: return "ABORTED";
-	case CEP__V1__RUN_STATE__RUN_ERROR: return "ERROR";
-	default: return "UNSPECIFIED";
-	}
-}
-
 cep_run *cep_run_find(cep_delegate *d, const char *id)
 {
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
@@ -50,7 +27,7 @@ size_t cep_run_active_count(cep_delegate *d)
 {
 	size_t n = 0;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
-		if (!cep_run_final(r->state))
+		if (!cep_run_state_final(r->state))
 			n++;
 	return n;
 }
@@ -145,7 +122,7 @@ void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 		cep_log_info(r->id, "state %s: %s", cep_run_state_name(st), reason);
 	else
 		cep_log_info(r->id, "state %s", cep_run_state_name(st));
-	if (cep_run_final(st)) {
+	if (cep_run_state_final(st)) {
 		r->ended_ms = cep_now_ms();
 		cep_journal_close(r->j);
 		r->j = NULL;
@@ -223,7 +200,7 @@ void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
 
 void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 {
-	if (cep_run_final(r->state) || r->aborting)
+	if (cep_run_state_final(r->state) || r->aborting)
 		return;
 	r->aborting = true;
 	r->abort_mono = cep_mono_ms();

@@ -320,24 +320,31 @@ int cep_rmtree(const char *path, cep_err *err)
 	return rv;
 }
 
-int64_t cep_proc_start_time(int pid)
+/* The fields of /proc/<pid>/stat after "pid (comm)": comm may hold
+ * spaces and ')', so they start after the last ')'. NULL if gone. */
+static const char *proc_stat_fields(int pid, char *buf, size_t len)
 {
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		return NULL;
+	ssize_t n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = '\0';
-	/* comm may hold spaces and ')': fields start after the last ')' */
-	char *p = strrchr(buf, ')');
+	const char *p = strrchr(buf, ')');
+	return (p != NULL && p[1] == ' ') ? p + 1 : NULL;
+}
+
+int64_t cep_proc_start_time(int pid)
+{
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
 	if (p == NULL)
 		return 0;
-	p++;
-	/* after ')' come fields 3, 4, ...; the start time is field 22 */
+	/* p points at the space before field 3; the start time is field 22 */
 	int field = 2;
 	for (; *p != '\0'; p++) {
 		if (*p != ' ')
@@ -346,4 +353,11 @@ int64_t cep_proc_start_time(int pid)
 			return strtoll(p + 1, NULL, 10);
 	}
 	return 0;
+}
+
+char cep_proc_state(int pid)
+{
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
+	return p != NULL ? p[1] : 0;
 }

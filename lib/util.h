@@ -50,5 +50,7 @@ int cep_rmtree(const char *path, cep_err *err);
 /* /proc/<pid>/stat field 22: start time in clock ticks, 0 if gone.
  * (pid, start) names a process without the risk of pid reuse. */
 int64_t cep_proc_start_time(int pid);
+/* /proc/<pid>/stat state letter ('R', 'S', 'Z', ...), 0 if gone. */
+char cep_proc_state(int pid);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "util.h"
@@ -67,4 +69,17 @@ Test(util, files)
 	cr_assert_eq(cep_read_file(path, 3, &data, &len, &err), CEP_RESOURCE_EXHAUSTED);
 	cr_assert(strstr(err.msg, "limit") != NULL);
 	cep_test_rmdir(dir);
+}
+
+Test(util, proc_stat)
+{
+	cr_assert(cep_proc_start_time(getpid()) > 0);
+	char st = cep_proc_state(getpid());
+	cr_assert(st == 'R' || st == 'S', "state %c", st);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	cr_assert_eq(cep_proc_state(child), 0);
+	cr_assert_eq(cep_proc_start_time(child), 0);
 }
