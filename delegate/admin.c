@@ -111,7 +111,7 @@ static void on_abort(cep_rpc_call *c, void *arg)
 	    req->reason && req->reason[0] ? req->reason : "aborted by operator");
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = admin_run(d, c, req->run_id);
-	if (r != NULL && cep_run_final(r->state)) {
+	if (r != NULL && cep_run_state_final(r->state)) {
 		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
 		    "run %s already finished (%s)", r->id,
 		    cep_run_state_name(r->state));
@@ -152,7 +152,7 @@ static void follow_reply(cep_rpc_call *c, const cep_run *r, uint64_t after,
 
 static bool follow_ready(const cep_run *r, uint64_t after)
 {
-	return r->nevents > after || cep_run_final(r->state);
+	return r->nevents > after || cep_run_state_final(r->state);
 }
 
 void cep_follow_kick(cep_delegate *d)

@@ -37,7 +37,7 @@ static cep_run *open_run(cep_delegate *d, cep_rpc_call *c, const char *id)
 		cep_rpc_call_fail(c, CEP_NOT_FOUND, "unknown run %s", id);
 		return NULL;
 	}
-	if (cep_run_final(r->state) || r->j == NULL) {
+	if (cep_run_state_final(r->state) || r->j == NULL) {
 		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION, "run %s finished (%s)",
 		    id, cep_run_state_name(r->state));
 		return NULL;

@@ -270,7 +270,7 @@ static void watch(cep_delegate *d, cep_run *r)
 
 static void tick_run(cep_delegate *d, cep_run *r)
 {
-	if (cep_run_final(r->state))
+	if (cep_run_state_final(r->state))
 		return;
 	if (r->has_runner) {
 		watch(d, r);

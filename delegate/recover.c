@@ -42,7 +42,7 @@ static void apply_state(cep_run *r, const Cep__V1__JournalRecord *rec)
 {
 	r->state = rec->state;
 	snprintf(r->reason, sizeof(r->reason), "%s", rec->text ? rec->text : "");
-	if (cep_run_final(rec->state))
+	if (cep_run_state_final(rec->state))
 		r->ended_ms = rec->time_ms;
 }
 
@@ -142,7 +142,7 @@ static void load_one(cep_delegate *d, const char *id)
 	if (info.torn_tail)
 		cep_log_warn(id, "journal has a torn tail after %zu records: %s",
 		    info.records, info.detail);
-	if (!cep_run_final(r->state)) {
+	if (!cep_run_state_final(r->state)) {
 		if (cep_journal_open(dir, &r->j, &err) != CEP_OK) {
 			cep_log_error(id, "reopening the journal: %s; skipped",
 			    err.msg);
