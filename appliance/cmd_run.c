@@ -41,7 +41,7 @@ static int send_abort(cepctl_admin *a, const char *run_id, const char *why)
 /* One Follow round: new events into the report (and progress), the run's
  * info into *state. Returns a status code. */
 static int follow_once(cepctl_admin *a, const char *run_id, cepctl_report *r,
-    FILE *progress, int64_t *t0, int *state, cep_err *err)
+    FILE *progress, int64_t *t0, int *state, int timeout_ms, cep_err *err)
 {
 	Cep__V1__FollowRequest req = CEP__V1__FOLLOW_REQUEST__INIT;
 	req.run_id = (char *)run_id;
@@ -49,8 +49,8 @@ static int follow_once(cepctl_admin *a, const char *run_id, cepctl_report *r,
 	req.max = 500;
 	Cep__V1__FollowReply *rep = NULL;
 	int rv = cepctl_admin_call(a, "Follow", &req.base,
-	    &cep__v1__follow_reply__descriptor, (ProtobufCMessage **)&rep, 10000,
-	    err);
+	    &cep__v1__follow_reply__descriptor, (ProtobufCMessage **)&rep,
+	    timeout_ms, err);
 	if (rv != CEP_OK)
 		return rv;
 	for (size_t i = 0; i < rep->n_events; i++) {
@@ -89,7 +89,8 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 			send_abort(a, run_id, "aborted by operator (Ctrl-C)");
 			aborted = true;
 		}
-		int rv = follow_once(a, run_id, r, progress, &t0, &state, &err);
+		int rv = follow_once(a, run_id, r, progress, &t0, &state, 10000,
+		    &err);
 		if (rv == CEP_OK) {
 			failures = 0;
 			continue;
@@ -106,7 +107,7 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 	uint64_t before;
 	do {
 		before = cepctl_report_last_seq(r);
-		follow_once(a, run_id, r, progress, &t0, &state, &err);
+		follow_once(a, run_id, r, progress, &t0, &state, 2000, &err);
 	} while (cepctl_report_last_seq(r) != before && ++drained < 100);
 	cepctl_report_render(r, o->output, stdout);
 	cepctl_report_free(r);
@@ -198,7 +199,13 @@ int cepctl_cmd_logs(const cepctl_opts *o0, int argc, char **argv)
 	int state = 0, rv = CEPCTL_OK;
 	for (;;) {
 		uint64_t before = cepctl_report_last_seq(r);
-		if (follow_once(a, pos[0], r, stdout, &t0, &state, &err) != CEP_OK) {
+		/* without --follow: what is there now; a long-poll that finds
+		 * nothing new ends the listing */
+		int got = follow_once(a, pos[0], r, stdout, &t0, &state,
+		    o.follow ? 10000 : 1000, &err);
+		if (got == CEP_DEADLINE_EXCEEDED && !o.follow)
+			break;
+		if (got != CEP_OK) {
 			fprintf(stderr, "cepctl logs: %s\n", err.msg);
 			rv = CEPCTL_ERROR;
 			break;

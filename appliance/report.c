@@ -197,6 +197,11 @@ void cepctl_progress_event(const Cep__V1__Event *ev, int64_t t0_ms, FILE *f)
 		else if (!ev->probe->ok)
 			fprintf(f, "%7.1fs     probe %s check failed: %s\n", rel,
 			    ev->probe->name, ev->probe->detail);
+		else if (strcmp(ev->probe->mode, "continuous") != 0 &&
+		    strcmp(ev->probe->mode, "on-chaos") != 0)
+			/* one-shot checks are few: show them passing too */
+			fprintf(f, "%7.1fs     probe %s (%s) check passed\n", rel,
+			    ev->probe->name, ev->probe->mode);
 		break;
 	case CEP__V1__EVENT_TYPE__EVENT_FAULT:
 		if (ev->fault != NULL)

@@ -120,8 +120,11 @@ static bool http_try(const cep_exp_item *it, const cep_probe_env *env,
 	*latency_ms = (uint32_t)(t * 1000.0);
 	bool ok = false;
 	if (rc != CURLE_OK) {
-		snprintf(detail, dlen, "%s: %.160s", curl_easy_strerror(rc),
-		    errbuf[0] ? errbuf : "no detail");
+		/* curl's error buffer is the specific message (it usually
+		 * repeats the generic one at its end); the generic text only
+		 * when there is nothing better */
+		snprintf(detail, dlen, "%.200s",
+		    errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	} else {
 		long status = 0;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
