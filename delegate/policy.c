@@ -7,12 +7,16 @@
 #define _GNU_SOURCE
 #include "policy.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "netns.h"
 #include "util.h"
 
 /* Parameters that name a host target, checked against the target lists. */
@@ -69,6 +73,9 @@ static const char *cgroup_rel(const char *cg)
 		cg += sizeof(root) - 1;
 	while (*cg == '/')
 		cg++;
+	/* hybrid hosts: the v2 tree is mounted at /sys/fs/cgroup/unified */
+	if (strncmp(cg, "unified/", 8) == 0)
+		cg += 8;
 	return cg;
 }
 
@@ -136,7 +143,8 @@ static int check_pid(const cep_policy *p, const char *fault, int64_t pid,
 static int check_limits(const cep_policy *p, const cep_exp_item *it,
     const char *fault, cep_err *err)
 {
-	if (cep_exp_has(it, "mib") && cep_exp_int(it, "mib") > p->max_memory_mib)
+	if (cep_exp_has(it, "mib") && strcmp(cep_exp_item_type(it),
+	    "disk-fill") != 0 && cep_exp_int(it, "mib") > p->max_memory_mib)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" (%s) asks mib %lld, exceeds "
 		    "policy.maxMemoryMiB %d", fault, cep_exp_item_type(it),
@@ -150,11 +158,104 @@ static int check_limits(const cep_policy *p, const cep_exp_item *it,
 	return CEP_OK;
 }
 
+/* The directory the fill would land in, as the delegate can reach it. */
+static int fill_statvfs(const cep_exp_item *it, const char *fault,
+    struct statvfs *sv, cep_err *err)
+{
+	char dir[4200];
+	const char *path = cep_exp_str(it, "path");
+	if (cep_exp_has(it, "pid"))
+		snprintf(dir, sizeof(dir), "/proc/%lld/root%s",
+		    (long long)cep_exp_int(it, "pid"), path);
+	else
+		snprintf(dir, sizeof(dir), "%s", path);
+	if (statvfs(dir, sv) != 0 || sv->f_blocks == 0)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" (disk-fill): cannot check %.300s "
+		    "against policy.maxDiskFillPercent: %s", fault, dir,
+		    strerror(errno));
+	return CEP_OK;
+}
+
+/* No system directory (policy.diskFillDeny, also after resolving
+ * symlinks on the host), no fill beyond policy.maxDiskFillPercent (a
+ * mib fill is checked against the space free now). */
+static int check_disk_fill(const cep_policy *p, const cep_exp_item *it,
+    const char *fault, cep_err *err)
+{
+	const char *path = cep_exp_str(it, "path");
+	char real[4096] = "";
+	if (path == NULL)
+		return CEP_OK;   /* the schema requires it */
+	if (!cep_exp_has(it, "pid") && realpath(path, real) == NULL)
+		real[0] = '\0';
+	const char *hit = match_any(p->fill_deny, p->n_fill_deny, path);
+	if (hit == NULL && real[0] != '\0')
+		hit = match_any(p->fill_deny, p->n_fill_deny, real);
+	if (hit != NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" fills %s, denied by "
+		    "policy.diskFillDeny \"%s\"", fault, path, hit);
+	struct statvfs sv;
+	int rv = fill_statvfs(it, fault, &sv, err);
+	if (rv != CEP_OK)
+		return rv;
+	double used = (double)(sv.f_blocks - sv.f_bavail) * (double)sv.f_frsize;
+	double total = (double)sv.f_blocks * (double)sv.f_frsize;
+	double pct = cep_exp_has(it, "percent") ?
+	    (double)cep_exp_int(it, "percent") :
+	    100.0 * (used + (double)cep_exp_int(it, "mib") * 1048576.0) / total;
+	if (pct > (double)p->max_disk_fill_percent)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" would fill %s to %.0f%%, exceeds "
+		    "policy.maxDiskFillPercent %d", fault, path, pct,
+		    p->max_disk_fill_percent);
+	return CEP_OK;
+}
+
+/* Network faults (docs/faults-network.md): never the host's network
+ * namespace (init's) nor the appliance's own - a partition there would
+ * cut the appliance off from its runners. The namespace is resolved as
+ * the runner will resolve it (lib/netns.c). */
+static int check_netns(const cep_exp_item *it, const char *fault,
+    cep_err *err)
+{
+	const char *type = cep_exp_item_type(it);
+	if (strncmp(type, "network-", 8) != 0 && strcmp(type, "dns-error") != 0)
+		return CEP_OK;
+	int fd;
+	cep_netns_id id, self;
+	cep_err e = {0};
+	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
+	const char *ns = cep_exp_has(it, "netns") ? cep_exp_str(it, "netns") :
+	    NULL;
+	if (cep_netns_open(pid, ns, &fd, &id, NULL, 0, &e) != CEP_OK)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" (%s): target network namespace: %s",
+		    fault, type, e.msg);
+	close(fd);
+	bool own = cep_netns_open(0, "/proc/self/ns/net", &fd, &self, NULL, 0,
+	    &e) == CEP_OK;
+	if (own)
+		close(fd);
+	if (cep_netns_is_host(&id) || (own && self.ino == id.ino &&
+	    self.dev == id.dev))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" (%s) targets the host's or the "
+		    "appliance's own network namespace, never allowed", fault,
+		    type);
+	return CEP_OK;
+}
+
 static int check_fault(const cep_policy *p, const cep_exp_item *it,
     cep_err *err)
 {
 	const char *fault = cep_exp_item_name(it);
 	int rv = check_limits(p, it, fault, err);
+	if (rv == CEP_OK)
+		rv = check_netns(it, fault, err);
+	if (rv == CEP_OK && strcmp(cep_exp_item_type(it), "disk-fill") == 0)
+		rv = check_disk_fill(p, it, fault, err);
 	if (rv != CEP_OK)
 		return rv;
 	for (size_t k = 0; target_keys[k] != NULL; k++) {

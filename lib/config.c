@@ -89,6 +89,10 @@ static const char *const default_deny[] = {"cep-*", "systemd*", "init",
 static const char *const default_ns_deny[] = {"kube-system", "cep-system",
     NULL};
 
+/* System directories: filling them breaks the host, not the target. */
+static const char *const default_fill_deny[] = {"/", "/bin*", "/boot*",
+    "/dev*", "/etc*", "/lib*", "/proc*", "/run*", "/sbin*", "/sys*", "/usr*",
+    "/var/lib*", NULL};
 static size_t fill_rules(char rules[][128], const char *const *src)
 {
 	size_t n = 0;
@@ -134,6 +138,8 @@ void cep_config_defaults(cep_config *cfg)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	pol->max_cpu_workers = cpus > 0 && cpus < 512 ? 2 * (int)cpus : 2;
 	pol->max_memory_mib = 1024;
+	pol->max_disk_fill_percent = 95;
+	pol->n_fill_deny = fill_rules(pol->fill_deny, default_fill_deny);
 	snprintf(pol->allow[0], sizeof(pol->allow[0]), "*");
 	pol->n_allow = 1;
 	pol->n_deny = fill_rules(pol->deny, default_deny);
@@ -170,6 +176,13 @@ static const char default_yaml[] =
     "  # default: 2 x online CPUs\n"
     "  #maxCpuWorkers: 8\n"
     "  maxMemoryMiB: 1024\n"
+    "  # disk-fill: the fullest a filesystem may be made, and directories\n"
+    "  # never filled (globs on the path; [] allows system paths)\n"
+    "  maxDiskFillPercent: 95\n"
+    "  diskFillDeny: [\"/\", \"/bin*\", \"/boot*\", \"/dev*\", \"/etc*\", "
+    "\"/lib*\",\n"
+    "                 \"/proc*\", \"/run*\", \"/sbin*\", \"/sys*\", \"/usr*\", "
+    "\"/var/lib*\"]\n"
     "  # host targets: process names (/proc/PID/comm) and cgroup\n"
     "  # paths, fnmatch globs; deny wins over allow\n"
     "  targets:\n"
@@ -404,7 +417,8 @@ static int load_policy(struct loader *l, const cep_yaml_node *root,
     cep_policy *pol)
 {
 	static const char *const pk[] = {"maxDuration", "maxConcurrentRuns",
-	    "maxCpuWorkers", "maxMemoryMiB", "targets", "namespaces", NULL};
+	    "maxCpuWorkers", "maxMemoryMiB", "maxDiskFillPercent",
+	    "diskFillDeny", "targets", "namespaces", NULL};
 	static const char *const tk[] = {"allow", "deny", NULL};
 	static const char *const nk[] = {"deny", NULL};
 	const cep_yaml_node *s, *t;
@@ -418,7 +432,11 @@ static int load_policy(struct loader *l, const cep_yaml_node *root,
 	    (rv = get_int(l, s, "maxCpuWorkers", 1, 4096,
 	    &pol->max_cpu_workers)) != CEP_OK ||
 	    (rv = get_int(l, s, "maxMemoryMiB", 1, 1048576,
-	    &pol->max_memory_mib)) != CEP_OK)
+	    &pol->max_memory_mib)) != CEP_OK ||
+	    (rv = get_int(l, s, "maxDiskFillPercent", 1, 100,
+	    &pol->max_disk_fill_percent)) != CEP_OK ||
+	    (rv = get_globs(l, s, "diskFillDeny", pol->fill_deny,
+	    &pol->n_fill_deny)) != CEP_OK)
 		return rv;
 	if ((rv = section(l, s, "targets", tk, &t)) != CEP_OK)
 		return rv;

@@ -40,6 +40,11 @@ typedef struct cep_policy {
 	int max_concurrent_runs;        /* default 10 */
 	int max_cpu_workers;            /* default 2 x cores */
 	int max_memory_mib;             /* default 1024 */
+	/* disk-fill: how full it may make a filesystem (default 95), and
+	 * directories it may never fill (absolute-path globs) */
+	int max_disk_fill_percent;
+	size_t n_fill_deny;
+	char fill_deny[CEP_POLICY_MAX_RULES][128];
 	/* host targets: process names / cgroup paths, glob patterns (fnmatch) */
 	size_t n_allow, n_deny;
 	char allow[CEP_POLICY_MAX_RULES][128];

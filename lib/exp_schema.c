@@ -48,7 +48,19 @@ static const cep_exp_param_spec process_kill[] = {
 static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
     NULL};
 
+/* Optional host target of the resource faults: at most one of these
+ * (checked by the runner; one_of here would make one mandatory). */
+#define HOST_TARGET_PARAMS(what) \
+	{.key = "pid", .kind = CEP_PARAM_INT, .min = 2, .max = 4194304, \
+	    .doc = "target process: " what " in its cgroup (v2, and v1 " \
+		   "cpu/memory/blkio on hybrid hosts)"}, \
+	{.key = "cgroup", .kind = CEP_PARAM_STRING, .min = 1, .max = 1024, \
+	    .format = CEP_FMT_CGROUP, \
+	    .doc = "target cgroup v2 (under the v2 root, or relative to " \
+		   "it): " what " in it"}
+
 static const cep_exp_param_spec cpu_hog[] = {
+	HOST_TARGET_PARAMS("the workers run"),
 	{.key = "workers", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
 	    .max = 256, .doc = "busy worker processes"},
 	{.key = "load", .kind = CEP_PARAM_PERCENT, .def = "100", .min = 1,
@@ -61,12 +73,149 @@ static const cep_exp_param_spec cpu_hog[] = {
 };
 
 static const cep_exp_param_spec memory_hog[] = {
+	HOST_TARGET_PARAMS("the memory is charged"),
 	{.key = "mib", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
 	    .min = 1, .max = 65536, .doc = "MiB to allocate and touch"},
 	{.key = "duration", .kind = CEP_PARAM_DURATION,
 	    .flags = CEP_PARAM_RUN_DURATION, .min = 1, .max = UNBOUNDED,
 	    .doc = "how long the memory is held (default and upper bound: "
 		   "spec.duration)"},
+	{0},
+};
+
+static const cep_exp_param_spec io_stress[] = {
+	HOST_TARGET_PARAMS("the workers run and their I/O is accounted"),
+	{.key = "workers", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
+	    .max = 64, .doc = "writer processes"},
+	{.key = "path", .kind = CEP_PARAM_STRING, .def = "/tmp", .min = 1,
+	    .max = 1024, .doc = "directory written to, as the target sees it "
+				"(its mount namespace with pid)"},
+	{.key = "writeKiB", .kind = CEP_PARAM_INT, .def = "1024", .min = 4,
+	    .max = 65536, .doc = "size of each write"},
+	{.key = "fileMiB", .kind = CEP_PARAM_INT, .def = "64", .min = 1,
+	    .max = 4096, .doc = "each worker rewrites an unlinked file of "
+				"this size, syncing after each pass"},
+	{.key = "duration", .kind = CEP_PARAM_DURATION,
+	    .flags = CEP_PARAM_RUN_DURATION, .min = 1, .max = UNBOUNDED,
+	    .doc = "how long the writers run (default and upper bound: "
+		   "spec.duration)"},
+	{0},
+};
+
+static const cep_exp_param_spec disk_fill[] = {
+	{.key = "path", .kind = CEP_PARAM_STRING, .flags = CEP_PARAM_REQUIRED,
+	    .min = 1, .max = 1024,
+	    .doc = "absolute directory on the filesystem to fill"},
+	{.key = "percent", .kind = CEP_PARAM_PERCENT, .min = 1, .max = 100,
+	    .doc = "fill until the filesystem is this full (blocks not "
+		   "available to users)"},
+	{.key = "mib", .kind = CEP_PARAM_INT, .min = 1, .max = 16777216,
+	    .doc = "MiB to add (capped at the free space)"},
+	{.key = "pid", .kind = CEP_PARAM_INT, .min = 2, .max = 4194304,
+	    .doc = "target process: path is in its mount namespace"},
+	{.key = "duration", .kind = CEP_PARAM_DURATION,
+	    .flags = CEP_PARAM_RUN_DURATION, .min = 1, .max = UNBOUNDED,
+	    .doc = "how long the fill file stays (default and upper bound: "
+		   "spec.duration)"},
+	{0},
+};
+static const char *const disk_fill_one_of[] = {"percent", "mib", NULL};
+
+/* Network faults (docs/faults-network.md): the target is a network
+ * namespace, given by a process in it or by name/path; filters narrow the
+ * traffic the fault applies to. */
+static const char *const net_directions[] = {"egress", "ingress", "both",
+    NULL};
+static const char *const net_actions[] = {"drop", "reject", NULL};
+static const char *const dns_errors[] = {"nxdomain", "servfail", "timeout",
+    NULL};
+#define NET_TARGET_PARAMS \
+	{.key = "pid", .kind = CEP_PARAM_INT, .min = 2, .max = 4194304, \
+	    .doc = "a process whose network namespace is the target"}, \
+	{.key = "netns", .kind = CEP_PARAM_STRING, .min = 1, .max = 1024, \
+	    .doc = "network namespace: a name under /run/netns or an " \
+		   "absolute path (/proc/PID/ns/net, a bind mount)"}, \
+	{.key = "duration", .kind = CEP_PARAM_DURATION, \
+	    .flags = CEP_PARAM_RUN_DURATION, .min = 1, .max = UNBOUNDED, \
+	    .doc = "how long the fault lasts (default and upper bound: " \
+		   "spec.duration)"}
+#define NET_FILTER_PARAMS(dir) \
+	{.key = "direction", .kind = CEP_PARAM_STRING, .def = dir, .max = 8, \
+	    .allowed = net_directions, \
+	    .doc = "egress (sent by the namespace), ingress (received) or " \
+		   "both"}, \
+	{.key = "ports", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 32, \
+	    .doc = "only TCP/UDP traffic to or from these ports (\"53\", " \
+		   "\"8000-8080\"); default every packet"}
+static const char *const net_one_of[] = {"pid", "netns", NULL};
+
+static const cep_exp_param_spec network_loss[] = {
+	NET_TARGET_PARAMS,
+	NET_FILTER_PARAMS("egress"),
+	{.key = "percent", .kind = CEP_PARAM_PERCENT,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 100,
+	    .doc = "share of matching packets dropped (random per packet)"},
+	{.key = "cidrs", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 64,
+	    .doc = "only traffic to (egress) or from (ingress) these "
+		   "addresses (\"10.0.0.0/8\", \"fd00::/64\"); default all"},
+	{0},
+};
+
+static const cep_exp_param_spec network_partition[] = {
+	NET_TARGET_PARAMS,
+	NET_FILTER_PARAMS("both"),
+	{.key = "cidrs", .kind = CEP_PARAM_STRLIST,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 64,
+	    .doc = "peers cut off: traffic to (egress) or from (ingress) "
+		   "these addresses"},
+	{.key = "action", .kind = CEP_PARAM_STRING, .def = "drop", .max = 8,
+	    .allowed = net_actions,
+	    .doc = "drop silently, or reject (ICMP unreachable / TCP reset)"},
+	{0},
+};
+
+static const cep_exp_param_spec network_latency[] = {
+	NET_TARGET_PARAMS,
+	NET_FILTER_PARAMS("egress"),
+	{.key = "delay", .kind = CEP_PARAM_DURATION,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 10 * SEC,
+	    .doc = "delay added to each matching packet"},
+	{.key = "jitter", .kind = CEP_PARAM_DURATION, .def = "0ms", .min = 0,
+	    .max = 10 * SEC,
+	    .doc = "uniform spread around delay (delay +- jitter, >= 0)"},
+	{.key = "cidrs", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 64,
+	    .doc = "only traffic to (egress) or from (ingress) these "
+		   "addresses; default all"},
+	{0},
+};
+
+static const cep_exp_param_spec network_bandwidth[] = {
+	NET_TARGET_PARAMS,
+	NET_FILTER_PARAMS("egress"),
+	{.key = "kbps", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
+	    .min = 8, .max = 100000000,
+	    .doc = "rate limit in kilobits per second; traffic over it is "
+		   "dropped"},
+	{.key = "burstKiB", .kind = CEP_PARAM_INT, .def = "32", .min = 1,
+	    .max = 1048576, .doc = "burst allowed above the rate"},
+	{.key = "cidrs", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 64,
+	    .doc = "only traffic to (egress) or from (ingress) these "
+		   "addresses; default all"},
+	{0},
+};
+
+static const cep_exp_param_spec dns_error[] = {
+	NET_TARGET_PARAMS,
+	{.key = "names", .kind = CEP_PARAM_STRLIST,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 64,
+	    .doc = "names that fail: exact (\"db.example.com\") or "
+		   "\"*.suffix\" (every name below suffix)"},
+	{.key = "error", .kind = CEP_PARAM_STRING, .def = "nxdomain", .max = 10,
+	    .allowed = dns_errors,
+	    .doc = "answer NXDOMAIN or SERVFAIL, or drop the query (timeout)"},
+	{.key = "upstream", .kind = CEP_PARAM_STRING, .min = 2, .max = 64,
+	    .doc = "resolver other names are forwarded to (IPv4 or IPv6 "
+		   "address); default the first nameserver in /etc/resolv.conf"},
 	{0},
 };
 
@@ -78,6 +227,23 @@ static const cep_exp_type_spec fault_types[] = {
 	    .doc = "keep CPUs busy for the fault's duration"},
 	{.type = "memory-hog", .params = memory_hog,
 	    .doc = "allocate and hold memory for the fault's duration"},
+	{.type = "io-stress", .params = io_stress,
+	    .doc = "write and sync files for the fault's duration"},
+	{.type = "disk-fill", .params = disk_fill, .one_of = disk_fill_one_of,
+	    .doc = "fill a filesystem to a percentage or by MiB"},
+	{.type = "network-loss", .params = network_loss, .one_of = net_one_of,
+	    .doc = "drop a share of a network namespace's packets"},
+	{.type = "network-partition", .params = network_partition,
+	    .one_of = net_one_of,
+	    .doc = "cut a network namespace off from addresses"},
+	{.type = "network-latency", .params = network_latency,
+	    .one_of = net_one_of,
+	    .doc = "delay a network namespace's packets"},
+	{.type = "network-bandwidth", .params = network_bandwidth,
+	    .one_of = net_one_of,
+	    .doc = "police a network namespace's traffic to a rate"},
+	{.type = "dns-error", .params = dns_error, .one_of = net_one_of,
+	    .doc = "make chosen DNS names fail for one network namespace"},
 };
 
 /* ---- probes ---- */
@@ -174,7 +340,8 @@ const cep_exp_param_spec *cep_exp_probe_common(void)
 /* Names in table order, for messages and docs; the asserts keep them in
  * step with the tables above. */
 static const char *const fault_names[] = {"process-kill", "cpu-hog",
-    "memory-hog", NULL};
+    "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition", "network-latency",
+    "network-bandwidth", "dns-error", NULL};
 static const char *const probe_names[] = {"http", "cmd", NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");
 _Static_assert(NELEM(probe_names) == NELEM(probe_types) + 1, "probe names");

@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+#include "diskfill.h"
+#include "nft.h"
+#include "tc.h"
+
 int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err)
 {
 	(void)run_id;
@@ -17,6 +21,9 @@ static const struct {
 } undo_table[] = {
     {"signal", cep_undo_none},
     {"child-process", cep_undo_none},
+    {"nftables", cep_nft_undo},
+    {"tc-qdisc", cep_tc_undo},
+    {"disk-fill", cep_diskfill_undo},
     /* network and disk mechanisms add their undo functions here */
 };
 

@@ -101,6 +101,14 @@ void cep_runner_ctl_set_deadline(cep_runner_ctl *c, int64_t mono_ms)
 	pthread_mutex_unlock(&c->mtx);
 }
 
+int64_t cep_runner_ctl_deadline(cep_runner_ctl *c)
+{
+	pthread_mutex_lock(&c->mtx);
+	int64_t d = c->deadline;
+	pthread_mutex_unlock(&c->mtx);
+	return d;
+}
+
 bool cep_runner_ctl_wait(cep_runner_ctl *c, int64_t mono_ms, bool wake_on_stop)
 {
 	pthread_mutex_lock(&c->mtx);

@@ -37,6 +37,9 @@ void cep_runner_ctl_set_deadline(cep_runner_ctl *c, int64_t mono_ms);
 
 /* Sleeps until mono_ms (monotonic), or until abort (always), or until
  * stop-chaos (when wake_on_stop). Returns true if woken by one of those. */
+/* The deadline set above (monotonic ms), 0 = none. */
+int64_t cep_runner_ctl_deadline(cep_runner_ctl *c);
+
 bool cep_runner_ctl_wait(cep_runner_ctl *c, int64_t mono_ms, bool wake_on_stop);
 
 #endif

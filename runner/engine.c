@@ -53,7 +53,8 @@ static void fault_record(fault_rt *f, const char *undo, Cep__V1__FaultRecord *re
 	rec->fault_id = f->id;
 	rec->type = (char *)f->ops->type;
 	rec->target = f->target;
-	rec->mechanism = (char *)f->ops->mechanism;
+	rec->mechanism = (char *)(f->ops->mechanism_of != NULL ?
+	    f->ops->mechanism_of(f->it) : f->ops->mechanism);
 	rec->undo = (char *)undo;
 }
 
@@ -137,6 +138,8 @@ static void revert_one(run *r, fault_rt *f)
 static bool setup_faults(run *r)
 {
 	r->nf = cep_exp_nfaults(r->e);
+	cep_fault_set_run(cep_runner_sink_run_id(r->sink),
+	    cep_runner_ctl_deadline(r->ctl));
 	r->f = calloc(r->nf ? r->nf : 1, sizeof(*r->f));
 	if (r->f == NULL)
 		return false;

@@ -1,10 +1,12 @@
 /* fault.c - the fault registry and worker-process helpers for hogs. */
 #define _GNU_SOURCE
 #include "fault.h"
+#include "fault_net.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -14,7 +16,33 @@ static const cep_fault_ops *const registry[] = {
 	&cep_fault_process_kill,
 	&cep_fault_cpu_hog,
 	&cep_fault_memory_hog,
+	&cep_fault_net_loss,
+	&cep_fault_net_partition,
+	&cep_fault_net_latency,
+	&cep_fault_net_bandwidth,
+	&cep_fault_net_dns,
+	&cep_fault_io_stress,
+	&cep_fault_disk_fill,
 };
+
+static char run_id_[64];
+static int64_t deadline_;
+
+void cep_fault_set_run(const char *run_id, int64_t deadline_mono_ms)
+{
+	snprintf(run_id_, sizeof(run_id_), "%s", run_id ? run_id : "");
+	deadline_ = deadline_mono_ms;
+}
+
+const char *cep_fault_run_id(void)
+{
+	return run_id_;
+}
+
+int64_t cep_fault_deadline_mono(void)
+{
+	return deadline_;
+}
 
 const cep_fault_ops *cep_fault_find(const char *type)
 {

@@ -28,6 +28,10 @@ typedef struct cep_fault_ctx {
 typedef struct cep_fault_ops {
 	const char *type;         /* the experiment's fault type */
 	const char *mechanism;    /* FaultRecord.mechanism */
+	/* Optional: the mechanism for this item when the backend chooses
+	 * between several (network-latency: tc netem where the kernel has
+	 * it, else NFQUEUE). Called after describe. */
+	const char *(*mechanism_of)(const cep_exp_item *it);
 	/* Target text and undo object (new reference) for the record. Pure:
 	 * nothing is done to the system yet. Fails on a parameter the backend
 	 * cannot act on. */
@@ -43,12 +47,21 @@ typedef struct cep_fault_ops {
 	int (*revert)(void *state, cep_err *err);
 } cep_fault_ops;
 
+/* The run the faults belong to, set by the engine before the first
+ * describe: network faults name their nftables tables after the run id and
+ * arm their rules to expire at the deadline (monotonic ms, 0 = none). */
+void cep_fault_set_run(const char *run_id, int64_t deadline_mono_ms);
+const char *cep_fault_run_id(void);         /* "" before set */
+int64_t cep_fault_deadline_mono(void);
+
 /* NULL for an unknown type. */
 const cep_fault_ops *cep_fault_find(const char *type);
 
 extern const cep_fault_ops cep_fault_process_kill;
 extern const cep_fault_ops cep_fault_cpu_hog;
 extern const cep_fault_ops cep_fault_memory_hog;
+extern const cep_fault_ops cep_fault_io_stress;   /* fault_io_stress.c */
+extern const cep_fault_ops cep_fault_disk_fill;   /* fault_disk_fill.c */
 
 /* Worker processes (fault_child.c). A worker is forked from the runner,
  * so its command line carries the runner's --run-id (how the delegate

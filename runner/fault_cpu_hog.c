@@ -1,7 +1,10 @@
 /*
  * fault_cpu_hog.c - `cpu-hog`: `workers` child processes that burn CPU at
- * `load` percent (duty cycle over 100 ms periods). Reverted by SIGKILL +
- * waitpid of every worker; nothing else is touched.
+ * `load` percent (duty cycle over 100 ms periods). With a target (`pid`
+ * or `cgroup`) the workers are moved into the target's cgroups before they
+ * start burning, so the target's cpu.stat shows the load. Reverted by
+ * SIGKILL + waitpid of every worker; nothing else is touched (a cgroup
+ * keeps no trace of a process that left it).
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fault_target.h"
 #include "params.h"
 
 #define HOG_COMM "cep-cpu-hog"
@@ -68,10 +72,16 @@ static int cpu_describe(const cep_exp_item *it, char *target, size_t tlen,
 	int rc = read_params(it, &workers, &load, err);
 	if (rc != CEP_OK)
 		return rc;
-	snprintf(target, tlen, "%d worker(s) at %d%% on the runner's host",
-	    workers, load);
+	cep_target *t;
+	if ((rc = cep_fault_target_open(it, "cpu-hog", &t, err)) != CEP_OK)
+		return rc;
+	char where[400];
+	cep_fault_target_text(t, where, sizeof(where));
+	snprintf(target, tlen, "%d worker(s) at %d%% %s", workers, load, where);
 	*undo = json_pack("{s:i, s:s}", "runner_pid", (json_int_t)getpid(),
 	    "comm", HOG_COMM);
+	cep_fault_target_undo(t, *undo);
+	cep_target_free(t);
 	return CEP_OK;
 }
 
@@ -82,19 +92,26 @@ static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	int rc = read_params(it, &workers, &load, err);
 	if (rc != CEP_OK)
 		return rc;
+	cep_target *t;
+	if ((rc = cep_fault_target_open(it, "cpu-hog", &t, err)) != CEP_OK)
+		return rc;
 	cpu_hog *h = calloc(1, sizeof(*h) + (size_t)workers * sizeof(pid_t));
-	if (h == NULL)
+	if (h == NULL) {
+		cep_target_free(t);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "cpu-hog: no memory");
+	}
 	for (int i = 0; i < workers; i++) {
-		rc = cep_fault_spawn_worker(HOG_COMM, cpu_body, &load,
+		rc = cep_fault_spawn_in(t, HOG_COMM, cpu_body, &load,
 		    &h->pids[h->n], err);
 		if (rc != CEP_OK) {
 			cep_fault_kill_workers(h->pids, h->n, NULL);
+			cep_target_free(t);
 			free(h);
 			return rc;
 		}
 		h->n++;
 	}
+	cep_target_free(t);
 	cep_runner_emit_log(ctx->sink, "%s: %d cpu-hog worker(s) at %d%%",
 	    ctx->fault_id, workers, load);
 	*state = h;

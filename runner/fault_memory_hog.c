@@ -1,6 +1,10 @@
 /*
  * fault_memory_hog.c - `memory-hog`: one child process that maps `mib` MiB
  * and writes to every page (so resident memory really grows), then sleeps.
+ * With a target (`pid` or `cgroup`) the child is moved into the target's
+ * cgroups before it touches a page, so the memory is charged there
+ * (memory.current on v2; memory.usage_in_bytes of the pid's v1 memory
+ * cgroup on hybrid hosts) and counts against the target's limits.
  * Reverted by SIGKILL + waitpid, which gives the memory back.
  */
 #define _GNU_SOURCE
@@ -9,6 +13,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fault_target.h"
 #include "params.h"
 
 #define HOG_COMM "cep-mem-hog"
@@ -53,9 +58,16 @@ static int mem_describe(const cep_exp_item *it, char *target, size_t tlen,
 	int rc = read_mib(it, &mib, err);
 	if (rc != CEP_OK)
 		return rc;
-	snprintf(target, tlen, "%lld MiB on the runner's host", (long long)mib);
+	cep_target *t;
+	if ((rc = cep_fault_target_open(it, "memory-hog", &t, err)) != CEP_OK)
+		return rc;
+	char where[400];
+	cep_fault_target_text(t, where, sizeof(where));
+	snprintf(target, tlen, "%lld MiB %s", (long long)mib, where);
 	*undo = json_pack("{s:i, s:s}", "runner_pid", (json_int_t)getpid(),
 	    "comm", HOG_COMM);
+	cep_fault_target_undo(t, *undo);
+	cep_target_free(t);
 	return CEP_OK;
 }
 
@@ -66,13 +78,19 @@ static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	int rc = read_mib(it, &mib, err);
 	if (rc != CEP_OK)
 		return rc;
+	cep_target *t;
+	if ((rc = cep_fault_target_open(it, "memory-hog", &t, err)) != CEP_OK)
+		return rc;
 	mem_hog *h = calloc(1, sizeof(*h));
-	if (h == NULL)
+	if (h == NULL) {
+		cep_target_free(t);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "memory-hog: no memory");
+	}
 	mem_arg a = {.len = (size_t)mib << 20,
 	    .page = (size_t)sysconf(_SC_PAGESIZE)};
-	rc = cep_fault_spawn_worker(HOG_COMM, mem_body, &a, &h->pid, err);
+	rc = cep_fault_spawn_in(t, HOG_COMM, mem_body, &a, &h->pid, err);
+	cep_target_free(t);
 	if (rc != CEP_OK) {
 		free(h);
 		return rc;

@@ -6,7 +6,8 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
       libcurl4-openssl-dev libcriterion-dev libyaml-dev libjansson-dev
-      libsystemd-dev python3 nftables iproute2 procps"
+      libsystemd-dev python3 nftables iproute2 procps
+      libnftables-dev libnftnl-dev libmnl-dev libnetfilter-queue-dev iputils-ping"
 
 missing=""
 for p in $PKGS; do

@@ -178,6 +178,12 @@ class Appliance:
                                  exp_path, *extra], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
+    def runner_pids(self):
+        """This appliance's runners only (their --identity lies in its
+        home): other tests on the machine must not be disturbed."""
+        return [p for p, (c, cmd) in procs().items()
+                if c == "cep-runner" and any(self.home in a for a in cmd)]
+
     def runs(self):
         r = self.cepctl("runs", "--output", "json", check=True)
         return json.loads(r.stdout)

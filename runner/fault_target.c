@@ -1,0 +1,114 @@
+/* fault_target.c - targets of the resource faults (see fault_target.h). */
+#define _GNU_SOURCE
+#include "fault_target.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "params.h"
+
+int cep_fault_target_open(const cep_exp_item *it, const char *fault,
+    cep_target **t, cep_err *err)
+{
+	int64_t pid = cep_runner_param_int(it, "pid", 0);
+	const char *cg = cep_runner_param_str(it, "cgroup", NULL);
+	*t = NULL;
+	if (pid <= 0 && cg == NULL)
+		return CEP_OK;
+	if (pid > 0 && cg != NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s: both pid and "
+		    "cgroup given, expected at most one target", fault);
+	int rc = cep_target_resolve(pid, cg, t, err);
+	if (rc != CEP_OK)
+		return cep_err_wrap(err, "%s", fault);
+	return CEP_OK;
+}
+
+void cep_fault_target_text(const cep_target *t, char *buf, size_t len)
+{
+	if (t == NULL) {
+		snprintf(buf, len, "on the runner's host");
+		return;
+	}
+	const char *cg = cep_target_cgroup(t);
+	if (cep_target_pid(t) > 0)
+		snprintf(buf, len, "in the cgroups of pid %d (%.200s%s)",
+		    (int)cep_target_pid(t), cg[0] ? cg : "v1 only",
+		    cep_target_nv1(t) > 0 ? " + v1" : "");
+	else
+		snprintf(buf, len, "in cgroup %.300s", cg);
+}
+
+void cep_fault_target_undo(const cep_target *t, json_t *undo)
+{
+	if (t == NULL || undo == NULL)
+		return;
+	json_object_set_new(undo, "target", json_string(cep_target_name(t)));
+	json_object_set_new(undo, "cgroup", json_string(cep_target_cgroup(t)));
+	json_object_set_new(undo, "cgroup_ino",
+	    json_integer((json_int_t)cep_target_cgroup_ino(t)));
+}
+
+typedef struct gated {
+	int gate[2];
+	void (*body)(const void *);
+	const void *arg;
+} gated;
+
+/* Child: wait for the parent's go (it has moved us by then); EOF means
+ * the parent gave up on us. Async-signal-safe calls only. */
+static void gated_body(const void *arg)
+{
+	const gated *g = arg;
+	char c;
+	close(g->gate[1]);
+	ssize_t n;
+	do
+		n = read(g->gate[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(1);
+	close(g->gate[0]);
+	g->body(g->arg);
+}
+
+int cep_fault_spawn_in(const cep_target *t, const char *comm,
+    void (*body)(const void *), const void *arg, pid_t *pid, cep_err *err)
+{
+	if (t == NULL)
+		return cep_fault_spawn_worker(comm, body, arg, pid, err);
+	gated g = {.body = body, .arg = arg};
+	if (pipe2(g.gate, O_CLOEXEC) != 0)
+		return cep_err_errno(err, errno, "pipe for a fault worker");
+	int rc = cep_fault_spawn_worker(comm, gated_body, &g, pid, err);
+	close(g.gate[0]);
+	if (rc == CEP_OK) {
+		rc = cep_target_join(t, *pid, err);
+		if (rc == CEP_OK && write(g.gate[1], "g", 1) != 1)
+			rc = cep_err_errno(err, errno, "starting a fault worker");
+		if (rc != CEP_OK)
+			cep_fault_kill_workers(pid, 1, NULL);
+	}
+	close(g.gate[1]);
+	return rc;
+}
+
+bool cep_fault_path_ok(const char *path)
+{
+	if (path == NULL || path[0] != '/')
+		return false;
+	for (const char *s = path; *s != '\0';) {
+		while (*s == '/')
+			s++;
+		size_t n = strcspn(s, "/");
+		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' &&
+		    s[1] == '.'))
+			return false;
+		s += n;
+	}
+	return true;
+}

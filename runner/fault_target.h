@@ -1,0 +1,40 @@
+/*
+ * fault_target.h - the optional host target of the resource faults
+ * (cpu-hog, memory-hog, io-stress, disk-fill): `pid` or `cgroup` from the
+ * experiment, resolved with lib/target.h, and workers started inside it.
+ */
+#ifndef CEP_RUNNER_FAULT_TARGET_H
+#define CEP_RUNNER_FAULT_TARGET_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "exp.h"
+#include "target.h"
+
+/* *t = NULL when the item names no target; both pid and cgroup = error.
+ * fault: the type, for messages. */
+int cep_fault_target_open(const cep_exp_item *it, const char *fault,
+    cep_target **t, cep_err *err);
+
+/* " in cgroup /sys/fs/cgroup/x" style suffix for the FaultRecord target
+ * ("" without a target). */
+void cep_fault_target_text(const cep_target *t, char *buf, size_t len);
+
+/* Adds "target", "cgroup" and "cgroup_ino" to an undo object. */
+void cep_fault_target_undo(const cep_target *t, json_t *undo);
+
+/* cep_fault_spawn_worker, but the worker is moved into t's cgroups
+ * before body starts (a gate), so that everything it does is accounted
+ * there. t NULL: the plain spawn. */
+int cep_fault_spawn_in(const cep_target *t, const char *comm,
+    void (*body)(const void *), const void *arg, pid_t *pid, cep_err *err);
+
+/* An absolute path without "." or ".." components (paths inside a
+ * target's root are joined to /proc/PID/root: no climbing out). */
+bool cep_fault_path_ok(const char *path);
+
+#endif
