@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,6 +103,9 @@ static pid_t spawn(const char *bindir, const char *prog, const char *home,
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	/* whatever ends cepctl (a closed pipe, a kill) ends the demo's
+	 * daemons too: the demo must leave nothing running */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);

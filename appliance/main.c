@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,9 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "_demo-supervise") == 0)
 		return cepctl_cmd_demo_supervise(argc - 1, argv + 1);
 
+	/* a reader that goes away (cepctl ... | head) is a write error to
+	 * handle, not a reason to die without cleaning up */
+	signal(SIGPIPE, SIG_IGN);
 	cep_log_init("cepctl");
 	cep_log_set_level(CEP_LOG_WARN);
 	cepctl_opts o = {.home = NULL, .output = CEPCTL_OUT_TEXT};
