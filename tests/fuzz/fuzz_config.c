@@ -16,13 +16,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static cep_paths paths;
 static char file[CEP_PATH_MAX + 16];
 
+static char home[] = "/tmp/cep-fuzz-config-XXXXXX";
+
+static void cleanup(void)
+{
+	cep_rmtree(home, NULL);
+}
+
 static void setup(void)
 {
-	char home[] = "/tmp/cep-fuzz-config-XXXXXX";
 	if (mkdtemp(home) == NULL || cep_paths_resolve(home, &paths, NULL) != 0 ||
 	    cep_mkdirs(paths.config, 0700, NULL) != 0)
 		abort();
 	snprintf(file, sizeof(file), "%s/cep.yaml", paths.config);
+	atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
