@@ -34,6 +34,7 @@ struct cep_rpc_client {
 	nng_dialer dialer;
 	char url[URL_MAX];
 	_Atomic uint64_t next_id;
+	_Atomic bool closed;      /* cep_rpc_client_shutdown ran */
 };
 
 static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
@@ -107,12 +108,19 @@ int cep_rpc_client_new(cep_rpc_client **out, const char *url,
 	return CEP_OK;
 }
 
+void cep_rpc_client_shutdown(cep_rpc_client *c)
+{
+	if (c == NULL || !c->sock_open)
+		return;
+	if (!atomic_exchange(&c->closed, true))
+		nng_close(c->sock); /* fails calls still in flight: ECLOSED */
+}
+
 void cep_rpc_client_free(cep_rpc_client *c)
 {
 	if (c == NULL)
 		return;
-	if (c->sock_open)
-		nng_close(c->sock); /* fails calls still in flight: ECLOSED */
+	cep_rpc_client_shutdown(c);
 	free(c);
 }
 

@@ -26,9 +26,8 @@
 #define EXIT_USAGE 2
 #define EXIT_UNDELIVERED 3
 
-/* Kept reachable to the end: threads that cannot be joined (the signal
- * thread, the command long-poll) use them until the process exits. */
-static cep_runner_session *live_session;
+/* Kept reachable to the end: the signal thread, which is never joined,
+ * uses it until the process exits. */
 static cep_runner_ctl *live_ctl;
 
 typedef struct args {
@@ -134,12 +133,13 @@ static int run(const args *a, cep_runner_ctl *ctl)
 		cep_log_error(a->run_id, "cannot start: %s", err.msg);
 		return cep_rpc_retryable(rc) ? EXIT_UNDELIVERED : EXIT_USAGE;
 	}
-	live_session = s;
 	const Cep__V1__Assignment *asg = cep_runner_session_assignment(s);
 	cep_runner_sink *sink = cep_runner_sink_new(a->run_id,
 	    cep_runner_session_ops(), s, ctl);
 	if (sink == NULL || cep_runner_session_start(s, ctl, &err) != CEP_OK) {
 		cep_log_error(a->run_id, "cannot start: %s", err.msg);
+		cep_runner_sink_free(sink);
+		cep_runner_session_free(s);
 		return EXIT_UNDELIVERED;
 	}
 	cep_exp *e = NULL;
@@ -162,6 +162,7 @@ static int run(const args *a, cep_runner_ctl *ctl)
 		cep_log_error(a->run_id, "verdict not delivered to the relay");
 	cep_runner_session_close(s);
 	cep_runner_sink_free(sink);
+	cep_runner_session_free(s);
 	return delivered ? EXIT_DELIVERED : EXIT_UNDELIVERED;
 }
 

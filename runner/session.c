@@ -58,7 +58,7 @@ struct cep_runner_session {
 	bool flush_now, stopping;
 	int64_t last_answer;        /* monotonic ms of the relay's last answer */
 	pthread_t sender, watcher, dog;
-	bool threads;
+	bool threads, watching;
 };
 
 static int64_t deadman_ms(const cep_runner_session *s)
@@ -501,6 +501,8 @@ static void *watcher(void *arg)
 			cep__v1__command_batch__free_unpacked(b, NULL);
 			continue;
 		}
+		if (stopping(s))
+			break;
 		if (rc != CEP_DEADLINE_EXCEEDED)
 			cep_log_warn(s->run_id, "watching commands: %s", err.msg);
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt++, 100, 2000));
@@ -586,7 +588,7 @@ int cep_runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
 		cep_runner_session_close(s);
 		return cep_err_set(err, CEP_INTERNAL, "cannot start command watcher");
 	}
-	pthread_detach(s->watcher);
+	s->watching = true;
 	return CEP_OK;
 }
 
@@ -601,8 +603,34 @@ void cep_runner_session_close(cep_runner_session *s)
 		pthread_join(s->dog, NULL);
 	}
 	s->threads = false;
+	/* the watcher may be parked in a long-poll: closing the connection
+	 * ends that call at once */
+	cep_rpc_client_shutdown(s->rpc);
+	if (s->watching)
+		pthread_join(s->watcher, NULL);
+	s->watching = false;
 	pthread_mutex_lock(&s->auth_mtx);   /* a prove in progress finishes */
 	cep_pki_free_secret(s->key_pem);
 	s->key_pem = NULL;
 	pthread_mutex_unlock(&s->auth_mtx);
+}
+
+void cep_runner_session_free(cep_runner_session *s)
+{
+	if (s == NULL)
+		return;
+	cep_runner_session_close(s);
+	cep_rpc_client_free(s->rpc);
+	if (s->asg != NULL)
+		cep__v1__assignment__free_unpacked(s->asg, NULL);
+	for (size_t i = 0; i < s->qn; i++)
+		free(s->q[i].buf);
+	free(s->q);
+	free(s->ca_pem);
+	free(s->cert_pem);
+	free(s->cert_der);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->mtx);
+	pthread_mutex_destroy(&s->auth_mtx);
+	free(s);
 }

@@ -48,9 +48,11 @@ int cep_runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
 int64_t cep_runner_session_deadman_ms(const cep_runner_session *s);
 /* Ops for cep_runner_sink_new, with the session as impl. */
 const cep_runner_sink_ops *cep_runner_session_ops(void);
-/* Stops the sender. The command thread may be parked in a long-poll the
- * RPC layer cannot cut short: it is left to end with the process, so the
- * session is not freed (call this once, right before exiting). */
+/* Stops the sender, the dead-man check and the command watcher (its
+ * parked long-poll is cut by closing the connection) and wipes the key.
+ * Idempotent. */
 void cep_runner_session_close(cep_runner_session *s);
+/* Closes (if not yet) and frees. NULL-safe. */
+void cep_runner_session_free(cep_runner_session *s);
 
 #endif

@@ -19,7 +19,9 @@ from cep_e2e import Appliance, experiment, pids_by_comm, pids_of_run, procs, wai
 
 WORKERS = ("cep-netq", "cep-dns")
 FINAL = ("PASSED", "FAILED", "ABORTED", "ERROR")
-TRIALS_PER_FAULT = 2
+# 3 x 5 network faults + 6 disk-fill/stress trials in test_hostfaults_kill9:
+# the issue asks for 20 kill -9 trials in all
+TRIALS_PER_FAULT = 3
 
 
 def ip(*args, check=True):
