@@ -22,7 +22,7 @@
  * code != CEP_OK: the status it replies with (error holds the text);
  * call_id is 0 when the envelope itself did not decode.
  * code == CEP_OK: method found and body decoded (free with
- * cep_rpc_frame_clear). */
+ * cep_rpc_frame_clear), or method == &cep_rpc_ping_method and no body. */
 typedef struct cep_rpc_frame {
 	int code;
 	char error[256];
