@@ -145,31 +145,22 @@ int cepctl_cmd_show(const cepctl_opts *o0, int argc, char **argv)
 	if (open_admin(&o, "show", &a) != 0)
 		return CEPCTL_ERROR;
 	cepctl_report *r = cepctl_report_new();
-	int rv = CEPCTL_OK;
+	int rv = CEPCTL_OK, state = 0;
+	int64_t t0 = 0;
 	for (;;) {
-		Cep__V1__FollowRequest req = CEP__V1__FOLLOW_REQUEST__INIT;
-		req.run_id = (char *)pos[0];
-		req.after_seq = cepctl_report_last_seq(r);
-		req.max = 1000;
-		Cep__V1__FollowReply *rep = NULL;
-		cep_err err;
 		/* short timeout: show what is there now, do not wait for more */
-		if (cepctl_admin_call(a, "Follow", &req.base,
-		    &cep__v1__follow_reply__descriptor, (ProtobufCMessage **)&rep,
-		    1500, &err) != CEP_OK) {
-			if (err.code == CEP_DEADLINE_EXCEEDED)
-				break;
+		uint64_t before = cepctl_report_last_seq(r);
+		cep_err err;
+		int got = cepctl_follow_once(a, pos[0], r, NULL, &t0, &state, 1500,
+		    &err);
+		if (got == CEP_DEADLINE_EXCEEDED)
+			break;
+		if (got != CEP_OK) {
 			fprintf(stderr, "cepctl show: %s\n", err.msg);
 			rv = CEPCTL_ERROR;
 			break;
 		}
-		size_t n = rep->n_events;
-		for (size_t i = 0; i < n; i++)
-			cepctl_report_add(r, rep->events[i]);
-		if (rep->run != NULL)
-			cepctl_report_set_run(r, rep->run);
-		protobuf_c_message_free_unpacked(&rep->base, NULL);
-		if (n == 0)
+		if (cepctl_report_last_seq(r) == before)
 			break;
 	}
 	if (rv == CEPCTL_OK)

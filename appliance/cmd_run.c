@@ -38,9 +38,7 @@ static int send_abort(cepctl_admin *a, const char *run_id, const char *why)
 	return rv;
 }
 
-/* One Follow round: new events into the report (and progress), the run's
- * info into *state. Returns a status code. */
-static int follow_once(cepctl_admin *a, const char *run_id, cepctl_report *r,
+int cepctl_follow_once(cepctl_admin *a, const char *run_id, cepctl_report *r,
     FILE *progress, int64_t *t0, int *state, int timeout_ms, cep_err *err)
 {
 	Cep__V1__FollowRequest req = CEP__V1__FOLLOW_REQUEST__INIT;
@@ -89,7 +87,7 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 			send_abort(a, run_id, "aborted by operator (Ctrl-C)");
 			aborted = true;
 		}
-		int rv = follow_once(a, run_id, r, progress, &t0, &state, 10000,
+		int rv = cepctl_follow_once(a, run_id, r, progress, &t0, &state, 10000,
 		    &err);
 		if (rv == CEP_OK) {
 			failures = 0;
@@ -107,7 +105,7 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 	uint64_t before;
 	do {
 		before = cepctl_report_last_seq(r);
-		follow_once(a, run_id, r, progress, &t0, &state, 2000, &err);
+		cepctl_follow_once(a, run_id, r, progress, &t0, &state, 2000, &err);
 	} while (cepctl_report_last_seq(r) != before && ++drained < 100);
 	cepctl_report_render(r, o->output, stdout);
 	cepctl_report_free(r);
@@ -201,7 +199,7 @@ int cepctl_cmd_logs(const cepctl_opts *o0, int argc, char **argv)
 		uint64_t before = cepctl_report_last_seq(r);
 		/* without --follow: what is there now; a long-poll that finds
 		 * nothing new ends the listing */
-		int got = follow_once(a, pos[0], r, stdout, &t0, &state,
+		int got = cepctl_follow_once(a, pos[0], r, stdout, &t0, &state,
 		    o.follow ? 10000 : 1000, &err);
 		if (got == CEP_DEADLINE_EXCEEDED && !o.follow)
 			break;

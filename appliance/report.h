@@ -22,6 +22,12 @@ uint64_t cepctl_report_last_seq(const cepctl_report *r);
 void cepctl_report_render(const cepctl_report *r, enum cepctl_output out,
     FILE *f);
 
+/* One Admin/Follow round (cmd_run.c): new events into r (and progress
+ * lines to progress, if not NULL), the run's state into *state. Returns a
+ * status code. */
+int cepctl_follow_once(cepctl_admin *a, const char *run_id, cepctl_report *r,
+    FILE *progress, int64_t *t0, int *state, int timeout_ms, cep_err *err);
+
 /* One line of live progress for an event ("  12.3s  chaos  ..."). */
 void cepctl_progress_event(const Cep__V1__Event *ev, int64_t t0_ms, FILE *f);
 

@@ -96,23 +96,6 @@ static int check_target(const cep_policy *p, const char *fault,
 	return CEP_OK;
 }
 
-/* /proc/<pid>/comm without the newline; false if no such process. */
-static bool proc_comm(long pid, char *buf, size_t len)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return true;
-}
-
 /* A pid target: never init, never the appliance itself, and its command
  * name must pass the same lists as a process name would. */
 static int check_pid(const cep_policy *p, const char *fault, int64_t pid,
@@ -127,7 +110,7 @@ static int check_pid(const cep_policy *p, const char *fault, int64_t pid,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld, the appliance's own "
 		    "process", fault, (long long)pid);
-	if (!proc_comm((long)pid, comm, sizeof(comm)))
+	if (!cep_proc_info((int)pid, comm, sizeof(comm), NULL))
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld: no such process",
 		    fault, (long long)pid);

@@ -338,6 +338,25 @@ static const char *proc_stat_fields(int pid, char *buf, size_t len)
 	return (p != NULL && p[1] == ' ') ? p + 1 : NULL;
 }
 
+bool cep_proc_info(int pid, char *comm, size_t clen, int *ppid)
+{
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
+	const char *open = strchr(buf, '(');
+	if (p == NULL || open == NULL || open > p)
+		return false;
+	if (comm != NULL)
+		snprintf(comm, clen, "%.*s", (int)(p - open - 2), open + 1);
+	/* p: " S ppid ..." */
+	if (ppid != NULL) {
+		char *end;
+		*ppid = (int)strtol(p + 3, &end, 10);
+		if (end == p + 3)
+			return false;
+	}
+	return true;
+}
+
 int64_t cep_proc_start_time(int pid)
 {
 	char buf[1024];

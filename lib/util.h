@@ -50,6 +50,9 @@ int cep_rmtree(const char *path, cep_err *err);
 /* /proc/<pid>/stat field 22: start time in clock ticks, 0 if gone.
  * (pid, start) names a process without the risk of pid reuse. */
 int64_t cep_proc_start_time(int pid);
+/* Command name (/proc/<pid>/stat "(comm)", which may hold spaces and ')')
+ * and parent pid; either may be NULL. false if the process is gone. */
+bool cep_proc_info(int pid, char *comm, size_t clen, int *ppid);
 /* /proc/<pid>/stat state letter ('R', 'S', 'Z', ...), 0 if gone. */
 char cep_proc_state(int pid);
 

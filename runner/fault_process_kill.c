@@ -99,30 +99,6 @@ static int read_sel(const cep_exp_item *it, pk_sel *sel, char *desc,
 	return CEP_OK;
 }
 
-/* comm and ppid from /proc/PID/stat ("pid (comm) S ppid ..."; comm may
- * hold ')' and spaces, so the last ')' ends it). */
-static bool proc_info(long pid, char *comm, size_t clen, long *ppid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-	if (open == NULL || close == NULL || close < open || close[1] == '\0')
-		return false;
-	snprintf(comm, clen, "%.*s", (int)(close - open - 1), open + 1);
-	char *p = close + 2;
-	while (*p && !isspace((unsigned char)*p))
-		p++;   /* state */
-	char *end;
-	*ppid = strtol(p, &end, 10);
-	return end != p;
-}
-
 /* The processes a round must never touch. */
 static bool protected_pid(long pid, long ppid)
 {
@@ -168,10 +144,11 @@ static size_t find_matches(const pk_sel *sel, const char *procs, pk_match *m)
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 	while (d != NULL && n < MAX_MATCH && (de = readdir(d)) != NULL) {
-		long pid, ppid;
+		long pid;
+		int ppid;
 		char comm[32];
 		if (!parse_pid(de->d_name, &pid) ||
-		    !proc_info(pid, comm, sizeof(comm), &ppid) ||
+		    !cep_proc_info((int)pid, comm, sizeof(comm), &ppid) ||
 		    protected_pid(pid, ppid))
 			continue;
 		bool hit = sel->glob != NULL ? fnmatch(sel->glob, comm, 0) == 0 :

@@ -81,5 +81,15 @@ Test(util, proc_stat)
 		_exit(0);
 	waitpid(child, NULL, 0);
 	cr_assert_eq(cep_proc_state(child), 0);
+	cr_assert(!cep_proc_info(child, NULL, 0, NULL));
+	char comm[32], want[32];
+	int ppid = 0;
+	cr_assert(cep_proc_info(getpid(), comm, sizeof(comm), &ppid));
+	cr_assert_eq(ppid, getppid());
+	FILE *f = fopen("/proc/self/comm", "r");
+	cr_assert(f != NULL && fgets(want, sizeof(want), f) != NULL);
+	fclose(f);
+	want[strcspn(want, "\n")] = '\0';
+	cr_assert_str_eq(comm, want);
 	cr_assert_eq(cep_proc_start_time(child), 0);
 }
