@@ -130,10 +130,10 @@ int cep_rpc_client_new(cep_rpc_client **out, const char *url,
     const cep_rpc_tls *tls, cep_err *err);
 /* NULL-safe. No call may be in flight on c any more. */
 void cep_rpc_client_free(cep_rpc_client *c);
-/* Closes the connection: calls in flight (a parked long-poll too) return
- * at once with an error, and later calls fail. The client stays valid
- * until cep_rpc_client_free, so threads blocked in a call can be joined
- * before it is freed. */
+/* Ends the client's use: calls in flight (a parked long-poll too) are
+ * cancelled and return at once with an error, later calls fail. The
+ * client stays valid until cep_rpc_client_free, so threads blocked in a
+ * call can be joined before it is freed. */
 void cep_rpc_client_shutdown(cep_rpc_client *c);
 
 /* One unary call; thread-safe, many in flight per client (one nng context

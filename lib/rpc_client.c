@@ -17,6 +17,7 @@
 #include "rpc_int.h"
 
 #include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,17 @@ struct cep_rpc_client {
 	nng_dialer dialer;
 	char url[URL_MAX];
 	_Atomic uint64_t next_id;
-	_Atomic bool closed;      /* cep_rpc_client_shutdown ran */
+	/* shutdown cancels the operations in flight instead of closing the
+	 * socket under them (nng 1.5.2 then leaks the request message):
+	 * each call's aio is listed here while it waits */
+	pthread_mutex_t mu;
+	bool closed;              /* cep_rpc_client_shutdown ran */
+	struct inflight *calls;
+};
+
+struct inflight {
+	nng_aio *aio;
+	struct inflight *prev, *next;
 };
 
 static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
@@ -96,6 +107,7 @@ int cep_rpc_client_new(cep_rpc_client **out, const char *url,
 	if (c == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	snprintf(c->url, sizeof(c->url), "%s", url);
+	pthread_mutex_init(&c->mu, NULL);
 	/* Random start: call ids of a restarted client do not repeat. */
 	uint64_t id = 0;
 	cep_random(&id, sizeof(id), NULL);
@@ -110,10 +122,13 @@ int cep_rpc_client_new(cep_rpc_client **out, const char *url,
 
 void cep_rpc_client_shutdown(cep_rpc_client *c)
 {
-	if (c == NULL || !c->sock_open)
+	if (c == NULL)
 		return;
-	if (!atomic_exchange(&c->closed, true))
-		nng_close(c->sock); /* fails calls still in flight: ECLOSED */
+	pthread_mutex_lock(&c->mu);
+	c->closed = true;
+	for (struct inflight *n = c->calls; n != NULL; n = n->next)
+		nng_aio_cancel(n->aio); /* the call returns NNG_ECANCELED */
+	pthread_mutex_unlock(&c->mu);
 }
 
 void cep_rpc_client_free(cep_rpc_client *c)
@@ -121,6 +136,9 @@ void cep_rpc_client_free(cep_rpc_client *c)
 	if (c == NULL)
 		return;
 	cep_rpc_client_shutdown(c);
+	if (c->sock_open)
+		nng_close(c->sock);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -139,16 +157,48 @@ static int call_frame(nng_msg **msg, const char *method, uint64_t id,
 	return code == CEP_OK ? CEP_OK : cep_err_wrap(err, "%s", method);
 }
 
-/* One operation on the call's context, waited for. */
-static int ctx_op(nng_ctx ctx, nng_aio *aio, bool send, int64_t ms)
+/* One operation on the call's context, waited for. It is started under
+ * the client's lock, so a shutdown either sees it (and cancels it) or
+ * happened before (and the operation is not started). */
+static int ctx_op(cep_rpc_client *c, nng_ctx ctx, nng_aio *aio, bool send,
+    int64_t ms)
 {
 	nng_aio_set_timeout(aio, (nng_duration)(ms > 0 ? ms : 1));
+	pthread_mutex_lock(&c->mu);
+	if (c->closed) {
+		pthread_mutex_unlock(&c->mu);
+		return NNG_ECLOSED;
+	}
 	if (send)
 		nng_ctx_send(ctx, aio);
 	else
 		nng_ctx_recv(ctx, aio);
+	pthread_mutex_unlock(&c->mu);
 	nng_aio_wait(aio);
 	return nng_aio_result(aio);
+}
+
+static void inflight_add(cep_rpc_client *c, struct inflight *n)
+{
+	pthread_mutex_lock(&c->mu);
+	n->prev = NULL;
+	n->next = c->calls;
+	if (c->calls != NULL)
+		c->calls->prev = n;
+	c->calls = n;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void inflight_del(cep_rpc_client *c, struct inflight *n)
+{
+	pthread_mutex_lock(&c->mu);
+	if (n->prev != NULL)
+		n->prev->next = n->next;
+	else
+		c->calls = n->next;
+	if (n->next != NULL)
+		n->next->prev = n->prev;
+	pthread_mutex_unlock(&c->mu);
 }
 
 /* Sends and waits for the reply; *rep owned by the caller on success. */
@@ -169,8 +219,10 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 	}
 	int64_t deadline = cep_mono_ms() + timeout_ms;
 	nng_aio_set_msg(aio, msg);
+	struct inflight node = {.aio = aio};
+	inflight_add(c, &node);
 	int code = CEP_OK;
-	if ((rv = ctx_op(ctx, aio, true, timeout_ms)) != 0) {
+	if ((rv = ctx_op(c, ctx, aio, true, timeout_ms)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio));
 		/* never left this process: no connection to the server */
 		code = rv == NNG_ETIMEDOUT ?
@@ -178,7 +230,7 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		        "%s: no connection to %s within %d ms", method, c->url,
 		        timeout_ms) :
 		    cep_err_nng(err, rv, method);
-	} else if ((rv = ctx_op(ctx, aio, false,
+	} else if ((rv = ctx_op(c, ctx, aio, false,
 	                deadline - cep_mono_ms())) != 0) {
 		code = rv == NNG_ECONNRESET ?
 		    cep_err_set(err, CEP_UNAVAILABLE,
@@ -192,6 +244,7 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 	} else {
 		*rep = nng_aio_get_msg(aio);
 	}
+	inflight_del(c, &node);
 	nng_ctx_close(ctx);
 	nng_aio_free(aio);
 	return code;

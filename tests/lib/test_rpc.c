@@ -725,9 +725,16 @@ Test(rpc, tls_stranger_refused)
 	cep_rpc_server_stats(f->srv, &st);
 	cr_assert_eq(st.calls, 0);
 	cr_assert_eq(atomic_load(&f->pipe_adds), 0);
-	c = fx_client(f);
-	echo_ok(c, "member");
-	cep_rpc_client_free(c);
+	/* a member still gets in. Under a loaded sanitizer build the first
+	 * handshake after the refusals can take long: a few tries, each with
+	 * a fresh connection */
+	int got = CEP_UNAVAILABLE;
+	for (int i = 0; i < 3 && got != CEP_OK; i++) {
+		c = fx_client(f);
+		got = echo(c, "cep.v1.Test/Echo", "member", 5000, NULL, 0, &err);
+		cep_rpc_client_free(c);
+	}
+	cr_assert_eq(got, CEP_OK, "member refused: %s", err.msg);
 	fx_free(f);
 }
 
