@@ -83,3 +83,23 @@ int cepctl_exit_for_state(int state)
 	default: return CEPCTL_ERROR;
 	}
 }
+
+int cepctl_one_run(cepctl_opts *o, int argc, char **argv, const char *usage,
+    const char **run, cepctl_admin **a)
+{
+	const char *pos[1];
+	int npos;
+	if (cepctl_parse_args(o, argc, argv, NULL, pos, 1, &npos) != 0)
+		return -1;
+	if (npos != 1) {
+		fprintf(stderr, "usage: %s\n", usage);
+		return -1;
+	}
+	cep_err err;
+	if (cepctl_admin_open(o, a, &err) != CEP_OK) {
+		fprintf(stderr, "cepctl %s: %s\n", argv[0], err.msg);
+		return -1;
+	}
+	*run = pos[0];
+	return 0;
+}

@@ -16,4 +16,10 @@ typedef struct cepctl_flag {
 int cepctl_parse_args(cepctl_opts *o, int argc, char **argv,
     const cepctl_flag *extra, const char **pos, int max_pos, int *npos);
 
+/* Commands that take exactly one RUN (show, logs, abort): parses the
+ * arguments, prints usage on a wrong count, opens the Admin connection.
+ * -1 after printing what was wrong. */
+int cepctl_one_run(cepctl_opts *o, int argc, char **argv, const char *usage,
+    const char **run, cepctl_admin **a);
+
 #endif

@@ -134,15 +134,8 @@ int cepctl_cmd_show(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
 	const char *pos[1];
-	int npos;
 	cepctl_admin *a = NULL;
-	if (cepctl_parse_args(&o, argc, argv, NULL, pos, 1, &npos) != 0)
-		return CEPCTL_ERROR;
-	if (npos != 1) {
-		fputs("usage: cepctl show RUN\n", stderr);
-		return CEPCTL_ERROR;
-	}
-	if (open_admin(&o, "show", &a) != 0)
+	if (cepctl_one_run(&o, argc, argv, "cepctl show RUN", &pos[0], &a) != 0)
 		return CEPCTL_ERROR;
 	cepctl_report *r = cepctl_report_new();
 	int rv = CEPCTL_OK, state = 0;
@@ -174,15 +167,8 @@ int cepctl_cmd_abort(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
 	const char *pos[1];
-	int npos;
 	cepctl_admin *a = NULL;
-	if (cepctl_parse_args(&o, argc, argv, NULL, pos, 1, &npos) != 0)
-		return CEPCTL_ERROR;
-	if (npos != 1) {
-		fputs("usage: cepctl abort RUN\n", stderr);
-		return CEPCTL_ERROR;
-	}
-	if (open_admin(&o, "abort", &a) != 0)
+	if (cepctl_one_run(&o, argc, argv, "cepctl abort RUN", &pos[0], &a) != 0)
 		return CEPCTL_ERROR;
 	Cep__V1__AbortRequest req = CEP__V1__ABORT_REQUEST__INIT;
 	req.run_id = (char *)pos[0];

@@ -179,19 +179,11 @@ int cepctl_cmd_logs(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
 	const char *pos[1];
-	int npos;
-	if (cepctl_parse_args(&o, argc, argv, NULL, pos, 1, &npos) != 0)
-		return CEPCTL_ERROR;
-	if (npos != 1) {
-		fputs("usage: cepctl logs RUN [--follow]\n", stderr);
-		return CEPCTL_ERROR;
-	}
-	cep_err err;
 	cepctl_admin *a = NULL;
-	if (cepctl_admin_open(&o, &a, &err) != CEP_OK) {
-		fprintf(stderr, "cepctl logs: %s\n", err.msg);
+	if (cepctl_one_run(&o, argc, argv, "cepctl logs RUN [--follow]", &pos[0],
+	    &a) != 0)
 		return CEPCTL_ERROR;
-	}
+	cep_err err;
 	cepctl_report *r = cepctl_report_new();
 	int64_t t0 = 0;
 	int state = 0, rv = CEPCTL_OK;

@@ -203,9 +203,31 @@ static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 	reply_ack(c, true);
 }
 
-static void on_record_fault(cep_rpc_call *c, void *arg)
+static cep_run_fault *find_fault(cep_run *r, const char *fault_id)
 {
-	cep_delegate *d = arg;
+	for (size_t i = 0; i < r->nfaults; i++)
+		if (strcmp(r->faults[i].rec->fault_id, fault_id) == 0)
+			return &r->faults[i];
+	return NULL;
+}
+
+static void record_or_ack(cep_delegate *d, cep_rpc_call *c, cep_run *r,
+    const Cep__V1__FaultRecord *f)
+{
+	if (find_fault(r, f->fault_id) != NULL)
+		reply_ack(c, true);  /* a retry: already on disk */
+	else
+		record_fault(d, c, r, f);
+}
+
+typedef void (*fault_fn)(cep_delegate *d, cep_rpc_call *c, cep_run *r,
+    const Cep__V1__FaultRecord *f);
+
+/* RecordFault and FaultReverted: the record is checked, its run found
+ * and authorized (open_run answers the call if not), then fn runs under
+ * the delegate's lock. */
+static void fault_call(cep_rpc_call *c, cep_delegate *d, fault_fn fn)
+{
 	const Cep__V1__FaultRecord *f =
 	    (const Cep__V1__FaultRecord *)cep_rpc_call_request(c);
 	if (!fault_ok(f)) {
@@ -215,25 +237,20 @@ static void on_record_fault(cep_rpc_call *c, void *arg)
 	}
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = open_run(d, c, f->run_id);
-	if (r != NULL) {
-		bool known = false;
-		for (size_t i = 0; i < r->nfaults; i++)
-			known |= strcmp(r->faults[i].rec->fault_id, f->fault_id) == 0;
-		if (known)
-			reply_ack(c, true);  /* a retry: already on disk */
-		else
-			record_fault(d, c, r, f);
-	}
+	if (r != NULL)
+		fn(d, c, r, f);
 	pthread_mutex_unlock(&d->mu);
+}
+
+static void on_record_fault(cep_rpc_call *c, void *arg)
+{
+	fault_call(c, arg, record_or_ack);
 }
 
 static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
     const Cep__V1__FaultRecord *f)
 {
-	cep_run_fault *known = NULL;
-	for (size_t i = 0; i < r->nfaults; i++)
-		if (strcmp(r->faults[i].rec->fault_id, f->fault_id) == 0)
-			known = &r->faults[i];
+	cep_run_fault *known = find_fault(r, f->fault_id);
 	if (known == NULL) {
 		cep_rpc_call_fail(c, CEP_NOT_FOUND, "run %s has no fault %s",
 		    r->id, f->fault_id);
@@ -258,19 +275,7 @@ static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 
 static void on_fault_reverted(cep_rpc_call *c, void *arg)
 {
-	cep_delegate *d = arg;
-	const Cep__V1__FaultRecord *f =
-	    (const Cep__V1__FaultRecord *)cep_rpc_call_request(c);
-	if (!fault_ok(f)) {
-		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
-		    "fault record: missing fault_id or oversized field");
-		return;
-	}
-	pthread_mutex_lock(&d->mu);
-	cep_run *r = open_run(d, c, f->run_id);
-	if (r != NULL)
-		fault_reverted(d, c, r, f);
-	pthread_mutex_unlock(&d->mu);
+	fault_call(c, arg, fault_reverted);
 }
 
 static const cep_rpc_method delegate_methods[] = {
