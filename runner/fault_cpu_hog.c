@@ -72,17 +72,10 @@ static int cpu_describe(const cep_exp_item *it, char *target, size_t tlen,
 	int rc = read_params(it, &workers, &load, err);
 	if (rc != CEP_OK)
 		return rc;
-	cep_target *t;
-	if ((rc = cep_fault_target_open(it, "cpu-hog", &t, err)) != CEP_OK)
-		return rc;
-	char where[400];
-	cep_fault_target_text(t, where, sizeof(where));
-	snprintf(target, tlen, "%d worker(s) at %d%% %s", workers, load, where);
-	*undo = json_pack("{s:i, s:s}", "runner_pid", (json_int_t)getpid(),
-	    "comm", HOG_COMM);
-	cep_fault_target_undo(t, *undo);
-	cep_target_free(t);
-	return CEP_OK;
+	char what[64];
+	snprintf(what, sizeof(what), "%d worker(s) at %d%%", workers, load);
+	return cep_fault_hog_describe(it, "cpu-hog", HOG_COMM, what, target,
+	    tlen, undo, err);
 }
 
 static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,

@@ -58,17 +58,10 @@ static int mem_describe(const cep_exp_item *it, char *target, size_t tlen,
 	int rc = read_mib(it, &mib, err);
 	if (rc != CEP_OK)
 		return rc;
-	cep_target *t;
-	if ((rc = cep_fault_target_open(it, "memory-hog", &t, err)) != CEP_OK)
-		return rc;
-	char where[400];
-	cep_fault_target_text(t, where, sizeof(where));
-	snprintf(target, tlen, "%lld MiB %s", (long long)mib, where);
-	*undo = json_pack("{s:i, s:s}", "runner_pid", (json_int_t)getpid(),
-	    "comm", HOG_COMM);
-	cep_fault_target_undo(t, *undo);
-	cep_target_free(t);
-	return CEP_OK;
+	char what[64];
+	snprintf(what, sizeof(what), "%lld MiB", (long long)mib);
+	return cep_fault_hog_describe(it, "memory-hog", HOG_COMM, what, target,
+	    tlen, undo, err);
 }
 
 static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,

@@ -112,3 +112,21 @@ bool cep_fault_path_ok(const char *path)
 	}
 	return true;
 }
+
+int cep_fault_hog_describe(const cep_exp_item *it, const char *fault,
+    const char *comm, const char *what, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
+{
+	cep_target *t;
+	int rc = cep_fault_target_open(it, fault, &t, err);
+	if (rc != CEP_OK)
+		return rc;
+	char where[400];
+	cep_fault_target_text(t, where, sizeof(where));
+	snprintf(target, tlen, "%s %s", what, where);
+	*undo = json_pack("{s:i, s:s}", "runner_pid", (json_int_t)getpid(),
+	    "comm", comm);
+	cep_fault_target_undo(t, *undo);
+	cep_target_free(t);
+	return CEP_OK;
+}

@@ -27,6 +27,13 @@ void cep_fault_target_text(const cep_target *t, char *buf, size_t len);
 /* Adds "target", "cgroup" and "cgroup_ino" to an undo object. */
 void cep_fault_target_undo(const cep_target *t, json_t *undo);
 
+/* The describe step of a hog (workers forked from the runner, named
+ * comm): target text "<what> <where>" and the undo record
+ * {"runner_pid", "comm", target fields}. */
+int cep_fault_hog_describe(const cep_exp_item *it, const char *fault,
+    const char *comm, const char *what, char *target, size_t tlen,
+    json_t **undo, cep_err *err);
+
 /* cep_fault_spawn_worker, but the worker is moved into t's cgroups
  * before body starts (a gate), so that everything it does is accounted
  * there. t NULL: the plain spawn. */
