@@ -96,6 +96,35 @@ static int netem_add_sock(struct mnl_socket *nl, int ifindex, uint32_t handle,
 	return rt_talk(nl, nlh, NULL, NULL);
 }
 
+/* tbf: TCA_OPTIONS is a real nest. The rate says it is on an Ethernet
+ * link layer, so the kernel computes its own rate table (no TCA_TBF_RTAB,
+ * which tc(8) builds from /proc/net/psched); the burst is given in bytes
+ * (TCA_TBF_BURST) and the buffer in psched ticks (64 ns) as a fallback for
+ * kernels that read only the struct. limit: bytes queued before drops. */
+static int tbf_add_sock(struct mnl_socket *nl, int ifindex, uint32_t handle,
+    uint64_t rate_Bps, uint32_t burst, uint32_t limit)
+{
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = qdisc_msg(buf, RTM_NEWQDISC,
+	    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, ifindex, handle);
+	mnl_attr_put_strz(nlh, TCA_KIND, "tbf");
+	struct nlattr *opt = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+	struct tc_tbf_qopt q;
+	memset(&q, 0, sizeof(q));
+	q.rate.rate = rate_Bps > UINT32_MAX ? UINT32_MAX : (uint32_t)rate_Bps;
+	q.rate.linklayer = TC_LINKLAYER_ETHERNET;
+	q.limit = limit;
+	uint64_t buffer_ns = (uint64_t)burst * 1000000000ULL / rate_Bps;
+	q.buffer = buffer_ns / 64 > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)(buffer_ns / 64);
+	mnl_attr_put(nlh, TCA_TBF_PARMS, sizeof(q), &q);
+	if (rate_Bps > UINT32_MAX)
+		mnl_attr_put_u64(nlh, TCA_TBF_RATE64, rate_Bps);
+	mnl_attr_put_u32(nlh, TCA_TBF_BURST, burst);
+	mnl_attr_nest_end(nlh, opt);
+	return rt_talk(nl, nlh, NULL, NULL);
+}
+
 /* ---- probe ---- */
 
 typedef struct probe_job {
@@ -117,8 +146,11 @@ static void *probe_thread(void *p)
 		j->e = EIO;
 		return NULL;
 	}
-	int r = strcmp(j->kind, "netem") == 0 ?
-	    netem_add_sock(nl, 1, 0xce000000u, 1000000, 0) : EINVAL;
+	int r = EINVAL;
+	if (strcmp(j->kind, "netem") == 0)
+		r = netem_add_sock(nl, 1, 0xce000000u, 1000000, 0);
+	else if (strcmp(j->kind, "tbf") == 0)
+		r = tbf_add_sock(nl, 1, 0xce000000u, 125000, 16384, 65536);
 	j->ok = r == 0;
 	if (r != 0 && r != ENOENT && r != EOPNOTSUPP)
 		j->e = r;
@@ -186,7 +218,10 @@ int cep_tc_links(int nsfd, int *ifindex, size_t max, size_t *n, cep_err *err)
 typedef struct q_job {
 	int ifindex;
 	uint32_t handle;
-	int64_t delay, jitter;
+	bool tbf;
+	int64_t delay, jitter;          /* netem */
+	uint64_t rate;                  /* tbf */
+	uint32_t burst, limit;
 	uint32_t root;       /* root qdisc handle found */
 	bool has_root;
 } q_job;
@@ -197,10 +232,13 @@ static int add_in(void *arg, cep_err *err)
 	struct mnl_socket *nl = rt_open(err);
 	if (nl == NULL)
 		return err ? err->code : CEP_INTERNAL;
-	int r = netem_add_sock(nl, j->ifindex, j->handle, j->delay, j->jitter);
+	int r = j->tbf ?
+	    tbf_add_sock(nl, j->ifindex, j->handle, j->rate, j->burst, j->limit) :
+	    netem_add_sock(nl, j->ifindex, j->handle, j->delay, j->jitter);
 	mnl_socket_close(nl);
 	if (r != 0)
-		return cep_err_errno(err, r, "adding a netem qdisc");
+		return cep_err_errno(err, r, j->tbf ? "adding a tbf qdisc" :
+		    "adding a netem qdisc");
 	return CEP_OK;
 }
 
@@ -209,6 +247,17 @@ int cep_tc_netem_add(int nsfd, int ifindex, uint16_t major, int64_t delay_ns,
 {
 	q_job j = {.ifindex = ifindex, .handle = (uint32_t)major << 16,
 	    .delay = delay_ns, .jitter = jitter_ns};
+	return cep_netns_run(nsfd, add_in, &j, err);
+}
+
+int cep_tc_tbf_add(int nsfd, int ifindex, uint16_t major, uint64_t rate_Bps,
+    uint32_t burst, uint32_t limit, cep_err *err)
+{
+	if (rate_Bps == 0 || burst == 0)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "tbf: rate and burst must be > 0");
+	q_job j = {.ifindex = ifindex, .handle = (uint32_t)major << 16,
+	    .tbf = true, .rate = rate_Bps, .burst = burst, .limit = limit};
 	return cep_netns_run(nsfd, add_in, &j, err);
 }
 

@@ -1,6 +1,7 @@
 /*
  * tc.h - root qdiscs in a network namespace over rtnetlink (libmnl): the
- * tc netem path of network-latency, where the kernel has sch_netem.
+ * tc netem path of network-latency, where the kernel has sch_netem, and
+ * the tbf shaper of network-bandwidth.
  *
  * Whether the kernel has a qdisc kind is detected, not assumed: the qdisc
  * is created on the loopback of a throwaway namespace (unshare on a fresh
@@ -30,6 +31,11 @@ int cep_tc_links(int nsfd, int *ifindex, size_t max, size_t *n, cep_err *err);
 /* Root netem qdisc on ifindex: delay +- jitter (ns), handle major:0. */
 int cep_tc_netem_add(int nsfd, int ifindex, uint16_t major, int64_t delay_ns,
     int64_t jitter_ns, cep_err *err);
+
+/* Root tbf qdisc on ifindex (network-bandwidth, egress): rate in bytes/s,
+ * burst (bucket) in bytes, limit = bytes queued before drops. */
+int cep_tc_tbf_add(int nsfd, int ifindex, uint16_t major, uint64_t rate_Bps,
+    uint32_t burst, uint32_t limit, cep_err *err);
 
 /* Removes the root qdisc of ifindex if its handle is major:0; an absent
  * interface or another root qdisc = nothing of ours left (OK). */

@@ -13,6 +13,7 @@
 #define CEP_FAULT_NET_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "fault.h"
@@ -57,6 +58,22 @@ bool cep_net_dir_has(const cep_exp_item *it, const char *chain);
 /* Deletes the table (confirmed), drains and kills the worker, closes. */
 int cep_net_revert(cep_net_fault *f, cep_err *err);
 void cep_net_free(cep_net_fault *f);
+
+/* Root qdiscs on every interface of the target namespace (netem for
+ * latency, tbf for bandwidth): fault_net_qdisc.c. fits = plain egress
+ * (no cidrs, no ports), the kernel has the kind, and optout_env is unset
+ * (tests force the nftables path with it). describe records the choice
+ * for the item; chosen reads it back in inject and mechanism_of. */
+typedef int (*cep_net_qdisc_add_fn)(const cep_exp_item *it, int nsfd,
+    int ifindex, uint16_t major, cep_err *err);
+bool cep_net_qdisc_fits(const cep_exp_item *it, const char *kind,
+    const char *optout_env);
+bool cep_net_qdisc_chosen(const cep_exp_item *it);
+int cep_net_qdisc_describe(const cep_exp_item *it, bool use, const char *kind,
+    char *target, size_t tlen, json_t **undo, cep_err *err);
+int cep_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    const char *kind, cep_net_qdisc_add_fn add, void **state, cep_err *err);
+int cep_net_qdisc_revert(void *state, cep_err *err);
 
 extern const cep_fault_ops cep_fault_net_loss;
 extern const cep_fault_ops cep_fault_net_partition;

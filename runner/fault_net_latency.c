@@ -218,141 +218,31 @@ static void netq_body(const void *p)
 	}
 }
 
-/* ---- the netem path ---- */
+/* ---- the netem path (fault_net_qdisc.c) ---- */
 
-#define MAX_ITEMS 64
-static struct {
-	const cep_exp_item *it;
-	bool netem;
-} choice[MAX_ITEMS];
-
-static bool *choice_of(const cep_exp_item *it)
+static int netem_add(const cep_exp_item *it, int nsfd, int ifindex,
+    uint16_t major, cep_err *err)
 {
-	for (size_t i = 0; i < MAX_ITEMS; i++)
-		if (choice[i].it == it || choice[i].it == NULL) {
-			choice[i].it = it;
-			return &choice[i].netem;
-		}
-	return &choice[MAX_ITEMS - 1].netem;
-}
-
-/* netem for plain egress latency, when the kernel has it. */
-static bool want_netem(const cep_exp_item *it)
-{
-	if (getenv("CEP_NET_NO_NETEM") != NULL ||
-	    strcmp(cep_runner_param_str(it, "direction", "egress"), "egress") ||
-	    cep_exp_list_len(it, "cidrs") > 0 || cep_exp_list_len(it, "ports") > 0)
-		return false;
-	bool ok = false;
-	cep_err e = {0};
-	return cep_tc_kind_available("netem", &ok, &e) == CEP_OK && ok;
+	int64_t d = cep_runner_param_ms(it, "delay", 0) * 1000000LL;
+	int64_t j = cep_runner_param_ms(it, "jitter", 0) * 1000000LL;
+	return cep_tc_netem_add(nsfd, ifindex, major, d, j, err);
 }
 
 static const char *latency_mechanism(const cep_exp_item *it)
 {
-	return *choice_of(it) ? "tc-qdisc" : "nftables";
-}
-
-typedef struct netem_state {
-	cep_net_fault f;
-	uint16_t major;
-	size_t n;
-	int ifindex[CEP_TC_MAX_LINKS];
-} netem_state;
-
-static uint16_t netem_major(unsigned n)
-{
-	return (uint16_t)(0xce00 + n % 256);
-}
-
-static int netem_undo_json(const cep_net_fault *f, json_t **undo,
-    cep_err *err)
-{
-	int ifs[CEP_TC_MAX_LINKS];
-	size_t n = 0;
-	int rc = cep_tc_links(f->nsfd, ifs, CEP_TC_MAX_LINKS, &n, err);
-	if (rc != CEP_OK)
-		return rc;
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_integer(ifs[i]));
-	*undo = json_pack("{s:I, s:I, s:s, s:o, s:i}", "netns_dev",
-	    (json_int_t)f->id.dev, "netns_inode", (json_int_t)f->id.ino,
-	    "netns_path", f->path, "ifindexes", a, "major",
-	    (int)netem_major(f->n));
-	return *undo ? CEP_OK : cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-	    "no memory");
+	return cep_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
 }
 
 static int latency_describe(const cep_exp_item *it, char *target,
     size_t tlen, json_t **undo, cep_err *err)
 {
-	bool *netem = choice_of(it);
-	*netem = want_netem(it);
-	int rc = cep_net_describe(it, target, tlen, undo, err);
-	if (rc != CEP_OK || !*netem)
-		return rc;
-	json_decref(*undo);
-	*undo = NULL;
-	cep_net_fault f;
-	rc = cep_net_open(it, &f, err);
-	if (rc == CEP_OK) {
-		rc = netem_undo_json(&f, undo, err);
-		close(f.nsfd);
-	}
-	size_t o = strnlen(target, tlen);
-	snprintf(target + o, tlen - o, " (tc netem)");
-	return rc;
-}
-
-static int netem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
-    void **state, cep_err *err)
-{
-	netem_state *s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	int rc = cep_net_open(it, &s->f, err);
-	if (rc == CEP_OK)
-		rc = cep_tc_links(s->f.nsfd, s->ifindex, CEP_TC_MAX_LINKS, &s->n,
-		    err);
-	s->major = netem_major(s->f.n);
-	int64_t d = cep_runner_param_ms(it, "delay", 0) * 1000000LL;
-	int64_t j = cep_runner_param_ms(it, "jitter", 0) * 1000000LL;
-	size_t done = 0;
-	for (; rc == CEP_OK && done < s->n; done++)
-		rc = cep_tc_netem_add(s->f.nsfd, s->ifindex[done], s->major, d, j,
-		    err);
-	if (rc != CEP_OK) {
-		for (size_t i = 0; i < s->n && s->f.nsfd >= 0; i++)
-			cep_tc_root_del(s->f.nsfd, s->ifindex[i], s->major, NULL);
-		if (s->f.nsfd >= 0)
-			close(s->f.nsfd);
-		free(s);
-		return rc;
-	}
-	cep_runner_emit_log(ctx->sink, "%s: netem %x: on %zu interface(s) of "
-	    "network namespace %s", ctx->fault_id, s->major, s->n, s->f.path);
-	*state = s;
-	return CEP_OK;
-}
-
-static int netem_revert(netem_state *s, cep_err *err)
-{
-	int rc = CEP_OK;
-	for (size_t i = 0; i < s->n; i++) {
-		int r = cep_tc_root_del(s->f.nsfd, s->ifindex[i], s->major,
-		    rc == CEP_OK ? err : NULL);
-		if (rc == CEP_OK)
-			rc = r;
-	}
-	close(s->f.nsfd);
-	free(s);
-	return rc;
+	return cep_net_qdisc_describe(it, cep_net_qdisc_fits(it, "netem",
+	    "CEP_NET_NO_NETEM"), "netem", target, tlen, undo, err);
 }
 
 /* ---- the fault ---- */
 
-/* state: a netem_state (netem) or a cep_net_fault (NFQUEUE), told apart
+/* state: a qdisc state (netem) or a cep_net_fault (NFQUEUE), told apart
  * by this tag in front of both. */
 typedef struct lat_state {
 	bool netem;
@@ -417,8 +307,9 @@ static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	lat_state *ls = calloc(1, sizeof(*ls));
 	if (ls == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	ls->netem = *choice_of(it);
-	int rc = ls->netem ? netem_inject(it, ctx, &ls->impl, err) :
+	ls->netem = cep_net_qdisc_chosen(it);
+	int rc = ls->netem ?
+	    cep_net_qdisc_inject(it, ctx, "netem", netem_add, &ls->impl, err) :
 	    nfq_inject(it, ctx, &ls->impl, err);
 	if (rc != CEP_OK) {
 		free(ls);
@@ -433,7 +324,7 @@ static int latency_revert(void *state, cep_err *err)
 	lat_state *ls = state;
 	int rc;
 	if (ls->netem) {
-		rc = netem_revert(ls->impl, err);
+		rc = cep_net_qdisc_revert(ls->impl, err);
 	} else {
 		cep_net_fault *f = ls->impl;
 		rc = cep_net_revert(f, err);

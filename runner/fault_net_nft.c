@@ -2,10 +2,11 @@
  * fault_net_nft.c - the network faults that are nftables rules only:
  *   network-loss       numgen random mod 100 < percent -> drop
  *   network-partition  drop, or reject (TCP reset / ICMP admin-prohibited)
- *   network-bandwidth  a named limit object per direction: traffic over
- *                      the rate (plus burst) is dropped (a policer, not a
- *                      shaper: tbf would queue instead of drop)
- * Each is one table in the target namespace, created in one transaction
+ *   network-bandwidth  a tbf shaper on every interface for plain egress
+ *                      (fault_net_qdisc.c); with cidrs, ports or ingress,
+ *                      a named limit object per direction: traffic over
+ *                      the rate (plus burst) is dropped (a policer)
+ * Each nftables fault is one table in the target namespace, created in one transaction
  * and deleted as the revert (fault_net.c).
  */
 #define _GNU_SOURCE
@@ -15,6 +16,7 @@
 
 #include "fault_net.h"
 #include "params.h"
+#include "tc.h"
 
 /* Adds the fault's own objects and rules for one chain. */
 typedef int (*rules_fn)(const cep_exp_item *it, const cep_net_fault *f,
@@ -147,16 +149,71 @@ static int bandwidth_rules(const cep_exp_item *it, const cep_net_fault *f,
 	return cep_net_rule(f, chain, act, buf, len, off, err);
 }
 
+/* tbf shapes (queues, then drops past `limit`) where the nftables limit
+ * can only police (drop over the rate): the queue is sized for 100 ms at
+ * the rate plus the burst, as a shaper in front of a WAN link would be. */
+static int tbf_add(const cep_exp_item *it, int nsfd, int ifindex,
+    uint16_t major, cep_err *err)
+{
+	uint64_t rate = (uint64_t)cep_runner_param_int(it, "kbps", 8) * 125;
+	uint64_t burst = (uint64_t)cep_runner_param_int(it, "burstKiB", 32) *
+	    1024;
+	uint64_t limit = rate / 10 + burst;
+	return cep_tc_tbf_add(nsfd, ifindex, major, rate, (uint32_t)burst,
+	    limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit, err);
+}
+
+static const char *bandwidth_mechanism(const cep_exp_item *it)
+{
+	return cep_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
+}
+
+static int bandwidth_describe(const cep_exp_item *it, char *target,
+    size_t tlen, json_t **undo, cep_err *err)
+{
+	return cep_net_qdisc_describe(it, cep_net_qdisc_fits(it, "tbf",
+	    "CEP_NET_NO_TBF"), "tbf", target, tlen, undo, err);
+}
+
+/* state: the qdisc state (tbf) or a cep_net_fault (nftables policer),
+ * told apart by this tag. */
+typedef struct bw_state {
+	bool tbf;
+	void *impl;
+} bw_state;
+
 static int bandwidth_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
-	return inject_rules(it, ctx, bandwidth_rules, state, err);
+	bw_state *bs = calloc(1, sizeof(*bs));
+	if (bs == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	bs->tbf = cep_net_qdisc_chosen(it);
+	int rc = bs->tbf ?
+	    cep_net_qdisc_inject(it, ctx, "tbf", tbf_add, &bs->impl, err) :
+	    inject_rules(it, ctx, bandwidth_rules, &bs->impl, err);
+	if (rc != CEP_OK) {
+		free(bs);
+		return rc;
+	}
+	*state = bs;
+	return CEP_OK;
+}
+
+static int bandwidth_revert(void *state, cep_err *err)
+{
+	bw_state *bs = state;
+	int rc = bs->tbf ? cep_net_qdisc_revert(bs->impl, err) :
+	    net_revert(bs->impl, err);
+	free(bs);
+	return rc;
 }
 
 const cep_fault_ops cep_fault_net_bandwidth = {
 	.type = "network-bandwidth",
 	.mechanism = "nftables",
-	.describe = cep_net_describe,
+	.mechanism_of = bandwidth_mechanism,
+	.describe = bandwidth_describe,
 	.inject = bandwidth_inject,
-	.revert = net_revert,
+	.revert = bandwidth_revert,
 };

@@ -7,7 +7,12 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
       libcurl4-openssl-dev libcriterion-dev libyaml-dev libjansson-dev
       libsystemd-dev python3 nftables iproute2 procps
-      libnftables-dev libnftnl-dev libmnl-dev libnetfilter-queue-dev iputils-ping"
+      libnftables-dev libnftnl-dev libmnl-dev libnetfilter-queue-dev iputils-ping
+      openssl util-linux"
+
+# The Kubernetes tests run the real kubectl against the test server. CI
+# machines carry one (1.32); elsewhere Debian's kubernetes-client is enough.
+command -v kubectl >/dev/null 2>&1 || PKGS="$PKGS kubernetes-client"
 
 missing=""
 for p in $PKGS; do

@@ -2,7 +2,8 @@
 while it records and injects each network fault (loss, partition, latency,
 bandwidth, dns-error) into a test network namespace; once the run is final
 (the delegate has cleaned up), the namespace's ruleset holds no cep_ table
-(read with `nft -j list tables` inside it) and the process table no
+(read with `nft -j list tables` inside it), no interface has a cep root qdisc
+(bandwidth's tbf, read with `tc qdisc show`) and the process table no
 cep-netq / cep-dns worker. Also one clean run per fault: the table is there
 while the fault runs, gone at the end. Needs root (namespaces, nftables).
 Set CEP_E2E_SEED to replay a random sequence.
@@ -10,6 +11,7 @@ Set CEP_E2E_SEED to replay a random sequence.
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -86,8 +88,20 @@ class NetFaultsKill9(unittest.TestCase):
         return [x["table"]["name"] for x in doc["nftables"]
                 if "table" in x and x["table"]["name"].startswith("cep_")]
 
+    def cep_qdiscs(self):
+        """Root qdiscs with a cep handle (ce00+n), per tc(8): network-bandwidth's
+        tbf shaper (and netem where the kernel has it)."""
+        r = subprocess.run(["ip", "netns", "exec", self.a, "tc", "qdisc", "show"],
+                           capture_output=True, text=True, check=True)
+        return [l for l in r.stdout.splitlines() if re.match(r"qdisc \S+ ce[0-9a-f]{2}:", l)]
+
+    def cep_marks(self):
+        """What a network fault leaves in the namespace: tables and qdiscs."""
+        return self.cep_tables() + self.cep_qdiscs()
+
     def assert_clean(self, why):
         self.assertEqual(self.cep_tables(), [], f"{why}: nftables table left\n" + self.app.logs())
+        self.assertEqual(self.cep_qdiscs(), [], f"{why}: qdisc left\n" + self.app.logs())
         home = self.app.home
         self.assertTrue(wait_until(lambda: not workers(home), 5),
                         f"{why}: workers left {workers(home)}")
@@ -97,8 +111,9 @@ class NetFaultsKill9(unittest.TestCase):
             name = f"clean-{f['name']}"
             path = self.app.write(f"{name}.yaml", experiment(name, duration="2s", faults=[f]))
             proc = self.app.run_async(path)
-            seen = wait_until(lambda: self.cep_tables(), 20, 0.02)
-            self.assertTrue(seen, f"{f['type']}: no table while running\n" + self.app.logs())
+            seen = wait_until(lambda: self.cep_marks(), 20, 0.02)
+            self.assertTrue(seen, f"{f['type']}: no table or qdisc while running\n"
+                            + self.app.logs())
             out, err = proc.communicate(timeout=60)
             self.assertEqual(proc.returncode, 0, out + err + self.app.logs())
             self.assert_clean(f"after a clean {f['type']} run")
@@ -116,14 +131,14 @@ class NetFaultsKill9(unittest.TestCase):
                 self.assertTrue(runner, "no runner:\n" + self.app.logs())
                 if k % 2:
                     # while the fault is surely in: the delegate must undo it
-                    self.assertTrue(wait_until(lambda: self.cep_tables(), 20, 0.005),
+                    self.assertTrue(wait_until(lambda: self.cep_marks(), 20, 0.005),
                                     self.app.logs())
                     delay = self.rng.uniform(0, 0.3)
                 else:
                     # anywhere from connecting to recording / injecting
                     delay = self.rng.uniform(0, 0.6)
                 time.sleep(delay)
-                present = bool(self.cep_tables())
+                present = bool(self.cep_marks())
                 for p in self.app.runner_pids():
                     os.kill(p, signal.SIGKILL)
                 run = self.app.wait_run(lambda r: r["name"] == name and r["state"] in FINAL,

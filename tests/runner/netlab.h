@@ -144,6 +144,18 @@ static inline bool nl_has_cep_table(const char *ns)
 	    strstr(out, "\"name\":\"cep_") != NULL;
 }
 
+/* Whether any interface of ns has a root qdisc of this kind, per tc(8)
+ * (an observer independent of lib/tc.c). */
+static inline bool nl_has_qdisc(const char *ns, const char *kind)
+{
+	char out[16384], want[64];
+	int rc = NL_RUN(out, sizeof(out), "ip", "netns", "exec", ns, "tc",
+	    "qdisc", "show");
+	cr_assert_eq(rc, 0, "tc qdisc show in %s failed", ns);
+	snprintf(want, sizeof(want), "qdisc %s ce", kind);
+	return strstr(out, want) != NULL;
+}
+
 /* A process in ns (sleep 600), by ip netns exec. */
 static inline pid_t nl_spawn_sleeper(const char *ns)
 {
