@@ -51,6 +51,10 @@ int cepctl_cmd_logs(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_abort(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_status(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_demo(const cepctl_opts *o, int argc, char **argv);
+/* Kubernetes: cmd_kube.c (offline from the delegate) */
+int cepctl_cmd_connectors(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_rbac(const cepctl_opts *o, int argc, char **argv);
+int cepctl_cmd_check(const cepctl_opts *o, int argc, char **argv);
 /* hidden helpers the demo runs as child processes */
 int cepctl_cmd_demo_web(int argc, char **argv);
 int cepctl_cmd_demo_supervise(int argc, char **argv);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cmd_common.h"
+#include "connector.h"
 #include "pki.h"
 #include "util.h"
 
@@ -181,6 +182,23 @@ static int issue_relay_cert(const cep_paths *p, cep_err *err)
 	return rv;
 }
 
+/* connectors.d/ with a commented example that is not loaded (*.yaml
+ * only are): the folder's place and format are then self-explaining. */
+static int init_connectors(const cep_paths *p, cep_err *err)
+{
+	char dir[CEP_PATH_MAX], sample[CEP_PATH_MAX + 32];
+	int rv = cep_path(dir, sizeof(dir), err, "%s/connectors.d", p->config);
+	if (rv == CEP_OK)
+		rv = cep_mkdirs(dir, 0755, err);
+	if (rv != CEP_OK)
+		return rv;
+	snprintf(sample, sizeof(sample), "%s/example.yaml.sample", dir);
+	if (exists(sample))
+		return CEP_OK;
+	const char *text = cep_connector_example_yaml();
+	return cep_write_file(sample, text, strlen(text), 0644, err);
+}
+
 /* Creates the home's folders, config, CA and relay certificate. */
 int cepctl_init_home(const char *home, const char *appliance,
     const char *listen, const char *advertise, cep_err *err)
@@ -209,6 +227,8 @@ int cepctl_init_home(const char *home, const char *appliance,
 		if ((rv = write_config(cfgpath, &c, err)) != CEP_OK)
 			return rv;
 	}
+	if ((rv = init_connectors(&p, err)) != CEP_OK)
+		return rv;
 	cep_config cfg;
 	if ((rv = cep_config_load(&p, &cfg, err)) != CEP_OK)
 		return rv;

@@ -96,4 +96,8 @@ bool cep_connector_ns_allowed(const cep_connector *c, const char *ns,
 int cep_connector_client(const cep_connector *c, cep_kube **out,
     cep_err *err);
 
+/* The commented example `cepctl init` writes as connectors.d/
+ * example.yaml.sample (every key, all commented out). */
+const char *cep_connector_example_yaml(void);
+
 #endif

@@ -31,10 +31,15 @@ const cep_kube_perm *cep_kube_rbac_delegate(void);
 int cep_kube_rbac_for_type(const char *type, const cep_kube_perm **perms,
     cep_err *err);
 
+/* What the delegate needs to undo a type's fault itself when the runner
+ * died (restore + read back): NULL for a type without an undo. */
+const cep_kube_perm *cep_kube_rbac_undo_for_type(const char *type);
+
 /*
  * Manifests for `cepctl rbac`: a YAML stream (---) of ServiceAccount, Role
- * and RoleBinding for the delegate (who: "delegate") or the runner
- * ("runner", with the fault/probe types), plus a ClusterRole(+Binding)
+ * and RoleBinding for the delegate (who: "delegate": its own verbs plus
+ * the undo verbs of the given types) or the runner ("runner", with the
+ * fault/probe types), plus a ClusterRole(+Binding)
  * only when a type needs cluster-scoped resources (node-cordon).
  * *yaml is malloc'd.
  */

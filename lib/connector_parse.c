@@ -1,0 +1,667 @@
+/*
+ * connector_parse.c - the grammar of connectors.d/NAME.yaml: every key known,
+ * every value checked (names, quantities, tolerations, labels), errors as
+ * file:line:col in the style of config.c. connector.c owns the objects,
+ * the folder and the namespace rule; docs/connectors.md is the reference.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector.h"
+#include "connector_int.h"
+#include "util.h"
+#include "yamldoc.h"
+
+#define MAX_MAP_ENTRIES 64
+
+struct loader {
+	const cep_yaml_doc *doc;
+	cep_err *err;
+	const char *path;      /* "runner.resources" - for messages */
+};
+
+/* ---- checks on names and values ---- */
+
+static bool is_alnum_lower(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* RFC 1123 label: namespaces, connector names. */
+bool cep_connector_dns_label(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || !is_alnum_lower(s[0]) ||
+	    !is_alnum_lower(s[n - 1]))
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* RFC 1123 subdomain: object names (service accounts, pull secrets). */
+static bool dns_subdomain(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253)
+		return false;
+	if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool edge = i == 0 || i == n - 1 || s[i - 1] == '.' ||
+		    s[i + 1] == '.';
+		if (edge && !is_alnum_lower(s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* A label value or the name part of a key: [A-Za-z0-9] at the ends,
+ * [-_.A-Za-z0-9] inside, max 63; values may be empty. */
+static bool label_name(const char *s, size_t n, bool empty_ok)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+	if (n == 0)
+		return empty_ok;
+	if (n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9');
+		if (strchr(ok, c) == NULL || c == '\0' ||
+		    ((i == 0 || i == n - 1) && !alnum))
+			return false;
+	}
+	return true;
+}
+
+/* A qualified name (label and annotation keys): [prefix/]name. */
+static bool qualified_name(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	if (slash == NULL)
+		return label_name(s, strlen(s), false);
+	char prefix[254];
+	size_t pl = (size_t)(slash - s);
+	if (pl == 0 || pl >= sizeof(prefix))
+		return false;
+	memcpy(prefix, s, pl);
+	prefix[pl] = '\0';
+	return dns_subdomain(prefix) && label_name(slash + 1,
+	    strlen(slash + 1), false);
+}
+
+static bool label_value(const char *s)
+{
+	return label_name(s, strlen(s), true);
+}
+
+static bool printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* No spaces either: URLs, contexts, image references. */
+static bool token(const char *s)
+{
+	if (s[0] == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static bool ns_glob(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63)
+		return false;
+	if (strpbrk(s, "*?[") == NULL)
+		return cep_connector_dns_label(s);
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-*?[]!") == n;
+}
+
+static bool tls_url(const char *s)
+{
+	static const char scheme[] = "tls+tcp://";
+	if (strncmp(s, scheme, sizeof(scheme) - 1) != 0 || !token(s))
+		return false;
+	const char *hp = s + sizeof(scheme) - 1;
+	const char *colon = strrchr(hp, ':');
+	if (colon == NULL || colon == hp)
+		return false;
+	char *end = NULL;
+	long port = strtol(colon + 1, &end, 10);
+	return end != colon + 1 && *end == '\0' && port >= 1 && port <= 65535;
+}
+
+/*
+ * A Kubernetes quantity as used for requests and limits: a decimal number
+ * and an SI or binary suffix (50m, 0.5, 128Mi, 1G). *val is in base units
+ * (cores, bytes) so that a request can be compared with its limit.
+ * Memory in milli-units ("128m" = 0.128 bytes) is legal for the API server
+ * and always a typo for 128Mi, so memory refuses it.
+ */
+static bool quantity(const char *s, bool memory, long double *val)
+{
+	static const struct { const char *sfx; long double mul; } sfx[] = {
+	    {"Ki", 1024.0L}, {"Mi", 1048576.0L}, {"Gi", 1073741824.0L},
+	    {"Ti", 1099511627776.0L}, {"Pi", 1125899906842624.0L},
+	    {"Ei", 1152921504606846976.0L}, {"n", 1e-9L}, {"u", 1e-6L},
+	    {"m", 1e-3L}, {"", 1.0L}, {"k", 1e3L}, {"M", 1e6L}, {"G", 1e9L},
+	    {"T", 1e12L}, {"P", 1e15L}, {"E", 1e18L},
+	};
+	size_t digits = strspn(s, "0123456789"), frac = 0;
+	const char *p = s + digits;
+	if (*p == '.') {
+		frac = strspn(p + 1, "0123456789");
+		p += 1 + frac;
+	}
+	if (digits + frac == 0 || digits > 18 || frac > 9)
+		return false;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		if (strcmp(p, sfx[i].sfx) != 0)
+			continue;
+		if (memory && sfx[i].mul < 1.0L)
+			return false;
+		char num[32];
+		snprintf(num, sizeof(num), "%.*s", (int)(p - s), s);
+		*val = strtold(num, NULL) * sfx[i].mul;
+		return *val > 0.0L;
+	}
+	return false;
+}
+
+/* ---- loader helpers (the style of config.c) ---- */
+
+static int bad(struct loader *l, const cep_yaml_node *n, const char *key,
+    const char *what, const char *expected)
+{
+	return cep_yaml_error(l->err, l->doc, n, "%s%s%s: %s, expected %s",
+	    l->path, l->path[0] ? "." : "", key, what, expected);
+}
+
+static int check_keys(struct loader *l, const cep_yaml_node *map,
+    const char *const *keys)
+{
+	for (size_t i = 0; i < cep_yaml_len(map); i++) {
+		const cep_yaml_node *k = cep_yaml_key_at(map, i);
+		const char *ks = cep_yaml_scalar(k);
+		size_t j = 0;
+		while (keys[j] != NULL && strcmp(keys[j], ks) != 0)
+			j++;
+		if (keys[j] != NULL)
+			continue;
+		char list[384] = "";
+		size_t off = 0;
+		for (j = 0; keys[j] != NULL && off < sizeof(list); j++) {
+			int w = snprintf(list + off, sizeof(list) - off, "%s%s",
+			    j ? ", " : "", keys[j]);
+			off += w > 0 ? (size_t)w : 0;
+		}
+		return cep_yaml_error(l->err, l->doc, k,
+		    "unknown key '%.64s' in %s (expected one of: %s)", ks,
+		    l->path[0] ? l->path : "the top level", list);
+	}
+	return CEP_OK;
+}
+
+/* A section: absent or null = defaults, else a mapping of known keys. */
+static int section(struct loader *l, const cep_yaml_node *parent,
+    const char *key, const char *path, const char *const *keys,
+    const cep_yaml_node **out)
+{
+	*out = cep_yaml_get(parent, key);
+	if (*out == NULL || cep_yaml_kind(*out) == CEP_YAML_NULL) {
+		*out = NULL;
+		return CEP_OK;
+	}
+	if (cep_yaml_kind(*out) != CEP_YAML_MAP)
+		return bad(l, *out, key, "not a mapping", "a mapping");
+	l->path = path;
+	return check_keys(l, *out, keys);
+}
+
+static int get_string(struct loader *l, const cep_yaml_node *map,
+    const char *key, bool (*ok)(const char *), const char *expected,
+    char *dst, size_t dlen)
+{
+	const cep_yaml_node *n = cep_yaml_get(map, key);
+	if (n == NULL)
+		return CEP_OK;
+	const char *s = cep_yaml_scalar(n);
+	if (s == NULL)
+		return bad(l, n, key, "not a string", expected);
+	if (strlen(s) >= dlen || !ok(s))
+		return bad(l, n, key, "not valid", expected);
+	snprintf(dst, dlen, "%s", s);
+	return CEP_OK;
+}
+
+static int get_bool(struct loader *l, const cep_yaml_node *map,
+    const char *key, bool *out)
+{
+	const cep_yaml_node *n = cep_yaml_get(map, key);
+	if (n == NULL)
+		return CEP_OK;
+	const char *s = cep_yaml_scalar(n);
+	if (s == NULL || cep_yaml_quoted(n) ||
+	    (strcmp(s, "true") != 0 && strcmp(s, "false") != 0))
+		return bad(l, n, key, "not a boolean", "true or false");
+	*out = strcmp(s, "true") == 0;
+	return CEP_OK;
+}
+
+static int get_duration(struct loader *l, const cep_yaml_node *map,
+    const char *key, int64_t min, int64_t max, int64_t *out)
+{
+	const cep_yaml_node *n = cep_yaml_get(map, key);
+	if (n == NULL)
+		return CEP_OK;
+	char lo[32], hi[32], exp[96];
+	cep_format_duration(min, lo, sizeof(lo));
+	cep_format_duration(max, hi, sizeof(hi));
+	snprintf(exp, sizeof(exp), "a duration %s..%s such as 30s", lo, hi);
+	const char *s = cep_yaml_scalar(n);
+	int64_t v = 0;
+	if (s == NULL || !cep_parse_duration_ms(s, &v))
+		return bad(l, n, key, "not a duration", exp);
+	if (v < min || v > max)
+		return bad(l, n, key, "out of range", exp);
+	*out = v;
+	return CEP_OK;
+}
+
+/* A list of names checked by ok; into a JSON array (of {"name": x} when
+ * wrap, as imagePullSecrets wants) or into fixed rows. */
+static int get_names(struct loader *l, const cep_yaml_node *map,
+    const char *key, bool (*ok)(const char *), const char *expected,
+    json_t *arr, char (*rows)[64], size_t max, size_t *n)
+{
+	const cep_yaml_node *list = cep_yaml_get(map, key);
+	if (list == NULL || cep_yaml_kind(list) == CEP_YAML_NULL)
+		return CEP_OK;
+	if (cep_yaml_kind(list) != CEP_YAML_SEQ || cep_yaml_len(list) > max)
+		return bad(l, list, key, "not a list or too long", expected);
+	for (size_t i = 0; i < cep_yaml_len(list); i++) {
+		const cep_yaml_node *it = cep_yaml_at(list, i);
+		const char *s = cep_yaml_scalar(it);
+		if (s == NULL || !ok(s) || (rows != NULL && strlen(s) >= 64))
+			return bad(l, it, key, "bad entry", expected);
+		if (rows != NULL)
+			snprintf(rows[i], 64, "%s", s);
+		if (arr != NULL)
+			json_array_append_new(arr, json_pack("{s:s}", "name", s));
+	}
+	if (n != NULL)
+		*n = cep_yaml_len(list);
+	return CEP_OK;
+}
+
+/* A string map (labels, annotations, nodeSelector) into a JSON object.
+ * reserved: keys cep sets itself, which a connector must not override. */
+static int get_map(struct loader *l, const cep_yaml_node *map,
+    const char *key, bool (*val_ok)(const char *), const char *expected,
+    bool reserved, json_t *obj)
+{
+	const cep_yaml_node *m = cep_yaml_get(map, key);
+	if (m == NULL || cep_yaml_kind(m) == CEP_YAML_NULL)
+		return CEP_OK;
+	if (cep_yaml_kind(m) != CEP_YAML_MAP ||
+	    cep_yaml_len(m) > MAX_MAP_ENTRIES)
+		return bad(l, m, key, "not a mapping or too long", expected);
+	for (size_t i = 0; i < cep_yaml_len(m); i++) {
+		const cep_yaml_node *k = cep_yaml_key_at(m, i);
+		const cep_yaml_node *v = cep_yaml_value_at(m, i);
+		const char *ks = cep_yaml_scalar(k), *vs = cep_yaml_scalar(v);
+		if (cep_yaml_kind(v) == CEP_YAML_NULL)
+			vs = "";
+		if (!qualified_name(ks))
+			return bad(l, k, key, "bad key", expected);
+		if (reserved && (strcmp(ks, "app.kubernetes.io/managed-by") ==
+		    0 || strncmp(ks, "cep.io/", 7) == 0))
+			return bad(l, k, key, "key reserved for cep", "a key "
+			    "other than app.kubernetes.io/managed-by and cep.io/*");
+		if (vs == NULL || !val_ok(vs))
+			return bad(l, v, key, "bad value", expected);
+		json_object_set_new(obj, ks, json_string(vs));
+	}
+	return CEP_OK;
+}
+
+/* ---- sections ---- */
+
+static bool annotation_value(const char *s)
+{
+	return strlen(s) <= 4096;
+}
+
+/* One of a fixed set of words; dst keeps its default when absent. */
+static int get_enum(struct loader *l, const cep_yaml_node *map,
+    const char *key, const char *const *words, const char *expected,
+    char *dst, size_t dlen)
+{
+	const cep_yaml_node *n = cep_yaml_get(map, key);
+	if (n == NULL)
+		return CEP_OK;
+	const char *s = cep_yaml_scalar(n);
+	for (size_t i = 0; s != NULL && words[i] != NULL; i++) {
+		if (strcmp(s, words[i]) == 0) {
+			snprintf(dst, dlen, "%s", s);
+			return CEP_OK;
+		}
+	}
+	return bad(l, n, key, "not valid", expected);
+}
+
+static int toleration_seconds(struct loader *l, const cep_yaml_node *t,
+    const char *effect, json_t *j)
+{
+	const cep_yaml_node *sn = cep_yaml_get(t, "tolerationSeconds");
+	if (sn == NULL)
+		return CEP_OK;
+	const char *ss = cep_yaml_scalar(sn);
+	char *end = NULL;
+	errno = 0;
+	long long secs = ss != NULL && !cep_yaml_quoted(sn) && ss[0] != '\0' ?
+	    strtoll(ss, &end, 10) : -1;
+	if (end == NULL || *end != '\0' || errno != 0 || secs < 0 ||
+	    secs > 31536000 || strcmp(effect, "NoExecute") != 0)
+		return bad(l, sn, "tolerationSeconds", "not valid",
+		    "seconds 0..31536000, and only with effect NoExecute");
+	json_object_set_new(j, "tolerationSeconds", json_integer(secs));
+	return CEP_OK;
+}
+
+static int load_toleration(struct loader *l, const cep_yaml_node *t,
+    json_t *out)
+{
+	static const char *const keys[] = {"key", "operator", "value",
+	    "effect", "tolerationSeconds", NULL};
+	static const char *const ops[] = {"Equal", "Exists", NULL};
+	static const char *const effects[] = {"NoSchedule",
+	    "PreferNoSchedule", "NoExecute", NULL};
+	if (cep_yaml_kind(t) != CEP_YAML_MAP)
+		return bad(l, t, "tolerations", "entry is not a mapping",
+		    "{key, operator, value, effect, tolerationSeconds}");
+	char k[320] = "", op[16] = "Equal", v[64] = "", eff[32] = "";
+	int rv = check_keys(l, t, keys);
+	if (rv == CEP_OK)
+		rv = get_string(l, t, "key", qualified_name, "a label key", k,
+		    sizeof(k));
+	if (rv == CEP_OK)
+		rv = get_enum(l, t, "operator", ops, "Equal or Exists", op,
+		    sizeof(op));
+	if (rv == CEP_OK)
+		rv = get_string(l, t, "value", label_value, "a label value", v,
+		    sizeof(v));
+	if (rv == CEP_OK)
+		rv = get_enum(l, t, "effect", effects, "NoSchedule, "
+		    "PreferNoSchedule or NoExecute", eff, sizeof(eff));
+	if (rv != CEP_OK)
+		return rv;
+	if (strcmp(op, "Exists") == 0 && v[0] != '\0')
+		return bad(l, cep_yaml_get(t, "value"), "value", "set with "
+		    "operator Exists", "no value when operator is Exists");
+	if (strcmp(op, "Equal") == 0 && k[0] == '\0')
+		return bad(l, t, "key", "missing", "a key when operator is Equal");
+	json_t *j = json_object();
+	if (k[0] != '\0')
+		json_object_set_new(j, "key", json_string(k));
+	json_object_set_new(j, "operator", json_string(op));
+	if (v[0] != '\0')
+		json_object_set_new(j, "value", json_string(v));
+	if (eff[0] != '\0')
+		json_object_set_new(j, "effect", json_string(eff));
+	if ((rv = toleration_seconds(l, t, eff, j)) != CEP_OK) {
+		json_decref(j);
+		return rv;
+	}
+	json_array_append_new(out, j);
+	return CEP_OK;
+}
+
+static int load_tolerations(struct loader *l, const cep_yaml_node *map,
+    json_t *out)
+{
+	const cep_yaml_node *list = cep_yaml_get(map, "tolerations");
+	if (list == NULL || cep_yaml_kind(list) == CEP_YAML_NULL)
+		return CEP_OK;
+	if (cep_yaml_kind(list) != CEP_YAML_SEQ ||
+	    cep_yaml_len(list) > MAX_MAP_ENTRIES)
+		return bad(l, list, "tolerations", "not a list or too long",
+		    "a list of at most 64 tolerations");
+	const char *path = l->path;
+	for (size_t i = 0; i < cep_yaml_len(list); i++) {
+		l->path = "runner.tolerations";
+		int rv = load_toleration(l, cep_yaml_at(list, i), out);
+		l->path = path;
+		if (rv != CEP_OK)
+			return rv;
+	}
+	return CEP_OK;
+}
+
+/* One quantity key; *val stays 0 when absent. */
+static int get_quantity(struct loader *l, const cep_yaml_node *map,
+    const char *key, bool memory, char *dst, size_t dlen, long double *val)
+{
+	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const char *exp = memory ? "a memory quantity such as 128Mi or 1Gi" :
+	    "a CPU quantity such as 50m or 0.5";
+	if (n == NULL)
+		return quantity(dst, memory, val) ? CEP_OK : CEP_INTERNAL;
+	const char *s = cep_yaml_scalar(n);
+	if (s == NULL || strlen(s) >= dlen || !quantity(s, memory, val))
+		return bad(l, n, key, "not a quantity", exp);
+	snprintf(dst, dlen, "%s", s);
+	return CEP_OK;
+}
+
+static int load_resources(struct loader *l, const cep_yaml_node *runner,
+    cep_connector *c)
+{
+	static const char *const keys[] = {"cpuRequest", "cpuLimit",
+	    "memoryRequest", "memoryLimit", NULL};
+	const cep_yaml_node *r;
+	int rv = section(l, runner, "resources", "runner.resources", keys, &r);
+	if (rv != CEP_OK || r == NULL)
+		return rv;
+	long double cr = 0, cl = 0, mr = 0, ml = 0;
+	if ((rv = get_quantity(l, r, "cpuRequest", false, c->cpu_request,
+	    sizeof(c->cpu_request), &cr)) != CEP_OK ||
+	    (rv = get_quantity(l, r, "cpuLimit", false, c->cpu_limit,
+	    sizeof(c->cpu_limit), &cl)) != CEP_OK ||
+	    (rv = get_quantity(l, r, "memoryRequest", true, c->mem_request,
+	    sizeof(c->mem_request), &mr)) != CEP_OK ||
+	    (rv = get_quantity(l, r, "memoryLimit", true, c->mem_limit,
+	    sizeof(c->mem_limit), &ml)) != CEP_OK)
+		return rv;
+	/* the API server refuses a request above its limit: say so here */
+	if (cr > cl)
+		return bad(l, r, "cpuRequest", "above cpuLimit",
+		    "a request no larger than the limit");
+	if (mr > ml)
+		return bad(l, r, "memoryRequest", "above memoryLimit",
+		    "a request no larger than the limit");
+	return CEP_OK;
+}
+
+static int load_proxy(struct loader *l, const cep_yaml_node *runner,
+    cep_connector *c)
+{
+	static const char *const keys[] = {"httpProxy", "httpsProxy",
+	    "noProxy", NULL};
+	static const char url[] = "a proxy URL such as http://proxy:3128";
+	const cep_yaml_node *p;
+	int rv = section(l, runner, "proxy", "runner.proxy", keys, &p);
+	if (rv != CEP_OK || p == NULL)
+		return rv;
+	if ((rv = get_string(l, p, "httpProxy", token, url, c->http_proxy,
+	    sizeof(c->http_proxy))) != CEP_OK ||
+	    (rv = get_string(l, p, "httpsProxy", token, url, c->https_proxy,
+	    sizeof(c->https_proxy))) != CEP_OK)
+		return rv;
+	return get_string(l, p, "noProxy", token, "a comma-separated list "
+	    "of hosts and domains", c->no_proxy, sizeof(c->no_proxy));
+}
+
+static int load_runner_strings(struct loader *l, const cep_yaml_node *r,
+    cep_connector *c)
+{
+	static const char *const policies[] = {"Always", "IfNotPresent",
+	    "Never", NULL};
+	int rv;
+	if ((rv = get_string(l, r, "serviceAccount", dns_subdomain,
+	    "a service account name ([a-z0-9.-], at most 63 bytes)",
+	    c->service_account, sizeof(c->service_account))) != CEP_OK ||
+	    (rv = get_string(l, r, "image", token, "an image reference such "
+	    "as registry.example.com/cep/runner:1.0", c->image,
+	    sizeof(c->image))) != CEP_OK ||
+	    (rv = get_enum(l, r, "imagePullPolicy", policies,
+	    "Always, IfNotPresent or Never", c->pull_policy,
+	    sizeof(c->pull_policy))) != CEP_OK ||
+	    (rv = get_string(l, r, "relay", tls_url, "a URL such as "
+	    "tls+tcp://10.0.0.5:7443", c->relay, sizeof(c->relay))) != CEP_OK)
+		return rv;
+	return get_string(l, r, "serverName", dns_subdomain, "a DNS name in "
+	    "the relay's certificate", c->server_name, sizeof(c->server_name));
+}
+
+static int load_runner(struct loader *l, const cep_yaml_node *root,
+    cep_connector *c)
+{
+	static const char *const keys[] = {"serviceAccount", "image",
+	    "imagePullPolicy", "imagePullSecrets", "relay", "serverName",
+	    "resources", "nodeSelector", "tolerations", "labels",
+	    "annotations", "proxy", NULL};
+	static const char lbl[] = "a mapping of label keys to label values";
+	const cep_yaml_node *r;
+	int rv = section(l, root, "runner", "runner", keys, &r);
+	if (rv == CEP_OK && (r == NULL || cep_yaml_get(r, "image") == NULL))
+		return cep_yaml_error(l->err, l->doc, r ? r : cep_yaml_root(l->doc),
+		    "runner.image: missing, expected the runner's container "
+		    "image such as registry.example.com/cep/runner:1.0");
+	if (rv != CEP_OK || (rv = load_runner_strings(l, r, c)) != CEP_OK ||
+	    (rv = get_names(l, r, "imagePullSecrets", dns_subdomain,
+	    "a list of Secret names", c->pull_secrets, NULL, MAX_MAP_ENTRIES,
+	    NULL)) != CEP_OK ||
+	    (rv = get_map(l, r, "nodeSelector", label_value, lbl, false,
+	    c->node_selector)) != CEP_OK ||
+	    (rv = load_tolerations(l, r, c->tolerations)) != CEP_OK ||
+	    (rv = get_map(l, r, "labels", label_value, lbl, true,
+	    c->labels)) != CEP_OK ||
+	    (rv = get_map(l, r, "annotations", annotation_value, "a mapping "
+	    "of annotation keys to strings", true, c->annotations)) != CEP_OK)
+		return rv;
+	l->path = "runner";
+	if ((rv = load_resources(l, r, c)) != CEP_OK)
+		return rv;
+	l->path = "runner";
+	return load_proxy(l, r, c);
+}
+
+static int load_timeouts(struct loader *l, const cep_yaml_node *root,
+    cep_connector *c)
+{
+	static const char *const keys[] = {"request", "launch", NULL};
+	const cep_yaml_node *t;
+	int rv = section(l, root, "timeouts", "timeouts", keys, &t);
+	if (rv != CEP_OK || t == NULL)
+		return rv;
+	rv = get_duration(l, t, "request", 1000, 5 * 60000,
+	    &c->request_timeout_ms);
+	if (rv == CEP_OK)
+		rv = get_duration(l, t, "launch", 1000, 3600000,
+		    &c->launch_timeout_ms);
+	return rv;
+}
+
+/* kubeconfig: absolute, or relative to the connectors.d folder. */
+static int load_kubeconfig(struct loader *l, const cep_yaml_node *root,
+    const char *dir, cep_connector *c)
+{
+	const cep_yaml_node *n = cep_yaml_get(root, "kubeconfig");
+	static const char exp[] = "the path of a kubeconfig file (relative "
+	    "paths are relative to connectors.d)";
+	if (n == NULL)
+		return cep_yaml_error(l->err, l->doc, cep_yaml_root(l->doc),
+		    "kubeconfig: missing, expected %s", exp);
+	const char *s = cep_yaml_scalar(n);
+	if (s == NULL || s[0] == '\0' || !printable(s))
+		return bad(l, n, "kubeconfig", "not valid", exp);
+	int w = s[0] == '/' ?
+	    snprintf(c->kubeconfig, sizeof(c->kubeconfig), "%s", s) :
+	    snprintf(c->kubeconfig, sizeof(c->kubeconfig), "%s/%s", dir, s);
+	if (w < 0 || (size_t)w >= sizeof(c->kubeconfig))
+		return bad(l, n, "kubeconfig", "too long", exp);
+	return CEP_OK;
+}
+
+static int load_namespaces(struct loader *l, const cep_yaml_node *root,
+    cep_connector *c)
+{
+	static const char exp[] = "a list of at most 64 namespace names or "
+	    "globs such as shop or team-*";
+	const cep_yaml_node *n = cep_yaml_get(root, "namespaces");
+	if (n == NULL || cep_yaml_len(n) == 0)
+		return cep_yaml_error(l->err, l->doc, n ? n :
+		    cep_yaml_root(l->doc), "namespaces: missing or empty, "
+		    "expected %s", exp);
+	int rv = get_names(l, root, "namespaces", ns_glob, exp, NULL,
+	    c->namespaces, CEP_CONN_MAX_NS, &c->n_ns);
+	if (rv == CEP_OK)
+		rv = get_string(l, root, "applianceNamespace", cep_connector_dns_label,
+		    "a namespace name", c->appliance_ns,
+		    sizeof(c->appliance_ns));
+	return rv;
+}
+
+static int load_doc(struct loader *l, const char *dir, cep_connector *c)
+{
+	static const char *const top[] = {"kubeconfig", "context",
+	    "insecureSkipTLSVerify", "namespaces", "applianceNamespace",
+	    "runner", "timeouts", NULL};
+	const cep_yaml_node *root = cep_yaml_root(l->doc);
+	if (cep_yaml_kind(root) != CEP_YAML_MAP)
+		return cep_yaml_error(l->err, l->doc, root, "a connector is a "
+		    "mapping with keys such as kubeconfig, namespaces and runner");
+	l->path = "";
+	const char *kind = cep_yaml_scalar(cep_yaml_get(root, "kind"));
+	if (kind != NULL && strcmp(kind, "Config") == 0)
+		return cep_yaml_error(l->err, l->doc, root, "this is a "
+		    "kubeconfig, not a connector: every *.yaml in connectors.d "
+		    "is a connector, so keep kubeconfigs elsewhere or name them "
+		    "*.kubeconfig");
+	int rv = check_keys(l, root, top);
+	if (rv == CEP_OK)
+		rv = load_kubeconfig(l, root, dir, c);
+	if (rv == CEP_OK)
+		rv = get_string(l, root, "context", token, "a context name of "
+		    "the kubeconfig", c->context, sizeof(c->context));
+	if (rv == CEP_OK)
+		rv = get_bool(l, root, "insecureSkipTLSVerify",
+		    &c->allow_insecure);
+	if (rv == CEP_OK)
+		rv = load_namespaces(l, root, c);
+	if (rv == CEP_OK)
+		rv = load_runner(l, root, c);
+	l->path = "";
+	if (rv == CEP_OK)
+		rv = load_timeouts(l, root, c);
+	return rv;
+}
+
+int cep_connector_parse(const cep_yaml_doc *doc, const char *dir,
+    cep_connector *c, cep_err *err)
+{
+	struct loader l = {.doc = doc, .err = err, .path = ""};
+	return load_doc(&l, dir, c);
+}
