@@ -29,8 +29,11 @@
 
 /* ------------------------------------------------------------ outbound */
 
-static void grant_of(const cep_run *r, Cep__V1__RunGrant *g,
-    Cep__V1__Assignment *a)
+/* max_targets: policy.kubernetes.maxTargets, the runner's cap on the
+ * objects one Kubernetes fault acts on; namespace: the only one it acts
+ * in (docs/faults-kubernetes.md). */
+static void grant_of(const cep_run *r, uint32_t max_targets,
+    Cep__V1__RunGrant *g, Cep__V1__Assignment *a)
 {
 	cep__v1__run_grant__init(g);
 	cep__v1__assignment__init(a);
@@ -39,6 +42,10 @@ static void grant_of(const cep_run *r, Cep__V1__RunGrant *g,
 	a->spec_name = (char *)r->spec_name;
 	a->deadline_ms = r->deadline_ms;
 	a->deadman_ms = (uint32_t)r->deadman_ms;
+	if (r->kube) {
+		a->namespace_ = (char *)r->ns;
+		a->max_targets = max_targets;
+	}
 	g->run_id = (char *)r->id;
 	g->identity_uri = (char *)r->identity_uri;
 	g->not_after_ms = r->not_after_ms;
@@ -68,7 +75,8 @@ static Cep__V1__RunGrants *build_grants(cep_delegate *d)
 		size_t k = 0;
 		for (cep_run *r = d->runs; r != NULL; r = r->next)
 			if (granted(r)) {
-				grant_of(r, &g[k], &a[k]);
+				grant_of(r, (uint32_t)d->cfg.policy.kube_max_targets,
+				    &g[k], &a[k]);
 				gp[k] = &g[k];
 				k++;
 			}

@@ -144,6 +144,7 @@ void cep_config_defaults(cep_config *cfg)
 	pol->n_allow = 1;
 	pol->n_deny = fill_rules(pol->deny, default_deny);
 	pol->n_ns_deny = fill_rules(pol->ns_deny, default_ns_deny);
+	pol->kube_max_targets = 10;
 }
 
 /* Loads to exactly cep_config_defaults() (test_config checks it). */
@@ -192,7 +193,11 @@ static const char default_yaml[] =
     "           \"kubelet\", \"containerd*\", \"dockerd\"]\n"
     "  # kubernetes targets: namespaces, fnmatch globs\n"
     "  namespaces:\n"
-    "    deny: [\"kube-system\", \"cep-system\"]\n";
+    "    deny: [\"kube-system\", \"cep-system\"]\n"
+    "  kubernetes:\n"
+    "    # the most objects (pods, nodes) one fault may act on in one\n"
+    "    # round, whatever the runner's service account would allow\n"
+    "    maxTargets: 10\n";
 
 const char *cep_config_default_yaml(void)
 {
@@ -418,9 +423,10 @@ static int load_policy(struct loader *l, const cep_yaml_node *root,
 {
 	static const char *const pk[] = {"maxDuration", "maxConcurrentRuns",
 	    "maxCpuWorkers", "maxMemoryMiB", "maxDiskFillPercent",
-	    "diskFillDeny", "targets", "namespaces", NULL};
+	    "diskFillDeny", "targets", "namespaces", "kubernetes", NULL};
 	static const char *const tk[] = {"allow", "deny", NULL};
 	static const char *const nk[] = {"deny", NULL};
+	static const char *const kk[] = {"maxTargets", NULL};
 	const cep_yaml_node *s, *t;
 	int rv = section(l, root, "policy", pk, &s);
 	if (rv != CEP_OK || s == NULL)
@@ -449,6 +455,12 @@ static int load_policy(struct loader *l, const cep_yaml_node *root,
 		return rv;
 	if (t != NULL)
 		rv = get_globs(l, t, "deny", pol->ns_deny, &pol->n_ns_deny);
+	snprintf(l->path, sizeof(l->path), "policy");
+	if (rv == CEP_OK)
+		rv = section(l, s, "kubernetes", kk, &t);
+	if (rv == CEP_OK && t != NULL)
+		rv = get_int(l, t, "maxTargets", 1, 1000,
+		    &pol->kube_max_targets);
 	return rv;
 }
 

@@ -52,6 +52,10 @@ typedef struct cep_policy {
 	/* kubernetes namespaces (issue 3), glob patterns */
 	size_t n_ns_deny;
 	char ns_deny[CEP_POLICY_MAX_RULES][128];
+	/* kubernetes: the most objects (pods, nodes) one fault may act on
+	 * in one round, whatever the runner's service account allows;
+	 * default 10 (policy.kubernetes.maxTargets) */
+	int kube_max_targets;
 } cep_policy;
 
 typedef struct cep_config {

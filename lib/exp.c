@@ -430,6 +430,36 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 	    dup_into(&e->connector, conn) && dup_into(&e->ns, ns);
 }
 
+/* A type that works on one kind of target only (pod-delete on
+ * kubernetes, process-kill on host): refused on the other, at the item's
+ * type. Runs after the items, when spec.target is known. */
+static void check_item_targets(struct vctx *v, const cep_yaml_node *spec,
+    const cep_exp *e)
+{
+	static const char *const keys[] = {"faults", "probes"};
+	if (e->target_kind == NULL || e->target_kind[0] == '\0')
+		return;
+	for (size_t l = 0; l < 2; l++) {
+		const cep_yaml_node *list = cep_yaml_get(spec, keys[l]);
+		size_t n = l == 0 ? e->nfaults : e->nprobes;
+		const cep_exp_item *items = l == 0 ? e->faults : e->probes;
+		for (size_t i = 0; i < n; i++) {
+			const cep_exp_type_spec *ts = items[i].spec;
+			if (ts == NULL || ts->target == NULL ||
+			    strcmp(ts->target, e->target_kind) == 0)
+				continue;
+			char p[64];
+			snprintf(p, sizeof(p), "spec.%s[%zu].type", keys[l], i);
+			cep_expv_diag(v, cep_yaml_get(cep_yaml_at(list, i),
+			    "type"), p, "%s type \"%s\" acts on %s targets "
+			    "only, but spec.target.kind is %s, expected a %s "
+			    "type for %s targets", l == 0 ? "fault" : "probe",
+			    ts->type, ts->target, e->target_kind,
+			    l == 0 ? "fault" : "probe", e->target_kind);
+		}
+	}
+}
+
 static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 {
 	static const char *const keys[] = {"target", "duration", "deadman",
@@ -458,11 +488,14 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 	if (dm != NULL)
 		cep_expv_want_duration(
 		    v, dm, "spec.deadman", 1000, 600000, &e->deadman_ms);
-	return parse_target(v, cep_yaml_get(spec, "target"), e) &&
+	bool ok = parse_target(v, cep_yaml_get(spec, "target"), e) &&
 	    parse_items(v, cep_yaml_get(spec, "faults"), "faults", false,
 	    &e->faults, &e->nfaults) &&
 	    parse_items(v, cep_yaml_get(spec, "probes"), "probes", true,
 	    &e->probes, &e->nprobes);
+	if (ok)
+		check_item_targets(v, spec, e);
+	return ok;
 }
 
 static void check_const(struct vctx *v, const cep_yaml_node *root,

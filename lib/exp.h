@@ -135,6 +135,9 @@ typedef struct cep_exp_type_spec {
 	const cep_exp_param_spec *params;      /* ends with key == NULL */
 	/* Exactly one of these keys must be given (NULL-terminated), or NULL. */
 	const char *const *one_of;
+	/* The only spec.target.kind the type works on ("host",
+	 * "kubernetes"), or NULL for any. */
+	const char *target;
 } cep_exp_type_spec;
 
 /* Types by name; NULL if unknown. Probe types share the probe-common

@@ -4,8 +4,9 @@
  * Each type lists its parameters: kind, bounds, default, allowed values.
  * exp.c interprets this table (parsing, defaults, messages); runners and
  * the delegate read the validated values by key. To add a fault type
- * (issues #3/#4: pod-delete, network-loss, ...) add a params array and one
- * line in fault_types[] - nothing else in the model changes. Keep the docs
+ * add a params array and one line in fault_types[] (with .target when
+ * the type only works on one kind of target) - nothing else in the model
+ * changes. Keep the docs
  * in docs/experiments.md in step with this file.
  */
 #include <stddef.h>
@@ -219,31 +220,108 @@ static const cep_exp_param_spec dns_error[] = {
 	{0},
 };
 
+
+/* Kubernetes faults (docs/faults-kubernetes.md): they act through the
+ * API with the runner's service account, only in the run's namespace
+ * (spec.target.namespace, never a parameter) and on at most
+ * policy.kubernetes.maxTargets objects. */
+#define KUBE_DURATION_PARAM(what) \
+	{.key = "duration", .kind = CEP_PARAM_DURATION, \
+	    .flags = CEP_PARAM_RUN_DURATION, .min = 1, .max = UNBOUNDED, \
+	    .doc = "how long " what " (default and upper bound: " \
+		   "spec.duration)"}
+
+static const cep_exp_param_spec pod_delete[] = {
+	{.key = "labelSelector", .kind = CEP_PARAM_STRING,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 1024,
+	    .doc = "label selector of the pods (\"app=web,tier!=db\")"},
+	{.key = "count", .kind = CEP_PARAM_INT, .min = 1, .max = 1000,
+	    .doc = "pods deleted each round (capped by the policy)"},
+	{.key = "percentage", .kind = CEP_PARAM_PERCENT, .min = 1, .max = 100,
+	    .doc = "share of the matching Running pods deleted each round, "
+		   "rounded up"},
+	{.key = "interval", .kind = CEP_PARAM_DURATION, .min = 1000,
+	    .max = 24 * HOUR,
+	    .doc = "repeat a round this often while chaos lasts (default: "
+		   "one round)"},
+	{.key = "gracePeriod", .kind = CEP_PARAM_DURATION, .min = 0,
+	    .max = HOUR,
+	    .doc = "termination grace period (whole seconds; default the "
+		   "pod's own)"},
+	{.key = "force", .kind = CEP_PARAM_BOOL, .def = "false",
+	    .doc = "delete at once (grace period 0); not with gracePeriod"},
+	{0},
+};
+static const char *const pod_delete_one_of[] = {"count", "percentage",
+    NULL};
+
+static const cep_exp_param_spec deployment_scale[] = {
+	{.key = "deployment", .kind = CEP_PARAM_STRING,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 253,
+	    .doc = "the Deployment's name, in the run's namespace"},
+	{.key = "replicas", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
+	    .min = 0, .max = 1000, .doc = "replicas during the fault; the "
+					  "original is restored"},
+	KUBE_DURATION_PARAM("the scale lasts"),
+	{0},
+};
+
+static const cep_exp_param_spec node_cordon[] = {
+	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
+	    .doc = "one node by name"},
+	{.key = "nodeSelector", .kind = CEP_PARAM_STRING, .min = 1,
+	    .max = 1024, .doc = "label selector of nodes (capped by the "
+				"policy)"},
+	KUBE_DURATION_PARAM("the nodes stay cordoned"),
+	{0},
+};
+static const char *const node_cordon_one_of[] = {"node", "nodeSelector",
+    NULL};
+
 static const cep_exp_type_spec fault_types[] = {
 	{.type = "process-kill", .params = process_kill,
 	    .one_of = process_kill_one_of,
+	    .target = "host",
 	    .doc = "signal processes of the target host, in rounds"},
 	{.type = "cpu-hog", .params = cpu_hog,
+	    .target = "host",
 	    .doc = "keep CPUs busy for the fault's duration"},
 	{.type = "memory-hog", .params = memory_hog,
+	    .target = "host",
 	    .doc = "allocate and hold memory for the fault's duration"},
 	{.type = "io-stress", .params = io_stress,
+	    .target = "host",
 	    .doc = "write and sync files for the fault's duration"},
 	{.type = "disk-fill", .params = disk_fill, .one_of = disk_fill_one_of,
+	    .target = "host",
 	    .doc = "fill a filesystem to a percentage or by MiB"},
 	{.type = "network-loss", .params = network_loss, .one_of = net_one_of,
+	    .target = "host",
 	    .doc = "drop a share of a network namespace's packets"},
 	{.type = "network-partition", .params = network_partition,
 	    .one_of = net_one_of,
+	    .target = "host",
 	    .doc = "cut a network namespace off from addresses"},
 	{.type = "network-latency", .params = network_latency,
 	    .one_of = net_one_of,
+	    .target = "host",
 	    .doc = "delay a network namespace's packets"},
 	{.type = "network-bandwidth", .params = network_bandwidth,
 	    .one_of = net_one_of,
+	    .target = "host",
 	    .doc = "police a network namespace's traffic to a rate"},
 	{.type = "dns-error", .params = dns_error, .one_of = net_one_of,
+	    .target = "host",
 	    .doc = "make chosen DNS names fail for one network namespace"},
+	{.type = "pod-delete", .params = pod_delete,
+	    .one_of = pod_delete_one_of, .target = "kubernetes",
+	    .doc = "delete Running pods chosen at random by label selector"},
+	{.type = "deployment-scale", .params = deployment_scale,
+	    .target = "kubernetes",
+	    .doc = "scale a Deployment, restoring its replicas afterwards"},
+	{.type = "node-cordon", .params = node_cordon,
+	    .one_of = node_cordon_one_of, .target = "kubernetes",
+	    .doc = "mark nodes unschedulable, restoring each as it was"},
 };
 
 /* ---- probes ---- */
@@ -303,11 +381,44 @@ static const cep_exp_param_spec cmd_probe[] = {
 	{0},
 };
 
+
+static const char *const k8s_resources[] = {"pods", "deployments", "nodes",
+    NULL};
+static const char *const k8s_checks[] = {"present", "absent", "field",
+    NULL};
+static const cep_exp_param_spec k8s_probe[] = {
+	{.key = "resource", .kind = CEP_PARAM_STRING,
+	    .flags = CEP_PARAM_REQUIRED, .max = 16, .allowed = k8s_resources,
+	    .doc = "resource type, looked up in the run's namespace"},
+	{.key = "objectName", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
+	    .doc = "one object by name"},
+	{.key = "labelSelector", .kind = CEP_PARAM_STRING, .min = 1,
+	    .max = 1024, .doc = "objects by label selector"},
+	{.key = "check", .kind = CEP_PARAM_STRING, .def = "present", .max = 8,
+	    .allowed = k8s_checks,
+	    .doc = "present, absent, or field (a field's value)"},
+	{.key = "field", .kind = CEP_PARAM_STRING, .min = 1, .max = 256,
+	    .when_key = "check", .when_val = "field",
+	    .doc = "dotted JSON path such as status.readyReplicas"},
+	{.key = "equals", .kind = CEP_PARAM_STRING, .max = 256,
+	    .when_key = "check", .when_val = "field",
+	    .doc = "the field's value as text (numbers as integers)"},
+	{.key = "atLeast", .kind = CEP_PARAM_INT, .min = -1000000000,
+	    .max = 1000000000, .when_key = "check", .when_val = "field",
+	    .doc = "the field is a number at least this"},
+	{0},
+};
+static const char *const k8s_one_of[] = {"objectName", "labelSelector",
+    NULL};
+
 static const cep_exp_type_spec probe_types[] = {
 	{.type = "http", .params = http_probe,
 	    .doc = "an HTTP request and its answer"},
 	{.type = "cmd", .params = cmd_probe,
 	    .doc = "a command run by the runner, without a shell"},
+	{.type = "k8s", .params = k8s_probe, .one_of = k8s_one_of,
+	    .target = "kubernetes",
+	    .doc = "a Kubernetes object present, absent, or a field's value"},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -341,8 +452,9 @@ const cep_exp_param_spec *cep_exp_probe_common(void)
  * step with the tables above. */
 static const char *const fault_names[] = {"process-kill", "cpu-hog",
     "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition", "network-latency",
-    "network-bandwidth", "dns-error", NULL};
-static const char *const probe_names[] = {"http", "cmd", NULL};
+    "network-bandwidth", "dns-error", "pod-delete", "deployment-scale",
+    "node-cordon", NULL};
+static const char *const probe_names[] = {"http", "cmd", "k8s", NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");
 _Static_assert(NELEM(probe_names) == NELEM(probe_types) + 1, "probe names");
 

@@ -1,11 +1,21 @@
-/* undo.c - the mechanism -> undo function table (see undo.h). */
+/*
+ * undo.c - the mechanism -> undo function table (see undo.h), and the undo
+ * of the Kubernetes mechanisms (k8s-scale, k8s-cordon), shared by the
+ * runner's revert and the delegate's cleanup.
+ */
+#define _GNU_SOURCE
 #include "undo.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "diskfill.h"
 #include "nft.h"
 #include "tc.h"
+
+#define UNDO_JSON_MAX (64u * 1024u)
+#define MAX_NODES 1000
 
 int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err)
 {
@@ -13,6 +23,211 @@ int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err)
 	(void)undo_json;
 	(void)err;
 	return CEP_OK;
+}
+
+/* ---- Kubernetes ---- */
+
+static pthread_mutex_t kube_mu = PTHREAD_MUTEX_INITIALIZER;
+static cep_undo_kube_fn kube_fn;
+static void *kube_arg;
+
+void cep_undo_set_kube(cep_undo_kube_fn fn, void *arg)
+{
+	pthread_mutex_lock(&kube_mu);
+	kube_fn = fn;
+	kube_arg = arg;
+	pthread_mutex_unlock(&kube_mu);
+}
+
+/* A DNS subdomain (object names): [a-z0-9.-], 1..253. Names go into
+ * request paths, so nothing else is let through. */
+static bool k8s_name_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	return n > 0 && n <= 253 &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == n;
+}
+
+static json_t *load_undo(const char *what, const char *undo_json,
+    cep_err *err)
+{
+	json_error_t je;
+	size_t len = undo_json != NULL ? strnlen(undo_json, UNDO_JSON_MAX + 1)
+				       : 0;
+	json_t *j = len > 0 && len <= UNDO_JSON_MAX ?
+	    json_loadb(undo_json, len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s: undo record is not a JSON object", what);
+		return NULL;
+	}
+	return j;
+}
+
+static int scale_args(json_t *j, const char **ns, const char **name,
+    json_int_t *replicas, cep_err *err)
+{
+	*ns = json_string_value(json_object_get(j, "namespace"));
+	*name = json_string_value(json_object_get(j, "name"));
+	json_t *r = json_object_get(j, "replicas");
+	if (!k8s_name_ok(*ns) || !k8s_name_ok(*name) || !json_is_integer(r) ||
+	    json_integer_value(r) < 0 || json_integer_value(r) > 1000000)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "k8s-scale: undo "
+		    "record needs namespace, name and replicas >= 0");
+	*replicas = json_integer_value(r);
+	return CEP_OK;
+}
+
+static int scale_restore(cep_kube *k, const char *ns, const char *name,
+    json_int_t want, cep_err *err)
+{
+	json_t *patch = json_pack("{s:{s:I}}", "spec", "replicas", want);
+	int rc = cep_kube_patch(k, &cep_kube_deployments, ns, name, "scale",
+	    CEP_KUBE_MERGE_PATCH, patch, NULL, err);
+	json_decref(patch);
+	if (rc == CEP_NOT_FOUND)
+		return CEP_OK;            /* gone: nothing holds the fault */
+	if (rc != CEP_OK)
+		return rc;
+	json_t *obj = NULL;
+	rc = cep_kube_get(k, &cep_kube_deployments, ns, name, &obj, err);
+	if (rc == CEP_NOT_FOUND)
+		return CEP_OK;
+	if (rc != CEP_OK)
+		return rc;
+	json_t *got = json_object_get(json_object_get(obj, "spec"), "replicas");
+	json_int_t have = json_is_integer(got) ? json_integer_value(got) : 1;
+	json_decref(obj);
+	if (have != want)
+		return cep_err_set(err, CEP_ABORTED, "deployment %s/%s: "
+		    "spec.replicas reads %lld after restoring %lld", ns, name,
+		    (long long)have, (long long)want);
+	return CEP_OK;
+}
+
+int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err)
+{
+	json_t *j = load_undo("k8s-scale", undo_json, err);
+	if (j == NULL)
+		return CEP_INVALID_ARGUMENT;
+	const char *ns = NULL, *name = NULL;
+	json_int_t want = 0;
+	int rc = scale_args(j, &ns, &name, &want, err);
+	if (rc == CEP_OK)
+		rc = scale_restore(k, ns, name, want, err);
+	json_decref(j);
+	return rc;
+}
+
+/* One node back to its recorded spec.unschedulable: false is written as
+ * null (the field removed), as `kubectl uncordon` leaves a node. */
+static int cordon_restore(cep_kube *k, const char *name, bool was,
+    cep_err *err)
+{
+	json_t *patch = json_pack("{s:{s:o}}", "spec", "unschedulable",
+	    was ? json_true() : json_null());
+	int rc = cep_kube_patch(k, &cep_kube_nodes, NULL, name, NULL,
+	    CEP_KUBE_MERGE_PATCH, patch, NULL, err);
+	json_decref(patch);
+	if (rc == CEP_NOT_FOUND)
+		return CEP_OK;
+	if (rc != CEP_OK)
+		return rc;
+	json_t *obj = NULL;
+	rc = cep_kube_get(k, &cep_kube_nodes, NULL, name, &obj, err);
+	if (rc == CEP_NOT_FOUND)
+		return CEP_OK;
+	if (rc != CEP_OK)
+		return rc;
+	bool now = json_is_true(json_object_get(json_object_get(obj, "spec"),
+	    "unschedulable"));
+	json_decref(obj);
+	if (now != was)
+		return cep_err_set(err, CEP_ABORTED, "node %s: "
+		    "spec.unschedulable reads %s after restoring %s", name,
+		    now ? "true" : "false", was ? "true" : "false");
+	return CEP_OK;
+}
+
+/* Every node is tried even when one fails; the first error is kept. */
+int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err)
+{
+	json_t *j = load_undo("k8s-cordon", undo_json, err);
+	if (j == NULL)
+		return CEP_INVALID_ARGUMENT;
+	json_t *nodes = json_object_get(j, "nodes");
+	int rv = CEP_OK;
+	if (!json_is_array(nodes) || json_array_size(nodes) > MAX_NODES)
+		rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "k8s-cordon: undo "
+		    "record needs a list \"nodes\" of at most %d", MAX_NODES);
+	for (size_t i = 0; rv == CEP_OK && i < json_array_size(nodes); i++) {
+		json_t *n = json_array_get(nodes, i);
+		const char *name = json_string_value(json_object_get(n, "name"));
+		if (!k8s_name_ok(name) ||
+		    !json_is_boolean(json_object_get(n, "unschedulable")))
+			rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "k8s-cordon: "
+			    "undo record node %zu needs name and unschedulable",
+			    i);
+	}
+	for (size_t i = 0; rv == CEP_OK && i < json_array_size(nodes); i++) {
+		json_t *n = json_array_get(nodes, i);
+		cep_err e = {0};
+		int rc = cordon_restore(k, json_string_value(json_object_get(n,
+		    "name")), json_is_true(json_object_get(n, "unschedulable")),
+		    &e);
+		if (rc != CEP_OK && rv == CEP_OK) {
+			rv = rc;
+			if (err != NULL)
+				*err = e;
+		}
+	}
+	json_decref(j);
+	return rv;
+}
+
+static cep_kube *resolve(const char *run_id, char *ns, size_t nslen,
+    cep_err *err)
+{
+	pthread_mutex_lock(&kube_mu);
+	cep_undo_kube_fn fn = kube_fn;
+	void *arg = kube_arg;
+	pthread_mutex_unlock(&kube_mu);
+	ns[0] = '\0';
+	cep_kube *k = fn != NULL ? fn(run_id, ns, nslen, arg) : NULL;
+	if (k == NULL)
+		cep_err_set(err, CEP_FAILED_PRECONDITION, "run %s: no Kubernetes "
+		    "client to undo its fault with", run_id ? run_id : "?");
+	return k;
+}
+
+static int undo_k8s_scale(const char *run_id, const char *undo_json,
+    cep_err *err)
+{
+	char ns[254];
+	cep_kube *k = resolve(run_id, ns, sizeof(ns), err);
+	if (k == NULL)
+		return CEP_FAILED_PRECONDITION;
+	json_t *j = load_undo("k8s-scale", undo_json, err);
+	const char *rns = j != NULL ?
+	    json_string_value(json_object_get(j, "namespace")) : NULL;
+	int rc = j == NULL ? CEP_INVALID_ARGUMENT : CEP_OK;
+	if (rc == CEP_OK && ns[0] != '\0' && (rns == NULL ||
+	    strcmp(rns, ns) != 0))
+		rc = cep_err_set(err, CEP_PERMISSION_DENIED, "run %s: k8s-scale "
+		    "undo record names a namespace other than the run's %s",
+		    run_id, ns);
+	json_decref(j);
+	return rc == CEP_OK ? cep_undo_k8s_scale(k, undo_json, err) : rc;
+}
+
+static int undo_k8s_cordon(const char *run_id, const char *undo_json,
+    cep_err *err)
+{
+	char ns[254];
+	cep_kube *k = resolve(run_id, ns, sizeof(ns), err);
+	return k != NULL ? cep_undo_k8s_cordon(k, undo_json, err)
+			 : CEP_FAILED_PRECONDITION;
 }
 
 static const struct {
@@ -24,7 +239,11 @@ static const struct {
     {"nftables", cep_nft_undo},
     {"tc-qdisc", cep_tc_undo},
     {"disk-fill", cep_diskfill_undo},
-    /* network and disk mechanisms add their undo functions here */
+    /* a deleted pod cannot be brought back, and nothing of the fault
+     * remains once it is deleted: its controller replaces it */
+    {"k8s-pod-delete", cep_undo_none},
+    {"k8s-scale", undo_k8s_scale},
+    {"k8s-cordon", undo_k8s_cordon},
 };
 
 int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err)

@@ -31,4 +31,31 @@ int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err);
  * is their undo. */
 int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err);
 
+/*
+ * Kubernetes mechanisms. "k8s-pod-delete" has no undo (a deleted pod is
+ * replaced by its controller, nothing of the fault remains: cep_undo_none).
+ * "k8s-scale" undo JSON {"namespace", "name", "replicas"}: the original
+ * replicas are set again through the deployment's scale subresource and
+ * read back from spec.replicas. "k8s-cordon" undo JSON {"nodes": [{"name",
+ * "unschedulable"}]}: each node's spec.unschedulable is set back to what it
+ * was (a node that was cordoned before stays cordoned) and read back. An
+ * object that no longer exists holds no fault (CEP_OK).
+ *
+ * cep_undo_apply needs a client for the run's cluster: whoever undoes
+ * (the delegate, for runs whose runner died) installs a resolver that
+ * returns one (borrowed, thread-safe) for a run id, or NULL.
+ */
+#include "kube.h"
+
+/* The undo JSON came from a runner, the least trusted party: a resolver
+ * also names the run's namespace (ns, "" if unknown), and a k8s-scale
+ * record for another namespace is refused. */
+typedef cep_kube *(*cep_undo_kube_fn)(const char *run_id, char *ns,
+    size_t nslen, void *arg);
+void cep_undo_set_kube(cep_undo_kube_fn fn, void *arg);
+
+/* The same undo with an explicit client: the runner's own revert. */
+int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err);
+int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err);
+
 #endif

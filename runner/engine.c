@@ -180,6 +180,16 @@ static int64_t next_event(run *r, int64_t chaos_end)
 	return t;
 }
 
+/* A fault's tick cannot go on (cep_fault_ctx.fail): the run's error,
+ * and chaos ends so that everything is reverted now. */
+static void tick_failed(void *arg, const char *reason)
+{
+	run *r = arg;
+	set_error(r, "%s", reason);
+	cep_runner_emit_log(r->sink, "%s: ending chaos", reason);
+	cep_runner_ctl_stop_chaos(r->ctl);
+}
+
 static void chaos_loop(run *r, int64_t chaos_end)
 {
 	for (;;) {
@@ -193,7 +203,8 @@ static void chaos_loop(run *r, int64_t chaos_end)
 			}
 			if (f->injected && f->ops->next_tick != NULL &&
 			    f->ops->next_tick(f->state) <= now) {
-				cep_fault_ctx ctx = {.sink = r->sink, .fault_id = f->id};
+				cep_fault_ctx ctx = {.sink = r->sink, .fault_id = f->id,
+				    .fail = tick_failed, .fail_arg = r};
 				f->ops->tick(f->state, &ctx);
 			}
 		}

@@ -23,6 +23,9 @@ static const cep_fault_ops *const registry[] = {
 	&cep_fault_net_dns,
 	&cep_fault_io_stress,
 	&cep_fault_disk_fill,
+	&cep_fault_kube_pod_delete,
+	&cep_fault_kube_scale,
+	&cep_fault_kube_cordon,
 };
 
 static char run_id_[64];

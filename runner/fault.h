@@ -5,8 +5,9 @@
  * undo JSON for the FaultRecord, before anything is touched), record it
  * through the sink, inject, tick while chaos lasts (periodic faults such as
  * process-kill rounds), revert. Backends: fault_process_kill.c,
- * fault_cpu_hog.c, fault_memory_hog.c. Adding a fault type = a schema
- * entry in lib/exp and one backend file here.
+ * fault_cpu_hog.c, fault_memory_hog.c, ..., and the Kubernetes ones
+ * fault_kube_*.c (kube_target.h). Adding a fault type = a schema entry in
+ * lib/exp and one backend file here.
  */
 #ifndef CEP_FAULT_H
 #define CEP_FAULT_H
@@ -23,6 +24,12 @@
 typedef struct cep_fault_ctx {
 	cep_runner_sink *sink;    /* LOG events about the fault */
 	const char *fault_id;
+	/* A tick that meets an error the fault cannot go on with (its
+	 * permission was taken away mid-run: 403) reports it here; the
+	 * engine ends chaos and the verdict is Error with this reason. NULL
+	 * outside the chaos loop. */
+	void (*fail)(void *arg, const char *reason);
+	void *fail_arg;
 } cep_fault_ctx;
 
 typedef struct cep_fault_ops {
@@ -62,6 +69,10 @@ extern const cep_fault_ops cep_fault_cpu_hog;
 extern const cep_fault_ops cep_fault_memory_hog;
 extern const cep_fault_ops cep_fault_io_stress;   /* fault_io_stress.c */
 extern const cep_fault_ops cep_fault_disk_fill;   /* fault_disk_fill.c */
+/* Kubernetes (kube_target.h: the client, namespace and target cap) */
+extern const cep_fault_ops cep_fault_kube_pod_delete;  /* pod-delete */
+extern const cep_fault_ops cep_fault_kube_scale;  /* deployment-scale */
+extern const cep_fault_ops cep_fault_kube_cordon; /* node-cordon */
 
 /* Worker processes (fault_child.c). A worker is forked from the runner,
  * so its command line carries the runner's --run-id (how the delegate

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "kube_target.h"
 #include "log.h"
 #include "rpc.h"
 #include "session.h"
@@ -150,7 +151,14 @@ static int run(const args *a, cep_runner_ctl *ctl)
 	} else {
 		cep_runner_result res;
 		cep_log_info(a->run_id, "running %s", cep_exp_name(e));
+		/* Kubernetes faults act only in the assignment's namespace and
+		 * on at most max_targets objects (kube_target.h) */
+		if (strcmp(cep_exp_target_kind(e), "kubernetes") == 0)
+			cep_kube_target_configure(asg->namespace_ != NULL &&
+			    asg->namespace_[0] != '\0' ? asg->namespace_ :
+			    cep_exp_namespace(e), asg->max_targets);
 		cep_runner_engine_run(e, sink, &res);
+		cep_kube_target_reset();
 		cep_exp_free(e);
 	}
 	/* the relay gets one more dead-man interval (2..10 s) to take the

@@ -4,7 +4,8 @@
  * A backend performs one try and says whether it passed, with a short
  * detail ("status 503, want 200", "latency 812ms > 500ms") and the
  * latency. cep_probe_check adds `attempts`: a check passes if any try
- * does. Backends: probe_http.c (libcurl), probe_cmd.c (a child process).
+ * does. Backends: probe_http.c (libcurl), probe_cmd.c (a child process),
+ * probe_k8s.c (the Kubernetes API).
  * When and how often probes run is probes.c's business, not theirs.
  */
 #ifndef CEP_PROBE_H
@@ -36,6 +37,7 @@ typedef struct cep_probe_ops {
 const cep_probe_ops *cep_probe_find(const char *type);
 extern const cep_probe_ops cep_probe_http;
 extern const cep_probe_ops cep_probe_cmd;
+extern const cep_probe_ops cep_probe_k8s;    /* probe_k8s.c */
 
 /* One check of a probe: up to `attempts` tries, `interval` apart. */
 bool cep_probe_check(const cep_exp_item *it, const cep_probe_env *env,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "pki.h"
@@ -78,10 +79,16 @@ static int read_pem(const char *dir, const char *name, bool secret,
 		return rc;
 	if (stat(path, &st) != 0)
 		return cep_err_errno(err, errno, path);
-	if (secret && (st.st_mode & 077) != 0)
+	/* Others never. Group read only when the key was handed to us
+	 * through a group: a Kubernetes secret volume is root-owned 0440
+	 * with the pod's fsGroup, and mode 0400 would lock a non-root runner
+	 * out. Our own key file (the local executor's) must be 0600. */
+	bool by_group = st.st_uid != geteuid() && (st.st_mode & 027) == 0;
+	if (secret && (st.st_mode & 077) != 0 && !by_group)
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "%s has mode %04o: group or others can read it, expected "
-		    "0600", path, (unsigned)(st.st_mode & 07777));
+		    "0600 (or 0440 owned by another user, as a secret volume "
+		    "with fsGroup is)", path, (unsigned)(st.st_mode & 07777));
 	size_t len;
 	return cep_read_file(path, PEM_MAX, out, &len, err);
 }

@@ -84,7 +84,9 @@ Test(exp, examples_validate)
 		int rv = cep_exp_parse(text, len, de->d_name, &e, &d, &err);
 		cr_assert_eq(rv, CEP_OK, "%s: %s", de->d_name, err.msg);
 		cr_assert_str_eq(cep_exp_source(e), text);
-		cr_assert_str_eq(cep_exp_target_kind(e), "host");
+		/* host examples and the k8s-*.yaml ones */
+		cr_assert_str_eq(cep_exp_target_kind(e),
+		    strncmp(de->d_name, "k8s-", 4) == 0 ? "kubernetes" : "host");
 		cr_assert_gt(cep_exp_nfaults(e) + cep_exp_nprobes(e), 0);
 		for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
 			found += strcmp(must[i], de->d_name) == 0;
@@ -218,7 +220,7 @@ Test(exp, unknown_fault_type)
 	    "  probes:\n"
 	    "    - {name: x, type: tcp, mode: edge}\n",
 	    "e.yaml:8:23: spec.probes[0].type: unknown probe type \"tcp\" "
-	    "(expected one of: http, cmd)");
+	    "(expected one of: http, cmd, k8s)");
 }
 
 Test(exp, fault_duration_longer_than_experiment)
@@ -476,7 +478,7 @@ Test(exp, schema_tables_consistent)
 	const char *const *p = cep_exp_probe_types();
 	for (n = 0; p[n] != NULL; n++)
 		cr_assert_not_null(cep_exp_probe_spec(p[n]), "%s", p[n]);
-	cr_assert_eq(n, 2);
+	cr_assert_eq(n, 3);   /* http, cmd, k8s */
 	cr_assert_null(cep_exp_fault_spec("nope"));
 	cr_assert_str_eq(cep_probe_mode_name(CEP_PROBE_ONCHAOS), "on-chaos");
 	/* every default in the table is valid for its own parameter */

@@ -1,0 +1,187 @@
+/*
+ * test_exp_kube.c - the Kubernetes fault and probe types in the experiment
+ * model: their parameters and defaults, errors with file:line:col, and
+ * the rule that kubernetes types only run on kubernetes targets and host
+ * types only on host targets.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp.h"
+
+#define assert_contains(s, sub) \
+	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
+
+/* 7 lines; the first item of a list starts on line 9 at column 7 */
+#define KUBE \
+	"apiVersion: cep.io/v1\n" \
+	"kind: Experiment\n" \
+	"metadata:\n" \
+	"  name: t\n" \
+	"spec:\n" \
+	"  target: {kind: kubernetes, connector: prod, namespace: shop}\n" \
+	"  duration: 30s\n"
+#define HOST \
+	"apiVersion: cep.io/v1\n" \
+	"kind: Experiment\n" \
+	"metadata:\n" \
+	"  name: t\n" \
+	"spec:\n" \
+	"  target: {kind: host}\n" \
+	"  duration: 30s\n"
+
+static cep_exp *parse_ok(const char *text)
+{
+	cep_exp *e = NULL;
+	cep_err err = {0};
+	int rv = cep_exp_parse(text, strlen(text), "e.yaml", &e, NULL, &err);
+	cr_assert_eq(rv, CEP_OK, "parse failed: %s", err.msg);
+	return e;
+}
+
+static void expect_one(const char *text, const char *want)
+{
+	cep_exp *e = NULL;
+	cep_exp_diags d;
+	cep_err err = {0};
+	int rv = cep_exp_parse(text, strlen(text), "e.yaml", &e, &d, &err);
+	cr_assert_eq(rv, CEP_INVALID_ARGUMENT, "rv %d: %s", rv, err.msg);
+	cr_assert_null(e);
+	cr_assert_eq(d.n, 1, "%zu messages, first: %s", d.n, d.msgs[0]);
+	assert_contains(d.msgs[0], want);
+}
+
+Test(exp_kube, types_listed)
+{
+	const char *const *f = cep_exp_fault_types();
+	int seen = 0;
+	for (size_t i = 0; f[i] != NULL; i++) {
+		const cep_exp_type_spec *ts = cep_exp_fault_spec(f[i]);
+		cr_assert_not_null(ts, "%s", f[i]);
+		cr_assert_not_null(ts->target, "%s has no target kind", f[i]);
+		bool kube = strcmp(f[i], "pod-delete") == 0 ||
+		    strcmp(f[i], "deployment-scale") == 0 ||
+		    strcmp(f[i], "node-cordon") == 0;
+		seen += kube;
+		cr_assert_str_eq(ts->target, kube ? "kubernetes" : "host", "%s",
+		    f[i]);
+	}
+	cr_assert_eq(seen, 3);
+	cr_assert_str_eq(cep_exp_probe_spec("k8s")->target, "kubernetes");
+	cr_assert_null(cep_exp_probe_spec("http")->target);
+	cr_assert_null(cep_exp_probe_spec("cmd")->target);
+}
+
+Test(exp_kube, params_and_defaults)
+{
+	cep_exp *e = parse_ok(KUBE
+	    "  faults:\n"
+	    "    - {name: pd, type: pod-delete, labelSelector: \"app=web\", "
+	    "percentage: 50%, interval: 10s, gracePeriod: 5s}\n"
+	    "    - {name: sc, type: deployment-scale, deployment: api, "
+	    "replicas: 0}\n"
+	    "    - {name: nc, type: node-cordon, node: node-1, duration: 10s}\n"
+	    "  probes:\n"
+	    "    - {name: p, type: k8s, mode: edge, resource: deployments, "
+	    "objectName: web, check: field, field: status.readyReplicas, "
+	    "atLeast: 3}\n"
+	    "    - {name: q, type: k8s, mode: edge, resource: pods, "
+	    "labelSelector: app=web}\n");
+	const cep_exp_item *pd = cep_exp_fault(e, 0);
+	cr_assert_str_eq(cep_exp_str(pd, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(pd, "percentage"), 50);
+	cr_assert(!cep_exp_has(pd, "count"));
+	cr_assert_eq(cep_exp_int(pd, "interval"), 10000);
+	cr_assert_eq(cep_exp_int(pd, "gracePeriod"), 5000);
+	cr_assert(!cep_exp_bool(pd, "force"));
+	const cep_exp_item *sc = cep_exp_fault(e, 1);
+	cr_assert_str_eq(cep_exp_str(sc, "deployment"), "api");
+	cr_assert(cep_exp_has(sc, "replicas"));
+	cr_assert_eq(cep_exp_int(sc, "replicas"), 0);
+	cr_assert_eq(cep_exp_int(sc, "duration"), 30000, "spec.duration");
+	cr_assert_eq(cep_exp_int(cep_exp_fault(e, 2), "duration"), 10000);
+	const cep_exp_item *p = cep_exp_probe(e, 0);
+	cr_assert_eq(cep_exp_int(p, "atLeast"), 3);
+	cr_assert_str_eq(cep_exp_str(cep_exp_probe(e, 1), "check"), "present");
+	cep_exp_free(e);
+}
+
+Test(exp_kube, kube_fault_on_host_target_refused)
+{
+	expect_one(HOST
+	    "  faults:\n"
+	    "    - name: pd\n"
+	    "      type: pod-delete\n"
+	    "      labelSelector: app=web\n"
+	    "      count: 1\n",
+	    "e.yaml:10:13: spec.faults[0].type: fault type \"pod-delete\" acts "
+	    "on kubernetes targets only, but spec.target.kind is host");
+	/* no target at all is a host target */
+	expect_one(
+	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata: {name: t}\n"
+	    "spec:\n  duration: 1s\n  probes:\n"
+	    "    - {name: p, type: k8s, mode: edge, resource: pods, "
+	    "objectName: x}\n",
+	    "e.yaml:7:23: spec.probes[0].type: probe type \"k8s\" acts on "
+	    "kubernetes targets only");
+}
+
+Test(exp_kube, host_fault_on_kube_target_refused)
+{
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: k, type: process-kill, process: web}\n",
+	    "e.yaml:9:23: spec.faults[0].type: fault type \"process-kill\" acts "
+	    "on host targets only, but spec.target.kind is kubernetes");
+	/* http and cmd probes work on both */
+	cep_exp *e = parse_ok(KUBE "  probes:\n"
+	    "    - {name: h, type: http, mode: edge, url: \"http://web\"}\n");
+	cep_exp_free(e);
+}
+
+Test(exp_kube, bad_params_with_positions)
+{
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: pd, type: pod-delete, count: 1}\n",
+	    "e.yaml:9:7: spec.faults[0]: missing required key 'labelSelector' "
+	    "in fault 'pd'");
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: pd, type: pod-delete, labelSelector: a=b, count: 1, "
+	    "percentage: 10}\n",
+	    "spec.faults[0].percentage: both 'count' and 'percentage' given, "
+	    "expected exactly one of count, percentage");
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: pd, type: pod-delete, labelSelector: a=b}\n",
+	    "e.yaml:9:7: spec.faults[0]: none of count, percentage given");
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: sc, type: deployment-scale, deployment: api, "
+	    "replicas: -1}\n",
+	    "e.yaml:9:69: spec.faults[0].replicas: -1 is out of range");
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: nc, type: node-cordon, node: a, nodeSelector: b=c}\n",
+	    "spec.faults[0].nodeSelector: both 'node' and 'nodeSelector'");
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: pd, type: pod-delete, labelSelector: a=b, count: 1, "
+	    "namespace: other}\n",
+	    "e.yaml:9:66: spec.faults[0].namespace: unknown key 'namespace' in "
+	    "fault 'pd'");
+	expect_one(KUBE
+	    "  probes:\n"
+	    "    - {name: p, type: k8s, mode: edge, resource: services, "
+	    "objectName: x}\n",
+	    "e.yaml:9:50: spec.probes[0].resource: \"services\" is not a known value");
+	expect_one(KUBE
+	    "  probes:\n"
+	    "    - {name: p, type: k8s, mode: edge, resource: pods, "
+	    "objectName: x, field: status.phase}\n",
+	    "spec.probes[0].field: field is only used with check field");
+}
