@@ -1,6 +1,8 @@
 /*
- * delegate.c - assembling the delegate: paths, CA, executor, recovery,
- * services and threads; the graceful stop; teardown.
+ * delegate.c - assembling the delegate: paths, CA, connectors, executors
+ * (local for host targets, kubernetes for every connector), recovery,
+ * the background collection of leftover runner pods, services and
+ * threads; the graceful stop; teardown.
  */
 #define _GNU_SOURCE
 #include "delegate_int.h"
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "undo.h"
 #include "util.h"
 
 #define STOP_WAIT_MS (CEP_ABORT_GRACE_MS + 10000)
@@ -60,8 +63,17 @@ static int setup(cep_delegate *d, cep_err *err)
 		rv = runner_bin(bin, sizeof(bin), err);
 	if (rv == CEP_OK)
 		rv = cep_executor_local_new(bin, &d->ex, err);
+	if (rv == CEP_OK && (rv = cep_connectors_load(&d->paths, &d->conns, err)))
+		cep_err_wrap(err, "loading connectors");
+	if (rv == CEP_OK)
+		rv = cep_executor_kube_new(d->conns, d->cfg.appliance,
+		    d->cfg.relay_advertise, &d->kex, err);
+	if (rv == CEP_OK)
+		cep_undo_set_kube(cep_monitor_undo_kube, d);
 	if (rv == CEP_OK)
 		rv = cep_recover(d, err);
+	if (rv == CEP_OK)
+		rv = cep_recover_collect(d, err);
 	if (rv == CEP_OK && (rv = cep_delegate_service_start(d, err)))
 		cep_err_wrap(err, "Delegate service");
 	if (rv == CEP_OK && (rv = cep_admin_start(d, err)))
@@ -93,7 +105,9 @@ int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
 		return rv;
 	}
 	cep_log_info(NULL, "delegate up: appliance %s, %zu run(s) known, "
-	    "executor %s", d->cfg.appliance, d->nruns, cep_executor_name(d->ex));
+	    "executors %s and %s (%zu connector(s))", d->cfg.appliance, d->nruns,
+	    cep_executor_name(d->ex), cep_executor_name(d->kex),
+	    cep_connectors_count(d->conns));
 	*out = d;
 	return CEP_OK;
 }
@@ -164,6 +178,10 @@ void cep_delegate_free(cep_delegate *d)
 	cep_monitor_join(d);
 	cep_relay_link_join(d);
 	cep_rpc_client_free(d->relay);
+	/* Before the runs: its threads (collection) look runs up. */
+	cep_undo_set_kube(NULL, NULL);   /* its clients go with kex */
+	cep_executor_free(d->kex);
+	cep_connectors_free(d->conns);
 	while (d->runs != NULL) {
 		cep_run *r = d->runs;
 		d->runs = r->next;

@@ -18,6 +18,7 @@
 #include "cep.pb-c.h"
 #include "runstate.h"
 #include "config.h"
+#include "connector.h"
 #include "delegate.h"
 #include "executor.h"
 #include "journal.h"
@@ -68,6 +69,12 @@ typedef struct cep_run {
 	bool killed;
 	bool launch_failed;            /* exit_what holds why */
 	bool orphan;                   /* recovered, runner gone: clean up */
+	bool cleaning;                 /* CLEANUP: undo in progress, retry */
+	/* The target, from the spec (cep_run_load_target). */
+	bool target_known;
+	bool kube;                     /* kind kubernetes: d->kex runs it */
+	char connector[64];
+	char ns[64];
 	char exit_what[640];
 	struct cep_run *next;          /* newest first */
 } cep_run;
@@ -85,7 +92,9 @@ struct cep_delegate {
 	cep_paths paths;
 	cep_config cfg;
 	cep_pki_ca *ca;
-	cep_executor *ex;
+	cep_executor *ex;              /* local: host targets */
+	cep_executor *kex;             /* kubernetes: every connector */
+	cep_connectors *conns;         /* connectors.d, read at start */
 	char runs_dir[4096];
 	int64_t started_ms;
 
@@ -109,6 +118,9 @@ struct cep_delegate {
 
 /* runs.c: the table and the changes that journal (d->mu held). */
 cep_run *cep_run_find(cep_delegate *d, const char *id);
+/* lib/undo.c's Kubernetes resolver (monitor.c); d->mu held by the caller. */
+cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
+    void *arg);
 size_t cep_run_active_count(cep_delegate *d);
 cep_run *cep_run_alloc(void);
 void cep_run_free(cep_run *r);
@@ -144,6 +156,10 @@ ProtobufCMessage *cep_pb_dup(const ProtobufCMessage *m);
 
 /* monitor.c */
 int cep_monitor_start(cep_delegate *d, cep_err *err);
+/* Fills r's target fields from its spec (once). */
+void cep_run_load_target(cep_run *r);
+/* The executor that runs r: d->kex for kubernetes targets, else d->ex. */
+cep_executor *cep_run_executor(cep_delegate *d, cep_run *r);
 void cep_monitor_join(cep_delegate *d);
 
 /* relay_link.c */
@@ -159,5 +175,8 @@ void cep_follow_kick(cep_delegate *d);
 
 /* recover.c */
 int cep_recover(cep_delegate *d, cep_err *err);
+/* Starts the background collection of leftover runner objects (after
+ * cep_recover; never waits for a cluster). */
+int cep_recover_collect(cep_delegate *d, cep_err *err);
 
 #endif

@@ -53,3 +53,17 @@ int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err)
 {
 	return ex->ops->undo(ex->impl, run_id, err);
 }
+
+int cep_executor_adopt(cep_executor *ex, const cep_exec_handle *h,
+    cep_err *err)
+{
+	if (ex->ops->adopt == NULL)
+		return CEP_OK;
+	return ex->ops->adopt(ex->impl, h, err);
+}
+
+/* For a backend's own functions beyond the ops (kubernetes collection). */
+void *cep_executor_impl(cep_executor *ex, const cep_executor_ops *ops)
+{
+	return ex != NULL && ex->ops == ops ? ex->impl : NULL;
+}

@@ -1,7 +1,12 @@
 /*
  * executor.h - how a runner is started, watched, stopped and cleaned up
  * after. One interface, several backends: local (a child process on the
- * appliance, executor_local.c) now, kubernetes (Secret + Pod) later.
+ * appliance, executor_local.c) and kubernetes (a Secret + a Pod per run in
+ * the run's cluster, executor_kube.c; docs/kubernetes.md).
+ *
+ * Every op is called by the delegate's monitor thread and must return
+ * quickly: a backend whose work is slow (network calls) does it on its own
+ * threads and reports through poll() and CEP_EXEC_IN_PROGRESS.
  */
 #ifndef CEP_EXECUTOR_H
 #define CEP_EXECUTOR_H
@@ -18,6 +23,11 @@ typedef struct cep_exec_handle {
 	int pid;
 	int64_t start;
 	bool child;
+	/* kubernetes: the runner pod (and its Secret, same name), derived from
+	 * the run id and the run's spec so that recovery can rebuild it. */
+	char pod[64];              /* cep-runner-<run-id> */
+	char ns[64];
+	char connector[64];
 } cep_exec_handle;
 
 typedef struct cep_exec_launch {
@@ -25,10 +35,24 @@ typedef struct cep_exec_launch {
 	const char *identity_dir;
 	const char *relay_url;     /* what the runner dials */
 	const char *server_name;   /* optional: name to check in the relay cert */
-	const char *log_path;      /* runner stdout/stderr */
+	const char *log_path;      /* runner stdout/stderr (local only) */
+	/* kubernetes only */
+	const char *connector;     /* connectors.d/<connector>.yaml */
+	const char *ns;            /* the run's namespace */
+	const char *appliance;     /* cep.io/appliance label */
+	int64_t not_after_ms;      /* identity expiry: activeDeadlineSeconds */
 } cep_exec_launch;
 
 enum cep_exec_status { CEP_EXEC_ALIVE, CEP_EXEC_EXITED };
+
+/* undo() returns this (not a cep code, which are all <= 16) when the
+ * cleanup was started or is still going: call again later (the monitor
+ * does on its next tick, the run staying in CLEANUP). */
+#define CEP_EXEC_IN_PROGRESS 1000
+
+/* Is run_id live (known and not final)? For a backend's start-time
+ * collection of what earlier delegates left behind. */
+typedef bool (*cep_exec_live_fn)(void *arg, const char *run_id);
 
 typedef struct cep_executor_ops {
 	const char *name;
@@ -38,8 +62,12 @@ typedef struct cep_executor_ops {
 	enum cep_exec_status (*poll)(void *impl, const cep_exec_handle *h,
 	    char *what, size_t len);
 	void (*kill)(void *impl, const cep_exec_handle *h);
-	/* Removes everything the run left; CEP_OK only when verified gone. */
+	/* Removes everything the run left; CEP_OK only when verified gone,
+	 * CEP_EXEC_IN_PROGRESS while an asynchronous cleanup goes on. */
 	int (*undo)(void *impl, const char *run_id, cep_err *err);
+	/* Optional: takes over a runner an earlier delegate launched (after a
+	 * restart), so that poll/kill/undo know it. NULL = nothing to do. */
+	int (*adopt)(void *impl, const cep_exec_handle *h, cep_err *err);
 	void (*free)(void *impl);
 } cep_executor_ops;
 
@@ -57,9 +85,52 @@ enum cep_exec_status cep_executor_poll(cep_executor *ex,
     const cep_exec_handle *h, char *what, size_t len);
 void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h);
 int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err);
+int cep_executor_adopt(cep_executor *ex, const cep_exec_handle *h,
+    cep_err *err);
 
-/* For backends: wraps ops + impl. */
+/* For backends: wraps ops + impl; impl back when ex is of those ops. */
 cep_executor *cep_executor_wrap(const cep_executor_ops *ops, void *impl);
+void *cep_executor_impl(cep_executor *ex, const cep_executor_ops *ops);
+
+/*
+ * The kubernetes backend: one executor for every connector of cs
+ * (borrowed; must outlive the executor). A connector's API client is made
+ * on its first use and shared by its runs. relay_default: what runners
+ * dial when the connector names no relay (relay.advertise).
+ */
+typedef struct cep_connectors cep_connectors;
+int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
+    const char *relay_default, cep_executor **out, cep_err *err);
+
+/* The API client of a connector (made on first use, shared, owned by the
+ * executor): the delegate's own undo of Kubernetes faults uses it. */
+typedef struct cep_kube cep_kube;
+int cep_executor_kube_client(cep_executor *ex, const char *connector,
+    cep_kube **out, cep_err *err);
+
+/* How long undo() keeps trying before "cleanup incomplete" (default 5
+ * min; tests shorten it). */
+void cep_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms);
+
+/* A (connector, namespace) where runner objects may be left. */
+typedef struct cep_exec_place {
+	char connector[64];
+	char ns[64];
+} cep_exec_place;
+
+/*
+ * Start-time collection, in the background (returns at once): for each
+ * connector, lists the pods and secrets labelled managed-by=cep and
+ * cep.io/appliance=<appliance> in its exactly named namespaces plus
+ * places[] (namespaces known from the journals), and deletes those whose
+ * run is not live(arg, run_id). Live runs' objects are left to the
+ * adopted runs. A dead cluster delays nothing but its own collection.
+ * Joined by cep_executor_free.
+ */
+int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
+    size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err);
+/* For tests: has the collection of every connector ended? */
+bool cep_executor_kube_collect_done(cep_executor *ex);
 
 /* local backend helper, also used by tests: counts processes whose
  * command line is a cep-runner with --run-id run_id. */

@@ -7,6 +7,13 @@
  * It ticks every 100 ms and whenever something changed. Slow steps (key
  * generation, fork/exec, undo) run with d->mu released; a run being worked
  * on here is only changed by this thread's steps and by journaled events.
+ *
+ * A run's executor follows its target: host runs use the local executor
+ * (d->ex), kubernetes runs the kubernetes one (d->kex). The kubernetes
+ * executor never blocks this thread: its launch returns at once, and its
+ * undo answers CEP_EXEC_IN_PROGRESS until the pod and secret are confirmed
+ * gone - the run then stays in CLEANUP (r->cleaning) and finish() asks
+ * again on the next tick.
  */
 #define _GNU_SOURCE
 #include "delegate_int.h"
@@ -17,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "exp.h"
 #include "log.h"
 #include "util.h"
 
@@ -43,13 +51,44 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
 	return rv;
 }
 
-/* Mints the run's identity; d->mu NOT held (the CA is used by this thread
- * only). */
-static int mint_identity(cep_delegate *d, const char *id, int64_t not_after,
-    char *uri, size_t urilen, cep_err *err)
+void cep_run_load_target(cep_run *r)
 {
-	int rv = cep_pki_identity_uri(uri, urilen, d->cfg.appliance, "local",
-	    "host", id, err);
+	if (r->target_known || r->spec_yaml == NULL)
+		return;
+	r->target_known = true;
+	cep_exp *e = NULL;
+	cep_err err = {0};
+	if (cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), "spec", &e, NULL,
+	    &err) != CEP_OK) {
+		cep_log_warn(r->id, "spec does not parse any more (%s); treated "
+		    "as a host target", err.msg);
+		return;
+	}
+	const char *kind = cep_exp_target_kind(e);
+	if (kind != NULL && strcmp(kind, "kubernetes") == 0) {
+		r->kube = true;
+		snprintf(r->connector, sizeof(r->connector), "%s",
+		    cep_exp_connector(e) ? cep_exp_connector(e) : "");
+		snprintf(r->ns, sizeof(r->ns), "%s",
+		    cep_exp_namespace(e) ? cep_exp_namespace(e) : "");
+	}
+	cep_exp_free(e);
+}
+
+cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
+{
+	cep_run_load_target(r);
+	return r->kube && d->kex != NULL ? d->kex : d->ex;
+}
+
+/* Mints the run's identity; d->mu NOT held (the CA is used by this thread
+ * only). The URI names where the runner acts: local/host, or
+ * <connector>/<namespace>. */
+static int mint_identity(cep_delegate *d, const char *id, const char *conn,
+    const char *ns, int64_t not_after, char *uri, size_t urilen, cep_err *err)
+{
+	int rv = cep_pki_identity_uri(uri, urilen, d->cfg.appliance, conn, ns,
+	    id, err);
 	if (rv != CEP_OK)
 		return rv;
 	cep_pki_issue_req req = {.cn = id, .uri_san = uri,
@@ -91,11 +130,17 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
+	char conn[64], ns[64];
+	snprintf(conn, sizeof(conn), "%s", r->connector);
+	snprintf(ns, sizeof(ns), "%s", r->ns);
 	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
-	    .relay_url = d->cfg.relay_advertise, .log_path = log};
+	    .relay_url = d->cfg.relay_advertise, .log_path = log,
+	    .connector = conn, .ns = ns, .appliance = d->cfg.appliance,
+	    .not_after_ms = r->not_after_ms};
 	cep_exec_handle h = {0};
+	cep_executor *ex = cep_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
-	int rv = cep_executor_launch(d->ex, &l, &h, &err);
+	int rv = cep_executor_launch(ex, &l, &h, &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
 		launch_failed(r, "launching the runner", &err);
@@ -103,9 +148,15 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	}
 	r->h = h;
 	r->has_runner = true;
+	if (r->kube) {
+		/* Names are derived from the run: nothing to journal. */
+		cep_log_info(r->id, "runner pod %s/%s launching on connector %s",
+		    h.ns, h.pod, h.connector);
+		return;
+	}
 	journal_pid(r);
 	cep_log_info(r->id, "runner started: pid %d (%s executor)", h.pid,
-	    cep_executor_name(d->ex));
+	    cep_executor_name(ex));
 }
 
 /* PENDING -> LAUNCHING -> runner started. d->mu held on entry and exit. */
@@ -113,10 +164,15 @@ static void launch(cep_delegate *d, cep_run *r)
 {
 	char id[24], uri[256];
 	cep_err err = {0};
+	char conn[64], ns[64];
 	snprintf(id, sizeof(id), "%s", r->id);
+	cep_run_load_target(r);
+	snprintf(conn, sizeof(conn), "%s", r->kube ? r->connector : "local");
+	snprintf(ns, sizeof(ns), "%s", r->kube ? r->ns : "host");
 	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
 	pthread_mutex_unlock(&d->mu);
-	int rv = mint_identity(d, id, not_after, uri, sizeof(uri), &err);
+	int rv = mint_identity(d, id, conn, ns, not_after, uri, sizeof(uri),
+	    &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
 		launch_failed(r, "minting the runner identity", &err);
@@ -179,8 +235,35 @@ static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
 		snprintf(why, len, "%s", r->abort_reason);
 		return CEP__V1__RUN_STATE__RUN_ABORTED;
 	}
-	snprintf(why, len, "runner exited with %s before a verdict", r->exit_what);
+	if (r->kube)
+		snprintf(why, len, "runner ended before a verdict: %s",
+		    r->exit_what);
+	else
+		snprintf(why, len, "runner exited with %s before a verdict",
+		    r->exit_what);
 	return CEP__V1__RUN_STATE__RUN_ERROR;
+}
+
+/* lib/undo.c's resolver for Kubernetes faults (k8s-scale, k8s-cordon):
+ * the run's connector client and namespace. Called from undo_faults, so
+ * d->mu is already held. The calls it enables are bounded by the
+ * connector's request timeout; they still hold d->mu meanwhile (a dead
+ * API server stalls the monitor for that long - see docs/kubernetes.md). */
+cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
+    void *arg)
+{
+	cep_delegate *d = arg;
+	cep_run *r = cep_run_find(d, run_id);
+	if (r == NULL || !r->kube)
+		return NULL;
+	cep_kube *k = NULL;
+	cep_err err = {0};
+	if (cep_executor_kube_client(d->kex, r->connector, &k, &err) != CEP_OK) {
+		cep_log_warn(run_id, "undo: %s", err.msg);
+		return NULL;
+	}
+	snprintf(ns, nslen, "%s", r->ns);
+	return k;
 }
 
 /* Undoes each fault recorded but not reverted (lib/undo.c, the same code
@@ -217,7 +300,9 @@ static int undo_faults(cep_run *r, cep_err *uerr)
 }
 
 /* The runner is gone (or never started): CLEANUP, undo, remove the
- * identity, final state. d->mu held on entry and exit. */
+ * identity, final state. d->mu held on entry and exit. An executor whose
+ * undo is asynchronous leaves the run in CLEANUP (r->cleaning): the next
+ * tick calls finish again. */
 static void finish(cep_delegate *d, cep_run *r)
 {
 	char id[24], dir[4096];
@@ -225,16 +310,22 @@ static void finish(cep_delegate *d, cep_run *r)
 	snprintf(id, sizeof(id), "%s", r->id);
 	if (r->state != CEP__V1__RUN_STATE__RUN_CLEANUP) {
 		char why[512];
-		snprintf(why, sizeof(why), "%s", r->has_runner ?
-		    "runner exited" : "no runner");
+		snprintf(why, sizeof(why), "%s", !r->has_runner ? "no runner" :
+		    r->kube ? "runner pod ended" : "runner exited");
 		cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP, why);
 	}
+	bool first = !r->cleaning;
+	r->cleaning = true;
+	cep_executor *ex = cep_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
-	int urv = cep_executor_undo(d->ex, id, &uerr);
-	if (cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) == CEP_OK &&
-	    cep_rmtree(dir, &err) != CEP_OK)
+	int urv = cep_executor_undo(ex, id, &uerr);
+	if (first && cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
+	    CEP_OK && cep_rmtree(dir, &err) != CEP_OK)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
+	if (urv == CEP_EXEC_IN_PROGRESS)
+		return;
+	r->cleaning = false;
 	if (urv == CEP_OK)
 		urv = undo_faults(r, &uerr);
 	else
@@ -249,11 +340,23 @@ static void finish(cep_delegate *d, cep_run *r)
 /* A run with a live runner: reap, deadline, abort grace. */
 static void watch(cep_delegate *d, cep_run *r)
 {
-	char what[128];
-	if (cep_executor_poll(d->ex, &r->h, what, sizeof(what)) ==
+	char what[512];
+	cep_executor *ex = cep_run_executor(d, r);
+	if (cep_executor_poll(ex, &r->h, what, sizeof(what)) ==
 	    CEP_EXEC_EXITED) {
 		snprintf(r->exit_what, sizeof(r->exit_what), "%s", what);
-		cep_log_info(r->id, "runner pid %d exited: %s", r->h.pid, what);
+		if (r->kube && strncmp(what, "launch failed: ", 15) == 0) {
+			/* As the local executor's launch errors read. */
+			r->launch_failed = true;
+			snprintf(r->exit_what, sizeof(r->exit_what),
+			    "launching the runner: %.600s", what + 15);
+		}
+		if (r->kube)
+			cep_log_info(r->id, "runner pod %s/%s ended: %s", r->h.ns,
+			    r->h.pod, what);
+		else
+			cep_log_info(r->id, "runner pid %d exited: %s", r->h.pid,
+			    what);
 		finish(d, r);
 		return;
 	}
@@ -261,9 +364,10 @@ static void watch(cep_delegate *d, cep_run *r)
 		cep_run_request_abort(d, r, "deadline exceeded");
 	if (r->aborting && !r->killed &&
 	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
-		cep_log_warn(r->id, "runner pid %d still there %d s after the "
-		    "abort: killing it", r->h.pid, CEP_ABORT_GRACE_MS / 1000);
-		cep_executor_kill(d->ex, &r->h);
+		cep_log_warn(r->id, "runner %s still there %d s after the "
+		    "abort: killing it", r->kube ? "pod" : "process",
+		    CEP_ABORT_GRACE_MS / 1000);
+		cep_executor_kill(ex, &r->h);
 		r->killed = true;
 	}
 }
@@ -272,6 +376,10 @@ static void tick_run(cep_delegate *d, cep_run *r)
 {
 	if (cep_run_state_final(r->state))
 		return;
+	if (r->cleaning) {
+		finish(d, r);
+		return;
+	}
 	if (r->has_runner) {
 		watch(d, r);
 		return;

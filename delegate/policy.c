@@ -252,27 +252,48 @@ static int check_fault(const cep_policy *p, const cep_exp_item *it,
 	return CEP_OK;
 }
 
-static int check_kubernetes(const cep_policy *p, const cep_exp *e,
-    cep_err *err)
+/* Kubernetes targets: cep.yaml's policy.namespaces.deny, then the
+ * connector (it must exist and allow the namespace; kube-system and the
+ * appliance's namespace only when listed by name). All before any object
+ * exists in any cluster. */
+static int check_kubernetes(const cep_policy *p, const cep_connectors *cs,
+    const cep_exp *e, cep_err *err)
 {
-	const char *ns = cep_exp_namespace(e);
-	const char *hit = match_any(p->ns_deny, p->n_ns_deny, ns ? ns : "");
+	const char *ns = cep_exp_namespace(e) ? cep_exp_namespace(e) : "";
+	const char *name = cep_exp_connector(e) ? cep_exp_connector(e) : "";
+	const char *hit = match_any(p->ns_deny, p->n_ns_deny, ns);
 	if (hit != NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: namespace \"%s\" denied by policy.namespaces.deny "
 		    "\"%s\"", ns, hit);
-	return cep_err_set(err, CEP_FAILED_PRECONDITION,
-	    "policy: no connector \"%s\" for kubernetes targets (this "
-	    "appliance has only the local connector for host targets)",
-	    cep_exp_connector(e) ? cep_exp_connector(e) : "");
+	const cep_connector *c = cs ? cep_connectors_find(cs, name) : NULL;
+	if (c == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: no connector \"%s\" for kubernetes targets "
+		    "(connectors.d/%s.yaml does not exist; %zu connector(s) "
+		    "configured)", name, name, cs ? cep_connectors_count(cs) : 0);
+	char why[300] = "";
+	if (!cep_connector_ns_allowed(c, ns, why, sizeof(why)))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: namespace \"%s\" not allowed by connector \"%s\" "
+		    "(%s, key namespaces): %s", ns, name, c->file, why);
+	return CEP_OK;
 }
 
 int cep_policy_check(const cep_policy *p, const cep_exp *e,
     size_t active_runs, cep_err *err)
 {
+	return cep_policy_check_conn(p, NULL, e, active_runs, err);
+}
+
+int cep_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
+    const cep_exp *e, size_t active_runs, cep_err *err)
+{
 	const char *kind = cep_exp_target_kind(e);
-	if (kind != NULL && strcmp(kind, "kubernetes") == 0)
-		return check_kubernetes(p, e, err);
+	bool kube = kind != NULL && strcmp(kind, "kubernetes") == 0;
+	int rv;
+	if (kube && (rv = check_kubernetes(p, cs, e, err)) != CEP_OK)
+		return rv;
 	if (cep_exp_duration_ms(e) > p->max_duration_ms) {
 		char have[32], max[32];
 		fmt_duration(cep_exp_duration_ms(e), have, sizeof(have));
@@ -285,8 +306,11 @@ int cep_policy_check(const cep_policy *p, const cep_exp *e,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: %zu runs active, policy.maxConcurrentRuns is %d",
 		    active_runs, p->max_concurrent_runs);
-	for (size_t i = 0; i < cep_exp_nfaults(e); i++) {
-		int rv = check_fault(p, cep_exp_fault(e, i), err);
+	/* Host-fault rules (processes, cgroups, pids, network namespaces,
+	 * disk) are about the appliance's host; a kubernetes runner acts
+	 * through the API in its namespace only. */
+	for (size_t i = 0; !kube && i < cep_exp_nfaults(e); i++) {
+		rv = check_fault(p, cep_exp_fault(e, i), err);
 		if (rv != CEP_OK)
 			return rv;
 	}

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "connector.h"
 #include "err.h"
 #include "exp.h"
 
@@ -15,5 +16,11 @@
  * its config key. active_runs: runs not yet final. */
 int cep_policy_check(const cep_policy *p, const cep_exp *e,
     size_t active_runs, cep_err *err);
+/* The same with the appliance's connectors (cs may be NULL: none), which
+ * kubernetes targets need: the connector must exist and allow the
+ * namespace (cep_connector_ns_allowed), and policy.namespaces.deny must
+ * not match it. */
+int cep_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
+    const cep_exp *e, size_t active_runs, cep_err *err);
 
 #endif

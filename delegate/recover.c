@@ -10,6 +10,13 @@
  * runner gone" (or with the verdict the runner had already reported).
  * A journal that cannot be read, or does not begin with the run's
  * `created` record, is reported and skipped; it is never deleted.
+ *
+ * Kubernetes runs are always adopted: their pod's name and place follow
+ * from the run id and the spec, and the kubernetes executor finds out in
+ * the background whether the pod is still there (if not, the run ends and
+ * its cleanup confirms both objects gone). Then cep_recover_collect starts
+ * the background sweep of runner objects of finished or unknown runs
+ * (executor_kube_collect.c).
  */
 #define _GNU_SOURCE
 #include "delegate_int.h"
@@ -91,11 +98,50 @@ static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
 	return 0;
 }
 
+static void orphaned(cep_run *r)
+{
+	r->h.pid = 0;
+	r->orphan = true;
+	snprintf(r->exit_what, sizeof(r->exit_what),
+	    "delegate restarted; runner gone");
+	cep_log_warn(r->id, "runner gone after a delegate restart (state %s); "
+	    "cleaning up", cep_run_state_name(r->state));
+}
+
+/* A kubernetes run: rebuild the handle and let the executor watch the pod
+ * again (it reports the pod's end, or that it is gone). */
+static void resume_kube(cep_delegate *d, cep_run *r)
+{
+	cep_err err = {0};
+	memset(&r->h, 0, sizeof(r->h));
+	snprintf(r->h.pod, sizeof(r->h.pod), "cep-runner-%s", r->id);
+	snprintf(r->h.ns, sizeof(r->h.ns), "%s", r->ns);
+	snprintf(r->h.connector, sizeof(r->h.connector), "%s", r->connector);
+	if (cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
+	    d->cfg.appliance, r->connector, r->ns, r->id, &err) != CEP_OK ||
+	    cep_executor_adopt(d->kex, &r->h, &err) != CEP_OK) {
+		cep_log_error(r->id, "adopting runner pod %s/%s: %s", r->h.ns,
+		    r->h.pod, err.msg);
+		orphaned(r);
+		return;
+	}
+	r->has_runner = true;
+	r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
+	cep_log_info(r->id, "adopted runner pod %s/%s on connector %s (state %s)",
+	    r->h.ns, r->h.pod, r->h.connector, cep_run_state_name(r->state));
+}
+
 /* Adopt a live runner, or mark the run for cleanup. */
 static void resume(cep_delegate *d, cep_run *r)
 {
 	cep_err err = {0};
 	char what[128];
+	cep_run_load_target(r);
+	if (r->kube && d->kex != NULL) {
+		r->deadman_ms = d->cfg.deadman_ms;
+		resume_kube(d, r);
+		return;
+	}
 	r->deadman_ms = d->cfg.deadman_ms;
 	r->h.child = false;
 	/* The executor decides whether it is alive: pid + start time, and not
@@ -111,12 +157,7 @@ static void resume(cep_delegate *d, cep_run *r)
 		    cep_run_state_name(r->state));
 		return;
 	}
-	r->h.pid = 0;
-	r->orphan = true;
-	snprintf(r->exit_what, sizeof(r->exit_what),
-	    "delegate restarted; runner gone");
-	cep_log_warn(r->id, "runner gone after a delegate restart (state %s); "
-	    "cleaning up", cep_run_state_name(r->state));
+	orphaned(r);
 }
 
 static void load_one(cep_delegate *d, const char *id)
@@ -169,4 +210,58 @@ int cep_recover(cep_delegate *d, cep_err *err)
 	cep_log_info(NULL, "recovered %zu run(s), %zu still active", d->nruns,
 	    cep_run_active_count(d));
 	return CEP_OK;
+}
+
+static bool run_live(void *arg, const char *run_id)
+{
+	cep_delegate *d = arg;
+	pthread_mutex_lock(&d->mu);
+	cep_run *r = cep_run_find(d, run_id);
+	bool live = r != NULL && !cep_run_state_final(r->state);
+	pthread_mutex_unlock(&d->mu);
+	return live;
+}
+
+/* Every (connector, namespace) the journals name, for the collection. */
+static size_t journal_places(cep_delegate *d, cep_exec_place **out)
+{
+	size_t n = 0, cap = 0;
+	cep_exec_place *p = NULL;
+	for (cep_run *r = d->runs; r != NULL; r = r->next) {
+		cep_run_load_target(r);
+		if (!r->kube)
+			continue;
+		bool seen = false;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strcmp(p[i].connector, r->connector) == 0 &&
+			    strcmp(p[i].ns, r->ns) == 0;
+		if (seen)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			cep_exec_place *np = realloc(p, nc * sizeof(*p));
+			if (np == NULL)
+				break;
+			p = np;
+			cap = nc;
+		}
+		snprintf(p[n].connector, sizeof(p[n].connector), "%s", r->connector);
+		snprintf(p[n].ns, sizeof(p[n].ns), "%s", r->ns);
+		n++;
+	}
+	*out = p;
+	return n;
+}
+
+int cep_recover_collect(cep_delegate *d, cep_err *err)
+{
+	if (d->kex == NULL)
+		return CEP_OK;
+	cep_exec_place *places = NULL;
+	pthread_mutex_lock(&d->mu);
+	size_t n = journal_places(d, &places);
+	pthread_mutex_unlock(&d->mu);
+	int rv = cep_executor_kube_collect(d->kex, places, n, run_live, d, err);
+	free(places);
+	return rv;
 }

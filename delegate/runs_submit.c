@@ -91,7 +91,7 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
     size_t len, const char *spec_name, char run_id[24], cep_err *err)
 {
-	int rv = cep_policy_check(&d->cfg.policy, exp,
+	int rv = cep_policy_check_conn(&d->cfg.policy, d->conns, exp,
 	    cep_run_active_count(d), err);
 	if (rv != CEP_OK)
 		return rv;

@@ -1,0 +1,772 @@
+/*
+ * executor_kube.c - the kubernetes executor: a run's runner is a Pod in the
+ * run's namespace of the connector's cluster, its identity a Secret owned
+ * by that Pod (objects: kube_pod.c; the whole story: docs/kubernetes.md).
+ *
+ * Nothing here blocks the monitor. Each run has a thread (the "watcher")
+ * that creates the Pod, then the Secret, then watches the Pod until it
+ * ends; kill and undo run on a second per-run thread (the "op"). poll()
+ * only reads what the watcher last saw; undo() starts the cleanup and
+ * answers CEP_EXEC_IN_PROGRESS until the Pod and the Secret are confirmed
+ * gone (GET -> 404) or the bound (5 min) passed. So a dead API server
+ * stalls the runs of its own connector and nothing else: no lock is held
+ * across a network call, and each connector has its own client.
+ *
+ * Names are derived, not stored: pod and secret cep-runner-<run-id> in the
+ * spec's namespace, so a restarted delegate rebuilds every handle from the
+ * journal (adopt) and finds what an earlier one left (collection, in
+ * executor_kube_collect.c).
+ */
+#define _GNU_SOURCE
+#include "executor_kube_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube_pod.h"
+#include "log.h"
+#include "util.h"
+
+#define WATCH_SLICE_MS 60000      /* re-check the pod by GET this often */
+#define UNDO_LIMIT_MS (5 * 60000)
+#define RETRY_PAUSE_MS 1000
+
+/* ------------------------------------------------------------ helpers */
+
+int kx_client(kconn *kc, cep_kube **out, cep_err *err)
+{
+	pthread_mutex_lock(&kc->mu);
+	int rv = CEP_OK;
+	if (kc->k == NULL)
+		rv = cep_connector_client(kc->c, &kc->k, err);
+	*out = kc->k;
+	pthread_mutex_unlock(&kc->mu);
+	return rv;
+}
+
+static kconn *find_conn(kube_exec *kx, const char *name)
+{
+	for (size_t i = 0; i < kx->nconns; i++)
+		if (strcmp(kx->conns[i].c->name, name) == 0)
+			return &kx->conns[i];
+	return NULL;
+}
+
+int cep_executor_kube_client(cep_executor *ex, const char *connector,
+    cep_kube **out, cep_err *err)
+{
+	*out = NULL;
+	kube_exec *kx = ex ? cep_executor_impl(ex, &cep_kube_exec_ops) : NULL;
+	if (kx == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "no kubernetes executor");
+	kconn *kc = find_conn(kx, connector);
+	if (kc == NULL)
+		return cep_err_set(err, CEP_NOT_FOUND, "no connector \"%s\"",
+		    connector);
+	return kx_client(kc, out, err);
+}
+
+/* kx->mu held. */
+static krun *find_run(kube_exec *kx, const char *id)
+{
+	for (krun *kr = kx->runs; kr != NULL; kr = kr->next)
+		if (strcmp(kr->id, id) == 0)
+			return kr;
+	return NULL;
+}
+
+/* The run id inside a handle's pod name. */
+static const char *handle_run(const cep_exec_handle *h)
+{
+	static const char pre[] = "cep-runner-";
+	if (strncmp(h->pod, pre, sizeof(pre) - 1) != 0)
+		return "";
+	return h->pod + sizeof(pre) - 1;
+}
+
+static void wipe_identity(krun *kr)
+{
+	char **s[] = {&kr->ca, &kr->cert, &kr->key};
+	for (size_t i = 0; i < 3; i++) {
+		if (*s[i] != NULL) {
+			explicit_bzero(*s[i], strlen(*s[i]));
+			free(*s[i]);
+			*s[i] = NULL;
+		}
+	}
+}
+
+/* The runner is over, as far as this executor can tell; first word wins. */
+static void ended(krun *kr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ended(krun *kr, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&kr->kx->mu);
+	bool first = kr->phase != KP_ENDED;
+	if (first) {
+		kr->phase = KP_ENDED;
+		snprintf(kr->what, sizeof(kr->what), "%s", what);
+	}
+	pthread_mutex_unlock(&kr->kx->mu);
+	if (first)
+		cep_log_info(kr->id, "runner pod %s/%s: %s", kr->ns, kr->pod, what);
+}
+
+static bool stop_asked(krun *kr)
+{
+	return atomic_load(&kr->stop) || atomic_load(&kr->kx->stopping);
+}
+
+/* ------------------------------------------------------------- launch */
+
+static const char *obj_str(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(json_object_get(o, a), b);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* A create answered 409 AlreadyExists: when the object carries this run's
+ * label it is ours (a retried create whose first attempt did land, after
+ * a 5xx or a timeout), else the error stands. */
+static int ours_already(krun *kr, cep_kube *k, const cep_kube_res *res,
+    json_t **obj, cep_err *err)
+{
+	json_t *o = NULL;
+	cep_err e = {0};
+	if (cep_kube_get(k, res, kr->ns, kr->pod, &o, &e) != CEP_OK)
+		return err->code;
+	const char *run = json_string_value(json_object_get(json_object_get(
+	    json_object_get(o, "metadata"), "labels"), "cep.io/run-id"));
+	if (run == NULL || strcmp(run, kr->id) != 0) {
+		json_decref(o);
+		return err->code;
+	}
+	if (obj != NULL)
+		*obj = o;
+	else
+		json_decref(o);
+	return CEP_OK;
+}
+
+/* Pod, then Secret owned by it (the pod waits in ContainerCreating until
+ * its secret volume exists, so the order costs nothing). */
+static int create_objects(krun *kr, cep_kube *k, cep_err *err)
+{
+	cep_kpod p = {.run_id = kr->id, .name = kr->pod, .ns = kr->ns,
+	    .appliance = kr->kx->appliance, .relay = kr->relay,
+	    .server_name = kr->server_name};
+	int64_t left = kr->not_after_ms - cep_now_ms();
+	p.deadline_s = left > 1000 ? left / 1000 : 1;
+	if (atomic_load(&kr->kill_asked))
+		return cep_err_set(err, CEP_CANCELLED, "killed before the pod "
+		    "was created");
+	json_t *pod = cep_kpod_pod(kr->kc->c, &p), *created = NULL;
+	if (pod == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "building the pod object");
+	int rv = cep_kube_create(k, &cep_kube_pods, kr->ns, pod, &created, err);
+	json_decref(pod);
+	if (rv == CEP_ALREADY_EXISTS)
+		rv = ours_already(kr, k, &cep_kube_pods, &created, err);
+	if (rv != CEP_OK)
+		return rv;
+	const char *uid = obj_str(created, "metadata", "uid");
+	json_t *sec = uid == NULL ? NULL : cep_kpod_secret(kr->kc->c, &p, uid,
+	    kr->ca, kr->cert, kr->key);
+	json_decref(created);
+	if (sec == NULL)
+		return cep_err_set(err, CEP_INTERNAL, "pod %s/%s: %s", kr->ns,
+		    kr->pod, uid == NULL ? "created without a uid" :
+		    "building the secret object failed");
+	if (stop_asked(kr) || atomic_load(&kr->kill_asked))
+		rv = cep_err_set(err, CEP_CANCELLED, "launch cancelled");
+	else
+		rv = cep_kube_create(k, &cep_kube_secrets, kr->ns, sec, NULL, err);
+	json_decref(sec);
+	if (rv == CEP_ALREADY_EXISTS)
+		rv = ours_already(kr, k, &cep_kube_secrets, NULL, err);
+	return rv;
+}
+
+/* --------------------------------------------------------------- watch */
+
+typedef struct wctx {
+	krun *kr;
+	bool done;
+	char waiting[160];        /* why a Pending pod waits */
+} wctx;
+
+static json_t *first_container_state(json_t *pod)
+{
+	json_t *cs = json_object_get(json_object_get(pod, "status"),
+	    "containerStatuses");
+	return json_object_get(json_array_get(cs, 0), "state");
+}
+
+/* "pod Succeeded (exit 0)", "pod Failed: DeadlineExceeded: ...",
+ * "pod Failed (exit 3: Error)". */
+static void describe_end(json_t *pod, const char *phase, char *buf,
+    size_t len)
+{
+	const char *reason = obj_str(pod, "status", "reason");
+	const char *msg = obj_str(pod, "status", "message");
+	json_t *term = json_object_get(first_container_state(pod), "terminated");
+	json_t *code = json_object_get(term, "exitCode");
+	const char *treason = json_string_value(json_object_get(term, "reason"));
+	if (reason != NULL)
+		snprintf(buf, len, "pod %s: %s%s%.300s", phase, reason,
+		    msg ? ": " : "", msg ? msg : "");
+	else if (json_is_integer(code))
+		snprintf(buf, len, "pod %s (exit %lld%s%.100s)", phase,
+		    (long long)json_integer_value(code), treason ? ": " : "",
+		    treason ? treason : "");
+	else
+		snprintf(buf, len, "pod %s", phase);
+}
+
+static void note_waiting(wctx *w, json_t *pod)
+{
+	json_t *wt = json_object_get(first_container_state(pod), "waiting");
+	const char *r = json_string_value(json_object_get(wt, "reason"));
+	const char *m = json_string_value(json_object_get(wt, "message"));
+	if (r != NULL)
+		snprintf(w->waiting, sizeof(w->waiting), "%s%s%.100s", r,
+		    m ? ": " : "", m ? m : "");
+}
+
+static int on_pod(void *arg, const char *type, json_t *obj)
+{
+	wctx *w = arg;
+	krun *kr = w->kr;
+	if (strcmp(type, "DELETED") == 0) {
+		ended(kr, "pod deleted");
+		w->done = true;
+		return 1;
+	}
+	const char *phase = obj_str(obj, "status", "phase");
+	if (phase == NULL)
+		phase = "Pending";
+	if (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0) {
+		char what[512];
+		describe_end(obj, phase, what, sizeof(what));
+		ended(kr, "%s", what);
+		w->done = true;
+		return 1;
+	}
+	if (strcmp(phase, "Running") == 0) {
+		pthread_mutex_lock(&kr->kx->mu);
+		bool first = kr->phase == KP_LAUNCHING;
+		if (first)
+			kr->phase = KP_RUNNING;
+		pthread_mutex_unlock(&kr->kx->mu);
+		if (first)
+			cep_log_info(kr->id, "runner pod %s/%s running", kr->ns,
+			    kr->pod);
+	} else {
+		note_waiting(w, obj);
+	}
+	return stop_asked(kr) ? 1 : 0;
+}
+
+/* Does the pod still exist? false only on a definite 404. */
+static bool pod_exists(krun *kr, cep_kube *k)
+{
+	cep_err err = {0};
+	json_t *o = NULL;
+	int rv = cep_kube_get(k, &cep_kube_pods, kr->ns, kr->pod, &o, &err);
+	json_decref(o);
+	return rv != CEP_NOT_FOUND;
+}
+
+static bool running(krun *kr)
+{
+	pthread_mutex_lock(&kr->kx->mu);
+	bool r = kr->phase == KP_RUNNING;
+	pthread_mutex_unlock(&kr->kx->mu);
+	return r;
+}
+
+/* One slice of watching; true when the watcher is finished. */
+static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
+{
+	char sel[128];
+	snprintf(sel, sizeof(sel), "metadata.name=%s", kr->pod);
+	cep_kube_list_opts o = {.field_selector = sel};
+	int64_t slice = WATCH_SLICE_MS;
+	if (!running(kr) && launch_by - cep_mono_ms() < slice)
+		slice = launch_by - cep_mono_ms();
+	cep_err err = {0};
+	int rv = slice <= 0 ? CEP_DEADLINE_EXCEEDED :
+	    cep_kube_watch(k, &cep_kube_pods, kr->ns, &o, slice, &kr->stop,
+	    on_pod, w, &err);
+	if (w->done || stop_asked(kr) || rv == CEP_CANCELLED)
+		return true;
+	if (rv == CEP_OK || rv == CEP_DEADLINE_EXCEEDED) {
+		if (!running(kr) && cep_mono_ms() >= launch_by) {
+			ended(kr, "launch failed: pod not running after %llds%s%s",
+			    (long long)kr->kc->c->launch_timeout_ms / 1000,
+			    w->waiting[0] ? ": " : "", w->waiting);
+			return true;
+		}
+		if (!pod_exists(kr, k)) {
+			ended(kr, "pod gone (deleted outside cep)");
+			return true;
+		}
+		return false;
+	}
+	if (rv != CEP_PERMISSION_DENIED && rv != CEP_UNAUTHENTICATED &&
+	    rv != CEP_INVALID_ARGUMENT && rv != CEP_NOT_FOUND &&
+	    rv != CEP_FAILED_PRECONDITION) {
+		/* The runner talks to the relay, not to the API server: an
+		 * outage of the API (5xx, 429, transport) ends nothing; watch
+		 * again. A refusal (401, 403, 400) ends the run. */
+		cep_log_warn(kr->id, "watching pod %s/%s: %s; retrying", kr->ns,
+		    kr->pod, err.msg);
+		cep_sleep_ms(RETRY_PAUSE_MS);
+		return false;
+	}
+	ended(kr, "watching the pod failed: %s", err.msg);
+	return true;
+}
+
+static void watch_pod(krun *kr, cep_kube *k)
+{
+	wctx w = {.kr = kr};
+	int64_t launch_by = cep_mono_ms() + kr->kc->c->launch_timeout_ms;
+	if (kr->adopted) {
+		if (!pod_exists(kr, k)) {
+			ended(kr, "pod gone (delegate restarted)");
+			return;
+		}
+		launch_by = INT64_MAX / 2;  /* it was launched before */
+	}
+	while (!watch_slice(kr, k, &w, launch_by))
+		;
+}
+
+static void *watcher_main(void *arg)
+{
+	krun *kr = arg;
+	cep_err err = {0};
+	cep_kube *k = NULL;
+	if (kx_client(kr->kc, &k, &err) != CEP_OK) {
+		atomic_store(&kr->launched, true);
+		ended(kr, "launch failed: %s", err.msg);
+	} else if (!kr->adopted && create_objects(kr, k, &err) != CEP_OK) {
+		atomic_store(&kr->launched, true);
+		ended(kr, "launch failed: %s", err.msg);
+	} else {
+		atomic_store(&kr->launched, true);
+		wipe_identity(kr);
+		watch_pod(kr, k);
+	}
+	wipe_identity(kr);
+	pthread_mutex_lock(&kr->kx->mu);
+	kr->watcher_done = true;
+	pthread_mutex_unlock(&kr->kx->mu);
+	return NULL;
+}
+
+/* ----------------------------------------------------------- kill, undo */
+
+static int delete_one(cep_kube *k, const cep_kube_res *res, krun *kr,
+    cep_err *err)
+{
+	cep_kube_delete_opts o = {.grace_seconds = 0,
+	    .propagation = "Background"};
+	int rv = cep_kube_delete(k, res, kr->ns, kr->pod, &o, err);
+	return rv == CEP_NOT_FOUND ? CEP_OK : rv;
+}
+
+/* 1 gone (404), 0 present, -1 unknown (err). */
+static int gone(cep_kube *k, const cep_kube_res *res, krun *kr, cep_err *err)
+{
+	json_t *o = NULL;
+	int rv = cep_kube_get(k, res, kr->ns, kr->pod, &o, err);
+	json_decref(o);
+	return rv == CEP_NOT_FOUND ? 1 : rv == CEP_OK ? 0 : -1;
+}
+
+/* Delete both, then confirm both gone; again every second up to the
+ * bound. */
+static int undo_objects(krun *kr, cep_kube *k, cep_err *err)
+{
+	int64_t end = cep_mono_ms() + kr->kx->undo_limit_ms;
+	for (;;) {
+		cep_err e = {0}, e2 = {0};
+		if (delete_one(k, &cep_kube_pods, kr, &e) == CEP_OK)
+			e.msg[0] = '\0';
+		if (delete_one(k, &cep_kube_secrets, kr, &e2) != CEP_OK &&
+		    e.msg[0] == '\0')
+			e = e2;
+		int pg = gone(k, &cep_kube_pods, kr, &e2);
+		int sg = gone(k, &cep_kube_secrets, kr, &e2);
+		if (pg == 1 && sg == 1)
+			return CEP_OK;
+		if (e.msg[0] == '\0' && (pg < 0 || sg < 0))
+			e = e2;
+		bool out = cep_mono_ms() >= end || atomic_load(&kr->kx->stopping);
+		if (out)
+			return cep_err_set(err, CEP_UNAVAILABLE, "%s%s%s %s/%s still "
+			    "present after %llds%s%.200s%s; the pod's "
+			    "activeDeadlineSeconds still ends it",
+			    pg == 1 ? "" : "pod", pg != 1 && sg != 1 ? " and " : "",
+			    sg == 1 ? "" : "secret", kr->ns, kr->pod,
+			    (long long)(kr->kx->undo_limit_ms / 1000),
+			    e.msg[0] ? " (last error: " : "", e.msg,
+			    e.msg[0] ? ")" : "");
+		cep_sleep_ms(RETRY_PAUSE_MS);
+	}
+}
+
+static bool watcher_finished(krun *kr)
+{
+	pthread_mutex_lock(&kr->kx->mu);
+	bool done = !kr->watcher_started || kr->watcher_done;
+	pthread_mutex_unlock(&kr->kx->mu);
+	return done;
+}
+
+static void *op_main(void *arg)
+{
+	krun *kr = arg;
+	cep_err err = {0};
+	cep_kube *k = NULL;
+	int rv = CEP_OK;
+	if (kr->kc == NULL)
+		rv = cep_err_set(&err, CEP_FAILED_PRECONDITION,
+		    "connector \"%s\" is not configured: pod and secret %s/%s "
+		    "cannot be deleted", kr->conn, kr->ns, kr->pod);
+	else
+		rv = kx_client(kr->kc, &k, &err);
+	if (rv == CEP_OK && kr->op_kind == OP_KILL) {
+		/* A create in flight would land after the delete: wait for it
+		 * (it checks kill_asked before each step). */
+		while (!atomic_load(&kr->launched) && !atomic_load(&kr->kx->stopping))
+			cep_sleep_ms(50);
+		cep_kube_delete_opts o = {.grace_seconds = 0};
+		rv = cep_kube_delete(k, &cep_kube_pods, kr->ns, kr->pod, &o, &err);
+		if (rv != CEP_OK && rv != CEP_NOT_FOUND)
+			cep_log_warn(kr->id, "killing the runner pod: %s", err.msg);
+	} else if (rv == CEP_OK) {
+		/* No object may appear after the cleanup: let a launch that is
+		 * still creating finish (it was told to stop) first. */
+		while (!watcher_finished(kr))
+			cep_sleep_ms(50);
+		rv = undo_objects(kr, k, &err);
+	}
+	pthread_mutex_lock(&kr->kx->mu);
+	if (kr->op_kind == OP_UNDO) {
+		kr->undo_rv = rv;
+		snprintf(kr->undo_msg, sizeof(kr->undo_msg), "%s", err.msg);
+		kr->undo_done = true;
+	}
+	kr->op_done = true;
+	pthread_mutex_unlock(&kr->kx->mu);
+	return NULL;
+}
+
+/* kx->mu held. Starts the op thread when none runs; false if one does. */
+static bool start_op(krun *kr, enum kop kind)
+{
+	if (kr->op_started && !kr->op_done)
+		return false;
+	if (kr->op_started) {
+		pthread_join(kr->op, NULL);
+		kr->op_started = false;
+	}
+	kr->op_kind = kind;
+	kr->op_done = false;
+	if (pthread_create(&kr->op, NULL, op_main, kr) != 0)
+		return false;
+	kr->op_started = true;
+	return true;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static krun *krun_new(kube_exec *kx, const char *id, const char *ns,
+    const char *conn)
+{
+	krun *kr = calloc(1, sizeof(*kr));
+	if (kr == NULL)
+		return NULL;
+	kr->kx = kx;
+	snprintf(kr->id, sizeof(kr->id), "%s", id);
+	snprintf(kr->ns, sizeof(kr->ns), "%s", ns);
+	snprintf(kr->conn, sizeof(kr->conn), "%s", conn);
+	cep_kpod_name(id, kr->pod, sizeof(kr->pod));
+	kr->kc = find_conn(kx, conn);
+	atomic_init(&kr->stop, false);
+	atomic_init(&kr->kill_asked, false);
+	atomic_init(&kr->launched, false);
+	return kr;
+}
+
+static void krun_free(krun *kr)
+{
+	atomic_store(&kr->stop, true);
+	if (kr->watcher_started)
+		pthread_join(kr->watcher, NULL);
+	if (kr->op_started)
+		pthread_join(kr->op, NULL);
+	wipe_identity(kr);
+	free(kr);
+}
+
+/* Inserts kr and starts its watcher; kr is freed on failure. */
+static int start_run(kube_exec *kx, krun *kr, cep_err *err)
+{
+	pthread_mutex_lock(&kx->mu);
+	kr->next = kx->runs;
+	kx->runs = kr;
+	int rv = pthread_create(&kr->watcher, NULL, watcher_main, kr);
+	kr->watcher_started = rv == 0;
+	if (rv != 0) {
+		kx->runs = kr->next;
+		pthread_mutex_unlock(&kx->mu);
+		krun_free(kr);
+		return cep_err_errno(err, rv, "starting the pod watcher thread");
+	}
+	pthread_mutex_unlock(&kx->mu);
+	return CEP_OK;
+}
+
+static int read_identity(krun *kr, const char *dir, cep_err *err)
+{
+	static const char *const names[] = {"ca.crt", "runner.crt", "runner.key"};
+	char **dst[] = {&kr->ca, &kr->cert, &kr->key};
+	for (size_t i = 0; i < 3; i++) {
+		char path[CEP_PATH_MAX];
+		size_t len;
+		int rv = cep_path(path, sizeof(path), err, "%s/%s", dir, names[i]);
+		if (rv == CEP_OK)
+			rv = cep_read_file(path, 64 * 1024, dst[i], &len, err);
+		if (rv != CEP_OK)
+			return rv;
+	}
+	return CEP_OK;
+}
+
+static int fill_handle(const krun *kr, cep_exec_handle *h)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->pod, sizeof(h->pod), "%s", kr->pod);
+	snprintf(h->ns, sizeof(h->ns), "%s", kr->ns);
+	snprintf(h->connector, sizeof(h->connector), "%s", kr->conn);
+	return CEP_OK;
+}
+
+static int kube_launch(void *impl, const cep_exec_launch *l,
+    cep_exec_handle *h, cep_err *err)
+{
+	kube_exec *kx = impl;
+	if (l->connector == NULL || l->ns == NULL || !cep_run_id_valid(l->run_id))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "kubernetes launch needs a run id, a connector and a namespace");
+	if (find_conn(kx, l->connector) == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "no connector \"%s\" in connectors.d", l->connector);
+	pthread_mutex_lock(&kx->mu);
+	bool dup = find_run(kx, l->run_id) != NULL;
+	pthread_mutex_unlock(&kx->mu);
+	if (dup)
+		return cep_err_set(err, CEP_ALREADY_EXISTS,
+		    "run %s already has a runner pod", l->run_id);
+	krun *kr = krun_new(kx, l->run_id, l->ns, l->connector);
+	if (kr == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	const cep_connector *c = kr->kc->c;
+	/* As the cluster reaches the relay: the connector's, else what the
+	 * monitor passes (relay.advertise). */
+	snprintf(kr->relay, sizeof(kr->relay), "%s", c->relay[0] ? c->relay :
+	    l->relay_url && l->relay_url[0] ? l->relay_url : kx->relay);
+	snprintf(kr->server_name, sizeof(kr->server_name), "%s",
+	    c->server_name[0] ? c->server_name :
+	    (l->server_name ? l->server_name : ""));
+	kr->not_after_ms = l->not_after_ms;
+	int rv = read_identity(kr, l->identity_dir, err);
+	if (rv != CEP_OK) {
+		krun_free(kr);
+		return cep_err_wrap(err, "reading the runner identity");
+	}
+	fill_handle(kr, h);
+	return start_run(kx, kr, err);
+}
+
+static int kube_adopt(void *impl, const cep_exec_handle *h, cep_err *err)
+{
+	kube_exec *kx = impl;
+	const char *id = handle_run(h);
+	if (!cep_run_id_valid(id))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "not a runner pod name: \"%s\"", h->pod);
+	pthread_mutex_lock(&kx->mu);
+	bool known = find_run(kx, id) != NULL;
+	pthread_mutex_unlock(&kx->mu);
+	if (known)
+		return CEP_OK;
+	krun *kr = krun_new(kx, id, h->ns, h->connector);
+	if (kr == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	kr->adopted = true;
+	atomic_store(&kr->launched, true);   /* by an earlier delegate */
+	if (kr->kc == NULL) {
+		snprintf(kr->what, sizeof(kr->what), "connector \"%s\" is no "
+		    "longer configured", h->connector);
+		kr->phase = KP_ENDED;
+		pthread_mutex_lock(&kx->mu);
+		kr->next = kx->runs;
+		kx->runs = kr;
+		pthread_mutex_unlock(&kx->mu);
+		return CEP_OK;
+	}
+	return start_run(kx, kr, err);
+}
+
+static enum cep_exec_status kube_poll(void *impl, const cep_exec_handle *h,
+    char *what, size_t len)
+{
+	kube_exec *kx = impl;
+	pthread_mutex_lock(&kx->mu);
+	krun *kr = find_run(kx, handle_run(h));
+	enum cep_exec_status st = CEP_EXEC_EXITED;
+	if (kr == NULL)
+		snprintf(what, len, "pod %s unknown to the kubernetes executor",
+		    h->pod);
+	else if (kr->phase != KP_ENDED)
+		st = CEP_EXEC_ALIVE;
+	else
+		snprintf(what, len, "%s", kr->what);
+	pthread_mutex_unlock(&kx->mu);
+	return st;
+}
+
+static void kube_kill(void *impl, const cep_exec_handle *h)
+{
+	kube_exec *kx = impl;
+	pthread_mutex_lock(&kx->mu);
+	krun *kr = find_run(kx, handle_run(h));
+	if (kr != NULL)
+		atomic_store(&kr->kill_asked, true);
+	if (kr != NULL && !kr->undo_started)
+		(void)start_op(kr, OP_KILL);
+	pthread_mutex_unlock(&kx->mu);
+}
+
+/* kx->mu held: unlinks kr. */
+static void unlink_run(kube_exec *kx, krun *kr)
+{
+	for (krun **pp = &kx->runs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == kr) {
+			*pp = kr->next;
+			return;
+		}
+}
+
+static int kube_undo(void *impl, const char *run_id, cep_err *err)
+{
+	kube_exec *kx = impl;
+	pthread_mutex_lock(&kx->mu);
+	krun *kr = find_run(kx, run_id);
+	if (kr == NULL) {   /* never launched here: nothing was created */
+		pthread_mutex_unlock(&kx->mu);
+		return CEP_OK;
+	}
+	atomic_store(&kr->stop, true);
+	if (!kr->undo_started) {
+		kr->undo_started = start_op(kr, OP_UNDO);
+		pthread_mutex_unlock(&kx->mu);
+		return CEP_EXEC_IN_PROGRESS;
+	}
+	if (!kr->undo_done || !kr->op_done ||
+	    (kr->watcher_started && !kr->watcher_done)) {
+		pthread_mutex_unlock(&kx->mu);
+		return CEP_EXEC_IN_PROGRESS;
+	}
+	unlink_run(kx, kr);
+	pthread_mutex_unlock(&kx->mu);
+	int rv = kr->undo_rv;
+	if (rv != CEP_OK)
+		cep_err_set(err, rv, "%s", kr->undo_msg);
+	else
+		cep_log_info(run_id, "pod and secret %s/%s deleted, confirmed gone",
+		    kr->ns, kr->pod);
+	krun_free(kr);   /* both threads have ended: joins return at once */
+	return rv;
+}
+
+static void kube_free(void *impl)
+{
+	kube_exec *kx = impl;
+	if (kx == NULL)
+		return;
+	atomic_store(&kx->stopping, true);
+	kx_collect_join(kx);
+	while (kx->runs != NULL) {
+		krun *kr = kx->runs;
+		kx->runs = kr->next;
+		krun_free(kr);
+	}
+	for (size_t i = 0; i < kx->nconns; i++) {
+		cep_kube_free(kx->conns[i].k);
+		pthread_mutex_destroy(&kx->conns[i].mu);
+	}
+	free(kx->conns);
+	pthread_mutex_destroy(&kx->mu);
+	free(kx);
+}
+
+const cep_executor_ops cep_kube_exec_ops = {
+	.name = "kubernetes",
+	.launch = kube_launch,
+	.poll = kube_poll,
+	.kill = kube_kill,
+	.undo = kube_undo,
+	.adopt = kube_adopt,
+	.free = kube_free,
+};
+
+int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
+    const char *relay_default, cep_executor **out, cep_err *err)
+{
+	kube_exec *kx = calloc(1, sizeof(*kx));
+	size_t n = cs != NULL ? cep_connectors_count(cs) : 0;
+	if (kx == NULL || (n > 0 &&
+	    (kx->conns = calloc(n, sizeof(*kx->conns))) == NULL)) {
+		free(kx);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	pthread_mutex_init(&kx->mu, NULL);
+	atomic_init(&kx->stopping, false);
+	kx->undo_limit_ms = UNDO_LIMIT_MS;
+	kx->nconns = n;
+	for (size_t i = 0; i < n; i++) {
+		kx->conns[i].c = cep_connectors_at(cs, i);
+		pthread_mutex_init(&kx->conns[i].mu, NULL);
+	}
+	snprintf(kx->appliance, sizeof(kx->appliance), "%s", appliance);
+	snprintf(kx->relay, sizeof(kx->relay), "%s",
+	    relay_default ? relay_default : "");
+	*out = cep_executor_wrap(&cep_kube_exec_ops, kx);
+	if (*out == NULL) {
+		kube_free(kx);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	return CEP_OK;
+}
+
+void cep_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms)
+{
+	kube_exec *kx = cep_executor_impl(ex, &cep_kube_exec_ops);
+	if (kx != NULL)
+		kx->undo_limit_ms = ms;
+}

@@ -1,0 +1,75 @@
+/*
+ * executor_kube_int.h - what executor_kube.c (launch, watch, kill, undo)
+ * and executor_kube_collect.c (start-time collection) share. Not for use
+ * outside those two files.
+ *
+ * Locking: kx->mu guards the run list and each krun's phase, what and op
+ * fields; it is never held across a network call. kconn->mu guards only
+ * the lazy creation of that connector's client.
+ */
+#ifndef CEP_EXECUTOR_KUBE_INT_H
+#define CEP_EXECUTOR_KUBE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "connector.h"
+#include "executor.h"
+#include "kube.h"
+
+typedef struct kconn {
+	const cep_connector *c;
+	pthread_mutex_t mu;
+	cep_kube *k;                   /* made on first use, shared */
+} kconn;
+
+enum kphase { KP_LAUNCHING, KP_RUNNING, KP_ENDED };
+enum kop { OP_NONE, OP_KILL, OP_UNDO };
+
+struct kube_exec;
+
+typedef struct krun {
+	struct kube_exec *kx;
+	char id[24], pod[64], ns[64], conn[64];
+	kconn *kc;                     /* NULL: connector not configured */
+	char relay[256], server_name[256];
+	int64_t not_after_ms;
+	char *ca, *cert, *key;         /* until the Secret exists; wiped */
+	bool adopted;                  /* launched by an earlier delegate */
+	atomic_bool stop;              /* the watcher ends */
+	atomic_bool kill_asked;        /* no more creating: being killed */
+	atomic_bool launched;          /* creating is over (done or not) */
+	/* kx->mu */
+	enum kphase phase;
+	char what[512];
+	pthread_t watcher, op;
+	bool watcher_started, watcher_done;
+	bool op_started, op_done;
+	enum kop op_kind;
+	bool undo_started, undo_done;
+	int undo_rv;
+	char undo_msg[512];
+	struct krun *next;
+} krun;
+
+typedef struct kcollect kcollect;
+
+typedef struct kube_exec {
+	char appliance[64], relay[256];
+	pthread_mutex_t mu;
+	kconn *conns;
+	size_t nconns;
+	krun *runs;
+	atomic_bool stopping;
+	int64_t undo_limit_ms;
+	kcollect *coll;                /* start-time collection */
+} kube_exec;
+
+extern const cep_executor_ops cep_kube_exec_ops;
+
+int kx_client(kconn *kc, cep_kube **out, cep_err *err);
+/* Waits for the collection threads (they check kx->stopping). */
+void kx_collect_join(kube_exec *kx);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * kube_pod.c - the runner Pod and its Secret as JSON (see kube_pod.h).
+ *
+ * Why the pod looks the way it does (docs/kubernetes.md has the whole
+ * object):
+ * - restartPolicy Never: a runner that ended must not come back and act
+ *   again; its end is the run's end.
+ * - activeDeadlineSeconds = time to the identity's expiry: if the delegate
+ *   dies and nobody cleans up, the cluster itself stops the runner no later
+ *   than the moment its certificate would be refused anyway.
+ * - non-root (65532), read-only root filesystem, no privilege escalation,
+ *   every capability dropped, RuntimeDefault seccomp: the runner acts on
+ *   the cluster through the API only; it needs none of these.
+ * - the identity comes from the Secret, mounted read-only with mode 0400;
+ *   the Secret is owned by the pod so the cluster collects it with the pod.
+ * - connector labels and annotations are applied first, cep's own labels
+ *   last, so a connector cannot relabel a runner out of cep's collection.
+ */
+#define _GNU_SOURCE
+#include "kube_pod.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cep_kpod_name(const char *run_id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "cep-runner-%s", run_id);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+int cep_kpod_selector(const char *appliance, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s=cep,%s=%s", CEP_KPOD_MANAGED_BY,
+	    CEP_KPOD_APPLIANCE, appliance);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 (Secret data), malloc'd. */
+static char *base64(const char *in, size_t n)
+{
+	char *out = malloc((n + 2) / 3 * 4 + 1);
+	if (out == NULL)
+		return NULL;
+	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)in;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[o++] = b64[(v >> 18) & 63];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Sets data[key] = base64(val); wipes the intermediate copy. */
+static int put_b64(json_t *data, const char *key, const char *val)
+{
+	size_t n = strlen(val);
+	char *enc = base64(val, n);
+	if (enc == NULL)
+		return -1;
+	int rv = json_object_set_new(data, key, json_string(enc));
+	explicit_bzero(enc, strlen(enc));
+	free(enc);
+	return rv;
+}
+
+/* Connector labels, then cep's (which win). */
+static json_t *labels(const cep_connector *c, const cep_kpod *p)
+{
+	json_t *l = json_object();
+	if (l == NULL)
+		return NULL;
+	if (c != NULL && json_is_object(c->labels))
+		json_object_update(l, c->labels);
+	json_object_set_new(l, CEP_KPOD_MANAGED_BY, json_string("cep"));
+	json_object_set_new(l, CEP_KPOD_RUN_ID, json_string(p->run_id));
+	json_object_set_new(l, CEP_KPOD_APPLIANCE, json_string(p->appliance));
+	return l;
+}
+
+static json_t *metadata(const cep_connector *c, const cep_kpod *p)
+{
+	json_t *m = json_pack("{s:s, s:s, s:o}", "name", p->name, "namespace",
+	    p->ns, "labels", labels(c, p));
+	if (m != NULL && c != NULL && json_is_object(c->annotations) &&
+	    json_object_size(c->annotations) > 0)
+		json_object_set(m, "annotations", c->annotations);
+	return m;
+}
+
+static json_t *env_var(const char *name, const char *value)
+{
+	return json_pack("{s:s, s:s}", "name", name, "value", value);
+}
+
+static void add_proxy(json_t *env, const char *upper, const char *lower,
+    const char *val)
+{
+	if (val[0] == '\0')
+		return;
+	json_array_append_new(env, env_var(upper, val));
+	json_array_append_new(env, env_var(lower, val));
+}
+
+static json_t *container_env(const cep_connector *c, const cep_kpod *p)
+{
+	json_t *env = json_array();
+	if (env == NULL)
+		return NULL;
+	json_array_append_new(env, env_var("CEP_RUN_ID", p->run_id));
+	json_array_append_new(env, env_var("CEP_IDENTITY_DIR",
+	    CEP_KPOD_IDENTITY_DIR));
+	/* From the Secret, like the identity: one source of truth. */
+	json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
+	    "name", "CEP_RELAY", "valueFrom", "secretKeyRef", "name", p->name,
+	    "key", "relay"));
+	add_proxy(env, "HTTP_PROXY", "http_proxy", c->http_proxy);
+	add_proxy(env, "HTTPS_PROXY", "https_proxy", c->https_proxy);
+	add_proxy(env, "NO_PROXY", "no_proxy", c->no_proxy);
+	return env;
+}
+
+static void set_quantity(json_t *obj, const char *key, const char *val)
+{
+	if (val[0] != '\0')
+		json_object_set_new(obj, key, json_string(val));
+}
+
+static json_t *resources(const cep_connector *c)
+{
+	json_t *req = json_object(), *lim = json_object();
+	set_quantity(req, "cpu", c->cpu_request);
+	set_quantity(req, "memory", c->mem_request);
+	set_quantity(lim, "cpu", c->cpu_limit);
+	set_quantity(lim, "memory", c->mem_limit);
+	json_t *r = json_object();
+	if (json_object_size(req) > 0)
+		json_object_set(r, "requests", req);
+	if (json_object_size(lim) > 0)
+		json_object_set(r, "limits", lim);
+	json_decref(req);
+	json_decref(lim);
+	return r;
+}
+
+static json_t *container_security(void)
+{
+	return json_pack("{s:b, s:i, s:i, s:b, s:b, s:{s:[s]}, s:{s:s}}",
+	    "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID,
+	    "runAsGroup", CEP_KPOD_UID, "readOnlyRootFilesystem", 1,
+	    "allowPrivilegeEscalation", 0, "capabilities", "drop", "ALL",
+	    "seccompProfile", "type", "RuntimeDefault");
+}
+
+static json_t *container(const cep_connector *c, const cep_kpod *p)
+{
+	json_t *ct = json_pack("{s:s, s:s, s:o, s:o, s:o, s:[{s:s, s:s, s:b}]}",
+	    "name", "runner", "image", c->image,
+	    "env", container_env(c, p), "resources", resources(c),
+	    "securityContext", container_security(),
+	    "volumeMounts", "name", "identity", "mountPath",
+	    CEP_KPOD_IDENTITY_DIR, "readOnly", 1);
+	if (ct == NULL)
+		return NULL;
+	if (c->pull_policy[0] != '\0')
+		json_object_set_new(ct, "imagePullPolicy",
+		    json_string(c->pull_policy));
+	if (p->server_name != NULL && p->server_name[0] != '\0')
+		json_object_set_new(ct, "args", json_pack("[s, s]",
+		    "--server-name", p->server_name));
+	return ct;
+}
+
+/* imagePullSecrets: [{name: x}]; a connector may hold plain names. */
+static json_t *pull_secrets(const cep_connector *c)
+{
+	json_t *out = json_array(), *v;
+	size_t i;
+	if (out == NULL || !json_is_array(c->pull_secrets))
+		return out;
+	json_array_foreach(c->pull_secrets, i, v) {
+		if (json_is_string(v))
+			json_array_append_new(out, json_pack("{s:s}", "name",
+			    json_string_value(v)));
+		else if (json_is_object(v))
+			json_array_append(out, v);
+	}
+	return out;
+}
+
+static void set_if_nonempty(json_t *obj, const char *key, json_t *v)
+{
+	if ((json_is_object(v) && json_object_size(v) > 0) ||
+	    (json_is_array(v) && json_array_size(v) > 0))
+		json_object_set(obj, key, v);
+}
+
+static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
+{
+	json_t *spec = json_pack("{s:s, s:I, s:b, s:[o], s:[{s:s, s:{s:s, s:i}}],"
+	    " s:{s:b, s:i, s:i, s:i, s:{s:s}}}",
+	    "restartPolicy", "Never",
+	    "activeDeadlineSeconds", (json_int_t)p->deadline_s,
+	    "automountServiceAccountToken", 1,
+	    "containers", container(c, p),
+	    "volumes", "name", "identity", "secret", "secretName", p->name,
+	    "defaultMode", 0400,
+	    "securityContext", "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID,
+	    "runAsGroup", CEP_KPOD_UID, "fsGroup", CEP_KPOD_UID,
+	    "seccompProfile", "type", "RuntimeDefault");
+	if (spec == NULL)
+		return NULL;
+	if (c->service_account[0] != '\0')
+		json_object_set_new(spec, "serviceAccountName",
+		    json_string(c->service_account));
+	set_if_nonempty(spec, "nodeSelector", c->node_selector);
+	set_if_nonempty(spec, "tolerations", c->tolerations);
+	json_t *ps = pull_secrets(c);
+	set_if_nonempty(spec, "imagePullSecrets", ps);
+	json_decref(ps);
+	return spec;
+}
+
+json_t *cep_kpod_pod(const cep_connector *c, const cep_kpod *p)
+{
+	if (c == NULL || p->name == NULL || p->ns == NULL ||
+	    p->run_id == NULL || p->appliance == NULL)
+		return NULL;
+	return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1",
+	    "kind", "Pod", "metadata", metadata(c, p), "spec", pod_spec(c, p));
+}
+
+json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
+    const char *pod_uid, const char *ca, const char *cert, const char *key)
+{
+	json_t *data = json_object();
+	if (data == NULL)
+		return NULL;
+	int bad = put_b64(data, "ca.crt", ca) | put_b64(data, "runner.crt", cert) |
+	    put_b64(data, "runner.key", key) | put_b64(data, "relay", p->relay);
+	if (p->server_name != NULL && p->server_name[0] != '\0')
+		bad |= put_b64(data, "server-name", p->server_name);
+	json_t *meta = metadata(c, p);
+	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
+	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
+	    "blockOwnerDeletion", 0);
+	if (bad || meta == NULL || owner == NULL) {
+		json_decref(data);
+		json_decref(meta);
+		json_decref(owner);
+		return NULL;
+	}
+	json_object_set_new(meta, "ownerReferences", owner);
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "apiVersion", "v1",
+	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
+	    "immutable", 1);
+}
