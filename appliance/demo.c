@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "cmd_common.h"
+#include "demo_kube.h"
 #include "util.h"
 
 /* The demo experiment. Only the port is filled in; the document itself is
@@ -246,10 +247,23 @@ int cepctl_cmd_demo(const cepctl_opts *o0, int argc, char **argv)
 	const cepctl_flag flags[] = {{"--keep", &keep}, {NULL, NULL}};
 	const char *pos[1];
 	int npos;
-	if (cepctl_parse_args(&o, argc, argv, flags, pos, 0, &npos) != 0)
+	/* --kubernetes takes no value: take it out before the common parser */
+	bool kube = false;
+	char *args[64];
+	int nargs = 0;
+	for (int i = 0; i < argc && nargs < 63; i++) {
+		if (i > 0 && strcmp(argv[i], "--kubernetes") == 0)
+			kube = true;
+		else
+			args[nargs++] = argv[i];
+	}
+	args[nargs] = NULL;
+	if (cepctl_parse_args(&o, nargs, args, flags, pos, 0, &npos) != 0)
 		return CEPCTL_ERROR;
 	char bindir[4096];
 	cep_err err;
+	if (kube && cepctl_demo_kube_ready(bindir, sizeof(bindir)) != 0)
+		return CEPCTL_ERROR;   /* before a home is made for nothing */
 	if (cepctl_bindir(bindir, sizeof(bindir), &err) != CEP_OK) {
 		fprintf(stderr, "demo: %s\n", err.msg);
 		return CEPCTL_ERROR;
@@ -267,15 +281,21 @@ int cepctl_cmd_demo(const cepctl_opts *o0, int argc, char **argv)
 			return CEPCTL_ERROR;
 		}
 	}
-	struct child kids[4];
-	size_t nkids = 0;
-	int rv = run_demo(&o, home, bindir, kids, &nkids);
-	stop_children(kids, nkids);
+	int rv;
+	if (kube) {
+		rv = cepctl_demo_kube(&o, home, bindir);
+	} else {
+		struct child kids[4];
+		size_t nkids = 0;
+		rv = run_demo(&o, home, bindir, kids, &nkids);
+		stop_children(kids, nkids);
+	}
 	if (rv == CEPCTL_ERROR)
 		fprintf(stderr, "demo: logs are in %s/log (kept)\n", home);
 	else if (keep == NULL)
 		cep_rmtree(home, NULL);
-	printf("demo: stopped relay, delegate and web service%s\n",
-	    keep ? "; home kept" : "");
+	if (!kube)
+		printf("demo: stopped relay, delegate and web service%s\n",
+		    keep ? "; home kept" : "");
 	return rv;
 }

@@ -20,7 +20,9 @@ static const char usage[] =
     "\n"
     "  init [--appliance NAME] [--relay-listen URL] [--relay-advertise URL]\n"
     "                       create config, CA and certificates in the home\n"
-    "  demo                 run the demo experiment (no root, no cluster)\n"
+    "  demo [--kubernetes]  run the demo experiment (no root, no cluster);\n"
+    "                       --kubernetes: pod-delete against the Kubernetes\n"
+    "                       API test server (root, no cluster)\n"
     "  validate FILE...     check experiment files; errors as file:line:col\n"
     "  run FILE             submit an experiment, follow it, print a report\n"
     "                       (exit 0 pass, 1 fail, 2 error)\n"
@@ -29,6 +31,15 @@ static const char usage[] =
     "  logs RUN [--follow]  a run's events\n"
     "  abort RUN            abort a run; its faults are reverted at once\n"
     "  status               delegate and relay status\n"
+    "\n"
+    "Kubernetes (connectors.d/, docs/connectors.md):\n"
+    "  connectors           each connector: server, reachable, version\n"
+    "                       (exit 1 if one is unreachable)\n"
+    "  rbac CONNECTOR --namespace NS [--faults TYPE,...] [--who delegate|runner|both]\n"
+    "                       print the RBAC manifests cep needs there\n"
+    "  check CONNECTOR [--namespace NS] [--faults TYPE,...]\n"
+    "                       verify the delegate's permissions by\n"
+    "                       SelfSubjectAccessReview (exit 1 if one is missing)\n"
     "\n"
     "The home is --home DIR, else $CEP_HOME, else /etc/cep + /var/lib/cep + /run/cep.\n";
 
@@ -43,6 +54,8 @@ static const struct command commands[] = {
     {"runs", cepctl_cmd_runs},         {"show", cepctl_cmd_show},
     {"logs", cepctl_cmd_logs},         {"abort", cepctl_cmd_abort},
     {"status", cepctl_cmd_status},
+    {"connectors", cepctl_cmd_connectors}, {"rbac", cepctl_cmd_rbac},
+    {"check", cepctl_cmd_check},
 };
 
 static int parse_output(const char *s, enum cepctl_output *out)

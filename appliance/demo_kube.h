@@ -1,0 +1,25 @@
+/*
+ * demo_kube.h - `cepctl demo --kubernetes`: the demo against the
+ * Kubernetes API test server (tests/kubeapi) instead of a local process.
+ */
+#ifndef CEPCTL_DEMO_KUBE_H
+#define CEPCTL_DEMO_KUBE_H
+
+#include "cli.h"
+
+/* Runs the Kubernetes demo in home (created, empty) with the cep binaries
+ * of bindir. Starts and stops the test server, relay and delegate itself.
+ * Returns a cepctl exit code: 0 only when the run passed and no object
+ * carrying the cep labels is left. */
+int cepctl_demo_kube(cepctl_opts *o, const char *home, const char *bindir);
+
+/* Can the demo run here: the test server found (its path in script),
+ * root? -1 after saying what is missing. */
+int cepctl_demo_kube_ready(char *script, size_t len);
+
+/* Where kubeapi.py is: $CEP_KUBEAPI, the source tree cepctl was built
+ * from, /usr/share/cep/kubeapi/kubeapi.py. false (buf = what was tried)
+ * when none exists. */
+bool cepctl_demo_kubeapi_path(char *buf, size_t len);
+
+#endif
