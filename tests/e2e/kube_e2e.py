@@ -48,18 +48,96 @@ def kubectl_path():
     return path
 
 
-def users(delegate_drop=()):
+def users(delegate_drop=(), delegate_rules=None, runner_rules=None):
     """The users file: admin, the delegate (its verbs minus delegate_drop,
-    pairs (resource, verb)) and the runner's service account."""
+    pairs (resource, verb); or exactly delegate_rules, users-file rules)
+    and the runner's service account (RUNNER_RULES, or runner_rules)."""
     drop = set(delegate_drop)
     rules = [{"namespaces": [NS], "groups": [""], "resources": [res], "verbs": [verb]}
              for res, verb in DELEGATE_PERMS if (res, verb) not in drop]
+    if delegate_rules is not None:
+        rules = delegate_rules
     return {"users": [
         {"name": "admin", "token": "t-admin-" + os.urandom(8).hex(),
          "rules": [{"namespaces": ["*"], "groups": ["*"], "resources": ["*"], "verbs": ["*"]}]},
         {"name": "cep-delegate", "token": "t-deleg-" + os.urandom(8).hex(), "rules": rules},
-        {"name": RUNNER_USER, "rules": RUNNER_RULES},
+        {"name": RUNNER_USER, "rules": RUNNER_RULES if runner_rules is None else runner_rules},
     ]}
+
+
+def _flow_list(text, where):
+    """A YAML flow list of scalars as `cepctl rbac` prints them:
+    [a, "b", ""] (plain or double-quoted, no commas inside)."""
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        raise AssertionError(f"cepctl rbac: {where}: not a flow list: {text!r}")
+    out = []
+    for item in text[1:-1].split(","):
+        item = item.strip()
+        if len(item) >= 2 and item[0] == item[-1] == '"':
+            item = item[1:-1]
+        out.append(item)
+    return out
+
+
+def rbac_rules(who="delegate", faults=(), ns=NS):
+    """Users-file rules equal to what `cepctl rbac --who WHO --faults ...`
+    prints: a Role's rules apply in ns, a ClusterRole's cluster-wide
+    (namespaces ["*"] in the test server's users file). cepctl runs in a
+    scratch home whose connector is only loaded, never contacted.
+    Only the manifest shape cepctl emits is read (flow lists of scalars
+    under `rules:`); anything else there fails the test."""
+    tmp = tempfile.mkdtemp(prefix="cep-rbac-")
+    try:
+        home = os.path.join(tmp, "home")
+        r = subprocess.run([os.path.join(BIN, "cepctl"), "--home", home, "init",
+                            "--appliance", "e2e"], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"cepctl init: {r.stdout}{r.stderr}")
+        d = os.path.join(home, "config", "connectors.d")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"{CONNECTOR}.yaml"), "w") as f:
+            f.write(f"kubeconfig: {os.path.join(tmp, 'unused.kubeconfig')}\n"
+                    f"namespaces: [{ns}]\nrunner: {{serviceAccount: {SA}, image: {IMAGE}}}\n")
+        args = ["rbac", CONNECTOR, "--namespace", ns, "--who", who]
+        if faults:
+            args += ["--faults", ",".join(faults)]
+        r = subprocess.run([os.path.join(BIN, "cepctl"), "--home", home, *args],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"cepctl {' '.join(args)}: {r.stdout}{r.stderr}")
+        return _rules_of_manifests(r.stdout, ns)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rules_of_manifests(text, ns):
+    rules = []
+    for doc in text.split("\n---"):
+        lines = doc.splitlines()
+        kind = next((ln.split(":", 1)[1].strip() for ln in lines
+                     if ln.startswith("kind:")), None)
+        if kind not in ("Role", "ClusterRole"):
+            continue
+        scope = [ns] if kind == "Role" else ["*"]
+        start = lines.index("rules:") + 1
+        cur = None
+        for ln in lines[start:]:
+            if not ln.startswith(("- ", "  ")):
+                break
+            if ln.startswith("- "):
+                cur = {"namespaces": scope}
+                rules.append(cur)
+                ln = ln[2:]
+            key, val = ln.strip().split(":", 1)
+            name = {"apiGroups": "groups", "resources": "resources", "verbs": "verbs"}.get(key)
+            if name is None or cur is None:
+                raise AssertionError(f"cepctl rbac: unexpected rule line {ln!r}:\n{text}")
+            cur[name] = _flow_list(val, key)
+    for rule in rules:
+        if set(rule) != {"namespaces", "groups", "resources", "verbs"}:
+            raise AssertionError(f"cepctl rbac: incomplete rule {rule}:\n{text}")
+    return rules
 
 
 def k8s_experiment(name, ns=NS, duration="10s", deadman="10s", interval="2s",
@@ -102,12 +180,12 @@ spec:
 
 
 class KubeEnv:
-    def __init__(self, tag, delegate_drop=()):
+    def __init__(self, tag, delegate_drop=(), delegate_rules=None, runner_rules=None):
         harness.KUBECTL = kubectl_path()
         self.tmp = tempfile.mkdtemp(prefix=f"cep-{tag}-k-")
         self.users_file = os.path.join(self.tmp, "users.json")
         with open(self.users_file, "w") as f:
-            json.dump(users(delegate_drop), f)
+            json.dump(users(delegate_drop, delegate_rules, runner_rules), f)
         self.api = None
         self.app = None
         try:

@@ -184,7 +184,15 @@ class CepctlKube(unittest.TestCase):
             {"apiGroups": [""], "resources": ["pods"],
              "verbs": ["create", "get", "list", "watch", "delete"]},
             {"apiGroups": [""], "resources": ["secrets"],
-             "verbs": ["create", "get", "list", "delete"]}])
+             "verbs": ["create", "get", "list", "delete"]},
+            # the undo verbs of deployment-scale, for when its runner dies
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]},
+            {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"]}])
+        dcr = json.loads(self.api.kubectl("get", "clusterrole", "cep-delegate", "-o", "json",
+                                          check=True).stdout)
+        self.assertEqual(dcr["rules"], [{"apiGroups": [""], "resources": ["nodes"],
+                                         "verbs": ["get", "patch"]}])
+        self.api.kubectl("get", "clusterrolebinding", "cep-delegate-shop", check=True)
         cr = json.loads(self.api.kubectl("get", "clusterrole", "cep-runner", "-o", "json",
                                          check=True).stdout)
         self.assertEqual(cr["rules"], [{"apiGroups": [""], "resources": ["nodes"],

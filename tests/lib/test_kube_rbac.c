@@ -1,4 +1,6 @@
-/* test_kube_rbac.c - the permission table and the manifests made of it.
+/* test_kube_rbac.c - the permission table and the manifests made of it,
+ * including the delegate's undo verbs (what it needs to undo a fault
+ * itself when the runner died: only for the fault types named).
  * (The SelfSubjectAccessReview check runs against the Kubernetes API test
  * server in tests/e2e/test_cepctl_kube.py.) */
 #define _GNU_SOURCE
@@ -225,5 +227,196 @@ Test(kube_rbac, refusals)
 	    &y, &err), CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_kube_rbac_manifests("delegate", "", "shop", NULL, 0, &y,
 	    &err), CEP_INVALID_ARGUMENT);
+	cr_assert_null(y);
+}
+
+/* ---- the delegate's undo of a fault whose runner died ---- */
+
+static const char *undo_of(const char *type)
+{
+	static char got[1024];
+	table(cep_kube_rbac_undo_for_type(type), got, sizeof(got));
+	return got;
+}
+
+Test(kube_rbac, undo_tables)
+{
+	/* restore + read back, exactly what lib/undo.c's k8s-scale and
+	 * k8s-cordon call */
+	cr_assert_str_eq(undo_of("deployment-scale"), "apps/deployments:get "
+	    "apps/deployments/scale:patch");
+	cr_assert_str_eq(undo_of("node-cordon"),
+	    "/nodes:get:cluster /nodes:patch:cluster");
+	/* no undo: pod-delete (the controller replaces the pod), probes,
+	 * host faults (undone on the host, not through the API), unknown */
+	const char *none[] = {"pod-delete", "k8s", "cpu-hog", "network-loss",
+	    "http", "pod-explode", "", NULL};
+	for (const char *const *t = none; *t != NULL; t++)
+		cr_assert_null(cep_kube_rbac_undo_for_type(*t), "%s", *t);
+	cr_assert_null(cep_kube_rbac_undo_for_type(NULL));
+}
+
+/* The delegate's undo does what the runner's own revert does: every undo
+ * verb is one the runner's account has for that type already. */
+Test(kube_rbac, undo_is_within_the_runner_verbs)
+{
+	const char *const *t = cep_exp_fault_types();
+	for (; *t != NULL; t++) {
+		const cep_kube_perm *u = cep_kube_rbac_undo_for_type(*t), *r;
+		cep_err err = {0};
+		cr_assert_eq(cep_kube_rbac_for_type(*t, &r, &err), CEP_OK);
+		for (; u != NULL && u->verb != NULL; u++) {
+			bool found = false;
+			for (const cep_kube_perm *p = r; p && p->verb && !found; p++)
+				found = strcmp(p->group, u->group) == 0 &&
+				    strcmp(p->resource, u->resource) == 0 &&
+				    (p->sub == NULL) == (u->sub == NULL) &&
+				    (p->sub == NULL || strcmp(p->sub, u->sub) == 0) &&
+				    strcmp(p->verb, u->verb) == 0 &&
+				    p->cluster == u->cluster;
+			cr_assert(found, "%s: undo verb %s %s is not the runner's",
+			    *t, u->verb, u->resource);
+		}
+	}
+}
+
+/* "group|resource:verb,verb" per rule of a Role/ClusterRole document,
+ * space-separated, in document order. */
+static void rules_of(const cep_yaml_doc *d, char *buf, size_t len)
+{
+	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d), "rules");
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < cep_yaml_len(rules) && off < len; i++) {
+		const cep_yaml_node *r = cep_yaml_at(rules, i);
+		const cep_yaml_node *g = cep_yaml_get(r, "apiGroups");
+		const cep_yaml_node *res = cep_yaml_get(r, "resources");
+		const cep_yaml_node *v = cep_yaml_get(r, "verbs");
+		cr_assert_eq(cep_yaml_len(g), 1);
+		cr_assert_eq(cep_yaml_len(res), 1);
+		off += (size_t)snprintf(buf + off, len - off, "%s%s|%s:", off ?
+		    " " : "", cep_yaml_scalar(cep_yaml_at(g, 0)),
+		    cep_yaml_scalar(cep_yaml_at(res, 0)));
+		for (size_t j = 0; j < cep_yaml_len(v) && off < len; j++)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s",
+			    j ? "," : "", cep_yaml_scalar(cep_yaml_at(v, j)));
+	}
+}
+
+#define BASE_RULES "|pods:create,get,list,watch,delete " \
+	"|secrets:create,get,list,delete"
+
+static void assert_kinds(const struct docs *d, const char *const *kinds,
+    const char *y)
+{
+	size_t n = 0;
+	while (kinds[n] != NULL)
+		n++;
+	cr_assert_eq(d->n, n, "%s", y);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_str_eq(at(d->d[i], "kind", NULL), kinds[i], "%s", y);
+}
+
+/* Without types, and with types that have no undo: exactly the base. */
+Test(kube_rbac, delegate_without_undo_types_gets_exactly_the_base)
+{
+	const char *none[] = {"pod-delete", "k8s", "cpu-hog"};
+	const char *const kinds[] = {"ServiceAccount", "Role", "RoleBinding",
+	    NULL};
+	for (size_t n = 0; n <= 3; n += 3) {
+		char *y = manifests("delegate", n ? none : NULL, n);
+		struct docs d;
+		parse_stream(y, &d);
+		assert_kinds(&d, kinds, y);
+		char got[1024];
+		rules_of(d.d[1], got, sizeof(got));
+		cr_assert_str_eq(got, BASE_RULES, "%s", y);
+		cr_assert_null(strstr(y, "Cluster"), "%s", y);
+		cr_assert_null(strstr(y, "nodes"), "%s", y);
+		cr_assert_null(strstr(y, "deployments"), "%s", y);
+		free_docs(&d);
+		free(y);
+	}
+}
+
+Test(kube_rbac, delegate_with_deployment_scale_gets_its_undo_verbs)
+{
+	const char *types[] = {"deployment-scale"};
+	char *y = manifests("delegate", types, 1);
+	struct docs d;
+	parse_stream(y, &d);
+	const char *const kinds[] = {"ServiceAccount", "Role", "RoleBinding",
+	    NULL};
+	assert_kinds(&d, kinds, y);
+	char got[1024];
+	rules_of(d.d[1], got, sizeof(got));
+	/* the base plus get deployments and patch deployments/scale - not
+	 * list, not update: nothing the undo does not call */
+	cr_assert_str_eq(got, BASE_RULES " apps|deployments:get "
+	    "apps|deployments/scale:patch", "%s", y);
+	cr_assert_null(strstr(y, "Cluster"), "%s", y);
+	free_docs(&d);
+	free(y);
+}
+
+Test(kube_rbac, delegate_with_node_cordon_gets_a_cluster_role)
+{
+	const char *types[] = {"node-cordon"};
+	char *y = manifests("delegate", types, 1);
+	struct docs d;
+	parse_stream(y, &d);
+	const char *const kinds[] = {"ServiceAccount", "Role", "RoleBinding",
+	    "ClusterRole", "ClusterRoleBinding", NULL};
+	assert_kinds(&d, kinds, y);
+	char got[1024];
+	/* the namespaced Role is the base, unchanged */
+	rules_of(d.d[1], got, sizeof(got));
+	cr_assert_str_eq(got, BASE_RULES, "%s", y);
+	/* nodes (cluster-scoped): get and patch only - no list */
+	rules_of(d.d[3], got, sizeof(got));
+	cr_assert_str_eq(got, "|nodes:get,patch", "%s", y);
+	cr_assert_str_eq(at(d.d[3], "metadata", "name"), "cep-delegate");
+	cr_assert_null(at(d.d[3], "metadata", "namespace"));
+	cr_assert_str_eq(at(d.d[4], "metadata", "name"), "cep-delegate-shop");
+	cr_assert_str_eq(at(d.d[4], "roleRef", "kind"), "ClusterRole");
+	cr_assert_str_eq(at(d.d[4], "roleRef", "name"), "cep-delegate");
+	const cep_yaml_node *subj = cep_yaml_at(cep_yaml_get(
+	    cep_yaml_root(d.d[4]), "subjects"), 0);
+	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "name")),
+	    "cep-delegate");
+	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "namespace")),
+	    "shop");
+	free_docs(&d);
+	free(y);
+}
+
+Test(kube_rbac, delegate_with_both_undo_types_and_duplicates)
+{
+	const char *types[] = {"node-cordon", "deployment-scale", "pod-delete",
+	    "deployment-scale"};
+	char *y = manifests("delegate", types, 4);
+	struct docs d;
+	parse_stream(y, &d);
+	const char *const kinds[] = {"ServiceAccount", "Role", "RoleBinding",
+	    "ClusterRole", "ClusterRoleBinding", NULL};
+	assert_kinds(&d, kinds, y);
+	char got[1024];
+	rules_of(d.d[1], got, sizeof(got));
+	cr_assert_str_eq(got, BASE_RULES " apps|deployments:get "
+	    "apps|deployments/scale:patch", "%s", y);
+	rules_of(d.d[3], got, sizeof(got));
+	cr_assert_str_eq(got, "|nodes:get,patch", "%s", y);
+	free_docs(&d);
+	free(y);
+}
+
+Test(kube_rbac, delegate_with_unknown_type_refused)
+{
+	char *y = NULL;
+	cep_err err = {0};
+	const char *bad[] = {"deployment-scale", "pod-explode"};
+	cr_assert_eq(cep_kube_rbac_manifests("delegate", "cep-delegate", "shop",
+	    bad, 2, &y, &err), CEP_INVALID_ARGUMENT);
+	cr_assert(strstr(err.msg, "pod-explode") != NULL, "%s", err.msg);
 	cr_assert_null(y);
 }
