@@ -68,7 +68,7 @@ static int read_params(const cep_exp_item *it, int *workers, int *load,
 static int cpu_describe(const cep_exp_item *it, char *target, size_t tlen,
     json_t **undo, cep_err *err)
 {
-	int workers, load;
+	int workers = 0, load = 0;
 	int rc = read_params(it, &workers, &load, err);
 	if (rc != CEP_OK)
 		return rc;
@@ -81,7 +81,7 @@ static int cpu_describe(const cep_exp_item *it, char *target, size_t tlen,
 static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
-	int workers, load;
+	int workers = 0, load = 0;
 	int rc = read_params(it, &workers, &load, err);
 	if (rc != CEP_OK)
 		return rc;
