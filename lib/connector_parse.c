@@ -251,11 +251,8 @@ static int get_bool(struct loader *l, const cep_yaml_node *map,
 	const cep_yaml_node *n = cep_yaml_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
-	const char *s = cep_yaml_scalar(n);
-	if (s == NULL || cep_yaml_quoted(n) ||
-	    (strcmp(s, "true") != 0 && strcmp(s, "false") != 0))
+	if (!cep_yaml_bool(n, out))
 		return bad(l, n, key, "not a boolean", "true or false");
-	*out = strcmp(s, "true") == 0;
 	return CEP_OK;
 }
 

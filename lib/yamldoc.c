@@ -409,6 +409,16 @@ bool cep_yaml_quoted(const cep_yaml_node *n)
 	return n ? n->quoted : false;
 }
 
+bool cep_yaml_bool(const cep_yaml_node *n, bool *out)
+{
+	const char *s = cep_yaml_scalar(n);
+	if (s == NULL || cep_yaml_quoted(n) ||
+	    (strcmp(s, "true") != 0 && strcmp(s, "false") != 0))
+		return false;
+	*out = strcmp(s, "true") == 0;
+	return true;
+}
+
 size_t cep_yaml_len(const cep_yaml_node *n)
 {
 	if (n == NULL)

@@ -42,6 +42,9 @@ int cep_yaml_col(const cep_yaml_node *n);    /* 1-based */
 const char *cep_yaml_scalar(const cep_yaml_node *n);
 /* Was the scalar quoted? ("1" vs 1). */
 bool cep_yaml_quoted(const cep_yaml_node *n);
+/* A plain (unquoted) true or false, YAML 1.2 core: "yes" and "on" are
+ * refused rather than guessed. false if n is anything else. */
+bool cep_yaml_bool(const cep_yaml_node *n, bool *out);
 
 /* Maps and sequences. */
 size_t cep_yaml_len(const cep_yaml_node *n);
