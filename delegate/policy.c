@@ -196,18 +196,35 @@ static int check_disk_fill(const cep_policy *p, const cep_exp_item *it,
 	return CEP_OK;
 }
 
-/* Network faults (docs/faults-network.md): never the host's network
- * namespace (init's) nor the appliance's own - a partition there would
- * cut the appliance off from its runners. The namespace is resolved as
- * the runner will resolve it (lib/netns.c). */
-static int check_netns(const cep_exp_item *it, const char *fault,
-    cep_err *err)
+/* The namespace rule for a resolved identity (policy.h). The host's is
+ * pid 1's and the appliance's own: on the host they are one, and where
+ * pid 1's cannot be read (a root without ptrace over init) the
+ * appliance's own is all that is known of it. */
+int cep_policy_check_netns_id(const cep_policy *p, const char *fault,
+    const char *type, const cep_netns_id *id, cep_err *err)
+{
+	if (!cep_netns_is_host(id) || p->allow_host_netns)
+		return CEP_OK;
+	return cep_err_set(err, CEP_FAILED_PRECONDITION,
+	    "policy: fault \"%s\" (%s) targets the host's network namespace "
+	    "(pid 1's or the appliance's own), refused while "
+	    "policy.network.allowHostNetns is false", fault, type);
+}
+
+/* Network faults (docs/faults-network.md): the host's network namespace
+ * (and the appliance's own) only with policy.network.allowHostNetns - a
+ * partition there could cut the appliance off from its runners. The
+ * namespace is resolved as the runner will resolve it (lib/netns.c); a
+ * target that does not resolve now is refused here (a pid must exist at
+ * submission, check_pid), and the runner checks again when it injects. */
+static int check_netns(const cep_policy *p, const cep_exp_item *it,
+    const char *fault, cep_err *err)
 {
 	const char *type = cep_exp_item_type(it);
 	if (strncmp(type, "network-", 8) != 0 && strcmp(type, "dns-error") != 0)
 		return CEP_OK;
 	int fd;
-	cep_netns_id id, self;
+	cep_netns_id id;
 	cep_err e = {0};
 	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
 	const char *ns = cep_exp_has(it, "netns") ? cep_exp_str(it, "netns") :
@@ -217,17 +234,7 @@ static int check_netns(const cep_exp_item *it, const char *fault,
 		    "policy: fault \"%s\" (%s): target network namespace: %s",
 		    fault, type, e.msg);
 	close(fd);
-	bool own = cep_netns_open(0, "/proc/self/ns/net", &fd, &self, NULL, 0,
-	    &e) == CEP_OK;
-	if (own)
-		close(fd);
-	if (cep_netns_is_host(&id) || (own && self.ino == id.ino &&
-	    self.dev == id.dev))
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "policy: fault \"%s\" (%s) targets the host's or the "
-		    "appliance's own network namespace, never allowed", fault,
-		    type);
-	return CEP_OK;
+	return cep_policy_check_netns_id(p, fault, type, &id, err);
 }
 
 static int check_fault(const cep_policy *p, const cep_exp_item *it,
@@ -236,7 +243,7 @@ static int check_fault(const cep_policy *p, const cep_exp_item *it,
 	const char *fault = cep_exp_item_name(it);
 	int rv = check_limits(p, it, fault, err);
 	if (rv == CEP_OK)
-		rv = check_netns(it, fault, err);
+		rv = check_netns(p, it, fault, err);
 	if (rv == CEP_OK && strcmp(cep_exp_item_type(it), "disk-fill") == 0)
 		rv = check_disk_fill(p, it, fault, err);
 	if (rv != CEP_OK)

@@ -11,6 +11,7 @@
 #include "connector.h"
 #include "err.h"
 #include "exp.h"
+#include "netns.h"
 
 /* CEP_OK, or FAILED_PRECONDITION with "policy: ..." naming the rule and
  * its config key. active_runs: runs not yet final. */
@@ -22,5 +23,12 @@ int cep_policy_check(const cep_policy *p, const cep_exp *e,
  * not match it. */
 int cep_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
     const cep_exp *e, size_t active_runs, cep_err *err);
+
+/* The network-namespace rule alone, for a resolved identity: pid 1's
+ * (the host's) and the appliance's own only while
+ * policy.network.allowHostNetns is true. fault and type name the fault
+ * in the message. */
+int cep_policy_check_netns_id(const cep_policy *p, const char *fault,
+    const char *type, const cep_netns_id *id, cep_err *err);
 
 #endif

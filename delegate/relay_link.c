@@ -31,8 +31,10 @@
 
 /* max_targets: policy.kubernetes.maxTargets, the runner's cap on the
  * objects one Kubernetes fault acts on; namespace: the only one it acts
- * in (docs/faults-kubernetes.md). */
-static void grant_of(const cep_run *r, uint32_t max_targets,
+ * in (docs/faults-kubernetes.md). allow_host_netns: the policy's
+ * policy.network.allowHostNetns, for the runner's second check of a
+ * host-netns target (docs/faults-network.md). */
+static void grant_of(const cep_run *r, const cep_policy *pol,
     Cep__V1__RunGrant *g, Cep__V1__Assignment *a)
 {
 	cep__v1__run_grant__init(g);
@@ -44,7 +46,9 @@ static void grant_of(const cep_run *r, uint32_t max_targets,
 	a->deadman_ms = (uint32_t)r->deadman_ms;
 	if (r->kube) {
 		a->namespace_ = (char *)r->ns;
-		a->max_targets = max_targets;
+		a->max_targets = (uint32_t)pol->kube_max_targets;
+	} else {
+		a->allow_host_netns = pol->allow_host_netns;
 	}
 	g->run_id = (char *)r->id;
 	g->identity_uri = (char *)r->identity_uri;
@@ -75,7 +79,7 @@ static Cep__V1__RunGrants *build_grants(cep_delegate *d)
 		size_t k = 0;
 		for (cep_run *r = d->runs; r != NULL; r = r->next)
 			if (granted(r)) {
-				grant_of(r, (uint32_t)d->cfg.policy.kube_max_targets,
+				grant_of(r, &d->cfg.policy,
 				    &g[k], &a[k]);
 				gp[k] = &g[k];
 				k++;

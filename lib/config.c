@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "util.h"
 #include "yamldoc.h"
 
@@ -130,6 +131,10 @@ void cep_config_defaults(cep_config *cfg)
 	    "tls+tcp://0.0.0.0:7443");
 	snprintf(cfg->relay_advertise, sizeof(cfg->relay_advertise),
 	    "tls+tcp://127.0.0.1:7443");
+	snprintf(cfg->relay_metrics, sizeof(cfg->relay_metrics),
+	    "127.0.0.1:9464");
+	snprintf(cfg->delegate_metrics, sizeof(cfg->delegate_metrics),
+	    "127.0.0.1:9465");
 	cfg->runner_margin_ms = 2 * 60 * 1000;
 	cfg->deadman_ms = 10 * 1000;
 	cep_policy *pol = &cfg->policy;
@@ -145,6 +150,7 @@ void cep_config_defaults(cep_config *cfg)
 	pol->n_deny = fill_rules(pol->deny, default_deny);
 	pol->n_ns_deny = fill_rules(pol->ns_deny, default_ns_deny);
 	pol->kube_max_targets = 10;
+	pol->allow_host_netns = false;
 }
 
 /* Loads to exactly cep_config_defaults() (test_config checks it). */
@@ -162,6 +168,14 @@ static const char default_yaml[] =
     "  listen: tls+tcp://0.0.0.0:7443\n"
     "  # what runners dial; use an address targets can reach\n"
     "  advertise: tls+tcp://127.0.0.1:7443\n"
+    "  # Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md);\n"
+    "  # HOST an IP literal or localhost, port 0 = any free port (written\n"
+    "  # to run/relay.metrics-port), \"\" = off\n"
+    "  metrics: \"127.0.0.1:9464\"\n"
+    "\n"
+    "delegate:\n"
+    "  # as relay.metrics; port 0 writes run/delegate.metrics-port\n"
+    "  metrics: \"127.0.0.1:9465\"\n"
     "\n"
     "runner:\n"
     "  # a runner that cannot reach the relay this long reverts, exits\n"
@@ -197,7 +211,14 @@ static const char default_yaml[] =
     "  kubernetes:\n"
     "    # the most objects (pods, nodes) one fault may act on in one\n"
     "    # round, whatever the runner's service account would allow\n"
-    "    maxTargets: 10\n";
+    "    maxTargets: 10\n"
+    "  network:\n"
+    "    # network faults on the host's own network namespace (pid 1's).\n"
+    "    # Risky: a partition there can cut the appliance off from its\n"
+    "    # own relay and runners, and loss or latency there applies to\n"
+    "    # every process of the host, not to one target. The runner\n"
+    "    # still exempts its relay connection (docs/faults-network.md).\n"
+    "    allowHostNetns: false\n";
 
 const char *cep_config_default_yaml(void)
 {
@@ -361,6 +382,22 @@ static int get_int(struct loader *l, const cep_yaml_node *map,
 	return CEP_OK;
 }
 
+/* true or false, unquoted (YAML 1.2 core booleans only: "yes" and "on"
+ * are refused rather than guessed). */
+static int get_bool(struct loader *l, const cep_yaml_node *map,
+    const char *key, bool *out)
+{
+	const cep_yaml_node *n = cep_yaml_get(map, key);
+	if (n == NULL)
+		return CEP_OK;
+	const char *s = cep_yaml_scalar(n);
+	if (s == NULL || cep_yaml_quoted(n) || (strcmp(s, "true") != 0 &&
+	    strcmp(s, "false") != 0))
+		return bad(l, n, key, "not a boolean", "true or false");
+	*out = strcmp(s, "true") == 0;
+	return CEP_OK;
+}
+
 /* A list of fnmatch globs; present replaces the default list. */
 static int get_globs(struct loader *l, const cep_yaml_node *map,
     const char *key, char rules[][128], size_t *n)
@@ -389,10 +426,20 @@ static int get_globs(struct loader *l, const cep_yaml_node *map,
 	return CEP_OK;
 }
 
+/* "" (off) or what cep_metrics_serve accepts. */
+static bool valid_metrics_addr(const char *s)
+{
+	return s[0] == '\0' || cep_metrics_addr_check(s, NULL) == CEP_OK;
+}
+
+static const char metrics_exp[] = "HOST:PORT with HOST an IP literal or "
+    "localhost and PORT 0..65535, or \"\" (off)";
+
 static int load_relay_runner(struct loader *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
-	static const char *const rk[] = {"listen", "advertise", NULL};
+	static const char *const rk[] = {"listen", "advertise", "metrics",
+	    NULL};
 	static const char *const nk[] = {"deadman", "identityMargin", NULL};
 	static const char url[] = "a URL such as tls+tcp://0.0.0.0:7443";
 	const cep_yaml_node *s;
@@ -403,6 +450,10 @@ static int load_relay_runner(struct loader *l, const cep_yaml_node *root,
 		if (rv == CEP_OK)
 			rv = get_string(l, s, "advertise", valid_tls_url, url,
 			    cfg->relay_advertise, sizeof(cfg->relay_advertise));
+		if (rv == CEP_OK)
+			rv = get_string(l, s, "metrics", valid_metrics_addr,
+			    metrics_exp, cfg->relay_metrics,
+			    sizeof(cfg->relay_metrics));
 	}
 	l->path[0] = '\0';
 	if (rv == CEP_OK)
@@ -418,15 +469,30 @@ static int load_relay_runner(struct loader *l, const cep_yaml_node *root,
 	return rv;
 }
 
+static int load_delegate(struct loader *l, const cep_yaml_node *root,
+    cep_config *cfg)
+{
+	static const char *const dk[] = {"metrics", NULL};
+	const cep_yaml_node *s;
+	int rv = section(l, root, "delegate", dk, &s);
+	if (rv == CEP_OK && s != NULL)
+		rv = get_string(l, s, "metrics", valid_metrics_addr, metrics_exp,
+		    cfg->delegate_metrics, sizeof(cfg->delegate_metrics));
+	l->path[0] = '\0';
+	return rv;
+}
+
 static int load_policy(struct loader *l, const cep_yaml_node *root,
     cep_policy *pol)
 {
 	static const char *const pk[] = {"maxDuration", "maxConcurrentRuns",
 	    "maxCpuWorkers", "maxMemoryMiB", "maxDiskFillPercent",
-	    "diskFillDeny", "targets", "namespaces", "kubernetes", NULL};
+	    "diskFillDeny", "targets", "namespaces", "kubernetes", "network",
+	    NULL};
 	static const char *const tk[] = {"allow", "deny", NULL};
 	static const char *const nk[] = {"deny", NULL};
 	static const char *const kk[] = {"maxTargets", NULL};
+	static const char *const wk[] = {"allowHostNetns", NULL};
 	const cep_yaml_node *s, *t;
 	int rv = section(l, root, "policy", pk, &s);
 	if (rv != CEP_OK || s == NULL)
@@ -461,13 +527,18 @@ static int load_policy(struct loader *l, const cep_yaml_node *root,
 	if (rv == CEP_OK && t != NULL)
 		rv = get_int(l, t, "maxTargets", 1, 1000,
 		    &pol->kube_max_targets);
+	snprintf(l->path, sizeof(l->path), "policy");
+	if (rv == CEP_OK)
+		rv = section(l, s, "network", wk, &t);
+	if (rv == CEP_OK && t != NULL)
+		rv = get_bool(l, t, "allowHostNetns", &pol->allow_host_netns);
 	return rv;
 }
 
 static int load_doc(struct loader *l, cep_config *cfg)
 {
-	static const char *const top[] = {"appliance", "relay", "runner",
-	    "policy", NULL};
+	static const char *const top[] = {"appliance", "relay", "delegate",
+	    "runner", "policy", NULL};
 	const cep_yaml_node *root = cep_yaml_root(l->doc);
 	if (cep_yaml_kind(root) == CEP_YAML_NULL)
 		return CEP_OK; /* all comments: all defaults */
@@ -481,6 +552,8 @@ static int load_doc(struct loader *l, cep_config *cfg)
 		    sizeof(cfg->appliance));
 	if (rv == CEP_OK)
 		rv = load_relay_runner(l, root, cfg);
+	if (rv == CEP_OK)
+		rv = load_delegate(l, root, cfg);
 	if (rv == CEP_OK)
 		rv = load_policy(l, root, &cfg->policy);
 	return rv;

@@ -56,12 +56,21 @@ typedef struct cep_policy {
 	 * in one round, whatever the runner's service account allows;
 	 * default 10 (policy.kubernetes.maxTargets) */
 	int kube_max_targets;
+	/* network faults on the host's network namespace (pid 1's, which
+	 * is the appliance's own when it runs on the host): refused unless
+	 * policy.network.allowHostNetns is true; default false */
+	bool allow_host_netns;
 } cep_policy;
 
 typedef struct cep_config {
 	char appliance[64];         /* names the appliance in identities */
 	char relay_listen[256];     /* tls+tcp://0.0.0.0:7443 */
 	char relay_advertise[256];  /* what runners dial: tls+tcp://127.0.0.1:7443 */
+	/* Prometheus endpoints (docs/metrics.md): "HOST:PORT", HOST an IP
+	 * literal or localhost, port 0 = any (written to run/<daemon>.
+	 * metrics-port); "" = off. Defaults 127.0.0.1:9464 and :9465. */
+	char relay_metrics[64];
+	char delegate_metrics[64];
 	int64_t runner_margin_ms;   /* identity lifetime beyond deadline: 2m */
 	int64_t deadman_ms;         /* default dead-man interval: 10s */
 	cep_policy policy;

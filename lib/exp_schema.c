@@ -205,6 +205,38 @@ static const cep_exp_param_spec network_bandwidth[] = {
 	{0},
 };
 
+static const cep_exp_param_spec network_corrupt[] = {
+	NET_TARGET_PARAMS,
+	NET_FILTER_PARAMS("egress"),
+	{.key = "percent", .kind = CEP_PARAM_PERCENT,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 100,
+	    .doc = "share of matching packets with one bit flipped after the "
+		   "transport header (random per packet); receivers drop them "
+		   "on the checksum"},
+	{.key = "cidrs", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 64,
+	    .doc = "only traffic to (egress) or from (ingress) these "
+		   "addresses; default all"},
+	{0},
+};
+
+/* Egress only: the copies are sent from inside the namespace. */
+static const char *const net_egress_only[] = {"egress", NULL};
+static const cep_exp_param_spec network_duplicate[] = {
+	NET_TARGET_PARAMS,
+	{.key = "direction", .kind = CEP_PARAM_STRING, .def = "egress",
+	    .max = 8, .allowed = net_egress_only,
+	    .doc = "egress only (packets the namespace sends are duplicated)"},
+	{.key = "ports", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 32,
+	    .doc = "only TCP/UDP traffic to or from these ports (\"53\", "
+		   "\"8000-8080\"); default every packet"},
+	{.key = "percent", .kind = CEP_PARAM_PERCENT,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 100,
+	    .doc = "share of matching packets sent twice (random per packet)"},
+	{.key = "cidrs", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 64,
+	    .doc = "only traffic to these addresses; default all"},
+	{0},
+};
+
 static const cep_exp_param_spec dns_error[] = {
 	NET_TARGET_PARAMS,
 	{.key = "names", .kind = CEP_PARAM_STRLIST,
@@ -310,6 +342,14 @@ static const cep_exp_type_spec fault_types[] = {
 	    .one_of = net_one_of,
 	    .target = "host",
 	    .doc = "police a network namespace's traffic to a rate"},
+	{.type = "network-corrupt", .params = network_corrupt,
+	    .one_of = net_one_of,
+	    .target = "host",
+	    .doc = "corrupt a share of a network namespace's packets"},
+	{.type = "network-duplicate", .params = network_duplicate,
+	    .one_of = net_one_of,
+	    .target = "host",
+	    .doc = "send a share of a network namespace's packets twice"},
 	{.type = "dns-error", .params = dns_error, .one_of = net_one_of,
 	    .target = "host",
 	    .doc = "make chosen DNS names fail for one network namespace"},
@@ -411,6 +451,33 @@ static const cep_exp_param_spec k8s_probe[] = {
 static const char *const k8s_one_of[] = {"objectName", "labelSelector",
     NULL};
 
+/* Bounds of a prometheus threshold: far beyond any sensible metric, and
+ * exact as doubles. */
+#define PROM_LIMIT 1000000000000000LL
+static const cep_exp_param_spec prometheus_probe[] = {
+	{.key = "url", .kind = CEP_PARAM_STRING, .flags = CEP_PARAM_REQUIRED,
+	    .max = 2048, .format = CEP_FMT_HTTP_URL,
+	    .doc = "Prometheus base URL (http:// or https://); the probe "
+		   "asks its /api/v1/query"},
+	{.key = "query", .kind = CEP_PARAM_STRING,
+	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 4096,
+	    .doc = "PromQL; must give one sample (a one-series instant "
+		   "vector or a scalar)"},
+	{.key = "below", .kind = CEP_PARAM_NUMBER, .min = -PROM_LIMIT,
+	    .max = PROM_LIMIT, .doc = "passes when value < this"},
+	{.key = "atMost", .kind = CEP_PARAM_NUMBER, .min = -PROM_LIMIT,
+	    .max = PROM_LIMIT, .doc = "passes when value <= this"},
+	{.key = "above", .kind = CEP_PARAM_NUMBER, .min = -PROM_LIMIT,
+	    .max = PROM_LIMIT, .doc = "passes when value > this"},
+	{.key = "atLeast", .kind = CEP_PARAM_NUMBER, .min = -PROM_LIMIT,
+	    .max = PROM_LIMIT, .doc = "passes when value >= this"},
+	{.key = "equals", .kind = CEP_PARAM_NUMBER, .min = -PROM_LIMIT,
+	    .max = PROM_LIMIT, .doc = "passes when value == this"},
+	{0},
+};
+static const char *const prometheus_one_of[] = {"below", "atMost", "above",
+    "atLeast", "equals", NULL};
+
 static const cep_exp_type_spec probe_types[] = {
 	{.type = "http", .params = http_probe,
 	    .doc = "an HTTP request and its answer"},
@@ -419,6 +486,9 @@ static const cep_exp_type_spec probe_types[] = {
 	{.type = "k8s", .params = k8s_probe, .one_of = k8s_one_of,
 	    .target = "kubernetes",
 	    .doc = "a Kubernetes object present, absent, or a field's value"},
+	{.type = "prometheus", .params = prometheus_probe,
+	    .one_of = prometheus_one_of,
+	    .doc = "a PromQL query's value compared with a threshold"},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -452,9 +522,11 @@ const cep_exp_param_spec *cep_exp_probe_common(void)
  * step with the tables above. */
 static const char *const fault_names[] = {"process-kill", "cpu-hog",
     "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition", "network-latency",
-    "network-bandwidth", "dns-error", "pod-delete", "deployment-scale",
+    "network-bandwidth", "network-corrupt", "network-duplicate", "dns-error",
+    "pod-delete", "deployment-scale",
     "node-cordon", NULL};
-static const char *const probe_names[] = {"http", "cmd", "k8s", NULL};
+static const char *const probe_names[] = {"http", "cmd", "k8s",
+    "prometheus", NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");
 _Static_assert(NELEM(probe_names) == NELEM(probe_types) + 1, "probe names");
 

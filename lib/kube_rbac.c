@@ -113,8 +113,9 @@ static const struct {
     {"process-kill", NULL}, {"cpu-hog", NULL}, {"memory-hog", NULL},
     {"io-stress", NULL}, {"disk-fill", NULL}, {"network-loss", NULL},
     {"network-partition", NULL}, {"network-latency", NULL},
-    {"network-bandwidth", NULL}, {"dns-error", NULL}, {"http", NULL},
-    {"cmd", NULL},
+    {"network-bandwidth", NULL}, {"network-corrupt", NULL},
+    {"network-duplicate", NULL}, {"dns-error", NULL}, {"http", NULL},
+    {"cmd", NULL}, {"prometheus", NULL},
 };
 
 const cep_kube_perm *cep_kube_rbac_delegate(void)

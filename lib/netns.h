@@ -43,7 +43,8 @@ int cep_netns_find(const cep_netns_id *id, const char *hint, int *fd,
 int cep_netns_id_of(int fd, cep_netns_id *id, cep_err *err);
 
 /* The init process's network namespace (the host's) or the caller's own
- * (the appliance's): never a fault target. */
+ * (the appliance's): a fault target only with
+ * policy.network.allowHostNetns (delegate/policy.c, runner/fault_net.c). */
 bool cep_netns_is_host(const cep_netns_id *id);
 
 /* Runs fn(arg, err) on a new thread that has entered the namespace of fd;

@@ -21,6 +21,8 @@ static const cep_fault_ops *const registry[] = {
 	&cep_fault_net_latency,
 	&cep_fault_net_bandwidth,
 	&cep_fault_net_dns,
+	&cep_fault_net_corrupt,
+	&cep_fault_net_duplicate,
 	&cep_fault_io_stress,
 	&cep_fault_disk_fill,
 	&cep_fault_kube_pod_delete,

@@ -43,6 +43,59 @@ static struct slot *slot_of(const cep_exp_item *it, bool create)
 	return s;
 }
 
+/* Run-wide settings from the assignment (cep_net_configure). */
+static bool allow_host;
+static uint16_t relay_port;
+
+/* "tls+tcp://host:port" or "tls+tcp://[v6]:port" -> port; anything else
+ * (ipc://, no port) -> 0: no TCP lifeline to exempt. */
+static uint16_t url_port(const char *url)
+{
+	const char *hp = url ? strstr(url, "://") : NULL;
+	if (hp == NULL || strncmp(url, "ipc:", 4) == 0)
+		return 0;
+	hp += 3;
+	const char *br = strrchr(hp, ']');
+	const char *colon = strrchr(br ? br : hp, ':');
+	if (colon == NULL)
+		return 0;
+	char *end;
+	errno = 0;
+	long v = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || (*end && *end != '/') || v < 1 ||
+	    v > 65535)
+		return 0;
+	return (uint16_t)v;
+}
+
+void cep_net_configure(bool allow_host_netns, const char *relay_url)
+{
+	allow_host = allow_host_netns;
+	relay_port = url_port(relay_url);
+}
+
+uint16_t cep_net_relay_port(void)
+{
+	return relay_port;
+}
+
+int cep_net_target_allowed(const char *type, const cep_netns_id *id,
+    const char *path, cep_err *err)
+{
+	if (!cep_netns_is_host(id) || allow_host)
+		return CEP_OK;
+	return cep_err_set(err, CEP_PERMISSION_DENIED,
+	    "%s: %s is the host's network namespace (pid 1's or the runner's "
+	    "own); refused (policy.network.allowHostNetns is false)", type,
+	    path);
+}
+
+bool cep_net_lifeline(const cep_net_fault *f, uint16_t *port)
+{
+	*port = relay_port;
+	return relay_port != 0 && cep_netns_is_host(&f->id);
+}
+
 static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
     char *path, size_t plen, cep_err *err)
 {
@@ -55,13 +108,23 @@ static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
 	int rc = cep_netns_open(pid, ns, fd, id, path, plen, err);
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s target", cep_exp_item_type(it));
-	if (cep_netns_is_host(id)) {
+	rc = cep_net_target_allowed(cep_exp_item_type(it), id, path, err);
+	if (rc != CEP_OK)
 		close(*fd);
-		return cep_err_set(err, CEP_PERMISSION_DENIED,
-		    "%s: %s is the host's network namespace; refused",
-		    cep_exp_item_type(it), path);
-	}
-	return CEP_OK;
+	return rc;
+}
+
+bool cep_net_target_is_host(const cep_exp_item *it)
+{
+	int fd;
+	cep_netns_id id;
+	cep_err e = {0};
+	int64_t pid = cep_runner_param_int(it, "pid", 0);
+	const char *ns = cep_runner_param_str(it, "netns", NULL);
+	if (cep_netns_open(pid, ns, &fd, &id, NULL, 0, &e) != CEP_OK)
+		return false;
+	close(fd);
+	return cep_netns_is_host(&id);
 }
 
 int cep_net_describe(const cep_exp_item *it, char *target, size_t tlen,
@@ -257,6 +320,13 @@ static int skip_rules(const cep_net_fault *f, const char *ch,
 	const char *T = f->table;
 	int rc = append(buf, len, off, err, "add rule inet %s %s %s \"lo\" "
 	    "accept\n", T, ch, out ? "oifname" : "iifname");
+	/* The runner's lifeline: in its own (the host's) namespace no
+	 * fault may cut the relay's TCP port, either way round. */
+	uint16_t port;
+	if (rc == CEP_OK && cep_net_lifeline(f, &port))
+		rc = append(buf, len, off, err, "add rule inet %s %s tcp dport "
+		    "%u accept\nadd rule inet %s %s tcp sport %u accept\n", T, ch,
+		    (unsigned)port, T, ch, (unsigned)port);
 	if (rc == CEP_OK && fl->v4[0] && !fl->v6[0])
 		rc = append(buf, len, off, err, "add rule inet %s %s meta nfproto "
 		    "!= ipv4 accept\n", T, ch);

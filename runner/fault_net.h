@@ -7,7 +7,13 @@
  * delegate's undo finds it again even after the process that named the
  * target is gone. Backends: fault_net_nft.c (loss, partition, bandwidth:
  * rules only), fault_net_latency.c (NFQUEUE + a delay worker),
+ * fault_net_mangle.c (NFQUEUE + a worker that corrupts or duplicates;
+ * the queue plumbing both share is fault_net_queue.c),
  * fault_net_dns.c (a redirect + a DNS responder worker).
+ *
+ * The host's network namespace is a target only with
+ * policy.network.allowHostNetns; there every table first accepts the
+ * relay's TCP port both ways, so the runner never cuts its own lifeline.
  */
 #ifndef CEP_FAULT_NET_H
 #define CEP_FAULT_NET_H
@@ -31,6 +37,26 @@ typedef struct cep_net_fault {
 	pid_t worker;             /* 0: none */
 	int64_t worker_grace_ms;  /* let the worker drain before SIGKILL */
 } cep_net_fault;
+
+/* Run-wide settings from the assignment (runner/main.c): whether a fault
+ * may target the host's network namespace (policy.network.allowHostNetns,
+ * Assignment.allow_host_netns), and the relay URL whose TCP port is the
+ * runner's lifeline. Defaults: refused, no port. */
+void cep_net_configure(bool allow_host_netns, const char *relay_url);
+uint16_t cep_net_relay_port(void);
+/* The runner's decision for a resolved namespace (the delegate's policy
+ * decided first; this is the second line): the host's (pid 1's, or the
+ * runner's own, cep_netns_is_host) only while allowed. CEP_OK or
+ * PERMISSION_DENIED naming the key. */
+int cep_net_target_allowed(const char *type, const cep_netns_id *id,
+    const char *path, cep_err *err);
+/* Whether the target of it resolves now to the host's or the runner's
+ * own namespace (fault_net_qdisc.c: such a target takes the nftables
+ * path, which exempts the lifeline; a root qdisc cannot). */
+bool cep_net_target_is_host(const cep_exp_item *it);
+/* Whether f's table must exempt the relay's TCP port (*port): f is in
+ * the host's or the runner's own namespace and a port is known. */
+bool cep_net_lifeline(const cep_net_fault *f, uint16_t *port);
 
 /* describe for every network fault: resolves the target, picks the
  * table name, fills target text and the undo record. */
@@ -75,10 +101,62 @@ int cep_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     const char *kind, cep_net_qdisc_add_fn add, void **state, cep_err *err);
 int cep_net_qdisc_revert(void *state, cep_err *err);
 
+/* ---- the NFQUEUE path (fault_net_queue.c) ----
+ * The fault's table sends matching packets to queue CEP_NETQ_BASE + n%1000
+ * (xtables NFQUEUE target, bypass); a worker process "cep-netq" forked
+ * from the runner enters the namespace and issues the verdicts. */
+#define CEP_NETQ_COMM "cep-netq"
+#define CEP_NETQ_BASE 51200
+/* Packets a worker injects itself (network-duplicate's copies) carry this
+ * mark, and the fault's chain accepts them before its queue rule, so a
+ * copy is never queued (and copied) again. */
+#define CEP_NET_DUP_MARK 0x63657064u   /* "cepd" */
+
+struct nlmsghdr;
+
+/* What a worker gets (a copy in the forked child). */
+typedef struct cep_netq {
+	int sock;           /* the queue's netlink socket */
+	int raw4, raw6;     /* raw injection sockets (marked), else -1 */
+	int nsfd;
+	uint16_t qnum;
+	bool copy_packet;   /* payloads to user space, else metadata only */
+	bool raw;           /* open raw4/raw6 */
+	const void *priv;   /* the fault's own worker parameters */
+} cep_netq;
+
+typedef struct cep_netq_spec {
+	bool copy_packet;
+	bool raw;           /* raw sockets + the CEP_NET_DUP_MARK skip rule */
+	/* The worker's loop, in the namespace; allocates nothing (a forked
+	 * child of a threaded process); never returns. */
+	void (*body)(const cep_netq *q);
+	const void *priv;
+	int64_t grace_ms;   /* revert: let the worker drain before SIGKILL */
+} cep_netq_spec;
+
+/* Table (cep_net_table_cmds), queue socket configured in the namespace,
+ * worker, then the queue rule in each direction's chain. On failure
+ * everything done is undone. */
+int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
+    cep_net_fault **f, uint16_t *qnum, cep_err *err);
+
+/* Worker side, async-signal-safe: */
+int64_t cep_netq_now_ns(void);
+uint64_t cep_netq_rand(void);        /* xorshift, seeded per worker */
+/* NF_ACCEPT; pkt != NULL replaces the packet with pkt[0..len). */
+void cep_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
+    size_t len);
+/* Reads every queued message without blocking, cb(nlh, (void *)q). */
+void cep_netq_drain(const cep_netq *q,
+    int (*cb)(const struct nlmsghdr *nlh, void *data));
+
 extern const cep_fault_ops cep_fault_net_loss;
 extern const cep_fault_ops cep_fault_net_partition;
 extern const cep_fault_ops cep_fault_net_bandwidth;
 extern const cep_fault_ops cep_fault_net_latency;
 extern const cep_fault_ops cep_fault_net_dns;
+extern const cep_fault_ops cep_fault_net_corrupt;     /* fault_net_mangle.c */
+extern const cep_fault_ops cep_fault_net_duplicate;
 
 #endif

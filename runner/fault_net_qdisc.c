@@ -52,7 +52,8 @@ bool cep_net_qdisc_fits(const cep_exp_item *it, const char *kind,
 {
 	if (getenv(optout_env) != NULL ||
 	    strcmp(cep_runner_param_str(it, "direction", "egress"), "egress") ||
-	    cep_exp_list_len(it, "cidrs") > 0 || cep_exp_list_len(it, "ports") > 0)
+	    cep_exp_list_len(it, "cidrs") > 0 ||
+	    cep_exp_list_len(it, "ports") > 0 || cep_net_target_is_host(it))
 		return false;
 	bool ok = false;
 	cep_err e = {0};

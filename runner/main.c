@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "fault_net.h"
 #include "kube_target.h"
 #include "log.h"
 #include "rpc.h"
@@ -157,6 +158,9 @@ static int run(const args *a, cep_runner_ctl *ctl)
 			cep_kube_target_configure(asg->namespace_ != NULL &&
 			    asg->namespace_[0] != '\0' ? asg->namespace_ :
 			    cep_exp_namespace(e), asg->max_targets);
+		/* network faults: the host's netns only when the policy
+		 * allowed it; the relay's port is never cut (fault_net.h) */
+		cep_net_configure(asg->allow_host_netns, a->relay);
 		cep_runner_engine_run(e, sink, &res);
 		cep_kube_target_reset();
 		cep_exp_free(e);

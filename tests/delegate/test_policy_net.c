@@ -1,6 +1,7 @@
-/* test_policy_net.c - network faults never target the host's or the
- * appliance's own network namespace, however it is named (pid 1, a
- * /proc path, our own pid); a namespace of its own passes. */
+/* test_policy_net.c - network faults target the host's network
+ * namespace, however it is named (pid 1, a /proc path, our own pid), only
+ * with policy.network.allowHostNetns, and the refusal names that key; a
+ * namespace of its own passes. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,33 +61,92 @@ static int check(const char *fault, char *msg, size_t len)
 	return rv;
 }
 
+/* A child of ours in the host namespace (not cep-named): a pid target. */
+static pid_t host_child(void)
+{
+	pid_t c = fork();
+	if (c == 0) {
+		pause();
+		_exit(0);
+	}
+	cr_assert_gt(c, 0);
+	return c;
+}
+
+static int check_pid_target(pid_t c, char *msg, size_t len)
+{
+	char f[256];
+	snprintf(f, sizeof(f), "      type: dns-error\n      pid: %d\n"
+	    "      names: [a.example]\n", (int)c);
+	int rv = check(f, msg, len);
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+	return rv;
+}
+
+#define HOST_KEY "policy.network.allowHostNetns is false"
+
 Test(policy_net, host_netns_refused_by_every_name)
 {
 	char msg[512];
 	cr_assert_eq(check("      type: network-loss\n      netns: "
 	    "/proc/1/ns/net\n      percent: 10\n", msg, sizeof(msg)),
 	    CEP_FAILED_PRECONDITION);
-	/* refused as the host's, or as unreadable (no ptrace over init) */
-	cr_expect(strstr(msg, "never allowed") || strstr(msg, "/proc/1/ns/net"),
+	/* refused as the host's, naming the rule and its key (or as
+	 * unreadable where root has no ptrace over init) */
+	cr_expect((strstr(msg, "targets the host's network namespace") &&
+	    strstr(msg, HOST_KEY)) || strstr(msg, "/proc/1/ns/net"), "%s", msg);
+	cr_expect(strncmp(msg, "policy: fault \"f1\" (network-loss)", 33) == 0,
 	    "%s", msg);
+	/* the appliance's own namespace is the host's here: same rule */
 	cr_assert_eq(check("      type: network-partition\n      netns: "
 	    "/proc/self/ns/net\n      cidrs: [10.0.0.0/8]\n", msg,
 	    sizeof(msg)), CEP_FAILED_PRECONDITION);
-	cr_expect(strstr(msg, "never allowed"), "%s", msg);
-	/* a pid in the host namespace (a child of ours, not cep-named) */
-	pid_t c = fork();
-	if (c == 0) {
-		pause();
-		_exit(0);
-	}
-	char f[256];
-	snprintf(f, sizeof(f), "      type: dns-error\n      pid: %d\n"
-	    "      names: [a.example]\n", (int)c);
-	int rv = check(f, msg, sizeof(msg));
-	kill(c, SIGKILL);
-	waitpid(c, NULL, 0);
-	cr_assert_eq(rv, CEP_FAILED_PRECONDITION);
-	cr_expect(strstr(msg, "never allowed"), "%s", msg);
+	cr_expect(strstr(msg, HOST_KEY), "%s", msg);
+	cr_assert_eq(check_pid_target(host_child(), msg, sizeof(msg)),
+	    CEP_FAILED_PRECONDITION);
+	cr_expect(strstr(msg, HOST_KEY), "%s", msg);
+}
+
+Test(policy_net, host_netns_allowed_with_the_switch)
+{
+	char msg[512] = "";
+	pol.allow_host_netns = true;
+	if (access("/proc/1/ns/net", R_OK) == 0)
+		cr_assert_eq(check("      type: network-loss\n      netns: "
+		    "/proc/1/ns/net\n      percent: 10\n", msg, sizeof(msg)),
+		    CEP_OK, "%s", msg);
+	cr_assert_eq(check("      type: network-latency\n      netns: "
+	    "/proc/self/ns/net\n      delay: 10ms\n", msg, sizeof(msg)),
+	    CEP_OK, "%s", msg);
+	cr_assert_eq(check_pid_target(host_child(), msg, sizeof(msg)), CEP_OK,
+	    "%s", msg);
+	/* the switch opens the namespace rule only: the other rules stay */
+	pol.max_duration_ms = 1000;
+	cr_assert_eq(check("      type: network-loss\n      netns: "
+	    "/proc/self/ns/net\n      percent: 10\n", msg, sizeof(msg)),
+	    CEP_FAILED_PRECONDITION);
+	cr_expect(strstr(msg, "policy.maxDuration"), "%s", msg);
+}
+
+/* The decision alone, by namespace identity: the host's (here the
+ * appliance's own; pid 1's is unreadable without ptrace over init) by
+ * the switch; any other namespace passes. */
+Test(policy_net, decision_by_identity)
+{
+	struct stat st;
+	cr_assert_eq(stat("/proc/self/ns/net", &st), 0);
+	cep_netns_id host = {(uint64_t)st.st_dev, (uint64_t)st.st_ino};
+	cep_netns_id other = {(uint64_t)st.st_dev, (uint64_t)st.st_ino + 7};
+	cep_err err = {0};
+	cr_assert_eq(cep_policy_check_netns_id(&pol, "x", "network-loss", &host,
+	    &err), CEP_FAILED_PRECONDITION);
+	cr_expect(strstr(err.msg, HOST_KEY), "%s", err.msg);
+	cr_assert_eq(cep_policy_check_netns_id(&pol, "x", "network-loss", &other,
+	    &err), CEP_OK);
+	pol.allow_host_netns = true;
+	cr_assert_eq(cep_policy_check_netns_id(&pol, "x", "network-loss", &host,
+	    &err), CEP_OK, "%s", err.msg);
 }
 
 Test(policy_net, missing_netns_refused)

@@ -1,6 +1,6 @@
 """Network faults survive nothing: kill -9 of the runner at random points
 while it records and injects each network fault (loss, partition, latency,
-bandwidth, dns-error) into a test network namespace; once the run is final
+bandwidth, corrupt, duplicate, dns-error) into a test network namespace; once the run is final
 (the delegate has cleaned up), the namespace's ruleset holds no cep_ table
 (read with `nft -j list tables` inside it), no interface has a cep root qdisc
 (bandwidth's tbf, read with `tc qdisc show`) and the process table no
@@ -21,7 +21,7 @@ from cep_e2e import Appliance, experiment, pids_by_comm, pids_of_run, procs, wai
 
 WORKERS = ("cep-netq", "cep-dns")
 FINAL = ("PASSED", "FAILED", "ABORTED", "ERROR")
-# 3 x 5 network faults + 6 disk-fill/stress trials in test_hostfaults_kill9:
+# 3 x 7 network faults + 6 disk-fill/stress trials in test_hostfaults_kill9:
 # the issue asks for 20 kill -9 trials in all
 TRIALS_PER_FAULT = 3
 
@@ -77,6 +77,9 @@ class NetFaultsKill9(unittest.TestCase):
             {"name": "lat", "type": "network-latency", "netns": ns, "delay": "50ms",
              "jitter": "10ms", "direction": "both"},
             {"name": "bw", "type": "network-bandwidth", "netns": ns, "kbps": 800},
+            {"name": "bad", "type": "network-corrupt", "netns": ns, "percent": 20,
+             "direction": "both"},
+            {"name": "twice", "type": "network-duplicate", "netns": ns, "percent": 20},
             {"name": "dns", "type": "dns-error", "netns": ns, "names": ["*.example"],
              "upstream": "10.201.40.2", "error": "servfail"},
         ]

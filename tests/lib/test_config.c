@@ -110,6 +110,8 @@ static void assert_defaults(const cep_config *c)
 	    strlen(c->appliance));
 	cr_assert_str_eq(c->relay_listen, "tls+tcp://0.0.0.0:7443");
 	cr_assert_str_eq(c->relay_advertise, "tls+tcp://127.0.0.1:7443");
+	cr_assert_str_eq(c->relay_metrics, "127.0.0.1:9464");
+	cr_assert_str_eq(c->delegate_metrics, "127.0.0.1:9465");
 	cr_assert_eq(c->deadman_ms, 10000);
 	cr_assert_eq(c->runner_margin_ms, 120000);
 	const cep_policy *p = &c->policy;
@@ -125,6 +127,8 @@ static void assert_defaults(const cep_config *c)
 	cr_assert_eq(p->n_ns_deny, 2);
 	cr_assert_str_eq(p->ns_deny[0], "kube-system");
 	cr_assert_str_eq(p->ns_deny[1], "cep-system");
+	cr_assert_not(p->allow_host_netns,
+	    "policy.network.allowHostNetns must default to false");
 }
 
 Test(config, defaults_and_missing_file)
@@ -210,7 +214,7 @@ Test(config, errors_have_positions)
 	expect_load_error("relay:\n  listen: tls+tcp://0.0.0.0:7443\n"
 	    "  advertize: x\n",
 	    "3:3: unknown key 'advertize' in relay (expected one of: listen, "
-	    "advertise)");
+	    "advertise, metrics)");
 	expect_load_error("polcy: {}\n", "1:1: unknown key 'polcy' in the top "
 	    "level");
 	expect_load_error("policy:\n  targets:\n    allow: [\"*\"]\n"
@@ -235,6 +239,45 @@ Test(config, errors_have_positions)
 	expect_load_error("- 1\n", "1:1: the configuration is not a mapping");
 }
 
+Test(config, allow_host_netns_parsed)
+{
+	cep_paths p;
+	char *home = home_with("policy:\n  network:\n    allowHostNetns: true\n",
+	    &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert(c.policy.allow_host_netns);
+	/* the rest of the policy keeps its defaults */
+	cr_assert_eq(c.policy.n_deny, 9);
+	cep_test_rmdir(home);
+	home = home_with("policy: {network: {allowHostNetns: false}}\n", &p);
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_not(c.policy.allow_host_netns);
+	cep_test_rmdir(home);
+	/* the default file says false and what it risks */
+	const char *y = cep_config_default_yaml();
+	assert_contains(y, "allowHostNetns: false");
+	assert_contains(y, "cut the appliance off from its");
+	assert_contains(y, "every process of the host");
+}
+
+Test(config, allow_host_netns_bad_values_have_positions)
+{
+	expect_load_error("policy:\n  network:\n    allowHostNetns: yes\n",
+	    "3:21: policy.network.allowHostNetns: not a boolean, expected "
+	    "true or false");
+	expect_load_error("policy:\n  network:\n    allowHostNetns: \"true\"\n",
+	    "3:21: policy.network.allowHostNetns: not a boolean");
+	expect_load_error("policy:\n  network:\n    allowHostNetns: [true]\n",
+	    "3:21: policy.network.allowHostNetns: not a boolean");
+	expect_load_error("policy:\n  network:\n    allowHostNetn: true\n",
+	    "3:5: unknown key 'allowHostNetn' in policy.network (expected one "
+	    "of: allowHostNetns)");
+	expect_load_error("policy: {network: true}\n",
+	    "1:19: policy.network: not a mapping");
+}
+
 Test(config, empty_file_is_defaults)
 {
 	cep_paths p;
@@ -244,4 +287,42 @@ Test(config, empty_file_is_defaults)
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
 	assert_defaults(&c);
 	cep_test_rmdir(home);
+}
+
+Test(config, metrics_addresses)
+{
+	cep_paths p;
+	char *home = home_with("relay:\n  metrics: \"[::1]:0\"\n"
+	    "delegate:\n  metrics: \"\"\n", &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.relay_metrics, "[::1]:0");
+	cr_assert_str_eq(c.delegate_metrics, "", "\"\" turns it off");
+	cep_test_rmdir(home);
+	home = home_with("relay: {metrics: localhost:9999}\n"
+	    "delegate: {metrics: 0.0.0.0:0}\n", &p);
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.relay_metrics, "localhost:9999");
+	cr_assert_str_eq(c.delegate_metrics, "0.0.0.0:0");
+	cep_test_rmdir(home);
+	const char *y = cep_config_default_yaml();
+	assert_contains(y, "metrics: \"127.0.0.1:9464\"");
+	assert_contains(y, "delegate:\n  # as relay.metrics");
+}
+
+Test(config, metrics_bad_values_have_positions)
+{
+	expect_load_error("relay:\n  metrics: example.com:9464\n",
+	    "2:12: relay.metrics: not valid, expected HOST:PORT with HOST an "
+	    "IP literal or localhost");
+	expect_load_error("delegate:\n  metrics: \"127.0.0.1:65536\"\n",
+	    "2:12: delegate.metrics: not valid");
+	expect_load_error("delegate:\n  metrics: \"127.0.0.1\"\n",
+	    "2:12: delegate.metrics: not valid");
+	expect_load_error("delegate:\n  metrics: \"[::1:80\"\n",
+	    "2:12: delegate.metrics: not valid");
+	expect_load_error("delegate:\n  metric: \"\"\n",
+	    "2:3: unknown key 'metric' in delegate (expected one of: metrics)");
+	expect_load_error("delegate: [1]\n", "1:11: delegate: not a mapping");
 }

@@ -220,7 +220,7 @@ Test(exp, unknown_fault_type)
 	    "  probes:\n"
 	    "    - {name: x, type: tcp, mode: edge}\n",
 	    "e.yaml:8:23: spec.probes[0].type: unknown probe type \"tcp\" "
-	    "(expected one of: http, cmd, k8s)");
+	    "(expected one of: http, cmd, k8s, prometheus)");
 }
 
 Test(exp, fault_duration_longer_than_experiment)
@@ -478,7 +478,7 @@ Test(exp, schema_tables_consistent)
 	const char *const *p = cep_exp_probe_types();
 	for (n = 0; p[n] != NULL; n++)
 		cr_assert_not_null(cep_exp_probe_spec(p[n]), "%s", p[n]);
-	cr_assert_eq(n, 3);   /* http, cmd, k8s */
+	cr_assert_eq(n, 4);   /* http, cmd, k8s, prometheus */
 	cr_assert_null(cep_exp_fault_spec("nope"));
 	cr_assert_str_eq(cep_probe_mode_name(CEP_PROBE_ONCHAOS), "on-chaos");
 	/* every default in the table is valid for its own parameter */

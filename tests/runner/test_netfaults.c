@@ -552,3 +552,199 @@ Test(netfaults, tbf_undone_by_the_delegate_path)
 	/* the runner's revert after the delegate's undo: nothing of ours */
 	revert(&in);
 }
+
+/* ---- network-corrupt, network-duplicate ---- */
+
+/* Column col of the "Udp:" table in ns's /proc/net/snmp (the kernel's own
+ * count, independent of the fault's code); -1 if absent. */
+static long udp_snmp(const char *ns, const char *col)
+{
+	char out[16384];
+	cr_assert_eq(NL_RUN(out, sizeof(out), "ip", "netns", "exec", ns, "cat",
+	    "/proc/net/snmp"), 0);
+	char *hdr = strstr(out, "\nUdp: ");
+	cr_assert_not_null(hdr);
+	char *val = strstr(hdr + 1, "\nUdp: ");
+	cr_assert_not_null(val);
+	hdr += 6;
+	val += 6;
+	size_t cl = strlen(col);
+	while (*hdr && *hdr != '\n') {
+		char *end;
+		long v = strtol(val, &end, 10);
+		if (strncmp(hdr, col, cl) == 0 && (hdr[cl] == ' ' ||
+		    hdr[cl] == '\n'))
+			return v;
+		val = end;
+		hdr = strchr(hdr, ' ');
+		if (hdr == NULL)
+			break;
+		hdr++;
+	}
+	return -1;
+}
+
+/* Sends n numbered 64-byte datagrams from s to ip:port, paced, draining r
+ * as it goes: datagrams received in all, and how many distinct numbers. */
+static int udp_numbered(int s, int r, const char *ip, int port, int n,
+    int *distinct)
+{
+	static unsigned char seen[4096];
+	cr_assert_leq(n, (int)sizeof(seen));
+	memset(seen, 0, sizeof(seen));
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, ip, &sa.sin_addr);
+	int got = 0;
+	*distinct = 0;
+	unsigned char b[64] = {0};
+	for (int i = 0; i <= n; i++) {
+		ssize_t k;
+		while ((k = recv(r, b, sizeof(b), MSG_DONTWAIT)) > 0 ||
+		    (i == n && poll(&(struct pollfd){.fd = r, .events = POLLIN},
+		    1, 300) > 0 && (k = recv(r, b, sizeof(b), 0)) > 0)) {
+			uint32_t seq;
+			memcpy(&seq, b, sizeof(seq));
+			got++;
+			if (k == (ssize_t)sizeof(b) && seq < (uint32_t)n &&
+			    !seen[seq]++)
+				(*distinct)++;
+		}
+		if (i == n)
+			break;
+		uint32_t seq = (uint32_t)i;
+		memcpy(b, &seq, sizeof(seq));
+		sendto(s, b, sizeof(b), 0, (struct sockaddr *)&sa, sizeof(sa));
+		if (i % 10 == 9)
+			usleep(1000);
+	}
+	return got;
+}
+
+Test(netfaults, corrupt_30_percent_fails_receiver_checksums)
+{
+	nl_up(&L, 21);
+	int sa = udp_sock(L.a, L.ip_a, 40007);
+	int sb = udp_sock(L.b, L.ip_b, 40008);
+	int big = 4 << 20, distinct;
+	setsockopt(sb, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	char f[256];
+	snprintf(f, sizeof(f), "{name: bad, type: network-corrupt, netns: %s, "
+	    "percent: 30}", L.a);
+	injected in;
+	inject_yaml(&in, f);
+	int pids[2];
+	cr_assert_eq(rt_children_named("cep-netq", pids, 2), 1);
+	cr_assert(nl_has_cep_table(L.a));
+	long e0 = udp_snmp(L.b, "InCsumErrors");
+	cr_assert_geq(e0, 0);
+	int n = 1000;
+	int got = udp_numbered(sa, sb, L.ip_b, 40008, n, &distinct);
+	long bad = udp_snmp(L.b, "InCsumErrors") - e0;
+	cr_log_info("corrupt 30%%: %d of %d delivered, %ld checksum errors at "
+	    "the receiver (%.1f%%)", got, n, bad, 100.0 * (double)bad / n);
+	cr_expect(bad >= n * 20 / 100 && bad <= n * 40 / 100,
+	    "checksum errors %ld of %d, want 30%% +- 10 points", bad, n);
+	cr_expect(got + bad >= n - 5 && got + bad <= n,
+	    "delivered %d + checksum errors %ld != %d sent", got, bad, n);
+	cr_expect_eq(distinct, got, "a corrupted datagram was delivered");
+	revert(&in);
+	assert_clean(L.a);
+	e0 = udp_snmp(L.b, "InCsumErrors");
+	got = udp_numbered(sa, sb, L.ip_b, 40008, 200, &distinct);
+	cr_expect_eq(got, 200, "after revert %d of 200 delivered", got);
+	cr_expect_eq(udp_snmp(L.b, "InCsumErrors"), e0,
+	    "checksum errors after revert");
+	close(sa);
+	close(sb);
+}
+
+Test(netfaults, duplicate_30_percent_then_none_after_revert)
+{
+	nl_up(&L, 22);
+	int sa = udp_sock(L.a, L.ip_a, 40009);
+	int sb = udp_sock(L.b, L.ip_b, 40010);
+	int big = 4 << 20, distinct;
+	setsockopt(sb, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	char f[256];
+	snprintf(f, sizeof(f), "{name: twice, type: network-duplicate, "
+	    "netns: %s, percent: 30}", L.a);
+	injected in;
+	inject_yaml(&in, f);
+	int pids[2];
+	cr_assert_eq(rt_children_named("cep-netq", pids, 2), 1);
+	int n = 1000;
+	long d0 = udp_snmp(L.b, "InDatagrams");
+	int got = udp_numbered(sa, sb, L.ip_b, 40010, n, &distinct);
+	long kern = udp_snmp(L.b, "InDatagrams") - d0;
+	cr_log_info("duplicate 30%%: %d datagrams received for %d sent "
+	    "(+%.1f%%), %d distinct; receiver's InDatagrams +%ld", got, n,
+	    100.0 * (got - n) / n, distinct, kern);
+	cr_expect_eq(distinct, n, "only %d of %d datagrams arrived", distinct,
+	    n);
+	cr_expect(got - n >= n * 20 / 100 && got - n <= n * 40 / 100,
+	    "%d extra datagrams for %d sent, want 30%% +- 10 points", got - n,
+	    n);
+	cr_expect_eq(kern, got, "the receiving kernel counted %ld", kern);
+	revert(&in);
+	assert_clean(L.a);
+	got = udp_numbered(sa, sb, L.ip_b, 40010, 200, &distinct);
+	cr_expect_eq(got, 200, "after revert %d datagrams for 200 sent", got);
+	close(sa);
+	close(sb);
+}
+
+/* Copies are sent from inside the namespace: ingress is refused when the
+ * experiment is validated, with the allowed value named. */
+Test(netfaults, duplicate_refuses_ingress)
+{
+	static const char *const dirs[] = {"ingress", "both"};
+	for (int i = 0; i < 2; i++) {
+		char yaml[512];
+		snprintf(yaml, sizeof(yaml), EXP_HEAD "    - {name: d, type: "
+		    "network-duplicate, netns: x, percent: 5, direction: %s}\n",
+		    dirs[i]);
+		cep_exp *e = NULL;
+		cep_err err = {0};
+		cr_assert_neq(cep_exp_parse(yaml, strlen(yaml), "t.yaml", &e, NULL,
+		    &err), CEP_OK, "direction %s accepted", dirs[i]);
+		cr_log_info("%s", err.msg);
+		cr_expect(strstr(err.msg, "direction") != NULL &&
+		    strstr(err.msg, "egress") != NULL, "%s", err.msg);
+	}
+}
+
+/* Ingress: packets delivered to the namespace are corrupted on the way in
+ * (input hook); the namespace's own UDP counts the checksum failures,
+ * and what it sends is left alone. */
+Test(netfaults, corrupt_ingress_counts_in_the_target)
+{
+	nl_up(&L, 23);
+	int sa = udp_sock(L.a, L.ip_a, 40011);
+	int sb = udp_sock(L.b, L.ip_b, 40012);
+	int big = 4 << 20, distinct;
+	setsockopt(sa, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	char f[256];
+	snprintf(f, sizeof(f), "{name: bad, type: network-corrupt, netns: %s, "
+	    "percent: 50, direction: ingress}", L.a);
+	injected in;
+	inject_yaml(&in, f);
+	long e0 = udp_snmp(L.a, "InCsumErrors");
+	int n = 600;
+	int got = udp_numbered(sb, sa, L.ip_a, 40011, n, &distinct);
+	long bad = udp_snmp(L.a, "InCsumErrors") - e0;
+	cr_log_info("corrupt 50%% ingress: %d of %d delivered, %ld checksum "
+	    "errors (%.1f%%)", got, n, bad, 100.0 * (double)bad / n);
+	cr_expect(bad >= n * 40 / 100 && bad <= n * 60 / 100,
+	    "checksum errors %ld of %d, want 50%% +- 10 points", bad, n);
+	cr_expect(got + bad >= n - 5 && got + bad <= n, "%d + %ld != %d", got,
+	    bad, n);
+	e0 = udp_snmp(L.b, "InCsumErrors");
+	got = udp_numbered(sa, sb, L.ip_b, 40012, 200, &distinct);
+	cr_expect_eq(got, 200, "egress hit by an ingress fault: %d of 200", got);
+	cr_expect_eq(udp_snmp(L.b, "InCsumErrors"), e0);
+	revert(&in);
+	assert_clean(L.a);
+	close(sa);
+	close(sb);
+}

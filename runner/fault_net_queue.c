@@ -1,0 +1,249 @@
+/*
+ * fault_net_queue.c - the NFQUEUE plumbing shared by network-latency
+ * (fault_net_latency.c) and network-corrupt / network-duplicate
+ * (fault_net_mangle.c): the fault's table, the queue socket configured in
+ * the target namespace, the "cep-netq" worker, the xtables NFQUEUE rule
+ * (lib/nft.h, revision 3, bypass), and the worker-side helpers.
+ *
+ * Fail-safe by construction: bypass lets packets through when no worker
+ * listens, the queue is fail-open when full, the rule expires with the
+ * armed set, and the revert (or the delegate's undo) deletes the table.
+ *
+ * The queue socket (and network-duplicate's raw sockets) are opened by the
+ * runner on a thread in the target namespace, so errors are reported
+ * before injection counts; the worker inherits them, enters the namespace
+ * too, and runs a loop that allocates nothing (a forked child of a
+ * threaded process): libmnl and libnetfilter_queue's message helpers work
+ * on static or stack buffers.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fault_net.h"
+
+#define QUEUE_MAXLEN 16384
+/* Largest packet copied to user space (the kernel segments GSO packets
+ * first, as the queue does not ask for NFQA_CFG_F_GSO). */
+#define COPY_RANGE 0xffff
+/* One queued message: a whole packet plus its attributes. */
+#define NLBUF (COPY_RANGE + 8192)
+
+/* ---- runner side: the queue socket ---- */
+
+static int nl_send_ack(int sock, struct nlmsghdr *nlh, cep_err *err)
+{
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	if (send(sock, nlh, nlh->nlmsg_len, 0) < 0)
+		return cep_err_errno(err, errno, "nfqueue: configuring the queue");
+	char buf[8192];
+	ssize_t n = recv(sock, buf, sizeof(buf), 0);
+	if (n < 0)
+		return cep_err_errno(err, errno, "nfqueue: configuring the queue");
+	if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, 0, NULL, NULL) < 0)
+		return cep_err_errno(err, errno, "nfqueue: configuring the queue");
+	return CEP_OK;
+}
+
+/* Raw sockets for injected copies, marked so the table skips them.
+ * IPPROTO_RAW implies IP_HDRINCL; IPv6 is optional (no IPv6 here). */
+static int raw_open(cep_netq *q, cep_err *err)
+{
+	uint32_t mark = CEP_NET_DUP_MARK;
+	q->raw4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (q->raw4 < 0)
+		return cep_err_errno(err, errno, "raw socket for duplicates");
+	if (setsockopt(q->raw4, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0)
+		return cep_err_errno(err, errno, "SO_MARK on the raw socket");
+	q->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (q->raw6 >= 0 &&
+	    setsockopt(q->raw6, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+		close(q->raw6);
+		q->raw6 = -1;
+	}
+	return CEP_OK;
+}
+
+static int queue_open(void *arg, cep_err *err)
+{
+	cep_netq *q = arg;
+	q->sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	if (q->sock < 0)
+		return cep_err_errno(err, errno, "nfqueue: netlink socket");
+	int big = 8 << 20, one = 1;
+	setsockopt(q->sock, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	setsockopt(q->sock, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	if (bind(q->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return cep_err_errno(err, errno, "nfqueue: bind");
+	char buf[1024];
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->qnum);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+	nlh->nlmsg_seq = 1;
+	int rc = nl_send_ack(q->sock, nlh, err);
+	if (rc != CEP_OK)
+		return cep_err_wrap(err, "queue %u busy or unavailable", q->qnum);
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->qnum);
+	/* copy mode packet also makes the kernel complete a partial
+	 * (offloaded) checksum before the copy: what the worker sees and
+	 * hands back carries the real checksum */
+	nfq_nlmsg_cfg_put_params(nlh, q->copy_packet ? NFQNL_COPY_PACKET :
+	    NFQNL_COPY_META, q->copy_packet ? COPY_RANGE : 0);
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, QUEUE_MAXLEN);
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_FAIL_OPEN));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN));
+	nlh->nlmsg_seq = 2;
+	rc = nl_send_ack(q->sock, nlh, err);
+	if (rc == CEP_OK && q->raw)
+		rc = raw_open(q, err);
+	return rc;
+}
+
+static void close_fds(cep_netq *q)
+{
+	int *fds[] = {&q->sock, &q->raw4, &q->raw6};
+	for (size_t i = 0; i < 3; i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+/* ---- worker side: no allocation, no locks ---- */
+
+static uint64_t rng;
+
+int64_t cep_netq_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+uint64_t cep_netq_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+void cep_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
+    size_t len)
+{
+	static char buf[NLBUF];
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT, q->qnum);
+	nfq_nlmsg_verdict_put(nlh, (int)id, NF_ACCEPT);
+	if (pkt != NULL && len <= COPY_RANGE)
+		nfq_nlmsg_verdict_put_pkt(nlh, pkt, (uint32_t)len);
+	(void)send(q->sock, nlh, nlh->nlmsg_len, 0);
+}
+
+void cep_netq_drain(const cep_netq *q,
+    int (*cb)(const struct nlmsghdr *nlh, void *data))
+{
+	static char buf[NLBUF];
+	for (;;) {
+		ssize_t n = recv(q->sock, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n <= 0)
+			return;
+		mnl_cb_run(buf, (size_t)n, 0, 0, cb, (void *)q);
+	}
+}
+
+static void (*worker_loop)(const cep_netq *q);
+
+static void worker_main(const void *p)
+{
+	const cep_netq *q = p;
+	rng = (uint64_t)cep_netq_now_ns() ^ ((uint64_t)getpid() << 32) ^
+	    0x9e3779b97f4a7c15ULL;
+	if (setns(q->nsfd, CLONE_NEWNET) != 0)
+		_exit(3);
+	worker_loop(q);
+	_exit(0);
+}
+
+/* ---- the fault ---- */
+
+/* network-duplicate: the copies the worker sends carry CEP_NET_DUP_MARK;
+ * the egress chain accepts them before the queue rule. */
+static int dup_skip_rule(const cep_net_fault *f, char *buf, size_t len,
+    size_t *off, cep_err *err)
+{
+	int w = snprintf(buf + *off, len - *off, "add rule inet %s out meta "
+	    "mark 0x%08x accept\n", f->table, CEP_NET_DUP_MARK);
+	if (w < 0 || (size_t)w >= len - *off)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "network fault: too many rules");
+	*off += (size_t)w;
+	return CEP_OK;
+}
+
+static int make_table(const cep_exp_item *it, const cep_netq_spec *spec,
+    cep_net_fault *f, cep_err *err)
+{
+	char *buf = malloc(CEP_NET_CMD_MAX);
+	if (buf == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	size_t off = 0;
+	int rc = cep_net_table_cmds(it, f, buf, CEP_NET_CMD_MAX, &off, err);
+	if (rc == CEP_OK && spec->raw && cep_net_dir_has(it, "out"))
+		rc = dup_skip_rule(f, buf, CEP_NET_CMD_MAX, &off, err);
+	if (rc == CEP_OK)
+		rc = cep_nft_run(f->nsfd, buf, err);
+	free(buf);
+	return rc;
+}
+
+int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
+    cep_net_fault **out, uint16_t *qnum, cep_err *err)
+{
+	cep_net_fault *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	int rc = cep_net_open(it, f, err);
+	cep_netq q = {.sock = -1, .raw4 = -1, .raw6 = -1, .nsfd = f->nsfd,
+	    .qnum = (uint16_t)(CEP_NETQ_BASE + f->n % 1000),
+	    .copy_packet = spec->copy_packet, .raw = spec->raw,
+	    .priv = spec->priv};
+	if (rc == CEP_OK)
+		rc = make_table(it, spec, f, err);
+	bool table = rc == CEP_OK;
+	if (rc == CEP_OK)
+		rc = cep_netns_run(f->nsfd, queue_open, &q, err);
+	worker_loop = spec->body;
+	if (rc == CEP_OK)
+		rc = cep_fault_spawn_worker(CEP_NETQ_COMM, worker_main, &q,
+		    &f->worker, err);
+	close_fds(&q);   /* the worker holds them now */
+	f->worker_grace_ms = spec->grace_ms;
+	static const char *const chains[] = {"out", "in"};
+	for (int i = 0; rc == CEP_OK && i < 2; i++)
+		if (cep_net_dir_has(it, chains[i]))
+			rc = cep_nft_add_nfqueue_rule(f->nsfd, f->table, chains[i],
+			    q.qnum, err);
+	if (rc != CEP_OK) {
+		if (table || f->worker > 0) {
+			f->worker_grace_ms = 0;
+			cep_net_revert(f, NULL);
+		}
+		cep_net_free(f);
+		return rc;
+	}
+	*out = f;
+	*qnum = q.qnum;
+	return CEP_OK;
+}
