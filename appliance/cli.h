@@ -69,8 +69,14 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 int cepctl_exit_for_state(int state);
 
 /* `cepctl init` as a function: the demo and tests build homes with it. */
-int cepctl_init_home(const char *home, const char *appliance,
-    const char *listen, const char *advertise, cep_err *err);
+/* The init options: NULL = the default (cep_config_defaults). metrics
+ * addresses: "" disables, "127.0.0.1:0" picks a free port (tests, demos). */
+typedef struct cepctl_init_opts {
+	const char *appliance, *listen, *advertise;
+	const char *relay_metrics, *delegate_metrics;
+} cepctl_init_opts;
+int cepctl_init_home(const char *home, const cepctl_init_opts *io,
+    cep_err *err);
 
 /* Program directory (of /proc/self/exe), for finding cep-relay & co. */
 int cepctl_bindir(char *buf, size_t len, cep_err *err);

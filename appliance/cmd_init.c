@@ -27,8 +27,10 @@ static int emit(yaml_emitter_t *em, yaml_event_t *ev)
 static int emit_scalar(yaml_emitter_t *em, const char *s)
 {
 	yaml_event_t ev;
+	/* "" must stay a string (metrics off), not become a null */
 	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
-	    (int)strlen(s), 1, 1, YAML_ANY_SCALAR_STYLE);
+	    (int)strlen(s), 1, 1, s[0] == '\0' ?
+	    YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
 	return emit(em, &ev);
 }
 
@@ -110,7 +112,10 @@ static int emit_config(yaml_emitter_t *em, const cep_config *c)
 	    emit_kv(em, "appliance", c->appliance) ||
 	    emit_scalar(em, "relay") || emit_map_start(em, false) ||
 	    emit_kv(em, "listen", c->relay_listen) ||
-	    emit_kv(em, "advertise", c->relay_advertise) || emit_map_end(em) ||
+	    emit_kv(em, "advertise", c->relay_advertise) ||
+	    emit_kv(em, "metrics", c->relay_metrics) || emit_map_end(em) ||
+	    emit_scalar(em, "delegate") || emit_map_start(em, false) ||
+	    emit_kv(em, "metrics", c->delegate_metrics) || emit_map_end(em) ||
 	    emit_scalar(em, "runner") || emit_map_start(em, false) ||
 	    emit_dur(em, "deadman", c->deadman_ms) ||
 	    emit_dur(em, "identityMargin", c->runner_margin_ms) ||
@@ -200,8 +205,15 @@ static int init_connectors(const cep_paths *p, cep_err *err)
 }
 
 /* Creates the home's folders, config, CA and relay certificate. */
-int cepctl_init_home(const char *home, const char *appliance,
-    const char *listen, const char *advertise, cep_err *err)
+/* dst = v when v is given. */
+static void opt(char *dst, size_t len, const char *v)
+{
+	if (v != NULL)
+		snprintf(dst, len, "%s", v);
+}
+
+int cepctl_init_home(const char *home, const cepctl_init_opts *io,
+    cep_err *err)
 {
 	cep_paths p;
 	int rv = cep_paths_resolve(home, &p, err);
@@ -217,13 +229,12 @@ int cepctl_init_home(const char *home, const char *appliance,
 	if (!exists(cfgpath)) {
 		cep_config c;
 		cep_config_defaults(&c);
-		if (appliance != NULL)
-			snprintf(c.appliance, sizeof(c.appliance), "%s", appliance);
-		if (listen != NULL)
-			snprintf(c.relay_listen, sizeof(c.relay_listen), "%s", listen);
-		if (advertise != NULL)
-			snprintf(c.relay_advertise, sizeof(c.relay_advertise), "%s",
-			    advertise);
+		opt(c.appliance, sizeof(c.appliance), io->appliance);
+		opt(c.relay_listen, sizeof(c.relay_listen), io->listen);
+		opt(c.relay_advertise, sizeof(c.relay_advertise), io->advertise);
+		opt(c.relay_metrics, sizeof(c.relay_metrics), io->relay_metrics);
+		opt(c.delegate_metrics, sizeof(c.delegate_metrics),
+		    io->delegate_metrics);
 		if ((rv = write_config(cfgpath, &c, err)) != CEP_OK)
 			return rv;
 	}
@@ -243,17 +254,19 @@ int cepctl_init_home(const char *home, const char *appliance,
 int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
-	const char *appliance = NULL, *listen = NULL, *advertise = NULL;
+	cepctl_init_opts io = {0};
 	const cepctl_flag flags[] = {
-	    {"--appliance", &appliance}, {"--relay-listen", &listen},
-	    {"--relay-advertise", &advertise}, {NULL, NULL},
+	    {"--appliance", &io.appliance}, {"--relay-listen", &io.listen},
+	    {"--relay-advertise", &io.advertise},
+	    {"--relay-metrics", &io.relay_metrics},
+	    {"--delegate-metrics", &io.delegate_metrics}, {NULL, NULL},
 	};
 	const char *pos[1];
 	int npos;
 	if (cepctl_parse_args(&o, argc, argv, flags, pos, 0, &npos) != 0)
 		return CEPCTL_ERROR;
 	cep_err err;
-	if (cepctl_init_home(o.home, appliance, listen, advertise, &err) != CEP_OK) {
+	if (cepctl_init_home(o.home, &io, &err) != CEP_OK) {
 		fprintf(stderr, "cepctl init: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}

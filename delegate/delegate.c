@@ -85,6 +85,43 @@ static int setup(cep_delegate *d, cep_err *err)
 	return rv;
 }
 
+/* Active runs: read at scrape time rather than tracked. */
+static void collect(cep_metrics *m, void *arg)
+{
+	(void)m;
+	cep_delegate *d = arg;
+	cep_metric_set(d->m_active, (double)cep_delegate_active_runs(d), NULL);
+}
+
+/* Names and help texts are a contract (docs/metrics.md, tests). */
+static int init_metrics(cep_delegate *d, cep_err *err)
+{
+	static const char *const st[] = {"state", NULL};
+	static const char *const ex[] = {"executor", NULL};
+	int rv = cep_metrics_new(&d->metrics, err);
+	if (rv != CEP_OK)
+		return rv;
+	cep_metrics *m = d->metrics;
+	d->m_active = cep_metrics_gauge(m, "cep_delegate_runs_active",
+	    "Runs not in a final state.", NULL);
+	d->m_runs = cep_metrics_counter(m, "cep_delegate_runs_total",
+	    "Runs that reached a final state, by that state.", st);
+	d->m_launches = cep_metrics_counter(m, "cep_delegate_launches_total",
+	    "Runner launches attempted, by executor.", ex);
+	d->m_launch_fail = cep_metrics_counter(m,
+	    "cep_delegate_launch_failures_total",
+	    "Runner launches that failed, by executor.", ex);
+	d->m_events = cep_metrics_counter(m, "cep_delegate_events_total",
+	    "Run events journaled (new, after deduplication).", NULL);
+	cep_metrics_on_collect(m, collect, d);
+	return CEP_OK;
+}
+
+struct cep_metrics *cep_delegate_metrics(cep_delegate *d)
+{
+	return d->metrics;
+}
+
 int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
     cep_delegate **out, cep_err *err)
 {
@@ -99,7 +136,9 @@ int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
 		free(d);
 		return cep_err_set(err, CEP_INTERNAL, "pthread init failed");
 	}
-	int rv = setup(d, err);
+	int rv = init_metrics(d, err);
+	if (rv == CEP_OK)
+		rv = setup(d, err);
 	if (rv != CEP_OK) {
 		cep_delegate_free(d);
 		return rv;
@@ -189,6 +228,7 @@ void cep_delegate_free(cep_delegate *d)
 	}
 	cep_pki_ca_free(d->ca);
 	cep_executor_free(d->ex);
+	cep_metrics_free(d->metrics);
 	pthread_cond_destroy(&d->mon_cv);
 	pthread_cond_destroy(&d->relay_cv);
 	pthread_mutex_destroy(&d->mu);

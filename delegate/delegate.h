@@ -33,5 +33,8 @@ void cep_delegate_free(cep_delegate *d);
 
 /* For tests and Status. */
 size_t cep_delegate_active_runs(cep_delegate *d);
+/* The delegate's Prometheus registry (docs/metrics.md), for main.c to
+ * serve with cep_metrics_start; owned by the delegate. */
+struct cep_metrics *cep_delegate_metrics(cep_delegate *d);
 
 #endif

@@ -22,6 +22,7 @@
 #include "delegate.h"
 #include "executor.h"
 #include "journal.h"
+#include "metrics.h"
 #include "pki.h"
 #include "rpc.h"
 
@@ -114,6 +115,10 @@ struct cep_delegate {
 	bool monitor_started, relay_started;
 	cep_rpc_client *relay;
 	cep_rpc_server *admin_srv, *deleg_srv;
+
+	/* Prometheus (docs/metrics.md); served by main.c */
+	cep_metrics *metrics;
+	cep_metric *m_active, *m_runs, *m_launches, *m_launch_fail, *m_events;
 };
 
 /* runs.c: the table and the changes that journal (d->mu held). */

@@ -150,6 +150,7 @@ static void on_events(cep_rpc_call *c, void *arg)
 		int rv = journal_events(r, b, &err);
 		if (r->last_seq != before)
 			cep_delegate_changed(d);
+		cep_metric_add(d->m_events, (double)(r->last_seq - before), NULL);
 		if (rv != CEP_OK && r->last_seq == before) {
 			cep_rpc_call_fail(c, rv, "%s", err.msg);
 		} else {

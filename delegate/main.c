@@ -19,6 +19,8 @@
 #include "config.h"
 #include "delegate.h"
 #include "log.h"
+#include "metrics.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -46,6 +48,21 @@ static int parse_args(int argc, char **argv, const char **home, int *debug)
 		}
 	}
 	return 0;
+}
+
+/* delegate.metrics. A port that cannot be bound is logged, not fatal: a
+ * delegate that does not start cannot revert what its runs left. */
+static cep_metrics_server *serve_metrics(cep_delegate *d,
+    const cep_paths *paths, const cep_config *cfg)
+{
+	char file[CEP_PATH_MAX + 32];
+	cep_metrics_server *srv = NULL;
+	cep_err err = {0};
+	if (cep_path(file, sizeof(file), &err, "%s/delegate.metrics-port",
+	    paths->run) != CEP_OK || cep_metrics_start(cep_delegate_metrics(d),
+	    cfg->delegate_metrics, file, &srv, &err) != CEP_OK)
+		cep_log_error(NULL, "running without metrics: %s", err.msg);
+	return srv;
 }
 
 int main(int argc, char **argv)
@@ -77,6 +94,7 @@ int main(int argc, char **argv)
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
+	cep_metrics_server *metrics = serve_metrics(d, &paths, &cfg);
 	sd_notify(0, "READY=1");
 	int sig = 0;
 	while (sigwait(&set, &sig) != 0)
@@ -84,6 +102,7 @@ int main(int argc, char **argv)
 	cep_log_info(NULL, "signal %d: stopping (aborting active runs)", sig);
 	sd_notify(0, "STOPPING=1");
 	cep_delegate_stop(d);
+	cep_metrics_stop(metrics);
 	cep_delegate_free(d);
 	cep_log_info(NULL, "stopped");
 	return 0;

@@ -127,6 +127,8 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	snprintf(id, sizeof(id), "%s", r->id);
 	if (cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) != CEP_OK ||
 	    cep_run_dir(d, id, "runner.log", log, sizeof(log), &err) != CEP_OK) {
+		cep_metric_inc1(d->m_launch_fail,
+		    cep_executor_name(cep_run_executor(d, r)));
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -143,6 +145,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	int rv = cep_executor_launch(ex, &l, &h, &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
+		cep_metric_inc1(d->m_launch_fail, cep_executor_name(ex));
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -167,6 +170,7 @@ static void launch(cep_delegate *d, cep_run *r)
 	char conn[64], ns[64];
 	snprintf(id, sizeof(id), "%s", r->id);
 	cep_run_load_target(r);
+	cep_metric_inc1(d->m_launches, cep_executor_name(cep_run_executor(d, r)));
 	snprintf(conn, sizeof(conn), "%s", r->kube ? r->connector : "local");
 	snprintf(ns, sizeof(ns), "%s", r->kube ? r->ns : "host");
 	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
@@ -175,6 +179,8 @@ static void launch(cep_delegate *d, cep_run *r)
 	    &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
+		cep_metric_inc1(d->m_launch_fail,
+		    cep_executor_name(cep_run_executor(d, r)));
 		launch_failed(r, "minting the runner identity", &err);
 		return;
 	}
@@ -348,6 +354,7 @@ static void watch(cep_delegate *d, cep_run *r)
 		if (r->kube && strncmp(what, "launch failed: ", 15) == 0) {
 			/* As the local executor's launch errors read. */
 			r->launch_failed = true;
+			cep_metric_inc1(d->m_launch_fail, cep_executor_name(ex));
 			snprintf(r->exit_what, sizeof(r->exit_what),
 			    "launching the runner: %.600s", what + 15);
 		}

@@ -123,6 +123,7 @@ void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	else
 		cep_log_info(r->id, "state %s", cep_run_state_name(st));
 	if (cep_run_state_final(st)) {
+		cep_metric_inc1(d->m_runs, cep_run_state_name(st));
 		r->ended_ms = cep_now_ms();
 		cep_journal_close(r->j);
 		r->j = NULL;

@@ -69,12 +69,17 @@ typedef struct cep_rpc_method {
 typedef void (*cep_rpc_pipe_cb)(cep_pipe_id pipe, bool added, bool verified,
     const char *peer, void *arg);
 
+/* A handled call was answered (reply or fail) with code; method is the
+ * table's name. For metrics. Any thread: must not block. */
+typedef void (*cep_rpc_done_cb)(const char *method, int code, void *arg);
+
 typedef struct cep_rpc_server_opts {
 	const char *name;        /* for logs: "relay-runners" */
 	int workers;             /* handler threads; 0 = 4 */
 	int max_inflight;        /* cap on contexts; 0 = 4096 */
 	cep_rpc_pipe_cb pipe_cb; /* optional */
 	void *pipe_cb_arg;
+	cep_rpc_done_cb done_cb; /* optional; arg is the server's arg */
 } cep_rpc_server_opts;
 
 /* table must outlive the server. arg is passed to every handler. Do not

@@ -79,6 +79,7 @@ struct cep_rpc_server {
 	char name[NAME_MAX_LEN];
 	cep_rpc_pipe_cb pipe_cb;
 	void *pipe_cb_arg;
+	cep_rpc_done_cb done_cb;
 	int max_ctx;
 
 	pthread_mutex_t mtx;
@@ -423,6 +424,8 @@ static void call_finish(cep_rpc_call *c, int code, const char *error,
 	pthread_mutex_unlock(&s->mtx);
 	rpc_ctx *rc = c->rc;
 	uint64_t id = c->call_id;
+	if (s->done_cb != NULL)
+		s->done_cb(c->m->name, code, s->arg);
 	if (c->req != NULL)
 		protobuf_c_message_free_unpacked(c->req, NULL);
 	free(c);
@@ -511,6 +514,7 @@ int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
 	    opts && opts->name ? opts->name : "rpc");
 	s->pipe_cb = opts ? opts->pipe_cb : NULL;
 	s->pipe_cb_arg = opts ? opts->pipe_cb_arg : NULL;
+	s->done_cb = opts ? opts->done_cb : NULL;
 	s->max_ctx = opts && opts->max_inflight > 0 ? opts->max_inflight : 4096;
 	int workers = opts && opts->workers > 0 ? opts->workers : 4;
 	pthread_mutex_init(&s->mtx, NULL);

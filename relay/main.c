@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "log.h"
 #include "relay.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -49,6 +51,22 @@ static int parse_args(int argc, char **argv, const char **home)
 		}
 	}
 	return 0;
+}
+
+/* relay.metrics. A port that cannot be bound is logged, not fatal: the
+ * relay carries runners' reverts and dead-man traffic, which matter more
+ * than an observer's view of them. */
+static cep_metrics_server *serve_metrics(cep_relay *relay,
+    const cep_paths *paths, const cep_config *cfg)
+{
+	char file[CEP_PATH_MAX + 32];
+	cep_metrics_server *srv = NULL;
+	cep_err err = {0};
+	if (cep_path(file, sizeof(file), &err, "%s/relay.metrics-port",
+	    paths->run) != CEP_OK || cep_metrics_start(cep_relay_metrics(relay),
+	    cfg->relay_metrics, file, &srv, &err) != CEP_OK)
+		cep_log_error(NULL, "running without metrics: %s", err.msg);
+	return srv;
 }
 
 /* Blocks until SIGTERM or SIGINT; returns the signal number. */
@@ -93,10 +111,12 @@ int main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
+	cep_metrics_server *metrics = serve_metrics(relay, &paths, &cfg);
 	sd_notify(0, "READY=1");
 	int sig = wait_signal(sfd);
 	sd_notify(0, "STOPPING=1");
 	cep_log_info(NULL, "signal %d: shutting down", sig);
+	cep_metrics_stop(metrics);
 	cep_relay_free(relay);
 	close(sfd);
 	cep_log_info(NULL, "stopped");

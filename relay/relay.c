@@ -80,6 +80,7 @@ void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 	r->refused++;
 	r->by_reason[why]++;
 	pthread_mutex_unlock(&r->mu);
+	cep_metric_inc1(r->m_refusals, cep_refusal_names[why]);
 
 	/* the run the line is about: the one asked for when it is a real
 	 * run id, else the bound one */
@@ -398,7 +399,8 @@ static int listen_runners(cep_relay *r, const char *cert, const char *key,
 	cep_rpc_tls tls = {.cert_pem = cert, .key_pem = key, .ca_pem = r->ca_pem,
 	    .client_cert_optional = true};
 	cep_rpc_server_opts o = {.name = "relay-runners", .workers = 16,
-	    .pipe_cb = cep_relay_pipe_event, .pipe_cb_arg = r};
+	    .pipe_cb = cep_relay_pipe_event, .pipe_cb_arg = r,
+	    .done_cb = cep_relay_call_done};
 	int rv = cep_rpc_server_new(&r->runners, cep_relay_runner_methods,
 	    cep_relay_runner_nmethods, r, &o, err);
 	if (rv == CEP_OK)
@@ -414,7 +416,8 @@ static int listen_ipc(cep_relay *r, cep_err *err)
 	int rv = cep_mkdirs(r->paths.run, 0750, err);
 	if (rv == CEP_OK)
 		rv = cep_paths_url(&r->paths, "relay.sock", url, sizeof(url), err);
-	cep_rpc_server_opts o = {.name = "relay-ipc", .workers = 2};
+	cep_rpc_server_opts o = {.name = "relay-ipc", .workers = 2,
+	    .done_cb = cep_relay_call_done};
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_new(&r->ipc, cep_relay_ipc_methods,
 		    cep_relay_ipc_nmethods, r, &o, err);
@@ -425,6 +428,51 @@ static int listen_ipc(cep_relay *r, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&r->delegate, url, NULL, err);
 	return rv;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+void cep_relay_call_done(const char *method, int code, void *arg)
+{
+	cep_relay *r = arg;
+	static const char pfx[] = "cep.v1.";
+	if (strncmp(method, pfx, sizeof(pfx) - 1) == 0)
+		method += sizeof(pfx) - 1;   /* "Runner/PushEvents" */
+	cep_metric_inc2(r->m_calls, method, cep_code_name(code));
+}
+
+/* Runners connected = pipes bound to a run: read at scrape time. */
+static void collect(cep_metrics *m, void *arg)
+{
+	(void)m;
+	cep_relay *r = arg;
+	pthread_mutex_lock(&r->mu);
+	uint32_t n = cep_pipes_bound(r->pipes);
+	pthread_mutex_unlock(&r->mu);
+	cep_metric_set(r->m_runners, n, NULL);
+}
+
+/* Names and help texts are a contract (docs/metrics.md, tests). */
+static int init_metrics(cep_relay *r, cep_err *err)
+{
+	static const char *const mc[] = {"method", "code", NULL};
+	static const char *const rs[] = {"reason", NULL};
+	int rv = cep_metrics_new(&r->metrics, err);
+	if (rv != CEP_OK)
+		return rv;
+	cep_metrics *m = r->metrics;
+	r->m_runners = cep_metrics_gauge(m, "cep_relay_runners_connected",
+	    "Runner connections authenticated and bound to a run.", NULL);
+	r->m_calls = cep_metrics_counter(m, "cep_relay_calls_total",
+	    "Calls answered by the relay, by method and status code.", mc);
+	r->m_refusals = cep_metrics_counter(m, "cep_relay_refusals_total",
+	    "Runner calls refused, by reason.", rs);
+	r->m_events_in = cep_metrics_counter(m, "cep_relay_events_in_total",
+	    "Events received from runners.", NULL);
+	r->m_events_out = cep_metrics_counter(m, "cep_relay_events_out_total",
+	    "Events delivered to the delegate (acknowledged).", NULL);
+	cep_metrics_on_collect(m, collect, r);
+	return CEP_OK;
 }
 
 static int init_sync(cep_relay *r, cep_err *err)
@@ -455,7 +503,8 @@ int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
 		return rv;
 	}
 	if ((rv = cep_registry_new(&r->reg, err)) ||
-	    (rv = cep_pipes_new(&r->pipes, err))) {
+	    (rv = cep_pipes_new(&r->pipes, err)) ||
+	    (rv = init_metrics(r, err))) {
 		cep_relay_free(r);
 		return rv;
 	}
@@ -480,6 +529,11 @@ int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
 	    "%s/relay.sock", r->cfg.relay_listen, cep_relay_port(r), r->paths.run);
 	*out = r;
 	return CEP_OK;
+}
+
+struct cep_metrics *cep_relay_metrics(cep_relay *r)
+{
+	return r->metrics;
 }
 
 int cep_relay_port(cep_relay *r)
@@ -508,6 +562,7 @@ void cep_relay_free(cep_relay *r)
 	cep_registry_free(r->reg);
 	cep_pipes_free(r->pipes);
 	free(r->ca_pem);
+	cep_metrics_free(r->metrics);   /* after the servers: done_cb */
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);

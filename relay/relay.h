@@ -28,5 +28,8 @@ int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
 void cep_relay_free(cep_relay *r);
 /* The runner port actually bound (useful with port 0). */
 int cep_relay_port(cep_relay *r);
+/* The relay's Prometheus registry (docs/metrics.md), for main.c to serve
+ * with cep_metrics_start; owned by the relay. */
+struct cep_metrics *cep_relay_metrics(cep_relay *r);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "cep.pb-c.h"
 #include "config.h"
+#include "metrics.h"
 #include "pipes.h"
 #include "registry.h"
 #include "relay.h"
@@ -85,6 +86,11 @@ struct cep_relay {
 
 	uint64_t calls, refused, events_in;
 	uint64_t by_reason[CEP_REFUSE_N];
+
+	/* Prometheus (docs/metrics.md); served by main.c */
+	cep_metrics *metrics;
+	cep_metric *m_runners, *m_calls, *m_refusals, *m_events_in,
+	    *m_events_out;
 };
 
 /* relay.c */
@@ -108,6 +114,8 @@ void cep_relay_forget_pipe_calls(cep_relay *r, uint32_t pipe);
 /* Answers parked calls of run_id that now have commands; with gone, all
  * of them (empty batch: the run left the registry). Takes mu. */
 void cep_relay_wake_run(cep_relay *r, const char *run_id, bool gone);
+/* Counts an answered call (both servers' done_cb). */
+void cep_relay_call_done(const char *method, int code, void *arg);
 /* Printable, bounded copy of untrusted text for log lines. */
 void cep_relay_safe(char *dst, size_t n, const char *src);
 /* An empty CommandBatch as the reply of c. */

@@ -382,9 +382,9 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 /* ----------------------------------------------------------- forwarding */
 
 /* A synchronous call to the delegate on behalf of c; its reply (or its
- * status) is c's answer. Transport failures become UNAVAILABLE, which the
- * runner retries. */
-static void forward(cep_relay *r, cep_rpc_call *c, const char *method,
+ * status) is c's answer, and the return value. Transport failures become
+ * UNAVAILABLE, which the runner retries. */
+static int forward(cep_relay *r, cep_rpc_call *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
     const char *run_id)
 {
@@ -397,15 +397,18 @@ static void forward(cep_relay *r, cep_rpc_call *c, const char *method,
 	if (rc == CEP_OK && reply != NULL) {
 		cep_rpc_call_reply(c, reply);
 		protobuf_c_message_free_unpacked(reply, NULL);
-	} else if (rc == CEP_OK || rc == CEP_UNAVAILABLE ||
+		return CEP_OK;
+	}
+	if (rc == CEP_OK || rc == CEP_UNAVAILABLE ||
 	    rc == CEP_DEADLINE_EXCEEDED) {
 		cep_log_warn(run_id, "%s: delegate unavailable: %s", method,
 		    err.msg);
 		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "delegate unavailable: %s",
 		    err.msg);
-	} else {
-		cep_rpc_call_fail(c, rc, "%s", err.msg);
+		return CEP_UNAVAILABLE;
 	}
+	cep_rpc_call_fail(c, rc, "%s", err.msg);
+	return rc;
 }
 
 static void h_push_events(cep_rpc_call *c, void *arg)
@@ -425,8 +428,11 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	pthread_mutex_lock(&r->mu);
 	r->events_in += b->n_events;
 	pthread_mutex_unlock(&r->mu);
-	forward(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
-	    &cep__v1__event_ack__descriptor, b->run_id);
+	cep_metric_add(r->m_events_in, (double)b->n_events, NULL);
+	size_t n = b->n_events;   /* b is gone once c is answered */
+	if (forward(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
+	    &cep__v1__event_ack__descriptor, b->run_id) == CEP_OK)
+		cep_metric_add(r->m_events_out, (double)n, NULL);
 }
 
 static void fault_call(cep_rpc_call *c, void *arg, const char *method)

@@ -11,6 +11,7 @@ static const cep_probe_ops *const registry[] = {
 	&cep_probe_http,
 	&cep_probe_cmd,
 	&cep_probe_k8s,
+	&cep_probe_prometheus,
 };
 
 const cep_probe_ops *cep_probe_find(const char *type)

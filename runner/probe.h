@@ -5,7 +5,7 @@
  * detail ("status 503, want 200", "latency 812ms > 500ms") and the
  * latency. cep_probe_check adds `attempts`: a check passes if any try
  * does. Backends: probe_http.c (libcurl), probe_cmd.c (a child process),
- * probe_k8s.c (the Kubernetes API).
+ * probe_k8s.c (the Kubernetes API), probe_prometheus.c (a PromQL query).
  * When and how often probes run is probes.c's business, not theirs.
  */
 #ifndef CEP_PROBE_H
@@ -38,6 +38,7 @@ const cep_probe_ops *cep_probe_find(const char *type);
 extern const cep_probe_ops cep_probe_http;
 extern const cep_probe_ops cep_probe_cmd;
 extern const cep_probe_ops cep_probe_k8s;    /* probe_k8s.c */
+extern const cep_probe_ops cep_probe_prometheus; /* probe_prometheus.c */
 
 /* One check of a probe: up to `attempts` tries, `interval` apart. */
 bool cep_probe_check(const cep_exp_item *it, const cep_probe_env *env,

@@ -94,8 +94,11 @@ class Appliance:
         self.port = free_port()
         self.procs = {}
         url = f"tls+tcp://127.0.0.1:{self.port}"
+        # metrics on free ports (HOME/run/*.metrics-port): appliances of
+        # tests side by side must not contend for 9464/9465
         self.cepctl("init", "--appliance", "e2e", "--relay-listen", url,
-                    "--relay-advertise", url, check=True)
+                    "--relay-advertise", url, "--relay-metrics", "127.0.0.1:0",
+                    "--delegate-metrics", "127.0.0.1:0", check=True)
         os.makedirs(os.path.join(self.home, "log"), exist_ok=True)
 
     # -- processes -------------------------------------------------------
