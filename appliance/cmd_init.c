@@ -5,6 +5,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,9 +159,9 @@ static bool exists(const char *path)
 
 static int issue_relay_cert(const cep_paths *p, cep_err *err)
 {
-	char crt[CEP_PATH_MAX + 16], key[PATH_MAX + 16];
-	snprintf(crt, sizeof(crt), "%s/relay.crt", p->pki);
-	snprintf(key, sizeof(key), "%s/relay.key", p->pki);
+	char crt[CEP_PATH_MAX + 16], key[CEP_PATH_MAX + 16];
+	snprintf(crt, sizeof(crt), "%s/relay.crt", p->relay_pki);
+	snprintf(key, sizeof(key), "%s/relay.key", p->relay_pki);
 	if (exists(crt) && exists(key))
 		return CEP_OK;
 	cep_pki_ca *ca = NULL;
@@ -184,6 +186,71 @@ static int issue_relay_cert(const cep_paths *p, cep_err *err)
 	free(cert_pem);
 	cep_pki_free_secret(key_pem);
 	cep_pki_ca_free(ca);
+	return rv;
+}
+
+/* The relay's own folder (installed: /etc/cep/relay) gets a copy of the
+ * public CA certificate: the relay never reads the delegate's pki. */
+static int copy_ca_cert(const cep_paths *p, cep_err *err)
+{
+	if (strcmp(p->pki, p->relay_pki) == 0)
+		return CEP_OK;
+	char src[CEP_PATH_MAX + 16], dst[CEP_PATH_MAX + 16];
+	snprintf(src, sizeof(src), "%s/ca.crt", p->pki);
+	snprintf(dst, sizeof(dst), "%s/ca.crt", p->relay_pki);
+	char *pem = NULL;
+	size_t len = 0;
+	int rv = cep_read_file(src, 64 * 1024, &pem, &len, err);
+	if (rv == CEP_OK)
+		rv = cep_write_file(dst, pem, len, 0644, err);
+	free(pem);
+	return rv;
+}
+
+static int chown_one(const char *path, uid_t uid, gid_t gid, unsigned mode,
+    cep_err *err)
+{
+	if (chown(path, uid, gid) != 0 || chmod(path, mode) != 0)
+		return cep_err_errno(err, errno, path);
+	return CEP_OK;
+}
+
+/*
+ * Installed layout, run as root (the package's %post, or an operator with
+ * sudo): the daemons run as their own users, so the files get theirs -
+ * pki (CA key) to cep-delegate only; the relay's key readable by group
+ * cep (root:cep 0640), which the relay reads and cannot write.
+ */
+static int fhs_owners(const cep_paths *p, cep_err *err)
+{
+	if (geteuid() != 0 || strcmp(p->pki, p->relay_pki) == 0)
+		return CEP_OK;
+	struct passwd *pw = getpwnam("cep-delegate");
+	struct group *gr = getgrnam("cep");
+	if (pw == NULL || gr == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION, "the users of "
+		    "the installed layout (cep-delegate, group cep) do not "
+		    "exist: install the package (sysusers) first, or use "
+		    "--home DIR");
+	uid_t du = pw->pw_uid;
+	gid_t g = gr->gr_gid;
+	static const char *const dfiles[] = {"", "/ca.key", "/ca.crt"};
+	static const unsigned dmodes[] = {0700, 0600, 0644};
+	static const char *const rfiles[] = {"", "/relay.key", "/relay.crt",
+	    "/ca.crt"};
+	static const unsigned rmodes[] = {0750, 0640, 0644, 0644};
+	char path[CEP_PATH_MAX + 16];
+	int rv = CEP_OK;
+	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
+		snprintf(path, sizeof(path), "%s%s", p->pki, dfiles[i]);
+		rv = chown_one(path, du, g, dmodes[i], err);
+	}
+	for (size_t i = 0; rv == CEP_OK && i < 4; i++) {
+		snprintf(path, sizeof(path), "%s%s", p->relay_pki, rfiles[i]);
+		rv = chown_one(path, 0, g, rmodes[i], err);
+	}
+	if (rv == CEP_OK)
+		rv = chown_one(p->state, du, g, 0700, err);
 	return rv;
 }
 
@@ -221,6 +288,7 @@ int cepctl_init_home(const char *home, const cepctl_init_opts *io,
 		return rv;
 	if ((rv = cep_mkdirs(p.config, 0755, err)) != CEP_OK ||
 	    (rv = cep_mkdirs(p.pki, 0700, err)) != CEP_OK ||
+	    (rv = cep_mkdirs(p.relay_pki, 0750, err)) != CEP_OK ||
 	    (rv = cep_mkdirs(p.state, 0700, err)) != CEP_OK ||
 	    (rv = cep_mkdirs(p.run, 0750, err)) != CEP_OK)
 		return rv;
@@ -248,7 +316,10 @@ int cepctl_init_home(const char *home, const cepctl_init_opts *io,
 	if (!exists(cakey) &&
 	    (rv = cep_pki_ca_create(p.pki, cfg.appliance, err)) != CEP_OK)
 		return rv;
-	return issue_relay_cert(&p, err);
+	if ((rv = issue_relay_cert(&p, err)) != CEP_OK ||
+	    (rv = copy_ca_cert(&p, err)) != CEP_OK)
+		return rv;
+	return fhs_owners(&p, err);
 }
 
 int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)

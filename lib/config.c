@@ -43,6 +43,7 @@ static int home_paths(const char *home, cep_paths *p, cep_err *err)
 		abs[--n] = '\0';
 	if (cep_path(p->config, sizeof(p->config), err, "%s/config", abs) ||
 	    cep_path(p->pki, sizeof(p->pki), err, "%s/pki", abs) ||
+	    cep_path(p->relay_pki, sizeof(p->relay_pki), err, "%s/pki", abs) ||
 	    cep_path(p->state, sizeof(p->state), err, "%s/state", abs) ||
 	    cep_path(p->run, sizeof(p->run), err, "%s/run", abs))
 		return err ? err->code : CEP_INVALID_ARGUMENT;
@@ -59,6 +60,7 @@ int cep_paths_resolve(const char *home, cep_paths *p, cep_err *err)
 	/* the installed layout (FHS): packaging/ and appliance/ units agree */
 	snprintf(p->config, sizeof(p->config), "/etc/cep");
 	snprintf(p->pki, sizeof(p->pki), "/var/lib/cep/pki");
+	snprintf(p->relay_pki, sizeof(p->relay_pki), "/etc/cep/relay");
 	snprintf(p->state, sizeof(p->state), "/var/lib/cep");
 	snprintf(p->run, sizeof(p->run), "/run/cep");
 	return CEP_OK;

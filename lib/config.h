@@ -22,7 +22,12 @@
 
 typedef struct cep_paths {
 	char config[CEP_PATH_MAX];   /* cep.yaml */
-	char pki[CEP_PATH_MAX];      /* ca.crt ca.key relay.* delegate.* */
+	char pki[CEP_PATH_MAX];      /* ca.crt ca.key: the delegate's only */
+	/* ca.crt relay.crt relay.key: what cep-relay reads. DIR/pki in a home
+	 * (one user); /etc/cep/relay when installed, group cep, because the
+	 * relay runs as another user than the delegate and must never be able
+	 * to read the CA key. */
+	char relay_pki[CEP_PATH_MAX];
 	char state[CEP_PATH_MAX];    /* runs/<run-id>/journal */
 	char run[CEP_PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
 } cep_paths;

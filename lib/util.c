@@ -380,3 +380,10 @@ char cep_proc_state(int pid)
 	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
 	return p != NULL ? p[1] : 0;
 }
+
+bool cep_secret_mode_ok(const struct stat *st)
+{
+	if ((st->st_mode & 077) == 0)
+		return true;
+	return st->st_uid != geteuid() && (st->st_mode & 027) == 0;
+}

@@ -347,11 +347,12 @@ static int read_pem(const char *path, bool secret, char **out, cep_err *err)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "%s: not a regular file of at most %d bytes", path, PEM_MAX);
 	}
-	if (secret && (st.st_mode & 077) != 0) {
+	if (secret && !cep_secret_mode_ok(&st)) {
 		close(fd);
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
-		    "%s: mode %04o lets group or others read it; chmod 0600 %s",
-		    path, (unsigned)(st.st_mode & 07777), path);
+		    "%s: mode %04o lets group or others read it; chmod 0600 %s "
+		    "(or 0640 owned by root, group cep, as installed)", path,
+		    (unsigned)(st.st_mode & 07777), path);
 	}
 	char *buf = calloc(1, (size_t)st.st_size + 1);
 	ssize_t got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
@@ -380,12 +381,13 @@ static void free_secret(char *s)
 static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 {
 	char path[PATH_MAX + 16];
+	const char *dir = r->paths.relay_pki;
 	int rv;
-	if ((rv = cep_path(path, sizeof(path), err, "%s/ca.crt", r->paths.pki)) ||
+	if ((rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) ||
 	    (rv = read_pem(path, false, &r->ca_pem, err)) ||
-	    (rv = cep_path(path, sizeof(path), err, "%s/relay.crt", r->paths.pki)) ||
+	    (rv = cep_path(path, sizeof(path), err, "%s/relay.crt", dir)) ||
 	    (rv = read_pem(path, false, cert, err)) ||
-	    (rv = cep_path(path, sizeof(path), err, "%s/relay.key", r->paths.pki)))
+	    (rv = cep_path(path, sizeof(path), err, "%s/relay.key", dir)))
 		return rv;
 	return read_pem(path, true, key, err);
 }

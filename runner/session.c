@@ -79,12 +79,10 @@ static int read_pem(const char *dir, const char *name, bool secret,
 		return rc;
 	if (stat(path, &st) != 0)
 		return cep_err_errno(err, errno, path);
-	/* Others never. Group read only when the key was handed to us
-	 * through a group: a Kubernetes secret volume is root-owned 0440
-	 * with the pod's fsGroup, and mode 0400 would lock a non-root runner
-	 * out. Our own key file (the local executor's) must be 0600. */
-	bool by_group = st.st_uid != geteuid() && (st.st_mode & 027) == 0;
-	if (secret && (st.st_mode & 077) != 0 && !by_group)
+	/* A Kubernetes secret volume is root-owned 0440 with the pod's
+	 * fsGroup (0400 would lock a non-root runner out); our own key file
+	 * (the local executor's) must be 0600. */
+	if (secret && !cep_secret_mode_ok(&st))
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "%s has mode %04o: group or others can read it, expected "
 		    "0600 (or 0440 owned by another user, as a secret volume "

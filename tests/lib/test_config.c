@@ -58,10 +58,13 @@ Test(config, paths_from_env_and_fhs)
 	/* an explicit home wins over the environment */
 	cr_assert_eq(cep_paths_resolve("/x", &p, &err), CEP_OK);
 	cr_assert_str_eq(p.pki, "/x/pki");
+	cr_assert_str_eq(p.relay_pki, "/x/pki");   /* one user: one folder */
 	unsetenv("CEP_HOME");
 	cr_assert_eq(cep_paths_resolve(NULL, &p, &err), CEP_OK);
 	cr_assert_str_eq(p.config, "/etc/cep");
 	cr_assert_str_eq(p.pki, "/var/lib/cep/pki");
+	/* installed: the relay's own folder, never the CA key's */
+	cr_assert_str_eq(p.relay_pki, "/etc/cep/relay");
 	cr_assert_str_eq(p.state, "/var/lib/cep");
 	cr_assert_str_eq(p.run, "/run/cep");
 	setenv("CEP_HOME", "", 1);

@@ -1,0 +1,89 @@
+"""The installed (FHS) layout, as the package lays it out: `cepctl init` run
+as root gives the CA key to cep-delegate alone and the relay its own folder
+(/etc/cep/relay, root:cep, key 0640), and cep-relay - running as its own
+user - starts from it and cannot read the CA key.
+
+Runs in a private mount namespace: /etc is an overlay whose writes (the
+users, /etc/cep) vanish with the test, /var/lib and /run are fresh tmpfs.
+Needs root (CI is root).
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from cep_e2e import BIN, free_port
+
+SCRIPT = r"""
+set -eu
+mount -t overlay overlay -o lowerdir=/etc,upperdir="$T/up",workdir="$T/work" /etc
+mount -t tmpfs tmpfs /var/lib
+mount -t tmpfs tmpfs /run
+groupadd -r cep
+useradd -r -g cep -M -d /var/lib/cep -s /usr/sbin/nologin cep-delegate
+useradd -r -g cep -M -d /nonexistent -s /usr/sbin/nologin cep-relay
+# what packaging's tmpfiles.d and the units' State/RuntimeDirectory do
+mkdir -p /etc/cep /var/lib/cep /run/cep
+chown cep-delegate:cep /var/lib/cep /run/cep
+chmod 0700 /var/lib/cep
+chmod 0770 /run/cep
+"$BIN/cepctl" init --relay-listen "tls+tcp://127.0.0.1:$PORT" \
+    --relay-advertise "tls+tcp://127.0.0.1:$PORT" --relay-metrics "" --delegate-metrics ""
+for f in /var/lib/cep /var/lib/cep/pki /var/lib/cep/pki/ca.key /etc/cep/relay \
+         /etc/cep/relay/relay.key /etc/cep/relay/relay.crt /etc/cep/relay/ca.crt; do
+    echo "STAT $(stat -c '%U %G %a' "$f") $f"
+done
+if setpriv --reuid cep-relay --regid cep --init-groups cat /var/lib/cep/pki/ca.key >/dev/null 2>&1
+then echo "CAKEY readable"; else echo "CAKEY denied"; fi
+setpriv --reuid cep-relay --regid cep --init-groups "$BIN/cep-relay" >"$T/relay.log" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 100 ] && [ ! -S /run/cep/relay.sock ]; do sleep 0.1; i=$((i+1)); done
+if kill -0 $pid 2>/dev/null && [ -S /run/cep/relay.sock ]; then echo "RELAY up"; else echo "RELAY down"; fi
+kill $pid 2>/dev/null || true
+wait $pid 2>/dev/null || true
+"""
+
+
+class FhsInstall(unittest.TestCase):
+    def setUp(self):
+        self.t = tempfile.mkdtemp(prefix="cep-fhs-")
+        os.makedirs(os.path.join(self.t, "up"))
+        os.makedirs(os.path.join(self.t, "work"))
+
+    def tearDown(self):
+        shutil.rmtree(self.t, ignore_errors=True)
+
+    def test_init_owners_and_relay_as_its_user(self):
+        env = dict(os.environ, T=self.t, BIN=BIN, PORT=str(free_port()))
+        env.pop("CEP_HOME", None)
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private",
+                            "sh", "-c", SCRIPT], env=env, capture_output=True,
+                           text=True, timeout=120)
+        log = ""
+        try:
+            with open(os.path.join(self.t, "relay.log")) as fh:
+                log = fh.read()
+        except OSError:
+            pass
+        out = r.stdout + r.stderr + "\nrelay log:\n" + log
+        self.assertEqual(r.returncode, 0, out)
+        stats = {l.split()[-1]: l.split()[1:4] for l in r.stdout.splitlines()
+                 if l.startswith("STAT ")}
+        want = {
+            "/var/lib/cep/pki": ["cep-delegate", "cep", "700"],
+            "/var/lib/cep/pki/ca.key": ["cep-delegate", "cep", "600"],
+            "/etc/cep/relay": ["root", "cep", "750"],
+            "/etc/cep/relay/relay.key": ["root", "cep", "640"],
+            "/etc/cep/relay/relay.crt": ["root", "cep", "644"],
+            "/etc/cep/relay/ca.crt": ["root", "cep", "644"],
+        }
+        for path, w in want.items():
+            self.assertEqual(stats.get(path), w, f"{path}\n{out}")
+        self.assertIn("CAKEY denied", r.stdout, out)
+        self.assertIn("RELAY up", r.stdout, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
