@@ -201,7 +201,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 typedef struct wctx {
 	krun *kr;
 	bool done;
-	char waiting[160];        /* why a Pending pod waits */
+	char waiting[256];        /* why a Pending pod waits */
 } wctx;
 
 static json_t *first_container_state(json_t *pod)
@@ -238,7 +238,7 @@ static void note_waiting(wctx *w, json_t *pod)
 	const char *r = json_string_value(json_object_get(wt, "reason"));
 	const char *m = json_string_value(json_object_get(wt, "message"));
 	if (r != NULL)
-		snprintf(w->waiting, sizeof(w->waiting), "%s%s%.100s", r,
+		snprintf(w->waiting, sizeof(w->waiting), "%.60s%s%.180s", r,
 		    m ? ": " : "", m ? m : "");
 }
 
@@ -311,7 +311,10 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 		return true;
 	if (rv == CEP_OK || rv == CEP_DEADLINE_EXCEEDED) {
 		if (!running(kr) && cep_mono_ms() >= launch_by) {
-			ended(kr, "launch failed: pod not running after %llds%s%s",
+			/* Name the pod and why it waits (ImagePullBackOff...):
+			 * the operator's first question. */
+			ended(kr, "launch failed: pod %s/%s not running after "
+			    "%llds%s%s", kr->ns, kr->pod,
 			    (long long)kr->kc->c->launch_timeout_ms / 1000,
 			    w->waiting[0] ? ": " : "", w->waiting);
 			return true;

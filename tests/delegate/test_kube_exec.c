@@ -24,6 +24,7 @@
 
 #define RELAY "tls+tcp://127.0.0.1:7443"
 #define SEL_CEP "app.kubernetes.io/managed-by=cep"
+#define UNPULLABLE "unpullable.invalid/cep-runner:1"
 
 static char *tmp;
 static kubeapi_fixture *api;
@@ -56,8 +57,8 @@ static const char users[] =
     " \"verbs\": [\"get\", \"list\", \"watch\", \"create\", \"delete\"]}]}]}";
 
 /* connectors.d/<name>.yaml using kubeconfig kc and image. */
-static void connector(const char *name, const char *kc, const char *image,
-    const char *request_timeout)
+static void connector_t(const char *name, const char *kc, const char *image,
+    const char *request_timeout, const char *launch_timeout)
 {
 	char p[4200], y[8192];
 	snprintf(p, sizeof(p), "%s/config/connectors.d/%s.yaml", tmp, name);
@@ -68,8 +69,15 @@ static void connector(const char *name, const char *kc, const char *image,
 	    "  resources: {cpuRequest: 50m, cpuLimit: 500m, memoryRequest: 32Mi,"
 	    " memoryLimit: 128Mi}\n  labels: {team: sre}\n"
 	    "  annotations: {example.com/note: chaos}\n"
-	    "timeouts: {request: %s, launch: 30s}\n", kc, image, request_timeout);
+	    "timeouts: {request: %s, launch: %s}\n", kc, image, request_timeout,
+	    launch_timeout);
 	put(p, y, 0600);
+}
+
+static void connector(const char *name, const char *kc, const char *image,
+    const char *request_timeout)
+{
+	connector_t(name, kc, image, request_timeout, "30s");
 }
 
 /* A TCP port that accepts connections (backlog) and never answers. */
@@ -132,6 +140,8 @@ static void setup(void)
 	connector("sleepy", kc, "cep/sleep", "5s");
 	connector("failing", kc, "cep/exit3", "5s");
 	connector("checking", kc, "cep/check", "5s");
+	/* the test server's kubelet never pulls unpullable.invalid/ images */
+	connector_t("unpullable", kc, UNPULLABLE, "5s", "3s");
 	free(kc);
 	char dkc[4200];
 	dead_kubeconfig(dkc, sizeof(dkc));
@@ -421,6 +431,36 @@ Test(kube_exec, forbidden_watch_mid_run_ends_run_and_cleans_up)
 	cr_assert_eq(wait_exit(&h, what, sizeof(what), 30000), CEP_EXEC_EXITED);
 	cr_assert(strstr(what, "watching the pod failed") && strstr(what, "403"),
 	    "%s", what);
+	cep_err err = {0};
+	cr_assert_eq(undo(id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(count(&cep_kube_pods, SEL_CEP), 0);
+	cr_assert_eq(count(&cep_kube_secrets, SEL_CEP), 0);
+}
+
+Test(kube_exec, unpullable_image_ends_at_the_launch_timeout_and_cleans_up)
+{
+	char id[24], what[512], want[200];
+	cep_exec_handle h;
+	int64_t t0 = cep_mono_ms();
+	launch("unpullable", id, &h, 120000);
+	json_t *pod = wait_obj(&cep_kube_pods, h.pod, 15000);
+	cr_assert_not_null(pod);
+	json_decref(pod);
+	cr_assert_eq(wait_exit(&h, what, sizeof(what), 30000), CEP_EXEC_EXITED);
+	/* ended by timeouts.launch (3s), not earlier */
+	cr_assert_geq(cep_mono_ms() - t0, 3000, "%s", what);
+	pod = get_obj(&cep_kube_pods, h.pod);   /* what the cluster shows */
+	if (pod != NULL) {
+		const char *ph = jpath(pod, "status", "phase", NULL);
+		cr_assert(ph != NULL && strcmp(ph, "Pending") == 0, "%s",
+		    ph ? ph : "(no phase)");
+		json_decref(pod);
+	}
+	snprintf(want, sizeof(want), "pod shop/%s not running after 3s: "
+	    "ImagePullBackOff: Back-off pulling image \"" UNPULLABLE "\"",
+	    h.pod);
+	cr_assert(strstr(what, "launch failed") && strstr(what, want), "%s",
+	    what);
 	cep_err err = {0};
 	cr_assert_eq(undo(id, &err), CEP_OK, "%s", err.msg);
 	cr_assert_eq(count(&cep_kube_pods, SEL_CEP), 0);

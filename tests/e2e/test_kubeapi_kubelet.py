@@ -234,6 +234,34 @@ class KubeletTest(unittest.TestCase):
         self.assertIn('secret "late" not found', ev[0]["message"])
         self.assertIn("PW=p4ss", self.log("env"))
 
+    def test_unpullable_image_stays_pending_in_image_pull_backoff(self):
+        img = "unpullable.invalid/cep-runner:1"
+        r = self.api.kubectl("run", "stuck", "-n", "shop", "--image=" + img, "--restart=Never")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        jp = "{.status.phase} {.status.containerStatuses[0].state.waiting.reason}"
+        got = wait_until(lambda: self.api.kubectl("get", "pod", "stuck", "-n", "shop", "-o",
+                                                  "jsonpath=" + jp).stdout, 5)
+        self.assertIn(got, ("Pending ErrImagePull", "Pending ImagePullBackOff"))
+        got = wait_until(lambda: (lambda o: o if o == "Pending ImagePullBackOff" else None)(
+            self.api.kubectl("get", "pod", "stuck", "-n", "shop", "-o", "jsonpath=" + jp).stdout), 5)
+        self.assertEqual(got, "Pending ImagePullBackOff")
+        r = self.api.kubectl("get", "pod", "stuck", "-n", "shop", "--no-headers")
+        self.assertRegex(r.stdout, r"^stuck\s+0/1\s+ImagePullBackOff\s+0\s", r.stderr)
+        pod = self.pod("stuck", "shop")
+        w = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+        self.assertEqual(w["message"], 'Back-off pulling image "%s"' % img)
+        self.assertFalse(pod["status"]["containerStatuses"][0]["ready"])
+        for typ in ("Ready", "ContainersReady"):
+            c = self.cond(pod, typ)
+            self.assertEqual((c.get("status"), c.get("reason")), ("False", "ContainersNotReady"), c)
+        reasons = [(e["type"], e["reason"], e["message"]) for e in self.events("shop", **{
+            "involvedObject.name": "stuck"})]
+        self.assertIn(("Normal", "BackOff", 'Back-off pulling image "%s"' % img), reasons)
+        self.assertIn(("Warning", "Failed", "Error: ErrImagePull"), reasons)
+        self.assertIn(("Warning", "Failed", "Error: ImagePullBackOff"), reasons)
+        time.sleep(1.5)   # still nothing runs: the back-off is 10 s, and the pull never succeeds
+        self.assertEqual(self.phase("stuck", "shop"), "Pending")
+
     def test_active_deadline_kills_the_process(self):
         self.exec_pod("slow", "sleep", activeDeadlineSeconds=2)
         wait_until(lambda: "started" in self.log("slow"), 5)

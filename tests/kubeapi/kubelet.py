@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 
+import imagepull
 from store import ApiError
 
 PODS, SECRETS, CONFIGMAPS, EVENTS = ("", "pods"), ("", "secrets"), ("", "configmaps"), ("", "events")
@@ -673,6 +674,8 @@ class Kubelet:
                             % (c.name, rt.name, rt.ns, rt.uid), c)
             return
         c.backoff_reported = False
+        if imagepull.blocked(self, rt, pod, c, normalize_image(c.image)):
+            return
         path = self.opts.exec_images.get(c.image)
         try:
             env = self._env(pod, rt, c)
@@ -801,7 +804,8 @@ class Kubelet:
             last = {"terminated": c.state["terminated"]}
         ready = "running" in state and not rt.terminating and not c.init
         st = {"name": c.name, "state": state, "lastState": last, "ready": ready, "restartCount": c.restarts,
-              "image": normalize_image(c.image), "imageID": image_id(c.image)}
+              "image": normalize_image(c.image),
+              "imageID": "" if imagepull.unpullable(c.image) else image_id(c.image)}
         if c.container_id and "waiting" not in state or ("waiting" in state and c.restarts):
             st["containerID"] = c.container_id
         st["started"] = "running" in state
