@@ -251,57 +251,112 @@ static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
 }
 
 /* lib/undo.c's resolver for Kubernetes faults (k8s-scale, k8s-cordon):
- * the run's connector client and namespace. Called from undo_faults, so
- * d->mu is already held. The calls it enables are bounded by the
- * connector's request timeout; they still hold d->mu meanwhile (a dead
- * API server stalls the monitor for that long - see docs/kubernetes.md). */
+ * the run's connector client and namespace. Called from undo_faults,
+ * which runs the undo without d->mu: taken here for the lookup only. */
 cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
     void *arg)
 {
 	cep_delegate *d = arg;
+	char conn[64] = "";
+	pthread_mutex_lock(&d->mu);
 	cep_run *r = cep_run_find(d, run_id);
-	if (r == NULL || !r->kube)
+	bool kube = r != NULL && r->kube;
+	if (kube) {
+		snprintf(conn, sizeof(conn), "%s", r->connector);
+		snprintf(ns, nslen, "%s", r->ns);
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (!kube)
 		return NULL;
 	cep_kube *k = NULL;
 	cep_err err = {0};
-	if (cep_executor_kube_client(d->kex, r->connector, &k, &err) != CEP_OK) {
+	if (cep_executor_kube_client(d->kex, conn, &k, &err) != CEP_OK) {
 		cep_log_warn(run_id, "undo: %s", err.msg);
 		return NULL;
 	}
-	snprintf(ns, nslen, "%s", r->ns);
 	return k;
+}
+
+/* Copies of the run's faults not reverted yet (d->mu held): the undo
+ * then runs on the copies without the lock. NULL with *n > 0: no memory. */
+static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < r->nfaults; i++)
+		*n += r->faults[i].reverted_ms == 0;
+	if (*n == 0)
+		return NULL;
+	Cep__V1__FaultRecord **v = calloc(*n, sizeof(*v));
+	for (size_t i = 0, j = 0; v != NULL && i < r->nfaults; i++) {
+		if (r->faults[i].reverted_ms != 0)
+			continue;
+		size_t len = cep__v1__fault_record__get_packed_size(
+		    r->faults[i].rec);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (buf != NULL) {
+			cep__v1__fault_record__pack(r->faults[i].rec, buf);
+			v[j] = cep__v1__fault_record__unpack(NULL, len, buf);
+		}
+		free(buf);
+		if (v[j++] == NULL) {
+			for (size_t k = 0; k < j; k++)
+				if (v[k] != NULL)
+					cep__v1__fault_record__free_unpacked(v[k], NULL);
+			free(v);
+			return NULL;
+		}
+	}
+	return v;
 }
 
 /* Undoes each fault recorded but not reverted (lib/undo.c, the same code
  * the runner reverts with) and journals it; a fault whose undo fails stays
- * unreverted and its error is returned. d->mu held: undo functions are
- * short (a netlink transaction, an unlink). */
-static int undo_faults(cep_run *r, cep_err *uerr)
+ * unreverted and its error is returned. d->mu held on entry and exit but
+ * dropped while undoing: a Kubernetes undo is an API call, and a dead API
+ * server must not stall the monitor (every other run) for its timeout. */
+static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 {
-	int64_t now = cep_now_ms();
+	size_t n;
+	Cep__V1__FaultRecord **recs = unreverted(r, &n);
+	if (n > 0 && recs == NULL)
+		return cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
+		    "no memory for the undo of %zu fault(s)", n);
+	bool *done = n > 0 ? calloc(n, sizeof(*done)) : NULL;
 	int rv = CEP_OK;
-	for (size_t i = 0; i < r->nfaults; i++) {
-		cep_run_fault *f = &r->faults[i];
-		if (f->reverted_ms != 0)
-			continue;
+	char id[24];
+	snprintf(id, sizeof(id), "%s", r->id);
+	pthread_mutex_unlock(&d->mu);
+	for (size_t i = 0; i < n && done != NULL; i++) {
 		cep_err err = {0};
-		if (cep_undo_apply(f->rec, &err) != CEP_OK) {
-			cep_log_error(r->id, "fault %s: undo failed: %s",
-			    f->rec->fault_id, err.msg);
-			if (rv == CEP_OK)
-				*uerr = err;
-			rv = err.code;
+		done[i] = cep_undo_apply(recs[i], &err) == CEP_OK;
+		if (done[i])
 			continue;
-		}
-		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
-		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
-		rec.reverted = f->rec;
-		rec.text = (char *)"delegate";
-		(void)cep_run_journal(r, &rec, true, &err);
-		cep_run_mark_reverted(r, f->rec->fault_id, now, "delegate");
-		cep_log_info(r->id, "fault %s undone by the delegate",
-		    f->rec->fault_id);
+		cep_log_error(id, "fault %s: undo failed: %s", recs[i]->fault_id,
+		    err.msg);
+		if (rv == CEP_OK)
+			*uerr = err;
+		rv = err.code;
 	}
+	pthread_mutex_lock(&d->mu);
+	if (n > 0 && done == NULL)
+		rv = cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
+	int64_t now = cep_now_ms();
+	for (size_t i = 0; i < n; i++) {
+		if (done != NULL && done[i]) {
+			cep_err err = {0};
+			Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+			rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
+			rec.reverted = recs[i];
+			rec.text = (char *)"delegate";
+			(void)cep_run_journal(r, &rec, true, &err);
+			cep_run_mark_reverted(r, recs[i]->fault_id, now, "delegate");
+			cep_log_info(id, "fault %s undone by the delegate",
+			    recs[i]->fault_id);
+		}
+		cep__v1__fault_record__free_unpacked(recs[i], NULL);
+	}
+	free(done);
+	free(recs);
 	return rv;
 }
 
@@ -333,7 +388,7 @@ static void finish(cep_delegate *d, cep_run *r)
 		return;
 	r->cleaning = false;
 	if (urv == CEP_OK)
-		urv = undo_faults(r, &uerr);
+		urv = undo_faults(d, r, &uerr);
 	else
 		cep_log_error(id, "undo failed: %s", uerr.msg);
 	char why[512];
