@@ -289,6 +289,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _call(self, method, is_post):
         pb = self.plane.pb
+        # read the body first (even for a request refused below): a reply sent over an unread body
+        # may be lost to a TCP reset when the connection closes, and keep-alive needs it read
+        body = self._read_body() if (is_post or self.headers.get("Content-Length")) else b""
         if not self.path.startswith(PREFIX):
             raise CpError(404, 5, "no such path %s: calls are POST %s<Method>" % (self.path, PREFIX))
         if method not in METHODS:
@@ -298,7 +301,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise CpError(405, 12, "%s takes POST, not %s" % (method, self.command))
         kind, names = self._authenticate()
         self._auth = kind
-        body = self._read_body()
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != PB_TYPE:
             raise CpError(415, 3, "Content-Type must be %s, not %r" % (PB_TYPE, ctype))
