@@ -1,8 +1,8 @@
 /*
- * journal.c - a run's append-only journal: framing, crc32c, append, replay.
+ * journal.c - a run's append-only journal: append and replay.
  *
- * Record: u32 LE payload length | u32 LE crc32c(payload) | payload, the
- * payload a packed cep.v1.JournalRecord. A crash can leave the last record
+ * Record: a frame (lib/frame.h) whose payload is a packed
+ * cep.v1.JournalRecord. A crash can leave the last record
  * short; a disk can flip bits. Replay trusts nothing it reads: the length
  * is checked against the cap and against the bytes the file really has
  * *before* anything is allocated, the checksum before anything is decoded.
@@ -26,10 +26,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "log.h"
 #include "util.h"
-
-#define HDR_LEN 8u
 
 struct cep_journal {
 	pthread_mutex_t mu;
@@ -38,45 +37,6 @@ struct cep_journal {
 	char path[PATH_MAX];
 	char run[32];           /* the run id (the dir's name) for log lines */
 };
-
-/* ---- crc32c (Castagnoli, reflected 0x82F63B78) --------------------------- */
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-uint32_t cep_crc32c(const void *data, size_t len)
-{
-	pthread_once(&crc_once, crc_init);
-	const unsigned char *p = data;
-	uint32_t c = 0xFFFFFFFFu;
-	while (len-- > 0)
-		c = crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
 
 /* ---- small file helpers -------------------------------------------------- */
 
@@ -107,23 +67,6 @@ static int fsync_dir(const char *dir)
 	return rv;
 }
 
-/* read() until n bytes or end of file; returns bytes read or -1. */
-static ssize_t read_full(int fd, void *buf, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, (char *)buf + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /* ---- replay ------------------------------------------------------------- */
 
 /* One step of the scan: 1 = a good record in *rec and *offp moved past it,
@@ -132,46 +75,17 @@ static ssize_t read_full(int fd, void *buf, size_t n)
 static int next_record(int fd, uint64_t *offp, uint64_t file_size,
     Cep__V1__JournalRecord **rec, cep_journal_replay_info *info)
 {
-	unsigned char hdr[HDR_LEN];
-	uint64_t off = *offp, left = file_size - off;
-	if (left == 0)
+	unsigned char *buf = NULL;
+	uint32_t len = 0;
+	uint64_t off = *offp;
+	int r = cep_frame_read(fd, off, file_size, CEP_JOURNAL_MAX_RECORD, &buf,
+	    &len, info->detail, sizeof(info->detail));
+	if (r == CEP_FRAME_END)
 		return 0;
-	if (left < HDR_LEN || read_full(fd, hdr, HDR_LEN) != (ssize_t)HDR_LEN) {
-		snprintf(info->detail, sizeof(info->detail),
-		    "record at offset %llu: header truncated (%llu of %u bytes)",
-		    (unsigned long long)off, (unsigned long long)left, HDR_LEN);
+	if (r == CEP_FRAME_BAD)
 		return -1;
-	}
-	uint32_t len = get_le32(hdr), crc = get_le32(hdr + 4);
-	if (len > CEP_JOURNAL_MAX_RECORD) {
-		snprintf(info->detail, sizeof(info->detail),
-		    "record at offset %llu: length %u exceeds the %u-byte limit",
-		    (unsigned long long)off, len, CEP_JOURNAL_MAX_RECORD);
-		return -1;
-	}
-	if (len > left - HDR_LEN) {
-		snprintf(info->detail, sizeof(info->detail),
-		    "record at offset %llu: truncated (needs %u payload bytes, "
-		    "file has %llu)", (unsigned long long)off, len,
-		    (unsigned long long)(left - HDR_LEN));
-		return -1;
-	}
-	unsigned char *buf = malloc(len ? len : 1);
-	if (buf == NULL)
+	if (r != CEP_FRAME_GOOD)
 		return -CEP_RESOURCE_EXHAUSTED;
-	if (read_full(fd, buf, len) != (ssize_t)len) {
-		free(buf);
-		snprintf(info->detail, sizeof(info->detail),
-		    "record at offset %llu: short read", (unsigned long long)off);
-		return -1;
-	}
-	if (cep_crc32c(buf, len) != crc) {
-		free(buf);
-		snprintf(info->detail, sizeof(info->detail),
-		    "record at offset %llu: checksum mismatch",
-		    (unsigned long long)off);
-		return -1;
-	}
 	*rec = cep__v1__journal_record__unpack(NULL, len, buf);
 	free(buf);
 	if (*rec == NULL) {
@@ -180,7 +94,7 @@ static int next_record(int fd, uint64_t *offp, uint64_t file_size,
 		    "a JournalRecord", (unsigned long long)off);
 		return -1;
 	}
-	*offp = off + HDR_LEN + len;
+	*offp = off + CEP_FRAME_HDR + len;
 	return 1;
 }
 
@@ -318,40 +232,20 @@ static int frame(const Cep__V1__JournalRecord *rec, unsigned char **buf,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "journal record of %zu bytes exceeds the %u-byte limit", n,
 		    CEP_JOURNAL_MAX_RECORD);
-	unsigned char *b = malloc(HDR_LEN + n);
-	if (b == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	size_t packed = cep__v1__journal_record__pack(rec, b + HDR_LEN);
-	if (packed != n) {
-		free(b);
-		return cep_err_set(err, CEP_INTERNAL,
-		    "journal record packed to %zu bytes, expected %zu", packed, n);
-	}
-	put_le32(b, (uint32_t)n);
-	put_le32(b + 4, cep_crc32c(b + HDR_LEN, n));
-	*buf = b;
-	*len = HDR_LEN + n;
-	return CEP_OK;
+	return cep_frame_pack(&rec->base, n, buf, len, err);
 }
 
 /* Caller holds j->mu. On failure the file is cut back to j->size. */
 static int write_locked(cep_journal *j, const unsigned char *buf, size_t len,
     bool sync, cep_err *err)
 {
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = write(j->fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
-			if (ftruncate(j->fd, (off_t)j->size) != 0)
-				cep_log_error(j->run[0] ? j->run : NULL,
-				    "journal %s: cannot cut a failed append back to "
-				    "offset %llu", j->path, (unsigned long long)j->size);
-			return cep_err_errno(err, e, j->path);
-		}
-		done += (size_t)n;
+	int e = cep_frame_write(j->fd, buf, len);
+	if (e != 0) {
+		if (ftruncate(j->fd, (off_t)j->size) != 0)
+			cep_log_error(j->run[0] ? j->run : NULL,
+			    "journal %s: cannot cut a failed append back to "
+			    "offset %llu", j->path, (unsigned long long)j->size);
+		return cep_err_errno(err, e, j->path);
 	}
 	j->size += len;
 	if (sync && fsync(j->fd) != 0)

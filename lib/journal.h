@@ -19,6 +19,7 @@
 
 #include "cep.pb-c.h"
 #include "err.h"
+#include "frame.h" /* the record format; cep_crc32c */
 
 #define CEP_JOURNAL_MAX_RECORD (8u * 1024u * 1024u)
 
@@ -52,7 +53,5 @@ typedef struct cep_journal_replay_info {
 typedef int (*cep_journal_cb)(const Cep__V1__JournalRecord *rec, void *arg);
 int cep_journal_replay(const char *dir, cep_journal_cb cb, void *arg,
     cep_journal_replay_info *info, cep_err *err);
-
-uint32_t cep_crc32c(const void *data, size_t len);
 
 #endif
