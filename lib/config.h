@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp.h"
 #include "err.h"
 
 /* Not PATH_MAX: <limits.h> hides it in strict C11 unless a feature macro
@@ -79,6 +80,9 @@ typedef struct cep_config {
 	int64_t runner_margin_ms;   /* identity lifetime beyond deadline: 2m */
 	int64_t deadman_ms;         /* default dead-man interval: 10s */
 	cep_policy policy;
+	/* controlPlane: (docs/control-plane-api.md); url "" = none, the
+	 * default. Relative paths are made absolute (the config folder). */
+	cep_cp_opts cp;
 } cep_config;
 
 /* Loads paths->config/cep.yaml; missing keys take defaults; unknown keys

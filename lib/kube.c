@@ -24,23 +24,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "http.h"
 #include "log.h"
 #include "util.h"
 
 #define KUBE_TOKEN_MAX (64 * 1024)
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static int curl_init_rc;
-
-static void curl_init(void)
-{
-	curl_init_rc = (int)curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 cep_kube *kube_alloc(void)
 {
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != 0)
+	if (cep_http_global_init(NULL) != CEP_OK)
 		return NULL;
 	cep_kube *k = calloc(1, sizeof(*k));
 	if (k == NULL)
@@ -165,21 +157,10 @@ int kube_token(cep_kube *k, char *buf, size_t len, cep_err *err)
 
 void kube_scrub(cep_kube *k, char *s, size_t len)
 {
-	static const char red[] = "[redacted]";
 	if (k == NULL || s == NULL)
 		return;
 	pthread_mutex_lock(&k->mu);
-	const char *t = k->token;
-	size_t tl = t ? strlen(t) : 0;
-	char *p;
-	while (tl >= 4 && (p = strstr(s, t)) != NULL) {
-		size_t tail = strlen(p + tl);
-		size_t rl = sizeof(red) - 1;
-		if ((size_t)(p - s) + rl + tail + 1 > len)
-			rl = 0;
-		memmove(p + rl, p + tl, tail + 1);
-		memcpy(p, red, rl);
-	}
+	cep_http_scrub(s, len, k->token);
 	pthread_mutex_unlock(&k->mu);
 }
 
@@ -343,60 +324,6 @@ void kube_easy_done(void *easy, struct curl_slist *hdrs)
 
 /* ---- one attempt ---------------------------------------------------------- */
 
-struct resp {
-	char *buf;
-	size_t len, cap;
-	bool over;
-	int64_t retry_after_ms;     /* -1 = none */
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	size_t add = sz * n;
-	if (add > KUBE_MAX_BODY - r->len) {
-		r->over = true;
-		return 0;
-	}
-	if (r->len + add + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 4096;
-		while (cap < r->len + add + 1)
-			cap *= 2;
-		char *b = realloc(r->buf, cap);
-		if (b == NULL)
-			return 0;
-		r->buf = b;
-		r->cap = cap;
-	}
-	memcpy(r->buf + r->len, p, add);
-	r->len += add;
-	r->buf[r->len] = '\0';
-	return add;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	size_t len = sz * n;
-	static const char key[] = "retry-after:";
-	if (len > sizeof(key) && strncasecmp(p, key, sizeof(key) - 1) == 0) {
-		char v[32];
-		size_t vl = len - (sizeof(key) - 1);
-		if (vl >= sizeof(v))
-			vl = sizeof(v) - 1;
-		memcpy(v, p + sizeof(key) - 1, vl);
-		v[vl] = '\0';
-		char *end;
-		long long s = strtoll(v, &end, 10);
-		while (*end == ' ' || *end == '\r' || *end == '\n')
-			end++;
-		/* HTTP-dates and nonsense fall back to our own backoff */
-		if (end != v && *end == '\0' && s >= 0 && s <= 3600)
-			r->retry_after_ms = s * 1000;
-	}
-	return len;
-}
-
 struct call {
 	cep_kube *k;
 	const char *method, *url, *body, *ctype, *what;
@@ -405,7 +332,7 @@ struct call {
 
 /* One HTTP exchange. Returns CURLcode; fills *http and r. */
 static int attempt(const struct call *c, int64_t tmo, long *http,
-    struct resp *r, char *ebuf, cep_err *err)
+    cep_http_resp *r, char *ebuf, cep_err *err)
 {
 	struct curl_slist *h = NULL;
 	CURL *e = kube_easy(c->k, c->url, &h, err);
@@ -425,9 +352,9 @@ static int attempt(const struct call *c, int64_t tmo, long *http,
 	if (strcmp(c->method, "HEAD") == 0)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(tmo > 0 ? tmo : 1));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, cep_http_on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, cep_http_on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
 	CURLcode cc = curl_easy_perform(e);
@@ -461,7 +388,7 @@ static bool http_retryable(long http)
 static int one(const struct call *c, int64_t tmo, long *http, json_t **out,
     bool *retry, int64_t *ra_ms, cep_err *err)
 {
-	struct resp r = {.retry_after_ms = -1};
+	cep_http_resp r = {.max = KUBE_MAX_BODY, .retry_after_ms = -1};
 	char ebuf[CURL_ERROR_SIZE] = "";
 	*http = 0;
 	int cc = attempt(c, tmo, http, &r, ebuf, err);
@@ -475,7 +402,7 @@ static int one(const struct call *c, int64_t tmo, long *http, json_t **out,
 		    "%s: response larger than %u MiB", c->what,
 		    KUBE_MAX_BODY >> 20);
 	} else if (cc != CURLE_OK) {
-		rc = kube_curl_err(err, cc, c->what, ebuf, tmo);
+		rc = cep_http_curl_err(err, cc, c->what, ebuf, tmo);
 		*retry = transport_retryable(cc, c->method);
 	} else if (*http < 200 || *http > 299) {
 		rc = kube_http_err(c->k, err, *http, r.buf, r.len, c->what);

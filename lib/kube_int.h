@@ -79,10 +79,7 @@ void *kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
 void kube_easy_done(void *easy, struct curl_slist *hdrs);
 int kube_url(cep_kube *k, const char *path, const char *query, char *buf,
     size_t len, cep_err *err);
-/* kube_status.c. A transfer failure (CURLcode) as a cep error prefixed
- * by what. */
-int kube_curl_err(cep_err *err, int code, const char *what,
-    const char *detail, int64_t timeout_ms);
+/* kube_status.c. */
 /* Sets err from a non-2xx response body (any bytes). */
 int kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
     size_t len, const char *what);

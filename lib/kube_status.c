@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "kube_int.h"
+#include "http.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -64,18 +65,6 @@ int cep_kube_status_code(long http, const char *reason)
 	return CEP_UNKNOWN;
 }
 
-/* Copies printable text only: server messages reach logs and terminals. */
-static void copy_clean(char *dst, size_t len, const char *src, size_t n)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n && src[i] != '\0' && o + 1 < len; i++) {
-		unsigned char c = (unsigned char)src[i];
-		dst[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	if (len > 0)
-		dst[o] = '\0';
-}
-
 void cep_kube_status_text(long http, json_t *body, char *buf, size_t len)
 {
 	const char *msg = NULL, *reason = NULL;
@@ -85,9 +74,9 @@ void cep_kube_status_text(long http, json_t *body, char *buf, size_t len)
 	}
 	char clean[400] = "";
 	if (msg != NULL && msg[0] != '\0')
-		copy_clean(clean, sizeof(clean), msg, strlen(msg));
+		cep_http_clean(clean, sizeof(clean), msg, strlen(msg));
 	else if (reason != NULL)
-		copy_clean(clean, sizeof(clean), reason, strlen(reason));
+		cep_http_clean(clean, sizeof(clean), reason, strlen(reason));
 	if (clean[0] != '\0')
 		snprintf(buf, len, "%ld %s: %s", http, http_phrase(http), clean);
 	else
@@ -103,7 +92,7 @@ int kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
 		cep_kube_status_text(http, j, text, sizeof(text));
 	} else {
 		char raw[200];
-		copy_clean(raw, sizeof(raw), body, len);
+		cep_http_clean(raw, sizeof(raw), body, len);
 		snprintf(text, sizeof(text), "%ld %s: %s", http,
 		    http_phrase(http), raw);
 	}
@@ -115,31 +104,3 @@ int kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
 		kube_scrub(k, err->msg, sizeof(err->msg));
 	return code;
 }
-
-int kube_curl_err(cep_err *err, int code, const char *what,
-    const char *detail, int64_t timeout_ms)
-{
-	const char *d = detail && detail[0] ? detail :
-	    curl_easy_strerror((CURLcode)code);
-	switch ((CURLcode)code) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
-		    "%s: no answer within %lld ms (%s)", what,
-		    (long long)timeout_ms, d);
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-		return cep_err_set(err, CEP_UNAVAILABLE,
-		    "%s: TLS: the server's certificate is not trusted: %s",
-		    what, d);
-	case CURLE_SSL_CERTPROBLEM:
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "%s: TLS: the client certificate or key is unusable: %s",
-		    what, d);
-	case CURLE_OUT_OF_MEMORY:
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "%s: out of memory", what);
-	default:
-		return cep_err_set(err, CEP_UNAVAILABLE, "%s: %s", what, d);
-	}
-}
-

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "log.h"
 #include "util.h"
 
@@ -486,7 +487,7 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	}
 	if (cc != CURLE_OK) {
 		*retry = true;
-		return kube_curl_err(err, cc, w->what, ebuf,
+		return cep_http_curl_err(err, cc, w->what, ebuf,
 		    atomic_load(&w->k->timeout_ms));
 	}
 	return CEP_OK;

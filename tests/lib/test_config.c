@@ -129,6 +129,12 @@ static void assert_defaults(const cep_config *c)
 	cr_assert_str_eq(p->deny[8], "dockerd");
 	cr_assert_eq(p->n_ns_deny, 2);
 	cr_assert_str_eq(p->ns_deny[0], "kube-system");
+	/* no control plane unless configured */
+	cr_assert_str_eq(c->cp.url, "");
+	cr_assert_eq(c->cp.n_allow, 0);
+	cr_assert_eq(c->cp.timeout_ms, 10000);
+	cr_assert_eq(c->cp.poll_wait_ms, 20000);
+	cr_assert_eq(c->cp.spool_max_bytes, 64LL << 20);
 	cr_assert_str_eq(p->ns_deny[1], "cep-system");
 	cr_assert_not(p->allow_host_netns,
 	    "policy.network.allowHostNetns must default to false");
@@ -328,4 +334,75 @@ Test(config, metrics_bad_values_have_positions)
 	expect_load_error("delegate:\n  metric: \"\"\n",
 	    "2:3: unknown key 'metric' in delegate (expected one of: metrics)");
 	expect_load_error("delegate: [1]\n", "1:11: delegate: not a mapping");
+}
+
+Test(config, control_plane_values)
+{
+	cep_paths p;
+	char *home = home_with(
+	    "controlPlane:\n"
+	    "  url: https://plane.example.net:8443/cp\n"
+	    "  caFile: plane-ca.crt\n"
+	    "  clientCert: /etc/cep/plane.crt\n"
+	    "  clientKey: keys/plane.key\n"
+	    "  proxy: http://proxy.example.net:3128\n"
+	    "  noProxy: [internal.example.net, 10.0.0.1]\n"
+	    "  allow: [plane.example.net, .cdn.example.net]\n"
+	    "  timeoutMs: 5000\n"
+	    "  pollWaitMs: 30000\n"
+	    "  spoolMiB: 128\n", &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.cp.url, "https://plane.example.net:8443/cp");
+	char want[CEP_PATH_MAX + 32];
+	snprintf(want, sizeof(want), "%s/plane-ca.crt", p.config);
+	cr_assert_str_eq(c.cp.ca_file, want);
+	cr_assert_str_eq(c.cp.cert_file, "/etc/cep/plane.crt");
+	snprintf(want, sizeof(want), "%s/keys/plane.key", p.config);
+	cr_assert_str_eq(c.cp.key_file, want);
+	cr_assert_str_eq(c.cp.token_file, "");
+	cr_assert_str_eq(c.cp.proxy, "http://proxy.example.net:3128");
+	cr_assert_str_eq(c.cp.no_proxy, "internal.example.net,10.0.0.1");
+	cr_assert_eq(c.cp.n_allow, 2);
+	cr_assert_str_eq(c.cp.allow[1], ".cdn.example.net");
+	cr_assert_eq(c.cp.timeout_ms, 5000);
+	cr_assert_eq(c.cp.poll_wait_ms, 30000);
+	cr_assert_eq(c.cp.spool_max_bytes, 128LL << 20);
+	cep_test_rmdir(home);
+
+	home = home_with("controlPlane:\n  url: https://p.example\n"
+	    "  tokenFile: plane.token\n", &p);
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	snprintf(want, sizeof(want), "%s/plane.token", p.config);
+	cr_assert_str_eq(c.cp.token_file, want);
+	cr_assert_eq(c.cp.n_allow, 0);
+	cep_test_rmdir(home);
+}
+
+Test(config, control_plane_errors_have_positions)
+{
+	expect_load_error("controlPlane:\n  url: http://plane.example\n",
+	    "2:8: controlPlane.url: not valid, expected an https:// URL");
+	expect_load_error("controlPlane:\n  uri: https://p\n",
+	    "2:3: unknown key 'uri' in controlPlane");
+	expect_load_error("controlPlane:\n  proxy: socks5://p:1080\n",
+	    "2:10: controlPlane.proxy: not valid, expected an http://");
+	expect_load_error("controlPlane:\n  url: https://user:pw@p\n",
+	    "2:8: controlPlane.url: not valid");
+	expect_load_error("controlPlane:\n  allow: plane.example\n",
+	    "2:10: controlPlane.allow: not a list or too long");
+	expect_load_error("controlPlane:\n  noProxy: [\"a b\"]\n",
+	    "2:13: controlPlane.noProxy: bad host name");
+	expect_load_error("controlPlane:\n  timeoutMs: 10s\n",
+	    "2:14: controlPlane.timeoutMs: not an integer");
+	expect_load_error("controlPlane:\n  spoolMiB: 0\n",
+	    "2:13: controlPlane.spoolMiB: out of range");
+	expect_load_error("controlPlane:\n  caFile: \"\"\n",
+	    "2:11: controlPlane.caFile: empty");
+	expect_load_error("controlPlane:\n  clientCert: a.crt\n",
+	    "2:3: controlPlane: clientCert and clientKey go together");
+	expect_load_error("controlPlane:\n  clientCert: a.crt\n"
+	    "  clientKey: a.key\n  tokenFile: t\n",
+	    "2:3: controlPlane: tokenFile and clientCert exclude each other");
 }

@@ -39,12 +39,11 @@ static void dump_log(const char *dir)
 	}
 }
 
-static pid_t spawn(const char *dir, const char *const *args)
+static pid_t spawn(const char *rel, const char *dir, const char *const *args)
 {
 	const char *src = getenv("CEP_SRC_DIR");
 	char script[4096], log[4096];
-	snprintf(script, sizeof(script), "%s/tests/kubeapi/kubeapi.py",
-	    src ? src : ".");
+	snprintf(script, sizeof(script), "%s/%s", src ? src : ".", rel);
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 	const char *argv[64];
 	size_t n = 0;
@@ -102,11 +101,17 @@ static bool wait_ready(kubeapi_fixture *f)
 
 kubeapi_fixture *kubeapi_start(const char *const *args)
 {
+	return kubeapi_start_script("tests/kubeapi/kubeapi.py", args);
+}
+
+kubeapi_fixture *kubeapi_start_script(const char *script,
+    const char *const *args)
+{
 	kubeapi_fixture *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
 	f->dir = cep_test_tmpdir("kubeapi");
-	f->pid = spawn(f->dir, args);
+	f->pid = spawn(script, f->dir, args);
 	if (f->pid < 0) {
 		f->pid = 0;
 		kubeapi_stop(f);

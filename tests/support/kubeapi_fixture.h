@@ -15,6 +15,12 @@ typedef struct kubeapi_fixture kubeapi_fixture;
  * (args NULL-terminated, may be NULL) and waits up to 20 s for DIR/ready.
  * NULL on failure, after printing the server's log to stderr. */
 kubeapi_fixture *kubeapi_start(const char *const *args);
+/* Any other Python test server that speaks the same start-up protocol
+ * (--dir DIR; writes DIR/port, then DIR/ready; logs to DIR/server.log):
+ * script relative to $CEP_SRC_DIR, e.g. "tests/lib/cp_stub.py". Stop it
+ * with kubeapi_stop; kubeapi_dir and kubeapi_port apply. */
+kubeapi_fixture *kubeapi_start_script(const char *script,
+    const char *const *args);
 /* SIGTERM, wait (SIGKILL after 10 s), remove the dir, free. NULL is fine. */
 void kubeapi_stop(kubeapi_fixture *f);
 
