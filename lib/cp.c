@@ -19,6 +19,7 @@
 #include "cp_int.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,7 +42,23 @@ struct cep_cp {
 	char base[512];        /* the url without a trailing '/' */
 	char hostname[256];    /* for the allowlist: no brackets, no port */
 	char hostport[300];    /* cep_cp_host: host[:port] as in the url */
+	atomic_bool cancelled; /* cep_cp_cancel: calls in flight end */
 };
+
+void cep_cp_cancel(cep_cp *cp)
+{
+	if (cp != NULL)
+		atomic_store(&cp->cancelled, true);
+}
+
+/* curl's progress callback: non-zero aborts the transfer, so a parked
+ * long-poll ends at once when its owner stops. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn,
+    curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return atomic_load(&((cep_cp *)arg)->cancelled) ? 1 : 0;
+}
 
 void cep_cp_opts_defaults(cep_cp_opts *o)
 {
@@ -333,6 +350,9 @@ static int perform(const cep_cp *cp, struct xfer *x)
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, cep_http_on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x->r);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->ebuf);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cp);
 	CURLcode cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x->http);
 	char *ct = NULL;
@@ -369,6 +389,9 @@ static int outcome(const cep_cp *cp, const char *method, struct xfer *x,
 	bool status_known = x->http >= 300 && (cc == CURLE_OK ||
 	    cc == CURLE_PARTIAL_FILE || x->r.over);
 	if (cc != CURLE_OK && !status_known) {
+		if (cc == CURLE_ABORTED_BY_CALLBACK)
+			return cep_err_set(err, CEP_CANCELLED, "%s: cancelled "
+			    "(stopping)", what);
 		if (cc == CURLE_OPERATION_TIMEDOUT)
 			return cep_err_set(err, CEP_DEADLINE_EXCEEDED, "%s: no "
 			    "answer within %lld ms", what, (long long)x->tmo);

@@ -70,6 +70,10 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
     int timeout_ms, int64_t *retry_after_ms, cep_err *err);
 
+/* Ends every call in flight and every later one with CANCELLED: the
+ * owner is stopping and must not wait out a long-poll. */
+void cep_cp_cancel(cep_cp *cp);
+
 /* The host[:port] calls go to, for logs and metrics. */
 const char *cep_cp_host(const cep_cp *cp);
 
