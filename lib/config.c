@@ -45,6 +45,8 @@ static int home_paths(const char *home, cep_paths *p, cep_err *err)
 	    cep_path(p->pki, sizeof(p->pki), err, "%s/pki", abs) ||
 	    cep_path(p->relay_pki, sizeof(p->relay_pki), err, "%s/pki", abs) ||
 	    cep_path(p->state, sizeof(p->state), err, "%s/state", abs) ||
+	    cep_path(p->relay_state, sizeof(p->relay_state), err, "%s/state",
+	    abs) ||
 	    cep_path(p->run, sizeof(p->run), err, "%s/run", abs))
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	return CEP_OK;
@@ -62,6 +64,7 @@ int cep_paths_resolve(const char *home, cep_paths *p, cep_err *err)
 	snprintf(p->pki, sizeof(p->pki), "/var/lib/cep/pki");
 	snprintf(p->relay_pki, sizeof(p->relay_pki), "/etc/cep/relay");
 	snprintf(p->state, sizeof(p->state), "/var/lib/cep");
+	snprintf(p->relay_state, sizeof(p->relay_state), "/var/lib/cep-relay");
 	snprintf(p->run, sizeof(p->run), "/run/cep");
 	return CEP_OK;
 }

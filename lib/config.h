@@ -30,6 +30,10 @@ typedef struct cep_paths {
 	 * to read the CA key. */
 	char relay_pki[CEP_PATH_MAX];
 	char state[CEP_PATH_MAX];    /* runs/<run-id>/journal */
+	/* the relay's own state: spool/ (events for the control plane).
+	 * DIR/state in a home; /var/lib/cep-relay when installed, because
+	 * the relay's user cannot enter the delegate's /var/lib/cep. */
+	char relay_state[CEP_PATH_MAX];
 	char run[CEP_PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
 } cep_paths;
 
