@@ -41,7 +41,7 @@ static void on_submit(cep_rpc_call *c, void *arg)
 	cep_err err = {0};
 	snprintf(name, sizeof(name), "%s", req->spec_name ? req->spec_name : "");
 	const char *y = req->spec_yaml ? req->spec_yaml : "";
-	if (cep_delegate_submit(d, y, strlen(y), name, id, &err) != CEP_OK) {
+	if (cep_delegate_submit(d, y, strlen(y), name, NULL, id, &err) != CEP_OK) {
 		cep_rpc_call_fail(c, err.code, "%s", err.msg);
 		return;
 	}

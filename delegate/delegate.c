@@ -82,6 +82,8 @@ static int setup(cep_delegate *d, cep_err *err)
 		rv = cep_relay_link_start(d, err);
 	if (rv == CEP_OK)
 		rv = cep_monitor_start(d, err);
+	if (rv == CEP_OK)
+		rv = cep_cp_link_start(d, err);
 	return rv;
 }
 
@@ -214,6 +216,7 @@ void cep_delegate_free(cep_delegate *d)
 	pthread_mutex_unlock(&d->mu);
 	cep_rpc_server_free(d->admin_srv);
 	cep_rpc_server_free(d->deleg_srv);
+	cep_cp_link_join(d);
 	cep_monitor_join(d);
 	cep_relay_link_join(d);
 	cep_rpc_client_free(d->relay);

@@ -47,6 +47,8 @@ typedef struct cep_run {
 	char id[24];
 	char name[128];
 	char spec_name[256];
+	char task_id[64];              /* control-plane task, "" if none */
+	Cep__V1__RunState reported_state; /* last told the control plane */
 	char *spec_yaml;
 	Cep__V1__RunState state;
 	char reason[512];
@@ -115,6 +117,7 @@ struct cep_delegate {
 	bool monitor_started, relay_started;
 	cep_rpc_client *relay;
 	cep_rpc_server *admin_srv, *deleg_srv;
+	struct cep_cp_link *cpl;       /* cp_link.c; NULL without a plane */
 
 	/* Prometheus (docs/metrics.md); served by main.c */
 	cep_metrics *metrics;
@@ -146,8 +149,13 @@ int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
 void cep_delegate_changed(cep_delegate *d);
 
 /* runs_submit.c */
+/* task_id NULL or "": a run of its own (cepctl). A task id already held
+ * by a run answers that run's id: one run per task, ever. */
 int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
-    const char *spec_name, char run_id[24], cep_err *err);
+    const char *spec_name, const char *task_id, char run_id[24],
+    cep_err *err);
+/* The run carrying task_id, or NULL (d->mu held). */
+cep_run *cep_run_find_task(cep_delegate *d, const char *task_id);
 
 /* run_info.c: RunInfo views pointing into a run (d->mu held while used). */
 typedef struct cep_run_view {
@@ -173,6 +181,10 @@ void cep_relay_link_join(cep_delegate *d);
 int cep_delegate_service_start(cep_delegate *d, cep_err *err);
 /* Waits (d->mu held) until the relay holds generation gen, or timeout. */
 bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms);
+
+/* cp_link.c: the control plane (controlPlane.url), if configured */
+int cep_cp_link_start(cep_delegate *d, cep_err *err);
+void cep_cp_link_join(cep_delegate *d);
 
 /* admin.c */
 int cep_admin_start(cep_delegate *d, cep_err *err);

@@ -279,7 +279,57 @@ static void on_fault_reverted(cep_rpc_call *c, void *arg)
 	fault_call(c, arg, fault_reverted);
 }
 
+/* A control-plane command, relayed by cep-relay (docs/control-plane-api.md):
+ * the same abort path as `cepctl abort`, so the runner hears it on its open
+ * WatchCommands long-poll at once. Unknown or finished runs are answered
+ * ok=false, not an error: the plane may abort what already ended. */
+static void on_control_command(cep_rpc_call *c, void *arg)
+{
+	cep_delegate *d = arg;
+	const Cep__V1__CpCommand *cmd =
+	    (const Cep__V1__CpCommand *)cep_rpc_call_request(c);
+	char reason[256];
+	snprintf(reason, sizeof(reason), "aborted by the control plane%s%.200s",
+	    str_ok(cmd->reason, 200) && cmd->reason[0] ? ": " : "",
+	    str_ok(cmd->reason, 200) ? cmd->reason : "");
+	size_t n = 0;
+	pthread_mutex_lock(&d->mu);
+	if (cmd->kind == CEP__V1__CP_COMMAND__KIND__ABORT_ALL) {
+		for (cep_run *r = d->runs; r != NULL; r = r->next) {
+			if (cep_run_state_final(r->state))
+				continue;
+			cep_run_request_abort(d, r, reason);
+			n++;
+		}
+		cep_log_info(NULL, "control plane: abort all (%zu run(s))", n);
+	} else if (cmd->kind == CEP__V1__CP_COMMAND__KIND__ABORT_RUN) {
+		cep_run *r = NULL;
+		if (str_ok(cmd->run_id, 23) && cmd->run_id[0] != '\0')
+			r = cep_run_find(d, cmd->run_id);
+		else if (str_ok(cmd->task_id, 63))
+			r = cep_run_find_task(d, cmd->task_id);
+		if (r != NULL && !cep_run_state_final(r->state)) {
+			cep_run_request_abort(d, r, reason);
+			n = 1;
+		}
+		cep_log_info(r != NULL ? r->id : NULL,
+		    "control plane: abort run %s%s", r != NULL ? r->id :
+		    "(unknown)", n ? "" : " - nothing to abort");
+	} else {
+		pthread_mutex_unlock(&d->mu);
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+		    "unknown control command kind %d", (int)cmd->kind);
+		return;
+	}
+	pthread_mutex_unlock(&d->mu);
+	Cep__V1__CpAck ack = CEP__V1__CP_ACK__INIT;
+	ack.ok = n > 0;
+	cep_rpc_call_reply(c, &ack.base);
+}
+
 static const cep_rpc_method delegate_methods[] = {
+	{"cep.v1.Delegate/ControlCommand", &cep__v1__cp_command__descriptor,
+	    on_control_command},
 	{"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
 	    on_connected},
 	{"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,

@@ -42,6 +42,8 @@ static void apply_created(cep_run *r, const Cep__V1__RunInfo *ci)
 	snprintf(r->name, sizeof(r->name), "%s", ci->name ? ci->name : "");
 	snprintf(r->spec_name, sizeof(r->spec_name), "%s",
 	    ci->spec_name ? ci->spec_name : "");
+	snprintf(r->task_id, sizeof(r->task_id), "%s",
+	    ci->task_id ? ci->task_id : "");
 	r->created_ms = ci->created_ms;
 }
 

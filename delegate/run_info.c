@@ -47,6 +47,7 @@ void cep_run_view_init(cep_run_view *v, const cep_run *r)
 	i->score = r->score;
 	i->events = r->last_seq;
 	i->spec_name = (char *)r->spec_name;
+	i->task_id = (char *)r->task_id;
 	if (r->nfaults == 0)
 		return;
 	v->fi = calloc(r->nfaults, sizeof(*v->fi));

@@ -62,7 +62,7 @@ static int journal_start(cep_run *r, cep_err *err)
 }
 
 static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
-    size_t len, const char *spec_name)
+    size_t len, const char *spec_name, const char *task_id)
 {
 	cep_run *r = cep_run_alloc();
 	if (r == NULL)
@@ -77,6 +77,7 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	snprintf(r->id, sizeof(r->id), "%s", id.s);
 	snprintf(r->name, sizeof(r->name), "%s", cep_exp_name(exp));
 	snprintf(r->spec_name, sizeof(r->spec_name), "%s", spec_name);
+	snprintf(r->task_id, sizeof(r->task_id), "%s", task_id);
 	r->created_ms = cep_now_ms();
 	r->deadline_ms = r->created_ms + cep_exp_duration_ms(exp) +
 	    CEP_RUN_SETUP_MS;
@@ -89,13 +90,14 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 
 /* d->mu held. */
 static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
-    size_t len, const char *spec_name, char run_id[24], cep_err *err)
+    size_t len, const char *spec_name, const char *task_id, char run_id[24],
+    cep_err *err)
 {
 	int rv = cep_policy_check_conn(&d->cfg.policy, d->conns, exp,
 	    cep_run_active_count(d), err);
 	if (rv != CEP_OK)
 		return rv;
-	cep_run *r = new_run(d, exp, yaml, len, spec_name);
+	cep_run *r = new_run(d, exp, yaml, len, spec_name, task_id);
 	if (r == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	char dir[4096];
@@ -116,20 +118,44 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	return CEP_OK;
 }
 
+cep_run *cep_run_find_task(cep_delegate *d, const char *task_id)
+{
+	if (task_id == NULL || task_id[0] == '\0')
+		return NULL;
+	for (cep_run *r = d->runs; r != NULL; r = r->next)
+		if (strcmp(r->task_id, task_id) == 0)
+			return r;
+	return NULL;
+}
+
 int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
-    const char *spec_name, char run_id[24], cep_err *err)
+    const char *spec_name, const char *task_id, char run_id[24],
+    cep_err *err)
 {
 	if (spec_name == NULL || spec_name[0] == '\0')
 		spec_name = "spec";
+	if (task_id == NULL)
+		task_id = "";
+	if (strlen(task_id) >= sizeof(((cep_run *)0)->task_id))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "task id of %zu bytes, at most 63", strlen(task_id));
+
 	cep_exp *exp = NULL;
 	int rv = parse_spec(yaml, len, spec_name, &exp, err);
 	if (rv != CEP_OK)
 		return rv;
 	pthread_mutex_lock(&d->mu);
-	if (d->stopping || d->draining)
+	/* A task handed to us again (a retried poll, our own lease after a
+	 * restart) is the run we already have, never a second run. */
+	cep_run *have = cep_run_find_task(d, task_id);
+	if (have != NULL) {
+		snprintf(run_id, 24, "%s", have->id);
+		cep_log_info(run_id, "task %s is already this run", task_id);
+		rv = CEP_OK;
+	} else if (d->stopping || d->draining)
 		rv = cep_err_set(err, CEP_UNAVAILABLE, "the delegate is stopping");
 	else
-		rv = create_run(d, exp, yaml, len, spec_name, run_id, err);
+		rv = create_run(d, exp, yaml, len, spec_name, task_id, run_id, err);
 	pthread_mutex_unlock(&d->mu);
 	cep_exp_free(exp);
 	if (rv != CEP_OK)

@@ -1,0 +1,472 @@
+/*
+ * cp_link.c - the delegate's side of the control plane
+ * (docs/control-plane-api.md), when controlPlane.url is set.
+ *
+ * Two threads, so that a long-poll never delays a heartbeat (a late
+ * heartbeat costs the leases of every running task):
+ *   beat  Register (again after a 404), Heartbeat every heartbeat_ms with
+ *         the tasks held (renews their leases; runs of lost leases are
+ *         aborted), and ReportRun for every state change of a task's run,
+ *         woken by each change so reports are prompt.
+ *   poll  PollTasks while there are free run slots; each task goes through
+ *         the same Submit path as `cepctl run` (policy included) and is
+ *         acknowledged with its run id or the refusal.
+ * Connector health for Register/Heartbeat is probed by the poll thread
+ * between polls, never by the beat thread: a dead API server must not
+ * make this appliance miss its heartbeats.
+ *
+ * Nothing here is persistent: task ids live in the run journals, and what
+ * was reported is re-reported after a restart (ReportRun is idempotent).
+ */
+#define _GNU_SOURCE
+#include "delegate_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cp.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_HELD 256              /* task ids in one heartbeat */
+#define HEALTH_EVERY_MS 30000
+
+struct cep_cp_link {
+	cep_delegate *d;
+	cep_cp *cp;
+	pthread_t beat, poll;
+	bool beat_started, poll_started;
+	/* d->mu guards the rest */
+	bool registered;
+	uint32_t heartbeat_ms, lease_ms;
+	Cep__V1__CpConnector *conns;   /* last probe */
+	size_t nconns;
+	int64_t health_mono;
+};
+
+/* Sleeps on d->relay_cv (woken by every change and at stop); d->mu held. */
+static void nap(cep_delegate *d, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&d->relay_cv, &d->mu, &ts);
+}
+
+static int64_t backoff(int *attempt, int64_t retry_after)
+{
+	int ms = cep_rpc_backoff_ms((*attempt)++, 200, 10000);
+	return retry_after > ms ? retry_after : ms;
+}
+
+static void free_conns(Cep__V1__CpConnector *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].server_version);
+		free(v[i].error);
+	}
+	free(v);
+}
+
+/* Probes every connector (GET /version), outside d->mu. */
+static void probe_health(struct cep_cp_link *l)
+{
+	cep_delegate *d = l->d;
+	size_t n = cep_connectors_count(d->conns);
+	Cep__V1__CpConnector *v = calloc(n ? n : 1, sizeof(*v));
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const cep_connector *c = cep_connectors_at(d->conns, i);
+		cep__v1__cp_connector__init(&v[i]);
+		v[i].name = strdup(c->name);
+		char ver[128] = "";
+		cep_kube *k = NULL;
+		cep_err err = {0};
+		int rv = cep_executor_kube_client(d->kex, c->name, &k, &err);
+		if (rv == CEP_OK)
+			rv = cep_kube_version(k, ver, sizeof(ver), &err);
+		v[i].reachable = rv == CEP_OK;
+		v[i].server_version = strdup(ver);
+		v[i].error = strdup(rv == CEP_OK ? "" : err.msg);
+	}
+	pthread_mutex_lock(&d->mu);
+	free_conns(l->conns, l->nconns);
+	l->conns = v;
+	l->nconns = n;
+	l->health_mono = cep_mono_ms();
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* ---------------------------------------------------------------- beat */
+
+/* msg with the last connector probe attached (set_conns), packed and
+ * unpacked into a copy under d->mu: the probe is replaced by the poll
+ * thread, and the call must run unlocked. */
+static ProtobufCMessage *with_conns(struct cep_cp_link *l,
+    ProtobufCMessage *msg, size_t *n, Cep__V1__CpConnector ***field)
+{
+	pthread_mutex_lock(&l->d->mu);
+	Cep__V1__CpConnector **v = calloc(l->nconns ? l->nconns : 1,
+	    sizeof(*v));
+	for (size_t i = 0; v != NULL && i < l->nconns; i++)
+		v[i] = &l->conns[i];
+	*n = v != NULL ? l->nconns : 0;
+	*field = v;
+	ProtobufCMessage *copy = cep_pb_dup(msg);
+	pthread_mutex_unlock(&l->d->mu);
+	free(v);
+	*n = 0;
+	*field = NULL;
+	return copy;
+}
+
+static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
+{
+	cep_delegate *d = l->d;
+	Cep__V1__CpRegister req = CEP__V1__CP_REGISTER__INIT;
+	req.appliance = d->cfg.appliance;
+	req.version = (char *)CEP_VERSION;
+	req.started_ms = d->started_ms;
+	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
+	    &req.connectors);
+	if (copy == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	ProtobufCMessage *rep = NULL;
+	int rv = cep_cp_call(l->cp, "Register", copy,
+	    &cep__v1__cp_registered__descriptor, &rep, 0, retry, err);
+	protobuf_c_message_free_unpacked(copy, NULL);
+	if (rv != CEP_OK)
+		return rv;
+	const Cep__V1__CpRegistered *r = (const Cep__V1__CpRegistered *)rep;
+	pthread_mutex_lock(&d->mu);
+	l->registered = true;
+	l->heartbeat_ms = r->heartbeat_ms >= 200 && r->heartbeat_ms <= 60000 ?
+	    r->heartbeat_ms : 5000;
+	l->lease_ms = r->lease_ms;
+	pthread_mutex_unlock(&d->mu);
+	protobuf_c_message_free_unpacked(rep, NULL);
+	cep_log_info(NULL, "control plane %s: registered as %s (heartbeat %ums, "
+	    "lease %ums)", cep_cp_host(l->cp), d->cfg.appliance, l->heartbeat_ms,
+	    l->lease_ms);
+	return CEP_OK;
+}
+
+/* The heartbeat: held tasks are the task runs not final. */
+static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
+{
+	cep_delegate *d = l->d;
+	char held[MAX_HELD][64];
+	char *ids[MAX_HELD];
+	size_t n = 0;
+	Cep__V1__CpHeartbeat req = CEP__V1__CP_HEARTBEAT__INIT;
+	req.appliance = d->cfg.appliance;
+	pthread_mutex_lock(&d->mu);
+	for (cep_run *r = d->runs; r != NULL && n < MAX_HELD; r = r->next) {
+		if (r->task_id[0] == '\0' || cep_run_state_final(r->state))
+			continue;
+		snprintf(held[n], sizeof(held[n]), "%s", r->task_id);
+		ids[n] = held[n];
+		n++;
+	}
+	req.active_runs = (uint32_t)cep_run_active_count(d);
+	pthread_mutex_unlock(&d->mu);
+	req.task_ids = ids;
+	req.n_task_ids = n;
+	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
+	    &req.connectors);
+	if (copy == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	ProtobufCMessage *rep = NULL;
+	int rv = cep_cp_call(l->cp, "Heartbeat", copy,
+	    &cep__v1__cp_heartbeat_reply__descriptor, &rep, 0, retry, err);
+	protobuf_c_message_free_unpacked(copy, NULL);
+	if (rv != CEP_OK)
+		return rv;
+	const Cep__V1__CpHeartbeatReply *hr =
+	    (const Cep__V1__CpHeartbeatReply *)rep;
+	pthread_mutex_lock(&d->mu);
+	for (size_t i = 0; i < hr->n_lost_task_ids; i++) {
+		cep_run *r = cep_run_find_task(d, hr->lost_task_ids[i]);
+		if (r != NULL && !cep_run_state_final(r->state))
+			cep_run_request_abort(d, r, "the control plane's lease on "
+			    "its task was lost");
+	}
+	pthread_mutex_unlock(&d->mu);
+	protobuf_c_message_free_unpacked(rep, NULL);
+	return CEP_OK;
+}
+
+/* One unreported state change of a task's run, if any: copied out under
+ * d->mu, sent without it. Returns false when there is none. */
+static bool next_report(cep_delegate *d, Cep__V1__CpRunReport *rep,
+    char run_id[24], char task[64], char reason[512], char verdict[16])
+{
+	for (cep_run *r = d->runs; r != NULL; r = r->next) {
+		if (r->task_id[0] == '\0' || r->reported_state == r->state)
+			continue;
+		cep__v1__cp_run_report__init(rep);
+		snprintf(run_id, 24, "%s", r->id);
+		snprintf(task, 64, "%s", r->task_id);
+		snprintf(reason, 512, "%s", r->reason);
+		snprintf(verdict, 16, "%s", r->verdict);
+		rep->appliance = d->cfg.appliance;
+		rep->task_id = task;
+		rep->run_id = run_id;
+		rep->state = r->state;
+		rep->reason = reason;
+		rep->verdict = verdict;
+		rep->score = r->score;
+		rep->time_ms = cep_now_ms();
+		return true;
+	}
+	return false;
+}
+
+static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
+{
+	cep_delegate *d = l->d;
+	char run_id[24], task[64], reason[512], verdict[16];
+	Cep__V1__CpRunReport rep;
+	for (;;) {
+		pthread_mutex_lock(&d->mu);
+		bool any = !d->stopping &&
+		    next_report(d, &rep, run_id, task, reason, verdict);
+		pthread_mutex_unlock(&d->mu);
+		if (!any)
+			return CEP_OK;
+		ProtobufCMessage *ack = NULL;
+		int rv = cep_cp_call(l->cp, "ReportRun", &rep.base,
+		    &cep__v1__cp_ack__descriptor, &ack, 0, retry, err);
+		if (rv != CEP_OK)
+			return rv;
+		protobuf_c_message_free_unpacked(ack, NULL);
+		pthread_mutex_lock(&d->mu);
+		cep_run *r = cep_run_find(d, run_id);
+		if (r != NULL)
+			r->reported_state = rep.state;
+		pthread_mutex_unlock(&d->mu);
+		cep_log_info(run_id, "reported %s of task %s to the control plane",
+		    cep_run_state_name(rep.state), task);
+	}
+}
+
+static void *beat_main(void *arg)
+{
+	struct cep_cp_link *l = arg;
+	cep_delegate *d = l->d;
+	int attempt = 0;
+	int64_t next_beat = 0;
+	for (;;) {
+		pthread_mutex_lock(&d->mu);
+		bool stop = d->stopping, reg = l->registered;
+		pthread_mutex_unlock(&d->mu);
+		if (stop)
+			break;
+		cep_err err = {0};
+		int64_t retry = 0;
+		int rv = CEP_OK;
+		if (!reg) {
+			rv = do_register(l, &retry, &err);
+			next_beat = 0;
+		} else if (cep_mono_ms() >= next_beat) {
+			rv = do_heartbeat(l, &retry, &err);
+			if (rv == CEP_NOT_FOUND) {   /* the plane forgot us */
+				pthread_mutex_lock(&d->mu);
+				l->registered = false;
+				pthread_mutex_unlock(&d->mu);
+			}
+			if (rv == CEP_OK)
+				next_beat = cep_mono_ms() + l->heartbeat_ms;
+		}
+		if (rv == CEP_OK && reg)
+			rv = send_reports(l, &retry, &err);
+		int64_t wait = 0;
+		if (rv != CEP_OK) {
+			wait = backoff(&attempt, retry);
+			cep_log_warn(NULL, "control plane: %s (retry in %lldms)",
+			    err.msg, (long long)wait);
+		} else {
+			attempt = 0;
+			wait = next_beat - cep_mono_ms();
+			if (wait < 50)
+				wait = 50;
+		}
+		pthread_mutex_lock(&d->mu);
+		if (!d->stopping)
+			nap(d, wait);
+		pthread_mutex_unlock(&d->mu);
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- poll */
+
+static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
+    const char *run_id, const cep_err *serr)
+{
+	cep_delegate *d = l->d;
+	Cep__V1__CpTaskAck a = CEP__V1__CP_TASK_ACK__INIT;
+	a.appliance = d->cfg.appliance;
+	a.task_id = (char *)task_id;
+	a.accepted = rv == CEP_OK;
+	a.run_id = (char *)(rv == CEP_OK ? run_id : "");
+	a.error = (char *)(rv == CEP_OK ? "" : serr->msg);
+	/* The plane leased the task to us: keep acknowledging until it
+	 * hears us (the lease is renewed meanwhile by the heartbeat, since
+	 * the run exists), or we stop. */
+	for (int attempt = 0;;) {
+		cep_err err = {0};
+		int64_t retry = 0;
+		ProtobufCMessage *rep = NULL;
+		int crv = cep_cp_call(l->cp, "AckTask", &a.base,
+		    &cep__v1__cp_ack__descriptor, &rep, 0, &retry, &err);
+		if (crv == CEP_OK) {
+			protobuf_c_message_free_unpacked(rep, NULL);
+			return;
+		}
+		if (crv == CEP_ABORTED || crv == CEP_INVALID_ARGUMENT ||
+		    crv == CEP_NOT_FOUND) {
+			/* The lease is gone (expired, re-leased): the run must
+			 * not go on without it. */
+			cep_log_warn(rv == CEP_OK ? run_id : NULL,
+			    "control plane refused the ack of task %s: %s",
+			    task_id, err.msg);
+			pthread_mutex_lock(&d->mu);
+			cep_run *r = rv == CEP_OK ? cep_run_find(d, run_id) : NULL;
+			if (r != NULL)
+				cep_run_request_abort(d, r, "the control plane "
+				    "refused the task's acknowledgement");
+			pthread_mutex_unlock(&d->mu);
+			return;
+		}
+		int64_t wait = backoff(&attempt, retry);
+		cep_log_warn(NULL, "control plane: ack of task %s: %s (retry in "
+		    "%lldms)", task_id, err.msg, (long long)wait);
+		pthread_mutex_lock(&d->mu);
+		bool stop = d->stopping;
+		if (!stop)
+			nap(d, wait);
+		pthread_mutex_unlock(&d->mu);
+		if (stop)
+			return;
+	}
+}
+
+static void take_task(struct cep_cp_link *l, const Cep__V1__CpTask *t)
+{
+	char run_id[24] = "";
+	cep_err err = {0};
+	const char *name = t->spec_name && t->spec_name[0] ? t->spec_name :
+	    t->task_id;
+	int rv = cep_delegate_submit(l->d, t->spec_yaml ? t->spec_yaml : "",
+	    t->spec_yaml ? strlen(t->spec_yaml) : 0, name, t->task_id, run_id,
+	    &err);
+	if (rv == CEP_OK)
+		cep_log_info(run_id, "task %s (attempt %u) from the control plane",
+		    t->task_id, t->attempt);
+	else
+		cep_log_warn(NULL, "task %s refused: %s", t->task_id, err.msg);
+	ack_task(l, t->task_id, rv, run_id, &err);
+}
+
+static void *poll_main(void *arg)
+{
+	struct cep_cp_link *l = arg;
+	cep_delegate *d = l->d;
+	int attempt = 0;
+	for (;;) {
+		if (cep_mono_ms() - l->health_mono >= HEALTH_EVERY_MS ||
+		    l->health_mono == 0)
+			probe_health(l);
+		pthread_mutex_lock(&d->mu);
+		bool stop = d->stopping;
+		size_t active = cep_run_active_count(d);
+		size_t max = (size_t)d->cfg.policy.max_concurrent_runs;
+		bool ready = l->registered && !d->draining && active < max;
+		if (!stop && !ready)
+			nap(d, 500);
+		pthread_mutex_unlock(&d->mu);
+		if (stop)
+			break;
+		if (!ready)
+			continue;
+		Cep__V1__CpPoll req = CEP__V1__CP_POLL__INIT;
+		req.appliance = d->cfg.appliance;
+		req.wait_ms = (uint32_t)d->cfg.cp.poll_wait_ms;
+		req.max = (uint32_t)(max - active);
+		cep_err err = {0};
+		int64_t retry = 0;
+		ProtobufCMessage *rep = NULL;
+		int rv = cep_cp_call(l->cp, "PollTasks", &req.base,
+		    &cep__v1__cp_tasks__descriptor, &rep,
+		    d->cfg.cp.timeout_ms + d->cfg.cp.poll_wait_ms, &retry, &err);
+		if (rv != CEP_OK) {
+			int64_t wait = backoff(&attempt, retry);
+			cep_log_warn(NULL, "control plane: %s (retry in %lldms)",
+			    err.msg, (long long)wait);
+			pthread_mutex_lock(&d->mu);
+			if (!d->stopping)
+				nap(d, wait);
+			pthread_mutex_unlock(&d->mu);
+			continue;
+		}
+		attempt = 0;
+		const Cep__V1__CpTasks *ts = (const Cep__V1__CpTasks *)rep;
+		for (size_t i = 0; i < ts->n_tasks; i++)
+			take_task(l, ts->tasks[i]);
+		protobuf_c_message_free_unpacked(rep, NULL);
+	}
+	return NULL;
+}
+
+/* -------------------------------------------------------------- public */
+
+int cep_cp_link_start(cep_delegate *d, cep_err *err)
+{
+	if (d->cfg.cp.url[0] == '\0')
+		return CEP_OK;
+	struct cep_cp_link *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	l->d = d;
+	l->heartbeat_ms = 5000;
+	int rv = cep_cp_new(&d->cfg.cp, &l->cp, err);
+	if (rv != CEP_OK) {
+		free(l);
+		return cep_err_wrap(err, "control plane");
+	}
+	d->cpl = l;
+	if (pthread_create(&l->beat, NULL, beat_main, l) != 0)
+		return cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
+	l->beat_started = true;
+	if (pthread_create(&l->poll, NULL, poll_main, l) != 0)
+		return cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
+	l->poll_started = true;
+	cep_log_info(NULL, "control plane %s: taking tasks", cep_cp_host(l->cp));
+	return CEP_OK;
+}
+
+void cep_cp_link_join(cep_delegate *d)
+{
+	struct cep_cp_link *l = d->cpl;
+	if (l == NULL)
+		return;
+	cep_cp_cancel(l->cp);   /* a long-poll in flight ends now */
+	if (l->beat_started)
+		pthread_join(l->beat, NULL);
+	if (l->poll_started)
+		pthread_join(l->poll, NULL);
+	cep_cp_free(l->cp);
+	free_conns(l->conns, l->nconns);
+	free(l);
+	d->cpl = NULL;
+}
