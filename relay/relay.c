@@ -452,6 +452,7 @@ static void collect(cep_metrics *m, void *arg)
 	uint32_t n = cep_pipes_bound(r->pipes);
 	pthread_mutex_unlock(&r->mu);
 	cep_metric_set(r->m_runners, n, NULL);
+	cep_upstream_collect(r->up);
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
@@ -521,6 +522,13 @@ int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
 		rv = listen_ipc(r, err);
 	if (rv == CEP_OK)
 		rv = listen_runners(r, cert, key, err);
+	char spool[CEP_PATH_MAX];
+	if (rv == CEP_OK)
+		rv = cep_path(spool, sizeof(spool), err, "%s/spool",
+		    r->paths.relay_state);
+	if (rv == CEP_OK)
+		rv = cep_upstream_start(&r->cfg, spool, r->delegate, r->metrics,
+		    &r->up, err);
 	free(cert);
 	free_secret(key);   /* TLS holds its own parsed copy */
 	if (rv != CEP_OK) {
@@ -560,6 +568,7 @@ void cep_relay_free(cep_relay *r)
 		pthread_join(r->ticker, NULL);
 	cep_rpc_server_free(r->runners);
 	cep_rpc_server_free(r->ipc);
+	cep_upstream_stop(r->up);   /* no pushes now; it still uses delegate */
 	cep_rpc_client_free(r->delegate);
 	cep_registry_free(r->reg);
 	cep_pipes_free(r->pipes);

@@ -26,6 +26,7 @@
 #include "pipes.h"
 #include "registry.h"
 #include "relay.h"
+#include "upstream.h"
 #include "rpc.h"
 
 /* Why a runner call was refused; the name is the key in
@@ -91,6 +92,8 @@ struct cep_relay {
 	cep_metrics *metrics;
 	cep_metric *m_runners, *m_calls, *m_refusals, *m_events_in,
 	    *m_events_out;
+
+	cep_upstream *up;           /* NULL without a control plane */
 };
 
 /* relay.c */

@@ -381,12 +381,12 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 
 /* ----------------------------------------------------------- forwarding */
 
-/* A synchronous call to the delegate on behalf of c; its reply (or its
- * status) is c's answer, and the return value. Transport failures become
- * UNAVAILABLE, which the runner retries. */
-static int forward(cep_relay *r, cep_rpc_call *c, const char *method,
+/* A synchronous call to the delegate on behalf of c: its reply in *out
+ * (the caller answers c), or its status as c's answer and the return
+ * value. Transport failures become UNAVAILABLE, which the runner retries. */
+static int forward_get(cep_relay *r, cep_rpc_call *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
-    const char *run_id)
+    const char *run_id, ProtobufCMessage **out)
 {
 	int64_t left = cep_rpc_call_deadline(c) - cep_mono_ms() - 100;
 	int tmo = left < 100 ? 100 : left > CEP_RELAY_FORWARD_MS ?
@@ -395,8 +395,7 @@ static int forward(cep_relay *r, cep_rpc_call *c, const char *method,
 	cep_err err = {0};
 	int rc = cep_rpc_invoke(r->delegate, method, req, rdesc, &reply, tmo, &err);
 	if (rc == CEP_OK && reply != NULL) {
-		cep_rpc_call_reply(c, reply);
-		protobuf_c_message_free_unpacked(reply, NULL);
+		*out = reply;
 		return CEP_OK;
 	}
 	if (rc == CEP_OK || rc == CEP_UNAVAILABLE ||
@@ -408,6 +407,20 @@ static int forward(cep_relay *r, cep_rpc_call *c, const char *method,
 		return CEP_UNAVAILABLE;
 	}
 	cep_rpc_call_fail(c, rc, "%s", err.msg);
+	return rc;
+}
+
+/* forward_get, and the delegate's reply is c's answer. */
+static int forward(cep_relay *r, cep_rpc_call *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
+    const char *run_id)
+{
+	ProtobufCMessage *reply = NULL;
+	int rc = forward_get(r, c, method, req, rdesc, run_id, &reply);
+	if (rc == CEP_OK) {
+		cep_rpc_call_reply(c, reply);
+		protobuf_c_message_free_unpacked(reply, NULL);
+	}
 	return rc;
 }
 
@@ -430,9 +443,33 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	pthread_mutex_unlock(&r->mu);
 	cep_metric_add(r->m_events_in, (double)b->n_events, NULL);
 	size_t n = b->n_events;   /* b is gone once c is answered */
-	if (forward(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
-	    &cep__v1__event_ack__descriptor, b->run_id) == CEP_OK)
+	if (r->up == NULL) {
+		if (forward(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
+		    &cep__v1__event_ack__descriptor, b->run_id) == CEP_OK)
+			cep_metric_add(r->m_events_out, (double)n, NULL);
+		return;
+	}
+	/* Upstream: no room in the spool, no batch (the runner keeps it and
+	 * retries: backpressure); and no ack before the batch is both
+	 * journalled by the delegate and spooled with fsync. */
+	cep_err err = {0};
+	if (!cep_upstream_room(r->up, &err)) {
+		cep_rpc_call_fail(c, err.code, "%s", err.msg);
+		return;
+	}
+	ProtobufCMessage *ack = NULL;
+	if (forward_get(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
+	    &cep__v1__event_ack__descriptor, b->run_id, &ack) != CEP_OK)
+		return;
+	uint64_t acked = ((const Cep__V1__EventAck *)ack)->acked_seq;
+	if (cep_upstream_spool(r->up, b, acked, &err) != CEP_OK) {
+		cep_log_error(b->run_id, "spooling %zu event(s): %s", n, err.msg);
+		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "relay spool: %s", err.msg);
+	} else {
+		cep_rpc_call_reply(c, ack);
 		cep_metric_add(r->m_events_out, (double)n, NULL);
+	}
+	protobuf_c_message_free_unpacked(ack, NULL);
 }
 
 static void fault_call(cep_rpc_call *c, void *arg, const char *method)

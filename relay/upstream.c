@@ -1,0 +1,367 @@
+/*
+ * upstream.c - store-and-forward to the control plane (upstream.h).
+ *
+ * Order and exactly-once: batches enter the spool in the order the relay
+ * acknowledged them and leave it only after UploadEvents returned 200;
+ * a crash between the plane storing a batch and the commit here sends it
+ * again, and the plane drops the duplicate (run_id, seq). The last command
+ * handed to the delegate is remembered in <spool>/commands.seq, so a
+ * restarted relay does not replay old aborts.
+ */
+#define _GNU_SOURCE
+#include "upstream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cp.h"
+#include "log.h"
+#include "spool.h"
+#include "util.h"
+
+#define UPLOAD_MAX_BYTES (1024u * 1024u)
+#define DELEGATE_TIMEOUT_MS 2000
+
+struct cep_upstream {
+	cep_cp *cp;
+	cep_spool *spool;
+	cep_rpc_client *delegate;
+	char appliance[64];
+	char seq_path[CEP_PATH_MAX];
+	int poll_wait_ms, timeout_ms;
+	int64_t cp_spool_max;
+	atomic_bool stop;
+	atomic_bool full;              /* in a spool-full episode */
+	pthread_t up_thr, cmd_thr;
+	bool up_started, cmd_started;
+	cep_metric *m_spool_bytes, *m_spool_age, *m_full, *m_calls, *m_lat,
+	    *m_uploaded;
+};
+
+/* Sleeps ms in small steps, so stop is prompt. */
+static void snooze(cep_upstream *u, int64_t ms)
+{
+	int64_t end = cep_mono_ms() + ms;
+	while (!atomic_load(&u->stop) && cep_mono_ms() < end) {
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int64_t backoff(int *attempt, int64_t retry_after)
+{
+	int ms = cep_rpc_backoff_ms((*attempt)++, 200, 10000);
+	return retry_after > ms ? retry_after : ms;
+}
+
+/* One timed control-plane call, counted by method and result. */
+static int call(cep_upstream *u, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
+    ProtobufCMessage **rep, int timeout_ms, int64_t *retry, cep_err *err)
+{
+	int64_t t0 = cep_mono_ms();
+	int rv = cep_cp_call(u->cp, method, req, rdesc, rep, timeout_ms, retry,
+	    err);
+	const char *const lv[] = {method, rv == CEP_OK ? "ok" :
+	    cep_code_name(rv), NULL};
+	cep_metric_add(u->m_calls, 1, lv);
+	if (rv == CEP_OK) {
+		const char *const mv[] = {method, NULL};
+		cep_metric_set(u->m_lat, (double)(cep_mono_ms() - t0) / 1000.0,
+		    mv);
+	}
+	return rv;
+}
+
+/* ---------------------------------------------------------------- upload */
+
+static void *upload_main(void *arg)
+{
+	cep_upstream *u = arg;
+	int attempt = 0;
+	while (!atomic_load(&u->stop)) {
+		Cep__V1__EventBatch **v = NULL;
+		size_t n = 0;
+		uint64_t token = 0;
+		cep_err err = {0};
+		int rv = cep_spool_peek(u->spool, UPLOAD_MAX_BYTES, 500, &v, &n,
+		    &token, &err);
+		if (rv != CEP_OK) {
+			cep_log_error(NULL, "upstream: reading the spool: %s",
+			    err.msg);
+			snooze(u, 1000);
+			continue;
+		}
+		if (n == 0)
+			continue;
+		Cep__V1__CpEventUpload up = CEP__V1__CP_EVENT_UPLOAD__INIT;
+		up.appliance = u->appliance;
+		up.batches = v;
+		up.n_batches = n;
+		size_t events = 0;
+		for (size_t i = 0; i < n; i++)
+			events += v[i]->n_events;
+		ProtobufCMessage *rep = NULL;
+		int64_t retry = 0;
+		rv = call(u, "UploadEvents", &up.base,
+		    &cep__v1__cp_upload_reply__descriptor, &rep, 0, &retry, &err);
+		cep_spool_batches_free(v, n);
+		if (rv != CEP_OK) {
+			int64_t wait = backoff(&attempt, retry);
+			cep_log_warn(NULL, "upstream: %zu event(s) kept in the spool "
+			    "(%lld bytes): %s; retry in %lldms", events,
+			    (long long)cep_spool_bytes(u->spool), err.msg,
+			    (long long)wait);
+			snooze(u, wait);
+			continue;
+		}
+		attempt = 0;
+		protobuf_c_message_free_unpacked(rep, NULL);
+		if (cep_spool_commit(u->spool, token, &err) != CEP_OK)
+			cep_log_error(NULL, "upstream: committing the spool: %s "
+			    "(the batch will be sent again; the plane drops "
+			    "duplicates)", err.msg);
+		cep_metric_add(u->m_uploaded, (double)events, NULL);
+	}
+	return NULL;
+}
+
+/* -------------------------------------------------------------- commands */
+
+static uint64_t load_seq(const char *path)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return 0;
+	buf[got] = '\0';
+	char *end = NULL;
+	unsigned long long v = strtoull(buf, &end, 10);
+	return end != buf ? (uint64_t)v : 0;
+}
+
+static void save_seq(const char *path, uint64_t seq)
+{
+	char tmp[CEP_PATH_MAX + 8], buf[32];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int len = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)seq);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	bool ok = write(fd, buf, (size_t)len) == len && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) != 0)
+		cep_log_warn(NULL, "upstream: saving %s: %s", path, strerror(errno));
+}
+
+/* Hands one command to the delegate, retrying while it is unavailable:
+ * an abort must not be lost to a delegate restart. */
+static void deliver(cep_upstream *u, const Cep__V1__CpCommand *c)
+{
+	for (int attempt = 0; !atomic_load(&u->stop);) {
+		ProtobufCMessage *rep = NULL;
+		cep_err err = {0};
+		int rv = cep_rpc_invoke(u->delegate, "cep.v1.Delegate/ControlCommand",
+		    &c->base, &cep__v1__cp_ack__descriptor, &rep,
+		    DELEGATE_TIMEOUT_MS, &err);
+		if (rv == CEP_OK) {
+			protobuf_c_message_free_unpacked(rep, NULL);
+			cep_log_info(c->run_id && c->run_id[0] ? c->run_id : NULL,
+			    "control command %llu (%s) handed to the delegate",
+			    (unsigned long long)c->seq,
+			    c->kind == CEP__V1__CP_COMMAND__KIND__ABORT_ALL ?
+			    "abort all" : "abort run");
+			return;
+		}
+		if (!cep_rpc_retryable(rv)) {
+			cep_log_warn(NULL, "control command %llu refused by the "
+			    "delegate: %s", (unsigned long long)c->seq, err.msg);
+			return;
+		}
+		snooze(u, backoff(&attempt, 0));
+	}
+}
+
+static void *commands_main(void *arg)
+{
+	cep_upstream *u = arg;
+	uint64_t after = load_seq(u->seq_path);
+	int attempt = 0;
+	while (!atomic_load(&u->stop)) {
+		Cep__V1__CpWatch w = CEP__V1__CP_WATCH__INIT;
+		w.appliance = u->appliance;
+		w.after_seq = after;
+		w.wait_ms = (uint32_t)u->poll_wait_ms;
+		ProtobufCMessage *rep = NULL;
+		int64_t retry = 0;
+		cep_err err = {0};
+		int rv = call(u, "WatchCommands", &w.base,
+		    &cep__v1__cp_commands__descriptor, &rep,
+		    u->timeout_ms + u->poll_wait_ms, &retry, &err);
+		if (rv != CEP_OK) {
+			if (atomic_load(&u->stop))
+				break;
+			int64_t wait = backoff(&attempt, retry);
+			cep_log_warn(NULL, "upstream: watching commands: %s; retry "
+			    "in %lldms", err.msg, (long long)wait);
+			snooze(u, wait);
+			continue;
+		}
+		attempt = 0;
+		const Cep__V1__CpCommands *cs = (const Cep__V1__CpCommands *)rep;
+		for (size_t i = 0; i < cs->n_commands; i++) {
+			if (cs->commands[i]->seq <= after)
+				continue;
+			deliver(u, cs->commands[i]);
+			after = cs->commands[i]->seq;
+			save_seq(u->seq_path, after);
+		}
+		protobuf_c_message_free_unpacked(rep, NULL);
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- spool */
+
+void cep_upstream_collect(cep_upstream *u)
+{
+	if (u == NULL)
+		return;
+	cep_metric_set(u->m_spool_bytes, (double)cep_spool_bytes(u->spool),
+	    NULL);
+	int64_t oldest = cep_spool_oldest_ms(u->spool);
+	cep_metric_set(u->m_spool_age, oldest > 0 ?
+	    (double)(cep_now_ms() - oldest) / 1000.0 : 0, NULL);
+}
+
+bool cep_upstream_room(cep_upstream *u, cep_err *err)
+{
+	/* Room for a typical batch (64 KiB): a larger one that does not fit
+	 * fails its append, and the runner retries it like this refusal. */
+	int64_t used = cep_spool_disk_bytes(u->spool);
+	if (used + 65536 <= u->cp_spool_max) {
+		if (atomic_exchange(&u->full, false))
+			cep_log_info(NULL, "upstream: spool has room again (%lld "
+			    "bytes); runners go on", (long long)used);
+		return true;
+	}
+	cep_metric_inc(u->m_full);
+	if (!atomic_exchange(&u->full, true))
+		cep_log_warn(NULL, "upstream: spool full (%lld of %lld bytes): "
+		    "runners are held back until the control plane takes "
+		    "events again", (long long)used, (long long)u->cp_spool_max);
+	cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "the relay's spool is full "
+	    "(%lld bytes): retry later", (long long)used);
+	return false;
+}
+
+int cep_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
+    uint64_t acked_seq, cep_err *err)
+{
+	Cep__V1__EventBatch copy = *b;
+	Cep__V1__Event **v = calloc(b->n_events ? b->n_events : 1, sizeof(*v));
+	if (v == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	size_t n = 0;
+	for (size_t i = 0; i < b->n_events; i++)
+		if (b->events[i]->seq <= acked_seq)
+			v[n++] = b->events[i];
+	copy.events = v;
+	copy.n_events = n;
+	int rv = n > 0 ? cep_spool_append(u->spool, &copy, err) : CEP_OK;
+	free(v);
+	return rv;
+}
+
+static int init_metrics(cep_upstream *u, cep_metrics *m)
+{
+	static const char *const ml[] = {"method", "result", NULL};
+	static const char *const mo[] = {"method", NULL};
+	u->m_spool_bytes = cep_metrics_gauge(m, "cep_relay_spool_bytes",
+	    "Bytes of events in the spool, not yet taken by the control plane.",
+	    NULL);
+	u->m_spool_age = cep_metrics_gauge(m, "cep_relay_spool_age_seconds",
+	    "Age of the oldest event batch in the spool (0 when empty).", NULL);
+	u->m_full = cep_metrics_counter(m, "cep_relay_spool_full_total",
+	    "Runner batches held back because the spool was full.", NULL);
+	u->m_calls = cep_metrics_counter(m, "cep_relay_upstream_calls_total",
+	    "Calls to the control plane, by method and result.", ml);
+	u->m_lat = cep_metrics_gauge(m, "cep_relay_upstream_latency_seconds",
+	    "Duration of the last successful control-plane call, by method.",
+	    mo);
+	u->m_uploaded = cep_metrics_counter(m,
+	    "cep_relay_upstream_events_total",
+	    "Events the control plane has taken.", NULL);
+	return u->m_spool_bytes && u->m_spool_age && u->m_full && u->m_calls &&
+	    u->m_lat && u->m_uploaded ? CEP_OK : CEP_RESOURCE_EXHAUSTED;
+}
+
+int cep_upstream_start(const cep_config *cfg, const char *dir,
+    cep_rpc_client *delegate, cep_metrics *m, cep_upstream **out,
+    cep_err *err)
+{
+	*out = NULL;
+	if (cfg->cp.url[0] == '\0')
+		return CEP_OK;
+	cep_upstream *u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	u->delegate = delegate;
+	snprintf(u->appliance, sizeof(u->appliance), "%s", cfg->appliance);
+	u->poll_wait_ms = cfg->cp.poll_wait_ms;
+	u->timeout_ms = cfg->cp.timeout_ms;
+	u->cp_spool_max = cfg->cp.spool_max_bytes;
+	int rv = cep_path(u->seq_path, sizeof(u->seq_path), err,
+	    "%s/commands.seq", dir);
+	if (rv == CEP_OK)
+		rv = cep_cp_new(&cfg->cp, &u->cp, err);
+	if (rv == CEP_OK)
+		rv = cep_spool_open(dir, cfg->cp.spool_max_bytes, &u->spool, err);
+	if (rv == CEP_OK && m != NULL && init_metrics(u, m) != CEP_OK)
+		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "metrics");
+	if (rv == CEP_OK && pthread_create(&u->up_thr, NULL, upload_main, u))
+		rv = cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
+	u->up_started = rv == CEP_OK;
+	if (rv == CEP_OK && pthread_create(&u->cmd_thr, NULL, commands_main, u))
+		rv = cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
+	u->cmd_started = rv == CEP_OK;
+	if (rv != CEP_OK) {
+		cep_upstream_stop(u);
+		return cep_err_wrap(err, "control plane upstream");
+	}
+	cep_log_info(NULL, "upstream: control plane %s, spool %s (%lld bytes "
+	    "waiting, at most %lld)", cep_cp_host(u->cp), dir,
+	    (long long)cep_spool_bytes(u->spool),
+	    (long long)cfg->cp.spool_max_bytes);
+	*out = u;
+	return CEP_OK;
+}
+
+void cep_upstream_stop(cep_upstream *u)
+{
+	if (u == NULL)
+		return;
+	atomic_store(&u->stop, true);
+	if (u->cp != NULL)
+		cep_cp_cancel(u->cp);
+	if (u->spool != NULL)
+		cep_spool_wake(u->spool);
+	if (u->up_started)
+		pthread_join(u->up_thr, NULL);
+	if (u->cmd_started)
+		pthread_join(u->cmd_thr, NULL);
+	cep_spool_close(u->spool);
+	cep_cp_free(u->cp);
+	free(u);
+}
