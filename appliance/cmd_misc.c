@@ -79,11 +79,13 @@ static void fmt_time(int64_t ms, char *buf, size_t len)
 
 static json_t *run_json(const Cep__V1__RunInfo *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I}", "run_id",
-	    r->run_id, "name", r->name, "state", cep_run_state_name(r->state),
-	    "reason", r->reason, "verdict", r->verdict, "score", r->score,
-	    "created_ms", (json_int_t)r->created_ms, "ended_ms",
-	    (json_int_t)r->ended_ms);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:s}",
+	    "run_id", r->run_id, "name", r->name, "state",
+	    cep_run_state_name(r->state), "reason", r->reason, "verdict",
+	    r->verdict, "score", r->score, "created_ms",
+	    (json_int_t)r->created_ms, "ended_ms", (json_int_t)r->ended_ms,
+	    "events", (json_int_t)r->events, "task_id",
+	    r->task_id != NULL ? r->task_id : "");
 }
 
 int cepctl_cmd_runs(const cepctl_opts *o0, int argc, char **argv)

@@ -118,7 +118,10 @@ class Appliance:
     def wait_ready(self, timeout=20):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            r = self.cepctl("status", "--output", "json", timeout=10)
+            try:
+                r = self.cepctl("status", "--output", "json", timeout=10)
+            except subprocess.TimeoutExpired:   # a loaded machine: ask again
+                continue
             if r.returncode == 0:
                 try:
                     if json.loads(r.stdout).get("relay_ok"):
@@ -168,6 +171,21 @@ class Appliance:
         if check and r.returncode != 0:
             raise AssertionError(f"cepctl {args} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r
+
+    def metric(self, daemon, name):
+        """One unlabelled sample from cep-<daemon>'s /metrics (None if absent)."""
+        import urllib.request
+        with open(os.path.join(self.home, "run", f"{daemon}.metrics-port")) as f:
+            port = int(f.read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == name:
+                    return float(parts[1])
+        return None
+
+    def relay_metric(self, name):
+        return self.metric("relay", name)
 
     def write(self, name, text):
         path = os.path.join(self.home, name)
