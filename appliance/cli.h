@@ -74,6 +74,8 @@ int cepctl_exit_for_state(int state);
 typedef struct cepctl_init_opts {
 	const char *appliance, *listen, *advertise;
 	const char *relay_metrics, *delegate_metrics;
+	/* controlPlane.url, caFile, tokenFile, proxy (docs/configuration.md) */
+	const char *cp_url, *cp_ca, *cp_token, *cp_proxy;
 } cepctl_init_opts;
 int cepctl_init_home(const char *home, const cepctl_init_opts *io,
     cep_err *err);

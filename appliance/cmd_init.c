@@ -103,6 +103,23 @@ static int emit_policy(yaml_emitter_t *em, const cep_policy *p)
 	    emit_map_end(em) || emit_map_end(em);
 }
 
+/* The control plane, only when one is given (cepctl init --control-plane):
+ * the keys left out keep their defaults. */
+static int emit_cp(yaml_emitter_t *em, const cep_cp_opts *o)
+{
+	if (o->url[0] == '\0')
+		return 0;
+	const char *const keys[] = {"url", "caFile", "tokenFile", "proxy"};
+	const char *const vals[] = {o->url, o->ca_file, o->token_file,
+	    o->proxy};
+	if (emit_scalar(em, "controlPlane") || emit_map_start(em, false))
+		return -1;
+	for (size_t i = 0; i < 4; i++)
+		if (vals[i][0] != '\0' && emit_kv(em, keys[i], vals[i]))
+			return -1;
+	return emit_map_end(em);
+}
+
 static int emit_config(yaml_emitter_t *em, const cep_config *c)
 {
 	yaml_event_t ev;
@@ -121,7 +138,8 @@ static int emit_config(yaml_emitter_t *em, const cep_config *c)
 	    emit_scalar(em, "runner") || emit_map_start(em, false) ||
 	    emit_dur(em, "deadman", c->deadman_ms) ||
 	    emit_dur(em, "identityMargin", c->runner_margin_ms) ||
-	    emit_map_end(em) || emit_policy(em, &c->policy) || emit_map_end(em))
+	    emit_map_end(em) || emit_policy(em, &c->policy) ||
+	    emit_cp(em, &c->cp) || emit_map_end(em))
 		return -1;
 	yaml_document_end_event_initialize(&ev, 1);
 	if (emit(em, &ev))
@@ -279,6 +297,18 @@ static void opt(char *dst, size_t len, const char *v)
 		snprintf(dst, len, "%s", v);
 }
 
+static int abs_opt(char *dst, size_t len, const char *v, cep_err *err)
+{
+	if (v == NULL)
+		return CEP_OK;
+	char *r = realpath(v, NULL);
+	if (r == NULL)
+		return cep_err_errno(err, errno, v);
+	int rv = cep_path(dst, len, err, "%s", r);
+	free(r);
+	return rv;
+}
+
 int cepctl_init_home(const char *home, const cepctl_init_opts *io,
     cep_err *err)
 {
@@ -303,6 +333,15 @@ int cepctl_init_home(const char *home, const cepctl_init_opts *io,
 		opt(c.relay_metrics, sizeof(c.relay_metrics), io->relay_metrics);
 		opt(c.delegate_metrics, sizeof(c.delegate_metrics),
 		    io->delegate_metrics);
+		opt(c.cp.url, sizeof(c.cp.url), io->cp_url);
+		opt(c.cp.proxy, sizeof(c.cp.proxy), io->cp_proxy);
+		/* files as absolute paths: cep.yaml resolves relative ones
+		 * against its own folder, not where cepctl ran */
+		if ((rv = abs_opt(c.cp.ca_file, sizeof(c.cp.ca_file),
+		    io->cp_ca, err)) != CEP_OK ||
+		    (rv = abs_opt(c.cp.token_file, sizeof(c.cp.token_file),
+		    io->cp_token, err)) != CEP_OK)
+			return rv;
 		if ((rv = write_config(cfgpath, &c, err)) != CEP_OK)
 			return rv;
 	}
@@ -330,7 +369,10 @@ int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)
 	    {"--appliance", &io.appliance}, {"--relay-listen", &io.listen},
 	    {"--relay-advertise", &io.advertise},
 	    {"--relay-metrics", &io.relay_metrics},
-	    {"--delegate-metrics", &io.delegate_metrics}, {NULL, NULL},
+	    {"--delegate-metrics", &io.delegate_metrics},
+	    {"--control-plane", &io.cp_url}, {"--control-plane-ca", &io.cp_ca},
+	    {"--control-plane-token", &io.cp_token},
+	    {"--control-plane-proxy", &io.cp_proxy}, {NULL, NULL},
 	};
 	const char *pos[1];
 	int npos;

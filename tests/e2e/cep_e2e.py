@@ -89,7 +89,7 @@ def experiment(name, duration="3s", faults=(), probes=(), deadman="3s", extra_sp
 
 
 class Appliance:
-    def __init__(self, tag="e2e"):
+    def __init__(self, tag="e2e", init_args=()):
         self.home = tempfile.mkdtemp(prefix=f"cep-{tag}-")
         self.port = free_port()
         self.procs = {}
@@ -98,7 +98,7 @@ class Appliance:
         # tests side by side must not contend for 9464/9465
         self.cepctl("init", "--appliance", "e2e", "--relay-listen", url,
                     "--relay-advertise", url, "--relay-metrics", "127.0.0.1:0",
-                    "--delegate-metrics", "127.0.0.1:0", check=True)
+                    "--delegate-metrics", "127.0.0.1:0", *init_args, check=True)
         os.makedirs(os.path.join(self.home, "log"), exist_ok=True)
 
     # -- processes -------------------------------------------------------

@@ -93,20 +93,24 @@ class Site:
     def appliance(self, name, start=True, allow=("127.0.0.1",), max_runs=None, extra_cp=""):
         """An appliance named `name` pointed at the plane (through the proxy
         if the site has one)."""
-        app = Appliance(name)
+        # what an operator types: cepctl init --control-plane ...
+        init = ["--appliance", name, "--control-plane", self.url, "--control-plane-ca", self.pki["ca"],
+                "--control-plane-token", self.token_file]
+        if self.proxy is not None:
+            init += ["--control-plane-proxy", f"http://127.0.0.1:{self.proxy.port}"]
+        app = Appliance(name, init_args=init)
         cfg = os.path.join(app.home, "config", "cep.yaml")
         with open(cfg) as f:
             text = f.read()
-        text = text.replace("appliance: e2e", f"appliance: {name}")
+        if f"url: {self.url}" not in text:
+            raise AssertionError("cepctl init did not write the control plane:\n" + text)
         if max_runs is not None:
             text = re.sub(r"(?m)^  maxConcurrentRuns: \d+$", f"  maxConcurrentRuns: {max_runs}", text)
             assert f"maxConcurrentRuns: {max_runs}" in text, "cep.yaml has no maxConcurrentRuns to set"
-        lines = ["controlPlane:", f"  url: {self.url}", f"  caFile: {self.pki['ca']}",
-                 f"  tokenFile: {self.token_file}", "  pollWaitMs: 2000", "  timeoutMs: 5000",
+        # short long-polls keep the tests' shutdowns quick
+        lines = ["  pollWaitMs: 2000", "  timeoutMs: 5000",
                  "  allow: [" + ", ".join(f'"{a}"' for a in allow) + "]"]
-        if self.proxy is not None:
-            lines.append(f"  proxy: http://127.0.0.1:{self.proxy.port}")
-        text += "\n" + "\n".join(lines) + "\n" + extra_cp
+        text = text.replace("controlPlane:\n", "controlPlane:\n" + "\n".join(lines) + "\n", 1) + extra_cp
         with open(cfg, "w") as f:
             f.write(text)
         self.apps.append(app)
