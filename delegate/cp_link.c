@@ -32,6 +32,7 @@
 
 #define MAX_HELD 256              /* task ids in one heartbeat */
 #define HEALTH_EVERY_MS 30000
+#define REREPORT_MS (60 * 60 * 1000)  /* final runs reported after a restart */
 
 struct cep_cp_link {
 	cep_delegate *d;
@@ -58,6 +59,17 @@ static void nap(cep_delegate *d, int64_t ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_cond_timedwait(&d->relay_cv, &d->mu, &ts);
+}
+
+/* Whether the plane may take the same call later: it is down, slow, busy
+ * or answered garbage. A refusal (409 lease lost, 400, 403, 404) is final
+ * for that call, and retrying it would block the ones behind it. */
+static bool retryable(int code)
+{
+	return code == CEP_UNAVAILABLE || code == CEP_DEADLINE_EXCEEDED ||
+	    code == CEP_RESOURCE_EXHAUSTED || code == CEP_DATA_LOSS ||
+	    code == CEP_UNAUTHENTICATED || code == CEP_INTERNAL ||
+	    code == CEP_UNKNOWN || code == CEP_CANCELLED;
 }
 
 static int64_t backoff(int *attempt, int64_t retry_after)
@@ -246,16 +258,22 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 		ProtobufCMessage *ack = NULL;
 		int rv = cep_cp_call(l->cp, "ReportRun", &rep.base,
 		    &cep__v1__cp_ack__descriptor, &ack, 0, retry, err);
-		if (rv != CEP_OK)
+		if (rv != CEP_OK && retryable(rv))
 			return rv;
-		protobuf_c_message_free_unpacked(ack, NULL);
+		if (rv != CEP_OK)   /* the plane will never take it: not again */
+			cep_log_warn(run_id, "the control plane refused the %s "
+			    "report of task %s: %s", cep_run_state_name(rep.state),
+			    task, err->msg);
+		else
+			protobuf_c_message_free_unpacked(ack, NULL);
 		pthread_mutex_lock(&d->mu);
 		cep_run *r = cep_run_find(d, run_id);
 		if (r != NULL)
 			r->reported_state = rep.state;
 		pthread_mutex_unlock(&d->mu);
-		cep_log_info(run_id, "reported %s of task %s to the control plane",
-		    cep_run_state_name(rep.state), task);
+		if (rv == CEP_OK)
+			cep_log_info(run_id, "reported %s of task %s to the "
+			    "control plane", cep_run_state_name(rep.state), task);
 	}
 }
 
@@ -333,8 +351,7 @@ static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
 			protobuf_c_message_free_unpacked(rep, NULL);
 			return;
 		}
-		if (crv == CEP_ABORTED || crv == CEP_INVALID_ARGUMENT ||
-		    crv == CEP_NOT_FOUND) {
+		if (!retryable(crv)) {
 			/* The lease is gone (expired, re-leased): the run must
 			 * not go on without it. */
 			cep_log_warn(rv == CEP_OK ? run_id : NULL,
@@ -444,6 +461,15 @@ int cep_cp_link_start(cep_delegate *d, cep_err *err)
 		free(l);
 		return cep_err_wrap(err, "control plane");
 	}
+	/* Runs that ended long ago were reported by an earlier life (or the
+	 * plane has long failed their task by lease): only recent ones are
+	 * reported again after a restart. */
+	pthread_mutex_lock(&d->mu);
+	int64_t old = cep_now_ms() - REREPORT_MS;
+	for (cep_run *r = d->runs; r != NULL; r = r->next)
+		if (cep_run_state_final(r->state) && r->ended_ms < old)
+			r->reported_state = r->state;
+	pthread_mutex_unlock(&d->mu);
 	d->cpl = l;
 	if (pthread_create(&l->beat, NULL, beat_main, l) != 0)
 		return cep_err_set(err, CEP_INTERNAL, "starting a thread failed");

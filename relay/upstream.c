@@ -34,6 +34,7 @@ struct cep_upstream {
 	cep_spool *spool;
 	cep_rpc_client *delegate;
 	char appliance[64];
+	char dir[CEP_PATH_MAX];
 	char seq_path[CEP_PATH_MAX];
 	int poll_wait_ms, timeout_ms;
 	int64_t cp_spool_max;
@@ -42,7 +43,7 @@ struct cep_upstream {
 	pthread_t up_thr, cmd_thr;
 	bool up_started, cmd_started;
 	cep_metric *m_spool_bytes, *m_spool_age, *m_full, *m_calls, *m_lat,
-	    *m_uploaded;
+	    *m_uploaded, *m_rejected;
 };
 
 /* Sleeps ms in small steps, so stop is prompt. */
@@ -82,17 +83,50 @@ static int call(cep_upstream *u, const char *method,
 
 /* ---------------------------------------------------------------- upload */
 
+/* A batch the plane refuses as invalid (400) would be refused forever and
+ * hold up everything behind it: it is set aside in the spool folder as
+ * rejected-<time>-<n>.pb (the packed EventBatch), logged and counted, and
+ * the spool moves on. Kept, not dropped: someone can look at it. */
+static int set_aside(cep_upstream *u, const Cep__V1__EventBatch *b,
+    const cep_err *why)
+{
+	static atomic_uint n;
+	char path[CEP_PATH_MAX + 64];
+	cep_err err = {0};
+	size_t len = cep__v1__event_batch__get_packed_size(b);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return CEP_RESOURCE_EXHAUSTED;
+	cep__v1__event_batch__pack(b, buf);
+	int rv = cep_path(path, sizeof(path), &err, "%s/rejected-%lld-%u.pb",
+	    u->dir, (long long)cep_now_ms(), atomic_fetch_add(&n, 1));
+	if (rv == CEP_OK)
+		rv = cep_write_file(path, (const char *)buf, len, 0600, &err);
+	free(buf);
+	if (rv != CEP_OK) {
+		cep_log_error(b->run_id, "upstream: setting aside a refused batch: "
+		    "%s", err.msg);
+		return rv;
+	}
+	cep_metric_inc(u->m_rejected);
+	cep_log_error(b->run_id, "upstream: the control plane refused %zu "
+	    "event(s) as invalid (%s); kept in %s, the spool goes on",
+	    b->n_events, why->msg, path);
+	return CEP_OK;
+}
+
 static void *upload_main(void *arg)
 {
 	cep_upstream *u = arg;
 	int attempt = 0;
+	bool one = false;   /* after a 400: one record at a time, to find it */
 	while (!atomic_load(&u->stop)) {
 		Cep__V1__EventBatch **v = NULL;
 		size_t n = 0;
 		uint64_t token = 0;
 		cep_err err = {0};
-		int rv = cep_spool_peek(u->spool, UPLOAD_MAX_BYTES, 500, &v, &n,
-		    &token, &err);
+		int rv = cep_spool_peek(u->spool, one ? 1 : UPLOAD_MAX_BYTES, 500,
+		    &v, &n, &token, &err);
 		if (rv != CEP_OK) {
 			cep_log_error(NULL, "upstream: reading the spool: %s",
 			    err.msg);
@@ -112,6 +146,19 @@ static void *upload_main(void *arg)
 		int64_t retry = 0;
 		rv = call(u, "UploadEvents", &up.base,
 		    &cep__v1__cp_upload_reply__descriptor, &rep, 0, &retry, &err);
+		if (rv == CEP_INVALID_ARGUMENT && n > 1) {
+			one = true;
+			cep_log_warn(NULL, "upstream: the control plane refused an "
+			    "upload as invalid (%s); sending record by record",
+			    err.msg);
+			cep_spool_batches_free(v, n);
+			continue;
+		}
+		if (rv == CEP_INVALID_ARGUMENT && set_aside(u, v[0], &err) ==
+		    CEP_OK)
+			rv = CEP_OK;
+		else if (rv == CEP_OK)
+			one = false;
 		cep_spool_batches_free(v, n);
 		if (rv != CEP_OK) {
 			int64_t wait = backoff(&attempt, retry);
@@ -123,7 +170,8 @@ static void *upload_main(void *arg)
 			continue;
 		}
 		attempt = 0;
-		protobuf_c_message_free_unpacked(rep, NULL);
+		if (rep != NULL)
+			protobuf_c_message_free_unpacked(rep, NULL);
 		if (cep_spool_commit(u->spool, token, &err) != CEP_OK)
 			cep_log_error(NULL, "upstream: committing the spool: %s "
 			    "(the batch will be sent again; the plane drops "
@@ -303,8 +351,12 @@ static int init_metrics(cep_upstream *u, cep_metrics *m)
 	u->m_uploaded = cep_metrics_counter(m,
 	    "cep_relay_upstream_events_total",
 	    "Events the control plane has taken.", NULL);
+	u->m_rejected = cep_metrics_counter(m, "cep_relay_upstream_rejected_total",
+	    "Spooled batches the control plane refused as invalid, set aside "
+	    "in the spool folder.", NULL);
 	return u->m_spool_bytes && u->m_spool_age && u->m_full && u->m_calls &&
-	    u->m_lat && u->m_uploaded ? CEP_OK : CEP_RESOURCE_EXHAUSTED;
+	    u->m_lat && u->m_uploaded && u->m_rejected ? CEP_OK :
+	    CEP_RESOURCE_EXHAUSTED;
 }
 
 int cep_upstream_start(const cep_config *cfg, const char *dir,
@@ -324,6 +376,8 @@ int cep_upstream_start(const cep_config *cfg, const char *dir,
 	u->cp_spool_max = cfg->cp.spool_max_bytes;
 	int rv = cep_path(u->seq_path, sizeof(u->seq_path), err,
 	    "%s/commands.seq", dir);
+	if (rv == CEP_OK)
+		rv = cep_path(u->dir, sizeof(u->dir), err, "%s", dir);
 	if (rv == CEP_OK)
 		rv = cep_cp_new(&cfg->cp, &u->cp, err);
 	if (rv == CEP_OK)

@@ -118,6 +118,35 @@ class ControlPlaneOutage(SiteCase):
         self.assertIsNone(app.procs["delegate"].poll(), "delegate died")
 
 
+class RefusedBatch(SiteCase):
+    def test_batch_refused_as_invalid_is_set_aside_counted_and_the_rest_flows(self):
+        app = self.site.appliance("a1")
+        self.site.cp.admin("POST", "/admin/faults", {"method": "UploadEvents", "mode": "status",
+                                                       "status": 400, "count": 2})
+        tid = self.run_task("poison", duration="4s")
+        t = self.wait_done(tid)
+        self.assertEqual(t["state"], "done", t)
+        run_id = t["run_id"]
+        n = delegate_last_seq(app, run_id)
+        spool = os.path.join(app.home, "state", "spool")
+        aside = []
+        for f in sorted(os.listdir(spool)):
+            if f.startswith("rejected-"):
+                b = self.site.cp.pb.EventBatch()
+                with open(os.path.join(spool, f), "rb") as fh:
+                    b.ParseFromString(fh.read())
+                aside += [e.seq for e in b.events if e.run_id == run_id]
+        self.assertTrue(aside, "nothing was set aside")
+
+        def complete():
+            at_plane = [e["seq"] for e in self.site.events(run_id)["events"]]
+            return sorted(at_plane + aside) == list(range(1, n + 1))
+        self.assertTrue(wait_until(complete, 30, 0.2),
+                        "events lost: neither at the plane nor set aside\n" + self.site.logs())
+        self.assertGreaterEqual(app.relay_metric("cep_relay_upstream_rejected_total"), 1)
+        self.assertIn("refused", app.logs())
+
+
 class RelayKill9(SiteCase):
     def test_relay_killed_mid_run_nothing_acknowledged_is_lost(self):
         app = self.site.appliance("a1")
