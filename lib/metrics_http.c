@@ -74,7 +74,7 @@ int cep_metrics_addr_check(const char *addr, cep_err *err)
 {
 	char host[64];
 	long port;
-	bool v6;
+	bool v6 = false;   /* gcc -O2 cannot see split_addr sets it */
 	int rv = split_addr(addr, host, sizeof(host), &port, &v6, err);
 	if (rv != CEP_OK)
 		return rv;
