@@ -47,20 +47,6 @@ struct cep_cp_link {
 	int64_t health_mono;
 };
 
-/* Sleeps on d->relay_cv (woken by every change and at stop); d->mu held. */
-static void nap(cep_delegate *d, int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&d->relay_cv, &d->mu, &ts);
-}
-
 /* Whether the plane may take the same call later: it is down, slow, busy
  * or answered garbage. A refusal (409 lease lost, 400, 403, 404) is final
  * for that call, and retrying it would block the ones behind it. */
@@ -320,7 +306,7 @@ static void *beat_main(void *arg)
 		}
 		pthread_mutex_lock(&d->mu);
 		if (!d->stopping)
-			nap(d, wait);
+			cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
 		pthread_mutex_unlock(&d->mu);
 	}
 	return NULL;
@@ -371,7 +357,7 @@ static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
 		pthread_mutex_lock(&d->mu);
 		bool stop = d->stopping;
 		if (!stop)
-			nap(d, wait);
+			cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
 		pthread_mutex_unlock(&d->mu);
 		if (stop)
 			return;
@@ -410,7 +396,7 @@ static void *poll_main(void *arg)
 		size_t max = (size_t)d->cfg.policy.max_concurrent_runs;
 		bool ready = l->registered && !d->draining && active < max;
 		if (!stop && !ready)
-			nap(d, 500);
+			cep_cond_wait_ms(&d->relay_cv, &d->mu, 500);
 		pthread_mutex_unlock(&d->mu);
 		if (stop)
 			break;
@@ -432,7 +418,7 @@ static void *poll_main(void *arg)
 			    err.msg, (long long)wait);
 			pthread_mutex_lock(&d->mu);
 			if (!d->stopping)
-				nap(d, wait);
+				cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
 			pthread_mutex_unlock(&d->mu);
 			continue;
 		}

@@ -161,18 +161,6 @@ size_t cep_delegate_active_runs(cep_delegate *d)
 	return n;
 }
 
-static void wait_mon(cep_delegate *d, int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += ms * 1000000L;
-	while (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&d->mon_cv, &d->mu, &ts);
-}
-
 void cep_delegate_stop(cep_delegate *d)
 {
 	if (d == NULL)
@@ -185,7 +173,7 @@ void cep_delegate_stop(cep_delegate *d)
 	size_t n;
 	while ((n = cep_run_active_count(d)) > 0 && cep_mono_ms() < end &&
 	    d->monitor_started)
-		wait_mon(d, 100);
+		cep_cond_wait_ms(&d->mon_cv, &d->mu, 100);
 	pthread_mutex_unlock(&d->mu);
 	if (n > 0)
 		cep_log_warn(NULL, "%zu run(s) still active at stop; the next "

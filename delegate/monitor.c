@@ -475,14 +475,7 @@ static void *monitor_main(void *arg)
 		tick(d);
 		if (d->stopping)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&d->mon_cv, &d->mu, &ts);
+		cep_cond_wait_ms(&d->mon_cv, &d->mu, TICK_MS);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;

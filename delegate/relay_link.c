@@ -164,19 +164,6 @@ static void send_aborts(cep_delegate *d)
 	}
 }
 
-static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(cv, mu, &ts);
-}
-
 static void *relay_main(void *arg)
 {
 	cep_delegate *d = arg;
@@ -193,7 +180,7 @@ static void *relay_main(void *arg)
 		if (!d->stopping)
 			send_aborts(d);
 		if (!d->stopping && d->sync_gen == sent_gen)
-			wait_ms(&d->relay_cv, &d->mu, RELAY_WAKE_MS);
+			cep_cond_wait_ms(&d->relay_cv, &d->mu, RELAY_WAKE_MS);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
@@ -206,7 +193,7 @@ bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms)
 		int64_t left = end - cep_mono_ms();
 		if (left <= 0)
 			return false;
-		wait_ms(&d->relay_cv, &d->mu, left < 100 ? left : 100);
+		cep_cond_wait_ms(&d->relay_cv, &d->mu, left < 100 ? left : 100);
 	}
 	return d->synced_gen >= gen;
 }

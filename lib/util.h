@@ -5,6 +5,7 @@
 #ifndef CEP_UTIL_H
 #define CEP_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,5 +64,10 @@ int64_t cep_proc_start_time(int pid);
 bool cep_proc_info(int pid, char *comm, size_t clen, int *ppid);
 /* /proc/<pid>/stat state letter ('R', 'S', 'Z', ...), 0 if gone. */
 char cep_proc_state(int pid);
+
+/* pthread_cond_timedwait for ms milliseconds on a condition variable
+ * created with CLOCK_MONOTONIC (pthread_condattr_setclock), mu held:
+ * wall-clock steps must not stretch or cut a daemon's waits. */
+void cep_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms);
 
 #endif
