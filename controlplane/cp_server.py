@@ -360,10 +360,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             n = 0
-        if n > MAX_ENVELOPE:
-            self.close_connection = True
-            raise CpError(413, 8, "tunnel call of %d bytes is over the limit of %d" % (n, MAX_ENVELOPE))
+        # read first (up to MAX_BODY, else _read_body refuses): a reply sent
+        # over an unread body may be lost to a TCP reset
         body = self._read_body() if (is_post or self.headers.get("Content-Length")) else b""
+        if n > MAX_ENVELOPE:
+            raise CpError(413, 8, "tunnel call of %d bytes is over the limit of %d" % (n, MAX_ENVELOPE))
         method = self.path[len(TUNNEL_PREFIX):]
         if tun is None or method not in RUNNER_METHODS:
             raise CpError(404, 12, "no tunnel method %r" % method[:64])
