@@ -85,6 +85,7 @@ def serve(argv):
     from cp_admin import AdminServer
     from cp_server import CpServer, Plane, Tokens
     from cp_store import Store
+    from cp_tunnel import Tunnel
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -97,6 +98,7 @@ def serve(argv):
     stop = threading.Event()
     store = Store(a.state, a.lease_ms, a.on_lease_expiry, a.max_attempts)
     plane = Plane(store, pb, Tokens(a.tokens), a.heartbeat_ms, stop)
+    plane.tunnel = Tunnel(ctx, store.appliance_cas())
     httpd = CpServer(_hostport(a.listen, "--listen"), ctx, plane)
     admin = AdminServer((admin_host, admin_port), plane)
 
@@ -127,6 +129,7 @@ def serve(argv):
     stop.wait()
     with store.lock:
         store.cond.notify_all()  # long-polls answer now
+    plane.tunnel.wake()
     httpd.shutdown()
     admin.shutdown()
     store.close()

@@ -1,6 +1,7 @@
 """cp_server.py - the HTTPS side of the reference control plane.
 
     POST /v1/cep.v1.ControlPlane/<Method>   Content-Type: application/x-protobuf
+    POST /v1/tunnel/cep.v1.Runner/<Method>  a runner's call for its relay (cp_tunnel.py)
 
 Checks, in this order: path (404 NOT_FOUND / UNIMPLEMENTED), HTTP method
 (405), authentication (401), content type (415), body size (413), body
@@ -19,8 +20,10 @@ import threading
 import time
 
 from cp_store import CpError, now_ms
+from cp_tunnel import MAX_ENVELOPE, RUNNER_METHODS, SESSION_RE
 
 PREFIX = "/v1/cep.v1.ControlPlane/"
+TUNNEL_PREFIX = "/v1/tunnel/"
 PB_TYPE = "application/x-protobuf"
 MAX_BODY = 16 << 20
 REPLY_LIMIT = 8 << 20  # the appliance refuses replies larger than this
@@ -34,6 +37,8 @@ METHODS = {
     "ReportRun": ("CpRunReport", "CpAck"),
     "UploadEvents": ("CpEventUpload", "CpUploadReply"),
     "WatchCommands": ("CpWatch", "CpCommands"),
+    "TunnelPoll": ("CpTunnelPoll", "CpTunnelCalls"),
+    "TunnelReply": ("CpTunnelReply", "CpAck"),
 }
 FAULT_MODES = ("status", "malformed", "truncated", "slow", "oversized", "wrongtype")
 HTTP_TO_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 413: 8, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
@@ -170,6 +175,7 @@ class Plane:
         self.calls_lock = threading.Lock()
         self.stop = stop
         self.log_lock = threading.Lock()
+        self.tunnel = None  # cp_tunnel.Tunnel, set by the server's main
 
     def log_line(self, **kv):
         line = logfmt(time=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), **kv)
@@ -231,6 +237,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._status, self._error_msg, self._appliance, self._fault, self._auth = 0, "", "", "", ""
         self._body_read = False
         method = self.path[len(PREFIX):] if self.path.startswith(PREFIX) else ""
+        if self.path.startswith(TUNNEL_PREFIX):
+            method = "tunnel/" + self.path[len(TUNNEL_PREFIX):][:64]
         try:
             self._call(method, is_post)
         except CpError as e:
@@ -263,6 +271,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, AttributeError):
             cert = None
         if cert:
+            der = self.connection.getpeercert(binary_form=True)
+            if self.plane.tunnel is not None and der and self.plane.tunnel.issued_by_appliance(der):
+                raise CpError(401, 16, "a runner identity is not an appliance credential")
             names = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
             names += [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"]
             return "cert", names
@@ -289,6 +300,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _call(self, method, is_post):
         pb = self.plane.pb
+        if self.path.startswith(TUNNEL_PREFIX):
+            return self._tunnel(is_post)
         # read the body first (even for a request refused below): a reply sent over an unread body
         # may be lost to a TCP reset when the connection closes, and keep-alive needs it read
         body = self._read_body() if (is_post or self.headers.get("Content-Length")) else b""
@@ -340,12 +353,60 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self._send(200, out)
 
+    def _tunnel(self, is_post):
+        """A runner's call for its relay: verified, queued, held until the relay answers."""
+        tun = self.plane.tunnel
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            n = 0
+        # read first (up to MAX_BODY, else _read_body refuses): a reply sent
+        # over an unread body may be lost to a TCP reset
+        body = self._read_body() if (is_post or self.headers.get("Content-Length")) else b""
+        if n > MAX_ENVELOPE:
+            raise CpError(413, 8, "tunnel call of %d bytes is over the limit of %d" % (n, MAX_ENVELOPE))
+        method = self.path[len(TUNNEL_PREFIX):]
+        if tun is None or method not in RUNNER_METHODS:
+            raise CpError(404, 12, "no tunnel method %r" % method[:64])
+        if not is_post:
+            raise CpError(405, 12, "tunnel calls take POST, not %s" % self.command)
+        der = None
+        try:
+            der = self.connection.getpeercert(binary_form=True)
+        except (ValueError, AttributeError):
+            pass
+        if not der:
+            raise CpError(401, 16, "tunnel calls need the runner's identity as TLS client certificate")
+        appliance, run_id = tun.identify(der)
+        self._appliance, self._auth = appliance, "runner"
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != PB_TYPE:
+            raise CpError(415, 3, "Content-Type must be %s, not %r" % (PB_TYPE, ctype))
+        session = self.headers.get("X-Cep-Tunnel-Session", "")
+        if not SESSION_RE.match(session):
+            raise CpError(400, 3, "X-Cep-Tunnel-Session must be 16 to 64 lowercase hex digits")
+        env = self.plane.pb.Envelope()
+        try:
+            env.ParseFromString(body)
+        except Exception as e:
+            raise CpError(400, 3, "the body is not an Envelope: %s" % e)
+        if env.method != method:
+            raise CpError(400, 3, "the Envelope's method %r is not the path's %s" % (env.method[:64], method))
+        hold = (env.timeout_ms or 30000) / 1000.0 + 2.0
+        rep = tun.call(appliance, run_id, session, body, hold, self.plane.stop)
+        if rep is None:
+            raise CpError(504, 4, "appliance %s did not answer run %s's %s within %.0fs" % (
+                appliance, run_id, method.rsplit("/", 1)[1], hold))
+        self._send(200, rep)
+
     # ---- the calls ------------------------------------------------------------
     def _m_Register(self, req, rep):
         st = self.plane.store
         conns = [{"name": c.name, "reachable": c.reachable, "server_version": c.server_version,
                   "error": c.error} for c in req.connectors]
-        st.register(req.appliance, req.version, req.started_ms, conns, self._auth)
+        if req.ca_pem and self.plane.tunnel is not None:
+            self.plane.tunnel.add_ca(req.appliance, req.ca_pem)
+        st.register(req.appliance, req.version, req.started_ms, conns, self._auth, req.ca_pem)
         rep.heartbeat_ms = self.plane.heartbeat_ms
         rep.lease_ms = st.lease_ms
         return rep
@@ -398,6 +459,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 evs.append((ev.seq, ev.SerializeToString()))
             batches.append((b.run_id, evs))
         rep.stored, rep.duplicates = self.plane.store.store_events(req.appliance, batches)
+        return rep
+
+    def _m_TunnelPoll(self, req, rep):
+        wait = min(req.wait_ms / 1000.0, LONG_POLL_CAP_S)
+        for c in self.plane.tunnel.poll(req.appliance, max(1, min(req.max or 64, 256)), wait, self.plane.stop):
+            rep.calls.add(id=c.id, run_id=c.run_id, session=c.session, envelope=c.envelope)
+        return rep
+
+    def _m_TunnelReply(self, req, rep):
+        if req.id == 0:
+            raise CpError(400, 3, "CpTunnelReply.id is 0")
+        self.plane.tunnel.reply(req.appliance, req.id, req.envelope)
+        rep.ok = True
         return rep
 
     def _m_WatchCommands(self, req, rep):

@@ -68,6 +68,10 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        try:  # databases from before the tunnel: add the appliance CA column
+            self.db.execute("ALTER TABLE appliances ADD COLUMN ca_pem TEXT")
+        except sqlite3.OperationalError:
+            pass
 
     # ---- helpers (lock held) --------------------------------------------------
     def _tx(self):
@@ -122,15 +126,21 @@ class Store:
             return len(rows)
 
     # ---- appliances -------------------------------------------------------------
-    def register(self, name, version, started_ms, connectors, auth):
+    def register(self, name, version, started_ms, connectors, auth, ca_pem=""):
         with self.lock, self._tx():
             t = now_ms()
             self.db.execute("INSERT INTO appliances(name, version, started_ms, registered_ms, last_heartbeat_ms, "
-                            "active_runs, connectors, auth) VALUES(?,?,?,?,?,0,?,?) ON CONFLICT(name) DO UPDATE "
-                            "SET version=excluded.version, started_ms=excluded.started_ms, registered_ms=excluded."
-                            "registered_ms, last_heartbeat_ms=excluded.last_heartbeat_ms, connectors=excluded."
-                            "connectors, auth=excluded.auth", (name, version, started_ms, t, t,
-                                                                json.dumps(connectors), auth))
+                            "active_runs, connectors, auth, ca_pem) VALUES(?,?,?,?,?,0,?,?,?) ON CONFLICT(name) "
+                            "DO UPDATE SET version=excluded.version, started_ms=excluded.started_ms, registered_ms="
+                            "excluded.registered_ms, last_heartbeat_ms=excluded.last_heartbeat_ms, connectors="
+                            "excluded.connectors, auth=excluded.auth, ca_pem=excluded.ca_pem",
+                            (name, version, started_ms, t, t, json.dumps(connectors), auth, ca_pem or None))
+
+    def appliance_cas(self):
+        """{appliance: CA PEM} of every appliance that registered one (the tunnel's trust)."""
+        with self.lock:
+            return {r["name"]: r["ca_pem"] for r in
+                    self.db.execute("SELECT name, ca_pem FROM appliances WHERE ca_pem IS NOT NULL")}
 
     def known(self, name):
         with self.lock:
@@ -162,6 +172,7 @@ class Store:
             for r in self.db.execute("SELECT * FROM appliances ORDER BY name"):
                 d = dict(r)
                 d["connectors"] = json.loads(d["connectors"] or "[]")
+                d.pop("ca_pem", None)
                 out.append(d)
             return out
 

@@ -134,6 +134,8 @@ static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	req.appliance = d->cfg.appliance;
 	req.version = (char *)CEP_VERSION;
 	req.started_ms = d->started_ms;
+	/* the plane checks runners' tunnel certificates against it */
+	req.ca_pem = (char *)cep_pki_ca_cert_pem(d->ca);
 	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
 	    &req.connectors);
 	if (copy == NULL)

@@ -36,6 +36,9 @@ typedef struct cep_exec_launch {
 	const char *relay_url;     /* what the runner dials */
 	const char *server_name;   /* optional: name to check in the relay cert */
 	const char *log_path;      /* runner stdout/stderr (local only) */
+	/* the control-plane fallback (controlPlane.url, caFile, proxy);
+	 * cp_url NULL or "" = none (local only for now) */
+	const char *cp_url, *cp_ca_file, *cp_proxy;
 	/* kubernetes only */
 	const char *connector;     /* connectors.d/<connector>.yaml */
 	const char *ns;            /* the run's namespace */

@@ -73,7 +73,7 @@ static int local_launch(void *impl, const cep_exec_launch *l,
 		close(logfd);
 		return cep_err_errno(err, errno, "/dev/null");
 	}
-	char *argv[12];
+	char *argv[20];
 	int n = 0;
 	argv[n++] = lx->bin;
 	argv[n++] = (char *)"--relay";
@@ -85,6 +85,20 @@ static int local_launch(void *impl, const cep_exec_launch *l,
 	if (l->server_name != NULL && l->server_name[0] != '\0') {
 		argv[n++] = (char *)"--server-name";
 		argv[n++] = (char *)l->server_name;
+	}
+	/* the runner's way round an unreachable relay: the plane, through
+	 * the same proxy the appliance uses (docs/runner.md, "Tunnel") */
+	if (l->cp_url != NULL && l->cp_url[0] != '\0') {
+		argv[n++] = (char *)"--cp-url";
+		argv[n++] = (char *)l->cp_url;
+		if (l->cp_ca_file != NULL && l->cp_ca_file[0] != '\0') {
+			argv[n++] = (char *)"--cp-ca";
+			argv[n++] = (char *)l->cp_ca_file;
+		}
+		if (l->cp_proxy != NULL && l->cp_proxy[0] != '\0') {
+			argv[n++] = (char *)"--cp-proxy";
+			argv[n++] = (char *)l->cp_proxy;
+		}
 	}
 	argv[n] = NULL;
 	pid_t pid = fork();

@@ -137,7 +137,8 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	snprintf(ns, sizeof(ns), "%s", r->ns);
 	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
 	    .relay_url = d->cfg.relay_advertise, .log_path = log,
-	    .connector = conn, .ns = ns, .appliance = d->cfg.appliance,
+	    .cp_url = d->cfg.cp.url, .cp_ca_file = d->cfg.cp.ca_file,
+	    .cp_proxy = d->cfg.cp.proxy, .connector = conn, .ns = ns, .appliance = d->cfg.appliance,
 	    .not_after_ms = r->not_after_ms};
 	cep_exec_handle h = {0};
 	cep_executor *ex = cep_run_executor(d, r);

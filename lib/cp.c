@@ -282,7 +282,18 @@ static void set_tls(const cep_cp *cp, CURL *c)
 		curl_easy_setopt(c, CURLOPT_CAINFO, cp->o.ca_file);
 		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	}
-	if (cp->o.cert_file[0] != '\0') {
+	if (cp->o.cert_pem != NULL && cp->o.key_pem != NULL) {
+		/* NOCOPY: libcurl reads our buffers, so no second copy of the
+		 * key lingers in its heap after the call */
+		struct curl_blob cert = {(void *)cp->o.cert_pem,
+		    strlen(cp->o.cert_pem), CURL_BLOB_NOCOPY};
+		struct curl_blob key = {(void *)cp->o.key_pem,
+		    strlen(cp->o.key_pem), CURL_BLOB_NOCOPY};
+		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
+	} else if (cp->o.cert_file[0] != '\0') {
 		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
 		curl_easy_setopt(c, CURLOPT_SSLCERT, cp->o.cert_file);
 		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
@@ -313,6 +324,7 @@ struct xfer {
 	const uint8_t *body;
 	size_t blen;
 	const char *token;        /* "" = none */
+	const char *header;       /* one more request header, or NULL */
 	int64_t tmo;
 	long http;
 	char ctype[128];
@@ -333,6 +345,8 @@ static int perform(const cep_cp *cp, struct xfer *x)
 	for (size_t i = 0; hdrs[i] != NULL; i++)
 		if ((h2 = curl_slist_append(h, hdrs[i])) != NULL)
 			h = h2;
+	if (x->header != NULL && (h2 = curl_slist_append(h, x->header)) != NULL)
+		h = h2;
 	curl_easy_setopt(c, CURLOPT_URL, x->url);
 	set_route(cp, c, x->tmo);
 	set_tls(cp, c);
@@ -460,6 +474,56 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
 		free(tok);
 	}
 	free(body);
+	free(x.r.buf);
+	return rc;
+}
+
+/* ---- the runner's tunnel ------------------------------------------------- */
+
+/* "cep.v1.Runner/Prove": a package-qualified service and a method, nothing
+ * that could change the path's meaning. */
+static bool valid_full_method(const char *m)
+{
+	const char *slash = strchr(m, '/');
+	size_t n = strlen(m);
+	return slash != NULL && slash != m && n < 128 &&
+	    strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789./") == n && strchr(slash + 1, '/') == NULL &&
+	    valid_method(slash + 1) && strstr(m, "..") == NULL;
+}
+
+int cep_cp_tunnel(cep_cp *cp, const char *method, const char *session,
+    const uint8_t *frame, size_t len, int timeout_ms, uint8_t **out,
+    size_t *out_len, cep_err *err)
+{
+	cep_err scratch;
+	if (err == NULL)
+		err = &scratch;
+	*out = NULL;
+	*out_len = 0;
+	if (!valid_full_method(method) || strlen(session) > 64 ||
+	    strspn(session, "0123456789abcdef") != strlen(session))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "tunnel: bad "
+		    "method or session");
+	if (!cep_cp_allowed(cp, cp->hostname))
+		return refuse(cp->hostname, err);
+	char url[700], hdr[100];
+	if (cep_path(url, sizeof(url), err, "%s/v1/tunnel/%s", cp->base,
+	    method) != CEP_OK)
+		return err->code;
+	snprintf(hdr, sizeof(hdr), "X-Cep-Tunnel-Session: %s", session);
+	struct xfer x = {.url = url, .body = frame, .blen = len, .token = "",
+	    .header = hdr, .tmo = timeout_ms > 0 ? timeout_ms :
+	    cp->o.timeout_ms, .r = {.max = CEP_CP_MAX_REPLY,
+	    .retry_after_ms = -1}};
+	int cc = perform(cp, &x);
+	ProtobufCMessage *unused = NULL;
+	int rc = outcome(cp, method, &x, cc, NULL, &unused, err);
+	if (rc == CEP_OK) {
+		*out = (uint8_t *)x.r.buf;   /* the reply Envelope, raw */
+		*out_len = x.r.len;
+		return CEP_OK;
+	}
 	free(x.r.buf);
 	return rc;
 }

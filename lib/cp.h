@@ -53,6 +53,10 @@ typedef struct cep_cp_opts {
 	int timeout_ms;           /* per call, long-polls add their wait */
 	int poll_wait_ms;         /* long-poll wait asked of the plane */
 	int64_t spool_max_bytes;  /* the relay's spool bound */
+	/* In-memory client identity (PEM), instead of cert_file/key_file:
+	 * the runner's per-run identity for the tunnel. Not copied: must
+	 * outlive every call. Never set from cep.yaml. */
+	const char *cert_pem, *key_pem;
 } cep_cp_opts;
 
 void cep_cp_opts_defaults(cep_cp_opts *o);
@@ -69,6 +73,17 @@ void cep_cp_free(cep_cp *cp);
 int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
     int timeout_ms, int64_t *retry_after_ms, cep_err *err);
+
+/* The runner's fallback transport (docs/runner.md, "Tunnel"): one RPC
+ * Envelope (frame, len) as
+ *     POST <url>/v1/tunnel/<method>      (method: "cep.v1.Runner/Prove")
+ *     X-Cep-Tunnel-Session: <session>
+ * answered 200 with the reply Envelope, returned in *out (malloc'd, the
+ * caller frees; at most CEP_CP_MAX_REPLY bytes). Errors as cep_cp_call:
+ * they come from the plane or the path to it, never from the relay. */
+int cep_cp_tunnel(cep_cp *cp, const char *method, const char *session,
+    const uint8_t *frame, size_t len, int timeout_ms, uint8_t **out,
+    size_t *out_len, cep_err *err);
 
 /* Ends every call in flight and every later one with CANCELLED: the
  * owner is stopping and must not wait out a long-poll. */

@@ -12,7 +12,8 @@ int cp_http_code(long http);
 
 /* The answer to one call, without curl: (HTTP status, Content-Type
  * (NULL if none), body) -> the unpacked reply (200) or an error naming
- * method and host. A body the transport found incomplete or over the cap
+ * method and host; with rdesc NULL a good 200 leaves *reply NULL (the
+ * caller keeps the raw body: the tunnel). A body the transport found incomplete or over the cap
  * is reported by the caller, not here. The caller scrubs the token from
  * err->msg. */
 int cp_reply_decode(const char *method, const char *host, long http,

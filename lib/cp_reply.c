@@ -107,6 +107,8 @@ int cp_reply_decode(const char *method, const char *host, long http,
 		return cep_err_set(err, CEP_DATA_LOSS, "control plane %s: %s: "
 		    "reply larger than %u MiB", host, method,
 		    CEP_CP_MAX_REPLY >> 20);
+	if (rdesc == NULL)
+		return CEP_OK;   /* raw body wanted (the tunnel's Envelope) */
 	/* protobuf-c reads len bytes: an empty body is a valid all-default
 	 * message (proto3), which is right for e.g. an empty CpTasks */
 	ProtobufCMessage *m = protobuf_c_message_unpack(rdesc, NULL, len,

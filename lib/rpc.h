@@ -99,8 +99,28 @@ int cep_rpc_server_port(cep_rpc_server *s);
  * held (parked) - their holders must forget them and not reply after
  * this - gives replies up to 1 s to leave, closes, frees. NULL-safe. */
 void cep_rpc_server_free(cep_rpc_server *s);
-/* Closes one pipe (a refused peer). */
+/* Closes one pipe (a refused peer). Virtual pipes are ignored. */
 void cep_rpc_server_close_pipe(cep_rpc_server *s, cep_pipe_id pipe);
+
+/* Calls that did not come over nng (the relay's HTTPS tunnel, relay/
+ * tunnel.c): frames in, reply frames out through a callback.
+ *
+ * A virtual pipe id has CEP_RPC_VIRTUAL_PIPE set, so it never equals an
+ * nng pipe id (nng's are below 2^31); the caller picks and owns it (no
+ * pipe_cb events are made for it). frame is one Envelope as a peer would
+ * send it: it is decoded exactly like an nng frame (size cap, malformed
+ * envelope, unknown method, malformed body), then the handler runs on a
+ * worker with cep_rpc_call_pipe() == pipe and the given peer/verified.
+ * out is called exactly once with the reply Envelope's bytes (not kept
+ * after it returns): at once from this thread for a refused frame or a
+ * closing server, else from whatever thread replies - also from
+ * cep_rpc_server_free (UNAVAILABLE) for a call still held then. It must
+ * not block for long and must not call back into the server. */
+#define CEP_RPC_VIRTUAL_PIPE 0x80000000u
+typedef void (*cep_rpc_out_fn)(const uint8_t *frame, size_t len, void *arg);
+void cep_rpc_server_dispatch(cep_rpc_server *s, cep_pipe_id pipe,
+    bool verified, const char *peer, const uint8_t *frame, size_t len,
+    cep_rpc_out_fn out, void *arg);
 
 typedef struct cep_rpc_stats {
 	uint64_t calls;           /* frames received, good or bad */
@@ -156,6 +176,18 @@ void cep_rpc_client_shutdown(cep_rpc_client *c);
 int cep_rpc_invoke(cep_rpc_client *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, int timeout_ms, cep_err *err);
+
+/* The Envelope of a call as bytes, for transports other than nng (the
+ * runner's HTTPS tunnel): malloc'd *out, refused over CEP_RPC_MAX_MSG. */
+int cep_rpc_request_pack(const char *method, uint64_t call_id,
+    int timeout_ms, const ProtobufCMessage *req, uint8_t **out, size_t *len,
+    cep_err *err);
+/* A reply Envelope read back: the server's status (err->msg its text),
+ * INTERNAL for a malformed envelope, a call id other than call_id or an
+ * undecodable body; else CEP_OK and *reply (if reply_desc and reply). */
+int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
+    const char *method, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, cep_err *err);
 
 /* True for codes worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED,
  * RESOURCE_EXHAUSTED, ABORTED). */

@@ -250,36 +250,6 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 	return code;
 }
 
-/* The server's status or the reply body. */
-static int call_result(nng_msg *rep, uint64_t id, const char *method,
-    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
-    cep_err *err)
-{
-	Cep__V1__Envelope *env =
-	    cep__v1__envelope__unpack(NULL, nng_msg_len(rep), nng_msg_body(rep));
-	if (env == NULL)
-		return cep_err_set(err, CEP_INTERNAL,
-		    "%s: malformed reply envelope", method);
-	int code = CEP_OK;
-	if (env->call_id != id) {
-		code = cep_err_set(err, CEP_INTERNAL,
-		    "%s: reply for call %llu, expected %llu", method,
-		    (unsigned long long)env->call_id, (unsigned long long)id);
-	} else if (env->code != CEP_OK) {
-		int sc = env->code > 0 && env->code <= CEP_UNAUTHENTICATED ?
-		    env->code : CEP_UNKNOWN;
-		code = cep_err_set(err, sc, "%s", env->error ? env->error : "");
-	} else if (reply_desc != NULL && reply != NULL) {
-		*reply = protobuf_c_message_unpack(reply_desc, NULL,
-		    env->body.len, env->body.data);
-		if (*reply == NULL)
-			code = cep_err_set(err, CEP_INTERNAL,
-			    "%s: malformed %s reply", method, reply_desc->name);
-	}
-	cep__v1__envelope__free_unpacked(env, NULL);
-	return code;
-}
-
 int cep_rpc_invoke(cep_rpc_client *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, int timeout_ms, cep_err *err)
@@ -299,7 +269,8 @@ int cep_rpc_invoke(cep_rpc_client *c, const char *method,
 	if ((code = call_exchange(c, method, msg, timeout_ms, &rep, err)) !=
 	    CEP_OK)
 		return code;
-	code = call_result(rep, id, method, reply_desc, reply, err);
+	code = cep_rpc_reply_unpack(nng_msg_body(rep), nng_msg_len(rep), id,
+	    method, reply_desc, reply, err);
 	nng_msg_free(rep);
 	if (code == CEP_OK)
 		cep_err_clear(err);

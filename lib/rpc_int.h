@@ -92,4 +92,8 @@ int cep_rpc_pack_body(const ProtobufCMessage *msg, ProtobufCBinaryData *body,
 int cep_rpc_envelope_msg(nng_msg **out, const Cep__V1__Envelope *env,
     cep_err *err);
 
+/* An Envelope as malloc'd bytes, refusing frames over CEP_RPC_MAX_MSG. */
+int cep_rpc_envelope_bytes(const Cep__V1__Envelope *env, uint8_t **out,
+    size_t *len, cep_err *err);
+
 #endif

@@ -24,6 +24,11 @@
  * Pipes: ADD_POST/REM_POST notifications keep a table of (pipe, verified,
  * peer); each call carries a snapshot of its pipe's entry taken at receipt.
  *
+ * Virtual calls (cep_rpc_server_dispatch): frames handed in by the caller
+ * - the relay's HTTPS tunnel - are decoded the same way and run on the
+ * same workers; such a call has no context (rc NULL) and its reply frame
+ * goes to the caller's out function instead of a send.
+ *
  * Deadline of a call: receipt (monotonic) + the envelope's timeout_ms
  * (0 = 30 s), capped at 5 minutes. The server does not enforce it: a
  * long-poll handler answers before it; any reply after it is simply
@@ -66,6 +71,8 @@ struct cep_rpc_call {
 	uint64_t call_id;
 	int64_t deadline;
 	cep_rpc_pipe_info pipe;
+	cep_rpc_out_fn out;           /* virtual calls: where the reply goes */
+	void *out_arg;
 	cep_rpc_call *qnext;          /* worker queue */
 	cep_rpc_call *prev, *next;    /* calls not answered yet */
 };
@@ -269,32 +276,30 @@ static void reply_status(rpc_ctx *rc, uint64_t call_id, int code,
 	    false);
 }
 
-static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
+/* A call for frame f (its body moved into the call), or NULL. */
+static cep_rpc_call *call_new(cep_rpc_server *s, cep_rpc_frame *f)
 {
-	cep_rpc_server *s = rc->s;
 	cep_rpc_call *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		cep_rpc_frame_clear(f);
-		reply_status(rc, f->call_id, CEP_RESOURCE_EXHAUSTED,
-		    "server out of memory");
-		return;
+		return NULL;
 	}
 	int64_t t = f->timeout_ms ? f->timeout_ms : CEP_RPC_DEFAULT_TIMEOUT_MS;
 	if (t > CEP_RPC_MAX_TIMEOUT_MS)
 		t = CEP_RPC_MAX_TIMEOUT_MS;
-	*c = (cep_rpc_call){.s = s, .rc = rc, .m = f->method, .req = f->body,
+	*c = (cep_rpc_call){.s = s, .m = f->method, .req = f->body,
 	    .call_id = f->call_id, .deadline = cep_mono_ms() + t};
 	f->body = NULL;
-	pipe_snapshot(s, p, &c->pipe);
+	return c;
+}
 
+/* Queues c for a worker; false (c untouched) when the server closes. */
+static bool call_enqueue(cep_rpc_server *s, cep_rpc_call *c)
+{
 	pthread_mutex_lock(&s->mtx);
 	if (s->closing) {
 		pthread_mutex_unlock(&s->mtx);
-		protobuf_c_message_free_unpacked(c->req, NULL);
-		free(c);
-		reply_status(rc, f->call_id, CEP_UNAVAILABLE,
-		    "server shutting down");
-		return;
+		return false;
 	}
 	c->next = s->live;
 	if (s->live != NULL)
@@ -306,10 +311,30 @@ static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
 		s->qhead = c;
 	s->qtail = c;
 	pthread_cond_signal(&s->work_cv);
-	int k = ctx_need(s);
+	int k = c->rc != NULL ? ctx_need(s) : 0;
 	pthread_mutex_unlock(&s->mtx);
 	while (k-- > 0)
 		ctx_open_counted(s);
+	return true;
+}
+
+static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
+{
+	cep_rpc_server *s = rc->s;
+	cep_rpc_call *c = call_new(s, f);
+	if (c == NULL) {
+		reply_status(rc, f->call_id, CEP_RESOURCE_EXHAUSTED,
+		    "server out of memory");
+		return;
+	}
+	c->rc = rc;
+	pipe_snapshot(s, p, &c->pipe);
+	if (!call_enqueue(s, c)) {
+		protobuf_c_message_free_unpacked(c->req, NULL);
+		free(c);
+		reply_status(rc, f->call_id, CEP_UNAVAILABLE,
+		    "server shutting down");
+	}
 }
 
 static void on_frame(rpc_ctx *rc, nng_msg *msg)
@@ -407,6 +432,69 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* -------------------------------------------------------- virtual calls */
+
+/* A reply frame to a virtual caller; a reply too large for a frame
+ * becomes RESOURCE_EXHAUSTED, as on nng. out always runs once. */
+static void out_reply(uint64_t call_id, int code, const char *error,
+    ProtobufCBinaryData body, cep_rpc_out_fn out, void *arg)
+{
+	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
+	env.call_id = call_id;
+	env.code = code;
+	env.error = (char *)(error ? error : "");
+	env.body = body;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cep_err err;
+	if (cep_rpc_envelope_bytes(&env, &buf, &len, &err) != CEP_OK) {
+		env.code = err.code;
+		env.error = err.msg;
+		env.body = (ProtobufCBinaryData){0, NULL};
+		cep_rpc_envelope_bytes(&env, &buf, &len, NULL);
+	}
+	out(buf, len, arg);   /* (NULL, 0) only when out of memory */
+	free(buf);
+}
+
+void cep_rpc_server_dispatch(cep_rpc_server *s, cep_pipe_id pipe,
+    bool verified, const char *peer, const uint8_t *frame, size_t len,
+    cep_rpc_out_fn out, void *arg)
+{
+	ProtobufCBinaryData none = {0, NULL};
+	cep_rpc_frame f;
+	atomic_fetch_add(&s->n_calls, 1);
+	cep_rpc_decode_frame(s->table, s->n, frame, len, &f);
+	if (f.code == CEP_OK && f.method == &cep_rpc_ping_method) {
+		out_reply(f.call_id, CEP_OK, "", none, out, arg);
+		return;
+	}
+	if (f.code != CEP_OK) {
+		atomic_fetch_add(f.code == CEP_RESOURCE_EXHAUSTED ?
+		    &s->n_oversized : f.code == CEP_UNIMPLEMENTED ?
+		    &s->n_unknown : &s->n_malformed, 1);
+		out_reply(f.call_id, f.code, f.error, none, out, arg);
+		return;
+	}
+	cep_rpc_call *c = call_new(s, &f);
+	if (c == NULL) {
+		out_reply(f.call_id, CEP_RESOURCE_EXHAUSTED,
+		    "server out of memory", none, out, arg);
+		return;
+	}
+	c->out = out;
+	c->out_arg = arg;
+	c->pipe.id = pipe.id | CEP_RPC_VIRTUAL_PIPE;
+	c->pipe.verified = verified;
+	snprintf(c->pipe.peer, sizeof(c->pipe.peer), "%s", peer ? peer : "?");
+	if (!call_enqueue(s, c)) {
+		protobuf_c_message_free_unpacked(c->req, NULL);
+		free(c);
+		out_reply(f.call_id, CEP_UNAVAILABLE, "server shutting down",
+		    none, out, arg);
+	}
+}
+
 /* --------------------------------------------------------------- calls */
 
 /* Answers and forgets a call: unlinks it, frees it, sends on its context. */
@@ -424,12 +512,19 @@ static void call_finish(cep_rpc_call *c, int code, const char *error,
 	pthread_mutex_unlock(&s->mtx);
 	rpc_ctx *rc = c->rc;
 	uint64_t id = c->call_id;
+	cep_rpc_out_fn out = c->out;
+	void *out_arg = c->out_arg;
 	if (s->done_cb != NULL)
 		s->done_cb(c->m->name, code, s->arg);
 	if (c->req != NULL)
 		protobuf_c_message_free_unpacked(c->req, NULL);
 	free(c);
-	ctx_reply(rc, id, code, error, body, true);
+	if (rc != NULL) {
+		ctx_reply(rc, id, code, error, body, true);
+		return;
+	}
+	atomic_fetch_add(code == CEP_OK ? &s->n_ok : &s->n_failed, 1);
+	out_reply(id, code, error, body, out, out_arg);
 }
 
 void cep_rpc_call_reply(cep_rpc_call *c, const ProtobufCMessage *reply)
@@ -568,7 +663,7 @@ void cep_rpc_server_close_pipe(cep_rpc_server *s, cep_pipe_id pipe)
 	nng_pipe p = NNG_PIPE_INITIALIZER;
 	p.id = pipe.id;
 	/* pipe ids are global in nng: only ever close one of ours */
-	if (pipe.id != 0 && nng_socket_id(nng_pipe_socket(p)) ==
+	if (pipe.id != 0 && (pipe.id & CEP_RPC_VIRTUAL_PIPE) == 0 && nng_socket_id(nng_pipe_socket(p)) ==
 	    nng_socket_id(s->sock))
 		nng_pipe_close(p);
 }

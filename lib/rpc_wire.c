@@ -109,3 +109,65 @@ int cep_rpc_envelope_msg(nng_msg **out, const Cep__V1__Envelope *env,
 	*out = m;
 	return CEP_OK;
 }
+
+int cep_rpc_envelope_bytes(const Cep__V1__Envelope *env, uint8_t **out,
+    size_t *len, cep_err *err)
+{
+	size_t n = cep__v1__envelope__get_packed_size(env);
+	*out = NULL;
+	*len = 0;
+	if (n > CEP_RPC_MAX_MSG)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "message of %zu bytes exceeds the limit of %u bytes", n,
+		    CEP_RPC_MAX_MSG);
+	if ((*out = malloc(n ? n : 1)) == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory for a message of %zu bytes", n);
+	*len = cep__v1__envelope__pack(env, *out);
+	return CEP_OK;
+}
+
+int cep_rpc_request_pack(const char *method, uint64_t call_id,
+    int timeout_ms, const ProtobufCMessage *req, uint8_t **out, size_t *len,
+    cep_err *err)
+{
+	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
+	env.method = (char *)method;
+	env.call_id = call_id;
+	env.timeout_ms = timeout_ms > 0 ? (uint32_t)timeout_ms : 0;
+	int code = cep_rpc_pack_body(req, &env.body, "request", err);
+	if (code == CEP_OK)
+		code = cep_rpc_envelope_bytes(&env, out, len, err);
+	free(env.body.data);
+	return code == CEP_OK ? CEP_OK : cep_err_wrap(err, "%s", method);
+}
+
+int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
+    const char *method, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, cep_err *err)
+{
+	Cep__V1__Envelope *env = len <= CEP_RPC_MAX_MSG ?
+	    cep__v1__envelope__unpack(NULL, len, buf) : NULL;
+	if (env == NULL)
+		return cep_err_set(err, CEP_INTERNAL,
+		    "%s: malformed reply envelope", method);
+	int code = CEP_OK;
+	if (env->call_id != call_id) {
+		code = cep_err_set(err, CEP_INTERNAL,
+		    "%s: reply for call %llu, expected %llu", method,
+		    (unsigned long long)env->call_id,
+		    (unsigned long long)call_id);
+	} else if (env->code != CEP_OK) {
+		int sc = env->code > 0 && env->code <= CEP_UNAUTHENTICATED ?
+		    env->code : CEP_UNKNOWN;
+		code = cep_err_set(err, sc, "%s", env->error ? env->error : "");
+	} else if (reply_desc != NULL && reply != NULL) {
+		*reply = protobuf_c_message_unpack(reply_desc, NULL,
+		    env->body.len, env->body.data);
+		if (*reply == NULL)
+			code = cep_err_set(err, CEP_INTERNAL,
+			    "%s: malformed %s reply", method, reply_desc->name);
+	}
+	cep__v1__envelope__free_unpacked(env, NULL);
+	return code;
+}

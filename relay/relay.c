@@ -491,6 +491,12 @@ static int init_sync(cep_relay *r, cep_err *err)
 	return CEP_OK;
 }
 
+/* An idle tunnel session: its virtual pipe goes like a closed one. */
+static void tunnel_gone(cep_pipe_id pipe, void *arg)
+{
+	cep_relay_pipe_event(pipe, false, true, "cp-tunnel", arg);
+}
+
 int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
     cep_relay **out, cep_err *err)
 {
@@ -529,6 +535,9 @@ int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
 	if (rv == CEP_OK)
 		rv = cep_upstream_start(&r->cfg, spool, r->delegate, r->metrics,
 		    &r->up, err);
+	if (rv == CEP_OK)
+		rv = cep_tunnel_start(&r->cfg, r->runners, tunnel_gone, r,
+		    &r->tunnel, err);
 	free(cert);
 	free_secret(key);   /* TLS holds its own parsed copy */
 	if (rv != CEP_OK) {
@@ -566,7 +575,9 @@ void cep_relay_free(cep_relay *r)
 	answer_items(items, n);
 	if (r->ticker_running)
 		pthread_join(r->ticker, NULL);
+	cep_tunnel_stop(r->tunnel);   /* no new tunnel calls; replies dropped */
 	cep_rpc_server_free(r->runners);
+	cep_tunnel_free(r->tunnel);
 	cep_rpc_server_free(r->ipc);
 	cep_upstream_stop(r->up);   /* no pushes now; it still uses delegate */
 	cep_rpc_client_free(r->delegate);

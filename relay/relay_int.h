@@ -6,6 +6,7 @@
  * relay_api.c  the Relay service (the delegate over ipc)
  * registry.c   active runs and their command queues
  * pipes.c      per-connection identity (nonce, binding)
+ * tunnel.c     runner calls through the control plane (virtual pipes)
  *
  * Locking: one mutex (mu) guards registry, pipes, parked calls, pending
  * closes and counters. Nothing that can block or re-enter the RPC layer
@@ -26,6 +27,7 @@
 #include "pipes.h"
 #include "registry.h"
 #include "relay.h"
+#include "tunnel.h"
 #include "upstream.h"
 #include "rpc.h"
 
@@ -94,6 +96,7 @@ struct cep_relay {
 	    *m_events_out;
 
 	cep_upstream *up;           /* NULL without a control plane */
+	cep_tunnel *tunnel;         /* NULL without a control plane */
 };
 
 /* relay.c */

@@ -2,9 +2,11 @@
  * main.c - cep-runner: one experiment's faults and probes, then exit.
  *
  *   cep-runner --relay URL --identity DIR --run-id ID [--server-name NAME]
+ *       [--cp-url URL [--cp-ca FILE] [--cp-proxy URL]]
  *
- * (or CEP_RELAY, CEP_IDENTITY_DIR, CEP_RUN_ID in the environment, as a pod
- * gets them). Exit: 0 verdict delivered, 3 verdict not delivered (relay
+ * (or CEP_RELAY, CEP_IDENTITY_DIR, CEP_RUN_ID, CEP_CP_URL, CEP_CP_CA_FILE,
+ * CEP_CP_PROXY in the environment, as a pod gets them). --cp-*: the
+ * control-plane fallback when the relay cannot be reached (session.h). Exit: 0 verdict delivered, 3 verdict not delivered (relay
  * gone), 2 usage or identity error. SIGTERM/SIGINT abort the run (revert
  * everything) - received by a thread with sigwait, never in a handler.
  */
@@ -34,13 +36,16 @@ static cep_runner_ctl *live_ctl;
 
 typedef struct args {
 	const char *relay, *identity, *run_id, *server_name;
+	const char *cp_url, *cp_ca, *cp_proxy;
 } args;
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cep-runner --relay URL --identity DIR --run-id ID "
 	    "[--server-name NAME]\n"
-	    "  environment: CEP_RELAY, CEP_IDENTITY_DIR, CEP_RUN_ID\n"
+	    "       [--cp-url URL [--cp-ca FILE] [--cp-proxy URL]]\n"
+	    "  environment: CEP_RELAY, CEP_IDENTITY_DIR, CEP_RUN_ID, "
+	    "CEP_CP_URL, CEP_CP_CA_FILE, CEP_CP_PROXY\n"
 	    "  exit: 0 verdict delivered, 3 not delivered, 2 usage/identity\n");
 }
 
@@ -51,6 +56,9 @@ static int parse_args(int argc, char **argv, args *a)
 		{"identity", required_argument, NULL, 'i'},
 		{"run-id", required_argument, NULL, 'n'},
 		{"server-name", required_argument, NULL, 's'},
+		{"cp-url", required_argument, NULL, 'u'},
+		{"cp-ca", required_argument, NULL, 'c'},
+		{"cp-proxy", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -58,6 +66,9 @@ static int parse_args(int argc, char **argv, args *a)
 	a->relay = getenv("CEP_RELAY");
 	a->identity = getenv("CEP_IDENTITY_DIR");
 	a->run_id = getenv("CEP_RUN_ID");
+	a->cp_url = getenv("CEP_CP_URL");
+	a->cp_ca = getenv("CEP_CP_CA_FILE");
+	a->cp_proxy = getenv("CEP_CP_PROXY");
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -65,6 +76,9 @@ static int parse_args(int argc, char **argv, args *a)
 		case 'i': a->identity = optarg; break;
 		case 'n': a->run_id = optarg; break;
 		case 's': a->server_name = optarg; break;
+		case 'u': a->cp_url = optarg; break;
+		case 'c': a->cp_ca = optarg; break;
+		case 'p': a->cp_proxy = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("cep-runner %s\n", CEP_VERSION); exit(0);
 		default: usage(stderr); return -1;
@@ -127,7 +141,8 @@ static int run(const args *a, cep_runner_ctl *ctl)
 {
 	cep_runner_session_opts so = {.relay_url = a->relay,
 	    .identity_dir = a->identity, .run_id = a->run_id,
-	    .server_name = a->server_name};
+	    .server_name = a->server_name, .cp_url = a->cp_url,
+	    .cp_ca_file = a->cp_ca, .cp_proxy = a->cp_proxy};
 	cep_runner_session *s = NULL;
 	cep_err err = {0};
 	int rc = cep_runner_session_open(&s, &so, &err);
@@ -188,8 +203,9 @@ int main(int argc, char **argv)
 	if (ctl == NULL)
 		return EXIT_USAGE;
 	start_signals(ctl);
-	cep_log_info(a.run_id, "cep-runner %s starting, relay %s", CEP_VERSION,
-	    a.relay);
+	cep_log_info(a.run_id, "cep-runner %s starting, relay %s%s%s", CEP_VERSION,
+	    a.relay, a.cp_url && a.cp_url[0] ? ", control-plane fallback " : "",
+	    a.cp_url && a.cp_url[0] ? a.cp_url : "");
 	int code = run(&a, ctl);
 	cep_log_info(a.run_id, "exiting with status %d", code);
 	return code;

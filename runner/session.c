@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pki.h"
 #include "rpc.h"
+#include "tunnel.h"
 #include "util.h"
 
 #define M_CHALLENGE "cep.v1.Runner/Challenge"
@@ -33,6 +34,11 @@
 #define BATCH_MAX 64
 #define BATCH_WAIT_MS 200
 #define PEM_MAX (64u * 1024u)
+/* Silence of the path in use before the other is tried: at start (no
+ * assignment yet), and at most later (a quarter of the dead-man if that
+ * is shorter, so the switch comes well before the dead-man fires). */
+#define FALLBACK_MS 5000
+#define FALLBACK_MIN_MS 1000
 
 typedef struct queued {
 	uint64_t seq;
@@ -46,6 +52,7 @@ struct cep_runner_session {
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	cep_rpc_client *rpc;
+	cep_runner_tunnel *tunnel;  /* NULL: no control-plane fallback */
 	Cep__V1__Assignment *asg;
 	cep_runner_ctl *ctl;
 
@@ -58,6 +65,8 @@ struct cep_runner_session {
 	size_t qn, qcap;
 	bool flush_now, stopping;
 	int64_t last_answer;        /* monotonic ms of the relay's last answer */
+	bool via_tunnel;            /* the path calls take now */
+	int64_t last_switch;        /* monotonic ms of the last path switch */
 	pthread_t sender, watcher, dog;
 	bool threads, watching;
 };
@@ -121,13 +130,63 @@ static void note_answer(cep_runner_session *s)
 	pthread_mutex_unlock(&s->mtx);
 }
 
+static int64_t fallback_ms(const cep_runner_session *s)
+{
+	int64_t ms = s->asg != NULL ? deadman_ms(s) / 4 : FALLBACK_MS;
+	return ms < FALLBACK_MIN_MS ? FALLBACK_MIN_MS : ms > FALLBACK_MS ?
+	    FALLBACK_MS : ms;
+}
+
+/* A call on `tunnel` found no answer: if that path is still the one in
+ * use and has been silent for fallback_ms (and did not just become the
+ * one in use), the other path is tried from now on. */
+static void maybe_switch(cep_runner_session *s, bool tunnel)
+{
+	if (s->tunnel == NULL)
+		return;
+	pthread_mutex_lock(&s->mtx);
+	int64_t now = cep_mono_ms(), fb = fallback_ms(s);
+	bool sw = s->via_tunnel == tunnel && now - s->last_answer >= fb &&
+	    now - s->last_switch >= fb;
+	if (sw) {
+		s->via_tunnel = !tunnel;
+		s->last_switch = now;
+	}
+	pthread_mutex_unlock(&s->mtx);
+	if (sw && !tunnel)
+		cep_log_warn(s->run_id, "relay silent for %llds: calls go "
+		    "through the control plane %s from now on", (long long)
+		    ((now - s->last_answer) / 1000), cep_runner_tunnel_host(
+		    s->tunnel));
+	else if (sw)
+		cep_log_warn(s->run_id, "control-plane tunnel silent for %llds: "
+		    "trying the relay again", (long long)((now -
+		    s->last_answer) / 1000));
+}
+
+/* One call on the path in use; answers from either path feed the
+ * dead-man. */
 static int raw_call(cep_runner_session *s, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
     ProtobufCMessage **reply, int timeout_ms, cep_err *err)
 {
-	int rc = cep_rpc_invoke(s->rpc, method, req, rd, reply, timeout_ms, err);
-	if (from_relay(rc))
+	pthread_mutex_lock(&s->mtx);
+	bool tunnel = s->via_tunnel;
+	pthread_mutex_unlock(&s->mtx);
+	bool answered;
+	int rc;
+	if (tunnel) {
+		rc = cep_runner_tunnel_invoke(s->tunnel, method, req, rd, reply,
+		    timeout_ms, &answered, err);
+	} else {
+		rc = cep_rpc_invoke(s->rpc, method, req, rd, reply, timeout_ms,
+		    err);
+		answered = from_relay(rc);
+	}
+	if (answered)
 		note_answer(s);
+	else
+		maybe_switch(s, tunnel);
 	return rc;
 }
 
@@ -160,7 +219,8 @@ static int prove(cep_runner_session *s, cep_err *err)
 	rc = raw_call(s, M_PROVE, &preq.base, NULL, NULL, CALL_MS, err);
 	free(sig);
 	if (rc == CEP_OK)
-		cep_log_info(s->run_id, "identity proven to the relay");
+		cep_log_info(s->run_id, "identity proven to the relay%s",
+		    s->via_tunnel ? " (through the control-plane tunnel)" : "");
 	return rc;
 }
 
@@ -199,7 +259,13 @@ static int dial(cep_runner_session *s, const cep_runner_session_opts *o,
 {
 	cep_rpc_tls tls = {.cert_pem = s->cert_pem, .key_pem = s->key_pem,
 	    .ca_pem = s->ca_pem, .server_name = o->server_name};
-	return cep_rpc_client_new(&s->rpc, o->relay_url, &tls, err);
+	int rc = cep_rpc_client_new(&s->rpc, o->relay_url, &tls, err);
+	if (rc != CEP_OK || o->cp_url == NULL || o->cp_url[0] == '\0')
+		return rc;
+	cep_runner_tunnel_opts to = {.url = o->cp_url, .ca_file = o->cp_ca_file,
+	    .proxy = o->cp_proxy, .cert_pem = s->cert_pem,
+	    .key_pem = s->key_pem};
+	return cep_runner_tunnel_new(&s->tunnel, &to, err);
 }
 
 /* Proves, retrying while the relay is not reachable, until the budget. */
@@ -207,6 +273,9 @@ static int connect_and_prove(cep_runner_session *s, int64_t budget_ms,
     cep_err *err)
 {
 	int64_t until = cep_mono_ms() + budget_ms;
+	pthread_mutex_lock(&s->mtx);
+	s->last_answer = s->last_switch = cep_mono_ms();  /* the clock starts */
+	pthread_mutex_unlock(&s->mtx);
 	for (int attempt = 0;; attempt++) {
 		pthread_mutex_lock(&s->auth_mtx);
 		int rc = prove(s, err);
@@ -262,6 +331,7 @@ int cep_runner_session_open(cep_runner_session **out,
 		rc = get_assignment(s, err);
 	if (rc != CEP_OK) {
 		cep_rpc_client_free(s->rpc);
+		cep_runner_tunnel_free(s->tunnel);
 		if (s->asg != NULL)
 			cep__v1__assignment__free_unpacked(s->asg, NULL);
 		cep_pki_free_secret(s->key_pem);
@@ -611,6 +681,7 @@ void cep_runner_session_close(cep_runner_session *s)
 	/* the watcher may be parked in a long-poll: closing the connection
 	 * ends that call at once */
 	cep_rpc_client_shutdown(s->rpc);
+	cep_runner_tunnel_cancel(s->tunnel);
 	if (s->watching)
 		pthread_join(s->watcher, NULL);
 	s->watching = false;
@@ -626,6 +697,7 @@ void cep_runner_session_free(cep_runner_session *s)
 		return;
 	cep_runner_session_close(s);
 	cep_rpc_client_free(s->rpc);
+	cep_runner_tunnel_free(s->tunnel);   /* before the key it points to */
 	if (s->asg != NULL)
 		cep__v1__assignment__free_unpacked(s->asg, NULL);
 	for (size_t i = 0; i < s->qn; i++)

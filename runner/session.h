@@ -10,6 +10,13 @@
  * also watches the dead-man interval and the deadline, and a command
  * thread holding one WatchCommands long-poll open (ABORT -> abort).
  * Every call that gets UNAUTHENTICATED proves again and retries once.
+ *
+ * Transport: the relay over nng, or - when cp_url is given and the relay
+ * has not answered for a while (fallback_ms) - the control-plane tunnel
+ * (tunnel.h). The path in use is switched, never both at once: when the
+ * one in use has been silent for fallback_ms the other is tried. A new
+ * path is a new (virtual) pipe, so the next call proves again. The
+ * dead-man counts answers from either path.
  */
 #ifndef CEP_RUNNER_SESSION_H
 #define CEP_RUNNER_SESSION_H
@@ -30,6 +37,10 @@ typedef struct cep_runner_session_opts {
 	const char *run_id;
 	const char *server_name;   /* NULL: the URL's host */
 	int64_t connect_ms;        /* give up connecting after this; 0 = 30 s */
+	/* control-plane fallback (all optional; cp_url NULL/"" = none) */
+	const char *cp_url;        /* https://plane[:port] */
+	const char *cp_ca_file;    /* the plane's CA */
+	const char *cp_proxy;      /* http://proxy:port, the site's proxy */
 } cep_runner_session_opts;
 
 /* Errors: INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED for the

@@ -29,7 +29,7 @@ from kubeapi import _openssl, make_certs  # noqa: E402  (the CA and server certi
 
 REPLIES = {"Register": "CpRegistered", "Heartbeat": "CpHeartbeatReply", "PollTasks": "CpTasks",
            "AckTask": "CpAck", "ReportRun": "CpAck", "UploadEvents": "CpUploadReply",
-           "WatchCommands": "CpCommands"}
+           "WatchCommands": "CpCommands", "TunnelPoll": "CpTunnelCalls", "TunnelReply": "CpAck"}
 
 
 def make_client_cert(d, name):
