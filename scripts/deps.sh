@@ -9,7 +9,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libsystemd-dev python3 nftables iproute2 procps
       libnftables-dev libnftnl-dev libmnl-dev libnetfilter-queue-dev iputils-ping
       openssl util-linux prometheus
-      python3-protobuf protobuf-compiler tinyproxy"
+      python3-protobuf python3-cryptography protobuf-compiler tinyproxy"
 # prometheus: the `prometheus` probe's end-to-end test starts its own server
 # (own config, data dir and port); the Debian package's service on :9090 is
 # neither used nor touched.
