@@ -136,14 +136,25 @@ static void read_stat(const char *root, match *m)
 	snprintf(path, sizeof(path), "%s/%d/stat", root, (int)m->pid);
 	if (cep_target_read_kfile(path, 4096, &data, &n, &e) != CEP_OK)
 		return;
+	/* fields 3 (state) .. 22 (starttime), space separated */
 	char *p = strrchr(data, ')');
-	int ppid = 0;
-	unsigned long long start = 0;
-	/* fields 3 (state) .. 22 (starttime) */
-	if (p != NULL && sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u "
-	    "%*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &ppid, &start) == 2) {
-		m->ppid = (pid_t)ppid;
-		m->start = start;
+	int field = 2;
+	while (p != NULL && *p != '\0' && field < 22) {
+		p += strspn(p, ")");
+		if (*p != ' ')
+			break;
+		p++;
+		field++;
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(p, &end, 10);
+		bool num = end != p && errno == 0 && (*end == ' ' ||
+		    *end == '\n' || *end == '\0');
+		if (field == 4 && num && v < 4194305)
+			m->ppid = (pid_t)v;
+		if (field == 22 && num)
+			m->start = v;
+		p += strcspn(p, " ");
 	}
 	free(data);
 }
