@@ -164,7 +164,7 @@ static bool pid_name(const char *s, pid_t *pid)
 	if (s[0] < '1' || s[0] > '9' || strlen(s) > 9 ||
 	    strspn(s, "0123456789") != strlen(s))
 		return false;
-	*pid = (pid_t)atoi(s);
+	*pid = (pid_t)strtol(s, NULL, 10);
 	return true;
 }
 
