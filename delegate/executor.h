@@ -30,6 +30,18 @@ typedef struct cep_exec_handle {
 	char connector[64];
 } cep_exec_handle;
 
+/* Pod targets of a kubernetes run's node-level faults (docs/kubernetes.md,
+ * "Pod targets"): the runner is placed on their node with the
+ * capabilities the faults need. n == 0: an API-only runner. */
+#define CEP_EXEC_MAX_PODS 8
+typedef struct cep_exec_pods {
+	size_t n;
+	char pod[CEP_EXEC_MAX_PODS][254];
+	char container[CEP_EXEC_MAX_PODS][64];  /* "" = the only one */
+	unsigned caps;                          /* CEP_KCAP_* (kube_pod.h) */
+	bool cgroupfs;                          /* the node's cgroupfs */
+} cep_exec_pods;
+
 typedef struct cep_exec_launch {
 	const char *run_id;
 	const char *identity_dir;
@@ -41,6 +53,7 @@ typedef struct cep_exec_launch {
 	const char *ns;            /* the run's namespace */
 	const char *appliance;     /* cep.io/appliance label */
 	int64_t not_after_ms;      /* identity expiry: activeDeadlineSeconds */
+	const cep_exec_pods *pods; /* NULL or n == 0: no pod target */
 } cep_exec_launch;
 
 enum cep_exec_status { CEP_EXEC_ALIVE, CEP_EXEC_EXITED };

@@ -35,6 +35,8 @@ typedef struct krun {
 	kconn *kc;                     /* NULL: connector not configured */
 	char relay[256], server_name[256];
 	int64_t not_after_ms;
+	cep_exec_pods pods;            /* pod targets (launch) */
+	char node[254];                /* their node, once resolved */
 	char *ca, *cert, *key;         /* until the Secret exists; wiped */
 	bool adopted;                  /* launched by an earlier delegate */
 	atomic_bool stop;              /* the watcher ends */

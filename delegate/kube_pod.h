@@ -8,15 +8,39 @@
 #define CEP_KUBE_POD_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "connector.h"
+#include "err.h"
+#include "executor.h"
+#include "exp.h"
 
 #define CEP_KPOD_MANAGED_BY "app.kubernetes.io/managed-by"
 #define CEP_KPOD_RUN_ID "cep.io/run-id"
 #define CEP_KPOD_APPLIANCE "cep.io/appliance"
 #define CEP_KPOD_IDENTITY_DIR "/var/run/cep/identity"
 #define CEP_KPOD_UID 65532   /* the distroless "nonroot" user */
+
+/* Linux capabilities a runner on a pod target's node may get (bits). */
+enum {
+	CEP_KCAP_NET_ADMIN = 1 << 0,     /* nftables, tc, NFQUEUE */
+	CEP_KCAP_NET_RAW = 1 << 1,       /* the NFQUEUE worker's raw sockets */
+	CEP_KCAP_SYS_ADMIN = 1 << 2,     /* setns into the pod's netns */
+	CEP_KCAP_SYS_PTRACE = 1 << 3,    /* /proc/PID/ns/ *, /proc/PID/root of
+					  * another user's process */
+	CEP_KCAP_DAC_OVERRIDE = 1 << 4,  /* files in the app's directories */
+};
+/* "NET_ADMIN", ... for bit (one of the above); NULL otherwise. */
+const char *cep_kpod_cap_name(unsigned bit);
+/* What a node-level fault type on a pod target needs (docs/faults.md,
+ * "Pod targets"); 0 for every other type. *cgroupfs: the type moves
+ * workers into the target's cgroup (the node's cgroupfs is mounted). */
+unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs);
+
+/* The pod targets of e's node-level faults (pod, container), their
+ * capabilities merged; INVALID_ARGUMENT beyond CEP_EXEC_MAX_PODS. */
+int cep_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err);
 
 typedef struct cep_kpod {
 	const char *run_id;
@@ -26,6 +50,14 @@ typedef struct cep_kpod {
 	const char *relay;       /* what the runner dials */
 	const char *server_name; /* "" or NULL: none */
 	int64_t deadline_s;      /* activeDeadlineSeconds, >= 1 */
+	/* Pod targets (node-level faults): the target's node, or NULL/""
+	 * for a runner that acts through the API only. With a node the
+	 * pod gets nodeName, hostPID, uid 0 with exactly caps (CEP_KCAP_*,
+	 * every other capability dropped), CEP_NODE_NAME, and with cgroupfs
+	 * the node's /sys/fs/cgroup. */
+	const char *node;
+	unsigned caps;
+	bool cgroupfs;
 } cep_kpod;
 
 /* The pod name for a run ("cep-runner-r-0123456789abcdef"). */

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "exp.h"
+#include "kube_pod.h"
 #include "log.h"
 #include "util.h"
 
@@ -119,6 +120,21 @@ static void journal_pid(cep_run *r)
 	(void)cep_run_journal(r, &rec, true, &err);
 }
 
+/* The pod targets of a kubernetes run (placement of its runner). */
+static int pod_targets(const cep_run *r, cep_exec_pods *pods, cep_err *err)
+{
+	memset(pods, 0, sizeof(*pods));
+	if (!r->kube || r->spec_yaml == NULL)
+		return CEP_OK;
+	cep_exp *e = NULL;
+	int rv = cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml),
+	    r->spec_name, &e, NULL, err);
+	if (rv == CEP_OK)
+		rv = cep_kpod_targets(e, pods, err);
+	cep_exp_free(e);
+	return rv;
+}
+
 /* Starts the runner through the executor; d->mu held on entry and exit. */
 static void exec_runner(cep_delegate *d, cep_run *r)
 {
@@ -135,10 +151,15 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	char conn[64], ns[64];
 	snprintf(conn, sizeof(conn), "%s", r->connector);
 	snprintf(ns, sizeof(ns), "%s", r->ns);
+	cep_exec_pods pods;          /* copied by the executor */
+	if (pod_targets(r, &pods, &err) != CEP_OK) {
+		launch_failed(r, "launching the runner", &err);
+		return;
+	}
 	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
 	    .relay_url = d->cfg.relay_advertise, .log_path = log,
 	    .connector = conn, .ns = ns, .appliance = d->cfg.appliance,
-	    .not_after_ms = r->not_after_ms};
+	    .not_after_ms = r->not_after_ms, .pods = &pods};
 	cep_exec_handle h = {0};
 	cep_executor *ex = cep_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
