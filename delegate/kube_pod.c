@@ -341,6 +341,9 @@ static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 		json_object_set_new(sc, "runAsNonRoot", json_false());
 		json_object_set_new(sc, "runAsUser", json_integer(0));
 		json_object_set_new(sc, "runAsGroup", json_integer(0));
+		/* root reads its 0400 identity as is; fsGroup would make the
+		 * key group-readable and owned by the runner's own uid */
+		json_object_del(sc, "fsGroup");
 		if (p->cgroupfs)
 			json_array_append_new(json_object_get(spec, "volumes"),
 			    json_pack("{s:s, s:{s:s, s:s}}", "name", "cgroupfs",

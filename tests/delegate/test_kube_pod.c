@@ -100,6 +100,7 @@ Test(kube_pod, network_fault_on_a_pod_target)
 	cr_assert(json_is_false(at(pod, "spec.securityContext.runAsNonRoot")));
 	cr_assert_eq(json_integer_value(at(pod, "spec.securityContext."
 	    "runAsUser")), 0);
+	cr_assert_null(at(pod, "spec.securityContext.fsGroup"));
 	json_t *sc = at(pod, "spec.containers.0.securityContext");
 	cr_assert_str_eq(caps_of(pod), "NET_ADMIN SYS_ADMIN SYS_PTRACE");
 	cr_assert_str_eq(json_string_value(at(sc, "capabilities.drop.0")),
@@ -151,6 +152,8 @@ Test(kube_pod, api_only_runner_unchanged)
 	cr_assert_str_eq(json_string_value(at(pod, "spec.nodeSelector.pool")),
 	    "chaos");
 	cr_assert(json_is_true(at(pod, "spec.securityContext.runAsNonRoot")));
+	cr_assert_eq(json_integer_value(at(pod, "spec.securityContext."
+	    "fsGroup")), CEP_KPOD_UID);
 	cr_assert_eq(json_integer_value(at(pod, "spec.containers.0."
 	    "securityContext.runAsUser")), CEP_KPOD_UID);
 	cr_assert_null(at(pod, "spec.containers.0.securityContext."

@@ -1,0 +1,154 @@
+"""Node-level faults on a Kubernetes pod target: the real relay, delegate,
+runner and cepctl against the Kubernetes API test server, whose kubelet
+runs the target pod in its own network namespace (the pod sandbox's) and
+a cgroup named after the containerID it reports (tests/kubeapi/sandbox.py).
+
+What is checked is what the system did, read from outside it: the runner
+Pod as kubectl returns it (nodeName = the target's node, hostPID, uid 0
+with exactly NET_ADMIN, SYS_ADMIN, SYS_PTRACE added, ALL dropped, not
+privileged); the nftables ruleset *inside the target's network namespace*
+(nsenter --net=/proc/PID/ns/net nft), where PID is found through the
+target's cgroup as kubectl reports its containerID; and nothing carrying
+the cep labels left. Needs root (namespaces, nftables, cgroups).
+"""
+import json
+import os
+import subprocess
+import unittest
+
+from cep_e2e import procs, wait_until
+from kube_e2e import CONNECTOR, NS, KubeEnv, rbac_rules, wait_proc
+
+TARGET_IMAGE = "cep.io/target:e2e"
+
+
+def experiment(name, pod, duration):
+    return f"""apiVersion: cep.io/v1
+kind: Experiment
+metadata:
+  name: {name}
+spec:
+  target:
+    kind: kubernetes
+    connector: {CONNECTOR}
+    namespace: {NS}
+  duration: {duration}
+  deadman: 10s
+  faults:
+    - name: cut
+      type: network-loss
+      pod: {pod}
+      percent: 100
+"""
+
+
+class PodTargetCase(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            raise AssertionError("needs root: network namespaces, nftables, cgroups")
+        self.env = KubeEnv(self.id().rsplit(".", 1)[-1][:20],
+                           runner_rules=rbac_rules("runner", ("network-loss",)),
+                           exec_images={TARGET_IMAGE: "/bin/sleep"},
+                           pod_netns=[TARGET_IMAGE])
+        self.addCleanup(self.env.close)
+        self.app = self.env.app
+        self.app.start_all()
+        self.pod = self.start_target()
+
+    def start_target(self):
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "web-0", "namespace": NS, "labels": {"app": "web"}},
+               "spec": {"nodeName": "node-2",
+                        "containers": [{"name": "web", "image": TARGET_IMAGE,
+                                        "args": ["3600"]}]}}
+        self.env.kubectl("create", "-f", "-", stdin=json.dumps(pod))
+        ok = wait_until(lambda: self.target_obj()["status"].get("phase") == "Running", 30, 0.2)
+        self.assertTrue(ok, "target pod not Running:\n" + self.env.logs())
+        return "web-0"
+
+    # -- observing from outside ----------------------------------------
+    def target_obj(self):
+        return self.env.kubectl_json("get", "pod", "web-0", "-n", NS)
+
+    def target_pid(self):
+        """The target container's process: the one whose cgroup path ends
+        in the containerID kubectl reports (an independent reading of what
+        lib/ctrpid does)."""
+        cid = self.target_obj()["status"]["containerStatuses"][0]["containerID"]
+        hexid = cid.split("://", 1)[1]
+        for pid in procs():
+            try:
+                with open(f"/proc/{pid}/cgroup") as f:
+                    if any(ln.rstrip().endswith("/" + hexid) for ln in f):
+                        return pid
+            except OSError:
+                continue
+        return None
+
+    def cep_tables(self, pid):
+        r = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "nft", "-j", "list",
+                            "tables"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout) if r.stdout.strip() else {"nftables": []}
+        return [x["table"]["name"] for x in doc["nftables"]
+                if "table" in x and x["table"]["name"].startswith("cep_")]
+
+    def host_cep_tables(self):
+        r = subprocess.run(["nft", "-j", "list", "tables"], capture_output=True, text=True)
+        doc = json.loads(r.stdout) if r.stdout.strip() else {"nftables": []}
+        return {x["table"]["name"] for x in doc["nftables"] if "table" in x}
+
+    def assert_runner_pod_placed(self, pod):
+        spec = pod["spec"]
+        text = json.dumps(spec, indent=1)
+        self.assertEqual(spec.get("nodeName"), "node-2", text)
+        self.assertIs(spec.get("hostPID"), True, text)
+        self.assertEqual(spec.get("restartPolicy"), "Never", text)
+        self.assertGreater(spec.get("activeDeadlineSeconds", 0), 0, text)
+        sc = spec["containers"][0]["securityContext"]
+        self.assertEqual(sorted(sc["capabilities"]["add"]),
+                         ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"], text)
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"], text)
+        self.assertFalse(sc.get("privileged", False), text)
+        self.assertFalse(sc["allowPrivilegeEscalation"], text)
+        self.assertTrue(sc["readOnlyRootFilesystem"], text)
+        self.assertEqual(sc["runAsUser"], 0, text)
+        env = {e["name"]: e for e in spec["containers"][0]["env"]}
+        self.assertEqual(env["CEP_NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"],
+                         "spec.nodeName", text)
+
+    def assert_nothing_left(self):
+        ok, left = self.env.wait_no_cep_objects(30)
+        self.assertTrue(ok, "objects carrying the cep labels are left:\n" +
+                        json.dumps([(i["kind"], i["metadata"]["name"]) for i in left]))
+
+
+class NetworkLossOnPod(PodTargetCase):
+    def test_rule_in_the_pods_netns_and_reverted(self):
+        pid = self.target_pid()
+        self.assertIsNotNone(pid, "no process in the target's cgroup:\n" + self.env.logs())
+        self.assertNotEqual(os.stat(f"/proc/{pid}/ns/net").st_ino,
+                            os.stat("/proc/self/ns/net").st_ino,
+                            "the test kubelet ran the target in the host's netns")
+        host_before = self.host_cep_tables()
+        before = {r["run_id"] for r in self.app.runs()}
+        p = self.app.run_async(self.app.write("loss.yaml", experiment("loss", self.pod, "8s")))
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        run_id = self.env.new_run_id(before)
+        rpod, _ = self.env.wait_runner_pod(run_id, timeout=60)
+        self.assert_runner_pod_placed(rpod)
+        seen = wait_until(lambda: self.cep_tables(pid), 60, 0.2)
+        self.assertTrue(seen, "no cep table in the target's netns:\n" + self.env.logs())
+        self.assertEqual(self.host_cep_tables(), host_before, "a table in the host's netns")
+        rc, out, err = wait_proc(p, 120)
+        run = {r["run_id"]: r for r in self.app.runs()}[run_id]
+        text = f"rc {rc}\n{out}{err}\n{json.dumps(run)}\n" + self.env.logs()
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertEqual(self.cep_tables(pid), [], text)
+        self.assert_nothing_left()
+        # the target lived through it, in the same container
+        self.assertEqual(self.target_pid(), pid)
+
+
+if __name__ == "__main__":
+    unittest.main()
