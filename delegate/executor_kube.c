@@ -731,6 +731,7 @@ static int kube_undo(void *impl, const char *run_id, cep_err *err)
 		return CEP_EXEC_IN_PROGRESS;
 	}
 	unlink_run(kx, kr);
+	kx_clean_stash(kx, kr);
 	pthread_mutex_unlock(&kx->mu);
 	int rv = kr->undo_rv;
 	if (rv != CEP_OK)
@@ -749,6 +750,7 @@ static void kube_free(void *impl)
 		return;
 	atomic_store(&kx->stopping, true);
 	kx_collect_join(kx);
+	kx_clean_free_all(kx);
 	while (kx->runs != NULL) {
 		krun *kr = kx->runs;
 		kx->runs = kr->next;
@@ -771,6 +773,7 @@ const cep_executor_ops cep_kube_exec_ops = {
 	.undo = kube_undo,
 	.adopt = kube_adopt,
 	.free = kube_free,
+	.node_undo = kx_node_undo,
 };
 
 int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,

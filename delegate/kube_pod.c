@@ -35,6 +35,12 @@ int cep_kpod_name(const char *run_id, char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
+int cep_kpod_cleanup_name(const char *run_id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "cep-cleanup-%s", run_id);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
 int cep_kpod_selector(const char *appliance, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s=cep,%s=%s", CEP_KPOD_MANAGED_BY,
@@ -160,10 +166,12 @@ static json_t *container_env(const cep_connector *c, const cep_kpod *p)
 	json_array_append_new(env, env_var("CEP_RUN_ID", p->run_id));
 	json_array_append_new(env, env_var("CEP_IDENTITY_DIR",
 	    CEP_KPOD_IDENTITY_DIR));
-	/* From the Secret, like the identity: one source of truth. */
-	json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
-	    "name", "CEP_RELAY", "valueFrom", "secretKeyRef", "name", p->name,
-	    "key", "relay"));
+	/* From the Secret, like the identity: one source of truth. (A
+	 * cleanup runner dials nothing.) */
+	if (!p->cleanup)
+		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
+		    "name", "CEP_RELAY", "valueFrom", "secretKeyRef", "name",
+		    p->name, "key", "relay"));
 	add_proxy(env, "HTTP_PROXY", "http_proxy", c->http_proxy);
 	add_proxy(env, "HTTPS_PROXY", "https_proxy", c->https_proxy);
 	add_proxy(env, "NO_PROXY", "no_proxy", c->no_proxy);
@@ -289,9 +297,18 @@ static json_t *container(const cep_connector *c, const cep_kpod *p)
 	if (c->pull_policy[0] != '\0')
 		json_object_set_new(ct, "imagePullPolicy",
 		    json_string(c->pull_policy));
-	if (p->server_name != NULL && p->server_name[0] != '\0')
+	if (p->cleanup) {
+		json_object_set_new(ct, "args", json_pack("[s, s, s, s]",
+		    "--cleanup", CEP_KPOD_CLEANUP_FILE, "--report",
+		    CEP_KPOD_TERMINATION_LOG));
+		json_object_set_new(ct, "terminationMessagePath",
+		    json_string(CEP_KPOD_TERMINATION_LOG));
+		json_object_set_new(ct, "terminationMessagePolicy",
+		    json_string("File"));
+	} else if (p->server_name != NULL && p->server_name[0] != '\0') {
 		json_object_set_new(ct, "args", json_pack("[s, s]",
 		    "--server-name", p->server_name));
+	}
 	return ct;
 }
 
@@ -388,6 +405,26 @@ json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
 	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
 	    "blockOwnerDeletion", 0);
 	if (bad || meta == NULL || owner == NULL) {
+		json_decref(data);
+		json_decref(meta);
+		json_decref(owner);
+		return NULL;
+	}
+	json_object_set_new(meta, "ownerReferences", owner);
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "apiVersion", "v1",
+	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
+	    "immutable", 1);
+}
+
+json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
+    const char *pod_uid, const char *recs_json)
+{
+	json_t *data = json_object(), *meta = metadata(c, p);
+	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
+	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
+	    "blockOwnerDeletion", 0);
+	if (data == NULL || meta == NULL || owner == NULL ||
+	    put_b64(data, "cleanup.json", recs_json) != 0) {
 		json_decref(data);
 		json_decref(meta);
 		json_decref(owner);

@@ -58,10 +58,18 @@ typedef struct cep_kpod {
 	const char *node;
 	unsigned caps;
 	bool cgroupfs;
+	/* A cleanup runner (`cep-runner --cleanup`): its Secret holds only
+	 * cleanup.json (the fault records to undo), no identity and no
+	 * relay; it reports in its termination message. */
+	bool cleanup;
 } cep_kpod;
 
 /* The pod name for a run ("cep-runner-r-0123456789abcdef"). */
 int cep_kpod_name(const char *run_id, char *buf, size_t len);
+/* Its cleanup runner's ("cep-cleanup-r-0123456789abcdef"). */
+int cep_kpod_cleanup_name(const char *run_id, char *buf, size_t len);
+#define CEP_KPOD_CLEANUP_FILE CEP_KPOD_IDENTITY_DIR "/cleanup.json"
+#define CEP_KPOD_TERMINATION_LOG "/dev/termination-log"
 /* "app.kubernetes.io/managed-by=cep,cep.io/appliance=<appliance>" */
 int cep_kpod_selector(const char *appliance, char *buf, size_t len);
 
@@ -71,5 +79,10 @@ json_t *cep_kpod_pod(const cep_connector *c, const cep_kpod *p);
  * identity dir holds), relay and server-name; owned by the pod uid. */
 json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *ca, const char *cert, const char *key);
+
+/* The cleanup runner's Secret: cleanup.json = recs_json, owned by the
+ * pod uid. */
+json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
+    const char *pod_uid, const char *recs_json);
 
 #endif

@@ -13,7 +13,9 @@ the cep labels left. Needs root (namespaces, nftables, cgroups).
 """
 import json
 import os
+import signal
 import subprocess
+import threading
 import unittest
 
 from cep_e2e import procs, wait_until
@@ -148,6 +150,75 @@ class NetworkLossOnPod(PodTargetCase):
         self.assert_nothing_left()
         # the target lived through it, in the same container
         self.assertEqual(self.target_pid(), pid)
+
+
+class RunnerKilledOnPod(PodTargetCase):
+    def runner_pids(self, run_id, cleanup=False):
+        """The run's cep-runner processes (CEP_RUN_ID in the environment
+        the pod spec gave it); cleanup: those running --cleanup."""
+        out = []
+        for pid, (comm, cmd) in procs().items():
+            if comm != "cep-runner" or ("--cleanup" in cmd) != cleanup:
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if f"CEP_RUN_ID={run_id}".encode() in env:
+                out.append(pid)
+        return out
+
+    def watch_cleanup_pod(self, run_id, seen, stop):
+        """Keeps the cleanup runner's Pod as kubectl shows it (it lives
+        for a second or two)."""
+        while not stop.is_set():
+            r = self.env.kubectl("get", "pod", f"cep-cleanup-{run_id}", "-n", NS, "-o",
+                                 "json", check=False)
+            if r.returncode == 0 and "pod" not in seen:
+                seen["pod"] = json.loads(r.stdout)
+            stop.wait(0.05)
+
+    def delegate_lines(self, run_id):
+        with open(os.path.join(self.app.home, "log", "delegate.log"), errors="replace") as f:
+            return [ln for ln in f.read().splitlines() if run_id in ln]
+
+    def test_kill9_cleanup_runner_undoes_in_the_pods_netns(self):
+        pid = self.target_pid()
+        self.assertIsNotNone(pid, "no process in the target's cgroup:\n" + self.env.logs())
+        before = {r["run_id"] for r in self.app.runs()}
+        p = self.app.run_async(self.app.write("loss.yaml", experiment("loss", self.pod, "4m")))
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        run_id = self.env.new_run_id(before)
+        self.assertTrue(wait_until(lambda: self.cep_tables(pid), 60, 0.2),
+                        "no cep table in the target's netns:\n" + self.env.logs())
+        seen, stop = {}, threading.Event()
+        t = threading.Thread(target=self.watch_cleanup_pod, args=(run_id, seen, stop))
+        t.start()
+        self.addCleanup(lambda: (stop.set(), t.join()))
+        pids = self.runner_pids(run_id)
+        self.assertEqual(len(pids), 1, f"runner processes: {pids}\n" + self.env.logs())
+        os.kill(pids[0], signal.SIGKILL)
+        rc, out, err = wait_proc(p, 240)
+        stop.set()
+        t.join()
+        run = {r["run_id"]: r for r in self.app.runs()}[run_id]
+        text = f"rc {rc}\n{out}{err}\n{json.dumps(run)}\n" + self.env.logs()
+        self.assertEqual(run["state"], "ERROR", text)
+        self.assertNotIn("cleanup incomplete", run["reason"], text)
+        # undone by the cleanup runner, in the pod's netns, on its node
+        self.assertEqual(self.cep_tables(pid), [], text)
+        lines = self.delegate_lines(run_id)
+        self.assertTrue(any("undone by the cleanup runner" in ln for ln in lines), text)
+        self.assertFalse(any("undone by the delegate" in ln for ln in lines), text)
+        self.assertTrue(any("cleanup runner shop/cep-cleanup-" in ln and "node node-2" in ln
+                            for ln in lines), text)
+        self.assertIn("pod", seen, "the cleanup runner's pod was never seen\n" + text)
+        self.assert_runner_pod_placed(seen["pod"])
+        args = seen["pod"]["spec"]["containers"][0]["args"]
+        self.assertEqual(args[:2], ["--cleanup", "/var/run/cep/identity/cleanup.json"])
+        self.assert_nothing_left()
+        self.assertEqual(self.runner_pids(run_id) + self.runner_pids(run_id, True), [])
 
 
 if __name__ == "__main__":

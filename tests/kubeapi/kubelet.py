@@ -748,6 +748,13 @@ class Kubelet:
         c.cgroups = sandbox.container_cgroups(rt.uid, c.container_id)
         c.state_dir = os.path.join(rt.dir, "containers", c.name, str(c.restarts))
         os.makedirs(c.state_dir, 0o700, exist_ok=True)
+        # terminationMessagePath: a file of ours, read into
+        # state.terminated.message when the container ends
+        tlog = os.path.join(c.state_dir, "termination-log")
+        open(tlog, "w").close()
+        os.chmod(tlog, 0o666)
+        mounts = mounts + [{"src": tlog, "dst": c.spec.get("terminationMessagePath") or
+                            "/dev/termination-log", "ro": False}]
         stage = os.path.join(rt.dir, "stage", c.name, str(c.restarts))
         os.makedirs(stage, 0o700, exist_ok=True)
         spec_path = os.path.join(c.state_dir, "spec.json")
@@ -787,6 +794,13 @@ class Kubelet:
             term.update(exitCode=128, reason="StartError", message=err)
         else:
             term["reason"] = "Completed" if code == 0 else "Error"
+            try:
+                with open(os.path.join(c.state_dir, "termination-log"), "rb") as f:
+                    msg = f.read(4096).decode("utf-8", "replace")
+                if msg:
+                    term["message"] = msg
+            except OSError:
+                pass
         term.update(startedAt=c.started_at or now_iso(), finishedAt=now_iso(), containerID=c.container_id)
         c.state = {"terminated": term}
         pol = rt.restart_policy
