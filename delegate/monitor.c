@@ -367,6 +367,18 @@ static int node_faults(cep_delegate *d, cep_run *r,
 			    json_string_value(v), recs[i]->fault_id) == 0)
 				done[i] = true;
 	json_decref(ids);
+	if (rv == CEP_OK || rv == CEP_EXEC_IN_PROGRESS)
+		return rv;
+	/* name what is left first: the error may be about the pod */
+	char left[256] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(left);
+		if (node[i] && !done[i] && l < sizeof(left) - 1)
+			snprintf(left + l, sizeof(left) - l, "%s%.64s (%.32s)",
+			    l ? ", " : "", recs[i]->fault_id, recs[i]->type);
+	}
+	if (left[0] != '\0')
+		cep_err_wrap(uerr, "left on the node: %s", left);
 	return rv;
 }
 

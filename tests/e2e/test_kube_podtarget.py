@@ -66,6 +66,10 @@ class PodTargetCase(unittest.TestCase):
         self.env.kubectl("create", "-f", "-", stdin=json.dumps(pod))
         ok = wait_until(lambda: self.target_obj()["status"].get("phase") == "Running", 30, 0.2)
         self.assertTrue(ok, "target pod not Running:\n" + self.env.logs())
+        # Running is reported as the container's process starts: give it
+        # the moment it takes to join its cgroup
+        self.assertTrue(wait_until(self.target_pid, 10, 0.1),
+                        "no process in the target's cgroup:\n" + self.env.logs())
         return "web-0"
 
     # -- observing from outside ----------------------------------------
@@ -219,6 +223,41 @@ class RunnerKilledOnPod(PodTargetCase):
         self.assertEqual(args[:2], ["--cleanup", "/var/run/cep/identity/cleanup.json"])
         self.assert_nothing_left()
         self.assertEqual(self.runner_pids(run_id) + self.runner_pids(run_id, True), [])
+        # the delegate (built with sanitizers in CI) ends clean after it
+        rc = self.app.stop("delegate")
+        with open(os.path.join(self.app.home, "log", "delegate.log"), errors="replace") as f:
+            dlog = f.read()
+        self.assertEqual(rc, 0, dlog[-3000:])
+        self.assertNotIn("Sanitizer", dlog)
+
+    def test_cleanup_runner_cannot_start_cleanup_incomplete(self):
+        """The delegate loses `create pods` mid-run: no cleanup runner can
+        start, the run ends ERROR "cleanup incomplete" naming the 403, and
+        the table really is still in the pod's netns (not a silent pass)."""
+        pid = self.target_pid()
+        before = {r["run_id"] for r in self.app.runs()}
+        p = self.app.run_async(self.app.write("loss.yaml", experiment("loss", self.pod, "4m")))
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        run_id = self.env.new_run_id(before)
+        self.assertTrue(wait_until(lambda: self.cep_tables(pid), 60, 0.2), self.env.logs())
+        self.env.revoke("cep-delegate", "pods", "create")
+        pids = self.runner_pids(run_id)
+        self.assertEqual(len(pids), 1, self.env.logs())
+        os.kill(pids[0], signal.SIGKILL)
+        rc, out, err = wait_proc(p, 240)
+        run = {r["run_id"]: r for r in self.app.runs()}[run_id]
+        text = f"rc {rc}\n{out}{err}\n{json.dumps(run)}\n" + self.env.logs()
+        self.assertEqual(run["state"], "ERROR", text)
+        self.assertTrue(run["reason"].startswith("cleanup incomplete: left on the node: "
+                                                 "cut (network-loss): create pods"), text)
+        self.assertIn("403", run["reason"], text)
+        self.assertIn("pods", run["reason"], text)
+        self.assertEqual(len(self.cep_tables(pid)), 1, text)
+        lines = self.delegate_lines(run_id)
+        self.assertTrue(any("fault cut: not undone by the cleanup runner" in ln
+                            for ln in lines), text)
+        self.assertFalse(any("fault cut undone by" in ln for ln in lines), text)
+        self.assert_nothing_left()
 
 
 if __name__ == "__main__":
