@@ -279,6 +279,22 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 {
 	wctx *w = arg;
 	krun *kr = w->kr;
+	/* an adopted run's placement: the launch that knew it was an
+	 * earlier delegate's, and a cleanup runner needs it */
+	char node[sizeof(kr->node)];
+	unsigned caps;
+	bool cg;
+	if (kr->adopted && kr->node[0] == '\0' &&
+	    cep_kpod_placement(obj, node, sizeof(node), &caps, &cg)) {
+		pthread_mutex_lock(&kr->kx->mu);
+		snprintf(kr->node, sizeof(kr->node), "%s", node);
+		kr->pods.caps = caps;
+		kr->pods.cgroupfs = cg;
+		pthread_mutex_unlock(&kr->kx->mu);
+		cep_log_info(kr->id, "adopted runner pod %s/%s runs on node %s "
+		    "(pod targets): a cleanup runner would go there", kr->ns,
+		    kr->pod, node);
+	}
 	if (strcmp(type, "DELETED") == 0) {
 		ended(kr, "pod deleted");
 		w->done = true;

@@ -435,3 +435,32 @@ json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
 	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
 	    "immutable", 1);
 }
+
+bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
+    unsigned *caps, bool *cgroupfs)
+{
+	const json_t *spec = json_object_get(pod, "spec");
+	const char *n = json_string_value(json_object_get(spec, "nodeName"));
+	if (!json_is_true(json_object_get(spec, "hostPID")) || n == NULL ||
+	    n[0] == '\0' || strlen(n) >= len)
+		return false;
+	unsigned bits = 0;
+	const json_t *add = json_object_get(json_object_get(json_object_get(
+	    json_array_get(json_object_get(spec, "containers"), 0),
+	    "securityContext"), "capabilities"), "add"), *v;
+	size_t i;
+	json_array_foreach(add, i, v)
+		for (unsigned b = 1; cep_kpod_cap_name(b) != NULL; b <<= 1)
+			if (json_is_string(v) && strcmp(json_string_value(v),
+			    cep_kpod_cap_name(b)) == 0)
+				bits |= b;
+	bool cg = false;
+	json_array_foreach(json_object_get(spec, "volumes"), i, v)
+		cg = cg || (json_is_string(json_object_get(v, "name")) &&
+		    strcmp(json_string_value(json_object_get(v, "name")),
+		    "cgroupfs") == 0);
+	snprintf(node, len, "%s", n);
+	*caps = bits;
+	*cgroupfs = cg;
+	return true;
+}

@@ -80,6 +80,12 @@ json_t *cep_kpod_pod(const cep_connector *c, const cep_kpod *p);
 json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *ca, const char *cert, const char *key);
 
+/* The placement a runner Pod object carries (what cep_kpod_pod made of
+ * node, caps and cgroupfs), for a run adopted after a restart. false
+ * (and nothing set) for an API-only runner or a malformed object. */
+bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
+    unsigned *caps, bool *cgroupfs);
+
 /* The cleanup runner's Secret: cleanup.json = recs_json, owned by the
  * pod uid. */
 json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,

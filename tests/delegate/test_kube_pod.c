@@ -164,3 +164,27 @@ Test(kube_pod, api_only_runner_unchanged)
 	cr_assert_null(at(pod, "spec.nodeName"));
 	json_decref(pod);
 }
+
+/* A restarted delegate reads the placement back from the Pod. */
+Test(kube_pod, placement_round_trip)
+{
+	char node[64];
+	unsigned caps = 0;
+	bool cg = false;
+	unsigned want = cep_kpod_caps_for("network-latency", NULL) |
+	    cep_kpod_caps_for("cpu-hog", NULL);
+	json_t *pod = build("node-3", want, true);
+	cr_assert(cep_kpod_placement(pod, node, sizeof(node), &caps, &cg));
+	cr_assert_str_eq(node, "node-3");
+	cr_assert_eq(caps, want);
+	cr_assert(cg);
+	json_decref(pod);
+	pod = build(NULL, 0, false);
+	cr_assert(!cep_kpod_placement(pod, node, sizeof(node), &caps, &cg));
+	json_decref(pod);
+	json_t *bad = json_pack("{s:{s:b, s:i}}", "spec", "hostPID", 1,
+	    "nodeName", 7);
+	cr_assert(!cep_kpod_placement(bad, node, sizeof(node), &caps, &cg));
+	cr_assert(!cep_kpod_placement(NULL, node, sizeof(node), &caps, &cg));
+	json_decref(bad);
+}

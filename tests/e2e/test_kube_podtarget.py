@@ -230,6 +230,39 @@ class RunnerKilledOnPod(PodTargetCase):
         self.assertEqual(rc, 0, dlog[-3000:])
         self.assertNotIn("Sanitizer", dlog)
 
+    def test_delegate_restarted_then_runner_killed(self):
+        """The delegate is SIGKILLed and restarted mid-run: it adopts the
+        run, reads the placement back from the runner Pod, and when the
+        runner then dies its cleanup runner still goes to the pod's node."""
+        pid = self.target_pid()
+        before = {r["run_id"] for r in self.app.runs()}
+        p = self.app.run_async(self.app.write("loss.yaml", experiment("loss", self.pod, "4m")))
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        run_id = self.env.new_run_id(before)
+        self.assertTrue(wait_until(lambda: self.cep_tables(pid), 60, 0.2), self.env.logs())
+        d = self.app.procs.pop("delegate")
+        d.kill()
+        d.wait()
+        self.app.start("delegate")
+        self.app.wait_ready()
+        self.assertTrue(wait_until(lambda: any("runs on node node-2 (pod targets)" in ln
+                                               for ln in self.delegate_lines(run_id)),
+                                   30, 0.2), self.env.logs())
+        pids = self.runner_pids(run_id)
+        self.assertEqual(len(pids), 1, self.env.logs())
+        os.kill(pids[0], signal.SIGKILL)
+        run = wait_until(lambda: next((r for r in self.app.runs() if r["run_id"] == run_id
+                                       and r["state"] in ("ERROR", "PASSED", "FAILED")),
+                                      None), 120, 0.3)
+        text = json.dumps(run) + "\n" + self.env.logs()
+        self.assertIsNotNone(run, text)
+        self.assertEqual(run["state"], "ERROR", text)
+        self.assertNotIn("cleanup incomplete", run["reason"], text)
+        self.assertEqual(self.cep_tables(pid), [], text)
+        self.assertTrue(any("fault cut undone by the cleanup runner" in ln
+                            for ln in self.delegate_lines(run_id)), text)
+        self.assert_nothing_left()
+
     def test_cleanup_runner_cannot_start_cleanup_incomplete(self):
         """The delegate loses `create pods` mid-run: no cleanup runner can
         start, the run ends ERROR "cleanup incomplete" naming the 403, and
