@@ -54,6 +54,16 @@ int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err)
 	return ex->ops->undo(ex->impl, run_id, err);
 }
 
+int cep_executor_node_undo(cep_executor *ex, const char *run_id,
+    const char *recs_json, char **undone, cep_err *err)
+{
+	*undone = NULL;
+	if (ex->ops->node_undo == NULL)
+		return cep_err_set(err, CEP_UNIMPLEMENTED, "the %s executor "
+		    "cannot undo faults on a node", ex->ops->name);
+	return ex->ops->node_undo(ex->impl, run_id, recs_json, undone, err);
+}
+
 int cep_executor_adopt(cep_executor *ex, const cep_exec_handle *h,
     cep_err *err)
 {

@@ -30,6 +30,18 @@ typedef struct cep_exec_handle {
 	char connector[64];
 } cep_exec_handle;
 
+/* Pod targets of a kubernetes run's node-level faults (docs/kubernetes.md,
+ * "Pod targets"): the runner is placed on their node with the
+ * capabilities the faults need. n == 0: an API-only runner. */
+#define CEP_EXEC_MAX_PODS 8
+typedef struct cep_exec_pods {
+	size_t n;
+	char pod[CEP_EXEC_MAX_PODS][254];
+	char container[CEP_EXEC_MAX_PODS][64];  /* "" = the only one */
+	unsigned caps;                          /* CEP_KCAP_* (kube_pod.h) */
+	bool cgroupfs;                          /* the node's cgroupfs */
+} cep_exec_pods;
+
 typedef struct cep_exec_launch {
 	const char *run_id;
 	const char *identity_dir;
@@ -44,6 +56,7 @@ typedef struct cep_exec_launch {
 	const char *ns;            /* the run's namespace */
 	const char *appliance;     /* cep.io/appliance label */
 	int64_t not_after_ms;      /* identity expiry: activeDeadlineSeconds */
+	const cep_exec_pods *pods; /* NULL or n == 0: no pod target */
 } cep_exec_launch;
 
 enum cep_exec_status { CEP_EXEC_ALIVE, CEP_EXEC_EXITED };
@@ -72,6 +85,16 @@ typedef struct cep_executor_ops {
 	 * restart), so that poll/kill/undo know it. NULL = nothing to do. */
 	int (*adopt)(void *impl, const cep_exec_handle *h, cep_err *err);
 	void (*free)(void *impl);
+	/* Optional (kubernetes): undoes node-level fault records (a JSON
+	 * array of FaultRecord fields, lib/undo.h cep_undo_on_node) with a
+	 * cleanup runner on the node the run's runner ran on. Call after
+	 * undo() returned CEP_OK (also with "[]": it forgets the run's
+	 * placement); CEP_EXEC_IN_PROGRESS while it runs, then CEP_OK when
+	 * every record was undone, or an error naming what is left. *undone
+	 * (malloc'd JSON array of fault ids, or NULL) lists what the cleanup
+	 * runner reported undone, whatever the result. */
+	int (*node_undo)(void *impl, const char *run_id, const char *recs_json,
+	    char **undone, cep_err *err);
 } cep_executor_ops;
 
 typedef struct cep_executor cep_executor;
@@ -90,6 +113,9 @@ void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h);
 int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err);
 int cep_executor_adopt(cep_executor *ex, const cep_exec_handle *h,
     cep_err *err);
+/* ops->node_undo; UNIMPLEMENTED for a backend without it. */
+int cep_executor_node_undo(cep_executor *ex, const char *run_id,
+    const char *recs_json, char **undone, cep_err *err);
 
 /* For backends: wraps ops + impl; impl back when ex is of those ops. */
 cep_executor *cep_executor_wrap(const cep_executor_ops *ops, void *impl);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "kube_pod.h"
+#include "podtarget.h"
 #include "log.h"
 #include "util.h"
 
@@ -156,6 +157,32 @@ static int ours_already(krun *kr, cep_kube *k, const cep_kube_res *res,
 	return CEP_OK;
 }
 
+/* Pod targets: each must be Running on a node, with its container
+ * running, and all on one node (one runner runs on one node). The
+ * runner reads them again before acting (they may move meanwhile). */
+static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
+{
+	kr->node[0] = '\0';
+	for (size_t i = 0; i < kr->pods.n; i++) {
+		const char *name = kr->pods.pod[i], *ctr = kr->pods.container[i];
+		json_t *obj = NULL;
+		cep_podtarget t;
+		int rv = cep_kube_get(k, &cep_kube_pods, kr->ns, name, &obj, err);
+		if (rv == CEP_OK)
+			rv = cep_podtarget_read(obj, ctr[0] ? ctr : NULL, &t, err);
+		json_decref(obj);
+		if (rv != CEP_OK)
+			return cep_err_wrap(err, "pod target %s/%s", kr->ns, name);
+		if (kr->node[0] != '\0' && strcmp(kr->node, t.node) != 0)
+			return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod "
+			    "targets on two nodes (%s on %s, %s on %s): one runner "
+			    "runs on one node, expected one experiment per node",
+			    kr->pods.pod[0], kr->node, name, t.node);
+		snprintf(kr->node, sizeof(kr->node), "%s", t.node);
+	}
+	return CEP_OK;
+}
+
 /* Pod, then Secret owned by it (the pod waits in ContainerCreating until
  * its secret volume exists, so the order costs nothing). */
 static int create_objects(krun *kr, cep_kube *k, cep_err *err)
@@ -168,11 +195,17 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	if (atomic_load(&kr->kill_asked))
 		return cep_err_set(err, CEP_CANCELLED, "killed before the pod "
 		    "was created");
+	int rv = resolve_node(kr, k, err);
+	if (rv != CEP_OK)
+		return rv;
+	p.node = kr->node;
+	p.caps = kr->pods.caps;
+	p.cgroupfs = kr->pods.cgroupfs;
 	json_t *pod = cep_kpod_pod(kr->kc->c, &p), *created = NULL;
 	if (pod == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "building the pod object");
-	int rv = cep_kube_create(k, &cep_kube_pods, kr->ns, pod, &created, err);
+	rv = cep_kube_create(k, &cep_kube_pods, kr->ns, pod, &created, err);
 	json_decref(pod);
 	if (rv == CEP_ALREADY_EXISTS)
 		rv = ours_already(kr, k, &cep_kube_pods, &created, err);
@@ -246,6 +279,22 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 {
 	wctx *w = arg;
 	krun *kr = w->kr;
+	/* an adopted run's placement: the launch that knew it was an
+	 * earlier delegate's, and a cleanup runner needs it */
+	char node[sizeof(kr->node)];
+	unsigned caps;
+	bool cg;
+	if (kr->adopted && kr->node[0] == '\0' &&
+	    cep_kpod_placement(obj, node, sizeof(node), &caps, &cg)) {
+		pthread_mutex_lock(&kr->kx->mu);
+		snprintf(kr->node, sizeof(kr->node), "%s", node);
+		kr->pods.caps = caps;
+		kr->pods.cgroupfs = cg;
+		pthread_mutex_unlock(&kr->kx->mu);
+		cep_log_info(kr->id, "adopted runner pod %s/%s runs on node %s "
+		    "(pod targets): a cleanup runner would go there", kr->ns,
+		    kr->pod, node);
+	}
 	if (strcmp(type, "DELETED") == 0) {
 		ended(kr, "pod deleted");
 		w->done = true;
@@ -596,6 +645,8 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 	    c->server_name[0] ? c->server_name :
 	    (l->server_name ? l->server_name : ""));
 	kr->not_after_ms = l->not_after_ms;
+	if (l->pods != NULL)
+		kr->pods = *l->pods;
 	int rv = read_identity(kr, l->identity_dir, err);
 	if (rv != CEP_OK) {
 		krun_free(kr);
@@ -696,6 +747,7 @@ static int kube_undo(void *impl, const char *run_id, cep_err *err)
 		return CEP_EXEC_IN_PROGRESS;
 	}
 	unlink_run(kx, kr);
+	kx_clean_stash(kx, kr);
 	pthread_mutex_unlock(&kx->mu);
 	int rv = kr->undo_rv;
 	if (rv != CEP_OK)
@@ -714,6 +766,7 @@ static void kube_free(void *impl)
 		return;
 	atomic_store(&kx->stopping, true);
 	kx_collect_join(kx);
+	kx_clean_free_all(kx);
 	while (kx->runs != NULL) {
 		krun *kr = kx->runs;
 		kx->runs = kr->next;
@@ -736,6 +789,7 @@ const cep_executor_ops cep_kube_exec_ops = {
 	.undo = kube_undo,
 	.adopt = kube_adopt,
 	.free = kube_free,
+	.node_undo = kx_node_undo,
 };
 
 int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,

@@ -35,6 +35,8 @@ typedef struct krun {
 	kconn *kc;                     /* NULL: connector not configured */
 	char relay[256], server_name[256];
 	int64_t not_after_ms;
+	cep_exec_pods pods;            /* pod targets (launch) */
+	char node[254];                /* their node, once resolved */
 	char *ca, *cert, *key;         /* until the Secret exists; wiped */
 	bool adopted;                  /* launched by an earlier delegate */
 	atomic_bool stop;              /* the watcher ends */
@@ -54,6 +56,7 @@ typedef struct krun {
 } krun;
 
 typedef struct kcollect kcollect;
+typedef struct kclean kclean;    /* executor_kube_cleanup.c */
 
 typedef struct kube_exec {
 	char appliance[64], relay[256];
@@ -64,11 +67,20 @@ typedef struct kube_exec {
 	atomic_bool stopping;
 	int64_t undo_limit_ms;
 	kcollect *coll;                /* start-time collection */
+	kclean *cleans;                /* kx->mu: placements, cleanups */
 } kube_exec;
 
 extern const cep_executor_ops cep_kube_exec_ops;
 
 int kx_client(kconn *kc, cep_kube **out, cep_err *err);
+/* executor_kube_cleanup.c. stash: remembers where a pod-target run's
+ * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
+ * op. free_all: joins and frees every cleanup (at executor free). */
+void kx_clean_stash(kube_exec *kx, const krun *kr);
+int kx_node_undo(void *impl, const char *run_id, const char *recs_json,
+    char **undone, cep_err *err);
+void kx_clean_free_all(kube_exec *kx);
+
 /* Waits for the collection threads (they check kx->stopping). */
 void kx_collect_join(kube_exec *kx);
 

@@ -11,6 +11,12 @@
  * - non-root (65532), read-only root filesystem, no privilege escalation,
  *   every capability dropped, RuntimeDefault seccomp: the runner acts on
  *   the cluster through the API only; it needs none of these.
+ * - a runner for node-level faults on a pod target is the exception: it
+ *   must run on the target's node (nodeName), see the node's processes
+ *   (hostPID) to find the container's, and hold the capabilities its
+ *   faults need - as uid 0, because Kubernetes grants added capabilities
+ *   to root only (no ambient capabilities for other users). Every other
+ *   capability stays dropped; privileged is never set.
  * - the identity comes from the Secret, mounted read-only with mode 0400;
  *   the Secret is owned by the pod so the cluster collects it with the pod.
  * - connector labels and annotations are applied first, cep's own labels
@@ -26,6 +32,12 @@
 int cep_kpod_name(const char *run_id, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "cep-runner-%s", run_id);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+int cep_kpod_cleanup_name(const char *run_id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "cep-cleanup-%s", run_id);
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
@@ -113,6 +125,39 @@ static void add_proxy(json_t *env, const char *upper, const char *lower,
 	json_array_append_new(env, env_var(lower, val));
 }
 
+int cep_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; e != NULL && i < cep_exp_nfaults(e); i++) {
+		const cep_exp_item *it = cep_exp_fault(e, i);
+		const char *pod = cep_exp_str(it, "pod");
+		if (pod == NULL)
+			continue;
+		const char *ctr = cep_exp_str(it, "container");
+		out->caps |= cep_kpod_caps_for(cep_exp_item_type(it),
+		    &out->cgroupfs);
+		size_t j = 0;
+		while (j < out->n && (strcmp(out->pod[j], pod) != 0 ||
+		    strcmp(out->container[j], ctr ? ctr : "") != 0))
+			j++;
+		if (j < out->n)
+			continue;
+		if (out->n == CEP_EXEC_MAX_PODS)
+			return cep_err_set(err, CEP_INVALID_ARGUMENT, "more than "
+			    "%d pod targets in one run", CEP_EXEC_MAX_PODS);
+		snprintf(out->pod[j], sizeof(out->pod[j]), "%s", pod);
+		snprintf(out->container[j], sizeof(out->container[j]), "%s",
+		    ctr ? ctr : "");
+		out->n++;
+	}
+	return CEP_OK;
+}
+
+static bool on_node(const cep_kpod *p)
+{
+	return p->node != NULL && p->node[0] != '\0';
+}
+
 static json_t *container_env(const cep_connector *c, const cep_kpod *p)
 {
 	json_t *env = json_array();
@@ -121,13 +166,20 @@ static json_t *container_env(const cep_connector *c, const cep_kpod *p)
 	json_array_append_new(env, env_var("CEP_RUN_ID", p->run_id));
 	json_array_append_new(env, env_var("CEP_IDENTITY_DIR",
 	    CEP_KPOD_IDENTITY_DIR));
-	/* From the Secret, like the identity: one source of truth. */
-	json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
-	    "name", "CEP_RELAY", "valueFrom", "secretKeyRef", "name", p->name,
-	    "key", "relay"));
+	/* From the Secret, like the identity: one source of truth. (A
+	 * cleanup runner dials nothing.) */
+	if (!p->cleanup)
+		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
+		    "name", "CEP_RELAY", "valueFrom", "secretKeyRef", "name",
+		    p->name, "key", "relay"));
 	add_proxy(env, "HTTP_PROXY", "http_proxy", c->http_proxy);
 	add_proxy(env, "HTTPS_PROXY", "https_proxy", c->https_proxy);
 	add_proxy(env, "NO_PROXY", "no_proxy", c->no_proxy);
+	/* the runner checks a pod target is still on its own node */
+	if (on_node(p))
+		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s}}}",
+		    "name", "CEP_NODE_NAME", "valueFrom", "fieldRef",
+		    "fieldPath", "spec.nodeName"));
 	return env;
 }
 
@@ -154,13 +206,78 @@ static json_t *resources(const cep_connector *c)
 	return r;
 }
 
-static json_t *container_security(void)
+static const char *const cap_names[] = {"NET_ADMIN", "NET_RAW",
+    "SYS_ADMIN", "SYS_PTRACE", "DAC_OVERRIDE"};
+
+const char *cep_kpod_cap_name(unsigned bit)
 {
-	return json_pack("{s:b, s:i, s:i, s:b, s:b, s:{s:[s]}, s:{s:s}}",
-	    "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID,
-	    "runAsGroup", CEP_KPOD_UID, "readOnlyRootFilesystem", 1,
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+		if (bit == 1u << i)
+			return cap_names[i];
+	return NULL;
+}
+
+/* Why each: nftables/tc/NFQUEUE need NET_ADMIN in the pod's netns, which
+ * the runner enters with setns (SYS_ADMIN) through /proc/PID/ns/net of a
+ * process of another user (SYS_PTRACE: ptrace access mode); the NFQUEUE
+ * worker sends through raw sockets (NET_RAW). Hogs only read the
+ * target's cgroups and mount namespace through /proc (SYS_PTRACE) and
+ * write the node's cgroupfs (root owns it). io-stress and disk-fill
+ * write in the container's filesystem through /proc/PID/root
+ * (SYS_PTRACE), into directories of the app's user (DAC_OVERRIDE). */
+unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs)
+{
+	static const struct {
+		const char *type;
+		unsigned caps;
+		bool cgroupfs;
+	} t[] = {
+	    {"network-loss", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
+		CEP_KCAP_SYS_PTRACE, false},
+	    {"network-partition", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
+		CEP_KCAP_SYS_PTRACE, false},
+	    {"network-bandwidth", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
+		CEP_KCAP_SYS_PTRACE, false},
+	    {"dns-error", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
+		CEP_KCAP_SYS_PTRACE, false},
+	    {"network-latency", CEP_KCAP_NET_ADMIN | CEP_KCAP_NET_RAW |
+		CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE, false},
+	    {"network-corrupt", CEP_KCAP_NET_ADMIN | CEP_KCAP_NET_RAW |
+		CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE, false},
+	    {"network-duplicate", CEP_KCAP_NET_ADMIN | CEP_KCAP_NET_RAW |
+		CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE, false},
+	    {"cpu-hog", CEP_KCAP_SYS_PTRACE, true},
+	    {"memory-hog", CEP_KCAP_SYS_PTRACE, true},
+	    {"io-stress", CEP_KCAP_SYS_PTRACE | CEP_KCAP_DAC_OVERRIDE, true},
+	    {"disk-fill", CEP_KCAP_SYS_PTRACE | CEP_KCAP_DAC_OVERRIDE, false},
+	};
+	for (size_t i = 0; type != NULL && i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(t[i].type, type) == 0) {
+			if (cgroupfs != NULL)
+				*cgroupfs = *cgroupfs || t[i].cgroupfs;
+			return t[i].caps;
+		}
+	return 0;
+}
+
+static json_t *container_security(const cep_kpod *p)
+{
+	if (!on_node(p))
+		return json_pack("{s:b, s:i, s:i, s:b, s:b, s:{s:[s]}, s:{s:s}}",
+		    "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID,
+		    "runAsGroup", CEP_KPOD_UID, "readOnlyRootFilesystem", 1,
+		    "allowPrivilegeEscalation", 0, "capabilities", "drop",
+		    "ALL", "seccompProfile", "type", "RuntimeDefault");
+	json_t *add = json_array();
+	for (unsigned b = 1; b != 0 && cep_kpod_cap_name(b) != NULL; b <<= 1)
+		if (p->caps & b)
+			json_array_append_new(add,
+			    json_string(cep_kpod_cap_name(b)));
+	return json_pack("{s:b, s:i, s:i, s:b, s:b, s:b, s:{s:[s], s:o}, "
+	    "s:{s:s}}", "runAsNonRoot", 0, "runAsUser", 0, "runAsGroup", 0,
+	    "privileged", 0, "readOnlyRootFilesystem", 1,
 	    "allowPrivilegeEscalation", 0, "capabilities", "drop", "ALL",
-	    "seccompProfile", "type", "RuntimeDefault");
+	    "add", add, "seccompProfile", "type", "RuntimeDefault");
 }
 
 static json_t *container(const cep_connector *c, const cep_kpod *p)
@@ -168,17 +285,30 @@ static json_t *container(const cep_connector *c, const cep_kpod *p)
 	json_t *ct = json_pack("{s:s, s:s, s:o, s:o, s:o, s:[{s:s, s:s, s:b}]}",
 	    "name", "runner", "image", c->image,
 	    "env", container_env(c, p), "resources", resources(c),
-	    "securityContext", container_security(),
+	    "securityContext", container_security(p),
 	    "volumeMounts", "name", "identity", "mountPath",
 	    CEP_KPOD_IDENTITY_DIR, "readOnly", 1);
 	if (ct == NULL)
 		return NULL;
+	if (on_node(p) && p->cgroupfs)
+		json_array_append_new(json_object_get(ct, "volumeMounts"),
+		    json_pack("{s:s, s:s}", "name", "cgroupfs", "mountPath",
+		    "/sys/fs/cgroup"));
 	if (c->pull_policy[0] != '\0')
 		json_object_set_new(ct, "imagePullPolicy",
 		    json_string(c->pull_policy));
-	if (p->server_name != NULL && p->server_name[0] != '\0')
+	if (p->cleanup) {
+		json_object_set_new(ct, "args", json_pack("[s, s, s, s]",
+		    "--cleanup", CEP_KPOD_CLEANUP_FILE, "--report",
+		    CEP_KPOD_TERMINATION_LOG));
+		json_object_set_new(ct, "terminationMessagePath",
+		    json_string(CEP_KPOD_TERMINATION_LOG));
+		json_object_set_new(ct, "terminationMessagePolicy",
+		    json_string("File"));
+	} else if (p->server_name != NULL && p->server_name[0] != '\0') {
 		json_object_set_new(ct, "args", json_pack("[s, s]",
 		    "--server-name", p->server_name));
+	}
 	return ct;
 }
 
@@ -221,10 +351,29 @@ static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 	    "seccompProfile", "type", "RuntimeDefault");
 	if (spec == NULL)
 		return NULL;
+	if (on_node(p)) {
+		json_object_set_new(spec, "nodeName", json_string(p->node));
+		json_object_set_new(spec, "hostPID", json_true());
+		json_t *sc = json_object_get(spec, "securityContext");
+		json_object_set_new(sc, "runAsNonRoot", json_false());
+		json_object_set_new(sc, "runAsUser", json_integer(0));
+		json_object_set_new(sc, "runAsGroup", json_integer(0));
+		/* root reads its 0400 identity as is; fsGroup would make the
+		 * key group-readable and owned by the runner's own uid */
+		json_object_del(sc, "fsGroup");
+		if (p->cgroupfs)
+			json_array_append_new(json_object_get(spec, "volumes"),
+			    json_pack("{s:s, s:{s:s, s:s}}", "name", "cgroupfs",
+			    "hostPath", "path", "/sys/fs/cgroup", "type",
+			    "Directory"));
+	}
 	if (c->service_account[0] != '\0')
 		json_object_set_new(spec, "serviceAccountName",
 		    json_string(c->service_account));
-	set_if_nonempty(spec, "nodeSelector", c->node_selector);
+	/* nodeName places it; a nodeSelector the target's node lacks would
+	 * only make the kubelet refuse the pod */
+	if (!on_node(p))
+		set_if_nonempty(spec, "nodeSelector", c->node_selector);
 	set_if_nonempty(spec, "tolerations", c->tolerations);
 	json_t *ps = pull_secrets(c);
 	set_if_nonempty(spec, "imagePullSecrets", ps);
@@ -265,4 +414,53 @@ json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "apiVersion", "v1",
 	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
 	    "immutable", 1);
+}
+
+json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
+    const char *pod_uid, const char *recs_json)
+{
+	json_t *data = json_object(), *meta = metadata(c, p);
+	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
+	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
+	    "blockOwnerDeletion", 0);
+	if (data == NULL || meta == NULL || owner == NULL ||
+	    put_b64(data, "cleanup.json", recs_json) != 0) {
+		json_decref(data);
+		json_decref(meta);
+		json_decref(owner);
+		return NULL;
+	}
+	json_object_set_new(meta, "ownerReferences", owner);
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "apiVersion", "v1",
+	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
+	    "immutable", 1);
+}
+
+bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
+    unsigned *caps, bool *cgroupfs)
+{
+	const json_t *spec = json_object_get(pod, "spec");
+	const char *n = json_string_value(json_object_get(spec, "nodeName"));
+	if (!json_is_true(json_object_get(spec, "hostPID")) || n == NULL ||
+	    n[0] == '\0' || strlen(n) >= len)
+		return false;
+	unsigned bits = 0;
+	const json_t *add = json_object_get(json_object_get(json_object_get(
+	    json_array_get(json_object_get(spec, "containers"), 0),
+	    "securityContext"), "capabilities"), "add"), *v;
+	size_t i;
+	json_array_foreach(add, i, v)
+		for (unsigned b = 1; cep_kpod_cap_name(b) != NULL; b <<= 1)
+			if (json_is_string(v) && strcmp(json_string_value(v),
+			    cep_kpod_cap_name(b)) == 0)
+				bits |= b;
+	bool cg = false;
+	json_array_foreach(json_object_get(spec, "volumes"), i, v)
+		cg = cg || (json_is_string(json_object_get(v, "name")) &&
+		    strcmp(json_string_value(json_object_get(v, "name")),
+		    "cgroupfs") == 0);
+	snprintf(node, len, "%s", n);
+	*caps = bits;
+	*cgroupfs = cg;
+	return true;
 }

@@ -8,15 +8,39 @@
 #define CEP_KUBE_POD_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "connector.h"
+#include "err.h"
+#include "executor.h"
+#include "exp.h"
 
 #define CEP_KPOD_MANAGED_BY "app.kubernetes.io/managed-by"
 #define CEP_KPOD_RUN_ID "cep.io/run-id"
 #define CEP_KPOD_APPLIANCE "cep.io/appliance"
 #define CEP_KPOD_IDENTITY_DIR "/var/run/cep/identity"
 #define CEP_KPOD_UID 65532   /* the distroless "nonroot" user */
+
+/* Linux capabilities a runner on a pod target's node may get (bits). */
+enum {
+	CEP_KCAP_NET_ADMIN = 1 << 0,     /* nftables, tc, NFQUEUE */
+	CEP_KCAP_NET_RAW = 1 << 1,       /* the NFQUEUE worker's raw sockets */
+	CEP_KCAP_SYS_ADMIN = 1 << 2,     /* setns into the pod's netns */
+	CEP_KCAP_SYS_PTRACE = 1 << 3,    /* /proc/PID/ns/ *, /proc/PID/root of
+					  * another user's process */
+	CEP_KCAP_DAC_OVERRIDE = 1 << 4,  /* files in the app's directories */
+};
+/* "NET_ADMIN", ... for bit (one of the above); NULL otherwise. */
+const char *cep_kpod_cap_name(unsigned bit);
+/* What a node-level fault type on a pod target needs (docs/faults.md,
+ * "Pod targets"); 0 for every other type. *cgroupfs: the type moves
+ * workers into the target's cgroup (the node's cgroupfs is mounted). */
+unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs);
+
+/* The pod targets of e's node-level faults (pod, container), their
+ * capabilities merged; INVALID_ARGUMENT beyond CEP_EXEC_MAX_PODS. */
+int cep_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err);
 
 typedef struct cep_kpod {
 	const char *run_id;
@@ -26,10 +50,26 @@ typedef struct cep_kpod {
 	const char *relay;       /* what the runner dials */
 	const char *server_name; /* "" or NULL: none */
 	int64_t deadline_s;      /* activeDeadlineSeconds, >= 1 */
+	/* Pod targets (node-level faults): the target's node, or NULL/""
+	 * for a runner that acts through the API only. With a node the
+	 * pod gets nodeName, hostPID, uid 0 with exactly caps (CEP_KCAP_*,
+	 * every other capability dropped), CEP_NODE_NAME, and with cgroupfs
+	 * the node's /sys/fs/cgroup. */
+	const char *node;
+	unsigned caps;
+	bool cgroupfs;
+	/* A cleanup runner (`cep-runner --cleanup`): its Secret holds only
+	 * cleanup.json (the fault records to undo), no identity and no
+	 * relay; it reports in its termination message. */
+	bool cleanup;
 } cep_kpod;
 
 /* The pod name for a run ("cep-runner-r-0123456789abcdef"). */
 int cep_kpod_name(const char *run_id, char *buf, size_t len);
+/* Its cleanup runner's ("cep-cleanup-r-0123456789abcdef"). */
+int cep_kpod_cleanup_name(const char *run_id, char *buf, size_t len);
+#define CEP_KPOD_CLEANUP_FILE CEP_KPOD_IDENTITY_DIR "/cleanup.json"
+#define CEP_KPOD_TERMINATION_LOG "/dev/termination-log"
 /* "app.kubernetes.io/managed-by=cep,cep.io/appliance=<appliance>" */
 int cep_kpod_selector(const char *appliance, char *buf, size_t len);
 
@@ -39,5 +79,16 @@ json_t *cep_kpod_pod(const cep_connector *c, const cep_kpod *p);
  * identity dir holds), relay and server-name; owned by the pod uid. */
 json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *ca, const char *cert, const char *key);
+
+/* The placement a runner Pod object carries (what cep_kpod_pod made of
+ * node, caps and cgroupfs), for a run adopted after a restart. false
+ * (and nothing set) for an API-only runner or a malformed object. */
+bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
+    unsigned *caps, bool *cgroupfs);
+
+/* The cleanup runner's Secret: cleanup.json = recs_json, owned by the
+ * pod uid. */
+json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
+    const char *pod_uid, const char *recs_json);
 
 #endif

@@ -19,12 +19,14 @@
 #include "delegate_int.h"
 #include "undo.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "exp.h"
+#include "kube_pod.h"
 #include "log.h"
 #include "util.h"
 
@@ -119,6 +121,21 @@ static void journal_pid(cep_run *r)
 	(void)cep_run_journal(r, &rec, true, &err);
 }
 
+/* The pod targets of a kubernetes run (placement of its runner). */
+static int pod_targets(const cep_run *r, cep_exec_pods *pods, cep_err *err)
+{
+	memset(pods, 0, sizeof(*pods));
+	if (!r->kube || r->spec_yaml == NULL)
+		return CEP_OK;
+	cep_exp *e = NULL;
+	int rv = cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml),
+	    r->spec_name, &e, NULL, err);
+	if (rv == CEP_OK)
+		rv = cep_kpod_targets(e, pods, err);
+	cep_exp_free(e);
+	return rv;
+}
+
 /* Starts the runner through the executor; d->mu held on entry and exit. */
 static void exec_runner(cep_delegate *d, cep_run *r)
 {
@@ -135,11 +152,17 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	char conn[64], ns[64];
 	snprintf(conn, sizeof(conn), "%s", r->connector);
 	snprintf(ns, sizeof(ns), "%s", r->ns);
+	cep_exec_pods pods;          /* copied by the executor */
+	if (pod_targets(r, &pods, &err) != CEP_OK) {
+		launch_failed(r, "launching the runner", &err);
+		return;
+	}
 	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
 	    .relay_url = d->cfg.relay_advertise, .log_path = log,
 	    .cp_url = d->cfg.cp.url, .cp_ca_file = d->cfg.cp.ca_file,
-	    .cp_proxy = d->cfg.cp.proxy, .connector = conn, .ns = ns, .appliance = d->cfg.appliance,
-	    .not_after_ms = r->not_after_ms};
+	    .cp_proxy = d->cfg.cp.proxy, .connector = conn, .ns = ns,
+	    .appliance = d->cfg.appliance, .not_after_ms = r->not_after_ms,
+	    .pods = &pods};
 	cep_exec_handle h = {0};
 	cep_executor *ex = cep_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
@@ -310,11 +333,71 @@ static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
 	return v;
 }
 
+/* Kubernetes runs: the records whose state is on the runner's node
+ * (lib/undo.h cep_undo_on_node) go to a cleanup runner there, through
+ * the executor; done[i] is set for those it reported undone. Called with
+ * "[]" too, so the executor forgets the run's placement. d->mu held: the
+ * executor only starts or polls its cleanup thread. */
+static int node_faults(cep_delegate *d, cep_run *r,
+    Cep__V1__FaultRecord **recs, size_t n, bool *node, bool *done,
+    cep_err *uerr)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		node[i] = cep_undo_on_node(recs[i]->mechanism);
+		if (node[i])
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, "
+			    "s:s, s:s}", "run_id", r->id, "fault_id",
+			    recs[i]->fault_id, "type", recs[i]->type, "target",
+			    recs[i]->target, "mechanism", recs[i]->mechanism,
+			    "undo", recs[i]->undo));
+	}
+	char *js = json_dumps(arr, JSON_COMPACT), *undone = NULL;
+	json_decref(arr);
+	if (js == NULL)
+		return cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
+	int rv = cep_executor_node_undo(cep_run_executor(d, r), r->id, js,
+	    &undone, uerr);
+	free(js);
+	json_t *ids = undone ? json_loads(undone, 0, NULL) : NULL;
+	free(undone);
+	size_t k;
+	json_t *v;
+	json_array_foreach(ids, k, v)
+		for (size_t i = 0; i < n; i++)
+			if (node[i] && json_is_string(v) && strcmp(
+			    json_string_value(v), recs[i]->fault_id) == 0)
+				done[i] = true;
+	json_decref(ids);
+	if (rv == CEP_OK || rv == CEP_EXEC_IN_PROGRESS)
+		return rv;
+	/* name what is left first: the error may be about the pod */
+	char left[256] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(left);
+		if (node[i] && !done[i] && l < sizeof(left) - 1)
+			snprintf(left + l, sizeof(left) - l, "%s%.64s (%.32s)",
+			    l ? ", " : "", recs[i]->fault_id, recs[i]->type);
+	}
+	if (left[0] != '\0')
+		cep_err_wrap(uerr, "left on the node: %s", left);
+	return rv;
+}
+
+static void free_recs(Cep__V1__FaultRecord **recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cep__v1__fault_record__free_unpacked(recs[i], NULL);
+	free(recs);
+}
+
 /* Undoes each fault recorded but not reverted (lib/undo.c, the same code
  * the runner reverts with) and journals it; a fault whose undo fails stays
  * unreverted and its error is returned. d->mu held on entry and exit but
  * dropped while undoing: a Kubernetes undo is an API call, and a dead API
- * server must not stall the monitor (every other run) for its timeout. */
+ * server must not stall the monitor (every other run) for its timeout.
+ * Kubernetes runs undo node-level faults with a cleanup runner first
+ * (CEP_EXEC_IN_PROGRESS while it runs: call again on the next tick). */
 static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 {
 	size_t n;
@@ -322,13 +405,26 @@ static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 	if (n > 0 && recs == NULL)
 		return cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
 		    "no memory for the undo of %zu fault(s)", n);
-	bool *done = n > 0 ? calloc(n, sizeof(*done)) : NULL;
+	bool *done = calloc(n + 1, sizeof(*done));
+	bool *node = calloc(n + 1, sizeof(*node));
 	int rv = CEP_OK;
+	if (done == NULL || node == NULL)
+		rv = cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
+	else if (r->kube)
+		rv = node_faults(d, r, recs, n, node, done, uerr);
+	if (rv == CEP_EXEC_IN_PROGRESS) {
+		free_recs(recs, n);
+		free(done);
+		free(node);
+		return rv;
+	}
 	char id[24];
 	snprintf(id, sizeof(id), "%s", r->id);
 	pthread_mutex_unlock(&d->mu);
-	for (size_t i = 0; i < n && done != NULL; i++) {
+	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
 		cep_err err = {0};
+		if (node[i])
+			continue;   /* the cleanup runner's (above) */
 		done[i] = cep_undo_apply(recs[i], &err) == CEP_OK;
 		if (done[i])
 			continue;
@@ -339,25 +435,28 @@ static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 		rv = err.code;
 	}
 	pthread_mutex_lock(&d->mu);
-	if (n > 0 && done == NULL)
-		rv = cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
 	int64_t now = cep_now_ms();
-	for (size_t i = 0; i < n; i++) {
-		if (done != NULL && done[i]) {
-			cep_err err = {0};
-			Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
-			rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
-			rec.reverted = recs[i];
-			rec.text = (char *)"delegate";
-			(void)cep_run_journal(r, &rec, true, &err);
-			cep_run_mark_reverted(r, recs[i]->fault_id, now, "delegate");
-			cep_log_info(id, "fault %s undone by the delegate",
-			    recs[i]->fault_id);
+	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
+		const char *who = node[i] ? "cleanup runner" : "delegate";
+		if (!done[i]) {
+			if (node[i])
+				cep_log_error(id, "fault %s: not undone by the "
+				    "cleanup runner", recs[i]->fault_id);
+			continue;
 		}
-		cep__v1__fault_record__free_unpacked(recs[i], NULL);
+		cep_err err = {0};
+		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
+		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
+		rec.reverted = recs[i];
+		rec.text = (char *)who;
+		(void)cep_run_journal(r, &rec, true, &err);
+		cep_run_mark_reverted(r, recs[i]->fault_id, now, who);
+		cep_log_info(id, "fault %s undone by the %s", recs[i]->fault_id,
+		    who);
 	}
+	free_recs(recs, n);
 	free(done);
-	free(recs);
+	free(node);
 	return rv;
 }
 
@@ -387,10 +486,13 @@ static void finish(cep_delegate *d, cep_run *r)
 	pthread_mutex_lock(&d->mu);
 	if (urv == CEP_EXEC_IN_PROGRESS)
 		return;
-	r->cleaning = false;
-	if (urv == CEP_OK)
+	bool objects_gone = urv == CEP_OK;
+	if (objects_gone)
 		urv = undo_faults(d, r, &uerr);
-	else
+	if (urv == CEP_EXEC_IN_PROGRESS)
+		return;   /* a cleanup runner is at work: ask again */
+	r->cleaning = false;
+	if (!objects_gone)
 		cep_log_error(id, "undo failed: %s", uerr.msg);
 	char why[512];
 	Cep__V1__RunState st = final_state(r, urv == CEP_OK ? NULL : uerr.msg,

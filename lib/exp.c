@@ -430,6 +430,44 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 	    dup_into(&e->connector, conn) && dup_into(&e->ns, ns);
 }
 
+/* Node-level faults: a kubernetes target acts on a pod (the runner runs
+ * on its node), so pod is required there and the host's own resources
+ * (pid, netns, cgroup: they would be the node's, picked blind) are
+ * refused; a host target has no pods. */
+static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
+    const cep_exp_type_spec *ts, const char *path, bool kube)
+{
+	static const char *const host_keys[] = {"pid", "netns", "cgroup",
+	    NULL};
+	char p[96];
+	/* (one_of lists pod for the network types: it says it already) */
+	if (kube && cep_yaml_get(n, "pod") == NULL && (ts->one_of == NULL ||
+	    !cep_expv_in_list("pod", ts->one_of)))
+		cep_expv_diag(v, n, path, "fault type \"%s\" on a kubernetes "
+		    "target acts on a pod: missing 'pod', expected the name of "
+		    "a pod in spec.target.namespace", ts->type);
+	for (size_t i = 0; kube && host_keys[i] != NULL; i++) {
+		const cep_yaml_node *k = cep_yaml_get(n, host_keys[i]);
+		if (k == NULL)
+			continue;
+		snprintf(p, sizeof(p), "%s.%s", path, host_keys[i]);
+		cep_expv_diag(v, k, p, "%s names a host resource, but "
+		    "spec.target.kind is kubernetes, expected pod (and "
+		    "container)", host_keys[i]);
+	}
+	/* on kubernetes, a container without pod is the missing pod above */
+	static const char *const pod_keys[] = {"pod", "container", NULL};
+	for (size_t i = 0; !kube && pod_keys[i] != NULL; i++) {
+		const cep_yaml_node *k = cep_yaml_get(n, pod_keys[i]);
+		if (k == NULL)
+			continue;
+		snprintf(p, sizeof(p), "%s.%s", path, pod_keys[i]);
+		cep_expv_diag(v, k, p, "%s is for kubernetes targets, but "
+		    "spec.target.kind is host, expected pid, netns or cgroup",
+		    pod_keys[i]);
+	}
+}
+
 /* A type that works on one kind of target only (pod-delete on
  * kubernetes, process-kill on host): refused on the other, at the item's
  * type. Runs after the items, when spec.target is known. */
@@ -445,10 +483,15 @@ static void check_item_targets(struct vctx *v, const cep_yaml_node *spec,
 		const cep_exp_item *items = l == 0 ? e->faults : e->probes;
 		for (size_t i = 0; i < n; i++) {
 			const cep_exp_type_spec *ts = items[i].spec;
+			char p[64];
+			if (ts != NULL && ts->pod_target) {
+				snprintf(p, sizeof(p), "spec.%s[%zu]", keys[l], i);
+				check_pod_target(v, cep_yaml_at(list, i), ts,
+				    p, strcmp(e->target_kind, "kubernetes") == 0);
+			}
 			if (ts == NULL || ts->target == NULL ||
 			    strcmp(ts->target, e->target_kind) == 0)
 				continue;
-			char p[64];
 			snprintf(p, sizeof(p), "spec.%s[%zu].type", keys[l], i);
 			cep_expv_diag(v, cep_yaml_get(cep_yaml_at(list, i),
 			    "type"), p, "%s type \"%s\" acts on %s targets "

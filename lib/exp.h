@@ -106,6 +106,7 @@ enum cep_param_format {
 	CEP_FMT_HTTP_URL,     /* http:// or https:// and a host */
 	CEP_FMT_CGROUP,       /* /sys/fs/cgroup/... or relative to it, no ".." */
 	CEP_FMT_NAME,         /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
+	CEP_FMT_SUBDOMAIN,    /* DNS subdomain: [a-z0-9]([-.a-z0-9]*[a-z0-9])?, <= 253 */
 };
 
 #define CEP_PARAM_REQUIRED      0x01u
@@ -138,6 +139,10 @@ typedef struct cep_exp_type_spec {
 	/* The only spec.target.kind the type works on ("host",
 	 * "kubernetes"), or NULL for any. */
 	const char *target;
+	/* Node-level fault (network, stress, disk): on a host target it acts
+	 * on pid/netns/cgroup; on a kubernetes target it must name a pod
+	 * (`pod`, optional `container`) and may not name host resources. */
+	bool pod_target;
 } cep_exp_type_spec;
 
 /* Types by name; NULL if unknown. Probe types share the probe-common

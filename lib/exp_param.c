@@ -125,6 +125,24 @@ bool cep_expv_valid_name(const char *s)
 	return true;
 }
 
+/* Kubernetes object names (pods): DNS subdomains, RFC 1123. */
+static bool valid_subdomain(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "0123456789-.") != n)
+		return false;
+	for (const char *l = s; *l != '\0';) {
+		size_t k = strcspn(l, ".");
+		if (k == 0 || k > 63 || l[0] == '-' || l[k - 1] == '-')
+			return false;
+		l += k;
+		if (*l == '.' && *++l == '\0')
+			return false;
+	}
+	return true;
+}
+
 bool cep_expv_in_list(const char *s, const char *const *list)
 {
 	for (size_t i = 0; list[i] != NULL; i++) {
@@ -267,6 +285,12 @@ void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
 		snprintf(buf, len,
 		    "a cgroup path such as /sys/fs/cgroup/system.slice"
 		    "/nginx.service or system.slice/nginx.service");
+	} else if (ps->format == CEP_FMT_SUBDOMAIN) {
+		snprintf(buf, len, "a Kubernetes object name (lower-case "
+		    "letters, digits, '-' and '.', at most 253)");
+	} else if (ps->format == CEP_FMT_NAME) {
+		snprintf(buf, len, "a DNS label (lower-case letters, digits "
+		    "and '-', at most 63)");
 	} else {
 		snprintf(buf, len, "a string of %lld..%lld bytes",
 		    (long long)ps->min, (long long)cap_of(ps));
@@ -372,6 +396,8 @@ static bool in_bounds(const cep_exp_param_spec *ps, const struct pval *pv)
 			return valid_cgroup(pv->s);
 		if (ps->format == CEP_FMT_NAME)
 			return cep_expv_valid_name(pv->s);
+		if (ps->format == CEP_FMT_SUBDOMAIN)
+			return valid_subdomain(pv->s);
 		return true;
 	default:
 		return true;

@@ -49,9 +49,21 @@ static const cep_exp_param_spec process_kill[] = {
 static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
     NULL};
 
+#define POD_TARGET_PARAMS \
+	{.key = "pod", .kind = CEP_PARAM_STRING, .min = 1, .max = 253, \
+	    .format = CEP_FMT_SUBDOMAIN, \
+	    .doc = "kubernetes targets: the pod (in the run's namespace) " \
+		   "whose container the fault acts on; the runner is placed " \
+		   "on its node"}, \
+	{.key = "container", .kind = CEP_PARAM_STRING, .min = 1, .max = 63, \
+	    .format = CEP_FMT_NAME, \
+	    .doc = "kubernetes targets: the container of pod (default: the " \
+		   "pod's only container)"}
+
 /* Optional host target of the resource faults: at most one of these
  * (checked by the runner; one_of here would make one mandatory). */
 #define HOST_TARGET_PARAMS(what) \
+	POD_TARGET_PARAMS, \
 	{.key = "pid", .kind = CEP_PARAM_INT, .min = 2, .max = 4194304, \
 	    .doc = "target process: " what " in its cgroup (v2, and v1 " \
 		   "cpu/memory/blkio on hybrid hosts)"}, \
@@ -104,6 +116,7 @@ static const cep_exp_param_spec io_stress[] = {
 };
 
 static const cep_exp_param_spec disk_fill[] = {
+	POD_TARGET_PARAMS,
 	{.key = "path", .kind = CEP_PARAM_STRING, .flags = CEP_PARAM_REQUIRED,
 	    .min = 1, .max = 1024,
 	    .doc = "absolute directory on the filesystem to fill"},
@@ -131,6 +144,7 @@ static const char *const net_actions[] = {"drop", "reject", NULL};
 static const char *const dns_errors[] = {"nxdomain", "servfail", "timeout",
     NULL};
 #define NET_TARGET_PARAMS \
+	POD_TARGET_PARAMS, \
 	{.key = "pid", .kind = CEP_PARAM_INT, .min = 2, .max = 4194304, \
 	    .doc = "a process whose network namespace is the target"}, \
 	{.key = "netns", .kind = CEP_PARAM_STRING, .min = 1, .max = 1024, \
@@ -148,7 +162,7 @@ static const char *const dns_errors[] = {"nxdomain", "servfail", "timeout",
 	{.key = "ports", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 32, \
 	    .doc = "only TCP/UDP traffic to or from these ports (\"53\", " \
 		   "\"8000-8080\"); default every packet"}
-static const char *const net_one_of[] = {"pid", "netns", NULL};
+static const char *const net_one_of[] = {"pid", "netns", "pod", NULL};
 
 static const cep_exp_param_spec network_loss[] = {
 	NET_TARGET_PARAMS,
@@ -316,42 +330,42 @@ static const cep_exp_type_spec fault_types[] = {
 	    .target = "host",
 	    .doc = "signal processes of the target host, in rounds"},
 	{.type = "cpu-hog", .params = cpu_hog,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "keep CPUs busy for the fault's duration"},
 	{.type = "memory-hog", .params = memory_hog,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "allocate and hold memory for the fault's duration"},
 	{.type = "io-stress", .params = io_stress,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "write and sync files for the fault's duration"},
 	{.type = "disk-fill", .params = disk_fill, .one_of = disk_fill_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "fill a filesystem to a percentage or by MiB"},
 	{.type = "network-loss", .params = network_loss, .one_of = net_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "drop a share of a network namespace's packets"},
 	{.type = "network-partition", .params = network_partition,
 	    .one_of = net_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "cut a network namespace off from addresses"},
 	{.type = "network-latency", .params = network_latency,
 	    .one_of = net_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "delay a network namespace's packets"},
 	{.type = "network-bandwidth", .params = network_bandwidth,
 	    .one_of = net_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "police a network namespace's traffic to a rate"},
 	{.type = "network-corrupt", .params = network_corrupt,
 	    .one_of = net_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "corrupt a share of a network namespace's packets"},
 	{.type = "network-duplicate", .params = network_duplicate,
 	    .one_of = net_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "send a share of a network namespace's packets twice"},
 	{.type = "dns-error", .params = dns_error, .one_of = net_one_of,
-	    .target = "host",
+	    .pod_target = true,
 	    .doc = "make chosen DNS names fail for one network namespace"},
 	{.type = "pod-delete", .params = pod_delete,
 	    .one_of = pod_delete_one_of, .target = "kubernetes",

@@ -63,6 +63,14 @@ static const cep_kube_perm node_cordon[] = {
     {NULL, NULL, NULL, NULL, false},
 };
 
+/* node-level faults (network, stress, disk) on a pod target: the runner
+ * reads the pod (its node, its container's runtime id) to find the
+ * container's process on the node. Host targets use none of it. */
+static const cep_kube_perm pod_target[] = {
+    {"", "pods", NULL, "get", false},
+    {NULL, NULL, NULL, NULL, false},
+};
+
 /* probe k8s: a resource present or absent, a field's value. Pods and
  * deployments only; a probe on another resource needs a rule added by
  * hand (docs/kubernetes-rbac.md). */
@@ -109,13 +117,15 @@ static const struct {
     {"deployment-scale", deployment_scale},
     {"node-cordon", node_cordon},
     {"k8s", probe_k8s},
-    /* host faults and probes: nothing in the Kubernetes API */
-    {"process-kill", NULL}, {"cpu-hog", NULL}, {"memory-hog", NULL},
-    {"io-stress", NULL}, {"disk-fill", NULL}, {"network-loss", NULL},
-    {"network-partition", NULL}, {"network-latency", NULL},
-    {"network-bandwidth", NULL}, {"network-corrupt", NULL},
-    {"network-duplicate", NULL}, {"dns-error", NULL}, {"http", NULL},
-    {"cmd", NULL}, {"prometheus", NULL},
+    {"cpu-hog", pod_target}, {"memory-hog", pod_target},
+    {"io-stress", pod_target}, {"disk-fill", pod_target},
+    {"network-loss", pod_target}, {"network-partition", pod_target},
+    {"network-latency", pod_target}, {"network-bandwidth", pod_target},
+    {"network-corrupt", pod_target}, {"network-duplicate", pod_target},
+    {"dns-error", pod_target},
+    /* host-only faults and probes: nothing in the Kubernetes API */
+    {"process-kill", NULL}, {"http", NULL}, {"cmd", NULL},
+    {"prometheus", NULL},
 };
 
 const cep_kube_perm *cep_kube_rbac_delegate(void)

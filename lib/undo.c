@@ -233,18 +233,28 @@ static int undo_k8s_cordon(const char *run_id, const char *undo_json,
 static const struct {
 	const char *mechanism;
 	cep_undo_fn fn;
+	bool on_node;   /* state on the node the runner ran on */
 } undo_table[] = {
-    {"signal", cep_undo_none},
-    {"child-process", cep_undo_none},
-    {"nftables", cep_nft_undo},
-    {"tc-qdisc", cep_tc_undo},
-    {"disk-fill", cep_diskfill_undo},
+    {"signal", cep_undo_none, false},
+    {"child-process", cep_undo_none, false},
+    {"nftables", cep_nft_undo, true},
+    {"tc-qdisc", cep_tc_undo, true},
+    {"disk-fill", cep_diskfill_undo, true},
     /* a deleted pod cannot be brought back, and nothing of the fault
      * remains once it is deleted: its controller replaces it */
-    {"k8s-pod-delete", cep_undo_none},
-    {"k8s-scale", undo_k8s_scale},
-    {"k8s-cordon", undo_k8s_cordon},
+    {"k8s-pod-delete", cep_undo_none, false},
+    {"k8s-scale", undo_k8s_scale, false},
+    {"k8s-cordon", undo_k8s_cordon, false},
 };
+
+bool cep_undo_on_node(const char *mechanism)
+{
+	for (size_t i = 0; mechanism != NULL &&
+	    i < sizeof(undo_table) / sizeof(undo_table[0]); i++)
+		if (strcmp(undo_table[i].mechanism, mechanism) == 0)
+			return undo_table[i].on_node;
+	return false;
+}
 
 int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err)
 {

@@ -16,6 +16,8 @@
 #ifndef CEP_UNDO_H
 #define CEP_UNDO_H
 
+#include <stdbool.h>
+
 #include "cep.pb-c.h"
 #include "err.h"
 
@@ -25,6 +27,14 @@ typedef int (*cep_undo_fn)(const char *run_id, const char *undo_json,
 /* Dispatches on rec->mechanism. Unknown mechanisms are an error (a fault
  * nobody knows how to undo must not be reported as undone). */
 int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err);
+
+/* Does the mechanism leave state on the runner's node (nftables tables,
+ * qdiscs, fill files), which only something running on that node can
+ * undo? False for the kubernetes mechanisms (undone through the API from
+ * anywhere) and for those that end with the runner's processes. For a
+ * kubernetes run the delegate undoes these with a cleanup runner Pod on
+ * the node (docs/kubernetes.md), never on the appliance. */
+bool cep_undo_on_node(const char *mechanism);
 
 /* Mechanisms whose effect ends with the runner's processes (signals to a
  * target, worker processes with PDEATHSIG): the executor's process cleanup

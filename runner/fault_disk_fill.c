@@ -75,7 +75,9 @@ static int locate(const cep_exp_item *it, fill_where *w, cep_err *err)
 	int rc = check_params(it, &path, err);
 	if (rc != CEP_OK)
 		return rc;
-	int64_t pid = cep_runner_param_int(it, "pid", 0);
+	int64_t pid;
+	if ((rc = cep_fault_target_pid(it, &pid, err)) != CEP_OK)
+		return rc;
 	cep_target *t = NULL;
 	w->mntns = cep_target_mntns_of(0);
 	bool self = true;

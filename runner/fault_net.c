@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault_target.h"
 #include "params.h"
 #include "util.h"
 
@@ -99,13 +100,16 @@ bool cep_net_lifeline(const cep_net_fault *f, uint16_t *port)
 static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
     char *path, size_t plen, cep_err *err)
 {
-	int64_t pid = cep_runner_param_int(it, "pid", 0);
+	int64_t pid;
 	const char *ns = cep_runner_param_str(it, "netns", NULL);
+	int rc = cep_fault_target_pid(it, &pid, err);
+	if (rc != CEP_OK)
+		return rc;
 	if ((pid > 0) == (ns != NULL))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "%s: give exactly one of pid and netns",
+		    "%s: give exactly one of pid, netns and pod",
 		    cep_exp_item_type(it));
-	int rc = cep_netns_open(pid, ns, fd, id, path, plen, err);
+	rc = cep_netns_open(pid, ns, fd, id, path, plen, err);
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s target", cep_exp_item_type(it));
 	rc = cep_net_target_allowed(cep_exp_item_type(it), id, path, err);
@@ -119,9 +123,10 @@ bool cep_net_target_is_host(const cep_exp_item *it)
 	int fd;
 	cep_netns_id id;
 	cep_err e = {0};
-	int64_t pid = cep_runner_param_int(it, "pid", 0);
+	int64_t pid;
 	const char *ns = cep_runner_param_str(it, "netns", NULL);
-	if (cep_netns_open(pid, ns, &fd, &id, NULL, 0, &e) != CEP_OK)
+	if (cep_fault_target_pid(it, &pid, &e) != CEP_OK ||
+	    cep_netns_open(pid, ns, &fd, &id, NULL, 0, &e) != CEP_OK)
 		return false;
 	close(fd);
 	return cep_netns_is_host(&id);

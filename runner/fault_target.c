@@ -8,21 +8,75 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctrpid.h"
 #include "fault.h"
+#include "kube_target.h"
 #include "params.h"
+#include "podtarget.h"
+
+/* Where the runner looks for the container's processes: the host's /proc
+ * (the runner pod has hostPID). */
+#define PROC_ROOT "/proc"
+
+static int pod_pid(const char *pod, const char *container, int64_t *pid,
+    cep_err *err)
+{
+	cep_kube *k;
+	char ns[254];
+	json_t *obj = NULL;
+	cep_podtarget t;
+	int rc = cep_kube_target_get(&k, ns, sizeof(ns), err);
+	if (rc == CEP_OK)
+		rc = cep_kube_get(k, &cep_kube_pods, ns, pod, &obj, err);
+	if (rc == CEP_OK)
+		rc = cep_podtarget_read(obj, container, &t, err);
+	json_decref(obj);
+	if (rc != CEP_OK)
+		return rc;
+	const char *node = getenv("CEP_NODE_NAME");
+	if (node != NULL && node[0] != '\0' && strcmp(node, t.node) != 0)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod %s runs "
+		    "on node %s, this runner on %s (the pod moved after the "
+		    "runner was placed)", pod, t.node, node);
+	char id[CEP_CTRPID_ID_LEN + 1], cg[4096];
+	pid_t p = 0;
+	rc = cep_ctrpid_parse_id(t.container_id, id, sizeof(id), NULL, err);
+	if (rc == CEP_OK)
+		rc = cep_ctrpid_find(PROC_ROOT, id, &p, cg, sizeof(cg), err);
+	if (rc != CEP_OK)
+		return cep_err_wrap(err, "pod %s container %s", pod, t.container);
+	*pid = p;
+	return CEP_OK;
+}
+
+int cep_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err)
+{
+	const char *pod = cep_runner_param_str(it, "pod", NULL);
+	*pid = cep_runner_param_int(it, "pid", 0);
+	if (pod == NULL)
+		return CEP_OK;
+	int rc = pod_pid(pod, cep_runner_param_str(it, "container", NULL), pid,
+	    err);
+	if (rc != CEP_OK)
+		return cep_err_wrap(err, "%s", cep_exp_item_type(it));
+	return CEP_OK;
+}
 
 int cep_fault_target_open(const cep_exp_item *it, const char *fault,
     cep_target **t, cep_err *err)
 {
-	int64_t pid = cep_runner_param_int(it, "pid", 0);
+	int64_t pid;
 	const char *cg = cep_runner_param_str(it, "cgroup", NULL);
 	*t = NULL;
+	int rc = cep_fault_target_pid(it, &pid, err);
+	if (rc != CEP_OK)
+		return rc;
 	if (pid <= 0 && cg == NULL)
 		return CEP_OK;
 	if (pid > 0 && cg != NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s: both pid and "
 		    "cgroup given, expected at most one target", fault);
-	int rc = cep_target_resolve(pid, cg, t, err);
+	rc = cep_target_resolve(pid, cg, t, err);
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s", fault);
 	return CEP_OK;

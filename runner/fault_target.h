@@ -15,6 +15,14 @@
 #include "exp.h"
 #include "target.h"
 
+/* The process a node-level fault acts through: `pid`, or with `pod` (a
+ * kubernetes target) the init of the pod's container, found on this node
+ * through /proc (lib/ctrpid.h) after reading the Pod with the runner's
+ * client (lib/podtarget.h). 0 when neither is given. A pod that is now on
+ * another node than CEP_NODE_NAME (the runner's, set by the delegate) is
+ * FAILED_PRECONDITION: the runner must not act on whatever it finds. */
+int cep_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err);
+
 /* *t = NULL when the item names no target; both pid and cgroup = error.
  * fault: the type, for messages. */
 int cep_fault_target_open(const cep_exp_item *it, const char *fault,

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "cleanup.h"
 #include "fault_net.h"
 #include "kube_target.h"
 #include "log.h"
@@ -37,6 +38,7 @@ static cep_runner_ctl *live_ctl;
 typedef struct args {
 	const char *relay, *identity, *run_id, *server_name;
 	const char *cp_url, *cp_ca, *cp_proxy;
+	const char *cleanup, *report;   /* cleanup mode (cleanup.h) */
 } args;
 
 static void usage(FILE *f)
@@ -44,6 +46,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cep-runner --relay URL --identity DIR --run-id ID "
 	    "[--server-name NAME]\n"
 	    "       [--cp-url URL [--cp-ca FILE] [--cp-proxy URL]]\n"
+	    "       cep-runner --cleanup FILE --run-id ID [--report PATH]\n"
 	    "  environment: CEP_RELAY, CEP_IDENTITY_DIR, CEP_RUN_ID, "
 	    "CEP_CP_URL, CEP_CP_CA_FILE, CEP_CP_PROXY\n"
 	    "  exit: 0 verdict delivered, 3 not delivered, 2 usage/identity\n");
@@ -59,6 +62,8 @@ static int parse_args(int argc, char **argv, args *a)
 		{"cp-url", required_argument, NULL, 'u'},
 		{"cp-ca", required_argument, NULL, 'c'},
 		{"cp-proxy", required_argument, NULL, 'p'},
+		{"cleanup", required_argument, NULL, 'C'},
+		{"report", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -79,13 +84,15 @@ static int parse_args(int argc, char **argv, args *a)
 		case 'u': a->cp_url = optarg; break;
 		case 'c': a->cp_ca = optarg; break;
 		case 'p': a->cp_proxy = optarg; break;
+		case 'C': a->cleanup = optarg; break;
+		case 'R': a->report = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("cep-runner %s\n", CEP_VERSION); exit(0);
 		default: usage(stderr); return -1;
 		}
 	}
-	if (optind != argc || a->relay == NULL || a->identity == NULL ||
-	    a->run_id == NULL) {
+	if (optind != argc || a->run_id == NULL || (a->cleanup == NULL &&
+	    (a->relay == NULL || a->identity == NULL))) {
 		usage(stderr);
 		return -1;
 	}
@@ -199,6 +206,13 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &a) != 0)
 		return EXIT_USAGE;
 	cep_log_init("runner");
+	if (a.cleanup != NULL) {
+		/* no relay, no signals to take: undo the records and report */
+		cep_log_info(a.run_id, "cep-runner %s: cleanup of %s",
+		    CEP_VERSION, a.cleanup);
+		return cep_runner_cleanup(a.run_id, a.cleanup, a.report ?
+		    a.report : "/dev/termination-log");
+	}
 	cep_runner_ctl *ctl = live_ctl = cep_runner_ctl_new();
 	if (ctl == NULL)
 		return EXIT_USAGE;

@@ -180,7 +180,8 @@ spec:
 
 
 class KubeEnv:
-    def __init__(self, tag, delegate_drop=(), delegate_rules=None, runner_rules=None):
+    def __init__(self, tag, delegate_drop=(), delegate_rules=None, runner_rules=None,
+                 exec_images=None, pod_netns=()):
         harness.KUBECTL = kubectl_path()
         self.tmp = tempfile.mkdtemp(prefix=f"cep-{tag}-k-")
         self.users_file = os.path.join(self.tmp, "users.json")
@@ -192,7 +193,9 @@ class KubeEnv:
             self.api = harness.KubeAPI()
             self.api.start(os.path.join(self.tmp, "kube"), users=self.users_file,
                            namespaces=[NS, OTHER_NS],
-                           exec_images={IMAGE: os.path.join(BIN, "cep-runner")})
+                           exec_images={IMAGE: os.path.join(BIN, "cep-runner"),
+                                        **(exec_images or {})},
+                           pod_netns=pod_netns)
             self.dir, self.port = self.api.dir, self.api.port
             self.app = Appliance(tag)
             self._write_connector()

@@ -32,6 +32,7 @@ import time
 import traceback
 
 import imagepull
+import sandbox
 from store import ApiError
 
 PODS, SECRETS, CONFIGMAPS, EVENTS = ("", "pods"), ("", "secrets"), ("", "configmaps"), ("", "events")
@@ -130,6 +131,8 @@ class Container:
         self.restart_at = None    # monotonic time of the next start
         self.ready_at = None      # simulated containers: when they become Running
         self.state_dir = None
+        self.cgroups = []         # this run's cgroup dirs (sandbox.py)
+        self.old_cgroups = []     # earlier runs', removed once empty
         self.cur_backoff = 0.0
         self.backoff_reported = False
 
@@ -164,6 +167,12 @@ class PodRT:
         self.token = None
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.exec = any(c.image in kubelet.opts.exec_images for c in self.all())
+        # the pod sandbox's network namespace (sandbox.py), made at the
+        # first container start, kept across restarts, ended with the pod
+        self.wants_netns = self.exec and not spec.get("hostNetwork") and \
+            any(c.image in getattr(kubelet.opts, "pod_netns", ()) for c in self.all())
+        self.netns = None
+        self.host_pid = bool(spec.get("hostPID"))
 
     def all(self):
         return self.inits + self.containers
@@ -346,8 +355,25 @@ class Kubelet:
                     c.proc.wait(5)
                 except subprocess.TimeoutExpired:
                     pass
+        self._end_sandbox(rt)
         self.pods.pop((rt.ns, rt.name), None)
         shutil.rmtree(rt.dir, ignore_errors=True)
+
+    def _end_sandbox(self, rt):
+        """What a runtime removes with the pod: processes left in its
+        containers' cgroups (hostPID pods have no pid namespace to end
+        them), the cgroups, the network namespace."""
+        for c in rt.all():
+            sandbox.kill_cgroup(c.cgroups + c.old_cgroups)
+        deadline = time.monotonic() + 2
+        for c in rt.all():
+            dirs = c.cgroups + c.old_cgroups
+            while any(os.path.isdir(d) for d in dirs) and time.monotonic() < deadline:
+                sandbox.remove_cgroups(dirs)
+                time.sleep(0.05)
+        if rt.netns is not None:
+            rt.netns.close()
+            rt.netns = None
 
     def _kill_everything(self):
         for rt in list(self.pods.values()):
@@ -361,6 +387,7 @@ class Kubelet:
                     except subprocess.TimeoutExpired:
                         c.proc.kill()
                         c.proc.wait()
+            self._end_sandbox(rt)
 
     def _alloc_ip(self, pod):
         spec = pod.get("spec") or {}
@@ -714,8 +741,20 @@ class Kubelet:
             env.setdefault("HOME", "/")
         else:
             env.setdefault("HOME", "/root")
+        if rt.wants_netns and rt.netns is None:
+            rt.netns = sandbox.NetnsHolder()
+        c.old_cgroups += c.cgroups
+        sandbox.remove_cgroups(c.old_cgroups)
+        c.cgroups = sandbox.container_cgroups(rt.uid, c.container_id)
         c.state_dir = os.path.join(rt.dir, "containers", c.name, str(c.restarts))
         os.makedirs(c.state_dir, 0o700, exist_ok=True)
+        # terminationMessagePath: a file of ours, read into
+        # state.terminated.message when the container ends
+        tlog = os.path.join(c.state_dir, "termination-log")
+        open(tlog, "w").close()
+        os.chmod(tlog, 0o666)
+        mounts = mounts + [{"src": tlog, "dst": c.spec.get("terminationMessagePath") or
+                            "/dev/termination-log", "ro": False}]
         stage = os.path.join(rt.dir, "stage", c.name, str(c.restarts))
         os.makedirs(stage, 0o700, exist_ok=True)
         spec_path = os.path.join(c.state_dir, "spec.json")
@@ -723,7 +762,8 @@ class Kubelet:
         with os.fdopen(fd, "w") as f:
             json.dump({"argv": argv, "env": env, "cwd": c.spec.get("workingDir") or "/", "uid": uid, "gid": gid,
                        "groups": groups, "hostname": rt.name, "mounts": mounts, "state": c.state_dir,
-                       "stage": stage}, f)
+                       "stage": stage, "cgroups": c.cgroups, "host_pid": rt.host_pid,
+                       "netns": rt.netns.path if rt.netns else None}, f)
         logf = open(os.path.join(self.opts.dir, "pods", "%s_%s.log" % (rt.ns, rt.name)), "ab")
         try:
             c.proc = subprocess.Popen([sys.executable, "-I", PODPROC, spec_path, str(os.getpid())],
@@ -754,6 +794,13 @@ class Kubelet:
             term.update(exitCode=128, reason="StartError", message=err)
         else:
             term["reason"] = "Completed" if code == 0 else "Error"
+            try:
+                with open(os.path.join(c.state_dir, "termination-log"), "rb") as f:
+                    msg = f.read(4096).decode("utf-8", "replace")
+                if msg:
+                    term["message"] = msg
+            except OSError:
+                pass
         term.update(startedAt=c.started_at or now_iso(), finishedAt=now_iso(), containerID=c.container_id)
         c.state = {"terminated": term}
         pol = rt.restart_policy

@@ -8,7 +8,10 @@ start_new_session=True. SPEC is a JSON file (mode 0600, removed once read):
 
 Process tree:
     P  podproc (host pid namespace, child of the kubelet, PDEATHSIG=KILL):
-       unshares mount + pid + uts namespaces, sets the pod's mounts up, forks
+       joins the container's cgroups ("cgroups": dirs) and the pod's network
+       namespace ("netns": a path, see sandbox.py) when given, unshares
+       mount + pid (not with "host_pid": true) + uts namespaces, sets the
+       pod's mounts up, forks
        A, forwards SIGTERM & co to it, waits for it, exits with its status
        (128+N when it was killed by signal N).
     A  the container's command: pid 1 of the pod's pid namespace, as in a real
@@ -30,6 +33,7 @@ import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWPID = 0x00020000, 0x04000000, 0x20000000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
@@ -203,7 +207,20 @@ def main():
     os.unlink(spec_path)
     state = spec["state"]
     try:
-        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS), "unshare")
+        # the container's cgroups and the pod's network namespace
+        # (sandbox.py) before anything else: the container inherits both
+        for d in spec.get("cgroups") or []:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        if spec.get("netns"):
+            fd = os.open(spec["netns"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _check(libc.setns(fd, CLONE_NEWNET), "setns " + spec["netns"])
+            finally:
+                os.close(fd)
+        # hostPID: the container sees and is seen with the node's pids
+        pid_ns = 0 if spec.get("host_pid") else CLONE_NEWPID
+        _check(libc.unshare(CLONE_NEWNS | pid_ns | CLONE_NEWUTS), "unshare")
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         host = (spec.get("hostname") or "pod")[:63].encode()
         _check(libc.sethostname(host, len(host)), "sethostname")

@@ -57,19 +57,27 @@ static void expect_one(const char *text, const char *want)
 Test(exp_kube, types_listed)
 {
 	const char *const *f = cep_exp_fault_types();
-	int seen = 0;
+	int seen = 0, npod = 0;
 	for (size_t i = 0; f[i] != NULL; i++) {
 		const cep_exp_type_spec *ts = cep_exp_fault_spec(f[i]);
 		cr_assert_not_null(ts, "%s", f[i]);
-		cr_assert_not_null(ts->target, "%s has no target kind", f[i]);
 		bool kube = strcmp(f[i], "pod-delete") == 0 ||
 		    strcmp(f[i], "deployment-scale") == 0 ||
 		    strcmp(f[i], "node-cordon") == 0;
 		seen += kube;
+		/* node-level faults work on both: on a pod in kubernetes */
+		if (ts->pod_target) {
+			cr_assert_null(ts->target, "%s", f[i]);
+			npod++;
+			continue;
+		}
+		cr_assert_not_null(ts->target, "%s has no target kind", f[i]);
 		cr_assert_str_eq(ts->target, kube ? "kubernetes" : "host", "%s",
 		    f[i]);
 	}
 	cr_assert_eq(seen, 3);
+	cr_assert_eq(npod, 11);
+	cr_assert(!cep_exp_fault_spec("process-kill")->pod_target);
 	cr_assert_str_eq(cep_exp_probe_spec("k8s")->target, "kubernetes");
 	cr_assert_null(cep_exp_probe_spec("http")->target);
 	cr_assert_null(cep_exp_probe_spec("cmd")->target);
@@ -184,4 +192,51 @@ Test(exp_kube, bad_params_with_positions)
 	    "    - {name: p, type: k8s, mode: edge, resource: pods, "
 	    "objectName: x, field: status.phase}\n",
 	    "spec.probes[0].field: field is only used with check field");
+}
+
+/* Node-level faults on a kubernetes target name a pod (and maybe a
+ * container); host resources are refused there, pods on host targets. */
+Test(exp_kube, pod_targets)
+{
+	cep_exp *e = parse_ok(KUBE "  faults:\n"
+	    "    - {name: l, type: network-loss, pod: web-7d9f-x2k4q, "
+	    "percent: 50}\n"
+	    "    - {name: c, type: cpu-hog, pod: db.shard-0, container: pg}\n"
+	    "    - {name: d, type: disk-fill, pod: web, path: /data, mib: 5}\n");
+	const cep_exp_item *it = cep_exp_fault(e, 0);
+	cr_assert_str_eq(cep_exp_str(it, "pod"), "web-7d9f-x2k4q");
+	cr_assert(!cep_exp_has(it, "container"));
+	cr_assert_str_eq(cep_exp_str(cep_exp_fault(e, 1), "container"), "pg");
+	cep_exp_free(e);
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: c, type: cpu-hog, workers: 1}\n",
+	    "e.yaml:9:7: spec.faults[0]: fault type \"cpu-hog\" on a "
+	    "kubernetes target acts on a pod: missing 'pod'");
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: l, type: network-loss, percent: 5}\n",
+	    "e.yaml:9:7: spec.faults[0]: none of pid, netns, pod given");
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: l, type: network-loss, pid: 42, percent: 5}\n",
+	    "e.yaml:9:42: spec.faults[0].pid: pid names a host resource, but "
+	    "spec.target.kind is kubernetes, expected pod");
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: c, type: cpu-hog, pod: w, cgroup: x.slice}\n",
+	    "spec.faults[0].cgroup: cgroup names a host resource");
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: c, type: memory-hog, container: w, mib: 1}\n",
+	    "e.yaml:9:7: spec.faults[0]: fault type \"memory-hog\" on a "
+	    "kubernetes target acts on a pod: missing 'pod'");
+	expect_one(HOST "  faults:\n"
+	    "    - {name: l, type: network-loss, pod: web, percent: 5}\n",
+	    "e.yaml:9:42: spec.faults[0].pod: pod is for kubernetes targets, "
+	    "but spec.target.kind is host");
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: l, type: network-loss, pod: Web_1, percent: 5}\n",
+	    "spec.faults[0].pod: ");
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: l, type: network-loss, pod: \"a..b\", percent: 5}\n",
+	    "a Kubernetes object name");
+	expect_one(KUBE "  faults:\n"
+	    "    - {name: l, type: dns-error, pod: w, container: \"-x\", "
+	    "names: [a.b]}\n", "a DNS label");
 }

@@ -53,8 +53,12 @@ Test(kube_rbac, runner_tables)
 	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster");
 	cr_assert_str_eq(perms_of("k8s"), "/pods:get /pods:list "
 	    "apps/deployments:get apps/deployments:list");
-	/* host faults and probes need nothing from the API */
-	cr_assert_str_eq(perms_of("cpu-hog"), "");
+	/* node-level faults read their target pod; host-only types and
+	 * probes need nothing from the API */
+	cr_assert_str_eq(perms_of("cpu-hog"), "/pods:get");
+	cr_assert_str_eq(perms_of("network-loss"), "/pods:get");
+	cr_assert_str_eq(perms_of("disk-fill"), "/pods:get");
+	cr_assert_str_eq(perms_of("process-kill"), "");
 	cr_assert_str_eq(perms_of("http"), "");
 	const cep_kube_perm *p = NULL;
 	cep_err err = {0};
