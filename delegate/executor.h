@@ -49,7 +49,8 @@ typedef struct cep_exec_launch {
 	const char *server_name;   /* optional: name to check in the relay cert */
 	const char *log_path;      /* runner stdout/stderr (local only) */
 	/* the control-plane fallback (controlPlane.url, caFile, proxy);
-	 * cp_url NULL or "" = none (local only for now) */
+	 * cp_url NULL or "" = none. Local: --cp-* flags; kubernetes: the
+	 * Secret and the pod's environment (kube_pod.h) */
 	const char *cp_url, *cp_ca_file, *cp_proxy;
 	/* kubernetes only */
 	const char *connector;     /* connectors.d/<connector>.yaml */

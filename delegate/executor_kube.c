@@ -90,8 +90,8 @@ static const char *handle_run(const cep_exec_handle *h)
 
 static void wipe_identity(krun *kr)
 {
-	char **s[] = {&kr->ca, &kr->cert, &kr->key};
-	for (size_t i = 0; i < 3; i++) {
+	char **s[] = {&kr->ca, &kr->cert, &kr->key, &kr->cp_ca};
+	for (size_t i = 0; i < 4; i++) {
 		if (*s[i] != NULL) {
 			explicit_bzero(*s[i], strlen(*s[i]));
 			free(*s[i]);
@@ -189,7 +189,8 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 {
 	cep_kpod p = {.run_id = kr->id, .name = kr->pod, .ns = kr->ns,
 	    .appliance = kr->kx->appliance, .relay = kr->relay,
-	    .server_name = kr->server_name};
+	    .server_name = kr->server_name, .cp_url = kr->cp_url,
+	    .cp_ca_pem = kr->cp_ca, .cp_proxy = kr->cp_proxy};
 	int64_t left = kr->not_after_ms - cep_now_ms();
 	p.deadline_s = left > 1000 ? left / 1000 : 1;
 	if (atomic_load(&kr->kill_asked))
@@ -648,6 +649,16 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 	if (l->pods != NULL)
 		kr->pods = *l->pods;
 	int rv = read_identity(kr, l->identity_dir, err);
+	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0') {
+		snprintf(kr->cp_url, sizeof(kr->cp_url), "%s", l->cp_url);
+		snprintf(kr->cp_proxy, sizeof(kr->cp_proxy), "%s",
+		    l->cp_proxy ? l->cp_proxy : "");
+		size_t len;
+		if (l->cp_ca_file != NULL && l->cp_ca_file[0] != '\0' &&
+		    (rv = cep_read_file(l->cp_ca_file, 1024 * 1024, &kr->cp_ca,
+		    &len, err)) != CEP_OK)
+			cep_err_wrap(err, "controlPlane.caFile");
+	}
 	if (rv != CEP_OK) {
 		krun_free(kr);
 		return cep_err_wrap(err, "reading the runner identity");

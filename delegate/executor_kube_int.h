@@ -38,6 +38,8 @@ typedef struct krun {
 	cep_exec_pods pods;            /* pod targets (launch) */
 	char node[254];                /* their node, once resolved */
 	char *ca, *cert, *key;         /* until the Secret exists; wiped */
+	char cp_url[512], cp_proxy[512];  /* control-plane fallback, "" none */
+	char *cp_ca;                   /* the plane's CA (PEM) or NULL */
 	bool adopted;                  /* launched by an earlier delegate */
 	atomic_bool stop;              /* the watcher ends */
 	atomic_bool kill_asked;        /* no more creating: being killed */

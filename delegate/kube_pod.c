@@ -175,6 +175,18 @@ static json_t *container_env(const cep_connector *c, const cep_kpod *p)
 	add_proxy(env, "HTTP_PROXY", "http_proxy", c->http_proxy);
 	add_proxy(env, "HTTPS_PROXY", "https_proxy", c->https_proxy);
 	add_proxy(env, "NO_PROXY", "no_proxy", c->no_proxy);
+	if (!p->cleanup && p->cp_url != NULL && p->cp_url[0] != '\0') {
+		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
+		    "name", "CEP_CP_URL", "valueFrom", "secretKeyRef", "name",
+		    p->name, "key", "cp-url"));
+		if (p->cp_ca_pem != NULL && p->cp_ca_pem[0] != '\0')
+			json_array_append_new(env, env_var("CEP_CP_CA_FILE",
+			    CEP_KPOD_IDENTITY_DIR "/cp-ca.crt"));
+		const char *px = p->cp_proxy != NULL && p->cp_proxy[0] != '\0' ?
+		    p->cp_proxy : c->https_proxy;
+		if (px[0] != '\0')
+			json_array_append_new(env, env_var("CEP_CP_PROXY", px));
+	}
 	/* the runner checks a pod target is still on its own node */
 	if (on_node(p))
 		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s}}}",
@@ -400,6 +412,11 @@ json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
 	    put_b64(data, "runner.key", key) | put_b64(data, "relay", p->relay);
 	if (p->server_name != NULL && p->server_name[0] != '\0')
 		bad |= put_b64(data, "server-name", p->server_name);
+	if (p->cp_url != NULL && p->cp_url[0] != '\0') {
+		bad |= put_b64(data, "cp-url", p->cp_url);
+		if (p->cp_ca_pem != NULL && p->cp_ca_pem[0] != '\0')
+			bad |= put_b64(data, "cp-ca.crt", p->cp_ca_pem);
+	}
 	json_t *meta = metadata(c, p);
 	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
 	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,

@@ -62,6 +62,11 @@ typedef struct cep_kpod {
 	 * cleanup.json (the fault records to undo), no identity and no
 	 * relay; it reports in its termination message. */
 	bool cleanup;
+	/* The control-plane fallback (docs/runner.md): cp_url NULL or ""
+	 * for none. The URL and the plane's CA (PEM, may be NULL: the
+	 * image's CAs) go into the Secret; cp_proxy (else the connector's
+	 * httpsProxy) into the environment. */
+	const char *cp_url, *cp_ca_pem, *cp_proxy;
 } cep_kpod;
 
 /* The pod name for a run ("cep-runner-r-0123456789abcdef"). */

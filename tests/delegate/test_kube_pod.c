@@ -188,3 +188,57 @@ Test(kube_pod, placement_round_trip)
 	cr_assert(!cep_kpod_placement(NULL, node, sizeof(node), &caps, &cg));
 	json_decref(bad);
 }
+
+static const char *env_of(json_t *pod, const char *name, bool *from_secret)
+{
+	json_t *env = at(pod, "spec.containers.0.env"), *v;
+	size_t i;
+	json_array_foreach(env, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "name")), name))
+			continue;
+		*from_secret = json_object_get(v, "valueFrom") != NULL;
+		json_t *val = json_object_get(v, "value");
+		return val ? json_string_value(val) : json_string_value(at(v,
+		    "valueFrom.secretKeyRef.key"));
+	}
+	return NULL;
+}
+
+/* The control-plane fallback (docs/runner.md): the URL and the plane's CA
+ * travel in the Secret, the proxy in the environment (the connector's
+ * httpsProxy unless controlPlane.proxy says otherwise); without a plane
+ * none of it appears. */
+Test(kube_pod, control_plane_fallback_in_secret_and_env)
+{
+	snprintf(conn.https_proxy, sizeof(conn.https_proxy),
+	    "http://proxy.site:3128");
+	cep_kpod p = {.run_id = "r-0123456789abcdef", .name =
+	    "cep-runner-r-0123456789abcdef", .ns = "shop", .appliance = "a1",
+	    .relay = "tls+tcp://relay:7443", .deadline_s = 300,
+	    .cp_url = "https://plane.example.net", .cp_ca_pem = "-----PEM-----"};
+	json_t *pod = cep_kpod_pod(&conn, &p);
+	bool sec = false;
+	cr_assert_str_eq(env_of(pod, "CEP_CP_URL", &sec), "cp-url");
+	cr_assert(sec, "the URL comes from the Secret");
+	cr_assert_str_eq(env_of(pod, "CEP_CP_CA_FILE", &sec),
+	    CEP_KPOD_IDENTITY_DIR "/cp-ca.crt");
+	cr_assert_str_eq(env_of(pod, "CEP_CP_PROXY", &sec),
+	    "http://proxy.site:3128");
+	json_decref(pod);
+	json_t *s = cep_kpod_secret(&conn, &p, "uid-1", "ca", "crt", "key");
+	cr_assert_not_null(at(s, "data.cp-url"));
+	cr_assert_not_null(json_object_get(at(s, "data"), "cp-ca.crt"));
+	json_decref(s);
+	p.cp_proxy = "http://other:8080";
+	pod = cep_kpod_pod(&conn, &p);
+	cr_assert_str_eq(env_of(pod, "CEP_CP_PROXY", &sec), "http://other:8080");
+	json_decref(pod);
+	p.cp_url = NULL;
+	pod = cep_kpod_pod(&conn, &p);
+	cr_assert_null(env_of(pod, "CEP_CP_URL", &sec));
+	cr_assert_null(env_of(pod, "CEP_CP_PROXY", &sec));
+	json_decref(pod);
+	s = cep_kpod_secret(&conn, &p, "uid-1", "ca", "crt", "key");
+	cr_assert_null(at(s, "data.cp-url"));
+	json_decref(s);
+}
