@@ -198,12 +198,19 @@ static void start_fake_delegate(void)
 
 void setup(void)
 {
+	setup_with(NULL);
+}
+
+void setup_with(void (*tweak)(cep_config *cfg))
+{
 	cep_err err = {0};
 	memset(&E, 0, sizeof(E));
 	cep_log_init("relay");
 	make_home();
 	capture_log();
 	start_fake_delegate();
+	if (tweak != NULL)
+		tweak(&E.cfg);
 	cr_assert_eq(cep_relay_new(&E.paths, &E.cfg, &E.relay, &err), 0, "%s",
 	    err.msg);
 	char url[PATH_MAX + 32];

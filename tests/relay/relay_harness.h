@@ -85,6 +85,8 @@ extern env E;
 
 int run_index(const char *run_id);
 void setup(void);
+/* setup, with cfg changed by tweak before the relay starts */
+void setup_with(void (*tweak)(cep_config *cfg));
 void teardown(void);
 runner *runner_new(unsigned idx, cep_pki_ca *ca, int64_t nb, int64_t na);
 void runner_connect(runner *rn);
