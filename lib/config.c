@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "config.h"
+#include "config_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -252,23 +253,16 @@ const char *cep_config_default_yaml(void)
 	return default_yaml;
 }
 
-/* ---- loading ---- */
+/* ---- loading (struct cep_cfg_loader: config_int.h) ---- */
 
-struct loader {
-	const cep_yaml_doc *doc;
-	const char *dir;   /* the config folder: relative paths start here */
-	cep_err *err;
-	char path[64];     /* "policy.targets" - for messages */
-};
-
-static int bad(struct loader *l, const cep_yaml_node *n, const char *key,
+int cep_cfg_bad(struct cep_cfg_loader *l, const cep_yaml_node *n, const char *key,
     const char *what, const char *expected)
 {
 	return cep_yaml_error(l->err, l->doc, n, "%s%s%s: %s, expected %s",
 	    l->path, l->path[0] ? "." : "", key, what, expected);
 }
 
-static int check_keys(struct loader *l, const cep_yaml_node *map,
+int cep_cfg_check_keys(struct cep_cfg_loader *l, const cep_yaml_node *map,
     const char *const *keys)
 {
 	for (size_t i = 0; i < cep_yaml_len(map); i++) {
@@ -294,7 +288,7 @@ static int check_keys(struct loader *l, const cep_yaml_node *map,
 }
 
 /* A section: absent or null is fine (defaults), else a mapping. */
-static int section(struct loader *l, const cep_yaml_node *parent,
+int cep_cfg_section(struct cep_cfg_loader *l, const cep_yaml_node *parent,
     const char *key, const char *const *keys, const cep_yaml_node **out)
 {
 	*out = cep_yaml_get(parent, key);
@@ -303,7 +297,7 @@ static int section(struct loader *l, const cep_yaml_node *parent,
 		return CEP_OK;
 	}
 	if (cep_yaml_kind(*out) != CEP_YAML_MAP)
-		return bad(l, *out, key, "not a mapping", "a mapping");
+		return cep_cfg_bad(l, *out, key, "not a mapping", "a mapping");
 	/* l->path grows by ".key"; keys are this file's constants */
 	size_t pl = strlen(l->path), kl = strlen(key);
 	if (pl + 1 + kl >= sizeof(l->path))
@@ -311,15 +305,15 @@ static int section(struct loader *l, const cep_yaml_node *parent,
 	if (pl > 0)
 		l->path[pl++] = '.';
 	memcpy(l->path + pl, key, kl + 1);
-	return check_keys(l, *out, keys);
+	return cep_cfg_check_keys(l, *out, keys);
 }
 
-static const char *scalar(struct loader *l, const cep_yaml_node *n,
+const char *cep_cfg_scalar(struct cep_cfg_loader *l, const cep_yaml_node *n,
     const char *key, const char *expected)
 {
 	const char *s = cep_yaml_scalar(n);
 	if (s == NULL)
-		bad(l, n, key, "not a scalar", expected);
+		cep_cfg_bad(l, n, key, "not a scalar", expected);
 	return s;
 }
 
@@ -351,23 +345,23 @@ static bool valid_tls_url(const char *s)
 	return true;
 }
 
-static int get_string(struct loader *l, const cep_yaml_node *map,
+int cep_cfg_get_string(struct cep_cfg_loader *l, const cep_yaml_node *map,
     const char *key, bool (*ok)(const char *), const char *expected,
     char *dst, size_t dlen)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
-	const char *s = scalar(l, n, key, expected);
+	const char *s = cep_cfg_scalar(l, n, key, expected);
 	if (s == NULL)
 		return l->err ? l->err->code : CEP_INVALID_ARGUMENT;
 	if (strlen(s) >= dlen || !ok(s))
-		return bad(l, n, key, "not valid", expected);
+		return cep_cfg_bad(l, n, key, "not valid", expected);
 	snprintf(dst, dlen, "%s", s);
 	return CEP_OK;
 }
 
-static int get_duration(struct loader *l, const cep_yaml_node *map,
+static int get_duration(struct cep_cfg_loader *l, const cep_yaml_node *map,
     const char *key, int64_t min, int64_t max, int64_t *out)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
@@ -377,19 +371,19 @@ static int get_duration(struct loader *l, const cep_yaml_node *map,
 	cep_format_duration(min, lo, sizeof(lo));
 	cep_format_duration(max, hi, sizeof(hi));
 	snprintf(exp, sizeof(exp), "a duration %s..%s such as 30s", lo, hi);
-	const char *s = scalar(l, n, key, exp);
+	const char *s = cep_cfg_scalar(l, n, key, exp);
 	int64_t v = 0;
 	if (s == NULL)
 		return l->err ? l->err->code : CEP_INVALID_ARGUMENT;
 	if (!cep_parse_duration_ms(s, &v))
-		return bad(l, n, key, "not a duration", exp);
+		return cep_cfg_bad(l, n, key, "not a duration", exp);
 	if (v < min || v > max)
-		return bad(l, n, key, "out of range", exp);
+		return cep_cfg_bad(l, n, key, "out of range", exp);
 	*out = v;
 	return CEP_OK;
 }
 
-static int get_int(struct loader *l, const cep_yaml_node *map,
+int cep_cfg_get_int(struct cep_cfg_loader *l, const cep_yaml_node *map,
     const char *key, long min, long max, int *out)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
@@ -403,16 +397,16 @@ static int get_int(struct loader *l, const cep_yaml_node *map,
 	long v = s && !cep_yaml_quoted(n) && s[0] ? strtol(s, &end, 10) : 0;
 	if (s == NULL || cep_yaml_quoted(n) || s[0] == '\0' || errno != 0 ||
 	    *end != '\0')
-		return bad(l, n, key, "not an integer", exp);
+		return cep_cfg_bad(l, n, key, "not an integer", exp);
 	if (v < min || v > max)
-		return bad(l, n, key, "out of range", exp);
+		return cep_cfg_bad(l, n, key, "out of range", exp);
 	*out = (int)v;
 	return CEP_OK;
 }
 
 /* true or false, unquoted (YAML 1.2 core booleans only: "yes" and "on"
  * are refused rather than guessed). */
-static int get_bool(struct loader *l, const cep_yaml_node *map,
+static int get_bool(struct cep_cfg_loader *l, const cep_yaml_node *map,
     const char *key, bool *out)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
@@ -421,13 +415,13 @@ static int get_bool(struct loader *l, const cep_yaml_node *map,
 	const char *s = cep_yaml_scalar(n);
 	if (s == NULL || cep_yaml_quoted(n) || (strcmp(s, "true") != 0 &&
 	    strcmp(s, "false") != 0))
-		return bad(l, n, key, "not a boolean", "true or false");
+		return cep_cfg_bad(l, n, key, "not a boolean", "true or false");
 	*out = strcmp(s, "true") == 0;
 	return CEP_OK;
 }
 
 /* A list of fnmatch globs; present replaces the default list. */
-static int get_globs(struct loader *l, const cep_yaml_node *map,
+static int get_globs(struct cep_cfg_loader *l, const cep_yaml_node *map,
     const char *key, char rules[][128], size_t *n)
 {
 	const cep_yaml_node *list = cep_yaml_get(map, key);
@@ -442,12 +436,12 @@ static int get_globs(struct loader *l, const cep_yaml_node *map,
 	}
 	if (cep_yaml_kind(list) != CEP_YAML_SEQ ||
 	    cep_yaml_len(list) > CEP_POLICY_MAX_RULES)
-		return bad(l, list, key, "not a list or too long", exp);
+		return cep_cfg_bad(l, list, key, "not a list or too long", exp);
 	for (size_t i = 0; i < cep_yaml_len(list); i++) {
 		const cep_yaml_node *it = cep_yaml_at(list, i);
 		const char *s = cep_yaml_scalar(it);
 		if (s == NULL || s[0] == '\0' || strlen(s) > 127)
-			return bad(l, it, key, "bad pattern", exp);
+			return cep_cfg_bad(l, it, key, "bad pattern", exp);
 		snprintf(rules[i], 128, "%s", s);
 	}
 	*n = cep_yaml_len(list);
@@ -463,7 +457,7 @@ static bool valid_metrics_addr(const char *s)
 static const char metrics_exp[] = "HOST:PORT with HOST an IP literal or "
     "localhost and PORT 0..65535, or \"\" (off)";
 
-static int load_relay_runner(struct loader *l, const cep_yaml_node *root,
+static int load_relay_runner(struct cep_cfg_loader *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
 	static const char *const rk[] = {"listen", "advertise", "metrics",
@@ -471,21 +465,21 @@ static int load_relay_runner(struct loader *l, const cep_yaml_node *root,
 	static const char *const nk[] = {"deadman", "identityMargin", NULL};
 	static const char url[] = "a URL such as tls+tcp://0.0.0.0:7443";
 	const cep_yaml_node *s;
-	int rv = section(l, root, "relay", rk, &s);
+	int rv = cep_cfg_section(l, root, "relay", rk, &s);
 	if (rv == CEP_OK && s != NULL) {
-		rv = get_string(l, s, "listen", valid_tls_url, url,
+		rv = cep_cfg_get_string(l, s, "listen", valid_tls_url, url,
 		    cfg->relay_listen, sizeof(cfg->relay_listen));
 		if (rv == CEP_OK)
-			rv = get_string(l, s, "advertise", valid_tls_url, url,
+			rv = cep_cfg_get_string(l, s, "advertise", valid_tls_url, url,
 			    cfg->relay_advertise, sizeof(cfg->relay_advertise));
 		if (rv == CEP_OK)
-			rv = get_string(l, s, "metrics", valid_metrics_addr,
+			rv = cep_cfg_get_string(l, s, "metrics", valid_metrics_addr,
 			    metrics_exp, cfg->relay_metrics,
 			    sizeof(cfg->relay_metrics));
 	}
 	l->path[0] = '\0';
 	if (rv == CEP_OK)
-		rv = section(l, root, "runner", nk, &s);
+		rv = cep_cfg_section(l, root, "runner", nk, &s);
 	if (rv == CEP_OK && s != NULL) {
 		rv = get_duration(
 		    l, s, "deadman", 1000, 600000, &cfg->deadman_ms);
@@ -497,20 +491,20 @@ static int load_relay_runner(struct loader *l, const cep_yaml_node *root,
 	return rv;
 }
 
-static int load_delegate(struct loader *l, const cep_yaml_node *root,
+static int load_delegate(struct cep_cfg_loader *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
 	static const char *const dk[] = {"metrics", NULL};
 	const cep_yaml_node *s;
-	int rv = section(l, root, "delegate", dk, &s);
+	int rv = cep_cfg_section(l, root, "delegate", dk, &s);
 	if (rv == CEP_OK && s != NULL)
-		rv = get_string(l, s, "metrics", valid_metrics_addr, metrics_exp,
+		rv = cep_cfg_get_string(l, s, "metrics", valid_metrics_addr, metrics_exp,
 		    cfg->delegate_metrics, sizeof(cfg->delegate_metrics));
 	l->path[0] = '\0';
 	return rv;
 }
 
-static int load_policy(struct loader *l, const cep_yaml_node *root,
+static int load_policy(struct cep_cfg_loader *l, const cep_yaml_node *root,
     cep_policy *pol)
 {
 	static const char *const pk[] = {"maxDuration", "maxConcurrentRuns",
@@ -522,42 +516,42 @@ static int load_policy(struct loader *l, const cep_yaml_node *root,
 	static const char *const kk[] = {"maxTargets", NULL};
 	static const char *const wk[] = {"allowHostNetns", NULL};
 	const cep_yaml_node *s, *t;
-	int rv = section(l, root, "policy", pk, &s);
+	int rv = cep_cfg_section(l, root, "policy", pk, &s);
 	if (rv != CEP_OK || s == NULL)
 		return rv;
 	if ((rv = get_duration(l, s, "maxDuration", 1000, 7LL * 24 * 3600000,
 	    &pol->max_duration_ms)) != CEP_OK ||
-	    (rv = get_int(l, s, "maxConcurrentRuns", 1, 10000,
+	    (rv = cep_cfg_get_int(l, s, "maxConcurrentRuns", 1, 10000,
 	    &pol->max_concurrent_runs)) != CEP_OK ||
-	    (rv = get_int(l, s, "maxCpuWorkers", 1, 4096,
+	    (rv = cep_cfg_get_int(l, s, "maxCpuWorkers", 1, 4096,
 	    &pol->max_cpu_workers)) != CEP_OK ||
-	    (rv = get_int(l, s, "maxMemoryMiB", 1, 1048576,
+	    (rv = cep_cfg_get_int(l, s, "maxMemoryMiB", 1, 1048576,
 	    &pol->max_memory_mib)) != CEP_OK ||
-	    (rv = get_int(l, s, "maxDiskFillPercent", 1, 100,
+	    (rv = cep_cfg_get_int(l, s, "maxDiskFillPercent", 1, 100,
 	    &pol->max_disk_fill_percent)) != CEP_OK ||
 	    (rv = get_globs(l, s, "diskFillDeny", pol->fill_deny,
 	    &pol->n_fill_deny)) != CEP_OK)
 		return rv;
-	if ((rv = section(l, s, "targets", tk, &t)) != CEP_OK)
+	if ((rv = cep_cfg_section(l, s, "targets", tk, &t)) != CEP_OK)
 		return rv;
 	if (t != NULL && ((rv = get_globs(l, t, "allow", pol->allow,
 	    &pol->n_allow)) != CEP_OK || (rv = get_globs(l, t, "deny",
 	    pol->deny, &pol->n_deny)) != CEP_OK))
 		return rv;
 	snprintf(l->path, sizeof(l->path), "policy");
-	if ((rv = section(l, s, "namespaces", nk, &t)) != CEP_OK)
+	if ((rv = cep_cfg_section(l, s, "namespaces", nk, &t)) != CEP_OK)
 		return rv;
 	if (t != NULL)
 		rv = get_globs(l, t, "deny", pol->ns_deny, &pol->n_ns_deny);
 	snprintf(l->path, sizeof(l->path), "policy");
 	if (rv == CEP_OK)
-		rv = section(l, s, "kubernetes", kk, &t);
+		rv = cep_cfg_section(l, s, "kubernetes", kk, &t);
 	if (rv == CEP_OK && t != NULL)
-		rv = get_int(l, t, "maxTargets", 1, 1000,
+		rv = cep_cfg_get_int(l, t, "maxTargets", 1, 1000,
 		    &pol->kube_max_targets);
 	snprintf(l->path, sizeof(l->path), "policy");
 	if (rv == CEP_OK)
-		rv = section(l, s, "network", wk, &t);
+		rv = cep_cfg_section(l, s, "network", wk, &t);
 	if (rv == CEP_OK && t != NULL)
 		rv = get_bool(l, t, "allowHostNetns", &pol->allow_host_netns);
 	return rv;
@@ -567,132 +561,7 @@ static int load_policy(struct loader *l, const cep_yaml_node *root,
 
 /* scheme "://" then a host: no blanks, no credentials (they would end
  * up in logs). cep_cp_new parses it fully with curl's URL parser. */
-static bool valid_url(const char *s, const char *scheme)
-{
-	size_t n = strlen(scheme);
-	if (strncmp(s, scheme, n) != 0 || s[n] == '\0' || s[n] == '/')
-		return false;
-	for (const char *p = s; *p != '\0'; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '@')
-			return false;
-	return true;
-}
-
-static bool valid_https_url(const char *s)
-{
-	return s[0] == '\0' || valid_url(s, "https://");
-}
-
-static bool valid_proxy_url(const char *s)
-{
-	return s[0] == '\0' || valid_url(s, "http://") ||
-	    valid_url(s, "https://");
-}
-
-/* A file path; relative ones are relative to the config folder. */
-static int get_file(struct loader *l, const cep_yaml_node *map,
-    const char *key, char *dst, size_t dlen)
-{
-	static const char exp[] = "a file path";
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	const char *s = scalar(l, n, key, exp);
-	if (s == NULL)
-		return l->err ? l->err->code : CEP_INVALID_ARGUMENT;
-	if (s[0] == '\0')
-		return bad(l, n, key, "empty", exp);
-	int w = s[0] == '/' ? snprintf(dst, dlen, "%s", s) :
-	    snprintf(dst, dlen, "%s/%s", l->dir, s);
-	if (w < 0 || (size_t)w >= dlen)
-		return bad(l, n, key, "too long", exp);
-	return CEP_OK;
-}
-
-/* A list of host names or patterns, each 1..255 bytes without blanks or
- * commas: into rules[] (allow), or with rules NULL joined with commas
- * into joined (noProxy, as CURLOPT_NOPROXY takes it). */
-static int get_hosts(struct loader *l, const cep_yaml_node *map,
-    const char *key, size_t max, char rules[][256], size_t *n, char *joined,
-    size_t jlen)
-{
-	const cep_yaml_node *list = cep_yaml_get(map, key);
-	if (list == NULL)
-		return CEP_OK;
-	char exp[96];
-	snprintf(exp, sizeof(exp), "a list of at most %zu host names", max);
-	if (cep_yaml_kind(list) == CEP_YAML_NULL)
-		return CEP_OK;
-	if (cep_yaml_kind(list) != CEP_YAML_SEQ || cep_yaml_len(list) > max)
-		return bad(l, list, key, "not a list or too long", exp);
-	size_t off = 0;
-	for (size_t i = 0; i < cep_yaml_len(list); i++) {
-		const cep_yaml_node *it = cep_yaml_at(list, i);
-		const char *s = cep_yaml_scalar(it);
-		if (s == NULL || s[0] == '\0' || strlen(s) > 255 ||
-		    strpbrk(s, " \t,/@") != NULL)
-			return bad(l, it, key, "bad host name", exp);
-		if (rules != NULL) {
-			snprintf(rules[i], 256, "%s", s);
-			continue;
-		}
-		int w = snprintf(joined + off, jlen - off, "%s%s",
-		    i ? "," : "", s);
-		if (w < 0 || (size_t)w >= jlen - off)
-			return bad(l, it, key, "list too long", exp);
-		off += (size_t)w;
-	}
-	if (n != NULL)
-		*n = cep_yaml_len(list);
-	return CEP_OK;
-}
-
-static int load_cp(struct loader *l, const cep_yaml_node *root,
-    cep_cp_opts *o)
-{
-	static const char *const ck[] = {"url", "caFile", "clientCert",
-	    "clientKey", "tokenFile", "proxy", "noProxy", "allow", "timeoutMs",
-	    "pollWaitMs", "spoolMiB", NULL};
-	const cep_yaml_node *s;
-	int mib = (int)(o->spool_max_bytes >> 20);
-	int rv = section(l, root, "controlPlane", ck, &s);
-	if (rv != CEP_OK || s == NULL)
-		return rv;
-	if ((rv = get_string(l, s, "url", valid_https_url, "an https:// URL",
-	    o->url, sizeof(o->url))) != CEP_OK ||
-	    (rv = get_file(l, s, "caFile", o->ca_file,
-	    sizeof(o->ca_file))) != CEP_OK ||
-	    (rv = get_file(l, s, "clientCert", o->cert_file,
-	    sizeof(o->cert_file))) != CEP_OK ||
-	    (rv = get_file(l, s, "clientKey", o->key_file,
-	    sizeof(o->key_file))) != CEP_OK ||
-	    (rv = get_file(l, s, "tokenFile", o->token_file,
-	    sizeof(o->token_file))) != CEP_OK ||
-	    (rv = get_string(l, s, "proxy", valid_proxy_url, "an http:// or "
-	    "https:// URL such as http://proxy:3128", o->proxy,
-	    sizeof(o->proxy))) != CEP_OK ||
-	    (rv = get_hosts(l, s, "noProxy", 64, NULL, NULL, o->no_proxy,
-	    sizeof(o->no_proxy))) != CEP_OK ||
-	    (rv = get_hosts(l, s, "allow", CEP_CP_MAX_ALLOW, o->allow,
-	    &o->n_allow, NULL, 0)) != CEP_OK ||
-	    (rv = get_int(l, s, "timeoutMs", 100, 600000,
-	    &o->timeout_ms)) != CEP_OK ||
-	    (rv = get_int(l, s, "pollWaitMs", 0, 300000,
-	    &o->poll_wait_ms)) != CEP_OK ||
-	    (rv = get_int(l, s, "spoolMiB", 1, 1048576, &mib)) != CEP_OK)
-		return rv;
-	o->spool_max_bytes = (int64_t)mib << 20;
-	if ((o->cert_file[0] != '\0') != (o->key_file[0] != '\0'))
-		return cep_yaml_error(l->err, l->doc, s, "controlPlane: "
-		    "clientCert and clientKey go together");
-	if (o->cert_file[0] != '\0' && o->token_file[0] != '\0')
-		return cep_yaml_error(l->err, l->doc, s, "controlPlane: "
-		    "tokenFile and clientCert exclude each other (one "
-		    "identity per appliance)");
-	return CEP_OK;
-}
-
-static int load_doc(struct loader *l, cep_config *cfg)
+static int load_doc(struct cep_cfg_loader *l, cep_config *cfg)
 {
 	static const char *const top[] = {"appliance", "relay", "delegate",
 	    "runner", "policy", "controlPlane", NULL};
@@ -702,9 +571,9 @@ static int load_doc(struct loader *l, cep_config *cfg)
 	if (cep_yaml_kind(root) != CEP_YAML_MAP)
 		return cep_yaml_error(l->err, l->doc, root, "the configuration "
 		    "is not a mapping, expected keys such as relay and policy");
-	int rv = check_keys(l, root, top);
+	int rv = cep_cfg_check_keys(l, root, top);
 	if (rv == CEP_OK)
-		rv = get_string(l, root, "appliance", valid_appliance,
+		rv = cep_cfg_get_string(l, root, "appliance", valid_appliance,
 		    "a name of [a-z0-9-], at most 63 bytes", cfg->appliance,
 		    sizeof(cfg->appliance));
 	if (rv == CEP_OK)
@@ -715,7 +584,7 @@ static int load_doc(struct loader *l, cep_config *cfg)
 		rv = load_policy(l, root, &cfg->policy);
 	l->path[0] = '\0';
 	if (rv == CEP_OK)
-		rv = load_cp(l, root, &cfg->cp);
+		rv = cep_cfg_load_cp(l, root, &cfg->cp);
 	return rv;
 }
 
@@ -739,7 +608,7 @@ int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err)
 	free(text);
 	if (rv != CEP_OK)
 		return rv;
-	struct loader l = {.doc = doc, .dir = p->config, .err = err};
+	struct cep_cfg_loader l = {.doc = doc, .dir = p->config, .err = err};
 	cep_config tmp = *cfg;
 	rv = load_doc(&l, &tmp);
 	if (rv == CEP_OK)
