@@ -30,9 +30,7 @@
 #include "log.h"
 #include "util.h"
 
-#define WATCH_SLICE_MS 60000      /* re-check the pod by GET this often */
 #define UNDO_LIMIT_MS (5 * 60000)
-#define RETRY_PAUSE_MS 1000
 
 /* ------------------------------------------------------------ helpers */
 
@@ -101,9 +99,7 @@ static void wipe_identity(krun *kr)
 }
 
 /* The runner is over, as far as this executor can tell; first word wins. */
-static void ended(krun *kr, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void ended(krun *kr, const char *fmt, ...)
+void kx_ended(krun *kr, const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
@@ -121,14 +117,14 @@ static void ended(krun *kr, const char *fmt, ...)
 		cep_log_info(kr->id, "runner pod %s/%s: %s", kr->ns, kr->pod, what);
 }
 
-static bool stop_asked(krun *kr)
+bool kx_stop_asked(krun *kr)
 {
 	return atomic_load(&kr->stop) || atomic_load(&kr->kx->stopping);
 }
 
 /* ------------------------------------------------------------- launch */
 
-static const char *obj_str(json_t *o, const char *a, const char *b)
+const char *kx_obj_str(json_t *o, const char *a, const char *b)
 {
 	json_t *v = json_object_get(json_object_get(o, a), b);
 	return json_is_string(v) ? json_string_value(v) : NULL;
@@ -212,7 +208,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 		rv = ours_already(kr, k, &cep_kube_pods, &created, err);
 	if (rv != CEP_OK)
 		return rv;
-	const char *uid = obj_str(created, "metadata", "uid");
+	const char *uid = kx_obj_str(created, "metadata", "uid");
 	json_t *sec = uid == NULL ? NULL : cep_kpod_secret(kr->kc->c, &p, uid,
 	    kr->ca, kr->cert, kr->key);
 	json_decref(created);
@@ -220,7 +216,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 		return cep_err_set(err, CEP_INTERNAL, "pod %s/%s: %s", kr->ns,
 		    kr->pod, uid == NULL ? "created without a uid" :
 		    "building the secret object failed");
-	if (stop_asked(kr) || atomic_load(&kr->kill_asked))
+	if (kx_stop_asked(kr) || atomic_load(&kr->kill_asked))
 		rv = cep_err_set(err, CEP_CANCELLED, "launch cancelled");
 	else
 		rv = cep_kube_create(k, &cep_kube_secrets, kr->ns, sec, NULL, err);
@@ -230,181 +226,6 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	return rv;
 }
 
-/* --------------------------------------------------------------- watch */
-
-typedef struct wctx {
-	krun *kr;
-	bool done;
-	char waiting[256];        /* why a Pending pod waits */
-} wctx;
-
-static json_t *first_container_state(json_t *pod)
-{
-	json_t *cs = json_object_get(json_object_get(pod, "status"),
-	    "containerStatuses");
-	return json_object_get(json_array_get(cs, 0), "state");
-}
-
-/* "pod Succeeded (exit 0)", "pod Failed: DeadlineExceeded: ...",
- * "pod Failed (exit 3: Error)". */
-static void describe_end(json_t *pod, const char *phase, char *buf,
-    size_t len)
-{
-	const char *reason = obj_str(pod, "status", "reason");
-	const char *msg = obj_str(pod, "status", "message");
-	json_t *term = json_object_get(first_container_state(pod), "terminated");
-	json_t *code = json_object_get(term, "exitCode");
-	const char *treason = json_string_value(json_object_get(term, "reason"));
-	if (reason != NULL)
-		snprintf(buf, len, "pod %s: %s%s%.300s", phase, reason,
-		    msg ? ": " : "", msg ? msg : "");
-	else if (json_is_integer(code))
-		snprintf(buf, len, "pod %s (exit %lld%s%.100s)", phase,
-		    (long long)json_integer_value(code), treason ? ": " : "",
-		    treason ? treason : "");
-	else
-		snprintf(buf, len, "pod %s", phase);
-}
-
-static void note_waiting(wctx *w, json_t *pod)
-{
-	json_t *wt = json_object_get(first_container_state(pod), "waiting");
-	const char *r = json_string_value(json_object_get(wt, "reason"));
-	const char *m = json_string_value(json_object_get(wt, "message"));
-	if (r != NULL)
-		snprintf(w->waiting, sizeof(w->waiting), "%.60s%s%.180s", r,
-		    m ? ": " : "", m ? m : "");
-}
-
-static int on_pod(void *arg, const char *type, json_t *obj)
-{
-	wctx *w = arg;
-	krun *kr = w->kr;
-	/* an adopted run's placement: the launch that knew it was an
-	 * earlier delegate's, and a cleanup runner needs it */
-	char node[sizeof(kr->node)];
-	unsigned caps;
-	bool cg;
-	if (kr->adopted && kr->node[0] == '\0' &&
-	    cep_kpod_placement(obj, node, sizeof(node), &caps, &cg)) {
-		pthread_mutex_lock(&kr->kx->mu);
-		snprintf(kr->node, sizeof(kr->node), "%s", node);
-		kr->pods.caps = caps;
-		kr->pods.cgroupfs = cg;
-		pthread_mutex_unlock(&kr->kx->mu);
-		cep_log_info(kr->id, "adopted runner pod %s/%s runs on node %s "
-		    "(pod targets): a cleanup runner would go there", kr->ns,
-		    kr->pod, node);
-	}
-	if (strcmp(type, "DELETED") == 0) {
-		ended(kr, "pod deleted");
-		w->done = true;
-		return 1;
-	}
-	const char *phase = obj_str(obj, "status", "phase");
-	if (phase == NULL)
-		phase = "Pending";
-	if (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0) {
-		char what[512];
-		describe_end(obj, phase, what, sizeof(what));
-		ended(kr, "%s", what);
-		w->done = true;
-		return 1;
-	}
-	if (strcmp(phase, "Running") == 0) {
-		pthread_mutex_lock(&kr->kx->mu);
-		bool first = kr->phase == KP_LAUNCHING;
-		if (first)
-			kr->phase = KP_RUNNING;
-		pthread_mutex_unlock(&kr->kx->mu);
-		if (first)
-			cep_log_info(kr->id, "runner pod %s/%s running", kr->ns,
-			    kr->pod);
-	} else {
-		note_waiting(w, obj);
-	}
-	return stop_asked(kr) ? 1 : 0;
-}
-
-/* Does the pod still exist? false only on a definite 404. */
-static bool pod_exists(krun *kr, cep_kube *k)
-{
-	cep_err err = {0};
-	json_t *o = NULL;
-	int rv = cep_kube_get(k, &cep_kube_pods, kr->ns, kr->pod, &o, &err);
-	json_decref(o);
-	return rv != CEP_NOT_FOUND;
-}
-
-static bool running(krun *kr)
-{
-	pthread_mutex_lock(&kr->kx->mu);
-	bool r = kr->phase == KP_RUNNING;
-	pthread_mutex_unlock(&kr->kx->mu);
-	return r;
-}
-
-/* One slice of watching; true when the watcher is finished. */
-static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
-{
-	char sel[128];
-	snprintf(sel, sizeof(sel), "metadata.name=%s", kr->pod);
-	cep_kube_list_opts o = {.field_selector = sel};
-	int64_t slice = WATCH_SLICE_MS;
-	if (!running(kr) && launch_by - cep_mono_ms() < slice)
-		slice = launch_by - cep_mono_ms();
-	cep_err err = {0};
-	int rv = slice <= 0 ? CEP_DEADLINE_EXCEEDED :
-	    cep_kube_watch(k, &cep_kube_pods, kr->ns, &o, slice, &kr->stop,
-	    on_pod, w, &err);
-	if (w->done || stop_asked(kr) || rv == CEP_CANCELLED)
-		return true;
-	if (rv == CEP_OK || rv == CEP_DEADLINE_EXCEEDED) {
-		if (!running(kr) && cep_mono_ms() >= launch_by) {
-			/* Name the pod and why it waits (ImagePullBackOff...):
-			 * the operator's first question. */
-			ended(kr, "launch failed: pod %s/%s not running after "
-			    "%llds%s%s", kr->ns, kr->pod,
-			    (long long)kr->kc->c->launch_timeout_ms / 1000,
-			    w->waiting[0] ? ": " : "", w->waiting);
-			return true;
-		}
-		if (!pod_exists(kr, k)) {
-			ended(kr, "pod gone (deleted outside cep)");
-			return true;
-		}
-		return false;
-	}
-	if (rv != CEP_PERMISSION_DENIED && rv != CEP_UNAUTHENTICATED &&
-	    rv != CEP_INVALID_ARGUMENT && rv != CEP_NOT_FOUND &&
-	    rv != CEP_FAILED_PRECONDITION) {
-		/* The runner talks to the relay, not to the API server: an
-		 * outage of the API (5xx, 429, transport) ends nothing; watch
-		 * again. A refusal (401, 403, 400) ends the run. */
-		cep_log_warn(kr->id, "watching pod %s/%s: %s; retrying", kr->ns,
-		    kr->pod, err.msg);
-		cep_sleep_ms(RETRY_PAUSE_MS);
-		return false;
-	}
-	ended(kr, "watching the pod failed: %s", err.msg);
-	return true;
-}
-
-static void watch_pod(krun *kr, cep_kube *k)
-{
-	wctx w = {.kr = kr};
-	int64_t launch_by = cep_mono_ms() + kr->kc->c->launch_timeout_ms;
-	if (kr->adopted) {
-		if (!pod_exists(kr, k)) {
-			ended(kr, "pod gone (delegate restarted)");
-			return;
-		}
-		launch_by = INT64_MAX / 2;  /* it was launched before */
-	}
-	while (!watch_slice(kr, k, &w, launch_by))
-		;
-}
-
 static void *watcher_main(void *arg)
 {
 	krun *kr = arg;
@@ -412,14 +233,14 @@ static void *watcher_main(void *arg)
 	cep_kube *k = NULL;
 	if (kx_client(kr->kc, &k, &err) != CEP_OK) {
 		atomic_store(&kr->launched, true);
-		ended(kr, "launch failed: %s", err.msg);
+		kx_ended(kr, "launch failed: %s", err.msg);
 	} else if (!kr->adopted && create_objects(kr, k, &err) != CEP_OK) {
 		atomic_store(&kr->launched, true);
-		ended(kr, "launch failed: %s", err.msg);
+		kx_ended(kr, "launch failed: %s", err.msg);
 	} else {
 		atomic_store(&kr->launched, true);
 		wipe_identity(kr);
-		watch_pod(kr, k);
+		kx_watch_pod(kr, k);
 	}
 	wipe_identity(kr);
 	pthread_mutex_lock(&kr->kx->mu);

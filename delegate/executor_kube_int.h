@@ -75,6 +75,19 @@ typedef struct kube_exec {
 extern const cep_executor_ops cep_kube_exec_ops;
 
 int kx_client(kconn *kc, cep_kube **out, cep_err *err);
+
+#define WATCH_SLICE_MS 60000      /* re-check the pod by GET this often */
+#define RETRY_PAUSE_MS 1000       /* after a failed API call */
+
+/* executor_kube.c, for the watcher: the runner is over as far as this
+ * executor can tell (first word wins); the run's threads should end;
+ * o[a][b] as a string or NULL. */
+void kx_ended(krun *kr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool kx_stop_asked(krun *kr);
+const char *kx_obj_str(json_t *o, const char *a, const char *b);
+/* executor_kube_watch.c: follows the created (or adopted) Pod to its end. */
+void kx_watch_pod(krun *kr, cep_kube *k);
 /* executor_kube_cleanup.c. stash: remembers where a pod-target run's
  * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
  * op. free_all: joins and frees every cleanup (at executor free). */
