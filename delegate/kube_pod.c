@@ -402,6 +402,27 @@ json_t *cep_kpod_pod(const cep_connector *c, const cep_kpod *p)
 	    "kind", "Pod", "metadata", metadata(c, p), "spec", pod_spec(c, p));
 }
 
+/* An immutable Secret holding data (taken), owned by the pod pod_uid so
+ * that the cluster collects it with the pod. */
+static json_t *owned_secret(const cep_connector *c, const cep_kpod *p,
+    const char *pod_uid, json_t *data)
+{
+	json_t *meta = metadata(c, p);
+	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
+	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
+	    "blockOwnerDeletion", 0);
+	if (meta == NULL || owner == NULL) {
+		json_decref(data);
+		json_decref(meta);
+		json_decref(owner);
+		return NULL;
+	}
+	json_object_set_new(meta, "ownerReferences", owner);
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "apiVersion", "v1",
+	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
+	    "immutable", 1);
+}
+
 json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *ca, const char *cert, const char *key)
 {
@@ -417,40 +438,22 @@ json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
 		if (p->cp_ca_pem != NULL && p->cp_ca_pem[0] != '\0')
 			bad |= put_b64(data, "cp-ca.crt", p->cp_ca_pem);
 	}
-	json_t *meta = metadata(c, p);
-	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
-	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
-	    "blockOwnerDeletion", 0);
-	if (bad || meta == NULL || owner == NULL) {
+	if (bad) {
 		json_decref(data);
-		json_decref(meta);
-		json_decref(owner);
 		return NULL;
 	}
-	json_object_set_new(meta, "ownerReferences", owner);
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "apiVersion", "v1",
-	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
-	    "immutable", 1);
+	return owned_secret(c, p, pod_uid, data);
 }
 
 json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *recs_json)
 {
-	json_t *data = json_object(), *meta = metadata(c, p);
-	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
-	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
-	    "blockOwnerDeletion", 0);
-	if (data == NULL || meta == NULL || owner == NULL ||
-	    put_b64(data, "cleanup.json", recs_json) != 0) {
+	json_t *data = json_object();
+	if (data == NULL || put_b64(data, "cleanup.json", recs_json) != 0) {
 		json_decref(data);
-		json_decref(meta);
-		json_decref(owner);
 		return NULL;
 	}
-	json_object_set_new(meta, "ownerReferences", owner);
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "apiVersion", "v1",
-	    "kind", "Secret", "type", "Opaque", "metadata", meta, "data", data,
-	    "immutable", 1);
+	return owned_secret(c, p, pod_uid, data);
 }
 
 bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
