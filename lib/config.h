@@ -59,7 +59,7 @@ typedef struct cep_policy {
 	size_t n_allow, n_deny;
 	char allow[CEP_POLICY_MAX_RULES][128];
 	char deny[CEP_POLICY_MAX_RULES][128];
-	/* kubernetes namespaces (issue 3), glob patterns */
+	/* kubernetes namespaces experiments may not target, glob patterns */
 	size_t n_ns_deny;
 	char ns_deny[CEP_POLICY_MAX_RULES][128];
 	/* kubernetes: the most objects (pods, nodes) one fault may act on
