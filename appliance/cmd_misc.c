@@ -221,6 +221,13 @@ int cepctl_cmd_status(const cepctl_opts *o0, int argc, char **argv)
 			    "runners_connected", (int)rs->runners_connected, "calls",
 			    (json_int_t)rs->calls, "refused", (json_int_t)rs->refused,
 			    "events_in", (json_int_t)rs->events_in));
+		const Cep__V1__ControlPlaneStatus *cp = st->control_plane;
+		if (cp != NULL)
+			json_object_set_new(j, "control_plane", json_pack(
+			    "{s:s, s:b, s:I, s:s, s:i}", "url", cp->url,
+			    "registered", cp->registered, "last_ok_ms",
+			    (json_int_t)cp->last_ok_ms, "last_error",
+			    cp->last_error, "tasks_held", (int)cp->tasks_held));
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 		json_decref(j);
@@ -238,6 +245,16 @@ int cepctl_cmd_status(const cepctl_opts *o0, int argc, char **argv)
 			    (unsigned long long)rs->calls,
 			    (unsigned long long)rs->refused,
 			    (unsigned long long)rs->events_in);
+		const Cep__V1__ControlPlaneStatus *cp = st->control_plane;
+		if (cp != NULL) {
+			char ok[32];
+			fmt_time(cp->last_ok_ms, ok, sizeof(ok));
+			printf("control     %s: %s, last answer %s, %u task(s) "
+			    "held\n", cp->url, cp->registered ? "registered" :
+			    "NOT registered", ok, cp->tasks_held);
+			if (cp->last_error[0] != '\0')
+				printf("            last error: %s\n", cp->last_error);
+		}
 	}
 	protobuf_c_message_free_unpacked(&st->base, NULL);
 	return CEPCTL_OK;

@@ -223,6 +223,10 @@ static void on_status(cep_rpc_call *c, void *arg)
 	rep.started_ms = d->started_ms;
 	rep.relay_ok = rv == CEP_OK;
 	rep.relay = rv == CEP_OK ? (Cep__V1__RelayStats *)stats : NULL;
+	Cep__V1__ControlPlaneStatus cps;
+	cep_cp_link_status(d, &cps);
+	if (d->cpl != NULL)
+		rep.control_plane = &cps;
 	cep_rpc_call_reply(c, &rep.base);
 	pthread_mutex_unlock(&d->mu);
 	if (stats != NULL)

@@ -45,7 +45,37 @@ struct cep_cp_link {
 	Cep__V1__CpConnector *conns;   /* last probe */
 	size_t nconns;
 	int64_t health_mono;
+	int64_t last_ok_ms;            /* for cepctl status */
+	char last_error[CEP_ERR_MSG_MAX];
 };
+
+/* The outcome of a call, for cepctl status (d->mu taken here). */
+static void outcome(struct cep_cp_link *l, int rv, const cep_err *err)
+{
+	pthread_mutex_lock(&l->d->mu);
+	if (rv == CEP_OK) {
+		l->last_ok_ms = cep_now_ms();
+		l->last_error[0] = '\0';
+	} else {
+		snprintf(l->last_error, sizeof(l->last_error), "%s", err->msg);
+	}
+	pthread_mutex_unlock(&l->d->mu);
+}
+
+void cep_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st)
+{
+	struct cep_cp_link *l = d->cpl;
+	cep__v1__control_plane_status__init(st);
+	if (l == NULL)
+		return;
+	st->url = d->cfg.cp.url;
+	st->registered = l->registered;
+	st->last_ok_ms = l->last_ok_ms;
+	st->last_error = l->last_error;
+	for (cep_run *r = d->runs; r != NULL; r = r->next)
+		st->tasks_held += r->task_id[0] != '\0' &&
+		    !cep_run_state_final(r->state);
+}
 
 /* Whether the plane may take the same call later: it is down, slow, busy
  * or answered garbage. A refusal (409 lease lost, 400, 403, 404) is final
@@ -295,6 +325,7 @@ static void *beat_main(void *arg)
 		}
 		if (rv == CEP_OK && reg)
 			rv = send_reports(l, &retry, &err);
+		outcome(l, rv, &err);
 		int64_t wait = 0;
 		if (rv != CEP_OK) {
 			wait = backoff(&attempt, retry);

@@ -185,6 +185,9 @@ bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms);
 /* cp_link.c: the control plane (controlPlane.url), if configured */
 int cep_cp_link_start(cep_delegate *d, cep_err *err);
 void cep_cp_link_join(cep_delegate *d);
+/* For Admin/Status (d->mu held); st points into the link: reply and drop
+ * it under the lock. Empty when no control plane is configured. */
+void cep_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st);
 
 /* admin.c */
 int cep_admin_start(cep_delegate *d, cep_err *err);

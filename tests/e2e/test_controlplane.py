@@ -17,6 +17,13 @@ HOGS = [{"name": "cpu", "type": "cpu-hog", "workers": 1, "load": 30},
 FINAL = ("PASSED", "FAILED", "ABORTED", "ERROR")
 
 
+def cp_status(app):
+    """The control-plane part of `cepctl status --output json`."""
+    import json
+    r = app.cepctl("status", "--output", "json", check=True)
+    return json.loads(r.stdout).get("control_plane")
+
+
 class SiteCase(unittest.TestCase):
     proxy = False
     lease_ms = 10000
@@ -67,6 +74,9 @@ class UpstreamThroughProxy(SiteCase):
         self.assertEqual(t["state"], "done", t)
         self.assertEqual(t["verdict"], "Pass", t)
         self.assert_exactly_once_in_order(app, t["run_id"])
+        st = cp_status(app)
+        self.assertEqual((st["url"], st["registered"], st["last_error"]), (self.site.url, True, ""), st)
+        self.assertGreater(st["last_ok_ms"], 0)
         seen = self.site.proxy.connects()
         self.assertTrue(seen, "the proxy saw no connection")
         self.assertEqual(set(seen), {f"127.0.0.1:{self.site.cp_port}"}, seen)
@@ -89,7 +99,10 @@ class ControlPlaneOutage(SiteCase):
         run_id = self.wait_running(app, tid)
         time.sleep(1.5)
         self.site.cp.kill9()
-        time.sleep(3)                      # events pile up in the relay's spool
+        # the operator sees it: cepctl status names the failure
+        self.assertTrue(wait_until(lambda: cp_status(app)["last_error"], 10, 0.2),
+                        "cepctl status does not show the plane is down")
+        time.sleep(2)                      # events pile up in the relay's spool
         spooled = app.relay_metric("cep_relay_spool_bytes")
         self.site.cp.start()
         t = self.wait_done(tid)
@@ -98,6 +111,7 @@ class ControlPlaneOutage(SiteCase):
         self.assertGreater(spooled, 0, "nothing waited in the spool during the outage")
         self.assertIn("kept in the spool", app.logs())
         self.assertEqual(app.relay_metric("cep_relay_spool_bytes"), 0)
+        self.assertTrue(wait_until(lambda: cp_status(app)["last_error"] == "", 10, 0.2))
 
     def test_malformed_truncated_slow_oversized_replies_are_retried(self):
         app = self.site.appliance("a1")
