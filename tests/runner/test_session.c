@@ -144,10 +144,16 @@ static void h_watch(cep_rpc_call *c, void *arg)
 	if (!bound(c))
 		return;
 	int64_t until = cep_rpc_call_deadline(c) - 500;
+	/* as the relay does: a command the runner has (seq <= after_seq) is
+	 * not sent again, so a runner that has the abort parks here rather
+	 * than spinning on the same answer */
+	const Cep__V1__WatchRequest *req =
+	    (const Cep__V1__WatchRequest *)cep_rpc_call_request(c);
+	bool has = req->after_seq >= 1;
 	Cep__V1__Command cmd = CEP__V1__COMMAND__INIT, *cmds[1] = {&cmd};
 	Cep__V1__CommandBatch b = CEP__V1__COMMAND_BATCH__INIT;
 	pthread_mutex_lock(&R.mtx);
-	while (!R.abort && !R.stopping && cep_mono_ms() < until) {
+	while ((!R.abort || has) && !R.stopping && cep_mono_ms() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000;
@@ -157,7 +163,7 @@ static void h_watch(cep_rpc_call *c, void *arg)
 		}
 		pthread_cond_timedwait(&R.cond, &R.mtx, &ts);
 	}
-	if (R.abort) {
+	if (R.abort && !has) {
 		cmd.seq = 1;
 		cmd.kind = CEP__V1__COMMAND__KIND__ABORT;
 		cmd.reason = "aborted by operator";
