@@ -11,15 +11,12 @@
 #define _GNU_SOURCE
 #include "upstream.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cp.h"
 #include "log.h"
@@ -185,32 +182,25 @@ static void *upload_main(void *arg)
 
 static uint64_t load_seq(const char *path)
 {
-	char buf[32] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t got = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (got <= 0)
-		return 0;
-	buf[got] = '\0';
-	char *end = NULL;
-	unsigned long long v = strtoull(buf, &end, 10);
-	return end != buf ? (uint64_t)v : 0;
+	char *data = NULL;
+	size_t len = 0;
+	uint64_t v = 0;
+	if (cep_read_file(path, 32, &data, &len, NULL) == CEP_OK) {
+		char *end = NULL;
+		unsigned long long n = strtoull(data, &end, 10);
+		v = end != data ? (uint64_t)n : 0;
+	}
+	free(data);
+	return v;
 }
 
 static void save_seq(const char *path, uint64_t seq)
 {
-	char tmp[CEP_PATH_MAX + 8], buf[32];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	char buf[32];
+	cep_err err = {0};
 	int len = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)seq);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	bool ok = write(fd, buf, (size_t)len) == len && fsync(fd) == 0;
-	close(fd);
-	if (!ok || rename(tmp, path) != 0)
-		cep_log_warn(NULL, "upstream: saving %s: %s", path, strerror(errno));
+	if (cep_write_file(path, buf, (size_t)len, 0600, &err) != CEP_OK)
+		cep_log_warn(NULL, "upstream: saving the command seq: %s", err.msg);
 }
 
 /* Hands one command to the delegate, retrying while it is unavailable:
