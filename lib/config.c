@@ -67,6 +67,7 @@ int cep_paths_resolve(const char *home, cep_paths *p, cep_err *err)
 	snprintf(p->state, sizeof(p->state), "/var/lib/cep");
 	snprintf(p->relay_state, sizeof(p->relay_state), "/var/lib/cep-relay");
 	snprintf(p->run, sizeof(p->run), "/run/cep");
+	p->installed = true;
 	return CEP_OK;
 }
 
@@ -246,7 +247,15 @@ static const char default_yaml[] =
     "#  allow: [\"plane.example.net\"]\n"
     "#  timeoutMs: 10000\n"
     "#  pollWaitMs: 20000\n"
-    "#  spoolMiB: 64\n";
+    "#  spoolMiB: 64\n"
+    "\n"
+    "# Privilege separation (docs/privsep.md): the CA key in a signer\n"
+    "# process, runners started with their faults' capabilities by a\n"
+    "# launcher. \"\" = inside the delegate (the default of a --home);\n"
+    "# installed, the defaults are the sockets below.\n"
+    "#privsep:\n"
+    "#  signer: ipc:///run/cep-signer/signer.sock\n"
+    "#  launcher: ipc:///run/cep-launcher/launcher.sock\n";
 
 const char *cep_config_default_yaml(void)
 {
@@ -504,6 +513,40 @@ static int load_delegate(struct cep_cfg_loader *l, const cep_yaml_node *root,
 	return rv;
 }
 
+/* ipc:///absolute/path, or "" (in the delegate). */
+static bool valid_ipc_url(const char *s)
+{
+	static const char scheme[] = "ipc:///";
+	if (s[0] == '\0')
+		return true;
+	if (strncmp(s, scheme, sizeof(scheme) - 1) != 0 ||
+	    strlen(s) - (sizeof(scheme) - 2) >
+	    sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+		return false;
+	for (const char *p = s; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int load_privsep(struct cep_cfg_loader *l, const cep_yaml_node *root,
+    cep_config *cfg)
+{
+	static const char *const pk[] = {"signer", "launcher", NULL};
+	static const char exp[] = "an ipc:///absolute/socket/path URL (at "
+	    "most 107 bytes of path) or \"\" (in the delegate)";
+	const cep_yaml_node *s;
+	int rv = cep_cfg_section(l, root, "privsep", pk, &s);
+	if (rv == CEP_OK && s != NULL)
+		rv = cep_cfg_get_string(l, s, "signer", valid_ipc_url, exp,
+		    cfg->signer_url, sizeof(cfg->signer_url));
+	if (rv == CEP_OK && s != NULL)
+		rv = cep_cfg_get_string(l, s, "launcher", valid_ipc_url, exp,
+		    cfg->launcher_url, sizeof(cfg->launcher_url));
+	l->path[0] = '\0';
+	return rv;
+}
+
 static int load_policy(struct cep_cfg_loader *l, const cep_yaml_node *root,
     cep_policy *pol)
 {
@@ -564,7 +607,7 @@ static int load_policy(struct cep_cfg_loader *l, const cep_yaml_node *root,
 static int load_doc(struct cep_cfg_loader *l, cep_config *cfg)
 {
 	static const char *const top[] = {"appliance", "relay", "delegate",
-	    "runner", "policy", "controlPlane", NULL};
+	    "runner", "policy", "controlPlane", "privsep", NULL};
 	const cep_yaml_node *root = cep_yaml_root(l->doc);
 	if (cep_yaml_kind(root) == CEP_YAML_NULL)
 		return CEP_OK; /* all comments: all defaults */
@@ -585,12 +628,21 @@ static int load_doc(struct cep_cfg_loader *l, cep_config *cfg)
 	l->path[0] = '\0';
 	if (rv == CEP_OK)
 		rv = cep_cfg_load_cp(l, root, &cfg->cp);
+	l->path[0] = '\0';
+	if (rv == CEP_OK)
+		rv = load_privsep(l, root, cfg);
 	return rv;
 }
 
 int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err)
 {
 	cep_config_defaults(cfg);
+	if (p->installed) {
+		snprintf(cfg->signer_url, sizeof(cfg->signer_url), "%s",
+		    CEP_SIGNER_URL);
+		snprintf(cfg->launcher_url, sizeof(cfg->launcher_url), "%s",
+		    CEP_LAUNCHER_URL);
+	}
 	char path[CEP_PATH_MAX];
 	if (cep_path(path, sizeof(path), err, "%s/cep.yaml", p->config) !=
 	    CEP_OK)

@@ -35,6 +35,9 @@ typedef struct cep_paths {
 	 * the relay's user cannot enter the delegate's /var/lib/cep. */
 	char relay_state[CEP_PATH_MAX];
 	char run[CEP_PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
+	/* the installed (FHS) layout, not a home: privilege separation is
+	 * on by default there (cep_config.privsep, docs/privsep.md) */
+	bool installed;
 } cep_paths;
 
 /* home NULL: $CEP_HOME if set, else the FHS layout. */
@@ -87,7 +90,17 @@ typedef struct cep_config {
 	/* controlPlane: (docs/control-plane-api.md); url "" = none, the
 	 * default. Relative paths are made absolute (the config folder). */
 	cep_cp_opts cp;
+	/* privsep: (docs/privsep.md) the ipc:// URLs of the signer (holds
+	 * the CA key, signs runner identities) and of the launcher (starts
+	 * runners with the capabilities their faults need). "" = in the
+	 * delegate itself, the default of a home; the installed layout
+	 * defaults to CEP_SIGNER_URL and CEP_LAUNCHER_URL. */
+	char signer_url[256];
+	char launcher_url[256];
 } cep_config;
+
+#define CEP_SIGNER_URL "ipc:///run/cep-signer/signer.sock"
+#define CEP_LAUNCHER_URL "ipc:///run/cep-launcher/launcher.sock"
 
 /* Loads paths->config/cep.yaml; missing keys take defaults; unknown keys
  * and bad values are errors with file:line:col. */

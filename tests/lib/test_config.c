@@ -406,3 +406,46 @@ Test(config, control_plane_errors_have_positions)
 	    "  clientKey: a.key\n  tokenFile: t\n",
 	    "2:3: controlPlane: tokenFile and clientCert exclude each other");
 }
+
+Test(config, privsep_defaults_by_layout)
+{
+	cep_paths p;
+	cep_err err = {0};
+	/* a home: signer and launcher inside the delegate */
+	char *home = home_with(NULL, &p);
+	cr_assert_not(p.installed);
+	cep_config c;
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.signer_url, "");
+	cr_assert_str_eq(c.launcher_url, "");
+	cep_test_rmdir(home);
+	/* installed: the privsep daemons' sockets (no /etc/cep/cep.yaml
+	 * needed: a missing file is the defaults) */
+	unsetenv("CEP_HOME");
+	cr_assert_eq(cep_paths_resolve(NULL, &p, &err), CEP_OK);
+	cr_assert(p.installed);
+	snprintf(p.config, sizeof(p.config), "/nonexistent-cep-test");
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.signer_url, CEP_SIGNER_URL);
+	cr_assert_str_eq(c.launcher_url, CEP_LAUNCHER_URL);
+}
+
+Test(config, privsep_values_and_errors)
+{
+	cep_paths p;
+	char *home = home_with("privsep:\n  signer: ipc:///tmp/s.sock\n"
+	    "  launcher: \"\"\n", &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.signer_url, "ipc:///tmp/s.sock");
+	cr_assert_str_eq(c.launcher_url, "");
+	cep_test_rmdir(home);
+	expect_load_error("privsep:\n  signer: tcp://1.2.3.4:5\n",
+	    "2:11: privsep.signer: not valid, expected an ipc:///absolute");
+	expect_load_error("privsep:\n  launcher: ipc://rel/x.sock\n",
+	    "2:13: privsep.launcher: not valid");
+	expect_load_error("privsep:\n  signers: \"\"\n",
+	    "2:3: unknown key 'signers' in privsep (expected one of: signer, "
+	    "launcher)");
+}
