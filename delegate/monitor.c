@@ -575,6 +575,7 @@ static void *monitor_main(void *arg)
 	cep_delegate *d = arg;
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
+		atomic_fetch_add(&d->mon_ticks, 1);
 		tick(d);
 		if (d->stopping)
 			break;

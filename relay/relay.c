@@ -311,6 +311,7 @@ static void *ticker_main(void *arg)
 	uint32_t *due = calloc(CEP_RELAY_MAX_CLOSES, sizeof(*due));
 	pthread_mutex_lock(&r->mu);
 	while (!r->stopping && due != NULL) {
+		atomic_fetch_add(&r->ticks, 1);
 		int64_t now = cep_mono_ms();
 		int64_t next = next_due(r, now);
 		if (next > now) {
@@ -453,6 +454,23 @@ static void collect(cep_metrics *m, void *arg)
 	pthread_mutex_unlock(&r->mu);
 	cep_metric_set(r->m_runners, n, NULL);
 	cep_upstream_collect(r->up);
+}
+
+uint64_t cep_relay_ticks(cep_relay *r)
+{
+	return atomic_load(&r->ticks);
+}
+
+void cep_relay_describe(cep_relay *r, char *buf, size_t len)
+{
+	pthread_mutex_lock(&r->mu);
+	uint32_t n = cep_pipes_bound(r->pipes);
+	pthread_mutex_unlock(&r->mu);
+	if (r->up == NULL)
+		snprintf(buf, len, "%u runner(s) connected; no control plane", n);
+	else
+		snprintf(buf, len, "%u runner(s) connected; spool %lld bytes "
+		    "undelivered", n, (long long)cep_upstream_spool_bytes(r->up));
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
