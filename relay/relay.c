@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cred.h"
 #include "log.h"
 #include "util.h"
 
@@ -378,19 +379,24 @@ static void free_secret(char *s)
 }
 
 /* Reads the CA, the relay certificate and its key before anything
- * listens, so a bad file stops the relay with nothing half started. */
+ * listens, so a bad file stops the relay with nothing half started. Under
+ * systemd each comes from the unit's credentials (LoadCredential=cep:
+ * /etc/cep/relay): the key file stays root:root 0600 (lib/cred.h). */
 static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 {
+	static const char *const names[] = {"ca.crt", "relay.crt", "relay.key"};
+	char **outs[] = {&r->ca_pem, cert, key};
 	char path[PATH_MAX + 16];
-	const char *dir = r->paths.relay_pki;
-	int rv;
-	if ((rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) ||
-	    (rv = read_pem(path, false, &r->ca_pem, err)) ||
-	    (rv = cep_path(path, sizeof(path), err, "%s/relay.crt", dir)) ||
-	    (rv = read_pem(path, false, cert, err)) ||
-	    (rv = cep_path(path, sizeof(path), err, "%s/relay.key", dir)))
-		return rv;
-	return read_pem(path, true, key, err);
+	int rv = CEP_OK;
+	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
+		rv = cep_path(path, sizeof(path), err, "%s/%s",
+		    r->paths.relay_pki, names[i]);
+		bool cred = rv == CEP_OK && cep_cred_path(path, path, sizeof(path));
+		/* a credential is private to this unit whatever its mode */
+		if (rv == CEP_OK)
+			rv = read_pem(path, i == 2 && !cred, outs[i], err);
+	}
+	return rv;
 }
 
 /* Starts the runner listener: TLS with our certificate, client
