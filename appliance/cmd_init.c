@@ -339,7 +339,7 @@ static int place_credential(const char *store, const char *name,
  * The files of --control-plane-ca/--control-plane-token, as cep.yaml
  * names them. Installed layout, as root: copied into <config>/credentials
  * (root:root 0700, files 0600), the folder both units load with
- * LoadCredential=cep:/etc/cep/credentials, so the relay and the delegate
+ * LoadCredential=cep-shared:/etc/cep/credentials, so relay and delegate
  * each read their own private copy and no file is readable by two users
  * (docs/privsep.md, Secrets). Given again, they replace the copies
  * (rotation). In a home: the operator's files, as absolute paths.

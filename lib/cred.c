@@ -7,8 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* $CREDENTIALS_DIRECTORY/cep_<base> into out when it is a regular file. */
-static bool from_credentials(const char *base, char *out, size_t len)
+/* $CREDENTIALS_DIRECTORY/<id>_<base> into out when it is a regular file. */
+static bool from_credentials(const char *id, const char *base, char *out,
+    size_t len)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
 	/* systemd sets an absolute path; anything else is not systemd's */
@@ -16,7 +17,7 @@ static bool from_credentials(const char *base, char *out, size_t len)
 	    strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		return false;
 	char cand[4096];
-	int n = snprintf(cand, sizeof(cand), "%s/" CEP_CRED_ID "_%s", dir, base);
+	int n = snprintf(cand, sizeof(cand), "%s/%s_%s", dir, id, base);
 	if (n < 0 || (size_t)n >= sizeof(cand) || (size_t)n >= len)
 		return false;
 	struct stat st;
@@ -33,8 +34,10 @@ bool cep_cred_path(const char *path, char *out, size_t len)
 		return false;
 	const char *slash = strrchr(path, '/');
 	const char *base = slash != NULL ? slash + 1 : path;
-	if (path[0] != '\0' && from_credentials(base, out, len))
-		return true;
+	static const char *const ids[] = {"cep", "cep-shared"};
+	for (size_t i = 0; path[0] != '\0' && i < 2; i++)
+		if (from_credentials(ids[i], base, out, len))
+			return true;
 	if (out != path)
 		snprintf(out, len, "%s", path);
 	return false;

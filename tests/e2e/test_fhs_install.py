@@ -46,10 +46,13 @@ then echo "CAKEY readable"; else echo "CAKEY denied"; fi
 if setpriv --reuid cep-relay --regid cep --init-groups cat /etc/cep/relay/relay.key >/dev/null 2>&1
 then echo "RELAYKEY readable"; else echo "RELAYKEY denied"; fi
 # what systemd does for LoadCredential=cep:/etc/cep/relay and
-# LoadCredential=cep:/etc/cep/credentials (lib/cred.h)
+# LoadCredential=cep-shared:/etc/cep/credentials (lib/cred.h)
 mkdir -p /run/credentials/cep-relay.service
-for f in /etc/cep/relay/* /etc/cep/credentials/*; do
+for f in /etc/cep/relay/*; do
     install -o cep-relay -m 0400 "$f" "/run/credentials/cep-relay.service/cep_${f##*/}"
+done
+for f in /etc/cep/credentials/*; do
+    install -o cep-relay -m 0400 "$f" "/run/credentials/cep-relay.service/cep-shared_${f##*/}"
 done
 chown cep-relay /run/credentials/cep-relay.service
 chmod 0500 /run/credentials/cep-relay.service

@@ -245,7 +245,7 @@ Test(cp, token_from_systemd_credential)
 	char creds[4096 + 16], cred[4096 + 32];
 	stub_path(creds, sizeof(creds), "creds");
 	cr_assert_eq(mkdir(creds, 0500 | 0200), 0);
-	snprintf(cred, sizeof(cred), "%s/cep_cp-token", creds);
+	snprintf(cred, sizeof(cred), "%s/cep-shared_cp-token", creds);
 	write_token(cred, 0440);    /* its mode is systemd's business */
 	snprintf(o.token_file, sizeof(o.token_file),
 	    "/nonexistent/credentials/cp-token");

@@ -59,6 +59,22 @@ Test(cred, credential_by_file_name)
 	cr_assert_str_eq(inplace, want);
 }
 
+Test(cred, the_units_own_folder_first_then_the_shared_one)
+{
+	put("cep-shared_cp-token", "shared");
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	char out[4096], want[4096];
+	snprintf(want, sizeof(want), "%s/cep-shared_cp-token", dir);
+	cr_assert(cep_cred_path("/etc/cep/credentials/cp-token", out,
+	    sizeof(out)));
+	cr_assert_str_eq(out, want);
+	put("cep_cp-token", "own");
+	snprintf(want, sizeof(want), "%s/cep_cp-token", dir);
+	cr_assert(cep_cred_path("/etc/cep/credentials/cp-token", out,
+	    sizeof(out)));
+	cr_assert_str_eq(out, want);
+}
+
 Test(cred, missing_credential_falls_back)
 {
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
