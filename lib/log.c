@@ -16,6 +16,8 @@
 
 static const char *log_comp = "cep";
 static enum cep_log_level log_min = CEP_LOG_INFO;
+/* 1: stderr is the journal; 2: a descendant of a journald-logged service
+ * whose stderr goes elsewhere (a runner writing its run's log file): both */
 static int log_journal = 0;
 /* cep_log_set_run: the run this whole process is about (a runner) */
 static char log_run[64];
@@ -23,24 +25,26 @@ static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /* systemd sets JOURNAL_STREAM=<dev>:<ino> of the stream it connected to
  * stderr. A child inherits the variable even when its stderr goes
- * elsewhere (a runner whose output the delegate writes to a file), so
- * the journal is used only when stderr is still that very stream. */
+ * elsewhere (a runner whose output the delegate writes to its run's log
+ * file): then a line goes to that file as logfmt and to the journal too,
+ * so `journalctl CEP_RUN_ID=...` shows the runner beside the daemons.
+ * Returns 1 (journal only), 2 (both) or 0 (stderr only). */
 static int stderr_is_journal(void)
 {
 	const char *js = getenv("JOURNAL_STREAM");
-	if (js == NULL)
+	if (js == NULL || js[0] == '\0')
 		return 0;
 	char *end = NULL;
 	unsigned long long dev = strtoull(js, &end, 10);
 	if (end == js || *end != ':')
-		return 0;
+		return 2;
 	const char *ip = end + 1;
 	unsigned long long ino = strtoull(ip, &end, 10);
 	struct stat st;
 	if (end == ip || *end != '\0' || fstat(STDERR_FILENO, &st) != 0)
-		return 0;
+		return 2;
 	return (unsigned long long)st.st_dev == dev &&
-	    (unsigned long long)st.st_ino == ino;
+	    (unsigned long long)st.st_ino == ino ? 1 : 2;
 }
 
 void cep_log_set_run(const char *run_id)
@@ -146,9 +150,9 @@ static void vlog(enum cep_log_level lvl, const char *run_id, const char *conn,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (run_id == NULL || run_id[0] == '\0')
 		run_id = log_run;
-	if (log_journal)
+	if (log_journal != 0)
 		to_journal(lvl, run_id, conn, msg);
-	else
+	if (log_journal != 1)
 		to_stderr(lvl, run_id, conn, msg);
 }
 

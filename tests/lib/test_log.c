@@ -73,7 +73,8 @@ Test(log, journal_only_when_stderr_is_its_stream)
 {
 	struct stat st;
 	cr_assert_eq(fstat(STDERR_FILENO, &st), 0);
-	/* inherited from a parent whose stderr was the journal: not ours */
+	/* inherited from a parent whose stderr was the journal: not ours, so
+	 * the line goes to the file (and to the journal, absent here) */
 	setenv("JOURNAL_STREAM", "1:2", 1);
 	cep_log_init("runner");
 	cep_log_info("r-1", "to the file");
