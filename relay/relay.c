@@ -353,7 +353,7 @@ static int read_pem(const char *path, bool secret, char **out, cep_err *err)
 		close(fd);
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "%s: mode %04o lets group or others read it; chmod 0600 %s "
-		    "(or 0640 owned by root, group cep, as installed)", path,
+		    "(installed: root:root 0600, read as a systemd credential)", path,
 		    (unsigned)(st.st_mode & 07777), path);
 	}
 	char *buf = calloc(1, (size_t)st.st_size + 1);
