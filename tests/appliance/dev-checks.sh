@@ -11,6 +11,7 @@ ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 denied() { ! "$@" 2>/dev/null; }
+quiet() { "$@" >/dev/null; }
 as() { local u=$1; shift; setpriv --reuid "$u" --regid cep --init-groups "$@"; }
 prop() { systemctl show -P "$2" "$1"; }
 
@@ -39,7 +40,7 @@ ls -la /etc/cep/credentials /etc/cep/relay /run/credentials/cep-relay.service \
 grep -A4 controlPlane /etc/cep/cep.yaml | sed 's/^/   /'
 expect "cp-token is root:root 0600" test "$(stat -c '%U:%G %a' /etc/cep/credentials/cp-token)" = "root:root 600"
 expect "relay.key is root:root 0600" test "$(stat -c '%U:%G %a' /etc/cep/relay/relay.key)" = "root:root 600"
-expect "cep-relay can read cep.yaml (setpriv works)" as cep-relay cat /etc/cep/cep.yaml >/dev/null
+expect "cep-relay can read cep.yaml (setpriv works)" quiet as cep-relay cat /etc/cep/cep.yaml
 expect "cep-relay cannot open the token file" denied as cep-relay cat /etc/cep/credentials/cp-token
 expect "cep-delegate cannot open the token file" denied as cep-delegate cat /etc/cep/credentials/cp-token
 expect "cep-delegate cannot open relay.key" denied as cep-delegate cat /etc/cep/relay/relay.key
