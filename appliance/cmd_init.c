@@ -236,8 +236,10 @@ static int chown_one(const char *path, uid_t uid, gid_t gid, unsigned mode,
 /*
  * Installed layout, run as root (the package's %post, or an operator with
  * sudo): the daemons run as their own users, so the files get theirs -
- * pki (CA key) to cep-delegate only; the relay's key readable by group
- * cep (root:cep 0640), which the relay reads and cannot write.
+ * pki (CA key) to cep-delegate only; the relay's key root:root 0600: no
+ * daemon can open it, systemd hands cep-relay its own copy
+ * (LoadCredential=cep:/etc/cep/relay, lib/cred.h), and group cep (which
+ * the delegate is in) no longer reads it.
  */
 static int fhs_owners(const cep_paths *p, cep_err *err)
 {
@@ -256,7 +258,7 @@ static int fhs_owners(const cep_paths *p, cep_err *err)
 	static const unsigned dmodes[] = {0700, 0600, 0644};
 	static const char *const rfiles[] = {"", "/relay.key", "/relay.crt",
 	    "/ca.crt"};
-	static const unsigned rmodes[] = {0750, 0640, 0644, 0644};
+	static const unsigned rmodes[] = {0750, 0600, 0644, 0644};
 	char path[CEP_PATH_MAX + 16];
 	int rv = CEP_OK;
 	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
@@ -265,7 +267,7 @@ static int fhs_owners(const cep_paths *p, cep_err *err)
 	}
 	for (size_t i = 0; rv == CEP_OK && i < 4; i++) {
 		snprintf(path, sizeof(path), "%s%s", p->relay_pki, rfiles[i]);
-		rv = chown_one(path, 0, g, rmodes[i], err);
+		rv = chown_one(path, 0, i == 1 ? 0 : g, rmodes[i], err);
 	}
 	if (rv == CEP_OK)
 		rv = chown_one(p->state, du, g, 0700, err);
@@ -309,6 +311,61 @@ static int abs_opt(char *dst, size_t len, const char *v, cep_err *err)
 	return rv;
 }
 
+/* --- control-plane secrets as systemd credentials --------------------- */
+
+/* Copies the operator's file src to <store>/name, root:root 0600; dst gets
+ * the copy's path, which cep.yaml names. */
+static int place_credential(const char *store, const char *name,
+    const char *src, char *dst, size_t dlen, cep_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rv = cep_mkdirs(store, 0700, err);
+	if (rv == CEP_OK)
+		rv = cep_path(dst, dlen, err, "%s/%s", store, name);
+	if (rv == CEP_OK)
+		rv = cep_read_file(src, 64 * 1024, &data, &len, err);
+	if (rv == CEP_OK)
+		rv = cep_write_file(dst, data, len, 0600, err);
+	if (rv == CEP_OK)
+		rv = chown_one(dst, 0, 0, 0600, err);
+	if (data != NULL)
+		explicit_bzero(data, len);
+	free(data);
+	return rv;
+}
+
+/*
+ * The files of --control-plane-ca/--control-plane-token, as cep.yaml
+ * names them. Installed layout, as root: copied into <config>/credentials
+ * (root:root 0700, files 0600), the folder both units load with
+ * LoadCredential=cep-shared:/etc/cep/credentials, so relay and delegate
+ * each read their own private copy and no file is readable by two users
+ * (docs/privsep.md, Secrets). Given again, they replace the copies
+ * (rotation). In a home: the operator's files, as absolute paths.
+ */
+static int cp_files(const cep_paths *p, const cepctl_init_opts *io,
+    cep_cp_opts *out, cep_err *err)
+{
+	int rv;
+	if (!p->installed || geteuid() != 0) {
+		rv = abs_opt(out->ca_file, sizeof(out->ca_file), io->cp_ca, err);
+		if (rv == CEP_OK)
+			rv = abs_opt(out->token_file, sizeof(out->token_file),
+			    io->cp_token, err);
+		return rv;
+	}
+	char store[CEP_PATH_MAX];
+	rv = cep_path(store, sizeof(store), err, "%s/credentials", p->config);
+	if (rv == CEP_OK && io->cp_ca != NULL)
+		rv = place_credential(store, "cp-ca.crt", io->cp_ca,
+		    out->ca_file, sizeof(out->ca_file), err);
+	if (rv == CEP_OK && io->cp_token != NULL)
+		rv = place_credential(store, "cp-token", io->cp_token,
+		    out->token_file, sizeof(out->token_file), err);
+	return rv;
+}
+
 int cepctl_init_home(const char *home, const cepctl_init_opts *io,
     cep_err *err)
 {
@@ -324,6 +381,9 @@ int cepctl_init_home(const char *home, const cepctl_init_opts *io,
 		return rv;
 	char cfgpath[CEP_PATH_MAX + 16];
 	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", p.config);
+	cep_cp_opts files = {0};
+	if ((rv = cp_files(&p, io, &files, err)) != CEP_OK)
+		return rv;
 	if (!exists(cfgpath)) {
 		cep_config c;
 		cep_config_defaults(&c);
@@ -337,11 +397,9 @@ int cepctl_init_home(const char *home, const cepctl_init_opts *io,
 		opt(c.cp.proxy, sizeof(c.cp.proxy), io->cp_proxy);
 		/* files as absolute paths: cep.yaml resolves relative ones
 		 * against its own folder, not where cepctl ran */
-		if ((rv = abs_opt(c.cp.ca_file, sizeof(c.cp.ca_file),
-		    io->cp_ca, err)) != CEP_OK ||
-		    (rv = abs_opt(c.cp.token_file, sizeof(c.cp.token_file),
-		    io->cp_token, err)) != CEP_OK)
-			return rv;
+		memcpy(c.cp.ca_file, files.ca_file, sizeof(c.cp.ca_file));
+		memcpy(c.cp.token_file, files.token_file,
+		    sizeof(c.cp.token_file));
 		if ((rv = write_config(cfgpath, &c, err)) != CEP_OK)
 			return rv;
 	}

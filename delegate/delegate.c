@@ -161,6 +161,27 @@ size_t cep_delegate_active_runs(cep_delegate *d)
 	return n;
 }
 
+uint64_t cep_delegate_ticks(cep_delegate *d)
+{
+	return atomic_load(&d->mon_ticks);
+}
+
+void cep_delegate_describe(cep_delegate *d, char *buf, size_t len)
+{
+	Cep__V1__ControlPlaneStatus st;
+	pthread_mutex_lock(&d->mu);
+	size_t n = cep_run_active_count(d);
+	cep_cp_link_status(d, &st);
+	const char *link = st.url[0] == '\0' ? "no control plane" :
+	    st.registered && st.last_error[0] == '\0' ? "control plane linked" :
+	    st.registered ? "control plane failing" : "control plane not "
+	    "registered";
+	/* last_error is scrubbed of the token (lib/cp.c) */
+	snprintf(buf, len, "%zu active run(s); %s%s%.120s", n, link,
+	    st.last_error[0] ? ": " : "", st.last_error);
+	pthread_mutex_unlock(&d->mu);
+}
+
 void cep_delegate_stop(cep_delegate *d)
 {
 	if (d == NULL)

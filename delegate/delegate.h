@@ -33,6 +33,11 @@ void cep_delegate_free(cep_delegate *d);
 
 /* For tests and Status. */
 size_t cep_delegate_active_runs(cep_delegate *d);
+/* Liveness for the systemd watchdog (lib/sdnotify.h): advances with each
+ * turn of the monitor thread (every 100 ms while it is not stuck). */
+uint64_t cep_delegate_ticks(cep_delegate *d);
+/* One line for systemd's STATUS=: active runs, control-plane link. */
+void cep_delegate_describe(cep_delegate *d, char *buf, size_t len);
 /* The delegate's Prometheus registry (docs/metrics.md), for main.c to
  * serve with cep_metrics_start; owned by the delegate. */
 struct cep_metrics *cep_delegate_metrics(cep_delegate *d);

@@ -12,6 +12,7 @@
 #define CEP_DELEGATE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -115,6 +116,7 @@ struct cep_delegate {
 
 	pthread_t monitor, relay_thr;
 	bool monitor_started, relay_started;
+	_Atomic uint64_t mon_ticks;    /* monitor turns: the watchdog's liveness */
 	cep_rpc_client *relay;
 	cep_rpc_server *admin_srv, *deleg_srv;
 	struct cep_cp_link *cpl;       /* cp_link.c; NULL without a plane */

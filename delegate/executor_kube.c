@@ -114,7 +114,8 @@ void kx_ended(krun *kr, const char *fmt, ...)
 	}
 	pthread_mutex_unlock(&kr->kx->mu);
 	if (first)
-		cep_log_info(kr->id, "runner pod %s/%s: %s", kr->ns, kr->pod, what);
+		cep_log_conn(CEP_LOG_INFO, kr->id, kr->conn, "runner pod %s/%s: "
+		    "%s", kr->ns, kr->pod, what);
 }
 
 bool kx_stop_asked(krun *kr)
@@ -329,7 +330,8 @@ static void *op_main(void *arg)
 		cep_kube_delete_opts o = {.grace_seconds = 0};
 		rv = cep_kube_delete(k, &cep_kube_pods, kr->ns, kr->pod, &o, &err);
 		if (rv != CEP_OK && rv != CEP_NOT_FOUND)
-			cep_log_warn(kr->id, "killing the runner pod: %s", err.msg);
+			cep_log_conn(CEP_LOG_WARN, kr->id, kr->conn, "killing the "
+			    "runner pod: %s", err.msg);
 	} else if (rv == CEP_OK) {
 		/* No object may appear after the cleanup: let a launch that is
 		 * still creating finish (it was told to stop) first. */
@@ -585,7 +587,8 @@ static int kube_undo(void *impl, const char *run_id, cep_err *err)
 	if (rv != CEP_OK)
 		cep_err_set(err, rv, "%s", kr->undo_msg);
 	else
-		cep_log_info(run_id, "pod and secret %s/%s deleted, confirmed gone",
+		cep_log_conn(CEP_LOG_INFO, run_id, kr->conn, "pod and secret "
+		    "%s/%s deleted, confirmed gone",
 		    kr->ns, kr->pod);
 	krun_free(kr);   /* both threads have ended: joins return at once */
 	return rv;

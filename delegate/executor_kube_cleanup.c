@@ -187,7 +187,8 @@ static void *clean_main(void *arg)
 	char *msg = NULL;
 	int rv = kx_client(c->kc, &k, &err);
 	if (rv == CEP_OK) {
-		cep_log_info(c->id, "cleanup runner %s/%s launching on node %s",
+		cep_log_conn(CEP_LOG_INFO, c->id, c->kc->c->name, "cleanup runner "
+		    "%s/%s launching on node %s",
 		    c->ns, c->name, c->node);
 		rv = create(c, k, &err);
 		if (rv == CEP_OK)

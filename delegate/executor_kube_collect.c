@@ -79,12 +79,13 @@ static int sweep(kcoll_one *o, cep_kube *k, const cep_kube_res *res,
 			continue;   /* someone else's sweep or cleanup won */
 		if (rv == CEP_OK) {
 			n++;
-			cep_log_info(run && cep_run_id_valid(run) ? run : NULL,
-			    "collected leftover %s %s/%s (connector %s)", res->plural,
-			    ns, name, o->kc->c->name);
+			cep_log_conn(CEP_LOG_INFO, run && cep_run_id_valid(run) ? run :
+			    NULL, o->kc->c->name, "collected leftover %s %s/%s",
+			    res->plural, ns, name);
 		} else {
-			cep_log_warn(run && cep_run_id_valid(run) ? run : NULL,
-			    "collecting %s %s/%s: %s", res->plural, ns, name, err.msg);
+			cep_log_conn(CEP_LOG_WARN, run && cep_run_id_valid(run) ? run :
+			    NULL, o->kc->c->name, "collecting %s %s/%s: %s",
+			    res->plural, ns, name, err.msg);
 		}
 	}
 	return n;
@@ -100,8 +101,9 @@ static void collect_ns(kcoll_one *o, cep_kube *k, const char *ns,
 		cep_err err = {0};
 		if (cep_kube_list(k, res[r], ns, &lo, &items, NULL, 0, &err) !=
 		    CEP_OK) {
-			cep_log_warn(NULL, "collection on connector %s, namespace %s: "
-			    "%s", o->kc->c->name, ns, err.msg);
+			cep_log_conn(CEP_LOG_WARN, NULL, o->kc->c->name, "collection "
+			    "on connector %s, namespace %s: %s", o->kc->c->name, ns,
+			    err.msg);
 			continue;
 		}
 		sweep(o, k, res[r], ns, items);
@@ -118,7 +120,8 @@ static void *collect_main(void *arg)
 	if (cep_kpod_selector(o->kx->appliance, sel, sizeof(sel)) != 0)
 		cep_log_error(NULL, "collection: appliance name too long");
 	else if (kx_client(o->kc, &k, &err) != CEP_OK)
-		cep_log_warn(NULL, "collection skipped: %s", err.msg);
+		cep_log_conn(CEP_LOG_WARN, NULL, o->kc->c->name, "collection "
+		    "skipped: %s", err.msg);
 	else
 		for (size_t i = 0; i < o->nns && !atomic_load(&o->kx->stopping); i++)
 			collect_ns(o, k, o->ns[i], sel);
@@ -164,7 +167,8 @@ int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
 		if (setup_one(kx, o, &kx->conns[i], places, nplaces) != 0 ||
 		    pthread_create(&o->thr, NULL, collect_main, o) != 0) {
 			atomic_store(&o->done, true);
-			cep_log_error(NULL, "collection on connector %s not started",
+			cep_log_conn(CEP_LOG_ERROR, NULL, kx->conns[i].c->name,
+			    "collection on connector %s not started",
 			    kx->conns[i].c->name);
 			continue;
 		}

@@ -14,12 +14,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "delegate.h"
 #include "log.h"
 #include "metrics.h"
+#include "sdnotify.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -65,6 +65,16 @@ static cep_metrics_server *serve_metrics(cep_delegate *d,
 	return srv;
 }
 
+static uint64_t sd_tick(void *arg)
+{
+	return cep_delegate_ticks(arg);
+}
+
+static void sd_status(void *arg, char *buf, size_t len)
+{
+	cep_delegate_describe(arg, buf, len);
+}
+
 int main(int argc, char **argv)
 {
 	const char *home = NULL;
@@ -95,13 +105,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cep_metrics_server *metrics = serve_metrics(d, &paths, &cfg);
-	sd_notify(0, "READY=1");
+	/* The watchdog follows the monitor thread, which launches, reaps
+	 * and aborts runs: if it hangs, systemd restarts the delegate and
+	 * recovery (recover.c) takes the runs over. */
+	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status, .arg = d};
+	cep_sd *sd = NULL;
+	if (cep_sd_start(&sdo, &sd, &err) != CEP_OK)
+		cep_log_error(NULL, "systemd notification: %s", err.msg);
 	int sig = 0;
 	while (sigwait(&set, &sig) != 0)
 		;
 	cep_log_info(NULL, "signal %d: stopping (aborting active runs)", sig);
-	sd_notify(0, "STOPPING=1");
+	cep_sd_stopping(sd, "stopping: aborting active runs");
 	cep_delegate_stop(d);
+	cep_sd_free(sd);
 	cep_metrics_stop(metrics);
 	cep_delegate_free(d);
 	cep_log_info(NULL, "stopped");

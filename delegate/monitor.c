@@ -177,8 +177,8 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	r->has_runner = true;
 	if (r->kube) {
 		/* Names are derived from the run: nothing to journal. */
-		cep_log_info(r->id, "runner pod %s/%s launching on connector %s",
-		    h.ns, h.pod, h.connector);
+		cep_log_conn(CEP_LOG_INFO, r->id, h.connector, "runner pod %s/%s "
+		    "launching on connector %s", h.ns, h.pod, h.connector);
 		return;
 	}
 	journal_pid(r);
@@ -575,6 +575,7 @@ static void *monitor_main(void *arg)
 	cep_delegate *d = arg;
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
+		atomic_fetch_add(&d->mon_ticks, 1);
 		tick(d);
 		if (d->stopping)
 			break;

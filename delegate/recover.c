@@ -129,8 +129,9 @@ static void resume_kube(cep_delegate *d, cep_run *r)
 	}
 	r->has_runner = true;
 	r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
-	cep_log_info(r->id, "adopted runner pod %s/%s on connector %s (state %s)",
-	    r->h.ns, r->h.pod, r->h.connector, cep_run_state_name(r->state));
+	cep_log_conn(CEP_LOG_INFO, r->id, r->h.connector, "adopted runner pod "
+	    "%s/%s on connector %s (state %s)", r->h.ns, r->h.pod,
+	    r->h.connector, cep_run_state_name(r->state));
 }
 
 /* Adopt a live runner, or mark the run for cleanup. */

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cred.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -43,6 +44,7 @@ struct cep_cp {
 	char hostname[256];    /* for the allowlist: no brackets, no port */
 	char hostport[300];    /* cep_cp_host: host[:port] as in the url */
 	atomic_bool cancelled; /* cep_cp_cancel: calls in flight end */
+	bool token_cred;       /* token_file is a systemd credential */
 };
 
 void cep_cp_cancel(cep_cp *cp)
@@ -118,19 +120,47 @@ static int url_parts(const char *url, const char *scheme, const char *what,
 	return rc;
 }
 
+/* trusted: a systemd credential (lib/cred.h), private to this unit
+ * whatever its mode says; else a secret must be private to its owner. */
 static int check_file(const char *path, const char *what, bool secret,
-    cep_err *err)
+    bool trusted, cep_err *err)
 {
 	struct stat st;
 	if (stat(path, &st) != 0 || access(path, R_OK) != 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "controlPlane.%s %s: %s", what, path, strerror(errno));
-	if (secret && (st.st_mode & 077) != 0)
+	if (secret && !trusted && (st.st_mode & 077) != 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "controlPlane.%s %s is readable by group or others (mode "
 		    "%04o); chmod 600 it", what, path,
 		    (unsigned)(st.st_mode & 07777));
 	return CEP_OK;
+}
+
+/* Each configured file through the unit's credentials when systemd loaded
+ * it (so relay and delegate each read their own copy), then checked. */
+static int resolve_files(cep_cp *cp, cep_err *err)
+{
+	cep_cp_opts *o = &cp->o;
+	struct { char *path; size_t len; const char *what; bool secret; } f[] = {
+		{o->ca_file, sizeof(o->ca_file), "caFile", false},
+		{o->cert_file, sizeof(o->cert_file), "clientCert", false},
+		{o->key_file, sizeof(o->key_file), "clientKey", true},
+		{o->token_file, sizeof(o->token_file), "tokenFile", true},
+	};
+	int rc = CEP_OK;
+	for (size_t i = 0; rc == CEP_OK && i < sizeof(f) / sizeof(f[0]); i++) {
+		if (f[i].path[0] == '\0')
+			continue;
+		bool cred = cep_cred_path(f[i].path, f[i].path, f[i].len);
+		if (cred)
+			cep_log_debug(NULL, "controlPlane.%s: systemd credential "
+			    "%s", f[i].what, f[i].path);
+		if (f[i].path == o->token_file)
+			cp->token_cred = cred;
+		rc = check_file(f[i].path, f[i].what, f[i].secret, cred, err);
+	}
+	return rc;
 }
 
 static int refuse(const char *host, cep_err *err)
@@ -165,14 +195,8 @@ int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 	if (rc == CEP_OK && o->cert_file[0] != '\0' && o->token_file[0] != '\0')
 		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "controlPlane."
 		    "tokenFile and clientCert exclude each other");
-	if (rc == CEP_OK && o->ca_file[0] != '\0')
-		rc = check_file(o->ca_file, "caFile", false, err);
-	if (rc == CEP_OK && o->cert_file[0] != '\0')
-		rc = check_file(o->cert_file, "clientCert", false, err);
-	if (rc == CEP_OK && o->key_file[0] != '\0')
-		rc = check_file(o->key_file, "clientKey", true, err);
-	if (rc == CEP_OK && o->token_file[0] != '\0')
-		rc = check_file(o->token_file, "tokenFile", true, err);
+	if (rc == CEP_OK)
+		rc = resolve_files(cp, err);
 	if (rc == CEP_OK && !cep_cp_allowed(cp, cp->hostname))
 		rc = refuse(cp->hostname, err);
 	if (rc != CEP_OK) {
@@ -235,7 +259,8 @@ bool cep_cp_allowed(const cep_cp *cp, const char *host)
 /* The token file, read now (rotation needs no restart): refused when
  * group or others may read it, trailing whitespace stripped. buf is
  * CP_TOKEN_MAX bytes; the caller wipes it. */
-static int read_token(const char *path, char *buf, cep_err *err)
+static int read_token(const char *path, bool trusted, char *buf,
+    cep_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -246,7 +271,7 @@ static int read_token(const char *path, char *buf, cep_err *err)
 	size_t len = 0;
 	if (fstat(fd, &st) != 0) {
 		rc = cep_err_errno(err, errno, path);
-	} else if ((st.st_mode & 077) != 0) {
+	} else if (!trusted && (st.st_mode & 077) != 0) {
 		rc = cep_err_set(err, CEP_FAILED_PRECONDITION, "token file %s "
 		    "is readable by group or others (mode %04o); chmod 600 it",
 		    path, (unsigned)(st.st_mode & 07777));
@@ -454,7 +479,7 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
 	if (body == NULL || tok == NULL)
 		rc = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	else if (cp->o.token_file[0] != '\0')
-		rc = read_token(cp->o.token_file, tok, err);
+		rc = read_token(cp->o.token_file, cp->token_cred, tok, err);
 	if (rc == CEP_OK) {
 		protobuf_c_message_pack(req, body);
 		x.body = body;

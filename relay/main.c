@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "metrics.h"
 #include "log.h"
 #include "relay.h"
+#include "sdnotify.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -69,6 +69,16 @@ static cep_metrics_server *serve_metrics(cep_relay *relay,
 	return srv;
 }
 
+static uint64_t sd_tick(void *arg)
+{
+	return cep_relay_ticks(arg);
+}
+
+static void sd_status(void *arg, char *buf, size_t len)
+{
+	cep_relay_describe(arg, buf, len);
+}
+
 /* Blocks until SIGTERM or SIGINT; returns the signal number. */
 static int wait_signal(int sfd)
 {
@@ -112,10 +122,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cep_metrics_server *metrics = serve_metrics(relay, &paths, &cfg);
-	sd_notify(0, "READY=1");
+	/* READY=1 only now: both listeners are bound, so units ordered
+	 * after the relay find relay.sock */
+	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
+	    .arg = relay};
+	cep_sd *sd = NULL;
+	if (cep_sd_start(&sdo, &sd, &err) != CEP_OK)
+		cep_log_error(NULL, "systemd notification: %s", err.msg);
 	int sig = wait_signal(sfd);
-	sd_notify(0, "STOPPING=1");
+	cep_sd_stopping(sd, "stopping: answering parked calls");
 	cep_log_info(NULL, "signal %d: shutting down", sig);
+	cep_sd_free(sd);
 	cep_metrics_stop(metrics);
 	cep_relay_free(relay);
 	close(sfd);

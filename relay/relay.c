@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cred.h"
 #include "log.h"
 #include "util.h"
 
@@ -311,6 +312,7 @@ static void *ticker_main(void *arg)
 	uint32_t *due = calloc(CEP_RELAY_MAX_CLOSES, sizeof(*due));
 	pthread_mutex_lock(&r->mu);
 	while (!r->stopping && due != NULL) {
+		atomic_fetch_add(&r->ticks, 1);
 		int64_t now = cep_mono_ms();
 		int64_t next = next_due(r, now);
 		if (next > now) {
@@ -351,7 +353,7 @@ static int read_pem(const char *path, bool secret, char **out, cep_err *err)
 		close(fd);
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "%s: mode %04o lets group or others read it; chmod 0600 %s "
-		    "(or 0640 owned by root, group cep, as installed)", path,
+		    "(installed: root:root 0600, read as a systemd credential)", path,
 		    (unsigned)(st.st_mode & 07777), path);
 	}
 	char *buf = calloc(1, (size_t)st.st_size + 1);
@@ -377,19 +379,24 @@ static void free_secret(char *s)
 }
 
 /* Reads the CA, the relay certificate and its key before anything
- * listens, so a bad file stops the relay with nothing half started. */
+ * listens, so a bad file stops the relay with nothing half started. Under
+ * systemd each comes from the unit's credentials (LoadCredential=cep:
+ * /etc/cep/relay): the key file stays root:root 0600 (lib/cred.h). */
 static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 {
+	static const char *const names[] = {"ca.crt", "relay.crt", "relay.key"};
+	char **outs[] = {&r->ca_pem, cert, key};
 	char path[PATH_MAX + 16];
-	const char *dir = r->paths.relay_pki;
-	int rv;
-	if ((rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) ||
-	    (rv = read_pem(path, false, &r->ca_pem, err)) ||
-	    (rv = cep_path(path, sizeof(path), err, "%s/relay.crt", dir)) ||
-	    (rv = read_pem(path, false, cert, err)) ||
-	    (rv = cep_path(path, sizeof(path), err, "%s/relay.key", dir)))
-		return rv;
-	return read_pem(path, true, key, err);
+	int rv = CEP_OK;
+	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
+		rv = cep_path(path, sizeof(path), err, "%s/%s",
+		    r->paths.relay_pki, names[i]);
+		bool cred = rv == CEP_OK && cep_cred_path(path, path, sizeof(path));
+		/* a credential is private to this unit whatever its mode */
+		if (rv == CEP_OK)
+			rv = read_pem(path, i == 2 && !cred, outs[i], err);
+	}
+	return rv;
 }
 
 /* Starts the runner listener: TLS with our certificate, client
@@ -453,6 +460,23 @@ static void collect(cep_metrics *m, void *arg)
 	pthread_mutex_unlock(&r->mu);
 	cep_metric_set(r->m_runners, n, NULL);
 	cep_upstream_collect(r->up);
+}
+
+uint64_t cep_relay_ticks(cep_relay *r)
+{
+	return atomic_load(&r->ticks);
+}
+
+void cep_relay_describe(cep_relay *r, char *buf, size_t len)
+{
+	pthread_mutex_lock(&r->mu);
+	uint32_t n = cep_pipes_bound(r->pipes);
+	pthread_mutex_unlock(&r->mu);
+	if (r->up == NULL)
+		snprintf(buf, len, "%u runner(s) connected; no control plane", n);
+	else
+		snprintf(buf, len, "%u runner(s) connected; spool %lld bytes "
+		    "undelivered", n, (long long)cep_upstream_spool_bytes(r->up));
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */

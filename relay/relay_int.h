@@ -18,6 +18,7 @@
 #define CEP_RELAY_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -80,6 +81,7 @@ struct cep_relay {
 	pthread_t ticker;
 	bool ticker_running;
 	bool stopping;
+	_Atomic uint64_t ticks;     /* ticker turns: the watchdog's liveness */
 
 	cep_registry *reg;
 	cep_pipes *pipes;

@@ -283,6 +283,11 @@ void cep_upstream_collect(cep_upstream *u)
 	    (double)(cep_now_ms() - oldest) / 1000.0 : 0, NULL);
 }
 
+int64_t cep_upstream_spool_bytes(cep_upstream *u)
+{
+	return u != NULL ? cep_spool_bytes(u->spool) : 0;
+}
+
 bool cep_upstream_room(cep_upstream *u, cep_err *err)
 {
 	/* Room for a typical batch (64 KiB): a larger one that does not fit

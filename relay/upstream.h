@@ -32,6 +32,8 @@ int cep_upstream_start(const cep_config *cfg, const char *dir,
 void cep_upstream_stop(cep_upstream *u);
 /* Sets the spool gauges; the relay's metrics collector calls it. */
 void cep_upstream_collect(cep_upstream *u);
+/* Undelivered bytes in the spool (0 for NULL: no control plane). */
+int64_t cep_upstream_spool_bytes(cep_upstream *u);
 
 /* Whether a batch can be taken now; false: the spool is full (counted,
  * logged once per episode), *err says so. */

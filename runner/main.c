@@ -206,6 +206,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &a) != 0)
 		return EXIT_USAGE;
 	cep_log_init("runner");
+	/* every line of this process is about that run (CEP_RUN_ID) */
+	cep_log_set_run(a.run_id);
 	if (a.cleanup != NULL) {
 		/* no relay, no signals to take: undo the records and report */
 		cep_log_info(a.run_id, "cep-runner %s: cleanup of %s",

@@ -1,7 +1,9 @@
 """The installed (FHS) layout, as the package lays it out: `cepctl init` run
 as root gives the CA key to cep-delegate alone and the relay its own folder
-(/etc/cep/relay, root:cep, key 0640), and cep-relay - running as its own
-user - starts from it and cannot read the CA key.
+(/etc/cep/relay, root:cep, key root:root 0600), and cep-relay - running as
+its own user, its key handed over as a systemd credential the way
+LoadCredential=cep:/etc/cep/relay does - starts and cannot read the CA key
+nor the key file itself.
 
 Runs in a private mount namespace: /etc is an overlay whose writes (the
 users, /etc/cep) vanish with the test, /var/lib and /run are fresh tmpfs.
@@ -28,14 +30,33 @@ mkdir -p /etc/cep /var/lib/cep /run/cep
 chown cep-delegate:cep /var/lib/cep /run/cep
 chmod 0700 /var/lib/cep
 chmod 0770 /run/cep
+printf 'cp-secret-token\n' > "$T/token"
+chmod 0644 "$T/token"
 "$BIN/cepctl" init --relay-listen "tls+tcp://127.0.0.1:$PORT" \
-    --relay-advertise "tls+tcp://127.0.0.1:$PORT" --relay-metrics "" --delegate-metrics ""
+    --relay-advertise "tls+tcp://127.0.0.1:$PORT" --relay-metrics "" --delegate-metrics "" \
+    --control-plane https://127.0.0.1:9/ --control-plane-token "$T/token"
+grep -q 'tokenFile: /etc/cep/credentials/cp-token' /etc/cep/cep.yaml && echo "CONFIG names the credential"
 for f in /var/lib/cep /var/lib/cep/pki /var/lib/cep/pki/ca.key /etc/cep/relay \
-         /etc/cep/relay/relay.key /etc/cep/relay/relay.crt /etc/cep/relay/ca.crt; do
+         /etc/cep/relay/relay.key /etc/cep/relay/relay.crt /etc/cep/relay/ca.crt \
+         /etc/cep/credentials /etc/cep/credentials/cp-token; do
     echo "STAT $(stat -c '%U %G %a' "$f") $f"
 done
 if setpriv --reuid cep-relay --regid cep --init-groups cat /var/lib/cep/pki/ca.key >/dev/null 2>&1
 then echo "CAKEY readable"; else echo "CAKEY denied"; fi
+if setpriv --reuid cep-relay --regid cep --init-groups cat /etc/cep/relay/relay.key >/dev/null 2>&1
+then echo "RELAYKEY readable"; else echo "RELAYKEY denied"; fi
+# what systemd does for LoadCredential=cep:/etc/cep/relay and
+# LoadCredential=cep-shared:/etc/cep/credentials (lib/cred.h)
+mkdir -p /run/credentials/cep-relay.service
+for f in /etc/cep/relay/*; do
+    install -o cep-relay -m 0400 "$f" "/run/credentials/cep-relay.service/cep_${f##*/}"
+done
+for f in /etc/cep/credentials/*; do
+    install -o cep-relay -m 0400 "$f" "/run/credentials/cep-relay.service/cep-shared_${f##*/}"
+done
+chown cep-relay /run/credentials/cep-relay.service
+chmod 0500 /run/credentials/cep-relay.service
+CREDENTIALS_DIRECTORY=/run/credentials/cep-relay.service \
 setpriv --reuid cep-relay --regid cep --init-groups "$BIN/cep-relay" >"$T/relay.log" 2>&1 &
 pid=$!
 i=0
@@ -75,13 +96,17 @@ class FhsInstall(unittest.TestCase):
             "/var/lib/cep/pki": ["cep-delegate", "cep", "700"],
             "/var/lib/cep/pki/ca.key": ["cep-delegate", "cep", "600"],
             "/etc/cep/relay": ["root", "cep", "750"],
-            "/etc/cep/relay/relay.key": ["root", "cep", "640"],
+            "/etc/cep/relay/relay.key": ["root", "root", "600"],
             "/etc/cep/relay/relay.crt": ["root", "cep", "644"],
             "/etc/cep/relay/ca.crt": ["root", "cep", "644"],
+            "/etc/cep/credentials": ["root", "root", "700"],
+            "/etc/cep/credentials/cp-token": ["root", "root", "600"],
         }
         for path, w in want.items():
             self.assertEqual(stats.get(path), w, f"{path}\n{out}")
         self.assertIn("CAKEY denied", r.stdout, out)
+        self.assertIn("RELAYKEY denied", r.stdout, out)
+        self.assertIn("CONFIG names the credential", r.stdout, out)
         self.assertIn("RELAY up", r.stdout, out)
 
 

@@ -235,6 +235,39 @@ Test(cp, token_file_readable_by_others_refused)
 	stop_stub();
 }
 
+/* Under systemd the unit's own copy (LoadCredential=, lib/cred.h) is read
+ * instead of the configured path, which the daemon cannot open. */
+Test(cp, token_from_systemd_credential)
+{
+	start_stub(false);
+	cep_cp_opts o;
+	opts_for_stub(&o);
+	char creds[4096 + 16], cred[4096 + 32];
+	stub_path(creds, sizeof(creds), "creds");
+	cr_assert_eq(mkdir(creds, 0500 | 0200), 0);
+	snprintf(cred, sizeof(cred), "%s/cep-shared_cp-token", creds);
+	write_token(cred, 0440);    /* its mode is systemd's business */
+	snprintf(o.token_file, sizeof(o.token_file),
+	    "/nonexistent/credentials/cp-token");
+	cep_cp *cp = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_cp_new(&o, &cp, &err), CEP_FAILED_PRECONDITION,
+	    "without credentials the configured path must be read");
+	assert_contains(err.msg, "/nonexistent/credentials/cp-token");
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	cp = client(&o);
+	script("{\"kind\": \"ok\", \"hex\": \"\"}");
+	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s",
+	    err.msg);
+	json_t *a = requests();
+	cr_assert_str_eq(hdr(json_array_get(a, 0), "authorization"),
+	    "Bearer " TOKEN);
+	json_decref(a);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	cep_cp_free(cp);
+	stop_stub();
+}
+
 Test(cp, client_certificate)
 {
 	start_stub(true);
