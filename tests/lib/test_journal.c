@@ -255,8 +255,9 @@ static void replay_watching_allocs(cep_journal_replay_info *info)
 	size_t peak = max_alloc;
 	if (hooked)
 		cr_assert_lt(peak, 1024 * 1024, "replay allocated %zu bytes", peak);
-	else
-		cr_log_warn("no sanitizer hooks: allocation size not observed");
+	else   /* info, not warn: Criterion exits 1 after any warning,
+		* which failed this test in every build without ASan */
+		cr_log_info("no sanitizer hooks: allocation size not observed");
 }
 
 Test(journal, huge_length_refused_without_allocating, .init = setup,
