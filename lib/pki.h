@@ -99,6 +99,11 @@ int cep_pki_verify_der(const char *ca_pem, const uint8_t *der, size_t der_len,
 int cep_pki_cert_der(const char *cert_pem, uint8_t **der, size_t *der_len,
     cep_err *err);
 
+/* SHA-256 of the certificate's DER as "AB:CD:..." (95 characters; len
+ * >= 96): how an operator tells two CAs apart. */
+int cep_pki_fingerprint(const char *cert_pem, char *out, size_t len,
+    cep_err *err);
+
 /* Proof of possession: ECDSA-SHA256 over "cep-runner-proof-v1" || nonce.
  * The nonce must be 16..64 bytes (INVALID_ARGUMENT otherwise). The *sig
  * is malloc'd (free()). check_proof only checks the signature with the
