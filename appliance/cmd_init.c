@@ -341,17 +341,24 @@ static int fhs_check(const cep_paths *p, fhs_ids *ids, cep_err *err)
 		    "layout (/etc/cep, %s) is set up as root: its files "
 		    "belong to cep-signer, cep-delegate and group cep. Run "
 		    "with sudo, or use --home DIR", p->pki);
-	struct passwd *sg = getpwnam("cep-signer");
-	struct passwd *dg = getpwnam("cep-delegate");
+	/* getpwnam's answer lives in a static buffer: copied at once */
+	struct passwd *pw = getpwnam("cep-signer");
+	bool has_s = pw != NULL, has_d, has_g;
+	if (has_s) {
+		ids->signer = pw->pw_uid;
+		ids->signer_g = pw->pw_gid;
+	}
+	if ((has_d = (pw = getpwnam("cep-delegate")) != NULL))
+		ids->delegate = pw->pw_uid;
 	struct group *gr = getgrnam("cep");
-	if (sg == NULL || dg == NULL || gr == NULL)
+	if ((has_g = gr != NULL))
+		ids->cep_g = gr->gr_gid;
+	if (!has_s || !has_d || !has_g)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION, "the users of "
 		    "the installed layout do not exist (missing:%s%s%s): "
 		    "create them from cep.sysusers (systemd-sysusers) first, "
-		    "or use --home DIR", sg ? "" : " user cep-signer",
-		    dg ? "" : " user cep-delegate", gr ? "" : " group cep");
-	*ids = (fhs_ids){.signer = sg->pw_uid, .delegate = dg->pw_uid,
-	    .signer_g = sg->pw_gid, .cep_g = gr->gr_gid};
+		    "or use --home DIR", has_s ? "" : " user cep-signer",
+		    has_d ? "" : " user cep-delegate", has_g ? "" : " group cep");
 	return CEP_OK;
 }
 

@@ -1,7 +1,10 @@
 """The installed (FHS) layout, as the package lays it out: `cepctl init` run
-as root gives the CA key to cep-delegate alone and the relay its own folder
-(/etc/cep/relay, root:cep, key 0640), and cep-relay - running as its own
-user - starts from it and cannot read the CA key.
+as root gives the CA key to cep-signer alone (/var/lib/cep-signer), its
+certificate to everyone (/etc/cep/ca.crt) and the relay its own folder
+(/etc/cep/relay, root:cep, key 0640); cep-relay - running as its own user -
+starts from it, and neither relay nor delegate can read the CA key.
+`cepctl init --first-boot` does the same once and nothing after; without
+the package's users, init fails loudly and writes no CA.
 
 Runs in a private mount namespace: /etc is an overlay whose writes (the
 users, /etc/cep) vanish with the test, /var/lib and /run are fresh tmpfs.
@@ -28,14 +31,33 @@ mkdir -p /etc/cep /var/lib/cep /run/cep
 chown cep-delegate:cep /var/lib/cep /run/cep
 chmod 0700 /var/lib/cep
 chmod 0770 /run/cep
-"$BIN/cepctl" init --relay-listen "tls+tcp://127.0.0.1:$PORT" \
-    --relay-advertise "tls+tcp://127.0.0.1:$PORT" --relay-metrics "" --delegate-metrics ""
-for f in /var/lib/cep /var/lib/cep/pki /var/lib/cep/pki/ca.key /etc/cep/relay \
+init() {
+    "$BIN/cepctl" init --relay-listen "tls+tcp://127.0.0.1:$PORT" \
+        --relay-advertise "tls+tcp://127.0.0.1:$PORT" --relay-metrics "" \
+        --delegate-metrics "" "$@"
+}
+# no cep-signer user yet: a loud failure, and no CA left behind
+if init 2>"$T/nousers.err"; then echo "NOUSERS ok"; else echo "NOUSERS failed"; fi
+cat "$T/nousers.err"
+if [ -e /var/lib/cep-signer/ca.key ]; then echo "NOUSERS left a CA"; fi
+useradd -r -U -M -d /var/lib/cep-signer -s /usr/sbin/nologin cep-signer
+usermod -a -G cep-signer cep-delegate
+init --first-boot
+init --first-boot
+if init 2>"$T/again.err"; then echo "AGAIN ok"; else echo "AGAIN refused"; fi
+cat "$T/again.err"
+for f in /var/lib/cep /var/lib/cep-signer /var/lib/cep-signer/ca.key /var/lib/cep-signer/ca.crt \
+         /etc/cep/ca.crt /etc/cep/relay \
          /etc/cep/relay/relay.key /etc/cep/relay/relay.crt /etc/cep/relay/ca.crt; do
     echo "STAT $(stat -c '%U %G %a' "$f") $f"
 done
-if setpriv --reuid cep-relay --regid cep --init-groups cat /var/lib/cep/pki/ca.key >/dev/null 2>&1
-then echo "CAKEY readable"; else echo "CAKEY denied"; fi
+cmp -s /etc/cep/ca.crt /var/lib/cep-signer/ca.crt && echo "CACRT same"
+for u in cep-relay cep-delegate; do
+    if setpriv --reuid $u --regid cep --init-groups cat /var/lib/cep-signer/ca.key >/dev/null 2>&1
+    then echo "CAKEY $u readable"; else echo "CAKEY $u denied"; fi
+done
+if setpriv --reuid cep-signer --regid cep-signer --init-groups cat /var/lib/cep-signer/ca.key >/dev/null 2>&1
+then echo "CAKEY cep-signer readable"; fi
 setpriv --reuid cep-relay --regid cep --init-groups "$BIN/cep-relay" >"$T/relay.log" 2>&1 &
 pid=$!
 i=0
@@ -72,8 +94,11 @@ class FhsInstall(unittest.TestCase):
         stats = {l.split()[-1]: l.split()[1:4] for l in r.stdout.splitlines()
                  if l.startswith("STAT ")}
         want = {
-            "/var/lib/cep/pki": ["cep-delegate", "cep", "700"],
-            "/var/lib/cep/pki/ca.key": ["cep-delegate", "cep", "600"],
+            "/var/lib/cep": ["cep-delegate", "cep", "700"],
+            "/var/lib/cep-signer": ["cep-signer", "cep-signer", "700"],
+            "/var/lib/cep-signer/ca.key": ["cep-signer", "cep-signer", "600"],
+            "/var/lib/cep-signer/ca.crt": ["cep-signer", "cep-signer", "644"],
+            "/etc/cep/ca.crt": ["root", "root", "644"],
             "/etc/cep/relay": ["root", "cep", "750"],
             "/etc/cep/relay/relay.key": ["root", "cep", "640"],
             "/etc/cep/relay/relay.crt": ["root", "cep", "644"],
@@ -81,7 +106,20 @@ class FhsInstall(unittest.TestCase):
         }
         for path, w in want.items():
             self.assertEqual(stats.get(path), w, f"{path}\n{out}")
-        self.assertIn("CAKEY denied", r.stdout, out)
+        self.assertIn("NOUSERS failed", r.stdout, out)
+        self.assertIn("users of the installed layout do not exist (missing: user cep-signer)",
+                      r.stdout + r.stderr, out)
+        self.assertNotIn("NOUSERS left a CA", r.stdout, out)
+        # first boot: one line of what it did, then nothing
+        self.assertRegex(r.stdout, r"first boot: created a new CA \(SHA-256 [0-9A-F:]{95}\) "
+                         r"in /var/lib/cep-signer, a new relay certificate in /etc/cep/relay")
+        self.assertIn("first boot: this machine has a CA already", r.stdout, out)
+        self.assertIn("AGAIN refused", r.stdout, out)
+        self.assertIn("Use --force", r.stdout + r.stderr, out)
+        self.assertIn("CACRT same", r.stdout, out)
+        self.assertIn("CAKEY cep-relay denied", r.stdout, out)
+        self.assertIn("CAKEY cep-delegate denied", r.stdout, out)
+        self.assertIn("CAKEY cep-signer readable", r.stdout, out)
         self.assertIn("RELAY up", r.stdout, out)
 
 
