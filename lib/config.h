@@ -3,7 +3,7 @@
  *
  * An appliance "home" is either one folder (--home DIR or $CEP_HOME:
  * DIR/config, DIR/pki, DIR/state, DIR/run - appliances side by side, no
- * root) or the installed FHS layout (/etc/cep, /var/lib/cep/pki,
+ * root) or the installed FHS layout (/etc/cep, /var/lib/cep-signer,
  * /var/lib/cep, /run/cep). config/cep.yaml holds the appliance settings
  * and the blast-radius policy; `cepctl init` writes a commented default.
  */
