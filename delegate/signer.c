@@ -46,6 +46,30 @@ static const signer_ops local_ops = {"in-process", local_sign};
 
 /* ---- cep-signer over ipc ---------------------------------------------- */
 
+/* What cep-signer sent back is checked before a runner gets it: signed
+ * by the CA we were told, for the URI and run we asked. A signer bug then
+ * fails the launch with a reason instead of a runner the relay refuses. */
+static int check_answer(cep_signer *s, const cep_pki_issue_req *req,
+    const char *pem, cep_err *err)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	cep_pki_identity id;
+	int rv = pem != NULL ? cep_pki_cert_der(pem, &der, &len, err) :
+	    cep_err_set(err, CEP_INTERNAL, "no certificate");
+	if (rv == CEP_OK)
+		rv = cep_pki_verify_der(s->ca_pem, der, len, 0, &id, err);
+	free(der);
+	if (rv == CEP_OK && (strcmp(id.uri, req->uri_san) != 0 ||
+	    strcmp(id.cn, req->cn) != 0))
+		rv = cep_err_set(err, CEP_INTERNAL, "certificate for %s, not %s",
+		    id.uri, req->uri_san);
+	if (rv != CEP_OK)
+		return cep_err_wrap(err, "cep-signer at %s answered Sign with a "
+		    "certificate we cannot use", s->url);
+	return CEP_OK;
+}
+
 static int remote_sign(cep_signer *s, const cep_pki_issue_req *req,
     const uint8_t *pub, size_t len, char **cert, cep_err *err)
 {
@@ -61,11 +85,8 @@ static int remote_sign(cep_signer *s, const cep_pki_issue_req *req,
 	    CALL_TIMEOUT_MS, err);
 	if (rv != CEP_OK)
 		return cep_err_wrap(err, "cep-signer at %s", s->url);
-	if (rep->cert_pem == NULL || strstr(rep->cert_pem,
-	    "-----BEGIN CERTIFICATE-----") == NULL)
-		rv = cep_err_set(err, CEP_INTERNAL, "cep-signer at %s answered "
-		    "Sign without a certificate", s->url);
-	else if ((*cert = strdup(rep->cert_pem)) == NULL)
+	rv = check_answer(s, req, rep->cert_pem, err);
+	if (rv == CEP_OK && (*cert = strdup(rep->cert_pem)) == NULL)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	return rv;

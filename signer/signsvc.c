@@ -31,6 +31,7 @@ struct cep_signsvc {
 	uid_t allow_uid;
 	cep_rpc_server *srv;
 	atomic_uint_fast64_t signed_ok, refused, foreign_peer;
+	atomic_uint_fast32_t last_foreign_pipe;  /* logged once per pipe */
 };
 
 /* ---- checks (pure: the tests and the fuzzer call them directly) ------- */
@@ -130,9 +131,13 @@ static bool authorize(cep_signsvc *s, cep_rpc_call *c)
 	    uid == (uint64_t)s->allow_uid)
 		return true;
 	atomic_fetch_add(&s->foreign_peer, 1);
-	cep_log_warn(NULL, "%s refused: peer uid %lld is not the delegate's "
-	    "(%u)", cep_rpc_call_method(c), uid == UINT64_MAX ? -1LL :
-	    (long long)uid, (unsigned)s->allow_uid);
+	/* a foreign peer repeating itself on one connection is not worth a
+	 * log line per call */
+	if (atomic_exchange(&s->last_foreign_pipe, pid.id) != pid.id)
+		cep_log_warn(NULL, "%s refused: peer uid %lld is not the "
+		    "delegate's (%u)", cep_rpc_call_method(c),
+		    uid == UINT64_MAX ? -1LL : (long long)uid,
+		    (unsigned)s->allow_uid);
 	cep_rpc_call_fail(c, CEP_PERMISSION_DENIED, "peer uid %lld may not "
 	    "use the signer", uid == UINT64_MAX ? -1LL : (long long)uid);
 	return false;

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cep.pb-c.h"
 #include "pki.h"
+#include "rpc.h"
 #include "signer.h"
 #include "signsvc.h"
 #include "testutil.h"
@@ -165,4 +167,77 @@ Test(backends, in_process_without_a_ca)
 	cr_assert_eq(unlink(key), 0);
 	cr_assert_neq(cep_signer_open(&sg, &paths, &cfg, 0, &err), CEP_OK);
 	cr_assert(strstr(err.msg, "CA") != NULL, "%s", err.msg);
+}
+
+/* ---- a lying signer: what it answers is checked ---------------------- */
+
+static cep_pki_ca *liar_ca;     /* what CaCert says */
+static cep_pki_ca *liar_other;  /* what Sign really uses */
+
+static void liar_ca_cert(cep_rpc_call *c, void *arg)
+{
+	(void)arg;
+	Cep__V1__CaCertReply rep = CEP__V1__CA_CERT_REPLY__INIT;
+	rep.cert_pem = (char *)cep_pki_ca_cert_pem(liar_ca);
+	cep_rpc_call_reply(c, &rep.base);
+}
+
+static void liar_sign(cep_rpc_call *c, void *arg)
+{
+	(void)arg;
+	const Cep__V1__SignRequest *r =
+	    (const Cep__V1__SignRequest *)cep_rpc_call_request(c);
+	cep_pki_issue_req ir = {.cn = r->run_id, .uri_san = r->uri_san,
+	    .not_after_ms = r->not_after_ms};
+	char *pem = NULL;
+	cep_err err;
+	cr_assert_eq(cep_pki_issue_pub(liar_other, &ir, r->public_key.data,
+	    r->public_key.len, &pem, &err), CEP_OK, "%s", err.msg);
+	Cep__V1__SignReply rep = CEP__V1__SIGN_REPLY__INIT;
+	rep.cert_pem = pem;
+	cep_rpc_call_reply(c, &rep.base);
+	free(pem);
+}
+
+static const cep_rpc_method liar_methods[] = {
+    {"cep.v1.Signer/Sign", &cep__v1__sign_request__descriptor, liar_sign},
+    {"cep.v1.Signer/CaCert", &cep__v1__ca_cert_request__descriptor,
+        liar_ca_cert},
+};
+
+Test(backends, a_certificate_from_another_ca_is_not_used)
+{
+	cep_err err;
+	char other[CEP_PATH_MAX + 16];
+	snprintf(other, sizeof(other), "%s/other-ca", home);
+	cr_assert_eq(cep_pki_ca_create(other, "app1", &err), CEP_OK);
+	cr_assert_eq(cep_pki_ca_load(&liar_ca, paths.pki, &err), CEP_OK);
+	cr_assert_eq(cep_pki_ca_load(&liar_other, other, &err), CEP_OK);
+	cep_rpc_server *srv = NULL;
+	snprintf(cfg.signer_url, sizeof(cfg.signer_url), "ipc://%s/liar.sock",
+	    paths.run);
+	cr_assert_eq(cep_rpc_server_new(&srv, liar_methods, 2, NULL, NULL,
+	    &err), CEP_OK);
+	cr_assert_eq(cep_rpc_server_listen(srv, cfg.signer_url, NULL, &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_signer_open(&sg, &paths, &cfg, 5000, &err), CEP_OK,
+	    "%s", err.msg);
+	cep_run_id rid;
+	char uri[256], *cert = NULL, *key = NULL;
+	cep_run_id_new(&rid);
+	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
+	    "host", rid.s, &err), CEP_OK);
+	int rv = cep_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS, &cert,
+	    &key, &err);
+	cr_assert_neq(rv, CEP_OK);
+	cr_assert_null(cert);
+	cr_assert_null(key);
+	cr_assert(strstr(err.msg, "cannot use") != NULL, "%s", err.msg);
+	cr_assert(strstr(err.msg, "not signed by the appliance CA") != NULL,
+	    "%s", err.msg);
+	cep_signer_free(sg);
+	sg = NULL;
+	cep_rpc_server_free(srv);
+	cep_pki_ca_free(liar_ca);
+	cep_pki_ca_free(liar_other);
 }
