@@ -687,8 +687,7 @@ static int pub_der(mbedtls_pk_context *key, uint8_t **out, size_t *len,
 	*out = malloc((size_t)n);
 	if (*out == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	/* mbedTLS writes DER at the end of the buffer */
-	memcpy(*out, buf + sizeof(buf) - (size_t)n, (size_t)n);
+	memcpy(*out, buf + sizeof(buf) - (size_t)n, (size_t)n); /* DER at the end */
 	*len = (size_t)n;
 	return CEP_OK;
 }
