@@ -120,7 +120,7 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 {
 	cep_paths paths;
 	cep_config cfg;
-	uid_t uid;
+	uid_t uid = (uid_t)-1;
 	int rv = cep_paths_resolve(a->home, &paths, err);
 	if (rv == CEP_OK)
 		rv = cep_config_load(&paths, &cfg, err);
@@ -135,7 +135,7 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 		cep_err_wrap(err, "loading the appliance CA");
 	if (rv == CEP_OK)
 		rv = socket_dir(cfg.signer_url, err);
-	cep_signsvc_policy pol;
+	cep_signsvc_policy pol = {0};
 	if (rv == CEP_OK) {
 		cep_signsvc_policy_from(&cfg, &pol);
 		rv = cep_signsvc_start(svc, ca, &pol, uid, cfg.signer_url, err);
