@@ -71,12 +71,27 @@ int cepctl_exit_for_state(int state);
 /* `cepctl init` as a function: the demo and tests build homes with it. */
 /* The init options: NULL = the default (cep_config_defaults). metrics
  * addresses: "" disables, "127.0.0.1:0" picks a free port (tests, demos). */
+/* An existing CA: refused (cepctl init), kept (the demo reusing --keep
+ * DIR), or replaced with a new CA and relay certificate (--force). */
+enum cepctl_ca_mode { CEPCTL_CA_REFUSE = 0, CEPCTL_CA_KEEP, CEPCTL_CA_REPLACE };
 typedef struct cepctl_init_opts {
 	const char *appliance, *listen, *advertise;
 	const char *relay_metrics, *delegate_metrics;
 	/* controlPlane.url, caFile, tokenFile, proxy (docs/configuration.md) */
 	const char *cp_url, *cp_ca, *cp_token, *cp_proxy;
+	enum cepctl_ca_mode ca;
+	/* nothing at all if the CA key exists (cep-firstboot.service) */
+	bool first_boot;
 } cepctl_init_opts;
+/* What init did, for its one-line report. */
+typedef struct cepctl_init_result {
+	bool nothing;             /* first boot, the CA exists */
+	bool config_created, ca_created, ca_replaced, relay_issued;
+	char fingerprint[128];    /* SHA-256 of the CA certificate */
+	char pki[CEP_PATH_MAX];
+} cepctl_init_result;
+int cepctl_init_run(const char *home, const cepctl_init_opts *io,
+    cepctl_init_result *res, cep_err *err);
 int cepctl_init_home(const char *home, const cepctl_init_opts *io,
     cep_err *err);
 

@@ -1,7 +1,11 @@
 /*
  * cmd_init.c - `cepctl init`: the folders, config, CA and relay certificate
- * of an appliance home. Idempotent: what exists is kept (a CA is never
- * replaced: that would orphan every identity it issued).
+ * of an appliance home or of the installed layout. An existing CA is never
+ * replaced silently (that would orphan every identity it issued): init
+ * refuses, --force replaces it and the relay's certificate.
+ * `--first-boot` is what cep-firstboot.service runs: on a machine without
+ * a CA it makes config (if missing), CA and relay identity; with one it
+ * does nothing - so each clone of an image makes its own CA.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -175,12 +179,22 @@ static bool exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-static int issue_relay_cert(const cep_paths *p, cep_err *err)
+static int remove_file(const char *path, cep_err *err)
+{
+	if (unlink(path) != 0 && errno != ENOENT)
+		return cep_err_errno(err, errno, path);
+	return CEP_OK;
+}
+
+/* The relay's server certificate, signed by the CA in p->pki; replaced
+ * when asked (a new CA), else kept if both files exist. */
+static int issue_relay_cert(const cep_paths *p, bool replace, bool *issued,
+    cep_err *err)
 {
 	char crt[CEP_PATH_MAX + 16], key[CEP_PATH_MAX + 16];
 	snprintf(crt, sizeof(crt), "%s/relay.crt", p->relay_pki);
 	snprintf(key, sizeof(key), "%s/relay.key", p->relay_pki);
-	if (exists(crt) && exists(key))
+	if (!replace && exists(crt) && exists(key))
 		return CEP_OK;
 	cep_pki_ca *ca = NULL;
 	int rv = cep_pki_ca_load(&ca, p->pki, err);
@@ -204,24 +218,100 @@ static int issue_relay_cert(const cep_paths *p, cep_err *err)
 	free(cert_pem);
 	cep_pki_free_secret(key_pem);
 	cep_pki_ca_free(ca);
+	*issued = rv == CEP_OK;
 	return rv;
 }
 
-/* The relay's own folder (installed: /etc/cep/relay) gets a copy of the
- * public CA certificate: the relay never reads the delegate's pki. */
-static int copy_ca_cert(const cep_paths *p, cep_err *err)
+static int copy_file(const char *src, const char *dst, cep_err *err)
 {
-	if (strcmp(p->pki, p->relay_pki) == 0)
-		return CEP_OK;
-	char src[CEP_PATH_MAX + 16], dst[CEP_PATH_MAX + 16];
-	snprintf(src, sizeof(src), "%s/ca.crt", p->pki);
-	snprintf(dst, sizeof(dst), "%s/ca.crt", p->relay_pki);
 	char *pem = NULL;
 	size_t len = 0;
 	int rv = cep_read_file(src, 64 * 1024, &pem, &len, err);
 	if (rv == CEP_OK)
 		rv = cep_write_file(dst, pem, len, 0644, err);
 	free(pem);
+	return rv;
+}
+
+/* The public CA certificate where the others read it: the relay's own
+ * folder (installed: /etc/cep/relay) and p->ca_cert (/etc/cep/ca.crt);
+ * neither may read the signer's folder. */
+static int copy_ca_cert(const cep_paths *p, cep_err *err)
+{
+	char src[CEP_PATH_MAX + 16], dst[CEP_PATH_MAX + 16];
+	snprintf(src, sizeof(src), "%s/ca.crt", p->pki);
+	int rv = CEP_OK;
+	if (strcmp(p->pki, p->relay_pki) != 0) {
+		snprintf(dst, sizeof(dst), "%s/ca.crt", p->relay_pki);
+		rv = copy_file(src, dst, err);
+	}
+	if (rv == CEP_OK && strcmp(src, p->ca_cert) != 0)
+		rv = copy_file(src, p->ca_cert, err);
+	return rv;
+}
+
+static int ca_fingerprint(const cep_paths *p, char *fp, size_t len,
+    cep_err *err)
+{
+	char path[CEP_PATH_MAX + 16], *pem = NULL;
+	size_t n = 0;
+	snprintf(path, sizeof(path), "%s/ca.crt", p->pki);
+	int rv = cep_read_file(path, 64 * 1024, &pem, &n, err);
+	if (rv == CEP_OK)
+		rv = cep_pki_fingerprint(pem, fp, len, err);
+	free(pem);
+	return rv;
+}
+
+/* A CA exists: keep it, refuse, or replace it (--force), as asked. */
+static int ca_exists(const cep_paths *p, const cepctl_init_opts *io,
+    cepctl_init_result *res, cep_err *err)
+{
+	char key[CEP_PATH_MAX + 16], crt[CEP_PATH_MAX + 16];
+	snprintf(key, sizeof(key), "%s/ca.key", p->pki);
+	snprintf(crt, sizeof(crt), "%s/ca.crt", p->pki);
+	if (io->ca == CEPCTL_CA_KEEP)
+		return CEP_OK;
+	if (io->ca == CEPCTL_CA_REFUSE) {
+		char fp[128] = "unreadable";
+		(void)ca_fingerprint(p, fp, sizeof(fp), NULL);
+		return cep_err_set(err, CEP_ALREADY_EXISTS, "%s already holds "
+		    "a CA (SHA-256 %s); cepctl init does not replace it, "
+		    "because every identity it issued would stop being "
+		    "trusted. Use --force to make a new CA and relay "
+		    "certificate", p->pki, fp);
+	}
+	int rv = remove_file(key, err);
+	if (rv == CEP_OK)
+		rv = remove_file(crt, err);
+	res->ca_replaced = rv == CEP_OK;
+	return rv;
+}
+
+/* The CA (new if there is none or it is replaced), then the relay's
+ * certificate (new with a new CA: the old one names another issuer). */
+static int init_pki(const cep_paths *p, const cep_config *cfg,
+    const cepctl_init_opts *io, cepctl_init_result *res, cep_err *err)
+{
+	char key[CEP_PATH_MAX + 16], crt[CEP_PATH_MAX + 16];
+	snprintf(key, sizeof(key), "%s/ca.key", p->pki);
+	snprintf(crt, sizeof(crt), "%s/ca.crt", p->pki);
+	int rv = CEP_OK;
+	if (exists(key))
+		rv = ca_exists(p, io, res, err);
+	else if (io->first_boot)  /* half a CA (no key): start clean */
+		rv = remove_file(crt, err);
+	if (rv == CEP_OK && !exists(key)) {
+		rv = cep_pki_ca_create(p->pki, cfg->appliance, err);
+		res->ca_created = rv == CEP_OK;
+	}
+	if (rv == CEP_OK)
+		rv = issue_relay_cert(p, res->ca_created, &res->relay_issued, err);
+	if (rv == CEP_OK)
+		rv = copy_ca_cert(p, err);
+	if (rv == CEP_OK)
+		rv = ca_fingerprint(p, res->fingerprint, sizeof(res->fingerprint),
+		    err);
 	return rv;
 }
 
@@ -233,44 +323,75 @@ static int chown_one(const char *path, uid_t uid, gid_t gid, unsigned mode,
 	return CEP_OK;
 }
 
-/*
- * Installed layout, run as root (the package's %post, or an operator with
- * sudo): the daemons run as their own users, so the files get theirs -
- * pki (CA key) to cep-delegate only; the relay's key root:root 0600: no
- * daemon can open it, systemd hands cep-relay its own copy
- * (LoadCredential=cep:/etc/cep/relay, lib/cred.h), and group cep (which
- * the delegate is in) no longer reads it.
- */
-static int fhs_owners(const cep_paths *p, cep_err *err)
+/* The installed layout's users (appliance/systemd/cep.sysusers). */
+typedef struct fhs_ids {
+	uid_t signer, delegate;
+	gid_t signer_g, cep_g;
+} fhs_ids;
+
+/* Run as root with the package's users in place, or not at all: files
+ * written as root:root 0600 would keep the daemons from starting, and a
+ * later init would refuse to replace the CA they hold. */
+static int fhs_check(const cep_paths *p, fhs_ids *ids, cep_err *err)
 {
-	if (geteuid() != 0 || strcmp(p->pki, p->relay_pki) == 0)
+	if (!p->installed)
 		return CEP_OK;
-	struct passwd *pw = getpwnam("cep-delegate");
+	if (geteuid() != 0)
+		return cep_err_set(err, CEP_PERMISSION_DENIED, "the installed "
+		    "layout (/etc/cep, %s) is set up as root: its files "
+		    "belong to cep-signer, cep-delegate and group cep. Run "
+		    "with sudo, or use --home DIR", p->pki);
+	/* getpwnam's answer lives in a static buffer: copied at once */
+	struct passwd *pw = getpwnam("cep-signer");
+	bool has_s = pw != NULL, has_d, has_g;
+	if (has_s) {
+		ids->signer = pw->pw_uid;
+		ids->signer_g = pw->pw_gid;
+	}
+	if ((has_d = (pw = getpwnam("cep-delegate")) != NULL))
+		ids->delegate = pw->pw_uid;
 	struct group *gr = getgrnam("cep");
-	if (pw == NULL || gr == NULL)
+	if ((has_g = gr != NULL))
+		ids->cep_g = gr->gr_gid;
+	if (!has_s || !has_d || !has_g)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION, "the users of "
-		    "the installed layout (cep-delegate, group cep) do not "
-		    "exist: install the package (sysusers) first, or use "
-		    "--home DIR");
-	uid_t du = pw->pw_uid;
-	gid_t g = gr->gr_gid;
-	static const char *const dfiles[] = {"", "/ca.key", "/ca.crt"};
-	static const unsigned dmodes[] = {0700, 0600, 0644};
+		    "the installed layout do not exist (missing:%s%s%s): "
+		    "create them from cep.sysusers (systemd-sysusers) first, "
+		    "or use --home DIR", has_s ? "" : " user cep-signer",
+		    has_d ? "" : " user cep-delegate", has_g ? "" : " group cep");
+	return CEP_OK;
+}
+
+/*
+ * Installed layout: the CA to cep-signer alone (/var/lib/cep-signer 0700,
+ * key 0600); its certificate public (/etc/cep/ca.crt 0644); the relay's
+ * key root:root 0600: no daemon opens it, systemd hands cep-relay its own
+ * copy (LoadCredential=cep:/etc/cep/relay, lib/cred.h); the delegate's
+ * state to cep-delegate.
+ */
+static int fhs_owners(const cep_paths *p, const fhs_ids *ids, cep_err *err)
+{
+	if (!p->installed)
+		return CEP_OK;
+	static const char *const sfiles[] = {"", "/ca.key", "/ca.crt"};
+	static const unsigned smodes[] = {0700, 0600, 0644};
 	static const char *const rfiles[] = {"", "/relay.key", "/relay.crt",
 	    "/ca.crt"};
 	static const unsigned rmodes[] = {0750, 0600, 0644, 0644};
 	char path[CEP_PATH_MAX + 16];
 	int rv = CEP_OK;
 	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
-		snprintf(path, sizeof(path), "%s%s", p->pki, dfiles[i]);
-		rv = chown_one(path, du, g, dmodes[i], err);
+		snprintf(path, sizeof(path), "%s%s", p->pki, sfiles[i]);
+		rv = chown_one(path, ids->signer, ids->signer_g, smodes[i], err);
 	}
 	for (size_t i = 0; rv == CEP_OK && i < 4; i++) {
 		snprintf(path, sizeof(path), "%s%s", p->relay_pki, rfiles[i]);
-		rv = chown_one(path, 0, i == 1 ? 0 : g, rmodes[i], err);
+		rv = chown_one(path, 0, i == 1 ? 0 : ids->cep_g, rmodes[i], err);
 	}
 	if (rv == CEP_OK)
-		rv = chown_one(p->state, du, g, 0700, err);
+		rv = chown_one(p->ca_cert, 0, 0, 0644, err);
+	if (rv == CEP_OK)
+		rv = chown_one(p->state, ids->delegate, ids->cep_g, 0700, err);
 	return rv;
 }
 
@@ -366,63 +487,125 @@ static int cp_files(const cep_paths *p, const cepctl_init_opts *io,
 	return rv;
 }
 
-int cepctl_init_home(const char *home, const cepctl_init_opts *io,
-    cep_err *err)
+static int init_config(const cep_paths *p, const cepctl_init_opts *io,
+    const cep_cp_opts *files, cepctl_init_result *res, cep_err *err)
+{
+	char cfgpath[CEP_PATH_MAX + 16];
+	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", p->config);
+	if (exists(cfgpath))  /* the package's conffile, or an operator's */
+		return CEP_OK;
+	cep_config c;
+	cep_config_defaults(&c);
+	opt(c.appliance, sizeof(c.appliance), io->appliance);
+	opt(c.relay_listen, sizeof(c.relay_listen), io->listen);
+	opt(c.relay_advertise, sizeof(c.relay_advertise), io->advertise);
+	opt(c.relay_metrics, sizeof(c.relay_metrics), io->relay_metrics);
+	opt(c.delegate_metrics, sizeof(c.delegate_metrics),
+	    io->delegate_metrics);
+	opt(c.cp.url, sizeof(c.cp.url), io->cp_url);
+	opt(c.cp.proxy, sizeof(c.cp.proxy), io->cp_proxy);
+	/* absolute paths (cep.yaml resolves relative ones against its own
+	 * folder), or the credential copies (cp_files) */
+	memcpy(c.cp.ca_file, files->ca_file, sizeof(c.cp.ca_file));
+	memcpy(c.cp.token_file, files->token_file, sizeof(c.cp.token_file));
+	int rv = write_config(cfgpath, &c, err);
+	res->config_created = rv == CEP_OK;
+	return rv;
+}
+
+static int init_dirs(const cep_paths *p, cep_err *err)
+{
+	int rv;
+	if ((rv = cep_mkdirs(p->config, 0755, err)) != CEP_OK ||
+	    (rv = cep_mkdirs(p->pki, 0700, err)) != CEP_OK ||
+	    (rv = cep_mkdirs(p->relay_pki, 0750, err)) != CEP_OK ||
+	    (rv = cep_mkdirs(p->state, 0700, err)) != CEP_OK)
+		return rv;
+	/* installed, /run/cep is the units' (RuntimeDirectory, tmpfiles):
+	 * made here as root it would keep the daemons out */
+	return p->installed ? CEP_OK : cep_mkdirs(p->run, 0750, err);
+}
+
+int cepctl_init_run(const char *home, const cepctl_init_opts *io,
+    cepctl_init_result *res, cep_err *err)
 {
 	cep_paths p;
+	fhs_ids ids = {0};
+	memset(res, 0, sizeof(*res));
 	int rv = cep_paths_resolve(home, &p, err);
 	if (rv != CEP_OK)
 		return rv;
-	if ((rv = cep_mkdirs(p.config, 0755, err)) != CEP_OK ||
-	    (rv = cep_mkdirs(p.pki, 0700, err)) != CEP_OK ||
-	    (rv = cep_mkdirs(p.relay_pki, 0750, err)) != CEP_OK ||
-	    (rv = cep_mkdirs(p.state, 0700, err)) != CEP_OK ||
-	    (rv = cep_mkdirs(p.run, 0750, err)) != CEP_OK)
-		return rv;
-	char cfgpath[CEP_PATH_MAX + 16];
-	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", p.config);
-	cep_cp_opts files = {0};
-	if ((rv = cp_files(&p, io, &files, err)) != CEP_OK)
-		return rv;
-	if (!exists(cfgpath)) {
-		cep_config c;
-		cep_config_defaults(&c);
-		opt(c.appliance, sizeof(c.appliance), io->appliance);
-		opt(c.relay_listen, sizeof(c.relay_listen), io->listen);
-		opt(c.relay_advertise, sizeof(c.relay_advertise), io->advertise);
-		opt(c.relay_metrics, sizeof(c.relay_metrics), io->relay_metrics);
-		opt(c.delegate_metrics, sizeof(c.delegate_metrics),
-		    io->delegate_metrics);
-		opt(c.cp.url, sizeof(c.cp.url), io->cp_url);
-		opt(c.cp.proxy, sizeof(c.cp.proxy), io->cp_proxy);
-		/* files as absolute paths: cep.yaml resolves relative ones
-		 * against its own folder, not where cepctl ran */
-		memcpy(c.cp.ca_file, files.ca_file, sizeof(c.cp.ca_file));
-		memcpy(c.cp.token_file, files.token_file,
-		    sizeof(c.cp.token_file));
-		if ((rv = write_config(cfgpath, &c, err)) != CEP_OK)
-			return rv;
-	}
-	if ((rv = init_connectors(&p, err)) != CEP_OK)
-		return rv;
-	cep_config cfg;
-	if ((rv = cep_config_load(&p, &cfg, err)) != CEP_OK)
-		return rv;
+	snprintf(res->pki, sizeof(res->pki), "%s", p.pki);
 	char cakey[CEP_PATH_MAX + 16];
 	snprintf(cakey, sizeof(cakey), "%s/ca.key", p.pki);
-	if (!exists(cakey) &&
-	    (rv = cep_pki_ca_create(p.pki, cfg.appliance, err)) != CEP_OK)
+	if (io->first_boot && exists(cakey)) {
+		res->nothing = true;  /* not the first boot of this machine */
+		return CEP_OK;
+	}
+	cep_cp_opts files = {0};
+	if ((rv = fhs_check(&p, &ids, err)) != CEP_OK ||
+	    (rv = init_dirs(&p, err)) != CEP_OK ||
+	    (rv = cp_files(&p, io, &files, err)) != CEP_OK ||
+	    (rv = init_config(&p, io, &files, res, err)) != CEP_OK ||
+	    (rv = init_connectors(&p, err)) != CEP_OK)
 		return rv;
-	if ((rv = issue_relay_cert(&p, err)) != CEP_OK ||
-	    (rv = copy_ca_cert(&p, err)) != CEP_OK)
+	cep_config cfg;
+	if ((rv = cep_config_load(&p, &cfg, err)) != CEP_OK ||
+	    (rv = init_pki(&p, &cfg, io, res, err)) != CEP_OK)
 		return rv;
-	return fhs_owners(&p, err);
+	return fhs_owners(&p, &ids, err);
+}
+
+int cepctl_init_home(const char *home, const cepctl_init_opts *io,
+    cep_err *err)
+{
+	cepctl_init_result res;
+	return cepctl_init_run(home, io, &res, err);
+}
+
+/* --force and --first-boot take no value: taken out of argv before the
+ * common parser sees it. */
+static int take_switches(int argc, char **argv, cepctl_init_opts *io)
+{
+	int n = 0;
+	for (int i = 0; i < argc; i++) {
+		if (i > 0 && strcmp(argv[i], "--force") == 0)
+			io->ca = CEPCTL_CA_REPLACE;
+		else if (i > 0 && strcmp(argv[i], "--first-boot") == 0)
+			io->first_boot = true;
+		else
+			argv[n++] = argv[i];
+	}
+	return n;
+}
+
+static void say_done(const cepctl_init_opts *io, const cepctl_init_result *r,
+    const cep_paths *p)
+{
+	if (io->first_boot && r->nothing) {
+		printf("first boot: this machine has a CA already (%s/ca.key); "
+		    "nothing done\n", r->pki);
+		return;
+	}
+	const char *ca = r->ca_replaced ? "replaced the CA" :
+	    r->ca_created ? "created a new CA" : "kept the CA";
+	printf("%s%s (SHA-256 %s) in %s%s%s%s\n", io->first_boot ?
+	    "first boot: " : "", ca, r->fingerprint, r->pki,
+	    r->relay_issued ? ", a new relay certificate in " : "",
+	    r->relay_issued ? p->relay_pki : "",
+	    r->config_created ? ", a default cep.yaml" : "");
+	if (r->ca_replaced)
+		printf("identities issued by the old CA are no longer trusted: "
+		    "restart cep-signer, cep-relay and cep-delegate\n");
+	if (!io->first_boot)
+		printf("appliance home ready: config %s, pki %s, state %s, "
+		    "sockets %s\n", p->config, p->pki, p->state, p->run);
 }
 
 int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
-	cepctl_init_opts io = {0};
+	cepctl_init_opts io = {.ca = CEPCTL_CA_REFUSE};
 	const cepctl_flag flags[] = {
 	    {"--appliance", &io.appliance}, {"--relay-listen", &io.listen},
 	    {"--relay-advertise", &io.advertise},
@@ -434,16 +617,23 @@ int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)
 	};
 	const char *pos[1];
 	int npos;
+	argc = take_switches(argc, argv, &io);
 	if (cepctl_parse_args(&o, argc, argv, flags, pos, 0, &npos) != 0)
 		return CEPCTL_ERROR;
+	if (io.first_boot && io.ca == CEPCTL_CA_REPLACE) {
+		fprintf(stderr, "cepctl init: --first-boot never replaces a CA; "
+		    "drop --force\n");
+		return CEPCTL_ERROR;
+	}
 	cep_err err;
-	if (cepctl_init_home(o.home, &io, &err) != CEP_OK) {
-		fprintf(stderr, "cepctl init: %s\n", err.msg);
+	cepctl_init_result res;
+	if (cepctl_init_run(o.home, &io, &res, &err) != CEP_OK) {
+		fprintf(stderr, "cepctl init%s: %s\n", io.first_boot ?
+		    " --first-boot" : "", err.msg);
 		return CEPCTL_ERROR;
 	}
 	cep_paths p;
 	cep_paths_resolve(o.home, &p, NULL);
-	printf("appliance home ready: config %s, pki %s, state %s, sockets %s\n",
-	    p.config, p.pki, p.state, p.run);
+	say_done(&io, &res, &p);
 	return CEPCTL_OK;
 }

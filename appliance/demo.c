@@ -198,7 +198,7 @@ static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
 	cep_err err;
 	/* a demo must not take (or fail on) the appliance's metrics ports */
 	cepctl_init_opts io = {.appliance = "demo", .listen = url, .advertise = url,
-	    .relay_metrics = "", .delegate_metrics = ""};
+	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP};
 	if (cepctl_init_home(home, &io, &err) != CEP_OK) {
 		fprintf(stderr, "demo: init: %s\n", err.msg);
 		return CEPCTL_ERROR;

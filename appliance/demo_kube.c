@@ -630,7 +630,7 @@ static int setup(struct kdemo *d, const char *script)
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
 	/* a demo must not take (or fail on) the appliance's metrics ports */
 	cepctl_init_opts io = {.appliance = "demo", .listen = url, .advertise = url,
-	    .relay_metrics = "", .delegate_metrics = ""};
+	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP};
 	if (cepctl_init_home(d->home, &io, &err) != CEP_OK) {
 		fprintf(stderr, "demo: init: %s\n", err.msg);
 		return -1;

@@ -165,7 +165,7 @@ static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	req.version = (char *)CEP_VERSION;
 	req.started_ms = d->started_ms;
 	/* the plane checks runners' tunnel certificates against it */
-	req.ca_pem = (char *)cep_pki_ca_cert_pem(d->ca);
+	req.ca_pem = (char *)cep_signer_ca_pem(d->signer);
 	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
 	    &req.connectors);
 	if (copy == NULL)

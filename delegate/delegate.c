@@ -57,8 +57,8 @@ static int setup(cep_delegate *d, cep_err *err)
 		rv = cep_mkdirs(d->runs_dir, 0700, err);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(d->paths.run, 0750, err);
-	if (rv == CEP_OK && (rv = cep_pki_ca_load(&d->ca, d->paths.pki, err)))
-		cep_err_wrap(err, "loading the appliance CA");
+	if (rv == CEP_OK)
+		rv = cep_signer_open(&d->signer, &d->paths, &d->cfg, 0, err);
 	if (rv == CEP_OK)
 		rv = runner_bin(bin, sizeof(bin), err);
 	if (rv == CEP_OK)
@@ -146,7 +146,8 @@ int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
 		return rv;
 	}
 	cep_log_info(NULL, "delegate up: appliance %s, %zu run(s) known, "
-	    "executors %s and %s (%zu connector(s))", d->cfg.appliance, d->nruns,
+	    "signer %s, executors %s and %s (%zu connector(s))",
+	    d->cfg.appliance, d->nruns, cep_signer_name(d->signer),
 	    cep_executor_name(d->ex), cep_executor_name(d->kex),
 	    cep_connectors_count(d->conns));
 	*out = d;
@@ -238,7 +239,7 @@ void cep_delegate_free(cep_delegate *d)
 		d->runs = r->next;
 		cep_run_free(r);
 	}
-	cep_pki_ca_free(d->ca);
+	cep_signer_free(d->signer);
 	cep_executor_free(d->ex);
 	cep_metrics_free(d->metrics);
 	pthread_cond_destroy(&d->mon_cv);

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "pki.h"
 #include "rpc.h"
+#include "signer.h"
 
 #define CEP_RUN_SETUP_MS 60000        /* deadline = now + duration + this */
 #define CEP_ABORT_GRACE_MS 5000       /* abort -> kill + undo */
@@ -95,7 +96,7 @@ typedef struct cep_parked {
 struct cep_delegate {
 	cep_paths paths;
 	cep_config cfg;
-	cep_pki_ca *ca;
+	cep_signer *signer;            /* the CA: in-process or cep-signer */
 	cep_executor *ex;              /* local: host targets */
 	cep_executor *kex;             /* kubernetes: every connector */
 	cep_connectors *conns;         /* connectors.d, read at start */

@@ -40,7 +40,7 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
 	int rv = cep_run_dir(d, id, "identity", dir, sizeof(dir), err);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dir, 0700, err);
-	const char *ca = cep_pki_ca_cert_pem(d->ca);
+	const char *ca = cep_signer_ca_pem(d->signer);
 	if (rv == CEP_OK &&
 	    (rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) == CEP_OK)
 		rv = cep_write_file(path, ca, strlen(ca), 0600, err);
@@ -83,9 +83,10 @@ cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
 	return r->kube && d->kex != NULL ? d->kex : d->ex;
 }
 
-/* Mints the run's identity; d->mu NOT held (the CA is used by this thread
- * only). The URI names where the runner acts: local/host, or
- * <connector>/<namespace>. */
+/* Mints the run's identity; d->mu NOT held. The key pair is made here,
+ * the certificate by d->signer (in-process, or cep-signer: then this
+ * process never holds the CA key). The URI names where the runner acts:
+ * local/host, or <connector>/<namespace>. */
 static int mint_identity(cep_delegate *d, const char *id, const char *conn,
     const char *ns, int64_t not_after, char *uri, size_t urilen, cep_err *err)
 {
@@ -93,10 +94,8 @@ static int mint_identity(cep_delegate *d, const char *id, const char *conn,
 	    id, err);
 	if (rv != CEP_OK)
 		return rv;
-	cep_pki_issue_req req = {.cn = id, .uri_san = uri,
-	    .not_after_ms = not_after, .server = 0};
 	char *cert = NULL, *key = NULL;
-	rv = cep_pki_issue(d->ca, &req, &cert, &key, err);
+	rv = cep_signer_issue(d->signer, id, uri, not_after, &cert, &key, err);
 	if (rv == CEP_OK)
 		rv = write_identity(d, id, cert, key, err);
 	free(cert);

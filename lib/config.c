@@ -44,6 +44,8 @@ static int home_paths(const char *home, cep_paths *p, cep_err *err)
 		abs[--n] = '\0';
 	if (cep_path(p->config, sizeof(p->config), err, "%s/config", abs) ||
 	    cep_path(p->pki, sizeof(p->pki), err, "%s/pki", abs) ||
+	    cep_path(p->ca_cert, sizeof(p->ca_cert), err, "%s/pki/ca.crt",
+	    abs) ||
 	    cep_path(p->relay_pki, sizeof(p->relay_pki), err, "%s/pki", abs) ||
 	    cep_path(p->state, sizeof(p->state), err, "%s/state", abs) ||
 	    cep_path(p->relay_state, sizeof(p->relay_state), err, "%s/state",
@@ -62,7 +64,8 @@ int cep_paths_resolve(const char *home, cep_paths *p, cep_err *err)
 		return home_paths(home, p, err);
 	/* the installed layout (FHS): packaging/ and appliance/ units agree */
 	snprintf(p->config, sizeof(p->config), "/etc/cep");
-	snprintf(p->pki, sizeof(p->pki), "/var/lib/cep/pki");
+	snprintf(p->pki, sizeof(p->pki), "/var/lib/cep-signer");
+	snprintf(p->ca_cert, sizeof(p->ca_cert), "/etc/cep/ca.crt");
 	snprintf(p->relay_pki, sizeof(p->relay_pki), "/etc/cep/relay");
 	snprintf(p->state, sizeof(p->state), "/var/lib/cep");
 	snprintf(p->relay_state, sizeof(p->relay_state), "/var/lib/cep-relay");

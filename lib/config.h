@@ -3,7 +3,7 @@
  *
  * An appliance "home" is either one folder (--home DIR or $CEP_HOME:
  * DIR/config, DIR/pki, DIR/state, DIR/run - appliances side by side, no
- * root) or the installed FHS layout (/etc/cep, /var/lib/cep/pki,
+ * root) or the installed FHS layout (/etc/cep, /var/lib/cep-signer,
  * /var/lib/cep, /run/cep). config/cep.yaml holds the appliance settings
  * and the blast-radius policy; `cepctl init` writes a commented default.
  */
@@ -23,7 +23,12 @@
 
 typedef struct cep_paths {
 	char config[CEP_PATH_MAX];   /* cep.yaml */
-	char pki[CEP_PATH_MAX];      /* ca.crt ca.key: the delegate's only */
+	/* ca.crt ca.key: the CA's folder. DIR/pki in a home; installed,
+	 * /var/lib/cep-signer, cep-signer's alone (docs/privsep.md) */
+	char pki[CEP_PATH_MAX];
+	/* the CA certificate (public) for everyone else: DIR/pki/ca.crt in
+	 * a home, /etc/cep/ca.crt (0644) installed */
+	char ca_cert[CEP_PATH_MAX];
 	/* ca.crt relay.crt relay.key: what cep-relay reads. DIR/pki in a home
 	 * (one user); /etc/cep/relay when installed, group cep, because the
 	 * relay runs as another user than the delegate and must never be able

@@ -30,6 +30,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
@@ -671,5 +672,129 @@ int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req,
 	}
 	mbedtls_pk_free(&key);
 	rng_free(&r);
+	return rv;
+}
+
+/* ---- keys made elsewhere (privsep: the delegate keys, the signer signs) */
+
+static int pub_der(mbedtls_pk_context *key, uint8_t **out, size_t *len,
+    cep_err *err)
+{
+	unsigned char buf[CEP_PKI_PUBKEY_MAX];
+	int n = mbedtls_pk_write_pubkey_der(key, buf, sizeof(buf));
+	if (n <= 0)
+		return cep_err_mbedtls(err, n, "encoding the public key");
+	*out = malloc((size_t)n);
+	if (*out == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	memcpy(*out, buf + sizeof(buf) - (size_t)n, (size_t)n); /* DER at the end */
+	*len = (size_t)n;
+	return CEP_OK;
+}
+
+int cep_pki_keypair_new(char **key_pem, uint8_t **pub, size_t *pub_len,
+    cep_err *err)
+{
+	*key_pem = NULL;
+	*pub = NULL;
+	*pub_len = 0;
+	pki_rng r;
+	int rv = rng_init(&r, err);
+	if (rv != 0)
+		return rv;
+	mbedtls_pk_context key;
+	mbedtls_pk_init(&key);
+	rv = gen_key(&key, &r, err);
+	if (rv == 0)
+		rv = pub_der(&key, pub, pub_len, err);
+	if (rv == 0)
+		rv = key_to_pem(&key, key_pem, err);
+	if (rv != 0) {
+		free(*pub);
+		*pub = NULL;
+		*pub_len = 0;
+	}
+	mbedtls_pk_free(&key);
+	rng_free(&r);
+	return rv;
+}
+
+/* The key's type or curve in words, for a refusal. */
+static const char *key_kind(const mbedtls_pk_context *pk)
+{
+	if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY)
+		return mbedtls_pk_get_name(pk);
+	const mbedtls_ecp_curve_info *ci =
+	    mbedtls_ecp_curve_info_from_grp_id(mbedtls_pk_ec(*pk)->grp.id);
+	return ci != NULL ? ci->name : "an unknown curve";
+}
+
+/* Parses and checks; pk is set up on success (the caller frees it either
+ * way). The re-encoding must equal the input: no trailing bytes, no
+ * second encoding of the same key slipping past a size or log check. */
+static int parse_pub(mbedtls_pk_context *pk, const uint8_t *der, size_t len,
+    cep_err *err)
+{
+	if (der == NULL || len == 0 || len > CEP_PKI_PUBKEY_MAX)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is "
+		    "%zu bytes; a DER P-256 key is 91 (limit %d)", len,
+		    CEP_PKI_PUBKEY_MAX);
+	int m = mbedtls_pk_parse_public_key(pk, der, len);
+	if (m != 0) {
+		char why[128];
+		mbedtls_strerror(m, why, sizeof(why));
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is not "
+		    "a DER SubjectPublicKeyInfo (%s)", why);
+	}
+	if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY ||
+	    mbedtls_pk_ec(*pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is %s; "
+		    "only EC P-256 (secp256r1) keys are signed", key_kind(pk));
+	const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*pk);
+	if (mbedtls_ecp_check_pubkey(&ec->grp, &ec->Q) != 0)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "public key is not a point on P-256");
+	uint8_t *again = NULL;
+	size_t alen = 0;
+	int rv = pub_der(pk, &again, &alen, err);
+	if (rv == 0 && (alen != len || memcmp(again, der, len) != 0))
+		rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is not "
+		    "canonical DER (trailing bytes or another encoding)");
+	free(again);
+	return rv;
+}
+
+int cep_pki_check_pub(const uint8_t *der, size_t len, cep_err *err)
+{
+	mbedtls_pk_context pk;
+	mbedtls_pk_init(&pk);
+	int rv = parse_pub(&pk, der, len, err);
+	mbedtls_pk_free(&pk);
+	return rv;
+}
+
+int cep_pki_issue_pub(cep_pki_ca *ca, const cep_pki_issue_req *req,
+    const uint8_t *der, size_t len, char **cert_pem, cep_err *err)
+{
+	*cert_pem = NULL;
+	if (ca == NULL || req == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no CA or request");
+	int64_t nb = req->not_before_ms ? req->not_before_ms
+					: cep_now_ms() - SKEW_MS;
+	int rv = check_req(req, nb, err);
+	if (rv != 0)
+		return rv;
+	mbedtls_pk_context pk;
+	mbedtls_pk_init(&pk);
+	if ((rv = parse_pub(&pk, der, len, err)) != 0) {
+		mbedtls_pk_free(&pk);
+		return rv;
+	}
+	pki_rng r;
+	if ((rv = rng_init(&r, err)) == 0) {
+		rv = leaf_build(ca, req, nb, &pk, &r, cert_pem, err);
+		rng_free(&r);
+	}
+	mbedtls_pk_free(&pk);
 	return rv;
 }

@@ -8,7 +8,8 @@
  * by signing a relay nonce (nng 1.5 does not expose the TLS peer cert).
  *
  * The CA key is the appliance's crown jewel: it lives in one file of mode
- * 0600, is loaded only by the delegate, and is wiped from memory after use.
+ * 0600, is loaded only by cep-signer (or, in a home without privsep, the
+ * delegate), and is wiped from memory after use.
  * All text in and out is PEM unless named _der.
  */
 #ifndef CEP_PKI_H
@@ -56,6 +57,23 @@ int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req,
     char **cert_pem, char **key_pem, cep_err *err);
 void cep_pki_free_secret(char *s);
 
+/* Issuing for a key made elsewhere (the delegate makes a runner's key,
+ * cep-signer signs it; docs/privsep.md). */
+#define CEP_PKI_PUBKEY_MAX 512   /* a P-256 SubjectPublicKeyInfo is 91 */
+/* A fresh P-256 key pair: *key_pem (wipe with cep_pki_free_secret) and
+ * its public half as a DER SubjectPublicKeyInfo (*pub_der, free()). */
+int cep_pki_keypair_new(char **key_pem, uint8_t **pub_der, size_t *pub_len,
+    cep_err *err);
+/* Checks that pub_der is exactly one canonical DER SubjectPublicKeyInfo
+ * (at most CEP_PKI_PUBKEY_MAX bytes) of an EC key on P-256 with a valid
+ * point; INVALID_ARGUMENT naming what is wrong ("an RSA key", "curve
+ * secp384r1") otherwise. */
+int cep_pki_check_pub(const uint8_t *pub_der, size_t pub_len, cep_err *err);
+/* cep_pki_issue for that key: the same certificate, signed by ca, with
+ * pub_der (checked by cep_pki_check_pub) as its subject key. */
+int cep_pki_issue_pub(cep_pki_ca *ca, const cep_pki_issue_req *req,
+    const uint8_t *pub_der, size_t pub_len, char **cert_pem, cep_err *err);
+
 /* What a verified certificate says. */
 typedef struct cep_pki_identity {
 	char uri[256];             /* URI SAN, "" if none */
@@ -79,6 +97,11 @@ int cep_pki_verify_der(const char *ca_pem, const uint8_t *der, size_t der_len,
     int64_t now_ms, cep_pki_identity *id, cep_err *err);
 /* PEM -> DER (first certificate). Caller frees *der. */
 int cep_pki_cert_der(const char *cert_pem, uint8_t **der, size_t *der_len,
+    cep_err *err);
+
+/* SHA-256 of the certificate's DER as "AB:CD:..." (95 characters; len
+ * >= 96): how an operator tells two CAs apart. */
+int cep_pki_fingerprint(const char *cert_pem, char *out, size_t len,
     cep_err *err);
 
 /* Proof of possession: ECDSA-SHA256 over "cep-runner-proof-v1" || nonce.

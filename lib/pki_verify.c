@@ -20,6 +20,7 @@
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/x509.h>
 #include <mbedtls/x509_crt.h>
 
@@ -341,4 +342,25 @@ int cep_pki_cert_der(const char *cert_pem, uint8_t **der, size_t *der_len,
 	}
 	mbedtls_x509_crt_free(&crt);
 	return rv;
+}
+
+int cep_pki_fingerprint(const char *cert_pem, char *out, size_t len,
+    cep_err *err)
+{
+	uint8_t *der = NULL, h[32];
+	size_t n = 0;
+	if (len < sizeof(h) * 3)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "fingerprint buffer of %zu bytes is too small", len);
+	int rv = cep_pki_cert_der(cert_pem, &der, &n, err);
+	if (rv != CEP_OK)
+		return rv;
+	int m = mbedtls_sha256_ret(der, n, h, 0);
+	free(der);
+	if (m != 0)
+		return cep_err_mbedtls(err, m, "hashing the certificate");
+	for (size_t i = 0; i < sizeof(h); i++)
+		snprintf(out + 3 * i, len - 3 * i, "%02X%s", h[i],
+		    i + 1 < sizeof(h) ? ":" : "");
+	return CEP_OK;
 }

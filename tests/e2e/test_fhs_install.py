@@ -1,9 +1,12 @@
 """The installed (FHS) layout, as the package lays it out: `cepctl init` run
-as root gives the CA key to cep-delegate alone and the relay its own folder
-(/etc/cep/relay, root:cep, key root:root 0600), and cep-relay - running as
-its own user, its key handed over as a systemd credential the way
-LoadCredential=cep:/etc/cep/relay does - starts and cannot read the CA key
-nor the key file itself.
+as root gives the CA key to cep-signer alone (/var/lib/cep-signer), its
+certificate to everyone (/etc/cep/ca.crt) and the relay its own folder
+(/etc/cep/relay, root:cep, key root:root 0600); cep-relay - running as its
+own user, its key handed over as a systemd credential the way
+LoadCredential=cep:/etc/cep/relay does - starts from it, and neither relay
+nor delegate can read the CA key nor the relay key file itself.
+`cepctl init --first-boot` does the same once and nothing after; without
+the package's users, init fails loudly and writes no CA.
 
 Runs in a private mount namespace: /etc is an overlay whose writes (the
 users, /etc/cep) vanish with the test, /var/lib and /run are fresh tmpfs.
@@ -30,19 +33,37 @@ mkdir -p /etc/cep /var/lib/cep /run/cep
 chown cep-delegate:cep /var/lib/cep /run/cep
 chmod 0700 /var/lib/cep
 chmod 0770 /run/cep
+init() {
+    "$BIN/cepctl" init --relay-listen "tls+tcp://127.0.0.1:$PORT" \
+        --relay-advertise "tls+tcp://127.0.0.1:$PORT" --relay-metrics "" \
+        --delegate-metrics "" "$@"
+}
+# no cep-signer user yet: a loud failure, and no CA left behind
+if init 2>"$T/nousers.err"; then echo "NOUSERS ok"; else echo "NOUSERS failed"; fi
+cat "$T/nousers.err"
+if [ -e /var/lib/cep-signer/ca.key ]; then echo "NOUSERS left a CA"; fi
+useradd -r -U -M -d /var/lib/cep-signer -s /usr/sbin/nologin cep-signer
+usermod -a -G cep-signer cep-delegate
 printf 'cp-secret-token\n' > "$T/token"
 chmod 0644 "$T/token"
-"$BIN/cepctl" init --relay-listen "tls+tcp://127.0.0.1:$PORT" \
-    --relay-advertise "tls+tcp://127.0.0.1:$PORT" --relay-metrics "" --delegate-metrics "" \
-    --control-plane https://127.0.0.1:9/ --control-plane-token "$T/token"
+init --first-boot --control-plane https://127.0.0.1:9/ --control-plane-token "$T/token"
 grep -q 'tokenFile: /etc/cep/credentials/cp-token' /etc/cep/cep.yaml && echo "CONFIG names the credential"
-for f in /var/lib/cep /var/lib/cep/pki /var/lib/cep/pki/ca.key /etc/cep/relay \
+init --first-boot
+if init 2>"$T/again.err"; then echo "AGAIN ok"; else echo "AGAIN refused"; fi
+cat "$T/again.err"
+for f in /var/lib/cep /var/lib/cep-signer /var/lib/cep-signer/ca.key /var/lib/cep-signer/ca.crt \
+         /etc/cep/ca.crt /etc/cep/relay \
          /etc/cep/relay/relay.key /etc/cep/relay/relay.crt /etc/cep/relay/ca.crt \
          /etc/cep/credentials /etc/cep/credentials/cp-token; do
     echo "STAT $(stat -c '%U %G %a' "$f") $f"
 done
-if setpriv --reuid cep-relay --regid cep --init-groups cat /var/lib/cep/pki/ca.key >/dev/null 2>&1
-then echo "CAKEY readable"; else echo "CAKEY denied"; fi
+cmp -s /etc/cep/ca.crt /var/lib/cep-signer/ca.crt && echo "CACRT same"
+for u in cep-relay cep-delegate; do
+    if setpriv --reuid $u --regid cep --init-groups cat /var/lib/cep-signer/ca.key >/dev/null 2>&1
+    then echo "CAKEY $u readable"; else echo "CAKEY $u denied"; fi
+done
+if setpriv --reuid cep-signer --regid cep-signer --init-groups cat /var/lib/cep-signer/ca.key >/dev/null 2>&1
+then echo "CAKEY cep-signer readable"; fi
 if setpriv --reuid cep-relay --regid cep --init-groups cat /etc/cep/relay/relay.key >/dev/null 2>&1
 then echo "RELAYKEY readable"; else echo "RELAYKEY denied"; fi
 # what systemd does for LoadCredential=cep:/etc/cep/relay and
@@ -93,8 +114,11 @@ class FhsInstall(unittest.TestCase):
         stats = {l.split()[-1]: l.split()[1:4] for l in r.stdout.splitlines()
                  if l.startswith("STAT ")}
         want = {
-            "/var/lib/cep/pki": ["cep-delegate", "cep", "700"],
-            "/var/lib/cep/pki/ca.key": ["cep-delegate", "cep", "600"],
+            "/var/lib/cep": ["cep-delegate", "cep", "700"],
+            "/var/lib/cep-signer": ["cep-signer", "cep-signer", "700"],
+            "/var/lib/cep-signer/ca.key": ["cep-signer", "cep-signer", "600"],
+            "/var/lib/cep-signer/ca.crt": ["cep-signer", "cep-signer", "644"],
+            "/etc/cep/ca.crt": ["root", "root", "644"],
             "/etc/cep/relay": ["root", "cep", "750"],
             "/etc/cep/relay/relay.key": ["root", "root", "600"],
             "/etc/cep/relay/relay.crt": ["root", "cep", "644"],
@@ -104,7 +128,20 @@ class FhsInstall(unittest.TestCase):
         }
         for path, w in want.items():
             self.assertEqual(stats.get(path), w, f"{path}\n{out}")
-        self.assertIn("CAKEY denied", r.stdout, out)
+        self.assertIn("NOUSERS failed", r.stdout, out)
+        self.assertIn("users of the installed layout do not exist (missing: user cep-signer)",
+                      r.stdout + r.stderr, out)
+        self.assertNotIn("NOUSERS left a CA", r.stdout, out)
+        # first boot: one line of what it did, then nothing
+        self.assertRegex(r.stdout, r"first boot: created a new CA \(SHA-256 [0-9A-F:]{95}\) "
+                         r"in /var/lib/cep-signer, a new relay certificate in /etc/cep/relay")
+        self.assertIn("first boot: this machine has a CA already", r.stdout, out)
+        self.assertIn("AGAIN refused", r.stdout, out)
+        self.assertIn("Use --force", r.stdout + r.stderr, out)
+        self.assertIn("CACRT same", r.stdout, out)
+        self.assertIn("CAKEY cep-relay denied", r.stdout, out)
+        self.assertIn("CAKEY cep-delegate denied", r.stdout, out)
+        self.assertIn("CAKEY cep-signer readable", r.stdout, out)
         self.assertIn("RELAYKEY denied", r.stdout, out)
         self.assertIn("CONFIG names the credential", r.stdout, out)
         self.assertIn("RELAY up", r.stdout, out)

@@ -58,11 +58,14 @@ Test(config, paths_from_env_and_fhs)
 	/* an explicit home wins over the environment */
 	cr_assert_eq(cep_paths_resolve("/x", &p, &err), CEP_OK);
 	cr_assert_str_eq(p.pki, "/x/pki");
+	cr_assert_str_eq(p.ca_cert, "/x/pki/ca.crt");
 	cr_assert_str_eq(p.relay_pki, "/x/pki");   /* one user: one folder */
 	unsetenv("CEP_HOME");
 	cr_assert_eq(cep_paths_resolve(NULL, &p, &err), CEP_OK);
 	cr_assert_str_eq(p.config, "/etc/cep");
-	cr_assert_str_eq(p.pki, "/var/lib/cep/pki");
+	/* installed: the CA is cep-signer's; its certificate is public */
+	cr_assert_str_eq(p.pki, "/var/lib/cep-signer");
+	cr_assert_str_eq(p.ca_cert, "/etc/cep/ca.crt");
 	/* installed: the relay's own folder, never the CA key's */
 	cr_assert_str_eq(p.relay_pki, "/etc/cep/relay");
 	cr_assert_str_eq(p.state, "/var/lib/cep");

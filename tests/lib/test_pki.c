@@ -2,7 +2,12 @@
  * certificates in a real mutual-TLS nng connection. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/entropy.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/x509_crt.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
@@ -544,4 +549,133 @@ Test(pki, certs_work_in_mutual_tls, .init = setup, .fini = teardown)
 	cep_pki_free_secret(skey);
 	cep_pki_free_secret(ckey);
 	cep_pki_free_secret(xkey);
+}
+
+/* ---- keys made elsewhere (privsep: delegate keys, signer signs) ------- */
+
+/* The DER SubjectPublicKeyInfo of a fresh key of another kind. */
+static size_t foreign_pub(mbedtls_pk_type_t type, int curve, uint8_t *out,
+    size_t cap)
+{
+	mbedtls_pk_context pk;
+	mbedtls_entropy_context ent;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_pk_init(&pk);
+	mbedtls_entropy_init(&ent);
+	mbedtls_ctr_drbg_init(&drbg);
+	cr_assert_eq(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent,
+	    NULL, 0), 0);
+	cr_assert_eq(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(type)), 0);
+	if (type == MBEDTLS_PK_RSA)
+		cr_assert_eq(mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk),
+		    mbedtls_ctr_drbg_random, &drbg, 1024, 65537), 0);
+	else
+		cr_assert_eq(mbedtls_ecp_gen_key((mbedtls_ecp_group_id)curve,
+		    mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &drbg), 0);
+	int n = mbedtls_pk_write_pubkey_der(&pk, out, cap);
+	cr_assert_gt(n, 0);
+	memmove(out, out + cap - (size_t)n, (size_t)n);
+	mbedtls_pk_free(&pk);
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&ent);
+	return (size_t)n;
+}
+
+Test(pki, issue_pub_for_a_key_made_elsewhere, .init = setup, .fini = teardown)
+{
+	cep_err err;
+	char *key = NULL, *crt = NULL, uri[256];
+	uint8_t *pub = NULL;
+	size_t plen = 0;
+	cr_assert_eq(cep_pki_keypair_new(&key, &pub, &plen, &err), CEP_OK, "%s",
+	    err.msg);
+	cr_assert_eq(plen, 91);   /* P-256 SubjectPublicKeyInfo */
+	cr_assert(strstr(key, "PRIVATE KEY") != NULL);
+	cr_assert_eq(cep_pki_check_pub(pub, plen, &err), CEP_OK, "%s", err.msg);
+	cep_run_id rid;
+	cep_run_id_new(&rid);
+	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
+	    "host", rid.s, &err), CEP_OK);
+	int64_t na = cep_now_ms() + HOUR_MS;
+	cep_pki_issue_req req = {.cn = rid.s, .uri_san = uri, .not_after_ms = na};
+	cr_assert_eq(cep_pki_issue_pub(ca, &req, pub, plen, &crt, &err), CEP_OK,
+	    "%s", err.msg);
+	uint8_t *der;
+	size_t dlen;
+	to_der(crt, &der, &dlen);
+	cep_pki_identity id;
+	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, dlen, 0,
+	    &id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(id.uri, uri);
+	cr_assert_str_eq(id.cn, rid.s);
+	cr_assert_str_eq(id.run_id, rid.s);
+	cr_assert_eq(id.not_after_ms / 1000, na / 1000);
+	/* the certificate is for the key made here: its proof checks */
+	uint8_t nonce[32] = {1, 2, 3}, *sig = NULL;
+	size_t slen = 0;
+	cr_assert_eq(cep_pki_sign_proof(key, nonce, sizeof(nonce), &sig, &slen,
+	    &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_check_proof(der, dlen, nonce, sizeof(nonce), sig,
+	    slen, &err), CEP_OK, "%s", err.msg);
+	free(sig);
+	free(der);
+	free(crt);
+	free(pub);
+	cep_pki_free_secret(key);
+}
+
+Test(pki, issue_pub_refuses_other_keys, .init = setup, .fini = teardown)
+{
+	cep_err err;
+	uint8_t buf[1024], *pub = NULL;
+	size_t n, plen = 0;
+	char *key = NULL, *crt = (char *)"untouched";
+	cep_pki_issue_req req = {.cn = "x", .not_after_ms = cep_now_ms() + HOUR_MS};
+
+	n = foreign_pub(MBEDTLS_PK_RSA, 0, buf, sizeof(buf));
+	cr_assert_eq(cep_pki_issue_pub(ca, &req, buf, n, &crt, &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert_null(crt);
+	cr_assert(strstr(err.msg, "RSA") != NULL, "%s", err.msg);
+	n = foreign_pub(MBEDTLS_PK_ECKEY, MBEDTLS_ECP_DP_SECP384R1, buf,
+	    sizeof(buf));
+	cr_assert_eq(cep_pki_check_pub(buf, n, &err), CEP_INVALID_ARGUMENT);
+	cr_assert(strstr(err.msg, "secp384r1") != NULL, "%s", err.msg);
+
+	cr_assert_eq(cep_pki_keypair_new(&key, &pub, &plen, &err), CEP_OK);
+	/* trailing bytes, truncation, a flipped point, nothing, too much */
+	memcpy(buf, pub, plen);
+	buf[plen] = 0;
+	cr_assert_eq(cep_pki_check_pub(buf, plen + 1, &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_pki_check_pub(buf, plen - 1, &err),
+	    CEP_INVALID_ARGUMENT);
+	buf[plen - 1] ^= 0x01;   /* y no longer on the curve */
+	cr_assert_eq(cep_pki_check_pub(buf, plen, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_pki_check_pub(NULL, 0, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_pki_check_pub(buf, CEP_PKI_PUBKEY_MAX + 1, &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert(strstr(err.msg, "bytes") != NULL, "%s", err.msg);
+	memset(buf, 0xff, 200);
+	cr_assert_eq(cep_pki_check_pub(buf, 200, &err), CEP_INVALID_ARGUMENT);
+	free(pub);
+	cep_pki_free_secret(key);
+}
+
+Test(pki, fingerprint_names_the_ca, .init = setup, .fini = teardown)
+{
+	cep_err err;
+	char a[128], b[128];
+	cr_assert_eq(cep_pki_fingerprint(cep_pki_ca_cert_pem(ca), a, sizeof(a),
+	    &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(strlen(a), 95);
+	cep_pki_ca *o = other_ca("fp");
+	cr_assert_eq(cep_pki_fingerprint(cep_pki_ca_cert_pem(o), b, sizeof(b),
+	    &err), CEP_OK);
+	cr_assert_str_neq(a, b);
+	cr_assert_eq(cep_pki_fingerprint("junk", b, sizeof(b), &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_pki_fingerprint(cep_pki_ca_cert_pem(o), b, 10, &err),
+	    CEP_INVALID_ARGUMENT);
+	cep_pki_ca_free(o);
 }

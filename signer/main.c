@@ -1,0 +1,210 @@
+/*
+ * main.c - cep-signer: holds the appliance CA key and signs runner
+ * identities for the delegate, nothing else (docs/privsep.md).
+ *
+ *   cep-signer [--home DIR] [--allow-uid N] [--debug]
+ *
+ * Reads cep.yaml (appliance name, policy, privsep.signer) and the CA from
+ * the pki folder (installed: /var/lib/cep-signer), serves cep.v1.Signer on
+ * privsep.signer until SIGTERM/SIGINT. Only one uid may call it: the
+ * delegate's - installed, the user cep-delegate; in a home, our own uid
+ * (delegate and signer run as one user there); --allow-uid overrides both
+ * (tests, unusual layouts).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "signsvc.h"
+#include "util.h"
+
+typedef struct args {
+	const char *home;
+	long long allow_uid;    /* -1: by layout */
+	int debug;
+} args;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cep-signer [--home DIR] [--allow-uid N] [--debug]\n"
+	    "  --home DIR      appliance home (default $CEP_HOME, else the\n"
+	    "                  installed layout: CA in /var/lib/cep-signer)\n"
+	    "  --allow-uid N   the uid allowed to call (default: cep-delegate's\n"
+	    "                  when installed, our own uid in a home)\n");
+}
+
+static bool parse_uid(const char *s, long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 0x7fffffff)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int parse_args(int argc, char **argv, args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (strcmp(s, "--home") == 0 && i + 1 < argc) {
+			a->home = argv[++i];
+		} else if (strcmp(s, "--allow-uid") == 0 && i + 1 < argc) {
+			if (!parse_uid(argv[++i], &a->allow_uid)) {
+				fprintf(stderr, "cep-signer: --allow-uid %s is "
+				    "not a uid\n", argv[i]);
+				return 2;
+			}
+		} else if (strcmp(s, "--debug") == 0) {
+			a->debug = 1;
+		} else if (strcmp(s, "--version") == 0) {
+			printf("cep-signer %s\n", CEP_VERSION);
+			return 1;
+		} else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+			usage(stdout);
+			return 1;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int allowed_uid(const args *a, const cep_paths *p, uid_t *out,
+    cep_err *err)
+{
+	if (a->allow_uid >= 0) {
+		*out = (uid_t)a->allow_uid;
+		return CEP_OK;
+	}
+	if (!p->installed) {
+		*out = getuid();
+		return CEP_OK;
+	}
+	struct passwd *pw = getpwnam("cep-delegate");
+	if (pw == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION, "user "
+		    "cep-delegate does not exist: install the package's "
+		    "sysusers.d file, or pass --allow-uid");
+	*out = pw->pw_uid;
+	return CEP_OK;
+}
+
+/* The socket's folder: the unit's RuntimeDirectory when installed, made
+ * here for a home. */
+static int socket_dir(const char *url, cep_err *err)
+{
+	char path[CEP_PATH_MAX];
+	if (strncmp(url, "ipc://", 6) != 0)
+		return CEP_OK;  /* refused with its reason by cep_signsvc_start */
+	int rv = cep_path(path, sizeof(path), err, "%s", url + 6);
+	if (rv == CEP_OK)
+		rv = cep_mkdirs(dirname(path), 0750, err);
+	return rv;
+}
+
+static int start(const args *a, cep_signsvc **svc, cep_err *err)
+{
+	cep_paths paths;
+	cep_config cfg;
+	uid_t uid = (uid_t)-1;
+	int rv = cep_paths_resolve(a->home, &paths, err);
+	if (rv == CEP_OK)
+		rv = cep_config_load(&paths, &cfg, err);
+	if (rv == CEP_OK && cfg.signer_url[0] == '\0')
+		return cep_err_set(err, CEP_FAILED_PRECONDITION, "privsep.signer "
+		    "is \"\" in %s/cep.yaml: the delegate signs in-process and "
+		    "there is nothing for cep-signer to serve", paths.config);
+	if (rv == CEP_OK)
+		rv = allowed_uid(a, &paths, &uid, err);
+	cep_pki_ca *ca = NULL;
+	if (rv == CEP_OK && (rv = cep_pki_ca_load(&ca, paths.pki, err)))
+		cep_err_wrap(err, "loading the appliance CA");
+	if (rv == CEP_OK)
+		rv = socket_dir(cfg.signer_url, err);
+	cep_signsvc_policy pol = {0};
+	if (rv == CEP_OK) {
+		cep_signsvc_policy_from(&cfg, &pol);
+		rv = cep_signsvc_start(svc, ca, &pol, uid, cfg.signer_url, err);
+	}
+	if (rv != CEP_OK) {
+		cep_pki_ca_free(ca);
+		return rv;
+	}
+	cep_log_info(NULL, "signer up: appliance %s, CA %s, serving %s to uid "
+	    "%u, identities up to %llds", cfg.appliance, paths.pki,
+	    cfg.signer_url, (unsigned)uid,
+	    (long long)(pol.max_lifetime_ms / 1000));
+	return CEP_OK;
+}
+
+/* Waits for a stop signal, pinging the watchdog (if the unit has one)
+ * and keeping STATUS= current. */
+static int wait_stop(const sigset_t *set, cep_signsvc *svc)
+{
+	uint64_t wd_usec = 0;
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	int64_t tick_ms = wd_usec > 0 ? (int64_t)(wd_usec / 2000) : 10000;
+	if (tick_ms < 100)
+		tick_ms = 100;
+	for (;;) {
+		struct timespec ts = {.tv_sec = tick_ms / 1000,
+		    .tv_nsec = (tick_ms % 1000) * 1000000};
+		int sig = sigtimedwait(set, NULL, &ts);
+		if (sig > 0)
+			return sig;
+		cep_signsvc_stats st;
+		cep_signsvc_stats_get(svc, &st);
+		sd_notifyf(0, "%sSTATUS=serving: %llu signed, %llu refused, "
+		    "%llu foreign peer call(s)", wd_usec > 0 ? "WATCHDOG=1\n" : "",
+		    (unsigned long long)st.signed_ok,
+		    (unsigned long long)st.refused,
+		    (unsigned long long)st.foreign_peer);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	args a = {.allow_uid = -1};
+	int pa = parse_args(argc, argv, &a);
+	if (pa != 0)
+		return pa == 1 ? 0 : 2;
+	cep_log_init("signer");
+	if (a.debug)
+		cep_log_set_level(CEP_LOG_DEBUG);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+
+	cep_err err = {0};
+	cep_signsvc *svc = NULL;
+	if (start(&a, &svc, &err) != CEP_OK) {
+		cep_log_error(NULL, "%s", err.msg);
+		return 1;
+	}
+	sd_notify(0, "READY=1\nSTATUS=serving");
+	int sig = wait_stop(&set, svc);
+	cep_log_info(NULL, "signal %d: stopping", sig);
+	sd_notify(0, "STOPPING=1");
+	cep_signsvc_free(svc);
+	cep_log_info(NULL, "stopped");
+	return 0;
+}
