@@ -62,7 +62,7 @@ static int setup(cep_delegate *d, cep_err *err)
 	if (rv == CEP_OK)
 		rv = runner_bin(bin, sizeof(bin), err);
 	if (rv == CEP_OK)
-		rv = cep_executor_local_new(bin, &d->ex, err);
+		rv = cep_executor_local_new(bin, d->runs_dir, &d->ex, err);
 	if (rv == CEP_OK && (rv = cep_connectors_load(&d->paths, &d->conns, err)))
 		cep_err_wrap(err, "loading connectors");
 	if (rv == CEP_OK)

@@ -100,9 +100,10 @@ typedef struct cep_executor_ops {
 
 typedef struct cep_executor cep_executor;
 
-/* runner_bin: the cep-runner to exec. */
-int cep_executor_local_new(const char *runner_bin, cep_executor **out,
-    cep_err *err);
+/* runner_bin: the cep-runner to exec; runs_dir: <state>/runs, where each
+ * run's directory takes its cleanup runner's files (node_undo). */
+int cep_executor_local_new(const char *runner_bin, const char *runs_dir,
+    cep_executor **out, cep_err *err);
 void cep_executor_free(cep_executor *ex);
 
 const char *cep_executor_name(const cep_executor *ex);

@@ -333,9 +333,11 @@ static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
 	return v;
 }
 
-/* Kubernetes runs: the records whose state is on the runner's node
- * (lib/undo.h cep_undo_on_node) go to a cleanup runner there, through
- * the executor; done[i] is set for those it reported undone. Called with
+/* The records whose state is on the runner's node (lib/undo.h
+ * cep_undo_on_node) go to a cleanup runner there, through the executor
+ * (a Pod on the node; a child or the launcher's on the appliance: the
+ * delegate never undoes them itself); done[i] is set for those it
+ * reported undone. Called with
  * "[]" too, so the executor forgets the run's placement. d->mu held: the
  * executor only starts or polls its cleanup thread. */
 static int node_faults(cep_delegate *d, cep_run *r,
@@ -396,8 +398,9 @@ static void free_recs(Cep__V1__FaultRecord **recs, size_t n)
  * unreverted and its error is returned. d->mu held on entry and exit but
  * dropped while undoing: a Kubernetes undo is an API call, and a dead API
  * server must not stall the monitor (every other run) for its timeout.
- * Kubernetes runs undo node-level faults with a cleanup runner first
- * (CEP_EXEC_IN_PROGRESS while it runs: call again on the next tick). */
+ * Node-level faults are undone by a cleanup runner first, through the
+ * run's executor (CEP_EXEC_IN_PROGRESS while it runs: call again on the
+ * next tick). */
 static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 {
 	size_t n;
@@ -410,7 +413,7 @@ static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 	int rv = CEP_OK;
 	if (done == NULL || node == NULL)
 		rv = cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
-	else if (r->kube)
+	else
 		rv = node_faults(d, r, recs, n, node, done, uerr);
 	if (rv == CEP_EXEC_IN_PROGRESS) {
 		free_recs(recs, n);
