@@ -41,28 +41,48 @@ bool cep_runproc_parse(const char *buf, size_t n, char *run_id, size_t len,
 	return found;
 }
 
-/* The run id of pid's command line ("" if not a runner's). */
-static bool pid_run(int pid, char *run_id, size_t len, bool *cleanup)
+/* pid's command line into buf (NUL after it); its length, 0 if none. */
+static size_t read_cmdline(int pid, char *buf, size_t len)
 {
 	char path[64];
-	static __thread char buf[CMDLINE_MAX];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		return 0;
+	ssize_t n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return false;
+		return 0;
 	buf[n] = '\0';
-	return cep_runproc_parse(buf, (size_t)n, run_id, len, cleanup);
+	return (size_t)n;
+}
+
+bool cep_runproc_identity(int pid, char *out, size_t len)
+{
+	static __thread char buf[CMDLINE_MAX];
+	size_t n = read_cmdline(pid, buf, sizeof(buf));
+	for (const char *p = buf; n > 0 && p < buf + n; p += strlen(p) + 1)
+		if (strcmp(p, "--identity") == 0 && p + strlen(p) + 1 < buf + n) {
+			snprintf(out, len, "%s", p + strlen(p) + 1);
+			return true;
+		}
+	return false;
+}
+
+/* The run id of pid's command line ("" if not a runner's). */
+bool cep_runproc_run_of(int pid, char *run_id, size_t len, bool *cleanup)
+{
+	static __thread char buf[CMDLINE_MAX];
+	size_t n = read_cmdline(pid, buf, sizeof(buf));
+	return n > 0 && cep_runproc_parse(buf, n, run_id, len, cleanup);
 }
 
 static bool wanted(int pid, const char *run_id, unsigned which)
 {
 	char id[64];
 	bool cleanup;
-	if (!pid_run(pid, id, sizeof(id), &cleanup) || strcmp(id, run_id) != 0)
+	if (!cep_runproc_run_of(pid, id, sizeof(id), &cleanup) ||
+	    strcmp(id, run_id) != 0)
 		return false;
 	return (which & (cleanup ? CEP_RUNPROC_CLEANUP : CEP_RUNPROC_RUNNER))
 	    != 0;
@@ -147,10 +167,11 @@ static bool each_one(int pid, void *arg)
 	struct each *e = arg;
 	char id[64], pid_id[64];
 	bool cleanup, pcleanup;
-	if (!pid_run(pid, id, sizeof(id), &cleanup) || cleanup)
+	if (!cep_runproc_run_of(pid, id, sizeof(id), &cleanup) || cleanup)
 		return true;
 	int ppid = parent_of(pid);
-	if (ppid > 1 && pid_run(ppid, pid_id, sizeof(pid_id), &pcleanup) &&
+	if (ppid > 1 && cep_runproc_run_of(ppid, pid_id, sizeof(pid_id),
+	    &pcleanup) &&
 	    strcmp(pid_id, id) == 0)
 		return true;   /* a fault worker of the runner */
 	e->fn(pid, id, e->arg);

@@ -30,6 +30,14 @@ int cep_runproc_scan(const char *run_id, unsigned which, int sig,
 typedef void (*cep_runproc_fn)(int pid, const char *run_id, void *arg);
 int cep_runproc_each_runner(cep_runproc_fn fn, void *arg);
 
+/* pid's run, if its command line is a runner's: run_id, *cleanup. */
+bool cep_runproc_run_of(int pid, char *run_id, size_t len, bool *cleanup);
+
+/* The --identity argument of pid's runner command line into buf; false
+ * if it has none. (A launcher adopts only runners whose identity lies in
+ * its own directory.) */
+bool cep_runproc_identity(int pid, char *buf, size_t len);
+
 /* Parses a NUL-separated command line (buf[n] must be NUL): is it a
  * cep-runner's with --run-id? run_id (len bytes) gets the id, *cleanup
  * whether it has --cleanup. For tests too. */
