@@ -166,6 +166,46 @@ class Launcher(unittest.TestCase):
         self.assertIn("capabilities NET_ADMIN,SYS_ADMIN,SYS_PTRACE", lx)
         self.assertNotIn("cleanup incomplete", run.get("reason", ""), self.app.logs())
 
+    def test_launcher_killed_and_restarted_adopts_the_runner(self):
+        """kill -9 of the launcher mid-run: the runner goes on, the new
+        launcher finds it in /proc and the run still passes."""
+        faults = [{"name": "loss", "type": "network-loss", "netns": self.ns, "percent": 30}]
+        path = self.app.write("adopt.yaml", experiment("adopt", duration="5s", faults=faults))
+        proc = self.app.run_async(path)
+        pid = wait_until(self.runner, 20, 0.02)
+        self.assertTrue(pid, "no runner\n" + self.app.logs())
+        self.app.kill9("launcher")
+        time.sleep(0.5)
+        self.assertTrue(status(pid), "the runner died with its launcher")
+        self.app.start("launcher")
+        out, err = proc.communicate(timeout=90)
+        self.assertEqual(proc.returncode, 0, out + err + self.app.logs())
+        run = self.app.wait_run(lambda r: r["name"] == "adopt" and r["state"] in FINAL)
+        self.assertEqual(run["state"], "PASSED", self.app.logs())
+        self.assertIn(f"run={run['run_id']} msg=\"adopted runner pid {pid}", self.log("launcher"))
+        self.assertEqual(self.tables(), [])
+        self.assertFalse(pids_of_run(run["run_id"]))
+
+    def test_launcher_sigterm_makes_runners_revert(self):
+        """SIGTERM to the launcher: its runner gets SIGTERM, reverts (the
+        table goes) and exits before the launcher does."""
+        faults = [{"name": "loss", "type": "network-loss", "netns": self.ns, "percent": 30}]
+        path = self.app.write("term.yaml", experiment("term", duration="30s", faults=faults))
+        proc = self.app.run_async(path)
+        pid = wait_until(self.runner, 20, 0.02)
+        self.assertTrue(pid, "no runner\n" + self.app.logs())
+        self.assertTrue(wait_until(self.tables, 20, 0.02), "no table\n" + self.app.logs())
+        self.assertEqual(self.app.stop("launcher"), 0)
+        self.assertFalse(status(pid), "the runner outlived the launcher's stop")
+        self.assertEqual(self.tables(), [], "the runner did not revert\n" + self.app.logs())
+        self.app.start("launcher")   # the delegate's undo needs it back
+        run = self.app.wait_run(lambda r: r["name"] == "term" and r["state"] in FINAL, 60)
+        self.assertIsNotNone(run, "not final\n" + self.app.logs())
+        proc.communicate(timeout=30)
+        self.assertIn(run["state"], ("ABORTED", "ERROR"))
+        self.assertNotIn("cleanup incomplete", run.get("reason", ""), self.app.logs())
+        self.assertFalse(pids_of_run(run["run_id"]))
+
 
 if __name__ == "__main__":
     unittest.main()
