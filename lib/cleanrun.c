@@ -117,6 +117,7 @@ int cep_cleanrun_poll(cep_cleanrun *c, char **undone, cep_err *err)
 	if (r == 0 && cep_mono_ms() < c->end_mono)
 		return CEP_CLEANRUN_IN_PROGRESS;
 	if (r == 0) {
+		kill(-c->pid, SIGKILL);   /* its own session (forkexec.h) */
 		kill(c->pid, SIGKILL);
 		c->killed = true;
 		while ((r = waitpid(c->pid, &st, 0)) < 0 && errno == EINTR)
@@ -139,6 +140,7 @@ void cep_cleanrun_free(cep_cleanrun *c)
 	if (c == NULL)
 		return;
 	if (c->pid > 0) {
+		kill(-c->pid, SIGKILL);
 		kill(c->pid, SIGKILL);
 		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
 			;
