@@ -240,11 +240,13 @@ int cep_launcher_new(const cep_launcher_opts *o, cep_launcher **out,
 	return CEP_OK;
 }
 
+/* Runners still there, and cleanup runners still undoing (let them
+ * finish within the bound: what they leave waits for the next start). */
 static size_t alive_count(cep_launcher *l)
 {
 	size_t n = 0;
 	for (lrun *r = l->runs; r != NULL; r = r->next)
-		n += cep_lr_alive(r);
+		n += cep_lr_alive(r) + cep_cleanrun_running(r->cr);
 	return n;
 }
 
@@ -264,11 +266,11 @@ void cep_launcher_stop(cep_launcher *l)
 	while ((n = alive_count(l)) > 0 && cep_mono_ms() < end)
 		cep_cond_wait_ms(&l->cv, &l->mu, 100);
 	for (lrun *r = l->runs; r != NULL && n > 0; r = r->next)
-		if (cep_lr_alive(r)) {
-			cep_log_warn(r->id, "runner pid %d still running %lld ms "
-			    "after SIGTERM: killing it", (int)r->pid,
+		if (cep_lr_alive(r) || cep_cleanrun_running(r->cr)) {
+			cep_log_warn(r->id, "runner or cleanup runner still "
+			    "running %lld ms after the stop began: killing it",
 			    (long long)l->stop_wait_ms);
-			cep_lr_signal(r, SIGKILL);
+			cep_lr_signal(r, SIGKILL);   /* cleanups: at free */
 		}
 	pthread_mutex_unlock(&l->mu);
 }

@@ -71,6 +71,12 @@ int cep_cleanrun_start(const cep_cleanrun_opts *o, cep_cleanrun **out,
 	return CEP_OK;
 }
 
+bool cep_cleanrun_running(const cep_cleanrun *c)
+{
+	char st = c != NULL && c->pid > 0 ? cep_proc_state(c->pid) : 0;
+	return st != 0 && st != 'Z';
+}
+
 int cep_cleanrun_pid(const cep_cleanrun *c)
 {
 	return c != NULL ? (int)c->pid : 0;

@@ -14,6 +14,7 @@
 #ifndef CEP_CLEANRUN_H
 #define CEP_CLEANRUN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -39,6 +40,9 @@ int cep_cleanrun_start(const cep_cleanrun_opts *o, cep_cleanrun **out,
  * was undone, an error naming the first failure otherwise. *undone
  * (malloc'd JSON array of fault ids, or NULL) whatever the result. */
 int cep_cleanrun_poll(cep_cleanrun *c, char **undone, cep_err *err);
+/* Is the child still running (not reaped, not a zombie)? Reaps nothing:
+ * its report stays for cep_cleanrun_poll. */
+bool cep_cleanrun_running(const cep_cleanrun *c);
 /* The child's pid (0 once reaped). */
 int cep_cleanrun_pid(const cep_cleanrun *c);
 /* Kills a child still running, reaps it, removes the files. NULL-safe. */
