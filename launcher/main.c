@@ -25,7 +25,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: cep-launcher [--home DIR] [--allow-uid UID] [--runner PATH]\n"
-	    "                    [--listen URL] [--stop-wait SECONDS] [--debug]\n"
+	    "                    [--listen URL] [--runs DIR] [--stop-wait SECONDS]\n"
+	    "                    [--debug]\n"
 	    "\n"
 	    "The appliance's privileged launcher (docs/privsep.md). Runs as root\n"
 	    "with a bounded capability set and serves the Launcher service to the\n"
@@ -46,6 +47,10 @@ static void usage(FILE *f)
 	    "  --runner PATH  the cep-runner to start (default: beside this program).\n"
 	    "                 Never taken from a request.\n"
 	    "  --listen URL   an ipc:// URL instead of the configured one.\n"
+	    "  --runs DIR     the runs' directory instead of the layout's: runners\n"
+	    "                 hold no DAC_OVERRIDE unless a fault needs it, so it\n"
+	    "                 must be reachable by root as its owner (a home owned\n"
+	    "                 by another user is not).\n"
 	    "  --stop-wait S  on SIGTERM, how long runners get to revert after their\n"
 	    "                 own SIGTERM before SIGKILL (default 10).\n"
 	    "\n"
@@ -55,7 +60,7 @@ static void usage(FILE *f)
 }
 
 typedef struct args {
-	const char *home, *runner, *listen;
+	const char *home, *runner, *listen, *runs;
 	long allow_uid;           /* -1: default */
 	long stop_wait;
 	int debug;
@@ -96,6 +101,8 @@ static int parse_args(int argc, char **argv, args *a)
 			a->runner = v;
 		else if (strcmp(o, "--listen") == 0)
 			a->listen = v;
+		else if (strcmp(o, "--runs") == 0 && v[0] == '/')
+			a->runs = v;
 		else if (strcmp(o, "--allow-uid") == 0 &&
 		    (a->allow_uid = number(v, 0x7fffffff)) >= 0)
 			continue;
@@ -130,6 +137,22 @@ static int allowed_uid(const args *a, const cep_paths *p, uid_t *uid,
 	return CEP_OK;
 }
 
+/* The socket (and a listener the rpc guard re-creates) must be openable
+ * by the allowed uid: the launcher's effective gid becomes that user's
+ * primary group, so ipc sockets are created root:<its group> 0660 - the
+ * delegate can connect, the relay (another user) cannot even open it.
+ * Runners are set back to gid 0 (privs.c). */
+static int socket_group(uid_t allow, cep_err *err)
+{
+	struct passwd *pw = getpwuid(allow);
+	if (pw == NULL || pw->pw_gid == getegid())
+		return CEP_OK;
+	if (setegid(pw->pw_gid) != 0)
+		return cep_err_errno(err, errno, "setegid to the allowed user's "
+		    "group");
+	return CEP_OK;
+}
+
 static int runner_path(const args *a, char *buf, size_t len, cep_err *err)
 {
 	if (a->runner != NULL)
@@ -155,6 +178,8 @@ static int where(const args *a, const cep_paths *p, const cep_config *cfg,
 		rv = cep_paths_url(p, "launcher.sock", url, ulen, err);
 	if (rv != CEP_OK)
 		return rv;
+	if (a->runs != NULL)
+		return cep_path(runs, rlen, err, "%s", a->runs);
 	if (p->installed)
 		return cep_path(runs, rlen, err, "/run/cep-launcher/runs");
 	return cep_path(runs, rlen, err, "%s/launcher", p->run);
@@ -177,6 +202,8 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 		rv = runner_path(a, bin, sizeof(bin), err);
 	if (rv == CEP_OK)
 		rv = allowed_uid(a, &paths, &o.allow_uid, err);
+	if (rv == CEP_OK && o.allow_uid != geteuid())
+		rv = socket_group(o.allow_uid, err);
 	if (rv == CEP_OK && !paths.installed)
 		rv = cep_mkdirs(paths.run, 0750, err);
 	if (rv == CEP_OK)

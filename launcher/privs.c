@@ -51,8 +51,10 @@ int cep_launcher_privs_apply(void *arg)
 	const cep_launcher_privs *p = arg;
 	if (!p->set_caps)
 		return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0;
-	/* gid 0 (a unit's Group= is for the socket, not for runners) */
-	if (getgid() != 0 && (setgroups(0, NULL) != 0 || setgid(0) != 0))
+	/* gid 0: the launcher's group (Group=, the socket's group) is not
+	 * the runners' */
+	if ((getgid() != 0 || getegid() != 0) && (setgroups(0, NULL) != 0 ||
+	    setgid(0) != 0))
 		return -1;
 	/* the bounding set first: dropping needs CAP_SETPCAP, which the
 	 * capset below takes away */

@@ -207,5 +207,84 @@ class Launcher(unittest.TestCase):
         self.assertFalse(pids_of_run(run["run_id"]))
 
 
+NOBODY = 65534
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root")
+class UnprivilegedDelegate(unittest.TestCase):
+    """The installed layout's split, in a home: relay and delegate run as
+    an unprivileged user with no capability at all, the launcher as root
+    serving that uid only (--allow-uid). A network fault still works,
+    because only the runner holds the capabilities it needs."""
+
+    def setUp(self):
+        n = os.getpid() % 100000
+        self.ns = f"ceplu{n}"
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        subprocess.run(["ip", "netns", "add", self.ns], check=True)
+        subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
+        self.app = Appliance("launcher-nobody")
+        url = f"ipc://{self.app.home}/run/launcher.sock"
+        with open(os.path.join(self.app.home, "config", "cep.yaml"), "a") as f:
+            f.write(f"privsep:\n  launcher: {url}\n")
+        os.makedirs(os.path.join(self.app.home, "run"), exist_ok=True)
+        for root, dirs, files in os.walk(self.app.home):
+            for x in dirs + files:
+                os.chown(os.path.join(root, x), NOBODY, NOBODY)
+        os.chown(self.app.home, NOBODY, NOBODY)
+        # runners hold no DAC_OVERRIDE here: their identities must not lie
+        # in a home root cannot enter without it (as /run/cep-launcher)
+        import tempfile
+        self.runs = tempfile.mkdtemp(prefix="cep-launcher-runs-")
+        self.start_as("relay", NOBODY)
+        self.launcher = self.start_as("launcher", 0, "--allow-uid", str(NOBODY),
+                                      "--runs", self.runs)
+        self.start_as("delegate", NOBODY)
+        self.app.wait_ready()
+
+    def start_as(self, name, uid, *extra):
+        from cep_e2e import BIN
+        log = open(os.path.join(self.app.home, "log", f"{name}.log"), "ab")
+        kw = {} if uid == 0 else {"user": uid, "group": uid, "extra_groups": []}
+        p = subprocess.Popen([os.path.join(BIN, f"cep-{name}"), "--home", self.app.home,
+                              *extra], stdout=log, stderr=log, stdin=subprocess.DEVNULL, **kw)
+        log.close()
+        self.app.procs[name] = p
+        return p
+
+    def tearDown(self):
+        self.app.close()
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        import shutil
+        shutil.rmtree(self.runs, ignore_errors=True)
+
+    def tables(self):
+        r = subprocess.run(["ip", "netns", "exec", self.ns, "nft", "list", "tables"],
+                           capture_output=True, text=True, check=True)
+        return [l for l in r.stdout.splitlines() if " cep_" in l]
+
+    def test_delegate_without_capabilities_runs_a_network_fault(self):
+        d = status(self.app.procs["delegate"].pid)
+        self.assertEqual(int(d["CapEff"], 16), 0, "the delegate holds a capability")
+        self.assertEqual(int(d["CapPrm"], 16), 0)
+        self.assertEqual(d["Uid"].split()[0], str(NOBODY))
+        # the socket: the delegate's group only (the launcher's effective
+        # gid), and the launcher serves its uid only
+        import pwd
+        st = os.stat(os.path.join(self.app.home, "run", "launcher.sock"))
+        self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777),
+                         (0, pwd.getpwuid(NOBODY).pw_gid, 0o660))
+        with open(os.path.join(self.app.home, "log", "launcher.log")) as f:
+            self.assertIn(f"serving uid {NOBODY}", f.read())
+        faults = [{"name": "loss", "type": "network-loss", "netns": self.ns, "percent": 30}]
+        path = self.app.write("nobody.yaml", experiment("nobody", duration="3s", faults=faults))
+        os.chmod(path, 0o644)
+        proc = self.app.run_async(path)
+        self.assertTrue(wait_until(self.tables, 20, 0.05), "no table\n" + self.app.logs())
+        out, err = proc.communicate(timeout=90)
+        self.assertEqual(proc.returncode, 0, out + err + self.app.logs())
+        self.assertEqual(self.tables(), [])
+
+
 if __name__ == "__main__":
     unittest.main()
