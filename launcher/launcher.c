@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "launcher_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -148,6 +149,31 @@ static void adopt_one(int pid, const char *run_id, void *arg)
 	    "launcher)", pid);
 }
 
+/* Identities of runs no runner holds any more (a launcher that died
+ * before their Undo): keys do not stay behind. Logs do, until reboot
+ * (/run) or the operator removes them. */
+static void drop_stale_identities(cep_launcher *l)
+{
+	DIR *d = opendir(l->runs_dir);
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char path[4400];
+		cep_err err = {0};
+		if (!cep_run_id_valid(de->d_name) || cep_lr_find(l, de->d_name) ||
+		    cep_path(path, sizeof(path), &err, "%s/%s/identity",
+		    l->runs_dir, de->d_name) != CEP_OK || access(path, F_OK) != 0)
+			continue;
+		if (cep_rmtree(path, &err) == CEP_OK)
+			cep_log_info(de->d_name, "removed the identity of a runner "
+			    "that is gone");
+		else
+			cep_log_warn(de->d_name, "removing a stale identity: %s",
+			    err.msg);
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
 /* Kills every process of the run (not its cleanup runner), bounded;
  * CEP_OK only when /proc shows none left. l->mu NOT held. */
 int cep_lr_kill_all(const char *run_id, cep_err *err)
@@ -224,8 +250,10 @@ int cep_launcher_new(const cep_launcher_opts *o, cep_launcher **out,
 	if (rv == CEP_OK && access(l->bin, X_OK) != 0)
 		rv = cep_err_set(err, CEP_FAILED_PRECONDITION, "runner binary %s "
 		    "is not executable: %s", l->bin, strerror(errno));
-	if (rv == CEP_OK)
+	if (rv == CEP_OK) {
 		(void)cep_runproc_each_runner(adopt_one, l);
+		drop_stale_identities(l);
+	}
 	if (rv == CEP_OK && pthread_create(&l->tick, NULL, tick_main, l) != 0)
 		rv = cep_err_set(err, CEP_INTERNAL, "starting the tick thread");
 	else if (rv == CEP_OK)

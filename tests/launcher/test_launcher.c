@@ -381,6 +381,10 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 	L = NULL;
 	start(getuid());
 	cr_assert_eq(cep_launcher_nruns(L), 1, "the runner was not adopted");
+	char key[4300];
+	struct stat sb;
+	snprintf(key, sizeof(key), "%s/" RUN "/identity/runner.key", runs);
+	cr_assert_eq(stat(key, &sb), 0, "a live runner keeps its identity");
 	char how[128];
 	cr_assert(poll_alive(how, sizeof(how)));
 	/* a pid + start time the launcher was told, not its own */
@@ -392,4 +396,17 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 	    err.msg);
 	cr_assert(!poll_alive(how, sizeof(how)));
 	(void)waitpid(pid, NULL, 0);   /* our child all along */
+}
+
+Test(launcher, restart_removes_identities_of_gone_runners)
+{
+	char id[4300], key[4400];
+	snprintf(id, sizeof(id), "%s/r-00000000000000aa/identity", runs);
+	snprintf(key, sizeof(key), "%s/runner.key", id);
+	cep_err err = {0};
+	cr_assert_eq(cep_mkdirs(id, 0700, &err), CEP_OK);
+	cr_assert_eq(cep_write_file(key, PEM, strlen(PEM), 0600, &err), CEP_OK);
+	start(getuid());
+	struct stat sb;
+	cr_assert_neq(stat(key, &sb), 0, "the stale key stayed");
 }
