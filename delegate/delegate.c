@@ -61,8 +61,12 @@ static int setup(cep_delegate *d, cep_err *err)
 		rv = cep_signer_open(&d->signer, &d->paths, &d->cfg, 0, err);
 	if (rv == CEP_OK)
 		rv = runner_bin(bin, sizeof(bin), err);
-	if (rv == CEP_OK)
-		rv = cep_executor_local_new(bin, &d->ex, err);
+	/* host runners: through the launcher when there is one (they get
+	 * their faults' capabilities; the delegate has none), else ours */
+	if (rv == CEP_OK && d->cfg.launcher_url[0] != '\0')
+		rv = cep_executor_launcher_new(d->cfg.launcher_url, &d->ex, err);
+	else if (rv == CEP_OK)
+		rv = cep_executor_local_new(bin, d->runs_dir, &d->ex, err);
 	if (rv == CEP_OK && (rv = cep_connectors_load(&d->paths, &d->conns, err)))
 		cep_err_wrap(err, "loading connectors");
 	if (rv == CEP_OK)

@@ -20,6 +20,7 @@
  * reuse), child = started by this process (reaped with waitpid) or adopted
  * after a restart (polled by pid + start time). */
 typedef struct cep_exec_handle {
+	char run_id[24];           /* launcher: names the run to it */
 	int pid;
 	int64_t start;
 	bool child;
@@ -58,6 +59,10 @@ typedef struct cep_exec_launch {
 	const char *appliance;     /* cep.io/appliance label */
 	int64_t not_after_ms;      /* identity expiry: activeDeadlineSeconds */
 	const cep_exec_pods *pods; /* NULL or n == 0: no pod target */
+	/* launcher only: the run's fault types (distinct), from which the
+	 * launcher computes the runner's capabilities (lib/caps.h) */
+	const char *const *fault_types;
+	size_t nfault_types;
 } cep_exec_launch;
 
 enum cep_exec_status { CEP_EXEC_ALIVE, CEP_EXEC_EXITED };
@@ -100,9 +105,10 @@ typedef struct cep_executor_ops {
 
 typedef struct cep_executor cep_executor;
 
-/* runner_bin: the cep-runner to exec. */
-int cep_executor_local_new(const char *runner_bin, cep_executor **out,
-    cep_err *err);
+/* runner_bin: the cep-runner to exec; runs_dir: <state>/runs, where each
+ * run's directory takes its cleanup runner's files (node_undo). */
+int cep_executor_local_new(const char *runner_bin, const char *runs_dir,
+    cep_executor **out, cep_err *err);
 void cep_executor_free(cep_executor *ex);
 
 const char *cep_executor_name(const cep_executor *ex);
@@ -121,6 +127,11 @@ int cep_executor_node_undo(cep_executor *ex, const char *run_id,
 /* For backends: wraps ops + impl; impl back when ex is of those ops. */
 cep_executor *cep_executor_wrap(const cep_executor_ops *ops, void *impl);
 void *cep_executor_impl(cep_executor *ex, const cep_executor_ops *ops);
+
+/* The launcher backend (host runs when privsep.launcher is set): url is
+ * the launcher's ipc:// socket. */
+int cep_executor_launcher_new(const char *url, cep_executor **out,
+    cep_err *err);
 
 /*
  * The kubernetes backend: one executor for every connector of cs

@@ -218,58 +218,17 @@ static json_t *resources(const cep_connector *c)
 	return r;
 }
 
-static const char *const cap_names[] = {"NET_ADMIN", "NET_RAW",
-    "SYS_ADMIN", "SYS_PTRACE", "DAC_OVERRIDE"};
-
 const char *cep_kpod_cap_name(unsigned bit)
 {
-	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
-		if (bit == 1u << i)
-			return cap_names[i];
-	return NULL;
+	return cep_caps_name(bit);
 }
 
-/* Why each: nftables/tc/NFQUEUE need NET_ADMIN in the pod's netns, which
- * the runner enters with setns (SYS_ADMIN) through /proc/PID/ns/net of a
- * process of another user (SYS_PTRACE: ptrace access mode); the NFQUEUE
- * worker sends through raw sockets (NET_RAW). Hogs only read the
- * target's cgroups and mount namespace through /proc (SYS_PTRACE) and
- * write the node's cgroupfs (root owns it). io-stress and disk-fill
- * write in the container's filesystem through /proc/PID/root
- * (SYS_PTRACE), into directories of the app's user (DAC_OVERRIDE). */
+/* The table and why each capability: lib/caps.c. */
 unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs)
 {
-	static const struct {
-		const char *type;
-		unsigned caps;
-		bool cgroupfs;
-	} t[] = {
-	    {"network-loss", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
-		CEP_KCAP_SYS_PTRACE, false},
-	    {"network-partition", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
-		CEP_KCAP_SYS_PTRACE, false},
-	    {"network-bandwidth", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
-		CEP_KCAP_SYS_PTRACE, false},
-	    {"dns-error", CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN |
-		CEP_KCAP_SYS_PTRACE, false},
-	    {"network-latency", CEP_KCAP_NET_ADMIN | CEP_KCAP_NET_RAW |
-		CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE, false},
-	    {"network-corrupt", CEP_KCAP_NET_ADMIN | CEP_KCAP_NET_RAW |
-		CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE, false},
-	    {"network-duplicate", CEP_KCAP_NET_ADMIN | CEP_KCAP_NET_RAW |
-		CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE, false},
-	    {"cpu-hog", CEP_KCAP_SYS_PTRACE, true},
-	    {"memory-hog", CEP_KCAP_SYS_PTRACE, true},
-	    {"io-stress", CEP_KCAP_SYS_PTRACE | CEP_KCAP_DAC_OVERRIDE, true},
-	    {"disk-fill", CEP_KCAP_SYS_PTRACE | CEP_KCAP_DAC_OVERRIDE, false},
-	};
-	for (size_t i = 0; type != NULL && i < sizeof(t) / sizeof(t[0]); i++)
-		if (strcmp(t[i].type, type) == 0) {
-			if (cgroupfs != NULL)
-				*cgroupfs = *cgroupfs || t[i].cgroupfs;
-			return t[i].caps;
-		}
-	return 0;
+	unsigned caps = 0;
+	return cep_caps_for(type, CEP_CAPS_POD, &caps, cgroupfs, NULL) ==
+	    CEP_OK ? caps : 0;
 }
 
 static json_t *container_security(const cep_kpod *p)

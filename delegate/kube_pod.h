@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "caps.h"
 #include "connector.h"
 #include "err.h"
 #include "executor.h"
@@ -22,20 +23,21 @@
 #define CEP_KPOD_IDENTITY_DIR "/var/run/cep/identity"
 #define CEP_KPOD_UID 65532   /* the distroless "nonroot" user */
 
-/* Linux capabilities a runner on a pod target's node may get (bits). */
+/* Linux capabilities a runner on a pod target's node may get: the bits
+ * of the one capability table (lib/caps.h), under their old names. */
 enum {
-	CEP_KCAP_NET_ADMIN = 1 << 0,     /* nftables, tc, NFQUEUE */
-	CEP_KCAP_NET_RAW = 1 << 1,       /* the NFQUEUE worker's raw sockets */
-	CEP_KCAP_SYS_ADMIN = 1 << 2,     /* setns into the pod's netns */
-	CEP_KCAP_SYS_PTRACE = 1 << 3,    /* /proc/PID/ns/ *, /proc/PID/root of
-					  * another user's process */
-	CEP_KCAP_DAC_OVERRIDE = 1 << 4,  /* files in the app's directories */
+	CEP_KCAP_NET_ADMIN = CEP_CAP_NET_ADMIN,
+	CEP_KCAP_NET_RAW = CEP_CAP_NET_RAW,
+	CEP_KCAP_SYS_ADMIN = CEP_CAP_SYS_ADMIN,
+	CEP_KCAP_SYS_PTRACE = CEP_CAP_SYS_PTRACE,
+	CEP_KCAP_DAC_OVERRIDE = CEP_CAP_DAC_OVERRIDE,
 };
-/* "NET_ADMIN", ... for bit (one of the above); NULL otherwise. */
+/* "NET_ADMIN", ... for bit (cep_caps_name); NULL otherwise. */
 const char *cep_kpod_cap_name(unsigned bit);
-/* What a node-level fault type on a pod target needs (docs/faults.md,
- * "Pod targets"); 0 for every other type. *cgroupfs: the type moves
- * workers into the target's cgroup (the node's cgroupfs is mounted). */
+/* What a node-level fault type on a pod target needs (lib/caps.h,
+ * CEP_CAPS_POD; docs/faults.md, "Pod targets"); 0 for every other type.
+ * *cgroupfs: the type moves workers into the target's cgroup (the node's
+ * cgroupfs is mounted). */
 unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs);
 
 /* The pod targets of e's node-level faults (pod, container), their

@@ -135,6 +135,22 @@ static int pod_targets(const cep_run *r, cep_exec_pods *pods, cep_err *err)
 	return rv;
 }
 
+/* The distinct fault types of e, for the launcher (the capabilities of
+ * the runner follow from them); pointers into e. */
+static size_t fault_types(const cep_exp *e, const char **types, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; e != NULL && i < cep_exp_nfaults(e); i++) {
+		const char *t = cep_exp_item_type(cep_exp_fault(e, i));
+		size_t j = 0;
+		while (t != NULL && j < n && strcmp(types[j], t) != 0)
+			j++;
+		if (t != NULL && j == n && n < max)
+			types[n++] = t;
+	}
+	return n;
+}
+
 /* Starts the runner through the executor; d->mu held on entry and exit. */
 static void exec_runner(cep_delegate *d, cep_run *r)
 {
@@ -162,10 +178,18 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	    .cp_proxy = d->cfg.cp.proxy, .connector = conn, .ns = ns,
 	    .appliance = d->cfg.appliance, .not_after_ms = r->not_after_ms,
 	    .pods = &pods};
+	cep_exp *e = NULL;
+	const char *types[64];
+	if (r->spec_yaml != NULL && cep_exp_parse(r->spec_yaml,
+	    strlen(r->spec_yaml), r->spec_name, &e, NULL, &err) == CEP_OK) {
+		l.fault_types = types;
+		l.nfault_types = fault_types(e, types, 64);
+	}
 	cep_exec_handle h = {0};
 	cep_executor *ex = cep_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
 	int rv = cep_executor_launch(ex, &l, &h, &err);
+	cep_exp_free(e);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
 		cep_metric_inc1(d->m_launch_fail, cep_executor_name(ex));
@@ -173,6 +197,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		return;
 	}
 	r->h = h;
+	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", id);
 	r->has_runner = true;
 	if (r->kube) {
 		/* Names are derived from the run: nothing to journal. */
@@ -332,9 +357,11 @@ static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
 	return v;
 }
 
-/* Kubernetes runs: the records whose state is on the runner's node
- * (lib/undo.h cep_undo_on_node) go to a cleanup runner there, through
- * the executor; done[i] is set for those it reported undone. Called with
+/* The records whose state is on the runner's node (lib/undo.h
+ * cep_undo_on_node) go to a cleanup runner there, through the executor
+ * (a Pod on the node; a child or the launcher's on the appliance: the
+ * delegate never undoes them itself); done[i] is set for those it
+ * reported undone. Called with
  * "[]" too, so the executor forgets the run's placement. d->mu held: the
  * executor only starts or polls its cleanup thread. */
 static int node_faults(cep_delegate *d, cep_run *r,
@@ -395,8 +422,9 @@ static void free_recs(Cep__V1__FaultRecord **recs, size_t n)
  * unreverted and its error is returned. d->mu held on entry and exit but
  * dropped while undoing: a Kubernetes undo is an API call, and a dead API
  * server must not stall the monitor (every other run) for its timeout.
- * Kubernetes runs undo node-level faults with a cleanup runner first
- * (CEP_EXEC_IN_PROGRESS while it runs: call again on the next tick). */
+ * Node-level faults are undone by a cleanup runner first, through the
+ * run's executor (CEP_EXEC_IN_PROGRESS while it runs: call again on the
+ * next tick). */
 static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 {
 	size_t n;
@@ -409,7 +437,7 @@ static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 	int rv = CEP_OK;
 	if (done == NULL || node == NULL)
 		rv = cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
-	else if (r->kube)
+	else
 		rv = node_faults(d, r, recs, n, node, done, uerr);
 	if (rv == CEP_EXEC_IN_PROGRESS) {
 		free_recs(recs, n);

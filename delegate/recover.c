@@ -147,6 +147,7 @@ static void resume(cep_delegate *d, cep_run *r)
 	}
 	r->deadman_ms = d->cfg.deadman_ms;
 	r->h.child = false;
+	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", r->id);
 	/* The executor decides whether it is alive: pid + start time, and not
 	 * a zombie. */
 	if (r->h.pid > 1 && r->h.start != 0 &&

@@ -1,7 +1,9 @@
 /*
  * undo.c - the mechanism -> undo function table (see undo.h), and the undo
  * of the Kubernetes mechanisms (k8s-scale, k8s-cordon), shared by the
- * runner's revert and the delegate's cleanup.
+ * runner's revert and the delegate's cleanup. The node mechanisms'
+ * functions (nftables, tc-qdisc, disk-fill) live in cep_node
+ * (undo_node.c) and are registered by the processes that link it.
  */
 #define _GNU_SOURCE
 #include "undo.h"
@@ -10,9 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "diskfill.h"
-#include "nft.h"
-#include "tc.h"
 
 #define UNDO_JSON_MAX (64u * 1024u)
 #define MAX_NODES 1000
@@ -230,16 +229,18 @@ static int undo_k8s_cordon(const char *run_id, const char *undo_json,
 			 : CEP_FAILED_PRECONDITION;
 }
 
-static const struct {
+/* Written by cep_undo_register before any thread undoes (at start). */
+static struct {
 	const char *mechanism;
 	cep_undo_fn fn;
 	bool on_node;   /* state on the node the runner ran on */
 } undo_table[] = {
     {"signal", cep_undo_none, false},
     {"child-process", cep_undo_none, false},
-    {"nftables", cep_nft_undo, true},
-    {"tc-qdisc", cep_tc_undo, true},
-    {"disk-fill", cep_diskfill_undo, true},
+    /* cep_node's (undo_node.c): NULL until registered */
+    {"nftables", NULL, true},
+    {"tc-qdisc", NULL, true},
+    {"disk-fill", NULL, true},
     /* a deleted pod cannot be brought back, and nothing of the fault
      * remains once it is deleted: its controller replaces it */
     {"k8s-pod-delete", cep_undo_none, false},
@@ -247,10 +248,22 @@ static const struct {
     {"k8s-cordon", undo_k8s_cordon, false},
 };
 
+#define NUNDO (sizeof(undo_table) / sizeof(undo_table[0]))
+
+int cep_undo_register(const char *mechanism, cep_undo_fn fn)
+{
+	for (size_t i = 0; mechanism != NULL && i < NUNDO; i++)
+		if (strcmp(undo_table[i].mechanism, mechanism) == 0 &&
+		    undo_table[i].on_node) {
+			undo_table[i].fn = fn;
+			return CEP_OK;
+		}
+	return CEP_NOT_FOUND;
+}
+
 bool cep_undo_on_node(const char *mechanism)
 {
-	for (size_t i = 0; mechanism != NULL &&
-	    i < sizeof(undo_table) / sizeof(undo_table[0]); i++)
+	for (size_t i = 0; mechanism != NULL && i < NUNDO; i++)
 		if (strcmp(undo_table[i].mechanism, mechanism) == 0)
 			return undo_table[i].on_node;
 	return false;
@@ -260,9 +273,16 @@ int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err)
 {
 	if (rec == NULL || rec->mechanism == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no fault record");
-	for (size_t i = 0; i < sizeof(undo_table) / sizeof(undo_table[0]); i++)
-		if (strcmp(undo_table[i].mechanism, rec->mechanism) == 0)
-			return undo_table[i].fn(rec->run_id, rec->undo, err);
+	for (size_t i = 0; i < NUNDO; i++) {
+		if (strcmp(undo_table[i].mechanism, rec->mechanism) != 0)
+			continue;
+		if (undo_table[i].fn == NULL)
+			return cep_err_set(err, CEP_UNIMPLEMENTED, "fault %s: "
+			    "mechanism \"%s\" is undone on the node by a cleanup "
+			    "runner, not in this process", rec->fault_id,
+			    rec->mechanism);
+		return undo_table[i].fn(rec->run_id, rec->undo, err);
+	}
 	return cep_err_set(err, CEP_UNIMPLEMENTED,
 	    "fault %s: no undo for mechanism \"%s\"", rec->fault_id,
 	    rec->mechanism);

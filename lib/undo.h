@@ -25,7 +25,9 @@ typedef int (*cep_undo_fn)(const char *run_id, const char *undo_json,
     cep_err *err);
 
 /* Dispatches on rec->mechanism. Unknown mechanisms are an error (a fault
- * nobody knows how to undo must not be reported as undone). */
+ * nobody knows how to undo must not be reported as undone), and so is a
+ * node mechanism whose function this process has not registered
+ * (UNIMPLEMENTED: the delegate undoes those through a cleanup runner). */
 int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err);
 
 /* Does the mechanism leave state on the runner's node (nftables tables,
@@ -35,6 +37,13 @@ int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err);
  * kubernetes run the delegate undoes these with a cleanup runner Pod on
  * the node (docs/kubernetes.md), never on the appliance. */
 bool cep_undo_on_node(const char *mechanism);
+
+/* Installs the undo function of a node mechanism (nftables, tc-qdisc,
+ * disk-fill): they live in the cep_node library (netfilter libraries),
+ * which only runners link; cep_undo_node_register (undo_node.h) does it
+ * for all of them. Call at start, before any undo. NOT_FOUND for a
+ * mechanism that is not a node one. */
+int cep_undo_register(const char *mechanism, cep_undo_fn fn);
 
 /* Mechanisms whose effect ends with the runner's processes (signals to a
  * target, worker processes with PDEATHSIG): the executor's process cleanup

@@ -13,6 +13,7 @@
 #include "cep.pb-c.h"
 #include "log.h"
 #include "undo.h"
+#include "undo_node.h"
 #include "util.h"
 
 #define REPORT_MAX 4096   /* Kubernetes keeps at most 4 KiB of it */
@@ -44,6 +45,7 @@ char *cep_runner_cleanup_json(const char *run_id, const char *recs_json,
     size_t len, int *status)
 {
 	json_error_t je;
+	cep_undo_node_register();   /* idempotent: the node mechanisms */
 	json_t *recs = json_loadb(recs_json, len, 0, &je);
 	json_t *undone = json_array(), *failed = json_object();
 	*status = 0;

@@ -154,8 +154,9 @@ class HostFaultsKill9(unittest.TestCase):
             self.assertFalse(pids_of_run(run["run_id"]))
             if filled:
                 with open(os.path.join(self.app.home, "log", "delegate.log")) as f:
-                    self.assertIn(f"run={run['run_id']} msg=\"fault fill undone by the delegate",
-                                  f.read(), "the fill file was there, yet not undone by the delegate")
+                    self.assertIn(f"run={run['run_id']} msg=\"fault fill undone by the cleanup "
+                                  "runner", f.read(),
+                                  "the fill file was there, yet not undone by a cleanup runner")
             self.assert_clean(f"seed {self.seed} trial {trial} (kill after {delay:.3f}s, "
                               f"fill file {'present' if filled else 'absent'} at the kill)")
 

@@ -153,8 +153,9 @@ class NetFaultsKill9(unittest.TestCase):
                 if present:
                     with open(os.path.join(self.app.home, "log", "delegate.log")) as fh:
                         self.assertIn(f"run={run['run_id']} msg=\"fault {f['name']} undone by "
-                                      "the delegate", fh.read(),
-                                      f"{name}: the table was there, yet not undone by the delegate")
+                                      "the cleanup runner", fh.read(),
+                                      f"{name}: the table was there, yet not undone by a "
+                                      "cleanup runner")
                 self.assert_clean(f"seed {self.seed} {name} (kill after {delay:.3f}s, "
                                   f"table {'present' if present else 'absent'} at the kill)")
 

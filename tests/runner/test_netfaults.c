@@ -21,6 +21,7 @@
 #include "nft.h"
 #include "rt.h"
 #include "undo.h"
+#include "undo_node.h"
 #include "util.h"
 
 static rt_sink S;
@@ -29,6 +30,7 @@ static void setup(void)
 {
 	rt_sink_open(&S);
 	cep_fault_set_run("r-0123456789abcdef", 0);
+	cep_undo_node_register();   /* as cep-runner's main does */
 }
 static void teardown(void)
 {
