@@ -42,10 +42,6 @@
 #define RUNNER_SA "cep-runner"
 #define CEP_SELECTOR "app.kubernetes.io/managed-by=cep"
 
-#ifndef CEP_SOURCE_DIR
-#define CEP_SOURCE_DIR ""
-#endif
-
 /* The experiment. Fixed text but for nothing: the demo needs no file from
  * the source tree. The probe tolerates one pod missing at a time (a pod is
  * deleted every 3 s and replaced within about a second) and asks for 80%
@@ -98,6 +94,10 @@ struct kdemo {
 	size_t nseen;
 };
 
+/* A build tree carries share/cep/kubeapi next to bin/ (a link to the
+ * source tree's tests/kubeapi, made by appliance/CMakeLists.txt), an
+ * installed cepctl /usr/share/cep/kubeapi when someone put it there: one
+ * rule relative to the binary, and no build path compiled in. */
 bool cepctl_demo_kubeapi_path(char *buf, size_t len)
 {
 	const char *env = getenv("CEP_KUBEAPI");
@@ -105,8 +105,10 @@ bool cepctl_demo_kubeapi_path(char *buf, size_t len)
 		snprintf(buf, len, "%s", env);
 		return access(buf, R_OK) == 0;
 	}
-	if (CEP_SOURCE_DIR[0] != '\0') {
-		snprintf(buf, len, "%s/tests/kubeapi/kubeapi.py", CEP_SOURCE_DIR);
+	char bindir[CEP_PATH_MAX];
+	cep_err err;
+	if (cepctl_bindir(bindir, sizeof(bindir), &err) == CEP_OK) {
+		snprintf(buf, len, "%s/../share/cep/kubeapi/kubeapi.py", bindir);
 		if (access(buf, R_OK) == 0)
 			return true;
 	}
@@ -681,10 +683,10 @@ int cepctl_demo_kube_ready(char *script, size_t len)
 			    "server is missing: CEP_KUBEAPI=%s is not readable\n", env);
 		else
 			fprintf(stderr, "demo --kubernetes: the Kubernetes API test "
-			    "server is missing (tried %s%s/usr/share/cep/kubeapi/"
-			    "kubeapi.py); set CEP_KUBEAPI to the tests/kubeapi/"
-			    "kubeapi.py of a cep source tree\n", CEP_SOURCE_DIR,
-			    CEP_SOURCE_DIR[0] ? "/tests/kubeapi/kubeapi.py, " : "");
+			    "server is missing (tried BINDIR/../share/cep/kubeapi/"
+			    "kubeapi.py, /usr/share/cep/kubeapi/kubeapi.py); set "
+			    "CEP_KUBEAPI to the tests/kubeapi/kubeapi.py of a cep "
+			    "source tree\n");
 		return -1;
 	}
 	if (geteuid() != 0) {
