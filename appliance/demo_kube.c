@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -109,8 +110,13 @@ bool cepctl_demo_kubeapi_path(char *buf, size_t len)
 	cep_err err;
 	if (cepctl_bindir(bindir, sizeof(bindir), &err) == CEP_OK) {
 		snprintf(buf, len, "%s/../share/cep/kubeapi/kubeapi.py", bindir);
-		if (access(buf, R_OK) == 0)
+		/* the real path: kubeapi.py finds its schemas (../../../shared)
+		 * relative to where it is, not to the link */
+		char real[PATH_MAX];
+		if (access(buf, R_OK) == 0 && realpath(buf, real) != NULL) {
+			snprintf(buf, len, "%s", real);
 			return true;
+		}
 	}
 	snprintf(buf, len, "/usr/share/cep/kubeapi/kubeapi.py");
 	return access(buf, R_OK) == 0;
