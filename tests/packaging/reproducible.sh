@@ -12,10 +12,10 @@ mkdir -p "$work"
 : "${SOURCE_DATE_EPOCH:=$(git -C "$src" log -1 --format=%ct 2>/dev/null || echo 1700000000)}"
 export SOURCE_DATE_EPOCH
 
-# a copy of the files git knows (the tree as it is, uncommitted changes too)
+# a copy of the files git tracks, as they are (uncommitted changes too)
 copy() {
 	mkdir -p "$2"
-	(cd "$1" && git ls-files -z --cached --others --exclude-standard |
+	(cd "$1" && git ls-files -z --cached |
 		xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 		tar --null -T - -cf -) | tar -C "$2" -xf -
 }
