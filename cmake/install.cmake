@@ -8,21 +8,22 @@
 # the rpm macros.
 
 # systemd.pc answers for prefix /usr; an install under another prefix
-# (a test install as a user) gets the same layout below that prefix.
+# (a test install as a user) gets the same layout below that prefix. The
+# answer is cached at the first configure, like every install directory.
 function(cep_systemd_dir var pcvar fallback)
   if(DEFINED ${var})
     return()
   endif()
   set(value "")
-  find_program(CEP_PKG_CONFIG NAMES pkg-config pkgconf)
-  if(CEP_PKG_CONFIG)
+  # PKG_CONFIG_EXECUTABLE: from find_package(PkgConfig) at the top
+  if(PKG_CONFIG_EXECUTABLE)
     set(defs "")
     if(NOT CMAKE_INSTALL_PREFIX STREQUAL "/usr")
       set(defs "--define-variable=prefix=${CMAKE_INSTALL_PREFIX}"
                "--define-variable=root_prefix=${CMAKE_INSTALL_PREFIX}"
                "--define-variable=rootprefix=${CMAKE_INSTALL_PREFIX}")
     endif()
-    execute_process(COMMAND ${CEP_PKG_CONFIG} ${defs} --variable=${pcvar} systemd
+    execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} ${defs} --variable=${pcvar} systemd
       OUTPUT_VARIABLE value OUTPUT_STRIP_TRAILING_WHITESPACE
       RESULT_VARIABLE rc ERROR_QUIET)
     if(NOT rc EQUAL 0)
