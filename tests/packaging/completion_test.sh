@@ -11,7 +11,9 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
 	. /usr/share/bash-completion/bash_completion
 else
 	# the two bash-completion helpers the script uses, reduced to what
-	# this test needs (no file names are completed here)
+	# this test needs (no file names are completed here); the variables
+	# are the completion function's
+	# shellcheck disable=SC2034
 	_init_completion() {
 		cur=${COMP_WORDS[COMP_CWORD]}
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -21,6 +23,7 @@ else
 	_filedir() { :; }
 	compopt() { :; }
 fi
+# shellcheck source=appliance/bash-completion/cepctl
 . "$comp"
 
 fail=0

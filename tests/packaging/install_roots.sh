@@ -16,7 +16,11 @@ dist=$(cd "$2" && pwd)
 work=$3
 [ "$(id -u)" -eq 0 ] || { echo "install_roots: needs root" >&2; exit 2; }
 deb=$(ls "$dist"/cep_*_*.deb | head -n 1)
-rpm=$(ls "$dist"/cep-[0-9]*.rpm | grep -v '\.src\.rpm$' | head -n 1)
+rpm=""
+for f in "$dist"/cep-[0-9]*.rpm; do
+	case $f in *.src.rpm) ;; *) rpm=$f ;; esac
+done
+[ -e "$rpm" ] || { echo "install_roots: no RPM in $dist" >&2; exit 2; }
 rm -rf "$work"
 mkdir -p "$work"
 fail=0
