@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,10 +42,6 @@
 #define RUNNER_IMAGE "cep.io/runner:demo"
 #define RUNNER_SA "cep-runner"
 #define CEP_SELECTOR "app.kubernetes.io/managed-by=cep"
-
-#ifndef CEP_SOURCE_DIR
-#define CEP_SOURCE_DIR ""
-#endif
 
 /* The experiment. Fixed text but for nothing: the demo needs no file from
  * the source tree. The probe tolerates one pod missing at a time (a pod is
@@ -98,6 +95,10 @@ struct kdemo {
 	size_t nseen;
 };
 
+/* A build tree carries share/cep/kubeapi next to bin/ (a link to the
+ * source tree's tests/kubeapi, made by appliance/CMakeLists.txt), an
+ * installed cepctl /usr/share/cep/kubeapi when someone put it there: one
+ * rule relative to the binary, and no build path compiled in. */
 bool cepctl_demo_kubeapi_path(char *buf, size_t len)
 {
 	const char *env = getenv("CEP_KUBEAPI");
@@ -105,10 +106,17 @@ bool cepctl_demo_kubeapi_path(char *buf, size_t len)
 		snprintf(buf, len, "%s", env);
 		return access(buf, R_OK) == 0;
 	}
-	if (CEP_SOURCE_DIR[0] != '\0') {
-		snprintf(buf, len, "%s/tests/kubeapi/kubeapi.py", CEP_SOURCE_DIR);
-		if (access(buf, R_OK) == 0)
+	char bindir[CEP_PATH_MAX];
+	cep_err err;
+	if (cepctl_bindir(bindir, sizeof(bindir), &err) == CEP_OK) {
+		snprintf(buf, len, "%s/../share/cep/kubeapi/kubeapi.py", bindir);
+		/* the real path: kubeapi.py finds its schemas (../../../shared)
+		 * relative to where it is, not to the link */
+		char real[PATH_MAX];
+		if (access(buf, R_OK) == 0 && realpath(buf, real) != NULL) {
+			snprintf(buf, len, "%s", real);
 			return true;
+		}
 	}
 	snprintf(buf, len, "/usr/share/cep/kubeapi/kubeapi.py");
 	return access(buf, R_OK) == 0;
@@ -681,10 +689,10 @@ int cepctl_demo_kube_ready(char *script, size_t len)
 			    "server is missing: CEP_KUBEAPI=%s is not readable\n", env);
 		else
 			fprintf(stderr, "demo --kubernetes: the Kubernetes API test "
-			    "server is missing (tried %s%s/usr/share/cep/kubeapi/"
-			    "kubeapi.py); set CEP_KUBEAPI to the tests/kubeapi/"
-			    "kubeapi.py of a cep source tree\n", CEP_SOURCE_DIR,
-			    CEP_SOURCE_DIR[0] ? "/tests/kubeapi/kubeapi.py, " : "");
+			    "server is missing (tried BINDIR/../share/cep/kubeapi/"
+			    "kubeapi.py, /usr/share/cep/kubeapi/kubeapi.py); set "
+			    "CEP_KUBEAPI to the tests/kubeapi/kubeapi.py of a cep "
+			    "source tree\n");
 		return -1;
 	}
 	if (geteuid() != 0) {

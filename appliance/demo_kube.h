@@ -17,8 +17,8 @@ int cepctl_demo_kube(cepctl_opts *o, const char *home, const char *bindir);
  * root? -1 after saying what is missing. */
 int cepctl_demo_kube_ready(char *script, size_t len);
 
-/* Where kubeapi.py is: $CEP_KUBEAPI, the source tree cepctl was built
- * from, /usr/share/cep/kubeapi/kubeapi.py. false (buf = what was tried)
+/* Where kubeapi.py is: $CEP_KUBEAPI, else BINDIR/../share/cep/kubeapi
+ * (a build tree links it there), else /usr/share/cep/kubeapi/kubeapi.py. false (buf = what was tried)
  * when none exists. */
 bool cepctl_demo_kubeapi_path(char *buf, size_t len);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "log.h"
 
 static const char usage[] =
@@ -85,6 +86,10 @@ int main(int argc, char **argv)
 		return cepctl_cmd_demo_web(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "_demo-supervise") == 0)
 		return cepctl_cmd_demo_supervise(argc - 1, argv + 1);
+	/* hidden: the build writes the packages' /etc/cep/cep.yaml with it */
+	if (argc == 2 && strcmp(argv[1], "_default-config") == 0)
+		return fputs(cep_config_default_yaml(), stdout) == EOF ||
+		    fflush(stdout) != 0 ? CEPCTL_ERROR : CEPCTL_OK;
 
 	/* a reader that goes away (cepctl ... | head) is a write error to
 	 * handle, not a reason to die without cleaning up */
