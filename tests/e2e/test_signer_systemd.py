@@ -40,12 +40,21 @@ done
 setpriv --reuid cep-relay --regid cep --init-groups sh -c 'test -w /run/cep-signer/signer.sock' \
     && echo "SOCK relay reachable" || echo "SOCK relay denied"
 systemd-analyze security cep-signer.service --no-pager | grep 'Overall exposure'
-# relay and delegate by hand as their users (their units are not under test
-# here); /run/cep made group-writable for the relay's socket
+# relay, launcher and delegate by hand (their units are not under test
+# here; tests/appliance boots them all); /run/cep as tmpfiles.d makes it;
+# the relay's key handed over as LoadCredential=cep:/etc/cep/relay would
 unset JOURNAL_STREAM
-chmod 0770 /run/cep
+chown root:cep /run/cep && chmod 1770 /run/cep
 mkdir -p /var/lib/cep-relay && chown cep-relay:cep /var/lib/cep-relay
+mkdir -p /run/credentials/cep-relay.service
+for f in /etc/cep/relay/*; do
+    install -o cep-relay -m 0400 "$f" "/run/credentials/cep-relay.service/cep_${f##*/}"
+done
+CREDENTIALS_DIRECTORY=/run/credentials/cep-relay.service \
 setpriv --reuid cep-relay --regid cep --init-groups /usr/bin/cep-relay >/out/relay.log 2>&1 &
+mkdir -p /run/cep-launcher && chown root:cep /run/cep-launcher && chmod 0710 /run/cep-launcher
+/usr/bin/cep-launcher >/out/launcher.log 2>&1 &
+sleep 1
 setpriv --reuid cep-delegate --regid cep --init-groups /usr/bin/cep-delegate >/out/delegate.log 2>&1 &
 cat > /tmp/e.yaml <<'Y'
 apiVersion: cep.io/v1
@@ -96,7 +105,8 @@ class SignerUnderSystemd(unittest.TestCase):
         bindir, out = os.path.join(t, "bin"), os.path.join(t, "out")
         os.makedirs(bindir)
         os.makedirs(out)
-        for b in ("cep-signer", "cepctl", "cep-delegate", "cep-relay", "cep-runner"):
+        for b in ("cep-signer", "cepctl", "cep-delegate", "cep-relay", "cep-runner",
+                  "cep-launcher"):
             shutil.copy2(os.path.join(BIN, b), bindir)
         check, unit = os.path.join(t, "check.sh"), os.path.join(t, "cep-check.service")
         with open(check, "w") as f:
@@ -117,7 +127,7 @@ class SignerUnderSystemd(unittest.TestCase):
         boot = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                               stdin=subprocess.DEVNULL)
         res = ""
-        for name in ("result.txt", "delegate.log", "relay.log"):
+        for name in ("result.txt", "delegate.log", "relay.log", "launcher.log"):
             p = os.path.join(out, name)
             if os.path.exists(p):
                 with open(p, errors="replace") as f:
