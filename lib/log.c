@@ -142,6 +142,8 @@ static void to_stderr(enum cep_log_level lvl, const char *run_id,
 }
 
 static void vlog(enum cep_log_level lvl, const char *run_id, const char *conn,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static void vlog(enum cep_log_level lvl, const char *run_id, const char *conn,
     const char *fmt, va_list ap)
 {
 	if (lvl < log_min)
