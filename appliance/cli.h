@@ -87,6 +87,10 @@ typedef struct cepctl_init_opts {
 typedef struct cepctl_init_result {
 	bool nothing;             /* first boot, the CA exists */
 	bool config_created, ca_created, ca_replaced, relay_issued;
+	/* an existing cep.yaml and settings given: the keys added to it
+	 * ("" = it had them all already); credentials copied (installed) */
+	bool config_checked, credentials_placed;
+	char config_added[512];
 	char fingerprint[128];    /* SHA-256 of the CA certificate */
 	char pki[CEP_PATH_MAX];
 } cepctl_init_result;
