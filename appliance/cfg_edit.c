@@ -94,7 +94,7 @@ struct cepctl_cfg_edit {
 	char path[CEP_PATH_MAX + 16];
 	char *text;               /* the edited file */
 	size_t len;
-	char added[512];
+	char added[512], changed[512];
 };
 
 /* What a plan works on: the old file, parsed and loaded. */
@@ -105,8 +105,10 @@ struct plan {
 	cep_yaml_doc *doc;
 	cep_config old;
 	const char *const *want;
-	bool add[CEPCTL_SET_N];
-	size_t n_add, n_new_sections;
+	bool replace;                   /* --replace-config-keys */
+	bool add[CEPCTL_SET_N], repl[CEPCTL_SET_N];
+	size_t rs[CEPCTL_SET_N], re[CEPCTL_SET_N];  /* the replaced bytes */
+	size_t n_add, n_repl, n_new_sections;
 	cep_err *err;
 };
 
@@ -149,6 +151,66 @@ static const cep_yaml_node *section_map(const struct plan *pl,
 	return find_pair(root, section, sk);
 }
 
+/* Byte offset of the start of 1-based line n (len if past the end). */
+static size_t line_start(const char *t, size_t len, int n)
+{
+	size_t off = 0;
+	for (int l = 1; l < n && off < len; off++)
+		if (t[off] == '\n')
+			l++;
+	return off;
+}
+
+/* End of a quoted scalar that starts at t[off] (a quote), just past its
+ * closing quote; 0 if the line le ends first. */
+static size_t quoted_end(const char *t, size_t off, size_t le)
+{
+	char q = t[off];
+	for (size_t e = off + 1; e < le; e++) {
+		if (q == '"' && t[e] == '\\')
+			e++;  /* an escape: the next byte is not a quote */
+		else if (q == '\'' && t[e] == q && e + 1 < le && t[e + 1] == q)
+			e++;  /* '' is a quote inside '...' */
+		else if (t[e] == q)
+			return e + 1;
+	}
+	return 0;
+}
+
+/*
+ * The bytes [*s, *e) of v in the old text, for --replace-config-keys: a
+ * scalar on its key's line, quoted (to its closing quote) or plain (to a
+ * comment or the end of the line, and then exactly its text). Anything
+ * else (several lines, a flow mapping) is left to the operator.
+ */
+static bool value_span(const struct plan *pl, const cep_yaml_node *k,
+    const cep_yaml_node *v, size_t *s, size_t *e)
+{
+	const char *t = pl->text, *text = cep_yaml_scalar(v);
+	if (text == NULL || cep_yaml_line(v) != cep_yaml_line(k))
+		return false;
+	size_t ls = line_start(t, pl->len, cep_yaml_line(v)), le = ls;
+	while (le < pl->len && t[le] != '\n' && t[le] != '\r')
+		le++;
+	size_t off = ls + (size_t)cep_yaml_col(v) - 1, end = off;
+	if (off >= le)
+		return false;
+	if (t[off] == '\'' || t[off] == '"') {
+		end = quoted_end(t, off, le);
+	} else {
+		while (end < le && !(end > off && t[end] == '#' &&
+		    (t[end - 1] == ' ' || t[end - 1] == '\t')))
+			end++;
+		while (end > off && (t[end - 1] == ' ' || t[end - 1] == '\t'))
+			end--;
+		if (end - off != strlen(text) || memcmp(t + off, text, end - off))
+			end = 0;
+	}
+	*s = off;
+	*e = end;
+	return end > off;
+}
+
 /* Setting i against the file: to add, already so, or refused. */
 static int check_one(struct plan *pl, int i)
 {
@@ -169,22 +231,21 @@ static int check_one(struct plan *pl, int i)
 	if (strcmp(loaded(&pl->old, i), pl->want[i]) == 0)
 		return CEP_OK;
 	const char *was = cep_yaml_scalar(v);
-	return cep_yaml_error(pl->err, pl->doc, k, "%s%s%s is \"%s\" here, "
-	    "not \"%s\" as %s asks. cepctl init adds settings to an existing "
-	    "cep.yaml but never changes one: edit that line (or delete it "
-	    "and run init again)", s->section ? s->section : "",
-	    s->section ? "." : "", s->key, was ? was : "", pl->want[i],
-	    s->flag);
-}
-
-/* Byte offset of the start of 1-based line n (len if past the end). */
-static size_t line_start(const char *t, size_t len, int n)
-{
-	size_t off = 0;
-	for (int l = 1; l < n && off < len; off++)
-		if (t[off] == '\n')
-			l++;
-	return off;
+	if (!pl->replace)
+		return cep_yaml_error(pl->err, pl->doc, k, "%s%s%s is \"%s\" "
+		    "here, not \"%s\" as %s asks; cepctl init does not change "
+		    "a setting of an existing cep.yaml unless told to: edit "
+		    "that line, or run init again with --replace-config-keys",
+		    s->section ? s->section : "", s->section ? "." : "",
+		    s->key, was ? was : "", pl->want[i], s->flag);
+	if (!value_span(pl, k, v, &pl->rs[i], &pl->re[i]))
+		return cep_yaml_error(pl->err, pl->doc, v, "%s%s%s: not a "
+		    "one-line value that --replace-config-keys can replace; "
+		    "edit it by hand", s->section ? s->section : "",
+		    s->section ? "." : "", s->key);
+	pl->repl[i] = true;
+	pl->n_repl++;
+	return CEP_OK;
 }
 
 /* Whether the node is the first thing on its line, after spaces only:
@@ -249,18 +310,41 @@ static bool section_exists(const struct plan *pl, const char *section)
 	return sk != NULL;
 }
 
-/* The pairs added to an existing section, or (tail) the block appended
- * at the end: added top-level keys, then each new section. */
-static int emit_block(yaml_emitter_t *em, const struct plan *pl,
-    const char *section, bool tail)
+/* A stream of one document, a block mapping: its start and end. */
+static int emit_open(yaml_emitter_t *em)
 {
 	yaml_event_t ev;
 	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
 	if (cepctl_emit(em, &ev))
 		return -1;
 	yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
-	if (cepctl_emit(em, &ev) || cepctl_emit_map_start(em, false) ||
-	    emit_pairs(em, pl, tail ? NULL : section))
+	return cepctl_emit(em, &ev) || cepctl_emit_map_start(em, false);
+}
+
+static int emit_close(yaml_emitter_t *em)
+{
+	yaml_event_t ev;
+	yaml_document_end_event_initialize(&ev, 1);
+	if (cepctl_emit_map_end(em) || cepctl_emit(em, &ev))
+		return -1;
+	yaml_stream_end_event_initialize(&ev);
+	return cepctl_emit(em, &ev);
+}
+
+static void emitter_to(yaml_emitter_t *em, FILE *mem)
+{
+	yaml_emitter_initialize(em);
+	yaml_emitter_set_output_file(em, mem);
+	yaml_emitter_set_width(em, -1);  /* no folding of long values */
+	yaml_emitter_set_unicode(em, 1);
+}
+
+/* The pairs added to an existing section, or (tail) the block appended
+ * at the end: added top-level keys, then each new section. */
+static int emit_block(yaml_emitter_t *em, const struct plan *pl,
+    const char *section, bool tail)
+{
+	if (emit_open(em) || emit_pairs(em, pl, tail ? NULL : section))
 		return -1;
 	for (size_t s = 0; tail && s < N_SECTIONS; s++) {
 		if (section_exists(pl, sections[s]) ||
@@ -271,11 +355,61 @@ static int emit_block(yaml_emitter_t *em, const struct plan *pl,
 		    emit_pairs(em, pl, sections[s]) || cepctl_emit_map_end(em))
 			return -1;
 	}
-	yaml_document_end_event_initialize(&ev, 1);
-	if (cepctl_emit_map_end(em) || cepctl_emit(em, &ev))
+	return emit_close(em);
+}
+
+/* v as libyaml writes it after "key: " (quoted if it must be), on one
+ * line; NULL if it would not be. */
+static char *emit_value(const char *key, const char *v)
+{
+	char *buf = NULL;
+	size_t len = 0, kl = strlen(key);
+	FILE *mem = open_memstream(&buf, &len);
+	if (mem == NULL)
+		return NULL;
+	yaml_emitter_t em;
+	emitter_to(&em, mem);
+	int bad = emit_open(&em) || cepctl_emit_kv(&em, key, v) ||
+	    emit_close(&em);
+	yaml_emitter_delete(&em);
+	fclose(mem);
+	if (bad || len < kl + 3 || strncmp(buf, key, kl) != 0 ||
+	    buf[kl] != ':' || buf[kl + 1] != ' ' || buf[len - 1] != '\n' ||
+	    memchr(buf + kl + 2, '\n', len - kl - 3) != NULL) {
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, buf + kl + 2, len - kl - 3);
+	buf[len - kl - 3] = '\0';
+	return buf;
+}
+
+/* The old text with the replaced values, in order of their offsets. */
+static int apply_replacements(const struct plan *pl, char **out,
+    size_t *olen)
+{
+	FILE *f = open_memstream(out, olen);
+	if (f == NULL)
 		return -1;
-	yaml_stream_end_event_initialize(&ev);
-	return cepctl_emit(em, &ev);
+	int bad = 0;
+	size_t off = 0;
+	for (;;) {
+		int next = -1;
+		for (int i = 0; i < CEPCTL_SET_N; i++)
+			if (pl->repl[i] && pl->rs[i] >= off &&
+			    (next < 0 || pl->rs[i] < pl->rs[next]))
+				next = i;
+		if (next < 0 || bad)
+			break;
+		char *v = emit_value(settings[next].key, pl->want[next]);
+		bad = v == NULL;
+		fwrite(pl->text + off, 1, pl->rs[next] - off, f);
+		fputs(v ? v : "", f);
+		free(v);
+		off = pl->re[next];
+	}
+	fwrite(pl->text + off, 1, pl->len - off, f);
+	return fclose(f) != 0 || bad ? -1 : 0;
 }
 
 /* emit_block's text into out, every line indented by indent spaces. */
@@ -288,10 +422,7 @@ static int put_block(const struct plan *pl, const char *section, bool tail,
 	if (mem == NULL)
 		return -1;
 	yaml_emitter_t em;
-	yaml_emitter_initialize(&em);
-	yaml_emitter_set_output_file(&em, mem);
-	yaml_emitter_set_width(&em, -1);  /* no folding of long values */
-	yaml_emitter_set_unicode(&em, 1);
+	emitter_to(&em, mem);
 	int bad = emit_block(&em, pl, section, tail);
 	yaml_emitter_delete(&em);
 	fclose(mem);
@@ -332,27 +463,28 @@ static int plan_inserts(struct plan *pl, inserts *ins)
 	return rv;
 }
 
-/* The old text with the insertions and the tail, into a new buffer. */
-static int build_text(const struct plan *pl, const inserts *ins, char **out,
-    size_t *olen)
+/* text (the old one with any replacements: the same lines) with the
+ * insertions and the tail, into a new buffer. */
+static int build_text(const struct plan *pl, const char *text, size_t len,
+    const inserts *ins, char **out, size_t *olen)
 {
 	FILE *f = open_memstream(out, olen);
 	if (f == NULL)
 		return -1;
 	int bad = 0, line = 1;
-	for (size_t off = 0; !bad && off <= pl->len; line++) {
+	for (size_t off = 0; !bad && off <= len; line++) {
 		for (size_t s = 0; !bad && s < N_SECTIONS; s++)
 			if (ins->line[s] == line)
 				bad = put_block(pl, sections[s], false,
 				    ins->indent[s], f);
-		if (off == pl->len)
+		if (off == len)
 			break;
-		const char *nl = memchr(pl->text + off, '\n', pl->len - off);
-		size_t n = nl ? (size_t)(nl - pl->text) - off + 1 : pl->len - off;
-		fwrite(pl->text + off, 1, n, f);
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - text) - off + 1 : len - off;
+		fwrite(text + off, 1, n, f);
 		off += n;
 	}
-	if (pl->len > 0 && pl->text[pl->len - 1] != '\n')
+	if (len > 0 && text[len - 1] != '\n')
 		fputc('\n', f);
 	if (!bad && (has_adds(pl, NULL) || pl->n_new_sections > 0))
 		bad = put_block(pl, NULL, true, ins->root_indent, f);
@@ -371,8 +503,20 @@ static size_t count_nodes(const cep_yaml_node *n)
 	return c;
 }
 
-/* Whether b holds all of a, unchanged (b may have more map keys). */
-static bool contains(const cep_yaml_node *a, const cep_yaml_node *b)
+static bool replaced(const struct plan *pl, const char *section,
+    const char *key)
+{
+	for (int i = 0; i < CEPCTL_SET_N; i++)
+		if (pl->repl[i] && same_section(settings[i].section, section) &&
+		    strcmp(settings[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+/* Whether b holds all of a, unchanged (b may have more map keys), but
+ * for the replaced values: a at depth 0 is the root, at 1 a section. */
+static bool contains(const struct plan *pl, const cep_yaml_node *a,
+    const cep_yaml_node *b, int depth, const char *section)
 {
 	enum cep_yaml_kind k = cep_yaml_kind(a);
 	if (k != cep_yaml_kind(b))
@@ -383,13 +527,18 @@ static bool contains(const cep_yaml_node *a, const cep_yaml_node *b)
 	if (k == CEP_YAML_SEQ && cep_yaml_len(a) != cep_yaml_len(b))
 		return false;
 	for (size_t i = 0; k == CEP_YAML_SEQ && i < cep_yaml_len(a); i++)
-		if (!contains(cep_yaml_at(a, i), cep_yaml_at(b, i)))
+		if (!contains(pl, cep_yaml_at(a, i), cep_yaml_at(b, i), 2, NULL))
 			return false;
 	for (size_t i = 0; k == CEP_YAML_MAP && i < cep_yaml_len(a); i++) {
 		const cep_yaml_node *bk;
-		const cep_yaml_node *bv = find_pair(b,
-		    cep_yaml_scalar(cep_yaml_key_at(a, i)), &bk);
-		if (bk == NULL || !contains(cep_yaml_value_at(a, i), bv))
+		const char *key = cep_yaml_scalar(cep_yaml_key_at(a, i));
+		const cep_yaml_node *bv = find_pair(b, key, &bk);
+		if (bk == NULL)
+			return false;
+		if (depth <= 1 && replaced(pl, section, key))
+			continue;  /* its new value: checked as loaded */
+		if (!contains(pl, cep_yaml_value_at(a, i), bv, depth + 1,
+		    depth == 0 ? key : NULL))
 			return false;
 	}
 	return true;
@@ -417,22 +566,23 @@ static int verify(const struct plan *pl, const char *text, size_t len)
 	if (rv != CEP_OK)
 		return rv;
 	const cep_yaml_node *a = cep_yaml_root(pl->doc), *b = cep_yaml_root(doc);
-	bool same = (cep_yaml_kind(a) == CEP_YAML_NULL || contains(a, b)) &&
+	bool same = (cep_yaml_kind(a) == CEP_YAML_NULL ||
+	    contains(pl, a, b, 0, NULL)) &&
 	    count_nodes(b) == count_nodes(a) + 2 * (pl->n_add +
 	    pl->n_new_sections);
 	cep_yaml_free(doc);
 	return same ? CEP_OK : cep_err_set(err, CEP_INTERNAL, "not written: "
-	    "adding the keys would change more of %s than them; add them by "
+	    "the edit would change more of %s than the keys; set them by "
 	    "hand", pl->path);
 }
 
 /* --- plan and commit ------------------------------------------------------ */
-static void list_added(const struct plan *pl, char *buf, size_t len)
+static void list_keys(const bool *which, char *buf, size_t len)
 {
 	size_t off = 0;
 	buf[0] = '\0';
 	for (int i = 0; i < CEPCTL_SET_N && off < len; i++) {
-		if (!pl->add[i])
+		if (!which[i])
 			continue;
 		int w = snprintf(buf + off, len - off, "%s%s%s%s",
 		    off ? ", " : "", settings[i].section ?
@@ -455,29 +605,36 @@ static int plan_edit(struct plan *pl, cepctl_cfg_edit *e)
 	for (int i = 0; rv == CEP_OK && i < CEPCTL_SET_N; i++)
 		if (pl->want[i] != NULL)
 			rv = check_one(pl, i);
-	if (rv != CEP_OK || pl->n_add == 0)
+	if (rv != CEP_OK || pl->n_add + pl->n_repl == 0)
 		return rv;
 	inserts ins;
+	char *mid = NULL;
+	size_t mlen = 0;
 	if ((rv = plan_inserts(pl, &ins)) != CEP_OK)
 		return rv;
-	if (build_text(pl, &ins, &e->text, &e->len) != 0)
-		return cep_err_set(pl->err, CEP_INTERNAL, "editing %s",
+	if (apply_replacements(pl, &mid, &mlen) != 0 ||
+	    build_text(pl, mid, mlen, &ins, &e->text, &e->len) != 0)
+		rv = cep_err_set(pl->err, CEP_INTERNAL, "editing %s",
 		    pl->path);
-	if ((rv = verify(pl, e->text, e->len)) == CEP_OK)
-		list_added(pl, e->added, sizeof(e->added));
+	free(mid);
+	if (rv == CEP_OK && (rv = verify(pl, e->text, e->len)) == CEP_OK) {
+		list_keys(pl->add, e->added, sizeof(e->added));
+		list_keys(pl->repl, e->changed, sizeof(e->changed));
+	}
 	return rv;
 }
 
 int cepctl_cfg_edit_plan(const cep_paths *p,
-    const char *const want[CEPCTL_SET_N], cepctl_cfg_edit **out,
-    cep_err *err)
+    const char *const want[CEPCTL_SET_N], bool replace,
+    cepctl_cfg_edit **out, cep_err *err)
 {
 	*out = NULL;
 	cepctl_cfg_edit *e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	char *old = NULL;
-	struct plan pl = {.p = p, .path = e->path, .want = want, .err = err};
+	struct plan pl = {.p = p, .path = e->path, .want = want,
+	    .replace = replace, .err = err};
 	int rv = cep_path(e->path, sizeof(e->path), err, "%s/cep.yaml",
 	    p->config);
 	if (rv == CEP_OK)
@@ -498,6 +655,11 @@ int cepctl_cfg_edit_plan(const cep_paths *p,
 const char *cepctl_cfg_edit_added(const cepctl_cfg_edit *e)
 {
 	return e->added;
+}
+
+const char *cepctl_cfg_edit_changed(const cepctl_cfg_edit *e)
+{
+	return e->changed;
 }
 
 /* text into a new file beside path, mode and owner of st. */
@@ -521,7 +683,7 @@ static int write_temp(const char *tmp, int fd, const cepctl_cfg_edit *e,
 
 int cepctl_cfg_edit_commit(cepctl_cfg_edit *e, cep_err *err)
 {
-	if (e->added[0] == '\0')
+	if (e->added[0] == '\0' && e->changed[0] == '\0')
 		return CEP_OK;
 	struct stat st;
 	char tmp[CEP_PATH_MAX + 32];

@@ -7,10 +7,12 @@
  * The rule (docs/configuration.md, "An existing cep.yaml"): a setting
  * whose key the file does not have is added; one the file has with the
  * same value changes nothing; one the file has with another value is
- * refused with the key's file:line:col - init never changes what an
- * operator wrote. The edited text must load with the daemons' own loader
- * and must differ from the old one by exactly the added keys, else nothing
- * is written; the file is replaced atomically with its mode and owner.
+ * refused with the key's file:line:col - init changes nothing an operator
+ * wrote unless told to: with replace (--replace-config-keys) a one-line
+ * value is replaced in place. The edited text must load with the daemons'
+ * own loader to the wanted values and must differ from the old one by
+ * exactly those keys, else nothing is written; the file is replaced
+ * atomically with its mode and owner.
  */
 #ifndef CEPCTL_CFG_EDIT_H
 #define CEPCTL_CFG_EDIT_H
@@ -46,16 +48,19 @@ enum cepctl_setting {
 typedef struct cepctl_cfg_edit cepctl_cfg_edit;
 
 /* Reads p->config/cep.yaml and prepares the text with the settings of
- * want[] (NULL = not given) added. Writes nothing. Errors: a conflicting
- * value (file:line:col of the key), a file that does not load, a section
- * init cannot add to; all say what to do. */
+ * want[] (NULL = not given) added (and, with replace, replaced). Writes
+ * nothing. Errors: a conflicting value (file:line:col of the key), a file
+ * that does not load, a section init cannot add to, a value it cannot
+ * replace; all say what to do. */
 int cepctl_cfg_edit_plan(const cep_paths *p,
-    const char *const want[CEPCTL_SET_N], cepctl_cfg_edit **out,
-    cep_err *err);
+    const char *const want[CEPCTL_SET_N], bool replace,
+    cepctl_cfg_edit **out, cep_err *err);
 /* "controlPlane.url, controlPlane.tokenFile", "" if nothing is added. */
 const char *cepctl_cfg_edit_added(const cepctl_cfg_edit *e);
+/* The same for the keys whose values were replaced. */
+const char *cepctl_cfg_edit_changed(const cepctl_cfg_edit *e);
 /* Replaces the file (temp + rename, same mode and owner) if anything is
- * added; nothing otherwise. */
+ * added or replaced; nothing otherwise. */
 int cepctl_cfg_edit_commit(cepctl_cfg_edit *e, cep_err *err);
 void cepctl_cfg_edit_free(cepctl_cfg_edit *e);
 

@@ -551,11 +551,15 @@ static int init_config(const cep_paths *p, const cepctl_init_opts *io,
 	const char *want[CEPCTL_SET_N];
 	settings_of(io, files, want);
 	res->config_checked = true;
-	int rv = cepctl_cfg_edit_plan(p, want, edit, err);
-	if (rv == CEP_OK)
-		snprintf(res->config_added, sizeof(res->config_added), "%s",
-		    cepctl_cfg_edit_added(*edit));
-	return rv;
+	int rv = cepctl_cfg_edit_plan(p, want, io->replace_config_keys, edit,
+	    err);
+	if (rv != CEP_OK)
+		return rv;
+	snprintf(res->config_added, sizeof(res->config_added), "%s",
+	    cepctl_cfg_edit_added(*edit));
+	snprintf(res->config_changed, sizeof(res->config_changed), "%s",
+	    cepctl_cfg_edit_changed(*edit));
+	return CEP_OK;
 }
 
 static int init_dirs(const cep_paths *p, cep_err *err)
@@ -618,7 +622,7 @@ int cepctl_init_home(const char *home, const cepctl_init_opts *io,
 	return cepctl_init_run(home, io, &res, err);
 }
 
-/* --force and --first-boot take no value: taken out of argv before the
+/* --force, --first-boot and --replace-config-keys take no value: taken out of argv before the
  * common parser sees it. */
 static int take_switches(int argc, char **argv, cepctl_init_opts *io)
 {
@@ -628,6 +632,9 @@ static int take_switches(int argc, char **argv, cepctl_init_opts *io)
 			io->ca = CEPCTL_CA_REPLACE;
 		else if (i > 0 && strcmp(argv[i], "--first-boot") == 0)
 			io->first_boot = true;
+		else if (i > 0 &&
+		    strcmp(argv[i], "--replace-config-keys") == 0)
+			io->replace_config_keys = true;
 		else
 			argv[n++] = argv[i];
 	}
@@ -639,8 +646,12 @@ static int take_switches(int argc, char **argv, cepctl_init_opts *io)
 static void say_config(const cepctl_init_opts *io,
     const cepctl_init_result *r, const cep_paths *p)
 {
-	if (r->config_checked && r->config_added[0] != '\0')
-		printf("cep.yaml: added %s (%s/cep.yaml)\n", r->config_added,
+	bool added = r->config_added[0] != '\0';
+	bool changed = r->config_changed[0] != '\0';
+	if (added || changed)
+		printf("cep.yaml: %s%s%s%s%s (%s/cep.yaml)\n", added ?
+		    "added " : "", r->config_added, added && changed ?
+		    "; " : "", changed ? "replaced " : "", r->config_changed,
 		    p->config);
 	else if (r->config_checked)
 		printf("cep.yaml: unchanged, it has these settings already "
@@ -648,8 +659,7 @@ static void say_config(const cepctl_init_opts *io,
 	if (r->credentials_placed)
 		printf("credentials: the control plane's files copied to "
 		    "%s/credentials\n", p->config);
-	if (io->first_boot ||
-	    (r->config_added[0] == '\0' && !r->credentials_placed))
+	if (io->first_boot || (!added && !changed && !r->credentials_placed))
 		return;
 	if (p->installed)
 		printf("restart the daemons to apply it: systemctl restart "
