@@ -3,15 +3,17 @@
  * emission helpers, and `cepctl init`'s settings added to an existing
  * file as text, so the operator's comments and layout survive.
  *
- * Keys are only ever added, never changed: a section the file lacks is
- * appended as a new block at the end (after the package's commented-out
- * `#controlPlane:` example, the common case); a key a section lacks goes
- * in as a line right below the section's own key, with the indentation of
- * the section's first key. Positions come from lib/yamldoc, so anything unusual (a
- * flow mapping, an empty section) is refused with its position rather
- * than guessed at, and the result is checked twice before it is written:
- * it must load with the daemons' loader to the wanted values, and its
- * tree must be the old tree plus exactly the added keys.
+ * Keys are added, and changed only when asked (--replace-config-keys):
+ * a section the file lacks is appended as a new block at the end (after
+ * the package's commented-out `#controlPlane:` example, the common case);
+ * a key a section lacks goes in as a line right below the section's own
+ * key, with the indentation of the section's first key; a replaced value
+ * is swapped in place on its line. Positions come from lib/yamldoc, so
+ * anything unusual (a flow mapping, an empty section, a value over several
+ * lines) is refused with its position rather than guessed at, and the
+ * result is checked twice before it is written: it must load with the
+ * daemons' loader to the wanted values, and its tree must be the old tree
+ * plus exactly the added keys, with only the replaced values different.
  */
 #define _GNU_SOURCE
 #include "cfg_edit.h"
@@ -79,7 +81,8 @@ static const struct setting {
 	    offsetof(cep_config, relay_metrics)},
 	{"delegate", "metrics", "--delegate-metrics",
 	    offsetof(cep_config, delegate_metrics)},
-	{"controlPlane", "url", "--control-plane", offsetof(cep_config, cp.url)},
+	{"controlPlane", "url", "--control-plane",
+	    offsetof(cep_config, cp.url)},
 	{"controlPlane", "caFile", "--control-plane-ca",
 	    offsetof(cep_config, cp.ca_file)},
 	{"controlPlane", "tokenFile", "--control-plane-token",
@@ -203,7 +206,8 @@ static bool value_span(const struct plan *pl, const cep_yaml_node *k,
 			end++;
 		while (end > off && (t[end - 1] == ' ' || t[end - 1] == '\t'))
 			end--;
-		if (end - off != strlen(text) || memcmp(t + off, text, end - off))
+		if (end - off != strlen(text) ||
+		    memcmp(t + off, text, end - off) != 0)
 			end = 0;
 	}
 	*s = off;
@@ -527,7 +531,8 @@ static bool contains(const struct plan *pl, const cep_yaml_node *a,
 	if (k == CEP_YAML_SEQ && cep_yaml_len(a) != cep_yaml_len(b))
 		return false;
 	for (size_t i = 0; k == CEP_YAML_SEQ && i < cep_yaml_len(a); i++)
-		if (!contains(pl, cep_yaml_at(a, i), cep_yaml_at(b, i), 2, NULL))
+		if (!contains(pl, cep_yaml_at(a, i), cep_yaml_at(b, i), 2,
+		    NULL))
 			return false;
 	for (size_t i = 0; k == CEP_YAML_MAP && i < cep_yaml_len(a); i++) {
 		const cep_yaml_node *bk;
@@ -565,7 +570,8 @@ static int verify(const struct plan *pl, const char *text, size_t len)
 	int rv = cep_yaml_parse(text, len, pl->path, &doc, err);
 	if (rv != CEP_OK)
 		return rv;
-	const cep_yaml_node *a = cep_yaml_root(pl->doc), *b = cep_yaml_root(doc);
+	const cep_yaml_node *a = cep_yaml_root(pl->doc);
+	const cep_yaml_node *b = cep_yaml_root(doc);
 	bool same = (cep_yaml_kind(a) == CEP_YAML_NULL ||
 	    contains(pl, a, b, 0, NULL)) &&
 	    count_nodes(b) == count_nodes(a) + 2 * (pl->n_add +
@@ -631,7 +637,8 @@ int cepctl_cfg_edit_plan(const cep_paths *p,
 	*out = NULL;
 	cepctl_cfg_edit *e = calloc(1, sizeof(*e));
 	if (e == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	char *old = NULL;
 	struct plan pl = {.p = p, .path = e->path, .want = want,
 	    .replace = replace, .err = err};
