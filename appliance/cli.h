@@ -82,11 +82,18 @@ typedef struct cepctl_init_opts {
 	enum cepctl_ca_mode ca;
 	/* nothing at all if the CA key exists (cep-firstboot.service) */
 	bool first_boot;
+	/* an existing cep.yaml: replace a value it has for a setting given,
+	 * instead of refusing (--replace-config-keys, cfg_edit.h) */
+	bool replace_config_keys;
 } cepctl_init_opts;
 /* What init did, for its one-line report. */
 typedef struct cepctl_init_result {
 	bool nothing;             /* first boot, the CA exists */
 	bool config_created, ca_created, ca_replaced, relay_issued;
+	/* an existing cep.yaml and settings given: the keys added to it
+	 * and those replaced ("" = none); credentials copied (installed) */
+	bool config_checked, credentials_placed;
+	char config_added[512], config_changed[512];
 	char fingerprint[128];    /* SHA-256 of the CA certificate */
 	char pki[CEP_PATH_MAX];
 } cepctl_init_result;

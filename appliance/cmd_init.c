@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "cfg_edit.h"
 #include "cli.h"
 #include "cmd_common.h"
 #include "connector.h"
@@ -25,86 +26,53 @@
 #include "util.h"
 
 /* --- config emission through libyaml (no YAML built by hand) ---------- */
-static int emit(yaml_emitter_t *em, yaml_event_t *ev)
-{
-	return yaml_emitter_emit(em, ev) ? 0 : -1;
-}
-
-static int emit_scalar(yaml_emitter_t *em, const char *s)
-{
-	yaml_event_t ev;
-	/* "" must stay a string (metrics off), not become a null */
-	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
-	    (int)strlen(s), 1, 1, s[0] == '\0' ?
-	    YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
-	return emit(em, &ev);
-}
-
-static int emit_kv(yaml_emitter_t *em, const char *k, const char *v)
-{
-	return emit_scalar(em, k) || emit_scalar(em, v);
-}
-
-static int emit_map_start(yaml_emitter_t *em, bool flow)
-{
-	yaml_event_t ev;
-	yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-	    flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE);
-	return emit(em, &ev);
-}
-
-static int emit_map_end(yaml_emitter_t *em)
-{
-	yaml_event_t ev;
-	yaml_mapping_end_event_initialize(&ev);
-	return emit(em, &ev);
-}
-
 static int emit_list(yaml_emitter_t *em, const char *k, char rules[][128],
     size_t n)
 {
 	yaml_event_t ev;
-	if (emit_scalar(em, k))
+	if (cepctl_emit_scalar(em, k))
 		return -1;
 	yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
 	    YAML_FLOW_SEQUENCE_STYLE);
-	if (emit(em, &ev))
+	if (cepctl_emit(em, &ev))
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (emit_scalar(em, rules[i]))
+		if (cepctl_emit_scalar(em, rules[i]))
 			return -1;
 	yaml_sequence_end_event_initialize(&ev);
-	return emit(em, &ev);
+	return cepctl_emit(em, &ev);
 }
 
 static int emit_dur(yaml_emitter_t *em, const char *k, int64_t ms)
 {
 	char buf[32];
 	cep_format_duration(ms, buf, sizeof(buf));
-	return emit_kv(em, k, buf);
+	return cepctl_emit_kv(em, k, buf);
 }
 
 static int emit_int(yaml_emitter_t *em, const char *k, long long v)
 {
 	char buf[32];
 	snprintf(buf, sizeof(buf), "%lld", v);
-	return emit_kv(em, k, buf);
+	return cepctl_emit_kv(em, k, buf);
 }
 
 static int emit_policy(yaml_emitter_t *em, const cep_policy *p)
 {
-	return emit_scalar(em, "policy") || emit_map_start(em, false) ||
+	return cepctl_emit_scalar(em, "policy") ||
+	    cepctl_emit_map_start(em, false) ||
 	    emit_dur(em, "maxDuration", p->max_duration_ms) ||
 	    emit_int(em, "maxConcurrentRuns", p->max_concurrent_runs) ||
 	    emit_int(em, "maxCpuWorkers", p->max_cpu_workers) ||
 	    emit_int(em, "maxMemoryMiB", p->max_memory_mib) ||
-	    emit_scalar(em, "targets") || emit_map_start(em, false) ||
+	    cepctl_emit_scalar(em, "targets") ||
+	    cepctl_emit_map_start(em, false) ||
 	    emit_list(em, "allow", (char(*)[128])p->allow, p->n_allow) ||
 	    emit_list(em, "deny", (char(*)[128])p->deny, p->n_deny) ||
-	    emit_map_end(em) || emit_scalar(em, "namespaces") ||
-	    emit_map_start(em, false) ||
+	    cepctl_emit_map_end(em) || cepctl_emit_scalar(em, "namespaces") ||
+	    cepctl_emit_map_start(em, false) ||
 	    emit_list(em, "deny", (char(*)[128])p->ns_deny, p->n_ns_deny) ||
-	    emit_map_end(em) || emit_map_end(em);
+	    cepctl_emit_map_end(em) || cepctl_emit_map_end(em);
 }
 
 /* The control plane, only when one is given (cepctl init --control-plane):
@@ -116,40 +84,44 @@ static int emit_cp(yaml_emitter_t *em, const cep_cp_opts *o)
 	const char *const keys[] = {"url", "caFile", "tokenFile", "proxy"};
 	const char *const vals[] = {o->url, o->ca_file, o->token_file,
 	    o->proxy};
-	if (emit_scalar(em, "controlPlane") || emit_map_start(em, false))
+	if (cepctl_emit_scalar(em, "controlPlane") ||
+	    cepctl_emit_map_start(em, false))
 		return -1;
 	for (size_t i = 0; i < 4; i++)
-		if (vals[i][0] != '\0' && emit_kv(em, keys[i], vals[i]))
+		if (vals[i][0] != '\0' && cepctl_emit_kv(em, keys[i], vals[i]))
 			return -1;
-	return emit_map_end(em);
+	return cepctl_emit_map_end(em);
 }
 
 static int emit_config(yaml_emitter_t *em, const cep_config *c)
 {
 	yaml_event_t ev;
 	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-	if (emit(em, &ev))
+	if (cepctl_emit(em, &ev))
 		return -1;
 	yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
-	if (emit(em, &ev) || emit_map_start(em, false) ||
-	    emit_kv(em, "appliance", c->appliance) ||
-	    emit_scalar(em, "relay") || emit_map_start(em, false) ||
-	    emit_kv(em, "listen", c->relay_listen) ||
-	    emit_kv(em, "advertise", c->relay_advertise) ||
-	    emit_kv(em, "metrics", c->relay_metrics) || emit_map_end(em) ||
-	    emit_scalar(em, "delegate") || emit_map_start(em, false) ||
-	    emit_kv(em, "metrics", c->delegate_metrics) || emit_map_end(em) ||
-	    emit_scalar(em, "runner") || emit_map_start(em, false) ||
+	if (cepctl_emit(em, &ev) || cepctl_emit_map_start(em, false) ||
+	    cepctl_emit_kv(em, "appliance", c->appliance) ||
+	    cepctl_emit_scalar(em, "relay") ||
+	    cepctl_emit_map_start(em, false) ||
+	    cepctl_emit_kv(em, "listen", c->relay_listen) ||
+	    cepctl_emit_kv(em, "advertise", c->relay_advertise) ||
+	    cepctl_emit_kv(em, "metrics", c->relay_metrics) ||
+	    cepctl_emit_map_end(em) || cepctl_emit_scalar(em, "delegate") ||
+	    cepctl_emit_map_start(em, false) ||
+	    cepctl_emit_kv(em, "metrics", c->delegate_metrics) ||
+	    cepctl_emit_map_end(em) || cepctl_emit_scalar(em, "runner") ||
+	    cepctl_emit_map_start(em, false) ||
 	    emit_dur(em, "deadman", c->deadman_ms) ||
 	    emit_dur(em, "identityMargin", c->runner_margin_ms) ||
-	    emit_map_end(em) || emit_policy(em, &c->policy) ||
-	    emit_cp(em, &c->cp) || emit_map_end(em))
+	    cepctl_emit_map_end(em) || emit_policy(em, &c->policy) ||
+	    emit_cp(em, &c->cp) || cepctl_emit_map_end(em))
 		return -1;
 	yaml_document_end_event_initialize(&ev, 1);
-	if (emit(em, &ev))
+	if (cepctl_emit(em, &ev))
 		return -1;
 	yaml_stream_end_event_initialize(&ev);
-	return emit(em, &ev);
+	return cepctl_emit(em, &ev);
 }
 
 static int write_config(const char *path, const cep_config *c, cep_err *err)
@@ -434,16 +406,14 @@ static int abs_opt(char *dst, size_t len, const char *v, cep_err *err)
 
 /* --- control-plane secrets as systemd credentials --------------------- */
 
-/* Copies the operator's file src to <store>/name, root:root 0600; dst gets
- * the copy's path, which cep.yaml names. */
-static int place_credential(const char *store, const char *name,
-    const char *src, char *dst, size_t dlen, cep_err *err)
+/* Copies the operator's file src to dst, root:root 0600, in a folder of
+ * its own (root:root 0700). */
+static int place_credential(const char *store, const char *src,
+    const char *dst, cep_err *err)
 {
 	char *data = NULL;
 	size_t len = 0;
 	int rv = cep_mkdirs(store, 0700, err);
-	if (rv == CEP_OK)
-		rv = cep_path(dst, dlen, err, "%s/%s", store, name);
 	if (rv == CEP_OK)
 		rv = cep_read_file(src, 64 * 1024, &data, &len, err);
 	if (rv == CEP_OK)
@@ -456,44 +426,91 @@ static int place_credential(const char *store, const char *name,
 	return rv;
 }
 
+/* Installed layout, as root: the secrets go to systemd credentials. */
+static bool cp_creds(const cep_paths *p)
+{
+	return p->installed && geteuid() == 0;
+}
+
 /*
  * The files of --control-plane-ca/--control-plane-token, as cep.yaml
- * names them. Installed layout, as root: copied into <config>/credentials
- * (root:root 0700, files 0600), the folder both units load with
- * LoadCredential=cep-shared:/etc/cep/credentials, so relay and delegate
- * each read their own private copy and no file is readable by two users
- * (docs/privsep.md, Secrets). Given again, they replace the copies
- * (rotation). In a home: the operator's files, as absolute paths.
+ * names them. Installed layout, as root: their copies in
+ * <config>/credentials (root:root 0700, files 0600), the folder both units
+ * load with LoadCredential=cep-shared:/etc/cep/credentials, so relay and
+ * delegate each read their own private copy and no file is readable by
+ * two users (docs/privsep.md, Secrets); cp_copy makes them once the
+ * config is known to take them. In a home: the operator's files, as
+ * absolute paths.
  */
 static int cp_files(const cep_paths *p, const cepctl_init_opts *io,
     cep_cp_opts *out, cep_err *err)
 {
-	int rv;
-	if (!p->installed || geteuid() != 0) {
+	int rv = CEP_OK;
+	if (!cp_creds(p)) {
 		rv = abs_opt(out->ca_file, sizeof(out->ca_file), io->cp_ca, err);
 		if (rv == CEP_OK)
 			rv = abs_opt(out->token_file, sizeof(out->token_file),
 			    io->cp_token, err);
 		return rv;
 	}
-	char store[CEP_PATH_MAX];
-	rv = cep_path(store, sizeof(store), err, "%s/credentials", p->config);
-	if (rv == CEP_OK && io->cp_ca != NULL)
-		rv = place_credential(store, "cp-ca.crt", io->cp_ca,
-		    out->ca_file, sizeof(out->ca_file), err);
+	if (io->cp_ca != NULL)
+		rv = cep_path(out->ca_file, sizeof(out->ca_file), err,
+		    "%s/credentials/cp-ca.crt", p->config);
 	if (rv == CEP_OK && io->cp_token != NULL)
-		rv = place_credential(store, "cp-token", io->cp_token,
-		    out->token_file, sizeof(out->token_file), err);
+		rv = cep_path(out->token_file, sizeof(out->token_file), err,
+		    "%s/credentials/cp-token", p->config);
 	return rv;
 }
 
-static int init_config(const cep_paths *p, const cepctl_init_opts *io,
+/* The copies cp_files named. Given again, they replace the copies
+ * (rotation). */
+static int cp_copy(const cep_paths *p, const cepctl_init_opts *io,
     const cep_cp_opts *files, cepctl_init_result *res, cep_err *err)
 {
-	char cfgpath[CEP_PATH_MAX + 16];
-	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", p->config);
-	if (exists(cfgpath))  /* the package's conffile, or an operator's */
+	char store[CEP_PATH_MAX];
+	int rv = CEP_OK;
+	if (!cp_creds(p) || (io->cp_ca == NULL && io->cp_token == NULL))
 		return CEP_OK;
+	rv = cep_path(store, sizeof(store), err, "%s/credentials", p->config);
+	if (rv == CEP_OK && io->cp_ca != NULL)
+		rv = place_credential(store, io->cp_ca, files->ca_file, err);
+	if (rv == CEP_OK && io->cp_token != NULL)
+		rv = place_credential(store, io->cp_token, files->token_file,
+		    err);
+	res->credentials_placed = rv == CEP_OK;
+	return rv;
+}
+
+/* What the flags set, by cep.yaml key (cfg_edit.h), NULL = not given. */
+static void settings_of(const cepctl_init_opts *io, const cep_cp_opts *files,
+    const char *want[CEPCTL_SET_N])
+{
+	want[CEPCTL_SET_APPLIANCE] = io->appliance;
+	want[CEPCTL_SET_LISTEN] = io->listen;
+	want[CEPCTL_SET_ADVERTISE] = io->advertise;
+	want[CEPCTL_SET_RELAY_METRICS] = io->relay_metrics;
+	want[CEPCTL_SET_DELEGATE_METRICS] = io->delegate_metrics;
+	want[CEPCTL_SET_CP_URL] = io->cp_url;
+	want[CEPCTL_SET_CP_CA] = io->cp_ca ? files->ca_file : NULL;
+	want[CEPCTL_SET_CP_TOKEN] = io->cp_token ? files->token_file : NULL;
+	want[CEPCTL_SET_CP_PROXY] = io->cp_proxy;
+}
+
+static bool has_settings(const cepctl_init_opts *io)
+{
+	cep_cp_opts none = {0};
+	const char *want[CEPCTL_SET_N];
+	settings_of(io, &none, want);
+	for (size_t i = 0; i < CEPCTL_SET_N; i++)
+		if (want[i] != NULL)
+			return true;
+	return false;
+}
+
+/* A new cep.yaml with the flags' settings and defaults for the rest. */
+static int new_config(const char *cfgpath, const cepctl_init_opts *io,
+    const cep_cp_opts *files, cepctl_init_result *res, cep_err *err)
+{
 	cep_config c;
 	cep_config_defaults(&c);
 	opt(c.appliance, sizeof(c.appliance), io->appliance);
@@ -511,6 +528,38 @@ static int init_config(const cep_paths *p, const cepctl_init_opts *io,
 	int rv = write_config(cfgpath, &c, err);
 	res->config_created = rv == CEP_OK;
 	return rv;
+}
+
+/*
+ * cep.yaml: written when missing; when it exists (the package's conffile,
+ * or an operator's), the flags' settings are added to it where it lacks
+ * them, and a value it has otherwise is refused (cfg_edit.h). *edit is
+ * the prepared change, written by cepctl_cfg_edit_commit once the
+ * credentials are in place; NULL when there is nothing to change.
+ */
+static int init_config(const cep_paths *p, const cepctl_init_opts *io,
+    const cep_cp_opts *files, cepctl_init_result *res,
+    cepctl_cfg_edit **edit, cep_err *err)
+{
+	char cfgpath[CEP_PATH_MAX + 16];
+	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", p->config);
+	*edit = NULL;
+	if (!exists(cfgpath))
+		return new_config(cfgpath, io, files, res, err);
+	if (!has_settings(io))
+		return CEP_OK;
+	const char *want[CEPCTL_SET_N];
+	settings_of(io, files, want);
+	res->config_checked = true;
+	int rv = cepctl_cfg_edit_plan(p, want, io->replace_config_keys, edit,
+	    err);
+	if (rv != CEP_OK)
+		return rv;
+	snprintf(res->config_added, sizeof(res->config_added), "%s",
+	    cepctl_cfg_edit_added(*edit));
+	snprintf(res->config_changed, sizeof(res->config_changed), "%s",
+	    cepctl_cfg_edit_changed(*edit));
+	return CEP_OK;
 }
 
 static int init_dirs(const cep_paths *p, cep_err *err)
@@ -542,16 +591,26 @@ int cepctl_init_run(const char *home, const cepctl_init_opts *io,
 		res->nothing = true;  /* not the first boot of this machine */
 		return CEP_OK;
 	}
+	/* settings for an appliance that has a CA: the operator configures
+	 * it, and its CA stays (only --force replaces one) */
+	cepctl_init_opts eff = *io;
+	if (eff.ca == CEPCTL_CA_REFUSE && has_settings(io))
+		eff.ca = CEPCTL_CA_KEEP;
 	cep_cp_opts files = {0};
+	cepctl_cfg_edit *edit = NULL;
 	if ((rv = fhs_check(&p, &ids, err)) != CEP_OK ||
 	    (rv = init_dirs(&p, err)) != CEP_OK ||
 	    (rv = cp_files(&p, io, &files, err)) != CEP_OK ||
-	    (rv = init_config(&p, io, &files, res, err)) != CEP_OK ||
-	    (rv = init_connectors(&p, err)) != CEP_OK)
+	    (rv = init_config(&p, io, &files, res, &edit, err)) != CEP_OK)
 		return rv;
+	rv = cp_copy(&p, io, &files, res, err);
+	if (rv == CEP_OK && edit != NULL)
+		rv = cepctl_cfg_edit_commit(edit, err);
+	cepctl_cfg_edit_free(edit);
 	cep_config cfg;
-	if ((rv = cep_config_load(&p, &cfg, err)) != CEP_OK ||
-	    (rv = init_pki(&p, &cfg, io, res, err)) != CEP_OK)
+	if (rv != CEP_OK || (rv = init_connectors(&p, err)) != CEP_OK ||
+	    (rv = cep_config_load(&p, &cfg, err)) != CEP_OK ||
+	    (rv = init_pki(&p, &cfg, &eff, res, err)) != CEP_OK)
 		return rv;
 	return fhs_owners(&p, &ids, err);
 }
@@ -563,7 +622,7 @@ int cepctl_init_home(const char *home, const cepctl_init_opts *io,
 	return cepctl_init_run(home, io, &res, err);
 }
 
-/* --force and --first-boot take no value: taken out of argv before the
+/* --force, --first-boot and --replace-config-keys take no value: taken out of argv before the
  * common parser sees it. */
 static int take_switches(int argc, char **argv, cepctl_init_opts *io)
 {
@@ -573,10 +632,41 @@ static int take_switches(int argc, char **argv, cepctl_init_opts *io)
 			io->ca = CEPCTL_CA_REPLACE;
 		else if (i > 0 && strcmp(argv[i], "--first-boot") == 0)
 			io->first_boot = true;
+		else if (i > 0 &&
+		    strcmp(argv[i], "--replace-config-keys") == 0)
+			io->replace_config_keys = true;
 		else
 			argv[n++] = argv[i];
 	}
 	return n;
+}
+
+/* What init did to an existing cep.yaml and the credentials, and that
+ * the daemons read both only when they start. */
+static void say_config(const cepctl_init_opts *io,
+    const cepctl_init_result *r, const cep_paths *p)
+{
+	bool added = r->config_added[0] != '\0';
+	bool changed = r->config_changed[0] != '\0';
+	if (added || changed)
+		printf("cep.yaml: %s%s%s%s%s (%s/cep.yaml)\n", added ?
+		    "added " : "", r->config_added, added && changed ?
+		    "; " : "", changed ? "replaced " : "", r->config_changed,
+		    p->config);
+	else if (r->config_checked)
+		printf("cep.yaml: unchanged, it has these settings already "
+		    "(%s/cep.yaml)\n", p->config);
+	if (r->credentials_placed)
+		printf("credentials: the control plane's files copied to "
+		    "%s/credentials\n", p->config);
+	if (io->first_boot || (!added && !changed && !r->credentials_placed))
+		return;
+	if (p->installed)
+		printf("restart the daemons to apply it: systemctl restart "
+		    "cep-relay cep-delegate\n");
+	else
+		printf("restart cep-relay and cep-delegate (if they run) to "
+		    "apply it\n");
 }
 
 static void say_done(const cepctl_init_opts *io, const cepctl_init_result *r,
@@ -600,6 +690,7 @@ static void say_done(const cepctl_init_opts *io, const cepctl_init_result *r,
 	if (!io->first_boot)
 		printf("appliance home ready: config %s, pki %s, state %s, "
 		    "sockets %s\n", p->config, p->pki, p->state, p->run);
+	say_config(io, r, p);
 }
 
 int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)

@@ -196,9 +196,11 @@ static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
 	snprintf(ports, sizeof(ports), "%d", web_port);
 	cep_err err;
-	/* a demo must not take (or fail on) the appliance's metrics ports */
+	/* a demo must not take (or fail on) the appliance's metrics ports;
+	 * it owns its home: a kept one (--keep) gets this run's relay port */
 	cepctl_init_opts io = {.appliance = "demo", .listen = url, .advertise = url,
-	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP};
+	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP,
+	    .replace_config_keys = true};
 	if (cepctl_init_home(home, &io, &err) != CEP_OK) {
 		fprintf(stderr, "demo: init: %s\n", err.msg);
 		return CEPCTL_ERROR;

@@ -636,9 +636,11 @@ static int setup(struct kdemo *d, const char *script)
 	int relay_port = free_port();
 	char url[64], path[CEP_PATH_MAX + 32];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
-	/* a demo must not take (or fail on) the appliance's metrics ports */
+	/* a demo must not take (or fail on) the appliance's metrics ports;
+	 * it owns its home: a kept one (--keep) gets this run's relay port */
 	cepctl_init_opts io = {.appliance = "demo", .listen = url, .advertise = url,
-	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP};
+	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP,
+	    .replace_config_keys = true};
 	if (cepctl_init_home(d->home, &io, &err) != CEP_OK) {
 		fprintf(stderr, "demo: init: %s\n", err.msg);
 		return -1;

@@ -637,7 +637,8 @@ static int load_doc(struct cep_cfg_loader *l, cep_config *cfg)
 	return rv;
 }
 
-int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err)
+/* The installed layout's defaults, then the file's values. */
+static void load_defaults(const cep_paths *p, cep_config *cfg)
 {
 	cep_config_defaults(cfg);
 	if (p->installed) {
@@ -646,6 +647,28 @@ int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err)
 		snprintf(cfg->launcher_url, sizeof(cfg->launcher_url), "%s",
 		    CEP_LAUNCHER_URL);
 	}
+}
+
+int cep_config_load_text(const cep_paths *p, const char *text, size_t len,
+    const char *fname, cep_config *cfg, cep_err *err)
+{
+	load_defaults(p, cfg);
+	cep_yaml_doc *doc = NULL;
+	int rv = cep_yaml_parse(text, len, fname, &doc, err);
+	if (rv != CEP_OK)
+		return rv;
+	struct cep_cfg_loader l = {.doc = doc, .dir = p->config, .err = err};
+	cep_config tmp = *cfg;
+	rv = load_doc(&l, &tmp);
+	if (rv == CEP_OK)
+		*cfg = tmp;
+	cep_yaml_free(doc);
+	return rv;
+}
+
+int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err)
+{
+	load_defaults(p, cfg);
 	char path[CEP_PATH_MAX];
 	if (cep_path(path, sizeof(path), err, "%s/cep.yaml", p->config) !=
 	    CEP_OK)
@@ -658,16 +681,7 @@ int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err)
 		return CEP_OK; /* no file: the defaults */
 	if (rv != CEP_OK)
 		return cep_err_set(err, rv, "%s", rerr.msg);
-	cep_yaml_doc *doc = NULL;
-	rv = cep_yaml_parse(text, len, path, &doc, err);
+	rv = cep_config_load_text(p, text, len, path, cfg, err);
 	free(text);
-	if (rv != CEP_OK)
-		return rv;
-	struct cep_cfg_loader l = {.doc = doc, .dir = p->config, .err = err};
-	cep_config tmp = *cfg;
-	rv = load_doc(&l, &tmp);
-	if (rv == CEP_OK)
-		*cfg = tmp;
-	cep_yaml_free(doc);
 	return rv;
 }

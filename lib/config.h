@@ -110,6 +110,11 @@ typedef struct cep_config {
 /* Loads paths->config/cep.yaml; missing keys take defaults; unknown keys
  * and bad values are errors with file:line:col. */
 int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err);
+/* The same for a text not (yet) in a file: cepctl init checks an edited
+ * cep.yaml with it before it replaces the file. fname names it in
+ * messages; relative paths resolve against p->config as for the file. */
+int cep_config_load_text(const cep_paths *p, const char *text, size_t len,
+    const char *fname, cep_config *cfg, cep_err *err);
 void cep_config_defaults(cep_config *cfg);
 /* The commented default file `cepctl init` writes. */
 const char *cep_config_default_yaml(void);

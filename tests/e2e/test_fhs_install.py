@@ -6,7 +6,11 @@ own user, its key handed over as a systemd credential the way
 LoadCredential=cep:/etc/cep/relay does - starts from it, and neither relay
 nor delegate can read the CA key nor the relay key file itself.
 `cepctl init --first-boot` does the same once and nothing after; without
-the package's users, init fails loudly and writes no CA.
+the package's users, init fails loudly and writes no CA. The package's
+default /etc/cep/cep.yaml gets the settings of the flags (comments kept);
+a conflicting control-plane URL is refused before the token is copied, and
+the same URL with a new token rotates the credential and leaves cep.yaml
+as it is.
 
 Runs in a private mount namespace: /etc is an overlay whose writes (the
 users, /etc/cep) vanish with the test, /var/lib and /run are fresh tmpfs.
@@ -30,6 +34,8 @@ useradd -r -g cep -M -d /var/lib/cep -s /usr/sbin/nologin cep-delegate
 useradd -r -g cep -M -d /nonexistent -s /usr/sbin/nologin cep-relay
 # what packaging's tmpfiles.d and the units' State/RuntimeDirectory do
 mkdir -p /etc/cep /var/lib/cep /run/cep
+# the package's conffile
+"$BIN/cepctl" _default-config > /etc/cep/cep.yaml
 chown cep-delegate:cep /var/lib/cep /run/cep
 chmod 0700 /var/lib/cep
 chmod 0770 /run/cep
@@ -46,11 +52,22 @@ useradd -r -U -M -d /var/lib/cep-signer -s /usr/sbin/nologin cep-signer
 usermod -a -G cep-signer cep-delegate
 printf 'cp-secret-token\n' > "$T/token"
 chmod 0644 "$T/token"
-init --first-boot --control-plane https://127.0.0.1:9/ --control-plane-token "$T/token"
+init --first-boot --replace-config-keys --control-plane https://127.0.0.1:9/ \
+    --control-plane-token "$T/token"
 grep -q 'tokenFile: /etc/cep/credentials/cp-token' /etc/cep/cep.yaml && echo "CONFIG names the credential"
+grep -q '^#controlPlane:' /etc/cep/cep.yaml && echo "CONFIG comments kept"
 init --first-boot
-if init 2>"$T/again.err"; then echo "AGAIN ok"; else echo "AGAIN refused"; fi
+if "$BIN/cepctl" init 2>"$T/again.err"; then echo "AGAIN ok"; else echo "AGAIN refused"; fi
 cat "$T/again.err"
+printf 'rotated-token\n' > "$T/token2"
+if init --control-plane https://127.0.0.1:10/ --control-plane-token "$T/token2" 2>"$T/conflict.err"
+then echo "CONFLICT ok"; else echo "CONFLICT refused"; fi
+cat "$T/conflict.err"
+grep -q cp-secret-token /etc/cep/credentials/cp-token && echo "TOKEN kept"
+cp /etc/cep/cep.yaml "$T/cep.yaml.before"
+init --control-plane https://127.0.0.1:9/ --control-plane-token "$T/token2"
+grep -q rotated-token /etc/cep/credentials/cp-token && echo "TOKEN rotated"
+cmp -s /etc/cep/cep.yaml "$T/cep.yaml.before" && echo "CONFIG unchanged"
 for f in /var/lib/cep /var/lib/cep-signer /var/lib/cep-signer/ca.key /var/lib/cep-signer/ca.crt \
          /etc/cep/ca.crt /etc/cep/relay \
          /etc/cep/relay/relay.key /etc/cep/relay/relay.crt /etc/cep/relay/ca.crt \
@@ -144,6 +161,17 @@ class FhsInstall(unittest.TestCase):
         self.assertIn("CAKEY cep-signer readable", r.stdout, out)
         self.assertIn("RELAYKEY denied", r.stdout, out)
         self.assertIn("CONFIG names the credential", r.stdout, out)
+        self.assertIn("CONFIG comments kept", r.stdout, out)
+        self.assertRegex(r.stdout, r"cep.yaml: added controlPlane.url, controlPlane.tokenFile; "
+                         r"replaced relay.listen, relay.advertise, relay.metrics, "
+                         r"delegate.metrics \(/etc/cep/cep.yaml\)")
+        self.assertIn("CONFLICT refused", r.stdout, out)
+        self.assertRegex(r.stdout + r.stderr, r"/etc/cep/cep.yaml:\d+:3: controlPlane.url is", out)
+        self.assertIn("TOKEN kept", r.stdout, out)
+        self.assertIn("TOKEN rotated", r.stdout, out)
+        self.assertIn("CONFIG unchanged", r.stdout, out)
+        self.assertIn("cep.yaml: unchanged", r.stdout, out)
+        self.assertIn("systemctl restart cep-relay cep-delegate", r.stdout, out)
         self.assertIn("RELAY up", r.stdout, out)
 
 

@@ -452,3 +452,25 @@ Test(config, privsep_values_and_errors)
 	    "2:3: unknown key 'signers' in privsep (expected one of: signer, "
 	    "launcher)");
 }
+
+/* cepctl init checks an edited cep.yaml before writing it: the same
+ * loader, the name it is given in messages, paths relative to the home. */
+Test(config, load_text)
+{
+	cep_paths p;
+	char *home = home_with(NULL, &p);
+	cep_config c;
+	cep_err err = {0};
+	const char ok[] = "controlPlane:\n  url: https://p.example\n"
+	    "  tokenFile: plane.token\n";
+	cr_assert_eq(cep_config_load_text(&p, ok, strlen(ok), "edited.yaml", &c,
+	    &err), CEP_OK, "%s", err.msg);
+	char want[CEP_PATH_MAX + 16];
+	snprintf(want, sizeof(want), "%s/plane.token", p.config);
+	cr_assert_str_eq(c.cp.token_file, want);
+	const char bad[] = "relay:\n  advertize: x\n";
+	cr_assert_eq(cep_config_load_text(&p, bad, strlen(bad), "edited.yaml",
+	    &c, &err), CEP_INVALID_ARGUMENT);
+	assert_contains(err.msg, "edited.yaml:2:3: unknown key 'advertize'");
+	cep_test_rmdir(home);
+}
