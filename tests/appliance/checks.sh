@@ -1,0 +1,413 @@
+#!/bin/bash
+# checks.sh - the appliance test's checks, run INSIDE a booted root by
+# cep-apptest.service (a oneshot ordered after multi-user.target) with no
+# manual step. The host (tests/appliance/appliance_test.py) installs this
+# file and /etc/cep-apptest/mode ("main", "rpm" or "cp"), boots the root
+# with systemd-nspawn -b and reads, after the container powered off:
+#   /var/lib/cep-apptest/results   one line per check: "PASS name[: detail]"
+#                                   or "FAIL name: why"
+#   /var/lib/cep-apptest/data      key=value facts for host-side checks
+#   /var/lib/cep-apptest/log       this script's trace and the units' journal
+# The checks are written for the target design of issue 9 (privilege
+# separation, signer, launcher, first boot, credentials); on a tree without
+# it they fail with the reason, they are never skipped.
+set -u
+OUT=/var/lib/cep-apptest
+mkdir -p "$OUT"
+RES=$OUT/results
+DATA=$OUT/data
+: >"$RES"
+: >"$DATA"
+exec >"$OUT/log" 2>&1
+MODE=$(cat /etc/cep-apptest/mode 2>/dev/null || echo main)
+NS=apptest
+WORK=$(mktemp -d /tmp/cep-apptest.XXXXXX)
+DAEMONS="cep-relay cep-delegate cep-signer cep-launcher"
+
+pass() { echo "PASS $1${2:+: $2}" >>"$RES"; echo "== PASS $1 ${2:-}"; }
+fail() { echo "FAIL $1: $2" >>"$RES"; echo "== FAIL $1: $2"; }
+fact() { echo "$1=$2" >>"$DATA"; }
+now() { date +%s; }
+
+# wait_active TIMEOUT UNIT...: 0 once every unit is active
+wait_active() {
+	local end=$(($(now) + $1)) u
+	shift
+	while :; do
+		local ok=1
+		for u in "$@"; do
+			# a unit that does not exist or gave up will not come
+			case $(systemctl show -p LoadState --value "$u")/$(systemctl show -p ActiveState --value "$u") in
+			loaded/active | not-found/* | */failed) ;;
+			*) ok=0 ;;
+			esac
+		done
+		[ $ok = 1 ] && break
+		[ "$(now)" -ge $end ] && return 1
+		sleep 0.5
+	done
+	for u in "$@"; do
+		systemctl is-active -q "$u" || return 1
+	done
+}
+
+# why UNIT: its state in a few words, for a FAIL line
+why() {
+	systemctl show -p LoadState,ActiveState,SubState,Result "$1" 2>/dev/null |
+		tr '\n' ' ' | sed 's/ $//'
+}
+
+# firstboot_ok: cep-firstboot.service ran once, successfully, this boot
+firstboot_ok() {
+	local s
+	s=$(systemctl show -p LoadState,ActiveState,Result,ExecMainStartTimestampMonotonic \
+		cep-firstboot.service)
+	echo "$s" | grep -qx LoadState=loaded &&
+		echo "$s" | grep -qx Result=success &&
+		! echo "$s" | grep -qx ActiveState=failed &&
+		! echo "$s" | grep -qx ExecMainStartTimestampMonotonic=0
+}
+
+# services NAME: every daemon active, first boot done, within 90 s of boot
+check_services() {
+	local name=$1 bad="" u
+	wait_active 90 $DAEMONS
+	for u in $DAEMONS; do
+		systemctl is-active -q "$u" || bad="$bad $u not active ($(why "$u"));"
+	done
+	firstboot_ok || bad="$bad cep-firstboot did not succeed ($(why cep-firstboot.service));"
+	if [ -z "$bad" ]; then
+		pass "$name" "$DAEMONS active, cep-firstboot succeeded"
+	else
+		fail "$name" "${bad%;}"
+	fi
+}
+
+check_status() {
+	if timeout 20 cepctl status >"$WORK/status" 2>&1; then
+		pass status "cepctl status exit 0"
+	else
+		fail status "cepctl status exit $?: $(tail -c 300 "$WORK/status" | tr '\n' ' ')"
+	fi
+}
+
+# experiment NAME DURATION FAULT_SECONDS: a host run with a network-loss
+# fault on the namespace $NS and a cpu-hog, to stdout
+experiment() {
+	cat <<EOF
+apiVersion: cep.io/v1
+kind: Experiment
+metadata:
+  name: $1
+spec:
+  target:
+    kind: host
+  duration: $2
+  faults:
+    - name: lossy
+      type: network-loss
+      netns: $NS
+      percent: 30
+      direction: egress
+      cidrs: ["10.0.0.0/8"]
+      duration: $3
+    - name: burn
+      type: cpu-hog
+      workers: 1
+      load: 50%
+      duration: $3
+  probes:
+    - name: netns-alive
+      type: cmd
+      mode: end-of-test
+      command: ["ip", "netns", "exec", "$NS", "true"]
+EOF
+}
+
+capeff() { # capeff UNIT: CapEff of its main process, or "none"
+	local pid
+	pid=$(systemctl show -p MainPID --value "$1")
+	if [ -z "$pid" ] || [ "$pid" = 0 ]; then echo none; return; fi
+	awk '/^CapEff:/{print $2}' "/proc/$pid/status" 2>/dev/null || echo none
+}
+cep_tables() { ip netns exec $NS nft list tables 2>/dev/null | grep ' cep_' || :; }
+runners() { # pids of cep-runner processes
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(cat "$p/comm" 2>/dev/null)" = cep-runner ] && echo "${p#/proc/}"
+	done
+}
+run_id_of() { sed -n 's/.*run \([^ ]*\) submitted.*/\1/p' "$1" 2>/dev/null | head -n1; }
+
+# host-run + capeff: the run passes, its rule is seen in the namespace, and
+# relay and delegate have CapEff 0 in every sample taken while it runs
+check_host_run() {
+	experiment apptest-host 15s 10s >"$WORK/host.yaml"
+	timeout 90 cepctl run "$WORK/host.yaml" >"$WORK/host.out" 2>&1 &
+	local pid=$! seen_rule=no n=0 bad="" c u
+	while kill -0 $pid 2>/dev/null; do
+		[ -n "$(cep_tables)" ] && seen_rule=yes
+		for u in cep-relay cep-delegate; do
+			c=$(capeff $u)
+			[ "$c" = 0000000000000000 ] || bad="$bad $u=$c"
+		done
+		n=$((n + 1))
+		sleep 0.5
+	done
+	wait $pid
+	local rc=$?
+	fact host_run_id "$(run_id_of "$WORK/host.out")"
+	if [ $rc = 0 ] && [ $seen_rule = yes ]; then
+		pass host-run "cepctl run exit 0, network-loss table seen in netns $NS"
+	else
+		fail host-run "cepctl run exit $rc, rule seen in netns $NS: $seen_rule; $(tail -c 600 "$WORK/host.out" | tr '\n' ' ')"
+	fi
+	if [ $n -lt 3 ]; then
+		fail capeff "only $n samples during the run"
+	elif [ -n "$bad" ]; then
+		fail capeff "non-zero or unreadable CapEff in $n samples:$(echo "$bad" | tr ' ' '\n' | sort -u | tr '\n' ' ')"
+	else
+		pass capeff "cep-relay and cep-delegate CapEff 0 in $n samples during the run"
+	fi
+}
+
+check_security() {
+	local u e all="" bad=""
+	for u in cep-relay cep-delegate; do
+		e=$(systemd-analyze security --no-pager $u.service 2>&1 |
+			sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+		[ -n "$e" ] || e=unknown
+		all="$all $u.service $e,"
+		if [ "$e" = unknown ] || awk -v e="$e" 'BEGIN{exit !(e > 2.0)}'; then
+			bad=yes
+		fi
+	done
+	all="exposure${all%,} (limit 2.0)"
+	if [ -z "$bad" ]; then pass security "$all"; else fail security "$all"; fi
+}
+
+# ca-key: the CA key exists, root reads it, the relay's user cannot, and
+# neither can the delegate's once a signer user holds it
+check_ca_key() {
+	local keys="" k users=cep-relay u bad="" note=""
+	for k in /var/lib/cep-signer/ca.key /var/lib/cep-signer/pki/ca.key /var/lib/cep/pki/ca.key; do
+		[ -f "$k" ] && keys="$keys $k"
+	done
+	if [ -z "$keys" ]; then
+		fail ca-key "no CA key found (/var/lib/cep-signer/ca.key, /var/lib/cep/pki/ca.key)"
+		return
+	fi
+	if getent passwd cep-signer >/dev/null; then
+		users="cep-relay cep-delegate"
+	else
+		note=" (no cep-signer user: cep-delegate not checked)"
+	fi
+	for k in $keys; do
+		cat "$k" >/dev/null 2>&1 || bad="$bad root cannot read $k;"
+		for u in $users; do
+			# the daemon's user with all its groups (cep), no capabilities
+			if setpriv --reuid "$u" --regid "$(id -g "$u")" --init-groups \
+				cat "$k" >/dev/null 2>&1; then
+				bad="$bad $u can read $k;"
+			fi
+		done
+	done
+	if [ -z "$bad" ]; then
+		pass ca-key "$users cannot open$keys$note"
+	else
+		fail ca-key "${bad%;}$note"
+	fi
+}
+
+# stop-during-run: `systemctl stop cep-delegate` while a run holds a rule
+# in $NS and a runner: afterwards no table, no runner, no identity
+check_stop_during_run() {
+	experiment apptest-stop 120s 110s >"$WORK/stop.yaml"
+	timeout 150 cepctl run "$WORK/stop.yaml" >"$WORK/stop.out" 2>&1 &
+	local pid=$! end=$(($(now) + 40)) run=""
+	while [ "$(now)" -lt $end ]; do
+		run=$(run_id_of "$WORK/stop.out")
+		[ -n "$run" ] && [ -n "$(cep_tables)" ] && [ -n "$(runners)" ] && break
+		sleep 0.5
+	done
+	fact stop_run_id "$run"
+	if [ -z "$run" ] || [ -z "$(cep_tables)" ] || [ -z "$(runners)" ]; then
+		fail stop-during-run "the run never got going (run id '${run}', tables: $(cep_tables | tr '\n' ' '), runners: $(runners | tr '\n' ' ')): $(tail -c 400 "$WORK/stop.out" | tr '\n' ' ')"
+		kill $pid 2>/dev/null
+		wait $pid 2>/dev/null
+		return
+	fi
+	sleep 2
+	local t0 left
+	t0=$(now)
+	timeout 90 systemctl stop cep-delegate || echo "systemctl stop: exit $?"
+	# what the stop left behind, polled for 20 s more (a cleanup may be
+	# asynchronous to the stop; it must be done by then)
+	end=$(($(now) + 20))
+	while :; do
+		left=""
+		[ -z "$(cep_tables)" ] || left="$left tables in $NS: $(cep_tables | tr '\n' ' ');"
+		[ -z "$(runners)" ] || left="$left cep-runner pids: $(runners | tr '\n' ' ');"
+		local ids
+		ids=$(find /run /var/lib -path "*$run*" \( -name identity -o -name runner.key \) 2>/dev/null | tr '\n' ' ')
+		[ -z "$ids" ] || left="$left identity files: $ids;"
+		[ -z "$left" ] || [ "$(now)" -ge $end ] && break
+		sleep 1
+	done
+	kill $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	if [ -z "$left" ]; then
+		pass stop-during-run "run $run: stop took $(($(now) - t0))s, no table, runner or identity left"
+	else
+		fail stop-during-run "run $run, after systemctl stop cep-delegate:${left%;}"
+	fi
+}
+
+check_restart() {
+	local bad=""
+	timeout 60 systemctl start cep-relay cep-delegate || bad="$bad systemctl start exit $?;"
+	wait_active 30 cep-relay cep-delegate ||
+		bad="$bad not active: $(why cep-relay) / $(why cep-delegate);"
+	timeout 20 cepctl status >"$WORK/status2" 2>&1 || bad="$bad cepctl status exit $?;"
+	experiment apptest-restart 6s 3s >"$WORK/short.yaml"
+	timeout 60 cepctl run "$WORK/short.yaml" >"$WORK/short.out" 2>&1 ||
+		bad="$bad short run exit $?: $(tail -c 400 "$WORK/short.out" | tr '\n' ' ');"
+	if [ -z "$bad" ]; then
+		pass restart "both active again, cepctl status answers, run $(run_id_of "$WORK/short.out") passed"
+	else
+		fail restart "${bad%;}"
+	fi
+}
+
+check_ldd() {
+	local b libs bad=""
+	for b in /usr/bin/cep-delegate /usr/bin/cep-relay; do
+		libs=$(ldd "$b" 2>&1 | grep -Eio 'lib[a-z_0-9-]*(nftables|nftnl|mnl|netfilter)[a-z_0-9.-]*' | sort -u | tr '\n' ' ')
+		[ -z "$libs" ] || bad="$bad $(basename "$b") links $libs;"
+	done
+	if [ -z "$bad" ]; then
+		pass ldd "cep-delegate and cep-relay link no nftables/nftnl/mnl/netfilter library"
+	else
+		fail ldd "${bad%;}"
+	fi
+}
+
+main_checks() {
+	check_services services
+	check_status
+	ip netns add $NS || echo "ip netns add $NS failed"
+	check_host_run
+	check_security
+	check_ca_key
+	check_stop_during_run
+	check_restart
+	check_ldd
+	ip netns del $NS
+}
+
+# control plane (root "cp", host network): configure the plane the host
+# started (/etc/cep-apptest/cp/{url,ca.crt,token}) as an operator would,
+# with the token a root-only file that each unit loads as its own
+# credential (LoadCredential=, lib/cred.h: cep_<file name>)
+cp_configure() {
+	install -d -m0755 /etc/cep/controlplane
+	install -m0644 /etc/cep-apptest/cp/ca.crt /etc/cep/controlplane/ca.crt
+	install -m0600 -o root -g root /etc/cep-apptest/cp/token /etc/cep/controlplane/cp.token
+	# this root shares the host's network: the ports the host found free
+	# (relay, relay metrics, delegate metrics) instead of the defaults
+	local rp rm dm
+	read -r rp rm dm </etc/cep-apptest/cp/ports
+	sed -i -e "s|tls+tcp://0.0.0.0:7443|tls+tcp://127.0.0.1:$rp|; s|:7443|:$rp|" \
+		-e "s|127.0.0.1:9464|127.0.0.1:$rm|; s|127.0.0.1:9465|127.0.0.1:$dm|" /etc/cep/cep.yaml
+	cat >>/etc/cep/cep.yaml <<EOF
+
+controlPlane:
+  url: $(cat /etc/cep-apptest/cp/url)
+  caFile: /etc/cep/controlplane/ca.crt
+  tokenFile: /etc/cep/controlplane/cp.token
+  pollWaitMs: 2000
+  timeoutMs: 5000
+EOF
+	local u
+	for u in cep-relay cep-delegate; do
+		install -d /etc/systemd/system/$u.service.d
+		printf '[Service]\nLoadCredential=cep_cp.token:/etc/cep/controlplane/cp.token\n' \
+			>/etc/systemd/system/$u.service.d/apptest-cp.conf
+	done
+	systemctl daemon-reload
+	# the boot's attempts (default ports) may have hit the start limit
+	systemctl reset-failed cep-relay cep-delegate
+	timeout 60 systemctl restart cep-relay cep-delegate
+}
+
+# cp-daemons: with the plane configured both run, and each holds the token
+# as its own credential while neither user can open the file itself
+check_cp_daemons() {
+	local bad="" u pid dir
+	wait_active 30 cep-relay cep-delegate || bad="$bad not active: $(why cep-relay) / $(why cep-delegate);"
+	sleep 3 # a daemon that cannot read its token exits at once (Restart=)
+	for u in cep-relay cep-delegate; do
+		systemctl is-active -q $u || { bad="$bad $u not active;"; continue; }
+		pid=$(systemctl show -p MainPID --value $u)
+		dir=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^CREDENTIALS_DIRECTORY=//p')
+		if [ -z "$dir" ] || [ ! -f "$dir/cep_cp.token" ]; then
+			bad="$bad $u has no cep_cp.token credential;"
+		elif [ "$(stat -c %U "$dir/cep_cp.token")" != "$(systemctl show -p User --value $u)" ]; then
+			bad="$bad $u's credential is owned by $(stat -c %U "$dir/cep_cp.token");"
+		fi
+		setpriv --reuid $u --regid "$(id -g $u)" --init-groups cat /etc/cep/controlplane/cp.token \
+			>/dev/null 2>&1 && bad="$bad $u can read the token file itself;"
+	done
+	if [ -z "$bad" ]; then
+		pass cp-daemons "cep-relay and cep-delegate active with the plane configured, each with its own cep_cp.token credential"
+	else
+		fail cp-daemons "${bad%;}"
+	fi
+}
+
+cp_checks() {
+	wait_active 90 cep-relay cep-delegate
+	cp_configure
+	check_cp_daemons
+	cat >"$WORK/cp.yaml" <<EOF
+apiVersion: cep.io/v1
+kind: Experiment
+metadata:
+  name: apptest-cp
+spec:
+  target:
+    kind: host
+  duration: 4s
+  faults:
+    - name: burn
+      type: cpu-hog
+      workers: 1
+      load: 30%
+EOF
+	if timeout 60 cepctl run "$WORK/cp.yaml" >"$WORK/cp.out" 2>&1; then
+		pass cp-run "run $(run_id_of "$WORK/cp.out") passed"
+	else
+		fail cp-run "cepctl run exit $?: $(tail -c 400 "$WORK/cp.out" | tr '\n' ' ')"
+	fi
+	fact appliance "$(sed -n 's/^appliance: *//p' /etc/cep/cep.yaml | head -n1)"
+	fact cp_run_id "$(run_id_of "$WORK/cp.out")"
+	# stay up while the host looks for the run's events at the plane
+	local end=$(($(now) + 60))
+	while [ ! -e "$OUT/host-done" ] && [ "$(now)" -lt $end ]; do
+		sleep 0.5
+	done
+}
+
+case $MODE in
+main) main_checks ;;
+rpm)
+	check_services rpm-root
+	;;
+cp) cp_checks ;;
+*) fail mode "unknown mode $MODE" ;;
+esac
+
+journalctl -b --no-pager -o short-monotonic -u 'cep-*' >"$OUT/journal" 2>&1
+rm -rf "$WORK"
+echo done >>"$DATA"
+exit 0
