@@ -80,11 +80,16 @@ def packages(args):
     if deb and rpm:
         return os.path.abspath(deb), os.path.abspath(rpm), "given"
     pkg = os.path.join(SRC, "scripts", "package")
-    if os.access(pkg, os.X_OK):
+    if os.path.exists(pkg):
         log("building the packages: scripts/package")
-        run([pkg], 1800, cwd=SRC)
+        out = run([pkg] if os.access(pkg, os.X_OK) else ["sh", pkg], 1800, cwd=SRC)
+        # the paths it prints, else the newest in dist/
+        printed = [w for w in out.split() if os.path.isfile(os.path.join(SRC, w))]
+        pdeb = [w for w in printed if w.endswith(".deb")]
+        prpm = [w for w in printed if w.endswith(".rpm") and not w.endswith(".src.rpm")]
         d = os.path.join(SRC, "dist")
-        deb, rpm = deb or newest(d + "/cep_*.deb"), rpm or newest(d + "/cep-*.rpm")
+        deb = deb or (os.path.join(SRC, pdeb[-1]) if pdeb else newest(d + "/cep_*.deb"))
+        rpm = rpm or (os.path.join(SRC, prpm[-1]) if prpm else newest(d + "/cep-*.rpm"))
         how = "scripts/package"
     else:
         # FALLBACK ONLY until scripts/package exists (standin-pkg.sh says what it is)

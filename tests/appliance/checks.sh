@@ -53,8 +53,11 @@ wait_active() {
 
 # why UNIT: its state in a few words, for a FAIL line
 why() {
-	systemctl show -p LoadState,ActiveState,SubState,Result "$1" 2>/dev/null |
-		tr '\n' ' ' | sed 's/ $//'
+	if [ "$(systemctl show -p LoadState --value "$1")" = not-found ]; then
+		echo "no such unit"
+		return
+	fi
+	echo "$(systemctl show -p ActiveState --value "$1")/$(systemctl show -p SubState --value "$1"), result $(systemctl show -p Result --value "$1")"
 }
 
 # firstboot_ok: cep-firstboot.service ran once, successfully, this boot
@@ -79,7 +82,7 @@ check_services() {
 	if [ -z "$bad" ]; then
 		pass "$name" "$DAEMONS active, cep-firstboot succeeded"
 	else
-		fail "$name" "${bad%;}"
+		bad=${bad# }; fail "$name" "${bad%;}"
 	fi
 }
 
@@ -215,7 +218,7 @@ check_ca_key() {
 	if [ -z "$bad" ]; then
 		pass ca-key "$users cannot open$keys$note"
 	else
-		fail ca-key "${bad%;}$note"
+		bad=${bad# }; fail ca-key "${bad%;}$note"
 	fi
 }
 
@@ -275,7 +278,7 @@ check_restart() {
 	if [ -z "$bad" ]; then
 		pass restart "both active again, cepctl status answers, run $(run_id_of "$WORK/short.out") passed"
 	else
-		fail restart "${bad%;}"
+		bad=${bad# }; fail restart "${bad%;}"
 	fi
 }
 
@@ -283,12 +286,12 @@ check_ldd() {
 	local b libs bad=""
 	for b in /usr/bin/cep-delegate /usr/bin/cep-relay; do
 		libs=$(ldd "$b" 2>&1 | grep -Eio 'lib[a-z_0-9-]*(nftables|nftnl|mnl|netfilter)[a-z_0-9.-]*' | sort -u | tr '\n' ' ')
-		[ -z "$libs" ] || bad="$bad $(basename "$b") links $libs;"
+		[ -z "$libs" ] || bad="$bad $(basename "$b") links ${libs% };"
 	done
 	if [ -z "$bad" ]; then
 		pass ldd "cep-delegate and cep-relay link no nftables/nftnl/mnl/netfilter library"
 	else
-		fail ldd "${bad%;}"
+		bad=${bad# }; fail ldd "${bad%;}"
 	fi
 }
 
@@ -306,13 +309,16 @@ main_checks() {
 }
 
 # control plane (root "cp", host network): configure the plane the host
-# started (/etc/cep-apptest/cp/{url,ca.crt,token}) as an operator would,
-# with the token a root-only file that each unit loads as its own
-# credential (LoadCredential=, lib/cred.h: cep_<file name>)
+# started (/etc/cep-apptest/cp/{url,ca.crt,token,ports}) as an operator
+# does on an installed appliance (docs/configuration.md, docs/privsep.md
+# Secrets): the token and the plane's CA root-only in /etc/cep/credentials,
+# which the units load as each daemon's own systemd credential
+# (LoadCredential=cep-shared:/etc/cep/credentials -> cep-shared_cp-token)
+CRED=/etc/cep/credentials
 cp_configure() {
-	install -d -m0755 /etc/cep/controlplane
-	install -m0644 /etc/cep-apptest/cp/ca.crt /etc/cep/controlplane/ca.crt
-	install -m0600 -o root -g root /etc/cep-apptest/cp/token /etc/cep/controlplane/cp.token
+	install -d -m0700 -o root -g root $CRED
+	install -m0600 -o root -g root /etc/cep-apptest/cp/ca.crt $CRED/cp-ca.crt
+	install -m0600 -o root -g root /etc/cep-apptest/cp/token $CRED/cp-token
 	# this root shares the host's network: the ports the host found free
 	# (relay, relay metrics, delegate metrics) instead of the defaults
 	local rp rm dm
@@ -323,45 +329,40 @@ cp_configure() {
 
 controlPlane:
   url: $(cat /etc/cep-apptest/cp/url)
-  caFile: /etc/cep/controlplane/ca.crt
-  tokenFile: /etc/cep/controlplane/cp.token
+  caFile: $CRED/cp-ca.crt
+  tokenFile: $CRED/cp-token
   pollWaitMs: 2000
   timeoutMs: 5000
 EOF
-	local u
-	for u in cep-relay cep-delegate; do
-		install -d /etc/systemd/system/$u.service.d
-		printf '[Service]\nLoadCredential=cep_cp.token:/etc/cep/controlplane/cp.token\n' \
-			>/etc/systemd/system/$u.service.d/apptest-cp.conf
-	done
-	systemctl daemon-reload
 	# the boot's attempts (default ports) may have hit the start limit
 	systemctl reset-failed cep-relay cep-delegate
 	timeout 60 systemctl restart cep-relay cep-delegate
 }
 
 # cp-daemons: with the plane configured both run, and each holds the token
-# as its own credential while neither user can open the file itself
+# as its own credential (owned by its user) while neither user can open
+# the file itself
 check_cp_daemons() {
-	local bad="" u pid dir
-	wait_active 30 cep-relay cep-delegate || bad="$bad not active: $(why cep-relay) / $(why cep-delegate);"
+	local bad="" u pid dir c
+	wait_active 30 cep-relay cep-delegate
 	sleep 3 # a daemon that cannot read its token exits at once (Restart=)
 	for u in cep-relay cep-delegate; do
-		systemctl is-active -q $u || { bad="$bad $u not active;"; continue; }
+		systemctl is-active -q $u || { bad="$bad $u not active ($(why $u));"; continue; }
 		pid=$(systemctl show -p MainPID --value $u)
 		dir=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^CREDENTIALS_DIRECTORY=//p')
-		if [ -z "$dir" ] || [ ! -f "$dir/cep_cp.token" ]; then
-			bad="$bad $u has no cep_cp.token credential;"
-		elif [ "$(stat -c %U "$dir/cep_cp.token")" != "$(systemctl show -p User --value $u)" ]; then
-			bad="$bad $u's credential is owned by $(stat -c %U "$dir/cep_cp.token");"
+		c=$(ls -d "$dir"/*_cp-token 2>/dev/null | head -n1)
+		if [ -z "$dir" ] || [ -z "$c" ]; then
+			bad="$bad $u has no cp-token credential (CREDENTIALS_DIRECTORY '${dir}');"
+		elif [ "$(stat -c %U "$c")" != "$u" ]; then
+			bad="$bad $u's credential $c is owned by $(stat -c %U "$c");"
 		fi
-		setpriv --reuid $u --regid "$(id -g $u)" --init-groups cat /etc/cep/controlplane/cp.token \
-			>/dev/null 2>&1 && bad="$bad $u can read the token file itself;"
+		setpriv --reuid $u --regid "$(id -g $u)" --init-groups cat $CRED/cp-token \
+			>/dev/null 2>&1 && bad="$bad $u can read $CRED/cp-token itself;"
 	done
 	if [ -z "$bad" ]; then
-		pass cp-daemons "cep-relay and cep-delegate active with the plane configured, each with its own cep_cp.token credential"
+		pass cp-daemons "cep-relay and cep-delegate active with the plane configured, each with its own cp-token credential"
 	else
-		fail cp-daemons "${bad%;}"
+		bad=${bad# }; fail cp-daemons "${bad%;}"
 	fi
 }
 
