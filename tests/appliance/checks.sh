@@ -21,7 +21,9 @@ DATA=$OUT/data
 exec >"$OUT/log" 2>&1
 MODE=$(cat /etc/cep-apptest/mode 2>/dev/null || echo main)
 NS=apptest
-WORK=$(mktemp -d /tmp/cep-apptest.XXXXXX)
+WORK=$OUT/work # the experiments and cepctl outputs, kept for the host
+rm -rf "$WORK"
+mkdir -p "$WORK"
 DAEMONS="cep-relay cep-delegate cep-signer cep-launcher"
 
 pass() { echo "PASS $1${2:+: $2}" >>"$RES"; echo "== PASS $1 ${2:-}"; }
@@ -90,7 +92,7 @@ check_status() {
 	if timeout 20 cepctl status >"$WORK/status" 2>&1; then
 		pass status "cepctl status exit 0"
 	else
-		fail status "cepctl status exit $?: $(tail -c 300 "$WORK/status" | tr '\n' ' ')"
+		fail status "cepctl status exit $?: $(brief "$WORK/status")"
 	fi
 }
 
@@ -140,6 +142,14 @@ runners() { # pids of cep-runner processes
 		[ "$(cat "$p/comm" 2>/dev/null)" = cep-runner ] && echo "${p#/proc/}"
 	done
 }
+# brief FILE: why a cepctl command failed, in one line: the report's
+# verdict and reason, else the end of its output
+brief() {
+	local r
+	r=$(grep -E -o '(verdict: .*|reason: .*)' "$1" 2>/dev/null | tr '\n' ' ')
+	[ -n "$r" ] || r=$(tail -c 300 "$1" 2>/dev/null | tr '\n' ' ')
+	echo "${r% } (${1#$OUT/})"
+}
 run_id_of() { sed -n 's/.*run \([^ ]*\) submitted.*/\1/p' "$1" 2>/dev/null | head -n1; }
 
 # host-run + capeff: the run passes, its rule is seen in the namespace, and
@@ -163,7 +173,7 @@ check_host_run() {
 	if [ $rc = 0 ] && [ $seen_rule = yes ]; then
 		pass host-run "cepctl run exit 0, network-loss table seen in netns $NS"
 	else
-		fail host-run "cepctl run exit $rc, rule seen in netns $NS: $seen_rule; $(tail -c 600 "$WORK/host.out" | tr '\n' ' ')"
+		fail host-run "cepctl run exit $rc, rule seen in netns $NS: $seen_rule; $(brief "$WORK/host.out")"
 	fi
 	if [ $n -lt 3 ]; then
 		fail capeff "only $n samples during the run"
@@ -235,7 +245,7 @@ check_stop_during_run() {
 	done
 	fact stop_run_id "$run"
 	if [ -z "$run" ] || [ -z "$(cep_tables)" ] || [ -z "$(runners)" ]; then
-		fail stop-during-run "the run never got going (run id '${run}', tables: $(cep_tables | tr '\n' ' '), runners: $(runners | tr '\n' ' ')): $(tail -c 400 "$WORK/stop.out" | tr '\n' ' ')"
+		fail stop-during-run "the run never got going (run id '${run}', tables: $(cep_tables | tr '\n' ' '), runners: $(runners | tr '\n' ' ')): $(brief "$WORK/stop.out")"
 		kill $pid 2>/dev/null
 		wait $pid 2>/dev/null
 		return
@@ -274,7 +284,7 @@ check_restart() {
 	timeout 20 cepctl status >"$WORK/status2" 2>&1 || bad="$bad cepctl status exit $?;"
 	experiment apptest-restart 6s 3s >"$WORK/short.yaml"
 	timeout 60 cepctl run "$WORK/short.yaml" >"$WORK/short.out" 2>&1 ||
-		bad="$bad short run exit $?: $(tail -c 400 "$WORK/short.out" | tr '\n' ' ');"
+		bad="$bad short run exit $?: $(brief "$WORK/short.out");"
 	if [ -z "$bad" ]; then
 		pass restart "both active again, cepctl status answers, run $(run_id_of "$WORK/short.out") passed"
 	else
@@ -388,7 +398,7 @@ EOF
 	if timeout 60 cepctl run "$WORK/cp.yaml" >"$WORK/cp.out" 2>&1; then
 		pass cp-run "run $(run_id_of "$WORK/cp.out") passed"
 	else
-		fail cp-run "cepctl run exit $?: $(tail -c 400 "$WORK/cp.out" | tr '\n' ' ')"
+		fail cp-run "cepctl run exit $?: $(brief "$WORK/cp.out")"
 	fi
 	fact appliance "$(sed -n 's/^appliance: *//p' /etc/cep/cep.yaml | head -n1)"
 	fact cp_run_id "$(run_id_of "$WORK/cp.out")"
@@ -409,6 +419,5 @@ cp) cp_checks ;;
 esac
 
 journalctl -b --no-pager -o short-monotonic -u 'cep-*' >"$OUT/journal" 2>&1
-rm -rf "$WORK"
 echo done >>"$DATA"
 exit 0
