@@ -129,11 +129,11 @@ spec:
 EOF
 }
 
-capeff() { # capeff UNIT: CapEff of its main process, or "none"
+capeff() { # capeff UNIT: CapEff of its main process, or why there is none
 	local pid
 	pid=$(systemctl show -p MainPID --value "$1")
-	if [ -z "$pid" ] || [ "$pid" = 0 ]; then echo none; return; fi
-	awk '/^CapEff:/{print $2}' "/proc/$pid/status" 2>/dev/null || echo none
+	if [ -z "$pid" ] || [ "$pid" = 0 ]; then echo not-running; return; fi
+	awk '/^CapEff:/{print $2}' "/proc/$pid/status" 2>/dev/null || echo unreadable
 }
 cep_tables() { ip netns exec $NS nft list tables 2>/dev/null | grep ' cep_' || :; }
 runners() { # pids of cep-runner processes
@@ -146,8 +146,8 @@ runners() { # pids of cep-runner processes
 # verdict and reason, else the end of its output
 brief() {
 	local r
-	r=$(grep -E -o '(verdict: .*|reason: .*)' "$1" 2>/dev/null | tr '\n' ' ')
-	[ -n "$r" ] || r=$(tail -c 300 "$1" 2>/dev/null | tr '\n' ' ')
+	r="$(grep -o 'verdict: [A-Za-z]*' "$1" 2>/dev/null | tail -n1) $(grep -o 'reason: .*' "$1" 2>/dev/null | tail -n1)"
+	[ "$r" != " " ] || r=$(tail -c 300 "$1" 2>/dev/null | tr '\n' ' ')
 	echo "${r% } (${1#$OUT/})"
 }
 run_id_of() { sed -n 's/.*run \([^ ]*\) submitted.*/\1/p' "$1" 2>/dev/null | head -n1; }
@@ -178,7 +178,8 @@ check_host_run() {
 	if [ $n -lt 3 ]; then
 		fail capeff "only $n samples during the run"
 	elif [ -n "$bad" ]; then
-		fail capeff "non-zero or unreadable CapEff in $n samples:$(echo "$bad" | tr ' ' '\n' | sort -u | tr '\n' ' ')"
+		bad=$(echo "$bad" | tr ' ' '\n' | sort -u | tr '\n' ' ')
+		fail capeff "CapEff not 0 in $n samples during the run:${bad% }"
 	else
 		pass capeff "cep-relay and cep-delegate CapEff 0 in $n samples during the run"
 	fi
@@ -245,7 +246,10 @@ check_stop_during_run() {
 	done
 	fact stop_run_id "$run"
 	if [ -z "$run" ] || [ -z "$(cep_tables)" ] || [ -z "$(runners)" ]; then
-		fail stop-during-run "the run never got going (run id '${run}', tables: $(cep_tables | tr '\n' ' '), runners: $(runners | tr '\n' ' ')): $(brief "$WORK/stop.out")"
+		local t r
+		t=$(cep_tables | tr '\n' ' ')
+		r=$(runners | tr '\n' ' ')
+		fail stop-during-run "the run never got going in 40 s (run id '${run}', tables in $NS: ${t:-none}, cep-runner pids: ${r:-none}): $(brief "$WORK/stop.out")"
 		kill $pid 2>/dev/null
 		wait $pid 2>/dev/null
 		return
