@@ -80,7 +80,7 @@ check_services() {
 	for u in $DAEMONS; do
 		systemctl is-active -q "$u" || bad="$bad $u not active ($(why "$u"));"
 	done
-	firstboot_ok || bad="$bad cep-firstboot did not succeed ($(why cep-firstboot.service));"
+	firstboot_ok || bad="$bad cep-firstboot did not succeed this boot ($(why cep-firstboot.service), ran: $(systemctl show -p ExecMainStartTimestamp --value cep-firstboot.service | sed 's/^$/no/'), condition: $(systemctl show -p ConditionResult --value cep-firstboot.service));"
 	if [ -z "$bad" ]; then
 		pass "$name" "$DAEMONS active, cep-firstboot succeeded"
 	else
@@ -92,7 +92,8 @@ check_status() {
 	if timeout 20 cepctl status >"$WORK/status" 2>&1; then
 		pass status "cepctl status exit 0"
 	else
-		fail status "cepctl status exit $?: $(brief "$WORK/status")"
+		local rc=$?
+		fail status "cepctl status exit $rc: $(brief "$WORK/status" $rc)"
 	fi
 }
 
@@ -142,12 +143,14 @@ runners() { # pids of cep-runner processes
 		[ "$(cat "$p/comm" 2>/dev/null)" = cep-runner ] && echo "${p#/proc/}"
 	done
 }
-# brief FILE: why a cepctl command failed, in one line: the report's
+# brief FILE [EXIT]: why a cepctl command failed, in one line: the report's
 # verdict and reason, else the end of its output
 brief() {
 	local r
 	r="$(grep -o 'verdict: [A-Za-z]*' "$1" 2>/dev/null | tail -n1) $(grep -o 'reason: .*' "$1" 2>/dev/null | tail -n1)"
 	[ "$r" != " " ] || r=$(tail -c 300 "$1" 2>/dev/null | tr '\n' ' ')
+	[ -n "$r" ] || r="no output"
+	[ "${2:-}" != 124 ] || r="timed out; $r"
 	echo "${r% } (${1#$OUT/})"
 }
 run_id_of() { sed -n 's/.*run \([^ ]*\) submitted.*/\1/p' "$1" 2>/dev/null | head -n1; }
@@ -173,7 +176,7 @@ check_host_run() {
 	if [ $rc = 0 ] && [ $seen_rule = yes ]; then
 		pass host-run "cepctl run exit 0, network-loss table seen in netns $NS"
 	else
-		fail host-run "cepctl run exit $rc, rule seen in netns $NS: $seen_rule; $(brief "$WORK/host.out")"
+		fail host-run "cepctl run exit $rc, rule seen in netns $NS: $seen_rule; $(brief "$WORK/host.out" $rc)"
 	fi
 	if [ $n -lt 3 ]; then
 		fail capeff "only $n samples during the run"
@@ -287,8 +290,9 @@ check_restart() {
 		bad="$bad not active: $(why cep-relay) / $(why cep-delegate);"
 	timeout 20 cepctl status >"$WORK/status2" 2>&1 || bad="$bad cepctl status exit $?;"
 	experiment apptest-restart 6s 3s >"$WORK/short.yaml"
-	timeout 60 cepctl run "$WORK/short.yaml" >"$WORK/short.out" 2>&1 ||
-		bad="$bad short run exit $?: $(brief "$WORK/short.out");"
+	timeout 60 cepctl run "$WORK/short.yaml" >"$WORK/short.out" 2>&1
+	local rc=$?
+	[ $rc = 0 ] || bad="$bad short run exit $rc: $(brief "$WORK/short.out" $rc);"
 	if [ -z "$bad" ]; then
 		pass restart "both active again, cepctl status answers, run $(run_id_of "$WORK/short.out") passed"
 	else
@@ -399,10 +403,12 @@ spec:
       workers: 1
       load: 30%
 EOF
-	if timeout 60 cepctl run "$WORK/cp.yaml" >"$WORK/cp.out" 2>&1; then
+	timeout 60 cepctl run "$WORK/cp.yaml" >"$WORK/cp.out" 2>&1
+	local rc=$?
+	if [ $rc = 0 ]; then
 		pass cp-run "run $(run_id_of "$WORK/cp.out") passed"
 	else
-		fail cp-run "cepctl run exit $?: $(brief "$WORK/cp.out")"
+		fail cp-run "cepctl run exit $rc: $(brief "$WORK/cp.out" $rc)"
 	fi
 	fact appliance "$(sed -n 's/^appliance: *//p' /etc/cep/cep.yaml | head -n1)"
 	fact cp_run_id "$(run_id_of "$WORK/cp.out")"
