@@ -159,11 +159,17 @@ def nspawn(root, *args):
     return ["systemd-nspawn", "-q", "-D", root, "--register=no", "--keep-unit", *args]
 
 
+def nspawn_cmd(root, seconds, *args):
+    """A command in the root (not booted), bounded: timeout stops nspawn
+    with SIGTERM, which takes the container down with it."""
+    return ["timeout", "-k", "10", str(seconds), *nspawn(root, *args)]
+
+
 def install_deb(root, deb):
     shutil.copy(deb, os.path.join(root, "root", "cep.deb"))
     # no network: every dependency is in the base root already
-    run(nspawn(root, "--private-network", "-E", "DEBIAN_FRONTEND=noninteractive",
-               "apt-get", "install", "-y", "-q", "--no-install-recommends", "/root/cep.deb"), 300)
+    run(nspawn_cmd(root, 300, "--private-network", "-E", "DEBIAN_FRONTEND=noninteractive",
+                   "apt-get", "install", "-y", "-q", "--no-install-recommends", "/root/cep.deb"), 330)
     os.unlink(os.path.join(root, "root", "cep.deb"))
 
 

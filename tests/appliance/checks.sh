@@ -151,7 +151,7 @@ brief() {
 	[ "$r" != " " ] || r=$(tail -c 300 "$1" 2>/dev/null | tr '\n' ' ')
 	[ -n "$r" ] || r="no output"
 	[ "${2:-}" != 124 ] || r="timed out; $r"
-	echo "${r% } (${1#$OUT/})"
+	echo "${r% } (${1#"$OUT"/})"
 }
 run_id_of() { sed -n 's/.*run \([^ ]*\) submitted.*/\1/p' "$1" 2>/dev/null | head -n1; }
 
@@ -429,5 +429,5 @@ cp) cp_checks ;;
 esac
 
 journalctl -b --no-pager -o short-monotonic -u 'cep-*' >"$OUT/journal" 2>&1
-echo done >>"$DATA"
+echo "done" >>"$DATA"
 exit 0
