@@ -361,7 +361,11 @@ EOF
 # as its own credential (owned by its user) while neither user can open
 # the file itself
 check_cp_daemons() {
-	local bad="" u pid dir c
+	local bad="" u pid dir c hp
+	# the plane listens on the host's loopback, which this root shares
+	hp=$(sed 's|^https://||; s|/.*||' /etc/cep-apptest/cp/url)
+	timeout 5 bash -c "exec 3<>/dev/tcp/${hp%:*}/${hp##*:}" 2>/dev/null ||
+		bad="$bad the plane at $hp is unreachable from this root;"
 	wait_active 30 cep-relay cep-delegate
 	sleep 3 # a daemon that cannot read its token exits at once (Restart=)
 	for u in cep-relay cep-delegate; do
