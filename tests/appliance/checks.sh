@@ -59,7 +59,10 @@ why() {
 		echo "no such unit"
 		return
 	fi
-	echo "$(systemctl show -p ActiveState --value "$1")/$(systemctl show -p SubState --value "$1"), result $(systemctl show -p Result --value "$1")"
+	local last
+	# the unit's own last word (its processes', not systemd's)
+	last=$(journalctl -b "_SYSTEMD_UNIT=${1%.service}.service" -n 1 -o cat --no-pager 2>/dev/null | cut -c1-200)
+	echo "$(systemctl show -p ActiveState --value "$1")/$(systemctl show -p SubState --value "$1"), result $(systemctl show -p Result --value "$1")${last:+, last log: $last}"
 }
 
 # firstboot_ok: cep-firstboot.service ran once, successfully, this boot
@@ -80,7 +83,14 @@ check_services() {
 	for u in $DAEMONS; do
 		systemctl is-active -q "$u" || bad="$bad $u not active ($(why "$u"));"
 	done
-	firstboot_ok || bad="$bad cep-firstboot did not succeed this boot ($(why cep-firstboot.service), ran: $(systemctl show -p ExecMainStartTimestamp --value cep-firstboot.service | sed 's/^$/no/'), condition: $(systemctl show -p ConditionResult --value cep-firstboot.service));"
+	if ! firstboot_ok; then
+		local fb=cep-firstboot.service
+		if [ "$(systemctl show -p LoadState --value $fb)" = not-found ]; then
+			bad="$bad $fb: no such unit;"
+		else
+			bad="$bad $fb did not succeed this boot ($(why $fb), ran: $(systemctl show -p ExecMainStartTimestamp --value $fb | sed 's/^$/no/'), condition: $(systemctl show -p ConditionResult --value $fb));"
+		fi
+	fi
 	if [ -z "$bad" ]; then
 		pass "$name" "$DAEMONS active, cep-firstboot succeeded"
 	else
