@@ -6,8 +6,7 @@
 Host side of the appliance test (tests/appliance/README.md):
 
 1. the packages: --deb/--rpm or $CEP_DEB/$CEP_RPM; else `scripts/package`
-   (dist/cep_*.deb, dist/cep-*.rpm); else, only while scripts/package does
-   not exist, the stand-in of tests/appliance/standin-pkg.sh;
+   (the paths it prints: dist/cep_*.deb, dist/cep-*.rpm);
 2. a Debian 12 root made with debootstrap, cached as DIR/base-<key>.tar
    (key: the package list, which includes the .deb's Depends so that
    `apt-get install ./cep.deb` inside needs no download);
@@ -81,29 +80,23 @@ def packages(args):
     if deb and rpm:
         return os.path.abspath(deb), os.path.abspath(rpm), "given"
     pkg = os.path.join(SRC, "scripts", "package")
-    if os.path.exists(pkg):
-        log("building the packages: scripts/package")
-        cmd = [pkg] if os.access(pkg, os.X_OK) else ["sh", pkg]
-        with open(pkg, errors="replace") as f:
-            if "--no-lint" in f.read():
-                cmd.append("--no-lint")  # lint is the packaging tests' business, not this one's
-        out = run(cmd, 1800, cwd=SRC)
-        # the paths it prints, else the newest in dist/
-        printed = [w for w in out.split() if os.path.isfile(os.path.join(SRC, w))]
-        pdeb = [w for w in printed if re.match(r"cep_[^_]+_[^_]+\.deb$", os.path.basename(w))]
-        prpm = [w for w in printed if re.match(r"cep-[0-9][^/]*\.rpm$", os.path.basename(w))
-                and not w.endswith(".src.rpm")]
-        d = os.path.join(SRC, "dist")
-        deb = deb or (os.path.join(SRC, pdeb[-1]) if pdeb else newest(d + "/cep_*.deb"))
-        rpm = rpm or (os.path.join(SRC, prpm[-1]) if prpm else newest(d + "/cep-*.rpm"))
-        how = "scripts/package"
-    else:
-        # FALLBACK ONLY until scripts/package exists (standin-pkg.sh says what it is)
-        log("scripts/package absent: building the STAND-IN packages (tests/appliance/standin-pkg.sh)")
-        d = os.path.join(args.work, "standin")
-        run([os.path.join(HERE, "standin-pkg.sh"), d], 1800)
-        deb, rpm = deb or newest(d + "/cep_*.deb"), rpm or newest(d + "/cep-*.rpm")
-        how = "stand-in"
+    if not os.path.exists(pkg):
+        raise RuntimeError("no packages: give --deb/--rpm ($CEP_DEB/$CEP_RPM) or add scripts/package")
+    log("building the packages: scripts/package")
+    cmd = [pkg] if os.access(pkg, os.X_OK) else ["sh", pkg]
+    with open(pkg, errors="replace") as f:
+        if "--no-lint" in f.read():
+            cmd.append("--no-lint")  # lint is the packaging tests' business, not this one's
+    out = run(cmd, 1800, cwd=SRC)
+    # the paths it prints, else the newest in dist/
+    printed = [w for w in out.split() if os.path.isfile(os.path.join(SRC, w))]
+    pdeb = [w for w in printed if re.match(r"cep_[^_]+_[^_]+\.deb$", os.path.basename(w))]
+    prpm = [w for w in printed if re.match(r"cep-[0-9][^/]*\.rpm$", os.path.basename(w))
+            and not w.endswith(".src.rpm")]
+    d = os.path.join(SRC, "dist")
+    deb = deb or (os.path.join(SRC, pdeb[-1]) if pdeb else newest(d + "/cep_*.deb"))
+    rpm = rpm or (os.path.join(SRC, prpm[-1]) if prpm else newest(d + "/cep-*.rpm"))
+    how = "scripts/package"
     if not deb or not rpm:
         raise RuntimeError("no package found (deb %s, rpm %s)" % (deb, rpm))
     return deb, rpm, how
