@@ -53,6 +53,11 @@ wait_active() {
 	done
 }
 
+# lastlog UNIT: the unit's own last word (its processes', not systemd's)
+lastlog() {
+	journalctl -b "_SYSTEMD_UNIT=${1%.service}.service" -n 1 -o cat --no-pager 2>/dev/null | cut -c1-200
+}
+
 # why UNIT: its state in a few words, for a FAIL line
 why() {
 	if [ "$(systemctl show -p LoadState --value "$1")" = not-found ]; then
@@ -60,8 +65,7 @@ why() {
 		return
 	fi
 	local last
-	# the unit's own last word (its processes', not systemd's)
-	last=$(journalctl -b "_SYSTEMD_UNIT=${1%.service}.service" -n 1 -o cat --no-pager 2>/dev/null | cut -c1-200)
+	last=$(lastlog "$1")
 	echo "$(systemctl show -p ActiveState --value "$1")/$(systemctl show -p SubState --value "$1"), result $(systemctl show -p Result --value "$1")${last:+, last log: $last}"
 }
 
@@ -160,7 +164,7 @@ brief() {
 	r="$(grep -o 'verdict: [A-Za-z]*' "$1" 2>/dev/null | tail -n1) $(grep -o 'reason: .*' "$1" 2>/dev/null | tail -n1)"
 	[ "$r" != " " ] || r=$(tail -c 300 "$1" 2>/dev/null | tr '\n' ' ')
 	[ -n "$r" ] || r="no output"
-	[ "${2:-}" != 124 ] || r="timed out; $r"
+	[ "${2:-}" != 124 ] || r="timed out; $r; cep-delegate's last log: $(lastlog cep-delegate)"
 	echo "${r% } (${1#"$OUT"/})"
 }
 run_id_of() { sed -n 's/.*run \([^ ]*\) submitted.*/\1/p' "$1" 2>/dev/null | head -n1; }
