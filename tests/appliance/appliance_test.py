@@ -198,6 +198,7 @@ def add_checks(root, mode, cp=None):
         shutil.copy(cp.pki["ca"], os.path.join(conf, "cp", "ca.crt"))
         with open(os.path.join(conf, "cp", "token"), "w") as f:
             f.write(CP_TOKEN + "\n")
+        os.chmod(os.path.join(conf, "cp", "token"), 0o600)  # as an operator keeps it
         with open(os.path.join(conf, "cp", "url"), "w") as f:
             f.write("https://127.0.0.1:%d\n" % cp.port)
         with open(os.path.join(conf, "cp", "ports"), "w") as f:

@@ -341,31 +341,24 @@ main_checks() {
 }
 
 # control plane (root "cp", host network): configure the plane the host
-# started (/etc/cep-apptest/cp/{url,ca.crt,token,ports}) as an operator
-# does on an installed appliance (docs/configuration.md, docs/privsep.md
-# Secrets): the token and the plane's CA root-only in /etc/cep/credentials,
-# which the units load as each daemon's own systemd credential
-# (LoadCredential=cep-shared:/etc/cep/credentials -> cep-shared_cp-token)
+# started (/etc/cep-apptest/cp/{url,ca.crt,token,ports}) as docs/install.md
+# tells an operator: `cepctl init --control-plane ...` on the installed
+# appliance copies the token and the plane's CA root-only into
+# /etc/cep/credentials (which the units load as each daemon's own systemd
+# credential) and adds the settings to /etc/cep/cep.yaml. This root shares
+# the host's network: the relay and metrics ports are ones the host found
+# free, instead of the defaults.
 CRED=/etc/cep/credentials
 cp_configure() {
-	install -d -m0700 -o root -g root $CRED
-	install -m0600 -o root -g root /etc/cep-apptest/cp/ca.crt $CRED/cp-ca.crt
-	install -m0600 -o root -g root /etc/cep-apptest/cp/token $CRED/cp-token
-	# this root shares the host's network: the ports the host found free
-	# (relay, relay metrics, delegate metrics) instead of the defaults
 	local rp rm dm
 	read -r rp rm dm </etc/cep-apptest/cp/ports
-	sed -i -e "s|tls+tcp://0.0.0.0:7443|tls+tcp://127.0.0.1:$rp|; s|:7443|:$rp|" \
-		-e "s|127.0.0.1:9464|127.0.0.1:$rm|; s|127.0.0.1:9465|127.0.0.1:$dm|" /etc/cep/cep.yaml
-	cat >>/etc/cep/cep.yaml <<EOF
-
-controlPlane:
-  url: $(cat /etc/cep-apptest/cp/url)
-  caFile: $CRED/cp-ca.crt
-  tokenFile: $CRED/cp-token
-  pollWaitMs: 2000
-  timeoutMs: 5000
-EOF
+	timeout 30 cepctl init --control-plane "$(cat /etc/cep-apptest/cp/url)" \
+		--control-plane-ca /etc/cep-apptest/cp/ca.crt \
+		--control-plane-token /etc/cep-apptest/cp/token \
+		--relay-listen "tls+tcp://127.0.0.1:$rp" --relay-advertise "tls+tcp://127.0.0.1:$rp" \
+		--relay-metrics "127.0.0.1:$rm" --delegate-metrics "127.0.0.1:$dm" \
+		--replace-config-keys >"$WORK/cp-init.out" 2>&1
+	fact cp_init_exit $?
 	# the boot's attempts (default ports) may have hit the start limit
 	systemctl reset-failed cep-relay cep-delegate
 	timeout 60 systemctl restart cep-relay cep-delegate
@@ -376,6 +369,9 @@ EOF
 # the file itself
 check_cp_daemons() {
 	local bad="" u pid dir c hp
+	[ "$(sed -n 's/^cp_init_exit=//p' "$DATA")" = 0 ] ||
+		bad="$bad cepctl init --control-plane failed: $(brief "$WORK/cp-init.out");"
+	[ -f $CRED/cp-token ] || bad="$bad no $CRED/cp-token after cepctl init;"
 	# the plane listens on the host's loopback, which this root shares
 	hp=$(sed 's|^https://||; s|/.*||' /etc/cep-apptest/cp/url)
 	timeout 5 bash -c "exec 3<>/dev/tcp/${hp%:*}/${hp##*:}" 2>/dev/null ||
