@@ -59,6 +59,31 @@ int cep_launcher_check_launch(const Cep__V1__LaunchRequest *r,
 int cep_launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
     unsigned *caps, cep_err *err);
 
+/* ---- host facts for the delegate's policy (inspect.c) ---- */
+
+#define CEP_LAUNCHER_MAX_PATH 4095     /* PATH_MAX less its NUL */
+#define CEP_LAUNCHER_MAX_PID 4194304   /* the kernel's PID_MAX_LIMIT */
+
+/* An Inspect: pid 0 or 1..CEP_LAUNCHER_MAX_PID; netns_name only without
+ * a pid and only when netns is asked, a name under /run/netns (no '/',
+ * not "." or "..", <= 255 bytes) or an absolute path; path "" or
+ * absolute; both without NUL and at most CEP_LAUNCHER_MAX_PATH bytes. */
+int cep_launcher_check_inspect(const Cep__V1__LauncherInspect *q,
+    cep_err *err);
+
+/* The reply and the storage its strings point into. */
+typedef struct cep_launcher_facts {
+	Cep__V1__LauncherFacts rep;
+	char comm[64], netns_error[512];
+	char real_path[CEP_LAUNCHER_MAX_PATH + 1];
+} cep_launcher_facts;
+
+/* Reads the facts a checked request asks for; each that cannot be read
+ * says why in its own field (netns_error, path_errno, exists false).
+ * Opens nothing for writing, follows nothing out of a pid's root. */
+void cep_launcher_inspect(const Cep__V1__LauncherInspect *q,
+    cep_launcher_facts *f);
+
 /* ---- the runner's privileges (privs.c) ---- */
 
 /* What a child needs to set its capabilities before execv: computed in
