@@ -93,7 +93,7 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
     size_t len, const char *spec_name, const char *task_id, char run_id[24],
     cep_err *err)
 {
-	int rv = cep_policy_check_conn(&d->cfg.policy, d->conns, exp,
+	int rv = cep_policy_check_host(&d->cfg.policy, d->conns, d->hv, exp,
 	    cep_run_active_count(d), err);
 	if (rv != CEP_OK)
 		return rv;
