@@ -3,6 +3,9 @@
  * (docs/privsep.md). It starts host runners with exactly the Linux
  * capabilities their faults need (lib/caps.h), watches, signals and kills
  * them, and runs cleanup runners for what a dead runner left on the node.
+ * It also answers read-only facts about the host for the delegate's policy
+ * (Inspect: a pid's comm, a netns identity, a filesystem's size), which
+ * the unprivileged delegate cannot read itself.
  * It serves the Launcher service (proto/cep.proto, "privsep: launcher")
  * on an ipc socket to one peer uid (the delegate's), and never runs a
  * command, a path or a capability it was given: the runner is its own
