@@ -19,8 +19,9 @@
 #include "rpc.h"
 #include "util.h"
 
-/* The policy runs under the delegate's lock: a launcher that does not
- * answer must not hold submissions up for long. */
+/* A launcher that does not answer must not hold a submission up for
+ * long (the policy runs outside the delegate's lock, but the operator
+ * waits). */
 #define INSPECT_TIMEOUT_MS 2000
 
 typedef struct hostview_ops {

@@ -314,6 +314,17 @@ static int check_kubernetes(const cep_policy *p, const cep_connectors *cs,
 	return CEP_OK;
 }
 
+int cep_policy_check_active(const cep_policy *p, size_t active_runs,
+    cep_err *err)
+{
+	if (active_runs >= (size_t)(p->max_concurrent_runs < 0 ? 0 :
+	    p->max_concurrent_runs))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: %zu runs active, policy.maxConcurrentRuns is %d",
+		    active_runs, p->max_concurrent_runs);
+	return CEP_OK;
+}
+
 int cep_policy_check(const cep_policy *p, const cep_exp *e,
     size_t active_runs, cep_err *err)
 {
@@ -343,11 +354,8 @@ int cep_policy_check_host(const cep_policy *p, const cep_connectors *cs,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: duration %s exceeds policy.maxDuration %s", have, max);
 	}
-	if (active_runs >= (size_t)(p->max_concurrent_runs < 0 ? 0 :
-	    p->max_concurrent_runs))
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "policy: %zu runs active, policy.maxConcurrentRuns is %d",
-		    active_runs, p->max_concurrent_runs);
+	if ((rv = cep_policy_check_active(p, active_runs, err)) != CEP_OK)
+		return rv;
 	/* Host-fault rules (processes, cgroups, pids, network namespaces,
 	 * disk) are about the appliance's host; a kubernetes runner acts
 	 * through the API in its namespace only. */

@@ -30,6 +30,13 @@ int cep_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
 int cep_policy_check_host(const cep_policy *p, const cep_connectors *cs,
     cep_hostview *hv, const cep_exp *e, size_t active_runs, cep_err *err);
 
+/* policy.maxConcurrentRuns alone: the delegate checks the experiment
+ * (host facts may take a call to cep-launcher) without its lock, then
+ * this again under the lock, so that two submissions cannot both take
+ * the last slot. */
+int cep_policy_check_active(const cep_policy *p, size_t active_runs,
+    cep_err *err);
+
 /* The network-namespace rule alone, for a resolved identity: pid 1's
  * (the host's) and the appliance's own only while
  * policy.network.allowHostNetns is true. fault and type name the fault
