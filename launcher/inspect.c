@@ -22,6 +22,7 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,23 +30,131 @@
 #include "netns.h"
 #include "util.h"
 
+#define WALK_DEPTH 256        /* directories open at once */
+#define WALK_LINKS 40         /* symlinks followed, as the kernel's ELOOP */
+
 static int openat2_path(int dirfd, const char *path, uint64_t resolve)
 {
 	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = resolve};
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
-/* path as a process sees it: under /proc/PID/root when pid > 0. */
+static void close_to(int *st, int *n, int keep)
+{
+	while (*n > keep)
+		close(st[--*n]);
+}
+
+/* A symlink met on the walk: its target, then what was left, becomes the
+ * rest of the path; an absolute one starts again at the root. */
+static int splice_link(int fd, char *rest, size_t len, const char *left,
+    int *st, int *n)
+{
+	char target[CEP_LAUNCHER_MAX_PATH + 1], tmp[2 * (CEP_LAUNCHER_MAX_PATH
+	    + 1)];
+	ssize_t l = readlinkat(fd, "", target, sizeof(target) - 1);
+	if (l < 0)
+		return -1;
+	target[l] = '\0';
+	int w = snprintf(tmp, sizeof(tmp), "%s/%s", target, left);
+	if (w < 0 || (size_t)w >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(rest, tmp, (size_t)w + 1);
+	if (target[0] == '/')
+		close_to(st, n, 1);
+	return 0;
+}
+
+/* One step of the walk from st[n-1]: "." stays, ".." goes back up the
+ * stack (never above the root), a name is opened O_PATH|O_NOFOLLOW.
+ * Returns the new fd, -2 for a step without one, -1 with errno. */
+static int walk_step(const char *comp, int *st, int *n)
+{
+	if (strcmp(comp, ".") == 0)
+		return -2;
+	if (strcmp(comp, "..") == 0) {
+		close_to(st, n, *n > 1 ? *n - 1 : 1);
+		return -2;
+	}
+	return openat(st[*n - 1], comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int cep_launcher_walk(int root, const char *path)
+{
+	char rest[2 * (CEP_LAUNCHER_MAX_PATH + 1)];
+	int st[WALK_DEPTH], n = 0, links = 0;
+	snprintf(rest, sizeof(rest), "%s", path);
+	if ((st[n++] = fcntl(root, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -1;
+	for (char *p = rest;;) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0') {
+			int fd = st[--n];
+			close_to(st, &n, 0);
+			return fd;
+		}
+		char *end = strchrnul(p, '/'), comp[256];
+		if ((size_t)(end - p) >= sizeof(comp)) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		memcpy(comp, p, (size_t)(end - p));
+		comp[end - p] = '\0';
+		p = end;
+		int fd = walk_step(comp, st, &n);
+		struct stat sb;
+		if (fd == -2)
+			continue;
+		if (fd < 0 || fstat(fd, &sb) != 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			errno = e;
+			break;
+		}
+		if (S_ISLNK(sb.st_mode)) {
+			int rv = ++links > WALK_LINKS ? (errno = ELOOP, -1) :
+			    splice_link(fd, rest, sizeof(rest), p, st, &n);
+			int e = errno;
+			close(fd);
+			errno = e;
+			if (rv != 0)
+				break;
+			p = rest;
+			continue;
+		}
+		if (n == WALK_DEPTH) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			break;
+		}
+		st[n++] = fd;
+	}
+	int e = errno;
+	close_to(st, &n, 0);
+	errno = e;
+	return -1;
+}
+
+/* path as a process sees it: under /proc/PID/root when pid > 0. Where
+ * openat2 is missing (a kernel before 5.6, or a seccomp filter older
+ * than it: systemd-nspawn 252 answers ENOSYS), cep_launcher_walk does
+ * the same by hand. */
 static int open_path(int32_t pid, const char *path)
 {
-	if (pid == 0)
-		return openat2_path(AT_FDCWD, path, RESOLVE_NO_MAGICLINKS);
-	char root[64];
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	char root[64] = "/";
+	if (pid > 0)
+		snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
 	int r = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (r < 0)
 		return -1;
-	int fd = openat2_path(r, path, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+	int fd = openat2_path(r, path, RESOLVE_NO_MAGICLINKS |
+	    (pid > 0 ? RESOLVE_IN_ROOT : 0));
+	if (fd < 0 && errno == ENOSYS)
+		fd = cep_launcher_walk(r, path);
 	int e = errno;
 	close(r);
 	errno = e;

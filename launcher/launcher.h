@@ -87,6 +87,13 @@ typedef struct cep_launcher_facts {
 void cep_launcher_inspect(const Cep__V1__LauncherInspect *q,
     cep_launcher_facts *f);
 
+/* path resolved under root (an O_PATH directory fd) as openat2 with
+ * RESOLVE_IN_ROOT would, for where openat2 is missing: component by
+ * component, O_PATH|O_NOFOLLOW, ".." never above root, symlinks read as
+ * text and resolved in root (at most 40). An O_PATH fd, or -1 with
+ * errno. */
+int cep_launcher_walk(int root, const char *path);
+
 /* ---- the runner's privileges (privs.c) ---- */
 
 /* What a child needs to set its capabilities before execv: computed in

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -301,6 +302,56 @@ Test(inspect, a_path_under_a_pids_root_stays_in_it)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+}
+
+/* The walk used where openat2 is missing (systemd-nspawn 252's seccomp
+ * filter answers ENOSYS): the same answers as RESOLVE_IN_ROOT. */
+Test(inspect, the_walk_without_openat2_stays_in_its_root)
+{
+	char jail[4200], p[4300];
+	snprintf(jail, sizeof(jail), "%s/jail", dir);
+	snprintf(p, sizeof(p), "%s/data/deep", jail);
+	cep_err err = {0};
+	cr_assert_eq(cep_mkdirs(p, 0755, &err), CEP_OK, "%s", err.msg);
+	static const char *const links[][2] = {{"escape", "/etc"},
+	    {"up", "../../../.."}, {"in", "/data"}, {"loop", "loop"},
+	    {"data/deep/back", "../../in/deep"}};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", jail, links[i][0]);
+		cr_assert_eq(symlink(links[i][1], p), 0, "%s", p);
+	}
+	struct stat want;
+	snprintf(p, sizeof(p), "%s/data/deep", jail);
+	cr_assert_eq(stat(p, &want), 0);
+	int root = open(jail, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(root, 0);
+	static const struct { const char *path; int err; bool deep; } cases[] = {
+		{"/data/deep", 0, true},
+		{"/in/deep", 0, true},            /* absolute link: in the root */
+		{"/data/deep/back", 0, true},     /* relative link, then "in" */
+		{"/data/./deep/", 0, true},
+		{"/etc", ENOENT, false},
+		{"/../../../../etc", ENOENT, false},
+		{"/escape", ENOENT, false},       /* -> "/etc" inside the root */
+		{"/up/etc", ENOENT, false},       /* "../../.." stops at the root */
+		{"/loop", ELOOP, false},
+		{"/data/deep/none/x", ENOENT, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		errno = 0;
+		int fd = cep_launcher_walk(root, cases[i].path);
+		int e = fd < 0 ? errno : 0;
+		cr_expect_eq(e, cases[i].err, "%s: errno %d", cases[i].path, e);
+		struct stat st;
+		if (fd >= 0 && cases[i].deep) {
+			cr_expect_eq(fstat(fd, &st), 0);
+			cr_expect(st.st_ino == want.st_ino && st.st_dev ==
+			    want.st_dev, "%s: not data/deep", cases[i].path);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	close(root);
 }
 
 Test(inspect, refused_over_the_wire_by_field_and_by_peer)
