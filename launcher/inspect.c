@@ -81,29 +81,33 @@ static int walk_step(const char *comp, int *st, int *n)
 	return openat(st[*n - 1], comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 }
 
+/* The next component of *p into comp (*p moves past it): 1, 0 at the
+ * end, -1 (ENAMETOOLONG) for a name longer than NAME_MAX. */
+static int next_comp(char **p, char comp[256])
+{
+	while (**p == '/')
+		(*p)++;
+	if (**p == '\0')
+		return 0;
+	char *end = strchrnul(*p, '/');
+	if ((size_t)(end - *p) >= 256) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(comp, *p, (size_t)(end - *p));
+	comp[end - *p] = '\0';
+	*p = end;
+	return 1;
+}
+
 int cep_launcher_walk(int root, const char *path)
 {
-	char rest[2 * (CEP_LAUNCHER_MAX_PATH + 1)];
-	int st[WALK_DEPTH], n = 0, links = 0;
+	char rest[2 * (CEP_LAUNCHER_MAX_PATH + 1)], comp[256];
+	int st[WALK_DEPTH], n = 0, links = 0, more;
 	snprintf(rest, sizeof(rest), "%s", path);
 	if ((st[n++] = fcntl(root, F_DUPFD_CLOEXEC, 0)) < 0)
 		return -1;
-	for (char *p = rest;;) {
-		while (*p == '/')
-			p++;
-		if (*p == '\0') {
-			int fd = st[--n];
-			close_to(st, &n, 0);
-			return fd;
-		}
-		char *end = strchrnul(p, '/'), comp[256];
-		if ((size_t)(end - p) >= sizeof(comp)) {
-			errno = ENAMETOOLONG;
-			break;
-		}
-		memcpy(comp, p, (size_t)(end - p));
-		comp[end - p] = '\0';
-		p = end;
+	for (char *p = rest; (more = next_comp(&p, comp)) > 0;) {
 		int fd = walk_step(comp, st, &n);
 		struct stat sb;
 		if (fd == -2)
@@ -132,6 +136,11 @@ int cep_launcher_walk(int root, const char *path)
 			break;
 		}
 		st[n++] = fd;
+	}
+	if (more == 0) {     /* the end of the path: the last one opened */
+		int fd = st[--n];
+		close_to(st, &n, 0);
+		return fd;
 	}
 	int e = errno;
 	close_to(st, &n, 0);
