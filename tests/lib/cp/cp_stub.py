@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """cp_stub.py - a strict, scripted HTTPS control plane for lib_test_cp only.
 
-    python3 tests/lib/cp_stub.py --dir DIR [--require-cert]
+    python3 tests/lib/cp/cp_stub.py --dir DIR [--require-cert]
 
 Makes its certificates with the Kubernetes test server's helper
 (tests/kubeapi/kubeapi.py make_certs): DIR/ca.crt + server.crt, a client

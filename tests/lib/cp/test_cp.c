@@ -1,5 +1,5 @@
 /* test_cp.c - the control-plane client against a strict scripted HTTPS
- * stub (tests/lib/cp_stub.py): round trips, token and certificate auth,
+ * stub (tests/lib/cp/cp_stub.py): round trips, token and certificate auth,
  * every error mapping, Retry-After, broken replies, redirects, the
  * allowlist, and the route (environment proxies ignored, a real proxy
  * (tinyproxy) used, no_proxy bypassing it). */
@@ -36,7 +36,7 @@ static kubeapi_fixture *stub;
 static void start_stub(bool require_cert)
 {
 	const char *args[] = {"--require-cert", NULL};
-	stub = kubeapi_start_script("tests/lib/cp_stub.py",
+	stub = kubeapi_start_script("tests/lib/cp/cp_stub.py",
 	    require_cert ? args : NULL);
 	cr_assert_not_null(stub, "cp_stub.py did not start");
 }
