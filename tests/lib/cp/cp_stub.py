@@ -38,7 +38,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "kubeapi"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "kubeapi"))
 from kubeapi import _openssl, _write, make_certs  # noqa: E402
 
 PB = "application/x-protobuf"
