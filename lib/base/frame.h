@@ -3,7 +3,7 @@
  *
  * A frame is
  *   u32 length (little endian) | u32 crc32c of the payload | payload
- * used by the run journal (lib/journal.c) and the relay's spool
+ * used by the run journal (lib/model/journal.c) and the relay's spool
  * (relay/spool.c). Reading trusts nothing: the length is checked against
  * the caller's cap and the bytes the file really has before anything is
  * allocated, the checksum before the caller decodes anything.

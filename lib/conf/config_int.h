@@ -1,6 +1,6 @@
 /*
  * config_int.h - what config.c's section loaders share with the loaders
- * in other files (config_cp.c); not for use outside lib/config*.c.
+ * in other files (config_cp.c); not for use outside lib/conf/config*.c.
  *
  * Every loader reports through the cep_cfg_loader: the first problem ends
  * the load with file:line:col and the dotted key path ("controlPlane.url").

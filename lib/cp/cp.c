@@ -120,7 +120,7 @@ static int url_parts(const char *url, const char *scheme, const char *what,
 	return rc;
 }
 
-/* trusted: a systemd credential (lib/cred.h), private to this unit
+/* trusted: a systemd credential (lib/base/cred.h), private to this unit
  * whatever its mode says; else a secret must be private to its owner. */
 static int check_file(const char *path, const char *what, bool secret,
     bool trusted, cep_err *err)

@@ -1,5 +1,5 @@
 /*
- * cp_int.h - what lib/cp*.c share, and the internal entry points tests
+ * cp_int.h - what lib/cp/cp*.c share, and the internal entry points tests
  * and fuzzers call. Callers outside lib/ use cp.h only.
  */
 #ifndef CEP_CP_INT_H

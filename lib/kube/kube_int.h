@@ -1,5 +1,5 @@
 /*
- * kube_int.h - what the lib/kube_*.c files share, and the internal entry
+ * kube_int.h - what the lib/kube/kube_*.c files share, and the internal entry
  * points the tests and fuzzers call. Not a public contract: connectors,
  * executors and the runner use kube.h only.
  */

@@ -84,7 +84,7 @@ static const cep_kube_perm probe_k8s[] = {
 
 /*
  * What the delegate needs to undo a fault itself when its runner died
- * (lib/undo.c: "k8s-scale", "k8s-cordon"): restore and read back. Only
+ * (lib/undo/undo.c: "k8s-scale", "k8s-cordon"): restore and read back. Only
  * granted to the delegate for the fault types an operator names with
  * `cepctl rbac --faults`; pod-delete has no undo (the controller replaces
  * the pod).

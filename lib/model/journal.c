@@ -1,7 +1,7 @@
 /*
  * journal.c - a run's append-only journal: append and replay.
  *
- * Record: a frame (lib/frame.h) whose payload is a packed
+ * Record: a frame (lib/base/frame.h) whose payload is a packed
  * cep.v1.JournalRecord. A crash can leave the last record
  * short; a disk can flip bits. Replay trusts nothing it reads: the length
  * is checked against the cap and against the bytes the file really has

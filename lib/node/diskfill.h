@@ -25,7 +25,7 @@
 
 #define CEP_DISKFILL_PREFIX ".cep-fill-"
 
-/* The undo function of mechanism "disk-fill" (lib/undo.c). Idempotent:
+/* The undo function of mechanism "disk-fill" (lib/undo/undo.c). Idempotent:
  * OK when the file is absent or its filesystem is gone. Only names
  * ".cep-fill-<run_id>-<digits>" are ever removed, whatever the JSON says
  * (the JSON comes from a runner: not trusted with arbitrary unlinks). */

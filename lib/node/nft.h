@@ -53,7 +53,7 @@ int cep_nft_delete_table(int nsfd, const char *table, cep_err *err);
 json_t *cep_nft_undo_json(const cep_netns_id *id, const char *path,
     const char *table);
 
-/* lib/undo.c mechanism "nftables": find the namespace by identity, delete
+/* lib/undo/undo.c mechanism "nftables": find the namespace by identity, delete
  * the table. A namespace that is truly gone counts as clean. */
 int cep_nft_undo(const char *run_id, const char *undo_json, cep_err *err);
 

@@ -42,7 +42,7 @@ int cep_tc_tbf_add(int nsfd, int ifindex, uint16_t major, uint64_t rate_Bps,
 int cep_tc_root_del(int nsfd, int ifindex, uint16_t major, cep_err *err);
 
 /* Undo record {"netns_dev","netns_inode","netns_path","ifindexes":[..],
- * "major"}; lib/undo.c mechanism "tc-qdisc". */
+ * "major"}; lib/undo/undo.c mechanism "tc-qdisc". */
 int cep_tc_undo(const char *run_id, const char *undo_json, cep_err *err);
 
 #endif

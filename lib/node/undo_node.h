@@ -1,6 +1,6 @@
 /*
  * undo_node.h - the node mechanisms' undo functions (nftables, tc-qdisc,
- * disk-fill) for lib/undo.c's table. Part of the cep_node library: only
+ * disk-fill) for lib/undo/undo.c's table. Part of the cep_node library: only
  * processes that act on a node (cep-runner and its cleanup mode) link it,
  * so the delegate and the relay carry no netfilter library.
  */

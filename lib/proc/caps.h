@@ -50,7 +50,7 @@ int cep_caps_union(const char *const *types, size_t n,
     enum cep_caps_where where, unsigned *caps, cep_err *err);
 
 /* A cleanup runner's (`cep-runner --cleanup`) for one undo mechanism of
- * lib/undo.h that leaves state on a node (nftables, tc-qdisc, disk-fill):
+ * lib/undo/undo.h that leaves state on a node (nftables, tc-qdisc, disk-fill):
  * what its undo touches. NOT_FOUND for any other mechanism. */
 int cep_caps_for_mechanism(const char *mechanism, unsigned *caps,
     cep_err *err);

@@ -1,5 +1,5 @@
 /*
- * rpc_int.h - private to lib/rpc_*.c (and the RPC tests and fuzzer):
+ * rpc_int.h - private to lib/rpc/rpc_*.c (and the RPC tests and fuzzer):
  * rpc_wire.c (framing, the frame decoder) and rpc_tls.c (TLS
  * configurations, ipc socket files, pipe identities).
  */

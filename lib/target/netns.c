@@ -1,6 +1,6 @@
 /*
  * netns.c - resolving, re-finding and entering network namespaces (see
- * netns.h). Nothing here changes a namespace; lib/nft.c and the runner's
+ * netns.h). Nothing here changes a namespace; lib/node/nft.c and the runner's
  * network faults do that through cep_netns_run.
  */
 #define _GNU_SOURCE

@@ -2,7 +2,7 @@
  * podtarget.h - a pod named as the target of a node-level fault
  * (docs/kubernetes.md, "Pod targets"): what the delegate needs to place
  * the runner (the pod's node) and what the runner needs to find the
- * container's process there (the runtime's container id, lib/ctrpid.h),
+ * container's process there (the runtime's container id, lib/target/ctrpid.h),
  * read from the Pod object both GET. One reading, so that both sides
  * agree on what "a usable target" is.
  */

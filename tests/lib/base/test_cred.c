@@ -53,7 +53,7 @@ Test(cred, credential_by_file_name)
 	cr_assert(cep_cred_path("/etc/cep/credentials/cp-token", out,
 	    sizeof(out)));
 	cr_assert_str_eq(out, want);
-	/* in place, as lib/cp.c calls it */
+	/* in place, as lib/cp/cp.c calls it */
 	char inplace[4096] = "cp-token";
 	cr_assert(cep_cred_path(inplace, inplace, sizeof(inplace)));
 	cr_assert_str_eq(inplace, want);

@@ -235,7 +235,7 @@ Test(cp, token_file_readable_by_others_refused)
 	stop_stub();
 }
 
-/* Under systemd the unit's own copy (LoadCredential=, lib/cred.h) is read
+/* Under systemd the unit's own copy (LoadCredential=, lib/base/cred.h) is read
  * instead of the configured path, which the daemon cannot open. */
 Test(cp, token_from_systemd_credential)
 {

@@ -245,7 +245,7 @@ static const char *undo_of(const char *type)
 
 Test(kube_rbac, undo_tables)
 {
-	/* restore + read back, exactly what lib/undo.c's k8s-scale and
+	/* restore + read back, exactly what lib/undo/undo.c's k8s-scale and
 	 * k8s-cordon call */
 	cr_assert_str_eq(undo_of("deployment-scale"), "apps/deployments:get "
 	    "apps/deployments/scale:patch");

@@ -1,4 +1,4 @@
-/* test_caps.c - the per-fault capability table (lib/caps.h). */
+/* test_caps.c - the per-fault capability table (lib/proc/caps.h). */
 #include <criterion/criterion.h>
 #include <linux/capability.h>
 #include <string.h>

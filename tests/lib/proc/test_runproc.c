@@ -1,5 +1,5 @@
-/* test_runproc.c - a run's processes by command line (lib/runproc.h),
- * the runner's argv, and a cleanup runner child (lib/cleanrun.h). */
+/* test_runproc.c - a run's processes by command line (lib/proc/runproc.h),
+ * the runner's argv, and a cleanup runner child (lib/proc/cleanrun.h). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <signal.h>
