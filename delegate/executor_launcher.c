@@ -28,9 +28,13 @@
 #include "rpc.h"
 #include "util.h"
 
-#define LAUNCH_TIMEOUT_MS 15000
+/* The monitor thread makes these calls for every run, and systemd's
+ * watchdog follows its ticks (lib/sdnotify.h, WatchdogSec=30s): a dead
+ * launcher must cost a tick seconds, never the delegate its life. A
+ * launch or undo takes milliseconds when the launcher is there. */
+#define LAUNCH_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 3000
-#define UNDO_TIMEOUT_MS 10000
+#define UNDO_TIMEOUT_MS 5000
 #define UNREACHABLE_MS 120000
 #define PEM_MAX (64 * 1024)
 
