@@ -1,11 +1,7 @@
 /*
- * config.h - where an appliance keeps things, and what it allows.
- *
- * An appliance "home" is either one folder (--home DIR or $CEP_HOME:
- * DIR/config, DIR/pki, DIR/state, DIR/run - appliances side by side, no
- * root) or the installed FHS layout (/etc/cep, /var/lib/cep-signer,
- * /var/lib/cep, /run/cep). config/cep.yaml holds the appliance settings
- * and the blast-radius policy; `cepctl init` writes a commented default.
+ * config.h - what an appliance allows: config/cep.yaml of its home
+ * (lib/base/paths.h) holds the appliance settings and the blast-radius
+ * policy; `cepctl init` writes a commented default.
  */
 #ifndef CEP_CONFIG_H
 #define CEP_CONFIG_H
@@ -16,40 +12,7 @@
 
 #include "cp.h"
 #include "err.h"
-
-/* Not PATH_MAX: <limits.h> hides it in strict C11 unless a feature macro
- * is set first, and every includer would have to remember that. */
-#define CEP_PATH_MAX 4096
-
-typedef struct cep_paths {
-	char config[CEP_PATH_MAX];   /* cep.yaml */
-	/* ca.crt ca.key: the CA's folder. DIR/pki in a home; installed,
-	 * /var/lib/cep-signer, cep-signer's alone (docs/privsep.md) */
-	char pki[CEP_PATH_MAX];
-	/* the CA certificate (public) for everyone else: DIR/pki/ca.crt in
-	 * a home, /etc/cep/ca.crt (0644) installed */
-	char ca_cert[CEP_PATH_MAX];
-	/* ca.crt relay.crt relay.key: what cep-relay reads. DIR/pki in a home
-	 * (one user); /etc/cep/relay when installed, group cep, because the
-	 * relay runs as another user than the delegate and must never be able
-	 * to read the CA key. */
-	char relay_pki[CEP_PATH_MAX];
-	char state[CEP_PATH_MAX];    /* runs/<run-id>/journal */
-	/* the relay's own state: spool/ (events for the control plane).
-	 * DIR/state in a home; /var/lib/cep-relay when installed, because
-	 * the relay's user cannot enter the delegate's /var/lib/cep. */
-	char relay_state[CEP_PATH_MAX];
-	char run[CEP_PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
-	/* the installed (FHS) layout, not a home: privilege separation is
-	 * on by default there (cep_config.privsep, docs/privsep.md) */
-	bool installed;
-} cep_paths;
-
-/* home NULL: $CEP_HOME if set, else the FHS layout. */
-int cep_paths_resolve(const char *home, cep_paths *p, cep_err *err);
-/* ipc:// URLs for the appliance's sockets. */
-int cep_paths_url(const cep_paths *p, const char *sock, char *buf, size_t len,
-    cep_err *err);
+#include "paths.h"
 
 #define CEP_POLICY_MAX_RULES 32
 

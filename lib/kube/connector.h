@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "paths.h"
 #include "err.h"
 #include "kube.h"
 
