@@ -37,7 +37,8 @@ typedef struct cep_paths {
 	 * DIR/state in a home; /var/lib/cep-relay when installed, because
 	 * the relay's user cannot enter the delegate's /var/lib/cep. */
 	char relay_state[CEP_PATH_MAX];
-	char run[CEP_PATH_MAX];      /* sockets: relay.sock delegate.sock admin.sock */
+	/* sockets: relay.sock delegate.sock admin.sock */
+	char run[CEP_PATH_MAX];
 	/* the installed (FHS) layout, not a home: privilege separation is
 	 * on by default there (cep_config.privsep, docs/privsep.md) */
 	bool installed;
