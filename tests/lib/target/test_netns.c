@@ -21,7 +21,8 @@ Test(netns, what_a_target_may_be)
 	const char *bad[] = {NULL, "", "a/b", "../x"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(cep_netns_open(0, bad[i], &fd, &id, NULL, 0, &err),
-		    CEP_INVALID_ARGUMENT, "%s accepted", bad[i] ? bad[i] : "NULL");
+		    CEP_INVALID_ARGUMENT, "%s accepted",
+		    bad[i] != NULL ? bad[i] : "NULL");
 		cr_assert_eq(fd, -1);
 	}
 	cr_assert_eq(cep_netns_open(0x80000000LL, NULL, &fd, &id, NULL, 0,
