@@ -67,6 +67,12 @@ static int setup(cep_delegate *d, cep_err *err)
 		rv = cep_executor_launcher_new(d->cfg.launcher_url, &d->ex, err);
 	else if (rv == CEP_OK)
 		rv = cep_executor_local_new(bin, d->runs_dir, &d->ex, err);
+	/* the policy sees the host as the runners will: through the
+	 * launcher when it starts them, else with the delegate's own eyes */
+	if (rv == CEP_OK && d->cfg.launcher_url[0] != '\0')
+		rv = cep_hostview_launcher_new(d->cfg.launcher_url, &d->hv, err);
+	else if (rv == CEP_OK)
+		d->hv = cep_hostview_direct();
 	if (rv == CEP_OK && (rv = cep_connectors_load(&d->paths, &d->conns, err)))
 		cep_err_wrap(err, "loading connectors");
 	if (rv == CEP_OK)
@@ -150,10 +156,10 @@ int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
 		return rv;
 	}
 	cep_log_info(NULL, "delegate up: appliance %s, %zu run(s) known, "
-	    "signer %s, executors %s and %s (%zu connector(s))",
-	    d->cfg.appliance, d->nruns, cep_signer_name(d->signer),
+	    "signer %s, executors %s and %s (%zu connector(s)), host facts "
+	    "%s", d->cfg.appliance, d->nruns, cep_signer_name(d->signer),
 	    cep_executor_name(d->ex), cep_executor_name(d->kex),
-	    cep_connectors_count(d->conns));
+	    cep_connectors_count(d->conns), cep_hostview_name(d->hv));
 	*out = d;
 	return CEP_OK;
 }
@@ -245,6 +251,7 @@ void cep_delegate_free(cep_delegate *d)
 	}
 	cep_signer_free(d->signer);
 	cep_executor_free(d->ex);
+	cep_hostview_free(d->hv);
 	cep_metrics_free(d->metrics);
 	pthread_cond_destroy(&d->mon_cv);
 	pthread_cond_destroy(&d->relay_cv);

@@ -22,6 +22,7 @@
 #include "connector.h"
 #include "delegate.h"
 #include "executor.h"
+#include "hostview.h"
 #include "journal.h"
 #include "metrics.h"
 #include "pki.h"
@@ -98,6 +99,7 @@ struct cep_delegate {
 	cep_config cfg;
 	cep_signer *signer;            /* the CA: in-process or cep-signer */
 	cep_executor *ex;              /* local: host targets */
+	cep_hostview *hv;              /* the policy's facts about the host */
 	cep_executor *kex;             /* kubernetes: every connector */
 	cep_connectors *conns;         /* connectors.d, read at start */
 	char runs_dir[4096];

@@ -27,6 +27,7 @@
 
 #include "exp.h"
 #include "kube_pod.h"
+#include "cred.h"
 #include "log.h"
 #include "util.h"
 
@@ -172,9 +173,14 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
+	/* the plane's CA as this daemon can read it: under systemd its own
+	 * credential copy, the configured file being root's
+	 * (lib/base/cred.h) */
+	char cp_ca[CEP_PATH_MAX];
+	cep_cred_path(d->cfg.cp.ca_file, cp_ca, sizeof(cp_ca));
 	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
 	    .relay_url = d->cfg.relay_advertise, .log_path = log,
-	    .cp_url = d->cfg.cp.url, .cp_ca_file = d->cfg.cp.ca_file,
+	    .cp_url = d->cfg.cp.url, .cp_ca_file = cp_ca,
 	    .cp_proxy = d->cfg.cp.proxy, .connector = conn, .ns = ns,
 	    .appliance = d->cfg.appliance, .not_after_ms = r->not_after_ms,
 	    .pods = &pods};

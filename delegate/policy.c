@@ -3,19 +3,20 @@
  * created. Each refusal is FAILED_PRECONDITION, starts with "policy: ",
  * names the rule and the cep.yaml key an operator would change, so that a
  * refusal is never a mystery. docs/delegate.md lists every message.
+ * What the rules need to know about the host (a pid's command name, a
+ * namespace, a filesystem's size) comes from a host view (hostview.h):
+ * read directly, or asked of cep-launcher when the delegate cannot see.
  */
 #define _GNU_SOURCE
 #include "policy.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "hostview.h"
 #include "netns.h"
 #include "util.h"
 
@@ -98,10 +99,12 @@ static int check_target(const cep_policy *p, const char *fault,
 
 /* A pid target: never init, never the appliance itself, and its command
  * name must pass the same lists as a process name would. */
-static int check_pid(const cep_policy *p, const char *fault, int64_t pid,
-    cep_err *err)
+static int check_pid(const cep_policy *p, cep_hostview *hv,
+    const char *fault, int64_t pid, cep_err *err)
 {
 	char comm[64];
+	cep_err e = {0};
+	int rv;
 	if (pid <= 1)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld (init), never allowed",
@@ -110,10 +113,15 @@ static int check_pid(const cep_policy *p, const char *fault, int64_t pid,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld, the appliance's own "
 		    "process", fault, (long long)pid);
-	if (!cep_proc_info((int)pid, comm, sizeof(comm), NULL))
+	if ((rv = cep_hostview_comm(hv, pid, comm, sizeof(comm), &e)) ==
+	    CEP_NOT_FOUND)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld: no such process",
 		    fault, (long long)pid);
+	if (rv != CEP_OK)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" targets pid %lld: cannot check it: %s",
+		    fault, (long long)pid, e.msg);
 	if (strncmp(comm, "cep-", 4) == 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld (%s), the appliance's "
@@ -141,9 +149,11 @@ static int check_limits(const cep_policy *p, const cep_exp_item *it,
 	return CEP_OK;
 }
 
-/* The directory the fill would land in, as the delegate can reach it. */
-static int fill_statvfs(const cep_exp_item *it, const char *fault,
-    struct statvfs *sv, cep_err *err)
+/* The filesystem the fill would land in, as its runner will reach it:
+ * under the pid's root when it has one. A failure is named with the
+ * directory as /proc shows it, whichever view read it. */
+static int fill_fs_error(const cep_exp_item *it, const char *fault,
+    const char *why, cep_err *err)
 {
 	char dir[4200];
 	const char *path = cep_exp_str(it, "path");
@@ -152,39 +162,19 @@ static int fill_statvfs(const cep_exp_item *it, const char *fault,
 		    (long long)cep_exp_int(it, "pid"), path);
 	else
 		snprintf(dir, sizeof(dir), "%s", path);
-	if (statvfs(dir, sv) != 0 || sv->f_blocks == 0)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "policy: fault \"%s\" (disk-fill): cannot check %.300s "
-		    "against policy.maxDiskFillPercent: %s", fault, dir,
-		    strerror(errno));
-	return CEP_OK;
+	return cep_err_set(err, CEP_FAILED_PRECONDITION,
+	    "policy: fault \"%s\" (disk-fill): cannot check %.300s "
+	    "against policy.maxDiskFillPercent: %s", fault, dir, why);
 }
 
-/* No system directory (policy.diskFillDeny, also after resolving
- * symlinks on the host), no fill beyond policy.maxDiskFillPercent (a
- * mib fill is checked against the space free now). */
-static int check_disk_fill(const cep_policy *p, const cep_exp_item *it,
-    const char *fault, cep_err *err)
+/* No fill beyond policy.maxDiskFillPercent (a mib fill is checked
+ * against the space free now). */
+static int check_fill_share(const cep_policy *p, const cep_exp_item *it,
+    const char *fault, const cep_hostview_fs *fs, cep_err *err)
 {
 	const char *path = cep_exp_str(it, "path");
-	char real[4096] = "";
-	if (path == NULL)
-		return CEP_OK;   /* the schema requires it */
-	if (!cep_exp_has(it, "pid") && realpath(path, real) == NULL)
-		real[0] = '\0';
-	const char *hit = match_any(p->fill_deny, p->n_fill_deny, path);
-	if (hit == NULL && real[0] != '\0')
-		hit = match_any(p->fill_deny, p->n_fill_deny, real);
-	if (hit != NULL)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "policy: fault \"%s\" fills %s, denied by "
-		    "policy.diskFillDeny \"%s\"", fault, path, hit);
-	struct statvfs sv;
-	int rv = fill_statvfs(it, fault, &sv, err);
-	if (rv != CEP_OK)
-		return rv;
-	double used = (double)(sv.f_blocks - sv.f_bavail) * (double)sv.f_frsize;
-	double total = (double)sv.f_blocks * (double)sv.f_frsize;
+	double used = (double)(fs->blocks - fs->bavail) * (double)fs->frsize;
+	double total = (double)fs->blocks * (double)fs->frsize;
 	double pct = cep_exp_has(it, "percent") ?
 	    (double)cep_exp_int(it, "percent") :
 	    100.0 * (used + (double)cep_exp_int(it, "mib") * 1048576.0) / total;
@@ -196,19 +186,57 @@ static int check_disk_fill(const cep_policy *p, const cep_exp_item *it,
 	return CEP_OK;
 }
 
+/* No system directory (policy.diskFillDeny, also after resolving
+ * symlinks on the host, as the host view sees them), then the share. */
+static int check_disk_fill(const cep_policy *p, cep_hostview *hv,
+    const cep_exp_item *it, const char *fault, cep_err *err)
+{
+	const char *path = cep_exp_str(it, "path");
+	if (path == NULL)
+		return CEP_OK;   /* the schema requires it */
+	cep_hostview_fs *fs = malloc(sizeof(*fs));
+	if (fs == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	cep_err e = {0};
+	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
+	int rv = cep_hostview_fs_of(hv, pid, path, fs, &e);
+	if (rv == CEP_OK && fs->blocks == 0)
+		rv = cep_err_set(&e, CEP_FAILED_PRECONDITION, "no blocks (not "
+		    "a disk filesystem)");
+	const char *hit = match_any(p->fill_deny, p->n_fill_deny, path);
+	if (hit == NULL && fs->real[0] != '\0')
+		hit = match_any(p->fill_deny, p->n_fill_deny, fs->real);
+	if (hit != NULL)
+		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: fault \"%s\" fills %s, denied by "
+		    "policy.diskFillDeny \"%s\"", fault, path, hit);
+	else if (rv != CEP_OK)
+		rv = fill_fs_error(it, fault, e.msg, err);
+	else
+		rv = check_fill_share(p, it, fault, fs, err);
+	free(fs);
+	return rv;
+}
+
 /* The namespace rule for a resolved identity (policy.h). The host's is
  * pid 1's and the appliance's own: on the host they are one, and where
  * pid 1's cannot be read (a root without ptrace over init) the
  * appliance's own is all that is known of it. */
-int cep_policy_check_netns_id(const cep_policy *p, const char *fault,
-    const char *type, const cep_netns_id *id, cep_err *err)
+static int netns_rule(const cep_policy *p, const char *fault,
+    const char *type, bool is_host, cep_err *err)
 {
-	if (!cep_netns_is_host(id) || p->allow_host_netns)
+	if (!is_host || p->allow_host_netns)
 		return CEP_OK;
 	return cep_err_set(err, CEP_FAILED_PRECONDITION,
 	    "policy: fault \"%s\" (%s) targets the host's network namespace "
 	    "(pid 1's or the appliance's own), refused while "
 	    "policy.network.allowHostNetns is false", fault, type);
+}
+
+int cep_policy_check_netns_id(const cep_policy *p, const char *fault,
+    const char *type, const cep_netns_id *id, cep_err *err)
+{
+	return netns_rule(p, fault, type, cep_netns_is_host(id), err);
 }
 
 /* Network faults (docs/faults-network.md): the host's network namespace
@@ -217,35 +245,34 @@ int cep_policy_check_netns_id(const cep_policy *p, const char *fault,
  * namespace is resolved as the runner will resolve it (lib/netns.c); a
  * target that does not resolve now is refused here (a pid must exist at
  * submission, check_pid), and the runner checks again when it injects. */
-static int check_netns(const cep_policy *p, const cep_exp_item *it,
-    const char *fault, cep_err *err)
+static int check_netns(const cep_policy *p, cep_hostview *hv,
+    const cep_exp_item *it, const char *fault, cep_err *err)
 {
 	const char *type = cep_exp_item_type(it);
 	if (strncmp(type, "network-", 8) != 0 && strcmp(type, "dns-error") != 0)
 		return CEP_OK;
-	int fd;
 	cep_netns_id id;
+	bool is_host = false;
 	cep_err e = {0};
 	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
 	const char *ns = cep_exp_has(it, "netns") ? cep_exp_str(it, "netns") :
 	    NULL;
-	if (cep_netns_open(pid, ns, &fd, &id, NULL, 0, &e) != CEP_OK)
+	if (cep_hostview_netns(hv, pid, ns, &id, &is_host, &e) != CEP_OK)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" (%s): target network namespace: %s",
 		    fault, type, e.msg);
-	close(fd);
-	return cep_policy_check_netns_id(p, fault, type, &id, err);
+	return netns_rule(p, fault, type, is_host, err);
 }
 
-static int check_fault(const cep_policy *p, const cep_exp_item *it,
-    cep_err *err)
+static int check_fault(const cep_policy *p, cep_hostview *hv,
+    const cep_exp_item *it, cep_err *err)
 {
 	const char *fault = cep_exp_item_name(it);
 	int rv = check_limits(p, it, fault, err);
 	if (rv == CEP_OK)
-		rv = check_netns(p, it, fault, err);
+		rv = check_netns(p, hv, it, fault, err);
 	if (rv == CEP_OK && strcmp(cep_exp_item_type(it), "disk-fill") == 0)
-		rv = check_disk_fill(p, it, fault, err);
+		rv = check_disk_fill(p, hv, it, fault, err);
 	if (rv != CEP_OK)
 		return rv;
 	for (size_t k = 0; target_keys[k] != NULL; k++) {
@@ -255,7 +282,7 @@ static int check_fault(const cep_policy *p, const cep_exp_item *it,
 			return rv;
 	}
 	if (cep_exp_has(it, "pid"))
-		return check_pid(p, fault, cep_exp_int(it, "pid"), err);
+		return check_pid(p, hv, fault, cep_exp_int(it, "pid"), err);
 	return CEP_OK;
 }
 
@@ -287,6 +314,17 @@ static int check_kubernetes(const cep_policy *p, const cep_connectors *cs,
 	return CEP_OK;
 }
 
+int cep_policy_check_active(const cep_policy *p, size_t active_runs,
+    cep_err *err)
+{
+	if (active_runs >= (size_t)(p->max_concurrent_runs < 0 ? 0 :
+	    p->max_concurrent_runs))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "policy: %zu runs active, policy.maxConcurrentRuns is %d",
+		    active_runs, p->max_concurrent_runs);
+	return CEP_OK;
+}
+
 int cep_policy_check(const cep_policy *p, const cep_exp *e,
     size_t active_runs, cep_err *err)
 {
@@ -296,6 +334,14 @@ int cep_policy_check(const cep_policy *p, const cep_exp *e,
 int cep_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
     const cep_exp *e, size_t active_runs, cep_err *err)
 {
+	return cep_policy_check_host(p, cs, NULL, e, active_runs, err);
+}
+
+int cep_policy_check_host(const cep_policy *p, const cep_connectors *cs,
+    cep_hostview *hv, const cep_exp *e, size_t active_runs, cep_err *err)
+{
+	if (hv == NULL)
+		hv = cep_hostview_direct();
 	const char *kind = cep_exp_target_kind(e);
 	bool kube = kind != NULL && strcmp(kind, "kubernetes") == 0;
 	int rv;
@@ -308,16 +354,13 @@ int cep_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: duration %s exceeds policy.maxDuration %s", have, max);
 	}
-	if (active_runs >= (size_t)(p->max_concurrent_runs < 0 ? 0 :
-	    p->max_concurrent_runs))
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "policy: %zu runs active, policy.maxConcurrentRuns is %d",
-		    active_runs, p->max_concurrent_runs);
+	if ((rv = cep_policy_check_active(p, active_runs, err)) != CEP_OK)
+		return rv;
 	/* Host-fault rules (processes, cgroups, pids, network namespaces,
 	 * disk) are about the appliance's host; a kubernetes runner acts
 	 * through the API in its namespace only. */
 	for (size_t i = 0; !kube && i < cep_exp_nfaults(e); i++) {
-		rv = check_fault(p, cep_exp_fault(e, i), err);
+		rv = check_fault(p, hv, cep_exp_fault(e, i), err);
 		if (rv != CEP_OK)
 			return rv;
 	}

@@ -88,12 +88,12 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	return r;
 }
 
-/* d->mu held. */
+/* d->mu held; the experiment passed the policy (check_policy). */
 static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
     size_t len, const char *spec_name, const char *task_id, char run_id[24],
     cep_err *err)
 {
-	int rv = cep_policy_check_conn(&d->cfg.policy, d->conns, exp,
+	int rv = cep_policy_check_active(&d->cfg.policy,
 	    cep_run_active_count(d), err);
 	if (rv != CEP_OK)
 		return rv;
@@ -128,6 +128,23 @@ cep_run *cep_run_find_task(cep_delegate *d, const char *task_id)
 	return NULL;
 }
 
+/* The policy, without d->mu: its host facts may take calls to
+ * cep-launcher (hostview.h), which must not stall the monitor and every
+ * other caller while they wait. The active count is taken as it is now;
+ * create_run checks it again under the lock. A task that is already a
+ * run and a stopping delegate are answered under the lock, as before. */
+static int check_policy(cep_delegate *d, const cep_exp *exp,
+    const char *task_id, cep_err *err)
+{
+	pthread_mutex_lock(&d->mu);
+	bool later = cep_run_find_task(d, task_id) != NULL || d->stopping ||
+	    d->draining;
+	size_t active = cep_run_active_count(d);
+	pthread_mutex_unlock(&d->mu);
+	return later ? CEP_OK : cep_policy_check_host(&d->cfg.policy,
+	    d->conns, d->hv, exp, active, err);
+}
+
 int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
     const char *spec_name, const char *task_id, char run_id[24],
     cep_err *err)
@@ -144,6 +161,11 @@ int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
 	int rv = parse_spec(yaml, len, spec_name, &exp, err);
 	if (rv != CEP_OK)
 		return rv;
+	if ((rv = check_policy(d, exp, task_id, err)) != CEP_OK) {
+		cep_exp_free(exp);
+		cep_log_info(NULL, "submit of %s refused: %s", spec_name, err->msg);
+		return rv;
+	}
 	pthread_mutex_lock(&d->mu);
 	/* A task handed to us again (a retried poll, our own lease after a
 	 * restart) is the run we already have, never a second run. */

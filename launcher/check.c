@@ -167,3 +167,47 @@ int cep_launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
 		*caps = 0;
 	return rv;
 }
+
+/* Bytes that are a C string: no NUL inside, at most max. */
+static bool text_ok(const ProtobufCBinaryData *b, size_t max)
+{
+	return b->len <= max && (b->len == 0 || memchr(b->data, '\0',
+	    b->len) == NULL);
+}
+
+static bool netns_name_ok(const ProtobufCBinaryData *b)
+{
+	const char *s = (const char *)b->data;
+	if (b->len == 0 || s[0] == '/')
+		return b->len > 0;
+	return b->len <= 255 && memchr(s, '/', b->len) == NULL &&
+	    !(b->len == 1 && s[0] == '.') &&
+	    !(b->len == 2 && s[0] == '.' && s[1] == '.');
+}
+
+int cep_launcher_check_inspect(const Cep__V1__LauncherInspect *q,
+    cep_err *err)
+{
+	if (q->pid < 0 || q->pid > CEP_LAUNCHER_MAX_PID)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "pid: %d out of "
+		    "range (0 = none, 1..%d)", (int)q->pid, CEP_LAUNCHER_MAX_PID);
+	const ProtobufCBinaryData *ns = &q->netns_name, *path = &q->path;
+	if (!text_ok(ns, CEP_LAUNCHER_MAX_PATH))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "netns_name: "
+		    "%zu bytes or a NUL (at most %d bytes of text)", ns->len,
+		    CEP_LAUNCHER_MAX_PATH);
+	if (ns->len > 0 && (!q->netns || q->pid != 0))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "netns_name: only "
+		    "with netns and without a pid");
+	if (q->netns && q->pid == 0 && !netns_name_ok(ns))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "netns_name: give a "
+		    "name under /run/netns (no '/') or an absolute path");
+	if (!text_ok(path, CEP_LAUNCHER_MAX_PATH))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "path: %zu bytes or "
+		    "a NUL (at most %d bytes of text)", path->len,
+		    CEP_LAUNCHER_MAX_PATH);
+	if (path->len > 0 && path->data[0] != '/')
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "path: not "
+		    "absolute");
+	return CEP_OK;
+}

@@ -3,6 +3,9 @@
  * (docs/privsep.md). It starts host runners with exactly the Linux
  * capabilities their faults need (lib/caps.h), watches, signals and kills
  * them, and runs cleanup runners for what a dead runner left on the node.
+ * It also answers read-only facts about the host for the delegate's policy
+ * (Inspect: a pid's comm, a netns identity, a filesystem's size), which
+ * the unprivileged delegate cannot read itself.
  * It serves the Launcher service (proto/cep.proto, "privsep: launcher")
  * on an ipc socket to one peer uid (the delegate's), and never runs a
  * command, a path or a capability it was given: the runner is its own
@@ -58,6 +61,38 @@ int cep_launcher_check_launch(const Cep__V1__LaunchRequest *r,
  * whose mechanisms are node mechanisms; *caps: their union. */
 int cep_launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
     unsigned *caps, cep_err *err);
+
+/* ---- host facts for the delegate's policy (inspect.c) ---- */
+
+#define CEP_LAUNCHER_MAX_PATH 4095     /* PATH_MAX less its NUL */
+#define CEP_LAUNCHER_MAX_PID 4194304   /* the kernel's PID_MAX_LIMIT */
+
+/* An Inspect: pid 0 or 1..CEP_LAUNCHER_MAX_PID; netns_name only without
+ * a pid and only when netns is asked, a name under /run/netns (no '/',
+ * not "." or "..", <= 255 bytes) or an absolute path; path "" or
+ * absolute; both without NUL and at most CEP_LAUNCHER_MAX_PATH bytes. */
+int cep_launcher_check_inspect(const Cep__V1__LauncherInspect *q,
+    cep_err *err);
+
+/* The reply and the storage its strings point into. */
+typedef struct cep_launcher_facts {
+	Cep__V1__LauncherFacts rep;
+	char comm[64], netns_error[512];
+	char real_path[CEP_LAUNCHER_MAX_PATH + 1];
+} cep_launcher_facts;
+
+/* Reads the facts a checked request asks for; each that cannot be read
+ * says why in its own field (netns_error, path_errno, exists false).
+ * Opens nothing for writing, follows nothing out of a pid's root. */
+void cep_launcher_inspect(const Cep__V1__LauncherInspect *q,
+    cep_launcher_facts *f);
+
+/* path resolved under root (an O_PATH directory fd) as openat2 with
+ * RESOLVE_IN_ROOT would, for where openat2 is missing: component by
+ * component, O_PATH|O_NOFOLLOW, ".." never above root, symlinks read as
+ * text and resolved in root (at most 40). An O_PATH fd, or -1 with
+ * errno. */
+int cep_launcher_walk(int root, const char *path);
 
 /* ---- the runner's privileges (privs.c) ---- */
 

@@ -1,7 +1,8 @@
 /*
  * launcher_int.h - the launcher's insides, shared by its files:
  * launcher.c (runs, tick, stop), service.c (the Launcher calls),
- * check.c (request checks), privs.c (capabilities in the child).
+ * check.c (request checks), privs.c (capabilities in the child),
+ * inspect.c (read-only host facts for the delegate's policy).
  */
 #ifndef CEP_LAUNCHER_INT_H
 #define CEP_LAUNCHER_INT_H

@@ -369,6 +369,32 @@ static void on_cleanup(cep_rpc_call *c, void *arg)
 	free_undone(&rep);
 }
 
+/* Facts for the delegate's policy (inspect.c): read-only. */
+static void on_inspect(cep_rpc_call *c, void *arg)
+{
+	cep_launcher *l = arg;
+	if (!peer_ok(l, c))
+		return;
+	const Cep__V1__LauncherInspect *q = (const void *)cep_rpc_call_request(c);
+	cep_err err = {0};
+	int rv = cep_launcher_check_inspect(q, &err);
+	if (rv != CEP_OK) {
+		cep_log_warn(NULL, "Inspect refused: %s", err.msg);
+		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		return;
+	}
+	cep_launcher_facts *f = malloc(sizeof(*f));
+	if (f == NULL) {
+		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	cep_launcher_inspect(q, f);
+	cep_log_debug(NULL, "Inspect: pid %d%s%s", (int)q->pid,
+	    q->netns ? ", netns" : "", q->path.len > 0 ? ", path" : "");
+	cep_rpc_call_reply(c, &f->rep.base);
+	free(f);
+}
+
 static const cep_rpc_method launcher_methods[] = {
 	{"cep.v1.Launcher/Launch", &cep__v1__launch_request__descriptor,
 	    on_launch},
@@ -378,6 +404,8 @@ static const cep_rpc_method launcher_methods[] = {
 	{"cep.v1.Launcher/Undo", &cep__v1__launcher_run__descriptor, on_undo},
 	{"cep.v1.Launcher/Cleanup", &cep__v1__launcher_cleanup__descriptor,
 	    on_cleanup},
+	{"cep.v1.Launcher/Inspect", &cep__v1__launcher_inspect__descriptor,
+	    on_inspect},
 };
 
 int cep_launcher_serve(cep_launcher *l, cep_err *err)

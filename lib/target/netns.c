@@ -17,12 +17,17 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "util.h"
 
 #ifndef NS_GET_NSTYPE
 #define NS_GET_NSTYPE 0xb703
+#endif
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
 #endif
 
 #define NETNS_RUN_DIR "/run/netns"
@@ -53,6 +58,30 @@ static bool is_netns_fd(int fd)
 	return t == CLONE_NEWNET;
 }
 
+/* Opens p for reading only once it is known to be an nsfs file: the
+ * path may come from an experiment (or, in cep-launcher, from the
+ * delegate), and opening a FIFO or a device for reading as root would
+ * block or act. An O_PATH descriptor reads nothing; nsfs is then reopened
+ * through /proc/self/fd. -1 with errno set, -2: not nsfs. */
+static int open_nsfs(const char *p)
+{
+	int o = open(p, O_PATH | O_CLOEXEC);
+	if (o < 0)
+		return -1;
+	struct statfs sf;
+	if (fstatfs(o, &sf) != 0 || sf.f_type != NSFS_MAGIC) {
+		close(o);
+		return -2;
+	}
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", o);
+	int f = open(self, O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	close(o);
+	errno = e;
+	return f < 0 ? -1 : f;
+}
+
 int cep_netns_open(int64_t pid, const char *netns, int *fd, cep_netns_id *id,
     char *path, size_t plen, cep_err *err)
 {
@@ -74,11 +103,12 @@ int cep_netns_open(int64_t pid, const char *netns, int *fd, cep_netns_id *id,
 		    "network target: give a pid, a netns name (no '/') or an "
 		    "absolute path");
 	}
-	int f = open(p, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
+	int f = open_nsfs(p);
+	if (f == -1)
 		return cep_err_errno(err, errno, p);
-	if (!is_netns_fd(f)) {
-		close(f);
+	if (f < 0 || !is_netns_fd(f)) {
+		if (f >= 0)
+			close(f);
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "%s is not a network namespace", p);
 	}

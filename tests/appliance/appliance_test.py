@@ -83,10 +83,9 @@ def packages(args):
     if not os.path.exists(pkg):
         raise RuntimeError("no packages: give --deb/--rpm ($CEP_DEB/$CEP_RPM) or add scripts/package")
     log("building the packages: scripts/package")
+    # with rpmlint and lintian (seconds): a package with a lint error
+    # fails here, so CI holds the issue's "0 errors" (docs/packaging.md)
     cmd = [pkg] if os.access(pkg, os.X_OK) else ["sh", pkg]
-    with open(pkg, errors="replace") as f:
-        if "--no-lint" in f.read():
-            cmd.append("--no-lint")  # lint is the packaging tests' business, not this one's
     out = run(cmd, 1800, cwd=SRC)
     # the paths it prints, else the newest in dist/
     printed = [w for w in out.split() if os.path.isfile(os.path.join(SRC, w))]

@@ -424,7 +424,9 @@ EOF
 	else
 		fail cp-run "cepctl run exit $rc: $(brief "$WORK/cp.out" $rc)"
 	fi
-	fact appliance "$(sed -n 's/^appliance: *//p' /etc/cep/cep.yaml | head -n1)"
+	# the name the delegate registered with, as it says (cep.yaml may
+	# leave it to the host name)
+	fact appliance "$(timeout 10 cepctl status 2>/dev/null | sed -n 's/^appliance *\([^ ]*\).*/\1/p' | head -n1)"
 	fact cp_run_id "$(run_id_of "$WORK/cp.out")"
 	# stay up while the host looks for the run's events at the plane
 	local end=$(($(now) + 60))

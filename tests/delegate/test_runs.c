@@ -40,6 +40,95 @@ Test(runs, policy_refusal_creates_nothing)
 	cr_assert_eq(n, 0, "a refused run left %d entries in %s", n, dir);
 }
 
+/* The policy runs outside the delegate's lock (its host facts may ask
+ * cep-launcher); maxConcurrentRuns is checked again under it, so
+ * submissions racing for the last slots cannot all win. A stand-in
+ * launcher answers Inspect slowly, so that every submission has passed
+ * the policy with 0 runs active before the first is created; its Launch
+ * holds on, so no run ends (and frees its slot) meanwhile. */
+static void on_slow_inspect(cep_rpc_call *c, void *arg)
+{
+	(void)arg;
+	cep_sleep_ms(300);
+	Cep__V1__LauncherFacts f = CEP__V1__LAUNCHER_FACTS__INIT;
+	f.f_blocks = 1000;
+	f.f_bavail = 900;
+	f.f_frsize = 4096;
+	cep_rpc_call_reply(c, &f.base);
+}
+
+static void on_slow_launch(cep_rpc_call *c, void *arg)
+{
+	(void)arg;
+	cep_sleep_ms(3000);
+	cep_rpc_call_fail(c, CEP_UNAVAILABLE, "a stand-in launcher");
+}
+
+static const cep_rpc_method slow_launcher[] = {
+	{"cep.v1.Launcher/Inspect", &cep__v1__launcher_inspect__descriptor,
+	    on_slow_inspect},
+	{"cep.v1.Launcher/Launch", &cep__v1__launch_request__descriptor,
+	    on_slow_launch},
+};
+
+typedef struct racer {
+	int rv;
+	char id[24];
+	cep_err err;
+	const char *spec;
+} racer;
+
+static void *race_submit(void *arg)
+{
+	racer *r = arg;
+	r->rv = submit(r->spec, r->id, &r->err);
+	return NULL;
+}
+
+Test(runs, racing_submissions_never_exceed_max_concurrent_runs)
+{
+	cep_delegate_stop(dg);
+	cep_delegate_free(dg);
+	cep_rpc_server *lx = NULL;
+	cep_err err = {0};
+	snprintf(cfg.launcher_url, sizeof(cfg.launcher_url),
+	    "ipc://%s/launcher.sock", home);
+	cr_assert_eq(cep_rpc_server_new(&lx, slow_launcher, 2, NULL, NULL,
+	    &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_rpc_server_listen(lx, cfg.launcher_url, NULL, &err),
+	    CEP_OK, "%s", err.msg);
+	cfg.policy.max_concurrent_runs = 2;
+	start_delegate();
+	char spec[4600];
+	snprintf(spec, sizeof(spec), "apiVersion: cep.io/v1\nkind: Experiment\n"
+	    "metadata:\n  name: race\nspec:\n  target:\n    kind: host\n"
+	    "  duration: 20s\n  faults:\n    - name: fill\n"
+	    "      type: disk-fill\n      path: %s\n      mib: 1\n", home);
+	racer r[6];
+	pthread_t t[6];
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 6; i++) {
+		r[i].spec = spec;
+		cr_assert_eq(pthread_create(&t[i], NULL, race_submit, &r[i]), 0);
+	}
+	int ok = 0;
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		if (r[i].rv == CEP_OK) {
+			ok++;
+			continue;
+		}
+		cr_expect_eq(r[i].rv, CEP_FAILED_PRECONDITION, "%s", r[i].err.msg);
+		cr_expect(strstr(r[i].err.msg, "runs active, "
+		    "policy.maxConcurrentRuns is 2") != NULL, "%s", r[i].err.msg);
+	}
+	cr_expect_eq(ok, 2, "%d submissions accepted, at most 2 may be", ok);
+	cep_delegate_stop(dg);
+	cep_delegate_free(dg);
+	dg = NULL;
+	cep_rpc_server_free(lx);
+}
+
 static void check_identity(const char *id)
 {
 	char p[4200];

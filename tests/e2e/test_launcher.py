@@ -215,7 +215,9 @@ class UnprivilegedDelegate(unittest.TestCase):
     """The installed layout's split, in a home: relay and delegate run as
     an unprivileged user with no capability at all, the launcher as root
     serving that uid only (--allow-uid). A network fault still works,
-    because only the runner holds the capabilities it needs."""
+    because only the runner holds the capabilities it needs. The policy
+    checks targets the delegate's user cannot look at (a root process's
+    namespace, a directory closed to it) with facts from the launcher."""
 
     def setUp(self):
         n = os.getpid() % 100000
@@ -284,6 +286,90 @@ class UnprivilegedDelegate(unittest.TestCase):
         out, err = proc.communicate(timeout=90)
         self.assertEqual(proc.returncode, 0, out + err + self.app.logs())
         self.assertEqual(self.tables(), [])
+
+    # -- the policy's host facts come from the launcher (Inspect) --------
+    def as_nobody(self, *argv):
+        """A command run as the delegate's user: its return code."""
+        return subprocess.run(list(argv), user=NOBODY, group=NOBODY,
+                              extra_groups=[], capture_output=True).returncode
+
+    def root_process_in_ns(self, name):
+        """A root process named name (a copy of sleep) in the test
+        namespace; the delegate's user may not look into it."""
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="cep-inspect-bin-")
+        self.addCleanup(shutil.rmtree, d, True)
+        exe = os.path.join(d, name)
+        shutil.copy(shutil.which("sleep"), exe)
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns, exe, "600"])
+        self.addCleanup(p.wait)
+        self.addCleanup(p.kill)
+
+        def named():
+            try:
+                with open(f"/proc/{p.pid}/comm") as f:
+                    return f.read().strip() == name
+            except OSError:
+                return False
+        self.assertTrue(wait_until(named, 10), "the target did not start")
+        # the delegate's own eyes cannot resolve its namespace
+        self.assertNotEqual(self.as_nobody("stat", "-L", f"/proc/{p.pid}/ns/net"), 0,
+                            "the delegate's user can see the target's namespace")
+        return p.pid
+
+    def submit(self, name, faults, duration="3s"):
+        path = self.app.write(f"{name}.yaml", experiment(name, duration=duration,
+                                                          faults=faults))
+        os.chmod(path, 0o644)
+        return self.app.run_async(path)
+
+    def test_policy_checks_a_root_pid_target_through_the_launcher(self):
+        pid = self.root_process_in_ns("chaos-target")
+        proc = self.submit("rootpid", [{"name": "loss", "type": "network-loss",
+                                        "pid": pid, "percent": 30}])
+        self.assertTrue(wait_until(self.tables, 20, 0.05), "no table\n" + self.app.logs())
+        out, err = proc.communicate(timeout=90)
+        self.assertEqual(proc.returncode, 0, out + err + self.app.logs())
+        self.assertEqual(self.tables(), [])
+        with open(os.path.join(self.app.home, "log", "delegate.log")) as f:
+            self.assertIn("host facts launcher", f.read())
+
+    def test_policy_refusal_named_through_the_launcher(self):
+        """A root process named sshd (denied by the default policy): its
+        namespace resolves (through the launcher), then its name is
+        refused, in the policy's words."""
+        pid = self.root_process_in_ns("sshd")
+        proc = self.submit("denied", [{"name": "loss", "type": "network-loss",
+                                       "pid": pid, "percent": 30}])
+        out, err = proc.communicate(timeout=60)
+        self.assertNotEqual(proc.returncode, 0, out)
+        self.assertIn(f'policy: fault "loss" targets pid {pid}, process "sshd", '
+                      'denied by policy.targets.deny "sshd"', out + err)
+        self.assertEqual(self.tables(), [])
+
+    def test_disk_fill_where_the_delegate_cannot_look(self):
+        import shutil
+        import tempfile
+        hidden = tempfile.mkdtemp(prefix="cep-hidden-")    # 0700 root
+        self.addCleanup(shutil.rmtree, hidden, True)
+        target = os.path.join(hidden, "data")
+        os.mkdir(target)
+        self.assertNotEqual(self.as_nobody("stat", "-f", target), 0,
+                            "the delegate's user can see the directory")
+        # the share is measured (the launcher read the filesystem)...
+        proc = self.submit("fullfill", [{"name": "fill", "type": "disk-fill",
+                                         "path": target, "percent": 99}])
+        out, err = proc.communicate(timeout=60)
+        self.assertNotEqual(proc.returncode, 0, out)
+        self.assertIn(f'policy: fault "fill" would fill {target} to 99%, exceeds '
+                      'policy.maxDiskFillPercent 95', out + err)
+        # ...a small fill passes and runs, and leaves nothing behind
+        proc = self.submit("smallfill", [{"name": "fill", "type": "disk-fill",
+                                          "path": target, "mib": 1}], duration="2s")
+        out, err = proc.communicate(timeout=90)
+        self.assertEqual(proc.returncode, 0, out + err + self.app.logs())
+        self.assertEqual(os.listdir(target), [])
 
 
 if __name__ == "__main__":
