@@ -229,9 +229,60 @@ Test(rpc_dispatch, held_calls_answered_later_or_at_free)
 }
 
 /* A virtual pipe is never closed as if it were an nng pipe. */
+/* Echo over a real ipc connection: the pipe id the server saw. */
+static uint32_t echo_pipe(cep_rpc_client *c)
+{
+	Cep__V1__ChallengeRequest rq = CEP__V1__CHALLENGE_REQUEST__INIT;
+	rq.run_id = "r-1";
+	ProtobufCMessage *out = NULL;
+	cep_err err;
+	cr_assert_eq(cep_rpc_invoke(c, "cep.v1.Test/Echo", &rq.base,
+	    &cep__v1__challenge_reply__descriptor, &out, 5000, &err), CEP_OK,
+	    "%s", err.msg);
+	const Cep__V1__ChallengeReply *rep = (const void *)out;
+	char text[256];
+	snprintf(text, sizeof(text), "%.*s", (int)rep->nonce.len,
+	    (const char *)rep->nonce.data);
+	protobuf_c_message_free_unpacked(out, NULL);
+	const char *bar = strrchr(text, '|');
+	cr_assert_not_null(bar, "%s", text);
+	return (uint32_t)strtoul(bar + 1, NULL, 10);
+}
+
+static uint32_t pipes_now(cep_rpc_server *s)
+{
+	cep_rpc_stats st;
+	cep_rpc_server_stats(s, &st);
+	return st.pipes;
+}
+
+/* A virtual id whose low bits name a real pipe must not close it (the
+ * tunnel picks virtual ids; nng's are global); the real id does. */
 Test(rpc_dispatch, close_pipe_ignores_virtual_ids)
 {
 	cep_rpc_server *s = server();
-	cep_rpc_server_close_pipe(s, (cep_pipe_id){7 | CEP_RPC_VIRTUAL_PIPE});
+	char *dir = cep_test_tmpdir("rpcclose");
+	char url[600];
+	snprintf(url, sizeof(url), "ipc://%s/s.sock", dir);
+	cep_err err;
+	cr_assert_eq(cep_rpc_server_listen(s, url, NULL, &err), CEP_OK, "%s",
+	    err.msg);
+	cep_rpc_client *c = NULL;
+	cr_assert_eq(cep_rpc_client_new(&c, url, NULL, &err), CEP_OK, "%s",
+	    err.msg);
+	uint32_t pipe = echo_pipe(c);
+	cr_assert(pipe != 0 && (pipe & CEP_RPC_VIRTUAL_PIPE) == 0, "%u", pipe);
+	cr_assert_eq(pipes_now(s), 1);
+	cep_rpc_server_close_pipe(s, (cep_pipe_id){pipe | CEP_RPC_VIRTUAL_PIPE});
+	cep_sleep_ms(200);
+	cr_assert_eq(pipes_now(s), 1, "a virtual id closed a real pipe");
+	cr_assert_eq(echo_pipe(c), pipe, "the connection was replaced");
+	cep_rpc_server_close_pipe(s, (cep_pipe_id){pipe});
+	int64_t until = cep_mono_ms() + 5000;
+	while (pipes_now(s) != 0 && cep_mono_ms() < until)
+		cep_sleep_ms(20);
+	cr_assert_eq(pipes_now(s), 0, "the real id did not close its pipe");
+	cep_rpc_client_free(c);
 	cep_rpc_server_free(s);
+	cep_test_rmdir(dir);
 }
