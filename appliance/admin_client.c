@@ -52,7 +52,7 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 	char full[128];
 	snprintf(full, sizeof(full), "cep.v1.Admin/%s", method);
 	/* long enough to ride out a delegate restart or an ipc listener
-	 * being re-created (lib/rpc_guard.c) */
+	 * being re-created (lib/rpc/rpc_guard.c) */
 	int64_t give_up = cep_mono_ms() + 10000;
 	for (int attempt = 0;; attempt++) {
 		int rv = cep_rpc_invoke(a->rpc, full, req, reply_desc, reply,

@@ -338,7 +338,7 @@ static int fhs_check(const cep_paths *p, fhs_ids *ids, cep_err *err)
  * Installed layout: the CA to cep-signer alone (/var/lib/cep-signer 0700,
  * key 0600); its certificate public (/etc/cep/ca.crt 0644); the relay's
  * key root:root 0600: no daemon opens it, systemd hands cep-relay its own
- * copy (LoadCredential=cep:/etc/cep/relay, lib/cred.h); the delegate's
+ * copy (LoadCredential=cep:/etc/cep/relay, lib/base/cred.h); the delegate's
  * state to cep-delegate.
  */
 static int fhs_owners(const cep_paths *p, const fhs_ids *ids, cep_err *err)

@@ -6,7 +6,7 @@
  *                the clusters are asked concurrently with a bounded
  *                timeout, so one dead API server does not stall the list
  *   rbac         the ServiceAccount/Role/RoleBinding manifests the
- *                delegate and the runner need (lib/kube_rbac.c's table)
+ *                delegate and the runner need (lib/kube/kube_rbac.c's table)
  *   check        every delegate verb by SelfSubjectAccessReview; the
  *                runner's verbs are listed with the commands that verify
  *                them, because a review only answers for its caller

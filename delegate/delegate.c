@@ -187,7 +187,7 @@ void cep_delegate_describe(cep_delegate *d, char *buf, size_t len)
 	    st.registered && st.last_error[0] == '\0' ? "control plane linked" :
 	    st.registered ? "control plane failing" : "control plane not "
 	    "registered";
-	/* last_error is scrubbed of the token (lib/cp.c) */
+	/* last_error is scrubbed of the token (lib/cp/cp.c) */
 	snprintf(buf, len, "%zu active run(s); %s%s%.120s", n, link,
 	    st.last_error[0] ? ": " : "", st.last_error);
 	pthread_mutex_unlock(&d->mu);

@@ -33,7 +33,7 @@ void cep_delegate_free(cep_delegate *d);
 
 /* For tests and Status. */
 size_t cep_delegate_active_runs(cep_delegate *d);
-/* Liveness for the systemd watchdog (lib/sdnotify.h): advances with each
+/* Liveness for the systemd watchdog (lib/base/sdnotify.h): advances with each
  * turn of the monitor thread (every 100 ms while it is not stuck). */
 uint64_t cep_delegate_ticks(cep_delegate *d);
 /* One line for systemd's STATUS=: active runs, control-plane link. */

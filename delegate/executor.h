@@ -60,7 +60,7 @@ typedef struct cep_exec_launch {
 	int64_t not_after_ms;      /* identity expiry: activeDeadlineSeconds */
 	const cep_exec_pods *pods; /* NULL or n == 0: no pod target */
 	/* launcher only: the run's fault types (distinct), from which the
-	 * launcher computes the runner's capabilities (lib/caps.h) */
+	 * launcher computes the runner's capabilities (lib/proc/caps.h) */
 	const char *const *fault_types;
 	size_t nfault_types;
 } cep_exec_launch;
@@ -92,7 +92,7 @@ typedef struct cep_executor_ops {
 	int (*adopt)(void *impl, const cep_exec_handle *h, cep_err *err);
 	void (*free)(void *impl);
 	/* Optional (kubernetes): undoes node-level fault records (a JSON
-	 * array of FaultRecord fields, lib/undo.h cep_undo_on_node) with a
+	 * array of FaultRecord fields, lib/undo/undo.h cep_undo_on_node) with a
 	 * cleanup runner on the node the run's runner ran on. Call after
 	 * undo() returned CEP_OK (also with "[]": it forgets the run's
 	 * placement); CEP_EXEC_IN_PROGRESS while it runs, then CEP_OK when

@@ -5,7 +5,7 @@
  * namespaces from the appliance, so it launches `cep-runner --cleanup`
  * in a Pod placed exactly as the runner was (nodeName, hostPID, the same
  * capabilities), handing it the fault records in a Secret owned by the
- * Pod; the Pod undoes them with lib/undo.c and reports, per fault, in
+ * Pod; the Pod undoes them with lib/undo/undo.c and reports, per fault, in
  * its termination message. Only what it reports undone counts as undone.
  *
  * One thread per cleanup; the monitor polls (kx_node_undo answers

@@ -29,7 +29,7 @@
 #include "util.h"
 
 /* The monitor thread makes these calls for every run, and systemd's
- * watchdog follows its ticks (lib/sdnotify.h, WatchdogSec=30s): a dead
+ * watchdog follows its ticks (lib/base/sdnotify.h, WatchdogSec=30s): a dead
  * launcher must cost a tick seconds, never the delegate its life. A
  * launch or undo takes milliseconds when the launcher is there. */
 #define LAUNCH_TIMEOUT_MS 5000

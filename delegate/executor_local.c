@@ -10,13 +10,13 @@
  * are not our children: they are polled by pid + start time (+ zombie).
  *
  * Undo does not trust the runner's bookkeeping: every process whose command
- * line is a cep-runner with "--run-id <id>" (lib/runproc.h: the runner and
+ * line is a cep-runner with "--run-id <id>" (lib/proc/runproc.h: the runner and
  * the fault workers it forked, which inherit its command line) is
  * SIGKILLed, and the undo succeeds only when /proc shows none left.
  *
  * Node-level faults a dead runner left (nftables tables, qdiscs, fill
  * files) are undone by a cleanup runner, a child `cep-runner --cleanup`
- * (lib/cleanrun.h) - never in the delegate, which links no netfilter
+ * (lib/proc/cleanrun.h) - never in the delegate, which links no netfilter
  * library and, installed, holds no capability.
  */
 #define _GNU_SOURCE

@@ -144,7 +144,7 @@ static bool own_netns(const cep_netns_id *id)
 	    (uint64_t)st.st_dev == id->dev && (uint64_t)st.st_ino == id->ino;
 }
 
-/* A netns target lib/netns.c would try to open. */
+/* A netns target lib/target/netns.c would try to open. */
 static bool netns_target_ok(const char *s)
 {
 	if (s == NULL || s[0] == '\0')
@@ -158,7 +158,7 @@ static int launcher_netns(cep_hostview *hv, int64_t pid, const char *netns,
 {
 	Cep__V1__LauncherInspect q = CEP__V1__LAUNCHER_INSPECT__INIT;
 	/* what the launcher would refuse as a field, refused here in the
-	 * words of lib/netns.c */
+	 * words of lib/target/netns.c */
 	if (pid > 4194304)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "pid %lld out of range", (long long)pid);

@@ -223,7 +223,7 @@ const char *cep_kpod_cap_name(unsigned bit)
 	return cep_caps_name(bit);
 }
 
-/* The table and why each capability: lib/caps.c. */
+/* The table and why each capability: lib/proc/caps.c. */
 unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs)
 {
 	unsigned caps = 0;

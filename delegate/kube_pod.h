@@ -24,7 +24,7 @@
 #define CEP_KPOD_UID 65532   /* the distroless "nonroot" user */
 
 /* Linux capabilities a runner on a pod target's node may get: the bits
- * of the one capability table (lib/caps.h), under their old names. */
+ * of the one capability table (lib/proc/caps.h), under their old names. */
 enum {
 	CEP_KCAP_NET_ADMIN = CEP_CAP_NET_ADMIN,
 	CEP_KCAP_NET_RAW = CEP_CAP_NET_RAW,
@@ -34,7 +34,7 @@ enum {
 };
 /* "NET_ADMIN", ... for bit (cep_caps_name); NULL otherwise. */
 const char *cep_kpod_cap_name(unsigned bit);
-/* What a node-level fault type on a pod target needs (lib/caps.h,
+/* What a node-level fault type on a pod target needs (lib/proc/caps.h,
  * CEP_CAPS_POD; docs/faults.md, "Pod targets"); 0 for every other type.
  * *cgroupfs: the type moves workers into the target's cgroup (the node's
  * cgroupfs is mounted). */

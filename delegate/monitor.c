@@ -174,7 +174,8 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		return;
 	}
 	/* the plane's CA as this daemon can read it: under systemd its own
-	 * credential copy, the configured file being root's (lib/cred.h) */
+	 * credential copy, the configured file being root's
+	 * (lib/base/cred.h) */
 	char cp_ca[CEP_PATH_MAX];
 	cep_cred_path(d->cfg.cp.ca_file, cp_ca, sizeof(cp_ca));
 	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
@@ -303,7 +304,7 @@ static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
 	return CEP__V1__RUN_STATE__RUN_ERROR;
 }
 
-/* lib/undo.c's resolver for Kubernetes faults (k8s-scale, k8s-cordon):
+/* lib/undo/undo.c's resolver for Kubernetes faults (k8s-scale, k8s-cordon):
  * the run's connector client and namespace. Called from undo_faults,
  * which runs the undo without d->mu: taken here for the lookup only. */
 cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
@@ -362,7 +363,7 @@ static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
 	return v;
 }
 
-/* The records whose state is on the runner's node (lib/undo.h
+/* The records whose state is on the runner's node (lib/undo/undo.h
  * cep_undo_on_node) go to a cleanup runner there, through the executor
  * (a Pod on the node; a child or the launcher's on the appliance: the
  * delegate never undoes them itself); done[i] is set for those it
@@ -422,7 +423,7 @@ static void free_recs(Cep__V1__FaultRecord **recs, size_t n)
 	free(recs);
 }
 
-/* Undoes each fault recorded but not reverted (lib/undo.c, the same code
+/* Undoes each fault recorded but not reverted (lib/undo/undo.c, the same code
  * the runner reverts with) and journals it; a fault whose undo fails stays
  * unreverted and its error is returned. d->mu held on entry and exit but
  * dropped while undoing: a Kubernetes undo is an API call, and a dead API

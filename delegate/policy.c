@@ -242,7 +242,7 @@ int cep_policy_check_netns_id(const cep_policy *p, const char *fault,
 /* Network faults (docs/faults-network.md): the host's network namespace
  * (and the appliance's own) only with policy.network.allowHostNetns - a
  * partition there could cut the appliance off from its runners. The
- * namespace is resolved as the runner will resolve it (lib/netns.c); a
+ * namespace is resolved as the runner will resolve it (lib/target/netns.c); a
  * target that does not resolve now is refused here (a pid must exist at
  * submission, check_pid), and the runner checks again when it injects. */
 static int check_netns(const cep_policy *p, cep_hostview *hv,

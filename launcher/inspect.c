@@ -10,7 +10,7 @@
  * fstatvfs; under a pid's root the walk stays inside that root
  * (RESOLVE_IN_ROOT: "..", absolute symlinks); no magic link of /proc is
  * followed on the way (RESOLVE_NO_MAGICLINKS); a namespace file is opened
- * for reading only once it is known to be nsfs (lib/netns.c). Nothing is
+ * for reading only once it is known to be nsfs (lib/target/netns.c). Nothing is
  * written, created or started. The fields were checked before
  * (cep_launcher_check_inspect).
  */

@@ -1,7 +1,7 @@
 /*
  * launcher.h - cep-launcher: the one privileged process of the appliance
  * (docs/privsep.md). It starts host runners with exactly the Linux
- * capabilities their faults need (lib/caps.h), watches, signals and kills
+ * capabilities their faults need (lib/proc/caps.h), watches, signals and kills
  * them, and runs cleanup runners for what a dead runner left on the node.
  * It also answers read-only facts about the host for the delegate's policy
  * (Inspect: a pid's comm, a netns identity, a filesystem's size), which

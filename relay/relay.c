@@ -381,7 +381,7 @@ static void free_secret(char *s)
 /* Reads the CA, the relay certificate and its key before anything
  * listens, so a bad file stops the relay with nothing half started. Under
  * systemd each comes from the unit's credentials (LoadCredential=cep:
- * /etc/cep/relay): the key file stays root:root 0600 (lib/cred.h). */
+ * /etc/cep/relay): the key file stays root:root 0600 (lib/base/cred.h). */
 static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 {
 	static const char *const names[] = {"ca.crt", "relay.crt", "relay.key"};

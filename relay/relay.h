@@ -34,7 +34,7 @@ int cep_relay_port(cep_relay *r);
 /* The relay's Prometheus registry (docs/metrics.md), for main.c to serve
  * with cep_metrics_start; owned by the relay. */
 struct cep_metrics *cep_relay_metrics(cep_relay *r);
-/* Liveness for the systemd watchdog (lib/sdnotify.h): advances with each
+/* Liveness for the systemd watchdog (lib/base/sdnotify.h): advances with each
  * turn of the relay's ticker loop, at least once a second. */
 uint64_t cep_relay_ticks(cep_relay *r);
 /* One line for systemd's STATUS=: runners connected, spool bytes. */

@@ -8,7 +8,7 @@
  * kill -9 of the relay loses nothing an append acknowledged.
  *
  * On disk (dir, 0700):
- *   seg-%016llu  segment files of frames (lib/frame.h) whose payloads are
+ *   seg-%016llu  segment files of frames (lib/base/frame.h) whose payloads are
  *                cep.v1.SpoolRecord; appended only, never rewritten, rolled
  *                at min(4 MiB, max(max_bytes / 8, 4 KiB)) and unlinked once
  *                every record in them is delivered

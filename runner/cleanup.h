@@ -2,7 +2,7 @@
  * cleanup.h - the runner's cleanup mode (`cep-runner --cleanup FILE`):
  * a Pod the delegate launches on a pod target's node after the run's
  * runner died with node-level faults recorded and not reverted. It undoes
- * exactly the given fault records through lib/undo.c (the code every
+ * exactly the given fault records through lib/undo/undo.c (the code every
  * revert uses), injects nothing, talks to no relay, and reports which
  * undos are done in its termination message, which the delegate reads.
  *

@@ -7,7 +7,7 @@
  *
  * Record before create: describe() opens the directory and puts its
  * (dev, inode), the paths that reach it and the file name into the undo
- * JSON (lib/diskfill.h), so the delegate can remove the file when the
+ * JSON (lib/node/diskfill.h), so the delegate can remove the file when the
  * runner is gone. The space is reserved with fallocate (instant, no data
  * written); filesystems without it get zero writes. Revert = unlink
  * through the directory fd held since inject, then check the name is gone.

@@ -4,7 +4,7 @@
  * the policy's maxTargets). describe records each node's original
  * spec.unschedulable before anything changes, and inject cordons exactly
  * the nodes recorded; revert (and the delegate, if the runner dies, with
- * lib/undo.c's k8s-cordon) sets each back as it was - a node that was
+ * lib/undo/undo.c's k8s-cordon) sets each back as it was - a node that was
  * cordoned before stays cordoned - and reads it back.
  */
 #define _GNU_SOURCE

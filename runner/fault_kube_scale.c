@@ -3,7 +3,7 @@
  * namespace to `replicas` through its scale subresource. describe reads
  * the original spec.replicas into the undo record before anything
  * changes; revert (and the delegate, if the runner dies) restores it with
- * lib/undo.c's k8s-scale and reads spec.replicas back to confirm.
+ * lib/undo/undo.c's k8s-scale and reads spec.replicas back to confirm.
  */
 #define _GNU_SOURCE
 #include <stdio.h>

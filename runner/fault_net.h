@@ -1,6 +1,6 @@
 /*
  * fault_net.h - what the network faults share: the target namespace, the
- * fault's nftables table (lib/nft.h), the filter rules, the revert.
+ * fault's nftables table (lib/node/nft.h), the filter rules, the revert.
  *
  * Every network fault is one table cep_<run>_<n> in the target namespace,
  * recorded as mechanism "nftables" with the namespace's identity, so the

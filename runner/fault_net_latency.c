@@ -6,7 +6,7 @@
  * holds each packet for delay +- jitter before accepting it. Copy mode
  * "meta": payloads never cross to user space.
  *
- * Where the kernel has sch_netem (probed, lib/tc.h) and the fault is
+ * Where the kernel has sch_netem (probed, lib/node/tc.h) and the fault is
  * plain egress latency (no cidrs, no ports), a root netem qdisc on each
  * of the namespace's interfaces does the job instead, recorded as
  * mechanism "tc-qdisc" (netem cannot expire by itself; the undo removes

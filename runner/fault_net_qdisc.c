@@ -7,7 +7,7 @@
  * recorded before injection must match what inject then does), and
  * remembered per item here. The qdiscs carry a handle of the run's own
  * (0xce00 + table ordinal), recorded as mechanism "tc-qdisc": the undo -
- * the runner's revert or lib/undo.c in the delegate - removes a root qdisc
+ * the runner's revert or lib/undo/undo.c in the delegate - removes a root qdisc
  * only while it still has that handle. A qdisc cannot expire by itself, so
  * the delegate's undo is its only backstop if the runner dies.
  */

@@ -3,7 +3,7 @@
  * (fault_net_latency.c) and network-corrupt / network-duplicate
  * (fault_net_mangle.c): the fault's table, the queue socket configured in
  * the target namespace, the "cep-netq" worker, the xtables NFQUEUE rule
- * (lib/nft.h, revision 3, bypass), and the worker-side helpers.
+ * (lib/node/nft.h, revision 3, bypass), and the worker-side helpers.
  *
  * Fail-safe by construction: bypass lets packets through when no worker
  * listens, the queue is fail-open when full, the rule expires with the

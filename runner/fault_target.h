@@ -1,7 +1,7 @@
 /*
  * fault_target.h - the optional host target of the resource faults
  * (cpu-hog, memory-hog, io-stress, disk-fill): `pid` or `cgroup` from the
- * experiment, resolved with lib/target.h, and workers started inside it.
+ * experiment, resolved with lib/target/target.h, and workers started inside it.
  */
 #ifndef CEP_RUNNER_FAULT_TARGET_H
 #define CEP_RUNNER_FAULT_TARGET_H
@@ -17,10 +17,11 @@
 
 /* The process a node-level fault acts through: `pid`, or with `pod` (a
  * kubernetes target) the init of the pod's container, found on this node
- * through /proc (lib/ctrpid.h) after reading the Pod with the runner's
- * client (lib/podtarget.h). 0 when neither is given. A pod that is now on
- * another node than CEP_NODE_NAME (the runner's, set by the delegate) is
- * FAILED_PRECONDITION: the runner must not act on whatever it finds. */
+ * through /proc (lib/target/ctrpid.h) after reading the Pod with the
+ * runner's client (lib/target/podtarget.h). 0 when neither is given. A pod
+ * that is now on another node than CEP_NODE_NAME (the runner's, set by the
+ * delegate) is FAILED_PRECONDITION: the runner must not act on whatever it
+ * finds. */
 int cep_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err);
 
 /* *t = NULL when the item names no target; both pid and cgroup = error.

@@ -40,7 +40,7 @@ int cep_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err);
 uint32_t cep_kube_target_max(void);
 
 /* Before a fault acts: may the runner's account do everything the type
- * needs (lib/kube_rbac.h) in ns? PERMISSION_DENIED naming each missing
+ * needs (lib/kube/kube_rbac.h) in ns? PERMISSION_DENIED naming each missing
  * verb ("pod-delete: the runner may not delete pods in shop"). */
 int cep_kube_target_check_perms(cep_kube *k, const char *type,
     const char *ns, cep_err *err);

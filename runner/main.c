@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 	cep_log_init("runner");
 	/* every line of this process is about that run (CEP_RUN_ID) */
 	cep_log_set_run(a.run_id);
-	cep_undo_node_register();   /* lib/undo.c's node mechanisms */
+	cep_undo_node_register();   /* lib/undo/undo.c's node mechanisms */
 	if (a.cleanup != NULL) {
 		/* no relay, no signals to take: undo the records and report */
 		cep_log_info(a.run_id, "cep-runner %s: cleanup of %s",

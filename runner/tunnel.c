@@ -1,6 +1,6 @@
 /*
  * tunnel.c - Runner calls through the control plane (tunnel.h): the
- * Envelope is rpc_wire.c's, the HTTPS is lib/cp.c's (allowlist = the
+ * Envelope is rpc_wire.c's, the HTTPS is lib/cp/cp.c's (allowlist = the
  * plane's host, the proxy from the delegate, never the environment).
  */
 #define _GNU_SOURCE

@@ -12,4 +12,22 @@ if [ -n "$hits" ]; then
 	echo "$hits" >&2
 	exit 1
 fi
+# A module's *_int.h is its inside: only files of its own folder include
+# it, and its tests (tests/<folder>/, tests/fuzz/ reach decoders inside).
+intbad=$(git ls-files '*.c' '*.h' | xargs grep -nE '^#include "[a-z0-9_]+_int\.h"' |
+	while IFS=: read -r file line text; do
+		hdr=$(echo "$text" | sed 's/.*"\(.*\)".*/\1/')
+		home=$(git ls-files "*/$hdr" "$hdr" | head -n 1)
+		[ -n "$home" ] || continue
+		dir=$(dirname "$home")
+		case $(dirname "$file") in
+		"$dir" | "tests/$dir" | tests/fuzz) ;;
+		*) echo "$file:$line: $hdr belongs to $dir/" ;;
+		esac
+	done)
+if [ -n "$intbad" ]; then
+	echo "checksrc: another folder's internal header:" >&2
+	echo "$intbad" >&2
+	exit 1
+fi
 echo "checksrc: ok ($(git ls-files '*.c' '*.h' | wc -l) files)"

@@ -1,7 +1,7 @@
 /*
  * signsvc.c - the Signer service: request checks, peer authorization,
- * signing. What lives elsewhere: the certificate writing (lib/pki.c), the
- * RPC layer (lib/rpc_*.c), the process around it (main.c).
+ * signing. What lives elsewhere: the certificate writing (lib/pki/pki.c), the
+ * RPC layer (lib/rpc/rpc_*.c), the process around it (main.c).
  *
  * Order in a call: the peer's uid first (a foreign process learns nothing,
  * not even whether its request was well-formed), then every field of the

@@ -28,10 +28,10 @@ RUNNER_USER = f"system:serviceaccount:{NS}:{SA}"
 CONNECTOR = "testk"
 CEP_SELECTOR = "app.kubernetes.io/managed-by=cep"
 
-# Exactly the delegate's verbs (lib/kube_rbac.c, delegate_perms).
+# Exactly the delegate's verbs (lib/kube/kube_rbac.c, delegate_perms).
 DELEGATE_PERMS = [("pods", v) for v in ("create", "get", "list", "watch", "delete")] + \
                  [("secrets", v) for v in ("create", "get", "list", "delete")]
-# Exactly what pod-delete and the k8s probe need (lib/kube_rbac.c).
+# Exactly what pod-delete and the k8s probe need (lib/kube/kube_rbac.c).
 RUNNER_RULES = [
     {"namespaces": [NS], "groups": [""], "resources": ["pods"],
      "verbs": ["get", "list", "delete"]},

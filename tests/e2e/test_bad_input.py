@@ -24,7 +24,7 @@ class BadInput(unittest.TestCase):
 
     def assert_still_serving(self, run_one=False):
         # nng 1.5's ipc listener can be wedged by a peer that hangs up in the
-        # handshake; the server re-creates it within seconds (lib/rpc_guard.c)
+        # handshake; the server re-creates it within seconds (lib/rpc/rpc_guard.c)
         r = wait_until(lambda: (lambda x: x if x.returncode == 0 else None)(
             self.app.cepctl("status")), 15, 0.2)
         self.assertTrue(r, "the delegate did not serve again")

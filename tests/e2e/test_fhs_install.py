@@ -84,7 +84,7 @@ then echo "CAKEY cep-signer readable"; fi
 if setpriv --reuid cep-relay --regid cep --init-groups cat /etc/cep/relay/relay.key >/dev/null 2>&1
 then echo "RELAYKEY readable"; else echo "RELAYKEY denied"; fi
 # what systemd does for LoadCredential=cep:/etc/cep/relay and
-# LoadCredential=cep-shared:/etc/cep/credentials (lib/cred.h)
+# LoadCredential=cep-shared:/etc/cep/credentials (lib/base/cred.h)
 mkdir -p /run/credentials/cep-relay.service
 for f in /etc/cep/relay/*; do
     install -o cep-relay -m 0400 "$f" "/run/credentials/cep-relay.service/cep_${f##*/}"

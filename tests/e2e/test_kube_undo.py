@@ -3,7 +3,7 @@ real relay, delegate, runner and cepctl against the Kubernetes API test
 server (tests/kubeapi), whose kubelet runs the runner pod as the real
 cep-runner. The runner is killed with SIGKILL once its fault is recorded
 and in effect, so its own revert never runs; the delegate's cleanup
-(delegate/monitor.c undo_faults -> lib/undo.c k8s-scale / k8s-cordon, with
+(delegate/monitor.c undo_faults -> lib/undo/undo.c k8s-scale / k8s-cordon, with
 the connector's client) must put the cluster back, with exactly the
 permissions `cepctl rbac --who delegate --faults TYPE` grants - and say
 "cleanup incomplete" when it lacks them. What the cluster holds is read
@@ -17,7 +17,7 @@ import unittest
 from cep_e2e import procs, wait_until
 from kube_e2e import (CONNECTOR, DELEGATE_PERMS, NS, KubeEnv, rbac_rules, wait_proc)
 
-# Mirror of lib/kube_rbac.c's undo table (cep_kube_rbac_undo_for_type), as
+# Mirror of lib/kube/kube_rbac.c's undo table (cep_kube_rbac_undo_for_type), as
 # users-file permissions (namespace, group, resource, verb); "*" is the
 # test server's cluster scope. The users file is built from what
 # `cepctl rbac` prints, and checked against this: a change to either side

@@ -5,7 +5,7 @@ and cep-delegate. A host experiment with a network-loss fault on a test
 network namespace and a cpu-hog on a test cgroup:
 
 - passes, and while it runs the runner's /proc/PID/status shows exactly
-  the capabilities of those faults (lib/caps.c, host column) in CapEff,
+  the capabilities of those faults (lib/proc/caps.c, host column) in CapEff,
   CapPrm, CapBnd and CapAmb, and NoNewPrivs 1;
 - after `kill -9` of the runner while its nftables table is in the
   namespace, the launcher's cleanup runner (with the capabilities of the

@@ -1,7 +1,7 @@
 #!/bin/bash
 # completion_test.sh COMPLETION CEPCTL: the bash completion offers every
 # command and flag cepctl's usage text names, the --output values and
-# every fault type of lib/exp_schema.c for --faults.
+# every fault type of lib/model/exp_schema.c for --faults.
 set -u
 comp=$1
 cepctl=$2
@@ -69,9 +69,9 @@ done
 expect runs ru
 expect --follow logs r-0123456789abcdef --f
 expect both rbac prod --who ""
-faults=$(sed -n '/fault_names\[\] = {/,/};/p' "$src/lib/exp_schema.c" |
+faults=$(sed -n '/fault_names\[\] = {/,/};/p' "$src/lib/model/exp_schema.c" |
 	grep -o '"[a-z-]*"' | tr -d '"')
-[ -n "$faults" ] || { echo "completion: no fault names in lib/exp_schema.c" >&2; exit 1; }
+[ -n "$faults" ] || { echo "completion: no fault names in lib/model/exp_schema.c" >&2; exit 1; }
 for t in $faults; do
 	expect "$t" rbac prod --faults ""
 done

@@ -145,7 +145,7 @@ static inline bool nl_has_cep_table(const char *ns)
 }
 
 /* Whether any interface of ns has a root qdisc of this kind, per tc(8)
- * (an observer independent of lib/tc.c). */
+ * (an observer independent of lib/node/tc.c). */
 static inline bool nl_has_qdisc(const char *ns, const char *kind)
 {
 	char out[16384], want[64];

@@ -1,5 +1,5 @@
 /* test_cleanup.c - the runner's cleanup mode: each record undone through
- * lib/undo.c and reported; records of another run, unknown mechanisms
+ * lib/undo/undo.c and reported; records of another run, unknown mechanisms
  * and malformed input reported as failed, never crashing. */
 #include <criterion/criterion.h>
 #include <jansson.h>

@@ -4,7 +4,7 @@
  * count / percentage of the matching Running pods, only in the run's
  * namespace and never more than maxTargets; deployment-scale and
  * node-cordon restore what they changed (read back from the server), also
- * through lib/undo.c as the delegate does when the runner died; a missing
+ * through lib/undo/undo.c as the delegate does when the runner died; a missing
  * permission fails the fault naming the verb; the probe judges
  * readyReplicas. Every check reads the server's state, never a return
  * value alone.

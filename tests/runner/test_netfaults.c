@@ -530,7 +530,7 @@ Test(netfaults, bandwidth_polices_with_nftables_without_tbf)
 	unsetenv("CEP_NET_NO_TBF");
 }
 
-/* The delegate's path: the runner is gone, lib/undo.c removes the tbf
+/* The delegate's path: the runner is gone, lib/undo/undo.c removes the tbf
  * qdisc from the recorded undo; a second undo finds nothing (idempotent),
  * and a root qdisc someone else put there since is left alone. */
 Test(netfaults, tbf_undone_by_the_delegate_path)

@@ -17,7 +17,7 @@ typedef struct kubeapi_fixture kubeapi_fixture;
 kubeapi_fixture *kubeapi_start(const char *const *args);
 /* Any other Python test server that speaks the same start-up protocol
  * (--dir DIR; writes DIR/port, then DIR/ready; logs to DIR/server.log):
- * script relative to $CEP_SRC_DIR, e.g. "tests/lib/cp_stub.py". Stop it
+ * script relative to $CEP_SRC_DIR, e.g. "tests/lib/cp/cp_stub.py". Stop it
  * with kubeapi_stop; kubeapi_dir and kubeapi_port apply. */
 kubeapi_fixture *kubeapi_start_script(const char *script,
     const char *const *args);

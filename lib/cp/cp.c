@@ -1,0 +1,554 @@
+/*
+ * cp.c - the control-plane client's transport: options, the allowlist,
+ * one libcurl easy handle per call (so calls from several threads never
+ * wait on each other), the bearer token re-read at each call. What an
+ * answer means is cp_reply.c; what every curl client shares is http.c.
+ *
+ * Where we connect is decided by cep.yaml alone: CURLOPT_PROXY and
+ * CURLOPT_NOPROXY are always set, so https_proxy/no_proxy from the
+ * environment never apply; only https is spoken and redirects are never
+ * followed, so a compromised or misconfigured plane cannot send the
+ * appliance (and its token) elsewhere.
+ *
+ * Secrets: the token goes to libcurl as CURLOPT_XOAUTH2_BEARER (no header
+ * string of ours to log), our copy is wiped after each call, every error
+ * message built from server text is scrubbed of it, and CURLOPT_VERBOSE
+ * is never set.
+ */
+#define _GNU_SOURCE
+#include "cp_int.h"
+
+#include <curl/curl.h>
+#include <stdatomic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cred.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#define CP_TOKEN_MAX (64 * 1024)
+#define CP_CONNECT_MAX_MS 10000     /* a connect never takes the whole call */
+#define CP_METHOD_MAX 64
+
+struct cep_cp {
+	cep_cp_opts o;
+	char base[512];        /* the url without a trailing '/' */
+	char hostname[256];    /* for the allowlist: no brackets, no port */
+	char hostport[300];    /* cep_cp_host: host[:port] as in the url */
+	atomic_bool cancelled; /* cep_cp_cancel: calls in flight end */
+	bool token_cred;       /* token_file is a systemd credential */
+};
+
+void cep_cp_cancel(cep_cp *cp)
+{
+	if (cp != NULL)
+		atomic_store(&cp->cancelled, true);
+}
+
+/* curl's progress callback: non-zero aborts the transfer, so a parked
+ * long-poll ends at once when its owner stops. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn,
+    curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return atomic_load(&((cep_cp *)arg)->cancelled) ? 1 : 0;
+}
+
+void cep_cp_opts_defaults(cep_cp_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = 10000;
+	o->poll_wait_ms = 20000;
+	o->spool_max_bytes = 64LL * 1024 * 1024;
+}
+
+/* Splits an http(s) URL with curl's own parser, so that what we check is
+ * what curl will connect to. scheme must match exactly. */
+static int url_parts(const char *url, const char *scheme, const char *what,
+    char *host, size_t hlen, char *hostport, size_t hplen, cep_err *err)
+{
+	CURLU *u = curl_url();
+	if (u == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	char *sch = NULL, *h = NULL, *port = NULL, *user = NULL;
+	int rc = CEP_OK;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &sch, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK) {
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s \"%.200s\" is "
+		    "not a URL", what, url);
+	} else if (strcasecmp(sch, scheme) != 0 &&
+	    !(strcmp(scheme, "http") == 0 && strcasecmp(sch, "https") == 0)) {
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s \"%.200s\": "
+		    "scheme %s not allowed, expected %s://", what, url, sch,
+		    scheme);
+	} else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		/* credentials in a URL end up in logs and ps output */
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s must not hold "
+		    "a user name or password", what);
+	} else {
+		curl_url_get(u, CURLUPART_PORT, &port, 0);
+		size_t n = strlen(h);
+		const char *hp = h;
+		if (n >= 2 && h[0] == '[') {   /* IPv6 literal */
+			hp = h + 1;
+			n -= 2;
+		}
+		if (n == 0 || n >= hlen)
+			rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s \"%.200s\""
+			    ": bad host", what, url);
+		else {
+			memcpy(host, hp, n);
+			host[n] = '\0';
+			snprintf(hostport, hplen, "%s%s%s", h, port ? ":" : "",
+			    port ? port : "");
+		}
+	}
+	curl_free(sch);
+	curl_free(h);
+	curl_free(port);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* trusted: a systemd credential (lib/base/cred.h), private to this unit
+ * whatever its mode says; else a secret must be private to its owner. */
+static int check_file(const char *path, const char *what, bool secret,
+    bool trusted, cep_err *err)
+{
+	struct stat st;
+	if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "controlPlane.%s %s: %s", what, path, strerror(errno));
+	if (secret && !trusted && (st.st_mode & 077) != 0)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "controlPlane.%s %s is readable by group or others (mode "
+		    "%04o); chmod 600 it", what, path,
+		    (unsigned)(st.st_mode & 07777));
+	return CEP_OK;
+}
+
+/* Each configured file through the unit's credentials when systemd loaded
+ * it (so relay and delegate each read their own copy), then checked. */
+static int resolve_files(cep_cp *cp, cep_err *err)
+{
+	cep_cp_opts *o = &cp->o;
+	struct { char *path; size_t len; const char *what; bool secret; } f[] = {
+		{o->ca_file, sizeof(o->ca_file), "caFile", false},
+		{o->cert_file, sizeof(o->cert_file), "clientCert", false},
+		{o->key_file, sizeof(o->key_file), "clientKey", true},
+		{o->token_file, sizeof(o->token_file), "tokenFile", true},
+	};
+	int rc = CEP_OK;
+	for (size_t i = 0; rc == CEP_OK && i < sizeof(f) / sizeof(f[0]); i++) {
+		if (f[i].path[0] == '\0')
+			continue;
+		bool cred = cep_cred_path(f[i].path, f[i].path, f[i].len);
+		if (cred)
+			cep_log_debug(NULL, "controlPlane.%s: systemd credential "
+			    "%s", f[i].what, f[i].path);
+		if (f[i].path == o->token_file)
+			cp->token_cred = cred;
+		rc = check_file(f[i].path, f[i].what, f[i].secret, cred, err);
+	}
+	return rc;
+}
+
+static int refuse(const char *host, cep_err *err)
+{
+	cep_log_warn(NULL, "control plane: upstream host not allowed: %s "
+	    "(controlPlane.allow)", host);
+	return cep_err_set(err, CEP_PERMISSION_DENIED, "upstream host %s not "
+	    "allowed (controlPlane.allow)", host);
+}
+
+int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
+{
+	*out = NULL;
+	if (cep_http_global_init(err) != CEP_OK)
+		return err ? err->code : CEP_INTERNAL;
+	cep_cp *cp = calloc(1, sizeof(*cp));
+	if (cp == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	cp->o = *o;
+	if (cp->o.timeout_ms <= 0)
+		cp->o.timeout_ms = 10000;
+	char ph[256], php[300];
+	int rc = url_parts(o->url, "https", "controlPlane.url", cp->hostname,
+	    sizeof(cp->hostname), cp->hostport, sizeof(cp->hostport), err);
+	if (rc == CEP_OK && o->proxy[0] != '\0')
+		rc = url_parts(o->proxy, "http", "controlPlane.proxy", ph,
+		    sizeof(ph), php, sizeof(php), err);
+	if (rc == CEP_OK && (o->cert_file[0] != '\0') != (o->key_file[0] !=
+	    '\0'))
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "controlPlane."
+		    "clientCert and clientKey go together");
+	if (rc == CEP_OK && o->cert_file[0] != '\0' && o->token_file[0] != '\0')
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "controlPlane."
+		    "tokenFile and clientCert exclude each other");
+	if (rc == CEP_OK)
+		rc = resolve_files(cp, err);
+	if (rc == CEP_OK && !cep_cp_allowed(cp, cp->hostname))
+		rc = refuse(cp->hostname, err);
+	if (rc != CEP_OK) {
+		free(cp);
+		return rc;
+	}
+	size_t n = strlen(o->url);
+	while (n > 0 && o->url[n - 1] == '/')
+		n--;
+	snprintf(cp->base, sizeof(cp->base), "%.*s", (int)n, o->url);
+	*out = cp;
+	return CEP_OK;
+}
+
+void cep_cp_free(cep_cp *cp)
+{
+	free(cp);
+}
+
+const char *cep_cp_host(const cep_cp *cp)
+{
+	return cp->hostport;
+}
+
+static bool host_match(const char *host, const char *pat)
+{
+	size_t hl = strlen(host), pl = strlen(pat);
+	if (pl == 0)
+		return false;
+	if (pat[0] != '.')
+		return strcasecmp(host, pat) == 0;
+	/* ".example.net": a.example.net and a.b.example.net, not the apex */
+	return hl > pl && strcasecmp(host + hl - pl, pat) == 0;
+}
+
+bool cep_cp_allowed(const cep_cp *cp, const char *host)
+{
+	char h[256];
+	size_t n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	while (n > 0 && host[n - 1] == '.')   /* "a.example." is a.example */
+		n--;
+	if (n == 0 || n >= sizeof(h))
+		return false;
+	memcpy(h, host, n);
+	h[n] = '\0';
+	if (cp->o.n_allow == 0)
+		return strcasecmp(h, cp->hostname) == 0;
+	for (size_t i = 0; i < cp->o.n_allow && i < CEP_CP_MAX_ALLOW; i++)
+		if (host_match(h, cp->o.allow[i]))
+			return true;
+	return false;
+}
+
+/* ---- one call ------------------------------------------------------------- */
+
+/* The token file, read now (rotation needs no restart): refused when
+ * group or others may read it, trailing whitespace stripped. buf is
+ * CP_TOKEN_MAX bytes; the caller wipes it. */
+static int read_token(const char *path, bool trusted, char *buf,
+    cep_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cep_err_set(err, CEP_UNAUTHENTICATED, "token file %s: %s",
+		    path, strerror(errno));
+	struct stat st;
+	int rc = CEP_OK;
+	size_t len = 0;
+	if (fstat(fd, &st) != 0) {
+		rc = cep_err_errno(err, errno, path);
+	} else if (!trusted && (st.st_mode & 077) != 0) {
+		rc = cep_err_set(err, CEP_FAILED_PRECONDITION, "token file %s "
+		    "is readable by group or others (mode %04o); chmod 600 it",
+		    path, (unsigned)(st.st_mode & 07777));
+	} else {
+		ssize_t r;
+		while (len < CP_TOKEN_MAX - 1 &&
+		    (r = read(fd, buf + len, CP_TOKEN_MAX - 1 - len)) != 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				rc = cep_err_errno(err, errno, path);
+				break;
+			}
+			len += (size_t)r;
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+	    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	if (rc == CEP_OK && (len == 0 || strlen(buf) != len ||
+	    len >= CP_TOKEN_MAX - 1))
+		rc = cep_err_set(err, CEP_UNAUTHENTICATED, "token file %s is "
+		    "empty, too long or not text", path);
+	return rc;
+}
+
+static void set_tls(const cep_cp *cp, CURL *c)
+{
+	if (cp->o.ca_file[0] != '\0') {
+		/* the plane's CA only: not also the system's */
+		curl_easy_setopt(c, CURLOPT_CAINFO, cp->o.ca_file);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
+	if (cp->o.cert_pem != NULL && cp->o.key_pem != NULL) {
+		/* NOCOPY: libcurl reads our buffers, so no second copy of the
+		 * key lingers in its heap after the call */
+		struct curl_blob cert = {(void *)cp->o.cert_pem,
+		    strlen(cp->o.cert_pem), CURL_BLOB_NOCOPY};
+		struct curl_blob key = {(void *)cp->o.key_pem,
+		    strlen(cp->o.key_pem), CURL_BLOB_NOCOPY};
+		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
+	} else if (cp->o.cert_file[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(c, CURLOPT_SSLCERT, cp->o.cert_file);
+		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(c, CURLOPT_SSLKEY, cp->o.key_file);
+	}
+}
+
+static void set_route(const cep_cp *cp, CURL *c, int64_t tmo)
+{
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* "" = direct, and NOPROXY always set: the environment never
+	 * decides (see the top of this file) */
+	curl_easy_setopt(c, CURLOPT_PROXY, cp->o.proxy);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, cp->o.no_proxy);
+	curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "cep/" CEP_VERSION);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)tmo);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(tmo < CP_CONNECT_MAX_MS ? tmo : CP_CONNECT_MAX_MS));
+}
+
+struct xfer {
+	const char *url;
+	const uint8_t *body;
+	size_t blen;
+	const char *token;        /* "" = none */
+	const char *header;       /* one more request header, or NULL */
+	int64_t tmo;
+	long http;
+	char ctype[128];
+	cep_http_resp r;
+	char ebuf[CURL_ERROR_SIZE];
+};
+
+/* One HTTP exchange. Returns the CURLcode, -1 if no handle. */
+static int perform(const cep_cp *cp, struct xfer *x)
+{
+	CURL *c = curl_easy_init();
+	if (c == NULL)
+		return -1;
+	struct curl_slist *h = NULL, *h2;
+	static const char *const hdrs[] = {"Content-Type: application/"
+	    "x-protobuf", "Accept: application/x-protobuf",
+	    "Expect:" /* no 100-continue round trip */, NULL};
+	for (size_t i = 0; hdrs[i] != NULL; i++)
+		if ((h2 = curl_slist_append(h, hdrs[i])) != NULL)
+			h = h2;
+	if (x->header != NULL && (h2 = curl_slist_append(h, x->header)) != NULL)
+		h = h2;
+	curl_easy_setopt(c, CURLOPT_URL, x->url);
+	set_route(cp, c, x->tmo);
+	set_tls(cp, c);
+	if (x->token[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, x->token);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->blen ? (const char *)x->body
+	    : "");
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->blen);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cep_http_on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x->r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, cep_http_on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x->r);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->ebuf);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cp);
+	CURLcode cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x->http);
+	char *ct = NULL;
+	if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK &&
+	    ct != NULL)
+		snprintf(x->ctype, sizeof(x->ctype), "%s", ct);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	return (int)cc;
+}
+
+/* The transfer's outcome -> reply or error. */
+static int outcome(const cep_cp *cp, const char *method, struct xfer *x,
+    int cc, const ProtobufCMessageDescriptor *rdesc,
+    ProtobufCMessage **reply, cep_err *err)
+{
+	const char *host = cp->hostport;
+	char what[400];
+	snprintf(what, sizeof(what), "control plane %s: %s", host, method);
+	if (cc < 0)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "%s: "
+		    "curl_easy_init failed", what);
+	if (x->r.over && x->http == 200)
+		return cep_err_set(err, CEP_DATA_LOSS, "%s: reply larger than "
+		    "%u MiB (transfer aborted)", what, CEP_CP_MAX_REPLY >> 20);
+	if (x->r.oom)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "%s: out of "
+		    "memory reading the reply", what);
+	if (cc == CURLE_PARTIAL_FILE && x->http == 200)
+		return cep_err_set(err, CEP_DATA_LOSS, "%s: reply truncated "
+		    "(%zu bytes received, connection closed early)", what,
+		    x->r.len);
+	/* an error status is worth reporting even if its body was cut */
+	bool status_known = x->http >= 300 && (cc == CURLE_OK ||
+	    cc == CURLE_PARTIAL_FILE || x->r.over);
+	if (cc != CURLE_OK && !status_known) {
+		if (cc == CURLE_ABORTED_BY_CALLBACK)
+			return cep_err_set(err, CEP_CANCELLED, "%s: cancelled "
+			    "(stopping)", what);
+		if (cc == CURLE_OPERATION_TIMEDOUT)
+			return cep_err_set(err, CEP_DEADLINE_EXCEEDED, "%s: no "
+			    "answer within %lld ms", what, (long long)x->tmo);
+		return cep_http_curl_err(err, cc, what, x->ebuf, x->tmo);
+	}
+	return cp_reply_decode(method, host, x->http, x->ctype[0] ? x->ctype :
+	    NULL, (const uint8_t *)x->r.buf, x->r.len, rdesc, reply, err);
+}
+
+static bool valid_method(const char *m)
+{
+	size_t n = strlen(m);
+	return n > 0 && n < CP_METHOD_MAX && strspn(m, "abcdefghijklmnopqrstuv"
+	    "wxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n;
+}
+
+int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
+    int timeout_ms, int64_t *retry_after_ms, cep_err *err)
+{
+	cep_err scratch;
+	if (err == NULL)
+		err = &scratch;
+	*reply = NULL;
+	if (retry_after_ms != NULL)
+		*retry_after_ms = 0;
+	if (!valid_method(method))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "control plane: "
+		    "bad method name");
+	/* checked again here, not only in cep_cp_new: this is the one gate
+	 * every byte to the plane passes */
+	if (!cep_cp_allowed(cp, cp->hostname))
+		return refuse(cp->hostname, err);
+	struct xfer x = {.tmo = timeout_ms > 0 ? timeout_ms :
+	    cp->o.timeout_ms, .r = {.max = CEP_CP_MAX_REPLY,
+	    .retry_after_ms = -1}};
+	char url[700];
+	if (cep_path(url, sizeof(url), err, "%s/v1/cep.v1.ControlPlane/%s",
+	    cp->base, method) != CEP_OK)
+		return err->code;
+	x.url = url;
+	size_t blen = protobuf_c_message_get_packed_size(req);
+	uint8_t *body = malloc(blen ? blen : 1);
+	char *tok = calloc(1, CP_TOKEN_MAX);
+	int rc = CEP_OK;
+	if (body == NULL || tok == NULL)
+		rc = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	else if (cp->o.token_file[0] != '\0')
+		rc = read_token(cp->o.token_file, cp->token_cred, tok, err);
+	if (rc == CEP_OK) {
+		protobuf_c_message_pack(req, body);
+		x.body = body;
+		x.blen = blen;
+		x.token = tok;
+		int cc = perform(cp, &x);
+		rc = outcome(cp, method, &x, cc, rdesc, reply, err);
+		/* the plane may echo what it got; never let the token out */
+		if (rc != CEP_OK)
+			cep_http_scrub(err->msg, sizeof(err->msg), tok);
+		if (rc != CEP_OK && retry_after_ms != NULL &&
+		    x.r.retry_after_ms > 0)
+			*retry_after_ms = x.r.retry_after_ms;
+	}
+	if (tok != NULL) {
+		explicit_bzero(tok, CP_TOKEN_MAX);
+		free(tok);
+	}
+	free(body);
+	free(x.r.buf);
+	return rc;
+}
+
+/* ---- the runner's tunnel ------------------------------------------------- */
+
+/* "cep.v1.Runner/Prove": a package-qualified service and a method, nothing
+ * that could change the path's meaning. */
+static bool valid_full_method(const char *m)
+{
+	const char *slash = strchr(m, '/');
+	size_t n = strlen(m);
+	return slash != NULL && slash != m && n < 128 &&
+	    strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789./") == n && strchr(slash + 1, '/') == NULL &&
+	    valid_method(slash + 1) && strstr(m, "..") == NULL;
+}
+
+int cep_cp_tunnel(cep_cp *cp, const char *method, const char *session,
+    const uint8_t *frame, size_t len, int timeout_ms, uint8_t **out,
+    size_t *out_len, cep_err *err)
+{
+	cep_err scratch;
+	if (err == NULL)
+		err = &scratch;
+	*out = NULL;
+	*out_len = 0;
+	if (!valid_full_method(method) || strlen(session) > 64 ||
+	    strspn(session, "0123456789abcdef") != strlen(session))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "tunnel: bad "
+		    "method or session");
+	if (!cep_cp_allowed(cp, cp->hostname))
+		return refuse(cp->hostname, err);
+	char url[700], hdr[100];
+	if (cep_path(url, sizeof(url), err, "%s/v1/tunnel/%s", cp->base,
+	    method) != CEP_OK)
+		return err->code;
+	snprintf(hdr, sizeof(hdr), "X-Cep-Tunnel-Session: %s", session);
+	struct xfer x = {.url = url, .body = frame, .blen = len, .token = "",
+	    .header = hdr, .tmo = timeout_ms > 0 ? timeout_ms :
+	    cp->o.timeout_ms, .r = {.max = CEP_CP_MAX_REPLY,
+	    .retry_after_ms = -1}};
+	int cc = perform(cp, &x);
+	ProtobufCMessage *unused = NULL;
+	int rc = outcome(cp, method, &x, cc, NULL, &unused, err);
+	if (rc == CEP_OK) {
+		*out = (uint8_t *)x.r.buf;   /* the reply Envelope, raw */
+		*out_len = x.r.len;
+		return CEP_OK;
+	}
+	free(x.r.buf);
+	return rc;
+}

@@ -1,0 +1,280 @@
+/*
+ * journal.c - a run's append-only journal: append and replay.
+ *
+ * Record: a frame (lib/base/frame.h) whose payload is a packed
+ * cep.v1.JournalRecord. A crash can leave the last record
+ * short; a disk can flip bits. Replay trusts nothing it reads: the length
+ * is checked against the cap and against the bytes the file really has
+ * *before* anything is allocated, the checksum before anything is decoded.
+ * It stops at the first bad record; cep_journal_open cuts the file there,
+ * so what is appended afterwards is never hidden behind garbage.
+ *
+ * Appends from several threads share one handle: a mutex makes each record
+ * one uninterrupted write() loop, and a failed write is cut back so it
+ * never leaves half a record in the file.
+ */
+#define _GNU_SOURCE
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "log.h"
+#include "util.h"
+
+struct cep_journal {
+	pthread_mutex_t mu;
+	int fd;
+	uint64_t size;          /* bytes of whole records in the file */
+	char path[PATH_MAX];
+	char run[32];           /* the run id (the dir's name) for log lines */
+};
+
+/* ---- small file helpers -------------------------------------------------- */
+
+static int journal_path(char *buf, size_t len, const char *dir, cep_err *err)
+{
+	if (dir == NULL || dir[0] == '\0')
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal directory");
+	return cep_path(buf, len, err, "%s/journal", dir);
+}
+
+/* The run id, when the directory is named after one (state/runs/<id>). */
+static void run_of(const char *dir, char *out, size_t len)
+{
+	const char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : dir;
+	out[0] = '\0';
+	if (cep_run_id_valid(base))
+		snprintf(out, len, "%s", base);
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rv = fsync(fd);
+	close(fd);
+	return rv;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+/* One step of the scan: 1 = a good record in *rec and *offp moved past it,
+ * 0 = clean end of file, -1 = a bad record (info->detail says why and
+ * where), or a negated cep code < -1 when we ran out of memory. */
+static int next_record(int fd, uint64_t *offp, uint64_t file_size,
+    Cep__V1__JournalRecord **rec, cep_journal_replay_info *info)
+{
+	unsigned char *buf = NULL;
+	uint32_t len = 0;
+	uint64_t off = *offp;
+	int r = cep_frame_read(fd, off, file_size, CEP_JOURNAL_MAX_RECORD, &buf,
+	    &len, info->detail, sizeof(info->detail));
+	if (r == CEP_FRAME_END)
+		return 0;
+	if (r == CEP_FRAME_BAD)
+		return -1;
+	if (r != CEP_FRAME_GOOD)
+		return -CEP_RESOURCE_EXHAUSTED;
+	*rec = cep__v1__journal_record__unpack(NULL, len, buf);
+	free(buf);
+	if (*rec == NULL) {
+		snprintf(info->detail, sizeof(info->detail),
+		    "record at offset %llu: checksum good but the payload is not "
+		    "a JournalRecord", (unsigned long long)off);
+		return -1;
+	}
+	*offp = off + CEP_FRAME_HDR + len;
+	return 1;
+}
+
+/* Walks fd from the start; shared by replay and open. */
+static int scan(int fd, const char *path, cep_journal_cb cb, void *arg,
+    cep_journal_replay_info *info, cep_err *err)
+{
+	memset(info, 0, sizeof(*info));
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return cep_err_errno(err, errno, path);
+	uint64_t size = (uint64_t)st.st_size, off = 0;
+	for (;;) {
+		Cep__V1__JournalRecord *rec = NULL;
+		int r = next_record(fd, &off, size, &rec, info);
+		if (r == 0)
+			return CEP_OK;
+		if (r == -1) {
+			info->torn_tail = true;
+			return CEP_OK;
+		}
+		if (r < -1)
+			return cep_err_set(err, -r, "%s: out of memory", path);
+		int stop = cb ? cb(rec, arg) : 0;
+		cep__v1__journal_record__free_unpacked(rec, NULL);
+		info->records++;
+		info->valid_bytes = off;
+		if (stop != 0)
+			return cep_err_set(err, CEP_ABORTED,
+			    "%s: replay stopped by the caller after record %zu",
+			    path, info->records);
+	}
+}
+
+int cep_journal_replay(const char *dir, cep_journal_cb cb, void *arg,
+    cep_journal_replay_info *info, cep_err *err)
+{
+	char path[PATH_MAX];
+	cep_journal_replay_info local;
+	if (info == NULL)
+		info = &local;
+	memset(info, 0, sizeof(*info));
+	if (journal_path(path, sizeof(path), dir, err) != 0)
+		return err ? err->code : CEP_INVALID_ARGUMENT;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cep_err_errno(err, errno, path);
+	int rv = scan(fd, path, cb, arg, info, err);
+	close(fd);
+	return rv;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static int journal_new(const char *dir, const char *path, int fd,
+    uint64_t size, cep_journal **out, cep_err *err)
+{
+	cep_journal *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		close(fd);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	pthread_mutex_init(&j->mu, NULL);
+	j->fd = fd;
+	j->size = size;
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	run_of(dir, j->run, sizeof(j->run));
+	*out = j;
+	return CEP_OK;
+}
+
+int cep_journal_create(const char *dir, cep_journal **out, cep_err *err)
+{
+	char path[PATH_MAX];
+	*out = NULL;
+	if (journal_path(path, sizeof(path), dir, err) != 0)
+		return err ? err->code : CEP_INVALID_ARGUMENT;
+	int rv = cep_mkdirs(dir, 0700, err);
+	if (rv != 0)
+		return rv;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return cep_err_errno(err, errno, path);
+	(void)fchmod(fd, 0600); /* whatever the umask */
+	/* the file's name must survive a crash as much as its records */
+	if (fsync_dir(dir) != 0) {
+		int e = errno;
+		close(fd);
+		return cep_err_errno(err, e, dir);
+	}
+	return journal_new(dir, path, fd, 0, out, err);
+}
+
+/* Cuts what follows the last good record, and says so. */
+static int cut_tail(int fd, const char *path, const char *run,
+    const cep_journal_replay_info *info, cep_err *err)
+{
+	if (ftruncate(fd, (off_t)info->valid_bytes) != 0 || fsync(fd) != 0)
+		return cep_err_errno(err, errno, path);
+	cep_log_warn(run[0] ? run : NULL,
+	    "journal %s: cut a torn tail at offset %llu after %zu good records "
+	    "(%s)", path, (unsigned long long)info->valid_bytes, info->records,
+	    info->detail);
+	return CEP_OK;
+}
+
+int cep_journal_open(const char *dir, cep_journal **out, cep_err *err)
+{
+	char path[PATH_MAX], run[32];
+	*out = NULL;
+	if (journal_path(path, sizeof(path), dir, err) != 0)
+		return err ? err->code : CEP_INVALID_ARGUMENT;
+	int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cep_err_errno(err, errno, path);
+	cep_journal_replay_info info;
+	int rv = scan(fd, path, NULL, NULL, &info, err);
+	run_of(dir, run, sizeof(run));
+	if (rv == 0 && info.torn_tail)
+		rv = cut_tail(fd, path, run, &info, err);
+	if (rv != 0) {
+		close(fd);
+		return rv;
+	}
+	return journal_new(dir, path, fd, info.valid_bytes, out, err);
+}
+
+/* One whole record into buf (header + payload). */
+static int frame(const Cep__V1__JournalRecord *rec, unsigned char **buf,
+    size_t *len, cep_err *err)
+{
+	size_t n = cep__v1__journal_record__get_packed_size(rec);
+	if (n > CEP_JOURNAL_MAX_RECORD)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "journal record of %zu bytes exceeds the %u-byte limit", n,
+		    CEP_JOURNAL_MAX_RECORD);
+	return cep_frame_pack(&rec->base, n, buf, len, err);
+}
+
+/* Caller holds j->mu. On failure the file is cut back to j->size. */
+static int write_locked(cep_journal *j, const unsigned char *buf, size_t len,
+    bool sync, cep_err *err)
+{
+	int e = cep_frame_write(j->fd, buf, len);
+	if (e != 0) {
+		if (ftruncate(j->fd, (off_t)j->size) != 0)
+			cep_log_error(j->run[0] ? j->run : NULL,
+			    "journal %s: cannot cut a failed append back to "
+			    "offset %llu", j->path, (unsigned long long)j->size);
+		return cep_err_errno(err, e, j->path);
+	}
+	j->size += len;
+	if (sync && fsync(j->fd) != 0)
+		return cep_err_errno(err, errno, j->path);
+	return CEP_OK;
+}
+
+int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
+    bool sync, cep_err *err)
+{
+	if (j == NULL || rec == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal or record");
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rv = frame(rec, &buf, &len, err);
+	if (rv != 0)
+		return rv;
+	pthread_mutex_lock(&j->mu);
+	rv = write_locked(j, buf, len, sync, err);
+	pthread_mutex_unlock(&j->mu);
+	free(buf);
+	return rv;
+}
+
+void cep_journal_close(cep_journal *j)
+{
+	if (j == NULL)
+		return;
+	close(j->fd);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
