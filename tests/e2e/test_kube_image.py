@@ -7,13 +7,14 @@ the image, nothing of the host's. The connector pins runner.image by digest,
 as docs/kubernetes.md tells operators to; a wrong digest fails the pull."""
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
 import unittest
 
 from cep_e2e import BIN, SRC, wait_until
-from kube_e2e import NS, KubeEnv, k8s_experiment, wait_proc
+from kube_e2e import NS, KubeEnv, harness, k8s_experiment, wait_proc
 from test_kube_e2e import KubeCase
 
 REPO = "registry.example/cep-runner"
@@ -119,6 +120,40 @@ class WrongDigest(ImageCase):
         self.assertNotEqual(rc, 0, out + err)
         self.assertIn("not running after 8s: ImagePullBackOff", out + err)
         self.assert_no_cep_objects()
+
+
+class PullByTag(unittest.TestCase):
+    """The kubelet alone: a tag resolves through the archive's ref.name, the
+    image's Entrypoint takes the Pod's args; another tag is not found."""
+
+    def test_tag_resolves_to_the_archive(self):
+        path, digest = runner_image()
+        with tarfile.open(path) as tf:
+            tag = json.load(tf.extractfile("index.json"))["manifests"][0]["annotations"][
+                "org.opencontainers.image.ref.name"]
+        api = harness.KubeAPI()
+        tmp = tempfile.mkdtemp(prefix="cep-imgtag-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        api.start(os.path.join(tmp, "kube"), namespaces=[NS], image_archives={REPO: path})
+        self.addCleanup(api.stop)
+        for name, img in (("tagged", f"{REPO}:{tag}"), ("other", f"{REPO}:{tag}-nope")):
+            code, _, body = api.request("POST", f"/api/v1/namespaces/{NS}/pods", body={
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
+                "spec": {"restartPolicy": "Never", "securityContext": {"runAsNonRoot": True},
+                         "containers": [{"name": "r", "image": img, "args": ["--version"]}]}})
+            self.assertEqual(code, 201, body)
+
+        def status(name):
+            return api.request("GET", f"/api/v1/namespaces/{NS}/pods/{name}")[2]["status"]
+        self.assertTrue(wait_until(lambda: status("tagged").get("phase") == "Succeeded", 20, 0.2),
+                        json.dumps(status("tagged")) + api.read_log())
+        cs = status("tagged")["containerStatuses"][0]
+        self.assertEqual(cs["imageID"], f"{REPO}@{digest}")
+        with open(os.path.join(api.dir, "pods", f"{NS}_tagged.log")) as f:
+            self.assertIn("cep-runner", f.read())
+        self.assertTrue(wait_until(lambda: status("other")["containerStatuses"][0]["state"]
+                                   .get("waiting", {}).get("reason") == "ErrImagePull", 10, 0.2))
+        self.assertEqual(status("other")["phase"], "Pending")
 
 
 if __name__ == "__main__":

@@ -183,6 +183,13 @@ def apply_layer(root, data, what):
                 raise PullError("layer %s: %s leaves the root filesystem" % (what, m.name))
             if not (m.isreg() or m.isdir() or m.issym()):
                 raise PullError("layer %s: %s: only files, directories and symlinks" % (what, m.name))
+            if os.path.islink(dst) or (os.path.lexists(dst) and not (m.isdir() and os.path.isdir(dst))):
+                # an entry replaces what an earlier layer had there; never
+                # written through an old symlink
+                if os.path.isdir(dst) and not os.path.islink(dst):
+                    shutil.rmtree(dst)
+                else:
+                    os.unlink(dst)
             m.mode &= 0o1777   # no set-id bits
             tf.extract(m, root, set_attrs=True)
 
