@@ -10,12 +10,16 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libnftables-dev libnftnl-dev libmnl-dev libnetfilter-queue-dev iputils-ping
       openssl util-linux prometheus
       python3-protobuf python3-cryptography protobuf-compiler tinyproxy
-      debootstrap systemd-container rpm"
+      debootstrap systemd-container rpm
+      umoci skopeo ca-certificates binutils"
 # prometheus: the `prometheus` probe's end-to-end test starts its own server
 # (own config, data dir and port); the Debian package's service on :9090 is
 # neither used nor touched.
 # debootstrap, systemd-container (systemd-nspawn), rpm: the appliance test
 # (tests/appliance/) boots the packages in Debian 12 roots.
+# umoci, ca-certificates, binutils: the runner's OCI image
+# (scripts/runner-image.sh), which the Kubernetes tests run; skopeo reads
+# it back as a registry client would (tests/packaging/runner_image_test.py).
 
 # The Kubernetes tests run the real kubectl against the test server. CI
 # machines carry one (1.32); elsewhere Debian's kubernetes-client is enough.

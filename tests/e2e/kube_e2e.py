@@ -181,7 +181,8 @@ spec:
 
 class KubeEnv:
     def __init__(self, tag, delegate_drop=(), delegate_rules=None, runner_rules=None,
-                 exec_images=None, pod_netns=()):
+                 exec_images=None, pod_netns=(), image_archives=None, image=IMAGE,
+                 launch="1m"):
         harness.KUBECTL = kubectl_path()
         self.tmp = tempfile.mkdtemp(prefix=f"cep-{tag}-k-")
         self.users_file = os.path.join(self.tmp, "users.json")
@@ -189,13 +190,14 @@ class KubeEnv:
             json.dump(users(delegate_drop, delegate_rules, runner_rules), f)
         self.api = None
         self.app = None
+        self.image, self.launch = image, launch   # the connector's runner.image, timeouts.launch
         try:
             self.api = harness.KubeAPI()
             self.api.start(os.path.join(self.tmp, "kube"), users=self.users_file,
                            namespaces=[NS, OTHER_NS],
                            exec_images={IMAGE: os.path.join(BIN, "cep-runner"),
                                         **(exec_images or {})},
-                           pod_netns=pod_netns)
+                           pod_netns=pod_netns, image_archives=image_archives)
             self.dir, self.port = self.api.dir, self.api.port
             self.app = Appliance(tag)
             self._write_connector()
@@ -214,9 +216,9 @@ class KubeEnv:
 namespaces: [{NS}]
 runner:
   serviceAccount: {SA}
-  image: {IMAGE}
+  image: {self.image}
   imagePullPolicy: IfNotPresent
-timeouts: {{request: 10s, launch: 1m}}
+timeouts: {{request: 10s, launch: {self.launch}}}
 """)
 
     def stats(self):

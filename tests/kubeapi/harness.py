@@ -33,7 +33,7 @@ class KubeAPI:
 
     # ---- lifecycle ----------------------------------------------------------
     def start(self, directory, users=None, namespaces=(), exec_images=None, nodes=3, latency_ms=0,
-              extra_args=(), timeout=30, pod_netns=()):
+              extra_args=(), timeout=30, pod_netns=(), image_archives=None):
         self.dir = os.path.abspath(directory)
         os.makedirs(self.dir, exist_ok=True)
         args = [sys.executable, os.path.join(HERE, "kubeapi.py"), "--dir", self.dir, "--nodes", str(nodes)]
@@ -49,6 +49,8 @@ class KubeAPI:
             args += ["--namespace", ns]
         for img, path in (exec_images or {}).items():
             args += ["--exec-image", "%s=%s" % (img, path)]
+        for repo, path in (image_archives or {}).items():
+            args += ["--image-archive", "%s=%s" % (repo, path)]
         for img in pod_netns:
             args += ["--pod-netns", img]
         if latency_ms:

@@ -8,6 +8,8 @@ next pod sync until the next attempt it waits with ImagePullBackOff
 to 300 s. The pod stays Pending, Ready/ContainersReady False. Events: Pulling,
 Failed (the pull error), Failed "Error: ErrImagePull", then BackOff and
 Failed "Error: ImagePullBackOff".
+The same for an image of an archive's repository that the archive does not
+hold (a wrong digest or tag) or that cannot be unpacked (ociimage.py).
 """
 import time
 
@@ -28,13 +30,24 @@ def pull_error(ref):
             'dial tcp: lookup unpullable.invalid: no such host' % (ref, ref, path, tag))
 
 
+def failure(kubelet, image, ref):
+    """The runtime's pull error for image (ref: normalized), None if it pulls."""
+    if unpullable(image):
+        return pull_error(ref)
+    archives = getattr(kubelet, "archives", None)
+    return archives.pull_error(image) if archives is not None else None
+
+
 def blocked(kubelet, rt, pod, c, ref):
     """True while c's image cannot be pulled: c.state and the events are set.
     ref is the normalized image reference (name:tag)."""
-    if not unpullable(c.image):
-        return False
     now, key = time.monotonic(), (rt.ns, rt.name)
-    st = c.__dict__.setdefault("pull", {"next": 0.0, "delay": 0.0, "failed_at": None})
+    st = c.__dict__.get("pull")
+    if st is None or now >= st["next"]:   # (no new attempt while backing off)
+        err = failure(kubelet, c.image, ref)
+        if err is None:
+            return False
+        st = c.__dict__.setdefault("pull", {"next": 0.0, "delay": 0.0, "failed_at": None})
     shown = (c.state.get("waiting") or {}).get("reason")
     if now < st["next"]:
         if now - st["failed_at"] >= RESYNC or shown == "ImagePullBackOff":
@@ -47,7 +60,6 @@ def blocked(kubelet, rt, pod, c, ref):
         else:
             kubelet._at(st["failed_at"] + RESYNC, key)
         return True
-    err = pull_error(ref)
     kubelet._event(pod, "Normal", "Pulling", 'Pulling image "%s"' % c.image, c)
     kubelet._event(pod, "Warning", "Failed", 'Failed to pull image "%s": %s' % (c.image, err), c)
     kubelet._event(pod, "Warning", "Failed", "Error: ErrImagePull", c)

@@ -4,7 +4,7 @@
     python3 tests/kubeapi/kubeapi.py --dir DIR [--port 0] [--users FILE]
         [--namespace NS ...] [--nodes 3] [--exec-image IMAGE=PATH ...]
         [--pod-netns IMAGE ...]
-        [--openapi DIR] [--latency-ms N]
+        [--openapi DIR] [--latency-ms N] [--image-archive REPO=PATH ...]
 
 Makes a fresh CA and server certificate with the openssl CLI, starts the
 store, auth, HTTPS server, kubelet and controllers, writes the kubeconfigs,
@@ -141,6 +141,7 @@ def build(args):
     opts = Opts()
     opts.dir, opts.port, opts.ca_path = d, port, ca
     opts.exec_images = dict(x.split("=", 1) for x in args.exec_image or [])
+    opts.image_archives = dict(x.split("=", 1) for x in args.image_archive or [])
     opts.pod_netns = set(args.pod_netns or [])
     opts.nodes = ["node-%d" % i for i in range(1, args.nodes + 1)]
     k = kubelet.Kubelet(store, auth, opts)
@@ -158,6 +159,8 @@ def main(argv=None):
     p.add_argument("--namespace", action="append")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--exec-image", action="append")
+    p.add_argument("--image-archive", action="append", metavar="REPO=PATH",
+                   help="pods of REPO@sha256:DIGEST or REPO:TAG run from the OCI archive PATH")
     p.add_argument("--pod-netns", action="append", metavar="IMAGE",
                    help="pods running IMAGE get their own network namespace")
     p.add_argument("--openapi")

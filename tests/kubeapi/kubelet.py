@@ -10,7 +10,10 @@ Containers whose image is in opts.exec_images run as real processes through
 podproc.py (private mount/pid/uts namespaces, see there); their volumes are
 materialized under DIR/kubelet/pods/<uid>/volumes/ with the real kubelet's
 atomic-writer layout (key -> ..data/key) and bind-mounted at the mountPaths.
-Other containers are simulated: Running and Ready after 100-300 ms.
+Containers whose image resolves to an --image-archive run the same way, from
+the image's unpacked root filesystem (ociimage.py): Entrypoint/Cmd/Env/User
+of the image config, chrooted. Other containers are simulated: Running and
+Ready after 100-300 ms.
 
 One worker thread does everything (so the processes' PDEATHSIG, which follows
 the thread that forked them, only fires when the kubelet itself goes away);
@@ -32,6 +35,7 @@ import time
 import traceback
 
 import imagepull
+import ociimage
 import sandbox
 from store import ApiError
 
@@ -166,7 +170,7 @@ class PodRT:
         self.pod_ip = None
         self.token = None
         self.restart_policy = spec.get("restartPolicy", "Always")
-        self.exec = any(c.image in kubelet.opts.exec_images for c in self.all())
+        self.exec = any(kubelet.runs(c.image) for c in self.all())
         # the pod sandbox's network namespace (sandbox.py), made at the
         # first container start, kept across restarts, ended with the pod
         self.wants_netns = self.exec and not spec.get("hostNetwork") and \
@@ -190,6 +194,16 @@ class Kubelet:
         self.thread = None
         self.recorders = {n: Recorder(store, "kubelet", n) for n in opts.nodes}
         self.scheduler = Recorder(store, "default-scheduler")
+        self.archives = ociimage.Archives(getattr(opts, "image_archives", {}),
+                                          os.path.join(opts.dir, "images"))
+
+    def runs(self, image):
+        """True if containers of image run as processes (not simulated)."""
+        return image in self.opts.exec_images or self.archives.archive(image) is not None
+
+    def _exec(self, image):
+        """A host path (--exec-image), an ociimage.Image, or None (simulated)."""
+        return self.opts.exec_images.get(image) or self.archives.image(image)
 
     def _event(self, pod, etype, reason, message, c=None):
         rec = self.recorders.get((pod.get("spec") or {}).get("nodeName"))
@@ -391,7 +405,7 @@ class Kubelet:
 
     def _alloc_ip(self, pod):
         spec = pod.get("spec") or {}
-        if spec.get("hostNetwork") or any(c.get("image") in self.opts.exec_images
+        if spec.get("hostNetwork") or any(self.runs(c.get("image", ""))
                                            for c in spec.get("containers") or []):
             return "127.0.0.1"
         idx = self.opts.nodes.index(spec["nodeName"])
@@ -703,9 +717,11 @@ class Kubelet:
         c.backoff_reported = False
         if imagepull.blocked(self, rt, pod, c, normalize_image(c.image)):
             return
-        path = self.opts.exec_images.get(c.image)
+        path = self._exec(c.image)
         try:
             env = self._env(pod, rt, c)
+            for k, v in (path.env.items() if isinstance(path, ociimage.Image) else ()):
+                env.setdefault(k, v)   # the image's Env under the pod's
             mounts = self._mounts(pod, rt, c) if path else []
         except ConfigError as e:
             c.state = {"waiting": {"reason": e.reason, "message": e.message}}
@@ -730,13 +746,15 @@ class Kubelet:
     def _spawn(self, rt, pod, c, path, env, mounts):
         spec = pod.get("spec") or {}
         psc, csc = spec.get("securityContext") or {}, c.spec.get("securityContext") or {}
-        uid = csc.get("runAsUser", psc.get("runAsUser"))
-        gid = csc.get("runAsGroup", psc.get("runAsGroup"))
+        img = path if isinstance(path, ociimage.Image) else None
+        uid = csc.get("runAsUser", psc.get("runAsUser", img.uid if img else None))
+        gid = csc.get("runAsGroup", psc.get("runAsGroup", img.gid if img else None))
         groups = list(psc.get("supplementalGroups") or [])
         if psc.get("fsGroup") is not None:
             groups.append(psc["fsGroup"])
-        argv = [expand(a, env) for a in (c.spec.get("command") or [path])] + \
-               [expand(a, env) for a in c.spec.get("args") or []]
+        argv = [expand(a, env) for a in (c.spec.get("command") or (img.entrypoint if img else [path]))] + \
+               [expand(a, env) for a in c.spec.get("args") or (img.cmd if img and not
+                                                               c.spec.get("command") else [])]
         if uid not in (None, 0):
             env.setdefault("HOME", "/")
         else:
@@ -760,7 +778,8 @@ class Kubelet:
         spec_path = os.path.join(c.state_dir, "spec.json")
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"argv": argv, "env": env, "cwd": c.spec.get("workingDir") or "/", "uid": uid, "gid": gid,
+            json.dump({"argv": argv, "env": env, "uid": uid, "gid": gid, "rootfs": img.rootfs if img else None,
+                       "cwd": c.spec.get("workingDir") or (img.workdir if img else "/"),
                        "groups": groups, "hostname": rt.name, "mounts": mounts, "state": c.state_dir,
                        "stage": stage, "cgroups": c.cgroups, "host_pid": rt.host_pid,
                        "netns": rt.netns.path if rt.netns else None}, f)
@@ -839,7 +858,7 @@ class Kubelet:
 
     # ---- status --------------------------------------------------------------------
     def _cstatus(self, pod, rt, c, phase):
-        path = c.image in self.opts.exec_images
+        path = self.runs(c.image)
         state = c.state
         if "terminated" in state and c.restart_at and not rt.terminating and phase == "Running":
             if c.restart_at > time.monotonic() + 0.5:
@@ -852,7 +871,7 @@ class Kubelet:
         ready = "running" in state and not rt.terminating and not c.init
         st = {"name": c.name, "state": state, "lastState": last, "ready": ready, "restartCount": c.restarts,
               "image": normalize_image(c.image),
-              "imageID": "" if imagepull.unpullable(c.image) else image_id(c.image)}
+              "imageID": self._image_id(c.image)}
         if c.container_id and "waiting" not in state or ("waiting" in state and c.restarts):
             st["containerID"] = c.container_id
         st["started"] = "running" in state
@@ -865,6 +884,12 @@ class Kubelet:
         if mounts:
             st["volumeMounts"] = mounts
         return st
+
+    def _image_id(self, image):
+        if imagepull.unpullable(image) or self.archives.pull_error(image):
+            return ""
+        img = self.archives.image(image)
+        return img.image_id(ociimage.split_ref(image)[0]) if img else image_id(image)
 
     def _phase(self, pod, rt):
         if rt.reason == "DeadlineExceeded":

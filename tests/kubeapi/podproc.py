@@ -4,7 +4,8 @@ The kubelet (kubelet.py) starts `python3 podproc.py SPEC KUBELET_PID` with
 start_new_session=True. SPEC is a JSON file (mode 0600, removed once read):
     {"argv": [...], "env": {...}, "cwd": "/", "uid": 1000|null, "gid": ...|null,
      "groups": [...], "hostname": "pod", "mounts": [{"src", "dst", "ro"}],
-     "state": "/dir/for/pid+error/files", "stage": "/dir/for/our/tmpfs/mounts"}
+     "state": "/dir/for/pid+error/files", "stage": "/dir/for/our/tmpfs/mounts",
+     "rootfs": "/unpacked/image/rootfs" | null}
 
 Process tree:
     P  podproc (host pid namespace, child of the kubelet, PDEATHSIG=KILL):
@@ -21,6 +22,11 @@ Process tree:
        Own session, runAsUser/runAsGroup, PDEATHSIG=KILL. When A dies the
        kernel kills everything else in the namespace, so no process of a pod
        outlives it, even when the server is SIGKILLed.
+With "rootfs" (an image from an --image-archive, ociimage.py) A runs
+chrooted in a bind mount of it, as a runtime runs a container: the host's
+/proc, /sys (read-only), /dev/{null,zero,full,random,urandom,tty},
+/etc/hosts and /etc/resolv.conf (the host network's, as for hostNetwork
+pods) and the pod's mounts are mounted into it; nothing else of the host.
 Mounts never touch the host: the namespace is private, and a missing
 directory is created by "shadowing" its nearest existing ancestor with a tmpfs
 that holds bind mounts of the ancestor's entries (or chroot when it is /).
@@ -143,6 +149,27 @@ class Mounter:
             mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
+ROOTFS_BINDS = [("/proc", False), ("/sys", True)] + \
+    [("/dev/" + d, False) for d in ("null", "zero", "full", "random", "urandom", "tty")] + \
+    [("/etc/hosts", True), ("/etc/resolv.conf", True)]
+
+
+def container_root(m, spec):
+    """The container's root: "" (the host's, private mounts) or, with an
+    image rootfs, a bind mount of it set up as a runtime would; spec["root"]
+    tells run_app where to chroot."""
+    if not spec.get("rootfs"):
+        return ""
+    root = os.path.join(spec["stage"], "rootfs")
+    os.makedirs(root, 0o755, exist_ok=True)
+    mount(spec["rootfs"], root, None, MS_BIND | MS_REC)
+    for src, ro in ROOTFS_BINDS:
+        if os.path.exists(src):
+            m.bind(src, root + src, ro)
+    spec["root"] = root
+    return root
+
+
 def _parent_gone(fd):
     r, _, _ = select.select([fd], [], [], 0)
     return bool(r)
@@ -159,6 +186,8 @@ def run_app(spec, state, alive_fd):
         for s in FORWARD + (signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(s, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if spec.get("root"):
+            os.chroot(spec["root"])
         os.chdir(spec.get("cwd") or "/")
         uid, gid = spec.get("uid"), spec.get("gid")
         if uid is not None or gid is not None:
@@ -225,8 +254,9 @@ def main():
         host = (spec.get("hostname") or "pod")[:63].encode()
         _check(libc.sethostname(host, len(host)), "sethostname")
         m = Mounter(spec["stage"])
+        root = container_root(m, spec)
         for mt in sorted(spec.get("mounts", []), key=lambda x: x["dst"].count("/")):
-            m.bind(mt["src"], mt["dst"], mt.get("ro", False))
+            m.bind(mt["src"], root + mt["dst"], mt.get("ro", False))
     except OSError as e:
         with open(os.path.join(state, "start-error"), "w") as f:
             f.write(f"failed to create containerd task: {e}")
