@@ -15,7 +15,7 @@
  * see docs/relay.md for what a hostile plane could and could not do.
  */
 #define _GNU_SOURCE
-#include "tunnel.h"
+#include "tunnel_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,10 +29,8 @@
 #include "log.h"
 #include "util.h"
 
-#define SESSION_MAX 1024
 #define SESSION_IDLE_MS (10 * 60 * 1000)  /* > any call's deadline */
 #define POLL_MAX 64
-#define REPLY_QUEUE_MAX 4096
 #define REPLY_TRIES 3
 
 typedef struct session {
@@ -142,19 +140,43 @@ static void send_reply(cep_tunnel *t, reply *r)
 	    "plane", (unsigned long long)r->id);
 }
 
+/* The oldest queued reply, or NULL. Caller holds mu. */
+static reply *queue_pop(cep_tunnel *t)
+{
+	reply *r = t->head;
+	if (r == NULL)
+		return NULL;
+	if ((t->head = r->next) == NULL)
+		t->tail = NULL;
+	t->nreplies--;
+	return r;
+}
+
+bool tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
+    size_t *len)
+{
+	pthread_mutex_lock(&t->mu);
+	reply *r = queue_pop(t);
+	pthread_mutex_unlock(&t->mu);
+	if (r == NULL)
+		return false;
+	*id = r->id;
+	*buf = r->buf;
+	*len = r->len;
+	free(r);
+	return true;
+}
+
 static void *sender_main(void *arg)
 {
 	cep_tunnel *t = arg;
 	pthread_mutex_lock(&t->mu);
 	while (!atomic_load(&t->stop)) {
-		reply *r = t->head;
+		reply *r = queue_pop(t);
 		if (r == NULL) {
 			pthread_cond_wait(&t->cv, &t->mu);
 			continue;
 		}
-		if ((t->head = r->next) == NULL)
-			t->tail = NULL;
-		t->nreplies--;
 		pthread_mutex_unlock(&t->mu);
 		send_reply(t, r);
 		free(r->buf);
@@ -261,6 +283,20 @@ static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 	    c->envelope.data, c->envelope.len, on_reply, oa);
 }
 
+void tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls)
+{
+	for (size_t i = 0; i < calls->n_calls; i++)
+		take_call(t, calls->calls[i]);
+}
+
+size_t tunnel_sessions(cep_tunnel *t)
+{
+	pthread_mutex_lock(&t->mu);
+	size_t n = t->nsessions;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
 static void *poller_main(void *arg)
 {
 	cep_tunnel *t = arg;
@@ -292,10 +328,7 @@ static void *poller_main(void *arg)
 			continue;
 		}
 		attempt = 0;
-		const Cep__V1__CpTunnelCalls *calls =
-		    (const Cep__V1__CpTunnelCalls *)rep;
-		for (size_t i = 0; i < calls->n_calls; i++)
-			take_call(t, calls->calls[i]);
+		tunnel_take_calls(t, (const Cep__V1__CpTunnelCalls *)rep);
 		protobuf_c_message_free_unpacked(rep, NULL);
 	}
 	return NULL;
@@ -303,23 +336,32 @@ static void *poller_main(void *arg)
 
 /* -------------------------------------------------------------- public */
 
+cep_tunnel *tunnel_alloc(const char *appliance, cep_rpc_server *runners,
+    cep_tunnel_gone_fn gone, void *arg)
+{
+	cep_tunnel *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->runners = runners;
+	t->gone = gone;
+	t->gone_arg = arg;
+	snprintf(t->appliance, sizeof(t->appliance), "%s", appliance);
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	return t;
+}
+
 int cep_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
     cep_tunnel_gone_fn gone, void *arg, cep_tunnel **out, cep_err *err)
 {
 	*out = NULL;
 	if (cfg->cp.url[0] == '\0')
 		return CEP_OK;
-	cep_tunnel *t = calloc(1, sizeof(*t));
+	cep_tunnel *t = tunnel_alloc(cfg->appliance, runners, gone, arg);
 	if (t == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	t->runners = runners;
-	t->gone = gone;
-	t->gone_arg = arg;
-	snprintf(t->appliance, sizeof(t->appliance), "%s", cfg->appliance);
 	t->poll_wait_ms = cfg->cp.poll_wait_ms > 0 ? cfg->cp.poll_wait_ms :
 	    20000;
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
 	int rv = cep_cp_new(&cfg->cp, &t->cp, err);
 	if (rv == CEP_OK && pthread_create(&t->sender, NULL, sender_main, t))
 		rv = cep_err_set(err, CEP_INTERNAL, "starting a thread failed");

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fault_net.h"
+#include "fault_net_int.h"
 #include "params.h"
 
 #define DNS_COMM "cep-dns"
@@ -72,7 +72,7 @@ static bool name_matches(const dns_arg *a, const char *q)
 }
 
 /* Query name of msg, or false if it is not a one-question query. */
-static bool query_name(const unsigned char *msg, size_t len, char *name,
+bool cep_net_dns_query_name(const unsigned char *msg, size_t len, char *name,
     size_t nlen, size_t *qend)
 {
 	ns_msg h;
@@ -122,7 +122,8 @@ static void udp_query(const dns_arg *a)
 	    (struct sockaddr *)&from, &fl);
 	char name[256];
 	size_t qend;
-	if (n <= 0 || !query_name(msg, (size_t)n, name, sizeof(name), &qend))
+	if (n <= 0 || !cep_net_dns_query_name(msg, (size_t)n, name,
+	    sizeof(name), &qend))
 		return;
 	if (name_matches(a, name)) {
 		if (a->err != DNS_TIMEOUT)
@@ -207,7 +208,8 @@ static void tcp_query(const dns_arg *a)
 		size_t len = (size_t)lenb[0] << 8 | lenb[1];
 		ssize_t out = -1;
 		if (len <= sizeof(msg) && read_full(c, msg, len) &&
-		    query_name(msg, len, name, sizeof(name), &qend)) {
+		    cep_net_dns_query_name(msg, len, name, sizeof(name),
+		    &qend)) {
 			if (!name_matches(a, name))
 				out = forward_once(a, msg, len, sizeof(msg));
 			else if (a->err != DNS_TIMEOUT)

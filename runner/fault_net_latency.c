@@ -22,15 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fault_net.h"
+#include "fault_net_int.h"
 #include "params.h"
 #include "tc.h"
 
 #define HEAP_MAX 65536
-
-typedef struct lat_arg {
-	int64_t delay_ns, jitter_ns;
-} lat_arg;
 
 /* ---- worker side: no allocation, no locks ---- */
 
@@ -72,7 +68,7 @@ static held heap_pop(void)
 	return top;
 }
 
-static int packet_cb(const struct nlmsghdr *nlh, void *data)
+int cep_netq_delay_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const cep_netq *q = data;
 	const lat_arg *a = q->priv;
@@ -111,7 +107,7 @@ static void delay_loop(const cep_netq *q)
 		}
 		struct pollfd pfd = {.fd = q->sock, .events = POLLIN};
 		if (ppoll(&pfd, 1, top, NULL) > 0)
-			cep_netq_drain(q, packet_cb);
+			cep_netq_drain(q, cep_netq_delay_cb);
 	}
 }
 

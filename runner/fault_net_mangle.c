@@ -32,15 +32,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "fault_net.h"
+#include "fault_net_int.h"
 #include "params.h"
 
 #define PKT_MAX 0xffff
-
-typedef struct mangle_arg {
-	bool duplicate;
-	uint32_t percent;
-} mangle_arg;
 
 /* ---- worker side: no allocation, no locks ---- */
 
@@ -90,7 +85,7 @@ static size_t l4_header(const uint8_t *p, size_t len, size_t l4, int proto,
 /* The byte to flip: one after the headers; in the checksum field if there
  * is no payload (or if an IPv4 UDP checksum is 0, "none": then a nonzero
  * value makes the receiver check it). SIZE_MAX: nothing to corrupt. */
-static size_t corrupt_offset(const uint8_t *p, size_t len)
+size_t cep_netq_corrupt_offset(const uint8_t *p, size_t len)
 {
 	size_t l4;
 	int proto, csum;
@@ -129,7 +124,7 @@ static void send_copy(const cep_netq *q, const uint8_t *p, size_t len)
 
 static uint8_t pkt[PKT_MAX];
 
-static int mangle_cb(const struct nlmsghdr *nlh, void *data)
+int cep_netq_mangle_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const cep_netq *q = data;
 	const mangle_arg *a = q->priv;
@@ -153,7 +148,7 @@ static int mangle_cb(const struct nlmsghdr *nlh, void *data)
 		send_copy(q, pkt, len);
 		return MNL_CB_OK;
 	}
-	size_t off = corrupt_offset(pkt, len);
+	size_t off = cep_netq_corrupt_offset(pkt, len);
 	if (off == SIZE_MAX) {
 		cep_netq_accept(q, id, NULL, 0);
 		return MNL_CB_OK;
@@ -168,7 +163,7 @@ static void mangle_loop(const cep_netq *q)
 	for (;;) {
 		struct pollfd pfd = {.fd = q->sock, .events = POLLIN};
 		if (poll(&pfd, 1, -1) > 0)
-			cep_netq_drain(q, mangle_cb);
+			cep_netq_drain(q, cep_netq_mangle_cb);
 	}
 }
 

@@ -100,4 +100,34 @@ int kube_b64_decode(const char *in, kube_blob *out);
 int kube_watch_event_parse(const char *line, size_t len, json_t **ev,
     const char **type, json_t **obj, cep_err *err);
 
+/* One watch: what it asks for, the objects it has seen, and the stream
+ * in progress (kube_watch.c). */
+struct watch {
+	cep_kube *k;
+	const cep_kube_res *r;
+	const char *ns;
+	const cep_kube_list_opts *o;
+	cep_kube_watch_fn fn;
+	void *arg;
+	const char *what;
+	json_t *known;              /* "ns/name" -> last object seen */
+	char rv[128];
+	/* one stream */
+	char *line;
+	size_t len, cap;
+	char *ebody;                /* a non-200 answer's body */
+	size_t elen;
+	long http;
+	int events;
+	bool stop_fn, relist, failed;
+	cep_err serr;               /* why the stream was aborted */
+};
+/* The stream's CURLOPT_WRITEFUNCTION (arg: a struct watch): splits the
+ * bytes into lines and handles each event; a non-200 answer's body is
+ * kept (bounded) for the message. 0 aborts the stream. */
+size_t kube_watch_on_stream(char *p, size_t sz, size_t n, void *arg);
+/* A list page's items appended to all, each given the kind and
+ * apiVersion of r when it has none. */
+void kube_list_append_items(json_t *all, json_t *page, const cep_kube_res *r);
+
 #endif

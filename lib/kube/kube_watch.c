@@ -53,7 +53,7 @@ static int selectors(char *q, const cep_kube_list_opts *o, cep_err *err)
 
 /* Items of a list carry no kind/apiVersion; watch events do. Adding them
  * lets one callback treat both alike. */
-static void append_items(json_t *all, json_t *page, const cep_kube_res *r)
+void kube_list_append_items(json_t *all, json_t *page, const cep_kube_res *r)
 {
 	size_t i;
 	json_t *it;
@@ -118,7 +118,7 @@ int cep_kube_list(cep_kube *k, const cep_kube_res *r, const char *ns,
 		}
 		if (rc != CEP_OK)
 			break;
-		append_items(all, page, r);
+		kube_list_append_items(all, page, r);
 		json_t *md = json_object_get(page, "metadata");
 		const char *v = json_string_value(json_object_get(md,
 		    "resourceVersion"));
@@ -148,10 +148,13 @@ int kube_watch_event_parse(const char *line, size_t len, json_t **ev,
 {
 	json_error_t je;
 	*ev = json_loadb(line, len, 0, &je);
-	if (*ev == NULL)
+	if (*ev == NULL) {
+		/* jansson quotes the offending byte: the server's, to logs */
+		char why[sizeof(je.text)];
+		cep_http_clean(why, sizeof(why), je.text, strlen(je.text));
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "watch event is not JSON: %s (column %d)", je.text,
-		    je.column);
+		    "watch event is not JSON: %s (column %d)", why, je.column);
+	}
 	*type = json_string_value(json_object_get(*ev, "type"));
 	*obj = json_object_get(*ev, "object");
 	if (*type == NULL || !json_is_object(*obj)) {
@@ -162,27 +165,6 @@ int kube_watch_event_parse(const char *line, size_t len, json_t **ev,
 	}
 	return CEP_OK;
 }
-
-struct watch {
-	cep_kube *k;
-	const cep_kube_res *r;
-	const char *ns;
-	const cep_kube_list_opts *o;
-	cep_kube_watch_fn fn;
-	void *arg;
-	const char *what;
-	json_t *known;              /* "ns/name" -> last object seen */
-	char rv[128];
-	/* one stream */
-	char *line;
-	size_t len, cap;
-	char *ebody;                /* a non-200 answer's body */
-	size_t elen;
-	long http;
-	int events;
-	bool stop_fn, relist, failed;
-	cep_err serr;               /* why the stream was aborted */
-};
 
 static void obj_key(json_t *obj, char *key, size_t len)
 {
@@ -296,7 +278,7 @@ static bool on_line(struct watch *w, const char *line, size_t len)
 	return go;
 }
 
-static size_t on_stream(char *p, size_t sz, size_t n, void *arg)
+size_t kube_watch_on_stream(char *p, size_t sz, size_t n, void *arg)
 {
 	struct watch *w = arg;
 	size_t add = sz * n;
@@ -450,7 +432,7 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)atomic_load(&w->k->timeout_ms));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, kube_watch_on_stream);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_stream_hdr);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, w);

@@ -161,6 +161,11 @@ int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
 		int sc = env->code > 0 && env->code <= CEP_UNAUTHENTICATED ?
 		    env->code : CEP_UNKNOWN;
 		code = cep_err_set(err, sc, "%s", env->error ? env->error : "");
+		/* the peer's text (or a forged one, through the tunnel) goes
+		 * to logs and terminals: no control characters */
+		for (char *c = err != NULL ? err->msg : NULL; c && *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = ' ';
 	} else if (reply_desc != NULL && reply != NULL) {
 		*reply = protobuf_c_message_unpack(reply_desc, NULL,
 		    env->body.len, env->body.data);

@@ -184,6 +184,25 @@ Test(kube_unit, query_encoding)
 	}
 }
 
+/* A broken watch line's message quotes the offending byte (jansson's
+ * text): a control character from the server must not reach the logs
+ * (found by fuzz_kube_watch). */
+Test(kube_unit, watch_event_error_has_no_control_characters)
+{
+	static const char line[] = "{\"type\"\x1b\"ADDED\"}";
+	json_t *ev, *obj;
+	const char *type;
+	cep_err err;
+	cr_assert_eq(kube_watch_event_parse(line, sizeof(line) - 1, &ev, &type,
+	    &obj, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_null(ev);
+	cr_assert(strstr(err.msg, "watch event is not JSON") != NULL, "%s",
+	    err.msg);
+	for (const char *c = err.msg; *c; c++)
+		cr_assert((unsigned char)*c >= 0x20, "control 0x%02x in \"%s\"",
+		    (unsigned char)*c, err.msg);
+}
+
 /* ---- against the server ------------------------------------------------- */
 
 Test(kube, version_get_and_list_pages)

@@ -313,3 +313,19 @@ Test(rpc_dispatch, close_pipe_ignores_virtual_ids)
 	cep_rpc_server_free(s);
 	cep_test_rmdir(dir);
 }
+
+/* A reply's error text is the peer's: through the tunnel the control
+ * plane could forge it, and it reaches logs (found by fuzz_cp_tunnel). */
+Test(rpc_dispatch, reply_error_text_loses_control_characters)
+{
+	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
+	env.call_id = 5;
+	env.code = CEP_PERMISSION_DENIED;
+	env.error = "denied\x1b[2J\r\nlevel=info msg=forged\x7f";
+	uint8_t buf[256];
+	size_t len = cep__v1__envelope__pack(&env, buf);
+	cep_err err;
+	cr_assert_eq(cep_rpc_reply_unpack(buf, len, 5, "test", NULL, NULL,
+	    &err), CEP_PERMISSION_DENIED);
+	cr_assert_str_eq(err.msg, "denied [2J  level=info msg=forged ");
+}
