@@ -26,8 +26,6 @@
 #include "netns.h"
 #include "nft.h"
 
-#define CEP_NET_CMD_MAX 16384
-
 typedef struct cep_net_fault {
 	int nsfd;
 	cep_netns_id id;
@@ -67,19 +65,12 @@ int cep_net_describe(const cep_exp_item *it, char *target, size_t tlen,
  * fills f. */
 int cep_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err);
 
-/* Appends to buf (at *off) the table with the armed set (timeout: until
- * the run's deadline) and, per direction, a chain whose rules skip the
- * traffic the filters exclude. hooks: "output"/"input" chains named "out"
- * and "in" (per the direction parameter). */
-int cep_net_table_cmds(const cep_exp_item *it, const cep_net_fault *f,
-    char *buf, size_t len, size_t *off, cep_err *err);
-/* Only the table and its armed set. */
-int cep_net_table_head(const cep_exp_item *it, const cep_net_fault *f,
-    char *buf, size_t len, size_t *off, cep_err *err);
-/* "add rule inet T <chain> meta mark & 0x0 == @armed <action>\n". */
-int cep_net_rule(const cep_net_fault *f, const char *chain,
-    const char *action, char *buf, size_t len, size_t *off, cep_err *err);
-bool cep_net_dir_has(const cep_exp_item *it, const char *chain);
+/* The typed spec of f's table (lib/node/nft.h) for it: table, armed
+ * timeout (until the run's deadline), directions, cidrs and ports
+ * parsed, the lifeline port where cep_net_lifeline says so; the caller
+ * sets the action and its fields. */
+int cep_net_spec(const cep_exp_item *it, const cep_net_fault *f,
+    cep_nft_spec *s, cep_err *err);
 
 /* Deletes the table (confirmed), drains and kills the worker, closes. */
 int cep_net_revert(cep_net_fault *f, cep_err *err);
@@ -135,7 +126,7 @@ typedef struct cep_netq_spec {
 	int64_t grace_ms;   /* revert: let the worker drain before SIGKILL */
 } cep_netq_spec;
 
-/* Table (cep_net_table_cmds), queue socket configured in the namespace,
+/* Table (cep_net_spec, action QUEUE), queue socket configured in the namespace,
  * worker, then the queue rule in each direction's chain. On failure
  * everything done is undone. */
 int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,

@@ -24,7 +24,6 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +169,7 @@ static void worker_main(const void *p)
 	const cep_netq *q = p;
 	rng = (uint64_t)cep_netq_now_ns() ^ ((uint64_t)getpid() << 32) ^
 	    0x9e3779b97f4a7c15ULL;
-	if (setns(q->nsfd, CLONE_NEWNET) != 0)
+	if (cep_netns_enter(q->nsfd) != 0)
 		_exit(3);
 	worker_loop(q);
 	_exit(0);
@@ -178,49 +177,39 @@ static void worker_main(const void *p)
 
 /* ---- the fault ---- */
 
-/* network-duplicate: the copies the worker sends carry CEP_NET_DUP_MARK;
- * the egress chain accepts them before the queue rule. */
-static int dup_skip_rule(const cep_net_fault *f, char *buf, size_t len,
-    size_t *off, cep_err *err)
-{
-	int w = snprintf(buf + *off, len - *off, "add rule inet %s out meta "
-	    "mark 0x%08x accept\n", f->table, CEP_NET_DUP_MARK);
-	if (w < 0 || (size_t)w >= len - *off)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "network fault: too many rules");
-	*off += (size_t)w;
-	return CEP_OK;
-}
-
+/* The table with its chains and filters; network-duplicate's copies
+ * carry CEP_NET_DUP_MARK and pass the egress chain before the queue
+ * rule (pass_mark). The queue rules come after the worker. */
 static int make_table(const cep_exp_item *it, const cep_netq_spec *spec,
-    cep_net_fault *f, cep_err *err)
+    cep_net_fault *f, uint16_t qnum, cep_nft_spec *s, cep_err *err)
 {
-	char *buf = malloc(CEP_NET_CMD_MAX);
-	if (buf == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	size_t off = 0;
-	int rc = cep_net_table_cmds(it, f, buf, CEP_NET_CMD_MAX, &off, err);
-	if (rc == CEP_OK && spec->raw && cep_net_dir_has(it, "out"))
-		rc = dup_skip_rule(f, buf, CEP_NET_CMD_MAX, &off, err);
-	if (rc == CEP_OK)
-		rc = cep_nft_run(f->nsfd, buf, err);
-	free(buf);
-	return rc;
+	int rc = cep_net_spec(it, f, s, err);
+	if (rc != CEP_OK)
+		return rc;
+	s->action = CEP_NFT_QUEUE;
+	s->qnum = qnum;
+	if (spec->raw)
+		s->pass_mark = CEP_NET_DUP_MARK;
+	return cep_nft_create(f->nsfd, s, err);
 }
 
 int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
     cep_net_fault **out, uint16_t *qnum, cep_err *err)
 {
 	cep_net_fault *f = calloc(1, sizeof(*f));
-	if (f == NULL)
+	cep_nft_spec *s = calloc(1, sizeof(*s));
+	if (f == NULL || s == NULL) {
+		free(f);
+		free(s);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	}
 	int rc = cep_net_open(it, f, err);
 	cep_netq q = {.sock = -1, .raw4 = -1, .raw6 = -1, .nsfd = f->nsfd,
 	    .qnum = (uint16_t)(CEP_NETQ_BASE + f->n % 1000),
 	    .copy_packet = spec->copy_packet, .raw = spec->raw,
 	    .priv = spec->priv};
 	if (rc == CEP_OK)
-		rc = make_table(it, spec, f, err);
+		rc = make_table(it, spec, f, q.qnum, s, err);
 	bool table = rc == CEP_OK;
 	if (rc == CEP_OK)
 		rc = cep_netns_run(f->nsfd, queue_open, &q, err);
@@ -230,11 +219,9 @@ int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
 		    &f->worker, err);
 	close_fds(&q);   /* the worker holds them now */
 	f->worker_grace_ms = spec->grace_ms;
-	static const char *const chains[] = {"out", "in"};
-	for (int i = 0; rc == CEP_OK && i < 2; i++)
-		if (cep_net_dir_has(it, chains[i]))
-			rc = cep_nft_add_nfqueue_rule(f->nsfd, f->table, chains[i],
-			    q.qnum, err);
+	if (rc == CEP_OK)
+		rc = cep_nft_queue_rules(f->nsfd, s, err);
+	free(s);
 	if (rc != CEP_OK) {
 		if (table || f->worker > 0) {
 			f->worker_grace_ms = 0;
