@@ -109,8 +109,10 @@ static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s target", cep_exp_item_type(it));
 	rc = cep_net_target_allowed(cep_exp_item_type(it), id, path, err);
-	if (rc != CEP_OK)
+	if (rc != CEP_OK) {
 		close(*fd);
+		*fd = -1;   /* cep_net_free closes nsfd */
+	}
 	return rc;
 }
 
@@ -230,6 +232,28 @@ int cep_net_spec(const cep_exp_item *it, const cep_net_fault *f,
 	if (!cep_net_lifeline(f, &s->lifeline_port))
 		s->lifeline_port = 0;
 	return parse_filters(it, s, err);
+}
+
+int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
+    cep_nft_spec **s, cep_err *err)
+{
+	*f = calloc(1, sizeof(**f));
+	*s = calloc(1, sizeof(**s));
+	if (*f != NULL)
+		(*f)->nsfd = -1;
+	int rc = *f != NULL && *s != NULL ? CEP_OK :
+	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	if (rc == CEP_OK)
+		rc = cep_net_open(it, *f, err);
+	if (rc == CEP_OK)
+		rc = cep_net_spec(it, *f, *s, err);
+	if (rc != CEP_OK) {
+		cep_net_free(*f);
+		free(*s);
+		*f = NULL;
+		*s = NULL;
+	}
+	return rc;
 }
 
 int cep_net_revert(cep_net_fault *f, cep_err *err)

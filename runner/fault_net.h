@@ -72,6 +72,11 @@ int cep_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err);
 int cep_net_spec(const cep_exp_item *it, const cep_net_fault *f,
     cep_nft_spec *s, cep_err *err);
 
+/* Allocates *f and *s, opens it's namespace into *f (cep_net_open) and
+ * fills *s (cep_net_spec). On failure nothing is left allocated. */
+int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
+    cep_nft_spec **s, cep_err *err);
+
 /* Deletes the table (confirmed), drains and kills the worker, closes. */
 int cep_net_revert(cep_net_fault *f, cep_err *err);
 void cep_net_free(cep_net_fault *f);
@@ -104,6 +109,7 @@ int cep_net_qdisc_revert(void *state, cep_err *err);
 #define CEP_NET_DUP_MARK 0x63657064u   /* "cepd" */
 
 struct nlmsghdr;
+struct nlattr;
 
 /* What a worker gets (a copy in the forked child). */
 typedef struct cep_netq {
@@ -126,11 +132,12 @@ typedef struct cep_netq_spec {
 	int64_t grace_ms;   /* revert: let the worker drain before SIGKILL */
 } cep_netq_spec;
 
-/* Table (cep_net_spec, action QUEUE), queue socket configured in the namespace,
- * worker, then the queue rule in each direction's chain. On failure
- * everything done is undone. */
-int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
-    cep_net_fault **f, uint16_t *qnum, cep_err *err);
+/* Table (cep_net_spec, action QUEUE), queue socket configured in the
+ * namespace, worker, then the queue rule in each direction's chain; logs
+ * them with what the worker does (what) and sets *state to the
+ * cep_net_fault. On failure everything done is undone. */
+int cep_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    const cep_netq_spec *spec, const char *what, void **state, cep_err *err);
 
 /* Worker side, async-signal-safe: */
 int64_t cep_netq_now_ns(void);
@@ -138,9 +145,12 @@ uint64_t cep_netq_rand(void);        /* xorshift, seeded per worker */
 /* NF_ACCEPT; pkt != NULL replaces the packet with pkt[0..len). */
 void cep_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
     size_t len);
-/* Reads every queued message without blocking, cb(nlh, (void *)q). */
-void cep_netq_drain(const cep_netq *q,
-    int (*cb)(const struct nlmsghdr *nlh, void *data));
+/* Reads every queued message without blocking and hands each packet to
+ * cb with its id and attributes (NFQA_MAX + 1 slots); other messages are
+ * skipped. cb issues the packet's verdict. */
+typedef void (*cep_netq_packet_fn)(const cep_netq *q, uint32_t id,
+    struct nlattr *const *attr);
+void cep_netq_drain(const cep_netq *q, cep_netq_packet_fn cb);
 
 extern const cep_fault_ops cep_fault_net_loss;
 extern const cep_fault_ops cep_fault_net_partition;

@@ -23,20 +23,13 @@ typedef void (*action_fn)(const cep_exp_item *it, cep_nft_spec *s);
 static int inject_rules(const cep_exp_item *it, const cep_fault_ctx *ctx,
     action_fn fn, void **state, cep_err *err)
 {
-	cep_net_fault *f = calloc(1, sizeof(*f));
-	cep_nft_spec *s = calloc(1, sizeof(*s));
-	if (f == NULL || s == NULL) {
-		free(f);
-		free(s);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	}
-	int rc = cep_net_open(it, f, err);
-	if (rc == CEP_OK)
-		rc = cep_net_spec(it, f, s, err);
-	if (rc == CEP_OK) {
-		fn(it, s);
-		rc = cep_nft_create(f->nsfd, s, err);
-	}
+	cep_net_fault *f;
+	cep_nft_spec *s;
+	int rc = cep_net_prepare(it, &f, &s, err);
+	if (rc != CEP_OK)
+		return rc;
+	fn(it, s);
+	rc = cep_nft_create(f->nsfd, s, err);
 	free(s);
 	if (rc != CEP_OK) {
 		cep_net_free(f);

@@ -150,15 +150,32 @@ void cep_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
 	(void)send(q->sock, nlh, nlh->nlmsg_len, 0);
 }
 
-void cep_netq_drain(const cep_netq *q,
-    int (*cb)(const struct nlmsghdr *nlh, void *data))
+typedef struct drain_job {
+	const cep_netq *q;
+	cep_netq_packet_fn cb;
+} drain_job;
+
+static int packet_of(const struct nlmsghdr *nlh, void *data)
+{
+	const drain_job *j = data;
+	struct nlattr *attr[NFQA_MAX + 1] = {0};
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
+		return MNL_CB_OK;
+	struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(
+	    attr[NFQA_PACKET_HDR]);
+	j->cb(j->q, ntohl(ph->packet_id), attr);
+	return MNL_CB_OK;
+}
+
+void cep_netq_drain(const cep_netq *q, cep_netq_packet_fn cb)
 {
 	static char buf[NLBUF];
+	drain_job j = {.q = q, .cb = cb};
 	for (;;) {
 		ssize_t n = recv(q->sock, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n <= 0)
 			return;
-		mnl_cb_run(buf, (size_t)n, 0, 0, cb, (void *)q);
+		mnl_cb_run(buf, (size_t)n, 0, 0, packet_of, &j);
 	}
 }
 
@@ -180,12 +197,9 @@ static void worker_main(const void *p)
 /* The table with its chains and filters; network-duplicate's copies
  * carry CEP_NET_DUP_MARK and pass the egress chain before the queue
  * rule (pass_mark). The queue rules come after the worker. */
-static int make_table(const cep_exp_item *it, const cep_netq_spec *spec,
-    cep_net_fault *f, uint16_t qnum, cep_nft_spec *s, cep_err *err)
+static int make_table(const cep_netq_spec *spec, cep_net_fault *f,
+    uint16_t qnum, cep_nft_spec *s, cep_err *err)
 {
-	int rc = cep_net_spec(it, f, s, err);
-	if (rc != CEP_OK)
-		return rc;
 	s->action = CEP_NFT_QUEUE;
 	s->qnum = qnum;
 	if (spec->raw)
@@ -193,23 +207,19 @@ static int make_table(const cep_exp_item *it, const cep_netq_spec *spec,
 	return cep_nft_create(f->nsfd, s, err);
 }
 
-int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
-    cep_net_fault **out, uint16_t *qnum, cep_err *err)
+int cep_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    const cep_netq_spec *spec, const char *what, void **state, cep_err *err)
 {
-	cep_net_fault *f = calloc(1, sizeof(*f));
-	cep_nft_spec *s = calloc(1, sizeof(*s));
-	if (f == NULL || s == NULL) {
-		free(f);
-		free(s);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	}
-	int rc = cep_net_open(it, f, err);
+	cep_net_fault *f;
+	cep_nft_spec *s;
+	int rc = cep_net_prepare(it, &f, &s, err);
+	if (rc != CEP_OK)
+		return rc;
 	cep_netq q = {.sock = -1, .raw4 = -1, .raw6 = -1, .nsfd = f->nsfd,
 	    .qnum = (uint16_t)(CEP_NETQ_BASE + f->n % 1000),
 	    .copy_packet = spec->copy_packet, .raw = spec->raw,
 	    .priv = spec->priv};
-	if (rc == CEP_OK)
-		rc = make_table(it, spec, f, q.qnum, s, err);
+	rc = make_table(spec, f, q.qnum, s, err);
 	bool table = rc == CEP_OK;
 	if (rc == CEP_OK)
 		rc = cep_netns_run(f->nsfd, queue_open, &q, err);
@@ -230,7 +240,9 @@ int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
 		cep_net_free(f);
 		return rc;
 	}
-	*out = f;
-	*qnum = q.qnum;
+	cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace %s, "
+	    "NFQUEUE %u, worker pid %d: %s", ctx->fault_id, f->table, f->path,
+	    q.qnum, (int)f->worker, what);
+	*state = f;
 	return CEP_OK;
 }
