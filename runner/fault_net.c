@@ -274,6 +274,13 @@ int cep_net_revert(cep_net_fault *f, cep_err *err)
 	return rc;
 }
 
+int cep_net_revert_free(void *state, cep_err *err)
+{
+	int rc = cep_net_revert(state, err);
+	cep_net_free(state);
+	return rc;
+}
+
 void cep_net_free(cep_net_fault *f)
 {
 	if (f == NULL)

@@ -80,6 +80,8 @@ int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
 /* Deletes the table (confirmed), drains and kills the worker, closes. */
 int cep_net_revert(cep_net_fault *f, cep_err *err);
 void cep_net_free(cep_net_fault *f);
+/* A fault's revert whose state is a cep_net_fault: both of the above. */
+int cep_net_revert_free(void *state, cep_err *err);
 
 /* Root qdiscs on every interface of the target namespace (netem for
  * latency, tbf for bandwidth): fault_net_qdisc.c. fits = plain egress

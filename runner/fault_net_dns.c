@@ -411,18 +411,10 @@ static int dns_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	return CEP_OK;
 }
 
-static int dns_revert(void *state, cep_err *err)
-{
-	cep_net_fault *f = state;
-	int rc = cep_net_revert(f, err);
-	cep_net_free(f);
-	return rc;
-}
-
 const cep_fault_ops cep_fault_net_dns = {
 	.type = "dns-error",
 	.mechanism = "nftables",
 	.describe = dns_describe,
 	.inject = dns_inject,
-	.revert = dns_revert,
+	.revert = cep_net_revert_free,
 };

@@ -172,14 +172,8 @@ static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int latency_revert(void *state, cep_err *err)
 {
 	lat_state *ls = state;
-	int rc;
-	if (ls->netem) {
-		rc = cep_net_qdisc_revert(ls->impl, err);
-	} else {
-		cep_net_fault *f = ls->impl;
-		rc = cep_net_revert(f, err);
-		cep_net_free(f);
-	}
+	int rc = ls->netem ? cep_net_qdisc_revert(ls->impl, err) :
+	    cep_net_revert_free(ls->impl, err);
 	free(ls);
 	return rc;
 }

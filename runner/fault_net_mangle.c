@@ -208,20 +208,12 @@ static int duplicate_inject(const cep_exp_item *it,
 	return mangle_inject(it, ctx, true, state, err);
 }
 
-static int mangle_revert(void *state, cep_err *err)
-{
-	cep_net_fault *f = state;
-	int rc = cep_net_revert(f, err);
-	cep_net_free(f);
-	return rc;
-}
-
 const cep_fault_ops cep_fault_net_corrupt = {
 	.type = "network-corrupt",
 	.mechanism = "nftables",
 	.describe = cep_net_describe,
 	.inject = corrupt_inject,
-	.revert = mangle_revert,
+	.revert = cep_net_revert_free,
 };
 
 const cep_fault_ops cep_fault_net_duplicate = {
@@ -229,5 +221,5 @@ const cep_fault_ops cep_fault_net_duplicate = {
 	.mechanism = "nftables",
 	.describe = duplicate_describe,
 	.inject = duplicate_inject,
-	.revert = mangle_revert,
+	.revert = cep_net_revert_free,
 };

@@ -41,14 +41,6 @@ static int inject_rules(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	return CEP_OK;
 }
 
-static int net_revert(void *state, cep_err *err)
-{
-	cep_net_fault *f = state;
-	int rc = cep_net_revert(f, err);
-	cep_net_free(f);
-	return rc;
-}
-
 /* ---- network-loss ---- */
 
 static void loss_action(const cep_exp_item *it, cep_nft_spec *s)
@@ -70,7 +62,7 @@ const cep_fault_ops cep_fault_net_loss = {
 	.mechanism = "nftables",
 	.describe = cep_net_describe,
 	.inject = loss_inject,
-	.revert = net_revert,
+	.revert = cep_net_revert_free,
 };
 
 /* ---- network-partition ---- */
@@ -102,7 +94,7 @@ const cep_fault_ops cep_fault_net_partition = {
 	.mechanism = "nftables",
 	.describe = partition_describe,
 	.inject = partition_inject,
-	.revert = net_revert,
+	.revert = cep_net_revert_free,
 };
 
 /* ---- network-bandwidth ---- */
@@ -171,7 +163,7 @@ static int bandwidth_revert(void *state, cep_err *err)
 {
 	bw_state *bs = state;
 	int rc = bs->tbf ? cep_net_qdisc_revert(bs->impl, err) :
-	    net_revert(bs->impl, err);
+	    cep_net_revert_free(bs->impl, err);
 	free(bs);
 	return rc;
 }
