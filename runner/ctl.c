@@ -42,6 +42,14 @@ void cep_runner_ctl_free(cep_runner_ctl *c)
 	free(c);
 }
 
+/* Every change is one a waiter (cep_runner_ctl_wait) may be waiting for:
+ * wake them all, then let go of the lock taken for the change. */
+static void wake_unlock(cep_runner_ctl *c)
+{
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->mtx);
+}
+
 void cep_runner_ctl_abort(cep_runner_ctl *c, const char *fmt, ...)
 {
 	pthread_mutex_lock(&c->mtx);
@@ -52,8 +60,7 @@ void cep_runner_ctl_abort(cep_runner_ctl *c, const char *fmt, ...)
 		va_end(ap);
 		c->aborted = true;
 	}
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->mtx);
+	wake_unlock(c);
 }
 
 /* Deadline check with the mutex held: passing it is an abort. */
@@ -81,8 +88,7 @@ void cep_runner_ctl_stop_chaos(cep_runner_ctl *c)
 {
 	pthread_mutex_lock(&c->mtx);
 	c->stop_chaos = true;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->mtx);
+	wake_unlock(c);
 }
 
 bool cep_runner_ctl_chaos_stopped(cep_runner_ctl *c)
@@ -97,8 +103,7 @@ void cep_runner_ctl_set_deadline(cep_runner_ctl *c, int64_t mono_ms)
 {
 	pthread_mutex_lock(&c->mtx);
 	c->deadline = mono_ms;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->mtx);
+	wake_unlock(c);
 }
 
 int64_t cep_runner_ctl_deadline(cep_runner_ctl *c)

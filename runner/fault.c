@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "fault.h"
 #include "fault_net.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,15 +50,7 @@ int64_t cep_fault_deadline_mono(void)
 	return deadline_;
 }
 
-const cep_fault_ops *cep_fault_find(const char *type)
-{
-	if (type == NULL)
-		return NULL;
-	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
-		if (strcmp(registry[i]->type, type) == 0)
-			return registry[i];
-	return NULL;
-}
+CEP_RUNNER_REGISTRY_FIND(cep_fault_find, cep_fault_ops, registry)
 
 /* In the child, before anything else: the runner blocks SIGTERM/SIGINT
  * for its signal thread, and a worker must be killable by everything. */

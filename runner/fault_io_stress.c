@@ -123,19 +123,30 @@ static int open_dir(const cep_target *t, io_params *p, int *fd, cep_err *err)
 	return CEP_OK;
 }
 
+/* Parameters, target and its directory, as describe and inject both
+ * see them; on failure nothing is left open. */
+static int io_prepare(const cep_exp_item *it, io_params *p, cep_target **t,
+    int *fd, cep_err *err)
+{
+	int rc = read_params(it, p, err);
+	if (rc != CEP_OK ||
+	    (rc = cep_fault_target_open(it, "io-stress", t, err)) != CEP_OK)
+		return rc;
+	if ((rc = open_dir(*t, p, fd, err)) != CEP_OK) {
+		cep_target_free(*t);
+		*t = NULL;
+	}
+	return rc;
+}
+
 static int io_describe(const cep_exp_item *it, char *target, size_t tlen,
     json_t **undo, cep_err *err)
 {
 	io_params p;
 	cep_target *t;
-	int fd, rc = read_params(it, &p, err);
-	if (rc != CEP_OK ||
-	    (rc = cep_fault_target_open(it, "io-stress", &t, err)) != CEP_OK)
+	int fd, rc = io_prepare(it, &p, &t, &fd, err);
+	if (rc != CEP_OK)
 		return rc;
-	if ((rc = open_dir(t, &p, &fd, err)) != CEP_OK) {
-		cep_target_free(t);
-		return rc;
-	}
 	close(fd);
 	char where[400];
 	cep_fault_target_text(t, where, sizeof(where));
@@ -168,18 +179,14 @@ static int io_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 {
 	io_params p;
 	cep_target *t;
-	int fd, rc = read_params(it, &p, err);
-	if (rc != CEP_OK ||
-	    (rc = cep_fault_target_open(it, "io-stress", &t, err)) != CEP_OK)
+	int fd, rc = io_prepare(it, &p, &t, &fd, err);
+	if (rc != CEP_OK)
 		return rc;
-	io_stress *h = NULL;
-	if ((rc = open_dir(t, &p, &fd, err)) == CEP_OK) {
-		h = calloc(1, sizeof(*h) + (size_t)p.workers * sizeof(pid_t));
-		io_arg a = {.dirfd = fd, .wlen = p.wlen, .flen = p.flen};
-		rc = h == NULL ? cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "io-stress: no memory") : spawn_all(t, &a, p.workers, h, err);
-		close(fd);
-	}
+	io_stress *h = calloc(1, sizeof(*h) + (size_t)p.workers * sizeof(pid_t));
+	io_arg a = {.dirfd = fd, .wlen = p.wlen, .flen = p.flen};
+	rc = h == NULL ? cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+	    "io-stress: no memory") : spawn_all(t, &a, p.workers, h, err);
+	close(fd);
 	cep_target_free(t);
 	if (rc != CEP_OK) {
 		free(h);

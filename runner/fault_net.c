@@ -1,16 +1,12 @@
 /*
  * fault_net.c - target, table and filters shared by the network faults
- * (see fault_net.h). Rules are text in nft's syntax built only from
- * values this file has parsed and re-formatted itself (addresses through
- * inet_pton/inet_ntop, ports through strtol), so nothing a user wrote
- * reaches nft verbatim.
+ * (see fault_net.h). The filters are parsed into lib/node's typed spec
+ * (nft.h), which checks them again and alone writes nft's text.
  */
 #define _GNU_SOURCE
 #include "fault_net.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,8 +109,10 @@ static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s target", cep_exp_item_type(it));
 	rc = cep_net_target_allowed(cep_exp_item_type(it), id, path, err);
-	if (rc != CEP_OK)
+	if (rc != CEP_OK) {
 		close(*fd);
+		*fd = -1;   /* cep_net_free closes nsfd */
+	}
 	return rc;
 }
 
@@ -180,106 +178,12 @@ int cep_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err)
 	    sizeof(f->table), err);
 }
 
-static int append(char *buf, size_t len, size_t *off, cep_err *err,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int append(char *buf, size_t len, size_t *off, cep_err *err,
-    const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int w = vsnprintf(buf + *off, len - *off, fmt, ap);
-	va_end(ap);
-	if (w < 0 || (size_t)w >= len - *off)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "network fault: too many rules");
-	*off += (size_t)w;
-	return CEP_OK;
-}
-
-/* "10.0.0.0/8" or "fd00::1" -> canonical text into v4 or v6 list. */
-static int add_cidr(const char *s, char *v4, char *v6, size_t len,
-    cep_err *err)
-{
-	char a[64];
-	const char *slash = strchr(s, '/');
-	size_t al = slash ? (size_t)(slash - s) : strlen(s);
-	if (al == 0 || al >= sizeof(a))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "cidr \"%.64s\": not an address", s);
-	memcpy(a, s, al);
-	a[al] = '\0';
-	unsigned char bin[16];
-	int fam = inet_pton(AF_INET, a, bin) == 1 ? AF_INET :
-	    inet_pton(AF_INET6, a, bin) == 1 ? AF_INET6 : 0;
-	if (fam == 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "cidr \"%.64s\": not an IPv4 or IPv6 address", s);
-	long maxp = fam == AF_INET ? 32 : 128, plen = maxp;
-	if (slash != NULL) {
-		char *end;
-		errno = 0;
-		plen = strtol(slash + 1, &end, 10);
-		if (errno || end == slash + 1 || *end || plen < 0 || plen > maxp)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT,
-			    "cidr \"%.64s\": bad prefix length", s);
-	}
-	/* clear host bits: nft refuses them in a prefix */
-	for (long b = plen; b < maxp; b++)
-		bin[b / 8] &= (unsigned char)~(0x80u >> (b % 8));
-	char canon[INET6_ADDRSTRLEN];
-	inet_ntop(fam, bin, canon, sizeof(canon));
-	char *list = fam == AF_INET ? v4 : v6;
-	size_t o = strlen(list);
-	int w = snprintf(list + o, len - o, "%s%s/%ld", o ? ", " : "", canon,
-	    plen);
-	if (w < 0 || (size_t)w >= len - o)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "too many cidrs");
-	return CEP_OK;
-}
-
-static int parse_port(const char *s, const char *all, long *v, cep_err *err)
-{
-	char *end;
-	errno = 0;
-	*v = strtol(s, &end, 10);
-	if (errno || end == s || *v < 1 || *v > 65535 || (*end && *end != '-')) {
-		cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "port \"%.32s\": want 1..65535 or a range lo-hi", all);
-		return -1;
-	}
-	return (int)(end - s);
-}
-
-static int add_port(const char *s, char *list, size_t len, cep_err *err)
-{
-	long lo, hi;
-	int n = parse_port(s, s, &lo, err);
-	if (n < 0)
-		return CEP_INVALID_ARGUMENT;
-	hi = lo;
-	if (s[n] == '-') {
-		int m = parse_port(s + n + 1, s, &hi, err);
-		if (m < 0)
-			return CEP_INVALID_ARGUMENT;
-		if (s[n + 1 + m] != '\0' || hi < lo)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT,
-			    "port range \"%.32s\": want lo-hi, lo <= hi", s);
-	}
-	size_t o = strlen(list);
-	int w = hi == lo ? snprintf(list + o, len - o, "%s%ld", o ? ", " : "",
-	    lo) : snprintf(list + o, len - o, "%s%ld-%ld", o ? ", " : "", lo, hi);
-	if (w < 0 || (size_t)w >= len - o)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "too many ports");
-	return CEP_OK;
-}
-
-bool cep_net_dir_has(const cep_exp_item *it, const char *chain)
+static unsigned dirs_of(const cep_exp_item *it)
 {
 	const char *d = cep_runner_param_str(it, "direction", "egress");
-	if (strcmp(d, "both") == 0)
-		return true;
-	return strcmp(chain, "out") == 0 ? strcmp(d, "egress") == 0 :
-	    strcmp(d, "ingress") == 0;
+	return strcmp(d, "both") == 0 ? CEP_NFT_OUT | CEP_NFT_IN :
+	    strcmp(d, "ingress") == 0 ? CEP_NFT_IN :
+	    strcmp(d, "egress") == 0 ? CEP_NFT_OUT : 0;
 }
 
 /* Expiry of the armed element: the run's deadline (plus the delegate's
@@ -292,104 +196,64 @@ static int64_t armed_ms(const cep_exp_item *it)
 	return t < 1000 ? 1000 : t;
 }
 
-typedef struct filters {
-	char v4[2048], v6[4096], ports[1024];
-} filters;
-
-static int parse_filters(const cep_exp_item *it, filters *fl, cep_err *err)
+static int parse_filters(const cep_exp_item *it, cep_nft_spec *s,
+    cep_err *err)
 {
-	memset(fl, 0, sizeof(*fl));
-	for (size_t i = 0; i < cep_exp_list_len(it, "cidrs"); i++) {
-		int rc = add_cidr(cep_exp_list_at(it, "cidrs", i), fl->v4, fl->v6,
-		    sizeof(fl->v4) < sizeof(fl->v6) ? sizeof(fl->v4) :
-		    sizeof(fl->v6), err);
+	size_t nc = cep_exp_list_len(it, "cidrs");
+	size_t np = cep_exp_list_len(it, "ports");
+	if (nc > CEP_NFT_CIDRS_MAX || np > CEP_NFT_PORTS_MAX)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s: at most %d "
+		    "cidrs and %d ports", cep_exp_item_type(it),
+		    CEP_NFT_CIDRS_MAX, CEP_NFT_PORTS_MAX);
+	for (size_t i = 0; i < nc; i++) {
+		int rc = cep_nft_cidr_parse(cep_exp_list_at(it, "cidrs", i),
+		    &s->cidrs[i], err);
 		if (rc != CEP_OK)
 			return rc;
 	}
-	for (size_t i = 0; i < cep_exp_list_len(it, "ports"); i++) {
-		int rc = add_port(cep_exp_list_at(it, "ports", i), fl->ports,
-		    sizeof(fl->ports), err);
+	for (size_t i = 0; i < np; i++) {
+		int rc = cep_nft_ports_parse(cep_exp_list_at(it, "ports", i),
+		    &s->ports[i], err);
 		if (rc != CEP_OK)
 			return rc;
 	}
+	s->ncidrs = nc;
+	s->nports = np;
 	return CEP_OK;
 }
 
-/* Rules that let everything the filters exclude pass this table (accept
- * ends only this table's chain: other tables still see the packet). */
-static int skip_rules(const cep_net_fault *f, const char *ch,
-    const filters *fl, char *buf, size_t len, size_t *off, cep_err *err)
+int cep_net_spec(const cep_exp_item *it, const cep_net_fault *f,
+    cep_nft_spec *s, cep_err *err)
 {
-	bool out = strcmp(ch, "out") == 0;
-	const char *addr = out ? "daddr" : "saddr";
-	const char *T = f->table;
-	int rc = append(buf, len, off, err, "add rule inet %s %s %s \"lo\" "
-	    "accept\n", T, ch, out ? "oifname" : "iifname");
-	/* The runner's lifeline: in its own (the host's) namespace no
-	 * fault may cut the relay's TCP port, either way round. */
-	uint16_t port;
-	if (rc == CEP_OK && cep_net_lifeline(f, &port))
-		rc = append(buf, len, off, err, "add rule inet %s %s tcp dport "
-		    "%u accept\nadd rule inet %s %s tcp sport %u accept\n", T, ch,
-		    (unsigned)port, T, ch, (unsigned)port);
-	if (rc == CEP_OK && fl->v4[0] && !fl->v6[0])
-		rc = append(buf, len, off, err, "add rule inet %s %s meta nfproto "
-		    "!= ipv4 accept\n", T, ch);
-	if (rc == CEP_OK && fl->v6[0] && !fl->v4[0])
-		rc = append(buf, len, off, err, "add rule inet %s %s meta nfproto "
-		    "!= ipv6 accept\n", T, ch);
-	if (rc == CEP_OK && fl->v4[0])
-		rc = append(buf, len, off, err, "add rule inet %s %s ip %s != "
-		    "{ %s } accept\n", T, ch, addr, fl->v4);
-	if (rc == CEP_OK && fl->v6[0])
-		rc = append(buf, len, off, err, "add rule inet %s %s ip6 %s != "
-		    "{ %s } accept\n", T, ch, addr, fl->v6);
-	if (rc == CEP_OK && fl->ports[0])
-		rc = append(buf, len, off, err, "add rule inet %s %s meta l4proto "
-		    "!= { tcp, udp } accept\nadd rule inet %s %s meta l4proto { "
-		    "tcp, udp } th dport != { %s } th sport != { %s } accept\n", T,
-		    ch, T, ch, fl->ports, fl->ports);
-	return rc;
+	memset(s, 0, sizeof(*s));
+	snprintf(s->table, sizeof(s->table), "%s", f->table);
+	s->armed_ms = armed_ms(it);
+	s->dirs = dirs_of(it);
+	if (!cep_net_lifeline(f, &s->lifeline_port))
+		s->lifeline_port = 0;
+	return parse_filters(it, s, err);
 }
 
-int cep_net_table_head(const cep_exp_item *it, const cep_net_fault *f,
-    char *buf, size_t len, size_t *off, cep_err *err)
+int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
+    cep_nft_spec **s, cep_err *err)
 {
-	const char *T = f->table;
-	return append(buf, len, off, err, "add table inet %s\n"
-	    "add set inet %s %s { type mark; flags timeout; }\n"
-	    "add element inet %s %s { 0x0 timeout %lldms }\n", T, T,
-	    CEP_NFT_ARMED_SET, T, CEP_NFT_ARMED_SET, (long long)armed_ms(it));
-}
-
-int cep_net_table_cmds(const cep_exp_item *it, const cep_net_fault *f,
-    char *buf, size_t len, size_t *off, cep_err *err)
-{
-	filters fl;
-	int rc = parse_filters(it, &fl, err);
-	if (rc != CEP_OK)
-		return rc;
-	const char *T = f->table;
-	rc = cep_net_table_head(it, f, buf, len, off, err);
-	static const char *const chains[] = {"out", "in"};
-	static const char *const hooks[] = {"output", "input"};
-	for (int i = 0; rc == CEP_OK && i < 2; i++) {
-		if (!cep_net_dir_has(it, chains[i]))
-			continue;
-		rc = append(buf, len, off, err, "add chain inet %s %s { type "
-		    "filter hook %s priority -150; policy accept; }\n", T,
-		    chains[i], hooks[i]);
-		if (rc == CEP_OK)
-			rc = skip_rules(f, chains[i], &fl, buf, len, off, err);
+	*f = calloc(1, sizeof(**f));
+	*s = calloc(1, sizeof(**s));
+	if (*f != NULL)
+		(*f)->nsfd = -1;
+	int rc = *f != NULL && *s != NULL ? CEP_OK :
+	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	if (rc == CEP_OK)
+		rc = cep_net_open(it, *f, err);
+	if (rc == CEP_OK)
+		rc = cep_net_spec(it, *f, *s, err);
+	if (rc != CEP_OK) {
+		cep_net_free(*f);
+		free(*s);
+		*f = NULL;
+		*s = NULL;
 	}
 	return rc;
-}
-
-int cep_net_rule(const cep_net_fault *f, const char *chain,
-    const char *action, char *buf, size_t len, size_t *off, cep_err *err)
-{
-	return append(buf, len, off, err, "add rule inet %s %s meta mark and "
-	    "0x0 @%s %s\n", f->table, chain, CEP_NFT_ARMED_SET, action);
 }
 
 int cep_net_revert(cep_net_fault *f, cep_err *err)
@@ -407,6 +271,13 @@ int cep_net_revert(cep_net_fault *f, cep_err *err)
 		}
 		f->worker = 0;
 	}
+	return rc;
+}
+
+int cep_net_revert_free(void *state, cep_err *err)
+{
+	int rc = cep_net_revert(state, err);
+	cep_net_free(state);
 	return rc;
 }
 

@@ -26,8 +26,6 @@
 #include "netns.h"
 #include "nft.h"
 
-#define CEP_NET_CMD_MAX 16384
-
 typedef struct cep_net_fault {
 	int nsfd;
 	cep_netns_id id;
@@ -67,23 +65,23 @@ int cep_net_describe(const cep_exp_item *it, char *target, size_t tlen,
  * fills f. */
 int cep_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err);
 
-/* Appends to buf (at *off) the table with the armed set (timeout: until
- * the run's deadline) and, per direction, a chain whose rules skip the
- * traffic the filters exclude. hooks: "output"/"input" chains named "out"
- * and "in" (per the direction parameter). */
-int cep_net_table_cmds(const cep_exp_item *it, const cep_net_fault *f,
-    char *buf, size_t len, size_t *off, cep_err *err);
-/* Only the table and its armed set. */
-int cep_net_table_head(const cep_exp_item *it, const cep_net_fault *f,
-    char *buf, size_t len, size_t *off, cep_err *err);
-/* "add rule inet T <chain> meta mark & 0x0 == @armed <action>\n". */
-int cep_net_rule(const cep_net_fault *f, const char *chain,
-    const char *action, char *buf, size_t len, size_t *off, cep_err *err);
-bool cep_net_dir_has(const cep_exp_item *it, const char *chain);
+/* The typed spec of f's table (lib/node/nft.h) for it: table, armed
+ * timeout (until the run's deadline), directions, cidrs and ports
+ * parsed, the lifeline port where cep_net_lifeline says so; the caller
+ * sets the action and its fields. */
+int cep_net_spec(const cep_exp_item *it, const cep_net_fault *f,
+    cep_nft_spec *s, cep_err *err);
+
+/* Allocates *f and *s, opens it's namespace into *f (cep_net_open) and
+ * fills *s (cep_net_spec). On failure nothing is left allocated. */
+int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
+    cep_nft_spec **s, cep_err *err);
 
 /* Deletes the table (confirmed), drains and kills the worker, closes. */
 int cep_net_revert(cep_net_fault *f, cep_err *err);
 void cep_net_free(cep_net_fault *f);
+/* A fault's revert whose state is a cep_net_fault: both of the above. */
+int cep_net_revert_free(void *state, cep_err *err);
 
 /* Root qdiscs on every interface of the target namespace (netem for
  * latency, tbf for bandwidth): fault_net_qdisc.c. fits = plain egress
@@ -113,6 +111,7 @@ int cep_net_qdisc_revert(void *state, cep_err *err);
 #define CEP_NET_DUP_MARK 0x63657064u   /* "cepd" */
 
 struct nlmsghdr;
+struct nlattr;
 
 /* What a worker gets (a copy in the forked child). */
 typedef struct cep_netq {
@@ -135,11 +134,12 @@ typedef struct cep_netq_spec {
 	int64_t grace_ms;   /* revert: let the worker drain before SIGKILL */
 } cep_netq_spec;
 
-/* Table (cep_net_table_cmds), queue socket configured in the namespace,
- * worker, then the queue rule in each direction's chain. On failure
- * everything done is undone. */
-int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
-    cep_net_fault **f, uint16_t *qnum, cep_err *err);
+/* Table (cep_net_spec, action QUEUE), queue socket configured in the
+ * namespace, worker, then the queue rule in each direction's chain; logs
+ * them with what the worker does (what) and sets *state to the
+ * cep_net_fault. On failure everything done is undone. */
+int cep_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    const cep_netq_spec *spec, const char *what, void **state, cep_err *err);
 
 /* Worker side, async-signal-safe: */
 int64_t cep_netq_now_ns(void);
@@ -147,9 +147,12 @@ uint64_t cep_netq_rand(void);        /* xorshift, seeded per worker */
 /* NF_ACCEPT; pkt != NULL replaces the packet with pkt[0..len). */
 void cep_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
     size_t len);
-/* Reads every queued message without blocking, cb(nlh, (void *)q). */
-void cep_netq_drain(const cep_netq *q,
-    int (*cb)(const struct nlmsghdr *nlh, void *data));
+/* Reads every queued message without blocking and hands each packet to
+ * cb with its id and attributes (NFQA_MAX + 1 slots); other messages are
+ * skipped. cb issues the packet's verdict. */
+typedef void (*cep_netq_packet_fn)(const cep_netq *q, uint32_t id,
+    struct nlattr *const *attr);
+void cep_netq_drain(const cep_netq *q, cep_netq_packet_fn cb);
 
 extern const cep_fault_ops cep_fault_net_loss;
 extern const cep_fault_ops cep_fault_net_partition;

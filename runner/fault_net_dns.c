@@ -23,7 +23,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <resolv.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +80,11 @@ bool cep_net_dns_query_name(const unsigned char *msg, size_t len, char *name,
 	    ns_msg_getflag(h, ns_f_qr) != 0 || ns_msg_count(h, ns_s_qd) != 1 ||
 	    ns_parserr(&h, ns_s_qd, 0, &rr) != 0)
 		return false;
-	snprintf(name, nlen, "%s", ns_rr_name(rr));
+	/* a name cut to fit could end in a wildcard's suffix and get that
+	 * domain's error answer: refuse it instead */
+	int w = snprintf(name, nlen, "%s", ns_rr_name(rr));
+	if (w < 0 || (size_t)w >= nlen)
+		return false;
 	int skip = dn_skipname(msg + HFIXEDSZ, msg + len);
 	if (skip < 0 || (size_t)skip + HFIXEDSZ + QFIXEDSZ > len)
 		return false;
@@ -228,7 +231,7 @@ static void tcp_query(const dns_arg *a)
 static void dns_body(const void *p)
 {
 	const dns_arg *a = p;
-	if (setns(a->nsfd, CLONE_NEWNET) != 0)
+	if (cep_netns_enter(a->nsfd) != 0)
 		_exit(3);
 	for (;;) {
 		struct pollfd pf[3] = {{.fd = a->udp, .events = POLLIN},
@@ -342,25 +345,27 @@ static int dns_describe(const cep_exp_item *it, char *target, size_t tlen,
 	return rc != CEP_OK ? rc : cep_net_describe(it, target, tlen, undo, err);
 }
 
-static int dns_rules(const cep_exp_item *it, const cep_net_fault *f,
-    int port, char *buf, size_t len, cep_err *err)
+/* A nat chain on output: the responder's own upstream queries (DNS_MARK)
+ * pass, IPv4 TCP/UDP to port 53 goes to the responder on port. */
+static int dns_table(const cep_exp_item *it, const cep_net_fault *f,
+    int port, cep_err *err)
 {
-	size_t off = 0;
-	int rc = cep_net_table_head(it, f, buf, len, &off, err);
-	if (rc != CEP_OK)
-		return rc;
-	int w = snprintf(buf + off, len - off,
-	    "add chain inet %s dns { type nat hook output priority -100; "
-	    "policy accept; }\n"
-	    "add rule inet %s dns meta mark 0x%08x accept\n", f->table, f->table,
-	    DNS_MARK);
-	if (w < 0 || (size_t)w >= len - off)
-		return cep_err_set(err, CEP_INTERNAL, "dns-error: rules too long");
-	off += (size_t)w;
-	char act[96];
-	snprintf(act, sizeof(act), "meta nfproto ipv4 meta l4proto { tcp, udp } "
-	    "th dport 53 redirect to :%d", port);
-	return cep_net_rule(f, "dns", act, buf, len, &off, err);
+	cep_nft_spec *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	int rc = cep_net_spec(it, f, s, err);
+	if (rc == CEP_OK) {
+		/* only port 53 is touched: no filters, no lifeline */
+		s->dirs = CEP_NFT_OUT;
+		s->ncidrs = s->nports = 0;
+		s->lifeline_port = 0;
+		s->pass_mark = DNS_MARK;
+		s->action = CEP_NFT_DNS_REDIRECT;
+		s->redirect_port = (uint16_t)port;
+		rc = cep_nft_create(f->nsfd, s, err);
+	}
+	free(s);
+	return rc;
 }
 
 static void close_args(dns_arg *a)
@@ -379,16 +384,13 @@ static int dns_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 {
 	cep_net_fault *f = calloc(1, sizeof(*f));
 	dns_arg *a = calloc(1, sizeof(*a));
-	char *buf = malloc(CEP_NET_CMD_MAX);
-	int rc = CEP_RESOURCE_EXHAUSTED;
-	if (f == NULL || a == NULL || buf == NULL) {
+	if (f == NULL || a == NULL) {
 		free(f);
 		free(a);
-		free(buf);
-		return cep_err_set(err, rc, "no memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	}
 	a->udp = a->tcp = a->up = -1;
-	rc = read_args(it, a, err);
+	int rc = read_args(it, a, err);
 	if (rc == CEP_OK)
 		rc = cep_net_open(it, f, err);
 	a->nsfd = f->nsfd;
@@ -398,15 +400,12 @@ static int dns_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		rc = cep_fault_spawn_worker(DNS_COMM, dns_body, a, &f->worker, err);
 	close_args(a);   /* the worker holds them now */
 	if (rc == CEP_OK)
-		rc = dns_rules(it, f, a->port, buf, CEP_NET_CMD_MAX, err);
-	if (rc == CEP_OK)
-		rc = cep_nft_run(f->nsfd, buf, err);
+		rc = dns_table(it, f, a->port, err);
 	if (rc == CEP_OK)
 		cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace "
 		    "%s, responder pid %d on 127.0.0.1:%d, upstream %s",
 		    ctx->fault_id, f->table, f->path, (int)f->worker, a->port,
 		    inet_ntoa(a->upstream.sin_addr));
-	free(buf);
 	free(a);
 	if (rc != CEP_OK) {
 		if (f->worker > 0)
@@ -418,18 +417,10 @@ static int dns_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	return CEP_OK;
 }
 
-static int dns_revert(void *state, cep_err *err)
-{
-	cep_net_fault *f = state;
-	int rc = cep_net_revert(f, err);
-	cep_net_free(f);
-	return rc;
-}
-
 const cep_fault_ops cep_fault_net_dns = {
 	.type = "dns-error",
 	.mechanism = "nftables",
 	.describe = dns_describe,
 	.inject = dns_inject,
-	.revert = dns_revert,
+	.revert = cep_net_revert_free,
 };

@@ -26,15 +26,17 @@ typedef struct lat_arg {
 	int64_t delay_ns, jitter_ns;
 } lat_arg;
 
-/* One queued packet message (cep_netq_drain's cb): corrupted, duplicated
+/* One queued packet (a cep_netq_packet_fn for cep_netq_drain): corrupted, duplicated
  * or passed per q->priv, always with one verdict (fault_net_mangle.c). */
-int cep_netq_mangle_cb(const struct nlmsghdr *nlh, void *data);
+void cep_netq_mangle_cb(const cep_netq *q, uint32_t id,
+    struct nlattr *const *attr);
 /* The byte network-corrupt flips in the IPv4/IPv6 packet p: after the
  * headers, or in the transport checksum; SIZE_MAX when there is none. */
 size_t cep_netq_corrupt_offset(const uint8_t *p, size_t len);
-/* One queued packet message held for delay +- jitter (the worker's heap;
+/* One queued packet (a cep_netq_packet_fn) held for delay +- jitter (the worker's heap;
  * accepted at once when the heap is full) (fault_net_latency.c). */
-int cep_netq_delay_cb(const struct nlmsghdr *nlh, void *data);
+void cep_netq_delay_cb(const cep_netq *q, uint32_t id,
+    struct nlattr *const *attr);
 
 /* The name asked by a one-question DNS query msg (text form, into
  * name[nlen]) and where its question ends (*qend); false for anything

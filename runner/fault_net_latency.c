@@ -13,10 +13,6 @@
  * the qdiscs by their handle).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <libmnl/libmnl.h>
-#include <libnetfilter_queue/libnetfilter_queue.h>
-#include <linux/netfilter/nfnetlink_queue.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,16 +64,11 @@ static held heap_pop(void)
 	return top;
 }
 
-int cep_netq_delay_cb(const struct nlmsghdr *nlh, void *data)
+void cep_netq_delay_cb(const cep_netq *q, uint32_t id,
+    struct nlattr *const *attr)
 {
-	const cep_netq *q = data;
+	(void)attr;
 	const lat_arg *a = q->priv;
-	struct nlattr *attr[NFQA_MAX + 1] = {0};
-	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
-		return MNL_CB_OK;
-	struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(
-	    attr[NFQA_PACKET_HDR]);
-	uint32_t id = ntohl(ph->packet_id);
 	int64_t d = a->delay_ns;
 	if (a->jitter_ns > 0)
 		d += (int64_t)(cep_netq_rand() % (uint64_t)(2 * a->jitter_ns + 1)) -
@@ -86,10 +77,9 @@ int cep_netq_delay_cb(const struct nlmsghdr *nlh, void *data)
 		d = 0;
 	if (nheld >= HEAP_MAX) {
 		cep_netq_accept(q, id, NULL, 0);   /* full: let it through */
-		return MNL_CB_OK;
+		return;
 	}
 	heap_push((held){.due = cep_netq_now_ns() + d, .id = id});
-	return MNL_CB_OK;
 }
 
 static void delay_loop(const cep_netq *q)
@@ -151,17 +141,10 @@ static int nfq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	    .jitter_ns = jitter * 1000000LL};
 	cep_netq_spec spec = {.body = delay_loop, .priv = &a,
 	    .grace_ms = delay + jitter + 50};
-	cep_net_fault *f = NULL;
-	uint16_t qnum = 0;
-	int rc = cep_netq_inject(it, &spec, &f, &qnum, err);
-	if (rc != CEP_OK)
-		return rc;
-	cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace %s, "
-	    "NFQUEUE %u, worker pid %d: delay %lldms +- %lldms", ctx->fault_id,
-	    f->table, f->path, qnum, (int)f->worker, (long long)delay,
+	char what[96];
+	snprintf(what, sizeof(what), "delay %lldms +- %lldms", (long long)delay,
 	    (long long)jitter);
-	*state = f;
-	return CEP_OK;
+	return cep_netq_inject(it, ctx, &spec, what, state, err);
 }
 
 static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
@@ -185,14 +168,8 @@ static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int latency_revert(void *state, cep_err *err)
 {
 	lat_state *ls = state;
-	int rc;
-	if (ls->netem) {
-		rc = cep_net_qdisc_revert(ls->impl, err);
-	} else {
-		cep_net_fault *f = ls->impl;
-		rc = cep_net_revert(f, err);
-		cep_net_free(f);
-	}
+	int rc = ls->netem ? cep_net_qdisc_revert(ls->impl, err) :
+	    cep_net_revert_free(ls->impl, err);
 	free(ls);
 	return rc;
 }

@@ -124,38 +124,31 @@ static void send_copy(const cep_netq *q, const uint8_t *p, size_t len)
 
 static uint8_t pkt[PKT_MAX];
 
-int cep_netq_mangle_cb(const struct nlmsghdr *nlh, void *data)
+void cep_netq_mangle_cb(const cep_netq *q, uint32_t id,
+    struct nlattr *const *attr)
 {
-	const cep_netq *q = data;
 	const mangle_arg *a = q->priv;
-	struct nlattr *attr[NFQA_MAX + 1] = {0};
-	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
-		return MNL_CB_OK;
-	struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(
-	    attr[NFQA_PACKET_HDR]);
-	uint32_t id = ntohl(ph->packet_id);
 	size_t len = attr[NFQA_PAYLOAD] ?
 	    mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0;
 	/* truncated copies (NFQA_CAP_LEN) and misses pass unchanged */
 	if (len == 0 || len > PKT_MAX || attr[NFQA_CAP_LEN] != NULL ||
 	    cep_netq_rand() % 100 >= a->percent) {
 		cep_netq_accept(q, id, NULL, 0);
-		return MNL_CB_OK;
+		return;
 	}
 	memcpy(pkt, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
 	if (a->duplicate) {
 		cep_netq_accept(q, id, NULL, 0);
 		send_copy(q, pkt, len);
-		return MNL_CB_OK;
+		return;
 	}
 	size_t off = cep_netq_corrupt_offset(pkt, len);
 	if (off == SIZE_MAX) {
 		cep_netq_accept(q, id, NULL, 0);
-		return MNL_CB_OK;
+		return;
 	}
 	pkt[off] ^= (uint8_t)(1u << (cep_netq_rand() % 8));
 	cep_netq_accept(q, id, pkt, len);
-	return MNL_CB_OK;
 }
 
 static void mangle_loop(const cep_netq *q)
@@ -192,17 +185,10 @@ static int mangle_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	mangle_arg a = {.duplicate = duplicate, .percent = (uint32_t)pct};
 	cep_netq_spec spec = {.copy_packet = true, .raw = duplicate,
 	    .body = mangle_loop, .priv = &a, .grace_ms = 50};
-	cep_net_fault *f = NULL;
-	uint16_t qnum = 0;
-	int rc = cep_netq_inject(it, &spec, &f, &qnum, err);
-	if (rc != CEP_OK)
-		return rc;
-	cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace %s, "
-	    "NFQUEUE %u, worker pid %d: %s %lld%% of packets", ctx->fault_id,
-	    f->table, f->path, qnum, (int)f->worker,
+	char what[64];
+	snprintf(what, sizeof(what), "%s %lld%% of packets",
 	    duplicate ? "duplicate" : "corrupt", (long long)pct);
-	*state = f;
-	return CEP_OK;
+	return cep_netq_inject(it, ctx, &spec, what, state, err);
 }
 
 static int corrupt_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
@@ -217,20 +203,12 @@ static int duplicate_inject(const cep_exp_item *it,
 	return mangle_inject(it, ctx, true, state, err);
 }
 
-static int mangle_revert(void *state, cep_err *err)
-{
-	cep_net_fault *f = state;
-	int rc = cep_net_revert(f, err);
-	cep_net_free(f);
-	return rc;
-}
-
 const cep_fault_ops cep_fault_net_corrupt = {
 	.type = "network-corrupt",
 	.mechanism = "nftables",
 	.describe = cep_net_describe,
 	.inject = corrupt_inject,
-	.revert = mangle_revert,
+	.revert = cep_net_revert_free,
 };
 
 const cep_fault_ops cep_fault_net_duplicate = {
@@ -238,5 +216,5 @@ const cep_fault_ops cep_fault_net_duplicate = {
 	.mechanism = "nftables",
 	.describe = duplicate_describe,
 	.inject = duplicate_inject,
-	.revert = mangle_revert,
+	.revert = cep_net_revert_free,
 };

@@ -10,7 +10,6 @@
  * and deleted as the revert (fault_net.c).
  */
 #define _GNU_SOURCE
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,32 +17,20 @@
 #include "params.h"
 #include "tc.h"
 
-/* Adds the fault's own objects and rules for one chain. */
-typedef int (*rules_fn)(const cep_exp_item *it, const cep_net_fault *f,
-    const char *chain, char *buf, size_t len, size_t *off, cep_err *err);
+/* Fills the action of the fault's spec from its parameters. */
+typedef void (*action_fn)(const cep_exp_item *it, cep_nft_spec *s);
 
 static int inject_rules(const cep_exp_item *it, const cep_fault_ctx *ctx,
-    rules_fn fn, void **state, cep_err *err)
+    action_fn fn, void **state, cep_err *err)
 {
-	cep_net_fault *f = calloc(1, sizeof(*f));
-	char *buf = malloc(CEP_NET_CMD_MAX);
-	if (f == NULL || buf == NULL) {
-		free(f);
-		free(buf);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	}
-	size_t off = 0;
-	buf[0] = '\0';
-	int rc = cep_net_open(it, f, err);
-	if (rc == CEP_OK)
-		rc = cep_net_table_cmds(it, f, buf, CEP_NET_CMD_MAX, &off, err);
-	static const char *const chains[] = {"out", "in"};
-	for (int i = 0; rc == CEP_OK && i < 2; i++)
-		if (cep_net_dir_has(it, chains[i]))
-			rc = fn(it, f, chains[i], buf, CEP_NET_CMD_MAX, &off, err);
-	if (rc == CEP_OK)
-		rc = cep_nft_run(f->nsfd, buf, err);
-	free(buf);
+	cep_net_fault *f;
+	cep_nft_spec *s;
+	int rc = cep_net_prepare(it, &f, &s, err);
+	if (rc != CEP_OK)
+		return rc;
+	fn(it, s);
+	rc = cep_nft_create(f->nsfd, s, err);
+	free(s);
 	if (rc != CEP_OK) {
 		cep_net_free(f);
 		return rc;
@@ -54,32 +41,20 @@ static int inject_rules(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	return CEP_OK;
 }
 
-static int net_revert(void *state, cep_err *err)
-{
-	cep_net_fault *f = state;
-	int rc = cep_net_revert(f, err);
-	cep_net_free(f);
-	return rc;
-}
-
 /* ---- network-loss ---- */
 
-static int loss_rules(const cep_exp_item *it, const cep_net_fault *f,
-    const char *chain, char *buf, size_t len, size_t *off, cep_err *err)
+static void loss_action(const cep_exp_item *it, cep_nft_spec *s)
 {
-	char act[64];
-	int pct = (int)cep_runner_param_num(it, "percent", 0);
-	if (pct >= 100)
-		snprintf(act, sizeof(act), "drop");
-	else
-		snprintf(act, sizeof(act), "numgen random mod 100 < %d drop", pct);
-	return cep_net_rule(f, chain, act, buf, len, off, err);
+	double pct = cep_runner_param_num(it, "percent", 0);
+	s->action = CEP_NFT_DROP;
+	/* out of 1..100 (the schema's range): refused by the spec check */
+	s->percent = pct < 0 ? 0 : pct > 100 ? 101 : (unsigned)pct;
 }
 
 static int loss_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
-	return inject_rules(it, ctx, loss_rules, state, err);
+	return inject_rules(it, ctx, loss_action, state, err);
 }
 
 const cep_fault_ops cep_fault_net_loss = {
@@ -87,23 +62,16 @@ const cep_fault_ops cep_fault_net_loss = {
 	.mechanism = "nftables",
 	.describe = cep_net_describe,
 	.inject = loss_inject,
-	.revert = net_revert,
+	.revert = cep_net_revert_free,
 };
 
 /* ---- network-partition ---- */
 
-static int partition_rules(const cep_exp_item *it, const cep_net_fault *f,
-    const char *chain, char *buf, size_t len, size_t *off, cep_err *err)
+static void partition_action(const cep_exp_item *it, cep_nft_spec *s)
 {
 	const char *a = cep_runner_param_str(it, "action", "drop");
-	if (strcmp(a, "reject") != 0)
-		return cep_net_rule(f, chain, "drop", buf, len, off, err);
-	int rc = cep_net_rule(f, chain, "meta l4proto tcp reject with tcp reset",
-	    buf, len, off, err);
-	if (rc == CEP_OK)
-		rc = cep_net_rule(f, chain, "reject with icmpx type "
-		    "admin-prohibited", buf, len, off, err);
-	return rc;
+	s->action = strcmp(a, "reject") == 0 ? CEP_NFT_REJECT : CEP_NFT_DROP;
+	s->percent = 100;
 }
 
 static int partition_describe(const cep_exp_item *it, char *target,
@@ -118,7 +86,7 @@ static int partition_describe(const cep_exp_item *it, char *target,
 static int partition_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
-	return inject_rules(it, ctx, partition_rules, state, err);
+	return inject_rules(it, ctx, partition_action, state, err);
 }
 
 const cep_fault_ops cep_fault_net_partition = {
@@ -126,27 +94,18 @@ const cep_fault_ops cep_fault_net_partition = {
 	.mechanism = "nftables",
 	.describe = partition_describe,
 	.inject = partition_inject,
-	.revert = net_revert,
+	.revert = cep_net_revert_free,
 };
 
 /* ---- network-bandwidth ---- */
 
-static int bandwidth_rules(const cep_exp_item *it, const cep_net_fault *f,
-    const char *chain, char *buf, size_t len, size_t *off, cep_err *err)
+/* A named limit object per direction: over the rate (plus burst) is
+ * dropped. */
+static void bandwidth_action(const cep_exp_item *it, cep_nft_spec *s)
 {
-	long long bytes = (long long)cep_runner_param_int(it, "kbps", 8) * 125;
-	long long burst = (long long)cep_runner_param_int(it, "burstKiB", 32) *
-	    1024;
-	size_t o = *off;
-	int w = snprintf(buf + o, len - o, "add limit inet %s lim_%s { rate over "
-	    "%lld bytes/second burst %lld bytes }\n", f->table, chain, bytes,
-	    burst);
-	if (w < 0 || (size_t)w >= len - o)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "too many rules");
-	*off += (size_t)w;
-	char act[64];
-	snprintf(act, sizeof(act), "limit name \"lim_%s\" drop", chain);
-	return cep_net_rule(f, chain, act, buf, len, off, err);
+	s->action = CEP_NFT_POLICE;
+	s->rate = (uint64_t)cep_runner_param_int(it, "kbps", 8) * 125;
+	s->burst = (uint64_t)cep_runner_param_int(it, "burstKiB", 32) * 1024;
 }
 
 /* tbf shapes (queues, then drops past `limit`) where the nftables limit
@@ -191,7 +150,7 @@ static int bandwidth_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	bs->tbf = cep_net_qdisc_chosen(it);
 	int rc = bs->tbf ?
 	    cep_net_qdisc_inject(it, ctx, "tbf", tbf_add, &bs->impl, err) :
-	    inject_rules(it, ctx, bandwidth_rules, &bs->impl, err);
+	    inject_rules(it, ctx, bandwidth_action, &bs->impl, err);
 	if (rc != CEP_OK) {
 		free(bs);
 		return rc;
@@ -204,7 +163,7 @@ static int bandwidth_revert(void *state, cep_err *err)
 {
 	bw_state *bs = state;
 	int rc = bs->tbf ? cep_net_qdisc_revert(bs->impl, err) :
-	    net_revert(bs->impl, err);
+	    cep_net_revert_free(bs->impl, err);
 	free(bs);
 	return rc;
 }

@@ -24,7 +24,6 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,15 +150,52 @@ void cep_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
 	(void)send(q->sock, nlh, nlh->nlmsg_len, 0);
 }
 
-void cep_netq_drain(const cep_netq *q,
-    int (*cb)(const struct nlmsghdr *nlh, void *data))
+typedef struct drain_job {
+	const cep_netq *q;
+	cep_netq_packet_fn cb;
+} drain_job;
+
+static int packet_of(const struct nlmsghdr *nlh, void *data)
+{
+	const drain_job *j = data;
+	struct nlattr *attr[NFQA_MAX + 1] = {0};
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
+		return MNL_CB_OK;
+	struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(
+	    attr[NFQA_PACKET_HDR]);
+	j->cb(j->q, ntohl(ph->packet_id), attr);
+	return MNL_CB_OK;
+}
+
+/* libmnl's mnl_nlmsg_ok compares nlmsg_len as a signed int, so a length
+ * of 2^31 or more would pass it and be read past the buffer. The kernel
+ * never writes one; a buffer with any length that does not fit is
+ * dropped whole rather than trusted. */
+static bool lengths_fit(const char *buf, size_t n)
+{
+	size_t off = 0;
+	while (n - off >= sizeof(struct nlmsghdr)) {
+		struct nlmsghdr h;
+		memcpy(&h, buf + off, sizeof(h));
+		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > n - off)
+			return false;
+		off += MNL_ALIGN(h.nlmsg_len);
+		if (off > n)
+			return true;   /* the last message's padding */
+	}
+	return true;
+}
+
+void cep_netq_drain(const cep_netq *q, cep_netq_packet_fn cb)
 {
 	static char buf[NLBUF];
+	drain_job j = {.q = q, .cb = cb};
 	for (;;) {
 		ssize_t n = recv(q->sock, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n <= 0)
 			return;
-		mnl_cb_run(buf, (size_t)n, 0, 0, cb, (void *)q);
+		if (lengths_fit(buf, (size_t)n))
+			mnl_cb_run(buf, (size_t)n, 0, 0, packet_of, &j);
 	}
 }
 
@@ -170,7 +206,7 @@ static void worker_main(const void *p)
 	const cep_netq *q = p;
 	rng = (uint64_t)cep_netq_now_ns() ^ ((uint64_t)getpid() << 32) ^
 	    0x9e3779b97f4a7c15ULL;
-	if (setns(q->nsfd, CLONE_NEWNET) != 0)
+	if (cep_netns_enter(q->nsfd) != 0)
 		_exit(3);
 	worker_loop(q);
 	_exit(0);
@@ -178,49 +214,32 @@ static void worker_main(const void *p)
 
 /* ---- the fault ---- */
 
-/* network-duplicate: the copies the worker sends carry CEP_NET_DUP_MARK;
- * the egress chain accepts them before the queue rule. */
-static int dup_skip_rule(const cep_net_fault *f, char *buf, size_t len,
-    size_t *off, cep_err *err)
+/* The table with its chains and filters; network-duplicate's copies
+ * carry CEP_NET_DUP_MARK and pass the egress chain before the queue
+ * rule (pass_mark). The queue rules come after the worker. */
+static int make_table(const cep_netq_spec *spec, cep_net_fault *f,
+    uint16_t qnum, cep_nft_spec *s, cep_err *err)
 {
-	int w = snprintf(buf + *off, len - *off, "add rule inet %s out meta "
-	    "mark 0x%08x accept\n", f->table, CEP_NET_DUP_MARK);
-	if (w < 0 || (size_t)w >= len - *off)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "network fault: too many rules");
-	*off += (size_t)w;
-	return CEP_OK;
+	s->action = CEP_NFT_QUEUE;
+	s->qnum = qnum;
+	if (spec->raw)
+		s->pass_mark = CEP_NET_DUP_MARK;
+	return cep_nft_create(f->nsfd, s, err);
 }
 
-static int make_table(const cep_exp_item *it, const cep_netq_spec *spec,
-    cep_net_fault *f, cep_err *err)
+int cep_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    const cep_netq_spec *spec, const char *what, void **state, cep_err *err)
 {
-	char *buf = malloc(CEP_NET_CMD_MAX);
-	if (buf == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	size_t off = 0;
-	int rc = cep_net_table_cmds(it, f, buf, CEP_NET_CMD_MAX, &off, err);
-	if (rc == CEP_OK && spec->raw && cep_net_dir_has(it, "out"))
-		rc = dup_skip_rule(f, buf, CEP_NET_CMD_MAX, &off, err);
-	if (rc == CEP_OK)
-		rc = cep_nft_run(f->nsfd, buf, err);
-	free(buf);
-	return rc;
-}
-
-int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
-    cep_net_fault **out, uint16_t *qnum, cep_err *err)
-{
-	cep_net_fault *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	int rc = cep_net_open(it, f, err);
+	cep_net_fault *f;
+	cep_nft_spec *s;
+	int rc = cep_net_prepare(it, &f, &s, err);
+	if (rc != CEP_OK)
+		return rc;
 	cep_netq q = {.sock = -1, .raw4 = -1, .raw6 = -1, .nsfd = f->nsfd,
 	    .qnum = (uint16_t)(CEP_NETQ_BASE + f->n % 1000),
 	    .copy_packet = spec->copy_packet, .raw = spec->raw,
 	    .priv = spec->priv};
-	if (rc == CEP_OK)
-		rc = make_table(it, spec, f, err);
+	rc = make_table(spec, f, q.qnum, s, err);
 	bool table = rc == CEP_OK;
 	if (rc == CEP_OK)
 		rc = cep_netns_run(f->nsfd, queue_open, &q, err);
@@ -230,11 +249,9 @@ int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
 		    &f->worker, err);
 	close_fds(&q);   /* the worker holds them now */
 	f->worker_grace_ms = spec->grace_ms;
-	static const char *const chains[] = {"out", "in"};
-	for (int i = 0; rc == CEP_OK && i < 2; i++)
-		if (cep_net_dir_has(it, chains[i]))
-			rc = cep_nft_add_nfqueue_rule(f->nsfd, f->table, chains[i],
-			    q.qnum, err);
+	if (rc == CEP_OK)
+		rc = cep_nft_queue_rules(f->nsfd, s, err);
+	free(s);
 	if (rc != CEP_OK) {
 		if (table || f->worker > 0) {
 			f->worker_grace_ms = 0;
@@ -243,7 +260,9 @@ int cep_netq_inject(const cep_exp_item *it, const cep_netq_spec *spec,
 		cep_net_free(f);
 		return rc;
 	}
-	*out = f;
-	*qnum = q.qnum;
+	cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace %s, "
+	    "NFQUEUE %u, worker pid %d: %s", ctx->fault_id, f->table, f->path,
+	    q.qnum, (int)f->worker, what);
+	*state = f;
 	return CEP_OK;
 }

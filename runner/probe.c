@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "params.h"
+#include "registry.h"
 #include "util.h"
 
 static const cep_probe_ops *const registry[] = {
@@ -14,15 +15,7 @@ static const cep_probe_ops *const registry[] = {
 	&cep_probe_prometheus,
 };
 
-const cep_probe_ops *cep_probe_find(const char *type)
-{
-	if (type == NULL)
-		return NULL;
-	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
-		if (strcmp(registry[i]->type, type) == 0)
-			return registry[i];
-	return NULL;
-}
+CEP_RUNNER_REGISTRY_FIND(cep_probe_find, cep_probe_ops, registry)
 
 bool cep_probe_cancelled(const cep_probe_env *env)
 {

@@ -12,6 +12,17 @@ if [ -n "$hits" ]; then
 	echo "$hits" >&2
 	exit 1
 fi
+# Only the node layer enters namespaces and writes nftables rules
+# (lib/target/netns.c, target.c; lib/node/nft_spec.c): the rest of the
+# product hands it typed specs (docs/internals.md, "Modules").
+nodebad=$(git ls-files '*.c' '*.h' | grep -vE '^(lib/target|lib/node|tests)/' |
+	xargs grep -nE '\bsetns[[:space:]]*\(|"(add|insert|delete|flush) (rule|table|chain) (inet|ip6?|bridge|netdev|arp) ' |
+	grep -vE '^\S+:[0-9]+:\s*(/?\*|//)' || true)
+if [ -n "$nodebad" ]; then
+	echo "checksrc: setns or nft rule text outside lib/target, lib/node:" >&2
+	echo "$nodebad" >&2
+	exit 1
+fi
 # A module's *_int.h is its inside: only files of its own folder include
 # it, and its tests (tests/<folder>/, tests/fuzz/ reach decoders inside).
 intbad=$(git ls-files '*.c' '*.h' | xargs grep -nE '^#include "[a-z0-9_]+_int\.h"' |

@@ -1,6 +1,7 @@
 /*
  * nft.c - fault tables in a namespace's nftables ruleset (see nft.h):
- * libnftables for rules nft can express, libnftnl + libmnl for the
+ * libnftables for rules nft can express (their text is nft_spec.c's),
+ * libnftnl + libmnl for the
  * xtables NFQUEUE rule and for the existence check, the "nftables" undo.
  * Every netlink socket is opened on a thread inside the target namespace
  * (cep_netns_run), because a socket belongs to the namespace it was
@@ -70,10 +71,24 @@ static int run_cmds(void *arg, cep_err *err)
 	return rc;
 }
 
-int cep_nft_run(int nsfd, const char *cmds, cep_err *err)
+/* Runs nft commands (native syntax, written in this module only) inside
+ * the namespace as one transaction. */
+static int nft_run(int nsfd, const char *cmds, cep_err *err)
 {
 	cmd_job j = {.cmds = cmds};
 	return cep_netns_run(nsfd, run_cmds, &j, err);
+}
+
+int cep_nft_create(int nsfd, const cep_nft_spec *s, cep_err *err)
+{
+	char *buf = malloc(CEP_NFT_SCRIPT_MAX);
+	if (buf == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
+	int rc = cep_nft_spec_script(s, buf, CEP_NFT_SCRIPT_MAX, err);
+	if (rc == CEP_OK)
+		rc = nft_run(nsfd, buf, err);
+	free(buf);
+	return rc;
 }
 
 /* ---- libnftnl + libmnl ---- */
@@ -218,11 +233,22 @@ static int nfq_add(void *arg, cep_err *err)
 	return rc;
 }
 
-int cep_nft_add_nfqueue_rule(int nsfd, const char *table, const char *chain,
-    uint16_t qnum, cep_err *err)
+int cep_nft_queue_rules(int nsfd, const cep_nft_spec *s, cep_err *err)
 {
-	nfq_job j = {.table = table, .chain = chain, .qnum = qnum};
-	return cep_netns_run(nsfd, nfq_add, &j, err);
+	int rc = cep_nft_spec_check(s, err);
+	if (rc == CEP_OK && s->action != CEP_NFT_QUEUE)
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "nftables: queue rules for a spec whose action is not QUEUE");
+	static const char *const chains[] = {"out", "in"};
+	static const unsigned dirs[] = {CEP_NFT_OUT, CEP_NFT_IN};
+	for (int i = 0; rc == CEP_OK && i < 2; i++) {
+		if (!(s->dirs & dirs[i]))
+			continue;
+		nfq_job j = {.table = s->table, .chain = chains[i],
+		    .qnum = s->qnum};
+		rc = cep_netns_run(nsfd, nfq_add, &j, err);
+	}
+	return rc;
 }
 
 typedef struct exists_job {
@@ -278,7 +304,7 @@ int cep_nft_table_exists(int nsfd, const char *table, bool *exists,
 	return rc;
 }
 
-static bool table_name_ok(const char *t)
+bool cep_nft_table_name_ok(const char *t)
 {
 	if (t == NULL || strncmp(t, "cep_", 4) != 0 ||
 	    strnlen(t, CEP_NFT_TABLE_MAX) >= CEP_NFT_TABLE_MAX)
@@ -292,7 +318,7 @@ static bool table_name_ok(const char *t)
 
 int cep_nft_delete_table(int nsfd, const char *table, cep_err *err)
 {
-	if (!table_name_ok(table))
+	if (!cep_nft_table_name_ok(table))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "nftables: \"%.64s\" is not a cep table name", table);
 	bool exists = true;
@@ -302,7 +328,7 @@ int cep_nft_delete_table(int nsfd, const char *table, cep_err *err)
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "delete table inet %s\n", table);
 	cep_err derr = {0};
-	int drc = cep_nft_run(nsfd, cmd, &derr);
+	int drc = nft_run(nsfd, cmd, &derr);
 	rc = cep_nft_table_exists(nsfd, table, &exists, err);
 	if (rc != CEP_OK)
 		return rc;

@@ -644,34 +644,62 @@ static int leaf_build(cep_pki_ca *ca, const cep_pki_issue_req *req,
 	return rv;
 }
 
+/* What every issue checks first: a CA, a valid request; *nb: the start
+ * of validity (the request's, or now less the clock skew allowed). */
+static int req_start(const cep_pki_ca *ca, const cep_pki_issue_req *req,
+    int64_t *nb, cep_err *err)
+{
+	if (ca == NULL || req == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no CA or request");
+	*nb = req->not_before_ms ? req->not_before_ms : cep_now_ms() - SKEW_MS;
+	return check_req(req, *nb, err);
+}
+
+/* A fresh key with its own random generator (key_open), and after its
+ * use the key's PEM (when rv is still 0) with both freed (key_close). */
+static int key_open(pki_rng *r, mbedtls_pk_context *key, cep_err *err)
+{
+	int rv = rng_init(r, err);
+	if (rv != 0)
+		return rv;
+	mbedtls_pk_init(key);
+	rv = gen_key(key, r, err);
+	if (rv != 0) {
+		mbedtls_pk_free(key);
+		rng_free(r);
+	}
+	return rv;
+}
+
+static int key_close(pki_rng *r, mbedtls_pk_context *key, int rv,
+    char **key_pem, cep_err *err)
+{
+	if (rv == 0)
+		rv = key_to_pem(key, key_pem, err);
+	mbedtls_pk_free(key);
+	rng_free(r);
+	return rv;
+}
+
 int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req,
     char **cert_pem, char **key_pem, cep_err *err)
 {
 	*cert_pem = NULL;
 	*key_pem = NULL;
-	if (ca == NULL || req == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no CA or request");
-	int64_t nb = req->not_before_ms ? req->not_before_ms
-					: cep_now_ms() - SKEW_MS;
-	int rv = check_req(req, nb, err);
+	int64_t nb;
+	int rv = req_start(ca, req, &nb, err);
 	if (rv != 0)
 		return rv;
 	pki_rng r;
-	if ((rv = rng_init(&r, err)) != 0)
-		return rv;
 	mbedtls_pk_context key;
-	mbedtls_pk_init(&key);
-	rv = gen_key(&key, &r, err);
-	if (rv == 0)
-		rv = leaf_build(ca, req, nb, &key, &r, cert_pem, err);
-	if (rv == 0)
-		rv = key_to_pem(&key, key_pem, err);
+	if ((rv = key_open(&r, &key, err)) != 0)
+		return rv;
+	rv = key_close(&r, &key, leaf_build(ca, req, nb, &key, &r, cert_pem,
+	    err), key_pem, err);
 	if (rv != 0) {
 		free(*cert_pem);
 		*cert_pem = NULL;
 	}
-	mbedtls_pk_free(&key);
-	rng_free(&r);
 	return rv;
 }
 
@@ -699,23 +727,17 @@ int cep_pki_keypair_new(char **key_pem, uint8_t **pub, size_t *pub_len,
 	*pub = NULL;
 	*pub_len = 0;
 	pki_rng r;
-	int rv = rng_init(&r, err);
+	mbedtls_pk_context key;
+	int rv = key_open(&r, &key, err);
 	if (rv != 0)
 		return rv;
-	mbedtls_pk_context key;
-	mbedtls_pk_init(&key);
-	rv = gen_key(&key, &r, err);
-	if (rv == 0)
-		rv = pub_der(&key, pub, pub_len, err);
-	if (rv == 0)
-		rv = key_to_pem(&key, key_pem, err);
+	rv = key_close(&r, &key, pub_der(&key, pub, pub_len, err), key_pem,
+	    err);
 	if (rv != 0) {
 		free(*pub);
 		*pub = NULL;
 		*pub_len = 0;
 	}
-	mbedtls_pk_free(&key);
-	rng_free(&r);
 	return rv;
 }
 
@@ -777,11 +799,8 @@ int cep_pki_issue_pub(cep_pki_ca *ca, const cep_pki_issue_req *req,
     const uint8_t *der, size_t len, char **cert_pem, cep_err *err)
 {
 	*cert_pem = NULL;
-	if (ca == NULL || req == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no CA or request");
-	int64_t nb = req->not_before_ms ? req->not_before_ms
-					: cep_now_ms() - SKEW_MS;
-	int rv = check_req(req, nb, err);
+	int64_t nb;
+	int rv = req_start(ca, req, &nb, err);
 	if (rv != 0)
 		return rv;
 	mbedtls_pk_context pk;

@@ -331,3 +331,8 @@ int cep_netns_run(int fd, cep_netns_fn fn, void *arg, cep_err *err)
 		*err = j.err;
 	return j.rc;
 }
+
+int cep_netns_enter(int fd)
+{
+	return setns(fd, CLONE_NEWNET);
+}

@@ -52,4 +52,11 @@ bool cep_netns_is_host(const cep_netns_id *id);
 typedef int (*cep_netns_fn)(void *arg, cep_err *err);
 int cep_netns_run(int fd, cep_netns_fn fn, void *arg, cep_err *err);
 
+/* Moves the calling thread into the namespace of fd, for a fault worker
+ * forked from the runner (its one thread is the process). Only setns:
+ * async-signal-safe, allocates nothing; 0, or -1 with errno. Everything
+ * else enters through cep_netns_run, so that no thread of a daemon ever
+ * moves; this and cep_netns_run are the only ways in. */
+int cep_netns_enter(int fd);
+
 #endif

@@ -129,18 +129,25 @@ Test(nethost, relay_port_from_url)
 	}
 }
 
-/* The table text for a both-ways drop of everything, in f's namespace. */
+/* The spec of a both-ways drop of everything, in f's namespace. */
+static void drop_all_spec(const cep_exp_item *it, cep_net_fault *f,
+    cep_nft_spec *s)
+{
+	cep_err err = {0};
+	cr_assert_eq(cep_net_spec(it, f, s, &err), CEP_OK, "%s", err.msg);
+	s->action = CEP_NFT_DROP;
+	s->percent = 100;
+}
+
+/* Its table text. */
 static void drop_all_cmds(const cep_exp_item *it, cep_net_fault *f,
     char *buf, size_t len)
 {
-	size_t off = 0;
+	cep_nft_spec s;
 	cep_err err = {0};
-	cr_assert_eq(cep_net_table_cmds(it, f, buf, len, &off, &err), CEP_OK,
-	    "%s", err.msg);
-	cr_assert_eq(cep_net_rule(f, "out", "drop", buf, len, &off, &err),
-	    CEP_OK);
-	cr_assert_eq(cep_net_rule(f, "in", "drop", buf, len, &off, &err),
-	    CEP_OK);
+	drop_all_spec(it, f, &s);
+	cr_assert_eq(cep_nft_spec_script(&s, buf, len, &err), CEP_OK, "%s",
+	    err.msg);
 }
 
 Test(nethost, lifeline_rules_only_in_the_host_netns)
@@ -152,9 +159,9 @@ Test(nethost, lifeline_rules_only_in_the_host_netns)
 	cep_err err = {0};
 	cr_assert_eq(cep_nft_table_name(cep_fault_run_id(), 900, f.table,
 	    sizeof(f.table), &err), CEP_OK);
-	char *buf = malloc(CEP_NET_CMD_MAX);
+	char *buf = malloc(CEP_NFT_SCRIPT_MAX);
 	cr_assert_not_null(buf);
-	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NET_CMD_MAX);
+	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NFT_SCRIPT_MAX);
 	char want[128];
 	static const char *const chains[] = {"out", "in"};
 	for (int i = 0; i < 2; i++) {
@@ -169,12 +176,12 @@ Test(nethost, lifeline_rules_only_in_the_host_netns)
 	cr_expect_lt(strstr(buf, "tcp dport"), strstr(buf, "drop"));
 	/* another namespace: no exemption */
 	f.id.ino += 7;
-	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NET_CMD_MAX);
+	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NFT_SCRIPT_MAX);
 	cr_expect_null(strstr(buf, "17443"), "%s", buf);
 	/* no relay port known (ipc): no exemption either */
 	f.id = self_id();
 	cep_net_configure(true, "ipc:///run/cep/relay.sock");
-	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NET_CMD_MAX);
+	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NFT_SCRIPT_MAX);
 	cr_expect_null(strstr(buf, "sport"), "%s", buf);
 	free(buf);
 	cep_exp_free(e);
@@ -250,12 +257,9 @@ static void drop_in_lab(const cep_exp_item *it, cep_net_fault *f,
 	f->id = id;
 	cr_assert_eq(cep_nft_table_name(cep_fault_run_id(), n, f->table,
 	    sizeof(f->table), &err), CEP_OK);
-	char *buf = malloc(CEP_NET_CMD_MAX);
-	cr_assert_not_null(buf);
-	drop_all_cmds(it, f, buf, CEP_NET_CMD_MAX);
-	int rc = cep_nft_run(f->nsfd, buf, &err);
-	free(buf);
-	cr_assert_eq(rc, CEP_OK, "%s", err.msg);
+	cep_nft_spec s;
+	drop_all_spec(it, f, &s);
+	cr_assert_eq(cep_nft_create(f->nsfd, &s, &err), CEP_OK, "%s", err.msg);
 }
 
 Test(nethost, lifeline_port_survives_a_full_partition_in_a_lab)

@@ -1,7 +1,8 @@
 /* test_nft.c - nftables fault tables (lib/node/nft.c) on their own, in a
- * scratch network namespace (root, as test_tc): names, a table made and
- * undone by its record, idempotent undo, nft's own message on bad input,
- * and a gone namespace counted clean. */
+ * scratch network namespace (root, as test_tc): names, a table made from
+ * a spec and undone by its record, idempotent undo, the error of a rule
+ * the kernel refuses, and a gone namespace counted clean. The spec's text
+ * on its own (no root): test_nft_spec.c. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -51,7 +52,7 @@ Test(nft, table_names)
 
 Test(nft, table_made_and_undone_by_its_record)
 {
-	char ns[32], table[CEP_NFT_TABLE_MAX], path[128], cmds[256];
+	char ns[32], table[CEP_NFT_TABLE_MAX], path[128];
 	snprintf(ns, sizeof(ns), "cep-nft-test-%d", (int)getpid());
 	cr_assert_eq(RUN("ip", "netns", "add", ns), 0);
 	cep_err err = {0};
@@ -61,15 +62,18 @@ Test(nft, table_made_and_undone_by_its_record)
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_nft_table_name(RUN_ID, 1, table, sizeof(table), &err),
 	    CEP_OK);
-	snprintf(cmds, sizeof(cmds), "add table inet %s\n"
-	    "add chain inet %s out { type filter hook output priority 0; }\n",
-	    table, table);
-	int made = cep_nft_run(fd, cmds, &err);
+	cep_nft_spec s = {.armed_ms = 60000, .dirs = CEP_NFT_OUT,
+	    .action = CEP_NFT_DROP, .percent = 100};
+	snprintf(s.table, sizeof(s.table), "%s", table);
+	int made = cep_nft_create(fd, &s, &err);
 	bool exists = false;
 	int seen = cep_nft_table_exists(fd, table, &exists, &err);
-	/* nft's own words on what it cannot parse, nothing applied */
+	/* the kernel's refusal, named: a queue rule in a chain that is not
+	 * there */
 	cep_err bad = {0};
-	int badrc = cep_nft_run(fd, "add table inet", &bad);
+	s.action = CEP_NFT_QUEUE;
+	s.dirs = CEP_NFT_IN;
+	int badrc = cep_nft_queue_rules(fd, &s, &bad);
 	json_t *rec = cep_nft_undo_json(&id, path, table);
 	char *undo = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
