@@ -83,7 +83,7 @@ static int check(int fd, const char *path, const cep_secret_opts *o,
 		    "%s: %lld bytes, more than the limit of %zu for %s", path,
 		    (long long)st->st_size, max, o->what ? o->what :
 		    "a secret");
-	if (!o->trusted && !cep_secret_mode_ok(st))
+	if (!o->any_mode && !cep_secret_mode_ok(st))
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "%s: mode %04o lets group or others read %s; it must be "
 		    "0600 (or 0440 owned by root, group one of ours)", path,

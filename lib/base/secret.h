@@ -11,8 +11,8 @@
  *     root and its group is one of ours: how a key is handed to a daemon
  *     through its group (a Kubernetes secret volume with fsGroup,
  *     /etc/cep/relay/relay.key root:cep 0640);
- *   - a systemd credential (lib/base/cred.h, opts.trusted) is private to
- *     its unit whatever its mode says.
+ *   - a systemd credential (lib/base/cred.h, opts.any_mode) is private
+ *     to its unit whatever its mode says.
  * Messages name the path and what is wrong, never the content. The
  * buffer is wiped when freed.
  */
@@ -28,8 +28,10 @@
 
 typedef struct cep_secret_opts {
 	size_t max;         /* bytes; 0 = CEP_SECRET_MAX */
-	/* a systemd credential: its mode is systemd's business */
-	bool trusted;
+	/* no mode rule: a systemd credential (its mode is systemd's
+	 * business), or a public file read with the same care (the
+	 * certificates beside a key) */
+	bool any_mode;
 	/* follow a symlink as the last component: only for folders that
 	 * are trees of links by design and writable by no one we distrust
 	 * (a Kubernetes secret volume: runner.key -> ..data/runner.key) */
