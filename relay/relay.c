@@ -23,6 +23,7 @@
 
 #include "cred.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 
 #define PEM_MAX (64 * 1024)
@@ -336,38 +337,16 @@ static void *ticker_main(void *arg)
 
 /* ------------------------------------------------------- TLS material */
 
-/* Reads a PEM file; with secret, refuses one that group or others can
- * read or write (checked on the open file, not the name). */
+/* Reads a PEM file through the one secret reader (lib/base/secret.h):
+ * the certificates with its checks less the mode, the key with all. */
 static int read_pem(const char *path, bool secret, char **out, cep_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cep_err_errno(err, errno, path);
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > PEM_MAX) {
-		close(fd);
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "%s: not a regular file of at most %d bytes", path, PEM_MAX);
-	}
-	if (secret && !cep_secret_mode_ok(&st)) {
-		close(fd);
-		return cep_err_set(err, CEP_PERMISSION_DENIED,
-		    "%s: mode %04o lets group or others read it; chmod 0600 %s "
-		    "(installed: root:root 0600, read as a systemd credential)", path,
-		    (unsigned)(st.st_mode & 07777), path);
-	}
-	char *buf = calloc(1, (size_t)st.st_size + 1);
-	ssize_t got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	int saved = errno;
-	close(fd);
-	if (got != st.st_size) {
-		if (buf != NULL)
-			explicit_bzero(buf, (size_t)st.st_size);
-		free(buf);
-		return cep_err_errno(err, got < 0 ? saved : EIO, path);
-	}
-	*out = buf;
-	return CEP_OK;
+	const cep_secret_opts o = {PEM_MAX, !secret, false, "the relay key"};
+	cep_secret s;
+	int rv = cep_secret_read(path, &o, &s, err);
+	if (rv == CEP_OK)
+		*out = cep_secret_take(&s);
+	return rv;
 }
 
 static void free_secret(char *s)

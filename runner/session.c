@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pki.h"
 #include "rpc.h"
+#include "secret.h"
 #include "tunnel.h"
 #include "util.h"
 
@@ -78,26 +79,24 @@ static int64_t deadman_ms(const cep_runner_session *s)
 
 /* ------------------------------------------------------------ identity */
 
+/* Through the one secret reader (lib/base/secret.h); the certificates
+ * with its checks less the mode. The last link is followed: a Kubernetes
+ * secret volume is a tree of links by design (runner.key ->
+ * ..data/runner.key), made by the kubelet, root-owned 0440 with the pod's
+ * fsGroup (0400 would lock a non-root runner out); the local executor's
+ * folder is the delegate's, 0600 files. */
 static int read_pem(const char *dir, const char *name, bool secret,
     char **out, cep_err *err)
 {
 	char path[4096];
-	struct stat st;
 	int rc = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
-	if (rc != CEP_OK)
-		return rc;
-	if (stat(path, &st) != 0)
-		return cep_err_errno(err, errno, path);
-	/* A Kubernetes secret volume is root-owned 0440 with the pod's
-	 * fsGroup (0400 would lock a non-root runner out); our own key file
-	 * (the local executor's) must be 0600. */
-	if (secret && !cep_secret_mode_ok(&st))
-		return cep_err_set(err, CEP_PERMISSION_DENIED,
-		    "%s has mode %04o: group or others can read it, expected "
-		    "0600 (or 0440 owned by another user, as a secret volume "
-		    "with fsGroup is)", path, (unsigned)(st.st_mode & 07777));
-	size_t len;
-	return cep_read_file(path, PEM_MAX, out, &len, err);
+	const cep_secret_opts o = {PEM_MAX, !secret, true, "the runner key"};
+	cep_secret s;
+	if (rc == CEP_OK)
+		rc = cep_secret_read(path, &o, &s, err);
+	if (rc == CEP_OK)
+		*out = cep_secret_take(&s);
+	return rc;
 }
 
 static int load_identity(cep_runner_session *s, const char *dir,

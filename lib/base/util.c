@@ -381,13 +381,6 @@ char cep_proc_state(int pid)
 	return p != NULL ? p[1] : 0;
 }
 
-bool cep_secret_mode_ok(const struct stat *st)
-{
-	if ((st->st_mode & 077) == 0)
-		return true;
-	return st->st_uid != geteuid() && (st->st_mode & 027) == 0;
-}
-
 void cep_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
 {
 	struct timespec ts;

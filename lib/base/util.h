@@ -32,15 +32,7 @@ bool cep_parse_duration_ms(const char *s, int64_t *out_ms);
 /* 90500 -> "1m30.5s" */
 void cep_format_duration(int64_t ms, char *buf, size_t len);
 
-/* mkdir -p with mode for every created component. */
-/* Whether a private key file's mode is acceptable: ours and 0600 (or
- * stricter), or root's/another user's, group-readable only (0440/0640,
- * no group write, nothing for others) - how a key is handed to a daemon
- * through its group: a Kubernetes secret volume with fsGroup, or
- * /etc/cep/relay/relay.key (root:cep 0640) for cep-relay. */
-struct stat;
-bool cep_secret_mode_ok(const struct stat *st);
-
+/* mkdir -p with mode for every created component. (Secret files: secret.h.) */
 int cep_mkdirs(const char *path, unsigned mode, cep_err *err);
 /* Reads a whole file, refusing files larger than max. Adds a NUL after the
  * data (not counted in *len). Caller frees. */

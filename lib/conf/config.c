@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "util.h"
 #include "yamldoc.h"
+#include "yamlget.h"
 
 /* ---- defaults ---- */
 
@@ -197,69 +198,7 @@ const char *cep_config_default_yaml(void)
 	return default_yaml;
 }
 
-/* ---- loading (struct cep_cfg_loader: config_int.h) ---- */
-
-int cep_cfg_bad(struct cep_cfg_loader *l, const cep_yaml_node *n, const char *key,
-    const char *what, const char *expected)
-{
-	return cep_yaml_error(l->err, l->doc, n, "%s%s%s: %s, expected %s",
-	    l->path, l->path[0] ? "." : "", key, what, expected);
-}
-
-int cep_cfg_check_keys(struct cep_cfg_loader *l, const cep_yaml_node *map,
-    const char *const *keys)
-{
-	for (size_t i = 0; i < cep_yaml_len(map); i++) {
-		const cep_yaml_node *k = cep_yaml_key_at(map, i);
-		const char *ks = cep_yaml_scalar(k);
-		size_t j = 0;
-		while (keys[j] != NULL && strcmp(keys[j], ks) != 0)
-			j++;
-		if (keys[j] != NULL)
-			continue;
-		char list[256] = "";
-		size_t off = 0;
-		for (j = 0; keys[j] != NULL && off < sizeof(list); j++) {
-			int w = snprintf(list + off, sizeof(list) - off, "%s%s",
-			    j ? ", " : "", keys[j]);
-			off += w > 0 ? (size_t)w : 0;
-		}
-		return cep_yaml_error(l->err, l->doc, k,
-		    "unknown key '%.64s' in %s (expected one of: %s)", ks,
-		    l->path[0] ? l->path : "the top level", list);
-	}
-	return CEP_OK;
-}
-
-/* A section: absent or null is fine (defaults), else a mapping. */
-int cep_cfg_section(struct cep_cfg_loader *l, const cep_yaml_node *parent,
-    const char *key, const char *const *keys, const cep_yaml_node **out)
-{
-	*out = cep_yaml_get(parent, key);
-	if (*out == NULL || cep_yaml_kind(*out) == CEP_YAML_NULL) {
-		*out = NULL;
-		return CEP_OK;
-	}
-	if (cep_yaml_kind(*out) != CEP_YAML_MAP)
-		return cep_cfg_bad(l, *out, key, "not a mapping", "a mapping");
-	/* l->path grows by ".key"; keys are this file's constants */
-	size_t pl = strlen(l->path), kl = strlen(key);
-	if (pl + 1 + kl >= sizeof(l->path))
-		return cep_err_set(l->err, CEP_INTERNAL, "config path too deep");
-	if (pl > 0)
-		l->path[pl++] = '.';
-	memcpy(l->path + pl, key, kl + 1);
-	return cep_cfg_check_keys(l, *out, keys);
-}
-
-const char *cep_cfg_scalar(struct cep_cfg_loader *l, const cep_yaml_node *n,
-    const char *key, const char *expected)
-{
-	const char *s = cep_yaml_scalar(n);
-	if (s == NULL)
-		cep_cfg_bad(l, n, key, "not a scalar", expected);
-	return s;
-}
+/* ---- loading (lib/base/yamlget.h) ---- */
 
 static bool valid_appliance(const char *s)
 {
@@ -289,105 +228,29 @@ static bool valid_tls_url(const char *s)
 	return true;
 }
 
-int cep_cfg_get_string(struct cep_cfg_loader *l, const cep_yaml_node *map,
-    const char *key, bool (*ok)(const char *), const char *expected,
-    char *dst, size_t dlen)
+/* pattern of a glob list: what fnmatch gets, within a rules row */
+static bool valid_glob(const char *s)
 {
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	const char *s = cep_cfg_scalar(l, n, key, expected);
-	if (s == NULL)
-		return l->err ? l->err->code : CEP_INVALID_ARGUMENT;
-	if (strlen(s) >= dlen || !ok(s))
-		return cep_cfg_bad(l, n, key, "not valid", expected);
-	snprintf(dst, dlen, "%s", s);
-	return CEP_OK;
+	return s[0] != '\0' && strlen(s) <= 127;
 }
 
-static int get_duration(struct cep_cfg_loader *l, const cep_yaml_node *map,
-    const char *key, int64_t min, int64_t max, int64_t *out)
-{
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	char lo[32], hi[32], exp[96];
-	cep_format_duration(min, lo, sizeof(lo));
-	cep_format_duration(max, hi, sizeof(hi));
-	snprintf(exp, sizeof(exp), "a duration %s..%s such as 30s", lo, hi);
-	const char *s = cep_cfg_scalar(l, n, key, exp);
-	int64_t v = 0;
-	if (s == NULL)
-		return l->err ? l->err->code : CEP_INVALID_ARGUMENT;
-	if (!cep_parse_duration_ms(s, &v))
-		return cep_cfg_bad(l, n, key, "not a duration", exp);
-	if (v < min || v > max)
-		return cep_cfg_bad(l, n, key, "out of range", exp);
-	*out = v;
-	return CEP_OK;
-}
-
-int cep_cfg_get_int(struct cep_cfg_loader *l, const cep_yaml_node *map,
-    const char *key, long min, long max, int *out)
-{
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	char exp[64];
-	snprintf(exp, sizeof(exp), "an integer %ld..%ld", min, max);
-	const char *s = cep_yaml_scalar(n);
-	char *end = NULL;
-	errno = 0;
-	long v = s && !cep_yaml_quoted(n) && s[0] ? strtol(s, &end, 10) : 0;
-	if (s == NULL || cep_yaml_quoted(n) || s[0] == '\0' || errno != 0 ||
-	    *end != '\0')
-		return cep_cfg_bad(l, n, key, "not an integer", exp);
-	if (v < min || v > max)
-		return cep_cfg_bad(l, n, key, "out of range", exp);
-	*out = (int)v;
-	return CEP_OK;
-}
-
-/* true or false, unquoted (YAML 1.2 core booleans only: "yes" and "on"
- * are refused rather than guessed). */
-static int get_bool(struct cep_cfg_loader *l, const cep_yaml_node *map,
-    const char *key, bool *out)
-{
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	const char *s = cep_yaml_scalar(n);
-	if (s == NULL || cep_yaml_quoted(n) || (strcmp(s, "true") != 0 &&
-	    strcmp(s, "false") != 0))
-		return cep_cfg_bad(l, n, key, "not a boolean", "true or false");
-	*out = strcmp(s, "true") == 0;
-	return CEP_OK;
-}
-
-/* A list of fnmatch globs; present replaces the default list. */
-static int get_globs(struct cep_cfg_loader *l, const cep_yaml_node *map,
+/* A list of fnmatch globs; present replaces the default list, and null
+ * empties it. */
+static int get_globs(cep_yamlget *l, const cep_yaml_node *map,
     const char *key, char rules[][128], size_t *n)
 {
-	const cep_yaml_node *list = cep_yaml_get(map, key);
-	if (list == NULL)
-		return CEP_OK;
 	char exp[96];
 	snprintf(exp, sizeof(exp), "a list of at most %d glob patterns of "
 	    "1..127 bytes", CEP_POLICY_MAX_RULES);
-	if (cep_yaml_kind(list) == CEP_YAML_NULL) {
-		*n = 0;
-		return CEP_OK;
-	}
-	if (cep_yaml_kind(list) != CEP_YAML_SEQ ||
-	    cep_yaml_len(list) > CEP_POLICY_MAX_RULES)
-		return cep_cfg_bad(l, list, key, "not a list or too long", exp);
-	for (size_t i = 0; i < cep_yaml_len(list); i++) {
-		const cep_yaml_node *it = cep_yaml_at(list, i);
-		const char *s = cep_yaml_scalar(it);
-		if (s == NULL || s[0] == '\0' || strlen(s) > 127)
-			return cep_cfg_bad(l, it, key, "bad pattern", exp);
-		snprintf(rules[i], 128, "%s", s);
-	}
+	const struct cep_yamlget_list spec = {CEP_POLICY_MAX_RULES,
+	    valid_glob, "bad pattern", exp};
+	const cep_yaml_node *list;
+	int rv = cep_yamlget_strings(l, map, key, &spec, &list);
+	if (rv != CEP_OK || (list == NULL && cep_yaml_get(map, key) == NULL))
+		return rv;
+	for (size_t i = 0; i < cep_yaml_len(list); i++)
+		snprintf(rules[i], 128, "%s",
+		    cep_yaml_scalar(cep_yaml_at(list, i)));
 	*n = cep_yaml_len(list);
 	return CEP_OK;
 }
@@ -401,7 +264,7 @@ static bool valid_metrics_addr(const char *s)
 static const char metrics_exp[] = "HOST:PORT with HOST an IP literal or "
     "localhost and PORT 0..65535, or \"\" (off)";
 
-static int load_relay_runner(struct cep_cfg_loader *l, const cep_yaml_node *root,
+static int load_relay_runner(cep_yamlget *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
 	static const char *const rk[] = {"listen", "advertise", "metrics",
@@ -409,42 +272,44 @@ static int load_relay_runner(struct cep_cfg_loader *l, const cep_yaml_node *root
 	static const char *const nk[] = {"deadman", "identityMargin", NULL};
 	static const char url[] = "a URL such as tls+tcp://0.0.0.0:7443";
 	const cep_yaml_node *s;
-	int rv = cep_cfg_section(l, root, "relay", rk, &s);
+	int rv = cep_yamlget_section(l, root, "relay", rk, &s);
 	if (rv == CEP_OK && s != NULL) {
-		rv = cep_cfg_get_string(l, s, "listen", valid_tls_url, url,
+		rv = cep_yamlget_string(l, s, "listen", valid_tls_url, url,
 		    cfg->relay_listen, sizeof(cfg->relay_listen));
 		if (rv == CEP_OK)
-			rv = cep_cfg_get_string(l, s, "advertise", valid_tls_url, url,
-			    cfg->relay_advertise, sizeof(cfg->relay_advertise));
+			rv = cep_yamlget_string(l, s, "advertise",
+			    valid_tls_url, url, cfg->relay_advertise,
+			    sizeof(cfg->relay_advertise));
 		if (rv == CEP_OK)
-			rv = cep_cfg_get_string(l, s, "metrics", valid_metrics_addr,
-			    metrics_exp, cfg->relay_metrics,
+			rv = cep_yamlget_string(l, s, "metrics",
+			    valid_metrics_addr, metrics_exp, cfg->relay_metrics,
 			    sizeof(cfg->relay_metrics));
 	}
-	l->path[0] = '\0';
+	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
-		rv = cep_cfg_section(l, root, "runner", nk, &s);
+		rv = cep_yamlget_section(l, root, "runner", nk, &s);
 	if (rv == CEP_OK && s != NULL) {
-		rv = get_duration(
+		rv = cep_yamlget_duration(
 		    l, s, "deadman", 1000, 600000, &cfg->deadman_ms);
 		if (rv == CEP_OK)
-			rv = get_duration(l, s, "identityMargin", 10000,
+			rv = cep_yamlget_duration(l, s, "identityMargin", 10000,
 			    24LL * 3600000, &cfg->runner_margin_ms);
 	}
-	l->path[0] = '\0';
+	cep_yamlget_set_path(l, "");
 	return rv;
 }
 
-static int load_delegate(struct cep_cfg_loader *l, const cep_yaml_node *root,
+static int load_delegate(cep_yamlget *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
 	static const char *const dk[] = {"metrics", NULL};
 	const cep_yaml_node *s;
-	int rv = cep_cfg_section(l, root, "delegate", dk, &s);
+	int rv = cep_yamlget_section(l, root, "delegate", dk, &s);
 	if (rv == CEP_OK && s != NULL)
-		rv = cep_cfg_get_string(l, s, "metrics", valid_metrics_addr, metrics_exp,
+		rv = cep_yamlget_string(l, s, "metrics", valid_metrics_addr,
+		    metrics_exp,
 		    cfg->delegate_metrics, sizeof(cfg->delegate_metrics));
-	l->path[0] = '\0';
+	cep_yamlget_set_path(l, "");
 	return rv;
 }
 
@@ -464,25 +329,25 @@ static bool valid_ipc_url(const char *s)
 	return true;
 }
 
-static int load_privsep(struct cep_cfg_loader *l, const cep_yaml_node *root,
+static int load_privsep(cep_yamlget *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
 	static const char *const pk[] = {"signer", "launcher", NULL};
 	static const char exp[] = "an ipc:///absolute/socket/path URL (at "
 	    "most 107 bytes of path) or \"\" (in the delegate)";
 	const cep_yaml_node *s;
-	int rv = cep_cfg_section(l, root, "privsep", pk, &s);
+	int rv = cep_yamlget_section(l, root, "privsep", pk, &s);
 	if (rv == CEP_OK && s != NULL)
-		rv = cep_cfg_get_string(l, s, "signer", valid_ipc_url, exp,
+		rv = cep_yamlget_string(l, s, "signer", valid_ipc_url, exp,
 		    cfg->signer_url, sizeof(cfg->signer_url));
 	if (rv == CEP_OK && s != NULL)
-		rv = cep_cfg_get_string(l, s, "launcher", valid_ipc_url, exp,
+		rv = cep_yamlget_string(l, s, "launcher", valid_ipc_url, exp,
 		    cfg->launcher_url, sizeof(cfg->launcher_url));
-	l->path[0] = '\0';
+	cep_yamlget_set_path(l, "");
 	return rv;
 }
 
-static int load_policy(struct cep_cfg_loader *l, const cep_yaml_node *root,
+static int load_policy(cep_yamlget *l, const cep_yaml_node *root,
     cep_policy *pol)
 {
 	static const char *const pk[] = {"maxDuration", "maxConcurrentRuns",
@@ -494,44 +359,45 @@ static int load_policy(struct cep_cfg_loader *l, const cep_yaml_node *root,
 	static const char *const kk[] = {"maxTargets", NULL};
 	static const char *const wk[] = {"allowHostNetns", NULL};
 	const cep_yaml_node *s, *t;
-	int rv = cep_cfg_section(l, root, "policy", pk, &s);
+	int rv = cep_yamlget_section(l, root, "policy", pk, &s);
 	if (rv != CEP_OK || s == NULL)
 		return rv;
-	if ((rv = get_duration(l, s, "maxDuration", 1000, 7LL * 24 * 3600000,
-	    &pol->max_duration_ms)) != CEP_OK ||
-	    (rv = cep_cfg_get_int(l, s, "maxConcurrentRuns", 1, 10000,
+	if ((rv = cep_yamlget_duration(l, s, "maxDuration", 1000,
+	    7LL * 24 * 3600000, &pol->max_duration_ms)) != CEP_OK ||
+	    (rv = cep_yamlget_int(l, s, "maxConcurrentRuns", 1, 10000,
 	    &pol->max_concurrent_runs)) != CEP_OK ||
-	    (rv = cep_cfg_get_int(l, s, "maxCpuWorkers", 1, 4096,
+	    (rv = cep_yamlget_int(l, s, "maxCpuWorkers", 1, 4096,
 	    &pol->max_cpu_workers)) != CEP_OK ||
-	    (rv = cep_cfg_get_int(l, s, "maxMemoryMiB", 1, 1048576,
+	    (rv = cep_yamlget_int(l, s, "maxMemoryMiB", 1, 1048576,
 	    &pol->max_memory_mib)) != CEP_OK ||
-	    (rv = cep_cfg_get_int(l, s, "maxDiskFillPercent", 1, 100,
+	    (rv = cep_yamlget_int(l, s, "maxDiskFillPercent", 1, 100,
 	    &pol->max_disk_fill_percent)) != CEP_OK ||
 	    (rv = get_globs(l, s, "diskFillDeny", pol->fill_deny,
 	    &pol->n_fill_deny)) != CEP_OK)
 		return rv;
-	if ((rv = cep_cfg_section(l, s, "targets", tk, &t)) != CEP_OK)
+	if ((rv = cep_yamlget_section(l, s, "targets", tk, &t)) != CEP_OK)
 		return rv;
 	if (t != NULL && ((rv = get_globs(l, t, "allow", pol->allow,
 	    &pol->n_allow)) != CEP_OK || (rv = get_globs(l, t, "deny",
 	    pol->deny, &pol->n_deny)) != CEP_OK))
 		return rv;
-	snprintf(l->path, sizeof(l->path), "policy");
-	if ((rv = cep_cfg_section(l, s, "namespaces", nk, &t)) != CEP_OK)
+	cep_yamlget_set_path(l, "policy");
+	if ((rv = cep_yamlget_section(l, s, "namespaces", nk, &t)) != CEP_OK)
 		return rv;
 	if (t != NULL)
 		rv = get_globs(l, t, "deny", pol->ns_deny, &pol->n_ns_deny);
-	snprintf(l->path, sizeof(l->path), "policy");
+	cep_yamlget_set_path(l, "policy");
 	if (rv == CEP_OK)
-		rv = cep_cfg_section(l, s, "kubernetes", kk, &t);
+		rv = cep_yamlget_section(l, s, "kubernetes", kk, &t);
 	if (rv == CEP_OK && t != NULL)
-		rv = cep_cfg_get_int(l, t, "maxTargets", 1, 1000,
+		rv = cep_yamlget_int(l, t, "maxTargets", 1, 1000,
 		    &pol->kube_max_targets);
-	snprintf(l->path, sizeof(l->path), "policy");
+	cep_yamlget_set_path(l, "policy");
 	if (rv == CEP_OK)
-		rv = cep_cfg_section(l, s, "network", wk, &t);
+		rv = cep_yamlget_section(l, s, "network", wk, &t);
 	if (rv == CEP_OK && t != NULL)
-		rv = get_bool(l, t, "allowHostNetns", &pol->allow_host_netns);
+		rv = cep_yamlget_bool(l, t, "allowHostNetns",
+		    &pol->allow_host_netns);
 	return rv;
 }
 
@@ -539,7 +405,7 @@ static int load_policy(struct cep_cfg_loader *l, const cep_yaml_node *root,
 
 /* scheme "://" then a host: no blanks, no credentials (they would end
  * up in logs). cep_cp_new parses it fully with curl's URL parser. */
-static int load_doc(struct cep_cfg_loader *l, cep_config *cfg)
+static int load_doc(cep_yamlget *l, const char *dir, cep_config *cfg)
 {
 	static const char *const top[] = {"appliance", "relay", "delegate",
 	    "runner", "policy", "controlPlane", "privsep", NULL};
@@ -549,9 +415,9 @@ static int load_doc(struct cep_cfg_loader *l, cep_config *cfg)
 	if (cep_yaml_kind(root) != CEP_YAML_MAP)
 		return cep_yaml_error(l->err, l->doc, root, "the configuration "
 		    "is not a mapping, expected keys such as relay and policy");
-	int rv = cep_cfg_check_keys(l, root, top);
+	int rv = cep_yamlget_keys(l, root, top);
 	if (rv == CEP_OK)
-		rv = cep_cfg_get_string(l, root, "appliance", valid_appliance,
+		rv = cep_yamlget_string(l, root, "appliance", valid_appliance,
 		    "a name of [a-z0-9-], at most 63 bytes", cfg->appliance,
 		    sizeof(cfg->appliance));
 	if (rv == CEP_OK)
@@ -560,10 +426,10 @@ static int load_doc(struct cep_cfg_loader *l, cep_config *cfg)
 		rv = load_delegate(l, root, cfg);
 	if (rv == CEP_OK)
 		rv = load_policy(l, root, &cfg->policy);
-	l->path[0] = '\0';
+	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
-		rv = cep_cfg_load_cp(l, root, &cfg->cp);
-	l->path[0] = '\0';
+		rv = cep_cfg_load_cp(l, dir, root, &cfg->cp);
+	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
 		rv = load_privsep(l, root, cfg);
 	return rv;
@@ -589,9 +455,10 @@ int cep_config_load_text(const cep_paths *p, const char *text, size_t len,
 	int rv = cep_yaml_parse(text, len, fname, &doc, err);
 	if (rv != CEP_OK)
 		return rv;
-	struct cep_cfg_loader l = {.doc = doc, .dir = p->config, .err = err};
+	cep_yamlget l;
+	cep_yamlget_init(&l, doc, err);
 	cep_config tmp = *cfg;
-	rv = load_doc(&l, &tmp);
+	rv = load_doc(&l, p->config, &tmp);
 	if (rv == CEP_OK)
 		*cfg = tmp;
 	cep_yaml_free(doc);

@@ -32,6 +32,7 @@
 #include "cred.h"
 #include "http.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 
 #define CP_TOKEN_MAX (64 * 1024)
@@ -45,6 +46,11 @@ struct cep_cp {
 	char hostport[300];    /* cep_cp_host: host[:port] as in the url */
 	atomic_bool cancelled; /* cep_cp_cancel: calls in flight end */
 	bool token_cred;       /* token_file is a systemd credential */
+	/* clientCert/clientKey read once at cep_cp_new and handed to curl in
+	 * memory (o.cert_pem/o.key_pem point here): the file checked is the
+	 * file used, and curl never opens the key by name */
+	char *cert_buf;
+	cep_secret key;
 };
 
 void cep_cp_cancel(cep_cp *cp)
@@ -120,21 +126,58 @@ static int url_parts(const char *url, const char *scheme, const char *what,
 	return rc;
 }
 
-/* trusted: a systemd credential (lib/base/cred.h), private to this unit
- * whatever its mode says; else a secret must be private to its owner. */
-static int check_file(const char *path, const char *what, bool secret,
-    bool trusted, cep_err *err)
+/* The CA and the certificate: readable now (curl reads the CA later). */
+static int check_file(const char *path, const char *what, cep_err *err)
 {
-	struct stat st;
-	if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+	if (access(path, R_OK) != 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "controlPlane.%s %s: %s", what, path, strerror(errno));
-	if (secret && !trusted && (st.st_mode & 077) != 0)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "controlPlane.%s %s is readable by group or others (mode "
-		    "%04o); chmod 600 it", what, path,
-		    (unsigned)(st.st_mode & 07777));
 	return CEP_OK;
+}
+
+/* A file of the section that cep_cp_new cannot use is the
+ * configuration's fault: FAILED_PRECONDITION, named by its key. */
+static int misconfigured(cep_err *err, const char *key)
+{
+	cep_err_wrap(err, "controlPlane.%s", key);
+	if (err != NULL)
+		err->code = CEP_FAILED_PRECONDITION;
+	return CEP_FAILED_PRECONDITION;
+}
+
+static int read_token(const char *path, bool trusted, char *buf,
+    cep_err *err);
+
+/* The client identity into memory; the token read once to check it. */
+static int load_secrets(cep_cp *cp, bool key_cred, cep_err *err)
+{
+	cep_cp_opts *o = &cp->o;
+	int rc = CEP_OK;
+	if (o->key_file[0] != '\0' && o->key_pem == NULL) {
+		/* key_cred: a systemd credential (lib/base/cred.h) */
+		const cep_secret_opts so = {CP_TOKEN_MAX, key_cred, false,
+		    "the client key"};
+		size_t len;
+		if (cep_secret_read(o->key_file, &so, &cp->key, err) != CEP_OK)
+			rc = misconfigured(err, "clientKey");
+		else if (cep_read_file(o->cert_file, CP_TOKEN_MAX,
+		    &cp->cert_buf, &len, err) != CEP_OK)
+			rc = misconfigured(err, "clientCert");
+		o->cert_pem = cp->cert_buf;
+		o->key_pem = cp->key.data;
+	}
+	if (rc == CEP_OK && o->token_file[0] != '\0') {
+		char *tok = calloc(1, CP_TOKEN_MAX);
+		rc = tok == NULL ? cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory") : read_token(o->token_file,
+		    cp->token_cred, tok, err);
+		if (tok != NULL)
+			cep_secret_wipe(tok, CP_TOKEN_MAX);
+		free(tok);
+		if (rc != CEP_OK)
+			rc = misconfigured(err, "tokenFile");
+	}
+	return rc;
 }
 
 /* Each configured file through the unit's credentials when systemd loaded
@@ -148,6 +191,7 @@ static int resolve_files(cep_cp *cp, cep_err *err)
 		{o->key_file, sizeof(o->key_file), "clientKey", true},
 		{o->token_file, sizeof(o->token_file), "tokenFile", true},
 	};
+	bool key_cred = false;
 	int rc = CEP_OK;
 	for (size_t i = 0; rc == CEP_OK && i < sizeof(f) / sizeof(f[0]); i++) {
 		if (f[i].path[0] == '\0')
@@ -158,9 +202,12 @@ static int resolve_files(cep_cp *cp, cep_err *err)
 			    "%s", f[i].what, f[i].path);
 		if (f[i].path == o->token_file)
 			cp->token_cred = cred;
-		rc = check_file(f[i].path, f[i].what, f[i].secret, cred, err);
+		if (f[i].path == o->key_file)
+			key_cred = cred;
+		if (!f[i].secret)
+			rc = check_file(f[i].path, f[i].what, err);
 	}
-	return rc;
+	return rc == CEP_OK ? load_secrets(cp, key_cred, err) : rc;
 }
 
 static int refuse(const char *host, cep_err *err)
@@ -200,7 +247,7 @@ int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 	if (rc == CEP_OK && !cep_cp_allowed(cp, cp->hostname))
 		rc = refuse(cp->hostname, err);
 	if (rc != CEP_OK) {
-		free(cp);
+		cep_cp_free(cp);
 		return rc;
 	}
 	size_t n = strlen(o->url);
@@ -213,6 +260,10 @@ int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 
 void cep_cp_free(cep_cp *cp)
 {
+	if (cp == NULL)
+		return;
+	cep_secret_free(&cp->key);
+	free(cp->cert_buf);
 	free(cp);
 }
 
@@ -256,47 +307,37 @@ bool cep_cp_allowed(const cep_cp *cp, const char *host)
 
 /* ---- one call ------------------------------------------------------------- */
 
-/* The token file, read now (rotation needs no restart): refused when
- * group or others may read it, trailing whitespace stripped. buf is
- * CP_TOKEN_MAX bytes; the caller wipes it. */
+/* The token file, read now (rotation needs no restart) through the one
+ * secret reader: refused (FAILED_PRECONDITION) when group or others may
+ * read it; trailing whitespace stripped. buf is CP_TOKEN_MAX bytes; the
+ * caller wipes it. */
 static int read_token(const char *path, bool trusted, char *buf,
     cep_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cep_err_set(err, CEP_UNAUTHENTICATED, "token file %s: %s",
-		    path, strerror(errno));
-	struct stat st;
-	int rc = CEP_OK;
-	size_t len = 0;
-	if (fstat(fd, &st) != 0) {
-		rc = cep_err_errno(err, errno, path);
-	} else if (!trusted && (st.st_mode & 077) != 0) {
-		rc = cep_err_set(err, CEP_FAILED_PRECONDITION, "token file %s "
-		    "is readable by group or others (mode %04o); chmod 600 it",
-		    path, (unsigned)(st.st_mode & 07777));
-	} else {
-		ssize_t r;
-		while (len < CP_TOKEN_MAX - 1 &&
-		    (r = read(fd, buf + len, CP_TOKEN_MAX - 1 - len)) != 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0) {
-				rc = cep_err_errno(err, errno, path);
-				break;
-			}
-			len += (size_t)r;
-		}
+	const cep_secret_opts o = {CP_TOKEN_MAX - 2, trusted, false,
+	    "the control plane token"};
+	cep_secret s;
+	int rc = cep_secret_read(path, &o, &s, err);
+	if (rc == CEP_PERMISSION_DENIED)
+		return err != NULL ? (err->code = CEP_FAILED_PRECONDITION) :
+		    CEP_FAILED_PRECONDITION;
+	if (rc != CEP_OK) {
+		char why[CEP_ERR_MSG_MAX];
+		snprintf(why, sizeof(why), "%s", err != NULL ? err->msg : path);
+		return cep_err_set(err, CEP_UNAUTHENTICATED, "token file %s",
+		    why);
 	}
-	close(fd);
-	buf[len] = '\0';
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-	    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		buf[--len] = '\0';
-	if (rc == CEP_OK && (len == 0 || strlen(buf) != len ||
-	    len >= CP_TOKEN_MAX - 1))
+	size_t len = s.len;
+	while (len > 0 && (s.data[len - 1] == '\n' || s.data[len - 1] == '\r' ||
+	    s.data[len - 1] == ' ' || s.data[len - 1] == '\t'))
+		len--;
+	if (len == 0 || memchr(s.data, '\0', len) != NULL)
 		rc = cep_err_set(err, CEP_UNAUTHENTICATED, "token file %s is "
-		    "empty, too long or not text", path);
+		    "empty or not text", path);
+	else
+		memcpy(buf, s.data, len);
+	buf[len] = '\0';
+	cep_secret_free(&s);
 	return rc;
 }
 
@@ -318,11 +359,6 @@ static void set_tls(const cep_cp *cp, CURL *c)
 		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
 		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
 		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
-	} else if (cp->o.cert_file[0] != '\0') {
-		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(c, CURLOPT_SSLCERT, cp->o.cert_file);
-		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-		curl_easy_setopt(c, CURLOPT_SSLKEY, cp->o.key_file);
 	}
 }
 

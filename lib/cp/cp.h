@@ -61,8 +61,10 @@ typedef struct cep_cp_opts {
 
 void cep_cp_opts_defaults(cep_cp_opts *o);
 
-/* Checks the options (https URL, files readable, key not group/other
- * readable, url host in the allowlist) and prepares the client. */
+/* Checks the options (https URL, files readable, key and token files
+ * secrets by lib/base/secret.h's rule, url host in the allowlist) and
+ * prepares the client; the client key and certificate are read here, once,
+ * and go to libcurl from memory. */
 int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err);
 void cep_cp_free(cep_cp *cp);
 

@@ -14,14 +14,9 @@
 #include "connector_int.h"
 #include "util.h"
 #include "yamldoc.h"
+#include "yamlget.h"
 
 #define MAX_MAP_ENTRIES 64
-
-struct loader {
-	const cep_yaml_doc *doc;
-	cep_err *err;
-	const char *path;      /* "runner.resources" - for messages */
-};
 
 /* ---- checks on names and values ---- */
 
@@ -179,123 +174,30 @@ static bool quantity(const char *s, bool memory, long double *val)
 	return false;
 }
 
-/* ---- loader helpers (the style of config.c) ---- */
+/* ---- lists and maps (scalars: lib/base/yamlget.h) ---- */
 
-static int bad(struct loader *l, const cep_yaml_node *n, const char *key,
-    const char *what, const char *expected)
-{
-	return cep_yaml_error(l->err, l->doc, n, "%s%s%s: %s, expected %s",
-	    l->path, l->path[0] ? "." : "", key, what, expected);
-}
-
-static int check_keys(struct loader *l, const cep_yaml_node *map,
-    const char *const *keys)
-{
-	for (size_t i = 0; i < cep_yaml_len(map); i++) {
-		const cep_yaml_node *k = cep_yaml_key_at(map, i);
-		const char *ks = cep_yaml_scalar(k);
-		size_t j = 0;
-		while (keys[j] != NULL && strcmp(keys[j], ks) != 0)
-			j++;
-		if (keys[j] != NULL)
-			continue;
-		char list[384] = "";
-		size_t off = 0;
-		for (j = 0; keys[j] != NULL && off < sizeof(list); j++) {
-			int w = snprintf(list + off, sizeof(list) - off, "%s%s",
-			    j ? ", " : "", keys[j]);
-			off += w > 0 ? (size_t)w : 0;
-		}
-		return cep_yaml_error(l->err, l->doc, k,
-		    "unknown key '%.64s' in %s (expected one of: %s)", ks,
-		    l->path[0] ? l->path : "the top level", list);
-	}
-	return CEP_OK;
-}
-
-/* A section: absent or null = defaults, else a mapping of known keys. */
-static int section(struct loader *l, const cep_yaml_node *parent,
-    const char *key, const char *path, const char *const *keys,
-    const cep_yaml_node **out)
-{
-	*out = cep_yaml_get(parent, key);
-	if (*out == NULL || cep_yaml_kind(*out) == CEP_YAML_NULL) {
-		*out = NULL;
-		return CEP_OK;
-	}
-	if (cep_yaml_kind(*out) != CEP_YAML_MAP)
-		return bad(l, *out, key, "not a mapping", "a mapping");
-	l->path = path;
-	return check_keys(l, *out, keys);
-}
-
-static int get_string(struct loader *l, const cep_yaml_node *map,
-    const char *key, bool (*ok)(const char *), const char *expected,
-    char *dst, size_t dlen)
-{
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	const char *s = cep_yaml_scalar(n);
-	if (s == NULL)
-		return bad(l, n, key, "not a string", expected);
-	if (strlen(s) >= dlen || !ok(s))
-		return bad(l, n, key, "not valid", expected);
-	snprintf(dst, dlen, "%s", s);
-	return CEP_OK;
-}
-
-static int get_bool(struct loader *l, const cep_yaml_node *map,
-    const char *key, bool *out)
-{
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	if (!cep_yaml_bool(n, out))
-		return bad(l, n, key, "not a boolean", "true or false");
-	return CEP_OK;
-}
-
-static int get_duration(struct loader *l, const cep_yaml_node *map,
-    const char *key, int64_t min, int64_t max, int64_t *out)
-{
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	char lo[32], hi[32], exp[96];
-	cep_format_duration(min, lo, sizeof(lo));
-	cep_format_duration(max, hi, sizeof(hi));
-	snprintf(exp, sizeof(exp), "a duration %s..%s such as 30s", lo, hi);
-	const char *s = cep_yaml_scalar(n);
-	int64_t v = 0;
-	if (s == NULL || !cep_parse_duration_ms(s, &v))
-		return bad(l, n, key, "not a duration", exp);
-	if (v < min || v > max)
-		return bad(l, n, key, "out of range", exp);
-	*out = v;
-	return CEP_OK;
-}
-
-/* A list of names checked by ok; into a JSON array (of {"name": x} when
- * wrap, as imagePullSecrets wants) or into fixed rows. */
-static int get_names(struct loader *l, const cep_yaml_node *map,
+/* A list of names checked by ok (at most 63 bytes when into rows); into
+ * a JSON array of {"name": x} (as imagePullSecrets wants) or into rows. */
+static int get_names(cep_yamlget *l, const cep_yaml_node *map,
     const char *key, bool (*ok)(const char *), const char *expected,
     json_t *arr, char (*rows)[64], size_t max, size_t *n)
 {
-	const cep_yaml_node *list = cep_yaml_get(map, key);
-	if (list == NULL || cep_yaml_kind(list) == CEP_YAML_NULL)
-		return CEP_OK;
-	if (cep_yaml_kind(list) != CEP_YAML_SEQ || cep_yaml_len(list) > max)
-		return bad(l, list, key, "not a list or too long", expected);
+	const struct cep_yamlget_list spec = {max, ok, "bad entry", expected};
+	const cep_yaml_node *list;
+	int rv = cep_yamlget_strings(l, map, key, &spec, &list);
+	if (rv != CEP_OK || list == NULL)
+		return rv;
 	for (size_t i = 0; i < cep_yaml_len(list); i++) {
 		const cep_yaml_node *it = cep_yaml_at(list, i);
 		const char *s = cep_yaml_scalar(it);
-		if (s == NULL || !ok(s) || (rows != NULL && strlen(s) >= 64))
-			return bad(l, it, key, "bad entry", expected);
+		if (rows != NULL && strlen(s) >= 64)
+			return cep_yamlget_bad(l, it, key, "bad entry",
+			    expected);
 		if (rows != NULL)
 			snprintf(rows[i], 64, "%s", s);
 		if (arr != NULL)
-			json_array_append_new(arr, json_pack("{s:s}", "name", s));
+			json_array_append_new(arr,
+			    json_pack("{s:s}", "name", s));
 	}
 	if (n != NULL)
 		*n = cep_yaml_len(list);
@@ -304,7 +206,7 @@ static int get_names(struct loader *l, const cep_yaml_node *map,
 
 /* A string map (labels, annotations, nodeSelector) into a JSON object.
  * reserved: keys cep sets itself, which a connector must not override. */
-static int get_map(struct loader *l, const cep_yaml_node *map,
+static int get_map(cep_yamlget *l, const cep_yaml_node *map,
     const char *key, bool (*val_ok)(const char *), const char *expected,
     bool reserved, json_t *obj)
 {
@@ -313,7 +215,8 @@ static int get_map(struct loader *l, const cep_yaml_node *map,
 		return CEP_OK;
 	if (cep_yaml_kind(m) != CEP_YAML_MAP ||
 	    cep_yaml_len(m) > MAX_MAP_ENTRIES)
-		return bad(l, m, key, "not a mapping or too long", expected);
+		return cep_yamlget_bad(l, m, key, "not a mapping or too long",
+		    expected);
 	for (size_t i = 0; i < cep_yaml_len(m); i++) {
 		const cep_yaml_node *k = cep_yaml_key_at(m, i);
 		const cep_yaml_node *v = cep_yaml_value_at(m, i);
@@ -321,13 +224,15 @@ static int get_map(struct loader *l, const cep_yaml_node *map,
 		if (cep_yaml_kind(v) == CEP_YAML_NULL)
 			vs = "";
 		if (!qualified_name(ks))
-			return bad(l, k, key, "bad key", expected);
+			return cep_yamlget_bad(l, k, key, "bad key", expected);
 		if (reserved && (strcmp(ks, "app.kubernetes.io/managed-by") ==
 		    0 || strncmp(ks, "cep.io/", 7) == 0))
-			return bad(l, k, key, "key reserved for cep", "a key "
-			    "other than app.kubernetes.io/managed-by and cep.io/*");
+			return cep_yamlget_bad(l, k, key,
+			    "key reserved for cep", "a key other than "
+			    "app.kubernetes.io/managed-by and cep.io/*");
 		if (vs == NULL || !val_ok(vs))
-			return bad(l, v, key, "bad value", expected);
+			return cep_yamlget_bad(l, v, key, "bad value",
+			    expected);
 		json_object_set_new(obj, ks, json_string(vs));
 	}
 	return CEP_OK;
@@ -340,25 +245,7 @@ static bool annotation_value(const char *s)
 	return strlen(s) <= 4096;
 }
 
-/* One of a fixed set of words; dst keeps its default when absent. */
-static int get_enum(struct loader *l, const cep_yaml_node *map,
-    const char *key, const char *const *words, const char *expected,
-    char *dst, size_t dlen)
-{
-	const cep_yaml_node *n = cep_yaml_get(map, key);
-	if (n == NULL)
-		return CEP_OK;
-	const char *s = cep_yaml_scalar(n);
-	for (size_t i = 0; s != NULL && words[i] != NULL; i++) {
-		if (strcmp(s, words[i]) == 0) {
-			snprintf(dst, dlen, "%s", s);
-			return CEP_OK;
-		}
-	}
-	return bad(l, n, key, "not valid", expected);
-}
-
-static int toleration_seconds(struct loader *l, const cep_yaml_node *t,
+static int toleration_seconds(cep_yamlget *l, const cep_yaml_node *t,
     const char *effect, json_t *j)
 {
 	const cep_yaml_node *sn = cep_yaml_get(t, "tolerationSeconds");
@@ -371,13 +258,13 @@ static int toleration_seconds(struct loader *l, const cep_yaml_node *t,
 	    strtoll(ss, &end, 10) : -1;
 	if (end == NULL || *end != '\0' || errno != 0 || secs < 0 ||
 	    secs > 31536000 || strcmp(effect, "NoExecute") != 0)
-		return bad(l, sn, "tolerationSeconds", "not valid",
+		return cep_yamlget_bad(l, sn, "tolerationSeconds", "not valid",
 		    "seconds 0..31536000, and only with effect NoExecute");
 	json_object_set_new(j, "tolerationSeconds", json_integer(secs));
 	return CEP_OK;
 }
 
-static int load_toleration(struct loader *l, const cep_yaml_node *t,
+static int load_toleration(cep_yamlget *l, const cep_yaml_node *t,
     json_t *out)
 {
 	static const char *const keys[] = {"key", "operator", "value",
@@ -386,29 +273,32 @@ static int load_toleration(struct loader *l, const cep_yaml_node *t,
 	static const char *const effects[] = {"NoSchedule",
 	    "PreferNoSchedule", "NoExecute", NULL};
 	if (cep_yaml_kind(t) != CEP_YAML_MAP)
-		return bad(l, t, "tolerations", "entry is not a mapping",
+		return cep_yamlget_bad(l, t, "tolerations",
+		    "entry is not a mapping",
 		    "{key, operator, value, effect, tolerationSeconds}");
 	char k[320] = "", op[16] = "Equal", v[64] = "", eff[32] = "";
-	int rv = check_keys(l, t, keys);
+	int rv = cep_yamlget_keys(l, t, keys);
 	if (rv == CEP_OK)
-		rv = get_string(l, t, "key", qualified_name, "a label key", k,
-		    sizeof(k));
+		rv = cep_yamlget_string(l, t, "key", qualified_name,
+		    "a label key", k, sizeof(k));
 	if (rv == CEP_OK)
-		rv = get_enum(l, t, "operator", ops, "Equal or Exists", op,
-		    sizeof(op));
+		rv = cep_yamlget_enum(l, t, "operator", ops, "Equal or Exists",
+		    op, sizeof(op));
 	if (rv == CEP_OK)
-		rv = get_string(l, t, "value", label_value, "a label value", v,
-		    sizeof(v));
+		rv = cep_yamlget_string(l, t, "value", label_value,
+		    "a label value", v, sizeof(v));
 	if (rv == CEP_OK)
-		rv = get_enum(l, t, "effect", effects, "NoSchedule, "
+		rv = cep_yamlget_enum(l, t, "effect", effects, "NoSchedule, "
 		    "PreferNoSchedule or NoExecute", eff, sizeof(eff));
 	if (rv != CEP_OK)
 		return rv;
 	if (strcmp(op, "Exists") == 0 && v[0] != '\0')
-		return bad(l, cep_yaml_get(t, "value"), "value", "set with "
-		    "operator Exists", "no value when operator is Exists");
+		return cep_yamlget_bad(l, cep_yaml_get(t, "value"), "value",
+		    "set with operator Exists",
+		    "no value when operator is Exists");
 	if (strcmp(op, "Equal") == 0 && k[0] == '\0')
-		return bad(l, t, "key", "missing", "a key when operator is Equal");
+		return cep_yamlget_bad(l, t, "key", "missing",
+		    "a key when operator is Equal");
 	json_t *j = json_object();
 	if (k[0] != '\0')
 		json_object_set_new(j, "key", json_string(k));
@@ -425,7 +315,7 @@ static int load_toleration(struct loader *l, const cep_yaml_node *t,
 	return CEP_OK;
 }
 
-static int load_tolerations(struct loader *l, const cep_yaml_node *map,
+static int load_tolerations(cep_yamlget *l, const cep_yaml_node *map,
     json_t *out)
 {
 	const cep_yaml_node *list = cep_yaml_get(map, "tolerations");
@@ -433,21 +323,19 @@ static int load_tolerations(struct loader *l, const cep_yaml_node *map,
 		return CEP_OK;
 	if (cep_yaml_kind(list) != CEP_YAML_SEQ ||
 	    cep_yaml_len(list) > MAX_MAP_ENTRIES)
-		return bad(l, list, "tolerations", "not a list or too long",
+		return cep_yamlget_bad(l, list, "tolerations",
+		    "not a list or too long",
 		    "a list of at most 64 tolerations");
-	const char *path = l->path;
-	for (size_t i = 0; i < cep_yaml_len(list); i++) {
-		l->path = "runner.tolerations";
-		int rv = load_toleration(l, cep_yaml_at(list, i), out);
-		l->path = path;
-		if (rv != CEP_OK)
-			return rv;
-	}
-	return CEP_OK;
+	int rv = CEP_OK;
+	cep_yamlget_set_path(l, "runner.tolerations");
+	for (size_t i = 0; i < cep_yaml_len(list) && rv == CEP_OK; i++)
+		rv = load_toleration(l, cep_yaml_at(list, i), out);
+	cep_yamlget_set_path(l, "runner");
+	return rv;
 }
 
 /* One quantity key; *val stays 0 when absent. */
-static int get_quantity(struct loader *l, const cep_yaml_node *map,
+static int get_quantity(cep_yamlget *l, const cep_yaml_node *map,
     const char *key, bool memory, char *dst, size_t dlen, long double *val)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
@@ -457,18 +345,18 @@ static int get_quantity(struct loader *l, const cep_yaml_node *map,
 		return quantity(dst, memory, val) ? CEP_OK : CEP_INTERNAL;
 	const char *s = cep_yaml_scalar(n);
 	if (s == NULL || strlen(s) >= dlen || !quantity(s, memory, val))
-		return bad(l, n, key, "not a quantity", exp);
+		return cep_yamlget_bad(l, n, key, "not a quantity", exp);
 	snprintf(dst, dlen, "%s", s);
 	return CEP_OK;
 }
 
-static int load_resources(struct loader *l, const cep_yaml_node *runner,
+static int load_resources(cep_yamlget *l, const cep_yaml_node *runner,
     cep_connector *c)
 {
 	static const char *const keys[] = {"cpuRequest", "cpuLimit",
 	    "memoryRequest", "memoryLimit", NULL};
 	const cep_yaml_node *r;
-	int rv = section(l, runner, "resources", "runner.resources", keys, &r);
+	int rv = cep_yamlget_section(l, runner, "resources", keys, &r);
 	if (rv != CEP_OK || r == NULL)
 		return rv;
 	long double cr = 0, cl = 0, mr = 0, ml = 0;
@@ -483,56 +371,59 @@ static int load_resources(struct loader *l, const cep_yaml_node *runner,
 		return rv;
 	/* the API server refuses a request above its limit: say so here */
 	if (cr > cl)
-		return bad(l, r, "cpuRequest", "above cpuLimit",
+		return cep_yamlget_bad(l, r, "cpuRequest", "above cpuLimit",
 		    "a request no larger than the limit");
 	if (mr > ml)
-		return bad(l, r, "memoryRequest", "above memoryLimit",
+		return cep_yamlget_bad(l, r, "memoryRequest",
+		    "above memoryLimit",
 		    "a request no larger than the limit");
 	return CEP_OK;
 }
 
-static int load_proxy(struct loader *l, const cep_yaml_node *runner,
+static int load_proxy(cep_yamlget *l, const cep_yaml_node *runner,
     cep_connector *c)
 {
 	static const char *const keys[] = {"httpProxy", "httpsProxy",
 	    "noProxy", NULL};
 	static const char url[] = "a proxy URL such as http://proxy:3128";
 	const cep_yaml_node *p;
-	int rv = section(l, runner, "proxy", "runner.proxy", keys, &p);
+	int rv = cep_yamlget_section(l, runner, "proxy", keys, &p);
 	if (rv != CEP_OK || p == NULL)
 		return rv;
-	if ((rv = get_string(l, p, "httpProxy", token, url, c->http_proxy,
-	    sizeof(c->http_proxy))) != CEP_OK ||
-	    (rv = get_string(l, p, "httpsProxy", token, url, c->https_proxy,
-	    sizeof(c->https_proxy))) != CEP_OK)
+	if ((rv = cep_yamlget_string(l, p, "httpProxy", token, url,
+	    c->http_proxy, sizeof(c->http_proxy))) != CEP_OK ||
+	    (rv = cep_yamlget_string(l, p, "httpsProxy", token, url,
+	    c->https_proxy, sizeof(c->https_proxy))) != CEP_OK)
 		return rv;
-	return get_string(l, p, "noProxy", token, "a comma-separated list "
-	    "of hosts and domains", c->no_proxy, sizeof(c->no_proxy));
+	return cep_yamlget_string(l, p, "noProxy", token,
+	    "a comma-separated list of hosts and domains", c->no_proxy,
+	    sizeof(c->no_proxy));
 }
 
-static int load_runner_strings(struct loader *l, const cep_yaml_node *r,
+static int load_runner_strings(cep_yamlget *l, const cep_yaml_node *r,
     cep_connector *c)
 {
 	static const char *const policies[] = {"Always", "IfNotPresent",
 	    "Never", NULL};
 	int rv;
-	if ((rv = get_string(l, r, "serviceAccount", dns_subdomain,
+	if ((rv = cep_yamlget_string(l, r, "serviceAccount", dns_subdomain,
 	    "a service account name ([a-z0-9.-], at most 63 bytes)",
 	    c->service_account, sizeof(c->service_account))) != CEP_OK ||
-	    (rv = get_string(l, r, "image", token, "an image reference such "
-	    "as registry.example.com/cep/runner:1.0", c->image,
-	    sizeof(c->image))) != CEP_OK ||
-	    (rv = get_enum(l, r, "imagePullPolicy", policies,
+	    (rv = cep_yamlget_string(l, r, "image", token,
+	    "an image reference such as registry.example.com/cep/runner:1.0",
+	    c->image, sizeof(c->image))) != CEP_OK ||
+	    (rv = cep_yamlget_enum(l, r, "imagePullPolicy", policies,
 	    "Always, IfNotPresent or Never", c->pull_policy,
 	    sizeof(c->pull_policy))) != CEP_OK ||
-	    (rv = get_string(l, r, "relay", tls_url, "a URL such as "
+	    (rv = cep_yamlget_string(l, r, "relay", tls_url, "a URL such as "
 	    "tls+tcp://10.0.0.5:7443", c->relay, sizeof(c->relay))) != CEP_OK)
 		return rv;
-	return get_string(l, r, "serverName", dns_subdomain, "a DNS name in "
-	    "the relay's certificate", c->server_name, sizeof(c->server_name));
+	return cep_yamlget_string(l, r, "serverName", dns_subdomain,
+	    "a DNS name in the relay's certificate", c->server_name,
+	    sizeof(c->server_name));
 }
 
-static int load_runner(struct loader *l, const cep_yaml_node *root,
+static int load_runner(cep_yamlget *l, const cep_yaml_node *root,
     cep_connector *c)
 {
 	static const char *const keys[] = {"serviceAccount", "image",
@@ -541,9 +432,10 @@ static int load_runner(struct loader *l, const cep_yaml_node *root,
 	    "annotations", "proxy", NULL};
 	static const char lbl[] = "a mapping of label keys to label values";
 	const cep_yaml_node *r;
-	int rv = section(l, root, "runner", "runner", keys, &r);
+	int rv = cep_yamlget_section(l, root, "runner", keys, &r);
 	if (rv == CEP_OK && (r == NULL || cep_yaml_get(r, "image") == NULL))
-		return cep_yaml_error(l->err, l->doc, r ? r : cep_yaml_root(l->doc),
+		return cep_yaml_error(l->err, l->doc,
+		    r ? r : cep_yaml_root(l->doc),
 		    "runner.image: missing, expected the runner's container "
 		    "image such as registry.example.com/cep/runner:1.0");
 	if (rv != CEP_OK || (rv = load_runner_strings(l, r, c)) != CEP_OK ||
@@ -558,31 +450,31 @@ static int load_runner(struct loader *l, const cep_yaml_node *root,
 	    (rv = get_map(l, r, "annotations", annotation_value, "a mapping "
 	    "of annotation keys to strings", true, c->annotations)) != CEP_OK)
 		return rv;
-	l->path = "runner";
+	cep_yamlget_set_path(l, "runner");
 	if ((rv = load_resources(l, r, c)) != CEP_OK)
 		return rv;
-	l->path = "runner";
+	cep_yamlget_set_path(l, "runner");
 	return load_proxy(l, r, c);
 }
 
-static int load_timeouts(struct loader *l, const cep_yaml_node *root,
+static int load_timeouts(cep_yamlget *l, const cep_yaml_node *root,
     cep_connector *c)
 {
 	static const char *const keys[] = {"request", "launch", NULL};
 	const cep_yaml_node *t;
-	int rv = section(l, root, "timeouts", "timeouts", keys, &t);
+	int rv = cep_yamlget_section(l, root, "timeouts", keys, &t);
 	if (rv != CEP_OK || t == NULL)
 		return rv;
-	rv = get_duration(l, t, "request", 1000, 5 * 60000,
+	rv = cep_yamlget_duration(l, t, "request", 1000, 5 * 60000,
 	    &c->request_timeout_ms);
 	if (rv == CEP_OK)
-		rv = get_duration(l, t, "launch", 1000, 3600000,
+		rv = cep_yamlget_duration(l, t, "launch", 1000, 3600000,
 		    &c->launch_timeout_ms);
 	return rv;
 }
 
 /* kubeconfig: absolute, or relative to the connectors.d folder. */
-static int load_kubeconfig(struct loader *l, const cep_yaml_node *root,
+static int load_kubeconfig(cep_yamlget *l, const cep_yaml_node *root,
     const char *dir, cep_connector *c)
 {
 	const cep_yaml_node *n = cep_yaml_get(root, "kubeconfig");
@@ -593,16 +485,16 @@ static int load_kubeconfig(struct loader *l, const cep_yaml_node *root,
 		    "kubeconfig: missing, expected %s", exp);
 	const char *s = cep_yaml_scalar(n);
 	if (s == NULL || s[0] == '\0' || !printable(s))
-		return bad(l, n, "kubeconfig", "not valid", exp);
+		return cep_yamlget_bad(l, n, "kubeconfig", "not valid", exp);
 	int w = s[0] == '/' ?
 	    snprintf(c->kubeconfig, sizeof(c->kubeconfig), "%s", s) :
 	    snprintf(c->kubeconfig, sizeof(c->kubeconfig), "%s/%s", dir, s);
 	if (w < 0 || (size_t)w >= sizeof(c->kubeconfig))
-		return bad(l, n, "kubeconfig", "too long", exp);
+		return cep_yamlget_bad(l, n, "kubeconfig", "too long", exp);
 	return CEP_OK;
 }
 
-static int load_namespaces(struct loader *l, const cep_yaml_node *root,
+static int load_namespaces(cep_yamlget *l, const cep_yaml_node *root,
     cep_connector *c)
 {
 	static const char exp[] = "a list of at most 64 namespace names or "
@@ -615,13 +507,14 @@ static int load_namespaces(struct loader *l, const cep_yaml_node *root,
 	int rv = get_names(l, root, "namespaces", ns_glob, exp, NULL,
 	    c->namespaces, CEP_CONN_MAX_NS, &c->n_ns);
 	if (rv == CEP_OK)
-		rv = get_string(l, root, "applianceNamespace", cep_connector_dns_label,
+		rv = cep_yamlget_string(l, root, "applianceNamespace",
+		    cep_connector_dns_label,
 		    "a namespace name", c->appliance_ns,
 		    sizeof(c->appliance_ns));
 	return rv;
 }
 
-static int load_doc(struct loader *l, const char *dir, cep_connector *c)
+static int load_doc(cep_yamlget *l, const char *dir, cep_connector *c)
 {
 	static const char *const top[] = {"kubeconfig", "context",
 	    "insecureSkipTLSVerify", "namespaces", "applianceNamespace",
@@ -630,27 +523,28 @@ static int load_doc(struct loader *l, const char *dir, cep_connector *c)
 	if (cep_yaml_kind(root) != CEP_YAML_MAP)
 		return cep_yaml_error(l->err, l->doc, root, "a connector is a "
 		    "mapping with keys such as kubeconfig, namespaces and runner");
-	l->path = "";
+	cep_yamlget_set_path(l, "");
 	const char *kind = cep_yaml_scalar(cep_yaml_get(root, "kind"));
 	if (kind != NULL && strcmp(kind, "Config") == 0)
 		return cep_yaml_error(l->err, l->doc, root, "this is a "
 		    "kubeconfig, not a connector: every *.yaml in connectors.d "
 		    "is a connector, so keep kubeconfigs elsewhere or name them "
 		    "*.kubeconfig");
-	int rv = check_keys(l, root, top);
+	int rv = cep_yamlget_keys(l, root, top);
 	if (rv == CEP_OK)
 		rv = load_kubeconfig(l, root, dir, c);
 	if (rv == CEP_OK)
-		rv = get_string(l, root, "context", token, "a context name of "
-		    "the kubeconfig", c->context, sizeof(c->context));
+		rv = cep_yamlget_string(l, root, "context", token,
+		    "a context name of the kubeconfig", c->context,
+		    sizeof(c->context));
 	if (rv == CEP_OK)
-		rv = get_bool(l, root, "insecureSkipTLSVerify",
+		rv = cep_yamlget_bool(l, root, "insecureSkipTLSVerify",
 		    &c->allow_insecure);
 	if (rv == CEP_OK)
 		rv = load_namespaces(l, root, c);
 	if (rv == CEP_OK)
 		rv = load_runner(l, root, c);
-	l->path = "";
+	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
 		rv = load_timeouts(l, root, c);
 	return rv;
@@ -659,6 +553,7 @@ static int load_doc(struct loader *l, const char *dir, cep_connector *c)
 int cep_connector_parse(const cep_yaml_doc *doc, const char *dir,
     cep_connector *c, cep_err *err)
 {
-	struct loader l = {.doc = doc, .err = err, .path = ""};
+	cep_yamlget l;
+	cep_yamlget_init(&l, doc, err);
 	return load_doc(&l, dir, c);
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "secret.h"
 #include "util.h"
 #include "yamldoc.h"
 
@@ -123,10 +124,13 @@ static int find_named(struct kc *c, const cep_yaml_node *root,
 	    names[0] ? names : "none");
 }
 
-/* Reads a file named in the kubeconfig (relative to its folder). */
+/* Reads a file named in the kubeconfig (relative to its folder); a
+ * client key through the one secret reader (lib/base/secret.h). */
 static int read_ref(struct kc *c, const cep_yaml_node *n, const char *key,
-    kube_blob *b, char *abs, size_t alen)
+    bool secret, kube_blob *b, char *abs, size_t alen)
 {
+	static const cep_secret_opts so = {KUBE_MAX_FILE, false, false,
+	    "a client key"};
 	const char *p = cep_yaml_scalar(n);
 	char path[1024];
 	cep_err e;
@@ -138,15 +142,16 @@ static int read_ref(struct kc *c, const cep_yaml_node *n, const char *key,
 		return cep_yaml_error(c->err, c->doc, n, "%s: %s", key, e.msg);
 	if (abs != NULL)
 		snprintf(abs, alen, "%s", path);
-	char *data = NULL;
-	size_t len = 0;
-	if (cep_read_file(path, KUBE_MAX_FILE, &data, &len, &e) != CEP_OK) {
+	cep_secret sec = {0};
+	int rc = secret ? cep_secret_read(path, &so, &sec, &e) :
+	    cep_read_file(path, KUBE_MAX_FILE, &sec.data, &sec.len, &e);
+	if (rc != CEP_OK) {
 		cep_yaml_error(c->err, c->doc, n, "%s: %s", key, e.msg);
 		c->err->code = e.code;
 		return e.code;
 	}
-	b->data = data;
-	b->len = len;
+	b->len = sec.len;
+	b->data = cep_secret_take(&sec);
 	return CEP_OK;
 }
 
@@ -173,7 +178,7 @@ static int pem_pair(struct kc *c, const cep_yaml_node *map, const char *key,
 	if (d != NULL)
 		rc = read_data(c, d, dkey, b);
 	else if (f != NULL)
-		rc = read_ref(c, f, key, b, NULL, 0);
+		rc = read_ref(c, f, key, mark[0] != 'C', b, NULL, 0);
 	if (rc != CEP_OK || at == NULL)
 		return rc;
 	if (memmem(b->data, b->len, "-----BEGIN ", 11) == NULL ||
@@ -344,7 +349,9 @@ static int load_user(struct kc *c, const cep_yaml_node *u)
 			    "out of memory");
 	} else if (tf != NULL) {
 		kube_blob b = {0};
-		if (read_ref(c, tf, "tokenFile", &b, k->token_file,
+		/* not as a secret: kube.c re-reads it as it rotates, and a
+		 * kubelet-projected token is a 0644 link by design */
+		if (read_ref(c, tf, "tokenFile", false, &b, k->token_file,
 		    sizeof(k->token_file)) != CEP_OK)
 			return c->err->code;
 		kube_blob_free(&b);
@@ -430,20 +437,21 @@ done:
 int cep_kube_from_kubeconfig(const char *path, const char *context,
     bool allow_insecure, cep_kube **out, cep_err *err)
 {
-	char *text = NULL, dir[1024];
-	size_t len = 0;
+	/* it holds client keys and tokens: a secret (docs/kubernetes.md) */
+	static const cep_secret_opts so = {CEP_YAML_MAX_BYTES, false, false,
+	    "a kubeconfig (it holds credentials)"};
+	char dir[1024];
 	*out = NULL;
 	if (path == NULL || path[0] == '\0')
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "no kubeconfig file given");
-	if (cep_read_file(path, CEP_YAML_MAX_BYTES, &text, &len, err) != CEP_OK)
+	cep_secret kc;
+	if (cep_secret_read(path, &so, &kc, err) != CEP_OK)
 		return cep_err_wrap(err, "loading kubeconfig");
 	snprintf(dir, sizeof(dir), "%s", path);
-	char *d = dirname(dir);
-	int rc = kube_from_kubeconfig_text(text, len, path, d, context,
-	    allow_insecure, out, err);
-	explicit_bzero(text, len);
-	free(text);
+	int rc = kube_from_kubeconfig_text(kc.data, kc.len, path, dirname(dir),
+	    context, allow_insecure, out, err);
+	cep_secret_free(&kc);
 	return rc;
 }
 

@@ -31,15 +31,15 @@ static void check_keys(struct vctx *v, const cep_yaml_node *map,
     const char *path, const char *where, const char *const *allowed)
 {
 	char exp[256];
-	cep_expv_join(exp, sizeof(exp), allowed);
-	for (size_t i = 0; i < cep_yaml_len(map); i++) {
-		const cep_yaml_node *k = cep_yaml_key_at(map, i);
-		const char *ks = cep_yaml_scalar(k);
+	cep_yamlget_join(exp, sizeof(exp), allowed);
+	size_t i = 0;
+	const cep_yaml_node *k;
+	while ((k = cep_yamlget_unknown(map, allowed, &i)) != NULL) {
 		char b[80];
-		if (ks != NULL && !cep_expv_in_list(ks, allowed))
-			cep_expv_diag(v, k, path,
-			    "unknown key '%s' in %s (expected one of: %s)",
-			    cep_expv_shown(ks, b, sizeof(b)), where, exp);
+		cep_expv_diag(v, k, path,
+		    "unknown key '%s' in %s (expected one of: %s)",
+		    cep_expv_shown(cep_yaml_scalar(k), b, sizeof(b)), where,
+		    exp);
 	}
 }
 
@@ -182,7 +182,7 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 	if (c->spec->one_of == NULL)
 		return;
 	char list[128];
-	cep_expv_join(list, sizeof(list), c->spec->one_of);
+	cep_yamlget_join(list, sizeof(list), c->spec->one_of);
 	const char *first = NULL;
 	for (size_t i = 0; c->spec->one_of[i] != NULL; i++) {
 		const char *k = c->spec->one_of[i];
@@ -257,7 +257,7 @@ static bool parse_item(struct vctx *v, const cep_yaml_node *n,
 	const cep_yaml_node *tn = cep_yaml_get(n, "type");
 	const char *const *types = probe ? cep_exp_probe_types()
 					 : cep_exp_fault_types();
-	cep_expv_join(exp, sizeof(exp), types);
+	cep_yamlget_join(exp, sizeof(exp), types);
 	snprintf(p, sizeof(p), "%s.type", path);
 	const char *t = tn ? cep_expv_want_string(v, tn, p, exp) : NULL;
 	if (tn == NULL)
@@ -396,7 +396,7 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 		if (k != NULL &&
 		    (kind = cep_expv_want_string(v, k, "spec.target.kind",
 			 "host or kubernetes")) != NULL &&
-		    !cep_expv_in_list(kind, kinds)) {
+		    !cep_yamlget_in_list(kind, kinds)) {
 			cep_expv_diag(v, k, "spec.target.kind",
 			    "unknown target kind "
 			    "\"%s\", expected host or kubernetes",
@@ -442,7 +442,7 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	char p[96];
 	/* (one_of lists pod for the network types: it says it already) */
 	if (kube && cep_yaml_get(n, "pod") == NULL && (ts->one_of == NULL ||
-	    !cep_expv_in_list("pod", ts->one_of)))
+	    !cep_yamlget_in_list("pod", ts->one_of)))
 		cep_expv_diag(v, n, path, "fault type \"%s\" on a kubernetes "
 		    "target acts on a pod: missing 'pod', expected the name of "
 		    "a pod in spec.target.namespace", ts->type);

@@ -12,6 +12,7 @@
 
 #include "exp.h"
 #include "yamldoc.h"
+#include "yamlget.h"
 
 #define CEP_EXPV_LIST_CAP 256     /* STRLIST/STRMAP items when max is 0 */
 #define CEP_EXPV_STRING_CAP 4096  /* string bytes when max is 0 */
@@ -71,10 +72,7 @@ void cep_expv_sort_diags(struct vctx *v);
 const char *cep_expv_shown(const char *s, char *buf, size_t len);
 /* "a mapping", "a list", "a scalar", "nothing" */
 const char *cep_expv_kind_word(const cep_yaml_node *n);
-/* "a, b, c" */
-void cep_expv_join(char *buf, size_t len, const char *const *list);
 bool cep_expv_valid_name(const char *s);
-bool cep_expv_in_list(const char *s, const char *const *list);
 
 /* The scalar text of n, or a message ("got a list, expected ...") and NULL. */
 const char *cep_expv_want_string(struct vctx *v, const cep_yaml_node *n,

@@ -96,19 +96,6 @@ const char *cep_expv_kind_word(const cep_yaml_node *n)
 	}
 }
 
-void cep_expv_join(char *buf, size_t len, const char *const *list)
-{
-	size_t off = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; list[i] != NULL && off < len; i++) {
-		int w = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
-		    list[i]);
-		if (w < 0)
-			break;
-		off += (size_t)w;
-	}
-}
-
 /* ---- small checks ---- */
 
 bool cep_expv_valid_name(const char *s)
@@ -141,15 +128,6 @@ static bool valid_subdomain(const char *s)
 			return false;
 	}
 	return true;
-}
-
-bool cep_expv_in_list(const char *s, const char *const *list)
-{
-	for (size_t i = 0; list[i] != NULL; i++) {
-		if (strcmp(s, list[i]) == 0)
-			return true;
-	}
-	return false;
 }
 
 /* A scalar string, or a message and NULL. */
@@ -277,7 +255,7 @@ void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
 		break;
 	}
 	if (ps->allowed != NULL) {
-		cep_expv_join(list, sizeof(list), ps->allowed);
+		cep_yamlget_join(list, sizeof(list), ps->allowed);
 		snprintf(buf, len, "one of: %s", list);
 	} else if (ps->format == CEP_FMT_HTTP_URL) {
 		snprintf(buf, len, "an http:// or https:// URL");
@@ -388,7 +366,7 @@ static bool in_bounds(const cep_exp_param_spec *ps, const struct pval *pv)
 		if ((int64_t)n < ps->min || (int64_t)n > cap_of(ps))
 			return false;
 		if (ps->allowed != NULL &&
-		    !cep_expv_in_list(pv->s, ps->allowed))
+		    !cep_yamlget_in_list(pv->s, ps->allowed))
 			return false;
 		if (ps->format == CEP_FMT_HTTP_URL)
 			return valid_url(pv->s);

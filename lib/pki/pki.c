@@ -36,6 +36,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
+#include "secret.h"
 #include "util.h"
 
 #define SKEW_MS (5 * 60 * 1000LL)
@@ -454,60 +455,6 @@ int cep_pki_ca_create(const char *dir, const char *appliance, cep_err *err)
 	return rv;
 }
 
-/* Reads the key file through one descriptor, so the mode we check is the
- * mode of the file we read. Refuses anything group or others could open. */
-static int read_key_file(const char *path, char **data, size_t *len,
-    cep_err *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cep_err_errno(err, errno, path);
-	struct stat st;
-	int rv = CEP_OK;
-	if (fstat(fd, &st) != 0)
-		rv = cep_err_errno(err, errno, path);
-	else if (!S_ISREG(st.st_mode))
-		rv = cep_err_set(err, CEP_PERMISSION_DENIED,
-		    "%s: not a regular file", path);
-	else if ((st.st_mode & 077) != 0)
-		rv = cep_err_set(err, CEP_PERMISSION_DENIED,
-		    "%s: mode %04o lets group or others read the CA key; "
-		    "it must be 0600", path, (unsigned)(st.st_mode & 07777));
-	else if (st.st_size <= 0 || st.st_size > KEY_FILE_MAX)
-		rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "%s: size %lld is not that of a key", path, (long long)st.st_size);
-	if (rv != 0) {
-		close(fd);
-		return rv;
-	}
-	size_t want = (size_t)st.st_size, got = 0;
-	char *buf = calloc(1, want + 1);
-	if (buf == NULL) {
-		close(fd);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	}
-	while (got < want) {
-		ssize_t n = read(fd, buf + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rv = n < 0 ? cep_err_errno(err, errno, path)
-				   : cep_err_set(err, CEP_DATA_LOSS, "%s: short read", path);
-			break;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	if (rv != 0) {
-		mbedtls_platform_zeroize(buf, want);
-		free(buf);
-		return rv;
-	}
-	*data = buf;
-	*len = got;
-	return CEP_OK;
-}
-
 static int ca_load_cert(cep_pki_ca *ca, const char *path, cep_err *err)
 {
 	size_t len;
@@ -532,15 +479,21 @@ static int ca_load_cert(cep_pki_ca *ca, const char *path, cep_err *err)
 
 static int ca_load_key(cep_pki_ca *ca, const char *path, cep_err *err)
 {
-	char *data = NULL;
-	size_t len = 0;
-	int rv = read_key_file(path, &data, &len, err);
+	/* no one but us may read the CA key (lib/base/secret.h) */
+	static const cep_secret_opts so = {KEY_FILE_MAX, false, false,
+	    "the CA key"};
+	cep_secret key;
+	int rv = cep_secret_read(path, &so, &key, err);
 	if (rv != 0)
 		return rv;
-	int m = mbedtls_pk_parse_key(&ca->key, (const unsigned char *)data,
-	    len + 1, NULL, 0);
-	mbedtls_platform_zeroize(data, len);
-	free(data);
+	if (key.len == 0) {
+		cep_secret_free(&key);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s: empty, expected a PEM private key", path);
+	}
+	int m = mbedtls_pk_parse_key(&ca->key, (const unsigned char *)key.data,
+	    key.len + 1, NULL, 0);
+	cep_secret_free(&key);
 	if (m != 0) {
 		cep_err_mbedtls(err, m, path);
 		return cep_err_wrap(err, "parsing the CA key");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kube.h"
@@ -124,6 +125,38 @@ static char *ca_data_line(void)
 	b64(ca_pem, enc, sizeof(enc));
 	snprintf(out, 16384, "    certificate-authority-data: %s\n", enc);
 	return out;
+}
+
+/* A kubeconfig holds credentials, and so does a client key file: both go
+ * through the secret reader (lib/base/secret.h): 0600, no links. */
+Test(kube_config, kubeconfig_and_client_key_are_secrets)
+{
+	char kc[4200], key[4200], link[4200], user[8400];
+	cep_kube *k = NULL;
+	cep_err err;
+	snprintf(kc, sizeof(kc), "%s/kc", dir);
+	snprintf(key, sizeof(key), "%s/client.key", dir);
+	snprintf(user, sizeof(user), "    client-certificate: client.crt\n"
+	    "    client-key: client.key\n");
+	kubeconfig("kc", "", user, NULL);
+	cr_assert_eq(chmod(kc, 0644), 0);
+	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_PERMISSION_DENIED);
+	assert_contains(err.msg, kc);
+	assert_contains(err.msg, "0644");
+	assert_lacks(err.msg, "PRIVATE");
+	cr_assert_eq(chmod(kc, 0600), 0);
+	cr_assert_eq(chmod(key, 0640), 0);
+	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_PERMISSION_DENIED);
+	assert_contains(err.msg, "client-key");
+	assert_contains(err.msg, "0640");
+	cr_assert_eq(chmod(key, 0600), 0);
+	snprintf(link, sizeof(link), "%s/kc-link", dir);
+	cr_assert_eq(symlink(kc, link), 0);
+	cr_assert_eq(load("kc-link", NULL, false, &k, &err),
+	    CEP_PERMISSION_DENIED);
+	assert_contains(err.msg, "symbolic link");
+	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_OK, "%s", err.msg);
+	cep_kube_free(k);
 }
 
 Test(kube_config, token_ca_data_and_namespace)
