@@ -85,6 +85,15 @@ typedef struct cep_run {
 	struct cep_run *next;          /* newest first */
 } cep_run;
 
+/* What the run table announces to its subscribers (cep_run_subscribe):
+ * CHANGED after every change (a run's state, events, an abort), TIME on
+ * each monitor turn for those whose answers fall due with time (parked
+ * Follow calls). */
+enum cep_run_news { CEP_RUN_NEWS_CHANGED, CEP_RUN_NEWS_TIME };
+typedef void (*cep_run_listener)(cep_delegate *d, enum cep_run_news news,
+    void *arg);
+#define CEP_RUN_MAX_LISTENERS 4
+
 typedef struct cep_parked {
 	cep_rpc_call *call;
 	char run_id[24];
@@ -114,7 +123,13 @@ struct cep_delegate {
 	size_t nfinished, finished_next;
 	bool stopping;                 /* threads end */
 	bool draining;                 /* cep_delegate_stop: no new runs */
-	uint64_t sync_gen, synced_gen;
+	uint64_t sync_gen, synced_gen; /* sync_gen: the table's changes */
+	/* runs.c calls these on news and calls nothing else above it */
+	struct {
+		cep_run_listener fn;
+		void *arg;
+	} listeners[CEP_RUN_MAX_LISTENERS];
+	size_t nlisteners;
 	bool relay_ok;
 
 	pthread_t monitor, relay_thr;
@@ -152,7 +167,14 @@ void cep_run_finished(cep_delegate *d, cep_run *r);
 void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason);
 int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
     size_t len, cep_err *err);
+/* Bumps the change counter (d->sync_gen) and tells every listener. */
 void cep_delegate_changed(cep_delegate *d);
+/* Tells every listener that time passed (the monitor's turn). */
+void cep_run_announce_time(cep_delegate *d);
+/* Subscribes fn(d, news, arg), called with d->mu held; before the
+ * threads start (setup). CEP_RESOURCE_EXHAUSTED when the table is full. */
+int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
+    cep_err *err);
 
 /* runs_submit.c */
 /* task_id NULL or "": a run of its own (cepctl). A task id already held
@@ -196,8 +218,8 @@ void cep_cp_link_join(cep_delegate *d);
 void cep_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st);
 
 /* admin.c */
+/* Serves Admin and subscribes its parked Follow calls to the run table. */
 int cep_admin_start(cep_delegate *d, cep_err *err);
-void cep_follow_kick(cep_delegate *d);
 
 /* recover.c */
 int cep_recover(cep_delegate *d, cep_err *err);

@@ -600,7 +600,16 @@ static void tick(cep_delegate *d)
 	 * walk survives the lock being dropped inside tick_run. */
 	for (cep_run *r = d->runs; r != NULL && !d->stopping; r = r->next)
 		tick_run(d, r);
-	cep_follow_kick(d);
+	cep_run_announce_time(d);
+}
+
+/* Wakes the monitor (and cep_delegate_stop, waiting for runs to end) on
+ * every change of the run table. */
+static void monitor_news(cep_delegate *d, enum cep_run_news news, void *arg)
+{
+	(void)arg;
+	if (news == CEP_RUN_NEWS_CHANGED)
+		pthread_cond_broadcast(&d->mon_cv);
 }
 
 static void *monitor_main(void *arg)
@@ -620,6 +629,8 @@ static void *monitor_main(void *arg)
 
 int cep_monitor_start(cep_delegate *d, cep_err *err)
 {
+	if (cep_run_subscribe(d, monitor_news, NULL, err) != CEP_OK)
+		return err->code;
 	int rv = pthread_create(&d->monitor, NULL, monitor_main, d);
 	if (rv != 0)
 		return cep_err_errno(err, rv, "starting the monitor thread");

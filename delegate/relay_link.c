@@ -198,10 +198,22 @@ bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms)
 	return d->synced_gen >= gen;
 }
 
+/* Every change of the run table wakes the links waiting on relay_cv: this
+ * one (to sync the relay) and the control-plane link (cp_link.c: reports,
+ * room for tasks). */
+static void relay_news(cep_delegate *d, enum cep_run_news news, void *arg)
+{
+	(void)arg;
+	if (news == CEP_RUN_NEWS_CHANGED)
+		pthread_cond_broadcast(&d->relay_cv);
+}
+
 int cep_relay_link_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
-	int rv = cep_paths_url(&d->paths, "relay.sock", url, sizeof(url), err);
+	int rv = cep_run_subscribe(d, relay_news, NULL, err);
+	if (rv == CEP_OK)
+		rv = cep_paths_url(&d->paths, "relay.sock", url, sizeof(url), err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&d->relay, url, NULL, err);
 	if (rv != CEP_OK)

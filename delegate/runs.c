@@ -88,12 +88,36 @@ int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 	return rv;
 }
 
+int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
+    cep_err *err)
+{
+	if (d->nlisteners == CEP_RUN_MAX_LISTENERS)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "run table: more than %d listeners", CEP_RUN_MAX_LISTENERS);
+	d->listeners[d->nlisteners].fn = fn;
+	d->listeners[d->nlisteners].arg = arg;
+	d->nlisteners++;
+	return CEP_OK;
+}
+
+static void announce(cep_delegate *d, enum cep_run_news news)
+{
+	for (size_t i = 0; i < d->nlisteners; i++)
+		d->listeners[i].fn(d, news, d->listeners[i].arg);
+}
+
+/* The table only counts and tells: who waits on what (the monitor, the
+ * relay and control-plane links, parked Follow calls) is the listeners'
+ * business, so nothing here calls the files above it. */
 void cep_delegate_changed(cep_delegate *d)
 {
 	d->sync_gen++;
-	pthread_cond_broadcast(&d->relay_cv);
-	pthread_cond_broadcast(&d->mon_cv);
-	cep_follow_kick(d);
+	announce(d, CEP_RUN_NEWS_CHANGED);
+}
+
+void cep_run_announce_time(cep_delegate *d)
+{
+	announce(d, CEP_RUN_NEWS_TIME);
 }
 
 void cep_run_finished(cep_delegate *d, cep_run *r)
