@@ -78,7 +78,8 @@ typedef struct cep_run {
 	bool cleaning;                 /* CLEANUP: undo in progress, retry */
 	/* The target, from the spec (cep_run_load_target). */
 	bool target_known;
-	bool kube;                     /* kind kubernetes: d->kex runs it */
+	bool kube;                     /* kind kubernetes: d->kex runs it;
+	                                * read by cep_run_executor only */
 	char connector[64];
 	char ns[64];
 	char exit_what[640];
@@ -201,6 +202,8 @@ int cep_monitor_start(cep_delegate *d, cep_err *err);
 void cep_run_load_target(cep_run *r);
 /* The executor that runs r: d->kex for kubernetes targets, else d->ex. */
 cep_executor *cep_run_executor(cep_delegate *d, cep_run *r);
+/* Where r's runner acts (its identity URI), as its executor says. */
+void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out);
 void cep_monitor_join(cep_delegate *d);
 
 /* relay_link.c */

@@ -65,7 +65,24 @@ typedef struct cep_exec_launch {
 	size_t nfault_types;
 } cep_exec_launch;
 
+/* ALIVE or EXITED. A runner that never started reports EXITED with
+ * *what "launch failed: <why>" (an asynchronous launch). */
 enum cep_exec_status { CEP_EXEC_ALIVE, CEP_EXEC_EXITED };
+
+/* A run's target as the spec names it: connector and namespace ("" for a
+ * host run). */
+typedef struct cep_exec_scope {
+	char connector[64];
+	char ns[64];
+} cep_exec_scope;
+
+/* What the relay's grant lets a runner do beyond its spec (the policy's,
+ * docs/faults-kubernetes.md, docs/faults-network.md). */
+typedef struct cep_exec_grant {
+	const char *ns;              /* the only namespace it acts in */
+	uint32_t max_targets;        /* objects one Kubernetes fault acts on */
+	bool allow_host_netns;       /* the runner's second check */
+} cep_exec_grant;
 
 /* undo() returns this (not a cep code, which are all <= 16) when the
  * cleanup was started or is still going: call again later (the monitor
@@ -88,8 +105,12 @@ typedef struct cep_executor_ops {
 	 * CEP_EXEC_IN_PROGRESS while an asynchronous cleanup goes on. */
 	int (*undo)(void *impl, const char *run_id, cep_err *err);
 	/* Optional: takes over a runner an earlier delegate launched (after a
-	 * restart), so that poll/kill/undo know it. NULL = nothing to do. */
-	int (*adopt)(void *impl, const cep_exec_handle *h, cep_err *err);
+	 * restart), so that poll/kill/undo know it. h comes with run_id,
+	 * connector, ns and the journaled pid + start; the backend fills what
+	 * it derives from them. CEP_OK: the runner is live and ours again;
+	 * an error: it is gone (the run is cleaned up). NULL: a process
+	 * runner, live when its pid + start time still are (poll). */
+	int (*adopt)(void *impl, cep_exec_handle *h, cep_err *err);
 	void (*free)(void *impl);
 	/* Optional (kubernetes): undoes node-level fault records (a JSON
 	 * array of FaultRecord fields, lib/undo/undo.h cep_undo_on_node) with a
@@ -101,6 +122,25 @@ typedef struct cep_executor_ops {
 	 * runner reported undone, whatever the result. */
 	int (*node_undo)(void *impl, const char *run_id, const char *recs_json,
 	    char **undone, cep_err *err);
+
+	/* What differs between backends beyond the runner's lifecycle; each
+	 * optional, NULL = a process on this host (local, launcher). */
+	/* Where the runner acts, for its identity URI: the run's (connector,
+	 * namespace); default ("local", "host"). */
+	void (*place)(const cep_exec_scope *run, cep_exec_scope *out);
+	/* The pod targets of a run's spec (placement of the runner);
+	 * default none. */
+	int (*pods)(const char *spec_yaml, const char *spec_name,
+	    cep_exec_pods *pods, cep_err *err);
+	/* Names the runner for logs: default "pid 12". */
+	void (*describe)(const cep_exec_handle *h, char *buf, size_t len);
+	/* The final reason of a run whose runner ended (*what, as poll said)
+	 * before a verdict; default "runner exited with <what> before a
+	 * verdict". */
+	void (*unverdicted)(const char *what, char *buf, size_t len);
+	/* Clears the parts of the grant that do not apply to its runners:
+	 * default (host) keeps allow_host_netns only. */
+	void (*grant)(cep_exec_grant *g);
 } cep_executor_ops;
 
 typedef struct cep_executor cep_executor;
@@ -118,8 +158,16 @@ enum cep_exec_status cep_executor_poll(cep_executor *ex,
     const cep_exec_handle *h, char *what, size_t len);
 void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h);
 int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err);
-int cep_executor_adopt(cep_executor *ex, const cep_exec_handle *h,
-    cep_err *err);
+int cep_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err);
+void cep_executor_place(const cep_executor *ex, const cep_exec_scope *run,
+    cep_exec_scope *out);
+int cep_executor_pods(const cep_executor *ex, const char *spec_yaml,
+    const char *spec_name, cep_exec_pods *pods, cep_err *err);
+void cep_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
+    char *buf, size_t len);
+void cep_executor_unverdicted(const cep_executor *ex, const char *what,
+    char *buf, size_t len);
+void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g);
 /* ops->node_undo; UNIMPLEMENTED for a backend without it. */
 int cep_executor_node_undo(cep_executor *ex, const char *run_id,
     const char *recs_json, char **undone, cep_err *err);

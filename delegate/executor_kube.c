@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp.h"
 #include "kube_pod.h"
 #include "podtarget.h"
 #include "log.h"
@@ -490,9 +491,12 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 	return start_run(kx, kr, err);
 }
 
-static int kube_adopt(void *impl, const cep_exec_handle *h, cep_err *err)
+static int kube_adopt(void *impl, cep_exec_handle *h, cep_err *err)
 {
 	kube_exec *kx = impl;
+	/* the pod (and its Secret) are named after the run */
+	if (h->pod[0] == '\0')
+		cep_kpod_name(h->run_id, h->pod, sizeof(h->pod));
 	const char *id = handle_run(h);
 	if (!cep_run_id_valid(id))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -616,6 +620,41 @@ static void kube_free(void *impl)
 	free(kx);
 }
 
+/* ----------------------------------------- what differs from a process */
+
+static void kube_place(const cep_exec_scope *run, cep_exec_scope *out)
+{
+	*out = *run;
+}
+
+static int kube_pods(const char *spec_yaml, const char *spec_name,
+    cep_exec_pods *pods, cep_err *err)
+{
+	cep_exp *e = NULL;
+	int rv = cep_exp_parse(spec_yaml, strlen(spec_yaml), spec_name, &e,
+	    NULL, err);
+	if (rv == CEP_OK)
+		rv = cep_kpod_targets(e, pods, err);
+	cep_exp_free(e);
+	return rv;
+}
+
+static void kube_describe(const cep_exec_handle *h, char *buf, size_t len)
+{
+	snprintf(buf, len, "pod %s/%s on connector %s", h->ns, h->pod,
+	    h->connector);
+}
+
+static void kube_unverdicted(const char *what, char *buf, size_t len)
+{
+	snprintf(buf, len, "runner ended before a verdict: %s", what);
+}
+
+static void kube_grant(cep_exec_grant *g)
+{
+	g->allow_host_netns = false;
+}
+
 const cep_executor_ops cep_kube_exec_ops = {
 	.name = "kubernetes",
 	.launch = kube_launch,
@@ -625,6 +664,11 @@ const cep_executor_ops cep_kube_exec_ops = {
 	.adopt = kube_adopt,
 	.free = kube_free,
 	.node_undo = kx_node_undo,
+	.place = kube_place,
+	.pods = kube_pods,
+	.describe = kube_describe,
+	.unverdicted = kube_unverdicted,
+	.grant = kube_grant,
 };
 
 int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,

@@ -9,8 +9,9 @@
  * on here is only changed by this thread's steps and by journaled events.
  *
  * A run's executor follows its target: host runs use the local executor
- * (d->ex), kubernetes runs the kubernetes one (d->kex). The kubernetes
- * executor never blocks this thread: its launch returns at once, and its
+ * (d->ex), kubernetes runs the kubernetes one (d->kex); cep_run_executor
+ * is the only place that looks at the kind, what differs is asked of the
+ * executor's ops (executor.h). The kubernetes executor never blocks this thread: its launch returns at once, and its
  * undo answers CEP_EXEC_IN_PROGRESS until the pod and secret are confirmed
  * gone - the run then stays in CLEANUP (r->cleaning) and finish() asks
  * again on the next tick.
@@ -26,7 +27,6 @@
 #include <time.h>
 
 #include "exp.h"
-#include "kube_pod.h"
 #include "cred.h"
 #include "log.h"
 #include "util.h"
@@ -84,6 +84,15 @@ cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
 	return r->kube && d->kex != NULL ? d->kex : d->ex;
 }
 
+void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out)
+{
+	cep_exec_scope run;
+	cep_executor *ex = cep_run_executor(d, r);
+	snprintf(run.connector, sizeof(run.connector), "%s", r->connector);
+	snprintf(run.ns, sizeof(run.ns), "%s", r->ns);
+	cep_executor_place(ex, &run, out);
+}
+
 /* Mints the run's identity; d->mu NOT held. The key pair is made here,
  * the certificate by d->signer (in-process, or cep-signer: then this
  * process never holds the CA key). The URI names where the runner acts:
@@ -121,21 +130,6 @@ static void journal_pid(cep_run *r)
 	(void)cep_run_journal(r, &rec, true, &err);
 }
 
-/* The pod targets of a kubernetes run (placement of its runner). */
-static int pod_targets(const cep_run *r, cep_exec_pods *pods, cep_err *err)
-{
-	memset(pods, 0, sizeof(*pods));
-	if (!r->kube || r->spec_yaml == NULL)
-		return CEP_OK;
-	cep_exp *e = NULL;
-	int rv = cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml),
-	    r->spec_name, &e, NULL, err);
-	if (rv == CEP_OK)
-		rv = cep_kpod_targets(e, pods, err);
-	cep_exp_free(e);
-	return rv;
-}
-
 /* The distinct fault types of e, for the launcher (the capabilities of
  * the runner follow from them); pointers into e. */
 static size_t fault_types(const cep_exp *e, const char **types, size_t max)
@@ -169,7 +163,8 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	snprintf(conn, sizeof(conn), "%s", r->connector);
 	snprintf(ns, sizeof(ns), "%s", r->ns);
 	cep_exec_pods pods;          /* copied by the executor */
-	if (pod_targets(r, &pods, &err) != CEP_OK) {
+	if (cep_executor_pods(cep_run_executor(d, r), r->spec_yaml,
+	    r->spec_name, &pods, &err) != CEP_OK) {
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -205,15 +200,14 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	r->h = h;
 	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", id);
 	r->has_runner = true;
-	if (r->kube) {
-		/* Names are derived from the run: nothing to journal. */
-		cep_log_conn(CEP_LOG_INFO, r->id, h.connector, "runner pod %s/%s "
-		    "launching on connector %s", h.ns, h.pod, h.connector);
-		return;
-	}
-	journal_pid(r);
-	cep_log_info(r->id, "runner started: pid %d (%s executor)", h.pid,
-	    cep_executor_name(ex));
+	/* A pid names the runner in this boot only: journaled for recovery.
+	 * Other handles (pods) are derived from the run: nothing to journal. */
+	if (h.pid > 0)
+		journal_pid(r);
+	char who[256];
+	cep_executor_describe(ex, &h, who, sizeof(who));
+	cep_log_conn(CEP_LOG_INFO, r->id, h.connector, "runner started: %s "
+	    "(%s executor)", who, cep_executor_name(ex));
 }
 
 /* PENDING -> LAUNCHING -> runner started. d->mu held on entry and exit. */
@@ -221,16 +215,15 @@ static void launch(cep_delegate *d, cep_run *r)
 {
 	char id[24], uri[256];
 	cep_err err = {0};
-	char conn[64], ns[64];
+	cep_exec_scope at;
 	snprintf(id, sizeof(id), "%s", r->id);
-	cep_run_load_target(r);
-	cep_metric_inc1(d->m_launches, cep_executor_name(cep_run_executor(d, r)));
-	snprintf(conn, sizeof(conn), "%s", r->kube ? r->connector : "local");
-	snprintf(ns, sizeof(ns), "%s", r->kube ? r->ns : "host");
+	cep_executor *ex = cep_run_executor(d, r);
+	cep_metric_inc1(d->m_launches, cep_executor_name(ex));
+	cep_run_place(d, r, &at);
 	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
 	pthread_mutex_unlock(&d->mu);
-	int rv = mint_identity(d, id, conn, ns, not_after, uri, sizeof(uri),
-	    &err);
+	int rv = mint_identity(d, id, at.connector, at.ns, not_after, uri,
+	    sizeof(uri), &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
 		cep_metric_inc1(d->m_launch_fail,
@@ -263,8 +256,8 @@ static Cep__V1__RunState verdict_state(const char *v)
 }
 
 /* Which final state, and why. */
-static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
-    char *why, size_t len)
+static Cep__V1__RunState final_state(cep_delegate *d, cep_run *r,
+    const char *undo_err, char *why, size_t len)
 {
 	if (undo_err != NULL) {
 		snprintf(why, len, "cleanup incomplete: %s", undo_err);
@@ -295,12 +288,8 @@ static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
 		snprintf(why, len, "%s", r->abort_reason);
 		return CEP__V1__RUN_STATE__RUN_ABORTED;
 	}
-	if (r->kube)
-		snprintf(why, len, "runner ended before a verdict: %s",
-		    r->exit_what);
-	else
-		snprintf(why, len, "runner exited with %s before a verdict",
-		    r->exit_what);
+	cep_executor_unverdicted(cep_run_executor(d, r), r->exit_what, why,
+	    len);
 	return CEP__V1__RUN_STATE__RUN_ERROR;
 }
 
@@ -312,19 +301,22 @@ cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
 {
 	cep_delegate *d = arg;
 	char conn[64] = "";
+	cep_executor *ex = NULL;
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = cep_run_find(d, run_id);
-	bool kube = r != NULL && r->kube;
-	if (kube) {
+	if (r != NULL) {
+		ex = cep_run_executor(d, r);
 		snprintf(conn, sizeof(conn), "%s", r->connector);
 		snprintf(ns, nslen, "%s", r->ns);
 	}
 	pthread_mutex_unlock(&d->mu);
-	if (!kube)
-		return NULL;
 	cep_kube *k = NULL;
 	cep_err err = {0};
-	if (cep_executor_kube_client(d->kex, conn, &k, &err) != CEP_OK) {
+	/* a run whose executor has no cluster client has no such faults */
+	if (ex == NULL || cep_executor_kube_client(ex, conn, &k, &err) !=
+	    CEP_OK) {
+		if (ex == NULL || err.code == CEP_FAILED_PRECONDITION)
+			return NULL;
 		cep_log_warn(run_id, "undo: %s", err.msg);
 		return NULL;
 	}
@@ -505,7 +497,7 @@ static void finish(cep_delegate *d, cep_run *r)
 	if (r->state != CEP__V1__RUN_STATE__RUN_CLEANUP) {
 		char why[512];
 		snprintf(why, sizeof(why), "%s", !r->has_runner ? "no runner" :
-		    r->kube ? "runner pod ended" : "runner exited");
+		    "runner ended");
 		cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP, why);
 	}
 	bool first = !r->cleaning;
@@ -528,7 +520,7 @@ static void finish(cep_delegate *d, cep_run *r)
 	if (!objects_gone)
 		cep_log_error(id, "undo failed: %s", uerr.msg);
 	char why[512];
-	Cep__V1__RunState st = final_state(r, urv == CEP_OK ? NULL : uerr.msg,
+	Cep__V1__RunState st = final_state(d, r, urv == CEP_OK ? NULL : uerr.msg,
 	    why, sizeof(why));
 	r->has_runner = false;
 	cep_run_set_state(d, r, st, why);
@@ -542,19 +534,17 @@ static void watch(cep_delegate *d, cep_run *r)
 	if (cep_executor_poll(ex, &r->h, what, sizeof(what)) ==
 	    CEP_EXEC_EXITED) {
 		snprintf(r->exit_what, sizeof(r->exit_what), "%s", what);
-		if (r->kube && strncmp(what, "launch failed: ", 15) == 0) {
-			/* As the local executor's launch errors read. */
+		if (strncmp(what, "launch failed: ", 15) == 0) {
+			/* an asynchronous launch's failure (executor.h), as a
+			 * synchronous launch's error reads */
 			r->launch_failed = true;
 			cep_metric_inc1(d->m_launch_fail, cep_executor_name(ex));
 			snprintf(r->exit_what, sizeof(r->exit_what),
 			    "launching the runner: %.600s", what + 15);
 		}
-		if (r->kube)
-			cep_log_info(r->id, "runner pod %s/%s ended: %s", r->h.ns,
-			    r->h.pod, what);
-		else
-			cep_log_info(r->id, "runner pid %d exited: %s", r->h.pid,
-			    what);
+		char who[256];
+		cep_executor_describe(ex, &r->h, who, sizeof(who));
+		cep_log_info(r->id, "runner %s ended: %s", who, what);
 		finish(d, r);
 		return;
 	}
@@ -562,9 +552,10 @@ static void watch(cep_delegate *d, cep_run *r)
 		cep_run_request_abort(d, r, "deadline exceeded");
 	if (r->aborting && !r->killed &&
 	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
+		char who[256];
+		cep_executor_describe(ex, &r->h, who, sizeof(who));
 		cep_log_warn(r->id, "runner %s still there %d s after the "
-		    "abort: killing it", r->kube ? "pod" : "process",
-		    CEP_ABORT_GRACE_MS / 1000);
+		    "abort: killing it", who, CEP_ABORT_GRACE_MS / 1000);
 		cep_executor_kill(ex, &r->h);
 		r->killed = true;
 	}
