@@ -160,8 +160,13 @@ int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
     const char *reason);
 int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev);
-int cep_run_add_fault(cep_run *r, const Cep__V1__FaultRecord *rec,
-    int64_t when);
+enum cep_run_fault_add {
+	CEP_RUN_FAULT_ADDED,
+	CEP_RUN_FAULT_KNOWN,           /* its fault id was recorded before */
+	CEP_RUN_FAULT_NO_ROOM,         /* CEP_RUN_MAX_FAULTS, or no memory */
+};
+enum cep_run_fault_add cep_run_add_fault(cep_run *r,
+    const Cep__V1__FaultRecord *rec, int64_t when);
 void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
     const char *by);
 void cep_run_finished(cep_delegate *d, cep_run *r);

@@ -51,18 +51,25 @@ void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h)
 	ex->ops->kill(ex->impl, h);
 }
 
-int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err)
+enum cep_exec_state cep_exec_state_of(int rv)
+{
+	return rv == CEP_OK ? CEP_EXEC_DONE : CEP_EXEC_FAILED;
+}
+
+enum cep_exec_state cep_executor_undo(cep_executor *ex, const char *run_id,
+    cep_err *err)
 {
 	return ex->ops->undo(ex->impl, run_id, err);
 }
 
-int cep_executor_node_undo(cep_executor *ex, const char *run_id,
-    const char *recs_json, char **undone, cep_err *err)
+enum cep_exec_state cep_executor_node_undo(cep_executor *ex,
+    const char *run_id, const char *recs_json, char **undone, cep_err *err)
 {
 	*undone = NULL;
 	if (ex->ops->node_undo == NULL)
-		return cep_err_set(err, CEP_UNIMPLEMENTED, "the %s executor "
-		    "cannot undo faults on a node", ex->ops->name);
+		return cep_exec_state_of(cep_err_set(err, CEP_UNIMPLEMENTED,
+		    "the %s executor cannot undo faults on a node",
+		    ex->ops->name));
 	return ex->ops->node_undo(ex->impl, run_id, recs_json, undone, err);
 }
 

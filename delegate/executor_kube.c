@@ -7,7 +7,7 @@
  * that creates the Pod, then the Secret, then watches the Pod until it
  * ends; kill and undo run on a second per-run thread (the "op"). poll()
  * only reads what the watcher last saw; undo() starts the cleanup and
- * answers CEP_EXEC_IN_PROGRESS until the Pod and the Secret are confirmed
+ * answers CEP_EXEC_PENDING until the Pod and the Secret are confirmed
  * gone (GET -> 404) or the bound (5 min) passed. So a dead API server
  * stalls the runs of its own connector and nothing else: no lock is held
  * across a network call, and each connector has its own client.
@@ -262,13 +262,16 @@ static int delete_one(cep_kube *k, const cep_kube_res *res, krun *kr,
 	return rv == CEP_NOT_FOUND ? CEP_OK : rv;
 }
 
-/* 1 gone (404), 0 present, -1 unknown (err). */
-static int gone(cep_kube *k, const cep_kube_res *res, krun *kr, cep_err *err)
+enum kx_presence { KX_GONE, KX_PRESENT, KX_UNKNOWN /* err says why */ };
+
+static enum kx_presence gone(cep_kube *k, const cep_kube_res *res, krun *kr,
+    cep_err *err)
 {
 	json_t *o = NULL;
 	int rv = cep_kube_get(k, res, kr->ns, kr->pod, &o, err);
 	json_decref(o);
-	return rv == CEP_NOT_FOUND ? 1 : rv == CEP_OK ? 0 : -1;
+	return rv == CEP_NOT_FOUND ? KX_GONE : rv == CEP_OK ? KX_PRESENT :
+	    KX_UNKNOWN;
 }
 
 /* Delete both, then confirm both gone; again every second up to the
@@ -283,19 +286,20 @@ static int undo_objects(krun *kr, cep_kube *k, cep_err *err)
 		if (delete_one(k, &cep_kube_secrets, kr, &e2) != CEP_OK &&
 		    e.msg[0] == '\0')
 			e = e2;
-		int pg = gone(k, &cep_kube_pods, kr, &e2);
-		int sg = gone(k, &cep_kube_secrets, kr, &e2);
-		if (pg == 1 && sg == 1)
+		enum kx_presence pp = gone(k, &cep_kube_pods, kr, &e2);
+		enum kx_presence sp = gone(k, &cep_kube_secrets, kr, &e2);
+		bool pg = pp == KX_GONE, sg = sp == KX_GONE;
+		if (pg && sg)
 			return CEP_OK;
-		if (e.msg[0] == '\0' && (pg < 0 || sg < 0))
+		if (e.msg[0] == '\0' && (pp == KX_UNKNOWN || sp == KX_UNKNOWN))
 			e = e2;
 		bool out = cep_mono_ms() >= end || atomic_load(&kr->kx->stopping);
 		if (out)
 			return cep_err_set(err, CEP_UNAVAILABLE, "%s%s%s %s/%s still "
 			    "present after %llds%s%.200s%s; the pod's "
 			    "activeDeadlineSeconds still ends it",
-			    pg == 1 ? "" : "pod", pg != 1 && sg != 1 ? " and " : "",
-			    sg == 1 ? "" : "secret", kr->ns, kr->pod,
+			    pg ? "" : "pod", !pg && !sg ? " and " : "",
+			    sg ? "" : "secret", kr->ns, kr->pod,
 			    (long long)(kr->kx->undo_limit_ms / 1000),
 			    e.msg[0] ? " (last error: " : "", e.msg,
 			    e.msg[0] ? ")" : "");
@@ -564,25 +568,26 @@ static void unlink_run(kube_exec *kx, krun *kr)
 		}
 }
 
-static int kube_undo(void *impl, const char *run_id, cep_err *err)
+static enum cep_exec_state kube_undo(void *impl, const char *run_id,
+    cep_err *err)
 {
 	kube_exec *kx = impl;
 	pthread_mutex_lock(&kx->mu);
 	krun *kr = find_run(kx, run_id);
 	if (kr == NULL) {   /* never launched here: nothing was created */
 		pthread_mutex_unlock(&kx->mu);
-		return CEP_OK;
+		return CEP_EXEC_DONE;
 	}
 	atomic_store(&kr->stop, true);
 	if (!kr->undo_started) {
 		kr->undo_started = start_op(kr, OP_UNDO);
 		pthread_mutex_unlock(&kx->mu);
-		return CEP_EXEC_IN_PROGRESS;
+		return CEP_EXEC_PENDING;
 	}
 	if (!kr->undo_done || !kr->op_done ||
 	    (kr->watcher_started && !kr->watcher_done)) {
 		pthread_mutex_unlock(&kx->mu);
-		return CEP_EXEC_IN_PROGRESS;
+		return CEP_EXEC_PENDING;
 	}
 	unlink_run(kx, kr);
 	kx_clean_stash(kx, kr);
@@ -595,7 +600,7 @@ static int kube_undo(void *impl, const char *run_id, cep_err *err)
 		    "%s/%s deleted, confirmed gone",
 		    kr->ns, kr->pod);
 	krun_free(kr);   /* both threads have ended: joins return at once */
-	return rv;
+	return cep_exec_state_of(rv);
 }
 
 static void kube_free(void *impl)

@@ -92,7 +92,7 @@ void kx_watch_pod(krun *kr, cep_kube *k);
  * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
  * op. free_all: joins and frees every cleanup (at executor free). */
 void kx_clean_stash(kube_exec *kx, const krun *kr);
-int kx_node_undo(void *impl, const char *run_id, const char *recs_json,
+enum cep_exec_state kx_node_undo(void *impl, const char *run_id, const char *recs_json,
     char **undone, cep_err *err);
 void kx_clean_free_all(kube_exec *kx);
 

@@ -12,7 +12,7 @@
  * (d->ex), kubernetes runs the kubernetes one (d->kex); cep_run_executor
  * is the only place that looks at the kind, what differs is asked of the
  * executor's ops (executor.h). The kubernetes executor never blocks this thread: its launch returns at once, and its
- * undo answers CEP_EXEC_IN_PROGRESS until the pod and secret are confirmed
+ * undo answers CEP_EXEC_PENDING until the pod and secret are confirmed
  * gone - the run then stays in CLEANUP (r->cleaning) and finish() asks
  * again on the next tick.
  */
@@ -362,7 +362,7 @@ static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
  * reported undone. Called with
  * "[]" too, so the executor forgets the run's placement. d->mu held: the
  * executor only starts or polls its cleanup thread. */
-static int node_faults(cep_delegate *d, cep_run *r,
+static enum cep_exec_state node_faults(cep_delegate *d, cep_run *r,
     Cep__V1__FaultRecord **recs, size_t n, bool *node, bool *done,
     cep_err *uerr)
 {
@@ -379,9 +379,10 @@ static int node_faults(cep_delegate *d, cep_run *r,
 	char *js = json_dumps(arr, JSON_COMPACT), *undone = NULL;
 	json_decref(arr);
 	if (js == NULL)
-		return cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
-	int rv = cep_executor_node_undo(cep_run_executor(d, r), r->id, js,
-	    &undone, uerr);
+		return cep_exec_state_of(cep_err_set(uerr,
+		    CEP_RESOURCE_EXHAUSTED, "no memory"));
+	enum cep_exec_state rv = cep_executor_node_undo(cep_run_executor(d, r),
+	    r->id, js, &undone, uerr);
 	free(js);
 	json_t *ids = undone ? json_loads(undone, 0, NULL) : NULL;
 	free(undone);
@@ -393,7 +394,7 @@ static int node_faults(cep_delegate *d, cep_run *r,
 			    json_string_value(v), recs[i]->fault_id) == 0)
 				done[i] = true;
 	json_decref(ids);
-	if (rv == CEP_OK || rv == CEP_EXEC_IN_PROGRESS)
+	if (rv != CEP_EXEC_FAILED)
 		return rv;
 	/* name what is left first: the error may be about the pod */
 	char left[256] = "";
@@ -421,23 +422,26 @@ static void free_recs(Cep__V1__FaultRecord **recs, size_t n)
  * dropped while undoing: a Kubernetes undo is an API call, and a dead API
  * server must not stall the monitor (every other run) for its timeout.
  * Node-level faults are undone by a cleanup runner first, through the
- * run's executor (CEP_EXEC_IN_PROGRESS while it runs: call again on the
- * next tick). */
-static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
+ * run's executor (PENDING while it runs: call again on the next tick);
+ * FAILED: *uerr names the first fault left. */
+static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
+    cep_err *uerr)
 {
 	size_t n;
 	Cep__V1__FaultRecord **recs = unreverted(r, &n);
 	if (n > 0 && recs == NULL)
-		return cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
-		    "no memory for the undo of %zu fault(s)", n);
+		return cep_exec_state_of(cep_err_set(uerr,
+		    CEP_RESOURCE_EXHAUSTED, "no memory for the undo of %zu "
+		    "fault(s)", n));
 	bool *done = calloc(n + 1, sizeof(*done));
 	bool *node = calloc(n + 1, sizeof(*node));
-	int rv = CEP_OK;
+	enum cep_exec_state rv = CEP_EXEC_DONE;
 	if (done == NULL || node == NULL)
-		rv = cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
+		rv = cep_exec_state_of(cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
+		    "no memory"));
 	else
 		rv = node_faults(d, r, recs, n, node, done, uerr);
-	if (rv == CEP_EXEC_IN_PROGRESS) {
+	if (rv == CEP_EXEC_PENDING) {
 		free_recs(recs, n);
 		free(done);
 		free(node);
@@ -455,9 +459,9 @@ static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 			continue;
 		cep_log_error(id, "fault %s: undo failed: %s", recs[i]->fault_id,
 		    err.msg);
-		if (rv == CEP_OK)
+		if (rv == CEP_EXEC_DONE)
 			*uerr = err;
-		rv = err.code;
+		rv = CEP_EXEC_FAILED;
 	}
 	pthread_mutex_lock(&d->mu);
 	int64_t now = cep_now_ms();
@@ -504,23 +508,24 @@ static void finish(cep_delegate *d, cep_run *r)
 	r->cleaning = true;
 	cep_executor *ex = cep_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
-	int urv = cep_executor_undo(ex, id, &uerr);
+	enum cep_exec_state urv = cep_executor_undo(ex, id, &uerr);
 	if (first && cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
 	    CEP_OK && cep_rmtree(dir, &err) != CEP_OK)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
-	if (urv == CEP_EXEC_IN_PROGRESS)
+	if (urv == CEP_EXEC_PENDING)
 		return;
-	bool objects_gone = urv == CEP_OK;
+	bool objects_gone = urv == CEP_EXEC_DONE;
 	if (objects_gone)
 		urv = undo_faults(d, r, &uerr);
-	if (urv == CEP_EXEC_IN_PROGRESS)
+	if (urv == CEP_EXEC_PENDING)
 		return;   /* a cleanup runner is at work: ask again */
 	r->cleaning = false;
 	if (!objects_gone)
 		cep_log_error(id, "undo failed: %s", uerr.msg);
 	char why[512];
-	Cep__V1__RunState st = final_state(d, r, urv == CEP_OK ? NULL : uerr.msg,
+	Cep__V1__RunState st = final_state(d, r,
+	    urv == CEP_EXEC_DONE ? NULL : uerr.msg,
 	    why, sizeof(why));
 	r->has_runner = false;
 	cep_run_set_state(d, r, st, why);

@@ -191,26 +191,25 @@ static cep_run_fault *find_fault(cep_run *r, const char *fault_id)
 	return NULL;
 }
 
-/* 0 added, 1 already known, <0 no room. */
-int cep_run_add_fault(cep_run *r, const Cep__V1__FaultRecord *rec,
-    int64_t when)
+enum cep_run_fault_add cep_run_add_fault(cep_run *r,
+    const Cep__V1__FaultRecord *rec, int64_t when)
 {
 	if (find_fault(r, rec->fault_id) != NULL)
-		return 1;
+		return CEP_RUN_FAULT_KNOWN;
 	if (r->nfaults >= CEP_RUN_MAX_FAULTS)
-		return -1;
+		return CEP_RUN_FAULT_NO_ROOM;
 	cep_run_fault *n = realloc(r->faults, (r->nfaults + 1) * sizeof(*n));
 	if (n == NULL)
-		return -1;
+		return CEP_RUN_FAULT_NO_ROOM;
 	r->faults = n;
 	cep_run_fault *f = &r->faults[r->nfaults];
 	memset(f, 0, sizeof(*f));
 	f->rec = (Cep__V1__FaultRecord *)cep_pb_dup((const ProtobufCMessage *)rec);
 	if (f->rec == NULL)
-		return -1;
+		return CEP_RUN_FAULT_NO_ROOM;
 	f->injected_ms = when;
 	r->nfaults++;
-	return 0;
+	return CEP_RUN_FAULT_ADDED;
 }
 
 void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
