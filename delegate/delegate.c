@@ -80,8 +80,6 @@ static int setup(cep_delegate *d, cep_err *err)
 		rv = cep_executor_kube_new(d->conns, d->cfg.appliance,
 		    d->cfg.relay_advertise, &d->kex, err);
 	if (rv == CEP_OK)
-		cep_undo_set_kube(cep_monitor_undo_kube, d);
-	if (rv == CEP_OK)
 		rv = cep_recover(d, err);
 	if (rv == CEP_OK)
 		rv = cep_recover_collect(d, err);
@@ -242,7 +240,6 @@ void cep_delegate_free(cep_delegate *d)
 	cep_relay_link_join(d);
 	cep_rpc_client_free(d->relay);
 	/* Before the runs: its threads (collection) look runs up. */
-	cep_undo_set_kube(NULL, NULL);   /* its clients go with kex */
 	cep_executor_free(d->kex);
 	cep_connectors_free(d->conns);
 	while (d->runs != NULL) {

@@ -147,10 +147,6 @@ struct cep_delegate {
 
 /* runs.c: the table and the changes that journal (d->mu held). */
 cep_run *cep_run_find(cep_delegate *d, const char *id);
-/* lib/undo/undo.c's Kubernetes resolver (monitor.c); d->mu held by the
- * caller. */
-cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
-    void *arg);
 size_t cep_run_active_count(cep_delegate *d);
 cep_run *cep_run_alloc(void);
 void cep_run_free(cep_run *r);

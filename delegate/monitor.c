@@ -296,7 +296,7 @@ static Cep__V1__RunState final_state(cep_delegate *d, cep_run *r,
 /* lib/undo/undo.c's resolver for Kubernetes faults (k8s-scale, k8s-cordon):
  * the run's connector client and namespace. Called from undo_faults,
  * which runs the undo without d->mu: taken here for the lookup only. */
-cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
+static cep_kube *undo_kube(const char *run_id, char *ns, size_t nslen,
     void *arg)
 {
 	cep_delegate *d = arg;
@@ -449,12 +449,13 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 	}
 	char id[24];
 	snprintf(id, sizeof(id), "%s", r->id);
+	cep_undo_ctx uctx = {.kube = undo_kube, .kube_arg = d};
 	pthread_mutex_unlock(&d->mu);
 	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
 		cep_err err = {0};
 		if (node[i])
 			continue;   /* the cleanup runner's (above) */
-		done[i] = cep_undo_apply(recs[i], &err) == CEP_OK;
+		done[i] = cep_undo_apply(&uctx, recs[i], &err) == CEP_OK;
 		if (done[i])
 			continue;
 		cep_log_error(id, "fault %s: undo failed: %s", recs[i]->fault_id,
