@@ -195,7 +195,6 @@ typedef struct cep_run_view {
 } cep_run_view;
 void cep_run_view_init(cep_run_view *v, const cep_run *r);
 void cep_run_view_fini(cep_run_view *v);
-ProtobufCMessage *cep_pb_dup(const ProtobufCMessage *m);
 
 /* monitor.c */
 int cep_monitor_start(cep_delegate *d, cep_err *err);

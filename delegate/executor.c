@@ -124,7 +124,8 @@ void cep_executor_unverdicted(const cep_executor *ex, const char *what,
 	if (ex->ops->unverdicted != NULL)
 		ex->ops->unverdicted(what, buf, len);
 	else
-		snprintf(buf, len, "runner exited with %s before a verdict", what);
+		snprintf(buf, len, "runner exited with %s before a verdict",
+		    what);
 }
 
 void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g)

@@ -11,10 +11,11 @@
  * A run's executor follows its target: host runs use the local executor
  * (d->ex), kubernetes runs the kubernetes one (d->kex); cep_run_executor
  * is the only place that looks at the kind, what differs is asked of the
- * executor's ops (executor.h). The kubernetes executor never blocks this thread: its launch returns at once, and its
- * undo answers CEP_EXEC_PENDING until the pod and secret are confirmed
- * gone - the run then stays in CLEANUP (r->cleaning) and finish() asks
- * again on the next tick.
+ * executor's ops (executor.h). The kubernetes executor never blocks this
+ * thread: its launch returns at once, and its undo answers
+ * CEP_EXEC_PENDING until the pod and secret are confirmed gone - the run
+ * then stays in CLEANUP (r->cleaning) and finish() asks again on the next
+ * tick.
  */
 #define _GNU_SOURCE
 #include "delegate_int.h"

@@ -92,7 +92,7 @@ static Cep__V1__RunGrants *build_grants(cep_delegate *d)
 		msg.grants = gp;
 		msg.n_finished = d->nfinished;
 		msg.finished = fin;
-		copy = (Cep__V1__RunGrants *)cep_pb_dup(&msg.base);
+		copy = (Cep__V1__RunGrants *)cep_rpc_msg_dup(&msg.base);
 	}
 	free(g);
 	free(a);

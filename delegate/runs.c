@@ -167,7 +167,7 @@ int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev)
 		r->events_cap = cap;
 	}
 	Cep__V1__Event *copy =
-	    (Cep__V1__Event *)cep_pb_dup((const ProtobufCMessage *)ev);
+	    (Cep__V1__Event *)cep_rpc_msg_dup((const ProtobufCMessage *)ev);
 	if (copy == NULL)
 		return CEP_RESOURCE_EXHAUSTED;
 	r->events[r->nevents++] = copy;
@@ -204,7 +204,7 @@ enum cep_run_fault_add cep_run_add_fault(cep_run *r,
 	r->faults = n;
 	cep_run_fault *f = &r->faults[r->nfaults];
 	memset(f, 0, sizeof(*f));
-	f->rec = (Cep__V1__FaultRecord *)cep_pb_dup((const ProtobufCMessage *)rec);
+	f->rec = (Cep__V1__FaultRecord *)cep_rpc_msg_dup(&rec->base);
 	if (f->rec == NULL)
 		return CEP_RUN_FAULT_NO_ROOM;
 	f->injected_ms = when;
