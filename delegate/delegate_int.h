@@ -173,6 +173,12 @@ int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
 void cep_delegate_changed(cep_delegate *d);
 /* Tells every listener that time passed (the monitor's turn). */
 void cep_run_announce_time(cep_delegate *d);
+/* Fills r's target fields from its spec (once). */
+void cep_run_load_target(cep_run *r);
+/* The executor that runs r: d->kex for kubernetes targets, else d->ex. */
+cep_executor *cep_run_executor(cep_delegate *d, cep_run *r);
+/* Where r's runner acts (its identity URI), as its executor says. */
+void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out);
 /* Subscribes fn(d, news, arg), called with d->mu held; before the
  * threads start (setup). CEP_RESOURCE_EXHAUSTED when the table is full. */
 int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
@@ -198,12 +204,6 @@ void cep_run_view_fini(cep_run_view *v);
 
 /* monitor.c */
 int cep_monitor_start(cep_delegate *d, cep_err *err);
-/* Fills r's target fields from its spec (once). */
-void cep_run_load_target(cep_run *r);
-/* The executor that runs r: d->kex for kubernetes targets, else d->ex. */
-cep_executor *cep_run_executor(cep_delegate *d, cep_run *r);
-/* Where r's runner acts (its identity URI), as its executor says. */
-void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out);
 void cep_monitor_join(cep_delegate *d);
 
 /* relay_link.c */

@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include "executor_kube_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +34,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-int kx_client(kconn *kc, cep_kube **out, cep_err *err)
-{
-	pthread_mutex_lock(&kc->mu);
-	int rv = CEP_OK;
-	if (kc->k == NULL)
-		rv = cep_connector_client(kc->c, &kc->k, err);
-	*out = kc->k;
-	pthread_mutex_unlock(&kc->mu);
-	return rv;
-}
+static const cep_executor_ops kube_ops;
 
 static kconn *find_conn(kube_exec *kx, const char *name)
 {
@@ -58,7 +48,7 @@ int cep_executor_kube_client(cep_executor *ex, const char *connector,
     cep_kube **out, cep_err *err)
 {
 	*out = NULL;
-	kube_exec *kx = ex ? cep_executor_impl(ex, &cep_kube_exec_ops) : NULL;
+	kube_exec *kx = ex ? cep_executor_impl(ex, &kube_ops) : NULL;
 	if (kx == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "no kubernetes executor");
@@ -99,38 +89,7 @@ static void wipe_identity(krun *kr)
 	}
 }
 
-/* The runner is over, as far as this executor can tell; first word wins. */
-void kx_ended(krun *kr, const char *fmt, ...)
-{
-	char what[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&kr->kx->mu);
-	bool first = kr->phase != KP_ENDED;
-	if (first) {
-		kr->phase = KP_ENDED;
-		snprintf(kr->what, sizeof(kr->what), "%s", what);
-	}
-	pthread_mutex_unlock(&kr->kx->mu);
-	if (first)
-		cep_log_conn(CEP_LOG_INFO, kr->id, kr->conn, "runner pod %s/%s: "
-		    "%s", kr->ns, kr->pod, what);
-}
-
-bool kx_stop_asked(krun *kr)
-{
-	return atomic_load(&kr->stop) || atomic_load(&kr->kx->stopping);
-}
-
 /* ------------------------------------------------------------- launch */
-
-const char *kx_obj_str(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(json_object_get(o, a), b);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 /* A create answered 409 AlreadyExists: when the object carries this run's
  * label it is ours (a retried create whose first attempt did land, after
@@ -660,7 +619,7 @@ static void kube_grant(cep_exec_grant *g)
 	g->allow_host_netns = false;
 }
 
-const cep_executor_ops cep_kube_exec_ops = {
+static const cep_executor_ops kube_ops = {
 	.name = "kubernetes",
 	.launch = kube_launch,
 	.poll = kube_poll,
@@ -697,7 +656,7 @@ int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
 	snprintf(kx->appliance, sizeof(kx->appliance), "%s", appliance);
 	snprintf(kx->relay, sizeof(kx->relay), "%s",
 	    relay_default ? relay_default : "");
-	*out = cep_executor_wrap(&cep_kube_exec_ops, kx);
+	*out = cep_executor_wrap(&kube_ops, kx);
 	if (*out == NULL) {
 		kube_free(kx);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
@@ -707,7 +666,25 @@ int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
 
 void cep_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms)
 {
-	kube_exec *kx = cep_executor_impl(ex, &cep_kube_exec_ops);
+	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
 	if (kx != NULL)
 		kx->undo_limit_ms = ms;
+}
+
+/* ---------------------------------------------------------- collection */
+
+int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
+    size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
+{
+	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
+	if (kx == NULL || kx->coll != NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "collection: not a kubernetes executor, or already started");
+	return kx_collect_start(kx, places, nplaces, live, arg, err);
+}
+
+bool cep_executor_kube_collect_done(cep_executor *ex)
+{
+	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
+	return kx == NULL || kx_collect_done(kx);
 }

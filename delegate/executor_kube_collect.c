@@ -147,13 +147,9 @@ static bool setup_one(kube_exec *kx, kcoll_one *o, kconn *kc,
 	return true;
 }
 
-int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
+int kx_collect_start(kube_exec *kx, const cep_exec_place *places,
     size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
 {
-	kube_exec *kx = cep_executor_impl(ex, &cep_kube_exec_ops);
-	if (kx == NULL || kx->coll != NULL)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "collection: not a kubernetes executor, or already started");
 	kcollect *c = calloc(1, sizeof(*c));
 	if (c == NULL || (kx->nconns > 0 &&
 	    (c->one = calloc(kx->nconns, sizeof(*c->one))) == NULL)) {
@@ -178,10 +174,9 @@ int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
 	return CEP_OK;
 }
 
-bool cep_executor_kube_collect_done(cep_executor *ex)
+bool kx_collect_done(kube_exec *kx)
 {
-	kube_exec *kx = cep_executor_impl(ex, &cep_kube_exec_ops);
-	if (kx == NULL || kx->coll == NULL)
+	if (kx->coll == NULL)
 		return true;
 	for (size_t i = 0; i < kx->coll->n; i++)
 		if (!atomic_load(&kx->coll->one[i].done))

@@ -10,7 +10,7 @@
  *
  * A run's executor follows its target: host runs use the local executor
  * (d->ex), kubernetes runs the kubernetes one (d->kex); cep_run_executor
- * is the only place that looks at the kind, what differs is asked of the
+ * (runs.c) is the only place that looks at the kind, what differs is asked of the
  * executor's ops (executor.h). The kubernetes executor never blocks this
  * thread: its launch returns at once, and its undo answers
  * CEP_EXEC_PENDING until the pod and secret are confirmed gone - the run
@@ -53,45 +53,6 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
 	    (rv = cep_path(path, sizeof(path), err, "%s/runner.key", dir)) == CEP_OK)
 		rv = cep_write_file(path, key, strlen(key), 0600, err);
 	return rv;
-}
-
-void cep_run_load_target(cep_run *r)
-{
-	if (r->target_known || r->spec_yaml == NULL)
-		return;
-	r->target_known = true;
-	cep_exp *e = NULL;
-	cep_err err = {0};
-	if (cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), "spec", &e, NULL,
-	    &err) != CEP_OK) {
-		cep_log_warn(r->id, "spec does not parse any more (%s); treated "
-		    "as a host target", err.msg);
-		return;
-	}
-	const char *kind = cep_exp_target_kind(e);
-	if (kind != NULL && strcmp(kind, "kubernetes") == 0) {
-		r->kube = true;
-		snprintf(r->connector, sizeof(r->connector), "%s",
-		    cep_exp_connector(e) ? cep_exp_connector(e) : "");
-		snprintf(r->ns, sizeof(r->ns), "%s",
-		    cep_exp_namespace(e) ? cep_exp_namespace(e) : "");
-	}
-	cep_exp_free(e);
-}
-
-cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
-{
-	cep_run_load_target(r);
-	return r->kube && d->kex != NULL ? d->kex : d->ex;
-}
-
-void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out)
-{
-	cep_exec_scope run;
-	cep_executor *ex = cep_run_executor(d, r);
-	snprintf(run.connector, sizeof(run.connector), "%s", r->connector);
-	snprintf(run.ns, sizeof(run.ns), "%s", r->ns);
-	cep_executor_place(ex, &run, out);
 }
 
 /* Mints the run's identity; d->mu NOT held. The key pair is made here,

@@ -1,5 +1,7 @@
 /*
- * runs.c - the run table and the changes to a run that are journaled.
+ * runs.c - the run table, the changes to a run that are journaled, the
+ * announcements of changes to subscribers, and the run's target (which
+ * executor runs it).
  *
  * Every function here is called with d->mu held. A change is journaled
  * before it is visible in memory where it matters (state, faults), so a
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp.h"
 #include "log.h"
 #include "util.h"
 
@@ -232,4 +235,45 @@ void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 	snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
 	cep_log_info(r->id, "abort requested: %s", reason);
 	cep_delegate_changed(d);
+}
+
+/* ---------------------------------------------- the run's target */
+
+void cep_run_load_target(cep_run *r)
+{
+	if (r->target_known || r->spec_yaml == NULL)
+		return;
+	r->target_known = true;
+	cep_exp *e = NULL;
+	cep_err err = {0};
+	if (cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), "spec", &e, NULL,
+	    &err) != CEP_OK) {
+		cep_log_warn(r->id, "spec does not parse any more (%s); treated "
+		    "as a host target", err.msg);
+		return;
+	}
+	const char *kind = cep_exp_target_kind(e);
+	if (kind != NULL && strcmp(kind, "kubernetes") == 0) {
+		r->kube = true;
+		snprintf(r->connector, sizeof(r->connector), "%s",
+		    cep_exp_connector(e) ? cep_exp_connector(e) : "");
+		snprintf(r->ns, sizeof(r->ns), "%s",
+		    cep_exp_namespace(e) ? cep_exp_namespace(e) : "");
+	}
+	cep_exp_free(e);
+}
+
+cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
+{
+	cep_run_load_target(r);
+	return r->kube && d->kex != NULL ? d->kex : d->ex;
+}
+
+void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out)
+{
+	cep_exec_scope run;
+	cep_executor *ex = cep_run_executor(d, r);
+	snprintf(run.connector, sizeof(run.connector), "%s", r->connector);
+	snprintf(run.ns, sizeof(run.ns), "%s", r->ns);
+	cep_executor_place(ex, &run, out);
 }
