@@ -3,8 +3,8 @@
  * control-plane connector later): Submit, List, Get, Follow, Abort, Status.
  *
  * Follow is a long-poll: a call with nothing to say yet is parked here and
- * answered by cep_follow_kick - after every change, and from the monitor's
- * tick when its deadline nears - so no handler thread is held while a
+ * answered by follow_kick - a listener of the run table, told of every
+ * change and of each monitor turn (for deadlines that near) - so no handler thread is held while a
  * client waits.
  */
 #define _GNU_SOURCE
@@ -155,8 +155,10 @@ static bool follow_ready(const cep_run *r, uint64_t after)
 	return r->nevents > after || cep_run_state_final(r->state);
 }
 
-void cep_follow_kick(cep_delegate *d)
+static void follow_kick(cep_delegate *d, enum cep_run_news news, void *arg)
 {
+	(void)news;
+	(void)arg;
 	int64_t now = cep_mono_ms();
 	cep_parked **pp = &d->parked;
 	while (*pp != NULL) {
@@ -246,7 +248,9 @@ int cep_admin_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
 	cep_rpc_server_opts opts = {.name = "admin"};
-	int rv = cep_paths_url(&d->paths, "admin.sock", url, sizeof(url), err);
+	int rv = cep_run_subscribe(d, follow_kick, NULL, err);
+	if (rv == CEP_OK)
+		rv = cep_paths_url(&d->paths, "admin.sock", url, sizeof(url), err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_new(&d->admin_srv, admin_methods,
 		    sizeof(admin_methods) / sizeof(admin_methods[0]), d, &opts, err);

@@ -149,7 +149,7 @@ static ProtobufCMessage *with_conns(struct cep_cp_link *l,
 		v[i] = &l->conns[i];
 	*n = v != NULL ? l->nconns : 0;
 	*field = v;
-	ProtobufCMessage *copy = cep_pb_dup(msg);
+	ProtobufCMessage *copy = cep_rpc_msg_dup(msg);
 	pthread_mutex_unlock(&l->d->mu);
 	free(v);
 	*n = 0;

@@ -35,17 +35,18 @@ static int runner_bin(char *buf, size_t len, cep_err *err)
 	return cep_path(buf, len, err, "%s/cep-runner", dirname(self));
 }
 
-static int init_sync(cep_delegate *d)
+/* false: a pthread init failed. */
+static bool init_sync(cep_delegate *d)
 {
 	pthread_condattr_t ca;
 	if (pthread_condattr_init(&ca) != 0)
-		return -1;
+		return false;
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	int rv = pthread_mutex_init(&d->mu, NULL) |
 	    pthread_cond_init(&d->mon_cv, &ca) |
 	    pthread_cond_init(&d->relay_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	return rv;
+	return rv == 0;
 }
 
 static int setup(cep_delegate *d, cep_err *err)
@@ -78,8 +79,6 @@ static int setup(cep_delegate *d, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_executor_kube_new(d->conns, d->cfg.appliance,
 		    d->cfg.relay_advertise, &d->kex, err);
-	if (rv == CEP_OK)
-		cep_undo_set_kube(cep_monitor_undo_kube, d);
 	if (rv == CEP_OK)
 		rv = cep_recover(d, err);
 	if (rv == CEP_OK)
@@ -144,7 +143,7 @@ int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
 	d->paths = *paths;
 	d->cfg = *cfg;
 	d->started_ms = cep_now_ms();
-	if (init_sync(d) != 0) {
+	if (!init_sync(d)) {
 		free(d);
 		return cep_err_set(err, CEP_INTERNAL, "pthread init failed");
 	}
@@ -241,7 +240,6 @@ void cep_delegate_free(cep_delegate *d)
 	cep_relay_link_join(d);
 	cep_rpc_client_free(d->relay);
 	/* Before the runs: its threads (collection) look runs up. */
-	cep_undo_set_kube(NULL, NULL);   /* its clients go with kex */
 	cep_executor_free(d->kex);
 	cep_connectors_free(d->conns);
 	while (d->runs != NULL) {

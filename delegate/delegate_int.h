@@ -78,12 +78,22 @@ typedef struct cep_run {
 	bool cleaning;                 /* CLEANUP: undo in progress, retry */
 	/* The target, from the spec (cep_run_load_target). */
 	bool target_known;
-	bool kube;                     /* kind kubernetes: d->kex runs it */
+	bool kube;                     /* kind kubernetes: d->kex runs it;
+	                                * read by cep_run_executor only */
 	char connector[64];
 	char ns[64];
 	char exit_what[640];
 	struct cep_run *next;          /* newest first */
 } cep_run;
+
+/* What the run table announces to its subscribers (cep_run_subscribe):
+ * CHANGED after every change (a run's state, events, an abort), TIME on
+ * each monitor turn for those whose answers fall due with time (parked
+ * Follow calls). */
+enum cep_run_news { CEP_RUN_NEWS_CHANGED, CEP_RUN_NEWS_TIME };
+typedef void (*cep_run_listener)(cep_delegate *d, enum cep_run_news news,
+    void *arg);
+#define CEP_RUN_MAX_LISTENERS 4
 
 typedef struct cep_parked {
 	cep_rpc_call *call;
@@ -114,7 +124,13 @@ struct cep_delegate {
 	size_t nfinished, finished_next;
 	bool stopping;                 /* threads end */
 	bool draining;                 /* cep_delegate_stop: no new runs */
-	uint64_t sync_gen, synced_gen;
+	uint64_t sync_gen, synced_gen; /* sync_gen: the table's changes */
+	/* runs.c calls these on news and calls nothing else above it */
+	struct {
+		cep_run_listener fn;
+		void *arg;
+	} listeners[CEP_RUN_MAX_LISTENERS];
+	size_t nlisteners;
 	bool relay_ok;
 
 	pthread_t monitor, relay_thr;
@@ -131,10 +147,6 @@ struct cep_delegate {
 
 /* runs.c: the table and the changes that journal (d->mu held). */
 cep_run *cep_run_find(cep_delegate *d, const char *id);
-/* lib/undo/undo.c's Kubernetes resolver (monitor.c); d->mu held by the
- * caller. */
-cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
-    void *arg);
 size_t cep_run_active_count(cep_delegate *d);
 cep_run *cep_run_alloc(void);
 void cep_run_free(cep_run *r);
@@ -144,15 +156,33 @@ int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
     const char *reason);
 int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev);
-int cep_run_add_fault(cep_run *r, const Cep__V1__FaultRecord *rec,
-    int64_t when);
+enum cep_run_fault_add {
+	CEP_RUN_FAULT_ADDED,
+	CEP_RUN_FAULT_KNOWN,           /* its fault id was recorded before */
+	CEP_RUN_FAULT_NO_ROOM,         /* CEP_RUN_MAX_FAULTS, or no memory */
+};
+enum cep_run_fault_add cep_run_add_fault(cep_run *r,
+    const Cep__V1__FaultRecord *rec, int64_t when);
 void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
     const char *by);
 void cep_run_finished(cep_delegate *d, cep_run *r);
 void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason);
 int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
     size_t len, cep_err *err);
+/* Bumps the change counter (d->sync_gen) and tells every listener. */
 void cep_delegate_changed(cep_delegate *d);
+/* Tells every listener that time passed (the monitor's turn). */
+void cep_run_announce_time(cep_delegate *d);
+/* Fills r's target fields from its spec (once). */
+void cep_run_load_target(cep_run *r);
+/* The executor that runs r: d->kex for kubernetes targets, else d->ex. */
+cep_executor *cep_run_executor(cep_delegate *d, cep_run *r);
+/* Where r's runner acts (its identity URI), as its executor says. */
+void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out);
+/* Subscribes fn(d, news, arg), called with d->mu held; before the
+ * threads start (setup). CEP_RESOURCE_EXHAUSTED when the table is full. */
+int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
+    cep_err *err);
 
 /* runs_submit.c */
 /* task_id NULL or "": a run of its own (cepctl). A task id already held
@@ -171,14 +201,9 @@ typedef struct cep_run_view {
 } cep_run_view;
 void cep_run_view_init(cep_run_view *v, const cep_run *r);
 void cep_run_view_fini(cep_run_view *v);
-ProtobufCMessage *cep_pb_dup(const ProtobufCMessage *m);
 
 /* monitor.c */
 int cep_monitor_start(cep_delegate *d, cep_err *err);
-/* Fills r's target fields from its spec (once). */
-void cep_run_load_target(cep_run *r);
-/* The executor that runs r: d->kex for kubernetes targets, else d->ex. */
-cep_executor *cep_run_executor(cep_delegate *d, cep_run *r);
 void cep_monitor_join(cep_delegate *d);
 
 /* relay_link.c */
@@ -196,8 +221,8 @@ void cep_cp_link_join(cep_delegate *d);
 void cep_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st);
 
 /* admin.c */
+/* Serves Admin and subscribes its parked Follow calls to the run table. */
 int cep_admin_start(cep_delegate *d, cep_err *err);
-void cep_follow_kick(cep_delegate *d);
 
 /* recover.c */
 int cep_recover(cep_delegate *d, cep_err *err);

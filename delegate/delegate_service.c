@@ -71,15 +71,14 @@ static void on_connected(cep_rpc_call *c, void *arg)
 	pthread_mutex_unlock(&d->mu);
 }
 
-static int check_event(const Cep__V1__Event *ev, const char *run_id)
+/* Is ev one of run_id's and within the bounds a runner is held to? */
+static bool event_ok(const Cep__V1__Event *ev, const char *run_id)
 {
 	if (ev == NULL || ev->run_id == NULL || strcmp(ev->run_id, run_id) != 0)
-		return -1;
+		return false;
 	if (!str_ok(ev->text, CEP_EVENT_MAX_TEXT) || !str_ok(ev->phase, 256))
-		return -1;
-	if (cep__v1__event__get_packed_size(ev) > CEP_EVENT_MAX_BYTES)
-		return -1;
-	return 0;
+		return false;
+	return cep__v1__event__get_packed_size(ev) <= CEP_EVENT_MAX_BYTES;
 }
 
 /* Index of the last event of the batch that extends the journal without
@@ -137,7 +136,7 @@ static void on_events(cep_rpc_call *c, void *arg)
 		return;
 	}
 	for (size_t i = 0; i < b->n_events; i++)
-		if (check_event(b->events[i], b->run_id) != 0) {
+		if (!event_ok(b->events[i], b->run_id)) {
 			cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
 			    "event %zu: wrong run id or oversized", i);
 			return;
@@ -194,7 +193,7 @@ static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 		    err.msg);
 		return;
 	}
-	if (cep_run_add_fault(r, f, rec.time_ms) < 0) {
+	if (cep_run_add_fault(r, f, rec.time_ms) == CEP_RUN_FAULT_NO_ROOM) {
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}

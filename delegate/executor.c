@@ -1,7 +1,9 @@
 /* executor.c - the executor interface: dispatch to a backend's ops. */
 #include "executor.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct cep_executor {
 	const cep_executor_ops *ops;
@@ -49,27 +51,91 @@ void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h)
 	ex->ops->kill(ex->impl, h);
 }
 
-int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err)
+enum cep_exec_state cep_exec_state_of(int rv)
+{
+	return rv == CEP_OK ? CEP_EXEC_DONE : CEP_EXEC_FAILED;
+}
+
+enum cep_exec_state cep_executor_undo(cep_executor *ex, const char *run_id,
+    cep_err *err)
 {
 	return ex->ops->undo(ex->impl, run_id, err);
 }
 
-int cep_executor_node_undo(cep_executor *ex, const char *run_id,
-    const char *recs_json, char **undone, cep_err *err)
+enum cep_exec_state cep_executor_node_undo(cep_executor *ex,
+    const char *run_id, const char *recs_json, char **undone, cep_err *err)
 {
 	*undone = NULL;
 	if (ex->ops->node_undo == NULL)
-		return cep_err_set(err, CEP_UNIMPLEMENTED, "the %s executor "
-		    "cannot undo faults on a node", ex->ops->name);
+		return cep_exec_state_of(cep_err_set(err, CEP_UNIMPLEMENTED,
+		    "the %s executor cannot undo faults on a node",
+		    ex->ops->name));
 	return ex->ops->node_undo(ex->impl, run_id, recs_json, undone, err);
 }
 
-int cep_executor_adopt(cep_executor *ex, const cep_exec_handle *h,
-    cep_err *err)
+int cep_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err)
 {
-	if (ex->ops->adopt == NULL)
+	char what[128];
+	if (ex->ops->adopt != NULL)
+		return ex->ops->adopt(ex->impl, h, err);
+	h->child = false;
+	/* a process: alive when pid + start time still are, not a zombie */
+	if (h->pid > 1 && h->start != 0 &&
+	    ex->ops->poll(ex->impl, h, what, sizeof(what)) == CEP_EXEC_ALIVE)
 		return CEP_OK;
-	return ex->ops->adopt(ex->impl, h, err);
+	return cep_err_set(err, CEP_NOT_FOUND, "runner pid %d is gone", h->pid);
+}
+
+/* The defaults below are a process runner's on this host (local,
+ * launcher); a backend whose runners live elsewhere sets its ops. */
+
+void cep_executor_place(const cep_executor *ex, const cep_exec_scope *run,
+    cep_exec_scope *out)
+{
+	if (ex->ops->place != NULL) {
+		ex->ops->place(run, out);
+		return;
+	}
+	snprintf(out->connector, sizeof(out->connector), "local");
+	snprintf(out->ns, sizeof(out->ns), "host");
+}
+
+int cep_executor_pods(const cep_executor *ex, const char *spec_yaml,
+    const char *spec_name, cep_exec_pods *pods, cep_err *err)
+{
+	memset(pods, 0, sizeof(*pods));
+	if (ex->ops->pods == NULL || spec_yaml == NULL)
+		return CEP_OK;
+	return ex->ops->pods(spec_yaml, spec_name, pods, err);
+}
+
+void cep_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
+    char *buf, size_t len)
+{
+	if (ex->ops->describe != NULL)
+		ex->ops->describe(h, buf, len);
+	else
+		snprintf(buf, len, "pid %d", h->pid);
+}
+
+void cep_executor_unverdicted(const cep_executor *ex, const char *what,
+    char *buf, size_t len)
+{
+	if (ex->ops->unverdicted != NULL)
+		ex->ops->unverdicted(what, buf, len);
+	else
+		snprintf(buf, len, "runner exited with %s before a verdict",
+		    what);
+}
+
+void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g)
+{
+	if (ex->ops->grant != NULL) {
+		ex->ops->grant(g);
+		return;
+	}
+	g->ns = NULL;
+	g->max_targets = 0;
 }
 
 /* For a backend's own functions beyond the ops (kubernetes collection). */

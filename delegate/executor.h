@@ -6,7 +6,7 @@
  *
  * Every op is called by the delegate's monitor thread and must return
  * quickly: a backend whose work is slow (network calls) does it on its own
- * threads and reports through poll() and CEP_EXEC_IN_PROGRESS.
+ * threads and reports through poll() and CEP_EXEC_PENDING.
  */
 #ifndef CEP_EXECUTOR_H
 #define CEP_EXECUTOR_H
@@ -65,12 +65,33 @@ typedef struct cep_exec_launch {
 	size_t nfault_types;
 } cep_exec_launch;
 
+/* ALIVE or EXITED. A runner that never started reports EXITED with
+ * *what "launch failed: <why>" (an asynchronous launch). */
 enum cep_exec_status { CEP_EXEC_ALIVE, CEP_EXEC_EXITED };
 
-/* undo() returns this (not a cep code, which are all <= 16) when the
- * cleanup was started or is still going: call again later (the monitor
- * does on its next tick, the run staying in CLEANUP). */
-#define CEP_EXEC_IN_PROGRESS 1000
+/* A run's target as the spec names it: connector and namespace ("" for a
+ * host run). */
+typedef struct cep_exec_scope {
+	char connector[64];
+	char ns[64];
+} cep_exec_scope;
+
+/* What the relay's grant lets a runner do beyond its spec (the policy's,
+ * docs/faults-kubernetes.md, docs/faults-network.md). */
+typedef struct cep_exec_grant {
+	const char *ns;              /* the only namespace it acts in */
+	uint32_t max_targets;        /* objects one Kubernetes fault acts on */
+	bool allow_host_netns;       /* the runner's second check */
+} cep_exec_grant;
+
+/* What undo() and node_undo() answer: DONE (verified), PENDING (the
+ * cleanup was started or is still going: call again later - the monitor
+ * does on its next tick, the run staying in CLEANUP), or FAILED (the
+ * cep_err says what and where). */
+enum cep_exec_state { CEP_EXEC_DONE, CEP_EXEC_PENDING, CEP_EXEC_FAILED };
+
+/* For backends: DONE for CEP_OK, else FAILED (err already set). */
+enum cep_exec_state cep_exec_state_of(int rv);
 
 /* Is run_id live (known and not final)? For a backend's start-time
  * collection of what earlier delegates left behind. */
@@ -84,23 +105,47 @@ typedef struct cep_executor_ops {
 	enum cep_exec_status (*poll)(void *impl, const cep_exec_handle *h,
 	    char *what, size_t len);
 	void (*kill)(void *impl, const cep_exec_handle *h);
-	/* Removes everything the run left; CEP_OK only when verified gone,
-	 * CEP_EXEC_IN_PROGRESS while an asynchronous cleanup goes on. */
-	int (*undo)(void *impl, const char *run_id, cep_err *err);
+	/* Removes everything the run left; DONE only when verified gone,
+	 * PENDING while an asynchronous cleanup goes on. */
+	enum cep_exec_state (*undo)(void *impl, const char *run_id,
+	    cep_err *err);
 	/* Optional: takes over a runner an earlier delegate launched (after a
-	 * restart), so that poll/kill/undo know it. NULL = nothing to do. */
-	int (*adopt)(void *impl, const cep_exec_handle *h, cep_err *err);
+	 * restart), so that poll/kill/undo know it. h comes with run_id,
+	 * connector, ns and the journaled pid + start; the backend fills what
+	 * it derives from them. CEP_OK: the runner is live and ours again;
+	 * an error: it is gone (the run is cleaned up). NULL: a process
+	 * runner, live when its pid + start time still are (poll). */
+	int (*adopt)(void *impl, cep_exec_handle *h, cep_err *err);
 	void (*free)(void *impl);
 	/* Optional (kubernetes): undoes node-level fault records (a JSON
 	 * array of FaultRecord fields, lib/undo/undo.h cep_undo_on_node) with a
 	 * cleanup runner on the node the run's runner ran on. Call after
-	 * undo() returned CEP_OK (also with "[]": it forgets the run's
-	 * placement); CEP_EXEC_IN_PROGRESS while it runs, then CEP_OK when
-	 * every record was undone, or an error naming what is left. *undone
+	 * undo() was DONE (also with "[]": it forgets the run's placement);
+	 * PENDING while it runs, then DONE when every record was undone, or
+	 * FAILED with an error naming what is left. *undone
 	 * (malloc'd JSON array of fault ids, or NULL) lists what the cleanup
 	 * runner reported undone, whatever the result. */
-	int (*node_undo)(void *impl, const char *run_id, const char *recs_json,
-	    char **undone, cep_err *err);
+	enum cep_exec_state (*node_undo)(void *impl, const char *run_id,
+	    const char *recs_json, char **undone, cep_err *err);
+
+	/* What differs between backends beyond the runner's lifecycle; each
+	 * optional, NULL = a process on this host (local, launcher). */
+	/* Where the runner acts, for its identity URI: the run's (connector,
+	 * namespace); default ("local", "host"). */
+	void (*place)(const cep_exec_scope *run, cep_exec_scope *out);
+	/* The pod targets of a run's spec (placement of the runner);
+	 * default none. */
+	int (*pods)(const char *spec_yaml, const char *spec_name,
+	    cep_exec_pods *pods, cep_err *err);
+	/* Names the runner for logs: default "pid 12". */
+	void (*describe)(const cep_exec_handle *h, char *buf, size_t len);
+	/* The final reason of a run whose runner ended (*what, as poll said)
+	 * before a verdict; default "runner exited with <what> before a
+	 * verdict". */
+	void (*unverdicted)(const char *what, char *buf, size_t len);
+	/* Clears the parts of the grant that do not apply to its runners:
+	 * default (host) keeps allow_host_netns only. */
+	void (*grant)(cep_exec_grant *g);
 } cep_executor_ops;
 
 typedef struct cep_executor cep_executor;
@@ -117,11 +162,20 @@ int cep_executor_launch(cep_executor *ex, const cep_exec_launch *l,
 enum cep_exec_status cep_executor_poll(cep_executor *ex,
     const cep_exec_handle *h, char *what, size_t len);
 void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h);
-int cep_executor_undo(cep_executor *ex, const char *run_id, cep_err *err);
-int cep_executor_adopt(cep_executor *ex, const cep_exec_handle *h,
+enum cep_exec_state cep_executor_undo(cep_executor *ex, const char *run_id,
     cep_err *err);
-/* ops->node_undo; UNIMPLEMENTED for a backend without it. */
-int cep_executor_node_undo(cep_executor *ex, const char *run_id,
+int cep_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err);
+void cep_executor_place(const cep_executor *ex, const cep_exec_scope *run,
+    cep_exec_scope *out);
+int cep_executor_pods(const cep_executor *ex, const char *spec_yaml,
+    const char *spec_name, cep_exec_pods *pods, cep_err *err);
+void cep_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
+    char *buf, size_t len);
+void cep_executor_unverdicted(const cep_executor *ex, const char *what,
+    char *buf, size_t len);
+void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g);
+/* ops->node_undo; FAILED (UNIMPLEMENTED) for a backend without it. */
+enum cep_exec_state cep_executor_node_undo(cep_executor *ex, const char *run_id,
     const char *recs_json, char **undone, cep_err *err);
 
 /* For backends: wraps ops + impl; impl back when ex is of those ops. */

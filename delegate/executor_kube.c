@@ -7,7 +7,7 @@
  * that creates the Pod, then the Secret, then watches the Pod until it
  * ends; kill and undo run on a second per-run thread (the "op"). poll()
  * only reads what the watcher last saw; undo() starts the cleanup and
- * answers CEP_EXEC_IN_PROGRESS until the Pod and the Secret are confirmed
+ * answers CEP_EXEC_PENDING until the Pod and the Secret are confirmed
  * gone (GET -> 404) or the bound (5 min) passed. So a dead API server
  * stalls the runs of its own connector and nothing else: no lock is held
  * across a network call, and each connector has its own client.
@@ -20,11 +20,11 @@
 #define _GNU_SOURCE
 #include "executor_kube_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp.h"
 #include "kube_pod.h"
 #include "podtarget.h"
 #include "log.h"
@@ -34,16 +34,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-int kx_client(kconn *kc, cep_kube **out, cep_err *err)
-{
-	pthread_mutex_lock(&kc->mu);
-	int rv = CEP_OK;
-	if (kc->k == NULL)
-		rv = cep_connector_client(kc->c, &kc->k, err);
-	*out = kc->k;
-	pthread_mutex_unlock(&kc->mu);
-	return rv;
-}
+static const cep_executor_ops kube_ops;
 
 static kconn *find_conn(kube_exec *kx, const char *name)
 {
@@ -57,7 +48,7 @@ int cep_executor_kube_client(cep_executor *ex, const char *connector,
     cep_kube **out, cep_err *err)
 {
 	*out = NULL;
-	kube_exec *kx = ex ? cep_executor_impl(ex, &cep_kube_exec_ops) : NULL;
+	kube_exec *kx = ex ? cep_executor_impl(ex, &kube_ops) : NULL;
 	if (kx == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "no kubernetes executor");
@@ -98,38 +89,7 @@ static void wipe_identity(krun *kr)
 	}
 }
 
-/* The runner is over, as far as this executor can tell; first word wins. */
-void kx_ended(krun *kr, const char *fmt, ...)
-{
-	char what[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&kr->kx->mu);
-	bool first = kr->phase != KP_ENDED;
-	if (first) {
-		kr->phase = KP_ENDED;
-		snprintf(kr->what, sizeof(kr->what), "%s", what);
-	}
-	pthread_mutex_unlock(&kr->kx->mu);
-	if (first)
-		cep_log_conn(CEP_LOG_INFO, kr->id, kr->conn, "runner pod %s/%s: "
-		    "%s", kr->ns, kr->pod, what);
-}
-
-bool kx_stop_asked(krun *kr)
-{
-	return atomic_load(&kr->stop) || atomic_load(&kr->kx->stopping);
-}
-
 /* ------------------------------------------------------------- launch */
-
-const char *kx_obj_str(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(json_object_get(o, a), b);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 /* A create answered 409 AlreadyExists: when the object carries this run's
  * label it is ours (a retried create whose first attempt did land, after
@@ -261,13 +221,16 @@ static int delete_one(cep_kube *k, const cep_kube_res *res, krun *kr,
 	return rv == CEP_NOT_FOUND ? CEP_OK : rv;
 }
 
-/* 1 gone (404), 0 present, -1 unknown (err). */
-static int gone(cep_kube *k, const cep_kube_res *res, krun *kr, cep_err *err)
+enum kx_presence { KX_GONE, KX_PRESENT, KX_UNKNOWN /* err says why */ };
+
+static enum kx_presence gone(cep_kube *k, const cep_kube_res *res, krun *kr,
+    cep_err *err)
 {
 	json_t *o = NULL;
 	int rv = cep_kube_get(k, res, kr->ns, kr->pod, &o, err);
 	json_decref(o);
-	return rv == CEP_NOT_FOUND ? 1 : rv == CEP_OK ? 0 : -1;
+	return rv == CEP_NOT_FOUND ? KX_GONE : rv == CEP_OK ? KX_PRESENT :
+	    KX_UNKNOWN;
 }
 
 /* Delete both, then confirm both gone; again every second up to the
@@ -282,19 +245,20 @@ static int undo_objects(krun *kr, cep_kube *k, cep_err *err)
 		if (delete_one(k, &cep_kube_secrets, kr, &e2) != CEP_OK &&
 		    e.msg[0] == '\0')
 			e = e2;
-		int pg = gone(k, &cep_kube_pods, kr, &e2);
-		int sg = gone(k, &cep_kube_secrets, kr, &e2);
-		if (pg == 1 && sg == 1)
+		enum kx_presence pp = gone(k, &cep_kube_pods, kr, &e2);
+		enum kx_presence sp = gone(k, &cep_kube_secrets, kr, &e2);
+		bool pg = pp == KX_GONE, sg = sp == KX_GONE;
+		if (pg && sg)
 			return CEP_OK;
-		if (e.msg[0] == '\0' && (pg < 0 || sg < 0))
+		if (e.msg[0] == '\0' && (pp == KX_UNKNOWN || sp == KX_UNKNOWN))
 			e = e2;
 		bool out = cep_mono_ms() >= end || atomic_load(&kr->kx->stopping);
 		if (out)
 			return cep_err_set(err, CEP_UNAVAILABLE, "%s%s%s %s/%s still "
 			    "present after %llds%s%.200s%s; the pod's "
 			    "activeDeadlineSeconds still ends it",
-			    pg == 1 ? "" : "pod", pg != 1 && sg != 1 ? " and " : "",
-			    sg == 1 ? "" : "secret", kr->ns, kr->pod,
+			    pg ? "" : "pod", !pg && !sg ? " and " : "",
+			    sg ? "" : "secret", kr->ns, kr->pod,
 			    (long long)(kr->kx->undo_limit_ms / 1000),
 			    e.msg[0] ? " (last error: " : "", e.msg,
 			    e.msg[0] ? ")" : "");
@@ -490,9 +454,12 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 	return start_run(kx, kr, err);
 }
 
-static int kube_adopt(void *impl, const cep_exec_handle *h, cep_err *err)
+static int kube_adopt(void *impl, cep_exec_handle *h, cep_err *err)
 {
 	kube_exec *kx = impl;
+	/* the pod (and its Secret) are named after the run */
+	if (h->pod[0] == '\0')
+		cep_kpod_name(h->run_id, h->pod, sizeof(h->pod));
 	const char *id = handle_run(h);
 	if (!cep_run_id_valid(id))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -560,25 +527,26 @@ static void unlink_run(kube_exec *kx, krun *kr)
 		}
 }
 
-static int kube_undo(void *impl, const char *run_id, cep_err *err)
+static enum cep_exec_state kube_undo(void *impl, const char *run_id,
+    cep_err *err)
 {
 	kube_exec *kx = impl;
 	pthread_mutex_lock(&kx->mu);
 	krun *kr = find_run(kx, run_id);
 	if (kr == NULL) {   /* never launched here: nothing was created */
 		pthread_mutex_unlock(&kx->mu);
-		return CEP_OK;
+		return CEP_EXEC_DONE;
 	}
 	atomic_store(&kr->stop, true);
 	if (!kr->undo_started) {
 		kr->undo_started = start_op(kr, OP_UNDO);
 		pthread_mutex_unlock(&kx->mu);
-		return CEP_EXEC_IN_PROGRESS;
+		return CEP_EXEC_PENDING;
 	}
 	if (!kr->undo_done || !kr->op_done ||
 	    (kr->watcher_started && !kr->watcher_done)) {
 		pthread_mutex_unlock(&kx->mu);
-		return CEP_EXEC_IN_PROGRESS;
+		return CEP_EXEC_PENDING;
 	}
 	unlink_run(kx, kr);
 	kx_clean_stash(kx, kr);
@@ -591,7 +559,7 @@ static int kube_undo(void *impl, const char *run_id, cep_err *err)
 		    "%s/%s deleted, confirmed gone",
 		    kr->ns, kr->pod);
 	krun_free(kr);   /* both threads have ended: joins return at once */
-	return rv;
+	return cep_exec_state_of(rv);
 }
 
 static void kube_free(void *impl)
@@ -616,7 +584,42 @@ static void kube_free(void *impl)
 	free(kx);
 }
 
-const cep_executor_ops cep_kube_exec_ops = {
+/* ----------------------------------------- what differs from a process */
+
+static void kube_place(const cep_exec_scope *run, cep_exec_scope *out)
+{
+	*out = *run;
+}
+
+static int kube_pods(const char *spec_yaml, const char *spec_name,
+    cep_exec_pods *pods, cep_err *err)
+{
+	cep_exp *e = NULL;
+	int rv = cep_exp_parse(spec_yaml, strlen(spec_yaml), spec_name, &e,
+	    NULL, err);
+	if (rv == CEP_OK)
+		rv = cep_kpod_targets(e, pods, err);
+	cep_exp_free(e);
+	return rv;
+}
+
+static void kube_describe(const cep_exec_handle *h, char *buf, size_t len)
+{
+	snprintf(buf, len, "pod %s/%s on connector %s", h->ns, h->pod,
+	    h->connector);
+}
+
+static void kube_unverdicted(const char *what, char *buf, size_t len)
+{
+	snprintf(buf, len, "runner ended before a verdict: %s", what);
+}
+
+static void kube_grant(cep_exec_grant *g)
+{
+	g->allow_host_netns = false;
+}
+
+static const cep_executor_ops kube_ops = {
 	.name = "kubernetes",
 	.launch = kube_launch,
 	.poll = kube_poll,
@@ -625,6 +628,11 @@ const cep_executor_ops cep_kube_exec_ops = {
 	.adopt = kube_adopt,
 	.free = kube_free,
 	.node_undo = kx_node_undo,
+	.place = kube_place,
+	.pods = kube_pods,
+	.describe = kube_describe,
+	.unverdicted = kube_unverdicted,
+	.grant = kube_grant,
 };
 
 int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
@@ -648,7 +656,7 @@ int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
 	snprintf(kx->appliance, sizeof(kx->appliance), "%s", appliance);
 	snprintf(kx->relay, sizeof(kx->relay), "%s",
 	    relay_default ? relay_default : "");
-	*out = cep_executor_wrap(&cep_kube_exec_ops, kx);
+	*out = cep_executor_wrap(&kube_ops, kx);
 	if (*out == NULL) {
 		kube_free(kx);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
@@ -658,7 +666,25 @@ int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
 
 void cep_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms)
 {
-	kube_exec *kx = cep_executor_impl(ex, &cep_kube_exec_ops);
+	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
 	if (kx != NULL)
 		kx->undo_limit_ms = ms;
+}
+
+/* ---------------------------------------------------------- collection */
+
+int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
+    size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
+{
+	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
+	if (kx == NULL || kx->coll != NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "collection: not a kubernetes executor, or already started");
+	return kx_collect_start(kx, places, nplaces, live, arg, err);
+}
+
+bool cep_executor_kube_collect_done(cep_executor *ex)
+{
+	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
+	return kx == NULL || kx_collect_done(kx);
 }

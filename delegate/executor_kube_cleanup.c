@@ -9,7 +9,7 @@
  * its termination message. Only what it reports undone counts as undone.
  *
  * One thread per cleanup; the monitor polls (kx_node_undo answers
- * CEP_EXEC_IN_PROGRESS meanwhile), so a slow cluster stalls nothing else.
+ * CEP_EXEC_PENDING meanwhile), so a slow cluster stalls nothing else.
  * The Pod and Secret are deleted and confirmed gone before the answer.
  */
 #define _GNU_SOURCE
@@ -234,8 +234,8 @@ static bool no_records(const char *recs)
 	return none;
 }
 
-int kx_node_undo(void *impl, const char *run_id, const char *recs_json,
-    char **undone, cep_err *err)
+enum cep_exec_state kx_node_undo(void *impl, const char *run_id,
+    const char *recs_json, char **undone, cep_err *err)
 {
 	kube_exec *kx = impl;
 	*undone = NULL;
@@ -250,10 +250,13 @@ int kx_node_undo(void *impl, const char *run_id, const char *recs_json,
 		pthread_mutex_unlock(&kx->mu);
 		if (c != NULL)
 			kclean_free(c);
-		return none ? CEP_OK : cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "the node the runner ran on is unknown (the delegate "
-		    "restarted since it launched it): node-level faults cannot "
-		    "be undone by a cleanup runner");
+		if (none)
+			return CEP_EXEC_DONE;
+		cep_err_set(err, CEP_FAILED_PRECONDITION, "the node the runner "
+		    "ran on is unknown (the delegate restarted since it "
+		    "launched it): node-level faults cannot be undone by a "
+		    "cleanup runner");
+		return CEP_EXEC_FAILED;
 	}
 	if (c->state == KC_STASHED) {
 		c->recs = strdup(recs_json);
@@ -261,17 +264,18 @@ int kx_node_undo(void *impl, const char *run_id, const char *recs_json,
 		    pthread_create(&c->th, NULL, clean_main, c) == 0) {
 			c->state = KC_RUNNING;
 			pthread_mutex_unlock(&kx->mu);
-			return CEP_EXEC_IN_PROGRESS;
+			return CEP_EXEC_PENDING;
 		}
 		drop(kx, c);
 		pthread_mutex_unlock(&kx->mu);
 		kclean_free(c);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "starting the "
-		    "cleanup runner thread");
+		cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "starting the cleanup "
+		    "runner thread");
+		return CEP_EXEC_FAILED;
 	}
 	if (c->state == KC_RUNNING) {
 		pthread_mutex_unlock(&kx->mu);
-		return CEP_EXEC_IN_PROGRESS;
+		return CEP_EXEC_PENDING;
 	}
 	drop(kx, c);
 	pthread_mutex_unlock(&kx->mu);
@@ -282,7 +286,7 @@ int kx_node_undo(void *impl, const char *run_id, const char *recs_json,
 	*undone = c->undone;
 	c->undone = NULL;
 	kclean_free(c);
-	return rv;
+	return cep_exec_state_of(rv);
 }
 
 void kx_clean_free_all(kube_exec *kx)

@@ -129,7 +129,8 @@ static void *collect_main(void *arg)
 	return NULL;
 }
 
-static int setup_one(kube_exec *kx, kcoll_one *o, kconn *kc,
+/* false: no memory. */
+static bool setup_one(kube_exec *kx, kcoll_one *o, kconn *kc,
     const cep_exec_place *places, size_t nplaces)
 {
 	o->kx = kx;
@@ -137,22 +138,18 @@ static int setup_one(kube_exec *kx, kcoll_one *o, kconn *kc,
 	atomic_init(&o->done, false);
 	o->ns = calloc(kc->c->n_ns + nplaces + 1, sizeof(*o->ns));
 	if (o->ns == NULL)
-		return -1;
+		return false;
 	for (size_t i = 0; i < kc->c->n_ns; i++)
 		add_ns(o, kc->c->namespaces[i]);
 	for (size_t i = 0; i < nplaces; i++)
 		if (strcmp(places[i].connector, kc->c->name) == 0)
 			add_ns(o, places[i].ns);
-	return 0;
+	return true;
 }
 
-int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
+int kx_collect_start(kube_exec *kx, const cep_exec_place *places,
     size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
 {
-	kube_exec *kx = cep_executor_impl(ex, &cep_kube_exec_ops);
-	if (kx == NULL || kx->coll != NULL)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "collection: not a kubernetes executor, or already started");
 	kcollect *c = calloc(1, sizeof(*c));
 	if (c == NULL || (kx->nconns > 0 &&
 	    (c->one = calloc(kx->nconns, sizeof(*c->one))) == NULL)) {
@@ -164,7 +161,7 @@ int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
 		kcoll_one *o = &c->one[c->n++];
 		o->live = live;
 		o->arg = arg;
-		if (setup_one(kx, o, &kx->conns[i], places, nplaces) != 0 ||
+		if (!setup_one(kx, o, &kx->conns[i], places, nplaces) ||
 		    pthread_create(&o->thr, NULL, collect_main, o) != 0) {
 			atomic_store(&o->done, true);
 			cep_log_conn(CEP_LOG_ERROR, NULL, kx->conns[i].c->name,
@@ -177,10 +174,9 @@ int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
 	return CEP_OK;
 }
 
-bool cep_executor_kube_collect_done(cep_executor *ex)
+bool kx_collect_done(kube_exec *kx)
 {
-	kube_exec *kx = cep_executor_impl(ex, &cep_kube_exec_ops);
-	if (kx == NULL || kx->coll == NULL)
+	if (kx->coll == NULL)
 		return true;
 	for (size_t i = 0; i < kx->coll->n; i++)
 		if (!atomic_load(&kx->coll->one[i].done))

@@ -1,7 +1,10 @@
 /*
- * executor_kube_int.h - what executor_kube.c (launch, watch, kill, undo)
- * and executor_kube_collect.c (start-time collection) share. Not for use
- * outside those two files.
+ * executor_kube_int.h - what the files of the kubernetes executor share:
+ * executor_kube.c (the ops: launch, poll, kill, undo, adopt) on top of
+ * executor_kube_watch.c (the pod's watch), executor_kube_cleanup.c
+ * (cleanup runners), executor_kube_collect.c (start-time collection), and
+ * executor_kube_run.c (helpers all of them use). Calls go down only. Not
+ * for use outside these files.
  *
  * Locking: kx->mu guards the run list and each krun's phase, what and op
  * fields; it is never held across a network call. kconn->mu guards only
@@ -72,14 +75,13 @@ typedef struct kube_exec {
 	kclean *cleans;                /* kx->mu: placements, cleanups */
 } kube_exec;
 
-extern const cep_executor_ops cep_kube_exec_ops;
-
+/* executor_kube_run.c: a connector's client, made on first use. */
 int kx_client(kconn *kc, cep_kube **out, cep_err *err);
 
 #define WATCH_SLICE_MS 60000      /* re-check the pod by GET this often */
 #define RETRY_PAUSE_MS 1000       /* after a failed API call */
 
-/* executor_kube.c, for the watcher: the runner is over as far as this
+/* executor_kube_run.c, for the watcher: the runner is over as far as this
  * executor can tell (first word wins); the run's threads should end;
  * o[a][b] as a string or NULL. */
 void kx_ended(krun *kr, const char *fmt, ...)
@@ -92,11 +94,16 @@ void kx_watch_pod(krun *kr, cep_kube *k);
  * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
  * op. free_all: joins and frees every cleanup (at executor free). */
 void kx_clean_stash(kube_exec *kx, const krun *kr);
-int kx_node_undo(void *impl, const char *run_id, const char *recs_json,
-    char **undone, cep_err *err);
+enum cep_exec_state kx_node_undo(void *impl, const char *run_id,
+    const char *recs_json, char **undone, cep_err *err);
 void kx_clean_free_all(kube_exec *kx);
 
-/* Waits for the collection threads (they check kx->stopping). */
+/* executor_kube_collect.c: starts one collection thread per connector
+ * (cep_executor_kube_collect); are they all done; waits for them (they
+ * check kx->stopping). */
+int kx_collect_start(kube_exec *kx, const cep_exec_place *places,
+    size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err);
+bool kx_collect_done(kube_exec *kx);
 void kx_collect_join(kube_exec *kx);
 
 #endif

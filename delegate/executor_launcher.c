@@ -10,7 +10,7 @@
  * (their own sessions), and it answers Poll for one it did not start by
  * pid + start time. While it cannot be reached, poll falls back to /proc
  * (pid + start time: readable without privilege), and undo and node_undo
- * answer CEP_EXEC_IN_PROGRESS for up to UNREACHABLE_MS, so a launcher
+ * answer CEP_EXEC_PENDING for up to UNREACHABLE_MS, so a launcher
  * restart costs a few seconds, not the run's cleanup.
  */
 #define _GNU_SOURCE
@@ -178,11 +178,11 @@ static void lx_kill(void *impl, const cep_exec_handle *h)
 
 /* A transport error: retry on the next tick while the launcher has been
  * unreachable for less than UNREACHABLE_MS (it may be restarting). */
-static int unreachable(launcher_exec *lx, const char *run_id, int rv,
-    cep_err *err)
+static enum cep_exec_state unreachable(launcher_exec *lx,
+    const char *run_id, int rv, cep_err *err)
 {
 	if (rv != CEP_UNAVAILABLE && rv != CEP_DEADLINE_EXCEEDED)
-		return rv;
+		return CEP_EXEC_FAILED;
 	lwait *w = lx->waits;
 	while (w != NULL && strcmp(w->id, run_id) != 0)
 		w = w->next;
@@ -195,8 +195,9 @@ static int unreachable(launcher_exec *lx, const char *run_id, int rv,
 		    lx->url, err->msg, UNREACHABLE_MS / 1000);
 	}
 	if (w != NULL && cep_mono_ms() - w->since < UNREACHABLE_MS)
-		return CEP_EXEC_IN_PROGRESS;
-	return cep_err_wrap(err, "launcher %s unreachable", lx->url);
+		return CEP_EXEC_PENDING;
+	cep_err_wrap(err, "launcher %s unreachable", lx->url);
+	return CEP_EXEC_FAILED;
 }
 
 static void forget_wait(launcher_exec *lx, const char *run_id)
@@ -210,17 +211,19 @@ static void forget_wait(launcher_exec *lx, const char *run_id)
 		}
 }
 
-static int lx_undo(void *impl, const char *run_id, cep_err *err)
+static enum cep_exec_state lx_undo(void *impl, const char *run_id,
+    cep_err *err)
 {
 	launcher_exec *lx = impl;
 	Cep__V1__LauncherRun req = CEP__V1__LAUNCHER_RUN__INIT;
 	req.run_id = (char *)run_id;
 	int rv = cep_rpc_invoke(lx->c, "cep.v1.Launcher/Undo", &req.base, NULL,
 	    NULL, UNDO_TIMEOUT_MS, err);
-	rv = rv == CEP_OK ? CEP_OK : unreachable(lx, run_id, rv, err);
-	if (rv != CEP_EXEC_IN_PROGRESS)
+	enum cep_exec_state st = rv == CEP_OK ? CEP_EXEC_DONE :
+	    unreachable(lx, run_id, rv, err);
+	if (st != CEP_EXEC_PENDING)
 		forget_wait(lx, run_id);
-	return rv;
+	return st;
 }
 
 static char *undone_json(const Cep__V1__LauncherCleanupReply *rep)
@@ -233,13 +236,13 @@ static char *undone_json(const Cep__V1__LauncherCleanupReply *rep)
 	return s;
 }
 
-static int lx_node_undo(void *impl, const char *run_id,
+static enum cep_exec_state lx_node_undo(void *impl, const char *run_id,
     const char *recs_json, char **undone, cep_err *err)
 {
 	launcher_exec *lx = impl;
 	*undone = NULL;
 	if (recs_json == NULL || strcmp(recs_json, "[]") == 0)
-		return CEP_OK;
+		return CEP_EXEC_DONE;
 	Cep__V1__LauncherCleanup req = CEP__V1__LAUNCHER_CLEANUP__INIT;
 	req.run_id = (char *)run_id;
 	req.records_json = (char *)recs_json;
@@ -248,22 +251,22 @@ static int lx_node_undo(void *impl, const char *run_id,
 	    &cep__v1__launcher_cleanup_reply__descriptor, &out,
 	    CALL_TIMEOUT_MS, err);
 	if (rv != CEP_OK) {
-		rv = unreachable(lx, run_id, rv, err);
-		if (rv != CEP_EXEC_IN_PROGRESS)
+		enum cep_exec_state st = unreachable(lx, run_id, rv, err);
+		if (st != CEP_EXEC_PENDING)
 			forget_wait(lx, run_id);
-		return rv;
+		return st;
 	}
 	forget_wait(lx, run_id);
 	const Cep__V1__LauncherCleanupReply *rep = (const void *)out;
-	rv = CEP_EXEC_IN_PROGRESS;
+	enum cep_exec_state st = CEP_EXEC_PENDING;
 	if (rep->done) {
 		*undone = undone_json(rep);
-		rv = rep->code == CEP_OK ? CEP_OK : cep_err_set(err,
-		    rep->code > 0 && rep->code <= 16 ? rep->code : CEP_INTERNAL,
-		    "%s", rep->error);
+		st = rep->code == CEP_OK ? CEP_EXEC_DONE : cep_exec_state_of(
+		    cep_err_set(err, rep->code > 0 && rep->code <= 16 ?
+		    rep->code : CEP_INTERNAL, "%s", rep->error));
 	}
 	protobuf_c_message_free_unpacked(out, NULL);
-	return rv;
+	return st;
 }
 
 static void lx_free(void *impl)

@@ -125,10 +125,11 @@ static int kill_run(const char *run_id, cep_err *err)
 	    left, run_id, first);
 }
 
-static int local_undo(void *impl, const char *run_id, cep_err *err)
+static enum cep_exec_state local_undo(void *impl, const char *run_id,
+    cep_err *err)
 {
 	(void)impl;
-	return kill_run(run_id, err);
+	return cep_exec_state_of(kill_run(run_id, err));
 }
 
 static bool no_records(const char *recs)
@@ -147,13 +148,14 @@ static lclean **find_clean(local_exec *lx, const char *run_id)
 	return pp;
 }
 
-static int clean_start(local_exec *lx, const char *run_id,
+static enum cep_exec_state clean_start(local_exec *lx, const char *run_id,
     const char *recs_json, cep_err *err)
 {
 	char dir[4096];
 	lclean *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_exec_state_of(cep_err_set(err,
+		    CEP_RESOURCE_EXHAUSTED, "out of memory"));
 	snprintf(c->id, sizeof(c->id), "%s", run_id);
 	cep_cleanrun_opts o = {.runner_bin = lx->bin, .dir = dir,
 	    .run_id = run_id, .recs_json = recs_json};
@@ -162,32 +164,32 @@ static int clean_start(local_exec *lx, const char *run_id,
 		rv = cep_cleanrun_start(&o, &c->cr, err);
 	if (rv != CEP_OK) {
 		free(c);
-		return rv;
+		return CEP_EXEC_FAILED;
 	}
 	cep_log_info(run_id, "cleanup runner started: pid %d",
 	    cep_cleanrun_pid(c->cr));
 	c->next = lx->cleans;
 	lx->cleans = c;
-	return CEP_EXEC_IN_PROGRESS;
+	return CEP_EXEC_PENDING;
 }
 
-static int local_node_undo(void *impl, const char *run_id,
+static enum cep_exec_state local_node_undo(void *impl, const char *run_id,
     const char *recs_json, char **undone, cep_err *err)
 {
 	local_exec *lx = impl;
 	*undone = NULL;
 	lclean **pp = find_clean(lx, run_id);
 	if (*pp == NULL)
-		return no_records(recs_json) ? CEP_OK :
+		return no_records(recs_json) ? CEP_EXEC_DONE :
 		    clean_start(lx, run_id, recs_json, err);
 	int rv = cep_cleanrun_poll((*pp)->cr, undone, err);
 	if (rv == CEP_CLEANRUN_IN_PROGRESS)
-		return CEP_EXEC_IN_PROGRESS;
+		return CEP_EXEC_PENDING;
 	lclean *c = *pp;
 	*pp = c->next;
 	cep_cleanrun_free(c->cr);
 	free(c);
-	return rv;
+	return cep_exec_state_of(rv);
 }
 
 static void local_free(void *impl)

@@ -74,17 +74,18 @@ static char *base64(const char *in, size_t n)
 	return out;
 }
 
-/* Sets data[key] = base64(val); wipes the intermediate copy. */
-static int put_b64(json_t *data, const char *key, const char *val)
+/* Sets data[key] = base64(val); wipes the intermediate copy. false: no
+ * memory. */
+static bool put_b64(json_t *data, const char *key, const char *val)
 {
 	size_t n = strlen(val);
 	char *enc = base64(val, n);
 	if (enc == NULL)
-		return -1;
-	int rv = json_object_set_new(data, key, json_string(enc));
+		return false;
+	bool set = json_object_set_new(data, key, json_string(enc)) == 0;
 	explicit_bzero(enc, strlen(enc));
 	free(enc);
-	return rv;
+	return set;
 }
 
 /* Connector labels, then cep's (which win). */
@@ -388,16 +389,18 @@ json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
 	json_t *data = json_object();
 	if (data == NULL)
 		return NULL;
-	int bad = put_b64(data, "ca.crt", ca) | put_b64(data, "runner.crt", cert) |
-	    put_b64(data, "runner.key", key) | put_b64(data, "relay", p->relay);
+	bool ok = put_b64(data, "ca.crt", ca);
+	ok = put_b64(data, "runner.crt", cert) && ok;
+	ok = put_b64(data, "runner.key", key) && ok;
+	ok = put_b64(data, "relay", p->relay) && ok;
 	if (p->server_name != NULL && p->server_name[0] != '\0')
-		bad |= put_b64(data, "server-name", p->server_name);
+		ok = put_b64(data, "server-name", p->server_name) && ok;
 	if (p->cp_url != NULL && p->cp_url[0] != '\0') {
-		bad |= put_b64(data, "cp-url", p->cp_url);
+		ok = put_b64(data, "cp-url", p->cp_url) && ok;
 		if (p->cp_ca_pem != NULL && p->cp_ca_pem[0] != '\0')
-			bad |= put_b64(data, "cp-ca.crt", p->cp_ca_pem);
+			ok = put_b64(data, "cp-ca.crt", p->cp_ca_pem) && ok;
 	}
-	if (bad) {
+	if (!ok) {
 		json_decref(data);
 		return NULL;
 	}
@@ -408,7 +411,7 @@ json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *recs_json)
 {
 	json_t *data = json_object();
-	if (data == NULL || put_b64(data, "cleanup.json", recs_json) != 0) {
+	if (data == NULL || !put_b64(data, "cleanup.json", recs_json)) {
 		json_decref(data);
 		return NULL;
 	}

@@ -9,11 +9,13 @@
  * on here is only changed by this thread's steps and by journaled events.
  *
  * A run's executor follows its target: host runs use the local executor
- * (d->ex), kubernetes runs the kubernetes one (d->kex). The kubernetes
- * executor never blocks this thread: its launch returns at once, and its
- * undo answers CEP_EXEC_IN_PROGRESS until the pod and secret are confirmed
- * gone - the run then stays in CLEANUP (r->cleaning) and finish() asks
- * again on the next tick.
+ * (d->ex), kubernetes runs the kubernetes one (d->kex); cep_run_executor
+ * (runs.c) is the only place that looks at the kind, what differs is asked of the
+ * executor's ops (executor.h). The kubernetes executor never blocks this
+ * thread: its launch returns at once, and its undo answers
+ * CEP_EXEC_PENDING until the pod and secret are confirmed gone - the run
+ * then stays in CLEANUP (r->cleaning) and finish() asks again on the next
+ * tick.
  */
 #define _GNU_SOURCE
 #include "delegate_int.h"
@@ -26,7 +28,6 @@
 #include <time.h>
 
 #include "exp.h"
-#include "kube_pod.h"
 #include "cred.h"
 #include "log.h"
 #include "util.h"
@@ -52,36 +53,6 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
 	    (rv = cep_path(path, sizeof(path), err, "%s/runner.key", dir)) == CEP_OK)
 		rv = cep_write_file(path, key, strlen(key), 0600, err);
 	return rv;
-}
-
-void cep_run_load_target(cep_run *r)
-{
-	if (r->target_known || r->spec_yaml == NULL)
-		return;
-	r->target_known = true;
-	cep_exp *e = NULL;
-	cep_err err = {0};
-	if (cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), "spec", &e, NULL,
-	    &err) != CEP_OK) {
-		cep_log_warn(r->id, "spec does not parse any more (%s); treated "
-		    "as a host target", err.msg);
-		return;
-	}
-	const char *kind = cep_exp_target_kind(e);
-	if (kind != NULL && strcmp(kind, "kubernetes") == 0) {
-		r->kube = true;
-		snprintf(r->connector, sizeof(r->connector), "%s",
-		    cep_exp_connector(e) ? cep_exp_connector(e) : "");
-		snprintf(r->ns, sizeof(r->ns), "%s",
-		    cep_exp_namespace(e) ? cep_exp_namespace(e) : "");
-	}
-	cep_exp_free(e);
-}
-
-cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
-{
-	cep_run_load_target(r);
-	return r->kube && d->kex != NULL ? d->kex : d->ex;
 }
 
 /* Mints the run's identity; d->mu NOT held. The key pair is made here,
@@ -121,21 +92,6 @@ static void journal_pid(cep_run *r)
 	(void)cep_run_journal(r, &rec, true, &err);
 }
 
-/* The pod targets of a kubernetes run (placement of its runner). */
-static int pod_targets(const cep_run *r, cep_exec_pods *pods, cep_err *err)
-{
-	memset(pods, 0, sizeof(*pods));
-	if (!r->kube || r->spec_yaml == NULL)
-		return CEP_OK;
-	cep_exp *e = NULL;
-	int rv = cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml),
-	    r->spec_name, &e, NULL, err);
-	if (rv == CEP_OK)
-		rv = cep_kpod_targets(e, pods, err);
-	cep_exp_free(e);
-	return rv;
-}
-
 /* The distinct fault types of e, for the launcher (the capabilities of
  * the runner follow from them); pointers into e. */
 static size_t fault_types(const cep_exp *e, const char **types, size_t max)
@@ -169,7 +125,8 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	snprintf(conn, sizeof(conn), "%s", r->connector);
 	snprintf(ns, sizeof(ns), "%s", r->ns);
 	cep_exec_pods pods;          /* copied by the executor */
-	if (pod_targets(r, &pods, &err) != CEP_OK) {
+	if (cep_executor_pods(cep_run_executor(d, r), r->spec_yaml,
+	    r->spec_name, &pods, &err) != CEP_OK) {
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -205,15 +162,14 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	r->h = h;
 	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", id);
 	r->has_runner = true;
-	if (r->kube) {
-		/* Names are derived from the run: nothing to journal. */
-		cep_log_conn(CEP_LOG_INFO, r->id, h.connector, "runner pod %s/%s "
-		    "launching on connector %s", h.ns, h.pod, h.connector);
-		return;
-	}
-	journal_pid(r);
-	cep_log_info(r->id, "runner started: pid %d (%s executor)", h.pid,
-	    cep_executor_name(ex));
+	/* A pid names the runner in this boot only: journaled for recovery.
+	 * Other handles (pods) are derived from the run: nothing to journal. */
+	if (h.pid > 0)
+		journal_pid(r);
+	char who[256];
+	cep_executor_describe(ex, &h, who, sizeof(who));
+	cep_log_conn(CEP_LOG_INFO, r->id, h.connector, "runner started: %s "
+	    "(%s executor)", who, cep_executor_name(ex));
 }
 
 /* PENDING -> LAUNCHING -> runner started. d->mu held on entry and exit. */
@@ -221,16 +177,15 @@ static void launch(cep_delegate *d, cep_run *r)
 {
 	char id[24], uri[256];
 	cep_err err = {0};
-	char conn[64], ns[64];
+	cep_exec_scope at;
 	snprintf(id, sizeof(id), "%s", r->id);
-	cep_run_load_target(r);
-	cep_metric_inc1(d->m_launches, cep_executor_name(cep_run_executor(d, r)));
-	snprintf(conn, sizeof(conn), "%s", r->kube ? r->connector : "local");
-	snprintf(ns, sizeof(ns), "%s", r->kube ? r->ns : "host");
+	cep_executor *ex = cep_run_executor(d, r);
+	cep_metric_inc1(d->m_launches, cep_executor_name(ex));
+	cep_run_place(d, r, &at);
 	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
 	pthread_mutex_unlock(&d->mu);
-	int rv = mint_identity(d, id, conn, ns, not_after, uri, sizeof(uri),
-	    &err);
+	int rv = mint_identity(d, id, at.connector, at.ns, not_after, uri,
+	    sizeof(uri), &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
 		cep_metric_inc1(d->m_launch_fail,
@@ -263,8 +218,8 @@ static Cep__V1__RunState verdict_state(const char *v)
 }
 
 /* Which final state, and why. */
-static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
-    char *why, size_t len)
+static Cep__V1__RunState final_state(cep_delegate *d, cep_run *r,
+    const char *undo_err, char *why, size_t len)
 {
 	if (undo_err != NULL) {
 		snprintf(why, len, "cleanup incomplete: %s", undo_err);
@@ -295,36 +250,35 @@ static Cep__V1__RunState final_state(cep_run *r, const char *undo_err,
 		snprintf(why, len, "%s", r->abort_reason);
 		return CEP__V1__RUN_STATE__RUN_ABORTED;
 	}
-	if (r->kube)
-		snprintf(why, len, "runner ended before a verdict: %s",
-		    r->exit_what);
-	else
-		snprintf(why, len, "runner exited with %s before a verdict",
-		    r->exit_what);
+	cep_executor_unverdicted(cep_run_executor(d, r), r->exit_what, why,
+	    len);
 	return CEP__V1__RUN_STATE__RUN_ERROR;
 }
 
 /* lib/undo/undo.c's resolver for Kubernetes faults (k8s-scale, k8s-cordon):
  * the run's connector client and namespace. Called from undo_faults,
  * which runs the undo without d->mu: taken here for the lookup only. */
-cep_kube *cep_monitor_undo_kube(const char *run_id, char *ns, size_t nslen,
+static cep_kube *undo_kube(const char *run_id, char *ns, size_t nslen,
     void *arg)
 {
 	cep_delegate *d = arg;
 	char conn[64] = "";
+	cep_executor *ex = NULL;
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = cep_run_find(d, run_id);
-	bool kube = r != NULL && r->kube;
-	if (kube) {
+	if (r != NULL) {
+		ex = cep_run_executor(d, r);
 		snprintf(conn, sizeof(conn), "%s", r->connector);
 		snprintf(ns, nslen, "%s", r->ns);
 	}
 	pthread_mutex_unlock(&d->mu);
-	if (!kube)
-		return NULL;
 	cep_kube *k = NULL;
 	cep_err err = {0};
-	if (cep_executor_kube_client(d->kex, conn, &k, &err) != CEP_OK) {
+	/* a run whose executor has no cluster client has no such faults */
+	if (ex == NULL || cep_executor_kube_client(ex, conn, &k, &err) !=
+	    CEP_OK) {
+		if (ex == NULL || err.code == CEP_FAILED_PRECONDITION)
+			return NULL;
 		cep_log_warn(run_id, "undo: %s", err.msg);
 		return NULL;
 	}
@@ -370,7 +324,7 @@ static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
  * reported undone. Called with
  * "[]" too, so the executor forgets the run's placement. d->mu held: the
  * executor only starts or polls its cleanup thread. */
-static int node_faults(cep_delegate *d, cep_run *r,
+static enum cep_exec_state node_faults(cep_delegate *d, cep_run *r,
     Cep__V1__FaultRecord **recs, size_t n, bool *node, bool *done,
     cep_err *uerr)
 {
@@ -387,9 +341,10 @@ static int node_faults(cep_delegate *d, cep_run *r,
 	char *js = json_dumps(arr, JSON_COMPACT), *undone = NULL;
 	json_decref(arr);
 	if (js == NULL)
-		return cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
-	int rv = cep_executor_node_undo(cep_run_executor(d, r), r->id, js,
-	    &undone, uerr);
+		return cep_exec_state_of(cep_err_set(uerr,
+		    CEP_RESOURCE_EXHAUSTED, "no memory"));
+	enum cep_exec_state rv = cep_executor_node_undo(cep_run_executor(d, r),
+	    r->id, js, &undone, uerr);
 	free(js);
 	json_t *ids = undone ? json_loads(undone, 0, NULL) : NULL;
 	free(undone);
@@ -401,7 +356,7 @@ static int node_faults(cep_delegate *d, cep_run *r,
 			    json_string_value(v), recs[i]->fault_id) == 0)
 				done[i] = true;
 	json_decref(ids);
-	if (rv == CEP_OK || rv == CEP_EXEC_IN_PROGRESS)
+	if (rv != CEP_EXEC_FAILED)
 		return rv;
 	/* name what is left first: the error may be about the pod */
 	char left[256] = "";
@@ -429,23 +384,26 @@ static void free_recs(Cep__V1__FaultRecord **recs, size_t n)
  * dropped while undoing: a Kubernetes undo is an API call, and a dead API
  * server must not stall the monitor (every other run) for its timeout.
  * Node-level faults are undone by a cleanup runner first, through the
- * run's executor (CEP_EXEC_IN_PROGRESS while it runs: call again on the
- * next tick). */
-static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
+ * run's executor (PENDING while it runs: call again on the next tick);
+ * FAILED: *uerr names the first fault left. */
+static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
+    cep_err *uerr)
 {
 	size_t n;
 	Cep__V1__FaultRecord **recs = unreverted(r, &n);
 	if (n > 0 && recs == NULL)
-		return cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
-		    "no memory for the undo of %zu fault(s)", n);
+		return cep_exec_state_of(cep_err_set(uerr,
+		    CEP_RESOURCE_EXHAUSTED, "no memory for the undo of %zu "
+		    "fault(s)", n));
 	bool *done = calloc(n + 1, sizeof(*done));
 	bool *node = calloc(n + 1, sizeof(*node));
-	int rv = CEP_OK;
+	enum cep_exec_state rv = CEP_EXEC_DONE;
 	if (done == NULL || node == NULL)
-		rv = cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory");
+		rv = cep_exec_state_of(cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
+		    "no memory"));
 	else
 		rv = node_faults(d, r, recs, n, node, done, uerr);
-	if (rv == CEP_EXEC_IN_PROGRESS) {
+	if (rv == CEP_EXEC_PENDING) {
 		free_recs(recs, n);
 		free(done);
 		free(node);
@@ -453,19 +411,20 @@ static int undo_faults(cep_delegate *d, cep_run *r, cep_err *uerr)
 	}
 	char id[24];
 	snprintf(id, sizeof(id), "%s", r->id);
+	cep_undo_ctx uctx = {.kube = undo_kube, .kube_arg = d};
 	pthread_mutex_unlock(&d->mu);
 	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
 		cep_err err = {0};
 		if (node[i])
 			continue;   /* the cleanup runner's (above) */
-		done[i] = cep_undo_apply(recs[i], &err) == CEP_OK;
+		done[i] = cep_undo_apply(&uctx, recs[i], &err) == CEP_OK;
 		if (done[i])
 			continue;
 		cep_log_error(id, "fault %s: undo failed: %s", recs[i]->fault_id,
 		    err.msg);
-		if (rv == CEP_OK)
+		if (rv == CEP_EXEC_DONE)
 			*uerr = err;
-		rv = err.code;
+		rv = CEP_EXEC_FAILED;
 	}
 	pthread_mutex_lock(&d->mu);
 	int64_t now = cep_now_ms();
@@ -505,30 +464,31 @@ static void finish(cep_delegate *d, cep_run *r)
 	if (r->state != CEP__V1__RUN_STATE__RUN_CLEANUP) {
 		char why[512];
 		snprintf(why, sizeof(why), "%s", !r->has_runner ? "no runner" :
-		    r->kube ? "runner pod ended" : "runner exited");
+		    "runner ended");
 		cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP, why);
 	}
 	bool first = !r->cleaning;
 	r->cleaning = true;
 	cep_executor *ex = cep_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
-	int urv = cep_executor_undo(ex, id, &uerr);
+	enum cep_exec_state urv = cep_executor_undo(ex, id, &uerr);
 	if (first && cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
 	    CEP_OK && cep_rmtree(dir, &err) != CEP_OK)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
-	if (urv == CEP_EXEC_IN_PROGRESS)
+	if (urv == CEP_EXEC_PENDING)
 		return;
-	bool objects_gone = urv == CEP_OK;
+	bool objects_gone = urv == CEP_EXEC_DONE;
 	if (objects_gone)
 		urv = undo_faults(d, r, &uerr);
-	if (urv == CEP_EXEC_IN_PROGRESS)
+	if (urv == CEP_EXEC_PENDING)
 		return;   /* a cleanup runner is at work: ask again */
 	r->cleaning = false;
 	if (!objects_gone)
 		cep_log_error(id, "undo failed: %s", uerr.msg);
 	char why[512];
-	Cep__V1__RunState st = final_state(r, urv == CEP_OK ? NULL : uerr.msg,
+	Cep__V1__RunState st = final_state(d, r,
+	    urv == CEP_EXEC_DONE ? NULL : uerr.msg,
 	    why, sizeof(why));
 	r->has_runner = false;
 	cep_run_set_state(d, r, st, why);
@@ -542,19 +502,17 @@ static void watch(cep_delegate *d, cep_run *r)
 	if (cep_executor_poll(ex, &r->h, what, sizeof(what)) ==
 	    CEP_EXEC_EXITED) {
 		snprintf(r->exit_what, sizeof(r->exit_what), "%s", what);
-		if (r->kube && strncmp(what, "launch failed: ", 15) == 0) {
-			/* As the local executor's launch errors read. */
+		if (strncmp(what, "launch failed: ", 15) == 0) {
+			/* an asynchronous launch's failure (executor.h), as a
+			 * synchronous launch's error reads */
 			r->launch_failed = true;
 			cep_metric_inc1(d->m_launch_fail, cep_executor_name(ex));
 			snprintf(r->exit_what, sizeof(r->exit_what),
 			    "launching the runner: %.600s", what + 15);
 		}
-		if (r->kube)
-			cep_log_info(r->id, "runner pod %s/%s ended: %s", r->h.ns,
-			    r->h.pod, what);
-		else
-			cep_log_info(r->id, "runner pid %d exited: %s", r->h.pid,
-			    what);
+		char who[256];
+		cep_executor_describe(ex, &r->h, who, sizeof(who));
+		cep_log_info(r->id, "runner %s ended: %s", who, what);
 		finish(d, r);
 		return;
 	}
@@ -562,9 +520,10 @@ static void watch(cep_delegate *d, cep_run *r)
 		cep_run_request_abort(d, r, "deadline exceeded");
 	if (r->aborting && !r->killed &&
 	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
+		char who[256];
+		cep_executor_describe(ex, &r->h, who, sizeof(who));
 		cep_log_warn(r->id, "runner %s still there %d s after the "
-		    "abort: killing it", r->kube ? "pod" : "process",
-		    CEP_ABORT_GRACE_MS / 1000);
+		    "abort: killing it", who, CEP_ABORT_GRACE_MS / 1000);
 		cep_executor_kill(ex, &r->h);
 		r->killed = true;
 	}
@@ -600,7 +559,16 @@ static void tick(cep_delegate *d)
 	 * walk survives the lock being dropped inside tick_run. */
 	for (cep_run *r = d->runs; r != NULL && !d->stopping; r = r->next)
 		tick_run(d, r);
-	cep_follow_kick(d);
+	cep_run_announce_time(d);
+}
+
+/* Wakes the monitor (and cep_delegate_stop, waiting for runs to end) on
+ * every change of the run table. */
+static void monitor_news(cep_delegate *d, enum cep_run_news news, void *arg)
+{
+	(void)arg;
+	if (news == CEP_RUN_NEWS_CHANGED)
+		pthread_cond_broadcast(&d->mon_cv);
 }
 
 static void *monitor_main(void *arg)
@@ -620,6 +588,8 @@ static void *monitor_main(void *arg)
 
 int cep_monitor_start(cep_delegate *d, cep_err *err)
 {
+	if (cep_run_subscribe(d, monitor_news, NULL, err) != CEP_OK)
+		return err->code;
 	int rv = pthread_create(&d->monitor, NULL, monitor_main, d);
 	if (rv != 0)
 		return cep_err_errno(err, rv, "starting the monitor thread");

@@ -110,58 +110,34 @@ static void orphaned(cep_run *r)
 	    "cleaning up", cep_run_state_name(r->state));
 }
 
-/* A kubernetes run: rebuild the handle and let the executor watch the pod
- * again (it reports the pod's end, or that it is gone). */
-static void resume_kube(cep_delegate *d, cep_run *r)
+/* Adopt a live runner, or mark the run for cleanup. The executor
+ * decides whether the runner lives (a process: pid + start time, not a
+ * zombie; a pod: watched again, its end or absence reported by poll). */
+static void resume(cep_delegate *d, cep_run *r)
 {
 	cep_err err = {0};
-	memset(&r->h, 0, sizeof(r->h));
-	snprintf(r->h.pod, sizeof(r->h.pod), "cep-runner-%s", r->id);
-	snprintf(r->h.ns, sizeof(r->h.ns), "%s", r->ns);
+	cep_exec_scope at;
+	cep_executor *ex = cep_run_executor(d, r);
+	r->deadman_ms = d->cfg.deadman_ms;
+	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", r->id);
 	snprintf(r->h.connector, sizeof(r->h.connector), "%s", r->connector);
-	if (cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
-	    d->cfg.appliance, r->connector, r->ns, r->id, &err) != CEP_OK ||
-	    cep_executor_adopt(d->kex, &r->h, &err) != CEP_OK) {
-		cep_log_error(r->id, "adopting runner pod %s/%s: %s", r->h.ns,
-		    r->h.pod, err.msg);
+	snprintf(r->h.ns, sizeof(r->h.ns), "%s", r->ns);
+	cep_run_place(d, r, &at);
+	if (cep_executor_adopt(ex, &r->h, &err) != CEP_OK ||
+	    cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
+	    d->cfg.appliance, at.connector, at.ns, r->id, &err) != CEP_OK) {
+		if (err.code != CEP_NOT_FOUND)
+			cep_log_error(r->id, "adopting the runner: %s", err.msg);
+		r->identity_uri[0] = '\0';   /* no grant for a gone runner */
 		orphaned(r);
 		return;
 	}
 	r->has_runner = true;
 	r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
-	cep_log_conn(CEP_LOG_INFO, r->id, r->h.connector, "adopted runner pod "
-	    "%s/%s on connector %s (state %s)", r->h.ns, r->h.pod,
-	    r->h.connector, cep_run_state_name(r->state));
-}
-
-/* Adopt a live runner, or mark the run for cleanup. */
-static void resume(cep_delegate *d, cep_run *r)
-{
-	cep_err err = {0};
-	char what[128];
-	cep_run_load_target(r);
-	if (r->kube && d->kex != NULL) {
-		r->deadman_ms = d->cfg.deadman_ms;
-		resume_kube(d, r);
-		return;
-	}
-	r->deadman_ms = d->cfg.deadman_ms;
-	r->h.child = false;
-	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", r->id);
-	/* The executor decides whether it is alive: pid + start time, and not
-	 * a zombie. */
-	if (r->h.pid > 1 && r->h.start != 0 &&
-	    cep_executor_poll(d->ex, &r->h, what, sizeof(what)) ==
-	    CEP_EXEC_ALIVE &&
-	    cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
-	    d->cfg.appliance, "local", "host", r->id, &err) == CEP_OK) {
-		r->has_runner = true;
-		r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
-		cep_log_info(r->id, "adopted runner pid %d (state %s)", r->h.pid,
-		    cep_run_state_name(r->state));
-		return;
-	}
-	orphaned(r);
+	char who[256];
+	cep_executor_describe(ex, &r->h, who, sizeof(who));
+	cep_log_conn(CEP_LOG_INFO, r->id, r->h.connector, "adopted runner %s "
+	    "(state %s)", who, cep_run_state_name(r->state));
 }
 
 static void load_one(cep_delegate *d, const char *id)
@@ -232,8 +208,8 @@ static size_t journal_places(cep_delegate *d, cep_exec_place **out)
 	size_t n = 0, cap = 0;
 	cep_exec_place *p = NULL;
 	for (cep_run *r = d->runs; r != NULL; r = r->next) {
-		cep_run_load_target(r);
-		if (!r->kube)
+		/* the places of the runs the collecting executor runs */
+		if (cep_run_executor(d, r) != d->kex)
 			continue;
 		bool seen = false;
 		for (size_t i = 0; i < n && !seen; i++)

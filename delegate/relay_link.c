@@ -34,9 +34,13 @@
  * in (docs/faults-kubernetes.md). allow_host_netns: the policy's
  * policy.network.allowHostNetns, for the runner's second check of a
  * host-netns target (docs/faults-network.md). */
-static void grant_of(const cep_run *r, const cep_policy *pol,
+static void grant_of(cep_delegate *d, cep_run *r, const cep_policy *pol,
     Cep__V1__RunGrant *g, Cep__V1__Assignment *a)
 {
+	cep_exec_grant eg = {.ns = r->ns,
+	    .max_targets = (uint32_t)pol->kube_max_targets,
+	    .allow_host_netns = pol->allow_host_netns};
+	cep_executor_grant(cep_run_executor(d, r), &eg);
 	cep__v1__run_grant__init(g);
 	cep__v1__assignment__init(a);
 	a->run_id = (char *)r->id;
@@ -44,12 +48,10 @@ static void grant_of(const cep_run *r, const cep_policy *pol,
 	a->spec_name = (char *)r->spec_name;
 	a->deadline_ms = r->deadline_ms;
 	a->deadman_ms = (uint32_t)r->deadman_ms;
-	if (r->kube) {
-		a->namespace_ = (char *)r->ns;
-		a->max_targets = (uint32_t)pol->kube_max_targets;
-	} else {
-		a->allow_host_netns = pol->allow_host_netns;
-	}
+	if (eg.ns != NULL)
+		a->namespace_ = (char *)eg.ns;
+	a->max_targets = eg.max_targets;
+	a->allow_host_netns = eg.allow_host_netns;
 	g->run_id = (char *)r->id;
 	g->identity_uri = (char *)r->identity_uri;
 	g->not_after_ms = r->not_after_ms;
@@ -79,7 +81,7 @@ static Cep__V1__RunGrants *build_grants(cep_delegate *d)
 		size_t k = 0;
 		for (cep_run *r = d->runs; r != NULL; r = r->next)
 			if (granted(r)) {
-				grant_of(r, &d->cfg.policy,
+				grant_of(d, r, &d->cfg.policy,
 				    &g[k], &a[k]);
 				gp[k] = &g[k];
 				k++;
@@ -90,7 +92,7 @@ static Cep__V1__RunGrants *build_grants(cep_delegate *d)
 		msg.grants = gp;
 		msg.n_finished = d->nfinished;
 		msg.finished = fin;
-		copy = (Cep__V1__RunGrants *)cep_pb_dup(&msg.base);
+		copy = (Cep__V1__RunGrants *)cep_rpc_msg_dup(&msg.base);
 	}
 	free(g);
 	free(a);
@@ -198,10 +200,22 @@ bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms)
 	return d->synced_gen >= gen;
 }
 
+/* Every change of the run table wakes the links waiting on relay_cv: this
+ * one (to sync the relay) and the control-plane link (cp_link.c: reports,
+ * room for tasks). */
+static void relay_news(cep_delegate *d, enum cep_run_news news, void *arg)
+{
+	(void)arg;
+	if (news == CEP_RUN_NEWS_CHANGED)
+		pthread_cond_broadcast(&d->relay_cv);
+}
+
 int cep_relay_link_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
-	int rv = cep_paths_url(&d->paths, "relay.sock", url, sizeof(url), err);
+	int rv = cep_run_subscribe(d, relay_news, NULL, err);
+	if (rv == CEP_OK)
+		rv = cep_paths_url(&d->paths, "relay.sock", url, sizeof(url), err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&d->relay, url, NULL, err);
 	if (rv != CEP_OK)

@@ -1,6 +1,5 @@
 /*
- * run_info.c - RunInfo as the Admin service and the journal show a run,
- * and a deep copy for protobuf messages.
+ * run_info.c - RunInfo as the Admin service and the journal show a run.
  *
  * A view points into the run's own memory (no copies): build it, pack or
  * reply with it, and drop it, all with d->mu held.
@@ -9,19 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-ProtobufCMessage *cep_pb_dup(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (buf == NULL)
-		return NULL;
-	protobuf_c_message_pack(m, buf);
-	ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL,
-	    len, buf);
-	free(buf);
-	return copy;
-}
 
 static void fill_fault(Cep__V1__FaultInfo *fi, const cep_run_fault *f)
 {

@@ -1,5 +1,7 @@
 /*
- * runs.c - the run table and the changes to a run that are journaled.
+ * runs.c - the run table, the changes to a run that are journaled, the
+ * announcements of changes to subscribers, and the run's target (which
+ * executor runs it).
  *
  * Every function here is called with d->mu held. A change is journaled
  * before it is visible in memory where it matters (state, faults), so a
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp.h"
 #include "log.h"
 #include "util.h"
 
@@ -88,12 +91,36 @@ int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 	return rv;
 }
 
+int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
+    cep_err *err)
+{
+	if (d->nlisteners == CEP_RUN_MAX_LISTENERS)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "run table: more than %d listeners", CEP_RUN_MAX_LISTENERS);
+	d->listeners[d->nlisteners].fn = fn;
+	d->listeners[d->nlisteners].arg = arg;
+	d->nlisteners++;
+	return CEP_OK;
+}
+
+static void announce(cep_delegate *d, enum cep_run_news news)
+{
+	for (size_t i = 0; i < d->nlisteners; i++)
+		d->listeners[i].fn(d, news, d->listeners[i].arg);
+}
+
+/* The table only counts and tells: who waits on what (the monitor, the
+ * relay and control-plane links, parked Follow calls) is the listeners'
+ * business, so nothing here calls the files above it. */
 void cep_delegate_changed(cep_delegate *d)
 {
 	d->sync_gen++;
-	pthread_cond_broadcast(&d->relay_cv);
-	pthread_cond_broadcast(&d->mon_cv);
-	cep_follow_kick(d);
+	announce(d, CEP_RUN_NEWS_CHANGED);
+}
+
+void cep_run_announce_time(cep_delegate *d)
+{
+	announce(d, CEP_RUN_NEWS_TIME);
 }
 
 void cep_run_finished(cep_delegate *d, cep_run *r)
@@ -143,7 +170,7 @@ int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev)
 		r->events_cap = cap;
 	}
 	Cep__V1__Event *copy =
-	    (Cep__V1__Event *)cep_pb_dup((const ProtobufCMessage *)ev);
+	    (Cep__V1__Event *)cep_rpc_msg_dup((const ProtobufCMessage *)ev);
 	if (copy == NULL)
 		return CEP_RESOURCE_EXHAUSTED;
 	r->events[r->nevents++] = copy;
@@ -167,26 +194,25 @@ static cep_run_fault *find_fault(cep_run *r, const char *fault_id)
 	return NULL;
 }
 
-/* 0 added, 1 already known, <0 no room. */
-int cep_run_add_fault(cep_run *r, const Cep__V1__FaultRecord *rec,
-    int64_t when)
+enum cep_run_fault_add cep_run_add_fault(cep_run *r,
+    const Cep__V1__FaultRecord *rec, int64_t when)
 {
 	if (find_fault(r, rec->fault_id) != NULL)
-		return 1;
+		return CEP_RUN_FAULT_KNOWN;
 	if (r->nfaults >= CEP_RUN_MAX_FAULTS)
-		return -1;
+		return CEP_RUN_FAULT_NO_ROOM;
 	cep_run_fault *n = realloc(r->faults, (r->nfaults + 1) * sizeof(*n));
 	if (n == NULL)
-		return -1;
+		return CEP_RUN_FAULT_NO_ROOM;
 	r->faults = n;
 	cep_run_fault *f = &r->faults[r->nfaults];
 	memset(f, 0, sizeof(*f));
-	f->rec = (Cep__V1__FaultRecord *)cep_pb_dup((const ProtobufCMessage *)rec);
+	f->rec = (Cep__V1__FaultRecord *)cep_rpc_msg_dup(&rec->base);
 	if (f->rec == NULL)
-		return -1;
+		return CEP_RUN_FAULT_NO_ROOM;
 	f->injected_ms = when;
 	r->nfaults++;
-	return 0;
+	return CEP_RUN_FAULT_ADDED;
 }
 
 void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
@@ -209,4 +235,45 @@ void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 	snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
 	cep_log_info(r->id, "abort requested: %s", reason);
 	cep_delegate_changed(d);
+}
+
+/* ---------------------------------------------- the run's target */
+
+void cep_run_load_target(cep_run *r)
+{
+	if (r->target_known || r->spec_yaml == NULL)
+		return;
+	r->target_known = true;
+	cep_exp *e = NULL;
+	cep_err err = {0};
+	if (cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), "spec", &e, NULL,
+	    &err) != CEP_OK) {
+		cep_log_warn(r->id, "spec does not parse any more (%s); treated "
+		    "as a host target", err.msg);
+		return;
+	}
+	const char *kind = cep_exp_target_kind(e);
+	if (kind != NULL && strcmp(kind, "kubernetes") == 0) {
+		r->kube = true;
+		snprintf(r->connector, sizeof(r->connector), "%s",
+		    cep_exp_connector(e) ? cep_exp_connector(e) : "");
+		snprintf(r->ns, sizeof(r->ns), "%s",
+		    cep_exp_namespace(e) ? cep_exp_namespace(e) : "");
+	}
+	cep_exp_free(e);
+}
+
+cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
+{
+	cep_run_load_target(r);
+	return r->kube && d->kex != NULL ? d->kex : d->ex;
+}
+
+void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out)
+{
+	cep_exec_scope run;
+	cep_executor *ex = cep_run_executor(d, r);
+	snprintf(run.connector, sizeof(run.connector), "%s", r->connector);
+	snprintf(run.ns, sizeof(run.ns), "%s", r->ns);
+	cep_executor_place(ex, &run, out);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc.h"
 #include "util.h"
 
 struct cep_registry {
@@ -22,19 +23,6 @@ struct cep_registry {
 	char (*finished)[32];
 	size_t fin_head, fin_n;
 };
-
-ProtobufCMessage *cep_relay_msg_dup(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len > 0 ? len : 1);
-	if (buf == NULL)
-		return NULL;
-	protobuf_c_message_pack(m, buf);
-	ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL,
-	    len, buf);
-	free(buf);
-	return copy;
-}
 
 int cep_registry_new(cep_registry **out, cep_err *err)
 {
@@ -149,7 +137,7 @@ static cep_relay_run *run_from_grant(cep_registry *reg,
 	Cep__V1__Assignment empty = CEP__V1__ASSIGNMENT__INIT;
 	const Cep__V1__Assignment *src = gr->assignment ? gr->assignment : &empty;
 	Cep__V1__Assignment *asg =
-	    (Cep__V1__Assignment *)cep_relay_msg_dup(&src->base);
+	    (Cep__V1__Assignment *)cep_rpc_msg_dup(&src->base);
 	if (asg == NULL)
 		return NULL;
 	cep_relay_run *run = cep_registry_find(reg, gr->run_id);
@@ -277,7 +265,8 @@ int cep_registry_add_command(cep_registry *reg, const char *run_id,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "SendCommand: %d commands queued and not yet fetched",
 		    CEP_REGISTRY_MAX_CMDS);
-	Cep__V1__Command *copy = (Cep__V1__Command *)cep_relay_msg_dup(&cmd->base);
+	Cep__V1__Command *copy =
+	    (Cep__V1__Command *)cep_rpc_msg_dup(&cmd->base);
 	if (copy == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "SendCommand: out of memory");
@@ -312,5 +301,5 @@ Cep__V1__CommandBatch *cep_registry_pending(const cep_relay_run *run,
 	Cep__V1__CommandBatch view = CEP__V1__COMMAND_BATCH__INIT;
 	view.n_commands = run->ncmds - first;
 	view.commands = (Cep__V1__Command **)&run->cmds[first];
-	return (Cep__V1__CommandBatch *)cep_relay_msg_dup(&view.base);
+	return (Cep__V1__CommandBatch *)cep_rpc_msg_dup(&view.base);
 }

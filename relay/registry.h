@@ -66,8 +66,4 @@ void cep_registry_trim(cep_relay_run *run, uint64_t after_seq);
 Cep__V1__CommandBatch *cep_registry_pending(const cep_relay_run *run,
     uint64_t after_seq);
 
-/* A deep, independently owned copy of any message (pack + unpack), or
- * NULL when out of memory. */
-ProtobufCMessage *cep_relay_msg_dup(const ProtobufCMessage *m);
-
 #endif

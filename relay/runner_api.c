@@ -507,7 +507,7 @@ static void h_get_assignment(cep_rpc_call *c, void *arg)
 	pthread_mutex_lock(&r->mu);
 	cep_relay_run *run = cep_registry_find(r->reg, req->run_id);
 	if (run != NULL)
-		asg = cep_relay_msg_dup(&run->assignment->base);
+		asg = cep_rpc_msg_dup(&run->assignment->base);
 	pthread_mutex_unlock(&r->mu);
 	if (asg == NULL) {
 		cep_rpc_call_fail(c, run ? CEP_RESOURCE_EXHAUSTED :

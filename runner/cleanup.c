@@ -38,7 +38,8 @@ static int undo_one(const char *run_id, json_t *r, cep_err *err)
 	rec.target = (char *)field(r, "target");
 	rec.mechanism = (char *)field(r, "mechanism");
 	rec.undo = (char *)field(r, "undo");
-	return cep_undo_apply(&rec, err);
+	/* node mechanisms only (cep_undo_on_node): no cluster client */
+	return cep_undo_apply(NULL, &rec, err);
 }
 
 char *cep_runner_cleanup_json(const char *run_id, const char *recs_json,

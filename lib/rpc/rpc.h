@@ -189,6 +189,11 @@ int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
     const char *method, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, cep_err *err);
 
+/* A deep, independently owned copy of any message (pack + unpack: the
+ * generated code does every byte), or NULL when out of memory. Free with
+ * protobuf_c_message_free_unpacked. */
+ProtobufCMessage *cep_rpc_msg_dup(const ProtobufCMessage *m);
+
 /* True for codes worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED,
  * RESOURCE_EXHAUSTED, ABORTED). */
 bool cep_rpc_retryable(int code);

@@ -2,7 +2,8 @@
  * rpc_wire.c - the RPC wire format: one Envelope (proto/cep.proto) per nng
  * message. Packing bodies and envelopes with their size limits, and the
  * server's frame decoder - a pure function, so the fuzzer drives exactly
- * what a hostile peer reaches. Only generated protobuf-c code touches bytes.
+ * what a hostile peer reaches. Only generated protobuf-c code touches bytes;
+ * the one deep copy of a message (cep_rpc_msg_dup) is pack + unpack too.
  */
 #define _GNU_SOURCE
 #include "rpc_int.h"
@@ -175,4 +176,17 @@ int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
 	}
 	cep__v1__envelope__free_unpacked(env, NULL);
 	return code;
+}
+
+ProtobufCMessage *cep_rpc_msg_dup(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+	if (buf == NULL)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL,
+	    len, buf);
+	free(buf);
+	return copy;
 }

@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include "undo.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,18 +24,6 @@ int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err)
 }
 
 /* ---- Kubernetes ---- */
-
-static pthread_mutex_t kube_mu = PTHREAD_MUTEX_INITIALIZER;
-static cep_undo_kube_fn kube_fn;
-static void *kube_arg;
-
-void cep_undo_set_kube(cep_undo_kube_fn fn, void *arg)
-{
-	pthread_mutex_lock(&kube_mu);
-	kube_fn = fn;
-	kube_arg = arg;
-	pthread_mutex_unlock(&kube_mu);
-}
 
 /* A DNS subdomain (object names): [a-z0-9.-], 1..253. Names go into
  * request paths, so nothing else is let through. */
@@ -185,26 +172,23 @@ int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err)
 	return rv;
 }
 
-static cep_kube *resolve(const char *run_id, char *ns, size_t nslen,
-    cep_err *err)
+static cep_kube *resolve(const cep_undo_ctx *ctx, const char *run_id,
+    char *ns, size_t nslen, cep_err *err)
 {
-	pthread_mutex_lock(&kube_mu);
-	cep_undo_kube_fn fn = kube_fn;
-	void *arg = kube_arg;
-	pthread_mutex_unlock(&kube_mu);
 	ns[0] = '\0';
-	cep_kube *k = fn != NULL ? fn(run_id, ns, nslen, arg) : NULL;
+	cep_kube *k = ctx != NULL && ctx->kube != NULL ?
+	    ctx->kube(run_id, ns, nslen, ctx->kube_arg) : NULL;
 	if (k == NULL)
 		cep_err_set(err, CEP_FAILED_PRECONDITION, "run %s: no Kubernetes "
 		    "client to undo its fault with", run_id ? run_id : "?");
 	return k;
 }
 
-static int undo_k8s_scale(const char *run_id, const char *undo_json,
-    cep_err *err)
+static int undo_k8s_scale(const cep_undo_ctx *ctx, const char *run_id,
+    const char *undo_json, cep_err *err)
 {
 	char ns[254];
-	cep_kube *k = resolve(run_id, ns, sizeof(ns), err);
+	cep_kube *k = resolve(ctx, run_id, ns, sizeof(ns), err);
 	if (k == NULL)
 		return CEP_FAILED_PRECONDITION;
 	json_t *j = load_undo("k8s-scale", undo_json, err);
@@ -220,32 +204,36 @@ static int undo_k8s_scale(const char *run_id, const char *undo_json,
 	return rc == CEP_OK ? cep_undo_k8s_scale(k, undo_json, err) : rc;
 }
 
-static int undo_k8s_cordon(const char *run_id, const char *undo_json,
-    cep_err *err)
+static int undo_k8s_cordon(const cep_undo_ctx *ctx, const char *run_id,
+    const char *undo_json, cep_err *err)
 {
 	char ns[254];
-	cep_kube *k = resolve(run_id, ns, sizeof(ns), err);
+	cep_kube *k = resolve(ctx, run_id, ns, sizeof(ns), err);
 	return k != NULL ? cep_undo_k8s_cordon(k, undo_json, err)
 			 : CEP_FAILED_PRECONDITION;
 }
 
 /* Written by cep_undo_register before any thread undoes (at start). */
+typedef int (*undo_ctx_fn)(const cep_undo_ctx *ctx, const char *run_id,
+    const char *undo_json, cep_err *err);
+
 static struct {
 	const char *mechanism;
 	cep_undo_fn fn;
 	bool on_node;   /* state on the node the runner ran on */
+	undo_ctx_fn cfn;   /* instead of fn: needs the caller's context */
 } undo_table[] = {
-    {"signal", cep_undo_none, false},
-    {"child-process", cep_undo_none, false},
+    {"signal", cep_undo_none, false, NULL},
+    {"child-process", cep_undo_none, false, NULL},
     /* cep_node's (undo_node.c): NULL until registered */
-    {"nftables", NULL, true},
-    {"tc-qdisc", NULL, true},
-    {"disk-fill", NULL, true},
+    {"nftables", NULL, true, NULL},
+    {"tc-qdisc", NULL, true, NULL},
+    {"disk-fill", NULL, true, NULL},
     /* a deleted pod cannot be brought back, and nothing of the fault
      * remains once it is deleted: its controller replaces it */
-    {"k8s-pod-delete", cep_undo_none, false},
-    {"k8s-scale", undo_k8s_scale, false},
-    {"k8s-cordon", undo_k8s_cordon, false},
+    {"k8s-pod-delete", cep_undo_none, false, NULL},
+    {"k8s-scale", NULL, false, undo_k8s_scale},
+    {"k8s-cordon", NULL, false, undo_k8s_cordon},
 };
 
 #define NUNDO (sizeof(undo_table) / sizeof(undo_table[0]))
@@ -269,13 +257,16 @@ bool cep_undo_on_node(const char *mechanism)
 	return false;
 }
 
-int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err)
+int cep_undo_apply(const cep_undo_ctx *ctx, const Cep__V1__FaultRecord *rec,
+    cep_err *err)
 {
 	if (rec == NULL || rec->mechanism == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no fault record");
 	for (size_t i = 0; i < NUNDO; i++) {
 		if (strcmp(undo_table[i].mechanism, rec->mechanism) != 0)
 			continue;
+		if (undo_table[i].cfn != NULL)
+			return undo_table[i].cfn(ctx, rec->run_id, rec->undo, err);
 		if (undo_table[i].fn == NULL)
 			return cep_err_set(err, CEP_UNIMPLEMENTED, "fault %s: "
 			    "mechanism \"%s\" is undone on the node by a cleanup "

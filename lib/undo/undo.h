@@ -20,15 +20,33 @@
 
 #include "cep.pb-c.h"
 #include "err.h"
+#include "kube.h"
 
 typedef int (*cep_undo_fn)(const char *run_id, const char *undo_json,
     cep_err *err);
+
+/* The undo JSON came from a runner, the least trusted party: a resolver
+ * returns the run's cluster client (borrowed, thread-safe) or NULL, and
+ * names the run's namespace (ns, "" if unknown); a k8s-scale record for
+ * another namespace is refused. */
+typedef cep_kube *(*cep_undo_kube_fn)(const char *run_id, char *ns,
+    size_t nslen, void *arg);
+
+/* What an undo may use beyond the record: for the Kubernetes mechanisms,
+ * the resolver of the run's client (the delegate's, for runs whose runner
+ * died). A NULL context, or a NULL resolver: no cluster client, and those
+ * mechanisms fail with FAILED_PRECONDITION. */
+typedef struct cep_undo_ctx {
+	cep_undo_kube_fn kube;
+	void *kube_arg;
+} cep_undo_ctx;
 
 /* Dispatches on rec->mechanism. Unknown mechanisms are an error (a fault
  * nobody knows how to undo must not be reported as undone), and so is a
  * node mechanism whose function this process has not registered
  * (UNIMPLEMENTED: the delegate undoes those through a cleanup runner). */
-int cep_undo_apply(const Cep__V1__FaultRecord *rec, cep_err *err);
+int cep_undo_apply(const cep_undo_ctx *ctx, const Cep__V1__FaultRecord *rec,
+    cep_err *err);
 
 /* Does the mechanism leave state on the runner's node (nftables tables,
  * qdiscs, fill files), which only something running on that node can
@@ -58,20 +76,9 @@ int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err);
  * read back from spec.replicas. "k8s-cordon" undo JSON {"nodes": [{"name",
  * "unschedulable"}]}: each node's spec.unschedulable is set back to what it
  * was (a node that was cordoned before stays cordoned) and read back. An
- * object that no longer exists holds no fault (CEP_OK).
- *
- * cep_undo_apply needs a client for the run's cluster: whoever undoes
- * (the delegate, for runs whose runner died) installs a resolver that
- * returns one (borrowed, thread-safe) for a run id, or NULL.
+ * object that no longer exists holds no fault (CEP_OK). Through
+ * cep_undo_apply they need a context with a resolver (above).
  */
-#include "kube.h"
-
-/* The undo JSON came from a runner, the least trusted party: a resolver
- * also names the run's namespace (ns, "" if unknown), and a k8s-scale
- * record for another namespace is refused. */
-typedef cep_kube *(*cep_undo_kube_fn)(const char *run_id, char *ns,
-    size_t nslen, void *arg);
-void cep_undo_set_kube(cep_undo_kube_fn fn, void *arg);
 
 /* The same undo with an explicit client: the runner's own revert. */
 int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err);

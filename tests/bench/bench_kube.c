@@ -346,10 +346,11 @@ static int drive(cep_executor *ex, int *failed)
 			if (!r->exited)
 				continue;
 			cep_err err;
-			int rv = cep_executor_undo(ex, r->id, &err);
-			if (rv == CEP_EXEC_IN_PROGRESS)
+			enum cep_exec_state st = cep_executor_undo(ex, r->id,
+			    &err);
+			if (st == CEP_EXEC_PENDING)
 				continue;
-			if (rv != CEP_OK) {
+			if (st != CEP_EXEC_DONE) {
 				fprintf(stderr, "bench_kube: undo %s: %s\n", r->id,
 				    err.msg);
 				(*failed)++;

@@ -134,7 +134,8 @@ Test(executor_launcher, launch_poll_kill_undo_through_the_launcher)
 	cep_executor_kill(ex, &h);
 	cr_assert_eq(wait_exit(&h, what, sizeof(what)), CEP_EXEC_EXITED);
 	cr_assert_str_eq(what, "signal 9");
-	cr_assert_eq(cep_executor_undo(ex, RUN, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_executor_undo(ex, RUN, &err), CEP_EXEC_DONE, "%s",
+	    err.msg);
 }
 
 Test(executor_launcher, node_undo_runs_a_cleanup_runner)
@@ -143,20 +144,20 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 	char *undone = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_executor_node_undo(ex, RUN, "[]", &undone, &err),
-	    CEP_OK, "nothing to undo needs no launcher");
+	    CEP_EXEC_DONE, "nothing to undo needs no launcher");
 	cr_assert_null(undone);
 	const char *recs = "[{\"run_id\":\"" RUN "\",\"fault_id\":\"f1\","
 	    "\"type\":\"network-loss\",\"target\":\"x\",\"mechanism\":"
 	    "\"nftables\",\"undo\":\"{}\"}]";
-	int rv = CEP_EXEC_IN_PROGRESS;
-	for (int i = 0; i < 400 && rv == CEP_EXEC_IN_PROGRESS; i++) {
+	enum cep_exec_state rv = CEP_EXEC_PENDING;
+	for (int i = 0; i < 400 && rv == CEP_EXEC_PENDING; i++) {
 		rv = cep_executor_node_undo(ex, RUN, recs, &undone, &err);
-		if (rv == CEP_EXEC_IN_PROGRESS) {
+		if (rv == CEP_EXEC_PENDING) {
 			cr_assert_null(undone);
 			cep_sleep_ms(25);
 		}
 	}
-	cr_assert_eq(rv, CEP_OK, "%d %s", rv, err.msg);
+	cr_assert_eq(rv, CEP_EXEC_DONE, "%d %s", rv, err.msg);
 	cr_assert_str_eq(undone, "[\"f1\"]");
 	free(undone);
 	/* a mechanism no cleanup runner undoes: refused, named */
@@ -165,11 +166,12 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 	    "\"undo\":\"{}\"}]";
 	for (int i = 0; i < 40; i++) {
 		rv = cep_executor_node_undo(ex, RUN, bad, &undone, &err);
-		if (rv != CEP_EXEC_IN_PROGRESS)
+		if (rv != CEP_EXEC_PENDING)
 			break;
 		cep_sleep_ms(25);
 	}
-	cr_assert_eq(rv, CEP_NOT_FOUND, "%d %s", rv, err.msg);
+	cr_assert_eq(rv, CEP_EXEC_FAILED, "%d %s", rv, err.msg);
+	cr_assert_eq(err.code, CEP_NOT_FOUND, "%d %s", err.code, err.msg);
 	cr_assert(strstr(err.msg, "k8s-scale") != NULL, "%s", err.msg);
 }
 
@@ -188,6 +190,6 @@ Test(executor_launcher, without_a_launcher_poll_reads_proc_and_undo_waits)
 	cr_assert(strstr(what, "launcher") != NULL, "%s", what);
 	/* undo: "try again" while the launcher may be restarting */
 	cep_err err = {0};
-	cr_assert_eq(cep_executor_undo(ex, RUN, &err), CEP_EXEC_IN_PROGRESS,
+	cr_assert_eq(cep_executor_undo(ex, RUN, &err), CEP_EXEC_PENDING,
 	    "%s", err.msg);
 }

@@ -204,12 +204,12 @@ static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
 	return st;
 }
 
-static int undo(const char *id, cep_err *err)
+static enum cep_exec_state undo(const char *id, cep_err *err)
 {
-	int rv = CEP_EXEC_IN_PROGRESS;
-	for (int t = 0; t < 60000 && rv == CEP_EXEC_IN_PROGRESS; t += 100) {
+	enum cep_exec_state rv = CEP_EXEC_PENDING;
+	for (int t = 0; t < 60000 && rv == CEP_EXEC_PENDING; t += 100) {
 		rv = cep_executor_undo(ex, id, err);
-		if (rv == CEP_EXEC_IN_PROGRESS)
+		if (rv == CEP_EXEC_PENDING)
 			cep_sleep_ms(100);
 	}
 	return rv;
@@ -321,7 +321,7 @@ Test(kube_exec, launch_creates_pod_and_secret_as_specified)
 	cr_assert_eq(cep_executor_poll(ex, &h, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);
 	cep_err err = {0};
-	cr_assert_eq(undo(id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(id, &err), CEP_EXEC_DONE, "%s", err.msg);
 	snprintf(sel, sizeof(sel), SEL_CEP ",cep.io/run-id=%s", id);
 	cr_assert_eq(count(&cep_kube_pods, SEL_CEP), 0, "pod left after undo");
 	cr_assert_eq(count(&cep_kube_secrets, SEL_CEP), 0,
@@ -341,8 +341,8 @@ Test(kube_exec, poll_reports_exit_status)
 	cr_assert(strstr(what, "pod Failed") && strstr(what, "exit 3"), "%s",
 	    what);
 	cep_err err = {0};
-	cr_assert_eq(undo(ok, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(undo(bad, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(ok, &err), CEP_EXEC_DONE, "%s", err.msg);
+	cr_assert_eq(undo(bad, &err), CEP_EXEC_DONE, "%s", err.msg);
 	cr_assert_eq(count(&cep_kube_pods, SEL_CEP), 0);
 	cr_assert_eq(count(&cep_kube_secrets, SEL_CEP), 0);
 }
@@ -356,7 +356,7 @@ Test(kube_exec, active_deadline_ends_the_pod)
 	cr_assert(strstr(what, "pod Failed: DeadlineExceeded") != NULL, "%s",
 	    what);
 	cep_err err = {0};
-	cr_assert_eq(undo(id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(id, &err), CEP_EXEC_DONE, "%s", err.msg);
 }
 
 Test(kube_exec, kill_deletes_the_pod)
@@ -385,7 +385,7 @@ Test(kube_exec, kill_deletes_the_pod)
 	}
 	cr_assert_null(gone, "pod still there after kill (%s)", what);
 	cep_err err = {0};
-	cr_assert_eq(undo(id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(id, &err), CEP_EXEC_DONE, "%s", err.msg);
 	cr_assert_eq(count(&cep_kube_secrets, SEL_CEP), 0);
 }
 
@@ -406,7 +406,7 @@ Test(kube_exec, dead_api_server_does_not_delay_another_connector)
 	    CEP_EXEC_ALIVE, "the dead connector's launch should still be trying, "
 	    "got: %s", what);
 	cep_err err = {0};
-	cr_assert_eq(undo(live, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(live, &err), CEP_EXEC_DONE, "%s", err.msg);
 	/* the dead one ends with a clear reason */
 	cr_assert_eq(wait_exit(&hd, what, sizeof(what), 60000), CEP_EXEC_EXITED);
 	cr_assert(strstr(what, "launch failed") != NULL, "%s", what);
@@ -432,7 +432,7 @@ Test(kube_exec, forbidden_watch_mid_run_ends_run_and_cleans_up)
 	cr_assert(strstr(what, "watching the pod failed") && strstr(what, "403"),
 	    "%s", what);
 	cep_err err = {0};
-	cr_assert_eq(undo(id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(id, &err), CEP_EXEC_DONE, "%s", err.msg);
 	cr_assert_eq(count(&cep_kube_pods, SEL_CEP), 0);
 	cr_assert_eq(count(&cep_kube_secrets, SEL_CEP), 0);
 }
@@ -462,7 +462,7 @@ Test(kube_exec, unpullable_image_ends_at_the_launch_timeout_and_cleans_up)
 	cr_assert(strstr(what, "launch failed") && strstr(what, want), "%s",
 	    what);
 	cep_err err = {0};
-	cr_assert_eq(undo(id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(id, &err), CEP_EXEC_DONE, "%s", err.msg);
 	cr_assert_eq(count(&cep_kube_pods, SEL_CEP), 0);
 	cr_assert_eq(count(&cep_kube_secrets, SEL_CEP), 0);
 }
@@ -548,8 +548,8 @@ Test(kube_exec, flaky_api_server_still_completes_runs)
 	cr_assert_eq(wait_exit(&hb, what, sizeof(what), 60000), CEP_EXEC_EXITED);
 	cr_assert(strstr(what, "exit 3") != NULL, "%s", what);
 	cep_err err = {0};
-	cr_assert_eq(undo(a, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(undo(b, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(undo(a, &err), CEP_EXEC_DONE, "%s", err.msg);
+	cr_assert_eq(undo(b, &err), CEP_EXEC_DONE, "%s", err.msg);
 	json_t *st = kubeapi_stats(api);
 	cr_assert_gt(json_integer_value(json_object_get(st, "injected")), 0,
 	    "no fault was injected: the test proves nothing");
@@ -572,8 +572,8 @@ Test(kube_exec, undo_gives_up_after_its_bound_naming_what_is_left)
 	    "\"delete\"}"), 200);
 	cep_executor_kube_set_undo_limit(ex, 2000);
 	cep_err err = {0};
-	int rv = undo(id, &err);
-	cr_assert(rv != CEP_OK && rv != CEP_EXEC_IN_PROGRESS);
+	cr_assert_eq(undo(id, &err), CEP_EXEC_FAILED, "%s", err.msg);
+	cr_assert_eq(err.code, CEP_UNAVAILABLE, "%s", err.msg);
 	cr_assert(strstr(err.msg, "pod shop/") && strstr(err.msg, "still present")
 	    && strstr(err.msg, "activeDeadlineSeconds"), "%s", err.msg);
 	cr_assert(strstr(err.msg, "secret") == NULL,

@@ -30,6 +30,7 @@
 static kubeapi_fixture *F;
 static cep_kube *K;            /* admin */
 static rt_sink S;
+static cep_undo_ctx UC;       /* the delegate's undo context (resolver) */
 static char *users_dir;
 
 /* admin may do anything; "runner" may list pods but not delete them;
@@ -72,7 +73,7 @@ static void setup(void)
 static void teardown(void)
 {
 	rt_sink_close(&S);
-	cep_undo_set_kube(NULL, NULL);
+	UC = (cep_undo_ctx){0};
 	cep_kube_target_reset();
 	cep_kube_free(K);
 	kubeapi_stop(F);
@@ -380,7 +381,7 @@ static int delegate_undo(const char *mechanism, const char *undo,
 	rec.fault_id = (char *)"f1";
 	rec.mechanism = (char *)mechanism;
 	rec.undo = (char *)undo;
-	return cep_undo_apply(&rec, err);
+	return cep_undo_apply(&UC, &rec, err);
 }
 
 Test(kube, deployment_scale_undone_by_the_delegate)
@@ -398,11 +399,11 @@ Test(kube, deployment_scale_undone_by_the_delegate)
 	 * namespace differs (a forged record), then the right one */
 	cr_assert_eq(delegate_undo("k8s-scale", f.undo, &err),
 	    CEP_FAILED_PRECONDITION);
-	cep_undo_set_kube(resolver, (void *)"other");
+	UC = (cep_undo_ctx){resolver, (void *)"other"};
 	cr_assert_eq(delegate_undo("k8s-scale", f.undo, &err),
 	    CEP_PERMISSION_DENIED);
 	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 0);
-	cep_undo_set_kube(resolver, (void *)"shop");
+	UC = (cep_undo_ctx){resolver, (void *)"shop"};
 	cr_assert_eq(delegate_undo("k8s-scale", f.undo, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 2);
@@ -454,7 +455,7 @@ Test(kube, node_cordon_capped_and_undone_by_the_delegate)
 	fault_inject(&f);
 	cr_assert(node_cordoned("node-1") && node_cordoned("node-2"));
 	cr_assert(!node_cordoned("node-3"), "capped at maxTargets 2");
-	cep_undo_set_kube(resolver, (void *)"shop");
+	UC = (cep_undo_ctx){resolver, (void *)"shop"};
 	cr_assert_eq(delegate_undo("k8s-cordon", f.undo, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert(!node_cordoned("node-1") && !node_cordoned("node-2"));

@@ -291,9 +291,11 @@ Test(netfaults, restarted_target_still_reverted)
 	rec.run_id = (char *)"r-0123456789abcdef";
 	cep_err err = {0};
 	cr_assert(strstr(ls.undo, "/proc/") != NULL, "%s", ls.undo);
-	cr_assert_eq(cep_undo_apply(&rec, &err), CEP_OK, "undo: %s", err.msg);
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
+	    "undo: %s", err.msg);
 	cr_assert_not(nl_has_cep_table(L.a));
-	cr_assert_eq(cep_undo_apply(&rec, &err), CEP_OK, "undo again: %s",
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
+	    "undo again: %s",
 	    err.msg);
 	revert(&ls);   /* the runner's revert after the delegate's: idempotent */
 	ping_as(p2, L.ip_b, 100, "0.01", &loss, &avg);
@@ -337,9 +339,11 @@ Test(netfaults, undo_of_a_vanished_namespace_is_clean)
 	rec.mechanism = (char *)"nftables";
 	rec.undo = again.undo;
 	cep_err err = {0};
-	cr_assert_eq(cep_undo_apply(&rec, &err), CEP_OK, "undo: %s", err.msg);
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
+	    "undo: %s", err.msg);
 	revert(&again);
-	cr_assert_eq(cep_undo_apply(&rec, &err), CEP_OK, "undo once gone: %s",
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
+	    "undo once gone: %s",
 	    err.msg);
 }
 
@@ -547,9 +551,11 @@ Test(netfaults, tbf_undone_by_the_delegate_path)
 	rec.mechanism = (char *)"tc-qdisc";
 	rec.undo = in.undo;
 	cep_err err = {0};
-	cr_assert_eq(cep_undo_apply(&rec, &err), CEP_OK, "undo: %s", err.msg);
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
+	    "undo: %s", err.msg);
 	cr_assert_not(nl_has_qdisc(L.a, "tbf"), "undo left the tbf qdisc");
-	cr_assert_eq(cep_undo_apply(&rec, &err), CEP_OK, "second undo: %s",
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
+	    "second undo: %s",
 	    err.msg);
 	/* the runner's revert after the delegate's undo: nothing of ours */
 	revert(&in);

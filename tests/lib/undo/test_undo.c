@@ -25,11 +25,11 @@ Test(undo, unknown_mechanisms_are_not_undone)
 {
 	cep_err err = {0};
 	Cep__V1__FaultRecord r = record("no-such-mechanism", "{}");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_UNIMPLEMENTED);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_UNIMPLEMENTED);
 	assert_contains(err.msg, "no undo for mechanism \"no-such-mechanism\"");
-	cr_assert_eq(cep_undo_apply(NULL, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_undo_apply(NULL, NULL, &err), CEP_INVALID_ARGUMENT);
 	r.mechanism = NULL;
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_INVALID_ARGUMENT);
 	cr_assert(!cep_undo_on_node("no-such-mechanism"));
 	cr_assert(!cep_undo_on_node(NULL));
 }
@@ -49,11 +49,11 @@ Test(undo, processes_end_with_the_runner)
 {
 	cep_err err = {0};
 	Cep__V1__FaultRecord r = record("signal", "");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_OK);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_OK);
 	r = record("child-process", "");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_OK);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_OK);
 	r = record("k8s-pod-delete", "");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_OK);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_OK);
 }
 
 static int calls;
@@ -76,7 +76,7 @@ Test(undo, node_mechanisms_only_once_registered)
 	cep_err err = {0};
 	Cep__V1__FaultRecord r = record("tc-qdisc", "{\"dev\":\"lo\"}");
 	/* a process without lib/node (the delegate) hands them on */
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_UNIMPLEMENTED);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_UNIMPLEMENTED);
 	assert_contains(err.msg, "cleanup runner");
 	cr_assert_eq(calls, 0);
 	/* only node mechanisms can be registered */
@@ -86,13 +86,13 @@ Test(undo, node_mechanisms_only_once_registered)
 	    CEP_NOT_FOUND);
 	cr_assert_eq(cep_undo_register(NULL, fake_node_undo), CEP_NOT_FOUND);
 	cr_assert_eq(cep_undo_register("tc-qdisc", fake_node_undo), CEP_OK);
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_OK);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_OK);
 	cr_assert_eq(calls, 1);
 	cr_assert_str_eq(seen_run, "run-undo-test");
 	cr_assert_str_eq(seen_undo, "{\"dev\":\"lo\"}");
 	/* the others stay unregistered */
 	r = record("nftables", "{}");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_UNIMPLEMENTED);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_UNIMPLEMENTED);
 	cr_assert_eq(calls, 1);
 }
 
@@ -113,18 +113,17 @@ Test(undo, kubernetes_undo_refused_before_any_call)
 	Cep__V1__FaultRecord r = record("k8s-scale",
 	    "{\"namespace\":\"shop\",\"name\":\"web\",\"replicas\":3}");
 	/* no client for the run: nothing can be undone, and it says so */
-	cep_undo_set_kube(NULL, NULL);
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_FAILED_PRECONDITION);
+	cep_undo_ctx none = {0};
+	cr_assert_eq(cep_undo_apply(&none, &r, &err), CEP_FAILED_PRECONDITION);
 	assert_contains(err.msg, "no Kubernetes client");
 	r = record("k8s-cordon", "{\"nodes\":[]}");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_FAILED_PRECONDITION);
+	cr_assert_eq(cep_undo_apply(NULL, &r, &err), CEP_FAILED_PRECONDITION);
 	/* a runner's record naming another namespace than its run's */
-	cep_undo_set_kube(resolver, NULL);
+	cep_undo_ctx shop = {.kube = resolver};
 	r = record("k8s-scale",
 	    "{\"namespace\":\"payments\",\"name\":\"web\",\"replicas\":3}");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_PERMISSION_DENIED);
+	cr_assert_eq(cep_undo_apply(&shop, &r, &err), CEP_PERMISSION_DENIED);
 	assert_contains(err.msg, "other than the run's shop");
 	r = record("k8s-scale", "not json");
-	cr_assert_eq(cep_undo_apply(&r, &err), CEP_INVALID_ARGUMENT);
-	cep_undo_set_kube(NULL, NULL);
+	cr_assert_eq(cep_undo_apply(&shop, &r, &err), CEP_INVALID_ARGUMENT);
 }
