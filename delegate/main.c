@@ -11,11 +11,11 @@
  * or cleans them up from the journals.)
  */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "delegate.h"
 #include "log.h"
 #include "metrics.h"
@@ -82,23 +82,14 @@ int main(int argc, char **argv)
 	int a = parse_args(argc, argv, &home, &debug);
 	if (a != 0)
 		return a == 1 ? 0 : 2;
-	cep_log_init("delegate");
-	if (debug)
-		cep_log_set_level(CEP_LOG_DEBUG);
-	/* Block the stop signals before any thread exists, so only sigwait
-	 * below sees them; runners get an empty mask (executor_local.c). */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
 	cep_paths paths;
 	cep_config cfg;
 	cep_err err = {0};
 	cep_delegate *d = NULL;
-	if (cep_paths_resolve(home, &paths, &err) != CEP_OK ||
+	/* the stop signals blocked before any thread exists, so only the
+	 * wait below sees them; runners get an empty mask (executor_local.c) */
+	if (cep_daemon_init("delegate", debug, &err) != CEP_OK ||
+	    cep_paths_resolve(home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
 	    cep_delegate_new(&paths, &cfg, &d, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
@@ -109,14 +100,8 @@ int main(int argc, char **argv)
 	 * and aborts runs: if it hangs, systemd restarts the delegate and
 	 * recovery (recover.c) takes the runs over. */
 	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status, .arg = d};
-	cep_sd *sd = NULL;
-	if (cep_sd_start(&sdo, &sd, &err) != CEP_OK)
-		cep_log_error(NULL, "systemd notification: %s", err.msg);
-	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
-		;
-	cep_log_info(NULL, "signal %d: stopping (aborting active runs)", sig);
-	cep_sd_stopping(sd, "stopping: aborting active runs");
+	cep_sd *sd = cep_daemon_ready(&sdo);
+	cep_daemon_wait_stop(sd, "stopping: aborting active runs");
 	cep_delegate_stop(d);
 	cep_sd_free(sd);
 	cep_metrics_stop(metrics);

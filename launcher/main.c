@@ -6,15 +6,14 @@
 #include <errno.h>
 #include <libgen.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "launcher.h"
 #include "log.h"
 #include "util.h"
@@ -215,37 +214,34 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	return rv;
 }
 
+static void sd_status(void *arg, char *buf, size_t len)
+{
+	(void)arg;
+	snprintf(buf, len, "serving the delegate");
+}
+
 int main(int argc, char **argv)
 {
 	args a;
 	int pa = parse_args(argc, argv, &a);
 	if (pa != 0)
 		return pa == 1 ? 0 : 2;
-	cep_log_init("launcher");
-	if (a.debug)
-		cep_log_set_level(CEP_LOG_DEBUG);
-	/* only sigwait below sees the stop signals; runners get an empty
-	 * mask (forkexec.c) */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	umask(077);
 	cep_launcher *l = NULL;
 	cep_err err = {0};
-	if (setup(&a, &l, &err) != CEP_OK) {
+	umask(077);
+	/* only the wait below sees the stop signals; runners get an empty
+	 * mask (forkexec.c) */
+	if (cep_daemon_init("launcher", a.debug, &err) != CEP_OK ||
+	    setup(&a, &l, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
-	sd_notify(0, "READY=1\nSTATUS=serving the delegate");
-	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
-		;
-	cep_log_info(NULL, "signal %d: stopping", sig);
-	sd_notify(0, "STOPPING=1\nSTATUS=stopping: runners revert");
+	/* no watchdog (no tick): the unit sets no WatchdogSec */
+	const cep_sd_ops sdo = {.status = sd_status};
+	cep_sd *sd = cep_daemon_ready(&sdo);
+	cep_daemon_wait_stop(sd, "stopping: runners revert");
 	cep_launcher_stop(l);
+	cep_sd_free(sd);
 	cep_launcher_free(l);
 	cep_log_info(NULL, "stopped");
 	return 0;

@@ -5,18 +5,15 @@
  *   cep-relay [--home DIR]      (else $CEP_HOME, else the installed layout)
  *
  * SIGTERM/SIGINT are blocked before any thread exists (every thread the
- * relay starts inherits the mask) and read from a signalfd, so no work
- * happens in a signal handler.
+ * relay starts inherits the mask) and waited for (lib/base/daemon.h), so
+ * no work happens in a signal handler.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "metrics.h"
 #include "log.h"
 #include "relay.h"
@@ -79,46 +76,24 @@ static void sd_status(void *arg, char *buf, size_t len)
 	cep_relay_describe(arg, buf, len);
 }
 
-/* Blocks until SIGTERM or SIGINT; returns the signal number. */
-static int wait_signal(int sfd)
-{
-	struct signalfd_siginfo si;
-	for (;;) {
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n == (ssize_t)sizeof(si))
-			return (int)si.ssi_signo;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const char *home = NULL;
 	int a = parse_args(argc, argv, &home);
 	if (a != 0)
 		return a > 0 ? 0 : 2;
-	cep_log_init("relay");
-
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = -1;
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
-	    (sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
-		cep_log_error(NULL, "cannot set up signal handling");
-		return 1;
-	}
-
 	cep_paths paths;
 	cep_config cfg;
 	cep_relay *relay = NULL;
 	cep_err err = {0};
+	if (cep_daemon_init("relay", false, &err) != CEP_OK) {
+		cep_log_error(NULL, "cannot set up signal handling: %s", err.msg);
+		return 1;
+	}
 	if (cep_paths_resolve(home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
 	    cep_relay_new(&paths, &cfg, &relay, &err) != CEP_OK) {
 		cep_log_error(NULL, "cannot start: %s", err.msg);
-		close(sfd);
 		return 1;
 	}
 	cep_metrics_server *metrics = serve_metrics(relay, &paths, &cfg);
@@ -126,16 +101,11 @@ int main(int argc, char **argv)
 	 * after the relay find relay.sock */
 	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
 	    .arg = relay};
-	cep_sd *sd = NULL;
-	if (cep_sd_start(&sdo, &sd, &err) != CEP_OK)
-		cep_log_error(NULL, "systemd notification: %s", err.msg);
-	int sig = wait_signal(sfd);
-	cep_sd_stopping(sd, "stopping: answering parked calls");
-	cep_log_info(NULL, "signal %d: shutting down", sig);
+	cep_sd *sd = cep_daemon_ready(&sdo);
+	cep_daemon_wait_stop(sd, "stopping: answering parked calls");
 	cep_sd_free(sd);
 	cep_metrics_stop(metrics);
 	cep_relay_free(relay);
-	close(sfd);
 	cep_log_info(NULL, "stopped");
 	return 0;
 }
