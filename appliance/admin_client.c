@@ -70,6 +70,25 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 	}
 }
 
+int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
+{
+	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
+	int64_t give_up = cep_mono_ms() + timeout_ms;
+	do {
+		ProtobufCMessage *st = NULL;
+		if (cepctl_admin_call(a, "Status", &req.base,
+		    &cep__v1__status_reply__descriptor, &st, 2000, err) == CEP_OK) {
+			bool ok = ((Cep__V1__StatusReply *)st)->relay_ok;
+			protobuf_c_message_free_unpacked(st, NULL);
+			if (ok)
+				return CEP_OK;
+		}
+		cep_sleep_ms(100);
+	} while (cep_mono_ms() < give_up);
+	return cep_err_set(err, CEP_UNAVAILABLE, "the delegate or relay at %s "
+	    "did not come up within %d ms", a->url, timeout_ms);
+}
+
 int cepctl_bindir(char *buf, size_t len, cep_err *err)
 {
 	ssize_t n = readlink("/proc/self/exe", buf, len - 1);

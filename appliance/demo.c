@@ -153,21 +153,12 @@ static int wait_ready(cepctl_admin *a, int web_port)
 		fprintf(stderr, "demo: the web service did not come up\n");
 		return -1;
 	}
-	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
-	for (int i = 0; i < 100; i++) {
-		ProtobufCMessage *st = NULL;
-		cep_err err;
-		if (cepctl_admin_call(a, "Status", &req.base,
-		    &cep__v1__status_reply__descriptor, &st, 2000, &err) == CEP_OK) {
-			bool relay_ok = ((Cep__V1__StatusReply *)st)->relay_ok;
-			protobuf_c_message_free_unpacked(st, NULL);
-			if (relay_ok)
-				return 0;
-		}
-		cep_sleep_ms(100);
+	cep_err err;
+	if (cepctl_admin_wait_relay(a, 10000, &err) != CEP_OK) {
+		fprintf(stderr, "demo: %s\n", err.msg);
+		return -1;
 	}
-	fprintf(stderr, "demo: the delegate or relay did not come up\n");
-	return -1;
+	return 0;
 }
 
 static int submit(cepctl_admin *a, const char *yaml, char *run_id, size_t len)

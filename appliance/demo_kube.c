@@ -311,25 +311,6 @@ static int write_connector(struct kdemo *d, cep_err *err)
 	return cep_write_file(path, text, (size_t)n, 0600, err);
 }
 
-static int wait_appliance(cepctl_admin *a)
-{
-	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
-	for (int i = 0; i < 200; i++) {
-		ProtobufCMessage *st = NULL;
-		cep_err err;
-		if (cepctl_admin_call(a, "Status", &req.base,
-		    &cep__v1__status_reply__descriptor, &st, 2000, &err) == CEP_OK) {
-			bool ok = ((Cep__V1__StatusReply *)st)->relay_ok;
-			protobuf_c_message_free_unpacked(st, NULL);
-			if (ok)
-				return 0;
-		}
-		cep_sleep_ms(100);
-	}
-	fprintf(stderr, "demo: the delegate or relay did not come up\n");
-	return -1;
-}
-
 /* Deployment web: 3 replicas of a pod the kubelet simply runs. */
 static int create_web(struct kdemo *d, cep_err *err)
 {
@@ -594,7 +575,10 @@ static int run_experiment(struct kdemo *d)
 	}
 	int rv = CEPCTL_ERROR;
 	char run_id[64];
-	if (wait_appliance(a) == 0 && submit(a, run_id, sizeof(run_id)) == 0) {
+	cep_err werr;
+	if (cepctl_admin_wait_relay(a, 20000, &werr) != CEP_OK)
+		fprintf(stderr, "demo: %s\n", werr.msg);
+	else if (submit(a, run_id, sizeof(run_id)) == 0) {
 		printf("run %s submitted\n", run_id);
 		fflush(stdout);
 		rv = cepctl_follow_and_report(d->o, a, run_id,
