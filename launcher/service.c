@@ -40,6 +40,17 @@ static bool peer_ok(cep_launcher *l, cep_rpc_call *c)
 	return false;
 }
 
+/* Answers a refused or failed call with err (and its status rv), logged
+ * at lvl as "<what>: <why>" with the run id when run_id is one (a refused
+ * request may carry anything there). */
+static void refuse(cep_rpc_call *c, enum cep_log_level lvl,
+    const char *run_id, const char *what, int rv, const cep_err *err)
+{
+	cep_log(lvl, run_id != NULL && cep_run_id_valid(run_id) ? run_id : NULL,
+	    "%s: %s", what, err->msg);
+	cep_rpc_call_fail(c, rv, "%s", err->msg);
+}
+
 static int write_pem(const char *dir, const char *name, const char *pem,
     cep_err *err)
 {
@@ -118,9 +129,7 @@ static void on_launch(cep_rpc_call *c, void *arg)
 	cep_err err = {0};
 	int rv = cep_launcher_check_launch(r, &caps, &err);
 	if (rv != CEP_OK) {
-		cep_log_warn(cep_run_id_valid(r->run_id) ? r->run_id : NULL,
-		    "Launch refused: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_WARN, r->run_id, "Launch refused", rv, &err);
 		return;
 	}
 	pthread_mutex_lock(&l->mu);
@@ -145,8 +154,8 @@ static void on_launch(cep_rpc_call *c, void *arg)
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (rv != CEP_OK) {
-		cep_log_error(r->run_id, "launching the runner: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_ERROR, r->run_id, "launching the runner", rv,
+		    &err);
 		return;
 	}
 	cep_log_info(r->run_id, "runner started: pid %d, capabilities %s",
@@ -251,8 +260,7 @@ static void on_undo(cep_rpc_call *c, void *arg)
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (rv != CEP_OK) {
-		cep_log_error(q->run_id, "undo: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_ERROR, q->run_id, "undo", rv, &err);
 		return;
 	}
 	cep_log_info(q->run_id, "undo: no process of the run is left");
@@ -337,9 +345,7 @@ static void on_cleanup(cep_rpc_call *c, void *arg)
 	cep_err err = {0};
 	int rv = cep_launcher_check_cleanup(q, &caps, &err);
 	if (rv != CEP_OK) {
-		cep_log_warn(cep_run_id_valid(q->run_id) ? q->run_id : NULL,
-		    "Cleanup refused: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_WARN, q->run_id, "Cleanup refused", rv, &err);
 		return;
 	}
 	Cep__V1__LauncherCleanupReply rep =
@@ -360,8 +366,7 @@ static void on_cleanup(cep_rpc_call *c, void *arg)
 		cep_lr_drop(l, x);
 	pthread_mutex_unlock(&l->mu);
 	if (rv != CEP_OK) {
-		cep_log_error(q->run_id, "cleanup: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_ERROR, q->run_id, "cleanup", rv, &err);
 		return;
 	}
 	rep.error = msg;
@@ -379,8 +384,7 @@ static void on_inspect(cep_rpc_call *c, void *arg)
 	cep_err err = {0};
 	int rv = cep_launcher_check_inspect(q, &err);
 	if (rv != CEP_OK) {
-		cep_log_warn(NULL, "Inspect refused: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_WARN, NULL, "Inspect refused", rv, &err);
 		return;
 	}
 	cep_launcher_facts *f = malloc(sizeof(*f));
