@@ -12,7 +12,6 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
-#include <string.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -27,27 +26,6 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cep-delegate [--home DIR] [--debug]\n"
 	    "  --home DIR  appliance home (default $CEP_HOME, else /etc/cep,\n"
 	    "              /var/lib/cep, /run/cep)\n");
-}
-
-static int parse_args(int argc, char **argv, const char **home, int *debug)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
-			*home = argv[++i];
-		} else if (strcmp(argv[i], "--debug") == 0) {
-			*debug = 1;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("cep-delegate %s\n", CEP_VERSION);
-			return 1;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 1;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	return 0;
 }
 
 /* delegate.metrics. A port that cannot be bound is logged, not fatal: a
@@ -77,9 +55,9 @@ static void sd_status(void *arg, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	const char *home = NULL;
-	int debug = 0;
-	int a = parse_args(argc, argv, &home, &debug);
+	cep_daemon_args args = {0};
+	int a = cep_daemon_parse_args("cep-delegate", argc, argv, true, usage,
+	    &args);
 	if (a != 0)
 		return a == 1 ? 0 : 2;
 	cep_paths paths;
@@ -88,8 +66,8 @@ int main(int argc, char **argv)
 	cep_delegate *d = NULL;
 	/* the stop signals blocked before any thread exists, so only the
 	 * wait below sees them; runners get an empty mask (executor_local.c) */
-	if (cep_daemon_init("delegate", debug, &err) != CEP_OK ||
-	    cep_paths_resolve(home, &paths, &err) != CEP_OK ||
+	if (cep_daemon_init("delegate", args.debug, &err) != CEP_OK ||
+	    cep_paths_resolve(args.home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
 	    cep_delegate_new(&paths, &cfg, &d, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);

@@ -59,10 +59,10 @@ static void usage(FILE *f)
 }
 
 typedef struct args {
-	const char *home, *runner, *listen, *runs;
+	cep_daemon_args d;        /* --home, --debug */
+	const char *runner, *listen, *runs;
 	long allow_uid;           /* -1: default */
 	long stop_wait;
-	int debug;
 } args;
 
 static long number(const char *s, long max)
@@ -78,25 +78,17 @@ static int parse_args(int argc, char **argv, args *a)
 {
 	*a = (args){.allow_uid = -1, .stop_wait = 10};
 	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(o, "--debug") == 0) {
-			a->debug = 1;
+		enum cep_daemon_arg t = cep_daemon_arg("cep-launcher", argc, argv,
+		    &i, true, usage, &a->d);
+		if (t == CEP_DAEMON_ARG_EXIT)
+			return 1;
+		if (t == CEP_DAEMON_ARG_TAKEN)
 			continue;
-		}
-		if (strcmp(o, "--version") == 0) {
-			printf("cep-launcher %s\n", CEP_VERSION);
-			return 1;
-		}
-		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-			usage(stdout);
-			return 1;
-		}
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
 			goto bad;
 		i++;
-		if (strcmp(o, "--home") == 0)
-			a->home = v;
-		else if (strcmp(o, "--runner") == 0)
+		if (strcmp(o, "--runner") == 0)
 			a->runner = v;
 		else if (strcmp(o, "--listen") == 0)
 			a->listen = v;
@@ -191,7 +183,7 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	char url[4200], runs[4200], bin[4200];
 	cep_launcher_opts o = {.url = url, .runs_dir = runs, .runner_bin = bin,
 	    .stop_wait_ms = a->stop_wait * 1000, .set_caps = geteuid() == 0};
-	int rv = cep_paths_resolve(a->home, &paths, err);
+	int rv = cep_paths_resolve(a->d.home, &paths, err);
 	if (rv == CEP_OK)
 		rv = cep_config_load(&paths, &cfg, err);
 	if (rv == CEP_OK)
@@ -231,7 +223,7 @@ int main(int argc, char **argv)
 	umask(077);
 	/* only the wait below sees the stop signals; runners get an empty
 	 * mask (forkexec.c) */
-	if (cep_daemon_init("launcher", a.debug, &err) != CEP_OK ||
+	if (cep_daemon_init("launcher", a.d.debug, &err) != CEP_OK ||
 	    setup(&a, &l, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;

@@ -10,7 +10,6 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
-#include <string.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -26,28 +25,6 @@ static void usage(FILE *f)
 	    "  --home DIR   appliance home (default: $CEP_HOME, else /etc/cep,\n"
 	    "               /var/lib/cep, /run/cep)\n"
 	    "  --version    print the version\n");
-}
-
-/* 0 ok, 1 exit 0 (help/version), -1 usage error. */
-static int parse_args(int argc, char **argv, const char **home)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
-			*home = argv[++i];
-		} else if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 1;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("cep-relay %s\n", CEP_VERSION);
-			return 1;
-		} else {
-			fprintf(stderr, "cep-relay: unknown argument '%s'\n", argv[i]);
-			usage(stderr);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* relay.metrics. A port that cannot be bound is logged, not fatal: the
@@ -78,10 +55,11 @@ static void sd_status(void *arg, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	const char *home = NULL;
-	int a = parse_args(argc, argv, &home);
+	cep_daemon_args args = {0};
+	int a = cep_daemon_parse_args("cep-relay", argc, argv, false, usage,
+	    &args);
 	if (a != 0)
-		return a > 0 ? 0 : 2;
+		return a == 1 ? 0 : 2;
 	cep_paths paths;
 	cep_config cfg;
 	cep_relay *relay = NULL;
@@ -90,7 +68,7 @@ int main(int argc, char **argv)
 		cep_log_error(NULL, "cannot set up signal handling: %s", err.msg);
 		return 1;
 	}
-	if (cep_paths_resolve(home, &paths, &err) != CEP_OK ||
+	if (cep_paths_resolve(args.home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
 	    cep_relay_new(&paths, &cfg, &relay, &err) != CEP_OK) {
 		cep_log_error(NULL, "cannot start: %s", err.msg);

@@ -28,9 +28,8 @@
 #include "util.h"
 
 typedef struct args {
-	const char *home;
+	cep_daemon_args d;      /* --home, --debug */
 	long long allow_uid;    /* -1: by layout */
-	int debug;
 } args;
 
 static void usage(FILE *f)
@@ -56,25 +55,19 @@ static bool parse_uid(const char *s, long long *out)
 static int parse_args(int argc, char **argv, args *a)
 {
 	for (int i = 1; i < argc; i++) {
-		const char *s = argv[i];
-		if (strcmp(s, "--home") == 0 && i + 1 < argc) {
-			a->home = argv[++i];
-		} else if (strcmp(s, "--allow-uid") == 0 && i + 1 < argc) {
-			if (!parse_uid(argv[++i], &a->allow_uid)) {
-				fprintf(stderr, "cep-signer: --allow-uid %s is "
-				    "not a uid\n", argv[i]);
-				return 2;
-			}
-		} else if (strcmp(s, "--debug") == 0) {
-			a->debug = 1;
-		} else if (strcmp(s, "--version") == 0) {
-			printf("cep-signer %s\n", CEP_VERSION);
+		enum cep_daemon_arg t = cep_daemon_arg("cep-signer", argc, argv,
+		    &i, true, usage, &a->d);
+		if (t == CEP_DAEMON_ARG_EXIT)
 			return 1;
-		} else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-			usage(stdout);
-			return 1;
-		} else {
+		if (t == CEP_DAEMON_ARG_TAKEN)
+			continue;
+		if (strcmp(argv[i], "--allow-uid") != 0 || i + 1 >= argc) {
 			usage(stderr);
+			return 2;
+		}
+		if (!parse_uid(argv[++i], &a->allow_uid)) {
+			fprintf(stderr, "cep-signer: --allow-uid %s is not a uid\n",
+			    argv[i]);
 			return 2;
 		}
 	}
@@ -119,7 +112,7 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 	cep_paths paths;
 	cep_config cfg;
 	uid_t uid = (uid_t)-1;
-	int rv = cep_paths_resolve(a->home, &paths, err);
+	int rv = cep_paths_resolve(a->d.home, &paths, err);
 	if (rv == CEP_OK)
 		rv = cep_config_load(&paths, &cfg, err);
 	if (rv == CEP_OK && cfg.signer_url[0] == '\0')
@@ -178,7 +171,7 @@ int main(int argc, char **argv)
 	cep_err err = {0};
 	cep_signsvc *svc = NULL;
 	umask(077);
-	if (cep_daemon_init("signer", a.debug, &err) != CEP_OK ||
+	if (cep_daemon_init("signer", a.d.debug, &err) != CEP_OK ||
 	    start(&a, &svc, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;

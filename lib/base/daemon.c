@@ -7,8 +7,46 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 
 #include "log.h"
+
+enum cep_daemon_arg cep_daemon_arg(const char *prog, int argc, char **argv,
+    int *i, bool debug_flag, void (*usage)(FILE *), cep_daemon_args *a)
+{
+	const char *o = argv[*i];
+	if (strcmp(o, "--home") == 0 && *i + 1 < argc) {
+		a->home = argv[++*i];
+	} else if (debug_flag && strcmp(o, "--debug") == 0) {
+		a->debug = true;
+	} else if (strcmp(o, "--version") == 0) {
+		printf("%s %s\n", prog, CEP_VERSION);
+		return CEP_DAEMON_ARG_EXIT;
+	} else if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+		usage(stdout);
+		return CEP_DAEMON_ARG_EXIT;
+	} else {
+		return CEP_DAEMON_ARG_OTHER;
+	}
+	return CEP_DAEMON_ARG_TAKEN;
+}
+
+int cep_daemon_parse_args(const char *prog, int argc, char **argv,
+    bool debug_flag, void (*usage)(FILE *), cep_daemon_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		enum cep_daemon_arg t = cep_daemon_arg(prog, argc, argv, &i,
+		    debug_flag, usage, a);
+		if (t == CEP_DAEMON_ARG_EXIT)
+			return 1;
+		if (t == CEP_DAEMON_ARG_OTHER) {
+			fprintf(stderr, "%s: unknown argument '%s'\n", prog, argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	return 0;
+}
 
 static void stop_set(sigset_t *set)
 {

@@ -14,9 +14,31 @@
 #define CEP_DAEMON_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "sdnotify.h"
+
+/* The flags every daemon takes (its own ones are its main.c's). */
+typedef struct cep_daemon_args {
+	const char *home;   /* --home DIR; NULL: $CEP_HOME, else installed */
+	bool debug;         /* --debug, where the daemon has it */
+} cep_daemon_args;
+
+enum cep_daemon_arg {
+	CEP_DAEMON_ARG_OTHER,   /* not one of them: the daemon's own, or bad */
+	CEP_DAEMON_ARG_TAKEN,   /* taken into a (*i moved past a value) */
+	CEP_DAEMON_ARG_EXIT     /* --version or --help printed: exit 0 */
+};
+
+/* Looks at argv[*i]: --home DIR, --debug (only with debug_flag),
+ * --version ("<prog> <version>") and --help/-h (usage(stdout)). */
+enum cep_daemon_arg cep_daemon_arg(const char *prog, int argc, char **argv,
+    int *i, bool debug_flag, void (*usage)(FILE *), cep_daemon_args *a);
+/* All of argv for a daemon with no flag of its own: 0 go on, 1 exit 0
+ * (printed), 2 a usage error (said on stderr, then usage). */
+int cep_daemon_parse_args(const char *prog, int argc, char **argv,
+    bool debug_flag, void (*usage)(FILE *), cep_daemon_args *a);
 
 /* Logs as comp (debug: from debug level up) and blocks the stop signals.
  * Call first in main(), before any thread. */
