@@ -70,6 +70,23 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 	}
 }
 
+int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
+    char *run_id, size_t len, cep_err *err)
+{
+	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
+	req.spec_yaml = (char *)yaml;
+	req.spec_name = (char *)name;
+	Cep__V1__SubmitReply *rep = NULL;
+	int rv = cepctl_admin_call(a, "Submit", &req.base,
+	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
+	    err);
+	if (rv != CEP_OK)
+		return rv;
+	snprintf(run_id, len, "%s", rep->run_id);
+	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	return CEP_OK;
+}
+
 int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
 {
 	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;

@@ -546,24 +546,6 @@ static int wait_no_leftovers(struct kdemo *d)
 	return n;
 }
 
-static int submit(cepctl_admin *a, char *run_id, size_t len)
-{
-	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
-	req.spec_yaml = (char *)demo_yaml;
-	req.spec_name = "demo-k8s.yaml";
-	Cep__V1__SubmitReply *rep = NULL;
-	cep_err err;
-	if (cepctl_admin_call(a, "Submit", &req.base,
-	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
-	    &err) != CEP_OK) {
-		fprintf(stderr, "demo: submit refused: %s\n", err.msg);
-		return -1;
-	}
-	snprintf(run_id, len, "%s", rep->run_id);
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return 0;
-}
-
 static int run_experiment(struct kdemo *d)
 {
 	cepctl_admin *a = NULL;
@@ -573,17 +555,8 @@ static int run_experiment(struct kdemo *d)
 		fprintf(stderr, "demo: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}
-	int rv = CEPCTL_ERROR;
-	char run_id[64];
-	cep_err werr;
-	if (cepctl_admin_wait_relay(a, 20000, &werr) != CEP_OK)
-		fprintf(stderr, "demo: %s\n", werr.msg);
-	else if (submit(a, run_id, sizeof(run_id)) == 0) {
-		printf("run %s submitted\n", run_id);
-		fflush(stdout);
-		rv = cepctl_follow_and_report(d->o, a, run_id,
-		    d->o->quiet ? NULL : stdout);
-	}
+	int rv = cepctl_demo_submit_follow(d->o, a, demo_yaml, "demo-k8s.yaml",
+	    20000);
 	cepctl_admin_close(a);
 	return rv;
 }
