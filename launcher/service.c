@@ -51,6 +51,54 @@ static void refuse(cep_rpc_call *c, enum cep_log_level lvl,
 	cep_rpc_call_fail(c, rv, "%s", err->msg);
 }
 
+/* A request's field check (check.c) with the run id it names (NULL:
+ * none) for the refusal's log line. */
+typedef int (*check_fn)(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err);
+
+static int check_launch(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err)
+{
+	*run_id = ((const Cep__V1__LaunchRequest *)req)->run_id;
+	return cep_launcher_check_launch(req, caps, err);
+}
+
+static int check_cleanup(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err)
+{
+	*run_id = ((const Cep__V1__LauncherCleanup *)req)->run_id;
+	return cep_launcher_check_cleanup(req, caps, err);
+}
+
+static int check_inspect(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err)
+{
+	(void)caps;
+	*run_id = NULL;
+	return cep_launcher_check_inspect(req, err);
+}
+
+/* The call's request once the peer is the delegate and check passes
+ * every field (*caps: what its faults need); NULL when refused, the call
+ * answered and "<method> refused: <why>" logged. */
+static const void *admit(cep_launcher *l, cep_rpc_call *c, check_fn check,
+    unsigned *caps)
+{
+	if (!peer_ok(l, c))
+		return NULL;
+	const void *req = cep_rpc_call_request(c);
+	const char *meth = cep_rpc_call_method(c), *run_id = NULL;
+	const char *m = meth != NULL ? strrchr(meth, '/') : NULL;
+	char what[64];
+	snprintf(what, sizeof(what), "%s refused", m != NULL ? m + 1 : "call");
+	cep_err err = {0};
+	int rv = check(req, &run_id, caps, &err);
+	if (rv == CEP_OK)
+		return req;
+	refuse(c, CEP_LOG_WARN, run_id, what, rv, &err);
+	return NULL;
+}
+
 static int write_pem(const char *dir, const char *name, const char *pem,
     cep_err *err)
 {
@@ -122,16 +170,12 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 static void on_launch(cep_rpc_call *c, void *arg)
 {
 	cep_launcher *l = arg;
-	if (!peer_ok(l, c))
-		return;
-	const Cep__V1__LaunchRequest *r = (const void *)cep_rpc_call_request(c);
 	unsigned caps = 0;
-	cep_err err = {0};
-	int rv = cep_launcher_check_launch(r, &caps, &err);
-	if (rv != CEP_OK) {
-		refuse(c, CEP_LOG_WARN, r->run_id, "Launch refused", rv, &err);
+	const Cep__V1__LaunchRequest *r = admit(l, c, check_launch, &caps);
+	if (r == NULL)
 		return;
-	}
+	cep_err err = {0};
+	int rv = CEP_OK;
 	pthread_mutex_lock(&l->mu);
 	lrun *x = cep_lr_find(l, r->run_id);
 	if (l->stopping)
@@ -338,16 +382,12 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 static void on_cleanup(cep_rpc_call *c, void *arg)
 {
 	cep_launcher *l = arg;
-	if (!peer_ok(l, c))
-		return;
-	const Cep__V1__LauncherCleanup *q = (const void *)cep_rpc_call_request(c);
 	unsigned caps = 0;
-	cep_err err = {0};
-	int rv = cep_launcher_check_cleanup(q, &caps, &err);
-	if (rv != CEP_OK) {
-		refuse(c, CEP_LOG_WARN, q->run_id, "Cleanup refused", rv, &err);
+	const Cep__V1__LauncherCleanup *q = admit(l, c, check_cleanup, &caps);
+	if (q == NULL)
 		return;
-	}
+	cep_err err = {0};
+	int rv = CEP_OK;
 	Cep__V1__LauncherCleanupReply rep =
 	    CEP__V1__LAUNCHER_CLEANUP_REPLY__INIT;
 	char msg[512] = "";
@@ -378,15 +418,10 @@ static void on_cleanup(cep_rpc_call *c, void *arg)
 static void on_inspect(cep_rpc_call *c, void *arg)
 {
 	cep_launcher *l = arg;
-	if (!peer_ok(l, c))
+	unsigned caps = 0;
+	const Cep__V1__LauncherInspect *q = admit(l, c, check_inspect, &caps);
+	if (q == NULL)
 		return;
-	const Cep__V1__LauncherInspect *q = (const void *)cep_rpc_call_request(c);
-	cep_err err = {0};
-	int rv = cep_launcher_check_inspect(q, &err);
-	if (rv != CEP_OK) {
-		refuse(c, CEP_LOG_WARN, NULL, "Inspect refused", rv, &err);
-		return;
-	}
 	cep_launcher_facts *f = malloc(sizeof(*f));
 	if (f == NULL) {
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
