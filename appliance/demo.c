@@ -68,7 +68,7 @@
 
 struct child { const char *name; pid_t pid; };
 
-static int free_port(void)
+int cepctl_demo_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -167,7 +167,8 @@ int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a,
 static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
     struct child *kids, size_t *nkids)
 {
-	int relay_port = free_port(), web_port = free_port();
+	int relay_port = cepctl_demo_free_port();
+	int web_port = cepctl_demo_free_port();
 	char url[64], ports[16], yaml[sizeof(DEMO_YAML) + 64], path[4200];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
 	snprintf(ports, sizeof(ports), "%d", web_port);

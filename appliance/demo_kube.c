@@ -14,12 +14,10 @@
 #define _GNU_SOURCE
 #include "demo_kube.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -561,21 +558,6 @@ static int run_experiment(struct kdemo *d)
 	return rv;
 }
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t l = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &l) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static void start_daemons(struct kdemo *d)
 {
 	char relay_bin[CEP_PATH_MAX + 16], deleg_bin[CEP_PATH_MAX + 16];
@@ -590,7 +572,7 @@ static void start_daemons(struct kdemo *d)
 static int setup(struct kdemo *d, const char *script)
 {
 	cep_err err;
-	int relay_port = free_port();
+	int relay_port = cepctl_demo_free_port();
 	char url[64], path[CEP_PATH_MAX + 32];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
 	/* a demo must not take (or fail on) the appliance's metrics ports;

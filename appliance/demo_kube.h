@@ -19,6 +19,9 @@ int cepctl_demo_kube(cepctl_opts *o, const char *home, const char *bindir);
 int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a,
     const char *yaml, const char *name, int wait_ms);
 
+/* A loopback TCP port free just now (-1: none), for a demo's listeners. */
+int cepctl_demo_free_port(void);
+
 /* Can the demo run here: the test server found (its path in script),
  * root? -1 after saying what is missing. */
 int cepctl_demo_kube_ready(char *script, size_t len);
