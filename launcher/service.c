@@ -167,41 +167,49 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	return CEP_OK;
 }
 
-static void on_launch(cep_rpc_call *c, void *arg)
+/* Starts r's runner unless the run has one (takes l->mu); its pid and
+ * start time into rep. */
+static int launch(cep_launcher *l, const Cep__V1__LaunchRequest *r,
+    unsigned caps, Cep__V1__LaunchReply *rep, cep_err *err)
 {
-	cep_launcher *l = arg;
-	unsigned caps = 0;
-	const Cep__V1__LaunchRequest *r = admit(l, c, check_launch, &caps);
-	if (r == NULL)
-		return;
-	cep_err err = {0};
 	int rv = CEP_OK;
 	pthread_mutex_lock(&l->mu);
 	lrun *x = cep_lr_find(l, r->run_id);
 	if (l->stopping)
-		rv = cep_err_set(&err, CEP_UNAVAILABLE, "the launcher is stopping");
+		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
 	else if (x != NULL && x->pid > 0)
-		rv = cep_err_set(&err, CEP_ALREADY_EXISTS, "run %s already has a "
+		rv = cep_err_set(err, CEP_ALREADY_EXISTS, "run %s already has a "
 		    "runner (pid %d)", r->run_id, (int)x->pid);
 	else if (x == NULL && (x = cep_lr_add(l, r->run_id)) == NULL)
-		rv = cep_err_set(&err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	if (rv == CEP_OK && (rv = start_runner(l, r, caps, x, &err)) != CEP_OK &&
+		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	if (rv == CEP_OK && (rv = start_runner(l, r, caps, x, err)) != CEP_OK &&
 	    x->cr == NULL)
 		cep_lr_drop(l, x);
-	Cep__V1__LaunchReply rep = CEP__V1__LAUNCH_REPLY__INIT;
-	char text[128];
-	cep_caps_text(caps, text, sizeof(text));
 	if (rv == CEP_OK) {
-		rep.pid = x->pid;
-		rep.start = x->start;
-		rep.caps = text;
+		rep->pid = x->pid;
+		rep->start = x->start;
 	}
 	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
+static void on_launch(cep_rpc_call *c, void *arg)
+{
+	unsigned caps = 0;
+	const Cep__V1__LaunchRequest *r = admit(arg, c, check_launch, &caps);
+	if (r == NULL)
+		return;
+	Cep__V1__LaunchReply rep = CEP__V1__LAUNCH_REPLY__INIT;
+	cep_err err = {0};
+	int rv = launch(arg, r, caps, &rep, &err);
 	if (rv != CEP_OK) {
 		refuse(c, CEP_LOG_ERROR, r->run_id, "launching the runner", rv,
 		    &err);
 		return;
 	}
+	char text[128];
+	cep_caps_text(caps, text, sizeof(text));
+	rep.caps = text;
 	cep_log_info(r->run_id, "runner started: pid %d, capabilities %s",
 	    rep.pid, text[0] ? text : "none");
 	cep_rpc_call_reply(c, &rep.base);
@@ -379,32 +387,41 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 		cep_lr_drop(l, x);
 }
 
-static void on_cleanup(cep_rpc_call *c, void *arg)
+/* Polls the run's cleanup runner, or starts one for q's records (takes
+ * l->mu); rep->done and msg when it has ended. */
+static int cleanup(cep_launcher *l, const Cep__V1__LauncherCleanup *q,
+    unsigned caps, Cep__V1__LauncherCleanupReply *rep, char *msg,
+    size_t mlen, cep_err *err)
 {
-	cep_launcher *l = arg;
-	unsigned caps = 0;
-	const Cep__V1__LauncherCleanup *q = admit(l, c, check_cleanup, &caps);
-	if (q == NULL)
-		return;
-	cep_err err = {0};
 	int rv = CEP_OK;
-	Cep__V1__LauncherCleanupReply rep =
-	    CEP__V1__LAUNCHER_CLEANUP_REPLY__INIT;
-	char msg[512] = "";
 	pthread_mutex_lock(&l->mu);
 	lrun *x = cep_lr_find(l, q->run_id);
 	if (x != NULL && x->cr != NULL)
-		poll_cleanup(l, x, &rep, msg, sizeof(msg));
+		poll_cleanup(l, x, rep, msg, mlen);
 	else if (strcmp(q->records_json, "[]") == 0)
-		rep.done = true;
+		rep->done = true;
 	else if (l->stopping)
-		rv = cep_err_set(&err, CEP_UNAVAILABLE, "the launcher is stopping");
+		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
 	else if (x == NULL && (x = cep_lr_add(l, q->run_id)) == NULL)
-		rv = cep_err_set(&err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	else if ((rv = start_cleanup(l, x, q->records_json, caps, &err)) !=
+		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	else if ((rv = start_cleanup(l, x, q->records_json, caps, err)) !=
 	    CEP_OK && x->pid == 0)
 		cep_lr_drop(l, x);
 	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
+static void on_cleanup(cep_rpc_call *c, void *arg)
+{
+	unsigned caps = 0;
+	const Cep__V1__LauncherCleanup *q = admit(arg, c, check_cleanup, &caps);
+	if (q == NULL)
+		return;
+	Cep__V1__LauncherCleanupReply rep =
+	    CEP__V1__LAUNCHER_CLEANUP_REPLY__INIT;
+	char msg[512] = "";
+	cep_err err = {0};
+	int rv = cleanup(arg, q, caps, &rep, msg, sizeof(msg), &err);
 	if (rv != CEP_OK) {
 		refuse(c, CEP_LOG_ERROR, q->run_id, "cleanup", rv, &err);
 		return;
@@ -417,9 +434,8 @@ static void on_cleanup(cep_rpc_call *c, void *arg)
 /* Facts for the delegate's policy (inspect.c): read-only. */
 static void on_inspect(cep_rpc_call *c, void *arg)
 {
-	cep_launcher *l = arg;
 	unsigned caps = 0;
-	const Cep__V1__LauncherInspect *q = admit(l, c, check_inspect, &caps);
+	const Cep__V1__LauncherInspect *q = admit(arg, c, check_inspect, &caps);
 	if (q == NULL)
 		return;
 	cep_launcher_facts *f = malloc(sizeof(*f));
