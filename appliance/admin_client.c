@@ -2,11 +2,9 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "util.h"
 
@@ -108,12 +106,5 @@ int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
 
 int cepctl_bindir(char *buf, size_t len, cep_err *err)
 {
-	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
-	if (n <= 0)
-		return cep_err_errno(err, errno, "/proc/self/exe");
-	buf[n] = '\0';
-	char *slash = strrchr(buf, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	return CEP_OK;
+	return cep_paths_beside_self(NULL, buf, len, err);
 }

@@ -4,7 +4,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <libgen.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,12 +147,7 @@ static int runner_path(const args *a, char *buf, size_t len, cep_err *err)
 {
 	if (a->runner != NULL)
 		return cep_path(buf, len, err, "%s", a->runner);
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return cep_err_errno(err, errno, "/proc/self/exe");
-	self[n] = '\0';
-	return cep_path(buf, len, err, "%s/cep-runner", dirname(self));
+	return cep_paths_beside_self("cep-runner", buf, len, err);
 }
 
 /* Listen URL and runs directory of the layout. */
