@@ -28,21 +28,6 @@ static void usage(FILE *f)
 	    "              /var/lib/cep, /run/cep)\n");
 }
 
-/* delegate.metrics. A port that cannot be bound is logged, not fatal: a
- * delegate that does not start cannot revert what its runs left. */
-static cep_metrics_server *serve_metrics(cep_delegate *d,
-    const cep_paths *paths, const cep_config *cfg)
-{
-	char file[CEP_PATH_MAX + 32];
-	cep_metrics_server *srv = NULL;
-	cep_err err = {0};
-	if (cep_path(file, sizeof(file), &err, "%s/delegate.metrics-port",
-	    paths->run) != CEP_OK || cep_metrics_start(cep_delegate_metrics(d),
-	    cfg->delegate_metrics, file, &srv, &err) != CEP_OK)
-		cep_log_error(NULL, "running without metrics: %s", err.msg);
-	return srv;
-}
-
 static uint64_t sd_tick(void *arg)
 {
 	return cep_delegate_ticks(arg);
@@ -73,7 +58,10 @@ int main(int argc, char **argv)
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
-	cep_metrics_server *metrics = serve_metrics(d, &paths, &cfg);
+	/* delegate.metrics: not fatal, a delegate that does not start cannot
+	 * revert what its runs left */
+	cep_metrics_server *metrics = cep_metrics_start_daemon(
+	    cep_delegate_metrics(d), cfg.delegate_metrics, paths.run, "delegate");
 	/* The watchdog follows the monitor thread, which launches, reaps
 	 * and aborts runs: if it hangs, systemd restarts the delegate and
 	 * recovery (recover.c) takes the runs over. */

@@ -27,22 +27,6 @@ static void usage(FILE *f)
 	    "  --version    print the version\n");
 }
 
-/* relay.metrics. A port that cannot be bound is logged, not fatal: the
- * relay carries runners' reverts and dead-man traffic, which matter more
- * than an observer's view of them. */
-static cep_metrics_server *serve_metrics(cep_relay *relay,
-    const cep_paths *paths, const cep_config *cfg)
-{
-	char file[CEP_PATH_MAX + 32];
-	cep_metrics_server *srv = NULL;
-	cep_err err = {0};
-	if (cep_path(file, sizeof(file), &err, "%s/relay.metrics-port",
-	    paths->run) != CEP_OK || cep_metrics_start(cep_relay_metrics(relay),
-	    cfg->relay_metrics, file, &srv, &err) != CEP_OK)
-		cep_log_error(NULL, "running without metrics: %s", err.msg);
-	return srv;
-}
-
 static uint64_t sd_tick(void *arg)
 {
 	return cep_relay_ticks(arg);
@@ -74,7 +58,10 @@ int main(int argc, char **argv)
 		cep_log_error(NULL, "cannot start: %s", err.msg);
 		return 1;
 	}
-	cep_metrics_server *metrics = serve_metrics(relay, &paths, &cfg);
+	/* relay.metrics: not fatal, the relay carries runners' reverts and
+	 * dead-man traffic, which matter more than an observer's view */
+	cep_metrics_server *metrics = cep_metrics_start_daemon(
+	    cep_relay_metrics(relay), cfg.relay_metrics, paths.run, "relay");
 	/* READY=1 only now: both listeners are bound, so units ordered
 	 * after the relay find relay.sock */
 	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
