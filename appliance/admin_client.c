@@ -2,11 +2,9 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "util.h"
 
@@ -70,14 +68,43 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 	}
 }
 
+int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
+    char *run_id, size_t len, cep_err *err)
+{
+	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
+	req.spec_yaml = (char *)yaml;
+	req.spec_name = (char *)name;
+	Cep__V1__SubmitReply *rep = NULL;
+	int rv = cepctl_admin_call(a, "Submit", &req.base,
+	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
+	    err);
+	if (rv != CEP_OK)
+		return rv;
+	snprintf(run_id, len, "%s", rep->run_id);
+	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	return CEP_OK;
+}
+
+int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
+{
+	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
+	int64_t give_up = cep_mono_ms() + timeout_ms;
+	do {
+		ProtobufCMessage *st = NULL;
+		if (cepctl_admin_call(a, "Status", &req.base,
+		    &cep__v1__status_reply__descriptor, &st, 2000, err) == CEP_OK) {
+			bool ok = ((Cep__V1__StatusReply *)st)->relay_ok;
+			protobuf_c_message_free_unpacked(st, NULL);
+			if (ok)
+				return CEP_OK;
+		}
+		cep_sleep_ms(100);
+	} while (cep_mono_ms() < give_up);
+	return cep_err_set(err, CEP_UNAVAILABLE, "the delegate or relay at %s "
+	    "did not come up within %d ms", a->url, timeout_ms);
+}
+
 int cepctl_bindir(char *buf, size_t len, cep_err *err)
 {
-	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
-	if (n <= 0)
-		return cep_err_errno(err, errno, "/proc/self/exe");
-	buf[n] = '\0';
-	char *slash = strrchr(buf, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	return CEP_OK;
+	return cep_paths_beside_self(NULL, buf, len, err);
 }

@@ -40,6 +40,13 @@ void cepctl_admin_close(cepctl_admin *a);
 int cepctl_admin_call(cepctl_admin *a, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, int timeout_ms, cep_err *err);
+/* Admin/Submit of an experiment (name: for messages); the new run's id
+ * into run_id. */
+int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
+    char *run_id, size_t len, cep_err *err);
+/* Waits up to timeout_ms until the delegate answers Status with the relay
+ * reachable (a freshly started appliance). CEP_OK, or CEP_UNAVAILABLE. */
+int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err);
 
 /* Commands: argc/argv after the command name. */
 int cepctl_cmd_init(const cepctl_opts *o, int argc, char **argv);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "cmd_common.h"
@@ -65,18 +64,6 @@ static int open_admin(const cepctl_opts *o, const char *cmd, cepctl_admin **a)
 	return 0;
 }
 
-static void fmt_time(int64_t ms, char *buf, size_t len)
-{
-	if (ms <= 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	localtime_r(&s, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
 static json_t *run_json(const Cep__V1__RunInfo *r)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:s}",
@@ -121,7 +108,8 @@ int cepctl_cmd_runs(const cepctl_opts *o0, int argc, char **argv)
 		for (size_t i = 0; i < list->n_runs; i++) {
 			const Cep__V1__RunInfo *r = list->runs[i];
 			char t[32];
-			fmt_time(r->created_ms, t, sizeof(t));
+			cepctl_fmt_time(r->created_ms, CEPCTL_TIME_DATE, t,
+			    sizeof(t));
 			printf("%-20s %-24s %-10s %-8s %6.1f  %s\n", r->run_id, r->name,
 			    cep_run_state_name(r->state), r->verdict[0] ? r->verdict : "-",
 			    r->score, t);
@@ -233,7 +221,7 @@ int cepctl_cmd_status(const cepctl_opts *o0, int argc, char **argv)
 		json_decref(j);
 	} else {
 		char t[32];
-		fmt_time(st->started_ms, t, sizeof(t));
+		cepctl_fmt_time(st->started_ms, CEPCTL_TIME_DATE, t, sizeof(t));
 		printf("appliance   %s (cep %s)\ndelegate    up since %s\n"
 		    "runs        %u active, %llu total\nrelay       %s\n",
 		    st->appliance, st->version, t, st->active_runs,
@@ -248,7 +236,8 @@ int cepctl_cmd_status(const cepctl_opts *o0, int argc, char **argv)
 		const Cep__V1__ControlPlaneStatus *cp = st->control_plane;
 		if (cp != NULL) {
 			char ok[32];
-			fmt_time(cp->last_ok_ms, ok, sizeof(ok));
+			cepctl_fmt_time(cp->last_ok_ms, CEPCTL_TIME_DATE, ok,
+			    sizeof(ok));
 			printf("control     %s: %s, last answer %s, %u task(s) "
 			    "held\n", cp->url, cp->registered ? "registered" :
 			    "NOT registered", ok, cp->tasks_held);

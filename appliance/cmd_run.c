@@ -148,12 +148,8 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 		free(text);
 		return CEPCTL_ERROR;
 	}
-	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
-	req.spec_yaml = text;
-	req.spec_name = (char *)pos[0];
-	Cep__V1__SubmitReply *rep = NULL;
-	int rv = cepctl_admin_call(a, "Submit", &req.base,
-	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
+	char run_id[64];
+	int rv = cepctl_admin_submit(a, text, pos[0], run_id, sizeof(run_id),
 	    &err);
 	free(text);
 	if (rv != CEP_OK) {
@@ -165,10 +161,7 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 	FILE *progress = o.quiet ? NULL :
 	    o.output == CEPCTL_OUT_TEXT ? stdout : stderr;
 	if (progress != NULL)
-		fprintf(progress, "run %s submitted (%s)\n", rep->run_id, pos[0]);
-	char run_id[64];
-	snprintf(run_id, sizeof(run_id), "%s", rep->run_id);
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
+		fprintf(progress, "run %s submitted (%s)\n", run_id, pos[0]);
 	rv = cepctl_follow_and_report(&o, a, run_id, progress);
 	cepctl_admin_close(a);
 	return rv;

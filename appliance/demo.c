@@ -68,7 +68,7 @@
 
 struct child { const char *name; pid_t pid; };
 
-static int free_port(void)
+int cepctl_demo_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -145,53 +145,30 @@ static void stop_children(struct child *c, size_t n)
 	}
 }
 
-static int wait_ready(cepctl_admin *a, int web_port)
+int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a,
+    const char *yaml, const char *name, int wait_ms)
 {
-	for (int i = 0; i < 100 && !port_open(web_port); i++)
-		cep_sleep_ms(50);
-	if (!port_open(web_port)) {
-		fprintf(stderr, "demo: the web service did not come up\n");
-		return -1;
-	}
-	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
-	for (int i = 0; i < 100; i++) {
-		ProtobufCMessage *st = NULL;
-		cep_err err;
-		if (cepctl_admin_call(a, "Status", &req.base,
-		    &cep__v1__status_reply__descriptor, &st, 2000, &err) == CEP_OK) {
-			bool relay_ok = ((Cep__V1__StatusReply *)st)->relay_ok;
-			protobuf_c_message_free_unpacked(st, NULL);
-			if (relay_ok)
-				return 0;
-		}
-		cep_sleep_ms(100);
-	}
-	fprintf(stderr, "demo: the delegate or relay did not come up\n");
-	return -1;
-}
-
-static int submit(cepctl_admin *a, const char *yaml, char *run_id, size_t len)
-{
-	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
-	req.spec_yaml = (char *)yaml;
-	req.spec_name = "demo.yaml";
-	Cep__V1__SubmitReply *rep = NULL;
+	char run_id[64];
 	cep_err err;
-	if (cepctl_admin_call(a, "Submit", &req.base,
-	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
-	    &err) != CEP_OK) {
-		fprintf(stderr, "demo: submit refused: %s\n", err.msg);
-		return -1;
+	if (cepctl_admin_wait_relay(a, wait_ms, &err) != CEP_OK) {
+		fprintf(stderr, "demo: %s\n", err.msg);
+		return CEPCTL_ERROR;
 	}
-	snprintf(run_id, len, "%s", rep->run_id);
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return 0;
+	if (cepctl_admin_submit(a, yaml, name, run_id, sizeof(run_id), &err)
+	    != CEP_OK) {
+		fprintf(stderr, "demo: submit refused: %s\n", err.msg);
+		return CEPCTL_ERROR;
+	}
+	printf("run %s submitted\n", run_id);
+	fflush(stdout);
+	return cepctl_follow_and_report(o, a, run_id, o->quiet ? NULL : stdout);
 }
 
 static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
     struct child *kids, size_t *nkids)
 {
-	int relay_port = free_port(), web_port = free_port();
+	int relay_port = cepctl_demo_free_port();
+	int web_port = cepctl_demo_free_port();
 	char url[64], ports[16], yaml[sizeof(DEMO_YAML) + 64], path[4200];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
 	snprintf(ports, sizeof(ports), "%d", web_port);
@@ -233,14 +210,13 @@ static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
 		fprintf(stderr, "demo: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}
-	char run_id[64];
 	int rv = CEPCTL_ERROR;
-	if (wait_ready(a, web_port) == 0 &&
-	    submit(a, yaml, run_id, sizeof(run_id)) == 0) {
-		printf("run %s submitted\n", run_id);
-		rv = cepctl_follow_and_report(o, a, run_id,
-		    o->quiet ? NULL : stdout);
-	}
+	for (int i = 0; i < 100 && !port_open(web_port); i++)
+		cep_sleep_ms(50);
+	if (!port_open(web_port))
+		fprintf(stderr, "demo: the web service did not come up\n");
+	else
+		rv = cepctl_demo_submit_follow(o, a, yaml, "demo.yaml", 10000);
 	cepctl_admin_close(a);
 	return rv;
 }

@@ -14,12 +14,10 @@
 #define _GNU_SOURCE
 #include "demo_kube.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -311,25 +308,6 @@ static int write_connector(struct kdemo *d, cep_err *err)
 	return cep_write_file(path, text, (size_t)n, 0600, err);
 }
 
-static int wait_appliance(cepctl_admin *a)
-{
-	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
-	for (int i = 0; i < 200; i++) {
-		ProtobufCMessage *st = NULL;
-		cep_err err;
-		if (cepctl_admin_call(a, "Status", &req.base,
-		    &cep__v1__status_reply__descriptor, &st, 2000, &err) == CEP_OK) {
-			bool ok = ((Cep__V1__StatusReply *)st)->relay_ok;
-			protobuf_c_message_free_unpacked(st, NULL);
-			if (ok)
-				return 0;
-		}
-		cep_sleep_ms(100);
-	}
-	fprintf(stderr, "demo: the delegate or relay did not come up\n");
-	return -1;
-}
-
 /* Deployment web: 3 replicas of a pod the kubelet simply runs. */
 static int create_web(struct kdemo *d, cep_err *err)
 {
@@ -565,24 +543,6 @@ static int wait_no_leftovers(struct kdemo *d)
 	return n;
 }
 
-static int submit(cepctl_admin *a, char *run_id, size_t len)
-{
-	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
-	req.spec_yaml = (char *)demo_yaml;
-	req.spec_name = "demo-k8s.yaml";
-	Cep__V1__SubmitReply *rep = NULL;
-	cep_err err;
-	if (cepctl_admin_call(a, "Submit", &req.base,
-	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
-	    &err) != CEP_OK) {
-		fprintf(stderr, "demo: submit refused: %s\n", err.msg);
-		return -1;
-	}
-	snprintf(run_id, len, "%s", rep->run_id);
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return 0;
-}
-
 static int run_experiment(struct kdemo *d)
 {
 	cepctl_admin *a = NULL;
@@ -592,31 +552,10 @@ static int run_experiment(struct kdemo *d)
 		fprintf(stderr, "demo: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}
-	int rv = CEPCTL_ERROR;
-	char run_id[64];
-	if (wait_appliance(a) == 0 && submit(a, run_id, sizeof(run_id)) == 0) {
-		printf("run %s submitted\n", run_id);
-		fflush(stdout);
-		rv = cepctl_follow_and_report(d->o, a, run_id,
-		    d->o->quiet ? NULL : stdout);
-	}
+	int rv = cepctl_demo_submit_follow(d->o, a, demo_yaml, "demo-k8s.yaml",
+	    20000);
 	cepctl_admin_close(a);
 	return rv;
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t l = sizeof(sa);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &l) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
 }
 
 static void start_daemons(struct kdemo *d)
@@ -633,7 +572,7 @@ static void start_daemons(struct kdemo *d)
 static int setup(struct kdemo *d, const char *script)
 {
 	cep_err err;
-	int relay_port = free_port();
+	int relay_port = cepctl_demo_free_port();
 	char url[64], path[CEP_PATH_MAX + 32];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
 	/* a demo must not take (or fail on) the appliance's metrics ports;

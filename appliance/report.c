@@ -163,7 +163,8 @@ void cepctl_report_set_run(cepctl_report *r, const Cep__V1__RunInfo *run)
 	r->run = copy;
 }
 
-static void fmt_clock(int64_t ms, char *buf, size_t len)
+void cepctl_fmt_time(int64_t ms, enum cepctl_time_fmt how, char *buf,
+    size_t len)
 {
 	if (ms <= 0) {
 		snprintf(buf, len, "-");
@@ -172,6 +173,10 @@ static void fmt_clock(int64_t ms, char *buf, size_t len)
 	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
 	localtime_r(&s, &tm);
+	if (how == CEPCTL_TIME_DATE) {
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+		return;
+	}
 	char hms[16];
 	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
 	snprintf(buf, len, "%s.%03d", hms, (int)(ms % 1000));
@@ -275,8 +280,10 @@ static void render_text(const cepctl_report *r, FILE *f)
 		for (size_t i = 0; i < run->n_faults; i++) {
 			const Cep__V1__FaultInfo *fi = run->faults[i];
 			char a[32], b[32];
-			fmt_clock(fi->injected_ms, a, sizeof(a));
-			fmt_clock(fi->reverted_ms, b, sizeof(b));
+			cepctl_fmt_time(fi->injected_ms, CEPCTL_TIME_CLOCK, a,
+			    sizeof(a));
+			cepctl_fmt_time(fi->reverted_ms, CEPCTL_TIME_CLOCK, b,
+			    sizeof(b));
 			fprintf(f, "  %-20s %-14s injected %s  reverted %s%s%s%s  %s\n",
 			    fi->record ? fi->record->fault_id : "?",
 			    fi->record ? fi->record->type : "?", a, b,

@@ -28,6 +28,13 @@ void cepctl_report_render(const cepctl_report *r, enum cepctl_output out,
 int cepctl_follow_once(cepctl_admin *a, const char *run_id, cepctl_report *r,
     FILE *progress, int64_t *t0, int *state, int timeout_ms, cep_err *err);
 
+/* Local time of ms since the epoch for people: "2026-11-25 13:55:11"
+ * (date) or "13:55:11.123" (clock, of one run's timeline); "-" when
+ * unset (ms <= 0). */
+enum cepctl_time_fmt { CEPCTL_TIME_DATE, CEPCTL_TIME_CLOCK };
+void cepctl_fmt_time(int64_t ms, enum cepctl_time_fmt how, char *buf,
+    size_t len);
+
 /* One line of live progress for an event ("  12.3s  chaos  ..."). */
 void cepctl_progress_event(const Cep__V1__Event *ev, int64_t t0_ms, FILE *f);
 

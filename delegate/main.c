@@ -11,11 +11,10 @@
  * or cleans them up from the journals.)
  */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "delegate.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,42 +26,6 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cep-delegate [--home DIR] [--debug]\n"
 	    "  --home DIR  appliance home (default $CEP_HOME, else /etc/cep,\n"
 	    "              /var/lib/cep, /run/cep)\n");
-}
-
-static int parse_args(int argc, char **argv, const char **home, int *debug)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
-			*home = argv[++i];
-		} else if (strcmp(argv[i], "--debug") == 0) {
-			*debug = 1;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("cep-delegate %s\n", CEP_VERSION);
-			return 1;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 1;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	return 0;
-}
-
-/* delegate.metrics. A port that cannot be bound is logged, not fatal: a
- * delegate that does not start cannot revert what its runs left. */
-static cep_metrics_server *serve_metrics(cep_delegate *d,
-    const cep_paths *paths, const cep_config *cfg)
-{
-	char file[CEP_PATH_MAX + 32];
-	cep_metrics_server *srv = NULL;
-	cep_err err = {0};
-	if (cep_path(file, sizeof(file), &err, "%s/delegate.metrics-port",
-	    paths->run) != CEP_OK || cep_metrics_start(cep_delegate_metrics(d),
-	    cfg->delegate_metrics, file, &srv, &err) != CEP_OK)
-		cep_log_error(NULL, "running without metrics: %s", err.msg);
-	return srv;
 }
 
 static uint64_t sd_tick(void *arg)
@@ -77,46 +40,34 @@ static void sd_status(void *arg, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	const char *home = NULL;
-	int debug = 0;
-	int a = parse_args(argc, argv, &home, &debug);
+	cep_daemon_args args = {0};
+	int a = cep_daemon_parse_args("cep-delegate", argc, argv, true, usage,
+	    &args);
 	if (a != 0)
 		return a == 1 ? 0 : 2;
-	cep_log_init("delegate");
-	if (debug)
-		cep_log_set_level(CEP_LOG_DEBUG);
-	/* Block the stop signals before any thread exists, so only sigwait
-	 * below sees them; runners get an empty mask (executor_local.c). */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
 	cep_paths paths;
 	cep_config cfg;
 	cep_err err = {0};
 	cep_delegate *d = NULL;
-	if (cep_paths_resolve(home, &paths, &err) != CEP_OK ||
+	/* the stop signals blocked before any thread exists, so only the
+	 * wait below sees them; runners get an empty mask (executor_local.c) */
+	if (cep_daemon_init("delegate", args.debug, &err) != CEP_OK ||
+	    cep_paths_resolve(args.home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
 	    cep_delegate_new(&paths, &cfg, &d, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
-	cep_metrics_server *metrics = serve_metrics(d, &paths, &cfg);
+	/* delegate.metrics: not fatal, a delegate that does not start cannot
+	 * revert what its runs left */
+	cep_metrics_server *metrics = cep_metrics_start_daemon(
+	    cep_delegate_metrics(d), cfg.delegate_metrics, paths.run, "delegate");
 	/* The watchdog follows the monitor thread, which launches, reaps
 	 * and aborts runs: if it hangs, systemd restarts the delegate and
 	 * recovery (recover.c) takes the runs over. */
 	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status, .arg = d};
-	cep_sd *sd = NULL;
-	if (cep_sd_start(&sdo, &sd, &err) != CEP_OK)
-		cep_log_error(NULL, "systemd notification: %s", err.msg);
-	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
-		;
-	cep_log_info(NULL, "signal %d: stopping (aborting active runs)", sig);
-	cep_sd_stopping(sd, "stopping: aborting active runs");
+	cep_sd *sd = cep_daemon_ready(&sdo);
+	cep_daemon_wait_stop(sd, "stopping: aborting active runs");
 	cep_delegate_stop(d);
 	cep_sd_free(sd);
 	cep_metrics_stop(metrics);

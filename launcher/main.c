@@ -4,17 +4,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <libgen.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "launcher.h"
 #include "log.h"
 #include "util.h"
@@ -60,10 +58,10 @@ static void usage(FILE *f)
 }
 
 typedef struct args {
-	const char *home, *runner, *listen, *runs;
+	cep_daemon_args d;        /* --home, --debug */
+	const char *runner, *listen, *runs;
 	long allow_uid;           /* -1: default */
 	long stop_wait;
-	int debug;
 } args;
 
 static long number(const char *s, long max)
@@ -79,25 +77,17 @@ static int parse_args(int argc, char **argv, args *a)
 {
 	*a = (args){.allow_uid = -1, .stop_wait = 10};
 	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(o, "--debug") == 0) {
-			a->debug = 1;
+		enum cep_daemon_arg t = cep_daemon_arg("cep-launcher", argc, argv,
+		    &i, true, usage, &a->d);
+		if (t == CEP_DAEMON_ARG_EXIT)
+			return 1;
+		if (t == CEP_DAEMON_ARG_TAKEN)
 			continue;
-		}
-		if (strcmp(o, "--version") == 0) {
-			printf("cep-launcher %s\n", CEP_VERSION);
-			return 1;
-		}
-		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-			usage(stdout);
-			return 1;
-		}
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
 			goto bad;
 		i++;
-		if (strcmp(o, "--home") == 0)
-			a->home = v;
-		else if (strcmp(o, "--runner") == 0)
+		if (strcmp(o, "--runner") == 0)
 			a->runner = v;
 		else if (strcmp(o, "--listen") == 0)
 			a->listen = v;
@@ -157,12 +147,7 @@ static int runner_path(const args *a, char *buf, size_t len, cep_err *err)
 {
 	if (a->runner != NULL)
 		return cep_path(buf, len, err, "%s", a->runner);
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return cep_err_errno(err, errno, "/proc/self/exe");
-	self[n] = '\0';
-	return cep_path(buf, len, err, "%s/cep-runner", dirname(self));
+	return cep_paths_beside_self("cep-runner", buf, len, err);
 }
 
 /* Listen URL and runs directory of the layout. */
@@ -192,7 +177,7 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	char url[4200], runs[4200], bin[4200];
 	cep_launcher_opts o = {.url = url, .runs_dir = runs, .runner_bin = bin,
 	    .stop_wait_ms = a->stop_wait * 1000, .set_caps = geteuid() == 0};
-	int rv = cep_paths_resolve(a->home, &paths, err);
+	int rv = cep_paths_resolve(a->d.home, &paths, err);
 	if (rv == CEP_OK)
 		rv = cep_config_load(&paths, &cfg, err);
 	if (rv == CEP_OK)
@@ -215,37 +200,34 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	return rv;
 }
 
+static void sd_status(void *arg, char *buf, size_t len)
+{
+	(void)arg;
+	snprintf(buf, len, "serving the delegate");
+}
+
 int main(int argc, char **argv)
 {
 	args a;
 	int pa = parse_args(argc, argv, &a);
 	if (pa != 0)
 		return pa == 1 ? 0 : 2;
-	cep_log_init("launcher");
-	if (a.debug)
-		cep_log_set_level(CEP_LOG_DEBUG);
-	/* only sigwait below sees the stop signals; runners get an empty
-	 * mask (forkexec.c) */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	umask(077);
 	cep_launcher *l = NULL;
 	cep_err err = {0};
-	if (setup(&a, &l, &err) != CEP_OK) {
+	umask(077);
+	/* only the wait below sees the stop signals; runners get an empty
+	 * mask (forkexec.c) */
+	if (cep_daemon_init("launcher", a.d.debug, &err) != CEP_OK ||
+	    setup(&a, &l, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
-	sd_notify(0, "READY=1\nSTATUS=serving the delegate");
-	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
-		;
-	cep_log_info(NULL, "signal %d: stopping", sig);
-	sd_notify(0, "STOPPING=1\nSTATUS=stopping: runners revert");
+	/* no watchdog (no tick): the unit sets no WatchdogSec */
+	const cep_sd_ops sdo = {.status = sd_status};
+	cep_sd *sd = cep_daemon_ready(&sdo);
+	cep_daemon_wait_stop(sd, "stopping: runners revert");
 	cep_launcher_stop(l);
+	cep_sd_free(sd);
 	cep_launcher_free(l);
 	cep_log_info(NULL, "stopped");
 	return 0;

@@ -40,6 +40,65 @@ static bool peer_ok(cep_launcher *l, cep_rpc_call *c)
 	return false;
 }
 
+/* Answers a refused or failed call with err (and its status rv), logged
+ * at lvl as "<what>: <why>" with the run id when run_id is one (a refused
+ * request may carry anything there). */
+static void refuse(cep_rpc_call *c, enum cep_log_level lvl,
+    const char *run_id, const char *what, int rv, const cep_err *err)
+{
+	cep_log(lvl, run_id != NULL && cep_run_id_valid(run_id) ? run_id : NULL,
+	    "%s: %s", what, err->msg);
+	cep_rpc_call_fail(c, rv, "%s", err->msg);
+}
+
+/* A request's field check (check.c) with the run id it names (NULL:
+ * none) for the refusal's log line. */
+typedef int (*check_fn)(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err);
+
+static int check_launch(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err)
+{
+	*run_id = ((const Cep__V1__LaunchRequest *)req)->run_id;
+	return cep_launcher_check_launch(req, caps, err);
+}
+
+static int check_cleanup(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err)
+{
+	*run_id = ((const Cep__V1__LauncherCleanup *)req)->run_id;
+	return cep_launcher_check_cleanup(req, caps, err);
+}
+
+static int check_inspect(const void *req, const char **run_id,
+    unsigned *caps, cep_err *err)
+{
+	(void)caps;
+	*run_id = NULL;
+	return cep_launcher_check_inspect(req, err);
+}
+
+/* The call's request once the peer is the delegate and check passes
+ * every field (*caps: what its faults need); NULL when refused, the call
+ * answered and "<method> refused: <why>" logged. */
+static const void *admit(cep_launcher *l, cep_rpc_call *c, check_fn check,
+    unsigned *caps)
+{
+	if (!peer_ok(l, c))
+		return NULL;
+	const void *req = cep_rpc_call_request(c);
+	const char *meth = cep_rpc_call_method(c), *run_id = NULL;
+	const char *m = meth != NULL ? strrchr(meth, '/') : NULL;
+	char what[64];
+	snprintf(what, sizeof(what), "%s refused", m != NULL ? m + 1 : "call");
+	cep_err err = {0};
+	int rv = check(req, &run_id, caps, &err);
+	if (rv == CEP_OK)
+		return req;
+	refuse(c, CEP_LOG_WARN, run_id, what, rv, &err);
+	return NULL;
+}
+
 static int write_pem(const char *dir, const char *name, const char *pem,
     cep_err *err)
 {
@@ -108,47 +167,49 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	return CEP_OK;
 }
 
-static void on_launch(cep_rpc_call *c, void *arg)
+/* Starts r's runner unless the run has one (takes l->mu); its pid and
+ * start time into rep. */
+static int launch(cep_launcher *l, const Cep__V1__LaunchRequest *r,
+    unsigned caps, Cep__V1__LaunchReply *rep, cep_err *err)
 {
-	cep_launcher *l = arg;
-	if (!peer_ok(l, c))
-		return;
-	const Cep__V1__LaunchRequest *r = (const void *)cep_rpc_call_request(c);
-	unsigned caps = 0;
-	cep_err err = {0};
-	int rv = cep_launcher_check_launch(r, &caps, &err);
-	if (rv != CEP_OK) {
-		cep_log_warn(cep_run_id_valid(r->run_id) ? r->run_id : NULL,
-		    "Launch refused: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
-		return;
-	}
+	int rv = CEP_OK;
 	pthread_mutex_lock(&l->mu);
 	lrun *x = cep_lr_find(l, r->run_id);
 	if (l->stopping)
-		rv = cep_err_set(&err, CEP_UNAVAILABLE, "the launcher is stopping");
+		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
 	else if (x != NULL && x->pid > 0)
-		rv = cep_err_set(&err, CEP_ALREADY_EXISTS, "run %s already has a "
+		rv = cep_err_set(err, CEP_ALREADY_EXISTS, "run %s already has a "
 		    "runner (pid %d)", r->run_id, (int)x->pid);
 	else if (x == NULL && (x = cep_lr_add(l, r->run_id)) == NULL)
-		rv = cep_err_set(&err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	if (rv == CEP_OK && (rv = start_runner(l, r, caps, x, &err)) != CEP_OK &&
+		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	if (rv == CEP_OK && (rv = start_runner(l, r, caps, x, err)) != CEP_OK &&
 	    x->cr == NULL)
 		cep_lr_drop(l, x);
-	Cep__V1__LaunchReply rep = CEP__V1__LAUNCH_REPLY__INIT;
-	char text[128];
-	cep_caps_text(caps, text, sizeof(text));
 	if (rv == CEP_OK) {
-		rep.pid = x->pid;
-		rep.start = x->start;
-		rep.caps = text;
+		rep->pid = x->pid;
+		rep->start = x->start;
 	}
 	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
+static void on_launch(cep_rpc_call *c, void *arg)
+{
+	unsigned caps = 0;
+	const Cep__V1__LaunchRequest *r = admit(arg, c, check_launch, &caps);
+	if (r == NULL)
+		return;
+	Cep__V1__LaunchReply rep = CEP__V1__LAUNCH_REPLY__INIT;
+	cep_err err = {0};
+	int rv = launch(arg, r, caps, &rep, &err);
 	if (rv != CEP_OK) {
-		cep_log_error(r->run_id, "launching the runner: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_ERROR, r->run_id, "launching the runner", rv,
+		    &err);
 		return;
 	}
+	char text[128];
+	cep_caps_text(caps, text, sizeof(text));
+	rep.caps = text;
 	cep_log_info(r->run_id, "runner started: pid %d, capabilities %s",
 	    rep.pid, text[0] ? text : "none");
 	cep_rpc_call_reply(c, &rep.base);
@@ -251,8 +312,7 @@ static void on_undo(cep_rpc_call *c, void *arg)
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (rv != CEP_OK) {
-		cep_log_error(q->run_id, "undo: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_ERROR, q->run_id, "undo", rv, &err);
 		return;
 	}
 	cep_log_info(q->run_id, "undo: no process of the run is left");
@@ -327,41 +387,43 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 		cep_lr_drop(l, x);
 }
 
-static void on_cleanup(cep_rpc_call *c, void *arg)
+/* Polls the run's cleanup runner, or starts one for q's records (takes
+ * l->mu); rep->done and msg when it has ended. */
+static int cleanup(cep_launcher *l, const Cep__V1__LauncherCleanup *q,
+    unsigned caps, Cep__V1__LauncherCleanupReply *rep, char *msg,
+    size_t mlen, cep_err *err)
 {
-	cep_launcher *l = arg;
-	if (!peer_ok(l, c))
-		return;
-	const Cep__V1__LauncherCleanup *q = (const void *)cep_rpc_call_request(c);
-	unsigned caps = 0;
-	cep_err err = {0};
-	int rv = cep_launcher_check_cleanup(q, &caps, &err);
-	if (rv != CEP_OK) {
-		cep_log_warn(cep_run_id_valid(q->run_id) ? q->run_id : NULL,
-		    "Cleanup refused: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
-		return;
-	}
-	Cep__V1__LauncherCleanupReply rep =
-	    CEP__V1__LAUNCHER_CLEANUP_REPLY__INIT;
-	char msg[512] = "";
+	int rv = CEP_OK;
 	pthread_mutex_lock(&l->mu);
 	lrun *x = cep_lr_find(l, q->run_id);
 	if (x != NULL && x->cr != NULL)
-		poll_cleanup(l, x, &rep, msg, sizeof(msg));
+		poll_cleanup(l, x, rep, msg, mlen);
 	else if (strcmp(q->records_json, "[]") == 0)
-		rep.done = true;
+		rep->done = true;
 	else if (l->stopping)
-		rv = cep_err_set(&err, CEP_UNAVAILABLE, "the launcher is stopping");
+		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
 	else if (x == NULL && (x = cep_lr_add(l, q->run_id)) == NULL)
-		rv = cep_err_set(&err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	else if ((rv = start_cleanup(l, x, q->records_json, caps, &err)) !=
+		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	else if ((rv = start_cleanup(l, x, q->records_json, caps, err)) !=
 	    CEP_OK && x->pid == 0)
 		cep_lr_drop(l, x);
 	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
+static void on_cleanup(cep_rpc_call *c, void *arg)
+{
+	unsigned caps = 0;
+	const Cep__V1__LauncherCleanup *q = admit(arg, c, check_cleanup, &caps);
+	if (q == NULL)
+		return;
+	Cep__V1__LauncherCleanupReply rep =
+	    CEP__V1__LAUNCHER_CLEANUP_REPLY__INIT;
+	char msg[512] = "";
+	cep_err err = {0};
+	int rv = cleanup(arg, q, caps, &rep, msg, sizeof(msg), &err);
 	if (rv != CEP_OK) {
-		cep_log_error(q->run_id, "cleanup: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		refuse(c, CEP_LOG_ERROR, q->run_id, "cleanup", rv, &err);
 		return;
 	}
 	rep.error = msg;
@@ -372,17 +434,10 @@ static void on_cleanup(cep_rpc_call *c, void *arg)
 /* Facts for the delegate's policy (inspect.c): read-only. */
 static void on_inspect(cep_rpc_call *c, void *arg)
 {
-	cep_launcher *l = arg;
-	if (!peer_ok(l, c))
+	unsigned caps = 0;
+	const Cep__V1__LauncherInspect *q = admit(arg, c, check_inspect, &caps);
+	if (q == NULL)
 		return;
-	const Cep__V1__LauncherInspect *q = (const void *)cep_rpc_call_request(c);
-	cep_err err = {0};
-	int rv = cep_launcher_check_inspect(q, &err);
-	if (rv != CEP_OK) {
-		cep_log_warn(NULL, "Inspect refused: %s", err.msg);
-		cep_rpc_call_fail(c, rv, "%s", err.msg);
-		return;
-	}
 	cep_launcher_facts *f = malloc(sizeof(*f));
 	if (f == NULL) {
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");

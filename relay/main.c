@@ -5,18 +5,14 @@
  *   cep-relay [--home DIR]      (else $CEP_HOME, else the installed layout)
  *
  * SIGTERM/SIGINT are blocked before any thread exists (every thread the
- * relay starts inherits the mask) and read from a signalfd, so no work
- * happens in a signal handler.
+ * relay starts inherits the mask) and waited for (lib/base/daemon.h), so
+ * no work happens in a signal handler.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "metrics.h"
 #include "log.h"
 #include "relay.h"
@@ -31,44 +27,6 @@ static void usage(FILE *f)
 	    "  --version    print the version\n");
 }
 
-/* 0 ok, 1 exit 0 (help/version), -1 usage error. */
-static int parse_args(int argc, char **argv, const char **home)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
-			*home = argv[++i];
-		} else if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 1;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("cep-relay %s\n", CEP_VERSION);
-			return 1;
-		} else {
-			fprintf(stderr, "cep-relay: unknown argument '%s'\n", argv[i]);
-			usage(stderr);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* relay.metrics. A port that cannot be bound is logged, not fatal: the
- * relay carries runners' reverts and dead-man traffic, which matter more
- * than an observer's view of them. */
-static cep_metrics_server *serve_metrics(cep_relay *relay,
-    const cep_paths *paths, const cep_config *cfg)
-{
-	char file[CEP_PATH_MAX + 32];
-	cep_metrics_server *srv = NULL;
-	cep_err err = {0};
-	if (cep_path(file, sizeof(file), &err, "%s/relay.metrics-port",
-	    paths->run) != CEP_OK || cep_metrics_start(cep_relay_metrics(relay),
-	    cfg->relay_metrics, file, &srv, &err) != CEP_OK)
-		cep_log_error(NULL, "running without metrics: %s", err.msg);
-	return srv;
-}
-
 static uint64_t sd_tick(void *arg)
 {
 	return cep_relay_ticks(arg);
@@ -79,63 +37,40 @@ static void sd_status(void *arg, char *buf, size_t len)
 	cep_relay_describe(arg, buf, len);
 }
 
-/* Blocks until SIGTERM or SIGINT; returns the signal number. */
-static int wait_signal(int sfd)
-{
-	struct signalfd_siginfo si;
-	for (;;) {
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n == (ssize_t)sizeof(si))
-			return (int)si.ssi_signo;
-	}
-}
-
 int main(int argc, char **argv)
 {
-	const char *home = NULL;
-	int a = parse_args(argc, argv, &home);
+	cep_daemon_args args = {0};
+	int a = cep_daemon_parse_args("cep-relay", argc, argv, false, usage,
+	    &args);
 	if (a != 0)
-		return a > 0 ? 0 : 2;
-	cep_log_init("relay");
-
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = -1;
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
-	    (sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
-		cep_log_error(NULL, "cannot set up signal handling");
-		return 1;
-	}
-
+		return a == 1 ? 0 : 2;
 	cep_paths paths;
 	cep_config cfg;
 	cep_relay *relay = NULL;
 	cep_err err = {0};
-	if (cep_paths_resolve(home, &paths, &err) != CEP_OK ||
+	if (cep_daemon_init("relay", false, &err) != CEP_OK) {
+		cep_log_error(NULL, "cannot set up signal handling: %s", err.msg);
+		return 1;
+	}
+	if (cep_paths_resolve(args.home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
 	    cep_relay_new(&paths, &cfg, &relay, &err) != CEP_OK) {
 		cep_log_error(NULL, "cannot start: %s", err.msg);
-		close(sfd);
 		return 1;
 	}
-	cep_metrics_server *metrics = serve_metrics(relay, &paths, &cfg);
+	/* relay.metrics: not fatal, the relay carries runners' reverts and
+	 * dead-man traffic, which matter more than an observer's view */
+	cep_metrics_server *metrics = cep_metrics_start_daemon(
+	    cep_relay_metrics(relay), cfg.relay_metrics, paths.run, "relay");
 	/* READY=1 only now: both listeners are bound, so units ordered
 	 * after the relay find relay.sock */
 	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
 	    .arg = relay};
-	cep_sd *sd = NULL;
-	if (cep_sd_start(&sdo, &sd, &err) != CEP_OK)
-		cep_log_error(NULL, "systemd notification: %s", err.msg);
-	int sig = wait_signal(sfd);
-	cep_sd_stopping(sd, "stopping: answering parked calls");
-	cep_log_info(NULL, "signal %d: shutting down", sig);
+	cep_sd *sd = cep_daemon_ready(&sdo);
+	cep_daemon_wait_stop(sd, "stopping: answering parked calls");
 	cep_sd_free(sd);
 	cep_metrics_stop(metrics);
 	cep_relay_free(relay);
-	close(sfd);
 	cep_log_info(NULL, "stopped");
 	return 0;
 }

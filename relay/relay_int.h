@@ -1,7 +1,9 @@
 /*
  * relay_int.h - what the relay's files share; not for other modules.
  *
- * relay.c      lifecycle, TLS material, parked long-polls, refusals, ticker
+ * relay.c      wiring: lifecycle, TLS material, listeners, metrics
+ * calls.c      call helpers: refusals, delayed closes, parked long-polls,
+ *              the ticker that answers and closes them when due
  * runner_api.c the Runner service (runners over tls+tcp)
  * relay_api.c  the Relay service (the delegate over ipc)
  * registry.c   active runs and their command queues
@@ -101,7 +103,7 @@ struct cep_relay {
 	cep_tunnel *tunnel;         /* NULL without a control plane */
 };
 
-/* relay.c */
+/* calls.c */
 /* Logs one warn line, counts, and fails the call with code. bound and
  * requested may be NULL or hostile (they are sanitised for the log). */
 void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
@@ -128,6 +130,12 @@ void cep_relay_call_done(const char *method, int code, void *arg);
 void cep_relay_safe(char *dst, size_t n, const char *src);
 /* An empty CommandBatch as the reply of c. */
 void cep_relay_reply_empty(cep_rpc_call *c);
+/* The ticker thread (arg: the relay): answers parked calls before their
+ * deadline and closes refused pipes when due, until stopping. */
+void *cep_relay_ticker_main(void *arg);
+/* Sets stopping: every parked call is answered now (empty), pending
+ * closes are dropped, no call parks any more, the ticker ends. */
+void cep_relay_calls_stop(cep_relay *r);
 
 /* runner_api.c */
 extern const cep_rpc_method cep_relay_runner_methods[];

@@ -21,6 +21,7 @@
 
 #include "engine.h"
 #include "cleanup.h"
+#include "daemon.h"
 #include "undo_node.h"
 #include "fault_net.h"
 #include "kube_target.h"
@@ -142,27 +143,19 @@ static int parse_args(int argc, char **argv, args *a)
 static void *signal_thread(void *arg)
 {
 	cep_runner_ctl *ctl = arg;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	for (;;) {
-		int sig = 0;
-		if (sigwait(&set, &sig) == 0)
-			cep_runner_ctl_abort(ctl, "terminated by %s",
-			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		int sig = cep_daemon_wait_signal();
+		cep_runner_ctl_abort(ctl, "terminated by %s",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
 	return NULL;
 }
 
 static void start_signals(cep_runner_ctl *ctl)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cep_err err = {0};
+	if (cep_daemon_block_signals(&err) != CEP_OK)
+		cep_log_error(NULL, "%s", err.msg);
 	pthread_t t;
 	if (pthread_create(&t, NULL, signal_thread, ctl) == 0)
 		pthread_detach(t);

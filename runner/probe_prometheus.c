@@ -12,51 +12,22 @@
  * user:password part, and Prometheus' own errorType/error.
  */
 #define _GNU_SOURCE
-#include <curl/curl.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "params.h"
 #include "probe.h"
 
 #define BODY_MAX (256u * 1024u)
 #define API_PATH "/api/v1/query"
 
-typedef struct prom_buf {
-	char *data;
-	size_t len;
-	bool overflow;
-} prom_buf;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
+static bool cancelled(const void *env)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
-{
-	prom_buf *b = arg;
-	size_t len = size * n;
-	if (len > BODY_MAX - b->len) {
-		b->overflow = true;
-		return 0;   /* curl stops with CURLE_WRITE_ERROR */
-	}
-	memcpy(b->data + b->len, ptr, len);
-	b->len += len;
-	return len;
-}
-
-static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c,
-    curl_off_t d)
-{
-	(void)a, (void)b, (void)c, (void)d;
-	return cep_probe_cancelled(arg) ? 1 : 0;
+	return cep_probe_cancelled(env);
 }
 
 /* The base URL for messages: no "user:password@" (a secret), bounded. */
@@ -74,7 +45,7 @@ static void url_for_msg(const char *url, char *out, size_t olen)
 
 /* <base>/api/v1/query?query=<escaped>, or NULL. A base that already ends
  * in /api/v1/query is taken as it is. */
-static char *query_url(CURL *h, const char *base, const char *query)
+static char *query_url(const char *base, const char *query)
 {
 	size_t blen = strlen(base);
 	while (blen > 0 && base[blen - 1] == '/')
@@ -82,33 +53,15 @@ static char *query_url(CURL *h, const char *base, const char *query)
 	size_t plen = strlen(API_PATH);
 	const char *path = (blen >= plen &&
 	    strncmp(base + blen - plen, API_PATH, plen) == 0) ? "" : API_PATH;
-	char *q = curl_easy_escape(h, query, 0);
+	char *q = cep_http_escape(query);
 	if (q == NULL)
 		return NULL;
 	size_t need = blen + strlen(path) + strlen(q) + 16;
 	char *url = malloc(need);
 	if (url != NULL)
 		snprintf(url, need, "%.*s%s?query=%s", (int)blen, base, path, q);
-	curl_free(q);
+	free(q);
 	return url;
-}
-
-static void setup(CURL *h, const char *url, const cep_exp_item *it,
-    const cep_probe_env *env, prom_buf *b)
-{
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-	    (long)cep_runner_param_ms(it, "timeout", 2000));
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)env);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "cep-runner/" CEP_VERSION);
 }
 
 /* A "value" pair [time, "text"] to a double; false if malformed. */
@@ -181,10 +134,10 @@ static bool compare(const cep_exp_item *it, double v, char *detail,
 
 /* Judges a completed exchange: status, JSON, Prometheus' status. */
 static bool judge(const cep_exp_item *it, const char *uname, long status,
-    const prom_buf *b, char *detail, size_t dlen)
+    const cep_http_resp *b, char *detail, size_t dlen)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(b->data, b->len, 0, &jerr);
+	json_t *root = json_loadb(b->buf, b->len, 0, &jerr);
 	const char *st = json_string_value(json_object_get(root, "status"));
 	bool ok = false;
 	if (root == NULL || st == NULL) {
@@ -210,43 +163,32 @@ static bool judge(const cep_exp_item *it, const char *uname, long status,
 static bool prom_try(const cep_exp_item *it, const cep_probe_env *env,
     char *detail, size_t dlen, uint32_t *latency_ms)
 {
-	pthread_once(&curl_once, curl_init_once);
 	const char *base = cep_exp_str(it, "url");
 	char uname[128];
 	url_for_msg(base ? base : "", uname, sizeof(uname));
-	prom_buf b = {.data = malloc(BODY_MAX)};
-	CURL *h = b.data != NULL ? curl_easy_init() : NULL;
-	char *url = h != NULL ? query_url(h, base ? base : "",
-	    cep_runner_param_str(it, "query", "")) : NULL;
+	char *url = query_url(base ? base : "",
+	    cep_runner_param_str(it, "query", ""));
 	if (url == NULL) {
-		if (h != NULL)
-			curl_easy_cleanup(h);
-		free(b.data);
 		snprintf(detail, dlen, "cannot set up a query to %s", uname);
 		return false;
 	}
-	char errbuf[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	setup(h, url, it, env, &b);
-	CURLcode rc = curl_easy_perform(h);
-	double t = 0;
-	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &t);
-	*latency_ms = (uint32_t)(t * 1000.0);
+	const cep_http_fetch_opts o = {.url = url,
+	    .user_agent = "cep-runner/" CEP_VERSION,
+	    .timeout_ms = cep_runner_param_ms(it, "timeout", 2000),
+	    .max = BODY_MAX, .cancelled = cancelled, .arg = env};
+	cep_http_reply r;
+	int rc = cep_http_fetch(&o, &r);
+	*latency_ms = r.latency_ms;
 	bool ok = false;
-	if (b.overflow) {
+	if (r.body.over)
 		snprintf(detail, dlen, "%s: answer larger than %u bytes", uname,
 		    BODY_MAX);
-	} else if (rc != CURLE_OK) {
-		snprintf(detail, dlen, "%s: %.160s", uname,
-		    errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	} else {
-		long status = 0;
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		ok = judge(it, uname, status, &b, detail, dlen);
-	}
-	curl_easy_cleanup(h);
+	else if (rc != CEP_OK)
+		snprintf(detail, dlen, "%s: %.160s", uname, r.error);
+	else
+		ok = judge(it, uname, r.status, &r.body, detail, dlen);
+	cep_http_reply_free(&r);
 	free(url);
-	free(b.data);
 	return ok;
 }
 

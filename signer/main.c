@@ -15,24 +15,21 @@
 #include <errno.h>
 #include <libgen.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "signsvc.h"
 #include "util.h"
 
 typedef struct args {
-	const char *home;
+	cep_daemon_args d;      /* --home, --debug */
 	long long allow_uid;    /* -1: by layout */
-	int debug;
 } args;
 
 static void usage(FILE *f)
@@ -58,25 +55,19 @@ static bool parse_uid(const char *s, long long *out)
 static int parse_args(int argc, char **argv, args *a)
 {
 	for (int i = 1; i < argc; i++) {
-		const char *s = argv[i];
-		if (strcmp(s, "--home") == 0 && i + 1 < argc) {
-			a->home = argv[++i];
-		} else if (strcmp(s, "--allow-uid") == 0 && i + 1 < argc) {
-			if (!parse_uid(argv[++i], &a->allow_uid)) {
-				fprintf(stderr, "cep-signer: --allow-uid %s is "
-				    "not a uid\n", argv[i]);
-				return 2;
-			}
-		} else if (strcmp(s, "--debug") == 0) {
-			a->debug = 1;
-		} else if (strcmp(s, "--version") == 0) {
-			printf("cep-signer %s\n", CEP_VERSION);
+		enum cep_daemon_arg t = cep_daemon_arg("cep-signer", argc, argv,
+		    &i, true, usage, &a->d);
+		if (t == CEP_DAEMON_ARG_EXIT)
 			return 1;
-		} else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-			usage(stdout);
-			return 1;
-		} else {
+		if (t == CEP_DAEMON_ARG_TAKEN)
+			continue;
+		if (strcmp(argv[i], "--allow-uid") != 0 || i + 1 >= argc) {
 			usage(stderr);
+			return 2;
+		}
+		if (!parse_uid(argv[++i], &a->allow_uid)) {
+			fprintf(stderr, "cep-signer: --allow-uid %s is not a uid\n",
+			    argv[i]);
 			return 2;
 		}
 	}
@@ -121,7 +112,7 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 	cep_paths paths;
 	cep_config cfg;
 	uid_t uid = (uid_t)-1;
-	int rv = cep_paths_resolve(a->home, &paths, err);
+	int rv = cep_paths_resolve(a->d.home, &paths, err);
 	if (rv == CEP_OK)
 		rv = cep_config_load(&paths, &cfg, err);
 	if (rv == CEP_OK && cfg.signer_url[0] == '\0')
@@ -151,30 +142,24 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 	return CEP_OK;
 }
 
-/* Waits for a stop signal, pinging the watchdog (if the unit has one)
- * and keeping STATUS= current. */
-static int wait_stop(const sigset_t *set, cep_signsvc *svc)
+/* The signer has no loop of its own (nng's threads answer the calls):
+ * its liveness is the process's, so every watchdog period counts as a
+ * tick, as the main thread's own pings did before (sdnotify.h). */
+static uint64_t sd_tick(void *arg)
 {
-	uint64_t wd_usec = 0;
-	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
-		wd_usec = 0;
-	int64_t tick_ms = wd_usec > 0 ? (int64_t)(wd_usec / 2000) : 10000;
-	if (tick_ms < 100)
-		tick_ms = 100;
-	for (;;) {
-		struct timespec ts = {.tv_sec = tick_ms / 1000,
-		    .tv_nsec = (tick_ms % 1000) * 1000000};
-		int sig = sigtimedwait(set, NULL, &ts);
-		if (sig > 0)
-			return sig;
-		cep_signsvc_stats st;
-		cep_signsvc_stats_get(svc, &st);
-		sd_notifyf(0, "%sSTATUS=serving: %llu signed, %llu refused, "
-		    "%llu foreign peer call(s)", wd_usec > 0 ? "WATCHDOG=1\n" : "",
-		    (unsigned long long)st.signed_ok,
-		    (unsigned long long)st.refused,
-		    (unsigned long long)st.foreign_peer);
-	}
+	(void)arg;
+	static uint64_t n;
+	return ++n;
+}
+
+static void sd_status(void *arg, char *buf, size_t len)
+{
+	cep_signsvc_stats st;
+	cep_signsvc_stats_get(arg, &st);
+	snprintf(buf, len, "serving: %llu signed, %llu refused, %llu foreign "
+	    "peer call(s)", (unsigned long long)st.signed_ok,
+	    (unsigned long long)st.refused,
+	    (unsigned long long)st.foreign_peer);
 }
 
 int main(int argc, char **argv)
@@ -183,27 +168,19 @@ int main(int argc, char **argv)
 	int pa = parse_args(argc, argv, &a);
 	if (pa != 0)
 		return pa == 1 ? 0 : 2;
-	cep_log_init("signer");
-	if (a.debug)
-		cep_log_set_level(CEP_LOG_DEBUG);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	umask(077);
-
 	cep_err err = {0};
 	cep_signsvc *svc = NULL;
-	if (start(&a, &svc, &err) != CEP_OK) {
+	umask(077);
+	if (cep_daemon_init("signer", a.d.debug, &err) != CEP_OK ||
+	    start(&a, &svc, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
-	sd_notify(0, "READY=1\nSTATUS=serving");
-	int sig = wait_stop(&set, svc);
-	cep_log_info(NULL, "signal %d: stopping", sig);
-	sd_notify(0, "STOPPING=1");
+	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
+	    .arg = svc};
+	cep_sd *sd = cep_daemon_ready(&sdo);
+	cep_daemon_wait_stop(sd, NULL);
+	cep_sd_free(sd);
 	cep_signsvc_free(svc);
 	cep_log_info(NULL, "stopped");
 	return 0;

@@ -1,8 +1,10 @@
 /*
  * paths.c - an appliance's home: where its config, keys, state and
  * sockets are (a --home folder or the installed FHS layout), and the ipc://
- * URLs of its sockets. What cep.yaml says is lib/conf/config.c's.
+ * URLs of its sockets, and the running program's folder (where the
+ * other cep programs are). What cep.yaml says is lib/conf/config.c's.
  */
+#define _GNU_SOURCE   /* readlink */
 #include "paths.h"
 
 #include <errno.h>
@@ -78,4 +80,20 @@ int cep_paths_url(const cep_paths *p, const char *sock, char *buf, size_t len,
 		    "limited to %zu bytes (use a shorter home directory)",
 		    p->run, sock, plen, max);
 	return cep_path(buf, len, err, "ipc://%s/%s", p->run, sock);
+}
+
+int cep_paths_beside_self(const char *name, char *buf, size_t len,
+    cep_err *err)
+{
+	char self[CEP_PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return cep_err_errno(err, errno, "/proc/self/exe");
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	if (name == NULL)
+		return cep_path(buf, len, err, "%s", self);
+	return cep_path(buf, len, err, "%s/%s", self, name);
 }

@@ -49,5 +49,10 @@ int cep_paths_resolve(const char *home, cep_paths *p, cep_err *err);
 /* ipc:// URLs for the appliance's sockets. */
 int cep_paths_url(const cep_paths *p, const char *sock, char *buf, size_t len,
     cep_err *err);
+/* name in the folder of the running program (/proc/self/exe): how the
+ * programs find each other (cep-runner beside cep-launcher, cep-relay
+ * beside cepctl). name NULL: the folder itself. */
+int cep_paths_beside_self(const char *name, char *buf, size_t len,
+    cep_err *err);
 
 #endif

@@ -33,6 +33,12 @@ size_t cep_http_on_body(char *p, size_t sz, size_t n, void *arg)
 {
 	cep_http_resp *r = arg;
 	size_t add = sz * n;
+	if (add > r->max - r->len && r->truncate) {
+		size_t keep = r->max - r->len;
+		if (keep > 0 && cep_http_on_body(p, 1, keep, arg) != keep)
+			return 0;
+		return add;   /* the rest is read and dropped */
+	}
 	if (add > r->max - r->len) {
 		r->over = true;
 		return 0;   /* CURLE_WRITE_ERROR: stop reading at once */

@@ -86,5 +86,11 @@ void cep_metrics_stop(cep_metrics_server *s);
  * tests and tools find a port chosen with port 0. */
 int cep_metrics_start(cep_metrics *m, const char *addr, const char *port_file,
     cep_metrics_server **out, cep_err *err);
+/* A daemon's metrics (comp: "relay"): cep_metrics_start with the port
+ * file <run_dir>/<comp>.metrics-port. A port that cannot be bound is
+ * logged, not fatal - the daemon's work (runs, reverts) matters more than
+ * an observer's view of it - and gives NULL, as "" (disabled) does. */
+cep_metrics_server *cep_metrics_start_daemon(cep_metrics *m, const char *addr,
+    const char *run_dir, const char *comp);
 
 #endif

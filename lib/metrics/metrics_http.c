@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 #include "util.h"
 
 struct cep_metrics_server {
@@ -272,4 +273,17 @@ int cep_metrics_start(cep_metrics *m, const char *addr, const char *port_file,
 	    addr, s->port);
 	*out = s;
 	return CEP_OK;
+}
+
+cep_metrics_server *cep_metrics_start_daemon(cep_metrics *m, const char *addr,
+    const char *run_dir, const char *comp)
+{
+	char file[CEP_PATH_MAX + 64];
+	cep_metrics_server *srv = NULL;
+	cep_err err = {0};
+	if (cep_path(file, sizeof(file), &err, "%s/%s.metrics-port", run_dir,
+	    comp) != CEP_OK || cep_metrics_start(m, addr, file, &srv, &err)
+	    != CEP_OK)
+		cep_log_error(NULL, "running without metrics: %s", err.msg);
+	return srv;
 }

@@ -89,3 +89,26 @@ Test(paths, socket_urls_and_length_limit)
 	cr_assert_eq(cep_paths_url(&p, "../x.sock", url, sizeof(url), &err),
 	    CEP_INVALID_ARGUMENT);
 }
+
+Test(paths, beside_self_is_in_the_test_programs_folder)
+{
+	char dir[CEP_PATH_MAX], runner[CEP_PATH_MAX], small[8];
+	cep_err err = {0};
+	cr_assert_eq(cep_paths_beside_self(NULL, dir, sizeof(dir), &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_paths_beside_self("cep-runner", runner, sizeof(runner),
+	    &err), CEP_OK, "%s", err.msg);
+	cr_expect_eq(dir[0], '/');
+	cr_expect(strncmp(runner, dir, strlen(dir)) == 0, "%s vs %s", runner,
+	    dir);
+	cr_expect_str_eq(runner + strlen(dir), "/cep-runner");
+	/* the folder of this very program: it is in there */
+	char self[CEP_PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cr_assert_gt(n, 0);
+	self[n] = '\0';
+	cr_expect(strncmp(self, dir, strlen(dir)) == 0 && self[strlen(dir)] ==
+	    '/', "%s not in %s", self, dir);
+	cr_expect_neq(cep_paths_beside_self("cep-runner", small, sizeof(small),
+	    &err), CEP_OK, "a result that does not fit is an error");
+}

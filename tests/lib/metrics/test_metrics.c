@@ -397,3 +397,29 @@ Test(metrics, start_writes_the_port_file_and_empty_disables)
 	cep_metrics_free(m);
 	cep_test_rmdir(dir);
 }
+
+Test(metrics, start_daemon_names_the_port_file_and_survives_a_bad_address)
+{
+	char *dir = cep_test_tmpdir("metrics");
+	char file[512];
+	snprintf(file, sizeof(file), "%s/delegate.metrics-port", dir);
+	cep_metrics *m = new_reg();
+	cep_metrics_server *s = cep_metrics_start_daemon(m, "127.0.0.1:0", dir,
+	    "delegate");
+	cr_assert_not_null(s);
+	char *text = NULL;
+	size_t len = 0;
+	cep_err err = {0};
+	cr_assert_eq(cep_read_file(file, 64, &text, &len, &err), CEP_OK,
+	    "%s", err.msg);
+	char want[16];
+	snprintf(want, sizeof(want), "%d\n", cep_metrics_server_port(s));
+	cr_expect_str_eq(text, want);
+	free(text);
+	cep_metrics_stop(s);
+	/* logged, not fatal: no server, no port file */
+	cr_expect_null(cep_metrics_start_daemon(m, "nohost:1", dir, "delegate"));
+	cr_expect_neq(access(file, F_OK), 0);
+	cep_metrics_free(m);
+	cep_test_rmdir(dir);
+}
