@@ -1,10 +1,10 @@
-/* err.c - the status type and the translations from nng, mbedTLS, errno. */
+/* err.c - the status type and the translation from errno. nng's codes
+ * are translated in rpc (rpc_err.c), mbedTLS's in pki (pki_err.c): base
+ * links neither. */
 #define _POSIX_C_SOURCE 200809L
 #include "err.h"
 
 #include <errno.h>
-#include <nng/nng.h>
-#include <mbedtls/error.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,45 +62,6 @@ const char *cep_code_name(int code)
 	if (code < 0 || code >= (int)(sizeof(names) / sizeof(names[0])))
 		return "UNKNOWN";
 	return names[code];
-}
-
-/* nng errors map onto the status a caller would retry or give up on. */
-static int nng_to_code(int rv)
-{
-	switch (rv) {
-	case NNG_ETIMEDOUT: return CEP_DEADLINE_EXCEEDED;
-	case NNG_ECONNREFUSED:
-	case NNG_ECONNRESET:
-	case NNG_ECONNSHUT:
-	case NNG_ECLOSED:
-	case NNG_EADDRINVAL:
-	case NNG_EUNREACHABLE: return CEP_UNAVAILABLE;
-	case NNG_ENOMEM: return CEP_RESOURCE_EXHAUSTED;
-	case NNG_EMSGSIZE: return CEP_RESOURCE_EXHAUSTED;
-	case NNG_ECANCELED: return CEP_CANCELLED;
-	case NNG_EINVAL: return CEP_INVALID_ARGUMENT;
-	case NNG_EPERM: return CEP_PERMISSION_DENIED;
-	case NNG_ECRYPTO:
-	case NNG_EPEERAUTH: return CEP_UNAUTHENTICATED;
-	case NNG_EADDRINUSE: return CEP_ALREADY_EXISTS;
-	case NNG_ENOENT: return CEP_NOT_FOUND;
-	case NNG_ENOTSUP: return CEP_UNIMPLEMENTED;
-	default: return CEP_UNKNOWN;
-	}
-}
-
-int cep_err_nng(cep_err *err, int nng_rv, const char *what)
-{
-	return cep_err_set(err, nng_to_code(nng_rv), "%s: %s", what,
-	    nng_strerror(nng_rv));
-}
-
-int cep_err_mbedtls(cep_err *err, int rv, const char *what)
-{
-	char buf[160];
-	mbedtls_strerror(rv, buf, sizeof(buf));
-	return cep_err_set(err, CEP_INTERNAL, "%s: %s (-0x%04x)", what, buf,
-	    (unsigned)-rv);
 }
 
 int cep_err_errno(cep_err *err, int errnum, const char *what)

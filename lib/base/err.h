@@ -53,9 +53,6 @@ void cep_err_clear(cep_err *err);
 /* "INVALID_ARGUMENT", ... */
 const char *cep_code_name(int code);
 
-/* Translations from the libraries below us. */
-int cep_err_nng(cep_err *err, int nng_rv, const char *what);
-int cep_err_mbedtls(cep_err *err, int mbedtls_rv, const char *what);
 int cep_err_errno(cep_err *err, int errnum, const char *what);
 
 #endif

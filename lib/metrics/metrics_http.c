@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "paths.h"
+#include "rpc.h"
 #include "util.h"
 
 struct cep_metrics_server {
@@ -148,7 +149,7 @@ static int bound_port(nng_http_server *srv, cep_err *err)
 	nng_sockaddr sa;
 	int rv = nng_http_server_get_addr(srv, &sa);
 	if (rv != 0)
-		return -cep_err_nng(err, rv, "metrics: bound address");
+		return -cep_rpc_err_nng(err, rv, "metrics: bound address");
 	if (sa.s_family == NNG_AF_INET)
 		return ntohs(sa.s_in.sa_port);
 	if (sa.s_family == NNG_AF_INET6)
@@ -166,14 +167,14 @@ static int start_server(cep_metrics_server *s, const char *addr, cep_err *err)
 	snprintf(url_s, sizeof(url_s), "http://%s", addr);
 	int rv = nng_url_parse(&url, url_s);
 	if (rv != 0)
-		return cep_err_nng(err, rv, "metrics: address");
+		return cep_rpc_err_nng(err, rv, "metrics: address");
 	pthread_mutex_lock(&hold_mu);
 	rv = nng_http_server_hold(&s->srv, url);
 	nng_url_free(url);
 	if (rv != 0) {
 		pthread_mutex_unlock(&hold_mu);
 		s->srv = NULL;
-		return cep_err_nng(err, rv, "metrics: HTTP server");
+		return cep_rpc_err_nng(err, rv, "metrics: HTTP server");
 	}
 	if ((rv = nng_http_handler_alloc(&s->h, "/metrics",
 	    handle_metrics)) == 0) {
@@ -188,7 +189,7 @@ static int start_server(cep_metrics_server *s, const char *addr, cep_err *err)
 	if (rv != 0) {
 		nng_http_server_release(s->srv);
 		s->srv = NULL;
-		return cep_err_nng(err, rv, "metrics: listening");
+		return cep_rpc_err_nng(err, rv, "metrics: listening");
 	}
 	return CEP_OK;
 }

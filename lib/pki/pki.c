@@ -83,7 +83,7 @@ static int rng_init(pki_rng *r, cep_err *err)
 	    (const unsigned char *)pers, sizeof(pers) - 1);
 	if (rv != 0) {
 		rng_free(r);
-		return cep_err_mbedtls(err, rv, "seeding the random generator");
+		return cep_pki_err_mbedtls(err, rv, "seeding the random generator");
 	}
 	return CEP_OK;
 }
@@ -95,7 +95,7 @@ static int gen_key(mbedtls_pk_context *key, pki_rng *r, cep_err *err)
 		rv = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1,
 		    mbedtls_pk_ec(*key), mbedtls_ctr_drbg_random, &r->drbg);
 	if (rv != 0)
-		return cep_err_mbedtls(err, rv, "generating a P-256 key");
+		return cep_pki_err_mbedtls(err, rv, "generating a P-256 key");
 	return CEP_OK;
 }
 
@@ -106,7 +106,7 @@ static int key_to_pem(mbedtls_pk_context *key, char **out, cep_err *err)
 	int rv = mbedtls_pk_write_key_pem(key, buf, sizeof(buf));
 	if (rv != 0) {
 		mbedtls_platform_zeroize(buf, sizeof(buf));
-		return cep_err_mbedtls(err, rv, "encoding the private key");
+		return cep_pki_err_mbedtls(err, rv, "encoding the private key");
 	}
 	*out = strdup((const char *)buf);
 	mbedtls_platform_zeroize(buf, sizeof(buf));
@@ -216,16 +216,16 @@ static int cert_begin(mbedtls_x509write_cert *w, const cert_spec *s,
 	mbedtls_x509write_crt_set_issuer_key(w, s->issuer_key);
 	int rv = mbedtls_x509write_crt_set_subject_name(w, s->subject);
 	if (rv != 0)
-		return cep_err_mbedtls(err, rv, "setting the subject name");
+		return cep_pki_err_mbedtls(err, rv, "setting the subject name");
 	if ((rv = mbedtls_x509write_crt_set_issuer_name(w, s->issuer)) != 0)
-		return cep_err_mbedtls(err, rv, "setting the issuer name");
+		return cep_pki_err_mbedtls(err, rv, "setting the issuer name");
 	if ((rv = set_serial(w, r)) != 0)
-		return cep_err_mbedtls(err, rv, "setting the serial number");
+		return cep_pki_err_mbedtls(err, rv, "setting the serial number");
 	if ((rv = mbedtls_x509write_crt_set_validity(w, nb, na)) != 0)
-		return cep_err_mbedtls(err, rv, "setting the validity period");
+		return cep_pki_err_mbedtls(err, rv, "setting the validity period");
 	if ((rv = mbedtls_x509write_crt_set_subject_key_identifier(w)) != 0 ||
 	    (rv = mbedtls_x509write_crt_set_authority_key_identifier(w)) != 0)
-		return cep_err_mbedtls(err, rv, "setting the key identifiers");
+		return cep_pki_err_mbedtls(err, rv, "setting the key identifiers");
 	return CEP_OK;
 }
 
@@ -239,7 +239,7 @@ static int cert_finish(mbedtls_x509write_cert *w, pki_rng *r, char **pem,
 	    mbedtls_ctr_drbg_random, &r->drbg);
 	if (rv != 0) {
 		free(buf);
-		return cep_err_mbedtls(err, rv, "signing the certificate");
+		return cep_pki_err_mbedtls(err, rv, "signing the certificate");
 	}
 	*pem = strdup((const char *)buf);
 	free(buf);
@@ -365,7 +365,7 @@ static int set_san(mbedtls_x509write_cert *w, const cep_pki_issue_req *req,
 		    MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, p,
 		    len + (size_t)n1 + (size_t)n2);
 		if (m != 0)
-			rv = cep_err_mbedtls(err, m, "adding subjectAltName");
+			rv = cep_pki_err_mbedtls(err, m, "adding subjectAltName");
 	}
 	free(buf);
 	return rv;
@@ -401,7 +401,7 @@ static int ca_build(const char *appliance, int64_t now, pki_rng *r,
 			m = mbedtls_x509write_crt_set_key_usage(&w,
 			    MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
 		if (m != 0)
-			rv = cep_err_mbedtls(err, m, "setting CA extensions");
+			rv = cep_pki_err_mbedtls(err, m, "setting CA extensions");
 	}
 	if (rv == 0)
 		rv = cert_finish(&w, r, crt_pem, err);
@@ -464,7 +464,7 @@ static int ca_load_cert(cep_pki_ca *ca, const char *path, cep_err *err)
 	int m = mbedtls_x509_crt_parse(&ca->crt,
 	    (const unsigned char *)ca->cert_pem, len + 1);
 	if (m != 0) {
-		cep_err_mbedtls(err, m, path);
+		cep_pki_err_mbedtls(err, m, path);
 		return cep_err_wrap(err, "parsing the CA certificate");
 	}
 	if (!ca->crt.ca_istrue)
@@ -495,7 +495,7 @@ static int ca_load_key(cep_pki_ca *ca, const char *path, cep_err *err)
 	    key.len + 1, NULL, 0);
 	cep_secret_free(&key);
 	if (m != 0) {
-		cep_err_mbedtls(err, m, path);
+		cep_pki_err_mbedtls(err, m, path);
 		return cep_err_wrap(err, "parsing the CA key");
 	}
 	if (mbedtls_pk_check_pair(&ca->crt.pk, &ca->key) != 0)
@@ -584,7 +584,7 @@ static int leaf_build(cep_pki_ca *ca, const cep_pki_issue_req *req,
 		if (m == 0)
 			m = set_eku(&w, req->server);
 		if (m != 0)
-			rv = cep_err_mbedtls(err, m, "setting certificate extensions");
+			rv = cep_pki_err_mbedtls(err, m, "setting certificate extensions");
 	}
 	if (rv == 0)
 		rv = set_san(&w, req, err);
@@ -664,7 +664,7 @@ static int pub_der(mbedtls_pk_context *key, uint8_t **out, size_t *len,
 	unsigned char buf[CEP_PKI_PUBKEY_MAX];
 	int n = mbedtls_pk_write_pubkey_der(key, buf, sizeof(buf));
 	if (n <= 0)
-		return cep_err_mbedtls(err, n, "encoding the public key");
+		return cep_pki_err_mbedtls(err, n, "encoding the public key");
 	*out = malloc((size_t)n);
 	if (*out == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");

@@ -120,4 +120,7 @@ int cep_pki_check_proof(const uint8_t *cert_der, size_t der_len,
 int cep_pki_identity_uri(char *buf, size_t len, const char *appliance,
     const char *connector, const char *ns, const char *run_id, cep_err *err);
 
+/* mbedTLS's error rv as INTERNAL, "what: mbedTLS's text (-0xNNNN)". */
+int cep_pki_err_mbedtls(cep_err *err, int mbedtls_rv, const char *what);
+
 #endif

@@ -42,7 +42,7 @@ static int proof_digest(const uint8_t *nonce, size_t n, unsigned char out[32],
 	if (rv == 0)
 		rv = mbedtls_sha256_finish_ret(&c, out);
 	mbedtls_sha256_free(&c);
-	return rv ? cep_err_mbedtls(err, rv, "hashing the proof") : CEP_OK;
+	return rv ? cep_pki_err_mbedtls(err, rv, "hashing the proof") : CEP_OK;
 }
 
 static int proof_sign(mbedtls_pk_context *pk, const unsigned char hash[32],
@@ -64,7 +64,7 @@ static int proof_sign(mbedtls_pk_context *pk, const unsigned char hash[32],
 	mbedtls_ctr_drbg_free(&drbg);
 	mbedtls_entropy_free(&ent);
 	if (m != 0)
-		return cep_err_mbedtls(err, m, "signing the proof");
+		return cep_pki_err_mbedtls(err, m, "signing the proof");
 	*sig = malloc(n);
 	if (*sig == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
@@ -89,7 +89,7 @@ int cep_pki_sign_proof(const char *key_pem, const uint8_t *nonce, size_t n,
 	int m = mbedtls_pk_parse_key(&pk, (const unsigned char *)key_pem,
 	    strlen(key_pem) + 1, NULL, 0);
 	if (m != 0)
-		rv = cep_err_mbedtls(err, m, "parsing the identity key");
+		rv = cep_pki_err_mbedtls(err, m, "parsing the identity key");
 	else if (!mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECDSA))
 		rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "the identity key is not an ECDSA key");
@@ -114,7 +114,7 @@ int cep_pki_check_proof(const uint8_t *cert_der, size_t der_len,
 	mbedtls_x509_crt_init(&crt);
 	int m = mbedtls_x509_crt_parse_der(&crt, cert_der, der_len);
 	if (m != 0) {
-		cep_err_mbedtls(err, m, "parsing the certificate");
+		cep_pki_err_mbedtls(err, m, "parsing the certificate");
 		rv = CEP_UNAUTHENTICATED;
 		if (err != NULL)
 			err->code = rv;

@@ -230,7 +230,7 @@ static int parse_ca(mbedtls_x509_crt *ca, const char *ca_pem, cep_err *err)
 	int m = mbedtls_x509_crt_parse(ca, (const unsigned char *)ca_pem,
 	    strlen(ca_pem) + 1);
 	if (m != 0) {
-		cep_err_mbedtls(err, m, "parsing the appliance CA certificate");
+		cep_pki_err_mbedtls(err, m, "parsing the appliance CA certificate");
 		if (err != NULL)
 			err->code = CEP_INVALID_ARGUMENT;
 		return CEP_INVALID_ARGUMENT;
@@ -247,7 +247,7 @@ static int parse_leaf(mbedtls_x509_crt *crt, const uint8_t *der,
 		    CERT_DER_MAX);
 	int m = mbedtls_x509_crt_parse_der(crt, der, der_len);
 	if (m != 0) {
-		cep_err_mbedtls(err, m, "certificate is not valid X.509 DER");
+		cep_pki_err_mbedtls(err, m, "certificate is not valid X.509 DER");
 		if (err != NULL)
 			err->code = CEP_UNAUTHENTICATED;
 		return CEP_UNAUTHENTICATED;
@@ -273,7 +273,7 @@ static int verify_chain(mbedtls_x509_crt *crt, mbedtls_x509_crt *ca,
 	if (flags != 0)
 		return flags_error(flags, err);
 	if (m != 0 && m != MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-		cep_err_mbedtls(err, m, "verifying the certificate");
+		cep_pki_err_mbedtls(err, m, "verifying the certificate");
 		if (err != NULL)
 			err->code = CEP_UNAUTHENTICATED;
 		return CEP_UNAUTHENTICATED;
@@ -329,7 +329,7 @@ int cep_pki_cert_der(const char *cert_pem, uint8_t **der, size_t *der_len,
 	    strlen(cert_pem) + 1);
 	int rv = CEP_OK;
 	if (m < 0 || crt.raw.len == 0) {
-		cep_err_mbedtls(err, m < 0 ? m : MBEDTLS_ERR_X509_INVALID_FORMAT,
+		cep_pki_err_mbedtls(err, m < 0 ? m : MBEDTLS_ERR_X509_INVALID_FORMAT,
 		    "parsing the certificate PEM");
 		rv = CEP_INVALID_ARGUMENT;
 		if (err != NULL)
@@ -358,7 +358,7 @@ int cep_pki_fingerprint(const char *cert_pem, char *out, size_t len,
 	int m = mbedtls_sha256_ret(der, n, h, 0);
 	free(der);
 	if (m != 0)
-		return cep_err_mbedtls(err, m, "hashing the certificate");
+		return cep_pki_err_mbedtls(err, m, "hashing the certificate");
 	for (size_t i = 0; i < sizeof(h); i++)
 		snprintf(out + 3 * i, len - 3 * i, "%02X%s", h[i],
 		    i + 1 < sizeof(h) ? ":" : "");

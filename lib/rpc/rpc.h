@@ -200,4 +200,9 @@ bool cep_rpc_retryable(int code);
 /* Backoff with full jitter: attempt 0,1,2.. -> ms in [base, min(cap, base*2^n)] */
 int cep_rpc_backoff_ms(int attempt, int base_ms, int cap_ms);
 
+/* nng's error rv as a status a caller retries or gives up on (timeouts
+ * DEADLINE_EXCEEDED, refused/reset UNAVAILABLE, peer auth
+ * UNAUTHENTICATED...), the message "what: nng's text". */
+int cep_rpc_err_nng(cep_err *err, int nng_rv, const char *what);
+
 #endif

@@ -53,11 +53,11 @@ static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
 {
 	int rv = nng_dialer_create(&c->dialer, c->sock, c->url);
 	if (rv != 0)
-		return cep_err_nng(err, rv, c->url);
+		return cep_rpc_err_nng(err, rv, c->url);
 	if (cep_rpc_url_is_tls(c->url)) {
 		nng_url *u = NULL;
 		if ((rv = nng_url_parse(&u, c->url)) != 0)
-			return cep_err_nng(err, rv, c->url);
+			return cep_rpc_err_nng(err, rv, c->url);
 		nng_tls_config *cfg = NULL;
 		int code = cep_rpc_tls_client_config(&cfg, tls, u->u_hostname, err);
 		nng_url_free(u);
@@ -66,14 +66,14 @@ static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
 		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
 		nng_tls_config_free(cfg); /* the dialer holds its own reference */
 		if (rv != 0)
-			return cep_err_nng(err, rv, "TLS configuration");
+			return cep_rpc_err_nng(err, rv, "TLS configuration");
 	} else if (cep_rpc_ipc_path(c->url) == NULL) {
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "URL \"%s\": only ipc:// and tls+tcp:// are supported", c->url);
 	}
 	/* NONBLOCK: the server may not be up yet; nng keeps redialing. */
 	if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0)
-		return cep_err_nng(err, rv, c->url);
+		return cep_rpc_err_nng(err, rv, c->url);
 	return CEP_OK;
 }
 
@@ -82,7 +82,7 @@ static int client_open(cep_rpc_client *c, const cep_rpc_tls *tls,
 {
 	int rv;
 	if ((rv = nng_req0_open(&c->sock)) != 0)
-		return cep_err_nng(err, rv, "opening the req socket");
+		return cep_rpc_err_nng(err, rv, "opening the req socket");
 	c->sock_open = true;
 	if ((rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 	         CEP_RPC_RECV_MAX)) != 0 ||
@@ -92,7 +92,7 @@ static int client_open(cep_rpc_client *c, const cep_rpc_tls *tls,
 	         RECONNECT_MIN_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT,
 	         RECONNECT_MAX_MS)) != 0)
-		return cep_err_nng(err, rv, "setting up the req socket");
+		return cep_rpc_err_nng(err, rv, "setting up the req socket");
 	return client_dialer(c, tls, err);
 }
 
@@ -210,12 +210,12 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 	int rv;
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		nng_msg_free(msg);
-		return cep_err_nng(err, rv, method);
+		return cep_rpc_err_nng(err, rv, method);
 	}
 	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
 		nng_aio_free(aio);
 		nng_msg_free(msg);
-		return cep_err_nng(err, rv, method);
+		return cep_rpc_err_nng(err, rv, method);
 	}
 	int64_t deadline = cep_mono_ms() + timeout_ms;
 	nng_aio_set_msg(aio, msg);
@@ -229,7 +229,7 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		    cep_err_set(err, CEP_UNAVAILABLE,
 		        "%s: no connection to %s within %d ms", method, c->url,
 		        timeout_ms) :
-		    cep_err_nng(err, rv, method);
+		    cep_rpc_err_nng(err, rv, method);
 	} else if ((rv = ctx_op(c, ctx, aio, false,
 	                deadline - cep_mono_ms())) != 0) {
 		code = rv == NNG_ECONNRESET ?
@@ -240,7 +240,7 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		    cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 		        "%s: no answer from %s within %d ms", method, c->url,
 		        timeout_ms) :
-		    cep_err_nng(err, rv, method);
+		    cep_rpc_err_nng(err, rv, method);
 	} else {
 		*rep = nng_aio_get_msg(aio);
 	}

@@ -566,7 +566,7 @@ static int server_start(cep_rpc_server *s, int workers, cep_err *err)
 {
 	int rv;
 	if ((rv = nng_rep0_open(&s->sock)) != 0)
-		return cep_err_nng(err, rv, "opening the rep socket");
+		return cep_rpc_err_nng(err, rv, "opening the rep socket");
 	s->sock_open = true;
 	if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
 	         CEP_RPC_RECV_MAX)) != 0 ||
@@ -574,7 +574,7 @@ static int server_start(cep_rpc_server *s, int workers, cep_err *err)
 	         s)) != 0 ||
 	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event,
 	         s)) != 0)
-		return cep_err_nng(err, rv, "setting up the rep socket");
+		return cep_rpc_err_nng(err, rv, "setting up the rep socket");
 	if ((s->workers = calloc((size_t)workers, sizeof(pthread_t))) == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	for (; s->nworkers < workers; s->nworkers++)

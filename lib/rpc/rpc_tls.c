@@ -54,7 +54,7 @@ int cep_rpc_tls_server_config(nng_tls_config **out, const cep_rpc_tls *tls,
 	nng_tls_config *cfg;
 	int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
 	if (rv != 0)
-		return cep_err_nng(err, rv, "allocating a TLS configuration");
+		return cep_rpc_err_nng(err, rv, "allocating a TLS configuration");
 	nng_tls_auth_mode mode = tls->client_cert_optional ?
 	    NNG_TLS_AUTH_MODE_OPTIONAL : NNG_TLS_AUTH_MODE_REQUIRED;
 	if (tls->ca_pem == NULL)
@@ -81,7 +81,7 @@ int cep_rpc_tls_client_config(nng_tls_config **out, const cep_rpc_tls *tls,
 	nng_tls_config *cfg;
 	int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT);
 	if (rv != 0)
-		return cep_err_nng(err, rv, "allocating a TLS configuration");
+		return cep_rpc_err_nng(err, rv, "allocating a TLS configuration");
 	if (tls_load(cfg, tls, err) != CEP_OK) {
 		nng_tls_config_free(cfg);
 		return err ? err->code : CEP_INVALID_ARGUMENT;
@@ -148,9 +148,9 @@ static int listen_ipc(nng_listener l, const char *path, cep_err *err)
 		return err ? err->code : CEP_INTERNAL;
 	/* nng chmods between bind() and listen(): no window for others */
 	if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660)) != 0)
-		return cep_err_nng(err, rv, "ipc permissions");
+		return cep_rpc_err_nng(err, rv, "ipc permissions");
 	if ((rv = nng_listener_start(l, 0)) != 0)
-		return cep_err_nng(err, rv, path);
+		return cep_rpc_err_nng(err, rv, path);
 	if (chmod(path, 0660) != 0) /* belt and braces; a no-op normally */
 		return cep_err_errno(err, errno, path);
 	return CEP_OK;
@@ -168,7 +168,7 @@ int cep_rpc_listen(nng_socket sock, const char *url, const cep_rpc_tls *tls,
 	nng_listener l;
 	int rv = nng_listener_create(&l, sock, url);
 	if (rv != 0)
-		return cep_err_nng(err, rv, url);
+		return cep_rpc_err_nng(err, rv, url);
 	int code = CEP_OK;
 	if (path != NULL) {
 		code = listen_ipc(l, path, err);
@@ -177,11 +177,11 @@ int cep_rpc_listen(nng_socket sock, const char *url, const cep_rpc_tls *tls,
 		code = cep_rpc_tls_server_config(&cfg, tls, err);
 		if (code == CEP_OK &&
 		    (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg)) != 0)
-			code = cep_err_nng(err, rv, "TLS configuration");
+			code = cep_rpc_err_nng(err, rv, "TLS configuration");
 		if (cfg != NULL)
 			nng_tls_config_free(cfg); /* the listener holds it */
 		if (code == CEP_OK && (rv = nng_listener_start(l, 0)) != 0)
-			code = cep_err_nng(err, rv, url);
+			code = cep_rpc_err_nng(err, rv, url);
 	}
 	if (code != CEP_OK) {
 		nng_listener_close(l);

@@ -105,7 +105,7 @@ int cep_rpc_envelope_msg(nng_msg **out, const Cep__V1__Envelope *env,
 	nng_msg *m;
 	int rv = nng_msg_alloc(&m, n);
 	if (rv != 0)
-		return cep_err_nng(err, rv, "allocating a message");
+		return cep_rpc_err_nng(err, rv, "allocating a message");
 	cep__v1__envelope__pack(env, nng_msg_body(m));
 	*out = m;
 	return CEP_OK;
