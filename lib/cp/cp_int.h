@@ -8,7 +8,7 @@
 #include "cp.h"
 
 /* HTTP status of an error reply -> cep code (the table in cp.h). */
-int cp_http_code(long http);
+int cep_cp_http_code(long http);
 
 /* The answer to one call, without curl: (HTTP status, Content-Type
  * (NULL if none), body) -> the unpacked reply (200) or an error naming
@@ -16,7 +16,7 @@ int cp_http_code(long http);
  * caller keeps the raw body: the tunnel). A body the transport found incomplete or over the cap
  * is reported by the caller, not here. The caller scrubs the token from
  * err->msg. */
-int cp_reply_decode(const char *method, const char *host, long http,
+int cep_cp_reply_decode(const char *method, const char *host, long http,
     const char *ctype, const uint8_t *body, size_t len,
     const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
     cep_err *err);
