@@ -436,8 +436,9 @@ static int outcome(const cep_cp *cp, const char *method, struct xfer *x,
 			    "answer within %lld ms", what, (long long)x->tmo);
 		return cep_http_curl_err(err, cc, what, x->ebuf, x->tmo);
 	}
-	return cep_cp_reply_decode(method, host, x->http, x->ctype[0] ? x->ctype :
-	    NULL, (const uint8_t *)x->r.buf, x->r.len, rdesc, reply, err);
+	return cep_cp_reply_decode(method, host, x->http,
+	    x->ctype[0] ? x->ctype : NULL, (const uint8_t *)x->r.buf, x->r.len,
+	    rdesc, reply, err);
 }
 
 static bool valid_method(const char *m)

@@ -414,12 +414,14 @@ static int stream_url(struct watch *w, const struct limits *l, char *url,
 	if (rc == CEP_OK)
 		rc = cep_kube_query_add(q, QUERY_MAX, "watch", "1", err);
 	if (rc == CEP_OK && w->rv[0] != '\0')
-		rc = cep_kube_query_add(q, QUERY_MAX, "resourceVersion", w->rv, err);
-	if (rc == CEP_OK)
-		rc = cep_kube_query_add(q, QUERY_MAX, "allowWatchBookmarks", "true",
+		rc = cep_kube_query_add(q, QUERY_MAX, "resourceVersion", w->rv,
 		    err);
 	if (rc == CEP_OK)
-		rc = cep_kube_query_add(q, QUERY_MAX, "timeoutSeconds", ts, err);
+		rc = cep_kube_query_add(q, QUERY_MAX, "allowWatchBookmarks",
+		    "true", err);
+	if (rc == CEP_OK)
+		rc = cep_kube_query_add(q, QUERY_MAX, "timeoutSeconds", ts,
+		    err);
 	if (rc == CEP_OK)
 		rc = selectors(q, w->o, err);
 	if (rc == CEP_OK)
@@ -476,8 +478,8 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 		return err->code;
 	}
 	if (w->http != 200 && w->http != 0) {
-		int rc = cep_kube_http_err(w->k, err, w->http, w->ebody, w->elen,
-		    w->what);
+		int rc = cep_kube_http_err(w->k, err, w->http, w->ebody,
+		    w->elen, w->what);
 		if (rc == CEP_OUT_OF_RANGE) {
 			w->relist = true;
 			return CEP_OK;

@@ -172,11 +172,13 @@ Test(kube_unit, query_encoding)
 	cep_err err;
 	cr_assert_eq(cep_kube_query_add(q, sizeof(q), "labelSelector",
 	    "app in (a,b),tier!=x", &err), CEP_OK);
-	cr_assert_eq(cep_kube_query_add(q, sizeof(q), "limit", "2", &err), CEP_OK);
+	cr_assert_eq(cep_kube_query_add(q, sizeof(q), "limit", "2", &err),
+	    CEP_OK);
 	cr_assert_str_eq(q, "labelSelector=app%20in%20%28a%2Cb%29%2Ctier%21%3Dx"
 	    "&limit=2");
 	char small[8] = "";
-	cr_assert_eq(cep_kube_query_add(small, sizeof(small), "k", "vvvvvv", &err),
+	cr_assert_eq(cep_kube_query_add(small, sizeof(small), "k", "vvvvvv",
+	    &err),
 	    CEP_INVALID_ARGUMENT);
 	for (int i = 0; i < 8; i++) {
 		int64_t b = cep_kube_backoff_ms(i);

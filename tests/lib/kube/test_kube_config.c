@@ -308,7 +308,8 @@ Test(kube_config, refusals)
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(cep_kube_server(k), "https://[::1]:7443/k8s/c1");
 	char url[256];
-	cr_assert_eq(cep_kube_url(k, "/version", NULL, url, sizeof(url), &err), 0);
+	cr_assert_eq(cep_kube_url(k, "/version", NULL, url, sizeof(url), &err),
+	    0);
 	cr_assert_str_eq(url, "https://[::1]:7443/k8s/c1/version");
 	cep_kube_free(k);
 }
