@@ -423,9 +423,8 @@ static int one(const struct call *c, int64_t tmo, long *http, json_t **out,
 	return rc;
 }
 
-int cep_kube_request(cep_kube *k, const char *method, const char *path,
-    const char *query, json_t *body, const char *content_type,
-    const char *what, long *http, json_t **out, cep_err *err)
+int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
+    json_t **out, cep_err *err)
 {
 	char url[KUBE_PATH_MAX + 1024];
 	cep_err scratch;
@@ -433,15 +432,16 @@ int cep_kube_request(cep_kube *k, const char *method, const char *path,
 		err = &scratch;
 	if (out != NULL)
 		*out = NULL;
-	if (what == NULL)
-		what = path;
-	if (cep_kube_url(k, path, query, url, sizeof(url), err) != CEP_OK)
+	const char *what = req->what ? req->what : req->path;
+	if (cep_kube_url(k, req->path, req->query, url, sizeof(url),
+	    err) != CEP_OK)
 		return cep_err_wrap(err, "%s", what);
-	struct call c = {.k = k, .method = method, .url = url, .what = what,
-	    .ctype = content_type ? content_type : "application/json"};
+	const char *ctype = req->content_type;
+	struct call c = {.k = k, .method = req->method, .url = url,
+	    .what = what, .ctype = ctype ? ctype : "application/json"};
 	char *txt = NULL;
-	if (body != NULL) {
-		txt = json_dumps(body, JSON_COMPACT);
+	if (req->body != NULL) {
+		txt = json_dumps(req->body, JSON_COMPACT);
 		if (txt == NULL)
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
 			    "%s: body cannot be encoded as JSON", what);
@@ -472,7 +472,8 @@ int cep_kube_request(cep_kube *k, const char *method, const char *path,
 		}
 		if (rc == CEP_OK || !retry || n + 1 >= attempts)
 			break;
-		unsure = unsure || (strcmp(method, "POST") == 0 && code >= 500);
+		unsure = unsure ||
+		    (strcmp(req->method, "POST") == 0 && code >= 500);
 		int64_t wait = ra >= 0 ? ra : cep_kube_backoff_ms(n);
 		if (cep_mono_ms() + wait >= deadline)
 			break;   /* the last error says more than a timeout */

@@ -86,8 +86,8 @@ static int list_page(cep_kube *k, const char *path, const char *what,
 	if (rc == CEP_OK && cont != NULL && cont[0] != '\0')
 		rc = cep_kube_query_add(q, QUERY_MAX, "continue", cont, err);
 	if (rc == CEP_OK)
-		rc = cep_kube_request(k, "GET", path, q, NULL, NULL, what, NULL,
-		    page, err);
+		rc = cep_kube_request(k, &(cep_kube_req){.method = "GET",
+		    .path = path, .query = q, .what = what}, NULL, page, err);
 	free(q);
 	return rc;
 }
@@ -551,24 +551,24 @@ static int watch_loop(struct watch *w, const struct limits *l, cep_err *err)
 	return rc;
 }
 
-int cep_kube_watch(cep_kube *k, const cep_kube_res *r, const char *ns,
-    const cep_kube_list_opts *o, int64_t timeout_ms, const atomic_bool *stop,
-    cep_kube_watch_fn fn, void *arg, cep_err *err)
+int cep_kube_watch(cep_kube *k, const cep_kube_watch_spec *ws, cep_err *err)
 {
 	char what[400], path[KUBE_PATH_MAX];
 	cep_err scratch;
 	if (err == NULL)
 		err = &scratch;
-	int rc = cep_kube_path(r, ns, NULL, NULL, path, sizeof(path), err);
+	int rc = cep_kube_path(ws->res, ws->ns, NULL, NULL, path, sizeof(path),
+	    err);
 	if (rc != CEP_OK)
 		return rc;
-	if (fn == NULL)
+	if (ws->fn == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "watch: no callback");
-	what_list(what, sizeof(what), "watch", r, ns);
-	struct watch w = {.k = k, .r = r, .ns = ns, .o = o, .fn = fn,
-	    .arg = arg, .what = what, .known = json_object()};
-	struct limits l = {.deadline = cep_mono_ms() + timeout_ms,
-	    .stop = stop, .timeout_ms = timeout_ms};
+	what_list(what, sizeof(what), "watch", ws->res, ws->ns);
+	struct watch w = {.k = k, .r = ws->res, .ns = ws->ns, .o = ws->list,
+	    .fn = ws->fn, .arg = ws->arg, .what = what,
+	    .known = json_object()};
+	struct limits l = {.deadline = cep_mono_ms() + ws->timeout_ms,
+	    .stop = ws->stop, .timeout_ms = ws->timeout_ms};
 	rc = watch_loop(&w, &l, err);
 	json_decref(w.known);
 	free(w.line);

@@ -387,18 +387,23 @@ Test(kube, can_i)
 	cep_err err;
 	bool ok = false;
 	char reason[256];
-	cr_assert_eq(cep_kube_can_i(deleg, "create", "", "pods", NULL, "shop",
-	    &ok, reason, sizeof(reason), &err), CEP_OK, "%s", err.msg);
+	cep_kube_access a = {.verb = "create", .group = "", .resource = "pods",
+	    .ns = "shop"};
+	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, reason, sizeof(reason),
+	    &err), CEP_OK, "%s", err.msg);
 	cr_assert(ok);
-	cr_assert_eq(cep_kube_can_i(deleg, "delete", "", "pods", NULL,
-	    "kube-system", &ok, reason, sizeof(reason), &err), CEP_OK, "%s",
-	    err.msg);
+	a = (cep_kube_access){.verb = "delete", .group = "",
+	    .resource = "pods", .ns = "kube-system"};
+	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, reason, sizeof(reason),
+	    &err), CEP_OK, "%s", err.msg);
 	cr_assert_not(ok);
-	cr_assert_eq(cep_kube_can_i(deleg, "patch", "apps", "deployments",
-	    "scale", "shop", &ok, NULL, 0, &err), CEP_OK, "%s", err.msg);
+	a = (cep_kube_access){.verb = "patch", .group = "apps",
+	    .resource = "deployments", .sub = "scale", .ns = "shop"};
+	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, NULL, 0, &err), CEP_OK,
+	    "%s", err.msg);
 	cr_assert_not(ok);
-	cr_assert_eq(cep_kube_can_i(admin, "patch", "apps", "deployments",
-	    "scale", "shop", &ok, NULL, 0, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_kube_can_i(admin, &a, &ok, NULL, 0, &err), CEP_OK,
+	    "%s", err.msg);
 	cr_assert(ok);
 }
 
