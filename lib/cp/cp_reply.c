@@ -87,11 +87,14 @@ static int http_error(const char *method, const char *host, long http,
 	    host, method, http, text[0] ? ": " : "", text);
 }
 
-int cep_cp_reply_decode(const char *method, const char *host, long http,
-    const char *ctype, const uint8_t *body, size_t len,
-    const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
-    cep_err *err)
+int cep_cp_reply_decode(const char *method, const char *host,
+    const cep_cp_answer *a, const ProtobufCMessageDescriptor *rdesc,
+    ProtobufCMessage **reply, cep_err *err)
 {
+	long http = a->http;
+	const char *ctype = a->ctype;
+	const uint8_t *body = a->body;
+	size_t len = a->len;
 	*reply = NULL;
 	if (http != 200)
 		return http_error(method, host, http, ctype, body, len, err);

@@ -31,8 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const ProtobufCMessageDescriptor *d = descs[data[3] % 4];
 	ProtobufCMessage *m = NULL;
 	cep_err err = {0};
-	int rc = cep_cp_reply_decode("Heartbeat", "plane.test:443", http, ct,
-	    data + 4, size - 4, d, &m, &err);
+	cep_cp_answer a = {.http = http, .ctype = ct, .body = data + 4,
+	    .len = size - 4};
+	int rc = cep_cp_reply_decode("Heartbeat", "plane.test:443", &a, d, &m,
+	    &err);
 	if (rc == CEP_OK) {
 		if (m == NULL || http != 200)
 			__builtin_trap();
