@@ -21,6 +21,7 @@ prefixes: every global symbol a product file defines starts with cep_
           protobuf-generated cep__v1__* are built outside these folders.
 """
 import fnmatch
+import glob
 import os
 import re
 import subprocess
@@ -35,21 +36,15 @@ ALLOW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prefix_allow.t
 def objects(build):
     """{source path: (module, object path)} for the product's objects."""
     found = {}
-    for top, dirs, files in os.walk(build):
-        dirs.sort()
-        rel = os.path.relpath(top, build).split(os.sep)
-        if "CMakeFiles" not in rel:
-            continue
-        folder = rel[: rel.index("CMakeFiles")]
-        if folder[:1] == ["lib"] and len(folder) == 2:
-            module = "lib/" + folder[1]
-        elif len(folder) == 1 and folder[0] in PROGRAMS:
-            module = folder[0]
-        else:
-            continue
-        for f in sorted(files):
-            if f.endswith(".c.o"):
-                found.setdefault(module + "/" + f[:-2], (module, os.path.join(top, f)))
+    lib = os.path.join(build, "lib")
+    dirs = [("lib/" + m, os.path.join(lib, m))
+            for m in (sorted(os.listdir(lib)) if os.path.isdir(lib) else [])]
+    dirs += [(p, os.path.join(build, p)) for p in PROGRAMS]
+    for module, folder in dirs:
+        # only the folder's own targets: BUILD/<folder>/CMakeFiles/<t>.dir
+        pattern = os.path.join(folder, "CMakeFiles", "*.dir", "**", "*.c.o")
+        for obj in sorted(glob.glob(pattern, recursive=True)):
+            found.setdefault(module + "/" + os.path.basename(obj)[:-2], (module, obj))
     return found
 
 
