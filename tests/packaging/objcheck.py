@@ -30,6 +30,9 @@ import sys
 PROGRAMS = ("relay", "delegate", "runner", "appliance", "launcher", "signer")
 # a program's own prefix besides cep_ (appliance/ is cepctl)
 OWN_PREFIX = {"appliance": "cepctl_"}
+# what the compiler itself defines under sanitizers or coverage
+COMPILER = ("__odr_asan", "__asan", "__ubsan", "__sancov", "__gcov", "__llvm",
+            "__profc", "__profd")
 ALLOW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prefix_allow.txt")
 
 
@@ -182,7 +185,8 @@ def prefixes(objs):
         module = objs[src][0]
         ok = ("cep_", OWN_PREFIX.get(module, "cep_"))
         for s in sorted(defs[src]):
-            if s.startswith(ok) or (s == "main" and not module.startswith("lib/")):
+            is_main = s == "main" and not module.startswith("lib/")
+            if s.startswith(ok + COMPILER) or is_main:
                 continue
             hit = [a[2] for a in allow if fnmatch.fnmatch(src, a[0]) and a[1].match(s)]
             if hit:
