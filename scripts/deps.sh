@@ -3,6 +3,7 @@
 # Debian 12 (bookworm). Idempotent: installs only what is missing.
 set -eu
 
+# clang-format-14: scripts/format.sh and checksrc.sh's CEP_CHECK_FORMAT=1
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
       libcurl4-openssl-dev libcriterion-dev libyaml-dev libjansson-dev
@@ -11,7 +12,6 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
       openssl util-linux prometheus
       python3-protobuf python3-cryptography protobuf-compiler tinyproxy
       debootstrap systemd-container rpm"
-# clang-format-14: scripts/format.sh and checksrc.sh's CEP_CHECK_FORMAT=1
 # prometheus: the `prometheus` probe's end-to-end test starts its own server
 # (own config, data dir and port); the Debian package's service on :9090 is
 # neither used nor touched.
