@@ -452,8 +452,11 @@ static void *watch_main(void *p)
 		lo.label_selector = CEP_SELECTOR;
 	while (!atomic_load(&d->stop)) {
 		cep_err err;
-		int rv = cep_kube_watch(d->admin, w->res, NS, &lo, 600000, &d->stop,
-		    w->res == &cep_kube_pods ? on_pod : on_secret, d, &err);
+		cep_kube_watch_spec ws = {.res = w->res, .ns = NS, .list = &lo,
+		    .timeout_ms = 600000, .stop = &d->stop,
+		    .fn = w->res == &cep_kube_pods ? on_pod : on_secret,
+		    .arg = d};
+		int rv = cep_kube_watch(d->admin, &ws, &err);
 		if (rv != CEP_OK && rv != CEP_CANCELLED &&
 		    rv != CEP_DEADLINE_EXCEEDED && !atomic_load(&d->stop)) {
 			say(d, "watching %s: %s (retrying)", w->res->plural, err.msg);

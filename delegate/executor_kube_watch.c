@@ -139,8 +139,9 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 		slice = launch_by - cep_mono_ms();
 	cep_err err = {0};
 	int rv = slice <= 0 ? CEP_DEADLINE_EXCEEDED :
-	    cep_kube_watch(k, &cep_kube_pods, kr->ns, &o, slice, &kr->stop,
-	    on_pod, w, &err);
+	    cep_kube_watch(k, &(cep_kube_watch_spec){.res = &cep_kube_pods,
+	    .ns = kr->ns, .list = &o, .timeout_ms = slice, .stop = &kr->stop,
+	    .fn = on_pod, .arg = w}, &err);
 	if (w->done || kx_stop_asked(kr) || rv == CEP_CANCELLED)
 		return true;
 	if (rv == CEP_OK || rv == CEP_DEADLINE_EXCEEDED) {

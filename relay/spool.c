@@ -29,12 +29,12 @@
 #include "log.h"
 #include "util.h"
 
-void spool_seg_name(char *buf, size_t len, uint64_t id)
+void cep_spool_seg_name(char *buf, size_t len, uint64_t id)
 {
 	snprintf(buf, len, "seg-%016llu", (unsigned long long)id);
 }
 
-int spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err)
+int cep_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err)
 {
 	if (s->qlen == s->qcap && s->qhead > 0) {
 		/* slide the delivered slots out before growing */
@@ -57,7 +57,7 @@ int spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err)
 	return CEP_OK;
 }
 
-int spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err)
+int cep_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err)
 {
 	if (s->nsegs == s->capsegs) {
 		size_t nc = s->capsegs ? s->capsegs * 2 : 16;
@@ -83,13 +83,13 @@ static int roll_locked(cep_spool *s, cep_err *err)
 		s->afd = -1;
 	}
 	uint64_t id = s->next_id++;
-	spool_seg_name(name, sizeof(name), id);
+	cep_spool_seg_name(name, sizeof(name), id);
 	int fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return cep_err_errno(err, errno, name);
 	/* the name must survive a crash as much as the records in it */
-	int rv = fsync(s->dirfd) == 0 ? spool_push_seg(s, id, 0, err) :
+	int rv = fsync(s->dirfd) == 0 ? cep_spool_push_seg(s, id, 0, err) :
 	    cep_err_errno(err, errno, s->dir);
 	if (rv != CEP_OK) {
 		close(fd);
@@ -116,7 +116,7 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 	}
 	/* queued first so that out of memory cannot strike after the write */
 	struct spool_rec r = { seg->id, seg->size, (uint32_t)len, time_ms };
-	int rv = spool_push_rec(s, &r, err);
+	int rv = cep_spool_push_rec(s, &r, err);
 	if (rv != CEP_OK)
 		return rv;
 	int e = cep_frame_write(s->afd, buf, len);
@@ -126,7 +126,7 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 		char name[32];
 		s->qlen--;
 		s->undelivered -= (int64_t)len;
-		spool_seg_name(name, sizeof(name), seg->id);
+		cep_spool_seg_name(name, sizeof(name), seg->id);
 		if (ftruncate(s->afd, (off_t)seg->size) != 0)
 			cep_log_error(NULL, "spool %s/%s: cannot cut a failed append "
 			    "back to offset %llu; replay will", s->dir, name,
@@ -205,7 +205,7 @@ static int read_batch(cep_spool *s, const struct spool_rec *r, int *fd,
     uint64_t *fd_seg, Cep__V1__EventBatch **out, cep_err *err)
 {
 	char name[32], detail[256];
-	spool_seg_name(name, sizeof(name), r->seg);
+	cep_spool_seg_name(name, sizeof(name), r->seg);
 	if (*fd < 0 || *fd_seg != r->seg) {
 		if (*fd >= 0)
 			close(*fd);
@@ -384,7 +384,7 @@ int cep_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < g; i++) {
 		char name[32];
-		spool_seg_name(name, sizeof(name), gone[i]);
+		cep_spool_seg_name(name, sizeof(name), gone[i]);
 		if (unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT)
 			cep_log_warn(NULL, "spool %s/%s: delivered but cannot "
 			    "remove it: %s", s->dir, name, strerror(errno));

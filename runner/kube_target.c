@@ -122,8 +122,8 @@ int cep_kube_target_check_perms(cep_kube *k, const char *type,
 	for (const cep_kube_perm *p = perms; p->verb != NULL; p++) {
 		bool ok = false;
 		char reason[128] = "";
-		rc = cep_kube_can_i(k, p->verb, p->group, p->resource, p->sub,
-		    p->cluster ? NULL : ns, &ok, reason, sizeof(reason), err);
+		cep_kube_access a = cep_kube_perm_access(p, ns);
+		rc = cep_kube_can_i(k, &a, &ok, reason, sizeof(reason), err);
 		if (rc != CEP_OK)
 			return cep_err_wrap(err, "%s: checking the runner's "
 			    "permissions", type);

@@ -72,8 +72,10 @@ int cep_runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
 	    err);
 	if (rc != CEP_OK)
 		return rc;
-	rc = cep_cp_tunnel(t->cp, method, t->session, frame, len,
-	    timeout_ms + TUNNEL_MARGIN_MS, &back, &blen, err);
+	cep_cp_tunnel_req treq = {.method = method, .session = t->session,
+	    .frame = frame, .len = len,
+	    .timeout_ms = timeout_ms + TUNNEL_MARGIN_MS};
+	rc = cep_cp_tunnel(t->cp, &treq, &back, &blen, err);
 	free(frame);
 	/* the plane or the path to it failed, not the relay: to the caller
 	 * that is "relay unreachable this way" (retried, and no dead-man

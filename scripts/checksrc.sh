@@ -41,4 +41,15 @@ if [ -n "$intbad" ]; then
 	echo "$intbad" >&2
 	exit 1
 fi
+# The layout of .clang-format (scripts/format.sh applies it). Only with
+# CEP_CHECK_FORMAT=1 until the tree has been formatted once.
+if [ "${CEP_CHECK_FORMAT:-0}" = 1 ]; then
+	. ./scripts/format_files.sh
+	if ! cep_format_files | xargs "$cf" --dry-run --Werror 2>/dev/null; then
+		cep_format_files | xargs "$cf" --dry-run 2>&1 |
+			grep -E '^[^ ]+:[0-9]+:[0-9]+: ' | cut -d: -f1,2 | head -n 50 >&2
+		echo "checksrc: not formatted as .clang-format says (scripts/format.sh)" >&2
+		exit 1
+	fi
+fi
 echo "checksrc: ok ($(git ls-files '*.c' '*.h' | wc -l) files)"

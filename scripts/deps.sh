@@ -3,7 +3,8 @@
 # Debian 12 (bookworm). Idempotent: installs only what is missing.
 set -eu
 
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
+# clang-format-14: scripts/format.sh and checksrc.sh's CEP_CHECK_FORMAT=1
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
       libcurl4-openssl-dev libcriterion-dev libyaml-dev libjansson-dev
       libsystemd-dev python3 nftables iproute2 procps

@@ -472,8 +472,9 @@ static int outcome(const cep_cp *cp, const char *method, struct xfer *x,
 			    "answer within %lld ms", what, (long long)x->tmo);
 		return cep_http_curl_err(err, cc, what, x->ebuf, x->tmo);
 	}
-	return cp_reply_decode(method, host, x->http, x->ctype[0] ? x->ctype :
-	    NULL, (const uint8_t *)x->r.buf, x->r.len, rdesc, reply, err);
+	cep_cp_answer a = {.http = x->http, .ctype = x->ctype[0] ? x->ctype :
+	    NULL, .body = (const uint8_t *)x->r.buf, .len = x->r.len};
+	return cep_cp_reply_decode(method, host, &a, rdesc, reply, err);
 }
 
 static bool valid_method(const char *m)
@@ -553,10 +554,10 @@ static bool valid_full_method(const char *m)
 	    valid_method(slash + 1) && strstr(m, "..") == NULL;
 }
 
-int cep_cp_tunnel(cep_cp *cp, const char *method, const char *session,
-    const uint8_t *frame, size_t len, int timeout_ms, uint8_t **out,
+int cep_cp_tunnel(cep_cp *cp, const cep_cp_tunnel_req *req, uint8_t **out,
     size_t *out_len, cep_err *err)
 {
+	const char *method = req->method, *session = req->session;
 	cep_err scratch;
 	if (err == NULL)
 		err = &scratch;
@@ -573,10 +574,10 @@ int cep_cp_tunnel(cep_cp *cp, const char *method, const char *session,
 	    method) != CEP_OK)
 		return err->code;
 	snprintf(hdr, sizeof(hdr), "X-Cep-Tunnel-Session: %s", session);
-	struct xfer x = {.url = url, .body = frame, .blen = len, .token = "",
-	    .header = hdr, .tmo = timeout_ms > 0 ? timeout_ms :
-	    cp->o.timeout_ms, .r = {.max = CEP_CP_MAX_REPLY,
-	    .retry_after_ms = -1}};
+	int tmo = req->timeout_ms > 0 ? req->timeout_ms : cp->o.timeout_ms;
+	struct xfer x = {.url = url, .body = req->frame, .blen = req->len,
+	    .token = "", .header = hdr, .tmo = tmo,
+	    .r = {.max = CEP_CP_MAX_REPLY, .retry_after_ms = -1}};
 	int cc = perform(cp, &x);
 	ProtobufCMessage *unused = NULL;
 	int rc = outcome(cp, method, &x, cc, NULL, &unused, err);

@@ -83,8 +83,14 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
  * answered 200 with the reply Envelope, returned in *out (malloc'd, the
  * caller frees; at most CEP_CP_MAX_REPLY bytes). Errors as cep_cp_call:
  * they come from the plane or the path to it, never from the relay. */
-int cep_cp_tunnel(cep_cp *cp, const char *method, const char *session,
-    const uint8_t *frame, size_t len, int timeout_ms, uint8_t **out,
+typedef struct cep_cp_tunnel_req {
+	const char *method;      /* "cep.v1.Runner/Prove" */
+	const char *session;     /* lowercase hex, at most 64 */
+	const uint8_t *frame;    /* the Envelope */
+	size_t len;
+	int timeout_ms;          /* <= 0: the client's */
+} cep_cp_tunnel_req;
+int cep_cp_tunnel(cep_cp *cp, const cep_cp_tunnel_req *req, uint8_t **out,
     size_t *out_len, cep_err *err);
 
 /* Ends every call in flight and every later one with CANCELLED: the

@@ -18,7 +18,7 @@
 #define CP_PB_TYPE "application/x-protobuf"
 #define CP_EXCERPT 120  /* bytes of a non-CpStatus error body we quote */
 
-int cp_http_code(long http)
+int cep_cp_http_code(long http)
 {
 	switch (http) {
 	case 400: return CEP_INVALID_ARGUMENT;
@@ -68,7 +68,7 @@ static void excerpt(char *dst, size_t dlen, const uint8_t *src, size_t n)
 static int http_error(const char *method, const char *host, long http,
     const char *ctype, const uint8_t *body, size_t len, cep_err *err)
 {
-	int code = cp_http_code(http);
+	int code = cep_cp_http_code(http);
 	char text[300] = "";
 	Cep__V1__CpStatus *st = NULL;
 	if (len > 0 && is_protobuf(ctype))
@@ -87,11 +87,14 @@ static int http_error(const char *method, const char *host, long http,
 	    host, method, http, text[0] ? ": " : "", text);
 }
 
-int cp_reply_decode(const char *method, const char *host, long http,
-    const char *ctype, const uint8_t *body, size_t len,
-    const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
-    cep_err *err)
+int cep_cp_reply_decode(const char *method, const char *host,
+    const cep_cp_answer *a, const ProtobufCMessageDescriptor *rdesc,
+    ProtobufCMessage **reply, cep_err *err)
 {
+	long http = a->http;
+	const char *ctype = a->ctype;
+	const uint8_t *body = a->body;
+	size_t len = a->len;
 	*reply = NULL;
 	if (http != 200)
 		return http_error(method, host, http, ctype, body, len, err);

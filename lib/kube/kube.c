@@ -11,7 +11,7 @@
  * Secrets: the token goes to libcurl as CURLOPT_XOAUTH2_BEARER, so no
  * Authorization header string of ours exists to be logged; CURLOPT_VERBOSE
  * is never set; every message built from server text is scrubbed of the
- * token before it leaves (kube_scrub).
+ * token before it leaves (cep_kube_scrub).
  */
 #define _GNU_SOURCE
 #include "kube_int.h"
@@ -155,7 +155,7 @@ int kube_token(cep_kube *k, char *buf, size_t len, cep_err *err)
 	return rc;
 }
 
-void kube_scrub(cep_kube *k, char *s, size_t len)
+void cep_kube_scrub(cep_kube *k, char *s, size_t len)
 {
 	if (k == NULL || s == NULL)
 		return;
@@ -166,7 +166,7 @@ void kube_scrub(cep_kube *k, char *s, size_t len)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-int kube_query_add(char *buf, size_t len, const char *key, const char *val,
+int cep_kube_query_add(char *buf, size_t len, const char *key, const char *val,
     cep_err *err)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -195,7 +195,7 @@ int kube_query_add(char *buf, size_t len, const char *key, const char *val,
 	return CEP_OK;
 }
 
-int64_t kube_backoff_ms(int n)
+int64_t cep_kube_backoff_ms(int n)
 {
 	int64_t ms = KUBE_BACKOFF_MIN_MS;
 	for (int i = 0; i < n && ms < KUBE_BACKOFF_MAX_MS; i++)
@@ -208,7 +208,7 @@ int64_t kube_backoff_ms(int n)
 	return ms * 3 / 4 + (int64_t)(r % (uint32_t)(ms / 2 + 1));
 }
 
-int kube_url(cep_kube *k, const char *path, const char *query, char *buf,
+int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
     size_t len, cep_err *err)
 {
 	if (path == NULL || path[0] != '/')
@@ -280,7 +280,7 @@ static int set_token(cep_kube *k, CURL *c, cep_err *err)
 	return rc;
 }
 
-void *kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
+void *cep_kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
     cep_err *err)
 {
 	*hdrs = NULL;
@@ -298,7 +298,7 @@ void *kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "cep/" CEP_VERSION);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	if (set_tls(k, c, err) != CEP_OK || set_token(k, c, err) != CEP_OK) {
-		kube_easy_done(c, NULL);
+		cep_kube_easy_done(c, NULL);
 		return NULL;
 	}
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
@@ -312,7 +312,7 @@ void *kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
 	return c;
 }
 
-void kube_easy_done(void *easy, struct curl_slist *hdrs)
+void cep_kube_easy_done(void *easy, struct curl_slist *hdrs)
 {
 	CURL *c = easy;
 	void *connect_to = NULL;
@@ -335,7 +335,7 @@ static int attempt(const struct call *c, int64_t tmo, long *http,
     cep_http_resp *r, char *ebuf, cep_err *err)
 {
 	struct curl_slist *h = NULL;
-	CURL *e = kube_easy(c->k, c->url, &h, err);
+	CURL *e = cep_kube_easy(c->k, c->url, &h, err);
 	if (e == NULL)
 		return -1;
 	if (c->body != NULL) {
@@ -359,7 +359,7 @@ static int attempt(const struct call *c, int64_t tmo, long *http,
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
 	CURLcode cc = curl_easy_perform(e);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, http);
-	kube_easy_done(e, h);
+	cep_kube_easy_done(e, h);
 	return (int)cc;
 }
 
@@ -405,7 +405,7 @@ static int one(const struct call *c, int64_t tmo, long *http, json_t **out,
 		rc = cep_http_curl_err(err, cc, c->what, ebuf, tmo);
 		*retry = transport_retryable(cc, c->method);
 	} else if (*http < 200 || *http > 299) {
-		rc = kube_http_err(c->k, err, *http, r.buf, r.len, c->what);
+		rc = cep_kube_http_err(c->k, err, *http, r.buf, r.len, c->what);
 		*retry = http_retryable(*http);
 	} else {
 		rc = CEP_OK;
@@ -423,9 +423,8 @@ static int one(const struct call *c, int64_t tmo, long *http, json_t **out,
 	return rc;
 }
 
-int cep_kube_request(cep_kube *k, const char *method, const char *path,
-    const char *query, json_t *body, const char *content_type,
-    const char *what, long *http, json_t **out, cep_err *err)
+int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
+    json_t **out, cep_err *err)
 {
 	char url[KUBE_PATH_MAX + 1024];
 	cep_err scratch;
@@ -433,15 +432,16 @@ int cep_kube_request(cep_kube *k, const char *method, const char *path,
 		err = &scratch;
 	if (out != NULL)
 		*out = NULL;
-	if (what == NULL)
-		what = path;
-	if (kube_url(k, path, query, url, sizeof(url), err) != CEP_OK)
+	const char *what = req->what ? req->what : req->path;
+	if (cep_kube_url(k, req->path, req->query, url, sizeof(url),
+	    err) != CEP_OK)
 		return cep_err_wrap(err, "%s", what);
-	struct call c = {.k = k, .method = method, .url = url, .what = what,
-	    .ctype = content_type ? content_type : "application/json"};
+	const char *ctype = req->content_type;
+	struct call c = {.k = k, .method = req->method, .url = url,
+	    .what = what, .ctype = ctype ? ctype : "application/json"};
 	char *txt = NULL;
-	if (body != NULL) {
-		txt = json_dumps(body, JSON_COMPACT);
+	if (req->body != NULL) {
+		txt = json_dumps(req->body, JSON_COMPACT);
 		if (txt == NULL)
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
 			    "%s: body cannot be encoded as JSON", what);
@@ -472,8 +472,9 @@ int cep_kube_request(cep_kube *k, const char *method, const char *path,
 		}
 		if (rc == CEP_OK || !retry || n + 1 >= attempts)
 			break;
-		unsure = unsure || (strcmp(method, "POST") == 0 && code >= 500);
-		int64_t wait = ra >= 0 ? ra : kube_backoff_ms(n);
+		unsure = unsure ||
+		    (strcmp(req->method, "POST") == 0 && code >= 500);
+		int64_t wait = ra >= 0 ? ra : cep_kube_backoff_ms(n);
 		if (cep_mono_ms() + wait >= deadline)
 			break;   /* the last error says more than a timeout */
 		cep_log_debug(NULL, "kube: %s: attempt %d failed (%s), retrying "

@@ -86,16 +86,23 @@ const cep_kube_res *cep_kube_res_find(const char *name);
 int cep_kube_path(const cep_kube_res *r, const char *ns, const char *name,
     const char *sub, char *buf, size_t len, cep_err *err);
 
+/* A raw request: what is sent, and the words its errors start with. */
+typedef struct cep_kube_req {
+	const char *method;        /* "GET", "POST", ... */
+	const char *path;          /* from cep_kube_path, or "/version" */
+	const char *query;         /* without '?', or NULL */
+	json_t *body;              /* NULL or JSON (not taken) */
+	const char *content_type;  /* NULL: application/json */
+	const char *what;          /* e.g. "create pods shop/x" */
+} cep_kube_req;
+
 /*
- * Raw request. method "GET"... ; path from cep_kube_path or "/version";
- * query without '?' or NULL; body NULL or JSON; content_type NULL means
- * application/json. *out (may be NULL) gets the decoded JSON body of a 2xx
+ * Sends req. *out (may be NULL) gets the decoded JSON body of a 2xx
  * response; *http (may be NULL) the final status. Non-2xx becomes an error
- * as described above; what (e.g. "create pods shop/x") prefixes it.
+ * as described above, prefixed by req->what.
  */
-int cep_kube_request(cep_kube *k, const char *method, const char *path,
-    const char *query, json_t *body, const char *content_type,
-    const char *what, long *http, json_t **out, cep_err *err);
+int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
+    json_t **out, cep_err *err);
 
 int cep_kube_get(cep_kube *k, const cep_kube_res *r, const char *ns,
     const char *name, json_t **obj, cep_err *err);
@@ -152,9 +159,16 @@ int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
  * made watching impossible (403, 401, retries exhausted).
  */
 typedef int (*cep_kube_watch_fn)(void *arg, const char *type, json_t *obj);
-int cep_kube_watch(cep_kube *k, const cep_kube_res *r, const char *ns,
-    const cep_kube_list_opts *o, int64_t timeout_ms, const atomic_bool *stop,
-    cep_kube_watch_fn fn, void *arg, cep_err *err);
+typedef struct cep_kube_watch_spec {
+	const cep_kube_res *res;
+	const char *ns;                 /* NULL: cluster-scoped or all */
+	const cep_kube_list_opts *list; /* selectors; NULL: none */
+	int64_t timeout_ms;
+	const atomic_bool *stop;        /* may be NULL */
+	cep_kube_watch_fn fn;
+	void *arg;                      /* fn's */
+} cep_kube_watch_spec;
+int cep_kube_watch(cep_kube *k, const cep_kube_watch_spec *w, cep_err *err);
 
 /*
  * SelfSubjectAccessReview: may the caller do verb on resource (group ""
@@ -162,8 +176,14 @@ int cep_kube_watch(cep_kube *k, const cep_kube_res *r, const char *ns,
  * reason (may be NULL) the server's reason. Errors only when the review
  * itself could not be made.
  */
-int cep_kube_can_i(cep_kube *k, const char *verb, const char *group,
-    const char *resource, const char *sub, const char *ns, bool *allowed,
+typedef struct cep_kube_access {
+	const char *verb;      /* "create", "patch", ... */
+	const char *group;     /* "" or NULL: core */
+	const char *resource;  /* "pods", "deployments" */
+	const char *sub;       /* NULL or "scale", "eviction" */
+	const char *ns;        /* NULL: cluster-wide */
+} cep_kube_access;
+int cep_kube_can_i(cep_kube *k, const cep_kube_access *a, bool *allowed,
     char *reason, size_t rlen, cep_err *err);
 
 /* GET /version: gitVersion ("v1.32.4"). */

@@ -61,27 +61,27 @@ void kube_blob_free(kube_blob *b);
 int kube_token(cep_kube *k, char *buf, size_t len, cep_err *err);
 /* Replaces every occurrence of the handle's token in s by "[redacted]":
  * the last line of defence for messages built from server text. */
-void kube_scrub(cep_kube *k, char *s, size_t len);
+void cep_kube_scrub(cep_kube *k, char *s, size_t len);
 /* Percent-encodes s (RFC 3986 unreserved kept) and appends "key=value"
  * (with '&' when buf is not empty). */
-int kube_query_add(char *buf, size_t len, const char *key, const char *val,
+int cep_kube_query_add(char *buf, size_t len, const char *key, const char *val,
     cep_err *err);
 /* Backoff for attempt n (0-based): 200 ms doubling to 5 s, +-25% jitter. */
-int64_t kube_backoff_ms(int n);
+int64_t cep_kube_backoff_ms(int n);
 /* A fresh easy handle with the common options (url, TLS, bearer token,
  * proxy) and *hdrs the header list to give it (Accept, Host). Internal to
  * the kube files: kube_watch.c runs its own transfer loop. */
 struct curl_slist;
-void *kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
+void *cep_kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
     cep_err *err);
-/* Frees an easy handle from kube_easy, its header list and what hangs on
+/* Frees an easy handle from cep_kube_easy, its header list and what hangs on
  * it (the CONNECT_TO list). */
-void kube_easy_done(void *easy, struct curl_slist *hdrs);
-int kube_url(cep_kube *k, const char *path, const char *query, char *buf,
+void cep_kube_easy_done(void *easy, struct curl_slist *hdrs);
+int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
     size_t len, cep_err *err);
 /* kube_status.c. */
 /* Sets err from a non-2xx response body (any bytes). */
-int kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
+int cep_kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
     size_t len, const char *what);
 
 /* kube_config.c */
@@ -97,7 +97,7 @@ int kube_b64_decode(const char *in, kube_blob *out);
 /* kube_watch.c: one watch stream line -> type and object. Returns 0 and
  * sets *type ("ADDED"...) and *obj (borrowed from *ev, which the caller
  * json_decref's), or an INVALID_ARGUMENT error. */
-int kube_watch_event_parse(const char *line, size_t len, json_t **ev,
+int cep_kube_watch_event_parse(const char *line, size_t len, json_t **ev,
     const char **type, json_t **obj, cep_err *err);
 
 /* One watch: what it asks for, the objects it has seen, and the stream

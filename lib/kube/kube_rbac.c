@@ -516,6 +516,13 @@ static void describe(const cep_kube_perm *p, const char *ns, char *buf,
 	    p->cluster ? "" : ns);
 }
 
+cep_kube_access cep_kube_perm_access(const cep_kube_perm *p, const char *ns)
+{
+	return (cep_kube_access){.verb = p->verb, .group = p->group,
+	    .resource = p->resource, .sub = p->sub,
+	    .ns = p->cluster ? NULL : ns};
+}
+
 int cep_kube_rbac_check(cep_kube *k, const cep_kube_perm *perms,
     const char *ns, char **missing, size_t *nmissing, cep_err *err)
 {
@@ -532,8 +539,9 @@ int cep_kube_rbac_check(cep_kube *k, const cep_kube_perm *perms,
 	    rv == CEP_OK; p++) {
 		bool allowed = false;
 		char reason[256] = "", what[160];
-		rv = cep_kube_can_i(k, p->verb, p->group, p->resource, p->sub,
-		    p->cluster ? NULL : ns, &allowed, reason, sizeof(reason), err);
+		cep_kube_access a = cep_kube_perm_access(p, ns);
+		rv = cep_kube_can_i(k, &a, &allowed, reason, sizeof(reason),
+		    err);
 		if (rv != CEP_OK || allowed)
 			continue;
 		describe(p, ns, what, sizeof(what));

@@ -23,6 +23,9 @@ typedef struct cep_kube_perm {
 	bool cluster;             /* cluster-scoped (nodes): ClusterRole */
 } cep_kube_perm;
 
+/* The review of p in ns (NULL for a cluster-scoped p), for cep_kube_can_i. */
+cep_kube_access cep_kube_perm_access(const cep_kube_perm *p, const char *ns);
+
 /* The delegate's permissions in a run namespace. NULL-terminated by
  * verb == NULL. */
 const cep_kube_perm *cep_kube_rbac_delegate(void);

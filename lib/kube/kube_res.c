@@ -117,8 +117,8 @@ int cep_kube_get(cep_kube *k, const cep_kube_res *r, const char *ns,
 	if (rc != CEP_OK)
 		return rc;
 	what_of(what, sizeof(what), "get", r, ns, name);
-	return cep_kube_request(k, "GET", path, NULL, NULL, NULL, what, NULL,
-	    obj, err);
+	cep_kube_req req = {.method = "GET", .path = path, .what = what};
+	return cep_kube_request(k, &req, NULL, obj, err);
 }
 
 int cep_kube_create(cep_kube *k, const cep_kube_res *r, const char *ns,
@@ -138,8 +138,9 @@ int cep_kube_create(cep_kube *k, const cep_kube_res *r, const char *ns,
 	    !name && gen ? "*" : "");
 	what_of(what, sizeof(what), "create", r, ns, shown[0] ? shown : NULL);
 	json_t *got = NULL;
-	rc = cep_kube_request(k, "POST", path, NULL, obj, NULL, what, NULL,
-	    created ? &got : NULL, err);
+	cep_kube_req req = {.method = "POST", .path = path, .body = obj,
+	    .what = what};
+	rc = cep_kube_request(k, &req, NULL, created ? &got : NULL, err);
 	if (created != NULL)
 		*created = got;
 	return rc;
@@ -170,8 +171,9 @@ int cep_kube_delete(cep_kube *k, const cep_kube_res *r, const char *ns,
 		json_object_set_new(body, "preconditions",
 		    json_pack("{s:s}", "uid", o->uid));
 	json_t *out = NULL;
-	rc = cep_kube_request(k, "DELETE", path, NULL, body, NULL, what,
-	    NULL, &out, err);
+	cep_kube_req req = {.method = "DELETE", .path = path, .body = body,
+	    .what = what};
+	rc = cep_kube_request(k, &req, NULL, &out, err);
 	json_decref(out);
 	json_decref(body);
 	return rc;
@@ -199,8 +201,9 @@ int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
 	    "application/strategic-merge-patch+json" :
 	    "application/merge-patch+json";
 	json_t *got = NULL;
-	rc = cep_kube_request(k, "PATCH", path, NULL, patch, ct, what,
-	    NULL, &got, err);
+	cep_kube_req req = {.method = "PATCH", .path = path, .body = patch,
+	    .content_type = ct, .what = what};
+	rc = cep_kube_request(k, &req, NULL, &got, err);
 	if (out != NULL)
 		*out = got;
 	else
@@ -208,46 +211,45 @@ int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
 	return rc;
 }
 
-static json_t *ssar_body(const char *verb, const char *group,
-    const char *resource, const char *sub, const char *ns)
+static json_t *ssar_body(const cep_kube_access *a)
 {
-	json_t *ra = json_pack("{s:s,s:s,s:s}", "verb", verb, "group",
-	    group ? group : "", "resource", resource);
+	json_t *ra = json_pack("{s:s,s:s,s:s}", "verb", a->verb, "group",
+	    a->group ? a->group : "", "resource", a->resource);
 	if (ra == NULL)
 		return NULL;
-	if (sub != NULL)
-		json_object_set_new(ra, "subresource", json_string(sub));
-	if (ns != NULL)
-		json_object_set_new(ra, "namespace", json_string(ns));
+	if (a->sub != NULL)
+		json_object_set_new(ra, "subresource", json_string(a->sub));
+	if (a->ns != NULL)
+		json_object_set_new(ra, "namespace", json_string(a->ns));
 	return json_pack("{s:s,s:s,s:{},s:{s:o}}", "kind",
 	    "SelfSubjectAccessReview", "apiVersion", "authorization.k8s.io/v1",
 	    "metadata", "spec", "resourceAttributes", ra);
 }
 
-int cep_kube_can_i(cep_kube *k, const char *verb, const char *group,
-    const char *resource, const char *sub, const char *ns, bool *allowed,
+int cep_kube_can_i(cep_kube *k, const cep_kube_access *a, bool *allowed,
     char *reason, size_t rlen, cep_err *err)
 {
 	char path[KUBE_PATH_MAX], what[300];
 	*allowed = false;
 	if (reason != NULL && rlen > 0)
 		reason[0] = '\0';
-	if (verb == NULL || resource == NULL)
+	if (a->verb == NULL || a->resource == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "can-i: verb and resource are required");
 	int rc = cep_kube_path(&cep_kube_ssar, NULL, NULL, NULL, path,
 	    sizeof(path), err);
 	if (rc != CEP_OK)
 		return rc;
-	snprintf(what, sizeof(what), "can-i %s %s%s%s%s%s", verb, resource,
-	    group && group[0] ? "." : "", group ? group : "",
-	    sub ? "/" : "", sub ? sub : "");
-	json_t *body = ssar_body(verb, group, resource, sub, ns);
+	snprintf(what, sizeof(what), "can-i %s %s%s%s%s%s", a->verb,
+	    a->resource, a->group && a->group[0] ? "." : "",
+	    a->group ? a->group : "", a->sub ? "/" : "", a->sub ? a->sub : "");
+	json_t *body = ssar_body(a);
 	if (body == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	json_t *out = NULL;
-	rc = cep_kube_request(k, "POST", path, NULL, body, NULL, what,
-	    NULL, &out, err);
+	cep_kube_req req = {.method = "POST", .path = path, .body = body,
+	    .what = what};
+	rc = cep_kube_request(k, &req, NULL, &out, err);
 	json_decref(body);
 	if (rc != CEP_OK)
 		return rc;
@@ -268,8 +270,9 @@ int cep_kube_can_i(cep_kube *k, const char *verb, const char *group,
 int cep_kube_version(cep_kube *k, char *buf, size_t len, cep_err *err)
 {
 	json_t *out = NULL;
-	int rc = cep_kube_request(k, "GET", "/version", NULL, NULL, NULL,
-	    "get /version", NULL, &out, err);
+	cep_kube_req req = {.method = "GET", .path = "/version",
+	    .what = "get /version"};
+	int rc = cep_kube_request(k, &req, NULL, &out, err);
 	if (rc != CEP_OK)
 		return rc;
 	const char *v = json_string_value(json_object_get(out, "gitVersion"));

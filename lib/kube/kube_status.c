@@ -83,7 +83,7 @@ void cep_kube_status_text(long http, json_t *body, char *buf, size_t len)
 		snprintf(buf, len, "%ld %s", http, http_phrase(http));
 }
 
-int kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
+int cep_kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
     size_t len, const char *what)
 {
 	json_t *j = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
@@ -101,6 +101,6 @@ int kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
 	json_decref(j);
 	cep_err_set(err, code, "%s: %s", what, text);
 	if (err != NULL)
-		kube_scrub(k, err->msg, sizeof(err->msg));
+		cep_kube_scrub(k, err->msg, sizeof(err->msg));
 	return code;
 }

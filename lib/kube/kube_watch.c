@@ -41,11 +41,11 @@ static int selectors(char *q, const cep_kube_list_opts *o, cep_err *err)
 	if (o == NULL)
 		return CEP_OK;
 	if (o->label_selector && o->label_selector[0] &&
-	    kube_query_add(q, QUERY_MAX, "labelSelector", o->label_selector,
+	    cep_kube_query_add(q, QUERY_MAX, "labelSelector", o->label_selector,
 	    err) != CEP_OK)
 		return err->code;
 	if (o->field_selector && o->field_selector[0] &&
-	    kube_query_add(q, QUERY_MAX, "fieldSelector", o->field_selector,
+	    cep_kube_query_add(q, QUERY_MAX, "fieldSelector", o->field_selector,
 	    err) != CEP_OK)
 		return err->code;
 	return CEP_OK;
@@ -81,13 +81,13 @@ static int list_page(cep_kube *k, const char *path, const char *what,
 	int rc = selectors(q, o, err);
 	if (rc == CEP_OK && o != NULL && o->limit > 0) {
 		snprintf(lim, sizeof(lim), "%lld", (long long)o->limit);
-		rc = kube_query_add(q, QUERY_MAX, "limit", lim, err);
+		rc = cep_kube_query_add(q, QUERY_MAX, "limit", lim, err);
 	}
 	if (rc == CEP_OK && cont != NULL && cont[0] != '\0')
-		rc = kube_query_add(q, QUERY_MAX, "continue", cont, err);
+		rc = cep_kube_query_add(q, QUERY_MAX, "continue", cont, err);
 	if (rc == CEP_OK)
-		rc = cep_kube_request(k, "GET", path, q, NULL, NULL, what, NULL,
-		    page, err);
+		rc = cep_kube_request(k, &(cep_kube_req){.method = "GET",
+		    .path = path, .query = q, .what = what}, NULL, page, err);
 	free(q);
 	return rc;
 }
@@ -143,7 +143,7 @@ int cep_kube_list(cep_kube *k, const cep_kube_res *r, const char *ns,
 
 /* ---- watch ---------------------------------------------------------------- */
 
-int kube_watch_event_parse(const char *line, size_t len, json_t **ev,
+int cep_kube_watch_event_parse(const char *line, size_t len, json_t **ev,
     const char **type, json_t **obj, cep_err *err)
 {
 	json_error_t je;
@@ -245,7 +245,7 @@ static void on_error_event(struct watch *w, json_t *st)
 	cep_kube_status_text(code, st, text, sizeof(text));
 	cep_err_set(&w->serr, cep_kube_status_code(code, reason), "%s: %s",
 	    w->what, text);
-	kube_scrub(w->k, w->serr.msg, sizeof(w->serr.msg));
+	cep_kube_scrub(w->k, w->serr.msg, sizeof(w->serr.msg));
 	w->failed = true;
 }
 
@@ -256,7 +256,7 @@ static bool on_line(struct watch *w, const char *line, size_t len)
 	const char *type;
 	if (len == 0)
 		return true;
-	if (kube_watch_event_parse(line, len, &ev, &type, &obj,
+	if (cep_kube_watch_event_parse(line, len, &ev, &type, &obj,
 	    &w->serr) != CEP_OK) {
 		cep_err_wrap(&w->serr, "%s", w->what);
 		w->failed = true;
@@ -394,18 +394,20 @@ static int stream_url(struct watch *w, const struct limits *l, char *url,
 	snprintf(ts, sizeof(ts), "%lld", (long long)(s < WATCH_STREAM_MAX_S ?
 	    s : WATCH_STREAM_MAX_S));
 	if (rc == CEP_OK)
-		rc = kube_query_add(q, QUERY_MAX, "watch", "1", err);
+		rc = cep_kube_query_add(q, QUERY_MAX, "watch", "1", err);
 	if (rc == CEP_OK && w->rv[0] != '\0')
-		rc = kube_query_add(q, QUERY_MAX, "resourceVersion", w->rv, err);
-	if (rc == CEP_OK)
-		rc = kube_query_add(q, QUERY_MAX, "allowWatchBookmarks", "true",
+		rc = cep_kube_query_add(q, QUERY_MAX, "resourceVersion", w->rv,
 		    err);
 	if (rc == CEP_OK)
-		rc = kube_query_add(q, QUERY_MAX, "timeoutSeconds", ts, err);
+		rc = cep_kube_query_add(q, QUERY_MAX, "allowWatchBookmarks",
+		    "true", err);
+	if (rc == CEP_OK)
+		rc = cep_kube_query_add(q, QUERY_MAX, "timeoutSeconds", ts,
+		    err);
 	if (rc == CEP_OK)
 		rc = selectors(q, w->o, err);
 	if (rc == CEP_OK)
-		rc = kube_url(w->k, path, q, url, ulen, err);
+		rc = cep_kube_url(w->k, path, q, url, ulen, err);
 	free(q);
 	return rc;
 }
@@ -421,7 +423,7 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	if (stream_url(w, l, url, sizeof(url), err) != CEP_OK)
 		return err->code;
 	struct curl_slist *h = NULL;
-	CURL *e = kube_easy(w->k, url, &h, err);
+	CURL *e = cep_kube_easy(w->k, url, &h, err);
 	if (e == NULL)
 		return err->code;
 	char ebuf[CURL_ERROR_SIZE] = "";
@@ -442,7 +444,7 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)WATCH_STREAM_MAX_S +
 	    30);
 	int cc = run_transfer(e, l);
-	kube_easy_done(e, h);
+	cep_kube_easy_done(e, h);
 	if (cc == -1)
 		return cep_err_set(err, CEP_CANCELLED, "%s: cancelled", w->what);
 	if (cc == -2)
@@ -458,8 +460,8 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 		return err->code;
 	}
 	if (w->http != 200 && w->http != 0) {
-		int rc = kube_http_err(w->k, err, w->http, w->ebody, w->elen,
-		    w->what);
+		int rc = cep_kube_http_err(w->k, err, w->http, w->ebody,
+		    w->elen, w->what);
 		if (rc == CEP_OUT_OF_RANGE) {
 			w->relist = true;
 			return CEP_OK;
@@ -520,9 +522,9 @@ static int watch_loop(struct watch *w, const struct limits *l, cep_err *err)
 		    ++fails >= atomic_load(&w->k->attempts)))
 			break;
 		/* a stream that ends at once, again and again, must not spin */
-		int64_t wait = rc != CEP_OK ? kube_backoff_ms(fails - 1) :
+		int64_t wait = rc != CEP_OK ? cep_kube_backoff_ms(fails - 1) :
 		    (w->events == 0 && cep_mono_ms() - t0 < 1000) ?
-		    kube_backoff_ms(0) : 0;
+		    cep_kube_backoff_ms(0) : 0;
 		if (rc != CEP_OK)
 			cep_log_debug(NULL, "kube: %s: %s; resuming in %lld ms",
 			    w->what, err->msg, (long long)wait);
@@ -531,24 +533,24 @@ static int watch_loop(struct watch *w, const struct limits *l, cep_err *err)
 	return rc;
 }
 
-int cep_kube_watch(cep_kube *k, const cep_kube_res *r, const char *ns,
-    const cep_kube_list_opts *o, int64_t timeout_ms, const atomic_bool *stop,
-    cep_kube_watch_fn fn, void *arg, cep_err *err)
+int cep_kube_watch(cep_kube *k, const cep_kube_watch_spec *ws, cep_err *err)
 {
 	char what[400], path[KUBE_PATH_MAX];
 	cep_err scratch;
 	if (err == NULL)
 		err = &scratch;
-	int rc = cep_kube_path(r, ns, NULL, NULL, path, sizeof(path), err);
+	int rc = cep_kube_path(ws->res, ws->ns, NULL, NULL, path, sizeof(path),
+	    err);
 	if (rc != CEP_OK)
 		return rc;
-	if (fn == NULL)
+	if (ws->fn == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "watch: no callback");
-	what_list(what, sizeof(what), "watch", r, ns);
-	struct watch w = {.k = k, .r = r, .ns = ns, .o = o, .fn = fn,
-	    .arg = arg, .what = what, .known = json_object()};
-	struct limits l = {.deadline = cep_mono_ms() + timeout_ms,
-	    .stop = stop, .timeout_ms = timeout_ms};
+	what_list(what, sizeof(what), "watch", ws->res, ws->ns);
+	struct watch w = {.k = k, .r = ws->res, .ns = ws->ns, .o = ws->list,
+	    .fn = ws->fn, .arg = ws->arg, .what = what,
+	    .known = json_object()};
+	struct limits l = {.deadline = cep_mono_ms() + ws->timeout_ms,
+	    .stop = ws->stop, .timeout_ms = ws->timeout_ms};
 	rc = watch_loop(&w, &l, err);
 	json_decref(w.known);
 	free(w.line);

@@ -227,8 +227,10 @@ static void *watch_main(void *arg)
 	    "app.kubernetes.io/managed-by=cep"};
 	while (!atomic_load(&B.stop)) {
 		cep_err err;
-		int rv = cep_kube_watch(bc->admin, &cep_kube_pods, NS, &lo, 600000,
-		    &B.stop, on_pod, bc, &err);
+		cep_kube_watch_spec ws = {.res = &cep_kube_pods, .ns = NS,
+		    .list = &lo, .timeout_ms = 600000, .stop = &B.stop,
+		    .fn = on_pod, .arg = bc};
+		int rv = cep_kube_watch(bc->admin, &ws, &err);
 		if (rv != CEP_OK && rv != CEP_CANCELLED && !atomic_load(&B.stop))
 			cep_sleep_ms(200);
 	}
@@ -240,8 +242,9 @@ static int set_latency(int i, int64_t ms)
 {
 	json_t *body = json_pack("{s:I}", "ms", (json_int_t)ms);
 	cep_err err;
-	int rv = cep_kube_request(B.conns[i].admin, "POST", "/_test/latency",
-	    NULL, body, NULL, "set latency", NULL, NULL, &err);
+	cep_kube_req req = {.method = "POST", .path = "/_test/latency",
+	    .body = body, .what = "set latency"};
+	int rv = cep_kube_request(B.conns[i].admin, &req, NULL, NULL, &err);
 	json_decref(body);
 	if (rv != CEP_OK)
 		fprintf(stderr, "bench_kube: latency on server %d: %s\n", i, err.msg);

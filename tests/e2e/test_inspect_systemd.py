@@ -23,16 +23,9 @@ policy"). Inside, with no step after boot:
 Needs root, systemd-nspawn and systemd on this machine; skipped otherwise
 (and reported as skipped, not passed: tests/CMakeLists.txt).
 """
-import os
-import shutil
-import subprocess
-import tempfile
 import unittest
 
-from cep_e2e import BIN
-
-SRC = os.environ.get("CEP_SRC_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-UNITS = os.path.join(SRC, "appliance", "systemd")
+from nspawn_e2e import all_units, boot, can_boot
 
 CHECK = r"""#!/bin/bash
 exec >/out/result.txt 2>&1
@@ -81,65 +74,13 @@ echo DONE
 systemctl poweroff
 """
 
-UNIT = """[Unit]
-After=cep-delegate.service cep-launcher.service cep-relay.service multi-user.target
-[Service]
-Type=oneshot
-ExecStart=/check.sh
-"""
-
-
-def can_boot():
-    return (os.geteuid() == 0 and shutil.which("systemd-nspawn") is not None
-            and os.path.exists("/usr/lib/systemd/systemd"))
-
 
 @unittest.skipUnless(can_boot(), "needs root, systemd-nspawn and systemd")
 class InspectUnderSystemd(unittest.TestCase):
     def test_policy_host_facts_through_the_launcher(self):
-        t = tempfile.mkdtemp(prefix="cep-insd-")
-        try:
-            self.boot(t)
-        finally:
-            shutil.rmtree(t, ignore_errors=True)
-
-    def boot(self, t):
-        bindir, out = os.path.join(t, "bin"), os.path.join(t, "out")
-        os.makedirs(bindir)
-        os.makedirs(out)
-        for b in ("cep-signer", "cepctl", "cep-delegate", "cep-relay", "cep-runner",
-                  "cep-launcher"):
-            shutil.copy2(os.path.join(BIN, b), bindir)
-        check, unit = os.path.join(t, "check.sh"), os.path.join(t, "cep-check.service")
-        with open(check, "w") as f:
-            f.write(CHECK)
-        os.chmod(check, 0o755)
-        with open(unit, "w") as f:
-            f.write(UNIT)
-        binds = [f"{check}:/check.sh", f"{unit}:/etc/systemd/system/cep-check.service",
-                 f"{UNITS}/cep.sysusers:/etc/sysusers.d/cep.conf",
-                 f"{UNITS}/cep.tmpfiles:/etc/tmpfiles.d/cep.conf"]
-        binds += [f"{UNITS}/{u}:/etc/systemd/system/{u}"
-                  for u in sorted(os.listdir(UNITS)) if u.endswith(".service")]
-        cmd = ["systemd-nspawn", "-q", "-D", "/", "--volatile=yes", "--register=no",
-               "--keep-unit", "-M", "cep-insd", "--private-network",
-               f"--overlay-ro=/usr/bin:{bindir}:/usr/bin",
-               f"--bind={out}:/out"] + [f"--bind-ro={b}" for b in binds]
-        # a private network (network faults need CAP_NET_ADMIN, which nspawn
-        # grants only there) is never "online": do not wait 2 min for it
-        cmd += ["-b", "--", "systemd.firstboot=off",
-                "systemd.mask=systemd-networkd-wait-online.service",
-                "systemd.mask=NetworkManager-wait-online.service"]
-        cmd += [f"systemd.wants={u}" for u in ("cep-launcher.service", "cep-relay.service",
-                                                "cep-delegate.service", "cep-check.service")]
-        boot = subprocess.run(cmd, capture_output=True, text=True, timeout=400,
-                              stdin=subprocess.DEVNULL)
-        res = ""
-        p = os.path.join(out, "result.txt")
-        if os.path.exists(p):
-            with open(p, errors="replace") as f:
-                res = f.read()
-        why = res + "\n--- boot\n" + boot.stdout[-4000:] + boot.stderr[-2000:]
+        daemons = ("cep-launcher.service", "cep-relay.service", "cep-delegate.service")
+        res, why = boot(CHECK, "cep-insd", all_units(), after=daemons, wants=daemons,
+                        private_network=True, timeout=400)
         self.assertIn("DONE", res, why)
         self.assertIn("ACTIVE active active active", res, why)
         self.assertIn("DELEGATE CapEff:\t0000000000000000", res, why)

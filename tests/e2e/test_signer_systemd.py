@@ -12,17 +12,10 @@ and a host experiment passes with an identity the signer signed.
 
 Needs root, systemd-nspawn and systemd on this machine; skipped otherwise.
 """
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 import unittest
 
-from cep_e2e import BIN
-
-SRC = os.environ.get("CEP_SRC_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-UNITS = os.path.join(SRC, "appliance", "systemd")
+from nspawn_e2e import boot, can_boot
 
 CHECK = r"""#!/bin/sh
 exec >/out/result.txt 2>&1
@@ -79,60 +72,13 @@ echo DONE
 systemctl poweroff
 """
 
-UNIT = """[Unit]
-After=cep-signer.service multi-user.target
-[Service]
-Type=oneshot
-ExecStart=/check.sh
-"""
-
-
-def can_boot():
-    return (os.geteuid() == 0 and shutil.which("systemd-nspawn") is not None
-            and os.path.exists("/usr/lib/systemd/systemd"))
-
 
 @unittest.skipUnless(can_boot(), "needs root, systemd-nspawn and systemd")
 class SignerUnderSystemd(unittest.TestCase):
     def test_first_boot_and_signer_unit(self):
-        t = tempfile.mkdtemp(prefix="cep-sgsd-")
-        try:
-            self.boot(t)
-        finally:
-            shutil.rmtree(t, ignore_errors=True)
-
-    def boot(self, t):
-        bindir, out = os.path.join(t, "bin"), os.path.join(t, "out")
-        os.makedirs(bindir)
-        os.makedirs(out)
-        for b in ("cep-signer", "cepctl", "cep-delegate", "cep-relay", "cep-runner",
-                  "cep-launcher"):
-            shutil.copy2(os.path.join(BIN, b), bindir)
-        check, unit = os.path.join(t, "check.sh"), os.path.join(t, "cep-check.service")
-        with open(check, "w") as f:
-            f.write(CHECK)
-        os.chmod(check, 0o755)
-        with open(unit, "w") as f:
-            f.write(UNIT)
-        binds = [f"{check}:/check.sh", f"{unit}:/etc/systemd/system/cep-check.service",
-                 f"{UNITS}/cep.sysusers:/etc/sysusers.d/cep.conf",
-                 f"{UNITS}/cep.tmpfiles:/etc/tmpfiles.d/cep.conf"]
-        binds += [f"{UNITS}/{u}:/etc/systemd/system/{u}"
-                  for u in ("cep-signer.service", "cep-firstboot.service")]
-        cmd = ["systemd-nspawn", "-q", "-D", "/", "--volatile=yes", "--register=no",
-               "--keep-unit", "-M", "cep-sgsd", f"--overlay-ro=/usr/bin:{bindir}:/usr/bin",
-               f"--bind={out}:/out"] + [f"--bind-ro={b}" for b in binds]
-        cmd += ["-b", "--", "systemd.firstboot=off", "systemd.wants=cep-signer.service",
-                "systemd.wants=cep-check.service"]
-        boot = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                              stdin=subprocess.DEVNULL)
-        res = ""
-        for name in ("result.txt", "delegate.log", "relay.log", "launcher.log"):
-            p = os.path.join(out, name)
-            if os.path.exists(p):
-                with open(p, errors="replace") as f:
-                    res += f"--- {name}\n" + f.read()
-        why = res + "\n--- boot\n" + boot.stdout[-3000:] + boot.stderr[-2000:]
+        res, why = boot(CHECK, "cep-sgsd", ("cep-signer.service", "cep-firstboot.service"),
+                        after=("cep-signer.service",), wants=("cep-signer.service",),
+                        outputs=("result.txt", "delegate.log", "relay.log", "launcher.log"))
         self.assertIn("DONE", res, why)
         self.assertIn("ACTIVE active active", res, why)
         self.assertRegex(res, r"first boot: created a new CA \(SHA-256 [0-9A-F:]{95}\) "

@@ -1,5 +1,5 @@
 /* fuzz_cp_reply.c - libFuzzer target: a control-plane answer as the client
- * reads it (cp_reply_decode), without a network. The first two bytes pick
+ * reads it (cep_cp_reply_decode), without a network. The first two bytes pick
  * the HTTP status, the third the Content-Type, the fourth the reply type;
  * the rest is the body. Must never crash, leak or hang; an error always
  * names the method and host, and a message never holds control
@@ -31,8 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const ProtobufCMessageDescriptor *d = descs[data[3] % 4];
 	ProtobufCMessage *m = NULL;
 	cep_err err = {0};
-	int rc = cp_reply_decode("Heartbeat", "plane.test:443", http, ct,
-	    data + 4, size - 4, d, &m, &err);
+	cep_cp_answer a = {.http = http, .ctype = ct, .body = data + 4,
+	    .len = size - 4};
+	int rc = cep_cp_reply_decode("Heartbeat", "plane.test:443", &a, d, &m,
+	    &err);
 	if (rc == CEP_OK) {
 		if (m == NULL || http != 200)
 			__builtin_trap();

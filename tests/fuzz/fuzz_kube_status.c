@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(j);
 
 	cep_err err;
-	int rc = kube_http_err(NULL, &err, http, body, len, "fuzz");
+	int rc = cep_kube_http_err(NULL, &err, http, body, len, "fuzz");
 	if (rc == CEP_OK || strncmp(err.msg, "fuzz: ", 6) != 0)
 		__builtin_trap();
 	for (const char *p = err.msg; *p; p++)
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	json_t *ev = NULL, *obj = NULL;
 	const char *type = NULL;
-	if (kube_watch_event_parse(body, len, &ev, &type, &obj, &err) ==
+	if (cep_kube_watch_event_parse(body, len, &ev, &type, &obj, &err) ==
 	    CEP_OK) {
 		if (type == NULL || !json_is_object(obj))
 			__builtin_trap();

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strncmp(cep_kube_server(k), "https://", 8) != 0)
 		__builtin_trap();
 	char url[4096];
-	(void)kube_url(k, "/version", "a=b", url, sizeof(url), &err);
+	(void)cep_kube_url(k, "/version", "a=b", url, sizeof(url), &err);
 	cep_kube_free(k);
 	return 0;
 }

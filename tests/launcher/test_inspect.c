@@ -21,44 +21,28 @@
 #include <unistd.h>
 
 #include "launcher.h"
+#include "launcherfix.h"
 #include "rpc.h"
 #include "testutil.h"
 #include "util.h"
 
 static const char fake_runner[] = "#!/bin/sh\nexit 0\n";
 
-static char *dir;
-static char bin[4096], runs[4096], url[4200];
-static cep_launcher *L;
-static cep_rpc_client *C;
+static cep_test_launcher T;
 
 static void start(uid_t allow)
 {
-	cep_launcher_opts o = {.url = url, .runner_bin = bin, .runs_dir = runs,
-	    .allow_uid = allow, .stop_wait_ms = 2000, .set_caps = false};
-	cep_err err = {0};
-	cr_assert_eq(cep_launcher_new(&o, &L, &err), CEP_OK, "%s", err.msg);
+	cep_test_launcher_start(&T, allow, false);
 }
 
 static void setup(void)
 {
-	dir = cep_test_tmpdir("inspect");
-	snprintf(bin, sizeof(bin), "%s/cep-runner", dir);
-	snprintf(runs, sizeof(runs), "%s/runs", dir);
-	snprintf(url, sizeof(url), "ipc://%s/launcher.sock", dir);
-	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, fake_runner, strlen(fake_runner), 0755,
-	    &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_rpc_client_new(&C, url, NULL, &err), CEP_OK);
+	cep_test_launcher_setup(&T, "inspect", fake_runner);
 }
 
 static void teardown(void)
 {
-	cep_launcher_free(L);
-	L = NULL;
-	cep_rpc_client_free(C);
-	C = NULL;
-	cep_test_rmdir(dir);
+	cep_test_launcher_teardown(&T);
 }
 
 TestSuite(inspect, .init = setup, .fini = teardown, .timeout = 60);
@@ -132,7 +116,7 @@ static int inspect(Cep__V1__LauncherInspect *q, Cep__V1__LauncherFacts **f,
     cep_err *err)
 {
 	ProtobufCMessage *out = NULL;
-	int rv = cep_rpc_invoke(C, "cep.v1.Launcher/Inspect", &q->base,
+	int rv = cep_rpc_invoke(T.C, "cep.v1.Launcher/Inspect", &q->base,
 	    &cep__v1__launcher_facts__descriptor, &out, 5000, err);
 	*f = (Cep__V1__LauncherFacts *)out;
 	return rv;
@@ -170,8 +154,8 @@ Test(inspect, a_process_its_namespace_and_a_filesystem)
 		cep_sleep_ms(10);
 	}
 	char link[4200], target[4200];
-	snprintf(link, sizeof(link), "%s/via-link", dir);
-	cr_assert_eq(symlink(dir, link), 0);
+	snprintf(link, sizeof(link), "%s/via-link", T.dir);
+	cr_assert_eq(symlink(T.dir, link), 0);
 	Cep__V1__LauncherInspect q = CEP__V1__LAUNCHER_INSPECT__INIT;
 	q.pid = child;
 	q.netns = true;
@@ -194,11 +178,11 @@ Test(inspect, a_process_its_namespace_and_a_filesystem)
 	p.path = text(link);
 	cr_assert_eq(inspect(&p, &f, &err), CEP_OK, "%s", err.msg);
 	struct statvfs sv;
-	cr_assert_eq(statvfs(dir, &sv), 0);
+	cr_assert_eq(statvfs(T.dir, &sv), 0);
 	cr_expect_eq(f->path_errno, 0);
 	cr_expect_eq(f->f_blocks, sv.f_blocks);
 	cr_expect_eq(f->f_frsize, sv.f_frsize);
-	cr_assert(realpath(dir, target) != NULL);
+	cr_assert(realpath(T.dir, target) != NULL);
 	cr_expect_str_eq(f->real_path, target, "symlinks resolved");
 	facts_free(f);
 }
@@ -234,7 +218,7 @@ Test(inspect, a_fifo_is_not_a_namespace_and_is_not_opened, .timeout = 10)
 {
 	start(getuid());
 	char fifo[4200];
-	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", T.dir);
 	cr_assert_eq(mkfifo(fifo, 0600), 0);
 	Cep__V1__LauncherInspect q = CEP__V1__LAUNCHER_INSPECT__INIT;
 	q.netns = true;
@@ -275,7 +259,7 @@ Test(inspect, a_path_under_a_pids_root_stays_in_it)
 {
 	start(getuid());
 	char jail[4200], inner[4300], esc[4300];
-	snprintf(jail, sizeof(jail), "%s/jail", dir);
+	snprintf(jail, sizeof(jail), "%s/jail", T.dir);
 	snprintf(inner, sizeof(inner), "%s/data", jail);
 	snprintf(esc, sizeof(esc), "%s/escape", jail);
 	cep_err err = {0};
@@ -309,7 +293,7 @@ Test(inspect, a_path_under_a_pids_root_stays_in_it)
 Test(inspect, the_walk_without_openat2_stays_in_its_root)
 {
 	char jail[4200], p[4300];
-	snprintf(jail, sizeof(jail), "%s/jail", dir);
+	snprintf(jail, sizeof(jail), "%s/jail", T.dir);
 	snprintf(p, sizeof(p), "%s/data/deep", jail);
 	cep_err err = {0};
 	cr_assert_eq(cep_mkdirs(p, 0755, &err), CEP_OK, "%s", err.msg);
@@ -363,8 +347,8 @@ Test(inspect, refused_over_the_wire_by_field_and_by_peer)
 	cep_err err = {0};
 	cr_assert_eq(inspect(&q, &f, &err), CEP_INVALID_ARGUMENT);
 	cr_expect(strstr(err.msg, "path: not absolute") != NULL, "%s", err.msg);
-	cep_launcher_free(L);
-	L = NULL;
+	cep_launcher_free(T.L);
+	T.L = NULL;
 	start(getuid() + 1);
 	q.path = text("/");
 	cr_assert_eq(inspect(&q, &f, &err), CEP_PERMISSION_DENIED, "%s",

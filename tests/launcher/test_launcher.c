@@ -17,6 +17,7 @@
 
 #include "caps.h"
 #include "launcher.h"
+#include "launcherfix.h"
 #include "rpc.h"
 #include "runproc.h"
 #include "testutil.h"
@@ -37,39 +38,21 @@ static const char fake_runner[] =
     "sleep 30 &\n"
     "wait\n";
 
-static char *dir;
-static char bin[4096], runs[4096], url[4200];
-static cep_launcher *L;
-static cep_rpc_client *C;
+static cep_test_launcher T;
 
 static void start(uid_t allow)
 {
-	cep_launcher_opts o = {.url = url, .runner_bin = bin, .runs_dir = runs,
-	    .allow_uid = allow, .stop_wait_ms = 2000,
-	    .set_caps = geteuid() == 0};
-	cep_err err = {0};
-	cr_assert_eq(cep_launcher_new(&o, &L, &err), CEP_OK, "%s", err.msg);
+	cep_test_launcher_start(&T, allow, geteuid() == 0);
 }
 
 static void setup(void)
 {
-	dir = cep_test_tmpdir("launcher");
-	snprintf(bin, sizeof(bin), "%s/cep-runner", dir);
-	snprintf(runs, sizeof(runs), "%s/runs", dir);
-	snprintf(url, sizeof(url), "ipc://%s/launcher.sock", dir);
-	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, fake_runner, strlen(fake_runner), 0755,
-	    &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_rpc_client_new(&C, url, NULL, &err), CEP_OK);
+	cep_test_launcher_setup(&T, "launcher", fake_runner);
 }
 
 static void teardown(void)
 {
-	cep_launcher_free(L);
-	L = NULL;
-	cep_rpc_client_free(C);
-	C = NULL;
-	cep_test_rmdir(dir);
+	cep_test_launcher_teardown(&T);
 }
 
 TestSuite(launcher, .init = setup, .fini = teardown, .timeout = 60);
@@ -201,7 +184,7 @@ static int launch(char **types, size_t n, Cep__V1__LaunchReply **rep,
     cep_err *err)
 {
 	Cep__V1__LaunchRequest r = request(types, n);
-	return cep_rpc_invoke(C, "cep.v1.Launcher/Launch", &r.base,
+	return cep_rpc_invoke(T.C, "cep.v1.Launcher/Launch", &r.base,
 	    &cep__v1__launch_reply__descriptor, (ProtobufCMessage **)rep, 10000,
 	    err);
 }
@@ -212,7 +195,7 @@ static bool poll_alive(char *how, size_t len)
 	q.run_id = (char *)RUN;
 	Cep__V1__LauncherPollReply *rep = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_rpc_invoke(C, "cep.v1.Launcher/Poll", &q.base,
+	cr_assert_eq(cep_rpc_invoke(T.C, "cep.v1.Launcher/Poll", &q.base,
 	    &cep__v1__launcher_poll_reply__descriptor, (ProtobufCMessage **)&rep,
 	    5000, &err), CEP_OK, "%s", err.msg);
 	bool alive = rep->alive;
@@ -224,7 +207,7 @@ static bool poll_alive(char *how, size_t len)
 static int call(const char *method, const ProtobufCMessage *req,
     cep_err *err)
 {
-	return cep_rpc_invoke(C, method, req, NULL, NULL, 10000, err);
+	return cep_rpc_invoke(T.C, method, req, NULL, NULL, 10000, err);
 }
 
 static uint64_t status_hex(int pid, const char *field)
@@ -264,7 +247,7 @@ Test(launcher, launch_poll_signal_undo)
 	}
 	char key[4300];
 	struct stat st;
-	snprintf(key, sizeof(key), "%s/" RUN "/identity/runner.key", runs);
+	snprintf(key, sizeof(key), "%s/" RUN "/identity/runner.key", T.runs);
 	cr_assert_eq(stat(key, &st), 0, "the identity is written");
 	cr_assert_eq(st.st_mode & 0777, 0600);
 	char how[128];
@@ -286,7 +269,7 @@ Test(launcher, launch_poll_signal_undo)
 	cr_assert_eq(call("cep.v1.Launcher/Undo", &q.base, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_neq(stat(key, &st), 0, "undo removes the identity");
-	cr_assert_eq(cep_launcher_nruns(L), 0);
+	cr_assert_eq(cep_launcher_nruns(T.L), 0);
 }
 
 Test(launcher, undo_kills_every_process_of_the_run)
@@ -314,7 +297,7 @@ Test(launcher, unknown_fault_type_is_refused_over_the_wire)
 	cep_err err = {0};
 	cr_assert_eq(launch(types, 2, &rep, &err), CEP_PERMISSION_DENIED);
 	cr_assert(strstr(err.msg, "reboot") != NULL, "%s", err.msg);
-	cr_assert_eq(cep_launcher_nruns(L), 0, "nothing started");
+	cr_assert_eq(cep_launcher_nruns(T.L), 0, "nothing started");
 }
 
 Test(launcher, other_peer_uid_is_refused)
@@ -329,7 +312,7 @@ Test(launcher, other_peer_uid_is_refused)
 	q.run_id = (char *)RUN;
 	cr_assert_eq(call("cep.v1.Launcher/Undo", &q.base, &err),
 	    CEP_PERMISSION_DENIED);
-	cr_assert_eq(cep_launcher_nruns(L), 0);
+	cr_assert_eq(cep_launcher_nruns(T.L), 0);
 }
 
 Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
@@ -342,8 +325,8 @@ Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
 	cep_err err = {0};
 	bool done = false;
 	for (int i = 0; i < 200 && !done; i++) {
-		cr_assert_eq(cep_rpc_invoke(C, "cep.v1.Launcher/Cleanup", &q.base,
-		    &cep__v1__launcher_cleanup_reply__descriptor,
+		cr_assert_eq(cep_rpc_invoke(T.C, "cep.v1.Launcher/Cleanup",
+		    &q.base, &cep__v1__launcher_cleanup_reply__descriptor,
 		    (ProtobufCMessage **)&rep, 5000, &err), CEP_OK, "%s",
 		    err.msg);
 		done = rep->done;
@@ -357,9 +340,10 @@ Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
 			cep_sleep_ms(20);
 	}
 	cr_assert(done, "the cleanup never ended");
-	cr_assert_eq(cep_launcher_nruns(L), 0, "a finished cleanup is forgotten");
+	cr_assert_eq(cep_launcher_nruns(T.L), 0,
+	    "a finished cleanup is forgotten");
 	q.records_json = (char *)"[" REC(RUN, "signal") "]";
-	cr_assert_eq(cep_rpc_invoke(C, "cep.v1.Launcher/Cleanup", &q.base,
+	cr_assert_eq(cep_rpc_invoke(T.C, "cep.v1.Launcher/Cleanup", &q.base,
 	    &cep__v1__launcher_cleanup_reply__descriptor,
 	    (ProtobufCMessage **)&rep, 5000, &err), CEP_NOT_FOUND);
 }
@@ -377,13 +361,13 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 	for (int i = 0; i < 100 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0,
 	    NULL) < 1; i++)
 		cep_sleep_ms(20);
-	cep_launcher_free(L);    /* a crash, as far as the runner knows */
-	L = NULL;
+	cep_launcher_free(T.L);    /* a crash, as far as the runner knows */
+	T.L = NULL;
 	start(getuid());
-	cr_assert_eq(cep_launcher_nruns(L), 1, "the runner was not adopted");
+	cr_assert_eq(cep_launcher_nruns(T.L), 1, "the runner was not adopted");
 	char key[4300];
 	struct stat sb;
-	snprintf(key, sizeof(key), "%s/" RUN "/identity/runner.key", runs);
+	snprintf(key, sizeof(key), "%s/" RUN "/identity/runner.key", T.runs);
 	cr_assert_eq(stat(key, &sb), 0, "a live runner keeps its identity");
 	char how[128];
 	cr_assert(poll_alive(how, sizeof(how)));
@@ -401,7 +385,7 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 Test(launcher, restart_removes_identities_of_gone_runners)
 {
 	char id[4300], key[4400];
-	snprintf(id, sizeof(id), "%s/r-00000000000000aa/identity", runs);
+	snprintf(id, sizeof(id), "%s/r-00000000000000aa/identity", T.runs);
 	snprintf(key, sizeof(key), "%s/runner.key", id);
 	cep_err err = {0};
 	cr_assert_eq(cep_mkdirs(id, 0700, &err), CEP_OK);

@@ -16,6 +16,7 @@
 #include "pki.h"
 #include "rpc.h"
 #include "signsvc.h"
+#include "keyfix.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -66,33 +67,6 @@ static void refused(const Cep__V1__SignRequest *r, int code, const char *why)
 	    "code %d: %s", err.code, err.msg);
 	cr_assert(strstr(err.msg, why) != NULL, "\"%s\" not in \"%s\"", why,
 	    err.msg);
-}
-
-static size_t foreign_pub(mbedtls_pk_type_t type, int curve, uint8_t *out,
-    size_t cap)
-{
-	mbedtls_pk_context pk;
-	mbedtls_entropy_context ent;
-	mbedtls_ctr_drbg_context drbg;
-	mbedtls_pk_init(&pk);
-	mbedtls_entropy_init(&ent);
-	mbedtls_ctr_drbg_init(&drbg);
-	cr_assert_eq(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent,
-	    NULL, 0), 0);
-	cr_assert_eq(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(type)), 0);
-	if (type == MBEDTLS_PK_RSA)
-		cr_assert_eq(mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk),
-		    mbedtls_ctr_drbg_random, &drbg, 1024, 65537), 0);
-	else
-		cr_assert_eq(mbedtls_ecp_gen_key((mbedtls_ecp_group_id)curve,
-		    mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &drbg), 0);
-	int n = mbedtls_pk_write_pubkey_der(&pk, out, cap);
-	cr_assert_gt(n, 0);
-	memmove(out, out + cap - (size_t)n, (size_t)n);
-	mbedtls_pk_free(&pk);
-	mbedtls_ctr_drbg_free(&drbg);
-	mbedtls_entropy_free(&ent);
-	return (size_t)n;
 }
 
 TestSuite(check, .init = setup, .fini = teardown);
@@ -188,9 +162,10 @@ Test(check, only_p256_keys)
 	uint8_t buf[1024];
 	Cep__V1__SignRequest r = good();
 	r.public_key.data = buf;
-	r.public_key.len = foreign_pub(MBEDTLS_PK_RSA, 0, buf, sizeof(buf));
+	r.public_key.len = cep_test_foreign_pub(MBEDTLS_PK_RSA, 0, buf,
+	    sizeof(buf));
 	refused(&r, CEP_INVALID_ARGUMENT, "RSA");
-	r.public_key.len = foreign_pub(MBEDTLS_PK_ECKEY,
+	r.public_key.len = cep_test_foreign_pub(MBEDTLS_PK_ECKEY,
 	    MBEDTLS_ECP_DP_SECP384R1, buf, sizeof(buf));
 	refused(&r, CEP_INVALID_ARGUMENT, "secp384r1");
 	memset(buf, 0x30, sizeof(buf));

@@ -170,16 +170,18 @@ Test(kube_unit, query_encoding)
 {
 	char q[256] = "";
 	cep_err err;
-	cr_assert_eq(kube_query_add(q, sizeof(q), "labelSelector",
+	cr_assert_eq(cep_kube_query_add(q, sizeof(q), "labelSelector",
 	    "app in (a,b),tier!=x", &err), CEP_OK);
-	cr_assert_eq(kube_query_add(q, sizeof(q), "limit", "2", &err), CEP_OK);
+	cr_assert_eq(cep_kube_query_add(q, sizeof(q), "limit", "2", &err),
+	    CEP_OK);
 	cr_assert_str_eq(q, "labelSelector=app%20in%20%28a%2Cb%29%2Ctier%21%3Dx"
 	    "&limit=2");
 	char small[8] = "";
-	cr_assert_eq(kube_query_add(small, sizeof(small), "k", "vvvvvv", &err),
+	cr_assert_eq(cep_kube_query_add(small, sizeof(small), "k", "vvvvvv",
+	    &err),
 	    CEP_INVALID_ARGUMENT);
 	for (int i = 0; i < 8; i++) {
-		int64_t b = kube_backoff_ms(i);
+		int64_t b = cep_kube_backoff_ms(i);
 		cr_assert(b >= 150 && b <= 6250, "%lld", (long long)b);
 	}
 }
@@ -404,18 +406,23 @@ Test(kube, can_i)
 	cep_err err;
 	bool ok = false;
 	char reason[256];
-	cr_assert_eq(cep_kube_can_i(deleg, "create", "", "pods", NULL, "shop",
-	    &ok, reason, sizeof(reason), &err), CEP_OK, "%s", err.msg);
+	cep_kube_access a = {.verb = "create", .group = "", .resource = "pods",
+	    .ns = "shop"};
+	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, reason, sizeof(reason),
+	    &err), CEP_OK, "%s", err.msg);
 	cr_assert(ok);
-	cr_assert_eq(cep_kube_can_i(deleg, "delete", "", "pods", NULL,
-	    "kube-system", &ok, reason, sizeof(reason), &err), CEP_OK, "%s",
-	    err.msg);
+	a = (cep_kube_access){.verb = "delete", .group = "",
+	    .resource = "pods", .ns = "kube-system"};
+	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, reason, sizeof(reason),
+	    &err), CEP_OK, "%s", err.msg);
 	cr_assert_not(ok);
-	cr_assert_eq(cep_kube_can_i(deleg, "patch", "apps", "deployments",
-	    "scale", "shop", &ok, NULL, 0, &err), CEP_OK, "%s", err.msg);
+	a = (cep_kube_access){.verb = "patch", .group = "apps",
+	    .resource = "deployments", .sub = "scale", .ns = "shop"};
+	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, NULL, 0, &err), CEP_OK,
+	    "%s", err.msg);
 	cr_assert_not(ok);
-	cr_assert_eq(cep_kube_can_i(admin, "patch", "apps", "deployments",
-	    "scale", "shop", &ok, NULL, 0, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_kube_can_i(admin, &a, &ok, NULL, 0, &err), CEP_OK,
+	    "%s", err.msg);
 	cr_assert(ok);
 }
 

@@ -266,7 +266,7 @@ Test(kube_config, tls_server_name_and_proxy)
 	cr_assert_str_eq(k->tls_server_name, "api.internal");
 	cr_assert_str_eq(k->proxy, "http://proxy.example:3128");
 	char url[512];
-	cr_assert_eq(kube_url(k, "/api", "a=b", url, sizeof(url), &err), 0);
+	cr_assert_eq(cep_kube_url(k, "/api", "a=b", url, sizeof(url), &err), 0);
 	cr_assert_str_eq(url, "https://api.internal:6443/api?a=b");
 	cep_kube_free(k);
 }
@@ -341,7 +341,8 @@ Test(kube_config, refusals)
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(cep_kube_server(k), "https://[::1]:7443/k8s/c1");
 	char url[256];
-	cr_assert_eq(kube_url(k, "/version", NULL, url, sizeof(url), &err), 0);
+	cr_assert_eq(cep_kube_url(k, "/version", NULL, url, sizeof(url), &err),
+	    0);
 	cr_assert_str_eq(url, "https://[::1]:7443/k8s/c1/version");
 	cep_kube_free(k);
 }

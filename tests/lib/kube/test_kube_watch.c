@@ -119,8 +119,10 @@ static void *watcher(void *arg)
 {
 	struct seen *s = arg;
 	cep_kube_list_opts lo = {.label_selector = s->selector};
-	s->rc = cep_kube_watch(admin, &cep_kube_pods, "shop", &lo,
-	    s->timeout_ms, &s->stop, on_event, s, &s->err);
+	cep_kube_watch_spec ws = {.res = &cep_kube_pods, .ns = "shop",
+	    .list = &lo, .timeout_ms = s->timeout_ms, .stop = &s->stop,
+	    .fn = on_event, .arg = s};
+	s->rc = cep_kube_watch(admin, &ws, &s->err);
 	return NULL;
 }
 
@@ -289,13 +291,15 @@ Test(kube_watch, forbidden_watch_fails_fast)
 {
 	cep_err err;
 	/* delegate may list but not watch pods; and may not list nodes */
-	int rc = cep_kube_watch(deleg, &cep_kube_nodes, NULL, NULL, 10000,
-	    NULL, never, NULL, &err);
+	cep_kube_watch_spec ws = {.res = &cep_kube_nodes, .timeout_ms = 10000,
+	    .fn = never};
+	int rc = cep_kube_watch(deleg, &ws, &err);
 	cr_assert_eq(rc, CEP_PERMISSION_DENIED, "%s", err.msg);
 	assert_contains(err.msg, "list nodes: 403 Forbidden");
 	cr_assert_null(strstr(err.msg, DELEG_TOKEN));
-	rc = cep_kube_watch(deleg, &cep_kube_pods, "shop", NULL, 10000, NULL,
-	    never, NULL, &err);
+	ws.res = &cep_kube_pods;
+	ws.ns = "shop";
+	rc = cep_kube_watch(deleg, &ws, &err);
 	cr_assert_eq(rc, CEP_PERMISSION_DENIED, "%s", err.msg);
 	assert_contains(err.msg, "watch pods shop: 403 Forbidden");
 	cr_assert_null(strstr(err.msg, DELEG_TOKEN));

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "pki.h"
+#include "keyfix.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -553,34 +554,6 @@ Test(pki, certs_work_in_mutual_tls, .init = setup, .fini = teardown)
 
 /* ---- keys made elsewhere (privsep: delegate keys, signer signs) ------- */
 
-/* The DER SubjectPublicKeyInfo of a fresh key of another kind. */
-static size_t foreign_pub(mbedtls_pk_type_t type, int curve, uint8_t *out,
-    size_t cap)
-{
-	mbedtls_pk_context pk;
-	mbedtls_entropy_context ent;
-	mbedtls_ctr_drbg_context drbg;
-	mbedtls_pk_init(&pk);
-	mbedtls_entropy_init(&ent);
-	mbedtls_ctr_drbg_init(&drbg);
-	cr_assert_eq(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent,
-	    NULL, 0), 0);
-	cr_assert_eq(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(type)), 0);
-	if (type == MBEDTLS_PK_RSA)
-		cr_assert_eq(mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk),
-		    mbedtls_ctr_drbg_random, &drbg, 1024, 65537), 0);
-	else
-		cr_assert_eq(mbedtls_ecp_gen_key((mbedtls_ecp_group_id)curve,
-		    mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &drbg), 0);
-	int n = mbedtls_pk_write_pubkey_der(&pk, out, cap);
-	cr_assert_gt(n, 0);
-	memmove(out, out + cap - (size_t)n, (size_t)n);
-	mbedtls_pk_free(&pk);
-	mbedtls_ctr_drbg_free(&drbg);
-	mbedtls_entropy_free(&ent);
-	return (size_t)n;
-}
-
 Test(pki, issue_pub_for_a_key_made_elsewhere, .init = setup, .fini = teardown)
 {
 	cep_err err;
@@ -632,13 +605,13 @@ Test(pki, issue_pub_refuses_other_keys, .init = setup, .fini = teardown)
 	char *key = NULL, *crt = (char *)"untouched";
 	cep_pki_issue_req req = {.cn = "x", .not_after_ms = cep_now_ms() + HOUR_MS};
 
-	n = foreign_pub(MBEDTLS_PK_RSA, 0, buf, sizeof(buf));
+	n = cep_test_foreign_pub(MBEDTLS_PK_RSA, 0, buf, sizeof(buf));
 	cr_assert_eq(cep_pki_issue_pub(ca, &req, buf, n, &crt, &err),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_null(crt);
 	cr_assert(strstr(err.msg, "RSA") != NULL, "%s", err.msg);
-	n = foreign_pub(MBEDTLS_PK_ECKEY, MBEDTLS_ECP_DP_SECP384R1, buf,
-	    sizeof(buf));
+	n = cep_test_foreign_pub(MBEDTLS_PK_ECKEY, MBEDTLS_ECP_DP_SECP384R1,
+	    buf, sizeof(buf));
 	cr_assert_eq(cep_pki_check_pub(buf, n, &err), CEP_INVALID_ARGUMENT);
 	cr_assert(strstr(err.msg, "secp384r1") != NULL, "%s", err.msg);
 
