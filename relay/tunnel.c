@@ -152,7 +152,7 @@ static reply *queue_pop(cep_tunnel *t)
 	return r;
 }
 
-bool tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
+bool cep_tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
     size_t *len)
 {
 	pthread_mutex_lock(&t->mu);
@@ -283,13 +283,13 @@ static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 	    c->envelope.data, c->envelope.len, on_reply, oa);
 }
 
-void tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls)
+void cep_tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls)
 {
 	for (size_t i = 0; i < calls->n_calls; i++)
 		take_call(t, calls->calls[i]);
 }
 
-size_t tunnel_sessions(cep_tunnel *t)
+size_t cep_tunnel_sessions(cep_tunnel *t)
 {
 	pthread_mutex_lock(&t->mu);
 	size_t n = t->nsessions;
@@ -328,7 +328,7 @@ static void *poller_main(void *arg)
 			continue;
 		}
 		attempt = 0;
-		tunnel_take_calls(t, (const Cep__V1__CpTunnelCalls *)rep);
+		cep_tunnel_take_calls(t, (const Cep__V1__CpTunnelCalls *)rep);
 		protobuf_c_message_free_unpacked(rep, NULL);
 	}
 	return NULL;
@@ -336,7 +336,7 @@ static void *poller_main(void *arg)
 
 /* -------------------------------------------------------------- public */
 
-cep_tunnel *tunnel_alloc(const char *appliance, cep_rpc_server *runners,
+cep_tunnel *cep_tunnel_alloc(const char *appliance, cep_rpc_server *runners,
     cep_tunnel_gone_fn gone, void *arg)
 {
 	cep_tunnel *t = calloc(1, sizeof(*t));
@@ -357,7 +357,7 @@ int cep_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
 	*out = NULL;
 	if (cfg->cp.url[0] == '\0')
 		return CEP_OK;
-	cep_tunnel *t = tunnel_alloc(cfg->appliance, runners, gone, arg);
+	cep_tunnel *t = cep_tunnel_alloc(cfg->appliance, runners, gone, arg);
 	if (t == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	t->poll_wait_ms = cfg->cp.poll_wait_ms > 0 ? cfg->cp.poll_wait_ms :

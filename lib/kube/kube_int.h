@@ -125,9 +125,10 @@ struct watch {
 /* The stream's CURLOPT_WRITEFUNCTION (arg: a struct watch): splits the
  * bytes into lines and handles each event; a non-200 answer's body is
  * kept (bounded) for the message. 0 aborts the stream. */
-size_t kube_watch_on_stream(char *p, size_t sz, size_t n, void *arg);
+size_t cep_kube_watch_on_stream(char *p, size_t sz, size_t n, void *arg);
 /* A list page's items appended to all, each given the kind and
  * apiVersion of r when it has none. */
-void kube_list_append_items(json_t *all, json_t *page, const cep_kube_res *r);
+void cep_kube_list_append_items(json_t *all, json_t *page,
+    const cep_kube_res *r);
 
 #endif

@@ -53,7 +53,8 @@ static int selectors(char *q, const cep_kube_list_opts *o, cep_err *err)
 
 /* Items of a list carry no kind/apiVersion; watch events do. Adding them
  * lets one callback treat both alike. */
-void kube_list_append_items(json_t *all, json_t *page, const cep_kube_res *r)
+void cep_kube_list_append_items(json_t *all, json_t *page,
+    const cep_kube_res *r)
 {
 	size_t i;
 	json_t *it;
@@ -118,7 +119,7 @@ int cep_kube_list(cep_kube *k, const cep_kube_res *r, const char *ns,
 		}
 		if (rc != CEP_OK)
 			break;
-		kube_list_append_items(all, page, r);
+		cep_kube_list_append_items(all, page, r);
 		json_t *md = json_object_get(page, "metadata");
 		const char *v = json_string_value(json_object_get(md,
 		    "resourceVersion"));
@@ -278,7 +279,7 @@ static bool on_line(struct watch *w, const char *line, size_t len)
 	return go;
 }
 
-size_t kube_watch_on_stream(char *p, size_t sz, size_t n, void *arg)
+size_t cep_kube_watch_on_stream(char *p, size_t sz, size_t n, void *arg)
 {
 	struct watch *w = arg;
 	size_t add = sz * n;
@@ -434,7 +435,7 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)atomic_load(&w->k->timeout_ms));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, kube_watch_on_stream);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, cep_kube_watch_on_stream);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_stream_hdr);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, w);

@@ -1,6 +1,6 @@
 /* fuzz_cp_tunnel.c - libFuzzer target: the runner's end of the
  * control-plane tunnel (runner/tunnel.c): what the plane answers to a
- * tunnelled call, read as the runner reads it - cp_reply_decode with no
+ * tunnelled call, read as the runner reads it - cep_cp_reply_decode with no
  * reply type (the body is the relay's reply Envelope, raw), then
  * cep_rpc_reply_unpack for the call's id and method. fuzz_cp_reply covers
  * the plane's own replies; this is the relayed Envelope the plane could
@@ -80,8 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ProtobufCMessage *none = NULL;
 	cep_err err = {0};
-	int rc = cp_reply_decode(method, "plane.test:443", http, ct, body, len,
-	    NULL, &none, &err);
+	cep_cp_answer a = {.http = http, .ctype = ct, .body = body, .len = len};
+	int rc = cep_cp_reply_decode(method, "plane.test:443", &a, NULL, &none,
+	    &err);
 	trap_unless(none == NULL);
 	if (rc != CEP_OK) {
 		trap_unless(strstr(err.msg, method) != NULL);

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *all = json_array();
 	json_t *first = json_object();
 	json_array_append_new(all, first);
-	kube_list_append_items(all, page, r);
+	cep_kube_list_append_items(all, page, r);
 
 	trap_unless(json_array_get(all, 0) == first);
 	size_t j = 1, i;

@@ -83,7 +83,7 @@ static void pass(cep_kube *k, long http, const char *p, size_t n,
 		char *piece = malloc(take ? take : 1);
 		trap_unless(piece != NULL);
 		memcpy(piece, p + off, take);
-		size_t rc = kube_watch_on_stream(piece, 1, take, w);
+		size_t rc = cep_kube_watch_on_stream(piece, 1, take, w);
 		free(piece);
 		off += take;
 		if (rc != take) {

@@ -1,6 +1,6 @@
 /* fuzz_tunnel_calls.c - libFuzzer target: a TunnelPoll answer as the
  * relay's tunnel takes it from the control plane (relay/tunnel.c): the
- * body decoded as CpTunnelCalls (cp_reply_decode), each call's run id and
+ * body decoded as CpTunnelCalls (cep_cp_reply_decode), each call's run id and
  * session checked, its Envelope dispatched to a Runner server on the
  * session's virtual pipe. Invariants: every call gets exactly one reply
  * carrying the call's id (none lost, none made up), each reply is a
@@ -112,7 +112,7 @@ static void collect(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls,
 		uint64_t id;
 		uint8_t *buf;
 		size_t len;
-		if (!tunnel_reply_pop(t, &id, &buf, &len)) {
+		if (!cep_tunnel_reply_pop(t, &id, &buf, &len)) {
 			trap_unless(cep_mono_ms() < end);
 			cep_sleep_ms(1);
 			continue;
@@ -135,8 +135,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	ProtobufCMessage *m = NULL;
 	cep_err err = {0};
-	if (cp_reply_decode("TunnelPoll", "plane.test:443", 200,
-	    "application/x-protobuf", data, size,
+	cep_cp_answer a = {.http = 200, .ctype = "application/x-protobuf",
+	    .body = data, .len = size};
+	if (cep_cp_reply_decode("TunnelPoll", "plane.test:443", &a,
 	    &cep__v1__cp_tunnel_calls__descriptor, &m, &err) != CEP_OK) {
 		trap_unless(m == NULL && strstr(err.msg, "TunnelPoll") != NULL);
 		return 0;
@@ -146,13 +147,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		protobuf_c_message_free_unpacked(m, NULL);
 		return 0;
 	}
-	cep_tunnel *t = tunnel_alloc("fuzz", server(), gone, NULL);
+	cep_tunnel *t = cep_tunnel_alloc("fuzz", server(), gone, NULL);
 	bool *answered = calloc(calls->n_calls + 1, sizeof(bool));
 	trap_unless(t != NULL && answered != NULL);
-	tunnel_take_calls(t, calls);
+	cep_tunnel_take_calls(t, calls);
 	collect(t, calls, answered);
-	trap_unless(tunnel_sessions(t) <= SESSION_MAX &&
-	    tunnel_sessions(t) <= calls->n_calls);
+	trap_unless(cep_tunnel_sessions(t) <= SESSION_MAX &&
+	    cep_tunnel_sessions(t) <= calls->n_calls);
 	free(answered);
 	cep_tunnel_free(t);
 	protobuf_c_message_free_unpacked(m, NULL);

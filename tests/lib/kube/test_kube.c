@@ -195,7 +195,7 @@ Test(kube_unit, watch_event_error_has_no_control_characters)
 	json_t *ev, *obj;
 	const char *type;
 	cep_err err;
-	cr_assert_eq(kube_watch_event_parse(line, sizeof(line) - 1, &ev, &type,
+	cr_assert_eq(cep_kube_watch_event_parse(line, sizeof(line) - 1, &ev, &type,
 	    &obj, &err), CEP_INVALID_ARGUMENT);
 	cr_assert_null(ev);
 	cr_assert(strstr(err.msg, "watch event is not JSON") != NULL, "%s",
