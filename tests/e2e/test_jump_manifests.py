@@ -100,6 +100,10 @@ class JumpManifests(unittest.TestCase):
                              (True, False, True, ["ALL"], "RuntimeDefault"), c["name"])
             self.assertIn("/run/cep" if c["name"] != "signer" else "/run/cep-signer",
                           [m["mountPath"] for m in c["volumeMounts"]])
+        # one user per daemon, one group; the signer answers the delegate's uid only
+        uids = {n: c["securityContext"]["runAsUser"] for n, c in names.items()}
+        self.assertEqual(len(set(uids.values())), 3, uids)
+        self.assertEqual(names["signer"]["command"][-2:], ["--allow-uid", str(uids["delegate"])])
         # the jump cluster's token: the delegate's alone; the CA key: the signer's alone
         for name, c in names.items():
             mounts = {m["name"] for m in c["volumeMounts"]}
@@ -143,7 +147,9 @@ class JumpManifests(unittest.TestCase):
              r"spec\.ports\[0\]\.port: Invalid value: 74430: must be between 1 and 65535"),
             ("50-deployment.yaml", "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true",
              r'would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false '
-             r'\(containers "relay", "delegate", "signer"'),
+             r'\(container "relay" must set securityContext\.allowPrivilegeEscalation=false\)'),
+            ("50-deployment.yaml", "runAsUser: 10003\n          runAsNonRoot: true",
+             "runAsUser: 0\n          runAsNonRoot: true", r'would violate PodSecurity "restricted:latest": runAsUser=0 \(pod and containers must not set'),
         ]
         for fname, old, new, want in cases:
             with self.subTest(fname=fname, new=new):
