@@ -17,9 +17,9 @@
  *     race, nothing else happened);
  *   - every duration/3.
  * A holder may take tasks until (start of its last successful renewal) +
- * duration, by its monotonic clock: whatever the renewing thread is doing
- * (a hung API server, a network partition), taking stops then, before any
- * other replica can see the Lease expire. Runs already started go on and
+ * 9/10 of the duration, by its monotonic clock: whatever the renewing
+ * thread is doing (a hung API server, a network partition), taking stops
+ * then, before any other replica can see the Lease expire. Runs already started go on and
  * end (or revert) as usual; their tasks stay this appliance's at the plane.
  *
  * While it holds the Lease the delegate keeps RUN/lease-held: the Pod's
@@ -175,6 +175,15 @@ static int try_once(struct cep_lease *l, bool *mine, cep_err *err)
 
 /* ------------------------------------------------------ the thread */
 
+/* d->mu held: until when this replica may take tasks - a tenth of the
+ * duration before its Lease can run out, so that taking and the readiness
+ * stop before another replica can see it expire, whatever the timing of
+ * this thread's turns. */
+static int64_t deadline(const struct cep_lease *l)
+{
+	return l->valid_until - l->duration_ms / 10;
+}
+
 /* d->mu held. */
 static void set_held(struct cep_lease *l, bool held, const char *why)
 {
@@ -205,7 +214,7 @@ static void turn_done(struct cep_lease *l, int rv, bool mine, int64_t t0,
 	} else if (rv == CEP_OK) {
 		l->valid_until = 0;
 		set_held(l, false, "another replica holds it");
-	} else if (cep_mono_ms() >= l->valid_until) {
+	} else if (cep_mono_ms() >= deadline(l)) {
 		set_held(l, false, "it could not be renewed within its duration");
 	}
 	if (rv != CEP_OK && strcmp(err->msg, l->last_error) != 0)
@@ -228,6 +237,8 @@ static void *lease_main(void *arg)
 		pthread_mutex_lock(&d->mu);
 		turn_done(l, rv, mine, t0, &err);
 		int64_t next = t0 + period;
+		if (l->held && deadline(l) < next)   /* renewals failing */
+			next = deadline(l);
 		while (!d->stopping && cep_mono_ms() < next)
 			cep_cond_wait_ms(&d->relay_cv, &d->mu,
 			    next - cep_mono_ms());
@@ -328,7 +339,7 @@ int cep_lease_start(cep_delegate *d, cep_err *err)
 bool cep_lease_may_take(cep_delegate *d)
 {
 	struct cep_lease *l = d->lease;
-	return l == NULL || (l->held && cep_mono_ms() < l->valid_until);
+	return l == NULL || (l->held && cep_mono_ms() < deadline(l));
 }
 
 int64_t cep_lease_cap_wait(cep_delegate *d, int64_t wait_ms)
@@ -338,7 +349,7 @@ int64_t cep_lease_cap_wait(cep_delegate *d, int64_t wait_ms)
 		return wait_ms;
 	/* the answer comes back while the Lease is still ours, with a
 	 * third of the duration to spare for taking what it brings */
-	int64_t left = l->valid_until - cep_mono_ms() - l->duration_ms / 3;
+	int64_t left = deadline(l) - cep_mono_ms() - l->duration_ms / 3;
 	return left < 0 ? 0 : left < wait_ms ? left : wait_ms;
 }
 
