@@ -414,6 +414,19 @@ static void take_task(struct cep_cp_link *l, const Cep__V1__CpTask *t)
 	ack_task(l, t->task_id, rv, run_id, &err);
 }
 
+/* The Lease lost while the poll was out: the task is left to expire at
+ * the plane (requeued there for the holder), never run by two replicas. */
+static bool lease_allows(struct cep_cp_link *l, const Cep__V1__CpTask *t)
+{
+	pthread_mutex_lock(&l->d->mu);
+	bool ok = cep_lease_may_take(l->d);
+	pthread_mutex_unlock(&l->d->mu);
+	if (!ok)
+		cep_log_warn(NULL, "task %s not taken: the Lease is no longer "
+		    "ours", t->task_id);
+	return ok;
+}
+
 static void *poll_main(void *arg)
 {
 	struct cep_cp_link *l = arg;
@@ -427,7 +440,9 @@ static void *poll_main(void *arg)
 		bool stop = d->stopping;
 		size_t active = cep_run_active_count(d);
 		size_t max = (size_t)d->cfg.policy.max_concurrent_runs;
-		bool ready = l->registered && !d->draining && active < max;
+		bool ready = l->registered && !d->draining && active < max &&
+		    cep_lease_may_take(d);
+		int64_t wait_ms = cep_lease_cap_wait(d, d->cfg.cp.poll_wait_ms);
 		if (!stop && !ready)
 			cep_cond_wait_ms(&d->relay_cv, &d->mu, 500);
 		pthread_mutex_unlock(&d->mu);
@@ -437,7 +452,7 @@ static void *poll_main(void *arg)
 			continue;
 		Cep__V1__CpPoll req = CEP__V1__CP_POLL__INIT;
 		req.appliance = d->cfg.appliance;
-		req.wait_ms = (uint32_t)d->cfg.cp.poll_wait_ms;
+		req.wait_ms = (uint32_t)wait_ms;
 		req.max = (uint32_t)(max - active);
 		cep_err err = {0};
 		int64_t retry = 0;
@@ -458,7 +473,8 @@ static void *poll_main(void *arg)
 		attempt = 0;
 		const Cep__V1__CpTasks *ts = (const Cep__V1__CpTasks *)rep;
 		for (size_t i = 0; i < ts->n_tasks; i++)
-			take_task(l, ts->tasks[i]);
+			if (lease_allows(l, ts->tasks[i]))
+				take_task(l, ts->tasks[i]);
 		protobuf_c_message_free_unpacked(rep, NULL);
 	}
 	return NULL;

@@ -92,6 +92,8 @@ static int setup(cep_delegate *d, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_monitor_start(d, err);
 	if (rv == CEP_OK)
+		rv = cep_lease_start(d, err);
+	if (rv == CEP_OK)
 		rv = cep_cp_link_start(d, err);
 	return rv;
 }
@@ -236,6 +238,7 @@ void cep_delegate_free(cep_delegate *d)
 	cep_rpc_server_free(d->admin_srv);
 	cep_rpc_server_free(d->deleg_srv);
 	cep_cp_link_join(d);
+	cep_lease_join(d);
 	cep_monitor_join(d);
 	cep_relay_link_join(d);
 	cep_rpc_client_free(d->relay);

@@ -139,6 +139,7 @@ struct cep_delegate {
 	cep_rpc_client *relay;
 	cep_rpc_server *admin_srv, *deleg_srv;
 	struct cep_cp_link *cpl;       /* cp_link.c; NULL without a plane */
+	struct cep_lease *lease;       /* lease.c; NULL without delegate.lease */
 
 	/* Prometheus (docs/metrics.md); served by main.c */
 	cep_metrics *metrics;
@@ -219,6 +220,15 @@ void cep_cp_link_join(cep_delegate *d);
 /* For Admin/Status (d->mu held); st points into the link: reply and drop
  * it under the lock. Empty when no control plane is configured. */
 void cep_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st);
+
+/* lease.c: leader election (delegate.lease), if configured. Start before
+ * cep_cp_link_start; join after cep_cp_link_join (gives the Lease up). */
+int cep_lease_start(cep_delegate *d, cep_err *err);
+void cep_lease_join(cep_delegate *d);
+/* d->mu held: may tasks be taken now? (always, without a Lease) */
+bool cep_lease_may_take(cep_delegate *d);
+/* d->mu held: a PollTasks wait that ends while the Lease is still ours. */
+int64_t cep_lease_cap_wait(cep_delegate *d, int64_t wait_ms);
 
 /* admin.c */
 /* Serves Admin and subscribes its parked Follow calls to the run table. */

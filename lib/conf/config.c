@@ -95,6 +95,7 @@ void cep_config_defaults(cep_config *cfg)
 	pol->kube_max_targets = 10;
 	pol->allow_host_netns = false;
 	cep_cp_opts_defaults(&cfg->cp);
+	cfg->lease.duration_ms = 15 * 1000;
 }
 
 /* Loads to exactly cep_config_defaults() (test_config checks it). */
@@ -120,6 +121,15 @@ static const char default_yaml[] =
     "delegate:\n"
     "  # as relay.metrics; port 0 writes run/delegate.metrics-port\n"
     "  metrics: \"127.0.0.1:9465\"\n"
+    "  # take control-plane tasks only while holding this Kubernetes\n"
+    "  # Lease (the jump-cluster form, docs/jump-cluster.md); off by\n"
+    "  # default. namespace: default the credentials'; kubeconfig:\n"
+    "  # default the Pod's service account (in-cluster)\n"
+    "  #lease:\n"
+    "  #  name: cep-delegate-leader\n"
+    "  #  namespace: cep-system\n"
+    "  #  duration: 15s\n"
+    "  #  kubeconfig: jump.kubeconfig\n"
     "\n"
     "runner:\n"
     "  # a runner that cannot reach the relay this long reverts, exits\n"
@@ -299,16 +309,63 @@ static int load_relay_runner(cep_yamlget *l, const cep_yaml_node *root,
 	return rv;
 }
 
-static int load_delegate(cep_yamlget *l, const cep_yaml_node *root,
-    cep_config *cfg)
+/* The characters of a Kubernetes object name (a Lease) and of a
+ * namespace; the API server checks the rest of RFC 1123 when the delegate
+ * first reads the Lease, and its refusal names the object. */
+static bool valid_lease_name(const char *s)
 {
-	static const char *const dk[] = {"metrics", NULL};
+	size_t n = strlen(s);
+	return n > 0 && n <= 253 &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n;
+}
+
+static bool valid_namespace(const char *s)
+{
+	size_t n = strlen(s);
+	return n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* delegate.lease; the name is required once the section is there. */
+static int load_lease(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *del, cep_config *cfg)
+{
+	static const char *const lk[] = {"namespace", "name", "duration",
+	    "kubeconfig", NULL};
+	const cep_yaml_node *s;
+	int rv = cep_yamlget_section(l, del, "lease", lk, &s);
+	if (rv != CEP_OK || s == NULL)
+		return rv;
+	if (cep_yaml_get(s, "name") == NULL)
+		return cep_yamlget_bad(l, s, "name", "missing",
+		    "the Lease's name, such as cep-delegate-leader");
+	rv = cep_yamlget_string(l, s, "name", valid_lease_name,
+	    "a Kubernetes object name", cfg->lease.name,
+	    sizeof(cfg->lease.name));
+	if (rv == CEP_OK)
+		rv = cep_yamlget_string(l, s, "namespace", valid_namespace,
+		    "a Kubernetes namespace name", cfg->lease.ns,
+		    sizeof(cfg->lease.ns));
+	if (rv == CEP_OK)
+		rv = cep_yamlget_duration(l, s, "duration", 1000, 300000,
+		    &cfg->lease.duration_ms);
+	if (rv == CEP_OK)
+		rv = cep_cfg_get_file(l, dir, s, "kubeconfig",
+		    cfg->lease.kubeconfig, sizeof(cfg->lease.kubeconfig));
+	return rv;
+}
+
+static int load_delegate(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *root, cep_config *cfg)
+{
+	static const char *const dk[] = {"metrics", "lease", NULL};
 	const cep_yaml_node *s;
 	int rv = cep_yamlget_section(l, root, "delegate", dk, &s);
 	if (rv == CEP_OK && s != NULL)
 		rv = cep_yamlget_string(l, s, "metrics", valid_metrics_addr,
 		    metrics_exp,
 		    cfg->delegate_metrics, sizeof(cfg->delegate_metrics));
+	if (rv == CEP_OK && s != NULL)
+		rv = load_lease(l, dir, s, cfg);
 	cep_yamlget_set_path(l, "");
 	return rv;
 }
@@ -423,7 +480,7 @@ static int load_doc(cep_yamlget *l, const char *dir, cep_config *cfg)
 	if (rv == CEP_OK)
 		rv = load_relay_runner(l, root, cfg);
 	if (rv == CEP_OK)
-		rv = load_delegate(l, root, cfg);
+		rv = load_delegate(l, dir, root, cfg);
 	if (rv == CEP_OK)
 		rv = load_policy(l, root, &cfg->policy);
 	cep_yamlget_set_path(l, "");

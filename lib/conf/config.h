@@ -65,6 +65,16 @@ typedef struct cep_config {
 	 * defaults to CEP_SIGNER_URL and CEP_LAUNCHER_URL. */
 	char signer_url[256];
 	char launcher_url[256];
+	/* delegate.lease: (docs/jump-cluster.md) take control-plane tasks
+	 * only while holding this coordination.k8s.io/v1 Lease. name "" =
+	 * off, the default; ns "" = the credentials' namespace; kubeconfig
+	 * "" = in-cluster (the Pod's service account). */
+	struct {
+		char ns[64];
+		char name[254];
+		char kubeconfig[CEP_PATH_MAX];
+		int64_t duration_ms;        /* default 15s */
+	} lease;
 } cep_config;
 
 #define CEP_SIGNER_URL "ipc:///run/cep-signer/signer.sock"

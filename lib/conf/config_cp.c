@@ -35,7 +35,7 @@ static bool valid_proxy_url(const char *s)
 }
 
 /* A file path; relative ones are relative to the config folder. */
-static int get_file(cep_yamlget *l, const char *dir,
+int cep_cfg_get_file(cep_yamlget *l, const char *dir,
     const cep_yaml_node *map, const char *key, char *dst, size_t dlen)
 {
 	static const char exp[] = "a file path";
@@ -107,13 +107,13 @@ int cep_cfg_load_cp(cep_yamlget *l, const char *dir,
 		return rv;
 	if ((rv = cep_yamlget_string(l, s, "url", valid_https_url,
 	    "an https:// URL", o->url, sizeof(o->url))) != CEP_OK ||
-	    (rv = get_file(l, dir, s, "caFile", o->ca_file,
+	    (rv = cep_cfg_get_file(l, dir, s, "caFile", o->ca_file,
 	    sizeof(o->ca_file))) != CEP_OK ||
-	    (rv = get_file(l, dir, s, "clientCert", o->cert_file,
+	    (rv = cep_cfg_get_file(l, dir, s, "clientCert", o->cert_file,
 	    sizeof(o->cert_file))) != CEP_OK ||
-	    (rv = get_file(l, dir, s, "clientKey", o->key_file,
+	    (rv = cep_cfg_get_file(l, dir, s, "clientKey", o->key_file,
 	    sizeof(o->key_file))) != CEP_OK ||
-	    (rv = get_file(l, dir, s, "tokenFile", o->token_file,
+	    (rv = cep_cfg_get_file(l, dir, s, "tokenFile", o->token_file,
 	    sizeof(o->token_file))) != CEP_OK ||
 	    (rv = cep_yamlget_string(l, s, "proxy", valid_proxy_url,
 	    "an http:// or https:// URL such as http://proxy:3128", o->proxy,

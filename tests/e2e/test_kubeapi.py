@@ -636,6 +636,13 @@ class Fixtures(KubeAPITest):
             obj["spec"]["selector"] = {"matchLabels": {"app": "fx"}}
             obj["spec"]["template"]["metadata"]["labels"] = {"app": "fx"}
             obj["spec"]["replicas"] = 1
+        if obj["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+            obj["roleRef"].update(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole")
+            for s in obj.get("subjects") or []:
+                s.update(kind="User", apiGroup="rbac.authorization.k8s.io")
+        if obj["kind"] == "Role":  # namespaced rules name no URLs
+            for r in obj.get("rules") or []:
+                r.pop("nonResourceURLs", None)
         return obj
 
     def test_fixtures_round_trip(self):

@@ -14,6 +14,7 @@ import time
 import kselectors as sel
 import openapi_check
 import pb
+import psa
 from store import RESOURCES, ApiError, details, invalid
 
 MERGE = "application/merge-patch+json"
@@ -247,16 +248,42 @@ def _check_kind(gr, obj):
                        "the kind in the data (%s) does not match the expected kind (%s)" % (obj.get("kind"), kind))
 
 
+def _admit(h, gr, ns, obj, headers):
+    """Pod Security admission (psa.py) from the namespace's labels: 403 or a Warning header."""
+    ns = ns or (obj.get("metadata") or {}).get("namespace") or ""
+    try:
+        nso = h.server.api.store.get(("", "namespaces"), "", ns) if ns else None
+    except ApiError:
+        nso = None
+    if nso is None:
+        return headers
+    refusal, warning = psa.admit(nso["metadata"].get("labels") or {}, gr, obj)
+    name = (obj.get("metadata") or {}).get("name", "")
+    if refusal:
+        raise ApiError(403, "Forbidden", '%s "%s" is forbidden: %s' % (gr[1], name, refusal), details(gr, name))
+    if warning:
+        w = '299 - "%s"' % warning.replace('"', '\\"')
+        headers = dict(headers, Warning=headers["Warning"] + ", " + w if headers.get("Warning") else w)
+    return headers
+
+
+def _dry_run(q):
+    """?dryRun=All: every stage but storing; any other value is refused, as the real server does."""
+    v = q.get("dryRun")
+    if v in (None, ""):
+        return False
+    if v != "All":
+        raise ApiError(400, "BadRequest", 'Invalid dryRun directive: "%s". Valid values: "All"' % v)
+    return True
+
+
 def _create(h, gr, ns, name, sub, q):
     if name or sub:
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
     obj = h._json_body()
     _check_kind(gr, obj)
-    headers = _strict(h, obj, q)
-    if q.get("dryRun") == "All":
-        h._send(201, obj, headers=headers)
-        return
-    created = h.server.api.store.create(gr, ns, obj)
+    headers = _admit(h, gr, ns, obj, _strict(h, obj, q))
+    created = h.server.api.store.create(gr, ns, obj, dry_run=_dry_run(q))
     h._send(201, created, headers=headers)
 
 
@@ -269,10 +296,13 @@ def _update(h, gr, ns, name, sub, q):
         raise ApiError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
                        % (md.get("name"), name))
     headers = _strict(h, obj, q)
+    if not sub:
+        headers = _admit(h, gr, ns, obj, headers)
+    dry = _dry_run(q)
     if sub == "status":
-        h._send(200, store.update_status(gr, ns, obj), headers=headers)
+        h._send(200, store.update_status(gr, ns, obj, dry_run=dry), headers=headers)
     else:
-        h._send(200, store.update(gr, ns, obj), headers=headers)
+        h._send(200, store.update(gr, ns, obj, dry_run=dry), headers=headers)
 
 
 def apply_patch(h, current, kind_av):
@@ -312,6 +342,8 @@ def _patch(h, gr, ns, name, sub, q):
         if not isinstance(new, dict):
             raise ApiError(400, "BadRequest", "the patched object is not a JSON object")
         headers = _strict(h, new, q)
+        if not sub:
+            headers = _admit(h, gr, ns, new, headers)
         new_md = new.setdefault("metadata", {}) or {}
         pinned = new_md.get("resourceVersion") != cur["metadata"]["resourceVersion"]
         if not pinned:
@@ -319,7 +351,9 @@ def _patch(h, gr, ns, name, sub, q):
         new_md["name"] = name
         new["kind"], new["apiVersion"] = kind_av
         try:
-            out = store.update_status(gr, ns, new) if sub == "status" else store.update(gr, ns, new)
+            dry = _dry_run(q)
+            out = store.update_status(gr, ns, new, dry_run=dry) if sub == "status" else \
+                store.update(gr, ns, new, dry_run=dry)
             return h._send(200, out, headers=headers)
         except ApiError as e:
             if e.code != 409 or pinned:
@@ -355,6 +389,8 @@ def _delete(h, gr, ns, name, sub, q):
     if sub:
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
     grace, prop, pre = _delete_options(h, q)
+    if _dry_run(q):  # what would go: the object as it is, nothing removed
+        return _delete_response(h, gr, h.server.api.store.get(gr, ns, name))
     obj = h.server.api.store.delete(gr, ns, name, grace, prop, pre)
     _delete_response(h, gr, obj)
 

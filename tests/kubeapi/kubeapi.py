@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from auth import Auth  # noqa: E402
+import openapi_gen  # noqa: E402
 from openapi_check import Schemas  # noqa: E402
 from server import Api, Server  # noqa: E402
 from store import ApiError, Store, now_iso  # noqa: E402
@@ -114,6 +115,8 @@ def build(args):
     make_certs(d)
     openapi_dir = os.path.abspath(args.openapi or os.path.join(HERE, "..", "..", "..", "shared", "k8s-openapi"))
     schemas = Schemas(openapi_dir)
+    # the groups without a shared document (coordination, rbac, networking)
+    openapi_gen.install(schemas, os.path.join(os.path.dirname(openapi_dir), "k8s-fixtures", "proto"))
     store = Store(schemas)
     store.subscribe(_default_sa(store))
     auth = Auth(args.users)

@@ -29,13 +29,16 @@ class Schemas:
             if not name.endswith("_openapi.json"):
                 continue
             with open(os.path.join(directory, name), "rb") as f:
-                raw = f.read()
-            self.docs[name[:-len("_openapi.json")].replace("__", "/")] = raw
-            doc = json.loads(raw)
-            for sname, s in doc.get("components", {}).get("schemas", {}).items():
-                self.schemas.setdefault(sname, s)
-                for gvk in s.get("x-kubernetes-group-version-kind", []):
-                    self.by_gvk[(gvk["group"], gvk["version"], gvk["kind"])] = sname
+                self.add(name[:-len("_openapi.json")].replace("__", "/"), f.read())
+
+    def add(self, key, raw):
+        """One document (as served at /openapi/v3/<key>): its schemas join the index."""
+        self.docs[key] = raw
+        doc = json.loads(raw)
+        for sname, s in doc.get("components", {}).get("schemas", {}).items():
+            self.schemas.setdefault(sname, s)
+            for gvk in s.get("x-kubernetes-group-version-kind", []):
+                self.by_gvk[(gvk["group"], gvk["version"], gvk["kind"])] = sname
 
     def schema_for(self, api_version, kind):
         group, _, version = api_version.rpartition("/")

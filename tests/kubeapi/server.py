@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import auth as authmod
+import openapi_gen
 import pb
 from store import RESOURCES, ApiError
 
@@ -33,7 +34,7 @@ REVIEWS = {"selfsubjectaccessreviews": "SelfSubjectAccessReview",
            "subjectaccessreviews": "SubjectAccessReview",
            "localsubjectaccessreviews": "LocalSubjectAccessReview"}
 GROUP_VERSIONS = {"": "v1", "apps": "v1", "authorization.k8s.io": "v1", "coordination.k8s.io": "v1",
-                  "policy": "v1", "rbac.authorization.k8s.io": "v1"}
+                  "networking.k8s.io": "v1", "policy": "v1", "rbac.authorization.k8s.io": "v1"}
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "0" * 40,
            "gitTreeState": "clean", "buildDate": "2024-12-11T17:59:15Z", "goVersion": "go1.23.3",
            "compiler": "gc", "platform": "linux/amd64"}
@@ -65,8 +66,11 @@ class Api:
         ddir = os.path.join(self.openapi_dir, "discovery")
         for group, version in GROUP_VERSIONS.items():
             fname = "api__v1.json" if not group else "apis__%s__%s.json" % (group, version)
-            with open(os.path.join(ddir, fname)) as f:
-                doc = json.load(f)
+            if group == "networking.k8s.io":  # not in the shared folder
+                doc = json.loads(json.dumps(openapi_gen.NETWORKING_DISCOVERY))
+            else:
+                with open(os.path.join(ddir, fname)) as f:
+                    doc = json.load(f)
             keep = []
             for r in doc["resources"]:
                 base, _, sub = r["name"].partition("/")
@@ -83,12 +87,14 @@ class Api:
             doc["resources"] = keep
             doc.setdefault("apiVersion", "v1")
             self.discovery[group] = doc
-        self.openapi_hash = {}
-        for name in sorted(os.listdir(self.openapi_dir)):
-            if name.endswith("_openapi.json"):
-                with open(os.path.join(self.openapi_dir, name), "rb") as f:
-                    self.openapi_hash[name[:-len("_openapi.json")].replace("__", "/")] = \
-                        hashlib.sha512(f.read()).hexdigest().upper()
+        # the shared documents, byte for byte, and the generated ones (openapi_gen.py)
+        self.openapi_docs = dict(self.schemas.docs) if self.schemas is not None else {}
+        if not self.openapi_docs:
+            for name in sorted(os.listdir(self.openapi_dir)):
+                if name.endswith("_openapi.json"):
+                    with open(os.path.join(self.openapi_dir, name), "rb") as f:
+                        self.openapi_docs[name[:-len("_openapi.json")].replace("__", "/")] = f.read()
+        self.openapi_hash = {k: hashlib.sha512(v).hexdigest().upper() for k, v in self.openapi_docs.items()}
 
     def group_list(self):
         groups = []
@@ -366,8 +372,7 @@ class Handler(BaseHTTPRequestHandler):
             key = p[len("/openapi/v3/"):]
             if key not in api.openapi_hash:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
-            with open(os.path.join(api.openapi_dir, key.replace("/", "__") + "_openapi.json"), "rb") as f:
-                self._send(200, f.read(), headers={"Etag": '"%s"' % api.openapi_hash[key]})
+            self._send(200, api.openapi_docs[key], headers={"Etag": '"%s"' % api.openapi_hash[key]})
         elif p.startswith("/openapi/"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         else:

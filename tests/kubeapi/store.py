@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 
+import kinds
 import kselectors as sel
 
 # (group, plural) -> kind, version, namespaced, short names, subresources, validated
@@ -27,12 +28,14 @@ RESOURCES = {
     ("", "secrets"): ("Secret", "v1", True, [], []),
     ("", "configmaps"): ("ConfigMap", "v1", True, ["cm"], []),
     ("", "serviceaccounts"): ("ServiceAccount", "v1", True, ["sa"], []),
+    ("", "services"): ("Service", "v1", True, ["svc"], ["status"]),
     ("", "events"): ("Event", "v1", True, ["ev"], []),
     ("", "namespaces"): ("Namespace", "v1", False, ["ns"], ["status"]),
     ("", "nodes"): ("Node", "v1", False, ["no"], ["status"]),
     ("apps", "deployments"): ("Deployment", "v1", True, ["deploy"], ["scale", "status"]),
     ("apps", "replicasets"): ("ReplicaSet", "v1", True, ["rs"], ["scale", "status"]),
     ("coordination.k8s.io", "leases"): ("Lease", "v1", True, [], []),
+    ("networking.k8s.io", "networkpolicies"): ("NetworkPolicy", "v1", True, ["netpol"], []),
     ("policy", "poddisruptionbudgets"): ("PodDisruptionBudget", "v1", True, ["pdb"], ["status"]),
     ("rbac.authorization.k8s.io", "roles"): ("Role", "v1", True, [], []),
     ("rbac.authorization.k8s.io", "rolebindings"): ("RoleBinding", "v1", True, [], []),
@@ -162,7 +165,8 @@ class Store:
         with self.cond:
             self.cond.notify_all()
 
-    def create(self, gr, ns, obj):
+    def create(self, gr, ns, obj, dry_run=False):
+        """dry_run: every check and default of a create, nothing stored (?dryRun=All)."""
         obj = copy.deepcopy(obj)
         kind, version, namespaced = self._meta(gr)
         md = obj.setdefault("metadata", {})
@@ -207,6 +211,8 @@ class Store:
             md["creationTimestamp"] = now_iso()
             if gr in GENERATION:
                 md["generation"] = 1
+            if dry_run:
+                return _canonical(obj)
             return copy.deepcopy(self._put(gr, ns, obj, "ADDED"))
 
     def get(self, gr, ns, name):
@@ -259,7 +265,7 @@ class Store:
             token = encode_continue(rv, last) if limit and remaining else ""
             return out, str(rv), token, remaining
 
-    def update(self, gr, ns, obj, _status=False):
+    def update(self, gr, ns, obj, _status=False, dry_run=False):
         obj = copy.deepcopy(obj)
         kind, version, namespaced = self._meta(gr)
         ns = ns if namespaced else ""
@@ -304,14 +310,16 @@ class Store:
                 return copy.deepcopy(old)
             if gr in GENERATION and new.get("spec") != old.get("spec"):
                 new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+            if dry_run:
+                return _canonical(copy.deepcopy(new))
             nmd = new["metadata"]
             if nmd.get("deletionTimestamp") and not nmd.get("finalizers") and not self._graceful_pod(gr, new):
                 self._remove(gr, ns, name, new)
                 return copy.deepcopy(new)
             return copy.deepcopy(self._put(gr, ns, new, "MODIFIED"))
 
-    def update_status(self, gr, ns, obj):
-        return self.update(gr, ns, obj, _status=True)
+    def update_status(self, gr, ns, obj, dry_run=False):
+        return self.update(gr, ns, obj, _status=True, dry_run=dry_run)
 
     def delete(self, gr, ns, name, grace_seconds=None, propagation=None, preconditions=None):
         _, _, namespaced = self._meta(gr)
@@ -526,6 +534,9 @@ class Store:
                 _default_podspec(tmpl["spec"])
         elif gr == ("", "secrets"):
             obj.setdefault("type", "Opaque")
+        elif gr in kinds.KINDS:
+            used = {o.get("spec", {}).get("clusterIP") for o in self._objs[("", "services")].values()}
+            kinds.default(gr, obj, used)
         elif gr == ("", "namespaces"):
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
             obj.setdefault("status", {"phase": "Active"})
@@ -559,6 +570,8 @@ class Store:
                     causes.append(_bad("metadata.labels", v, _LVAL_MSG))
         if gr == ("", "pods"):
             _validate_pod(obj, causes, old)
+        elif gr in kinds.KINDS or gr[0] == "rbac.authorization.k8s.io":
+            kinds.validate(gr, obj, causes, old)
         elif gr in (("apps", "deployments"), ("apps", "replicasets")):
             _validate_workload(obj, causes)
         if causes:

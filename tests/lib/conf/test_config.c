@@ -62,6 +62,9 @@ static void assert_defaults(const cep_config *c)
 	cr_assert_str_eq(p->ns_deny[1], "cep-system");
 	cr_assert_not(p->allow_host_netns,
 	    "policy.network.allowHostNetns must default to false");
+	/* no Lease: the delegate takes tasks on its own */
+	cr_assert_str_eq(c->lease.name, "");
+	cr_assert_eq(c->lease.duration_ms, 15000);
 }
 
 Test(config, defaults_and_missing_file)
@@ -244,6 +247,45 @@ Test(config, metrics_addresses)
 	assert_contains(y, "delegate:\n  # as relay.metrics");
 }
 
+Test(config, delegate_lease)
+{
+	cep_paths p;
+	char *home = home_with("delegate:\n  lease:\n    name: cep-leader\n"
+	    "    namespace: cep-system\n    duration: 3s\n"
+	    "    kubeconfig: jump.kubeconfig\n", &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.lease.name, "cep-leader");
+	cr_assert_str_eq(c.lease.ns, "cep-system");
+	cr_assert_eq(c.lease.duration_ms, 3000);
+	char want[CEP_PATH_MAX + 32];
+	snprintf(want, sizeof(want), "%s/jump.kubeconfig", p.config);
+	cr_assert_str_eq(c.lease.kubeconfig, want, "relative to the config");
+	cep_test_rmdir(home);
+	/* only the name: the credentials' namespace, in-cluster */
+	home = home_with("delegate: {lease: {name: l1}}\n", &p);
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(c.lease.name, "l1");
+	cr_assert_str_eq(c.lease.ns, "");
+	cr_assert_str_eq(c.lease.kubeconfig, "");
+	cr_assert_eq(c.lease.duration_ms, 15000);
+	cep_test_rmdir(home);
+	expect_load_error("delegate:\n  lease: {namespace: x}\n",
+	    "2:10: delegate.lease.name: missing");
+	expect_load_error("delegate:\n  lease: {name: A_b}\n",
+	    "2:17: delegate.lease.name: not valid, expected a Kubernetes "
+	    "object name");
+	expect_load_error("delegate:\n  lease: {name: l, namespace: a.b}\n",
+	    "2:31: delegate.lease.namespace: not valid");
+	expect_load_error("delegate:\n  lease: {name: l, duration: 500ms}\n",
+	    "2:30: delegate.lease.duration:");
+	expect_load_error("delegate:\n  lease: {name: l, kubeconfig: \"\"}\n",
+	    "2:32: delegate.lease.kubeconfig: empty");
+	expect_load_error("delegate:\n  lease: {name: l, holder: me}\n",
+	    "2:20: unknown key 'holder' in delegate.lease");
+}
+
 Test(config, metrics_bad_values_have_positions)
 {
 	expect_load_error("relay:\n  metrics: example.com:9464\n",
@@ -256,7 +298,8 @@ Test(config, metrics_bad_values_have_positions)
 	expect_load_error("delegate:\n  metrics: \"[::1:80\"\n",
 	    "2:12: delegate.metrics: not valid");
 	expect_load_error("delegate:\n  metric: \"\"\n",
-	    "2:3: unknown key 'metric' in delegate (expected one of: metrics)");
+	    "2:3: unknown key 'metric' in delegate (expected one of: metrics, "
+	    "lease)");
 	expect_load_error("delegate: [1]\n", "1:11: delegate: not a mapping");
 }
 
