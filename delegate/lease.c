@@ -85,8 +85,9 @@ static int lease_put(struct cep_lease *l, json_t *obj, cep_err *err)
 		return rv;
 	snprintf(what, sizeof(what), "update leases %s/%s", l->ns,
 	    l->d->cfg.lease.name);
-	return cep_kube_request(l->kube, "PUT", path, NULL, obj, NULL, what,
-	    NULL, NULL, err);
+	cep_kube_req req = {.method = "PUT", .path = path, .body = obj,
+	    .what = what};
+	return cep_kube_request(l->kube, &req, NULL, NULL, err);
 }
 
 /* ------------------------------------------------------ the record */
