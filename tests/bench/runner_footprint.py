@@ -99,6 +99,10 @@ def one_run(app, exp_path):
     }
 
 
+def ms(v):
+    return "?" if v is None else f"{v:.0f}"
+
+
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     app = cep_e2e.Appliance(tag="footprint")
@@ -113,8 +117,8 @@ def main():
             res.append(r)
             print(f"runner   {r['run_id']}: RSS steady {r['rss_mib']:.1f} MiB (peak "
                   f"{r['peak_mib']:.1f}), threads {r['threads']}, exec -> proven "
-                  f"{r['proven_ms']:.0f} ms, exec -> assignment {r['asg_ms']:.0f} ms")
-        ok = [r for r in res if r["asg_ms"] is not None]
+                  f"{ms(r['proven_ms'])} ms, exec -> assignment {ms(r['asg_ms'])} ms")
+        ok = [r for r in res if r["asg_ms"] is not None and r["proven_ms"] is not None]
         if ok:
             print(f"runner   median of {len(ok)}: RSS {statistics.median(r['rss_mib'] for r in ok):.1f}"
                   f" MiB, threads {statistics.median(r['threads'] for r in ok):.0f}, exec -> "
