@@ -2,7 +2,8 @@
  * bench_relay.c - the real cep-relay and cep-delegate under N simulated
  * runners. Prints figures; never fails on speed (docs/performance.md).
  *
- *   bench_relay [-n runners] [-d seconds] [--small] [--keep]
+ *   bench_relay [-n runners] [-d seconds] [--down ms] [--storm-only]
+ *               [--small] [--keep]
  *
  * A scratch home is made with `cepctl init` (binaries beside this one,
  * or $CEP_BIN_DIR), cep-relay and cep-delegate are started in it, and N
@@ -17,7 +18,8 @@
  * Phases: connect+prove; saturation through the relay and direct;
  * latency at 10k events/s through the relay and direct; reconnect storm
  * (kill -9 of the relay, restart) with the journal accounting; abort
- * fan-out. "Direct" is Delegate/RunnerEvents on <run>/delegate.sock, the
+ * fan-out (--storm-only: connect, storm and abort alone; --down: the
+ * relay is restarted that many ms after the kill, default 0). "Direct" is Delegate/RunnerEvents on <run>/delegate.sock, the
  * ipc socket the relay itself forwards to: the same calls without the
  * relay (and without TLS, which only the relay's side has).
  *
@@ -67,6 +69,8 @@ static struct {
 	bapp app;
 	sim *s;
 	int n, secs;
+	int down_ms;              /* the relay stays dead this long */
+	long fds0;                /* the relay's fds before any runner */
 	atomic_int stop;
 	atomic_int parked;
 	int64_t t0, until;
@@ -380,6 +384,7 @@ static void connect_all(void)
 {
 	bproc before, after;
 	bproc_read(B.app.relay, &before);
+	B.fds0 = before.fds;
 	B.t0 = bapp_now_us();
 	run_phase(ph_connect);
 	int64_t last = 0;
@@ -490,6 +495,7 @@ static void *storm_driver(void *arg)
 	cep_sleep_ms(1000);
 	a->kill_us = bapp_now_us();
 	bapp_kill9_relay(&B.app);
+	cep_sleep_ms(B.down_ms);
 	if (bapp_start_relay(&B.app, &err) != CEP_OK) {
 		fprintf(stderr, "bench_relay: restart: %s\n", err.msg);
 		B.bad = 1;
@@ -526,11 +532,17 @@ static void storm(void)
 			if (B.s[i].proven_us - a.kill_us > last)
 				last = B.s[i].proven_us - a.kill_us;
 		}
-	printf("storm    kill -9 + restart of the relay under %d runners: %d "
-	    "proven again, the last %.2f s after the kill\n", B.n, back,
-	    (double)last / 1e6);
-	if (back != B.n)
+	printf("storm    kill -9 + restart %d ms later of the relay under %d "
+	    "runners: %d proven again, the last %.2f s after the kill\n",
+	    B.down_ms, B.n, back, (double)last / 1e6);
+	if (back != B.n) {
+		bproc rp;
+		bproc_read(B.app.relay, &rp);
+		printf("  storm: %d runner(s) not back; the relay holds %ld fds "
+		    "(%d runners + %ld of its own before)\n", B.n - back, rp.fds,
+		    back, B.fds0);
 		B.bad = 1;
+	}
 	phase_failures("storm");
 	journal_accounting("after the storm");
 }
@@ -661,6 +673,7 @@ int main(int argc, char **argv)
 	bool small = has_flag(argc, argv, "--small");
 	B.n = arg_int(argc, argv, "-n", small ? 20 : 100);
 	B.secs = arg_int(argc, argv, "-d", small ? 1 : 5);
+	B.down_ms = arg_int(argc, argv, "--down", 0);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	cep_log_init("bench");
@@ -680,7 +693,7 @@ int main(int argc, char **argv)
 	B.s = calloc((size_t)(unsigned)B.n, sizeof(*B.s));
 	submit_all();
 	connect_all();
-	if (!B.bad) {
+	if (!B.bad && !has_flag(argc, argv, "--storm-only")) {
 		double relay = saturate(false), direct = saturate(true);
 		printf("ratio    relay/direct throughput %.2f\n",
 		    direct > 0 ? relay / direct : 0);
@@ -689,6 +702,8 @@ int main(int argc, char **argv)
 		paced(true, &d50, &d99);
 		printf("added    by the relay at %.0f events/s: p50 %+.2f ms  "
 		    "p99 %+.2f ms\n", RATE, r50 - d50, r99 - d99);
+	}
+	if (!B.bad) {
 		storm();
 		abort_fanout();
 		journal_accounting("at the end");
