@@ -236,6 +236,13 @@ int bapp_start_all(bapp *a, cep_err *err)
 
 void bapp_stop(bapp *a, int keep)
 {
+	/* Clients first, while the daemons still answer: a dialer redialing
+	 * a daemon that is gone can get stuck, and closing it then hangs
+	 * (docs/performance.md). Kept: left to the exit. */
+	if (!keep) {
+		cep_rpc_client_free(a->admin);
+		cep_rpc_client_free(a->dlg);
+	}
 	pid_t p[2] = {a->delegate, a->relay};
 	for (int i = 0; i < 2; i++)
 		if (p[i] > 0)
@@ -243,11 +250,7 @@ void bapp_stop(bapp *a, int keep)
 	for (int i = 0; i < 2; i++)
 		if (p[i] > 0)
 			waitpid(p[i], NULL, 0);
-	if (keep)   /* after a failure nng_close may hang: left to the exit */
-		return;
-	cep_rpc_client_free(a->admin);
-	cep_rpc_client_free(a->dlg);
-	if (strncmp(a->home, "/tmp/cep-bench-relay-", 21) == 0)
+	if (!keep && strncmp(a->home, "/tmp/cep-bench-relay-", 21) == 0)
 		cep_rmtree(a->home, NULL);
 }
 

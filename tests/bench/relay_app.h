@@ -60,9 +60,9 @@ int bapp_abort_all(bapp *a, cep_err *err);
  * *dups = seqs journalled more than once, *events = event records. */
 int bapp_journal_check(bapp *a, const char *run_id, uint64_t acked,
     uint64_t *lost, uint64_t *dups, uint64_t *events, cep_err *err);
-/* SIGTERM to both daemons, waits; unless keep, closes the sockets and
- * removes the home (kept: both are left, for a look and to the exit - a
- * stuck nng dialer can make closing hang). */
+/* Unless keep, closes the sockets first; SIGTERM to both daemons, waits;
+ * unless keep, removes the home (kept: sockets and home are left, for a
+ * look and to the exit - a stuck nng dialer can make closing hang). */
 void bapp_stop(bapp *a, int keep);
 
 int bproc_read(pid_t pid, bproc *out);
