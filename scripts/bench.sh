@@ -30,6 +30,12 @@ for n in $sizes; do
 done
 echo "== runner footprint (a host run, real cep-runner)"
 CEP_BIN_DIR=$bin python3 "$top/tests/bench/runner_footprint.py" 5
+if [ "$(id -u)" = 0 ] && command -v kubectl >/dev/null; then
+	echo "== runner footprint in a Pod of the Kubernetes API test server"
+	CEP_BIN_DIR=$bin python3 "$top/tests/bench/runner_footprint.py" --kube 3
+else
+	echo "== runner footprint in a Pod: skipped (needs root and kubectl)"
+fi
 echo "== bench_upstream (relay -> reference control plane)"
 "$bin/bench_upstream"
 echo "== load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
