@@ -7,7 +7,8 @@
 # -Wl,--no-as-needed link would carry) must not reach, from
 #   cep-relay:    an nftables/nftnl/mnl/netfilter library, kube or node;
 #   cep-delegate, cepctl, cep-launcher: a netfilter library or node;
-# and nm on the binaries must find no Kubernetes client (cep_kube_) in
+# the daemons built there with -Wl,--no-as-needed must need no netfilter
+# library (ldd); and nm on the binaries must find no Kubernetes client (cep_kube_) in
 # cep-relay and no node symbol (cep_nft_, cep_tc_, cep_diskfill_) in
 # cepctl, cep-relay, cep-delegate and cep-launcher. cep-runner must reach
 # node and nftables, and contain cep_nft_ (else the check could not fail).
@@ -17,6 +18,7 @@ scratch=${2:?}
 bin=${3:?}
 mkdir -p "$scratch"
 if ! cmake -S "$src" -B "$scratch/build" -DCEP_TESTS=OFF \
+	-DCMAKE_BUILD_TYPE=Release "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--no-as-needed" \
 	--graphviz="$scratch/cep.dot" >"$scratch/cmake.log" 2>&1; then
 	cat "$scratch/cmake.log"
 	exit 1
@@ -60,6 +62,29 @@ done
 if ! reach cep-runner | grep -q '^cep_node$' ||
 	! reach cep-runner | grep -qi 'nftables'; then
 	echo "FAIL: cep-runner does not reach node and nftables: is the graph read right?"
+	fail=1
+fi
+
+# The same, seen by the loader: the daemons linked with -Wl,--no-as-needed
+# (every declared library kept, used or not) need no netfilter library.
+daemons="cep-relay cep-delegate cepctl cep-launcher"
+if ! cmake --build "$scratch/build" -j2 --target $daemons cep-runner \
+	>"$scratch/build.log" 2>&1; then
+	tail -n 30 "$scratch/build.log"
+	echo "FAIL: the --no-as-needed build of $daemons"
+	exit 1
+fi
+for p in $daemons; do
+	hits=$(ldd "$scratch/build/bin/$p" | grep -iE "$netfilter")
+	if [ -n "$hits" ]; then
+		echo "FAIL: $p linked --no-as-needed needs a netfilter library:" $hits
+		fail=1
+	else
+		echo "ok: $p linked --no-as-needed needs no netfilter library"
+	fi
+done
+if ! ldd "$scratch/build/bin/cep-runner" | grep -qi nftables; then
+	echo "FAIL: cep-runner linked --no-as-needed needs no nftables: is ldd read right?"
 	fail=1
 fi
 
