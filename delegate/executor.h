@@ -15,12 +15,13 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "runid.h"
 
 /* What names a launched runner. For local: pid + /proc start time (pid
  * reuse), child = started by this process (reaped with waitpid) or adopted
  * after a restart (polled by pid + start time). */
 typedef struct cep_exec_handle {
-	char run_id[24];           /* launcher: names the run to it */
+	cep_run_id run_id;         /* launcher: names the run to it */
 	int pid;
 	int64_t start;
 	bool child;

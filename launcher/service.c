@@ -326,20 +326,20 @@ static int start_cleanup(cep_launcher *l, lrun *x, const char *recs,
 {
 	char dir[4200], text[128];
 	cep_launcher_privs privs;
-	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", l->runs_dir, x->id);
+	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", l->runs_dir, x->id.s);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK)
 		rv = cep_launcher_privs_init(&privs, caps, l->set_caps, err);
 	cep_cleanrun_opts o = {.runner_bin = l->bin, .dir = dir,
-	    .run_id = x->id, .recs_json = recs, .limit_ms = CLEANUP_LIMIT_MS,
+	    .run_id = x->id.s, .recs_json = recs, .limit_ms = CLEANUP_LIMIT_MS,
 	    .pre_exec = cep_launcher_privs_apply, .arg = &privs};
 	if (rv == CEP_OK)
 		rv = cep_cleanrun_start(&o, &x->cr, err);
 	if (rv != CEP_OK)
 		return rv;
 	cep_caps_text(caps, text, sizeof(text));
-	cep_log_info(x->id, "cleanup runner started: pid %d, capabilities %s",
+	cep_log_info(x->id.s, "cleanup runner started: pid %d, capabilities %s",
 	    cep_cleanrun_pid(x->cr), text[0] ? text : "none");
 	return CEP_OK;
 }
@@ -378,7 +378,7 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 	rep->code = rv;
 	snprintf(msg, len, "%s", rv == CEP_OK ? "" : err.msg);
 	set_undone(rep, undone);
-	cep_log_info(x->id, "cleanup runner ended: %zu fault(s) undone%s%s",
+	cep_log_info(x->id.s, "cleanup runner ended: %zu fault(s) undone%s%s",
 	    rep->n_undone, rv == CEP_OK ? "" : "; ", msg);
 	free(undone);
 	cep_cleanrun_free(x->cr);

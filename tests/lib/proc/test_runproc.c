@@ -15,6 +15,7 @@
 #include "util.h"
 
 #define RUN "r-0123456789abcdef"
+#define SLOW_RUN "r-5105000000000000"   /* the stand-in sleeps for it */
 
 static bool parse(const char *const *argv, char *id, bool *cleanup)
 {
@@ -85,7 +86,7 @@ static const char fake[] =
     "#!/bin/sh\n"
     "[ \"$1\" = --cleanup ] || exec sleep 30\n"
     "grep -q '\"fault_id\":\"f1\"' \"$2\" || exit 3\n"
-    "case \"$4\" in *slow*) sleep 30;; esac\n"
+    "case \"$4\" in r-5105*) sleep 30;; esac\n"
     "printf '{\"undone\":[\"f1\"],\"failed\":{\"f2\":\"still there\"}}' > \"$6\"\n";
 
 static int wait_result(cep_cleanrun *c, char **undone, cep_err *err)
@@ -139,7 +140,7 @@ Test(cleanrun, no_report_and_time_limit_are_errors)
 	cr_assert_null(undone);
 	cep_cleanrun_free(c);
 	/* a run id the stand-in takes for slow: killed at the limit */
-	o.run_id = "r-slow";
+	o.run_id = SLOW_RUN;
 	o.recs_json = "[{\"fault_id\":\"f1\"}]";
 	o.limit_ms = 300;
 	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_OK, "%s", err.msg);
@@ -149,5 +150,18 @@ Test(cleanrun, no_report_and_time_limit_are_errors)
 	cr_assert(strstr(err.msg, "time limit") != NULL, "%s", err.msg);
 	cr_assert_lt(cep_mono_ms() - t0, 5000);
 	cep_cleanrun_free(c);
+	cep_test_rmdir(dir);
+}
+
+Test(cleanrun, refuses_what_is_not_a_run_id)
+{
+	char *dir = cep_test_tmpdir("cleanrun");
+	cep_err err = {0};
+	cep_cleanrun_opts o = {.runner_bin = "/bin/false", .dir = dir,
+	    .run_id = "r-../../etc", .recs_json = "[]"};
+	cep_cleanrun *c = NULL;
+	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_null(c);
+	cr_assert(strstr(err.msg, "not a run id") != NULL, "%s", err.msg);
 	cep_test_rmdir(dir);
 }
