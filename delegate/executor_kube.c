@@ -28,6 +28,7 @@
 #include "kube_pod.h"
 #include "podtarget.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 
 #define UNDO_LIMIT_MS (5 * 60000)
@@ -81,11 +82,8 @@ static void wipe_identity(krun *kr)
 {
 	char **s[] = {&kr->ca, &kr->cert, &kr->key, &kr->cp_ca};
 	for (size_t i = 0; i < 4; i++) {
-		if (*s[i] != NULL) {
-			explicit_bzero(*s[i], strlen(*s[i]));
-			free(*s[i]);
-			*s[i] = NULL;
-		}
+		cep_secret_wipe_str(*s[i]);
+		*s[i] = NULL;
 	}
 }
 
@@ -383,22 +381,6 @@ static int start_run(kube_exec *kx, krun *kr, cep_err *err)
 	return CEP_OK;
 }
 
-static int read_identity(krun *kr, const char *dir, cep_err *err)
-{
-	static const char *const names[] = {"ca.crt", "runner.crt", "runner.key"};
-	char **dst[] = {&kr->ca, &kr->cert, &kr->key};
-	for (size_t i = 0; i < 3; i++) {
-		char path[CEP_PATH_MAX];
-		size_t len;
-		int rv = cep_path(path, sizeof(path), err, "%s/%s", dir, names[i]);
-		if (rv == CEP_OK)
-			rv = cep_read_file(path, 64 * 1024, dst[i], &len, err);
-		if (rv != CEP_OK)
-			return rv;
-	}
-	return CEP_OK;
-}
-
 static int fill_handle(const krun *kr, cep_exec_handle *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -438,7 +420,8 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 	kr->not_after_ms = l->not_after_ms;
 	if (l->pods != NULL)
 		kr->pods = *l->pods;
-	int rv = read_identity(kr, l->identity_dir, err);
+	int rv = cep_exec_identity_read(l->identity_dir, &kr->ca, &kr->cert,
+	    &kr->key, err);
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0') {
 		snprintf(kr->cp_url, sizeof(kr->cp_url), "%s", l->cp_url);
 		snprintf(kr->cp_proxy, sizeof(kr->cp_proxy), "%s",

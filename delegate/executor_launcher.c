@@ -24,8 +24,8 @@
 
 #include "cep.pb-c.h"
 #include "log.h"
-#include "pki.h"
 #include "rpc.h"
+#include "secret.h"
 #include "util.h"
 
 /* The monitor thread makes these calls for every run, and systemd's
@@ -51,39 +51,28 @@ typedef struct launcher_exec {
 	lwait *waits;              /* the monitor thread's only */
 } launcher_exec;
 
-static int read_pem(const char *dir, const char *name, char **out,
-    cep_err *err)
-{
-	char path[4200];
-	size_t len;
-	int rv = dir != NULL && name != NULL ? cep_path(path, sizeof(path), err,
-	    "%s/%s", dir, name) : cep_path(path, sizeof(path), err, "%s", dir);
-	return rv == CEP_OK ? cep_read_file(path, PEM_MAX, out, &len, err) : rv;
-}
-
 typedef struct pems {
 	char *ca, *cert, *key, *cp_ca;
 } pems;
 
 static void pems_free(pems *p)
 {
-	free(p->ca);
-	free(p->cert);
-	cep_pki_free_secret(p->key);
+	cep_secret_wipe_str(p->ca);
+	cep_secret_wipe_str(p->cert);
+	cep_secret_wipe_str(p->key);
 	free(p->cp_ca);
 }
 
 static int pems_read(const cep_exec_launch *l, pems *p, cep_err *err)
 {
 	memset(p, 0, sizeof(*p));
-	int rv = read_pem(l->identity_dir, "ca.crt", &p->ca, err);
-	if (rv == CEP_OK)
-		rv = read_pem(l->identity_dir, "runner.crt", &p->cert, err);
-	if (rv == CEP_OK)
-		rv = read_pem(l->identity_dir, "runner.key", &p->key, err);
+	int rv = cep_exec_identity_read(l->identity_dir, &p->ca, &p->cert,
+	    &p->key, err);
+	size_t len;
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0' &&
 	    l->cp_ca_file != NULL && l->cp_ca_file[0] != '\0')
-		rv = read_pem(l->cp_ca_file, NULL, &p->cp_ca, err);
+		rv = cep_read_file(l->cp_ca_file, PEM_MAX, &p->cp_ca, &len,
+		    err);
 	return rv;
 }
 
