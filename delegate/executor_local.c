@@ -187,14 +187,14 @@ static enum cep_exec_state local_node_undo(void *impl, const char *run_id,
 	if (*pp == NULL)
 		return no_records(recs_json) ? CEP_EXEC_DONE :
 		    clean_start(lx, run_id, recs_json, err);
-	int rv = cep_cleanrun_poll((*pp)->cr, undone, err);
-	if (rv == CEP_CLEANRUN_IN_PROGRESS)
+	enum cep_cleanrun_state st = cep_cleanrun_poll((*pp)->cr, undone, err);
+	if (st == CEP_CLEANRUN_RUNNING)
 		return CEP_EXEC_PENDING;
 	lclean *c = *pp;
 	*pp = c->next;
 	cep_cleanrun_free(c->cr);
 	free(c);
-	return cep_exec_state_of(rv);
+	return st == CEP_CLEANRUN_DONE ? CEP_EXEC_DONE : CEP_EXEC_FAILED;
 }
 
 static void local_free(void *impl)

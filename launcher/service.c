@@ -371,9 +371,10 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 {
 	char *undone = NULL;
 	cep_err err = {0};
-	int rv = cep_cleanrun_poll(x->cr, &undone, &err);
-	if (rv == CEP_CLEANRUN_IN_PROGRESS)
+	enum cep_cleanrun_state st = cep_cleanrun_poll(x->cr, &undone, &err);
+	if (st == CEP_CLEANRUN_RUNNING)
 		return;
+	int rv = st == CEP_CLEANRUN_DONE ? CEP_OK : err.code;
 	rep->done = true;
 	rep->code = rv;
 	snprintf(msg, len, "%s", rv == CEP_OK ? "" : err.msg);

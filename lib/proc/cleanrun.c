@@ -116,16 +116,11 @@ static int read_report(cep_cleanrun *c, const char *what, char **undone,
 	return rv;
 }
 
-int cep_cleanrun_poll(cep_cleanrun *c, char **undone, cep_err *err)
+/* The child has ended (r == its pid) or is past its time limit (r == 0:
+ * killed now): reaped, and its report read. */
+static int reap(cep_cleanrun *c, pid_t r, int st, char **undone,
+    cep_err *err)
 {
-	*undone = NULL;
-	if (c->pid <= 0)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "cleanup runner "
-		    "of %s already reaped", c->run_id.s);
-	int st = 0;
-	pid_t r = waitpid(c->pid, &st, WNOHANG);
-	if (r == 0 && cep_mono_ms() < c->end_mono)
-		return CEP_CLEANRUN_IN_PROGRESS;
 	if (r == 0) {
 		kill(-c->pid, SIGKILL);   /* its own session (forkexec.h) */
 		kill(c->pid, SIGKILL);
@@ -143,6 +138,23 @@ int cep_cleanrun_poll(cep_cleanrun *c, char **undone, cep_err *err)
 	if (c->killed)
 		snprintf(what, sizeof(what), "killed after its time limit");
 	return read_report(c, what, undone, err);
+}
+
+enum cep_cleanrun_state cep_cleanrun_poll(cep_cleanrun *c, char **undone,
+    cep_err *err)
+{
+	*undone = NULL;
+	if (c->pid <= 0) {
+		cep_err_set(err, CEP_FAILED_PRECONDITION, "cleanup runner of "
+		    "%s already reaped", c->run_id.s);
+		return CEP_CLEANRUN_FAILED;
+	}
+	int st = 0;
+	pid_t r = waitpid(c->pid, &st, WNOHANG);
+	if (r == 0 && cep_mono_ms() < c->end_mono)
+		return CEP_CLEANRUN_RUNNING;
+	return reap(c, r, st, undone, err) == CEP_OK ? CEP_CLEANRUN_DONE :
+	    CEP_CLEANRUN_FAILED;
 }
 
 void cep_cleanrun_free(cep_cleanrun *c)

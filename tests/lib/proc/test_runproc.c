@@ -89,16 +89,20 @@ static const char fake[] =
     "case \"$4\" in r-5105*) sleep 30;; esac\n"
     "printf '{\"undone\":[\"f1\"],\"failed\":{\"f2\":\"still there\"}}' > \"$6\"\n";
 
+/* The end's code: CEP_OK for DONE, err->code for FAILED (never 0). */
 static int wait_result(cep_cleanrun *c, char **undone, cep_err *err)
 {
-	int rv;
 	for (int i = 0; i < 500; i++) {
-		if ((rv = cep_cleanrun_poll(c, undone, err)) !=
-		    CEP_CLEANRUN_IN_PROGRESS)
-			return rv;
+		enum cep_cleanrun_state st = cep_cleanrun_poll(c, undone, err);
+		if (st == CEP_CLEANRUN_DONE)
+			return CEP_OK;
+		if (st == CEP_CLEANRUN_FAILED) {
+			cr_assert_neq(err->code, CEP_OK, "FAILED, no code");
+			return err->code;
+		}
 		cep_sleep_ms(10);
 	}
-	return rv;
+	return -1;   /* still running after 5 s */
 }
 
 Test(cleanrun, runs_the_cleanup_runner_and_reads_its_report)
