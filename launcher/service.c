@@ -219,11 +219,11 @@ static void on_launch(cep_rpc_call *c, void *arg)
  * and its command line naming the run. Adopted if so (l->mu held). */
 static lrun *adopt_polled(cep_launcher *l, const Cep__V1__LauncherRun *q)
 {
-	char id[64];
+	cep_run_id id;
 	bool cleanup = false;
 	if (q->pid <= 1 || cep_proc_start_time(q->pid) != q->start ||
-	    cep_proc_state(q->pid) == 'Z' || !cep_runproc_run_of(q->pid, id,
-	    sizeof(id), &cleanup) || cleanup || strcmp(id, q->run_id) != 0)
+	    cep_proc_state(q->pid) == 'Z' || !cep_runproc_run_of(q->pid, &id,
+	    &cleanup) || cleanup || !cep_run_id_is(&id, q->run_id))
 		return NULL;
 	lrun *x = cep_lr_add(l, q->run_id);
 	if (x != NULL) {

@@ -17,7 +17,7 @@
 #define RUN "r-0123456789abcdef"
 #define SLOW_RUN "r-5105000000000000"   /* the stand-in sleeps for it */
 
-static bool parse(const char *const *argv, char *id, bool *cleanup)
+static bool parse(const char *const *argv, cep_run_id *id, bool *cleanup)
 {
 	char buf[1024];
 	size_t n = 0;
@@ -27,32 +27,35 @@ static bool parse(const char *const *argv, char *id, bool *cleanup)
 		n += l;
 	}
 	buf[n] = '\0';
-	return cep_runproc_parse(buf, n, id, 64, cleanup);
+	return cep_runproc_parse(buf, n, id, cleanup);
 }
 
 Test(runproc, parses_runner_command_lines)
 {
-	char id[64];
+	cep_run_id id;
 	bool cl;
 	const char *runner[] = {"/usr/bin/cep-runner", "--relay", "x",
 	    "--run-id", RUN, NULL};
-	cr_assert(parse(runner, id, &cl));
-	cr_assert_str_eq(id, RUN);
+	cr_assert(parse(runner, &id, &cl));
+	cr_assert_str_eq(id.s, RUN);
 	cr_assert(!cl);
 	const char *cleanup[] = {"/usr/bin/cep-runner", "--cleanup", "f",
 	    "--run-id", RUN, "--report", "r", NULL};
-	cr_assert(parse(cleanup, id, &cl));
+	cr_assert(parse(cleanup, &id, &cl));
 	cr_assert(cl);
 	/* a script named cep-runner run by its interpreter */
 	const char *script[] = {"/bin/sh", "/tmp/x/cep-runner", "--run-id", RUN,
 	    NULL};
-	cr_assert(parse(script, id, &cl));
+	cr_assert(parse(script, &id, &cl));
 	const char *other[] = {"/usr/bin/sleep", "--run-id", RUN, NULL};
-	cr_assert(!parse(other, id, &cl), "not a runner");
+	cr_assert(!parse(other, &id, &cl), "not a runner");
 	const char *noid[] = {"cep-runner", "--run-id", NULL};
-	cr_assert(!parse(noid, id, &cl), "--run-id without a value");
+	cr_assert(!parse(noid, &id, &cl), "--run-id without a value");
 	const char *before[] = {"--run-id", RUN, "cep-runner", NULL};
-	cr_assert(!parse(before, id, &cl), "--run-id before the program");
+	cr_assert(!parse(before, &id, &cl), "--run-id before the program");
+	const char *bad[] = {"cep-runner", "--run-id", "r-../../x", NULL};
+	cr_assert(!parse(bad, &id, &cl), "a run id that is not one");
+	cr_assert_str_eq(id.s, "");
 }
 
 Test(runproc, argv_has_the_local_executors_flags)
