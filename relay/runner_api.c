@@ -182,7 +182,7 @@ static bool prove_check_grant(prove_ctx *x)
 		    run->not_after_ms < x->id.not_after_ms ?
 		    run->not_after_ms : x->id.not_after_ms;
 	pthread_mutex_unlock(&r->mu);
-	if (why == CEP_REFUSE_N && cep_run_id_set(&x->bound) &&
+	if (why == CEP_REFUSE_N && cep_run_id_is_set(&x->bound) &&
 	    !cep_run_id_is(&x->bound, rid))
 		why = CEP_REFUSE_WRONG_RUN;
 	else if (why == CEP_REFUSE_N && x->not_after_ms <= cep_now_ms())
@@ -355,7 +355,7 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 	view_pipe(r, pipe, &v);
 	const Cep__V1__Event *ev = v.bound ? foreign_event(batch, v.run_id.s) :
 	    NULL;
-	if (!v.bound && cep_run_id_set(&v.revoked))
+	if (!v.bound && cep_run_id_is_set(&v.revoked))
 		cep_relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
 		    v.revoked.s, run_id, "run %s is no longer active", v.revoked.s);
 	else if (!v.bound)
@@ -565,7 +565,7 @@ void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
 		    who, pipe.id);
 	if (!added) {
 		cep_relay_forget_pipe_calls(r, pipe.id);
-		if (cep_run_id_set(&run))
+		if (cep_run_id_is_set(&run))
 			cep_log_info(run.s, "runner disconnected (%s, pipe %u)",
 			    who, pipe.id);
 	}

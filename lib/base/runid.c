@@ -46,7 +46,7 @@ void cep_run_id_clear(cep_run_id *id)
 	memset(id->s, 0, sizeof(id->s));
 }
 
-bool cep_run_id_set(const cep_run_id *id)
+bool cep_run_id_is_set(const cep_run_id *id)
 {
 	return id->s[0] != '\0';
 }

@@ -26,7 +26,7 @@ bool cep_run_id_parse(cep_run_id *id, const char *s);
 /* Empties *id: "no run" (a run id is never ""). */
 void cep_run_id_clear(cep_run_id *id);
 /* Whether *id holds a run id (is not empty). */
-bool cep_run_id_set(const cep_run_id *id);
+bool cep_run_id_is_set(const cep_run_id *id);
 /* Whether *id names the run s (false for NULL or an empty id). */
 bool cep_run_id_is(const cep_run_id *id, const char *s);
 

@@ -241,7 +241,7 @@ static int write_locked(cep_journal *j, const unsigned char *buf, size_t len,
 	int e = cep_frame_write(j->fd, buf, len);
 	if (e != 0) {
 		if (ftruncate(j->fd, (off_t)j->size) != 0)
-			cep_log_error(cep_run_id_set(&j->run) ? j->run.s : NULL,
+			cep_log_error(j->run.s,   /* "": no run */
 			    "journal %s: cannot cut a failed append back to "
 			    "offset %llu", j->path, (unsigned long long)j->size);
 		return cep_err_errno(err, e, j->path);

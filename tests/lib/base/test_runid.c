@@ -22,7 +22,7 @@ Test(runid, parse_copies_only_valid_ids)
 	cep_run_id id;
 	cr_assert(cep_run_id_parse(&id, "r-0123456789abcdef"));
 	cr_assert_str_eq(id.s, "r-0123456789abcdef");
-	cr_assert(cep_run_id_set(&id));
+	cr_assert(cep_run_id_is_set(&id));
 	cr_assert(cep_run_id_is(&id, "r-0123456789abcdef"));
 	cr_assert(!cep_run_id_is(&id, "r-0123456789abcdee"));
 	cr_assert(!cep_run_id_is(&id, NULL));
@@ -37,7 +37,7 @@ Test(runid, parse_copies_only_valid_ids)
 		cr_assert(!cep_run_id_parse(&id, bad[i]), "accepted %s",
 		    bad[i] ? bad[i] : "NULL");
 		cr_assert_str_eq(id.s, "", "left %s after a refusal", id.s);
-		cr_assert(!cep_run_id_set(&id));
+		cr_assert(!cep_run_id_is_set(&id));
 		cr_assert(!cep_run_id_is(&id, ""));
 	}
 }
@@ -47,6 +47,6 @@ Test(runid, clear_empties)
 	cep_run_id id;
 	cep_run_id_new(&id);
 	cep_run_id_clear(&id);
-	cr_assert(!cep_run_id_set(&id));
+	cr_assert(!cep_run_id_is_set(&id));
 	cr_assert_str_eq(id.s, "");
 }
