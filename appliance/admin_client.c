@@ -69,7 +69,7 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 }
 
 int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
-    char *run_id, size_t len, cep_err *err)
+    cep_run_id *run_id, cep_err *err)
 {
 	Cep__V1__SubmitRequest req = CEP__V1__SUBMIT_REQUEST__INIT;
 	req.spec_yaml = (char *)yaml;
@@ -80,9 +80,10 @@ int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
 	    err);
 	if (rv != CEP_OK)
 		return rv;
-	snprintf(run_id, len, "%s", rep->run_id);
+	bool ok = cep_run_id_parse(run_id, rep->run_id);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return CEP_OK;
+	return ok ? CEP_OK : cep_err_set(err, CEP_INTERNAL, "the delegate "
+	    "answered Submit without a valid run id");
 }
 
 int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)

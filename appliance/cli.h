@@ -17,6 +17,7 @@
 #include "config.h"
 #include "err.h"
 #include "rpc.h"
+#include "runid.h"
 #include "runstate.h"
 
 enum { CEPCTL_OK = 0, CEPCTL_FAIL = 1, CEPCTL_ERROR = 2 };
@@ -41,9 +42,9 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, int timeout_ms, cep_err *err);
 /* Admin/Submit of an experiment (name: for messages); the new run's id
- * into run_id. */
+ * into *run_id (a reply without a valid run id is CEP_INTERNAL). */
 int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
-    char *run_id, size_t len, cep_err *err);
+    cep_run_id *run_id, cep_err *err);
 /* Waits up to timeout_ms until the delegate answers Status with the relay
  * reachable (a freshly started appliance). CEP_OK, or CEP_UNAVAILABLE. */
 int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err);

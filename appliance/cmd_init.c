@@ -23,6 +23,7 @@
 #include "cmd_common.h"
 #include "connector.h"
 #include "pki.h"
+#include "secret.h"
 #include "util.h"
 
 /* --- config emission through libyaml (no YAML built by hand) ---------- */
@@ -407,22 +408,23 @@ static int abs_opt(char *dst, size_t len, const char *v, cep_err *err)
 /* --- control-plane secrets as systemd credentials --------------------- */
 
 /* Copies the operator's file src to dst, root:root 0600, in a folder of
- * its own (root:root 0700). */
+ * its own (root:root 0700). Read through the one secret reader (bounded,
+ * wiped after use), without its mode rule and following a link: the
+ * source is the operator's own file, as they keep it; the copy is what
+ * must be private. */
 static int place_credential(const char *store, const char *src,
-    const char *dst, cep_err *err)
+    const char *dst, const char *what, cep_err *err)
 {
-	char *data = NULL;
-	size_t len = 0;
+	const cep_secret_opts so = {64 * 1024, true, true, what};
+	cep_secret data = {0};
 	int rv = cep_mkdirs(store, 0700, err);
 	if (rv == CEP_OK)
-		rv = cep_read_file(src, 64 * 1024, &data, &len, err);
+		rv = cep_secret_read(src, &so, &data, err);
 	if (rv == CEP_OK)
-		rv = cep_write_file(dst, data, len, 0600, err);
+		rv = cep_write_file(dst, data.data, data.len, 0600, err);
 	if (rv == CEP_OK)
 		rv = chown_one(dst, 0, 0, 0600, err);
-	if (data != NULL)
-		explicit_bzero(data, len);
-	free(data);
+	cep_secret_free(&data);
 	return rv;
 }
 
@@ -473,10 +475,11 @@ static int cp_copy(const cep_paths *p, const cepctl_init_opts *io,
 		return CEP_OK;
 	rv = cep_path(store, sizeof(store), err, "%s/credentials", p->config);
 	if (rv == CEP_OK && io->cp_ca != NULL)
-		rv = place_credential(store, io->cp_ca, files->ca_file, err);
+		rv = place_credential(store, io->cp_ca, files->ca_file,
+		    "the control plane's CA", err);
 	if (rv == CEP_OK && io->cp_token != NULL)
 		rv = place_credential(store, io->cp_token, files->token_file,
-		    err);
+		    "the control-plane token", err);
 	res->credentials_placed = rv == CEP_OK;
 	return rv;
 }

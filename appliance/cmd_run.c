@@ -148,9 +148,8 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 		free(text);
 		return CEPCTL_ERROR;
 	}
-	char run_id[64];
-	int rv = cepctl_admin_submit(a, text, pos[0], run_id, sizeof(run_id),
-	    &err);
+	cep_run_id run_id;
+	int rv = cepctl_admin_submit(a, text, pos[0], &run_id, &err);
 	free(text);
 	if (rv != CEP_OK) {
 		fprintf(stderr, "cepctl run: refused: %s\n", err.msg);
@@ -161,8 +160,8 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 	FILE *progress = o.quiet ? NULL :
 	    o.output == CEPCTL_OUT_TEXT ? stdout : stderr;
 	if (progress != NULL)
-		fprintf(progress, "run %s submitted (%s)\n", run_id, pos[0]);
-	rv = cepctl_follow_and_report(&o, a, run_id, progress);
+		fprintf(progress, "run %s submitted (%s)\n", run_id.s, pos[0]);
+	rv = cepctl_follow_and_report(&o, a, run_id.s, progress);
 	cepctl_admin_close(a);
 	return rv;
 }

@@ -148,20 +148,20 @@ static void stop_children(struct child *c, size_t n)
 int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a,
     const char *yaml, const char *name, int wait_ms)
 {
-	char run_id[64];
+	cep_run_id run_id;
 	cep_err err;
 	if (cepctl_admin_wait_relay(a, wait_ms, &err) != CEP_OK) {
 		fprintf(stderr, "demo: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}
-	if (cepctl_admin_submit(a, yaml, name, run_id, sizeof(run_id), &err)
-	    != CEP_OK) {
+	if (cepctl_admin_submit(a, yaml, name, &run_id, &err) != CEP_OK) {
 		fprintf(stderr, "demo: submit refused: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}
-	printf("run %s submitted\n", run_id);
+	printf("run %s submitted\n", run_id.s);
 	fflush(stdout);
-	return cepctl_follow_and_report(o, a, run_id, o->quiet ? NULL : stdout);
+	return cepctl_follow_and_report(o, a, run_id.s, o->quiet ? NULL :
+	    stdout);
 }
 
 static int run_demo(cepctl_opts *o, const char *home, const char *bindir,

@@ -37,16 +37,17 @@ static void on_submit(cep_rpc_call *c, void *arg)
 	cep_delegate *d = arg;
 	const Cep__V1__SubmitRequest *req =
 	    (const Cep__V1__SubmitRequest *)cep_rpc_call_request(c);
-	char id[24], name[256];
+	cep_run_id id;
+	char name[256];
 	cep_err err = {0};
 	snprintf(name, sizeof(name), "%s", req->spec_name ? req->spec_name : "");
 	const char *y = req->spec_yaml ? req->spec_yaml : "";
-	if (cep_delegate_submit(d, y, strlen(y), name, NULL, id, &err) != CEP_OK) {
+	if (cep_delegate_submit(d, y, strlen(y), name, NULL, &id, &err) != CEP_OK) {
 		cep_rpc_call_fail(c, err.code, "%s", err.msg);
 		return;
 	}
 	Cep__V1__SubmitReply rep = CEP__V1__SUBMIT_REPLY__INIT;
-	rep.run_id = id;
+	rep.run_id = id.s;
 	cep_rpc_call_reply(c, &rep.base);
 }
 
@@ -113,7 +114,7 @@ static void on_abort(cep_rpc_call *c, void *arg)
 	cep_run *r = admin_run(d, c, req->run_id);
 	if (r != NULL && cep_run_state_final(r->state)) {
 		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
-		    "run %s already finished (%s)", r->id,
+		    "run %s already finished (%s)", r->id.s,
 		    cep_run_state_name(r->state));
 	} else if (r != NULL) {
 		cep_run_request_abort(d, r, reason);
@@ -163,7 +164,7 @@ static void follow_kick(cep_delegate *d, enum cep_run_news news, void *arg)
 	cep_parked **pp = &d->parked;
 	while (*pp != NULL) {
 		cep_parked *p = *pp;
-		cep_run *r = cep_run_find(d, p->run_id);
+		cep_run *r = cep_run_find(d, p->run_id.s);
 		if (r != NULL && !follow_ready(r, p->after_seq) &&
 		    now < p->reply_by_mono) {
 			pp = &p->next;
@@ -194,7 +195,7 @@ static void on_follow(cep_rpc_call *c, void *arg)
 	    reply_by > cep_mono_ms() && !d->stopping &&
 	    (p = calloc(1, sizeof(*p))) != NULL) {
 		p->call = c;
-		snprintf(p->run_id, sizeof(p->run_id), "%s", r->id);
+		p->run_id = r->id;
 		p->after_seq = req->after_seq;
 		p->max = max;
 		p->reply_by_mono = reply_by;

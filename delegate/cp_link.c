@@ -238,19 +238,19 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 /* One unreported state change of a task's run, if any: copied out under
  * d->mu, sent without it. Returns false when there is none. */
 static bool next_report(cep_delegate *d, Cep__V1__CpRunReport *rep,
-    char run_id[24], char task[64], char reason[512], char verdict[16])
+    cep_run_id *run_id, char task[64], char reason[512], char verdict[16])
 {
 	for (cep_run *r = d->runs; r != NULL; r = r->next) {
 		if (r->task_id[0] == '\0' || r->reported_state == r->state)
 			continue;
 		cep__v1__cp_run_report__init(rep);
-		snprintf(run_id, 24, "%s", r->id);
+		*run_id = r->id;
 		snprintf(task, 64, "%s", r->task_id);
 		snprintf(reason, 512, "%s", r->reason);
 		snprintf(verdict, 16, "%s", r->verdict);
 		rep->appliance = d->cfg.appliance;
 		rep->task_id = task;
-		rep->run_id = run_id;
+		rep->run_id = run_id->s;
 		rep->state = r->state;
 		rep->reason = reason;
 		rep->verdict = verdict;
@@ -264,12 +264,14 @@ static bool next_report(cep_delegate *d, Cep__V1__CpRunReport *rep,
 static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 {
 	cep_delegate *d = l->d;
-	char run_id[24], task[64], reason[512], verdict[16];
+	cep_run_id rid;
+	const char *run_id = rid.s;
+	char task[64], reason[512], verdict[16];
 	Cep__V1__CpRunReport rep;
 	for (;;) {
 		pthread_mutex_lock(&d->mu);
 		bool any = !d->stopping &&
-		    next_report(d, &rep, run_id, task, reason, verdict);
+		    next_report(d, &rep, &rid, task, reason, verdict);
 		pthread_mutex_unlock(&d->mu);
 		if (!any)
 			return CEP_OK;
@@ -399,12 +401,13 @@ static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
 
 static void take_task(struct cep_cp_link *l, const Cep__V1__CpTask *t)
 {
-	char run_id[24] = "";
+	cep_run_id rid = {""};
+	const char *run_id = rid.s;
 	cep_err err = {0};
 	const char *name = t->spec_name && t->spec_name[0] ? t->spec_name :
 	    t->task_id;
 	int rv = cep_delegate_submit(l->d, t->spec_yaml ? t->spec_yaml : "",
-	    t->spec_yaml ? strlen(t->spec_yaml) : 0, name, t->task_id, run_id,
+	    t->spec_yaml ? strlen(t->spec_yaml) : 0, name, t->task_id, &rid,
 	    &err);
 	if (rv == CEP_OK)
 		cep_log_info(run_id, "task %s (attempt %u) from the control plane",

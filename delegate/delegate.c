@@ -7,8 +7,6 @@
 #define _GNU_SOURCE
 #include "delegate_int.h"
 
-#include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 #include "undo.h"
 #include "util.h"
 
@@ -27,12 +26,7 @@ static int runner_bin(char *buf, size_t len, cep_err *err)
 	const char *env = getenv("CEP_RUNNER_BIN");
 	if (env != NULL && env[0] != '\0')
 		return cep_path(buf, len, err, "%s", env);
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return cep_err_errno(err, errno, "/proc/self/exe");
-	self[n] = '\0';
-	return cep_path(buf, len, err, "%s/cep-runner", dirname(self));
+	return cep_paths_beside_self("cep-runner", buf, len, err);
 }
 
 /* false: a pthread init failed. */

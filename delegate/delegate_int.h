@@ -47,7 +47,7 @@ typedef struct cep_run_fault {
 } cep_run_fault;
 
 typedef struct cep_run {
-	char id[24];
+	cep_run_id id;
 	char name[128];
 	char spec_name[256];
 	char task_id[64];              /* control-plane task, "" if none */
@@ -97,7 +97,7 @@ typedef void (*cep_run_listener)(cep_delegate *d, enum cep_run_news news,
 
 typedef struct cep_parked {
 	cep_rpc_call *call;
-	char run_id[24];
+	cep_run_id run_id;
 	uint64_t after_seq;
 	uint32_t max;
 	int64_t reply_by_mono;
@@ -189,7 +189,7 @@ int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
 /* task_id NULL or "": a run of its own (cepctl). A task id already held
  * by a run answers that run's id: one run per task, ever. */
 int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
-    const char *spec_name, const char *task_id, char run_id[24],
+    const char *spec_name, const char *task_id, cep_run_id *run_id,
     cep_err *err);
 /* The run carrying task_id, or NULL (d->mu held). */
 cep_run *cep_run_find_task(cep_delegate *d, const char *task_id);

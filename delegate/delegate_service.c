@@ -111,7 +111,7 @@ static int journal_events(cep_run *r, const Cep__V1__EventBatch *b,
 		    r->event_bytes >= CEP_RUN_MAX_EVENT_BYTES)
 			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 			    "run %s has %zu events (%zu bytes), the most a run "
-			    "may have", r->id, r->nevents, r->event_bytes);
+			    "may have", r->id.s, r->nevents, r->event_bytes);
 		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
 		rec.event = ev;
@@ -174,13 +174,13 @@ static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 {
 	if (r->aborting || r->state == CEP__V1__RUN_STATE__RUN_CLEANUP) {
 		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
-		    "run %s is %s; no new faults", r->id,
+		    "run %s is %s; no new faults", r->id.s,
 		    r->aborting ? "aborting" : "cleaning up");
 		return;
 	}
 	if (r->nfaults >= CEP_RUN_MAX_FAULTS) {
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED,
-		    "run %s has %d faults, the most a run may have", r->id,
+		    "run %s has %d faults, the most a run may have", r->id.s,
 		    CEP_RUN_MAX_FAULTS);
 		return;
 	}
@@ -197,7 +197,7 @@ static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
-	cep_log_info(r->id, "fault %s recorded: %s on %s", f->fault_id,
+	cep_log_info(r->id.s, "fault %s recorded: %s on %s", f->fault_id,
 	    f->type ? f->type : "?", f->target ? f->target : "?");
 	cep_delegate_changed(d);
 	reply_ack(c, true);
@@ -253,7 +253,7 @@ static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 	cep_run_fault *known = find_fault(r, f->fault_id);
 	if (known == NULL) {
 		cep_rpc_call_fail(c, CEP_NOT_FOUND, "run %s has no fault %s",
-		    r->id, f->fault_id);
+		    r->id.s, f->fault_id);
 		return;
 	}
 	if (known->reverted_ms == 0) {
@@ -267,7 +267,8 @@ static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 			return;
 		}
 		cep_run_mark_reverted(r, f->fault_id, rec.time_ms, "runner");
-		cep_log_info(r->id, "fault %s reverted by the runner", f->fault_id);
+		cep_log_info(r->id.s, "fault %s reverted by the runner",
+		    f->fault_id);
 		cep_delegate_changed(d);
 	}
 	reply_ack(c, true);
@@ -282,6 +283,22 @@ static void on_fault_reverted(cep_rpc_call *c, void *arg)
  * the same abort path as `cepctl abort`, so the runner hears it on its open
  * WatchCommands long-poll at once. Unknown or finished runs are answered
  * ok=false, not an error: the plane may abort what already ended. */
+/* The run an ABORT_RUN names: by its run id when it carries one (a
+ * malformed one names no run), else by its task id. d->mu held. */
+static cep_run *abort_target(cep_delegate *d, const Cep__V1__CpCommand *cmd)
+{
+	if (str_ok(cmd->run_id, 23) && cmd->run_id[0] != '\0') {
+		cep_run_id id;
+		if (cep_run_id_parse(&id, cmd->run_id))
+			return cep_run_find(d, id.s);
+		cep_log_warn(NULL, "control plane: abort of a malformed run id "
+		    "ignored");
+		return NULL;
+	}
+	return str_ok(cmd->task_id, 63) ? cep_run_find_task(d, cmd->task_id) :
+	    NULL;
+}
+
 static void on_control_command(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
@@ -302,17 +319,13 @@ static void on_control_command(cep_rpc_call *c, void *arg)
 		}
 		cep_log_info(NULL, "control plane: abort all (%zu run(s))", n);
 	} else if (cmd->kind == CEP__V1__CP_COMMAND__KIND__ABORT_RUN) {
-		cep_run *r = NULL;
-		if (str_ok(cmd->run_id, 23) && cmd->run_id[0] != '\0')
-			r = cep_run_find(d, cmd->run_id);
-		else if (str_ok(cmd->task_id, 63))
-			r = cep_run_find_task(d, cmd->task_id);
+		cep_run *r = abort_target(d, cmd);
 		if (r != NULL && !cep_run_state_final(r->state)) {
 			cep_run_request_abort(d, r, reason);
 			n = 1;
 		}
-		cep_log_info(r != NULL ? r->id : NULL,
-		    "control plane: abort run %s%s", r != NULL ? r->id :
+		cep_log_info(r != NULL ? r->id.s : NULL,
+		    "control plane: abort run %s%s", r != NULL ? r->id.s :
 		    "(unknown)", n ? "" : " - nothing to abort");
 	} else {
 		pthread_mutex_unlock(&d->mu);

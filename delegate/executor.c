@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "secret.h"
+#include "util.h"
+
 struct cep_executor {
 	const cep_executor_ops *ops;
 	void *impl;
@@ -142,4 +145,38 @@ void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g)
 void *cep_executor_impl(cep_executor *ex, const cep_executor_ops *ops)
 {
 	return ex != NULL && ex->ops == ops ? ex->impl : NULL;
+}
+
+#define IDENTITY_MAX (64 * 1024)
+
+static int identity_file(const char *dir, const char *name, bool secret,
+    char **out, cep_err *err)
+{
+	char path[4096];
+	const cep_secret_opts o = {IDENTITY_MAX, !secret, false,
+	    "the runner key"};
+	cep_secret s;
+	int rv = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
+	if (rv == CEP_OK)
+		rv = cep_secret_read(path, &o, &s, err);
+	if (rv == CEP_OK)
+		*out = cep_secret_take(&s);
+	return rv;
+}
+
+int cep_exec_identity_read(const char *dir, char **ca, char **cert,
+    char **key, cep_err *err)
+{
+	*ca = *cert = *key = NULL;
+	int rv = identity_file(dir, "ca.crt", false, ca, err);
+	if (rv == CEP_OK)
+		rv = identity_file(dir, "runner.crt", false, cert, err);
+	if (rv == CEP_OK)
+		rv = identity_file(dir, "runner.key", true, key, err);
+	if (rv != CEP_OK) {
+		cep_secret_wipe_str(*ca);
+		cep_secret_wipe_str(*cert);
+		*ca = *cert = NULL;
+	}
+	return rv;
 }

@@ -15,12 +15,13 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "runid.h"
 
 /* What names a launched runner. For local: pid + /proc start time (pid
  * reuse), child = started by this process (reaped with waitpid) or adopted
  * after a restart (polled by pid + start time). */
 typedef struct cep_exec_handle {
-	char run_id[24];           /* launcher: names the run to it */
+	cep_run_id run_id;         /* launcher: names the run to it */
 	int pid;
 	int64_t start;
 	bool child;
@@ -92,6 +93,13 @@ enum cep_exec_state { CEP_EXEC_DONE, CEP_EXEC_PENDING, CEP_EXEC_FAILED };
 
 /* For backends: DONE for CEP_OK, else FAILED (err already set). */
 enum cep_exec_state cep_exec_state_of(int rv);
+/* For backends that hand the runner's identity on (a Pod's Secret, the
+ * launcher): dir's ca.crt, runner.crt and runner.key, all through the one
+ * secret reader (lib/base/secret.h; the certificates without its mode
+ * rule). Wipe each string with cep_secret_wipe_str. On an error nothing
+ * is left allocated. */
+int cep_exec_identity_read(const char *dir, char **ca, char **cert,
+    char **key, cep_err *err);
 
 /* Is run_id live (known and not final)? For a backend's start-time
  * collection of what earlier delegates left behind. */

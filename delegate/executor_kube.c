@@ -28,6 +28,7 @@
 #include "kube_pod.h"
 #include "podtarget.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 
 #define UNDO_LIMIT_MS (5 * 60000)
@@ -63,7 +64,7 @@ int cep_executor_kube_client(cep_executor *ex, const char *connector,
 static krun *find_run(kube_exec *kx, const char *id)
 {
 	for (krun *kr = kx->runs; kr != NULL; kr = kr->next)
-		if (strcmp(kr->id, id) == 0)
+		if (strcmp(kr->id.s, id) == 0)
 			return kr;
 	return NULL;
 }
@@ -81,11 +82,8 @@ static void wipe_identity(krun *kr)
 {
 	char **s[] = {&kr->ca, &kr->cert, &kr->key, &kr->cp_ca};
 	for (size_t i = 0; i < 4; i++) {
-		if (*s[i] != NULL) {
-			explicit_bzero(*s[i], strlen(*s[i]));
-			free(*s[i]);
-			*s[i] = NULL;
-		}
+		cep_secret_wipe_str(*s[i]);
+		*s[i] = NULL;
 	}
 }
 
@@ -103,7 +101,7 @@ static int ours_already(krun *kr, cep_kube *k, const cep_kube_res *res,
 		return err->code;
 	const char *run = json_string_value(json_object_get(json_object_get(
 	    json_object_get(o, "metadata"), "labels"), "cep.io/run-id"));
-	if (run == NULL || strcmp(run, kr->id) != 0) {
+	if (run == NULL || strcmp(run, kr->id.s) != 0) {
 		json_decref(o);
 		return err->code;
 	}
@@ -144,7 +142,7 @@ static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
  * its secret volume exists, so the order costs nothing). */
 static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 {
-	cep_kpod p = {.run_id = kr->id, .name = kr->pod, .ns = kr->ns,
+	cep_kpod p = {.run_id = kr->id.s, .name = kr->pod, .ns = kr->ns,
 	    .appliance = kr->kx->appliance, .relay = kr->relay,
 	    .server_name = kr->server_name, .cp_url = kr->cp_url,
 	    .cp_ca_pem = kr->cp_ca, .cp_proxy = kr->cp_proxy};
@@ -294,8 +292,8 @@ static void *op_main(void *arg)
 		cep_kube_delete_opts o = {.grace_seconds = 0};
 		rv = cep_kube_delete(k, &cep_kube_pods, kr->ns, kr->pod, &o, &err);
 		if (rv != CEP_OK && rv != CEP_NOT_FOUND)
-			cep_log_conn(CEP_LOG_WARN, kr->id, kr->conn, "killing the "
-			    "runner pod: %s", err.msg);
+			cep_log_conn(CEP_LOG_WARN, kr->id.s, kr->conn,
+			    "killing the runner pod: %s", err.msg);
 	} else if (rv == CEP_OK) {
 		/* No object may appear after the cleanup: let a launch that is
 		 * still creating finish (it was told to stop) first. */
@@ -336,11 +334,14 @@ static bool start_op(krun *kr, enum kop kind)
 static krun *krun_new(kube_exec *kx, const char *id, const char *ns,
     const char *conn)
 {
+	cep_run_id rid;
+	if (!cep_run_id_parse(&rid, id))
+		return NULL;    /* callers check id first */
 	krun *kr = calloc(1, sizeof(*kr));
 	if (kr == NULL)
 		return NULL;
 	kr->kx = kx;
-	snprintf(kr->id, sizeof(kr->id), "%s", id);
+	kr->id = rid;
 	snprintf(kr->ns, sizeof(kr->ns), "%s", ns);
 	snprintf(kr->conn, sizeof(kr->conn), "%s", conn);
 	cep_kpod_name(id, kr->pod, sizeof(kr->pod));
@@ -377,22 +378,6 @@ static int start_run(kube_exec *kx, krun *kr, cep_err *err)
 		return cep_err_errno(err, rv, "starting the pod watcher thread");
 	}
 	pthread_mutex_unlock(&kx->mu);
-	return CEP_OK;
-}
-
-static int read_identity(krun *kr, const char *dir, cep_err *err)
-{
-	static const char *const names[] = {"ca.crt", "runner.crt", "runner.key"};
-	char **dst[] = {&kr->ca, &kr->cert, &kr->key};
-	for (size_t i = 0; i < 3; i++) {
-		char path[CEP_PATH_MAX];
-		size_t len;
-		int rv = cep_path(path, sizeof(path), err, "%s/%s", dir, names[i]);
-		if (rv == CEP_OK)
-			rv = cep_read_file(path, 64 * 1024, dst[i], &len, err);
-		if (rv != CEP_OK)
-			return rv;
-	}
 	return CEP_OK;
 }
 
@@ -435,7 +420,8 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 	kr->not_after_ms = l->not_after_ms;
 	if (l->pods != NULL)
 		kr->pods = *l->pods;
-	int rv = read_identity(kr, l->identity_dir, err);
+	int rv = cep_exec_identity_read(l->identity_dir, &kr->ca, &kr->cert,
+	    &kr->key, err);
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0') {
 		snprintf(kr->cp_url, sizeof(kr->cp_url), "%s", l->cp_url);
 		snprintf(kr->cp_proxy, sizeof(kr->cp_proxy), "%s",
@@ -459,7 +445,7 @@ static int kube_adopt(void *impl, cep_exec_handle *h, cep_err *err)
 	kube_exec *kx = impl;
 	/* the pod (and its Secret) are named after the run */
 	if (h->pod[0] == '\0')
-		cep_kpod_name(h->run_id, h->pod, sizeof(h->pod));
+		cep_kpod_name(h->run_id.s, h->pod, sizeof(h->pod));
 	const char *id = handle_run(h);
 	if (!cep_run_id_valid(id))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,

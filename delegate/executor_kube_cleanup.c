@@ -30,7 +30,8 @@ enum kcstate { KC_STASHED, KC_RUNNING, KC_DONE };
 
 struct kclean {
 	kube_exec *kx;
-	char id[24], ns[64], name[64], node[254];
+	cep_run_id id;
+	char ns[64], name[64], node[254];
 	kconn *kc;
 	unsigned caps;
 	bool cgroupfs;
@@ -52,10 +53,10 @@ void kx_clean_stash(kube_exec *kx, const krun *kr)
 		return;   /* node_undo then says the placement is unknown */
 	c->kx = kx;
 	c->kc = kr->kc;
-	snprintf(c->id, sizeof(c->id), "%s", kr->id);
+	c->id = kr->id;
 	snprintf(c->ns, sizeof(c->ns), "%s", kr->ns);
 	snprintf(c->node, sizeof(c->node), "%s", kr->node);
-	cep_kpod_cleanup_name(kr->id, c->name, sizeof(c->name));
+	cep_kpod_cleanup_name(kr->id.s, c->name, sizeof(c->name));
 	c->caps = kr->pods.caps;
 	c->cgroupfs = kr->pods.cgroupfs;
 	c->next = kx->cleans;
@@ -64,7 +65,7 @@ void kx_clean_stash(kube_exec *kx, const krun *kr)
 
 static int create(kclean *c, cep_kube *k, cep_err *err)
 {
-	cep_kpod p = {.run_id = c->id, .name = c->name, .ns = c->ns,
+	cep_kpod p = {.run_id = c->id.s, .name = c->name, .ns = c->ns,
 	    .appliance = c->kx->appliance, .relay = "", .deadline_s =
 	    CLEANUP_DEADLINE_S, .node = c->node, .caps = c->caps,
 	    .cgroupfs = c->cgroupfs, .cleanup = true};
@@ -187,8 +188,8 @@ static void *clean_main(void *arg)
 	char *msg = NULL;
 	int rv = kx_client(c->kc, &k, &err);
 	if (rv == CEP_OK) {
-		cep_log_conn(CEP_LOG_INFO, c->id, c->kc->c->name, "cleanup runner "
-		    "%s/%s launching on node %s",
+		cep_log_conn(CEP_LOG_INFO, c->id.s, c->kc->c->name,
+		    "cleanup runner %s/%s launching on node %s",
 		    c->ns, c->name, c->node);
 		rv = create(c, k, &err);
 		if (rv == CEP_OK)
@@ -242,7 +243,7 @@ enum cep_exec_state kx_node_undo(void *impl, const char *run_id,
 	bool none = no_records(recs_json);
 	pthread_mutex_lock(&kx->mu);
 	kclean *c = kx->cleans;
-	while (c != NULL && strcmp(c->id, run_id) != 0)
+	while (c != NULL && strcmp(c->id.s, run_id) != 0)
 		c = c->next;
 	if (c == NULL || (none && c->state == KC_STASHED)) {
 		if (c != NULL)

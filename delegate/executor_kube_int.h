@@ -34,7 +34,8 @@ struct kube_exec;
 
 typedef struct krun {
 	struct kube_exec *kx;
-	char id[24], pod[64], ns[64], conn[64];
+	cep_run_id id;
+	char pod[64], ns[64], conn[64];
 	kconn *kc;                     /* NULL: connector not configured */
 	char relay[256], server_name[256];
 	int64_t not_after_ms;

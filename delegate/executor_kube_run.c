@@ -41,8 +41,8 @@ void kx_ended(krun *kr, const char *fmt, ...)
 	}
 	pthread_mutex_unlock(&kr->kx->mu);
 	if (first)
-		cep_log_conn(CEP_LOG_INFO, kr->id, kr->conn, "runner pod %s/%s: "
-		    "%s", kr->ns, kr->pod, what);
+		cep_log_conn(CEP_LOG_INFO, kr->id.s, kr->conn,
+		    "runner pod %s/%s: %s", kr->ns, kr->pod, what);
 }
 
 bool kx_stop_asked(krun *kr)

@@ -75,7 +75,8 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 		kr->pods.caps = caps;
 		kr->pods.cgroupfs = cg;
 		pthread_mutex_unlock(&kr->kx->mu);
-		cep_log_conn(CEP_LOG_INFO, kr->id, kr->conn, "adopted runner pod %s/%s runs on node %s "
+		cep_log_conn(CEP_LOG_INFO, kr->id.s, kr->conn,
+		    "adopted runner pod %s/%s runs on node %s "
 		    "(pod targets): a cleanup runner would go there", kr->ns,
 		    kr->pod, node);
 	}
@@ -101,9 +102,8 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 			kr->phase = KP_RUNNING;
 		pthread_mutex_unlock(&kr->kx->mu);
 		if (first)
-			cep_log_conn(CEP_LOG_INFO, kr->id, kr->conn, "runner pod %s/%s "
-			    "running", kr->ns,
-			    kr->pod);
+			cep_log_conn(CEP_LOG_INFO, kr->id.s, kr->conn,
+			    "runner pod %s/%s running", kr->ns, kr->pod);
 	} else {
 		note_waiting(w, obj);
 	}
@@ -166,9 +166,9 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 		/* The runner talks to the relay, not to the API server: an
 		 * outage of the API (5xx, 429, transport) ends nothing; watch
 		 * again. A refusal (401, 403, 400) ends the run. */
-		cep_log_conn(CEP_LOG_WARN, kr->id, kr->conn, "watching pod %s/%s: "
-		    "%s; retrying", kr->ns,
-		    kr->pod, err.msg);
+		cep_log_conn(CEP_LOG_WARN, kr->id.s, kr->conn,
+		    "watching pod %s/%s: %s; retrying", kr->ns, kr->pod,
+		    err.msg);
 		cep_sleep_ms(RETRY_PAUSE_MS);
 		return false;
 	}

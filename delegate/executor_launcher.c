@@ -24,8 +24,8 @@
 
 #include "cep.pb-c.h"
 #include "log.h"
-#include "pki.h"
 #include "rpc.h"
+#include "secret.h"
 #include "util.h"
 
 /* The monitor thread makes these calls for every run, and systemd's
@@ -40,7 +40,7 @@
 
 /* Runs whose undo found the launcher unreachable: since when. */
 typedef struct lwait {
-	char id[24];
+	cep_run_id id;
 	int64_t since;
 	struct lwait *next;
 } lwait;
@@ -51,39 +51,28 @@ typedef struct launcher_exec {
 	lwait *waits;              /* the monitor thread's only */
 } launcher_exec;
 
-static int read_pem(const char *dir, const char *name, char **out,
-    cep_err *err)
-{
-	char path[4200];
-	size_t len;
-	int rv = dir != NULL && name != NULL ? cep_path(path, sizeof(path), err,
-	    "%s/%s", dir, name) : cep_path(path, sizeof(path), err, "%s", dir);
-	return rv == CEP_OK ? cep_read_file(path, PEM_MAX, out, &len, err) : rv;
-}
-
 typedef struct pems {
 	char *ca, *cert, *key, *cp_ca;
 } pems;
 
 static void pems_free(pems *p)
 {
-	free(p->ca);
-	free(p->cert);
-	cep_pki_free_secret(p->key);
+	cep_secret_wipe_str(p->ca);
+	cep_secret_wipe_str(p->cert);
+	cep_secret_wipe_str(p->key);
 	free(p->cp_ca);
 }
 
 static int pems_read(const cep_exec_launch *l, pems *p, cep_err *err)
 {
 	memset(p, 0, sizeof(*p));
-	int rv = read_pem(l->identity_dir, "ca.crt", &p->ca, err);
-	if (rv == CEP_OK)
-		rv = read_pem(l->identity_dir, "runner.crt", &p->cert, err);
-	if (rv == CEP_OK)
-		rv = read_pem(l->identity_dir, "runner.key", &p->key, err);
+	int rv = cep_exec_identity_read(l->identity_dir, &p->ca, &p->cert,
+	    &p->key, err);
+	size_t len;
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0' &&
 	    l->cp_ca_file != NULL && l->cp_ca_file[0] != '\0')
-		rv = read_pem(l->cp_ca_file, NULL, &p->cp_ca, err);
+		rv = cep_read_file(l->cp_ca_file, PEM_MAX, &p->cp_ca, &len,
+		    err);
 	return rv;
 }
 
@@ -91,6 +80,10 @@ static int lx_launch(void *impl, const cep_exec_launch *l, cep_exec_handle *h,
     cep_err *err)
 {
 	launcher_exec *lx = impl;
+	cep_run_id id;
+	if (!cep_run_id_parse(&id, l->run_id))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "launcher: not a run id");
 	pems p;
 	int rv = pems_read(l, &p, err);
 	if (rv != CEP_OK) {
@@ -121,7 +114,7 @@ static int lx_launch(void *impl, const cep_exec_launch *l, cep_exec_handle *h,
 	memset(h, 0, sizeof(*h));
 	h->pid = rep->pid;
 	h->start = rep->start;
-	snprintf(h->run_id, sizeof(h->run_id), "%s", l->run_id);
+	h->run_id = id;
 	cep_log_info(l->run_id, "launcher started the runner: pid %d, "
 	    "capabilities %s", rep->pid, rep->caps[0] ? rep->caps : "none");
 	protobuf_c_message_free_unpacked(out, NULL);
@@ -144,7 +137,7 @@ static enum cep_exec_status lx_poll(void *impl, const cep_exec_handle *h,
 {
 	launcher_exec *lx = impl;
 	Cep__V1__LauncherRun req = CEP__V1__LAUNCHER_RUN__INIT;
-	req.run_id = (char *)h->run_id;
+	req.run_id = (char *)h->run_id.s;
 	req.pid = h->pid;
 	req.start = h->start;
 	ProtobufCMessage *out = NULL;
@@ -152,7 +145,7 @@ static enum cep_exec_status lx_poll(void *impl, const cep_exec_handle *h,
 	if (cep_rpc_invoke(lx->c, "cep.v1.Launcher/Poll", &req.base,
 	    &cep__v1__launcher_poll_reply__descriptor, &out, CALL_TIMEOUT_MS,
 	    &err) != CEP_OK) {
-		cep_log_debug(h->run_id, "launcher poll: %s", err.msg);
+		cep_log_debug(h->run_id.s, "launcher poll: %s", err.msg);
 		return poll_local(h, what, len);
 	}
 	const Cep__V1__LauncherPollReply *rep = (const void *)out;
@@ -167,12 +160,12 @@ static void lx_kill(void *impl, const cep_exec_handle *h)
 {
 	launcher_exec *lx = impl;
 	Cep__V1__LauncherSignal req = CEP__V1__LAUNCHER_SIGNAL__INIT;
-	req.run_id = (char *)h->run_id;
+	req.run_id = (char *)h->run_id.s;
 	req.sig = CEP__V1__LAUNCHER_SIGNAL__SIG__KILL;
 	cep_err err = {0};
 	if (cep_rpc_invoke(lx->c, "cep.v1.Launcher/Signal", &req.base, NULL,
 	    NULL, CALL_TIMEOUT_MS, &err) != CEP_OK)
-		cep_log_warn(h->run_id, "launcher: killing the runner: %s",
+		cep_log_warn(h->run_id.s, "launcher: killing the runner: %s",
 		    err.msg);
 }
 
@@ -184,10 +177,10 @@ static enum cep_exec_state unreachable(launcher_exec *lx,
 	if (rv != CEP_UNAVAILABLE && rv != CEP_DEADLINE_EXCEEDED)
 		return CEP_EXEC_FAILED;
 	lwait *w = lx->waits;
-	while (w != NULL && strcmp(w->id, run_id) != 0)
+	while (w != NULL && strcmp(w->id.s, run_id) != 0)
 		w = w->next;
 	if (w == NULL && (w = calloc(1, sizeof(*w))) != NULL) {
-		snprintf(w->id, sizeof(w->id), "%s", run_id);
+		cep_run_id_parse(&w->id, run_id); /* "" never matches */
 		w->since = cep_mono_ms();
 		w->next = lx->waits;
 		lx->waits = w;
@@ -203,7 +196,7 @@ static enum cep_exec_state unreachable(launcher_exec *lx,
 static void forget_wait(launcher_exec *lx, const char *run_id)
 {
 	for (lwait **pp = &lx->waits; *pp != NULL; pp = &(*pp)->next)
-		if (strcmp((*pp)->id, run_id) == 0) {
+		if (strcmp((*pp)->id.s, run_id) == 0) {
 			lwait *w = *pp;
 			*pp = w->next;
 			free(w);

@@ -41,7 +41,7 @@
 #define UNDO_TRIES 30          /* x 100 ms that SIGKILLed ones may linger */
 
 typedef struct lclean {
-	char id[24];
+	cep_run_id id;
 	cep_cleanrun *cr;
 	struct lclean *next;
 } lclean;
@@ -143,7 +143,7 @@ static bool no_records(const char *recs)
 static lclean **find_clean(local_exec *lx, const char *run_id)
 {
 	lclean **pp = &lx->cleans;
-	while (*pp != NULL && strcmp((*pp)->id, run_id) != 0)
+	while (*pp != NULL && strcmp((*pp)->id.s, run_id) != 0)
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -152,11 +152,16 @@ static enum cep_exec_state clean_start(local_exec *lx, const char *run_id,
     const char *recs_json, cep_err *err)
 {
 	char dir[4096];
+	cep_run_id id;
+	if (!cep_run_id_parse(&id, run_id))
+		return cep_exec_state_of(cep_err_set(err,
+		    CEP_INVALID_ARGUMENT, "cleanup: not a run id: \"%s\"",
+		    run_id != NULL ? run_id : ""));
 	lclean *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return cep_exec_state_of(cep_err_set(err,
 		    CEP_RESOURCE_EXHAUSTED, "out of memory"));
-	snprintf(c->id, sizeof(c->id), "%s", run_id);
+	c->id = id;
 	cep_cleanrun_opts o = {.runner_bin = lx->bin, .dir = dir,
 	    .run_id = run_id, .recs_json = recs_json};
 	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", lx->runs, run_id);
@@ -182,14 +187,14 @@ static enum cep_exec_state local_node_undo(void *impl, const char *run_id,
 	if (*pp == NULL)
 		return no_records(recs_json) ? CEP_EXEC_DONE :
 		    clean_start(lx, run_id, recs_json, err);
-	int rv = cep_cleanrun_poll((*pp)->cr, undone, err);
-	if (rv == CEP_CLEANRUN_IN_PROGRESS)
+	enum cep_cleanrun_state st = cep_cleanrun_poll((*pp)->cr, undone, err);
+	if (st == CEP_CLEANRUN_RUNNING)
 		return CEP_EXEC_PENDING;
 	lclean *c = *pp;
 	*pp = c->next;
 	cep_cleanrun_free(c->cr);
 	free(c);
-	return cep_exec_state_of(rv);
+	return st == CEP_CLEANRUN_DONE ? CEP_EXEC_DONE : CEP_EXEC_FAILED;
 }
 
 static void local_free(void *impl)

@@ -79,7 +79,7 @@ static void launch_failed(cep_run *r, const char *what, const cep_err *err)
 {
 	r->launch_failed = true;
 	snprintf(r->exit_what, sizeof(r->exit_what), "%s: %.500s", what, err->msg);
-	cep_log_error(r->id, "%s", r->exit_what);
+	cep_log_error(r->id.s, "%s", r->exit_what);
 }
 
 static void journal_pid(cep_run *r)
@@ -111,9 +111,10 @@ static size_t fault_types(const cep_exp *e, const char **types, size_t max)
 /* Starts the runner through the executor; d->mu held on entry and exit. */
 static void exec_runner(cep_delegate *d, cep_run *r)
 {
-	char dir[4096], log[4096], id[24];
+	char dir[4096], log[4096];
 	cep_err err = {0};
-	snprintf(id, sizeof(id), "%s", r->id);
+	cep_run_id rid = r->id;   /* r may change once d->mu is dropped */
+	const char *id = rid.s;
 	if (cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) != CEP_OK ||
 	    cep_run_dir(d, id, "runner.log", log, sizeof(log), &err) != CEP_OK) {
 		cep_metric_inc1(d->m_launch_fail,
@@ -160,7 +161,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		return;
 	}
 	r->h = h;
-	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", id);
+	r->h.run_id = rid;
 	r->has_runner = true;
 	/* A pid names the runner in this boot only: journaled for recovery.
 	 * Other handles (pods) are derived from the run: nothing to journal. */
@@ -168,17 +169,18 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		journal_pid(r);
 	char who[256];
 	cep_executor_describe(ex, &h, who, sizeof(who));
-	cep_log_conn(CEP_LOG_INFO, r->id, h.connector, "runner started: %s "
+	cep_log_conn(CEP_LOG_INFO, r->id.s, h.connector, "runner started: %s "
 	    "(%s executor)", who, cep_executor_name(ex));
 }
 
 /* PENDING -> LAUNCHING -> runner started. d->mu held on entry and exit. */
 static void launch(cep_delegate *d, cep_run *r)
 {
-	char id[24], uri[256];
+	char uri[256];
 	cep_err err = {0};
 	cep_exec_scope at;
-	snprintf(id, sizeof(id), "%s", r->id);
+	cep_run_id rid = r->id;
+	const char *id = rid.s;
 	cep_executor *ex = cep_run_executor(d, r);
 	cep_metric_inc1(d->m_launches, cep_executor_name(ex));
 	cep_run_place(d, r, &at);
@@ -199,7 +201,7 @@ static void launch(cep_delegate *d, cep_run *r)
 	/* Let the grant reach the relay first, so the runner's first call is
 	 * not refused as "unknown run"; a relay that is down costs 1 s. */
 	if (!cep_relay_wait_synced(d, d->sync_gen, GRANT_WAIT_MS))
-		cep_log_warn(r->id, "relay has not confirmed the grant; "
+		cep_log_warn(r->id.s, "relay has not confirmed the grant; "
 		    "launching anyway (the runner retries)");
 	if (r->aborting || d->stopping)
 		return;
@@ -333,7 +335,7 @@ static enum cep_exec_state node_faults(cep_delegate *d, cep_run *r,
 		node[i] = cep_undo_on_node(recs[i]->mechanism);
 		if (node[i])
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, "
-			    "s:s, s:s}", "run_id", r->id, "fault_id",
+			    "s:s, s:s}", "run_id", r->id.s, "fault_id",
 			    recs[i]->fault_id, "type", recs[i]->type, "target",
 			    recs[i]->target, "mechanism", recs[i]->mechanism,
 			    "undo", recs[i]->undo));
@@ -344,7 +346,7 @@ static enum cep_exec_state node_faults(cep_delegate *d, cep_run *r,
 		return cep_exec_state_of(cep_err_set(uerr,
 		    CEP_RESOURCE_EXHAUSTED, "no memory"));
 	enum cep_exec_state rv = cep_executor_node_undo(cep_run_executor(d, r),
-	    r->id, js, &undone, uerr);
+	    r->id.s, js, &undone, uerr);
 	free(js);
 	json_t *ids = undone ? json_loads(undone, 0, NULL) : NULL;
 	free(undone);
@@ -409,8 +411,8 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 		free(node);
 		return rv;
 	}
-	char id[24];
-	snprintf(id, sizeof(id), "%s", r->id);
+	cep_run_id rid = r->id;
+	const char *id = rid.s;
 	cep_undo_ctx uctx = {.kube = undo_kube, .kube_arg = d};
 	pthread_mutex_unlock(&d->mu);
 	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
@@ -458,9 +460,10 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
  * tick calls finish again. */
 static void finish(cep_delegate *d, cep_run *r)
 {
-	char id[24], dir[4096];
+	char dir[4096];
 	cep_err uerr = {0}, err = {0};
-	snprintf(id, sizeof(id), "%s", r->id);
+	cep_run_id rid = r->id;
+	const char *id = rid.s;
 	if (r->state != CEP__V1__RUN_STATE__RUN_CLEANUP) {
 		char why[512];
 		snprintf(why, sizeof(why), "%s", !r->has_runner ? "no runner" :
@@ -512,7 +515,7 @@ static void watch(cep_delegate *d, cep_run *r)
 		}
 		char who[256];
 		cep_executor_describe(ex, &r->h, who, sizeof(who));
-		cep_log_info(r->id, "runner %s ended: %s", who, what);
+		cep_log_info(r->id.s, "runner %s ended: %s", who, what);
 		finish(d, r);
 		return;
 	}
@@ -522,7 +525,7 @@ static void watch(cep_delegate *d, cep_run *r)
 	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
 		char who[256];
 		cep_executor_describe(ex, &r->h, who, sizeof(who));
-		cep_log_warn(r->id, "runner %s still there %d s after the "
+		cep_log_warn(r->id.s, "runner %s still there %d s after the "
 		    "abort: killing it", who, CEP_ABORT_GRACE_MS / 1000);
 		cep_executor_kill(ex, &r->h);
 		r->killed = true;

@@ -106,7 +106,8 @@ static void orphaned(cep_run *r)
 	r->orphan = true;
 	snprintf(r->exit_what, sizeof(r->exit_what),
 	    "delegate restarted; runner gone");
-	cep_log_warn(r->id, "runner gone after a delegate restart (state %s); "
+	cep_log_warn(r->id.s,
+	    "runner gone after a delegate restart (state %s); "
 	    "cleaning up", cep_run_state_name(r->state));
 }
 
@@ -119,15 +120,16 @@ static void resume(cep_delegate *d, cep_run *r)
 	cep_exec_scope at;
 	cep_executor *ex = cep_run_executor(d, r);
 	r->deadman_ms = d->cfg.deadman_ms;
-	snprintf(r->h.run_id, sizeof(r->h.run_id), "%s", r->id);
+	r->h.run_id = r->id;
 	snprintf(r->h.connector, sizeof(r->h.connector), "%s", r->connector);
 	snprintf(r->h.ns, sizeof(r->h.ns), "%s", r->ns);
 	cep_run_place(d, r, &at);
 	if (cep_executor_adopt(ex, &r->h, &err) != CEP_OK ||
 	    cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
-	    d->cfg.appliance, at.connector, at.ns, r->id, &err) != CEP_OK) {
+	    d->cfg.appliance, at.connector, at.ns, r->id.s, &err) != CEP_OK) {
 		if (err.code != CEP_NOT_FOUND)
-			cep_log_error(r->id, "adopting the runner: %s", err.msg);
+			cep_log_error(r->id.s, "adopting the runner: %s",
+			    err.msg);
 		r->identity_uri[0] = '\0';   /* no grant for a gone runner */
 		orphaned(r);
 		return;
@@ -136,7 +138,7 @@ static void resume(cep_delegate *d, cep_run *r)
 	r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
 	char who[256];
 	cep_executor_describe(ex, &r->h, who, sizeof(who));
-	cep_log_conn(CEP_LOG_INFO, r->id, r->h.connector, "adopted runner %s "
+	cep_log_conn(CEP_LOG_INFO, r->id.s, r->h.connector, "adopted runner %s "
 	    "(state %s)", who, cep_run_state_name(r->state));
 }
 
@@ -149,7 +151,7 @@ static void load_one(cep_delegate *d, const char *id)
 	cep_run *r = cep_run_alloc();
 	if (r == NULL)
 		return;
-	snprintf(r->id, sizeof(r->id), "%s", id);
+	cep_run_id_parse(&r->id, id);  /* the caller checked the name */
 	replay_st st = {.r = r};
 	cep_journal_replay_info info = {0};
 	int rv = cep_journal_replay(dir, replay_cb, &st, &info, &err);

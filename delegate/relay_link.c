@@ -43,7 +43,7 @@ static void grant_of(cep_delegate *d, cep_run *r, const cep_policy *pol,
 	cep_executor_grant(cep_run_executor(d, r), &eg);
 	cep__v1__run_grant__init(g);
 	cep__v1__assignment__init(a);
-	a->run_id = (char *)r->id;
+	a->run_id = (char *)r->id.s;
 	a->spec_yaml = r->spec_yaml ? r->spec_yaml : (char *)"";
 	a->spec_name = (char *)r->spec_name;
 	a->deadline_ms = r->deadline_ms;
@@ -52,7 +52,7 @@ static void grant_of(cep_delegate *d, cep_run *r, const cep_policy *pol,
 		a->namespace_ = (char *)eg.ns;
 	a->max_targets = eg.max_targets;
 	a->allow_host_netns = eg.allow_host_netns;
-	g->run_id = (char *)r->id;
+	g->run_id = (char *)r->id.s;
 	g->identity_uri = (char *)r->identity_uri;
 	g->not_after_ms = r->not_after_ms;
 	g->assignment = a;
@@ -157,11 +157,11 @@ static void send_aborts(cep_delegate *d)
 		    now - r->abort_sent_mono < CEP_ABORT_RESEND_MS))
 			continue;
 		r->abort_sent_mono = now;
-		char id[24], reason[256];
-		snprintf(id, sizeof(id), "%s", r->id);
+		cep_run_id id = r->id;
+		char reason[256];
 		snprintf(reason, sizeof(reason), "%s", r->abort_reason);
 		pthread_mutex_unlock(&d->mu);
-		send_abort(d, id, reason);
+		send_abort(d, id.s, reason);
 		pthread_mutex_lock(&d->mu);
 	}
 }

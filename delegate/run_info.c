@@ -23,7 +23,7 @@ void cep_run_view_init(cep_run_view *v, const cep_run *r)
 	memset(v, 0, sizeof(*v));
 	Cep__V1__RunInfo *i = &v->info;
 	cep__v1__run_info__init(i);
-	i->run_id = (char *)r->id;
+	i->run_id = (char *)r->id.s;
 	i->name = (char *)r->name;
 	i->state = r->state;
 	i->reason = (char *)r->reason;

@@ -21,7 +21,7 @@
 cep_run *cep_run_find(cep_delegate *d, const char *id)
 {
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
-		if (strcmp(r->id, id) == 0)
+		if (strcmp(r->id.s, id) == 0)
 			return r;
 	return NULL;
 }
@@ -83,11 +83,11 @@ int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 {
 	if (r->j == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "run %s is finished; its journal is closed", r->id);
+		    "run %s is finished; its journal is closed", r->id.s);
 	rec->time_ms = cep_now_ms();
 	int rv = cep_journal_append(r->j, rec, sync, err);
 	if (rv != CEP_OK)
-		cep_log_error(r->id, "journal append failed: %s", err->msg);
+		cep_log_error(r->id.s, "journal append failed: %s", err->msg);
 	return rv;
 }
 
@@ -126,7 +126,7 @@ void cep_run_announce_time(cep_delegate *d)
 void cep_run_finished(cep_delegate *d, cep_run *r)
 {
 	snprintf(d->finished[d->finished_next], sizeof(d->finished[0]), "%s",
-	    r->id);
+	    r->id.s);
 	d->finished_next = (d->finished_next + 1) % CEP_FINISHED_KEEP;
 	if (d->nfinished < CEP_FINISHED_KEEP)
 		d->nfinished++;
@@ -146,9 +146,10 @@ void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	r->state = st;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
 	if (reason != NULL && reason[0] != '\0')
-		cep_log_info(r->id, "state %s: %s", cep_run_state_name(st), reason);
+		cep_log_info(r->id.s, "state %s: %s", cep_run_state_name(st),
+		    reason);
 	else
-		cep_log_info(r->id, "state %s", cep_run_state_name(st));
+		cep_log_info(r->id.s, "state %s", cep_run_state_name(st));
 	if (cep_run_state_final(st)) {
 		cep_metric_inc1(d->m_runs, cep_run_state_name(st));
 		r->ended_ms = cep_now_ms();
@@ -233,7 +234,7 @@ void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 	r->abort_mono = cep_mono_ms();
 	r->abort_sent_mono = 0;
 	snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
-	cep_log_info(r->id, "abort requested: %s", reason);
+	cep_log_info(r->id.s, "abort requested: %s", reason);
 	cep_delegate_changed(d);
 }
 
@@ -248,7 +249,8 @@ void cep_run_load_target(cep_run *r)
 	cep_err err = {0};
 	if (cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), "spec", &e, NULL,
 	    &err) != CEP_OK) {
-		cep_log_warn(r->id, "spec does not parse any more (%s); treated "
+		cep_log_warn(r->id.s,
+		    "spec does not parse any more (%s); treated "
 		    "as a host target", err.msg);
 		return;
 	}

@@ -72,9 +72,7 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 		cep_run_free(r);
 		return NULL;
 	}
-	cep_run_id id;
-	cep_run_id_new(&id);
-	snprintf(r->id, sizeof(r->id), "%s", id.s);
+	cep_run_id_new(&r->id);
 	snprintf(r->name, sizeof(r->name), "%s", cep_exp_name(exp));
 	snprintf(r->spec_name, sizeof(r->spec_name), "%s", spec_name);
 	snprintf(r->task_id, sizeof(r->task_id), "%s", task_id);
@@ -90,7 +88,7 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 
 /* d->mu held; the experiment passed the policy (check_policy). */
 static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
-    size_t len, const char *spec_name, const char *task_id, char run_id[24],
+    size_t len, const char *spec_name, const char *task_id, cep_run_id *run_id,
     cep_err *err)
 {
 	int rv = cep_policy_check_active(&d->cfg.policy,
@@ -101,7 +99,7 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	if (r == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	char dir[4096];
-	rv = cep_run_dir(d, r->id, NULL, dir, sizeof(dir), err);
+	rv = cep_run_dir(d, r->id.s, NULL, dir, sizeof(dir), err);
 	if (rv == CEP_OK)
 		rv = cep_journal_create(dir, &r->j, err);
 	if (rv == CEP_OK && (rv = journal_start(r, err)) != CEP_OK)
@@ -111,9 +109,10 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 		return cep_err_wrap(err, "creating the run journal");
 	}
 	cep_run_insert(d, r);
-	snprintf(run_id, 24, "%s", r->id);
-	cep_log_info(r->id, "accepted \"%s\" (%s), deadline in %llds", r->name,
-	    r->spec_name, (long long)((r->deadline_ms - r->created_ms) / 1000));
+	*run_id = r->id;
+	cep_log_info(r->id.s, "accepted \"%s\" (%s), deadline in %llds",
+	    r->name, r->spec_name,
+	    (long long)((r->deadline_ms - r->created_ms) / 1000));
 	cep_delegate_changed(d);
 	return CEP_OK;
 }
@@ -146,7 +145,7 @@ static int check_policy(cep_delegate *d, const cep_exp *exp,
 }
 
 int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
-    const char *spec_name, const char *task_id, char run_id[24],
+    const char *spec_name, const char *task_id, cep_run_id *run_id,
     cep_err *err)
 {
 	if (spec_name == NULL || spec_name[0] == '\0')
@@ -171,8 +170,8 @@ int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
 	 * restart) is the run we already have, never a second run. */
 	cep_run *have = cep_run_find_task(d, task_id);
 	if (have != NULL) {
-		snprintf(run_id, 24, "%s", have->id);
-		cep_log_info(run_id, "task %s is already this run", task_id);
+		*run_id = have->id;
+		cep_log_info(run_id->s, "task %s is already this run", task_id);
 		rv = CEP_OK;
 	} else if (d->stopping || d->draining)
 		rv = cep_err_set(err, CEP_UNAVAILABLE, "the delegate is stopping");

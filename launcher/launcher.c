@@ -34,17 +34,20 @@
 lrun *cep_lr_find(cep_launcher *l, const char *id)
 {
 	lrun *r = l->runs;
-	while (r != NULL && strcmp(r->id, id) != 0)
+	while (r != NULL && strcmp(r->id.s, id) != 0)
 		r = r->next;
 	return r;
 }
 
 lrun *cep_lr_add(cep_launcher *l, const char *id)
 {
+	cep_run_id rid;
+	if (!cep_run_id_parse(&rid, id))
+		return NULL;    /* callers check the id first */
 	lrun *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
-	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->id = rid;
 	r->next = l->runs;
 	l->runs = r;
 	return r;
@@ -77,7 +80,7 @@ bool cep_lr_alive(lrun *r)
 		else
 			snprintf(r->how, sizeof(r->how), "status unknown (%s)",
 			    strerror(errno));
-		cep_log_info(r->id, "runner pid %d exited: %s", (int)r->pid,
+		cep_log_info(r->id.s, "runner pid %d exited: %s", (int)r->pid,
 		    r->how);
 		return false;
 	}
@@ -109,7 +112,7 @@ static void tick(cep_launcher *l)
 			continue;
 		/* the runner reverts at its deadline and the delegate aborts
 		 * it; one still there a minute later is stuck */
-		cep_log_warn(r->id, "runner pid %d still running %d s after "
+		cep_log_warn(r->id.s, "runner pid %d still running %d s after "
 		    "the run's deadline: killing it", (int)r->pid,
 		    BACKSTOP_MS / 1000);
 		cep_lr_signal(r, SIGKILL);
@@ -295,7 +298,7 @@ void cep_launcher_stop(cep_launcher *l)
 		cep_cond_wait_ms(&l->cv, &l->mu, 100);
 	for (lrun *r = l->runs; r != NULL && n > 0; r = r->next)
 		if (cep_lr_alive(r) || cep_cleanrun_running(r->cr)) {
-			cep_log_warn(r->id, "runner or cleanup runner still "
+			cep_log_warn(r->id.s, "runner or cleanup runner still "
 			    "running %lld ms after the stop began: killing it",
 			    (long long)l->stop_wait_ms);
 			cep_lr_signal(r, SIGKILL);   /* cleanups: at free */

@@ -13,12 +13,13 @@
 
 #include "launcher.h"
 #include "rpc.h"
+#include "runid.h"
 
 typedef struct cep_cleanrun cep_cleanrun;
 
 /* One run (l->mu). */
 typedef struct lrun {
-	char id[24];
+	cep_run_id id;
 	pid_t pid;                /* 0: no runner (a Cleanup only) */
 	int64_t start;
 	bool child;               /* ours (waitpid), else adopted */
@@ -45,6 +46,7 @@ struct cep_launcher {
 };
 
 lrun *cep_lr_find(cep_launcher *l, const char *id);
+/* NULL when id is not a run id (or out of memory). */
 lrun *cep_lr_add(cep_launcher *l, const char *id);
 void cep_lr_drop(cep_launcher *l, lrun *r);
 bool cep_lr_alive(lrun *r);

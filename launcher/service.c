@@ -219,11 +219,11 @@ static void on_launch(cep_rpc_call *c, void *arg)
  * and its command line naming the run. Adopted if so (l->mu held). */
 static lrun *adopt_polled(cep_launcher *l, const Cep__V1__LauncherRun *q)
 {
-	char id[64];
+	cep_run_id id;
 	bool cleanup = false;
 	if (q->pid <= 1 || cep_proc_start_time(q->pid) != q->start ||
-	    cep_proc_state(q->pid) == 'Z' || !cep_runproc_run_of(q->pid, id,
-	    sizeof(id), &cleanup) || cleanup || strcmp(id, q->run_id) != 0)
+	    cep_proc_state(q->pid) == 'Z' || !cep_runproc_run_of(q->pid, &id,
+	    &cleanup) || cleanup || !cep_run_id_is(&id, q->run_id))
 		return NULL;
 	lrun *x = cep_lr_add(l, q->run_id);
 	if (x != NULL) {
@@ -326,20 +326,20 @@ static int start_cleanup(cep_launcher *l, lrun *x, const char *recs,
 {
 	char dir[4200], text[128];
 	cep_launcher_privs privs;
-	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", l->runs_dir, x->id);
+	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", l->runs_dir, x->id.s);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK)
 		rv = cep_launcher_privs_init(&privs, caps, l->set_caps, err);
 	cep_cleanrun_opts o = {.runner_bin = l->bin, .dir = dir,
-	    .run_id = x->id, .recs_json = recs, .limit_ms = CLEANUP_LIMIT_MS,
+	    .run_id = x->id.s, .recs_json = recs, .limit_ms = CLEANUP_LIMIT_MS,
 	    .pre_exec = cep_launcher_privs_apply, .arg = &privs};
 	if (rv == CEP_OK)
 		rv = cep_cleanrun_start(&o, &x->cr, err);
 	if (rv != CEP_OK)
 		return rv;
 	cep_caps_text(caps, text, sizeof(text));
-	cep_log_info(x->id, "cleanup runner started: pid %d, capabilities %s",
+	cep_log_info(x->id.s, "cleanup runner started: pid %d, capabilities %s",
 	    cep_cleanrun_pid(x->cr), text[0] ? text : "none");
 	return CEP_OK;
 }
@@ -371,14 +371,15 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 {
 	char *undone = NULL;
 	cep_err err = {0};
-	int rv = cep_cleanrun_poll(x->cr, &undone, &err);
-	if (rv == CEP_CLEANRUN_IN_PROGRESS)
+	enum cep_cleanrun_state st = cep_cleanrun_poll(x->cr, &undone, &err);
+	if (st == CEP_CLEANRUN_RUNNING)
 		return;
+	int rv = st == CEP_CLEANRUN_DONE ? CEP_OK : err.code;
 	rep->done = true;
 	rep->code = rv;
 	snprintf(msg, len, "%s", rv == CEP_OK ? "" : err.msg);
 	set_undone(rep, undone);
-	cep_log_info(x->id, "cleanup runner ended: %zu fault(s) undone%s%s",
+	cep_log_info(x->id.s, "cleanup runner ended: %zu fault(s) undone%s%s",
 	    rep->n_undone, rv == CEP_OK ? "" : "; ", msg);
 	free(undone);
 	cep_cleanrun_free(x->cr);

@@ -119,7 +119,7 @@ static cep_parked *evict_if_full(cep_relay *r, const char *run_id)
 	size_t n = 0;
 	cep_parked **oldest = NULL;
 	for (cep_parked **pp = &r->parked; *pp != NULL; pp = &(*pp)->next) {
-		if (strcmp((*pp)->run_id, run_id) != 0)
+		if (strcmp((*pp)->run_id.s, run_id) != 0)
 			continue;
 		n++;
 		oldest = pp;   /* the list is newest first */
@@ -141,7 +141,7 @@ bool cep_relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
 		return true;
 	p->call = call;
 	p->pipe = cep_rpc_call_pipe(call).id;
-	snprintf(p->run_id, sizeof(p->run_id), "%s", run_id);
+	cep_run_id_parse(&p->run_id, run_id);  /* authorized: a run id */
 	p->after_seq = after_seq;
 	p->wake_mono = wake;
 
@@ -221,11 +221,11 @@ static bool want_run(cep_relay *r, cep_parked *p, void *arg,
     Cep__V1__CommandBatch **batch)
 {
 	wake_arg *w = arg;
-	if (strcmp(p->run_id, w->run_id) != 0)
+	if (strcmp(p->run_id.s, w->run_id) != 0)
 		return false;
 	if (w->gone)
 		return true;
-	cep_relay_run *run = cep_registry_find(r->reg, p->run_id);
+	cep_relay_run *run = cep_registry_find(r->reg, p->run_id.s);
 	*batch = run != NULL ? cep_registry_pending(run, p->after_seq) : NULL;
 	return *batch != NULL;
 }

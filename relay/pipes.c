@@ -106,9 +106,9 @@ void cep_pipes_bind(cep_pipes *t, cep_relay_pipe *p, const char *run_id,
 	if (!p->bound)
 		t->nbound++;
 	p->bound = true;
-	snprintf(p->run_id, sizeof(p->run_id), "%s", run_id);
+	cep_run_id_parse(&p->run_id, run_id);
 	p->not_after_ms = not_after_ms;
-	p->revoked[0] = '\0';
+	cep_run_id_clear(&p->revoked);
 }
 
 size_t cep_pipes_unbind_run(cep_pipes *t, const char *run_id)
@@ -116,11 +116,11 @@ size_t cep_pipes_unbind_run(cep_pipes *t, const char *run_id)
 	size_t n = 0;
 	for (size_t i = 0; i < BUCKETS; i++) {
 		for (cep_relay_pipe *p = t->bucket[i]; p != NULL; p = p->next) {
-			if (!p->bound || strcmp(p->run_id, run_id) != 0)
+			if (!p->bound || strcmp(p->run_id.s, run_id) != 0)
 				continue;
 			p->bound = false;
-			snprintf(p->revoked, sizeof(p->revoked), "%s", p->run_id);
-			p->run_id[0] = '\0';
+			p->revoked = p->run_id;
+			cep_run_id_clear(&p->run_id);
 			t->nbound--;
 			n++;
 		}

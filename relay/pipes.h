@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "runid.h"
 
 #define CEP_PIPES_NONCE_LEN 32
 #define CEP_PIPES_NONCE_TTL_MS 30000
@@ -31,9 +32,9 @@ typedef struct cep_relay_pipe {
 	bool has_nonce;
 	int64_t nonce_mono_ms;                /* when it was issued */
 	bool bound;
-	char run_id[32];                      /* bound run */
+	cep_run_id run_id;                    /* bound run */
 	int64_t not_after_ms;                 /* identity expiry, unix ms */
-	char revoked[32];                     /* run that left while bound */
+	cep_run_id revoked;                   /* run that left while bound */
 	struct cep_relay_pipe *next;
 } cep_relay_pipe;
 

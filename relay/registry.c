@@ -20,7 +20,7 @@ struct cep_registry {
 	cep_relay_run **runs;   /* sorted by run_id */
 	size_t nruns;
 	/* ring of finished ids, oldest overwritten first */
-	char (*finished)[32];
+	cep_run_id *finished;
 	size_t fin_head, fin_n;
 };
 
@@ -28,7 +28,8 @@ int cep_registry_new(cep_registry **out, cep_err *err)
 {
 	cep_registry *reg = calloc(1, sizeof(*reg));
 	if (reg != NULL)
-		reg->finished = calloc(CEP_REGISTRY_FINISHED, 32);
+		reg->finished = calloc(CEP_REGISTRY_FINISHED,
+		    sizeof(cep_run_id));
 	if (reg == NULL || reg->finished == NULL) {
 		free(reg);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
@@ -63,13 +64,13 @@ void cep_registry_free(cep_registry *reg)
 static int cmp_run(const void *a, const void *b)
 {
 	const cep_relay_run *const *x = a, *const *y = b;
-	return strcmp((*x)->run_id, (*y)->run_id);
+	return strcmp((*x)->run_id.s, (*y)->run_id.s);
 }
 
 static int cmp_key(const void *key, const void *elem)
 {
 	const cep_relay_run *const *r = elem;
-	return strcmp(key, (*r)->run_id);
+	return strcmp(key, (*r)->run_id.s);
 }
 
 cep_relay_run *cep_registry_find(cep_registry *reg, const char *run_id)
@@ -89,7 +90,7 @@ size_t cep_registry_count(const cep_registry *reg)
 bool cep_registry_is_finished(const cep_registry *reg, const char *run_id)
 {
 	for (size_t i = 0; i < reg->fin_n; i++)
-		if (strcmp(reg->finished[i], run_id) == 0)
+		if (strcmp(reg->finished[i].s, run_id) == 0)
 			return true;
 	return false;
 }
@@ -98,7 +99,7 @@ static void finished_add(cep_registry *reg, const char *run_id)
 {
 	if (cep_registry_is_finished(reg, run_id))
 		return;
-	snprintf(reg->finished[reg->fin_head], 32, "%s", run_id);
+	cep_run_id_parse(&reg->finished[reg->fin_head], run_id);
 	reg->fin_head = (reg->fin_head + 1) % CEP_REGISTRY_FINISHED;
 	if (reg->fin_n < CEP_REGISTRY_FINISHED)
 		reg->fin_n++;
@@ -146,7 +147,7 @@ static cep_relay_run *run_from_grant(cep_registry *reg,
 		protobuf_c_message_free_unpacked(&asg->base, NULL);
 		return NULL;
 	}
-	snprintf(run->run_id, sizeof(run->run_id), "%s", gr->run_id);
+	cep_run_id_parse(&run->run_id, gr->run_id); /* validated */
 	snprintf(run->uri, sizeof(run->uri), "%s", gr->identity_uri);
 	run->not_after_ms = gr->not_after_ms;
 	if (run->assignment != NULL)
@@ -165,16 +166,16 @@ static bool in_grants(const Cep__V1__RunGrants *g, const char *run_id)
 
 /* Moves runs that are not granted any more to *left and frees them. */
 static int collect_left(cep_registry *reg, const Cep__V1__RunGrants *g,
-    cep_relay_run_name **left, size_t *nleft)
+    cep_run_id **left, size_t *nleft)
 {
 	*left = calloc(reg->nruns + 1, sizeof(**left));
 	*nleft = 0;
 	if (*left == NULL)
 		return -1;
 	for (size_t i = 0; i < reg->nruns; i++) {
-		if (in_grants(g, reg->runs[i]->run_id))
+		if (in_grants(g, reg->runs[i]->run_id.s))
 			continue;
-		snprintf((*left)[(*nleft)++].s, 32, "%s", reg->runs[i]->run_id);
+		(*left)[(*nleft)++] = reg->runs[i]->run_id;
 		run_free(reg->runs[i]);
 		reg->runs[i] = NULL;
 	}
@@ -187,13 +188,13 @@ static int collect_left(cep_registry *reg, const Cep__V1__RunGrants *g,
 static void drop_new(cep_registry *reg, cep_relay_run **next, size_t n)
 {
 	for (size_t j = 0; j < n; j++)
-		if (cep_registry_find(reg, next[j]->run_id) != next[j])
+		if (cep_registry_find(reg, next[j]->run_id.s) != next[j])
 			run_free(next[j]);
 	free(next);
 }
 
 int cep_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
-    cep_relay_run_name **left, size_t *nleft, size_t *added, cep_err *err)
+    cep_run_id **left, size_t *nleft, size_t *added, cep_err *err)
 {
 	*left = NULL;
 	*nleft = *added = 0;
@@ -207,7 +208,8 @@ int cep_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
 	for (size_t i = 0; i < g->n_grants; i++) {
 		bool dup = false, is_new = false;
 		for (size_t j = 0; j < n && !dup; j++)
-			dup = strcmp(next[j]->run_id, g->grants[i]->run_id) == 0;
+			dup = strcmp(next[j]->run_id.s,
+			    g->grants[i]->run_id) == 0;
 		if (dup)
 			continue;   /* a repeated grant: the first one counts */
 		/* updates an existing run in place: fine even if we fail later,

@@ -19,6 +19,7 @@
 
 #include "cep.pb-c.h"
 #include "err.h"
+#include "runid.h"
 
 #define CEP_REGISTRY_MAX_RUNS 4096      /* grants in one SyncRuns */
 #define CEP_REGISTRY_FINISHED 4096      /* finished ids remembered */
@@ -28,16 +29,13 @@
 typedef struct cep_registry cep_registry;
 
 typedef struct cep_relay_run {
-	char run_id[32];
+	cep_run_id run_id;
 	char uri[CEP_REGISTRY_URI_MAX];
 	int64_t not_after_ms;               /* unix ms: grant expiry */
 	Cep__V1__Assignment *assignment;    /* owned copy, never NULL */
 	Cep__V1__Command *cmds[CEP_REGISTRY_MAX_CMDS]; /* owned, seq ascending */
 	size_t ncmds;
 } cep_relay_run;
-
-/* A run id as a value, for lists of runs that left the registry. */
-typedef struct cep_relay_run_name { char s[32]; } cep_relay_run_name;
 
 int cep_registry_new(cep_registry **out, cep_err *err);
 void cep_registry_free(cep_registry *reg);
@@ -51,7 +49,7 @@ size_t cep_registry_count(const cep_registry *reg);
  * is refused). *left (caller frees) lists the runs that were active and
  * are not any more; *added counts runs that are new. */
 int cep_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
-    cep_relay_run_name **left, size_t *nleft, size_t *added, cep_err *err);
+    cep_run_id **left, size_t *nleft, size_t *added, cep_err *err);
 
 /* Queues cmd for run_id. *queued is false for a duplicate seq (ignored,
  * CEP_OK). NOT_FOUND for an inactive run, RESOURCE_EXHAUSTED when the

@@ -28,7 +28,7 @@ static void h_sync_runs(cep_rpc_call *c, void *arg)
 	cep_relay *r = arg;
 	const Cep__V1__RunGrants *g =
 	    (const Cep__V1__RunGrants *)cep_rpc_call_request(c);
-	cep_relay_run_name *left = NULL;
+	cep_run_id *left = NULL;
 	size_t nleft = 0, added = 0, *unbound = NULL;
 	cep_err err = {0};
 

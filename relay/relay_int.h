@@ -65,7 +65,7 @@ extern const char *const cep_refusal_names[CEP_REFUSE_N];
 typedef struct cep_parked {
 	cep_rpc_call *call;
 	uint32_t pipe;
-	char run_id[32];
+	cep_run_id run_id;
 	uint64_t after_seq;
 	int64_t wake_mono;         /* answer empty by then */
 	struct cep_parked *next;

@@ -81,13 +81,13 @@ typedef struct prove_ctx {
 	uint8_t nonce[CEP_PIPES_NONCE_LEN];
 	bool has_nonce;
 	int64_t nonce_at;
-	char bound[32];
+	cep_run_id bound;
 	cep_pki_identity id;
 	int64_t not_after_ms;    /* min(certificate, grant) */
 } prove_ctx;
 
 #define REFUSE(x, why, code, ...) \
-	cep_relay_refuse((x)->r, (x)->c, (why), (code), (x)->bound, \
+	cep_relay_refuse((x)->r, (x)->c, (why), (code), (x)->bound.s, \
 	    (x)->req->run_id, __VA_ARGS__)
 
 /* The nonce is single use: taken out of the pipe whatever happens next. */
@@ -104,7 +104,7 @@ static void prove_take_nonce(prove_ctx *x)
 		p->has_nonce = false;
 		explicit_bzero(p->nonce, sizeof(p->nonce));
 		if (p->bound)
-			snprintf(x->bound, sizeof(x->bound), "%s", p->run_id);
+			x->bound = p->run_id;
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -154,11 +154,11 @@ static bool prove_check_cert(prove_ctx *x)
 		    "identity certificate refused: %s", err.msg);
 		return false;
 	}
-	if (strcmp(x->id.run_id, x->req->run_id) != 0) {
+	if (strcmp(x->id.run_id.s, x->req->run_id) != 0) {
 		char q[64];
 		cep_relay_safe(q, sizeof(q), x->req->run_id);
 		REFUSE(x, CEP_REFUSE_CERT_RUN_MISMATCH, CEP_PERMISSION_DENIED,
-		    "certificate is for run %s, not %s", x->id.run_id, q);
+		    "certificate is for run %s, not %s", x->id.run_id.s, q);
 		return false;
 	}
 	return true;
@@ -168,7 +168,7 @@ static bool prove_check_cert(prove_ctx *x)
 static bool prove_check_grant(prove_ctx *x)
 {
 	cep_relay *r = x->r;
-	const char *rid = x->id.run_id;   /* == req->run_id, a checked id */
+	const char *rid = x->id.run_id.s;   /* == req->run_id, a checked id */
 	enum cep_refusal why = CEP_REFUSE_N;
 	pthread_mutex_lock(&r->mu);
 	cep_relay_run *run = cep_registry_find(r->reg, rid);
@@ -182,8 +182,8 @@ static bool prove_check_grant(prove_ctx *x)
 		    run->not_after_ms < x->id.not_after_ms ?
 		    run->not_after_ms : x->id.not_after_ms;
 	pthread_mutex_unlock(&r->mu);
-	if (why == CEP_REFUSE_N && x->bound[0] != '\0' &&
-	    strcmp(x->bound, rid) != 0)
+	if (why == CEP_REFUSE_N && cep_run_id_is_set(&x->bound) &&
+	    !cep_run_id_is(&x->bound, rid))
 		why = CEP_REFUSE_WRONG_RUN;
 	else if (why == CEP_REFUSE_N && x->not_after_ms <= cep_now_ms())
 		why = CEP_REFUSE_IDENTITY_EXPIRED;
@@ -200,7 +200,7 @@ static bool prove_check_grant(prove_ctx *x)
 		return false;
 	case CEP_REFUSE_WRONG_RUN:
 		REFUSE(x, why, CEP_PERMISSION_DENIED,
-		    "connection already bound to run %s", x->bound);
+		    "connection already bound to run %s", x->bound.s);
 		return false;
 	case CEP_REFUSE_IDENTITY_EXPIRED:
 		REFUSE(x, why, CEP_UNAUTHENTICATED, "grant of run %s expired",
@@ -243,14 +243,14 @@ static bool prove_bind(prove_ctx *x)
 {
 	cep_relay *r = x->r;
 	pthread_mutex_lock(&r->mu);
-	bool active = cep_registry_find(r->reg, x->id.run_id) != NULL;
+	bool active = cep_registry_find(r->reg, x->id.run_id.s) != NULL;
 	cep_relay_pipe *p = cep_pipes_find(r->pipes, x->pipe);
 	if (active && p != NULL)
-		cep_pipes_bind(r->pipes, p, x->id.run_id, x->not_after_ms);
+		cep_pipes_bind(r->pipes, p, x->id.run_id.s, x->not_after_ms);
 	pthread_mutex_unlock(&r->mu);
 	if (!active)
 		REFUSE(x, CEP_REFUSE_RUN_FINISHED, CEP_PERMISSION_DENIED,
-		    "run %s finished", x->id.run_id);
+		    "run %s finished", x->id.run_id.s);
 	else if (p == NULL)
 		cep_rpc_call_fail(x->c, CEP_UNAVAILABLE, "connection closed");
 	return active && p != NULL;
@@ -285,11 +285,12 @@ static void h_prove(cep_rpc_call *c, void *arg)
 		char peer[64], until[32];
 		cep_relay_safe(peer, sizeof(peer), cep_rpc_call_peer(c));
 		fmt_time(x.not_after_ms, until, sizeof(until));
-		cep_log_info(x.id.run_id, "runner proved %s from %s (pipe %u), "
+		cep_log_info(x.id.run_id.s,
+		    "runner proved %s from %s (pipe %u), "
 		    "valid until %s", x.id.uri, peer, x.pipe, until);
-		tell_delegate_connected(x.r, x.id.run_id, peer);
+		tell_delegate_connected(x.r, x.id.run_id.s, peer);
 		Cep__V1__ProveReply rep = CEP__V1__PROVE_REPLY__INIT;
-		rep.run_id = x.id.run_id;
+		rep.run_id = x.id.run_id.s;
 		rep.not_after_ms = x.not_after_ms;
 		cep_rpc_call_reply(c, &rep.base);
 	}
@@ -300,7 +301,7 @@ static void h_prove(cep_rpc_call *c, void *arg)
 
 typedef struct pipe_view {
 	bool found, bound;
-	char run_id[32], revoked[32];
+	cep_run_id run_id, revoked;
 	int64_t not_after_ms;
 	bool run_active;
 } pipe_view;
@@ -312,11 +313,11 @@ static void view_pipe(cep_relay *r, uint32_t pipe, pipe_view *v)
 	if (p != NULL) {
 		v->found = true;
 		v->bound = p->bound;
-		snprintf(v->run_id, sizeof(v->run_id), "%s", p->run_id);
-		snprintf(v->revoked, sizeof(v->revoked), "%s", p->revoked);
+		v->run_id = p->run_id;
+		v->revoked = p->revoked;
 		v->not_after_ms = p->not_after_ms;
 		cep_relay_run *run = p->bound ?
-		    cep_registry_find(r->reg, p->run_id) : NULL;
+		    cep_registry_find(r->reg, p->run_id.s) : NULL;
 		v->run_active = run != NULL;
 		if (run != NULL && run->not_after_ms > 0 &&
 		    run->not_after_ms < v->not_after_ms)
@@ -352,28 +353,29 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 		return false;
 	}
 	view_pipe(r, pipe, &v);
-	const Cep__V1__Event *ev = v.bound ? foreign_event(batch, v.run_id) : NULL;
-	if (!v.bound && v.revoked[0] != '\0')
+	const Cep__V1__Event *ev = v.bound ? foreign_event(batch, v.run_id.s) :
+	    NULL;
+	if (!v.bound && cep_run_id_is_set(&v.revoked))
 		cep_relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
-		    v.revoked, run_id, "run %s is no longer active", v.revoked);
+		    v.revoked.s, run_id, "run %s is no longer active", v.revoked.s);
 	else if (!v.bound)
 		cep_relay_refuse(r, c, CEP_REFUSE_NOT_AUTHENTICATED,
 		    CEP_UNAUTHENTICATED, NULL, run_id,
 		    "pipe not authenticated: call Prove first");
-	else if (strcmp(run_id, v.run_id) != 0 || ev != NULL) {
+	else if (strcmp(run_id, v.run_id.s) != 0 || ev != NULL) {
 		if (ev != NULL)
 			cep_relay_safe(q, sizeof(q), ev->run_id);
 		cep_relay_refuse(r, c, CEP_REFUSE_WRONG_RUN, CEP_PERMISSION_DENIED,
-		    v.run_id, ev ? ev->run_id : run_id, "runner of run %s may "
-		    "not act for run %s", v.run_id, q);
+		    v.run_id.s, ev ? ev->run_id : run_id, "runner of run %s may "
+		    "not act for run %s", v.run_id.s, q);
 	} else if (!v.run_active)
 		cep_relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
-		    v.run_id, run_id, "run %s is no longer active", v.run_id);
+		    v.run_id.s, run_id, "run %s is no longer active", v.run_id.s);
 	else if (v.not_after_ms <= cep_now_ms()) {
 		fmt_time(v.not_after_ms, until, sizeof(until));
 		cep_relay_refuse(r, c, CEP_REFUSE_IDENTITY_EXPIRED,
-		    CEP_UNAUTHENTICATED, v.run_id, run_id,
-		    "identity of run %s expired at %s", v.run_id, until);
+		    CEP_UNAUTHENTICATED, v.run_id.s, run_id,
+		    "identity of run %s expired at %s", v.run_id.s, until);
 	} else
 		return true;
 	return false;
@@ -544,7 +546,8 @@ void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
     const char *peer, void *arg)
 {
 	cep_relay *r = arg;
-	char who[64], run[32] = "";
+	char who[64];
+	cep_run_id run = {""};
 	cep_relay_safe(who, sizeof(who), peer);
 	pthread_mutex_lock(&r->mu);
 	if (added) {
@@ -552,7 +555,7 @@ void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
 	} else {
 		cep_relay_pipe *p = cep_pipes_find(r->pipes, pipe.id);
 		if (p != NULL && p->bound)
-			snprintf(run, sizeof(run), "%s", p->run_id);
+			run = p->run_id;
 		cep_pipes_remove(r->pipes, pipe.id);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -562,9 +565,9 @@ void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
 		    who, pipe.id);
 	if (!added) {
 		cep_relay_forget_pipe_calls(r, pipe.id);
-		if (run[0] != '\0')
-			cep_log_info(run, "runner disconnected (%s, pipe %u)", who,
-			    pipe.id);
+		if (cep_run_id_is_set(&run))
+			cep_log_info(run.s, "runner disconnected (%s, pipe %u)",
+			    who, pipe.id);
 	}
 }
 

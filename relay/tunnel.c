@@ -34,7 +34,7 @@
 #define REPLY_TRIES 3
 
 typedef struct session {
-	char run_id[32];
+	cep_run_id run_id;
 	char id[65];
 	uint32_t pipe;
 	int64_t used;
@@ -197,12 +197,13 @@ static bool session_ok(const char *s)
 
 /* The virtual pipe of (run_id, id), made if new; 0 when the table is
  * full of live sessions. Caller holds mu. */
-static uint32_t session_pipe(cep_tunnel *t, const char *run_id,
+static uint32_t session_pipe(cep_tunnel *t, const cep_run_id *run_id,
     const char *id, int64_t now)
 {
 	for (size_t i = 0; i < t->nsessions; i++) {
 		session *s = &t->sessions[i];
-		if (strcmp(s->run_id, run_id) == 0 && strcmp(s->id, id) == 0) {
+		if (cep_run_id_is(&s->run_id, run_id->s) &&
+		    strcmp(s->id, id) == 0) {
 			s->used = now;
 			return s->pipe;
 		}
@@ -210,7 +211,7 @@ static uint32_t session_pipe(cep_tunnel *t, const char *run_id,
 	if (t->nsessions == SESSION_MAX)
 		return 0;
 	session *s = &t->sessions[t->nsessions++];
-	snprintf(s->run_id, sizeof(s->run_id), "%s", run_id);
+	s->run_id = *run_id;
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	s->pipe = CEP_RPC_VIRTUAL_PIPE | (++t->next_pipe & ~CEP_RPC_VIRTUAL_PIPE);
 	s->used = now;
@@ -258,7 +259,8 @@ static void refuse_call(cep_tunnel *t, uint64_t id, int code,
 
 static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 {
-	if (!cep_run_id_valid(c->run_id) || !session_ok(c->session)) {
+	cep_run_id run;
+	if (!cep_run_id_parse(&run, c->run_id) || !session_ok(c->session)) {
 		cep_log_warn(NULL, "tunnel: call %llu refused: bad run id or "
 		    "session from the control plane", (unsigned long long)c->id);
 		refuse_call(t, c->id, CEP_INVALID_ARGUMENT, "tunnel: bad run id "
@@ -266,7 +268,7 @@ static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 		return;
 	}
 	pthread_mutex_lock(&t->mu);
-	uint32_t pipe = session_pipe(t, c->run_id, c->session, cep_mono_ms());
+	uint32_t pipe = session_pipe(t, &run, c->session, cep_mono_ms());
 	pthread_mutex_unlock(&t->mu);
 	if (pipe == 0) {
 		refuse_call(t, c->id, CEP_RESOURCE_EXHAUSTED, "tunnel: too many "

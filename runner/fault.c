@@ -3,6 +3,7 @@
 #include "fault.h"
 #include "fault_net.h"
 #include "registry.h"
+#include "runid.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,18 +32,18 @@ static const cep_fault_ops *const registry[] = {
 	&cep_fault_kube_cordon,
 };
 
-static char run_id_[64];
+static cep_run_id run_id_;     /* "" until set: faults refuse to run */
 static int64_t deadline_;
 
 void cep_fault_set_run(const char *run_id, int64_t deadline_mono_ms)
 {
-	snprintf(run_id_, sizeof(run_id_), "%s", run_id ? run_id : "");
+	cep_run_id_parse(&run_id_, run_id);   /* "" when not a run id */
 	deadline_ = deadline_mono_ms;
 }
 
 const char *cep_fault_run_id(void)
 {
-	return run_id_;
+	return run_id_.s;
 }
 
 int64_t cep_fault_deadline_mono(void)

@@ -42,7 +42,7 @@
 #define TEARDOWN_MS 8000   /* above a sender call in flight (CALL_MS 5 s) */
 
 typedef struct teardown {
-	char run_id[64];
+	cep_run_id run_id;
 	int code;
 } teardown;
 
@@ -50,7 +50,7 @@ static void *teardown_watch(void *arg)
 {
 	teardown *t = arg;
 	cep_sleep_ms(TEARDOWN_MS);
-	cep_log_error(t->run_id, "closing the connections took more than %d "
+	cep_log_error(t->run_id.s, "closing the connections took more than %d "
 	    "ms; exiting with status %d anyway", TEARDOWN_MS, t->code);
 	_exit(t->code);
 	return NULL;
@@ -59,7 +59,7 @@ static void *teardown_watch(void *arg)
 static void guard_teardown(const char *run_id, int code)
 {
 	static teardown t;   /* the thread outlives this frame */
-	snprintf(t.run_id, sizeof(t.run_id), "%s", run_id);
+	cep_run_id_parse(&t.run_id, run_id);  /* checked at start */
 	t.code = code;
 	pthread_t th;
 	if (pthread_create(&th, NULL, teardown_watch, &t) == 0)
@@ -74,6 +74,7 @@ typedef struct args {
 	const char *relay, *identity, *run_id, *server_name;
 	const char *cp_url, *cp_ca, *cp_proxy;
 	const char *cleanup, *report;   /* cleanup mode (cleanup.h) */
+	cep_run_id id;                  /* run_id, parsed */
 } args;
 
 static void usage(FILE *f)
@@ -131,11 +132,12 @@ static int parse_args(int argc, char **argv, args *a)
 		usage(stderr);
 		return -1;
 	}
-	if (!cep_run_id_valid(a->run_id)) {
+	if (!cep_run_id_parse(&a->id, a->run_id)) {
 		fprintf(stderr, "cep-runner: invalid run id (expected r- and 16 "
 		    "hex digits)\n");
 		return -1;
 	}
+	a->run_id = a->id.s;    /* from here on, the checked copy */
 	return 0;
 }
 

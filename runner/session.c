@@ -48,7 +48,7 @@ typedef struct queued {
 } queued;
 
 struct cep_runner_session {
-	char run_id[64];
+	cep_run_id run_id;
 	char *ca_pem, *cert_pem, *key_pem;
 	uint8_t *cert_der;
 	size_t cert_der_len;
@@ -153,12 +153,13 @@ static void maybe_switch(cep_runner_session *s, bool tunnel)
 	}
 	pthread_mutex_unlock(&s->mtx);
 	if (sw && !tunnel)
-		cep_log_warn(s->run_id, "relay silent for %llds: calls go "
+		cep_log_warn(s->run_id.s, "relay silent for %llds: calls go "
 		    "through the control plane %s from now on", (long long)
 		    ((now - s->last_answer) / 1000), cep_runner_tunnel_host(
 		    s->tunnel));
 	else if (sw)
-		cep_log_warn(s->run_id, "control-plane tunnel silent for %llds: "
+		cep_log_warn(s->run_id.s,
+		    "control-plane tunnel silent for %llds: "
 		    "trying the relay again", (long long)((now -
 		    s->last_answer) / 1000));
 }
@@ -195,7 +196,7 @@ static int prove(cep_runner_session *s, cep_err *err)
 	if (s->key_pem == NULL)
 		return cep_err_set(err, CEP_CANCELLED, "session closed");
 	Cep__V1__ChallengeRequest creq = CEP__V1__CHALLENGE_REQUEST__INIT;
-	creq.run_id = s->run_id;
+	creq.run_id = s->run_id.s;
 	Cep__V1__ChallengeReply *ch = NULL;
 	int rc = raw_call(s, M_CHALLENGE, &creq.base,
 	    &cep__v1__challenge_reply__descriptor, (ProtobufCMessage **)&ch,
@@ -210,7 +211,7 @@ static int prove(cep_runner_session *s, cep_err *err)
 	if (rc != CEP_OK)
 		return rc;
 	Cep__V1__ProveRequest preq = CEP__V1__PROVE_REQUEST__INIT;
-	preq.run_id = s->run_id;
+	preq.run_id = s->run_id.s;
 	preq.cert_der.data = s->cert_der;
 	preq.cert_der.len = s->cert_der_len;
 	preq.signature.data = sig;
@@ -218,7 +219,7 @@ static int prove(cep_runner_session *s, cep_err *err)
 	rc = raw_call(s, M_PROVE, &preq.base, NULL, NULL, CALL_MS, err);
 	free(sig);
 	if (rc == CEP_OK)
-		cep_log_info(s->run_id, "identity proven to the relay%s",
+		cep_log_info(s->run_id.s, "identity proven to the relay%s",
 		    s->via_tunnel ? " (through the control-plane tunnel)" : "");
 	return rc;
 }
@@ -282,7 +283,8 @@ static int connect_and_prove(cep_runner_session *s, int64_t budget_ms,
 		if (rc == CEP_OK || !cep_rpc_retryable(rc) ||
 		    cep_mono_ms() >= until)
 			return rc;
-		cep_log_warn(s->run_id, "relay not reachable yet: %s", err->msg);
+		cep_log_warn(s->run_id.s, "relay not reachable yet: %s",
+		    err->msg);
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
 	}
 }
@@ -290,7 +292,7 @@ static int connect_and_prove(cep_runner_session *s, int64_t budget_ms,
 static int get_assignment(cep_runner_session *s, cep_err *err)
 {
 	Cep__V1__AssignmentRequest req = CEP__V1__ASSIGNMENT_REQUEST__INIT;
-	req.run_id = s->run_id;
+	req.run_id = s->run_id.s;
 	int rc = CEP_UNAVAILABLE;
 	for (int attempt = 0; attempt < 5; attempt++) {
 		rc = call(s, M_ASSIGN, &req.base, &cep__v1__assignment__descriptor,
@@ -299,7 +301,7 @@ static int get_assignment(cep_runner_session *s, cep_err *err)
 			break;
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
 	}
-	if (rc == CEP_OK && strcmp(s->asg->run_id, s->run_id) != 0)
+	if (rc == CEP_OK && strcmp(s->asg->run_id, s->run_id.s) != 0)
 		rc = cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "assignment is for run \"%.40s\", not ours", s->asg->run_id);
 	return rc;
@@ -309,10 +311,14 @@ int cep_runner_session_open(cep_runner_session **out,
     const cep_runner_session_opts *o, cep_err *err)
 {
 	*out = NULL;
+	cep_run_id id;
+	if (!cep_run_id_parse(&id, o->run_id))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "session: not a "
+		    "run id");
 	cep_runner_session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	snprintf(s->run_id, sizeof(s->run_id), "%s", o->run_id);
+	s->run_id = id;
 	pthread_mutex_init(&s->auth_mtx, NULL);
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_condattr_t ca;
@@ -363,7 +369,7 @@ static void push_event(void *impl, const Cep__V1__Event *ev)
 	size_t len = cep__v1__event__get_packed_size(ev);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (buf == NULL) {
-		cep_log_error(s->run_id, "no memory for event %llu: dropped",
+		cep_log_error(s->run_id.s, "no memory for event %llu: dropped",
 		    (unsigned long long)ev->seq);
 		return;
 	}
@@ -375,7 +381,7 @@ static void push_event(void *impl, const Cep__V1__Event *ev)
 		if (n == NULL) {
 			pthread_mutex_unlock(&s->mtx);
 			free(buf);
-			cep_log_error(s->run_id, "event queue full: dropped");
+			cep_log_error(s->run_id.s, "event queue full: dropped");
 			return;
 		}
 		s->q = n;
@@ -413,7 +419,7 @@ static int send_batch(cep_runner_session *s, cep_err *err)
 	}
 	pthread_mutex_unlock(&s->mtx);
 	Cep__V1__EventBatch b = CEP__V1__EVENT_BATCH__INIT;
-	b.run_id = s->run_id;
+	b.run_id = s->run_id.s;
 	b.n_events = got;
 	b.events = evs;
 	Cep__V1__EventAck *ack = NULL;
@@ -490,7 +496,7 @@ static void *sender(void *arg)
 			first_wait = 0;
 			continue;
 		}
-		cep_log_warn(s->run_id, "pushing events: %s", err.msg);
+		cep_log_warn(s->run_id.s, "pushing events: %s", err.msg);
 		wait_ms(s, cep_rpc_backoff_ms(attempt++, 100, 2000));
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -546,7 +552,7 @@ static void handle_commands(cep_runner_session *s, Cep__V1__CommandBatch *b,
 			*after = c->seq;
 		if (c->kind != CEP__V1__COMMAND__KIND__ABORT)
 			continue;
-		cep_log_warn(s->run_id, "abort received: %s",
+		cep_log_warn(s->run_id.s, "abort received: %s",
 		    c->reason[0] ? c->reason : "no reason given");
 		if (c->reason[0] != '\0')
 			cep_runner_ctl_abort(s->ctl, "%.200s", c->reason);
@@ -562,7 +568,7 @@ static void *watcher(void *arg)
 	int attempt = 0;
 	while (!stopping(s)) {
 		Cep__V1__WatchRequest req = CEP__V1__WATCH_REQUEST__INIT;
-		req.run_id = s->run_id;
+		req.run_id = s->run_id.s;
 		req.after_seq = after;
 		Cep__V1__CommandBatch *b = NULL;
 		cep_err err = {0};
@@ -578,7 +584,8 @@ static void *watcher(void *arg)
 		if (stopping(s))
 			break;
 		if (rc != CEP_DEADLINE_EXCEEDED)
-			cep_log_warn(s->run_id, "watching commands: %s", err.msg);
+			cep_log_warn(s->run_id.s, "watching commands: %s",
+			    err.msg);
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt++, 100, 2000));
 	}
 	return NULL;

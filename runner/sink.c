@@ -17,19 +17,22 @@ struct cep_runner_sink {
 	cep_runner_ctl *ctl;
 	pthread_mutex_t mtx;   /* seq order == push order */
 	uint64_t seq;
-	char run_id[64];
+	cep_run_id run_id;
 };
 
 cep_runner_sink *cep_runner_sink_new(const char *run_id,
     const cep_runner_sink_ops *ops, void *impl, cep_runner_ctl *ctl)
 {
+	cep_run_id id;
+	if (!cep_run_id_parse(&id, run_id))
+		return NULL;
 	cep_runner_sink *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
+	s->run_id = id;
 	s->ops = ops;
 	s->impl = impl;
 	s->ctl = ctl;
-	snprintf(s->run_id, sizeof(s->run_id), "%s", run_id);
 	pthread_mutex_init(&s->mtx, NULL);
 	return s;
 }
@@ -44,7 +47,7 @@ void cep_runner_sink_free(cep_runner_sink *s)
 
 const char *cep_runner_sink_run_id(const cep_runner_sink *s)
 {
-	return s->run_id;
+	return s->run_id.s;
 }
 
 cep_runner_ctl *cep_runner_sink_ctl(const cep_runner_sink *s)
@@ -55,7 +58,7 @@ cep_runner_ctl *cep_runner_sink_ctl(const cep_runner_sink *s)
 uint64_t cep_runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev)
 {
 	pthread_mutex_lock(&s->mtx);
-	ev->run_id = s->run_id;
+	ev->run_id = s->run_id.s;
 	ev->seq = ++s->seq;
 	ev->time_ms = cep_now_ms();
 	s->ops->push(s->impl, ev);
@@ -69,7 +72,7 @@ void cep_runner_emit_phase(cep_runner_sink *s, const char *phase)
 	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_PHASE;
 	ev.phase = (char *)phase;
-	cep_log_info(s->run_id, "phase %s", phase);
+	cep_log_info(s->run_id.s, "phase %s", phase);
 	cep_runner_sink_emit(s, &ev);
 }
 
@@ -83,7 +86,7 @@ void cep_runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
 	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_LOG;
 	ev.text = text;
-	cep_log_info(s->run_id, "%s", text);
+	cep_log_info(s->run_id.s, "%s", text);
 	cep_runner_sink_emit(s, &ev);
 }
 
@@ -101,7 +104,7 @@ void cep_runner_emit_probe(cep_runner_sink *s, const char *name,
 	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_PROBE;
 	ev.probe = &pr;
-	cep_log(final || !ok ? CEP_LOG_INFO : CEP_LOG_DEBUG, s->run_id,
+	cep_log(final || !ok ? CEP_LOG_INFO : CEP_LOG_DEBUG, s->run_id.s,
 	    "probe %s%s: %s (%s)", name, final ? " result" : "",
 	    ok ? "ok" : "failed", detail);
 	cep_runner_sink_emit(s, &ev);
@@ -118,7 +121,7 @@ void cep_runner_emit_fault(cep_runner_sink *s, const char *fault_id,
 	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_FAULT;
 	ev.fault = &fs;
-	cep_log_info(s->run_id, "fault %s (%s) %s: %s", fault_id, type, state,
+	cep_log_info(s->run_id.s, "fault %s (%s) %s: %s", fault_id, type, state,
 	    detail);
 	cep_runner_sink_emit(s, &ev);
 }
@@ -133,7 +136,7 @@ void cep_runner_emit_verdict(cep_runner_sink *s, const char *verdict,
 	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_VERDICT;
 	ev.verdict = &v;
-	cep_log_info(s->run_id, "verdict %s score %.1f: %s", verdict, score,
+	cep_log_info(s->run_id.s, "verdict %s score %.1f: %s", verdict, score,
 	    reason);
 	cep_runner_sink_emit(s, &ev);
 }
@@ -141,7 +144,7 @@ void cep_runner_emit_verdict(cep_runner_sink *s, const char *verdict,
 int cep_runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
     cep_err *err)
 {
-	rec->run_id = s->run_id;
+	rec->run_id = s->run_id.s;
 	rec->time_ms = cep_now_ms();
 	return s->ops->record_fault(s->impl, rec, err);
 }
@@ -149,7 +152,7 @@ int cep_runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
 int cep_runner_sink_fault_reverted(cep_runner_sink *s,
     Cep__V1__FaultRecord *rec, cep_err *err)
 {
-	rec->run_id = s->run_id;
+	rec->run_id = s->run_id.s;
 	rec->time_ms = cep_now_ms();
 	return s->ops->fault_reverted(s->impl, rec, err);
 }

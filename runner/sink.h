@@ -34,7 +34,8 @@ typedef struct cep_runner_sink_ops {
 
 typedef struct cep_runner_sink cep_runner_sink;
 
-/* ops and impl must outlive the sink; ctl is the run's control state. */
+/* ops and impl must outlive the sink; ctl is the run's control state.
+ * NULL when run_id is not a run id (or out of memory). */
 cep_runner_sink *cep_runner_sink_new(const char *run_id,
     const cep_runner_sink_ops *ops, void *impl, cep_runner_ctl *ctl);
 void cep_runner_sink_free(cep_runner_sink *s);

@@ -53,27 +53,6 @@ int cep_random(void *buf, size_t len, cep_err *err)
 	return CEP_OK;
 }
 
-void cep_run_id_new(cep_run_id *id)
-{
-	uint8_t b[8];
-	if (cep_random(b, sizeof(b), NULL) != CEP_OK)
-		abort(); /* no kernel randomness: nothing safe to do */
-	snprintf(id->s, sizeof(id->s), "r-%02x%02x%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-}
-
-bool cep_run_id_valid(const char *s)
-{
-	if (s == NULL || strlen(s) != 18 || s[0] != 'r' || s[1] != '-')
-		return false;
-	for (int i = 2; i < 18; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return true;
-}
-
 /* Units in the order they may appear: "1h2m3s4ms". */
 bool cep_parse_duration_ms(const char *s, int64_t *out_ms)
 {

@@ -11,18 +11,11 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "runid.h"   /* the run id type: most users came here for it */
 
 int64_t cep_now_ms(void);      /* CLOCK_REALTIME, unix ms */
 int64_t cep_mono_ms(void);     /* CLOCK_MONOTONIC ms */
 void cep_sleep_ms(int64_t ms);
-
-/* A run id: "r-" and 16 lowercase hex digits from getrandom().
- * A struct so it cannot be mixed up with other strings. */
-typedef struct cep_run_id { char s[24]; } cep_run_id;
-void cep_run_id_new(cep_run_id *id);
-/* Accepts exactly the shape cep_run_id_new makes. Run ids reach file
- * names, so this is the gate against "../" and friends. */
-bool cep_run_id_valid(const char *s);
 
 /* Random bytes from the kernel. */
 int cep_random(void *buf, size_t len, cep_err *err);

@@ -35,7 +35,7 @@ struct cep_journal {
 	int fd;
 	uint64_t size;          /* bytes of whole records in the file */
 	char path[PATH_MAX];
-	char run[32];           /* the run id (the dir's name) for log lines */
+	cep_run_id run;         /* the run id (the dir's name) for log lines */
 };
 
 /* ---- small file helpers -------------------------------------------------- */
@@ -47,14 +47,12 @@ static int journal_path(char *buf, size_t len, const char *dir, cep_err *err)
 	return cep_path(buf, len, err, "%s/journal", dir);
 }
 
-/* The run id, when the directory is named after one (state/runs/<id>). */
-static void run_of(const char *dir, char *out, size_t len)
+/* The run id, when the directory is named after one (state/runs/<id>);
+ * else empty. */
+static void run_of(const char *dir, cep_run_id *out)
 {
 	const char *slash = strrchr(dir, '/');
-	const char *base = slash ? slash + 1 : dir;
-	out[0] = '\0';
-	if (cep_run_id_valid(base))
-		snprintf(out, len, "%s", base);
+	cep_run_id_parse(out, slash ? slash + 1 : dir);
 }
 
 static int fsync_dir(const char *dir)
@@ -161,7 +159,7 @@ static int journal_new(const char *dir, const char *path, int fd,
 	j->fd = fd;
 	j->size = size;
 	snprintf(j->path, sizeof(j->path), "%s", path);
-	run_of(dir, j->run, sizeof(j->run));
+	run_of(dir, &j->run);
 	*out = j;
 	return CEP_OK;
 }
@@ -204,7 +202,8 @@ static int cut_tail(int fd, const char *path, const char *run,
 
 int cep_journal_open(const char *dir, cep_journal **out, cep_err *err)
 {
-	char path[PATH_MAX], run[32];
+	char path[PATH_MAX];
+	cep_run_id run;
 	*out = NULL;
 	if (journal_path(path, sizeof(path), dir, err) != 0)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
@@ -213,9 +212,9 @@ int cep_journal_open(const char *dir, cep_journal **out, cep_err *err)
 		return cep_err_errno(err, errno, path);
 	cep_journal_replay_info info;
 	int rv = scan(fd, path, NULL, NULL, &info, err);
-	run_of(dir, run, sizeof(run));
+	run_of(dir, &run);
 	if (rv == 0 && info.torn_tail)
-		rv = cut_tail(fd, path, run, &info, err);
+		rv = cut_tail(fd, path, run.s, &info, err);
 	if (rv != 0) {
 		close(fd);
 		return rv;
@@ -242,7 +241,7 @@ static int write_locked(cep_journal *j, const unsigned char *buf, size_t len,
 	int e = cep_frame_write(j->fd, buf, len);
 	if (e != 0) {
 		if (ftruncate(j->fd, (off_t)j->size) != 0)
-			cep_log_error(j->run[0] ? j->run : NULL,
+			cep_log_error(j->run.s,   /* "": no run */
 			    "journal %s: cannot cut a failed append back to "
 			    "offset %llu", j->path, (unsigned long long)j->size);
 		return cep_err_errno(err, e, j->path);

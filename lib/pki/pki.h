@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "runid.h"
 
 typedef struct cep_pki_ca cep_pki_ca;
 
@@ -79,7 +80,8 @@ typedef struct cep_pki_identity {
 	char uri[256];             /* URI SAN, "" if none */
 	char cn[128];
 	int64_t not_after_ms;
-	char appliance[64], connector[64], ns[64], run_id[32]; /* from uri */
+	char appliance[64], connector[64], ns[64]; /* from uri */
+	cep_run_id run_id;                          /* from uri */
 } cep_pki_identity;
 
 /* Verifies cert (DER) against ca_pem at time now_ms (0 = now; validity of

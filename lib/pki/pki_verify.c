@@ -74,6 +74,7 @@ static int parse_identity_uri(const char *uri, cep_pki_identity *id,
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "URI SAN does not start with " URI_SCHEME);
 	const char *p = uri + sl;
+	char run[32];
 	int rv = take_segment(&p, false, id->appliance, sizeof(id->appliance),
 	    "appliance", err);
 	if (rv == 0)
@@ -83,9 +84,8 @@ static int parse_identity_uri(const char *uri, cep_pki_identity *id,
 		rv = take_segment(&p, false, id->ns, sizeof(id->ns), "namespace",
 		    err);
 	if (rv == 0)
-		rv = take_segment(&p, true, id->run_id, sizeof(id->run_id),
-		    "run id", err);
-	if (rv == 0 && !cep_run_id_valid(id->run_id))
+		rv = take_segment(&p, true, run, sizeof(run), "run id", err);
+	if (rv == 0 && !cep_run_id_parse(&id->run_id, run))
 		rv = cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "identity URI run id is not a run id");
 	return rv;

@@ -17,7 +17,7 @@
 #define REPORT_MAX (64 * 1024)
 
 struct cep_cleanrun {
-	char run_id[64];
+	cep_run_id run_id;
 	char recs[4096], report[4096];
 	pid_t pid;
 	int64_t end_mono;
@@ -48,14 +48,18 @@ int cep_cleanrun_start(const cep_cleanrun_opts *o, cep_cleanrun **out,
     cep_err *err)
 {
 	*out = NULL;
+	cep_run_id id;
+	if (!cep_run_id_parse(&id, o->run_id))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "cleanup runner: "
+		    "not a run id");
 	cep_cleanrun *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	snprintf(c->run_id, sizeof(c->run_id), "%s", o->run_id);
+	c->run_id = id;
 	char log[4096];
 	int rv = write_files(c, o, log, sizeof(log), err);
 	char *argv[] = {(char *)o->runner_bin, (char *)"--cleanup", c->recs,
-	    (char *)"--run-id", c->run_id, (char *)"--report", c->report, NULL};
+	    (char *)"--run-id", c->run_id.s, (char *)"--report", c->report, NULL};
 	cep_forkexec_opts so = {.argv = argv, .log_path = log,
 	    .pre_exec = o->pre_exec, .arg = o->arg};
 	int64_t start = 0;
@@ -96,7 +100,7 @@ static int read_report(cep_cleanrun *c, const char *what, char **undone,
 	if (!json_is_array(ids)) {
 		json_decref(rep);
 		return cep_err_set(err, CEP_DATA_LOSS, "cleanup runner of %s "
-		    "(%s) gave no report", c->run_id, what);
+		    "(%s) gave no report", c->run_id.s, what);
 	}
 	*undone = json_dumps(ids, JSON_COMPACT);
 	int rv = CEP_OK;
@@ -112,16 +116,11 @@ static int read_report(cep_cleanrun *c, const char *what, char **undone,
 	return rv;
 }
 
-int cep_cleanrun_poll(cep_cleanrun *c, char **undone, cep_err *err)
+/* The child has ended (r == its pid) or is past its time limit (r == 0:
+ * killed now): reaped, and its report read. */
+static int reap(cep_cleanrun *c, pid_t r, int st, char **undone,
+    cep_err *err)
 {
-	*undone = NULL;
-	if (c->pid <= 0)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "cleanup runner "
-		    "of %s already reaped", c->run_id);
-	int st = 0;
-	pid_t r = waitpid(c->pid, &st, WNOHANG);
-	if (r == 0 && cep_mono_ms() < c->end_mono)
-		return CEP_CLEANRUN_IN_PROGRESS;
 	if (r == 0) {
 		kill(-c->pid, SIGKILL);   /* its own session (forkexec.h) */
 		kill(c->pid, SIGKILL);
@@ -139,6 +138,23 @@ int cep_cleanrun_poll(cep_cleanrun *c, char **undone, cep_err *err)
 	if (c->killed)
 		snprintf(what, sizeof(what), "killed after its time limit");
 	return read_report(c, what, undone, err);
+}
+
+enum cep_cleanrun_state cep_cleanrun_poll(cep_cleanrun *c, char **undone,
+    cep_err *err)
+{
+	*undone = NULL;
+	if (c->pid <= 0) {
+		cep_err_set(err, CEP_FAILED_PRECONDITION, "cleanup runner of "
+		    "%s already reaped", c->run_id.s);
+		return CEP_CLEANRUN_FAILED;
+	}
+	int st = 0;
+	pid_t r = waitpid(c->pid, &st, WNOHANG);
+	if (r == 0 && cep_mono_ms() < c->end_mono)
+		return CEP_CLEANRUN_RUNNING;
+	return reap(c, r, st, undone, err) == CEP_OK ? CEP_CLEANRUN_DONE :
+	    CEP_CLEANRUN_FAILED;
 }
 
 void cep_cleanrun_free(cep_cleanrun *c)

@@ -8,8 +8,8 @@
  * Used where the delegate must not undo node-level faults itself: the
  * local executor (a home without a launcher) and the launcher, which runs
  * it with the capabilities of the records' mechanisms (pre_exec).
- * Asynchronous: start, then poll until it is no longer IN_PROGRESS. The
- * caller reaps nothing else with waitpid(-1).
+ * Asynchronous: start, then poll while it is RUNNING. The caller reaps
+ * nothing else with waitpid(-1).
  */
 #ifndef CEP_CLEANRUN_H
 #define CEP_CLEANRUN_H
@@ -19,8 +19,13 @@
 
 #include "err.h"
 
-/* cep_cleanrun_poll while the child runs (the executors' value). */
-#define CEP_CLEANRUN_IN_PROGRESS 1000
+/* What cep_cleanrun_poll found: a result, not an error code (as the
+ * delegate's enum cep_exec_state). */
+enum cep_cleanrun_state {
+	CEP_CLEANRUN_DONE,      /* ended, every record undone */
+	CEP_CLEANRUN_RUNNING,   /* still running: poll again later */
+	CEP_CLEANRUN_FAILED,    /* ended otherwise: err (its code) says how */
+};
 
 typedef struct cep_cleanrun cep_cleanrun;
 
@@ -36,10 +41,11 @@ typedef struct cep_cleanrun_opts {
 
 int cep_cleanrun_start(const cep_cleanrun_opts *o, cep_cleanrun **out,
     cep_err *err);
-/* CEP_CLEANRUN_IN_PROGRESS; else the result: CEP_OK when every record
- * was undone, an error naming the first failure otherwise. *undone
- * (malloc'd JSON array of fault ids, or NULL) whatever the result. */
-int cep_cleanrun_poll(cep_cleanrun *c, char **undone, cep_err *err);
+/* RUNNING, or the end: DONE when every record was undone, FAILED with err
+ * naming the first failure (err->code: why) otherwise. *undone (malloc'd
+ * JSON array of fault ids, or NULL) whatever the result. */
+enum cep_cleanrun_state cep_cleanrun_poll(cep_cleanrun *c, char **undone,
+    cep_err *err);
 /* Is the child still running (not reaped, not a zombie)? Reaps nothing:
  * its report stays for cep_cleanrun_poll. */
 bool cep_cleanrun_running(const cep_cleanrun *c);

@@ -15,12 +15,13 @@
 
 #define CMDLINE_MAX (32 * 1024)
 
-bool cep_runproc_parse(const char *buf, size_t n, char *run_id, size_t len,
+bool cep_runproc_parse(const char *buf, size_t n, cep_run_id *run_id,
     bool *cleanup)
 {
 	bool saw_runner = false, found = false;
 	const char *p = buf, *end = buf + n;
 	*cleanup = false;
+	cep_run_id_clear(run_id);
 	while (p < end) {
 		size_t l = strnlen(p, (size_t)(end - p));
 		const char *next = p + l + 1;
@@ -33,8 +34,9 @@ bool cep_runproc_parse(const char *buf, size_t n, char *run_id, size_t len,
 		/* buf is NUL-terminated after n, so strcmp stays inside. */
 		else if (saw_runner && !found && strcmp(p, "--run-id") == 0 &&
 		    next < end) {
-			snprintf(run_id, len, "%s", next);
-			found = true;
+			found = true;   /* the first --run-id names the run */
+			if (!cep_run_id_parse(run_id, next))
+				return false;
 		}
 		p = next;
 	}
@@ -70,19 +72,19 @@ bool cep_runproc_identity(int pid, char *out, size_t len)
 }
 
 /* The run id of pid's command line ("" if not a runner's). */
-bool cep_runproc_run_of(int pid, char *run_id, size_t len, bool *cleanup)
+bool cep_runproc_run_of(int pid, cep_run_id *run_id, bool *cleanup)
 {
 	static __thread char buf[CMDLINE_MAX];
 	size_t n = read_cmdline(pid, buf, sizeof(buf));
-	return n > 0 && cep_runproc_parse(buf, n, run_id, len, cleanup);
+	return n > 0 && cep_runproc_parse(buf, n, run_id, cleanup);
 }
 
 static bool wanted(int pid, const char *run_id, unsigned which)
 {
-	char id[64];
+	cep_run_id id;
 	bool cleanup;
-	if (!cep_runproc_run_of(pid, id, sizeof(id), &cleanup) ||
-	    strcmp(id, run_id) != 0)
+	if (!cep_runproc_run_of(pid, &id, &cleanup) ||
+	    !cep_run_id_is(&id, run_id))
 		return false;
 	return (which & (cleanup ? CEP_RUNPROC_CLEANUP : CEP_RUNPROC_RUNNER))
 	    != 0;
@@ -165,16 +167,15 @@ struct each {
 static bool each_one(int pid, void *arg)
 {
 	struct each *e = arg;
-	char id[64], pid_id[64];
+	cep_run_id id, pid_id;
 	bool cleanup, pcleanup;
-	if (!cep_runproc_run_of(pid, id, sizeof(id), &cleanup) || cleanup)
+	if (!cep_runproc_run_of(pid, &id, &cleanup) || cleanup)
 		return true;
 	int ppid = parent_of(pid);
-	if (ppid > 1 && cep_runproc_run_of(ppid, pid_id, sizeof(pid_id),
-	    &pcleanup) &&
-	    strcmp(pid_id, id) == 0)
+	if (ppid > 1 && cep_runproc_run_of(ppid, &pid_id, &pcleanup) &&
+	    cep_run_id_is(&pid_id, id.s))
 		return true;   /* a fault worker of the runner */
-	e->fn(pid, id, e->arg);
+	e->fn(pid, id.s, e->arg);
 	return true;
 }
 

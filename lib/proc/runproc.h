@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "runid.h"
+
 #define CEP_RUNPROC_RUNNER 1u    /* the runner and its fault workers */
 #define CEP_RUNPROC_CLEANUP 2u   /* its cleanup runners */
 
@@ -30,8 +32,8 @@ int cep_runproc_scan(const char *run_id, unsigned which, int sig,
 typedef void (*cep_runproc_fn)(int pid, const char *run_id, void *arg);
 int cep_runproc_each_runner(cep_runproc_fn fn, void *arg);
 
-/* pid's run, if its command line is a runner's: run_id, *cleanup. */
-bool cep_runproc_run_of(int pid, char *run_id, size_t len, bool *cleanup);
+/* pid's run, if its command line is a runner's: *run_id, *cleanup. */
+bool cep_runproc_run_of(int pid, cep_run_id *run_id, bool *cleanup);
 
 /* The --identity argument of pid's runner command line into buf; false
  * if it has none. (A launcher adopts only runners whose identity lies in
@@ -39,9 +41,9 @@ bool cep_runproc_run_of(int pid, char *run_id, size_t len, bool *cleanup);
 bool cep_runproc_identity(int pid, char *buf, size_t len);
 
 /* Parses a NUL-separated command line (buf[n] must be NUL): is it a
- * cep-runner's with --run-id? run_id (len bytes) gets the id, *cleanup
- * whether it has --cleanup. For tests too. */
-bool cep_runproc_parse(const char *buf, size_t n, char *run_id, size_t len,
+ * cep-runner's with --run-id and a valid run id after it? *run_id gets
+ * the id, *cleanup whether it has --cleanup. For tests too. */
+bool cep_runproc_parse(const char *buf, size_t n, cep_run_id *run_id,
     bool *cleanup);
 
 /* The runner's command line (docs/internals.md: `cep-runner --relay URL

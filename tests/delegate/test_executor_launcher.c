@@ -125,7 +125,7 @@ Test(executor_launcher, launch_poll_kill_undo_through_the_launcher)
 	for (int i = 0; i < 3 && rv != CEP_OK; i++)   /* while it starts */
 		rv = launch(&h, &err);
 	cr_assert_eq(rv, CEP_OK, "%s", err.msg);
-	cr_assert_str_eq(h.run_id, RUN);
+	cr_assert_str_eq(h.run_id.s, RUN);
 	cr_assert_gt(h.pid, 1);
 	cr_assert_eq(h.start, cep_proc_start_time(h.pid));
 	char what[256];
@@ -180,7 +180,7 @@ Test(executor_launcher, without_a_launcher_poll_reads_proc_and_undo_waits)
 	/* no launcher started: poll answers from /proc by pid + start */
 	cep_exec_handle self = {.pid = (int)getpid(),
 	    .start = cep_proc_start_time((int)getpid())};
-	snprintf(self.run_id, sizeof(self.run_id), "%s", RUN);
+	cr_assert(cep_run_id_parse(&self.run_id, RUN));
 	char what[256];
 	cr_assert_eq(cep_executor_poll(ex, &self, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);

@@ -63,7 +63,7 @@ static void fuzz_uri(const uint8_t *data, size_t size)
 	    cep_pki_cert_der(crt, &der, &n, &err) == 0 &&
 	    cep_pki_verify_der(ca_pem, der, n, 0, &id, &err) == 0) {
 		/* accepted: then it names a run, and exactly this URI */
-		if (strcmp(id.uri, uri) != 0 || !cep_run_id_valid(id.run_id))
+		if (strcmp(id.uri, uri) != 0 || !cep_run_id_valid(id.run_id.s))
 			__builtin_trap();
 	}
 	free(der);

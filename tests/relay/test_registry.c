@@ -26,7 +26,7 @@ static const char *rid(int i)
 /* SyncRuns with runs idx[0..n) active and fin[0..nf) finished. */
 static int sync_set(cep_registry *reg, const int *idx, size_t n,
     const char **fin, size_t nf, size_t *nleft, size_t *added,
-    cep_relay_run_name **left_out)
+    cep_run_id **left_out)
 {
 	static char uris[8][64];
 	for (size_t i = 0; i < n; i++) {
@@ -43,7 +43,7 @@ static int sync_set(cep_registry *reg, const int *idx, size_t n,
 	g.grants = gp;
 	g.n_finished = nf;
 	g.finished = (char **)fin;
-	cep_relay_run_name *left = NULL;
+	cep_run_id *left = NULL;
 	cep_err err = {0};
 	int rc = cep_registry_sync(reg, &g, &left, nleft, added, &err);
 	if (left_out != NULL)
@@ -79,7 +79,7 @@ Test(registry, sync_replaces_set_and_keeps_commands)
 	cr_assert_not(queued, "same seq twice must be ignored");
 
 	int b[] = {1, 3};
-	cep_relay_run_name *left = NULL;
+	cep_run_id *left = NULL;
 	cr_assert_eq(sync_set(reg, b, 2, NULL, 0, &nleft, &added, &left), 0);
 	cr_assert_eq(added, 1);
 	cr_assert_eq(nleft, 2);
@@ -116,7 +116,7 @@ Test(registry, bad_grants_change_nothing)
 	Cep__V1__RunGrants g = CEP__V1__RUN_GRANTS__INIT;
 	g.n_grants = 1;
 	g.grants = gp;
-	cep_relay_run_name *left = NULL;
+	cep_run_id *left = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_registry_sync(reg, &g, &left, &nleft, &added, &err),
 	    CEP_INVALID_ARGUMENT);
@@ -188,7 +188,7 @@ Test(pipes, bind_unbind_remove)
 	cr_assert_eq(cep_pipes_bound(t), 2);
 	cr_assert_eq(cep_pipes_unbind_run(t, "r-0000000000000001"), 2);
 	cr_assert_eq(cep_pipes_bound(t), 0);
-	cr_assert_str_eq(p->revoked, "r-0000000000000001");
+	cr_assert_str_eq(p->revoked.s, "r-0000000000000001");
 	cep_pipes_bind(t, p, "r-0000000000000002", 10);
 	cep_pipes_remove(t, 7);
 	cr_assert_eq(cep_pipes_bound(t), 0);

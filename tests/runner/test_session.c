@@ -75,7 +75,8 @@ static void h_prove(cep_rpc_call *c, void *arg)
 	cep_err err = {0};
 	if (cep_pki_verify_der(ca_pem, req->cert_der.data, req->cert_der.len,
 	    cep_now_ms(), &id, &err) != CEP_OK ||
-	    strcmp(id.run_id, RUN_ID) != 0 || strcmp(req->run_id, RUN_ID) != 0 ||
+	    strcmp(id.run_id.s, RUN_ID) != 0 ||
+	    strcmp(req->run_id, RUN_ID) != 0 ||
 	    cep_pki_check_proof(req->cert_der.data, req->cert_der.len, R.nonce,
 	    sizeof(R.nonce), req->signature.data, req->signature.len, &err)
 	    != CEP_OK) {

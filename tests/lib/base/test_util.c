@@ -1,4 +1,4 @@
-/* test_util.c - durations, run ids, files. */
+/* test_util.c - durations, files. (Run ids: test_runid.c.) */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,18 +34,6 @@ Test(util, durations)
 	cr_assert_str_eq(buf, "1h1m");
 	cep_format_duration(250, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "250ms");
-}
-
-Test(util, run_ids)
-{
-	cep_run_id a, b;
-	cep_run_id_new(&a);
-	cep_run_id_new(&b);
-	cr_assert(cep_run_id_valid(a.s));
-	cr_assert_str_neq(a.s, b.s);
-	cr_assert(!cep_run_id_valid("r-../../etc/pass"));
-	cr_assert(!cep_run_id_valid("r-0123456789ABCDEF"));
-	cr_assert(!cep_run_id_valid(NULL));
 }
 
 Test(util, files)

@@ -212,7 +212,7 @@ Test(pki, server_cert_sans_and_usage, .init = setup, .fini = teardown)
 	    &err), CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(id.cn, "cep-relay");
 	cr_assert_str_eq(id.uri, "");
-	cr_assert_str_eq(id.run_id, "");
+	cr_assert_str_eq(id.run_id.s, "");
 	free(der);
 	free(crt);
 	cep_pki_free_secret(key);
@@ -243,7 +243,7 @@ Test(pki, client_identity_verifies, .init = setup, .fini = teardown)
 	cr_assert_str_eq(id.appliance, "app1");
 	cr_assert_str_eq(id.connector, "local");
 	cr_assert_str_eq(id.ns, "host");
-	cr_assert_str_eq(id.run_id, rid.s);
+	cr_assert_str_eq(id.run_id.s, rid.s);
 	cr_assert_str_eq(id.cn, rid.s);
 	cr_assert_eq(id.not_after_ms, na / 1000 * 1000);
 
@@ -581,7 +581,7 @@ Test(pki, issue_pub_for_a_key_made_elsewhere, .init = setup, .fini = teardown)
 	    &id, &err), CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(id.uri, uri);
 	cr_assert_str_eq(id.cn, rid.s);
-	cr_assert_str_eq(id.run_id, rid.s);
+	cr_assert_str_eq(id.run_id.s, rid.s);
 	cr_assert_eq(id.not_after_ms / 1000, na / 1000);
 	/* the certificate is for the key made here: its proof checks */
 	uint8_t nonce[32] = {1, 2, 3}, *sig = NULL;

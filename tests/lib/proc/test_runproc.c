@@ -15,8 +15,9 @@
 #include "util.h"
 
 #define RUN "r-0123456789abcdef"
+#define SLOW_RUN "r-5105000000000000"   /* the stand-in sleeps for it */
 
-static bool parse(const char *const *argv, char *id, bool *cleanup)
+static bool parse(const char *const *argv, cep_run_id *id, bool *cleanup)
 {
 	char buf[1024];
 	size_t n = 0;
@@ -26,32 +27,35 @@ static bool parse(const char *const *argv, char *id, bool *cleanup)
 		n += l;
 	}
 	buf[n] = '\0';
-	return cep_runproc_parse(buf, n, id, 64, cleanup);
+	return cep_runproc_parse(buf, n, id, cleanup);
 }
 
 Test(runproc, parses_runner_command_lines)
 {
-	char id[64];
+	cep_run_id id;
 	bool cl;
 	const char *runner[] = {"/usr/bin/cep-runner", "--relay", "x",
 	    "--run-id", RUN, NULL};
-	cr_assert(parse(runner, id, &cl));
-	cr_assert_str_eq(id, RUN);
+	cr_assert(parse(runner, &id, &cl));
+	cr_assert_str_eq(id.s, RUN);
 	cr_assert(!cl);
 	const char *cleanup[] = {"/usr/bin/cep-runner", "--cleanup", "f",
 	    "--run-id", RUN, "--report", "r", NULL};
-	cr_assert(parse(cleanup, id, &cl));
+	cr_assert(parse(cleanup, &id, &cl));
 	cr_assert(cl);
 	/* a script named cep-runner run by its interpreter */
 	const char *script[] = {"/bin/sh", "/tmp/x/cep-runner", "--run-id", RUN,
 	    NULL};
-	cr_assert(parse(script, id, &cl));
+	cr_assert(parse(script, &id, &cl));
 	const char *other[] = {"/usr/bin/sleep", "--run-id", RUN, NULL};
-	cr_assert(!parse(other, id, &cl), "not a runner");
+	cr_assert(!parse(other, &id, &cl), "not a runner");
 	const char *noid[] = {"cep-runner", "--run-id", NULL};
-	cr_assert(!parse(noid, id, &cl), "--run-id without a value");
+	cr_assert(!parse(noid, &id, &cl), "--run-id without a value");
 	const char *before[] = {"--run-id", RUN, "cep-runner", NULL};
-	cr_assert(!parse(before, id, &cl), "--run-id before the program");
+	cr_assert(!parse(before, &id, &cl), "--run-id before the program");
+	const char *bad[] = {"cep-runner", "--run-id", "r-../../x", NULL};
+	cr_assert(!parse(bad, &id, &cl), "a run id that is not one");
+	cr_assert_str_eq(id.s, "");
 }
 
 Test(runproc, argv_has_the_local_executors_flags)
@@ -85,19 +89,23 @@ static const char fake[] =
     "#!/bin/sh\n"
     "[ \"$1\" = --cleanup ] || exec sleep 30\n"
     "grep -q '\"fault_id\":\"f1\"' \"$2\" || exit 3\n"
-    "case \"$4\" in *slow*) sleep 30;; esac\n"
+    "case \"$4\" in r-5105*) sleep 30;; esac\n"
     "printf '{\"undone\":[\"f1\"],\"failed\":{\"f2\":\"still there\"}}' > \"$6\"\n";
 
+/* The end's code: CEP_OK for DONE, err->code for FAILED (never 0). */
 static int wait_result(cep_cleanrun *c, char **undone, cep_err *err)
 {
-	int rv;
 	for (int i = 0; i < 500; i++) {
-		if ((rv = cep_cleanrun_poll(c, undone, err)) !=
-		    CEP_CLEANRUN_IN_PROGRESS)
-			return rv;
+		enum cep_cleanrun_state st = cep_cleanrun_poll(c, undone, err);
+		if (st == CEP_CLEANRUN_DONE)
+			return CEP_OK;
+		if (st == CEP_CLEANRUN_FAILED) {
+			cr_assert_neq(err->code, CEP_OK, "FAILED, no code");
+			return err->code;
+		}
 		cep_sleep_ms(10);
 	}
-	return rv;
+	return -1;   /* still running after 5 s */
 }
 
 Test(cleanrun, runs_the_cleanup_runner_and_reads_its_report)
@@ -139,7 +147,7 @@ Test(cleanrun, no_report_and_time_limit_are_errors)
 	cr_assert_null(undone);
 	cep_cleanrun_free(c);
 	/* a run id the stand-in takes for slow: killed at the limit */
-	o.run_id = "r-slow";
+	o.run_id = SLOW_RUN;
 	o.recs_json = "[{\"fault_id\":\"f1\"}]";
 	o.limit_ms = 300;
 	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_OK, "%s", err.msg);
@@ -149,5 +157,18 @@ Test(cleanrun, no_report_and_time_limit_are_errors)
 	cr_assert(strstr(err.msg, "time limit") != NULL, "%s", err.msg);
 	cr_assert_lt(cep_mono_ms() - t0, 5000);
 	cep_cleanrun_free(c);
+	cep_test_rmdir(dir);
+}
+
+Test(cleanrun, refuses_what_is_not_a_run_id)
+{
+	char *dir = cep_test_tmpdir("cleanrun");
+	cep_err err = {0};
+	cep_cleanrun_opts o = {.runner_bin = "/bin/false", .dir = dir,
+	    .run_id = "r-../../etc", .recs_json = "[]"};
+	cep_cleanrun *c = NULL;
+	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_null(c);
+	cr_assert(strstr(err.msg, "not a run id") != NULL, "%s", err.msg);
 	cep_test_rmdir(dir);
 }
