@@ -26,7 +26,7 @@
 /* Finds a run by id, or fails the call; d->mu held. */
 static cep_run *admin_run(cep_delegate *d, cep_rpc_call *c, const char *id)
 {
-	cep_run *r = cep_run_id_valid(id) ? cep_run_find(d, id) : NULL;
+	cep_run *r = cep_run_id_valid(id) ? delegate_run_find(d, id) : NULL;
 	if (r == NULL)
 		cep_rpc_call_fail(c, CEP_NOT_FOUND, "no run %.40s", id);
 	return r;
@@ -42,7 +42,7 @@ static void on_submit(cep_rpc_call *c, void *arg)
 	cep_err err = {0};
 	snprintf(name, sizeof(name), "%s", req->spec_name ? req->spec_name : "");
 	const char *y = req->spec_yaml ? req->spec_yaml : "";
-	if (cep_delegate_submit(d, y, strlen(y), name, NULL, &id, &err) != CEP_OK) {
+	if (delegate_submit(d, y, strlen(y), name, NULL, &id, &err) != CEP_OK) {
 		cep_rpc_call_fail(c, err.code, "%s", err.msg);
 		return;
 	}
@@ -67,7 +67,7 @@ static void on_list(cep_rpc_call *c, void *arg)
 	} else {
 		size_t k = 0;
 		for (cep_run *r = d->runs; r != NULL && k < n; r = r->next, k++) {
-			cep_run_view_init(&v[k], r);
+			delegate_run_view_init(&v[k], r);
 			ip[k] = &v[k].info;
 		}
 		Cep__V1__RunList rep = CEP__V1__RUN_LIST__INIT;
@@ -75,7 +75,7 @@ static void on_list(cep_rpc_call *c, void *arg)
 		rep.runs = ip;
 		cep_rpc_call_reply(c, &rep.base);
 		for (size_t i = 0; i < k; i++)
-			cep_run_view_fini(&v[i]);
+			delegate_run_view_fini(&v[i]);
 	}
 	pthread_mutex_unlock(&d->mu);
 	free(v);
@@ -85,9 +85,9 @@ static void on_list(cep_rpc_call *c, void *arg)
 static void reply_run(cep_rpc_call *c, const cep_run *r)
 {
 	cep_run_view v;
-	cep_run_view_init(&v, r);
+	delegate_run_view_init(&v, r);
 	cep_rpc_call_reply(c, &v.info.base);
-	cep_run_view_fini(&v);
+	delegate_run_view_fini(&v);
 }
 
 static void on_get(cep_rpc_call *c, void *arg)
@@ -117,7 +117,7 @@ static void on_abort(cep_rpc_call *c, void *arg)
 		    "run %s already finished (%s)", r->id.s,
 		    cep_run_state_name(r->state));
 	} else if (r != NULL) {
-		cep_run_request_abort(d, r, reason);
+		delegate_run_request_abort(d, r, reason);
 		reply_run(c, r);
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -142,13 +142,13 @@ static void follow_reply(cep_rpc_call *c, const cep_run *r, uint64_t after,
 		}
 	}
 	cep_run_view v;
-	cep_run_view_init(&v, r);
+	delegate_run_view_init(&v, r);
 	Cep__V1__FollowReply rep = CEP__V1__FOLLOW_REPLY__INIT;
 	rep.n_events = n;
 	rep.events = n ? &r->events[first] : NULL;
 	rep.run = &v.info;
 	cep_rpc_call_reply(c, &rep.base);
-	cep_run_view_fini(&v);
+	delegate_run_view_fini(&v);
 }
 
 static bool follow_ready(const cep_run *r, uint64_t after)
@@ -164,7 +164,7 @@ static void follow_kick(cep_delegate *d, enum cep_run_news news, void *arg)
 	cep_parked **pp = &d->parked;
 	while (*pp != NULL) {
 		cep_parked *p = *pp;
-		cep_run *r = cep_run_find(d, p->run_id.s);
+		cep_run *r = delegate_run_find(d, p->run_id.s);
 		if (r != NULL && !follow_ready(r, p->after_seq) &&
 		    now < p->reply_by_mono) {
 			pp = &p->next;
@@ -221,13 +221,13 @@ static void on_status(cep_rpc_call *c, void *arg)
 	pthread_mutex_lock(&d->mu);
 	rep.appliance = d->cfg.appliance;
 	rep.version = (char *)CEP_VERSION;
-	rep.active_runs = (uint32_t)cep_run_active_count(d);
+	rep.active_runs = (uint32_t)delegate_run_active_count(d);
 	rep.total_runs = d->nruns;
 	rep.started_ms = d->started_ms;
 	rep.relay_ok = rv == CEP_OK;
 	rep.relay = rv == CEP_OK ? (Cep__V1__RelayStats *)stats : NULL;
 	Cep__V1__ControlPlaneStatus cps;
-	cep_cp_link_status(d, &cps);
+	delegate_cp_link_status(d, &cps);
 	if (d->cpl != NULL)
 		rep.control_plane = &cps;
 	cep_rpc_call_reply(c, &rep.base);
@@ -245,11 +245,11 @@ static const cep_rpc_method admin_methods[] = {
 	{"cep.v1.Admin/Status", &cep__v1__status_request__descriptor, on_status},
 };
 
-int cep_admin_start(cep_delegate *d, cep_err *err)
+int delegate_admin_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
 	cep_rpc_server_opts opts = {.name = "admin"};
-	int rv = cep_run_subscribe(d, follow_kick, NULL, err);
+	int rv = delegate_run_subscribe(d, follow_kick, NULL, err);
 	if (rv == CEP_OK)
 		rv = cep_paths_url(&d->paths, "admin.sock", url, sizeof(url), err);
 	if (rv == CEP_OK)

@@ -62,7 +62,7 @@ static void outcome(struct cep_cp_link *l, int rv, const cep_err *err)
 	pthread_mutex_unlock(&l->d->mu);
 }
 
-void cep_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st)
+void delegate_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st)
 {
 	struct cep_cp_link *l = d->cpl;
 	cep__v1__control_plane_status__init(st);
@@ -119,7 +119,7 @@ static void probe_health(struct cep_cp_link *l)
 		char ver[128] = "";
 		cep_kube *k = NULL;
 		cep_err err = {0};
-		int rv = cep_executor_kube_client(d->kex, c->name, &k, &err);
+		int rv = delegate_executor_kube_client(d->kex, c->name, &k, &err);
 		if (rv == CEP_OK)
 			rv = cep_kube_version(k, ver, sizeof(ver), &err);
 		v[i].reachable = rv == CEP_OK;
@@ -165,7 +165,7 @@ static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	req.version = (char *)CEP_VERSION;
 	req.started_ms = d->started_ms;
 	/* the plane checks runners' tunnel certificates against it */
-	req.ca_pem = (char *)cep_signer_ca_pem(d->signer);
+	req.ca_pem = (char *)delegate_signer_ca_pem(d->signer);
 	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
 	    &req.connectors);
 	if (copy == NULL)
@@ -207,7 +207,7 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 		ids[n] = held[n];
 		n++;
 	}
-	req.active_runs = (uint32_t)cep_run_active_count(d);
+	req.active_runs = (uint32_t)delegate_run_active_count(d);
 	pthread_mutex_unlock(&d->mu);
 	req.task_ids = ids;
 	req.n_task_ids = n;
@@ -225,9 +225,9 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	    (const Cep__V1__CpHeartbeatReply *)rep;
 	pthread_mutex_lock(&d->mu);
 	for (size_t i = 0; i < hr->n_lost_task_ids; i++) {
-		cep_run *r = cep_run_find_task(d, hr->lost_task_ids[i]);
+		cep_run *r = delegate_run_find_task(d, hr->lost_task_ids[i]);
 		if (r != NULL && !cep_run_state_final(r->state))
-			cep_run_request_abort(d, r, "the control plane's lease on "
+			delegate_run_request_abort(d, r, "the control plane's lease on "
 			    "its task was lost");
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -287,7 +287,7 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 		else
 			protobuf_c_message_free_unpacked(ack, NULL);
 		pthread_mutex_lock(&d->mu);
-		cep_run *r = cep_run_find(d, run_id);
+		cep_run *r = delegate_run_find(d, run_id);
 		if (r != NULL)
 			r->reported_state = rep.state;
 		pthread_mutex_unlock(&d->mu);
@@ -379,9 +379,9 @@ static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
 			    "control plane refused the ack of task %s: %s",
 			    task_id, err.msg);
 			pthread_mutex_lock(&d->mu);
-			cep_run *r = rv == CEP_OK ? cep_run_find(d, run_id) : NULL;
+			cep_run *r = rv == CEP_OK ? delegate_run_find(d, run_id) : NULL;
 			if (r != NULL)
-				cep_run_request_abort(d, r, "the control plane "
+				delegate_run_request_abort(d, r, "the control plane "
 				    "refused the task's acknowledgement");
 			pthread_mutex_unlock(&d->mu);
 			return;
@@ -406,7 +406,7 @@ static void take_task(struct cep_cp_link *l, const Cep__V1__CpTask *t)
 	cep_err err = {0};
 	const char *name = t->spec_name && t->spec_name[0] ? t->spec_name :
 	    t->task_id;
-	int rv = cep_delegate_submit(l->d, t->spec_yaml ? t->spec_yaml : "",
+	int rv = delegate_submit(l->d, t->spec_yaml ? t->spec_yaml : "",
 	    t->spec_yaml ? strlen(t->spec_yaml) : 0, name, t->task_id, &rid,
 	    &err);
 	if (rv == CEP_OK)
@@ -422,7 +422,7 @@ static void take_task(struct cep_cp_link *l, const Cep__V1__CpTask *t)
 static bool lease_allows(struct cep_cp_link *l, const Cep__V1__CpTask *t)
 {
 	pthread_mutex_lock(&l->d->mu);
-	bool ok = cep_lease_may_take(l->d);
+	bool ok = delegate_lease_may_take(l->d);
 	pthread_mutex_unlock(&l->d->mu);
 	if (!ok)
 		cep_log_warn(NULL, "task %s not taken: the Lease is no longer "
@@ -441,11 +441,11 @@ static void *poll_main(void *arg)
 			probe_health(l);
 		pthread_mutex_lock(&d->mu);
 		bool stop = d->stopping;
-		size_t active = cep_run_active_count(d);
+		size_t active = delegate_run_active_count(d);
 		size_t max = (size_t)d->cfg.policy.max_concurrent_runs;
 		bool ready = l->registered && !d->draining && active < max &&
-		    cep_lease_may_take(d);
-		int64_t wait_ms = cep_lease_cap_wait(d, d->cfg.cp.poll_wait_ms);
+		    delegate_lease_may_take(d);
+		int64_t wait_ms = delegate_lease_cap_wait(d, d->cfg.cp.poll_wait_ms);
 		if (!stop && !ready)
 			cep_cond_wait_ms(&d->relay_cv, &d->mu, 500);
 		pthread_mutex_unlock(&d->mu);
@@ -485,7 +485,7 @@ static void *poll_main(void *arg)
 
 /* -------------------------------------------------------------- public */
 
-int cep_cp_link_start(cep_delegate *d, cep_err *err)
+int delegate_cp_link_start(cep_delegate *d, cep_err *err)
 {
 	if (d->cfg.cp.url[0] == '\0')
 		return CEP_OK;
@@ -519,7 +519,7 @@ int cep_cp_link_start(cep_delegate *d, cep_err *err)
 	return CEP_OK;
 }
 
-void cep_cp_link_join(cep_delegate *d)
+void delegate_cp_link_join(cep_delegate *d)
 {
 	struct cep_cp_link *l = d->cpl;
 	if (l == NULL)

@@ -53,42 +53,42 @@ static int setup(cep_delegate *d, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(d->paths.run, 0750, err);
 	if (rv == CEP_OK)
-		rv = cep_signer_open(&d->signer, &d->paths, &d->cfg, 0, err);
+		rv = delegate_signer_open(&d->signer, &d->paths, &d->cfg, 0, err);
 	if (rv == CEP_OK)
 		rv = runner_bin(bin, sizeof(bin), err);
 	/* host runners: through the launcher when there is one (they get
 	 * their faults' capabilities; the delegate has none), else ours */
 	if (rv == CEP_OK && d->cfg.launcher_url[0] != '\0')
-		rv = cep_executor_launcher_new(d->cfg.launcher_url, &d->ex, err);
+		rv = delegate_executor_launcher_new(d->cfg.launcher_url, &d->ex, err);
 	else if (rv == CEP_OK)
-		rv = cep_executor_local_new(bin, d->runs_dir, &d->ex, err);
+		rv = delegate_executor_local_new(bin, d->runs_dir, &d->ex, err);
 	/* the policy sees the host as the runners will: through the
 	 * launcher when it starts them, else with the delegate's own eyes */
 	if (rv == CEP_OK && d->cfg.launcher_url[0] != '\0')
-		rv = cep_hostview_launcher_new(d->cfg.launcher_url, &d->hv, err);
+		rv = delegate_hostview_launcher_new(d->cfg.launcher_url, &d->hv, err);
 	else if (rv == CEP_OK)
-		d->hv = cep_hostview_direct();
+		d->hv = delegate_hostview_direct();
 	if (rv == CEP_OK && (rv = cep_connectors_load(&d->paths, &d->conns, err)))
 		cep_err_wrap(err, "loading connectors");
 	if (rv == CEP_OK)
-		rv = cep_executor_kube_new(d->conns, d->cfg.appliance,
+		rv = delegate_executor_kube_new(d->conns, d->cfg.appliance,
 		    d->cfg.relay_advertise, &d->kex, err);
 	if (rv == CEP_OK)
-		rv = cep_recover(d, err);
+		rv = delegate_recover(d, err);
 	if (rv == CEP_OK)
-		rv = cep_recover_collect(d, err);
-	if (rv == CEP_OK && (rv = cep_delegate_service_start(d, err)))
+		rv = delegate_recover_collect(d, err);
+	if (rv == CEP_OK && (rv = delegate_service_start(d, err)))
 		cep_err_wrap(err, "Delegate service");
-	if (rv == CEP_OK && (rv = cep_admin_start(d, err)))
+	if (rv == CEP_OK && (rv = delegate_admin_start(d, err)))
 		cep_err_wrap(err, "Admin service");
 	if (rv == CEP_OK)
-		rv = cep_relay_link_start(d, err);
+		rv = delegate_relay_link_start(d, err);
 	if (rv == CEP_OK)
-		rv = cep_monitor_start(d, err);
+		rv = delegate_monitor_start(d, err);
 	if (rv == CEP_OK)
-		rv = cep_lease_start(d, err);
+		rv = delegate_lease_start(d, err);
 	if (rv == CEP_OK)
-		rv = cep_cp_link_start(d, err);
+		rv = delegate_cp_link_start(d, err);
 	return rv;
 }
 
@@ -97,7 +97,7 @@ static void collect(cep_metrics *m, void *arg)
 {
 	(void)m;
 	cep_delegate *d = arg;
-	cep_metric_set(d->m_active, (double)cep_delegate_active_runs(d), NULL);
+	cep_metric_set(d->m_active, (double)delegate_active_runs(d), NULL);
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
@@ -124,12 +124,12 @@ static int init_metrics(cep_delegate *d, cep_err *err)
 	return CEP_OK;
 }
 
-struct cep_metrics *cep_delegate_metrics(cep_delegate *d)
+struct cep_metrics *delegate_metrics(cep_delegate *d)
 {
 	return d->metrics;
 }
 
-int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
+int delegate_new(const cep_paths *paths, const cep_config *cfg,
     cep_delegate **out, cep_err *err)
 {
 	*out = NULL;
@@ -147,37 +147,37 @@ int cep_delegate_new(const cep_paths *paths, const cep_config *cfg,
 	if (rv == CEP_OK)
 		rv = setup(d, err);
 	if (rv != CEP_OK) {
-		cep_delegate_free(d);
+		delegate_free(d);
 		return rv;
 	}
 	cep_log_info(NULL, "delegate up: appliance %s, %zu run(s) known, "
 	    "signer %s, executors %s and %s (%zu connector(s)), host facts "
-	    "%s", d->cfg.appliance, d->nruns, cep_signer_name(d->signer),
-	    cep_executor_name(d->ex), cep_executor_name(d->kex),
-	    cep_connectors_count(d->conns), cep_hostview_name(d->hv));
+	    "%s", d->cfg.appliance, d->nruns, delegate_signer_name(d->signer),
+	    delegate_executor_name(d->ex), delegate_executor_name(d->kex),
+	    cep_connectors_count(d->conns), delegate_hostview_name(d->hv));
 	*out = d;
 	return CEP_OK;
 }
 
-size_t cep_delegate_active_runs(cep_delegate *d)
+size_t delegate_active_runs(cep_delegate *d)
 {
 	pthread_mutex_lock(&d->mu);
-	size_t n = cep_run_active_count(d);
+	size_t n = delegate_run_active_count(d);
 	pthread_mutex_unlock(&d->mu);
 	return n;
 }
 
-uint64_t cep_delegate_ticks(cep_delegate *d)
+uint64_t delegate_ticks(cep_delegate *d)
 {
 	return atomic_load(&d->mon_ticks);
 }
 
-void cep_delegate_describe(cep_delegate *d, char *buf, size_t len)
+void delegate_describe(cep_delegate *d, char *buf, size_t len)
 {
 	Cep__V1__ControlPlaneStatus st;
 	pthread_mutex_lock(&d->mu);
-	size_t n = cep_run_active_count(d);
-	cep_cp_link_status(d, &st);
+	size_t n = delegate_run_active_count(d);
+	delegate_cp_link_status(d, &st);
 	const char *link = st.url[0] == '\0' ? "no control plane" :
 	    st.registered && st.last_error[0] == '\0' ? "control plane linked" :
 	    st.registered ? "control plane failing" : "control plane not "
@@ -188,17 +188,17 @@ void cep_delegate_describe(cep_delegate *d, char *buf, size_t len)
 	pthread_mutex_unlock(&d->mu);
 }
 
-void cep_delegate_stop(cep_delegate *d)
+void delegate_stop(cep_delegate *d)
 {
 	if (d == NULL)
 		return;
 	pthread_mutex_lock(&d->mu);
 	d->draining = true;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
-		cep_run_request_abort(d, r, "delegate stopping");
+		delegate_run_request_abort(d, r, "delegate stopping");
 	int64_t end = cep_mono_ms() + STOP_WAIT_MS;
 	size_t n;
-	while ((n = cep_run_active_count(d)) > 0 && cep_mono_ms() < end &&
+	while ((n = delegate_run_active_count(d)) > 0 && cep_mono_ms() < end &&
 	    d->monitor_started)
 		cep_cond_wait_ms(&d->mon_cv, &d->mu, 100);
 	pthread_mutex_unlock(&d->mu);
@@ -218,7 +218,7 @@ static void drop_parked(cep_delegate *d)
 	}
 }
 
-void cep_delegate_free(cep_delegate *d)
+void delegate_free(cep_delegate *d)
 {
 	if (d == NULL)
 		return;
@@ -231,22 +231,22 @@ void cep_delegate_free(cep_delegate *d)
 	pthread_mutex_unlock(&d->mu);
 	cep_rpc_server_free(d->admin_srv);
 	cep_rpc_server_free(d->deleg_srv);
-	cep_cp_link_join(d);
-	cep_lease_join(d);
-	cep_monitor_join(d);
-	cep_relay_link_join(d);
+	delegate_cp_link_join(d);
+	delegate_lease_join(d);
+	delegate_monitor_join(d);
+	delegate_relay_link_join(d);
 	cep_rpc_client_free(d->relay);
 	/* Before the runs: its threads (collection) look runs up. */
-	cep_executor_free(d->kex);
+	delegate_executor_free(d->kex);
 	cep_connectors_free(d->conns);
 	while (d->runs != NULL) {
 		cep_run *r = d->runs;
 		d->runs = r->next;
-		cep_run_free(r);
+		delegate_run_free(r);
 	}
-	cep_signer_free(d->signer);
-	cep_executor_free(d->ex);
-	cep_hostview_free(d->hv);
+	delegate_signer_free(d->signer);
+	delegate_executor_free(d->ex);
+	delegate_hostview_free(d->hv);
 	cep_metrics_free(d->metrics);
 	pthread_cond_destroy(&d->mon_cv);
 	pthread_cond_destroy(&d->relay_cv);

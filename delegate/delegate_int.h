@@ -76,17 +76,17 @@ typedef struct cep_run {
 	bool launch_failed;            /* exit_what holds why */
 	bool orphan;                   /* recovered, runner gone: clean up */
 	bool cleaning;                 /* CLEANUP: undo in progress, retry */
-	/* The target, from the spec (cep_run_load_target). */
+	/* The target, from the spec (delegate_run_load_target). */
 	bool target_known;
 	bool kube;                     /* kind kubernetes: d->kex runs it;
-	                                * read by cep_run_executor only */
+	                                * read by delegate_run_executor only */
 	char connector[64];
 	char ns[64];
 	char exit_what[640];
 	struct cep_run *next;          /* newest first */
 } cep_run;
 
-/* What the run table announces to its subscribers (cep_run_subscribe):
+/* What the run table announces to its subscribers (delegate_run_subscribe):
  * CHANGED after every change (a run's state, events, an abort), TIME on
  * each monitor turn for those whose answers fall due with time (parked
  * Follow calls). */
@@ -123,7 +123,7 @@ struct cep_delegate {
 	char finished[CEP_FINISHED_KEEP][24];
 	size_t nfinished, finished_next;
 	bool stopping;                 /* threads end */
-	bool draining;                 /* cep_delegate_stop: no new runs */
+	bool draining;                 /* delegate_stop: no new runs */
 	uint64_t sync_gen, synced_gen; /* sync_gen: the table's changes */
 	/* runs.c calls these on news and calls nothing else above it */
 	struct {
@@ -147,52 +147,52 @@ struct cep_delegate {
 };
 
 /* runs.c: the table and the changes that journal (d->mu held). */
-cep_run *cep_run_find(cep_delegate *d, const char *id);
-size_t cep_run_active_count(cep_delegate *d);
-cep_run *cep_run_alloc(void);
-void cep_run_free(cep_run *r);
-void cep_run_insert(cep_delegate *d, cep_run *r);
-int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
+cep_run *delegate_run_find(cep_delegate *d, const char *id);
+size_t delegate_run_active_count(cep_delegate *d);
+cep_run *delegate_run_alloc(void);
+void delegate_run_free(cep_run *r);
+void delegate_run_insert(cep_delegate *d, cep_run *r);
+int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
     cep_err *err);
-void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
+void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
     const char *reason);
-int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev);
+int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev);
 enum cep_run_fault_add {
 	CEP_RUN_FAULT_ADDED,
 	CEP_RUN_FAULT_KNOWN,           /* its fault id was recorded before */
 	CEP_RUN_FAULT_NO_ROOM,         /* CEP_RUN_MAX_FAULTS, or no memory */
 };
-enum cep_run_fault_add cep_run_add_fault(cep_run *r,
+enum cep_run_fault_add delegate_run_add_fault(cep_run *r,
     const Cep__V1__FaultRecord *rec, int64_t when);
-void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
+void delegate_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
     const char *by);
-void cep_run_finished(cep_delegate *d, cep_run *r);
-void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason);
-int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
+void delegate_run_finished(cep_delegate *d, cep_run *r);
+void delegate_run_request_abort(cep_delegate *d, cep_run *r, const char *reason);
+int delegate_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
     size_t len, cep_err *err);
 /* Bumps the change counter (d->sync_gen) and tells every listener. */
-void cep_delegate_changed(cep_delegate *d);
+void delegate_changed(cep_delegate *d);
 /* Tells every listener that time passed (the monitor's turn). */
-void cep_run_announce_time(cep_delegate *d);
+void delegate_run_announce_time(cep_delegate *d);
 /* Fills r's target fields from its spec (once). */
-void cep_run_load_target(cep_run *r);
+void delegate_run_load_target(cep_run *r);
 /* The executor that runs r: d->kex for kubernetes targets, else d->ex. */
-cep_executor *cep_run_executor(cep_delegate *d, cep_run *r);
+cep_executor *delegate_run_executor(cep_delegate *d, cep_run *r);
 /* Where r's runner acts (its identity URI), as its executor says. */
-void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out);
+void delegate_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out);
 /* Subscribes fn(d, news, arg), called with d->mu held; before the
  * threads start (setup). CEP_RESOURCE_EXHAUSTED when the table is full. */
-int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
+int delegate_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
     cep_err *err);
 
 /* runs_submit.c */
 /* task_id NULL or "": a run of its own (cepctl). A task id already held
  * by a run answers that run's id: one run per task, ever. */
-int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
+int delegate_submit(cep_delegate *d, const char *yaml, size_t len,
     const char *spec_name, const char *task_id, cep_run_id *run_id,
     cep_err *err);
 /* The run carrying task_id, or NULL (d->mu held). */
-cep_run *cep_run_find_task(cep_delegate *d, const char *task_id);
+cep_run *delegate_run_find_task(cep_delegate *d, const char *task_id);
 
 /* run_info.c: RunInfo views pointing into a run (d->mu held while used). */
 typedef struct cep_run_view {
@@ -200,44 +200,44 @@ typedef struct cep_run_view {
 	Cep__V1__FaultInfo *fi;
 	Cep__V1__FaultInfo **fip;
 } cep_run_view;
-void cep_run_view_init(cep_run_view *v, const cep_run *r);
-void cep_run_view_fini(cep_run_view *v);
+void delegate_run_view_init(cep_run_view *v, const cep_run *r);
+void delegate_run_view_fini(cep_run_view *v);
 
 /* monitor.c */
-int cep_monitor_start(cep_delegate *d, cep_err *err);
-void cep_monitor_join(cep_delegate *d);
+int delegate_monitor_start(cep_delegate *d, cep_err *err);
+void delegate_monitor_join(cep_delegate *d);
 
 /* relay_link.c */
-int cep_relay_link_start(cep_delegate *d, cep_err *err);
-void cep_relay_link_join(cep_delegate *d);
-int cep_delegate_service_start(cep_delegate *d, cep_err *err);
+int delegate_relay_link_start(cep_delegate *d, cep_err *err);
+void delegate_relay_link_join(cep_delegate *d);
+int delegate_service_start(cep_delegate *d, cep_err *err);
 /* Waits (d->mu held) until the relay holds generation gen, or timeout. */
-bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms);
+bool delegate_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms);
 
 /* cp_link.c: the control plane (controlPlane.url), if configured */
-int cep_cp_link_start(cep_delegate *d, cep_err *err);
-void cep_cp_link_join(cep_delegate *d);
+int delegate_cp_link_start(cep_delegate *d, cep_err *err);
+void delegate_cp_link_join(cep_delegate *d);
 /* For Admin/Status (d->mu held); st points into the link: reply and drop
  * it under the lock. Empty when no control plane is configured. */
-void cep_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st);
+void delegate_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st);
 
 /* lease.c: leader election (delegate.lease), if configured. Start before
- * cep_cp_link_start; join after cep_cp_link_join (gives the Lease up). */
-int cep_lease_start(cep_delegate *d, cep_err *err);
-void cep_lease_join(cep_delegate *d);
+ * delegate_cp_link_start; join after delegate_cp_link_join (gives the Lease up). */
+int delegate_lease_start(cep_delegate *d, cep_err *err);
+void delegate_lease_join(cep_delegate *d);
 /* d->mu held: may tasks be taken now? (always, without a Lease) */
-bool cep_lease_may_take(cep_delegate *d);
+bool delegate_lease_may_take(cep_delegate *d);
 /* d->mu held: a PollTasks wait that ends while the Lease is still ours. */
-int64_t cep_lease_cap_wait(cep_delegate *d, int64_t wait_ms);
+int64_t delegate_lease_cap_wait(cep_delegate *d, int64_t wait_ms);
 
 /* admin.c */
 /* Serves Admin and subscribes its parked Follow calls to the run table. */
-int cep_admin_start(cep_delegate *d, cep_err *err);
+int delegate_admin_start(cep_delegate *d, cep_err *err);
 
 /* recover.c */
-int cep_recover(cep_delegate *d, cep_err *err);
+int delegate_recover(cep_delegate *d, cep_err *err);
 /* Starts the background collection of leftover runner objects (after
- * cep_recover; never waits for a cluster). */
-int cep_recover_collect(cep_delegate *d, cep_err *err);
+ * delegate_recover; never waits for a cluster). */
+int delegate_recover_collect(cep_delegate *d, cep_err *err);
 
 #endif

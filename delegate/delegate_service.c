@@ -32,7 +32,7 @@ static cep_run *open_run(cep_delegate *d, cep_rpc_call *c, const char *id)
 		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT, "malformed run id");
 		return NULL;
 	}
-	cep_run *r = cep_run_find(d, id);
+	cep_run *r = delegate_run_find(d, id);
 	if (r == NULL) {
 		cep_rpc_call_fail(c, CEP_NOT_FOUND, "unknown run %s", id);
 		return NULL;
@@ -64,7 +64,7 @@ static void on_connected(cep_rpc_call *c, void *arg)
 			char why[320];
 			snprintf(why, sizeof(why), "runner connected from %.256s",
 			    str_ok(req->peer, 256) ? req->peer : "?");
-			cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_RUNNING, why);
+			delegate_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_RUNNING, why);
 		}
 		reply_ack(c, true);
 	}
@@ -115,10 +115,10 @@ static int journal_events(cep_run *r, const Cep__V1__EventBatch *b,
 		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
 		rec.event = ev;
-		int rv = cep_run_journal(r, &rec, i == last, err);
+		int rv = delegate_run_journal(r, &rec, i == last, err);
 		if (rv != CEP_OK)
 			return rv;
-		if (cep_run_add_event(r, ev) != CEP_OK)
+		if (delegate_run_add_event(r, ev) != CEP_OK)
 			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 			    "out of memory");
 	}
@@ -148,7 +148,7 @@ static void on_events(cep_rpc_call *c, void *arg)
 		cep_err err = {0};
 		int rv = journal_events(r, b, &err);
 		if (r->last_seq != before)
-			cep_delegate_changed(d);
+			delegate_changed(d);
 		cep_metric_add(d->m_events, (double)(r->last_seq - before), NULL);
 		if (rv != CEP_OK && r->last_seq == before) {
 			cep_rpc_call_fail(c, rv, "%s", err.msg);
@@ -188,18 +188,18 @@ static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_FAULT;
 	rec.fault = (Cep__V1__FaultRecord *)f;
 	cep_err err = {0};
-	if (cep_run_journal(r, &rec, true, &err) != CEP_OK) {
+	if (delegate_run_journal(r, &rec, true, &err) != CEP_OK) {
 		cep_rpc_call_fail(c, CEP_INTERNAL, "journaling the fault: %s",
 		    err.msg);
 		return;
 	}
-	if (cep_run_add_fault(r, f, rec.time_ms) == CEP_RUN_FAULT_NO_ROOM) {
+	if (delegate_run_add_fault(r, f, rec.time_ms) == CEP_RUN_FAULT_NO_ROOM) {
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
 	cep_log_info(r->id.s, "fault %s recorded: %s on %s", f->fault_id,
 	    f->type ? f->type : "?", f->target ? f->target : "?");
-	cep_delegate_changed(d);
+	delegate_changed(d);
 	reply_ack(c, true);
 }
 
@@ -262,14 +262,14 @@ static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 		rec.reverted = (Cep__V1__FaultRecord *)f;
 		rec.text = (char *)"runner";
 		cep_err err = {0};
-		if (cep_run_journal(r, &rec, true, &err) != CEP_OK) {
+		if (delegate_run_journal(r, &rec, true, &err) != CEP_OK) {
 			cep_rpc_call_fail(c, CEP_INTERNAL, "journaling: %s", err.msg);
 			return;
 		}
-		cep_run_mark_reverted(r, f->fault_id, rec.time_ms, "runner");
+		delegate_run_mark_reverted(r, f->fault_id, rec.time_ms, "runner");
 		cep_log_info(r->id.s, "fault %s reverted by the runner",
 		    f->fault_id);
-		cep_delegate_changed(d);
+		delegate_changed(d);
 	}
 	reply_ack(c, true);
 }
@@ -290,12 +290,12 @@ static cep_run *abort_target(cep_delegate *d, const Cep__V1__CpCommand *cmd)
 	if (str_ok(cmd->run_id, 23) && cmd->run_id[0] != '\0') {
 		cep_run_id id;
 		if (cep_run_id_parse(&id, cmd->run_id))
-			return cep_run_find(d, id.s);
+			return delegate_run_find(d, id.s);
 		cep_log_warn(NULL, "control plane: abort of a malformed run id "
 		    "ignored");
 		return NULL;
 	}
-	return str_ok(cmd->task_id, 63) ? cep_run_find_task(d, cmd->task_id) :
+	return str_ok(cmd->task_id, 63) ? delegate_run_find_task(d, cmd->task_id) :
 	    NULL;
 }
 
@@ -314,14 +314,14 @@ static void on_control_command(cep_rpc_call *c, void *arg)
 		for (cep_run *r = d->runs; r != NULL; r = r->next) {
 			if (cep_run_state_final(r->state))
 				continue;
-			cep_run_request_abort(d, r, reason);
+			delegate_run_request_abort(d, r, reason);
 			n++;
 		}
 		cep_log_info(NULL, "control plane: abort all (%zu run(s))", n);
 	} else if (cmd->kind == CEP__V1__CP_COMMAND__KIND__ABORT_RUN) {
 		cep_run *r = abort_target(d, cmd);
 		if (r != NULL && !cep_run_state_final(r->state)) {
-			cep_run_request_abort(d, r, reason);
+			delegate_run_request_abort(d, r, reason);
 			n = 1;
 		}
 		cep_log_info(r != NULL ? r->id.s : NULL,
@@ -352,7 +352,7 @@ static const cep_rpc_method delegate_methods[] = {
 	    on_fault_reverted},
 };
 
-int cep_delegate_service_start(cep_delegate *d, cep_err *err)
+int delegate_service_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
 	cep_rpc_server_opts opts = {.name = "delegate"};

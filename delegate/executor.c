@@ -13,7 +13,7 @@ struct cep_executor {
 	void *impl;
 };
 
-cep_executor *cep_executor_wrap(const cep_executor_ops *ops, void *impl)
+cep_executor *delegate_executor_wrap(const cep_executor_ops *ops, void *impl)
 {
 	cep_executor *ex = calloc(1, sizeof(*ex));
 	if (ex == NULL)
@@ -23,7 +23,7 @@ cep_executor *cep_executor_wrap(const cep_executor_ops *ops, void *impl)
 	return ex;
 }
 
-void cep_executor_free(cep_executor *ex)
+void delegate_executor_free(cep_executor *ex)
 {
 	if (ex == NULL)
 		return;
@@ -32,51 +32,51 @@ void cep_executor_free(cep_executor *ex)
 	free(ex);
 }
 
-const char *cep_executor_name(const cep_executor *ex)
+const char *delegate_executor_name(const cep_executor *ex)
 {
 	return ex->ops->name;
 }
 
-int cep_executor_launch(cep_executor *ex, const cep_exec_launch *l,
+int delegate_executor_launch(cep_executor *ex, const cep_exec_launch *l,
     cep_exec_handle *h, cep_err *err)
 {
 	return ex->ops->launch(ex->impl, l, h, err);
 }
 
-enum cep_exec_status cep_executor_poll(cep_executor *ex,
+enum cep_exec_status delegate_executor_poll(cep_executor *ex,
     const cep_exec_handle *h, char *what, size_t len)
 {
 	return ex->ops->poll(ex->impl, h, what, len);
 }
 
-void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h)
+void delegate_executor_kill(cep_executor *ex, const cep_exec_handle *h)
 {
 	ex->ops->kill(ex->impl, h);
 }
 
-enum cep_exec_state cep_exec_state_of(int rv)
+enum cep_exec_state delegate_exec_state_of(int rv)
 {
 	return rv == CEP_OK ? CEP_EXEC_DONE : CEP_EXEC_FAILED;
 }
 
-enum cep_exec_state cep_executor_undo(cep_executor *ex, const char *run_id,
+enum cep_exec_state delegate_executor_undo(cep_executor *ex, const char *run_id,
     cep_err *err)
 {
 	return ex->ops->undo(ex->impl, run_id, err);
 }
 
-enum cep_exec_state cep_executor_node_undo(cep_executor *ex,
+enum cep_exec_state delegate_executor_node_undo(cep_executor *ex,
     const char *run_id, const char *recs_json, char **undone, cep_err *err)
 {
 	*undone = NULL;
 	if (ex->ops->node_undo == NULL)
-		return cep_exec_state_of(cep_err_set(err, CEP_UNIMPLEMENTED,
+		return delegate_exec_state_of(cep_err_set(err, CEP_UNIMPLEMENTED,
 		    "the %s executor cannot undo faults on a node",
 		    ex->ops->name));
 	return ex->ops->node_undo(ex->impl, run_id, recs_json, undone, err);
 }
 
-int cep_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err)
+int delegate_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err)
 {
 	char what[128];
 	if (ex->ops->adopt != NULL)
@@ -92,7 +92,7 @@ int cep_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err)
 /* The defaults below are a process runner's on this host (local,
  * launcher); a backend whose runners live elsewhere sets its ops. */
 
-void cep_executor_place(const cep_executor *ex, const cep_exec_scope *run,
+void delegate_executor_place(const cep_executor *ex, const cep_exec_scope *run,
     cep_exec_scope *out)
 {
 	if (ex->ops->place != NULL) {
@@ -103,7 +103,7 @@ void cep_executor_place(const cep_executor *ex, const cep_exec_scope *run,
 	snprintf(out->ns, sizeof(out->ns), "host");
 }
 
-int cep_executor_pods(const cep_executor *ex, const char *spec_yaml,
+int delegate_executor_pods(const cep_executor *ex, const char *spec_yaml,
     const char *spec_name, cep_exec_pods *pods, cep_err *err)
 {
 	memset(pods, 0, sizeof(*pods));
@@ -112,7 +112,7 @@ int cep_executor_pods(const cep_executor *ex, const char *spec_yaml,
 	return ex->ops->pods(spec_yaml, spec_name, pods, err);
 }
 
-void cep_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
+void delegate_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
     char *buf, size_t len)
 {
 	if (ex->ops->describe != NULL)
@@ -121,7 +121,7 @@ void cep_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
 		snprintf(buf, len, "pid %d", h->pid);
 }
 
-void cep_executor_unverdicted(const cep_executor *ex, const char *what,
+void delegate_executor_unverdicted(const cep_executor *ex, const char *what,
     char *buf, size_t len)
 {
 	if (ex->ops->unverdicted != NULL)
@@ -131,7 +131,7 @@ void cep_executor_unverdicted(const cep_executor *ex, const char *what,
 		    what);
 }
 
-void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g)
+void delegate_executor_grant(const cep_executor *ex, cep_exec_grant *g)
 {
 	if (ex->ops->grant != NULL) {
 		ex->ops->grant(g);
@@ -142,7 +142,7 @@ void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g)
 }
 
 /* For a backend's own functions beyond the ops (kubernetes collection). */
-void *cep_executor_impl(cep_executor *ex, const cep_executor_ops *ops)
+void *delegate_executor_impl(cep_executor *ex, const cep_executor_ops *ops)
 {
 	return ex != NULL && ex->ops == ops ? ex->impl : NULL;
 }
@@ -164,7 +164,7 @@ static int identity_file(const char *dir, const char *name, bool secret,
 	return rv;
 }
 
-int cep_exec_identity_read(const char *dir, char **ca, char **cert,
+int delegate_exec_identity_read(const char *dir, char **ca, char **cert,
     char **key, cep_err *err)
 {
 	*ca = *cert = *key = NULL;

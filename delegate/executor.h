@@ -92,13 +92,13 @@ typedef struct cep_exec_grant {
 enum cep_exec_state { CEP_EXEC_DONE, CEP_EXEC_PENDING, CEP_EXEC_FAILED };
 
 /* For backends: DONE for CEP_OK, else FAILED (err already set). */
-enum cep_exec_state cep_exec_state_of(int rv);
+enum cep_exec_state delegate_exec_state_of(int rv);
 /* For backends that hand the runner's identity on (a Pod's Secret, the
  * launcher): dir's ca.crt, runner.crt and runner.key, all through the one
  * secret reader (lib/base/secret.h; the certificates without its mode
  * rule). Wipe each string with cep_secret_wipe_str. On an error nothing
  * is left allocated. */
-int cep_exec_identity_read(const char *dir, char **ca, char **cert,
+int delegate_exec_identity_read(const char *dir, char **ca, char **cert,
     char **key, cep_err *err);
 
 /* Is run_id live (known and not final)? For a backend's start-time
@@ -160,39 +160,39 @@ typedef struct cep_executor cep_executor;
 
 /* runner_bin: the cep-runner to exec; runs_dir: <state>/runs, where each
  * run's directory takes its cleanup runner's files (node_undo). */
-int cep_executor_local_new(const char *runner_bin, const char *runs_dir,
+int delegate_executor_local_new(const char *runner_bin, const char *runs_dir,
     cep_executor **out, cep_err *err);
-void cep_executor_free(cep_executor *ex);
+void delegate_executor_free(cep_executor *ex);
 
-const char *cep_executor_name(const cep_executor *ex);
-int cep_executor_launch(cep_executor *ex, const cep_exec_launch *l,
+const char *delegate_executor_name(const cep_executor *ex);
+int delegate_executor_launch(cep_executor *ex, const cep_exec_launch *l,
     cep_exec_handle *h, cep_err *err);
-enum cep_exec_status cep_executor_poll(cep_executor *ex,
+enum cep_exec_status delegate_executor_poll(cep_executor *ex,
     const cep_exec_handle *h, char *what, size_t len);
-void cep_executor_kill(cep_executor *ex, const cep_exec_handle *h);
-enum cep_exec_state cep_executor_undo(cep_executor *ex, const char *run_id,
+void delegate_executor_kill(cep_executor *ex, const cep_exec_handle *h);
+enum cep_exec_state delegate_executor_undo(cep_executor *ex, const char *run_id,
     cep_err *err);
-int cep_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err);
-void cep_executor_place(const cep_executor *ex, const cep_exec_scope *run,
+int delegate_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err);
+void delegate_executor_place(const cep_executor *ex, const cep_exec_scope *run,
     cep_exec_scope *out);
-int cep_executor_pods(const cep_executor *ex, const char *spec_yaml,
+int delegate_executor_pods(const cep_executor *ex, const char *spec_yaml,
     const char *spec_name, cep_exec_pods *pods, cep_err *err);
-void cep_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
+void delegate_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
     char *buf, size_t len);
-void cep_executor_unverdicted(const cep_executor *ex, const char *what,
+void delegate_executor_unverdicted(const cep_executor *ex, const char *what,
     char *buf, size_t len);
-void cep_executor_grant(const cep_executor *ex, cep_exec_grant *g);
+void delegate_executor_grant(const cep_executor *ex, cep_exec_grant *g);
 /* ops->node_undo; FAILED (UNIMPLEMENTED) for a backend without it. */
-enum cep_exec_state cep_executor_node_undo(cep_executor *ex, const char *run_id,
+enum cep_exec_state delegate_executor_node_undo(cep_executor *ex, const char *run_id,
     const char *recs_json, char **undone, cep_err *err);
 
 /* For backends: wraps ops + impl; impl back when ex is of those ops. */
-cep_executor *cep_executor_wrap(const cep_executor_ops *ops, void *impl);
-void *cep_executor_impl(cep_executor *ex, const cep_executor_ops *ops);
+cep_executor *delegate_executor_wrap(const cep_executor_ops *ops, void *impl);
+void *delegate_executor_impl(cep_executor *ex, const cep_executor_ops *ops);
 
 /* The launcher backend (host runs when privsep.launcher is set): url is
  * the launcher's ipc:// socket. */
-int cep_executor_launcher_new(const char *url, cep_executor **out,
+int delegate_executor_launcher_new(const char *url, cep_executor **out,
     cep_err *err);
 
 /*
@@ -202,18 +202,18 @@ int cep_executor_launcher_new(const char *url, cep_executor **out,
  * dial when the connector names no relay (relay.advertise).
  */
 typedef struct cep_connectors cep_connectors;
-int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
+int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
     const char *relay_default, cep_executor **out, cep_err *err);
 
 /* The API client of a connector (made on first use, shared, owned by the
  * executor): the delegate's own undo of Kubernetes faults uses it. */
 typedef struct cep_kube cep_kube;
-int cep_executor_kube_client(cep_executor *ex, const char *connector,
+int delegate_executor_kube_client(cep_executor *ex, const char *connector,
     cep_kube **out, cep_err *err);
 
 /* How long undo() keeps trying before "cleanup incomplete" (default 5
  * min; tests shorten it). */
-void cep_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms);
+void delegate_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms);
 
 /* A (connector, namespace) where runner objects may be left. */
 typedef struct cep_exec_place {
@@ -228,15 +228,15 @@ typedef struct cep_exec_place {
  * places[] (namespaces known from the journals), and deletes those whose
  * run is not live(arg, run_id). Live runs' objects are left to the
  * adopted runs. A dead cluster delays nothing but its own collection.
- * Joined by cep_executor_free.
+ * Joined by delegate_executor_free.
  */
-int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
+int delegate_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
     size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err);
 /* For tests: has the collection of every connector ended? */
-bool cep_executor_kube_collect_done(cep_executor *ex);
+bool delegate_executor_kube_collect_done(cep_executor *ex);
 
 /* local backend helper, also used by tests: counts processes whose
  * command line is a cep-runner with --run-id run_id. */
-int cep_executor_local_count(const char *run_id);
+int delegate_executor_local_count(const char *run_id);
 
 #endif

@@ -45,11 +45,11 @@ static kconn *find_conn(kube_exec *kx, const char *name)
 	return NULL;
 }
 
-int cep_executor_kube_client(cep_executor *ex, const char *connector,
+int delegate_executor_kube_client(cep_executor *ex, const char *connector,
     cep_kube **out, cep_err *err)
 {
 	*out = NULL;
-	kube_exec *kx = ex ? cep_executor_impl(ex, &kube_ops) : NULL;
+	kube_exec *kx = ex ? delegate_executor_impl(ex, &kube_ops) : NULL;
 	if (kx == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "no kubernetes executor");
@@ -57,7 +57,7 @@ int cep_executor_kube_client(cep_executor *ex, const char *connector,
 	if (kc == NULL)
 		return cep_err_set(err, CEP_NOT_FOUND, "no connector \"%s\"",
 		    connector);
-	return kx_client(kc, out, err);
+	return delegate_kx_client(kc, out, err);
 }
 
 /* kx->mu held. */
@@ -157,7 +157,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	p.node = kr->node;
 	p.caps = kr->pods.caps;
 	p.cgroupfs = kr->pods.cgroupfs;
-	json_t *pod = cep_kpod_pod(kr->kc->c, &p), *created = NULL;
+	json_t *pod = delegate_kpod_pod(kr->kc->c, &p), *created = NULL;
 	if (pod == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "building the pod object");
@@ -167,15 +167,15 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 		rv = ours_already(kr, k, &cep_kube_pods, &created, err);
 	if (rv != CEP_OK)
 		return rv;
-	const char *uid = kx_obj_str(created, "metadata", "uid");
-	json_t *sec = uid == NULL ? NULL : cep_kpod_secret(kr->kc->c, &p, uid,
+	const char *uid = delegate_kx_obj_str(created, "metadata", "uid");
+	json_t *sec = uid == NULL ? NULL : delegate_kpod_secret(kr->kc->c, &p, uid,
 	    kr->ca, kr->cert, kr->key);
 	json_decref(created);
 	if (sec == NULL)
 		return cep_err_set(err, CEP_INTERNAL, "pod %s/%s: %s", kr->ns,
 		    kr->pod, uid == NULL ? "created without a uid" :
 		    "building the secret object failed");
-	if (kx_stop_asked(kr) || atomic_load(&kr->kill_asked))
+	if (delegate_kx_stop_asked(kr) || atomic_load(&kr->kill_asked))
 		rv = cep_err_set(err, CEP_CANCELLED, "launch cancelled");
 	else
 		rv = cep_kube_create(k, &cep_kube_secrets, kr->ns, sec, NULL, err);
@@ -190,16 +190,16 @@ static void *watcher_main(void *arg)
 	krun *kr = arg;
 	cep_err err = {0};
 	cep_kube *k = NULL;
-	if (kx_client(kr->kc, &k, &err) != CEP_OK) {
+	if (delegate_kx_client(kr->kc, &k, &err) != CEP_OK) {
 		atomic_store(&kr->launched, true);
-		kx_ended(kr, "launch failed: %s", err.msg);
+		delegate_kx_ended(kr, "launch failed: %s", err.msg);
 	} else if (!kr->adopted && create_objects(kr, k, &err) != CEP_OK) {
 		atomic_store(&kr->launched, true);
-		kx_ended(kr, "launch failed: %s", err.msg);
+		delegate_kx_ended(kr, "launch failed: %s", err.msg);
 	} else {
 		atomic_store(&kr->launched, true);
 		wipe_identity(kr);
-		kx_watch_pod(kr, k);
+		delegate_kx_watch_pod(kr, k);
 	}
 	wipe_identity(kr);
 	pthread_mutex_lock(&kr->kx->mu);
@@ -283,7 +283,7 @@ static void *op_main(void *arg)
 		    "connector \"%s\" is not configured: pod and secret %s/%s "
 		    "cannot be deleted", kr->conn, kr->ns, kr->pod);
 	else
-		rv = kx_client(kr->kc, &k, &err);
+		rv = delegate_kx_client(kr->kc, &k, &err);
 	if (rv == CEP_OK && kr->op_kind == OP_KILL) {
 		/* A create in flight would land after the delete: wait for it
 		 * (it checks kill_asked before each step). */
@@ -344,7 +344,7 @@ static krun *krun_new(kube_exec *kx, const char *id, const char *ns,
 	kr->id = rid;
 	snprintf(kr->ns, sizeof(kr->ns), "%s", ns);
 	snprintf(kr->conn, sizeof(kr->conn), "%s", conn);
-	cep_kpod_name(id, kr->pod, sizeof(kr->pod));
+	delegate_kpod_name(id, kr->pod, sizeof(kr->pod));
 	kr->kc = find_conn(kx, conn);
 	atomic_init(&kr->stop, false);
 	atomic_init(&kr->kill_asked, false);
@@ -420,7 +420,7 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 	kr->not_after_ms = l->not_after_ms;
 	if (l->pods != NULL)
 		kr->pods = *l->pods;
-	int rv = cep_exec_identity_read(l->identity_dir, &kr->ca, &kr->cert,
+	int rv = delegate_exec_identity_read(l->identity_dir, &kr->ca, &kr->cert,
 	    &kr->key, err);
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0') {
 		snprintf(kr->cp_url, sizeof(kr->cp_url), "%s", l->cp_url);
@@ -445,7 +445,7 @@ static int kube_adopt(void *impl, cep_exec_handle *h, cep_err *err)
 	kube_exec *kx = impl;
 	/* the pod (and its Secret) are named after the run */
 	if (h->pod[0] == '\0')
-		cep_kpod_name(h->run_id.s, h->pod, sizeof(h->pod));
+		delegate_kpod_name(h->run_id.s, h->pod, sizeof(h->pod));
 	const char *id = handle_run(h);
 	if (!cep_run_id_valid(id))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -535,7 +535,7 @@ static enum cep_exec_state kube_undo(void *impl, const char *run_id,
 		return CEP_EXEC_PENDING;
 	}
 	unlink_run(kx, kr);
-	kx_clean_stash(kx, kr);
+	delegate_kx_clean_stash(kx, kr);
 	pthread_mutex_unlock(&kx->mu);
 	int rv = kr->undo_rv;
 	if (rv != CEP_OK)
@@ -545,7 +545,7 @@ static enum cep_exec_state kube_undo(void *impl, const char *run_id,
 		    "%s/%s deleted, confirmed gone",
 		    kr->ns, kr->pod);
 	krun_free(kr);   /* both threads have ended: joins return at once */
-	return cep_exec_state_of(rv);
+	return delegate_exec_state_of(rv);
 }
 
 static void kube_free(void *impl)
@@ -554,8 +554,8 @@ static void kube_free(void *impl)
 	if (kx == NULL)
 		return;
 	atomic_store(&kx->stopping, true);
-	kx_collect_join(kx);
-	kx_clean_free_all(kx);
+	delegate_kx_collect_join(kx);
+	delegate_kx_clean_free_all(kx);
 	while (kx->runs != NULL) {
 		krun *kr = kx->runs;
 		kx->runs = kr->next;
@@ -584,7 +584,7 @@ static int kube_pods(const char *spec_yaml, const char *spec_name,
 	int rv = cep_exp_parse(spec_yaml, strlen(spec_yaml), spec_name, &e,
 	    NULL, err);
 	if (rv == CEP_OK)
-		rv = cep_kpod_targets(e, pods, err);
+		rv = delegate_kpod_targets(e, pods, err);
 	cep_exp_free(e);
 	return rv;
 }
@@ -613,7 +613,7 @@ static const cep_executor_ops kube_ops = {
 	.undo = kube_undo,
 	.adopt = kube_adopt,
 	.free = kube_free,
-	.node_undo = kx_node_undo,
+	.node_undo = delegate_kx_node_undo,
 	.place = kube_place,
 	.pods = kube_pods,
 	.describe = kube_describe,
@@ -621,7 +621,7 @@ static const cep_executor_ops kube_ops = {
 	.grant = kube_grant,
 };
 
-int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
+int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
     const char *relay_default, cep_executor **out, cep_err *err)
 {
 	kube_exec *kx = calloc(1, sizeof(*kx));
@@ -642,7 +642,7 @@ int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
 	snprintf(kx->appliance, sizeof(kx->appliance), "%s", appliance);
 	snprintf(kx->relay, sizeof(kx->relay), "%s",
 	    relay_default ? relay_default : "");
-	*out = cep_executor_wrap(&kube_ops, kx);
+	*out = delegate_executor_wrap(&kube_ops, kx);
 	if (*out == NULL) {
 		kube_free(kx);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
@@ -650,27 +650,27 @@ int cep_executor_kube_new(const cep_connectors *cs, const char *appliance,
 	return CEP_OK;
 }
 
-void cep_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms)
+void delegate_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms)
 {
-	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
+	kube_exec *kx = delegate_executor_impl(ex, &kube_ops);
 	if (kx != NULL)
 		kx->undo_limit_ms = ms;
 }
 
 /* ---------------------------------------------------------- collection */
 
-int cep_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
+int delegate_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
     size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
 {
-	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
+	kube_exec *kx = delegate_executor_impl(ex, &kube_ops);
 	if (kx == NULL || kx->coll != NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "collection: not a kubernetes executor, or already started");
-	return kx_collect_start(kx, places, nplaces, live, arg, err);
+	return delegate_kx_collect_start(kx, places, nplaces, live, arg, err);
 }
 
-bool cep_executor_kube_collect_done(cep_executor *ex)
+bool delegate_executor_kube_collect_done(cep_executor *ex)
 {
-	kube_exec *kx = cep_executor_impl(ex, &kube_ops);
-	return kx == NULL || kx_collect_done(kx);
+	kube_exec *kx = delegate_executor_impl(ex, &kube_ops);
+	return kx == NULL || delegate_kx_collect_done(kx);
 }

@@ -8,7 +8,7 @@
  * Pod; the Pod undoes them with lib/undo/undo.c and reports, per fault, in
  * its termination message. Only what it reports undone counts as undone.
  *
- * One thread per cleanup; the monitor polls (kx_node_undo answers
+ * One thread per cleanup; the monitor polls (delegate_kx_node_undo answers
  * CEP_EXEC_PENDING meanwhile), so a slow cluster stalls nothing else.
  * The Pod and Secret are deleted and confirmed gone before the answer.
  */
@@ -44,7 +44,7 @@ struct kclean {
 	struct kclean *next;
 };
 
-void kx_clean_stash(kube_exec *kx, const krun *kr)
+void delegate_kx_clean_stash(kube_exec *kx, const krun *kr)
 {
 	if (kr->node[0] == '\0' || kr->kc == NULL)
 		return;
@@ -56,7 +56,7 @@ void kx_clean_stash(kube_exec *kx, const krun *kr)
 	c->id = kr->id;
 	snprintf(c->ns, sizeof(c->ns), "%s", kr->ns);
 	snprintf(c->node, sizeof(c->node), "%s", kr->node);
-	cep_kpod_cleanup_name(kr->id.s, c->name, sizeof(c->name));
+	delegate_kpod_cleanup_name(kr->id.s, c->name, sizeof(c->name));
 	c->caps = kr->pods.caps;
 	c->cgroupfs = kr->pods.cgroupfs;
 	c->next = kx->cleans;
@@ -69,7 +69,7 @@ static int create(kclean *c, cep_kube *k, cep_err *err)
 	    .appliance = c->kx->appliance, .relay = "", .deadline_s =
 	    CLEANUP_DEADLINE_S, .node = c->node, .caps = c->caps,
 	    .cgroupfs = c->cgroupfs, .cleanup = true};
-	json_t *pod = cep_kpod_pod(c->kc->c, &p), *created = NULL;
+	json_t *pod = delegate_kpod_pod(c->kc->c, &p), *created = NULL;
 	if (pod == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "building the "
 		    "cleanup pod");
@@ -79,7 +79,7 @@ static int create(kclean *c, cep_kube *k, cep_err *err)
 		return rv;
 	const char *uid = json_string_value(json_object_get(json_object_get(
 	    created, "metadata"), "uid"));
-	json_t *sec = uid ? cep_kpod_cleanup_secret(c->kc->c, &p, uid,
+	json_t *sec = uid ? delegate_kpod_cleanup_secret(c->kc->c, &p, uid,
 	    c->recs) : NULL;
 	json_decref(created);
 	if (sec == NULL)
@@ -186,7 +186,7 @@ static void *clean_main(void *arg)
 	cep_err err = {0}, e2 = {0};
 	cep_kube *k = NULL;
 	char *msg = NULL;
-	int rv = kx_client(c->kc, &k, &err);
+	int rv = delegate_kx_client(c->kc, &k, &err);
 	if (rv == CEP_OK) {
 		cep_log_conn(CEP_LOG_INFO, c->id.s, c->kc->c->name,
 		    "cleanup runner %s/%s launching on node %s",
@@ -235,7 +235,7 @@ static bool no_records(const char *recs)
 	return none;
 }
 
-enum cep_exec_state kx_node_undo(void *impl, const char *run_id,
+enum cep_exec_state delegate_kx_node_undo(void *impl, const char *run_id,
     const char *recs_json, char **undone, cep_err *err)
 {
 	kube_exec *kx = impl;
@@ -287,10 +287,10 @@ enum cep_exec_state kx_node_undo(void *impl, const char *run_id,
 	*undone = c->undone;
 	c->undone = NULL;
 	kclean_free(c);
-	return cep_exec_state_of(rv);
+	return delegate_exec_state_of(rv);
 }
 
-void kx_clean_free_all(kube_exec *kx)
+void delegate_kx_clean_free_all(kube_exec *kx)
 {
 	while (kx->cleans != NULL) {
 		kclean *c = kx->cleans;

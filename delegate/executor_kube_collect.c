@@ -117,9 +117,9 @@ static void *collect_main(void *arg)
 	char sel[256];
 	cep_err err = {0};
 	cep_kube *k = NULL;
-	if (cep_kpod_selector(o->kx->appliance, sel, sizeof(sel)) != 0)
+	if (delegate_kpod_selector(o->kx->appliance, sel, sizeof(sel)) != 0)
 		cep_log_error(NULL, "collection: appliance name too long");
-	else if (kx_client(o->kc, &k, &err) != CEP_OK)
+	else if (delegate_kx_client(o->kc, &k, &err) != CEP_OK)
 		cep_log_conn(CEP_LOG_WARN, NULL, o->kc->c->name, "collection "
 		    "skipped: %s", err.msg);
 	else
@@ -147,7 +147,7 @@ static bool setup_one(kube_exec *kx, kcoll_one *o, kconn *kc,
 	return true;
 }
 
-int kx_collect_start(kube_exec *kx, const cep_exec_place *places,
+int delegate_kx_collect_start(kube_exec *kx, const cep_exec_place *places,
     size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
 {
 	kcollect *c = calloc(1, sizeof(*c));
@@ -174,7 +174,7 @@ int kx_collect_start(kube_exec *kx, const cep_exec_place *places,
 	return CEP_OK;
 }
 
-bool kx_collect_done(kube_exec *kx)
+bool delegate_kx_collect_done(kube_exec *kx)
 {
 	if (kx->coll == NULL)
 		return true;
@@ -184,7 +184,7 @@ bool kx_collect_done(kube_exec *kx)
 	return true;
 }
 
-void kx_collect_join(kube_exec *kx)
+void delegate_kx_collect_join(kube_exec *kx)
 {
 	kcollect *c = kx->coll;
 	if (c == NULL)

@@ -77,7 +77,7 @@ typedef struct kube_exec {
 } kube_exec;
 
 /* executor_kube_run.c: a connector's client, made on first use. */
-int kx_client(kconn *kc, cep_kube **out, cep_err *err);
+int delegate_kx_client(kconn *kc, cep_kube **out, cep_err *err);
 
 #define WATCH_SLICE_MS 60000      /* re-check the pod by GET this often */
 #define RETRY_PAUSE_MS 1000       /* after a failed API call */
@@ -85,26 +85,26 @@ int kx_client(kconn *kc, cep_kube **out, cep_err *err);
 /* executor_kube_run.c, for the watcher: the runner is over as far as this
  * executor can tell (first word wins); the run's threads should end;
  * o[a][b] as a string or NULL. */
-void kx_ended(krun *kr, const char *fmt, ...)
+void delegate_kx_ended(krun *kr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-bool kx_stop_asked(krun *kr);
-const char *kx_obj_str(json_t *o, const char *a, const char *b);
+bool delegate_kx_stop_asked(krun *kr);
+const char *delegate_kx_obj_str(json_t *o, const char *a, const char *b);
 /* executor_kube_watch.c: follows the created (or adopted) Pod to its end. */
-void kx_watch_pod(krun *kr, cep_kube *k);
+void delegate_kx_watch_pod(krun *kr, cep_kube *k);
 /* executor_kube_cleanup.c. stash: remembers where a pod-target run's
  * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
  * op. free_all: joins and frees every cleanup (at executor free). */
-void kx_clean_stash(kube_exec *kx, const krun *kr);
-enum cep_exec_state kx_node_undo(void *impl, const char *run_id,
+void delegate_kx_clean_stash(kube_exec *kx, const krun *kr);
+enum cep_exec_state delegate_kx_node_undo(void *impl, const char *run_id,
     const char *recs_json, char **undone, cep_err *err);
-void kx_clean_free_all(kube_exec *kx);
+void delegate_kx_clean_free_all(kube_exec *kx);
 
 /* executor_kube_collect.c: starts one collection thread per connector
- * (cep_executor_kube_collect); are they all done; waits for them (they
+ * (delegate_executor_kube_collect); are they all done; waits for them (they
  * check kx->stopping). */
-int kx_collect_start(kube_exec *kx, const cep_exec_place *places,
+int delegate_kx_collect_start(kube_exec *kx, const cep_exec_place *places,
     size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err);
-bool kx_collect_done(kube_exec *kx);
-void kx_collect_join(kube_exec *kx);
+bool delegate_kx_collect_done(kube_exec *kx);
+void delegate_kx_collect_join(kube_exec *kx);
 
 #endif

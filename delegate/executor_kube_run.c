@@ -14,7 +14,7 @@
 
 #include "log.h"
 
-int kx_client(kconn *kc, cep_kube **out, cep_err *err)
+int delegate_kx_client(kconn *kc, cep_kube **out, cep_err *err)
 {
 	pthread_mutex_lock(&kc->mu);
 	int rv = CEP_OK;
@@ -26,7 +26,7 @@ int kx_client(kconn *kc, cep_kube **out, cep_err *err)
 }
 
 /* The runner is over, as far as this executor can tell; first word wins. */
-void kx_ended(krun *kr, const char *fmt, ...)
+void delegate_kx_ended(krun *kr, const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
@@ -45,12 +45,12 @@ void kx_ended(krun *kr, const char *fmt, ...)
 		    "runner pod %s/%s: %s", kr->ns, kr->pod, what);
 }
 
-bool kx_stop_asked(krun *kr)
+bool delegate_kx_stop_asked(krun *kr)
 {
 	return atomic_load(&kr->stop) || atomic_load(&kr->kx->stopping);
 }
 
-const char *kx_obj_str(json_t *o, const char *a, const char *b)
+const char *delegate_kx_obj_str(json_t *o, const char *a, const char *b)
 {
 	json_t *v = json_object_get(json_object_get(o, a), b);
 	return json_is_string(v) ? json_string_value(v) : NULL;

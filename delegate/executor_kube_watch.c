@@ -33,8 +33,8 @@ static json_t *first_container_state(json_t *pod)
 static void describe_end(json_t *pod, const char *phase, char *buf,
     size_t len)
 {
-	const char *reason = kx_obj_str(pod, "status", "reason");
-	const char *msg = kx_obj_str(pod, "status", "message");
+	const char *reason = delegate_kx_obj_str(pod, "status", "reason");
+	const char *msg = delegate_kx_obj_str(pod, "status", "message");
 	json_t *term = json_object_get(first_container_state(pod), "terminated");
 	json_t *code = json_object_get(term, "exitCode");
 	const char *treason = json_string_value(json_object_get(term, "reason"));
@@ -69,7 +69,7 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 	unsigned caps;
 	bool cg;
 	if (kr->adopted && kr->node[0] == '\0' &&
-	    cep_kpod_placement(obj, node, sizeof(node), &caps, &cg)) {
+	    delegate_kpod_placement(obj, node, sizeof(node), &caps, &cg)) {
 		pthread_mutex_lock(&kr->kx->mu);
 		snprintf(kr->node, sizeof(kr->node), "%s", node);
 		kr->pods.caps = caps;
@@ -81,17 +81,17 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 		    kr->pod, node);
 	}
 	if (strcmp(type, "DELETED") == 0) {
-		kx_ended(kr, "pod deleted");
+		delegate_kx_ended(kr, "pod deleted");
 		w->done = true;
 		return 1;
 	}
-	const char *phase = kx_obj_str(obj, "status", "phase");
+	const char *phase = delegate_kx_obj_str(obj, "status", "phase");
 	if (phase == NULL)
 		phase = "Pending";
 	if (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0) {
 		char what[512];
 		describe_end(obj, phase, what, sizeof(what));
-		kx_ended(kr, "%s", what);
+		delegate_kx_ended(kr, "%s", what);
 		w->done = true;
 		return 1;
 	}
@@ -107,7 +107,7 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 	} else {
 		note_waiting(w, obj);
 	}
-	return kx_stop_asked(kr) ? 1 : 0;
+	return delegate_kx_stop_asked(kr) ? 1 : 0;
 }
 
 /* Does the pod still exist? false only on a definite 404. */
@@ -142,20 +142,20 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 	    cep_kube_watch(k, &(cep_kube_watch_spec){.res = &cep_kube_pods,
 	    .ns = kr->ns, .list = &o, .timeout_ms = slice, .stop = &kr->stop,
 	    .fn = on_pod, .arg = w}, &err);
-	if (w->done || kx_stop_asked(kr) || rv == CEP_CANCELLED)
+	if (w->done || delegate_kx_stop_asked(kr) || rv == CEP_CANCELLED)
 		return true;
 	if (rv == CEP_OK || rv == CEP_DEADLINE_EXCEEDED) {
 		if (!running(kr) && cep_mono_ms() >= launch_by) {
 			/* Name the pod and why it waits (ImagePullBackOff...):
 			 * the operator's first question. */
-			kx_ended(kr, "launch failed: pod %s/%s not running after "
+			delegate_kx_ended(kr, "launch failed: pod %s/%s not running after "
 			    "%llds%s%s", kr->ns, kr->pod,
 			    (long long)kr->kc->c->launch_timeout_ms / 1000,
 			    w->waiting[0] ? ": " : "", w->waiting);
 			return true;
 		}
 		if (!pod_exists(kr, k)) {
-			kx_ended(kr, "pod gone (deleted outside cep)");
+			delegate_kx_ended(kr, "pod gone (deleted outside cep)");
 			return true;
 		}
 		return false;
@@ -172,17 +172,17 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 		cep_sleep_ms(RETRY_PAUSE_MS);
 		return false;
 	}
-	kx_ended(kr, "watching the pod failed: %s", err.msg);
+	delegate_kx_ended(kr, "watching the pod failed: %s", err.msg);
 	return true;
 }
 
-void kx_watch_pod(krun *kr, cep_kube *k)
+void delegate_kx_watch_pod(krun *kr, cep_kube *k)
 {
 	wctx w = {.kr = kr};
 	int64_t launch_by = cep_mono_ms() + kr->kc->c->launch_timeout_ms;
 	if (kr->adopted) {
 		if (!pod_exists(kr, k)) {
-			kx_ended(kr, "pod gone (delegate restarted)");
+			delegate_kx_ended(kr, "pod gone (delegate restarted)");
 			return;
 		}
 		launch_by = INT64_MAX / 2;  /* it was launched before */

@@ -66,7 +66,7 @@ static void pems_free(pems *p)
 static int pems_read(const cep_exec_launch *l, pems *p, cep_err *err)
 {
 	memset(p, 0, sizeof(*p));
-	int rv = cep_exec_identity_read(l->identity_dir, &p->ca, &p->cert,
+	int rv = delegate_exec_identity_read(l->identity_dir, &p->ca, &p->cert,
 	    &p->key, err);
 	size_t len;
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0' &&
@@ -254,7 +254,7 @@ static enum cep_exec_state lx_node_undo(void *impl, const char *run_id,
 	enum cep_exec_state st = CEP_EXEC_PENDING;
 	if (rep->done) {
 		*undone = undone_json(rep);
-		st = rep->code == CEP_OK ? CEP_EXEC_DONE : cep_exec_state_of(
+		st = rep->code == CEP_OK ? CEP_EXEC_DONE : delegate_exec_state_of(
 		    cep_err_set(err, rep->code > 0 && rep->code <= 16 ?
 		    rep->code : CEP_INTERNAL, "%s", rep->error));
 	}
@@ -284,7 +284,7 @@ static const cep_executor_ops launcher_ops = {
 	.node_undo = lx_node_undo,
 };
 
-int cep_executor_launcher_new(const char *url, cep_executor **out,
+int delegate_executor_launcher_new(const char *url, cep_executor **out,
     cep_err *err)
 {
 	launcher_exec *lx = calloc(1, sizeof(*lx));
@@ -293,7 +293,7 @@ int cep_executor_launcher_new(const char *url, cep_executor **out,
 	int rv = cep_path(lx->url, sizeof(lx->url), err, "%s", url);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&lx->c, url, NULL, err);
-	if (rv == CEP_OK && (*out = cep_executor_wrap(&launcher_ops, lx)) ==
+	if (rv == CEP_OK && (*out = delegate_executor_wrap(&launcher_ops, lx)) ==
 	    NULL)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	if (rv != CEP_OK) {

@@ -102,7 +102,7 @@ static void local_kill(void *impl, const cep_exec_handle *h)
 	kill(h->pid, SIGKILL);
 }
 
-int cep_executor_local_count(const char *run_id)
+int delegate_executor_local_count(const char *run_id)
 {
 	return cep_runproc_scan(run_id, CEP_RUNPROC_RUNNER, 0, NULL);
 }
@@ -129,7 +129,7 @@ static enum cep_exec_state local_undo(void *impl, const char *run_id,
     cep_err *err)
 {
 	(void)impl;
-	return cep_exec_state_of(kill_run(run_id, err));
+	return delegate_exec_state_of(kill_run(run_id, err));
 }
 
 static bool no_records(const char *recs)
@@ -154,12 +154,12 @@ static enum cep_exec_state clean_start(local_exec *lx, const char *run_id,
 	char dir[4096];
 	cep_run_id id;
 	if (!cep_run_id_parse(&id, run_id))
-		return cep_exec_state_of(cep_err_set(err,
+		return delegate_exec_state_of(cep_err_set(err,
 		    CEP_INVALID_ARGUMENT, "cleanup: not a run id: \"%s\"",
 		    run_id != NULL ? run_id : ""));
 	lclean *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return cep_exec_state_of(cep_err_set(err,
+		return delegate_exec_state_of(cep_err_set(err,
 		    CEP_RESOURCE_EXHAUSTED, "out of memory"));
 	c->id = id;
 	cep_cleanrun_opts o = {.runner_bin = lx->bin, .dir = dir,
@@ -219,7 +219,7 @@ static const cep_executor_ops local_ops = {
 	.node_undo = local_node_undo,
 };
 
-int cep_executor_local_new(const char *runner_bin, const char *runs_dir,
+int delegate_executor_local_new(const char *runner_bin, const char *runs_dir,
     cep_executor **out, cep_err *err)
 {
 	local_exec *lx = calloc(1, sizeof(*lx));
@@ -233,7 +233,7 @@ int cep_executor_local_new(const char *runner_bin, const char *runs_dir,
 	}
 	snprintf(lx->bin, sizeof(lx->bin), "%s", runner_bin);
 	snprintf(lx->runs, sizeof(lx->runs), "%s", runs_dir);
-	*out = cep_executor_wrap(&local_ops, lx);
+	*out = delegate_executor_wrap(&local_ops, lx);
 	if (*out == NULL) {
 		free(lx);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");

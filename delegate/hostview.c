@@ -96,7 +96,7 @@ static const hostview_ops direct_ops = {
 
 static cep_hostview direct_view = {.ops = &direct_ops};
 
-cep_hostview *cep_hostview_direct(void)
+cep_hostview *delegate_hostview_direct(void)
 {
 	return &direct_view;
 }
@@ -222,7 +222,7 @@ static const hostview_ops launcher_ops = {
 	.fs = launcher_fs,
 };
 
-int cep_hostview_launcher_new(const char *url, cep_hostview **out,
+int delegate_hostview_launcher_new(const char *url, cep_hostview **out,
     cep_err *err)
 {
 	cep_hostview *hv = calloc(1, sizeof(*hv));
@@ -240,7 +240,7 @@ int cep_hostview_launcher_new(const char *url, cep_hostview **out,
 	return CEP_OK;
 }
 
-void cep_hostview_free(cep_hostview *hv)
+void delegate_hostview_free(cep_hostview *hv)
 {
 	if (hv == NULL || hv == &direct_view)
 		return;
@@ -248,24 +248,24 @@ void cep_hostview_free(cep_hostview *hv)
 	free(hv);
 }
 
-const char *cep_hostview_name(const cep_hostview *hv)
+const char *delegate_hostview_name(const cep_hostview *hv)
 {
 	return hv->ops->name;
 }
 
-int cep_hostview_comm(cep_hostview *hv, int64_t pid, char *comm,
+int delegate_hostview_comm(cep_hostview *hv, int64_t pid, char *comm,
     size_t len, cep_err *err)
 {
 	return hv->ops->comm(hv, pid, comm, len, err);
 }
 
-int cep_hostview_netns(cep_hostview *hv, int64_t pid, const char *netns,
+int delegate_hostview_netns(cep_hostview *hv, int64_t pid, const char *netns,
     cep_netns_id *id, bool *is_host, cep_err *err)
 {
 	return hv->ops->netns(hv, pid, netns, id, is_host, err);
 }
 
-int cep_hostview_fs_of(cep_hostview *hv, int64_t pid, const char *path,
+int delegate_hostview_fs_of(cep_hostview *hv, int64_t pid, const char *path,
     cep_hostview_fs *fs, cep_err *err)
 {
 	return hv->ops->fs(hv, pid, path, fs, err);

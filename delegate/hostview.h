@@ -34,32 +34,32 @@ typedef struct cep_hostview_fs {
 	char real[4096];    /* pid 0: the path, symlinks resolved; "" unknown */
 } cep_hostview_fs;
 
-/* The direct view: stateless, shared; cep_hostview_free ignores it. */
-cep_hostview *cep_hostview_direct(void);
+/* The direct view: stateless, shared; delegate_hostview_free ignores it. */
+cep_hostview *delegate_hostview_direct(void);
 /* The launcher's view at url (ipc://...). The client dials in the
  * background: creating it never waits for the launcher. */
-int cep_hostview_launcher_new(const char *url, cep_hostview **out,
+int delegate_hostview_launcher_new(const char *url, cep_hostview **out,
     cep_err *err);
 /* NULL-safe. */
-void cep_hostview_free(cep_hostview *hv);
+void delegate_hostview_free(cep_hostview *hv);
 /* "direct" or "launcher". */
-const char *cep_hostview_name(const cep_hostview *hv);
+const char *delegate_hostview_name(const cep_hostview *hv);
 
 /* A process: CEP_OK with its command name (/proc/PID/comm); CEP_NOT_FOUND
  * when it does not exist; anything else: the view could not be asked. */
-int cep_hostview_comm(cep_hostview *hv, int64_t pid, char *comm,
+int delegate_hostview_comm(cep_hostview *hv, int64_t pid, char *comm,
     size_t len, cep_err *err);
 /* A network target as cep_netns_open resolves it (pid > 0: the pid's,
  * else netns: a name under /run/netns or an absolute path): CEP_OK with
  * its identity and whether it is the host's (pid 1's or the appliance's
  * own: the delegate's, and with the launcher backend the launcher's too);
  * else err says why not. */
-int cep_hostview_netns(cep_hostview *hv, int64_t pid, const char *netns,
+int delegate_hostview_netns(cep_hostview *hv, int64_t pid, const char *netns,
     cep_netns_id *id, bool *is_host, cep_err *err);
 /* The filesystem of path (absolute; under the root of pid when pid > 0):
  * CEP_OK with its figures; else err's message is what failed (the
  * system's words for an errno, or why the view could not be asked). */
-int cep_hostview_fs_of(cep_hostview *hv, int64_t pid, const char *path,
+int delegate_hostview_fs_of(cep_hostview *hv, int64_t pid, const char *path,
     cep_hostview_fs *fs, cep_err *err);
 
 #endif

@@ -29,19 +29,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cep_kpod_name(const char *run_id, char *buf, size_t len)
+int delegate_kpod_name(const char *run_id, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "cep-runner-%s", run_id);
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
-int cep_kpod_cleanup_name(const char *run_id, char *buf, size_t len)
+int delegate_kpod_cleanup_name(const char *run_id, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "cep-cleanup-%s", run_id);
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
-int cep_kpod_selector(const char *appliance, char *buf, size_t len)
+int delegate_kpod_selector(const char *appliance, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s=cep,%s=%s", CEP_KPOD_MANAGED_BY,
 	    CEP_KPOD_APPLIANCE, appliance);
@@ -126,7 +126,7 @@ static void add_proxy(json_t *env, const char *upper, const char *lower,
 	json_array_append_new(env, env_var(lower, val));
 }
 
-int cep_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
+int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; e != NULL && i < cep_exp_nfaults(e); i++) {
@@ -135,7 +135,7 @@ int cep_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 		if (pod == NULL)
 			continue;
 		const char *ctr = cep_exp_str(it, "container");
-		out->caps |= cep_kpod_caps_for(cep_exp_item_type(it),
+		out->caps |= delegate_kpod_caps_for(cep_exp_item_type(it),
 		    &out->cgroupfs);
 		size_t j = 0;
 		while (j < out->n && (strcmp(out->pod[j], pod) != 0 ||
@@ -219,13 +219,13 @@ static json_t *resources(const cep_connector *c)
 	return r;
 }
 
-const char *cep_kpod_cap_name(unsigned bit)
+const char *delegate_kpod_cap_name(unsigned bit)
 {
 	return cep_caps_name(bit);
 }
 
 /* The table and why each capability: lib/proc/caps.c. */
-unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs)
+unsigned delegate_kpod_caps_for(const char *type, bool *cgroupfs)
 {
 	unsigned caps = 0;
 	return cep_caps_for(type, CEP_CAPS_POD, &caps, cgroupfs, NULL) ==
@@ -241,10 +241,10 @@ static json_t *container_security(const cep_kpod *p)
 		    "allowPrivilegeEscalation", 0, "capabilities", "drop",
 		    "ALL", "seccompProfile", "type", "RuntimeDefault");
 	json_t *add = json_array();
-	for (unsigned b = 1; b != 0 && cep_kpod_cap_name(b) != NULL; b <<= 1)
+	for (unsigned b = 1; b != 0 && delegate_kpod_cap_name(b) != NULL; b <<= 1)
 		if (p->caps & b)
 			json_array_append_new(add,
-			    json_string(cep_kpod_cap_name(b)));
+			    json_string(delegate_kpod_cap_name(b)));
 	return json_pack("{s:b, s:i, s:i, s:b, s:b, s:b, s:{s:[s], s:o}, "
 	    "s:{s:s}}", "runAsNonRoot", 0, "runAsUser", 0, "runAsGroup", 0,
 	    "privileged", 0, "readOnlyRootFilesystem", 1,
@@ -353,7 +353,7 @@ static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 	return spec;
 }
 
-json_t *cep_kpod_pod(const cep_connector *c, const cep_kpod *p)
+json_t *delegate_kpod_pod(const cep_connector *c, const cep_kpod *p)
 {
 	if (c == NULL || p->name == NULL || p->ns == NULL ||
 	    p->run_id == NULL || p->appliance == NULL)
@@ -383,7 +383,7 @@ static json_t *owned_secret(const cep_connector *c, const cep_kpod *p,
 	    "immutable", 1);
 }
 
-json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
+json_t *delegate_kpod_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *ca, const char *cert, const char *key)
 {
 	json_t *data = json_object();
@@ -407,7 +407,7 @@ json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
 	return owned_secret(c, p, pod_uid, data);
 }
 
-json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
+json_t *delegate_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *recs_json)
 {
 	json_t *data = json_object();
@@ -418,7 +418,7 @@ json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
 	return owned_secret(c, p, pod_uid, data);
 }
 
-bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
+bool delegate_kpod_placement(const json_t *pod, char *node, size_t len,
     unsigned *caps, bool *cgroupfs)
 {
 	const json_t *spec = json_object_get(pod, "spec");
@@ -432,9 +432,9 @@ bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
 	    "securityContext"), "capabilities"), "add"), *v;
 	size_t i;
 	json_array_foreach(add, i, v)
-		for (unsigned b = 1; cep_kpod_cap_name(b) != NULL; b <<= 1)
+		for (unsigned b = 1; delegate_kpod_cap_name(b) != NULL; b <<= 1)
 			if (json_is_string(v) && strcmp(json_string_value(v),
-			    cep_kpod_cap_name(b)) == 0)
+			    delegate_kpod_cap_name(b)) == 0)
 				bits |= b;
 	bool cg = false;
 	json_array_foreach(json_object_get(spec, "volumes"), i, v)

@@ -33,16 +33,16 @@ enum {
 	CEP_KCAP_DAC_OVERRIDE = CEP_CAP_DAC_OVERRIDE,
 };
 /* "NET_ADMIN", ... for bit (cep_caps_name); NULL otherwise. */
-const char *cep_kpod_cap_name(unsigned bit);
+const char *delegate_kpod_cap_name(unsigned bit);
 /* What a node-level fault type on a pod target needs (lib/proc/caps.h,
  * CEP_CAPS_POD; docs/faults.md, "Pod targets"); 0 for every other type.
  * *cgroupfs: the type moves workers into the target's cgroup (the node's
  * cgroupfs is mounted). */
-unsigned cep_kpod_caps_for(const char *type, bool *cgroupfs);
+unsigned delegate_kpod_caps_for(const char *type, bool *cgroupfs);
 
 /* The pod targets of e's node-level faults (pod, container), their
  * capabilities merged; INVALID_ARGUMENT beyond CEP_EXEC_MAX_PODS. */
-int cep_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err);
+int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err);
 
 typedef struct cep_kpod {
 	const char *run_id;
@@ -72,30 +72,30 @@ typedef struct cep_kpod {
 } cep_kpod;
 
 /* The pod name for a run ("cep-runner-r-0123456789abcdef"). */
-int cep_kpod_name(const char *run_id, char *buf, size_t len);
+int delegate_kpod_name(const char *run_id, char *buf, size_t len);
 /* Its cleanup runner's ("cep-cleanup-r-0123456789abcdef"). */
-int cep_kpod_cleanup_name(const char *run_id, char *buf, size_t len);
+int delegate_kpod_cleanup_name(const char *run_id, char *buf, size_t len);
 #define CEP_KPOD_CLEANUP_FILE CEP_KPOD_IDENTITY_DIR "/cleanup.json"
 #define CEP_KPOD_TERMINATION_LOG "/dev/termination-log"
 /* "app.kubernetes.io/managed-by=cep,cep.io/appliance=<appliance>" */
-int cep_kpod_selector(const char *appliance, char *buf, size_t len);
+int delegate_kpod_selector(const char *appliance, char *buf, size_t len);
 
 /* New references, NULL when out of memory. */
-json_t *cep_kpod_pod(const cep_connector *c, const cep_kpod *p);
+json_t *delegate_kpod_pod(const cep_connector *c, const cep_kpod *p);
 /* The Secret: ca.crt, runner.crt, runner.key (the files the runner's
  * identity dir holds), relay and server-name; owned by the pod uid. */
-json_t *cep_kpod_secret(const cep_connector *c, const cep_kpod *p,
+json_t *delegate_kpod_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *ca, const char *cert, const char *key);
 
-/* The placement a runner Pod object carries (what cep_kpod_pod made of
+/* The placement a runner Pod object carries (what delegate_kpod_pod made of
  * node, caps and cgroupfs), for a run adopted after a restart. false
  * (and nothing set) for an API-only runner or a malformed object. */
-bool cep_kpod_placement(const json_t *pod, char *node, size_t len,
+bool delegate_kpod_placement(const json_t *pod, char *node, size_t len,
     unsigned *caps, bool *cgroupfs);
 
 /* The cleanup runner's Secret: cleanup.json = recs_json, owned by the
  * pod uid. */
-json_t *cep_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
+json_t *delegate_kpod_cleanup_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, const char *recs_json);
 
 #endif

@@ -3,7 +3,7 @@
  * delegate.lease.name is set (the jump-cluster form, docs/jump-cluster.md):
  * several delegate replicas share one appliance name at the control plane,
  * and only the one holding the Lease takes tasks (cp_link.c asks
- * cep_lease_may_take before every PollTasks and before taking what a poll
+ * delegate_lease_may_take before every PollTasks and before taking what a poll
  * returned).
  *
  * One thread, as client-go's leader election does it:
@@ -307,7 +307,7 @@ static void identity(char *buf, size_t len)
 	snprintf(buf, len, "%s_%ld", host[0] ? host : "cep", (long)getpid());
 }
 
-int cep_lease_start(cep_delegate *d, cep_err *err)
+int delegate_lease_start(cep_delegate *d, cep_err *err)
 {
 	if (d->cfg.lease.name[0] == '\0')
 		return CEP_OK;
@@ -337,13 +337,13 @@ int cep_lease_start(cep_delegate *d, cep_err *err)
 	return CEP_OK;
 }
 
-bool cep_lease_may_take(cep_delegate *d)
+bool delegate_lease_may_take(cep_delegate *d)
 {
 	struct cep_lease *l = d->lease;
 	return l == NULL || (l->held && cep_mono_ms() < deadline(l));
 }
 
-int64_t cep_lease_cap_wait(cep_delegate *d, int64_t wait_ms)
+int64_t delegate_lease_cap_wait(cep_delegate *d, int64_t wait_ms)
 {
 	struct cep_lease *l = d->lease;
 	if (l == NULL)
@@ -354,7 +354,7 @@ int64_t cep_lease_cap_wait(cep_delegate *d, int64_t wait_ms)
 	return left < 0 ? 0 : left < wait_ms ? left : wait_ms;
 }
 
-void cep_lease_join(cep_delegate *d)
+void delegate_lease_join(cep_delegate *d)
 {
 	struct cep_lease *l = d->lease;
 	if (l == NULL)

@@ -30,12 +30,12 @@ static void usage(FILE *f)
 
 static uint64_t sd_tick(void *arg)
 {
-	return cep_delegate_ticks(arg);
+	return delegate_ticks(arg);
 }
 
 static void sd_status(void *arg, char *buf, size_t len)
 {
-	cep_delegate_describe(arg, buf, len);
+	delegate_describe(arg, buf, len);
 }
 
 int main(int argc, char **argv)
@@ -54,24 +54,24 @@ int main(int argc, char **argv)
 	if (cep_daemon_init("delegate", args.debug, &err) != CEP_OK ||
 	    cep_paths_resolve(args.home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
-	    cep_delegate_new(&paths, &cfg, &d, &err) != CEP_OK) {
+	    delegate_new(&paths, &cfg, &d, &err) != CEP_OK) {
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
 	/* delegate.metrics: not fatal, a delegate that does not start cannot
 	 * revert what its runs left */
 	cep_metrics_server *metrics = cep_metrics_start_daemon(
-	    cep_delegate_metrics(d), cfg.delegate_metrics, paths.run, "delegate");
+	    delegate_metrics(d), cfg.delegate_metrics, paths.run, "delegate");
 	/* The watchdog follows the monitor thread, which launches, reaps
 	 * and aborts runs: if it hangs, systemd restarts the delegate and
 	 * recovery (recover.c) takes the runs over. */
 	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status, .arg = d};
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, "stopping: aborting active runs");
-	cep_delegate_stop(d);
+	delegate_stop(d);
 	cep_sd_free(sd);
 	cep_metrics_stop(metrics);
-	cep_delegate_free(d);
+	delegate_free(d);
 	cep_log_info(NULL, "stopped");
 	return 0;
 }

@@ -9,7 +9,7 @@
  * on here is only changed by this thread's steps and by journaled events.
  *
  * A run's executor follows its target: host runs use the local executor
- * (d->ex), kubernetes runs the kubernetes one (d->kex); cep_run_executor
+ * (d->ex), kubernetes runs the kubernetes one (d->kex); delegate_run_executor
  * (runs.c) is the only place that looks at the kind, what differs is asked of the
  * executor's ops (executor.h). The kubernetes executor never blocks this
  * thread: its launch returns at once, and its undo answers
@@ -39,10 +39,10 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
     const char *key, cep_err *err)
 {
 	char dir[4096], path[4096];
-	int rv = cep_run_dir(d, id, "identity", dir, sizeof(dir), err);
+	int rv = delegate_run_dir(d, id, "identity", dir, sizeof(dir), err);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dir, 0700, err);
-	const char *ca = cep_signer_ca_pem(d->signer);
+	const char *ca = delegate_signer_ca_pem(d->signer);
 	if (rv == CEP_OK &&
 	    (rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) == CEP_OK)
 		rv = cep_write_file(path, ca, strlen(ca), 0600, err);
@@ -67,7 +67,7 @@ static int mint_identity(cep_delegate *d, const char *id, const char *conn,
 	if (rv != CEP_OK)
 		return rv;
 	char *cert = NULL, *key = NULL;
-	rv = cep_signer_issue(d->signer, id, uri, not_after, &cert, &key, err);
+	rv = delegate_signer_issue(d->signer, id, uri, not_after, &cert, &key, err);
 	if (rv == CEP_OK)
 		rv = write_identity(d, id, cert, key, err);
 	free(cert);
@@ -89,7 +89,7 @@ static void journal_pid(cep_run *r)
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_RUNNER_PID;
 	rec.runner_pid = r->h.pid;
 	rec.pid_start = r->h.start;
-	(void)cep_run_journal(r, &rec, true, &err);
+	(void)delegate_run_journal(r, &rec, true, &err);
 }
 
 /* The distinct fault types of e, for the launcher (the capabilities of
@@ -115,10 +115,10 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	cep_err err = {0};
 	cep_run_id rid = r->id;   /* r may change once d->mu is dropped */
 	const char *id = rid.s;
-	if (cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) != CEP_OK ||
-	    cep_run_dir(d, id, "runner.log", log, sizeof(log), &err) != CEP_OK) {
+	if (delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) != CEP_OK ||
+	    delegate_run_dir(d, id, "runner.log", log, sizeof(log), &err) != CEP_OK) {
 		cep_metric_inc1(d->m_launch_fail,
-		    cep_executor_name(cep_run_executor(d, r)));
+		    delegate_executor_name(delegate_run_executor(d, r)));
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -126,7 +126,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	snprintf(conn, sizeof(conn), "%s", r->connector);
 	snprintf(ns, sizeof(ns), "%s", r->ns);
 	cep_exec_pods pods;          /* copied by the executor */
-	if (cep_executor_pods(cep_run_executor(d, r), r->spec_yaml,
+	if (delegate_executor_pods(delegate_run_executor(d, r), r->spec_yaml,
 	    r->spec_name, &pods, &err) != CEP_OK) {
 		launch_failed(r, "launching the runner", &err);
 		return;
@@ -150,13 +150,13 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		l.nfault_types = fault_types(e, types, 64);
 	}
 	cep_exec_handle h = {0};
-	cep_executor *ex = cep_run_executor(d, r);
+	cep_executor *ex = delegate_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
-	int rv = cep_executor_launch(ex, &l, &h, &err);
+	int rv = delegate_executor_launch(ex, &l, &h, &err);
 	cep_exp_free(e);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
-		cep_metric_inc1(d->m_launch_fail, cep_executor_name(ex));
+		cep_metric_inc1(d->m_launch_fail, delegate_executor_name(ex));
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -168,9 +168,9 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	if (h.pid > 0)
 		journal_pid(r);
 	char who[256];
-	cep_executor_describe(ex, &h, who, sizeof(who));
+	delegate_executor_describe(ex, &h, who, sizeof(who));
 	cep_log_conn(CEP_LOG_INFO, r->id.s, h.connector, "runner started: %s "
-	    "(%s executor)", who, cep_executor_name(ex));
+	    "(%s executor)", who, delegate_executor_name(ex));
 }
 
 /* PENDING -> LAUNCHING -> runner started. d->mu held on entry and exit. */
@@ -181,9 +181,9 @@ static void launch(cep_delegate *d, cep_run *r)
 	cep_exec_scope at;
 	cep_run_id rid = r->id;
 	const char *id = rid.s;
-	cep_executor *ex = cep_run_executor(d, r);
-	cep_metric_inc1(d->m_launches, cep_executor_name(ex));
-	cep_run_place(d, r, &at);
+	cep_executor *ex = delegate_run_executor(d, r);
+	cep_metric_inc1(d->m_launches, delegate_executor_name(ex));
+	delegate_run_place(d, r, &at);
 	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
 	pthread_mutex_unlock(&d->mu);
 	int rv = mint_identity(d, id, at.connector, at.ns, not_after, uri,
@@ -191,16 +191,16 @@ static void launch(cep_delegate *d, cep_run *r)
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
 		cep_metric_inc1(d->m_launch_fail,
-		    cep_executor_name(cep_run_executor(d, r)));
+		    delegate_executor_name(delegate_run_executor(d, r)));
 		launch_failed(r, "minting the runner identity", &err);
 		return;
 	}
 	snprintf(r->identity_uri, sizeof(r->identity_uri), "%s", uri);
 	r->not_after_ms = not_after;
-	cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_LAUNCHING, "");
+	delegate_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_LAUNCHING, "");
 	/* Let the grant reach the relay first, so the runner's first call is
 	 * not refused as "unknown run"; a relay that is down costs 1 s. */
-	if (!cep_relay_wait_synced(d, d->sync_gen, GRANT_WAIT_MS))
+	if (!delegate_relay_wait_synced(d, d->sync_gen, GRANT_WAIT_MS))
 		cep_log_warn(r->id.s, "relay has not confirmed the grant; "
 		    "launching anyway (the runner retries)");
 	if (r->aborting || d->stopping)
@@ -252,7 +252,7 @@ static Cep__V1__RunState final_state(cep_delegate *d, cep_run *r,
 		snprintf(why, len, "%s", r->abort_reason);
 		return CEP__V1__RUN_STATE__RUN_ABORTED;
 	}
-	cep_executor_unverdicted(cep_run_executor(d, r), r->exit_what, why,
+	delegate_executor_unverdicted(delegate_run_executor(d, r), r->exit_what, why,
 	    len);
 	return CEP__V1__RUN_STATE__RUN_ERROR;
 }
@@ -267,9 +267,9 @@ static cep_kube *undo_kube(const char *run_id, char *ns, size_t nslen,
 	char conn[64] = "";
 	cep_executor *ex = NULL;
 	pthread_mutex_lock(&d->mu);
-	cep_run *r = cep_run_find(d, run_id);
+	cep_run *r = delegate_run_find(d, run_id);
 	if (r != NULL) {
-		ex = cep_run_executor(d, r);
+		ex = delegate_run_executor(d, r);
 		snprintf(conn, sizeof(conn), "%s", r->connector);
 		snprintf(ns, nslen, "%s", r->ns);
 	}
@@ -277,7 +277,7 @@ static cep_kube *undo_kube(const char *run_id, char *ns, size_t nslen,
 	cep_kube *k = NULL;
 	cep_err err = {0};
 	/* a run whose executor has no cluster client has no such faults */
-	if (ex == NULL || cep_executor_kube_client(ex, conn, &k, &err) !=
+	if (ex == NULL || delegate_executor_kube_client(ex, conn, &k, &err) !=
 	    CEP_OK) {
 		if (ex == NULL || err.code == CEP_FAILED_PRECONDITION)
 			return NULL;
@@ -343,9 +343,9 @@ static enum cep_exec_state node_faults(cep_delegate *d, cep_run *r,
 	char *js = json_dumps(arr, JSON_COMPACT), *undone = NULL;
 	json_decref(arr);
 	if (js == NULL)
-		return cep_exec_state_of(cep_err_set(uerr,
+		return delegate_exec_state_of(cep_err_set(uerr,
 		    CEP_RESOURCE_EXHAUSTED, "no memory"));
-	enum cep_exec_state rv = cep_executor_node_undo(cep_run_executor(d, r),
+	enum cep_exec_state rv = delegate_executor_node_undo(delegate_run_executor(d, r),
 	    r->id.s, js, &undone, uerr);
 	free(js);
 	json_t *ids = undone ? json_loads(undone, 0, NULL) : NULL;
@@ -394,14 +394,14 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 	size_t n;
 	Cep__V1__FaultRecord **recs = unreverted(r, &n);
 	if (n > 0 && recs == NULL)
-		return cep_exec_state_of(cep_err_set(uerr,
+		return delegate_exec_state_of(cep_err_set(uerr,
 		    CEP_RESOURCE_EXHAUSTED, "no memory for the undo of %zu "
 		    "fault(s)", n));
 	bool *done = calloc(n + 1, sizeof(*done));
 	bool *node = calloc(n + 1, sizeof(*node));
 	enum cep_exec_state rv = CEP_EXEC_DONE;
 	if (done == NULL || node == NULL)
-		rv = cep_exec_state_of(cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
+		rv = delegate_exec_state_of(cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
 		    "no memory"));
 	else
 		rv = node_faults(d, r, recs, n, node, done, uerr);
@@ -443,8 +443,8 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
 		rec.reverted = recs[i];
 		rec.text = (char *)who;
-		(void)cep_run_journal(r, &rec, true, &err);
-		cep_run_mark_reverted(r, recs[i]->fault_id, now, who);
+		(void)delegate_run_journal(r, &rec, true, &err);
+		delegate_run_mark_reverted(r, recs[i]->fault_id, now, who);
 		cep_log_info(id, "fault %s undone by the %s", recs[i]->fault_id,
 		    who);
 	}
@@ -468,14 +468,14 @@ static void finish(cep_delegate *d, cep_run *r)
 		char why[512];
 		snprintf(why, sizeof(why), "%s", !r->has_runner ? "no runner" :
 		    "runner ended");
-		cep_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP, why);
+		delegate_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP, why);
 	}
 	bool first = !r->cleaning;
 	r->cleaning = true;
-	cep_executor *ex = cep_run_executor(d, r);
+	cep_executor *ex = delegate_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
-	enum cep_exec_state urv = cep_executor_undo(ex, id, &uerr);
-	if (first && cep_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
+	enum cep_exec_state urv = delegate_executor_undo(ex, id, &uerr);
+	if (first && delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
 	    CEP_OK && cep_rmtree(dir, &err) != CEP_OK)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
@@ -494,40 +494,40 @@ static void finish(cep_delegate *d, cep_run *r)
 	    urv == CEP_EXEC_DONE ? NULL : uerr.msg,
 	    why, sizeof(why));
 	r->has_runner = false;
-	cep_run_set_state(d, r, st, why);
+	delegate_run_set_state(d, r, st, why);
 }
 
 /* A run with a live runner: reap, deadline, abort grace. */
 static void watch(cep_delegate *d, cep_run *r)
 {
 	char what[512];
-	cep_executor *ex = cep_run_executor(d, r);
-	if (cep_executor_poll(ex, &r->h, what, sizeof(what)) ==
+	cep_executor *ex = delegate_run_executor(d, r);
+	if (delegate_executor_poll(ex, &r->h, what, sizeof(what)) ==
 	    CEP_EXEC_EXITED) {
 		snprintf(r->exit_what, sizeof(r->exit_what), "%s", what);
 		if (strncmp(what, "launch failed: ", 15) == 0) {
 			/* an asynchronous launch's failure (executor.h), as a
 			 * synchronous launch's error reads */
 			r->launch_failed = true;
-			cep_metric_inc1(d->m_launch_fail, cep_executor_name(ex));
+			cep_metric_inc1(d->m_launch_fail, delegate_executor_name(ex));
 			snprintf(r->exit_what, sizeof(r->exit_what),
 			    "launching the runner: %.600s", what + 15);
 		}
 		char who[256];
-		cep_executor_describe(ex, &r->h, who, sizeof(who));
+		delegate_executor_describe(ex, &r->h, who, sizeof(who));
 		cep_log_info(r->id.s, "runner %s ended: %s", who, what);
 		finish(d, r);
 		return;
 	}
 	if (!r->aborting && cep_now_ms() >= r->deadline_ms)
-		cep_run_request_abort(d, r, "deadline exceeded");
+		delegate_run_request_abort(d, r, "deadline exceeded");
 	if (r->aborting && !r->killed &&
 	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
 		char who[256];
-		cep_executor_describe(ex, &r->h, who, sizeof(who));
+		delegate_executor_describe(ex, &r->h, who, sizeof(who));
 		cep_log_warn(r->id.s, "runner %s still there %d s after the "
 		    "abort: killing it", who, CEP_ABORT_GRACE_MS / 1000);
-		cep_executor_kill(ex, &r->h);
+		delegate_executor_kill(ex, &r->h);
 		r->killed = true;
 	}
 }
@@ -547,7 +547,7 @@ static void tick_run(cep_delegate *d, cep_run *r)
 	if (r->state == CEP__V1__RUN_STATE__RUN_PENDING && !r->orphan &&
 	    !r->aborting && !r->launch_failed) {
 		if (cep_now_ms() >= r->deadline_ms)
-			cep_run_request_abort(d, r, "deadline exceeded");
+			delegate_run_request_abort(d, r, "deadline exceeded");
 		else
 			launch(d, r);
 		if (r->has_runner || d->stopping)
@@ -562,10 +562,10 @@ static void tick(cep_delegate *d)
 	 * walk survives the lock being dropped inside tick_run. */
 	for (cep_run *r = d->runs; r != NULL && !d->stopping; r = r->next)
 		tick_run(d, r);
-	cep_run_announce_time(d);
+	delegate_run_announce_time(d);
 }
 
-/* Wakes the monitor (and cep_delegate_stop, waiting for runs to end) on
+/* Wakes the monitor (and delegate_stop, waiting for runs to end) on
  * every change of the run table. */
 static void monitor_news(cep_delegate *d, enum cep_run_news news, void *arg)
 {
@@ -589,9 +589,9 @@ static void *monitor_main(void *arg)
 	return NULL;
 }
 
-int cep_monitor_start(cep_delegate *d, cep_err *err)
+int delegate_monitor_start(cep_delegate *d, cep_err *err)
 {
-	if (cep_run_subscribe(d, monitor_news, NULL, err) != CEP_OK)
+	if (delegate_run_subscribe(d, monitor_news, NULL, err) != CEP_OK)
 		return err->code;
 	int rv = pthread_create(&d->monitor, NULL, monitor_main, d);
 	if (rv != 0)
@@ -600,7 +600,7 @@ int cep_monitor_start(cep_delegate *d, cep_err *err)
 	return CEP_OK;
 }
 
-void cep_monitor_join(cep_delegate *d)
+void delegate_monitor_join(cep_delegate *d)
 {
 	if (d->monitor_started)
 		pthread_join(d->monitor, NULL);

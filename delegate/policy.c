@@ -113,7 +113,7 @@ static int check_pid(const cep_policy *p, cep_hostview *hv,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld, the appliance's own "
 		    "process", fault, (long long)pid);
-	if ((rv = cep_hostview_comm(hv, pid, comm, sizeof(comm), &e)) ==
+	if ((rv = delegate_hostview_comm(hv, pid, comm, sizeof(comm), &e)) ==
 	    CEP_NOT_FOUND)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld: no such process",
@@ -199,7 +199,7 @@ static int check_disk_fill(const cep_policy *p, cep_hostview *hv,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	cep_err e = {0};
 	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
-	int rv = cep_hostview_fs_of(hv, pid, path, fs, &e);
+	int rv = delegate_hostview_fs_of(hv, pid, path, fs, &e);
 	if (rv == CEP_OK && fs->blocks == 0)
 		rv = cep_err_set(&e, CEP_FAILED_PRECONDITION, "no blocks (not "
 		    "a disk filesystem)");
@@ -233,7 +233,7 @@ static int netns_rule(const cep_policy *p, const char *fault,
 	    "policy.network.allowHostNetns is false", fault, type);
 }
 
-int cep_policy_check_netns_id(const cep_policy *p, const char *fault,
+int delegate_policy_check_netns_id(const cep_policy *p, const char *fault,
     const char *type, const cep_netns_id *id, cep_err *err)
 {
 	return netns_rule(p, fault, type, cep_netns_is_host(id), err);
@@ -257,7 +257,7 @@ static int check_netns(const cep_policy *p, cep_hostview *hv,
 	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
 	const char *ns = cep_exp_has(it, "netns") ? cep_exp_str(it, "netns") :
 	    NULL;
-	if (cep_hostview_netns(hv, pid, ns, &id, &is_host, &e) != CEP_OK)
+	if (delegate_hostview_netns(hv, pid, ns, &id, &is_host, &e) != CEP_OK)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" (%s): target network namespace: %s",
 		    fault, type, e.msg);
@@ -314,7 +314,7 @@ static int check_kubernetes(const cep_policy *p, const cep_connectors *cs,
 	return CEP_OK;
 }
 
-int cep_policy_check_active(const cep_policy *p, size_t active_runs,
+int delegate_policy_check_active(const cep_policy *p, size_t active_runs,
     cep_err *err)
 {
 	if (active_runs >= (size_t)(p->max_concurrent_runs < 0 ? 0 :
@@ -325,23 +325,23 @@ int cep_policy_check_active(const cep_policy *p, size_t active_runs,
 	return CEP_OK;
 }
 
-int cep_policy_check(const cep_policy *p, const cep_exp *e,
+int delegate_policy_check(const cep_policy *p, const cep_exp *e,
     size_t active_runs, cep_err *err)
 {
-	return cep_policy_check_conn(p, NULL, e, active_runs, err);
+	return delegate_policy_check_conn(p, NULL, e, active_runs, err);
 }
 
-int cep_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
+int delegate_policy_check_conn(const cep_policy *p, const cep_connectors *cs,
     const cep_exp *e, size_t active_runs, cep_err *err)
 {
-	return cep_policy_check_host(p, cs, NULL, e, active_runs, err);
+	return delegate_policy_check_host(p, cs, NULL, e, active_runs, err);
 }
 
-int cep_policy_check_host(const cep_policy *p, const cep_connectors *cs,
+int delegate_policy_check_host(const cep_policy *p, const cep_connectors *cs,
     cep_hostview *hv, const cep_exp *e, size_t active_runs, cep_err *err)
 {
 	if (hv == NULL)
-		hv = cep_hostview_direct();
+		hv = delegate_hostview_direct();
 	const char *kind = cep_exp_target_kind(e);
 	bool kube = kind != NULL && strcmp(kind, "kubernetes") == 0;
 	int rv;
@@ -354,7 +354,7 @@ int cep_policy_check_host(const cep_policy *p, const cep_connectors *cs,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: duration %s exceeds policy.maxDuration %s", have, max);
 	}
-	if ((rv = cep_policy_check_active(p, active_runs, err)) != CEP_OK)
+	if ((rv = delegate_policy_check_active(p, active_runs, err)) != CEP_OK)
 		return rv;
 	/* Host-fault rules (processes, cgroups, pids, network namespaces,
 	 * disk) are about the appliance's host; a kubernetes runner acts

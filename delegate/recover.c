@@ -14,7 +14,7 @@
  * Kubernetes runs are always adopted: their pod's name and place follow
  * from the run id and the spec, and the kubernetes executor finds out in
  * the background whether the pod is still there (if not, the run ends and
- * its cleanup confirms both objects gone). Then cep_recover_collect starts
+ * its cleanup confirms both objects gone). Then delegate_recover_collect starts
  * the background sweep of runner objects of finished or unknown runs
  * (executor_kube_collect.c).
  */
@@ -78,13 +78,13 @@ static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
 		break;
 	case CEP__V1__JOURNAL_RECORD__REC_EVENT:
 		if (rec->event->seq == r->last_seq + 1)
-			(void)cep_run_add_event(r, rec->event);
+			(void)delegate_run_add_event(r, rec->event);
 		break;
 	case CEP__V1__JOURNAL_RECORD__REC_FAULT:
-		(void)cep_run_add_fault(r, rec->fault, rec->time_ms);
+		(void)delegate_run_add_fault(r, rec->fault, rec->time_ms);
 		break;
 	case CEP__V1__JOURNAL_RECORD__REC_REVERTED:
-		cep_run_mark_reverted(r, rec->reverted->fault_id, rec->time_ms,
+		delegate_run_mark_reverted(r, rec->reverted->fault_id, rec->time_ms,
 		    rec->text && rec->text[0] ? rec->text : "runner");
 		break;
 	case CEP__V1__JOURNAL_RECORD__REC_RUNNER_PID:
@@ -118,13 +118,13 @@ static void resume(cep_delegate *d, cep_run *r)
 {
 	cep_err err = {0};
 	cep_exec_scope at;
-	cep_executor *ex = cep_run_executor(d, r);
+	cep_executor *ex = delegate_run_executor(d, r);
 	r->deadman_ms = d->cfg.deadman_ms;
 	r->h.run_id = r->id;
 	snprintf(r->h.connector, sizeof(r->h.connector), "%s", r->connector);
 	snprintf(r->h.ns, sizeof(r->h.ns), "%s", r->ns);
-	cep_run_place(d, r, &at);
-	if (cep_executor_adopt(ex, &r->h, &err) != CEP_OK ||
+	delegate_run_place(d, r, &at);
+	if (delegate_executor_adopt(ex, &r->h, &err) != CEP_OK ||
 	    cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
 	    d->cfg.appliance, at.connector, at.ns, r->id.s, &err) != CEP_OK) {
 		if (err.code != CEP_NOT_FOUND)
@@ -137,7 +137,7 @@ static void resume(cep_delegate *d, cep_run *r)
 	r->has_runner = true;
 	r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
 	char who[256];
-	cep_executor_describe(ex, &r->h, who, sizeof(who));
+	delegate_executor_describe(ex, &r->h, who, sizeof(who));
 	cep_log_conn(CEP_LOG_INFO, r->id.s, r->h.connector, "adopted runner %s "
 	    "(state %s)", who, cep_run_state_name(r->state));
 }
@@ -146,9 +146,9 @@ static void load_one(cep_delegate *d, const char *id)
 {
 	char dir[4096];
 	cep_err err = {0};
-	if (cep_run_dir(d, id, NULL, dir, sizeof(dir), &err) != CEP_OK)
+	if (delegate_run_dir(d, id, NULL, dir, sizeof(dir), &err) != CEP_OK)
 		return;
-	cep_run *r = cep_run_alloc();
+	cep_run *r = delegate_run_alloc();
 	if (r == NULL)
 		return;
 	cep_run_id_parse(&r->id, id);  /* the caller checked the name */
@@ -159,7 +159,7 @@ static void load_one(cep_delegate *d, const char *id)
 		cep_log_error(id, "journal %s is unusable (%s); skipped, left on "
 		    "disk", dir, rv != CEP_OK ? err.msg :
 		    "it does not begin with the run's created record");
-		cep_run_free(r);
+		delegate_run_free(r);
 		return;
 	}
 	if (info.torn_tail)
@@ -169,15 +169,15 @@ static void load_one(cep_delegate *d, const char *id)
 		if (cep_journal_open(dir, &r->j, &err) != CEP_OK) {
 			cep_log_error(id, "reopening the journal: %s; skipped",
 			    err.msg);
-			cep_run_free(r);
+			delegate_run_free(r);
 			return;
 		}
 		resume(d, r);
 	}
-	cep_run_insert(d, r);
+	delegate_run_insert(d, r);
 }
 
-int cep_recover(cep_delegate *d, cep_err *err)
+int delegate_recover(cep_delegate *d, cep_err *err)
 {
 	DIR *dir = opendir(d->runs_dir);
 	if (dir == NULL)
@@ -190,7 +190,7 @@ int cep_recover(cep_delegate *d, cep_err *err)
 	}
 	closedir(dir);
 	cep_log_info(NULL, "recovered %zu run(s), %zu still active", d->nruns,
-	    cep_run_active_count(d));
+	    delegate_run_active_count(d));
 	return CEP_OK;
 }
 
@@ -198,7 +198,7 @@ static bool run_live(void *arg, const char *run_id)
 {
 	cep_delegate *d = arg;
 	pthread_mutex_lock(&d->mu);
-	cep_run *r = cep_run_find(d, run_id);
+	cep_run *r = delegate_run_find(d, run_id);
 	bool live = r != NULL && !cep_run_state_final(r->state);
 	pthread_mutex_unlock(&d->mu);
 	return live;
@@ -211,7 +211,7 @@ static size_t journal_places(cep_delegate *d, cep_exec_place **out)
 	cep_exec_place *p = NULL;
 	for (cep_run *r = d->runs; r != NULL; r = r->next) {
 		/* the places of the runs the collecting executor runs */
-		if (cep_run_executor(d, r) != d->kex)
+		if (delegate_run_executor(d, r) != d->kex)
 			continue;
 		bool seen = false;
 		for (size_t i = 0; i < n && !seen; i++)
@@ -235,7 +235,7 @@ static size_t journal_places(cep_delegate *d, cep_exec_place **out)
 	return n;
 }
 
-int cep_recover_collect(cep_delegate *d, cep_err *err)
+int delegate_recover_collect(cep_delegate *d, cep_err *err)
 {
 	if (d->kex == NULL)
 		return CEP_OK;
@@ -243,7 +243,7 @@ int cep_recover_collect(cep_delegate *d, cep_err *err)
 	pthread_mutex_lock(&d->mu);
 	size_t n = journal_places(d, &places);
 	pthread_mutex_unlock(&d->mu);
-	int rv = cep_executor_kube_collect(d->kex, places, n, run_live, d, err);
+	int rv = delegate_executor_kube_collect(d->kex, places, n, run_live, d, err);
 	free(places);
 	return rv;
 }

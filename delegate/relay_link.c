@@ -40,7 +40,7 @@ static void grant_of(cep_delegate *d, cep_run *r, const cep_policy *pol,
 	cep_exec_grant eg = {.ns = r->ns,
 	    .max_targets = (uint32_t)pol->kube_max_targets,
 	    .allow_host_netns = pol->allow_host_netns};
-	cep_executor_grant(cep_run_executor(d, r), &eg);
+	delegate_executor_grant(delegate_run_executor(d, r), &eg);
 	cep__v1__run_grant__init(g);
 	cep__v1__assignment__init(a);
 	a->run_id = (char *)r->id.s;
@@ -116,7 +116,7 @@ static void sync_runs(cep_delegate *d)
 	if (rv == CEP_OK) {
 		if (!d->relay_ok)
 			cep_log_info(NULL, "relay reachable; %zu run(s) active",
-			    cep_run_active_count(d));
+			    delegate_run_active_count(d));
 		d->relay_ok = true;
 		if (gen > d->synced_gen)
 			d->synced_gen = gen;
@@ -188,7 +188,7 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-bool cep_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms)
+bool delegate_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms)
 {
 	int64_t end = cep_mono_ms() + timeout_ms;
 	while (d->synced_gen < gen && !d->stopping) {
@@ -210,10 +210,10 @@ static void relay_news(cep_delegate *d, enum cep_run_news news, void *arg)
 		pthread_cond_broadcast(&d->relay_cv);
 }
 
-int cep_relay_link_start(cep_delegate *d, cep_err *err)
+int delegate_relay_link_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
-	int rv = cep_run_subscribe(d, relay_news, NULL, err);
+	int rv = delegate_run_subscribe(d, relay_news, NULL, err);
 	if (rv == CEP_OK)
 		rv = cep_paths_url(&d->paths, "relay.sock", url, sizeof(url), err);
 	if (rv == CEP_OK)
@@ -227,7 +227,7 @@ int cep_relay_link_start(cep_delegate *d, cep_err *err)
 	return CEP_OK;
 }
 
-void cep_relay_link_join(cep_delegate *d)
+void delegate_relay_link_join(cep_delegate *d)
 {
 	if (d->relay_started)
 		pthread_join(d->relay_thr, NULL);

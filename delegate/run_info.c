@@ -18,7 +18,7 @@ static void fill_fault(Cep__V1__FaultInfo *fi, const cep_run_fault *f)
 	fi->reverted_by = (char *)f->reverted_by;
 }
 
-void cep_run_view_init(cep_run_view *v, const cep_run *r)
+void delegate_run_view_init(cep_run_view *v, const cep_run *r)
 {
 	memset(v, 0, sizeof(*v));
 	Cep__V1__RunInfo *i = &v->info;
@@ -54,7 +54,7 @@ void cep_run_view_init(cep_run_view *v, const cep_run *r)
 	i->faults = v->fip;
 }
 
-void cep_run_view_fini(cep_run_view *v)
+void delegate_run_view_fini(cep_run_view *v)
 {
 	free(v->fi);
 	free(v->fip);

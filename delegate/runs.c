@@ -18,7 +18,7 @@
 #include "log.h"
 #include "util.h"
 
-cep_run *cep_run_find(cep_delegate *d, const char *id)
+cep_run *delegate_run_find(cep_delegate *d, const char *id)
 {
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
 		if (strcmp(r->id.s, id) == 0)
@@ -26,7 +26,7 @@ cep_run *cep_run_find(cep_delegate *d, const char *id)
 	return NULL;
 }
 
-size_t cep_run_active_count(cep_delegate *d)
+size_t delegate_run_active_count(cep_delegate *d)
 {
 	size_t n = 0;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
@@ -35,7 +35,7 @@ size_t cep_run_active_count(cep_delegate *d)
 	return n;
 }
 
-cep_run *cep_run_alloc(void)
+cep_run *delegate_run_alloc(void)
 {
 	cep_run *r = calloc(1, sizeof(*r));
 	if (r != NULL)
@@ -43,7 +43,7 @@ cep_run *cep_run_alloc(void)
 	return r;
 }
 
-void cep_run_free(cep_run *r)
+void delegate_run_free(cep_run *r)
 {
 	if (r == NULL)
 		return;
@@ -60,7 +60,7 @@ void cep_run_free(cep_run *r)
 
 /* Keeps the list newest first by creation time (recovery inserts in
  * directory order). */
-void cep_run_insert(cep_delegate *d, cep_run *r)
+void delegate_run_insert(cep_delegate *d, cep_run *r)
 {
 	cep_run **pp = &d->runs;
 	while (*pp != NULL && (*pp)->created_ms > r->created_ms)
@@ -70,7 +70,7 @@ void cep_run_insert(cep_delegate *d, cep_run *r)
 	d->nruns++;
 }
 
-int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
+int delegate_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
     size_t len, cep_err *err)
 {
 	if (sub == NULL)
@@ -78,7 +78,7 @@ int cep_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
 	return cep_path(buf, len, err, "%s/%s/%s", d->runs_dir, id, sub);
 }
 
-int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
+int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
     cep_err *err)
 {
 	if (r->j == NULL)
@@ -91,7 +91,7 @@ int cep_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 	return rv;
 }
 
-int cep_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
+int delegate_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
     cep_err *err)
 {
 	if (d->nlisteners == CEP_RUN_MAX_LISTENERS)
@@ -112,18 +112,18 @@ static void announce(cep_delegate *d, enum cep_run_news news)
 /* The table only counts and tells: who waits on what (the monitor, the
  * relay and control-plane links, parked Follow calls) is the listeners'
  * business, so nothing here calls the files above it. */
-void cep_delegate_changed(cep_delegate *d)
+void delegate_changed(cep_delegate *d)
 {
 	d->sync_gen++;
 	announce(d, CEP_RUN_NEWS_CHANGED);
 }
 
-void cep_run_announce_time(cep_delegate *d)
+void delegate_run_announce_time(cep_delegate *d)
 {
 	announce(d, CEP_RUN_NEWS_TIME);
 }
 
-void cep_run_finished(cep_delegate *d, cep_run *r)
+void delegate_run_finished(cep_delegate *d, cep_run *r)
 {
 	snprintf(d->finished[d->finished_next], sizeof(d->finished[0]), "%s",
 	    r->id.s);
@@ -134,7 +134,7 @@ void cep_run_finished(cep_delegate *d, cep_run *r)
 
 /* Journals (fsync) and applies a state change. A final state closes the
  * journal: a final run is read-only from then on. */
-void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
+void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
     const char *reason)
 {
 	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
@@ -142,7 +142,7 @@ void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_STATE;
 	rec.state = st;
 	rec.text = (char *)(reason ? reason : "");
-	(void)cep_run_journal(r, &rec, true, &err);
+	(void)delegate_run_journal(r, &rec, true, &err);
 	r->state = st;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
 	if (reason != NULL && reason[0] != '\0')
@@ -155,12 +155,12 @@ void cep_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 		r->ended_ms = cep_now_ms();
 		cep_journal_close(r->j);
 		r->j = NULL;
-		cep_run_finished(d, r);
+		delegate_run_finished(d, r);
 	}
-	cep_delegate_changed(d);
+	delegate_changed(d);
 }
 
-int cep_run_add_event(cep_run *r, const Cep__V1__Event *ev)
+int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev)
 {
 	if (r->nevents == r->events_cap) {
 		size_t cap = r->events_cap ? r->events_cap * 2 : 64;
@@ -195,7 +195,7 @@ static cep_run_fault *find_fault(cep_run *r, const char *fault_id)
 	return NULL;
 }
 
-enum cep_run_fault_add cep_run_add_fault(cep_run *r,
+enum cep_run_fault_add delegate_run_add_fault(cep_run *r,
     const Cep__V1__FaultRecord *rec, int64_t when)
 {
 	if (find_fault(r, rec->fault_id) != NULL)
@@ -216,7 +216,7 @@ enum cep_run_fault_add cep_run_add_fault(cep_run *r,
 	return CEP_RUN_FAULT_ADDED;
 }
 
-void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
+void delegate_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
     const char *by)
 {
 	cep_run_fault *f = find_fault(r, fault_id);
@@ -226,7 +226,7 @@ void cep_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
 	snprintf(f->reverted_by, sizeof(f->reverted_by), "%s", by);
 }
 
-void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
+void delegate_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 {
 	if (cep_run_state_final(r->state) || r->aborting)
 		return;
@@ -235,12 +235,12 @@ void cep_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 	r->abort_sent_mono = 0;
 	snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
 	cep_log_info(r->id.s, "abort requested: %s", reason);
-	cep_delegate_changed(d);
+	delegate_changed(d);
 }
 
 /* ---------------------------------------------- the run's target */
 
-void cep_run_load_target(cep_run *r)
+void delegate_run_load_target(cep_run *r)
 {
 	if (r->target_known || r->spec_yaml == NULL)
 		return;
@@ -265,17 +265,17 @@ void cep_run_load_target(cep_run *r)
 	cep_exp_free(e);
 }
 
-cep_executor *cep_run_executor(cep_delegate *d, cep_run *r)
+cep_executor *delegate_run_executor(cep_delegate *d, cep_run *r)
 {
-	cep_run_load_target(r);
+	delegate_run_load_target(r);
 	return r->kube && d->kex != NULL ? d->kex : d->ex;
 }
 
-void cep_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out)
+void delegate_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out)
 {
 	cep_exec_scope run;
-	cep_executor *ex = cep_run_executor(d, r);
+	cep_executor *ex = delegate_run_executor(d, r);
 	snprintf(run.connector, sizeof(run.connector), "%s", r->connector);
 	snprintf(run.ns, sizeof(run.ns), "%s", r->ns);
-	cep_executor_place(ex, &run, out);
+	delegate_executor_place(ex, &run, out);
 }

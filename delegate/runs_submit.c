@@ -36,40 +36,40 @@ static int parse_spec(const char *yaml, size_t len, const char *fname,
 static int journal_start(cep_run *r, cep_err *err)
 {
 	cep_run_view v;
-	cep_run_view_init(&v, r);
+	delegate_run_view_init(&v, r);
 	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_CREATED;
 	rec.created = &v.info;
-	int rv = cep_run_journal(r, &rec, false, err);
-	cep_run_view_fini(&v);
+	int rv = delegate_run_journal(r, &rec, false, err);
+	delegate_run_view_fini(&v);
 	if (rv != CEP_OK)
 		return rv;
 	Cep__V1__JournalRecord spec = CEP__V1__JOURNAL_RECORD__INIT;
 	spec.rec_case = CEP__V1__JOURNAL_RECORD__REC_SPEC_YAML;
 	spec.spec_yaml = r->spec_yaml;
-	if ((rv = cep_run_journal(r, &spec, false, err)) != CEP_OK)
+	if ((rv = delegate_run_journal(r, &spec, false, err)) != CEP_OK)
 		return rv;
 	Cep__V1__JournalRecord dl = CEP__V1__JOURNAL_RECORD__INIT;
 	dl.rec_case = CEP__V1__JOURNAL_RECORD__REC_DEADLINE_MS;
 	dl.deadline_ms = r->deadline_ms;
-	if ((rv = cep_run_journal(r, &dl, false, err)) != CEP_OK)
+	if ((rv = delegate_run_journal(r, &dl, false, err)) != CEP_OK)
 		return rv;
 	Cep__V1__JournalRecord st = CEP__V1__JOURNAL_RECORD__INIT;
 	st.rec_case = CEP__V1__JOURNAL_RECORD__REC_STATE;
 	st.state = CEP__V1__RUN_STATE__RUN_PENDING;
 	st.text = (char *)"";
-	return cep_run_journal(r, &st, true, err);
+	return delegate_run_journal(r, &st, true, err);
 }
 
 static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
     size_t len, const char *spec_name, const char *task_id)
 {
-	cep_run *r = cep_run_alloc();
+	cep_run *r = delegate_run_alloc();
 	if (r == NULL)
 		return NULL;
 	r->spec_yaml = strndup(yaml, len);
 	if (r->spec_yaml == NULL) {
-		cep_run_free(r);
+		delegate_run_free(r);
 		return NULL;
 	}
 	cep_run_id_new(&r->id);
@@ -91,33 +91,33 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
     size_t len, const char *spec_name, const char *task_id, cep_run_id *run_id,
     cep_err *err)
 {
-	int rv = cep_policy_check_active(&d->cfg.policy,
-	    cep_run_active_count(d), err);
+	int rv = delegate_policy_check_active(&d->cfg.policy,
+	    delegate_run_active_count(d), err);
 	if (rv != CEP_OK)
 		return rv;
 	cep_run *r = new_run(d, exp, yaml, len, spec_name, task_id);
 	if (r == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	char dir[4096];
-	rv = cep_run_dir(d, r->id.s, NULL, dir, sizeof(dir), err);
+	rv = delegate_run_dir(d, r->id.s, NULL, dir, sizeof(dir), err);
 	if (rv == CEP_OK)
 		rv = cep_journal_create(dir, &r->j, err);
 	if (rv == CEP_OK && (rv = journal_start(r, err)) != CEP_OK)
 		cep_rmtree(dir, NULL);  /* half a journal is no run */
 	if (rv != CEP_OK) {
-		cep_run_free(r);
+		delegate_run_free(r);
 		return cep_err_wrap(err, "creating the run journal");
 	}
-	cep_run_insert(d, r);
+	delegate_run_insert(d, r);
 	*run_id = r->id;
 	cep_log_info(r->id.s, "accepted \"%s\" (%s), deadline in %llds",
 	    r->name, r->spec_name,
 	    (long long)((r->deadline_ms - r->created_ms) / 1000));
-	cep_delegate_changed(d);
+	delegate_changed(d);
 	return CEP_OK;
 }
 
-cep_run *cep_run_find_task(cep_delegate *d, const char *task_id)
+cep_run *delegate_run_find_task(cep_delegate *d, const char *task_id)
 {
 	if (task_id == NULL || task_id[0] == '\0')
 		return NULL;
@@ -136,15 +136,15 @@ static int check_policy(cep_delegate *d, const cep_exp *exp,
     const char *task_id, cep_err *err)
 {
 	pthread_mutex_lock(&d->mu);
-	bool later = cep_run_find_task(d, task_id) != NULL || d->stopping ||
+	bool later = delegate_run_find_task(d, task_id) != NULL || d->stopping ||
 	    d->draining;
-	size_t active = cep_run_active_count(d);
+	size_t active = delegate_run_active_count(d);
 	pthread_mutex_unlock(&d->mu);
-	return later ? CEP_OK : cep_policy_check_host(&d->cfg.policy,
+	return later ? CEP_OK : delegate_policy_check_host(&d->cfg.policy,
 	    d->conns, d->hv, exp, active, err);
 }
 
-int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
+int delegate_submit(cep_delegate *d, const char *yaml, size_t len,
     const char *spec_name, const char *task_id, cep_run_id *run_id,
     cep_err *err)
 {
@@ -168,7 +168,7 @@ int cep_delegate_submit(cep_delegate *d, const char *yaml, size_t len,
 	pthread_mutex_lock(&d->mu);
 	/* A task handed to us again (a retried poll, our own lease after a
 	 * restart) is the run we already have, never a second run. */
-	cep_run *have = cep_run_find_task(d, task_id);
+	cep_run *have = delegate_run_find_task(d, task_id);
 	if (have != NULL) {
 		*run_id = have->id;
 		cep_log_info(run_id->s, "task %s is already this run", task_id);

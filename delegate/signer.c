@@ -124,7 +124,7 @@ static int fetch_ca(cep_signer *s, int64_t wait_ms, cep_err *err)
 
 /* ---- the interface ----------------------------------------------------- */
 
-int cep_signer_open(cep_signer **out, const cep_paths *p,
+int delegate_signer_open(cep_signer **out, const cep_paths *p,
     const cep_config *cfg, int64_t wait_ms, cep_err *err)
 {
 	*out = NULL;
@@ -144,14 +144,14 @@ int cep_signer_open(cep_signer **out, const cep_paths *p,
 			rv = fetch_ca(s, wait_ms > 0 ? wait_ms : OPEN_WAIT_MS, err);
 	}
 	if (rv != CEP_OK) {
-		cep_signer_free(s);
+		delegate_signer_free(s);
 		return rv;
 	}
 	*out = s;
 	return CEP_OK;
 }
 
-void cep_signer_free(cep_signer *s)
+void delegate_signer_free(cep_signer *s)
 {
 	if (s == NULL)
 		return;
@@ -161,17 +161,17 @@ void cep_signer_free(cep_signer *s)
 	free(s);
 }
 
-const char *cep_signer_name(const cep_signer *s)
+const char *delegate_signer_name(const cep_signer *s)
 {
 	return s->ops->name;
 }
 
-const char *cep_signer_ca_pem(const cep_signer *s)
+const char *delegate_signer_ca_pem(const cep_signer *s)
 {
 	return s->ca != NULL ? cep_pki_ca_cert_pem(s->ca) : s->ca_pem;
 }
 
-int cep_signer_sign(cep_signer *s, const char *run_id, const char *uri,
+int delegate_signer_sign(cep_signer *s, const char *run_id, const char *uri,
     int64_t not_after_ms, const uint8_t *pub, size_t pub_len,
     char **cert_pem, cep_err *err)
 {
@@ -181,7 +181,7 @@ int cep_signer_sign(cep_signer *s, const char *run_id, const char *uri,
 	return s->ops->sign(s, &req, pub, pub_len, cert_pem, err);
 }
 
-int cep_signer_issue(cep_signer *s, const char *run_id, const char *uri,
+int delegate_signer_issue(cep_signer *s, const char *run_id, const char *uri,
     int64_t not_after_ms, char **cert_pem, char **key_pem, cep_err *err)
 {
 	uint8_t *pub = NULL;
@@ -189,7 +189,7 @@ int cep_signer_issue(cep_signer *s, const char *run_id, const char *uri,
 	*cert_pem = NULL;
 	int rv = cep_pki_keypair_new(key_pem, &pub, &len, err);
 	if (rv == CEP_OK)
-		rv = cep_signer_sign(s, run_id, uri, not_after_ms, pub, len,
+		rv = delegate_signer_sign(s, run_id, uri, not_after_ms, pub, len,
 		    cert_pem, err);
 	free(pub);
 	if (rv != CEP_OK) {

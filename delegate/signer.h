@@ -27,22 +27,22 @@ typedef struct cep_signer cep_signer;
 /* Picks the backend from cfg->signer_url. The remote one asks cep-signer
  * for the CA certificate, waiting up to wait_ms for it to come up (0 =
  * 15 s); a signer that does not answer is UNAVAILABLE naming its URL. */
-int cep_signer_open(cep_signer **out, const cep_paths *p,
+int delegate_signer_open(cep_signer **out, const cep_paths *p,
     const cep_config *cfg, int64_t wait_ms, cep_err *err);
-void cep_signer_free(cep_signer *s);  /* NULL-safe; wipes a loaded CA key */
+void delegate_signer_free(cep_signer *s);  /* NULL-safe; wipes a loaded CA key */
 /* "in-process" or "cep-signer". */
-const char *cep_signer_name(const cep_signer *s);
+const char *delegate_signer_name(const cep_signer *s);
 /* The CA certificate (PEM), valid as long as s. */
-const char *cep_signer_ca_pem(const cep_signer *s);
+const char *delegate_signer_ca_pem(const cep_signer *s);
 /* A public key (DER SubjectPublicKeyInfo) signed as the identity of run
  * run_id: CN run_id, URI SAN uri, clientAuth, not after not_after_ms.
  * *cert_pem: caller frees. Thread-safe. */
-int cep_signer_sign(cep_signer *s, const char *run_id, const char *uri,
+int delegate_signer_sign(cep_signer *s, const char *run_id, const char *uri,
     int64_t not_after_ms, const uint8_t *pub, size_t pub_len,
     char **cert_pem, cep_err *err);
-/* A fresh key pair made here and its certificate from cep_signer_sign.
+/* A fresh key pair made here and its certificate from delegate_signer_sign.
  * *key_pem: wipe with cep_pki_free_secret; *cert_pem: free. */
-int cep_signer_issue(cep_signer *s, const char *run_id, const char *uri,
+int delegate_signer_issue(cep_signer *s, const char *run_id, const char *uri,
     int64_t not_after_ms, char **cert_pem, char **key_pem, cep_err *err);
 
 #endif

@@ -95,7 +95,7 @@ static int check_identity(const Cep__V1__LaunchRequest *r, cep_err *err)
 	return CEP_OK;
 }
 
-int cep_launcher_check_launch(const Cep__V1__LaunchRequest *r,
+int launcher_check_launch(const Cep__V1__LaunchRequest *r,
     unsigned *caps, cep_err *err)
 {
 	*caps = 0;
@@ -143,7 +143,7 @@ static int check_record(json_t *rec, size_t i, const char *run_id,
 	return CEP_OK;
 }
 
-int cep_launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
+int launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
     unsigned *caps, cep_err *err)
 {
 	*caps = 0;
@@ -185,7 +185,7 @@ static bool netns_name_ok(const ProtobufCBinaryData *b)
 	    !(b->len == 2 && s[0] == '.' && s[1] == '.');
 }
 
-int cep_launcher_check_inspect(const Cep__V1__LauncherInspect *q,
+int launcher_check_inspect(const Cep__V1__LauncherInspect *q,
     cep_err *err)
 {
 	if (q->pid < 0 || q->pid > CEP_LAUNCHER_MAX_PID)

@@ -12,7 +12,7 @@
  * followed on the way (RESOLVE_NO_MAGICLINKS); a namespace file is opened
  * for reading only once it is known to be nsfs (lib/target/netns.c). Nothing is
  * written, created or started. The fields were checked before
- * (cep_launcher_check_inspect).
+ * (launcher_check_inspect).
  */
 #define _GNU_SOURCE
 #include "launcher_int.h"
@@ -100,7 +100,7 @@ static int next_comp(char **p, char comp[256])
 	return 1;
 }
 
-int cep_launcher_walk(int root, const char *path)
+int launcher_walk(int root, const char *path)
 {
 	char rest[2 * (CEP_LAUNCHER_MAX_PATH + 1)], comp[256];
 	int st[WALK_DEPTH], n = 0, links = 0, more;
@@ -150,7 +150,7 @@ int cep_launcher_walk(int root, const char *path)
 
 /* path as a process sees it: under /proc/PID/root when pid > 0. Where
  * openat2 is missing (a kernel before 5.6, or a seccomp filter older
- * than it: systemd-nspawn 252 answers ENOSYS), cep_launcher_walk does
+ * than it: systemd-nspawn 252 answers ENOSYS), launcher_walk does
  * the same by hand. */
 static int open_path(int32_t pid, const char *path)
 {
@@ -163,7 +163,7 @@ static int open_path(int32_t pid, const char *path)
 	int fd = openat2_path(r, path, RESOLVE_NO_MAGICLINKS |
 	    (pid > 0 ? RESOLVE_IN_ROOT : 0));
 	if (fd < 0 && errno == ENOSYS)
-		fd = cep_launcher_walk(r, path);
+		fd = launcher_walk(r, path);
 	int e = errno;
 	close(r);
 	errno = e;
@@ -218,7 +218,7 @@ static void inspect_netns(int32_t pid, const char *name,
 	r->netns_host = cep_netns_is_host(&id);
 }
 
-void cep_launcher_inspect(const Cep__V1__LauncherInspect *q,
+void launcher_inspect(const Cep__V1__LauncherInspect *q,
     cep_launcher_facts *f)
 {
 	memset(f, 0, sizeof(*f));

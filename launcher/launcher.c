@@ -31,7 +31,7 @@
 #define BACKSTOP_MS 60000      /* past the deadline: the launcher kills */
 #define UNDO_TRIES 30          /* x 100 ms that SIGKILLed ones may linger */
 
-lrun *cep_lr_find(cep_launcher *l, const char *id)
+lrun *launcher_lr_find(cep_launcher *l, const char *id)
 {
 	lrun *r = l->runs;
 	while (r != NULL && strcmp(r->id.s, id) != 0)
@@ -39,7 +39,7 @@ lrun *cep_lr_find(cep_launcher *l, const char *id)
 	return r;
 }
 
-lrun *cep_lr_add(cep_launcher *l, const char *id)
+lrun *launcher_lr_add(cep_launcher *l, const char *id)
 {
 	cep_run_id rid;
 	if (!cep_run_id_parse(&rid, id))
@@ -53,7 +53,7 @@ lrun *cep_lr_add(cep_launcher *l, const char *id)
 	return r;
 }
 
-void cep_lr_drop(cep_launcher *l, lrun *r)
+void launcher_lr_drop(cep_launcher *l, lrun *r)
 {
 	for (lrun **pp = &l->runs; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == r) {
@@ -65,7 +65,7 @@ void cep_lr_drop(cep_launcher *l, lrun *r)
 }
 
 /* Is the run's runner still there? Reaps a child (l->mu held). */
-bool cep_lr_alive(lrun *r)
+bool launcher_lr_alive(lrun *r)
 {
 	if (r->pid <= 0 || r->exited)
 		return false;
@@ -94,7 +94,7 @@ bool cep_lr_alive(lrun *r)
 }
 
 /* The runner's process group (its own session) and the runner. */
-void cep_lr_signal(lrun *r, int sig)
+void launcher_lr_signal(lrun *r, int sig)
 {
 	if (r->pid <= 1 || r->exited || cep_proc_start_time(r->pid) != r->start)
 		return;
@@ -107,7 +107,7 @@ static void tick(cep_launcher *l)
 {
 	int64_t now = cep_now_ms();
 	for (lrun *r = l->runs; r != NULL; r = r->next) {
-		if (!cep_lr_alive(r) || r->deadline_ms == 0 || r->backstop ||
+		if (!launcher_lr_alive(r) || r->deadline_ms == 0 || r->backstop ||
 		    now < r->deadline_ms + BACKSTOP_MS)
 			continue;
 		/* the runner reverts at its deadline and the delegate aborts
@@ -115,7 +115,7 @@ static void tick(cep_launcher *l)
 		cep_log_warn(r->id.s, "runner pid %d still running %d s after "
 		    "the run's deadline: killing it", (int)r->pid,
 		    BACKSTOP_MS / 1000);
-		cep_lr_signal(r, SIGKILL);
+		launcher_lr_signal(r, SIGKILL);
 		r->backstop = true;
 	}
 }
@@ -141,9 +141,9 @@ static void adopt_one(int pid, const char *run_id, void *arg)
 	size_t n = strlen(l->runs_dir);
 	if (!cep_run_id_valid(run_id) || !cep_runproc_identity(pid, ident,
 	    sizeof(ident)) || strncmp(ident, l->runs_dir, n) != 0 ||
-	    ident[n] != '/' || cep_lr_find(l, run_id) != NULL)
+	    ident[n] != '/' || launcher_lr_find(l, run_id) != NULL)
 		return;
-	lrun *r = cep_lr_add(l, run_id);
+	lrun *r = launcher_lr_add(l, run_id);
 	if (r == NULL)
 		return;
 	r->pid = pid;
@@ -162,7 +162,7 @@ static void drop_stale_identities(cep_launcher *l)
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		char path[4400];
 		cep_err err = {0};
-		if (!cep_run_id_valid(de->d_name) || cep_lr_find(l, de->d_name) ||
+		if (!cep_run_id_valid(de->d_name) || launcher_lr_find(l, de->d_name) ||
 		    cep_path(path, sizeof(path), &err, "%s/%s/identity",
 		    l->runs_dir, de->d_name) != CEP_OK || access(path, F_OK) != 0)
 			continue;
@@ -179,7 +179,7 @@ static void drop_stale_identities(cep_launcher *l)
 
 /* Kills every process of the run (not its cleanup runner), bounded;
  * CEP_OK only when /proc shows none left. l->mu NOT held. */
-int cep_lr_kill_all(const char *run_id, cep_err *err)
+int launcher_lr_kill_all(const char *run_id, cep_err *err)
 {
 	int left = 0, first = 0;
 	for (int i = 0; i < UNDO_TRIES; i++) {
@@ -195,7 +195,7 @@ int cep_lr_kill_all(const char *run_id, cep_err *err)
 	    "still present after SIGKILL (pid %d)", left, run_id, first);
 }
 
-size_t cep_launcher_nruns(cep_launcher *l)
+size_t launcher_nruns(cep_launcher *l)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&l->mu);
@@ -236,7 +236,7 @@ static int copy_opts(cep_launcher *l, const cep_launcher_opts *o,
 	return rv;
 }
 
-int cep_launcher_new(const cep_launcher_opts *o, cep_launcher **out,
+int launcher_new(const cep_launcher_opts *o, cep_launcher **out,
     cep_err *err)
 {
 	*out = NULL;
@@ -262,9 +262,9 @@ int cep_launcher_new(const cep_launcher_opts *o, cep_launcher **out,
 	else if (rv == CEP_OK)
 		l->tick_started = true;
 	if (rv == CEP_OK)
-		rv = cep_launcher_serve(l, err);
+		rv = launcher_serve(l, err);
 	if (rv != CEP_OK) {
-		cep_launcher_free(l);
+		launcher_free(l);
 		return rv;
 	}
 	*out = l;
@@ -277,11 +277,11 @@ static size_t alive_count(cep_launcher *l)
 {
 	size_t n = 0;
 	for (lrun *r = l->runs; r != NULL; r = r->next)
-		n += cep_lr_alive(r) + cep_cleanrun_running(r->cr);
+		n += launcher_lr_alive(r) + cep_cleanrun_running(r->cr);
 	return n;
 }
 
-void cep_launcher_stop(cep_launcher *l)
+void launcher_stop(cep_launcher *l)
 {
 	if (l == NULL)
 		return;
@@ -291,22 +291,22 @@ void cep_launcher_stop(cep_launcher *l)
 	cep_log_info(NULL, "stopping: SIGTERM to %zu runner(s), which revert",
 	    n);
 	for (lrun *r = l->runs; r != NULL; r = r->next)
-		if (cep_lr_alive(r))
-			cep_lr_signal(r, SIGTERM);
+		if (launcher_lr_alive(r))
+			launcher_lr_signal(r, SIGTERM);
 	int64_t end = cep_mono_ms() + l->stop_wait_ms;
 	while ((n = alive_count(l)) > 0 && cep_mono_ms() < end)
 		cep_cond_wait_ms(&l->cv, &l->mu, 100);
 	for (lrun *r = l->runs; r != NULL && n > 0; r = r->next)
-		if (cep_lr_alive(r) || cep_cleanrun_running(r->cr)) {
+		if (launcher_lr_alive(r) || cep_cleanrun_running(r->cr)) {
 			cep_log_warn(r->id.s, "runner or cleanup runner still "
 			    "running %lld ms after the stop began: killing it",
 			    (long long)l->stop_wait_ms);
-			cep_lr_signal(r, SIGKILL);   /* cleanups: at free */
+			launcher_lr_signal(r, SIGKILL);   /* cleanups: at free */
 		}
 	pthread_mutex_unlock(&l->mu);
 }
 
-void cep_launcher_free(cep_launcher *l)
+void launcher_free(cep_launcher *l)
 {
 	if (l == NULL)
 		return;
@@ -321,7 +321,7 @@ void cep_launcher_free(cep_launcher *l)
 		lrun *r = l->runs;
 		if (r->child && !r->exited)
 			(void)waitpid(r->pid, NULL, WNOHANG);
-		cep_lr_drop(l, r);
+		launcher_lr_drop(l, r);
 	}
 	pthread_cond_destroy(&l->cv);
 	pthread_mutex_destroy(&l->mu);

@@ -37,15 +37,15 @@ typedef struct cep_launcher_opts {
 
 /* Serves at once; adopts the runners a previous launcher left (found in
  * /proc by command line, polled by pid + start time). */
-int cep_launcher_new(const cep_launcher_opts *o, cep_launcher **out,
+int launcher_new(const cep_launcher_opts *o, cep_launcher **out,
     cep_err *err);
 /* The graceful stop: SIGTERM to every runner (they revert), up to
  * stop_wait_ms for them to exit, then SIGKILL. */
-void cep_launcher_stop(cep_launcher *l);
+void launcher_stop(cep_launcher *l);
 /* Stops serving, frees. NULL-safe. */
-void cep_launcher_free(cep_launcher *l);
+void launcher_free(cep_launcher *l);
 /* Runs it knows (started or adopted) and not yet undone. */
-size_t cep_launcher_nruns(cep_launcher *l);
+size_t launcher_nruns(cep_launcher *l);
 
 /* ---- request checks (check.c), each naming the field it refuses ---- */
 
@@ -55,11 +55,11 @@ size_t cep_launcher_nruns(cep_launcher *l);
 #define CEP_LAUNCHER_MAX_RECS (256 * 1024)
 
 /* Every field of a Launch; *caps: the union of its fault types'. */
-int cep_launcher_check_launch(const Cep__V1__LaunchRequest *r,
+int launcher_check_launch(const Cep__V1__LaunchRequest *r,
     unsigned *caps, cep_err *err);
 /* A Cleanup's records: a JSON array (at most 64) of objects of run_id
  * whose mechanisms are node mechanisms; *caps: their union. */
-int cep_launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
+int launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
     unsigned *caps, cep_err *err);
 
 /* ---- host facts for the delegate's policy (inspect.c) ---- */
@@ -71,7 +71,7 @@ int cep_launcher_check_cleanup(const Cep__V1__LauncherCleanup *r,
  * a pid and only when netns is asked, a name under /run/netns (no '/',
  * not "." or "..", <= 255 bytes) or an absolute path; path "" or
  * absolute; both without NUL and at most CEP_LAUNCHER_MAX_PATH bytes. */
-int cep_launcher_check_inspect(const Cep__V1__LauncherInspect *q,
+int launcher_check_inspect(const Cep__V1__LauncherInspect *q,
     cep_err *err);
 
 /* The reply and the storage its strings point into. */
@@ -84,7 +84,7 @@ typedef struct cep_launcher_facts {
 /* Reads the facts a checked request asks for; each that cannot be read
  * says why in its own field (netns_error, path_errno, exists false).
  * Opens nothing for writing, follows nothing out of a pid's root. */
-void cep_launcher_inspect(const Cep__V1__LauncherInspect *q,
+void launcher_inspect(const Cep__V1__LauncherInspect *q,
     cep_launcher_facts *f);
 
 /* path resolved under root (an O_PATH directory fd) as openat2 with
@@ -92,7 +92,7 @@ void cep_launcher_inspect(const Cep__V1__LauncherInspect *q,
  * component, O_PATH|O_NOFOLLOW, ".." never above root, symlinks read as
  * text and resolved in root (at most 40). An O_PATH fd, or -1 with
  * errno. */
-int cep_launcher_walk(int root, const char *path);
+int launcher_walk(int root, const char *path);
 
 /* ---- the runner's privileges (privs.c) ---- */
 
@@ -104,11 +104,11 @@ typedef struct cep_launcher_privs {
 	bool set_caps;
 } cep_launcher_privs;
 
-int cep_launcher_privs_init(cep_launcher_privs *p, unsigned caps,
+int launcher_privs_init(cep_launcher_privs *p, unsigned caps,
     bool set_caps, cep_err *err);
 /* forkexec.h pre_exec: gid 0 and no supplementary groups, every
  * capability outside mask dropped from the bounding set, permitted =
  * effective = inheritable = ambient = mask, PR_SET_NO_NEW_PRIVS. */
-int cep_launcher_privs_apply(void *arg);
+int launcher_privs_apply(void *arg);
 
 #endif

@@ -45,15 +45,15 @@ struct cep_launcher {
 	cep_rpc_server *srv;
 };
 
-lrun *cep_lr_find(cep_launcher *l, const char *id);
+lrun *launcher_lr_find(cep_launcher *l, const char *id);
 /* NULL when id is not a run id (or out of memory). */
-lrun *cep_lr_add(cep_launcher *l, const char *id);
-void cep_lr_drop(cep_launcher *l, lrun *r);
-bool cep_lr_alive(lrun *r);
-void cep_lr_signal(lrun *r, int sig);
-int cep_lr_kill_all(const char *run_id, cep_err *err);
+lrun *launcher_lr_add(cep_launcher *l, const char *id);
+void launcher_lr_drop(cep_launcher *l, lrun *r);
+bool launcher_lr_alive(lrun *r);
+void launcher_lr_signal(lrun *r, int sig);
+int launcher_lr_kill_all(const char *run_id, cep_err *err);
 
 /* service.c: serves l->url. */
-int cep_launcher_serve(cep_launcher *l, cep_err *err);
+int launcher_serve(cep_launcher *l, cep_err *err);
 
 #endif

@@ -192,7 +192,7 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	if (rv == CEP_OK && !paths.installed)
 		rv = cep_mkdirs(paths.run, 0750, err);
 	if (rv == CEP_OK)
-		rv = cep_launcher_new(&o, l, err);
+		rv = launcher_new(&o, l, err);
 	if (rv == CEP_OK)
 		cep_log_info(NULL, "launcher up on %s: runner %s, serving uid %u%s",
 		    url, bin, (unsigned)o.allow_uid, o.set_caps ? "" :
@@ -226,9 +226,9 @@ int main(int argc, char **argv)
 	const cep_sd_ops sdo = {.status = sd_status};
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, "stopping: runners revert");
-	cep_launcher_stop(l);
+	launcher_stop(l);
 	cep_sd_free(sd);
-	cep_launcher_free(l);
+	launcher_free(l);
 	cep_log_info(NULL, "stopped");
 	return 0;
 }

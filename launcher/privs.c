@@ -23,7 +23,7 @@
 #include "caps.h"
 #include "util.h"
 
-int cep_launcher_privs_init(cep_launcher_privs *p, unsigned caps,
+int launcher_privs_init(cep_launcher_privs *p, unsigned caps,
     bool set_caps, cep_err *err)
 {
 	p->mask = cep_caps_linux_mask(caps);
@@ -46,7 +46,7 @@ int cep_launcher_privs_init(cep_launcher_privs *p, unsigned caps,
 	return CEP_OK;
 }
 
-int cep_launcher_privs_apply(void *arg)
+int launcher_privs_apply(void *arg)
 {
 	const cep_launcher_privs *p = arg;
 	if (!p->set_caps)

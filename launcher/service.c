@@ -60,14 +60,14 @@ static int check_launch(const void *req, const char **run_id,
     unsigned *caps, cep_err *err)
 {
 	*run_id = ((const Cep__V1__LaunchRequest *)req)->run_id;
-	return cep_launcher_check_launch(req, caps, err);
+	return launcher_check_launch(req, caps, err);
 }
 
 static int check_cleanup(const void *req, const char **run_id,
     unsigned *caps, cep_err *err)
 {
 	*run_id = ((const Cep__V1__LauncherCleanup *)req)->run_id;
-	return cep_launcher_check_cleanup(req, caps, err);
+	return launcher_check_cleanup(req, caps, err);
 }
 
 static int check_inspect(const void *req, const char **run_id,
@@ -75,7 +75,7 @@ static int check_inspect(const void *req, const char **run_id,
 {
 	(void)caps;
 	*run_id = NULL;
-	return cep_launcher_check_inspect(req, err);
+	return launcher_check_inspect(req, err);
 }
 
 /* The call's request once the peer is the delegate and check passes
@@ -145,7 +145,7 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 		    l->runs_dir, r->run_id);
 	cep_launcher_privs privs;
 	if (rv == CEP_OK)
-		rv = cep_launcher_privs_init(&privs, caps, l->set_caps, err);
+		rv = launcher_privs_init(&privs, caps, l->set_caps, err);
 	if (rv != CEP_OK)
 		return rv;
 	char *argv[CEP_RUNPROC_ARGV_MAX];
@@ -155,7 +155,7 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	    .cp_ca_file = cp_ca, .cp_proxy = r->cp_proxy};
 	cep_runproc_argv(&a, argv);
 	cep_forkexec_opts o = {.argv = argv, .log_path = log,
-	    .pre_exec = cep_launcher_privs_apply, .arg = &privs};
+	    .pre_exec = launcher_privs_apply, .arg = &privs};
 	pid_t pid;
 	rv = cep_forkexec(&o, &pid, &x->start, err);
 	if (rv != CEP_OK)
@@ -174,17 +174,17 @@ static int launch(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 {
 	int rv = CEP_OK;
 	pthread_mutex_lock(&l->mu);
-	lrun *x = cep_lr_find(l, r->run_id);
+	lrun *x = launcher_lr_find(l, r->run_id);
 	if (l->stopping)
 		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
 	else if (x != NULL && x->pid > 0)
 		rv = cep_err_set(err, CEP_ALREADY_EXISTS, "run %s already has a "
 		    "runner (pid %d)", r->run_id, (int)x->pid);
-	else if (x == NULL && (x = cep_lr_add(l, r->run_id)) == NULL)
+	else if (x == NULL && (x = launcher_lr_add(l, r->run_id)) == NULL)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	if (rv == CEP_OK && (rv = start_runner(l, r, caps, x, err)) != CEP_OK &&
 	    x->cr == NULL)
-		cep_lr_drop(l, x);
+		launcher_lr_drop(l, x);
 	if (rv == CEP_OK) {
 		rep->pid = x->pid;
 		rep->start = x->start;
@@ -225,7 +225,7 @@ static lrun *adopt_polled(cep_launcher *l, const Cep__V1__LauncherRun *q)
 	    cep_proc_state(q->pid) == 'Z' || !cep_runproc_run_of(q->pid, &id,
 	    &cleanup) || cleanup || !cep_run_id_is(&id, q->run_id))
 		return NULL;
-	lrun *x = cep_lr_add(l, q->run_id);
+	lrun *x = launcher_lr_add(l, q->run_id);
 	if (x != NULL) {
 		x->pid = q->pid;
 		x->start = q->start;
@@ -248,11 +248,11 @@ static void on_poll(cep_rpc_call *c, void *arg)
 	Cep__V1__LauncherPollReply rep = CEP__V1__LAUNCHER_POLL_REPLY__INIT;
 	char how[128] = "status unknown (not started by this launcher)";
 	pthread_mutex_lock(&l->mu);
-	lrun *x = cep_lr_find(l, q->run_id);
+	lrun *x = launcher_lr_find(l, q->run_id);
 	if (x == NULL || x->pid == 0)
 		x = x == NULL ? adopt_polled(l, q) : x;
 	if (x != NULL && x->pid > 0) {
-		rep.alive = cep_lr_alive(x);
+		rep.alive = launcher_lr_alive(x);
 		snprintf(how, sizeof(how), "%s", x->how);
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -274,11 +274,11 @@ static void on_signal(cep_rpc_call *c, void *arg)
 		return;
 	}
 	pthread_mutex_lock(&l->mu);
-	lrun *x = cep_lr_find(l, q->run_id);
-	if (x != NULL && cep_lr_alive(x)) {
+	lrun *x = launcher_lr_find(l, q->run_id);
+	if (x != NULL && launcher_lr_alive(x)) {
 		cep_log_info(q->run_id, "signal %d to runner pid %d", sig,
 		    (int)x->pid);
-		cep_lr_signal(x, sig);
+		launcher_lr_signal(x, sig);
 	}
 	pthread_mutex_unlock(&l->mu);
 	Cep__V1__LauncherAck ack = CEP__V1__LAUNCHER_ACK__INIT;
@@ -296,17 +296,17 @@ static void on_undo(cep_rpc_call *c, void *arg)
 		return;
 	}
 	cep_err err = {0};
-	int rv = cep_lr_kill_all(q->run_id, &err);   /* sleeps: no lock */
+	int rv = launcher_lr_kill_all(q->run_id, &err);   /* sleeps: no lock */
 	char dir[4200];
 	if (rv == CEP_OK && (rv = cep_path(dir, sizeof(dir), &err,
 	    "%s/%s/identity", l->runs_dir, q->run_id)) == CEP_OK)
 		rv = cep_rmtree(dir, &err);
 	pthread_mutex_lock(&l->mu);
-	lrun *x = cep_lr_find(l, q->run_id);
+	lrun *x = launcher_lr_find(l, q->run_id);
 	if (rv == CEP_OK && x != NULL) {
-		(void)cep_lr_alive(x);        /* reaps our child */
+		(void)launcher_lr_alive(x);        /* reaps our child */
 		if (x->cr == NULL)
-			cep_lr_drop(l, x);
+			launcher_lr_drop(l, x);
 		else
 			x->pid = 0;           /* its cleanup goes on */
 	}
@@ -330,10 +330,10 @@ static int start_cleanup(cep_launcher *l, lrun *x, const char *recs,
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK)
-		rv = cep_launcher_privs_init(&privs, caps, l->set_caps, err);
+		rv = launcher_privs_init(&privs, caps, l->set_caps, err);
 	cep_cleanrun_opts o = {.runner_bin = l->bin, .dir = dir,
 	    .run_id = x->id.s, .recs_json = recs, .limit_ms = CLEANUP_LIMIT_MS,
-	    .pre_exec = cep_launcher_privs_apply, .arg = &privs};
+	    .pre_exec = launcher_privs_apply, .arg = &privs};
 	if (rv == CEP_OK)
 		rv = cep_cleanrun_start(&o, &x->cr, err);
 	if (rv != CEP_OK)
@@ -385,7 +385,7 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 	cep_cleanrun_free(x->cr);
 	x->cr = NULL;
 	if (x->pid == 0)
-		cep_lr_drop(l, x);
+		launcher_lr_drop(l, x);
 }
 
 /* Polls the run's cleanup runner, or starts one for q's records (takes
@@ -396,18 +396,18 @@ static int cleanup(cep_launcher *l, const Cep__V1__LauncherCleanup *q,
 {
 	int rv = CEP_OK;
 	pthread_mutex_lock(&l->mu);
-	lrun *x = cep_lr_find(l, q->run_id);
+	lrun *x = launcher_lr_find(l, q->run_id);
 	if (x != NULL && x->cr != NULL)
 		poll_cleanup(l, x, rep, msg, mlen);
 	else if (strcmp(q->records_json, "[]") == 0)
 		rep->done = true;
 	else if (l->stopping)
 		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
-	else if (x == NULL && (x = cep_lr_add(l, q->run_id)) == NULL)
+	else if (x == NULL && (x = launcher_lr_add(l, q->run_id)) == NULL)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	else if ((rv = start_cleanup(l, x, q->records_json, caps, err)) !=
 	    CEP_OK && x->pid == 0)
-		cep_lr_drop(l, x);
+		launcher_lr_drop(l, x);
 	pthread_mutex_unlock(&l->mu);
 	return rv;
 }
@@ -444,7 +444,7 @@ static void on_inspect(cep_rpc_call *c, void *arg)
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
-	cep_launcher_inspect(q, f);
+	launcher_inspect(q, f);
 	cep_log_debug(NULL, "Inspect: pid %d%s%s", (int)q->pid,
 	    q->netns ? ", netns" : "", q->path.len > 0 ? ", path" : "");
 	cep_rpc_call_reply(c, &f->rep.base);
@@ -464,7 +464,7 @@ static const cep_rpc_method launcher_methods[] = {
 	    on_inspect},
 };
 
-int cep_launcher_serve(cep_launcher *l, cep_err *err)
+int launcher_serve(cep_launcher *l, cep_err *err)
 {
 	cep_rpc_server_opts opts = {.name = "launcher"};
 	int rv = cep_rpc_server_new(&l->srv, launcher_methods,

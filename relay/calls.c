@@ -19,7 +19,7 @@
 
 /* ------------------------------------------------------------ refusals */
 
-const char *const cep_refusal_names[CEP_REFUSE_N] = {
+const char *const relay_refusal_names[CEP_REFUSE_N] = {
 	[CEP_REFUSE_TLS_UNVERIFIED] = "tls_unverified",
 	[CEP_REFUSE_CERT_EXPIRED] = "cert_expired",
 	[CEP_REFUSE_CERT_UNTRUSTED] = "cert_untrusted",
@@ -36,7 +36,7 @@ const char *const cep_refusal_names[CEP_REFUSE_N] = {
 	[CEP_REFUSE_BAD_REQUEST] = "bad_request",
 };
 
-void cep_relay_safe(char *dst, size_t n, const char *src)
+void relay_safe(char *dst, size_t n, const char *src)
 {
 	size_t i = 0;
 	if (n == 0)
@@ -53,7 +53,7 @@ void cep_relay_safe(char *dst, size_t n, const char *src)
 	dst[i] = '\0';
 }
 
-void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
+void relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
     int code, const char *bound, const char *requested, const char *fmt, ...)
 {
 	char msg[CEP_ERR_MSG_MAX], b[64], q[64], peer[64];
@@ -61,9 +61,9 @@ void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	cep_relay_safe(b, sizeof(b), bound);
-	cep_relay_safe(q, sizeof(q), requested);
-	cep_relay_safe(peer, sizeof(peer), cep_rpc_call_peer(call));
+	relay_safe(b, sizeof(b), bound);
+	relay_safe(q, sizeof(q), requested);
+	relay_safe(peer, sizeof(peer), cep_rpc_call_peer(call));
 	const char *method = cep_rpc_call_method(call);
 	const char *short_m = method ? strrchr(method, '/') : NULL;
 
@@ -71,7 +71,7 @@ void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 	r->refused++;
 	r->by_reason[why]++;
 	pthread_mutex_unlock(&r->mu);
-	cep_metric_inc1(r->m_refusals, cep_refusal_names[why]);
+	cep_metric_inc1(r->m_refusals, relay_refusal_names[why]);
 
 	/* the run the line is about: the one asked for when it is a real
 	 * run id, else the bound one */
@@ -79,11 +79,11 @@ void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 	    (bound != NULL && bound[0] != '\0' ? bound : NULL);
 	cep_log_warn(run, "refused %s from %s: %s (reason=%s bound=%s "
 	    "requested=%s)", short_m ? short_m + 1 : "?", peer, msg,
-	    cep_refusal_names[why], b, q);
+	    relay_refusal_names[why], b, q);
 	cep_rpc_call_fail(call, code, "%s", msg);
 }
 
-void cep_relay_close_later(cep_relay *r, uint32_t pipe)
+void relay_close_later(cep_relay *r, uint32_t pipe)
 {
 	bool now = false;
 	pthread_mutex_lock(&r->mu);
@@ -106,7 +106,7 @@ void cep_relay_close_later(cep_relay *r, uint32_t pipe)
 
 /* -------------------------------------------------------- parked calls */
 
-void cep_relay_reply_empty(cep_rpc_call *c)
+void relay_reply_empty(cep_rpc_call *c)
 {
 	Cep__V1__CommandBatch empty = CEP__V1__COMMAND_BATCH__INIT;
 	cep_rpc_call_reply(c, &empty.base);
@@ -131,7 +131,7 @@ static cep_parked *evict_if_full(cep_relay *r, const char *run_id)
 	return p;
 }
 
-bool cep_relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
+bool relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
     uint64_t after_seq, Cep__V1__CommandBatch **batch)
 {
 	*batch = NULL;
@@ -146,10 +146,10 @@ bool cep_relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
 	p->wake_mono = wake;
 
 	pthread_mutex_lock(&r->mu);
-	cep_relay_run *run = cep_registry_find(r->reg, run_id);
+	cep_relay_run *run = relay_registry_find(r->reg, run_id);
 	if (run != NULL) {
-		cep_registry_trim(run, after_seq);
-		*batch = cep_registry_pending(run, after_seq);
+		relay_registry_trim(run, after_seq);
+		*batch = relay_registry_pending(run, after_seq);
 	}
 	if (run == NULL || *batch != NULL || r->stopping ||
 	    wake <= cep_mono_ms()) {
@@ -163,7 +163,7 @@ bool cep_relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	if (evicted != NULL) {
-		cep_relay_reply_empty(evicted->call);
+		relay_reply_empty(evicted->call);
 		free(evicted);
 	}
 	return false;
@@ -182,7 +182,7 @@ static void answer_items(wake_item *items, size_t n)
 			cep_rpc_call_reply(items[i].p->call, &items[i].batch->base);
 			protobuf_c_message_free_unpacked(&items[i].batch->base, NULL);
 		} else {
-			cep_relay_reply_empty(items[i].p->call);
+			relay_reply_empty(items[i].p->call);
 		}
 		free(items[i].p);
 	}
@@ -225,12 +225,12 @@ static bool want_run(cep_relay *r, cep_parked *p, void *arg,
 		return false;
 	if (w->gone)
 		return true;
-	cep_relay_run *run = cep_registry_find(r->reg, p->run_id.s);
-	*batch = run != NULL ? cep_registry_pending(run, p->after_seq) : NULL;
+	cep_relay_run *run = relay_registry_find(r->reg, p->run_id.s);
+	*batch = run != NULL ? relay_registry_pending(run, p->after_seq) : NULL;
 	return *batch != NULL;
 }
 
-void cep_relay_wake_run(cep_relay *r, const char *run_id, bool gone)
+void relay_wake_run(cep_relay *r, const char *run_id, bool gone)
 {
 	wake_item *items;
 	wake_arg w = {run_id, gone};
@@ -250,7 +250,7 @@ static bool want_pipe(cep_relay *r, cep_parked *p, void *arg,
 
 /* The pipe is gone: its parked calls can only be answered into the void,
  * but answering frees their contexts now rather than at their deadline. */
-void cep_relay_forget_pipe_calls(cep_relay *r, uint32_t pipe)
+void relay_forget_pipe_calls(cep_relay *r, uint32_t pipe)
 {
 	wake_item *items;
 	pthread_mutex_lock(&r->mu);
@@ -296,7 +296,7 @@ static size_t take_closes(cep_relay *r, int64_t now, uint32_t *out)
 	return n;
 }
 
-void *cep_relay_ticker_main(void *arg)
+void *relay_ticker_main(void *arg)
 {
 	cep_relay *r = arg;
 	uint32_t *due = calloc(CEP_RELAY_MAX_CLOSES, sizeof(*due));
@@ -324,7 +324,7 @@ void *cep_relay_ticker_main(void *arg)
 	return NULL;
 }
 
-void cep_relay_calls_stop(cep_relay *r)
+void relay_calls_stop(cep_relay *r)
 {
 	/* from here no call parks: each is answered at once */
 	wake_item *items;
@@ -337,7 +337,7 @@ void cep_relay_calls_stop(cep_relay *r)
 	answer_items(items, n);
 }
 
-void cep_relay_call_done(const char *method, int code, void *arg)
+void relay_call_done(const char *method, int code, void *arg)
 {
 	cep_relay *r = arg;
 	static const char pfx[] = "cep.v1.";

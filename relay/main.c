@@ -1,6 +1,6 @@
 /*
  * main.c - cep-relay: arguments, signals, readiness. The relay itself is
- * relay.c (cep_relay_new/free), which tests run in-process.
+ * relay.c (relay_new/free), which tests run in-process.
  *
  *   cep-relay [--home DIR]      (else $CEP_HOME, else the installed layout)
  *
@@ -29,12 +29,12 @@ static void usage(FILE *f)
 
 static uint64_t sd_tick(void *arg)
 {
-	return cep_relay_ticks(arg);
+	return relay_ticks(arg);
 }
 
 static void sd_status(void *arg, char *buf, size_t len)
 {
-	cep_relay_describe(arg, buf, len);
+	relay_describe(arg, buf, len);
 }
 
 int main(int argc, char **argv)
@@ -54,14 +54,14 @@ int main(int argc, char **argv)
 	}
 	if (cep_paths_resolve(args.home, &paths, &err) != CEP_OK ||
 	    cep_config_load(&paths, &cfg, &err) != CEP_OK ||
-	    cep_relay_new(&paths, &cfg, &relay, &err) != CEP_OK) {
+	    relay_new(&paths, &cfg, &relay, &err) != CEP_OK) {
 		cep_log_error(NULL, "cannot start: %s", err.msg);
 		return 1;
 	}
 	/* relay.metrics: not fatal, the relay carries runners' reverts and
 	 * dead-man traffic, which matter more than an observer's view */
 	cep_metrics_server *metrics = cep_metrics_start_daemon(
-	    cep_relay_metrics(relay), cfg.relay_metrics, paths.run, "relay");
+	    relay_metrics(relay), cfg.relay_metrics, paths.run, "relay");
 	/* READY=1 only now: both listeners are bound, so units ordered
 	 * after the relay find relay.sock */
 	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	cep_daemon_wait_stop(sd, "stopping: answering parked calls");
 	cep_sd_free(sd);
 	cep_metrics_stop(metrics);
-	cep_relay_free(relay);
+	relay_free(relay);
 	cep_log_info(NULL, "stopped");
 	return 0;
 }

@@ -23,7 +23,7 @@ struct cep_pipes {
 	uint32_t nbound;
 };
 
-int cep_pipes_new(cep_pipes **out, cep_err *err)
+int relay_pipes_new(cep_pipes **out, cep_err *err)
 {
 	*out = calloc(1, sizeof(**out));
 	if (*out == NULL)
@@ -32,7 +32,7 @@ int cep_pipes_new(cep_pipes **out, cep_err *err)
 	return CEP_OK;
 }
 
-void cep_pipes_free(cep_pipes *t)
+void relay_pipes_free(cep_pipes *t)
 {
 	if (t == NULL)
 		return;
@@ -48,7 +48,7 @@ void cep_pipes_free(cep_pipes *t)
 	free(t);
 }
 
-cep_relay_pipe *cep_pipes_find(cep_pipes *t, uint32_t id)
+cep_relay_pipe *relay_pipes_find(cep_pipes *t, uint32_t id)
 {
 	for (cep_relay_pipe *p = t->bucket[id % BUCKETS]; p != NULL; p = p->next)
 		if (p->id == id)
@@ -64,10 +64,10 @@ static bool was_removed(const cep_pipes *t, uint32_t id)
 	return false;
 }
 
-cep_relay_pipe *cep_pipes_get(cep_pipes *t, uint32_t id, bool verified,
+cep_relay_pipe *relay_pipes_get(cep_pipes *t, uint32_t id, bool verified,
     const char *peer)
 {
-	cep_relay_pipe *p = cep_pipes_find(t, id);
+	cep_relay_pipe *p = relay_pipes_find(t, id);
 	if (p != NULL || id == 0 || was_removed(t, id))
 		return p;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -80,7 +80,7 @@ cep_relay_pipe *cep_pipes_get(cep_pipes *t, uint32_t id, bool verified,
 	return p;
 }
 
-void cep_pipes_remove(cep_pipes *t, uint32_t id)
+void relay_pipes_remove(cep_pipes *t, uint32_t id)
 {
 	if (id == 0)
 		return;
@@ -100,7 +100,7 @@ void cep_pipes_remove(cep_pipes *t, uint32_t id)
 	}
 }
 
-void cep_pipes_bind(cep_pipes *t, cep_relay_pipe *p, const char *run_id,
+void relay_pipes_bind(cep_pipes *t, cep_relay_pipe *p, const char *run_id,
     int64_t not_after_ms)
 {
 	if (!p->bound)
@@ -111,7 +111,7 @@ void cep_pipes_bind(cep_pipes *t, cep_relay_pipe *p, const char *run_id,
 	cep_run_id_clear(&p->revoked);
 }
 
-size_t cep_pipes_unbind_run(cep_pipes *t, const char *run_id)
+size_t relay_pipes_unbind_run(cep_pipes *t, const char *run_id)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < BUCKETS; i++) {
@@ -128,7 +128,7 @@ size_t cep_pipes_unbind_run(cep_pipes *t, const char *run_id)
 	return n;
 }
 
-uint32_t cep_pipes_bound(const cep_pipes *t)
+uint32_t relay_pipes_bound(const cep_pipes *t)
 {
 	return t->nbound;
 }

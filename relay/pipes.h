@@ -38,22 +38,22 @@ typedef struct cep_relay_pipe {
 	struct cep_relay_pipe *next;
 } cep_relay_pipe;
 
-int cep_pipes_new(cep_pipes **out, cep_err *err);
-void cep_pipes_free(cep_pipes *t);
+int relay_pipes_new(cep_pipes **out, cep_err *err);
+void relay_pipes_free(cep_pipes *t);
 
-cep_relay_pipe *cep_pipes_find(cep_pipes *t, uint32_t id);
+cep_relay_pipe *relay_pipes_find(cep_pipes *t, uint32_t id);
 /* Finds or creates the entry. NULL when the pipe has already been removed
  * (a call processed after its connection closed) or out of memory. */
-cep_relay_pipe *cep_pipes_get(cep_pipes *t, uint32_t id, bool verified,
+cep_relay_pipe *relay_pipes_get(cep_pipes *t, uint32_t id, bool verified,
     const char *peer);
-void cep_pipes_remove(cep_pipes *t, uint32_t id);
+void relay_pipes_remove(cep_pipes *t, uint32_t id);
 
 /* Binds p to run_id (replacing the nonce-only state). */
-void cep_pipes_bind(cep_pipes *t, cep_relay_pipe *p, const char *run_id,
+void relay_pipes_bind(cep_pipes *t, cep_relay_pipe *p, const char *run_id,
     int64_t not_after_ms);
 /* Unbinds every pipe bound to run_id; returns how many. */
-size_t cep_pipes_unbind_run(cep_pipes *t, const char *run_id);
+size_t relay_pipes_unbind_run(cep_pipes *t, const char *run_id);
 /* Pipes bound to a run: runners connected. */
-uint32_t cep_pipes_bound(const cep_pipes *t);
+uint32_t relay_pipes_bound(const cep_pipes *t);
 
 #endif

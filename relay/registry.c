@@ -24,7 +24,7 @@ struct cep_registry {
 	size_t fin_head, fin_n;
 };
 
-int cep_registry_new(cep_registry **out, cep_err *err)
+int relay_registry_new(cep_registry **out, cep_err *err)
 {
 	cep_registry *reg = calloc(1, sizeof(*reg));
 	if (reg != NULL)
@@ -50,7 +50,7 @@ static void run_free(cep_relay_run *run)
 	free(run);
 }
 
-void cep_registry_free(cep_registry *reg)
+void relay_registry_free(cep_registry *reg)
 {
 	if (reg == NULL)
 		return;
@@ -73,7 +73,7 @@ static int cmp_key(const void *key, const void *elem)
 	return strcmp(key, (*r)->run_id.s);
 }
 
-cep_relay_run *cep_registry_find(cep_registry *reg, const char *run_id)
+cep_relay_run *relay_registry_find(cep_registry *reg, const char *run_id)
 {
 	if (reg->nruns == 0 || run_id == NULL)
 		return NULL;
@@ -82,12 +82,12 @@ cep_relay_run *cep_registry_find(cep_registry *reg, const char *run_id)
 	return hit != NULL ? *hit : NULL;
 }
 
-size_t cep_registry_count(const cep_registry *reg)
+size_t relay_registry_count(const cep_registry *reg)
 {
 	return reg->nruns;
 }
 
-bool cep_registry_is_finished(const cep_registry *reg, const char *run_id)
+bool relay_registry_is_finished(const cep_registry *reg, const char *run_id)
 {
 	for (size_t i = 0; i < reg->fin_n; i++)
 		if (strcmp(reg->finished[i].s, run_id) == 0)
@@ -97,7 +97,7 @@ bool cep_registry_is_finished(const cep_registry *reg, const char *run_id)
 
 static void finished_add(cep_registry *reg, const char *run_id)
 {
-	if (cep_registry_is_finished(reg, run_id))
+	if (relay_registry_is_finished(reg, run_id))
 		return;
 	cep_run_id_parse(&reg->finished[reg->fin_head], run_id);
 	reg->fin_head = (reg->fin_head + 1) % CEP_REGISTRY_FINISHED;
@@ -141,7 +141,7 @@ static cep_relay_run *run_from_grant(cep_registry *reg,
 	    (Cep__V1__Assignment *)cep_rpc_msg_dup(&src->base);
 	if (asg == NULL)
 		return NULL;
-	cep_relay_run *run = cep_registry_find(reg, gr->run_id);
+	cep_relay_run *run = relay_registry_find(reg, gr->run_id);
 	*is_new = run == NULL;
 	if (run == NULL && (run = calloc(1, sizeof(*run))) == NULL) {
 		protobuf_c_message_free_unpacked(&asg->base, NULL);
@@ -188,12 +188,12 @@ static int collect_left(cep_registry *reg, const Cep__V1__RunGrants *g,
 static void drop_new(cep_registry *reg, cep_relay_run **next, size_t n)
 {
 	for (size_t j = 0; j < n; j++)
-		if (cep_registry_find(reg, next[j]->run_id.s) != next[j])
+		if (relay_registry_find(reg, next[j]->run_id.s) != next[j])
 			run_free(next[j]);
 	free(next);
 }
 
-int cep_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
+int relay_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
     cep_run_id **left, size_t *nleft, size_t *added, cep_err *err)
 {
 	*left = NULL;
@@ -237,24 +237,24 @@ int cep_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
 	size_t fin0 = g->n_finished > CEP_REGISTRY_FINISHED ?
 	    g->n_finished - CEP_REGISTRY_FINISHED : 0;
 	for (size_t i = fin0; i < g->n_finished; i++)
-		if (cep_registry_find(reg, g->finished[i]) == NULL)
+		if (relay_registry_find(reg, g->finished[i]) == NULL)
 			finished_add(reg, g->finished[i]);
 	for (size_t i = 0; i < *nleft; i++)
 		finished_add(reg, (*left)[i].s);
 	return CEP_OK;
 }
 
-int cep_registry_add_command(cep_registry *reg, const char *run_id,
+int relay_registry_add_command(cep_registry *reg, const char *run_id,
     const Cep__V1__Command *cmd, bool *queued, cep_err *err)
 {
 	*queued = false;
 	if (cmd->seq == 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "SendCommand: command seq must be > 0");
-	cep_relay_run *run = cep_registry_find(reg, run_id);
+	cep_relay_run *run = relay_registry_find(reg, run_id);
 	if (run == NULL)
 		return cep_err_set(err, CEP_NOT_FOUND, "SendCommand: %s",
-		    cep_registry_is_finished(reg, run_id) ? "run finished" :
+		    relay_registry_is_finished(reg, run_id) ? "run finished" :
 		    "unknown run");
 	size_t pos = run->ncmds;
 	for (size_t i = 0; i < run->ncmds; i++) {
@@ -280,7 +280,7 @@ int cep_registry_add_command(cep_registry *reg, const char *run_id,
 	return CEP_OK;
 }
 
-void cep_registry_trim(cep_relay_run *run, uint64_t after_seq)
+void relay_registry_trim(cep_relay_run *run, uint64_t after_seq)
 {
 	size_t drop = 0;
 	while (drop < run->ncmds && run->cmds[drop]->seq <= after_seq)
@@ -290,7 +290,7 @@ void cep_registry_trim(cep_relay_run *run, uint64_t after_seq)
 	run->ncmds -= drop;
 }
 
-Cep__V1__CommandBatch *cep_registry_pending(const cep_relay_run *run,
+Cep__V1__CommandBatch *relay_registry_pending(const cep_relay_run *run,
     uint64_t after_seq)
 {
 	size_t first = 0;

@@ -37,31 +37,31 @@ typedef struct cep_relay_run {
 	size_t ncmds;
 } cep_relay_run;
 
-int cep_registry_new(cep_registry **out, cep_err *err);
-void cep_registry_free(cep_registry *reg);
+int relay_registry_new(cep_registry **out, cep_err *err);
+void relay_registry_free(cep_registry *reg);
 
 /* NULL if run_id is not active. The pointer is valid until the next sync. */
-cep_relay_run *cep_registry_find(cep_registry *reg, const char *run_id);
-bool cep_registry_is_finished(const cep_registry *reg, const char *run_id);
-size_t cep_registry_count(const cep_registry *reg);
+cep_relay_run *relay_registry_find(cep_registry *reg, const char *run_id);
+bool relay_registry_is_finished(const cep_registry *reg, const char *run_id);
+size_t relay_registry_count(const cep_registry *reg);
 
 /* Replaces the active set with g (validated first: nothing changes when g
  * is refused). *left (caller frees) lists the runs that were active and
  * are not any more; *added counts runs that are new. */
-int cep_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
+int relay_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
     cep_run_id **left, size_t *nleft, size_t *added, cep_err *err);
 
 /* Queues cmd for run_id. *queued is false for a duplicate seq (ignored,
  * CEP_OK). NOT_FOUND for an inactive run, RESOURCE_EXHAUSTED when the
  * queue is full, INVALID_ARGUMENT for seq 0. */
-int cep_registry_add_command(cep_registry *reg, const char *run_id,
+int relay_registry_add_command(cep_registry *reg, const char *run_id,
     const Cep__V1__Command *cmd, bool *queued, cep_err *err);
 
 /* Drops commands with seq <= after_seq: the runner has them. */
-void cep_registry_trim(cep_relay_run *run, uint64_t after_seq);
+void relay_registry_trim(cep_relay_run *run, uint64_t after_seq);
 /* An owned batch of the commands with seq > after_seq (free with
  * protobuf_c_message_free_unpacked), or NULL when there are none. */
-Cep__V1__CommandBatch *cep_registry_pending(const cep_relay_run *run,
+Cep__V1__CommandBatch *relay_registry_pending(const cep_relay_run *run,
     uint64_t after_seq);
 
 #endif

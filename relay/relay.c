@@ -77,10 +77,10 @@ static int listen_runners(cep_relay *r, const char *cert, const char *key,
 	cep_rpc_tls tls = {.cert_pem = cert, .key_pem = key, .ca_pem = r->ca_pem,
 	    .client_cert_optional = true};
 	cep_rpc_server_opts o = {.name = "relay-runners", .workers = 16,
-	    .pipe_cb = cep_relay_pipe_event, .pipe_cb_arg = r,
-	    .done_cb = cep_relay_call_done};
-	int rv = cep_rpc_server_new(&r->runners, cep_relay_runner_methods,
-	    cep_relay_runner_nmethods, r, &o, err);
+	    .pipe_cb = relay_pipe_event, .pipe_cb_arg = r,
+	    .done_cb = relay_call_done};
+	int rv = cep_rpc_server_new(&r->runners, relay_runner_methods,
+	    relay_runner_nmethods, r, &o, err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_listen(r->runners, r->cfg.relay_listen, &tls, err);
 	if (rv != CEP_OK)
@@ -95,10 +95,10 @@ static int listen_ipc(cep_relay *r, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_paths_url(&r->paths, "relay.sock", url, sizeof(url), err);
 	cep_rpc_server_opts o = {.name = "relay-ipc", .workers = 2,
-	    .done_cb = cep_relay_call_done};
+	    .done_cb = relay_call_done};
 	if (rv == CEP_OK)
-		rv = cep_rpc_server_new(&r->ipc, cep_relay_ipc_methods,
-		    cep_relay_ipc_nmethods, r, &o, err);
+		rv = cep_rpc_server_new(&r->ipc, relay_ipc_methods,
+		    relay_ipc_nmethods, r, &o, err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_listen(r->ipc, url, NULL, err);
 	if (rv == CEP_OK)
@@ -116,27 +116,27 @@ static void collect(cep_metrics *m, void *arg)
 	(void)m;
 	cep_relay *r = arg;
 	pthread_mutex_lock(&r->mu);
-	uint32_t n = cep_pipes_bound(r->pipes);
+	uint32_t n = relay_pipes_bound(r->pipes);
 	pthread_mutex_unlock(&r->mu);
 	cep_metric_set(r->m_runners, n, NULL);
-	cep_upstream_collect(r->up);
+	relay_upstream_collect(r->up);
 }
 
-uint64_t cep_relay_ticks(cep_relay *r)
+uint64_t relay_ticks(cep_relay *r)
 {
 	return atomic_load(&r->ticks);
 }
 
-void cep_relay_describe(cep_relay *r, char *buf, size_t len)
+void relay_describe(cep_relay *r, char *buf, size_t len)
 {
 	pthread_mutex_lock(&r->mu);
-	uint32_t n = cep_pipes_bound(r->pipes);
+	uint32_t n = relay_pipes_bound(r->pipes);
 	pthread_mutex_unlock(&r->mu);
 	if (r->up == NULL)
 		snprintf(buf, len, "%u runner(s) connected; no control plane", n);
 	else
 		snprintf(buf, len, "%u runner(s) connected; spool %lld bytes "
-		    "undelivered", n, (long long)cep_upstream_spool_bytes(r->up));
+		    "undelivered", n, (long long)relay_upstream_spool_bytes(r->up));
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
@@ -178,10 +178,10 @@ static int init_sync(cep_relay *r, cep_err *err)
 /* An idle tunnel session: its virtual pipe goes like a closed one. */
 static void tunnel_gone(cep_pipe_id pipe, void *arg)
 {
-	cep_relay_pipe_event(pipe, false, true, "cp-tunnel", arg);
+	relay_pipe_event(pipe, false, true, "cp-tunnel", arg);
 }
 
-int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
+int relay_new(const cep_paths *paths, const cep_config *cfg,
     cep_relay **out, cep_err *err)
 {
 	*out = NULL;
@@ -195,13 +195,13 @@ int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
 		free(r);
 		return rv;
 	}
-	if ((rv = cep_registry_new(&r->reg, err)) ||
-	    (rv = cep_pipes_new(&r->pipes, err)) ||
+	if ((rv = relay_registry_new(&r->reg, err)) ||
+	    (rv = relay_pipes_new(&r->pipes, err)) ||
 	    (rv = init_metrics(r, err))) {
-		cep_relay_free(r);
+		relay_free(r);
 		return rv;
 	}
-	rv = pthread_create(&r->ticker, NULL, cep_relay_ticker_main, r);
+	rv = pthread_create(&r->ticker, NULL, relay_ticker_main, r);
 	r->ticker_running = rv == 0;
 	if (rv != 0)
 		rv = cep_err_errno(err, rv, "relay: ticker thread");
@@ -217,48 +217,48 @@ int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
 		rv = cep_path(spool, sizeof(spool), err, "%s/spool",
 		    r->paths.relay_state);
 	if (rv == CEP_OK)
-		rv = cep_upstream_start(&r->cfg, spool, r->delegate, r->metrics,
+		rv = relay_upstream_start(&r->cfg, spool, r->delegate, r->metrics,
 		    &r->up, err);
 	if (rv == CEP_OK)
-		rv = cep_tunnel_start(&r->cfg, r->runners, tunnel_gone, r,
+		rv = relay_tunnel_start(&r->cfg, r->runners, tunnel_gone, r,
 		    &r->tunnel, err);
 	free(cert);
 	free_secret(key);   /* TLS holds its own parsed copy */
 	if (rv != CEP_OK) {
-		cep_relay_free(r);
+		relay_free(r);
 		return rv;
 	}
 	cep_log_info(NULL, "listening for runners on %s (port %d), delegate on "
-	    "%s/relay.sock", r->cfg.relay_listen, cep_relay_port(r), r->paths.run);
+	    "%s/relay.sock", r->cfg.relay_listen, relay_port(r), r->paths.run);
 	*out = r;
 	return CEP_OK;
 }
 
-struct cep_metrics *cep_relay_metrics(cep_relay *r)
+struct cep_metrics *relay_metrics(cep_relay *r)
 {
 	return r->metrics;
 }
 
-int cep_relay_port(cep_relay *r)
+int relay_port(cep_relay *r)
 {
 	return r->runners != NULL ? cep_rpc_server_port(r->runners) : 0;
 }
 
-void cep_relay_free(cep_relay *r)
+void relay_free(cep_relay *r)
 {
 	if (r == NULL)
 		return;
-	cep_relay_calls_stop(r);
+	relay_calls_stop(r);
 	if (r->ticker_running)
 		pthread_join(r->ticker, NULL);
-	cep_tunnel_stop(r->tunnel);   /* no new tunnel calls; replies dropped */
+	relay_tunnel_stop(r->tunnel);   /* no new tunnel calls; replies dropped */
 	cep_rpc_server_free(r->runners);
-	cep_tunnel_free(r->tunnel);
+	relay_tunnel_free(r->tunnel);
 	cep_rpc_server_free(r->ipc);
-	cep_upstream_stop(r->up);   /* no pushes now; it still uses delegate */
+	relay_upstream_stop(r->up);   /* no pushes now; it still uses delegate */
 	cep_rpc_client_free(r->delegate);
-	cep_registry_free(r->reg);
-	cep_pipes_free(r->pipes);
+	relay_registry_free(r->reg);
+	relay_pipes_free(r->pipes);
 	free(r->ca_pem);
 	cep_metrics_free(r->metrics);   /* after the servers: done_cb */
 	pthread_cond_destroy(&r->cv);

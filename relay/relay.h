@@ -25,19 +25,19 @@ typedef struct cep_relay cep_relay;
 /* Loads paths->pki/ca.crt, relay.crt and relay.key (refused when the key
  * is readable by group or others), starts both listeners and the delegate
  * client. Returns with everything listening. */
-int cep_relay_new(const cep_paths *paths, const cep_config *cfg,
+int relay_new(const cep_paths *paths, const cep_config *cfg,
     cep_relay **out, cep_err *err);
 /* Answers every parked call, stops the listeners, frees. NULL-safe. */
-void cep_relay_free(cep_relay *r);
+void relay_free(cep_relay *r);
 /* The runner port actually bound (useful with port 0). */
-int cep_relay_port(cep_relay *r);
+int relay_port(cep_relay *r);
 /* The relay's Prometheus registry (docs/metrics.md), for main.c to serve
  * with cep_metrics_start; owned by the relay. */
-struct cep_metrics *cep_relay_metrics(cep_relay *r);
+struct cep_metrics *relay_metrics(cep_relay *r);
 /* Liveness for the systemd watchdog (lib/base/sdnotify.h): advances with each
  * turn of the relay's ticker loop, at least once a second. */
-uint64_t cep_relay_ticks(cep_relay *r);
+uint64_t relay_ticks(cep_relay *r);
 /* One line for systemd's STATUS=: runners connected, spool bytes. */
-void cep_relay_describe(cep_relay *r, char *buf, size_t len);
+void relay_describe(cep_relay *r, char *buf, size_t len);
 
 #endif

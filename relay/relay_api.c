@@ -33,15 +33,15 @@ static void h_sync_runs(cep_rpc_call *c, void *arg)
 	cep_err err = {0};
 
 	pthread_mutex_lock(&r->mu);
-	int rv = cep_registry_sync(r->reg, g, &left, &nleft, &added, &err);
+	int rv = relay_registry_sync(r->reg, g, &left, &nleft, &added, &err);
 	if (rv == CEP_OK && nleft > 0)
 		unbound = calloc(nleft, sizeof(*unbound));
 	for (size_t i = 0; rv == CEP_OK && i < nleft; i++) {
-		size_t n = cep_pipes_unbind_run(r->pipes, left[i].s);
+		size_t n = relay_pipes_unbind_run(r->pipes, left[i].s);
 		if (unbound != NULL)
 			unbound[i] = n;
 	}
-	uint32_t active = (uint32_t)cep_registry_count(r->reg);
+	uint32_t active = (uint32_t)relay_registry_count(r->reg);
 	pthread_mutex_unlock(&r->mu);
 
 	if (rv != CEP_OK) {
@@ -50,7 +50,7 @@ static void h_sync_runs(cep_rpc_call *c, void *arg)
 		return;
 	}
 	for (size_t i = 0; i < nleft; i++) {
-		cep_relay_wake_run(r, left[i].s, true);
+		relay_wake_run(r, left[i].s, true);
 		cep_log_info(left[i].s, "run left the registry; %zu connection(s) "
 		    "unbound", unbound != NULL ? unbound[i] : 0);
 	}
@@ -75,9 +75,9 @@ static void h_send_command(cep_rpc_call *c, void *arg)
 	bool queued = false;
 	cep_err err = {0};
 	pthread_mutex_lock(&r->mu);
-	int rv = cep_registry_add_command(r->reg, req->run_id, req->command,
+	int rv = relay_registry_add_command(r->reg, req->run_id, req->command,
 	    &queued, &err);
-	uint32_t active = (uint32_t)cep_registry_count(r->reg);
+	uint32_t active = (uint32_t)relay_registry_count(r->reg);
 	pthread_mutex_unlock(&r->mu);
 	if (rv != CEP_OK) {
 		cep_rpc_call_fail(c, rv, "%s", err.msg);
@@ -89,7 +89,7 @@ static void h_send_command(cep_rpc_call *c, void *arg)
 		cep_log_info(req->run_id, "command %s seq=%" PRIu64 " queued: %s",
 		    k != NULL ? k->name : "?", req->command->seq,
 		    req->command->reason);
-		cep_relay_wake_run(r, req->run_id, false);
+		relay_wake_run(r, req->run_id, false);
 	}
 	reply_sync(c, active);
 }
@@ -104,7 +104,7 @@ static void h_stats(cep_rpc_call *c, void *arg)
 	size_t n = 0;
 
 	pthread_mutex_lock(&r->mu);
-	st.runners_connected = cep_pipes_bound(r->pipes);
+	st.runners_connected = relay_pipes_bound(r->pipes);
 	st.calls = r->calls;
 	st.refused = r->refused;
 	st.events_in = r->events_in;
@@ -112,7 +112,7 @@ static void h_stats(cep_rpc_call *c, void *arg)
 		if (r->by_reason[i] == 0)
 			continue;
 		cep__v1__relay_stats__refusals_by_reason_entry__init(&ent[n]);
-		ent[n].key = (char *)cep_refusal_names[i];
+		ent[n].key = (char *)relay_refusal_names[i];
 		ent[n].value = r->by_reason[i];
 		ptr[n] = &ent[n];
 		n++;
@@ -123,11 +123,11 @@ static void h_stats(cep_rpc_call *c, void *arg)
 	cep_rpc_call_reply(c, &st.base);
 }
 
-const cep_rpc_method cep_relay_ipc_methods[] = {
+const cep_rpc_method relay_ipc_methods[] = {
 	{"cep.v1.Relay/SyncRuns", &cep__v1__run_grants__descriptor, h_sync_runs},
 	{"cep.v1.Relay/SendCommand", &cep__v1__command_for_run__descriptor,
 	    h_send_command},
 	{"cep.v1.Relay/Stats", &cep__v1__stats_request__descriptor, h_stats},
 };
-const size_t cep_relay_ipc_nmethods =
-    sizeof(cep_relay_ipc_methods) / sizeof(cep_relay_ipc_methods[0]);
+const size_t relay_ipc_nmethods =
+    sizeof(relay_ipc_methods) / sizeof(relay_ipc_methods[0]);

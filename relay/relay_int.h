@@ -53,7 +53,7 @@ enum cep_refusal {
 	CEP_REFUSE_BAD_REQUEST,      /* e.g. a batch over the cap */
 	CEP_REFUSE_N
 };
-extern const char *const cep_refusal_names[CEP_REFUSE_N];
+extern const char *const relay_refusal_names[CEP_REFUSE_N];
 
 #define CEP_RELAY_MAX_BATCH 1000
 #define CEP_RELAY_FORWARD_MS 5000
@@ -106,45 +106,45 @@ struct cep_relay {
 /* calls.c */
 /* Logs one warn line, counts, and fails the call with code. bound and
  * requested may be NULL or hostile (they are sanitised for the log). */
-void cep_relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
+void relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
     int code, const char *bound, const char *requested, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 /* Closes pipe after a short delay, so the refusal reply gets out first. */
-void cep_relay_close_later(cep_relay *r, uint32_t pipe);
+void relay_close_later(cep_relay *r, uint32_t pipe);
 /* WatchCommands after authorisation: drops commands the runner has
  * (seq <= after_seq) and either returns true with *batch to answer now
  * (NULL = empty batch: nothing pending and the deadline is near, the run
  * is gone, or the relay is stopping), or parks the call (false) until a
  * command comes, the run leaves, the pipe closes, or the deadline nears.
  * One lock around check and park, so no command slips between them. */
-bool cep_relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
+bool relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
     uint64_t after_seq, Cep__V1__CommandBatch **batch);
 /* The pipe is gone: answer its parked calls now, freeing their contexts. */
-void cep_relay_forget_pipe_calls(cep_relay *r, uint32_t pipe);
+void relay_forget_pipe_calls(cep_relay *r, uint32_t pipe);
 /* Answers parked calls of run_id that now have commands; with gone, all
  * of them (empty batch: the run left the registry). Takes mu. */
-void cep_relay_wake_run(cep_relay *r, const char *run_id, bool gone);
+void relay_wake_run(cep_relay *r, const char *run_id, bool gone);
 /* Counts an answered call (both servers' done_cb). */
-void cep_relay_call_done(const char *method, int code, void *arg);
+void relay_call_done(const char *method, int code, void *arg);
 /* Printable, bounded copy of untrusted text for log lines. */
-void cep_relay_safe(char *dst, size_t n, const char *src);
+void relay_safe(char *dst, size_t n, const char *src);
 /* An empty CommandBatch as the reply of c. */
-void cep_relay_reply_empty(cep_rpc_call *c);
+void relay_reply_empty(cep_rpc_call *c);
 /* The ticker thread (arg: the relay): answers parked calls before their
  * deadline and closes refused pipes when due, until stopping. */
-void *cep_relay_ticker_main(void *arg);
+void *relay_ticker_main(void *arg);
 /* Sets stopping: every parked call is answered now (empty), pending
  * closes are dropped, no call parks any more, the ticker ends. */
-void cep_relay_calls_stop(cep_relay *r);
+void relay_calls_stop(cep_relay *r);
 
 /* runner_api.c */
-extern const cep_rpc_method cep_relay_runner_methods[];
-extern const size_t cep_relay_runner_nmethods;
-void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
+extern const cep_rpc_method relay_runner_methods[];
+extern const size_t relay_runner_nmethods;
+void relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
     const char *peer, void *arg);
 
 /* relay_api.c */
-extern const cep_rpc_method cep_relay_ipc_methods[];
-extern const size_t cep_relay_ipc_nmethods;
+extern const cep_rpc_method relay_ipc_methods[];
+extern const size_t relay_ipc_nmethods;
 
 #endif

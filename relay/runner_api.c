@@ -5,7 +5,7 @@
  * and Prove establish who is on a pipe (docs/internals.md, "A run, call by
  * call", step 4, checks in that order); every other call is authorised
  * against that binding and the registry before anything reaches the
- * delegate. Refusals go through cep_relay_refuse: one log line, counted.
+ * delegate. Refusals go through relay_refuse: one log line, counted.
  */
 #define _GNU_SOURCE
 #include "relay_int.h"
@@ -51,7 +51,7 @@ static void h_challenge(cep_rpc_call *c, void *arg)
 		return;
 	}
 	pthread_mutex_lock(&r->mu);
-	cep_relay_pipe *p = cep_pipes_get(r->pipes, cep_rpc_call_pipe(c).id,
+	cep_relay_pipe *p = relay_pipes_get(r->pipes, cep_rpc_call_pipe(c).id,
 	    cep_rpc_call_peer_verified(c), cep_rpc_call_peer(c));
 	if (p != NULL) {
 		memcpy(p->nonce, nonce, sizeof(nonce));
@@ -87,7 +87,7 @@ typedef struct prove_ctx {
 } prove_ctx;
 
 #define REFUSE(x, why, code, ...) \
-	cep_relay_refuse((x)->r, (x)->c, (why), (code), (x)->bound.s, \
+	relay_refuse((x)->r, (x)->c, (why), (code), (x)->bound.s, \
 	    (x)->req->run_id, __VA_ARGS__)
 
 /* The nonce is single use: taken out of the pipe whatever happens next. */
@@ -95,7 +95,7 @@ static void prove_take_nonce(prove_ctx *x)
 {
 	cep_relay *r = x->r;
 	pthread_mutex_lock(&r->mu);
-	cep_relay_pipe *p = cep_pipes_get(r->pipes, x->pipe,
+	cep_relay_pipe *p = relay_pipes_get(r->pipes, x->pipe,
 	    cep_rpc_call_peer_verified(x->c), cep_rpc_call_peer(x->c));
 	if (p != NULL) {
 		memcpy(x->nonce, p->nonce, sizeof(x->nonce));
@@ -131,7 +131,7 @@ static void prove_refuse_unverified(prove_ctx *x)
 		REFUSE(x, CEP_REFUSE_TLS_UNVERIFIED, CEP_UNAUTHENTICATED,
 		    "TLS client certificate missing or not verified by the "
 		    "appliance CA");
-	cep_relay_close_later(x->r, x->pipe);
+	relay_close_later(x->r, x->pipe);
 }
 
 /* Certificate: chain and validity, then that it names the run asked for. */
@@ -156,7 +156,7 @@ static bool prove_check_cert(prove_ctx *x)
 	}
 	if (strcmp(x->id.run_id.s, x->req->run_id) != 0) {
 		char q[64];
-		cep_relay_safe(q, sizeof(q), x->req->run_id);
+		relay_safe(q, sizeof(q), x->req->run_id);
 		REFUSE(x, CEP_REFUSE_CERT_RUN_MISMATCH, CEP_PERMISSION_DENIED,
 		    "certificate is for run %s, not %s", x->id.run_id.s, q);
 		return false;
@@ -171,9 +171,9 @@ static bool prove_check_grant(prove_ctx *x)
 	const char *rid = x->id.run_id.s;   /* == req->run_id, a checked id */
 	enum cep_refusal why = CEP_REFUSE_N;
 	pthread_mutex_lock(&r->mu);
-	cep_relay_run *run = cep_registry_find(r->reg, rid);
+	cep_relay_run *run = relay_registry_find(r->reg, rid);
 	if (run == NULL)
-		why = cep_registry_is_finished(r->reg, rid) ?
+		why = relay_registry_is_finished(r->reg, rid) ?
 		    CEP_REFUSE_RUN_FINISHED : CEP_REFUSE_UNKNOWN_RUN;
 	else if (strcmp(run->uri, x->id.uri) != 0)
 		why = CEP_REFUSE_IDENTITY_MISMATCH;
@@ -243,10 +243,10 @@ static bool prove_bind(prove_ctx *x)
 {
 	cep_relay *r = x->r;
 	pthread_mutex_lock(&r->mu);
-	bool active = cep_registry_find(r->reg, x->id.run_id.s) != NULL;
-	cep_relay_pipe *p = cep_pipes_find(r->pipes, x->pipe);
+	bool active = relay_registry_find(r->reg, x->id.run_id.s) != NULL;
+	cep_relay_pipe *p = relay_pipes_find(r->pipes, x->pipe);
 	if (active && p != NULL)
-		cep_pipes_bind(r->pipes, p, x->id.run_id.s, x->not_after_ms);
+		relay_pipes_bind(r->pipes, p, x->id.run_id.s, x->not_after_ms);
 	pthread_mutex_unlock(&r->mu);
 	if (!active)
 		REFUSE(x, CEP_REFUSE_RUN_FINISHED, CEP_PERMISSION_DENIED,
@@ -283,7 +283,7 @@ static void h_prove(cep_rpc_call *c, void *arg)
 	if (prove_check_cert(&x) && prove_check_grant(&x) &&
 	    prove_check_proof(&x) && prove_bind(&x)) {
 		char peer[64], until[32];
-		cep_relay_safe(peer, sizeof(peer), cep_rpc_call_peer(c));
+		relay_safe(peer, sizeof(peer), cep_rpc_call_peer(c));
 		fmt_time(x.not_after_ms, until, sizeof(until));
 		cep_log_info(x.id.run_id.s,
 		    "runner proved %s from %s (pipe %u), "
@@ -309,7 +309,7 @@ typedef struct pipe_view {
 static void view_pipe(cep_relay *r, uint32_t pipe, pipe_view *v)
 {
 	pthread_mutex_lock(&r->mu);
-	cep_relay_pipe *p = cep_pipes_find(r->pipes, pipe);
+	cep_relay_pipe *p = relay_pipes_find(r->pipes, pipe);
 	if (p != NULL) {
 		v->found = true;
 		v->bound = p->bound;
@@ -317,7 +317,7 @@ static void view_pipe(cep_relay *r, uint32_t pipe, pipe_view *v)
 		v->revoked = p->revoked;
 		v->not_after_ms = p->not_after_ms;
 		cep_relay_run *run = p->bound ?
-		    cep_registry_find(r->reg, p->run_id.s) : NULL;
+		    relay_registry_find(r->reg, p->run_id.s) : NULL;
 		v->run_active = run != NULL;
 		if (run != NULL && run->not_after_ms > 0 &&
 		    run->not_after_ms < v->not_after_ms)
@@ -344,36 +344,36 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 	pipe_view v = {0};
 	char q[64], until[32];
 	uint32_t pipe = cep_rpc_call_pipe(c).id;
-	cep_relay_safe(q, sizeof(q), run_id);
+	relay_safe(q, sizeof(q), run_id);
 	if (!cep_rpc_call_peer_verified(c)) {
-		cep_relay_refuse(r, c, CEP_REFUSE_TLS_UNVERIFIED,
+		relay_refuse(r, c, CEP_REFUSE_TLS_UNVERIFIED,
 		    CEP_UNAUTHENTICATED, NULL, run_id, "TLS client certificate "
 		    "missing or not verified: only Challenge and Prove allowed");
-		cep_relay_close_later(r, pipe);
+		relay_close_later(r, pipe);
 		return false;
 	}
 	view_pipe(r, pipe, &v);
 	const Cep__V1__Event *ev = v.bound ? foreign_event(batch, v.run_id.s) :
 	    NULL;
 	if (!v.bound && cep_run_id_is_set(&v.revoked))
-		cep_relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
+		relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
 		    v.revoked.s, run_id, "run %s is no longer active", v.revoked.s);
 	else if (!v.bound)
-		cep_relay_refuse(r, c, CEP_REFUSE_NOT_AUTHENTICATED,
+		relay_refuse(r, c, CEP_REFUSE_NOT_AUTHENTICATED,
 		    CEP_UNAUTHENTICATED, NULL, run_id,
 		    "pipe not authenticated: call Prove first");
 	else if (strcmp(run_id, v.run_id.s) != 0 || ev != NULL) {
 		if (ev != NULL)
-			cep_relay_safe(q, sizeof(q), ev->run_id);
-		cep_relay_refuse(r, c, CEP_REFUSE_WRONG_RUN, CEP_PERMISSION_DENIED,
+			relay_safe(q, sizeof(q), ev->run_id);
+		relay_refuse(r, c, CEP_REFUSE_WRONG_RUN, CEP_PERMISSION_DENIED,
 		    v.run_id.s, ev ? ev->run_id : run_id, "runner of run %s may "
 		    "not act for run %s", v.run_id.s, q);
 	} else if (!v.run_active)
-		cep_relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
+		relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
 		    v.run_id.s, run_id, "run %s is no longer active", v.run_id.s);
 	else if (v.not_after_ms <= cep_now_ms()) {
 		fmt_time(v.not_after_ms, until, sizeof(until));
-		cep_relay_refuse(r, c, CEP_REFUSE_IDENTITY_EXPIRED,
+		relay_refuse(r, c, CEP_REFUSE_IDENTITY_EXPIRED,
 		    CEP_UNAUTHENTICATED, v.run_id.s, run_id,
 		    "identity of run %s expired at %s", v.run_id.s, until);
 	} else
@@ -435,7 +435,7 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	if (!authorize(r, c, b->run_id, b))
 		return;
 	if (b->n_events > CEP_RELAY_MAX_BATCH) {
-		cep_relay_refuse(r, c, CEP_REFUSE_BAD_REQUEST, CEP_INVALID_ARGUMENT,
+		relay_refuse(r, c, CEP_REFUSE_BAD_REQUEST, CEP_INVALID_ARGUMENT,
 		    b->run_id, b->run_id, "batch of %zu events, at most %d",
 		    b->n_events, CEP_RELAY_MAX_BATCH);
 		return;
@@ -455,7 +455,7 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	 * retries: backpressure); and no ack before the batch is both
 	 * journalled by the delegate and spooled with fsync. */
 	cep_err err = {0};
-	if (!cep_upstream_room(r->up, &err)) {
+	if (!relay_upstream_room(r->up, &err)) {
 		cep_rpc_call_fail(c, err.code, "%s", err.msg);
 		return;
 	}
@@ -464,7 +464,7 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	    &cep__v1__event_ack__descriptor, b->run_id, &ack) != CEP_OK)
 		return;
 	uint64_t acked = ((const Cep__V1__EventAck *)ack)->acked_seq;
-	if (cep_upstream_spool(r->up, b, acked, &err) != CEP_OK) {
+	if (relay_upstream_spool(r->up, b, acked, &err) != CEP_OK) {
 		cep_log_error(b->run_id, "spooling %zu event(s): %s", n, err.msg);
 		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "relay spool: %s", err.msg);
 	} else {
@@ -507,7 +507,7 @@ static void h_get_assignment(cep_rpc_call *c, void *arg)
 		return;
 	ProtobufCMessage *asg = NULL;
 	pthread_mutex_lock(&r->mu);
-	cep_relay_run *run = cep_registry_find(r->reg, req->run_id);
+	cep_relay_run *run = relay_registry_find(r->reg, req->run_id);
 	if (run != NULL)
 		asg = cep_rpc_msg_dup(&run->assignment->base);
 	pthread_mutex_unlock(&r->mu);
@@ -530,10 +530,10 @@ static void h_watch_commands(cep_rpc_call *c, void *arg)
 	if (!authorize(r, c, req->run_id, NULL))
 		return;
 	Cep__V1__CommandBatch *batch = NULL;
-	if (!cep_relay_watch(r, c, req->run_id, req->after_seq, &batch))
+	if (!relay_watch(r, c, req->run_id, req->after_seq, &batch))
 		return;   /* parked: answered later */
 	if (batch == NULL) {
-		cep_relay_reply_empty(c);
+		relay_reply_empty(c);
 		return;
 	}
 	cep_rpc_call_reply(c, &batch->base);
@@ -542,21 +542,21 @@ static void h_watch_commands(cep_rpc_call *c, void *arg)
 
 /* ---------------------------------------------------------- pipe events */
 
-void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
+void relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
     const char *peer, void *arg)
 {
 	cep_relay *r = arg;
 	char who[64];
 	cep_run_id run = {""};
-	cep_relay_safe(who, sizeof(who), peer);
+	relay_safe(who, sizeof(who), peer);
 	pthread_mutex_lock(&r->mu);
 	if (added) {
-		cep_pipes_get(r->pipes, pipe.id, verified, peer);
+		relay_pipes_get(r->pipes, pipe.id, verified, peer);
 	} else {
-		cep_relay_pipe *p = cep_pipes_find(r->pipes, pipe.id);
+		cep_relay_pipe *p = relay_pipes_find(r->pipes, pipe.id);
 		if (p != NULL && p->bound)
 			run = p->run_id;
-		cep_pipes_remove(r->pipes, pipe.id);
+		relay_pipes_remove(r->pipes, pipe.id);
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (added && !verified)
@@ -564,14 +564,14 @@ void cep_relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
 		    "verified client certificate: only Challenge/Prove allowed",
 		    who, pipe.id);
 	if (!added) {
-		cep_relay_forget_pipe_calls(r, pipe.id);
+		relay_forget_pipe_calls(r, pipe.id);
 		if (cep_run_id_is_set(&run))
 			cep_log_info(run.s, "runner disconnected (%s, pipe %u)",
 			    who, pipe.id);
 	}
 }
 
-const cep_rpc_method cep_relay_runner_methods[] = {
+const cep_rpc_method relay_runner_methods[] = {
 	{"cep.v1.Runner/Challenge", &cep__v1__challenge_request__descriptor,
 	    h_challenge},
 	{"cep.v1.Runner/Prove", &cep__v1__prove_request__descriptor, h_prove},
@@ -586,5 +586,5 @@ const cep_rpc_method cep_relay_runner_methods[] = {
 	{"cep.v1.Runner/FaultReverted", &cep__v1__fault_record__descriptor,
 	    h_fault_reverted},
 };
-const size_t cep_relay_runner_nmethods =
-    sizeof(cep_relay_runner_methods) / sizeof(cep_relay_runner_methods[0]);
+const size_t relay_runner_nmethods =
+    sizeof(relay_runner_methods) / sizeof(relay_runner_methods[0]);

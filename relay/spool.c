@@ -29,12 +29,12 @@
 #include "log.h"
 #include "util.h"
 
-void cep_spool_seg_name(char *buf, size_t len, uint64_t id)
+void relay_spool_seg_name(char *buf, size_t len, uint64_t id)
 {
 	snprintf(buf, len, "seg-%016llu", (unsigned long long)id);
 }
 
-int cep_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err)
+int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err)
 {
 	if (s->qlen == s->qcap && s->qhead > 0) {
 		/* slide the delivered slots out before growing */
@@ -57,7 +57,7 @@ int cep_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err)
 	return CEP_OK;
 }
 
-int cep_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err)
+int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err)
 {
 	if (s->nsegs == s->capsegs) {
 		size_t nc = s->capsegs ? s->capsegs * 2 : 16;
@@ -83,13 +83,13 @@ static int roll_locked(cep_spool *s, cep_err *err)
 		s->afd = -1;
 	}
 	uint64_t id = s->next_id++;
-	cep_spool_seg_name(name, sizeof(name), id);
+	relay_spool_seg_name(name, sizeof(name), id);
 	int fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return cep_err_errno(err, errno, name);
 	/* the name must survive a crash as much as the records in it */
-	int rv = fsync(s->dirfd) == 0 ? cep_spool_push_seg(s, id, 0, err) :
+	int rv = fsync(s->dirfd) == 0 ? relay_spool_push_seg(s, id, 0, err) :
 	    cep_err_errno(err, errno, s->dir);
 	if (rv != CEP_OK) {
 		close(fd);
@@ -116,7 +116,7 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 	}
 	/* queued first so that out of memory cannot strike after the write */
 	struct spool_rec r = { seg->id, seg->size, (uint32_t)len, time_ms };
-	int rv = cep_spool_push_rec(s, &r, err);
+	int rv = relay_spool_push_rec(s, &r, err);
 	if (rv != CEP_OK)
 		return rv;
 	int e = cep_frame_write(s->afd, buf, len);
@@ -126,7 +126,7 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 		char name[32];
 		s->qlen--;
 		s->undelivered -= (int64_t)len;
-		cep_spool_seg_name(name, sizeof(name), seg->id);
+		relay_spool_seg_name(name, sizeof(name), seg->id);
 		if (ftruncate(s->afd, (off_t)seg->size) != 0)
 			cep_log_error(NULL, "spool %s/%s: cannot cut a failed append "
 			    "back to offset %llu; replay will", s->dir, name,
@@ -142,7 +142,7 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 	return CEP_OK;
 }
 
-int cep_spool_append(cep_spool *s, const Cep__V1__EventBatch *b,
+int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b,
     cep_err *err)
 {
 	if (s == NULL || b == NULL)
@@ -205,7 +205,7 @@ static int read_batch(cep_spool *s, const struct spool_rec *r, int *fd,
     uint64_t *fd_seg, Cep__V1__EventBatch **out, cep_err *err)
 {
 	char name[32], detail[256];
-	cep_spool_seg_name(name, sizeof(name), r->seg);
+	relay_spool_seg_name(name, sizeof(name), r->seg);
 	if (*fd < 0 || *fd_seg != r->seg) {
 		if (*fd >= 0)
 			close(*fd);
@@ -243,7 +243,7 @@ static int read_batch(cep_spool *s, const struct spool_rec *r, int *fd,
 	return CEP_OK;
 }
 
-int cep_spool_peek(cep_spool *s, size_t max_bytes, int wait_ms,
+int relay_spool_peek(cep_spool *s, size_t max_bytes, int wait_ms,
     Cep__V1__EventBatch ***out, size_t *n, uint64_t *token, cep_err *err)
 {
 	*out = NULL;
@@ -279,7 +279,7 @@ int cep_spool_peek(cep_spool *s, size_t max_bytes, int wait_ms,
 	pthread_mutex_unlock(&s->cmu);
 	free(recs);
 	if (rv != CEP_OK) {
-		cep_spool_batches_free(v, k);
+		relay_spool_batches_free(v, k);
 		return rv;
 	}
 	*out = v;
@@ -288,7 +288,7 @@ int cep_spool_peek(cep_spool *s, size_t max_bytes, int wait_ms,
 	return CEP_OK;
 }
 
-void cep_spool_batches_free(Cep__V1__EventBatch **v, size_t n)
+void relay_spool_batches_free(Cep__V1__EventBatch **v, size_t n)
 {
 	if (v == NULL)
 		return;
@@ -349,7 +349,7 @@ static size_t drop_locked(cep_spool *s, size_t k, uint64_t cseg,
 	return g;
 }
 
-int cep_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
+int relay_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
 {
 	pthread_mutex_lock(&s->cmu);
 	pthread_mutex_lock(&s->mu);
@@ -384,7 +384,7 @@ int cep_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < g; i++) {
 		char name[32];
-		cep_spool_seg_name(name, sizeof(name), gone[i]);
+		relay_spool_seg_name(name, sizeof(name), gone[i]);
 		if (unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT)
 			cep_log_warn(NULL, "spool %s/%s: delivered but cannot "
 			    "remove it: %s", s->dir, name, strerror(errno));
@@ -397,7 +397,7 @@ out:
 
 /* ---- the rest ----------------------------------------------------------- */
 
-void cep_spool_wake(cep_spool *s)
+void relay_spool_wake(cep_spool *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->wake_gen++;
@@ -411,15 +411,15 @@ void cep_spool_wake(cep_spool *s)
 	pthread_mutex_unlock(&s->mu); \
 	return v_
 
-int64_t cep_spool_bytes(cep_spool *s) { SPOOL_GET(int64_t, s->undelivered); }
-int64_t cep_spool_disk_bytes(cep_spool *s) { SPOOL_GET(int64_t, s->disk); }
-size_t cep_spool_records(cep_spool *s) { SPOOL_GET(size_t, s->qlen - s->qhead); }
-int64_t cep_spool_oldest_ms(cep_spool *s)
+int64_t relay_spool_bytes(cep_spool *s) { SPOOL_GET(int64_t, s->undelivered); }
+int64_t relay_spool_disk_bytes(cep_spool *s) { SPOOL_GET(int64_t, s->disk); }
+size_t relay_spool_records(cep_spool *s) { SPOOL_GET(size_t, s->qlen - s->qhead); }
+int64_t relay_spool_oldest_ms(cep_spool *s)
 {
 	SPOOL_GET(int64_t, s->qhead < s->qlen ? s->q[s->qhead].time_ms : 0);
 }
 
-void cep_spool_close(cep_spool *s)
+void relay_spool_close(cep_spool *s)
 {
 	if (s == NULL)
 		return;

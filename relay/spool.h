@@ -43,41 +43,41 @@ typedef struct cep_spool cep_spool;
 /* Creates dir (0700) if missing and replays it. max_bytes bounds the
  * segment files' bytes on disk, delivered bytes of a segment not yet
  * unlinked included. FAILED_PRECONDITION if another process has it open. */
-int cep_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
+int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
     cep_err *err);
 /* No peek may be running (stop the uploader first). NULL is fine. */
-void cep_spool_close(cep_spool *s);
+void relay_spool_close(cep_spool *s);
 
 /* Appends b durably (write + fsync) or fails with nothing appended.
  * RESOURCE_EXHAUSTED "spool full: N of M bytes" when it would pass
  * max_bytes: the caller applies backpressure, it never drops. A batch over
  * CEP_SPOOL_MAX_BATCH packed, or one that could never fit max_bytes, is
  * INVALID_ARGUMENT. Any number of threads. */
-int cep_spool_append(cep_spool *s, const Cep__V1__EventBatch *b,
+int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b,
     cep_err *err);
 
 /* The oldest records not yet committed, in append order: as many as fit
  * max_bytes (framed sizes), at least one. Copies: free them with
- * cep_spool_batches_free. *token names what was returned, for commit;
+ * relay_spool_batches_free. *token names what was returned, for commit;
  * peeking again without a commit returns the same records. When the spool
  * is empty it waits up to wait_ms (< 0: without limit) for an append or
- * cep_spool_wake, and returns CEP_OK with *n == 0 if none came.
+ * relay_spool_wake, and returns CEP_OK with *n == 0 if none came.
  * DATA_LOSS if a segment changed under us. One consumer thread. */
-int cep_spool_peek(cep_spool *s, size_t max_bytes, int wait_ms,
+int relay_spool_peek(cep_spool *s, size_t max_bytes, int wait_ms,
     Cep__V1__EventBatch ***out, size_t *n, uint64_t *token, cep_err *err);
 /* The records of that peek (and all before them) are delivered: moves the
  * cursor durably past them, then unlinks segments wholly delivered. A
  * token already committed is a no-op; one never returned is
  * INVALID_ARGUMENT. */
-int cep_spool_commit(cep_spool *s, uint64_t token, cep_err *err);
-void cep_spool_batches_free(Cep__V1__EventBatch **v, size_t n);
+int relay_spool_commit(cep_spool *s, uint64_t token, cep_err *err);
+void relay_spool_batches_free(Cep__V1__EventBatch **v, size_t n);
 
 /* For metrics and logs. */
-int64_t cep_spool_bytes(cep_spool *s);     /* undelivered framed bytes */
-int64_t cep_spool_disk_bytes(cep_spool *s); /* what max_bytes bounds */
-int64_t cep_spool_oldest_ms(cep_spool *s); /* oldest undelivered, 0: none */
-size_t cep_spool_records(cep_spool *s);    /* undelivered records */
+int64_t relay_spool_bytes(cep_spool *s);     /* undelivered framed bytes */
+int64_t relay_spool_disk_bytes(cep_spool *s); /* what max_bytes bounds */
+int64_t relay_spool_oldest_ms(cep_spool *s); /* oldest undelivered, 0: none */
+size_t relay_spool_records(cep_spool *s);    /* undelivered records */
 /* Wakes a peek that waits on an empty spool (shutdown). */
-void cep_spool_wake(cep_spool *s);
+void relay_spool_wake(cep_spool *s);
 
 #endif

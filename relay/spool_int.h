@@ -55,10 +55,10 @@ struct cep_spool {
 	uint64_t wake_gen;
 };
 
-void cep_spool_seg_name(char *buf, size_t len, uint64_t id);
-int cep_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
-int cep_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err);
+void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
+int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
+int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err);
 /* Replays the directory into s (segments, queue, next_id). */
-int cep_spool_replay(cep_spool *s, cep_err *err);
+int relay_spool_replay(cep_spool *s, cep_err *err);
 
 #endif

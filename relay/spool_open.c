@@ -169,7 +169,7 @@ static int replay_record(cep_spool *s, int fd, uint64_t id, uint64_t *off,
 	}
 	struct spool_rec q = { id, *off, CEP_FRAME_HDR + len, rec->time_ms };
 	cep__v1__spool_record__free_unpacked(rec, NULL);
-	int c = cep_spool_push_rec(s, &q, err);
+	int c = relay_spool_push_rec(s, &q, err);
 	if (c != CEP_OK)
 		return -c;
 	*off += q.len;
@@ -182,7 +182,7 @@ static int replay_segment(cep_spool *s, uint64_t id, uint64_t start,
     cep_err *err)
 {
 	char name[32], detail[256];
-	cep_spool_seg_name(name, sizeof(name), id);
+	relay_spool_seg_name(name, sizeof(name), id);
 	int fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -218,10 +218,10 @@ static int replay_segment(cep_spool *s, uint64_t id, uint64_t start,
 		return CEP_OK;
 	}
 	s->disk += (int64_t)size;
-	return cep_spool_push_seg(s, id, size, err);
+	return relay_spool_push_seg(s, id, size, err);
 }
 
-int cep_spool_replay(cep_spool *s, cep_err *err)
+int relay_spool_replay(cep_spool *s, cep_err *err)
 {
 	uint64_t cseg = 0, coff = 0, *ids = NULL;
 	size_t n = 0;
@@ -235,7 +235,7 @@ int cep_spool_replay(cep_spool *s, cep_err *err)
 		if (ids[i] > last)
 			last = ids[i];
 		if (have && ids[i] < cseg) {
-			cep_spool_seg_name(name, sizeof(name), ids[i]);
+			relay_spool_seg_name(name, sizeof(name), ids[i]);
 			if (unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT)
 				rv = cep_err_errno(err, errno, name);
 			continue;
@@ -250,7 +250,7 @@ int cep_spool_replay(cep_spool *s, cep_err *err)
 	return rv;
 }
 
-int cep_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
+int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
     cep_err *err)
 {
 	*out = NULL;
@@ -288,9 +288,9 @@ int cep_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
 			"spool %s is in use by another process", dir) :
 		    cep_err_errno(err, errno, dir);
 	if (rv == CEP_OK)
-		rv = cep_spool_replay(s, err);
+		rv = relay_spool_replay(s, err);
 	if (rv != CEP_OK) {
-		cep_spool_close(s);
+		relay_spool_close(s);
 		return rv;
 	}
 	if (s->qlen > s->qhead)

@@ -152,7 +152,7 @@ static reply *queue_pop(cep_tunnel *t)
 	return r;
 }
 
-bool cep_tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
+bool relay_tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
     size_t *len)
 {
 	pthread_mutex_lock(&t->mu);
@@ -285,13 +285,13 @@ static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 	    c->envelope.data, c->envelope.len, on_reply, oa);
 }
 
-void cep_tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls)
+void relay_tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls)
 {
 	for (size_t i = 0; i < calls->n_calls; i++)
 		take_call(t, calls->calls[i]);
 }
 
-size_t cep_tunnel_sessions(cep_tunnel *t)
+size_t relay_tunnel_sessions(cep_tunnel *t)
 {
 	pthread_mutex_lock(&t->mu);
 	size_t n = t->nsessions;
@@ -330,7 +330,7 @@ static void *poller_main(void *arg)
 			continue;
 		}
 		attempt = 0;
-		cep_tunnel_take_calls(t, (const Cep__V1__CpTunnelCalls *)rep);
+		relay_tunnel_take_calls(t, (const Cep__V1__CpTunnelCalls *)rep);
 		protobuf_c_message_free_unpacked(rep, NULL);
 	}
 	return NULL;
@@ -338,7 +338,7 @@ static void *poller_main(void *arg)
 
 /* -------------------------------------------------------------- public */
 
-cep_tunnel *cep_tunnel_alloc(const char *appliance, cep_rpc_server *runners,
+cep_tunnel *relay_tunnel_alloc(const char *appliance, cep_rpc_server *runners,
     cep_tunnel_gone_fn gone, void *arg)
 {
 	cep_tunnel *t = calloc(1, sizeof(*t));
@@ -353,13 +353,13 @@ cep_tunnel *cep_tunnel_alloc(const char *appliance, cep_rpc_server *runners,
 	return t;
 }
 
-int cep_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
+int relay_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
     cep_tunnel_gone_fn gone, void *arg, cep_tunnel **out, cep_err *err)
 {
 	*out = NULL;
 	if (cfg->cp.url[0] == '\0')
 		return CEP_OK;
-	cep_tunnel *t = cep_tunnel_alloc(cfg->appliance, runners, gone, arg);
+	cep_tunnel *t = relay_tunnel_alloc(cfg->appliance, runners, gone, arg);
 	if (t == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	t->poll_wait_ms = cfg->cp.poll_wait_ms > 0 ? cfg->cp.poll_wait_ms :
@@ -372,8 +372,8 @@ int cep_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
 		rv = cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
 	t->poller_started = rv == CEP_OK;
 	if (rv != CEP_OK) {
-		cep_tunnel_stop(t);
-		cep_tunnel_free(t);
+		relay_tunnel_stop(t);
+		relay_tunnel_free(t);
 		return cep_err_wrap(err, "runner tunnel");
 	}
 	cep_log_info(NULL, "tunnel: taking runner calls from the control plane "
@@ -382,7 +382,7 @@ int cep_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
 	return CEP_OK;
 }
 
-void cep_tunnel_stop(cep_tunnel *t)
+void relay_tunnel_stop(cep_tunnel *t)
 {
 	if (t == NULL)
 		return;
@@ -399,7 +399,7 @@ void cep_tunnel_stop(cep_tunnel *t)
 	t->poller_started = t->sender_started = false;
 }
 
-void cep_tunnel_free(cep_tunnel *t)
+void relay_tunnel_free(cep_tunnel *t)
 {
 	if (t == NULL)
 		return;

@@ -26,12 +26,12 @@ typedef void (*cep_tunnel_gone_fn)(cep_pipe_id pipe, void *arg);
 
 /* NULL *out (and CEP_OK) without a control plane. runners: the server
  * whose Runner handlers run the calls. */
-int cep_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
+int relay_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
     cep_tunnel_gone_fn gone, void *arg, cep_tunnel **out, cep_err *err);
 /* Stops polling and sending; replies produced later are dropped (the
  * plane answers its runner 504). Call before freeing the server. */
-void cep_tunnel_stop(cep_tunnel *t);
+void relay_tunnel_stop(cep_tunnel *t);
 /* After the server is freed (its last replies land in t). NULL-safe. */
-void cep_tunnel_free(cep_tunnel *t);
+void relay_tunnel_free(cep_tunnel *t);
 
 #endif

@@ -21,16 +21,16 @@
 #define REPLY_QUEUE_MAX 4096
 
 /* A tunnel that polls nothing and sends nothing (no control plane): free
- * it with cep_tunnel_free. NULL when out of memory. */
-cep_tunnel *cep_tunnel_alloc(const char *appliance, cep_rpc_server *runners,
+ * it with relay_tunnel_free. NULL when out of memory. */
+cep_tunnel *relay_tunnel_alloc(const char *appliance, cep_rpc_server *runners,
     cep_tunnel_gone_fn gone, void *arg);
 /* The calls of one TunnelPoll answer, each checked and dispatched to the
  * Runner server on its session's virtual pipe; each gets one reply. */
-void cep_tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls);
+void relay_tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls);
 /* The oldest queued reply (the caller frees *buf); false when none. */
-bool cep_tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
+bool relay_tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
     size_t *len);
 /* Sessions (virtual pipes) now known. */
-size_t cep_tunnel_sessions(cep_tunnel *t);
+size_t relay_tunnel_sessions(cep_tunnel *t);
 
 #endif

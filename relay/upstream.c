@@ -122,7 +122,7 @@ static void *upload_main(void *arg)
 		size_t n = 0;
 		uint64_t token = 0;
 		cep_err err = {0};
-		int rv = cep_spool_peek(u->spool, one ? 1 : UPLOAD_MAX_BYTES, 500,
+		int rv = relay_spool_peek(u->spool, one ? 1 : UPLOAD_MAX_BYTES, 500,
 		    &v, &n, &token, &err);
 		if (rv != CEP_OK) {
 			cep_log_error(NULL, "upstream: reading the spool: %s",
@@ -148,7 +148,7 @@ static void *upload_main(void *arg)
 			cep_log_warn(NULL, "upstream: the control plane refused an "
 			    "upload as invalid (%s); sending record by record",
 			    err.msg);
-			cep_spool_batches_free(v, n);
+			relay_spool_batches_free(v, n);
 			continue;
 		}
 		if (rv == CEP_INVALID_ARGUMENT && set_aside(u, v[0], &err) ==
@@ -156,12 +156,12 @@ static void *upload_main(void *arg)
 			rv = CEP_OK;
 		else if (rv == CEP_OK)
 			one = false;
-		cep_spool_batches_free(v, n);
+		relay_spool_batches_free(v, n);
 		if (rv != CEP_OK) {
 			int64_t wait = backoff(&attempt, retry);
 			cep_log_warn(NULL, "upstream: %zu event(s) kept in the spool "
 			    "(%lld bytes): %s; retry in %lldms", events,
-			    (long long)cep_spool_bytes(u->spool), err.msg,
+			    (long long)relay_spool_bytes(u->spool), err.msg,
 			    (long long)wait);
 			snooze(u, wait);
 			continue;
@@ -169,7 +169,7 @@ static void *upload_main(void *arg)
 		attempt = 0;
 		if (rep != NULL)
 			protobuf_c_message_free_unpacked(rep, NULL);
-		if (cep_spool_commit(u->spool, token, &err) != CEP_OK)
+		if (relay_spool_commit(u->spool, token, &err) != CEP_OK)
 			cep_log_error(NULL, "upstream: committing the spool: %s "
 			    "(the batch will be sent again; the plane drops "
 			    "duplicates)", err.msg);
@@ -272,27 +272,27 @@ static void *commands_main(void *arg)
 
 /* ---------------------------------------------------------------- spool */
 
-void cep_upstream_collect(cep_upstream *u)
+void relay_upstream_collect(cep_upstream *u)
 {
 	if (u == NULL)
 		return;
-	cep_metric_set(u->m_spool_bytes, (double)cep_spool_bytes(u->spool),
+	cep_metric_set(u->m_spool_bytes, (double)relay_spool_bytes(u->spool),
 	    NULL);
-	int64_t oldest = cep_spool_oldest_ms(u->spool);
+	int64_t oldest = relay_spool_oldest_ms(u->spool);
 	cep_metric_set(u->m_spool_age, oldest > 0 ?
 	    (double)(cep_now_ms() - oldest) / 1000.0 : 0, NULL);
 }
 
-int64_t cep_upstream_spool_bytes(cep_upstream *u)
+int64_t relay_upstream_spool_bytes(cep_upstream *u)
 {
-	return u != NULL ? cep_spool_bytes(u->spool) : 0;
+	return u != NULL ? relay_spool_bytes(u->spool) : 0;
 }
 
-bool cep_upstream_room(cep_upstream *u, cep_err *err)
+bool relay_upstream_room(cep_upstream *u, cep_err *err)
 {
 	/* Room for a typical batch (64 KiB): a larger one that does not fit
 	 * fails its append, and the runner retries it like this refusal. */
-	int64_t used = cep_spool_disk_bytes(u->spool);
+	int64_t used = relay_spool_disk_bytes(u->spool);
 	if (used + 65536 <= u->cp_spool_max) {
 		if (atomic_exchange(&u->full, false))
 			cep_log_info(NULL, "upstream: spool has room again (%lld "
@@ -309,7 +309,7 @@ bool cep_upstream_room(cep_upstream *u, cep_err *err)
 	return false;
 }
 
-int cep_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
+int relay_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
     uint64_t acked_seq, cep_err *err)
 {
 	Cep__V1__EventBatch copy = *b;
@@ -322,7 +322,7 @@ int cep_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
 			v[n++] = b->events[i];
 	copy.events = v;
 	copy.n_events = n;
-	int rv = n > 0 ? cep_spool_append(u->spool, &copy, err) : CEP_OK;
+	int rv = n > 0 ? relay_spool_append(u->spool, &copy, err) : CEP_OK;
 	free(v);
 	return rv;
 }
@@ -354,7 +354,7 @@ static int init_metrics(cep_upstream *u, cep_metrics *m)
 	    CEP_RESOURCE_EXHAUSTED;
 }
 
-int cep_upstream_start(const cep_config *cfg, const char *dir,
+int relay_upstream_start(const cep_config *cfg, const char *dir,
     cep_rpc_client *delegate, cep_metrics *m, cep_upstream **out,
     cep_err *err)
 {
@@ -376,7 +376,7 @@ int cep_upstream_start(const cep_config *cfg, const char *dir,
 	if (rv == CEP_OK)
 		rv = cep_cp_new(&cfg->cp, &u->cp, err);
 	if (rv == CEP_OK)
-		rv = cep_spool_open(dir, cfg->cp.spool_max_bytes, &u->spool, err);
+		rv = relay_spool_open(dir, cfg->cp.spool_max_bytes, &u->spool, err);
 	if (rv == CEP_OK && m != NULL && init_metrics(u, m) != CEP_OK)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "metrics");
 	if (rv == CEP_OK && pthread_create(&u->up_thr, NULL, upload_main, u))
@@ -386,18 +386,18 @@ int cep_upstream_start(const cep_config *cfg, const char *dir,
 		rv = cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
 	u->cmd_started = rv == CEP_OK;
 	if (rv != CEP_OK) {
-		cep_upstream_stop(u);
+		relay_upstream_stop(u);
 		return cep_err_wrap(err, "control plane upstream");
 	}
 	cep_log_info(NULL, "upstream: control plane %s, spool %s (%lld bytes "
 	    "waiting, at most %lld)", cep_cp_host(u->cp), dir,
-	    (long long)cep_spool_bytes(u->spool),
+	    (long long)relay_spool_bytes(u->spool),
 	    (long long)cfg->cp.spool_max_bytes);
 	*out = u;
 	return CEP_OK;
 }
 
-void cep_upstream_stop(cep_upstream *u)
+void relay_upstream_stop(cep_upstream *u)
 {
 	if (u == NULL)
 		return;
@@ -405,12 +405,12 @@ void cep_upstream_stop(cep_upstream *u)
 	if (u->cp != NULL)
 		cep_cp_cancel(u->cp);
 	if (u->spool != NULL)
-		cep_spool_wake(u->spool);
+		relay_spool_wake(u->spool);
 	if (u->up_started)
 		pthread_join(u->up_thr, NULL);
 	if (u->cmd_started)
 		pthread_join(u->cmd_thr, NULL);
-	cep_spool_close(u->spool);
+	relay_spool_close(u->spool);
 	cep_cp_free(u->cp);
 	free(u);
 }

@@ -26,21 +26,21 @@ typedef struct cep_upstream cep_upstream;
 
 /* NULL *out (and CEP_OK) when no control plane is configured. dir: the
  * spool folder; delegate: the client the commands go to. */
-int cep_upstream_start(const cep_config *cfg, const char *dir,
+int relay_upstream_start(const cep_config *cfg, const char *dir,
     cep_rpc_client *delegate, cep_metrics *m, cep_upstream **out,
     cep_err *err);
-void cep_upstream_stop(cep_upstream *u);
+void relay_upstream_stop(cep_upstream *u);
 /* Sets the spool gauges; the relay's metrics collector calls it. */
-void cep_upstream_collect(cep_upstream *u);
+void relay_upstream_collect(cep_upstream *u);
 /* Undelivered bytes in the spool (0 for NULL: no control plane). */
-int64_t cep_upstream_spool_bytes(cep_upstream *u);
+int64_t relay_upstream_spool_bytes(cep_upstream *u);
 
 /* Whether a batch can be taken now; false: the spool is full (counted,
  * logged once per episode), *err says so. */
-bool cep_upstream_room(cep_upstream *u, cep_err *err);
+bool relay_upstream_room(cep_upstream *u, cep_err *err);
 /* Spools the events of b with seq <= acked_seq (what the delegate holds),
  * durably. An error means the runner must not be acknowledged. */
-int cep_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
+int relay_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
     uint64_t acked_seq, cep_err *err);
 
 #endif

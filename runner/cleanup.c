@@ -42,7 +42,7 @@ static int undo_one(const char *run_id, json_t *r, cep_err *err)
 	return cep_undo_apply(NULL, &rec, err);
 }
 
-char *cep_runner_cleanup_json(const char *run_id, const char *recs_json,
+char *runner_cleanup_json(const char *run_id, const char *recs_json,
     size_t len, int *status)
 {
 	json_error_t je;
@@ -92,7 +92,7 @@ char *cep_runner_cleanup_json(const char *run_id, const char *recs_json,
 	return out;
 }
 
-int cep_runner_cleanup(const char *run_id, const char *file,
+int runner_cleanup(const char *run_id, const char *file,
     const char *report_path)
 {
 	char *data = NULL;
@@ -103,7 +103,7 @@ int cep_runner_cleanup(const char *run_id, const char *file,
 		return 2;
 	}
 	int status;
-	char *rep = cep_runner_cleanup_json(run_id, data, len, &status);
+	char *rep = runner_cleanup_json(run_id, data, len, &status);
 	free(data);
 	if (rep == NULL)
 		return 2;

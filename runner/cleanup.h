@@ -18,11 +18,11 @@
 
 /* 0 when every record was undone, 1 when some failed, 2 for a bad file.
  * The report goes to report_path (and stdout). */
-int cep_runner_cleanup(const char *run_id, const char *file,
+int runner_cleanup(const char *run_id, const char *file,
     const char *report_path);
 
 /* The report for recs_json (testable without a file); malloc'd. */
-char *cep_runner_cleanup_json(const char *run_id, const char *recs_json,
+char *runner_cleanup_json(const char *run_id, const char *recs_json,
     size_t len, int *status);
 
 #endif

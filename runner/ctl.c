@@ -19,7 +19,7 @@ struct cep_runner_ctl {
 	char reason[256];
 };
 
-cep_runner_ctl *cep_runner_ctl_new(void)
+cep_runner_ctl *runner_ctl_new(void)
 {
 	cep_runner_ctl *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -33,7 +33,7 @@ cep_runner_ctl *cep_runner_ctl_new(void)
 	return c;
 }
 
-void cep_runner_ctl_free(cep_runner_ctl *c)
+void runner_ctl_free(cep_runner_ctl *c)
 {
 	if (c == NULL)
 		return;
@@ -42,7 +42,7 @@ void cep_runner_ctl_free(cep_runner_ctl *c)
 	free(c);
 }
 
-/* Every change is one a waiter (cep_runner_ctl_wait) may be waiting for:
+/* Every change is one a waiter (runner_ctl_wait) may be waiting for:
  * wake them all, then let go of the lock taken for the change. */
 static void wake_unlock(cep_runner_ctl *c)
 {
@@ -50,7 +50,7 @@ static void wake_unlock(cep_runner_ctl *c)
 	pthread_mutex_unlock(&c->mtx);
 }
 
-void cep_runner_ctl_abort(cep_runner_ctl *c, const char *fmt, ...)
+void runner_ctl_abort(cep_runner_ctl *c, const char *fmt, ...)
 {
 	pthread_mutex_lock(&c->mtx);
 	if (!c->aborted) {
@@ -73,7 +73,7 @@ static void check_deadline_locked(cep_runner_ctl *c)
 	}
 }
 
-bool cep_runner_ctl_aborted(cep_runner_ctl *c, char *reason, size_t len)
+bool runner_ctl_aborted(cep_runner_ctl *c, char *reason, size_t len)
 {
 	pthread_mutex_lock(&c->mtx);
 	check_deadline_locked(c);
@@ -84,14 +84,14 @@ bool cep_runner_ctl_aborted(cep_runner_ctl *c, char *reason, size_t len)
 	return a;
 }
 
-void cep_runner_ctl_stop_chaos(cep_runner_ctl *c)
+void runner_ctl_stop_chaos(cep_runner_ctl *c)
 {
 	pthread_mutex_lock(&c->mtx);
 	c->stop_chaos = true;
 	wake_unlock(c);
 }
 
-bool cep_runner_ctl_chaos_stopped(cep_runner_ctl *c)
+bool runner_ctl_chaos_stopped(cep_runner_ctl *c)
 {
 	pthread_mutex_lock(&c->mtx);
 	bool s = c->stop_chaos;
@@ -99,14 +99,14 @@ bool cep_runner_ctl_chaos_stopped(cep_runner_ctl *c)
 	return s;
 }
 
-void cep_runner_ctl_set_deadline(cep_runner_ctl *c, int64_t mono_ms)
+void runner_ctl_set_deadline(cep_runner_ctl *c, int64_t mono_ms)
 {
 	pthread_mutex_lock(&c->mtx);
 	c->deadline = mono_ms;
 	wake_unlock(c);
 }
 
-int64_t cep_runner_ctl_deadline(cep_runner_ctl *c)
+int64_t runner_ctl_deadline(cep_runner_ctl *c)
 {
 	pthread_mutex_lock(&c->mtx);
 	int64_t d = c->deadline;
@@ -114,7 +114,7 @@ int64_t cep_runner_ctl_deadline(cep_runner_ctl *c)
 	return d;
 }
 
-bool cep_runner_ctl_wait(cep_runner_ctl *c, int64_t mono_ms, bool wake_on_stop)
+bool runner_ctl_wait(cep_runner_ctl *c, int64_t mono_ms, bool wake_on_stop)
 {
 	pthread_mutex_lock(&c->mtx);
 	for (;;) {

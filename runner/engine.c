@@ -72,12 +72,12 @@ static int inject_one(run *r, fault_rt *f)
 	json_decref(undo);
 	Cep__V1__FaultRecord rec;
 	fault_record(f, undo_s ? undo_s : "{}", &rec);
-	rc = cep_runner_sink_record_fault(r->sink, &rec, &err);
+	rc = runner_sink_record_fault(r->sink, &rec, &err);
 	if (rc != CEP_OK) {
 		free(undo_s);
 		set_error(r, "fault %s could not be recorded, not injected: %s",
 		    f->id, err.msg);
-		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
+		runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
 		    r->error_reason);
 		return rc;
 	}
@@ -85,13 +85,13 @@ static int inject_one(run *r, fault_rt *f)
 	rc = f->ops->inject(f->it, &ctx, &f->state, &err);
 	if (rc != CEP_OK) {
 		set_error(r, "fault %s could not be injected: %s", f->id, err.msg);
-		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
+		runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
 		    r->error_reason);
 		/* recorded but nothing left behind: tell the journal */
-		cep_runner_sink_fault_reverted(r->sink, &rec, NULL);
+		runner_sink_fault_reverted(r->sink, &rec, NULL);
 	} else {
 		f->injected = true;
-		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "injected",
+		runner_emit_fault(r->sink, f->id, f->ops->type, "injected",
 		    f->target);
 	}
 	free(undo_s);
@@ -110,11 +110,11 @@ static bool undo_one(run *r, fault_rt *f)
 	f->state = NULL;
 	if (rc != CEP_OK) {
 		set_error(r, "fault %s could not be reverted: %s", f->id, err.msg);
-		cep_runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
+		runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
 		    r->error_reason);
 		return false;   /* not reported reverted: the delegate undoes it */
 	}
-	cep_runner_emit_fault(r->sink, f->id, f->ops->type, "reverted",
+	runner_emit_fault(r->sink, f->id, f->ops->type, "reverted",
 	    f->target);
 	return true;
 }
@@ -124,8 +124,8 @@ static void report_reverted(run *r, fault_rt *f)
 	cep_err err = {0};
 	Cep__V1__FaultRecord rec;
 	fault_record(f, "{}", &rec);
-	if (cep_runner_sink_fault_reverted(r->sink, &rec, &err) != CEP_OK)
-		cep_log_warn(cep_runner_sink_run_id(r->sink),
+	if (runner_sink_fault_reverted(r->sink, &rec, &err) != CEP_OK)
+		cep_log_warn(runner_sink_run_id(r->sink),
 		    "fault %s reverted, but not acknowledged: %s", f->id, err.msg);
 }
 
@@ -138,15 +138,15 @@ static void revert_one(run *r, fault_rt *f)
 static bool setup_faults(run *r)
 {
 	r->nf = cep_exp_nfaults(r->e);
-	cep_fault_set_run(cep_runner_sink_run_id(r->sink),
-	    cep_runner_ctl_deadline(r->ctl));
+	runner_fault_set_run(runner_sink_run_id(r->sink),
+	    runner_ctl_deadline(r->ctl));
 	r->f = calloc(r->nf ? r->nf : 1, sizeof(*r->f));
 	if (r->f == NULL)
 		return false;
 	for (size_t i = 0; i < r->nf; i++) {
 		fault_rt *f = &r->f[i];
 		f->it = cep_exp_fault(r->e, i);
-		f->ops = cep_fault_find(cep_exp_item_type(f->it));
+		f->ops = runner_fault_find(cep_exp_item_type(f->it));
 		snprintf(f->id, sizeof(f->id), "%s", cep_exp_item_name(f->it));
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(r->f[j].id, f->id) == 0)
@@ -186,8 +186,8 @@ static void tick_failed(void *arg, const char *reason)
 {
 	run *r = arg;
 	set_error(r, "%s", reason);
-	cep_runner_emit_log(r->sink, "%s: ending chaos", reason);
-	cep_runner_ctl_stop_chaos(r->ctl);
+	runner_emit_log(r->sink, "%s: ending chaos", reason);
+	runner_ctl_stop_chaos(r->ctl);
 }
 
 static void chaos_loop(run *r, int64_t chaos_end)
@@ -197,7 +197,7 @@ static void chaos_loop(run *r, int64_t chaos_end)
 		for (size_t i = 0; i < r->nf; i++) {
 			fault_rt *f = &r->f[i];
 			if (f->injected && f->end > 0 && now >= f->end) {
-				cep_runner_emit_log(r->sink, "%s: duration over",
+				runner_emit_log(r->sink, "%s: duration over",
 				    f->id);
 				revert_one(r, f);
 			}
@@ -210,7 +210,7 @@ static void chaos_loop(run *r, int64_t chaos_end)
 		}
 		if (now >= chaos_end)
 			return;
-		if (cep_runner_ctl_wait(r->ctl, next_event(r, chaos_end), true))
+		if (runner_ctl_wait(r->ctl, next_event(r, chaos_end), true))
 			return;   /* abort or stop-chaos */
 	}
 }
@@ -219,28 +219,28 @@ static void chaos(run *r)
 {
 	int64_t start = cep_mono_ms();
 	int64_t chaos_end = start + cep_exp_duration_ms(r->e);
-	cep_runner_emit_phase(r->sink, "chaos");
+	runner_emit_phase(r->sink, "chaos");
 	for (size_t i = 0; i < r->nf; i++) {
-		if (cep_runner_ctl_aborted(r->ctl, NULL, 0) ||
-		    cep_runner_ctl_chaos_stopped(r->ctl))
+		if (runner_ctl_aborted(r->ctl, NULL, 0) ||
+		    runner_ctl_chaos_stopped(r->ctl))
 			break;
 		if (inject_one(r, &r->f[i]) != CEP_OK)
 			break;
-		int64_t d = cep_runner_param_ms(r->f[i].it, "duration", 0);
+		int64_t d = runner_param_ms(r->f[i].it, "duration", 0);
 		if (d > 0 && cep_mono_ms() + d < chaos_end)
 			r->f[i].end = cep_mono_ms() + d;
 	}
 	/* on-chaos probes start once the faults are in */
-	cep_runner_probes_set_chaos(r->probes, true);
+	runner_probes_set_chaos(r->probes, true);
 	if (!r->error)
 		chaos_loop(r, chaos_end);
-	cep_runner_probes_set_chaos(r->probes, false);
+	runner_probes_set_chaos(r->probes, false);
 }
 
 /* Every undo first, in reverse order, then the reports. */
 static void revert_all(run *r)
 {
-	cep_runner_emit_phase(r->sink, "revert");
+	runner_emit_phase(r->sink, "revert");
 	bool *undone = calloc(r->nf ? r->nf : 1, sizeof(*undone));
 	for (size_t i = r->nf; i-- > 0;) {
 		bool u = undo_one(r, &r->f[i]);
@@ -259,9 +259,9 @@ static void verdict(run *r, cep_runner_result *res)
 {
 	bool all;
 	char why[256];
-	cep_runner_emit_phase(r->sink, "verdict");
-	cep_runner_probes_finish(r->probes, &all, &res->score);
-	if (cep_runner_ctl_aborted(r->ctl, why, sizeof(why))) {
+	runner_emit_phase(r->sink, "verdict");
+	runner_probes_finish(r->probes, &all, &res->score);
+	if (runner_ctl_aborted(r->ctl, why, sizeof(why))) {
 		snprintf(res->verdict, sizeof(res->verdict), "Aborted");
 		snprintf(res->reason, sizeof(res->reason), "%s", why);
 	} else if (r->error) {
@@ -273,44 +273,44 @@ static void verdict(run *r, cep_runner_result *res)
 		snprintf(res->reason, sizeof(res->reason), "%s",
 		    all ? "every probe passed" : "a probe failed");
 	}
-	cep_runner_emit_verdict(r->sink, res->verdict, res->score, res->reason);
+	runner_emit_verdict(r->sink, res->verdict, res->score, res->reason);
 }
 
-void cep_runner_engine_run(const cep_exp *e, cep_runner_sink *sink,
+void runner_engine_run(const cep_exp *e, cep_runner_sink *sink,
     cep_runner_result *res)
 {
-	run r = {.e = e, .sink = sink, .ctl = cep_runner_sink_ctl(sink)};
+	run r = {.e = e, .sink = sink, .ctl = runner_sink_ctl(sink)};
 	memset(res, 0, sizeof(*res));
-	cep_runner_emit_phase(sink, "setup");
-	r.probes = cep_runner_probes_new(e, sink);
+	runner_emit_phase(sink, "setup");
+	r.probes = runner_probes_new(e, sink);
 	bool ok = r.probes != NULL && setup_faults(&r);
 	if (!ok && !r.error)
 		set_error(&r, "out of memory setting up the run");
 	if (ok) {
-		cep_runner_emit_phase(sink, "steady-state");
-		cep_runner_probes_start(r.probes);
-		cep_runner_probes_oneshot(r.probes, false);
-		if (cep_runner_ctl_aborted(r.ctl, NULL, 0))
+		runner_emit_phase(sink, "steady-state");
+		runner_probes_start(r.probes);
+		runner_probes_oneshot(r.probes, false);
+		if (runner_ctl_aborted(r.ctl, NULL, 0))
 			;
-		else if (cep_runner_ctl_chaos_stopped(r.ctl))
-			cep_runner_emit_log(sink, "chaos skipped: a stopOnFailure "
+		else if (runner_ctl_chaos_stopped(r.ctl))
+			runner_emit_log(sink, "chaos skipped: a stopOnFailure "
 			    "probe failed in steady-state");
 		else
 			chaos(&r);
 	}
 	revert_all(&r);
-	if (ok && !cep_runner_ctl_aborted(r.ctl, NULL, 0)) {
-		cep_runner_emit_phase(sink, "post-chaos");
-		cep_runner_probes_oneshot(r.probes, true);
+	if (ok && !runner_ctl_aborted(r.ctl, NULL, 0)) {
+		runner_emit_phase(sink, "post-chaos");
+		runner_probes_oneshot(r.probes, true);
 	}
 	if (r.probes != NULL) {
-		cep_runner_probes_stop(r.probes);
+		runner_probes_stop(r.probes);
 		verdict(&r, res);
 	} else {
 		snprintf(res->verdict, sizeof(res->verdict), "Error");
 		snprintf(res->reason, sizeof(res->reason), "%s", r.error_reason);
-		cep_runner_emit_verdict(sink, res->verdict, 0, res->reason);
+		runner_emit_verdict(sink, res->verdict, 0, res->reason);
 	}
-	cep_runner_probes_free(r.probes);
+	runner_probes_free(r.probes);
 	free(r.f);
 }

@@ -22,7 +22,7 @@ typedef struct cep_runner_result {
 } cep_runner_result;
 
 /* Runs e and emits the final EVENT_VERDICT. Does not flush the sink. */
-void cep_runner_engine_run(const cep_exp *e, cep_runner_sink *sink,
+void runner_engine_run(const cep_exp *e, cep_runner_sink *sink,
     cep_runner_result *res);
 
 #endif

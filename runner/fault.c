@@ -15,43 +15,43 @@
 #include <unistd.h>
 
 static const cep_fault_ops *const registry[] = {
-	&cep_fault_process_kill,
-	&cep_fault_cpu_hog,
-	&cep_fault_memory_hog,
-	&cep_fault_net_loss,
-	&cep_fault_net_partition,
-	&cep_fault_net_latency,
-	&cep_fault_net_bandwidth,
-	&cep_fault_net_dns,
-	&cep_fault_net_corrupt,
-	&cep_fault_net_duplicate,
-	&cep_fault_io_stress,
-	&cep_fault_disk_fill,
-	&cep_fault_kube_pod_delete,
-	&cep_fault_kube_scale,
-	&cep_fault_kube_cordon,
+	&runner_fault_process_kill,
+	&runner_fault_cpu_hog,
+	&runner_fault_memory_hog,
+	&runner_fault_net_loss,
+	&runner_fault_net_partition,
+	&runner_fault_net_latency,
+	&runner_fault_net_bandwidth,
+	&runner_fault_net_dns,
+	&runner_fault_net_corrupt,
+	&runner_fault_net_duplicate,
+	&runner_fault_io_stress,
+	&runner_fault_disk_fill,
+	&runner_fault_kube_pod_delete,
+	&runner_fault_kube_scale,
+	&runner_fault_kube_cordon,
 };
 
 static cep_run_id run_id_;     /* "" until set: faults refuse to run */
 static int64_t deadline_;
 
-void cep_fault_set_run(const char *run_id, int64_t deadline_mono_ms)
+void runner_fault_set_run(const char *run_id, int64_t deadline_mono_ms)
 {
 	cep_run_id_parse(&run_id_, run_id);   /* "" when not a run id */
 	deadline_ = deadline_mono_ms;
 }
 
-const char *cep_fault_run_id(void)
+const char *runner_fault_run_id(void)
 {
 	return run_id_.s;
 }
 
-int64_t cep_fault_deadline_mono(void)
+int64_t runner_fault_deadline_mono(void)
 {
 	return deadline_;
 }
 
-CEP_RUNNER_REGISTRY_FIND(cep_fault_find, cep_fault_ops, registry)
+CEP_RUNNER_REGISTRY_FIND(runner_fault_find, cep_fault_ops, registry)
 
 /* In the child, before anything else: the runner blocks SIGTERM/SIGINT
  * for its signal thread, and a worker must be killable by everything. */
@@ -72,7 +72,7 @@ static void worker_setup(pid_t parent, const char *comm)
 
 /* The parent waits for the child's "ready" byte, so that "injected"
  * means the worker runs under its name with PDEATHSIG armed. */
-int cep_fault_spawn_worker(const char *comm, void (*body)(const void *),
+int runner_fault_spawn_worker(const char *comm, void (*body)(const void *),
     const void *arg, pid_t *pid, cep_err *err)
 {
 	int sync[2];
@@ -103,7 +103,7 @@ int cep_fault_spawn_worker(const char *comm, void (*body)(const void *),
 	while (n < 0 && errno == EINTR);
 	close(sync[0]);
 	if (n != 1) {
-		cep_fault_kill_workers(&p, 1, NULL);
+		runner_fault_kill_workers(&p, 1, NULL);
 		return cep_err_set(err, CEP_INTERNAL,
 		    "fault worker %s exited during setup", comm);
 	}
@@ -111,7 +111,7 @@ int cep_fault_spawn_worker(const char *comm, void (*body)(const void *),
 	return CEP_OK;
 }
 
-int cep_fault_kill_workers(const pid_t *pids, size_t n, cep_err *err)
+int runner_fault_kill_workers(const pid_t *pids, size_t n, cep_err *err)
 {
 	int rc = CEP_OK;
 	for (size_t i = 0; i < n; i++)

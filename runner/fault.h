@@ -57,22 +57,22 @@ typedef struct cep_fault_ops {
 /* The run the faults belong to, set by the engine before the first
  * describe: network faults name their nftables tables after the run id and
  * arm their rules to expire at the deadline (monotonic ms, 0 = none). */
-void cep_fault_set_run(const char *run_id, int64_t deadline_mono_ms);
-const char *cep_fault_run_id(void);         /* "" before set */
-int64_t cep_fault_deadline_mono(void);
+void runner_fault_set_run(const char *run_id, int64_t deadline_mono_ms);
+const char *runner_fault_run_id(void);         /* "" before set */
+int64_t runner_fault_deadline_mono(void);
 
 /* NULL for an unknown type. */
-const cep_fault_ops *cep_fault_find(const char *type);
+const cep_fault_ops *runner_fault_find(const char *type);
 
-extern const cep_fault_ops cep_fault_process_kill;
-extern const cep_fault_ops cep_fault_cpu_hog;
-extern const cep_fault_ops cep_fault_memory_hog;
-extern const cep_fault_ops cep_fault_io_stress;   /* fault_io_stress.c */
-extern const cep_fault_ops cep_fault_disk_fill;   /* fault_disk_fill.c */
+extern const cep_fault_ops runner_fault_process_kill;
+extern const cep_fault_ops runner_fault_cpu_hog;
+extern const cep_fault_ops runner_fault_memory_hog;
+extern const cep_fault_ops runner_fault_io_stress;   /* fault_io_stress.c */
+extern const cep_fault_ops runner_fault_disk_fill;   /* fault_disk_fill.c */
 /* Kubernetes (kube_target.h: the client, namespace and target cap) */
-extern const cep_fault_ops cep_fault_kube_pod_delete;  /* pod-delete */
-extern const cep_fault_ops cep_fault_kube_scale;  /* deployment-scale */
-extern const cep_fault_ops cep_fault_kube_cordon; /* node-cordon */
+extern const cep_fault_ops runner_fault_kube_pod_delete;  /* pod-delete */
+extern const cep_fault_ops runner_fault_kube_scale;  /* deployment-scale */
+extern const cep_fault_ops runner_fault_kube_cordon; /* node-cordon */
 
 /* Worker processes (fault_child.c). A worker is forked from the runner,
  * so its command line carries the runner's --run-id (how the delegate
@@ -80,9 +80,9 @@ extern const cep_fault_ops cep_fault_kube_cordon; /* node-cordon */
  * SIGKILL, tied to the forking thread: fork from the engine thread) and
  * names itself comm. body runs in the child and must only use
  * async-signal-safe calls; it never returns. */
-int cep_fault_spawn_worker(const char *comm, void (*body)(const void *),
+int runner_fault_spawn_worker(const char *comm, void (*body)(const void *),
     const void *arg, pid_t *pid, cep_err *err);
 /* SIGKILL and reap each pid; ok only if waitpid confirmed every one. */
-int cep_fault_kill_workers(const pid_t *pids, size_t n, cep_err *err);
+int runner_fault_kill_workers(const pid_t *pids, size_t n, cep_err *err);
 
 #endif

@@ -51,8 +51,8 @@ static void cpu_body(const void *arg)
 static int read_params(const cep_exp_item *it, int *workers, int *load,
     cep_err *err)
 {
-	int64_t w = cep_runner_param_int(it, "workers", 1);
-	int64_t l = (int64_t)cep_runner_param_num(it, "load", 100);
+	int64_t w = runner_param_int(it, "workers", 1);
+	int64_t l = (int64_t)runner_param_num(it, "load", 100);
 	if (w < 1 || w > MAX_WORKERS)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "cpu-hog: workers %lld out of range 1..%d", (long long)w,
@@ -74,7 +74,7 @@ static int cpu_describe(const cep_exp_item *it, char *target, size_t tlen,
 		return rc;
 	char what[64];
 	snprintf(what, sizeof(what), "%d worker(s) at %d%%", workers, load);
-	return cep_fault_hog_describe(it, "cpu-hog", HOG_COMM, what, target,
+	return runner_fault_hog_describe(it, "cpu-hog", HOG_COMM, what, target,
 	    tlen, undo, err);
 }
 
@@ -86,7 +86,7 @@ static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc != CEP_OK)
 		return rc;
 	cep_target *t;
-	if ((rc = cep_fault_target_open(it, "cpu-hog", &t, err)) != CEP_OK)
+	if ((rc = runner_fault_target_open(it, "cpu-hog", &t, err)) != CEP_OK)
 		return rc;
 	cpu_hog *h = calloc(1, sizeof(*h) + (size_t)workers * sizeof(pid_t));
 	if (h == NULL) {
@@ -94,10 +94,10 @@ static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "cpu-hog: no memory");
 	}
 	for (int i = 0; i < workers; i++) {
-		rc = cep_fault_spawn_in(t, HOG_COMM, cpu_body, &load,
+		rc = runner_fault_spawn_in(t, HOG_COMM, cpu_body, &load,
 		    &h->pids[h->n], err);
 		if (rc != CEP_OK) {
-			cep_fault_kill_workers(h->pids, h->n, NULL);
+			runner_fault_kill_workers(h->pids, h->n, NULL);
 			cep_target_free(t);
 			free(h);
 			return rc;
@@ -105,7 +105,7 @@ static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		h->n++;
 	}
 	cep_target_free(t);
-	cep_runner_emit_log(ctx->sink, "%s: %d cpu-hog worker(s) at %d%%",
+	runner_emit_log(ctx->sink, "%s: %d cpu-hog worker(s) at %d%%",
 	    ctx->fault_id, workers, load);
 	*state = h;
 	return CEP_OK;
@@ -114,12 +114,12 @@ static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int cpu_revert(void *state, cep_err *err)
 {
 	cpu_hog *h = state;
-	int rc = cep_fault_kill_workers(h->pids, h->n, err);
+	int rc = runner_fault_kill_workers(h->pids, h->n, err);
 	free(h);
 	return rc;
 }
 
-const cep_fault_ops cep_fault_cpu_hog = {
+const cep_fault_ops runner_fault_cpu_hog = {
 	.type = "cpu-hog",
 	.mechanism = "child-process",
 	.describe = cpu_describe,

@@ -52,18 +52,18 @@ typedef struct disk_fill {
 static int check_params(const cep_exp_item *it, const char **path,
     cep_err *err)
 {
-	*path = cep_runner_param_str(it, "path", NULL);
-	if (!cep_fault_path_ok(*path))
+	*path = runner_param_str(it, "path", NULL);
+	if (!runner_fault_path_ok(*path))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "disk-fill: path "
 		    "\"%.200s\" must be absolute, without \".\" or \"..\"",
 		    *path ? *path : "");
 	if (cep_exp_has(it, "percent") == cep_exp_has(it, "mib"))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "disk-fill: exactly one of percent and mib");
-	const char *run = cep_fault_run_id();
+	const char *run = runner_fault_run_id();
 	if (!cep_run_id_valid(run))
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "disk-fill: no run id set (cep_fault_set_run)");
+		    "disk-fill: no run id set (runner_fault_set_run)");
 	return CEP_OK;
 }
 
@@ -76,7 +76,7 @@ static int locate(const cep_exp_item *it, fill_where *w, cep_err *err)
 	if (rc != CEP_OK)
 		return rc;
 	int64_t pid;
-	if ((rc = cep_fault_target_pid(it, &pid, err)) != CEP_OK)
+	if ((rc = runner_fault_target_pid(it, &pid, err)) != CEP_OK)
 		return rc;
 	cep_target *t = NULL;
 	w->mntns = cep_target_mntns_of(0);
@@ -93,7 +93,7 @@ static int locate(const cep_exp_item *it, fill_where *w, cep_err *err)
 		snprintf(w->dir, sizeof(w->dir), "%s", path);
 	}
 	snprintf(w->name, sizeof(w->name), CEP_DISKFILL_PREFIX "%s-%d",
-	    cep_fault_run_id(), cep_exp_item_line(it));
+	    runner_fault_run_id(), cep_exp_item_line(it));
 	w->fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->fd < 0 || fstat(w->fd, &w->st) != 0) {
 		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "disk-fill: directory"
@@ -118,12 +118,12 @@ static int fill_describe(const cep_exp_item *it, char *target, size_t tlen,
 	close(w.fd);
 	if (cep_exp_has(it, "percent"))
 		snprintf(target, tlen, "%.300s filled to %lld%%", w.dir,
-		    (long long)cep_runner_param_int(it, "percent", 0));
+		    (long long)runner_param_int(it, "percent", 0));
 	else
 		snprintf(target, tlen, "%.300s + %lld MiB", w.dir,
-		    (long long)cep_runner_param_int(it, "mib", 0));
+		    (long long)runner_param_int(it, "mib", 0));
 	*undo = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "path", w.dir,
-	    "ns_path", cep_runner_param_str(it, "path", "/"),
+	    "ns_path", runner_param_str(it, "path", "/"),
 	    "mntns", (json_int_t)w.mntns, "dev", (json_int_t)w.st.st_dev,
 	    "ino_dir", (json_int_t)w.st.st_ino, "name", w.name);
 	if (*undo != NULL && w.host[0] != '\0')
@@ -139,10 +139,10 @@ static int64_t wanted(const cep_exp_item *it, const struct statvfs *sv)
 	int64_t avail = (int64_t)sv->f_bavail * (int64_t)sv->f_frsize;
 	int64_t need;
 	if (cep_exp_has(it, "percent")) {
-		int64_t pct = cep_runner_param_int(it, "percent", 0);
+		int64_t pct = runner_param_int(it, "percent", 0);
 		need = avail - total / 100 * (100 - pct);
 	} else {
-		need = cep_runner_param_int(it, "mib", 0) << 20;
+		need = runner_param_int(it, "mib", 0) << 20;
 	}
 	if (need > avail)
 		need = avail;
@@ -212,7 +212,7 @@ static int fill_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		close(fd);
 	}
 	fstatvfs(w.fd, &sv);
-	cep_runner_emit_log(ctx->sink, "%s: disk-fill %s/%s: %lld MiB added, "
+	runner_emit_log(ctx->sink, "%s: disk-fill %s/%s: %lld MiB added, "
 	    "filesystem %.1f%% used", ctx->fault_id, w.dir, w.name,
 	    (long long)(got >> 20), sv.f_blocks ? 100.0 * (double)(sv.f_blocks
 	    - sv.f_bavail) / (double)sv.f_blocks : 0.0);
@@ -237,7 +237,7 @@ static int fill_revert(void *state, cep_err *err)
 	return rc;
 }
 
-const cep_fault_ops cep_fault_disk_fill = {
+const cep_fault_ops runner_fault_disk_fill = {
 	.type = "disk-fill",
 	.mechanism = "disk-fill",
 	.describe = fill_describe,

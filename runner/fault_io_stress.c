@@ -91,15 +91,15 @@ static void io_body(const void *arg)
 
 static int read_params(const cep_exp_item *it, io_params *p, cep_err *err)
 {
-	int64_t w = cep_runner_param_int(it, "workers", 1);
-	int64_t wk = cep_runner_param_int(it, "writeKiB", 1024);
-	int64_t fm = cep_runner_param_int(it, "fileMiB", 64);
-	p->path = cep_runner_param_str(it, "path", "/tmp");
+	int64_t w = runner_param_int(it, "workers", 1);
+	int64_t wk = runner_param_int(it, "writeKiB", 1024);
+	int64_t fm = runner_param_int(it, "fileMiB", 64);
+	p->path = runner_param_str(it, "path", "/tmp");
 	if (w < 1 || w > MAX_WORKERS || wk < 4 || wk > 65536 || fm < 1 ||
 	    fm > 4096)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "io-stress: workers "
 		    "1..%d, writeKiB 4..65536, fileMiB 1..4096", MAX_WORKERS);
-	if (!cep_fault_path_ok(p->path))
+	if (!runner_fault_path_ok(p->path))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "io-stress: path "
 		    "\"%.200s\" must be absolute, without \"..\"", p->path);
 	p->workers = (int)w;
@@ -130,7 +130,7 @@ static int io_prepare(const cep_exp_item *it, io_params *p, cep_target **t,
 {
 	int rc = read_params(it, p, err);
 	if (rc != CEP_OK ||
-	    (rc = cep_fault_target_open(it, "io-stress", t, err)) != CEP_OK)
+	    (rc = runner_fault_target_open(it, "io-stress", t, err)) != CEP_OK)
 		return rc;
 	if ((rc = open_dir(*t, p, fd, err)) != CEP_OK) {
 		cep_target_free(*t);
@@ -149,12 +149,12 @@ static int io_describe(const cep_exp_item *it, char *target, size_t tlen,
 		return rc;
 	close(fd);
 	char where[400];
-	cep_fault_target_text(t, where, sizeof(where));
+	runner_fault_target_text(t, where, sizeof(where));
 	snprintf(target, tlen, "%d writer(s) in %.300s %s", p.workers, p.dir,
 	    where);
 	*undo = json_pack("{s:i, s:s, s:s}", "runner_pid", (json_int_t)getpid(),
 	    "comm", IO_COMM, "dir", p.dir);
-	cep_fault_target_undo(t, *undo);
+	runner_fault_target_undo(t, *undo);
 	cep_target_free(t);
 	return CEP_OK;
 }
@@ -163,10 +163,10 @@ static int spawn_all(const cep_target *t, io_arg *a, int workers,
     io_stress *h, cep_err *err)
 {
 	for (int i = 0; i < workers; i++) {
-		int rc = cep_fault_spawn_in(t, IO_COMM, io_body, a,
+		int rc = runner_fault_spawn_in(t, IO_COMM, io_body, a,
 		    &h->pids[h->n], err);
 		if (rc != CEP_OK) {
-			cep_fault_kill_workers(h->pids, h->n, NULL);
+			runner_fault_kill_workers(h->pids, h->n, NULL);
 			return rc;
 		}
 		h->n++;
@@ -192,7 +192,7 @@ static int io_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		free(h);
 		return rc;
 	}
-	cep_runner_emit_log(ctx->sink, "%s: %d io-stress writer(s) in %s, "
+	runner_emit_log(ctx->sink, "%s: %d io-stress writer(s) in %s, "
 	    "%zu KiB writes over %zu MiB", ctx->fault_id, p.workers, p.dir,
 	    p.wlen >> 10, p.flen >> 20);
 	*state = h;
@@ -202,12 +202,12 @@ static int io_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int io_revert(void *state, cep_err *err)
 {
 	io_stress *h = state;
-	int rc = cep_fault_kill_workers(h->pids, h->n, err);
+	int rc = runner_fault_kill_workers(h->pids, h->n, err);
 	free(h);
 	return rc;
 }
 
-const cep_fault_ops cep_fault_io_stress = {
+const cep_fault_ops runner_fault_io_stress = {
 	.type = "io-stress",
 	.mechanism = "child-process",
 	.describe = io_describe,

@@ -28,7 +28,7 @@ static json_t *node_entry(json_t *node)
 	const char *name = json_string_value(json_object_get(md, "name"));
 	bool was = json_is_true(json_object_get(json_object_get(node, "spec"),
 	    "unschedulable"));
-	return cep_kube_target_name_ok(name) ?
+	return runner_kube_target_name_ok(name) ?
 	    json_pack("{s:s, s:b}", "name", name, "unschedulable", was) : NULL;
 }
 
@@ -78,15 +78,15 @@ static int nc_select(cep_kube *k, const char *sel, uint32_t max,
 static int nc_read(const cep_exp_item *it, cep_kube *k, json_t **undo,
     char *what, size_t wlen, cep_err *err)
 {
-	const char *node = cep_runner_param_str(it, "node", NULL);
-	const char *sel = cep_runner_param_str(it, "nodeSelector", NULL);
-	uint32_t max = cep_kube_target_max();
+	const char *node = runner_param_str(it, "node", NULL);
+	const char *sel = runner_param_str(it, "nodeSelector", NULL);
+	uint32_t max = runner_kube_target_max();
 	json_t *nodes = json_array();
 	size_t matched = 0;
 	int rc = CEP_OK;
 	if (node != NULL) {
 		json_t *obj = NULL;
-		if (!cep_kube_target_name_ok(node))
+		if (!runner_kube_target_name_ok(node))
 			rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "node-cordon: "
 			    "node must be a node name ([a-z0-9.-], 1..253)");
 		else if ((rc = cep_kube_get(k, &cep_kube_nodes, NULL, node, &obj,
@@ -120,13 +120,13 @@ static int nc_describe(const cep_exp_item *it, char *target, size_t tlen,
 {
 	cep_kube *k;
 	char ns[254];
-	int rc = cep_kube_target_get(&k, ns, sizeof(ns), err);
+	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
 	if (rc == CEP_OK)
-		rc = cep_kube_target_check_perms(k, "node-cordon", ns, err);
+		rc = runner_kube_target_check_perms(k, "node-cordon", ns, err);
 	if (rc == CEP_OK)
 		rc = nc_read(it, k, undo, target, tlen, err);
 	if (rc == CEP_OK)
-		cep_kube_target_stash(it, json_incref(*undo));
+		runner_kube_target_stash(it, json_incref(*undo));
 	return rc;
 }
 
@@ -144,8 +144,8 @@ static int nc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 {
 	cep_kube *k;
 	char ns[254], what[400];
-	int rc = cep_kube_target_get(&k, ns, sizeof(ns), err);
-	json_t *undo = rc == CEP_OK ? cep_kube_target_take(it) : NULL;
+	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
+	json_t *undo = rc == CEP_OK ? runner_kube_target_take(it) : NULL;
 	if (rc == CEP_OK && undo == NULL)
 		rc = nc_read(it, k, &undo, what, sizeof(what), err);
 	if (rc != CEP_OK)
@@ -167,7 +167,7 @@ static int nc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 			cep_err_wrap(err, "node-cordon: node %s", name);
 			break;
 		}
-		cep_runner_emit_log(ctx->sink, "%s: node %s cordoned%s",
+		runner_emit_log(ctx->sink, "%s: node %s cordoned%s",
 		    ctx->fault_id, name, json_is_true(json_object_get(n,
 		    "unschedulable")) ? " (it already was: it stays so)" : "");
 	}
@@ -192,7 +192,7 @@ static int nc_revert(void *state, cep_err *err)
 	return rc;
 }
 
-const cep_fault_ops cep_fault_kube_cordon = {
+const cep_fault_ops runner_fault_kube_cordon = {
 	.type = "node-cordon",
 	.mechanism = "k8s-cordon",
 	.describe = nc_describe,

@@ -36,13 +36,13 @@ typedef struct pd_state {
 
 static int pd_params(const cep_exp_item *it, pd_state *s, cep_err *err)
 {
-	const char *sel = cep_runner_param_str(it, "labelSelector", NULL);
+	const char *sel = runner_param_str(it, "labelSelector", NULL);
 	if (sel == NULL || strlen(sel) >= sizeof(s->selector))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "pod-delete: labelSelector is required");
 	snprintf(s->selector, sizeof(s->selector), "%s", sel);
-	s->count = cep_runner_param_int(it, "count", 0);
-	s->percent = cep_runner_param_int(it, "percentage", 0);
+	s->count = runner_param_int(it, "count", 0);
+	s->percent = runner_param_int(it, "percentage", 0);
 	if ((s->count > 0) == (s->percent > 0))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "pod-delete: exactly one of count, percentage is required");
@@ -51,9 +51,9 @@ static int pd_params(const cep_exp_item *it, pd_state *s, cep_err *err)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "pod-delete: both "
 		    "force and gracePeriod given, expected one of them");
 	s->grace = force ? 0 : cep_exp_has(it, "gracePeriod") ?
-	    cep_runner_param_ms(it, "gracePeriod", 0) / 1000 : -1;
-	s->interval_ms = cep_runner_param_ms(it, "interval", 0);
-	s->max = cep_kube_target_max();
+	    runner_param_ms(it, "gracePeriod", 0) / 1000 : -1;
+	s->interval_ms = runner_param_ms(it, "interval", 0);
+	s->max = runner_kube_target_max();
 	return CEP_OK;
 }
 
@@ -72,7 +72,7 @@ static int pd_open(const cep_exp_item *it, pd_state *s, cep_err *err)
 {
 	int rc = pd_params(it, s, err);
 	if (rc == CEP_OK)
-		rc = cep_kube_target_get(&s->k, s->ns, sizeof(s->ns), err);
+		rc = runner_kube_target_get(&s->k, s->ns, sizeof(s->ns), err);
 	return rc;
 }
 
@@ -82,7 +82,7 @@ static int pd_describe(const cep_exp_item *it, char *target, size_t tlen,
 	pd_state s = {0};
 	int rc = pd_open(it, &s, err);
 	if (rc == CEP_OK)
-		rc = cep_kube_target_check_perms(s.k, "pod-delete", s.ns, err);
+		rc = runner_kube_target_check_perms(s.k, "pod-delete", s.ns, err);
 	if (rc != CEP_OK)
 		return rc;
 	pd_what(&s, target, tlen);
@@ -146,10 +146,10 @@ static int pd_delete(pd_state *s, const char *name, const cep_fault_ctx *ctx,
 			snprintf(how, sizeof(how), " (grace %llds)",
 			    (long long)s->grace);
 		(*deleted)++;
-		cep_runner_emit_log(ctx->sink, "%s: round %lld: deleted pod %s/%s"
+		runner_emit_log(ctx->sink, "%s: round %lld: deleted pod %s/%s"
 		    "%s", ctx->fault_id, (long long)s->round, s->ns, name, how);
 	} else {
-		cep_runner_emit_log(ctx->sink, "%s: round %lld: pod %s/%s not "
+		runner_emit_log(ctx->sink, "%s: round %lld: pod %s/%s not "
 		    "deleted: %s", ctx->fault_id, (long long)s->round, s->ns,
 		    name, err->msg);
 	}
@@ -166,7 +166,7 @@ static int pd_round(pd_state *s, const cep_fault_ctx *ctx, cep_err *err)
 	int rc = cep_kube_list(s->k, &cep_kube_pods, s->ns, &o, &items, NULL, 0,
 	    err);
 	if (rc != CEP_OK) {
-		cep_runner_emit_log(ctx->sink, "%s: round %lld: %s", ctx->fault_id,
+		runner_emit_log(ctx->sink, "%s: round %lld: %s", ctx->fault_id,
 		    (long long)s->round, err->msg);
 		return rc;
 	}
@@ -177,17 +177,17 @@ static int pd_round(pd_state *s, const cep_fault_ctx *ctx, cep_err *err)
 	size_t want = pd_quota(s, n);
 	int deleted = 0;
 	if (want > s->max && (want = s->max) > 0)
-		cep_runner_emit_log(ctx->sink, "%s: round %lld: capped at %u "
+		runner_emit_log(ctx->sink, "%s: round %lld: capped at %u "
 		    "pods (policy.kubernetes.maxTargets)", ctx->fault_id,
 		    (long long)s->round, s->max);
 	if (want == 0)
-		cep_runner_emit_log(ctx->sink, "%s: round %lld: no Running pod "
+		runner_emit_log(ctx->sink, "%s: round %lld: no Running pod "
 		    "matches %s in %s", ctx->fault_id, (long long)s->round,
 		    s->selector, s->ns);
 	for (size_t i = 0; i < want && rc == CEP_OK; i++)
 		rc = pd_delete(s, names[i], ctx, &deleted, err);
 	if (want > 0)
-		cep_runner_emit_log(ctx->sink, "%s: round %lld: deleted %d of %zu "
+		runner_emit_log(ctx->sink, "%s: round %lld: deleted %d of %zu "
 		    "Running pods matching %s", ctx->fault_id,
 		    (long long)s->round, deleted, n, s->selector);
 	free(names);
@@ -245,7 +245,7 @@ static int pd_revert(void *state, cep_err *err)
 	return CEP_OK;
 }
 
-const cep_fault_ops cep_fault_kube_pod_delete = {
+const cep_fault_ops runner_fault_kube_pod_delete = {
 	.type = "pod-delete",
 	.mechanism = "k8s-pod-delete",
 	.describe = pd_describe,

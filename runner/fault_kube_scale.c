@@ -23,11 +23,11 @@ typedef struct sc_state {
 static int sc_open(const cep_exp_item *it, cep_kube **k, char *ns,
     size_t nslen, const char **name, cep_err *err)
 {
-	*name = cep_runner_param_str(it, "deployment", NULL);
-	if (!cep_kube_target_name_ok(*name))
+	*name = runner_param_str(it, "deployment", NULL);
+	if (!runner_kube_target_name_ok(*name))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "deployment-scale: "
 		    "deployment must be a Deployment name ([a-z0-9.-], 1..253)");
-	return cep_kube_target_get(k, ns, nslen, err);
+	return runner_kube_target_get(k, ns, nslen, err);
 }
 
 /* The undo record: {"namespace", "name", "replicas": original}. */
@@ -55,15 +55,15 @@ static int sc_describe(const cep_exp_item *it, char *target, size_t tlen,
 	json_int_t orig;
 	int rc = sc_open(it, &k, ns, sizeof(ns), &name, err);
 	if (rc == CEP_OK)
-		rc = cep_kube_target_check_perms(k, "deployment-scale", ns, err);
+		rc = runner_kube_target_check_perms(k, "deployment-scale", ns, err);
 	if (rc == CEP_OK)
 		rc = sc_read(k, ns, name, undo, &orig, err);
 	if (rc != CEP_OK)
 		return rc;
 	snprintf(target, tlen, "deployment %s/%s: %lld -> %lld replicas", ns,
 	    name, (long long)orig,
-	    (long long)cep_runner_param_int(it, "replicas", 0));
-	cep_kube_target_stash(it, json_incref(*undo));
+	    (long long)runner_param_int(it, "replicas", 0));
+	runner_kube_target_stash(it, json_incref(*undo));
 	return CEP_OK;
 }
 
@@ -73,9 +73,9 @@ static int sc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	cep_kube *k;
 	char ns[254];
 	const char *name;
-	json_int_t want = cep_runner_param_int(it, "replicas", 0), orig = 0;
+	json_int_t want = runner_param_int(it, "replicas", 0), orig = 0;
 	int rc = sc_open(it, &k, ns, sizeof(ns), &name, err);
-	json_t *undo = rc == CEP_OK ? cep_kube_target_take(it) : NULL;
+	json_t *undo = rc == CEP_OK ? runner_kube_target_take(it) : NULL;
 	if (rc == CEP_OK && undo == NULL)
 		rc = sc_read(k, ns, name, &undo, &orig, err);
 	if (rc != CEP_OK)
@@ -103,7 +103,7 @@ static int sc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		free(s);
 		return cep_err_wrap(err, "deployment-scale");
 	}
-	cep_runner_emit_log(ctx->sink, "%s: deployment %s/%s scaled from %lld "
+	runner_emit_log(ctx->sink, "%s: deployment %s/%s scaled from %lld "
 	    "to %lld replicas", ctx->fault_id, ns, name, (long long)orig,
 	    (long long)want);
 	*state = s;
@@ -119,7 +119,7 @@ static int sc_revert(void *state, cep_err *err)
 	return rc;
 }
 
-const cep_fault_ops cep_fault_kube_scale = {
+const cep_fault_ops runner_fault_kube_scale = {
 	.type = "deployment-scale",
 	.mechanism = "k8s-scale",
 	.describe = sc_describe,

@@ -43,7 +43,7 @@ static void mem_body(const void *arg)
 
 static int read_mib(const cep_exp_item *it, int64_t *mib, cep_err *err)
 {
-	*mib = cep_runner_param_int(it, "mib", 0);
+	*mib = runner_param_int(it, "mib", 0);
 	if (*mib < 1 || *mib > MAX_MIB)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "memory-hog: mib %lld out of range 1..%d", (long long)*mib,
@@ -60,7 +60,7 @@ static int mem_describe(const cep_exp_item *it, char *target, size_t tlen,
 		return rc;
 	char what[64];
 	snprintf(what, sizeof(what), "%lld MiB", (long long)mib);
-	return cep_fault_hog_describe(it, "memory-hog", HOG_COMM, what, target,
+	return runner_fault_hog_describe(it, "memory-hog", HOG_COMM, what, target,
 	    tlen, undo, err);
 }
 
@@ -72,7 +72,7 @@ static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc != CEP_OK)
 		return rc;
 	cep_target *t;
-	if ((rc = cep_fault_target_open(it, "memory-hog", &t, err)) != CEP_OK)
+	if ((rc = runner_fault_target_open(it, "memory-hog", &t, err)) != CEP_OK)
 		return rc;
 	mem_hog *h = calloc(1, sizeof(*h));
 	if (h == NULL) {
@@ -82,13 +82,13 @@ static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	}
 	mem_arg a = {.len = (size_t)mib << 20,
 	    .page = (size_t)sysconf(_SC_PAGESIZE)};
-	rc = cep_fault_spawn_in(t, HOG_COMM, mem_body, &a, &h->pid, err);
+	rc = runner_fault_spawn_in(t, HOG_COMM, mem_body, &a, &h->pid, err);
 	cep_target_free(t);
 	if (rc != CEP_OK) {
 		free(h);
 		return rc;
 	}
-	cep_runner_emit_log(ctx->sink, "%s: memory-hog pid %d filling %lld MiB",
+	runner_emit_log(ctx->sink, "%s: memory-hog pid %d filling %lld MiB",
 	    ctx->fault_id, (int)h->pid, (long long)mib);
 	*state = h;
 	return CEP_OK;
@@ -97,12 +97,12 @@ static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int mem_revert(void *state, cep_err *err)
 {
 	mem_hog *h = state;
-	int rc = cep_fault_kill_workers(&h->pid, 1, err);
+	int rc = runner_fault_kill_workers(&h->pid, 1, err);
 	free(h);
 	return rc;
 }
 
-const cep_fault_ops cep_fault_memory_hog = {
+const cep_fault_ops runner_fault_memory_hog = {
 	.type = "memory-hog",
 	.mechanism = "child-process",
 	.describe = mem_describe,

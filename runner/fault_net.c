@@ -40,7 +40,7 @@ static struct slot *slot_of(const cep_exp_item *it, bool create)
 	return s;
 }
 
-/* Run-wide settings from the assignment (cep_net_configure). */
+/* Run-wide settings from the assignment (runner_net_configure). */
 static bool allow_host;
 static uint16_t relay_port;
 
@@ -65,18 +65,18 @@ static uint16_t url_port(const char *url)
 	return (uint16_t)v;
 }
 
-void cep_net_configure(bool allow_host_netns, const char *relay_url)
+void runner_net_configure(bool allow_host_netns, const char *relay_url)
 {
 	allow_host = allow_host_netns;
 	relay_port = url_port(relay_url);
 }
 
-uint16_t cep_net_relay_port(void)
+uint16_t runner_net_relay_port(void)
 {
 	return relay_port;
 }
 
-int cep_net_target_allowed(const char *type, const cep_netns_id *id,
+int runner_net_target_allowed(const char *type, const cep_netns_id *id,
     const char *path, cep_err *err)
 {
 	if (!cep_netns_is_host(id) || allow_host)
@@ -87,7 +87,7 @@ int cep_net_target_allowed(const char *type, const cep_netns_id *id,
 	    path);
 }
 
-bool cep_net_lifeline(const cep_net_fault *f, uint16_t *port)
+bool runner_net_lifeline(const cep_net_fault *f, uint16_t *port)
 {
 	*port = relay_port;
 	return relay_port != 0 && cep_netns_is_host(&f->id);
@@ -97,8 +97,8 @@ static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
     char *path, size_t plen, cep_err *err)
 {
 	int64_t pid;
-	const char *ns = cep_runner_param_str(it, "netns", NULL);
-	int rc = cep_fault_target_pid(it, &pid, err);
+	const char *ns = runner_param_str(it, "netns", NULL);
+	int rc = runner_fault_target_pid(it, &pid, err);
 	if (rc != CEP_OK)
 		return rc;
 	if ((pid > 0) == (ns != NULL))
@@ -108,29 +108,29 @@ static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
 	rc = cep_netns_open(pid, ns, fd, id, path, plen, err);
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s target", cep_exp_item_type(it));
-	rc = cep_net_target_allowed(cep_exp_item_type(it), id, path, err);
+	rc = runner_net_target_allowed(cep_exp_item_type(it), id, path, err);
 	if (rc != CEP_OK) {
 		close(*fd);
-		*fd = -1;   /* cep_net_free closes nsfd */
+		*fd = -1;   /* runner_net_free closes nsfd */
 	}
 	return rc;
 }
 
-bool cep_net_target_is_host(const cep_exp_item *it)
+bool runner_net_target_is_host(const cep_exp_item *it)
 {
 	int fd;
 	cep_netns_id id;
 	cep_err e = {0};
 	int64_t pid;
-	const char *ns = cep_runner_param_str(it, "netns", NULL);
-	if (cep_fault_target_pid(it, &pid, &e) != CEP_OK ||
+	const char *ns = runner_param_str(it, "netns", NULL);
+	if (runner_fault_target_pid(it, &pid, &e) != CEP_OK ||
 	    cep_netns_open(pid, ns, &fd, &id, NULL, 0, &e) != CEP_OK)
 		return false;
 	close(fd);
 	return cep_netns_is_host(&id);
 }
 
-int cep_net_describe(const cep_exp_item *it, char *target, size_t tlen,
+int runner_net_describe(const cep_exp_item *it, char *target, size_t tlen,
     json_t **undo, cep_err *err)
 {
 	int fd;
@@ -142,7 +142,7 @@ int cep_net_describe(const cep_exp_item *it, char *target, size_t tlen,
 	close(fd);
 	struct slot *s = slot_of(it, true);
 	s->id = id;
-	rc = cep_nft_table_name(cep_fault_run_id(), s->n, table, sizeof(table),
+	rc = cep_nft_table_name(runner_fault_run_id(), s->n, table, sizeof(table),
 	    err);
 	if (rc != CEP_OK)
 		return rc;
@@ -153,7 +153,7 @@ int cep_net_describe(const cep_exp_item *it, char *target, size_t tlen,
 	    "no memory for the undo record");
 }
 
-int cep_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err)
+int runner_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err)
 {
 	memset(f, 0, sizeof(*f));
 	f->nsfd = -1;
@@ -174,13 +174,13 @@ int cep_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err)
 		    cep_exp_item_type(it));
 	}
 	f->n = s->n;
-	return cep_nft_table_name(cep_fault_run_id(), s->n, f->table,
+	return cep_nft_table_name(runner_fault_run_id(), s->n, f->table,
 	    sizeof(f->table), err);
 }
 
 static unsigned dirs_of(const cep_exp_item *it)
 {
-	const char *d = cep_runner_param_str(it, "direction", "egress");
+	const char *d = runner_param_str(it, "direction", "egress");
 	return strcmp(d, "both") == 0 ? CEP_NFT_OUT | CEP_NFT_IN :
 	    strcmp(d, "ingress") == 0 ? CEP_NFT_IN :
 	    strcmp(d, "egress") == 0 ? CEP_NFT_OUT : 0;
@@ -190,9 +190,9 @@ static unsigned dirs_of(const cep_exp_item *it)
  * grace), or the fault's duration when no deadline is known. */
 static int64_t armed_ms(const cep_exp_item *it)
 {
-	int64_t dl = cep_fault_deadline_mono();
+	int64_t dl = runner_fault_deadline_mono();
 	int64_t t = dl > 0 ? dl - cep_mono_ms() + 10000 :
-	    cep_runner_param_ms(it, "duration", 60000) + 60000;
+	    runner_param_ms(it, "duration", 60000) + 60000;
 	return t < 1000 ? 1000 : t;
 }
 
@@ -222,19 +222,19 @@ static int parse_filters(const cep_exp_item *it, cep_nft_spec *s,
 	return CEP_OK;
 }
 
-int cep_net_spec(const cep_exp_item *it, const cep_net_fault *f,
+int runner_net_spec(const cep_exp_item *it, const cep_net_fault *f,
     cep_nft_spec *s, cep_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->table, sizeof(s->table), "%s", f->table);
 	s->armed_ms = armed_ms(it);
 	s->dirs = dirs_of(it);
-	if (!cep_net_lifeline(f, &s->lifeline_port))
+	if (!runner_net_lifeline(f, &s->lifeline_port))
 		s->lifeline_port = 0;
 	return parse_filters(it, s, err);
 }
 
-int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
+int runner_net_prepare(const cep_exp_item *it, cep_net_fault **f,
     cep_nft_spec **s, cep_err *err)
 {
 	*f = calloc(1, sizeof(**f));
@@ -244,11 +244,11 @@ int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
 	int rc = *f != NULL && *s != NULL ? CEP_OK :
 	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	if (rc == CEP_OK)
-		rc = cep_net_open(it, *f, err);
+		rc = runner_net_open(it, *f, err);
 	if (rc == CEP_OK)
-		rc = cep_net_spec(it, *f, *s, err);
+		rc = runner_net_spec(it, *f, *s, err);
 	if (rc != CEP_OK) {
-		cep_net_free(*f);
+		runner_net_free(*f);
 		free(*s);
 		*f = NULL;
 		*s = NULL;
@@ -256,14 +256,14 @@ int cep_net_prepare(const cep_exp_item *it, cep_net_fault **f,
 	return rc;
 }
 
-int cep_net_revert(cep_net_fault *f, cep_err *err)
+int runner_net_revert(cep_net_fault *f, cep_err *err)
 {
 	int rc = cep_nft_delete_table(f->nsfd, f->table, err);
 	if (f->worker > 0) {
 		if (f->worker_grace_ms > 0)
 			cep_sleep_ms(f->worker_grace_ms);
 		cep_err kerr = {0};
-		int krc = cep_fault_kill_workers(&f->worker, 1, &kerr);
+		int krc = runner_fault_kill_workers(&f->worker, 1, &kerr);
 		if (krc != CEP_OK && rc == CEP_OK) {
 			rc = krc;
 			if (err != NULL)
@@ -274,14 +274,14 @@ int cep_net_revert(cep_net_fault *f, cep_err *err)
 	return rc;
 }
 
-int cep_net_revert_free(void *state, cep_err *err)
+int runner_net_revert_free(void *state, cep_err *err)
 {
-	int rc = cep_net_revert(state, err);
-	cep_net_free(state);
+	int rc = runner_net_revert(state, err);
+	runner_net_free(state);
 	return rc;
 }
 
-void cep_net_free(cep_net_fault *f)
+void runner_net_free(cep_net_fault *f)
 {
 	if (f == NULL)
 		return;

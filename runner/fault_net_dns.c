@@ -71,7 +71,7 @@ static bool name_matches(const dns_arg *a, const char *q)
 }
 
 /* Query name of msg, or false if it is not a one-question query. */
-bool cep_net_dns_query_name(const unsigned char *msg, size_t len, char *name,
+bool runner_net_dns_query_name(const unsigned char *msg, size_t len, char *name,
     size_t nlen, size_t *qend)
 {
 	ns_msg h;
@@ -125,7 +125,7 @@ static void udp_query(const dns_arg *a)
 	    (struct sockaddr *)&from, &fl);
 	char name[256];
 	size_t qend;
-	if (n <= 0 || !cep_net_dns_query_name(msg, (size_t)n, name,
+	if (n <= 0 || !runner_net_dns_query_name(msg, (size_t)n, name,
 	    sizeof(name), &qend))
 		return;
 	if (name_matches(a, name)) {
@@ -211,7 +211,7 @@ static void tcp_query(const dns_arg *a)
 		size_t len = (size_t)lenb[0] << 8 | lenb[1];
 		ssize_t out = -1;
 		if (len <= sizeof(msg) && read_full(c, msg, len) &&
-		    cep_net_dns_query_name(msg, len, name, sizeof(name),
+		    runner_net_dns_query_name(msg, len, name, sizeof(name),
 		    &qend)) {
 			if (!name_matches(a, name))
 				out = forward_once(a, msg, len, sizeof(msg));
@@ -281,7 +281,7 @@ static int open_sockets(void *arg, cep_err *err)
 static int pick_upstream(const cep_exp_item *it, dns_arg *a, cep_err *err)
 {
 	char ip[64] = "";
-	const char *u = cep_runner_param_str(it, "upstream", NULL);
+	const char *u = runner_param_str(it, "upstream", NULL);
 	if (u != NULL) {
 		snprintf(ip, sizeof(ip), "%s", u);
 	} else {
@@ -313,7 +313,7 @@ static int pick_upstream(const cep_exp_item *it, dns_arg *a, cep_err *err)
 
 static int read_args(const cep_exp_item *it, dns_arg *a, cep_err *err)
 {
-	const char *e = cep_runner_param_str(it, "error", "nxdomain");
+	const char *e = runner_param_str(it, "error", "nxdomain");
 	a->err = strcmp(e, "servfail") == 0 ? DNS_SERVFAIL :
 	    strcmp(e, "timeout") == 0 ? DNS_TIMEOUT : DNS_NXDOMAIN;
 	a->nnames = cep_exp_list_len(it, "names");
@@ -342,7 +342,7 @@ static int dns_describe(const cep_exp_item *it, char *target, size_t tlen,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	int rc = read_args(it, a, err);
 	free(a);
-	return rc != CEP_OK ? rc : cep_net_describe(it, target, tlen, undo, err);
+	return rc != CEP_OK ? rc : runner_net_describe(it, target, tlen, undo, err);
 }
 
 /* A nat chain on output: the responder's own upstream queries (DNS_MARK)
@@ -353,7 +353,7 @@ static int dns_table(const cep_exp_item *it, const cep_net_fault *f,
 	cep_nft_spec *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	int rc = cep_net_spec(it, f, s, err);
+	int rc = runner_net_spec(it, f, s, err);
 	if (rc == CEP_OK) {
 		/* only port 53 is touched: no filters, no lifeline */
 		s->dirs = CEP_NFT_OUT;
@@ -392,35 +392,35 @@ static int dns_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	a->udp = a->tcp = a->up = -1;
 	int rc = read_args(it, a, err);
 	if (rc == CEP_OK)
-		rc = cep_net_open(it, f, err);
+		rc = runner_net_open(it, f, err);
 	a->nsfd = f->nsfd;
 	if (rc == CEP_OK)
 		rc = cep_netns_run(f->nsfd, open_sockets, a, err);
 	if (rc == CEP_OK)
-		rc = cep_fault_spawn_worker(DNS_COMM, dns_body, a, &f->worker, err);
+		rc = runner_fault_spawn_worker(DNS_COMM, dns_body, a, &f->worker, err);
 	close_args(a);   /* the worker holds them now */
 	if (rc == CEP_OK)
 		rc = dns_table(it, f, a->port, err);
 	if (rc == CEP_OK)
-		cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace "
+		runner_emit_log(ctx->sink, "%s: table %s in network namespace "
 		    "%s, responder pid %d on 127.0.0.1:%d, upstream %s",
 		    ctx->fault_id, f->table, f->path, (int)f->worker, a->port,
 		    inet_ntoa(a->upstream.sin_addr));
 	free(a);
 	if (rc != CEP_OK) {
 		if (f->worker > 0)
-			cep_net_revert(f, NULL);
-		cep_net_free(f);
+			runner_net_revert(f, NULL);
+		runner_net_free(f);
 		return rc;
 	}
 	*state = f;
 	return CEP_OK;
 }
 
-const cep_fault_ops cep_fault_net_dns = {
+const cep_fault_ops runner_fault_net_dns = {
 	.type = "dns-error",
 	.mechanism = "nftables",
 	.describe = dns_describe,
 	.inject = dns_inject,
-	.revert = cep_net_revert_free,
+	.revert = runner_net_revert_free,
 };

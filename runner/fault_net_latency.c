@@ -64,30 +64,30 @@ static held heap_pop(void)
 	return top;
 }
 
-void cep_netq_delay_cb(const cep_netq *q, uint32_t id,
+void runner_netq_delay_cb(const cep_netq *q, uint32_t id,
     struct nlattr *const *attr)
 {
 	(void)attr;
 	const lat_arg *a = q->priv;
 	int64_t d = a->delay_ns;
 	if (a->jitter_ns > 0)
-		d += (int64_t)(cep_netq_rand() % (uint64_t)(2 * a->jitter_ns + 1)) -
+		d += (int64_t)(runner_netq_rand() % (uint64_t)(2 * a->jitter_ns + 1)) -
 		    a->jitter_ns;
 	if (d < 0)
 		d = 0;
 	if (nheld >= HEAP_MAX) {
-		cep_netq_accept(q, id, NULL, 0);   /* full: let it through */
+		runner_netq_accept(q, id, NULL, 0);   /* full: let it through */
 		return;
 	}
-	heap_push((held){.due = cep_netq_now_ns() + d, .id = id});
+	heap_push((held){.due = runner_netq_now_ns() + d, .id = id});
 }
 
 static void delay_loop(const cep_netq *q)
 {
 	for (;;) {
-		int64_t t = cep_netq_now_ns();
+		int64_t t = runner_netq_now_ns();
 		while (nheld > 0 && heap[0].due <= t)
-			cep_netq_accept(q, heap_pop().id, NULL, 0);
+			runner_netq_accept(q, heap_pop().id, NULL, 0);
 		struct timespec to, *top = NULL;
 		if (nheld > 0) {
 			int64_t w = heap[0].due - t;
@@ -97,7 +97,7 @@ static void delay_loop(const cep_netq *q)
 		}
 		struct pollfd pfd = {.fd = q->sock, .events = POLLIN};
 		if (ppoll(&pfd, 1, top, NULL) > 0)
-			cep_netq_drain(q, cep_netq_delay_cb);
+			runner_netq_drain(q, runner_netq_delay_cb);
 	}
 }
 
@@ -106,20 +106,20 @@ static void delay_loop(const cep_netq *q)
 static int netem_add(const cep_exp_item *it, int nsfd, int ifindex,
     uint16_t major, cep_err *err)
 {
-	int64_t d = cep_runner_param_ms(it, "delay", 0) * 1000000LL;
-	int64_t j = cep_runner_param_ms(it, "jitter", 0) * 1000000LL;
+	int64_t d = runner_param_ms(it, "delay", 0) * 1000000LL;
+	int64_t j = runner_param_ms(it, "jitter", 0) * 1000000LL;
 	return cep_tc_netem_add(nsfd, ifindex, major, d, j, err);
 }
 
 static const char *latency_mechanism(const cep_exp_item *it)
 {
-	return cep_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
+	return runner_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
 }
 
 static int latency_describe(const cep_exp_item *it, char *target,
     size_t tlen, json_t **undo, cep_err *err)
 {
-	return cep_net_qdisc_describe(it, cep_net_qdisc_fits(it, "netem",
+	return runner_net_qdisc_describe(it, runner_net_qdisc_fits(it, "netem",
 	    "CEP_NET_NO_NETEM"), "netem", target, tlen, undo, err);
 }
 
@@ -135,8 +135,8 @@ typedef struct lat_state {
 static int nfq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
-	int64_t delay = cep_runner_param_ms(it, "delay", 0);
-	int64_t jitter = cep_runner_param_ms(it, "jitter", 0);
+	int64_t delay = runner_param_ms(it, "delay", 0);
+	int64_t jitter = runner_param_ms(it, "jitter", 0);
 	lat_arg a = {.delay_ns = delay * 1000000LL,
 	    .jitter_ns = jitter * 1000000LL};
 	cep_netq_spec spec = {.body = delay_loop, .priv = &a,
@@ -144,7 +144,7 @@ static int nfq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	char what[96];
 	snprintf(what, sizeof(what), "delay %lldms +- %lldms", (long long)delay,
 	    (long long)jitter);
-	return cep_netq_inject(it, ctx, &spec, what, state, err);
+	return runner_netq_inject(it, ctx, &spec, what, state, err);
 }
 
 static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
@@ -153,9 +153,9 @@ static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	lat_state *ls = calloc(1, sizeof(*ls));
 	if (ls == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	ls->netem = cep_net_qdisc_chosen(it);
+	ls->netem = runner_net_qdisc_chosen(it);
 	int rc = ls->netem ?
-	    cep_net_qdisc_inject(it, ctx, "netem", netem_add, &ls->impl, err) :
+	    runner_net_qdisc_inject(it, ctx, "netem", netem_add, &ls->impl, err) :
 	    nfq_inject(it, ctx, &ls->impl, err);
 	if (rc != CEP_OK) {
 		free(ls);
@@ -168,13 +168,13 @@ static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int latency_revert(void *state, cep_err *err)
 {
 	lat_state *ls = state;
-	int rc = ls->netem ? cep_net_qdisc_revert(ls->impl, err) :
-	    cep_net_revert_free(ls->impl, err);
+	int rc = ls->netem ? runner_net_qdisc_revert(ls->impl, err) :
+	    runner_net_revert_free(ls->impl, err);
 	free(ls);
 	return rc;
 }
 
-const cep_fault_ops cep_fault_net_latency = {
+const cep_fault_ops runner_fault_net_latency = {
 	.type = "network-latency",
 	.mechanism = "nftables",
 	.mechanism_of = latency_mechanism,

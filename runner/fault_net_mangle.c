@@ -85,7 +85,7 @@ static size_t l4_header(const uint8_t *p, size_t len, size_t l4, int proto,
 /* The byte to flip: one after the headers; in the checksum field if there
  * is no payload (or if an IPv4 UDP checksum is 0, "none": then a nonzero
  * value makes the receiver check it). SIZE_MAX: nothing to corrupt. */
-size_t cep_netq_corrupt_offset(const uint8_t *p, size_t len)
+size_t runner_netq_corrupt_offset(const uint8_t *p, size_t len)
 {
 	size_t l4;
 	int proto, csum;
@@ -100,10 +100,10 @@ size_t cep_netq_corrupt_offset(const uint8_t *p, size_t len)
 	if (csum >= 0 && (udp0 || l4 + th >= len)) {
 		if (l4 + (size_t)csum + 2 > len)
 			return SIZE_MAX;
-		return l4 + (size_t)csum + cep_netq_rand() % 2;
+		return l4 + (size_t)csum + runner_netq_rand() % 2;
 	}
 	if (l4 + th < len)
-		return l4 + th + cep_netq_rand() % (len - l4 - th);
+		return l4 + th + runner_netq_rand() % (len - l4 - th);
 	return SIZE_MAX;
 }
 
@@ -124,7 +124,7 @@ static void send_copy(const cep_netq *q, const uint8_t *p, size_t len)
 
 static uint8_t pkt[PKT_MAX];
 
-void cep_netq_mangle_cb(const cep_netq *q, uint32_t id,
+void runner_netq_mangle_cb(const cep_netq *q, uint32_t id,
     struct nlattr *const *attr)
 {
 	const mangle_arg *a = q->priv;
@@ -132,23 +132,23 @@ void cep_netq_mangle_cb(const cep_netq *q, uint32_t id,
 	    mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0;
 	/* truncated copies (NFQA_CAP_LEN) and misses pass unchanged */
 	if (len == 0 || len > PKT_MAX || attr[NFQA_CAP_LEN] != NULL ||
-	    cep_netq_rand() % 100 >= a->percent) {
-		cep_netq_accept(q, id, NULL, 0);
+	    runner_netq_rand() % 100 >= a->percent) {
+		runner_netq_accept(q, id, NULL, 0);
 		return;
 	}
 	memcpy(pkt, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
 	if (a->duplicate) {
-		cep_netq_accept(q, id, NULL, 0);
+		runner_netq_accept(q, id, NULL, 0);
 		send_copy(q, pkt, len);
 		return;
 	}
-	size_t off = cep_netq_corrupt_offset(pkt, len);
+	size_t off = runner_netq_corrupt_offset(pkt, len);
 	if (off == SIZE_MAX) {
-		cep_netq_accept(q, id, NULL, 0);
+		runner_netq_accept(q, id, NULL, 0);
 		return;
 	}
-	pkt[off] ^= (uint8_t)(1u << (cep_netq_rand() % 8));
-	cep_netq_accept(q, id, pkt, len);
+	pkt[off] ^= (uint8_t)(1u << (runner_netq_rand() % 8));
+	runner_netq_accept(q, id, pkt, len);
 }
 
 static void mangle_loop(const cep_netq *q)
@@ -156,7 +156,7 @@ static void mangle_loop(const cep_netq *q)
 	for (;;) {
 		struct pollfd pfd = {.fd = q->sock, .events = POLLIN};
 		if (poll(&pfd, 1, -1) > 0)
-			cep_netq_drain(q, cep_netq_mangle_cb);
+			runner_netq_drain(q, runner_netq_mangle_cb);
 	}
 }
 
@@ -165,19 +165,19 @@ static void mangle_loop(const cep_netq *q)
 static int duplicate_describe(const cep_exp_item *it, char *target,
     size_t tlen, json_t **undo, cep_err *err)
 {
-	const char *d = cep_runner_param_str(it, "direction", "egress");
+	const char *d = runner_param_str(it, "direction", "egress");
 	if (strcmp(d, "egress") != 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "network-duplicate: direction %s: only egress is supported "
 		    "(copies are sent from the namespace; an incoming copy would "
 		    "have to be forged)", d);
-	return cep_net_describe(it, target, tlen, undo, err);
+	return runner_net_describe(it, target, tlen, undo, err);
 }
 
 static int mangle_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     bool duplicate, void **state, cep_err *err)
 {
-	int64_t pct = cep_runner_param_int(it, "percent", 0);
+	int64_t pct = runner_param_int(it, "percent", 0);
 	if (pct < 1 || pct > 100)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "%s: percent %lld: want 1..100", cep_exp_item_type(it),
@@ -188,7 +188,7 @@ static int mangle_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	char what[64];
 	snprintf(what, sizeof(what), "%s %lld%% of packets",
 	    duplicate ? "duplicate" : "corrupt", (long long)pct);
-	return cep_netq_inject(it, ctx, &spec, what, state, err);
+	return runner_netq_inject(it, ctx, &spec, what, state, err);
 }
 
 static int corrupt_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
@@ -203,18 +203,18 @@ static int duplicate_inject(const cep_exp_item *it,
 	return mangle_inject(it, ctx, true, state, err);
 }
 
-const cep_fault_ops cep_fault_net_corrupt = {
+const cep_fault_ops runner_fault_net_corrupt = {
 	.type = "network-corrupt",
 	.mechanism = "nftables",
-	.describe = cep_net_describe,
+	.describe = runner_net_describe,
 	.inject = corrupt_inject,
-	.revert = cep_net_revert_free,
+	.revert = runner_net_revert_free,
 };
 
-const cep_fault_ops cep_fault_net_duplicate = {
+const cep_fault_ops runner_fault_net_duplicate = {
 	.type = "network-duplicate",
 	.mechanism = "nftables",
 	.describe = duplicate_describe,
 	.inject = duplicate_inject,
-	.revert = cep_net_revert_free,
+	.revert = runner_net_revert_free,
 };

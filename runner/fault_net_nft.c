@@ -25,17 +25,17 @@ static int inject_rules(const cep_exp_item *it, const cep_fault_ctx *ctx,
 {
 	cep_net_fault *f;
 	cep_nft_spec *s;
-	int rc = cep_net_prepare(it, &f, &s, err);
+	int rc = runner_net_prepare(it, &f, &s, err);
 	if (rc != CEP_OK)
 		return rc;
 	fn(it, s);
 	rc = cep_nft_create(f->nsfd, s, err);
 	free(s);
 	if (rc != CEP_OK) {
-		cep_net_free(f);
+		runner_net_free(f);
 		return rc;
 	}
-	cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace %s",
+	runner_emit_log(ctx->sink, "%s: table %s in network namespace %s",
 	    ctx->fault_id, f->table, f->path);
 	*state = f;
 	return CEP_OK;
@@ -45,7 +45,7 @@ static int inject_rules(const cep_exp_item *it, const cep_fault_ctx *ctx,
 
 static void loss_action(const cep_exp_item *it, cep_nft_spec *s)
 {
-	double pct = cep_runner_param_num(it, "percent", 0);
+	double pct = runner_param_num(it, "percent", 0);
 	s->action = CEP_NFT_DROP;
 	/* out of 1..100 (the schema's range): refused by the spec check */
 	s->percent = pct < 0 ? 0 : pct > 100 ? 101 : (unsigned)pct;
@@ -57,19 +57,19 @@ static int loss_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	return inject_rules(it, ctx, loss_action, state, err);
 }
 
-const cep_fault_ops cep_fault_net_loss = {
+const cep_fault_ops runner_fault_net_loss = {
 	.type = "network-loss",
 	.mechanism = "nftables",
-	.describe = cep_net_describe,
+	.describe = runner_net_describe,
 	.inject = loss_inject,
-	.revert = cep_net_revert_free,
+	.revert = runner_net_revert_free,
 };
 
 /* ---- network-partition ---- */
 
 static void partition_action(const cep_exp_item *it, cep_nft_spec *s)
 {
-	const char *a = cep_runner_param_str(it, "action", "drop");
+	const char *a = runner_param_str(it, "action", "drop");
 	s->action = strcmp(a, "reject") == 0 ? CEP_NFT_REJECT : CEP_NFT_DROP;
 	s->percent = 100;
 }
@@ -80,7 +80,7 @@ static int partition_describe(const cep_exp_item *it, char *target,
 	if (cep_exp_list_len(it, "cidrs") == 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "network-partition: cidrs is required");
-	return cep_net_describe(it, target, tlen, undo, err);
+	return runner_net_describe(it, target, tlen, undo, err);
 }
 
 static int partition_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
@@ -89,12 +89,12 @@ static int partition_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	return inject_rules(it, ctx, partition_action, state, err);
 }
 
-const cep_fault_ops cep_fault_net_partition = {
+const cep_fault_ops runner_fault_net_partition = {
 	.type = "network-partition",
 	.mechanism = "nftables",
 	.describe = partition_describe,
 	.inject = partition_inject,
-	.revert = cep_net_revert_free,
+	.revert = runner_net_revert_free,
 };
 
 /* ---- network-bandwidth ---- */
@@ -104,8 +104,8 @@ const cep_fault_ops cep_fault_net_partition = {
 static void bandwidth_action(const cep_exp_item *it, cep_nft_spec *s)
 {
 	s->action = CEP_NFT_POLICE;
-	s->rate = (uint64_t)cep_runner_param_int(it, "kbps", 8) * 125;
-	s->burst = (uint64_t)cep_runner_param_int(it, "burstKiB", 32) * 1024;
+	s->rate = (uint64_t)runner_param_int(it, "kbps", 8) * 125;
+	s->burst = (uint64_t)runner_param_int(it, "burstKiB", 32) * 1024;
 }
 
 /* tbf shapes (queues, then drops past `limit`) where the nftables limit
@@ -114,8 +114,8 @@ static void bandwidth_action(const cep_exp_item *it, cep_nft_spec *s)
 static int tbf_add(const cep_exp_item *it, int nsfd, int ifindex,
     uint16_t major, cep_err *err)
 {
-	uint64_t rate = (uint64_t)cep_runner_param_int(it, "kbps", 8) * 125;
-	uint64_t burst = (uint64_t)cep_runner_param_int(it, "burstKiB", 32) *
+	uint64_t rate = (uint64_t)runner_param_int(it, "kbps", 8) * 125;
+	uint64_t burst = (uint64_t)runner_param_int(it, "burstKiB", 32) *
 	    1024;
 	uint64_t limit = rate / 10 + burst;
 	return cep_tc_tbf_add(nsfd, ifindex, major, rate, (uint32_t)burst,
@@ -124,13 +124,13 @@ static int tbf_add(const cep_exp_item *it, int nsfd, int ifindex,
 
 static const char *bandwidth_mechanism(const cep_exp_item *it)
 {
-	return cep_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
+	return runner_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
 }
 
 static int bandwidth_describe(const cep_exp_item *it, char *target,
     size_t tlen, json_t **undo, cep_err *err)
 {
-	return cep_net_qdisc_describe(it, cep_net_qdisc_fits(it, "tbf",
+	return runner_net_qdisc_describe(it, runner_net_qdisc_fits(it, "tbf",
 	    "CEP_NET_NO_TBF"), "tbf", target, tlen, undo, err);
 }
 
@@ -147,9 +147,9 @@ static int bandwidth_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	bw_state *bs = calloc(1, sizeof(*bs));
 	if (bs == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	bs->tbf = cep_net_qdisc_chosen(it);
+	bs->tbf = runner_net_qdisc_chosen(it);
 	int rc = bs->tbf ?
-	    cep_net_qdisc_inject(it, ctx, "tbf", tbf_add, &bs->impl, err) :
+	    runner_net_qdisc_inject(it, ctx, "tbf", tbf_add, &bs->impl, err) :
 	    inject_rules(it, ctx, bandwidth_action, &bs->impl, err);
 	if (rc != CEP_OK) {
 		free(bs);
@@ -162,13 +162,13 @@ static int bandwidth_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int bandwidth_revert(void *state, cep_err *err)
 {
 	bw_state *bs = state;
-	int rc = bs->tbf ? cep_net_qdisc_revert(bs->impl, err) :
-	    cep_net_revert_free(bs->impl, err);
+	int rc = bs->tbf ? runner_net_qdisc_revert(bs->impl, err) :
+	    runner_net_revert_free(bs->impl, err);
 	free(bs);
 	return rc;
 }
 
-const cep_fault_ops cep_fault_net_bandwidth = {
+const cep_fault_ops runner_fault_net_bandwidth = {
 	.type = "network-bandwidth",
 	.mechanism = "nftables",
 	.mechanism_of = bandwidth_mechanism,

@@ -42,18 +42,18 @@ static bool *choice_of(const cep_exp_item *it)
 	return &choice[MAX_ITEMS - 1].qdisc;
 }
 
-bool cep_net_qdisc_chosen(const cep_exp_item *it)
+bool runner_net_qdisc_chosen(const cep_exp_item *it)
 {
 	return *choice_of(it);
 }
 
-bool cep_net_qdisc_fits(const cep_exp_item *it, const char *kind,
+bool runner_net_qdisc_fits(const cep_exp_item *it, const char *kind,
     const char *optout_env)
 {
 	if (getenv(optout_env) != NULL ||
-	    strcmp(cep_runner_param_str(it, "direction", "egress"), "egress") ||
+	    strcmp(runner_param_str(it, "direction", "egress"), "egress") ||
 	    cep_exp_list_len(it, "cidrs") > 0 ||
-	    cep_exp_list_len(it, "ports") > 0 || cep_net_target_is_host(it))
+	    cep_exp_list_len(it, "ports") > 0 || runner_net_target_is_host(it))
 		return false;
 	bool ok = false;
 	cep_err e = {0};
@@ -83,17 +83,17 @@ static int undo_json(const cep_net_fault *f, json_t **undo, cep_err *err)
 	    "no memory");
 }
 
-int cep_net_qdisc_describe(const cep_exp_item *it, bool use, const char *kind,
+int runner_net_qdisc_describe(const cep_exp_item *it, bool use, const char *kind,
     char *target, size_t tlen, json_t **undo, cep_err *err)
 {
 	*choice_of(it) = use;
-	int rc = cep_net_describe(it, target, tlen, undo, err);
+	int rc = runner_net_describe(it, target, tlen, undo, err);
 	if (rc != CEP_OK || !use)
 		return rc;
 	json_decref(*undo);
 	*undo = NULL;
 	cep_net_fault f;
-	rc = cep_net_open(it, &f, err);
+	rc = runner_net_open(it, &f, err);
 	if (rc == CEP_OK) {
 		rc = undo_json(&f, undo, err);
 		close(f.nsfd);
@@ -110,13 +110,13 @@ typedef struct qdisc_state {
 	int ifindex[CEP_TC_MAX_LINKS];
 } qdisc_state;
 
-int cep_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+int runner_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     const char *kind, cep_net_qdisc_add_fn add, void **state, cep_err *err)
 {
 	qdisc_state *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
-	int rc = cep_net_open(it, &s->f, err);
+	int rc = runner_net_open(it, &s->f, err);
 	if (rc == CEP_OK)
 		rc = cep_tc_links(s->f.nsfd, s->ifindex, CEP_TC_MAX_LINKS, &s->n,
 		    err);
@@ -131,14 +131,14 @@ int cep_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		free(s);
 		return rc;
 	}
-	cep_runner_emit_log(ctx->sink, "%s: %s %x: on %zu interface(s) of "
+	runner_emit_log(ctx->sink, "%s: %s %x: on %zu interface(s) of "
 	    "network namespace %s", ctx->fault_id, kind, s->major, s->n,
 	    s->f.path);
 	*state = s;
 	return CEP_OK;
 }
 
-int cep_net_qdisc_revert(void *state, cep_err *err)
+int runner_net_qdisc_revert(void *state, cep_err *err)
 {
 	qdisc_state *s = state;
 	int rc = CEP_OK;

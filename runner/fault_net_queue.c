@@ -124,14 +124,14 @@ static void close_fds(cep_netq *q)
 
 static uint64_t rng;
 
-int64_t cep_netq_now_ns(void)
+int64_t runner_netq_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-uint64_t cep_netq_rand(void)
+uint64_t runner_netq_rand(void)
 {
 	rng ^= rng << 13;
 	rng ^= rng >> 7;
@@ -139,7 +139,7 @@ uint64_t cep_netq_rand(void)
 	return rng;
 }
 
-void cep_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
+void runner_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
     size_t len)
 {
 	static char buf[NLBUF];
@@ -186,7 +186,7 @@ static bool lengths_fit(const char *buf, size_t n)
 	return true;
 }
 
-void cep_netq_drain(const cep_netq *q, cep_netq_packet_fn cb)
+void runner_netq_drain(const cep_netq *q, cep_netq_packet_fn cb)
 {
 	static char buf[NLBUF];
 	drain_job j = {.q = q, .cb = cb};
@@ -204,7 +204,7 @@ static void (*worker_loop)(const cep_netq *q);
 static void worker_main(const void *p)
 {
 	const cep_netq *q = p;
-	rng = (uint64_t)cep_netq_now_ns() ^ ((uint64_t)getpid() << 32) ^
+	rng = (uint64_t)runner_netq_now_ns() ^ ((uint64_t)getpid() << 32) ^
 	    0x9e3779b97f4a7c15ULL;
 	if (cep_netns_enter(q->nsfd) != 0)
 		_exit(3);
@@ -227,12 +227,12 @@ static int make_table(const cep_netq_spec *spec, cep_net_fault *f,
 	return cep_nft_create(f->nsfd, s, err);
 }
 
-int cep_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+int runner_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     const cep_netq_spec *spec, const char *what, void **state, cep_err *err)
 {
 	cep_net_fault *f;
 	cep_nft_spec *s;
-	int rc = cep_net_prepare(it, &f, &s, err);
+	int rc = runner_net_prepare(it, &f, &s, err);
 	if (rc != CEP_OK)
 		return rc;
 	cep_netq q = {.sock = -1, .raw4 = -1, .raw6 = -1, .nsfd = f->nsfd,
@@ -245,7 +245,7 @@ int cep_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		rc = cep_netns_run(f->nsfd, queue_open, &q, err);
 	worker_loop = spec->body;
 	if (rc == CEP_OK)
-		rc = cep_fault_spawn_worker(CEP_NETQ_COMM, worker_main, &q,
+		rc = runner_fault_spawn_worker(CEP_NETQ_COMM, worker_main, &q,
 		    &f->worker, err);
 	close_fds(&q);   /* the worker holds them now */
 	f->worker_grace_ms = spec->grace_ms;
@@ -255,12 +255,12 @@ int cep_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc != CEP_OK) {
 		if (table || f->worker > 0) {
 			f->worker_grace_ms = 0;
-			cep_net_revert(f, NULL);
+			runner_net_revert(f, NULL);
 		}
-		cep_net_free(f);
+		runner_net_free(f);
 		return rc;
 	}
-	cep_runner_emit_log(ctx->sink, "%s: table %s in network namespace %s, "
+	runner_emit_log(ctx->sink, "%s: table %s in network namespace %s, "
 	    "NFQUEUE %u, worker pid %d: %s", ctx->fault_id, f->table, f->path,
 	    q.qnum, (int)f->worker, what);
 	*state = f;

@@ -81,9 +81,9 @@ static int read_sel(const cep_exp_item *it, pk_sel *sel, char *desc,
     size_t dlen, cep_err *err)
 {
 	memset(sel, 0, sizeof(*sel));
-	const char *cg = cep_runner_param_str(it, "cgroup", NULL);
-	sel->glob = cep_runner_param_str(it, "process", NULL);
-	sel->pid = (long)cep_runner_param_int(it, "pid", 0);
+	const char *cg = runner_param_str(it, "cgroup", NULL);
+	sel->glob = runner_param_str(it, "process", NULL);
+	sel->pid = (long)runner_param_int(it, "pid", 0);
 	if (sel->glob != NULL) {
 		snprintf(desc, dlen, "process %s", sel->glob);
 	} else if (sel->pid > 0) {
@@ -201,7 +201,7 @@ static void do_round(pk_state *s, const cep_fault_ctx *ctx)
 			    m[i].pid, m[i].comm, rc != 0 ? " failed" : "");
 	}
 	free(m);
-	cep_runner_emit_log(ctx->sink, "%s", text);
+	runner_emit_log(ctx->sink, "%s", text);
 }
 
 static int pk_describe(const cep_exp_item *it, char *target, size_t tlen,
@@ -212,7 +212,7 @@ static int pk_describe(const cep_exp_item *it, char *target, size_t tlen,
 	const char *canon;
 	int rc = read_sel(it, &sel, target, tlen, err);
 	if (rc == CEP_OK)
-		rc = parse_signal(cep_runner_param_str(it, "signal", "SIGKILL"),
+		rc = parse_signal(runner_param_str(it, "signal", "SIGKILL"),
 		    &sig, &canon, err);
 	if (rc == CEP_OK)
 		*undo = json_object(); /* a signal cannot be taken back */
@@ -228,14 +228,14 @@ static int pk_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		    "process-kill: no memory");
 	int rc = read_sel(it, &s->sel, s->desc, sizeof(s->desc), err);
 	if (rc == CEP_OK)
-		rc = parse_signal(cep_runner_param_str(it, "signal", "SIGKILL"),
+		rc = parse_signal(runner_param_str(it, "signal", "SIGKILL"),
 		    &s->sig, &s->signame, err);
 	if (rc != CEP_OK) {
 		free(s);
 		return rc;
 	}
-	s->count = cep_runner_param_int(it, "count", 1);
-	s->interval_ms = cep_runner_param_ms(it, "interval", 1000);
+	s->count = runner_param_int(it, "count", 1);
+	s->interval_ms = runner_param_ms(it, "interval", 1000);
 	do_round(s, ctx);
 	s->next = cep_mono_ms() + s->interval_ms;
 	*state = s;
@@ -264,7 +264,7 @@ static int pk_revert(void *state, cep_err *err)
 	return CEP_OK;
 }
 
-const cep_fault_ops cep_fault_process_kill = {
+const cep_fault_ops runner_fault_process_kill = {
 	.type = "process-kill",
 	.mechanism = "signal",
 	.describe = pk_describe,

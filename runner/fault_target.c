@@ -25,7 +25,7 @@ static int pod_pid(const char *pod, const char *container, int64_t *pid,
 	char ns[254];
 	json_t *obj = NULL;
 	cep_podtarget t;
-	int rc = cep_kube_target_get(&k, ns, sizeof(ns), err);
+	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
 	if (rc == CEP_OK)
 		rc = cep_kube_get(k, &cep_kube_pods, ns, pod, &obj, err);
 	if (rc == CEP_OK)
@@ -49,26 +49,26 @@ static int pod_pid(const char *pod, const char *container, int64_t *pid,
 	return CEP_OK;
 }
 
-int cep_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err)
+int runner_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err)
 {
-	const char *pod = cep_runner_param_str(it, "pod", NULL);
-	*pid = cep_runner_param_int(it, "pid", 0);
+	const char *pod = runner_param_str(it, "pod", NULL);
+	*pid = runner_param_int(it, "pid", 0);
 	if (pod == NULL)
 		return CEP_OK;
-	int rc = pod_pid(pod, cep_runner_param_str(it, "container", NULL), pid,
+	int rc = pod_pid(pod, runner_param_str(it, "container", NULL), pid,
 	    err);
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s", cep_exp_item_type(it));
 	return CEP_OK;
 }
 
-int cep_fault_target_open(const cep_exp_item *it, const char *fault,
+int runner_fault_target_open(const cep_exp_item *it, const char *fault,
     cep_target **t, cep_err *err)
 {
 	int64_t pid;
-	const char *cg = cep_runner_param_str(it, "cgroup", NULL);
+	const char *cg = runner_param_str(it, "cgroup", NULL);
 	*t = NULL;
-	int rc = cep_fault_target_pid(it, &pid, err);
+	int rc = runner_fault_target_pid(it, &pid, err);
 	if (rc != CEP_OK)
 		return rc;
 	if (pid <= 0 && cg == NULL)
@@ -82,7 +82,7 @@ int cep_fault_target_open(const cep_exp_item *it, const char *fault,
 	return CEP_OK;
 }
 
-void cep_fault_target_text(const cep_target *t, char *buf, size_t len)
+void runner_fault_target_text(const cep_target *t, char *buf, size_t len)
 {
 	if (t == NULL) {
 		snprintf(buf, len, "on the runner's host");
@@ -97,7 +97,7 @@ void cep_fault_target_text(const cep_target *t, char *buf, size_t len)
 		snprintf(buf, len, "in cgroup %.300s", cg);
 }
 
-void cep_fault_target_undo(const cep_target *t, json_t *undo)
+void runner_fault_target_undo(const cep_target *t, json_t *undo)
 {
 	if (t == NULL || undo == NULL)
 		return;
@@ -130,28 +130,28 @@ static void gated_body(const void *arg)
 	g->body(g->arg);
 }
 
-int cep_fault_spawn_in(const cep_target *t, const char *comm,
+int runner_fault_spawn_in(const cep_target *t, const char *comm,
     void (*body)(const void *), const void *arg, pid_t *pid, cep_err *err)
 {
 	if (t == NULL)
-		return cep_fault_spawn_worker(comm, body, arg, pid, err);
+		return runner_fault_spawn_worker(comm, body, arg, pid, err);
 	gated g = {.body = body, .arg = arg};
 	if (pipe2(g.gate, O_CLOEXEC) != 0)
 		return cep_err_errno(err, errno, "pipe for a fault worker");
-	int rc = cep_fault_spawn_worker(comm, gated_body, &g, pid, err);
+	int rc = runner_fault_spawn_worker(comm, gated_body, &g, pid, err);
 	close(g.gate[0]);
 	if (rc == CEP_OK) {
 		rc = cep_target_join(t, *pid, err);
 		if (rc == CEP_OK && write(g.gate[1], "g", 1) != 1)
 			rc = cep_err_errno(err, errno, "starting a fault worker");
 		if (rc != CEP_OK)
-			cep_fault_kill_workers(pid, 1, NULL);
+			runner_fault_kill_workers(pid, 1, NULL);
 	}
 	close(g.gate[1]);
 	return rc;
 }
 
-bool cep_fault_path_ok(const char *path)
+bool runner_fault_path_ok(const char *path)
 {
 	if (path == NULL || path[0] != '/')
 		return false;
@@ -167,20 +167,20 @@ bool cep_fault_path_ok(const char *path)
 	return true;
 }
 
-int cep_fault_hog_describe(const cep_exp_item *it, const char *fault,
+int runner_fault_hog_describe(const cep_exp_item *it, const char *fault,
     const char *comm, const char *what, char *target, size_t tlen,
     json_t **undo, cep_err *err)
 {
 	cep_target *t;
-	int rc = cep_fault_target_open(it, fault, &t, err);
+	int rc = runner_fault_target_open(it, fault, &t, err);
 	if (rc != CEP_OK)
 		return rc;
 	char where[400];
-	cep_fault_target_text(t, where, sizeof(where));
+	runner_fault_target_text(t, where, sizeof(where));
 	snprintf(target, tlen, "%s %s", what, where);
 	*undo = json_pack("{s:i, s:s}", "runner_pid", (json_int_t)getpid(),
 	    "comm", comm);
-	cep_fault_target_undo(t, *undo);
+	runner_fault_target_undo(t, *undo);
 	cep_target_free(t);
 	return CEP_OK;
 }

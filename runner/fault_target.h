@@ -22,35 +22,35 @@
  * that is now on another node than CEP_NODE_NAME (the runner's, set by the
  * delegate) is FAILED_PRECONDITION: the runner must not act on whatever it
  * finds. */
-int cep_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err);
+int runner_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err);
 
 /* *t = NULL when the item names no target; both pid and cgroup = error.
  * fault: the type, for messages. */
-int cep_fault_target_open(const cep_exp_item *it, const char *fault,
+int runner_fault_target_open(const cep_exp_item *it, const char *fault,
     cep_target **t, cep_err *err);
 
 /* " in cgroup /sys/fs/cgroup/x" style suffix for the FaultRecord target
  * ("" without a target). */
-void cep_fault_target_text(const cep_target *t, char *buf, size_t len);
+void runner_fault_target_text(const cep_target *t, char *buf, size_t len);
 
 /* Adds "target", "cgroup" and "cgroup_ino" to an undo object. */
-void cep_fault_target_undo(const cep_target *t, json_t *undo);
+void runner_fault_target_undo(const cep_target *t, json_t *undo);
 
 /* The describe step of a hog (workers forked from the runner, named
  * comm): target text "<what> <where>" and the undo record
  * {"runner_pid", "comm", target fields}. */
-int cep_fault_hog_describe(const cep_exp_item *it, const char *fault,
+int runner_fault_hog_describe(const cep_exp_item *it, const char *fault,
     const char *comm, const char *what, char *target, size_t tlen,
     json_t **undo, cep_err *err);
 
-/* cep_fault_spawn_worker, but the worker is moved into t's cgroups
+/* runner_fault_spawn_worker, but the worker is moved into t's cgroups
  * before body starts (a gate), so that everything it does is accounted
  * there. t NULL: the plain spawn. */
-int cep_fault_spawn_in(const cep_target *t, const char *comm,
+int runner_fault_spawn_in(const cep_target *t, const char *comm,
     void (*body)(const void *), const void *arg, pid_t *pid, cep_err *err);
 
 /* An absolute path without "." or ".." components (paths inside a
  * target's root are joined to /proc/PID/root: no climbing out). */
-bool cep_fault_path_ok(const char *path);
+bool runner_fault_path_ok(const char *path);
 
 #endif

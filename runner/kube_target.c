@@ -26,7 +26,7 @@ static struct {
 	json_t *v;
 } stash[MAX_STASH];
 
-void cep_kube_target_configure(const char *ns, uint32_t max)
+void runner_kube_target_configure(const char *ns, uint32_t max)
 {
 	pthread_mutex_lock(&mu);
 	snprintf(run_ns, sizeof(run_ns), "%s", ns != NULL ? ns : "");
@@ -34,7 +34,7 @@ void cep_kube_target_configure(const char *ns, uint32_t max)
 	pthread_mutex_unlock(&mu);
 }
 
-void cep_kube_target_set(cep_kube *k, const char *ns, uint32_t max)
+void runner_kube_target_set(cep_kube *k, const char *ns, uint32_t max)
 {
 	pthread_mutex_lock(&mu);
 	if (owned)
@@ -46,7 +46,7 @@ void cep_kube_target_set(cep_kube *k, const char *ns, uint32_t max)
 	pthread_mutex_unlock(&mu);
 }
 
-void cep_kube_target_reset(void)
+void runner_kube_target_reset(void)
 {
 	pthread_mutex_lock(&mu);
 	if (owned)
@@ -63,7 +63,7 @@ void cep_kube_target_reset(void)
 	pthread_mutex_unlock(&mu);
 }
 
-uint32_t cep_kube_target_max(void)
+uint32_t runner_kube_target_max(void)
 {
 	pthread_mutex_lock(&mu);
 	uint32_t m = max_targets > 0 ? max_targets : CEP_KUBE_TARGET_DEFAULT_MAX;
@@ -71,7 +71,7 @@ uint32_t cep_kube_target_max(void)
 	return m;
 }
 
-bool cep_kube_target_name_ok(const char *s)
+bool runner_kube_target_name_ok(const char *s)
 {
 	size_t n = s != NULL ? strlen(s) : 0;
 	return n > 0 && n <= 253 &&
@@ -91,7 +91,7 @@ static int ensure_client(cep_err *err)
 	return CEP_OK;
 }
 
-int cep_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err)
+int runner_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err)
 {
 	pthread_mutex_lock(&mu);
 	int rc = ensure_client(err);
@@ -99,7 +99,7 @@ int cep_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err)
 		/* no namespace in the assignment: the service account's, which
 		 * is the runner pod's own namespace, the run's */
 		const char *n = run_ns[0] ? run_ns : cep_kube_namespace(client);
-		if (n == NULL || !cep_kube_target_name_ok(n))
+		if (n == NULL || !runner_kube_target_name_ok(n))
 			rc = cep_err_set(err, CEP_FAILED_PRECONDITION, "the "
 			    "runner knows no namespace for its run");
 		else
@@ -110,7 +110,7 @@ int cep_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err)
 	return rc;
 }
 
-int cep_kube_target_check_perms(cep_kube *k, const char *type,
+int runner_kube_target_check_perms(cep_kube *k, const char *type,
     const char *ns, cep_err *err)
 {
 	const cep_kube_perm *perms = NULL;
@@ -141,7 +141,7 @@ int cep_kube_target_check_perms(cep_kube *k, const char *type,
 	return CEP_OK;
 }
 
-void cep_kube_target_stash(const void *key, json_t *v)
+void runner_kube_target_stash(const void *key, json_t *v)
 {
 	pthread_mutex_lock(&mu);
 	size_t free_slot = MAX_STASH;
@@ -163,7 +163,7 @@ void cep_kube_target_stash(const void *key, json_t *v)
 	pthread_mutex_unlock(&mu);
 }
 
-json_t *cep_kube_target_take(const void *key)
+json_t *runner_kube_target_take(const void *key)
 {
 	json_t *v = NULL;
 	pthread_mutex_lock(&mu);

@@ -6,7 +6,7 @@
  * In a pod the client is the in-cluster one (service-account token),
  * made on first use; the scope comes from the assignment (its namespace
  * and max_targets), never from a fault's parameters. Tests hand in a
- * client of their own with cep_kube_target_set.
+ * client of their own with runner_kube_target_set.
  *
  * Safe from several threads (faults on the engine thread, probes on the
  * scheduler's).
@@ -24,35 +24,35 @@
 
 /* From the assignment: ns ("" = the service account's namespace) and
  * max_targets (0 = CEP_KUBE_TARGET_DEFAULT_MAX). */
-void cep_kube_target_configure(const char *ns, uint32_t max_targets);
+void runner_kube_target_configure(const char *ns, uint32_t max_targets);
 
 /* Tests: use k (borrowed: the caller frees it after
- * cep_kube_target_reset) instead of the in-cluster client. */
-void cep_kube_target_set(cep_kube *k, const char *ns, uint32_t max_targets);
+ * runner_kube_target_reset) instead of the in-cluster client. */
+void runner_kube_target_set(cep_kube *k, const char *ns, uint32_t max_targets);
 
 /* Forgets the client (frees it if it was made here) and the scope. */
-void cep_kube_target_reset(void);
+void runner_kube_target_reset(void);
 
 /* The client (borrowed, valid until reset) and the run's namespace
  * (copied into ns). FAILED_PRECONDITION when no namespace is known. */
-int cep_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err);
+int runner_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err);
 
-uint32_t cep_kube_target_max(void);
+uint32_t runner_kube_target_max(void);
 
 /* Before a fault acts: may the runner's account do everything the type
  * needs (lib/kube/kube_rbac.h) in ns? PERMISSION_DENIED naming each missing
  * verb ("pod-delete: the runner may not delete pods in shop"). */
-int cep_kube_target_check_perms(cep_kube *k, const char *type,
+int runner_kube_target_check_perms(cep_kube *k, const char *type,
     const char *ns, cep_err *err);
 
 /* describe -> inject hand-over: what describe read (the objects a fault
  * records in its undo before acting), kept for inject so that it acts on
  * exactly what was recorded. key is the experiment item. stash steals v;
  * take returns a new reference or NULL. */
-void cep_kube_target_stash(const void *key, json_t *v);
-json_t *cep_kube_target_take(const void *key);
+void runner_kube_target_stash(const void *key, json_t *v);
+json_t *runner_kube_target_take(const void *key);
 
 /* A DNS-subdomain object name ([a-z0-9.-], 1..253). */
-bool cep_kube_target_name_ok(const char *s);
+bool runner_kube_target_name_ok(const char *s);
 
 #endif

@@ -147,7 +147,7 @@ static void *signal_thread(void *arg)
 	cep_runner_ctl *ctl = arg;
 	for (;;) {
 		int sig = cep_daemon_wait_signal();
-		cep_runner_ctl_abort(ctl, "terminated by %s",
+		runner_ctl_abort(ctl, "terminated by %s",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
 	return NULL;
@@ -166,11 +166,11 @@ static void start_signals(cep_runner_ctl *ctl)
 /* The experiment did not parse: the run still ends with a verdict. */
 static void spec_error(cep_runner_sink *sink, const cep_err *err)
 {
-	cep_runner_emit_phase(sink, "verdict");
+	runner_emit_phase(sink, "verdict");
 	char reason[600];
 	snprintf(reason, sizeof(reason), "assignment does not parse: %s",
 	    err->msg);
-	cep_runner_emit_verdict(sink, "Error", 0, reason);
+	runner_emit_verdict(sink, "Error", 0, reason);
 }
 
 static int run(const args *a, cep_runner_ctl *ctl)
@@ -181,18 +181,18 @@ static int run(const args *a, cep_runner_ctl *ctl)
 	    .cp_ca_file = a->cp_ca, .cp_proxy = a->cp_proxy};
 	cep_runner_session *s = NULL;
 	cep_err err = {0};
-	int rc = cep_runner_session_open(&s, &so, &err);
+	int rc = runner_session_open(&s, &so, &err);
 	if (rc != CEP_OK) {
 		cep_log_error(a->run_id, "cannot start: %s", err.msg);
 		return cep_rpc_retryable(rc) ? EXIT_UNDELIVERED : EXIT_USAGE;
 	}
-	const Cep__V1__Assignment *asg = cep_runner_session_assignment(s);
-	cep_runner_sink *sink = cep_runner_sink_new(a->run_id,
-	    cep_runner_session_ops(), s, ctl);
-	if (sink == NULL || cep_runner_session_start(s, ctl, &err) != CEP_OK) {
+	const Cep__V1__Assignment *asg = runner_session_assignment(s);
+	cep_runner_sink *sink = runner_sink_new(a->run_id,
+	    runner_session_ops(), s, ctl);
+	if (sink == NULL || runner_session_start(s, ctl, &err) != CEP_OK) {
 		cep_log_error(a->run_id, "cannot start: %s", err.msg);
-		cep_runner_sink_free(sink);
-		cep_runner_session_free(s);
+		runner_sink_free(sink);
+		runner_session_free(s);
 		return EXIT_UNDELIVERED;
 	}
 	cep_exp *e = NULL;
@@ -206,27 +206,27 @@ static int run(const args *a, cep_runner_ctl *ctl)
 		/* Kubernetes faults act only in the assignment's namespace and
 		 * on at most max_targets objects (kube_target.h) */
 		if (strcmp(cep_exp_target_kind(e), "kubernetes") == 0)
-			cep_kube_target_configure(asg->namespace_ != NULL &&
+			runner_kube_target_configure(asg->namespace_ != NULL &&
 			    asg->namespace_[0] != '\0' ? asg->namespace_ :
 			    cep_exp_namespace(e), asg->max_targets);
 		/* network faults: the host's netns only when the policy
 		 * allowed it; the relay's port is never cut (fault_net.h) */
-		cep_net_configure(asg->allow_host_netns, a->relay);
-		cep_runner_engine_run(e, sink, &res);
-		cep_kube_target_reset();
+		runner_net_configure(asg->allow_host_netns, a->relay);
+		runner_engine_run(e, sink, &res);
+		runner_kube_target_reset();
 		cep_exp_free(e);
 	}
 	/* the relay gets one more dead-man interval (2..10 s) to take the
 	 * verdict: long enough for a relay restart, short enough to exit */
-	int64_t flush_ms = cep_runner_session_deadman_ms(s);
+	int64_t flush_ms = runner_session_deadman_ms(s);
 	flush_ms = flush_ms < 2000 ? 2000 : flush_ms > 10000 ? 10000 : flush_ms;
-	bool delivered = cep_runner_sink_flush(sink, flush_ms);
+	bool delivered = runner_sink_flush(sink, flush_ms);
 	if (!delivered)
 		cep_log_error(a->run_id, "verdict not delivered to the relay");
 	guard_teardown(a->run_id, delivered ? EXIT_DELIVERED : EXIT_UNDELIVERED);
-	cep_runner_session_close(s);
-	cep_runner_sink_free(sink);
-	cep_runner_session_free(s);
+	runner_session_close(s);
+	runner_sink_free(sink);
+	runner_session_free(s);
 	return delivered ? EXIT_DELIVERED : EXIT_UNDELIVERED;
 }
 
@@ -243,10 +243,10 @@ int main(int argc, char **argv)
 		/* no relay, no signals to take: undo the records and report */
 		cep_log_info(a.run_id, "cep-runner %s: cleanup of %s",
 		    CEP_VERSION, a.cleanup);
-		return cep_runner_cleanup(a.run_id, a.cleanup, a.report ?
+		return runner_cleanup(a.run_id, a.cleanup, a.report ?
 		    a.report : "/dev/termination-log");
 	}
-	cep_runner_ctl *ctl = live_ctl = cep_runner_ctl_new();
+	cep_runner_ctl *ctl = live_ctl = runner_ctl_new();
 	if (ctl == NULL)
 		return EXIT_USAGE;
 	start_signals(ctl);

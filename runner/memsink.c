@@ -12,7 +12,7 @@ struct cep_runner_memsink {
 	bool refuse;
 };
 
-cep_runner_memsink *cep_runner_memsink_new(void)
+cep_runner_memsink *runner_memsink_new(void)
 {
 	cep_runner_memsink *m = calloc(1, sizeof(*m));
 	if (m != NULL)
@@ -20,7 +20,7 @@ cep_runner_memsink *cep_runner_memsink_new(void)
 	return m;
 }
 
-void cep_runner_memsink_free(cep_runner_memsink *m)
+void runner_memsink_free(cep_runner_memsink *m)
 {
 	if (m == NULL)
 		return;
@@ -97,19 +97,19 @@ static const cep_runner_sink_ops mem_ops = {
 	.flush = mem_flush,
 };
 
-const cep_runner_sink_ops *cep_runner_memsink_ops(void)
+const cep_runner_sink_ops *runner_memsink_ops(void)
 {
 	return &mem_ops;
 }
 
-void cep_runner_memsink_refuse_records(cep_runner_memsink *m, bool refuse)
+void runner_memsink_refuse_records(cep_runner_memsink *m, bool refuse)
 {
 	pthread_mutex_lock(&m->mtx);
 	m->refuse = refuse;
 	pthread_mutex_unlock(&m->mtx);
 }
 
-size_t cep_runner_memsink_nevents(cep_runner_memsink *m)
+size_t runner_memsink_nevents(cep_runner_memsink *m)
 {
 	pthread_mutex_lock(&m->mtx);
 	size_t n = m->n;
@@ -117,7 +117,7 @@ size_t cep_runner_memsink_nevents(cep_runner_memsink *m)
 	return n;
 }
 
-Cep__V1__Event *cep_runner_memsink_event(cep_runner_memsink *m, size_t i)
+Cep__V1__Event *runner_memsink_event(cep_runner_memsink *m, size_t i)
 {
 	pthread_mutex_lock(&m->mtx);
 	Cep__V1__Event *e = i < m->n ? m->ev[i] : NULL;
@@ -125,7 +125,7 @@ Cep__V1__Event *cep_runner_memsink_event(cep_runner_memsink *m, size_t i)
 	return e;
 }
 
-size_t cep_runner_memsink_nrecords(cep_runner_memsink *m)
+size_t runner_memsink_nrecords(cep_runner_memsink *m)
 {
 	pthread_mutex_lock(&m->mtx);
 	size_t n = m->records;
@@ -133,7 +133,7 @@ size_t cep_runner_memsink_nrecords(cep_runner_memsink *m)
 	return n;
 }
 
-size_t cep_runner_memsink_nreverted(cep_runner_memsink *m)
+size_t runner_memsink_nreverted(cep_runner_memsink *m)
 {
 	pthread_mutex_lock(&m->mtx);
 	size_t n = m->reverted;

@@ -13,19 +13,19 @@
 
 typedef struct cep_runner_memsink cep_runner_memsink;
 
-cep_runner_memsink *cep_runner_memsink_new(void);
-void cep_runner_memsink_free(cep_runner_memsink *m);
-/* The ops to pass to cep_runner_sink_new with m as impl. */
-const cep_runner_sink_ops *cep_runner_memsink_ops(void);
+cep_runner_memsink *runner_memsink_new(void);
+void runner_memsink_free(cep_runner_memsink *m);
+/* The ops to pass to runner_sink_new with m as impl. */
+const cep_runner_sink_ops *runner_memsink_ops(void);
 
 /* Make record_fault fail (UNAVAILABLE) from now on. */
-void cep_runner_memsink_refuse_records(cep_runner_memsink *m, bool refuse);
+void runner_memsink_refuse_records(cep_runner_memsink *m, bool refuse);
 
 /* Copies, valid until m is freed; thread-safe against concurrent pushes
  * (the array may grow: call again rather than keeping the pointer). */
-size_t cep_runner_memsink_nevents(cep_runner_memsink *m);
-Cep__V1__Event *cep_runner_memsink_event(cep_runner_memsink *m, size_t i);
-size_t cep_runner_memsink_nrecords(cep_runner_memsink *m);
-size_t cep_runner_memsink_nreverted(cep_runner_memsink *m);
+size_t runner_memsink_nevents(cep_runner_memsink *m);
+Cep__V1__Event *runner_memsink_event(cep_runner_memsink *m, size_t i);
+size_t runner_memsink_nrecords(cep_runner_memsink *m);
+size_t runner_memsink_nreverted(cep_runner_memsink *m);
 
 #endif

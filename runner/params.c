@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-int64_t cep_runner_param_int(const cep_exp_item *it, const char *key,
+int64_t runner_param_int(const cep_exp_item *it, const char *key,
     int64_t dflt)
 {
 	if (!cep_exp_has(it, key))
@@ -17,13 +17,13 @@ int64_t cep_runner_param_int(const cep_exp_item *it, const char *key,
 	return v;
 }
 
-int64_t cep_runner_param_ms(const cep_exp_item *it, const char *key,
+int64_t runner_param_ms(const cep_exp_item *it, const char *key,
     int64_t dflt)
 {
-	return cep_runner_param_int(it, key, dflt);
+	return runner_param_int(it, key, dflt);
 }
 
-double cep_runner_param_num(const cep_exp_item *it, const char *key,
+double runner_param_num(const cep_exp_item *it, const char *key,
     double dflt)
 {
 	if (!cep_exp_has(it, key))
@@ -34,7 +34,7 @@ double cep_runner_param_num(const cep_exp_item *it, const char *key,
 	return d;
 }
 
-const char *cep_runner_param_str(const cep_exp_item *it, const char *key,
+const char *runner_param_str(const cep_exp_item *it, const char *key,
     const char *dflt)
 {
 	const char *s = cep_exp_has(it, key) ? cep_exp_str(it, key) : NULL;

@@ -111,7 +111,7 @@ static void wait_child(cmd_run *r, const cep_probe_env *env, int64_t deadline)
 		int64_t now = cep_mono_ms();
 		if (r->reaped && grace == 0)
 			grace = now + 100;
-		if (cep_probe_cancelled(env))
+		if (runner_probe_cancelled(env))
 			r->cancelled = true;
 		if (r->cancelled || now >= deadline || (grace && now >= grace)) {
 			r->timed_out = !r->reaped;
@@ -138,8 +138,8 @@ static void wait_child(cmd_run *r, const cep_probe_env *env, int64_t deadline)
 static bool judge(const cep_exp_item *it, const cmd_run *r, char *detail,
     size_t dlen)
 {
-	int64_t want = cep_runner_param_int(it, "expectExit", 0);
-	const char *match = cep_runner_param_str(it, "outputMatch", NULL);
+	int64_t want = runner_param_int(it, "expectExit", 0);
+	const char *match = runner_param_str(it, "outputMatch", NULL);
 	if (r->cancelled)
 		return snprintf(detail, dlen, "cancelled"), false;
 	if (r->timed_out)
@@ -172,7 +172,7 @@ static bool cmd_try(const cep_exp_item *it, const cep_probe_env *env,
 	bool ok = false;
 	if (spawn(it, &r, detail, dlen) == 0) {
 		wait_child(&r, env,
-		    start + cep_runner_param_ms(it, "timeout", 2000));
+		    start + runner_param_ms(it, "timeout", 2000));
 		ok = judge(it, &r, detail, dlen);
 	}
 	*latency_ms = (uint32_t)(cep_mono_ms() - start);
@@ -180,7 +180,7 @@ static bool cmd_try(const cep_exp_item *it, const cep_probe_env *env,
 	return ok;
 }
 
-const cep_probe_ops cep_probe_cmd = {
+const cep_probe_ops runner_probe_cmd = {
 	.type = "cmd",
 	.try_once = cmd_try,
 };

@@ -19,16 +19,16 @@
 
 static bool cancelled(const void *env)
 {
-	return cep_probe_cancelled(env);
+	return runner_probe_cancelled(env);
 }
 
 /* Judges a completed exchange. */
 static bool judge(const cep_exp_item *it, long status, const cep_http_resp *b,
     uint32_t lat, char *detail, size_t dlen)
 {
-	long want = (long)cep_runner_param_int(it, "expectStatus", 200);
-	const char *match = cep_runner_param_str(it, "bodyMatch", NULL);
-	int64_t budget = cep_runner_param_ms(it, "latencyBudget", 0);
+	long want = (long)runner_param_int(it, "expectStatus", 200);
+	const char *match = runner_param_str(it, "bodyMatch", NULL);
+	int64_t budget = runner_param_ms(it, "latencyBudget", 0);
 	if (status != want) {
 		snprintf(detail, dlen, "status %ld, want %ld (%ums)", status, want,
 		    lat);
@@ -52,10 +52,10 @@ static bool http_try(const cep_exp_item *it, const cep_probe_env *env,
     char *detail, size_t dlen, uint32_t *latency_ms)
 {
 	const cep_http_fetch_opts o = {.url = cep_exp_str(it, "url"),
-	    .method = cep_runner_param_str(it, "method", "GET"),
-	    .body = cep_runner_param_str(it, "body", NULL),
+	    .method = runner_param_str(it, "method", "GET"),
+	    .body = runner_param_str(it, "body", NULL),
 	    .user_agent = "cep-runner/" CEP_VERSION,
-	    .timeout_ms = cep_runner_param_ms(it, "timeout", 2000),
+	    .timeout_ms = runner_param_ms(it, "timeout", 2000),
 	    .max = BODY_MAX, .truncate = true,
 	    .cancelled = cancelled, .arg = env};
 	cep_http_reply r;
@@ -69,7 +69,7 @@ static bool http_try(const cep_exp_item *it, const cep_probe_env *env,
 	return ok;
 }
 
-const cep_probe_ops cep_probe_http = {
+const cep_probe_ops runner_probe_http = {
 	.type = "http",
 	.try_once = http_try,
 };

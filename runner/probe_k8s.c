@@ -79,8 +79,8 @@ static void as_text(json_t *v, char *buf, size_t len)
 static bool judge_field(const cep_exp_item *it, json_t *obj, char *detail,
     size_t dlen)
 {
-	const char *field = cep_runner_param_str(it, "field", NULL);
-	const char *eq = cep_runner_param_str(it, "equals", NULL);
+	const char *field = runner_param_str(it, "field", NULL);
+	const char *eq = runner_param_str(it, "equals", NULL);
 	bool has_min = cep_exp_has(it, "atLeast");
 	if (field == NULL || (eq == NULL) == !has_min) {
 		snprintf(detail, dlen, "check field needs field and one of "
@@ -98,7 +98,7 @@ static bool judge_field(const cep_exp_item *it, json_t *obj, char *detail,
 		    absent ? "(absent)" : seen, eq);
 		return ok;
 	}
-	int64_t min = cep_runner_param_int(it, "atLeast", 0);
+	int64_t min = runner_param_int(it, "atLeast", 0);
 	double num = absent ? 0 : json_is_number(v) ? json_number_value(v) : -1e300;
 	if (!absent && !json_is_number(v)) {
 		snprintf(detail, dlen, "%.64s=%s is not a number, want >= %lld",
@@ -114,13 +114,13 @@ static bool judge_field(const cep_exp_item *it, json_t *obj, char *detail,
 static int fetch(const cep_exp_item *it, const cep_kube_res *r, cep_kube *k,
     const char *ns, json_t **items, cep_err *err)
 {
-	const char *name = cep_runner_param_str(it, "objectName", NULL);
-	const char *sel = cep_runner_param_str(it, "labelSelector", NULL);
+	const char *name = runner_param_str(it, "objectName", NULL);
+	const char *sel = runner_param_str(it, "labelSelector", NULL);
 	const char *in = r->namespaced ? ns : NULL;
 	*items = json_array();
 	if (name != NULL) {
 		json_t *obj = NULL;
-		if (!cep_kube_target_name_ok(name))
+		if (!runner_kube_target_name_ok(name))
 			return cep_err_set(err, CEP_INVALID_ARGUMENT, "objectName "
 			    "\"%.64s\" is not an object name", name);
 		int rc = cep_kube_get(k, r, in, name, &obj, err);
@@ -144,10 +144,10 @@ static const char *obj_name(json_t *obj)
 static bool judge(const cep_exp_item *it, const cep_kube_res *r,
     json_t *items, char *detail, size_t dlen)
 {
-	const char *check = cep_runner_param_str(it, "check", "present");
-	const char *name = cep_runner_param_str(it, "objectName", NULL);
+	const char *check = runner_param_str(it, "check", "present");
+	const char *name = runner_param_str(it, "objectName", NULL);
 	const char *what = name != NULL ? name :
-	    cep_runner_param_str(it, "labelSelector", "");
+	    runner_param_str(it, "labelSelector", "");
 	size_t n = json_array_size(items);
 	if (strcmp(check, "present") == 0 || strcmp(check, "absent") == 0) {
 		bool want = strcmp(check, "present") == 0;
@@ -187,7 +187,7 @@ static bool k8s_try(const cep_exp_item *it, const cep_probe_env *env,
 {
 	(void)env;
 	int64_t t0 = cep_mono_ms();
-	const cep_kube_res *r = cep_kube_res_find(cep_runner_param_str(it,
+	const cep_kube_res *r = cep_kube_res_find(runner_param_str(it,
 	    "resource", ""));
 	cep_kube *k;
 	char ns[254];
@@ -196,8 +196,8 @@ static bool k8s_try(const cep_exp_item *it, const cep_probe_env *env,
 	bool ok = false;
 	if (r == NULL)
 		snprintf(detail, dlen, "unknown resource \"%.32s\"",
-		    cep_runner_param_str(it, "resource", ""));
-	else if (cep_kube_target_get(&k, ns, sizeof(ns), &err) != CEP_OK ||
+		    runner_param_str(it, "resource", ""));
+	else if (runner_kube_target_get(&k, ns, sizeof(ns), &err) != CEP_OK ||
 	    fetch(it, r, k, ns, &items, &err) != CEP_OK)
 		snprintf(detail, dlen, "%.200s", err.msg);
 	else
@@ -207,7 +207,7 @@ static bool k8s_try(const cep_exp_item *it, const cep_probe_env *env,
 	return ok;
 }
 
-const cep_probe_ops cep_probe_k8s = {
+const cep_probe_ops runner_probe_k8s = {
 	.type = "k8s",
 	.try_once = k8s_try,
 };

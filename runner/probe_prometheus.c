@@ -27,7 +27,7 @@
 
 static bool cancelled(const void *env)
 {
-	return cep_probe_cancelled(env);
+	return runner_probe_cancelled(env);
 }
 
 /* The base URL for messages: no "user:password@" (a secret), bounded. */
@@ -167,14 +167,14 @@ static bool prom_try(const cep_exp_item *it, const cep_probe_env *env,
 	char uname[128];
 	url_for_msg(base ? base : "", uname, sizeof(uname));
 	char *url = query_url(base ? base : "",
-	    cep_runner_param_str(it, "query", ""));
+	    runner_param_str(it, "query", ""));
 	if (url == NULL) {
 		snprintf(detail, dlen, "cannot set up a query to %s", uname);
 		return false;
 	}
 	const cep_http_fetch_opts o = {.url = url,
 	    .user_agent = "cep-runner/" CEP_VERSION,
-	    .timeout_ms = cep_runner_param_ms(it, "timeout", 2000),
+	    .timeout_ms = runner_param_ms(it, "timeout", 2000),
 	    .max = BODY_MAX, .cancelled = cancelled, .arg = env};
 	cep_http_reply r;
 	int rc = cep_http_fetch(&o, &r);
@@ -192,7 +192,7 @@ static bool prom_try(const cep_exp_item *it, const cep_probe_env *env,
 	return ok;
 }
 
-const cep_probe_ops cep_probe_prometheus = {
+const cep_probe_ops runner_probe_prometheus = {
 	.type = "prometheus",
 	.try_once = prom_try,
 };

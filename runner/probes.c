@@ -37,7 +37,7 @@ struct cep_runner_probes {
 	bool chaos;
 };
 
-cep_runner_probes *cep_runner_probes_new(const cep_exp *e,
+cep_runner_probes *runner_probes_new(const cep_exp *e,
     cep_runner_sink *sink)
 {
 	cep_runner_probes *p = calloc(1, sizeof(*p));
@@ -47,16 +47,16 @@ cep_runner_probes *cep_runner_probes_new(const cep_exp *e,
 		return NULL;
 	}
 	p->sink = sink;
-	p->ctl = cep_runner_sink_ctl(sink);
+	p->ctl = runner_sink_ctl(sink);
 	p->n = n;
 	for (size_t i = 0; i < n; i++) {
 		probe_rt *r = &p->p[i];
 		r->it = cep_exp_probe(e, i);
 		r->mode = cep_exp_probe_mode(r->it);
-		r->interval = cep_runner_param_ms(r->it, "interval", 1000);
-		r->delay = cep_runner_param_ms(r->it, "initialDelay", 0);
-		r->min_success = cep_runner_param_num(r->it, "minSuccess", 100);
-		r->weight = cep_runner_param_num(r->it, "weight", 1);
+		r->interval = runner_param_ms(r->it, "interval", 1000);
+		r->delay = runner_param_ms(r->it, "initialDelay", 0);
+		r->min_success = runner_param_num(r->it, "minSuccess", 100);
+		r->weight = runner_param_num(r->it, "weight", 1);
 		r->stop_on_failure = cep_exp_bool(r->it, "stopOnFailure");
 		r->pre = r->post = NOT_RUN;
 	}
@@ -70,11 +70,11 @@ cep_runner_probes *cep_runner_probes_new(const cep_exp *e,
 	return p;
 }
 
-void cep_runner_probes_free(cep_runner_probes *p)
+void runner_probes_free(cep_runner_probes *p)
 {
 	if (p == NULL)
 		return;
-	cep_runner_probes_stop(p);
+	runner_probes_stop(p);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->mtx);
 	free(p->p);
@@ -88,20 +88,20 @@ static bool run_check(cep_runner_probes *p, probe_rt *r,
 	cep_probe_env env = {.ctl = p->ctl, .stop = stop};
 	char detail[CEP_PROBE_DETAIL_MAX];
 	uint32_t lat = 0;
-	bool ok = cep_probe_check(r->it, &env, detail, sizeof(detail), &lat);
-	if (!ok && cep_probe_cancelled(&env))
+	bool ok = runner_probe_check(r->it, &env, detail, sizeof(detail), &lat);
+	if (!ok && runner_probe_cancelled(&env))
 		return false;   /* not a verdict on the target */
-	cep_runner_emit_probe(p->sink, cep_exp_item_name(r->it),
+	runner_emit_probe(p->sink, cep_exp_item_name(r->it),
 	    cep_probe_mode_name(r->mode), ok, detail, lat, false);
 	if (!ok && r->stop_on_failure) {
-		cep_runner_emit_log(p->sink, "probe %s failed with stopOnFailure: "
+		runner_emit_log(p->sink, "probe %s failed with stopOnFailure: "
 		    "ending chaos", cep_exp_item_name(r->it));
-		cep_runner_ctl_stop_chaos(p->ctl);
+		runner_ctl_stop_chaos(p->ctl);
 	}
 	return ok;
 }
 
-void cep_runner_probes_oneshot(cep_runner_probes *p, bool post)
+void runner_probes_oneshot(cep_runner_probes *p, bool post)
 {
 	enum cep_probe_mode own = post ? CEP_PROBE_EOT : CEP_PROBE_SOT;
 	for (size_t i = 0; i < p->n; i++) {
@@ -110,8 +110,8 @@ void cep_runner_probes_oneshot(cep_runner_probes *p, bool post)
 			continue;
 		/* initialDelay: a wait that an abort cuts short */
 		if (r->delay > 0)
-			cep_runner_ctl_wait(p->ctl, cep_mono_ms() + r->delay, false);
-		if (cep_runner_ctl_aborted(p->ctl, NULL, 0))
+			runner_ctl_wait(p->ctl, cep_mono_ms() + r->delay, false);
+		if (runner_ctl_aborted(p->ctl, NULL, 0))
 			return;
 		int res = run_check(p, r, NULL) ? PASSED : FAILED;
 		if (post)
@@ -160,7 +160,7 @@ static void *scheduler(void *arg)
 		bool ok = run_check(p, r, &p->stop);
 		bool counted = ok || !atomic_load(&p->stop);
 		pthread_mutex_lock(&p->mtx);
-		if (counted && !cep_runner_ctl_aborted(p->ctl, NULL, 0)) {
+		if (counted && !runner_ctl_aborted(p->ctl, NULL, 0)) {
 			r->checks++;
 			r->passed += ok;
 		}
@@ -173,7 +173,7 @@ static void *scheduler(void *arg)
 	return NULL;
 }
 
-void cep_runner_probes_start(cep_runner_probes *p)
+void runner_probes_start(cep_runner_probes *p)
 {
 	int64_t now = cep_mono_ms();
 	pthread_mutex_lock(&p->mtx);
@@ -185,7 +185,7 @@ void cep_runner_probes_start(cep_runner_probes *p)
 		p->running = true;
 }
 
-void cep_runner_probes_set_chaos(cep_runner_probes *p, bool on)
+void runner_probes_set_chaos(cep_runner_probes *p, bool on)
 {
 	int64_t now = cep_mono_ms();
 	pthread_mutex_lock(&p->mtx);
@@ -197,7 +197,7 @@ void cep_runner_probes_set_chaos(cep_runner_probes *p, bool on)
 	pthread_mutex_unlock(&p->mtx);
 }
 
-void cep_runner_probes_stop(cep_runner_probes *p)
+void runner_probes_stop(cep_runner_probes *p)
 {
 	pthread_mutex_lock(&p->mtx);
 	atomic_store(&p->stop, true);
@@ -232,7 +232,7 @@ static bool probe_passed(const probe_rt *r, char *detail, size_t dlen)
 	return r->checks > 0 && share >= r->min_success;
 }
 
-void cep_runner_probes_finish(cep_runner_probes *p, bool *all_passed,
+void runner_probes_finish(cep_runner_probes *p, bool *all_passed,
     double *score)
 {
 	double total = 0, won = 0;
@@ -241,7 +241,7 @@ void cep_runner_probes_finish(cep_runner_probes *p, bool *all_passed,
 		probe_rt *r = &p->p[i];
 		char detail[CEP_PROBE_DETAIL_MAX];
 		bool ok = probe_passed(r, detail, sizeof(detail));
-		cep_runner_emit_probe(p->sink, cep_exp_item_name(r->it),
+		runner_emit_probe(p->sink, cep_exp_item_name(r->it),
 		    cep_probe_mode_name(r->mode), ok, detail, 0, true);
 		total += r->weight;
 		won += ok ? r->weight : 0;

@@ -18,21 +18,21 @@
 
 typedef struct cep_runner_probes cep_runner_probes;
 
-cep_runner_probes *cep_runner_probes_new(const cep_exp *e,
+cep_runner_probes *runner_probes_new(const cep_exp *e,
     cep_runner_sink *sink);
 /* Stops the scheduler thread if still running, frees. NULL-safe. */
-void cep_runner_probes_free(cep_runner_probes *p);
+void runner_probes_free(cep_runner_probes *p);
 
 /* post=false: start-of-test + edge; post=true: end-of-test + edge. */
-void cep_runner_probes_oneshot(cep_runner_probes *p, bool post);
-void cep_runner_probes_start(cep_runner_probes *p);
-void cep_runner_probes_set_chaos(cep_runner_probes *p, bool on);
+void runner_probes_oneshot(cep_runner_probes *p, bool post);
+void runner_probes_start(cep_runner_probes *p);
+void runner_probes_set_chaos(cep_runner_probes *p, bool on);
 /* Ends periodic checks (a check in progress is cancelled) and joins. */
-void cep_runner_probes_stop(cep_runner_probes *p);
+void runner_probes_stop(cep_runner_probes *p);
 
 /* Emits the final result of every probe; all_passed is true with no
  * probes, score = 100 * passed weight / total weight (100 with none). */
-void cep_runner_probes_finish(cep_runner_probes *p, bool *all_passed,
+void runner_probes_finish(cep_runner_probes *p, bool *all_passed,
     double *score);
 
 #endif

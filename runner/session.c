@@ -155,7 +155,7 @@ static void maybe_switch(cep_runner_session *s, bool tunnel)
 	if (sw && !tunnel)
 		cep_log_warn(s->run_id.s, "relay silent for %llds: calls go "
 		    "through the control plane %s from now on", (long long)
-		    ((now - s->last_answer) / 1000), cep_runner_tunnel_host(
+		    ((now - s->last_answer) / 1000), runner_tunnel_host(
 		    s->tunnel));
 	else if (sw)
 		cep_log_warn(s->run_id.s,
@@ -176,7 +176,7 @@ static int raw_call(cep_runner_session *s, const char *method,
 	bool answered;
 	int rc;
 	if (tunnel) {
-		rc = cep_runner_tunnel_invoke(s->tunnel, method, req, rd, reply,
+		rc = runner_tunnel_invoke(s->tunnel, method, req, rd, reply,
 		    timeout_ms, &answered, err);
 	} else {
 		rc = cep_rpc_invoke(s->rpc, method, req, rd, reply, timeout_ms,
@@ -265,7 +265,7 @@ static int dial(cep_runner_session *s, const cep_runner_session_opts *o,
 	cep_runner_tunnel_opts to = {.url = o->cp_url, .ca_file = o->cp_ca_file,
 	    .proxy = o->cp_proxy, .cert_pem = s->cert_pem,
 	    .key_pem = s->key_pem};
-	return cep_runner_tunnel_new(&s->tunnel, &to, err);
+	return runner_tunnel_new(&s->tunnel, &to, err);
 }
 
 /* Proves, retrying while the relay is not reachable, until the budget. */
@@ -307,7 +307,7 @@ static int get_assignment(cep_runner_session *s, cep_err *err)
 	return rc;
 }
 
-int cep_runner_session_open(cep_runner_session **out,
+int runner_session_open(cep_runner_session **out,
     const cep_runner_session_opts *o, cep_err *err)
 {
 	*out = NULL;
@@ -336,7 +336,7 @@ int cep_runner_session_open(cep_runner_session **out,
 		rc = get_assignment(s, err);
 	if (rc != CEP_OK) {
 		cep_rpc_client_free(s->rpc);
-		cep_runner_tunnel_free(s->tunnel);
+		runner_tunnel_free(s->tunnel);
 		if (s->asg != NULL)
 			cep__v1__assignment__free_unpacked(s->asg, NULL);
 		cep_pki_free_secret(s->key_pem);
@@ -350,12 +350,12 @@ int cep_runner_session_open(cep_runner_session **out,
 	return CEP_OK;
 }
 
-int64_t cep_runner_session_deadman_ms(const cep_runner_session *s)
+int64_t runner_session_deadman_ms(const cep_runner_session *s)
 {
 	return deadman_ms(s);
 }
 
-const Cep__V1__Assignment *cep_runner_session_assignment(
+const Cep__V1__Assignment *runner_session_assignment(
     const cep_runner_session *s)
 {
 	return s->asg;
@@ -442,7 +442,7 @@ static void check_deadman(cep_runner_session *s)
 	int64_t dm = deadman_ms(s);
 	int64_t silent = cep_mono_ms() - s->last_answer;
 	if (silent > dm)
-		cep_runner_ctl_abort(s->ctl, "dead-man: relay unreachable for "
+		runner_ctl_abort(s->ctl, "dead-man: relay unreachable for "
 		    "%llds", (long long)(silent / 1000));
 }
 
@@ -511,7 +511,7 @@ static void *watchdog(void *arg)
 	pthread_mutex_lock(&s->mtx);
 	while (!s->stopping) {
 		check_deadman(s);
-		cep_runner_ctl_aborted(s->ctl, NULL, 0);  /* raises "deadline" */
+		runner_ctl_aborted(s->ctl, NULL, 0);  /* raises "deadline" */
 		wait_ms(s, 100);
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -555,9 +555,9 @@ static void handle_commands(cep_runner_session *s, Cep__V1__CommandBatch *b,
 		cep_log_warn(s->run_id.s, "abort received: %s",
 		    c->reason[0] ? c->reason : "no reason given");
 		if (c->reason[0] != '\0')
-			cep_runner_ctl_abort(s->ctl, "%.200s", c->reason);
+			runner_ctl_abort(s->ctl, "%.200s", c->reason);
 		else
-			cep_runner_ctl_abort(s->ctl, "aborted by operator");
+			runner_ctl_abort(s->ctl, "aborted by operator");
 	}
 }
 
@@ -614,7 +614,7 @@ static int fault_call(cep_runner_session *s, const char *method,
 			return rc;
 		if (bound_ms > 0 && cep_mono_ms() >= until)
 			return rc;
-		if (bound_ms == 0 && cep_runner_ctl_aborted(s->ctl, NULL, 0))
+		if (bound_ms == 0 && runner_ctl_aborted(s->ctl, NULL, 0))
 			return cep_err_set(err, CEP_ABORTED, "%s: run aborted while "
 			    "waiting for the relay", method);
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 1000));
@@ -640,19 +640,19 @@ static const cep_runner_sink_ops session_ops = {
 	.flush = flush,
 };
 
-const cep_runner_sink_ops *cep_runner_session_ops(void)
+const cep_runner_sink_ops *runner_session_ops(void)
 {
 	return &session_ops;
 }
 
 /* ------------------------------------------------------- start / close */
 
-int cep_runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
+int runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
     cep_err *err)
 {
 	s->ctl = ctl;
 	if (s->asg->deadline_ms > 0)
-		cep_runner_ctl_set_deadline(ctl, cep_mono_ms() +
+		runner_ctl_set_deadline(ctl, cep_mono_ms() +
 		    (s->asg->deadline_ms - cep_now_ms()));
 	pthread_mutex_lock(&s->mtx);
 	s->last_answer = cep_mono_ms();
@@ -666,14 +666,14 @@ int cep_runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
 	}
 	s->threads = true;
 	if (pthread_create(&s->watcher, NULL, watcher, s) != 0) {
-		cep_runner_session_close(s);
+		runner_session_close(s);
 		return cep_err_set(err, CEP_INTERNAL, "cannot start command watcher");
 	}
 	s->watching = true;
 	return CEP_OK;
 }
 
-void cep_runner_session_close(cep_runner_session *s)
+void runner_session_close(cep_runner_session *s)
 {
 	pthread_mutex_lock(&s->mtx);
 	s->stopping = true;
@@ -687,7 +687,7 @@ void cep_runner_session_close(cep_runner_session *s)
 	/* the watcher may be parked in a long-poll: closing the connection
 	 * ends that call at once */
 	cep_rpc_client_shutdown(s->rpc);
-	cep_runner_tunnel_cancel(s->tunnel);
+	runner_tunnel_cancel(s->tunnel);
 	if (s->watching)
 		pthread_join(s->watcher, NULL);
 	s->watching = false;
@@ -697,13 +697,13 @@ void cep_runner_session_close(cep_runner_session *s)
 	pthread_mutex_unlock(&s->auth_mtx);
 }
 
-void cep_runner_session_free(cep_runner_session *s)
+void runner_session_free(cep_runner_session *s)
 {
 	if (s == NULL)
 		return;
-	cep_runner_session_close(s);
+	runner_session_close(s);
 	cep_rpc_client_free(s->rpc);
-	cep_runner_tunnel_free(s->tunnel);   /* before the key it points to */
+	runner_tunnel_free(s->tunnel);   /* before the key it points to */
 	if (s->asg != NULL)
 		cep__v1__assignment__free_unpacked(s->asg, NULL);
 	for (size_t i = 0; i < s->qn; i++)

@@ -47,23 +47,23 @@ typedef struct cep_runner_session_opts {
  * identity (exit 2), UNAUTHENTICATED / PERMISSION_DENIED when the relay
  * refuses the proof (exit 2), UNAVAILABLE when the relay cannot be
  * reached in time (exit 3). */
-int cep_runner_session_open(cep_runner_session **out,
+int runner_session_open(cep_runner_session **out,
     const cep_runner_session_opts *o, cep_err *err);
 /* Valid while the session lives. */
-const Cep__V1__Assignment *cep_runner_session_assignment(
+const Cep__V1__Assignment *runner_session_assignment(
     const cep_runner_session *s);
 /* Starts the sender and command threads; arms the deadline in ctl. */
-int cep_runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
+int runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
     cep_err *err);
 /* The dead-man interval of the assignment (10 s if it names none). */
-int64_t cep_runner_session_deadman_ms(const cep_runner_session *s);
-/* Ops for cep_runner_sink_new, with the session as impl. */
-const cep_runner_sink_ops *cep_runner_session_ops(void);
+int64_t runner_session_deadman_ms(const cep_runner_session *s);
+/* Ops for runner_sink_new, with the session as impl. */
+const cep_runner_sink_ops *runner_session_ops(void);
 /* Stops the sender, the dead-man check and the command watcher (its
  * parked long-poll is cut by closing the connection) and wipes the key.
  * Idempotent. */
-void cep_runner_session_close(cep_runner_session *s);
+void runner_session_close(cep_runner_session *s);
 /* Closes (if not yet) and frees. NULL-safe. */
-void cep_runner_session_free(cep_runner_session *s);
+void runner_session_free(cep_runner_session *s);
 
 #endif

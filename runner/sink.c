@@ -20,7 +20,7 @@ struct cep_runner_sink {
 	cep_run_id run_id;
 };
 
-cep_runner_sink *cep_runner_sink_new(const char *run_id,
+cep_runner_sink *runner_sink_new(const char *run_id,
     const cep_runner_sink_ops *ops, void *impl, cep_runner_ctl *ctl)
 {
 	cep_run_id id;
@@ -37,7 +37,7 @@ cep_runner_sink *cep_runner_sink_new(const char *run_id,
 	return s;
 }
 
-void cep_runner_sink_free(cep_runner_sink *s)
+void runner_sink_free(cep_runner_sink *s)
 {
 	if (s == NULL)
 		return;
@@ -45,17 +45,17 @@ void cep_runner_sink_free(cep_runner_sink *s)
 	free(s);
 }
 
-const char *cep_runner_sink_run_id(const cep_runner_sink *s)
+const char *runner_sink_run_id(const cep_runner_sink *s)
 {
 	return s->run_id.s;
 }
 
-cep_runner_ctl *cep_runner_sink_ctl(const cep_runner_sink *s)
+cep_runner_ctl *runner_sink_ctl(const cep_runner_sink *s)
 {
 	return s->ctl;
 }
 
-uint64_t cep_runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev)
+uint64_t runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev)
 {
 	pthread_mutex_lock(&s->mtx);
 	ev->run_id = s->run_id.s;
@@ -67,16 +67,16 @@ uint64_t cep_runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev)
 	return seq;
 }
 
-void cep_runner_emit_phase(cep_runner_sink *s, const char *phase)
+void runner_emit_phase(cep_runner_sink *s, const char *phase)
 {
 	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_PHASE;
 	ev.phase = (char *)phase;
 	cep_log_info(s->run_id.s, "phase %s", phase);
-	cep_runner_sink_emit(s, &ev);
+	runner_sink_emit(s, &ev);
 }
 
-void cep_runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
+void runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
 {
 	char text[1024];
 	va_list ap;
@@ -87,10 +87,10 @@ void cep_runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_LOG;
 	ev.text = text;
 	cep_log_info(s->run_id.s, "%s", text);
-	cep_runner_sink_emit(s, &ev);
+	runner_sink_emit(s, &ev);
 }
 
-void cep_runner_emit_probe(cep_runner_sink *s, const char *name,
+void runner_emit_probe(cep_runner_sink *s, const char *name,
     const char *mode, bool ok, const char *detail, uint32_t latency_ms,
     bool final)
 {
@@ -107,10 +107,10 @@ void cep_runner_emit_probe(cep_runner_sink *s, const char *name,
 	cep_log(final || !ok ? CEP_LOG_INFO : CEP_LOG_DEBUG, s->run_id.s,
 	    "probe %s%s: %s (%s)", name, final ? " result" : "",
 	    ok ? "ok" : "failed", detail);
-	cep_runner_sink_emit(s, &ev);
+	runner_sink_emit(s, &ev);
 }
 
-void cep_runner_emit_fault(cep_runner_sink *s, const char *fault_id,
+void runner_emit_fault(cep_runner_sink *s, const char *fault_id,
     const char *type, const char *state, const char *detail)
 {
 	Cep__V1__FaultState fs = CEP__V1__FAULT_STATE__INIT;
@@ -123,10 +123,10 @@ void cep_runner_emit_fault(cep_runner_sink *s, const char *fault_id,
 	ev.fault = &fs;
 	cep_log_info(s->run_id.s, "fault %s (%s) %s: %s", fault_id, type, state,
 	    detail);
-	cep_runner_sink_emit(s, &ev);
+	runner_sink_emit(s, &ev);
 }
 
-void cep_runner_emit_verdict(cep_runner_sink *s, const char *verdict,
+void runner_emit_verdict(cep_runner_sink *s, const char *verdict,
     double score, const char *reason)
 {
 	Cep__V1__Verdict v = CEP__V1__VERDICT__INIT;
@@ -138,10 +138,10 @@ void cep_runner_emit_verdict(cep_runner_sink *s, const char *verdict,
 	ev.verdict = &v;
 	cep_log_info(s->run_id.s, "verdict %s score %.1f: %s", verdict, score,
 	    reason);
-	cep_runner_sink_emit(s, &ev);
+	runner_sink_emit(s, &ev);
 }
 
-int cep_runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
+int runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
     cep_err *err)
 {
 	rec->run_id = s->run_id.s;
@@ -149,7 +149,7 @@ int cep_runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
 	return s->ops->record_fault(s->impl, rec, err);
 }
 
-int cep_runner_sink_fault_reverted(cep_runner_sink *s,
+int runner_sink_fault_reverted(cep_runner_sink *s,
     Cep__V1__FaultRecord *rec, cep_err *err)
 {
 	rec->run_id = s->run_id.s;
@@ -157,7 +157,7 @@ int cep_runner_sink_fault_reverted(cep_runner_sink *s,
 	return s->ops->fault_reverted(s->impl, rec, err);
 }
 
-bool cep_runner_sink_flush(cep_runner_sink *s, int64_t timeout_ms)
+bool runner_sink_flush(cep_runner_sink *s, int64_t timeout_ms)
 {
 	return s->ops->flush(s->impl, timeout_ms);
 }

@@ -36,32 +36,32 @@ typedef struct cep_runner_sink cep_runner_sink;
 
 /* ops and impl must outlive the sink; ctl is the run's control state.
  * NULL when run_id is not a run id (or out of memory). */
-cep_runner_sink *cep_runner_sink_new(const char *run_id,
+cep_runner_sink *runner_sink_new(const char *run_id,
     const cep_runner_sink_ops *ops, void *impl, cep_runner_ctl *ctl);
-void cep_runner_sink_free(cep_runner_sink *s);
-const char *cep_runner_sink_run_id(const cep_runner_sink *s);
-cep_runner_ctl *cep_runner_sink_ctl(const cep_runner_sink *s);
+void runner_sink_free(cep_runner_sink *s);
+const char *runner_sink_run_id(const cep_runner_sink *s);
+cep_runner_ctl *runner_sink_ctl(const cep_runner_sink *s);
 
 /* Sets run id, seq and time_ms on ev and hands it on; returns the seq. */
-uint64_t cep_runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev);
+uint64_t runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev);
 
 /* Builders for each event type; each also logs the event locally. */
-void cep_runner_emit_phase(cep_runner_sink *s, const char *phase);
-void cep_runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
+void runner_emit_phase(cep_runner_sink *s, const char *phase);
+void runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void cep_runner_emit_probe(cep_runner_sink *s, const char *name,
+void runner_emit_probe(cep_runner_sink *s, const char *name,
     const char *mode, bool ok, const char *detail, uint32_t latency_ms,
     bool final);
-void cep_runner_emit_fault(cep_runner_sink *s, const char *fault_id,
+void runner_emit_fault(cep_runner_sink *s, const char *fault_id,
     const char *type, const char *state, const char *detail);
-void cep_runner_emit_verdict(cep_runner_sink *s, const char *verdict,
+void runner_emit_verdict(cep_runner_sink *s, const char *verdict,
     double score, const char *reason);
 
 /* Fill run_id and time_ms, then call the ops. */
-int cep_runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
+int runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
     cep_err *err);
-int cep_runner_sink_fault_reverted(cep_runner_sink *s,
+int runner_sink_fault_reverted(cep_runner_sink *s,
     Cep__V1__FaultRecord *rec, cep_err *err);
-bool cep_runner_sink_flush(cep_runner_sink *s, int64_t timeout_ms);
+bool runner_sink_flush(cep_runner_sink *s, int64_t timeout_ms);
 
 #endif

@@ -25,7 +25,7 @@ struct cep_runner_tunnel {
 	_Atomic uint64_t next_id;
 };
 
-int cep_runner_tunnel_new(cep_runner_tunnel **out,
+int runner_tunnel_new(cep_runner_tunnel **out,
     const cep_runner_tunnel_opts *o, cep_err *err)
 {
 	*out = NULL;
@@ -58,7 +58,7 @@ int cep_runner_tunnel_new(cep_runner_tunnel **out,
 	return CEP_OK;
 }
 
-int cep_runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
+int runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
     ProtobufCMessage **reply, int timeout_ms, bool *answered, cep_err *err)
 {
@@ -94,18 +94,18 @@ int cep_runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
 	return rc;
 }
 
-const char *cep_runner_tunnel_host(const cep_runner_tunnel *t)
+const char *runner_tunnel_host(const cep_runner_tunnel *t)
 {
 	return cep_cp_host(t->cp);
 }
 
-void cep_runner_tunnel_cancel(cep_runner_tunnel *t)
+void runner_tunnel_cancel(cep_runner_tunnel *t)
 {
 	if (t != NULL)
 		cep_cp_cancel(t->cp);
 }
 
-void cep_runner_tunnel_free(cep_runner_tunnel *t)
+void runner_tunnel_free(cep_runner_tunnel *t)
 {
 	if (t == NULL)
 		return;

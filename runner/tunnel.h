@@ -29,18 +29,18 @@ typedef struct cep_runner_tunnel_opts {
 	const char *key_pem;
 } cep_runner_tunnel_opts;
 
-int cep_runner_tunnel_new(cep_runner_tunnel **out,
+int runner_tunnel_new(cep_runner_tunnel **out,
     const cep_runner_tunnel_opts *o, cep_err *err);
 /* As cep_rpc_invoke. *answered: the status came from the relay (an
  * Envelope came back), not from the plane or the path to it - only such
  * answers feed the dead-man. */
-int cep_runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
+int runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
     ProtobufCMessage **reply, int timeout_ms, bool *answered, cep_err *err);
 /* "127.0.0.1:8443" for logs. */
-const char *cep_runner_tunnel_host(const cep_runner_tunnel *t);
+const char *runner_tunnel_host(const cep_runner_tunnel *t);
 /* Calls in flight (a long-poll) end now, later ones fail. */
-void cep_runner_tunnel_cancel(cep_runner_tunnel *t);
-void cep_runner_tunnel_free(cep_runner_tunnel *t);   /* NULL-safe */
+void runner_tunnel_cancel(cep_runner_tunnel *t);
+void runner_tunnel_free(cep_runner_tunnel *t);   /* NULL-safe */
 
 #endif

@@ -100,7 +100,7 @@ static int socket_dir(const char *url, cep_err *err)
 {
 	char path[CEP_PATH_MAX];
 	if (strncmp(url, "ipc://", 6) != 0)
-		return CEP_OK;  /* refused with its reason by cep_signsvc_start */
+		return CEP_OK;  /* refused with its reason by signer_signsvc_start */
 	int rv = cep_path(path, sizeof(path), err, "%s", url + 6);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dirname(path), 0750, err);
@@ -128,8 +128,8 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 		rv = socket_dir(cfg.signer_url, err);
 	cep_signsvc_policy pol = {0};
 	if (rv == CEP_OK) {
-		cep_signsvc_policy_from(&cfg, &pol);
-		rv = cep_signsvc_start(svc, ca, &pol, uid, cfg.signer_url, err);
+		signer_signsvc_policy_from(&cfg, &pol);
+		rv = signer_signsvc_start(svc, ca, &pol, uid, cfg.signer_url, err);
 	}
 	if (rv != CEP_OK) {
 		cep_pki_ca_free(ca);
@@ -155,7 +155,7 @@ static uint64_t sd_tick(void *arg)
 static void sd_status(void *arg, char *buf, size_t len)
 {
 	cep_signsvc_stats st;
-	cep_signsvc_stats_get(arg, &st);
+	signer_signsvc_stats_get(arg, &st);
 	snprintf(buf, len, "serving: %llu signed, %llu refused, %llu foreign "
 	    "peer call(s)", (unsigned long long)st.signed_ok,
 	    (unsigned long long)st.refused,
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, NULL);
 	cep_sd_free(sd);
-	cep_signsvc_free(svc);
+	signer_signsvc_free(svc);
 	cep_log_info(NULL, "stopped");
 	return 0;
 }

@@ -36,7 +36,7 @@ struct cep_signsvc {
 
 /* ---- checks (pure: the tests and the fuzzer call them directly) ------- */
 
-void cep_signsvc_policy_from(const cep_config *cfg, cep_signsvc_policy *pol)
+void signer_signsvc_policy_from(const cep_config *cfg, cep_signsvc_policy *pol)
 {
 	memset(pol, 0, sizeof(*pol));
 	snprintf(pol->appliance, sizeof(pol->appliance), "%s", cfg->appliance);
@@ -97,7 +97,7 @@ static int check_expiry(const cep_signsvc_policy *pol, int64_t na,
 	return CEP_OK;
 }
 
-int cep_signsvc_check(const cep_signsvc_policy *pol,
+int signer_signsvc_check(const cep_signsvc_policy *pol,
     const Cep__V1__SignRequest *req, int64_t now_ms, cep_err *err)
 {
 	if (req == NULL)
@@ -152,7 +152,7 @@ static void h_sign(cep_rpc_call *c, void *arg)
 	    (const Cep__V1__SignRequest *)cep_rpc_call_request(c);
 	cep_err err = {0};
 	char *pem = NULL;
-	int rv = cep_signsvc_check(&s->pol, req, cep_now_ms(), &err);
+	int rv = signer_signsvc_check(&s->pol, req, cep_now_ms(), &err);
 	if (rv == CEP_OK) {
 		cep_pki_issue_req ir = {.cn = req->run_id, .uri_san = req->uri_san,
 		    .not_after_ms = req->not_after_ms, .server = 0};
@@ -193,7 +193,7 @@ static const cep_rpc_method methods[] = {
         h_ca_cert},
 };
 
-int cep_signsvc_start(cep_signsvc **out, cep_pki_ca *ca,
+int signer_signsvc_start(cep_signsvc **out, cep_pki_ca *ca,
     const cep_signsvc_policy *pol, uid_t allow_uid, const char *url,
     cep_err *err)
 {
@@ -218,14 +218,14 @@ int cep_signsvc_start(cep_signsvc **out, cep_pki_ca *ca,
 		rv = cep_rpc_server_listen(s->srv, url, NULL, err);
 	if (rv != CEP_OK) {
 		s->ca = NULL;              /* the caller keeps ca on failure */
-		cep_signsvc_free(s);
+		signer_signsvc_free(s);
 		return rv;
 	}
 	*out = s;
 	return CEP_OK;
 }
 
-void cep_signsvc_free(cep_signsvc *s)
+void signer_signsvc_free(cep_signsvc *s)
 {
 	if (s == NULL)
 		return;
@@ -234,7 +234,7 @@ void cep_signsvc_free(cep_signsvc *s)
 	free(s);
 }
 
-void cep_signsvc_stats_get(cep_signsvc *s, cep_signsvc_stats *out)
+void signer_signsvc_stats_get(cep_signsvc *s, cep_signsvc_stats *out)
 {
 	out->signed_ok = atomic_load(&s->signed_ok);
 	out->refused = atomic_load(&s->refused);

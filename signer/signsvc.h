@@ -34,30 +34,30 @@ typedef struct cep_signsvc_policy {
 
 /* From cep.yaml: appliance, and policy.maxDuration + setup +
  * runner.identityMargin + slack. */
-void cep_signsvc_policy_from(const cep_config *cfg, cep_signsvc_policy *pol);
+void signer_signsvc_policy_from(const cep_config *cfg, cep_signsvc_policy *pol);
 
 /* Checks a Sign request at time now_ms: run id syntax, URI exactly
  * cep://<pol->appliance>/<connector>/<ns>/<run_id> (as cep_pki_identity_uri
  * makes it), not_after in (now, now + max_lifetime], the key one canonical
  * DER P-256 SubjectPublicKeyInfo. INVALID_ARGUMENT with the reason
  * (PERMISSION_DENIED for a URI of another appliance). Reads req only. */
-int cep_signsvc_check(const cep_signsvc_policy *pol,
+int signer_signsvc_check(const cep_signsvc_policy *pol,
     const Cep__V1__SignRequest *req, int64_t now_ms, cep_err *err);
 
 typedef struct cep_signsvc cep_signsvc;
 
-/* Serves at url (ipc:// only) with ca (kept; freed by cep_signsvc_free),
+/* Serves at url (ipc:// only) with ca (kept; freed by signer_signsvc_free),
  * answering only peers of uid allow_uid. */
-int cep_signsvc_start(cep_signsvc **out, cep_pki_ca *ca,
+int signer_signsvc_start(cep_signsvc **out, cep_pki_ca *ca,
     const cep_signsvc_policy *pol, uid_t allow_uid, const char *url,
     cep_err *err);
 /* Stops serving, wipes the CA key. NULL-safe. */
-void cep_signsvc_free(cep_signsvc *s);
+void signer_signsvc_free(cep_signsvc *s);
 
 /* Counters for the STATUS= line and tests. */
 typedef struct cep_signsvc_stats {
 	uint64_t signed_ok, refused, foreign_peer;
 } cep_signsvc_stats;
-void cep_signsvc_stats_get(cep_signsvc *s, cep_signsvc_stats *out);
+void signer_signsvc_stats_get(cep_signsvc *s, cep_signsvc_stats *out);
 
 #endif

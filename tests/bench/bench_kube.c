@@ -318,7 +318,7 @@ static int launch_all(cep_executor *ex, int skip, int *failed)
 		    .connector = conn, .ns = NS, .appliance = "bench",
 		    .not_after_ms = cep_now_ms() + 300000};
 		cep_err err;
-		if (cep_executor_launch(ex, &l, &r->h, &err) != CEP_OK) {
+		if (delegate_executor_launch(ex, &l, &r->h, &err) != CEP_OK) {
 			fprintf(stderr, "bench_kube: launch %s on %s: %s\n", r->id,
 			    conn, err.msg);
 			r->exited = r->undone = true;
@@ -343,13 +343,13 @@ static int drive(cep_executor *ex, int *failed)
 			if (r->undone)
 				continue;
 			char what[256];
-			if (!r->exited && cep_executor_poll(ex, &r->h, what,
+			if (!r->exited && delegate_executor_poll(ex, &r->h, what,
 			    sizeof(what)) == CEP_EXEC_EXITED)
 				r->exited = true;
 			if (!r->exited)
 				continue;
 			cep_err err;
-			enum cep_exec_state st = cep_executor_undo(ex, r->id,
+			enum cep_exec_state st = delegate_executor_undo(ex, r->id,
 			    &err);
 			if (st == CEP_EXEC_PENDING)
 				continue;
@@ -397,7 +397,7 @@ static int round_run(cep_connectors *cs, const char *label, int slow,
 {
 	cep_executor *ex = NULL;
 	cep_err err;
-	if (cep_executor_kube_new(cs, "bench", "tls+tcp://127.0.0.1:9", &ex,
+	if (delegate_executor_kube_new(cs, "bench", "tls+tcp://127.0.0.1:9", &ex,
 	    &err) != CEP_OK) {
 		fprintf(stderr, "bench_kube: executor: %s\n", err.msg);
 		return -1;
@@ -409,7 +409,7 @@ static int round_run(cep_connectors *cs, const char *label, int slow,
 	int64_t t_launched = cep_mono_ms();
 	int left = drive(ex, &failed);
 	int64_t wall = cep_mono_ms() - t0;
-	cep_executor_free(ex);
+	delegate_executor_free(ex);
 	int64_t cpu = cpu_us(RUSAGE_SELF) - cpu0 - (watchers_cpu() - w0);
 	int lo = leftovers();
 	printf("\n== %s: %d runners on %d connectors\n", label, B.nrun,

@@ -200,7 +200,7 @@ static void setup(void)
 	    cep_paths_url(&B.paths, "delegate.sock", url, sizeof(url), &err) ||
 	    cep_rpc_server_listen(B.fake, url, NULL, &err))
 		die("stand-in delegate", &err);
-	if (cep_relay_new(&B.paths, &B.cfg, &B.relay, &err) != CEP_OK)
+	if (relay_new(&B.paths, &B.cfg, &B.relay, &err) != CEP_OK)
 		die("relay", &err);
 	if (cep_paths_url(&B.paths, "relay.sock", url, sizeof(url), &err) ||
 	    cep_rpc_client_new(&B.dlg, url, NULL, &err))
@@ -335,7 +335,7 @@ static double uploaded(void)
 	size_t len = 0;
 	cep_err err = {0};
 	double v = -1;
-	if (cep_metrics_render(cep_relay_metrics(B.relay), &text, &len, &err))
+	if (cep_metrics_render(relay_metrics(B.relay), &text, &len, &err))
 		return -1;
 	const char *p = strstr(text, "\ncep_relay_upstream_events_total ");
 	if (p != NULL)
@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 		runner_new(&rs[i], (unsigned)i);
 	grant_all(rs, (size_t)nr + 1);
 	for (int i = 0; i <= nr; i++)
-		runner_connect(&rs[i], cep_relay_port(B.relay));
+		runner_connect(&rs[i], relay_port(B.relay));
 	cep_err err = {0};
 	printf("bench_upstream: %d runner(s) x %d s, batches of %d events; "
 	    "%d latency samples\n", nr, B.seconds, BATCH, k);
@@ -559,7 +559,7 @@ int main(int argc, char **argv)
 	free(lr);
 	free(ld);
 	cep_rpc_client_free(B.dlg);
-	cep_relay_free(B.relay);
+	relay_free(B.relay);
 	cep_rpc_server_free(B.fake);
 	cep_pki_ca_free(B.ca);
 	kill(B.cp_pid, SIGTERM);

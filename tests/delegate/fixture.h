@@ -184,7 +184,7 @@ static cep_rpc_client *admin, *deleg;
 static CEP_FIX_FN void start_delegate(void)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_delegate_new(&paths, &cfg, &dg, &err), CEP_OK, "%s",
+	cr_assert_eq(delegate_new(&paths, &cfg, &dg, &err), CEP_OK, "%s",
 	    err.msg);
 }
 
@@ -238,8 +238,8 @@ static CEP_FIX_FN void teardown(void)
 	cep_rpc_client_free(admin);
 	cep_rpc_client_free(deleg);
 	if (dg != NULL) {
-		cep_delegate_stop(dg);
-		cep_delegate_free(dg);
+		delegate_stop(dg);
+		delegate_free(dg);
 		dg = NULL;
 	}
 	cep_rpc_server_free(relay_srv);

@@ -69,13 +69,13 @@ static void setup(void)
 	snprintf(url, sizeof(url), "ipc://%s/launcher.sock", dir);
 	write_file("cep-runner", fake_runner, 0755);
 	cep_err err = {0};
-	cr_assert_eq(cep_executor_launcher_new(url, &ex, &err), CEP_OK, "%s",
+	cr_assert_eq(delegate_executor_launcher_new(url, &ex, &err), CEP_OK, "%s",
 	    err.msg);
 }
 
 static void teardown(void)
 {
-	cep_executor_free(ex);
+	delegate_executor_free(ex);
 	if (launcher > 0) {
 		kill(launcher, SIGTERM);
 		waitpid(launcher, NULL, 0);
@@ -101,7 +101,7 @@ static int launch(cep_exec_handle *h, cep_err *err)
 	    .relay_url = "tls+tcp://127.0.0.1:7443", .server_name = "localhost",
 	    .not_after_ms = cep_now_ms() + 60000, .fault_types = types,
 	    .nfault_types = 2};
-	return cep_executor_launch(ex, &l, h, err);
+	return delegate_executor_launch(ex, &l, h, err);
 }
 
 static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
@@ -109,7 +109,7 @@ static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
 {
 	enum cep_exec_status st = CEP_EXEC_ALIVE;
 	for (int i = 0; i < 200 && st == CEP_EXEC_ALIVE; i++) {
-		st = cep_executor_poll(ex, h, what, len);
+		st = delegate_executor_poll(ex, h, what, len);
 		if (st == CEP_EXEC_ALIVE)
 			cep_sleep_ms(25);
 	}
@@ -129,12 +129,12 @@ Test(executor_launcher, launch_poll_kill_undo_through_the_launcher)
 	cr_assert_gt(h.pid, 1);
 	cr_assert_eq(h.start, cep_proc_start_time(h.pid));
 	char what[256];
-	cr_assert_eq(cep_executor_poll(ex, &h, what, sizeof(what)),
+	cr_assert_eq(delegate_executor_poll(ex, &h, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);
-	cep_executor_kill(ex, &h);
+	delegate_executor_kill(ex, &h);
 	cr_assert_eq(wait_exit(&h, what, sizeof(what)), CEP_EXEC_EXITED);
 	cr_assert_str_eq(what, "signal 9");
-	cr_assert_eq(cep_executor_undo(ex, RUN, &err), CEP_EXEC_DONE, "%s",
+	cr_assert_eq(delegate_executor_undo(ex, RUN, &err), CEP_EXEC_DONE, "%s",
 	    err.msg);
 }
 
@@ -143,7 +143,7 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 	start_launcher();
 	char *undone = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_executor_node_undo(ex, RUN, "[]", &undone, &err),
+	cr_assert_eq(delegate_executor_node_undo(ex, RUN, "[]", &undone, &err),
 	    CEP_EXEC_DONE, "nothing to undo needs no launcher");
 	cr_assert_null(undone);
 	const char *recs = "[{\"run_id\":\"" RUN "\",\"fault_id\":\"f1\","
@@ -151,7 +151,7 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 	    "\"nftables\",\"undo\":\"{}\"}]";
 	enum cep_exec_state rv = CEP_EXEC_PENDING;
 	for (int i = 0; i < 400 && rv == CEP_EXEC_PENDING; i++) {
-		rv = cep_executor_node_undo(ex, RUN, recs, &undone, &err);
+		rv = delegate_executor_node_undo(ex, RUN, recs, &undone, &err);
 		if (rv == CEP_EXEC_PENDING) {
 			cr_assert_null(undone);
 			cep_sleep_ms(25);
@@ -165,7 +165,7 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 	    "\"type\":\"x\",\"target\":\"x\",\"mechanism\":\"k8s-scale\","
 	    "\"undo\":\"{}\"}]";
 	for (int i = 0; i < 40; i++) {
-		rv = cep_executor_node_undo(ex, RUN, bad, &undone, &err);
+		rv = delegate_executor_node_undo(ex, RUN, bad, &undone, &err);
 		if (rv != CEP_EXEC_PENDING)
 			break;
 		cep_sleep_ms(25);
@@ -182,14 +182,14 @@ Test(executor_launcher, without_a_launcher_poll_reads_proc_and_undo_waits)
 	    .start = cep_proc_start_time((int)getpid())};
 	cr_assert(cep_run_id_parse(&self.run_id, RUN));
 	char what[256];
-	cr_assert_eq(cep_executor_poll(ex, &self, what, sizeof(what)),
+	cr_assert_eq(delegate_executor_poll(ex, &self, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);
 	self.start++;
-	cr_assert_eq(cep_executor_poll(ex, &self, what, sizeof(what)),
+	cr_assert_eq(delegate_executor_poll(ex, &self, what, sizeof(what)),
 	    CEP_EXEC_EXITED);
 	cr_assert(strstr(what, "launcher") != NULL, "%s", what);
 	/* undo: "try again" while the launcher may be restarting */
 	cep_err err = {0};
-	cr_assert_eq(cep_executor_undo(ex, RUN, &err), CEP_EXEC_PENDING,
+	cr_assert_eq(delegate_executor_undo(ex, RUN, &err), CEP_EXEC_PENDING,
 	    "%s", err.msg);
 }

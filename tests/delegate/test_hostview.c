@@ -41,10 +41,10 @@ static void start_launcher(void)
 	cr_assert_eq(cep_write_file(bin, "#!/bin/sh\n", 10, 0755, &err), CEP_OK);
 	cep_launcher_opts o = {.url = url, .runner_bin = bin, .runs_dir = runs,
 	    .allow_uid = getuid(), .stop_wait_ms = 1000};
-	cr_assert_eq(cep_launcher_new(&o, &L, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_hostview_launcher_new(url, &views[1], &err), CEP_OK,
+	cr_assert_eq(launcher_new(&o, &L, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(delegate_hostview_launcher_new(url, &views[1], &err), CEP_OK,
 	    "%s", err.msg);
-	views[0] = cep_hostview_direct();
+	views[0] = delegate_hostview_direct();
 }
 
 static void start_sleeper(void)
@@ -84,9 +84,9 @@ static void teardown(void)
 {
 	kill(sleeper, SIGKILL);
 	waitpid(sleeper, NULL, 0);
-	cep_hostview_free(views[1]);
-	cep_hostview_free(views[0]);   /* the shared direct view: ignored */
-	cep_launcher_free(L);
+	delegate_hostview_free(views[1]);
+	delegate_hostview_free(views[0]);   /* the shared direct view: ignored */
+	launcher_free(L);
 	cep_test_rmdir(dir);
 }
 
@@ -102,7 +102,7 @@ static int check(cep_hostview *hv, const char *fault, cep_err *err)
 	cr_assert_eq(cep_exp_parse(y, strlen(y), "t.yaml", &e, NULL, err),
 	    CEP_OK, "%s\n%s", err->msg, y);
 	free(y);
-	int rv = cep_policy_check_host(&pol, NULL, hv, e, 0, err);
+	int rv = delegate_policy_check_host(&pol, NULL, hv, e, 0, err);
 	cep_exp_free(e);
 	return rv;
 }
@@ -198,8 +198,8 @@ Test(hostview, an_unreachable_launcher_refuses_by_name)
 	snprintf(gone, sizeof(gone), "ipc://%s/gone.sock", dir);
 	cep_hostview *hv = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_hostview_launcher_new(gone, &hv, &err), CEP_OK);
-	cr_expect_str_eq(cep_hostview_name(hv), "launcher");
+	cr_assert_eq(delegate_hostview_launcher_new(gone, &hv, &err), CEP_OK);
+	cr_expect_str_eq(delegate_hostview_name(hv), "launcher");
 	char f[256], want[4400];
 	snprintf(f, sizeof(f), "      type: process-kill\n      pid: %d\n",
 	    (int)sleeper);
@@ -207,5 +207,5 @@ Test(hostview, an_unreachable_launcher_refuses_by_name)
 	snprintf(want, sizeof(want), "targets pid %d: cannot check it: asking "
 	    "cep-launcher at %s", (int)sleeper, gone);
 	cr_expect(strstr(err.msg, want) != NULL, "%s", err.msg);
-	cep_hostview_free(hv);
+	delegate_hostview_free(hv);
 }

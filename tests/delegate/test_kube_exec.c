@@ -149,7 +149,7 @@ static void setup(void)
 	cep_paths p;
 	cr_assert_eq(cep_paths_resolve(tmp, &p, &err), CEP_OK);
 	cr_assert_eq(cep_connectors_load(&p, &conns, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_executor_kube_new(conns, "test", RELAY, &ex, &err), CEP_OK,
+	cr_assert_eq(delegate_executor_kube_new(conns, "test", RELAY, &ex, &err), CEP_OK,
 	    "%s", err.msg);
 	snprintf(idd, sizeof(idd), "%s/identity", tmp);
 	cr_assert_eq(cep_mkdirs(idd, 0700, &err), CEP_OK);
@@ -164,7 +164,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	cep_executor_free(ex);
+	delegate_executor_free(ex);
 	ex = NULL;
 	cep_connectors_free(conns);
 	cep_kube_free(admin);
@@ -189,7 +189,7 @@ static void launch(const char *conn, char *id, cep_exec_handle *h,
 	    .relay_url = RELAY, .connector = conn, .ns = "shop",
 	    .appliance = "test", .not_after_ms = cep_now_ms() + life_ms};
 	cep_err err = {0};
-	cr_assert_eq(cep_executor_launch(ex, &l, h, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(delegate_executor_launch(ex, &l, h, &err), CEP_OK, "%s", err.msg);
 }
 
 static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
@@ -197,7 +197,7 @@ static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
 {
 	enum cep_exec_status st = CEP_EXEC_ALIVE;
 	for (int t = 0; t < ms && st == CEP_EXEC_ALIVE; t += 100) {
-		st = cep_executor_poll(ex, h, what, len);
+		st = delegate_executor_poll(ex, h, what, len);
 		if (st == CEP_EXEC_ALIVE)
 			cep_sleep_ms(100);
 	}
@@ -208,7 +208,7 @@ static enum cep_exec_state undo(const char *id, cep_err *err)
 {
 	enum cep_exec_state rv = CEP_EXEC_PENDING;
 	for (int t = 0; t < 60000 && rv == CEP_EXEC_PENDING; t += 100) {
-		rv = cep_executor_undo(ex, id, err);
+		rv = delegate_executor_undo(ex, id, err);
 		if (rv == CEP_EXEC_PENDING)
 			cep_sleep_ms(100);
 	}
@@ -318,7 +318,7 @@ Test(kube_exec, launch_creates_pod_and_secret_as_specified)
 	json_decref(pod);
 	json_decref(sec);
 	char what[512];
-	cr_assert_eq(cep_executor_poll(ex, &h, what, sizeof(what)),
+	cr_assert_eq(delegate_executor_poll(ex, &h, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);
 	cep_err err = {0};
 	cr_assert_eq(undo(id, &err), CEP_EXEC_DONE, "%s", err.msg);
@@ -374,9 +374,9 @@ Test(kube_exec, kill_deletes_the_pod)
 			break;
 		cep_sleep_ms(100);
 	}
-	cr_assert_eq(cep_executor_poll(ex, &h, what, sizeof(what)),
+	cr_assert_eq(delegate_executor_poll(ex, &h, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);
-	cep_executor_kill(ex, &h);
+	delegate_executor_kill(ex, &h);
 	cr_assert_eq(wait_exit(&h, what, sizeof(what), 20000), CEP_EXEC_EXITED);
 	json_t *gone = NULL;
 	for (int t = 0; t < 10000 && (gone = get_obj(&cep_kube_pods, h.pod)); t += 100) {
@@ -402,7 +402,7 @@ Test(kube_exec, dead_api_server_does_not_delay_another_connector)
 	cr_assert_not_null(pod, "healthy connector's pod not created while "
 	    "another connector's server hangs");
 	json_decref(pod);
-	cr_assert_eq(cep_executor_poll(ex, &hd, what, sizeof(what)),
+	cr_assert_eq(delegate_executor_poll(ex, &hd, what, sizeof(what)),
 	    CEP_EXEC_ALIVE, "the dead connector's launch should still be trying, "
 	    "got: %s", what);
 	cep_err err = {0};
@@ -520,7 +520,7 @@ Test(kube_exec, collection_removes_objects_of_finished_and_unknown_runs)
 	leftover(c.s, "other");    /* another appliance's: not ours */
 	cep_exec_place pl = {.connector = "sleepy", .ns = "shop"};
 	cep_err err = {0};
-	cr_assert_eq(cep_executor_kube_collect(ex, &pl, 1, is_live, NULL, &err),
+	cr_assert_eq(delegate_executor_kube_collect(ex, &pl, 1, is_live, NULL, &err),
 	    CEP_OK, "%s", err.msg);
 	/* the dead connector's collection may take long: wait on objects */
 	for (int t = 0; t < 20000 && (count_run(&cep_kube_pods, b.s) > 0 ||
@@ -570,7 +570,7 @@ Test(kube_exec, undo_gives_up_after_its_bound_naming_what_is_left)
 	cr_assert_eq(kubeapi_control(api, "revoke", "{\"user\": \"delegate\", "
 	    "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
 	    "\"delete\"}"), 200);
-	cep_executor_kube_set_undo_limit(ex, 2000);
+	delegate_executor_kube_set_undo_limit(ex, 2000);
 	cep_err err = {0};
 	cr_assert_eq(undo(id, &err), CEP_EXEC_FAILED, "%s", err.msg);
 	cr_assert_eq(err.code, CEP_UNAVAILABLE, "%s", err.msg);

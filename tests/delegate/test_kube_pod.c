@@ -28,7 +28,7 @@ static json_t *build(const char *node, unsigned caps, bool cgroupfs)
 	    "cep-runner-r-0123456789abcdef", .ns = "shop", .appliance = "a1",
 	    .relay = "tls+tcp://relay:7443", .deadline_s = 300, .node = node,
 	    .caps = caps, .cgroupfs = cgroupfs};
-	json_t *pod = cep_kpod_pod(&conn, &p);
+	json_t *pod = delegate_kpod_pod(&conn, &p);
 	cr_assert_not_null(pod);
 	return pod;
 }
@@ -65,30 +65,30 @@ static char *caps_of(json_t *pod)
 Test(kube_pod, caps_per_fault_type)
 {
 	bool cg = false;
-	cr_assert_eq(cep_kpod_caps_for("network-loss", &cg), CEP_KCAP_NET_ADMIN
+	cr_assert_eq(delegate_kpod_caps_for("network-loss", &cg), CEP_KCAP_NET_ADMIN
 	    | CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE);
 	cr_assert(!cg);
-	cr_assert_eq(cep_kpod_caps_for("network-duplicate", &cg) &
+	cr_assert_eq(delegate_kpod_caps_for("network-duplicate", &cg) &
 	    CEP_KCAP_NET_RAW, CEP_KCAP_NET_RAW);
-	cr_assert_eq(cep_kpod_caps_for("disk-fill", &cg), CEP_KCAP_SYS_PTRACE
+	cr_assert_eq(delegate_kpod_caps_for("disk-fill", &cg), CEP_KCAP_SYS_PTRACE
 	    | CEP_KCAP_DAC_OVERRIDE);
 	cr_assert(!cg);
-	cr_assert_eq(cep_kpod_caps_for("cpu-hog", &cg), CEP_KCAP_SYS_PTRACE);
+	cr_assert_eq(delegate_kpod_caps_for("cpu-hog", &cg), CEP_KCAP_SYS_PTRACE);
 	cr_assert(cg);
 	/* API faults, probes, host-only types: nothing */
 	static const char *const none[] = {"pod-delete", "deployment-scale",
 	    "node-cordon", "process-kill", "http", "k8s", "bogus", NULL};
 	for (size_t i = 0; none[i] != NULL; i++)
-		cr_assert_eq(cep_kpod_caps_for(none[i], NULL), 0, "%s", none[i]);
-	cr_assert_eq(cep_kpod_caps_for(NULL, NULL), 0);
-	cr_assert_str_eq(cep_kpod_cap_name(CEP_KCAP_SYS_PTRACE), "SYS_PTRACE");
-	cr_assert_null(cep_kpod_cap_name(3));
-	cr_assert_null(cep_kpod_cap_name(1u << 20));
+		cr_assert_eq(delegate_kpod_caps_for(none[i], NULL), 0, "%s", none[i]);
+	cr_assert_eq(delegate_kpod_caps_for(NULL, NULL), 0);
+	cr_assert_str_eq(delegate_kpod_cap_name(CEP_KCAP_SYS_PTRACE), "SYS_PTRACE");
+	cr_assert_null(delegate_kpod_cap_name(3));
+	cr_assert_null(delegate_kpod_cap_name(1u << 20));
 }
 
 Test(kube_pod, network_fault_on_a_pod_target)
 {
-	json_t *pod = build("node-2", cep_kpod_caps_for("network-loss", NULL),
+	json_t *pod = build("node-2", delegate_kpod_caps_for("network-loss", NULL),
 	    false);
 	cr_assert_str_eq(json_string_value(at(pod, "spec.nodeName")), "node-2");
 	cr_assert(json_is_true(at(pod, "spec.hostPID")));
@@ -133,8 +133,8 @@ Test(kube_pod, network_fault_on_a_pod_target)
 Test(kube_pod, hogs_get_the_node_cgroupfs)
 {
 	bool cg = false;
-	unsigned caps = cep_kpod_caps_for("cpu-hog", &cg) |
-	    cep_kpod_caps_for("io-stress", &cg);
+	unsigned caps = delegate_kpod_caps_for("cpu-hog", &cg) |
+	    delegate_kpod_caps_for("io-stress", &cg);
 	json_t *pod = build("node-1", caps, cg);
 	cr_assert_str_eq(caps_of(pod), "SYS_PTRACE DAC_OVERRIDE");
 	cr_assert_str_eq(json_string_value(at(pod, "spec.volumes.1.hostPath."
@@ -171,21 +171,21 @@ Test(kube_pod, placement_round_trip)
 	char node[64];
 	unsigned caps = 0;
 	bool cg = false;
-	unsigned want = cep_kpod_caps_for("network-latency", NULL) |
-	    cep_kpod_caps_for("cpu-hog", NULL);
+	unsigned want = delegate_kpod_caps_for("network-latency", NULL) |
+	    delegate_kpod_caps_for("cpu-hog", NULL);
 	json_t *pod = build("node-3", want, true);
-	cr_assert(cep_kpod_placement(pod, node, sizeof(node), &caps, &cg));
+	cr_assert(delegate_kpod_placement(pod, node, sizeof(node), &caps, &cg));
 	cr_assert_str_eq(node, "node-3");
 	cr_assert_eq(caps, want);
 	cr_assert(cg);
 	json_decref(pod);
 	pod = build(NULL, 0, false);
-	cr_assert(!cep_kpod_placement(pod, node, sizeof(node), &caps, &cg));
+	cr_assert(!delegate_kpod_placement(pod, node, sizeof(node), &caps, &cg));
 	json_decref(pod);
 	json_t *bad = json_pack("{s:{s:b, s:i}}", "spec", "hostPID", 1,
 	    "nodeName", 7);
-	cr_assert(!cep_kpod_placement(bad, node, sizeof(node), &caps, &cg));
-	cr_assert(!cep_kpod_placement(NULL, node, sizeof(node), &caps, &cg));
+	cr_assert(!delegate_kpod_placement(bad, node, sizeof(node), &caps, &cg));
+	cr_assert(!delegate_kpod_placement(NULL, node, sizeof(node), &caps, &cg));
 	json_decref(bad);
 }
 
@@ -216,7 +216,7 @@ Test(kube_pod, control_plane_fallback_in_secret_and_env)
 	    "cep-runner-r-0123456789abcdef", .ns = "shop", .appliance = "a1",
 	    .relay = "tls+tcp://relay:7443", .deadline_s = 300,
 	    .cp_url = "https://plane.example.net", .cp_ca_pem = "-----PEM-----"};
-	json_t *pod = cep_kpod_pod(&conn, &p);
+	json_t *pod = delegate_kpod_pod(&conn, &p);
 	bool sec = false;
 	cr_assert_str_eq(env_of(pod, "CEP_CP_URL", &sec), "cp-url");
 	cr_assert(sec, "the URL comes from the Secret");
@@ -225,20 +225,20 @@ Test(kube_pod, control_plane_fallback_in_secret_and_env)
 	cr_assert_str_eq(env_of(pod, "CEP_CP_PROXY", &sec),
 	    "http://proxy.site:3128");
 	json_decref(pod);
-	json_t *s = cep_kpod_secret(&conn, &p, "uid-1", "ca", "crt", "key");
+	json_t *s = delegate_kpod_secret(&conn, &p, "uid-1", "ca", "crt", "key");
 	cr_assert_not_null(at(s, "data.cp-url"));
 	cr_assert_not_null(json_object_get(at(s, "data"), "cp-ca.crt"));
 	json_decref(s);
 	p.cp_proxy = "http://other:8080";
-	pod = cep_kpod_pod(&conn, &p);
+	pod = delegate_kpod_pod(&conn, &p);
 	cr_assert_str_eq(env_of(pod, "CEP_CP_PROXY", &sec), "http://other:8080");
 	json_decref(pod);
 	p.cp_url = NULL;
-	pod = cep_kpod_pod(&conn, &p);
+	pod = delegate_kpod_pod(&conn, &p);
 	cr_assert_null(env_of(pod, "CEP_CP_URL", &sec));
 	cr_assert_null(env_of(pod, "CEP_CP_PROXY", &sec));
 	json_decref(pod);
-	s = cep_kpod_secret(&conn, &p, "uid-1", "ca", "crt", "key");
+	s = delegate_kpod_secret(&conn, &p, "uid-1", "ca", "crt", "key");
 	cr_assert_null(at(s, "data.cp-url"));
 	json_decref(s);
 }

@@ -61,7 +61,7 @@ static cep_exp *host_exp(const char *duration, const char *fault)
 static void refused(cep_exp *e, size_t active, const char *want)
 {
 	cep_err err = {0};
-	int rv = cep_policy_check(&pol, e, active, &err);
+	int rv = delegate_policy_check(&pol, e, active, &err);
 	cr_assert_eq(rv, CEP_FAILED_PRECONDITION, "not refused (want: %s)", want);
 	cr_assert_eq(err.code, CEP_FAILED_PRECONDITION);
 	cr_assert(strstr(err.msg, want) != NULL, "message \"%s\" lacks \"%s\"",
@@ -74,7 +74,7 @@ Test(policy, allowed_spec_passes)
 	cep_exp *e = host_exp("30s", "      type: process-kill\n"
 	    "      process: demo-web\n");
 	cep_err err = {0};
-	cr_assert_eq(cep_policy_check(&pol, e, 0, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(delegate_policy_check(&pol, e, 0, &err), CEP_OK, "%s", err.msg);
 	cep_exp_free(e);
 }
 
@@ -122,7 +122,7 @@ Test(policy, not_in_allow_list)
 	cep_exp *ok = host_exp("10s", "      type: process-kill\n"
 	    "      process: demo-web\n");
 	cep_err err = {0};
-	cr_assert_eq(cep_policy_check(&pol, ok, 0, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(delegate_policy_check(&pol, ok, 0, &err), CEP_OK, "%s", err.msg);
 	cep_exp_free(ok);
 }
 
@@ -190,7 +190,7 @@ Test(policy, pid_checked_by_comm)
 	    (int)child);
 	cep_exp *e = host_exp("10s", fy);
 	cep_err err = {0};
-	int rv = cep_policy_check(&pol, e, 0, &err);
+	int rv = delegate_policy_check(&pol, e, 0, &err);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	cep_exp_free(e);

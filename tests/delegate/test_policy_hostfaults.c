@@ -52,7 +52,7 @@ static int check(const char *fault, cep_err *err)
 	cr_assert_eq(cep_exp_parse(y, strlen(y), "t.yaml", &e, NULL, err),
 	    CEP_OK, "%s\n%s", err->msg, y);
 	free(y);
-	int rv = cep_policy_check(&pol, e, 0, err);
+	int rv = delegate_policy_check(&pol, e, 0, err);
 	cep_exp_free(e);
 	return rv;
 }

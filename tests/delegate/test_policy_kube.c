@@ -4,7 +4,7 @@
  * namespace policy.namespaces.deny names, and an unknown connector - before
  * any object exists in the cluster; an accepted run becomes a runner pod
  * that is watched to its end and cleaned up to zero objects; after a
- * kill -9 of the delegate (cep_delegate_free) a restart adopts the live
+ * kill -9 of the delegate (delegate_free) a restart adopts the live
  * pod and collects the objects of unknown runs. */
 #define _GNU_SOURCE
 #include "fixture.h"
@@ -38,7 +38,7 @@ static void kube_setup(void)
 {
 	cep_err err = {0};
 	setup();
-	cep_delegate_free(dg);   /* restarted below with connectors */
+	delegate_free(dg);   /* restarted below with connectors */
 	dg = NULL;
 	side = cep_test_tmpdir("kpol");
 	chmod(side, 0755);
@@ -251,7 +251,7 @@ Test(policy_kube, restart_adopts_live_pod_and_collects_unknown)
 	cep_run_id unknown;
 	cep_run_id_new(&unknown);
 	leftover(unknown.s);
-	cep_delegate_free(dg);   /* like kill -9: nothing cleaned */
+	delegate_free(dg);   /* like kill -9: nothing cleaned */
 	dg = NULL;
 	start_delegate();
 	/* the unknown run's pod is collected, the live run's is not */
@@ -284,8 +284,8 @@ Test(policy_kube, graceful_stop_kills_the_pod_and_leaves_nothing)
 	cr_assert_not_null(pod);
 	json_decref(pod);
 	/* the script ignores the abort: killed after the grace period */
-	cep_delegate_stop(dg);
-	cr_assert_eq(cep_delegate_active_runs(dg), 0);
+	delegate_stop(dg);
+	cr_assert_eq(delegate_active_runs(dg), 0);
 	cr_assert_eq(run_state(id, reason, sizeof(reason)),
 	    CEP__V1__RUN_STATE__RUN_ABORTED, "%s", reason);
 	cr_assert_str_eq(reason, "delegate stopping");

@@ -55,7 +55,7 @@ static int check(const char *fault, char *msg, size_t len)
 	cep_err err = {0};
 	cr_assert_eq(cep_exp_parse(y, strlen(y), "t.yaml", &e, NULL, &err),
 	    CEP_OK, "%s", err.msg);
-	int rv = cep_policy_check(&pol, e, 0, &err);
+	int rv = delegate_policy_check(&pol, e, 0, &err);
 	snprintf(msg, len, "%s", err.msg);
 	cep_exp_free(e);
 	return rv;
@@ -139,13 +139,13 @@ Test(policy_net, decision_by_identity)
 	cep_netns_id host = {(uint64_t)st.st_dev, (uint64_t)st.st_ino};
 	cep_netns_id other = {(uint64_t)st.st_dev, (uint64_t)st.st_ino + 7};
 	cep_err err = {0};
-	cr_assert_eq(cep_policy_check_netns_id(&pol, "x", "network-loss", &host,
+	cr_assert_eq(delegate_policy_check_netns_id(&pol, "x", "network-loss", &host,
 	    &err), CEP_FAILED_PRECONDITION);
 	cr_expect(strstr(err.msg, HOST_KEY), "%s", err.msg);
-	cr_assert_eq(cep_policy_check_netns_id(&pol, "x", "network-loss", &other,
+	cr_assert_eq(delegate_policy_check_netns_id(&pol, "x", "network-loss", &other,
 	    &err), CEP_OK);
 	pol.allow_host_netns = true;
-	cr_assert_eq(cep_policy_check_netns_id(&pol, "x", "network-loss", &host,
+	cr_assert_eq(delegate_policy_check_netns_id(&pol, "x", "network-loss", &host,
 	    &err), CEP_OK, "%s", err.msg);
 }
 

@@ -12,7 +12,7 @@ Test(recover, restart_adopts_live_runner)
 	launched_run(id);
 	runner_connected(id);
 	fault("cep.v1.Delegate/RecordFault", id, "hog");
-	cep_delegate_free(dg);   /* like kill -9: nothing cleaned */
+	delegate_free(dg);   /* like kill -9: nothing cleaned */
 	dg = NULL;
 	cr_assert_eq(procs_of(id), 2);
 	start_delegate();
@@ -35,7 +35,7 @@ Test(recover, restart_cleans_up_gone_runner)
 	char id[24], reason[512];
 	launched_run(id);
 	runner_connected(id);
-	cep_delegate_free(dg);
+	delegate_free(dg);
 	dg = NULL;
 	runner_exit(id);        /* the runner dies while no delegate is there */
 	cr_assert_eq(wait_procs(id, 0, 5000), 0);
@@ -54,9 +54,9 @@ Test(recover, graceful_stop_aborts_and_cleans_up)
 	char id[24];
 	launched_run(id);
 	runner_connected(id);
-	cep_delegate_stop(dg);   /* the fake runner ignores ABORT: killed */
+	delegate_stop(dg);   /* the fake runner ignores ABORT: killed */
 	cr_assert_eq(procs_of(id), 0, "runner left after a graceful stop");
-	cr_assert_eq(cep_delegate_active_runs(dg), 0);
+	cr_assert_eq(delegate_active_runs(dg), 0);
 	char reason[512];
 	cr_assert_eq(run_state(id, reason, sizeof(reason)),
 	    CEP__V1__RUN_STATE__RUN_ABORTED);
@@ -71,7 +71,7 @@ Test(recover, recovery_uses_torn_journal_and_skips_corrupt_one)
 	char id[24], p[4200], reason[512];
 	launched_run(id);
 	runner_connected(id);
-	cep_delegate_free(dg);
+	delegate_free(dg);
 	dg = NULL;
 	/* half a record at the end of the live run's journal */
 	snprintf(p, sizeof(p), "%s/runs/%s/journal", paths.state, id);
@@ -116,7 +116,7 @@ Test(recover, deadline_aborts_then_kills)
 	char id[24], dir[4200], reason[512];
 	launched_run(id);
 	runner_connected(id);
-	cep_delegate_free(dg);
+	delegate_free(dg);
 	dg = NULL;
 	snprintf(dir, sizeof(dir), "%s/runs/%s", paths.state, id);
 	cep_journal *j = NULL;

@@ -87,8 +87,8 @@ static void *race_submit(void *arg)
 
 Test(runs, racing_submissions_never_exceed_max_concurrent_runs)
 {
-	cep_delegate_stop(dg);
-	cep_delegate_free(dg);
+	delegate_stop(dg);
+	delegate_free(dg);
 	cep_rpc_server *lx = NULL;
 	cep_err err = {0};
 	snprintf(cfg.launcher_url, sizeof(cfg.launcher_url),
@@ -123,8 +123,8 @@ Test(runs, racing_submissions_never_exceed_max_concurrent_runs)
 		    "policy.maxConcurrentRuns is 2") != NULL, "%s", r[i].err.msg);
 	}
 	cr_expect_eq(ok, 2, "%d submissions accepted, at most 2 may be", ok);
-	cep_delegate_stop(dg);
-	cep_delegate_free(dg);
+	delegate_stop(dg);
+	delegate_free(dg);
 	dg = NULL;
 	cep_rpc_server_free(lx);
 }
@@ -336,13 +336,13 @@ Test(runs, runner_calls_for_unknown_or_finished_runs_are_refused)
 Test(runs, refuses_a_ca_key_others_can_read)
 {
 	char p[4200];
-	cep_delegate_free(dg);
+	delegate_free(dg);
 	dg = NULL;
 	snprintf(p, sizeof(p), "%s/ca.key", paths.pki);
 	cr_assert_eq(chmod(p, 0644), 0);
 	cep_err err = {0};
 	cep_delegate *d2 = NULL;
-	int rv = cep_delegate_new(&paths, &cfg, &d2, &err);
+	int rv = delegate_new(&paths, &cfg, &d2, &err);
 	cr_assert_eq(rv, CEP_PERMISSION_DENIED, "%d %s", rv, err.msg);
 	cr_assert(strstr(err.msg, "ca.key") != NULL, "%s", err.msg);
 	cr_assert_null(d2);

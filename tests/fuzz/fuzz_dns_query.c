@@ -1,7 +1,7 @@
 /* fuzz_dns_query.c - libFuzzer target: what the dns-error responder
  * (runner/fault_net_dns.c) reads from a client of the target namespace:
  * a DNS message, parsed with libresolv for its one question
- * (cep_net_dns_query_name). Invariants: a query is accepted only as a
+ * (runner_net_dns_query_name). Invariants: a query is accepted only as a
  * one-question query (QR clear, QDCOUNT 1) whose question ends inside the
  * message; the name is text (no control characters, escaped by
  * libresolv) and shorter than its buffer; and one that fits round-trips:
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t qend = 0;
 	if (size > 4096)   /* the responder reads at most 4096 bytes */
 		return 0;
-	if (!cep_net_dns_query_name(data, size, name, sizeof(name), &qend))
+	if (!runner_net_dns_query_name(data, size, name, sizeof(name), &qend))
 		return 0;
 	trap_unless(size >= HFIXEDSZ && (data[2] & 0x80) == 0);
 	trap_unless(data[4] == 0 && data[5] == 1);
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	char again[256];
 	size_t qend2 = 0;
-	trap_unless(cep_net_dns_query_name(q, (size_t)ql, again, sizeof(again),
+	trap_unless(runner_net_dns_query_name(q, (size_t)ql, again, sizeof(again),
 	    &qend2));
 	trap_unless(strcasecmp(name, again) == 0 && qend2 == (size_t)ql);
 	return 0;

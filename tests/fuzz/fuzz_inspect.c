@@ -1,9 +1,9 @@
 /*
  * fuzz_inspect.c - libFuzzer target for cep-launcher's Inspect request:
  * whatever bytes the delegate's socket delivers, decoding them as a
- * LauncherInspect and checking every field (cep_launcher_check_inspect)
+ * LauncherInspect and checking every field (launcher_check_inspect)
  * must answer OK or a refusal naming why, without crashing or reading out
- * of bounds; a request that passes is answered (cep_launcher_inspect
+ * of bounds; a request that passes is answered (launcher_inspect
  * only reads: /proc, O_PATH descriptors, fstatvfs), and its facts must
  * be packable, with a comm or an error string that is text.
  *
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (q == NULL)
 		return 0;
 	cep_err err = {0};
-	int rv = cep_launcher_check_inspect(q, &err);
+	int rv = launcher_check_inspect(q, &err);
 	if (rv != CEP_OK && err.msg[0] == '\0')
 		abort();   /* a refusal always says why */
 	if (rv == CEP_OK) {
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (q->path.len > 0 && q->path.data[0] != '/'))
 			abort();
 		static cep_launcher_facts f;
-		cep_launcher_inspect(q, &f);
+		launcher_inspect(q, &f);
 		if (strnlen(f.comm, sizeof(f.comm)) == sizeof(f.comm) ||
 		    strnlen(f.netns_error, sizeof(f.netns_error)) ==
 		    sizeof(f.netns_error))

@@ -1,6 +1,6 @@
 /* fuzz_netq.c - libFuzzer target: the NFQUEUE workers' packet paths
  * (runner/fault_net_mangle.c, fault_net_latency.c) as the worker runs
- * them: a queue message read by cep_netq_drain from the queue socket (a
+ * them: a queue message read by runner_netq_drain from the queue socket (a
  * socketpair here), handled by the corrupt/duplicate or the delay
  * callback, verdicts read back from the other end. The first byte picks
  * the fault (corrupt 100%, corrupt at some percent, duplicate, latency)
@@ -96,7 +96,7 @@ static size_t wrap(uint8_t *buf, uint32_t id, const uint8_t *p, size_t len,
 /* The corrupted copy: same length, one bit flipped, past the IP header. */
 static void check_corrupt(const uint8_t *p, size_t len, const verdict *v)
 {
-	size_t off = cep_netq_corrupt_offset(p, len);
+	size_t off = runner_netq_corrupt_offset(p, len);
 	trap_unless(off == SIZE_MAX || off < len);
 	if (off == SIZE_MAX) {
 		trap_unless(v->pkt == NULL);
@@ -142,12 +142,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .qnum = CEP_NETQ_BASE, .copy_packet = mode != 3,
 	    .priv = mode == 3 ? (const void *)&la : (const void *)&ma};
 	cep_netq_packet_fn cb = mode == 3 ?
-	    cep_netq_delay_cb : cep_netq_mangle_cb;
+	    runner_netq_delay_cb : runner_netq_mangle_cb;
 	const uint8_t *p = data + 3;
 	size_t len = size - 3;
 	size_t n = raw ? len : wrap(in, data[2], p, len, capped);
 	trap_unless(send(sv[1], raw ? p : in, n, 0) == (ssize_t)n);
-	cep_netq_drain(&q, cb);
+	runner_netq_drain(&q, cb);
 
 	verdict v = {0};
 	int got = verdicts(sv[1], out, &v);

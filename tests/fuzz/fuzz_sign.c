@@ -1,7 +1,7 @@
 /*
  * fuzz_sign.c - libFuzzer target for cep-signer's Sign request: whatever
  * bytes the delegate's socket delivers, decoding them as a SignRequest and
- * checking every field (cep_signsvc_check: run id, URI, expiry, the DER
+ * checking every field (signer_signsvc_check: run id, URI, expiry, the DER
  * public key through mbedTLS) must answer OK or a refusal with a reason,
  * without crashing, leaking or reading out of bounds. A request that
  * passes is also signed, so the certificate writer sees fuzzed keys too.
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (req == NULL)
 		return 0;
 	cep_err err = {0};
-	int rv = cep_signsvc_check(&pol, req, cep_now_ms(), &err);
+	int rv = signer_signsvc_check(&pol, req, cep_now_ms(), &err);
 	if (rv != CEP_OK && err.msg[0] == '\0')
 		abort();   /* a refusal always says why */
 	if (rv == CEP_OK) {

@@ -64,7 +64,7 @@ static size_t peek_all(cep_spool *s)
 	size_t n = 0;
 	uint64_t tok = 0;
 	cep_err err;
-	if (cep_spool_peek(s, SIZE_MAX, 0, &v, &n, &tok, &err) != 0)
+	if (relay_spool_peek(s, SIZE_MAX, 0, &v, &n, &tok, &err) != 0)
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		if (v[i]->run_id != NULL)
@@ -73,7 +73,7 @@ static size_t peek_all(cep_spool *s)
 			if (v[i]->events[k]->text != NULL)
 				(void)strlen(v[i]->events[k]->text);
 	}
-	cep_spool_batches_free(v, n);
+	relay_spool_batches_free(v, n);
 	return n;
 }
 
@@ -82,18 +82,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	put_file(data, size);
 	cep_spool *s = NULL;
 	cep_err err;
-	if (cep_spool_open(dir, 1 << 30, &s, &err) != 0)
+	if (relay_spool_open(dir, 1 << 30, &s, &err) != 0)
 		abort();
-	size_t recs = cep_spool_records(s);
-	int64_t bytes = cep_spool_bytes(s);
+	size_t recs = relay_spool_records(s);
+	int64_t bytes = relay_spool_bytes(s);
 	if (peek_all(s) != recs || bytes < 0 || (uint64_t)bytes > size ||
 	    (recs == 0) != (bytes == 0))
 		__builtin_trap();
-	cep_spool_close(s);
-	if (cep_spool_open(dir, 1 << 30, &s, &err) != 0)
+	relay_spool_close(s);
+	if (relay_spool_open(dir, 1 << 30, &s, &err) != 0)
 		abort();
-	if (cep_spool_records(s) != recs || cep_spool_bytes(s) != bytes)
+	if (relay_spool_records(s) != recs || relay_spool_bytes(s) != bytes)
 		__builtin_trap();
-	cep_spool_close(s);
+	relay_spool_close(s);
 	return 0;
 }

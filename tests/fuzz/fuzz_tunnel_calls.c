@@ -112,7 +112,7 @@ static void collect(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls,
 		uint64_t id;
 		uint8_t *buf;
 		size_t len;
-		if (!cep_tunnel_reply_pop(t, &id, &buf, &len)) {
+		if (!relay_tunnel_reply_pop(t, &id, &buf, &len)) {
 			trap_unless(cep_mono_ms() < end);
 			cep_sleep_ms(1);
 			continue;
@@ -147,15 +147,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		protobuf_c_message_free_unpacked(m, NULL);
 		return 0;
 	}
-	cep_tunnel *t = cep_tunnel_alloc("fuzz", server(), gone, NULL);
+	cep_tunnel *t = relay_tunnel_alloc("fuzz", server(), gone, NULL);
 	bool *answered = calloc(calls->n_calls + 1, sizeof(bool));
 	trap_unless(t != NULL && answered != NULL);
-	cep_tunnel_take_calls(t, calls);
+	relay_tunnel_take_calls(t, calls);
 	collect(t, calls, answered);
-	trap_unless(cep_tunnel_sessions(t) <= SESSION_MAX &&
-	    cep_tunnel_sessions(t) <= calls->n_calls);
+	trap_unless(relay_tunnel_sessions(t) <= SESSION_MAX &&
+	    relay_tunnel_sessions(t) <= calls->n_calls);
 	free(answered);
-	cep_tunnel_free(t);
+	relay_tunnel_free(t);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return 0;
 }

@@ -56,7 +56,7 @@ static ProtobufCBinaryData text(const char *s)
 static void refused(Cep__V1__LauncherInspect *q, const char *field)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_launcher_check_inspect(q, &err), CEP_INVALID_ARGUMENT,
+	cr_assert_eq(launcher_check_inspect(q, &err), CEP_INVALID_ARGUMENT,
 	    "%s accepted", field);
 	cr_assert(strstr(err.msg, field) != NULL, "\"%s\" not in \"%s\"", field,
 	    err.msg);
@@ -66,21 +66,21 @@ Test(inspect, check_refuses_each_bad_field)
 {
 	Cep__V1__LauncherInspect q = CEP__V1__LAUNCHER_INSPECT__INIT;
 	cep_err err = {0};
-	cr_assert_eq(cep_launcher_check_inspect(&q, &err), CEP_OK, "nothing "
+	cr_assert_eq(launcher_check_inspect(&q, &err), CEP_OK, "nothing "
 	    "asked is fine: %s", err.msg);
 	q.pid = 4194304;
 	q.netns = true;
 	q.path = text("/var/lib");
-	cr_assert_eq(cep_launcher_check_inspect(&q, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(launcher_check_inspect(&q, &err), CEP_OK, "%s", err.msg);
 	q.pid = -1;
 	refused(&q, "pid");
 	q.pid = 4194305;
 	refused(&q, "pid");
 	q.pid = 0;
 	q.netns_name = text("blue");
-	cr_assert_eq(cep_launcher_check_inspect(&q, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(launcher_check_inspect(&q, &err), CEP_OK, "%s", err.msg);
 	q.netns_name = text("/run/netns/blue");
-	cr_assert_eq(cep_launcher_check_inspect(&q, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(launcher_check_inspect(&q, &err), CEP_OK, "%s", err.msg);
 	q.netns_name = text("");
 	refused(&q, "netns_name");   /* netns asked of nothing */
 	const char *bad_names[] = {"..", ".", "a/b", NULL};
@@ -323,7 +323,7 @@ Test(inspect, the_walk_without_openat2_stays_in_its_root)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		errno = 0;
-		int fd = cep_launcher_walk(root, cases[i].path);
+		int fd = launcher_walk(root, cases[i].path);
 		int e = fd < 0 ? errno : 0;
 		cr_expect_eq(e, cases[i].err, "%s: errno %d", cases[i].path, e);
 		struct stat st;
@@ -347,7 +347,7 @@ Test(inspect, refused_over_the_wire_by_field_and_by_peer)
 	cep_err err = {0};
 	cr_assert_eq(inspect(&q, &f, &err), CEP_INVALID_ARGUMENT);
 	cr_expect(strstr(err.msg, "path: not absolute") != NULL, "%s", err.msg);
-	cep_launcher_free(T.L);
+	launcher_free(T.L);
 	T.L = NULL;
 	start(getuid() + 1);
 	q.path = text("/");

@@ -78,12 +78,12 @@ Test(launcher, check_launch_accepts_and_computes_caps)
 	Cep__V1__LaunchRequest r = request(types, 2);
 	unsigned caps = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_launcher_check_launch(&r, &caps, &err), CEP_OK, "%s",
+	cr_assert_eq(launcher_check_launch(&r, &caps, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_eq(caps, CEP_CAP_NET_ADMIN | CEP_CAP_SYS_ADMIN |
 	    CEP_CAP_SYS_PTRACE | CEP_CAP_DAC_OVERRIDE);
 	r.n_fault_types = 0;
-	cr_assert_eq(cep_launcher_check_launch(&r, &caps, &err), CEP_OK);
+	cr_assert_eq(launcher_check_launch(&r, &caps, &err), CEP_OK);
 	cr_assert_eq(caps, 0, "no fault, no capability");
 }
 
@@ -91,7 +91,7 @@ static void refused(Cep__V1__LaunchRequest *r, int code, const char *field)
 {
 	unsigned caps = 99;
 	cep_err err = {0};
-	cr_assert_eq(cep_launcher_check_launch(r, &caps, &err), code,
+	cr_assert_eq(launcher_check_launch(r, &caps, &err), code,
 	    "%s: %s", field, err.msg);
 	cr_assert(strstr(err.msg, field) != NULL, "\"%s\" not in \"%s\"", field,
 	    err.msg);
@@ -145,7 +145,7 @@ static int cleanup_check(const char *run, const char *js, unsigned *caps,
 	Cep__V1__LauncherCleanup q = CEP__V1__LAUNCHER_CLEANUP__INIT;
 	q.run_id = (char *)run;
 	q.records_json = (char *)js;
-	return cep_launcher_check_cleanup(&q, caps, err);
+	return launcher_check_cleanup(&q, caps, err);
 }
 
 #define REC(run, mech) "{\"run_id\":\"" run "\",\"fault_id\":\"f1\"," \
@@ -269,7 +269,7 @@ Test(launcher, launch_poll_signal_undo)
 	cr_assert_eq(call("cep.v1.Launcher/Undo", &q.base, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_neq(stat(key, &st), 0, "undo removes the identity");
-	cr_assert_eq(cep_launcher_nruns(T.L), 0);
+	cr_assert_eq(launcher_nruns(T.L), 0);
 }
 
 Test(launcher, undo_kills_every_process_of_the_run)
@@ -297,7 +297,7 @@ Test(launcher, unknown_fault_type_is_refused_over_the_wire)
 	cep_err err = {0};
 	cr_assert_eq(launch(types, 2, &rep, &err), CEP_PERMISSION_DENIED);
 	cr_assert(strstr(err.msg, "reboot") != NULL, "%s", err.msg);
-	cr_assert_eq(cep_launcher_nruns(T.L), 0, "nothing started");
+	cr_assert_eq(launcher_nruns(T.L), 0, "nothing started");
 }
 
 Test(launcher, other_peer_uid_is_refused)
@@ -312,7 +312,7 @@ Test(launcher, other_peer_uid_is_refused)
 	q.run_id = (char *)RUN;
 	cr_assert_eq(call("cep.v1.Launcher/Undo", &q.base, &err),
 	    CEP_PERMISSION_DENIED);
-	cr_assert_eq(cep_launcher_nruns(T.L), 0);
+	cr_assert_eq(launcher_nruns(T.L), 0);
 }
 
 Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
@@ -340,7 +340,7 @@ Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
 			cep_sleep_ms(20);
 	}
 	cr_assert(done, "the cleanup never ended");
-	cr_assert_eq(cep_launcher_nruns(T.L), 0,
+	cr_assert_eq(launcher_nruns(T.L), 0,
 	    "a finished cleanup is forgotten");
 	q.records_json = (char *)"[" REC(RUN, "signal") "]";
 	cr_assert_eq(cep_rpc_invoke(T.C, "cep.v1.Launcher/Cleanup", &q.base,
@@ -361,10 +361,10 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 	for (int i = 0; i < 100 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0,
 	    NULL) < 1; i++)
 		cep_sleep_ms(20);
-	cep_launcher_free(T.L);    /* a crash, as far as the runner knows */
+	launcher_free(T.L);    /* a crash, as far as the runner knows */
 	T.L = NULL;
 	start(getuid());
-	cr_assert_eq(cep_launcher_nruns(T.L), 1, "the runner was not adopted");
+	cr_assert_eq(launcher_nruns(T.L), 1, "the runner was not adopted");
 	char key[4300];
 	struct stat sb;
 	snprintf(key, sizeof(key), "%s/" RUN "/identity/runner.key", T.runs);

@@ -13,12 +13,15 @@ cycles:   the strongly connected components of that file graph. A
           (a call back up the layers): it fails, with the edges and the
           symbols that close it. A component inside one program folder is
           allowed, and printed as information.
-prefixes: every global symbol a product file defines starts with cep_
-          (lib: a module's names, programs: cep_<file>_...) or with its
-          program's own prefix (cepctl_ in appliance/), except a program's
-          main and the names of prefix_allow.txt (beside this script; each
-          of its lines must still match, so that list only shrinks). The
-          protobuf-generated cep__v1__* are built outside these folders.
+prefixes: every global symbol a library file defines starts with cep_
+          (lib/<module>: the module's names), and every global symbol of
+          a program starts with that program's own prefix (relay_,
+          delegate_, runner_, cepctl_, launcher_, signer_), never cep_:
+          grep tells a library name from a program's by its first word.
+          Allowed besides: a program's main and the names of
+          prefix_allow.txt (beside this script; each of its lines must
+          still match, so that list only shrinks). The protobuf-generated
+          cep__v1__* are built outside these folders.
 """
 import fnmatch
 import glob
@@ -28,8 +31,9 @@ import subprocess
 import sys
 
 PROGRAMS = ("relay", "delegate", "runner", "appliance", "launcher", "signer")
-# a program's own prefix besides cep_ (appliance/ is cepctl)
-OWN_PREFIX = {"appliance": "cepctl_"}
+# a program's own prefix (appliance/ is cepctl); libraries' is cep_
+OWN_PREFIX = {"relay": "relay_", "delegate": "delegate_", "runner": "runner_",
+              "appliance": "cepctl_", "launcher": "launcher_", "signer": "signer_"}
 # what the compiler itself defines under sanitizers or coverage
 COMPILER = ("__odr_asan", "__asan", "__ubsan", "__sancov", "__gcov", "__llvm",
             "__profc", "__profd")
@@ -183,7 +187,7 @@ def prefixes(objs):
     used, bad = set(), []
     for src in sorted(defs):
         module = objs[src][0]
-        ok = ("cep_", OWN_PREFIX.get(module, "cep_"))
+        ok = (OWN_PREFIX[module],) if module in OWN_PREFIX else ("cep_",)
         for s in sorted(defs[src]):
             is_main = s == "main" and not module.startswith("lib/")
             if s.startswith(ok + COMPILER) or is_main:
@@ -195,7 +199,7 @@ def prefixes(objs):
                 continue
             bad.append("%s: %s" % (src, s))
     for b in bad:
-        print("FAIL: global without the cep_ prefix: " + b)
+        print("FAIL: global without its prefix (lib: cep_, a program: its own): " + b)
     for a in allow:
         if a[2] not in used:
             print("FAIL: prefix_allow.txt line matches nothing, remove it: " + a[2])

@@ -5,7 +5,7 @@
  * setup() builds a temp appliance home (CA, relay certificate), starts a
  * fake delegate (a Delegate server on <run>/delegate.sock that records what
  * it gets and acks events the way the real one journals them), a relay
- * (cep_relay_new), and a client of relay.sock through which the test plays
+ * (relay_new), and a client of relay.sock through which the test plays
  * the delegate. Runners dial over tls+tcp with identities from
  * cep_pki_issue.
  *
@@ -211,7 +211,7 @@ void setup_with(void (*tweak)(cep_config *cfg))
 	start_fake_delegate();
 	if (tweak != NULL)
 		tweak(&E.cfg);
-	cr_assert_eq(cep_relay_new(&E.paths, &E.cfg, &E.relay, &err), 0, "%s",
+	cr_assert_eq(relay_new(&E.paths, &E.cfg, &E.relay, &err), 0, "%s",
 	    err.msg);
 	char url[PATH_MAX + 32];
 	cr_assert_eq(cep_paths_url(&E.paths, "relay.sock", url, sizeof(url),
@@ -234,7 +234,7 @@ void teardown(void)
 	for (size_t i = 0; i < E.nall; i++)
 		runner_free(E.all[i]);
 	cep_rpc_client_free(E.dlg);
-	cep_relay_free(E.relay);
+	relay_free(E.relay);
 	cep_rpc_server_free(E.fd.srv);
 	pthread_mutex_destroy(&E.fd.mu);
 	cep_pki_ca_free(E.ca);
@@ -558,7 +558,7 @@ void home_only(void)
 
 void home_only_fini(void)
 {
-	cep_relay_free(E.relay);
+	relay_free(E.relay);
 	cep_pki_ca_free(E.ca);
 	restore_log();
 	cep_test_rmdir(E.home);

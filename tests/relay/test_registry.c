@@ -45,7 +45,7 @@ static int sync_set(cep_registry *reg, const int *idx, size_t n,
 	g.finished = (char **)fin;
 	cep_run_id *left = NULL;
 	cep_err err = {0};
-	int rc = cep_registry_sync(reg, &g, &left, nleft, added, &err);
+	int rc = relay_registry_sync(reg, &g, &left, nleft, added, &err);
 	if (left_out != NULL)
 		*left_out = left;
 	else
@@ -65,7 +65,7 @@ static Cep__V1__Command cmd(uint64_t seq)
 Test(registry, sync_replaces_set_and_keeps_commands)
 {
 	cep_registry *reg = NULL;
-	cr_assert_eq(cep_registry_new(&reg, NULL), 0);
+	cr_assert_eq(relay_registry_new(&reg, NULL), 0);
 	size_t nleft, added;
 	int a[] = {0, 1, 2};
 	cr_assert_eq(sync_set(reg, a, 3, NULL, 0, &nleft, &added, NULL), 0);
@@ -73,9 +73,9 @@ Test(registry, sync_replaces_set_and_keeps_commands)
 	cr_assert_eq(nleft, 0);
 	bool queued;
 	Cep__V1__Command c = cmd(5);
-	cr_assert_eq(cep_registry_add_command(reg, rid(1), &c, &queued, NULL), 0);
+	cr_assert_eq(relay_registry_add_command(reg, rid(1), &c, &queued, NULL), 0);
 	cr_assert(queued);
-	cr_assert_eq(cep_registry_add_command(reg, rid(1), &c, &queued, NULL), 0);
+	cr_assert_eq(relay_registry_add_command(reg, rid(1), &c, &queued, NULL), 0);
 	cr_assert_not(queued, "same seq twice must be ignored");
 
 	int b[] = {1, 3};
@@ -85,27 +85,27 @@ Test(registry, sync_replaces_set_and_keeps_commands)
 	cr_assert_eq(nleft, 2);
 	cr_assert(strcmp(left[0].s, rid(0)) == 0 || strcmp(left[1].s, rid(0)) == 0);
 	free(left);
-	cr_assert_null(cep_registry_find(reg, rid(0)));
-	cr_assert(cep_registry_is_finished(reg, rid(0)),
+	cr_assert_null(relay_registry_find(reg, rid(0)));
+	cr_assert(relay_registry_is_finished(reg, rid(0)),
 	    "a run that left is remembered as finished");
-	cep_relay_run *r1 = cep_registry_find(reg, rid(1));
+	cep_relay_run *r1 = relay_registry_find(reg, rid(1));
 	cr_assert_not_null(r1);
-	Cep__V1__CommandBatch *bt = cep_registry_pending(r1, 0);
+	Cep__V1__CommandBatch *bt = relay_registry_pending(r1, 0);
 	cr_assert_not_null(bt, "the kept run lost its queued command");
 	cr_assert_eq(bt->n_commands, 1);
 	cr_assert_eq(bt->commands[0]->seq, 5);
 	protobuf_c_message_free_unpacked(&bt->base, NULL);
-	cr_assert_null(cep_registry_pending(r1, 5));
-	cep_registry_trim(r1, 5);
+	cr_assert_null(relay_registry_pending(r1, 5));
+	relay_registry_trim(r1, 5);
 	cr_assert_eq(r1->ncmds, 0);
-	cr_assert_eq(cep_registry_count(reg), 2);
-	cep_registry_free(reg);
+	cr_assert_eq(relay_registry_count(reg), 2);
+	relay_registry_free(reg);
 }
 
 Test(registry, bad_grants_change_nothing)
 {
 	cep_registry *reg = NULL;
-	cr_assert_eq(cep_registry_new(&reg, NULL), 0);
+	cr_assert_eq(relay_registry_new(&reg, NULL), 0);
 	size_t nleft, added;
 	int a[] = {0};
 	cr_assert_eq(sync_set(reg, a, 1, NULL, 0, &nleft, &added, NULL), 0);
@@ -118,48 +118,48 @@ Test(registry, bad_grants_change_nothing)
 	g.grants = gp;
 	cep_run_id *left = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_registry_sync(reg, &g, &left, &nleft, &added, &err),
+	cr_assert_eq(relay_registry_sync(reg, &g, &left, &nleft, &added, &err),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert(strstr(err.msg, "invalid run id"), "%s", err.msg);
-	cr_assert_not_null(cep_registry_find(reg, rid(0)));
-	cep_registry_free(reg);
+	cr_assert_not_null(relay_registry_find(reg, rid(0)));
+	relay_registry_free(reg);
 }
 
 Test(registry, command_queue_bounded_and_ordered)
 {
 	cep_registry *reg = NULL;
-	cr_assert_eq(cep_registry_new(&reg, NULL), 0);
+	cr_assert_eq(relay_registry_new(&reg, NULL), 0);
 	size_t nleft, added;
 	int a[] = {0};
 	cr_assert_eq(sync_set(reg, a, 1, NULL, 0, &nleft, &added, NULL), 0);
 	bool queued;
 	Cep__V1__Command c = cmd(0);
-	cr_assert_eq(cep_registry_add_command(reg, rid(0), &c, &queued, NULL),
+	cr_assert_eq(relay_registry_add_command(reg, rid(0), &c, &queued, NULL),
 	    CEP_INVALID_ARGUMENT);
 	for (uint64_t s = CEP_REGISTRY_MAX_CMDS; s >= 1; s--) {
 		c = cmd(s);
-		cr_assert_eq(cep_registry_add_command(reg, rid(0), &c, &queued,
+		cr_assert_eq(relay_registry_add_command(reg, rid(0), &c, &queued,
 		    NULL), 0);
 	}
 	c = cmd(1000);
-	cr_assert_eq(cep_registry_add_command(reg, rid(0), &c, &queued, NULL),
+	cr_assert_eq(relay_registry_add_command(reg, rid(0), &c, &queued, NULL),
 	    CEP_RESOURCE_EXHAUSTED);
-	cep_relay_run *r = cep_registry_find(reg, rid(0));
+	cep_relay_run *r = relay_registry_find(reg, rid(0));
 	for (size_t i = 0; i < r->ncmds; i++)
 		cr_assert_eq(r->cmds[i]->seq, i + 1, "queue not in seq order");
-	Cep__V1__CommandBatch *bt = cep_registry_pending(r, 60);
+	Cep__V1__CommandBatch *bt = relay_registry_pending(r, 60);
 	cr_assert_eq(bt->n_commands, CEP_REGISTRY_MAX_CMDS - 60);
 	protobuf_c_message_free_unpacked(&bt->base, NULL);
 	c = cmd(7);
-	cr_assert_eq(cep_registry_add_command(reg, rid(5), &c, &queued, NULL),
+	cr_assert_eq(relay_registry_add_command(reg, rid(5), &c, &queued, NULL),
 	    CEP_NOT_FOUND);
-	cep_registry_free(reg);
+	relay_registry_free(reg);
 }
 
 Test(registry, finished_ring_bounded)
 {
 	cep_registry *reg = NULL;
-	cr_assert_eq(cep_registry_new(&reg, NULL), 0);
+	cr_assert_eq(relay_registry_new(&reg, NULL), 0);
 	static char names[CEP_REGISTRY_FINISHED + 1][24];
 	const char *fin[1];
 	size_t nleft, added;
@@ -168,33 +168,33 @@ Test(registry, finished_ring_bounded)
 		fin[0] = names[i];
 		cr_assert_eq(sync_set(reg, NULL, 0, fin, 1, &nleft, &added, NULL), 0);
 	}
-	cr_assert_not(cep_registry_is_finished(reg, names[0]),
+	cr_assert_not(relay_registry_is_finished(reg, names[0]),
 	    "the oldest finished id should have been forgotten");
-	cr_assert(cep_registry_is_finished(reg, names[1]));
-	cr_assert(cep_registry_is_finished(reg, names[CEP_REGISTRY_FINISHED]));
-	cep_registry_free(reg);
+	cr_assert(relay_registry_is_finished(reg, names[1]));
+	cr_assert(relay_registry_is_finished(reg, names[CEP_REGISTRY_FINISHED]));
+	relay_registry_free(reg);
 }
 
 Test(pipes, bind_unbind_remove)
 {
 	cep_pipes *t = NULL;
-	cr_assert_eq(cep_pipes_new(&t, NULL), 0);
-	cep_relay_pipe *p = cep_pipes_get(t, 7, true, "1.2.3.4:5");
-	cep_relay_pipe *q = cep_pipes_get(t, 7 + 256, true, "1.2.3.4:6");
+	cr_assert_eq(relay_pipes_new(&t, NULL), 0);
+	cep_relay_pipe *p = relay_pipes_get(t, 7, true, "1.2.3.4:5");
+	cep_relay_pipe *q = relay_pipes_get(t, 7 + 256, true, "1.2.3.4:6");
 	cr_assert(p != NULL && q != NULL && p != q);
-	cep_pipes_bind(t, p, "r-0000000000000001", 10);
-	cep_pipes_bind(t, q, "r-0000000000000001", 10);
-	cep_pipes_bind(t, q, "r-0000000000000001", 10);
-	cr_assert_eq(cep_pipes_bound(t), 2);
-	cr_assert_eq(cep_pipes_unbind_run(t, "r-0000000000000001"), 2);
-	cr_assert_eq(cep_pipes_bound(t), 0);
+	relay_pipes_bind(t, p, "r-0000000000000001", 10);
+	relay_pipes_bind(t, q, "r-0000000000000001", 10);
+	relay_pipes_bind(t, q, "r-0000000000000001", 10);
+	cr_assert_eq(relay_pipes_bound(t), 2);
+	cr_assert_eq(relay_pipes_unbind_run(t, "r-0000000000000001"), 2);
+	cr_assert_eq(relay_pipes_bound(t), 0);
 	cr_assert_str_eq(p->revoked.s, "r-0000000000000001");
-	cep_pipes_bind(t, p, "r-0000000000000002", 10);
-	cep_pipes_remove(t, 7);
-	cr_assert_eq(cep_pipes_bound(t), 0);
-	cr_assert_null(cep_pipes_find(t, 7));
-	cr_assert_null(cep_pipes_get(t, 7, true, "x"),
+	relay_pipes_bind(t, p, "r-0000000000000002", 10);
+	relay_pipes_remove(t, 7);
+	cr_assert_eq(relay_pipes_bound(t), 0);
+	cr_assert_null(relay_pipes_find(t, 7));
+	cr_assert_null(relay_pipes_get(t, 7, true, "x"),
 	    "a removed pipe must not come back through a late call");
-	cr_assert_not_null(cep_pipes_find(t, 7 + 256));
-	cep_pipes_free(t);
+	cr_assert_not_null(relay_pipes_find(t, 7 + 256));
+	relay_pipes_free(t);
 }

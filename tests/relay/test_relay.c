@@ -393,7 +393,7 @@ Test(relay_start, key_readable_by_group_refused, .init = home_only,
 	snprintf(sock, sizeof(sock), "%s/relay.sock", E.paths.run);
 	cr_assert_eq(chmod(key, 0640), 0);
 	cep_err err = {0};
-	int rc = cep_relay_new(&E.paths, &E.cfg, &E.relay, &err);
+	int rc = relay_new(&E.paths, &E.cfg, &E.relay, &err);
 	cr_assert_eq(rc, CEP_PERMISSION_DENIED, "got %d: %s", rc, err.msg);
 	cr_assert_null(E.relay);
 	cr_assert(strstr(err.msg, "relay.key") && strstr(err.msg, "0640"), "%s",
@@ -401,10 +401,10 @@ Test(relay_start, key_readable_by_group_refused, .init = home_only,
 	cr_assert_neq(access(sock, F_OK), 0, "relay.sock exists after a "
 	    "refused start");
 	cr_assert_eq(chmod(key, 0600), 0);
-	rc = cep_relay_new(&E.paths, &E.cfg, &E.relay, &err);
+	rc = relay_new(&E.paths, &E.cfg, &E.relay, &err);
 	cr_assert_eq(rc, 0, "%s", err.msg);
 	cr_assert_eq(access(sock, F_OK), 0);
-	cr_assert_gt(cep_relay_port(E.relay), 0);
+	cr_assert_gt(relay_port(E.relay), 0);
 }
 
 /* Stopping the relay answers every parked long-poll before it closes. */
@@ -424,7 +424,7 @@ Test(relay, shutdown_answers_parked_calls)
 		cep_sleep_ms(5);
 	cep_sleep_ms(20);
 	int64_t t0 = cep_mono_ms();
-	cep_relay_free(E.relay);
+	relay_free(E.relay);
 	E.relay = NULL;
 	pthread_join(t, NULL);
 	cr_assert_eq(w.rc, 0, "parked call not answered: %d %s", w.rc, w.err);

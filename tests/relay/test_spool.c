@@ -51,7 +51,7 @@ static void append(cep_spool *s, const char *run, uint64_t seq, size_t pad)
 	b.n_events = 1;
 	b.events = &evp;
 	cep_err err = {0};
-	int rc = cep_spool_append(s, &b, &err);
+	int rc = relay_spool_append(s, &b, &err);
 	cr_assert_eq(rc, 0, "append %s/%llu: %s", run, (unsigned long long)seq,
 	    err.msg);
 }
@@ -70,14 +70,14 @@ static uint64_t drain(cep_spool *s, uint64_t want, size_t peek_bytes)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_spool_peek(s, peek_bytes, 0, &v, &n, &tok, &err), 0,
+		cr_assert_eq(relay_spool_peek(s, peek_bytes, 0, &v, &n, &tok, &err), 0,
 		    "%s", err.msg);
 		if (n == 0)
 			return want;
 		for (size_t i = 0; i < n; i++)
 			cr_assert_eq(seq_of(v[i]), want++, "out of order");
-		cep_spool_batches_free(v, n);
-		cr_assert_eq(cep_spool_commit(s, tok, &err), 0, "%s", err.msg);
+		relay_spool_batches_free(v, n);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
 	}
 }
 
@@ -97,7 +97,7 @@ static cep_spool *open_spool(int64_t max)
 {
 	cep_spool *s = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_spool_open(dir, max, &s, &err), 0, "%s", err.msg);
+	cr_assert_eq(relay_spool_open(dir, max, &s, &err), 0, "%s", err.msg);
 	return s;
 }
 
@@ -115,22 +115,22 @@ Test(spool, order_across_peeks_and_commits)
 		size_t n = 0, n2 = 0;
 		uint64_t tok = 0, tok2 = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_spool_peek(s, 2000, 0, &v, &n, &tok, &err), 0);
+		cr_assert_eq(relay_spool_peek(s, 2000, 0, &v, &n, &tok, &err), 0);
 		cr_assert_gt(n, 0);
 		uint64_t first = seq_of(v[0]);
-		cep_spool_batches_free(v, n);
-		cr_assert_eq(cep_spool_peek(s, 2000, 0, &v, &n2, &tok2, &err), 0);
+		relay_spool_batches_free(v, n);
+		cr_assert_eq(relay_spool_peek(s, 2000, 0, &v, &n2, &tok2, &err), 0);
 		cr_assert_eq(n2, n);
 		cr_assert_eq(tok2, tok);
 		cr_assert_eq(seq_of(v[0]), first);
-		cep_spool_batches_free(v, n2);
+		relay_spool_batches_free(v, n2);
 		want = drain(s, want, (size_t)(round * 300 + 1));
 	}
 	cr_assert_eq(want, next);
-	cr_assert_eq(cep_spool_records(s), 0);
-	cr_assert_eq(cep_spool_bytes(s), 0);
-	cr_assert_eq(cep_spool_oldest_ms(s), 0);
-	cep_spool_close(s);
+	cr_assert_eq(relay_spool_records(s), 0);
+	cr_assert_eq(relay_spool_bytes(s), 0);
+	cr_assert_eq(relay_spool_oldest_ms(s), 0);
+	relay_spool_close(s);
 }
 
 Test(spool, bound_and_space_after_commit)
@@ -148,7 +148,7 @@ Test(spool, bound_and_space_after_commit)
 		ev.text = text;
 		b.n_events = 1;
 		b.events = &evp;
-		int rc = cep_spool_append(s, &b, &err);
+		int rc = relay_spool_append(s, &b, &err);
 		if (rc != 0) {
 			cr_assert_eq(rc, CEP_RESOURCE_EXHAUSTED, "%s", err.msg);
 			cr_assert(strstr(err.msg, "spool full") != NULL, "%s", err.msg);
@@ -158,17 +158,17 @@ Test(spool, bound_and_space_after_commit)
 		}
 		cr_assert_lt(seq, 1000, "the bound never bit");
 	}
-	cr_assert_leq(cep_spool_disk_bytes(s), 64 * 1024);
-	cr_assert_gt(cep_spool_oldest_ms(s), 0);
-	size_t had = cep_spool_records(s);
+	cr_assert_leq(relay_spool_disk_bytes(s), 64 * 1024);
+	cr_assert_gt(relay_spool_oldest_ms(s), 0);
+	size_t had = relay_spool_records(s);
 	cr_assert_eq(had, seq - 1);
 	/* deliver all: the space comes back */
 	cr_assert_eq(drain(s, 1, 10000), seq);
-	cr_assert_eq(cep_spool_disk_bytes(s), 0);
+	cr_assert_eq(relay_spool_disk_bytes(s), 0);
 	cr_assert_eq(count_segments(), 0);
 	append(s, "r-1", seq, 1000);
-	cr_assert_eq(cep_spool_records(s), 1);
-	cep_spool_close(s);
+	cr_assert_eq(relay_spool_records(s), 1);
+	relay_spool_close(s);
 }
 
 Test(spool, oversize_batch_is_invalid)
@@ -184,16 +184,16 @@ Test(spool, oversize_batch_is_invalid)
 	b.n_events = 1;
 	b.events = &evp;
 	cep_err err = {0};
-	cr_assert_eq(cep_spool_append(s, &b, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(relay_spool_append(s, &b, &err), CEP_INVALID_ARGUMENT);
 	free(text);
-	cr_assert_eq(cep_spool_records(s), 0);
-	cep_spool_close(s);
+	cr_assert_eq(relay_spool_records(s), 0);
+	relay_spool_close(s);
 	/* and a batch larger than the whole spool could ever hold */
 	s = open_spool(100);
 	ev.text = "0123456789012345678901234567890123456789012345678901234567890"
 	    "123456789012345678901234567890123456789";
-	cr_assert_eq(cep_spool_append(s, &b, &err), CEP_INVALID_ARGUMENT);
-	cep_spool_close(s);
+	cr_assert_eq(relay_spool_append(s, &b, &err), CEP_INVALID_ARGUMENT);
+	relay_spool_close(s);
 }
 
 Test(spool, reopen_yields_undelivered)
@@ -208,27 +208,27 @@ Test(spool, reopen_yields_undelivered)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_spool_peek(s, 1, 0, &v, &n, &tok, &err), 0);
+		cr_assert_eq(relay_spool_peek(s, 1, 0, &v, &n, &tok, &err), 0);
 		cr_assert_eq(n, 1);
 		cr_assert_eq(seq_of(v[0]), want++);
-		cep_spool_batches_free(v, n);
-		cr_assert_eq(cep_spool_commit(s, tok, &err), 0, "%s", err.msg);
-		cr_assert_eq(cep_spool_commit(s, tok, &err), 0, "twice is a no-op");
+		relay_spool_batches_free(v, n);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "twice is a no-op");
 	}
 	cep_err err = {0};
-	cr_assert_eq(cep_spool_commit(s, 1000000, &err), CEP_INVALID_ARGUMENT);
-	int64_t bytes = cep_spool_bytes(s);
+	cr_assert_eq(relay_spool_commit(s, 1000000, &err), CEP_INVALID_ARGUMENT);
+	int64_t bytes = relay_spool_bytes(s);
 	/* a second open of a spool in use is refused */
 	cep_spool *other = NULL;
-	cr_assert_eq(cep_spool_open(dir, 1 << 20, &other, &err),
+	cr_assert_eq(relay_spool_open(dir, 1 << 20, &other, &err),
 	    CEP_FAILED_PRECONDITION);
-	cep_spool_close(s);
+	relay_spool_close(s);
 	s = open_spool(1 << 20);
-	cr_assert_eq(cep_spool_records(s), 200);
-	cr_assert_eq(cep_spool_bytes(s), bytes);
+	cr_assert_eq(relay_spool_records(s), 200);
+	cr_assert_eq(relay_spool_bytes(s), bytes);
 	append(s, "r-1", 301, 10);
 	cr_assert_eq(drain(s, 101, 5000), 302);
-	cep_spool_close(s);
+	relay_spool_close(s);
 }
 
 Test(spool, segments_unlinked_after_delivery)
@@ -245,20 +245,20 @@ Test(spool, segments_unlinked_after_delivery)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_spool_peek(s, 1, 0, &v, &n, &tok, &err), 0);
+		cr_assert_eq(relay_spool_peek(s, 1, 0, &v, &n, &tok, &err), 0);
 		want += n;
-		cep_spool_batches_free(v, n);
-		cr_assert_eq(cep_spool_commit(s, tok, &err), 0);
+		relay_spool_batches_free(v, n);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0);
 	}
 	size_t half = count_segments();
 	cr_assert_lt(half, segs);
 	cr_assert_gt(half, 0);
 	cr_assert_eq(drain(s, 21, 3000), 41);
 	cr_assert_eq(count_segments(), 0);
-	cep_spool_close(s);
+	relay_spool_close(s);
 	s = open_spool(64 * 1024);
-	cr_assert_eq(cep_spool_records(s), 0);
-	cep_spool_close(s);
+	cr_assert_eq(relay_spool_records(s), 0);
+	relay_spool_close(s);
 }
 
 /* The one segment file (the test makes only one) and its size. */
@@ -282,8 +282,8 @@ Test(spool, torn_tail_is_cut)
 	cep_spool *s = open_spool(1 << 20);
 	for (uint64_t i = 1; i <= 10; i++)
 		append(s, "r-1", i, 100);
-	int64_t bytes = cep_spool_bytes(s);
-	cep_spool_close(s);
+	int64_t bytes = relay_spool_bytes(s);
+	relay_spool_close(s);
 	char path[4096];
 	off_t size;
 	only_segment(path, sizeof(path), &size);
@@ -291,13 +291,13 @@ Test(spool, torn_tail_is_cut)
 	/* the last record is size/10 bytes; cut it in the middle */
 	cr_assert_eq(truncate(path, size - (size / 10) / 2), 0);
 	s = open_spool(1 << 20);
-	cr_assert_eq(cep_spool_records(s), 9);
+	cr_assert_eq(relay_spool_records(s), 9);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_size, size / 10 * 9, "the torn tail was cut");
 	append(s, "r-1", 10, 100);
 	cr_assert_eq(drain(s, 1, 100000), 11);
-	cep_spool_close(s);
+	relay_spool_close(s);
 }
 
 Test(spool, corrupt_byte_keeps_the_good_records)
@@ -305,7 +305,7 @@ Test(spool, corrupt_byte_keeps_the_good_records)
 	cep_spool *s = open_spool(1 << 20);
 	for (uint64_t i = 1; i <= 10; i++)
 		append(s, "r-1", i, 100);
-	cep_spool_close(s);
+	relay_spool_close(s);
 	char path[4096];
 	off_t size;
 	only_segment(path, sizeof(path), &size);
@@ -318,16 +318,16 @@ Test(spool, corrupt_byte_keeps_the_good_records)
 	cr_assert_eq(pwrite(fd, &c, 1, at), 1);
 	close(fd);
 	s = open_spool(1 << 20);
-	cr_assert_eq(cep_spool_records(s), 4);
+	cr_assert_eq(relay_spool_records(s), 4);
 	cr_assert_eq(drain(s, 1, 100000), 5);
-	cep_spool_close(s);
+	relay_spool_close(s);
 	/* garbage as a whole segment: nothing from it, no crash */
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert_eq(write(fd, "\xff\xff\xff\xff garbage", 12), 12);
 	close(fd);
 	s = open_spool(1 << 20);
-	cr_assert_eq(cep_spool_records(s), 0);
-	cep_spool_close(s);
+	cr_assert_eq(relay_spool_records(s), 0);
+	relay_spool_close(s);
 }
 
 static void *peek_forever(void *arg)
@@ -337,7 +337,7 @@ static void *peek_forever(void *arg)
 	size_t n = 1;
 	uint64_t tok = 1;
 	cep_err err = {0};
-	int rc = cep_spool_peek(s, 100, -1, &v, &n, &tok, &err);
+	int rc = relay_spool_peek(s, 100, -1, &v, &n, &tok, &err);
 	return (void *)(intptr_t)(rc == 0 && n == 0 ? 1 : 0);
 }
 
@@ -348,18 +348,18 @@ Test(spool, peek_waits_and_wakes)
 	size_t n = 1;
 	uint64_t tok = 1;
 	cep_err err = {0};
-	cr_assert_eq(cep_spool_peek(s, 100, 50, &v, &n, &tok, &err), 0);
+	cr_assert_eq(relay_spool_peek(s, 100, 50, &v, &n, &tok, &err), 0);
 	cr_assert_eq(n, 0);
 	cr_assert_eq(tok, 0);
-	cr_assert_eq(cep_spool_commit(s, tok, &err), 0);
+	cr_assert_eq(relay_spool_commit(s, tok, &err), 0);
 	pthread_t t;
 	void *ok = NULL;
 	pthread_create(&t, NULL, peek_forever, s);
 	usleep(50 * 1000);
-	cep_spool_wake(s);
+	relay_spool_wake(s);
 	pthread_join(t, &ok);
 	cr_assert_eq((intptr_t)ok, 1, "a wake ends a peek without limit");
-	cep_spool_close(s);
+	relay_spool_close(s);
 }
 
 /* The child: appends seq, seq+1, ... and reports each after it returned. */
@@ -367,7 +367,7 @@ static void child_appender(int wfd, uint64_t seq)
 {
 	cep_spool *s = NULL;
 	cep_err err = {0};
-	if (cep_spool_open(dir, 256 * 1024, &s, &err) != 0)
+	if (relay_spool_open(dir, 256 * 1024, &s, &err) != 0)
 		_exit(2);
 	for (;; seq++) {
 		Cep__V1__Event ev = CEP__V1__EVENT__INIT, *evp = &ev;
@@ -379,7 +379,7 @@ static void child_appender(int wfd, uint64_t seq)
 		ev.text = text;
 		b.n_events = 1;
 		b.events = &evp;
-		int rc = cep_spool_append(s, &b, &err);
+		int rc = relay_spool_append(s, &b, &err);
 		if (rc == CEP_RESOURCE_EXHAUSTED) {
 			usleep(1000); /* the parent drains between kills */
 			seq--;
@@ -422,7 +422,7 @@ Test(spool, kill_9_loses_no_acknowledged_append, .timeout = 240)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_spool_peek(s, SIZE_MAX, 0, &v, &n, &tok, &err), 0,
+		cr_assert_eq(relay_spool_peek(s, SIZE_MAX, 0, &v, &n, &tok, &err), 0,
 		    "%s", err.msg);
 		cr_assert_geq(first + n - 1, acked, "round %d: %zu records from "
 		    "%llu, %llu acknowledged", round, n, (unsigned long long)first,
@@ -430,17 +430,17 @@ Test(spool, kill_9_loses_no_acknowledged_append, .timeout = 240)
 		cr_assert_leq(first + n - 1, acked + 1);
 		for (size_t i = 0; i < n; i++)
 			cr_assert_eq(seq_of(v[i]), first + i);
-		cep_spool_batches_free(v, n);
+		relay_spool_batches_free(v, n);
 		next = first + n;
 		/* deliver some of them, so the cursor moves under the kills */
 		if (round % 2 == 0 && n > 0) {
-			cr_assert_eq(cep_spool_peek(s, (size_t)rand() % 20000, 0, &v, &n,
+			cr_assert_eq(relay_spool_peek(s, (size_t)rand() % 20000, 0, &v, &n,
 			    &tok, &err), 0);
-			cep_spool_batches_free(v, n);
-			cr_assert_eq(cep_spool_commit(s, tok, &err), 0, "%s", err.msg);
+			relay_spool_batches_free(v, n);
+			cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
 			first += n;
 		}
-		cep_spool_close(s);
+		relay_spool_close(s);
 	}
 	cr_assert_gt(next, 20, "the child appended almost nothing");
 }
@@ -464,7 +464,7 @@ static void *appender(void *arg)
 		b.n_events = 1;
 		b.events = &evp;
 		cep_err err = {0};
-		int rc = cep_spool_append(s, &b, &err);
+		int rc = relay_spool_append(s, &b, &err);
 		if (rc == CEP_RESOURCE_EXHAUSTED) { /* backpressure */
 			usleep(500);
 			continue;
@@ -495,7 +495,7 @@ Test(spool, concurrent_appenders_one_consumer, .timeout = 240)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_spool_peek(s, 1000, 2000, &v, &n, &tok, &err), 0);
+		cr_assert_eq(relay_spool_peek(s, 1000, 2000, &v, &n, &tok, &err), 0);
 		cr_assert_gt(n, 0, "no progress after %zu records", total);
 		for (size_t i = 0; i < n; i++) {
 			int id = v[i]->run_id[2] - '0';
@@ -503,8 +503,8 @@ Test(spool, concurrent_appenders_one_consumer, .timeout = 240)
 			cr_assert_eq(seq_of(v[i]), want[id]++, "appender %d", id);
 		}
 		total += n;
-		cep_spool_batches_free(v, n);
-		cr_assert_eq(cep_spool_commit(s, tok, &err), 0, "%s", err.msg);
+		relay_spool_batches_free(v, n);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
 	}
 	for (int i = 0; i < APPENDERS; i++) {
 		void *rv = NULL;
@@ -512,6 +512,6 @@ Test(spool, concurrent_appenders_one_consumer, .timeout = 240)
 		cr_assert_not_null(rv, "appender %d failed", i);
 		cr_assert_eq(want[i], PER_APPENDER + 1);
 	}
-	cr_assert_eq(cep_spool_records(s), 0);
-	cep_spool_close(s);
+	cr_assert_eq(relay_spool_records(s), 0);
+	relay_spool_close(s);
 }

@@ -61,7 +61,7 @@ static double metric(const char *name)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_metrics_render(cep_relay_metrics(E.relay), &text,
+	cr_assert_eq(cep_metrics_render(relay_metrics(E.relay), &text,
 	    &len, &err), 0, "%s", err.msg);
 	char key[128];
 	snprintf(key, sizeof(key), "\n%s ", name);

@@ -31,18 +31,18 @@ typedef struct rt_sink {
 
 static inline void rt_sink_open(rt_sink *s)
 {
-	s->ctl = cep_runner_ctl_new();
-	s->mem = cep_runner_memsink_new();
-	s->sink = cep_runner_sink_new("r-0123456789abcdef",
-	    cep_runner_memsink_ops(), s->mem, s->ctl);
+	s->ctl = runner_ctl_new();
+	s->mem = runner_memsink_new();
+	s->sink = runner_sink_new("r-0123456789abcdef",
+	    runner_memsink_ops(), s->mem, s->ctl);
 	cr_assert(s->ctl && s->mem && s->sink);
 }
 
 static inline void rt_sink_close(rt_sink *s)
 {
-	cep_runner_sink_free(s->sink);
-	cep_runner_memsink_free(s->mem);
-	cep_runner_ctl_free(s->ctl);
+	runner_sink_free(s->sink);
+	runner_memsink_free(s->mem);
+	runner_ctl_free(s->ctl);
 }
 
 /* /proc/<pid>/stat: comm, state, ppid, utime. false if gone. */
@@ -115,8 +115,8 @@ static inline bool rt_pid_exists(int pid)
 /* Concatenated LOG texts, for "the round said so" checks. */
 static inline bool rt_log_contains(cep_runner_memsink *m, const char *needle)
 {
-	for (size_t i = 0; i < cep_runner_memsink_nevents(m); i++) {
-		Cep__V1__Event *e = cep_runner_memsink_event(m, i);
+	for (size_t i = 0; i < runner_memsink_nevents(m); i++) {
+		Cep__V1__Event *e = runner_memsink_event(m, i);
 		if (e->type == CEP__V1__EVENT_TYPE__EVENT_LOG &&
 		    strstr(e->text, needle) != NULL)
 			return true;

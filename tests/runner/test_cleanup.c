@@ -12,7 +12,7 @@
 
 static json_t *report(const char *recs, int *status)
 {
-	char *out = cep_runner_cleanup_json(RUN, recs, strlen(recs), status);
+	char *out = runner_cleanup_json(RUN, recs, strlen(recs), status);
 	cr_assert_not_null(out);
 	json_t *j = json_loads(out, 0, NULL);
 	cr_assert_not_null(j, "%s", out);
@@ -75,7 +75,7 @@ Test(cleanup, bad_input)
 		    "\"fault_id\": \"f%d\"}", i ? "," : "", i);
 	snprintf(big + o, 200000 - o, "]");
 	int st;
-	char *out = cep_runner_cleanup_json(RUN, big, strlen(big), &st);
+	char *out = runner_cleanup_json(RUN, big, strlen(big), &st);
 	cr_assert_lt(strlen(out), 4096);
 	cr_assert_eq(st, 1);
 	free(out);

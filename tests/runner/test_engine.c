@@ -27,20 +27,20 @@ TestSuite(engine, .init = setup, .fini = teardown, .timeout = 60);
 static void run(const char *yaml, cep_runner_result *res)
 {
 	cep_exp *e = rt_parse(yaml);
-	cep_runner_engine_run(e, S.sink, res);
+	runner_engine_run(e, S.sink, res);
 	cep_exp_free(e);
 }
 
 static Cep__V1__Event *ev(size_t i)
 {
-	return cep_runner_memsink_event(S.mem, i);
+	return runner_memsink_event(S.mem, i);
 }
 
 /* Phases in order, as one string: "setup,steady-state,...". */
 static void phases(char *out, size_t len)
 {
 	out[0] = '\0';
-	for (size_t i = 0; i < cep_runner_memsink_nevents(S.mem); i++) {
+	for (size_t i = 0; i < runner_memsink_nevents(S.mem); i++) {
 		if (ev(i)->type != CEP__V1__EVENT_TYPE__EVENT_PHASE)
 			continue;
 		size_t o = strlen(out);
@@ -50,7 +50,7 @@ static void phases(char *out, size_t len)
 
 static Cep__V1__ProbeResult *final_of(const char *name)
 {
-	for (size_t i = 0; i < cep_runner_memsink_nevents(S.mem); i++) {
+	for (size_t i = 0; i < runner_memsink_nevents(S.mem); i++) {
 		Cep__V1__Event *e = ev(i);
 		if (e->type == CEP__V1__EVENT_TYPE__EVENT_PROBE &&
 		    e->probe->final && strcmp(e->probe->name, name) == 0)
@@ -62,7 +62,7 @@ static Cep__V1__ProbeResult *final_of(const char *name)
 static int count_checks(const char *name)
 {
 	int n = 0;
-	for (size_t i = 0; i < cep_runner_memsink_nevents(S.mem); i++) {
+	for (size_t i = 0; i < runner_memsink_nevents(S.mem); i++) {
 		Cep__V1__Event *e = ev(i);
 		n += e->type == CEP__V1__EVENT_TYPE__EVENT_PROBE &&
 		    !e->probe->final && strcmp(e->probe->name, name) == 0;
@@ -72,7 +72,7 @@ static int count_checks(const char *name)
 
 static const Cep__V1__Verdict *last_verdict(void)
 {
-	size_t n = cep_runner_memsink_nevents(S.mem);
+	size_t n = runner_memsink_nevents(S.mem);
 	cr_assert_gt(n, 0);
 	Cep__V1__Event *e = ev(n - 1);
 	cr_assert_eq(e->type, CEP__V1__EVENT_TYPE__EVENT_VERDICT,
@@ -103,7 +103,7 @@ Test(engine, pass_with_phases_in_order_and_every_probe_mode)
 	const Cep__V1__Verdict *v = last_verdict();
 	cr_expect_str_eq(v->verdict, "Pass");
 	/* seq 1, 2, 3 ... without gaps */
-	for (size_t i = 0; i < cep_runner_memsink_nevents(S.mem); i++)
+	for (size_t i = 0; i < runner_memsink_nevents(S.mem); i++)
 		cr_expect_eq(ev(i)->seq, i + 1);
 	const char *names[] = {"sot", "edge", "cont", "chaos", "eot"};
 	for (size_t i = 0; i < 5; i++) {
@@ -115,8 +115,8 @@ Test(engine, pass_with_phases_in_order_and_every_probe_mode)
 	cr_expect_geq(count_checks("cont"), 3, "continuous ran %d times",
 	    count_checks("cont"));
 	cr_expect_geq(count_checks("chaos"), 2);
-	cr_expect_eq(cep_runner_memsink_nrecords(S.mem), 1);
-	cr_expect_eq(cep_runner_memsink_nreverted(S.mem), 1);
+	cr_expect_eq(runner_memsink_nrecords(S.mem), 1);
+	cr_expect_eq(runner_memsink_nreverted(S.mem), 1);
 	int pids[4];
 	cr_expect_eq(rt_children_named("cep-cpu-hog", pids, 4), 0);
 }
@@ -184,7 +184,7 @@ static void *abort_when_hogging(void *arg)
 		cep_sleep_ms(10);
 	cep_sleep_ms(100);
 	int64_t t0 = cep_mono_ms();
-	cep_runner_ctl_abort(S.ctl, "aborted by operator");
+	runner_ctl_abort(S.ctl, "aborted by operator");
 	bool left = true;
 	while (left && cep_mono_ms() - t0 < 5000) {
 		left = false;
@@ -225,7 +225,7 @@ Test(engine, abort_mid_chaos_kills_workers_within_a_second)
 
 Test(engine, deadline_aborts_the_run)
 {
-	cep_runner_ctl_set_deadline(S.ctl, cep_mono_ms() + 300);
+	runner_ctl_set_deadline(S.ctl, cep_mono_ms() + 300);
 	cep_runner_result res;
 	int64_t t0 = cep_mono_ms();
 	run(HEAD("30s")
@@ -256,7 +256,7 @@ static void *watch_hogs(void *arg)
 
 Test(engine, unrecorded_fault_is_never_injected)
 {
-	cep_runner_memsink_refuse_records(S.mem, true);
+	runner_memsink_refuse_records(S.mem, true);
 	atomic_store(&watching, true);
 	atomic_store(&hogs_seen, 0);
 	pthread_t t;
@@ -275,7 +275,7 @@ Test(engine, unrecorded_fault_is_never_injected)
 	cr_expect(strstr(res.reason, "could not be recorded") != NULL, "%s",
 	    res.reason);
 	cr_expect_str_eq(last_verdict()->verdict, "Error");
-	cr_expect_eq(cep_runner_memsink_nrecords(S.mem), 0);
+	cr_expect_eq(runner_memsink_nrecords(S.mem), 0);
 }
 
 /* A fault with its own shorter duration is reverted when it ends, while
@@ -317,7 +317,7 @@ Test(engine, fault_duration_shorter_than_chaos)
 	cr_expect_str_eq(res.verdict, "Pass");
 	/* reverted during chaos: the FAULT event comes before phase revert */
 	size_t reverted_at = 0, revert_phase = 0;
-	for (size_t i = 0; i < cep_runner_memsink_nevents(S.mem); i++) {
+	for (size_t i = 0; i < runner_memsink_nevents(S.mem); i++) {
 		Cep__V1__Event *e = ev(i);
 		if (e->type == CEP__V1__EVENT_TYPE__EVENT_FAULT &&
 		    strcmp(e->fault->state, "reverted") == 0)
@@ -328,5 +328,5 @@ Test(engine, fault_duration_shorter_than_chaos)
 	}
 	cr_expect_gt(reverted_at, 0);
 	cr_expect_lt(reverted_at, revert_phase);
-	cr_expect_eq(cep_runner_memsink_nreverted(S.mem), 1);
+	cr_expect_eq(runner_memsink_nreverted(S.mem), 1);
 }

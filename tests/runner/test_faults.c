@@ -31,7 +31,7 @@ TestSuite(faults, .init = setup, .fini = teardown, .timeout = 60);
 static void *inject(const cep_exp *e, const cep_fault_ops **ops)
 {
 	const cep_exp_item *it = cep_exp_fault(e, 0);
-	*ops = cep_fault_find(cep_exp_item_type(it));
+	*ops = runner_fault_find(cep_exp_item_type(it));
 	cr_assert_not_null(*ops);
 	cep_fault_ctx ctx = {.sink = S.sink, .fault_id = cep_exp_item_name(it)};
 	void *st = NULL;

@@ -108,7 +108,7 @@ static void own_v1_memory(char *out, size_t len)
 static void setup(void)
 {
 	rt_sink_open(&S);
-	cep_fault_set_run(RUN, 0);
+	runner_fault_set_run(RUN, 0);
 	char root[4096];
 	cr_assert_eq(cep_cgroup2_root(root, sizeof(root), NULL), CEP_OK,
 	    "no cgroup v2 on this host");
@@ -172,7 +172,7 @@ TestSuite(hostfaults, .init = setup, .fini = teardown, .timeout = 60);
 
 static const cep_fault_ops *ops_of(const cep_exp *e)
 {
-	const cep_fault_ops *o = cep_fault_find(cep_exp_item_type(
+	const cep_fault_ops *o = runner_fault_find(cep_exp_item_type(
 	    cep_exp_fault(e, 0)));
 	cr_assert_not_null(o);
 	return o;

@@ -66,7 +66,7 @@ static void setup(void)
 	cr_assert_eq(cep_kube_from_kubeconfig(kc, NULL, false, &K, &err),
 	    CEP_OK, "%s", err.msg);
 	free(kc);
-	cep_kube_target_set(K, "shop", 10);
+	runner_kube_target_set(K, "shop", 10);
 	rt_sink_open(&S);
 }
 
@@ -74,7 +74,7 @@ static void teardown(void)
 {
 	rt_sink_close(&S);
 	UC = (cep_undo_ctx){0};
-	cep_kube_target_reset();
+	runner_kube_target_reset();
 	cep_kube_free(K);
 	kubeapi_stop(F);
 	cep_test_rmdir(users_dir);
@@ -210,7 +210,7 @@ static int fault_open(one_fault *f, const char *yaml, cep_err *err)
 	memset(f, 0, sizeof(*f));
 	f->e = rt_parse(yaml);
 	f->it = cep_exp_fault(f->e, 0);
-	f->ops = cep_fault_find(cep_exp_item_type(f->it));
+	f->ops = runner_fault_find(cep_exp_item_type(f->it));
 	cr_assert_not_null(f->ops);
 	json_t *undo = NULL;
 	int rc = f->ops->describe(f->it, f->target, sizeof(f->target), &undo,
@@ -248,8 +248,8 @@ static void fault_close(one_fault *f)
 static size_t deleted_events(void)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < cep_runner_memsink_nevents(S.mem); i++) {
-		Cep__V1__Event *e = cep_runner_memsink_event(S.mem, i);
+	for (size_t i = 0; i < runner_memsink_nevents(S.mem); i++) {
+		Cep__V1__Event *e = runner_memsink_event(S.mem, i);
 		if (e->type == CEP__V1__EVENT_TYPE__EVENT_LOG &&
 		    strstr(e->text, "deleted pod shop/") != NULL)
 			n++;
@@ -293,7 +293,7 @@ Test(kube, pod_delete_percentage_capped_by_max_targets)
 	one_fault f;
 	cep_err err = {0};
 	/* 50% of 5 rounded up = 3, but the policy allows 2 */
-	cep_kube_target_set(K, "shop", 2);
+	runner_kube_target_set(K, "shop", 2);
 	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: pd, type: "
 	    "pod-delete, labelSelector: app=web, percentage: 50%, "
 	    "gracePeriod: 0s}\n", &err), CEP_OK, "%s", err.msg);
@@ -306,7 +306,7 @@ Test(kube, pod_delete_percentage_capped_by_max_targets)
 	/* without the cap: 3 of 5 */
 	wait_ready("shop", "web", 5);
 	before = running("shop", "web");
-	cep_kube_target_set(K, "shop", 10);
+	runner_kube_target_set(K, "shop", 10);
 	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: pd, type: "
 	    "pod-delete, labelSelector: app=web, percentage: 50%, force: "
 	    "true}\n", &err), CEP_OK, "%s", err.msg);
@@ -327,7 +327,7 @@ Test(kube, pod_delete_missing_permission_names_the_verb)
 	cr_assert_eq(cep_kube_from_kubeconfig(kc, NULL, false, &rk, &err),
 	    CEP_OK, "%s", err.msg);
 	free(kc);
-	cep_kube_target_set(rk, "shop", 10);
+	runner_kube_target_set(rk, "shop", 10);
 	json_t *before = running("shop", "web");
 	one_fault f;
 	int rc = fault_open(&f, HEAD "  faults:\n    - {name: pd, type: "
@@ -338,7 +338,7 @@ Test(kube, pod_delete_missing_permission_names_the_verb)
 	cr_assert_eq(survivors(before, "shop", "web"), 2, "nothing deleted");
 	fault_close(&f);
 	json_decref(before);
-	cep_kube_target_reset();
+	runner_kube_target_reset();
 	cep_kube_free(rk);
 }
 
@@ -446,7 +446,7 @@ Test(kube, node_cordon_restores_exactly)
 
 Test(kube, node_cordon_capped_and_undone_by_the_delegate)
 {
-	cep_kube_target_set(K, "shop", 2);
+	runner_kube_target_set(K, "shop", 2);
 	one_fault f;
 	cep_err err = {0};
 	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: nc, type: "
@@ -472,7 +472,7 @@ static bool probe(const char *params, char *detail, size_t dlen)
 	    "k8s, mode: edge, %s}\n", params);
 	cep_exp *e = rt_parse(yaml);
 	uint32_t lat = 0;
-	bool ok = cep_probe_check(cep_exp_probe(e, 0), NULL, detail, dlen,
+	bool ok = runner_probe_check(cep_exp_probe(e, 0), NULL, detail, dlen,
 	    &lat);
 	cep_exp_free(e);
 	return ok;
@@ -530,13 +530,13 @@ Test(kube, engine_run_pod_delete)
 	    "resource: deployments, objectName: web, check: field, field: "
 	    "status.readyReplicas, atLeast: 3, attempts: 20, interval: 500ms}\n");
 	cep_runner_result res;
-	cep_runner_engine_run(e, S.sink, &res);
+	runner_engine_run(e, S.sink, &res);
 	cep_exp_free(e);
 	cr_assert_str_eq(res.verdict, "Pass", "%s: %s", res.verdict,
 	    res.reason);
 	cr_assert_eq(survivors(before, "shop", "web"), 2);
-	cr_assert_eq(cep_runner_memsink_nrecords(S.mem), 1);
-	cr_assert_eq(cep_runner_memsink_nreverted(S.mem), 1);
+	cr_assert_eq(runner_memsink_nrecords(S.mem), 1);
+	cr_assert_eq(runner_memsink_nreverted(S.mem), 1);
 	json_decref(before);
 }
 
@@ -571,7 +571,7 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	cr_assert_eq(cep_kube_from_kubeconfig(kc, NULL, false, &dk, &err),
 	    CEP_OK, "%s", err.msg);
 	free(kc);
-	cep_kube_target_set(dk, "shop", 10);
+	runner_kube_target_set(dk, "shop", 10);
 	revoker rv = {.before = running("shop", "web")};
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, revoke_after_first, &rv), 0);
@@ -580,7 +580,7 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	    "true}\n");
 	int64_t t0 = cep_mono_ms();
 	cep_runner_result res;
-	cep_runner_engine_run(e, S.sink, &res);
+	runner_engine_run(e, S.sink, &res);
 	pthread_join(t, NULL);
 	cep_exp_free(e);
 	cr_assert(rv.revoked, "the revoke control failed");
@@ -589,8 +589,8 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	cr_assert(strstr(res.reason, "403") != NULL &&
 	    strstr(res.reason, "delete") != NULL, "%s", res.reason);
 	cr_assert_lt(cep_mono_ms() - t0, 25000, "chaos (30s) ended early");
-	cr_assert_eq(cep_runner_memsink_nreverted(S.mem), 1);
+	cr_assert_eq(runner_memsink_nreverted(S.mem), 1);
 	json_decref(rv.before);
-	cep_kube_target_reset();
+	runner_kube_target_reset();
 	cep_kube_free(dk);
 }

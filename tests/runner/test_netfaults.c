@@ -29,7 +29,7 @@ static netlab L;
 static void setup(void)
 {
 	rt_sink_open(&S);
-	cep_fault_set_run("r-0123456789abcdef", 0);
+	runner_fault_set_run("r-0123456789abcdef", 0);
 	cep_undo_node_register();   /* as cep-runner's main does */
 }
 static void teardown(void)
@@ -56,7 +56,7 @@ static void inject_yaml(injected *in, const char *fault)
 	snprintf(yaml, sizeof(yaml), EXP_HEAD "    - %s\n", fault);
 	in->e = rt_parse(yaml);
 	const cep_exp_item *it = cep_exp_fault(in->e, 0);
-	in->ops = cep_fault_find(cep_exp_item_type(it));
+	in->ops = runner_fault_find(cep_exp_item_type(it));
 	cr_assert_not_null(in->ops, "no backend for %s", cep_exp_item_type(it));
 	char target[300];
 	json_t *u = NULL;

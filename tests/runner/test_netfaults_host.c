@@ -32,14 +32,14 @@ static netlab L;
 static bool lab;
 static void setup(void)
 {
-	cep_fault_set_run("r-0123456789abcdef", 0);
-	cep_net_configure(false, NULL);
+	runner_fault_set_run("r-0123456789abcdef", 0);
+	runner_net_configure(false, NULL);
 }
 static void teardown(void)
 {
 	if (lab)
 		nl_down(&L);
-	cep_net_configure(false, NULL);
+	runner_net_configure(false, NULL);
 }
 TestSuite(nethost, .init = setup, .fini = teardown, .timeout = 60);
 
@@ -66,17 +66,17 @@ Test(nethost, decision_by_identity)
 	cep_netns_id host = self_id();
 	cep_netns_id other = {host.dev, host.ino + 7};
 	cep_err err = {0};
-	cr_assert_eq(cep_net_target_allowed("network-loss", &host, "/x", &err),
+	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x", &err),
 	    CEP_PERMISSION_DENIED);
 	cr_expect(strstr(err.msg, "policy.network.allowHostNetns is false"),
 	    "%s", err.msg);
-	cr_assert_eq(cep_net_target_allowed("network-loss", &other, "/x", &err),
+	cr_assert_eq(runner_net_target_allowed("network-loss", &other, "/x", &err),
 	    CEP_OK, "%s", err.msg);
-	cep_net_configure(true, RELAY_URL);
-	cr_assert_eq(cep_net_target_allowed("network-loss", &host, "/x", &err),
+	runner_net_configure(true, RELAY_URL);
+	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x", &err),
 	    CEP_OK, "%s", err.msg);
-	cep_net_configure(false, RELAY_URL);
-	cr_assert_eq(cep_net_target_allowed("network-loss", &host, "/x", &err),
+	runner_net_configure(false, RELAY_URL);
+	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x", &err),
 	    CEP_PERMISSION_DENIED);
 }
 
@@ -87,7 +87,7 @@ Test(nethost, describe_accepts_host_netns_only_when_allowed)
 	cep_exp *e = one_fault("{name: cut, type: network-partition, netns: "
 	    "/proc/self/ns/net, cidrs: [\"192.0.2.0/24\"]}");
 	const cep_exp_item *it = cep_exp_fault(e, 0);
-	const cep_fault_ops *ops = cep_fault_find("network-partition");
+	const cep_fault_ops *ops = runner_fault_find("network-partition");
 	cr_assert_not_null(ops);
 	char target[300];
 	json_t *u = NULL;
@@ -97,7 +97,7 @@ Test(nethost, describe_accepts_host_netns_only_when_allowed)
 	cr_expect(strstr(err.msg, "policy.network.allowHostNetns"), "%s",
 	    err.msg);
 	cr_assert_null(u);
-	cep_net_configure(true, RELAY_URL);
+	runner_net_configure(true, RELAY_URL);
 	cr_assert_eq(ops->describe(it, target, sizeof(target), &u, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_not_null(u);
@@ -105,7 +105,7 @@ Test(nethost, describe_accepts_host_netns_only_when_allowed)
 	    target);
 	json_decref(u);
 	/* a root qdisc cannot exempt the lifeline: the host takes nftables */
-	cr_expect_not(cep_net_qdisc_fits(it, "tbf", "CEP_TEST_UNSET_ENV"));
+	cr_expect_not(runner_net_qdisc_fits(it, "tbf", "CEP_TEST_UNSET_ENV"));
 	cep_exp_free(e);
 }
 
@@ -123,9 +123,9 @@ Test(nethost, relay_port_from_url)
 		{NULL, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		cep_net_configure(true, cases[i].url);
-		cr_expect_eq(cep_net_relay_port(), cases[i].port, "%s -> %u",
-		    cases[i].url ? cases[i].url : "(null)", cep_net_relay_port());
+		runner_net_configure(true, cases[i].url);
+		cr_expect_eq(runner_net_relay_port(), cases[i].port, "%s -> %u",
+		    cases[i].url ? cases[i].url : "(null)", runner_net_relay_port());
 	}
 }
 
@@ -134,7 +134,7 @@ static void drop_all_spec(const cep_exp_item *it, cep_net_fault *f,
     cep_nft_spec *s)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_net_spec(it, f, s, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(runner_net_spec(it, f, s, &err), CEP_OK, "%s", err.msg);
 	s->action = CEP_NFT_DROP;
 	s->percent = 100;
 }
@@ -152,12 +152,12 @@ static void drop_all_cmds(const cep_exp_item *it, cep_net_fault *f,
 
 Test(nethost, lifeline_rules_only_in_the_host_netns)
 {
-	cep_net_configure(true, RELAY_URL);
+	runner_net_configure(true, RELAY_URL);
 	cep_exp *e = one_fault("{name: cut, type: network-loss, netns: x, "
 	    "percent: 100, direction: both}");
 	cep_net_fault f = {.nsfd = -1, .id = self_id()};
 	cep_err err = {0};
-	cr_assert_eq(cep_nft_table_name(cep_fault_run_id(), 900, f.table,
+	cr_assert_eq(cep_nft_table_name(runner_fault_run_id(), 900, f.table,
 	    sizeof(f.table), &err), CEP_OK);
 	char *buf = malloc(CEP_NFT_SCRIPT_MAX);
 	cr_assert_not_null(buf);
@@ -180,7 +180,7 @@ Test(nethost, lifeline_rules_only_in_the_host_netns)
 	cr_expect_null(strstr(buf, "17443"), "%s", buf);
 	/* no relay port known (ipc): no exemption either */
 	f.id = self_id();
-	cep_net_configure(true, "ipc:///run/cep/relay.sock");
+	runner_net_configure(true, "ipc:///run/cep/relay.sock");
 	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NFT_SCRIPT_MAX);
 	cr_expect_null(strstr(buf, "sport"), "%s", buf);
 	free(buf);
@@ -255,7 +255,7 @@ static void drop_in_lab(const cep_exp_item *it, cep_net_fault *f,
 {
 	cep_err err = {0};
 	f->id = id;
-	cr_assert_eq(cep_nft_table_name(cep_fault_run_id(), n, f->table,
+	cr_assert_eq(cep_nft_table_name(runner_fault_run_id(), n, f->table,
 	    sizeof(f->table), &err), CEP_OK);
 	cep_nft_spec s;
 	drop_all_spec(it, f, &s);
@@ -266,7 +266,7 @@ Test(nethost, lifeline_port_survives_a_full_partition_in_a_lab)
 {
 	nl_up(&L, 61);
 	lab = true;
-	cep_net_configure(true, RELAY_URL);
+	runner_net_configure(true, RELAY_URL);
 	int l1 = tcp_sock(L.b, L.ip_b, LIFELINE, true);
 	int l2 = tcp_sock(L.b, L.ip_b, OTHER, true);
 	cr_assert(tcp_connects(LIFELINE) && tcp_connects(OTHER),

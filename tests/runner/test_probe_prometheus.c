@@ -99,7 +99,7 @@ static void handle(nng_aio *aio)
 
 static void setup(void)
 {
-	ctl = cep_runner_ctl_new();
+	ctl = runner_ctl_new();
 	port = cep_test_free_port();
 	char u[64];
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d", port);
@@ -123,7 +123,7 @@ static void teardown(void)
 {
 	nng_http_server_stop(srv);
 	nng_http_server_release(srv);
-	cep_runner_ctl_free(ctl);
+	runner_ctl_free(ctl);
 }
 
 TestSuite(prom, .init = setup, .fini = teardown, .timeout = 60);
@@ -140,7 +140,7 @@ static bool check_url(const char *url, const char *params, char *detail)
 	cep_probe_env env = {.ctl = ctl};
 	uint32_t lat = 0;
 	detail[0] = '\0';
-	bool ok = cep_probe_check(cep_exp_probe(e, 0), &env, detail,
+	bool ok = runner_probe_check(cep_exp_probe(e, 0), &env, detail,
 	    CEP_PROBE_DETAIL_MAX, &lat);
 	cep_exp_free(e);
 	return ok;

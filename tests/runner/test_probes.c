@@ -54,7 +54,7 @@ static void add(const char *path, const char *what)
 
 static void setup(void)
 {
-	ctl = cep_runner_ctl_new();
+	ctl = runner_ctl_new();
 	port = cep_test_free_port();
 	char u[64];
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d", port);
@@ -73,7 +73,7 @@ static void teardown(void)
 {
 	nng_http_server_stop(srv);
 	nng_http_server_release(srv);
-	cep_runner_ctl_free(ctl);
+	runner_ctl_free(ctl);
 }
 
 TestSuite(probes, .init = setup, .fini = teardown, .timeout = 60);
@@ -87,7 +87,7 @@ static bool check(const char *params, char *detail, uint32_t *lat)
 	    "    - {name: p, mode: start-of-test, %s}\n", params);
 	cep_exp *e = rt_parse(yaml);
 	cep_probe_env env = {.ctl = ctl};
-	bool ok = cep_probe_check(cep_exp_probe(e, 0), &env, detail,
+	bool ok = runner_probe_check(cep_exp_probe(e, 0), &env, detail,
 	    CEP_PROBE_DETAIL_MAX, lat);
 	cep_exp_free(e);
 	return ok;
@@ -198,7 +198,7 @@ Test(probes, cmd_timeout_kills_the_child)
 
 Test(probes, cmd_abort_cancels_a_running_check)
 {
-	cep_runner_ctl_abort(ctl, "aborted by operator");
+	runner_ctl_abort(ctl, "aborted by operator");
 	char d[CEP_PROBE_DETAIL_MAX];
 	uint32_t lat;
 	int64_t t0 = cep_mono_ms();

@@ -42,9 +42,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-	cep_signer_free(sg);
+	delegate_signer_free(sg);
 	sg = NULL;
-	cep_signsvc_free(svc);
+	signer_signsvc_free(svc);
 	svc = NULL;
 	cep_test_rmdir(home);
 }
@@ -56,19 +56,19 @@ static void open_backend(enum backend b)
 		cep_pki_ca *ca = NULL;
 		cr_assert_eq(cep_pki_ca_load(&ca, paths.pki, &err), CEP_OK);
 		cep_signsvc_policy pol;
-		cep_signsvc_policy_from(&cfg, &pol);
+		signer_signsvc_policy_from(&cfg, &pol);
 		snprintf(cfg.signer_url, sizeof(cfg.signer_url),
 		    "ipc://%s/signer.sock", paths.run);
-		cr_assert_eq(cep_signsvc_start(&svc, ca, &pol, getuid(),
+		cr_assert_eq(signer_signsvc_start(&svc, ca, &pol, getuid(),
 		    cfg.signer_url, &err), CEP_OK, "%s", err.msg);
 		char key[CEP_PATH_MAX + 16], away[CEP_PATH_MAX + 32];
 		snprintf(key, sizeof(key), "%s/ca.key", paths.pki);
 		snprintf(away, sizeof(away), "%s/../ca.key.away", paths.pki);
 		cr_assert_eq(rename(key, away), 0);
 	}
-	cr_assert_eq(cep_signer_open(&sg, &paths, &cfg, 5000, &err), CEP_OK,
+	cr_assert_eq(delegate_signer_open(&sg, &paths, &cfg, 5000, &err), CEP_OK,
 	    "%s", err.msg);
-	cr_assert_str_eq(cep_signer_name(sg), b == REMOTE ? "cep-signer" :
+	cr_assert_str_eq(delegate_signer_name(sg), b == REMOTE ? "cep-signer" :
 	    "in-process");
 }
 
@@ -82,13 +82,13 @@ static void issue_and_verify(enum backend b)
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
 	    "host", rid.s, &err), CEP_OK);
 	int64_t na = cep_now_ms() + 10 * MIN_MS;
-	cr_assert_eq(cep_signer_issue(sg, rid.s, uri, na, &cert, &key, &err),
+	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri, na, &cert, &key, &err),
 	    CEP_OK, "%s", err.msg);
 	uint8_t *der;
 	size_t dlen;
 	cr_assert_eq(cep_pki_cert_der(cert, &der, &dlen, &err), CEP_OK);
 	cep_pki_identity id;
-	cr_assert_eq(cep_pki_verify_der(cep_signer_ca_pem(sg), der, dlen, 0,
+	cr_assert_eq(cep_pki_verify_der(delegate_signer_ca_pem(sg), der, dlen, 0,
 	    &id, &err), CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(id.uri, uri);
 	cr_assert_str_eq(id.cn, rid.s);
@@ -115,7 +115,7 @@ static void refuses_bad_key(enum backend b)
 	    "host", rid.s, &err), CEP_OK);
 	uint8_t junk[91];
 	memset(junk, 0x30, sizeof(junk));
-	cr_assert_eq(cep_signer_sign(sg, rid.s, uri, cep_now_ms() + MIN_MS,
+	cr_assert_eq(delegate_signer_sign(sg, rid.s, uri, cep_now_ms() + MIN_MS,
 	    junk, sizeof(junk), &cert, &err), CEP_INVALID_ARGUMENT);
 	cr_assert_null(cert);
 	cr_assert(strstr(err.msg, "public key") != NULL, "%s", err.msg);
@@ -137,7 +137,7 @@ Test(backends, remote_refuses_what_the_signer_refuses)
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "other", "local",
 	    "host", rid.s, &err), CEP_OK);
-	cr_assert_eq(cep_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS,
+	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS,
 	    &cert, &key, &err), CEP_PERMISSION_DENIED);
 	cr_assert_null(cert);
 	cr_assert_null(key);
@@ -151,7 +151,7 @@ Test(backends, remote_signer_not_there)
 	snprintf(cfg.signer_url, sizeof(cfg.signer_url),
 	    "ipc://%s/nobody.sock", paths.run);
 	int64_t t0 = cep_mono_ms();
-	int rv = cep_signer_open(&sg, &paths, &cfg, 500, &err);
+	int rv = delegate_signer_open(&sg, &paths, &cfg, 500, &err);
 	cr_assert(rv == CEP_UNAVAILABLE || rv == CEP_DEADLINE_EXCEEDED,
 	    "%d %s", rv, err.msg);
 	cr_assert_null(sg);
@@ -165,7 +165,7 @@ Test(backends, in_process_without_a_ca)
 	char key[CEP_PATH_MAX + 16];
 	snprintf(key, sizeof(key), "%s/ca.key", paths.pki);
 	cr_assert_eq(unlink(key), 0);
-	cr_assert_neq(cep_signer_open(&sg, &paths, &cfg, 0, &err), CEP_OK);
+	cr_assert_neq(delegate_signer_open(&sg, &paths, &cfg, 0, &err), CEP_OK);
 	cr_assert(strstr(err.msg, "CA") != NULL, "%s", err.msg);
 }
 
@@ -220,14 +220,14 @@ Test(backends, a_certificate_from_another_ca_is_not_used)
 	    &err), CEP_OK);
 	cr_assert_eq(cep_rpc_server_listen(srv, cfg.signer_url, NULL, &err),
 	    CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_signer_open(&sg, &paths, &cfg, 5000, &err), CEP_OK,
+	cr_assert_eq(delegate_signer_open(&sg, &paths, &cfg, 5000, &err), CEP_OK,
 	    "%s", err.msg);
 	cep_run_id rid;
 	char uri[256], *cert = NULL, *key = NULL;
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
 	    "host", rid.s, &err), CEP_OK);
-	int rv = cep_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS, &cert,
+	int rv = delegate_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS, &cert,
 	    &key, &err);
 	cr_assert_neq(rv, CEP_OK);
 	cr_assert_null(cert);
@@ -235,7 +235,7 @@ Test(backends, a_certificate_from_another_ca_is_not_used)
 	cr_assert(strstr(err.msg, "cannot use") != NULL, "%s", err.msg);
 	cr_assert(strstr(err.msg, "not signed by the appliance CA") != NULL,
 	    "%s", err.msg);
-	cep_signer_free(sg);
+	delegate_signer_free(sg);
 	sg = NULL;
 	cep_rpc_server_free(srv);
 	cep_pki_ca_free(liar_ca);

@@ -63,7 +63,7 @@ static Cep__V1__SignRequest good(void)
 static void refused(const Cep__V1__SignRequest *r, int code, const char *why)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_signsvc_check(&pol, r, cep_now_ms(), &err), code,
+	cr_assert_eq(signer_signsvc_check(&pol, r, cep_now_ms(), &err), code,
 	    "code %d: %s", err.code, err.msg);
 	cr_assert(strstr(err.msg, why) != NULL, "\"%s\" not in \"%s\"", why,
 	    err.msg);
@@ -75,14 +75,14 @@ Test(check, a_good_request_passes)
 {
 	Cep__V1__SignRequest r = good();
 	cep_err err = {0};
-	cr_assert_eq(cep_signsvc_check(&pol, &r, cep_now_ms(), &err), CEP_OK,
+	cr_assert_eq(signer_signsvc_check(&pol, &r, cep_now_ms(), &err), CEP_OK,
 	    "%s", err.msg);
 	/* kubernetes identities: cep://app1/<connector>/<ns>/<run> */
 	char k[256];
 	cr_assert_eq(cep_pki_identity_uri(k, sizeof(k), "app1", "prod", "shop",
 	    rid.s, &err), CEP_OK);
 	r.uri_san = k;
-	cr_assert_eq(cep_signsvc_check(&pol, &r, cep_now_ms(), &err), CEP_OK,
+	cr_assert_eq(signer_signsvc_check(&pol, &r, cep_now_ms(), &err), CEP_OK,
 	    "%s", err.msg);
 }
 
@@ -123,7 +123,7 @@ Test(check, foreign_or_wrong_uris)
 		snprintf(u, sizeof(u), "%s%s%s", shapes[i][0], rid.s,
 		    shapes[i][1]);
 		cep_err err = {0};
-		cr_assert_neq(cep_signsvc_check(&pol, &r, cep_now_ms(), &err),
+		cr_assert_neq(signer_signsvc_check(&pol, &r, cep_now_ms(), &err),
 		    CEP_OK, "%s accepted", u);
 	}
 	char longu[400];
@@ -153,7 +153,7 @@ Test(check, expiry_past_or_too_far)
 	refused(&r, CEP_INVALID_ARGUMENT, "at most");
 	/* the edge itself is allowed */
 	r.not_after_ms = now + pol.max_lifetime_ms;
-	cr_assert_eq(cep_signsvc_check(&pol, &r, now, &err), CEP_OK, "%s",
+	cr_assert_eq(signer_signsvc_check(&pol, &r, now, &err), CEP_OK, "%s",
 	    err.msg);
 }
 
@@ -185,7 +185,7 @@ Test(check, policy_from_config)
 	c.policy.max_duration_ms = 30 * MIN_MS;
 	c.runner_margin_ms = 2 * MIN_MS;
 	cep_signsvc_policy p;
-	cep_signsvc_policy_from(&c, &p);
+	signer_signsvc_policy_from(&c, &p);
 	cr_assert_str_eq(p.appliance, "edge-7");
 	cr_assert_eq(p.max_lifetime_ms, 30 * MIN_MS + CEP_SIGNSVC_SETUP_MS +
 	    2 * MIN_MS + CEP_SIGNSVC_SLACK_MS);
@@ -208,7 +208,7 @@ static void serve(uid_t allow)
 	cr_assert_eq(cep_pki_ca_load(&ca, cadir, &err), CEP_OK, "%s", err.msg);
 	ca_pem = strdup(cep_pki_ca_cert_pem(ca));
 	snprintf(url, sizeof(url), "ipc://%s/signer.sock", dir);
-	cr_assert_eq(cep_signsvc_start(&svc, ca, &pol, allow, url, &err),
+	cr_assert_eq(signer_signsvc_start(&svc, ca, &pol, allow, url, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_rpc_client_new(&cli, url, NULL, &err), CEP_OK);
 }
@@ -217,7 +217,7 @@ static void svc_teardown(void)
 {
 	cep_rpc_client_free(cli);
 	cli = NULL;
-	cep_signsvc_free(svc);
+	signer_signsvc_free(svc);
 	svc = NULL;
 	free(ca_pem);
 	ca_pem = NULL;
@@ -274,7 +274,7 @@ Test(service, signs_a_delegate_made_key)
 	cr_assert_str_eq(rep->cert_pem, ca_pem);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	cep_signsvc_stats st;
-	cep_signsvc_stats_get(svc, &st);
+	signer_signsvc_stats_get(svc, &st);
 	cr_assert_eq(st.signed_ok, 1);
 	cr_assert_eq(st.refused, 0);
 }
@@ -317,7 +317,7 @@ Test(service, refusals_reach_the_caller_and_the_service_lives_on)
 	cr_assert_eq(sign(&r, &cert, &err), CEP_OK, "%s", err.msg);
 	free(cert);
 	cep_signsvc_stats st;
-	cep_signsvc_stats_get(svc, &st);
+	signer_signsvc_stats_get(svc, &st);
 	cr_assert_eq(st.refused, 4);
 	cr_assert_eq(st.signed_ok, 1);
 }
@@ -335,7 +335,7 @@ Test(service, another_uid_is_refused)
 	cr_assert_eq(cep_rpc_invoke(cli, "cep.v1.Signer/CaCert", &q.base,
 	    NULL, NULL, 5000, &err), CEP_PERMISSION_DENIED);
 	cep_signsvc_stats st;
-	cep_signsvc_stats_get(svc, &st);
+	signer_signsvc_stats_get(svc, &st);
 	cr_assert_eq(st.foreign_peer, 2);
 	cr_assert_eq(st.signed_ok, 0);
 }
@@ -344,7 +344,7 @@ Test(service, only_ipc)
 {
 	cep_err err;
 	cep_signsvc *s = NULL;
-	cr_assert_eq(cep_signsvc_start(&s, NULL, &pol, 0,
+	cr_assert_eq(signer_signsvc_start(&s, NULL, &pol, 0,
 	    "tls+tcp://127.0.0.1:0", &err), CEP_INVALID_ARGUMENT);
 	cr_assert(strstr(err.msg, "ipc://") != NULL, "%s", err.msg);
 	cr_assert_null(s);

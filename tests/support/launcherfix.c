@@ -32,12 +32,12 @@ void cep_test_launcher_start(cep_test_launcher *t, uid_t allow,
 	    .runs_dir = t->runs, .allow_uid = allow, .stop_wait_ms = 2000,
 	    .set_caps = set_caps};
 	cep_err err = {0};
-	cr_assert_eq(cep_launcher_new(&o, &t->L, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(launcher_new(&o, &t->L, &err), CEP_OK, "%s", err.msg);
 }
 
 void cep_test_launcher_teardown(cep_test_launcher *t)
 {
-	cep_launcher_free(t->L);
+	launcher_free(t->L);
 	t->L = NULL;
 	cep_rpc_client_free(t->C);
 	t->C = NULL;
