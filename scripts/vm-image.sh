@@ -65,10 +65,23 @@ ln -sf /etc/machine-id "$root/var/lib/dbus/machine-id"
 find "$root/usr/share/doc" -mindepth 1 ! -name copyright ! -type d -delete 2>/dev/null || :
 find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || :
 rm -rf "$root/usr/share/man" "$root/usr/share/info" "$root/usr/share/lintian" \
-	"$root/var/cache/apt/"*.bin "$root/var/lib/apt/lists/"* "$root/var/log/"*.log \
+	"$root/var/cache/apt/"*.bin "$root/var/cache/apt/archives/"*.deb \
+	"$root/var/lib/apt/lists/"* "$root/var/log/"*.log \
 	"$root/var/cache/debconf/"*-old "$root/root/.bash_history"
 find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias \
 	-exec rm -rf {} + 2>/dev/null || :
+
+# drivers a headless VM never uses (the dpkg excludes keep them out of
+# later kernels too), then the module index and initrd without them
+excl=$img/rootfs/etc/dpkg/dpkg.cfg.d/01-cep-image
+for d in $(sed -n 's|^path-exclude=/lib/modules/\*/kernel/\(.*\)/\*$|\1|p' "$excl"); do
+	rm -rf "$root"/usr/lib/modules/*/kernel/"$d"
+done
+kver=$(basename "$(readlink -f "$root/vmlinuz")")
+kver=${kver#vmlinuz-}
+timeout 600 systemd-nspawn -q -D "$root" --register=no --keep-unit --private-network \
+	sh -c "depmod -a $kver && update-initramfs -u -k $kver" >"$work/initramfs.log" 2>&1 ||
+	{ tail -n 30 "$work/initramfs.log" >&2; exit 1; }
 
 # 3. the ESP: systemd-boot, one entry, the kernel and initrd (no editor:
 # the kernel command line cannot be changed at the boot prompt)

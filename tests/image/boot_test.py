@@ -50,7 +50,7 @@ HOST_FROM_GUEST = "10.0.2.2"  # QEMU user-mode networking: the host's loopback
 READY_TIMEOUT = {"kvm": 180, "tcg": 600}
 RUN_TIMEOUT = 120
 READY = re.compile(r"cep-ready: relay=(\S+) delegate=(\S+) machine-id=(\S*) ca-sha256=(\S+) "
-                   r"listen=(\S*) uptime=(\S+)s")
+                   r"firewall=(\S+) listen=(\S*) uptime=(\S+)s")
 EXPERIMENT = """apiVersion: cep.io/v1
 kind: Experiment
 metadata:
@@ -193,7 +193,7 @@ class Instance:
             m = READY.search(self.console_text())
             if m:
                 self.ready = time.monotonic() - self.t0
-                self.facts = dict(zip(("relay", "delegate", "machine_id", "ca", "listen", "uptime"),
+                self.facts = dict(zip(("relay", "delegate", "machine_id", "ca", "firewall", "listen", "uptime"),
                                       m.groups()))
         return self.ready is not None
 
@@ -281,8 +281,9 @@ def check_instances(insts):
         # client socket (UDP 68 bound to the lease's address), no service
         ok = any(x.endswith(":7443") for x in listen) and all(
             x.endswith(":7443") or re.match(r"10\.0\.2\.\d+%\w+:68$", x) for x in listen)
-        lines.append("%s listen-%s: off-loopback sockets %s (the relay's :7443, the DHCP client's :68)" % (
-            "PASS" if ok else "FAIL", i.name, sorted(listen)))
+        lines.append("%s listen-%s: off-loopback sockets %s (the relay's :7443, the DHCP client's :68); "
+                     "nftables input policy %s" % ("PASS" if ok and f["firewall"] == "drop" else "FAIL", i.name,
+                                                   sorted(listen), f["firewall"]))
         ok = i.registered is not None
         lines.append("%s registered-%s: %s" % ("PASS" if ok else "FAIL", i.name,
                                                "at %.1fs" % i.registered if ok else "never"))
@@ -316,12 +317,15 @@ def kvm_works(work, image):
         while time.monotonic() < end and i.proc.poll() is None:
             if "Linux version" in i.console_text():
                 return True, "the kernel started after %.1fs" % (time.monotonic() - i.t0)
+            with open(i.qlog, errors="replace") as f:
+                if "KVM internal error" in f.read():  # QEMU stops the guest, not itself
+                    break
             time.sleep(0.3)
     finally:
         i.stop()
     with open(i.qlog, errors="replace") as f:
         why = f.read().strip().splitlines()
-    return False, "no kernel within 30s under KVM%s" % (": " + why[0] if why else "")
+    return False, "the kernel did not start under KVM%s" % (": " + why[0] if why else " within 30s")
 
 
 def qemu_boot(args, image, cp, accel):
@@ -354,6 +358,8 @@ def main():
     if os.geteuid() != 0:
         print("image boot test: NOT RUN: needs root (the image build, loop devices)")
         return 77
+    # QEMU, OVMF, mtools (idempotent apt, as scripts/package does for its own)
+    subprocess.call([os.path.join(SRC, "scripts", "deps-image.sh")], stdin=subprocess.DEVNULL)
     if shutil.which("qemu-system-x86_64") is None or not os.path.exists(OVMF_CODE):
         print("image boot test: NOT RUN: no qemu-system-x86_64 or OVMF (scripts/deps-image.sh installs them)")
         return 77
