@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -123,7 +124,7 @@ def pem_fingerprint(pem):
 
 
 # ---- seeds and instances -----------------------------------------------------------------
-def seed_dir(work, name, cp, host):
+def seed_dir(work, name, cp, host, ssh=False):
     d = os.path.join(work, "seed-" + name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(d, "control-plane"))
@@ -133,6 +134,14 @@ def seed_dir(work, name, cp, host):
         with open(os.path.join(d, rel), "w") as f:
             f.write(text + "\n")
     shutil.copy(cp.pki["ca"], os.path.join(d, "control-plane", "ca.crt"))
+    if ssh:  # this instance asks for sshd: a key of the test's own
+        os.makedirs(os.path.join(d, "ssh"))
+        key = os.path.join(work, "id-" + name)
+        for f in (key, key + ".pub"):
+            if os.path.exists(f):
+                os.unlink(f)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key])
+        shutil.copy(key + ".pub", os.path.join(d, "ssh", "authorized_keys"))
     # a cep.yaml fragment: short long-polls, so a queued task is taken at once
     with open(os.path.join(d, "cep.yaml"), "w") as f:
         f.write("controlPlane:\n  pollWaitMs: 2000\n")
@@ -161,6 +170,10 @@ class Instance:
         run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image, self.overlay])
         shutil.copy(OVMF_VARS, self.vars)
         self.seed = seed
+        self.ssh = False
+        with socket.socket() as so:  # the host's port forwarded to the guest's 22
+            so.bind(("127.0.0.1", 0))
+            self.ssh_port = so.getsockname()[1]
         self.proc, self.t0 = None, None
         self.ready = self.registered = self.ran = None  # seconds after start
         self.facts = None
@@ -173,7 +186,8 @@ class Instance:
                "-drive", "if=pflash,format=raw,unit=1,file=" + self.vars,
                "-drive", "if=virtio,format=qcow2,file=" + self.overlay,
                *(["-drive", "if=virtio,format=raw,readonly=on,file=" + self.seed] if self.seed else []),
-               "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+               "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22" % self.ssh_port,
+               "-device", "virtio-net-pci,netdev=n0",
                "-device", "virtio-rng-pci", "-serial", "file:" + self.console]
         self.t0 = time.monotonic()
         self.qlog = os.path.join(self.work, "qemu-%s.log" % self.name)
@@ -264,6 +278,16 @@ def run_tasks(cp, insts):
     return lines
 
 
+def ssh_banner(port):
+    """What the guest's port 22 says through the firewall ("" = nothing)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as so:
+            so.settimeout(8)
+            return so.recv(64).decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def check_instances(insts):
     lines = []
     for i in insts:
@@ -277,13 +301,26 @@ def check_instances(insts):
         lines.append("%s ready-%s: relay %s, delegate %s after %.1fs (guest uptime %ss)" % (
             "PASS" if ok else "FAIL", i.name, f["relay"], f["delegate"], i.ready, f["uptime"]))
         listen = set(x for x in f["listen"].split(",") if x)
-        # the relay's port on any address; besides it only networkd's DHCP
-        # client socket (UDP 68 bound to the lease's address), no service
+        # the relay's port on any address, sshd's only if the seed asked;
+        # besides, only networkd's DHCP client socket (UDP 68 bound to the
+        # lease's address), no service
+        # (sshd may start after the console line: the banner below is
+        # what proves it runs)
+        ports = (":7443", ":22") if i.ssh else (":7443",)
         ok = any(x.endswith(":7443") for x in listen) and all(
-            x.endswith(":7443") or re.match(r"10\.0\.2\.\d+%\w+:68$", x) for x in listen)
-        lines.append("%s listen-%s: off-loopback sockets %s (the relay's :7443, the DHCP client's :68); "
+            x.endswith(ports) or re.match(r"10\.0\.2\.\d+%\w+:68$", x) for x in listen)
+        lines.append("%s listen-%s: off-loopback sockets %s (allowed: %s, the DHCP client's :68); "
                      "nftables input policy %s" % ("PASS" if ok and f["firewall"] == "drop" else "FAIL", i.name,
-                                                   sorted(listen), f["firewall"]))
+                                                   sorted(listen), " ".join(ports) +
+                                                   (" (seed asked for ssh)" if i.ssh else " (no ssh in the seed)"),
+                                                   f["firewall"]))
+        banner, end = ssh_banner(i.ssh_port), time.monotonic() + 30
+        while i.ssh and not banner and time.monotonic() < end:
+            time.sleep(2)
+            banner = ssh_banner(i.ssh_port)
+        ok = banner.startswith("SSH-2.0-") if i.ssh else banner == ""
+        lines.append("%s ssh-%s: port 22 through the firewall (QEMU hostfwd) says %r; %s" % (
+            "PASS" if ok else "FAIL", i.name, banner, "the seed asked for ssh" if i.ssh else "no ssh in the seed"))
         ok = i.registered is not None
         lines.append("%s registered-%s: %s" % ("PASS" if ok else "FAIL", i.name,
                                                "at %.1fs" % i.registered if ok else "never"))
@@ -331,8 +368,10 @@ def kvm_works(work, image):
 def qemu_boot(args, image, cp, accel):
     insts = []
     for name in ("vm-a", "vm-b"):
-        d = seed_dir(args.work, name, cp, HOST_FROM_GUEST)
+        # vm-b's seed asks for ssh, vm-a's does not
+        d = seed_dir(args.work, name, cp, HOST_FROM_GUEST, ssh=name == "vm-b")
         insts.append(Instance(name, args.work, image, seed_drive(args.work, name, d)))
+        insts[-1].ssh = name == "vm-b"
     log("booting %s and %s from %s (%s, UEFI, overlays)" % (insts[0].name, insts[1].name, image, accel))
     for i in insts:
         i.start(accel)
