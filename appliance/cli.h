@@ -59,6 +59,8 @@ int cepctl_cmd_logs(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_abort(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_status(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_demo(const cepctl_opts *o, int argc, char **argv);
+/* a first boot's configuration from a seed folder: cmd_seed.c */
+int cepctl_cmd_seed(const cepctl_opts *o, int argc, char **argv);
 /* Kubernetes: cmd_kube.c (offline from the delegate) */
 int cepctl_cmd_connectors(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_rbac(const cepctl_opts *o, int argc, char **argv);

@@ -32,6 +32,9 @@ static const char usage[] =
     "                       An existing cep.yaml gets the settings it lacks;\n"
     "                       one it has otherwise is refused (file:line:col)\n"
     "                       unless --replace-config-keys\n"
+    "  seed DIR             configure from a seed folder (the VM image's\n"
+    "                       CEPSEED drive, docs/images.md): cep.yaml, the\n"
+    "                       control plane, connectors, ssh keys\n"
     "  demo [--kubernetes]  run the demo experiment (no root, no cluster);\n"
     "                       --kubernetes: pod-delete against the Kubernetes\n"
     "                       API test server (root, no cluster)\n"
@@ -65,7 +68,7 @@ static const struct command commands[] = {
     {"validate", cepctl_cmd_validate}, {"run", cepctl_cmd_run},
     {"runs", cepctl_cmd_runs},         {"show", cepctl_cmd_show},
     {"logs", cepctl_cmd_logs},         {"abort", cepctl_cmd_abort},
-    {"status", cepctl_cmd_status},
+    {"status", cepctl_cmd_status},     {"seed", cepctl_cmd_seed},
     {"connectors", cepctl_cmd_connectors}, {"rbac", cepctl_cmd_rbac},
     {"check", cepctl_cmd_check},
 };

@@ -3,11 +3,13 @@
 # 12: debhelper and dpkg-dev for the .deb, Debian's rpm (rpmbuild) for the
 # RPM (debugedit, elfutils: its debuginfo), rpmlint and lintian to check
 # both, mandoc to check the man pages.
-# Idempotent: installs only what is missing.
+# Idempotent: installs only what is missing. With arguments: those
+# packages instead (scripts/deps-image.sh).
 set -eu
 
 PKGS="debhelper dpkg-dev fakeroot rpm rpmlint lintian mandoc debugedit elfutils
       git xz-utils"
+[ $# -eq 0 ] || PKGS="$*"
 
 missing=""
 for p in $PKGS; do

@@ -116,8 +116,11 @@ def deb_depends(deb):
 
 
 # ---- roots -------------------------------------------------------------------------------
-def base_tar(work, deb):
-    pkgs = sorted(set(BASE_PKGS) | deb_depends(deb))
+def base_tar(work, deb, extra=()):
+    """The cached debootstrap root as a tar; extra: packages beyond
+    BASE_PKGS and the .deb's Depends (the VM image's kernel, boot loader:
+    packaging/image/mkroot.py), which give it a key of its own."""
+    pkgs = sorted(set(BASE_PKGS) | deb_depends(deb) | set(extra))
     key = hashlib.sha256(("%s %s %s" % (SUITE, MIRROR, " ".join(pkgs))).encode()).hexdigest()[:12]
     tar = os.path.join(work, "base-%s.tar" % key)
     if os.path.exists(tar):
