@@ -41,9 +41,18 @@ if [ -n "$intbad" ]; then
 	echo "$intbad" >&2
 	exit 1
 fi
-# The layout of .clang-format (scripts/format.sh applies it). Only with
-# CEP_CHECK_FORMAT=1 until the tree has been formatted once.
-if [ "${CEP_CHECK_FORMAT:-0}" = 1 ]; then
+# The layout of .clang-format (scripts/format.sh applies it), checked with
+# the version it was tuned with (clang-format-14, which scripts/deps.sh
+# installs): another version lays some lines out differently.
+# CEP_CHECK_FORMAT=0 skips it (and says so).
+if [ "${CEP_CHECK_FORMAT:-1}" = 0 ]; then
+	echo "checksrc: layout NOT checked (CEP_CHECK_FORMAT=0)" >&2
+else
+	if ! command -v clang-format-14 >/dev/null; then
+		echo "checksrc: no clang-format-14 to check the layout (scripts/deps.sh installs it)" >&2
+		exit 1
+	fi
+	CLANG_FORMAT=clang-format-14
 	. ./scripts/format_files.sh
 	if ! cep_format_files | xargs "$cf" --dry-run --Werror 2>/dev/null; then
 		cep_format_files | xargs "$cf" --dry-run 2>&1 |

@@ -3,7 +3,7 @@
 # Debian 12 (bookworm). Idempotent: installs only what is missing.
 set -eu
 
-# clang-format-14: scripts/format.sh and checksrc.sh's CEP_CHECK_FORMAT=1
+# clang-format-14: scripts/format.sh and checksrc.sh's layout check
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
       libcurl4-openssl-dev libcriterion-dev libyaml-dev libjansson-dev

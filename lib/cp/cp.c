@@ -36,7 +36,7 @@
 #include "util.h"
 
 #define CP_TOKEN_MAX (64 * 1024)
-#define CP_CONNECT_MAX_MS 10000     /* a connect never takes the whole call */
+#define CP_CONNECT_MAX_MS 10000 /* a connect never takes the whole call */
 #define CP_METHOD_MAX 64
 
 struct cep_cp {
@@ -61,8 +61,8 @@ void cep_cp_cancel(cep_cp *cp)
 
 /* curl's progress callback: non-zero aborts the transfer, so a parked
  * long-poll ends at once when its owner stops. */
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn,
-    curl_off_t ut, curl_off_t un)
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
 {
 	(void)dt, (void)dn, (void)ut, (void)un;
 	return atomic_load(&((cep_cp *)arg)->cancelled) ? 1 : 0;
@@ -83,34 +83,42 @@ static int url_parts(const char *url, const char *scheme, const char *what,
 {
 	CURLU *u = curl_url();
 	if (u == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	char *sch = NULL, *h = NULL, *port = NULL, *user = NULL;
 	int rc = CEP_OK;
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &sch, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK) {
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s \"%.200s\" is "
-		    "not a URL", what, url);
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s \"%.200s\" is "
+		    "not a URL",
+		    what, url);
 	} else if (strcasecmp(sch, scheme) != 0 &&
 	    !(strcmp(scheme, "http") == 0 && strcasecmp(sch, "https") == 0)) {
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s \"%.200s\": "
-		    "scheme %s not allowed, expected %s://", what, url, sch,
-		    scheme);
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s \"%.200s\": "
+		    "scheme %s not allowed, expected %s://",
+		    what, url, sch, scheme);
 	} else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
 		/* credentials in a URL end up in logs and ps output */
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s must not hold "
-		    "a user name or password", what);
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s must not hold "
+		    "a user name or password",
+		    what);
 	} else {
 		curl_url_get(u, CURLUPART_PORT, &port, 0);
 		size_t n = strlen(h);
 		const char *hp = h;
-		if (n >= 2 && h[0] == '[') {   /* IPv6 literal */
+		if (n >= 2 && h[0] == '[') { /* IPv6 literal */
 			hp = h + 1;
 			n -= 2;
 		}
 		if (n == 0 || n >= hlen)
-			rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "%s \"%.200s\""
-			    ": bad host", what, url);
+			rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "%s \"%.200s\""
+			    ": bad host",
+			    what, url);
 		else {
 			memcpy(host, hp, n);
 			host[n] = '\0';
@@ -145,8 +153,7 @@ static int misconfigured(cep_err *err, const char *key)
 	return CEP_FAILED_PRECONDITION;
 }
 
-static int read_token(const char *path, bool trusted, char *buf,
-    cep_err *err);
+static int read_token(const char *path, bool trusted, char *buf, cep_err *err);
 
 /* The client identity into memory; the token read once to check it. */
 static int load_secrets(cep_cp *cp, bool key_cred, cep_err *err)
@@ -161,16 +168,16 @@ static int load_secrets(cep_cp *cp, bool key_cred, cep_err *err)
 		if (cep_secret_read(o->key_file, &so, &cp->key, err) != CEP_OK)
 			rc = misconfigured(err, "clientKey");
 		else if (cep_read_file(o->cert_file, CP_TOKEN_MAX,
-		    &cp->cert_buf, &len, err) != CEP_OK)
+		             &cp->cert_buf, &len, err) != CEP_OK)
 			rc = misconfigured(err, "clientCert");
 		o->cert_pem = cp->cert_buf;
 		o->key_pem = cp->key.data;
 	}
 	if (rc == CEP_OK && o->token_file[0] != '\0') {
 		char *tok = calloc(1, CP_TOKEN_MAX);
-		rc = tok == NULL ? cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "out of memory") : read_token(o->token_file,
-		    cp->token_cred, tok, err);
+		rc = tok == NULL ?
+		    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory") :
+		    read_token(o->token_file, cp->token_cred, tok, err);
 		if (tok != NULL)
 			cep_secret_wipe(tok, CP_TOKEN_MAX);
 		free(tok);
@@ -185,11 +192,16 @@ static int load_secrets(cep_cp *cp, bool key_cred, cep_err *err)
 static int resolve_files(cep_cp *cp, cep_err *err)
 {
 	cep_cp_opts *o = &cp->o;
-	struct { char *path; size_t len; const char *what; bool secret; } f[] = {
-		{o->ca_file, sizeof(o->ca_file), "caFile", false},
-		{o->cert_file, sizeof(o->cert_file), "clientCert", false},
-		{o->key_file, sizeof(o->key_file), "clientKey", true},
-		{o->token_file, sizeof(o->token_file), "tokenFile", true},
+	struct {
+		char *path;
+		size_t len;
+		const char *what;
+		bool secret;
+	} f[] = {
+	    {o->ca_file, sizeof(o->ca_file), "caFile", false},
+	    {o->cert_file, sizeof(o->cert_file), "clientCert", false},
+	    {o->key_file, sizeof(o->key_file), "clientKey", true},
+	    {o->token_file, sizeof(o->token_file), "tokenFile", true},
 	};
 	bool key_cred = false;
 	int rc = CEP_OK;
@@ -198,8 +210,10 @@ static int resolve_files(cep_cp *cp, cep_err *err)
 			continue;
 		bool cred = cep_cred_path(f[i].path, f[i].path, f[i].len);
 		if (cred)
-			cep_log_debug(NULL, "controlPlane.%s: systemd credential "
-			    "%s", f[i].what, f[i].path);
+			cep_log_debug(NULL,
+			    "controlPlane.%s: systemd credential "
+			    "%s",
+			    f[i].what, f[i].path);
 		if (f[i].path == o->token_file)
 			cp->token_cred = cred;
 		if (f[i].path == o->key_file)
@@ -212,10 +226,14 @@ static int resolve_files(cep_cp *cp, cep_err *err)
 
 static int refuse(const char *host, cep_err *err)
 {
-	cep_log_warn(NULL, "control plane: upstream host not allowed: %s "
-	    "(controlPlane.allow)", host);
-	return cep_err_set(err, CEP_PERMISSION_DENIED, "upstream host %s not "
-	    "allowed (controlPlane.allow)", host);
+	cep_log_warn(NULL,
+	    "control plane: upstream host not allowed: %s "
+	    "(controlPlane.allow)",
+	    host);
+	return cep_err_set(err, CEP_PERMISSION_DENIED,
+	    "upstream host %s not "
+	    "allowed (controlPlane.allow)",
+	    host);
 }
 
 int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
@@ -225,7 +243,8 @@ int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 		return err ? err->code : CEP_INTERNAL;
 	cep_cp *cp = calloc(1, sizeof(*cp));
 	if (cp == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	cp->o = *o;
 	if (cp->o.timeout_ms <= 0)
 		cp->o.timeout_ms = 10000;
@@ -235,12 +254,14 @@ int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 	if (rc == CEP_OK && o->proxy[0] != '\0')
 		rc = url_parts(o->proxy, "http", "controlPlane.proxy", ph,
 		    sizeof(ph), php, sizeof(php), err);
-	if (rc == CEP_OK && (o->cert_file[0] != '\0') != (o->key_file[0] !=
-	    '\0'))
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "controlPlane."
+	if (rc == CEP_OK &&
+	    (o->cert_file[0] != '\0') != (o->key_file[0] != '\0'))
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "controlPlane."
 		    "clientCert and clientKey go together");
 	if (rc == CEP_OK && o->cert_file[0] != '\0' && o->token_file[0] != '\0')
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "controlPlane."
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "controlPlane."
 		    "tokenFile and clientCert exclude each other");
 	if (rc == CEP_OK)
 		rc = resolve_files(cp, err);
@@ -291,7 +312,7 @@ bool cep_cp_allowed(const cep_cp *cp, const char *host)
 		host++;
 		n -= 2;
 	}
-	while (n > 0 && host[n - 1] == '.')   /* "a.example." is a.example */
+	while (n > 0 && host[n - 1] == '.') /* "a.example." is a.example */
 		n--;
 	if (n == 0 || n >= sizeof(h))
 		return false;
@@ -311,8 +332,7 @@ bool cep_cp_allowed(const cep_cp *cp, const char *host)
  * secret reader: refused (FAILED_PRECONDITION) when group or others may
  * read it; trailing whitespace stripped. buf is CP_TOKEN_MAX bytes; the
  * caller wipes it. */
-static int read_token(const char *path, bool trusted, char *buf,
-    cep_err *err)
+static int read_token(const char *path, bool trusted, char *buf, cep_err *err)
 {
 	const cep_secret_opts o = {CP_TOKEN_MAX - 2, trusted, false,
 	    "the control plane token"};
@@ -320,7 +340,7 @@ static int read_token(const char *path, bool trusted, char *buf,
 	int rc = cep_secret_read(path, &o, &s, err);
 	if (rc == CEP_PERMISSION_DENIED)
 		return err != NULL ? (err->code = CEP_FAILED_PRECONDITION) :
-		    CEP_FAILED_PRECONDITION;
+		                     CEP_FAILED_PRECONDITION;
 	if (rc != CEP_OK) {
 		char why[CEP_ERR_MSG_MAX];
 		snprintf(why, sizeof(why), "%s", err != NULL ? err->msg : path);
@@ -328,12 +348,15 @@ static int read_token(const char *path, bool trusted, char *buf,
 		    why);
 	}
 	size_t len = s.len;
-	while (len > 0 && (s.data[len - 1] == '\n' || s.data[len - 1] == '\r' ||
-	    s.data[len - 1] == ' ' || s.data[len - 1] == '\t'))
+	while (len > 0 &&
+	    (s.data[len - 1] == '\n' || s.data[len - 1] == '\r' ||
+	        s.data[len - 1] == ' ' || s.data[len - 1] == '\t'))
 		len--;
 	if (len == 0 || memchr(s.data, '\0', len) != NULL)
-		rc = cep_err_set(err, CEP_UNAUTHENTICATED, "token file %s is "
-		    "empty or not text", path);
+		rc = cep_err_set(err, CEP_UNAUTHENTICATED,
+		    "token file %s is "
+		    "empty or not text",
+		    path);
 	else
 		memcpy(buf, s.data, len);
 	buf[len] = '\0';
@@ -384,8 +407,8 @@ struct xfer {
 	const char *url;
 	const uint8_t *body;
 	size_t blen;
-	const char *token;        /* "" = none */
-	const char *header;       /* one more request header, or NULL */
+	const char *token;  /* "" = none */
+	const char *header; /* one more request header, or NULL */
 	int64_t tmo;
 	long http;
 	char ctype[128];
@@ -401,7 +424,8 @@ static int perform(const cep_cp *cp, struct xfer *x)
 		return -1;
 	struct curl_slist *h = NULL, *h2;
 	static const char *const hdrs[] = {"Content-Type: application/"
-	    "x-protobuf", "Accept: application/x-protobuf",
+	                                   "x-protobuf",
+	    "Accept: application/x-protobuf",
 	    "Expect:" /* no 100-continue round trip */, NULL};
 	for (size_t i = 0; hdrs[i] != NULL; i++)
 		if ((h2 = curl_slist_append(h, hdrs[i])) != NULL)
@@ -417,8 +441,8 @@ static int perform(const cep_cp *cp, struct xfer *x)
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->blen ? (const char *)x->body
-	    : "");
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+	    x->blen ? (const char *)x->body : "");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->blen);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cep_http_on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x->r);
@@ -440,48 +464,63 @@ static int perform(const cep_cp *cp, struct xfer *x)
 }
 
 /* The transfer's outcome -> reply or error. */
-static int outcome(const cep_cp *cp, const char *method, struct xfer *x,
-    int cc, const ProtobufCMessageDescriptor *rdesc,
-    ProtobufCMessage **reply, cep_err *err)
+static int outcome(const cep_cp *cp, const char *method, struct xfer *x, int cc,
+    const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
+    cep_err *err)
 {
 	const char *host = cp->hostport;
 	char what[400];
 	snprintf(what, sizeof(what), "control plane %s: %s", host, method);
 	if (cc < 0)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "%s: "
-		    "curl_easy_init failed", what);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "%s: "
+		    "curl_easy_init failed",
+		    what);
 	if (x->r.over && x->http == 200)
-		return cep_err_set(err, CEP_DATA_LOSS, "%s: reply larger than "
-		    "%u MiB (transfer aborted)", what, CEP_CP_MAX_REPLY >> 20);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "%s: reply larger than "
+		    "%u MiB (transfer aborted)",
+		    what, CEP_CP_MAX_REPLY >> 20);
 	if (x->r.oom)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "%s: out of "
-		    "memory reading the reply", what);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "%s: out of "
+		    "memory reading the reply",
+		    what);
 	if (cc == CURLE_PARTIAL_FILE && x->http == 200)
-		return cep_err_set(err, CEP_DATA_LOSS, "%s: reply truncated "
-		    "(%zu bytes received, connection closed early)", what,
-		    x->r.len);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "%s: reply truncated "
+		    "(%zu bytes received, connection closed early)",
+		    what, x->r.len);
 	/* an error status is worth reporting even if its body was cut */
-	bool status_known = x->http >= 300 && (cc == CURLE_OK ||
-	    cc == CURLE_PARTIAL_FILE || x->r.over);
+	bool status_known = x->http >= 300 &&
+	    (cc == CURLE_OK || cc == CURLE_PARTIAL_FILE || x->r.over);
 	if (cc != CURLE_OK && !status_known) {
 		if (cc == CURLE_ABORTED_BY_CALLBACK)
-			return cep_err_set(err, CEP_CANCELLED, "%s: cancelled "
-			    "(stopping)", what);
+			return cep_err_set(err, CEP_CANCELLED,
+			    "%s: cancelled "
+			    "(stopping)",
+			    what);
 		if (cc == CURLE_OPERATION_TIMEDOUT)
-			return cep_err_set(err, CEP_DEADLINE_EXCEEDED, "%s: no "
-			    "answer within %lld ms", what, (long long)x->tmo);
+			return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
+			    "%s: no "
+			    "answer within %lld ms",
+			    what, (long long)x->tmo);
 		return cep_http_curl_err(err, cc, what, x->ebuf, x->tmo);
 	}
-	cep_cp_answer a = {.http = x->http, .ctype = x->ctype[0] ? x->ctype :
-	    NULL, .body = (const uint8_t *)x->r.buf, .len = x->r.len};
+	cep_cp_answer a = {.http = x->http,
+	    .ctype = x->ctype[0] ? x->ctype : NULL,
+	    .body = (const uint8_t *)x->r.buf,
+	    .len = x->r.len};
 	return cep_cp_reply_decode(method, host, &a, rdesc, reply, err);
 }
 
 static bool valid_method(const char *m)
 {
 	size_t n = strlen(m);
-	return n > 0 && n < CP_METHOD_MAX && strspn(m, "abcdefghijklmnopqrstuv"
-	    "wxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n;
+	return n > 0 && n < CP_METHOD_MAX &&
+	    strspn(m,
+	        "abcdefghijklmnopqrstuv"
+	        "wxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n;
 }
 
 int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
@@ -495,18 +534,18 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
 	if (retry_after_ms != NULL)
 		*retry_after_ms = 0;
 	if (!valid_method(method))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "control plane: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "control plane: "
 		    "bad method name");
 	/* checked again here, not only in cep_cp_new: this is the one gate
 	 * every byte to the plane passes */
 	if (!cep_cp_allowed(cp, cp->hostname))
 		return refuse(cp->hostname, err);
-	struct xfer x = {.tmo = timeout_ms > 0 ? timeout_ms :
-	    cp->o.timeout_ms, .r = {.max = CEP_CP_MAX_REPLY,
-	    .retry_after_ms = -1}};
+	struct xfer x = {.tmo = timeout_ms > 0 ? timeout_ms : cp->o.timeout_ms,
+	    .r = {.max = CEP_CP_MAX_REPLY, .retry_after_ms = -1}};
 	char url[700];
 	if (cep_path(url, sizeof(url), err, "%s/v1/cep.v1.ControlPlane/%s",
-	    cp->base, method) != CEP_OK)
+	        cp->base, method) != CEP_OK)
 		return err->code;
 	x.url = url;
 	size_t blen = protobuf_c_message_get_packed_size(req);
@@ -549,9 +588,11 @@ static bool valid_full_method(const char *m)
 	const char *slash = strchr(m, '/');
 	size_t n = strlen(m);
 	return slash != NULL && slash != m && n < 128 &&
-	    strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789./") == n && strchr(slash + 1, '/') == NULL &&
-	    valid_method(slash + 1) && strstr(m, "..") == NULL;
+	    strspn(m,
+	        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	        "0123456789./") == n &&
+	    strchr(slash + 1, '/') == NULL && valid_method(slash + 1) &&
+	    strstr(m, "..") == NULL;
 }
 
 int cep_cp_tunnel(cep_cp *cp, const cep_cp_tunnel_req *req, uint8_t **out,
@@ -565,24 +606,29 @@ int cep_cp_tunnel(cep_cp *cp, const cep_cp_tunnel_req *req, uint8_t **out,
 	*out_len = 0;
 	if (!valid_full_method(method) || strlen(session) > 64 ||
 	    strspn(session, "0123456789abcdef") != strlen(session))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "tunnel: bad "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "tunnel: bad "
 		    "method or session");
 	if (!cep_cp_allowed(cp, cp->hostname))
 		return refuse(cp->hostname, err);
 	char url[700], hdr[100];
 	if (cep_path(url, sizeof(url), err, "%s/v1/tunnel/%s", cp->base,
-	    method) != CEP_OK)
+	        method) != CEP_OK)
 		return err->code;
 	snprintf(hdr, sizeof(hdr), "X-Cep-Tunnel-Session: %s", session);
 	int tmo = req->timeout_ms > 0 ? req->timeout_ms : cp->o.timeout_ms;
-	struct xfer x = {.url = url, .body = req->frame, .blen = req->len,
-	    .token = "", .header = hdr, .tmo = tmo,
+	struct xfer x = {.url = url,
+	    .body = req->frame,
+	    .blen = req->len,
+	    .token = "",
+	    .header = hdr,
+	    .tmo = tmo,
 	    .r = {.max = CEP_CP_MAX_REPLY, .retry_after_ms = -1}};
 	int cc = perform(cp, &x);
 	ProtobufCMessage *unused = NULL;
 	int rc = outcome(cp, method, &x, cc, NULL, &unused, err);
 	if (rc == CEP_OK) {
-		*out = (uint8_t *)x.r.buf;   /* the reply Envelope, raw */
+		*out = (uint8_t *)x.r.buf; /* the reply Envelope, raw */
 		*out_len = x.r.len;
 		return CEP_OK;
 	}

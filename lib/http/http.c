@@ -37,11 +37,11 @@ size_t cep_http_on_body(char *p, size_t sz, size_t n, void *arg)
 		size_t keep = r->max - r->len;
 		if (keep > 0 && cep_http_on_body(p, 1, keep, arg) != keep)
 			return 0;
-		return add;   /* the rest is read and dropped */
+		return add; /* the rest is read and dropped */
 	}
 	if (add > r->max - r->len) {
 		r->over = true;
-		return 0;   /* CURLE_WRITE_ERROR: stop reading at once */
+		return 0; /* CURLE_WRITE_ERROR: stop reading at once */
 	}
 	if (r->len + add + 1 > r->cap) {
 		size_t cap = r->cap ? r->cap : 4096;
@@ -115,7 +115,8 @@ void cep_http_scrub(char *s, size_t len, const char *secret)
 int cep_http_curl_err(cep_err *err, int code, const char *what,
     const char *detail, int64_t timeout_ms)
 {
-	const char *d = detail && detail[0] ? detail :
+	const char *d = detail && detail[0] ?
+	    detail :
 	    curl_easy_strerror((CURLcode)code);
 	switch ((CURLcode)code) {
 	case CURLE_OPERATION_TIMEDOUT:
@@ -134,7 +135,6 @@ int cep_http_curl_err(cep_err *err, int code, const char *what,
 	case CURLE_OUT_OF_MEMORY:
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "%s: out of memory", what);
-	default:
-		return cep_err_set(err, CEP_UNAVAILABLE, "%s: %s", what, d);
+	default: return cep_err_set(err, CEP_UNAVAILABLE, "%s: %s", what, d);
 	}
 }

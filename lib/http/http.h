@@ -22,14 +22,14 @@ int cep_http_global_init(cep_err *err);
 /* A response being received. Set max (bytes) and retry_after_ms = -1
  * before the transfer; hand the struct to both callbacks below. */
 typedef struct cep_http_resp {
-	char *buf;                  /* NUL-terminated; the caller frees */
+	char *buf; /* NUL-terminated; the caller frees */
 	size_t len, cap, max;
 	/* past max: false, the transfer is aborted (over); true, the first
 	 * max bytes are kept and the rest read and dropped */
 	bool truncate;
-	bool over;                  /* the body passed max: transfer aborted */
+	bool over; /* the body passed max: transfer aborted */
 	bool oom;
-	int64_t retry_after_ms;     /* Retry-After in seconds, as ms; -1 none */
+	int64_t retry_after_ms; /* Retry-After in seconds, as ms; -1 none */
 } cep_http_resp;
 
 /* CURLOPT_WRITEFUNCTION: appends, aborting the transfer past max. */
@@ -55,12 +55,12 @@ int cep_http_curl_err(cep_err *err, int code, const char *what,
  * (a 302 is an answer), no proxy for loopback, no signals. */
 typedef struct cep_http_fetch_opts {
 	const char *url;
-	const char *method;      /* NULL or "GET", "HEAD", "POST", or custom */
-	const char *body;        /* POST's body (NULL: empty) */
-	const char *user_agent;  /* NULL: none */
-	int64_t timeout_ms;      /* the whole exchange */
-	size_t max;              /* body bytes kept */
-	bool truncate;           /* as in cep_http_resp */
+	const char *method;     /* NULL or "GET", "HEAD", "POST", or custom */
+	const char *body;       /* POST's body (NULL: empty) */
+	const char *user_agent; /* NULL: none */
+	int64_t timeout_ms;     /* the whole exchange */
+	size_t max;             /* body bytes kept */
+	bool truncate;          /* as in cep_http_resp */
 	/* polled during the transfer (NULL: never): true aborts it */
 	bool (*cancelled)(const void *arg);
 	const void *arg;
@@ -69,9 +69,9 @@ typedef struct cep_http_fetch_opts {
 #define CEP_HTTP_ERROR_MAX 256
 
 typedef struct cep_http_reply {
-	long status;             /* the HTTP status; 0 without an answer */
-	uint32_t latency_ms;     /* the whole exchange, as far as it went */
-	cep_http_resp body;      /* body.buf is never NULL after a fetch */
+	long status;         /* the HTTP status; 0 without an answer */
+	uint32_t latency_ms; /* the whole exchange, as far as it went */
+	cep_http_resp body;  /* body.buf is never NULL after a fetch */
 	/* why the transfer failed: libcurl's specific message, else its
 	 * generic one. Server text is not in it. */
 	char error[CEP_HTTP_ERROR_MAX];

@@ -113,8 +113,8 @@ static int tok_reload(cep_kube *k, cep_err *err)
 		return CEP_OK;
 	char *data = NULL;
 	size_t len = 0;
-	if (cep_read_file(k->token_file, KUBE_TOKEN_MAX, &data, &len,
-	    err) != CEP_OK)
+	if (cep_read_file(k->token_file, KUBE_TOKEN_MAX, &data, &len, err) !=
+	    CEP_OK)
 		return k->token != NULL ? CEP_OK : err->code;
 	while (len > 0 && isspace((unsigned char)data[len - 1]))
 		data[--len] = '\0';
@@ -226,7 +226,8 @@ static void set_blob(CURL *c, CURLoption opt, const kube_blob *b)
 {
 	/* NOCOPY: the handle outlives every transfer, and a key copied by
 	 * libcurl would be freed without being wiped. */
-	struct curl_blob blob = {.data = b->data, .len = b->len,
+	struct curl_blob blob = {.data = b->data,
+	    .len = b->len,
 	    .flags = CURL_BLOB_NOCOPY};
 	curl_easy_setopt(c, opt, &blob);
 }
@@ -250,7 +251,8 @@ static int set_tls(cep_kube *k, CURL *c, cep_err *err)
 		 * CONNECT_TO sends the connection to the real address. */
 		char map[600];
 		if (cep_path(map, sizeof(map), err, "%s:%d:%s:%d",
-		    k->tls_server_name, k->port, k->host, k->port) != CEP_OK)
+		        k->tls_server_name, k->port, k->host,
+		        k->port) != CEP_OK)
 			return err->code;
 		struct curl_slist *l = curl_slist_append(NULL, map);
 		if (l == NULL)
@@ -269,7 +271,8 @@ static int set_token(cep_kube *k, CURL *c, cep_err *err)
 {
 	char *tok = malloc(KUBE_TOKEN_MAX);
 	if (tok == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	int rc = kube_token(k, tok, KUBE_TOKEN_MAX, err);
 	if (rc == CEP_OK && tok[0] != '\0') {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
@@ -286,7 +289,8 @@ void *cep_kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
 	*hdrs = NULL;
 	CURL *c = curl_easy_init();
 	if (c == NULL) {
-		cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "curl_easy_init failed");
+		cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "curl_easy_init failed");
 		return NULL;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -301,7 +305,8 @@ void *cep_kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
 		cep_kube_easy_done(c, NULL);
 		return NULL;
 	}
-	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	struct curl_slist *h = curl_slist_append(NULL,
+	    "Accept: application/json");
 	if (h != NULL && k->tls_server_name[0] != '\0') {
 		char host[300];
 		snprintf(host, sizeof(host), "Host: %s:%d", k->host, k->port);
@@ -412,7 +417,7 @@ static int one(const struct call *c, int64_t tmo, long *http, json_t **out,
 		if (out != NULL) {
 			json_error_t je;
 			*out = r.len ? json_loadb(r.buf, r.len, 0, &je) :
-			    json_object();
+			               json_object();
 			if (*out == NULL)
 				rc = cep_err_set(err, CEP_UNAVAILABLE,
 				    "%s: %ld answer is not JSON: %s", c->what,
@@ -433,12 +438,15 @@ int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
 	if (out != NULL)
 		*out = NULL;
 	const char *what = req->what ? req->what : req->path;
-	if (cep_kube_url(k, req->path, req->query, url, sizeof(url),
-	    err) != CEP_OK)
+	if (cep_kube_url(k, req->path, req->query, url, sizeof(url), err) !=
+	    CEP_OK)
 		return cep_err_wrap(err, "%s", what);
 	const char *ctype = req->content_type;
-	struct call c = {.k = k, .method = req->method, .url = url,
-	    .what = what, .ctype = ctype ? ctype : "application/json"};
+	struct call c = {.k = k,
+	    .method = req->method,
+	    .url = url,
+	    .what = what,
+	    .ctype = ctype ? ctype : "application/json"};
 	char *txt = NULL;
 	if (req->body != NULL) {
 		txt = json_dumps(req->body, JSON_COMPACT);
@@ -452,7 +460,7 @@ int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
 	int attempts = atomic_load(&k->attempts);
 	int64_t deadline = cep_mono_ms() + tmo;
 	long code = 0;
-	bool unsure = false;    /* an earlier create attempt may have landed */
+	bool unsure = false; /* an earlier create attempt may have landed */
 	int rc;
 	for (int n = 0;; n++) {
 		bool retry;
@@ -466,7 +474,8 @@ int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
 		rc = one(&c, left, &code, out, &retry, &ra, err);
 		if (rc == CEP_ALREADY_EXISTS && unsure) {
 			size_t l = strlen(err->msg);
-			snprintf(err->msg + l, sizeof(err->msg) - l, " (an "
+			snprintf(err->msg + l, sizeof(err->msg) - l,
+			    " (an "
 			    "earlier attempt that met a server error may have "
 			    "created it)");
 		}
@@ -476,9 +485,11 @@ int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
 		    (strcmp(req->method, "POST") == 0 && code >= 500);
 		int64_t wait = ra >= 0 ? ra : cep_kube_backoff_ms(n);
 		if (cep_mono_ms() + wait >= deadline)
-			break;   /* the last error says more than a timeout */
-		cep_log_debug(NULL, "kube: %s: attempt %d failed (%s), retrying "
-		    "in %lld ms", what, n + 1, err->msg, (long long)wait);
+			break; /* the last error says more than a timeout */
+		cep_log_debug(NULL,
+		    "kube: %s: attempt %d failed (%s), retrying "
+		    "in %lld ms",
+		    what, n + 1, err->msg, (long long)wait);
 		cep_sleep_ms(wait);
 	}
 	free(txt);

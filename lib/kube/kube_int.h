@@ -16,9 +16,9 @@
 
 #include "kube.h"
 
-#define KUBE_MAX_BODY (64u * 1024u * 1024u)   /* any non-watch response */
-#define KUBE_MAX_WATCH_LINE (1024u * 1024u)   /* one watch event */
-#define KUBE_MAX_FILE (1024u * 1024u)         /* kubeconfig, CA, cert, key */
+#define KUBE_MAX_BODY (64u * 1024u * 1024u) /* any non-watch response */
+#define KUBE_MAX_WATCH_LINE (1024u * 1024u) /* one watch event */
+#define KUBE_MAX_FILE (1024u * 1024u)       /* kubeconfig, CA, cert, key */
 #define KUBE_PATH_MAX 2048
 #define KUBE_BACKOFF_MIN_MS 200
 #define KUBE_BACKOFF_MAX_MS 5000
@@ -30,21 +30,21 @@ typedef struct kube_blob {
 } kube_blob;
 
 struct cep_kube {
-	char server[1024];          /* https://host:port[/prefix], no '/' end */
-	char host[256];             /* as in a URL: IPv6 in brackets */
+	char server[1024]; /* https://host:port[/prefix], no '/' end */
+	char host[256];    /* as in a URL: IPv6 in brackets */
 	int port;
-	char prefix[512];           /* path before /api, "" or "/x/y" */
+	char prefix[512]; /* path before /api, "" or "/x/y" */
 	char ns[254];
-	char tls_server_name[256];  /* "" = the server's host */
-	char proxy[1024];           /* "" = no proxy at all */
+	char tls_server_name[256]; /* "" = the server's host */
+	char proxy[1024];          /* "" = no proxy at all */
 	bool insecure;
-	kube_blob ca, cert, key;    /* ca.len 0 = the system CAs */
+	kube_blob ca, cert, key; /* ca.len 0 = the system CAs */
 
 	/* Bearer token: static, or re-read from token_file when its
 	 * mtime/size/inode change (projected tokens rotate). */
 	pthread_mutex_t mu;
-	char *token;                /* NULL = none; wiped on free */
-	char token_file[1024];      /* "" = static token */
+	char *token;           /* NULL = none; wiped on free */
+	char token_file[1024]; /* "" = static token */
 	struct timespec tok_mtime;
 	off_t tok_size;
 	ino_t tok_ino;
@@ -86,8 +86,8 @@ int cep_kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
 
 /* kube_config.c */
 int kube_from_kubeconfig_text(const char *text, size_t len, const char *fname,
-    const char *dir, const char *context, bool allow_insecure,
-    cep_kube **out, cep_err *err);
+    const char *dir, const char *context, bool allow_insecure, cep_kube **out,
+    cep_err *err);
 /* cep_kube_in_cluster with the service-account folder as a parameter:
  * tests point it at a temp dir. */
 int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err);
@@ -110,17 +110,17 @@ struct watch {
 	cep_kube_watch_fn fn;
 	void *arg;
 	const char *what;
-	json_t *known;              /* "ns/name" -> last object seen */
+	json_t *known; /* "ns/name" -> last object seen */
 	char rv[128];
 	/* one stream */
 	char *line;
 	size_t len, cap;
-	char *ebody;                /* a non-200 answer's body */
+	char *ebody; /* a non-200 answer's body */
 	size_t elen;
 	long http;
 	int events;
 	bool stop_fn, relist, failed;
-	cep_err serr;               /* why the stream was aborted */
+	cep_err serr; /* why the stream was aborted */
 };
 /* The stream's CURLOPT_WRITEFUNCTION (arg: a struct watch): splits the
  * bytes into lines and handles each event; a non-200 answer's body is
