@@ -21,7 +21,8 @@ int cepctl_admin_open(const cepctl_opts *o, cepctl_admin **out, cep_err *err)
 		return rv;
 	cepctl_admin *a = calloc(1, sizeof(*a));
 	if (a == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	rv = cep_paths_url(&p, "admin.sock", a->url, sizeof(a->url), err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&a->rpc, a->url, NULL, err);
@@ -59,8 +60,10 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 			if (rv == CEP_UNAVAILABLE) {
 				char why[CEP_ERR_MSG_MAX];
 				snprintf(why, sizeof(why), "%s", err->msg);
-				cep_err_set(err, rv, "cannot reach the delegate at "
-				    "%s: is cep-delegate running? (%s)", a->url, why);
+				cep_err_set(err, rv,
+				    "cannot reach the delegate at "
+				    "%s: is cep-delegate running? (%s)",
+				    a->url, why);
 			}
 			return rv;
 		}
@@ -76,14 +79,16 @@ int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
 	req.spec_name = (char *)name;
 	Cep__V1__SubmitReply *rep = NULL;
 	int rv = cepctl_admin_call(a, "Submit", &req.base,
-	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep, 15000,
-	    err);
+	    &cep__v1__submit_reply__descriptor, (ProtobufCMessage **)&rep,
+	    15000, err);
 	if (rv != CEP_OK)
 		return rv;
 	bool ok = cep_run_id_parse(run_id, rep->run_id);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return ok ? CEP_OK : cep_err_set(err, CEP_INTERNAL, "the delegate "
-	    "answered Submit without a valid run id");
+	return ok ? CEP_OK :
+	            cep_err_set(err, CEP_INTERNAL,
+	                "the delegate "
+	                "answered Submit without a valid run id");
 }
 
 int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
@@ -93,7 +98,8 @@ int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
 	do {
 		ProtobufCMessage *st = NULL;
 		if (cepctl_admin_call(a, "Status", &req.base,
-		    &cep__v1__status_reply__descriptor, &st, 2000, err) == CEP_OK) {
+		        &cep__v1__status_reply__descriptor, &st, 2000,
+		        err) == CEP_OK) {
 			bool ok = ((Cep__V1__StatusReply *)st)->relay_ok;
 			protobuf_c_message_free_unpacked(st, NULL);
 			if (ok)
@@ -101,8 +107,10 @@ int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
 		}
 		cep_sleep_ms(100);
 	} while (cep_mono_ms() < give_up);
-	return cep_err_set(err, CEP_UNAVAILABLE, "the delegate or relay at %s "
-	    "did not come up within %d ms", a->url, timeout_ms);
+	return cep_err_set(err, CEP_UNAVAILABLE,
+	    "the delegate or relay at %s "
+	    "did not come up within %d ms",
+	    a->url, timeout_ms);
 }
 
 int cepctl_bindir(char *buf, size_t len, cep_err *err)

@@ -41,8 +41,9 @@ int cepctl_emit_scalar(yaml_emitter_t *em, const char *s)
 	yaml_event_t ev;
 	/* "" must stay a string (metrics off), not become a null */
 	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
-	    (int)strlen(s), 1, 1, s[0] == '\0' ?
-	    YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+	    (int)strlen(s), 1, 1,
+	    s[0] == '\0' ? YAML_DOUBLE_QUOTED_SCALAR_STYLE :
+	                   YAML_ANY_SCALAR_STYLE);
 	return cepctl_emit(em, &ev);
 }
 
@@ -68,34 +69,32 @@ int cepctl_emit_map_end(yaml_emitter_t *em)
 
 /* --- the settings ------------------------------------------------------- */
 static const struct setting {
-	const char *section;  /* NULL: a top-level key */
+	const char *section; /* NULL: a top-level key */
 	const char *key, *flag;
-	size_t off;           /* its value in cep_config, as loaded */
+	size_t off; /* its value in cep_config, as loaded */
 } settings[CEPCTL_SET_N] = {
-	{NULL, "appliance", "--appliance", offsetof(cep_config, appliance)},
-	{"relay", "listen", "--relay-listen",
-	    offsetof(cep_config, relay_listen)},
-	{"relay", "advertise", "--relay-advertise",
-	    offsetof(cep_config, relay_advertise)},
-	{"relay", "metrics", "--relay-metrics",
-	    offsetof(cep_config, relay_metrics)},
-	{"delegate", "metrics", "--delegate-metrics",
-	    offsetof(cep_config, delegate_metrics)},
-	{"controlPlane", "url", "--control-plane",
-	    offsetof(cep_config, cp.url)},
-	{"controlPlane", "caFile", "--control-plane-ca",
-	    offsetof(cep_config, cp.ca_file)},
-	{"controlPlane", "tokenFile", "--control-plane-token",
-	    offsetof(cep_config, cp.token_file)},
-	{"controlPlane", "proxy", "--control-plane-proxy",
-	    offsetof(cep_config, cp.proxy)},
+    {NULL, "appliance", "--appliance", offsetof(cep_config, appliance)},
+    {"relay", "listen", "--relay-listen", offsetof(cep_config, relay_listen)},
+    {"relay", "advertise", "--relay-advertise",
+        offsetof(cep_config, relay_advertise)},
+    {"relay", "metrics", "--relay-metrics",
+        offsetof(cep_config, relay_metrics)},
+    {"delegate", "metrics", "--delegate-metrics",
+        offsetof(cep_config, delegate_metrics)},
+    {"controlPlane", "url", "--control-plane", offsetof(cep_config, cp.url)},
+    {"controlPlane", "caFile", "--control-plane-ca",
+        offsetof(cep_config, cp.ca_file)},
+    {"controlPlane", "tokenFile", "--control-plane-token",
+        offsetof(cep_config, cp.token_file)},
+    {"controlPlane", "proxy", "--control-plane-proxy",
+        offsetof(cep_config, cp.proxy)},
 };
 static const char *const sections[] = {"relay", "delegate", "controlPlane"};
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 struct cepctl_cfg_edit {
 	char path[CEP_PATH_MAX + 16];
-	char *text;               /* the edited file */
+	char *text; /* the edited file */
 	size_t len;
 	char added[512], changed[512];
 };
@@ -108,9 +107,9 @@ struct plan {
 	cep_yaml_doc *doc;
 	cep_config old;
 	const char *const *want;
-	bool replace;                   /* --replace-config-keys */
+	bool replace; /* --replace-config-keys */
 	bool add[CEPCTL_SET_N], repl[CEPCTL_SET_N];
-	size_t rs[CEPCTL_SET_N], re[CEPCTL_SET_N];  /* the replaced bytes */
+	size_t rs[CEPCTL_SET_N], re[CEPCTL_SET_N]; /* the replaced bytes */
 	size_t n_add, n_repl, n_new_sections;
 	cep_err *err;
 };
@@ -126,8 +125,8 @@ static bool same_section(const char *a, const char *b)
 }
 
 /* The value of key in map (NULL if absent), *k its key node. */
-static const cep_yaml_node *find_pair(const cep_yaml_node *map,
-    const char *key, const cep_yaml_node **k)
+static const cep_yaml_node *find_pair(const cep_yaml_node *map, const char *key,
+    const cep_yaml_node **k)
 {
 	*k = NULL;
 	if (cep_yaml_kind(map) != CEP_YAML_MAP)
@@ -171,9 +170,9 @@ static size_t quoted_end(const char *t, size_t off, size_t le)
 	char q = t[off];
 	for (size_t e = off + 1; e < le; e++) {
 		if (q == '"' && t[e] == '\\')
-			e++;  /* an escape: the next byte is not a quote */
+			e++; /* an escape: the next byte is not a quote */
 		else if (q == '\'' && t[e] == q && e + 1 < le && t[e + 1] == q)
-			e++;  /* '' is a quote inside '...' */
+			e++; /* '' is a quote inside '...' */
 		else if (t[e] == q)
 			return e + 1;
 	}
@@ -201,8 +200,9 @@ static bool value_span(const struct plan *pl, const cep_yaml_node *k,
 	if (t[off] == '\'' || t[off] == '"') {
 		end = quoted_end(t, off, le);
 	} else {
-		while (end < le && !(end > off && t[end] == '#' &&
-		    (t[end - 1] == ' ' || t[end - 1] == '\t')))
+		while (end < le &&
+		    !(end > off && t[end] == '#' &&
+		        (t[end - 1] == ' ' || t[end - 1] == '\t')))
 			end++;
 		while (end > off && (t[end - 1] == ' ' || t[end - 1] == '\t'))
 			end--;
@@ -222,10 +222,11 @@ static int check_one(struct plan *pl, int i)
 	const cep_yaml_node *sk, *k;
 	const cep_yaml_node *map = section_map(pl, s->section, &sk);
 	if (sk != NULL && cep_yaml_kind(map) != CEP_YAML_MAP)
-		return cep_yaml_error(pl->err, pl->doc, sk, "%s has no keys, "
+		return cep_yaml_error(pl->err, pl->doc, sk,
+		    "%s has no keys, "
 		    "so cepctl init cannot add %s (%s) to it: add it under "
-		    "%s by hand, or delete the empty %s", s->section, s->key,
-		    s->flag, s->section, s->section);
+		    "%s by hand, or delete the empty %s",
+		    s->section, s->key, s->flag, s->section, s->section);
 	const cep_yaml_node *v = find_pair(map, s->key, &k);
 	if (k == NULL) {
 		pl->add[i] = true;
@@ -236,17 +237,20 @@ static int check_one(struct plan *pl, int i)
 		return CEP_OK;
 	const char *was = cep_yaml_scalar(v);
 	if (!pl->replace)
-		return cep_yaml_error(pl->err, pl->doc, k, "%s%s%s is \"%s\" "
+		return cep_yaml_error(pl->err, pl->doc, k,
+		    "%s%s%s is \"%s\" "
 		    "here, not \"%s\" as %s asks; cepctl init does not change "
 		    "a setting of an existing cep.yaml unless told to: edit "
 		    "that line, or run init again with --replace-config-keys",
-		    s->section ? s->section : "", s->section ? "." : "",
-		    s->key, was ? was : "", pl->want[i], s->flag);
+		    s->section ? s->section : "", s->section ? "." : "", s->key,
+		    was ? was : "", pl->want[i], s->flag);
 	if (!value_span(pl, k, v, &pl->rs[i], &pl->re[i]))
-		return cep_yaml_error(pl->err, pl->doc, v, "%s%s%s: not a "
+		return cep_yaml_error(pl->err, pl->doc, v,
+		    "%s%s%s: not a "
 		    "one-line value that --replace-config-keys can replace; "
-		    "edit it by hand", s->section ? s->section : "",
-		    s->section ? "." : "", s->key);
+		    "edit it by hand",
+		    s->section ? s->section : "", s->section ? "." : "",
+		    s->key);
 	pl->repl[i] = true;
 	pl->n_repl++;
 	return CEP_OK;
@@ -269,8 +273,8 @@ static bool starts_line(const struct plan *pl, const cep_yaml_node *n)
 /* Where the keys added to an existing section go: on the line after
  * "section:", with the indentation of its first key; refused for anything
  * but a block mapping. */
-static int insert_point(const struct plan *pl, const char *section,
-    int *line, int *indent)
+static int insert_point(const struct plan *pl, const char *section, int *line,
+    int *indent)
 {
 	const cep_yaml_node *sk;
 	const cep_yaml_node *map = section_map(pl, section, &sk);
@@ -280,8 +284,8 @@ static int insert_point(const struct plan *pl, const char *section,
 	if (!block)
 		return cep_yaml_error(pl->err, pl->doc, sk ? sk : map,
 		    "%s is not a block mapping (one key a line) that cepctl "
-		    "init can add keys to: add them by hand", section ?
-		    section : "the file");
+		    "init can add keys to: add them by hand",
+		    section ? section : "the file");
 	/* right below "section:", before the comment of its first key */
 	*line = section != NULL ? cep_yaml_line(sk) + 1 : 0;
 	*indent = cep_yaml_col(first) - 1;
@@ -339,7 +343,7 @@ static void emitter_to(yaml_emitter_t *em, FILE *mem)
 {
 	yaml_emitter_initialize(em);
 	yaml_emitter_set_output_file(em, mem);
-	yaml_emitter_set_width(em, -1);  /* no folding of long values */
+	yaml_emitter_set_width(em, -1); /* no folding of long values */
 	yaml_emitter_set_unicode(em, 1);
 }
 
@@ -389,8 +393,7 @@ static char *emit_value(const char *key, const char *v)
 }
 
 /* The old text with the replaced values, in order of their offsets. */
-static int apply_replacements(const struct plan *pl, char **out,
-    size_t *olen)
+static int apply_replacements(const struct plan *pl, char **out, size_t *olen)
 {
 	FILE *f = open_memstream(out, olen);
 	if (f == NULL)
@@ -532,7 +535,7 @@ static bool contains(const struct plan *pl, const cep_yaml_node *a,
 		return false;
 	for (size_t i = 0; k == CEP_YAML_SEQ && i < cep_yaml_len(a); i++)
 		if (!contains(pl, cep_yaml_at(a, i), cep_yaml_at(b, i), 2,
-		    NULL))
+		        NULL))
 			return false;
 	for (size_t i = 0; k == CEP_YAML_MAP && i < cep_yaml_len(a); i++) {
 		const cep_yaml_node *bk;
@@ -541,9 +544,9 @@ static bool contains(const struct plan *pl, const cep_yaml_node *a,
 		if (bk == NULL)
 			return false;
 		if (depth <= 1 && replaced(pl, section, key))
-			continue;  /* its new value: checked as loaded */
+			continue; /* its new value: checked as loaded */
 		if (!contains(pl, cep_yaml_value_at(a, i), bv, depth + 1,
-		    depth == 0 ? key : NULL))
+		        depth == 0 ? key : NULL))
 			return false;
 	}
 	return true;
@@ -557,15 +560,18 @@ static int verify(const struct plan *pl, const char *text, size_t len)
 	cep_err *err = pl->err;
 	if (cep_config_load_text(pl->p, text, len, pl->path, &nc, err) !=
 	    CEP_OK)
-		return cep_err_wrap(err, "not written: %s with the added keys "
-		    "would not load", pl->path);
+		return cep_err_wrap(err,
+		    "not written: %s with the added keys "
+		    "would not load",
+		    pl->path);
 	for (int i = 0; i < CEPCTL_SET_N; i++)
 		if (pl->want[i] != NULL &&
 		    strcmp(loaded(&nc, i), pl->want[i]) != 0)
-			return cep_err_set(err, CEP_INTERNAL, "not written: "
+			return cep_err_set(err, CEP_INTERNAL,
+			    "not written: "
 			    "%s edited would not set %s as %s asks; set it "
-			    "by hand", pl->path, settings[i].key,
-			    settings[i].flag);
+			    "by hand",
+			    pl->path, settings[i].key, settings[i].flag);
 	cep_yaml_doc *doc = NULL;
 	int rv = cep_yaml_parse(text, len, pl->path, &doc, err);
 	if (rv != CEP_OK)
@@ -573,13 +579,17 @@ static int verify(const struct plan *pl, const char *text, size_t len)
 	const cep_yaml_node *a = cep_yaml_root(pl->doc);
 	const cep_yaml_node *b = cep_yaml_root(doc);
 	bool same = (cep_yaml_kind(a) == CEP_YAML_NULL ||
-	    contains(pl, a, b, 0, NULL)) &&
-	    count_nodes(b) == count_nodes(a) + 2 * (pl->n_add +
-	    pl->n_new_sections);
+	                contains(pl, a, b, 0, NULL)) &&
+	    count_nodes(b) ==
+	        count_nodes(a) + 2 * (pl->n_add + pl->n_new_sections);
 	cep_yaml_free(doc);
-	return same ? CEP_OK : cep_err_set(err, CEP_INTERNAL, "not written: "
-	    "the edit would change more of %s than the keys; set them by "
-	    "hand", pl->path);
+	return same ?
+	    CEP_OK :
+	    cep_err_set(err, CEP_INTERNAL,
+	        "not written: "
+	        "the edit would change more of %s than the keys; set them by "
+	        "hand",
+	        pl->path);
 }
 
 /* --- plan and commit ------------------------------------------------------ */
@@ -591,9 +601,9 @@ static void list_keys(const bool *which, char *buf, size_t len)
 		if (!which[i])
 			continue;
 		int w = snprintf(buf + off, len - off, "%s%s%s%s",
-		    off ? ", " : "", settings[i].section ?
-		    settings[i].section : "", settings[i].section ? "." : "",
-		    settings[i].key);
+		    off ? ", " : "",
+		    settings[i].section ? settings[i].section : "",
+		    settings[i].section ? "." : "", settings[i].key);
 		off += w > 0 ? (size_t)w : 0;
 	}
 }
@@ -603,10 +613,11 @@ static int plan_edit(struct plan *pl, cepctl_cfg_edit *e)
 	int rv = cep_config_load_text(pl->p, pl->text, pl->len, pl->path,
 	    &pl->old, pl->err);
 	if (rv != CEP_OK)
-		return cep_err_wrap(pl->err, "cepctl init changes no setting "
+		return cep_err_wrap(pl->err,
+		    "cepctl init changes no setting "
 		    "in a cep.yaml that does not load; fix it first");
 	if ((rv = cep_yaml_parse(pl->text, pl->len, pl->path, &pl->doc,
-	    pl->err)) != CEP_OK)
+	         pl->err)) != CEP_OK)
 		return rv;
 	for (int i = 0; rv == CEP_OK && i < CEPCTL_SET_N; i++)
 		if (pl->want[i] != NULL)
@@ -620,8 +631,7 @@ static int plan_edit(struct plan *pl, cepctl_cfg_edit *e)
 		return rv;
 	if (apply_replacements(pl, &mid, &mlen) != 0 ||
 	    build_text(pl, mid, mlen, &ins, &e->text, &e->len) != 0)
-		rv = cep_err_set(pl->err, CEP_INTERNAL, "editing %s",
-		    pl->path);
+		rv = cep_err_set(pl->err, CEP_INTERNAL, "editing %s", pl->path);
 	free(mid);
 	if (rv == CEP_OK && (rv = verify(pl, e->text, e->len)) == CEP_OK) {
 		list_keys(pl->add, e->added, sizeof(e->added));
@@ -631,8 +641,8 @@ static int plan_edit(struct plan *pl, cepctl_cfg_edit *e)
 }
 
 int cepctl_cfg_edit_plan(const cep_paths *p,
-    const char *const want[CEPCTL_SET_N], bool replace,
-    cepctl_cfg_edit **out, cep_err *err)
+    const char *const want[CEPCTL_SET_N], bool replace, cepctl_cfg_edit **out,
+    cep_err *err)
 {
 	*out = NULL;
 	cepctl_cfg_edit *e = calloc(1, sizeof(*e));
@@ -640,8 +650,11 @@ int cepctl_cfg_edit_plan(const cep_paths *p,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory");
 	char *old = NULL;
-	struct plan pl = {.p = p, .path = e->path, .want = want,
-	    .replace = replace, .err = err};
+	struct plan pl = {.p = p,
+	    .path = e->path,
+	    .want = want,
+	    .replace = replace,
+	    .err = err};
 	int rv = cep_path(e->path, sizeof(e->path), err, "%s/cep.yaml",
 	    p->config);
 	if (rv == CEP_OK)

@@ -53,8 +53,8 @@ typedef struct cepctl_cfg_edit cepctl_cfg_edit;
  * that does not load, a section init cannot add to, a value it cannot
  * replace; all say what to do. */
 int cepctl_cfg_edit_plan(const cep_paths *p,
-    const char *const want[CEPCTL_SET_N], bool replace,
-    cepctl_cfg_edit **out, cep_err *err);
+    const char *const want[CEPCTL_SET_N], bool replace, cepctl_cfg_edit **out,
+    cep_err *err);
 /* "controlPlane.url, controlPlane.tokenFile", "" if nothing is added. */
 const char *cepctl_cfg_edit_added(const cepctl_cfg_edit *e);
 /* The same for the keys whose values were replaced. */

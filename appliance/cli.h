@@ -25,11 +25,11 @@ enum { CEPCTL_OK = 0, CEPCTL_FAIL = 1, CEPCTL_ERROR = 2 };
 enum cepctl_output { CEPCTL_OUT_TEXT, CEPCTL_OUT_JSON, CEPCTL_OUT_JUNIT };
 
 typedef struct cepctl_opts {
-	const char *home;            /* --home, NULL = $CEP_HOME or FHS */
-	enum cepctl_output output;   /* --output */
-	bool quiet;                  /* no live progress */
-	bool follow;                 /* logs --follow */
-	bool color;                  /* stdout is a terminal */
+	const char *home;          /* --home, NULL = $CEP_HOME or FHS */
+	enum cepctl_output output; /* --output */
+	bool quiet;                /* no live progress */
+	bool follow;               /* logs --follow */
+	bool color;                /* stdout is a terminal */
 } cepctl_opts;
 
 /* A connection to the delegate's Admin service. */
@@ -98,13 +98,13 @@ typedef struct cepctl_init_opts {
 } cepctl_init_opts;
 /* What init did, for its one-line report. */
 typedef struct cepctl_init_result {
-	bool nothing;             /* first boot, the CA exists */
+	bool nothing; /* first boot, the CA exists */
 	bool config_created, ca_created, ca_replaced, relay_issued;
 	/* an existing cep.yaml and settings given: the keys added to it
 	 * and those replaced ("" = none); credentials copied (installed) */
 	bool config_checked, credentials_placed;
 	char config_added[512], config_changed[512];
-	char fingerprint[128];    /* SHA-256 of the CA certificate */
+	char fingerprint[128]; /* SHA-256 of the CA certificate */
 	char pki[CEP_PATH_MAX];
 } cepctl_init_result;
 int cepctl_init_run(const char *home, const cepctl_init_opts *io,

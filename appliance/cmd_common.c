@@ -24,8 +24,10 @@ int cepctl_parse_args(cepctl_opts *o, int argc, char **argv,
 			else if (strcmp(val, "junit") == 0)
 				o->output = CEPCTL_OUT_JUNIT;
 			else {
-				fprintf(stderr, "cepctl %s: --output must be text, "
-				    "json or junit, not \"%s\"\n", argv[0], val);
+				fprintf(stderr,
+				    "cepctl %s: --output must be text, "
+				    "json or junit, not \"%s\"\n",
+				    argv[0], val);
 				return -1;
 			}
 			i++;
@@ -58,12 +60,14 @@ int cepctl_parse_args(cepctl_opts *o, int argc, char **argv,
 			continue;
 		}
 		if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "cepctl %s: unknown option %s\n", argv[0], a);
+			fprintf(stderr, "cepctl %s: unknown option %s\n",
+			    argv[0], a);
 			return -1;
 		}
 		if (*npos >= max_pos) {
-			fprintf(stderr, "cepctl %s: unexpected argument \"%s\"\n",
-			    argv[0], a);
+			fprintf(stderr,
+			    "cepctl %s: unexpected argument \"%s\"\n", argv[0],
+			    a);
 			return -1;
 		}
 		pos[(*npos)++] = a;

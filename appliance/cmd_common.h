@@ -7,8 +7,8 @@
 #include "cli.h"
 
 typedef struct cepctl_flag {
-	const char *name;     /* "--appliance" */
-	const char **value;   /* set to the following argument */
+	const char *name;   /* "--appliance" */
+	const char **value; /* set to the following argument */
 } cepctl_flag;
 
 /* Parses argv[1..] (argv[0] is the command name). Returns -1 after

@@ -132,15 +132,16 @@ static int write_config(const char *path, const cep_config *c, cep_err *err)
 	FILE *mem = open_memstream(&buf, &len);
 	if (mem == NULL)
 		return cep_err_errno(err, errno, "open_memstream");
-	fputs("# cep appliance configuration: see docs/configuration.md\n", mem);
+	fputs("# cep appliance configuration: see docs/configuration.md\n",
+	    mem);
 	yaml_emitter_t em;
 	yaml_emitter_initialize(&em);
 	yaml_emitter_set_output_file(&em, mem);
 	int bad = emit_config(&em, c);
 	yaml_emitter_delete(&em);
 	fclose(mem);
-	int rv = bad ? cep_err_set(err, CEP_INTERNAL, "emitting %s", path)
-	             : cep_write_file(path, buf, len, 0644, err);
+	int rv = bad ? cep_err_set(err, CEP_INTERNAL, "emitting %s", path) :
+	               cep_write_file(path, buf, len, 0644, err);
 	free(buf);
 	return rv;
 }
@@ -178,7 +179,9 @@ static int issue_relay_cert(const cep_paths *p, bool replace, bool *issued,
 	const char *dns[] = {"localhost", "cep-relay", host, NULL};
 	const char *ips[] = {"127.0.0.1", "::1", NULL};
 	cep_pki_issue_req req = {
-	    .cn = "cep-relay", .dns = dns, .ips = ips,
+	    .cn = "cep-relay",
+	    .dns = dns,
+	    .ips = ips,
 	    .not_after_ms = cep_now_ms() + (int64_t)825 * 24 * 3600 * 1000,
 	    .server = 1,
 	};
@@ -248,11 +251,13 @@ static int ca_exists(const cep_paths *p, const cepctl_init_opts *io,
 	if (io->ca == CEPCTL_CA_REFUSE) {
 		char fp[128] = "unreadable";
 		(void)ca_fingerprint(p, fp, sizeof(fp), NULL);
-		return cep_err_set(err, CEP_ALREADY_EXISTS, "%s already holds "
+		return cep_err_set(err, CEP_ALREADY_EXISTS,
+		    "%s already holds "
 		    "a CA (SHA-256 %s); cepctl init does not replace it, "
 		    "because every identity it issued would stop being "
 		    "trusted. Use --force to make a new CA and relay "
-		    "certificate", p->pki, fp);
+		    "certificate",
+		    p->pki, fp);
 	}
 	int rv = remove_file(key, err);
 	if (rv == CEP_OK)
@@ -272,19 +277,20 @@ static int init_pki(const cep_paths *p, const cep_config *cfg,
 	int rv = CEP_OK;
 	if (exists(key))
 		rv = ca_exists(p, io, res, err);
-	else if (io->first_boot)  /* half a CA (no key): start clean */
+	else if (io->first_boot) /* half a CA (no key): start clean */
 		rv = remove_file(crt, err);
 	if (rv == CEP_OK && !exists(key)) {
 		rv = cep_pki_ca_create(p->pki, cfg->appliance, err);
 		res->ca_created = rv == CEP_OK;
 	}
 	if (rv == CEP_OK)
-		rv = issue_relay_cert(p, res->ca_created, &res->relay_issued, err);
+		rv = issue_relay_cert(p, res->ca_created, &res->relay_issued,
+		    err);
 	if (rv == CEP_OK)
 		rv = copy_ca_cert(p, err);
 	if (rv == CEP_OK)
-		rv = ca_fingerprint(p, res->fingerprint, sizeof(res->fingerprint),
-		    err);
+		rv = ca_fingerprint(p, res->fingerprint,
+		    sizeof(res->fingerprint), err);
 	return rv;
 }
 
@@ -310,10 +316,12 @@ static int fhs_check(const cep_paths *p, fhs_ids *ids, cep_err *err)
 	if (!p->installed)
 		return CEP_OK;
 	if (geteuid() != 0)
-		return cep_err_set(err, CEP_PERMISSION_DENIED, "the installed "
+		return cep_err_set(err, CEP_PERMISSION_DENIED,
+		    "the installed "
 		    "layout (/etc/cep, %s) is set up as root: its files "
 		    "belong to cep-signer, cep-delegate and group cep. Run "
-		    "with sudo, or use --home DIR", p->pki);
+		    "with sudo, or use --home DIR",
+		    p->pki);
 	/* getpwnam's answer lives in a static buffer: copied at once */
 	struct passwd *pw = getpwnam("cep-signer");
 	bool has_s = pw != NULL, has_d, has_g;
@@ -327,11 +335,14 @@ static int fhs_check(const cep_paths *p, fhs_ids *ids, cep_err *err)
 	if ((has_g = gr != NULL))
 		ids->cep_g = gr->gr_gid;
 	if (!has_s || !has_d || !has_g)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "the users of "
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "the users of "
 		    "the installed layout do not exist (missing:%s%s%s): "
 		    "create them from cep.sysusers (systemd-sysusers) first, "
-		    "or use --home DIR", has_s ? "" : " user cep-signer",
-		    has_d ? "" : " user cep-delegate", has_g ? "" : " group cep");
+		    "or use --home DIR",
+		    has_s ? "" : " user cep-signer",
+		    has_d ? "" : " user cep-delegate",
+		    has_g ? "" : " group cep");
 	return CEP_OK;
 }
 
@@ -355,11 +366,13 @@ static int fhs_owners(const cep_paths *p, const fhs_ids *ids, cep_err *err)
 	int rv = CEP_OK;
 	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
 		snprintf(path, sizeof(path), "%s%s", p->pki, sfiles[i]);
-		rv = chown_one(path, ids->signer, ids->signer_g, smodes[i], err);
+		rv = chown_one(path, ids->signer, ids->signer_g, smodes[i],
+		    err);
 	}
 	for (size_t i = 0; rv == CEP_OK && i < 4; i++) {
 		snprintf(path, sizeof(path), "%s%s", p->relay_pki, rfiles[i]);
-		rv = chown_one(path, 0, i == 1 ? 0 : ids->cep_g, rmodes[i], err);
+		rv = chown_one(path, 0, i == 1 ? 0 : ids->cep_g, rmodes[i],
+		    err);
 	}
 	if (rv == CEP_OK)
 		rv = chown_one(p->ca_cert, 0, 0, 0644, err);
@@ -412,8 +425,8 @@ static int abs_opt(char *dst, size_t len, const char *v, cep_err *err)
  * wiped after use), without its mode rule and following a link: the
  * source is the operator's own file, as they keep it; the copy is what
  * must be private. */
-static int place_credential(const char *store, const char *src,
-    const char *dst, const char *what, cep_err *err)
+static int place_credential(const char *store, const char *src, const char *dst,
+    const char *what, cep_err *err)
 {
 	const cep_secret_opts so = {64 * 1024, true, true, what};
 	cep_secret data = {0};
@@ -449,7 +462,8 @@ static int cp_files(const cep_paths *p, const cepctl_init_opts *io,
 {
 	int rv = CEP_OK;
 	if (!cp_creds(p)) {
-		rv = abs_opt(out->ca_file, sizeof(out->ca_file), io->cp_ca, err);
+		rv = abs_opt(out->ca_file, sizeof(out->ca_file), io->cp_ca,
+		    err);
 		if (rv == CEP_OK)
 			rv = abs_opt(out->token_file, sizeof(out->token_file),
 			    io->cp_token, err);
@@ -541,8 +555,8 @@ static int new_config(const char *cfgpath, const cepctl_init_opts *io,
  * credentials are in place; NULL when there is nothing to change.
  */
 static int init_config(const cep_paths *p, const cepctl_init_opts *io,
-    const cep_cp_opts *files, cepctl_init_result *res,
-    cepctl_cfg_edit **edit, cep_err *err)
+    const cep_cp_opts *files, cepctl_init_result *res, cepctl_cfg_edit **edit,
+    cep_err *err)
 {
 	char cfgpath[CEP_PATH_MAX + 16];
 	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", p->config);
@@ -591,7 +605,7 @@ int cepctl_init_run(const char *home, const cepctl_init_opts *io,
 	char cakey[CEP_PATH_MAX + 16];
 	snprintf(cakey, sizeof(cakey), "%s/ca.key", p.pki);
 	if (io->first_boot && exists(cakey)) {
-		res->nothing = true;  /* not the first boot of this machine */
+		res->nothing = true; /* not the first boot of this machine */
 		return CEP_OK;
 	}
 	/* settings for an appliance that has a CA: the operator configures
@@ -618,8 +632,7 @@ int cepctl_init_run(const char *home, const cepctl_init_opts *io,
 	return fhs_owners(&p, &ids, err);
 }
 
-int cepctl_init_home(const char *home, const cepctl_init_opts *io,
-    cep_err *err)
+int cepctl_init_home(const char *home, const cepctl_init_opts *io, cep_err *err)
 {
 	cepctl_init_result res;
 	return cepctl_init_run(home, io, &res, err);
@@ -635,8 +648,7 @@ static int take_switches(int argc, char **argv, cepctl_init_opts *io)
 			io->ca = CEPCTL_CA_REPLACE;
 		else if (i > 0 && strcmp(argv[i], "--first-boot") == 0)
 			io->first_boot = true;
-		else if (i > 0 &&
-		    strcmp(argv[i], "--replace-config-keys") == 0)
+		else if (i > 0 && strcmp(argv[i], "--replace-config-keys") == 0)
 			io->replace_config_keys = true;
 		else
 			argv[n++] = argv[i];
@@ -646,30 +658,32 @@ static int take_switches(int argc, char **argv, cepctl_init_opts *io)
 
 /* What init did to an existing cep.yaml and the credentials, and that
  * the daemons read both only when they start. */
-static void say_config(const cepctl_init_opts *io,
-    const cepctl_init_result *r, const cep_paths *p)
+static void say_config(const cepctl_init_opts *io, const cepctl_init_result *r,
+    const cep_paths *p)
 {
 	bool added = r->config_added[0] != '\0';
 	bool changed = r->config_changed[0] != '\0';
 	if (added || changed)
-		printf("cep.yaml: %s%s%s%s%s (%s/cep.yaml)\n", added ?
-		    "added " : "", r->config_added, added && changed ?
-		    "; " : "", changed ? "replaced " : "", r->config_changed,
-		    p->config);
+		printf("cep.yaml: %s%s%s%s%s (%s/cep.yaml)\n",
+		    added ? "added " : "", r->config_added,
+		    added && changed ? "; " : "", changed ? "replaced " : "",
+		    r->config_changed, p->config);
 	else if (r->config_checked)
 		printf("cep.yaml: unchanged, it has these settings already "
-		    "(%s/cep.yaml)\n", p->config);
+		       "(%s/cep.yaml)\n",
+		    p->config);
 	if (r->credentials_placed)
 		printf("credentials: the control plane's files copied to "
-		    "%s/credentials\n", p->config);
+		       "%s/credentials\n",
+		    p->config);
 	if (io->first_boot || (!added && !changed && !r->credentials_placed))
 		return;
 	if (p->installed)
 		printf("restart the daemons to apply it: systemctl restart "
-		    "cep-relay cep-delegate\n");
+		       "cep-relay cep-delegate\n");
 	else
 		printf("restart cep-relay and cep-delegate (if they run) to "
-		    "apply it\n");
+		       "apply it\n");
 }
 
 static void say_done(const cepctl_init_opts *io, const cepctl_init_result *r,
@@ -677,22 +691,25 @@ static void say_done(const cepctl_init_opts *io, const cepctl_init_result *r,
 {
 	if (io->first_boot && r->nothing) {
 		printf("first boot: this machine has a CA already (%s/ca.key); "
-		    "nothing done\n", r->pki);
+		       "nothing done\n",
+		    r->pki);
 		return;
 	}
 	const char *ca = r->ca_replaced ? "replaced the CA" :
-	    r->ca_created ? "created a new CA" : "kept the CA";
-	printf("%s%s (SHA-256 %s) in %s%s%s%s\n", io->first_boot ?
-	    "first boot: " : "", ca, r->fingerprint, r->pki,
+	    r->ca_created               ? "created a new CA" :
+	                                  "kept the CA";
+	printf("%s%s (SHA-256 %s) in %s%s%s%s\n",
+	    io->first_boot ? "first boot: " : "", ca, r->fingerprint, r->pki,
 	    r->relay_issued ? ", a new relay certificate in " : "",
 	    r->relay_issued ? p->relay_pki : "",
 	    r->config_created ? ", a default cep.yaml" : "");
 	if (r->ca_replaced)
 		printf("identities issued by the old CA are no longer trusted: "
-		    "restart cep-signer, cep-relay and cep-delegate\n");
+		       "restart cep-signer, cep-relay and cep-delegate\n");
 	if (!io->first_boot)
 		printf("appliance home ready: config %s, pki %s, state %s, "
-		    "sockets %s\n", p->config, p->pki, p->state, p->run);
+		       "sockets %s\n",
+		    p->config, p->pki, p->state, p->run);
 	say_config(io, r, p);
 }
 
@@ -701,13 +718,16 @@ int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)
 	cepctl_opts o = *o0;
 	cepctl_init_opts io = {.ca = CEPCTL_CA_REFUSE};
 	const cepctl_flag flags[] = {
-	    {"--appliance", &io.appliance}, {"--relay-listen", &io.listen},
+	    {"--appliance", &io.appliance},
+	    {"--relay-listen", &io.listen},
 	    {"--relay-advertise", &io.advertise},
 	    {"--relay-metrics", &io.relay_metrics},
 	    {"--delegate-metrics", &io.delegate_metrics},
-	    {"--control-plane", &io.cp_url}, {"--control-plane-ca", &io.cp_ca},
+	    {"--control-plane", &io.cp_url},
+	    {"--control-plane-ca", &io.cp_ca},
 	    {"--control-plane-token", &io.cp_token},
-	    {"--control-plane-proxy", &io.cp_proxy}, {NULL, NULL},
+	    {"--control-plane-proxy", &io.cp_proxy},
+	    {NULL, NULL},
 	};
 	const char *pos[1];
 	int npos;
@@ -715,15 +735,16 @@ int cepctl_cmd_init(const cepctl_opts *o0, int argc, char **argv)
 	if (cepctl_parse_args(&o, argc, argv, flags, pos, 0, &npos) != 0)
 		return CEPCTL_ERROR;
 	if (io.first_boot && io.ca == CEPCTL_CA_REPLACE) {
-		fprintf(stderr, "cepctl init: --first-boot never replaces a CA; "
+		fprintf(stderr,
+		    "cepctl init: --first-boot never replaces a CA; "
 		    "drop --force\n");
 		return CEPCTL_ERROR;
 	}
 	cep_err err;
 	cepctl_init_result res;
 	if (cepctl_init_run(o.home, &io, &res, &err) != CEP_OK) {
-		fprintf(stderr, "cepctl init%s: %s\n", io.first_boot ?
-		    " --first-boot" : "", err.msg);
+		fprintf(stderr, "cepctl init%s: %s\n",
+		    io.first_boot ? " --first-boot" : "", err.msg);
 		return CEPCTL_ERROR;
 	}
 	cep_paths p;

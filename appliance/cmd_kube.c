@@ -32,8 +32,7 @@
 
 /* ---- loading ---- */
 
-static int load_all(const cepctl_opts *o, const char *cmd,
-    cep_connectors **cs)
+static int load_all(const cepctl_opts *o, const char *cmd, cep_connectors **cs)
 {
 	cep_paths p;
 	cep_err err = {0};
@@ -45,8 +44,8 @@ static int load_all(const cepctl_opts *o, const char *cmd,
 	return 0;
 }
 
-static const cep_connector *find_one(const cep_connectors *cs,
-    const char *cmd, const char *name)
+static const cep_connector *find_one(const cep_connectors *cs, const char *cmd,
+    const char *name)
 {
 	const cep_connector *c = cep_connectors_find(cs, name);
 	if (c != NULL)
@@ -54,8 +53,9 @@ static const cep_connector *find_one(const cep_connectors *cs,
 	fprintf(stderr, "cepctl %s: no connector \"%s\"; known:", cmd, name);
 	for (size_t i = 0; i < cep_connectors_count(cs); i++)
 		fprintf(stderr, " %s", cep_connectors_at(cs, i)->name);
-	fprintf(stderr, "%s\n", cep_connectors_count(cs) ? "" :
-	    " none (connectors.d/ holds no *.yaml)");
+	fprintf(stderr, "%s\n",
+	    cep_connectors_count(cs) ? "" :
+	                               " none (connectors.d/ holds no *.yaml)");
 	return NULL;
 }
 
@@ -73,8 +73,10 @@ static int split_types(const char *cmd, const char *list, char *buf,
 		p[l] = '\0';
 		const cep_kube_perm *perms;
 		cep_err err = {0};
-		if (l > 0 && cep_kube_rbac_for_type(p, &perms, &err) != CEP_OK) {
-			fprintf(stderr, "cepctl %s: --faults: %s\n", cmd, err.msg);
+		if (l > 0 &&
+		    cep_kube_rbac_for_type(p, &perms, &err) != CEP_OK) {
+			fprintf(stderr, "cepctl %s: --faults: %s\n", cmd,
+			    err.msg);
 			return -1;
 		}
 		if (l > 0)
@@ -131,7 +133,8 @@ static void *probe_main(void *arg)
 	if (rv == CEP_OK) {
 		snprintf(r.server, sizeof(r.server), "%s", cep_kube_server(k));
 		int64_t t = r.c->request_timeout_ms;
-		cep_kube_set_timeout(k, t < PROBE_TIMEOUT_MS ? t : PROBE_TIMEOUT_MS);
+		cep_kube_set_timeout(k,
+		    t < PROBE_TIMEOUT_MS ? t : PROBE_TIMEOUT_MS);
 		cep_kube_set_retries(k, 1);
 		rv = cep_kube_version(k, r.version, sizeof(r.version), &err);
 		cep_kube_free(k);
@@ -166,7 +169,8 @@ static bool probe_all(struct probes *all)
 			pa->all = all;
 			pa->i = i;
 		}
-		if (pa == NULL || pthread_create(&t, NULL, probe_main, pa) != 0) {
+		if (pa == NULL ||
+		    pthread_create(&t, NULL, probe_main, pa) != 0) {
 			free(pa);
 			pthread_mutex_lock(&all->mu);
 			snprintf(all->v[i].error, sizeof(all->v[i].error),
@@ -209,13 +213,15 @@ static json_t *probe_json(const struct probe *r)
 	json_t *ns = json_array();
 	for (size_t i = 0; i < c->n_ns; i++)
 		json_array_append_new(ns, json_string(c->namespaces[i]));
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "name",
-	    c->name, "file", c->file, "server", r->server, "context",
-	    c->context, "namespaces", ns, "reachable", r->reachable);
-	json_object_set_new(j, "version", r->reachable ?
-	    json_string(r->version) : json_null());
-	json_object_set_new(j, "error", r->reachable ? json_null() :
-	    json_string(r->done ? r->error : "no answer in time"));
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "name", c->name,
+	    "file", c->file, "server", r->server, "context", c->context,
+	    "namespaces", ns, "reachable", r->reachable);
+	json_object_set_new(j, "version",
+	    r->reachable ? json_string(r->version) : json_null());
+	json_object_set_new(j, "error",
+	    r->reachable ?
+	        json_null() :
+	        json_string(r->done ? r->error : "no answer in time"));
 	return j;
 }
 
@@ -232,25 +238,26 @@ static void print_probes(const cepctl_opts *o, const struct probes *all)
 	}
 	if (all->n == 0) {
 		printf("no connectors (add one as connectors.d/NAME.yaml: "
-		    "see connectors.d/example.yaml.sample)\n");
+		       "see connectors.d/example.yaml.sample)\n");
 		return;
 	}
-	printf("%-16s %-30s %-18s %-20s %-9s %s\n", "NAME", "SERVER",
-	    "CONTEXT", "NAMESPACES", "REACHABLE", "VERSION");
+	printf("%-16s %-30s %-18s %-20s %-9s %s\n", "NAME", "SERVER", "CONTEXT",
+	    "NAMESPACES", "REACHABLE", "VERSION");
 	for (size_t i = 0; i < all->n; i++) {
 		const struct probe *r = &all->v[i];
 		char ns[256];
 		join_ns(r->c, ns, sizeof(ns));
 		printf("%-16s %-30s %-18s %-20s %-9s %s\n", r->c->name,
-		    r->server[0] ? r->server : "-", r->c->context[0] ?
-		    r->c->context : "(current)", ns, r->reachable ? "yes" : "no",
+		    r->server[0] ? r->server : "-",
+		    r->c->context[0] ? r->c->context : "(current)", ns,
+		    r->reachable ? "yes" : "no",
 		    r->reachable ? r->version : "-");
 	}
 	for (size_t i = 0; i < all->n; i++) {
 		const struct probe *r = &all->v[i];
 		if (!r->reachable)
-			printf("%s: %s\n", r->c->name, r->done ? r->error :
-			    "no answer in time");
+			printf("%s: %s\n", r->c->name,
+			    r->done ? r->error : "no answer in time");
 	}
 }
 
@@ -298,7 +305,8 @@ int cepctl_cmd_connectors(const cepctl_opts *o0, int argc, char **argv)
 
 /* ---- rbac ---- */
 
-static const char rbac_usage[] = "usage: cepctl rbac CONNECTOR --namespace "
+static const char rbac_usage[] =
+    "usage: cepctl rbac CONNECTOR --namespace "
     "NS [--faults TYPE,...] [--who delegate|runner|both]\n";
 
 static int ns_ok(const char *cmd, const cep_connector *c, const char *ns)
@@ -319,7 +327,7 @@ static int print_manifests(const cep_connector *c, const char *who,
 	cep_err err = {0};
 	if (deleg) {
 		if (cep_kube_rbac_manifests("delegate", "cep-delegate", ns,
-		    (const char *const *)types, ntypes, &y, &err) != CEP_OK)
+		        (const char *const *)types, ntypes, &y, &err) != CEP_OK)
 			goto fail;
 		fputs(y, stdout);
 		free(y);
@@ -327,7 +335,7 @@ static int print_manifests(const cep_connector *c, const char *who,
 	}
 	if (runner) {
 		if (cep_kube_rbac_manifests("runner", c->service_account, ns,
-		    (const char *const *)types, ntypes, &y, &err) != CEP_OK)
+		        (const char *const *)types, ntypes, &y, &err) != CEP_OK)
 			goto fail;
 		if (deleg)
 			fputs("---\n", stdout);
@@ -349,8 +357,9 @@ int cepctl_cmd_rbac(const cepctl_opts *o0, int argc, char **argv)
 	int npos;
 	if (cepctl_parse_args(&o, argc, argv, flags, pos, 1, &npos) != 0)
 		return CEPCTL_ERROR;
-	if (npos != 1 || ns == NULL || (strcmp(who, "delegate") != 0 &&
-	    strcmp(who, "runner") != 0 && strcmp(who, "both") != 0)) {
+	if (npos != 1 || ns == NULL ||
+	    (strcmp(who, "delegate") != 0 && strcmp(who, "runner") != 0 &&
+	        strcmp(who, "both") != 0)) {
 		fputs(rbac_usage, stderr);
 		return CEPCTL_ERROR;
 	}
@@ -358,7 +367,8 @@ int cepctl_cmd_rbac(const cepctl_opts *o0, int argc, char **argv)
 	const char *types[MAX_TYPES];
 	size_t ntypes;
 	cep_connectors *cs = NULL;
-	if (split_types("rbac", faults, buf, sizeof(buf), types, &ntypes) != 0 ||
+	if (split_types("rbac", faults, buf, sizeof(buf), types, &ntypes) !=
+	        0 ||
 	    load_all(&o, "rbac", &cs) != 0)
 		return CEPCTL_ERROR;
 	const cep_connector *c = find_one(cs, "rbac", pos[0]);
@@ -372,7 +382,7 @@ int cepctl_cmd_rbac(const cepctl_opts *o0, int argc, char **argv)
 /* ---- check ---- */
 
 static const char check_usage[] = "usage: cepctl check CONNECTOR "
-    "[--namespace NS] [--faults TYPE,...]\n";
+                                  "[--namespace NS] [--faults TYPE,...]\n";
 
 static size_t count_perms(const cep_kube_perm *p)
 {
@@ -384,21 +394,23 @@ static size_t count_perms(const cep_kube_perm *p)
 
 /* Reviews perms in ns; prints "  <who>: ..." and the missing ones.
  * 0 all present, 1 some missing, 2 the reviews could not be made. */
-static int check_perms(cep_kube *k, const char *who,
-    const cep_kube_perm *perms, const char *ns)
+static int check_perms(cep_kube *k, const char *who, const cep_kube_perm *perms,
+    const char *ns)
 {
 	char *missing = NULL;
 	size_t nm = 0;
 	cep_err err = {0};
 	if (cep_kube_rbac_check(k, perms, ns, &missing, &nm, &err) != CEP_OK) {
-		fprintf(stderr, "cepctl check: namespace %s: %s\n", ns, err.msg);
+		fprintf(stderr, "cepctl check: namespace %s: %s\n", ns,
+		    err.msg);
 		return CEPCTL_ERROR;
 	}
 	size_t total = count_perms(perms);
 	if (nm == 0) {
 		printf("  %s: all %zu permissions present\n", who, total);
 	} else {
-		printf("  %s: %zu of %zu permissions MISSING:\n", who, nm, total);
+		printf("  %s: %zu of %zu permissions MISSING:\n", who, nm,
+		    total);
 		for (char *l = missing; *l != '\0';) {
 			size_t len = strcspn(l, "\n");
 			printf("    %.*s\n", (int)len, l);
@@ -441,7 +453,7 @@ static void runner_hint(const cep_connector *c, const char *ns,
     const char **types, size_t ntypes)
 {
 	printf("  runner (service account %s): not checkable with the "
-	    "delegate's credentials; verify as a cluster administrator:\n",
+	       "delegate's credentials; verify as a cluster administrator:\n",
 	    c->service_account);
 	size_t shown = 0;
 	for (size_t i = 0; i < ntypes; i++) {
@@ -449,11 +461,12 @@ static void runner_hint(const cep_connector *c, const char *ns,
 		cep_kube_rbac_for_type(types[i], &p, NULL);
 		for (; p != NULL && p->verb != NULL; p++, shown++)
 			printf("    kubectl auth can-i %s %s%s%s%s%s%s%s "
-			    "--as system:serviceaccount:%s:%s   # %s\n", p->verb,
-			    p->resource, p->group[0] ? "." : "", p->group,
-			    p->sub ? " --subresource " : "", p->sub ? p->sub : "",
-			    p->cluster ? "" : " -n ", p->cluster ? "" : ns, ns,
-			    c->service_account, types[i]);
+			       "--as system:serviceaccount:%s:%s   # %s\n",
+			    p->verb, p->resource, p->group[0] ? "." : "",
+			    p->group, p->sub ? " --subresource " : "",
+			    p->sub ? p->sub : "", p->cluster ? "" : " -n ",
+			    p->cluster ? "" : ns, ns, c->service_account,
+			    types[i]);
 	}
 	char list[1024] = "";
 	for (size_t i = 0, off = 0; i < ntypes && off < sizeof(list); i++) {
@@ -462,10 +475,12 @@ static void runner_hint(const cep_connector *c, const char *ns,
 		off += w > 0 ? (size_t)w : 0;
 	}
 	if (shown == 0)
-		printf("    (the listed types need no Kubernetes permissions)\n");
+		printf(
+		    "    (the listed types need no Kubernetes permissions)\n");
 	else
 		printf("  grant: cepctl rbac %s --namespace %s --who runner "
-		    "--faults %s | kubectl apply -f -\n", c->name, ns, list);
+		       "--faults %s | kubectl apply -f -\n",
+		    c->name, ns, list);
 }
 
 static int check_ns(cep_kube *k, const cep_connector *c, const char *ns,
@@ -494,21 +509,24 @@ static size_t namespaces_of(const cep_connector *c, const char *ns,
 			out[n++] = c->namespaces[i];
 		else
 			printf("(skipping the glob %s: check a namespace it "
-			    "matches with --namespace)\n", c->namespaces[i]);
+			       "matches with --namespace)\n",
+			    c->namespaces[i]);
 	}
 	return n;
 }
 
-static int run_check(const cep_connector *c, const char *ns,
-    const char **types, size_t ntypes)
+static int run_check(const cep_connector *c, const char *ns, const char **types,
+    size_t ntypes)
 {
 	if (ns != NULL && ns_ok("check", c, ns) != 0)
 		return CEPCTL_ERROR;
 	const char *nss[CEP_CONN_MAX_NS];
 	size_t n = namespaces_of(c, ns, nss);
 	if (n == 0) {
-		fprintf(stderr, "cepctl check: connector %s lists only globs: "
-		    "name a namespace with --namespace\n", c->name);
+		fprintf(stderr,
+		    "cepctl check: connector %s lists only globs: "
+		    "name a namespace with --namespace\n",
+		    c->name);
 		return CEPCTL_ERROR;
 	}
 	cep_kube *k = NULL;
@@ -547,7 +565,8 @@ int cepctl_cmd_check(const cepctl_opts *o0, int argc, char **argv)
 	size_t ntypes;
 	cep_connectors *cs = NULL;
 	if (split_types("check", faults, buf, sizeof(buf), types, &ntypes) !=
-	    0 || load_all(&o, "check", &cs) != 0)
+	        0 ||
+	    load_all(&o, "check", &cs) != 0)
 		return CEPCTL_ERROR;
 	const cep_connector *c = find_one(cs, "check", pos[0]);
 	int rv = c != NULL ? run_check(c, ns, types, ntypes) : CEPCTL_ERROR;

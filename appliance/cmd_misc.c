@@ -27,7 +27,8 @@ int cepctl_cmd_validate(const cepctl_opts *o0, int argc, char **argv)
 		char *text = NULL;
 		size_t len = 0;
 		cep_err err;
-		if (cep_read_file(pos[i], 1u << 20, &text, &len, &err) != CEP_OK) {
+		if (cep_read_file(pos[i], 1u << 20, &text, &len, &err) !=
+		    CEP_OK) {
 			fprintf(stderr, "%s\n", err.msg);
 			worst = CEPCTL_ERROR;
 			continue;
@@ -35,8 +36,10 @@ int cepctl_cmd_validate(const cepctl_opts *o0, int argc, char **argv)
 		cep_exp_diags d = {0};
 		cep_exp *e = NULL;
 		if (cep_exp_parse(text, len, pos[i], &e, &d, &err) == CEP_OK) {
-			printf("%s: valid: experiment \"%s\", %zu fault(s), %zu "
-			    "probe(s)\n", pos[i], cep_exp_name(e), cep_exp_nfaults(e),
+			printf(
+			    "%s: valid: experiment \"%s\", %zu fault(s), %zu "
+			    "probe(s)\n",
+			    pos[i], cep_exp_name(e), cep_exp_nfaults(e),
 			    cep_exp_nprobes(e));
 			cep_exp_free(e);
 		} else {
@@ -45,7 +48,8 @@ int cepctl_cmd_validate(const cepctl_opts *o0, int argc, char **argv)
 			if (d.n == 0)
 				printf("%s\n", err.msg);
 			if (d.dropped > 0)
-				printf("%s: ... and %zu more problems\n", pos[i], d.dropped);
+				printf("%s: ... and %zu more problems\n",
+				    pos[i], d.dropped);
 			if (worst == CEPCTL_OK)
 				worst = CEPCTL_FAIL;
 		}
@@ -89,7 +93,8 @@ int cepctl_cmd_runs(const cepctl_opts *o0, int argc, char **argv)
 	Cep__V1__RunList *list = NULL;
 	cep_err err;
 	int rv = cepctl_admin_call(a, "List", &req.base,
-	    &cep__v1__run_list__descriptor, (ProtobufCMessage **)&list, 5000, &err);
+	    &cep__v1__run_list__descriptor, (ProtobufCMessage **)&list, 5000,
+	    &err);
 	cepctl_admin_close(a);
 	if (rv != CEP_OK) {
 		fprintf(stderr, "cepctl runs: %s\n", err.msg);
@@ -103,16 +108,16 @@ int cepctl_cmd_runs(const cepctl_opts *o0, int argc, char **argv)
 		fputc('\n', stdout);
 		json_decref(arr);
 	} else {
-		printf("%-20s %-24s %-10s %-8s %6s  %s\n", "RUN", "NAME", "STATE",
-		    "VERDICT", "SCORE", "CREATED");
+		printf("%-20s %-24s %-10s %-8s %6s  %s\n", "RUN", "NAME",
+		    "STATE", "VERDICT", "SCORE", "CREATED");
 		for (size_t i = 0; i < list->n_runs; i++) {
 			const Cep__V1__RunInfo *r = list->runs[i];
 			char t[32];
 			cepctl_fmt_time(r->created_ms, CEPCTL_TIME_DATE, t,
 			    sizeof(t));
-			printf("%-20s %-24s %-10s %-8s %6.1f  %s\n", r->run_id, r->name,
-			    cep_run_state_name(r->state), r->verdict[0] ? r->verdict : "-",
-			    r->score, t);
+			printf("%-20s %-24s %-10s %-8s %6.1f  %s\n", r->run_id,
+			    r->name, cep_run_state_name(r->state),
+			    r->verdict[0] ? r->verdict : "-", r->score, t);
 		}
 	}
 	protobuf_c_message_free_unpacked(&list->base, NULL);
@@ -134,8 +139,8 @@ int cepctl_cmd_show(const cepctl_opts *o0, int argc, char **argv)
 		/* short timeout: show what is there now, do not wait for more */
 		uint64_t before = cepctl_report_last_seq(r);
 		cep_err err;
-		int got = cepctl_follow_once(a, pos[0], r, NULL, &t0, &state, 1500,
-		    &err);
+		int got = cepctl_follow_once(a, pos[0], r, NULL, &t0, &state,
+		    1500, &err);
 		if (got == CEP_DEADLINE_EXCEEDED)
 			break;
 		if (got != CEP_OK) {
@@ -158,7 +163,8 @@ int cepctl_cmd_abort(const cepctl_opts *o0, int argc, char **argv)
 	cepctl_opts o = *o0;
 	const char *pos[1];
 	cepctl_admin *a = NULL;
-	if (cepctl_one_run(&o, argc, argv, "cepctl abort RUN", &pos[0], &a) != 0)
+	if (cepctl_one_run(&o, argc, argv, "cepctl abort RUN", &pos[0], &a) !=
+	    0)
 		return CEPCTL_ERROR;
 	Cep__V1__AbortRequest req = CEP__V1__ABORT_REQUEST__INIT;
 	req.run_id = (char *)pos[0];
@@ -166,7 +172,8 @@ int cepctl_cmd_abort(const cepctl_opts *o0, int argc, char **argv)
 	Cep__V1__RunInfo *info = NULL;
 	cep_err err;
 	int rv = cepctl_admin_call(a, "Abort", &req.base,
-	    &cep__v1__run_info__descriptor, (ProtobufCMessage **)&info, 5000, &err);
+	    &cep__v1__run_info__descriptor, (ProtobufCMessage **)&info, 5000,
+	    &err);
 	cepctl_admin_close(a);
 	if (rv != CEP_OK) {
 		fprintf(stderr, "cepctl abort: %s\n", err.msg);
@@ -202,20 +209,23 @@ int cepctl_cmd_status(const cepctl_opts *o0, int argc, char **argv)
 	if (o.output == CEPCTL_OUT_JSON) {
 		json_t *j = json_pack("{s:s, s:s, s:i, s:I, s:b}", "appliance",
 		    st->appliance, "version", st->version, "active_runs",
-		    (int)st->active_runs, "total_runs", (json_int_t)st->total_runs,
-		    "relay_ok", st->relay_ok);
+		    (int)st->active_runs, "total_runs",
+		    (json_int_t)st->total_runs, "relay_ok", st->relay_ok);
 		if (rs != NULL)
-			json_object_set_new(j, "relay", json_pack("{s:i, s:I, s:I, s:I}",
-			    "runners_connected", (int)rs->runners_connected, "calls",
-			    (json_int_t)rs->calls, "refused", (json_int_t)rs->refused,
-			    "events_in", (json_int_t)rs->events_in));
+			json_object_set_new(j, "relay",
+			    json_pack("{s:i, s:I, s:I, s:I}",
+			        "runners_connected", (int)rs->runners_connected,
+			        "calls", (json_int_t)rs->calls, "refused",
+			        (json_int_t)rs->refused, "events_in",
+			        (json_int_t)rs->events_in));
 		const Cep__V1__ControlPlaneStatus *cp = st->control_plane;
 		if (cp != NULL)
-			json_object_set_new(j, "control_plane", json_pack(
-			    "{s:s, s:b, s:I, s:s, s:i}", "url", cp->url,
-			    "registered", cp->registered, "last_ok_ms",
-			    (json_int_t)cp->last_ok_ms, "last_error",
-			    cp->last_error, "tasks_held", (int)cp->tasks_held));
+			json_object_set_new(j, "control_plane",
+			    json_pack("{s:s, s:b, s:I, s:s, s:i}", "url",
+			        cp->url, "registered", cp->registered,
+			        "last_ok_ms", (json_int_t)cp->last_ok_ms,
+			        "last_error", cp->last_error, "tasks_held",
+			        (int)cp->tasks_held));
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 		json_decref(j);
@@ -223,13 +233,15 @@ int cepctl_cmd_status(const cepctl_opts *o0, int argc, char **argv)
 		char t[32];
 		cepctl_fmt_time(st->started_ms, CEPCTL_TIME_DATE, t, sizeof(t));
 		printf("appliance   %s (cep %s)\ndelegate    up since %s\n"
-		    "runs        %u active, %llu total\nrelay       %s\n",
+		       "runs        %u active, %llu total\nrelay       %s\n",
 		    st->appliance, st->version, t, st->active_runs,
 		    (unsigned long long)st->total_runs,
 		    st->relay_ok ? "reachable" : "NOT reachable");
 		if (rs != NULL)
-			printf("            %u runners connected, %llu calls, %llu "
-			    "refused, %llu events in\n", rs->runners_connected,
+			printf(
+			    "            %u runners connected, %llu calls, %llu "
+			    "refused, %llu events in\n",
+			    rs->runners_connected,
 			    (unsigned long long)rs->calls,
 			    (unsigned long long)rs->refused,
 			    (unsigned long long)rs->events_in);
@@ -239,10 +251,13 @@ int cepctl_cmd_status(const cepctl_opts *o0, int argc, char **argv)
 			cepctl_fmt_time(cp->last_ok_ms, CEPCTL_TIME_DATE, ok,
 			    sizeof(ok));
 			printf("control     %s: %s, last answer %s, %u task(s) "
-			    "held\n", cp->url, cp->registered ? "registered" :
-			    "NOT registered", ok, cp->tasks_held);
+			       "held\n",
+			    cp->url,
+			    cp->registered ? "registered" : "NOT registered",
+			    ok, cp->tasks_held);
 			if (cp->last_error[0] != '\0')
-				printf("            last error: %s\n", cp->last_error);
+				printf("            last error: %s\n",
+				    cp->last_error);
 		}
 	}
 	protobuf_c_message_free_unpacked(&st->base, NULL);

@@ -82,19 +82,22 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 	while (!cep_run_state_final(state)) {
 		if (interrupted && !aborted) {
 			if (progress)
-				fprintf(progress, "interrupted: aborting run %s "
-				    "(faults are reverted)\n", run_id);
+				fprintf(progress,
+				    "interrupted: aborting run %s "
+				    "(faults are reverted)\n",
+				    run_id);
 			send_abort(a, run_id, "aborted by operator (Ctrl-C)");
 			aborted = true;
 		}
-		int rv = cepctl_follow_once(a, run_id, r, progress, &t0, &state, 10000,
-		    &err);
+		int rv = cepctl_follow_once(a, run_id, r, progress, &t0, &state,
+		    10000, &err);
 		if (rv == CEP_OK) {
 			failures = 0;
 			continue;
 		}
 		if (rv == CEP_NOT_FOUND || ++failures > 20) {
-			fprintf(stderr, "cepctl: following %s: %s\n", run_id, err.msg);
+			fprintf(stderr, "cepctl: following %s: %s\n", run_id,
+			    err.msg);
 			cepctl_report_free(r);
 			return CEPCTL_ERROR;
 		}
@@ -105,7 +108,8 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 	uint64_t before;
 	do {
 		before = cepctl_report_last_seq(r);
-		cepctl_follow_once(a, run_id, r, progress, &t0, &state, 2000, &err);
+		cepctl_follow_once(a, run_id, r, progress, &t0, &state, 2000,
+		    &err);
 	} while (cepctl_report_last_seq(r) != before && ++drained < 100);
 	cepctl_report_render(r, o->output, stdout);
 	cepctl_report_free(r);
@@ -120,7 +124,8 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 	if (cepctl_parse_args(&o, argc, argv, NULL, pos, 1, &npos) != 0)
 		return CEPCTL_ERROR;
 	if (npos != 1) {
-		fputs("usage: cepctl run FILE [--output text|json|junit]\n", stderr);
+		fputs("usage: cepctl run FILE [--output text|json|junit]\n",
+		    stderr);
 		return CEPCTL_ERROR;
 	}
 	char *text = NULL;
@@ -157,8 +162,9 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 		return CEPCTL_ERROR;
 	}
 	/* progress goes to stderr when stdout carries a machine report */
-	FILE *progress = o.quiet ? NULL :
-	    o.output == CEPCTL_OUT_TEXT ? stdout : stderr;
+	FILE *progress = o.quiet        ? NULL :
+	    o.output == CEPCTL_OUT_TEXT ? stdout :
+	                                  stderr;
 	if (progress != NULL)
 		fprintf(progress, "run %s submitted (%s)\n", run_id.s, pos[0]);
 	rv = cepctl_follow_and_report(&o, a, run_id.s, progress);
@@ -172,8 +178,8 @@ int cepctl_cmd_logs(const cepctl_opts *o0, int argc, char **argv)
 	cepctl_opts o = *o0;
 	const char *pos[1];
 	cepctl_admin *a = NULL;
-	if (cepctl_one_run(&o, argc, argv, "cepctl logs RUN [--follow]", &pos[0],
-	    &a) != 0)
+	if (cepctl_one_run(&o, argc, argv, "cepctl logs RUN [--follow]",
+	        &pos[0], &a) != 0)
 		return CEPCTL_ERROR;
 	cep_err err;
 	cepctl_report *r = cepctl_report_new();

@@ -43,22 +43,22 @@
 enum { SEED_MAX_FILES = 64, SEED_FILE_MAX = 1024 * 1024, SEED_LINE = 1024 };
 
 typedef struct seed_file {
-	char name[256];      /* file name in connectors.d */
+	char name[256]; /* file name in connectors.d */
 	char *data;
 	size_t len;
-	bool secret;         /* a kubeconfig: 0600, the delegate's */
+	bool secret; /* a kubeconfig: 0600, the delegate's */
 } seed_file;
 
 typedef struct seed {
 	const char *dir;
-	char *yaml;          /* cep.yaml, NULL if absent */
+	char *yaml; /* cep.yaml, NULL if absent */
 	size_t yaml_len;
 	char appliance[128], url[SEED_LINE], proxy[SEED_LINE];
-	char *token, *ca;    /* control-plane/token, ca.crt, NULL if absent */
+	char *token, *ca; /* control-plane/token, ca.crt, NULL if absent */
 	size_t token_len, ca_len;
 	seed_file conn[SEED_MAX_FILES];
 	size_t n_conn;
-	char *keys;          /* ssh/authorized_keys */
+	char *keys; /* ssh/authorized_keys */
 	size_t keys_len;
 } seed;
 
@@ -93,12 +93,15 @@ static int read_opt(const seed *s, const char *rel, char **data, size_t *len,
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		cep_err_set(err, CEP_INVALID_ARGUMENT, "seed %s: not a regular "
-		    "file", path);
+		cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "seed %s: not a regular "
+		    "file",
+		    path);
 		return -1;
 	}
 	return cep_read_file(path, SEED_FILE_MAX, data, len, err) == CEP_OK ?
-	    1 : -1;
+	    1 :
+	    -1;
 }
 
 /* A one-line value: trailing white space dropped, no control character
@@ -121,8 +124,10 @@ static int read_line(const seed *s, const char *rel, char *out, size_t max,
 	free(data);
 	if (ok)
 		return 1;
-	cep_err_set(err, CEP_INVALID_ARGUMENT, "seed %s/%s: expected one "
-	    "line of 1..%zu printable bytes", s->dir, rel, max - 1);
+	cep_err_set(err, CEP_INVALID_ARGUMENT,
+	    "seed %s/%s: expected one "
+	    "line of 1..%zu printable bytes",
+	    s->dir, rel, max - 1);
 	return -1;
 }
 
@@ -145,16 +150,19 @@ static int read_connector(seed *s, const char *name, cep_err *err)
 	seed_file *f = &s->conn[s->n_conn];
 	char rel[300];
 	if (!name_ok(name, &f->secret))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "seed %s/"
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "seed %s/"
 		    "connectors.d/%s: expected NAME.yaml (a connector) or "
 		    "NAME.kubeconfig, NAME of letters, digits, '.', '_', '-'",
 		    s->dir, name);
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	snprintf(rel, sizeof(rel), "connectors.d/%s", name);
 	int got = read_opt(s, rel, &f->data, &f->len, err);
-	if (got == 0)  /* listed, then gone: the drive changed under us */
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "seed %s/%s: "
-		    "vanished while read", s->dir, rel);
+	if (got == 0) /* listed, then gone: the drive changed under us */
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "seed %s/%s: "
+		    "vanished while read",
+		    s->dir, rel);
 	if (got < 0)
 		return CEP_INTERNAL;
 	s->n_conn++;
@@ -168,15 +176,18 @@ static int read_connectors(seed *s, cep_err *err)
 		return CEP_INTERNAL;
 	DIR *d = opendir(path);
 	if (d == NULL)
-		return errno == ENOENT ? CEP_OK : cep_err_errno(err, errno, path);
+		return errno == ENOENT ? CEP_OK :
+		                         cep_err_errno(err, errno, path);
 	int rv = CEP_OK;
 	struct dirent *e;
 	while (rv == CEP_OK && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (s->n_conn == SEED_MAX_FILES)
-			rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "seed %s: more "
-			    "than %d files", path, SEED_MAX_FILES);
+			rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "seed %s: more "
+			    "than %d files",
+			    path, SEED_MAX_FILES);
 		else
 			rv = read_connector(s, e->d_name, err);
 	}
@@ -201,18 +212,20 @@ static int check_yaml(const cep_paths *p, seed *s, cep_err *err)
 static int seed_read(const cep_paths *p, seed *s, cep_err *err)
 {
 	if (check_yaml(p, s, err) != CEP_OK ||
-	    read_line(s, "appliance", s->appliance, sizeof(s->appliance),
-	    err) < 0 ||
-	    read_line(s, "control-plane/url", s->url, sizeof(s->url), err) < 0 ||
+	    read_line(s, "appliance", s->appliance, sizeof(s->appliance), err) <
+	        0 ||
+	    read_line(s, "control-plane/url", s->url, sizeof(s->url), err) <
+	        0 ||
 	    read_line(s, "control-plane/proxy", s->proxy, sizeof(s->proxy),
-	    err) < 0 ||
-	    read_opt(s, "control-plane/token", &s->token, &s->token_len,
-	    err) < 0 ||
+	        err) < 0 ||
+	    read_opt(s, "control-plane/token", &s->token, &s->token_len, err) <
+	        0 ||
 	    read_opt(s, "control-plane/ca.crt", &s->ca, &s->ca_len, err) < 0 ||
 	    read_opt(s, "ssh/authorized_keys", &s->keys, &s->keys_len, err) < 0)
 		return CEP_INTERNAL;
 	if ((s->token != NULL || s->ca != NULL || s->proxy[0]) && !s->url[0])
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "seed %s: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "seed %s: "
 		    "control-plane/ holds a token, CA or proxy but no url",
 		    s->dir);
 	return read_connectors(s, err);
@@ -253,7 +266,8 @@ static int write_files(const cep_paths *p, const seed *s, cep_err *err)
 		rv = put(p->config, 0755, "cep.yaml", s->yaml, s->yaml_len,
 		    0644, (uid_t)-1, err);
 	if (rv == CEP_OK)
-		rv = cep_path(dir, sizeof(dir), err, "%s/credentials", p->config);
+		rv = cep_path(dir, sizeof(dir), err, "%s/credentials",
+		    p->config);
 	if (rv == CEP_OK && s->token != NULL)
 		rv = put(dir, 0700, "cp-token", s->token, s->token_len, 0600,
 		    (uid_t)-1, err);
@@ -261,7 +275,8 @@ static int write_files(const cep_paths *p, const seed *s, cep_err *err)
 		rv = put(dir, 0700, "cp-ca.crt", s->ca, s->ca_len, 0600,
 		    (uid_t)-1, err);
 	if (rv == CEP_OK)
-		rv = cep_path(dir, sizeof(dir), err, "%s/connectors.d", p->config);
+		rv = cep_path(dir, sizeof(dir), err, "%s/connectors.d",
+		    p->config);
 	uid_t kube = kube_owner(p);
 	for (size_t i = 0; rv == CEP_OK && i < s->n_conn; i++) {
 		const seed_file *f = &s->conn[i];
@@ -271,7 +286,8 @@ static int write_files(const cep_paths *p, const seed *s, cep_err *err)
 	/* sshd reads <config>/ssh/authorized_keys (the image's
 	 * sshd_config.d); root's, StrictModes-clean */
 	if (rv == CEP_OK && s->keys != NULL &&
-	    (rv = cep_path(dir, sizeof(dir), err, "%s/ssh", p->config)) == CEP_OK)
+	    (rv = cep_path(dir, sizeof(dir), err, "%s/ssh", p->config)) ==
+	        CEP_OK)
 		rv = put(dir, 0700, "authorized_keys", s->keys, s->keys_len,
 		    0600, (uid_t)-1, err);
 	return rv;
@@ -279,23 +295,24 @@ static int write_files(const cep_paths *p, const seed *s, cep_err *err)
 
 /* The settings through cepctl init, with the credential copies written
  * above as its files (init copies them onto themselves when installed). */
-static int seed_init(const cep_paths *p, const seed *s,
-    cepctl_init_result *res, const char *home, cep_err *err)
+static int seed_init(const cep_paths *p, const seed *s, cepctl_init_result *res,
+    const char *home, cep_err *err)
 {
 	char token[CEP_PATH_MAX], ca[CEP_PATH_MAX];
-	cepctl_init_opts io = {.ca = CEPCTL_CA_KEEP, .replace_config_keys = true};
+	cepctl_init_opts io = {.ca = CEPCTL_CA_KEEP,
+	    .replace_config_keys = true};
 	io.appliance = s->appliance[0] ? s->appliance : NULL;
 	io.cp_url = s->url[0] ? s->url : NULL;
 	io.cp_proxy = s->proxy[0] ? s->proxy : NULL;
 	if (s->token != NULL) {
-		if (cep_path(token, sizeof(token), err, "%s/credentials/cp-token",
-		    p->config) != CEP_OK)
+		if (cep_path(token, sizeof(token), err,
+		        "%s/credentials/cp-token", p->config) != CEP_OK)
 			return CEP_INTERNAL;
 		io.cp_token = token;
 	}
 	if (s->ca != NULL) {
 		if (cep_path(ca, sizeof(ca), err, "%s/credentials/cp-ca.crt",
-		    p->config) != CEP_OK)
+		        p->config) != CEP_OK)
 			return CEP_INTERNAL;
 		io.cp_ca = ca;
 	}
@@ -309,12 +326,11 @@ static void say_seeded(const seed *s, const cepctl_init_result *r,
 	for (size_t i = 0; i < s->n_conn; i++)
 		kube += s->conn[i].secret;
 	printf("seed %s: %s%s%s, control plane %s%s%s, %zu connector "
-	    "files (%zu kubeconfigs), ssh keys %s\n", s->dir,
-	    s->yaml ? "cep.yaml, " : "", "appliance ",
+	       "files (%zu kubeconfigs), ssh keys %s\n",
+	    s->dir, s->yaml ? "cep.yaml, " : "", "appliance ",
 	    s->appliance[0] ? s->appliance : "(unchanged)",
-	    s->url[0] ? s->url : "(none)",
-	    s->token ? ", token" : "", s->ca ? ", CA" : "",
-	    s->n_conn, kube, s->keys ? "yes" : "no");
+	    s->url[0] ? s->url : "(none)", s->token ? ", token" : "",
+	    s->ca ? ", CA" : "", s->n_conn, kube, s->keys ? "yes" : "no");
 	printf("%s the CA (SHA-256 %s) in %s; credentials in %s/credentials\n",
 	    r->ca_created ? "created" : "kept", r->fingerprint, r->pki,
 	    p->config);

@@ -26,47 +26,50 @@
 
 /* The demo experiment. Only the port is filled in; the document itself is
  * fixed text, kept here so the demo needs no file from the source tree. */
-#define DEMO_YAML \
-    "# The cep demo: kill a supervised web service every 2 seconds while an\n" \
-    "# HTTP probe measures its availability.\n" \
-    "apiVersion: cep.io/v1\n" \
-    "kind: Experiment\n" \
-    "metadata:\n" \
-    "  name: demo-web-availability\n" \
-    "spec:\n" \
-    "  target:\n" \
-    "    kind: host\n" \
-    "  duration: 10s\n" \
-    "  deadman: 5s\n" \
-    "  faults:\n" \
-    "    - name: kill-demo-web\n" \
-    "      type: process-kill\n" \
-    "      process: demo-web\n" \
-    "      signal: SIGKILL\n" \
-    "      interval: 2s\n" \
-    "      count: 5\n" \
-    "  probes:\n" \
-    "    - name: web-ready\n" \
-    "      type: http\n" \
-    "      mode: start-of-test\n" \
-    "      url: http://127.0.0.1:%d/\n" \
-    "      bodyMatch: ok\n" \
-    "    - name: web-availability\n" \
-    "      type: http\n" \
-    "      mode: continuous\n" \
-    "      url: http://127.0.0.1:%d/\n" \
-    "      interval: 100ms\n" \
-    "      timeout: 500ms\n" \
-    "      latencyBudget: 250ms\n" \
-    "      minSuccess: 80%%\n" \
-    "    - name: web-recovered\n" \
-    "      type: http\n" \
-    "      mode: end-of-test\n" \
-    "      url: http://127.0.0.1:%d/\n" \
-    "      attempts: 10\n" \
-    "      interval: 200ms\n"
+#define DEMO_YAML                                                                  \
+	"# The cep demo: kill a supervised web service every 2 seconds while an\n" \
+	"# HTTP probe measures its availability.\n"                                \
+	"apiVersion: cep.io/v1\n"                                                  \
+	"kind: Experiment\n"                                                       \
+	"metadata:\n"                                                              \
+	"  name: demo-web-availability\n"                                          \
+	"spec:\n"                                                                  \
+	"  target:\n"                                                              \
+	"    kind: host\n"                                                         \
+	"  duration: 10s\n"                                                        \
+	"  deadman: 5s\n"                                                          \
+	"  faults:\n"                                                              \
+	"    - name: kill-demo-web\n"                                              \
+	"      type: process-kill\n"                                               \
+	"      process: demo-web\n"                                                \
+	"      signal: SIGKILL\n"                                                  \
+	"      interval: 2s\n"                                                     \
+	"      count: 5\n"                                                         \
+	"  probes:\n"                                                              \
+	"    - name: web-ready\n"                                                  \
+	"      type: http\n"                                                       \
+	"      mode: start-of-test\n"                                              \
+	"      url: http://127.0.0.1:%d/\n"                                        \
+	"      bodyMatch: ok\n"                                                    \
+	"    - name: web-availability\n"                                           \
+	"      type: http\n"                                                       \
+	"      mode: continuous\n"                                                 \
+	"      url: http://127.0.0.1:%d/\n"                                        \
+	"      interval: 100ms\n"                                                  \
+	"      timeout: 500ms\n"                                                   \
+	"      latencyBudget: 250ms\n"                                             \
+	"      minSuccess: 80%%\n"                                                 \
+	"    - name: web-recovered\n"                                              \
+	"      type: http\n"                                                       \
+	"      mode: end-of-test\n"                                                \
+	"      url: http://127.0.0.1:%d/\n"                                        \
+	"      attempts: 10\n"                                                     \
+	"      interval: 200ms\n"
 
-struct child { const char *name; pid_t pid; };
+struct child {
+	const char *name;
+	pid_t pid;
+};
 
 int cepctl_demo_free_port(void)
 {
@@ -133,7 +136,8 @@ static void stop_children(struct child *c, size_t n)
 			if (w == c[i].pid || (w < 0 && errno == ECHILD))
 				break;
 			if (cep_mono_ms() > until) {
-				fprintf(stderr, "demo: %s did not stop; killing it\n",
+				fprintf(stderr,
+				    "demo: %s did not stop; killing it\n",
 				    c[i].name);
 				kill(c[i].pid, SIGKILL);
 				waitpid(c[i].pid, NULL, 0);
@@ -145,8 +149,8 @@ static void stop_children(struct child *c, size_t n)
 	}
 }
 
-int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a,
-    const char *yaml, const char *name, int wait_ms)
+int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a, const char *yaml,
+    const char *name, int wait_ms)
 {
 	cep_run_id run_id;
 	cep_err err;
@@ -160,8 +164,8 @@ int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a,
 	}
 	printf("run %s submitted\n", run_id.s);
 	fflush(stdout);
-	return cepctl_follow_and_report(o, a, run_id.s, o->quiet ? NULL :
-	    stdout);
+	return cepctl_follow_and_report(o, a, run_id.s,
+	    o->quiet ? NULL : stdout);
 }
 
 static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
@@ -175,8 +179,12 @@ static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
 	cep_err err;
 	/* a demo must not take (or fail on) the appliance's metrics ports;
 	 * it owns its home: a kept one (--keep) gets this run's relay port */
-	cepctl_init_opts io = {.appliance = "demo", .listen = url, .advertise = url,
-	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP,
+	cepctl_init_opts io = {.appliance = "demo",
+	    .listen = url,
+	    .advertise = url,
+	    .relay_metrics = "",
+	    .delegate_metrics = "",
+	    .ca = CEPCTL_CA_KEEP,
 	    .replace_config_keys = true};
 	if (cepctl_init_home(home, &io, &err) != CEP_OK) {
 		fprintf(stderr, "demo: init: %s\n", err.msg);
@@ -198,11 +206,12 @@ static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
 	    spawn(bindir, "cepctl", home, "demo-web", web_args)};
 
 	printf("cep demo: appliance home %s\n"
-	    "  relay on %s, delegate and admin API on %s/run/*.sock\n"
-	    "  victim: demo-web on http://127.0.0.1:%d/, restarted by a "
-	    "supervisor when it dies\n"
-	    "  experiment: %s (kill demo-web every 2s, 5 times; HTTP probe "
-	    "every 100ms)\n\n", home, url, home, web_port, path);
+	       "  relay on %s, delegate and admin API on %s/run/*.sock\n"
+	       "  victim: demo-web on http://127.0.0.1:%d/, restarted by a "
+	       "supervisor when it dies\n"
+	       "  experiment: %s (kill demo-web every 2s, 5 times; HTTP probe "
+	       "every 100ms)\n\n",
+	    home, url, home, web_port, path);
 	fflush(stdout);
 	cepctl_admin *a = NULL;
 	o->home = home;
@@ -244,7 +253,7 @@ int cepctl_cmd_demo(const cepctl_opts *o0, int argc, char **argv)
 	char bindir[4096];
 	cep_err err;
 	if (kube && cepctl_demo_kube_ready(bindir, sizeof(bindir)) != 0)
-		return CEPCTL_ERROR;   /* before a home is made for nothing */
+		return CEPCTL_ERROR; /* before a home is made for nothing */
 	if (cepctl_bindir(bindir, sizeof(bindir), &err) != CEP_OK) {
 		fprintf(stderr, "demo: %s\n", err.msg);
 		return CEPCTL_ERROR;
@@ -256,9 +265,11 @@ int cepctl_cmd_demo(const cepctl_opts *o0, int argc, char **argv)
 		cep_mkdirs(home, 0700, NULL);
 	} else {
 		const char *tmp = getenv("TMPDIR");
-		snprintf(home, sizeof(home), "%s/cep-demo-XXXXXX", tmp ? tmp : "/tmp");
+		snprintf(home, sizeof(home), "%s/cep-demo-XXXXXX",
+		    tmp ? tmp : "/tmp");
 		if (mkdtemp(home) == NULL) {
-			fprintf(stderr, "demo: mkdtemp %s: %s\n", home, strerror(errno));
+			fprintf(stderr, "demo: mkdtemp %s: %s\n", home,
+			    strerror(errno));
 			return CEPCTL_ERROR;
 		}
 	}

@@ -81,14 +81,18 @@ static const char demo_yaml[] =
 struct kdemo {
 	cepctl_opts *o;
 	const char *home, *bindir;
-	char kdir[CEP_PATH_MAX];       /* the test server's folder */
+	char kdir[CEP_PATH_MAX]; /* the test server's folder */
 	pid_t kubeapi, relay, delegate;
 	cep_kube *admin;
 	pthread_t th[2];
 	int nth;
 	atomic_bool stop;
-	pthread_mutex_t mu;            /* output lines and the table below */
-	struct seen { char kind; char name[96]; char phase[24]; } seen[128];
+	pthread_mutex_t mu; /* output lines and the table below */
+	struct seen {
+		char kind;
+		char name[96];
+		char phase[24];
+	} seen[128];
 	size_t nseen;
 };
 
@@ -106,7 +110,8 @@ bool cepctl_demo_kubeapi_path(char *buf, size_t len)
 	char bindir[CEP_PATH_MAX];
 	cep_err err;
 	if (cepctl_bindir(bindir, sizeof(bindir), &err) == CEP_OK) {
-		snprintf(buf, len, "%s/../share/cep/kubeapi/kubeapi.py", bindir);
+		snprintf(buf, len, "%s/../share/cep/kubeapi/kubeapi.py",
+		    bindir);
 		/* the real path: kubeapi.py finds its schemas (../../../shared)
 		 * relative to where it is, not to the link */
 		char real[PATH_MAX];
@@ -169,7 +174,8 @@ static void stop_child(const char *name, pid_t *pid)
 		if (w == *pid || (w < 0 && errno == ECHILD))
 			break;
 		if (cep_mono_ms() > until) {
-			fprintf(stderr, "demo: %s did not stop; killing it\n", name);
+			fprintf(stderr, "demo: %s did not stop; killing it\n",
+			    name);
 			kill(*pid, SIGKILL);
 			waitpid(*pid, NULL, 0);
 			break;
@@ -190,12 +196,13 @@ static int add_rules(json_t *rules, const cep_kube_perm *p, const char *ns)
 	for (; p != NULL && p->verb != NULL; p++) {
 		char res[128];
 		if (p->sub != NULL)
-			snprintf(res, sizeof(res), "%s/%s", p->resource, p->sub);
+			snprintf(res, sizeof(res), "%s/%s", p->resource,
+			    p->sub);
 		else
 			snprintf(res, sizeof(res), "%s", p->resource);
-		json_t *r = json_pack("{s:[s],s:[s],s:[s],s:[s]}",
-		    "namespaces", p->cluster ? "*" : ns, "groups", p->group,
-		    "resources", res, "verbs", p->verb);
+		json_t *r = json_pack("{s:[s],s:[s],s:[s],s:[s]}", "namespaces",
+		    p->cluster ? "*" : ns, "groups", p->group, "resources", res,
+		    "verbs", p->verb);
 		if (r == NULL || json_array_append_new(rules, r) != 0)
 			return -1;
 	}
@@ -231,24 +238,28 @@ static int write_users(const char *path, cep_err *err)
 	int bad = radm == NULL || rdel == NULL || rrun == NULL ||
 	    add_rules(rdel, cep_kube_rbac_delegate(), NS) != 0 ||
 	    add_rules(rrun, pd, NS) != 0 || add_rules(rrun, pk, NS) != 0;
-	json_t *doc = bad ? NULL : json_pack("{s:[{s:s,s:s,s:o},{s:s,s:s,s:o},"
-	    "{s:s,s:o}]}", "users",
-	    "name", "admin", "token", tadmin, "rules", radm,
-	    "name", "cep-delegate", "token", tdeleg, "rules", rdel,
-	    "name", "system:serviceaccount:" NS ":" RUNNER_SA, "rules", rrun);
+	json_t *doc = bad ?
+	    NULL :
+	    json_pack("{s:[{s:s,s:s,s:o},{s:s,s:s,s:o},"
+	              "{s:s,s:o}]}",
+	        "users", "name", "admin", "token", tadmin, "rules", radm,
+	        "name", "cep-delegate", "token", tdeleg, "rules", rdel, "name",
+	        "system:serviceaccount:" NS ":" RUNNER_SA, "rules", rrun);
 	if (doc == NULL) {
 		if (bad) {
 			json_decref(radm);
 			json_decref(rdel);
 			json_decref(rrun);
 		}
-		return cep_err_set(err, CEP_INTERNAL, "building %s failed", path);
+		return cep_err_set(err, CEP_INTERNAL, "building %s failed",
+		    path);
 	}
 	/* tokens inside: 0600 from the start */
 	char *text = json_dumps(doc, JSON_INDENT(2));
 	json_decref(doc);
 	if (text == NULL)
-		return cep_err_set(err, CEP_INTERNAL, "encoding %s failed", path);
+		return cep_err_set(err, CEP_INTERNAL, "encoding %s failed",
+		    path);
 	int rv = cep_write_file(path, text, strlen(text), 0600, err);
 	free(text);
 	return rv;
@@ -278,14 +289,18 @@ static int start_kubeapi(struct kdemo *d, const char *script, cep_err *err)
 			return CEP_OK;
 		if (exited(d->kubeapi)) {
 			d->kubeapi = 0;
-			return cep_err_set(err, CEP_UNAVAILABLE, "the Kubernetes "
+			return cep_err_set(err, CEP_UNAVAILABLE,
+			    "the Kubernetes "
 			    "API test server (%s) exited at start; see %s/log/"
-			    "kubeapi.log", script, d->home);
+			    "kubeapi.log",
+			    script, d->home);
 		}
 		cep_sleep_ms(50);
 	}
-	return cep_err_set(err, CEP_DEADLINE_EXCEEDED, "the Kubernetes API "
-	    "test server did not write %s within 60 s", ready);
+	return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
+	    "the Kubernetes API "
+	    "test server did not write %s within 60 s",
+	    ready);
 }
 
 static int write_connector(struct kdemo *d, cep_err *err)
@@ -303,7 +318,8 @@ static int write_connector(struct kdemo *d, cep_err *err)
 	    "  serviceAccount: " RUNNER_SA "\n"
 	    "  image: " RUNNER_IMAGE "\n"
 	    "  imagePullPolicy: IfNotPresent\n"
-	    "timeouts: {request: 10s, launch: 1m}\n", d->kdir);
+	    "timeouts: {request: 10s, launch: 1m}\n",
+	    d->kdir);
 	snprintf(path, sizeof(path), "%s/" CONNECTOR ".yaml", dir);
 	return cep_write_file(path, text, (size_t)n, 0600, err);
 }
@@ -312,15 +328,15 @@ static int write_connector(struct kdemo *d, cep_err *err)
 static int create_web(struct kdemo *d, cep_err *err)
 {
 	json_t *dep = json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{s:i,s:{s:{s:s}},"
-	    "s:{s:{s:{s:s}},s:{s:[{s:s,s:s,s:[{s:i}]}]}}}}",
-	    "apiVersion", "apps/v1", "kind", "Deployment",
-	    "metadata", "name", "web", "labels", "app", "web",
-	    "spec", "replicas", 3, "selector", "matchLabels", "app", "web",
-	    "template", "metadata", "labels", "app", "web",
-	    "spec", "containers", "name", "web", "image", "nginx:1.27",
-	    "ports", "containerPort", 80);
+	                        "s:{s:{s:{s:s}},s:{s:[{s:s,s:s,s:[{s:i}]}]}}}}",
+	    "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name",
+	    "web", "labels", "app", "web", "spec", "replicas", 3, "selector",
+	    "matchLabels", "app", "web", "template", "metadata", "labels",
+	    "app", "web", "spec", "containers", "name", "web", "image",
+	    "nginx:1.27", "ports", "containerPort", 80);
 	if (dep == NULL)
-		return cep_err_set(err, CEP_INTERNAL, "building deployment web");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "building deployment web");
 	int rv = cep_kube_create(d->admin, &cep_kube_deployments, NS, dep, NULL,
 	    err);
 	json_decref(dep);
@@ -328,17 +344,19 @@ static int create_web(struct kdemo *d, cep_err *err)
 		return rv;
 	for (int i = 0; i < 600; i++) {
 		json_t *obj = NULL;
-		if (cep_kube_get(d->admin, &cep_kube_deployments, NS, "web", &obj,
-		    err) == CEP_OK) {
-			json_int_t ready = json_integer_value(json_object_get(
-			    json_object_get(obj, "status"), "readyReplicas"));
+		if (cep_kube_get(d->admin, &cep_kube_deployments, NS, "web",
+		        &obj, err) == CEP_OK) {
+			json_int_t ready = json_integer_value(
+			    json_object_get(json_object_get(obj, "status"),
+			        "readyReplicas"));
 			json_decref(obj);
 			if (ready >= 3)
 				return CEP_OK;
 		}
 		cep_sleep_ms(100);
 	}
-	return cep_err_set(err, CEP_DEADLINE_EXCEEDED, "deployment " NS "/web "
+	return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
+	    "deployment " NS "/web "
 	    "did not get 3 ready replicas within 60 s");
 }
 
@@ -348,13 +366,14 @@ static struct seen *seen_get(struct kdemo *d, char kind, const char *name,
     bool *isnew)
 {
 	for (size_t i = 0; i < d->nseen; i++)
-		if (d->seen[i].kind == kind && strcmp(d->seen[i].name, name) == 0) {
+		if (d->seen[i].kind == kind &&
+		    strcmp(d->seen[i].name, name) == 0) {
 			*isnew = false;
 			return &d->seen[i];
 		}
 	*isnew = true;
 	if (d->nseen == sizeof(d->seen) / sizeof(d->seen[0]))
-		d->nseen = 0;   /* a demo never gets here; stay bounded anyway */
+		d->nseen = 0; /* a demo never gets here; stay bounded anyway */
 	struct seen *s = &d->seen[d->nseen++];
 	s->kind = kind;
 	snprintf(s->name, sizeof(s->name), "%s", name);
@@ -376,10 +395,13 @@ static void pod_line(struct kdemo *d, const char *type, json_t *pod)
 	const char *phase = jstr(pod, "status", "phase");
 	bool runner = strncmp(name, "cep-runner-", 11) == 0;
 	bool deleting = json_object_get(json_object_get(pod, "metadata"),
-	    "deletionTimestamp") != NULL;
+	                    "deletionTimestamp") != NULL;
 	char state[24];
-	snprintf(state, sizeof(state), "%s", strcmp(type, "DELETED") == 0 ?
-	    "gone" : deleting ? "deleting" : phase[0] ? phase : "Pending");
+	snprintf(state, sizeof(state), "%s",
+	    strcmp(type, "DELETED") == 0 ? "gone" :
+	        deleting                 ? "deleting" :
+	        phase[0]                 ? phase :
+	                                   "Pending");
 	pthread_mutex_lock(&d->mu);
 	bool isnew;
 	struct seen *s = seen_get(d, 'p', name, &isnew);
@@ -390,18 +412,22 @@ static void pod_line(struct kdemo *d, const char *type, json_t *pod)
 		return;
 	if (runner && isnew) {
 		json_t *spec = json_object_get(pod, "spec");
-		say(d, "runner pod %s/%s created (activeDeadlineSeconds %lld, "
-		    "restartPolicy %s)", NS, name, (long long)json_integer_value(
-		    json_object_get(spec, "activeDeadlineSeconds")),
+		say(d,
+		    "runner pod %s/%s created (activeDeadlineSeconds %lld, "
+		    "restartPolicy %s)",
+		    NS, name,
+		    (long long)json_integer_value(
+		        json_object_get(spec, "activeDeadlineSeconds")),
 		    jstr(spec, "restartPolicy", NULL));
 		if (strcmp(state, "Pending") == 0)
 			return;
 	}
 	if (strcmp(state, "gone") == 0)
-		say(d, "%s %s/%s removed", runner ? "runner pod" : "pod", NS, name);
-	else if (strcmp(state, "deleting") == 0)
-		say(d, "%s %s/%s being deleted", runner ? "runner pod" : "pod", NS,
+		say(d, "%s %s/%s removed", runner ? "runner pod" : "pod", NS,
 		    name);
+	else if (strcmp(state, "deleting") == 0)
+		say(d, "%s %s/%s being deleted", runner ? "runner pod" : "pod",
+		    NS, name);
 	else
 		say(d, "%s %s/%s %s", runner ? "runner pod" : "pod", NS, name,
 		    state);
@@ -431,8 +457,11 @@ static int on_secret(void *arg, const char *type, json_t *obj)
 	if (gone) {
 		say(d, "secret %s/%s removed", NS, name);
 	} else {
-		json_t *own = json_array_get(json_object_get(json_object_get(obj,
-		    "metadata"), "ownerReferences"), 0);
+		json_t *own =
+		    json_array_get(json_object_get(json_object_get(obj,
+		                                       "metadata"),
+		                       "ownerReferences"),
+		        0);
 		say(d, "secret %s/%s created (owned by %s %s)", NS, name,
 		    own ? jstr(own, "kind", NULL) : "nobody",
 		    own ? jstr(own, "name", NULL) : "");
@@ -440,7 +469,10 @@ static int on_secret(void *arg, const char *type, json_t *obj)
 	return atomic_load(&d->stop) ? 1 : 0;
 }
 
-struct watch_arg { struct kdemo *d; const cep_kube_res *res; };
+struct watch_arg {
+	struct kdemo *d;
+	const cep_kube_res *res;
+};
 
 static void *watch_main(void *p)
 {
@@ -452,14 +484,18 @@ static void *watch_main(void *p)
 		lo.label_selector = CEP_SELECTOR;
 	while (!atomic_load(&d->stop)) {
 		cep_err err;
-		cep_kube_watch_spec ws = {.res = w->res, .ns = NS, .list = &lo,
-		    .timeout_ms = 600000, .stop = &d->stop,
+		cep_kube_watch_spec ws = {.res = w->res,
+		    .ns = NS,
+		    .list = &lo,
+		    .timeout_ms = 600000,
+		    .stop = &d->stop,
 		    .fn = w->res == &cep_kube_pods ? on_pod : on_secret,
 		    .arg = d};
 		int rv = cep_kube_watch(d->admin, &ws, &err);
 		if (rv != CEP_OK && rv != CEP_CANCELLED &&
 		    rv != CEP_DEADLINE_EXCEEDED && !atomic_load(&d->stop)) {
-			say(d, "watching %s: %s (retrying)", w->res->plural, err.msg);
+			say(d, "watching %s: %s (retrying)", w->res->plural,
+			    err.msg);
 			cep_sleep_ms(1000);
 		}
 	}
@@ -501,14 +537,15 @@ static int leftovers(struct kdemo *d)
 		json_t *items = NULL;
 		cep_err err;
 		if (cep_kube_list(d->admin, res[i], NULL, &lo, &items, NULL, 0,
-		    &err) != CEP_OK) {
-			fprintf(stderr, "demo: listing %s: %s\n", res[i]->plural,
-			    err.msg);
+		        &err) != CEP_OK) {
+			fprintf(stderr, "demo: listing %s: %s\n",
+			    res[i]->plural, err.msg);
 			return -1;
 		}
 		size_t j;
 		json_t *it;
-		json_array_foreach(items, j, it) {
+		json_array_foreach(items, j, it)
+		{
 			printf("   left: %s %s/%s\n", res[i]->kind,
 			    jstr(it, "metadata", "namespace"),
 			    jstr(it, "metadata", "name"));
@@ -528,9 +565,10 @@ static int wait_no_leftovers(struct kdemo *d)
 		cep_kube_list_opts lo = {.label_selector = CEP_SELECTOR};
 		json_t *p = NULL, *s = NULL;
 		cep_err err;
-		bool ok = cep_kube_list(d->admin, &cep_kube_pods, NULL, &lo, &p, NULL,
-		    0, &err) == CEP_OK && cep_kube_list(d->admin, &cep_kube_secrets,
-		    NULL, &lo, &s, NULL, 0, &err) == CEP_OK;
+		bool ok = cep_kube_list(d->admin, &cep_kube_pods, NULL, &lo, &p,
+		              NULL, 0, &err) == CEP_OK &&
+		    cep_kube_list(d->admin, &cep_kube_secrets, NULL, &lo, &s,
+		        NULL, 0, &err) == CEP_OK;
 		size_t cnt = ok ? json_array_size(p) + json_array_size(s) : 1;
 		json_decref(p);
 		json_decref(s);
@@ -539,7 +577,7 @@ static int wait_no_leftovers(struct kdemo *d)
 		cep_sleep_ms(100);
 	}
 	printf("\nobjects carrying " CEP_SELECTOR " (pods, secrets, all "
-	    "namespaces):\n");
+	       "namespaces):\n");
 	n = leftovers(d);
 	if (n == 0)
 		printf("   none: the run left nothing in the cluster\n");
@@ -580,8 +618,12 @@ static int setup(struct kdemo *d, const char *script)
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
 	/* a demo must not take (or fail on) the appliance's metrics ports;
 	 * it owns its home: a kept one (--keep) gets this run's relay port */
-	cepctl_init_opts io = {.appliance = "demo", .listen = url, .advertise = url,
-	    .relay_metrics = "", .delegate_metrics = "", .ca = CEPCTL_CA_KEEP,
+	cepctl_init_opts io = {.appliance = "demo",
+	    .listen = url,
+	    .advertise = url,
+	    .relay_metrics = "",
+	    .delegate_metrics = "",
+	    .ca = CEPCTL_CA_KEEP,
 	    .replace_config_keys = true};
 	if (cepctl_init_home(d->home, &io, &err) != CEP_OK) {
 		fprintf(stderr, "demo: init: %s\n", err.msg);
@@ -597,11 +639,13 @@ static int setup(struct kdemo *d, const char *script)
 	start_daemons(d);
 	snprintf(path, sizeof(path), "%s/kubeconfig", d->kdir);
 	if (cep_kube_from_kubeconfig(path, NULL, false, &d->admin, &err) !=
-	    CEP_OK || create_web(d, &err) != CEP_OK) {
+	        CEP_OK ||
+	    create_web(d, &err) != CEP_OK) {
 		fprintf(stderr, "demo: %s\n", err.msg);
 		return -1;
 	}
-	printf("cep demo --kubernetes: appliance home %s\n"
+	printf(
+	    "cep demo --kubernetes: appliance home %s\n"
 	    "  cluster: the Kubernetes API test server (%s), %s\n"
 	    "  connector %s: namespace " NS ", runner image " RUNNER_IMAGE
 	    " (run by the test server's kubelet as %s/cep-runner)\n"
@@ -629,10 +673,13 @@ int cepctl_demo_kube_ready(char *script, size_t len)
 	if (!cepctl_demo_kubeapi_path(script, len)) {
 		const char *env = getenv("CEP_KUBEAPI");
 		if (env != NULL && env[0] != '\0')
-			fprintf(stderr, "demo --kubernetes: the Kubernetes API test "
-			    "server is missing: CEP_KUBEAPI=%s is not readable\n", env);
+			fprintf(stderr,
+			    "demo --kubernetes: the Kubernetes API test "
+			    "server is missing: CEP_KUBEAPI=%s is not readable\n",
+			    env);
 		else
-			fprintf(stderr, "demo --kubernetes: the Kubernetes API test "
+			fprintf(stderr,
+			    "demo --kubernetes: the Kubernetes API test "
 			    "server is missing (tried BINDIR/../share/cep/kubeapi/"
 			    "kubeapi.py, /usr/share/cep/kubeapi/kubeapi.py); set "
 			    "CEP_KUBEAPI to the tests/kubeapi/kubeapi.py of a cep "
@@ -640,7 +687,8 @@ int cepctl_demo_kube_ready(char *script, size_t len)
 		return -1;
 	}
 	if (geteuid() != 0) {
-		fprintf(stderr, "demo --kubernetes: must run as root: the test "
+		fprintf(stderr,
+		    "demo --kubernetes: must run as root: the test "
 		    "server's kubelet runs the runner pod in its own mount namespace "
 		    "(secret volumes at the pod's paths); the plain `cepctl demo` "
 		    "needs no root\n");
@@ -669,14 +717,16 @@ int cepctl_demo_kube(cepctl_opts *o, const char *home, const char *bindir)
 		int left = wait_no_leftovers(d);
 		cep_sleep_ms(300);
 		if (left != 0) {
-			fprintf(stderr, "demo: %d object(s) carrying the cep labels "
-			    "left in the cluster\n", left < 0 ? 0 : left);
+			fprintf(stderr,
+			    "demo: %d object(s) carrying the cep labels "
+			    "left in the cluster\n",
+			    left < 0 ? 0 : left);
 			rv = CEPCTL_ERROR;
 		}
 	}
 	teardown(d);
 	printf("demo: stopped relay, delegate and the Kubernetes API test "
-	    "server\n");
+	       "server\n");
 	fflush(stdout);
 	pthread_mutex_destroy(&d->mu);
 	free(d);

@@ -16,8 +16,8 @@ int cepctl_demo_kube(cepctl_opts *o, const char *home, const char *bindir);
 /* Both demos, once their appliance is started: waits up to wait_ms for
  * the relay (cepctl_admin_wait_relay), submits yaml as name, follows the
  * run to its report. A cepctl exit code; what failed is said on stderr. */
-int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a,
-    const char *yaml, const char *name, int wait_ms);
+int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a, const char *yaml,
+    const char *name, int wait_ms);
 
 /* A loopback TCP port free just now (-1: none), for a demo's listeners. */
 int cepctl_demo_free_port(void);

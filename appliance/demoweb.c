@@ -62,8 +62,8 @@ int cepctl_cmd_demo_web(int argc, char **argv)
 	if (rv == 0)
 		rv = nng_http_server_hold(&srv, u);
 	if (rv == 0)
-		rv = nng_http_handler_alloc_static(&h, "/", body, sizeof(body) - 1,
-		    "text/plain");
+		rv = nng_http_handler_alloc_static(&h, "/", body,
+		    sizeof(body) - 1, "text/plain");
 	if (rv == 0)
 		rv = nng_http_server_add_handler(srv, h);
 	if (rv == 0)
@@ -84,7 +84,8 @@ static pid_t start_web(const char *self, const char *port)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		execl(self, "cepctl", "_demo-web", "--port", port, (char *)NULL);
+		execl(self, "cepctl", "_demo-web", "--port", port,
+		    (char *)NULL);
 		_exit(127);
 	}
 	return pid;
@@ -117,10 +118,13 @@ int cepctl_cmd_demo_supervise(int argc, char **argv)
 		if (stop_flag)
 			break;
 		restarts++;
-		fprintf(stderr, "demo-supervisor: demo-web (pid %d) %s %d; "
-		    "restart #%d\n", (int)child,
+		fprintf(stderr,
+		    "demo-supervisor: demo-web (pid %d) %s %d; "
+		    "restart #%d\n",
+		    (int)child,
 		    WIFSIGNALED(status) ? "killed by signal" : "exited with",
-		    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+		    WIFSIGNALED(status) ? WTERMSIG(status) :
+		                          WEXITSTATUS(status),
 		    restarts);
 		cep_sleep_ms(100); /* a supervisor's restart delay */
 		child = start_web(self, portbuf);

@@ -64,12 +64,18 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"init", cepctl_cmd_init},         {"demo", cepctl_cmd_demo},
-    {"validate", cepctl_cmd_validate}, {"run", cepctl_cmd_run},
-    {"runs", cepctl_cmd_runs},         {"show", cepctl_cmd_show},
-    {"logs", cepctl_cmd_logs},         {"abort", cepctl_cmd_abort},
-    {"status", cepctl_cmd_status},     {"seed", cepctl_cmd_seed},
-    {"connectors", cepctl_cmd_connectors}, {"rbac", cepctl_cmd_rbac},
+    {"init", cepctl_cmd_init},
+    {"demo", cepctl_cmd_demo},
+    {"validate", cepctl_cmd_validate},
+    {"run", cepctl_cmd_run},
+    {"runs", cepctl_cmd_runs},
+    {"show", cepctl_cmd_show},
+    {"logs", cepctl_cmd_logs},
+    {"abort", cepctl_cmd_abort},
+    {"status", cepctl_cmd_status},
+    {"seed", cepctl_cmd_seed},
+    {"connectors", cepctl_cmd_connectors},
+    {"rbac", cepctl_cmd_rbac},
     {"check", cepctl_cmd_check},
 };
 
@@ -96,7 +102,9 @@ int main(int argc, char **argv)
 	/* hidden: the build writes the packages' /etc/cep/cep.yaml with it */
 	if (argc == 2 && strcmp(argv[1], "_default-config") == 0)
 		return fputs(cep_config_default_yaml(), stdout) == EOF ||
-		    fflush(stdout) != 0 ? CEPCTL_ERROR : CEPCTL_OK;
+		        fflush(stdout) != 0 ?
+		    CEPCTL_ERROR :
+		    CEPCTL_OK;
 
 	/* a reader that goes away (cepctl ... | head) is a write error to
 	 * handle, not a reason to die without cleaning up */
@@ -119,8 +127,10 @@ int main(int argc, char **argv)
 		case 'H': o.home = optarg; break;
 		case 'o':
 			if (parse_output(optarg, &o.output) != 0) {
-				fprintf(stderr, "cepctl: --output must be text, json "
-				    "or junit, not \"%s\"\n", optarg);
+				fprintf(stderr,
+				    "cepctl: --output must be text, json "
+				    "or junit, not \"%s\"\n",
+				    optarg);
 				return CEPCTL_ERROR;
 			}
 			break;

@@ -18,7 +18,11 @@
 #define MAX_PROBES 64
 #define MAX_CHECKS 20000
 
-struct check { int64_t t; bool ok; uint32_t ms; };
+struct check {
+	int64_t t;
+	bool ok;
+	uint32_t ms;
+};
 
 struct probe {
 	char name[64], mode[24];
@@ -27,14 +31,17 @@ struct probe {
 	uint32_t ms_max;
 	bool has_final, final_ok;
 	char final_detail[256], last_fail[256];
-	struct check *checks;   /* for the timeline; capped at MAX_CHECKS */
+	struct check *checks; /* for the timeline; capped at MAX_CHECKS */
 	size_t nchecks;
 };
 
 struct cepctl_report {
 	uint64_t last_seq;
 	int64_t t0;
-	struct { char name[32]; int64_t t; } phases[MAX_PHASES];
+	struct {
+		char name[32];
+		int64_t t;
+	} phases[MAX_PHASES];
 	size_t nphases;
 	struct probe probes[MAX_PROBES];
 	size_t nprobes;
@@ -88,7 +95,8 @@ static void add_probe(cepctl_report *r, const Cep__V1__Event *ev)
 	if (pr->final) {
 		p->has_final = true;
 		p->final_ok = pr->ok;
-		snprintf(p->final_detail, sizeof(p->final_detail), "%s", pr->detail);
+		snprintf(p->final_detail, sizeof(p->final_detail), "%s",
+		    pr->detail);
 		return;
 	}
 	p->n++;
@@ -141,8 +149,7 @@ void cepctl_report_add(cepctl_report *r, const Cep__V1__Event *ev)
 			r->score = ev->verdict->score;
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -197,31 +204,33 @@ void cepctl_progress_event(const Cep__V1__Event *ev, int64_t t0_ms, FILE *f)
 			break;
 		if (ev->probe->final)
 			fprintf(f, "%7.1fs  probe %s: %s (%s)\n", rel,
-			    ev->probe->name, ev->probe->ok ? "PASSED" : "FAILED",
+			    ev->probe->name,
+			    ev->probe->ok ? "PASSED" : "FAILED",
 			    ev->probe->detail);
 		else if (!ev->probe->ok)
-			fprintf(f, "%7.1fs     probe %s check failed: %s\n", rel,
-			    ev->probe->name, ev->probe->detail);
+			fprintf(f, "%7.1fs     probe %s check failed: %s\n",
+			    rel, ev->probe->name, ev->probe->detail);
 		else if (strcmp(ev->probe->mode, "continuous") != 0 &&
 		    strcmp(ev->probe->mode, "on-chaos") != 0)
 			/* one-shot checks are few: show them passing too */
-			fprintf(f, "%7.1fs     probe %s (%s) check passed\n", rel,
-			    ev->probe->name, ev->probe->mode);
+			fprintf(f, "%7.1fs     probe %s (%s) check passed\n",
+			    rel, ev->probe->name, ev->probe->mode);
 		break;
 	case CEP__V1__EVENT_TYPE__EVENT_FAULT:
 		if (ev->fault != NULL)
 			fprintf(f, "%7.1fs  fault %s (%s) %s%s%s\n", rel,
-			    ev->fault->fault_id, ev->fault->type, ev->fault->state,
-			    ev->fault->detail[0] ? ": " : "", ev->fault->detail);
+			    ev->fault->fault_id, ev->fault->type,
+			    ev->fault->state, ev->fault->detail[0] ? ": " : "",
+			    ev->fault->detail);
 		break;
 	case CEP__V1__EVENT_TYPE__EVENT_VERDICT:
 		if (ev->verdict != NULL)
 			fprintf(f, "%7.1fs  verdict %s, score %.1f%s%s\n", rel,
 			    ev->verdict->verdict, ev->verdict->score,
-			    ev->verdict->reason[0] ? ": " : "", ev->verdict->reason);
+			    ev->verdict->reason[0] ? ": " : "",
+			    ev->verdict->reason);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	fflush(f);
 }
@@ -240,7 +249,8 @@ static void timeline(const struct probe *p, char *buf, size_t len)
 		slots = (size_t)span < p->nchecks ? (size_t)span : p->nchecks;
 	size_t n[60] = {0}, ok[60] = {0};
 	for (size_t i = 0; i < p->nchecks; i++) {
-		size_t s = (size_t)((p->checks[i].t - t0) * (int64_t)slots / span);
+		size_t s = (size_t)((p->checks[i].t - t0) * (int64_t)slots /
+		    span);
 		if (s >= slots)
 			s = slots - 1;
 		n[s]++;
@@ -249,8 +259,10 @@ static void timeline(const struct probe *p, char *buf, size_t len)
 	for (size_t s = 0; s < slots; s++) {
 		char c = ' ';
 		if (n[s] > 0)
-			c = ok[s] == n[s] ? '#' : ok[s] * 2 >= n[s] ? '+' :
-			    ok[s] > 0 ? '-' : '.';
+			c = ok[s] == n[s]     ? '#' :
+			    ok[s] * 2 >= n[s] ? '+' :
+			    ok[s] > 0         ? '-' :
+			                        '.';
 		buf[s] = c;
 	}
 	buf[slots] = '\0';
@@ -269,9 +281,10 @@ static void render_text(const cepctl_report *r, FILE *f)
 			char d[32] = "";
 			if (i + 1 < r->nphases)
 				cep_format_duration(r->phases[i + 1].t -
-				    r->phases[i].t, d, sizeof(d));
-			fprintf(f, "%s %s%s%s", i ? " ->" : "", r->phases[i].name,
-			    d[0] ? " " : "", d);
+				        r->phases[i].t,
+				    d, sizeof(d));
+			fprintf(f, "%s %s%s%s", i ? " ->" : "",
+			    r->phases[i].name, d[0] ? " " : "", d);
 		}
 		fputc('\n', f);
 	}
@@ -284,7 +297,8 @@ static void render_text(const cepctl_report *r, FILE *f)
 			    sizeof(a));
 			cepctl_fmt_time(fi->reverted_ms, CEPCTL_TIME_CLOCK, b,
 			    sizeof(b));
-			fprintf(f, "  %-20s %-14s injected %s  reverted %s%s%s%s  %s\n",
+			fprintf(f,
+			    "  %-20s %-14s injected %s  reverted %s%s%s%s  %s\n",
 			    fi->record ? fi->record->fault_id : "?",
 			    fi->record ? fi->record->type : "?", a, b,
 			    fi->reverted_by[0] ? " (by " : "", fi->reverted_by,
@@ -298,9 +312,12 @@ static void render_text(const cepctl_report *r, FILE *f)
 		const struct probe *p = &r->probes[i];
 		char tl[61];
 		timeline(p, tl, sizeof(tl));
-		fprintf(f, "  %-20s %-13s %s  %zu/%zu checks ok", p->name, p->mode,
-		    !p->has_final ? "??" : p->final_ok ? "PASS" : "FAIL", p->ok,
-		    p->n);
+		fprintf(f, "  %-20s %-13s %s  %zu/%zu checks ok", p->name,
+		    p->mode,
+		    !p->has_final   ? "??" :
+		        p->final_ok ? "PASS" :
+		                      "FAIL",
+		    p->ok, p->n);
 		if (p->n > 0)
 			fprintf(f, "  latency avg %llums max %ums",
 			    (unsigned long long)(p->ms_sum / p->n), p->ms_max);
@@ -310,11 +327,13 @@ static void render_text(const cepctl_report *r, FILE *f)
 		if (p->nchecks > 1)
 			fprintf(f, "  %-20s |%s|\n", "", tl);
 		if (p->last_fail[0])
-			fprintf(f, "  %-20s last failure: %s\n", "", p->last_fail);
+			fprintf(f, "  %-20s last failure: %s\n", "",
+			    p->last_fail);
 	}
 	if (r->has_verdict)
-		fprintf(f, "verdict: %s   resilience score: %.1f%s%s\n", r->verdict,
-		    r->score, r->reason[0] ? "   reason: " : "", r->reason);
+		fprintf(f, "verdict: %s   resilience score: %.1f%s%s\n",
+		    r->verdict, r->score, r->reason[0] ? "   reason: " : "",
+		    r->reason);
 	else
 		fputs("verdict: none (the runner did not report one)\n", f);
 }
@@ -334,7 +353,8 @@ static json_t *render_json_obj(const cepctl_report *r)
 	for (size_t i = 0; i < r->nphases; i++) {
 		json_t *p = json_object();
 		json_object_set_new(p, "phase", json_string(r->phases[i].name));
-		json_object_set_new(p, "start_ms", json_integer(r->phases[i].t));
+		json_object_set_new(p, "start_ms",
+		    json_integer(r->phases[i].t));
 		json_array_append_new(ph, p);
 	}
 	json_object_set_new(o, "phases", ph);
@@ -342,12 +362,18 @@ static json_t *render_json_obj(const cepctl_report *r)
 	for (size_t i = 0; run != NULL && i < run->n_faults; i++) {
 		const Cep__V1__FaultInfo *fi = run->faults[i];
 		json_t *x = json_object();
-		json_object_set_new(x, "fault", json_string(fi->record ? fi->record->fault_id : ""));
-		json_object_set_new(x, "type", json_string(fi->record ? fi->record->type : ""));
-		json_object_set_new(x, "target", json_string(fi->record ? fi->record->target : ""));
-		json_object_set_new(x, "injected_ms", json_integer(fi->injected_ms));
-		json_object_set_new(x, "reverted_ms", json_integer(fi->reverted_ms));
-		json_object_set_new(x, "reverted_by", json_string(fi->reverted_by));
+		json_object_set_new(x, "fault",
+		    json_string(fi->record ? fi->record->fault_id : ""));
+		json_object_set_new(x, "type",
+		    json_string(fi->record ? fi->record->type : ""));
+		json_object_set_new(x, "target",
+		    json_string(fi->record ? fi->record->target : ""));
+		json_object_set_new(x, "injected_ms",
+		    json_integer(fi->injected_ms));
+		json_object_set_new(x, "reverted_ms",
+		    json_integer(fi->reverted_ms));
+		json_object_set_new(x, "reverted_by",
+		    json_string(fi->reverted_by));
 		json_array_append_new(fa, x);
 	}
 	json_object_set_new(o, "faults", fa);
@@ -357,10 +383,13 @@ static json_t *render_json_obj(const cepctl_report *r)
 		json_t *x = json_object();
 		json_object_set_new(x, "probe", json_string(p->name));
 		json_object_set_new(x, "mode", json_string(p->mode));
-		json_object_set_new(x, "passed", json_boolean(p->has_final && p->final_ok));
+		json_object_set_new(x, "passed",
+		    json_boolean(p->has_final && p->final_ok));
 		json_object_set_new(x, "detail", json_string(p->final_detail));
-		json_object_set_new(x, "checks", json_integer((json_int_t)p->n));
-		json_object_set_new(x, "checks_ok", json_integer((json_int_t)p->ok));
+		json_object_set_new(x, "checks",
+		    json_integer((json_int_t)p->n));
+		json_object_set_new(x, "checks_ok",
+		    json_integer((json_int_t)p->ok));
 		json_t *ch = json_array();
 		for (size_t k = 0; k < p->nchecks; k++) {
 			json_t *c = json_array();
@@ -386,7 +415,8 @@ static void xml_text(FILE *f, const char *s)
 		case '&': fputs("&amp;", f); break;
 		case '"': fputs("&quot;", f); break;
 		default:
-			if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t')
+			if ((unsigned char)*s >= 0x20 || *s == '\n' ||
+			    *s == '\t')
 				fputc(*s, f);
 		}
 	}
@@ -413,7 +443,8 @@ static void render_junit(const cepctl_report *r, FILE *f)
 		fputs("\">", f);
 		if (!(p->has_final && p->final_ok)) {
 			fputs("<failure message=\"", f);
-			xml_text(f, p->final_detail[0] ? p->final_detail : "no result");
+			xml_text(f,
+			    p->final_detail[0] ? p->final_detail : "no result");
 			fputs("\"/>", f);
 		}
 		fputs("</testcase>\n", f);

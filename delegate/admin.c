@@ -20,7 +20,7 @@
 #define FOLLOW_DEFAULT_MAX 256
 #define FOLLOW_MAX 1000
 #define FOLLOW_MAX_BYTES (3u * 1024u * 1024u)
-#define FOLLOW_EARLY_MS 500     /* answered this long before the deadline */
+#define FOLLOW_EARLY_MS 500 /* answered this long before the deadline */
 #define STATUS_TIMEOUT_MS 500
 
 /* Finds a run by id, or fails the call; d->mu held. */
@@ -35,12 +35,13 @@ static cep_run *admin_run(cep_delegate *d, cep_rpc_call *c, const char *id)
 static void on_submit(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__SubmitRequest *req =
-	    (const Cep__V1__SubmitRequest *)cep_rpc_call_request(c);
+	const Cep__V1__SubmitRequest *req = (const Cep__V1__SubmitRequest *)
+	    cep_rpc_call_request(c);
 	cep_run_id id;
 	char name[256];
 	cep_err err = {0};
-	snprintf(name, sizeof(name), "%s", req->spec_name ? req->spec_name : "");
+	snprintf(name, sizeof(name), "%s",
+	    req->spec_name ? req->spec_name : "");
 	const char *y = req->spec_yaml ? req->spec_yaml : "";
 	if (delegate_submit(d, y, strlen(y), name, NULL, &id, &err) != CEP_OK) {
 		cep_rpc_call_fail(c, err.code, "%s", err.msg);
@@ -54,8 +55,8 @@ static void on_submit(cep_rpc_call *c, void *arg)
 static void on_list(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__ListRequest *req =
-	    (const Cep__V1__ListRequest *)cep_rpc_call_request(c);
+	const Cep__V1__ListRequest *req = (const Cep__V1__ListRequest *)
+	    cep_rpc_call_request(c);
 	pthread_mutex_lock(&d->mu);
 	size_t n = d->nruns;
 	if (req->limit > 0 && req->limit < n)
@@ -66,7 +67,8 @@ static void on_list(cep_rpc_call *c, void *arg)
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	} else {
 		size_t k = 0;
-		for (cep_run *r = d->runs; r != NULL && k < n; r = r->next, k++) {
+		for (cep_run *r = d->runs; r != NULL && k < n;
+		     r = r->next, k++) {
 			delegate_run_view_init(&v[k], r);
 			ip[k] = &v[k].info;
 		}
@@ -93,8 +95,8 @@ static void reply_run(cep_rpc_call *c, const cep_run *r)
 static void on_get(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__GetRequest *req =
-	    (const Cep__V1__GetRequest *)cep_rpc_call_request(c);
+	const Cep__V1__GetRequest *req = (const Cep__V1__GetRequest *)
+	    cep_rpc_call_request(c);
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = admin_run(d, c, req->run_id);
 	if (r != NULL)
@@ -105,11 +107,12 @@ static void on_get(cep_rpc_call *c, void *arg)
 static void on_abort(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__AbortRequest *req =
-	    (const Cep__V1__AbortRequest *)cep_rpc_call_request(c);
+	const Cep__V1__AbortRequest *req = (const Cep__V1__AbortRequest *)
+	    cep_rpc_call_request(c);
 	char reason[256];
 	snprintf(reason, sizeof(reason), "%s",
-	    req->reason && req->reason[0] ? req->reason : "aborted by operator");
+	    req->reason && req->reason[0] ? req->reason :
+	                                    "aborted by operator");
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = admin_run(d, c, req->run_id);
 	if (r != NULL && cep_run_state_final(r->state)) {
@@ -182,8 +185,8 @@ static void follow_kick(cep_delegate *d, enum cep_run_news news, void *arg)
 static void on_follow(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__FollowRequest *req =
-	    (const Cep__V1__FollowRequest *)cep_rpc_call_request(c);
+	const Cep__V1__FollowRequest *req = (const Cep__V1__FollowRequest *)
+	    cep_rpc_call_request(c);
 	uint32_t max = req->max ? req->max : FOLLOW_DEFAULT_MAX;
 	if (max > FOLLOW_MAX)
 		max = FOLLOW_MAX;
@@ -237,12 +240,12 @@ static void on_status(cep_rpc_call *c, void *arg)
 }
 
 static const cep_rpc_method admin_methods[] = {
-	{"cep.v1.Admin/Submit", &cep__v1__submit_request__descriptor, on_submit},
-	{"cep.v1.Admin/List", &cep__v1__list_request__descriptor, on_list},
-	{"cep.v1.Admin/Get", &cep__v1__get_request__descriptor, on_get},
-	{"cep.v1.Admin/Follow", &cep__v1__follow_request__descriptor, on_follow},
-	{"cep.v1.Admin/Abort", &cep__v1__abort_request__descriptor, on_abort},
-	{"cep.v1.Admin/Status", &cep__v1__status_request__descriptor, on_status},
+    {"cep.v1.Admin/Submit", &cep__v1__submit_request__descriptor, on_submit},
+    {"cep.v1.Admin/List", &cep__v1__list_request__descriptor, on_list},
+    {"cep.v1.Admin/Get", &cep__v1__get_request__descriptor, on_get},
+    {"cep.v1.Admin/Follow", &cep__v1__follow_request__descriptor, on_follow},
+    {"cep.v1.Admin/Abort", &cep__v1__abort_request__descriptor, on_abort},
+    {"cep.v1.Admin/Status", &cep__v1__status_request__descriptor, on_status},
 };
 
 int delegate_admin_start(cep_delegate *d, cep_err *err)
@@ -251,10 +254,12 @@ int delegate_admin_start(cep_delegate *d, cep_err *err)
 	cep_rpc_server_opts opts = {.name = "admin"};
 	int rv = delegate_run_subscribe(d, follow_kick, NULL, err);
 	if (rv == CEP_OK)
-		rv = cep_paths_url(&d->paths, "admin.sock", url, sizeof(url), err);
+		rv = cep_paths_url(&d->paths, "admin.sock", url, sizeof(url),
+		    err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_new(&d->admin_srv, admin_methods,
-		    sizeof(admin_methods) / sizeof(admin_methods[0]), d, &opts, err);
+		    sizeof(admin_methods) / sizeof(admin_methods[0]), d, &opts,
+		    err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_listen(d->admin_srv, url, NULL, err);
 	return rv;

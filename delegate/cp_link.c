@@ -30,9 +30,9 @@
 #include "log.h"
 #include "util.h"
 
-#define MAX_HELD 256              /* task ids in one heartbeat */
+#define MAX_HELD 256 /* task ids in one heartbeat */
 #define HEALTH_EVERY_MS 30000
-#define REREPORT_MS (60 * 60 * 1000)  /* final runs reported after a restart */
+#define REREPORT_MS (60 * 60 * 1000) /* final runs reported after a restart */
 
 struct cep_cp_link {
 	cep_delegate *d;
@@ -42,10 +42,10 @@ struct cep_cp_link {
 	/* d->mu guards the rest */
 	bool registered;
 	uint32_t heartbeat_ms, lease_ms;
-	Cep__V1__CpConnector *conns;   /* last probe */
+	Cep__V1__CpConnector *conns; /* last probe */
 	size_t nconns;
 	int64_t health_mono;
-	int64_t last_ok_ms;            /* for cepctl status */
+	int64_t last_ok_ms; /* for cepctl status */
 	char last_error[CEP_ERR_MSG_MAX];
 };
 
@@ -119,7 +119,8 @@ static void probe_health(struct cep_cp_link *l)
 		char ver[128] = "";
 		cep_kube *k = NULL;
 		cep_err err = {0};
-		int rv = delegate_executor_kube_client(d->kex, c->name, &k, &err);
+		int rv = delegate_executor_kube_client(d->kex, c->name, &k,
+		    &err);
 		if (rv == CEP_OK)
 			rv = cep_kube_version(k, ver, sizeof(ver), &err);
 		v[i].reachable = rv == CEP_OK;
@@ -169,7 +170,8 @@ static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
 	    &req.connectors);
 	if (copy == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	ProtobufCMessage *rep = NULL;
 	int rv = cep_cp_call(l->cp, "Register", copy,
 	    &cep__v1__cp_registered__descriptor, &rep, 0, retry, err);
@@ -180,13 +182,15 @@ static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	pthread_mutex_lock(&d->mu);
 	l->registered = true;
 	l->heartbeat_ms = r->heartbeat_ms >= 200 && r->heartbeat_ms <= 60000 ?
-	    r->heartbeat_ms : 5000;
+	    r->heartbeat_ms :
+	    5000;
 	l->lease_ms = r->lease_ms;
 	pthread_mutex_unlock(&d->mu);
 	protobuf_c_message_free_unpacked(rep, NULL);
-	cep_log_info(NULL, "control plane %s: registered as %s (heartbeat %ums, "
-	    "lease %ums)", cep_cp_host(l->cp), d->cfg.appliance, l->heartbeat_ms,
-	    l->lease_ms);
+	cep_log_info(NULL,
+	    "control plane %s: registered as %s (heartbeat %ums, "
+	    "lease %ums)",
+	    cep_cp_host(l->cp), d->cfg.appliance, l->heartbeat_ms, l->lease_ms);
 	return CEP_OK;
 }
 
@@ -214,7 +218,8 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
 	    &req.connectors);
 	if (copy == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	ProtobufCMessage *rep = NULL;
 	int rv = cep_cp_call(l->cp, "Heartbeat", copy,
 	    &cep__v1__cp_heartbeat_reply__descriptor, &rep, 0, retry, err);
@@ -227,7 +232,8 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	for (size_t i = 0; i < hr->n_lost_task_ids; i++) {
 		cep_run *r = delegate_run_find_task(d, hr->lost_task_ids[i]);
 		if (r != NULL && !cep_run_state_final(r->state))
-			delegate_run_request_abort(d, r, "the control plane's lease on "
+			delegate_run_request_abort(d, r,
+			    "the control plane's lease on "
 			    "its task was lost");
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -280,10 +286,11 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 		    &cep__v1__cp_ack__descriptor, &ack, 0, retry, err);
 		if (rv != CEP_OK && retryable(rv))
 			return rv;
-		if (rv != CEP_OK)   /* the plane will never take it: not again */
-			cep_log_warn(run_id, "the control plane refused the %s "
-			    "report of task %s: %s", cep_run_state_name(rep.state),
-			    task, err->msg);
+		if (rv != CEP_OK) /* the plane will never take it: not again */
+			cep_log_warn(run_id,
+			    "the control plane refused the %s "
+			    "report of task %s: %s",
+			    cep_run_state_name(rep.state), task, err->msg);
 		else
 			protobuf_c_message_free_unpacked(ack, NULL);
 		pthread_mutex_lock(&d->mu);
@@ -292,8 +299,10 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 			r->reported_state = rep.state;
 		pthread_mutex_unlock(&d->mu);
 		if (rv == CEP_OK)
-			cep_log_info(run_id, "reported %s of task %s to the "
-			    "control plane", cep_run_state_name(rep.state), task);
+			cep_log_info(run_id,
+			    "reported %s of task %s to the "
+			    "control plane",
+			    cep_run_state_name(rep.state), task);
 	}
 }
 
@@ -317,7 +326,7 @@ static void *beat_main(void *arg)
 			next_beat = 0;
 		} else if (cep_mono_ms() >= next_beat) {
 			rv = do_heartbeat(l, &retry, &err);
-			if (rv == CEP_NOT_FOUND) {   /* the plane forgot us */
+			if (rv == CEP_NOT_FOUND) { /* the plane forgot us */
 				pthread_mutex_lock(&d->mu);
 				l->registered = false;
 				pthread_mutex_unlock(&d->mu);
@@ -331,8 +340,9 @@ static void *beat_main(void *arg)
 		int64_t wait = 0;
 		if (rv != CEP_OK) {
 			wait = backoff(&attempt, retry);
-			cep_log_warn(NULL, "control plane: %s (retry in %lldms)",
-			    err.msg, (long long)wait);
+			cep_log_warn(NULL,
+			    "control plane: %s (retry in %lldms)", err.msg,
+			    (long long)wait);
 		} else {
 			attempt = 0;
 			wait = next_beat - cep_mono_ms();
@@ -379,16 +389,21 @@ static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
 			    "control plane refused the ack of task %s: %s",
 			    task_id, err.msg);
 			pthread_mutex_lock(&d->mu);
-			cep_run *r = rv == CEP_OK ? delegate_run_find(d, run_id) : NULL;
+			cep_run *r = rv == CEP_OK ?
+			    delegate_run_find(d, run_id) :
+			    NULL;
 			if (r != NULL)
-				delegate_run_request_abort(d, r, "the control plane "
+				delegate_run_request_abort(d, r,
+				    "the control plane "
 				    "refused the task's acknowledgement");
 			pthread_mutex_unlock(&d->mu);
 			return;
 		}
 		int64_t wait = backoff(&attempt, retry);
-		cep_log_warn(NULL, "control plane: ack of task %s: %s (retry in "
-		    "%lldms)", task_id, err.msg, (long long)wait);
+		cep_log_warn(NULL,
+		    "control plane: ack of task %s: %s (retry in "
+		    "%lldms)",
+		    task_id, err.msg, (long long)wait);
 		pthread_mutex_lock(&d->mu);
 		bool stop = d->stopping;
 		if (!stop)
@@ -405,13 +420,14 @@ static void take_task(struct cep_cp_link *l, const Cep__V1__CpTask *t)
 	const char *run_id = rid.s;
 	cep_err err = {0};
 	const char *name = t->spec_name && t->spec_name[0] ? t->spec_name :
-	    t->task_id;
+	                                                     t->task_id;
 	int rv = delegate_submit(l->d, t->spec_yaml ? t->spec_yaml : "",
 	    t->spec_yaml ? strlen(t->spec_yaml) : 0, name, t->task_id, &rid,
 	    &err);
 	if (rv == CEP_OK)
-		cep_log_info(run_id, "task %s (attempt %u) from the control plane",
-		    t->task_id, t->attempt);
+		cep_log_info(run_id,
+		    "task %s (attempt %u) from the control plane", t->task_id,
+		    t->attempt);
 	else
 		cep_log_warn(NULL, "task %s refused: %s", t->task_id, err.msg);
 	ack_task(l, t->task_id, rv, run_id, &err);
@@ -425,8 +441,10 @@ static bool lease_allows(struct cep_cp_link *l, const Cep__V1__CpTask *t)
 	bool ok = delegate_lease_may_take(l->d);
 	pthread_mutex_unlock(&l->d->mu);
 	if (!ok)
-		cep_log_warn(NULL, "task %s not taken: the Lease is no longer "
-		    "ours", t->task_id);
+		cep_log_warn(NULL,
+		    "task %s not taken: the Lease is no longer "
+		    "ours",
+		    t->task_id);
 	return ok;
 }
 
@@ -445,7 +463,8 @@ static void *poll_main(void *arg)
 		size_t max = (size_t)d->cfg.policy.max_concurrent_runs;
 		bool ready = l->registered && !d->draining && active < max &&
 		    delegate_lease_may_take(d);
-		int64_t wait_ms = delegate_lease_cap_wait(d, d->cfg.cp.poll_wait_ms);
+		int64_t wait_ms = delegate_lease_cap_wait(d,
+		    d->cfg.cp.poll_wait_ms);
 		if (!stop && !ready)
 			cep_cond_wait_ms(&d->relay_cv, &d->mu, 500);
 		pthread_mutex_unlock(&d->mu);
@@ -462,11 +481,13 @@ static void *poll_main(void *arg)
 		ProtobufCMessage *rep = NULL;
 		int rv = cep_cp_call(l->cp, "PollTasks", &req.base,
 		    &cep__v1__cp_tasks__descriptor, &rep,
-		    d->cfg.cp.timeout_ms + d->cfg.cp.poll_wait_ms, &retry, &err);
+		    d->cfg.cp.timeout_ms + d->cfg.cp.poll_wait_ms, &retry,
+		    &err);
 		if (rv != CEP_OK) {
 			int64_t wait = backoff(&attempt, retry);
-			cep_log_warn(NULL, "control plane: %s (retry in %lldms)",
-			    err.msg, (long long)wait);
+			cep_log_warn(NULL,
+			    "control plane: %s (retry in %lldms)", err.msg,
+			    (long long)wait);
 			pthread_mutex_lock(&d->mu);
 			if (!d->stopping)
 				cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
@@ -491,7 +512,8 @@ int delegate_cp_link_start(cep_delegate *d, cep_err *err)
 		return CEP_OK;
 	struct cep_cp_link *l = calloc(1, sizeof(*l));
 	if (l == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	l->d = d;
 	l->heartbeat_ms = 5000;
 	int rv = cep_cp_new(&d->cfg.cp, &l->cp, err);
@@ -510,12 +532,15 @@ int delegate_cp_link_start(cep_delegate *d, cep_err *err)
 	pthread_mutex_unlock(&d->mu);
 	d->cpl = l;
 	if (pthread_create(&l->beat, NULL, beat_main, l) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "starting a thread failed");
 	l->beat_started = true;
 	if (pthread_create(&l->poll, NULL, poll_main, l) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "starting a thread failed");
 	l->poll_started = true;
-	cep_log_info(NULL, "control plane %s: taking tasks", cep_cp_host(l->cp));
+	cep_log_info(NULL, "control plane %s: taking tasks",
+	    cep_cp_host(l->cp));
 	return CEP_OK;
 }
 
@@ -524,7 +549,7 @@ void delegate_cp_link_join(cep_delegate *d)
 	struct cep_cp_link *l = d->cpl;
 	if (l == NULL)
 		return;
-	cep_cp_cancel(l->cp);   /* a long-poll in flight ends now */
+	cep_cp_cancel(l->cp); /* a long-poll in flight ends now */
 	if (l->beat_started)
 		pthread_join(l->beat, NULL);
 	if (l->poll_started)

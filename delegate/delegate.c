@@ -53,22 +53,26 @@ static int setup(cep_delegate *d, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(d->paths.run, 0750, err);
 	if (rv == CEP_OK)
-		rv = delegate_signer_open(&d->signer, &d->paths, &d->cfg, 0, err);
+		rv = delegate_signer_open(&d->signer, &d->paths, &d->cfg, 0,
+		    err);
 	if (rv == CEP_OK)
 		rv = runner_bin(bin, sizeof(bin), err);
 	/* host runners: through the launcher when there is one (they get
 	 * their faults' capabilities; the delegate has none), else ours */
 	if (rv == CEP_OK && d->cfg.launcher_url[0] != '\0')
-		rv = delegate_executor_launcher_new(d->cfg.launcher_url, &d->ex, err);
+		rv = delegate_executor_launcher_new(d->cfg.launcher_url, &d->ex,
+		    err);
 	else if (rv == CEP_OK)
 		rv = delegate_executor_local_new(bin, d->runs_dir, &d->ex, err);
 	/* the policy sees the host as the runners will: through the
 	 * launcher when it starts them, else with the delegate's own eyes */
 	if (rv == CEP_OK && d->cfg.launcher_url[0] != '\0')
-		rv = delegate_hostview_launcher_new(d->cfg.launcher_url, &d->hv, err);
+		rv = delegate_hostview_launcher_new(d->cfg.launcher_url, &d->hv,
+		    err);
 	else if (rv == CEP_OK)
 		d->hv = delegate_hostview_direct();
-	if (rv == CEP_OK && (rv = cep_connectors_load(&d->paths, &d->conns, err)))
+	if (rv == CEP_OK &&
+	    (rv = cep_connectors_load(&d->paths, &d->conns, err)))
 		cep_err_wrap(err, "loading connectors");
 	if (rv == CEP_OK)
 		rv = delegate_executor_kube_new(d->conns, d->cfg.appliance,
@@ -135,7 +139,8 @@ int delegate_new(const cep_paths *paths, const cep_config *cfg,
 	*out = NULL;
 	cep_delegate *d = calloc(1, sizeof(*d));
 	if (d == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	d->paths = *paths;
 	d->cfg = *cfg;
 	d->started_ms = cep_now_ms();
@@ -150,9 +155,11 @@ int delegate_new(const cep_paths *paths, const cep_config *cfg,
 		delegate_free(d);
 		return rv;
 	}
-	cep_log_info(NULL, "delegate up: appliance %s, %zu run(s) known, "
+	cep_log_info(NULL,
+	    "delegate up: appliance %s, %zu run(s) known, "
 	    "signer %s, executors %s and %s (%zu connector(s)), host facts "
-	    "%s", d->cfg.appliance, d->nruns, delegate_signer_name(d->signer),
+	    "%s",
+	    d->cfg.appliance, d->nruns, delegate_signer_name(d->signer),
 	    delegate_executor_name(d->ex), delegate_executor_name(d->kex),
 	    cep_connectors_count(d->conns), delegate_hostview_name(d->hv));
 	*out = d;
@@ -178,10 +185,11 @@ void delegate_describe(cep_delegate *d, char *buf, size_t len)
 	pthread_mutex_lock(&d->mu);
 	size_t n = delegate_run_active_count(d);
 	delegate_cp_link_status(d, &st);
-	const char *link = st.url[0] == '\0' ? "no control plane" :
+	const char *link = st.url[0] == '\0'          ? "no control plane" :
 	    st.registered && st.last_error[0] == '\0' ? "control plane linked" :
-	    st.registered ? "control plane failing" : "control plane not "
-	    "registered";
+	    st.registered ? "control plane failing" :
+	                    "control plane not "
+	                    "registered";
 	/* last_error is scrubbed of the token (lib/cp/cp.c) */
 	snprintf(buf, len, "%zu active run(s); %s%s%.120s", n, link,
 	    st.last_error[0] ? ": " : "", st.last_error);
@@ -203,8 +211,10 @@ void delegate_stop(cep_delegate *d)
 		cep_cond_wait_ms(&d->mon_cv, &d->mu, 100);
 	pthread_mutex_unlock(&d->mu);
 	if (n > 0)
-		cep_log_warn(NULL, "%zu run(s) still active at stop; the next "
-		    "start recovers them", n);
+		cep_log_warn(NULL,
+		    "%zu run(s) still active at stop; the next "
+		    "start recovers them",
+		    n);
 }
 
 /* Parked Follow calls are answered before the server goes away. */
@@ -213,7 +223,8 @@ static void drop_parked(cep_delegate *d)
 	while (d->parked != NULL) {
 		cep_parked *p = d->parked;
 		d->parked = p->next;
-		cep_rpc_call_fail(p->call, CEP_UNAVAILABLE, "the delegate is stopping");
+		cep_rpc_call_fail(p->call, CEP_UNAVAILABLE,
+		    "the delegate is stopping");
 		free(p);
 	}
 }

@@ -29,28 +29,28 @@
 #include "rpc.h"
 #include "signer.h"
 
-#define CEP_RUN_SETUP_MS 60000        /* deadline = now + duration + this */
-#define CEP_ABORT_GRACE_MS 5000       /* abort -> kill + undo */
+#define CEP_RUN_SETUP_MS 60000  /* deadline = now + duration + this */
+#define CEP_ABORT_GRACE_MS 5000 /* abort -> kill + undo */
 #define CEP_ABORT_RESEND_MS 2000
 #define CEP_SYNC_EVERY_MS 1000
-#define CEP_RUN_MAX_EVENTS 100000     /* per run; a flood is refused */
+#define CEP_RUN_MAX_EVENTS 100000 /* per run; a flood is refused */
 #define CEP_RUN_MAX_FAULTS 256
-#define CEP_FINISHED_KEEP 256         /* finished ids told to the relay */
+#define CEP_FINISHED_KEEP 256 /* finished ids told to the relay */
 #define CEP_EVENT_MAX_TEXT 65536
-#define CEP_EVENT_MAX_BYTES (80u * 1024u)        /* one packed event */
+#define CEP_EVENT_MAX_BYTES (80u * 1024u)             /* one packed event */
 #define CEP_RUN_MAX_EVENT_BYTES (64u * 1024u * 1024u) /* all of a run's */
 
 typedef struct cep_run_fault {
-	Cep__V1__FaultRecord *rec;     /* owned copy */
+	Cep__V1__FaultRecord *rec; /* owned copy */
 	int64_t injected_ms, reverted_ms;
-	char reverted_by[16];          /* runner, delegate */
+	char reverted_by[16]; /* runner, delegate */
 } cep_run_fault;
 
 typedef struct cep_run {
 	cep_run_id id;
 	char name[128];
 	char spec_name[256];
-	char task_id[64];              /* control-plane task, "" if none */
+	char task_id[64];                 /* control-plane task, "" if none */
 	Cep__V1__RunState reported_state; /* last told the control plane */
 	char *spec_yaml;
 	Cep__V1__RunState state;
@@ -61,29 +61,29 @@ typedef struct cep_run {
 	double score;
 	char identity_uri[256];
 	uint64_t last_seq;
-	Cep__V1__Event **events;       /* owned copies, seq 1..nevents */
+	Cep__V1__Event **events; /* owned copies, seq 1..nevents */
 	size_t nevents, events_cap;
-	size_t event_bytes;            /* packed size of events[] */
+	size_t event_bytes; /* packed size of events[] */
 	cep_run_fault *faults;
 	size_t nfaults;
-	cep_journal *j;                /* NULL once final (read-only) */
+	cep_journal *j; /* NULL once final (read-only) */
 	cep_exec_handle h;
-	bool has_runner;               /* h names a launched runner */
+	bool has_runner; /* h names a launched runner */
 	bool aborting;
 	int64_t abort_mono, abort_sent_mono;
 	char abort_reason[256];
 	bool killed;
-	bool launch_failed;            /* exit_what holds why */
-	bool orphan;                   /* recovered, runner gone: clean up */
-	bool cleaning;                 /* CLEANUP: undo in progress, retry */
+	bool launch_failed; /* exit_what holds why */
+	bool orphan;        /* recovered, runner gone: clean up */
+	bool cleaning;      /* CLEANUP: undo in progress, retry */
 	/* The target, from the spec (delegate_run_load_target). */
 	bool target_known;
-	bool kube;                     /* kind kubernetes: d->kex runs it;
+	bool kube; /* kind kubernetes: d->kex runs it;
 	                                * read by delegate_run_executor only */
 	char connector[64];
 	char ns[64];
 	char exit_what[640];
-	struct cep_run *next;          /* newest first */
+	struct cep_run *next; /* newest first */
 } cep_run;
 
 /* What the run table announces to its subscribers (delegate_run_subscribe):
@@ -91,8 +91,8 @@ typedef struct cep_run {
  * each monitor turn for those whose answers fall due with time (parked
  * Follow calls). */
 enum cep_run_news { CEP_RUN_NEWS_CHANGED, CEP_RUN_NEWS_TIME };
-typedef void (*cep_run_listener)(cep_delegate *d, enum cep_run_news news,
-    void *arg);
+typedef void (
+    *cep_run_listener)(cep_delegate *d, enum cep_run_news news, void *arg);
 #define CEP_RUN_MAX_LISTENERS 4
 
 typedef struct cep_parked {
@@ -107,11 +107,11 @@ typedef struct cep_parked {
 struct cep_delegate {
 	cep_paths paths;
 	cep_config cfg;
-	cep_signer *signer;            /* the CA: in-process or cep-signer */
-	cep_executor *ex;              /* local: host targets */
-	cep_hostview *hv;              /* the policy's facts about the host */
-	cep_executor *kex;             /* kubernetes: every connector */
-	cep_connectors *conns;         /* connectors.d, read at start */
+	cep_signer *signer;    /* the CA: in-process or cep-signer */
+	cep_executor *ex;      /* local: host targets */
+	cep_hostview *hv;      /* the policy's facts about the host */
+	cep_executor *kex;     /* kubernetes: every connector */
+	cep_connectors *conns; /* connectors.d, read at start */
 	char runs_dir[4096];
 	int64_t started_ms;
 
@@ -135,11 +135,11 @@ struct cep_delegate {
 
 	pthread_t monitor, relay_thr;
 	bool monitor_started, relay_started;
-	_Atomic uint64_t mon_ticks;    /* monitor turns: the watchdog's liveness */
+	_Atomic uint64_t mon_ticks; /* monitor turns: the watchdog's liveness */
 	cep_rpc_client *relay;
 	cep_rpc_server *admin_srv, *deleg_srv;
-	struct cep_cp_link *cpl;       /* cp_link.c; NULL without a plane */
-	struct cep_lease *lease;       /* lease.c; NULL without delegate.lease */
+	struct cep_cp_link *cpl; /* cp_link.c; NULL without a plane */
+	struct cep_lease *lease; /* lease.c; NULL without delegate.lease */
 
 	/* Prometheus (docs/metrics.md); served by main.c */
 	cep_metrics *metrics;
@@ -159,17 +159,18 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev);
 enum cep_run_fault_add {
 	CEP_RUN_FAULT_ADDED,
-	CEP_RUN_FAULT_KNOWN,           /* its fault id was recorded before */
-	CEP_RUN_FAULT_NO_ROOM,         /* CEP_RUN_MAX_FAULTS, or no memory */
+	CEP_RUN_FAULT_KNOWN,   /* its fault id was recorded before */
+	CEP_RUN_FAULT_NO_ROOM, /* CEP_RUN_MAX_FAULTS, or no memory */
 };
 enum cep_run_fault_add delegate_run_add_fault(cep_run *r,
     const Cep__V1__FaultRecord *rec, int64_t when);
 void delegate_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
     const char *by);
 void delegate_run_finished(cep_delegate *d, cep_run *r);
-void delegate_run_request_abort(cep_delegate *d, cep_run *r, const char *reason);
-int delegate_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
-    size_t len, cep_err *err);
+void delegate_run_request_abort(cep_delegate *d, cep_run *r,
+    const char *reason);
+int delegate_run_dir(cep_delegate *d, const char *id, const char *sub,
+    char *buf, size_t len, cep_err *err);
 /* Bumps the change counter (d->sync_gen) and tells every listener. */
 void delegate_changed(cep_delegate *d);
 /* Tells every listener that time passed (the monitor's turn). */
@@ -212,7 +213,8 @@ int delegate_relay_link_start(cep_delegate *d, cep_err *err);
 void delegate_relay_link_join(cep_delegate *d);
 int delegate_service_start(cep_delegate *d, cep_err *err);
 /* Waits (d->mu held) until the relay holds generation gen, or timeout. */
-bool delegate_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms);
+bool delegate_relay_wait_synced(cep_delegate *d, uint64_t gen,
+    int64_t timeout_ms);
 
 /* cp_link.c: the control plane (controlPlane.url), if configured */
 int delegate_cp_link_start(cep_delegate *d, cep_err *err);

@@ -38,8 +38,8 @@ static cep_run *open_run(cep_delegate *d, cep_rpc_call *c, const char *id)
 		return NULL;
 	}
 	if (cep_run_state_final(r->state) || r->j == NULL) {
-		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION, "run %s finished (%s)",
-		    id, cep_run_state_name(r->state));
+		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
+		    "run %s finished (%s)", id, cep_run_state_name(r->state));
 		return NULL;
 	}
 	return r;
@@ -55,16 +55,18 @@ static void reply_ack(cep_rpc_call *c, bool recorded)
 static void on_connected(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__RunnerSeen *req =
-	    (const Cep__V1__RunnerSeen *)cep_rpc_call_request(c);
+	const Cep__V1__RunnerSeen *req = (const Cep__V1__RunnerSeen *)
+	    cep_rpc_call_request(c);
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = open_run(d, c, req->run_id);
 	if (r != NULL) {
 		if (r->state == CEP__V1__RUN_STATE__RUN_LAUNCHING) {
 			char why[320];
-			snprintf(why, sizeof(why), "runner connected from %.256s",
+			snprintf(why, sizeof(why),
+			    "runner connected from %.256s",
 			    str_ok(req->peer, 256) ? req->peer : "?");
-			delegate_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_RUNNING, why);
+			delegate_run_set_state(d, r,
+			    CEP__V1__RUN_STATE__RUN_RUNNING, why);
 		}
 		reply_ack(c, true);
 	}
@@ -111,7 +113,8 @@ static int journal_events(cep_run *r, const Cep__V1__EventBatch *b,
 		    r->event_bytes >= CEP_RUN_MAX_EVENT_BYTES)
 			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 			    "run %s has %zu events (%zu bytes), the most a run "
-			    "may have", r->id.s, r->nevents, r->event_bytes);
+			    "may have",
+			    r->id.s, r->nevents, r->event_bytes);
 		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
 		rec.event = ev;
@@ -128,8 +131,8 @@ static int journal_events(cep_run *r, const Cep__V1__EventBatch *b,
 static void on_events(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__EventBatch *b =
-	    (const Cep__V1__EventBatch *)cep_rpc_call_request(c);
+	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
+	    cep_rpc_call_request(c);
 	if (b->n_events > MAX_BATCH) {
 		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
 		    "batch of %zu events, at most %d", b->n_events, MAX_BATCH);
@@ -149,7 +152,8 @@ static void on_events(cep_rpc_call *c, void *arg)
 		int rv = journal_events(r, b, &err);
 		if (r->last_seq != before)
 			delegate_changed(d);
-		cep_metric_add(d->m_events, (double)(r->last_seq - before), NULL);
+		cep_metric_add(d->m_events, (double)(r->last_seq - before),
+		    NULL);
 		if (rv != CEP_OK && r->last_seq == before) {
 			cep_rpc_call_fail(c, rv, "%s", err.msg);
 		} else {
@@ -193,7 +197,8 @@ static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 		    err.msg);
 		return;
 	}
-	if (delegate_run_add_fault(r, f, rec.time_ms) == CEP_RUN_FAULT_NO_ROOM) {
+	if (delegate_run_add_fault(r, f, rec.time_ms) ==
+	    CEP_RUN_FAULT_NO_ROOM) {
 		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
@@ -215,7 +220,7 @@ static void record_or_ack(cep_delegate *d, cep_rpc_call *c, cep_run *r,
     const Cep__V1__FaultRecord *f)
 {
 	if (find_fault(r, f->fault_id) != NULL)
-		reply_ack(c, true);  /* a retry: already on disk */
+		reply_ack(c, true); /* a retry: already on disk */
 	else
 		record_fault(d, c, r, f);
 }
@@ -228,8 +233,8 @@ typedef void (*fault_fn)(cep_delegate *d, cep_rpc_call *c, cep_run *r,
  * the delegate's lock. */
 static void fault_call(cep_rpc_call *c, cep_delegate *d, fault_fn fn)
 {
-	const Cep__V1__FaultRecord *f =
-	    (const Cep__V1__FaultRecord *)cep_rpc_call_request(c);
+	const Cep__V1__FaultRecord *f = (const Cep__V1__FaultRecord *)
+	    cep_rpc_call_request(c);
 	if (!fault_ok(f)) {
 		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
 		    "fault record: missing fault_id or oversized field");
@@ -263,10 +268,12 @@ static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 		rec.text = (char *)"runner";
 		cep_err err = {0};
 		if (delegate_run_journal(r, &rec, true, &err) != CEP_OK) {
-			cep_rpc_call_fail(c, CEP_INTERNAL, "journaling: %s", err.msg);
+			cep_rpc_call_fail(c, CEP_INTERNAL, "journaling: %s",
+			    err.msg);
 			return;
 		}
-		delegate_run_mark_reverted(r, f->fault_id, rec.time_ms, "runner");
+		delegate_run_mark_reverted(r, f->fault_id, rec.time_ms,
+		    "runner");
 		cep_log_info(r->id.s, "fault %s reverted by the runner",
 		    f->fault_id);
 		delegate_changed(d);
@@ -291,19 +298,21 @@ static cep_run *abort_target(cep_delegate *d, const Cep__V1__CpCommand *cmd)
 		cep_run_id id;
 		if (cep_run_id_parse(&id, cmd->run_id))
 			return delegate_run_find(d, id.s);
-		cep_log_warn(NULL, "control plane: abort of a malformed run id "
+		cep_log_warn(NULL,
+		    "control plane: abort of a malformed run id "
 		    "ignored");
 		return NULL;
 	}
-	return str_ok(cmd->task_id, 63) ? delegate_run_find_task(d, cmd->task_id) :
+	return str_ok(cmd->task_id, 63) ?
+	    delegate_run_find_task(d, cmd->task_id) :
 	    NULL;
 }
 
 static void on_control_command(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
-	const Cep__V1__CpCommand *cmd =
-	    (const Cep__V1__CpCommand *)cep_rpc_call_request(c);
+	const Cep__V1__CpCommand *cmd = (const Cep__V1__CpCommand *)
+	    cep_rpc_call_request(c);
 	char reason[256];
 	snprintf(reason, sizeof(reason), "aborted by the control plane%s%.200s",
 	    str_ok(cmd->reason, 200) && cmd->reason[0] ? ": " : "",
@@ -325,8 +334,9 @@ static void on_control_command(cep_rpc_call *c, void *arg)
 			n = 1;
 		}
 		cep_log_info(r != NULL ? r->id.s : NULL,
-		    "control plane: abort run %s%s", r != NULL ? r->id.s :
-		    "(unknown)", n ? "" : " - nothing to abort");
+		    "control plane: abort run %s%s",
+		    r != NULL ? r->id.s : "(unknown)",
+		    n ? "" : " - nothing to abort");
 	} else {
 		pthread_mutex_unlock(&d->mu);
 		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
@@ -340,23 +350,24 @@ static void on_control_command(cep_rpc_call *c, void *arg)
 }
 
 static const cep_rpc_method delegate_methods[] = {
-	{"cep.v1.Delegate/ControlCommand", &cep__v1__cp_command__descriptor,
-	    on_control_command},
-	{"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
-	    on_connected},
-	{"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,
-	    on_events},
-	{"cep.v1.Delegate/RecordFault", &cep__v1__fault_record__descriptor,
-	    on_record_fault},
-	{"cep.v1.Delegate/FaultReverted", &cep__v1__fault_record__descriptor,
-	    on_fault_reverted},
+    {"cep.v1.Delegate/ControlCommand", &cep__v1__cp_command__descriptor,
+        on_control_command},
+    {"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
+        on_connected},
+    {"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,
+        on_events},
+    {"cep.v1.Delegate/RecordFault", &cep__v1__fault_record__descriptor,
+        on_record_fault},
+    {"cep.v1.Delegate/FaultReverted", &cep__v1__fault_record__descriptor,
+        on_fault_reverted},
 };
 
 int delegate_service_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
 	cep_rpc_server_opts opts = {.name = "delegate"};
-	int rv = cep_paths_url(&d->paths, "delegate.sock", url, sizeof(url), err);
+	int rv = cep_paths_url(&d->paths, "delegate.sock", url, sizeof(url),
+	    err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_new(&d->deleg_srv, delegate_methods,
 		    sizeof(delegate_methods) / sizeof(delegate_methods[0]), d,

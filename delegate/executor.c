@@ -70,9 +70,10 @@ enum cep_exec_state delegate_executor_node_undo(cep_executor *ex,
 {
 	*undone = NULL;
 	if (ex->ops->node_undo == NULL)
-		return delegate_exec_state_of(cep_err_set(err, CEP_UNIMPLEMENTED,
-		    "the %s executor cannot undo faults on a node",
-		    ex->ops->name));
+		return delegate_exec_state_of(
+		    cep_err_set(err, CEP_UNIMPLEMENTED,
+		        "the %s executor cannot undo faults on a node",
+		        ex->ops->name));
 	return ex->ops->node_undo(ex->impl, run_id, recs_json, undone, err);
 }
 
@@ -112,8 +113,8 @@ int delegate_executor_pods(const cep_executor *ex, const char *spec_yaml,
 	return ex->ops->pods(spec_yaml, spec_name, pods, err);
 }
 
-void delegate_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
-    char *buf, size_t len)
+void delegate_executor_describe(const cep_executor *ex,
+    const cep_exec_handle *h, char *buf, size_t len)
 {
 	if (ex->ops->describe != NULL)
 		ex->ops->describe(h, buf, len);

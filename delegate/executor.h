@@ -21,13 +21,13 @@
  * reuse), child = started by this process (reaped with waitpid) or adopted
  * after a restart (polled by pid + start time). */
 typedef struct cep_exec_handle {
-	cep_run_id run_id;         /* launcher: names the run to it */
+	cep_run_id run_id; /* launcher: names the run to it */
 	int pid;
 	int64_t start;
 	bool child;
 	/* kubernetes: the runner pod (and its Secret, same name), derived from
 	 * the run id and the run's spec so that recovery can rebuild it. */
-	char pod[64];              /* cep-runner-<run-id> */
+	char pod[64]; /* cep-runner-<run-id> */
 	char ns[64];
 	char connector[64];
 } cep_exec_handle;
@@ -39,17 +39,17 @@ typedef struct cep_exec_handle {
 typedef struct cep_exec_pods {
 	size_t n;
 	char pod[CEP_EXEC_MAX_PODS][254];
-	char container[CEP_EXEC_MAX_PODS][64];  /* "" = the only one */
-	unsigned caps;                          /* CEP_KCAP_* (kube_pod.h) */
-	bool cgroupfs;                          /* the node's cgroupfs */
+	char container[CEP_EXEC_MAX_PODS][64]; /* "" = the only one */
+	unsigned caps;                         /* CEP_KCAP_* (kube_pod.h) */
+	bool cgroupfs;                         /* the node's cgroupfs */
 } cep_exec_pods;
 
 typedef struct cep_exec_launch {
 	const char *run_id;
 	const char *identity_dir;
-	const char *relay_url;     /* what the runner dials */
-	const char *server_name;   /* optional: name to check in the relay cert */
-	const char *log_path;      /* runner stdout/stderr (local only) */
+	const char *relay_url;   /* what the runner dials */
+	const char *server_name; /* optional: name to check in the relay cert */
+	const char *log_path;    /* runner stdout/stderr (local only) */
 	/* the control-plane fallback (controlPlane.url, caFile, proxy);
 	 * cp_url NULL or "" = none. Local: --cp-* flags; kubernetes: the
 	 * Secret and the pod's environment (kube_pod.h) */
@@ -80,9 +80,9 @@ typedef struct cep_exec_scope {
 /* What the relay's grant lets a runner do beyond its spec (the policy's,
  * docs/faults-kubernetes.md, docs/faults-network.md). */
 typedef struct cep_exec_grant {
-	const char *ns;              /* the only namespace it acts in */
-	uint32_t max_targets;        /* objects one Kubernetes fault acts on */
-	bool allow_host_netns;       /* the runner's second check */
+	const char *ns;        /* the only namespace it acts in */
+	uint32_t max_targets;  /* objects one Kubernetes fault acts on */
+	bool allow_host_netns; /* the runner's second check */
 } cep_exec_grant;
 
 /* What undo() and node_undo() answer: DONE (verified), PENDING (the
@@ -115,8 +115,8 @@ typedef struct cep_executor_ops {
 	void (*kill)(void *impl, const cep_exec_handle *h);
 	/* Removes everything the run left; DONE only when verified gone,
 	 * PENDING while an asynchronous cleanup goes on. */
-	enum cep_exec_state (*undo)(void *impl, const char *run_id,
-	    cep_err *err);
+	enum cep_exec_state (
+	    *undo)(void *impl, const char *run_id, cep_err *err);
 	/* Optional: takes over a runner an earlier delegate launched (after a
 	 * restart), so that poll/kill/undo know it. h comes with run_id,
 	 * connector, ns and the journaled pid + start; the backend fills what
@@ -177,14 +177,14 @@ void delegate_executor_place(const cep_executor *ex, const cep_exec_scope *run,
     cep_exec_scope *out);
 int delegate_executor_pods(const cep_executor *ex, const char *spec_yaml,
     const char *spec_name, cep_exec_pods *pods, cep_err *err);
-void delegate_executor_describe(const cep_executor *ex, const cep_exec_handle *h,
-    char *buf, size_t len);
+void delegate_executor_describe(const cep_executor *ex,
+    const cep_exec_handle *h, char *buf, size_t len);
 void delegate_executor_unverdicted(const cep_executor *ex, const char *what,
     char *buf, size_t len);
 void delegate_executor_grant(const cep_executor *ex, cep_exec_grant *g);
 /* ops->node_undo; FAILED (UNIMPLEMENTED) for a backend without it. */
-enum cep_exec_state delegate_executor_node_undo(cep_executor *ex, const char *run_id,
-    const char *recs_json, char **undone, cep_err *err);
+enum cep_exec_state delegate_executor_node_undo(cep_executor *ex,
+    const char *run_id, const char *recs_json, char **undone, cep_err *err);
 
 /* For backends: wraps ops + impl; impl back when ex is of those ops. */
 cep_executor *delegate_executor_wrap(const cep_executor_ops *ops, void *impl);
@@ -230,8 +230,9 @@ typedef struct cep_exec_place {
  * adopted runs. A dead cluster delays nothing but its own collection.
  * Joined by delegate_executor_free.
  */
-int delegate_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
-    size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err);
+int delegate_executor_kube_collect(cep_executor *ex,
+    const cep_exec_place *places, size_t nplaces, cep_exec_live_fn live,
+    void *arg, cep_err *err);
 /* For tests: has the collection of every connector ended? */
 bool delegate_executor_kube_collect_done(cep_executor *ex);
 

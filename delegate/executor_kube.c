@@ -99,8 +99,10 @@ static int ours_already(krun *kr, cep_kube *k, const cep_kube_res *res,
 	cep_err e = {0};
 	if (cep_kube_get(k, res, kr->ns, kr->pod, &o, &e) != CEP_OK)
 		return err->code;
-	const char *run = json_string_value(json_object_get(json_object_get(
-	    json_object_get(o, "metadata"), "labels"), "cep.io/run-id"));
+	const char *run = json_string_value(
+	    json_object_get(json_object_get(json_object_get(o, "metadata"),
+	                        "labels"),
+	        "cep.io/run-id"));
 	if (run == NULL || strcmp(run, kr->id.s) != 0) {
 		json_decref(o);
 		return err->code;
@@ -119,17 +121,22 @@ static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
 {
 	kr->node[0] = '\0';
 	for (size_t i = 0; i < kr->pods.n; i++) {
-		const char *name = kr->pods.pod[i], *ctr = kr->pods.container[i];
+		const char *name = kr->pods.pod[i],
+		           *ctr = kr->pods.container[i];
 		json_t *obj = NULL;
 		cep_podtarget t;
-		int rv = cep_kube_get(k, &cep_kube_pods, kr->ns, name, &obj, err);
+		int rv = cep_kube_get(k, &cep_kube_pods, kr->ns, name, &obj,
+		    err);
 		if (rv == CEP_OK)
-			rv = cep_podtarget_read(obj, ctr[0] ? ctr : NULL, &t, err);
+			rv = cep_podtarget_read(obj, ctr[0] ? ctr : NULL, &t,
+			    err);
 		json_decref(obj);
 		if (rv != CEP_OK)
-			return cep_err_wrap(err, "pod target %s/%s", kr->ns, name);
+			return cep_err_wrap(err, "pod target %s/%s", kr->ns,
+			    name);
 		if (kr->node[0] != '\0' && strcmp(kr->node, t.node) != 0)
-			return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod "
+			return cep_err_set(err, CEP_FAILED_PRECONDITION,
+			    "pod "
 			    "targets on two nodes (%s on %s, %s on %s): one runner "
 			    "runs on one node, expected one experiment per node",
 			    kr->pods.pod[0], kr->node, name, t.node);
@@ -142,14 +149,20 @@ static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
  * its secret volume exists, so the order costs nothing). */
 static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 {
-	cep_kpod p = {.run_id = kr->id.s, .name = kr->pod, .ns = kr->ns,
-	    .appliance = kr->kx->appliance, .relay = kr->relay,
-	    .server_name = kr->server_name, .cp_url = kr->cp_url,
-	    .cp_ca_pem = kr->cp_ca, .cp_proxy = kr->cp_proxy};
+	cep_kpod p = {.run_id = kr->id.s,
+	    .name = kr->pod,
+	    .ns = kr->ns,
+	    .appliance = kr->kx->appliance,
+	    .relay = kr->relay,
+	    .server_name = kr->server_name,
+	    .cp_url = kr->cp_url,
+	    .cp_ca_pem = kr->cp_ca,
+	    .cp_proxy = kr->cp_proxy};
 	int64_t left = kr->not_after_ms - cep_now_ms();
 	p.deadline_s = left > 1000 ? left / 1000 : 1;
 	if (atomic_load(&kr->kill_asked))
-		return cep_err_set(err, CEP_CANCELLED, "killed before the pod "
+		return cep_err_set(err, CEP_CANCELLED,
+		    "killed before the pod "
 		    "was created");
 	int rv = resolve_node(kr, k, err);
 	if (rv != CEP_OK)
@@ -168,17 +181,20 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	if (rv != CEP_OK)
 		return rv;
 	const char *uid = delegate_kx_obj_str(created, "metadata", "uid");
-	json_t *sec = uid == NULL ? NULL : delegate_kpod_secret(kr->kc->c, &p, uid,
-	    kr->ca, kr->cert, kr->key);
+	json_t *sec = uid == NULL ?
+	    NULL :
+	    delegate_kpod_secret(kr->kc->c, &p, uid, kr->ca, kr->cert, kr->key);
 	json_decref(created);
 	if (sec == NULL)
 		return cep_err_set(err, CEP_INTERNAL, "pod %s/%s: %s", kr->ns,
-		    kr->pod, uid == NULL ? "created without a uid" :
-		    "building the secret object failed");
+		    kr->pod,
+		    uid == NULL ? "created without a uid" :
+		                  "building the secret object failed");
 	if (delegate_kx_stop_asked(kr) || atomic_load(&kr->kill_asked))
 		rv = cep_err_set(err, CEP_CANCELLED, "launch cancelled");
 	else
-		rv = cep_kube_create(k, &cep_kube_secrets, kr->ns, sec, NULL, err);
+		rv = cep_kube_create(k, &cep_kube_secrets, kr->ns, sec, NULL,
+		    err);
 	json_decref(sec);
 	if (rv == CEP_ALREADY_EXISTS)
 		rv = ours_already(kr, k, &cep_kube_secrets, NULL, err);
@@ -227,8 +243,9 @@ static enum kx_presence gone(cep_kube *k, const cep_kube_res *res, krun *kr,
 	json_t *o = NULL;
 	int rv = cep_kube_get(k, res, kr->ns, kr->pod, &o, err);
 	json_decref(o);
-	return rv == CEP_NOT_FOUND ? KX_GONE : rv == CEP_OK ? KX_PRESENT :
-	    KX_UNKNOWN;
+	return rv == CEP_NOT_FOUND ? KX_GONE :
+	    rv == CEP_OK           ? KX_PRESENT :
+	                             KX_UNKNOWN;
 }
 
 /* Delete both, then confirm both gone; again every second up to the
@@ -250,9 +267,11 @@ static int undo_objects(krun *kr, cep_kube *k, cep_err *err)
 			return CEP_OK;
 		if (e.msg[0] == '\0' && (pp == KX_UNKNOWN || sp == KX_UNKNOWN))
 			e = e2;
-		bool out = cep_mono_ms() >= end || atomic_load(&kr->kx->stopping);
+		bool out = cep_mono_ms() >= end ||
+		    atomic_load(&kr->kx->stopping);
 		if (out)
-			return cep_err_set(err, CEP_UNAVAILABLE, "%s%s%s %s/%s still "
+			return cep_err_set(err, CEP_UNAVAILABLE,
+			    "%s%s%s %s/%s still "
 			    "present after %llds%s%.200s%s; the pod's "
 			    "activeDeadlineSeconds still ends it",
 			    pg ? "" : "pod", !pg && !sg ? " and " : "",
@@ -281,16 +300,19 @@ static void *op_main(void *arg)
 	if (kr->kc == NULL)
 		rv = cep_err_set(&err, CEP_FAILED_PRECONDITION,
 		    "connector \"%s\" is not configured: pod and secret %s/%s "
-		    "cannot be deleted", kr->conn, kr->ns, kr->pod);
+		    "cannot be deleted",
+		    kr->conn, kr->ns, kr->pod);
 	else
 		rv = delegate_kx_client(kr->kc, &k, &err);
 	if (rv == CEP_OK && kr->op_kind == OP_KILL) {
 		/* A create in flight would land after the delete: wait for it
 		 * (it checks kill_asked before each step). */
-		while (!atomic_load(&kr->launched) && !atomic_load(&kr->kx->stopping))
+		while (!atomic_load(&kr->launched) &&
+		    !atomic_load(&kr->kx->stopping))
 			cep_sleep_ms(50);
 		cep_kube_delete_opts o = {.grace_seconds = 0};
-		rv = cep_kube_delete(k, &cep_kube_pods, kr->ns, kr->pod, &o, &err);
+		rv = cep_kube_delete(k, &cep_kube_pods, kr->ns, kr->pod, &o,
+		    &err);
 		if (rv != CEP_OK && rv != CEP_NOT_FOUND)
 			cep_log_conn(CEP_LOG_WARN, kr->id.s, kr->conn,
 			    "killing the runner pod: %s", err.msg);
@@ -336,7 +358,7 @@ static krun *krun_new(kube_exec *kx, const char *id, const char *ns,
 {
 	cep_run_id rid;
 	if (!cep_run_id_parse(&rid, id))
-		return NULL;    /* callers check id first */
+		return NULL; /* callers check id first */
 	krun *kr = calloc(1, sizeof(*kr));
 	if (kr == NULL)
 		return NULL;
@@ -375,7 +397,8 @@ static int start_run(kube_exec *kx, krun *kr, cep_err *err)
 		kx->runs = kr->next;
 		pthread_mutex_unlock(&kx->mu);
 		krun_free(kr);
-		return cep_err_errno(err, rv, "starting the pod watcher thread");
+		return cep_err_errno(err, rv,
+		    "starting the pod watcher thread");
 	}
 	pthread_mutex_unlock(&kx->mu);
 	return CEP_OK;
@@ -390,11 +413,12 @@ static int fill_handle(const krun *kr, cep_exec_handle *h)
 	return CEP_OK;
 }
 
-static int kube_launch(void *impl, const cep_exec_launch *l,
-    cep_exec_handle *h, cep_err *err)
+static int kube_launch(void *impl, const cep_exec_launch *l, cep_exec_handle *h,
+    cep_err *err)
 {
 	kube_exec *kx = impl;
-	if (l->connector == NULL || l->ns == NULL || !cep_run_id_valid(l->run_id))
+	if (l->connector == NULL || l->ns == NULL ||
+	    !cep_run_id_valid(l->run_id))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "kubernetes launch needs a run id, a connector and a namespace");
 	if (find_conn(kx, l->connector) == NULL)
@@ -408,20 +432,23 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 		    "run %s already has a runner pod", l->run_id);
 	krun *kr = krun_new(kx, l->run_id, l->ns, l->connector);
 	if (kr == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	const cep_connector *c = kr->kc->c;
 	/* As the cluster reaches the relay: the connector's, else what the
 	 * monitor passes (relay.advertise). */
-	snprintf(kr->relay, sizeof(kr->relay), "%s", c->relay[0] ? c->relay :
-	    l->relay_url && l->relay_url[0] ? l->relay_url : kx->relay);
+	snprintf(kr->relay, sizeof(kr->relay), "%s",
+	    c->relay[0]                         ? c->relay :
+	        l->relay_url && l->relay_url[0] ? l->relay_url :
+	                                          kx->relay);
 	snprintf(kr->server_name, sizeof(kr->server_name), "%s",
 	    c->server_name[0] ? c->server_name :
-	    (l->server_name ? l->server_name : ""));
+	                        (l->server_name ? l->server_name : ""));
 	kr->not_after_ms = l->not_after_ms;
 	if (l->pods != NULL)
 		kr->pods = *l->pods;
-	int rv = delegate_exec_identity_read(l->identity_dir, &kr->ca, &kr->cert,
-	    &kr->key, err);
+	int rv = delegate_exec_identity_read(l->identity_dir, &kr->ca,
+	    &kr->cert, &kr->key, err);
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0') {
 		snprintf(kr->cp_url, sizeof(kr->cp_url), "%s", l->cp_url);
 		snprintf(kr->cp_proxy, sizeof(kr->cp_proxy), "%s",
@@ -429,7 +456,7 @@ static int kube_launch(void *impl, const cep_exec_launch *l,
 		size_t len;
 		if (l->cp_ca_file != NULL && l->cp_ca_file[0] != '\0' &&
 		    (rv = cep_read_file(l->cp_ca_file, 1024 * 1024, &kr->cp_ca,
-		    &len, err)) != CEP_OK)
+		         &len, err)) != CEP_OK)
 			cep_err_wrap(err, "controlPlane.caFile");
 	}
 	if (rv != CEP_OK) {
@@ -457,12 +484,15 @@ static int kube_adopt(void *impl, cep_exec_handle *h, cep_err *err)
 		return CEP_OK;
 	krun *kr = krun_new(kx, id, h->ns, h->connector);
 	if (kr == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	kr->adopted = true;
-	atomic_store(&kr->launched, true);   /* by an earlier delegate */
+	atomic_store(&kr->launched, true); /* by an earlier delegate */
 	if (kr->kc == NULL) {
-		snprintf(kr->what, sizeof(kr->what), "connector \"%s\" is no "
-		    "longer configured", h->connector);
+		snprintf(kr->what, sizeof(kr->what),
+		    "connector \"%s\" is no "
+		    "longer configured",
+		    h->connector);
 		kr->phase = KP_ENDED;
 		pthread_mutex_lock(&kx->mu);
 		kr->next = kx->runs;
@@ -519,7 +549,7 @@ static enum cep_exec_state kube_undo(void *impl, const char *run_id,
 	kube_exec *kx = impl;
 	pthread_mutex_lock(&kx->mu);
 	krun *kr = find_run(kx, run_id);
-	if (kr == NULL) {   /* never launched here: nothing was created */
+	if (kr == NULL) { /* never launched here: nothing was created */
 		pthread_mutex_unlock(&kx->mu);
 		return CEP_EXEC_DONE;
 	}
@@ -541,10 +571,11 @@ static enum cep_exec_state kube_undo(void *impl, const char *run_id,
 	if (rv != CEP_OK)
 		cep_err_set(err, rv, "%s", kr->undo_msg);
 	else
-		cep_log_conn(CEP_LOG_INFO, run_id, kr->conn, "pod and secret "
+		cep_log_conn(CEP_LOG_INFO, run_id, kr->conn,
+		    "pod and secret "
 		    "%s/%s deleted, confirmed gone",
 		    kr->ns, kr->pod);
-	krun_free(kr);   /* both threads have ended: joins return at once */
+	krun_free(kr); /* both threads have ended: joins return at once */
 	return delegate_exec_state_of(rv);
 }
 
@@ -606,19 +637,19 @@ static void kube_grant(cep_exec_grant *g)
 }
 
 static const cep_executor_ops kube_ops = {
-	.name = "kubernetes",
-	.launch = kube_launch,
-	.poll = kube_poll,
-	.kill = kube_kill,
-	.undo = kube_undo,
-	.adopt = kube_adopt,
-	.free = kube_free,
-	.node_undo = delegate_kx_node_undo,
-	.place = kube_place,
-	.pods = kube_pods,
-	.describe = kube_describe,
-	.unverdicted = kube_unverdicted,
-	.grant = kube_grant,
+    .name = "kubernetes",
+    .launch = kube_launch,
+    .poll = kube_poll,
+    .kill = kube_kill,
+    .undo = kube_undo,
+    .adopt = kube_adopt,
+    .free = kube_free,
+    .node_undo = delegate_kx_node_undo,
+    .place = kube_place,
+    .pods = kube_pods,
+    .describe = kube_describe,
+    .unverdicted = kube_unverdicted,
+    .grant = kube_grant,
 };
 
 int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
@@ -626,10 +657,11 @@ int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
 {
 	kube_exec *kx = calloc(1, sizeof(*kx));
 	size_t n = cs != NULL ? cep_connectors_count(cs) : 0;
-	if (kx == NULL || (n > 0 &&
-	    (kx->conns = calloc(n, sizeof(*kx->conns))) == NULL)) {
+	if (kx == NULL ||
+	    (n > 0 && (kx->conns = calloc(n, sizeof(*kx->conns))) == NULL)) {
 		free(kx);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	}
 	pthread_mutex_init(&kx->mu, NULL);
 	atomic_init(&kx->stopping, false);
@@ -645,7 +677,8 @@ int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
 	*out = delegate_executor_wrap(&kube_ops, kx);
 	if (*out == NULL) {
 		kube_free(kx);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	}
 	return CEP_OK;
 }
@@ -659,8 +692,9 @@ void delegate_executor_kube_set_undo_limit(cep_executor *ex, int64_t ms)
 
 /* ---------------------------------------------------------- collection */
 
-int delegate_executor_kube_collect(cep_executor *ex, const cep_exec_place *places,
-    size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
+int delegate_executor_kube_collect(cep_executor *ex,
+    const cep_exec_place *places, size_t nplaces, cep_exec_live_fn live,
+    void *arg, cep_err *err)
 {
 	kube_exec *kx = delegate_executor_impl(ex, &kube_ops);
 	if (kx == NULL || kx->coll != NULL)

@@ -24,7 +24,7 @@
 #include "util.h"
 
 #define POLL_MS 500
-#define CLEANUP_DEADLINE_S 300   /* the cluster ends a stuck one itself */
+#define CLEANUP_DEADLINE_S 300 /* the cluster ends a stuck one itself */
 
 enum kcstate { KC_STASHED, KC_RUNNING, KC_DONE };
 
@@ -35,12 +35,12 @@ struct kclean {
 	kconn *kc;
 	unsigned caps;
 	bool cgroupfs;
-	char *recs;                     /* the records (JSON) */
+	char *recs; /* the records (JSON) */
 	pthread_t th;
-	enum kcstate state;             /* kx->mu */
+	enum kcstate state; /* kx->mu */
 	int rv;
 	char msg[512];
-	char *undone;                   /* JSON array of fault ids */
+	char *undone; /* JSON array of fault ids */
 	struct kclean *next;
 };
 
@@ -50,7 +50,7 @@ void delegate_kx_clean_stash(kube_exec *kx, const krun *kr)
 		return;
 	kclean *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return;   /* node_undo then says the placement is unknown */
+		return; /* node_undo then says the placement is unknown */
 	c->kx = kx;
 	c->kc = kr->kc;
 	c->id = kr->id;
@@ -65,25 +65,34 @@ void delegate_kx_clean_stash(kube_exec *kx, const krun *kr)
 
 static int create(kclean *c, cep_kube *k, cep_err *err)
 {
-	cep_kpod p = {.run_id = c->id.s, .name = c->name, .ns = c->ns,
-	    .appliance = c->kx->appliance, .relay = "", .deadline_s =
-	    CLEANUP_DEADLINE_S, .node = c->node, .caps = c->caps,
-	    .cgroupfs = c->cgroupfs, .cleanup = true};
+	cep_kpod p = {.run_id = c->id.s,
+	    .name = c->name,
+	    .ns = c->ns,
+	    .appliance = c->kx->appliance,
+	    .relay = "",
+	    .deadline_s = CLEANUP_DEADLINE_S,
+	    .node = c->node,
+	    .caps = c->caps,
+	    .cgroupfs = c->cgroupfs,
+	    .cleanup = true};
 	json_t *pod = delegate_kpod_pod(c->kc->c, &p), *created = NULL;
 	if (pod == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "building the "
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "building the "
 		    "cleanup pod");
 	int rv = cep_kube_create(k, &cep_kube_pods, c->ns, pod, &created, err);
 	json_decref(pod);
 	if (rv != CEP_OK)
 		return rv;
-	const char *uid = json_string_value(json_object_get(json_object_get(
-	    created, "metadata"), "uid"));
-	json_t *sec = uid ? delegate_kpod_cleanup_secret(c->kc->c, &p, uid,
-	    c->recs) : NULL;
+	const char *uid = json_string_value(
+	    json_object_get(json_object_get(created, "metadata"), "uid"));
+	json_t *sec = uid ?
+	    delegate_kpod_cleanup_secret(c->kc->c, &p, uid, c->recs) :
+	    NULL;
 	json_decref(created);
 	if (sec == NULL)
-		return cep_err_set(err, CEP_INTERNAL, "building the cleanup "
+		return cep_err_set(err, CEP_INTERNAL,
+		    "building the cleanup "
 		    "secret");
 	rv = cep_kube_create(k, &cep_kube_secrets, c->ns, sec, NULL, err);
 	json_decref(sec);
@@ -98,23 +107,27 @@ static int wait_end(kclean *c, cep_kube *k, char **msg, cep_err *err)
 	while (cep_mono_ms() < end && !atomic_load(&c->kx->stopping)) {
 		json_t *pod = NULL;
 		cep_err e = {0};
-		if (cep_kube_get(k, &cep_kube_pods, c->ns, c->name, &pod,
-		    &e) == CEP_OK) {
+		if (cep_kube_get(k, &cep_kube_pods, c->ns, c->name, &pod, &e) ==
+		    CEP_OK) {
 			json_t *st = json_object_get(pod, "status");
-			const char *ph = json_string_value(json_object_get(st,
-			    "phase"));
+			const char *ph = json_string_value(
+			    json_object_get(st, "phase"));
 			json_t *cs = json_array_get(json_object_get(st,
-			    "containerStatuses"), 0);
+			                                "containerStatuses"),
+			    0);
 			json_t *state = json_object_get(cs, "state");
-			const char *why = json_string_value(json_object_get(
-			    json_object_get(state, "waiting"), "reason"));
+			const char *why = json_string_value(
+			    json_object_get(json_object_get(state, "waiting"),
+			        "reason"));
 			if (why != NULL)
 				snprintf(waiting, sizeof(waiting), ": %s", why);
-			if (ph != NULL && (strcmp(ph, "Succeeded") == 0 ||
-			    strcmp(ph, "Failed") == 0)) {
-				const char *m = json_string_value(json_object_get(
-				    json_object_get(state, "terminated"),
-				    "message"));
+			if (ph != NULL &&
+			    (strcmp(ph, "Succeeded") == 0 ||
+			        strcmp(ph, "Failed") == 0)) {
+				const char *m = json_string_value(
+				    json_object_get(json_object_get(state,
+				                        "terminated"),
+				        "message"));
 				*msg = strdup(m ? m : "");
 				json_decref(pod);
 				return CEP_OK;
@@ -123,9 +136,11 @@ static int wait_end(kclean *c, cep_kube *k, char **msg, cep_err *err)
 		json_decref(pod);
 		cep_sleep_ms(POLL_MS);
 	}
-	return cep_err_set(err, CEP_DEADLINE_EXCEEDED, "cleanup runner %s/%s "
-	    "on node %s did not finish within %llds%s", c->ns, c->name,
-	    c->node, (long long)(c->kx->undo_limit_ms / 1000), waiting);
+	return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
+	    "cleanup runner %s/%s "
+	    "on node %s did not finish within %llds%s",
+	    c->ns, c->name, c->node, (long long)(c->kx->undo_limit_ms / 1000),
+	    waiting);
 }
 
 /* Deletes pod and secret and confirms both gone (bounded). */
@@ -139,17 +154,20 @@ static int remove_objects(kclean *c, cep_kube *k, cep_err *err)
 			cep_kube_delete_opts o = {.grace_seconds = 0,
 			    .propagation = "Background"};
 			cep_err e = {0};
-			(void)cep_kube_delete(k, res[i], c->ns, c->name, &o, &e);
+			(void)cep_kube_delete(k, res[i], c->ns, c->name, &o,
+			    &e);
 			json_t *obj = NULL;
 			left += cep_kube_get(k, res[i], c->ns, c->name, &obj,
-			    &e) != CEP_NOT_FOUND;
+			            &e) != CEP_NOT_FOUND;
 			json_decref(obj);
 		}
 		if (left == 0)
 			return CEP_OK;
 		if (cep_mono_ms() >= end || atomic_load(&c->kx->stopping))
-			return cep_err_set(err, CEP_UNAVAILABLE, "cleanup pod and "
-			    "secret %s/%s still present", c->ns, c->name);
+			return cep_err_set(err, CEP_UNAVAILABLE,
+			    "cleanup pod and "
+			    "secret %s/%s still present",
+			    c->ns, c->name);
 		cep_sleep_ms(POLL_MS);
 	}
 }
@@ -162,7 +180,8 @@ static int read_report(kclean *c, const char *msg, cep_err *err)
 	json_t *failed = json_object_get(rep, "failed");
 	if (!json_is_array(undone)) {
 		json_decref(rep);
-		return cep_err_set(err, CEP_DATA_LOSS, "cleanup runner %s/%s on "
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "cleanup runner %s/%s on "
 		    "node %s gave no report (termination message \"%.200s\")",
 		    c->ns, c->name, c->node, msg);
 	}
@@ -170,9 +189,12 @@ static int read_report(kclean *c, const char *msg, cep_err *err)
 	int rv = CEP_OK;
 	const char *key;
 	json_t *v;
-	json_object_foreach(failed, key, v) {
-		rv = cep_err_set(err, CEP_FAILED_PRECONDITION, "cleanup runner on "
-		    "node %s: fault %.64s: %.300s", c->node, key,
+	json_object_foreach(failed, key, v)
+	{
+		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "cleanup runner on "
+		    "node %s: fault %.64s: %.300s",
+		    c->node, key,
 		    json_is_string(v) ? json_string_value(v) : "failed");
 		break;
 	}
@@ -189,8 +211,8 @@ static void *clean_main(void *arg)
 	int rv = delegate_kx_client(c->kc, &k, &err);
 	if (rv == CEP_OK) {
 		cep_log_conn(CEP_LOG_INFO, c->id.s, c->kc->c->name,
-		    "cleanup runner %s/%s launching on node %s",
-		    c->ns, c->name, c->node);
+		    "cleanup runner %s/%s launching on node %s", c->ns, c->name,
+		    c->node);
 		rv = create(c, k, &err);
 		if (rv == CEP_OK)
 			rv = wait_end(c, k, &msg, &err);
@@ -253,7 +275,8 @@ enum cep_exec_state delegate_kx_node_undo(void *impl, const char *run_id,
 			kclean_free(c);
 		if (none)
 			return CEP_EXEC_DONE;
-		cep_err_set(err, CEP_FAILED_PRECONDITION, "the node the runner "
+		cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "the node the runner "
 		    "ran on is unknown (the delegate restarted since it "
 		    "launched it): node-level faults cannot be undone by a "
 		    "cleanup runner");
@@ -270,7 +293,8 @@ enum cep_exec_state delegate_kx_node_undo(void *impl, const char *run_id,
 		drop(kx, c);
 		pthread_mutex_unlock(&kx->mu);
 		kclean_free(c);
-		cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "starting the cleanup "
+		cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "starting the cleanup "
 		    "runner thread");
 		return CEP_EXEC_FAILED;
 	}

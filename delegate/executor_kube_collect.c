@@ -62,29 +62,35 @@ static int sweep(kcoll_one *o, cep_kube *k, const cep_kube_res *res,
 	size_t i;
 	json_t *it;
 	int n = 0;
-	json_array_foreach(items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		json_t *meta = json_object_get(it, "metadata");
-		const char *name = json_string_value(json_object_get(meta, "name"));
-		const char *run = json_string_value(json_object_get(
-		    json_object_get(meta, "labels"), CEP_KPOD_RUN_ID));
+		const char *name = json_string_value(
+		    json_object_get(meta, "name"));
+		const char *run = json_string_value(
+		    json_object_get(json_object_get(meta, "labels"),
+		        CEP_KPOD_RUN_ID));
 		if (name == NULL || atomic_load(&o->kx->stopping))
 			continue;
-		if (run != NULL && cep_run_id_valid(run) && o->live(o->arg, run))
+		if (run != NULL && cep_run_id_valid(run) &&
+		    o->live(o->arg, run))
 			continue;
 		cep_kube_delete_opts d = {.grace_seconds = 0,
 		    .propagation = "Background"};
 		cep_err err = {0};
 		int rv = cep_kube_delete(k, res, ns, name, &d, &err);
 		if (rv == CEP_NOT_FOUND)
-			continue;   /* someone else's sweep or cleanup won */
+			continue; /* someone else's sweep or cleanup won */
 		if (rv == CEP_OK) {
 			n++;
-			cep_log_conn(CEP_LOG_INFO, run && cep_run_id_valid(run) ? run :
-			    NULL, o->kc->c->name, "collected leftover %s %s/%s",
+			cep_log_conn(CEP_LOG_INFO,
+			    run && cep_run_id_valid(run) ? run : NULL,
+			    o->kc->c->name, "collected leftover %s %s/%s",
 			    res->plural, ns, name);
 		} else {
-			cep_log_conn(CEP_LOG_WARN, run && cep_run_id_valid(run) ? run :
-			    NULL, o->kc->c->name, "collecting %s %s/%s: %s",
+			cep_log_conn(CEP_LOG_WARN,
+			    run && cep_run_id_valid(run) ? run : NULL,
+			    o->kc->c->name, "collecting %s %s/%s: %s",
 			    res->plural, ns, name, err.msg);
 		}
 	}
@@ -101,9 +107,10 @@ static void collect_ns(kcoll_one *o, cep_kube *k, const char *ns,
 		cep_err err = {0};
 		if (cep_kube_list(k, res[r], ns, &lo, &items, NULL, 0, &err) !=
 		    CEP_OK) {
-			cep_log_conn(CEP_LOG_WARN, NULL, o->kc->c->name, "collection "
-			    "on connector %s, namespace %s: %s", o->kc->c->name, ns,
-			    err.msg);
+			cep_log_conn(CEP_LOG_WARN, NULL, o->kc->c->name,
+			    "collection "
+			    "on connector %s, namespace %s: %s",
+			    o->kc->c->name, ns, err.msg);
 			continue;
 		}
 		sweep(o, k, res[r], ns, items);
@@ -120,10 +127,13 @@ static void *collect_main(void *arg)
 	if (delegate_kpod_selector(o->kx->appliance, sel, sizeof(sel)) != 0)
 		cep_log_error(NULL, "collection: appliance name too long");
 	else if (delegate_kx_client(o->kc, &k, &err) != CEP_OK)
-		cep_log_conn(CEP_LOG_WARN, NULL, o->kc->c->name, "collection "
-		    "skipped: %s", err.msg);
+		cep_log_conn(CEP_LOG_WARN, NULL, o->kc->c->name,
+		    "collection "
+		    "skipped: %s",
+		    err.msg);
 	else
-		for (size_t i = 0; i < o->nns && !atomic_load(&o->kx->stopping); i++)
+		for (size_t i = 0; i < o->nns && !atomic_load(&o->kx->stopping);
+		     i++)
 			collect_ns(o, k, o->ns[i], sel);
 	atomic_store(&o->done, true);
 	return NULL;
@@ -151,10 +161,12 @@ int delegate_kx_collect_start(kube_exec *kx, const cep_exec_place *places,
     size_t nplaces, cep_exec_live_fn live, void *arg, cep_err *err)
 {
 	kcollect *c = calloc(1, sizeof(*c));
-	if (c == NULL || (kx->nconns > 0 &&
-	    (c->one = calloc(kx->nconns, sizeof(*c->one))) == NULL)) {
+	if (c == NULL ||
+	    (kx->nconns > 0 &&
+	        (c->one = calloc(kx->nconns, sizeof(*c->one))) == NULL)) {
 		free(c);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	}
 	kx->coll = c;
 	for (size_t i = 0; i < kx->nconns; i++) {

@@ -24,7 +24,7 @@
 typedef struct kconn {
 	const cep_connector *c;
 	pthread_mutex_t mu;
-	cep_kube *k;                   /* made on first use, shared */
+	cep_kube *k; /* made on first use, shared */
 } kconn;
 
 enum kphase { KP_LAUNCHING, KP_RUNNING, KP_ENDED };
@@ -36,18 +36,18 @@ typedef struct krun {
 	struct kube_exec *kx;
 	cep_run_id id;
 	char pod[64], ns[64], conn[64];
-	kconn *kc;                     /* NULL: connector not configured */
+	kconn *kc; /* NULL: connector not configured */
 	char relay[256], server_name[256];
 	int64_t not_after_ms;
-	cep_exec_pods pods;            /* pod targets (launch) */
-	char node[254];                /* their node, once resolved */
-	char *ca, *cert, *key;         /* until the Secret exists; wiped */
-	char cp_url[512], cp_proxy[512];  /* control-plane fallback, "" none */
-	char *cp_ca;                   /* the plane's CA (PEM) or NULL */
-	bool adopted;                  /* launched by an earlier delegate */
-	atomic_bool stop;              /* the watcher ends */
-	atomic_bool kill_asked;        /* no more creating: being killed */
-	atomic_bool launched;          /* creating is over (done or not) */
+	cep_exec_pods pods;              /* pod targets (launch) */
+	char node[254];                  /* their node, once resolved */
+	char *ca, *cert, *key;           /* until the Secret exists; wiped */
+	char cp_url[512], cp_proxy[512]; /* control-plane fallback, "" none */
+	char *cp_ca;                     /* the plane's CA (PEM) or NULL */
+	bool adopted;                    /* launched by an earlier delegate */
+	atomic_bool stop;                /* the watcher ends */
+	atomic_bool kill_asked;          /* no more creating: being killed */
+	atomic_bool launched;            /* creating is over (done or not) */
 	/* kx->mu */
 	enum kphase phase;
 	char what[512];
@@ -62,7 +62,7 @@ typedef struct krun {
 } krun;
 
 typedef struct kcollect kcollect;
-typedef struct kclean kclean;    /* executor_kube_cleanup.c */
+typedef struct kclean kclean; /* executor_kube_cleanup.c */
 
 typedef struct kube_exec {
 	char appliance[64], relay[256];
@@ -72,15 +72,15 @@ typedef struct kube_exec {
 	krun *runs;
 	atomic_bool stopping;
 	int64_t undo_limit_ms;
-	kcollect *coll;                /* start-time collection */
-	kclean *cleans;                /* kx->mu: placements, cleanups */
+	kcollect *coll; /* start-time collection */
+	kclean *cleans; /* kx->mu: placements, cleanups */
 } kube_exec;
 
 /* executor_kube_run.c: a connector's client, made on first use. */
 int delegate_kx_client(kconn *kc, cep_kube **out, cep_err *err);
 
-#define WATCH_SLICE_MS 60000      /* re-check the pod by GET this often */
-#define RETRY_PAUSE_MS 1000       /* after a failed API call */
+#define WATCH_SLICE_MS 60000 /* re-check the pod by GET this often */
+#define RETRY_PAUSE_MS 1000  /* after a failed API call */
 
 /* executor_kube_run.c, for the watcher: the runner is over as far as this
  * executor can tell (first word wins); the run's threads should end;

@@ -18,7 +18,7 @@
 typedef struct wctx {
 	krun *kr;
 	bool done;
-	char waiting[256];        /* why a Pending pod waits */
+	char waiting[256]; /* why a Pending pod waits */
 } wctx;
 
 static json_t *first_container_state(json_t *pod)
@@ -30,14 +30,15 @@ static json_t *first_container_state(json_t *pod)
 
 /* "pod Succeeded (exit 0)", "pod Failed: DeadlineExceeded: ...",
  * "pod Failed (exit 3: Error)". */
-static void describe_end(json_t *pod, const char *phase, char *buf,
-    size_t len)
+static void describe_end(json_t *pod, const char *phase, char *buf, size_t len)
 {
 	const char *reason = delegate_kx_obj_str(pod, "status", "reason");
 	const char *msg = delegate_kx_obj_str(pod, "status", "message");
-	json_t *term = json_object_get(first_container_state(pod), "terminated");
+	json_t *term = json_object_get(first_container_state(pod),
+	    "terminated");
 	json_t *code = json_object_get(term, "exitCode");
-	const char *treason = json_string_value(json_object_get(term, "reason"));
+	const char *treason = json_string_value(
+	    json_object_get(term, "reason"));
 	if (reason != NULL)
 		snprintf(buf, len, "pod %s: %s%s%.300s", phase, reason,
 		    msg ? ": " : "", msg ? msg : "");
@@ -77,8 +78,8 @@ static int on_pod(void *arg, const char *type, json_t *obj)
 		pthread_mutex_unlock(&kr->kx->mu);
 		cep_log_conn(CEP_LOG_INFO, kr->id.s, kr->conn,
 		    "adopted runner pod %s/%s runs on node %s "
-		    "(pod targets): a cleanup runner would go there", kr->ns,
-		    kr->pod, node);
+		    "(pod targets): a cleanup runner would go there",
+		    kr->ns, kr->pod, node);
 	}
 	if (strcmp(type, "DELETED") == 0) {
 		delegate_kx_ended(kr, "pod deleted");
@@ -139,17 +140,25 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 		slice = launch_by - cep_mono_ms();
 	cep_err err = {0};
 	int rv = slice <= 0 ? CEP_DEADLINE_EXCEEDED :
-	    cep_kube_watch(k, &(cep_kube_watch_spec){.res = &cep_kube_pods,
-	    .ns = kr->ns, .list = &o, .timeout_ms = slice, .stop = &kr->stop,
-	    .fn = on_pod, .arg = w}, &err);
+	                      cep_kube_watch(k,
+	                          &(cep_kube_watch_spec){.res = &cep_kube_pods,
+	                              .ns = kr->ns,
+	                              .list = &o,
+	                              .timeout_ms = slice,
+	                              .stop = &kr->stop,
+	                              .fn = on_pod,
+	                              .arg = w},
+	                          &err);
 	if (w->done || delegate_kx_stop_asked(kr) || rv == CEP_CANCELLED)
 		return true;
 	if (rv == CEP_OK || rv == CEP_DEADLINE_EXCEEDED) {
 		if (!running(kr) && cep_mono_ms() >= launch_by) {
 			/* Name the pod and why it waits (ImagePullBackOff...):
 			 * the operator's first question. */
-			delegate_kx_ended(kr, "launch failed: pod %s/%s not running after "
-			    "%llds%s%s", kr->ns, kr->pod,
+			delegate_kx_ended(kr,
+			    "launch failed: pod %s/%s not running after "
+			    "%llds%s%s",
+			    kr->ns, kr->pod,
 			    (long long)kr->kc->c->launch_timeout_ms / 1000,
 			    w->waiting[0] ? ": " : "", w->waiting);
 			return true;
@@ -185,9 +194,8 @@ void delegate_kx_watch_pod(krun *kr, cep_kube *k)
 			delegate_kx_ended(kr, "pod gone (delegate restarted)");
 			return;
 		}
-		launch_by = INT64_MAX / 2;  /* it was launched before */
+		launch_by = INT64_MAX / 2; /* it was launched before */
 	}
 	while (!watch_slice(kr, k, &w, launch_by))
 		;
 }
-

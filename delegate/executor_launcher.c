@@ -48,7 +48,7 @@ typedef struct lwait {
 typedef struct launcher_exec {
 	cep_rpc_client *c;
 	char url[512];
-	lwait *waits;              /* the monitor thread's only */
+	lwait *waits; /* the monitor thread's only */
 } launcher_exec;
 
 typedef struct pems {
@@ -102,7 +102,8 @@ static int lx_launch(void *impl, const cep_exec_launch *l, cep_exec_handle *h,
 	req.cp_url = (char *)(l->cp_url ? l->cp_url : "");
 	req.cp_ca_pem = p.cp_ca ? p.cp_ca : (char *)"";
 	req.cp_proxy = (char *)(l->cp_url && l->cp_url[0] && l->cp_proxy ?
-	    l->cp_proxy : "");
+	        l->cp_proxy :
+	        "");
 	req.deadline_ms = l->not_after_ms;
 	ProtobufCMessage *out = NULL;
 	rv = cep_rpc_invoke(lx->c, "cep.v1.Launcher/Launch", &req.base,
@@ -115,8 +116,10 @@ static int lx_launch(void *impl, const cep_exec_launch *l, cep_exec_handle *h,
 	h->pid = rep->pid;
 	h->start = rep->start;
 	h->run_id = id;
-	cep_log_info(l->run_id, "launcher started the runner: pid %d, "
-	    "capabilities %s", rep->pid, rep->caps[0] ? rep->caps : "none");
+	cep_log_info(l->run_id,
+	    "launcher started the runner: pid %d, "
+	    "capabilities %s",
+	    rep->pid, rep->caps[0] ? rep->caps : "none");
 	protobuf_c_message_free_unpacked(out, NULL);
 	return CEP_OK;
 }
@@ -143,8 +146,8 @@ static enum cep_exec_status lx_poll(void *impl, const cep_exec_handle *h,
 	ProtobufCMessage *out = NULL;
 	cep_err err = {0};
 	if (cep_rpc_invoke(lx->c, "cep.v1.Launcher/Poll", &req.base,
-	    &cep__v1__launcher_poll_reply__descriptor, &out, CALL_TIMEOUT_MS,
-	    &err) != CEP_OK) {
+	        &cep__v1__launcher_poll_reply__descriptor, &out,
+	        CALL_TIMEOUT_MS, &err) != CEP_OK) {
 		cep_log_debug(h->run_id.s, "launcher poll: %s", err.msg);
 		return poll_local(h, what, len);
 	}
@@ -164,15 +167,15 @@ static void lx_kill(void *impl, const cep_exec_handle *h)
 	req.sig = CEP__V1__LAUNCHER_SIGNAL__SIG__KILL;
 	cep_err err = {0};
 	if (cep_rpc_invoke(lx->c, "cep.v1.Launcher/Signal", &req.base, NULL,
-	    NULL, CALL_TIMEOUT_MS, &err) != CEP_OK)
+	        NULL, CALL_TIMEOUT_MS, &err) != CEP_OK)
 		cep_log_warn(h->run_id.s, "launcher: killing the runner: %s",
 		    err.msg);
 }
 
 /* A transport error: retry on the next tick while the launcher has been
  * unreachable for less than UNREACHABLE_MS (it may be restarting). */
-static enum cep_exec_state unreachable(launcher_exec *lx,
-    const char *run_id, int rv, cep_err *err)
+static enum cep_exec_state unreachable(launcher_exec *lx, const char *run_id,
+    int rv, cep_err *err)
 {
 	if (rv != CEP_UNAVAILABLE && rv != CEP_DEADLINE_EXCEEDED)
 		return CEP_EXEC_FAILED;
@@ -204,15 +207,15 @@ static void forget_wait(launcher_exec *lx, const char *run_id)
 		}
 }
 
-static enum cep_exec_state lx_undo(void *impl, const char *run_id,
-    cep_err *err)
+static enum cep_exec_state lx_undo(void *impl, const char *run_id, cep_err *err)
 {
 	launcher_exec *lx = impl;
 	Cep__V1__LauncherRun req = CEP__V1__LAUNCHER_RUN__INIT;
 	req.run_id = (char *)run_id;
 	int rv = cep_rpc_invoke(lx->c, "cep.v1.Launcher/Undo", &req.base, NULL,
 	    NULL, UNDO_TIMEOUT_MS, err);
-	enum cep_exec_state st = rv == CEP_OK ? CEP_EXEC_DONE :
+	enum cep_exec_state st = rv == CEP_OK ?
+	    CEP_EXEC_DONE :
 	    unreachable(lx, run_id, rv, err);
 	if (st != CEP_EXEC_PENDING)
 		forget_wait(lx, run_id);
@@ -241,8 +244,8 @@ static enum cep_exec_state lx_node_undo(void *impl, const char *run_id,
 	req.records_json = (char *)recs_json;
 	ProtobufCMessage *out = NULL;
 	int rv = cep_rpc_invoke(lx->c, "cep.v1.Launcher/Cleanup", &req.base,
-	    &cep__v1__launcher_cleanup_reply__descriptor, &out,
-	    CALL_TIMEOUT_MS, err);
+	    &cep__v1__launcher_cleanup_reply__descriptor, &out, CALL_TIMEOUT_MS,
+	    err);
 	if (rv != CEP_OK) {
 		enum cep_exec_state st = unreachable(lx, run_id, rv, err);
 		if (st != CEP_EXEC_PENDING)
@@ -254,9 +257,12 @@ static enum cep_exec_state lx_node_undo(void *impl, const char *run_id,
 	enum cep_exec_state st = CEP_EXEC_PENDING;
 	if (rep->done) {
 		*undone = undone_json(rep);
-		st = rep->code == CEP_OK ? CEP_EXEC_DONE : delegate_exec_state_of(
-		    cep_err_set(err, rep->code > 0 && rep->code <= 16 ?
-		    rep->code : CEP_INTERNAL, "%s", rep->error));
+		st = rep->code == CEP_OK ?
+		    CEP_EXEC_DONE :
+		    delegate_exec_state_of(cep_err_set(err,
+		        rep->code > 0 && rep->code <= 16 ? rep->code :
+		                                           CEP_INTERNAL,
+		        "%s", rep->error));
 	}
 	protobuf_c_message_free_unpacked(out, NULL);
 	return st;
@@ -275,13 +281,13 @@ static void lx_free(void *impl)
 }
 
 static const cep_executor_ops launcher_ops = {
-	.name = "launcher",
-	.launch = lx_launch,
-	.poll = lx_poll,
-	.kill = lx_kill,
-	.undo = lx_undo,
-	.free = lx_free,
-	.node_undo = lx_node_undo,
+    .name = "launcher",
+    .launch = lx_launch,
+    .poll = lx_poll,
+    .kill = lx_kill,
+    .undo = lx_undo,
+    .free = lx_free,
+    .node_undo = lx_node_undo,
 };
 
 int delegate_executor_launcher_new(const char *url, cep_executor **out,
@@ -289,12 +295,13 @@ int delegate_executor_launcher_new(const char *url, cep_executor **out,
 {
 	launcher_exec *lx = calloc(1, sizeof(*lx));
 	if (lx == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	int rv = cep_path(lx->url, sizeof(lx->url), err, "%s", url);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&lx->c, url, NULL, err);
-	if (rv == CEP_OK && (*out = delegate_executor_wrap(&launcher_ops, lx)) ==
-	    NULL)
+	if (rv == CEP_OK &&
+	    (*out = delegate_executor_wrap(&launcher_ops, lx)) == NULL)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	if (rv != CEP_OK) {
 		cep_rpc_client_free(lx->c);

@@ -38,7 +38,7 @@
 #include "forkexec.h"
 #include "util.h"
 
-#define UNDO_TRIES 30          /* x 100 ms that SIGKILLed ones may linger */
+#define UNDO_TRIES 30 /* x 100 ms that SIGKILLed ones may linger */
 
 typedef struct lclean {
 	cep_run_id id;
@@ -48,8 +48,8 @@ typedef struct lclean {
 
 typedef struct local_exec {
 	char bin[4096];
-	char runs[4096];           /* <runs>/<run-id>/: the cleanup's files */
-	lclean *cleans;            /* the monitor thread's only */
+	char runs[4096]; /* <runs>/<run-id>/: the cleanup's files */
+	lclean *cleans;  /* the monitor thread's only */
 } local_exec;
 
 static int local_launch(void *impl, const cep_exec_launch *l,
@@ -57,10 +57,14 @@ static int local_launch(void *impl, const cep_exec_launch *l,
 {
 	local_exec *lx = impl;
 	char *argv[CEP_RUNPROC_ARGV_MAX];
-	cep_runproc_args a = {.bin = lx->bin, .relay_url = l->relay_url,
-	    .identity_dir = l->identity_dir, .run_id = l->run_id,
-	    .server_name = l->server_name, .cp_url = l->cp_url,
-	    .cp_ca_file = l->cp_ca_file, .cp_proxy = l->cp_proxy};
+	cep_runproc_args a = {.bin = lx->bin,
+	    .relay_url = l->relay_url,
+	    .identity_dir = l->identity_dir,
+	    .run_id = l->run_id,
+	    .server_name = l->server_name,
+	    .cp_url = l->cp_url,
+	    .cp_ca_file = l->cp_ca_file,
+	    .cp_proxy = l->cp_proxy};
 	cep_runproc_argv(&a, argv);
 	cep_forkexec_opts o = {.argv = argv, .log_path = l->log_path};
 	pid_t pid;
@@ -85,8 +89,10 @@ static enum cep_exec_status local_poll(void *impl, const cep_exec_handle *h,
 	if (r == 0 && h->child)
 		return CEP_EXEC_ALIVE;
 	/* Not (or no longer) our child: an adopted runner. */
-	if (cep_proc_start_time(h->pid) != h->start || cep_proc_state(h->pid) == 'Z') {
-		snprintf(what, len, "status unknown (not a child of this delegate)");
+	if (cep_proc_start_time(h->pid) != h->start ||
+	    cep_proc_state(h->pid) == 'Z') {
+		snprintf(what, len,
+		    "status unknown (not a child of this delegate)");
 		return CEP_EXEC_EXITED;
 	}
 	return CEP_EXEC_ALIVE;
@@ -159,11 +165,13 @@ static enum cep_exec_state clean_start(local_exec *lx, const char *run_id,
 		    run_id != NULL ? run_id : ""));
 	lclean *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return delegate_exec_state_of(cep_err_set(err,
-		    CEP_RESOURCE_EXHAUSTED, "out of memory"));
+		return delegate_exec_state_of(
+		    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory"));
 	c->id = id;
-	cep_cleanrun_opts o = {.runner_bin = lx->bin, .dir = dir,
-	    .run_id = run_id, .recs_json = recs_json};
+	cep_cleanrun_opts o = {.runner_bin = lx->bin,
+	    .dir = dir,
+	    .run_id = run_id,
+	    .recs_json = recs_json};
 	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", lx->runs, run_id);
 	if (rv == CEP_OK)
 		rv = cep_cleanrun_start(&o, &c->cr, err);
@@ -185,7 +193,8 @@ static enum cep_exec_state local_node_undo(void *impl, const char *run_id,
 	*undone = NULL;
 	lclean **pp = find_clean(lx, run_id);
 	if (*pp == NULL)
-		return no_records(recs_json) ? CEP_EXEC_DONE :
+		return no_records(recs_json) ?
+		    CEP_EXEC_DONE :
 		    clean_start(lx, run_id, recs_json, err);
 	enum cep_cleanrun_state st = cep_cleanrun_poll((*pp)->cr, undone, err);
 	if (st == CEP_CLEANRUN_RUNNING)
@@ -210,13 +219,13 @@ static void local_free(void *impl)
 }
 
 static const cep_executor_ops local_ops = {
-	.name = "local",
-	.launch = local_launch,
-	.poll = local_poll,
-	.kill = local_kill,
-	.undo = local_undo,
-	.free = local_free,
-	.node_undo = local_node_undo,
+    .name = "local",
+    .launch = local_launch,
+    .poll = local_poll,
+    .kill = local_kill,
+    .undo = local_undo,
+    .free = local_free,
+    .node_undo = local_node_undo,
 };
 
 int delegate_executor_local_new(const char *runner_bin, const char *runs_dir,
@@ -224,7 +233,8 @@ int delegate_executor_local_new(const char *runner_bin, const char *runs_dir,
 {
 	local_exec *lx = calloc(1, sizeof(*lx));
 	if (lx == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	if (strlen(runner_bin) >= sizeof(lx->bin) ||
 	    strlen(runs_dir) >= sizeof(lx->runs)) {
 		free(lx);
@@ -236,7 +246,8 @@ int delegate_executor_local_new(const char *runner_bin, const char *runs_dir,
 	*out = delegate_executor_wrap(&local_ops, lx);
 	if (*out == NULL) {
 		free(lx);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	}
 	return CEP_OK;
 }

@@ -35,18 +35,18 @@ typedef struct hostview_ops {
 
 struct cep_hostview {
 	const hostview_ops *ops;
-	cep_rpc_client *c;        /* launcher */
+	cep_rpc_client *c; /* launcher */
 	char url[512];
 };
 
 /* ---- direct: the delegate's own eyes ---- */
 
-static int direct_comm(cep_hostview *hv, int64_t pid, char *comm,
-    size_t len, cep_err *err)
+static int direct_comm(cep_hostview *hv, int64_t pid, char *comm, size_t len,
+    cep_err *err)
 {
 	(void)hv;
-	if (pid <= 0 || pid > INT_MAX || !cep_proc_info((int)pid, comm, len,
-	    NULL))
+	if (pid <= 0 || pid > INT_MAX ||
+	    !cep_proc_info((int)pid, comm, len, NULL))
 		return cep_err_set(err, CEP_NOT_FOUND, "no such process");
 	return CEP_OK;
 }
@@ -88,10 +88,10 @@ static int direct_fs(cep_hostview *hv, int64_t pid, const char *path,
 }
 
 static const hostview_ops direct_ops = {
-	.name = "direct",
-	.comm = direct_comm,
-	.netns = direct_netns,
-	.fs = direct_fs,
+    .name = "direct",
+    .comm = direct_comm,
+    .netns = direct_netns,
+    .fs = direct_fs,
 };
 
 static cep_hostview direct_view = {.ops = &direct_ops};
@@ -115,8 +115,8 @@ static int inspect(cep_hostview *hv, Cep__V1__LauncherInspect *q,
 	return CEP_OK;
 }
 
-static int launcher_comm(cep_hostview *hv, int64_t pid, char *comm,
-    size_t len, cep_err *err)
+static int launcher_comm(cep_hostview *hv, int64_t pid, char *comm, size_t len,
+    cep_err *err)
 {
 	/* beyond the kernel's limit no process can exist: not worth a call */
 	if (pid <= 0 || pid > 4194304)
@@ -149,8 +149,9 @@ static bool netns_target_ok(const char *s)
 {
 	if (s == NULL || s[0] == '\0')
 		return false;
-	return s[0] == '/' || (strnlen(s, 256) <= 255 && strchr(s, '/') ==
-	    NULL && strcmp(s, ".") != 0 && strcmp(s, "..") != 0);
+	return s[0] == '/' ||
+	    (strnlen(s, 256) <= 255 && strchr(s, '/') == NULL &&
+	        strcmp(s, ".") != 0 && strcmp(s, "..") != 0);
 }
 
 static int launcher_netns(cep_hostview *hv, int64_t pid, const char *netns,
@@ -163,7 +164,8 @@ static int launcher_netns(cep_hostview *hv, int64_t pid, const char *netns,
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "pid %lld out of range", (long long)pid);
 	if (pid <= 0 && !netns_target_ok(netns))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "network target: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "network target: "
 		    "give a pid, a netns name (no '/') or an absolute path");
 	q.netns = true;
 	q.pid = pid > 0 ? (int32_t)pid : 0;
@@ -176,8 +178,10 @@ static int launcher_netns(cep_hostview *hv, int64_t pid, const char *netns,
 	if (rv != CEP_OK)
 		return rv;
 	if (f->netns_error[0] != '\0') {
-		rv = cep_err_set(err, f->netns_code > 0 && f->netns_code <= 16 ?
-		    f->netns_code : CEP_INTERNAL, "%s", f->netns_error);
+		rv = cep_err_set(err,
+		    f->netns_code > 0 && f->netns_code <= 16 ? f->netns_code :
+		                                               CEP_INTERNAL,
+		    "%s", f->netns_error);
 	} else {
 		id->dev = f->netns_dev;
 		id->ino = f->netns_ino;
@@ -216,10 +220,10 @@ static int launcher_fs(cep_hostview *hv, int64_t pid, const char *path,
 }
 
 static const hostview_ops launcher_ops = {
-	.name = "launcher",
-	.comm = launcher_comm,
-	.netns = launcher_netns,
-	.fs = launcher_fs,
+    .name = "launcher",
+    .comm = launcher_comm,
+    .netns = launcher_netns,
+    .fs = launcher_fs,
 };
 
 int delegate_hostview_launcher_new(const char *url, cep_hostview **out,
@@ -227,7 +231,8 @@ int delegate_hostview_launcher_new(const char *url, cep_hostview **out,
 {
 	cep_hostview *hv = calloc(1, sizeof(*hv));
 	if (hv == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	hv->ops = &launcher_ops;
 	int rv = cep_path(hv->url, sizeof(hv->url), err, "%s", url);
 	if (rv == CEP_OK)

@@ -30,8 +30,8 @@
 typedef struct cep_hostview cep_hostview;
 
 typedef struct cep_hostview_fs {
-	uint64_t blocks, bavail, frsize;   /* statvfs f_blocks, f_bavail, ... */
-	char real[4096];    /* pid 0: the path, symlinks resolved; "" unknown */
+	uint64_t blocks, bavail, frsize; /* statvfs f_blocks, f_bavail, ... */
+	char real[4096]; /* pid 0: the path, symlinks resolved; "" unknown */
 } cep_hostview_fs;
 
 /* The direct view: stateless, shared; delegate_hostview_free ignores it. */

@@ -138,14 +138,17 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 		out->caps |= delegate_kpod_caps_for(cep_exp_item_type(it),
 		    &out->cgroupfs);
 		size_t j = 0;
-		while (j < out->n && (strcmp(out->pod[j], pod) != 0 ||
-		    strcmp(out->container[j], ctr ? ctr : "") != 0))
+		while (j < out->n &&
+		    (strcmp(out->pod[j], pod) != 0 ||
+		        strcmp(out->container[j], ctr ? ctr : "") != 0))
 			j++;
 		if (j < out->n)
 			continue;
 		if (out->n == CEP_EXEC_MAX_PODS)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "more than "
-			    "%d pod targets in one run", CEP_EXEC_MAX_PODS);
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "more than "
+			    "%d pod targets in one run",
+			    CEP_EXEC_MAX_PODS);
 		snprintf(out->pod[j], sizeof(out->pod[j]), "%s", pod);
 		snprintf(out->container[j], sizeof(out->container[j]), "%s",
 		    ctr ? ctr : "");
@@ -165,34 +168,38 @@ static json_t *container_env(const cep_connector *c, const cep_kpod *p)
 	if (env == NULL)
 		return NULL;
 	json_array_append_new(env, env_var("CEP_RUN_ID", p->run_id));
-	json_array_append_new(env, env_var("CEP_IDENTITY_DIR",
-	    CEP_KPOD_IDENTITY_DIR));
+	json_array_append_new(env,
+	    env_var("CEP_IDENTITY_DIR", CEP_KPOD_IDENTITY_DIR));
 	/* From the Secret, like the identity: one source of truth. (A
 	 * cleanup runner dials nothing.) */
 	if (!p->cleanup)
-		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
-		    "name", "CEP_RELAY", "valueFrom", "secretKeyRef", "name",
-		    p->name, "key", "relay"));
+		json_array_append_new(env,
+		    json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", "CEP_RELAY",
+		        "valueFrom", "secretKeyRef", "name", p->name, "key",
+		        "relay"));
 	add_proxy(env, "HTTP_PROXY", "http_proxy", c->http_proxy);
 	add_proxy(env, "HTTPS_PROXY", "https_proxy", c->https_proxy);
 	add_proxy(env, "NO_PROXY", "no_proxy", c->no_proxy);
 	if (!p->cleanup && p->cp_url != NULL && p->cp_url[0] != '\0') {
-		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}",
-		    "name", "CEP_CP_URL", "valueFrom", "secretKeyRef", "name",
-		    p->name, "key", "cp-url"));
+		json_array_append_new(env,
+		    json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", "CEP_CP_URL",
+		        "valueFrom", "secretKeyRef", "name", p->name, "key",
+		        "cp-url"));
 		if (p->cp_ca_pem != NULL && p->cp_ca_pem[0] != '\0')
-			json_array_append_new(env, env_var("CEP_CP_CA_FILE",
-			    CEP_KPOD_IDENTITY_DIR "/cp-ca.crt"));
+			json_array_append_new(env,
+			    env_var("CEP_CP_CA_FILE",
+			        CEP_KPOD_IDENTITY_DIR "/cp-ca.crt"));
 		const char *px = p->cp_proxy != NULL && p->cp_proxy[0] != '\0' ?
-		    p->cp_proxy : c->https_proxy;
+		    p->cp_proxy :
+		    c->https_proxy;
 		if (px[0] != '\0')
 			json_array_append_new(env, env_var("CEP_CP_PROXY", px));
 	}
 	/* the runner checks a pod target is still on its own node */
 	if (on_node(p))
-		json_array_append_new(env, json_pack("{s:s, s:{s:{s:s}}}",
-		    "name", "CEP_NODE_NAME", "valueFrom", "fieldRef",
-		    "fieldPath", "spec.nodeName"));
+		json_array_append_new(env,
+		    json_pack("{s:s, s:{s:{s:s}}}", "name", "CEP_NODE_NAME",
+		        "valueFrom", "fieldRef", "fieldPath", "spec.nodeName"));
 	return env;
 }
 
@@ -229,35 +236,39 @@ unsigned delegate_kpod_caps_for(const char *type, bool *cgroupfs)
 {
 	unsigned caps = 0;
 	return cep_caps_for(type, CEP_CAPS_POD, &caps, cgroupfs, NULL) ==
-	    CEP_OK ? caps : 0;
+	        CEP_OK ?
+	    caps :
+	    0;
 }
 
 static json_t *container_security(const cep_kpod *p)
 {
 	if (!on_node(p))
-		return json_pack("{s:b, s:i, s:i, s:b, s:b, s:{s:[s]}, s:{s:s}}",
-		    "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID,
-		    "runAsGroup", CEP_KPOD_UID, "readOnlyRootFilesystem", 1,
+		return json_pack(
+		    "{s:b, s:i, s:i, s:b, s:b, s:{s:[s]}, s:{s:s}}",
+		    "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID, "runAsGroup",
+		    CEP_KPOD_UID, "readOnlyRootFilesystem", 1,
 		    "allowPrivilegeEscalation", 0, "capabilities", "drop",
 		    "ALL", "seccompProfile", "type", "RuntimeDefault");
 	json_t *add = json_array();
-	for (unsigned b = 1; b != 0 && delegate_kpod_cap_name(b) != NULL; b <<= 1)
+	for (unsigned b = 1; b != 0 && delegate_kpod_cap_name(b) != NULL;
+	     b <<= 1)
 		if (p->caps & b)
 			json_array_append_new(add,
 			    json_string(delegate_kpod_cap_name(b)));
 	return json_pack("{s:b, s:i, s:i, s:b, s:b, s:b, s:{s:[s], s:o}, "
-	    "s:{s:s}}", "runAsNonRoot", 0, "runAsUser", 0, "runAsGroup", 0,
-	    "privileged", 0, "readOnlyRootFilesystem", 1,
-	    "allowPrivilegeEscalation", 0, "capabilities", "drop", "ALL",
-	    "add", add, "seccompProfile", "type", "RuntimeDefault");
+	                 "s:{s:s}}",
+	    "runAsNonRoot", 0, "runAsUser", 0, "runAsGroup", 0, "privileged", 0,
+	    "readOnlyRootFilesystem", 1, "allowPrivilegeEscalation", 0,
+	    "capabilities", "drop", "ALL", "add", add, "seccompProfile", "type",
+	    "RuntimeDefault");
 }
 
 static json_t *container(const cep_connector *c, const cep_kpod *p)
 {
 	json_t *ct = json_pack("{s:s, s:s, s:o, s:o, s:o, s:[{s:s, s:s, s:b}]}",
-	    "name", "runner", "image", c->image,
-	    "env", container_env(c, p), "resources", resources(c),
-	    "securityContext", container_security(p),
+	    "name", "runner", "image", c->image, "env", container_env(c, p),
+	    "resources", resources(c), "securityContext", container_security(p),
 	    "volumeMounts", "name", "identity", "mountPath",
 	    CEP_KPOD_IDENTITY_DIR, "readOnly", 1);
 	if (ct == NULL)
@@ -265,21 +276,22 @@ static json_t *container(const cep_connector *c, const cep_kpod *p)
 	if (on_node(p) && p->cgroupfs)
 		json_array_append_new(json_object_get(ct, "volumeMounts"),
 		    json_pack("{s:s, s:s}", "name", "cgroupfs", "mountPath",
-		    "/sys/fs/cgroup"));
+		        "/sys/fs/cgroup"));
 	if (c->pull_policy[0] != '\0')
 		json_object_set_new(ct, "imagePullPolicy",
 		    json_string(c->pull_policy));
 	if (p->cleanup) {
-		json_object_set_new(ct, "args", json_pack("[s, s, s, s]",
-		    "--cleanup", CEP_KPOD_CLEANUP_FILE, "--report",
-		    CEP_KPOD_TERMINATION_LOG));
+		json_object_set_new(ct, "args",
+		    json_pack("[s, s, s, s]", "--cleanup",
+		        CEP_KPOD_CLEANUP_FILE, "--report",
+		        CEP_KPOD_TERMINATION_LOG));
 		json_object_set_new(ct, "terminationMessagePath",
 		    json_string(CEP_KPOD_TERMINATION_LOG));
 		json_object_set_new(ct, "terminationMessagePolicy",
 		    json_string("File"));
 	} else if (p->server_name != NULL && p->server_name[0] != '\0') {
-		json_object_set_new(ct, "args", json_pack("[s, s]",
-		    "--server-name", p->server_name));
+		json_object_set_new(ct, "args",
+		    json_pack("[s, s]", "--server-name", p->server_name));
 	}
 	return ct;
 }
@@ -291,10 +303,11 @@ static json_t *pull_secrets(const cep_connector *c)
 	size_t i;
 	if (out == NULL || !json_is_array(c->pull_secrets))
 		return out;
-	json_array_foreach(c->pull_secrets, i, v) {
+	json_array_foreach(c->pull_secrets, i, v)
+	{
 		if (json_is_string(v))
-			json_array_append_new(out, json_pack("{s:s}", "name",
-			    json_string_value(v)));
+			json_array_append_new(out,
+			    json_pack("{s:s}", "name", json_string_value(v)));
 		else if (json_is_object(v))
 			json_array_append(out, v);
 	}
@@ -310,17 +323,16 @@ static void set_if_nonempty(json_t *obj, const char *key, json_t *v)
 
 static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 {
-	json_t *spec = json_pack("{s:s, s:I, s:b, s:[o], s:[{s:s, s:{s:s, s:i}}],"
-	    " s:{s:b, s:i, s:i, s:i, s:{s:s}}}",
-	    "restartPolicy", "Never",
-	    "activeDeadlineSeconds", (json_int_t)p->deadline_s,
-	    "automountServiceAccountToken", 1,
-	    "containers", container(c, p),
-	    "volumes", "name", "identity", "secret", "secretName", p->name,
-	    "defaultMode", 0400,
-	    "securityContext", "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID,
-	    "runAsGroup", CEP_KPOD_UID, "fsGroup", CEP_KPOD_UID,
-	    "seccompProfile", "type", "RuntimeDefault");
+	json_t *spec =
+	    json_pack("{s:s, s:I, s:b, s:[o], s:[{s:s, s:{s:s, s:i}}],"
+	              " s:{s:b, s:i, s:i, s:i, s:{s:s}}}",
+	        "restartPolicy", "Never", "activeDeadlineSeconds",
+	        (json_int_t)p->deadline_s, "automountServiceAccountToken", 1,
+	        "containers", container(c, p), "volumes", "name", "identity",
+	        "secret", "secretName", p->name, "defaultMode", 0400,
+	        "securityContext", "runAsNonRoot", 1, "runAsUser", CEP_KPOD_UID,
+	        "runAsGroup", CEP_KPOD_UID, "fsGroup", CEP_KPOD_UID,
+	        "seccompProfile", "type", "RuntimeDefault");
 	if (spec == NULL)
 		return NULL;
 	if (on_node(p)) {
@@ -336,8 +348,8 @@ static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 		if (p->cgroupfs)
 			json_array_append_new(json_object_get(spec, "volumes"),
 			    json_pack("{s:s, s:{s:s, s:s}}", "name", "cgroupfs",
-			    "hostPath", "path", "/sys/fs/cgroup", "type",
-			    "Directory"));
+			        "hostPath", "path", "/sys/fs/cgroup", "type",
+			        "Directory"));
 	}
 	if (c->service_account[0] != '\0')
 		json_object_set_new(spec, "serviceAccountName",
@@ -358,8 +370,8 @@ json_t *delegate_kpod_pod(const cep_connector *c, const cep_kpod *p)
 	if (c == NULL || p->name == NULL || p->ns == NULL ||
 	    p->run_id == NULL || p->appliance == NULL)
 		return NULL;
-	return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1",
-	    "kind", "Pod", "metadata", metadata(c, p), "spec", pod_spec(c, p));
+	return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind",
+	    "Pod", "metadata", metadata(c, p), "spec", pod_spec(c, p));
 }
 
 /* An immutable Secret holding data (taken), owned by the pod pod_uid so
@@ -368,8 +380,8 @@ static json_t *owned_secret(const cep_connector *c, const cep_kpod *p,
     const char *pod_uid, json_t *data)
 {
 	json_t *meta = metadata(c, p);
-	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]",
-	    "apiVersion", "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
+	json_t *owner = json_pack("[{s:s, s:s, s:s, s:s, s:b}]", "apiVersion",
+	    "v1", "kind", "Pod", "name", p->name, "uid", pod_uid,
 	    "blockOwnerDeletion", 0);
 	if (meta == NULL || owner == NULL) {
 		json_decref(data);
@@ -427,20 +439,27 @@ bool delegate_kpod_placement(const json_t *pod, char *node, size_t len,
 	    n[0] == '\0' || strlen(n) >= len)
 		return false;
 	unsigned bits = 0;
-	const json_t *add = json_object_get(json_object_get(json_object_get(
-	    json_array_get(json_object_get(spec, "containers"), 0),
-	    "securityContext"), "capabilities"), "add"), *v;
+	const json_t
+	    *add = json_object_get(
+	        json_object_get(
+	            json_object_get(json_array_get(json_object_get(spec,
+	                                               "containers"),
+	                                0),
+	                "securityContext"),
+	            "capabilities"),
+	        "add"),
+	    *v;
 	size_t i;
-	json_array_foreach(add, i, v)
-		for (unsigned b = 1; delegate_kpod_cap_name(b) != NULL; b <<= 1)
-			if (json_is_string(v) && strcmp(json_string_value(v),
-			    delegate_kpod_cap_name(b)) == 0)
-				bits |= b;
+	json_array_foreach(add, i, v) for (unsigned b = 1;
+	                                   delegate_kpod_cap_name(b) != NULL;
+	                                   b <<= 1) if (json_is_string(v) &&
+	    strcmp(json_string_value(v), delegate_kpod_cap_name(b)) == 0)
+	    bits |= b;
 	bool cg = false;
-	json_array_foreach(json_object_get(spec, "volumes"), i, v)
-		cg = cg || (json_is_string(json_object_get(v, "name")) &&
-		    strcmp(json_string_value(json_object_get(v, "name")),
-		    "cgroupfs") == 0);
+	json_array_foreach(json_object_get(spec, "volumes"), i, v) cg = cg ||
+	    (json_is_string(json_object_get(v, "name")) &&
+	        strcmp(json_string_value(json_object_get(v, "name")),
+	            "cgroupfs") == 0);
 	snprintf(node, len, "%s", n);
 	*caps = bits;
 	*cgroupfs = cg;

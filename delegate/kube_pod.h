@@ -21,7 +21,7 @@
 #define CEP_KPOD_RUN_ID "cep.io/run-id"
 #define CEP_KPOD_APPLIANCE "cep.io/appliance"
 #define CEP_KPOD_IDENTITY_DIR "/var/run/cep/identity"
-#define CEP_KPOD_UID 65532   /* the distroless "nonroot" user */
+#define CEP_KPOD_UID 65532 /* the distroless "nonroot" user */
 
 /* Linux capabilities a runner on a pod target's node may get: the bits
  * of the one capability table (lib/proc/caps.h), under their old names. */
@@ -46,7 +46,7 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err);
 
 typedef struct cep_kpod {
 	const char *run_id;
-	const char *name;        /* pod and secret: cep-runner-<run-id> */
+	const char *name; /* pod and secret: cep-runner-<run-id> */
 	const char *ns;
 	const char *appliance;
 	const char *relay;       /* what the runner dials */

@@ -54,9 +54,9 @@ struct cep_lease {
 	bool started;
 	/* d->mu guards the rest */
 	bool held;
-	int64_t valid_until;          /* mono ms: tasks may be taken before */
-	char seen[512];               /* another holder's record, as last read */
-	int64_t seen_mono;            /* when it last changed */
+	int64_t valid_until; /* mono ms: tasks may be taken before */
+	char seen[512];      /* another holder's record, as last read */
+	int64_t seen_mono;   /* when it last changed */
 	char last_error[CEP_ERR_MSG_MAX];
 };
 
@@ -67,10 +67,11 @@ static const cep_kube_res lease_res = {"coordination.k8s.io/v1", "leases",
 
 static int lease_get(struct cep_lease *l, json_t **obj, cep_err *err)
 {
-	int rv = cep_kube_get(l->kube, &lease_res, l->ns,
-	    l->d->cfg.lease.name, obj, err);
+	int rv = cep_kube_get(l->kube, &lease_res, l->ns, l->d->cfg.lease.name,
+	    obj, err);
 	if (rv == CEP_NOT_FOUND)
-		cep_err_wrap(err, "the Lease is made by deploy/kubernetes/"
+		cep_err_wrap(err,
+		    "the Lease is made by deploy/kubernetes/"
 		    "20-lease.yaml (the delegate may only get and update it)");
 	return rv;
 }
@@ -85,7 +86,9 @@ static int lease_put(struct cep_lease *l, json_t *obj, cep_err *err)
 		return rv;
 	snprintf(what, sizeof(what), "update leases %s/%s", l->ns,
 	    l->d->cfg.lease.name);
-	cep_kube_req req = {.method = "PUT", .path = path, .body = obj,
+	cep_kube_req req = {.method = "PUT",
+	    .path = path,
+	    .body = obj,
 	    .what = what};
 	return cep_kube_request(l->kube, &req, NULL, NULL, err);
 }
@@ -115,8 +118,8 @@ static bool expired(struct cep_lease *l, json_t *spec, const char *holder)
 	char rec[sizeof(l->seen)];
 	snprintf(rec, sizeof(rec), "%s|%s", holder,
 	    spec_str(spec, "renewTime"));
-	json_int_t secs = json_integer_value(json_object_get(spec,
-	    "leaseDurationSeconds"));
+	json_int_t secs = json_integer_value(
+	    json_object_get(spec, "leaseDurationSeconds"));
 	int64_t dur = secs > 0 ? (int64_t)secs * 1000 : l->duration_ms;
 	int64_t now = cep_mono_ms();
 	pthread_mutex_lock(&l->d->mu);
@@ -144,7 +147,8 @@ static int try_once(struct cep_lease *l, bool *mine, cep_err *err)
 		json_object_set_new(obj, "spec", spec);
 	}
 	char holder[256];
-	snprintf(holder, sizeof(holder), "%s", spec_str(spec, "holderIdentity"));
+	snprintf(holder, sizeof(holder), "%s",
+	    spec_str(spec, "holderIdentity"));
 	bool ours = strcmp(holder, l->identity) == 0;
 	if (!ours && holder[0] != '\0' && !expired(l, spec, holder)) {
 		json_decref(obj);
@@ -152,9 +156,9 @@ static int try_once(struct cep_lease *l, bool *mine, cep_err *err)
 	}
 	char now[40];
 	micro_time(now, sizeof(now));
-	if (!ours) {   /* a new holder: acquireTime, one more transition */
-		json_int_t tr = json_integer_value(json_object_get(spec,
-		    "leaseTransitions"));
+	if (!ours) { /* a new holder: acquireTime, one more transition */
+		json_int_t tr = json_integer_value(
+		    json_object_get(spec, "leaseTransitions"));
 		json_object_set_new(spec, "acquireTime", json_string(now));
 		json_object_set_new(spec, "leaseTransitions",
 		    json_integer(tr + 1));
@@ -165,9 +169,9 @@ static int try_once(struct cep_lease *l, bool *mine, cep_err *err)
 	json_object_set_new(spec, "renewTime", json_string(now));
 	rv = lease_put(l, obj, err);
 	json_decref(obj);
-	if (rv == CEP_ABORTED) {   /* 409: another replica wrote first */
-		cep_log_info(NULL, "lost the race for the Lease %s/%s",
-		    l->ns, l->d->cfg.lease.name);
+	if (rv == CEP_ABORTED) { /* 409: another replica wrote first */
+		cep_log_info(NULL, "lost the race for the Lease %s/%s", l->ns,
+		    l->d->cfg.lease.name);
 		return CEP_OK;
 	}
 	*mine = rv == CEP_OK;
@@ -192,17 +196,21 @@ static void set_held(struct cep_lease *l, bool held, const char *why)
 		return;
 	l->held = held;
 	cep_err err = {0};
-	if (held && cep_write_file(l->ready, l->identity, strlen(l->identity),
-	    0644, &err) != CEP_OK)
+	if (held &&
+	    cep_write_file(l->ready, l->identity, strlen(l->identity), 0644,
+	        &err) != CEP_OK)
 		cep_log_warn(NULL, "%s", err.msg);
 	if (!held)
 		unlink(l->ready);
 	if (held)
-		cep_log_info(NULL, "holding the Lease %s/%s as %s: taking tasks",
-		    l->ns, l->d->cfg.lease.name, l->identity);
+		cep_log_info(NULL,
+		    "holding the Lease %s/%s as %s: taking tasks", l->ns,
+		    l->d->cfg.lease.name, l->identity);
 	else
-		cep_log_warn(NULL, "not holding the Lease %s/%s: %s; taking no "
-		    "tasks", l->ns, l->d->cfg.lease.name, why);
+		cep_log_warn(NULL,
+		    "not holding the Lease %s/%s: %s; taking no "
+		    "tasks",
+		    l->ns, l->d->cfg.lease.name, why);
 }
 
 /* d->mu held: the outcome of one turn. */
@@ -216,7 +224,8 @@ static void turn_done(struct cep_lease *l, int rv, bool mine, int64_t t0,
 		l->valid_until = 0;
 		set_held(l, false, "another replica holds it");
 	} else if (cep_mono_ms() >= deadline(l)) {
-		set_held(l, false, "it could not be renewed within its duration");
+		set_held(l, false,
+		    "it could not be renewed within its duration");
 	}
 	if (rv != CEP_OK && strcmp(err->msg, l->last_error) != 0)
 		cep_log_warn(NULL, "Lease %s/%s: %s", l->ns,
@@ -238,7 +247,7 @@ static void *lease_main(void *arg)
 		pthread_mutex_lock(&d->mu);
 		turn_done(l, rv, mine, t0, &err);
 		int64_t next = t0 + period;
-		if (l->held && deadline(l) < next)   /* renewals failing */
+		if (l->held && deadline(l) < next) /* renewals failing */
 			next = deadline(l);
 		while (!d->stopping && cep_mono_ms() < next)
 			cep_cond_wait_ms(&d->relay_cv, &d->mu,
@@ -281,13 +290,14 @@ static int open_kube(struct cep_lease *l, cep_err *err)
 	if (rv != CEP_OK)
 		return rv;
 	/* one renewal never outlasts a third of the duration */
-	cep_kube_set_timeout(l->kube, l->duration_ms / 3 > 500 ?
-	    l->duration_ms / 3 : 500);
+	cep_kube_set_timeout(l->kube,
+	    l->duration_ms / 3 > 500 ? l->duration_ms / 3 : 500);
 	cep_kube_set_retries(l->kube, 1);
 	const char *ns = l->d->cfg.lease.ns[0] ? l->d->cfg.lease.ns :
-	    cep_kube_namespace(l->kube);
+	                                         cep_kube_namespace(l->kube);
 	if (ns[0] == '\0')
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "delegate.lease."
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "delegate.lease."
 		    "namespace is not set and the credentials name none");
 	snprintf(l->ns, sizeof(l->ns), "%s", ns);
 	return CEP_OK;
@@ -313,7 +323,8 @@ int delegate_lease_start(cep_delegate *d, cep_err *err)
 		return CEP_OK;
 	struct cep_lease *l = calloc(1, sizeof(*l));
 	if (l == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	l->d = d;
 	l->duration_ms = d->cfg.lease.duration_ms;
 	identity(l->identity, sizeof(l->identity));
@@ -326,14 +337,17 @@ int delegate_lease_start(cep_delegate *d, cep_err *err)
 		free(l);
 		return cep_err_wrap(err, "delegate.lease");
 	}
-	unlink(l->ready);   /* an earlier life's */
+	unlink(l->ready); /* an earlier life's */
 	d->lease = l;
 	if (pthread_create(&l->th, NULL, lease_main, l) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "starting a thread failed");
 	l->started = true;
-	cep_log_info(NULL, "taking tasks only while holding the Lease %s/%s "
-	    "(identity %s, duration %llds)", l->ns, d->cfg.lease.name,
-	    l->identity, (long long)(l->duration_ms / 1000));
+	cep_log_info(NULL,
+	    "taking tasks only while holding the Lease %s/%s "
+	    "(identity %s, duration %llds)",
+	    l->ns, d->cfg.lease.name, l->identity,
+	    (long long)(l->duration_ms / 1000));
 	return CEP_OK;
 }
 

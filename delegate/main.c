@@ -23,7 +23,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cep-delegate [--home DIR] [--debug]\n"
+	fprintf(f,
+	    "usage: cep-delegate [--home DIR] [--debug]\n"
 	    "  --home DIR  appliance home (default $CEP_HOME, else /etc/cep,\n"
 	    "              /var/lib/cep, /run/cep)\n");
 }
@@ -60,8 +61,9 @@ int main(int argc, char **argv)
 	}
 	/* delegate.metrics: not fatal, a delegate that does not start cannot
 	 * revert what its runs left */
-	cep_metrics_server *metrics = cep_metrics_start_daemon(
-	    delegate_metrics(d), cfg.delegate_metrics, paths.run, "delegate");
+	cep_metrics_server *metrics = cep_metrics_start_daemon(delegate_metrics(
+	                                                           d),
+	    cfg.delegate_metrics, paths.run, "delegate");
 	/* The watchdog follows the monitor thread, which launches, reaps
 	 * and aborts runs: if it hangs, systemd restarts the delegate and
 	 * recovery (recover.c) takes the runs over. */

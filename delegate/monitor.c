@@ -44,13 +44,16 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
 		rv = cep_mkdirs(dir, 0700, err);
 	const char *ca = delegate_signer_ca_pem(d->signer);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) == CEP_OK)
+	    (rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) ==
+	        CEP_OK)
 		rv = cep_write_file(path, ca, strlen(ca), 0600, err);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/runner.crt", dir)) == CEP_OK)
+	    (rv = cep_path(path, sizeof(path), err, "%s/runner.crt", dir)) ==
+	        CEP_OK)
 		rv = cep_write_file(path, cert, strlen(cert), 0600, err);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/runner.key", dir)) == CEP_OK)
+	    (rv = cep_path(path, sizeof(path), err, "%s/runner.key", dir)) ==
+	        CEP_OK)
 		rv = cep_write_file(path, key, strlen(key), 0600, err);
 	return rv;
 }
@@ -67,7 +70,8 @@ static int mint_identity(cep_delegate *d, const char *id, const char *conn,
 	if (rv != CEP_OK)
 		return rv;
 	char *cert = NULL, *key = NULL;
-	rv = delegate_signer_issue(d->signer, id, uri, not_after, &cert, &key, err);
+	rv = delegate_signer_issue(d->signer, id, uri, not_after, &cert, &key,
+	    err);
 	if (rv == CEP_OK)
 		rv = write_identity(d, id, cert, key, err);
 	free(cert);
@@ -78,7 +82,8 @@ static int mint_identity(cep_delegate *d, const char *id, const char *conn,
 static void launch_failed(cep_run *r, const char *what, const cep_err *err)
 {
 	r->launch_failed = true;
-	snprintf(r->exit_what, sizeof(r->exit_what), "%s: %.500s", what, err->msg);
+	snprintf(r->exit_what, sizeof(r->exit_what), "%s: %.500s", what,
+	    err->msg);
 	cep_log_error(r->id.s, "%s", r->exit_what);
 }
 
@@ -113,10 +118,12 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 {
 	char dir[4096], log[4096];
 	cep_err err = {0};
-	cep_run_id rid = r->id;   /* r may change once d->mu is dropped */
+	cep_run_id rid = r->id; /* r may change once d->mu is dropped */
 	const char *id = rid.s;
-	if (delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) != CEP_OK ||
-	    delegate_run_dir(d, id, "runner.log", log, sizeof(log), &err) != CEP_OK) {
+	if (delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) !=
+	        CEP_OK ||
+	    delegate_run_dir(d, id, "runner.log", log, sizeof(log), &err) !=
+	        CEP_OK) {
 		cep_metric_inc1(d->m_launch_fail,
 		    delegate_executor_name(delegate_run_executor(d, r)));
 		launch_failed(r, "launching the runner", &err);
@@ -125,9 +132,9 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	char conn[64], ns[64];
 	snprintf(conn, sizeof(conn), "%s", r->connector);
 	snprintf(ns, sizeof(ns), "%s", r->ns);
-	cep_exec_pods pods;          /* copied by the executor */
+	cep_exec_pods pods; /* copied by the executor */
 	if (delegate_executor_pods(delegate_run_executor(d, r), r->spec_yaml,
-	    r->spec_name, &pods, &err) != CEP_OK) {
+	        r->spec_name, &pods, &err) != CEP_OK) {
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -136,16 +143,23 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	 * (lib/base/cred.h) */
 	char cp_ca[CEP_PATH_MAX];
 	cep_cred_path(d->cfg.cp.ca_file, cp_ca, sizeof(cp_ca));
-	cep_exec_launch l = {.run_id = id, .identity_dir = dir,
-	    .relay_url = d->cfg.relay_advertise, .log_path = log,
-	    .cp_url = d->cfg.cp.url, .cp_ca_file = cp_ca,
-	    .cp_proxy = d->cfg.cp.proxy, .connector = conn, .ns = ns,
-	    .appliance = d->cfg.appliance, .not_after_ms = r->not_after_ms,
+	cep_exec_launch l = {.run_id = id,
+	    .identity_dir = dir,
+	    .relay_url = d->cfg.relay_advertise,
+	    .log_path = log,
+	    .cp_url = d->cfg.cp.url,
+	    .cp_ca_file = cp_ca,
+	    .cp_proxy = d->cfg.cp.proxy,
+	    .connector = conn,
+	    .ns = ns,
+	    .appliance = d->cfg.appliance,
+	    .not_after_ms = r->not_after_ms,
 	    .pods = &pods};
 	cep_exp *e = NULL;
 	const char *types[64];
-	if (r->spec_yaml != NULL && cep_exp_parse(r->spec_yaml,
-	    strlen(r->spec_yaml), r->spec_name, &e, NULL, &err) == CEP_OK) {
+	if (r->spec_yaml != NULL &&
+	    cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), r->spec_name, &e,
+	        NULL, &err) == CEP_OK) {
 		l.fault_types = types;
 		l.nfault_types = fault_types(e, types, 64);
 	}
@@ -169,8 +183,10 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		journal_pid(r);
 	char who[256];
 	delegate_executor_describe(ex, &h, who, sizeof(who));
-	cep_log_conn(CEP_LOG_INFO, r->id.s, h.connector, "runner started: %s "
-	    "(%s executor)", who, delegate_executor_name(ex));
+	cep_log_conn(CEP_LOG_INFO, r->id.s, h.connector,
+	    "runner started: %s "
+	    "(%s executor)",
+	    who, delegate_executor_name(ex));
 }
 
 /* PENDING -> LAUNCHING -> runner started. d->mu held on entry and exit. */
@@ -201,7 +217,8 @@ static void launch(cep_delegate *d, cep_run *r)
 	/* Let the grant reach the relay first, so the runner's first call is
 	 * not refused as "unknown run"; a relay that is down costs 1 s. */
 	if (!delegate_relay_wait_synced(d, d->sync_gen, GRANT_WAIT_MS))
-		cep_log_warn(r->id.s, "relay has not confirmed the grant; "
+		cep_log_warn(r->id.s,
+		    "relay has not confirmed the grant; "
 		    "launching anyway (the runner retries)");
 	if (r->aborting || d->stopping)
 		return;
@@ -239,7 +256,8 @@ static Cep__V1__RunState final_state(cep_delegate *d, cep_run *r,
 			snprintf(why, len, "%s", r->abort_reason);
 		else if (st == CEP__V1__RUN_STATE__RUN_ERROR &&
 		    strcmp(r->verdict, "Error") != 0)
-			snprintf(why, len, "unknown verdict \"%s\"", r->verdict);
+			snprintf(why, len, "unknown verdict \"%s\"",
+			    r->verdict);
 		else
 			why[0] = '\0';
 		return st;
@@ -252,8 +270,8 @@ static Cep__V1__RunState final_state(cep_delegate *d, cep_run *r,
 		snprintf(why, len, "%s", r->abort_reason);
 		return CEP__V1__RUN_STATE__RUN_ABORTED;
 	}
-	delegate_executor_unverdicted(delegate_run_executor(d, r), r->exit_what, why,
-	    len);
+	delegate_executor_unverdicted(delegate_run_executor(d, r), r->exit_what,
+	    why, len);
 	return CEP__V1__RUN_STATE__RUN_ERROR;
 }
 
@@ -277,8 +295,8 @@ static cep_kube *undo_kube(const char *run_id, char *ns, size_t nslen,
 	cep_kube *k = NULL;
 	cep_err err = {0};
 	/* a run whose executor has no cluster client has no such faults */
-	if (ex == NULL || delegate_executor_kube_client(ex, conn, &k, &err) !=
-	    CEP_OK) {
+	if (ex == NULL ||
+	    delegate_executor_kube_client(ex, conn, &k, &err) != CEP_OK) {
 		if (ex == NULL || err.code == CEP_FAILED_PRECONDITION)
 			return NULL;
 		cep_log_warn(run_id, "undo: %s", err.msg);
@@ -311,7 +329,8 @@ static Cep__V1__FaultRecord **unreverted(cep_run *r, size_t *n)
 		if (v[j++] == NULL) {
 			for (size_t k = 0; k < j; k++)
 				if (v[k] != NULL)
-					cep__v1__fault_record__free_unpacked(v[k], NULL);
+					cep__v1__fault_record__free_unpacked(
+					    v[k], NULL);
 			free(v);
 			return NULL;
 		}
@@ -334,29 +353,32 @@ static enum cep_exec_state node_faults(cep_delegate *d, cep_run *r,
 	for (size_t i = 0; i < n; i++) {
 		node[i] = cep_undo_on_node(recs[i]->mechanism);
 		if (node[i])
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, "
-			    "s:s, s:s}", "run_id", r->id.s, "fault_id",
-			    recs[i]->fault_id, "type", recs[i]->type, "target",
-			    recs[i]->target, "mechanism", recs[i]->mechanism,
-			    "undo", recs[i]->undo));
+			json_array_append_new(arr,
+			    json_pack("{s:s, s:s, s:s, s:s, "
+			              "s:s, s:s}",
+			        "run_id", r->id.s, "fault_id",
+			        recs[i]->fault_id, "type", recs[i]->type,
+			        "target", recs[i]->target, "mechanism",
+			        recs[i]->mechanism, "undo", recs[i]->undo));
 	}
 	char *js = json_dumps(arr, JSON_COMPACT), *undone = NULL;
 	json_decref(arr);
 	if (js == NULL)
-		return delegate_exec_state_of(cep_err_set(uerr,
-		    CEP_RESOURCE_EXHAUSTED, "no memory"));
-	enum cep_exec_state rv = delegate_executor_node_undo(delegate_run_executor(d, r),
-	    r->id.s, js, &undone, uerr);
+		return delegate_exec_state_of(
+		    cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory"));
+	enum cep_exec_state rv =
+	    delegate_executor_node_undo(delegate_run_executor(d, r), r->id.s,
+	        js, &undone, uerr);
 	free(js);
 	json_t *ids = undone ? json_loads(undone, 0, NULL) : NULL;
 	free(undone);
 	size_t k;
 	json_t *v;
-	json_array_foreach(ids, k, v)
-		for (size_t i = 0; i < n; i++)
-			if (node[i] && json_is_string(v) && strcmp(
-			    json_string_value(v), recs[i]->fault_id) == 0)
-				done[i] = true;
+	json_array_foreach(ids, k, v) for (size_t i = 0; i < n;
+	                                   i++) if (node[i] &&
+	    json_is_string(v) &&
+	    strcmp(json_string_value(v), recs[i]->fault_id) == 0)
+	    done[i] = true;
 	json_decref(ids);
 	if (rv != CEP_EXEC_FAILED)
 		return rv;
@@ -394,15 +416,17 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 	size_t n;
 	Cep__V1__FaultRecord **recs = unreverted(r, &n);
 	if (n > 0 && recs == NULL)
-		return delegate_exec_state_of(cep_err_set(uerr,
-		    CEP_RESOURCE_EXHAUSTED, "no memory for the undo of %zu "
-		    "fault(s)", n));
+		return delegate_exec_state_of(
+		    cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
+		        "no memory for the undo of %zu "
+		        "fault(s)",
+		        n));
 	bool *done = calloc(n + 1, sizeof(*done));
 	bool *node = calloc(n + 1, sizeof(*node));
 	enum cep_exec_state rv = CEP_EXEC_DONE;
 	if (done == NULL || node == NULL)
-		rv = delegate_exec_state_of(cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED,
-		    "no memory"));
+		rv = delegate_exec_state_of(
+		    cep_err_set(uerr, CEP_RESOURCE_EXHAUSTED, "no memory"));
 	else
 		rv = node_faults(d, r, recs, n, node, done, uerr);
 	if (rv == CEP_EXEC_PENDING) {
@@ -418,12 +442,12 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
 		cep_err err = {0};
 		if (node[i])
-			continue;   /* the cleanup runner's (above) */
+			continue; /* the cleanup runner's (above) */
 		done[i] = cep_undo_apply(&uctx, recs[i], &err) == CEP_OK;
 		if (done[i])
 			continue;
-		cep_log_error(id, "fault %s: undo failed: %s", recs[i]->fault_id,
-		    err.msg);
+		cep_log_error(id, "fault %s: undo failed: %s",
+		    recs[i]->fault_id, err.msg);
 		if (rv == CEP_EXEC_DONE)
 			*uerr = err;
 		rv = CEP_EXEC_FAILED;
@@ -434,8 +458,10 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 		const char *who = node[i] ? "cleanup runner" : "delegate";
 		if (!done[i]) {
 			if (node[i])
-				cep_log_error(id, "fault %s: not undone by the "
-				    "cleanup runner", recs[i]->fault_id);
+				cep_log_error(id,
+				    "fault %s: not undone by the "
+				    "cleanup runner",
+				    recs[i]->fault_id);
 			continue;
 		}
 		cep_err err = {0};
@@ -466,17 +492,20 @@ static void finish(cep_delegate *d, cep_run *r)
 	const char *id = rid.s;
 	if (r->state != CEP__V1__RUN_STATE__RUN_CLEANUP) {
 		char why[512];
-		snprintf(why, sizeof(why), "%s", !r->has_runner ? "no runner" :
-		    "runner ended");
-		delegate_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP, why);
+		snprintf(why, sizeof(why), "%s",
+		    !r->has_runner ? "no runner" : "runner ended");
+		delegate_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP,
+		    why);
 	}
 	bool first = !r->cleaning;
 	r->cleaning = true;
 	cep_executor *ex = delegate_run_executor(d, r);
 	pthread_mutex_unlock(&d->mu);
 	enum cep_exec_state urv = delegate_executor_undo(ex, id, &uerr);
-	if (first && delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
-	    CEP_OK && cep_rmtree(dir, &err) != CEP_OK)
+	if (first &&
+	    delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
+	        CEP_OK &&
+	    cep_rmtree(dir, &err) != CEP_OK)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
 	if (urv == CEP_EXEC_PENDING)
@@ -485,14 +514,13 @@ static void finish(cep_delegate *d, cep_run *r)
 	if (objects_gone)
 		urv = undo_faults(d, r, &uerr);
 	if (urv == CEP_EXEC_PENDING)
-		return;   /* a cleanup runner is at work: ask again */
+		return; /* a cleanup runner is at work: ask again */
 	r->cleaning = false;
 	if (!objects_gone)
 		cep_log_error(id, "undo failed: %s", uerr.msg);
 	char why[512];
 	Cep__V1__RunState st = final_state(d, r,
-	    urv == CEP_EXEC_DONE ? NULL : uerr.msg,
-	    why, sizeof(why));
+	    urv == CEP_EXEC_DONE ? NULL : uerr.msg, why, sizeof(why));
 	r->has_runner = false;
 	delegate_run_set_state(d, r, st, why);
 }
@@ -509,7 +537,8 @@ static void watch(cep_delegate *d, cep_run *r)
 			/* an asynchronous launch's failure (executor.h), as a
 			 * synchronous launch's error reads */
 			r->launch_failed = true;
-			cep_metric_inc1(d->m_launch_fail, delegate_executor_name(ex));
+			cep_metric_inc1(d->m_launch_fail,
+			    delegate_executor_name(ex));
 			snprintf(r->exit_what, sizeof(r->exit_what),
 			    "launching the runner: %.600s", what + 15);
 		}
@@ -525,8 +554,10 @@ static void watch(cep_delegate *d, cep_run *r)
 	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
 		char who[256];
 		delegate_executor_describe(ex, &r->h, who, sizeof(who));
-		cep_log_warn(r->id.s, "runner %s still there %d s after the "
-		    "abort: killing it", who, CEP_ABORT_GRACE_MS / 1000);
+		cep_log_warn(r->id.s,
+		    "runner %s still there %d s after the "
+		    "abort: killing it",
+		    who, CEP_ABORT_GRACE_MS / 1000);
 		delegate_executor_kill(ex, &r->h);
 		r->killed = true;
 	}

@@ -48,16 +48,18 @@ static const char *denied_by(const cep_policy *p, const char *name)
  * writes it in cep.yaml. */
 static void fmt_duration(int64_t ms, char *buf, size_t len)
 {
-	static const struct { const char *u; int64_t ms; } units[] = {
-		{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+	static const struct {
+		const char *u;
+		int64_t ms;
+	} units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
 	size_t off = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < 4 && off < len; i++) {
 		int64_t n = ms / units[i].ms;
 		ms %= units[i].ms;
 		if (n > 0) {
-			int w = snprintf(buf + off, len - off, "%lld%s", (long long)n,
-			    units[i].u);
+			int w = snprintf(buf + off, len - off, "%lld%s",
+			    (long long)n, units[i].u);
 			off += w > 0 ? (size_t)w : 0;
 		}
 	}
@@ -89,18 +91,20 @@ static int check_target(const cep_policy *p, const char *fault,
 	if (hit != NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets %s \"%s\", denied by "
-		    "policy.targets.deny \"%s\"", fault, what, name, hit);
+		    "policy.targets.deny \"%s\"",
+		    fault, what, name, hit);
 	if (p->n_allow > 0 && match_any(p->allow, p->n_allow, name) == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets %s \"%s\", not allowed by "
-		    "policy.targets.allow", fault, what, name);
+		    "policy.targets.allow",
+		    fault, what, name);
 	return CEP_OK;
 }
 
 /* A pid target: never init, never the appliance itself, and its command
  * name must pass the same lists as a process name would. */
-static int check_pid(const cep_policy *p, cep_hostview *hv,
-    const char *fault, int64_t pid, cep_err *err)
+static int check_pid(const cep_policy *p, cep_hostview *hv, const char *fault,
+    int64_t pid, cep_err *err)
 {
 	char comm[64];
 	cep_err e = {0};
@@ -112,7 +116,8 @@ static int check_pid(const cep_policy *p, cep_hostview *hv,
 	if (pid == (int64_t)getpid() || pid == (int64_t)getppid())
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld, the appliance's own "
-		    "process", fault, (long long)pid);
+		    "process",
+		    fault, (long long)pid);
 	if ((rv = delegate_hostview_comm(hv, pid, comm, sizeof(comm), &e)) ==
 	    CEP_NOT_FOUND)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
@@ -125,7 +130,8 @@ static int check_pid(const cep_policy *p, cep_hostview *hv,
 	if (strncmp(comm, "cep-", 4) == 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" targets pid %lld (%s), the appliance's "
-		    "own process", fault, (long long)pid, comm);
+		    "own process",
+		    fault, (long long)pid, comm);
 	char what[64];
 	snprintf(what, sizeof(what), "pid %lld, process", (long long)pid);
 	return check_target(p, fault, what, comm, err);
@@ -134,17 +140,20 @@ static int check_pid(const cep_policy *p, cep_hostview *hv,
 static int check_limits(const cep_policy *p, const cep_exp_item *it,
     const char *fault, cep_err *err)
 {
-	if (cep_exp_has(it, "mib") && strcmp(cep_exp_item_type(it),
-	    "disk-fill") != 0 && cep_exp_int(it, "mib") > p->max_memory_mib)
+	if (cep_exp_has(it, "mib") &&
+	    strcmp(cep_exp_item_type(it), "disk-fill") != 0 &&
+	    cep_exp_int(it, "mib") > p->max_memory_mib)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" (%s) asks mib %lld, exceeds "
-		    "policy.maxMemoryMiB %d", fault, cep_exp_item_type(it),
+		    "policy.maxMemoryMiB %d",
+		    fault, cep_exp_item_type(it),
 		    (long long)cep_exp_int(it, "mib"), p->max_memory_mib);
 	if (cep_exp_has(it, "workers") &&
 	    cep_exp_int(it, "workers") > p->max_cpu_workers)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" (%s) asks workers %lld, exceeds "
-		    "policy.maxCpuWorkers %d", fault, cep_exp_item_type(it),
+		    "policy.maxCpuWorkers %d",
+		    fault, cep_exp_item_type(it),
 		    (long long)cep_exp_int(it, "workers"), p->max_cpu_workers);
 	return CEP_OK;
 }
@@ -164,7 +173,8 @@ static int fill_fs_error(const cep_exp_item *it, const char *fault,
 		snprintf(dir, sizeof(dir), "%s", path);
 	return cep_err_set(err, CEP_FAILED_PRECONDITION,
 	    "policy: fault \"%s\" (disk-fill): cannot check %.300s "
-	    "against policy.maxDiskFillPercent: %s", fault, dir, why);
+	    "against policy.maxDiskFillPercent: %s",
+	    fault, dir, why);
 }
 
 /* No fill beyond policy.maxDiskFillPercent (a mib fill is checked
@@ -181,8 +191,8 @@ static int check_fill_share(const cep_policy *p, const cep_exp_item *it,
 	if (pct > (double)p->max_disk_fill_percent)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" would fill %s to %.0f%%, exceeds "
-		    "policy.maxDiskFillPercent %d", fault, path, pct,
-		    p->max_disk_fill_percent);
+		    "policy.maxDiskFillPercent %d",
+		    fault, path, pct, p->max_disk_fill_percent);
 	return CEP_OK;
 }
 
@@ -193,15 +203,17 @@ static int check_disk_fill(const cep_policy *p, cep_hostview *hv,
 {
 	const char *path = cep_exp_str(it, "path");
 	if (path == NULL)
-		return CEP_OK;   /* the schema requires it */
+		return CEP_OK; /* the schema requires it */
 	cep_hostview_fs *fs = malloc(sizeof(*fs));
 	if (fs == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	cep_err e = {0};
 	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
 	int rv = delegate_hostview_fs_of(hv, pid, path, fs, &e);
 	if (rv == CEP_OK && fs->blocks == 0)
-		rv = cep_err_set(&e, CEP_FAILED_PRECONDITION, "no blocks (not "
+		rv = cep_err_set(&e, CEP_FAILED_PRECONDITION,
+		    "no blocks (not "
 		    "a disk filesystem)");
 	const char *hit = match_any(p->fill_deny, p->n_fill_deny, path);
 	if (hit == NULL && fs->real[0] != '\0')
@@ -209,7 +221,8 @@ static int check_disk_fill(const cep_policy *p, cep_hostview *hv,
 	if (hit != NULL)
 		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" fills %s, denied by "
-		    "policy.diskFillDeny \"%s\"", fault, path, hit);
+		    "policy.diskFillDeny \"%s\"",
+		    fault, path, hit);
 	else if (rv != CEP_OK)
 		rv = fill_fs_error(it, fault, e.msg, err);
 	else
@@ -222,15 +235,16 @@ static int check_disk_fill(const cep_policy *p, cep_hostview *hv,
  * pid 1's and the appliance's own: on the host they are one, and where
  * pid 1's cannot be read (a root without ptrace over init) the
  * appliance's own is all that is known of it. */
-static int netns_rule(const cep_policy *p, const char *fault,
-    const char *type, bool is_host, cep_err *err)
+static int netns_rule(const cep_policy *p, const char *fault, const char *type,
+    bool is_host, cep_err *err)
 {
 	if (!is_host || p->allow_host_netns)
 		return CEP_OK;
 	return cep_err_set(err, CEP_FAILED_PRECONDITION,
 	    "policy: fault \"%s\" (%s) targets the host's network namespace "
 	    "(pid 1's or the appliance's own), refused while "
-	    "policy.network.allowHostNetns is false", fault, type);
+	    "policy.network.allowHostNetns is false",
+	    fault, type);
 }
 
 int delegate_policy_check_netns_id(const cep_policy *p, const char *fault,
@@ -256,7 +270,7 @@ static int check_netns(const cep_policy *p, cep_hostview *hv,
 	cep_err e = {0};
 	int64_t pid = cep_exp_has(it, "pid") ? cep_exp_int(it, "pid") : 0;
 	const char *ns = cep_exp_has(it, "netns") ? cep_exp_str(it, "netns") :
-	    NULL;
+	                                            NULL;
 	if (delegate_hostview_netns(hv, pid, ns, &id, &is_host, &e) != CEP_OK)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: fault \"%s\" (%s): target network namespace: %s",
@@ -299,26 +313,29 @@ static int check_kubernetes(const cep_policy *p, const cep_connectors *cs,
 	if (hit != NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: namespace \"%s\" denied by policy.namespaces.deny "
-		    "\"%s\"", ns, hit);
+		    "\"%s\"",
+		    ns, hit);
 	const cep_connector *c = cs ? cep_connectors_find(cs, name) : NULL;
 	if (c == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: no connector \"%s\" for kubernetes targets "
 		    "(connectors.d/%s.yaml does not exist; %zu connector(s) "
-		    "configured)", name, name, cs ? cep_connectors_count(cs) : 0);
+		    "configured)",
+		    name, name, cs ? cep_connectors_count(cs) : 0);
 	char why[300] = "";
 	if (!cep_connector_ns_allowed(c, ns, why, sizeof(why)))
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: namespace \"%s\" not allowed by connector \"%s\" "
-		    "(%s, key namespaces): %s", ns, name, c->file, why);
+		    "(%s, key namespaces): %s",
+		    ns, name, c->file, why);
 	return CEP_OK;
 }
 
 int delegate_policy_check_active(const cep_policy *p, size_t active_runs,
     cep_err *err)
 {
-	if (active_runs >= (size_t)(p->max_concurrent_runs < 0 ? 0 :
-	    p->max_concurrent_runs))
+	if (active_runs >=
+	    (size_t)(p->max_concurrent_runs < 0 ? 0 : p->max_concurrent_runs))
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: %zu runs active, policy.maxConcurrentRuns is %d",
 		    active_runs, p->max_concurrent_runs);
@@ -352,7 +369,8 @@ int delegate_policy_check_host(const cep_policy *p, const cep_connectors *cs,
 		fmt_duration(cep_exp_duration_ms(e), have, sizeof(have));
 		fmt_duration(p->max_duration_ms, max, sizeof(max));
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "policy: duration %s exceeds policy.maxDuration %s", have, max);
+		    "policy: duration %s exceeds policy.maxDuration %s", have,
+		    max);
 	}
 	if ((rv = delegate_policy_check_active(p, active_runs, err)) != CEP_OK)
 		return rv;

@@ -50,7 +50,8 @@ static void apply_created(cep_run *r, const Cep__V1__RunInfo *ci)
 static void apply_state(cep_run *r, const Cep__V1__JournalRecord *rec)
 {
 	r->state = rec->state;
-	snprintf(r->reason, sizeof(r->reason), "%s", rec->text ? rec->text : "");
+	snprintf(r->reason, sizeof(r->reason), "%s",
+	    rec->text ? rec->text : "");
 	if (cep_run_state_final(rec->state))
 		r->ended_ms = rec->time_ms;
 }
@@ -59,7 +60,8 @@ static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
 {
 	replay_st *st = arg;
 	cep_run *r = st->r;
-	if (st->n++ == 0 && rec->rec_case != CEP__V1__JOURNAL_RECORD__REC_CREATED) {
+	if (st->n++ == 0 &&
+	    rec->rec_case != CEP__V1__JOURNAL_RECORD__REC_CREATED) {
 		st->bad_first = true;
 		return 1;
 	}
@@ -73,9 +75,7 @@ static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
 		free(r->spec_yaml);
 		r->spec_yaml = strdup(rec->spec_yaml ? rec->spec_yaml : "");
 		break;
-	case CEP__V1__JOURNAL_RECORD__REC_STATE:
-		apply_state(r, rec);
-		break;
+	case CEP__V1__JOURNAL_RECORD__REC_STATE: apply_state(r, rec); break;
 	case CEP__V1__JOURNAL_RECORD__REC_EVENT:
 		if (rec->event->seq == r->last_seq + 1)
 			(void)delegate_run_add_event(r, rec->event);
@@ -84,7 +84,8 @@ static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
 		(void)delegate_run_add_fault(r, rec->fault, rec->time_ms);
 		break;
 	case CEP__V1__JOURNAL_RECORD__REC_REVERTED:
-		delegate_run_mark_reverted(r, rec->reverted->fault_id, rec->time_ms,
+		delegate_run_mark_reverted(r, rec->reverted->fault_id,
+		    rec->time_ms,
 		    rec->text && rec->text[0] ? rec->text : "runner");
 		break;
 	case CEP__V1__JOURNAL_RECORD__REC_RUNNER_PID:
@@ -94,8 +95,7 @@ static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
 	case CEP__V1__JOURNAL_RECORD__REC_DEADLINE_MS:
 		r->deadline_ms = rec->deadline_ms;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
@@ -108,7 +108,8 @@ static void orphaned(cep_run *r)
 	    "delegate restarted; runner gone");
 	cep_log_warn(r->id.s,
 	    "runner gone after a delegate restart (state %s); "
-	    "cleaning up", cep_run_state_name(r->state));
+	    "cleaning up",
+	    cep_run_state_name(r->state));
 }
 
 /* Adopt a live runner, or mark the run for cleanup. The executor
@@ -126,11 +127,12 @@ static void resume(cep_delegate *d, cep_run *r)
 	delegate_run_place(d, r, &at);
 	if (delegate_executor_adopt(ex, &r->h, &err) != CEP_OK ||
 	    cep_pki_identity_uri(r->identity_uri, sizeof(r->identity_uri),
-	    d->cfg.appliance, at.connector, at.ns, r->id.s, &err) != CEP_OK) {
+	        d->cfg.appliance, at.connector, at.ns, r->id.s,
+	        &err) != CEP_OK) {
 		if (err.code != CEP_NOT_FOUND)
 			cep_log_error(r->id.s, "adopting the runner: %s",
 			    err.msg);
-		r->identity_uri[0] = '\0';   /* no grant for a gone runner */
+		r->identity_uri[0] = '\0'; /* no grant for a gone runner */
 		orphaned(r);
 		return;
 	}
@@ -138,8 +140,10 @@ static void resume(cep_delegate *d, cep_run *r)
 	r->not_after_ms = r->deadline_ms + d->cfg.runner_margin_ms;
 	char who[256];
 	delegate_executor_describe(ex, &r->h, who, sizeof(who));
-	cep_log_conn(CEP_LOG_INFO, r->id.s, r->h.connector, "adopted runner %s "
-	    "(state %s)", who, cep_run_state_name(r->state));
+	cep_log_conn(CEP_LOG_INFO, r->id.s, r->h.connector,
+	    "adopted runner %s "
+	    "(state %s)",
+	    who, cep_run_state_name(r->state));
 }
 
 static void load_one(cep_delegate *d, const char *id)
@@ -151,19 +155,24 @@ static void load_one(cep_delegate *d, const char *id)
 	cep_run *r = delegate_run_alloc();
 	if (r == NULL)
 		return;
-	cep_run_id_parse(&r->id, id);  /* the caller checked the name */
+	cep_run_id_parse(&r->id, id); /* the caller checked the name */
 	replay_st st = {.r = r};
 	cep_journal_replay_info info = {0};
 	int rv = cep_journal_replay(dir, replay_cb, &st, &info, &err);
 	if (rv != CEP_OK || !st.created || st.bad_first) {
-		cep_log_error(id, "journal %s is unusable (%s); skipped, left on "
-		    "disk", dir, rv != CEP_OK ? err.msg :
-		    "it does not begin with the run's created record");
+		cep_log_error(id,
+		    "journal %s is unusable (%s); skipped, left on "
+		    "disk",
+		    dir,
+		    rv != CEP_OK ?
+		        err.msg :
+		        "it does not begin with the run's created record");
 		delegate_run_free(r);
 		return;
 	}
 	if (info.torn_tail)
-		cep_log_warn(id, "journal has a torn tail after %zu records: %s",
+		cep_log_warn(id,
+		    "journal has a torn tail after %zu records: %s",
 		    info.records, info.detail);
 	if (!cep_run_state_final(r->state)) {
 		if (cep_journal_open(dir, &r->j, &err) != CEP_OK) {
@@ -227,7 +236,8 @@ static size_t journal_places(cep_delegate *d, cep_exec_place **out)
 			p = np;
 			cap = nc;
 		}
-		snprintf(p[n].connector, sizeof(p[n].connector), "%s", r->connector);
+		snprintf(p[n].connector, sizeof(p[n].connector), "%s",
+		    r->connector);
 		snprintf(p[n].ns, sizeof(p[n].ns), "%s", r->ns);
 		n++;
 	}
@@ -243,7 +253,8 @@ int delegate_recover_collect(cep_delegate *d, cep_err *err)
 	pthread_mutex_lock(&d->mu);
 	size_t n = journal_places(d, &places);
 	pthread_mutex_unlock(&d->mu);
-	int rv = delegate_executor_kube_collect(d->kex, places, n, run_live, d, err);
+	int rv = delegate_executor_kube_collect(d->kex, places, n, run_live, d,
+	    err);
 	free(places);
 	return rv;
 }

@@ -61,7 +61,7 @@ static void grant_of(cep_delegate *d, cep_run *r, const cep_policy *pol,
 static bool granted(const cep_run *r)
 {
 	return (r->state == CEP__V1__RUN_STATE__RUN_LAUNCHING ||
-	    r->state == CEP__V1__RUN_STATE__RUN_RUNNING) &&
+	           r->state == CEP__V1__RUN_STATE__RUN_RUNNING) &&
 	    r->identity_uri[0] != '\0';
 }
 
@@ -81,8 +81,7 @@ static Cep__V1__RunGrants *build_grants(cep_delegate *d)
 		size_t k = 0;
 		for (cep_run *r = d->runs; r != NULL; r = r->next)
 			if (granted(r)) {
-				grant_of(d, r, &d->cfg.policy,
-				    &g[k], &a[k]);
+				grant_of(d, r, &d->cfg.policy, &g[k], &a[k]);
 				gp[k] = &g[k];
 				k++;
 			}
@@ -123,7 +122,8 @@ static void sync_runs(cep_delegate *d)
 		pthread_cond_broadcast(&d->relay_cv);
 	} else {
 		if (d->relay_ok)
-			cep_log_warn(NULL, "relay SyncRuns failed: %s", err.msg);
+			cep_log_warn(NULL, "relay SyncRuns failed: %s",
+			    err.msg);
 		d->relay_ok = false;
 	}
 }
@@ -152,9 +152,10 @@ static void send_aborts(cep_delegate *d)
 {
 	for (cep_run *r = d->runs; r != NULL; r = r->next) {
 		int64_t now = cep_mono_ms();
-		if (!r->aborting || cep_run_state_final(r->state) || !r->has_runner ||
+		if (!r->aborting || cep_run_state_final(r->state) ||
+		    !r->has_runner ||
 		    (r->abort_sent_mono != 0 &&
-		    now - r->abort_sent_mono < CEP_ABORT_RESEND_MS))
+		        now - r->abort_sent_mono < CEP_ABORT_RESEND_MS))
 			continue;
 		r->abort_sent_mono = now;
 		cep_run_id id = r->id;
@@ -174,7 +175,8 @@ static void *relay_main(void *arg)
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
 		int64_t now = cep_mono_ms();
-		if (d->sync_gen != sent_gen || now - last_sync >= CEP_SYNC_EVERY_MS) {
+		if (d->sync_gen != sent_gen ||
+		    now - last_sync >= CEP_SYNC_EVERY_MS) {
 			sent_gen = d->sync_gen;
 			last_sync = now;
 			sync_runs(d);
@@ -188,7 +190,8 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-bool delegate_relay_wait_synced(cep_delegate *d, uint64_t gen, int64_t timeout_ms)
+bool delegate_relay_wait_synced(cep_delegate *d, uint64_t gen,
+    int64_t timeout_ms)
 {
 	int64_t end = cep_mono_ms() + timeout_ms;
 	while (d->synced_gen < gen && !d->stopping) {
@@ -215,7 +218,8 @@ int delegate_relay_link_start(cep_delegate *d, cep_err *err)
 	char url[4200];
 	int rv = delegate_run_subscribe(d, relay_news, NULL, err);
 	if (rv == CEP_OK)
-		rv = cep_paths_url(&d->paths, "relay.sock", url, sizeof(url), err);
+		rv = cep_paths_url(&d->paths, "relay.sock", url, sizeof(url),
+		    err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&d->relay, url, NULL, err);
 	if (rv != CEP_OK)

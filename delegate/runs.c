@@ -70,8 +70,8 @@ void delegate_run_insert(cep_delegate *d, cep_run *r)
 	d->nruns++;
 }
 
-int delegate_run_dir(cep_delegate *d, const char *id, const char *sub, char *buf,
-    size_t len, cep_err *err)
+int delegate_run_dir(cep_delegate *d, const char *id, const char *sub,
+    char *buf, size_t len, cep_err *err)
 {
 	if (sub == NULL)
 		return cep_path(buf, len, err, "%s/%s", d->runs_dir, id);
@@ -170,8 +170,8 @@ int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev)
 		r->events = n;
 		r->events_cap = cap;
 	}
-	Cep__V1__Event *copy =
-	    (Cep__V1__Event *)cep_rpc_msg_dup((const ProtobufCMessage *)ev);
+	Cep__V1__Event *copy = (Cep__V1__Event *)cep_rpc_msg_dup(
+	    (const ProtobufCMessage *)ev);
 	if (copy == NULL)
 		return CEP_RESOURCE_EXHAUSTED;
 	r->events[r->nevents++] = copy;
@@ -179,7 +179,8 @@ int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev)
 	r->last_seq = ev->seq;
 	if (ev->type == CEP__V1__EVENT_TYPE__EVENT_VERDICT &&
 	    ev->verdict != NULL && ev->verdict->verdict != NULL) {
-		snprintf(r->verdict, sizeof(r->verdict), "%s", ev->verdict->verdict);
+		snprintf(r->verdict, sizeof(r->verdict), "%s",
+		    ev->verdict->verdict);
 		r->score = ev->verdict->score;
 		snprintf(r->verdict_reason, sizeof(r->verdict_reason), "%s",
 		    ev->verdict->reason ? ev->verdict->reason : "");
@@ -248,10 +249,11 @@ void delegate_run_load_target(cep_run *r)
 	cep_exp *e = NULL;
 	cep_err err = {0};
 	if (cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml), "spec", &e, NULL,
-	    &err) != CEP_OK) {
+	        &err) != CEP_OK) {
 		cep_log_warn(r->id.s,
 		    "spec does not parse any more (%s); treated "
-		    "as a host target", err.msg);
+		    "as a host target",
+		    err.msg);
 		return;
 	}
 	const char *kind = cep_exp_target_kind(e);

@@ -19,7 +19,8 @@ static int parse_spec(const char *yaml, size_t len, const char *fname,
 {
 	cep_exp_diags *diags = calloc(1, sizeof(*diags));
 	if (diags == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	int rv = cep_exp_parse(yaml, len, fname, exp, diags, err);
 	if (rv != CEP_OK) {
 		size_t more = diags->n + diags->dropped;
@@ -97,13 +98,14 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 		return rv;
 	cep_run *r = new_run(d, exp, yaml, len, spec_name, task_id);
 	if (r == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	char dir[4096];
 	rv = delegate_run_dir(d, r->id.s, NULL, dir, sizeof(dir), err);
 	if (rv == CEP_OK)
 		rv = cep_journal_create(dir, &r->j, err);
 	if (rv == CEP_OK && (rv = journal_start(r, err)) != CEP_OK)
-		cep_rmtree(dir, NULL);  /* half a journal is no run */
+		cep_rmtree(dir, NULL); /* half a journal is no run */
 	if (rv != CEP_OK) {
 		delegate_run_free(r);
 		return cep_err_wrap(err, "creating the run journal");
@@ -136,12 +138,13 @@ static int check_policy(cep_delegate *d, const cep_exp *exp,
     const char *task_id, cep_err *err)
 {
 	pthread_mutex_lock(&d->mu);
-	bool later = delegate_run_find_task(d, task_id) != NULL || d->stopping ||
-	    d->draining;
+	bool later = delegate_run_find_task(d, task_id) != NULL ||
+	    d->stopping || d->draining;
 	size_t active = delegate_run_active_count(d);
 	pthread_mutex_unlock(&d->mu);
-	return later ? CEP_OK : delegate_policy_check_host(&d->cfg.policy,
-	    d->conns, d->hv, exp, active, err);
+	return later ? CEP_OK :
+	               delegate_policy_check_host(&d->cfg.policy, d->conns,
+	                   d->hv, exp, active, err);
 }
 
 int delegate_submit(cep_delegate *d, const char *yaml, size_t len,
@@ -162,7 +165,8 @@ int delegate_submit(cep_delegate *d, const char *yaml, size_t len,
 		return rv;
 	if ((rv = check_policy(d, exp, task_id, err)) != CEP_OK) {
 		cep_exp_free(exp);
-		cep_log_info(NULL, "submit of %s refused: %s", spec_name, err->msg);
+		cep_log_info(NULL, "submit of %s refused: %s", spec_name,
+		    err->msg);
 		return rv;
 	}
 	pthread_mutex_lock(&d->mu);
@@ -174,12 +178,15 @@ int delegate_submit(cep_delegate *d, const char *yaml, size_t len,
 		cep_log_info(run_id->s, "task %s is already this run", task_id);
 		rv = CEP_OK;
 	} else if (d->stopping || d->draining)
-		rv = cep_err_set(err, CEP_UNAVAILABLE, "the delegate is stopping");
+		rv = cep_err_set(err, CEP_UNAVAILABLE,
+		    "the delegate is stopping");
 	else
-		rv = create_run(d, exp, yaml, len, spec_name, task_id, run_id, err);
+		rv = create_run(d, exp, yaml, len, spec_name, task_id, run_id,
+		    err);
 	pthread_mutex_unlock(&d->mu);
 	cep_exp_free(exp);
 	if (rv != CEP_OK)
-		cep_log_info(NULL, "submit of %s refused: %s", spec_name, err->msg);
+		cep_log_info(NULL, "submit of %s refused: %s", spec_name,
+		    err->msg);
 	return rv;
 }

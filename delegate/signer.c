@@ -28,10 +28,10 @@ typedef struct signer_ops {
 
 struct cep_signer {
 	const signer_ops *ops;
-	cep_pki_ca *ca;           /* in-process */
-	cep_rpc_client *cli;      /* cep-signer */
+	cep_pki_ca *ca;      /* in-process */
+	cep_rpc_client *cli; /* cep-signer */
 	char url[256];
-	char *ca_pem;             /* cep-signer's answer to CaCert */
+	char *ca_pem; /* cep-signer's answer to CaCert */
 };
 
 /* ---- in-process -------------------------------------------------------- */
@@ -56,17 +56,19 @@ static int check_answer(cep_signer *s, const cep_pki_issue_req *req,
 	size_t len = 0;
 	cep_pki_identity id;
 	int rv = pem != NULL ? cep_pki_cert_der(pem, &der, &len, err) :
-	    cep_err_set(err, CEP_INTERNAL, "no certificate");
+	                       cep_err_set(err, CEP_INTERNAL, "no certificate");
 	if (rv == CEP_OK)
 		rv = cep_pki_verify_der(s->ca_pem, der, len, 0, &id, err);
 	free(der);
-	if (rv == CEP_OK && (strcmp(id.uri, req->uri_san) != 0 ||
-	    strcmp(id.cn, req->cn) != 0))
-		rv = cep_err_set(err, CEP_INTERNAL, "certificate for %s, not %s",
-		    id.uri, req->uri_san);
+	if (rv == CEP_OK &&
+	    (strcmp(id.uri, req->uri_san) != 0 || strcmp(id.cn, req->cn) != 0))
+		rv = cep_err_set(err, CEP_INTERNAL,
+		    "certificate for %s, not %s", id.uri, req->uri_san);
 	if (rv != CEP_OK)
-		return cep_err_wrap(err, "cep-signer at %s answered Sign with a "
-		    "certificate we cannot use", s->url);
+		return cep_err_wrap(err,
+		    "cep-signer at %s answered Sign with a "
+		    "certificate we cannot use",
+		    s->url);
 	return CEP_OK;
 }
 
@@ -101,23 +103,29 @@ static int fetch_ca(cep_signer *s, int64_t wait_ms, cep_err *err)
 	Cep__V1__CaCertRequest rq = CEP__V1__CA_CERT_REQUEST__INIT;
 	for (int attempt = 0;; attempt++) {
 		Cep__V1__CaCertReply *rep = NULL;
-		int rv = cep_rpc_invoke(s->cli, "cep.v1.Signer/CaCert", &rq.base,
-		    &cep__v1__ca_cert_reply__descriptor,
+		int rv = cep_rpc_invoke(s->cli, "cep.v1.Signer/CaCert",
+		    &rq.base, &cep__v1__ca_cert_reply__descriptor,
 		    (ProtobufCMessage **)&rep, 2000, err);
 		if (rv == CEP_OK) {
 			if (rep->cert_pem != NULL && rep->cert_pem[0] != '\0' &&
 			    strlen(rep->cert_pem) < CA_PEM_MAX)
 				s->ca_pem = strdup(rep->cert_pem);
 			protobuf_c_message_free_unpacked(&rep->base, NULL);
-			return s->ca_pem != NULL ? CEP_OK : cep_err_set(err,
-			    CEP_INTERNAL, "cep-signer at %s sent no CA "
-			    "certificate", s->url);
+			return s->ca_pem != NULL ?
+			    CEP_OK :
+			    cep_err_set(err, CEP_INTERNAL,
+			        "cep-signer at %s sent no CA "
+			        "certificate",
+			        s->url);
 		}
 		if (!cep_rpc_retryable(rv) || cep_mono_ms() >= end)
-			return cep_err_wrap(err, "asking cep-signer at %s for the "
-			    "CA certificate", s->url);
+			return cep_err_wrap(err,
+			    "asking cep-signer at %s for the "
+			    "CA certificate",
+			    s->url);
 		if (attempt == 0)
-			cep_log_info(NULL, "waiting for cep-signer at %s", s->url);
+			cep_log_info(NULL, "waiting for cep-signer at %s",
+			    s->url);
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 500));
 	}
 }
@@ -130,7 +138,8 @@ int delegate_signer_open(cep_signer **out, const cep_paths *p,
 	*out = NULL;
 	cep_signer *s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	int rv;
 	if (cfg->signer_url[0] == '\0') {
 		s->ops = &local_ops;
@@ -141,7 +150,8 @@ int delegate_signer_open(cep_signer **out, const cep_paths *p,
 		snprintf(s->url, sizeof(s->url), "%s", cfg->signer_url);
 		rv = cep_rpc_client_new(&s->cli, s->url, NULL, err);
 		if (rv == CEP_OK)
-			rv = fetch_ca(s, wait_ms > 0 ? wait_ms : OPEN_WAIT_MS, err);
+			rv = fetch_ca(s, wait_ms > 0 ? wait_ms : OPEN_WAIT_MS,
+			    err);
 	}
 	if (rv != CEP_OK) {
 		delegate_signer_free(s);
@@ -172,12 +182,14 @@ const char *delegate_signer_ca_pem(const cep_signer *s)
 }
 
 int delegate_signer_sign(cep_signer *s, const char *run_id, const char *uri,
-    int64_t not_after_ms, const uint8_t *pub, size_t pub_len,
-    char **cert_pem, cep_err *err)
+    int64_t not_after_ms, const uint8_t *pub, size_t pub_len, char **cert_pem,
+    cep_err *err)
 {
 	*cert_pem = NULL;
-	cep_pki_issue_req req = {.cn = run_id, .uri_san = uri,
-	    .not_after_ms = not_after_ms, .server = 0};
+	cep_pki_issue_req req = {.cn = run_id,
+	    .uri_san = uri,
+	    .not_after_ms = not_after_ms,
+	    .server = 0};
 	return s->ops->sign(s, &req, pub, pub_len, cert_pem, err);
 }
 
@@ -189,8 +201,8 @@ int delegate_signer_issue(cep_signer *s, const char *run_id, const char *uri,
 	*cert_pem = NULL;
 	int rv = cep_pki_keypair_new(key_pem, &pub, &len, err);
 	if (rv == CEP_OK)
-		rv = delegate_signer_sign(s, run_id, uri, not_after_ms, pub, len,
-		    cert_pem, err);
+		rv = delegate_signer_sign(s, run_id, uri, not_after_ms, pub,
+		    len, cert_pem, err);
 	free(pub);
 	if (rv != CEP_OK) {
 		cep_pki_free_secret(*key_pem);

@@ -29,7 +29,7 @@ typedef struct cep_signer cep_signer;
  * 15 s); a signer that does not answer is UNAVAILABLE naming its URL. */
 int delegate_signer_open(cep_signer **out, const cep_paths *p,
     const cep_config *cfg, int64_t wait_ms, cep_err *err);
-void delegate_signer_free(cep_signer *s);  /* NULL-safe; wipes a loaded CA key */
+void delegate_signer_free(cep_signer *s); /* NULL-safe; wipes a loaded CA key */
 /* "in-process" or "cep-signer". */
 const char *delegate_signer_name(const cep_signer *s);
 /* The CA certificate (PEM), valid as long as s. */
@@ -38,8 +38,8 @@ const char *delegate_signer_ca_pem(const cep_signer *s);
  * run_id: CN run_id, URI SAN uri, clientAuth, not after not_after_ms.
  * *cert_pem: caller frees. Thread-safe. */
 int delegate_signer_sign(cep_signer *s, const char *run_id, const char *uri,
-    int64_t not_after_ms, const uint8_t *pub, size_t pub_len,
-    char **cert_pem, cep_err *err);
+    int64_t not_after_ms, const uint8_t *pub, size_t pub_len, char **cert_pem,
+    cep_err *err);
 /* A fresh key pair made here and its certificate from delegate_signer_sign.
  * *key_pem: wipe with cep_pki_free_secret; *cert_pem: free. */
 int delegate_signer_issue(cep_signer *s, const char *run_id, const char *uri,

@@ -30,8 +30,8 @@
 #include "netns.h"
 #include "util.h"
 
-#define WALK_DEPTH 256        /* directories open at once */
-#define WALK_LINKS 40         /* symlinks followed, as the kernel's ELOOP */
+#define WALK_DEPTH 256 /* directories open at once */
+#define WALK_LINKS 40  /* symlinks followed, as the kernel's ELOOP */
 
 static int openat2_path(int dirfd, const char *path, uint64_t resolve)
 {
@@ -50,8 +50,8 @@ static void close_to(int *st, int *n, int keep)
 static int splice_link(int fd, char *rest, size_t len, const char *left,
     int *st, int *n)
 {
-	char target[CEP_LAUNCHER_MAX_PATH + 1], tmp[2 * (CEP_LAUNCHER_MAX_PATH
-	    + 1)];
+	char target[CEP_LAUNCHER_MAX_PATH + 1],
+	    tmp[2 * (CEP_LAUNCHER_MAX_PATH + 1)];
 	ssize_t l = readlinkat(fd, "", target, sizeof(target) - 1);
 	if (l < 0)
 		return -1;
@@ -120,7 +120,8 @@ int launcher_walk(int root, const char *path)
 			break;
 		}
 		if (S_ISLNK(sb.st_mode)) {
-			int rv = ++links > WALK_LINKS ? (errno = ELOOP, -1) :
+			int rv = ++links > WALK_LINKS ?
+			    (errno = ELOOP, -1) :
 			    splice_link(fd, rest, sizeof(rest), p, st, &n);
 			int e = errno;
 			close(fd);
@@ -137,7 +138,7 @@ int launcher_walk(int root, const char *path)
 		}
 		st[n++] = fd;
 	}
-	if (more == 0) {     /* the end of the path: the last one opened */
+	if (more == 0) { /* the end of the path: the last one opened */
 		int fd = st[--n];
 		close_to(st, &n, 0);
 		return fd;
@@ -160,8 +161,8 @@ static int open_path(int32_t pid, const char *path)
 	int r = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (r < 0)
 		return -1;
-	int fd = openat2_path(r, path, RESOLVE_NO_MAGICLINKS |
-	    (pid > 0 ? RESOLVE_IN_ROOT : 0));
+	int fd = openat2_path(r, path,
+	    RESOLVE_NO_MAGICLINKS | (pid > 0 ? RESOLVE_IN_ROOT : 0));
 	if (fd < 0 && errno == ENOSYS)
 		fd = launcher_walk(r, path);
 	int e = errno;
@@ -188,8 +189,9 @@ static void inspect_path(int32_t pid, const char *path, cep_launcher_facts *f)
 	 * name the launcher's view of it, not the process's: left out */
 	char self[64];
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	ssize_t n = pid == 0 ? readlink(self, f->real_path,
-	    sizeof(f->real_path) - 1) : -1;
+	ssize_t n = pid == 0 ?
+	    readlink(self, f->real_path, sizeof(f->real_path) - 1) :
+	    -1;
 	if (n > 0 && (size_t)n < sizeof(f->real_path) - 1) {
 		f->real_path[n] = '\0';
 		r->real_path = f->real_path;
@@ -197,8 +199,7 @@ static void inspect_path(int32_t pid, const char *path, cep_launcher_facts *f)
 	close(fd);
 }
 
-static void inspect_netns(int32_t pid, const char *name,
-    cep_launcher_facts *f)
+static void inspect_netns(int32_t pid, const char *name, cep_launcher_facts *f)
 {
 	Cep__V1__LauncherFacts *r = &f->rep;
 	cep_netns_id id;
@@ -218,8 +219,7 @@ static void inspect_netns(int32_t pid, const char *name,
 	r->netns_host = cep_netns_is_host(&id);
 }
 
-void launcher_inspect(const Cep__V1__LauncherInspect *q,
-    cep_launcher_facts *f)
+void launcher_inspect(const Cep__V1__LauncherInspect *q, cep_launcher_facts *f)
 {
 	memset(f, 0, sizeof(*f));
 	Cep__V1__LauncherFacts init = CEP__V1__LAUNCHER_FACTS__INIT;

@@ -28,8 +28,8 @@
 #include "util.h"
 
 #define TICK_MS 250
-#define BACKSTOP_MS 60000      /* past the deadline: the launcher kills */
-#define UNDO_TRIES 30          /* x 100 ms that SIGKILLed ones may linger */
+#define BACKSTOP_MS 60000 /* past the deadline: the launcher kills */
+#define UNDO_TRIES 30     /* x 100 ms that SIGKILLed ones may linger */
 
 lrun *launcher_lr_find(cep_launcher *l, const char *id)
 {
@@ -43,7 +43,7 @@ lrun *launcher_lr_add(cep_launcher *l, const char *id)
 {
 	cep_run_id rid;
 	if (!cep_run_id_parse(&rid, id))
-		return NULL;    /* callers check the id first */
+		return NULL; /* callers check the id first */
 	lrun *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
@@ -88,7 +88,8 @@ bool launcher_lr_alive(lrun *r)
 	    cep_proc_state(r->pid) != 'Z')
 		return true;
 	r->exited = true;
-	snprintf(r->how, sizeof(r->how), "status unknown (not started by "
+	snprintf(r->how, sizeof(r->how),
+	    "status unknown (not started by "
 	    "this launcher)");
 	return false;
 }
@@ -107,14 +108,15 @@ static void tick(cep_launcher *l)
 {
 	int64_t now = cep_now_ms();
 	for (lrun *r = l->runs; r != NULL; r = r->next) {
-		if (!launcher_lr_alive(r) || r->deadline_ms == 0 || r->backstop ||
-		    now < r->deadline_ms + BACKSTOP_MS)
+		if (!launcher_lr_alive(r) || r->deadline_ms == 0 ||
+		    r->backstop || now < r->deadline_ms + BACKSTOP_MS)
 			continue;
 		/* the runner reverts at its deadline and the delegate aborts
 		 * it; one still there a minute later is stuck */
-		cep_log_warn(r->id.s, "runner pid %d still running %d s after "
-		    "the run's deadline: killing it", (int)r->pid,
-		    BACKSTOP_MS / 1000);
+		cep_log_warn(r->id.s,
+		    "runner pid %d still running %d s after "
+		    "the run's deadline: killing it",
+		    (int)r->pid, BACKSTOP_MS / 1000);
 		launcher_lr_signal(r, SIGKILL);
 		r->backstop = true;
 	}
@@ -139,17 +141,20 @@ static void adopt_one(int pid, const char *run_id, void *arg)
 	cep_launcher *l = arg;
 	char ident[4096];
 	size_t n = strlen(l->runs_dir);
-	if (!cep_run_id_valid(run_id) || !cep_runproc_identity(pid, ident,
-	    sizeof(ident)) || strncmp(ident, l->runs_dir, n) != 0 ||
-	    ident[n] != '/' || launcher_lr_find(l, run_id) != NULL)
+	if (!cep_run_id_valid(run_id) ||
+	    !cep_runproc_identity(pid, ident, sizeof(ident)) ||
+	    strncmp(ident, l->runs_dir, n) != 0 || ident[n] != '/' ||
+	    launcher_lr_find(l, run_id) != NULL)
 		return;
 	lrun *r = launcher_lr_add(l, run_id);
 	if (r == NULL)
 		return;
 	r->pid = pid;
 	r->start = cep_proc_start_time(pid);
-	cep_log_info(run_id, "adopted runner pid %d (started before this "
-	    "launcher)", pid);
+	cep_log_info(run_id,
+	    "adopted runner pid %d (started before this "
+	    "launcher)",
+	    pid);
 }
 
 /* Identities of runs no runner holds any more (a launcher that died
@@ -162,16 +167,19 @@ static void drop_stale_identities(cep_launcher *l)
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		char path[4400];
 		cep_err err = {0};
-		if (!cep_run_id_valid(de->d_name) || launcher_lr_find(l, de->d_name) ||
+		if (!cep_run_id_valid(de->d_name) ||
+		    launcher_lr_find(l, de->d_name) ||
 		    cep_path(path, sizeof(path), &err, "%s/%s/identity",
-		    l->runs_dir, de->d_name) != CEP_OK || access(path, F_OK) != 0)
+		        l->runs_dir, de->d_name) != CEP_OK ||
+		    access(path, F_OK) != 0)
 			continue;
 		if (cep_rmtree(path, &err) == CEP_OK)
-			cep_log_info(de->d_name, "removed the identity of a runner "
+			cep_log_info(de->d_name,
+			    "removed the identity of a runner "
 			    "that is gone");
 		else
-			cep_log_warn(de->d_name, "removing a stale identity: %s",
-			    err.msg);
+			cep_log_warn(de->d_name,
+			    "removing a stale identity: %s", err.msg);
 	}
 	if (d != NULL)
 		closedir(d);
@@ -191,8 +199,10 @@ int launcher_lr_kill_all(const char *run_id, cep_err *err)
 			return CEP_OK;
 		cep_sleep_ms(100);
 	}
-	return cep_err_set(err, CEP_UNAVAILABLE, "%d process(es) of run %s "
-	    "still present after SIGKILL (pid %d)", left, run_id, first);
+	return cep_err_set(err, CEP_UNAVAILABLE,
+	    "%d process(es) of run %s "
+	    "still present after SIGKILL (pid %d)",
+	    left, run_id, first);
 }
 
 size_t launcher_nruns(cep_launcher *l)
@@ -217,12 +227,12 @@ static int init_sync(cep_launcher *l)
 	return rv;
 }
 
-static int copy_opts(cep_launcher *l, const cep_launcher_opts *o,
-    cep_err *err)
+static int copy_opts(cep_launcher *l, const cep_launcher_opts *o, cep_err *err)
 {
 	if (o->runner_bin == NULL || o->runner_bin[0] != '/' ||
 	    o->runs_dir == NULL || o->runs_dir[0] != '/' || o->url == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "the launcher needs "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "the launcher needs "
 		    "absolute runner and runs directory paths and a URL");
 	int rv = cep_path(l->bin, sizeof(l->bin), err, "%s", o->runner_bin);
 	if (rv == CEP_OK)
@@ -236,13 +246,13 @@ static int copy_opts(cep_launcher *l, const cep_launcher_opts *o,
 	return rv;
 }
 
-int launcher_new(const cep_launcher_opts *o, cep_launcher **out,
-    cep_err *err)
+int launcher_new(const cep_launcher_opts *o, cep_launcher **out, cep_err *err)
 {
 	*out = NULL;
 	cep_launcher *l = calloc(1, sizeof(*l));
 	if (l == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	if (init_sync(l) != 0) {
 		free(l);
 		return cep_err_set(err, CEP_INTERNAL, "pthread init failed");
@@ -251,8 +261,10 @@ int launcher_new(const cep_launcher_opts *o, cep_launcher **out,
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(l->runs_dir, 0700, err);
 	if (rv == CEP_OK && access(l->bin, X_OK) != 0)
-		rv = cep_err_set(err, CEP_FAILED_PRECONDITION, "runner binary %s "
-		    "is not executable: %s", l->bin, strerror(errno));
+		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "runner binary %s "
+		    "is not executable: %s",
+		    l->bin, strerror(errno));
 	if (rv == CEP_OK) {
 		(void)cep_runproc_each_runner(adopt_one, l);
 		drop_stale_identities(l);
@@ -298,10 +310,11 @@ void launcher_stop(cep_launcher *l)
 		cep_cond_wait_ms(&l->cv, &l->mu, 100);
 	for (lrun *r = l->runs; r != NULL && n > 0; r = r->next)
 		if (launcher_lr_alive(r) || cep_cleanrun_running(r->cr)) {
-			cep_log_warn(r->id.s, "runner or cleanup runner still "
+			cep_log_warn(r->id.s,
+			    "runner or cleanup runner still "
 			    "running %lld ms after the stop began: killing it",
 			    (long long)l->stop_wait_ms);
-			launcher_lr_signal(r, SIGKILL);   /* cleanups: at free */
+			launcher_lr_signal(r, SIGKILL); /* cleanups: at free */
 		}
 	pthread_mutex_unlock(&l->mu);
 }

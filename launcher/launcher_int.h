@@ -20,14 +20,14 @@ typedef struct cep_cleanrun cep_cleanrun;
 /* One run (l->mu). */
 typedef struct lrun {
 	cep_run_id id;
-	pid_t pid;                /* 0: no runner (a Cleanup only) */
+	pid_t pid; /* 0: no runner (a Cleanup only) */
 	int64_t start;
-	bool child;               /* ours (waitpid), else adopted */
+	bool child; /* ours (waitpid), else adopted */
 	bool exited;
 	char how[128];
-	int64_t deadline_ms;      /* 0: unknown (adopted) */
-	bool backstop;            /* killed past its deadline */
-	cep_cleanrun *cr;         /* a cleanup runner, at most one */
+	int64_t deadline_ms; /* 0: unknown (adopted) */
+	bool backstop;       /* killed past its deadline */
+	cep_cleanrun *cr;    /* a cleanup runner, at most one */
 	struct lrun *next;
 } lrun;
 

@@ -40,7 +40,8 @@ static void usage(FILE *f)
 	    "                 Runs' identities and logs: DIR/run/launcher/<run-id>/\n"
 	    "                 (installed: /run/cep-launcher/runs/<run-id>/), 0700.\n"
 	    "  --allow-uid N  the one peer uid served (default: installed, the uid\n"
-	    "                 of user " DELEGATE_USER "; in a home, the launcher's\n"
+	    "                 of user " DELEGATE_USER
+	    "; in a home, the launcher's\n"
 	    "                 own uid). Calls from any other uid: PERMISSION_DENIED.\n"
 	    "  --runner PATH  the cep-runner to start (default: beside this program).\n"
 	    "                 Never taken from a request.\n"
@@ -58,9 +59,9 @@ static void usage(FILE *f)
 }
 
 typedef struct args {
-	cep_daemon_args d;        /* --home, --debug */
+	cep_daemon_args d; /* --home, --debug */
 	const char *runner, *listen, *runs;
-	long allow_uid;           /* -1: default */
+	long allow_uid; /* -1: default */
 	long stop_wait;
 } args;
 
@@ -70,15 +71,16 @@ static long number(const char *s, long max)
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	return errno == 0 && *end == '\0' && end != s && v >= 0 && v <= max ?
-	    v : -1;
+	    v :
+	    -1;
 }
 
 static int parse_args(int argc, char **argv, args *a)
 {
 	*a = (args){.allow_uid = -1, .stop_wait = 10};
 	for (int i = 1; i < argc; i++) {
-		enum cep_daemon_arg t = cep_daemon_arg("cep-launcher", argc, argv,
-		    &i, true, usage, &a->d);
+		enum cep_daemon_arg t = cep_daemon_arg("cep-launcher", argc,
+		    argv, &i, true, usage, &a->d);
 		if (t == CEP_DAEMON_ARG_EXIT)
 			return 1;
 		if (t == CEP_DAEMON_ARG_TAKEN)
@@ -121,8 +123,10 @@ static int allowed_uid(const args *a, const cep_paths *p, uid_t *uid,
 	}
 	struct passwd *pw = getpwnam(DELEGATE_USER);
 	if (pw == NULL)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "no user %s to "
-		    "serve (give --allow-uid)", DELEGATE_USER);
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "no user %s to "
+		    "serve (give --allow-uid)",
+		    DELEGATE_USER);
 	*uid = pw->pw_uid;
 	return CEP_OK;
 }
@@ -138,7 +142,8 @@ static int socket_group(uid_t allow, cep_err *err)
 	if (pw == NULL || pw->pw_gid == getegid())
 		return CEP_OK;
 	if (setegid(pw->pw_gid) != 0)
-		return cep_err_errno(err, errno, "setegid to the allowed user's "
+		return cep_err_errno(err, errno,
+		    "setegid to the allowed user's "
 		    "group");
 	return CEP_OK;
 }
@@ -175,14 +180,17 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	cep_paths paths;
 	cep_config cfg;
 	char url[4200], runs[4200], bin[4200];
-	cep_launcher_opts o = {.url = url, .runs_dir = runs, .runner_bin = bin,
-	    .stop_wait_ms = a->stop_wait * 1000, .set_caps = geteuid() == 0};
+	cep_launcher_opts o = {.url = url,
+	    .runs_dir = runs,
+	    .runner_bin = bin,
+	    .stop_wait_ms = a->stop_wait * 1000,
+	    .set_caps = geteuid() == 0};
 	int rv = cep_paths_resolve(a->d.home, &paths, err);
 	if (rv == CEP_OK)
 		rv = cep_config_load(&paths, &cfg, err);
 	if (rv == CEP_OK)
-		rv = where(a, &paths, &cfg, url, sizeof(url), runs, sizeof(runs),
-		    err);
+		rv = where(a, &paths, &cfg, url, sizeof(url), runs,
+		    sizeof(runs), err);
 	if (rv == CEP_OK)
 		rv = runner_path(a, bin, sizeof(bin), err);
 	if (rv == CEP_OK)
@@ -194,9 +202,10 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	if (rv == CEP_OK)
 		rv = launcher_new(&o, l, err);
 	if (rv == CEP_OK)
-		cep_log_info(NULL, "launcher up on %s: runner %s, serving uid %u%s",
-		    url, bin, (unsigned)o.allow_uid, o.set_caps ? "" :
-		    " (not root: runners get no capability)");
+		cep_log_info(NULL,
+		    "launcher up on %s: runner %s, serving uid %u%s", url, bin,
+		    (unsigned)o.allow_uid,
+		    o.set_caps ? "" : " (not root: runners get no capability)");
 	return rv;
 }
 

@@ -23,8 +23,8 @@
 #include "caps.h"
 #include "util.h"
 
-int launcher_privs_init(cep_launcher_privs *p, unsigned caps,
-    bool set_caps, cep_err *err)
+int launcher_privs_init(cep_launcher_privs *p, unsigned caps, bool set_caps,
+    cep_err *err)
 {
 	p->mask = cep_caps_linux_mask(caps);
 	p->set_caps = set_caps;
@@ -34,15 +34,17 @@ int launcher_privs_init(cep_launcher_privs *p, unsigned caps,
 	cep_err e = {0};
 	/* the running kernel may know more capabilities than our headers */
 	if (cep_read_file("/proc/sys/kernel/cap_last_cap", 32, &data, &len,
-	    &e) == CEP_OK) {
+	        &e) == CEP_OK) {
 		long v = strtol(data, NULL, 10);
 		if (v > 0 && v < 64)
 			p->last_cap = (int)v;
 	}
 	free(data);
 	if (set_caps && (p->mask >> 32) != 0 && p->last_cap < 32)
-		return cep_err_set(err, CEP_INTERNAL, "capability mask beyond "
-		    "the kernel's last capability %d", p->last_cap);
+		return cep_err_set(err, CEP_INTERNAL,
+		    "capability mask beyond "
+		    "the kernel's last capability %d",
+		    p->last_cap);
 	return CEP_OK;
 }
 
@@ -53,8 +55,8 @@ int launcher_privs_apply(void *arg)
 		return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0;
 	/* gid 0: the launcher's group (Group=, the socket's group) is not
 	 * the runners' */
-	if ((getgid() != 0 || getegid() != 0) && (setgroups(0, NULL) != 0 ||
-	    setgid(0) != 0))
+	if ((getgid() != 0 || getegid() != 0) &&
+	    (setgroups(0, NULL) != 0 || setgid(0) != 0))
 		return -1;
 	/* the bounding set first: dropping needs CAP_SETPCAP, which the
 	 * capset below takes away */

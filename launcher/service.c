@@ -32,10 +32,13 @@ static bool peer_ok(cep_launcher *l, cep_rpc_call *c)
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
 	    uid == (uint64_t)l->allow_uid)
 		return true;
-	cep_log_warn(NULL, "refused %s from peer uid %lld (only uid %u is "
-	    "served)", cep_rpc_call_method(c), uid == UINT64_MAX ? -1LL :
-	    (long long)uid, (unsigned)l->allow_uid);
-	cep_rpc_call_fail(c, CEP_PERMISSION_DENIED, "peer uid is not the "
+	cep_log_warn(NULL,
+	    "refused %s from peer uid %lld (only uid %u is "
+	    "served)",
+	    cep_rpc_call_method(c), uid == UINT64_MAX ? -1LL : (long long)uid,
+	    (unsigned)l->allow_uid);
+	cep_rpc_call_fail(c, CEP_PERMISSION_DENIED,
+	    "peer uid is not the "
 	    "delegate's");
 	return false;
 }
@@ -43,8 +46,8 @@ static bool peer_ok(cep_launcher *l, cep_rpc_call *c)
 /* Answers a refused or failed call with err (and its status rv), logged
  * at lvl as "<what>: <why>" with the run id when run_id is one (a refused
  * request may carry anything there). */
-static void refuse(cep_rpc_call *c, enum cep_log_level lvl,
-    const char *run_id, const char *what, int rv, const cep_err *err)
+static void refuse(cep_rpc_call *c, enum cep_log_level lvl, const char *run_id,
+    const char *what, int rv, const cep_err *err)
 {
 	cep_log(lvl, run_id != NULL && cep_run_id_valid(run_id) ? run_id : NULL,
 	    "%s: %s", what, err->msg);
@@ -53,25 +56,25 @@ static void refuse(cep_rpc_call *c, enum cep_log_level lvl,
 
 /* A request's field check (check.c) with the run id it names (NULL:
  * none) for the refusal's log line. */
-typedef int (*check_fn)(const void *req, const char **run_id,
-    unsigned *caps, cep_err *err);
+typedef int (*check_fn)(const void *req, const char **run_id, unsigned *caps,
+    cep_err *err);
 
-static int check_launch(const void *req, const char **run_id,
-    unsigned *caps, cep_err *err)
+static int check_launch(const void *req, const char **run_id, unsigned *caps,
+    cep_err *err)
 {
 	*run_id = ((const Cep__V1__LaunchRequest *)req)->run_id;
 	return launcher_check_launch(req, caps, err);
 }
 
-static int check_cleanup(const void *req, const char **run_id,
-    unsigned *caps, cep_err *err)
+static int check_cleanup(const void *req, const char **run_id, unsigned *caps,
+    cep_err *err)
 {
 	*run_id = ((const Cep__V1__LauncherCleanup *)req)->run_id;
 	return launcher_check_cleanup(req, caps, err);
 }
 
-static int check_inspect(const void *req, const char **run_id,
-    unsigned *caps, cep_err *err)
+static int check_inspect(const void *req, const char **run_id, unsigned *caps,
+    cep_err *err)
 {
 	(void)caps;
 	*run_id = NULL;
@@ -104,8 +107,9 @@ static int write_pem(const char *dir, const char *name, const char *pem,
 {
 	char path[4200];
 	int rv = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
-	return rv == CEP_OK ? cep_write_file(path, pem, strlen(pem), 0600, err)
-			    : rv;
+	return rv == CEP_OK ?
+	    cep_write_file(path, pem, strlen(pem), 0600, err) :
+	    rv;
 }
 
 /* <runs>/<id>/identity/{ca.crt,runner.crt,runner.key[,cp-ca.crt]},
@@ -118,7 +122,7 @@ static int write_identity(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	int rv = cep_path(dir, dlen, err, "%s/%s/identity", l->runs_dir,
 	    r->run_id);
 	if (rv == CEP_OK)
-		(void)cep_rmtree(dir, &e);   /* a stale one */
+		(void)cep_rmtree(dir, &e); /* a stale one */
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK)
@@ -149,13 +153,19 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	if (rv != CEP_OK)
 		return rv;
 	char *argv[CEP_RUNPROC_ARGV_MAX];
-	cep_runproc_args a = {.bin = l->bin, .relay_url = r->relay_url,
-	    .identity_dir = dir, .run_id = r->run_id,
-	    .server_name = r->server_name, .cp_url = r->cp_url,
-	    .cp_ca_file = cp_ca, .cp_proxy = r->cp_proxy};
+	cep_runproc_args a = {.bin = l->bin,
+	    .relay_url = r->relay_url,
+	    .identity_dir = dir,
+	    .run_id = r->run_id,
+	    .server_name = r->server_name,
+	    .cp_url = r->cp_url,
+	    .cp_ca_file = cp_ca,
+	    .cp_proxy = r->cp_proxy};
 	cep_runproc_argv(&a, argv);
-	cep_forkexec_opts o = {.argv = argv, .log_path = log,
-	    .pre_exec = launcher_privs_apply, .arg = &privs};
+	cep_forkexec_opts o = {.argv = argv,
+	    .log_path = log,
+	    .pre_exec = launcher_privs_apply,
+	    .arg = &privs};
 	pid_t pid;
 	rv = cep_forkexec(&o, &pid, &x->start, err);
 	if (rv != CEP_OK)
@@ -176,10 +186,13 @@ static int launch(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	pthread_mutex_lock(&l->mu);
 	lrun *x = launcher_lr_find(l, r->run_id);
 	if (l->stopping)
-		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
+		rv = cep_err_set(err, CEP_UNAVAILABLE,
+		    "the launcher is stopping");
 	else if (x != NULL && x->pid > 0)
-		rv = cep_err_set(err, CEP_ALREADY_EXISTS, "run %s already has a "
-		    "runner (pid %d)", r->run_id, (int)x->pid);
+		rv = cep_err_set(err, CEP_ALREADY_EXISTS,
+		    "run %s already has a "
+		    "runner (pid %d)",
+		    r->run_id, (int)x->pid);
 	else if (x == NULL && (x = launcher_lr_add(l, r->run_id)) == NULL)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	if (rv == CEP_OK && (rv = start_runner(l, r, caps, x, err)) != CEP_OK &&
@@ -222,15 +235,18 @@ static lrun *adopt_polled(cep_launcher *l, const Cep__V1__LauncherRun *q)
 	cep_run_id id;
 	bool cleanup = false;
 	if (q->pid <= 1 || cep_proc_start_time(q->pid) != q->start ||
-	    cep_proc_state(q->pid) == 'Z' || !cep_runproc_run_of(q->pid, &id,
-	    &cleanup) || cleanup || !cep_run_id_is(&id, q->run_id))
+	    cep_proc_state(q->pid) == 'Z' ||
+	    !cep_runproc_run_of(q->pid, &id, &cleanup) || cleanup ||
+	    !cep_run_id_is(&id, q->run_id))
 		return NULL;
 	lrun *x = launcher_lr_add(l, q->run_id);
 	if (x != NULL) {
 		x->pid = q->pid;
 		x->start = q->start;
-		cep_log_info(q->run_id, "adopted runner pid %d on the "
-		    "delegate's word, checked in /proc", (int)q->pid);
+		cep_log_info(q->run_id,
+		    "adopted runner pid %d on the "
+		    "delegate's word, checked in /proc",
+		    (int)q->pid);
 	}
 	return x;
 }
@@ -242,7 +258,8 @@ static void on_poll(cep_rpc_call *c, void *arg)
 		return;
 	const Cep__V1__LauncherRun *q = (const void *)cep_rpc_call_request(c);
 	if (!cep_run_id_valid(q->run_id)) {
-		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT, "run_id: not a run id");
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+		    "run_id: not a run id");
 		return;
 	}
 	Cep__V1__LauncherPollReply rep = CEP__V1__LAUNCHER_POLL_REPLY__INIT;
@@ -265,11 +282,14 @@ static void on_signal(cep_rpc_call *c, void *arg)
 	cep_launcher *l = arg;
 	if (!peer_ok(l, c))
 		return;
-	const Cep__V1__LauncherSignal *q = (const void *)cep_rpc_call_request(c);
+	const Cep__V1__LauncherSignal *q = (const void *)cep_rpc_call_request(
+	    c);
 	int sig = q->sig == CEP__V1__LAUNCHER_SIGNAL__SIG__TERM ? SIGTERM :
-	    q->sig == CEP__V1__LAUNCHER_SIGNAL__SIG__KILL ? SIGKILL : 0;
+	    q->sig == CEP__V1__LAUNCHER_SIGNAL__SIG__KILL       ? SIGKILL :
+	                                                          0;
 	if (!cep_run_id_valid(q->run_id) || sig == 0) {
-		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT, "run_id and sig "
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+		    "run_id and sig "
 		    "(TERM or KILL) needed");
 		return;
 	}
@@ -292,23 +312,25 @@ static void on_undo(cep_rpc_call *c, void *arg)
 		return;
 	const Cep__V1__LauncherRun *q = (const void *)cep_rpc_call_request(c);
 	if (!cep_run_id_valid(q->run_id)) {
-		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT, "run_id: not a run id");
+		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
+		    "run_id: not a run id");
 		return;
 	}
 	cep_err err = {0};
-	int rv = launcher_lr_kill_all(q->run_id, &err);   /* sleeps: no lock */
+	int rv = launcher_lr_kill_all(q->run_id, &err); /* sleeps: no lock */
 	char dir[4200];
-	if (rv == CEP_OK && (rv = cep_path(dir, sizeof(dir), &err,
-	    "%s/%s/identity", l->runs_dir, q->run_id)) == CEP_OK)
+	if (rv == CEP_OK &&
+	    (rv = cep_path(dir, sizeof(dir), &err, "%s/%s/identity",
+	         l->runs_dir, q->run_id)) == CEP_OK)
 		rv = cep_rmtree(dir, &err);
 	pthread_mutex_lock(&l->mu);
 	lrun *x = launcher_lr_find(l, q->run_id);
 	if (rv == CEP_OK && x != NULL) {
-		(void)launcher_lr_alive(x);        /* reaps our child */
+		(void)launcher_lr_alive(x); /* reaps our child */
 		if (x->cr == NULL)
 			launcher_lr_drop(l, x);
 		else
-			x->pid = 0;           /* its cleanup goes on */
+			x->pid = 0; /* its cleanup goes on */
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (rv != CEP_OK) {
@@ -331,9 +353,13 @@ static int start_cleanup(cep_launcher *l, lrun *x, const char *recs,
 		rv = cep_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK)
 		rv = launcher_privs_init(&privs, caps, l->set_caps, err);
-	cep_cleanrun_opts o = {.runner_bin = l->bin, .dir = dir,
-	    .run_id = x->id.s, .recs_json = recs, .limit_ms = CLEANUP_LIMIT_MS,
-	    .pre_exec = launcher_privs_apply, .arg = &privs};
+	cep_cleanrun_opts o = {.runner_bin = l->bin,
+	    .dir = dir,
+	    .run_id = x->id.s,
+	    .recs_json = recs,
+	    .limit_ms = CLEANUP_LIMIT_MS,
+	    .pre_exec = launcher_privs_apply,
+	    .arg = &privs};
 	if (rv == CEP_OK)
 		rv = cep_cleanrun_start(&o, &x->cr, err);
 	if (rv != CEP_OK)
@@ -352,7 +378,8 @@ static void set_undone(Cep__V1__LauncherCleanupReply *rep, const char *js)
 	rep->undone = n > 0 ? calloc(n, sizeof(char *)) : NULL;
 	for (size_t i = 0; rep->undone != NULL && i < n; i++) {
 		const char *s = json_string_value(json_array_get(ids, i));
-		if (s != NULL && (rep->undone[rep->n_undone] = strdup(s)) != NULL)
+		if (s != NULL &&
+		    (rep->undone[rep->n_undone] = strdup(s)) != NULL)
 			rep->n_undone++;
 	}
 	json_decref(ids);
@@ -391,8 +418,8 @@ static void poll_cleanup(cep_launcher *l, lrun *x,
 /* Polls the run's cleanup runner, or starts one for q's records (takes
  * l->mu); rep->done and msg when it has ended. */
 static int cleanup(cep_launcher *l, const Cep__V1__LauncherCleanup *q,
-    unsigned caps, Cep__V1__LauncherCleanupReply *rep, char *msg,
-    size_t mlen, cep_err *err)
+    unsigned caps, Cep__V1__LauncherCleanupReply *rep, char *msg, size_t mlen,
+    cep_err *err)
 {
 	int rv = CEP_OK;
 	pthread_mutex_lock(&l->mu);
@@ -402,11 +429,13 @@ static int cleanup(cep_launcher *l, const Cep__V1__LauncherCleanup *q,
 	else if (strcmp(q->records_json, "[]") == 0)
 		rep->done = true;
 	else if (l->stopping)
-		rv = cep_err_set(err, CEP_UNAVAILABLE, "the launcher is stopping");
+		rv = cep_err_set(err, CEP_UNAVAILABLE,
+		    "the launcher is stopping");
 	else if (x == NULL && (x = launcher_lr_add(l, q->run_id)) == NULL)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	else if ((rv = start_cleanup(l, x, q->records_json, caps, err)) !=
-	    CEP_OK && x->pid == 0)
+	        CEP_OK &&
+	    x->pid == 0)
 		launcher_lr_drop(l, x);
 	pthread_mutex_unlock(&l->mu);
 	return rv;
@@ -452,16 +481,15 @@ static void on_inspect(cep_rpc_call *c, void *arg)
 }
 
 static const cep_rpc_method launcher_methods[] = {
-	{"cep.v1.Launcher/Launch", &cep__v1__launch_request__descriptor,
-	    on_launch},
-	{"cep.v1.Launcher/Poll", &cep__v1__launcher_run__descriptor, on_poll},
-	{"cep.v1.Launcher/Signal", &cep__v1__launcher_signal__descriptor,
-	    on_signal},
-	{"cep.v1.Launcher/Undo", &cep__v1__launcher_run__descriptor, on_undo},
-	{"cep.v1.Launcher/Cleanup", &cep__v1__launcher_cleanup__descriptor,
-	    on_cleanup},
-	{"cep.v1.Launcher/Inspect", &cep__v1__launcher_inspect__descriptor,
-	    on_inspect},
+    {"cep.v1.Launcher/Launch", &cep__v1__launch_request__descriptor, on_launch},
+    {"cep.v1.Launcher/Poll", &cep__v1__launcher_run__descriptor, on_poll},
+    {"cep.v1.Launcher/Signal", &cep__v1__launcher_signal__descriptor,
+        on_signal},
+    {"cep.v1.Launcher/Undo", &cep__v1__launcher_run__descriptor, on_undo},
+    {"cep.v1.Launcher/Cleanup", &cep__v1__launcher_cleanup__descriptor,
+        on_cleanup},
+    {"cep.v1.Launcher/Inspect", &cep__v1__launcher_inspect__descriptor,
+        on_inspect},
 };
 
 int launcher_serve(cep_launcher *l, cep_err *err)

@@ -20,20 +20,20 @@
 /* ------------------------------------------------------------ refusals */
 
 const char *const relay_refusal_names[CEP_REFUSE_N] = {
-	[CEP_REFUSE_TLS_UNVERIFIED] = "tls_unverified",
-	[CEP_REFUSE_CERT_EXPIRED] = "cert_expired",
-	[CEP_REFUSE_CERT_UNTRUSTED] = "cert_untrusted",
-	[CEP_REFUSE_CERT_RUN_MISMATCH] = "cert_run_mismatch",
-	[CEP_REFUSE_UNKNOWN_RUN] = "unknown_run",
-	[CEP_REFUSE_RUN_FINISHED] = "run_finished",
-	[CEP_REFUSE_IDENTITY_MISMATCH] = "identity_mismatch",
-	[CEP_REFUSE_NO_CHALLENGE] = "no_challenge",
-	[CEP_REFUSE_BAD_SIGNATURE] = "bad_signature",
-	[CEP_REFUSE_NOT_AUTHENTICATED] = "not_authenticated",
-	[CEP_REFUSE_WRONG_RUN] = "wrong_run",
-	[CEP_REFUSE_RUN_ENDED] = "run_ended",
-	[CEP_REFUSE_IDENTITY_EXPIRED] = "identity_expired",
-	[CEP_REFUSE_BAD_REQUEST] = "bad_request",
+    [CEP_REFUSE_TLS_UNVERIFIED] = "tls_unverified",
+    [CEP_REFUSE_CERT_EXPIRED] = "cert_expired",
+    [CEP_REFUSE_CERT_UNTRUSTED] = "cert_untrusted",
+    [CEP_REFUSE_CERT_RUN_MISMATCH] = "cert_run_mismatch",
+    [CEP_REFUSE_UNKNOWN_RUN] = "unknown_run",
+    [CEP_REFUSE_RUN_FINISHED] = "run_finished",
+    [CEP_REFUSE_IDENTITY_MISMATCH] = "identity_mismatch",
+    [CEP_REFUSE_NO_CHALLENGE] = "no_challenge",
+    [CEP_REFUSE_BAD_SIGNATURE] = "bad_signature",
+    [CEP_REFUSE_NOT_AUTHENTICATED] = "not_authenticated",
+    [CEP_REFUSE_WRONG_RUN] = "wrong_run",
+    [CEP_REFUSE_RUN_ENDED] = "run_ended",
+    [CEP_REFUSE_IDENTITY_EXPIRED] = "identity_expired",
+    [CEP_REFUSE_BAD_REQUEST] = "bad_request",
 };
 
 void relay_safe(char *dst, size_t n, const char *src)
@@ -45,9 +45,10 @@ void relay_safe(char *dst, size_t n, const char *src)
 		src = "-";
 	for (; src[i] != '\0' && i + 1 < n && i < 48; i++) {
 		char ch = src[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-		    ch == '.' || ch == ':' || ch == '/' || ch == '[' || ch == ']';
+		bool ok = (ch >= 'a' && ch <= 'z') ||
+		    (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.' || ch == ':' ||
+		    ch == '/' || ch == '[' || ch == ']';
 		dst[i] = ok ? ch : '?';
 	}
 	dst[i] = '\0';
@@ -75,11 +76,14 @@ void relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 
 	/* the run the line is about: the one asked for when it is a real
 	 * run id, else the bound one */
-	const char *run = cep_run_id_valid(requested) ? requested :
+	const char *run = cep_run_id_valid(requested) ?
+	    requested :
 	    (bound != NULL && bound[0] != '\0' ? bound : NULL);
-	cep_log_warn(run, "refused %s from %s: %s (reason=%s bound=%s "
-	    "requested=%s)", short_m ? short_m + 1 : "?", peer, msg,
-	    relay_refusal_names[why], b, q);
+	cep_log_warn(run,
+	    "refused %s from %s: %s (reason=%s bound=%s "
+	    "requested=%s)",
+	    short_m ? short_m + 1 : "?", peer, msg, relay_refusal_names[why], b,
+	    q);
 	cep_rpc_call_fail(call, code, "%s", msg);
 }
 
@@ -93,11 +97,12 @@ void relay_close_later(cep_relay *r, uint32_t pipe)
 	}
 	if (r->nclose < CEP_RELAY_MAX_CLOSES) {
 		r->closes[r->nclose].pipe = pipe;
-		r->closes[r->nclose].at = cep_mono_ms() + CEP_RELAY_CLOSE_DELAY_MS;
+		r->closes[r->nclose].at = cep_mono_ms() +
+		    CEP_RELAY_CLOSE_DELAY_MS;
 		r->nclose++;
 		pthread_cond_signal(&r->cv);
 	} else {
-		now = true;   /* a flood of refused peers: no grace for them */
+		now = true; /* a flood of refused peers: no grace for them */
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (now)
@@ -122,7 +127,7 @@ static cep_parked *evict_if_full(cep_relay *r, const char *run_id)
 		if (strcmp((*pp)->run_id.s, run_id) != 0)
 			continue;
 		n++;
-		oldest = pp;   /* the list is newest first */
+		oldest = pp; /* the list is newest first */
 	}
 	if (n < CEP_RELAY_PARKED_PER_RUN || oldest == NULL)
 		return NULL;
@@ -141,7 +146,7 @@ bool relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
 		return true;
 	p->call = call;
 	p->pipe = cep_rpc_call_pipe(call).id;
-	cep_run_id_parse(&p->run_id, run_id);  /* authorized: a run id */
+	cep_run_id_parse(&p->run_id, run_id); /* authorized: a run id */
 	p->after_seq = after_seq;
 	p->wake_mono = wake;
 
@@ -179,8 +184,10 @@ static void answer_items(wake_item *items, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (items[i].batch != NULL) {
-			cep_rpc_call_reply(items[i].p->call, &items[i].batch->base);
-			protobuf_c_message_free_unpacked(&items[i].batch->base, NULL);
+			cep_rpc_call_reply(items[i].p->call,
+			    &items[i].batch->base);
+			protobuf_c_message_free_unpacked(&items[i].batch->base,
+			    NULL);
 		} else {
 			relay_reply_empty(items[i].p->call);
 		}
@@ -215,7 +222,10 @@ static size_t take_parked(cep_relay *r, want_fn want, void *arg,
 	return n;
 }
 
-typedef struct wake_arg { const char *run_id; bool gone; } wake_arg;
+typedef struct wake_arg {
+	const char *run_id;
+	bool gone;
+} wake_arg;
 
 static bool want_run(cep_relay *r, cep_parked *p, void *arg,
     Cep__V1__CommandBatch **batch)
@@ -306,7 +316,8 @@ void *relay_ticker_main(void *arg)
 		int64_t now = cep_mono_ms();
 		int64_t next = next_due(r, now);
 		if (next > now) {
-			struct timespec ts = {next / 1000, (next % 1000) * 1000000L};
+			struct timespec ts = {next / 1000,
+			    (next % 1000) * 1000000L};
 			pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 			continue;
 		}
@@ -316,7 +327,8 @@ void *relay_ticker_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		answer_items(items, n);
 		for (size_t i = 0; i < nc; i++)
-			cep_rpc_server_close_pipe(r->runners, (cep_pipe_id){due[i]});
+			cep_rpc_server_close_pipe(r->runners,
+			    (cep_pipe_id){due[i]});
 		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -342,6 +354,6 @@ void relay_call_done(const char *method, int code, void *arg)
 	cep_relay *r = arg;
 	static const char pfx[] = "cep.v1.";
 	if (strncmp(method, pfx, sizeof(pfx) - 1) == 0)
-		method += sizeof(pfx) - 1;   /* "Runner/PushEvents" */
+		method += sizeof(pfx) - 1; /* "Runner/PushEvents" */
 	cep_metric_inc2(r->m_calls, method, cep_code_name(code));
 }

@@ -21,7 +21,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cep-relay [--home DIR]\n"
+	fprintf(f,
+	    "usage: cep-relay [--home DIR]\n"
 	    "  --home DIR   appliance home (default: $CEP_HOME, else /etc/cep,\n"
 	    "               /var/lib/cep, /run/cep)\n"
 	    "  --version    print the version\n");
@@ -49,7 +50,8 @@ int main(int argc, char **argv)
 	cep_relay *relay = NULL;
 	cep_err err = {0};
 	if (cep_daemon_init("relay", false, &err) != CEP_OK) {
-		cep_log_error(NULL, "cannot set up signal handling: %s", err.msg);
+		cep_log_error(NULL, "cannot set up signal handling: %s",
+		    err.msg);
 		return 1;
 	}
 	if (cep_paths_resolve(args.home, &paths, &err) != CEP_OK ||
@@ -60,11 +62,13 @@ int main(int argc, char **argv)
 	}
 	/* relay.metrics: not fatal, the relay carries runners' reverts and
 	 * dead-man traffic, which matter more than an observer's view */
-	cep_metrics_server *metrics = cep_metrics_start_daemon(
-	    relay_metrics(relay), cfg.relay_metrics, paths.run, "relay");
+	cep_metrics_server *metrics = cep_metrics_start_daemon(relay_metrics(
+	                                                           relay),
+	    cfg.relay_metrics, paths.run, "relay");
 	/* READY=1 only now: both listeners are bound, so units ordered
 	 * after the relay find relay.sock */
-	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
+	const cep_sd_ops sdo = {.tick = sd_tick,
+	    .status = sd_status,
 	    .arg = relay};
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, "stopping: answering parked calls");

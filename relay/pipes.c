@@ -50,7 +50,8 @@ void relay_pipes_free(cep_pipes *t)
 
 cep_relay_pipe *relay_pipes_find(cep_pipes *t, uint32_t id)
 {
-	for (cep_relay_pipe *p = t->bucket[id % BUCKETS]; p != NULL; p = p->next)
+	for (cep_relay_pipe *p = t->bucket[id % BUCKETS]; p != NULL;
+	     p = p->next)
 		if (p->id == id)
 			return p;
 	return NULL;
@@ -87,7 +88,7 @@ void relay_pipes_remove(cep_pipes *t, uint32_t id)
 	t->removed[t->rm_head] = id;
 	t->rm_head = (t->rm_head + 1) % REMOVED_RING;
 	for (cep_relay_pipe **pp = &t->bucket[id % BUCKETS]; *pp != NULL;
-	    pp = &(*pp)->next) {
+	     pp = &(*pp)->next) {
 		cep_relay_pipe *p = *pp;
 		if (p->id != id)
 			continue;

@@ -26,15 +26,15 @@ typedef struct cep_pipes cep_pipes;
 
 typedef struct cep_relay_pipe {
 	uint32_t id;
-	bool verified;                        /* TLS client cert verified */
+	bool verified; /* TLS client cert verified */
 	char peer[64];
 	uint8_t nonce[CEP_PIPES_NONCE_LEN];
 	bool has_nonce;
-	int64_t nonce_mono_ms;                /* when it was issued */
+	int64_t nonce_mono_ms; /* when it was issued */
 	bool bound;
-	cep_run_id run_id;                    /* bound run */
-	int64_t not_after_ms;                 /* identity expiry, unix ms */
-	cep_run_id revoked;                   /* run that left while bound */
+	cep_run_id run_id;    /* bound run */
+	int64_t not_after_ms; /* identity expiry, unix ms */
+	cep_run_id revoked;   /* run that left while bound */
 	struct cep_relay_pipe *next;
 } cep_relay_pipe;
 

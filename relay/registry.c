@@ -17,7 +17,7 @@
 #include "util.h"
 
 struct cep_registry {
-	cep_relay_run **runs;   /* sorted by run_id */
+	cep_relay_run **runs; /* sorted by run_id */
 	size_t nruns;
 	/* ring of finished ids, oldest overwritten first */
 	cep_run_id *finished;
@@ -121,8 +121,8 @@ static int grants_check(const Cep__V1__RunGrants *g, cep_err *err)
 		if (ulen == 0 || ulen >= CEP_REGISTRY_URI_MAX)
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
 			    "SyncRuns: grant %zu (%s): identity uri empty or "
-			    "longer than %d", i, gr->run_id,
-			    CEP_REGISTRY_URI_MAX - 1);
+			    "longer than %d",
+			    i, gr->run_id, CEP_REGISTRY_URI_MAX - 1);
 	}
 	for (size_t i = 0; i < g->n_finished; i++)
 		if (!cep_run_id_valid(g->finished[i]))
@@ -136,9 +136,10 @@ static cep_relay_run *run_from_grant(cep_registry *reg,
     const Cep__V1__RunGrant *gr, bool *is_new)
 {
 	Cep__V1__Assignment empty = CEP__V1__ASSIGNMENT__INIT;
-	const Cep__V1__Assignment *src = gr->assignment ? gr->assignment : &empty;
-	Cep__V1__Assignment *asg =
-	    (Cep__V1__Assignment *)cep_rpc_msg_dup(&src->base);
+	const Cep__V1__Assignment *src = gr->assignment ? gr->assignment :
+	                                                  &empty;
+	Cep__V1__Assignment *asg = (Cep__V1__Assignment *)cep_rpc_msg_dup(
+	    &src->base);
 	if (asg == NULL)
 		return NULL;
 	cep_relay_run *run = relay_registry_find(reg, gr->run_id);
@@ -204,14 +205,15 @@ int relay_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
 	cep_relay_run **next = calloc(g->n_grants + 1, sizeof(*next));
 	size_t n = 0;
 	if (next == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "SyncRuns: out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "SyncRuns: out of memory");
 	for (size_t i = 0; i < g->n_grants; i++) {
 		bool dup = false, is_new = false;
 		for (size_t j = 0; j < n && !dup; j++)
-			dup = strcmp(next[j]->run_id.s,
-			    g->grants[i]->run_id) == 0;
+			dup = strcmp(next[j]->run_id.s, g->grants[i]->run_id) ==
+			    0;
 		if (dup)
-			continue;   /* a repeated grant: the first one counts */
+			continue; /* a repeated grant: the first one counts */
 		/* updates an existing run in place: fine even if we fail later,
 		 * since the grant is the newer truth */
 		cep_relay_run *run = run_from_grant(reg, g->grants[i], &is_new);
@@ -227,7 +229,8 @@ int relay_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
 		/* cannot report who left: keep the old set, free new runs */
 		drop_new(reg, next, n);
 		*added = 0;
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "SyncRuns: out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "SyncRuns: out of memory");
 	}
 	free(reg->runs);
 	qsort(next, n, sizeof(*next), cmp_run);
@@ -235,7 +238,8 @@ int relay_registry_sync(cep_registry *reg, const Cep__V1__RunGrants *g,
 	reg->nruns = n;
 	/* only the newest ids fit the ring: skip the rest without scanning */
 	size_t fin0 = g->n_finished > CEP_REGISTRY_FINISHED ?
-	    g->n_finished - CEP_REGISTRY_FINISHED : 0;
+	    g->n_finished - CEP_REGISTRY_FINISHED :
+	    0;
 	for (size_t i = fin0; i < g->n_finished; i++)
 		if (relay_registry_find(reg, g->finished[i]) == NULL)
 			finished_add(reg, g->finished[i]);
@@ -255,11 +259,11 @@ int relay_registry_add_command(cep_registry *reg, const char *run_id,
 	if (run == NULL)
 		return cep_err_set(err, CEP_NOT_FOUND, "SendCommand: %s",
 		    relay_registry_is_finished(reg, run_id) ? "run finished" :
-		    "unknown run");
+		                                              "unknown run");
 	size_t pos = run->ncmds;
 	for (size_t i = 0; i < run->ncmds; i++) {
 		if (run->cmds[i]->seq == cmd->seq)
-			return CEP_OK;  /* re-sent: already queued */
+			return CEP_OK; /* re-sent: already queued */
 		if (run->cmds[i]->seq > cmd->seq && pos == run->ncmds)
 			pos = i;
 	}
@@ -267,8 +271,8 @@ int relay_registry_add_command(cep_registry *reg, const char *run_id,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "SendCommand: %d commands queued and not yet fetched",
 		    CEP_REGISTRY_MAX_CMDS);
-	Cep__V1__Command *copy =
-	    (Cep__V1__Command *)cep_rpc_msg_dup(&cmd->base);
+	Cep__V1__Command *copy = (Cep__V1__Command *)cep_rpc_msg_dup(
+	    &cmd->base);
 	if (copy == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "SendCommand: out of memory");
@@ -284,7 +288,8 @@ void relay_registry_trim(cep_relay_run *run, uint64_t after_seq)
 {
 	size_t drop = 0;
 	while (drop < run->ncmds && run->cmds[drop]->seq <= after_seq)
-		protobuf_c_message_free_unpacked(&run->cmds[drop++]->base, NULL);
+		protobuf_c_message_free_unpacked(&run->cmds[drop++]->base,
+		    NULL);
 	memmove(&run->cmds[0], &run->cmds[drop],
 	    (run->ncmds - drop) * sizeof(run->cmds[0]));
 	run->ncmds -= drop;

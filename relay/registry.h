@@ -21,9 +21,9 @@
 #include "err.h"
 #include "runid.h"
 
-#define CEP_REGISTRY_MAX_RUNS 4096      /* grants in one SyncRuns */
-#define CEP_REGISTRY_FINISHED 4096      /* finished ids remembered */
-#define CEP_REGISTRY_MAX_CMDS 64        /* queued commands per run */
+#define CEP_REGISTRY_MAX_RUNS 4096 /* grants in one SyncRuns */
+#define CEP_REGISTRY_FINISHED 4096 /* finished ids remembered */
+#define CEP_REGISTRY_MAX_CMDS 64   /* queued commands per run */
 #define CEP_REGISTRY_URI_MAX 256
 
 typedef struct cep_registry cep_registry;
@@ -31,9 +31,10 @@ typedef struct cep_registry cep_registry;
 typedef struct cep_relay_run {
 	cep_run_id run_id;
 	char uri[CEP_REGISTRY_URI_MAX];
-	int64_t not_after_ms;               /* unix ms: grant expiry */
-	Cep__V1__Assignment *assignment;    /* owned copy, never NULL */
-	Cep__V1__Command *cmds[CEP_REGISTRY_MAX_CMDS]; /* owned, seq ascending */
+	int64_t not_after_ms;            /* unix ms: grant expiry */
+	Cep__V1__Assignment *assignment; /* owned copy, never NULL */
+	Cep__V1__Command
+	    *cmds[CEP_REGISTRY_MAX_CMDS]; /* owned, seq ascending */
 	size_t ncmds;
 } cep_relay_run;
 

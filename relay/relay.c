@@ -60,7 +60,8 @@ static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
 		rv = cep_path(path, sizeof(path), err, "%s/%s",
 		    r->paths.relay_pki, names[i]);
-		bool cred = rv == CEP_OK && cep_cred_path(path, path, sizeof(path));
+		bool cred = rv == CEP_OK &&
+		    cep_cred_path(path, path, sizeof(path));
 		/* a credential is private to this unit whatever its mode */
 		if (rv == CEP_OK)
 			rv = read_pem(path, i == 2 && !cred, outs[i], err);
@@ -74,15 +75,20 @@ static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 static int listen_runners(cep_relay *r, const char *cert, const char *key,
     cep_err *err)
 {
-	cep_rpc_tls tls = {.cert_pem = cert, .key_pem = key, .ca_pem = r->ca_pem,
+	cep_rpc_tls tls = {.cert_pem = cert,
+	    .key_pem = key,
+	    .ca_pem = r->ca_pem,
 	    .client_cert_optional = true};
-	cep_rpc_server_opts o = {.name = "relay-runners", .workers = 16,
-	    .pipe_cb = relay_pipe_event, .pipe_cb_arg = r,
+	cep_rpc_server_opts o = {.name = "relay-runners",
+	    .workers = 16,
+	    .pipe_cb = relay_pipe_event,
+	    .pipe_cb_arg = r,
 	    .done_cb = relay_call_done};
 	int rv = cep_rpc_server_new(&r->runners, relay_runner_methods,
 	    relay_runner_nmethods, r, &o, err);
 	if (rv == CEP_OK)
-		rv = cep_rpc_server_listen(r->runners, r->cfg.relay_listen, &tls, err);
+		rv = cep_rpc_server_listen(r->runners, r->cfg.relay_listen,
+		    &tls, err);
 	if (rv != CEP_OK)
 		cep_err_wrap(err, "runner listener %s", r->cfg.relay_listen);
 	return rv;
@@ -93,8 +99,10 @@ static int listen_ipc(cep_relay *r, cep_err *err)
 	char url[PATH_MAX + 32];
 	int rv = cep_mkdirs(r->paths.run, 0750, err);
 	if (rv == CEP_OK)
-		rv = cep_paths_url(&r->paths, "relay.sock", url, sizeof(url), err);
-	cep_rpc_server_opts o = {.name = "relay-ipc", .workers = 2,
+		rv = cep_paths_url(&r->paths, "relay.sock", url, sizeof(url),
+		    err);
+	cep_rpc_server_opts o = {.name = "relay-ipc",
+	    .workers = 2,
 	    .done_cb = relay_call_done};
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_new(&r->ipc, relay_ipc_methods,
@@ -102,7 +110,8 @@ static int listen_ipc(cep_relay *r, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_listen(r->ipc, url, NULL, err);
 	if (rv == CEP_OK)
-		rv = cep_paths_url(&r->paths, "delegate.sock", url, sizeof(url), err);
+		rv = cep_paths_url(&r->paths, "delegate.sock", url, sizeof(url),
+		    err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&r->delegate, url, NULL, err);
 	return rv;
@@ -133,10 +142,13 @@ void relay_describe(cep_relay *r, char *buf, size_t len)
 	uint32_t n = relay_pipes_bound(r->pipes);
 	pthread_mutex_unlock(&r->mu);
 	if (r->up == NULL)
-		snprintf(buf, len, "%u runner(s) connected; no control plane", n);
+		snprintf(buf, len, "%u runner(s) connected; no control plane",
+		    n);
 	else
-		snprintf(buf, len, "%u runner(s) connected; spool %lld bytes "
-		    "undelivered", n, (long long)relay_upstream_spool_bytes(r->up));
+		snprintf(buf, len,
+		    "%u runner(s) connected; spool %lld bytes "
+		    "undelivered",
+		    n, (long long)relay_upstream_spool_bytes(r->up));
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
@@ -181,13 +193,14 @@ static void tunnel_gone(cep_pipe_id pipe, void *arg)
 	relay_pipe_event(pipe, false, true, "cp-tunnel", arg);
 }
 
-int relay_new(const cep_paths *paths, const cep_config *cfg,
-    cep_relay **out, cep_err *err)
+int relay_new(const cep_paths *paths, const cep_config *cfg, cep_relay **out,
+    cep_err *err)
 {
 	*out = NULL;
 	cep_relay *r = calloc(1, sizeof(*r));
 	if (r == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "relay: out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "relay: out of memory");
 	r->paths = *paths;
 	r->cfg = *cfg;
 	int rv = init_sync(r, err);
@@ -217,19 +230,21 @@ int relay_new(const cep_paths *paths, const cep_config *cfg,
 		rv = cep_path(spool, sizeof(spool), err, "%s/spool",
 		    r->paths.relay_state);
 	if (rv == CEP_OK)
-		rv = relay_upstream_start(&r->cfg, spool, r->delegate, r->metrics,
-		    &r->up, err);
+		rv = relay_upstream_start(&r->cfg, spool, r->delegate,
+		    r->metrics, &r->up, err);
 	if (rv == CEP_OK)
 		rv = relay_tunnel_start(&r->cfg, r->runners, tunnel_gone, r,
 		    &r->tunnel, err);
 	free(cert);
-	free_secret(key);   /* TLS holds its own parsed copy */
+	free_secret(key); /* TLS holds its own parsed copy */
 	if (rv != CEP_OK) {
 		relay_free(r);
 		return rv;
 	}
-	cep_log_info(NULL, "listening for runners on %s (port %d), delegate on "
-	    "%s/relay.sock", r->cfg.relay_listen, relay_port(r), r->paths.run);
+	cep_log_info(NULL,
+	    "listening for runners on %s (port %d), delegate on "
+	    "%s/relay.sock",
+	    r->cfg.relay_listen, relay_port(r), r->paths.run);
 	*out = r;
 	return CEP_OK;
 }
@@ -251,16 +266,16 @@ void relay_free(cep_relay *r)
 	relay_calls_stop(r);
 	if (r->ticker_running)
 		pthread_join(r->ticker, NULL);
-	relay_tunnel_stop(r->tunnel);   /* no new tunnel calls; replies dropped */
+	relay_tunnel_stop(r->tunnel); /* no new tunnel calls; replies dropped */
 	cep_rpc_server_free(r->runners);
 	relay_tunnel_free(r->tunnel);
 	cep_rpc_server_free(r->ipc);
-	relay_upstream_stop(r->up);   /* no pushes now; it still uses delegate */
+	relay_upstream_stop(r->up); /* no pushes now; it still uses delegate */
 	cep_rpc_client_free(r->delegate);
 	relay_registry_free(r->reg);
 	relay_pipes_free(r->pipes);
 	free(r->ca_pem);
-	cep_metrics_free(r->metrics);   /* after the servers: done_cb */
+	cep_metrics_free(r->metrics); /* after the servers: done_cb */
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);

@@ -25,8 +25,8 @@ typedef struct cep_relay cep_relay;
 /* Loads paths->pki/ca.crt, relay.crt and relay.key (refused when the key
  * is readable by group or others), starts both listeners and the delegate
  * client. Returns with everything listening. */
-int relay_new(const cep_paths *paths, const cep_config *cfg,
-    cep_relay **out, cep_err *err);
+int relay_new(const cep_paths *paths, const cep_config *cfg, cep_relay **out,
+    cep_err *err);
 /* Answers every parked call, stops the listeners, frees. NULL-safe. */
 void relay_free(cep_relay *r);
 /* The runner port actually bound (useful with port 0). */

@@ -26,8 +26,8 @@ static void reply_sync(cep_rpc_call *c, uint32_t active)
 static void h_sync_runs(cep_rpc_call *c, void *arg)
 {
 	cep_relay *r = arg;
-	const Cep__V1__RunGrants *g =
-	    (const Cep__V1__RunGrants *)cep_rpc_call_request(c);
+	const Cep__V1__RunGrants *g = (const Cep__V1__RunGrants *)
+	    cep_rpc_call_request(c);
 	cep_run_id *left = NULL;
 	size_t nleft = 0, added = 0, *unbound = NULL;
 	cep_err err = {0};
@@ -51,12 +51,15 @@ static void h_sync_runs(cep_rpc_call *c, void *arg)
 	}
 	for (size_t i = 0; i < nleft; i++) {
 		relay_wake_run(r, left[i].s, true);
-		cep_log_info(left[i].s, "run left the registry; %zu connection(s) "
-		    "unbound", unbound != NULL ? unbound[i] : 0);
+		cep_log_info(left[i].s,
+		    "run left the registry; %zu connection(s) "
+		    "unbound",
+		    unbound != NULL ? unbound[i] : 0);
 	}
 	if (added > 0 || nleft > 0)
-		cep_log_info(NULL, "runs synced: %" PRIu32 " active (+%zu -%zu)",
-		    active, added, nleft);
+		cep_log_info(NULL,
+		    "runs synced: %" PRIu32 " active (+%zu -%zu)", active,
+		    added, nleft);
 	free(unbound);
 	free(left);
 	reply_sync(c, active);
@@ -65,8 +68,8 @@ static void h_sync_runs(cep_rpc_call *c, void *arg)
 static void h_send_command(cep_rpc_call *c, void *arg)
 {
 	cep_relay *r = arg;
-	const Cep__V1__CommandForRun *req =
-	    (const Cep__V1__CommandForRun *)cep_rpc_call_request(c);
+	const Cep__V1__CommandForRun *req = (const Cep__V1__CommandForRun *)
+	    cep_rpc_call_request(c);
 	if (req->command == NULL) {
 		cep_rpc_call_fail(c, CEP_INVALID_ARGUMENT,
 		    "SendCommand: command missing");
@@ -84,9 +87,12 @@ static void h_send_command(cep_rpc_call *c, void *arg)
 		return;
 	}
 	if (queued) {
-		const ProtobufCEnumValue *k = protobuf_c_enum_descriptor_get_value(
-		    &cep__v1__command__kind__descriptor, (int)req->command->kind);
-		cep_log_info(req->run_id, "command %s seq=%" PRIu64 " queued: %s",
+		const ProtobufCEnumValue *k =
+		    protobuf_c_enum_descriptor_get_value(
+		        &cep__v1__command__kind__descriptor,
+		        (int)req->command->kind);
+		cep_log_info(req->run_id,
+		    "command %s seq=%" PRIu64 " queued: %s",
 		    k != NULL ? k->name : "?", req->command->seq,
 		    req->command->reason);
 		relay_wake_run(r, req->run_id, false);
@@ -124,10 +130,10 @@ static void h_stats(cep_rpc_call *c, void *arg)
 }
 
 const cep_rpc_method relay_ipc_methods[] = {
-	{"cep.v1.Relay/SyncRuns", &cep__v1__run_grants__descriptor, h_sync_runs},
-	{"cep.v1.Relay/SendCommand", &cep__v1__command_for_run__descriptor,
-	    h_send_command},
-	{"cep.v1.Relay/Stats", &cep__v1__stats_request__descriptor, h_stats},
+    {"cep.v1.Relay/SyncRuns", &cep__v1__run_grants__descriptor, h_sync_runs},
+    {"cep.v1.Relay/SendCommand", &cep__v1__command_for_run__descriptor,
+        h_send_command},
+    {"cep.v1.Relay/Stats", &cep__v1__stats_request__descriptor, h_stats},
 };
-const size_t relay_ipc_nmethods =
-    sizeof(relay_ipc_methods) / sizeof(relay_ipc_methods[0]);
+const size_t relay_ipc_nmethods = sizeof(relay_ipc_methods) /
+    sizeof(relay_ipc_methods[0]);

@@ -37,20 +37,20 @@
 /* Why a runner call was refused; the name is the key in
  * RelayStats.refusals_by_reason and in the log line. */
 enum cep_refusal {
-	CEP_REFUSE_TLS_UNVERIFIED,   /* TLS client cert missing/unverified */
-	CEP_REFUSE_CERT_EXPIRED,     /* cep_pki_verify_der: expired / not yet */
-	CEP_REFUSE_CERT_UNTRUSTED,   /* cep_pki_verify_der: chain, parse... */
-	CEP_REFUSE_CERT_RUN_MISMATCH,/* URI SAN names another run */
+	CEP_REFUSE_TLS_UNVERIFIED, /* TLS client cert missing/unverified */
+	CEP_REFUSE_CERT_EXPIRED,   /* cep_pki_verify_der: expired / not yet */
+	CEP_REFUSE_CERT_UNTRUSTED, /* cep_pki_verify_der: chain, parse... */
+	CEP_REFUSE_CERT_RUN_MISMATCH, /* URI SAN names another run */
 	CEP_REFUSE_UNKNOWN_RUN,
 	CEP_REFUSE_RUN_FINISHED,
-	CEP_REFUSE_IDENTITY_MISMATCH,/* registry URI != certificate URI */
-	CEP_REFUSE_NO_CHALLENGE,     /* no nonce, used or expired */
+	CEP_REFUSE_IDENTITY_MISMATCH, /* registry URI != certificate URI */
+	CEP_REFUSE_NO_CHALLENGE,      /* no nonce, used or expired */
 	CEP_REFUSE_BAD_SIGNATURE,
-	CEP_REFUSE_NOT_AUTHENTICATED,/* call before Prove */
-	CEP_REFUSE_WRONG_RUN,        /* bound to A, asks for B */
-	CEP_REFUSE_RUN_ENDED,        /* bound run left the registry */
-	CEP_REFUSE_IDENTITY_EXPIRED, /* bound identity past not_after */
-	CEP_REFUSE_BAD_REQUEST,      /* e.g. a batch over the cap */
+	CEP_REFUSE_NOT_AUTHENTICATED, /* call before Prove */
+	CEP_REFUSE_WRONG_RUN,         /* bound to A, asks for B */
+	CEP_REFUSE_RUN_ENDED,         /* bound run left the registry */
+	CEP_REFUSE_IDENTITY_EXPIRED,  /* bound identity past not_after */
+	CEP_REFUSE_BAD_REQUEST,       /* e.g. a batch over the cap */
 	CEP_REFUSE_N
 };
 extern const char *const relay_refusal_names[CEP_REFUSE_N];
@@ -67,7 +67,7 @@ typedef struct cep_parked {
 	uint32_t pipe;
 	cep_run_id run_id;
 	uint64_t after_seq;
-	int64_t wake_mono;         /* answer empty by then */
+	int64_t wake_mono; /* answer empty by then */
 	struct cep_parked *next;
 } cep_parked;
 
@@ -79,16 +79,19 @@ struct cep_relay {
 	cep_rpc_client *delegate;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;          /* CLOCK_MONOTONIC: wakes the ticker */
+	pthread_cond_t cv; /* CLOCK_MONOTONIC: wakes the ticker */
 	pthread_t ticker;
 	bool ticker_running;
 	bool stopping;
-	_Atomic uint64_t ticks;     /* ticker turns: the watchdog's liveness */
+	_Atomic uint64_t ticks; /* ticker turns: the watchdog's liveness */
 
 	cep_registry *reg;
 	cep_pipes *pipes;
 	cep_parked *parked;
-	struct { uint32_t pipe; int64_t at; } closes[CEP_RELAY_MAX_CLOSES];
+	struct {
+		uint32_t pipe;
+		int64_t at;
+	} closes[CEP_RELAY_MAX_CLOSES];
 	size_t nclose;
 
 	uint64_t calls, refused, events_in;
@@ -99,8 +102,8 @@ struct cep_relay {
 	cep_metric *m_runners, *m_calls, *m_refusals, *m_events_in,
 	    *m_events_out;
 
-	cep_upstream *up;           /* NULL without a control plane */
-	cep_tunnel *tunnel;         /* NULL without a control plane */
+	cep_upstream *up;   /* NULL without a control plane */
+	cep_tunnel *tunnel; /* NULL without a control plane */
 };
 
 /* calls.c */

@@ -83,10 +83,10 @@ typedef struct prove_ctx {
 	int64_t nonce_at;
 	cep_run_id bound;
 	cep_pki_identity id;
-	int64_t not_after_ms;    /* min(certificate, grant) */
+	int64_t not_after_ms; /* min(certificate, grant) */
 } prove_ctx;
 
-#define REFUSE(x, why, code, ...) \
+#define REFUSE(x, why, code, ...)                                 \
 	relay_refuse((x)->r, (x)->c, (why), (code), (x)->bound.s, \
 	    (x)->req->run_id, __VA_ARGS__)
 
@@ -124,7 +124,7 @@ static void prove_refuse_unverified(prove_ctx *x)
 {
 	cep_err err = {0};
 	if (cep_pki_verify_der(x->r->ca_pem, x->req->cert_der.data,
-	    x->req->cert_der.len, cep_now_ms(), &x->id, &err) != CEP_OK)
+	        x->req->cert_der.len, cep_now_ms(), &x->id, &err) != CEP_OK)
 		REFUSE(x, cert_reason(&err), CEP_UNAUTHENTICATED,
 		    "TLS client certificate refused: %s", err.msg);
 	else
@@ -149,7 +149,7 @@ static bool prove_check_cert(prove_ctx *x)
 		return false;
 	}
 	if (cep_pki_verify_der(x->r->ca_pem, x->req->cert_der.data,
-	    x->req->cert_der.len, cep_now_ms(), &x->id, &err) != CEP_OK) {
+	        x->req->cert_der.len, cep_now_ms(), &x->id, &err) != CEP_OK) {
 		REFUSE(x, cert_reason(&err), CEP_UNAUTHENTICATED,
 		    "identity certificate refused: %s", err.msg);
 		return false;
@@ -168,19 +168,21 @@ static bool prove_check_cert(prove_ctx *x)
 static bool prove_check_grant(prove_ctx *x)
 {
 	cep_relay *r = x->r;
-	const char *rid = x->id.run_id.s;   /* == req->run_id, a checked id */
+	const char *rid = x->id.run_id.s; /* == req->run_id, a checked id */
 	enum cep_refusal why = CEP_REFUSE_N;
 	pthread_mutex_lock(&r->mu);
 	cep_relay_run *run = relay_registry_find(r->reg, rid);
 	if (run == NULL)
 		why = relay_registry_is_finished(r->reg, rid) ?
-		    CEP_REFUSE_RUN_FINISHED : CEP_REFUSE_UNKNOWN_RUN;
+		    CEP_REFUSE_RUN_FINISHED :
+		    CEP_REFUSE_UNKNOWN_RUN;
 	else if (strcmp(run->uri, x->id.uri) != 0)
 		why = CEP_REFUSE_IDENTITY_MISMATCH;
-	else   /* a grant without not_after leaves the certificate's */
+	else /* a grant without not_after leaves the certificate's */
 		x->not_after_ms = run->not_after_ms > 0 &&
-		    run->not_after_ms < x->id.not_after_ms ?
-		    run->not_after_ms : x->id.not_after_ms;
+		        run->not_after_ms < x->id.not_after_ms ?
+		    run->not_after_ms :
+		    x->id.not_after_ms;
 	pthread_mutex_unlock(&r->mu);
 	if (why == CEP_REFUSE_N && cep_run_id_is_set(&x->bound) &&
 	    !cep_run_id_is(&x->bound, rid))
@@ -195,8 +197,10 @@ static bool prove_check_grant(prove_ctx *x)
 		REFUSE(x, why, CEP_PERMISSION_DENIED, "unknown run %s", rid);
 		return false;
 	case CEP_REFUSE_IDENTITY_MISMATCH:
-		REFUSE(x, why, CEP_PERMISSION_DENIED, "identity %s is not the "
-		    "one granted to run %s", x->id.uri, rid);
+		REFUSE(x, why, CEP_PERMISSION_DENIED,
+		    "identity %s is not the "
+		    "one granted to run %s",
+		    x->id.uri, rid);
 		return false;
 	case CEP_REFUSE_WRONG_RUN:
 		REFUSE(x, why, CEP_PERMISSION_DENIED,
@@ -206,8 +210,7 @@ static bool prove_check_grant(prove_ctx *x)
 		REFUSE(x, why, CEP_UNAUTHENTICATED, "grant of run %s expired",
 		    rid);
 		return false;
-	default:
-		return true;
+	default: return true;
 	}
 }
 
@@ -228,8 +231,8 @@ static bool prove_check_proof(prove_ctx *x)
 	}
 	if (x->req->signature.len == 0 || x->req->signature.len > SIG_MAX ||
 	    cep_pki_check_proof(x->req->cert_der.data, x->req->cert_der.len,
-	    x->nonce, sizeof(x->nonce), x->req->signature.data,
-	    x->req->signature.len, &err) != CEP_OK) {
+	        x->nonce, sizeof(x->nonce), x->req->signature.data,
+	        x->req->signature.len, &err) != CEP_OK) {
 		REFUSE(x, CEP_REFUSE_BAD_SIGNATURE, CEP_UNAUTHENTICATED,
 		    "proof of possession failed: %s",
 		    err.msg[0] ? err.msg : "signature missing or too long");
@@ -265,17 +268,20 @@ static void tell_delegate_connected(cep_relay *r, const char *run_id,
 	cep_err err = {0};
 	ProtobufCMessage *ack = NULL;
 	if (cep_rpc_invoke(r->delegate, "cep.v1.Delegate/RunnerConnected",
-	    &seen.base, &cep__v1__fault_ack__descriptor, &ack, CONNECTED_MS,
-	    &err) == CEP_OK)
+	        &seen.base, &cep__v1__fault_ack__descriptor, &ack, CONNECTED_MS,
+	        &err) == CEP_OK)
 		protobuf_c_message_free_unpacked(ack, NULL);
 	else
-		cep_log_warn(run_id, "could not tell the delegate the runner "
-		    "connected: %s", err.msg);
+		cep_log_warn(run_id,
+		    "could not tell the delegate the runner "
+		    "connected: %s",
+		    err.msg);
 }
 
 static void h_prove(cep_rpc_call *c, void *arg)
 {
-	prove_ctx x = {.r = arg, .c = c,
+	prove_ctx x = {.r = arg,
+	    .c = c,
 	    .req = (const Cep__V1__ProveRequest *)cep_rpc_call_request(c),
 	    .pipe = cep_rpc_call_pipe(c).id};
 	count_call(x.r);
@@ -287,7 +293,8 @@ static void h_prove(cep_rpc_call *c, void *arg)
 		fmt_time(x.not_after_ms, until, sizeof(until));
 		cep_log_info(x.id.run_id.s,
 		    "runner proved %s from %s (pipe %u), "
-		    "valid until %s", x.id.uri, peer, x.pipe, until);
+		    "valid until %s",
+		    x.id.uri, peer, x.pipe, until);
 		tell_delegate_connected(x.r, x.id.run_id.s, peer);
 		Cep__V1__ProveReply rep = CEP__V1__PROVE_REPLY__INIT;
 		rep.run_id = x.id.run_id.s;
@@ -317,7 +324,8 @@ static void view_pipe(cep_relay *r, uint32_t pipe, pipe_view *v)
 		v->revoked = p->revoked;
 		v->not_after_ms = p->not_after_ms;
 		cep_relay_run *run = p->bound ?
-		    relay_registry_find(r->reg, p->run_id.s) : NULL;
+		    relay_registry_find(r->reg, p->run_id.s) :
+		    NULL;
 		v->run_active = run != NULL;
 		if (run != NULL && run->not_after_ms > 0 &&
 		    run->not_after_ms < v->not_after_ms)
@@ -347,17 +355,19 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 	relay_safe(q, sizeof(q), run_id);
 	if (!cep_rpc_call_peer_verified(c)) {
 		relay_refuse(r, c, CEP_REFUSE_TLS_UNVERIFIED,
-		    CEP_UNAUTHENTICATED, NULL, run_id, "TLS client certificate "
+		    CEP_UNAUTHENTICATED, NULL, run_id,
+		    "TLS client certificate "
 		    "missing or not verified: only Challenge and Prove allowed");
 		relay_close_later(r, pipe);
 		return false;
 	}
 	view_pipe(r, pipe, &v);
 	const Cep__V1__Event *ev = v.bound ? foreign_event(batch, v.run_id.s) :
-	    NULL;
+	                                     NULL;
 	if (!v.bound && cep_run_id_is_set(&v.revoked))
 		relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
-		    v.revoked.s, run_id, "run %s is no longer active", v.revoked.s);
+		    v.revoked.s, run_id, "run %s is no longer active",
+		    v.revoked.s);
 	else if (!v.bound)
 		relay_refuse(r, c, CEP_REFUSE_NOT_AUTHENTICATED,
 		    CEP_UNAUTHENTICATED, NULL, run_id,
@@ -366,11 +376,14 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 		if (ev != NULL)
 			relay_safe(q, sizeof(q), ev->run_id);
 		relay_refuse(r, c, CEP_REFUSE_WRONG_RUN, CEP_PERMISSION_DENIED,
-		    v.run_id.s, ev ? ev->run_id : run_id, "runner of run %s may "
-		    "not act for run %s", v.run_id.s, q);
+		    v.run_id.s, ev ? ev->run_id : run_id,
+		    "runner of run %s may "
+		    "not act for run %s",
+		    v.run_id.s, q);
 	} else if (!v.run_active)
 		relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
-		    v.run_id.s, run_id, "run %s is no longer active", v.run_id.s);
+		    v.run_id.s, run_id, "run %s is no longer active",
+		    v.run_id.s);
 	else if (v.not_after_ms <= cep_now_ms()) {
 		fmt_time(v.not_after_ms, until, sizeof(until));
 		relay_refuse(r, c, CEP_REFUSE_IDENTITY_EXPIRED,
@@ -391,11 +404,13 @@ static int forward_get(cep_relay *r, cep_rpc_call *c, const char *method,
     const char *run_id, ProtobufCMessage **out)
 {
 	int64_t left = cep_rpc_call_deadline(c) - cep_mono_ms() - 100;
-	int tmo = left < 100 ? 100 : left > CEP_RELAY_FORWARD_MS ?
-	    CEP_RELAY_FORWARD_MS : (int)left;
+	int tmo = left < 100            ? 100 :
+	    left > CEP_RELAY_FORWARD_MS ? CEP_RELAY_FORWARD_MS :
+	                                  (int)left;
 	ProtobufCMessage *reply = NULL;
 	cep_err err = {0};
-	int rc = cep_rpc_invoke(r->delegate, method, req, rdesc, &reply, tmo, &err);
+	int rc = cep_rpc_invoke(r->delegate, method, req, rdesc, &reply, tmo,
+	    &err);
 	if (rc == CEP_OK && reply != NULL) {
 		*out = reply;
 		return CEP_OK;
@@ -404,8 +419,8 @@ static int forward_get(cep_relay *r, cep_rpc_call *c, const char *method,
 	    rc == CEP_DEADLINE_EXCEEDED) {
 		cep_log_warn(run_id, "%s: delegate unavailable: %s", method,
 		    err.msg);
-		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "delegate unavailable: %s",
-		    err.msg);
+		cep_rpc_call_fail(c, CEP_UNAVAILABLE,
+		    "delegate unavailable: %s", err.msg);
 		return CEP_UNAVAILABLE;
 	}
 	cep_rpc_call_fail(c, rc, "%s", err.msg);
@@ -429,8 +444,8 @@ static int forward(cep_relay *r, cep_rpc_call *c, const char *method,
 static void h_push_events(cep_rpc_call *c, void *arg)
 {
 	cep_relay *r = arg;
-	const Cep__V1__EventBatch *b =
-	    (const Cep__V1__EventBatch *)cep_rpc_call_request(c);
+	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
+	    cep_rpc_call_request(c);
 	count_call(r);
 	if (!authorize(r, c, b->run_id, b))
 		return;
@@ -444,10 +459,10 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	r->events_in += b->n_events;
 	pthread_mutex_unlock(&r->mu);
 	cep_metric_add(r->m_events_in, (double)b->n_events, NULL);
-	size_t n = b->n_events;   /* b is gone once c is answered */
+	size_t n = b->n_events; /* b is gone once c is answered */
 	if (r->up == NULL) {
 		if (forward(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
-		    &cep__v1__event_ack__descriptor, b->run_id) == CEP_OK)
+		        &cep__v1__event_ack__descriptor, b->run_id) == CEP_OK)
 			cep_metric_add(r->m_events_out, (double)n, NULL);
 		return;
 	}
@@ -461,12 +476,14 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	}
 	ProtobufCMessage *ack = NULL;
 	if (forward_get(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
-	    &cep__v1__event_ack__descriptor, b->run_id, &ack) != CEP_OK)
+	        &cep__v1__event_ack__descriptor, b->run_id, &ack) != CEP_OK)
 		return;
 	uint64_t acked = ((const Cep__V1__EventAck *)ack)->acked_seq;
 	if (relay_upstream_spool(r->up, b, acked, &err) != CEP_OK) {
-		cep_log_error(b->run_id, "spooling %zu event(s): %s", n, err.msg);
-		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "relay spool: %s", err.msg);
+		cep_log_error(b->run_id, "spooling %zu event(s): %s", n,
+		    err.msg);
+		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "relay spool: %s",
+		    err.msg);
 	} else {
 		cep_rpc_call_reply(c, ack);
 		cep_metric_add(r->m_events_out, (double)n, NULL);
@@ -477,8 +494,8 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 static void fault_call(cep_rpc_call *c, void *arg, const char *method)
 {
 	cep_relay *r = arg;
-	const Cep__V1__FaultRecord *f =
-	    (const Cep__V1__FaultRecord *)cep_rpc_call_request(c);
+	const Cep__V1__FaultRecord *f = (const Cep__V1__FaultRecord *)
+	    cep_rpc_call_request(c);
 	count_call(r);
 	if (authorize(r, c, f->run_id, NULL))
 		forward(r, c, method, &f->base, &cep__v1__fault_ack__descriptor,
@@ -512,9 +529,9 @@ static void h_get_assignment(cep_rpc_call *c, void *arg)
 		asg = cep_rpc_msg_dup(&run->assignment->base);
 	pthread_mutex_unlock(&r->mu);
 	if (asg == NULL) {
-		cep_rpc_call_fail(c, run ? CEP_RESOURCE_EXHAUSTED :
-		    CEP_PERMISSION_DENIED, "run %s is no longer active",
-		    req->run_id);
+		cep_rpc_call_fail(c,
+		    run ? CEP_RESOURCE_EXHAUSTED : CEP_PERMISSION_DENIED,
+		    "run %s is no longer active", req->run_id);
 		return;
 	}
 	cep_rpc_call_reply(c, asg);
@@ -524,14 +541,14 @@ static void h_get_assignment(cep_rpc_call *c, void *arg)
 static void h_watch_commands(cep_rpc_call *c, void *arg)
 {
 	cep_relay *r = arg;
-	const Cep__V1__WatchRequest *req =
-	    (const Cep__V1__WatchRequest *)cep_rpc_call_request(c);
+	const Cep__V1__WatchRequest *req = (const Cep__V1__WatchRequest *)
+	    cep_rpc_call_request(c);
 	count_call(r);
 	if (!authorize(r, c, req->run_id, NULL))
 		return;
 	Cep__V1__CommandBatch *batch = NULL;
 	if (!relay_watch(r, c, req->run_id, req->after_seq, &batch))
-		return;   /* parked: answered later */
+		return; /* parked: answered later */
 	if (batch == NULL) {
 		relay_reply_empty(c);
 		return;
@@ -560,7 +577,8 @@ void relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (added && !verified)
-		cep_log_info(NULL, "connection from %s (pipe %u) without a "
+		cep_log_info(NULL,
+		    "connection from %s (pipe %u) without a "
 		    "verified client certificate: only Challenge/Prove allowed",
 		    who, pipe.id);
 	if (!added) {
@@ -572,19 +590,19 @@ void relay_pipe_event(cep_pipe_id pipe, bool added, bool verified,
 }
 
 const cep_rpc_method relay_runner_methods[] = {
-	{"cep.v1.Runner/Challenge", &cep__v1__challenge_request__descriptor,
-	    h_challenge},
-	{"cep.v1.Runner/Prove", &cep__v1__prove_request__descriptor, h_prove},
-	{"cep.v1.Runner/GetAssignment", &cep__v1__assignment_request__descriptor,
-	    h_get_assignment},
-	{"cep.v1.Runner/PushEvents", &cep__v1__event_batch__descriptor,
-	    h_push_events},
-	{"cep.v1.Runner/WatchCommands", &cep__v1__watch_request__descriptor,
-	    h_watch_commands},
-	{"cep.v1.Runner/RecordFault", &cep__v1__fault_record__descriptor,
-	    h_record_fault},
-	{"cep.v1.Runner/FaultReverted", &cep__v1__fault_record__descriptor,
-	    h_fault_reverted},
+    {"cep.v1.Runner/Challenge", &cep__v1__challenge_request__descriptor,
+        h_challenge},
+    {"cep.v1.Runner/Prove", &cep__v1__prove_request__descriptor, h_prove},
+    {"cep.v1.Runner/GetAssignment", &cep__v1__assignment_request__descriptor,
+        h_get_assignment},
+    {"cep.v1.Runner/PushEvents", &cep__v1__event_batch__descriptor,
+        h_push_events},
+    {"cep.v1.Runner/WatchCommands", &cep__v1__watch_request__descriptor,
+        h_watch_commands},
+    {"cep.v1.Runner/RecordFault", &cep__v1__fault_record__descriptor,
+        h_record_fault},
+    {"cep.v1.Runner/FaultReverted", &cep__v1__fault_record__descriptor,
+        h_fault_reverted},
 };
-const size_t relay_runner_nmethods =
-    sizeof(relay_runner_methods) / sizeof(relay_runner_methods[0]);
+const size_t relay_runner_nmethods = sizeof(relay_runner_methods) /
+    sizeof(relay_runner_methods[0]);

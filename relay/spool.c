@@ -68,7 +68,7 @@ int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err)
 		s->segs = ns;
 		s->capsegs = nc;
 	}
-	s->segs[s->nsegs++] = (struct spool_seg){ id, size };
+	s->segs[s->nsegs++] = (struct spool_seg){id, size};
 	return CEP_OK;
 }
 
@@ -84,13 +84,14 @@ static int roll_locked(cep_spool *s, cep_err *err)
 	}
 	uint64_t id = s->next_id++;
 	relay_spool_seg_name(name, sizeof(name), id);
-	int fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = openat(s->dirfd, name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
 	if (fd < 0)
 		return cep_err_errno(err, errno, name);
 	/* the name must survive a crash as much as the records in it */
 	int rv = fsync(s->dirfd) == 0 ? relay_spool_push_seg(s, id, 0, err) :
-	    cep_err_errno(err, errno, s->dir);
+	                                cep_err_errno(err, errno, s->dir);
 	if (rv != CEP_OK) {
 		close(fd);
 		(void)unlinkat(s->dirfd, name, 0);
@@ -115,7 +116,7 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 		seg = &s->segs[s->nsegs - 1];
 	}
 	/* queued first so that out of memory cannot strike after the write */
-	struct spool_rec r = { seg->id, seg->size, (uint32_t)len, time_ms };
+	struct spool_rec r = {seg->id, seg->size, (uint32_t)len, time_ms};
 	int rv = relay_spool_push_rec(s, &r, err);
 	if (rv != CEP_OK)
 		return rv;
@@ -128,9 +129,10 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 		s->undelivered -= (int64_t)len;
 		relay_spool_seg_name(name, sizeof(name), seg->id);
 		if (ftruncate(s->afd, (off_t)seg->size) != 0)
-			cep_log_error(NULL, "spool %s/%s: cannot cut a failed append "
-			    "back to offset %llu; replay will", s->dir, name,
-			    (unsigned long long)seg->size);
+			cep_log_error(NULL,
+			    "spool %s/%s: cannot cut a failed append "
+			    "back to offset %llu; replay will",
+			    s->dir, name, (unsigned long long)seg->size);
 		/* never append after bytes we could not account for */
 		close(s->afd);
 		s->afd = -1;
@@ -142,15 +144,17 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 	return CEP_OK;
 }
 
-int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b,
-    cep_err *err)
+int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b, cep_err *err)
 {
 	if (s == NULL || b == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no spool or batch");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no spool or batch");
 	size_t bn = cep__v1__event_batch__get_packed_size(b);
 	if (bn > CEP_SPOOL_MAX_BATCH)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "a batch of %zu bytes "
-		    "exceeds the spool's %u-byte limit", bn, CEP_SPOOL_MAX_BATCH);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "a batch of %zu bytes "
+		    "exceeds the spool's %u-byte limit",
+		    bn, CEP_SPOOL_MAX_BATCH);
 	Cep__V1__SpoolRecord rec = CEP__V1__SPOOL_RECORD__INIT;
 	rec.time_ms = cep_now_ms();
 	rec.batch = (Cep__V1__EventBatch *)b; /* only read by pack */
@@ -162,9 +166,10 @@ int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b,
 		return rv;
 	if ((int64_t)len > s->max_bytes) {
 		free(buf);
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "a batch of %zu "
-		    "bytes can never fit a spool of %lld bytes", len,
-		    (long long)s->max_bytes);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "a batch of %zu "
+		    "bytes can never fit a spool of %lld bytes",
+		    len, (long long)s->max_bytes);
 	}
 	pthread_mutex_lock(&s->mu);
 	rv = append_locked(s, buf, len, rec.time_ms, err);
@@ -194,7 +199,8 @@ static void wait_locked(cep_spool *s, int wait_ms)
 	while (s->qhead == s->qlen && s->wake_gen == gen && wait_ms != 0) {
 		if (wait_ms < 0)
 			pthread_cond_wait(&s->cv, &s->mu);
-		else if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+		else if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) ==
+		    ETIMEDOUT)
 			break;
 	}
 }
@@ -212,29 +218,35 @@ static int read_batch(cep_spool *s, const struct spool_rec *r, int *fd,
 		*fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		*fd_seg = r->seg;
 		if (*fd < 0)
-			return cep_err_set(err, CEP_DATA_LOSS, "spool %s/%s: %s",
-			    s->dir, name, strerror(errno));
+			return cep_err_set(err, CEP_DATA_LOSS,
+			    "spool %s/%s: %s", s->dir, name, strerror(errno));
 	}
 	unsigned char *buf = NULL;
 	uint32_t len = 0;
-	int fr = cep_frame_read(*fd, r->off, r->off + r->len, SPOOL_REC_MAX, &buf,
-	    &len, detail, sizeof(detail));
+	int fr = cep_frame_read(*fd, r->off, r->off + r->len, SPOOL_REC_MAX,
+	    &buf, &len, detail, sizeof(detail));
 	if (fr == CEP_FRAME_NOMEM)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	if (fr != CEP_FRAME_GOOD || CEP_FRAME_HDR + len != r->len) {
 		free(buf);
-		return cep_err_set(err, CEP_DATA_LOSS, "spool %s/%s: changed "
-		    "under the spool: %s", s->dir, name,
-		    fr == CEP_FRAME_GOOD ? "a record of another length" : detail);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "spool %s/%s: changed "
+		    "under the spool: %s",
+		    s->dir, name,
+		    fr == CEP_FRAME_GOOD ? "a record of another length" :
+		                           detail);
 	}
-	Cep__V1__SpoolRecord *rec = cep__v1__spool_record__unpack(NULL, len, buf);
+	Cep__V1__SpoolRecord *rec = cep__v1__spool_record__unpack(NULL, len,
+	    buf);
 	free(buf);
 	if (rec == NULL || rec->batch == NULL) {
 		if (rec != NULL)
 			cep__v1__spool_record__free_unpacked(rec, NULL);
-		return cep_err_set(err, CEP_DATA_LOSS, "spool %s/%s: record at "
-		    "offset %llu no longer decodes", s->dir, name,
-		    (unsigned long long)r->off);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "spool %s/%s: record at "
+		    "offset %llu no longer decodes",
+		    s->dir, name, (unsigned long long)r->off);
 	}
 	/* protobuf-c allocates each sub-message on its own: take the batch */
 	*out = rec->batch;
@@ -304,22 +316,22 @@ static void put_le(unsigned char *p, uint64_t v, int bytes)
 		p[i] = (unsigned char)v;
 }
 
-static int write_cursor(cep_spool *s, uint64_t seg, uint64_t off,
-    cep_err *err)
+static int write_cursor(cep_spool *s, uint64_t seg, uint64_t off, cep_err *err)
 {
 	char path[PATH_MAX];
 	unsigned char b[SPOOL_CURSOR_LEN];
 	put_le(b, seg, 8);
 	put_le(b + 8, off, 8);
 	put_le(b + 16, cep_crc32c(b, 16), 4);
-	int rv = cep_path(path, sizeof(path), err, "%s/%s", s->dir, SPOOL_CURSOR);
+	int rv = cep_path(path, sizeof(path), err, "%s/%s", s->dir,
+	    SPOOL_CURSOR);
 	return rv ? rv : cep_write_file(path, b, sizeof(b), 0600, err);
 }
 
 /* Drops k delivered records from the queue and takes the segments they
  * emptied off the list (ids into gone[], at most s->nsegs of them). */
-static size_t drop_locked(cep_spool *s, size_t k, uint64_t cseg,
-    uint64_t coff, uint64_t *gone)
+static size_t drop_locked(cep_spool *s, size_t k, uint64_t cseg, uint64_t coff,
+    uint64_t *gone)
 {
 	for (size_t i = 0; i < k; i++)
 		s->undelivered -= s->q[s->qhead + i].len;
@@ -355,7 +367,7 @@ int relay_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
 	pthread_mutex_lock(&s->mu);
 	size_t queued = s->qlen - s->qhead;
 	uint64_t head = s->head_seq;
-	struct spool_rec last = { 0, 0, 0, 0 };
+	struct spool_rec last = {0, 0, 0, 0};
 	if (token > head && token - head <= queued)
 		last = s->q[s->qhead + (token - head) - 1];
 	pthread_mutex_unlock(&s->mu);
@@ -386,8 +398,10 @@ int relay_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
 		char name[32];
 		relay_spool_seg_name(name, sizeof(name), gone[i]);
 		if (unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT)
-			cep_log_warn(NULL, "spool %s/%s: delivered but cannot "
-			    "remove it: %s", s->dir, name, strerror(errno));
+			cep_log_warn(NULL,
+			    "spool %s/%s: delivered but cannot "
+			    "remove it: %s",
+			    s->dir, name, strerror(errno));
 	}
 	free(gone);
 out:
@@ -405,15 +419,24 @@ void relay_spool_wake(cep_spool *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-#define SPOOL_GET(type, expr) \
-	pthread_mutex_lock(&s->mu); \
-	type v_ = (expr); \
+#define SPOOL_GET(type, expr)         \
+	pthread_mutex_lock(&s->mu);   \
+	type v_ = (expr);             \
 	pthread_mutex_unlock(&s->mu); \
 	return v_
 
-int64_t relay_spool_bytes(cep_spool *s) { SPOOL_GET(int64_t, s->undelivered); }
-int64_t relay_spool_disk_bytes(cep_spool *s) { SPOOL_GET(int64_t, s->disk); }
-size_t relay_spool_records(cep_spool *s) { SPOOL_GET(size_t, s->qlen - s->qhead); }
+int64_t relay_spool_bytes(cep_spool *s)
+{
+	SPOOL_GET(int64_t, s->undelivered);
+}
+int64_t relay_spool_disk_bytes(cep_spool *s)
+{
+	SPOOL_GET(int64_t, s->disk);
+}
+size_t relay_spool_records(cep_spool *s)
+{
+	SPOOL_GET(size_t, s->qlen - s->qhead);
+}
 int64_t relay_spool_oldest_ms(cep_spool *s)
 {
 	SPOOL_GET(int64_t, s->qhead < s->qlen ? s->q[s->qhead].time_ms : 0);

@@ -73,10 +73,10 @@ int relay_spool_commit(cep_spool *s, uint64_t token, cep_err *err);
 void relay_spool_batches_free(Cep__V1__EventBatch **v, size_t n);
 
 /* For metrics and logs. */
-int64_t relay_spool_bytes(cep_spool *s);     /* undelivered framed bytes */
+int64_t relay_spool_bytes(cep_spool *s);      /* undelivered framed bytes */
 int64_t relay_spool_disk_bytes(cep_spool *s); /* what max_bytes bounds */
-int64_t relay_spool_oldest_ms(cep_spool *s); /* oldest undelivered, 0: none */
-size_t relay_spool_records(cep_spool *s);    /* undelivered records */
+int64_t relay_spool_oldest_ms(cep_spool *s);  /* oldest undelivered, 0: none */
+size_t relay_spool_records(cep_spool *s);     /* undelivered records */
 /* Wakes a peek that waits on an empty spool (shutdown). */
 void relay_spool_wake(cep_spool *s);
 

@@ -20,44 +20,45 @@
 struct spool_rec {
 	uint64_t seg;
 	uint64_t off;
-	uint32_t len;           /* framed: header + payload */
+	uint32_t len; /* framed: header + payload */
 	int64_t time_ms;
 };
 
 struct spool_seg {
 	uint64_t id;
-	uint64_t size;          /* bytes of whole records */
+	uint64_t size; /* bytes of whole records */
 };
 
 struct cep_spool {
 	/* mu guards everything below; appends hold it across write + fsync
 	 * so records land in the order they were accepted. */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;      /* an append or a wake, for peek */
+	pthread_cond_t cv; /* an append or a wake, for peek */
 	/* cmu serializes the consumer: segments are unlinked only under it,
 	 * so peek can read them without mu and not block appends. */
 	pthread_mutex_t cmu;
-	int dirfd;              /* flock()ed for our lifetime */
+	int dirfd; /* flock()ed for our lifetime */
 	char dir[PATH_MAX];
 	int64_t max_bytes;
-	uint64_t roll;          /* segment size at which appends roll */
+	uint64_t roll; /* segment size at which appends roll */
 
 	struct spool_seg *segs; /* on disk, oldest first */
 	size_t nsegs, capsegs;
-	int afd;                /* appends go here: segs[nsegs-1]; -1: none */
+	int afd; /* appends go here: segs[nsegs-1]; -1: none */
 	uint64_t next_id;
-	int64_t disk;           /* sum of segs[].size */
+	int64_t disk; /* sum of segs[].size */
 
-	struct spool_rec *q;    /* undelivered, oldest first: q[qhead..qlen) */
+	struct spool_rec *q; /* undelivered, oldest first: q[qhead..qlen) */
 	size_t qhead, qlen, qcap;
-	uint64_t head_seq;      /* sequence number of q[qhead], for tokens */
+	uint64_t head_seq; /* sequence number of q[qhead], for tokens */
 	int64_t undelivered;
 	uint64_t wake_gen;
 };
 
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
 int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
-int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size, cep_err *err);
+int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size,
+    cep_err *err);
 /* Replays the directory into s (segments, queue, next_id). */
 int relay_spool_replay(cep_spool *s, cep_err *err);
 

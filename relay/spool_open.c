@@ -39,20 +39,24 @@ static uint64_t get_le(const unsigned char *p, int bytes)
 static int read_cursor(cep_spool *s, uint64_t *seg, uint64_t *off)
 {
 	unsigned char b[SPOOL_CURSOR_LEN + 1];
-	int fd = openat(s->dirfd, SPOOL_CURSOR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(s->dirfd, SPOOL_CURSOR,
+	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno != ENOENT)
-			cep_log_warn(NULL, "spool %s/%s: %s; delivering every segment "
-			    "from its start", s->dir, SPOOL_CURSOR, strerror(errno));
+			cep_log_warn(NULL,
+			    "spool %s/%s: %s; delivering every segment "
+			    "from its start",
+			    s->dir, SPOOL_CURSOR, strerror(errno));
 		return 0;
 	}
 	ssize_t n = pread(fd, b, sizeof(b), 0);
 	close(fd);
 	if (n != (ssize_t)SPOOL_CURSOR_LEN ||
 	    (uint32_t)get_le(b + 16, 4) != cep_crc32c(b, 16)) {
-		cep_log_warn(NULL, "spool %s/%s: unreadable (%zd bytes or a bad "
-		    "checksum); delivering every segment from its start", s->dir,
-		    SPOOL_CURSOR, n);
+		cep_log_warn(NULL,
+		    "spool %s/%s: unreadable (%zd bytes or a bad "
+		    "checksum); delivering every segment from its start",
+		    s->dir, SPOOL_CURSOR, n);
 		return 0;
 	}
 	*seg = get_le(b, 8);
@@ -83,8 +87,7 @@ static int cmp_u64(const void *a, const void *b)
 
 /* The segment ids in the directory, ascending; stale cursor temp files
  * (a crash inside cep_write_file) are removed on the way. */
-static int list_segments(cep_spool *s, uint64_t **ids, size_t *n,
-    cep_err *err)
+static int list_segments(cep_spool *s, uint64_t **ids, size_t *n, cep_err *err)
 {
 	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
@@ -137,8 +140,10 @@ static int cut_segment(cep_spool *s, int fd, const char *name, uint64_t off,
 {
 	if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0)
 		return cep_err_errno(err, errno, name);
-	cep_log_warn(NULL, "spool %s/%s: cut at offset %llu after %zu good "
-	    "records (%s)", s->dir, name, (unsigned long long)off, good, detail);
+	cep_log_warn(NULL,
+	    "spool %s/%s: cut at offset %llu after %zu good "
+	    "records (%s)",
+	    s->dir, name, (unsigned long long)off, good, detail);
 	return CEP_OK;
 }
 
@@ -156,18 +161,21 @@ static int replay_record(cep_spool *s, int fd, uint64_t id, uint64_t *off,
 	if (r == CEP_FRAME_BAD)
 		return -1;
 	if (r != CEP_FRAME_GOOD)
-		return -cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	Cep__V1__SpoolRecord *rec = cep__v1__spool_record__unpack(NULL, len, buf);
+		return -cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	Cep__V1__SpoolRecord *rec = cep__v1__spool_record__unpack(NULL, len,
+	    buf);
 	free(buf);
 	if (rec == NULL || rec->batch == NULL) {
 		if (rec != NULL)
 			cep__v1__spool_record__free_unpacked(rec, NULL);
-		snprintf(detail, dlen, "record at offset %llu: checksum good but "
+		snprintf(detail, dlen,
+		    "record at offset %llu: checksum good but "
 		    "the payload is not a SpoolRecord with a batch",
 		    (unsigned long long)*off);
 		return -1;
 	}
-	struct spool_rec q = { id, *off, CEP_FRAME_HDR + len, rec->time_ms };
+	struct spool_rec q = {id, *off, CEP_FRAME_HDR + len, rec->time_ms};
 	cep__v1__spool_record__free_unpacked(rec, NULL);
 	int c = relay_spool_push_rec(s, &q, err);
 	if (c != CEP_OK)
@@ -194,20 +202,22 @@ static int replay_segment(cep_spool *s, uint64_t id, uint64_t start,
 	}
 	uint64_t size = (uint64_t)st.st_size, off = start;
 	if (start > size) {
-		cep_log_warn(NULL, "spool %s/%s: the cursor (offset %llu) is past "
-		    "the end (%llu bytes); nothing in it is undelivered", s->dir,
-		    name, (unsigned long long)start, (unsigned long long)size);
+		cep_log_warn(NULL,
+		    "spool %s/%s: the cursor (offset %llu) is past "
+		    "the end (%llu bytes); nothing in it is undelivered",
+		    s->dir, name, (unsigned long long)start,
+		    (unsigned long long)size);
 		off = size;
 	}
 	size_t good = 0;
 	int r, rv = CEP_OK;
 	while ((r = replay_record(s, fd, id, &off, size, detail, sizeof(detail),
-	    err)) == 1)
+	            err)) == 1)
 		good++;
 	if (r < -1)
 		rv = -r;
-	else if (r == -1 && (rv = cut_segment(s, fd, name, off, good, detail,
-	    err)) == CEP_OK)
+	else if (r == -1 &&
+	    (rv = cut_segment(s, fd, name, off, good, detail, err)) == CEP_OK)
 		size = off;
 	close(fd);
 	if (rv != CEP_OK)
@@ -240,8 +250,8 @@ int relay_spool_replay(cep_spool *s, cep_err *err)
 				rv = cep_err_errno(err, errno, name);
 			continue;
 		}
-		rv = replay_segment(s, ids[i], have && ids[i] == cseg ? coff : 0,
-		    err);
+		rv = replay_segment(s, ids[i],
+		    have && ids[i] == cseg ? coff : 0, err);
 	}
 	free(ids);
 	if (rv == CEP_OK && n > 0 && fsync(s->dirfd) != 0)
@@ -259,7 +269,8 @@ int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
 		    "a spool needs a directory and a positive size");
 	cep_spool *s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -272,7 +283,8 @@ int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
 	s->max_bytes = max_bytes;
 	uint64_t roll = (uint64_t)max_bytes / 8;
 	s->roll = roll < SPOOL_ROLL_MIN ? SPOOL_ROLL_MIN :
-	    roll > SPOOL_ROLL_MAX ? SPOOL_ROLL_MAX : roll;
+	    roll > SPOOL_ROLL_MAX       ? SPOOL_ROLL_MAX :
+	                                  roll;
 	int rv = cep_path(s->dir, sizeof(s->dir), err, "%s", dir);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dir, 0700, err);
@@ -285,7 +297,7 @@ int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
 	if (rv == CEP_OK && flock(s->dirfd, LOCK_EX | LOCK_NB) != 0)
 		rv = errno == EWOULDBLOCK ?
 		    cep_err_set(err, CEP_FAILED_PRECONDITION,
-			"spool %s is in use by another process", dir) :
+		        "spool %s is in use by another process", dir) :
 		    cep_err_errno(err, errno, dir);
 	if (rv == CEP_OK)
 		rv = relay_spool_replay(s, err);
@@ -294,9 +306,11 @@ int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
 		return rv;
 	}
 	if (s->qlen > s->qhead)
-		cep_log_info(NULL, "spool %s: %zu undelivered records (%lld "
-		    "bytes) in %zu segments", dir, s->qlen - s->qhead,
-		    (long long)s->undelivered, s->nsegs);
+		cep_log_info(NULL,
+		    "spool %s: %zu undelivered records (%lld "
+		    "bytes) in %zu segments",
+		    dir, s->qlen - s->qhead, (long long)s->undelivered,
+		    s->nsegs);
 	*out = s;
 	return CEP_OK;
 }

@@ -29,7 +29,7 @@
 #include "log.h"
 #include "util.h"
 
-#define SESSION_IDLE_MS (10 * 60 * 1000)  /* > any call's deadline */
+#define SESSION_IDLE_MS (10 * 60 * 1000) /* > any call's deadline */
 #define POLL_MAX 64
 #define REPLY_TRIES 3
 
@@ -64,7 +64,7 @@ struct cep_tunnel {
 	bool poller_started, sender_started;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;             /* the sender waits for replies */
+	pthread_cond_t cv; /* the sender waits for replies */
 	session sessions[SESSION_MAX];
 	size_t nsessions;
 	uint32_t next_pipe;
@@ -103,7 +103,7 @@ static void on_reply(const uint8_t *frame, size_t len, void *arg)
 		pthread_cond_signal(&t->cv);
 	}
 	pthread_mutex_unlock(&t->mu);
-	if (!keep) {   /* the plane answers its runner 504; it retries */
+	if (!keep) { /* the plane answers its runner 504; it retries */
 		free(buf);
 		free(r);
 	}
@@ -136,8 +136,10 @@ static void send_reply(cep_tunnel *t, reply *r)
 		}
 		snooze(t, cep_rpc_backoff_ms(attempt, 100, 1000));
 	}
-	cep_log_warn(NULL, "tunnel: reply %llu not delivered to the control "
-	    "plane", (unsigned long long)r->id);
+	cep_log_warn(NULL,
+	    "tunnel: reply %llu not delivered to the control "
+	    "plane",
+	    (unsigned long long)r->id);
 }
 
 /* The oldest queued reply, or NULL. Caller holds mu. */
@@ -213,7 +215,8 @@ static uint32_t session_pipe(cep_tunnel *t, const cep_run_id *run_id,
 	session *s = &t->sessions[t->nsessions++];
 	s->run_id = *run_id;
 	snprintf(s->id, sizeof(s->id), "%s", id);
-	s->pipe = CEP_RPC_VIRTUAL_PIPE | (++t->next_pipe & ~CEP_RPC_VIRTUAL_PIPE);
+	s->pipe = CEP_RPC_VIRTUAL_PIPE |
+	    (++t->next_pipe & ~CEP_RPC_VIRTUAL_PIPE);
 	s->used = now;
 	return s->pipe;
 }
@@ -240,16 +243,15 @@ static void sessions_expire(cep_tunnel *t, int64_t now)
 /* ------------------------------------------------------------- calls */
 
 /* A call the relay will not run: answered with an error Envelope. */
-static void refuse_call(cep_tunnel *t, uint64_t id, int code,
-    const char *why)
+static void refuse_call(cep_tunnel *t, uint64_t id, int code, const char *why)
 {
 	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
 	env.code = code;
 	env.error = (char *)why;
 	uint8_t buf[512];
 	out_arg *oa = malloc(sizeof(*oa));
-	if (oa == NULL || cep__v1__envelope__get_packed_size(&env) >
-	    sizeof(buf)) {
+	if (oa == NULL ||
+	    cep__v1__envelope__get_packed_size(&env) > sizeof(buf)) {
 		free(oa);
 		return;
 	}
@@ -261,9 +263,12 @@ static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 {
 	cep_run_id run;
 	if (!cep_run_id_parse(&run, c->run_id) || !session_ok(c->session)) {
-		cep_log_warn(NULL, "tunnel: call %llu refused: bad run id or "
-		    "session from the control plane", (unsigned long long)c->id);
-		refuse_call(t, c->id, CEP_INVALID_ARGUMENT, "tunnel: bad run id "
+		cep_log_warn(NULL,
+		    "tunnel: call %llu refused: bad run id or "
+		    "session from the control plane",
+		    (unsigned long long)c->id);
+		refuse_call(t, c->id, CEP_INVALID_ARGUMENT,
+		    "tunnel: bad run id "
 		    "or session");
 		return;
 	}
@@ -271,13 +276,14 @@ static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 	uint32_t pipe = session_pipe(t, &run, c->session, cep_mono_ms());
 	pthread_mutex_unlock(&t->mu);
 	if (pipe == 0) {
-		refuse_call(t, c->id, CEP_RESOURCE_EXHAUSTED, "tunnel: too many "
+		refuse_call(t, c->id, CEP_RESOURCE_EXHAUSTED,
+		    "tunnel: too many "
 		    "sessions");
 		return;
 	}
 	out_arg *oa = malloc(sizeof(*oa));
 	if (oa == NULL)
-		return;   /* the plane answers 504; the runner retries */
+		return; /* the plane answers 504; the runner retries */
 	*oa = (out_arg){t, c->id};
 	char peer[64];
 	snprintf(peer, sizeof(peer), "cp-tunnel/%.8s", c->session);
@@ -324,8 +330,10 @@ static void *poller_main(void *arg)
 			if (atomic_load(&t->stop))
 				break;
 			int64_t ms = cep_rpc_backoff_ms(attempt++, 200, 10000);
-			cep_log_warn(NULL, "tunnel: TunnelPoll: %s; again in "
-			    "%lldms", err.msg, (long long)(retry > ms ? retry : ms));
+			cep_log_warn(NULL,
+			    "tunnel: TunnelPoll: %s; again in "
+			    "%lldms",
+			    err.msg, (long long)(retry > ms ? retry : ms));
 			snooze(t, retry > ms ? retry : ms);
 			continue;
 		}
@@ -361,9 +369,10 @@ int relay_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
 		return CEP_OK;
 	cep_tunnel *t = relay_tunnel_alloc(cfg->appliance, runners, gone, arg);
 	if (t == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	t->poll_wait_ms = cfg->cp.poll_wait_ms > 0 ? cfg->cp.poll_wait_ms :
-	    20000;
+	                                             20000;
 	int rv = cep_cp_new(&cfg->cp, &t->cp, err);
 	if (rv == CEP_OK && pthread_create(&t->sender, NULL, sender_main, t))
 		rv = cep_err_set(err, CEP_INTERNAL, "starting a thread failed");
@@ -376,8 +385,10 @@ int relay_tunnel_start(const cep_config *cfg, cep_rpc_server *runners,
 		relay_tunnel_free(t);
 		return cep_err_wrap(err, "runner tunnel");
 	}
-	cep_log_info(NULL, "tunnel: taking runner calls from the control plane "
-	    "%s", cep_cp_host(t->cp));
+	cep_log_info(NULL,
+	    "tunnel: taking runner calls from the control plane "
+	    "%s",
+	    cep_cp_host(t->cp));
 	*out = t;
 	return CEP_OK;
 }

@@ -26,7 +26,8 @@ cep_tunnel *relay_tunnel_alloc(const char *appliance, cep_rpc_server *runners,
     cep_tunnel_gone_fn gone, void *arg);
 /* The calls of one TunnelPoll answer, each checked and dispatched to the
  * Runner server on its session's virtual pipe; each gets one reply. */
-void relay_tunnel_take_calls(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls);
+void relay_tunnel_take_calls(cep_tunnel *t,
+    const Cep__V1__CpTunnelCalls *calls);
 /* The oldest queued reply (the caller frees *buf); false when none. */
 bool relay_tunnel_reply_pop(cep_tunnel *t, uint64_t *id, uint8_t **buf,
     size_t *len);

@@ -36,7 +36,7 @@ struct cep_upstream {
 	int poll_wait_ms, timeout_ms;
 	int64_t cp_spool_max;
 	atomic_bool stop;
-	atomic_bool full;              /* in a spool-full episode */
+	atomic_bool full; /* in a spool-full episode */
 	pthread_t up_thr, cmd_thr;
 	bool up_started, cmd_started;
 	cep_metric *m_spool_bytes, *m_spool_age, *m_full, *m_calls, *m_lat,
@@ -67,8 +67,8 @@ static int call(cep_upstream *u, const char *method,
 	int64_t t0 = cep_mono_ms();
 	int rv = cep_cp_call(u->cp, method, req, rdesc, rep, timeout_ms, retry,
 	    err);
-	const char *const lv[] = {method, rv == CEP_OK ? "ok" :
-	    cep_code_name(rv), NULL};
+	const char *const lv[] = {method,
+	    rv == CEP_OK ? "ok" : cep_code_name(rv), NULL};
 	cep_metric_add(u->m_calls, 1, lv);
 	if (rv == CEP_OK) {
 		const char *const mv[] = {method, NULL};
@@ -101,12 +101,15 @@ static int set_aside(cep_upstream *u, const Cep__V1__EventBatch *b,
 		rv = cep_write_file(path, (const char *)buf, len, 0600, &err);
 	free(buf);
 	if (rv != CEP_OK) {
-		cep_log_error(b->run_id, "upstream: setting aside a refused batch: "
-		    "%s", err.msg);
+		cep_log_error(b->run_id,
+		    "upstream: setting aside a refused batch: "
+		    "%s",
+		    err.msg);
 		return rv;
 	}
 	cep_metric_inc(u->m_rejected);
-	cep_log_error(b->run_id, "upstream: the control plane refused %zu "
+	cep_log_error(b->run_id,
+	    "upstream: the control plane refused %zu "
 	    "event(s) as invalid (%s); kept in %s, the spool goes on",
 	    b->n_events, why->msg, path);
 	return CEP_OK;
@@ -116,14 +119,14 @@ static void *upload_main(void *arg)
 {
 	cep_upstream *u = arg;
 	int attempt = 0;
-	bool one = false;   /* after a 400: one record at a time, to find it */
+	bool one = false; /* after a 400: one record at a time, to find it */
 	while (!atomic_load(&u->stop)) {
 		Cep__V1__EventBatch **v = NULL;
 		size_t n = 0;
 		uint64_t token = 0;
 		cep_err err = {0};
-		int rv = relay_spool_peek(u->spool, one ? 1 : UPLOAD_MAX_BYTES, 500,
-		    &v, &n, &token, &err);
+		int rv = relay_spool_peek(u->spool, one ? 1 : UPLOAD_MAX_BYTES,
+		    500, &v, &n, &token, &err);
 		if (rv != CEP_OK) {
 			cep_log_error(NULL, "upstream: reading the spool: %s",
 			    err.msg);
@@ -142,27 +145,30 @@ static void *upload_main(void *arg)
 		ProtobufCMessage *rep = NULL;
 		int64_t retry = 0;
 		rv = call(u, "UploadEvents", &up.base,
-		    &cep__v1__cp_upload_reply__descriptor, &rep, 0, &retry, &err);
+		    &cep__v1__cp_upload_reply__descriptor, &rep, 0, &retry,
+		    &err);
 		if (rv == CEP_INVALID_ARGUMENT && n > 1) {
 			one = true;
-			cep_log_warn(NULL, "upstream: the control plane refused an "
+			cep_log_warn(NULL,
+			    "upstream: the control plane refused an "
 			    "upload as invalid (%s); sending record by record",
 			    err.msg);
 			relay_spool_batches_free(v, n);
 			continue;
 		}
-		if (rv == CEP_INVALID_ARGUMENT && set_aside(u, v[0], &err) ==
-		    CEP_OK)
+		if (rv == CEP_INVALID_ARGUMENT &&
+		    set_aside(u, v[0], &err) == CEP_OK)
 			rv = CEP_OK;
 		else if (rv == CEP_OK)
 			one = false;
 		relay_spool_batches_free(v, n);
 		if (rv != CEP_OK) {
 			int64_t wait = backoff(&attempt, retry);
-			cep_log_warn(NULL, "upstream: %zu event(s) kept in the spool "
-			    "(%lld bytes): %s; retry in %lldms", events,
-			    (long long)relay_spool_bytes(u->spool), err.msg,
-			    (long long)wait);
+			cep_log_warn(NULL,
+			    "upstream: %zu event(s) kept in the spool "
+			    "(%lld bytes): %s; retry in %lldms",
+			    events, (long long)relay_spool_bytes(u->spool),
+			    err.msg, (long long)wait);
 			snooze(u, wait);
 			continue;
 		}
@@ -170,9 +176,11 @@ static void *upload_main(void *arg)
 		if (rep != NULL)
 			protobuf_c_message_free_unpacked(rep, NULL);
 		if (relay_spool_commit(u->spool, token, &err) != CEP_OK)
-			cep_log_error(NULL, "upstream: committing the spool: %s "
+			cep_log_error(NULL,
+			    "upstream: committing the spool: %s "
 			    "(the batch will be sent again; the plane drops "
-			    "duplicates)", err.msg);
+			    "duplicates)",
+			    err.msg);
 		cep_metric_add(u->m_uploaded, (double)events, NULL);
 	}
 	return NULL;
@@ -200,7 +208,8 @@ static void save_seq(const char *path, uint64_t seq)
 	cep_err err = {0};
 	int len = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)seq);
 	if (cep_write_file(path, buf, (size_t)len, 0600, &err) != CEP_OK)
-		cep_log_warn(NULL, "upstream: saving the command seq: %s", err.msg);
+		cep_log_warn(NULL, "upstream: saving the command seq: %s",
+		    err.msg);
 }
 
 /* Hands one command to the delegate, retrying while it is unavailable:
@@ -210,21 +219,26 @@ static void deliver(cep_upstream *u, const Cep__V1__CpCommand *c)
 	for (int attempt = 0; !atomic_load(&u->stop);) {
 		ProtobufCMessage *rep = NULL;
 		cep_err err = {0};
-		int rv = cep_rpc_invoke(u->delegate, "cep.v1.Delegate/ControlCommand",
-		    &c->base, &cep__v1__cp_ack__descriptor, &rep,
-		    DELEGATE_TIMEOUT_MS, &err);
+		int rv = cep_rpc_invoke(u->delegate,
+		    "cep.v1.Delegate/ControlCommand", &c->base,
+		    &cep__v1__cp_ack__descriptor, &rep, DELEGATE_TIMEOUT_MS,
+		    &err);
 		if (rv == CEP_OK) {
 			protobuf_c_message_free_unpacked(rep, NULL);
-			cep_log_info(c->run_id && c->run_id[0] ? c->run_id : NULL,
+			cep_log_info(c->run_id && c->run_id[0] ? c->run_id :
+			                                         NULL,
 			    "control command %llu (%s) handed to the delegate",
 			    (unsigned long long)c->seq,
 			    c->kind == CEP__V1__CP_COMMAND__KIND__ABORT_ALL ?
-			    "abort all" : "abort run");
+			        "abort all" :
+			        "abort run");
 			return;
 		}
 		if (!cep_rpc_retryable(rv)) {
-			cep_log_warn(NULL, "control command %llu refused by the "
-			    "delegate: %s", (unsigned long long)c->seq, err.msg);
+			cep_log_warn(NULL,
+			    "control command %llu refused by the "
+			    "delegate: %s",
+			    (unsigned long long)c->seq, err.msg);
 			return;
 		}
 		snooze(u, backoff(&attempt, 0));
@@ -251,13 +265,16 @@ static void *commands_main(void *arg)
 			if (atomic_load(&u->stop))
 				break;
 			int64_t wait = backoff(&attempt, retry);
-			cep_log_warn(NULL, "upstream: watching commands: %s; retry "
-			    "in %lldms", err.msg, (long long)wait);
+			cep_log_warn(NULL,
+			    "upstream: watching commands: %s; retry "
+			    "in %lldms",
+			    err.msg, (long long)wait);
 			snooze(u, wait);
 			continue;
 		}
 		attempt = 0;
-		const Cep__V1__CpCommands *cs = (const Cep__V1__CpCommands *)rep;
+		const Cep__V1__CpCommands *cs = (const Cep__V1__CpCommands *)
+		    rep;
 		for (size_t i = 0; i < cs->n_commands; i++) {
 			if (cs->commands[i]->seq <= after)
 				continue;
@@ -279,8 +296,8 @@ void relay_upstream_collect(cep_upstream *u)
 	cep_metric_set(u->m_spool_bytes, (double)relay_spool_bytes(u->spool),
 	    NULL);
 	int64_t oldest = relay_spool_oldest_ms(u->spool);
-	cep_metric_set(u->m_spool_age, oldest > 0 ?
-	    (double)(cep_now_ms() - oldest) / 1000.0 : 0, NULL);
+	cep_metric_set(u->m_spool_age,
+	    oldest > 0 ? (double)(cep_now_ms() - oldest) / 1000.0 : 0, NULL);
 }
 
 int64_t relay_upstream_spool_bytes(cep_upstream *u)
@@ -295,17 +312,23 @@ bool relay_upstream_room(cep_upstream *u, cep_err *err)
 	int64_t used = relay_spool_disk_bytes(u->spool);
 	if (used + 65536 <= u->cp_spool_max) {
 		if (atomic_exchange(&u->full, false))
-			cep_log_info(NULL, "upstream: spool has room again (%lld "
-			    "bytes); runners go on", (long long)used);
+			cep_log_info(NULL,
+			    "upstream: spool has room again (%lld "
+			    "bytes); runners go on",
+			    (long long)used);
 		return true;
 	}
 	cep_metric_inc(u->m_full);
 	if (!atomic_exchange(&u->full, true))
-		cep_log_warn(NULL, "upstream: spool full (%lld of %lld bytes): "
+		cep_log_warn(NULL,
+		    "upstream: spool full (%lld of %lld bytes): "
 		    "runners are held back until the control plane takes "
-		    "events again", (long long)used, (long long)u->cp_spool_max);
-	cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "the relay's spool is full "
-	    "(%lld bytes): retry later", (long long)used);
+		    "events again",
+		    (long long)used, (long long)u->cp_spool_max);
+	cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+	    "the relay's spool is full "
+	    "(%lld bytes): retry later",
+	    (long long)used);
 	return false;
 }
 
@@ -315,7 +338,8 @@ int relay_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
 	Cep__V1__EventBatch copy = *b;
 	Cep__V1__Event **v = calloc(b->n_events ? b->n_events : 1, sizeof(*v));
 	if (v == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	size_t n = 0;
 	for (size_t i = 0; i < b->n_events; i++)
 		if (b->events[i]->seq <= acked_seq)
@@ -346,24 +370,27 @@ static int init_metrics(cep_upstream *u, cep_metrics *m)
 	u->m_uploaded = cep_metrics_counter(m,
 	    "cep_relay_upstream_events_total",
 	    "Events the control plane has taken.", NULL);
-	u->m_rejected = cep_metrics_counter(m, "cep_relay_upstream_rejected_total",
+	u->m_rejected = cep_metrics_counter(m,
+	    "cep_relay_upstream_rejected_total",
 	    "Spooled batches the control plane refused as invalid, set aside "
-	    "in the spool folder.", NULL);
+	    "in the spool folder.",
+	    NULL);
 	return u->m_spool_bytes && u->m_spool_age && u->m_full && u->m_calls &&
-	    u->m_lat && u->m_uploaded && u->m_rejected ? CEP_OK :
+	        u->m_lat && u->m_uploaded && u->m_rejected ?
+	    CEP_OK :
 	    CEP_RESOURCE_EXHAUSTED;
 }
 
 int relay_upstream_start(const cep_config *cfg, const char *dir,
-    cep_rpc_client *delegate, cep_metrics *m, cep_upstream **out,
-    cep_err *err)
+    cep_rpc_client *delegate, cep_metrics *m, cep_upstream **out, cep_err *err)
 {
 	*out = NULL;
 	if (cfg->cp.url[0] == '\0')
 		return CEP_OK;
 	cep_upstream *u = calloc(1, sizeof(*u));
 	if (u == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	u->delegate = delegate;
 	snprintf(u->appliance, sizeof(u->appliance), "%s", cfg->appliance);
 	u->poll_wait_ms = cfg->cp.poll_wait_ms;
@@ -376,7 +403,8 @@ int relay_upstream_start(const cep_config *cfg, const char *dir,
 	if (rv == CEP_OK)
 		rv = cep_cp_new(&cfg->cp, &u->cp, err);
 	if (rv == CEP_OK)
-		rv = relay_spool_open(dir, cfg->cp.spool_max_bytes, &u->spool, err);
+		rv = relay_spool_open(dir, cfg->cp.spool_max_bytes, &u->spool,
+		    err);
 	if (rv == CEP_OK && m != NULL && init_metrics(u, m) != CEP_OK)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "metrics");
 	if (rv == CEP_OK && pthread_create(&u->up_thr, NULL, upload_main, u))
@@ -389,9 +417,10 @@ int relay_upstream_start(const cep_config *cfg, const char *dir,
 		relay_upstream_stop(u);
 		return cep_err_wrap(err, "control plane upstream");
 	}
-	cep_log_info(NULL, "upstream: control plane %s, spool %s (%lld bytes "
-	    "waiting, at most %lld)", cep_cp_host(u->cp), dir,
-	    (long long)relay_spool_bytes(u->spool),
+	cep_log_info(NULL,
+	    "upstream: control plane %s, spool %s (%lld bytes "
+	    "waiting, at most %lld)",
+	    cep_cp_host(u->cp), dir, (long long)relay_spool_bytes(u->spool),
 	    (long long)cfg->cp.spool_max_bytes);
 	*out = u;
 	return CEP_OK;

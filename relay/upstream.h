@@ -27,8 +27,7 @@ typedef struct cep_upstream cep_upstream;
 /* NULL *out (and CEP_OK) when no control plane is configured. dir: the
  * spool folder; delegate: the client the commands go to. */
 int relay_upstream_start(const cep_config *cfg, const char *dir,
-    cep_rpc_client *delegate, cep_metrics *m, cep_upstream **out,
-    cep_err *err);
+    cep_rpc_client *delegate, cep_metrics *m, cep_upstream **out, cep_err *err);
 void relay_upstream_stop(cep_upstream *u);
 /* Sets the spool gauges; the relay's metrics collector calls it. */
 void relay_upstream_collect(cep_upstream *u);

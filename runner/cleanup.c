@@ -16,7 +16,7 @@
 #include "undo_node.h"
 #include "util.h"
 
-#define REPORT_MAX 4096   /* Kubernetes keeps at most 4 KiB of it */
+#define REPORT_MAX 4096 /* Kubernetes keeps at most 4 KiB of it */
 
 static const char *field(json_t *o, const char *k)
 {
@@ -28,9 +28,10 @@ static const char *field(json_t *o, const char *k)
 static int undo_one(const char *run_id, json_t *r, cep_err *err)
 {
 	if (strcmp(field(r, "run_id"), run_id) != 0)
-		return cep_err_set(err, CEP_PERMISSION_DENIED, "record of run "
-		    "\"%.40s\", this cleanup is for %s", field(r, "run_id"),
-		    run_id);
+		return cep_err_set(err, CEP_PERMISSION_DENIED,
+		    "record of run "
+		    "\"%.40s\", this cleanup is for %s",
+		    field(r, "run_id"), run_id);
 	Cep__V1__FaultRecord rec = CEP__V1__FAULT_RECORD__INIT;
 	rec.run_id = (char *)field(r, "run_id");
 	rec.fault_id = (char *)field(r, "fault_id");
@@ -42,35 +43,40 @@ static int undo_one(const char *run_id, json_t *r, cep_err *err)
 	return cep_undo_apply(NULL, &rec, err);
 }
 
-char *runner_cleanup_json(const char *run_id, const char *recs_json,
-    size_t len, int *status)
+char *runner_cleanup_json(const char *run_id, const char *recs_json, size_t len,
+    int *status)
 {
 	json_error_t je;
-	cep_undo_node_register();   /* idempotent: the node mechanisms */
+	cep_undo_node_register(); /* idempotent: the node mechanisms */
 	json_t *recs = json_loadb(recs_json, len, 0, &je);
 	json_t *undone = json_array(), *failed = json_object();
 	*status = 0;
 	if (!json_is_array(recs)) {
-		json_object_set_new(failed, "-", json_string("the cleanup "
-		    "assignment is not a JSON array of fault records"));
+		json_object_set_new(failed, "-",
+		    json_string(
+		        "the cleanup "
+		        "assignment is not a JSON array of fault records"));
 		*status = 2;
 	}
 	size_t i;
 	json_t *r;
-	json_array_foreach(recs, i, r) {
+	json_array_foreach(recs, i, r)
+	{
 		cep_err err = {0};
 		const char *id = field(r, "fault_id");
 		char key[80];
 		snprintf(key, sizeof(key), "%.64s", id[0] ? id : "?");
 		if (json_is_object(r) && undo_one(run_id, r, &err) == CEP_OK) {
 			json_array_append_new(undone, json_string(key));
-			cep_log_info(run_id, "fault %s undone by the cleanup runner",
-			    key);
+			cep_log_info(run_id,
+			    "fault %s undone by the cleanup runner", key);
 			continue;
 		}
 		if (!json_is_object(r))
-			snprintf(err.msg, sizeof(err.msg), "not a fault record");
-		cep_log_error(run_id, "fault %s: undo failed: %s", key, err.msg);
+			snprintf(err.msg, sizeof(err.msg),
+			    "not a fault record");
+		cep_log_error(run_id, "fault %s: undo failed: %s", key,
+		    err.msg);
 		json_object_set_new(failed, key, json_string(err.msg));
 		*status = 1;
 	}

@@ -22,7 +22,7 @@ int runner_cleanup(const char *run_id, const char *file,
     const char *report_path);
 
 /* The report for recs_json (testable without a file); malloc'd. */
-char *runner_cleanup_json(const char *run_id, const char *recs_json,
-    size_t len, int *status);
+char *runner_cleanup_json(const char *run_id, const char *recs_json, size_t len,
+    int *status);
 
 #endif

@@ -15,7 +15,7 @@ struct cep_runner_ctl {
 	pthread_cond_t cond;
 	bool aborted;
 	bool stop_chaos;
-	int64_t deadline;   /* monotonic ms, 0 = none */
+	int64_t deadline; /* monotonic ms, 0 = none */
 	char reason[256];
 };
 

@@ -20,7 +20,7 @@ typedef struct fault_rt {
 	char target[300];
 	void *state;
 	bool injected;
-	int64_t end;          /* monotonic: own duration ends; 0 = with chaos */
+	int64_t end; /* monotonic: own duration ends; 0 = with chaos */
 } fault_rt;
 
 typedef struct run {
@@ -47,14 +47,16 @@ static void set_error(run *r, const char *fmt, ...)
 	r->error = true;
 }
 
-static void fault_record(fault_rt *f, const char *undo, Cep__V1__FaultRecord *rec)
+static void fault_record(fault_rt *f, const char *undo,
+    Cep__V1__FaultRecord *rec)
 {
 	cep__v1__fault_record__init(rec);
 	rec->fault_id = f->id;
 	rec->type = (char *)f->ops->type;
 	rec->target = f->target;
 	rec->mechanism = (char *)(f->ops->mechanism_of != NULL ?
-	    f->ops->mechanism_of(f->it) : f->ops->mechanism);
+	        f->ops->mechanism_of(f->it) :
+	        f->ops->mechanism);
 	rec->undo = (char *)undo;
 }
 
@@ -63,7 +65,8 @@ static int inject_one(run *r, fault_rt *f)
 {
 	cep_err err = {0};
 	json_t *undo = NULL;
-	int rc = f->ops->describe(f->it, f->target, sizeof(f->target), &undo, &err);
+	int rc = f->ops->describe(f->it, f->target, sizeof(f->target), &undo,
+	    &err);
 	if (rc != CEP_OK) {
 		set_error(r, "fault %s: %s", f->id, err.msg);
 		return rc;
@@ -84,7 +87,8 @@ static int inject_one(run *r, fault_rt *f)
 	cep_fault_ctx ctx = {.sink = r->sink, .fault_id = f->id};
 	rc = f->ops->inject(f->it, &ctx, &f->state, &err);
 	if (rc != CEP_OK) {
-		set_error(r, "fault %s could not be injected: %s", f->id, err.msg);
+		set_error(r, "fault %s could not be injected: %s", f->id,
+		    err.msg);
 		runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
 		    r->error_reason);
 		/* recorded but nothing left behind: tell the journal */
@@ -109,13 +113,13 @@ static bool undo_one(run *r, fault_rt *f)
 	int rc = f->ops->revert(f->state, &err);
 	f->state = NULL;
 	if (rc != CEP_OK) {
-		set_error(r, "fault %s could not be reverted: %s", f->id, err.msg);
+		set_error(r, "fault %s could not be reverted: %s", f->id,
+		    err.msg);
 		runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
 		    r->error_reason);
-		return false;   /* not reported reverted: the delegate undoes it */
+		return false; /* not reported reverted: the delegate undoes it */
 	}
-	runner_emit_fault(r->sink, f->id, f->ops->type, "reverted",
-	    f->target);
+	runner_emit_fault(r->sink, f->id, f->ops->type, "reverted", f->target);
 	return true;
 }
 
@@ -126,7 +130,8 @@ static void report_reverted(run *r, fault_rt *f)
 	fault_record(f, "{}", &rec);
 	if (runner_sink_fault_reverted(r->sink, &rec, &err) != CEP_OK)
 		cep_log_warn(runner_sink_run_id(r->sink),
-		    "fault %s reverted, but not acknowledged: %s", f->id, err.msg);
+		    "fault %s reverted, but not acknowledged: %s", f->id,
+		    err.msg);
 }
 
 static void revert_one(run *r, fault_rt *f)
@@ -153,8 +158,10 @@ static bool setup_faults(run *r)
 				snprintf(f->id, sizeof(f->id), "%s#%zu",
 				    cep_exp_item_name(f->it), i + 1);
 		if (f->ops == NULL) {
-			set_error(r, "fault %s: type \"%s\" is not supported by "
-			    "this runner", f->id, cep_exp_item_type(f->it));
+			set_error(r,
+			    "fault %s: type \"%s\" is not supported by "
+			    "this runner",
+			    f->id, cep_exp_item_type(f->it));
 			return false;
 		}
 	}
@@ -203,15 +210,17 @@ static void chaos_loop(run *r, int64_t chaos_end)
 			}
 			if (f->injected && f->ops->next_tick != NULL &&
 			    f->ops->next_tick(f->state) <= now) {
-				cep_fault_ctx ctx = {.sink = r->sink, .fault_id = f->id,
-				    .fail = tick_failed, .fail_arg = r};
+				cep_fault_ctx ctx = {.sink = r->sink,
+				    .fault_id = f->id,
+				    .fail = tick_failed,
+				    .fail_arg = r};
 				f->ops->tick(f->state, &ctx);
 			}
 		}
 		if (now >= chaos_end)
 			return;
 		if (runner_ctl_wait(r->ctl, next_event(r, chaos_end), true))
-			return;   /* abort or stop-chaos */
+			return; /* abort or stop-chaos */
 	}
 }
 
@@ -266,7 +275,8 @@ static void verdict(run *r, cep_runner_result *res)
 		snprintf(res->reason, sizeof(res->reason), "%s", why);
 	} else if (r->error) {
 		snprintf(res->verdict, sizeof(res->verdict), "Error");
-		snprintf(res->reason, sizeof(res->reason), "%s", r->error_reason);
+		snprintf(res->reason, sizeof(res->reason), "%s",
+		    r->error_reason);
 	} else {
 		snprintf(res->verdict, sizeof(res->verdict), "%s",
 		    all ? "Pass" : "Fail");
@@ -293,7 +303,8 @@ void runner_engine_run(const cep_exp *e, cep_runner_sink *sink,
 		if (runner_ctl_aborted(r.ctl, NULL, 0))
 			;
 		else if (runner_ctl_chaos_stopped(r.ctl))
-			runner_emit_log(sink, "chaos skipped: a stopOnFailure "
+			runner_emit_log(sink,
+			    "chaos skipped: a stopOnFailure "
 			    "probe failed in steady-state");
 		else
 			chaos(&r);
@@ -308,7 +319,8 @@ void runner_engine_run(const cep_exp *e, cep_runner_sink *sink,
 		verdict(&r, res);
 	} else {
 		snprintf(res->verdict, sizeof(res->verdict), "Error");
-		snprintf(res->reason, sizeof(res->reason), "%s", r.error_reason);
+		snprintf(res->reason, sizeof(res->reason), "%s",
+		    r.error_reason);
 		runner_emit_verdict(sink, res->verdict, 0, res->reason);
 	}
 	runner_probes_free(r.probes);

@@ -16,7 +16,7 @@
 #include "sink.h"
 
 typedef struct cep_runner_result {
-	char verdict[16];    /* Pass, Fail, Aborted, Error */
+	char verdict[16]; /* Pass, Fail, Aborted, Error */
 	double score;
 	char reason[512];
 } cep_runner_result;

@@ -15,29 +15,29 @@
 #include <unistd.h>
 
 static const cep_fault_ops *const registry[] = {
-	&runner_fault_process_kill,
-	&runner_fault_cpu_hog,
-	&runner_fault_memory_hog,
-	&runner_fault_net_loss,
-	&runner_fault_net_partition,
-	&runner_fault_net_latency,
-	&runner_fault_net_bandwidth,
-	&runner_fault_net_dns,
-	&runner_fault_net_corrupt,
-	&runner_fault_net_duplicate,
-	&runner_fault_io_stress,
-	&runner_fault_disk_fill,
-	&runner_fault_kube_pod_delete,
-	&runner_fault_kube_scale,
-	&runner_fault_kube_cordon,
+    &runner_fault_process_kill,
+    &runner_fault_cpu_hog,
+    &runner_fault_memory_hog,
+    &runner_fault_net_loss,
+    &runner_fault_net_partition,
+    &runner_fault_net_latency,
+    &runner_fault_net_bandwidth,
+    &runner_fault_net_dns,
+    &runner_fault_net_corrupt,
+    &runner_fault_net_duplicate,
+    &runner_fault_io_stress,
+    &runner_fault_disk_fill,
+    &runner_fault_kube_pod_delete,
+    &runner_fault_kube_scale,
+    &runner_fault_kube_cordon,
 };
 
-static cep_run_id run_id_;     /* "" until set: faults refuse to run */
+static cep_run_id run_id_; /* "" until set: faults refuse to run */
 static int64_t deadline_;
 
 void runner_fault_set_run(const char *run_id, int64_t deadline_mono_ms)
 {
-	cep_run_id_parse(&run_id_, run_id);   /* "" when not a run id */
+	cep_run_id_parse(&run_id_, run_id); /* "" when not a run id */
 	deadline_ = deadline_mono_ms;
 }
 

@@ -22,7 +22,7 @@
 #include "sink.h"
 
 typedef struct cep_fault_ctx {
-	cep_runner_sink *sink;    /* LOG events about the fault */
+	cep_runner_sink *sink; /* LOG events about the fault */
 	const char *fault_id;
 	/* A tick that meets an error the fault cannot go on with (its
 	 * permission was taken away mid-run: 403) reports it here; the
@@ -33,8 +33,8 @@ typedef struct cep_fault_ctx {
 } cep_fault_ctx;
 
 typedef struct cep_fault_ops {
-	const char *type;         /* the experiment's fault type */
-	const char *mechanism;    /* FaultRecord.mechanism */
+	const char *type;      /* the experiment's fault type */
+	const char *mechanism; /* FaultRecord.mechanism */
 	/* Optional: the mechanism for this item when the backend chooses
 	 * between several (network-latency: tc netem where the kernel has
 	 * it, else NFQUEUE). Called after describe. */
@@ -58,7 +58,7 @@ typedef struct cep_fault_ops {
  * describe: network faults name their nftables tables after the run id and
  * arm their rules to expire at the deadline (monotonic ms, 0 = none). */
 void runner_fault_set_run(const char *run_id, int64_t deadline_mono_ms);
-const char *runner_fault_run_id(void);         /* "" before set */
+const char *runner_fault_run_id(void); /* "" before set */
 int64_t runner_fault_deadline_mono(void);
 
 /* NULL for an unknown type. */
@@ -67,12 +67,12 @@ const cep_fault_ops *runner_fault_find(const char *type);
 extern const cep_fault_ops runner_fault_process_kill;
 extern const cep_fault_ops runner_fault_cpu_hog;
 extern const cep_fault_ops runner_fault_memory_hog;
-extern const cep_fault_ops runner_fault_io_stress;   /* fault_io_stress.c */
-extern const cep_fault_ops runner_fault_disk_fill;   /* fault_disk_fill.c */
+extern const cep_fault_ops runner_fault_io_stress; /* fault_io_stress.c */
+extern const cep_fault_ops runner_fault_disk_fill; /* fault_disk_fill.c */
 /* Kubernetes (kube_target.h: the client, namespace and target cap) */
-extern const cep_fault_ops runner_fault_kube_pod_delete;  /* pod-delete */
-extern const cep_fault_ops runner_fault_kube_scale;  /* deployment-scale */
-extern const cep_fault_ops runner_fault_kube_cordon; /* node-cordon */
+extern const cep_fault_ops runner_fault_kube_pod_delete; /* pod-delete */
+extern const cep_fault_ops runner_fault_kube_scale;      /* deployment-scale */
+extern const cep_fault_ops runner_fault_kube_cordon;     /* node-cordon */
 
 /* Worker processes (fault_child.c). A worker is forked from the runner,
  * so its command line carries the runner's --run-id (how the delegate

@@ -91,7 +91,8 @@ static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	cpu_hog *h = calloc(1, sizeof(*h) + (size_t)workers * sizeof(pid_t));
 	if (h == NULL) {
 		cep_target_free(t);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "cpu-hog: no memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "cpu-hog: no memory");
 	}
 	for (int i = 0; i < workers; i++) {
 		rc = runner_fault_spawn_in(t, HOG_COMM, cpu_body, &load,
@@ -120,9 +121,9 @@ static int cpu_revert(void *state, cep_err *err)
 }
 
 const cep_fault_ops runner_fault_cpu_hog = {
-	.type = "cpu-hog",
-	.mechanism = "child-process",
-	.describe = cpu_describe,
-	.inject = cpu_inject,
-	.revert = cpu_revert,
+    .type = "cpu-hog",
+    .mechanism = "child-process",
+    .describe = cpu_describe,
+    .inject = cpu_inject,
+    .revert = cpu_revert,
 };

@@ -34,8 +34,8 @@
 #define CHUNK (1 << 20)
 
 typedef struct fill_where {
-	char dir[4200];        /* as the runner opens it */
-	char host[PATH_MAX];   /* the same directory in our namespace, or "" */
+	char dir[4200];      /* as the runner opens it */
+	char host[PATH_MAX]; /* the same directory in our namespace, or "" */
 	char name[128];
 	uint64_t mntns;
 	struct stat st;
@@ -49,12 +49,12 @@ typedef struct disk_fill {
 	char name[128];
 } disk_fill;
 
-static int check_params(const cep_exp_item *it, const char **path,
-    cep_err *err)
+static int check_params(const cep_exp_item *it, const char **path, cep_err *err)
 {
 	*path = runner_param_str(it, "path", NULL);
 	if (!runner_fault_path_ok(*path))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "disk-fill: path "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "disk-fill: path "
 		    "\"%.200s\" must be absolute, without \".\" or \"..\"",
 		    *path ? *path : "");
 	if (cep_exp_has(it, "percent") == cep_exp_has(it, "mib"))
@@ -96,8 +96,10 @@ static int locate(const cep_exp_item *it, fill_where *w, cep_err *err)
 	    runner_fault_run_id(), cep_exp_item_line(it));
 	w->fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->fd < 0 || fstat(w->fd, &w->st) != 0) {
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "disk-fill: directory"
-		    " %.300s: %s", w->dir, strerror(errno));
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "disk-fill: directory"
+		    " %.300s: %s",
+		    w->dir, strerror(errno));
 		if (w->fd >= 0)
 			close(w->fd);
 		return rc;
@@ -123,13 +125,14 @@ static int fill_describe(const cep_exp_item *it, char *target, size_t tlen,
 		snprintf(target, tlen, "%.300s + %lld MiB", w.dir,
 		    (long long)runner_param_int(it, "mib", 0));
 	*undo = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "path", w.dir,
-	    "ns_path", runner_param_str(it, "path", "/"),
-	    "mntns", (json_int_t)w.mntns, "dev", (json_int_t)w.st.st_dev,
-	    "ino_dir", (json_int_t)w.st.st_ino, "name", w.name);
+	    "ns_path", runner_param_str(it, "path", "/"), "mntns",
+	    (json_int_t)w.mntns, "dev", (json_int_t)w.st.st_dev, "ino_dir",
+	    (json_int_t)w.st.st_ino, "name", w.name);
 	if (*undo != NULL && w.host[0] != '\0')
 		json_object_set_new(*undo, "host_path", json_string(w.host));
-	return *undo != NULL ? CEP_OK : cep_err_set(err, CEP_INTERNAL,
-	    "disk-fill: building the undo record");
+	return *undo != NULL ? CEP_OK :
+	                       cep_err_set(err, CEP_INTERNAL,
+	                           "disk-fill: building the undo record");
 }
 
 /* Bytes to add for the requested fill; 0 = already there. */
@@ -188,7 +191,8 @@ static int fill_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	struct statvfs sv;
 	if (h == NULL || fstatvfs(w.fd, &sv) != 0) {
 		rc = h == NULL ? cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "disk-fill: no memory") : cep_err_errno(err, errno, "statvfs");
+		                     "disk-fill: no memory") :
+		                 cep_err_errno(err, errno, "statvfs");
 		close(w.fd);
 		free(h);
 		return rc;
@@ -198,11 +202,13 @@ static int fill_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	snprintf(h->name, sizeof(h->name), "%s", w.name);
 	int64_t need = wanted(it, &sv), got = 0;
 	if (need > 0) {
-		int fd = openat(w.fd, w.name, O_CREAT | O_EXCL | O_WRONLY |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		int fd = openat(w.fd, w.name,
+		    O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0) {
-			rc = cep_err_set(err, CEP_INTERNAL, "disk-fill: creating "
-			    "%.300s/%s: %s", w.dir, w.name, strerror(errno));
+			rc = cep_err_set(err, CEP_INTERNAL,
+			    "disk-fill: creating "
+			    "%.300s/%s: %s",
+			    w.dir, w.name, strerror(errno));
 			close(w.fd);
 			free(h);
 			return rc;
@@ -212,10 +218,13 @@ static int fill_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		close(fd);
 	}
 	fstatvfs(w.fd, &sv);
-	runner_emit_log(ctx->sink, "%s: disk-fill %s/%s: %lld MiB added, "
-	    "filesystem %.1f%% used", ctx->fault_id, w.dir, w.name,
-	    (long long)(got >> 20), sv.f_blocks ? 100.0 * (double)(sv.f_blocks
-	    - sv.f_bavail) / (double)sv.f_blocks : 0.0);
+	runner_emit_log(ctx->sink,
+	    "%s: disk-fill %s/%s: %lld MiB added, "
+	    "filesystem %.1f%% used",
+	    ctx->fault_id, w.dir, w.name, (long long)(got >> 20),
+	    sv.f_blocks ? 100.0 * (double)(sv.f_blocks - sv.f_bavail) /
+	            (double)sv.f_blocks :
+	                  0.0);
 	*state = h;
 	return CEP_OK;
 }
@@ -226,21 +235,25 @@ static int fill_revert(void *state, cep_err *err)
 	int rc = CEP_OK;
 	struct stat st;
 	if (unlinkat(h->dirfd, h->name, 0) != 0 && errno != ENOENT)
-		rc = cep_err_set(err, CEP_INTERNAL, "disk-fill: removing "
-		    "%.300s/%s: %s", h->dir, h->name, strerror(errno));
+		rc = cep_err_set(err, CEP_INTERNAL,
+		    "disk-fill: removing "
+		    "%.300s/%s: %s",
+		    h->dir, h->name, strerror(errno));
 	else if (fstatat(h->dirfd, h->name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    errno != ENOENT)
-		rc = cep_err_set(err, CEP_INTERNAL, "disk-fill: %.300s/%s still "
-		    "there after unlink", h->dir, h->name);
+		rc = cep_err_set(err, CEP_INTERNAL,
+		    "disk-fill: %.300s/%s still "
+		    "there after unlink",
+		    h->dir, h->name);
 	close(h->dirfd);
 	free(h);
 	return rc;
 }
 
 const cep_fault_ops runner_fault_disk_fill = {
-	.type = "disk-fill",
-	.mechanism = "disk-fill",
-	.describe = fill_describe,
-	.inject = fill_inject,
-	.revert = fill_revert,
+    .type = "disk-fill",
+    .mechanism = "disk-fill",
+    .describe = fill_describe,
+    .inject = fill_inject,
+    .revert = fill_revert,
 };

@@ -43,7 +43,7 @@ typedef struct io_params {
 	int workers;
 	size_t wlen, flen;
 	const char *path;
-	char dir[4200];       /* what the runner opens */
+	char dir[4200]; /* what the runner opens */
 } io_params;
 
 /* Child: an unnamed file in the directory. Async-signal-safe only. */
@@ -61,8 +61,8 @@ static int io_open(int dirfd)
 	while (nd > 0)
 		name[k++] = digits[--nd];
 	name[k] = '\0';
-	fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
+	fd = openat(dirfd, name,
+	    O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0)
 		unlinkat(dirfd, name, 0);
 	return fd;
@@ -78,12 +78,12 @@ static void io_body(const void *arg)
 		_exit(1);
 	close(a->dirfd);
 	for (size_t i = 0; i < a->wlen; i++)
-		buf[i] = (char)(i * 31 + 7);   /* not zeroes: no shortcuts */
+		buf[i] = (char)(i * 31 + 7); /* not zeroes: no shortcuts */
 	for (unsigned pass = 0;; pass++) {
 		for (size_t off = 0; off < a->flen; off += a->wlen) {
 			buf[0] = (char)pass;
 			if (pwrite(fd, buf, a->wlen, (off_t)off) < 0)
-				break;   /* ENOSPC: keep trying next pass */
+				break; /* ENOSPC: keep trying next pass */
 		}
 		fdatasync(fd);
 	}
@@ -97,11 +97,15 @@ static int read_params(const cep_exp_item *it, io_params *p, cep_err *err)
 	p->path = runner_param_str(it, "path", "/tmp");
 	if (w < 1 || w > MAX_WORKERS || wk < 4 || wk > 65536 || fm < 1 ||
 	    fm > 4096)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "io-stress: workers "
-		    "1..%d, writeKiB 4..65536, fileMiB 1..4096", MAX_WORKERS);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "io-stress: workers "
+		    "1..%d, writeKiB 4..65536, fileMiB 1..4096",
+		    MAX_WORKERS);
 	if (!runner_fault_path_ok(p->path))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "io-stress: path "
-		    "\"%.200s\" must be absolute, without \"..\"", p->path);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "io-stress: path "
+		    "\"%.200s\" must be absolute, without \"..\"",
+		    p->path);
 	p->workers = (int)w;
 	p->wlen = (size_t)wk << 10;
 	p->flen = (size_t)fm << 20;
@@ -118,8 +122,10 @@ static int open_dir(const cep_target *t, io_params *p, int *fd, cep_err *err)
 		snprintf(p->dir, sizeof(p->dir), "%s", p->path);
 	*fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*fd < 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "io-stress: "
-		    "directory %.300s: %s", p->dir, strerror(errno));
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "io-stress: "
+		    "directory %.300s: %s",
+		    p->dir, strerror(errno));
 	return CEP_OK;
 }
 
@@ -159,8 +165,8 @@ static int io_describe(const cep_exp_item *it, char *target, size_t tlen,
 	return CEP_OK;
 }
 
-static int spawn_all(const cep_target *t, io_arg *a, int workers,
-    io_stress *h, cep_err *err)
+static int spawn_all(const cep_target *t, io_arg *a, int workers, io_stress *h,
+    cep_err *err)
 {
 	for (int i = 0; i < workers; i++) {
 		int rc = runner_fault_spawn_in(t, IO_COMM, io_body, a,
@@ -182,19 +188,22 @@ static int io_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	int fd, rc = io_prepare(it, &p, &t, &fd, err);
 	if (rc != CEP_OK)
 		return rc;
-	io_stress *h = calloc(1, sizeof(*h) + (size_t)p.workers * sizeof(pid_t));
+	io_stress *h = calloc(1,
+	    sizeof(*h) + (size_t)p.workers * sizeof(pid_t));
 	io_arg a = {.dirfd = fd, .wlen = p.wlen, .flen = p.flen};
-	rc = h == NULL ? cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-	    "io-stress: no memory") : spawn_all(t, &a, p.workers, h, err);
+	rc = h == NULL ?
+	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "io-stress: no memory") :
+	    spawn_all(t, &a, p.workers, h, err);
 	close(fd);
 	cep_target_free(t);
 	if (rc != CEP_OK) {
 		free(h);
 		return rc;
 	}
-	runner_emit_log(ctx->sink, "%s: %d io-stress writer(s) in %s, "
-	    "%zu KiB writes over %zu MiB", ctx->fault_id, p.workers, p.dir,
-	    p.wlen >> 10, p.flen >> 20);
+	runner_emit_log(ctx->sink,
+	    "%s: %d io-stress writer(s) in %s, "
+	    "%zu KiB writes over %zu MiB",
+	    ctx->fault_id, p.workers, p.dir, p.wlen >> 10, p.flen >> 20);
 	*state = h;
 	return CEP_OK;
 }
@@ -208,9 +217,9 @@ static int io_revert(void *state, cep_err *err)
 }
 
 const cep_fault_ops runner_fault_io_stress = {
-	.type = "io-stress",
-	.mechanism = "child-process",
-	.describe = io_describe,
-	.inject = io_inject,
-	.revert = io_revert,
+    .type = "io-stress",
+    .mechanism = "child-process",
+    .describe = io_describe,
+    .inject = io_inject,
+    .revert = io_revert,
 };

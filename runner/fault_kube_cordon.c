@@ -26,24 +26,25 @@ static json_t *node_entry(json_t *node)
 {
 	json_t *md = json_object_get(node, "metadata");
 	const char *name = json_string_value(json_object_get(md, "name"));
-	bool was = json_is_true(json_object_get(json_object_get(node, "spec"),
-	    "unschedulable"));
+	bool was = json_is_true(
+	    json_object_get(json_object_get(node, "spec"), "unschedulable"));
 	return runner_kube_target_name_ok(name) ?
-	    json_pack("{s:s, s:b}", "name", name, "unschedulable", was) : NULL;
+	    json_pack("{s:s, s:b}", "name", name, "unschedulable", was) :
+	    NULL;
 }
 
 static int by_name(const void *a, const void *b)
 {
-	const char *x = json_string_value(json_object_get(*(json_t *const *)a,
-	    "name"));
-	const char *y = json_string_value(json_object_get(*(json_t *const *)b,
-	    "name"));
+	const char *x = json_string_value(
+	    json_object_get(*(json_t *const *)a, "name"));
+	const char *y = json_string_value(
+	    json_object_get(*(json_t *const *)b, "name"));
 	return strcmp(x, y);
 }
 
 /* The nodes a selector picks: sorted by name, capped at max. */
-static int nc_select(cep_kube *k, const char *sel, uint32_t max,
-    json_t *nodes, size_t *matched, cep_err *err)
+static int nc_select(cep_kube *k, const char *sel, uint32_t max, json_t *nodes,
+    size_t *matched, cep_err *err)
 {
 	cep_kube_list_opts o = {.label_selector = sel};
 	json_t *items = NULL;
@@ -54,7 +55,8 @@ static int nc_select(cep_kube *k, const char *sel, uint32_t max,
 	size_t n = json_array_size(items), i;
 	json_t **v = calloc(n ? n : 1, sizeof(*v)), *node;
 	size_t m = 0;
-	json_array_foreach(items, i, node) {
+	json_array_foreach(items, i, node)
+	{
 		json_t *e = v != NULL ? node_entry(node) : NULL;
 		if (e != NULL)
 			v[m++] = e;
@@ -70,8 +72,9 @@ static int nc_select(cep_kube *k, const char *sel, uint32_t max,
 	bool ok = v != NULL;
 	free(v);
 	json_decref(items);
-	return ok ? CEP_OK : cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-	    "node-cordon: no memory");
+	return ok ?
+	    CEP_OK :
+	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "node-cordon: no memory");
 }
 
 /* {"nodes": [{"name", "unschedulable"}...]}, read before acting. */
@@ -87,10 +90,11 @@ static int nc_read(const cep_exp_item *it, cep_kube *k, json_t **undo,
 	if (node != NULL) {
 		json_t *obj = NULL;
 		if (!runner_kube_target_name_ok(node))
-			rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "node-cordon: "
+			rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "node-cordon: "
 			    "node must be a node name ([a-z0-9.-], 1..253)");
-		else if ((rc = cep_kube_get(k, &cep_kube_nodes, NULL, node, &obj,
-		    err)) != CEP_OK)
+		else if ((rc = cep_kube_get(k, &cep_kube_nodes, NULL, node,
+		              &obj, err)) != CEP_OK)
 			cep_err_wrap(err, "node-cordon");
 		json_t *e = obj != NULL ? node_entry(obj) : NULL;
 		if (e != NULL)
@@ -100,13 +104,16 @@ static int nc_read(const cep_exp_item *it, cep_kube *k, json_t **undo,
 	} else {
 		rc = nc_select(k, sel != NULL ? sel : "", max, nodes, &matched,
 		    err);
-		snprintf(what, wlen, "%zu of %zu nodes matching %.300s (at most "
-		    "%u)", json_array_size(nodes), matched, sel ? sel : "",
-		    max);
+		snprintf(what, wlen,
+		    "%zu of %zu nodes matching %.300s (at most "
+		    "%u)",
+		    json_array_size(nodes), matched, sel ? sel : "", max);
 	}
 	if (rc == CEP_OK && json_array_size(nodes) == 0)
-		rc = cep_err_set(err, CEP_NOT_FOUND, "node-cordon: no node "
-		    "matches %.300s", sel != NULL ? sel : node);
+		rc = cep_err_set(err, CEP_NOT_FOUND,
+		    "node-cordon: no node "
+		    "matches %.300s",
+		    sel != NULL ? sel : node);
 	if (rc != CEP_OK) {
 		json_decref(nodes);
 		return rc;
@@ -151,8 +158,9 @@ static int nc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc != CEP_OK)
 		return rc;
 	nc_state *s = calloc(1, sizeof(*s));
-	if (s == NULL || (s->undo = json_dumps(undo, JSON_COMPACT |
-	    JSON_SORT_KEYS)) == NULL) {
+	if (s == NULL ||
+	    (s->undo = json_dumps(undo, JSON_COMPACT | JSON_SORT_KEYS)) ==
+	        NULL) {
 		free(s);
 		json_decref(undo);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
@@ -161,15 +169,19 @@ static int nc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	s->k = k;
 	json_t *nodes = json_object_get(undo, "nodes"), *n;
 	size_t i;
-	json_array_foreach(nodes, i, n) {
-		const char *name = json_string_value(json_object_get(n, "name"));
+	json_array_foreach(nodes, i, n)
+	{
+		const char *name = json_string_value(
+		    json_object_get(n, "name"));
 		if ((rc = cordon(k, name, err)) != CEP_OK) {
 			cep_err_wrap(err, "node-cordon: node %s", name);
 			break;
 		}
 		runner_emit_log(ctx->sink, "%s: node %s cordoned%s",
-		    ctx->fault_id, name, json_is_true(json_object_get(n,
-		    "unschedulable")) ? " (it already was: it stays so)" : "");
+		    ctx->fault_id, name,
+		    json_is_true(json_object_get(n, "unschedulable")) ?
+		        " (it already was: it stays so)" :
+		        "");
 	}
 	json_decref(undo);
 	if (rc != CEP_OK) {
@@ -193,9 +205,9 @@ static int nc_revert(void *state, cep_err *err)
 }
 
 const cep_fault_ops runner_fault_kube_cordon = {
-	.type = "node-cordon",
-	.mechanism = "k8s-cordon",
-	.describe = nc_describe,
-	.inject = nc_inject,
-	.revert = nc_revert,
+    .type = "node-cordon",
+    .mechanism = "k8s-cordon",
+    .describe = nc_describe,
+    .inject = nc_inject,
+    .revert = nc_revert,
 };

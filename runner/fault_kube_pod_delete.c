@@ -25,10 +25,10 @@ typedef struct pd_state {
 	cep_kube *k;
 	char ns[254];
 	char selector[1025];
-	int64_t count;           /* > 0, or percentage */
+	int64_t count; /* > 0, or percentage */
 	int64_t percent;
-	int64_t grace;           /* seconds, < 0 = the pod's default */
-	int64_t interval_ms;     /* 0 = one round */
+	int64_t grace;       /* seconds, < 0 = the pod's default */
+	int64_t interval_ms; /* 0 = one round */
 	int64_t next;
 	int64_t round;
 	uint32_t max;
@@ -48,10 +48,13 @@ static int pd_params(const cep_exp_item *it, pd_state *s, cep_err *err)
 		    "pod-delete: exactly one of count, percentage is required");
 	bool force = cep_exp_bool(it, "force");
 	if (force && cep_exp_has(it, "gracePeriod"))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "pod-delete: both "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "pod-delete: both "
 		    "force and gracePeriod given, expected one of them");
-	s->grace = force ? 0 : cep_exp_has(it, "gracePeriod") ?
-	    runner_param_ms(it, "gracePeriod", 0) / 1000 : -1;
+	s->grace = force ? 0 :
+	    cep_exp_has(it, "gracePeriod") ?
+	                   runner_param_ms(it, "gracePeriod", 0) / 1000 :
+	                   -1;
 	s->interval_ms = runner_param_ms(it, "interval", 0);
 	s->max = runner_kube_target_max();
 	return CEP_OK;
@@ -82,7 +85,8 @@ static int pd_describe(const cep_exp_item *it, char *target, size_t tlen,
 	pd_state s = {0};
 	int rc = pd_open(it, &s, err);
 	if (rc == CEP_OK)
-		rc = runner_kube_target_check_perms(s.k, "pod-delete", s.ns, err);
+		rc = runner_kube_target_check_perms(s.k, "pod-delete", s.ns,
+		    err);
 	if (rc != CEP_OK)
 		return rc;
 	pd_what(&s, target, tlen);
@@ -96,11 +100,13 @@ static size_t running_pods(json_t *items, const char **names, size_t cap)
 {
 	size_t n = 0, i;
 	json_t *pod;
-	json_array_foreach(items, i, pod) {
+	json_array_foreach(items, i, pod)
+	{
 		json_t *md = json_object_get(pod, "metadata");
-		const char *phase = json_string_value(json_object_get(
-		    json_object_get(pod, "status"), "phase"));
-		const char *name = json_string_value(json_object_get(md, "name"));
+		const char *phase = json_string_value(
+		    json_object_get(json_object_get(pod, "status"), "phase"));
+		const char *name = json_string_value(
+		    json_object_get(md, "name"));
 		if (n < cap && name != NULL && phase != NULL &&
 		    strcmp(phase, "Running") == 0 &&
 		    json_object_get(md, "deletionTimestamp") == NULL)
@@ -122,7 +128,7 @@ static size_t running_pods(json_t *items, const char **names, size_t cap)
 static size_t pd_quota(const pd_state *s, size_t running)
 {
 	size_t want = s->count > 0 ? (size_t)s->count :
-	    (running * (size_t)s->percent + 99) / 100;
+	                             (running * (size_t)s->percent + 99) / 100;
 	return want > running ? running : want;
 }
 
@@ -146,12 +152,15 @@ static int pd_delete(pd_state *s, const char *name, const cep_fault_ctx *ctx,
 			snprintf(how, sizeof(how), " (grace %llds)",
 			    (long long)s->grace);
 		(*deleted)++;
-		runner_emit_log(ctx->sink, "%s: round %lld: deleted pod %s/%s"
-		    "%s", ctx->fault_id, (long long)s->round, s->ns, name, how);
+		runner_emit_log(ctx->sink,
+		    "%s: round %lld: deleted pod %s/%s"
+		    "%s",
+		    ctx->fault_id, (long long)s->round, s->ns, name, how);
 	} else {
-		runner_emit_log(ctx->sink, "%s: round %lld: pod %s/%s not "
-		    "deleted: %s", ctx->fault_id, (long long)s->round, s->ns,
-		    name, err->msg);
+		runner_emit_log(ctx->sink,
+		    "%s: round %lld: pod %s/%s not "
+		    "deleted: %s",
+		    ctx->fault_id, (long long)s->round, s->ns, name, err->msg);
 	}
 	return pd_fatal(rc) ? rc : CEP_OK;
 }
@@ -172,24 +181,29 @@ static int pd_round(pd_state *s, const cep_fault_ctx *ctx, cep_err *err)
 	}
 	size_t total = json_array_size(items);
 	const char **names = calloc(total ? total : 1, sizeof(*names));
-	size_t n = names != NULL ? running_pods(items, names,
-	    total < MAX_PODS ? total : MAX_PODS) : 0;
+	size_t n = names != NULL ?
+	    running_pods(items, names, total < MAX_PODS ? total : MAX_PODS) :
+	    0;
 	size_t want = pd_quota(s, n);
 	int deleted = 0;
 	if (want > s->max && (want = s->max) > 0)
-		runner_emit_log(ctx->sink, "%s: round %lld: capped at %u "
-		    "pods (policy.kubernetes.maxTargets)", ctx->fault_id,
-		    (long long)s->round, s->max);
+		runner_emit_log(ctx->sink,
+		    "%s: round %lld: capped at %u "
+		    "pods (policy.kubernetes.maxTargets)",
+		    ctx->fault_id, (long long)s->round, s->max);
 	if (want == 0)
-		runner_emit_log(ctx->sink, "%s: round %lld: no Running pod "
-		    "matches %s in %s", ctx->fault_id, (long long)s->round,
-		    s->selector, s->ns);
+		runner_emit_log(ctx->sink,
+		    "%s: round %lld: no Running pod "
+		    "matches %s in %s",
+		    ctx->fault_id, (long long)s->round, s->selector, s->ns);
 	for (size_t i = 0; i < want && rc == CEP_OK; i++)
 		rc = pd_delete(s, names[i], ctx, &deleted, err);
 	if (want > 0)
-		runner_emit_log(ctx->sink, "%s: round %lld: deleted %d of %zu "
-		    "Running pods matching %s", ctx->fault_id,
-		    (long long)s->round, deleted, n, s->selector);
+		runner_emit_log(ctx->sink,
+		    "%s: round %lld: deleted %d of %zu "
+		    "Running pods matching %s",
+		    ctx->fault_id, (long long)s->round, deleted, n,
+		    s->selector);
 	free(names);
 	json_decref(items);
 	return rc;
@@ -224,13 +238,13 @@ static void pd_tick(void *state, const cep_fault_ctx *ctx)
 {
 	pd_state *s = state;
 	cep_err err = {0};
-	int rc = pd_round(s, ctx, &err);   /* a failed round is logged */
+	int rc = pd_round(s, ctx, &err); /* a failed round is logged */
 	if (pd_fatal(rc) && ctx->fail != NULL) {
 		char why[CEP_ERR_MSG_MAX + 64];
 		snprintf(why, sizeof(why), "fault %s: round %lld: %s",
 		    ctx->fault_id, (long long)s->round, err.msg);
 		ctx->fail(ctx->fail_arg, why);
-		s->interval_ms = 0;           /* no more rounds */
+		s->interval_ms = 0; /* no more rounds */
 		return;
 	}
 	s->next += s->interval_ms;
@@ -246,11 +260,11 @@ static int pd_revert(void *state, cep_err *err)
 }
 
 const cep_fault_ops runner_fault_kube_pod_delete = {
-	.type = "pod-delete",
-	.mechanism = "k8s-pod-delete",
-	.describe = pd_describe,
-	.inject = pd_inject,
-	.next_tick = pd_next_tick,
-	.tick = pd_tick,
-	.revert = pd_revert,
+    .type = "pod-delete",
+    .mechanism = "k8s-pod-delete",
+    .describe = pd_describe,
+    .inject = pd_inject,
+    .next_tick = pd_next_tick,
+    .tick = pd_tick,
+    .revert = pd_revert,
 };

@@ -17,29 +17,31 @@
 
 typedef struct sc_state {
 	cep_kube *k;
-	char *undo;              /* the record's undo JSON */
+	char *undo; /* the record's undo JSON */
 } sc_state;
 
-static int sc_open(const cep_exp_item *it, cep_kube **k, char *ns,
-    size_t nslen, const char **name, cep_err *err)
+static int sc_open(const cep_exp_item *it, cep_kube **k, char *ns, size_t nslen,
+    const char **name, cep_err *err)
 {
 	*name = runner_param_str(it, "deployment", NULL);
 	if (!runner_kube_target_name_ok(*name))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "deployment-scale: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "deployment-scale: "
 		    "deployment must be a Deployment name ([a-z0-9.-], 1..253)");
 	return runner_kube_target_get(k, ns, nslen, err);
 }
 
 /* The undo record: {"namespace", "name", "replicas": original}. */
-static int sc_read(cep_kube *k, const char *ns, const char *name,
-    json_t **undo, json_int_t *orig, cep_err *err)
+static int sc_read(cep_kube *k, const char *ns, const char *name, json_t **undo,
+    json_int_t *orig, cep_err *err)
 {
 	json_t *obj = NULL;
 	int rc = cep_kube_get(k, &cep_kube_deployments, ns, name, &obj, err);
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "deployment-scale");
 	json_t *r = json_object_get(json_object_get(obj, "spec"), "replicas");
-	*orig = json_is_integer(r) ? json_integer_value(r) : 1;  /* API default */
+	*orig = json_is_integer(r) ? json_integer_value(r) :
+	                             1; /* API default */
 	json_decref(obj);
 	*undo = json_pack("{s:s, s:s, s:I}", "namespace", ns, "name", name,
 	    "replicas", *orig);
@@ -55,7 +57,8 @@ static int sc_describe(const cep_exp_item *it, char *target, size_t tlen,
 	json_int_t orig;
 	int rc = sc_open(it, &k, ns, sizeof(ns), &name, err);
 	if (rc == CEP_OK)
-		rc = runner_kube_target_check_perms(k, "deployment-scale", ns, err);
+		rc = runner_kube_target_check_perms(k, "deployment-scale", ns,
+		    err);
 	if (rc == CEP_OK)
 		rc = sc_read(k, ns, name, undo, &orig, err);
 	if (rc != CEP_OK)
@@ -103,9 +106,10 @@ static int sc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		free(s);
 		return cep_err_wrap(err, "deployment-scale");
 	}
-	runner_emit_log(ctx->sink, "%s: deployment %s/%s scaled from %lld "
-	    "to %lld replicas", ctx->fault_id, ns, name, (long long)orig,
-	    (long long)want);
+	runner_emit_log(ctx->sink,
+	    "%s: deployment %s/%s scaled from %lld "
+	    "to %lld replicas",
+	    ctx->fault_id, ns, name, (long long)orig, (long long)want);
 	*state = s;
 	return CEP_OK;
 }
@@ -120,9 +124,9 @@ static int sc_revert(void *state, cep_err *err)
 }
 
 const cep_fault_ops runner_fault_kube_scale = {
-	.type = "deployment-scale",
-	.mechanism = "k8s-scale",
-	.describe = sc_describe,
-	.inject = sc_inject,
-	.revert = sc_revert,
+    .type = "deployment-scale",
+    .mechanism = "k8s-scale",
+    .describe = sc_describe,
+    .inject = sc_inject,
+    .revert = sc_revert,
 };

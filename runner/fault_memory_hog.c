@@ -24,7 +24,7 @@ typedef struct mem_hog {
 } mem_hog;
 
 typedef struct mem_arg {
-	size_t len, page;   /* computed before fork */
+	size_t len, page; /* computed before fork */
 } mem_arg;
 
 /* Child: mmap, touch, pause - all async-signal-safe. */
@@ -60,8 +60,8 @@ static int mem_describe(const cep_exp_item *it, char *target, size_t tlen,
 		return rc;
 	char what[64];
 	snprintf(what, sizeof(what), "%lld MiB", (long long)mib);
-	return runner_fault_hog_describe(it, "memory-hog", HOG_COMM, what, target,
-	    tlen, undo, err);
+	return runner_fault_hog_describe(it, "memory-hog", HOG_COMM, what,
+	    target, tlen, undo, err);
 }
 
 static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
@@ -72,7 +72,8 @@ static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc != CEP_OK)
 		return rc;
 	cep_target *t;
-	if ((rc = runner_fault_target_open(it, "memory-hog", &t, err)) != CEP_OK)
+	if ((rc = runner_fault_target_open(it, "memory-hog", &t, err)) !=
+	    CEP_OK)
 		return rc;
 	mem_hog *h = calloc(1, sizeof(*h));
 	if (h == NULL) {
@@ -103,9 +104,9 @@ static int mem_revert(void *state, cep_err *err)
 }
 
 const cep_fault_ops runner_fault_memory_hog = {
-	.type = "memory-hog",
-	.mechanism = "child-process",
-	.describe = mem_describe,
-	.inject = mem_inject,
-	.revert = mem_revert,
+    .type = "memory-hog",
+    .mechanism = "child-process",
+    .describe = mem_describe,
+    .inject = mem_inject,
+    .revert = mem_revert,
 };

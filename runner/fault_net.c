@@ -83,8 +83,8 @@ int runner_net_target_allowed(const char *type, const cep_netns_id *id,
 		return CEP_OK;
 	return cep_err_set(err, CEP_PERMISSION_DENIED,
 	    "%s: %s is the host's network namespace (pid 1's or the runner's "
-	    "own); refused (policy.network.allowHostNetns is false)", type,
-	    path);
+	    "own); refused (policy.network.allowHostNetns is false)",
+	    type, path);
 }
 
 bool runner_net_lifeline(const cep_net_fault *f, uint16_t *port)
@@ -111,7 +111,7 @@ static int open_target(const cep_exp_item *it, int *fd, cep_netns_id *id,
 	rc = runner_net_target_allowed(cep_exp_item_type(it), id, path, err);
 	if (rc != CEP_OK) {
 		close(*fd);
-		*fd = -1;   /* runner_net_free closes nsfd */
+		*fd = -1; /* runner_net_free closes nsfd */
 	}
 	return rc;
 }
@@ -142,15 +142,16 @@ int runner_net_describe(const cep_exp_item *it, char *target, size_t tlen,
 	close(fd);
 	struct slot *s = slot_of(it, true);
 	s->id = id;
-	rc = cep_nft_table_name(runner_fault_run_id(), s->n, table, sizeof(table),
-	    err);
+	rc = cep_nft_table_name(runner_fault_run_id(), s->n, table,
+	    sizeof(table), err);
 	if (rc != CEP_OK)
 		return rc;
 	snprintf(target, tlen, "network namespace %s (inode %llu), table %s",
 	    path, (unsigned long long)id.ino, table);
 	*undo = cep_nft_undo_json(&id, path, table);
-	return *undo ? CEP_OK : cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-	    "no memory for the undo record");
+	return *undo ? CEP_OK :
+	               cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+	                   "no memory for the undo record");
 }
 
 int runner_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err)
@@ -169,7 +170,8 @@ int runner_net_open(const cep_exp_item *it, cep_net_fault *f, cep_err *err)
 	if (f->id.ino != s->id.ino || f->id.dev != s->id.dev) {
 		close(f->nsfd);
 		f->nsfd = -1;
-		return cep_err_set(err, CEP_ABORTED, "%s: the target's network "
+		return cep_err_set(err, CEP_ABORTED,
+		    "%s: the target's network "
 		    "namespace changed since the fault was recorded",
 		    cep_exp_item_type(it));
 	}
@@ -183,7 +185,8 @@ static unsigned dirs_of(const cep_exp_item *it)
 	const char *d = runner_param_str(it, "direction", "egress");
 	return strcmp(d, "both") == 0 ? CEP_NFT_OUT | CEP_NFT_IN :
 	    strcmp(d, "ingress") == 0 ? CEP_NFT_IN :
-	    strcmp(d, "egress") == 0 ? CEP_NFT_OUT : 0;
+	    strcmp(d, "egress") == 0  ? CEP_NFT_OUT :
+	                                0;
 }
 
 /* Expiry of the armed element: the run's deadline (plus the delegate's
@@ -192,19 +195,20 @@ static int64_t armed_ms(const cep_exp_item *it)
 {
 	int64_t dl = runner_fault_deadline_mono();
 	int64_t t = dl > 0 ? dl - cep_mono_ms() + 10000 :
-	    runner_param_ms(it, "duration", 60000) + 60000;
+	                     runner_param_ms(it, "duration", 60000) + 60000;
 	return t < 1000 ? 1000 : t;
 }
 
-static int parse_filters(const cep_exp_item *it, cep_nft_spec *s,
-    cep_err *err)
+static int parse_filters(const cep_exp_item *it, cep_nft_spec *s, cep_err *err)
 {
 	size_t nc = cep_exp_list_len(it, "cidrs");
 	size_t np = cep_exp_list_len(it, "ports");
 	if (nc > CEP_NFT_CIDRS_MAX || np > CEP_NFT_PORTS_MAX)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s: at most %d "
-		    "cidrs and %d ports", cep_exp_item_type(it),
-		    CEP_NFT_CIDRS_MAX, CEP_NFT_PORTS_MAX);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s: at most %d "
+		    "cidrs and %d ports",
+		    cep_exp_item_type(it), CEP_NFT_CIDRS_MAX,
+		    CEP_NFT_PORTS_MAX);
 	for (size_t i = 0; i < nc; i++) {
 		int rc = cep_nft_cidr_parse(cep_exp_list_at(it, "cidrs", i),
 		    &s->cidrs[i], err);
@@ -241,7 +245,8 @@ int runner_net_prepare(const cep_exp_item *it, cep_net_fault **f,
 	*s = calloc(1, sizeof(**s));
 	if (*f != NULL)
 		(*f)->nsfd = -1;
-	int rc = *f != NULL && *s != NULL ? CEP_OK :
+	int rc = *f != NULL && *s != NULL ?
+	    CEP_OK :
 	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	if (rc == CEP_OK)
 		rc = runner_net_open(it, *f, err);

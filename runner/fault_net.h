@@ -31,9 +31,9 @@ typedef struct cep_net_fault {
 	cep_netns_id id;
 	char path[1024];
 	char table[CEP_NFT_TABLE_MAX];
-	unsigned n;               /* table ordinal in the run */
-	pid_t worker;             /* 0: none */
-	int64_t worker_grace_ms;  /* let the worker drain before SIGKILL */
+	unsigned n;              /* table ordinal in the run */
+	pid_t worker;            /* 0: none */
+	int64_t worker_grace_ms; /* let the worker drain before SIGKILL */
 } cep_net_fault;
 
 /* Run-wide settings from the assignment (runner/main.c): whether a fault
@@ -93,8 +93,8 @@ typedef int (*cep_net_qdisc_add_fn)(const cep_exp_item *it, int nsfd,
 bool runner_net_qdisc_fits(const cep_exp_item *it, const char *kind,
     const char *optout_env);
 bool runner_net_qdisc_chosen(const cep_exp_item *it);
-int runner_net_qdisc_describe(const cep_exp_item *it, bool use, const char *kind,
-    char *target, size_t tlen, json_t **undo, cep_err *err);
+int runner_net_qdisc_describe(const cep_exp_item *it, bool use,
+    const char *kind, char *target, size_t tlen, json_t **undo, cep_err *err);
 int runner_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     const char *kind, cep_net_qdisc_add_fn add, void **state, cep_err *err);
 int runner_net_qdisc_revert(void *state, cep_err *err);
@@ -108,30 +108,30 @@ int runner_net_qdisc_revert(void *state, cep_err *err);
 /* Packets a worker injects itself (network-duplicate's copies) carry this
  * mark, and the fault's chain accepts them before its queue rule, so a
  * copy is never queued (and copied) again. */
-#define CEP_NET_DUP_MARK 0x63657064u   /* "cepd" */
+#define CEP_NET_DUP_MARK 0x63657064u /* "cepd" */
 
 struct nlmsghdr;
 struct nlattr;
 
 /* What a worker gets (a copy in the forked child). */
 typedef struct cep_netq {
-	int sock;           /* the queue's netlink socket */
-	int raw4, raw6;     /* raw injection sockets (marked), else -1 */
+	int sock;       /* the queue's netlink socket */
+	int raw4, raw6; /* raw injection sockets (marked), else -1 */
 	int nsfd;
 	uint16_t qnum;
-	bool copy_packet;   /* payloads to user space, else metadata only */
-	bool raw;           /* open raw4/raw6 */
-	const void *priv;   /* the fault's own worker parameters */
+	bool copy_packet; /* payloads to user space, else metadata only */
+	bool raw;         /* open raw4/raw6 */
+	const void *priv; /* the fault's own worker parameters */
 } cep_netq;
 
 typedef struct cep_netq_spec {
 	bool copy_packet;
-	bool raw;           /* raw sockets + the CEP_NET_DUP_MARK skip rule */
+	bool raw; /* raw sockets + the CEP_NET_DUP_MARK skip rule */
 	/* The worker's loop, in the namespace; allocates nothing (a forked
 	 * child of a threaded process); never returns. */
 	void (*body)(const cep_netq *q);
 	const void *priv;
-	int64_t grace_ms;   /* revert: let the worker drain before SIGKILL */
+	int64_t grace_ms; /* revert: let the worker drain before SIGKILL */
 } cep_netq_spec;
 
 /* Table (runner_net_spec, action QUEUE), queue socket configured in the
@@ -143,7 +143,7 @@ int runner_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 
 /* Worker side, async-signal-safe: */
 int64_t runner_netq_now_ns(void);
-uint64_t runner_netq_rand(void);        /* xorshift, seeded per worker */
+uint64_t runner_netq_rand(void); /* xorshift, seeded per worker */
 /* NF_ACCEPT; pkt != NULL replaces the packet with pkt[0..len). */
 void runner_netq_accept(const cep_netq *q, uint32_t id, const void *pkt,
     size_t len);
@@ -159,7 +159,7 @@ extern const cep_fault_ops runner_fault_net_partition;
 extern const cep_fault_ops runner_fault_net_bandwidth;
 extern const cep_fault_ops runner_fault_net_latency;
 extern const cep_fault_ops runner_fault_net_dns;
-extern const cep_fault_ops runner_fault_net_corrupt;     /* fault_net_mangle.c */
+extern const cep_fault_ops runner_fault_net_corrupt; /* fault_net_mangle.c */
 extern const cep_fault_ops runner_fault_net_duplicate;
 
 #endif

@@ -43,9 +43,9 @@ enum dns_err { DNS_NXDOMAIN, DNS_SERVFAIL, DNS_TIMEOUT };
 
 typedef struct dns_arg {
 	int nsfd;
-	int udp, tcp;          /* listeners on 127.0.0.1 */
-	int up;                /* marked socket towards the upstream */
-	int port;              /* the listeners' port */
+	int udp, tcp; /* listeners on 127.0.0.1 */
+	int up;       /* marked socket towards the upstream */
+	int port;     /* the listeners' port */
 	struct sockaddr_in upstream;
 	enum dns_err err;
 	size_t nnames;
@@ -60,7 +60,7 @@ static bool name_matches(const dns_arg *a, const char *q)
 	for (size_t i = 0; i < a->nnames; i++) {
 		const char *n = a->names[i];
 		if (n[0] == '*' && n[1] == '.') {
-			size_t sl = strlen(n + 1);   /* ".suffix" */
+			size_t sl = strlen(n + 1); /* ".suffix" */
 			if (ql > sl && strcasecmp(q + ql - sl, n + 1) == 0)
 				return true;
 		} else if (strcasecmp(q, n) == 0) {
@@ -125,8 +125,9 @@ static void udp_query(const dns_arg *a)
 	    (struct sockaddr *)&from, &fl);
 	char name[256];
 	size_t qend;
-	if (n <= 0 || !runner_net_dns_query_name(msg, (size_t)n, name,
-	    sizeof(name), &qend))
+	if (n <= 0 ||
+	    !runner_net_dns_query_name(msg, (size_t)n, name, sizeof(name),
+	        &qend))
 		return;
 	if (name_matches(a, name)) {
 		if (a->err != DNS_TIMEOUT)
@@ -190,7 +191,7 @@ static ssize_t forward_once(const dns_arg *a, unsigned char *msg, size_t len,
 	setsockopt(s, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
 	ssize_t n = -1;
 	if (sendto(s, msg, len, 0, (const struct sockaddr *)&a->upstream,
-	    sizeof(a->upstream)) == (ssize_t)len) {
+	        sizeof(a->upstream)) == (ssize_t)len) {
 		struct pollfd p = {.fd = s, .events = POLLIN};
 		if (poll(&p, 1, 2000) > 0)
 			n = recv(s, msg, cap, 0);
@@ -212,7 +213,7 @@ static void tcp_query(const dns_arg *a)
 		ssize_t out = -1;
 		if (len <= sizeof(msg) && read_full(c, msg, len) &&
 		    runner_net_dns_query_name(msg, len, name, sizeof(name),
-		    &qend)) {
+		        &qend)) {
 			if (!name_matches(a, name))
 				out = forward_once(a, msg, len, sizeof(msg));
 			else if (a->err != DNS_TIMEOUT)
@@ -260,7 +261,8 @@ static int open_sockets(void *arg, cep_err *err)
 	a->udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (a->udp < 0 || bind(a->udp, (struct sockaddr *)&lo, sizeof(lo)) ||
 	    getsockname(a->udp, (struct sockaddr *)&lo, &sl))
-		return cep_err_errno(err, errno, "dns-error: responder socket on "
+		return cep_err_errno(err, errno,
+		    "dns-error: responder socket on "
 		    "127.0.0.1 (is lo up in the namespace?)");
 	a->port = ntohs(lo.sin_port);
 	a->tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -268,10 +270,11 @@ static int open_sockets(void *arg, cep_err *err)
 		setsockopt(a->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (a->tcp < 0 || bind(a->tcp, (struct sockaddr *)&lo, sizeof(lo)) ||
 	    listen(a->tcp, 16))
-		return cep_err_errno(err, errno, "dns-error: TCP responder socket");
+		return cep_err_errno(err, errno,
+		    "dns-error: TCP responder socket");
 	a->up = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (a->up < 0 || setsockopt(a->up, SOL_SOCKET, SO_MARK, &mark,
-	    sizeof(mark)))
+	if (a->up < 0 ||
+	    setsockopt(a->up, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
 		return cep_err_errno(err, errno, "dns-error: upstream socket");
 	return CEP_OK;
 }
@@ -287,7 +290,8 @@ static int pick_upstream(const cep_exp_item *it, dns_arg *a, cep_err *err)
 	} else {
 		FILE *f = fopen("/etc/resolv.conf", "re");
 		char line[512];
-		while (f != NULL && ip[0] == '\0' && fgets(line, sizeof(line), f)) {
+		while (f != NULL && ip[0] == '\0' &&
+		    fgets(line, sizeof(line), f)) {
 			if (strncmp(line, "nameserver", 10) != 0 ||
 			    !isspace((unsigned char)line[10]))
 				continue;
@@ -305,9 +309,11 @@ static int pick_upstream(const cep_exp_item *it, dns_arg *a, cep_err *err)
 	a->upstream.sin_family = AF_INET;
 	a->upstream.sin_port = htons(53);
 	if (inet_pton(AF_INET, ip, &a->upstream.sin_addr) != 1)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "dns-error: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "dns-error: "
 		    "upstream \"%.64s\" is not an IPv4 address (IPv6 upstreams "
-		    "are not supported)", ip[0] ? ip : "(none in resolv.conf)");
+		    "are not supported)",
+		    ip[0] ? ip : "(none in resolv.conf)");
 	return CEP_OK;
 }
 
@@ -315,7 +321,8 @@ static int read_args(const cep_exp_item *it, dns_arg *a, cep_err *err)
 {
 	const char *e = runner_param_str(it, "error", "nxdomain");
 	a->err = strcmp(e, "servfail") == 0 ? DNS_SERVFAIL :
-	    strcmp(e, "timeout") == 0 ? DNS_TIMEOUT : DNS_NXDOMAIN;
+	    strcmp(e, "timeout") == 0       ? DNS_TIMEOUT :
+	                                      DNS_NXDOMAIN;
 	a->nnames = cep_exp_list_len(it, "names");
 	if (a->nnames == 0 || a->nnames > MAX_NAMES)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -324,11 +331,13 @@ static int read_args(const cep_exp_item *it, dns_arg *a, cep_err *err)
 		const char *n = cep_exp_list_at(it, "names", i);
 		size_t l = strlen(n);
 		while (l > 1 && n[l - 1] == '.')
-			l--;   /* "example.com." = "example.com" */
+			l--; /* "example.com." = "example.com" */
 		if (l == 0 || l > 253 || strchr(n + (n[0] == '*'), '*') ||
 		    (n[0] == '*' && n[1] != '.'))
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "dns-error: "
-			    "name \"%.64s\": want a name or *.suffix", n);
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "dns-error: "
+			    "name \"%.64s\": want a name or *.suffix",
+			    n);
 		snprintf(a->names[i], sizeof(a->names[i]), "%.*s", (int)l, n);
 	}
 	return pick_upstream(it, a, err);
@@ -342,13 +351,14 @@ static int dns_describe(const cep_exp_item *it, char *target, size_t tlen,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	int rc = read_args(it, a, err);
 	free(a);
-	return rc != CEP_OK ? rc : runner_net_describe(it, target, tlen, undo, err);
+	return rc != CEP_OK ? rc :
+	                      runner_net_describe(it, target, tlen, undo, err);
 }
 
 /* A nat chain on output: the responder's own upstream queries (DNS_MARK)
  * pass, IPv4 TCP/UDP to port 53 goes to the responder on port. */
-static int dns_table(const cep_exp_item *it, const cep_net_fault *f,
-    int port, cep_err *err)
+static int dns_table(const cep_exp_item *it, const cep_net_fault *f, int port,
+    cep_err *err)
 {
 	cep_nft_spec *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -397,12 +407,14 @@ static int dns_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc == CEP_OK)
 		rc = cep_netns_run(f->nsfd, open_sockets, a, err);
 	if (rc == CEP_OK)
-		rc = runner_fault_spawn_worker(DNS_COMM, dns_body, a, &f->worker, err);
-	close_args(a);   /* the worker holds them now */
+		rc = runner_fault_spawn_worker(DNS_COMM, dns_body, a,
+		    &f->worker, err);
+	close_args(a); /* the worker holds them now */
 	if (rc == CEP_OK)
 		rc = dns_table(it, f, a->port, err);
 	if (rc == CEP_OK)
-		runner_emit_log(ctx->sink, "%s: table %s in network namespace "
+		runner_emit_log(ctx->sink,
+		    "%s: table %s in network namespace "
 		    "%s, responder pid %d on 127.0.0.1:%d, upstream %s",
 		    ctx->fault_id, f->table, f->path, (int)f->worker, a->port,
 		    inet_ntoa(a->upstream.sin_addr));
@@ -418,9 +430,9 @@ static int dns_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 }
 
 const cep_fault_ops runner_fault_net_dns = {
-	.type = "dns-error",
-	.mechanism = "nftables",
-	.describe = dns_describe,
-	.inject = dns_inject,
-	.revert = runner_net_revert_free,
+    .type = "dns-error",
+    .mechanism = "nftables",
+    .describe = dns_describe,
+    .inject = dns_inject,
+    .revert = runner_net_revert_free,
 };

@@ -71,12 +71,13 @@ void runner_netq_delay_cb(const cep_netq *q, uint32_t id,
 	const lat_arg *a = q->priv;
 	int64_t d = a->delay_ns;
 	if (a->jitter_ns > 0)
-		d += (int64_t)(runner_netq_rand() % (uint64_t)(2 * a->jitter_ns + 1)) -
+		d += (int64_t)(runner_netq_rand() %
+		         (uint64_t)(2 * a->jitter_ns + 1)) -
 		    a->jitter_ns;
 	if (d < 0)
 		d = 0;
 	if (nheld >= HEAP_MAX) {
-		runner_netq_accept(q, id, NULL, 0);   /* full: let it through */
+		runner_netq_accept(q, id, NULL, 0); /* full: let it through */
 		return;
 	}
 	heap_push((held){.due = runner_netq_now_ns() + d, .id = id});
@@ -116,11 +117,12 @@ static const char *latency_mechanism(const cep_exp_item *it)
 	return runner_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
 }
 
-static int latency_describe(const cep_exp_item *it, char *target,
-    size_t tlen, json_t **undo, cep_err *err)
+static int latency_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
 {
-	return runner_net_qdisc_describe(it, runner_net_qdisc_fits(it, "netem",
-	    "CEP_NET_NO_NETEM"), "netem", target, tlen, undo, err);
+	return runner_net_qdisc_describe(it,
+	    runner_net_qdisc_fits(it, "netem", "CEP_NET_NO_NETEM"), "netem",
+	    target, tlen, undo, err);
 }
 
 /* ---- the fault ---- */
@@ -139,7 +141,8 @@ static int nfq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	int64_t jitter = runner_param_ms(it, "jitter", 0);
 	lat_arg a = {.delay_ns = delay * 1000000LL,
 	    .jitter_ns = jitter * 1000000LL};
-	cep_netq_spec spec = {.body = delay_loop, .priv = &a,
+	cep_netq_spec spec = {.body = delay_loop,
+	    .priv = &a,
 	    .grace_ms = delay + jitter + 50};
 	char what[96];
 	snprintf(what, sizeof(what), "delay %lldms +- %lldms", (long long)delay,
@@ -154,9 +157,9 @@ static int latency_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (ls == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	ls->netem = runner_net_qdisc_chosen(it);
-	int rc = ls->netem ?
-	    runner_net_qdisc_inject(it, ctx, "netem", netem_add, &ls->impl, err) :
-	    nfq_inject(it, ctx, &ls->impl, err);
+	int rc = ls->netem ? runner_net_qdisc_inject(it, ctx, "netem",
+	                         netem_add, &ls->impl, err) :
+	                     nfq_inject(it, ctx, &ls->impl, err);
 	if (rc != CEP_OK) {
 		free(ls);
 		return rc;
@@ -169,16 +172,16 @@ static int latency_revert(void *state, cep_err *err)
 {
 	lat_state *ls = state;
 	int rc = ls->netem ? runner_net_qdisc_revert(ls->impl, err) :
-	    runner_net_revert_free(ls->impl, err);
+	                     runner_net_revert_free(ls->impl, err);
 	free(ls);
 	return rc;
 }
 
 const cep_fault_ops runner_fault_net_latency = {
-	.type = "network-latency",
-	.mechanism = "nftables",
-	.mechanism_of = latency_mechanism,
-	.describe = latency_describe,
-	.inject = latency_inject,
-	.revert = latency_revert,
+    .type = "network-latency",
+    .mechanism = "nftables",
+    .mechanism_of = latency_mechanism,
+    .describe = latency_describe,
+    .inject = latency_inject,
+    .revert = latency_revert,
 };

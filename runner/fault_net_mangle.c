@@ -52,7 +52,7 @@ static bool l4_of(const uint8_t *p, size_t len, size_t *l4, int *proto,
 		return *l4 >= 20 && *l4 <= len;
 	}
 	if (len >= 40 && p[0] >> 4 == 6) {
-		*l4 = 40;   /* extension headers are treated as payload */
+		*l4 = 40; /* extension headers are treated as payload */
 		*proto = p[6];
 		return true;
 	}
@@ -70,15 +70,10 @@ static size_t l4_header(const uint8_t *p, size_t len, size_t l4, int proto,
 			return 0;
 		*csum = 16;
 		return (size_t)(p[l4 + 12] >> 4) * 4;
-	case IPPROTO_UDP:
-		*csum = 6;
-		return 8;
+	case IPPROTO_UDP: *csum = 6; return 8;
 	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
-		*csum = 2;
-		return 8;
-	default:
-		return 0;
+	case IPPROTO_ICMPV6: *csum = 2; return 8;
+	default: return 0;
 	}
 }
 
@@ -129,7 +124,8 @@ void runner_netq_mangle_cb(const cep_netq *q, uint32_t id,
 {
 	const mangle_arg *a = q->priv;
 	size_t len = attr[NFQA_PAYLOAD] ?
-	    mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0;
+	    mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) :
+	    0;
 	/* truncated copies (NFQA_CAP_LEN) and misses pass unchanged */
 	if (len == 0 || len > PKT_MAX || attr[NFQA_CAP_LEN] != NULL ||
 	    runner_netq_rand() % 100 >= a->percent) {
@@ -162,15 +158,16 @@ static void mangle_loop(const cep_netq *q)
 
 /* ---- the faults ---- */
 
-static int duplicate_describe(const cep_exp_item *it, char *target,
-    size_t tlen, json_t **undo, cep_err *err)
+static int duplicate_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
 {
 	const char *d = runner_param_str(it, "direction", "egress");
 	if (strcmp(d, "egress") != 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "network-duplicate: direction %s: only egress is supported "
 		    "(copies are sent from the namespace; an incoming copy would "
-		    "have to be forged)", d);
+		    "have to be forged)",
+		    d);
 	return runner_net_describe(it, target, tlen, undo, err);
 }
 
@@ -183,8 +180,11 @@ static int mangle_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		    "%s: percent %lld: want 1..100", cep_exp_item_type(it),
 		    (long long)pct);
 	mangle_arg a = {.duplicate = duplicate, .percent = (uint32_t)pct};
-	cep_netq_spec spec = {.copy_packet = true, .raw = duplicate,
-	    .body = mangle_loop, .priv = &a, .grace_ms = 50};
+	cep_netq_spec spec = {.copy_packet = true,
+	    .raw = duplicate,
+	    .body = mangle_loop,
+	    .priv = &a,
+	    .grace_ms = 50};
 	char what[64];
 	snprintf(what, sizeof(what), "%s %lld%% of packets",
 	    duplicate ? "duplicate" : "corrupt", (long long)pct);
@@ -197,24 +197,24 @@ static int corrupt_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	return mangle_inject(it, ctx, false, state, err);
 }
 
-static int duplicate_inject(const cep_exp_item *it,
-    const cep_fault_ctx *ctx, void **state, cep_err *err)
+static int duplicate_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    void **state, cep_err *err)
 {
 	return mangle_inject(it, ctx, true, state, err);
 }
 
 const cep_fault_ops runner_fault_net_corrupt = {
-	.type = "network-corrupt",
-	.mechanism = "nftables",
-	.describe = runner_net_describe,
-	.inject = corrupt_inject,
-	.revert = runner_net_revert_free,
+    .type = "network-corrupt",
+    .mechanism = "nftables",
+    .describe = runner_net_describe,
+    .inject = corrupt_inject,
+    .revert = runner_net_revert_free,
 };
 
 const cep_fault_ops runner_fault_net_duplicate = {
-	.type = "network-duplicate",
-	.mechanism = "nftables",
-	.describe = duplicate_describe,
-	.inject = duplicate_inject,
-	.revert = runner_net_revert_free,
+    .type = "network-duplicate",
+    .mechanism = "nftables",
+    .describe = duplicate_describe,
+    .inject = duplicate_inject,
+    .revert = runner_net_revert_free,
 };

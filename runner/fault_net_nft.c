@@ -58,11 +58,11 @@ static int loss_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 }
 
 const cep_fault_ops runner_fault_net_loss = {
-	.type = "network-loss",
-	.mechanism = "nftables",
-	.describe = runner_net_describe,
-	.inject = loss_inject,
-	.revert = runner_net_revert_free,
+    .type = "network-loss",
+    .mechanism = "nftables",
+    .describe = runner_net_describe,
+    .inject = loss_inject,
+    .revert = runner_net_revert_free,
 };
 
 /* ---- network-partition ---- */
@@ -74,8 +74,8 @@ static void partition_action(const cep_exp_item *it, cep_nft_spec *s)
 	s->percent = 100;
 }
 
-static int partition_describe(const cep_exp_item *it, char *target,
-    size_t tlen, json_t **undo, cep_err *err)
+static int partition_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
 {
 	if (cep_exp_list_len(it, "cidrs") == 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -90,11 +90,11 @@ static int partition_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 }
 
 const cep_fault_ops runner_fault_net_partition = {
-	.type = "network-partition",
-	.mechanism = "nftables",
-	.describe = partition_describe,
-	.inject = partition_inject,
-	.revert = runner_net_revert_free,
+    .type = "network-partition",
+    .mechanism = "nftables",
+    .describe = partition_describe,
+    .inject = partition_inject,
+    .revert = runner_net_revert_free,
 };
 
 /* ---- network-bandwidth ---- */
@@ -115,8 +115,7 @@ static int tbf_add(const cep_exp_item *it, int nsfd, int ifindex,
     uint16_t major, cep_err *err)
 {
 	uint64_t rate = (uint64_t)runner_param_int(it, "kbps", 8) * 125;
-	uint64_t burst = (uint64_t)runner_param_int(it, "burstKiB", 32) *
-	    1024;
+	uint64_t burst = (uint64_t)runner_param_int(it, "burstKiB", 32) * 1024;
 	uint64_t limit = rate / 10 + burst;
 	return cep_tc_tbf_add(nsfd, ifindex, major, rate, (uint32_t)burst,
 	    limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit, err);
@@ -127,11 +126,12 @@ static const char *bandwidth_mechanism(const cep_exp_item *it)
 	return runner_net_qdisc_chosen(it) ? "tc-qdisc" : "nftables";
 }
 
-static int bandwidth_describe(const cep_exp_item *it, char *target,
-    size_t tlen, json_t **undo, cep_err *err)
+static int bandwidth_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
 {
-	return runner_net_qdisc_describe(it, runner_net_qdisc_fits(it, "tbf",
-	    "CEP_NET_NO_TBF"), "tbf", target, tlen, undo, err);
+	return runner_net_qdisc_describe(it,
+	    runner_net_qdisc_fits(it, "tbf", "CEP_NET_NO_TBF"), "tbf", target,
+	    tlen, undo, err);
 }
 
 /* state: the qdisc state (tbf) or a cep_net_fault (nftables policer),
@@ -163,16 +163,16 @@ static int bandwidth_revert(void *state, cep_err *err)
 {
 	bw_state *bs = state;
 	int rc = bs->tbf ? runner_net_qdisc_revert(bs->impl, err) :
-	    runner_net_revert_free(bs->impl, err);
+	                   runner_net_revert_free(bs->impl, err);
 	free(bs);
 	return rc;
 }
 
 const cep_fault_ops runner_fault_net_bandwidth = {
-	.type = "network-bandwidth",
-	.mechanism = "nftables",
-	.mechanism_of = bandwidth_mechanism,
-	.describe = bandwidth_describe,
-	.inject = bandwidth_inject,
-	.revert = bandwidth_revert,
+    .type = "network-bandwidth",
+    .mechanism = "nftables",
+    .mechanism_of = bandwidth_mechanism,
+    .describe = bandwidth_describe,
+    .inject = bandwidth_inject,
+    .revert = bandwidth_revert,
 };

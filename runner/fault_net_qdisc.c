@@ -79,12 +79,12 @@ static int undo_json(const cep_net_fault *f, json_t **undo, cep_err *err)
 	    (json_int_t)f->id.dev, "netns_inode", (json_int_t)f->id.ino,
 	    "netns_path", f->path, "ifindexes", a, "major",
 	    (int)qdisc_major(f->n));
-	return *undo ? CEP_OK : cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-	    "no memory");
+	return *undo ? CEP_OK :
+	               cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 }
 
-int runner_net_qdisc_describe(const cep_exp_item *it, bool use, const char *kind,
-    char *target, size_t tlen, json_t **undo, cep_err *err)
+int runner_net_qdisc_describe(const cep_exp_item *it, bool use,
+    const char *kind, char *target, size_t tlen, json_t **undo, cep_err *err)
 {
 	*choice_of(it) = use;
 	int rc = runner_net_describe(it, target, tlen, undo, err);
@@ -118,22 +118,24 @@ int runner_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	int rc = runner_net_open(it, &s->f, err);
 	if (rc == CEP_OK)
-		rc = cep_tc_links(s->f.nsfd, s->ifindex, CEP_TC_MAX_LINKS, &s->n,
-		    err);
+		rc = cep_tc_links(s->f.nsfd, s->ifindex, CEP_TC_MAX_LINKS,
+		    &s->n, err);
 	s->major = qdisc_major(s->f.n);
 	for (size_t i = 0; rc == CEP_OK && i < s->n; i++)
 		rc = add(it, s->f.nsfd, s->ifindex[i], s->major, err);
 	if (rc != CEP_OK) {
 		for (size_t i = 0; i < s->n && s->f.nsfd >= 0; i++)
-			cep_tc_root_del(s->f.nsfd, s->ifindex[i], s->major, NULL);
+			cep_tc_root_del(s->f.nsfd, s->ifindex[i], s->major,
+			    NULL);
 		if (s->f.nsfd >= 0)
 			close(s->f.nsfd);
 		free(s);
 		return rc;
 	}
-	runner_emit_log(ctx->sink, "%s: %s %x: on %zu interface(s) of "
-	    "network namespace %s", ctx->fault_id, kind, s->major, s->n,
-	    s->f.path);
+	runner_emit_log(ctx->sink,
+	    "%s: %s %x: on %zu interface(s) of "
+	    "network namespace %s",
+	    ctx->fault_id, kind, s->major, s->n, s->f.path);
 	*state = s;
 	return CEP_OK;
 }

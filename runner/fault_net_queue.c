@@ -46,13 +46,16 @@ static int nl_send_ack(int sock, struct nlmsghdr *nlh, cep_err *err)
 {
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	if (send(sock, nlh, nlh->nlmsg_len, 0) < 0)
-		return cep_err_errno(err, errno, "nfqueue: configuring the queue");
+		return cep_err_errno(err, errno,
+		    "nfqueue: configuring the queue");
 	char buf[8192];
 	ssize_t n = recv(sock, buf, sizeof(buf), 0);
 	if (n < 0)
-		return cep_err_errno(err, errno, "nfqueue: configuring the queue");
+		return cep_err_errno(err, errno,
+		    "nfqueue: configuring the queue");
 	if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, 0, NULL, NULL) < 0)
-		return cep_err_errno(err, errno, "nfqueue: configuring the queue");
+		return cep_err_errno(err, errno,
+		    "nfqueue: configuring the queue");
 	return CEP_OK;
 }
 
@@ -68,7 +71,8 @@ static int raw_open(cep_netq *q, cep_err *err)
 		return cep_err_errno(err, errno, "SO_MARK on the raw socket");
 	q->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (q->raw6 >= 0 &&
-	    setsockopt(q->raw6, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+	    setsockopt(q->raw6, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) !=
+	        0) {
 		close(q->raw6);
 		q->raw6 = -1;
 	}
@@ -78,7 +82,8 @@ static int raw_open(cep_netq *q, cep_err *err)
 static int queue_open(void *arg, cep_err *err)
 {
 	cep_netq *q = arg;
-	q->sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	q->sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC,
+	    NETLINK_NETFILTER);
 	if (q->sock < 0)
 		return cep_err_errno(err, errno, "nfqueue: netlink socket");
 	int big = 8 << 20, one = 1;
@@ -93,13 +98,15 @@ static int queue_open(void *arg, cep_err *err)
 	nlh->nlmsg_seq = 1;
 	int rc = nl_send_ack(q->sock, nlh, err);
 	if (rc != CEP_OK)
-		return cep_err_wrap(err, "queue %u busy or unavailable", q->qnum);
+		return cep_err_wrap(err, "queue %u busy or unavailable",
+		    q->qnum);
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->qnum);
 	/* copy mode packet also makes the kernel complete a partial
 	 * (offloaded) checksum before the copy: what the worker sees and
 	 * hands back carries the real checksum */
-	nfq_nlmsg_cfg_put_params(nlh, q->copy_packet ? NFQNL_COPY_PACKET :
-	    NFQNL_COPY_META, q->copy_packet ? COPY_RANGE : 0);
+	nfq_nlmsg_cfg_put_params(nlh,
+	    q->copy_packet ? NFQNL_COPY_PACKET : NFQNL_COPY_META,
+	    q->copy_packet ? COPY_RANGE : 0);
 	nfq_nlmsg_cfg_put_qmaxlen(nlh, QUEUE_MAXLEN);
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_FAIL_OPEN));
 	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN));
@@ -181,7 +188,7 @@ static bool lengths_fit(const char *buf, size_t n)
 			return false;
 		off += MNL_ALIGN(h.nlmsg_len);
 		if (off > n)
-			return true;   /* the last message's padding */
+			return true; /* the last message's padding */
 	}
 	return true;
 }
@@ -235,9 +242,13 @@ int runner_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	int rc = runner_net_prepare(it, &f, &s, err);
 	if (rc != CEP_OK)
 		return rc;
-	cep_netq q = {.sock = -1, .raw4 = -1, .raw6 = -1, .nsfd = f->nsfd,
+	cep_netq q = {.sock = -1,
+	    .raw4 = -1,
+	    .raw6 = -1,
+	    .nsfd = f->nsfd,
 	    .qnum = (uint16_t)(CEP_NETQ_BASE + f->n % 1000),
-	    .copy_packet = spec->copy_packet, .raw = spec->raw,
+	    .copy_packet = spec->copy_packet,
+	    .raw = spec->raw,
 	    .priv = spec->priv};
 	rc = make_table(spec, f, q.qnum, s, err);
 	bool table = rc == CEP_OK;
@@ -247,7 +258,7 @@ int runner_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc == CEP_OK)
 		rc = runner_fault_spawn_worker(CEP_NETQ_COMM, worker_main, &q,
 		    &f->worker, err);
-	close_fds(&q);   /* the worker holds them now */
+	close_fds(&q); /* the worker holds them now */
 	f->worker_grace_ms = spec->grace_ms;
 	if (rc == CEP_OK)
 		rc = cep_nft_queue_rules(f->nsfd, s, err);
@@ -260,9 +271,10 @@ int runner_netq_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		runner_net_free(f);
 		return rc;
 	}
-	runner_emit_log(ctx->sink, "%s: table %s in network namespace %s, "
-	    "NFQUEUE %u, worker pid %d: %s", ctx->fault_id, f->table, f->path,
-	    q.qnum, (int)f->worker, what);
+	runner_emit_log(ctx->sink,
+	    "%s: table %s in network namespace %s, "
+	    "NFQUEUE %u, worker pid %d: %s",
+	    ctx->fault_id, f->table, f->path, q.qnum, (int)f->worker, what);
 	*state = f;
 	return CEP_OK;
 }

@@ -40,10 +40,19 @@ typedef struct pk_state {
 	int64_t count, done, interval_ms, next;
 } pk_state;
 
-static const struct { const char *name; int sig; } sigs[] = {
-	{"SIGKILL", SIGKILL}, {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},
-	{"SIGHUP", SIGHUP}, {"SIGQUIT", SIGQUIT}, {"SIGUSR1", SIGUSR1},
-	{"SIGUSR2", SIGUSR2}, {"SIGSTOP", SIGSTOP}, {"SIGCONT", SIGCONT},
+static const struct {
+	const char *name;
+	int sig;
+} sigs[] = {
+    {"SIGKILL", SIGKILL},
+    {"SIGTERM", SIGTERM},
+    {"SIGINT", SIGINT},
+    {"SIGHUP", SIGHUP},
+    {"SIGQUIT", SIGQUIT},
+    {"SIGUSR1", SIGUSR1},
+    {"SIGUSR2", SIGUSR2},
+    {"SIGSTOP", SIGSTOP},
+    {"SIGCONT", SIGCONT},
 };
 
 static int parse_signal(const char *name, int *sig, const char **canon,
@@ -72,7 +81,8 @@ static int cgroup_procs_path(const char *cg, char *out, size_t len,
 		rel++;
 	if (strstr(rel, "..") != NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "process-kill: cgroup \"%.200s\" must not contain \"..\"", cg);
+		    "process-kill: cgroup \"%.200s\" must not contain \"..\"",
+		    cg);
 	return cep_path(out, len, err, "%s/%s%scgroup.procs", CGROUP_ROOT, rel,
 	    *rel ? "/" : "");
 }
@@ -103,7 +113,8 @@ static int read_sel(const cep_exp_item *it, pk_sel *sel, char *desc,
 static bool protected_pid(long pid, long ppid)
 {
 	long self = (long)getpid();
-	return pid <= 1 || pid == self || pid == (long)getppid() || ppid == self;
+	return pid <= 1 || pid == self || pid == (long)getppid() ||
+	    ppid == self;
 }
 
 static bool parse_pid(const char *s, long *pid)
@@ -117,7 +128,7 @@ static bool parse_pid(const char *s, long *pid)
 
 static bool in_cgroup(const char *procs, long pid)
 {
-	for (const char *p = procs; p != NULL && *p; ) {
+	for (const char *p = procs; p != NULL && *p;) {
 		long v;
 		char *end;
 		v = strtol(p, &end, 10);
@@ -151,8 +162,10 @@ static size_t find_matches(const pk_sel *sel, const char *procs, pk_match *m)
 		    !cep_proc_info((int)pid, comm, sizeof(comm), &ppid) ||
 		    protected_pid(pid, ppid))
 			continue;
-		bool hit = sel->glob != NULL ? fnmatch(sel->glob, comm, 0) == 0 :
-		    sel->pid > 0 ? pid == sel->pid : in_cgroup(procs, pid);
+		bool hit = sel->glob != NULL ?
+		    fnmatch(sel->glob, comm, 0) == 0 :
+		    sel->pid > 0 ? pid == sel->pid :
+		                   in_cgroup(procs, pid);
 		if (hit) {
 			m[n].pid = pid;
 			snprintf(m[n].comm, sizeof(m[n].comm), "%s", comm);
@@ -185,11 +198,13 @@ static void do_round(pk_state *s, const cep_fault_ctx *ctx)
 		procs = read_procs(s->sel.cgroup);
 	pk_match *m = calloc(MAX_MATCH, sizeof(*m));
 	size_t n = m != NULL && (s->sel.cgroup[0] == '\0' || procs != NULL) ?
-	    find_matches(&s->sel, procs, m) : 0;
+	    find_matches(&s->sel, procs, m) :
+	    0;
 	free(procs);
 	char text[900];
-	int off = snprintf(text, sizeof(text), "%s: round %lld/%lld: ",
-	    ctx->fault_id, (long long)s->done, (long long)s->count);
+	int off = snprintf(text, sizeof(text),
+	    "%s: round %lld/%lld: ", ctx->fault_id, (long long)s->done,
+	    (long long)s->count);
 	if (n == 0)
 		snprintf(text + off, sizeof(text) - (size_t)off,
 		    "no process matches %s", s->desc);
@@ -265,11 +280,11 @@ static int pk_revert(void *state, cep_err *err)
 }
 
 const cep_fault_ops runner_fault_process_kill = {
-	.type = "process-kill",
-	.mechanism = "signal",
-	.describe = pk_describe,
-	.inject = pk_inject,
-	.next_tick = pk_next_tick,
-	.tick = pk_tick,
-	.revert = pk_revert,
+    .type = "process-kill",
+    .mechanism = "signal",
+    .describe = pk_describe,
+    .inject = pk_inject,
+    .next_tick = pk_next_tick,
+    .tick = pk_tick,
+    .revert = pk_revert,
 };

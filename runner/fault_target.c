@@ -35,16 +35,19 @@ static int pod_pid(const char *pod, const char *container, int64_t *pid,
 		return rc;
 	const char *node = getenv("CEP_NODE_NAME");
 	if (node != NULL && node[0] != '\0' && strcmp(node, t.node) != 0)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod %s runs "
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "pod %s runs "
 		    "on node %s, this runner on %s (the pod moved after the "
-		    "runner was placed)", pod, t.node, node);
+		    "runner was placed)",
+		    pod, t.node, node);
 	char id[CEP_CTRPID_ID_LEN + 1], cg[4096];
 	pid_t p = 0;
 	rc = cep_ctrpid_parse_id(t.container_id, id, sizeof(id), NULL, err);
 	if (rc == CEP_OK)
 		rc = cep_ctrpid_find(PROC_ROOT, id, &p, cg, sizeof(cg), err);
 	if (rc != CEP_OK)
-		return cep_err_wrap(err, "pod %s container %s", pod, t.container);
+		return cep_err_wrap(err, "pod %s container %s", pod,
+		    t.container);
 	*pid = p;
 	return CEP_OK;
 }
@@ -74,8 +77,10 @@ int runner_fault_target_open(const cep_exp_item *it, const char *fault,
 	if (pid <= 0 && cg == NULL)
 		return CEP_OK;
 	if (pid > 0 && cg != NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s: both pid and "
-		    "cgroup given, expected at most one target", fault);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s: both pid and "
+		    "cgroup given, expected at most one target",
+		    fault);
 	rc = cep_target_resolve(pid, cg, t, err);
 	if (rc != CEP_OK)
 		return cep_err_wrap(err, "%s", fault);
@@ -143,7 +148,8 @@ int runner_fault_spawn_in(const cep_target *t, const char *comm,
 	if (rc == CEP_OK) {
 		rc = cep_target_join(t, *pid, err);
 		if (rc == CEP_OK && write(g.gate[1], "g", 1) != 1)
-			rc = cep_err_errno(err, errno, "starting a fault worker");
+			rc = cep_err_errno(err, errno,
+			    "starting a fault worker");
 		if (rc != CEP_OK)
 			runner_fault_kill_workers(pid, 1, NULL);
 	}
@@ -159,8 +165,8 @@ bool runner_fault_path_ok(const char *path)
 		while (*s == '/')
 			s++;
 		size_t n = strcspn(s, "/");
-		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' &&
-		    s[1] == '.'))
+		if ((n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
 			return false;
 		s += n;
 	}

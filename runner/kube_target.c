@@ -17,7 +17,7 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static cep_kube *client;
-static bool owned;               /* made here (in-cluster): freed here */
+static bool owned; /* made here (in-cluster): freed here */
 static char run_ns[254];
 static uint32_t max_targets;
 
@@ -66,7 +66,8 @@ void runner_kube_target_reset(void)
 uint32_t runner_kube_target_max(void)
 {
 	pthread_mutex_lock(&mu);
-	uint32_t m = max_targets > 0 ? max_targets : CEP_KUBE_TARGET_DEFAULT_MAX;
+	uint32_t m = max_targets > 0 ? max_targets :
+	                               CEP_KUBE_TARGET_DEFAULT_MAX;
 	pthread_mutex_unlock(&mu);
 	return m;
 }
@@ -85,7 +86,8 @@ static int ensure_client(cep_err *err)
 		return CEP_OK;
 	int rc = cep_kube_in_cluster(&client, err);
 	if (rc != CEP_OK)
-		return cep_err_wrap(err, "the runner's Kubernetes client "
+		return cep_err_wrap(err,
+		    "the runner's Kubernetes client "
 		    "(in-cluster)");
 	owned = true;
 	return CEP_OK;
@@ -100,7 +102,8 @@ int runner_kube_target_get(cep_kube **k, char *ns, size_t nslen, cep_err *err)
 		 * is the runner pod's own namespace, the run's */
 		const char *n = run_ns[0] ? run_ns : cep_kube_namespace(client);
 		if (n == NULL || !runner_kube_target_name_ok(n))
-			rc = cep_err_set(err, CEP_FAILED_PRECONDITION, "the "
+			rc = cep_err_set(err, CEP_FAILED_PRECONDITION,
+			    "the "
 			    "runner knows no namespace for its run");
 		else
 			snprintf(ns, nslen, "%s", n);
@@ -125,8 +128,10 @@ int runner_kube_target_check_perms(cep_kube *k, const char *type,
 		cep_kube_access a = cep_kube_perm_access(p, ns);
 		rc = cep_kube_can_i(k, &a, &ok, reason, sizeof(reason), err);
 		if (rc != CEP_OK)
-			return cep_err_wrap(err, "%s: checking the runner's "
-			    "permissions", type);
+			return cep_err_wrap(err,
+			    "%s: checking the runner's "
+			    "permissions",
+			    type);
 		if (ok || off >= sizeof(missing))
 			continue;
 		int w = snprintf(missing + off, sizeof(missing) - off,
@@ -136,8 +141,10 @@ int runner_kube_target_check_perms(cep_kube *k, const char *type,
 		off += w > 0 ? (size_t)w : 0;
 	}
 	if (missing[0] != '\0')
-		return cep_err_set(err, CEP_PERMISSION_DENIED, "%s: the runner's "
-		    "service account may not %s", type, missing);
+		return cep_err_set(err, CEP_PERMISSION_DENIED,
+		    "%s: the runner's "
+		    "service account may not %s",
+		    type, missing);
 	return CEP_OK;
 }
 
@@ -158,7 +165,7 @@ void runner_kube_target_stash(const void *key, json_t *v)
 		stash[free_slot].key = key;
 		stash[free_slot].v = v;
 	} else {
-		json_decref(v);   /* inject then reads again */
+		json_decref(v); /* inject then reads again */
 	}
 	pthread_mutex_unlock(&mu);
 }

@@ -39,7 +39,7 @@
  * seen to hang once in ~15 runs with the relay gone (inside nng's close
  * of a dialer that keeps redialing, as far as the logs tell), so a
  * runner that has not left TEARDOWN_MS later exits with its status. */
-#define TEARDOWN_MS 8000   /* above a sender call in flight (CALL_MS 5 s) */
+#define TEARDOWN_MS 8000 /* above a sender call in flight (CALL_MS 5 s) */
 
 typedef struct teardown {
 	cep_run_id run_id;
@@ -50,16 +50,18 @@ static void *teardown_watch(void *arg)
 {
 	teardown *t = arg;
 	cep_sleep_ms(TEARDOWN_MS);
-	cep_log_error(t->run_id.s, "closing the connections took more than %d "
-	    "ms; exiting with status %d anyway", TEARDOWN_MS, t->code);
+	cep_log_error(t->run_id.s,
+	    "closing the connections took more than %d "
+	    "ms; exiting with status %d anyway",
+	    TEARDOWN_MS, t->code);
 	_exit(t->code);
 	return NULL;
 }
 
 static void guard_teardown(const char *run_id, int code)
 {
-	static teardown t;   /* the thread outlives this frame */
-	cep_run_id_parse(&t.run_id, run_id);  /* checked at start */
+	static teardown t; /* the thread outlives this frame */
+	cep_run_id_parse(&t.run_id, run_id); /* checked at start */
 	t.code = code;
 	pthread_t th;
 	if (pthread_create(&th, NULL, teardown_watch, &t) == 0)
@@ -73,13 +75,14 @@ static cep_runner_ctl *live_ctl;
 typedef struct args {
 	const char *relay, *identity, *run_id, *server_name;
 	const char *cp_url, *cp_ca, *cp_proxy;
-	const char *cleanup, *report;   /* cleanup mode (cleanup.h) */
-	cep_run_id id;                  /* run_id, parsed */
+	const char *cleanup, *report; /* cleanup mode (cleanup.h) */
+	cep_run_id id;                /* run_id, parsed */
 } args;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cep-runner --relay URL --identity DIR --run-id ID "
+	fprintf(f,
+	    "usage: cep-runner --relay URL --identity DIR --run-id ID "
 	    "[--server-name NAME]\n"
 	    "       [--cp-url URL [--cp-ca FILE] [--cp-proxy URL]]\n"
 	    "       cep-runner --cleanup FILE --run-id ID [--report PATH]\n"
@@ -91,18 +94,18 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, args *a)
 {
 	static const struct option opts[] = {
-		{"relay", required_argument, NULL, 'r'},
-		{"identity", required_argument, NULL, 'i'},
-		{"run-id", required_argument, NULL, 'n'},
-		{"server-name", required_argument, NULL, 's'},
-		{"cp-url", required_argument, NULL, 'u'},
-		{"cp-ca", required_argument, NULL, 'c'},
-		{"cp-proxy", required_argument, NULL, 'p'},
-		{"cleanup", required_argument, NULL, 'C'},
-		{"report", required_argument, NULL, 'R'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"relay", required_argument, NULL, 'r'},
+	    {"identity", required_argument, NULL, 'i'},
+	    {"run-id", required_argument, NULL, 'n'},
+	    {"server-name", required_argument, NULL, 's'},
+	    {"cp-url", required_argument, NULL, 'u'},
+	    {"cp-ca", required_argument, NULL, 'c'},
+	    {"cp-proxy", required_argument, NULL, 'p'},
+	    {"cleanup", required_argument, NULL, 'C'},
+	    {"report", required_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	a->relay = getenv("CEP_RELAY");
 	a->identity = getenv("CEP_IDENTITY_DIR");
@@ -127,17 +130,18 @@ static int parse_args(int argc, char **argv, args *a)
 		default: usage(stderr); return -1;
 		}
 	}
-	if (optind != argc || a->run_id == NULL || (a->cleanup == NULL &&
-	    (a->relay == NULL || a->identity == NULL))) {
+	if (optind != argc || a->run_id == NULL ||
+	    (a->cleanup == NULL && (a->relay == NULL || a->identity == NULL))) {
 		usage(stderr);
 		return -1;
 	}
 	if (!cep_run_id_parse(&a->id, a->run_id)) {
-		fprintf(stderr, "cep-runner: invalid run id (expected r- and 16 "
+		fprintf(stderr,
+		    "cep-runner: invalid run id (expected r- and 16 "
 		    "hex digits)\n");
 		return -1;
 	}
-	a->run_id = a->id.s;    /* from here on, the checked copy */
+	a->run_id = a->id.s; /* from here on, the checked copy */
 	return 0;
 }
 
@@ -176,9 +180,12 @@ static void spec_error(cep_runner_sink *sink, const cep_err *err)
 static int run(const args *a, cep_runner_ctl *ctl)
 {
 	cep_runner_session_opts so = {.relay_url = a->relay,
-	    .identity_dir = a->identity, .run_id = a->run_id,
-	    .server_name = a->server_name, .cp_url = a->cp_url,
-	    .cp_ca_file = a->cp_ca, .cp_proxy = a->cp_proxy};
+	    .identity_dir = a->identity,
+	    .run_id = a->run_id,
+	    .server_name = a->server_name,
+	    .cp_url = a->cp_url,
+	    .cp_ca_file = a->cp_ca,
+	    .cp_proxy = a->cp_proxy};
 	cep_runner_session *s = NULL;
 	cep_err err = {0};
 	int rc = runner_session_open(&s, &so, &err);
@@ -187,8 +194,8 @@ static int run(const args *a, cep_runner_ctl *ctl)
 		return cep_rpc_retryable(rc) ? EXIT_UNDELIVERED : EXIT_USAGE;
 	}
 	const Cep__V1__Assignment *asg = runner_session_assignment(s);
-	cep_runner_sink *sink = runner_sink_new(a->run_id,
-	    runner_session_ops(), s, ctl);
+	cep_runner_sink *sink = runner_sink_new(a->run_id, runner_session_ops(),
+	    s, ctl);
 	if (sink == NULL || runner_session_start(s, ctl, &err) != CEP_OK) {
 		cep_log_error(a->run_id, "cannot start: %s", err.msg);
 		runner_sink_free(sink);
@@ -197,8 +204,8 @@ static int run(const args *a, cep_runner_ctl *ctl)
 	}
 	cep_exp *e = NULL;
 	if (cep_exp_parse(asg->spec_yaml, strlen(asg->spec_yaml),
-	    asg->spec_name[0] ? asg->spec_name : "assignment", &e, NULL, &err)
-	    != CEP_OK) {
+	        asg->spec_name[0] ? asg->spec_name : "assignment", &e, NULL,
+	        &err) != CEP_OK) {
 		spec_error(sink, &err);
 	} else {
 		cep_runner_result res;
@@ -207,8 +214,10 @@ static int run(const args *a, cep_runner_ctl *ctl)
 		 * on at most max_targets objects (kube_target.h) */
 		if (strcmp(cep_exp_target_kind(e), "kubernetes") == 0)
 			runner_kube_target_configure(asg->namespace_ != NULL &&
-			    asg->namespace_[0] != '\0' ? asg->namespace_ :
-			    cep_exp_namespace(e), asg->max_targets);
+			            asg->namespace_[0] != '\0' ?
+			        asg->namespace_ :
+			        cep_exp_namespace(e),
+			    asg->max_targets);
 		/* network faults: the host's netns only when the policy
 		 * allowed it; the relay's port is never cut (fault_net.h) */
 		runner_net_configure(asg->allow_host_netns, a->relay);
@@ -223,7 +232,8 @@ static int run(const args *a, cep_runner_ctl *ctl)
 	bool delivered = runner_sink_flush(sink, flush_ms);
 	if (!delivered)
 		cep_log_error(a->run_id, "verdict not delivered to the relay");
-	guard_teardown(a->run_id, delivered ? EXIT_DELIVERED : EXIT_UNDELIVERED);
+	guard_teardown(a->run_id,
+	    delivered ? EXIT_DELIVERED : EXIT_UNDELIVERED);
 	runner_session_close(s);
 	runner_sink_free(sink);
 	runner_session_free(s);
@@ -238,20 +248,21 @@ int main(int argc, char **argv)
 	cep_log_init("runner");
 	/* every line of this process is about that run (CEP_RUN_ID) */
 	cep_log_set_run(a.run_id);
-	cep_undo_node_register();   /* lib/undo/undo.c's node mechanisms */
+	cep_undo_node_register(); /* lib/undo/undo.c's node mechanisms */
 	if (a.cleanup != NULL) {
 		/* no relay, no signals to take: undo the records and report */
 		cep_log_info(a.run_id, "cep-runner %s: cleanup of %s",
 		    CEP_VERSION, a.cleanup);
-		return runner_cleanup(a.run_id, a.cleanup, a.report ?
-		    a.report : "/dev/termination-log");
+		return runner_cleanup(a.run_id, a.cleanup,
+		    a.report ? a.report : "/dev/termination-log");
 	}
 	cep_runner_ctl *ctl = live_ctl = runner_ctl_new();
 	if (ctl == NULL)
 		return EXIT_USAGE;
 	start_signals(ctl);
-	cep_log_info(a.run_id, "cep-runner %s starting, relay %s%s%s", CEP_VERSION,
-	    a.relay, a.cp_url && a.cp_url[0] ? ", control-plane fallback " : "",
+	cep_log_info(a.run_id, "cep-runner %s starting, relay %s%s%s",
+	    CEP_VERSION, a.relay,
+	    a.cp_url && a.cp_url[0] ? ", control-plane fallback " : "",
 	    a.cp_url && a.cp_url[0] ? a.cp_url : "");
 	int code = run(&a, ctl);
 	cep_log_info(a.run_id, "exiting with status %d", code);

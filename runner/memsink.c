@@ -58,8 +58,7 @@ static void mem_push(void *impl, const Cep__V1__Event *ev)
 	pthread_mutex_unlock(&m->mtx);
 }
 
-static int mem_record(void *impl, const Cep__V1__FaultRecord *rec,
-    cep_err *err)
+static int mem_record(void *impl, const Cep__V1__FaultRecord *rec, cep_err *err)
 {
 	cep_runner_memsink *m = impl;
 	pthread_mutex_lock(&m->mtx);
@@ -91,10 +90,10 @@ static bool mem_flush(void *impl, int64_t timeout_ms)
 }
 
 static const cep_runner_sink_ops mem_ops = {
-	.push = mem_push,
-	.record_fault = mem_record,
-	.fault_reverted = mem_reverted,
-	.flush = mem_flush,
+    .push = mem_push,
+    .record_fault = mem_record,
+    .fault_reverted = mem_reverted,
+    .flush = mem_flush,
 };
 
 const cep_runner_sink_ops *runner_memsink_ops(void)

@@ -3,8 +3,7 @@
 
 #include <stdlib.h>
 
-int64_t runner_param_int(const cep_exp_item *it, const char *key,
-    int64_t dflt)
+int64_t runner_param_int(const cep_exp_item *it, const char *key, int64_t dflt)
 {
 	if (!cep_exp_has(it, key))
 		return dflt;
@@ -17,14 +16,12 @@ int64_t runner_param_int(const cep_exp_item *it, const char *key,
 	return v;
 }
 
-int64_t runner_param_ms(const cep_exp_item *it, const char *key,
-    int64_t dflt)
+int64_t runner_param_ms(const cep_exp_item *it, const char *key, int64_t dflt)
 {
 	return runner_param_int(it, key, dflt);
 }
 
-double runner_param_num(const cep_exp_item *it, const char *key,
-    double dflt)
+double runner_param_num(const cep_exp_item *it, const char *key, double dflt)
 {
 	if (!cep_exp_has(it, key))
 		return dflt;

@@ -12,13 +12,10 @@
 
 #include "exp.h"
 
-int64_t runner_param_int(const cep_exp_item *it, const char *key,
-    int64_t dflt);
+int64_t runner_param_int(const cep_exp_item *it, const char *key, int64_t dflt);
 /* Durations: ms (the model already converted "2s"). */
-int64_t runner_param_ms(const cep_exp_item *it, const char *key,
-    int64_t dflt);
-double runner_param_num(const cep_exp_item *it, const char *key,
-    double dflt);
+int64_t runner_param_ms(const cep_exp_item *it, const char *key, int64_t dflt);
+double runner_param_num(const cep_exp_item *it, const char *key, double dflt);
 const char *runner_param_str(const cep_exp_item *it, const char *key,
     const char *dflt);
 

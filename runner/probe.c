@@ -9,10 +9,10 @@
 #include "util.h"
 
 static const cep_probe_ops *const registry[] = {
-	&runner_probe_http,
-	&runner_probe_cmd,
-	&runner_probe_k8s,
-	&runner_probe_prometheus,
+    &runner_probe_http,
+    &runner_probe_cmd,
+    &runner_probe_k8s,
+    &runner_probe_prometheus,
 };
 
 CEP_RUNNER_REGISTRY_FIND(runner_probe_find, cep_probe_ops, registry)

@@ -37,7 +37,7 @@ typedef struct cep_probe_ops {
 const cep_probe_ops *runner_probe_find(const char *type);
 extern const cep_probe_ops runner_probe_http;
 extern const cep_probe_ops runner_probe_cmd;
-extern const cep_probe_ops runner_probe_k8s;    /* probe_k8s.c */
+extern const cep_probe_ops runner_probe_k8s;        /* probe_k8s.c */
 extern const cep_probe_ops runner_probe_prometheus; /* probe_prometheus.c */
 
 /* One check of a probe: up to `attempts` tries, `interval` apart. */

@@ -27,15 +27,14 @@ extern char **environ;
 
 typedef struct cmd_run {
 	pid_t pid;
-	int fd;            /* read end of stdout */
-	char *out;         /* OUT_MAX + 1 */
+	int fd;    /* read end of stdout */
+	char *out; /* OUT_MAX + 1 */
 	size_t len;
 	int status;
 	bool reaped, eof, timed_out, cancelled;
 } cmd_run;
 
-static int spawn(const cep_exp_item *it, cmd_run *r, char *detail,
-    size_t dlen)
+static int spawn(const cep_exp_item *it, cmd_run *r, char *detail, size_t dlen)
 {
 	size_t argc = cep_exp_list_len(it, "command");
 	const char *argv[MAX_ARGS + 1];
@@ -67,8 +66,9 @@ static int spawn(const cep_exp_item *it, cmd_run *r, char *detail,
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &def);
 	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setflags(&at,
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	        POSIX_SPAWN_SETPGROUP);
 	int rc = posix_spawnp(&r->pid, argv[0], &fa, &at, (char *const *)argv,
 	    environ);
 	posix_spawn_file_actions_destroy(&fa);
@@ -113,7 +113,8 @@ static void wait_child(cmd_run *r, const cep_probe_env *env, int64_t deadline)
 			grace = now + 100;
 		if (runner_probe_cancelled(env))
 			r->cancelled = true;
-		if (r->cancelled || now >= deadline || (grace && now >= grace)) {
+		if (r->cancelled || now >= deadline ||
+		    (grace && now >= grace)) {
 			r->timed_out = !r->reaped;
 			break;
 		}
@@ -122,7 +123,8 @@ static void wait_child(cmd_run *r, const cep_probe_env *env, int64_t deadline)
 			read_some(r);
 		else if (r->eof)
 			cep_sleep_ms(10);
-		if (!r->reaped && waitpid(r->pid, &r->status, WNOHANG) == r->pid)
+		if (!r->reaped &&
+		    waitpid(r->pid, &r->status, WNOHANG) == r->pid)
 			r->reaped = true;
 	}
 	/* the group: whatever the command started. Only while something of
@@ -146,15 +148,18 @@ static bool judge(const cep_exp_item *it, const cmd_run *r, char *detail,
 		return snprintf(detail, dlen, "timed out, killed"), false;
 	if (WIFSIGNALED(r->status))
 		return snprintf(detail, dlen, "killed by signal %d",
-		    WTERMSIG(r->status)), false;
+		           WTERMSIG(r->status)),
+		       false;
 	int code = WEXITSTATUS(r->status);
 	if (code != want)
 		return snprintf(detail, dlen, "exit %d, want %lld", code,
-		    (long long)want), false;
+		           (long long)want),
+		       false;
 	if (match != NULL && strstr(r->out, match) == NULL)
 		return snprintf(detail, dlen,
-		    "exit %d, output (%zu bytes) lacks \"%.64s\"", code, r->len,
-		    match), false;
+		           "exit %d, output (%zu bytes) lacks \"%.64s\"", code,
+		           r->len, match),
+		       false;
 	snprintf(detail, dlen, "exit %d", code);
 	return true;
 }
@@ -181,6 +186,6 @@ static bool cmd_try(const cep_exp_item *it, const cep_probe_env *env,
 }
 
 const cep_probe_ops runner_probe_cmd = {
-	.type = "cmd",
-	.try_once = cmd_try,
+    .type = "cmd",
+    .try_once = cmd_try,
 };

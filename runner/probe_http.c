@@ -30,18 +30,19 @@ static bool judge(const cep_exp_item *it, long status, const cep_http_resp *b,
 	const char *match = runner_param_str(it, "bodyMatch", NULL);
 	int64_t budget = runner_param_ms(it, "latencyBudget", 0);
 	if (status != want) {
-		snprintf(detail, dlen, "status %ld, want %ld (%ums)", status, want,
-		    lat);
+		snprintf(detail, dlen, "status %ld, want %ld (%ums)", status,
+		    want, lat);
 		return false;
 	}
 	if (match != NULL && strstr(b->buf, match) == NULL) {
-		snprintf(detail, dlen, "status %ld, body (%zu bytes) lacks \"%.64s\"",
-		    status, b->len, match);
+		snprintf(detail, dlen,
+		    "status %ld, body (%zu bytes) lacks \"%.64s\"", status,
+		    b->len, match);
 		return false;
 	}
 	if (budget > 0 && lat > budget) {
-		snprintf(detail, dlen, "status %ld, latency %ums > %lldms", status,
-		    lat, (long long)budget);
+		snprintf(detail, dlen, "status %ld, latency %ums > %lldms",
+		    status, lat, (long long)budget);
 		return false;
 	}
 	snprintf(detail, dlen, "status %ld (%ums)", status, lat);
@@ -56,8 +57,10 @@ static bool http_try(const cep_exp_item *it, const cep_probe_env *env,
 	    .body = runner_param_str(it, "body", NULL),
 	    .user_agent = "cep-runner/" CEP_VERSION,
 	    .timeout_ms = runner_param_ms(it, "timeout", 2000),
-	    .max = BODY_MAX, .truncate = true,
-	    .cancelled = cancelled, .arg = env};
+	    .max = BODY_MAX,
+	    .truncate = true,
+	    .cancelled = cancelled,
+	    .arg = env};
 	cep_http_reply r;
 	bool ok = false;
 	if (cep_http_fetch(&o, &r) != CEP_OK)
@@ -70,6 +73,6 @@ static bool http_try(const cep_exp_item *it, const cep_probe_env *env,
 }
 
 const cep_probe_ops runner_probe_http = {
-	.type = "http",
-	.try_once = http_try,
+    .type = "http",
+    .try_once = http_try,
 };

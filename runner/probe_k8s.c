@@ -61,8 +61,8 @@ static void as_text(json_t *v, char *buf, size_t len)
 		snprintf(buf, len, "%s", json_string_value(v));
 	else if (json_is_integer(v))
 		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
-	else if (json_is_real(v) && json_real_value(v) ==
-	    (double)(long long)json_real_value(v))
+	else if (json_is_real(v) &&
+	    json_real_value(v) == (double)(long long)json_real_value(v))
 		snprintf(buf, len, "%lld", (long long)json_real_value(v));
 	else if (json_is_real(v))
 		snprintf(buf, len, "%g", json_real_value(v));
@@ -71,8 +71,8 @@ static void as_text(json_t *v, char *buf, size_t len)
 	else if (v == NULL || json_is_null(v))
 		buf[0] = '\0';
 	else
-		snprintf(buf, len, "(%s)", json_is_object(v) ? "an object" :
-		    "a list");
+		snprintf(buf, len, "(%s)",
+		    json_is_object(v) ? "an object" : "a list");
 }
 
 /* One object against field + equals/atLeast; detail says what was seen. */
@@ -83,7 +83,8 @@ static bool judge_field(const cep_exp_item *it, json_t *obj, char *detail,
 	const char *eq = runner_param_str(it, "equals", NULL);
 	bool has_min = cep_exp_has(it, "atLeast");
 	if (field == NULL || (eq == NULL) == !has_min) {
-		snprintf(detail, dlen, "check field needs field and one of "
+		snprintf(detail, dlen,
+		    "check field needs field and one of "
 		    "equals, atLeast");
 		return false;
 	}
@@ -92,14 +93,17 @@ static bool judge_field(const cep_exp_item *it, json_t *obj, char *detail,
 	as_text(v, seen, sizeof(seen));
 	bool absent = v == NULL || json_is_null(v);
 	if (eq != NULL) {
-		bool ok = strcmp(seen, eq) == 0 || (absent && (strcmp(eq, "0") ==
-		    0 || strcmp(eq, "false") == 0));
+		bool ok = strcmp(seen, eq) == 0 ||
+		    (absent &&
+		        (strcmp(eq, "0") == 0 || strcmp(eq, "false") == 0));
 		snprintf(detail, dlen, "%.64s=%s, want %.64s", field,
 		    absent ? "(absent)" : seen, eq);
 		return ok;
 	}
 	int64_t min = runner_param_int(it, "atLeast", 0);
-	double num = absent ? 0 : json_is_number(v) ? json_number_value(v) : -1e300;
+	double num = absent   ? 0 :
+	    json_is_number(v) ? json_number_value(v) :
+	                        -1e300;
 	if (!absent && !json_is_number(v)) {
 		snprintf(detail, dlen, "%.64s=%s is not a number, want >= %lld",
 		    field, seen, (long long)min);
@@ -121,8 +125,10 @@ static int fetch(const cep_exp_item *it, const cep_kube_res *r, cep_kube *k,
 	if (name != NULL) {
 		json_t *obj = NULL;
 		if (!runner_kube_target_name_ok(name))
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "objectName "
-			    "\"%.64s\" is not an object name", name);
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "objectName "
+			    "\"%.64s\" is not an object name",
+			    name);
 		int rc = cep_kube_get(k, r, in, name, &obj, err);
 		if (rc == CEP_OK)
 			json_array_append_new(*items, obj);
@@ -136,17 +142,18 @@ static int fetch(const cep_exp_item *it, const cep_kube_res *r, cep_kube *k,
 
 static const char *obj_name(json_t *obj)
 {
-	const char *n = json_string_value(json_object_get(json_object_get(obj,
-	    "metadata"), "name"));
+	const char *n = json_string_value(
+	    json_object_get(json_object_get(obj, "metadata"), "name"));
 	return n != NULL ? n : "?";
 }
 
-static bool judge(const cep_exp_item *it, const cep_kube_res *r,
-    json_t *items, char *detail, size_t dlen)
+static bool judge(const cep_exp_item *it, const cep_kube_res *r, json_t *items,
+    char *detail, size_t dlen)
 {
 	const char *check = runner_param_str(it, "check", "present");
 	const char *name = runner_param_str(it, "objectName", NULL);
-	const char *what = name != NULL ? name :
+	const char *what = name != NULL ?
+	    name :
 	    runner_param_str(it, "labelSelector", "");
 	size_t n = json_array_size(items);
 	if (strcmp(check, "present") == 0 || strcmp(check, "absent") == 0) {
@@ -155,8 +162,8 @@ static bool judge(const cep_exp_item *it, const cep_kube_res *r,
 			snprintf(detail, dlen, "%s %.128s %s", r->plural, what,
 			    n > 0 ? "present" : "absent");
 		else
-			snprintf(detail, dlen, "%zu %s match %.128s", n, r->plural,
-			    what);
+			snprintf(detail, dlen, "%zu %s match %.128s", n,
+			    r->plural, what);
 		return (n > 0) == want;
 	}
 	if (n == 0) {
@@ -170,8 +177,8 @@ static bool judge(const cep_exp_item *it, const cep_kube_res *r,
 			if (name != NULL)
 				snprintf(detail, dlen, "%s", one);
 			else
-				snprintf(detail, dlen, "%s %.64s: %s", r->plural,
-				    obj_name(obj), one);
+				snprintf(detail, dlen, "%s %.64s: %s",
+				    r->plural, obj_name(obj), one);
 			return false;
 		}
 	}
@@ -187,8 +194,8 @@ static bool k8s_try(const cep_exp_item *it, const cep_probe_env *env,
 {
 	(void)env;
 	int64_t t0 = cep_mono_ms();
-	const cep_kube_res *r = cep_kube_res_find(runner_param_str(it,
-	    "resource", ""));
+	const cep_kube_res *r = cep_kube_res_find(
+	    runner_param_str(it, "resource", ""));
 	cep_kube *k;
 	char ns[254];
 	cep_err err = {0};
@@ -208,6 +215,6 @@ static bool k8s_try(const cep_exp_item *it, const cep_probe_env *env,
 }
 
 const cep_probe_ops runner_probe_k8s = {
-	.type = "k8s",
-	.try_once = k8s_try,
+    .type = "k8s",
+    .try_once = k8s_try,
 };

@@ -52,14 +52,18 @@ static char *query_url(const char *base, const char *query)
 		blen--;
 	size_t plen = strlen(API_PATH);
 	const char *path = (blen >= plen &&
-	    strncmp(base + blen - plen, API_PATH, plen) == 0) ? "" : API_PATH;
+	                       strncmp(base + blen - plen, API_PATH, plen) ==
+	                           0) ?
+	    "" :
+	    API_PATH;
 	char *q = cep_http_escape(query);
 	if (q == NULL)
 		return NULL;
 	size_t need = blen + strlen(path) + strlen(q) + 16;
 	char *url = malloc(need);
 	if (url != NULL)
-		snprintf(url, need, "%.*s%s?query=%s", (int)blen, base, path, q);
+		snprintf(url, need, "%.*s%s?query=%s", (int)blen, base, path,
+		    q);
 	free(q);
 	return url;
 }
@@ -72,14 +76,15 @@ static bool sample_value(json_t *pair, double *v)
 	    *s == '\0')
 		return false;
 	char *end = NULL;
-	*v = strtod(s, &end);   /* also "NaN", "+Inf", "-Inf" */
+	*v = strtod(s, &end); /* also "NaN", "+Inf", "-Inf" */
 	return *end == '\0';
 }
 
 /* The one sample of data, or false with the reason in detail. */
 static bool one_sample(json_t *data, double *v, char *detail, size_t dlen)
 {
-	const char *type = json_string_value(json_object_get(data, "resultType"));
+	const char *type = json_string_value(
+	    json_object_get(data, "resultType"));
 	json_t *res = json_object_get(data, "result");
 	if (type == NULL || res == NULL) {
 		snprintf(detail, dlen, "answer lacks data.resultType/result");
@@ -91,16 +96,19 @@ static bool one_sample(json_t *data, double *v, char *detail, size_t dlen)
 	} else if (strcmp(type, "vector") == 0 && json_is_array(res)) {
 		size_t n = json_array_size(res);
 		if (n != 1) {
-			snprintf(detail, dlen, "query returned %zu series, want 1",
-			    n);
+			snprintf(detail, dlen,
+			    "query returned %zu series, want 1", n);
 			return false;
 		}
 		if (sample_value(json_object_get(json_array_get(res, 0),
-		    "value"), v))
+		                     "value"),
+		        v))
 			return true;
 	} else {
-		snprintf(detail, dlen, "query returned a %.16s, want an instant "
-		    "vector or a scalar", type);
+		snprintf(detail, dlen,
+		    "query returned a %.16s, want an instant "
+		    "vector or a scalar",
+		    type);
 		return false;
 	}
 	snprintf(detail, dlen, "malformed %.16s sample in the answer", type);
@@ -108,8 +116,7 @@ static bool one_sample(json_t *data, double *v, char *detail, size_t dlen)
 }
 
 /* The comparison given (the model guarantees exactly one). */
-static bool compare(const cep_exp_item *it, double v, char *detail,
-    size_t dlen)
+static bool compare(const cep_exp_item *it, double v, char *detail, size_t dlen)
 {
 	static const struct {
 		const char *key, *op;
@@ -119,13 +126,16 @@ static bool compare(const cep_exp_item *it, double v, char *detail,
 		if (!cep_exp_has(it, ops[i].key))
 			continue;
 		double t = cep_exp_num(it, ops[i].key);
-		bool ok = i == 0 ? v < t : i == 1 ? v <= t : i == 2 ? v > t :
-		    i == 3 ? v >= t : v == t;
+		bool ok = i == 0 ? v < t :
+		    i == 1       ? v <= t :
+		    i == 2       ? v > t :
+		    i == 3       ? v >= t :
+		                   v == t;
 		char vs[32] = "NaN";
 		if (!isnan(v))
 			snprintf(vs, sizeof(vs), "%.15g", v);
-		snprintf(detail, dlen, "value %s, want %s %.15g", vs,
-		    ops[i].op, t);
+		snprintf(detail, dlen, "value %s, want %s %.15g", vs, ops[i].op,
+		    t);
 		return ok && !isnan(v);
 	}
 	snprintf(detail, dlen, "no comparison given");
@@ -141,20 +151,22 @@ static bool judge(const cep_exp_item *it, const char *uname, long status,
 	const char *st = json_string_value(json_object_get(root, "status"));
 	bool ok = false;
 	if (root == NULL || st == NULL) {
-		snprintf(detail, dlen, "%s: HTTP %ld, not a Prometheus answer "
-		    "(%.60s)", uname, status,
-		    root == NULL ? jerr.text : "no \"status\"");
+		snprintf(detail, dlen,
+		    "%s: HTTP %ld, not a Prometheus answer "
+		    "(%.60s)",
+		    uname, status, root == NULL ? jerr.text : "no \"status\"");
 	} else if (status != 200 || strcmp(st, "success") != 0) {
-		const char *et = json_string_value(json_object_get(root,
-		    "errorType"));
-		const char *em = json_string_value(json_object_get(root,
-		    "error"));
+		const char *et = json_string_value(
+		    json_object_get(root, "errorType"));
+		const char *em = json_string_value(
+		    json_object_get(root, "error"));
 		snprintf(detail, dlen, "%s: HTTP %ld, %.32s: %.100s", uname,
 		    status, et ? et : "error", em ? em : "(no message)");
 	} else {
 		double v = 0;
 		ok = one_sample(json_object_get(root, "data"), &v, detail,
-		    dlen) && compare(it, v, detail, dlen);
+		         dlen) &&
+		    compare(it, v, detail, dlen);
 	}
 	json_decref(root);
 	return ok;
@@ -175,7 +187,9 @@ static bool prom_try(const cep_exp_item *it, const cep_probe_env *env,
 	const cep_http_fetch_opts o = {.url = url,
 	    .user_agent = "cep-runner/" CEP_VERSION,
 	    .timeout_ms = runner_param_ms(it, "timeout", 2000),
-	    .max = BODY_MAX, .cancelled = cancelled, .arg = env};
+	    .max = BODY_MAX,
+	    .cancelled = cancelled,
+	    .arg = env};
 	cep_http_reply r;
 	int rc = cep_http_fetch(&o, &r);
 	*latency_ms = r.latency_ms;
@@ -193,6 +207,6 @@ static bool prom_try(const cep_exp_item *it, const cep_probe_env *env,
 }
 
 const cep_probe_ops runner_probe_prometheus = {
-	.type = "prometheus",
-	.try_once = prom_try,
+    .type = "prometheus",
+    .try_once = prom_try,
 };

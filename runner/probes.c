@@ -17,11 +17,11 @@ enum { NOT_RUN = -1, FAILED = 0, PASSED = 1 };
 typedef struct probe_rt {
 	const cep_exp_item *it;
 	enum cep_probe_mode mode;
-	int64_t interval, delay, next;  /* next: monotonic, 0 = not armed */
+	int64_t interval, delay, next; /* next: monotonic, 0 = not armed */
 	double min_success, weight;
 	bool stop_on_failure;
-	int checks, passed;             /* periodic modes */
-	int pre, post;                  /* one-shot modes */
+	int checks, passed; /* periodic modes */
+	int pre, post;      /* one-shot modes */
 } probe_rt;
 
 struct cep_runner_probes {
@@ -37,8 +37,7 @@ struct cep_runner_probes {
 	bool chaos;
 };
 
-cep_runner_probes *runner_probes_new(const cep_exp *e,
-    cep_runner_sink *sink)
+cep_runner_probes *runner_probes_new(const cep_exp *e, cep_runner_sink *sink)
 {
 	cep_runner_probes *p = calloc(1, sizeof(*p));
 	size_t n = cep_exp_nprobes(e);
@@ -90,12 +89,14 @@ static bool run_check(cep_runner_probes *p, probe_rt *r,
 	uint32_t lat = 0;
 	bool ok = runner_probe_check(r->it, &env, detail, sizeof(detail), &lat);
 	if (!ok && runner_probe_cancelled(&env))
-		return false;   /* not a verdict on the target */
+		return false; /* not a verdict on the target */
 	runner_emit_probe(p->sink, cep_exp_item_name(r->it),
 	    cep_probe_mode_name(r->mode), ok, detail, lat, false);
 	if (!ok && r->stop_on_failure) {
-		runner_emit_log(p->sink, "probe %s failed with stopOnFailure: "
-		    "ending chaos", cep_exp_item_name(r->it));
+		runner_emit_log(p->sink,
+		    "probe %s failed with stopOnFailure: "
+		    "ending chaos",
+		    cep_exp_item_name(r->it));
 		runner_ctl_stop_chaos(p->ctl);
 	}
 	return ok;
@@ -110,7 +111,8 @@ void runner_probes_oneshot(cep_runner_probes *p, bool post)
 			continue;
 		/* initialDelay: a wait that an abort cuts short */
 		if (r->delay > 0)
-			runner_ctl_wait(p->ctl, cep_mono_ms() + r->delay, false);
+			runner_ctl_wait(p->ctl, cep_mono_ms() + r->delay,
+			    false);
 		if (runner_ctl_aborted(p->ctl, NULL, 0))
 			return;
 		int res = run_check(p, r, NULL) ? PASSED : FAILED;
@@ -123,8 +125,9 @@ void runner_probes_oneshot(cep_runner_probes *p, bool post)
 
 static bool periodic_active(const cep_runner_probes *p, const probe_rt *r)
 {
-	return r->next > 0 && (r->mode == CEP_PROBE_CONTINUOUS ||
-	    (r->mode == CEP_PROBE_ONCHAOS && p->chaos));
+	return r->next > 0 &&
+	    (r->mode == CEP_PROBE_CONTINUOUS ||
+	        (r->mode == CEP_PROBE_ONCHAOS && p->chaos));
 }
 
 /* With p->mtx held: the due probe, or NULL and *wake = next due time. */
@@ -223,8 +226,7 @@ static bool probe_passed(const probe_rt *r, char *detail, size_t dlen)
 		snprintf(detail, dlen, "before chaos %s, after chaos %s",
 		    words[r->pre + 1], words[r->post + 1]);
 		return r->pre == PASSED && r->post == PASSED;
-	default:
-		break;
+	default: break;
 	}
 	double share = r->checks ? 100.0 * r->passed / r->checks : 0;
 	snprintf(detail, dlen, "%d/%d checks passed (%.0f%%, need %.0f%%)",
@@ -232,8 +234,7 @@ static bool probe_passed(const probe_rt *r, char *detail, size_t dlen)
 	return r->checks > 0 && share >= r->min_success;
 }
 
-void runner_probes_finish(cep_runner_probes *p, bool *all_passed,
-    double *score)
+void runner_probes_finish(cep_runner_probes *p, bool *all_passed, double *score)
 {
 	double total = 0, won = 0;
 	*all_passed = true;

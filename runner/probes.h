@@ -18,8 +18,7 @@
 
 typedef struct cep_runner_probes cep_runner_probes;
 
-cep_runner_probes *runner_probes_new(const cep_exp *e,
-    cep_runner_sink *sink);
+cep_runner_probes *runner_probes_new(const cep_exp *e, cep_runner_sink *sink);
 /* Stops the scheduler thread if still running, frees. NULL-safe. */
 void runner_probes_free(cep_runner_probes *p);
 

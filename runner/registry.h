@@ -12,14 +12,14 @@
 /* Defines `const T *fn(const char *type)`: the entry of reg (an array of
  * pointers to T, each naming itself in its member `type`) whose type is
  * type, or NULL (also for type NULL). */
-#define CEP_RUNNER_REGISTRY_FIND(fn, T, reg)                                 \
-	const T *fn(const char *type)                                        \
-	{                                                                    \
-		for (size_t i = 0; type != NULL &&                           \
-		    i < sizeof(reg) / sizeof((reg)[0]); i++)                  \
-			if (strcmp((reg)[i]->type, type) == 0)               \
-				return (reg)[i];                             \
-		return NULL;                                                 \
+#define CEP_RUNNER_REGISTRY_FIND(fn, T, reg)                                  \
+	const T *fn(const char *type)                                         \
+	{                                                                     \
+		for (size_t i = 0;                                            \
+		     type != NULL && i < sizeof(reg) / sizeof((reg)[0]); i++) \
+			if (strcmp((reg)[i]->type, type) == 0)                \
+				return (reg)[i];                              \
+		return NULL;                                                  \
 	}
 
 #endif

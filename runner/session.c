@@ -44,7 +44,7 @@
 typedef struct queued {
 	uint64_t seq;
 	size_t len;
-	uint8_t *buf;   /* packed Event */
+	uint8_t *buf; /* packed Event */
 } queued;
 
 struct cep_runner_session {
@@ -53,21 +53,21 @@ struct cep_runner_session {
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	cep_rpc_client *rpc;
-	cep_runner_tunnel *tunnel;  /* NULL: no control-plane fallback */
+	cep_runner_tunnel *tunnel; /* NULL: no control-plane fallback */
 	Cep__V1__Assignment *asg;
 	cep_runner_ctl *ctl;
 
 	pthread_mutex_t auth_mtx;
 	uint64_t auth_gen;
 
-	pthread_mutex_t mtx;        /* queue, liveness, stop */
+	pthread_mutex_t mtx; /* queue, liveness, stop */
 	pthread_cond_t cond;
 	queued *q;
 	size_t qn, qcap;
 	bool flush_now, stopping;
-	int64_t last_answer;        /* monotonic ms of the relay's last answer */
-	bool via_tunnel;            /* the path calls take now */
-	int64_t last_switch;        /* monotonic ms of the last path switch */
+	int64_t last_answer; /* monotonic ms of the relay's last answer */
+	bool via_tunnel;     /* the path calls take now */
+	int64_t last_switch; /* monotonic ms of the last path switch */
 	pthread_t sender, watcher, dog;
 	bool threads, watching;
 };
@@ -85,8 +85,8 @@ static int64_t deadman_ms(const cep_runner_session *s)
  * ..data/runner.key), made by the kubelet, root-owned 0440 with the pod's
  * fsGroup (0400 would lock a non-root runner out); the local executor's
  * folder is the delegate's, 0600 files. */
-static int read_pem(const char *dir, const char *name, bool secret,
-    char **out, cep_err *err)
+static int read_pem(const char *dir, const char *name, bool secret, char **out,
+    cep_err *err)
 {
 	char path[4096];
 	int rc = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
@@ -99,8 +99,7 @@ static int read_pem(const char *dir, const char *name, bool secret,
 	return rc;
 }
 
-static int load_identity(cep_runner_session *s, const char *dir,
-    cep_err *err)
+static int load_identity(cep_runner_session *s, const char *dir, cep_err *err)
 {
 	int rc = read_pem(dir, "ca.crt", false, &s->ca_pem, err);
 	if (rc == CEP_OK)
@@ -132,8 +131,9 @@ static void note_answer(cep_runner_session *s)
 static int64_t fallback_ms(const cep_runner_session *s)
 {
 	int64_t ms = s->asg != NULL ? deadman_ms(s) / 4 : FALLBACK_MS;
-	return ms < FALLBACK_MIN_MS ? FALLBACK_MIN_MS : ms > FALLBACK_MS ?
-	    FALLBACK_MS : ms;
+	return ms < FALLBACK_MIN_MS ? FALLBACK_MIN_MS :
+	    ms > FALLBACK_MS        ? FALLBACK_MS :
+	                              ms;
 }
 
 /* A call on `tunnel` found no answer: if that path is still the one in
@@ -153,15 +153,16 @@ static void maybe_switch(cep_runner_session *s, bool tunnel)
 	}
 	pthread_mutex_unlock(&s->mtx);
 	if (sw && !tunnel)
-		cep_log_warn(s->run_id.s, "relay silent for %llds: calls go "
-		    "through the control plane %s from now on", (long long)
-		    ((now - s->last_answer) / 1000), runner_tunnel_host(
-		    s->tunnel));
+		cep_log_warn(s->run_id.s,
+		    "relay silent for %llds: calls go "
+		    "through the control plane %s from now on",
+		    (long long)((now - s->last_answer) / 1000),
+		    runner_tunnel_host(s->tunnel));
 	else if (sw)
 		cep_log_warn(s->run_id.s,
 		    "control-plane tunnel silent for %llds: "
-		    "trying the relay again", (long long)((now -
-		    s->last_answer) / 1000));
+		    "trying the relay again",
+		    (long long)((now - s->last_answer) / 1000));
 }
 
 /* One call on the path in use; answers from either path feed the
@@ -257,13 +258,17 @@ static int call(cep_runner_session *s, const char *method,
 static int dial(cep_runner_session *s, const cep_runner_session_opts *o,
     cep_err *err)
 {
-	cep_rpc_tls tls = {.cert_pem = s->cert_pem, .key_pem = s->key_pem,
-	    .ca_pem = s->ca_pem, .server_name = o->server_name};
+	cep_rpc_tls tls = {.cert_pem = s->cert_pem,
+	    .key_pem = s->key_pem,
+	    .ca_pem = s->ca_pem,
+	    .server_name = o->server_name};
 	int rc = cep_rpc_client_new(&s->rpc, o->relay_url, &tls, err);
 	if (rc != CEP_OK || o->cp_url == NULL || o->cp_url[0] == '\0')
 		return rc;
-	cep_runner_tunnel_opts to = {.url = o->cp_url, .ca_file = o->cp_ca_file,
-	    .proxy = o->cp_proxy, .cert_pem = s->cert_pem,
+	cep_runner_tunnel_opts to = {.url = o->cp_url,
+	    .ca_file = o->cp_ca_file,
+	    .proxy = o->cp_proxy,
+	    .cert_pem = s->cert_pem,
 	    .key_pem = s->key_pem};
 	return runner_tunnel_new(&s->tunnel, &to, err);
 }
@@ -274,7 +279,7 @@ static int connect_and_prove(cep_runner_session *s, int64_t budget_ms,
 {
 	int64_t until = cep_mono_ms() + budget_ms;
 	pthread_mutex_lock(&s->mtx);
-	s->last_answer = s->last_switch = cep_mono_ms();  /* the clock starts */
+	s->last_answer = s->last_switch = cep_mono_ms(); /* the clock starts */
 	pthread_mutex_unlock(&s->mtx);
 	for (int attempt = 0;; attempt++) {
 		pthread_mutex_lock(&s->auth_mtx);
@@ -295,7 +300,8 @@ static int get_assignment(cep_runner_session *s, cep_err *err)
 	req.run_id = s->run_id.s;
 	int rc = CEP_UNAVAILABLE;
 	for (int attempt = 0; attempt < 5; attempt++) {
-		rc = call(s, M_ASSIGN, &req.base, &cep__v1__assignment__descriptor,
+		rc = call(s, M_ASSIGN, &req.base,
+		    &cep__v1__assignment__descriptor,
 		    (ProtobufCMessage **)&s->asg, CALL_MS, err);
 		if (rc == CEP_OK || !cep_rpc_retryable(rc))
 			break;
@@ -303,7 +309,8 @@ static int get_assignment(cep_runner_session *s, cep_err *err)
 	}
 	if (rc == CEP_OK && strcmp(s->asg->run_id, s->run_id.s) != 0)
 		rc = cep_err_set(err, CEP_PERMISSION_DENIED,
-		    "assignment is for run \"%.40s\", not ours", s->asg->run_id);
+		    "assignment is for run \"%.40s\", not ours",
+		    s->asg->run_id);
 	return rc;
 }
 
@@ -313,7 +320,8 @@ int runner_session_open(cep_runner_session **out,
 	*out = NULL;
 	cep_run_id id;
 	if (!cep_run_id_parse(&id, o->run_id))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "session: not a "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "session: not a "
 		    "run id");
 	cep_runner_session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -330,8 +338,8 @@ int runner_session_open(cep_runner_session **out,
 	if (rc == CEP_OK)
 		rc = dial(s, o, err);
 	if (rc == CEP_OK)
-		rc = connect_and_prove(s, o->connect_ms > 0 ? o->connect_ms : 30000,
-		    err);
+		rc = connect_and_prove(s,
+		    o->connect_ms > 0 ? o->connect_ms : 30000, err);
 	if (rc == CEP_OK)
 		rc = get_assignment(s, err);
 	if (rc != CEP_OK) {
@@ -413,7 +421,8 @@ static int send_batch(cep_runner_session *s, cep_err *err)
 	Cep__V1__Event *evs[BATCH_MAX];
 	size_t got = 0;
 	for (size_t i = 0; i < n; i++) {
-		evs[got] = cep__v1__event__unpack(NULL, s->q[i].len, s->q[i].buf);
+		evs[got] = cep__v1__event__unpack(NULL, s->q[i].len,
+		    s->q[i].buf);
 		if (evs[got] != NULL)
 			got++;
 	}
@@ -442,8 +451,10 @@ static void check_deadman(cep_runner_session *s)
 	int64_t dm = deadman_ms(s);
 	int64_t silent = cep_mono_ms() - s->last_answer;
 	if (silent > dm)
-		runner_ctl_abort(s->ctl, "dead-man: relay unreachable for "
-		    "%llds", (long long)(silent / 1000));
+		runner_ctl_abort(s->ctl,
+		    "dead-man: relay unreachable for "
+		    "%llds",
+		    (long long)(silent / 1000));
 }
 
 static void wait_ms(cep_runner_session *s, int64_t ms)
@@ -457,8 +468,7 @@ static void wait_ms(cep_runner_session *s, int64_t ms)
 /* With s->mtx held: is a batch (or, with nothing queued, an empty batch as
  * a heartbeat, so a quiet run does not look dead) due now? Else how long
  * to wait. */
-static bool batch_due(cep_runner_session *s, int64_t *first_wait,
-    int64_t *wait)
+static bool batch_due(cep_runner_session *s, int64_t *first_wait, int64_t *wait)
 {
 	int64_t now = cep_mono_ms();
 	int64_t beat = deadman_ms(s) / 4;
@@ -482,7 +492,7 @@ static void *sender(void *arg)
 {
 	cep_runner_session *s = arg;
 	int attempt = 0;
-	int64_t first_wait = 0;   /* when the oldest unsent event was seen */
+	int64_t first_wait = 0; /* when the oldest unsent event was seen */
 	pthread_mutex_lock(&s->mtx);
 	while (!s->stopping) {
 		int64_t wait = 0;
@@ -511,7 +521,7 @@ static void *watchdog(void *arg)
 	pthread_mutex_lock(&s->mtx);
 	while (!s->stopping) {
 		check_deadman(s);
-		runner_ctl_aborted(s->ctl, NULL, 0);  /* raises "deadline" */
+		runner_ctl_aborted(s->ctl, NULL, 0); /* raises "deadline" */
 		wait_ms(s, 100);
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -573,8 +583,8 @@ static void *watcher(void *arg)
 		Cep__V1__CommandBatch *b = NULL;
 		cep_err err = {0};
 		int rc = call(s, M_WATCH, &req.base,
-		    &cep__v1__command_batch__descriptor, (ProtobufCMessage **)&b,
-		    WATCH_MS, &err);
+		    &cep__v1__command_batch__descriptor,
+		    (ProtobufCMessage **)&b, WATCH_MS, &err);
 		if (rc == CEP_OK) {
 			attempt = 0;
 			handle_commands(s, b, &after);
@@ -601,22 +611,26 @@ static int fault_call(cep_runner_session *s, const char *method,
 	int64_t until = cep_mono_ms() + bound_ms;
 	for (int attempt = 0;; attempt++) {
 		Cep__V1__FaultAck *ack = NULL;
-		int rc = call(s, method, &rec->base, &cep__v1__fault_ack__descriptor,
-		    (ProtobufCMessage **)&ack, CALL_MS, err);
+		int rc = call(s, method, &rec->base,
+		    &cep__v1__fault_ack__descriptor, (ProtobufCMessage **)&ack,
+		    CALL_MS, err);
 		if (rc == CEP_OK) {
 			bool ok = ack->recorded;
 			cep__v1__fault_ack__free_unpacked(ack, NULL);
-			return ok ? CEP_OK : cep_err_set(err, CEP_FAILED_PRECONDITION,
-			    "%s: the delegate did not record %s", method,
-			    rec->fault_id);
+			return ok ? CEP_OK :
+			            cep_err_set(err, CEP_FAILED_PRECONDITION,
+			                "%s: the delegate did not record %s",
+			                method, rec->fault_id);
 		}
 		if (!cep_rpc_retryable(rc))
 			return rc;
 		if (bound_ms > 0 && cep_mono_ms() >= until)
 			return rc;
 		if (bound_ms == 0 && runner_ctl_aborted(s->ctl, NULL, 0))
-			return cep_err_set(err, CEP_ABORTED, "%s: run aborted while "
-			    "waiting for the relay", method);
+			return cep_err_set(err, CEP_ABORTED,
+			    "%s: run aborted while "
+			    "waiting for the relay",
+			    method);
 		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 1000));
 	}
 }
@@ -634,10 +648,10 @@ static int fault_reverted(void *impl, const Cep__V1__FaultRecord *rec,
 }
 
 static const cep_runner_sink_ops session_ops = {
-	.push = push_event,
-	.record_fault = record_fault,
-	.fault_reverted = fault_reverted,
-	.flush = flush,
+    .push = push_event,
+    .record_fault = record_fault,
+    .fault_reverted = fault_reverted,
+    .flush = flush,
 };
 
 const cep_runner_sink_ops *runner_session_ops(void)
@@ -652,22 +666,25 @@ int runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
 {
 	s->ctl = ctl;
 	if (s->asg->deadline_ms > 0)
-		runner_ctl_set_deadline(ctl, cep_mono_ms() +
-		    (s->asg->deadline_ms - cep_now_ms()));
+		runner_ctl_set_deadline(ctl,
+		    cep_mono_ms() + (s->asg->deadline_ms - cep_now_ms()));
 	pthread_mutex_lock(&s->mtx);
 	s->last_answer = cep_mono_ms();
 	pthread_mutex_unlock(&s->mtx);
 	if (pthread_create(&s->sender, NULL, sender, s) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "cannot start event sender");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "cannot start event sender");
 	if (pthread_create(&s->dog, NULL, watchdog, s) != 0) {
 		s->stopping = true;
 		pthread_join(s->sender, NULL);
-		return cep_err_set(err, CEP_INTERNAL, "cannot start dead-man check");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "cannot start dead-man check");
 	}
 	s->threads = true;
 	if (pthread_create(&s->watcher, NULL, watcher, s) != 0) {
 		runner_session_close(s);
-		return cep_err_set(err, CEP_INTERNAL, "cannot start command watcher");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "cannot start command watcher");
 	}
 	s->watching = true;
 	return CEP_OK;
@@ -691,7 +708,7 @@ void runner_session_close(cep_runner_session *s)
 	if (s->watching)
 		pthread_join(s->watcher, NULL);
 	s->watching = false;
-	pthread_mutex_lock(&s->auth_mtx);   /* a prove in progress finishes */
+	pthread_mutex_lock(&s->auth_mtx); /* a prove in progress finishes */
 	cep_pki_free_secret(s->key_pem);
 	s->key_pem = NULL;
 	pthread_mutex_unlock(&s->auth_mtx);
@@ -703,7 +720,7 @@ void runner_session_free(cep_runner_session *s)
 		return;
 	runner_session_close(s);
 	cep_rpc_client_free(s->rpc);
-	runner_tunnel_free(s->tunnel);   /* before the key it points to */
+	runner_tunnel_free(s->tunnel); /* before the key it points to */
 	if (s->asg != NULL)
 		cep__v1__assignment__free_unpacked(s->asg, NULL);
 	for (size_t i = 0; i < s->qn; i++)

@@ -32,15 +32,15 @@
 typedef struct cep_runner_session cep_runner_session;
 
 typedef struct cep_runner_session_opts {
-	const char *relay_url;     /* tls+tcp://host:port */
+	const char *relay_url; /* tls+tcp://host:port */
 	const char *identity_dir;
 	const char *run_id;
-	const char *server_name;   /* NULL: the URL's host */
-	int64_t connect_ms;        /* give up connecting after this; 0 = 30 s */
+	const char *server_name; /* NULL: the URL's host */
+	int64_t connect_ms;      /* give up connecting after this; 0 = 30 s */
 	/* control-plane fallback (all optional; cp_url NULL/"" = none) */
-	const char *cp_url;        /* https://plane[:port] */
-	const char *cp_ca_file;    /* the plane's CA */
-	const char *cp_proxy;      /* http://proxy:port, the site's proxy */
+	const char *cp_url;     /* https://plane[:port] */
+	const char *cp_ca_file; /* the plane's CA */
+	const char *cp_proxy;   /* http://proxy:port, the site's proxy */
 } cep_runner_session_opts;
 
 /* Errors: INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED for the

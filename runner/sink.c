@@ -15,7 +15,7 @@ struct cep_runner_sink {
 	const cep_runner_sink_ops *ops;
 	void *impl;
 	cep_runner_ctl *ctl;
-	pthread_mutex_t mtx;   /* seq order == push order */
+	pthread_mutex_t mtx; /* seq order == push order */
 	uint64_t seq;
 	cep_run_id run_id;
 };
@@ -90,9 +90,8 @@ void runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
 	runner_sink_emit(s, &ev);
 }
 
-void runner_emit_probe(cep_runner_sink *s, const char *name,
-    const char *mode, bool ok, const char *detail, uint32_t latency_ms,
-    bool final)
+void runner_emit_probe(cep_runner_sink *s, const char *name, const char *mode,
+    bool ok, const char *detail, uint32_t latency_ms, bool final)
 {
 	Cep__V1__ProbeResult pr = CEP__V1__PROBE_RESULT__INIT;
 	pr.name = (char *)name;
@@ -126,8 +125,8 @@ void runner_emit_fault(cep_runner_sink *s, const char *fault_id,
 	runner_sink_emit(s, &ev);
 }
 
-void runner_emit_verdict(cep_runner_sink *s, const char *verdict,
-    double score, const char *reason)
+void runner_emit_verdict(cep_runner_sink *s, const char *verdict, double score,
+    const char *reason)
 {
 	Cep__V1__Verdict v = CEP__V1__VERDICT__INIT;
 	v.verdict = (char *)verdict;
@@ -149,8 +148,8 @@ int runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
 	return s->ops->record_fault(s->impl, rec, err);
 }
 
-int runner_sink_fault_reverted(cep_runner_sink *s,
-    Cep__V1__FaultRecord *rec, cep_err *err)
+int runner_sink_fault_reverted(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
+    cep_err *err)
 {
 	rec->run_id = s->run_id.s;
 	rec->time_ms = cep_now_ms();

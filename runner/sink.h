@@ -49,19 +49,18 @@ uint64_t runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev);
 void runner_emit_phase(cep_runner_sink *s, const char *phase);
 void runner_emit_log(cep_runner_sink *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void runner_emit_probe(cep_runner_sink *s, const char *name,
-    const char *mode, bool ok, const char *detail, uint32_t latency_ms,
-    bool final);
+void runner_emit_probe(cep_runner_sink *s, const char *name, const char *mode,
+    bool ok, const char *detail, uint32_t latency_ms, bool final);
 void runner_emit_fault(cep_runner_sink *s, const char *fault_id,
     const char *type, const char *state, const char *detail);
-void runner_emit_verdict(cep_runner_sink *s, const char *verdict,
-    double score, const char *reason);
+void runner_emit_verdict(cep_runner_sink *s, const char *verdict, double score,
+    const char *reason);
 
 /* Fill run_id and time_ms, then call the ops. */
 int runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
     cep_err *err);
-int runner_sink_fault_reverted(cep_runner_sink *s,
-    Cep__V1__FaultRecord *rec, cep_err *err);
+int runner_sink_fault_reverted(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
+    cep_err *err);
 bool runner_sink_flush(cep_runner_sink *s, int64_t timeout_ms);
 
 #endif

@@ -25,25 +25,29 @@ struct cep_runner_tunnel {
 	_Atomic uint64_t next_id;
 };
 
-int runner_tunnel_new(cep_runner_tunnel **out,
-    const cep_runner_tunnel_opts *o, cep_err *err)
+int runner_tunnel_new(cep_runner_tunnel **out, const cep_runner_tunnel_opts *o,
+    cep_err *err)
 {
 	*out = NULL;
 	cep_runner_tunnel *t = calloc(1, sizeof(*t));
 	if (t == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	uint8_t rnd[16];
 	int rc = cep_random(rnd, sizeof(rnd), err);
 	for (size_t i = 0; rc == CEP_OK && i < sizeof(rnd); i++)
 		snprintf(t->session + 2 * i, 3, "%02x", rnd[i]);
 	cep_cp_opts co;
 	cep_cp_opts_defaults(&co);
-	if (rc == CEP_OK && (snprintf(co.url, sizeof(co.url), "%s", o->url) >=
-	    (int)sizeof(co.url) || snprintf(co.ca_file, sizeof(co.ca_file),
-	    "%s", o->ca_file ? o->ca_file : "") >= (int)sizeof(co.ca_file) ||
-	    snprintf(co.proxy, sizeof(co.proxy), "%s", o->proxy ? o->proxy :
-	    "") >= (int)sizeof(co.proxy)))
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT, "tunnel: url, CA "
+	if (rc == CEP_OK &&
+	    (snprintf(co.url, sizeof(co.url), "%s", o->url) >=
+	            (int)sizeof(co.url) ||
+	        snprintf(co.ca_file, sizeof(co.ca_file), "%s",
+	            o->ca_file ? o->ca_file : "") >= (int)sizeof(co.ca_file) ||
+	        snprintf(co.proxy, sizeof(co.proxy), "%s",
+	            o->proxy ? o->proxy : "") >= (int)sizeof(co.proxy)))
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "tunnel: url, CA "
 		    "file or proxy too long");
 	co.cert_pem = o->cert_pem;
 	co.key_pem = o->key_pem;
@@ -72,8 +76,10 @@ int runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
 	    err);
 	if (rc != CEP_OK)
 		return rc;
-	cep_cp_tunnel_req treq = {.method = method, .session = t->session,
-	    .frame = frame, .len = len,
+	cep_cp_tunnel_req treq = {.method = method,
+	    .session = t->session,
+	    .frame = frame,
+	    .len = len,
 	    .timeout_ms = timeout_ms + TUNNEL_MARGIN_MS};
 	rc = cep_cp_tunnel(t->cp, &treq, &back, &blen, err);
 	free(frame);
@@ -81,8 +87,8 @@ int runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
 	 * that is "relay unreachable this way" (retried, and no dead-man
 	 * credit), whatever the HTTP status said */
 	if (rc != CEP_OK && rc != CEP_CANCELLED && rc != CEP_DEADLINE_EXCEEDED)
-		rc = cep_err_set(err, CEP_UNAVAILABLE, "%s", err != NULL ?
-		    err->msg : "control-plane tunnel failed");
+		rc = cep_err_set(err, CEP_UNAVAILABLE, "%s",
+		    err != NULL ? err->msg : "control-plane tunnel failed");
 	if (rc != CEP_OK)
 		return rc;
 	/* an Envelope came back: whatever its status, the relay sent it */

@@ -22,15 +22,15 @@
 typedef struct cep_runner_tunnel cep_runner_tunnel;
 
 typedef struct cep_runner_tunnel_opts {
-	const char *url;        /* https://plane[:port][/prefix] */
-	const char *ca_file;    /* the plane's CA; NULL/"" = system CAs */
-	const char *proxy;      /* http://proxy:port; NULL/"" = direct */
-	const char *cert_pem;   /* the run's identity: must outlive t */
+	const char *url;      /* https://plane[:port][/prefix] */
+	const char *ca_file;  /* the plane's CA; NULL/"" = system CAs */
+	const char *proxy;    /* http://proxy:port; NULL/"" = direct */
+	const char *cert_pem; /* the run's identity: must outlive t */
 	const char *key_pem;
 } cep_runner_tunnel_opts;
 
-int runner_tunnel_new(cep_runner_tunnel **out,
-    const cep_runner_tunnel_opts *o, cep_err *err);
+int runner_tunnel_new(cep_runner_tunnel **out, const cep_runner_tunnel_opts *o,
+    cep_err *err);
 /* As cep_rpc_invoke. *answered: the status came from the relay (an
  * Envelope came back), not from the plane or the path to it - only such
  * answers feed the dead-man. */
@@ -41,6 +41,6 @@ int runner_tunnel_invoke(cep_runner_tunnel *t, const char *method,
 const char *runner_tunnel_host(const cep_runner_tunnel *t);
 /* Calls in flight (a long-poll) end now, later ones fail. */
 void runner_tunnel_cancel(cep_runner_tunnel *t);
-void runner_tunnel_free(cep_runner_tunnel *t);   /* NULL-safe */
+void runner_tunnel_free(cep_runner_tunnel *t); /* NULL-safe */
 
 #endif

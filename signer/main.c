@@ -28,13 +28,14 @@
 #include "util.h"
 
 typedef struct args {
-	cep_daemon_args d;      /* --home, --debug */
-	long long allow_uid;    /* -1: by layout */
+	cep_daemon_args d;   /* --home, --debug */
+	long long allow_uid; /* -1: by layout */
 } args;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cep-signer [--home DIR] [--allow-uid N] [--debug]\n"
+	fprintf(f,
+	    "usage: cep-signer [--home DIR] [--allow-uid N] [--debug]\n"
 	    "  --home DIR      appliance home (default $CEP_HOME, else the\n"
 	    "                  installed layout: CA in /var/lib/cep-signer)\n"
 	    "  --allow-uid N   the uid allowed to call (default: cep-delegate's\n"
@@ -66,7 +67,8 @@ static int parse_args(int argc, char **argv, args *a)
 			return 2;
 		}
 		if (!parse_uid(argv[++i], &a->allow_uid)) {
-			fprintf(stderr, "cep-signer: --allow-uid %s is not a uid\n",
+			fprintf(stderr,
+			    "cep-signer: --allow-uid %s is not a uid\n",
 			    argv[i]);
 			return 2;
 		}
@@ -87,7 +89,8 @@ static int allowed_uid(const args *a, const cep_paths *p, uid_t *out,
 	}
 	struct passwd *pw = getpwnam("cep-delegate");
 	if (pw == NULL)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "user "
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "user "
 		    "cep-delegate does not exist: install the package's "
 		    "sysusers.d file, or pass --allow-uid");
 	*out = pw->pw_uid;
@@ -100,7 +103,7 @@ static int socket_dir(const char *url, cep_err *err)
 {
 	char path[CEP_PATH_MAX];
 	if (strncmp(url, "ipc://", 6) != 0)
-		return CEP_OK;  /* refused with its reason by signer_signsvc_start */
+		return CEP_OK; /* refused with its reason by signer_signsvc_start */
 	int rv = cep_path(path, sizeof(path), err, "%s", url + 6);
 	if (rv == CEP_OK)
 		rv = cep_mkdirs(dirname(path), 0750, err);
@@ -116,9 +119,11 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 	if (rv == CEP_OK)
 		rv = cep_config_load(&paths, &cfg, err);
 	if (rv == CEP_OK && cfg.signer_url[0] == '\0')
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "privsep.signer "
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "privsep.signer "
 		    "is \"\" in %s/cep.yaml: the delegate signs in-process and "
-		    "there is nothing for cep-signer to serve", paths.config);
+		    "there is nothing for cep-signer to serve",
+		    paths.config);
 	if (rv == CEP_OK)
 		rv = allowed_uid(a, &paths, &uid, err);
 	cep_pki_ca *ca = NULL;
@@ -129,15 +134,17 @@ static int start(const args *a, cep_signsvc **svc, cep_err *err)
 	cep_signsvc_policy pol = {0};
 	if (rv == CEP_OK) {
 		signer_signsvc_policy_from(&cfg, &pol);
-		rv = signer_signsvc_start(svc, ca, &pol, uid, cfg.signer_url, err);
+		rv = signer_signsvc_start(svc, ca, &pol, uid, cfg.signer_url,
+		    err);
 	}
 	if (rv != CEP_OK) {
 		cep_pki_ca_free(ca);
 		return rv;
 	}
-	cep_log_info(NULL, "signer up: appliance %s, CA %s, serving %s to uid "
-	    "%u, identities up to %llds", cfg.appliance, paths.pki,
-	    cfg.signer_url, (unsigned)uid,
+	cep_log_info(NULL,
+	    "signer up: appliance %s, CA %s, serving %s to uid "
+	    "%u, identities up to %llds",
+	    cfg.appliance, paths.pki, cfg.signer_url, (unsigned)uid,
 	    (long long)(pol.max_lifetime_ms / 1000));
 	return CEP_OK;
 }
@@ -156,9 +163,10 @@ static void sd_status(void *arg, char *buf, size_t len)
 {
 	cep_signsvc_stats st;
 	signer_signsvc_stats_get(arg, &st);
-	snprintf(buf, len, "serving: %llu signed, %llu refused, %llu foreign "
-	    "peer call(s)", (unsigned long long)st.signed_ok,
-	    (unsigned long long)st.refused,
+	snprintf(buf, len,
+	    "serving: %llu signed, %llu refused, %llu foreign "
+	    "peer call(s)",
+	    (unsigned long long)st.signed_ok, (unsigned long long)st.refused,
 	    (unsigned long long)st.foreign_peer);
 }
 
@@ -176,7 +184,8 @@ int main(int argc, char **argv)
 		cep_log_error(NULL, "%s", err.msg);
 		return 1;
 	}
-	const cep_sd_ops sdo = {.tick = sd_tick, .status = sd_status,
+	const cep_sd_ops sdo = {.tick = sd_tick,
+	    .status = sd_status,
 	    .arg = svc};
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, NULL);

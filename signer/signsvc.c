@@ -31,7 +31,7 @@ struct cep_signsvc {
 	uid_t allow_uid;
 	cep_rpc_server *srv;
 	atomic_uint_fast64_t signed_ok, refused, foreign_peer;
-	atomic_uint_fast32_t last_foreign_pipe;  /* logged once per pipe */
+	atomic_uint_fast32_t last_foreign_pipe; /* logged once per pipe */
 };
 
 /* ---- checks (pure: the tests and the fuzzer call them directly) ------- */
@@ -63,33 +63,41 @@ static int check_uri(const cep_signsvc_policy *pol, const char *uri,
 	char prefix[96], conn[SEG_MAX + 1], ns[SEG_MAX + 1], want[URI_MAX + 1];
 	if (uri == NULL || strnlen(uri, URI_MAX + 1) > URI_MAX ||
 	    strncmp(uri, URI_SCHEME, strlen(URI_SCHEME)) != 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "URI SAN is not a "
-		    URI_SCHEME " identity of at most %d bytes", URI_MAX);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "URI SAN is not a " URI_SCHEME
+		    " identity of at most %d bytes",
+		    URI_MAX);
 	snprintf(prefix, sizeof(prefix), URI_SCHEME "%s/", pol->appliance);
 	if (strncmp(uri, prefix, strlen(prefix)) != 0)
-		return cep_err_set(err, CEP_PERMISSION_DENIED, "URI SAN names "
+		return cep_err_set(err, CEP_PERMISSION_DENIED,
+		    "URI SAN names "
 		    "another appliance (this signer signs for %s only)",
 		    pol->appliance);
 	const char *p = uri + strlen(prefix);
 	cep_err e2 = {0};
-	if (!take_seg(&p, conn, sizeof(conn)) || !take_seg(&p, ns, sizeof(ns)) ||
+	if (!take_seg(&p, conn, sizeof(conn)) ||
+	    !take_seg(&p, ns, sizeof(ns)) ||
 	    cep_pki_identity_uri(want, sizeof(want), pol->appliance, conn, ns,
-	    run_id, &e2) != CEP_OK || strcmp(want, uri) != 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "URI SAN is not "
-		    URI_SCHEME "%s/<connector>/<namespace>/%s", pol->appliance,
-		    run_id);
+	        run_id, &e2) != CEP_OK ||
+	    strcmp(want, uri) != 0)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "URI SAN is not " URI_SCHEME
+		    "%s/<connector>/<namespace>/%s",
+		    pol->appliance, run_id);
 	return CEP_OK;
 }
 
-static int check_expiry(const cep_signsvc_policy *pol, int64_t na,
-    int64_t now, cep_err *err)
+static int check_expiry(const cep_signsvc_policy *pol, int64_t na, int64_t now,
+    cep_err *err)
 {
 	if (na <= now)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "not_after %lld "
-		    "is not in the future (now %lld)", (long long)na,
-		    (long long)now);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "not_after %lld "
+		    "is not in the future (now %lld)",
+		    (long long)na, (long long)now);
 	if (na - now > pol->max_lifetime_ms)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "not_after is "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "not_after is "
 		    "%llds away; the policy allows at most %llds "
 		    "(policy.maxDuration + setup + runner.identityMargin)",
 		    (long long)((na - now) / 1000),
@@ -111,8 +119,8 @@ int signer_signsvc_check(const cep_signsvc_policy *pol,
 	if (rv == CEP_OK)
 		rv = check_expiry(pol, req->not_after_ms, now_ms, err);
 	if (rv == CEP_OK)
-		rv = cep_pki_check_pub(req->public_key.data, req->public_key.len,
-		    err);
+		rv = cep_pki_check_pub(req->public_key.data,
+		    req->public_key.len, err);
 	return rv;
 }
 
@@ -134,12 +142,16 @@ static bool authorize(cep_signsvc *s, cep_rpc_call *c)
 	/* a foreign peer repeating itself on one connection is not worth a
 	 * log line per call */
 	if (atomic_exchange(&s->last_foreign_pipe, pid.id) != pid.id)
-		cep_log_warn(NULL, "%s refused: peer uid %lld is not the "
-		    "delegate's (%u)", cep_rpc_call_method(c),
+		cep_log_warn(NULL,
+		    "%s refused: peer uid %lld is not the "
+		    "delegate's (%u)",
+		    cep_rpc_call_method(c),
 		    uid == UINT64_MAX ? -1LL : (long long)uid,
 		    (unsigned)s->allow_uid);
-	cep_rpc_call_fail(c, CEP_PERMISSION_DENIED, "peer uid %lld may not "
-	    "use the signer", uid == UINT64_MAX ? -1LL : (long long)uid);
+	cep_rpc_call_fail(c, CEP_PERMISSION_DENIED,
+	    "peer uid %lld may not "
+	    "use the signer",
+	    uid == UINT64_MAX ? -1LL : (long long)uid);
 	return false;
 }
 
@@ -148,20 +160,24 @@ static void h_sign(cep_rpc_call *c, void *arg)
 	cep_signsvc *s = arg;
 	if (!authorize(s, c))
 		return;
-	const Cep__V1__SignRequest *req =
-	    (const Cep__V1__SignRequest *)cep_rpc_call_request(c);
+	const Cep__V1__SignRequest *req = (const Cep__V1__SignRequest *)
+	    cep_rpc_call_request(c);
 	cep_err err = {0};
 	char *pem = NULL;
 	int rv = signer_signsvc_check(&s->pol, req, cep_now_ms(), &err);
 	if (rv == CEP_OK) {
-		cep_pki_issue_req ir = {.cn = req->run_id, .uri_san = req->uri_san,
-		    .not_after_ms = req->not_after_ms, .server = 0};
+		cep_pki_issue_req ir = {.cn = req->run_id,
+		    .uri_san = req->uri_san,
+		    .not_after_ms = req->not_after_ms,
+		    .server = 0};
 		rv = cep_pki_issue_pub(s->ca, &ir, req->public_key.data,
 		    req->public_key.len, &pem, &err);
 	}
 	/* the run id is logged only once it is known to be one */
 	const char *run = req != NULL && req->run_id != NULL &&
-	    cep_run_id_valid(req->run_id) ? req->run_id : NULL;
+	        cep_run_id_valid(req->run_id) ?
+	    req->run_id :
+	    NULL;
 	if (rv != CEP_OK) {
 		atomic_fetch_add(&s->refused, 1);
 		cep_log_warn(run, "Sign refused: %s", err.msg);
@@ -189,8 +205,7 @@ static void h_ca_cert(cep_rpc_call *c, void *arg)
 
 static const cep_rpc_method methods[] = {
     {"cep.v1.Signer/Sign", &cep__v1__sign_request__descriptor, h_sign},
-    {"cep.v1.Signer/CaCert", &cep__v1__ca_cert_request__descriptor,
-        h_ca_cert},
+    {"cep.v1.Signer/CaCert", &cep__v1__ca_cert_request__descriptor, h_ca_cert},
 };
 
 int signer_signsvc_start(cep_signsvc **out, cep_pki_ca *ca,
@@ -199,25 +214,29 @@ int signer_signsvc_start(cep_signsvc **out, cep_pki_ca *ca,
 {
 	*out = NULL;
 	if (url == NULL || strncmp(url, "ipc://", 6) != 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "privsep.signer "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "privsep.signer "
 		    "\"%s\" is not an ipc:// URL: the signer serves the local "
-		    "delegate only", url ? url : "");
+		    "delegate only",
+		    url ? url : "");
 	cep_signsvc *s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	s->pol = *pol;
 	s->allow_uid = allow_uid;
-	s->ca = ca;                /* before listening: calls may come at once */
+	s->ca = ca; /* before listening: calls may come at once */
 	/* few calls, one at a time each: a small pool bounds what a flood
 	 * of connections can hold */
-	cep_rpc_server_opts o = {.name = "signer", .workers = 2,
+	cep_rpc_server_opts o = {.name = "signer",
+	    .workers = 2,
 	    .max_inflight = 64};
 	int rv = cep_rpc_server_new(&s->srv, methods,
 	    sizeof(methods) / sizeof(methods[0]), s, &o, err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_listen(s->srv, url, NULL, err);
 	if (rv != CEP_OK) {
-		s->ca = NULL;              /* the caller keeps ca on failure */
+		s->ca = NULL; /* the caller keeps ca on failure */
 		signer_signsvc_free(s);
 		return rv;
 	}

@@ -28,8 +28,8 @@
 #define CEP_SIGNSVC_SETUP_MS (60 * 1000LL)
 
 typedef struct cep_signsvc_policy {
-	char appliance[64];          /* the URI's authority must be this */
-	int64_t max_lifetime_ms;     /* not_after <= now + this */
+	char appliance[64];      /* the URI's authority must be this */
+	int64_t max_lifetime_ms; /* not_after <= now + this */
 } cep_signsvc_policy;
 
 /* From cep.yaml: appliance, and policy.maxDuration + setup +

@@ -40,7 +40,8 @@ int cep_daemon_parse_args(const char *prog, int argc, char **argv,
 		if (t == CEP_DAEMON_ARG_EXIT)
 			return 1;
 		if (t == CEP_DAEMON_ARG_OTHER) {
-			fprintf(stderr, "%s: unknown argument '%s'\n", prog, argv[i]);
+			fprintf(stderr, "%s: unknown argument '%s'\n", prog,
+			    argv[i]);
 			usage(stderr);
 			return 2;
 		}

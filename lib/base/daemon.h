@@ -21,14 +21,14 @@
 
 /* The flags every daemon takes (its own ones are its main.c's). */
 typedef struct cep_daemon_args {
-	const char *home;   /* --home DIR; NULL: $CEP_HOME, else installed */
-	bool debug;         /* --debug, where the daemon has it */
+	const char *home; /* --home DIR; NULL: $CEP_HOME, else installed */
+	bool debug;       /* --debug, where the daemon has it */
 } cep_daemon_args;
 
 enum cep_daemon_arg {
-	CEP_DAEMON_ARG_OTHER,   /* not one of them: the daemon's own, or bad */
-	CEP_DAEMON_ARG_TAKEN,   /* taken into a (*i moved past a value) */
-	CEP_DAEMON_ARG_EXIT     /* --version or --help printed: exit 0 */
+	CEP_DAEMON_ARG_OTHER, /* not one of them: the daemon's own, or bad */
+	CEP_DAEMON_ARG_TAKEN, /* taken into a (*i moved past a value) */
+	CEP_DAEMON_ARG_EXIT   /* --version or --help printed: exit 0 */
 };
 
 /* Looks at argv[*i]: --home DIR, --debug (only with debug_flag),

@@ -53,11 +53,23 @@ void cep_err_clear(cep_err *err)
 const char *cep_code_name(int code)
 {
 	static const char *names[] = {
-	    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-	    "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-	    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-	    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-	    "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+	    "OK",
+	    "CANCELLED",
+	    "UNKNOWN",
+	    "INVALID_ARGUMENT",
+	    "DEADLINE_EXCEEDED",
+	    "NOT_FOUND",
+	    "ALREADY_EXISTS",
+	    "PERMISSION_DENIED",
+	    "RESOURCE_EXHAUSTED",
+	    "FAILED_PRECONDITION",
+	    "ABORTED",
+	    "OUT_OF_RANGE",
+	    "UNIMPLEMENTED",
+	    "INTERNAL",
+	    "UNAVAILABLE",
+	    "DATA_LOSS",
+	    "UNAUTHENTICATED",
 	};
 	if (code < 0 || code >= (int)(sizeof(names) / sizeof(names[0])))
 		return "UNKNOWN";

@@ -60,7 +60,8 @@ int cep_frame_pack(const ProtobufCMessage *m, size_t n, unsigned char **buf,
 		    "a record of %zu bytes cannot be framed", n);
 	unsigned char *b = malloc(CEP_FRAME_HDR + n);
 	if (b == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	size_t packed = protobuf_c_message_pack(m, b + CEP_FRAME_HDR);
 	if (packed != n) {
 		free(b);
@@ -117,9 +118,11 @@ int cep_frame_read(int fd, uint64_t off, uint64_t file_size, uint32_t max,
 		return CEP_FRAME_BAD;
 	}
 	if (n > left - CEP_FRAME_HDR) {
-		snprintf(detail, dlen, "record at offset %llu: truncated (needs "
-		    "%u payload bytes, file has %llu)", (unsigned long long)off,
-		    n, (unsigned long long)(left - CEP_FRAME_HDR));
+		snprintf(detail, dlen,
+		    "record at offset %llu: truncated (needs "
+		    "%u payload bytes, file has %llu)",
+		    (unsigned long long)off, n,
+		    (unsigned long long)(left - CEP_FRAME_HDR));
 		return CEP_FRAME_BAD;
 	}
 	unsigned char *buf = malloc(n ? n : 1);
@@ -133,7 +136,8 @@ int cep_frame_read(int fd, uint64_t off, uint64_t file_size, uint32_t max,
 	}
 	if (cep_crc32c(buf, n) != crc) {
 		free(buf);
-		snprintf(detail, dlen, "record at offset %llu: checksum mismatch",
+		snprintf(detail, dlen,
+		    "record at offset %llu: checksum mismatch",
 		    (unsigned long long)off);
 		return CEP_FRAME_BAD;
 	}

@@ -28,9 +28,9 @@ int cep_frame_pack(const ProtobufCMessage *m, size_t n, unsigned char **buf,
     size_t *len, cep_err *err);
 
 enum cep_frame_rv {
-	CEP_FRAME_GOOD = 1,     /* *payload and *len hold a checked payload */
-	CEP_FRAME_END = 0,      /* off == file_size: a clean end */
-	CEP_FRAME_BAD = -1,     /* torn or corrupt; detail says why and where */
+	CEP_FRAME_GOOD = 1, /* *payload and *len hold a checked payload */
+	CEP_FRAME_END = 0,  /* off == file_size: a clean end */
+	CEP_FRAME_BAD = -1, /* torn or corrupt; detail says why and where */
 	CEP_FRAME_NOMEM = -2,
 };
 

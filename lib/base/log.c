@@ -44,7 +44,9 @@ static int stderr_is_journal(void)
 	if (end == ip || *end != '\0' || fstat(STDERR_FILENO, &st) != 0)
 		return 2;
 	return (unsigned long long)st.st_dev == dev &&
-	    (unsigned long long)st.st_ino == ino ? 1 : 2;
+	        (unsigned long long)st.st_ino == ino ?
+	    1 :
+	    2;
 }
 
 void cep_log_set_run(const char *run_id)
@@ -109,7 +111,8 @@ static void to_journal(enum cep_log_level lvl, const char *run_id,
 	if (conn != NULL && conn[0] != '\0')
 		snprintf(f[n++], sizeof(f[0]), "CEP_CONNECTOR=%.128s", conn);
 	for (int i = 0; i < n; i++)
-		iov[i] = (struct iovec){.iov_base = f[i], .iov_len = strlen(f[i])};
+		iov[i] = (struct iovec){.iov_base = f[i],
+		    .iov_len = strlen(f[i])};
 	sd_journal_sendv(iov, n);
 }
 
@@ -166,8 +169,8 @@ void cep_log(enum cep_log_level lvl, const char *run_id, const char *fmt, ...)
 	va_end(ap);
 }
 
-void cep_log_conn(enum cep_log_level lvl, const char *run_id,
-    const char *conn, const char *fmt, ...)
+void cep_log_conn(enum cep_log_level lvl, const char *run_id, const char *conn,
+    const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -28,9 +28,8 @@ void cep_log(enum cep_log_level lvl, const char *run_id, const char *fmt, ...)
 
 /* A line about the Kubernetes connector conn (CEP_CONNECTOR, conn=);
  * run_id and conn may be NULL or "". */
-void cep_log_conn(enum cep_log_level lvl, const char *run_id,
-    const char *conn, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void cep_log_conn(enum cep_log_level lvl, const char *run_id, const char *conn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define cep_log_info(run, ...) cep_log(CEP_LOG_INFO, (run), __VA_ARGS__)
 #define cep_log_warn(run, ...) cep_log(CEP_LOG_WARN, (run), __VA_ARGS__)

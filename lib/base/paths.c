@@ -4,7 +4,7 @@
  * URLs of its sockets, and the running program's folder (where the
  * other cep programs are). What cep.yaml says is lib/conf/config.c's.
  */
-#define _GNU_SOURCE   /* readlink */
+#define _GNU_SOURCE /* readlink */
 #include "paths.h"
 
 #include <errno.h>
@@ -35,11 +35,11 @@ static int home_paths(const char *home, cep_paths *p, cep_err *err)
 	if (cep_path(p->config, sizeof(p->config), err, "%s/config", abs) ||
 	    cep_path(p->pki, sizeof(p->pki), err, "%s/pki", abs) ||
 	    cep_path(p->ca_cert, sizeof(p->ca_cert), err, "%s/pki/ca.crt",
-	    abs) ||
+	        abs) ||
 	    cep_path(p->relay_pki, sizeof(p->relay_pki), err, "%s/pki", abs) ||
 	    cep_path(p->state, sizeof(p->state), err, "%s/state", abs) ||
 	    cep_path(p->relay_state, sizeof(p->relay_state), err, "%s/state",
-	    abs) ||
+	        abs) ||
 	    cep_path(p->run, sizeof(p->run), err, "%s/run", abs))
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	return CEP_OK;
@@ -82,8 +82,7 @@ int cep_paths_url(const cep_paths *p, const char *sock, char *buf, size_t len,
 	return cep_path(buf, len, err, "ipc://%s/%s", p->run, sock);
 }
 
-int cep_paths_beside_self(const char *name, char *buf, size_t len,
-    cep_err *err)
+int cep_paths_beside_self(const char *name, char *buf, size_t len, cep_err *err)
 {
 	char self[CEP_PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

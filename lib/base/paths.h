@@ -20,7 +20,7 @@
 #define CEP_PATH_MAX 4096
 
 typedef struct cep_paths {
-	char config[CEP_PATH_MAX];   /* cep.yaml */
+	char config[CEP_PATH_MAX]; /* cep.yaml */
 	/* ca.crt ca.key: the CA's folder. DIR/pki in a home; installed,
 	 * /var/lib/cep-signer, cep-signer's alone (docs/privsep.md) */
 	char pki[CEP_PATH_MAX];
@@ -32,7 +32,7 @@ typedef struct cep_paths {
 	 * relay runs as another user than the delegate and must never be able
 	 * to read the CA key. */
 	char relay_pki[CEP_PATH_MAX];
-	char state[CEP_PATH_MAX];    /* runs/<run-id>/journal */
+	char state[CEP_PATH_MAX]; /* runs/<run-id>/journal */
 	/* the relay's own state: spool/ (events for the control plane).
 	 * DIR/state in a home; /var/lib/cep-relay when installed, because
 	 * the relay's user cannot enter the delegate's /var/lib/cep. */

@@ -11,9 +11,11 @@
 
 #include <stdbool.h>
 
-#define CEP_RUN_ID_LEN 18      /* strlen of a valid run id */
+#define CEP_RUN_ID_LEN 18 /* strlen of a valid run id */
 
-typedef struct cep_run_id { char s[24]; } cep_run_id;
+typedef struct cep_run_id {
+	char s[24];
+} cep_run_id;
 
 /* A fresh random run id. */
 void cep_run_id_new(cep_run_id *id);

@@ -18,13 +18,13 @@
 
 struct cep_sd {
 	cep_sd_ops ops;
-	bool active;            /* NOTIFY_SOCKET set: talk to systemd */
-	uint64_t interval_us;   /* ping period, 0: no watchdog */
+	bool active;          /* NOTIFY_SOCKET set: talk to systemd */
+	uint64_t interval_us; /* ping period, 0: no watchdog */
 	uint64_t last_tick;
 	pthread_t thr;
 	bool thr_started;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;      /* CLOCK_MONOTONIC */
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
 	bool stop;
 };
 
@@ -64,15 +64,18 @@ static void beat(cep_sd *sd)
 	else if (st[0] != '\0')
 		sd_notifyf(0, "STATUS=%s", st);
 	if (!alive && sd->interval_us > 0 && sd->ops.tick != NULL)
-		cep_log_warn(NULL, "main loop did not tick for %llu ms: no "
-		    "watchdog ping", (unsigned long long)(sd->interval_us / 1000));
+		cep_log_warn(NULL,
+		    "main loop did not tick for %llu ms: no "
+		    "watchdog ping",
+		    (unsigned long long)(sd->interval_us / 1000));
 }
 
 static void *sd_main(void *arg)
 {
 	cep_sd *sd = arg;
 	int64_t period_ms = CEP_SD_STATUS_MS;
-	if (sd->interval_us > 0 && (int64_t)(sd->interval_us / 1000) < period_ms)
+	if (sd->interval_us > 0 &&
+	    (int64_t)(sd->interval_us / 1000) < period_ms)
 		period_ms = (int64_t)(sd->interval_us / 1000);
 	if (period_ms < 1)
 		period_ms = 1;
@@ -99,7 +102,8 @@ static int start_thread(cep_sd *sd, cep_err *err)
 	pthread_mutex_init(&sd->mu, NULL);
 	int rv = pthread_create(&sd->thr, NULL, sd_main, sd);
 	if (rv != 0)
-		return cep_err_errno(err, rv, "starting the systemd notify thread");
+		return cep_err_errno(err, rv,
+		    "starting the systemd notify thread");
 	sd->thr_started = true;
 	return CEP_OK;
 }
@@ -109,7 +113,8 @@ int cep_sd_start(const cep_sd_ops *ops, cep_sd **out, cep_err *err)
 	*out = NULL;
 	cep_sd *sd = calloc(1, sizeof(*sd));
 	if (sd == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	sd->ops = *ops;
 	const char *ns = getenv("NOTIFY_SOCKET");
 	sd->active = ns != NULL && ns[0] != '\0';

@@ -70,8 +70,8 @@ bool cep_secret_mode_ok(const struct stat *st)
 }
 
 /* The checks on the open file: kind, size, mode. */
-static int check(int fd, const char *path, const cep_secret_opts *o,
-    size_t max, struct stat *st, cep_err *err)
+static int check(int fd, const char *path, const cep_secret_opts *o, size_t max,
+    struct stat *st, cep_err *err)
 {
 	if (fstat(fd, st) != 0)
 		return cep_err_errno(err, errno, path);
@@ -81,14 +81,14 @@ static int check(int fd, const char *path, const cep_secret_opts *o,
 	if ((uint64_t)st->st_size > max)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "%s: %lld bytes, more than the limit of %zu for %s", path,
-		    (long long)st->st_size, max, o->what ? o->what :
-		    "a secret");
+		    (long long)st->st_size, max,
+		    o->what ? o->what : "a secret");
 	if (!o->any_mode && !cep_secret_mode_ok(st))
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "%s: mode %04o lets group or others read %s; it must be "
-		    "0600 (or 0440 owned by root, group one of ours)", path,
-		    (unsigned)(st->st_mode & 07777), o->what ? o->what :
-		    "a secret");
+		    "0600 (or 0440 owned by root, group one of ours)",
+		    path, (unsigned)(st->st_mode & 07777),
+		    o->what ? o->what : "a secret");
 	return CEP_OK;
 }
 
@@ -126,8 +126,8 @@ static int read_all(int fd, const char *path, size_t size, cep_secret *out,
 	return CEP_OK;
 }
 
-int cep_secret_read(const char *path, const cep_secret_opts *o,
-    cep_secret *out, cep_err *err)
+int cep_secret_read(const char *path, const cep_secret_opts *o, cep_secret *out,
+    cep_err *err)
 {
 	static const cep_secret_opts defaults = {0};
 	if (o == NULL)
@@ -135,10 +135,12 @@ int cep_secret_read(const char *path, const cep_secret_opts *o,
 	size_t max = o->max > 0 ? o->max : CEP_SECRET_MAX;
 	out->data = NULL;
 	out->len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-	    (o->follow ? 0 : O_NOFOLLOW));
+	int fd = open(path,
+	    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+	        (o->follow ? 0 : O_NOFOLLOW));
 	if (fd < 0 && errno == ELOOP && !o->follow)
-		return cep_err_set(err, CEP_PERMISSION_DENIED, "%s: is a "
+		return cep_err_set(err, CEP_PERMISSION_DENIED,
+		    "%s: is a "
 		    "symbolic link; a secret is read from a regular file only",
 		    path);
 	if (fd < 0)

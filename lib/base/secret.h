@@ -27,7 +27,7 @@
 #define CEP_SECRET_MAX (1024u * 1024u)
 
 typedef struct cep_secret_opts {
-	size_t max;         /* bytes; 0 = CEP_SECRET_MAX */
+	size_t max; /* bytes; 0 = CEP_SECRET_MAX */
 	/* no mode rule: a systemd credential (its mode is systemd's
 	 * business), or a public file read with the same care (the
 	 * certificates beside a key) */
@@ -36,11 +36,11 @@ typedef struct cep_secret_opts {
 	 * are trees of links by design and writable by no one we distrust
 	 * (a Kubernetes secret volume: runner.key -> ..data/runner.key) */
 	bool follow;
-	const char *what;   /* "the CA key", in messages; NULL = "a secret" */
+	const char *what; /* "the CA key", in messages; NULL = "a secret" */
 } cep_secret_opts;
 
 typedef struct cep_secret {
-	char *data;         /* len bytes and a NUL */
+	char *data; /* len bytes and a NUL */
 	size_t len;
 } cep_secret;
 
@@ -50,8 +50,8 @@ typedef struct cep_secret {
  * regular file), RESOURCE_EXHAUSTED (larger than max), PERMISSION_DENIED
  * ("<path>: mode 0644 lets group or others read the CA key; it must be
  * 0600"). */
-int cep_secret_read(const char *path, const cep_secret_opts *o,
-    cep_secret *out, cep_err *err);
+int cep_secret_read(const char *path, const cep_secret_opts *o, cep_secret *out,
+    cep_err *err);
 /* Wipes and frees the data; s may be NULL or already freed. */
 void cep_secret_free(cep_secret *s);
 /* Hands the data over (a NUL-terminated string the caller wipes with

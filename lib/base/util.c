@@ -32,7 +32,8 @@ void cep_sleep_ms(int64_t ms)
 {
 	if (ms <= 0)
 		return;
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+	struct timespec ts = {.tv_sec = ms / 1000,
+	    .tv_nsec = (ms % 1000) * 1000000};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
@@ -56,8 +57,14 @@ int cep_random(void *buf, size_t len, cep_err *err)
 /* Units in the order they may appear: "1h2m3s4ms". */
 bool cep_parse_duration_ms(const char *s, int64_t *out_ms)
 {
-	static const struct { const char *u; int64_t ms; } units[] = {
-	    {"ms", 1}, {"h", 3600000}, {"m", 60000}, {"s", 1000},
+	static const struct {
+		const char *u;
+		int64_t ms;
+	} units[] = {
+	    {"ms", 1},
+	    {"h", 3600000},
+	    {"m", 60000},
+	    {"s", 1000},
 	};
 	if (s == NULL || *s == '\0')
 		return false;
@@ -89,7 +96,8 @@ bool cep_parse_duration_ms(const char *s, int64_t *out_ms)
 			size_t ul = strlen(units[i].u);
 			if (strncmp(p, units[i].u, ul) == 0) {
 				/* "m" must not swallow the "m" of "ms" */
-				if (units[i].u[0] == 'm' && ul == 1 && p[1] == 's')
+				if (units[i].u[0] == 'm' && ul == 1 &&
+				    p[1] == 's')
 					continue;
 				p += ul;
 				break;
@@ -181,7 +189,8 @@ int cep_read_file(const char *path, size_t max, char **data, size_t *len,
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		close(fd);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	}
 	size_t got = 0;
 	while (got < (size_t)st.st_size) {
@@ -223,7 +232,8 @@ int cep_write_file(const char *path, const void *data, size_t len,
     unsigned mode, cep_err *err)
 {
 	char tmp[4096];
-	if (cep_path(tmp, sizeof(tmp), err, "%s.tmp.%d", path, (int)getpid()) != 0)
+	if (cep_path(tmp, sizeof(tmp), err, "%s.tmp.%d", path, (int)getpid()) !=
+	    0)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
@@ -274,7 +284,8 @@ int cep_rmtree(const char *path, cep_err *err)
 {
 	struct stat st;
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? CEP_OK : cep_err_errno(err, errno, path);
+		return errno == ENOENT ? CEP_OK :
+		                         cep_err_errno(err, errno, path);
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlink(path) != 0 && errno != ENOENT)
 			return cep_err_errno(err, errno, path);
@@ -286,10 +297,12 @@ int cep_rmtree(const char *path, cep_err *err)
 	struct dirent *de;
 	int rv = CEP_OK;
 	while (rv == CEP_OK && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		char child[4096];
-		rv = cep_path(child, sizeof(child), err, "%s/%s", path, de->d_name);
+		rv = cep_path(child, sizeof(child), err, "%s/%s", path,
+		    de->d_name);
 		if (rv == CEP_OK)
 			rv = cep_rmtree(child, err);
 	}

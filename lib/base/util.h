@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "runid.h"   /* the run id type: most users came here for it */
+#include "runid.h" /* the run id type: most users came here for it */
 
-int64_t cep_now_ms(void);      /* CLOCK_REALTIME, unix ms */
-int64_t cep_mono_ms(void);     /* CLOCK_MONOTONIC ms */
+int64_t cep_now_ms(void);  /* CLOCK_REALTIME, unix ms */
+int64_t cep_mono_ms(void); /* CLOCK_MONOTONIC ms */
 void cep_sleep_ms(int64_t ms);
 
 /* Random bytes from the kernel. */

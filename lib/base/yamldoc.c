@@ -25,8 +25,8 @@ struct cep_yaml_node {
 	enum cep_yaml_kind kind;
 	int line, col;
 	bool quoted;
-	char *text;              /* scalars only */
-	size_t n, cap;           /* maps: 2 * pairs (key, value, key, ...) */
+	char *text;    /* scalars only */
+	size_t n, cap; /* maps: 2 * pairs (key, value, key, ...) */
 	cep_yaml_node **kids;
 };
 
@@ -162,8 +162,8 @@ static cep_yaml_node *node_from_event(struct builder *b, const yaml_event_t *ev)
 		    b->stack[b->depth - 1]->kind == CEP_YAML_MAP &&
 		    b->stack[b->depth - 1]->n % 2 == 0;
 		/* keys stay scalars: "null: x" names the key "null" */
-		n->kind = !key && is_null_scalar(ev) ? CEP_YAML_NULL
-						     : CEP_YAML_SCALAR;
+		n->kind = !key && is_null_scalar(ev) ? CEP_YAML_NULL :
+		                                       CEP_YAML_SCALAR;
 		n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
 		n->text = strndup((const char *)ev->data.scalar.value,
 		    ev->data.scalar.length);
@@ -191,8 +191,8 @@ static int check_new_node(struct builder *b, const yaml_event_t *ev)
 		return fail_at(b, line, col,
 		    "anchors and aliases are not supported");
 	if (++b->nodes > YAML_MAX_NODES)
-		return fail_at(b, line, col,
-		    "document has more than %d nodes", YAML_MAX_NODES);
+		return fail_at(b, line, col, "document has more than %d nodes",
+		    YAML_MAX_NODES);
 	if (b->depth > 0 && ev->type != YAML_SCALAR_EVENT) {
 		const cep_yaml_node *top = b->stack[b->depth - 1];
 		if (top->kind == CEP_YAML_MAP && top->n % 2 == 0)
@@ -201,8 +201,7 @@ static int check_new_node(struct builder *b, const yaml_event_t *ev)
 	}
 	if (ev->type == YAML_SCALAR_EVENT &&
 	    memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL)
-		return fail_at(b, line, col,
-		    "scalar contains a NUL character");
+		return fail_at(b, line, col, "scalar contains a NUL character");
 	if (ev->type != YAML_SCALAR_EVENT && b->depth >= YAML_MAX_DEPTH)
 		return fail_at(b, line, col,
 		    "document nests deeper than %d levels", YAML_MAX_DEPTH);
@@ -291,9 +290,7 @@ static int on_event(struct builder *b, const yaml_event_t *ev, bool *done)
 	int line = (int)ev->start_mark.line + 1;
 	int col = (int)ev->start_mark.column + 1;
 	switch (ev->type) {
-	case YAML_STREAM_END_EVENT:
-		*done = true;
-		return CEP_OK;
+	case YAML_STREAM_END_EVENT: *done = true; return CEP_OK;
 	case YAML_DOCUMENT_START_EVENT:
 		if (b->have_doc)
 			return fail_at(b, line, col,
@@ -304,13 +301,10 @@ static int on_event(struct builder *b, const yaml_event_t *ev, bool *done)
 		return fail_at(b, line, col, "aliases are not supported");
 	case YAML_SCALAR_EVENT:
 	case YAML_MAPPING_START_EVENT:
-	case YAML_SEQUENCE_START_EVENT:
-		return add_node(b, ev);
+	case YAML_SEQUENCE_START_EVENT: return add_node(b, ev);
 	case YAML_MAPPING_END_EVENT:
-	case YAML_SEQUENCE_END_EVENT:
-		return end_container(b);
-	default:
-		return CEP_OK;
+	case YAML_SEQUENCE_END_EVENT: return end_container(b);
+	default: return CEP_OK;
 	}
 }
 
@@ -320,8 +314,8 @@ static int run_parser(struct builder *b)
 	if (!yaml_parser_initialize(&p))
 		return cep_err_set(b->err, CEP_RESOURCE_EXHAUSTED,
 		    "%s: out of memory", b->doc->fname);
-	yaml_parser_set_input_string(
-	    &p, (const unsigned char *)b->text, b->len);
+	yaml_parser_set_input_string(&p, (const unsigned char *)b->text,
+	    b->len);
 	int rv = CEP_OK;
 	bool done = false;
 	while (rv == CEP_OK && !done) {
@@ -350,11 +344,13 @@ int cep_yaml_parse(const char *text, size_t len, const char *fname,
 	cep_yaml_doc *doc = calloc(1, sizeof(*doc));
 	if (doc == NULL || (doc->fname = strdup(fname)) == NULL) {
 		free(doc);
-		return cep_err_set(
-		    err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	}
-	struct builder b = {.doc = doc, .text = text ? text : "",
-	    .len = text ? len : 0, .err = err};
+	struct builder b = {.doc = doc,
+	    .text = text ? text : "",
+	    .len = text ? len : 0,
+	    .err = err};
 	int rv = run_parser(&b);
 	if (rv == CEP_OK && doc->root == NULL) {
 		/* empty stream or comments only: a null root, callers decide */
@@ -364,7 +360,8 @@ int cep_yaml_parse(const char *text, size_t len, const char *fname,
 			    "out of memory");
 		else
 			*doc->root = (cep_yaml_node){.kind = CEP_YAML_NULL,
-			    .line = 1, .col = 1};
+			    .line = 1,
+			    .col = 1};
 	}
 	if (rv != CEP_OK) {
 		cep_yaml_free(doc);

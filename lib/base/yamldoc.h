@@ -21,7 +21,12 @@
 typedef struct cep_yaml_doc cep_yaml_doc;
 typedef struct cep_yaml_node cep_yaml_node;
 
-enum cep_yaml_kind { CEP_YAML_SCALAR, CEP_YAML_MAP, CEP_YAML_SEQ, CEP_YAML_NULL };
+enum cep_yaml_kind {
+	CEP_YAML_SCALAR,
+	CEP_YAML_MAP,
+	CEP_YAML_SEQ,
+	CEP_YAML_NULL
+};
 
 /* fname is used in messages only. Errors: "exp.yaml:3:7: mapping values
  * are not allowed in this context". An empty document (or comments only)
@@ -36,8 +41,8 @@ const char *cep_yaml_fname(const cep_yaml_doc *doc);
 
 enum cep_yaml_kind cep_yaml_kind(const cep_yaml_node *n);
 /* Accessors accept NULL (kind NULL, length 0, position 0). */
-int cep_yaml_line(const cep_yaml_node *n);   /* 1-based */
-int cep_yaml_col(const cep_yaml_node *n);    /* 1-based */
+int cep_yaml_line(const cep_yaml_node *n); /* 1-based */
+int cep_yaml_col(const cep_yaml_node *n);  /* 1-based */
 /* Scalar text (NUL-terminated), NULL if n is not a scalar. */
 const char *cep_yaml_scalar(const cep_yaml_node *n);
 /* Was the scalar quoted? ("1" vs 1). */

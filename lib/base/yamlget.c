@@ -119,8 +119,8 @@ static int failed(const cep_yamlget *g)
 }
 
 int cep_yamlget_string(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, bool (*ok)(const char *), const char *expected,
-    char *dst, size_t dlen)
+    const char *key, bool (*ok)(const char *), const char *expected, char *dst,
+    size_t dlen)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
 	if (n == NULL)
@@ -134,9 +134,8 @@ int cep_yamlget_string(cep_yamlget *g, const cep_yaml_node *map,
 	return CEP_OK;
 }
 
-int cep_yamlget_enum(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, const char *const *words, const char *expected,
-    char *dst, size_t dlen)
+int cep_yamlget_enum(cep_yamlget *g, const cep_yaml_node *map, const char *key,
+    const char *const *words, const char *expected, char *dst, size_t dlen)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
 	if (n == NULL)
@@ -148,8 +147,8 @@ int cep_yamlget_enum(cep_yamlget *g, const cep_yaml_node *map,
 	return CEP_OK;
 }
 
-int cep_yamlget_int(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, long min, long max, int *out)
+int cep_yamlget_int(cep_yamlget *g, const cep_yaml_node *map, const char *key,
+    long min, long max, int *out)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
 	if (n == NULL)
@@ -191,8 +190,8 @@ int cep_yamlget_duration(cep_yamlget *g, const cep_yaml_node *map,
 	return CEP_OK;
 }
 
-int cep_yamlget_bool(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, bool *out)
+int cep_yamlget_bool(cep_yamlget *g, const cep_yaml_node *map, const char *key,
+    bool *out)
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
 	if (n == NULL)

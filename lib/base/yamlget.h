@@ -25,7 +25,7 @@
 typedef struct cep_yamlget {
 	const cep_yaml_doc *doc;
 	cep_err *err;
-	char path[96];      /* "policy.targets"; "" = the top level */
+	char path[96]; /* "policy.targets"; "" = the top level */
 } cep_yamlget;
 
 void cep_yamlget_init(cep_yamlget *g, const cep_yaml_doc *doc, cep_err *err);
@@ -49,21 +49,20 @@ const char *cep_yamlget_scalar(cep_yamlget *g, const cep_yaml_node *n,
 
 /* Getters: an absent key is CEP_OK with *dst / *out unchanged. */
 int cep_yamlget_string(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, bool (*ok)(const char *), const char *expected,
-    char *dst, size_t dlen);
+    const char *key, bool (*ok)(const char *), const char *expected, char *dst,
+    size_t dlen);
 /* One of words (NULL-terminated). */
-int cep_yamlget_enum(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, const char *const *words, const char *expected,
-    char *dst, size_t dlen);
+int cep_yamlget_enum(cep_yamlget *g, const cep_yaml_node *map, const char *key,
+    const char *const *words, const char *expected, char *dst, size_t dlen);
 /* An unquoted decimal integer min..max. */
-int cep_yamlget_int(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, long min, long max, int *out);
+int cep_yamlget_int(cep_yamlget *g, const cep_yaml_node *map, const char *key,
+    long min, long max, int *out);
 /* A duration such as 30s, in ms, min..max. */
 int cep_yamlget_duration(cep_yamlget *g, const cep_yaml_node *map,
     const char *key, int64_t min, int64_t max, int64_t *out);
 /* true or false, unquoted (cep_yaml_bool). */
-int cep_yamlget_bool(cep_yamlget *g, const cep_yaml_node *map,
-    const char *key, bool *out);
+int cep_yamlget_bool(cep_yamlget *g, const cep_yaml_node *map, const char *key,
+    bool *out);
 
 /* A list of at most max scalars, each checked by item_ok (non-NULL) and
  * refused as "<bad>" otherwise. *list is the checked sequence, NULL when
@@ -72,7 +71,7 @@ int cep_yamlget_bool(cep_yamlget *g, const cep_yaml_node *map,
 struct cep_yamlget_list {
 	size_t max;
 	bool (*item_ok)(const char *);
-	const char *bad;        /* "bad pattern" */
+	const char *bad; /* "bad pattern" */
 	const char *expected;
 };
 int cep_yamlget_strings(cep_yamlget *g, const cep_yaml_node *map,

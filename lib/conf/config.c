@@ -27,15 +27,14 @@
 
 /* ---- defaults ---- */
 
-static const char *const default_deny[] = {"cep-*", "systemd*", "init",
-    "sshd", "dbus-daemon", "journald", "kubelet", "containerd*", "dockerd",
-    NULL};
+static const char *const default_deny[] = {"cep-*", "systemd*", "init", "sshd",
+    "dbus-daemon", "journald", "kubelet", "containerd*", "dockerd", NULL};
 static const char *const default_ns_deny[] = {"kube-system", "cep-system",
     NULL};
 
 /* System directories: filling them breaks the host, not the target. */
-static const char *const default_fill_deny[] = {"/", "/bin*", "/boot*",
-    "/dev*", "/etc*", "/lib*", "/proc*", "/run*", "/sbin*", "/sys*", "/usr*",
+static const char *const default_fill_deny[] = {"/", "/bin*", "/boot*", "/dev*",
+    "/etc*", "/lib*", "/proc*", "/run*", "/sbin*", "/sys*", "/usr*",
     "/var/lib*", NULL};
 static size_t fill_rules(char rules[][128], const char *const *src)
 {
@@ -52,8 +51,8 @@ static void default_appliance(char *buf, size_t len)
 	size_t o = 0;
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		host[0] = '\0';
-	for (size_t i = 0; host[i] != '\0' && host[i] != '.' && o + 1 < len &&
-	    o < 63; i++) {
+	for (size_t i = 0;
+	     host[i] != '\0' && host[i] != '.' && o + 1 < len && o < 63; i++) {
 		char c = host[i];
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
@@ -246,14 +245,16 @@ static bool valid_glob(const char *s)
 
 /* A list of fnmatch globs; present replaces the default list, and null
  * empties it. */
-static int get_globs(cep_yamlget *l, const cep_yaml_node *map,
-    const char *key, char rules[][128], size_t *n)
+static int get_globs(cep_yamlget *l, const cep_yaml_node *map, const char *key,
+    char rules[][128], size_t *n)
 {
 	char exp[96];
-	snprintf(exp, sizeof(exp), "a list of at most %d glob patterns of "
-	    "1..127 bytes", CEP_POLICY_MAX_RULES);
-	const struct cep_yamlget_list spec = {CEP_POLICY_MAX_RULES,
-	    valid_glob, "bad pattern", exp};
+	snprintf(exp, sizeof(exp),
+	    "a list of at most %d glob patterns of "
+	    "1..127 bytes",
+	    CEP_POLICY_MAX_RULES);
+	const struct cep_yamlget_list spec = {CEP_POLICY_MAX_RULES, valid_glob,
+	    "bad pattern", exp};
 	const cep_yaml_node *list;
 	int rv = cep_yamlget_strings(l, map, key, &spec, &list);
 	if (rv != CEP_OK || (list == NULL && cep_yaml_get(map, key) == NULL))
@@ -272,7 +273,7 @@ static bool valid_metrics_addr(const char *s)
 }
 
 static const char metrics_exp[] = "HOST:PORT with HOST an IP literal or "
-    "localhost and PORT 0..65535, or \"\" (off)";
+                                  "localhost and PORT 0..65535, or \"\" (off)";
 
 static int load_relay_runner(cep_yamlget *l, const cep_yaml_node *root,
     cep_config *cfg)
@@ -299,8 +300,8 @@ static int load_relay_runner(cep_yamlget *l, const cep_yaml_node *root,
 	if (rv == CEP_OK)
 		rv = cep_yamlget_section(l, root, "runner", nk, &s);
 	if (rv == CEP_OK && s != NULL) {
-		rv = cep_yamlget_duration(
-		    l, s, "deadman", 1000, 600000, &cfg->deadman_ms);
+		rv = cep_yamlget_duration(l, s, "deadman", 1000, 600000,
+		    &cfg->deadman_ms);
 		if (rv == CEP_OK)
 			rv = cep_yamlget_duration(l, s, "identityMargin", 10000,
 			    24LL * 3600000, &cfg->runner_margin_ms);
@@ -322,12 +323,13 @@ static bool valid_lease_name(const char *s)
 static bool valid_namespace(const char *s)
 {
 	size_t n = strlen(s);
-	return n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+	return n <= 63 &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
 /* delegate.lease; the name is required once the section is there. */
-static int load_lease(cep_yamlget *l, const char *dir,
-    const cep_yaml_node *del, cep_config *cfg)
+static int load_lease(cep_yamlget *l, const char *dir, const cep_yaml_node *del,
+    cep_config *cfg)
 {
 	static const char *const lk[] = {"namespace", "name", "duration",
 	    "kubeconfig", NULL};
@@ -362,8 +364,8 @@ static int load_delegate(cep_yamlget *l, const char *dir,
 	int rv = cep_yamlget_section(l, root, "delegate", dk, &s);
 	if (rv == CEP_OK && s != NULL)
 		rv = cep_yamlget_string(l, s, "metrics", valid_metrics_addr,
-		    metrics_exp,
-		    cfg->delegate_metrics, sizeof(cfg->delegate_metrics));
+		    metrics_exp, cfg->delegate_metrics,
+		    sizeof(cfg->delegate_metrics));
 	if (rv == CEP_OK && s != NULL)
 		rv = load_lease(l, dir, s, cfg);
 	cep_yamlget_set_path(l, "");
@@ -378,7 +380,7 @@ static bool valid_ipc_url(const char *s)
 		return true;
 	if (strncmp(s, scheme, sizeof(scheme) - 1) != 0 ||
 	    strlen(s) - (sizeof(scheme) - 2) >
-	    sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+	        sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 		return false;
 	for (const char *p = s; *p != '\0'; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
@@ -390,7 +392,8 @@ static int load_privsep(cep_yamlget *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
 	static const char *const pk[] = {"signer", "launcher", NULL};
-	static const char exp[] = "an ipc:///absolute/socket/path URL (at "
+	static const char exp[] =
+	    "an ipc:///absolute/socket/path URL (at "
 	    "most 107 bytes of path) or \"\" (in the delegate)";
 	const cep_yaml_node *s;
 	int rv = cep_yamlget_section(l, root, "privsep", pk, &s);
@@ -420,23 +423,25 @@ static int load_policy(cep_yamlget *l, const cep_yaml_node *root,
 	if (rv != CEP_OK || s == NULL)
 		return rv;
 	if ((rv = cep_yamlget_duration(l, s, "maxDuration", 1000,
-	    7LL * 24 * 3600000, &pol->max_duration_ms)) != CEP_OK ||
+	         7LL * 24 * 3600000, &pol->max_duration_ms)) != CEP_OK ||
 	    (rv = cep_yamlget_int(l, s, "maxConcurrentRuns", 1, 10000,
-	    &pol->max_concurrent_runs)) != CEP_OK ||
+	         &pol->max_concurrent_runs)) != CEP_OK ||
 	    (rv = cep_yamlget_int(l, s, "maxCpuWorkers", 1, 4096,
-	    &pol->max_cpu_workers)) != CEP_OK ||
+	         &pol->max_cpu_workers)) != CEP_OK ||
 	    (rv = cep_yamlget_int(l, s, "maxMemoryMiB", 1, 1048576,
-	    &pol->max_memory_mib)) != CEP_OK ||
+	         &pol->max_memory_mib)) != CEP_OK ||
 	    (rv = cep_yamlget_int(l, s, "maxDiskFillPercent", 1, 100,
-	    &pol->max_disk_fill_percent)) != CEP_OK ||
+	         &pol->max_disk_fill_percent)) != CEP_OK ||
 	    (rv = get_globs(l, s, "diskFillDeny", pol->fill_deny,
-	    &pol->n_fill_deny)) != CEP_OK)
+	         &pol->n_fill_deny)) != CEP_OK)
 		return rv;
 	if ((rv = cep_yamlget_section(l, s, "targets", tk, &t)) != CEP_OK)
 		return rv;
-	if (t != NULL && ((rv = get_globs(l, t, "allow", pol->allow,
-	    &pol->n_allow)) != CEP_OK || (rv = get_globs(l, t, "deny",
-	    pol->deny, &pol->n_deny)) != CEP_OK))
+	if (t != NULL &&
+	    ((rv = get_globs(l, t, "allow", pol->allow, &pol->n_allow)) !=
+	            CEP_OK ||
+	        (rv = get_globs(l, t, "deny", pol->deny, &pol->n_deny)) !=
+	            CEP_OK))
 		return rv;
 	cep_yamlget_set_path(l, "policy");
 	if ((rv = cep_yamlget_section(l, s, "namespaces", nk, &t)) != CEP_OK)
@@ -470,7 +475,8 @@ static int load_doc(cep_yamlget *l, const char *dir, cep_config *cfg)
 	if (cep_yaml_kind(root) == CEP_YAML_NULL)
 		return CEP_OK; /* all comments: all defaults */
 	if (cep_yaml_kind(root) != CEP_YAML_MAP)
-		return cep_yaml_error(l->err, l->doc, root, "the configuration "
+		return cep_yaml_error(l->err, l->doc, root,
+		    "the configuration "
 		    "is not a mapping, expected keys such as relay and policy");
 	int rv = cep_yamlget_keys(l, root, top);
 	if (rv == CEP_OK)

@@ -17,10 +17,10 @@
 #define CEP_POLICY_MAX_RULES 32
 
 typedef struct cep_policy {
-	int64_t max_duration_ms;        /* default 30m */
-	int max_concurrent_runs;        /* default 10 */
-	int max_cpu_workers;            /* default 2 x cores */
-	int max_memory_mib;             /* default 1024 */
+	int64_t max_duration_ms; /* default 30m */
+	int max_concurrent_runs; /* default 10 */
+	int max_cpu_workers;     /* default 2 x cores */
+	int max_memory_mib;      /* default 1024 */
 	/* disk-fill: how full it may make a filesystem (default 95), and
 	 * directories it may never fill (absolute-path globs) */
 	int max_disk_fill_percent;
@@ -44,16 +44,17 @@ typedef struct cep_policy {
 } cep_policy;
 
 typedef struct cep_config {
-	char appliance[64];         /* names the appliance in identities */
-	char relay_listen[256];     /* tls+tcp://0.0.0.0:7443 */
-	char relay_advertise[256];  /* what runners dial: tls+tcp://127.0.0.1:7443 */
+	char appliance[64];     /* names the appliance in identities */
+	char relay_listen[256]; /* tls+tcp://0.0.0.0:7443 */
+	char relay_advertise
+	    [256]; /* what runners dial: tls+tcp://127.0.0.1:7443 */
 	/* Prometheus endpoints (docs/metrics.md): "HOST:PORT", HOST an IP
 	 * literal or localhost, port 0 = any (written to run/<daemon>.
 	 * metrics-port); "" = off. Defaults 127.0.0.1:9464 and :9465. */
 	char relay_metrics[64];
 	char delegate_metrics[64];
-	int64_t runner_margin_ms;   /* identity lifetime beyond deadline: 2m */
-	int64_t deadman_ms;         /* default dead-man interval: 10s */
+	int64_t runner_margin_ms; /* identity lifetime beyond deadline: 2m */
+	int64_t deadman_ms;       /* default dead-man interval: 10s */
 	cep_policy policy;
 	/* controlPlane: (docs/control-plane-api.md); url "" = none, the
 	 * default. Relative paths are made absolute (the config folder). */
@@ -73,7 +74,7 @@ typedef struct cep_config {
 		char ns[64];
 		char name[254];
 		char kubeconfig[CEP_PATH_MAX];
-		int64_t duration_ms;        /* default 15s */
+		int64_t duration_ms; /* default 15s */
 	} lease;
 } cep_config;
 

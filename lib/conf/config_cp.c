@@ -35,8 +35,8 @@ static bool valid_proxy_url(const char *s)
 }
 
 /* A file path; relative ones are relative to the config folder. */
-int cep_cfg_get_file(cep_yamlget *l, const char *dir,
-    const cep_yaml_node *map, const char *key, char *dst, size_t dlen)
+int cep_cfg_get_file(cep_yamlget *l, const char *dir, const cep_yaml_node *map,
+    const char *key, char *dst, size_t dlen)
 {
 	static const char exp[] = "a file path";
 	const cep_yaml_node *n = cep_yaml_get(map, key);
@@ -48,7 +48,7 @@ int cep_cfg_get_file(cep_yamlget *l, const char *dir,
 	if (s[0] == '\0')
 		return cep_yamlget_bad(l, n, key, "empty", exp);
 	int w = s[0] == '/' ? snprintf(dst, dlen, "%s", s) :
-	    snprintf(dst, dlen, "%s/%s", dir, s);
+	                      snprintf(dst, dlen, "%s/%s", dir, s);
 	if (w < 0 || (size_t)w >= dlen)
 		return cep_yamlget_bad(l, n, key, "too long", exp);
 	return CEP_OK;
@@ -62,9 +62,8 @@ static bool valid_host(const char *s)
 /* A list of host names or patterns, each 1..255 bytes without blanks or
  * commas: into rules[] (allow), or with rules NULL joined with commas
  * into joined (noProxy, as CURLOPT_NOPROXY takes it). */
-static int get_hosts(cep_yamlget *l, const cep_yaml_node *map,
-    const char *key, size_t max, char rules[][256], size_t *n, char *joined,
-    size_t jlen)
+static int get_hosts(cep_yamlget *l, const cep_yaml_node *map, const char *key,
+    size_t max, char rules[][256], size_t *n, char *joined, size_t jlen)
 {
 	char exp[96];
 	snprintf(exp, sizeof(exp), "a list of at most %zu host names", max);
@@ -82,8 +81,8 @@ static int get_hosts(cep_yamlget *l, const cep_yaml_node *map,
 			snprintf(rules[i], 256, "%s", s);
 			continue;
 		}
-		int w = snprintf(joined + off, jlen - off, "%s%s",
-		    i ? "," : "", s);
+		int w = snprintf(joined + off, jlen - off, "%s%s", i ? "," : "",
+		    s);
 		if (w < 0 || (size_t)w >= jlen - off)
 			return cep_yamlget_bad(l, it, key, "list too long",
 			    exp);
@@ -94,8 +93,8 @@ static int get_hosts(cep_yamlget *l, const cep_yaml_node *map,
 	return CEP_OK;
 }
 
-int cep_cfg_load_cp(cep_yamlget *l, const char *dir,
-    const cep_yaml_node *root, cep_cp_opts *o)
+int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
+    cep_cp_opts *o)
 {
 	static const char *const ck[] = {"url", "caFile", "clientCert",
 	    "clientKey", "tokenFile", "proxy", "noProxy", "allow", "timeoutMs",
@@ -106,35 +105,37 @@ int cep_cfg_load_cp(cep_yamlget *l, const char *dir,
 	if (rv != CEP_OK || s == NULL)
 		return rv;
 	if ((rv = cep_yamlget_string(l, s, "url", valid_https_url,
-	    "an https:// URL", o->url, sizeof(o->url))) != CEP_OK ||
+	         "an https:// URL", o->url, sizeof(o->url))) != CEP_OK ||
 	    (rv = cep_cfg_get_file(l, dir, s, "caFile", o->ca_file,
-	    sizeof(o->ca_file))) != CEP_OK ||
+	         sizeof(o->ca_file))) != CEP_OK ||
 	    (rv = cep_cfg_get_file(l, dir, s, "clientCert", o->cert_file,
-	    sizeof(o->cert_file))) != CEP_OK ||
+	         sizeof(o->cert_file))) != CEP_OK ||
 	    (rv = cep_cfg_get_file(l, dir, s, "clientKey", o->key_file,
-	    sizeof(o->key_file))) != CEP_OK ||
+	         sizeof(o->key_file))) != CEP_OK ||
 	    (rv = cep_cfg_get_file(l, dir, s, "tokenFile", o->token_file,
-	    sizeof(o->token_file))) != CEP_OK ||
+	         sizeof(o->token_file))) != CEP_OK ||
 	    (rv = cep_yamlget_string(l, s, "proxy", valid_proxy_url,
-	    "an http:// or https:// URL such as http://proxy:3128", o->proxy,
-	    sizeof(o->proxy))) != CEP_OK ||
+	         "an http:// or https:// URL such as http://proxy:3128",
+	         o->proxy, sizeof(o->proxy))) != CEP_OK ||
 	    (rv = get_hosts(l, s, "noProxy", 64, NULL, NULL, o->no_proxy,
-	    sizeof(o->no_proxy))) != CEP_OK ||
+	         sizeof(o->no_proxy))) != CEP_OK ||
 	    (rv = get_hosts(l, s, "allow", CEP_CP_MAX_ALLOW, o->allow,
-	    &o->n_allow, NULL, 0)) != CEP_OK ||
+	         &o->n_allow, NULL, 0)) != CEP_OK ||
 	    (rv = cep_yamlget_int(l, s, "timeoutMs", 100, 600000,
-	    &o->timeout_ms)) != CEP_OK ||
+	         &o->timeout_ms)) != CEP_OK ||
 	    (rv = cep_yamlget_int(l, s, "pollWaitMs", 0, 300000,
-	    &o->poll_wait_ms)) != CEP_OK ||
-	    (rv = cep_yamlget_int(l, s, "spoolMiB", 1, 1048576,
-	    &mib)) != CEP_OK)
+	         &o->poll_wait_ms)) != CEP_OK ||
+	    (rv = cep_yamlget_int(l, s, "spoolMiB", 1, 1048576, &mib)) !=
+	        CEP_OK)
 		return rv;
 	o->spool_max_bytes = (int64_t)mib << 20;
 	if ((o->cert_file[0] != '\0') != (o->key_file[0] != '\0'))
-		return cep_yaml_error(l->err, l->doc, s, "controlPlane: "
+		return cep_yaml_error(l->err, l->doc, s,
+		    "controlPlane: "
 		    "clientCert and clientKey go together");
 	if (o->cert_file[0] != '\0' && o->token_file[0] != '\0')
-		return cep_yaml_error(l->err, l->doc, s, "controlPlane: "
+		return cep_yaml_error(l->err, l->doc, s,
+		    "controlPlane: "
 		    "tokenFile and clientCert exclude each other (one "
 		    "identity per appliance)");
 	return CEP_OK;

@@ -35,24 +35,24 @@
 #include "err.h"
 
 #define CEP_CP_MAX_ALLOW 16
-#define CEP_CP_MAX_REPLY (8u * 1024u * 1024u)  /* bytes of one reply */
+#define CEP_CP_MAX_REPLY (8u * 1024u * 1024u) /* bytes of one reply */
 
 typedef struct cep_cp cep_cp;
 
 /* The control-plane section of cep.yaml (docs/configuration.md). */
 typedef struct cep_cp_opts {
-	char url[512];            /* https://host[:port][/prefix]; "" = none */
-	char ca_file[4096];       /* the plane's CA bundle; "" = system CAs */
-	char cert_file[4096];     /* client certificate (PEM) ... */
-	char key_file[4096];      /* ... and its key, or: */
-	char token_file[4096];    /* bearer token, re-read at each call */
-	char proxy[512];          /* http://host:port of the site proxy; "" direct */
-	char no_proxy[512];       /* comma-separated hosts reached directly */
-	size_t n_allow;           /* 0: the url's host only */
+	char url[512];         /* https://host[:port][/prefix]; "" = none */
+	char ca_file[4096];    /* the plane's CA bundle; "" = system CAs */
+	char cert_file[4096];  /* client certificate (PEM) ... */
+	char key_file[4096];   /* ... and its key, or: */
+	char token_file[4096]; /* bearer token, re-read at each call */
+	char proxy[512];    /* http://host:port of the site proxy; "" direct */
+	char no_proxy[512]; /* comma-separated hosts reached directly */
+	size_t n_allow;     /* 0: the url's host only */
 	char allow[CEP_CP_MAX_ALLOW][256];
-	int timeout_ms;           /* per call, long-polls add their wait */
-	int poll_wait_ms;         /* long-poll wait asked of the plane */
-	int64_t spool_max_bytes;  /* the relay's spool bound */
+	int timeout_ms;          /* per call, long-polls add their wait */
+	int poll_wait_ms;        /* long-poll wait asked of the plane */
+	int64_t spool_max_bytes; /* the relay's spool bound */
 	/* In-memory client identity (PEM), instead of cert_file/key_file:
 	 * the runner's per-run identity for the tunnel. Not copied: must
 	 * outlive every call. Never set from cep.yaml. */
@@ -84,11 +84,11 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
  * caller frees; at most CEP_CP_MAX_REPLY bytes). Errors as cep_cp_call:
  * they come from the plane or the path to it, never from the relay. */
 typedef struct cep_cp_tunnel_req {
-	const char *method;      /* "cep.v1.Runner/Prove" */
-	const char *session;     /* lowercase hex, at most 64 */
-	const uint8_t *frame;    /* the Envelope */
+	const char *method;   /* "cep.v1.Runner/Prove" */
+	const char *session;  /* lowercase hex, at most 64 */
+	const uint8_t *frame; /* the Envelope */
 	size_t len;
-	int timeout_ms;          /* <= 0: the client's */
+	int timeout_ms; /* <= 0: the client's */
 } cep_cp_tunnel_req;
 int cep_cp_tunnel(cep_cp *cp, const cep_cp_tunnel_req *req, uint8_t **out,
     size_t *out_len, cep_err *err);

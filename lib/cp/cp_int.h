@@ -12,8 +12,8 @@ int cep_cp_http_code(long http);
 
 /* What the plane answered to one call, as received. */
 typedef struct cep_cp_answer {
-	long http;               /* the HTTP status */
-	const char *ctype;       /* Content-Type, NULL if none */
+	long http;         /* the HTTP status */
+	const char *ctype; /* Content-Type, NULL if none */
 	const uint8_t *body;
 	size_t len;
 } cep_cp_answer;

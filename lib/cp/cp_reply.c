@@ -16,7 +16,7 @@
 #include "http.h"
 
 #define CP_PB_TYPE "application/x-protobuf"
-#define CP_EXCERPT 120  /* bytes of a non-CpStatus error body we quote */
+#define CP_EXCERPT 120 /* bytes of a non-CpStatus error body we quote */
 
 int cep_cp_http_code(long http)
 {
@@ -26,7 +26,8 @@ int cep_cp_http_code(long http)
 	case 403: return CEP_PERMISSION_DENIED;
 	case 404: return CEP_NOT_FOUND;
 	case 409: return CEP_ABORTED;
-	case 413: case 429: return CEP_RESOURCE_EXHAUSTED;
+	case 413:
+	case 429: return CEP_RESOURCE_EXHAUSTED;
 	default: break;
 	}
 	/* 3xx: a redirect we do not follow means the plane is not where
@@ -102,24 +103,27 @@ int cep_cp_reply_decode(const char *method, const char *host,
 		char ct[64];
 		cep_http_clean(ct, sizeof(ct), ctype ? ctype : "none",
 		    strlen(ctype ? ctype : "none"));
-		return cep_err_set(err, CEP_DATA_LOSS, "control plane %s: %s: "
-		    "reply has Content-Type %s, expected " CP_PB_TYPE, host,
-		    method, ct);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "control plane %s: %s: "
+		    "reply has Content-Type %s, expected " CP_PB_TYPE,
+		    host, method, ct);
 	}
 	if (len > CEP_CP_MAX_REPLY)
-		return cep_err_set(err, CEP_DATA_LOSS, "control plane %s: %s: "
-		    "reply larger than %u MiB", host, method,
-		    CEP_CP_MAX_REPLY >> 20);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "control plane %s: %s: "
+		    "reply larger than %u MiB",
+		    host, method, CEP_CP_MAX_REPLY >> 20);
 	if (rdesc == NULL)
-		return CEP_OK;   /* raw body wanted (the tunnel's Envelope) */
+		return CEP_OK; /* raw body wanted (the tunnel's Envelope) */
 	/* protobuf-c reads len bytes: an empty body is a valid all-default
 	 * message (proto3), which is right for e.g. an empty CpTasks */
 	ProtobufCMessage *m = protobuf_c_message_unpack(rdesc, NULL, len,
 	    len > 0 ? body : (const uint8_t *)"");
 	if (m == NULL)
-		return cep_err_set(err, CEP_DATA_LOSS, "control plane %s: %s: "
-		    "reply of %zu bytes is not a valid %s", host, method, len,
-		    rdesc->name);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "control plane %s: %s: "
+		    "reply of %zu bytes is not a valid %s",
+		    host, method, len, rdesc->name);
 	*reply = m;
 	return CEP_OK;
 }

@@ -59,8 +59,9 @@ static int finish_body(cep_http_reply *r)
 
 int cep_http_fetch(const cep_http_fetch_opts *o, cep_http_reply *r)
 {
-	*r = (cep_http_reply){.body = {.max = o->max, .truncate = o->truncate,
-	    .retry_after_ms = -1}};
+	*r = (cep_http_reply){.body = {.max = o->max,
+	                          .truncate = o->truncate,
+	                          .retry_after_ms = -1}};
 	if (cep_http_global_init(NULL) != CEP_OK) {
 		snprintf(r->error, sizeof(r->error), "curl_global_init failed");
 		return CEP_UNAVAILABLE;
@@ -85,7 +86,8 @@ int cep_http_fetch(const cep_http_fetch_opts *o, cep_http_reply *r)
 	 * the generic one at its end); the generic text only when there is
 	 * nothing better */
 	if (r->error[0] == '\0')
-		snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(rc));
+		snprintf(r->error, sizeof(r->error), "%s",
+		    curl_easy_strerror(rc));
 	return CEP_UNAVAILABLE;
 }
 
@@ -107,8 +109,8 @@ char *cep_http_escape(const char *s)
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-		    c == '~') {
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~') {
 			*o++ = (char)c;
 		} else {
 			*o++ = '%';

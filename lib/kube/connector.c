@@ -31,7 +31,6 @@ struct cep_connectors {
 	cep_connector **v;
 };
 
-
 /* ---- objects ---- */
 
 static cep_connector *connector_new(void)
@@ -74,8 +73,8 @@ void cep_connector_free(cep_connector *c)
 }
 
 /* The connector's name: the file name up to its first dot. */
-static int name_from_path(const char *path, char *name, size_t len,
-    char *dir, size_t dlen, cep_err *err)
+static int name_from_path(const char *path, char *name, size_t len, char *dir,
+    size_t dlen, cep_err *err)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
@@ -85,28 +84,31 @@ static int name_from_path(const char *path, char *name, size_t len,
 	memcpy(name, base, n);
 	name[n] = '\0';
 	if (!cep_connector_dns_label(name) || strcmp(name, "local") == 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s: the file name "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s: the file name "
 		    "names the connector and must be a name of [a-z0-9-] "
-		    "(at most 63, not \"local\") followed by .yaml", path);
+		    "(at most 63, not \"local\") followed by .yaml",
+		    path);
 	if (slash == NULL)
 		return cep_path(dir, dlen, err, ".");
 	return cep_path(dir, dlen, err, "%.*s", (int)(slash - path), path);
 }
 
-int cep_connector_load_file(const char *path, cep_connector **out,
-    cep_err *err)
+int cep_connector_load_file(const char *path, cep_connector **out, cep_err *err)
 {
 	*out = NULL;
 	cep_connector *c = connector_new();
 	if (c == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	char dir[CEP_PATH_MAX];
 	int rv = name_from_path(path, c->name, sizeof(c->name), dir,
 	    sizeof(dir), err);
 	char *text = NULL;
 	size_t len = 0;
-	if (rv == CEP_OK && (rv = cep_path(c->file, sizeof(c->file), err, "%s",
-	    path)) == CEP_OK)
+	if (rv == CEP_OK &&
+	    (rv = cep_path(c->file, sizeof(c->file), err, "%s", path)) ==
+	        CEP_OK)
 		rv = cep_read_file(path, CEP_YAML_MAX_BYTES, &text, &len, err);
 	cep_yaml_doc *doc = NULL;
 	if (rv == CEP_OK)
@@ -151,20 +153,24 @@ static int list_dir(const char *dir, char ***names, size_t *n, cep_err *err)
 	*n = 0;
 	DIR *d = opendir(dir);
 	if (d == NULL)
-		return errno == ENOENT ? CEP_OK : cep_err_errno(err, errno, dir);
+		return errno == ENOENT ? CEP_OK :
+		                         cep_err_errno(err, errno, dir);
 	char **v = calloc(MAX_CONNECTORS, sizeof(*v));
 	size_t k = 0;
-	int rv = v ? CEP_OK : cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-	    "out of memory");
+	int rv = v ? CEP_OK :
+	             cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	struct dirent *e;
 	while (rv == CEP_OK && (e = readdir(d)) != NULL) {
 		if (!wanted(dir, e->d_name))
 			continue;
 		if (k == MAX_CONNECTORS)
-			rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "%s: more "
-			    "than %d connector files", dir, MAX_CONNECTORS);
+			rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+			    "%s: more "
+			    "than %d connector files",
+			    dir, MAX_CONNECTORS);
 		else if ((v[k++] = strdup(e->d_name)) == NULL)
-			rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+			rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+			    "out of memory");
 	}
 	closedir(d);
 	if (rv != CEP_OK) {
@@ -179,8 +185,7 @@ static int list_dir(const char *dir, char ***names, size_t *n, cep_err *err)
 	return CEP_OK;
 }
 
-int cep_connectors_load(const cep_paths *p, cep_connectors **out,
-    cep_err *err)
+int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err)
 {
 	*out = NULL;
 	char dir[CEP_PATH_MAX];
@@ -192,8 +197,8 @@ int cep_connectors_load(const cep_paths *p, cep_connectors **out,
 	if (rv != CEP_OK)
 		return rv;
 	cep_connectors *cs = calloc(1, sizeof(*cs));
-	if (cs == NULL || (n > 0 && (cs->v = calloc(n, sizeof(*cs->v))) ==
-	    NULL))
+	if (cs == NULL ||
+	    (n > 0 && (cs->v = calloc(n, sizeof(*cs->v))) == NULL))
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	for (size_t i = 0; rv == CEP_OK && i < n; i++) {
 		char path[CEP_PATH_MAX];
@@ -253,8 +258,8 @@ static bool listed_exactly(const cep_connector *c, const char *ns)
 	return false;
 }
 
-bool cep_connector_ns_allowed(const cep_connector *c, const char *ns,
-    char *why, size_t len)
+bool cep_connector_ns_allowed(const cep_connector *c, const char *ns, char *why,
+    size_t len)
 {
 	char tmp[8];
 	if (why == NULL || len == 0) {
@@ -263,8 +268,10 @@ bool cep_connector_ns_allowed(const cep_connector *c, const char *ns,
 	}
 	why[0] = '\0';
 	if (ns == NULL || !cep_connector_dns_label(ns)) {
-		snprintf(why, len, "\"%.63s\" is not a namespace name "
-		    "([a-z0-9-], at most 63 bytes)", ns ? ns : "");
+		snprintf(why, len,
+		    "\"%.63s\" is not a namespace name "
+		    "([a-z0-9-], at most 63 bytes)",
+		    ns ? ns : "");
 		return false;
 	}
 	/* a glob such as "*" must never reach the cluster's own namespace or
@@ -274,22 +281,25 @@ bool cep_connector_ns_allowed(const cep_connector *c, const char *ns,
 	if (special) {
 		if (listed_exactly(c, ns))
 			return true;
-		snprintf(why, len, "%s is denied unless %s lists it by exact "
-		    "name in namespaces", ns, c->file);
+		snprintf(why, len,
+		    "%s is denied unless %s lists it by exact "
+		    "name in namespaces",
+		    ns, c->file);
 		return false;
 	}
 	for (size_t i = 0; i < c->n_ns; i++)
 		if (fnmatch(c->namespaces[i], ns, 0) == 0)
 			return true;
-	snprintf(why, len, "namespace %s is not in the namespaces of "
-	    "connector %s (%s)", ns, c->name, c->file);
+	snprintf(why, len,
+	    "namespace %s is not in the namespaces of "
+	    "connector %s (%s)",
+	    ns, c->name, c->file);
 	return false;
 }
 
 /* ---- the client ---- */
 
-int cep_connector_client(const cep_connector *c, cep_kube **out,
-    cep_err *err)
+int cep_connector_client(const cep_connector *c, cep_kube **out, cep_err *err)
 {
 	*out = NULL;
 	cep_kube *k = NULL;

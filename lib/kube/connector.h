@@ -50,7 +50,7 @@
 typedef struct cep_connector {
 	char name[64];
 	char file[CEP_PATH_MAX];
-	char kubeconfig[CEP_PATH_MAX];      /* absolute */
+	char kubeconfig[CEP_PATH_MAX]; /* absolute */
 	char context[128];
 	bool allow_insecure;
 	size_t n_ns;
@@ -59,14 +59,14 @@ typedef struct cep_connector {
 	char service_account[64];
 	char image[256];
 	char pull_policy[16];
-	char relay[256];                    /* "" = relay.advertise */
+	char relay[256]; /* "" = relay.advertise */
 	char server_name[256];
 	char cpu_request[16], cpu_limit[16], mem_request[16], mem_limit[16];
 	json_t *node_selector, *tolerations, *pull_secrets;
 	json_t *labels, *annotations;
 	char http_proxy[256], https_proxy[256], no_proxy[512];
-	int64_t request_timeout_ms;         /* default 10s */
-	int64_t launch_timeout_ms;          /* pod to Running: default 2m */
+	int64_t request_timeout_ms; /* default 10s */
+	int64_t launch_timeout_ms;  /* pod to Running: default 2m */
 } cep_connector;
 
 typedef struct cep_connectors cep_connectors;
@@ -74,8 +74,7 @@ typedef struct cep_connectors cep_connectors;
 /* Loads every *.yaml in connectors.d beside p->config. A missing folder is
  * an empty set. Each bad file is an error with file:line:col; the first
  * one fails the load (an appliance must not run on half its config). */
-int cep_connectors_load(const cep_paths *p, cep_connectors **out,
-    cep_err *err);
+int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err);
 /* One file (tests, `cepctl connectors --file`). */
 int cep_connector_load_file(const char *path, cep_connector **out,
     cep_err *err);
@@ -89,12 +88,11 @@ const cep_connector *cep_connectors_find(const cep_connectors *cs,
 
 /* Is ns allowed? false with a reason naming the rule ("kube-system is
  * denied unless connectors.d/x.yaml lists it in namespaces"). */
-bool cep_connector_ns_allowed(const cep_connector *c, const char *ns,
-    char *why, size_t len);
+bool cep_connector_ns_allowed(const cep_connector *c, const char *ns, char *why,
+    size_t len);
 
 /* A client for the connector's cluster (kubeconfig + context, timeouts). */
-int cep_connector_client(const cep_connector *c, cep_kube **out,
-    cep_err *err);
+int cep_connector_client(const cep_connector *c, cep_kube **out, cep_err *err);
 
 /* The commented example `cepctl init` writes as connectors.d/
  * example.yaml.sample (every key, all commented out). */

@@ -57,7 +57,7 @@ static bool dns_subdomain(const char *s)
 static bool label_name(const char *s, size_t n, bool empty_ok)
 {
 	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+	                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
 	if (n == 0)
 		return empty_ok;
 	if (n > 63)
@@ -85,8 +85,8 @@ static bool qualified_name(const char *s)
 		return false;
 	memcpy(prefix, s, pl);
 	prefix[pl] = '\0';
-	return dns_subdomain(prefix) && label_name(slash + 1,
-	    strlen(slash + 1), false);
+	return dns_subdomain(prefix) &&
+	    label_name(slash + 1, strlen(slash + 1), false);
 }
 
 static bool label_value(const char *s)
@@ -146,12 +146,26 @@ static bool tls_url(const char *s)
  */
 static bool quantity(const char *s, bool memory, long double *val)
 {
-	static const struct { const char *sfx; long double mul; } sfx[] = {
-	    {"Ki", 1024.0L}, {"Mi", 1048576.0L}, {"Gi", 1073741824.0L},
-	    {"Ti", 1099511627776.0L}, {"Pi", 1125899906842624.0L},
-	    {"Ei", 1152921504606846976.0L}, {"n", 1e-9L}, {"u", 1e-6L},
-	    {"m", 1e-3L}, {"", 1.0L}, {"k", 1e3L}, {"M", 1e6L}, {"G", 1e9L},
-	    {"T", 1e12L}, {"P", 1e15L}, {"E", 1e18L},
+	static const struct {
+		const char *sfx;
+		long double mul;
+	} sfx[] = {
+	    {"Ki", 1024.0L},
+	    {"Mi", 1048576.0L},
+	    {"Gi", 1073741824.0L},
+	    {"Ti", 1099511627776.0L},
+	    {"Pi", 1125899906842624.0L},
+	    {"Ei", 1152921504606846976.0L},
+	    {"n", 1e-9L},
+	    {"u", 1e-6L},
+	    {"m", 1e-3L},
+	    {"", 1.0L},
+	    {"k", 1e3L},
+	    {"M", 1e6L},
+	    {"G", 1e9L},
+	    {"T", 1e12L},
+	    {"P", 1e15L},
+	    {"E", 1e18L},
 	};
 	size_t digits = strspn(s, "0123456789"), frac = 0;
 	const char *p = s + digits;
@@ -178,9 +192,9 @@ static bool quantity(const char *s, bool memory, long double *val)
 
 /* A list of names checked by ok (at most 63 bytes when into rows); into
  * a JSON array of {"name": x} (as imagePullSecrets wants) or into rows. */
-static int get_names(cep_yamlget *l, const cep_yaml_node *map,
-    const char *key, bool (*ok)(const char *), const char *expected,
-    json_t *arr, char (*rows)[64], size_t max, size_t *n)
+static int get_names(cep_yamlget *l, const cep_yaml_node *map, const char *key,
+    bool (*ok)(const char *), const char *expected, json_t *arr,
+    char (*rows)[64], size_t max, size_t *n)
 {
 	const struct cep_yamlget_list spec = {max, ok, "bad entry", expected};
 	const cep_yaml_node *list;
@@ -206,9 +220,9 @@ static int get_names(cep_yamlget *l, const cep_yaml_node *map,
 
 /* A string map (labels, annotations, nodeSelector) into a JSON object.
  * reserved: keys cep sets itself, which a connector must not override. */
-static int get_map(cep_yamlget *l, const cep_yaml_node *map,
-    const char *key, bool (*val_ok)(const char *), const char *expected,
-    bool reserved, json_t *obj)
+static int get_map(cep_yamlget *l, const cep_yaml_node *map, const char *key,
+    bool (*val_ok)(const char *), const char *expected, bool reserved,
+    json_t *obj)
 {
 	const cep_yaml_node *m = cep_yaml_get(map, key);
 	if (m == NULL || cep_yaml_kind(m) == CEP_YAML_NULL)
@@ -225,10 +239,12 @@ static int get_map(cep_yamlget *l, const cep_yaml_node *map,
 			vs = "";
 		if (!qualified_name(ks))
 			return cep_yamlget_bad(l, k, key, "bad key", expected);
-		if (reserved && (strcmp(ks, "app.kubernetes.io/managed-by") ==
-		    0 || strncmp(ks, "cep.io/", 7) == 0))
+		if (reserved &&
+		    (strcmp(ks, "app.kubernetes.io/managed-by") == 0 ||
+		        strncmp(ks, "cep.io/", 7) == 0))
 			return cep_yamlget_bad(l, k, key,
-			    "key reserved for cep", "a key other than "
+			    "key reserved for cep",
+			    "a key other than "
 			    "app.kubernetes.io/managed-by and cep.io/*");
 		if (vs == NULL || !val_ok(vs))
 			return cep_yamlget_bad(l, v, key, "bad value",
@@ -255,7 +271,8 @@ static int toleration_seconds(cep_yamlget *l, const cep_yaml_node *t,
 	char *end = NULL;
 	errno = 0;
 	long long secs = ss != NULL && !cep_yaml_quoted(sn) && ss[0] != '\0' ?
-	    strtoll(ss, &end, 10) : -1;
+	    strtoll(ss, &end, 10) :
+	    -1;
 	if (end == NULL || *end != '\0' || errno != 0 || secs < 0 ||
 	    secs > 31536000 || strcmp(effect, "NoExecute") != 0)
 		return cep_yamlget_bad(l, sn, "tolerationSeconds", "not valid",
@@ -264,14 +281,13 @@ static int toleration_seconds(cep_yamlget *l, const cep_yaml_node *t,
 	return CEP_OK;
 }
 
-static int load_toleration(cep_yamlget *l, const cep_yaml_node *t,
-    json_t *out)
+static int load_toleration(cep_yamlget *l, const cep_yaml_node *t, json_t *out)
 {
-	static const char *const keys[] = {"key", "operator", "value",
-	    "effect", "tolerationSeconds", NULL};
+	static const char *const keys[] = {"key", "operator", "value", "effect",
+	    "tolerationSeconds", NULL};
 	static const char *const ops[] = {"Equal", "Exists", NULL};
-	static const char *const effects[] = {"NoSchedule",
-	    "PreferNoSchedule", "NoExecute", NULL};
+	static const char *const effects[] = {"NoSchedule", "PreferNoSchedule",
+	    "NoExecute", NULL};
 	if (cep_yaml_kind(t) != CEP_YAML_MAP)
 		return cep_yamlget_bad(l, t, "tolerations",
 		    "entry is not a mapping",
@@ -288,8 +304,10 @@ static int load_toleration(cep_yamlget *l, const cep_yaml_node *t,
 		rv = cep_yamlget_string(l, t, "value", label_value,
 		    "a label value", v, sizeof(v));
 	if (rv == CEP_OK)
-		rv = cep_yamlget_enum(l, t, "effect", effects, "NoSchedule, "
-		    "PreferNoSchedule or NoExecute", eff, sizeof(eff));
+		rv = cep_yamlget_enum(l, t, "effect", effects,
+		    "NoSchedule, "
+		    "PreferNoSchedule or NoExecute",
+		    eff, sizeof(eff));
 	if (rv != CEP_OK)
 		return rv;
 	if (strcmp(op, "Exists") == 0 && v[0] != '\0')
@@ -340,7 +358,7 @@ static int get_quantity(cep_yamlget *l, const cep_yaml_node *map,
 {
 	const cep_yaml_node *n = cep_yaml_get(map, key);
 	const char *exp = memory ? "a memory quantity such as 128Mi or 1Gi" :
-	    "a CPU quantity such as 50m or 0.5";
+	                           "a CPU quantity such as 50m or 0.5";
 	if (n == NULL)
 		return quantity(dst, memory, val) ? CEP_OK : CEP_INTERNAL;
 	const char *s = cep_yaml_scalar(n);
@@ -361,13 +379,13 @@ static int load_resources(cep_yamlget *l, const cep_yaml_node *runner,
 		return rv;
 	long double cr = 0, cl = 0, mr = 0, ml = 0;
 	if ((rv = get_quantity(l, r, "cpuRequest", false, c->cpu_request,
-	    sizeof(c->cpu_request), &cr)) != CEP_OK ||
+	         sizeof(c->cpu_request), &cr)) != CEP_OK ||
 	    (rv = get_quantity(l, r, "cpuLimit", false, c->cpu_limit,
-	    sizeof(c->cpu_limit), &cl)) != CEP_OK ||
+	         sizeof(c->cpu_limit), &cl)) != CEP_OK ||
 	    (rv = get_quantity(l, r, "memoryRequest", true, c->mem_request,
-	    sizeof(c->mem_request), &mr)) != CEP_OK ||
+	         sizeof(c->mem_request), &mr)) != CEP_OK ||
 	    (rv = get_quantity(l, r, "memoryLimit", true, c->mem_limit,
-	    sizeof(c->mem_limit), &ml)) != CEP_OK)
+	         sizeof(c->mem_limit), &ml)) != CEP_OK)
 		return rv;
 	/* the API server refuses a request above its limit: say so here */
 	if (cr > cl)
@@ -375,25 +393,24 @@ static int load_resources(cep_yamlget *l, const cep_yaml_node *runner,
 		    "a request no larger than the limit");
 	if (mr > ml)
 		return cep_yamlget_bad(l, r, "memoryRequest",
-		    "above memoryLimit",
-		    "a request no larger than the limit");
+		    "above memoryLimit", "a request no larger than the limit");
 	return CEP_OK;
 }
 
 static int load_proxy(cep_yamlget *l, const cep_yaml_node *runner,
     cep_connector *c)
 {
-	static const char *const keys[] = {"httpProxy", "httpsProxy",
-	    "noProxy", NULL};
+	static const char *const keys[] = {"httpProxy", "httpsProxy", "noProxy",
+	    NULL};
 	static const char url[] = "a proxy URL such as http://proxy:3128";
 	const cep_yaml_node *p;
 	int rv = cep_yamlget_section(l, runner, "proxy", keys, &p);
 	if (rv != CEP_OK || p == NULL)
 		return rv;
 	if ((rv = cep_yamlget_string(l, p, "httpProxy", token, url,
-	    c->http_proxy, sizeof(c->http_proxy))) != CEP_OK ||
+	         c->http_proxy, sizeof(c->http_proxy))) != CEP_OK ||
 	    (rv = cep_yamlget_string(l, p, "httpsProxy", token, url,
-	    c->https_proxy, sizeof(c->https_proxy))) != CEP_OK)
+	         c->https_proxy, sizeof(c->https_proxy))) != CEP_OK)
 		return rv;
 	return cep_yamlget_string(l, p, "noProxy", token,
 	    "a comma-separated list of hosts and domains", c->no_proxy,
@@ -407,16 +424,18 @@ static int load_runner_strings(cep_yamlget *l, const cep_yaml_node *r,
 	    "Never", NULL};
 	int rv;
 	if ((rv = cep_yamlget_string(l, r, "serviceAccount", dns_subdomain,
-	    "a service account name ([a-z0-9.-], at most 63 bytes)",
-	    c->service_account, sizeof(c->service_account))) != CEP_OK ||
+	         "a service account name ([a-z0-9.-], at most 63 bytes)",
+	         c->service_account, sizeof(c->service_account))) != CEP_OK ||
 	    (rv = cep_yamlget_string(l, r, "image", token,
-	    "an image reference such as registry.example.com/cep/runner:1.0",
-	    c->image, sizeof(c->image))) != CEP_OK ||
+	         "an image reference such as registry.example.com/cep/runner:1.0",
+	         c->image, sizeof(c->image))) != CEP_OK ||
 	    (rv = cep_yamlget_enum(l, r, "imagePullPolicy", policies,
-	    "Always, IfNotPresent or Never", c->pull_policy,
-	    sizeof(c->pull_policy))) != CEP_OK ||
-	    (rv = cep_yamlget_string(l, r, "relay", tls_url, "a URL such as "
-	    "tls+tcp://10.0.0.5:7443", c->relay, sizeof(c->relay))) != CEP_OK)
+	         "Always, IfNotPresent or Never", c->pull_policy,
+	         sizeof(c->pull_policy))) != CEP_OK ||
+	    (rv = cep_yamlget_string(l, r, "relay", tls_url,
+	         "a URL such as "
+	         "tls+tcp://10.0.0.5:7443",
+	         c->relay, sizeof(c->relay))) != CEP_OK)
 		return rv;
 	return cep_yamlget_string(l, r, "serverName", dns_subdomain,
 	    "a DNS name in the relay's certificate", c->server_name,
@@ -428,8 +447,8 @@ static int load_runner(cep_yamlget *l, const cep_yaml_node *root,
 {
 	static const char *const keys[] = {"serviceAccount", "image",
 	    "imagePullPolicy", "imagePullSecrets", "relay", "serverName",
-	    "resources", "nodeSelector", "tolerations", "labels",
-	    "annotations", "proxy", NULL};
+	    "resources", "nodeSelector", "tolerations", "labels", "annotations",
+	    "proxy", NULL};
 	static const char lbl[] = "a mapping of label keys to label values";
 	const cep_yaml_node *r;
 	int rv = cep_yamlget_section(l, root, "runner", keys, &r);
@@ -440,15 +459,17 @@ static int load_runner(cep_yamlget *l, const cep_yaml_node *root,
 		    "image such as registry.example.com/cep/runner:1.0");
 	if (rv != CEP_OK || (rv = load_runner_strings(l, r, c)) != CEP_OK ||
 	    (rv = get_names(l, r, "imagePullSecrets", dns_subdomain,
-	    "a list of Secret names", c->pull_secrets, NULL, MAX_MAP_ENTRIES,
-	    NULL)) != CEP_OK ||
+	         "a list of Secret names", c->pull_secrets, NULL,
+	         MAX_MAP_ENTRIES, NULL)) != CEP_OK ||
 	    (rv = get_map(l, r, "nodeSelector", label_value, lbl, false,
-	    c->node_selector)) != CEP_OK ||
+	         c->node_selector)) != CEP_OK ||
 	    (rv = load_tolerations(l, r, c->tolerations)) != CEP_OK ||
-	    (rv = get_map(l, r, "labels", label_value, lbl, true,
-	    c->labels)) != CEP_OK ||
-	    (rv = get_map(l, r, "annotations", annotation_value, "a mapping "
-	    "of annotation keys to strings", true, c->annotations)) != CEP_OK)
+	    (rv = get_map(l, r, "labels", label_value, lbl, true, c->labels)) !=
+	        CEP_OK ||
+	    (rv = get_map(l, r, "annotations", annotation_value,
+	         "a mapping "
+	         "of annotation keys to strings",
+	         true, c->annotations)) != CEP_OK)
 		return rv;
 	cep_yamlget_set_path(l, "runner");
 	if ((rv = load_resources(l, r, c)) != CEP_OK)
@@ -479,7 +500,7 @@ static int load_kubeconfig(cep_yamlget *l, const cep_yaml_node *root,
 {
 	const cep_yaml_node *n = cep_yaml_get(root, "kubeconfig");
 	static const char exp[] = "the path of a kubeconfig file (relative "
-	    "paths are relative to connectors.d)";
+	                          "paths are relative to connectors.d)";
 	if (n == NULL)
 		return cep_yaml_error(l->err, l->doc, cep_yaml_root(l->doc),
 		    "kubeconfig: missing, expected %s", exp);
@@ -498,19 +519,20 @@ static int load_namespaces(cep_yamlget *l, const cep_yaml_node *root,
     cep_connector *c)
 {
 	static const char exp[] = "a list of at most 64 namespace names or "
-	    "globs such as shop or team-*";
+	                          "globs such as shop or team-*";
 	const cep_yaml_node *n = cep_yaml_get(root, "namespaces");
 	if (n == NULL || cep_yaml_len(n) == 0)
-		return cep_yaml_error(l->err, l->doc, n ? n :
-		    cep_yaml_root(l->doc), "namespaces: missing or empty, "
-		    "expected %s", exp);
+		return cep_yaml_error(l->err, l->doc,
+		    n ? n : cep_yaml_root(l->doc),
+		    "namespaces: missing or empty, "
+		    "expected %s",
+		    exp);
 	int rv = get_names(l, root, "namespaces", ns_glob, exp, NULL,
 	    c->namespaces, CEP_CONN_MAX_NS, &c->n_ns);
 	if (rv == CEP_OK)
 		rv = cep_yamlget_string(l, root, "applianceNamespace",
-		    cep_connector_dns_label,
-		    "a namespace name", c->appliance_ns,
-		    sizeof(c->appliance_ns));
+		    cep_connector_dns_label, "a namespace name",
+		    c->appliance_ns, sizeof(c->appliance_ns));
 	return rv;
 }
 
@@ -521,12 +543,14 @@ static int load_doc(cep_yamlget *l, const char *dir, cep_connector *c)
 	    "runner", "timeouts", NULL};
 	const cep_yaml_node *root = cep_yaml_root(l->doc);
 	if (cep_yaml_kind(root) != CEP_YAML_MAP)
-		return cep_yaml_error(l->err, l->doc, root, "a connector is a "
+		return cep_yaml_error(l->err, l->doc, root,
+		    "a connector is a "
 		    "mapping with keys such as kubeconfig, namespaces and runner");
 	cep_yamlget_set_path(l, "");
 	const char *kind = cep_yaml_scalar(cep_yaml_get(root, "kind"));
 	if (kind != NULL && strcmp(kind, "Config") == 0)
-		return cep_yaml_error(l->err, l->doc, root, "this is a "
+		return cep_yaml_error(l->err, l->doc, root,
+		    "this is a "
 		    "kubeconfig, not a connector: every *.yaml in connectors.d "
 		    "is a connector, so keep kubeconfigs elsewhere or name them "
 		    "*.kubeconfig");

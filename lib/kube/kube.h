@@ -59,8 +59,11 @@ void cep_kube_free(cep_kube *k);
  * 5 s with jitter, or the server's Retry-After when it sends one). */
 void cep_kube_set_timeout(cep_kube *k, int64_t ms);
 void cep_kube_set_retries(cep_kube *k, int attempts);
+/* Requests made through k and new connections they opened (each a TLS
+ * handshake): connections are kept and reused across calls. */
+void cep_kube_http_stats(cep_kube *k, uint64_t *calls, uint64_t *connects);
 
-const char *cep_kube_server(const cep_kube *k);      /* https://host:port */
+const char *cep_kube_server(const cep_kube *k); /* https://host:port */
 /* The context's namespace, or the service account's; "" if none. */
 const char *cep_kube_namespace(const cep_kube *k);
 
@@ -77,7 +80,7 @@ extern const cep_kube_res cep_kube_secrets;
 extern const cep_kube_res cep_kube_nodes;
 extern const cep_kube_res cep_kube_namespaces;
 extern const cep_kube_res cep_kube_deployments;
-extern const cep_kube_res cep_kube_ssar;   /* selfsubjectaccessreviews */
+extern const cep_kube_res cep_kube_ssar; /* selfsubjectaccessreviews */
 /* By plural or kind ("pods", "Pod", "deployments"...); NULL if unknown. */
 const cep_kube_res *cep_kube_res_find(const char *name);
 
@@ -88,12 +91,12 @@ int cep_kube_path(const cep_kube_res *r, const char *ns, const char *name,
 
 /* A raw request: what is sent, and the words its errors start with. */
 typedef struct cep_kube_req {
-	const char *method;        /* "GET", "POST", ... */
-	const char *path;          /* from cep_kube_path, or "/version" */
-	const char *query;         /* without '?', or NULL */
-	json_t *body;              /* NULL or JSON (not taken) */
-	const char *content_type;  /* NULL: application/json */
-	const char *what;          /* e.g. "create pods shop/x" */
+	const char *method;       /* "GET", "POST", ... */
+	const char *path;         /* from cep_kube_path, or "/version" */
+	const char *query;        /* without '?', or NULL */
+	json_t *body;             /* NULL or JSON (not taken) */
+	const char *content_type; /* NULL: application/json */
+	const char *what;         /* e.g. "create pods shop/x" */
 } cep_kube_req;
 
 /*
@@ -108,9 +111,9 @@ int cep_kube_get(cep_kube *k, const cep_kube_res *r, const char *ns,
     const char *name, json_t **obj, cep_err *err);
 
 typedef struct cep_kube_list_opts {
-	const char *label_selector;   /* NULL = none */
+	const char *label_selector; /* NULL = none */
 	const char *field_selector;
-	int64_t limit;                /* page size, 0 = server default */
+	int64_t limit; /* page size, 0 = server default */
 } cep_kube_list_opts;
 
 /* All pages (limit/continue) merged: *items is a JSON array (new ref);
@@ -125,9 +128,9 @@ int cep_kube_create(cep_kube *k, const cep_kube_res *r, const char *ns,
     json_t *obj, json_t **created, cep_err *err);
 
 typedef struct cep_kube_delete_opts {
-	int64_t grace_seconds;        /* < 0 = the object's default */
-	const char *propagation;      /* NULL, Background, Foreground, Orphan */
-	const char *uid;              /* precondition, NULL = none */
+	int64_t grace_seconds;   /* < 0 = the object's default */
+	const char *propagation; /* NULL, Background, Foreground, Orphan */
+	const char *uid;         /* precondition, NULL = none */
 } cep_kube_delete_opts;
 
 /* NOT_FOUND when already gone (callers that only want it gone treat that
@@ -136,14 +139,14 @@ int cep_kube_delete(cep_kube *k, const cep_kube_res *r, const char *ns,
     const char *name, const cep_kube_delete_opts *o, cep_err *err);
 
 enum cep_kube_patch {
-	CEP_KUBE_MERGE_PATCH,         /* application/merge-patch+json */
-	CEP_KUBE_STRATEGIC_PATCH,     /* application/strategic-merge-patch+json */
+	CEP_KUBE_MERGE_PATCH,     /* application/merge-patch+json */
+	CEP_KUBE_STRATEGIC_PATCH, /* application/strategic-merge-patch+json */
 };
 
 /* sub: NULL or a subresource ("scale", "status"). */
 int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
-    const char *name, const char *sub, enum cep_kube_patch type,
-    json_t *patch, json_t **out, cep_err *err);
+    const char *name, const char *sub, enum cep_kube_patch type, json_t *patch,
+    json_t **out, cep_err *err);
 
 /*
  * List-then-watch. fn is called with "ADDED" for each object of the
@@ -164,9 +167,9 @@ typedef struct cep_kube_watch_spec {
 	const char *ns;                 /* NULL: cluster-scoped or all */
 	const cep_kube_list_opts *list; /* selectors; NULL: none */
 	int64_t timeout_ms;
-	const atomic_bool *stop;        /* may be NULL */
+	const atomic_bool *stop; /* may be NULL */
 	cep_kube_watch_fn fn;
-	void *arg;                      /* fn's */
+	void *arg; /* fn's */
 } cep_kube_watch_spec;
 int cep_kube_watch(cep_kube *k, const cep_kube_watch_spec *w, cep_err *err);
 
@@ -177,11 +180,11 @@ int cep_kube_watch(cep_kube *k, const cep_kube_watch_spec *w, cep_err *err);
  * itself could not be made.
  */
 typedef struct cep_kube_access {
-	const char *verb;      /* "create", "patch", ... */
-	const char *group;     /* "" or NULL: core */
-	const char *resource;  /* "pods", "deployments" */
-	const char *sub;       /* NULL or "scale", "eviction" */
-	const char *ns;        /* NULL: cluster-wide */
+	const char *verb;     /* "create", "patch", ... */
+	const char *group;    /* "" or NULL: core */
+	const char *resource; /* "pods", "deployments" */
+	const char *sub;      /* NULL or "scale", "eviction" */
+	const char *ns;       /* NULL: cluster-wide */
 } cep_kube_access;
 int cep_kube_can_i(cep_kube *k, const cep_kube_access *a, bool *allowed,
     char *reason, size_t rlen, cep_err *err);
@@ -192,6 +195,6 @@ int cep_kube_version(cep_kube *k, char *buf, size_t len, cep_err *err);
 /* A Status object (or any error body) to "409 Conflict: <message>"; used
  * by the client and by tests. http is the response code. */
 void cep_kube_status_text(long http, json_t *body, char *buf, size_t len);
-int cep_kube_status_code(long http, const char *reason);  /* -> cep code */
+int cep_kube_status_code(long http, const char *reason); /* -> cep code */
 
 #endif

@@ -53,13 +53,19 @@ int kube_b64_decode(const char *in, kube_blob *out)
 			continue;
 		}
 		if (pad)
-			goto bad;       /* data after padding */
-		if (c >= 'A' && c <= 'Z') v = c - 'A';
-		else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9') v = c - '0' + 52;
-		else if (c == '+') v = 62;
-		else if (c == '/') v = 63;
-		else goto bad;
+			goto bad; /* data after padding */
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else
+			goto bad;
 		acc = (acc << 6) | (uint32_t)v;
 		bits += 6;
 		if (bits >= 8) {
@@ -69,7 +75,7 @@ int kube_b64_decode(const char *in, kube_blob *out)
 		}
 	}
 	if (bits >= 6)
-		goto bad;               /* a lone trailing character */
+		goto bad; /* a lone trailing character */
 	o[len] = '\0';
 	out->data = (char *)o;
 	out->len = len;
@@ -96,9 +102,8 @@ static int want_map(struct kc *c, const cep_yaml_node *n, const char *what)
 }
 
 /* The map under key inner of the entry named name in list key. */
-static int find_named(struct kc *c, const cep_yaml_node *root,
-    const char *key, const char *inner, const char *name,
-    const cep_yaml_node **out)
+static int find_named(struct kc *c, const cep_yaml_node *root, const char *key,
+    const char *inner, const char *name, const cep_yaml_node **out)
 {
 	const cep_yaml_node *seq = cep_yaml_get(root, key);
 	char names[200] = "";
@@ -117,8 +122,8 @@ static int find_named(struct kc *c, const cep_yaml_node *root,
 			    "%s%s", o ? ", " : "", nm);
 	}
 	if (cep_yaml_kind(seq) != CEP_YAML_SEQ && seq != NULL)
-		return cep_yaml_error(c->err, c->doc, seq,
-		    "%s must be a list", key);
+		return cep_yaml_error(c->err, c->doc, seq, "%s must be a list",
+		    key);
 	return cep_yaml_error(c->err, c->doc, seq ? seq : cep_yaml_root(c->doc),
 	    "%s \"%s\" not found (have: %s)", inner, name,
 	    names[0] ? names : "none");
@@ -137,13 +142,14 @@ static int read_ref(struct kc *c, const cep_yaml_node *n, const char *key,
 	if (p == NULL || p[0] == '\0')
 		return cep_yaml_error(c->err, c->doc, n,
 		    "%s must be a file name", key);
-	if (cep_path(path, sizeof(path), &e, "%s%s%s", p[0] == '/' ? "" :
-	    c->dir, p[0] == '/' ? "" : "/", p) != CEP_OK)
+	if (cep_path(path, sizeof(path), &e, "%s%s%s",
+	        p[0] == '/' ? "" : c->dir, p[0] == '/' ? "" : "/", p) != CEP_OK)
 		return cep_yaml_error(c->err, c->doc, n, "%s: %s", key, e.msg);
 	if (abs != NULL)
 		snprintf(abs, alen, "%s", path);
 	cep_secret sec = {0};
-	int rc = secret ? cep_secret_read(path, &so, &sec, &e) :
+	int rc = secret ?
+	    cep_secret_read(path, &so, &sec, &e) :
 	    cep_read_file(path, KUBE_MAX_FILE, &sec.data, &sec.len, &e);
 	if (rc != CEP_OK) {
 		cep_yaml_error(c->err, c->doc, n, "%s: %s", key, e.msg);
@@ -292,11 +298,12 @@ static int load_cluster(struct kc *c, const cep_yaml_node *cl,
 		    "insecure-skip-tls-verify is refused: the connector must "
 		    "allow it explicitly (insecureSkipTLSVerify: true)");
 	if (pem_pair(c, cl, "certificate-authority", "CERTIFICATE",
-	    &c->k->ca) != CEP_OK)
+	        &c->k->ca) != CEP_OK)
 		return c->err->code;
 	const char *sn = str_at(cl, "tls-server-name");
-	if (sn != NULL && (strlen(sn) >= sizeof(c->k->tls_server_name) ||
-	    strcspn(sn, ":/[]@ ") != strlen(sn)))
+	if (sn != NULL &&
+	    (strlen(sn) >= sizeof(c->k->tls_server_name) ||
+	        strcspn(sn, ":/[]@ ") != strlen(sn)))
 		return cep_yaml_error(c->err, c->doc,
 		    cep_yaml_get(cl, "tls-server-name"),
 		    "tls-server-name must be a host name");
@@ -352,7 +359,7 @@ static int load_user(struct kc *c, const cep_yaml_node *u)
 		/* not as a secret: kube.c re-reads it as it rotates, and a
 		 * kubelet-projected token is a 0644 link by design */
 		if (read_ref(c, tf, "tokenFile", false, &b, k->token_file,
-		    sizeof(k->token_file)) != CEP_OK)
+		        sizeof(k->token_file)) != CEP_OK)
 			return c->err->code;
 		kube_blob_free(&b);
 		cep_err e;
@@ -360,13 +367,14 @@ static int load_user(struct kc *c, const cep_yaml_node *u)
 			return cep_yaml_error(c->err, c->doc, tf,
 			    "tokenFile: %s", e.msg);
 	}
-	if (pem_pair(c, u, "client-certificate", "CERTIFICATE",
-	    &k->cert) != CEP_OK)
+	if (pem_pair(c, u, "client-certificate", "CERTIFICATE", &k->cert) !=
+	    CEP_OK)
 		return c->err->code;
 	if (pem_pair(c, u, "client-key", "PRIVATE KEY", &k->key) != CEP_OK)
 		return c->err->code;
 	if ((k->cert.len > 0) != (k->key.len > 0))
-		return cep_yaml_error(c->err, c->doc, u, "a client certificate "
+		return cep_yaml_error(c->err, c->doc, u,
+		    "a client certificate "
 		    "needs a client key and the other way round");
 	return CEP_OK;
 }
@@ -390,15 +398,15 @@ static int load_context(struct kc *c, const cep_yaml_node *root,
 	if (load_cluster(c, cl, allow_insecure) != CEP_OK)
 		return c->err->code;
 	if (uname == NULL)
-		return CEP_OK;  /* anonymous, as kubectl allows */
+		return CEP_OK; /* anonymous, as kubectl allows */
 	if (find_named(c, root, "users", "user", uname, &u) != CEP_OK)
 		return c->err->code;
 	return load_user(c, u);
 }
 
 int kube_from_kubeconfig_text(const char *text, size_t len, const char *fname,
-    const char *dir, const char *context, bool allow_insecure,
-    cep_kube **out, cep_err *err)
+    const char *dir, const char *context, bool allow_insecure, cep_kube **out,
+    cep_err *err)
 {
 	cep_yaml_doc *doc = NULL;
 	*out = NULL;
@@ -410,13 +418,15 @@ int kube_from_kubeconfig_text(const char *text, size_t len, const char *fname,
 	if (cep_yaml_kind(root) != CEP_YAML_MAP) {
 		rc = cep_yaml_error(err, doc, root, "not a kubeconfig: %s",
 		    cep_yaml_kind(root) == CEP_YAML_NULL ? "empty document" :
-		    "expected a map");
+		                                           "expected a map");
 		goto done;
 	}
-	const char *name = context && context[0] ? context :
+	const char *name = context && context[0] ?
+	    context :
 	    str_at(root, "current-context");
 	if (name == NULL || name[0] == '\0') {
-		rc = cep_yaml_error(err, doc, root, "no context given and no "
+		rc = cep_yaml_error(err, doc, root,
+		    "no context given and no "
 		    "current-context");
 		goto done;
 	}
@@ -462,7 +472,8 @@ static int in_cluster_server(cep_kube *k, cep_err *err)
 	const char *h = getenv("KUBERNETES_SERVICE_HOST");
 	const char *p = getenv("KUBERNETES_SERVICE_PORT");
 	if (h == NULL || h[0] == '\0' || p == NULL || p[0] == '\0')
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "not running "
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "not running "
 		    "in a cluster: KUBERNETES_SERVICE_HOST/PORT are not set");
 	char url[600];
 	bool v6 = strchr(h, ':') != NULL;
@@ -482,7 +493,8 @@ int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err)
 	*out = NULL;
 	cep_kube *k = kube_alloc();
 	if (k == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	char path[1024];
 	char *data = NULL;
 	size_t len = 0;
@@ -495,11 +507,11 @@ int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err)
 	if (rc == CEP_OK)
 		rc = cep_path(path, sizeof(path), err, "%s/ca.crt", sa_dir);
 	if (rc == CEP_OK)
-		rc = cep_read_file(path, KUBE_MAX_FILE, &k->ca.data,
-		    &k->ca.len, err);
+		rc = cep_read_file(path, KUBE_MAX_FILE, &k->ca.data, &k->ca.len,
+		    err);
 	if (rc == CEP_OK &&
 	    cep_path(path, sizeof(path), err, "%s/namespace", sa_dir) ==
-	    CEP_OK &&
+	        CEP_OK &&
 	    cep_read_file(path, sizeof(k->ns) - 1, &data, &len, NULL) == 0) {
 		while (len > 0 && isspace((unsigned char)data[len - 1]))
 			data[--len] = '\0';

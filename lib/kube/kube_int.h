@@ -14,11 +14,12 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "http.h"
 #include "kube.h"
 
-#define KUBE_MAX_BODY (64u * 1024u * 1024u)   /* any non-watch response */
-#define KUBE_MAX_WATCH_LINE (1024u * 1024u)   /* one watch event */
-#define KUBE_MAX_FILE (1024u * 1024u)         /* kubeconfig, CA, cert, key */
+#define KUBE_MAX_BODY (64u * 1024u * 1024u) /* any non-watch response */
+#define KUBE_MAX_WATCH_LINE (1024u * 1024u) /* one watch event */
+#define KUBE_MAX_FILE (1024u * 1024u)       /* kubeconfig, CA, cert, key */
 #define KUBE_PATH_MAX 2048
 #define KUBE_BACKOFF_MIN_MS 200
 #define KUBE_BACKOFF_MAX_MS 5000
@@ -30,27 +31,28 @@ typedef struct kube_blob {
 } kube_blob;
 
 struct cep_kube {
-	char server[1024];          /* https://host:port[/prefix], no '/' end */
-	char host[256];             /* as in a URL: IPv6 in brackets */
+	char server[1024]; /* https://host:port[/prefix], no '/' end */
+	char host[256];    /* as in a URL: IPv6 in brackets */
 	int port;
-	char prefix[512];           /* path before /api, "" or "/x/y" */
+	char prefix[512]; /* path before /api, "" or "/x/y" */
 	char ns[254];
-	char tls_server_name[256];  /* "" = the server's host */
-	char proxy[1024];           /* "" = no proxy at all */
+	char tls_server_name[256]; /* "" = the server's host */
+	char proxy[1024];          /* "" = no proxy at all */
 	bool insecure;
-	kube_blob ca, cert, key;    /* ca.len 0 = the system CAs */
+	kube_blob ca, cert, key; /* ca.len 0 = the system CAs */
 
 	/* Bearer token: static, or re-read from token_file when its
 	 * mtime/size/inode change (projected tokens rotate). */
 	pthread_mutex_t mu;
-	char *token;                /* NULL = none; wiped on free */
-	char token_file[1024];      /* "" = static token */
+	char *token;           /* NULL = none; wiped on free */
+	char token_file[1024]; /* "" = static token */
 	struct timespec tok_mtime;
 	off_t tok_size;
 	ino_t tok_ino;
 
 	_Atomic int64_t timeout_ms;
 	atomic_int attempts;
+	cep_http_client *http; /* under mu; made at the first call */
 };
 
 /* kube.c */
@@ -68,15 +70,16 @@ int cep_kube_query_add(char *buf, size_t len, const char *key, const char *val,
     cep_err *err);
 /* Backoff for attempt n (0-based): 200 ms doubling to 5 s, +-25% jitter. */
 int64_t cep_kube_backoff_ms(int n);
-/* A fresh easy handle with the common options (url, TLS, bearer token,
- * proxy) and *hdrs the header list to give it (Accept, Host). Internal to
- * the kube files: kube_watch.c runs its own transfer loop. */
-struct curl_slist;
-void *cep_kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
-    cep_err *err);
-/* Frees an easy handle from cep_kube_easy, its header list and what hangs on
- * it (the CONNECT_TO list). */
-void cep_kube_easy_done(void *easy, struct curl_slist *hdrs);
+/* The handle's HTTP client, made at the first call (NULL with err set
+ * without memory). */
+cep_http_client *kube_client(cep_kube *k, cep_err *err);
+/* The current bearer token ("" none) in a buffer for one request; NULL
+ * with err set. Wiped and freed by kube_bearer_free. */
+char *kube_bearer(cep_kube *k, cep_err *err);
+void kube_bearer_free(char *tok);
+/* The request headers every call sends (Accept; Host with
+ * tls-server-name, its line in host): NULL-terminated in hdrs. */
+void kube_headers(const cep_kube *k, const char *hdrs[3], char host[300]);
 int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
     size_t len, cep_err *err);
 /* kube_status.c. */
@@ -86,8 +89,8 @@ int cep_kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
 
 /* kube_config.c */
 int kube_from_kubeconfig_text(const char *text, size_t len, const char *fname,
-    const char *dir, const char *context, bool allow_insecure,
-    cep_kube **out, cep_err *err);
+    const char *dir, const char *context, bool allow_insecure, cep_kube **out,
+    cep_err *err);
 /* cep_kube_in_cluster with the service-account folder as a parameter:
  * tests point it at a temp dir. */
 int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err);
@@ -110,17 +113,17 @@ struct watch {
 	cep_kube_watch_fn fn;
 	void *arg;
 	const char *what;
-	json_t *known;              /* "ns/name" -> last object seen */
+	json_t *known; /* "ns/name" -> last object seen */
 	char rv[128];
 	/* one stream */
 	char *line;
 	size_t len, cap;
-	char *ebody;                /* a non-200 answer's body */
+	char *ebody; /* a non-200 answer's body */
 	size_t elen;
 	long http;
 	int events;
 	bool stop_fn, relist, failed;
-	cep_err serr;               /* why the stream was aborted */
+	cep_err serr; /* why the stream was aborted */
 };
 /* The stream's CURLOPT_WRITEFUNCTION (arg: a struct watch): splits the
  * bytes into lines and handles each event; a non-200 answer's body is

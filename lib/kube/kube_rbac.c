@@ -111,20 +111,27 @@ static const struct {
 
 static const struct {
 	const char *type;
-	const cep_kube_perm *perms;   /* NULL: acts on the host, not the API */
+	const cep_kube_perm *perms; /* NULL: acts on the host, not the API */
 } types[] = {
     {"pod-delete", pod_delete},
     {"deployment-scale", deployment_scale},
     {"node-cordon", node_cordon},
     {"k8s", probe_k8s},
-    {"cpu-hog", pod_target}, {"memory-hog", pod_target},
-    {"io-stress", pod_target}, {"disk-fill", pod_target},
-    {"network-loss", pod_target}, {"network-partition", pod_target},
-    {"network-latency", pod_target}, {"network-bandwidth", pod_target},
-    {"network-corrupt", pod_target}, {"network-duplicate", pod_target},
+    {"cpu-hog", pod_target},
+    {"memory-hog", pod_target},
+    {"io-stress", pod_target},
+    {"disk-fill", pod_target},
+    {"network-loss", pod_target},
+    {"network-partition", pod_target},
+    {"network-latency", pod_target},
+    {"network-bandwidth", pod_target},
+    {"network-corrupt", pod_target},
+    {"network-duplicate", pod_target},
     {"dns-error", pod_target},
     /* host-only faults and probes: nothing in the Kubernetes API */
-    {"process-kill", NULL}, {"http", NULL}, {"cmd", NULL},
+    {"process-kill", NULL},
+    {"http", NULL},
+    {"cmd", NULL},
     {"prometheus", NULL},
 };
 
@@ -138,21 +145,24 @@ int cep_kube_rbac_for_type(const char *type, const cep_kube_perm **perms,
 {
 	*perms = NULL;
 	for (size_t i = 0; type != NULL && i < sizeof(types) / sizeof(types[0]);
-	    i++) {
+	     i++) {
 		if (strcmp(types[i].type, type) == 0) {
 			*perms = types[i].perms;
 			return CEP_OK;
 		}
 	}
-	return cep_err_set(err, CEP_INVALID_ARGUMENT, "unknown fault or probe "
+	return cep_err_set(err, CEP_INVALID_ARGUMENT,
+	    "unknown fault or probe "
 	    "type \"%.64s\" (Kubernetes types: pod-delete, deployment-scale, "
-	    "node-cordon, k8s)", type ? type : "");
+	    "node-cordon, k8s)",
+	    type ? type : "");
 }
 
 const cep_kube_perm *cep_kube_rbac_undo_for_type(const char *type)
 {
-	for (size_t i = 0; type != NULL &&
-	    i < sizeof(undo_types) / sizeof(undo_types[0]); i++)
+	for (size_t i = 0;
+	     type != NULL && i < sizeof(undo_types) / sizeof(undo_types[0]);
+	     i++)
 		if (strcmp(undo_types[i].type, type) == 0)
 			return undo_types[i].perms;
 	return NULL;
@@ -165,7 +175,7 @@ const cep_kube_perm *cep_kube_rbac_undo_for_type(const char *type)
 
 struct rule {
 	const char *group;
-	char resource[64];          /* "deployments/scale" */
+	char resource[64]; /* "deployments/scale" */
 	bool cluster;
 	size_t nverbs;
 	const char *verbs[MAX_VERBS];
@@ -214,10 +224,11 @@ static json_t *rules_json(const struct rule *rules, size_t n, bool cluster)
 		if (rules[i].cluster != cluster)
 			continue;
 		const char *res = rules[i].resource;
-		json_array_append_new(a, json_pack("{s:o, s:o, s:o}",
-		    "apiGroups", strings(&rules[i].group, 1),
-		    "resources", strings(&res, 1),
-		    "verbs", strings(rules[i].verbs, rules[i].nverbs)));
+		json_array_append_new(a,
+		    json_pack("{s:o, s:o, s:o}", "apiGroups",
+		        strings(&rules[i].group, 1), "resources",
+		        strings(&res, 1), "verbs",
+		        strings(rules[i].verbs, rules[i].nverbs)));
 	}
 	return a;
 }
@@ -241,16 +252,16 @@ static json_t *object(const char *api, const char *kind, json_t *md)
 }
 
 static json_t *binding(const char *kind, const char *name, const char *ns,
-    const char *role_kind, const char *sa, const char *sa_ns,
-    const char *who)
+    const char *role_kind, const char *sa, const char *sa_ns, const char *who)
 {
 	json_t *b = object("rbac.authorization.k8s.io/v1", kind,
 	    meta(name, ns, who));
-	json_object_set_new(b, "roleRef", json_pack("{s:s, s:s, s:s}",
-	    "apiGroup", "rbac.authorization.k8s.io", "kind", role_kind,
-	    "name", name));
-	json_object_set_new(b, "subjects", json_pack("[{s:s, s:s, s:s}]",
-	    "kind", "ServiceAccount", "name", sa, "namespace", sa_ns));
+	json_object_set_new(b, "roleRef",
+	    json_pack("{s:s, s:s, s:s}", "apiGroup",
+	        "rbac.authorization.k8s.io", "kind", role_kind, "name", name));
+	json_object_set_new(b, "subjects",
+	    json_pack("[{s:s, s:s, s:s}]", "kind", "ServiceAccount", "name", sa,
+	        "namespace", sa_ns));
 	return b;
 }
 
@@ -264,8 +275,8 @@ static json_t *objects(const char *who, const char *sa, const char *ns,
     const struct rule *rules, size_t n)
 {
 	json_t *docs = json_array();
-	json_array_append_new(docs, object("v1", "ServiceAccount",
-	    meta(sa, ns, who)));
+	json_array_append_new(docs,
+	    object("v1", "ServiceAccount", meta(sa, ns, who)));
 	json_t *nsrules = rules_json(rules, n, false);
 	json_t *clrules = rules_json(rules, n, true);
 	if (json_array_size(nsrules) > 0) {
@@ -273,8 +284,8 @@ static json_t *objects(const char *who, const char *sa, const char *ns,
 		    meta(sa, ns, who));
 		json_object_set(role, "rules", nsrules);
 		json_array_append_new(docs, role);
-		json_array_append_new(docs, binding("RoleBinding", sa, ns, "Role",
-		    sa, ns, who));
+		json_array_append_new(docs,
+		    binding("RoleBinding", sa, ns, "Role", sa, ns, who));
 	}
 	if (json_array_size(clrules) > 0) {
 		char crb[256];
@@ -318,8 +329,8 @@ static int emit_str(yaml_emitter_t *em, const char *s, bool plain)
 	yaml_event_t ev;
 	bool q = !plain || needs_quotes(s);
 	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
-	    (int)strlen(s), !q, 1, q ? YAML_DOUBLE_QUOTED_SCALAR_STYLE :
-	    YAML_ANY_SCALAR_STYLE);
+	    (int)strlen(s), !q, 1,
+	    q ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
 	return yaml_emitter_emit(em, &ev) ? 0 : -1;
 }
 
@@ -331,8 +342,8 @@ static int emit_seq(yaml_emitter_t *em, json_t *a)
 	json_t *v;
 	json_array_foreach(a, i, v) if (!json_is_string(v)) flow = false;
 	yaml_event_t ev;
-	yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, flow ?
-	    YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE);
+	yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+	    flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE);
 	if (!yaml_emitter_emit(em, &ev))
 		return -1;
 	json_array_foreach(a, i, v) if (emit_json(em, v) != 0) return -1;
@@ -353,19 +364,20 @@ static int emit_map(yaml_emitter_t *em, json_t *o)
 		return -1;
 	for (size_t i = 0; first[i] != NULL; i++) {
 		json_t *v = json_object_get(o, first[i]);
-		if (v != NULL && (emit_str(em, first[i], true) ||
-		    emit_json(em, v)))
+		if (v != NULL &&
+		    (emit_str(em, first[i], true) || emit_json(em, v)))
 			return -1;
 	}
 	const char *k;
 	json_t *v;
 	void *tmp;
-	json_object_foreach_safe(o, tmp, k, v) {
+	json_object_foreach_safe(o, tmp, k, v)
+	{
 		size_t i = 0;
 		while (first[i] != NULL && strcmp(first[i], k) != 0)
 			i++;
-		if (first[i] == NULL && (emit_str(em, k, true) ||
-		    emit_json(em, v)))
+		if (first[i] == NULL &&
+		    (emit_str(em, k, true) || emit_json(em, v)))
 			return -1;
 	}
 	yaml_mapping_end_event_initialize(&ev);
@@ -391,8 +403,10 @@ static int emit_docs(yaml_emitter_t *em, json_t *docs)
 		return -1;
 	size_t i;
 	json_t *d;
-	json_array_foreach(docs, i, d) {
-		yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, i == 0);
+	json_array_foreach(docs, i, d)
+	{
+		yaml_document_start_event_initialize(&ev, NULL, NULL, NULL,
+		    i == 0);
 		if (!yaml_emitter_emit(em, &ev) || emit_json(em, d) != 0)
 			return -1;
 		yaml_document_end_event_initialize(&ev, 1);
@@ -403,8 +417,7 @@ static int emit_docs(yaml_emitter_t *em, json_t *docs)
 	return yaml_emitter_emit(em, &ev) ? 0 : -1;
 }
 
-static int to_yaml(json_t *docs, const char *comment, char **yaml,
-    cep_err *err)
+static int to_yaml(json_t *docs, const char *comment, char **yaml, cep_err *err)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -421,7 +434,8 @@ static int to_yaml(json_t *docs, const char *comment, char **yaml,
 	fclose(mem);
 	if (bad) {
 		free(buf);
-		return cep_err_set(err, CEP_INTERNAL, "emitting RBAC manifests");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "emitting RBAC manifests");
 	}
 	*yaml = buf;
 	return CEP_OK;
@@ -429,8 +443,8 @@ static int to_yaml(json_t *docs, const char *comment, char **yaml,
 
 /* ---- manifests ---- */
 
-static int collect(const char *who, const char *const *types_in,
-    size_t ntypes, struct rule *rules, size_t *n, cep_err *err)
+static int collect(const char *who, const char *const *types_in, size_t ntypes,
+    struct rule *rules, size_t *n, cep_err *err)
 {
 	*n = 0;
 	if (strcmp(who, "delegate") == 0) {
@@ -438,7 +452,8 @@ static int collect(const char *who, const char *const *types_in,
 			add_perm(rules, n, p);
 		for (size_t i = 0; i < ntypes; i++) {
 			const cep_kube_perm *perms;
-			int rv = cep_kube_rbac_for_type(types_in[i], &perms, err);
+			int rv = cep_kube_rbac_for_type(types_in[i], &perms,
+			    err);
 			if (rv != CEP_OK)
 				return rv;
 			perms = cep_kube_rbac_undo_for_type(types_in[i]);
@@ -448,8 +463,10 @@ static int collect(const char *who, const char *const *types_in,
 		return CEP_OK;
 	}
 	if (strcmp(who, "runner") != 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "RBAC manifests "
-		    "are for \"delegate\" or \"runner\", not \"%.32s\"", who);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "RBAC manifests "
+		    "are for \"delegate\" or \"runner\", not \"%.32s\"",
+		    who);
 	for (size_t i = 0; i < ntypes; i++) {
 		const cep_kube_perm *perms;
 		int rv = cep_kube_rbac_for_type(types_in[i], &perms, err);
@@ -469,8 +486,9 @@ static bool dns_name(const char *s, size_t max, bool dots)
 	if (n == 0 || n > max || s[0] == '-' || s[0] == '.' ||
 	    s[n - 1] == '-' || s[n - 1] == '.')
 		return false;
-	return strspn(s, dots ? "abcdefghijklmnopqrstuvwxyz0123456789-." :
-	    "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+	return strspn(s,
+	           dots ? "abcdefghijklmnopqrstuvwxyz0123456789-." :
+	                  "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
 int cep_kube_rbac_manifests(const char *who, const char *sa_name,
@@ -480,10 +498,11 @@ int cep_kube_rbac_manifests(const char *who, const char *sa_name,
 	*yaml = NULL;
 	if (who == NULL || sa_name == NULL || ns == NULL ||
 	    !dns_name(sa_name, 63, true) || !dns_name(ns, 63, false))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "RBAC manifests "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "RBAC manifests "
 		    "need a service account name and a namespace of [a-z0-9-] "
-		    "(got \"%.64s\" in \"%.64s\")", sa_name ? sa_name : "",
-		    ns ? ns : "");
+		    "(got \"%.64s\" in \"%.64s\")",
+		    sa_name ? sa_name : "", ns ? ns : "");
 	struct rule rules[MAX_RULES];
 	size_t n = 0;
 	int rv = collect(who, types_in, ntypes, rules, &n, err);
@@ -492,8 +511,9 @@ int cep_kube_rbac_manifests(const char *who, const char *sa_name,
 	char comment[512];
 	size_t off = (size_t)snprintf(comment, sizeof(comment),
 	    "# cep %s: service account %s in namespace %s", who, sa_name, ns);
-	for (size_t i = 0; strcmp(who, "runner") == 0 && i < ntypes &&
-	    off < sizeof(comment); i++)
+	for (size_t i = 0;
+	     strcmp(who, "runner") == 0 && i < ntypes && off < sizeof(comment);
+	     i++)
 		off += (size_t)snprintf(comment + off, sizeof(comment) - off,
 		    "%s%s", i ? ", " : " for ", types_in[i]);
 	if (off < sizeof(comment))
@@ -518,13 +538,15 @@ static void describe(const cep_kube_perm *p, const char *ns, char *buf,
 
 cep_kube_access cep_kube_perm_access(const cep_kube_perm *p, const char *ns)
 {
-	return (cep_kube_access){.verb = p->verb, .group = p->group,
-	    .resource = p->resource, .sub = p->sub,
+	return (cep_kube_access){.verb = p->verb,
+	    .group = p->group,
+	    .resource = p->resource,
+	    .sub = p->sub,
 	    .ns = p->cluster ? NULL : ns};
 }
 
-int cep_kube_rbac_check(cep_kube *k, const cep_kube_perm *perms,
-    const char *ns, char **missing, size_t *nmissing, cep_err *err)
+int cep_kube_rbac_check(cep_kube *k, const cep_kube_perm *perms, const char *ns,
+    char **missing, size_t *nmissing, cep_err *err)
 {
 	*missing = NULL;
 	*nmissing = 0;
@@ -535,8 +557,8 @@ int cep_kube_rbac_check(cep_kube *k, const cep_kube_perm *perms,
 		return cep_err_errno(err, errno, "open_memstream");
 	int rv = CEP_OK;
 	size_t nm = 0;
-	for (const cep_kube_perm *p = perms; p != NULL && p->verb != NULL &&
-	    rv == CEP_OK; p++) {
+	for (const cep_kube_perm *p = perms;
+	     p != NULL && p->verb != NULL && rv == CEP_OK; p++) {
 		bool allowed = false;
 		char reason[256] = "", what[160];
 		cep_kube_access a = cep_kube_perm_access(p, ns);

@@ -16,11 +16,11 @@
 #include "kube.h"
 
 typedef struct cep_kube_perm {
-	const char *group;        /* "" core, "apps", "policy" */
-	const char *resource;     /* "pods", "deployments" */
-	const char *sub;          /* NULL or "scale", "eviction" */
+	const char *group;    /* "" core, "apps", "policy" */
+	const char *resource; /* "pods", "deployments" */
+	const char *sub;      /* NULL or "scale", "eviction" */
 	const char *verb;
-	bool cluster;             /* cluster-scoped (nodes): ClusterRole */
+	bool cluster; /* cluster-scoped (nodes): ClusterRole */
 } cep_kube_perm;
 
 /* The review of p in ns (NULL for a cluster-scoped p), for cep_kube_can_i. */
@@ -53,7 +53,7 @@ int cep_kube_rbac_manifests(const char *who, const char *sa_name,
 /* Checks each permission with SelfSubjectAccessReview; *missing gets one
  * line per denied verb ("create pods in shop: denied (reason)"), malloc'd,
  * "" if none. CEP_OK when the reviews could be made (whatever they said). */
-int cep_kube_rbac_check(cep_kube *k, const cep_kube_perm *perms,
-    const char *ns, char **missing, size_t *nmissing, cep_err *err);
+int cep_kube_rbac_check(cep_kube *k, const cep_kube_perm *perms, const char *ns,
+    char **missing, size_t *nmissing, cep_err *err);
 
 #endif

@@ -132,13 +132,19 @@ int cep_kube_create(cep_kube *k, const cep_kube_res *r, const char *ns,
 		return rc;
 	json_t *md = json_object_get(obj, "metadata");
 	const char *name = json_string_value(json_object_get(md, "name"));
-	const char *gen = json_string_value(json_object_get(md, "generateName"));
+	const char *gen = json_string_value(
+	    json_object_get(md, "generateName"));
 	char shown[300];
-	snprintf(shown, sizeof(shown), "%s%s", name ? name : gen ? gen : "",
+	snprintf(shown, sizeof(shown), "%s%s",
+	    name    ? name :
+	        gen ? gen :
+	              "",
 	    !name && gen ? "*" : "");
 	what_of(what, sizeof(what), "create", r, ns, shown[0] ? shown : NULL);
 	json_t *got = NULL;
-	cep_kube_req req = {.method = "POST", .path = path, .body = obj,
+	cep_kube_req req = {.method = "POST",
+	    .path = path,
+	    .body = obj,
 	    .what = what};
 	rc = cep_kube_request(k, &req, NULL, created ? &got : NULL, err);
 	if (created != NULL)
@@ -160,7 +166,8 @@ int cep_kube_delete(cep_kube *k, const cep_kube_res *r, const char *ns,
 	json_t *body = json_pack("{s:s,s:s}", "kind", "DeleteOptions",
 	    "apiVersion", "v1");
 	if (body == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	if (o != NULL && o->grace_seconds >= 0)
 		json_object_set_new(body, "gracePeriodSeconds",
 		    json_integer(o->grace_seconds));
@@ -171,7 +178,9 @@ int cep_kube_delete(cep_kube *k, const cep_kube_res *r, const char *ns,
 		json_object_set_new(body, "preconditions",
 		    json_pack("{s:s}", "uid", o->uid));
 	json_t *out = NULL;
-	cep_kube_req req = {.method = "DELETE", .path = path, .body = body,
+	cep_kube_req req = {.method = "DELETE",
+	    .path = path,
+	    .body = body,
 	    .what = what};
 	rc = cep_kube_request(k, &req, NULL, &out, err);
 	json_decref(out);
@@ -180,8 +189,8 @@ int cep_kube_delete(cep_kube *k, const cep_kube_res *r, const char *ns,
 }
 
 int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
-    const char *name, const char *sub, enum cep_kube_patch type,
-    json_t *patch, json_t **out, cep_err *err)
+    const char *name, const char *sub, enum cep_kube_patch type, json_t *patch,
+    json_t **out, cep_err *err)
 {
 	char path[KUBE_PATH_MAX], what[600];
 	if (out != NULL)
@@ -201,8 +210,11 @@ int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
 	    "application/strategic-merge-patch+json" :
 	    "application/merge-patch+json";
 	json_t *got = NULL;
-	cep_kube_req req = {.method = "PATCH", .path = path, .body = patch,
-	    .content_type = ct, .what = what};
+	cep_kube_req req = {.method = "PATCH",
+	    .path = path,
+	    .body = patch,
+	    .content_type = ct,
+	    .what = what};
 	rc = cep_kube_request(k, &req, NULL, &got, err);
 	if (out != NULL)
 		*out = got;
@@ -245,9 +257,12 @@ int cep_kube_can_i(cep_kube *k, const cep_kube_access *a, bool *allowed,
 	    a->group ? a->group : "", a->sub ? "/" : "", a->sub ? a->sub : "");
 	json_t *body = ssar_body(a);
 	if (body == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	json_t *out = NULL;
-	cep_kube_req req = {.method = "POST", .path = path, .body = body,
+	cep_kube_req req = {.method = "POST",
+	    .path = path,
+	    .body = body,
 	    .what = what};
 	rc = cep_kube_request(k, &req, NULL, &out, err);
 	json_decref(body);
@@ -270,7 +285,8 @@ int cep_kube_can_i(cep_kube *k, const cep_kube_access *a, bool *allowed,
 int cep_kube_version(cep_kube *k, char *buf, size_t len, cep_err *err)
 {
 	json_t *out = NULL;
-	cep_kube_req req = {.method = "GET", .path = "/version",
+	cep_kube_req req = {.method = "GET",
+	    .path = "/version",
 	    .what = "get /version"};
 	int rc = cep_kube_request(k, &req, NULL, &out, err);
 	if (rc != CEP_OK)

@@ -9,7 +9,6 @@
 #include "kube_int.h"
 #include "http.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,18 +45,23 @@ int cep_kube_status_code(long http, const char *reason)
 		return CEP_OUT_OF_RANGE;
 	if (http == 409)
 		return r && strcmp(reason, "AlreadyExists") == 0 ?
-		    CEP_ALREADY_EXISTS : CEP_ABORTED;
+		    CEP_ALREADY_EXISTS :
+		    CEP_ABORTED;
 	if (http == 504 || (r && strcmp(reason, "Timeout") == 0) || http == 408)
 		return CEP_DEADLINE_EXCEEDED;
 	switch (http) {
-	case 400: case 415: case 422: return CEP_INVALID_ARGUMENT;
+	case 400:
+	case 415:
+	case 422: return CEP_INVALID_ARGUMENT;
 	case 401: return CEP_UNAUTHENTICATED;
 	case 403: return CEP_PERMISSION_DENIED;
 	case 404: return CEP_NOT_FOUND;
-	case 405: case 501: return CEP_UNIMPLEMENTED;
+	case 405:
+	case 501: return CEP_UNIMPLEMENTED;
 	case 410: return CEP_OUT_OF_RANGE;
 	case 412: return CEP_FAILED_PRECONDITION;
-	case 413: case 429: return CEP_RESOURCE_EXHAUSTED;
+	case 413:
+	case 429: return CEP_RESOURCE_EXHAUSTED;
 	default: break;
 	}
 	if (http >= 500 && http <= 599)
@@ -78,7 +82,8 @@ void cep_kube_status_text(long http, json_t *body, char *buf, size_t len)
 	else if (reason != NULL)
 		cep_http_clean(clean, sizeof(clean), reason, strlen(reason));
 	if (clean[0] != '\0')
-		snprintf(buf, len, "%ld %s: %s", http, http_phrase(http), clean);
+		snprintf(buf, len, "%ld %s: %s", http, http_phrase(http),
+		    clean);
 	else
 		snprintf(buf, len, "%ld %s", http, http_phrase(http));
 }

@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include "kube_int.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +41,11 @@ static int selectors(char *q, const cep_kube_list_opts *o, cep_err *err)
 		return CEP_OK;
 	if (o->label_selector && o->label_selector[0] &&
 	    cep_kube_query_add(q, QUERY_MAX, "labelSelector", o->label_selector,
-	    err) != CEP_OK)
+	        err) != CEP_OK)
 		return err->code;
 	if (o->field_selector && o->field_selector[0] &&
 	    cep_kube_query_add(q, QUERY_MAX, "fieldSelector", o->field_selector,
-	    err) != CEP_OK)
+	        err) != CEP_OK)
 		return err->code;
 	return CEP_OK;
 }
@@ -58,7 +57,8 @@ void cep_kube_list_append_items(json_t *all, json_t *page,
 {
 	size_t i;
 	json_t *it;
-	json_array_foreach(json_object_get(page, "items"), i, it) {
+	json_array_foreach(json_object_get(page, "items"), i, it)
+	{
 		if (!json_is_object(it))
 			continue;
 		if (json_object_get(it, "kind") == NULL)
@@ -72,12 +72,12 @@ void cep_kube_list_append_items(json_t *all, json_t *page,
 
 /* One page: GET with selectors, limit and continue. */
 static int list_page(cep_kube *k, const char *path, const char *what,
-    const cep_kube_list_opts *o, const char *cont, json_t **page,
-    cep_err *err)
+    const cep_kube_list_opts *o, const char *cont, json_t **page, cep_err *err)
 {
 	char *q = calloc(1, QUERY_MAX);
 	if (q == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	char lim[32];
 	int rc = selectors(q, o, err);
 	if (rc == CEP_OK && o != NULL && o->limit > 0) {
@@ -87,8 +87,12 @@ static int list_page(cep_kube *k, const char *path, const char *what,
 	if (rc == CEP_OK && cont != NULL && cont[0] != '\0')
 		rc = cep_kube_query_add(q, QUERY_MAX, "continue", cont, err);
 	if (rc == CEP_OK)
-		rc = cep_kube_request(k, &(cep_kube_req){.method = "GET",
-		    .path = path, .query = q, .what = what}, NULL, page, err);
+		rc = cep_kube_request(k,
+		    &(cep_kube_req){.method = "GET",
+		        .path = path,
+		        .query = q,
+		        .what = what},
+		    NULL, page, err);
 	free(q);
 	return rc;
 }
@@ -121,12 +125,12 @@ int cep_kube_list(cep_kube *k, const cep_kube_res *r, const char *ns,
 			break;
 		cep_kube_list_append_items(all, page, r);
 		json_t *md = json_object_get(page, "metadata");
-		const char *v = json_string_value(json_object_get(md,
-		    "resourceVersion"));
+		const char *v = json_string_value(
+		    json_object_get(md, "resourceVersion"));
 		if (rv != NULL && rvlen > 0)
 			snprintf(rv, rvlen, "%s", v ? v : "");
-		const char *c = json_string_value(json_object_get(md,
-		    "continue"));
+		const char *c = json_string_value(
+		    json_object_get(md, "continue"));
 		free(cont);
 		cont = c && c[0] ? strdup(c) : NULL;
 		json_decref(page);
@@ -177,8 +181,9 @@ static void obj_key(json_t *obj, char *key, size_t len)
 
 static void obj_rv(struct watch *w, json_t *obj)
 {
-	const char *v = json_string_value(json_object_get(
-	    json_object_get(obj, "metadata"), "resourceVersion"));
+	const char *v = json_string_value(
+	    json_object_get(json_object_get(obj, "metadata"),
+	        "resourceVersion"));
 	if (v != NULL && v[0] != '\0')
 		snprintf(w->rv, sizeof(w->rv), "%s", v);
 }
@@ -212,19 +217,22 @@ static int relist(struct watch *w, cep_err *err)
 	w->known = json_object();
 	size_t i;
 	json_t *it;
-	json_array_foreach(items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		char key[600];
 		obj_key(it, key, sizeof(key));
 		json_object_del(old, key);
 	}
 	const char *key;
 	json_t *gone;
-	json_object_foreach(old, key, gone) {
+	json_object_foreach(old, key, gone)
+	{
 		if (!deliver(w, "DELETED", gone))
 			break;
 	}
 	json_decref(old);
-	json_array_foreach(items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		if (w->stop_fn || !deliver(w, "ADDED", it))
 			break;
 	}
@@ -237,8 +245,10 @@ static void on_error_event(struct watch *w, json_t *st)
 {
 	long code = (long)json_integer_value(json_object_get(st, "code"));
 	const char *reason = json_string_value(json_object_get(st, "reason"));
-	if (code == 410 || (reason && (strcmp(reason, "Expired") == 0 ||
-	    strcmp(reason, "Gone") == 0))) {
+	if (code == 410 ||
+	    (reason &&
+	        (strcmp(reason, "Expired") == 0 ||
+	            strcmp(reason, "Gone") == 0))) {
 		w->relist = true;
 		return;
 	}
@@ -257,8 +267,8 @@ static bool on_line(struct watch *w, const char *line, size_t len)
 	const char *type;
 	if (len == 0)
 		return true;
-	if (cep_kube_watch_event_parse(line, len, &ev, &type, &obj,
-	    &w->serr) != CEP_OK) {
+	if (cep_kube_watch_event_parse(line, len, &ev, &type, &obj, &w->serr) !=
+	    CEP_OK) {
 		cep_err_wrap(&w->serr, "%s", w->what);
 		w->failed = true;
 		return false;
@@ -270,8 +280,8 @@ static bool on_line(struct watch *w, const char *line, size_t len)
 	} else if (strcmp(type, "ERROR") == 0) {
 		on_error_event(w, obj);
 		go = false;
-	} else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0
-	    || strcmp(type, "DELETED") == 0) {
+	} else if (strcmp(type, "ADDED") == 0 ||
+	    strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0) {
 		obj_rv(w, obj);
 		go = deliver(w, type, obj);
 	}
@@ -336,50 +346,12 @@ static size_t on_stream_hdr(char *p, size_t sz, size_t n, void *arg)
 struct limits {
 	int64_t deadline;
 	const atomic_bool *stop;
-	int64_t timeout_ms;         /* the whole watch, for messages */
+	int64_t timeout_ms; /* the whole watch, for messages */
 };
 
 static bool stopped(const struct limits *l)
 {
 	return l->stop != NULL && atomic_load(l->stop);
-}
-
-/* Drives one transfer; returns its CURLcode, or -1 (cancelled) / -2
- * (deadline). */
-static int run_transfer(CURL *e, const struct limits *l)
-{
-	CURLM *m = curl_multi_init();
-	if (m == NULL)
-		return CURLE_OUT_OF_MEMORY;
-	curl_multi_add_handle(m, e);
-	int running = 1, rc = CURLE_OK;
-	while (running) {
-		if (curl_multi_perform(m, &running) != CURLM_OK) {
-			rc = CURLE_SEND_ERROR;
-			break;
-		}
-		if (!running)
-			break;
-		if (stopped(l)) {
-			rc = -1;
-			break;
-		}
-		int64_t left = l->deadline - cep_mono_ms();
-		if (left <= 0) {
-			rc = -2;
-			break;
-		}
-		curl_multi_poll(m, NULL, 0,
-		    (int)(left < WATCH_POLL_MS ? left : WATCH_POLL_MS), NULL);
-	}
-	int q;
-	CURLMsg *msg;
-	while (rc == CURLE_OK && (msg = curl_multi_info_read(m, &q)) != NULL)
-		if (msg->msg == CURLMSG_DONE)
-			rc = (int)msg->data.result;
-	curl_multi_remove_handle(m, e);
-	curl_multi_cleanup(m);
-	return rc;
 }
 
 static int stream_url(struct watch *w, const struct limits *l, char *url,
@@ -390,10 +362,11 @@ static int stream_url(struct watch *w, const struct limits *l, char *url,
 	    err);
 	char *q = calloc(1, QUERY_MAX);
 	if (q == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	int64_t s = (l->deadline - cep_mono_ms()) / 1000 + 1;
-	snprintf(ts, sizeof(ts), "%lld", (long long)(s < WATCH_STREAM_MAX_S ?
-	    s : WATCH_STREAM_MAX_S));
+	snprintf(ts, sizeof(ts), "%lld",
+	    (long long)(s < WATCH_STREAM_MAX_S ? s : WATCH_STREAM_MAX_S));
 	if (rc == CEP_OK)
 		rc = cep_kube_query_add(q, QUERY_MAX, "watch", "1", err);
 	if (rc == CEP_OK && w->rv[0] != '\0')
@@ -423,32 +396,39 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	*retry = false;
 	if (stream_url(w, l, url, sizeof(url), err) != CEP_OK)
 		return err->code;
-	struct curl_slist *h = NULL;
-	CURL *e = cep_kube_easy(w->k, url, &h, err);
-	if (e == NULL)
+	cep_http_client *hc = kube_client(w->k, err);
+	char *tok = hc != NULL ? kube_bearer(w->k, err) : NULL;
+	if (tok == NULL)
 		return err->code;
-	char ebuf[CURL_ERROR_SIZE] = "";
+	const char *hdrs[3];
+	char host[300];
+	kube_headers(w->k, hdrs, host);
 	w->len = w->elen = 0;
 	w->http = 0;
 	w->events = 0;
 	w->failed = false;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)atomic_load(&w->k->timeout_ms));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, cep_kube_watch_on_stream);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_stream_hdr);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, w);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
-	/* a peer that vanished without a FIN: no byte for this long ends it */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)WATCH_STREAM_MAX_S +
-	    30);
-	int cc = run_transfer(e, l);
-	cep_kube_easy_done(e, h);
-	if (cc == -1)
-		return cep_err_set(err, CEP_CANCELLED, "%s: cancelled", w->what);
-	if (cc == -2)
+	/* a peer that vanished without a FIN: no byte for
+	 * low_speed_time_s ends it */
+	cep_http_request rq = {.url = url,
+	    .headers = hdrs,
+	    .bearer = tok,
+	    .connect_timeout_ms = atomic_load(&w->k->timeout_ms),
+	    .on_data = cep_kube_watch_on_stream,
+	    .on_header = on_stream_hdr,
+	    .arg = w,
+	    .low_speed_time_s = (long)WATCH_STREAM_MAX_S + 30,
+	    .deadline_ms = l->deadline,
+	    .stop = l->stop};
+	cep_http_result res;
+	int cc = cep_http_client_do(hc, &rq, &res);
+	kube_bearer_free(tok);
+	if (cc == CEP_HTTP_NO_HANDLE)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "curl_easy_init failed");
+	if (cc == CEP_HTTP_STOPPED)
+		return cep_err_set(err, CEP_CANCELLED, "%s: cancelled",
+		    w->what);
+	if (cc == CEP_HTTP_DEADLINE)
 		return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 		    "%s: ended after its deadline of %lld ms", w->what,
 		    (long long)l->timeout_ms);
@@ -470,9 +450,9 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 		*retry = rc == CEP_UNAVAILABLE || rc == CEP_RESOURCE_EXHAUSTED;
 		return rc;
 	}
-	if (cc != CURLE_OK) {
+	if (cc != 0) {
 		*retry = true;
-		return cep_http_curl_err(err, cc, w->what, ebuf,
+		return cep_http_curl_err(err, cc, w->what, res.error,
 		    atomic_load(&w->k->timeout_ms));
 	}
 	return CEP_OK;
@@ -507,8 +487,10 @@ static int watch_loop(struct watch *w, const struct limits *l, cep_err *err)
 		bool retry = false;
 		if (w->relist) {
 			w->relist = false;
-			cep_log_debug(NULL, "kube: %s: resourceVersion expired, "
-			    "listing again", w->what);
+			cep_log_debug(NULL,
+			    "kube: %s: resourceVersion expired, "
+			    "listing again",
+			    w->what);
 			if ((rc = relist(w, err)) != CEP_OK)
 				break;
 			continue;
@@ -519,13 +501,14 @@ static int watch_loop(struct watch *w, const struct limits *l, cep_err *err)
 			break;
 		if (w->events > 0)
 			fails = 0;
-		if (rc != CEP_OK && (!retry ||
-		    ++fails >= atomic_load(&w->k->attempts)))
+		if (rc != CEP_OK &&
+		    (!retry || ++fails >= atomic_load(&w->k->attempts)))
 			break;
 		/* a stream that ends at once, again and again, must not spin */
 		int64_t wait = rc != CEP_OK ? cep_kube_backoff_ms(fails - 1) :
 		    (w->events == 0 && cep_mono_ms() - t0 < 1000) ?
-		    cep_kube_backoff_ms(0) : 0;
+		                              cep_kube_backoff_ms(0) :
+		                              0;
 		if (rc != CEP_OK)
 			cep_log_debug(NULL, "kube: %s: %s; resuming in %lld ms",
 			    w->what, err->msg, (long long)wait);
@@ -545,13 +528,20 @@ int cep_kube_watch(cep_kube *k, const cep_kube_watch_spec *ws, cep_err *err)
 	if (rc != CEP_OK)
 		return rc;
 	if (ws->fn == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "watch: no callback");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "watch: no callback");
 	what_list(what, sizeof(what), "watch", ws->res, ws->ns);
-	struct watch w = {.k = k, .r = ws->res, .ns = ws->ns, .o = ws->list,
-	    .fn = ws->fn, .arg = ws->arg, .what = what,
+	struct watch w = {.k = k,
+	    .r = ws->res,
+	    .ns = ws->ns,
+	    .o = ws->list,
+	    .fn = ws->fn,
+	    .arg = ws->arg,
+	    .what = what,
 	    .known = json_object()};
 	struct limits l = {.deadline = cep_mono_ms() + ws->timeout_ms,
-	    .stop = ws->stop, .timeout_ms = ws->timeout_ms};
+	    .stop = ws->stop,
+	    .timeout_ms = ws->timeout_ms};
 	rc = watch_loop(&w, &l, err);
 	json_decref(w.known);
 	free(w.line);

@@ -11,7 +11,7 @@
 #include "metrics.h"
 
 #include <inttypes.h>
-#include <math.h>   /* isnan, isinf: macros, no libm */
+#include <math.h> /* isnan, isinf: macros, no libm */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,7 +22,7 @@
 #include "log.h"
 
 typedef struct series {
-	char **values;             /* nlabels strings */
+	char **values; /* nlabels strings */
 	double v;
 } series;
 
@@ -32,7 +32,7 @@ struct cep_metric {
 	bool counter;
 	size_t nlabels;
 	char *labels[CEP_METRICS_MAX_LABELS];
-	series *s;                 /* sorted by values */
+	series *s; /* sorted by values */
 	size_t n, cap;
 	bool full_logged;
 	struct cep_metric *next;
@@ -92,12 +92,12 @@ static bool valid_name(const char *s, bool colon)
 	for (size_t i = 0; s[i] != '\0'; i++) {
 		char c = s[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    c == '_' || (colon && c == ':') || (i > 0 && c >= '0' &&
-		    c <= '9');
+		    c == '_' || (colon && c == ':') ||
+		    (i > 0 && c >= '0' && c <= '9');
 		if (!ok)
 			return false;
 	}
-	return colon || strncmp(s, "__", 2) != 0;  /* __ is reserved */
+	return colon || strncmp(s, "__", 2) != 0; /* __ is reserved */
 }
 
 static cep_metric *family_new(cep_metrics *m, const char *name,
@@ -105,7 +105,8 @@ static cep_metric *family_new(cep_metrics *m, const char *name,
 {
 	size_t nl = 0;
 	while (labels != NULL && labels[nl] != NULL) {
-		if (nl == CEP_METRICS_MAX_LABELS || !valid_name(labels[nl], false))
+		if (nl == CEP_METRICS_MAX_LABELS ||
+		    !valid_name(labels[nl], false))
 			break;
 		nl++;
 	}
@@ -123,7 +124,8 @@ static cep_metric *family_new(cep_metrics *m, const char *name,
 	if (!ok) {
 		if (f != NULL)
 			family_free(f);
-		cep_log_error(NULL, "metrics: out of memory registering %s", name);
+		cep_log_error(NULL, "metrics: out of memory registering %s",
+		    name);
 		return NULL;
 	}
 	f->m = m;
@@ -180,8 +182,7 @@ static int cmp_values(const cep_metric *f, const series *s,
 }
 
 /* Binary search: the series' index, or where it would go (*found false). */
-static size_t find(const cep_metric *f, const char *const *values,
-    bool *found)
+static size_t find(const cep_metric *f, const char *const *values, bool *found)
 {
 	size_t lo = 0, hi = f->n;
 	*found = false;
@@ -234,9 +235,10 @@ static series *get_series(cep_metric *f, const char *const *values)
 			free(vals[i]);
 		free(vals);
 		if (!f->full_logged)
-			cep_log_warn(NULL, "metrics: %s: no room for another "
-			    "series (at most %d); not counted", f->name,
-			    CEP_METRICS_MAX_SERIES);
+			cep_log_warn(NULL,
+			    "metrics: %s: no room for another "
+			    "series (at most %d); not counted",
+			    f->name, CEP_METRICS_MAX_SERIES);
 		f->full_logged = true;
 		return NULL;
 	}
@@ -246,11 +248,10 @@ static series *get_series(cep_metric *f, const char *const *values)
 	return &f->s[at];
 }
 
-static void update(cep_metric *f, double v, const char *const *values,
-    bool set)
+static void update(cep_metric *f, double v, const char *const *values, bool set)
 {
 	if (f == NULL || (f->counter && (set || !(v >= 0))))
-		return;   /* counters only go up (and never by NaN) */
+		return; /* counters only go up (and never by NaN) */
 	pthread_mutex_lock(&f->m->mu);
 	series *s = get_series(f, values);
 	if (s != NULL)

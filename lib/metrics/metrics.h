@@ -30,7 +30,7 @@
 #define CEP_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 typedef struct cep_metrics cep_metrics;
-typedef struct cep_metric cep_metric;          /* one family */
+typedef struct cep_metric cep_metric; /* one family */
 typedef struct cep_metrics_server cep_metrics_server;
 
 int cep_metrics_new(cep_metrics **out, cep_err *err);

@@ -30,11 +30,11 @@
 struct cep_metrics_server {
 	cep_metrics *m;
 	nng_http_server *srv;
-	nng_http_handler *h;       /* owned by srv once added */
+	nng_http_handler *h; /* owned by srv once added */
 	int port;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int busy;                  /* scrapes in progress */
+	int busy; /* scrapes in progress */
 	bool stopping;
 };
 
@@ -48,25 +48,33 @@ static int split_addr(const char *addr, char *host, size_t hlen, long *port,
 {
 	const char *colon = addr ? strrchr(addr, ':') : NULL;
 	if (colon == NULL || colon == addr || colon[1] == '\0')
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "metrics address "
-		    "\"%.64s\" is not HOST:PORT", addr ? addr : "");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "metrics address "
+		    "\"%.64s\" is not HOST:PORT",
+		    addr ? addr : "");
 	char *end = NULL;
 	errno = 0;
 	*port = strtol(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || colon[1] == '-' || colon[1] == '+' ||
 	    *port < 0 || *port > 65535)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "metrics address "
-		    "\"%.64s\": port must be 0..65535", addr);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "metrics address "
+		    "\"%.64s\": port must be 0..65535",
+		    addr);
 	size_t n = (size_t)(colon - addr);
 	*v6 = addr[0] == '[';
 	if (*v6 && (n < 3 || addr[n - 1] != ']'))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "metrics address "
-		    "\"%.64s\": unbalanced [ ]", addr);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "metrics address "
+		    "\"%.64s\": unbalanced [ ]",
+		    addr);
 	const char *h = *v6 ? addr + 1 : addr;
 	size_t hl = *v6 ? n - 2 : n;
 	if (hl >= hlen)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "metrics address "
-		    "\"%.64s\": host too long", addr);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "metrics address "
+		    "\"%.64s\": host too long",
+		    addr);
 	memcpy(host, h, hl);
 	host[hl] = '\0';
 	return CEP_OK;
@@ -76,16 +84,19 @@ int cep_metrics_addr_check(const char *addr, cep_err *err)
 {
 	char host[64];
 	long port;
-	bool v6 = false;   /* gcc -O2 cannot see split_addr sets it */
+	bool v6 = false; /* gcc -O2 cannot see split_addr sets it */
 	int rv = split_addr(addr, host, sizeof(host), &port, &v6, err);
 	if (rv != CEP_OK)
 		return rv;
 	unsigned char a[16];
 	bool ok = v6 ? inet_pton(AF_INET6, host, a) == 1 :
-	    (inet_pton(AF_INET, host, a) == 1 || strcmp(host, "localhost") == 0);
+	               (inet_pton(AF_INET, host, a) == 1 ||
+	                   strcmp(host, "localhost") == 0);
 	if (!ok)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "metrics address "
-		    "\"%.64s\": host must be an IP literal or localhost", addr);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "metrics address "
+		    "\"%.64s\": host must be an IP literal or localhost",
+		    addr);
 	return CEP_OK;
 }
 
@@ -133,8 +144,8 @@ static void handle_metrics(nng_aio *aio)
 		respond(aio, NNG_HTTP_STATUS_OK, CEP_METRICS_CONTENT_TYPE, text,
 		    len);
 	else
-		respond(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain",
-		    err.msg, strlen(err.msg));
+		respond(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+		    "text/plain", err.msg, strlen(err.msg));
 	free(text);
 	pthread_mutex_lock(&s->mu);
 	if (--s->busy == 0)
@@ -176,8 +187,8 @@ static int start_server(cep_metrics_server *s, const char *addr, cep_err *err)
 		s->srv = NULL;
 		return cep_rpc_err_nng(err, rv, "metrics: HTTP server");
 	}
-	if ((rv = nng_http_handler_alloc(&s->h, "/metrics",
-	    handle_metrics)) == 0) {
+	if ((rv = nng_http_handler_alloc(&s->h, "/metrics", handle_metrics)) ==
+	    0) {
 		if ((rv = nng_http_handler_set_data(s->h, s, NULL)) == 0)
 			rv = nng_http_server_add_handler(s->srv, s->h);
 		if (rv != 0)
@@ -236,14 +247,14 @@ void cep_metrics_stop(cep_metrics_server *s)
 	s->stopping = true;
 	pthread_mutex_unlock(&s->mu);
 	if (s->srv != NULL)
-		nng_http_server_stop(s->srv);   /* no new connections */
+		nng_http_server_stop(s->srv); /* no new connections */
 	pthread_mutex_lock(&s->mu);
 	while (s->busy > 0)
 		pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 	if (s->srv != NULL) {
 		pthread_mutex_lock(&hold_mu);
-		nng_http_server_release(s->srv);   /* frees the handler too */
+		nng_http_server_release(s->srv); /* frees the handler too */
 		pthread_mutex_unlock(&hold_mu);
 	}
 	pthread_cond_destroy(&s->cv);
@@ -256,7 +267,7 @@ int cep_metrics_start(cep_metrics *m, const char *addr, const char *port_file,
 {
 	*out = NULL;
 	if (port_file != NULL)
-		(void)unlink(port_file);   /* a stale port must not mislead */
+		(void)unlink(port_file); /* a stale port must not mislead */
 	if (addr == NULL || addr[0] == '\0')
 		return CEP_OK;
 	cep_metrics_server *s = NULL;
@@ -265,8 +276,9 @@ int cep_metrics_start(cep_metrics *m, const char *addr, const char *port_file,
 		return rv;
 	char text[16];
 	int n = snprintf(text, sizeof(text), "%d\n", s->port);
-	if (port_file != NULL && (rv = cep_write_file(port_file, text,
-	    (size_t)n, 0644, err)) != CEP_OK) {
+	if (port_file != NULL &&
+	    (rv = cep_write_file(port_file, text, (size_t)n, 0644, err)) !=
+	        CEP_OK) {
 		cep_metrics_stop(s);
 		return rv;
 	}
@@ -283,8 +295,8 @@ cep_metrics_server *cep_metrics_start_daemon(cep_metrics *m, const char *addr,
 	cep_metrics_server *srv = NULL;
 	cep_err err = {0};
 	if (cep_path(file, sizeof(file), &err, "%s/%s.metrics-port", run_dir,
-	    comp) != CEP_OK || cep_metrics_start(m, addr, file, &srv, &err)
-	    != CEP_OK)
+	        comp) != CEP_OK ||
+	    cep_metrics_start(m, addr, file, &srv, &err) != CEP_OK)
 		cep_log_error(NULL, "running without metrics: %s", err.msg);
 	return srv;
 }

@@ -48,15 +48,16 @@ static bool want_map(struct vctx *v, const cep_yaml_node *n, const char *path,
 {
 	if (cep_yaml_kind(n) == CEP_YAML_MAP)
 		return true;
-	cep_expv_diag(
-	    v, n, path, "got %s, expected %s", cep_expv_kind_word(n), expected);
+	cep_expv_diag(v, n, path, "got %s, expected %s", cep_expv_kind_word(n),
+	    expected);
 	return false;
 }
 
 static bool want_name(struct vctx *v, const cep_yaml_node *n, const char *path,
     const char **out)
 {
-	static const char expected[] = "a name of lowercase letters, digits "
+	static const char expected[] =
+	    "a name of lowercase letters, digits "
 	    "and '-' (at most 63, starting and ending with a letter or digit)";
 	const char *s = cep_expv_want_string(v, n, path, expected);
 	char b[80];
@@ -73,12 +74,12 @@ static bool want_name(struct vctx *v, const cep_yaml_node *n, const char *path,
 /* ---- faults and probes ---- */
 
 struct item_ctx {
-	const char *what;              /* "fault", "probe" */
+	const char *what; /* "fault", "probe" */
 	const cep_exp_type_spec *spec;
 	const cep_exp_param_spec *common;
 	const cep_yaml_node *node;
-	const char *path;              /* spec.faults[1] */
-	const char *name;              /* may be NULL */
+	const char *path; /* spec.faults[1] */
+	const char *name; /* may be NULL */
 };
 
 static const cep_exp_param_spec *find_param(const struct item_ctx *c,
@@ -167,10 +168,12 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 			cep_expv_short_duration(v->duration_ms, b, sizeof(b));
 			cep_expv_diag(v, n, p,
 			    "%s is longer than the experiment's "
-			    "duration %s, expected at most %s", a, b, b);
+			    "duration %s, expected at most %s",
+			    a, b, b);
 		}
-		const struct pval *w = ps->when_key ? pv_find(it, ps->when_key)
-						    : NULL;
+		const struct pval *w = ps->when_key ?
+		    pv_find(it, ps->when_key) :
+		    NULL;
 		if (n != NULL && w != NULL && w->s != NULL &&
 		    strcmp(w->s, ps->when_val) != 0)
 			cep_expv_diag(v, n, p,
@@ -234,17 +237,21 @@ static bool item_params(struct vctx *v, const struct item_ctx *c,
 }
 
 /* One fault or probe: name, type, then the type's parameters. */
-static bool parse_item(struct vctx *v, const cep_yaml_node *n,
-    const char *path, bool probe, cep_exp_item *it)
+static bool parse_item(struct vctx *v, const cep_yaml_node *n, const char *path,
+    bool probe, cep_exp_item *it)
 {
 	const char *what = probe ? "probe" : "fault";
 	char exp[160], b[80], p[160];
-	snprintf(exp, sizeof(exp), "a %s: a mapping with name, type and the "
-	    "type's parameters", what);
+	snprintf(exp, sizeof(exp),
+	    "a %s: a mapping with name, type and the "
+	    "type's parameters",
+	    what);
 	if (!want_map(v, n, path, exp))
 		return true;
 	it->line = cep_yaml_line(n);
-	struct item_ctx c = {.what = what, .node = n, .path = path,
+	struct item_ctx c = {.what = what,
+	    .node = n,
+	    .path = path,
 	    .common = probe ? cep_exp_probe_common() : NULL};
 	const cep_yaml_node *nn = cep_yaml_get(n, "name");
 	snprintf(p, sizeof(p), "%s.name", path);
@@ -255,8 +262,8 @@ static bool parse_item(struct vctx *v, const cep_yaml_node *n,
 	else if (want_name(v, nn, p, &c.name) && !(it->name = strdup(c.name)))
 		return false;
 	const cep_yaml_node *tn = cep_yaml_get(n, "type");
-	const char *const *types = probe ? cep_exp_probe_types()
-					 : cep_exp_fault_types();
+	const char *const *types = probe ? cep_exp_probe_types() :
+	                                   cep_exp_fault_types();
 	cep_yamlget_join(exp, sizeof(exp), types);
 	snprintf(p, sizeof(p), "%s.type", path);
 	const char *t = tn ? cep_expv_want_string(v, tn, p, exp) : NULL;
@@ -311,8 +318,8 @@ static bool parse_items(struct vctx *v, const cep_yaml_node *list,
 			if ((*out)[j].name == NULL ||
 			    strcmp((*out)[j].name, (*out)[i].name) != 0)
 				continue;
-			snprintf(
-			    path, sizeof(path), "spec.%s[%zu].name", key, i);
+			snprintf(path, sizeof(path), "spec.%s[%zu].name", key,
+			    i);
 			cep_expv_diag(v, cep_yaml_get(n, "name"), path,
 			    "duplicate %s name "
 			    "'%s' (first at line %d), expected a unique name",
@@ -334,7 +341,8 @@ static bool dup_into(char **dst, const char *s)
 static bool parse_labels(struct vctx *v, const cep_yaml_node *n, cep_exp *e)
 {
 	static const cep_exp_param_spec labels = {.key = "labels",
-	    .kind = CEP_PARAM_STRMAP, .max = MAX_LABELS};
+	    .kind = CEP_PARAM_STRMAP,
+	    .max = MAX_LABELS};
 	struct pval pv = {0};
 	bool ok = true;
 	if (n != NULL && cep_yaml_kind(n) != CEP_YAML_NULL) {
@@ -366,8 +374,8 @@ static bool parse_metadata(struct vctx *v, const cep_yaml_node *root,
 		cep_expv_diag(v, root, "",
 		    "missing required key 'metadata', expected "
 		    "metadata with a name");
-	else if (want_map(
-		     v, md, "metadata", "a mapping with name and labels")) {
+	else if (want_map(v, md, "metadata",
+	             "a mapping with name and labels")) {
 		check_keys(v, md, "metadata", "metadata", keys);
 		const cep_yaml_node *nn = cep_yaml_get(md, "name");
 		if (nn == NULL)
@@ -388,14 +396,15 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 	static const char *const kinds[] = {"host", "kubernetes", NULL};
 	const char *kind = "host", *conn = NULL, *ns = NULL;
 	if (t != NULL && cep_yaml_kind(t) != CEP_YAML_NULL &&
-	    want_map(v, t, "spec.target", "a mapping with kind, connector, "
-	    "namespace")) {
+	    want_map(v, t, "spec.target",
+	        "a mapping with kind, connector, "
+	        "namespace")) {
 		check_keys(v, t, "spec.target", "spec.target", keys);
 		const cep_yaml_node *k = cep_yaml_get(t, "kind");
 		char b[80];
 		if (k != NULL &&
 		    (kind = cep_expv_want_string(v, k, "spec.target.kind",
-			 "host or kubernetes")) != NULL &&
+		         "host or kubernetes")) != NULL &&
 		    !cep_yamlget_in_list(kind, kinds)) {
 			cep_expv_diag(v, k, "spec.target.kind",
 			    "unknown target kind "
@@ -437,23 +446,26 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
     const cep_exp_type_spec *ts, const char *path, bool kube)
 {
-	static const char *const host_keys[] = {"pid", "netns", "cgroup",
-	    NULL};
+	static const char *const host_keys[] = {"pid", "netns", "cgroup", NULL};
 	char p[96];
 	/* (one_of lists pod for the network types: it says it already) */
-	if (kube && cep_yaml_get(n, "pod") == NULL && (ts->one_of == NULL ||
-	    !cep_yamlget_in_list("pod", ts->one_of)))
-		cep_expv_diag(v, n, path, "fault type \"%s\" on a kubernetes "
+	if (kube && cep_yaml_get(n, "pod") == NULL &&
+	    (ts->one_of == NULL || !cep_yamlget_in_list("pod", ts->one_of)))
+		cep_expv_diag(v, n, path,
+		    "fault type \"%s\" on a kubernetes "
 		    "target acts on a pod: missing 'pod', expected the name of "
-		    "a pod in spec.target.namespace", ts->type);
+		    "a pod in spec.target.namespace",
+		    ts->type);
 	for (size_t i = 0; kube && host_keys[i] != NULL; i++) {
 		const cep_yaml_node *k = cep_yaml_get(n, host_keys[i]);
 		if (k == NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", path, host_keys[i]);
-		cep_expv_diag(v, k, p, "%s names a host resource, but "
+		cep_expv_diag(v, k, p,
+		    "%s names a host resource, but "
 		    "spec.target.kind is kubernetes, expected pod (and "
-		    "container)", host_keys[i]);
+		    "container)",
+		    host_keys[i]);
 	}
 	/* on kubernetes, a container without pod is the missing pod above */
 	static const char *const pod_keys[] = {"pod", "container", NULL};
@@ -462,7 +474,8 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 		if (k == NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", path, pod_keys[i]);
-		cep_expv_diag(v, k, p, "%s is for kubernetes targets, but "
+		cep_expv_diag(v, k, p,
+		    "%s is for kubernetes targets, but "
 		    "spec.target.kind is host, expected pid, netns or cgroup",
 		    pod_keys[i]);
 	}
@@ -485,20 +498,23 @@ static void check_item_targets(struct vctx *v, const cep_yaml_node *spec,
 			const cep_exp_type_spec *ts = items[i].spec;
 			char p[64];
 			if (ts != NULL && ts->pod_target) {
-				snprintf(p, sizeof(p), "spec.%s[%zu]", keys[l], i);
-				check_pod_target(v, cep_yaml_at(list, i), ts,
-				    p, strcmp(e->target_kind, "kubernetes") == 0);
+				snprintf(p, sizeof(p), "spec.%s[%zu]", keys[l],
+				    i);
+				check_pod_target(v, cep_yaml_at(list, i), ts, p,
+				    strcmp(e->target_kind, "kubernetes") == 0);
 			}
 			if (ts == NULL || ts->target == NULL ||
 			    strcmp(ts->target, e->target_kind) == 0)
 				continue;
 			snprintf(p, sizeof(p), "spec.%s[%zu].type", keys[l], i);
-			cep_expv_diag(v, cep_yaml_get(cep_yaml_at(list, i),
-			    "type"), p, "%s type \"%s\" acts on %s targets "
+			cep_expv_diag(v,
+			    cep_yaml_get(cep_yaml_at(list, i), "type"), p,
+			    "%s type \"%s\" acts on %s targets "
 			    "only, but spec.target.kind is %s, expected a %s "
-			    "type for %s targets", l == 0 ? "fault" : "probe",
-			    ts->type, ts->target, e->target_kind,
-			    l == 0 ? "fault" : "probe", e->target_kind);
+			    "type for %s targets",
+			    l == 0 ? "fault" : "probe", ts->type, ts->target,
+			    e->target_kind, l == 0 ? "fault" : "probe",
+			    e->target_kind);
 		}
 	}
 }
@@ -514,8 +530,9 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 		    "with duration, faults and probes");
 		return parse_target(v, NULL, e);
 	}
-	if (!want_map(v, spec, "spec", "a mapping with target, duration, "
-	    "deadman, faults, probes"))
+	if (!want_map(v, spec, "spec",
+	        "a mapping with target, duration, "
+	        "deadman, faults, probes"))
 		return parse_target(v, NULL, e);
 	check_keys(v, spec, "spec", "spec", keys);
 	const cep_yaml_node *d = cep_yaml_get(spec, "duration");
@@ -524,18 +541,18 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 		    "missing required key 'duration', expected "
 		    "the length of the chaos phase such as 30s");
 	else if (cep_expv_want_duration(v, d, "spec.duration", 1,
-	    CEP_EXPV_DURATION_MAX, &e->duration_ms))
+	             CEP_EXPV_DURATION_MAX, &e->duration_ms))
 		v->duration_ms = e->duration_ms;
 	e->deadman_ms = 10000;
 	const cep_yaml_node *dm = cep_yaml_get(spec, "deadman");
 	if (dm != NULL)
-		cep_expv_want_duration(
-		    v, dm, "spec.deadman", 1000, 600000, &e->deadman_ms);
+		cep_expv_want_duration(v, dm, "spec.deadman", 1000, 600000,
+		    &e->deadman_ms);
 	bool ok = parse_target(v, cep_yaml_get(spec, "target"), e) &&
 	    parse_items(v, cep_yaml_get(spec, "faults"), "faults", false,
-	    &e->faults, &e->nfaults) &&
+	        &e->faults, &e->nfaults) &&
 	    parse_items(v, cep_yaml_get(spec, "probes"), "probes", true,
-	    &e->probes, &e->nprobes);
+	        &e->probes, &e->nprobes);
 	if (ok)
 		check_item_targets(v, spec, e);
 	return ok;
@@ -568,8 +585,9 @@ static bool validate(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 		    "(apiVersion: cep.io/v1, kind: Experiment)");
 		return true;
 	}
-	if (!want_map(v, root, "", "an Experiment mapping (apiVersion, kind, "
-	    "metadata, spec)"))
+	if (!want_map(v, root, "",
+	        "an Experiment mapping (apiVersion, kind, "
+	        "metadata, spec)"))
 		return true;
 	check_keys(v, root, "", "the experiment", keys);
 	check_const(v, root, "apiVersion", "cep.io/v1");
@@ -652,16 +670,46 @@ int cep_exp_parse(const char *yaml, size_t len, const char *fname,
 
 /* ---- accessors ---- */
 
-const char *cep_exp_name(const cep_exp *e) { return e->name; }
-const char *cep_exp_source(const cep_exp *e) { return e->source; }
-const char *cep_exp_target_kind(const cep_exp *e) { return e->target_kind; }
-const char *cep_exp_connector(const cep_exp *e) { return e->connector; }
-const char *cep_exp_namespace(const cep_exp *e) { return e->ns; }
-int64_t cep_exp_duration_ms(const cep_exp *e) { return e->duration_ms; }
-int64_t cep_exp_deadman_ms(const cep_exp *e) { return e->deadman_ms; }
-size_t cep_exp_nfaults(const cep_exp *e) { return e->nfaults; }
-size_t cep_exp_nprobes(const cep_exp *e) { return e->nprobes; }
-size_t cep_exp_nlabels(const cep_exp *e) { return e->nlabels; }
+const char *cep_exp_name(const cep_exp *e)
+{
+	return e->name;
+}
+const char *cep_exp_source(const cep_exp *e)
+{
+	return e->source;
+}
+const char *cep_exp_target_kind(const cep_exp *e)
+{
+	return e->target_kind;
+}
+const char *cep_exp_connector(const cep_exp *e)
+{
+	return e->connector;
+}
+const char *cep_exp_namespace(const cep_exp *e)
+{
+	return e->ns;
+}
+int64_t cep_exp_duration_ms(const cep_exp *e)
+{
+	return e->duration_ms;
+}
+int64_t cep_exp_deadman_ms(const cep_exp *e)
+{
+	return e->deadman_ms;
+}
+size_t cep_exp_nfaults(const cep_exp *e)
+{
+	return e->nfaults;
+}
+size_t cep_exp_nprobes(const cep_exp *e)
+{
+	return e->nprobes;
+}
+size_t cep_exp_nlabels(const cep_exp *e)
+{
+	return e->nlabels;
+}
 
 const cep_exp_item *cep_exp_fault(const cep_exp *e, size_t i)
 {
@@ -683,9 +731,18 @@ const char *cep_exp_label_val(const cep_exp *e, size_t i)
 	return i < e->nlabels ? e->lvals[i] : NULL;
 }
 
-const char *cep_exp_item_name(const cep_exp_item *it) { return it->name; }
-const char *cep_exp_item_type(const cep_exp_item *it) { return it->type; }
-int cep_exp_item_line(const cep_exp_item *it) { return it->line; }
+const char *cep_exp_item_name(const cep_exp_item *it)
+{
+	return it->name;
+}
+const char *cep_exp_item_type(const cep_exp_item *it)
+{
+	return it->type;
+}
+int cep_exp_item_line(const cep_exp_item *it)
+{
+	return it->line;
+}
 
 static const struct pval *get(const cep_exp_item *it, const char *key)
 {
@@ -733,12 +790,14 @@ bool cep_exp_bool(const cep_exp_item *it, const char *key)
 size_t cep_exp_list_len(const cep_exp_item *it, const char *key)
 {
 	const struct pval *pv = get(it, key);
-	return pv != NULL && (pv->ps->kind == CEP_PARAM_STRLIST ||
-	    pv->ps->kind == CEP_PARAM_STRMAP) ? pv->n : 0;
+	return pv != NULL &&
+	        (pv->ps->kind == CEP_PARAM_STRLIST ||
+	            pv->ps->kind == CEP_PARAM_STRMAP) ?
+	    pv->n :
+	    0;
 }
 
-const char *cep_exp_list_at(const cep_exp_item *it, const char *key,
-    size_t i)
+const char *cep_exp_list_at(const cep_exp_item *it, const char *key, size_t i)
 {
 	const struct pval *pv = get(it, key);
 	if (pv == NULL || pv->ps->kind != CEP_PARAM_STRLIST || i >= pv->n)
@@ -762,8 +821,8 @@ const char *cep_exp_map_val(const cep_exp_item *it, const char *key, size_t i)
 	return pv->vals[i];
 }
 
-static const char *const mode_names[] = {"start-of-test", "end-of-test",
-    "edge", "continuous", "on-chaos"};
+static const char *const mode_names[] = {"start-of-test", "end-of-test", "edge",
+    "continuous", "on-chaos"};
 
 enum cep_probe_mode cep_exp_probe_mode(const cep_exp_item *probe)
 {

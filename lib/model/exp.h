@@ -19,14 +19,14 @@
 #include "err.h"
 
 typedef struct cep_exp cep_exp;
-typedef struct cep_exp_item cep_exp_item;   /* one fault or one probe */
+typedef struct cep_exp_item cep_exp_item; /* one fault or one probe */
 
 /* All problems found, not only the first: validate shows each with
  * file:line:col. */
 typedef struct cep_exp_diags {
 	size_t n;
 	char msgs[32][CEP_ERR_MSG_MAX];
-	size_t dropped;   /* more than 32 */
+	size_t dropped; /* more than 32 */
 } cep_exp_diags;
 
 /* Parses and validates. On failure returns INVALID_ARGUMENT, err holds the
@@ -35,13 +35,13 @@ int cep_exp_parse(const char *yaml, size_t len, const char *fname,
     cep_exp **out, cep_exp_diags *diags, cep_err *err);
 void cep_exp_free(cep_exp *e);
 
-const char *cep_exp_name(const cep_exp *e);          /* metadata.name */
-const char *cep_exp_source(const cep_exp *e);        /* the YAML text */
-const char *cep_exp_target_kind(const cep_exp *e);   /* "host", "kubernetes" */
-const char *cep_exp_connector(const cep_exp *e);     /* "local" for host */
-const char *cep_exp_namespace(const cep_exp *e);     /* "" for host */
-int64_t cep_exp_duration_ms(const cep_exp *e);       /* chaos duration */
-int64_t cep_exp_deadman_ms(const cep_exp *e);        /* default 10s */
+const char *cep_exp_name(const cep_exp *e);        /* metadata.name */
+const char *cep_exp_source(const cep_exp *e);      /* the YAML text */
+const char *cep_exp_target_kind(const cep_exp *e); /* "host", "kubernetes" */
+const char *cep_exp_connector(const cep_exp *e);   /* "local" for host */
+const char *cep_exp_namespace(const cep_exp *e);   /* "" for host */
+int64_t cep_exp_duration_ms(const cep_exp *e);     /* chaos duration */
+int64_t cep_exp_deadman_ms(const cep_exp *e);      /* default 10s */
 
 size_t cep_exp_nfaults(const cep_exp *e);
 const cep_exp_item *cep_exp_fault(const cep_exp *e, size_t i);
@@ -92,9 +92,9 @@ const char *cep_exp_label_val(const cep_exp *e, size_t i);
 enum cep_param_kind {
 	CEP_PARAM_STRING,
 	CEP_PARAM_INT,
-	CEP_PARAM_DURATION,   /* "250ms", "2s", "1m30s" -> ms */
-	CEP_PARAM_PERCENT,    /* 30 or "30%" -> 30 */
-	CEP_PARAM_NUMBER,     /* integer or decimal -> double */
+	CEP_PARAM_DURATION, /* "250ms", "2s", "1m30s" -> ms */
+	CEP_PARAM_PERCENT,  /* 30 or "30%" -> 30 */
+	CEP_PARAM_NUMBER,   /* integer or decimal -> double */
 	CEP_PARAM_BOOL,
 	CEP_PARAM_STRLIST,
 	CEP_PARAM_STRMAP,
@@ -103,37 +103,37 @@ enum cep_param_kind {
 /* Extra checks on a string's shape. */
 enum cep_param_format {
 	CEP_FMT_ANY,
-	CEP_FMT_HTTP_URL,     /* http:// or https:// and a host */
-	CEP_FMT_CGROUP,       /* /sys/fs/cgroup/... or relative to it, no ".." */
-	CEP_FMT_NAME,         /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
-	CEP_FMT_SUBDOMAIN,    /* DNS subdomain: [a-z0-9]([-.a-z0-9]*[a-z0-9])?, <= 253 */
+	CEP_FMT_HTTP_URL, /* http:// or https:// and a host */
+	CEP_FMT_CGROUP,   /* /sys/fs/cgroup/... or relative to it, no ".." */
+	CEP_FMT_NAME,     /* [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
+	CEP_FMT_SUBDOMAIN, /* DNS subdomain: [a-z0-9]([-.a-z0-9]*[a-z0-9])?, <= 253 */
 };
 
-#define CEP_PARAM_REQUIRED      0x01u
+#define CEP_PARAM_REQUIRED 0x01u
 /* Default = the experiment's duration; a value must not exceed it. */
-#define CEP_PARAM_RUN_DURATION  0x02u
+#define CEP_PARAM_RUN_DURATION 0x02u
 /* NUMBER: min is exclusive (weight > 0). */
 #define CEP_PARAM_MIN_EXCLUSIVE 0x04u
 
 typedef struct cep_exp_param_spec {
-	const char *key;               /* YAML key */
+	const char *key; /* YAML key */
 	enum cep_param_kind kind;
-	unsigned flags;                /* CEP_PARAM_* */
-	const char *def;               /* default as YAML text, NULL = none */
+	unsigned flags;  /* CEP_PARAM_* */
+	const char *def; /* default as YAML text, NULL = none */
 	/* INT/PERCENT/NUMBER: value bounds; DURATION: ms; STRING: length
 	 * in bytes; STRLIST/STRMAP: items. max 0 = the built-in cap. */
 	int64_t min, max;
-	const char *const *allowed;    /* STRING: the values allowed, or NULL */
+	const char *const *allowed; /* STRING: the values allowed, or NULL */
 	enum cep_param_format format;
 	/* Only allowed when another key has a value (body: method POST). */
 	const char *when_key, *when_val;
-	const char *doc;               /* one line, for docs and validate */
+	const char *doc; /* one line, for docs and validate */
 } cep_exp_param_spec;
 
 typedef struct cep_exp_type_spec {
-	const char *type;                      /* "process-kill" */
+	const char *type; /* "process-kill" */
 	const char *doc;
-	const cep_exp_param_spec *params;      /* ends with key == NULL */
+	const cep_exp_param_spec *params; /* ends with key == NULL */
 	/* Exactly one of these keys must be given (NULL-terminated), or NULL. */
 	const char *const *one_of;
 	/* The only spec.target.kind the type works on ("host",

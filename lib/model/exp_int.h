@@ -14,8 +14,8 @@
 #include "yamldoc.h"
 #include "yamlget.h"
 
-#define CEP_EXPV_LIST_CAP 256     /* STRLIST/STRMAP items when max is 0 */
-#define CEP_EXPV_STRING_CAP 4096  /* string bytes when max is 0 */
+#define CEP_EXPV_LIST_CAP 256    /* STRLIST/STRMAP items when max is 0 */
+#define CEP_EXPV_STRING_CAP 4096 /* string bytes when max is 0 */
 /* Upper bound of durations that have no bound of their own. */
 #define CEP_EXPV_DURATION_MAX (366LL * 24 * 3600 * 1000)
 
@@ -23,13 +23,13 @@
 struct pval {
 	const cep_exp_param_spec *ps;
 	bool set;
-	int64_t i;      /* INT, DURATION (ms), PERCENT */
-	double d;       /* NUMBER */
-	bool b;         /* BOOL */
-	char *s;        /* STRING */
-	size_t n;       /* STRLIST items / STRMAP pairs */
-	char **keys;    /* STRLIST items, STRMAP keys */
-	char **vals;    /* STRMAP values */
+	int64_t i;   /* INT, DURATION (ms), PERCENT */
+	double d;    /* NUMBER */
+	bool b;      /* BOOL */
+	char *s;     /* STRING */
+	size_t n;    /* STRLIST items / STRMAP pairs */
+	char **keys; /* STRLIST items, STRMAP keys */
+	char **vals; /* STRMAP values */
 };
 
 struct cep_exp_item {
@@ -55,7 +55,7 @@ struct vctx {
 	cep_exp_diags *diags;
 	cep_err *err;
 	size_t nerr;
-	int64_t duration_ms;    /* spec.duration, 0 until known */
+	int64_t duration_ms; /* spec.duration, 0 until known */
 	/* positions (line << 20 | col) of err and of each diag, so that the
 	 * report reads top to bottom whatever order the checks ran in */
 	int64_t err_pos;
@@ -80,16 +80,15 @@ const char *cep_expv_want_string(struct vctx *v, const cep_yaml_node *n,
 /* "1m" rather than "1m0s" */
 void cep_expv_short_duration(int64_t ms, char *buf, size_t len);
 /* "a duration 100ms..24h such as 30s" */
-void cep_expv_duration_range(int64_t min, int64_t max, char *buf,
-    size_t len);
+void cep_expv_duration_range(int64_t min, int64_t max, char *buf, size_t len);
 bool cep_expv_want_duration(struct vctx *v, const cep_yaml_node *n,
     const char *path, int64_t min, int64_t max, int64_t *out);
 
 /* Parameters: "an integer 1..256" for messages; text -> value (defaults
  * use this too); a node -> value with messages. */
 void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len);
-bool cep_expv_convert(const cep_exp_param_spec *ps, const char *s,
-    bool quoted, struct pval *pv);
+bool cep_expv_convert(const cep_exp_param_spec *ps, const char *s, bool quoted,
+    struct pval *pv);
 bool cep_expv_read_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv);
 bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,

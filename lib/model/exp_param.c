@@ -106,7 +106,7 @@ bool cep_expv_valid_name(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			c == '-'))
+		        c == '-'))
 			return false;
 	}
 	return true;
@@ -116,8 +116,10 @@ bool cep_expv_valid_name(const char *s)
 static bool valid_subdomain(const char *s)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n > 253 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
-	    "0123456789-.") != n)
+	if (n == 0 || n > 253 ||
+	    strspn(s,
+	        "abcdefghijklmnopqrstuvwxyz"
+	        "0123456789-.") != n)
 		return false;
 	for (const char *l = s; *l != '\0';) {
 		size_t k = strcspn(l, ".");
@@ -174,8 +176,7 @@ void cep_expv_short_duration(int64_t ms, char *buf, size_t len)
 		buf[n -= 2] = '\0';
 }
 
-void cep_expv_duration_range(int64_t min, int64_t max, char *buf,
-    size_t len)
+void cep_expv_duration_range(int64_t min, int64_t max, char *buf, size_t len)
 {
 	char lo[32], hi[32];
 	cep_expv_short_duration(min, lo, sizeof(lo));
@@ -240,9 +241,7 @@ void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
 		    (ps->flags & CEP_PARAM_MIN_EXCLUSIVE) ? ">" : ">=",
 		    (long long)ps->min, (long long)ps->max);
 		return;
-	case CEP_PARAM_BOOL:
-		snprintf(buf, len, "true or false");
-		return;
+	case CEP_PARAM_BOOL: snprintf(buf, len, "true or false"); return;
 	case CEP_PARAM_STRLIST:
 		snprintf(buf, len, "a list of %lld..%lld non-empty strings",
 		    (long long)(ps->min > 0 ? ps->min : 0),
@@ -251,8 +250,7 @@ void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
 	case CEP_PARAM_STRMAP:
 		snprintf(buf, len, "a mapping of strings to strings");
 		return;
-	case CEP_PARAM_STRING:
-		break;
+	case CEP_PARAM_STRING: break;
 	}
 	if (ps->allowed != NULL) {
 		cep_yamlget_join(list, sizeof(list), ps->allowed);
@@ -264,10 +262,12 @@ void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
 		    "a cgroup path such as /sys/fs/cgroup/system.slice"
 		    "/nginx.service or system.slice/nginx.service");
 	} else if (ps->format == CEP_FMT_SUBDOMAIN) {
-		snprintf(buf, len, "a Kubernetes object name (lower-case "
+		snprintf(buf, len,
+		    "a Kubernetes object name (lower-case "
 		    "letters, digits, '-' and '.', at most 253)");
 	} else if (ps->format == CEP_FMT_NAME) {
-		snprintf(buf, len, "a DNS label (lower-case letters, digits "
+		snprintf(buf, len,
+		    "a DNS label (lower-case letters, digits "
 		    "and '-', at most 63)");
 	} else {
 		snprintf(buf, len, "a string of %lld..%lld bytes",
@@ -320,10 +320,8 @@ bool cep_expv_convert(const cep_exp_param_spec *ps, const char *s, bool quoted,
 	size_t n = strlen(s);
 	char *end = NULL;
 	switch (ps->kind) {
-	case CEP_PARAM_INT:
-		return !quoted && parse_i64(s, &pv->i);
-	case CEP_PARAM_DURATION:
-		return parse_duration(s, &pv->i);
+	case CEP_PARAM_INT: return !quoted && parse_i64(s, &pv->i);
+	case CEP_PARAM_DURATION: return parse_duration(s, &pv->i);
 	case CEP_PARAM_PERCENT:
 		if (n == 0 || n >= sizeof(tmp))
 			return false;
@@ -340,10 +338,10 @@ bool cep_expv_convert(const cep_exp_param_spec *ps, const char *s, bool quoted,
 	case CEP_PARAM_BOOL:
 		pv->b = strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
 		    strcmp(s, "TRUE") == 0;
-		return !quoted && (pv->b || strcmp(s, "false") == 0 ||
-		    strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0);
-	default:
-		return (pv->s = strdup(s)) != NULL;
+		return !quoted &&
+		    (pv->b || strcmp(s, "false") == 0 ||
+		        strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0);
+	default: return (pv->s = strdup(s)) != NULL;
 	}
 }
 
@@ -354,8 +352,7 @@ static bool in_bounds(const cep_exp_param_spec *ps, const struct pval *pv)
 	switch (ps->kind) {
 	case CEP_PARAM_INT:
 	case CEP_PARAM_DURATION:
-	case CEP_PARAM_PERCENT:
-		return pv->i >= ps->min && pv->i <= ps->max;
+	case CEP_PARAM_PERCENT: return pv->i >= ps->min && pv->i <= ps->max;
 	case CEP_PARAM_NUMBER:
 		if (ps->flags & CEP_PARAM_MIN_EXCLUSIVE)
 			return pv->d > (double)ps->min &&
@@ -377,8 +374,7 @@ static bool in_bounds(const cep_exp_param_spec *ps, const struct pval *pv)
 		if (ps->format == CEP_FMT_SUBDOMAIN)
 			return valid_subdomain(pv->s);
 		return true;
-	default:
-		return true;
+	default: return true;
 	}
 }
 
@@ -457,12 +453,13 @@ static bool list_param(struct vctx *v, const cep_exp_param_spec *ps,
 	for (size_t i = 0; i < len; i++) {
 		const cep_yaml_node *it = cep_yaml_at(n, i);
 		snprintf(p, sizeof(p), "%s[%zu]", path, i);
-		const char *s =
-		    cep_expv_want_string(v, it, p, "a non-empty string");
+		const char *s = cep_expv_want_string(v, it, p,
+		    "a non-empty string");
 		if (s != NULL && (s[0] == '\0' || strlen(s) > STRING_CAP)) {
 			cep_expv_diag(v, it, p,
 			    "empty or over-long item, expected a "
-			    "non-empty string of at most %d bytes", STRING_CAP);
+			    "non-empty string of at most %d bytes",
+			    STRING_CAP);
 			s = NULL;
 		}
 		if (s == NULL || (pv->keys[pv->n++] = strdup(s)) == NULL)
@@ -481,8 +478,8 @@ bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,
 		    "got %s%s, expected a mapping of at most %lld "
 		    "strings to strings",
 		    cep_expv_kind_word(n),
-		    cep_yaml_kind(n) == CEP_YAML_MAP ? " with too many items"
-						     : "",
+		    cep_yaml_kind(n) == CEP_YAML_MAP ? " with too many items" :
+		                                       "",
 		    (long long)cap_of(ps));
 		return false;
 	}
@@ -495,8 +492,8 @@ bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,
 		char b[80];
 		snprintf(p, sizeof(p), "%s.%s", path,
 		    cep_expv_shown(k, b, sizeof(b)));
-		const char *s = cep_expv_want_string(
-		    v, cep_yaml_value_at(n, i), p, "a string");
+		const char *s = cep_expv_want_string(v, cep_yaml_value_at(n, i),
+		    p, "a string");
 		if (s == NULL || strlen(s) > STRING_CAP) {
 			ok = false;
 			continue;

@@ -20,11 +20,16 @@
 /* the duration parser's own limit: "no upper bound" in messages */
 #define UNBOUNDED (366LL * 24 * HOUR)
 
-static const char *const signals[] = {"SIGKILL", "SIGTERM", "SIGINT",
-    "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", NULL};
+static const char *const signals[] = {"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP",
+    "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", NULL};
 static const char *const probe_modes[] = {"start-of-test", "end-of-test",
     "edge", "continuous", "on-chaos", NULL};
 static const char *const http_methods[] = {"GET", "HEAD", "POST", NULL};
+
+/* The tables below are laid out by hand, several fields a line:
+ * clang-format 14 puts every designated initializer of a wrapped entry on
+ * a line of its own, which would triple them. */
+/* clang-format off */
 
 /* ---- faults ---- */
 
@@ -505,6 +510,8 @@ static const cep_exp_type_spec probe_types[] = {
 	    .doc = "a PromQL query's value compared with a threshold"},
 };
 
+/* clang-format on */
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static const cep_exp_type_spec *find(const cep_exp_type_spec *t, size_t n,
@@ -535,12 +542,12 @@ const cep_exp_param_spec *cep_exp_probe_common(void)
 /* Names in table order, for messages and docs; the asserts keep them in
  * step with the tables above. */
 static const char *const fault_names[] = {"process-kill", "cpu-hog",
-    "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition", "network-latency",
-    "network-bandwidth", "network-corrupt", "network-duplicate", "dns-error",
-    "pod-delete", "deployment-scale",
+    "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition",
+    "network-latency", "network-bandwidth", "network-corrupt",
+    "network-duplicate", "dns-error", "pod-delete", "deployment-scale",
     "node-cordon", NULL};
-static const char *const probe_names[] = {"http", "cmd", "k8s",
-    "prometheus", NULL};
+static const char *const probe_names[] = {"http", "cmd", "k8s", "prometheus",
+    NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");
 _Static_assert(NELEM(probe_names) == NELEM(probe_types) + 1, "probe names");
 

@@ -33,9 +33,9 @@
 struct cep_journal {
 	pthread_mutex_t mu;
 	int fd;
-	uint64_t size;          /* bytes of whole records in the file */
+	uint64_t size; /* bytes of whole records in the file */
 	char path[PATH_MAX];
-	cep_run_id run;         /* the run id (the dir's name) for log lines */
+	cep_run_id run; /* the run id (the dir's name) for log lines */
 };
 
 /* ---- small file helpers -------------------------------------------------- */
@@ -43,7 +43,8 @@ struct cep_journal {
 static int journal_path(char *buf, size_t len, const char *dir, cep_err *err)
 {
 	if (dir == NULL || dir[0] == '\0')
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal directory");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no journal directory");
 	return cep_path(buf, len, err, "%s/journal", dir);
 }
 
@@ -89,7 +90,8 @@ static int next_record(int fd, uint64_t *offp, uint64_t file_size,
 	if (*rec == NULL) {
 		snprintf(info->detail, sizeof(info->detail),
 		    "record at offset %llu: checksum good but the payload is not "
-		    "a JournalRecord", (unsigned long long)off);
+		    "a JournalRecord",
+		    (unsigned long long)off);
 		return -1;
 	}
 	*offp = off + CEP_FRAME_HDR + len;
@@ -147,13 +149,14 @@ int cep_journal_replay(const char *dir, cep_journal_cb cb, void *arg,
 
 /* ---- writing ------------------------------------------------------------ */
 
-static int journal_new(const char *dir, const char *path, int fd,
-    uint64_t size, cep_journal **out, cep_err *err)
+static int journal_new(const char *dir, const char *path, int fd, uint64_t size,
+    cep_journal **out, cep_err *err)
 {
 	cep_journal *j = calloc(1, sizeof(*j));
 	if (j == NULL) {
 		close(fd);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	}
 	pthread_mutex_init(&j->mu, NULL);
 	j->fd = fd;
@@ -195,7 +198,8 @@ static int cut_tail(int fd, const char *path, const char *run,
 		return cep_err_errno(err, errno, path);
 	cep_log_warn(run[0] ? run : NULL,
 	    "journal %s: cut a torn tail at offset %llu after %zu good records "
-	    "(%s)", path, (unsigned long long)info->valid_bytes, info->records,
+	    "(%s)",
+	    path, (unsigned long long)info->valid_bytes, info->records,
 	    info->detail);
 	return CEP_OK;
 }
@@ -241,9 +245,10 @@ static int write_locked(cep_journal *j, const unsigned char *buf, size_t len,
 	int e = cep_frame_write(j->fd, buf, len);
 	if (e != 0) {
 		if (ftruncate(j->fd, (off_t)j->size) != 0)
-			cep_log_error(j->run.s,   /* "": no run */
+			cep_log_error(j->run.s, /* "": no run */
 			    "journal %s: cannot cut a failed append back to "
-			    "offset %llu", j->path, (unsigned long long)j->size);
+			    "offset %llu",
+			    j->path, (unsigned long long)j->size);
 		return cep_err_errno(err, e, j->path);
 	}
 	j->size += len;
@@ -256,7 +261,8 @@ int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
     bool sync, cep_err *err)
 {
 	if (j == NULL || rec == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal or record");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no journal or record");
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	int rv = frame(rec, &buf, &len, err);

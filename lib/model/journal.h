@@ -40,9 +40,9 @@ void cep_journal_close(cep_journal *j);
 
 typedef struct cep_journal_replay_info {
 	size_t records;
-	uint64_t valid_bytes;   /* offset after the last good record */
-	bool torn_tail;         /* an incomplete or corrupt record at the end */
-	char detail[256];       /* what was wrong and at which offset */
+	uint64_t valid_bytes; /* offset after the last good record */
+	bool torn_tail;       /* an incomplete or corrupt record at the end */
+	char detail[256];     /* what was wrong and at which offset */
 } cep_journal_replay_info;
 
 /* Calls cb (may be NULL) for every good record in order; cb returns 0 to

@@ -49,14 +49,17 @@ static int parse(const char *run_id, json_t *j, fill_rec *r, cep_err *err)
 {
 	json_int_t dev = -1, ino = -1, ns = 0;
 	memset(r, 0, sizeof(*r));
-	if (json_unpack(j, "{s:s, s:I, s:I, s:s, s?:s, s?:s, s?:I}",
-	    "path", &r->path, "dev", &dev, "ino_dir", &ino, "name", &r->name,
-	    "host_path", &r->host_path, "ns_path", &r->ns_path, "mntns", &ns) != 0
-	    || dev < 0 || ino < 0 || ns < 0)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "disk-fill undo: "
+	if (json_unpack(j, "{s:s, s:I, s:I, s:s, s?:s, s?:s, s?:I}", "path",
+	        &r->path, "dev", &dev, "ino_dir", &ino, "name", &r->name,
+	        "host_path", &r->host_path, "ns_path", &r->ns_path, "mntns",
+	        &ns) != 0 ||
+	    dev < 0 || ino < 0 || ns < 0)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "disk-fill undo: "
 		    "expected {path, dev, ino_dir, name} in the record");
 	if (!cep_diskfill_name_ok(run_id, r->name))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "disk-fill undo: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "disk-fill undo: "
 		    "refusing to remove \"%.100s\": not a fill file of run %s",
 		    r->name, run_id);
 	if (r->path[0] != '/' || (r->host_path && r->host_path[0] != '/') ||
@@ -84,13 +87,17 @@ static int try_dir(const fill_rec *r, const char *dir, cep_err *err)
 	}
 	int rv = 1;
 	if (unlinkat(fd, r->name, 0) != 0 && errno != ENOENT) {
-		cep_err_set(err, CEP_INTERNAL, "disk-fill undo: removing %.300s/%s:"
-		    " %s", dir, r->name, strerror(errno));
+		cep_err_set(err, CEP_INTERNAL,
+		    "disk-fill undo: removing %.300s/%s:"
+		    " %s",
+		    dir, r->name, strerror(errno));
 		rv = -1;
 	} else if (fstatat(fd, r->name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    errno != ENOENT) {
-		cep_err_set(err, CEP_INTERNAL, "disk-fill undo: %.300s/%s is "
-		    "still there after unlink", dir, r->name);
+		cep_err_set(err, CEP_INTERNAL,
+		    "disk-fill undo: %.300s/%s is "
+		    "still there after unlink",
+		    dir, r->name);
 		rv = -1;
 	}
 	close(fd);
@@ -112,7 +119,7 @@ static bool mountinfo_has_dev(const char *path, uint64_t dev)
 		if (nl != NULL)
 			*nl = '\0';
 		char *sp = strchr(l, ' ');
-		sp = sp ? strchr(sp + 1, ' ') : NULL;   /* before maj:min */
+		sp = sp ? strchr(sp + 1, ' ') : NULL; /* before maj:min */
 		hit = sp != NULL && strncmp(sp, want, strlen(want)) == 0;
 		l = nl ? nl + 1 : NULL;
 	}
@@ -136,7 +143,7 @@ static int scan_ns(const fill_rec *r, bool *mounted, cep_err *err)
 		if (stat(p, &st) != 0 || (uint64_t)st.st_ino != r->mntns)
 			continue;
 		if (snprintf(p, sizeof(p), "/proc/%s/root%s", de->d_name,
-		    r->ns_path) < (int)sizeof(p))
+		        r->ns_path) < (int)sizeof(p))
 			rv = try_dir(r, p, err);
 		snprintf(p, sizeof(p), "/proc/%s/mountinfo", de->d_name);
 		if (rv == 0 && !*mounted)
@@ -160,27 +167,33 @@ static int undo_rec(const char *run_id, const fill_rec *r, cep_err *err)
 	if (rv > 0)
 		return CEP_OK;
 	if (mounted || mountinfo_has_dev("/proc/self/mountinfo", r->dev))
-		return cep_err_set(err, CEP_INTERNAL, "disk-fill undo: filesystem "
+		return cep_err_set(err, CEP_INTERNAL,
+		    "disk-fill undo: filesystem "
 		    "%u:%u is still mounted but directory %.300s (inode %llu) was "
-		    "not found: %s may remain", major((dev_t)r->dev),
-		    minor((dev_t)r->dev), r->ns_path ? r->ns_path : r->path,
+		    "not found: %s may remain",
+		    major((dev_t)r->dev), minor((dev_t)r->dev),
+		    r->ns_path ? r->ns_path : r->path,
 		    (unsigned long long)r->ino, r->name);
-	cep_log_info(run_id, "disk-fill undo: filesystem of %s is gone, and "
-	    "%s with it", r->path, r->name);
+	cep_log_info(run_id,
+	    "disk-fill undo: filesystem of %s is gone, and "
+	    "%s with it",
+	    r->path, r->name);
 	return CEP_OK;
 }
 
-int cep_diskfill_undo(const char *run_id, const char *undo_json,
-    cep_err *err)
+int cep_diskfill_undo(const char *run_id, const char *undo_json, cep_err *err)
 {
 	if (run_id == NULL || !cep_run_id_valid(run_id) || undo_json == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "disk-fill undo: no valid run id or undo record");
 	json_error_t je;
-	json_t *j = json_loadb(undo_json, strnlen(undo_json, 64 * 1024), 0, &je);
+	json_t *j = json_loadb(undo_json, strnlen(undo_json, 64 * 1024), 0,
+	    &je);
 	if (j == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "disk-fill undo: "
-		    "record is not JSON: %s", je.text);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "disk-fill undo: "
+		    "record is not JSON: %s",
+		    je.text);
 	fill_rec r;
 	int rc = parse(run_id, j, &r, err);
 	if (rc == CEP_OK)

@@ -29,8 +29,7 @@
  * OK when the file is absent or its filesystem is gone. Only names
  * ".cep-fill-<run_id>-<digits>" are ever removed, whatever the JSON says
  * (the JSON comes from a runner: not trusted with arbitrary unlinks). */
-int cep_diskfill_undo(const char *run_id, const char *undo_json,
-    cep_err *err);
+int cep_diskfill_undo(const char *run_id, const char *undo_json, cep_err *err);
 
 /* True if name is ".cep-fill-<run_id>-<digits>". */
 int cep_diskfill_name_ok(const char *run_id, const char *name);

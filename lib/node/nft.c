@@ -65,7 +65,8 @@ static int run_cmds(void *arg, cep_err *err)
 		char one[300];
 		snprintf(one, sizeof(one), "%s", e ? e : "failed");
 		one[strcspn(one, "\n")] = '\0';
-		rc = cep_err_set(err, CEP_FAILED_PRECONDITION, "nftables: %s", one);
+		rc = cep_err_set(err, CEP_FAILED_PRECONDITION, "nftables: %s",
+		    one);
 	}
 	nft_ctx_free(ctx);
 	return rc;
@@ -95,8 +96,7 @@ int cep_nft_create(int nsfd, const cep_nft_spec *s, cep_err *err)
 
 /* Sends buf and reads answers until the ack of last_seq (or an error). */
 static int mnl_talk(struct mnl_socket *nl, const void *buf, size_t len,
-    uint32_t last_seq, mnl_cb_t cb, void *data, const char *what,
-    cep_err *err)
+    uint32_t last_seq, mnl_cb_t cb, void *data, const char *what, cep_err *err)
 {
 	if (mnl_socket_sendto(nl, buf, len) < 0)
 		return cep_err_errno(err, errno, what);
@@ -120,13 +120,15 @@ static int mnl_talk(struct mnl_socket *nl, const void *buf, size_t len,
 
 static struct mnl_socket *nl_open(cep_err *err)
 {
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER,
+	    SOCK_CLOEXEC);
 	if (nl == NULL) {
 		cep_err_errno(err, errno, "netfilter netlink socket");
 		return NULL;
 	}
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		cep_err_errno(err, errno, "binding the netfilter netlink socket");
+		cep_err_errno(err, errno,
+		    "binding the netfilter netlink socket");
 		mnl_socket_close(nl);
 		return NULL;
 	}
@@ -213,9 +215,10 @@ static int nfq_add(void *arg, cep_err *err)
 		nftnl_batch_begin(mnl_nlmsg_batch_current(b), seq++);
 		mnl_nlmsg_batch_next(b);
 		uint32_t rseq = seq;
-		struct nlmsghdr *h = nftnl_rule_nlmsg_build_hdr(
-		    mnl_nlmsg_batch_current(b), NFT_MSG_NEWRULE, NFPROTO_INET,
-		    NLM_F_APPEND | NLM_F_CREATE | NLM_F_ACK, seq++);
+		struct nlmsghdr *h =
+		    nftnl_rule_nlmsg_build_hdr(mnl_nlmsg_batch_current(b),
+		        NFT_MSG_NEWRULE, NFPROTO_INET,
+		        NLM_F_APPEND | NLM_F_CREATE | NLM_F_ACK, seq++);
 		nftnl_rule_nlmsg_build_payload(h, r);
 		mnl_nlmsg_batch_next(b);
 		nftnl_batch_end(mnl_nlmsg_batch_current(b), seq++);
@@ -244,7 +247,8 @@ int cep_nft_queue_rules(int nsfd, const cep_nft_spec *s, cep_err *err)
 	for (int i = 0; rc == CEP_OK && i < 2; i++) {
 		if (!(s->dirs & dirs[i]))
 			continue;
-		nfq_job j = {.table = s->table, .chain = chains[i],
+		nfq_job j = {.table = s->table,
+		    .chain = chains[i],
 		    .qnum = s->qnum};
 		rc = cep_netns_run(nsfd, nfq_add, &j, err);
 	}
@@ -311,7 +315,7 @@ bool cep_nft_table_name_ok(const char *t)
 		return false;
 	for (const char *p = t; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_'))
+		        *p == '_'))
 			return false;
 	return true;
 }
@@ -354,9 +358,11 @@ int cep_nft_undo(const char *run_id, const char *undo_json, cep_err *err)
 	json_t *u = json_loads(undo_json ? undo_json : "", 0, &je);
 	json_int_t dev = 0, ino = 0;
 	const char *path = "", *table = NULL;
-	if (u == NULL || json_unpack(u, "{s:I, s:I, s?s, s:s}", "netns_dev",
-	    &dev, "netns_inode", &ino, "netns_path", &path, "table",
-	    &table) != 0 || ino <= 0) {
+	if (u == NULL ||
+	    json_unpack(u, "{s:I, s:I, s?s, s:s}", "netns_dev", &dev,
+	        "netns_inode", &ino, "netns_path", &path, "table",
+	        &table) != 0 ||
+	    ino <= 0) {
 		json_decref(u);
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "nftables undo: record lacks netns_dev/netns_inode/table");
@@ -367,7 +373,7 @@ int cep_nft_undo(const char *run_id, const char *undo_json, cep_err *err)
 	int rc = cep_netns_find(&id, path, &fd, &ferr);
 	if (rc == CEP_NOT_FOUND) {
 		json_decref(u);
-		return CEP_OK;   /* the namespace and its rules are gone */
+		return CEP_OK; /* the namespace and its rules are gone */
 	}
 	if (rc == CEP_OK) {
 		rc = cep_nft_delete_table(fd, table, err);

@@ -40,8 +40,8 @@ bool cep_nft_table_name_ok(const char *t);
 
 /* ---- a fault as a typed spec (nft_spec.c) ---- */
 
-#define CEP_NFT_CIDRS_MAX 64    /* the schema's cidrs limit */
-#define CEP_NFT_PORTS_MAX 32    /* the schema's ports limit */
+#define CEP_NFT_CIDRS_MAX 64 /* the schema's cidrs limit */
+#define CEP_NFT_PORTS_MAX 32 /* the schema's ports limit */
 /* The armed element's timeout: at most a year. */
 #define CEP_NFT_ARMED_MAX_MS (366LL * 24 * 3600 * 1000)
 /* The policer's largest rate (bytes/s) and burst (bytes). */
@@ -78,24 +78,24 @@ typedef enum cep_nft_action {
 } cep_nft_action;
 
 typedef struct cep_nft_spec {
-	char table[CEP_NFT_TABLE_MAX];  /* cep_nft_table_name */
-	int64_t armed_ms;               /* 1..CEP_NFT_ARMED_MAX_MS */
-	unsigned dirs;                  /* CEP_NFT_OUT | CEP_NFT_IN, not 0 */
+	char table[CEP_NFT_TABLE_MAX]; /* cep_nft_table_name */
+	int64_t armed_ms;              /* 1..CEP_NFT_ARMED_MAX_MS */
+	unsigned dirs;                 /* CEP_NFT_OUT | CEP_NFT_IN, not 0 */
 	/* Only traffic to (out) or from (in) these peers; none: all. */
 	cep_nft_cidr cidrs[CEP_NFT_CIDRS_MAX];
 	size_t ncidrs;
 	/* Only TCP/UDP traffic with either port in these; none: all. */
 	cep_nft_ports ports[CEP_NFT_PORTS_MAX];
 	size_t nports;
-	uint16_t lifeline_port;  /* TCP port exempt both ways; 0: none */
+	uint16_t lifeline_port; /* TCP port exempt both ways; 0: none */
 	/* Packets carrying this mark pass before the action (the out chain,
 	 * or the dns chain): a worker's own packets. 0: none. */
 	uint32_t pass_mark;
 	cep_nft_action action;
-	unsigned percent;        /* DROP */
-	uint64_t rate, burst;    /* POLICE: bytes/s >= 1, bytes */
-	uint16_t qnum;           /* QUEUE */
-	uint16_t redirect_port;  /* DNS_REDIRECT: >= 1 */
+	unsigned percent;       /* DROP */
+	uint64_t rate, burst;   /* POLICE: bytes/s >= 1, bytes */
+	uint16_t qnum;          /* QUEUE */
+	uint16_t redirect_port; /* DNS_REDIRECT: >= 1 */
 } cep_nft_spec;
 
 /* User text into the typed fields, canonical (host bits cleared):

@@ -30,7 +30,8 @@ int cep_nft_cidr_parse(const char *s, cep_nft_cidr *out, cep_err *err)
 	a[al] = '\0';
 	memset(out, 0, sizeof(*out));
 	out->family = inet_pton(AF_INET, a, out->addr) == 1 ? AF_INET :
-	    inet_pton(AF_INET6, a, out->addr) == 1 ? AF_INET6 : 0;
+	    inet_pton(AF_INET6, a, out->addr) == 1          ? AF_INET6 :
+	                                                      0;
 	if (out->family == 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "cidr \"%.64s\": not an IPv4 or IPv6 address", s);
@@ -39,13 +40,14 @@ int cep_nft_cidr_parse(const char *s, cep_nft_cidr *out, cep_err *err)
 		char *end;
 		errno = 0;
 		plen = strtol(slash + 1, &end, 10);
-		if (errno || end == slash + 1 || *end || plen < 0 || plen > maxp)
+		if (errno || end == slash + 1 || *end || plen < 0 ||
+		    plen > maxp)
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
 			    "cidr \"%.64s\": bad prefix length", s);
 	}
 	out->plen = (uint8_t)plen;
 	for (long b = plen; b < maxp; b++)
-		out->addr[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+		out->addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
 	return CEP_OK;
 }
 
@@ -55,7 +57,8 @@ static int port_at(const char *s, const char *all, long *v, cep_err *err)
 	char *end;
 	errno = 0;
 	*v = strtol(s, &end, 10);
-	if (errno || end == s || *v < 1 || *v > 65535 || (*end && *end != '-')) {
+	if (errno || end == s || *v < 1 || *v > 65535 ||
+	    (*end && *end != '-')) {
 		cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "port \"%.32s\": want 1..65535 or a range lo-hi", all);
 		return -1;
@@ -88,7 +91,8 @@ int cep_nft_ports_parse(const char *s, cep_nft_ports *out, cep_err *err)
 static bool cidr_ok(const cep_nft_cidr *c)
 {
 	unsigned maxp = c->family == AF_INET ? 32 :
-	    c->family == AF_INET6 ? 128 : 0;
+	    c->family == AF_INET6            ? 128 :
+	                                       0;
 	if (maxp == 0 || c->plen > maxp)
 		return false;
 	for (unsigned b = c->plen; b < 128; b++)
@@ -109,14 +113,18 @@ static int check_filters(const cep_nft_spec *s, cep_err *err)
 		return bad(err, "too many cidrs");
 	for (size_t i = 0; i < s->ncidrs; i++)
 		if (!cidr_ok(&s->cidrs[i]))
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "nftables "
-			    "spec: cidr %zu: bad family, prefix or host bits", i);
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "nftables "
+			    "spec: cidr %zu: bad family, prefix or host bits",
+			    i);
 	if (s->nports > CEP_NFT_PORTS_MAX)
 		return bad(err, "too many ports");
 	for (size_t i = 0; i < s->nports; i++)
 		if (s->ports[i].lo < 1 || s->ports[i].hi < s->ports[i].lo)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "nftables "
-			    "spec: ports %zu: want 1 <= lo <= hi", i);
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "nftables "
+			    "spec: ports %zu: want 1 <= lo <= hi",
+			    i);
 	return CEP_OK;
 }
 
@@ -124,23 +132,27 @@ static int check_action(const cep_nft_spec *s, cep_err *err)
 {
 	switch (s->action) {
 	case CEP_NFT_DROP:
-		return s->percent >= 1 && s->percent <= 100 ? CEP_OK :
+		return s->percent >= 1 && s->percent <= 100 ?
+		    CEP_OK :
 		    bad(err, "drop percent: want 1..100");
 	case CEP_NFT_REJECT:
-	case CEP_NFT_QUEUE:
-		return CEP_OK;
+	case CEP_NFT_QUEUE: return CEP_OK;
 	case CEP_NFT_POLICE:
 		/* nft counts in 64 bits; 2^40 bytes/s is far past any link */
 		return s->rate >= 1 && s->rate <= CEP_NFT_RATE_MAX &&
-		    s->burst <= CEP_NFT_RATE_MAX ? CEP_OK :
-		    bad(err, "police rate 1..2^40 bytes/s, burst <= 2^40 bytes");
+		        s->burst <= CEP_NFT_RATE_MAX ?
+		    CEP_OK :
+		    bad(err,
+		        "police rate 1..2^40 bytes/s, burst <= 2^40 bytes");
 	case CEP_NFT_DNS_REDIRECT:
 		if (s->redirect_port < 1)
 			return bad(err, "dns redirect port 0");
 		return s->dirs == CEP_NFT_OUT && s->ncidrs == 0 &&
-		    s->nports == 0 && s->lifeline_port == 0 ? CEP_OK :
-		    bad(err, "dns redirect: outgoing only, no cidrs, ports or "
-		    "lifeline");
+		        s->nports == 0 && s->lifeline_port == 0 ?
+		    CEP_OK :
+		    bad(err,
+		        "dns redirect: outgoing only, no cidrs, ports or "
+		        "lifeline");
 	}
 	return bad(err, "unknown action");
 }
@@ -150,8 +162,10 @@ int cep_nft_spec_check(const cep_nft_spec *s, cep_err *err)
 	if (s == NULL)
 		return bad(err, "none");
 	if (!cep_nft_table_name_ok(s->table))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "nftables spec: "
-		    "\"%.64s\" is not a cep table name", s->table);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "nftables spec: "
+		    "\"%.64s\" is not a cep table name",
+		    s->table);
 	if (s->armed_ms < 1 || s->armed_ms > CEP_NFT_ARMED_MAX_MS)
 		return bad(err, "armed timeout out of range");
 	if (s->dirs == 0 || (s->dirs & ~(CEP_NFT_OUT | CEP_NFT_IN)) != 0)
@@ -168,8 +182,8 @@ typedef struct out {
 	bool full;
 } out;
 
-static void put(out *o, const char *fmt, ...) __attribute__((format(printf,
-    2, 3)));
+static void put(out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void put(out *o, const char *fmt, ...)
 {
 	if (o->full)
@@ -227,9 +241,10 @@ static void put_skips(out *o, const cep_nft_spec *s, bool isout)
 	put(o, "add rule inet %s %s %s \"lo\" accept\n", T, ch,
 	    isout ? "oifname" : "iifname");
 	if (s->lifeline_port != 0)
-		put(o, "add rule inet %s %s tcp dport %u accept\nadd rule inet "
-		    "%s %s tcp sport %u accept\n", T, ch, s->lifeline_port, T, ch,
-		    s->lifeline_port);
+		put(o,
+		    "add rule inet %s %s tcp dport %u accept\nadd rule inet "
+		    "%s %s tcp sport %u accept\n",
+		    T, ch, s->lifeline_port, T, ch, s->lifeline_port);
 	if (v4 != v6)
 		put(o, "add rule inet %s %s meta nfproto != %s accept\n", T, ch,
 		    v4 ? "ipv4" : "ipv6");
@@ -244,9 +259,10 @@ static void put_skips(out *o, const cep_nft_spec *s, bool isout)
 	}
 	if (s->nports == 0)
 		return;
-	put(o, "add rule inet %s %s meta l4proto != { tcp, udp } accept\n"
-	    "add rule inet %s %s meta l4proto { tcp, udp } th dport != { ", T,
-	    ch, T, ch);
+	put(o,
+	    "add rule inet %s %s meta l4proto != { tcp, udp } accept\n"
+	    "add rule inet %s %s meta l4proto { tcp, udp } th dport != { ",
+	    T, ch, T, ch);
 	put_ports(o, s);
 	put(o, " } th sport != { ");
 	put_ports(o, s);
@@ -263,35 +279,45 @@ static void put_action(out *o, const cep_nft_spec *s, const char *ch)
 		if (s->percent >= 100)
 			put(o, "add rule inet %s %s " ARMED " drop\n", T, ch);
 		else
-			put(o, "add rule inet %s %s " ARMED " numgen random mod "
-			    "100 < %u drop\n", T, ch, s->percent);
+			put(o,
+			    "add rule inet %s %s " ARMED " numgen random mod "
+			    "100 < %u drop\n",
+			    T, ch, s->percent);
 		break;
 	case CEP_NFT_REJECT:
-		put(o, "add rule inet %s %s " ARMED " meta l4proto tcp reject "
+		put(o,
+		    "add rule inet %s %s " ARMED " meta l4proto tcp reject "
 		    "with tcp reset\nadd rule inet %s %s " ARMED " reject with "
-		    "icmpx type admin-prohibited\n", T, ch, T, ch);
+		    "icmpx type admin-prohibited\n",
+		    T, ch, T, ch);
 		break;
 	case CEP_NFT_POLICE:
-		put(o, "add limit inet %s lim_%s { rate over %llu bytes/second "
-		    "burst %llu bytes }\nadd rule inet %s %s " ARMED " limit name "
-		    "\"lim_%s\" drop\n", T, ch, (unsigned long long)s->rate,
+		put(o,
+		    "add limit inet %s lim_%s { rate over %llu bytes/second "
+		    "burst %llu bytes }\nadd rule inet %s %s " ARMED
+		    " limit name "
+		    "\"lim_%s\" drop\n",
+		    T, ch, (unsigned long long)s->rate,
 		    (unsigned long long)s->burst, T, ch, ch);
 		break;
-	default:
-		break;   /* QUEUE: libnftnl, later; DNS: its own chain */
+	default: break; /* QUEUE: libnftnl, later; DNS: its own chain */
 	}
 }
 
 static void put_dns(out *o, const cep_nft_spec *s)
 {
 	const char *T = s->table;
-	put(o, "add chain inet %s dns { type nat hook output priority -100; "
-	    "policy accept; }\n", T);
+	put(o,
+	    "add chain inet %s dns { type nat hook output priority -100; "
+	    "policy accept; }\n",
+	    T);
 	if (s->pass_mark != 0)
 		put(o, "add rule inet %s dns meta mark 0x%08x accept\n", T,
 		    s->pass_mark);
-	put(o, "add rule inet %s dns " ARMED " meta nfproto ipv4 meta l4proto "
-	    "{ tcp, udp } th dport 53 redirect to :%u\n", T, s->redirect_port);
+	put(o,
+	    "add rule inet %s dns " ARMED " meta nfproto ipv4 meta l4proto "
+	    "{ tcp, udp } th dport 53 redirect to :%u\n",
+	    T, s->redirect_port);
 }
 
 int cep_nft_spec_script(const cep_nft_spec *s, char *buf, size_t len,
@@ -302,9 +328,11 @@ int cep_nft_spec_script(const cep_nft_spec *s, char *buf, size_t len,
 		return rc;
 	out o = {.buf = buf, .len = len};
 	const char *T = s->table;
-	put(&o, "add table inet %s\nadd set inet %s %s { type mark; flags "
-	    "timeout; }\nadd element inet %s %s { 0x0 timeout %lldms }\n", T, T,
-	    CEP_NFT_ARMED_SET, T, CEP_NFT_ARMED_SET, (long long)s->armed_ms);
+	put(&o,
+	    "add table inet %s\nadd set inet %s %s { type mark; flags "
+	    "timeout; }\nadd element inet %s %s { 0x0 timeout %lldms }\n",
+	    T, T, CEP_NFT_ARMED_SET, T, CEP_NFT_ARMED_SET,
+	    (long long)s->armed_ms);
 	if (s->action == CEP_NFT_DNS_REDIRECT) {
 		put_dns(&o, s);
 	} else {
@@ -314,13 +342,15 @@ int cep_nft_spec_script(const cep_nft_spec *s, char *buf, size_t len,
 		for (int i = 0; i < 2; i++) {
 			if (!(s->dirs & dirs[i]))
 				continue;
-			put(&o, "add chain inet %s %s { type filter hook %s "
-			    "priority -150; policy accept; }\n", T, chains[i],
-			    hooks[i]);
+			put(&o,
+			    "add chain inet %s %s { type filter hook %s "
+			    "priority -150; policy accept; }\n",
+			    T, chains[i], hooks[i]);
 			put_skips(&o, s, i == 0);
 		}
 		if (s->pass_mark != 0 && (s->dirs & CEP_NFT_OUT))
-			put(&o, "add rule inet %s out meta mark 0x%08x accept\n", T,
+			put(&o,
+			    "add rule inet %s out meta mark 0x%08x accept\n", T,
 			    s->pass_mark);
 		for (int i = 0; i < 2; i++)
 			if (s->dirs & dirs[i])

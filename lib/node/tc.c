@@ -87,7 +87,7 @@ static int netem_add_sock(struct mnl_socket *nl, int ifindex, uint32_t handle,
 	mnl_attr_put(nlh, TCA_OPTIONS, 0, NULL);
 	struct tc_netem_qopt *q = mnl_nlmsg_put_extra_header(nlh, sizeof(*q));
 	q->limit = 10000;
-	q->latency = (uint32_t)(delay_ns / 64);    /* psched ticks */
+	q->latency = (uint32_t)(delay_ns / 64); /* psched ticks */
 	q->jitter = (uint32_t)(jitter_ns / 64);
 	mnl_attr_put_u64(nlh, TCA_NETEM_LATENCY64, (uint64_t)delay_ns);
 	mnl_attr_put_u64(nlh, TCA_NETEM_JITTER64, (uint64_t)jitter_ns);
@@ -116,7 +116,7 @@ static int tbf_add_sock(struct mnl_socket *nl, int ifindex, uint32_t handle,
 	q.limit = limit;
 	uint64_t buffer_ns = (uint64_t)burst * 1000000000ULL / rate_Bps;
 	q.buffer = buffer_ns / 64 > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)(buffer_ns / 64);
+	                                         (uint32_t)(buffer_ns / 64);
 	mnl_attr_put(nlh, TCA_TBF_PARMS, sizeof(q), &q);
 	if (rate_Bps > UINT32_MAX)
 		mnl_attr_put_u64(nlh, TCA_TBF_RATE64, rate_Bps);
@@ -155,7 +155,7 @@ static void *probe_thread(void *p)
 	if (r != 0 && r != ENOENT && r != EOPNOTSUPP)
 		j->e = r;
 	mnl_socket_close(nl);
-	return NULL;   /* the thread's namespace dies with it */
+	return NULL; /* the thread's namespace dies with it */
 }
 
 int cep_tc_kind_available(const char *kind, bool *ok, cep_err *err)
@@ -219,10 +219,10 @@ typedef struct q_job {
 	int ifindex;
 	uint32_t handle;
 	bool tbf;
-	int64_t delay, jitter;          /* netem */
-	uint64_t rate;                  /* tbf */
+	int64_t delay, jitter; /* netem */
+	uint64_t rate;         /* tbf */
 	uint32_t burst, limit;
-	uint32_t root;       /* root qdisc handle found */
+	uint32_t root; /* root qdisc handle found */
 	bool has_root;
 } q_job;
 
@@ -233,20 +233,23 @@ static int add_in(void *arg, cep_err *err)
 	if (nl == NULL)
 		return err ? err->code : CEP_INTERNAL;
 	int r = j->tbf ?
-	    tbf_add_sock(nl, j->ifindex, j->handle, j->rate, j->burst, j->limit) :
+	    tbf_add_sock(nl, j->ifindex, j->handle, j->rate, j->burst,
+	        j->limit) :
 	    netem_add_sock(nl, j->ifindex, j->handle, j->delay, j->jitter);
 	mnl_socket_close(nl);
 	if (r != 0)
-		return cep_err_errno(err, r, j->tbf ? "adding a tbf qdisc" :
-		    "adding a netem qdisc");
+		return cep_err_errno(err, r,
+		    j->tbf ? "adding a tbf qdisc" : "adding a netem qdisc");
 	return CEP_OK;
 }
 
 int cep_tc_netem_add(int nsfd, int ifindex, uint16_t major, int64_t delay_ns,
     int64_t jitter_ns, cep_err *err)
 {
-	q_job j = {.ifindex = ifindex, .handle = (uint32_t)major << 16,
-	    .delay = delay_ns, .jitter = jitter_ns};
+	q_job j = {.ifindex = ifindex,
+	    .handle = (uint32_t)major << 16,
+	    .delay = delay_ns,
+	    .jitter = jitter_ns};
 	return cep_netns_run(nsfd, add_in, &j, err);
 }
 
@@ -256,8 +259,12 @@ int cep_tc_tbf_add(int nsfd, int ifindex, uint16_t major, uint64_t rate_Bps,
 	if (rate_Bps == 0 || burst == 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "tbf: rate and burst must be > 0");
-	q_job j = {.ifindex = ifindex, .handle = (uint32_t)major << 16,
-	    .tbf = true, .rate = rate_Bps, .burst = burst, .limit = limit};
+	q_job j = {.ifindex = ifindex,
+	    .handle = (uint32_t)major << 16,
+	    .tbf = true,
+	    .rate = rate_Bps,
+	    .burst = burst,
+	    .limit = limit};
 	return cep_netns_run(nsfd, add_in, &j, err);
 }
 
@@ -301,8 +308,10 @@ static int del_in(void *arg, cep_err *err)
 	if (r != 0)
 		return cep_err_errno(err, r, "removing a root qdisc");
 	if (j->has_root && j->root == j->handle)
-		return cep_err_set(err, CEP_INTERNAL, "qdisc %x: still on "
-		    "interface %d after delete", j->handle >> 16, j->ifindex);
+		return cep_err_set(err, CEP_INTERNAL,
+		    "qdisc %x: still on "
+		    "interface %d after delete",
+		    j->handle >> 16, j->ifindex);
 	return CEP_OK;
 }
 
@@ -320,23 +329,26 @@ int cep_tc_undo(const char *run_id, const char *undo_json, cep_err *err)
 	json_int_t dev = 0, ino = 0, major = 0;
 	const char *path = "";
 	json_t *ifs = NULL;
-	if (u == NULL || json_unpack(u, "{s:I, s:I, s?s, s:o, s:I}", "netns_dev",
-	    &dev, "netns_inode", &ino, "netns_path", &path, "ifindexes", &ifs,
-	    "major", &major) != 0 || !json_is_array(ifs) || major <= 0 ||
-	    major > 0xffff) {
+	if (u == NULL ||
+	    json_unpack(u, "{s:I, s:I, s?s, s:o, s:I}", "netns_dev", &dev,
+	        "netns_inode", &ino, "netns_path", &path, "ifindexes", &ifs,
+	        "major", &major) != 0 ||
+	    !json_is_array(ifs) || major <= 0 || major > 0xffff) {
 		json_decref(u);
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "tc-qdisc undo: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "tc-qdisc undo: "
 		    "record lacks netns_dev/netns_inode/ifindexes/major");
 	}
 	cep_netns_id id = {.dev = (uint64_t)dev, .ino = (uint64_t)ino};
 	int fd = -1, rc = cep_netns_find(&id, path, &fd, err);
 	if (rc == CEP_NOT_FOUND) {
 		json_decref(u);
-		return CEP_OK;   /* namespace gone: its qdiscs too */
+		return CEP_OK; /* namespace gone: its qdiscs too */
 	}
 	size_t i;
 	json_t *v;
-	json_array_foreach(ifs, i, v) {
+	json_array_foreach(ifs, i, v)
+	{
 		if (rc != CEP_OK)
 			break;
 		if (json_is_integer(v))

@@ -46,17 +46,17 @@
 #define CERT_FILE_MAX 65536
 #define KEY_FILE_MAX 16384
 #define SAN_DER_MAX 8192
-#define NAME_LEN_MAX 63   /* appliance names: also a URI path segment */
-#define CN_LEN_MAX 64     /* RFC 5280 ub-common-name */
+#define NAME_LEN_MAX 63 /* appliance names: also a URI path segment */
+#define CN_LEN_MAX 64   /* RFC 5280 ub-common-name */
 #define DNS_LEN_MAX 253
-#define URI_LEN_MAX 255   /* fits cep_pki_identity.uri */
+#define URI_LEN_MAX 255 /* fits cep_pki_identity.uri */
 
 struct cep_pki_ca {
 	mbedtls_x509_crt crt;
 	mbedtls_pk_context key;
 	char *cert_pem;
-	char issuer[512];     /* the CA's subject, as the x509 writer takes it */
-	pthread_mutex_t mu;   /* one signer at a time on the CA key */
+	char issuer[512];   /* the CA's subject, as the x509 writer takes it */
+	pthread_mutex_t mu; /* one signer at a time on the CA key */
 };
 
 /* ---- randomness and keys ---------------------------------------------- */
@@ -83,14 +83,16 @@ static int rng_init(pki_rng *r, cep_err *err)
 	    (const unsigned char *)pers, sizeof(pers) - 1);
 	if (rv != 0) {
 		rng_free(r);
-		return cep_pki_err_mbedtls(err, rv, "seeding the random generator");
+		return cep_pki_err_mbedtls(err, rv,
+		    "seeding the random generator");
 	}
 	return CEP_OK;
 }
 
 static int gen_key(mbedtls_pk_context *key, pki_rng *r, cep_err *err)
 {
-	int rv = mbedtls_pk_setup(key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
+	int rv = mbedtls_pk_setup(key,
+	    mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
 	if (rv == 0)
 		rv = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1,
 		    mbedtls_pk_ec(*key), mbedtls_ctr_drbg_random, &r->drbg);
@@ -111,7 +113,8 @@ static int key_to_pem(mbedtls_pk_context *key, char **out, cep_err *err)
 	*out = strdup((const char *)buf);
 	mbedtls_platform_zeroize(buf, sizeof(buf));
 	if (*out == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	return CEP_OK;
 }
 
@@ -144,7 +147,8 @@ static bool name_ok(const char *s, size_t max)
  * that parser treats as syntax are refused rather than escaped. */
 static bool cn_ok(const char *s)
 {
-	if (s == NULL || s[0] == '\0' || strnlen(s, CN_LEN_MAX + 1) > CN_LEN_MAX)
+	if (s == NULL || s[0] == '\0' ||
+	    strnlen(s, CN_LEN_MAX + 1) > CN_LEN_MAX)
 		return false;
 	for (const char *p = s; *p; p++)
 		if (*p < 0x20 || *p > 0x7e || strchr(",=+\\\"<>;#", *p) != NULL)
@@ -178,7 +182,7 @@ static int fmt_validity(char *out, size_t len, int64_t ms, cep_err *err)
 /* ---- certificate writing ----------------------------------------------- */
 
 typedef struct cert_spec {
-	const char *subject;           /* "CN=..." */
+	const char *subject; /* "CN=..." */
 	const char *issuer;
 	mbedtls_pk_context *subject_key;
 	mbedtls_pk_context *issuer_key;
@@ -203,8 +207,8 @@ static int set_serial(mbedtls_x509write_cert *w, pki_rng *r)
 }
 
 /* What every certificate we write has in common. */
-static int cert_begin(mbedtls_x509write_cert *w, const cert_spec *s,
-    pki_rng *r, cep_err *err)
+static int cert_begin(mbedtls_x509write_cert *w, const cert_spec *s, pki_rng *r,
+    cep_err *err)
 {
 	char nb[32], na[32];
 	if (fmt_validity(nb, sizeof(nb), s->not_before_ms, err) != 0 ||
@@ -220,12 +224,15 @@ static int cert_begin(mbedtls_x509write_cert *w, const cert_spec *s,
 	if ((rv = mbedtls_x509write_crt_set_issuer_name(w, s->issuer)) != 0)
 		return cep_pki_err_mbedtls(err, rv, "setting the issuer name");
 	if ((rv = set_serial(w, r)) != 0)
-		return cep_pki_err_mbedtls(err, rv, "setting the serial number");
+		return cep_pki_err_mbedtls(err, rv,
+		    "setting the serial number");
 	if ((rv = mbedtls_x509write_crt_set_validity(w, nb, na)) != 0)
-		return cep_pki_err_mbedtls(err, rv, "setting the validity period");
+		return cep_pki_err_mbedtls(err, rv,
+		    "setting the validity period");
 	if ((rv = mbedtls_x509write_crt_set_subject_key_identifier(w)) != 0 ||
 	    (rv = mbedtls_x509write_crt_set_authority_key_identifier(w)) != 0)
-		return cep_pki_err_mbedtls(err, rv, "setting the key identifiers");
+		return cep_pki_err_mbedtls(err, rv,
+		    "setting the key identifiers");
 	return CEP_OK;
 }
 
@@ -234,7 +241,8 @@ static int cert_finish(mbedtls_x509write_cert *w, pki_rng *r, char **pem,
 {
 	unsigned char *buf = malloc(CERT_PEM_MAX);
 	if (buf == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	int rv = mbedtls_x509write_crt_pem(w, buf, CERT_PEM_MAX,
 	    mbedtls_ctr_drbg_random, &r->drbg);
 	if (rv != 0) {
@@ -244,7 +252,8 @@ static int cert_finish(mbedtls_x509write_cert *w, pki_rng *r, char **pem,
 	*pem = strdup((const char *)buf);
 	free(buf);
 	if (*pem == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	return CEP_OK;
 }
 
@@ -256,14 +265,17 @@ static int set_eku(mbedtls_x509write_cert *w, int server)
 	size_t len = 0;
 	int ret;
 	if (server)
-		MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(&p, buf,
-		    MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
+		MBEDTLS_ASN1_CHK_ADD(len,
+		    mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_SERVER_AUTH,
+		        MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
 	else
-		MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(&p, buf,
-		    MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
+		MBEDTLS_ASN1_CHK_ADD(len,
+		    mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_CLIENT_AUTH,
+		        MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
 	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(&p, buf, len));
-	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_tag(&p, buf,
-	    MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+	MBEDTLS_ASN1_CHK_ADD(len,
+	    mbedtls_asn1_write_tag(&p, buf,
+	        MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
 	return mbedtls_x509write_crt_set_extension(w,
 	    MBEDTLS_OID_EXTENDED_KEY_USAGE,
 	    MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0, p, len);
@@ -275,10 +287,12 @@ static int san_put(unsigned char **p, unsigned char *start, int tag,
 {
 	size_t len = 0;
 	int ret;
-	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_raw_buffer(p, start, data, n));
+	MBEDTLS_ASN1_CHK_ADD(len,
+	    mbedtls_asn1_write_raw_buffer(p, start, data, n));
 	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(p, start, n));
-	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_tag(p, start,
-	    MBEDTLS_ASN1_CONTEXT_SPECIFIC | tag));
+	MBEDTLS_ASN1_CHK_ADD(len,
+	    mbedtls_asn1_write_tag(p, start,
+	        MBEDTLS_ASN1_CONTEXT_SPECIFIC | tag));
 	return (int)len;
 }
 
@@ -308,11 +322,13 @@ static int san_put_ips(unsigned char **p, unsigned char *start,
 		}
 		int n = san_put(p, start, 7, a, an);
 		if (n < 0)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "too many SANs");
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "too many SANs");
 		*len += (size_t)n;
 		n = san_put(p, start, 2, ips[i], strlen(ips[i]));
 		if (n < 0)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "too many SANs");
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "too many SANs");
 		*len += (size_t)n;
 	}
 	return CEP_OK;
@@ -324,10 +340,12 @@ static int san_put_dns(unsigned char **p, unsigned char *start,
 	for (size_t i = list_len(dns); i-- > 0;) {
 		if (!name_ok(dns[i], DNS_LEN_MAX))
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
-			    "SAN DNS name \"%.64s\" is not a host name", dns[i]);
+			    "SAN DNS name \"%.64s\" is not a host name",
+			    dns[i]);
 		int n = san_put(p, start, 2, dns[i], strlen(dns[i]));
 		if (n < 0)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "too many SANs");
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "too many SANs");
 		*len += (size_t)n;
 	}
 	return CEP_OK;
@@ -343,7 +361,8 @@ static int set_san(mbedtls_x509write_cert *w, const cep_pki_issue_req *req,
 		return CEP_OK;
 	unsigned char *buf = malloc(SAN_DER_MAX);
 	if (buf == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	unsigned char *p = buf + SAN_DER_MAX;
 	size_t len = 0;
 	int rv = san_put_ips(&p, buf, req->ips, &len, err);
@@ -351,12 +370,15 @@ static int set_san(mbedtls_x509write_cert *w, const cep_pki_issue_req *req,
 		rv = san_put_dns(&p, buf, req->dns, &len, err);
 	if (rv == 0 && req->uri_san != NULL) {
 		int n = san_put(&p, buf, 6, req->uri_san, strlen(req->uri_san));
-		rv = n < 0 ? cep_err_set(err, CEP_INVALID_ARGUMENT, "too many SANs")
-			   : (len += (size_t)n, 0);
+		rv = n < 0 ?
+		    cep_err_set(err, CEP_INVALID_ARGUMENT, "too many SANs") :
+		    (len += (size_t)n, 0);
 	}
 	int n1 = rv == 0 ? mbedtls_asn1_write_len(&p, buf, len) : 0;
-	int n2 = rv == 0 && n1 >= 0 ? mbedtls_asn1_write_tag(&p, buf,
-	    MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) : 0;
+	int n2 = rv == 0 && n1 >= 0 ?
+	    mbedtls_asn1_write_tag(&p, buf,
+	        MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) :
+	    0;
 	if (rv == 0 && (n1 < 0 || n2 < 0))
 		rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "too many SANs");
 	if (rv == 0) {
@@ -365,7 +387,8 @@ static int set_san(mbedtls_x509write_cert *w, const cep_pki_issue_req *req,
 		    MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, p,
 		    len + (size_t)n1 + (size_t)n2);
 		if (m != 0)
-			rv = cep_pki_err_mbedtls(err, m, "adding subjectAltName");
+			rv = cep_pki_err_mbedtls(err, m,
+			    "adding subjectAltName");
 	}
 	free(buf);
 	return rv;
@@ -388,9 +411,12 @@ static int ca_build(const char *appliance, int64_t now, pki_rng *r,
 	char subject[128];
 	snprintf(subject, sizeof(subject), "CN=cep appliance CA %s", appliance);
 	cert_spec s = {
-	    .subject = subject, .issuer = subject,
-	    .subject_key = key, .issuer_key = key,
-	    .not_before_ms = now - SKEW_MS, .not_after_ms = now + CA_VALIDITY_MS,
+	    .subject = subject,
+	    .issuer = subject,
+	    .subject_key = key,
+	    .issuer_key = key,
+	    .not_before_ms = now - SKEW_MS,
+	    .not_after_ms = now + CA_VALIDITY_MS,
 	};
 	mbedtls_x509write_cert w;
 	mbedtls_x509write_crt_init(&w);
@@ -399,9 +425,11 @@ static int ca_build(const char *appliance, int64_t now, pki_rng *r,
 		int m = mbedtls_x509write_crt_set_basic_constraints(&w, 1, 0);
 		if (m == 0)
 			m = mbedtls_x509write_crt_set_key_usage(&w,
-			    MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
+			    MBEDTLS_X509_KU_KEY_CERT_SIGN |
+			        MBEDTLS_X509_KU_CRL_SIGN);
 		if (m != 0)
-			rv = cep_pki_err_mbedtls(err, m, "setting CA extensions");
+			rv = cep_pki_err_mbedtls(err, m,
+			    "setting CA extensions");
 	}
 	if (rv == 0)
 		rv = cert_finish(&w, r, crt_pem, err);
@@ -426,7 +454,8 @@ int cep_pki_ca_create(const char *dir, const char *appliance, cep_err *err)
 	char keyp[4096], crtp[4096];
 	if (!name_ok(appliance, NAME_LEN_MAX))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "appliance name must be 1-%d of [A-Za-z0-9._-]", NAME_LEN_MAX);
+		    "appliance name must be 1-%d of [A-Za-z0-9._-]",
+		    NAME_LEN_MAX);
 	if (ca_paths(dir, keyp, crtp, sizeof(keyp), err) != 0)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	if (access(keyp, F_OK) == 0 || access(crtp, F_OK) == 0)
@@ -469,9 +498,10 @@ static int ca_load_cert(cep_pki_ca *ca, const char *path, cep_err *err)
 	}
 	if (!ca->crt.ca_istrue)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "%s is not a CA certificate (basicConstraints CA:false)", path);
+		    "%s is not a CA certificate (basicConstraints CA:false)",
+		    path);
 	if (mbedtls_x509_dn_gets(ca->issuer, sizeof(ca->issuer),
-	    &ca->crt.subject) < 0)
+	        &ca->crt.subject) < 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "%s: subject name too long", path);
 	return CEP_OK;
@@ -512,7 +542,8 @@ int cep_pki_ca_load(cep_pki_ca **out, const char *dir, cep_err *err)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	cep_pki_ca *ca = calloc(1, sizeof(*ca));
 	if (ca == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	mbedtls_x509_crt_init(&ca->crt);
 	mbedtls_pk_init(&ca->key);
 	pthread_mutex_init(&ca->mu, NULL);
@@ -551,7 +582,8 @@ static int check_req(const cep_pki_issue_req *req, int64_t nb, cep_err *err)
 	if (!cn_ok(req->cn))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "certificate CN must be 1-%d printable characters without "
-		    ",=+\\\"<>;#", CN_LEN_MAX);
+		    ",=+\\\"<>;#",
+		    CN_LEN_MAX);
 	if (req->uri_san != NULL && !uri_ok(req->uri_san))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "URI SAN must be 1-%d printable characters without spaces",
@@ -559,19 +591,23 @@ static int check_req(const cep_pki_issue_req *req, int64_t nb, cep_err *err)
 	if (req->not_after_ms <= nb)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "certificate not_after (%lld ms) must be after not_before "
-		    "(%lld ms)", (long long)req->not_after_ms, (long long)nb);
+		    "(%lld ms)",
+		    (long long)req->not_after_ms, (long long)nb);
 	return CEP_OK;
 }
 
-static int leaf_build(cep_pki_ca *ca, const cep_pki_issue_req *req,
-    int64_t nb, mbedtls_pk_context *key, pki_rng *r, char **pem, cep_err *err)
+static int leaf_build(cep_pki_ca *ca, const cep_pki_issue_req *req, int64_t nb,
+    mbedtls_pk_context *key, pki_rng *r, char **pem, cep_err *err)
 {
 	char subject[CN_LEN_MAX + 8];
 	snprintf(subject, sizeof(subject), "CN=%s", req->cn);
 	cert_spec s = {
-	    .subject = subject, .issuer = ca->issuer,
-	    .subject_key = key, .issuer_key = &ca->key,
-	    .not_before_ms = nb, .not_after_ms = req->not_after_ms,
+	    .subject = subject,
+	    .issuer = ca->issuer,
+	    .subject_key = key,
+	    .issuer_key = &ca->key,
+	    .not_before_ms = nb,
+	    .not_after_ms = req->not_after_ms,
 	};
 	mbedtls_x509write_cert w;
 	mbedtls_x509write_crt_init(&w);
@@ -584,7 +620,8 @@ static int leaf_build(cep_pki_ca *ca, const cep_pki_issue_req *req,
 		if (m == 0)
 			m = set_eku(&w, req->server);
 		if (m != 0)
-			rv = cep_pki_err_mbedtls(err, m, "setting certificate extensions");
+			rv = cep_pki_err_mbedtls(err, m,
+			    "setting certificate extensions");
 	}
 	if (rv == 0)
 		rv = set_san(&w, req, err);
@@ -603,7 +640,8 @@ static int req_start(const cep_pki_ca *ca, const cep_pki_issue_req *req,
     int64_t *nb, cep_err *err)
 {
 	if (ca == NULL || req == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no CA or request");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no CA or request");
 	*nb = req->not_before_ms ? req->not_before_ms : cep_now_ms() - SKEW_MS;
 	return check_req(req, *nb, err);
 }
@@ -634,8 +672,8 @@ static int key_close(pki_rng *r, mbedtls_pk_context *key, int rv,
 	return rv;
 }
 
-int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req,
-    char **cert_pem, char **key_pem, cep_err *err)
+int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req, char **cert_pem,
+    char **key_pem, cep_err *err)
 {
 	*cert_pem = NULL;
 	*key_pem = NULL;
@@ -647,8 +685,8 @@ int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req,
 	mbedtls_pk_context key;
 	if ((rv = key_open(&r, &key, err)) != 0)
 		return rv;
-	rv = key_close(&r, &key, leaf_build(ca, req, nb, &key, &r, cert_pem,
-	    err), key_pem, err);
+	rv = key_close(&r, &key,
+	    leaf_build(ca, req, nb, &key, &r, cert_pem, err), key_pem, err);
 	if (rv != 0) {
 		free(*cert_pem);
 		*cert_pem = NULL;
@@ -667,8 +705,10 @@ static int pub_der(mbedtls_pk_context *key, uint8_t **out, size_t *len,
 		return cep_pki_err_mbedtls(err, n, "encoding the public key");
 	*out = malloc((size_t)n);
 	if (*out == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
-	memcpy(*out, buf + sizeof(buf) - (size_t)n, (size_t)n); /* DER at the end */
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	memcpy(*out, buf + sizeof(buf) - (size_t)n,
+	    (size_t)n); /* DER at the end */
 	*len = (size_t)n;
 	return CEP_OK;
 }
@@ -699,8 +739,8 @@ static const char *key_kind(const mbedtls_pk_context *pk)
 {
 	if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY)
 		return mbedtls_pk_get_name(pk);
-	const mbedtls_ecp_curve_info *ci =
-	    mbedtls_ecp_curve_info_from_grp_id(mbedtls_pk_ec(*pk)->grp.id);
+	const mbedtls_ecp_curve_info *ci = mbedtls_ecp_curve_info_from_grp_id(
+	    mbedtls_pk_ec(*pk)->grp.id);
 	return ci != NULL ? ci->name : "an unknown curve";
 }
 
@@ -711,20 +751,25 @@ static int parse_pub(mbedtls_pk_context *pk, const uint8_t *der, size_t len,
     cep_err *err)
 {
 	if (der == NULL || len == 0 || len > CEP_PKI_PUBKEY_MAX)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is "
-		    "%zu bytes; a DER P-256 key is 91 (limit %d)", len,
-		    CEP_PKI_PUBKEY_MAX);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "public key is "
+		    "%zu bytes; a DER P-256 key is 91 (limit %d)",
+		    len, CEP_PKI_PUBKEY_MAX);
 	int m = mbedtls_pk_parse_public_key(pk, der, len);
 	if (m != 0) {
 		char why[128];
 		mbedtls_strerror(m, why, sizeof(why));
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is not "
-		    "a DER SubjectPublicKeyInfo (%s)", why);
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "public key is not "
+		    "a DER SubjectPublicKeyInfo (%s)",
+		    why);
 	}
 	if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY ||
 	    mbedtls_pk_ec(*pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is %s; "
-		    "only EC P-256 (secp256r1) keys are signed", key_kind(pk));
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "public key is %s; "
+		    "only EC P-256 (secp256r1) keys are signed",
+		    key_kind(pk));
 	const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*pk);
 	if (mbedtls_ecp_check_pubkey(&ec->grp, &ec->Q) != 0)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -733,7 +778,8 @@ static int parse_pub(mbedtls_pk_context *pk, const uint8_t *der, size_t len,
 	size_t alen = 0;
 	int rv = pub_der(pk, &again, &alen, err);
 	if (rv == 0 && (alen != len || memcmp(again, der, len) != 0))
-		rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "public key is not "
+		rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "public key is not "
 		    "canonical DER (trailing bytes or another encoding)");
 	free(again);
 	return rv;

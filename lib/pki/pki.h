@@ -33,20 +33,20 @@ int cep_pki_ca_create(const char *dir, const char *appliance, cep_err *err);
  * does not match the certificate and a certificate that is no CA
  * (FAILED_PRECONDITION). The handle may be shared by threads. */
 int cep_pki_ca_load(cep_pki_ca **out, const char *dir, cep_err *err);
-void cep_pki_ca_free(cep_pki_ca *ca);  /* wipes the key */
+void cep_pki_ca_free(cep_pki_ca *ca); /* wipes the key */
 const char *cep_pki_ca_cert_pem(const cep_pki_ca *ca);
 
 typedef struct cep_pki_issue_req {
 	const char *cn;
-	const char *uri_san;       /* optional */
-	const char *const *dns;    /* optional, NULL-terminated */
-	const char *const *ips;    /* optional, NULL-terminated, "127.0.0.1" or
+	const char *uri_san;    /* optional */
+	const char *const *dns; /* optional, NULL-terminated */
+	const char *const *ips; /* optional, NULL-terminated, "127.0.0.1" or
 				    * "::1"; written as iPAddress and, because
 				    * mbedTLS 2.28 matches a TLS server name
 				    * against dNSName only, also as dNSName */
-	int64_t not_before_ms;     /* 0 = now - 5 min (clock skew) */
+	int64_t not_before_ms;  /* 0 = now - 5 min (clock skew) */
 	int64_t not_after_ms;
-	int server;                /* 1: serverAuth EKU, else clientAuth */
+	int server; /* 1: serverAuth EKU, else clientAuth */
 } cep_pki_issue_req;
 
 /* A fresh P-256 key and a certificate signed by ca: CA:false,
@@ -54,13 +54,13 @@ typedef struct cep_pki_issue_req {
  * order URI, dns, ips. cn: 1-64 printable, none of ,=+\"<>;# .
  * Caller frees both strings; wipe key_pem with cep_pki_free_secret.
  * On failure both are NULL. */
-int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req,
-    char **cert_pem, char **key_pem, cep_err *err);
+int cep_pki_issue(cep_pki_ca *ca, const cep_pki_issue_req *req, char **cert_pem,
+    char **key_pem, cep_err *err);
 void cep_pki_free_secret(char *s);
 
 /* Issuing for a key made elsewhere (the delegate makes a runner's key,
  * cep-signer signs it; docs/privsep.md). */
-#define CEP_PKI_PUBKEY_MAX 512   /* a P-256 SubjectPublicKeyInfo is 91 */
+#define CEP_PKI_PUBKEY_MAX 512 /* a P-256 SubjectPublicKeyInfo is 91 */
 /* A fresh P-256 key pair: *key_pem (wipe with cep_pki_free_secret) and
  * its public half as a DER SubjectPublicKeyInfo (*pub_der, free()). */
 int cep_pki_keypair_new(char **key_pem, uint8_t **pub_der, size_t *pub_len,
@@ -77,11 +77,11 @@ int cep_pki_issue_pub(cep_pki_ca *ca, const cep_pki_issue_req *req,
 
 /* What a verified certificate says. */
 typedef struct cep_pki_identity {
-	char uri[256];             /* URI SAN, "" if none */
+	char uri[256]; /* URI SAN, "" if none */
 	char cn[128];
 	int64_t not_after_ms;
 	char appliance[64], connector[64], ns[64]; /* from uri */
-	cep_run_id run_id;                          /* from uri */
+	cep_run_id run_id;                         /* from uri */
 } cep_pki_identity;
 
 /* Verifies cert (DER) against ca_pem at time now_ms (0 = now; validity of

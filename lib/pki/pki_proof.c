@@ -36,7 +36,8 @@ static int proof_digest(const uint8_t *nonce, size_t n, unsigned char out[32],
 	int rv = mbedtls_sha256_starts_ret(&c, 0);
 	if (rv == 0)
 		rv = mbedtls_sha256_update_ret(&c,
-		    (const unsigned char *)PROOF_CONTEXT, strlen(PROOF_CONTEXT));
+		    (const unsigned char *)PROOF_CONTEXT,
+		    strlen(PROOF_CONTEXT));
 	if (rv == 0)
 		rv = mbedtls_sha256_update_ret(&c, nonce, n);
 	if (rv == 0)
@@ -67,7 +68,8 @@ static int proof_sign(mbedtls_pk_context *pk, const unsigned char hash[32],
 		return cep_pki_err_mbedtls(err, m, "signing the proof");
 	*sig = malloc(n);
 	if (*sig == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	memcpy(*sig, buf, n);
 	*sig_len = n;
 	return CEP_OK;
@@ -83,7 +85,8 @@ int cep_pki_sign_proof(const char *key_pem, const uint8_t *nonce, size_t n,
 	if (rv != 0)
 		return rv;
 	if (key_pem == NULL || strnlen(key_pem, KEY_PEM_MAX + 1) > KEY_PEM_MAX)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no usable key PEM");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no usable key PEM");
 	mbedtls_pk_context pk;
 	mbedtls_pk_init(&pk);
 	int m = mbedtls_pk_parse_key(&pk, (const unsigned char *)key_pem,
@@ -107,7 +110,8 @@ int cep_pki_check_proof(const uint8_t *cert_der, size_t der_len,
 	int rv = proof_digest(nonce, n, hash, err);
 	if (rv != 0)
 		return rv;
-	if (sig == NULL || sig_len == 0 || sig_len > MBEDTLS_PK_SIGNATURE_MAX_SIZE)
+	if (sig == NULL || sig_len == 0 ||
+	    sig_len > MBEDTLS_PK_SIGNATURE_MAX_SIZE)
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "proof signature length %zu is out of range", sig_len);
 	mbedtls_x509_crt crt;
@@ -122,7 +126,7 @@ int cep_pki_check_proof(const uint8_t *cert_der, size_t der_len,
 		rv = cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "the certificate key is not an ECDSA key");
 	} else if (mbedtls_pk_verify(&crt.pk, MBEDTLS_MD_SHA256, hash, 32, sig,
-	    sig_len) != 0) {
+	               sig_len) != 0) {
 		rv = cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "proof signature does not verify with the certificate's key");
 	}

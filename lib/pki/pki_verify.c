@@ -59,7 +59,8 @@ static int take_segment(const char **p, bool last, char *out, size_t cap,
 	if (!segment_ok(*p, n) || n >= cap)
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "identity URI %s is empty, too long (limit %zu) or has "
-		    "characters outside [A-Za-z0-9._-]", what, cap - 1);
+		    "characters outside [A-Za-z0-9._-]",
+		    what, cap - 1);
 	memcpy(out, *p, n);
 	out[n] = '\0';
 	*p = last ? end : end + 1;
@@ -78,11 +79,11 @@ static int parse_identity_uri(const char *uri, cep_pki_identity *id,
 	int rv = take_segment(&p, false, id->appliance, sizeof(id->appliance),
 	    "appliance", err);
 	if (rv == 0)
-		rv = take_segment(&p, false, id->connector, sizeof(id->connector),
-		    "connector", err);
+		rv = take_segment(&p, false, id->connector,
+		    sizeof(id->connector), "connector", err);
 	if (rv == 0)
-		rv = take_segment(&p, false, id->ns, sizeof(id->ns), "namespace",
-		    err);
+		rv = take_segment(&p, false, id->ns, sizeof(id->ns),
+		    "namespace", err);
 	if (rv == 0)
 		rv = take_segment(&p, true, run, sizeof(run), "run id", err);
 	if (rv == 0 && !cep_run_id_parse(&id->run_id, run))
@@ -97,7 +98,8 @@ int cep_pki_identity_uri(char *buf, size_t len, const char *appliance,
 	const char *parts[] = {appliance, connector, ns};
 	const char *names[] = {"appliance", "connector", "namespace"};
 	for (int i = 0; i < 3; i++)
-		if (parts[i] == NULL || !segment_ok(parts[i], strlen(parts[i])) ||
+		if (parts[i] == NULL ||
+		    !segment_ok(parts[i], strlen(parts[i])) ||
 		    strlen(parts[i]) >= 64)
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
 			    "%s must be 1-63 of [A-Za-z0-9._-]", names[i]);
@@ -116,8 +118,12 @@ int cep_pki_identity_uri(char *buf, size_t len, const char *appliance,
 static int64_t x509_time_ms(const mbedtls_x509_time *t)
 {
 	struct tm tm = {
-	    .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
-	    .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec,
+	    .tm_year = t->year - 1900,
+	    .tm_mon = t->mon - 1,
+	    .tm_mday = t->day,
+	    .tm_hour = t->hour,
+	    .tm_min = t->min,
+	    .tm_sec = t->sec,
 	};
 	return (int64_t)timegm(&tm) * 1000;
 }
@@ -131,8 +137,10 @@ static void fmt_utc(char *buf, size_t len, const mbedtls_x509_time *t)
 static int copy_cn(const mbedtls_x509_crt *crt, cep_pki_identity *id,
     cep_err *err)
 {
-	for (const mbedtls_x509_name *n = &crt->subject; n != NULL; n = n->next) {
-		if (n->oid.p == NULL || MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) != 0)
+	for (const mbedtls_x509_name *n = &crt->subject; n != NULL;
+	     n = n->next) {
+		if (n->oid.p == NULL ||
+		    MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) != 0)
 			continue;
 		if (n->val.len >= sizeof(id->cn) ||
 		    memchr(n->val.p, '\0', n->val.len) != NULL)
@@ -154,10 +162,11 @@ static int copy_uri(const mbedtls_x509_crt *crt, cep_pki_identity *id,
 	if (!(crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME))
 		return CEP_OK;
 	bool seen = false;
-	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s != NULL;
-	     s = s->next) {
-		if (s->buf.tag != (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
-		    MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER))
+	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
+	     s != NULL; s = s->next) {
+		if (s->buf.tag !=
+		    (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+		        MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER))
 			continue;
 		if (seen)
 			return cep_err_set(err, CEP_UNAUTHENTICATED,
@@ -187,13 +196,16 @@ static int flags_error(uint32_t flags, cep_err *err)
 	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "certificate is not signed by the appliance CA");
-	if (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
-	    MBEDTLS_X509_BADCERT_BAD_KEY))
+	if (flags &
+	    (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
+	        MBEDTLS_X509_BADCERT_BAD_KEY))
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "certificate uses a hash, algorithm or key size the "
 		    "appliance does not accept");
-	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE |
-	    MBEDTLS_X509_BADCERT_EXT_KEY_USAGE | MBEDTLS_X509_BADCERT_NS_CERT_TYPE))
+	if (flags &
+	    (MBEDTLS_X509_BADCERT_KEY_USAGE |
+	        MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+	        MBEDTLS_X509_BADCERT_NS_CERT_TYPE))
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "certificate's key usage does not allow this use");
 	char buf[256];
@@ -202,7 +214,8 @@ static int flags_error(uint32_t flags, cep_err *err)
 		if (buf[i] == '\n')
 			buf[i] = (i + 1 < n && buf[i + 1]) ? ';' : '\0';
 	return cep_err_set(err, CEP_UNAUTHENTICATED,
-	    "certificate verification failed: %s", n > 0 ? buf : "unknown reason");
+	    "certificate verification failed: %s",
+	    n > 0 ? buf : "unknown reason");
 }
 
 static int check_time(const mbedtls_x509_crt *c, int64_t now_ms,
@@ -230,7 +243,8 @@ static int parse_ca(mbedtls_x509_crt *ca, const char *ca_pem, cep_err *err)
 	int m = mbedtls_x509_crt_parse(ca, (const unsigned char *)ca_pem,
 	    strlen(ca_pem) + 1);
 	if (m != 0) {
-		cep_pki_err_mbedtls(err, m, "parsing the appliance CA certificate");
+		cep_pki_err_mbedtls(err, m,
+		    "parsing the appliance CA certificate");
 		if (err != NULL)
 			err->code = CEP_INVALID_ARGUMENT;
 		return CEP_INVALID_ARGUMENT;
@@ -238,23 +252,25 @@ static int parse_ca(mbedtls_x509_crt *ca, const char *ca_pem, cep_err *err)
 	return CEP_OK;
 }
 
-static int parse_leaf(mbedtls_x509_crt *crt, const uint8_t *der,
-    size_t der_len, cep_err *err)
+static int parse_leaf(mbedtls_x509_crt *crt, const uint8_t *der, size_t der_len,
+    cep_err *err)
 {
 	if (der == NULL || der_len == 0 || der_len > CERT_DER_MAX)
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
-		    "certificate size %zu is out of range (1-%d bytes)", der_len,
-		    CERT_DER_MAX);
+		    "certificate size %zu is out of range (1-%d bytes)",
+		    der_len, CERT_DER_MAX);
 	int m = mbedtls_x509_crt_parse_der(crt, der, der_len);
 	if (m != 0) {
-		cep_pki_err_mbedtls(err, m, "certificate is not valid X.509 DER");
+		cep_pki_err_mbedtls(err, m,
+		    "certificate is not valid X.509 DER");
 		if (err != NULL)
 			err->code = CEP_UNAUTHENTICATED;
 		return CEP_UNAUTHENTICATED;
 	}
 	if (crt->raw.len != der_len)
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
-		    "%zu stray bytes after the certificate", der_len - crt->raw.len);
+		    "%zu stray bytes after the certificate",
+		    der_len - crt->raw.len);
 	if (crt->ca_istrue)
 		return cep_err_set(err, CEP_UNAUTHENTICATED,
 		    "certificate is a CA certificate, not an identity");
@@ -267,7 +283,8 @@ static int verify_chain(mbedtls_x509_crt *crt, mbedtls_x509_crt *ca,
     int64_t now_ms, cep_err *err)
 {
 	uint32_t flags = 0;
-	int m = mbedtls_x509_crt_verify(crt, ca, NULL, NULL, &flags, NULL, NULL);
+	int m = mbedtls_x509_crt_verify(crt, ca, NULL, NULL, &flags, NULL,
+	    NULL);
 	flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED |
 	    MBEDTLS_X509_BADCERT_FUTURE);
 	if (flags != 0)
@@ -329,7 +346,8 @@ int cep_pki_cert_der(const char *cert_pem, uint8_t **der, size_t *der_len,
 	    strlen(cert_pem) + 1);
 	int rv = CEP_OK;
 	if (m < 0 || crt.raw.len == 0) {
-		cep_pki_err_mbedtls(err, m < 0 ? m : MBEDTLS_ERR_X509_INVALID_FORMAT,
+		cep_pki_err_mbedtls(err,
+		    m < 0 ? m : MBEDTLS_ERR_X509_INVALID_FORMAT,
 		    "parsing the certificate PEM");
 		rv = CEP_INVALID_ARGUMENT;
 		if (err != NULL)

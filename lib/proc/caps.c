@@ -26,7 +26,7 @@
 #define NET (CEP_CAP_NET_ADMIN | CEP_CAP_SYS_ADMIN | CEP_CAP_SYS_PTRACE)
 #define NETQ (NET | CEP_CAP_NET_RAW)
 #define FILES (CEP_CAP_SYS_PTRACE | CEP_CAP_DAC_OVERRIDE)
-#define NONE_HERE 0x80000000u   /* the type cannot run there */
+#define NONE_HERE 0x80000000u /* the type cannot run there */
 
 static const struct {
 	const char *type;
@@ -55,9 +55,9 @@ static const struct {
 	const char *mechanism;
 	unsigned caps;
 } mech_table[] = {
-    {"nftables", NET},     /* the table, in the netns found by inode */
+    {"nftables", NET}, /* the table, in the netns found by inode */
     {"tc-qdisc", NET},
-    {"disk-fill", FILES},  /* the fill file, through /proc/PID/root */
+    {"disk-fill", FILES}, /* the fill file, through /proc/PID/root */
 };
 
 static const struct {
@@ -81,18 +81,23 @@ int cep_caps_for(const char *type, enum cep_caps_where where, unsigned *caps,
 	for (size_t i = 0; type != NULL && i < N(table); i++) {
 		if (strcmp(table[i].type, type) != 0)
 			continue;
-		unsigned c = where == CEP_CAPS_POD ? table[i].pod : table[i].host;
+		unsigned c = where == CEP_CAPS_POD ? table[i].pod :
+		                                     table[i].host;
 		if (c == NONE_HERE)
-			return cep_err_set(err, CEP_NOT_FOUND, "fault type %s "
-			    "cannot run on a %s", type, where == CEP_CAPS_POD ?
-			    "pod target" : "host");
+			return cep_err_set(err, CEP_NOT_FOUND,
+			    "fault type %s "
+			    "cannot run on a %s",
+			    type,
+			    where == CEP_CAPS_POD ? "pod target" : "host");
 		*caps = c;
 		if (cgroupfs != NULL && where == CEP_CAPS_POD)
 			*cgroupfs = *cgroupfs || table[i].cgroupfs;
 		return CEP_OK;
 	}
-	return cep_err_set(err, CEP_NOT_FOUND, "fault type \"%.64s\" is not "
-	    "in the capability table", type != NULL ? type : "");
+	return cep_err_set(err, CEP_NOT_FOUND,
+	    "fault type \"%.64s\" is not "
+	    "in the capability table",
+	    type != NULL ? type : "");
 }
 
 int cep_caps_union(const char *const *types, size_t n,
@@ -112,8 +117,7 @@ int cep_caps_union(const char *const *types, size_t n,
 	return CEP_OK;
 }
 
-int cep_caps_for_mechanism(const char *mechanism, unsigned *caps,
-    cep_err *err)
+int cep_caps_for_mechanism(const char *mechanism, unsigned *caps, cep_err *err)
 {
 	*caps = 0;
 	for (size_t i = 0; mechanism != NULL && i < N(mech_table); i++)
@@ -121,8 +125,10 @@ int cep_caps_for_mechanism(const char *mechanism, unsigned *caps,
 			*caps = mech_table[i].caps;
 			return CEP_OK;
 		}
-	return cep_err_set(err, CEP_NOT_FOUND, "mechanism \"%.64s\" is not "
-	    "undone on a node", mechanism != NULL ? mechanism : "");
+	return cep_err_set(err, CEP_NOT_FOUND,
+	    "mechanism \"%.64s\" is not "
+	    "undone on a node",
+	    mechanism != NULL ? mechanism : "");
 }
 
 const char *cep_caps_name(unsigned bit)

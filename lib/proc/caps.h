@@ -20,13 +20,13 @@
 #include "err.h"
 
 enum {
-	CEP_CAP_NET_ADMIN = 1 << 0,     /* nftables, tc, NFQUEUE, SO_MARK */
-	CEP_CAP_NET_RAW = 1 << 1,       /* the NFQUEUE worker's raw sockets */
-	CEP_CAP_SYS_ADMIN = 1 << 2,     /* setns into a network namespace */
-	CEP_CAP_SYS_PTRACE = 1 << 3,    /* /proc/PID/ns/ *, /proc/PID/root of
+	CEP_CAP_NET_ADMIN = 1 << 0,    /* nftables, tc, NFQUEUE, SO_MARK */
+	CEP_CAP_NET_RAW = 1 << 1,      /* the NFQUEUE worker's raw sockets */
+	CEP_CAP_SYS_ADMIN = 1 << 2,    /* setns into a network namespace */
+	CEP_CAP_SYS_PTRACE = 1 << 3,   /* /proc/PID/ns/ *, /proc/PID/root of
 					 * another user's process */
-	CEP_CAP_DAC_OVERRIDE = 1 << 4,  /* files and cgroups of other users */
-	CEP_CAP_KILL = 1 << 5,          /* signals to other users' processes */
+	CEP_CAP_DAC_OVERRIDE = 1 << 4, /* files and cgroups of other users */
+	CEP_CAP_KILL = 1 << 5,         /* signals to other users' processes */
 };
 #define CEP_CAP_ALL 0x3fu
 
@@ -52,8 +52,7 @@ int cep_caps_union(const char *const *types, size_t n,
 /* A cleanup runner's (`cep-runner --cleanup`) for one undo mechanism of
  * lib/undo/undo.h that leaves state on a node (nftables, tc-qdisc, disk-fill):
  * what its undo touches. NOT_FOUND for any other mechanism. */
-int cep_caps_for_mechanism(const char *mechanism, unsigned *caps,
-    cep_err *err);
+int cep_caps_for_mechanism(const char *mechanism, unsigned *caps, cep_err *err);
 
 /* "NET_ADMIN", ... for one bit; NULL for anything else. */
 const char *cep_caps_name(unsigned bit);

@@ -24,8 +24,8 @@ struct cep_cleanrun {
 	bool killed;
 };
 
-static int write_files(cep_cleanrun *c, const cep_cleanrun_opts *o,
-    char *log, size_t loglen, cep_err *err)
+static int write_files(cep_cleanrun *c, const cep_cleanrun_opts *o, char *log,
+    size_t loglen, cep_err *err)
 {
 	int rv = cep_path(c->recs, sizeof(c->recs), err, "%s/cleanup.json",
 	    o->dir);
@@ -50,18 +50,23 @@ int cep_cleanrun_start(const cep_cleanrun_opts *o, cep_cleanrun **out,
 	*out = NULL;
 	cep_run_id id;
 	if (!cep_run_id_parse(&id, o->run_id))
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "cleanup runner: "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "cleanup runner: "
 		    "not a run id");
 	cep_cleanrun *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	c->run_id = id;
 	char log[4096];
 	int rv = write_files(c, o, log, sizeof(log), err);
 	char *argv[] = {(char *)o->runner_bin, (char *)"--cleanup", c->recs,
-	    (char *)"--run-id", c->run_id.s, (char *)"--report", c->report, NULL};
-	cep_forkexec_opts so = {.argv = argv, .log_path = log,
-	    .pre_exec = o->pre_exec, .arg = o->arg};
+	    (char *)"--run-id", c->run_id.s, (char *)"--report", c->report,
+	    NULL};
+	cep_forkexec_opts so = {.argv = argv,
+	    .log_path = log,
+	    .pre_exec = o->pre_exec,
+	    .arg = o->arg};
 	int64_t start = 0;
 	if (rv == CEP_OK)
 		rv = cep_forkexec(&so, &c->pid, &start, err);
@@ -99,17 +104,21 @@ static int read_report(cep_cleanrun *c, const char *what, char **undone,
 	json_t *ids = json_object_get(rep, "undone");
 	if (!json_is_array(ids)) {
 		json_decref(rep);
-		return cep_err_set(err, CEP_DATA_LOSS, "cleanup runner of %s "
-		    "(%s) gave no report", c->run_id.s, what);
+		return cep_err_set(err, CEP_DATA_LOSS,
+		    "cleanup runner of %s "
+		    "(%s) gave no report",
+		    c->run_id.s, what);
 	}
 	*undone = json_dumps(ids, JSON_COMPACT);
 	int rv = CEP_OK;
 	const char *key;
 	json_t *v;
-	json_object_foreach(json_object_get(rep, "failed"), key, v) {
-		rv = cep_err_set(err, CEP_FAILED_PRECONDITION, "cleanup runner: "
-		    "fault %.64s: %.300s", key, json_is_string(v) ?
-		    json_string_value(v) : "failed");
+	json_object_foreach(json_object_get(rep, "failed"), key, v)
+	{
+		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "cleanup runner: "
+		    "fault %.64s: %.300s",
+		    key, json_is_string(v) ? json_string_value(v) : "failed");
 		break;
 	}
 	json_decref(rep);
@@ -118,11 +127,10 @@ static int read_report(cep_cleanrun *c, const char *what, char **undone,
 
 /* The child has ended (r == its pid) or is past its time limit (r == 0:
  * killed now): reaped, and its report read. */
-static int reap(cep_cleanrun *c, pid_t r, int st, char **undone,
-    cep_err *err)
+static int reap(cep_cleanrun *c, pid_t r, int st, char **undone, cep_err *err)
 {
 	if (r == 0) {
-		kill(-c->pid, SIGKILL);   /* its own session (forkexec.h) */
+		kill(-c->pid, SIGKILL); /* its own session (forkexec.h) */
 		kill(c->pid, SIGKILL);
 		c->killed = true;
 		while ((r = waitpid(c->pid, &st, 0)) < 0 && errno == EINTR)
@@ -130,7 +138,8 @@ static int reap(cep_cleanrun *c, pid_t r, int st, char **undone,
 	}
 	if (r != c->pid) {
 		c->pid = 0;
-		return cep_err_errno(err, errno, "waiting for the cleanup runner");
+		return cep_err_errno(err, errno,
+		    "waiting for the cleanup runner");
 	}
 	c->pid = 0;
 	char what[64];
@@ -145,8 +154,10 @@ enum cep_cleanrun_state cep_cleanrun_poll(cep_cleanrun *c, char **undone,
 {
 	*undone = NULL;
 	if (c->pid <= 0) {
-		cep_err_set(err, CEP_FAILED_PRECONDITION, "cleanup runner of "
-		    "%s already reaped", c->run_id.s);
+		cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "cleanup runner of "
+		    "%s already reaped",
+		    c->run_id.s);
 		return CEP_CLEANRUN_FAILED;
 	}
 	int st = 0;
@@ -154,7 +165,7 @@ enum cep_cleanrun_state cep_cleanrun_poll(cep_cleanrun *c, char **undone,
 	if (r == 0 && cep_mono_ms() < c->end_mono)
 		return CEP_CLEANRUN_RUNNING;
 	return reap(c, r, st, undone, err) == CEP_OK ? CEP_CLEANRUN_DONE :
-	    CEP_CLEANRUN_FAILED;
+	                                               CEP_CLEANRUN_FAILED;
 }
 
 void cep_cleanrun_free(cep_cleanrun *c)

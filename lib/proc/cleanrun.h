@@ -22,20 +22,20 @@
 /* What cep_cleanrun_poll found: a result, not an error code (as the
  * delegate's enum cep_exec_state). */
 enum cep_cleanrun_state {
-	CEP_CLEANRUN_DONE,      /* ended, every record undone */
-	CEP_CLEANRUN_RUNNING,   /* still running: poll again later */
-	CEP_CLEANRUN_FAILED,    /* ended otherwise: err (its code) says how */
+	CEP_CLEANRUN_DONE,    /* ended, every record undone */
+	CEP_CLEANRUN_RUNNING, /* still running: poll again later */
+	CEP_CLEANRUN_FAILED,  /* ended otherwise: err (its code) says how */
 };
 
 typedef struct cep_cleanrun cep_cleanrun;
 
 typedef struct cep_cleanrun_opts {
 	const char *runner_bin;
-	const char *dir;          /* exists; the files go there (0600) */
+	const char *dir; /* exists; the files go there (0600) */
 	const char *run_id;
-	const char *recs_json;    /* a JSON array of fault records */
-	int64_t limit_ms;         /* then SIGKILL and an error; 0 = 60 s */
-	int (*pre_exec)(void *arg);   /* forkexec.h; may be NULL */
+	const char *recs_json;      /* a JSON array of fault records */
+	int64_t limit_ms;           /* then SIGKILL and an error; 0 = 60 s */
+	int (*pre_exec)(void *arg); /* forkexec.h; may be NULL */
 	void *arg;
 } cep_cleanrun_opts;
 

@@ -38,8 +38,8 @@ int cep_forkexec(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "runner binary %s is not executable: %s", o->argv[0],
 		    strerror(errno));
-	int logfd = open(o->log_path, O_WRONLY | O_CREAT | O_APPEND |
-	    O_CLOEXEC, 0600);
+	int logfd = open(o->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600);
 	if (logfd < 0)
 		return cep_err_errno(err, errno, o->log_path);
 	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -16,8 +16,8 @@
 #include "err.h"
 
 typedef struct cep_forkexec_opts {
-	char *const *argv;      /* argv[0]: the program (a path) */
-	const char *log_path;   /* created 0600 if missing, appended to */
+	char *const *argv;    /* argv[0]: the program (a path) */
+	const char *log_path; /* created 0600 if missing, appended to */
 	/* In the child before execv: async-signal-safe only; nonzero =
 	 * _exit(126) (the parent sees "status 126"). May be NULL. */
 	int (*pre_exec)(void *arg);

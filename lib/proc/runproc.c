@@ -34,7 +34,7 @@ bool cep_runproc_parse(const char *buf, size_t n, cep_run_id *run_id,
 		/* buf is NUL-terminated after n, so strcmp stays inside. */
 		else if (saw_runner && !found && strcmp(p, "--run-id") == 0 &&
 		    next < end) {
-			found = true;   /* the first --run-id names the run */
+			found = true; /* the first --run-id names the run */
 			if (!cep_run_id_parse(run_id, next))
 				return false;
 		}
@@ -64,7 +64,8 @@ bool cep_runproc_identity(int pid, char *out, size_t len)
 	static __thread char buf[CMDLINE_MAX];
 	size_t n = read_cmdline(pid, buf, sizeof(buf));
 	for (const char *p = buf; n > 0 && p < buf + n; p += strlen(p) + 1)
-		if (strcmp(p, "--identity") == 0 && p + strlen(p) + 1 < buf + n) {
+		if (strcmp(p, "--identity") == 0 &&
+		    p + strlen(p) + 1 < buf + n) {
 			snprintf(out, len, "%s", p + strlen(p) + 1);
 			return true;
 		}
@@ -86,8 +87,8 @@ static bool wanted(int pid, const char *run_id, unsigned which)
 	if (!cep_runproc_run_of(pid, &id, &cleanup) ||
 	    !cep_run_id_is(&id, run_id))
 		return false;
-	return (which & (cleanup ? CEP_RUNPROC_CLEANUP : CEP_RUNPROC_RUNNER))
-	    != 0;
+	return (which & (cleanup ? CEP_RUNPROC_CLEANUP : CEP_RUNPROC_RUNNER)) !=
+	    0;
 }
 
 /* The pids in /proc, other than ours and init: fn returns false to stop. */
@@ -130,8 +131,7 @@ static bool scan_one(int pid, void *arg)
 	return true;
 }
 
-int cep_runproc_scan(const char *run_id, unsigned which, int sig,
-    int *first)
+int cep_runproc_scan(const char *run_id, unsigned which, int sig, int *first)
 {
 	struct scan s = {run_id, which, sig, 0, first};
 	if (run_id == NULL || run_id[0] == '\0')
@@ -174,7 +174,7 @@ static bool each_one(int pid, void *arg)
 	int ppid = parent_of(pid);
 	if (ppid > 1 && cep_runproc_run_of(ppid, &pid_id, &pcleanup) &&
 	    cep_run_id_is(&pid_id, id.s))
-		return true;   /* a fault worker of the runner */
+		return true; /* a fault worker of the runner */
 	e->fn(pid, id.s, e->arg);
 	return true;
 }

@@ -17,14 +17,13 @@
 
 #include "runid.h"
 
-#define CEP_RUNPROC_RUNNER 1u    /* the runner and its fault workers */
-#define CEP_RUNPROC_CLEANUP 2u   /* its cleanup runners */
+#define CEP_RUNPROC_RUNNER 1u  /* the runner and its fault workers */
+#define CEP_RUNPROC_CLEANUP 2u /* its cleanup runners */
 
 /* Visits every process of run_id of the kinds in which (other than this
  * process); sig != 0 sends it to each. Returns how many, and the first
  * pid seen (may be NULL); -1 when /proc cannot be read (errno). */
-int cep_runproc_scan(const char *run_id, unsigned which, int sig,
-    int *first);
+int cep_runproc_scan(const char *run_id, unsigned which, int sig, int *first);
 
 /* For each runner (not cleanup) process of any run whose parent is not a
  * process of the same run (a run's top process: the runner itself, not a

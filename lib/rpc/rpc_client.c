@@ -39,7 +39,7 @@ struct cep_rpc_client {
 	 * socket under them (nng 1.5.2 then leaks the request message):
 	 * each call's aio is listed here while it waits */
 	pthread_mutex_t mu;
-	bool closed;              /* cep_rpc_client_shutdown ran */
+	bool closed; /* cep_rpc_client_shutdown ran */
 	struct inflight *calls;
 };
 
@@ -59,17 +59,20 @@ static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
 		if ((rv = nng_url_parse(&u, c->url)) != 0)
 			return cep_rpc_err_nng(err, rv, c->url);
 		nng_tls_config *cfg = NULL;
-		int code = cep_rpc_tls_client_config(&cfg, tls, u->u_hostname, err);
+		int code = cep_rpc_tls_client_config(&cfg, tls, u->u_hostname,
+		    err);
 		nng_url_free(u);
 		if (code != CEP_OK)
 			return code;
 		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
-		nng_tls_config_free(cfg); /* the dialer holds its own reference */
+		nng_tls_config_free(
+		    cfg); /* the dialer holds its own reference */
 		if (rv != 0)
 			return cep_rpc_err_nng(err, rv, "TLS configuration");
 	} else if (cep_rpc_ipc_path(c->url) == NULL) {
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "URL \"%s\": only ipc:// and tls+tcp:// are supported", c->url);
+		    "URL \"%s\": only ipc:// and tls+tcp:// are supported",
+		    c->url);
 	}
 	/* NONBLOCK: the server may not be up yet; nng keeps redialing. */
 	if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0)
@@ -77,8 +80,7 @@ static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
 	return CEP_OK;
 }
 
-static int client_open(cep_rpc_client *c, const cep_rpc_tls *tls,
-    cep_err *err)
+static int client_open(cep_rpc_client *c, const cep_rpc_tls *tls, cep_err *err)
 {
 	int rv;
 	if ((rv = nng_req0_open(&c->sock)) != 0)
@@ -105,7 +107,8 @@ int cep_rpc_client_new(cep_rpc_client **out, const char *url,
 		    "RPC URL missing or longer than %d bytes", URL_MAX - 1);
 	cep_rpc_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	pthread_mutex_init(&c->mu, NULL);
 	/* Random start: call ids of a restarted client do not repeat. */

@@ -39,7 +39,10 @@ struct cep_rpc_guard {
 	pthread_cond_t cv;
 	bool stop;
 	size_t n;
-	struct { char url[512]; nng_listener l; } w[GUARD_MAX];
+	struct {
+		char url[512];
+		nng_listener l;
+	} w[GUARD_MAX];
 	_Atomic uint64_t restarts;
 };
 
@@ -73,8 +76,10 @@ static bool ping(const char *url)
 
 static void restart(cep_rpc_guard *g, size_t i)
 {
-	cep_log_warn(NULL, "rpc %s: ipc listener %s stopped accepting (nng 1.5 "
-	    "ipc handshake bug); re-creating it", g->name, g->w[i].url);
+	cep_log_warn(NULL,
+	    "rpc %s: ipc listener %s stopped accepting (nng 1.5 "
+	    "ipc handshake bug); re-creating it",
+	    g->name, g->w[i].url);
 	nng_listener_close(g->w[i].l);
 	cep_err err;
 	nng_listener l;
@@ -125,7 +130,8 @@ int cep_rpc_guard_new(cep_rpc_guard **out, nng_socket sock, const char *name,
 {
 	cep_rpc_guard *g = calloc(1, sizeof(*g));
 	if (g == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	g->sock = sock;
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	pthread_mutex_init(&g->mu, NULL);

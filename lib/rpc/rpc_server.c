@@ -49,17 +49,17 @@
 #include "log.h"
 #include "util.h"
 
-#define IDLE_MIN 4           /* receivers kept waiting */
+#define IDLE_MIN 4 /* receivers kept waiting */
 #define INITIAL_CTX 8
 #define SEND_TIMEOUT_MS 30000 /* a peer that does not read loses its reply */
-#define DRAIN_MS 1000        /* at free: time for last replies to go out */
+#define DRAIN_MS 1000         /* at free: time for last replies to go out */
 #define NAME_MAX_LEN 64
 
 typedef struct rpc_ctx {
 	cep_rpc_server *s;
 	nng_ctx ctx;
 	nng_aio *aio;
-	bool sending;           /* which operation the aio carries */
+	bool sending; /* which operation the aio carries */
 	struct rpc_ctx *next;
 } rpc_ctx;
 
@@ -71,10 +71,10 @@ struct cep_rpc_call {
 	uint64_t call_id;
 	int64_t deadline;
 	cep_rpc_pipe_info pipe;
-	cep_rpc_out_fn out;           /* virtual calls: where the reply goes */
+	cep_rpc_out_fn out; /* virtual calls: where the reply goes */
 	void *out_arg;
-	cep_rpc_call *qnext;          /* worker queue */
-	cep_rpc_call *prev, *next;    /* calls not answered yet */
+	cep_rpc_call *qnext;       /* worker queue */
+	cep_rpc_call *prev, *next; /* calls not answered yet */
 };
 
 struct cep_rpc_server {
@@ -90,8 +90,8 @@ struct cep_rpc_server {
 	int max_ctx;
 
 	pthread_mutex_t mtx;
-	pthread_cond_t work_cv;       /* workers wait for calls */
-	pthread_cond_t drain_cv;      /* free waits for sends */
+	pthread_cond_t work_cv;  /* workers wait for calls */
+	pthread_cond_t drain_cv; /* free waits for sends */
 	rpc_ctx *ctxs;
 	int nctx, idle, sending;
 	cep_rpc_call *qhead, *qtail;
@@ -103,7 +103,7 @@ struct cep_rpc_server {
 	size_t npipes, cap_pipes;
 	nng_listener tcp_listener;
 	bool has_tcp;
-	cep_rpc_guard *guard;          /* ipc listeners (see rpc_int.h) */
+	cep_rpc_guard *guard; /* ipc listeners (see rpc_int.h) */
 
 	_Atomic uint64_t n_calls, n_ok, n_failed, n_malformed, n_oversized,
 	    n_unknown;
@@ -249,7 +249,8 @@ static void ctx_reply(rpc_ctx *rc, uint64_t call_id, int code,
 	env.body = body;
 	nng_msg *msg = NULL;
 	cep_err err;
-	if (cep_rpc_envelope_msg(&msg, &env, &err) != CEP_OK && code == CEP_OK) {
+	if (cep_rpc_envelope_msg(&msg, &env, &err) != CEP_OK &&
+	    code == CEP_OK) {
 		/* the reply is too large: say so instead */
 		env.code = err.code;
 		env.error = err.msg;
@@ -258,7 +259,8 @@ static void ctx_reply(rpc_ctx *rc, uint64_t call_id, int code,
 	}
 	if (from_handler)
 		atomic_fetch_add(env.code == CEP_OK ? &rc->s->n_ok :
-		    &rc->s->n_failed, 1);
+		                                      &rc->s->n_failed,
+		    1);
 	if (msg == NULL) {
 		pthread_mutex_lock(&rc->s->mtx);
 		rc->s->idle++;
@@ -287,8 +289,11 @@ static cep_rpc_call *call_new(cep_rpc_server *s, cep_rpc_frame *f)
 	int64_t t = f->timeout_ms ? f->timeout_ms : CEP_RPC_DEFAULT_TIMEOUT_MS;
 	if (t > CEP_RPC_MAX_TIMEOUT_MS)
 		t = CEP_RPC_MAX_TIMEOUT_MS;
-	*c = (cep_rpc_call){.s = s, .m = f->method, .req = f->body,
-	    .call_id = f->call_id, .deadline = cep_mono_ms() + t};
+	*c = (cep_rpc_call){.s = s,
+	    .m = f->method,
+	    .req = f->body,
+	    .call_id = f->call_id,
+	    .deadline = cep_mono_ms() + t};
 	f->body = NULL;
 	return c;
 }
@@ -347,7 +352,8 @@ static void on_frame(rpc_ctx *rc, nng_msg *msg)
 	cep_rpc_decode_frame(s->table, s->n, nng_msg_body(msg), len, &f);
 	nng_msg_free(msg);
 	if (f.code == CEP_OK && f.method == &cep_rpc_ping_method) {
-		atomic_fetch_sub(&s->n_calls, 1); /* the guard's, not a peer's */
+		atomic_fetch_sub(&s->n_calls,
+		    1); /* the guard's, not a peer's */
 		reply_status(rc, f.call_id, CEP_OK, "");
 		return;
 	}
@@ -424,8 +430,8 @@ static void *worker_main(void *arg)
 		if (c->m->fn != NULL)
 			c->m->fn(c, s->arg);
 		else
-			cep_rpc_call_fail(c, CEP_UNIMPLEMENTED, "%s has no handler",
-			    c->m->name);
+			cep_rpc_call_fail(c, CEP_UNIMPLEMENTED,
+			    "%s has no handler", c->m->name);
 		pthread_mutex_lock(&s->mtx);
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -453,13 +459,13 @@ static void out_reply(uint64_t call_id, int code, const char *error,
 		env.body = (ProtobufCBinaryData){0, NULL};
 		cep_rpc_envelope_bytes(&env, &buf, &len, NULL);
 	}
-	out(buf, len, arg);   /* (NULL, 0) only when out of memory */
+	out(buf, len, arg); /* (NULL, 0) only when out of memory */
 	free(buf);
 }
 
-void cep_rpc_server_dispatch(cep_rpc_server *s, cep_pipe_id pipe,
-    bool verified, const char *peer, const uint8_t *frame, size_t len,
-    cep_rpc_out_fn out, void *arg)
+void cep_rpc_server_dispatch(cep_rpc_server *s, cep_pipe_id pipe, bool verified,
+    const char *peer, const uint8_t *frame, size_t len, cep_rpc_out_fn out,
+    void *arg)
 {
 	ProtobufCBinaryData none = {0, NULL};
 	cep_rpc_frame f;
@@ -471,8 +477,10 @@ void cep_rpc_server_dispatch(cep_rpc_server *s, cep_pipe_id pipe,
 	}
 	if (f.code != CEP_OK) {
 		atomic_fetch_add(f.code == CEP_RESOURCE_EXHAUSTED ?
-		    &s->n_oversized : f.code == CEP_UNIMPLEMENTED ?
-		    &s->n_unknown : &s->n_malformed, 1);
+		        &s->n_oversized :
+		        f.code == CEP_UNIMPLEMENTED ? &s->n_unknown :
+		                                      &s->n_malformed,
+		    1);
 		out_reply(f.call_id, f.code, f.error, none, out, arg);
 		return;
 	}
@@ -553,12 +561,30 @@ void cep_rpc_call_fail(cep_rpc_call *c, int code, const char *fmt, ...)
 	call_finish(c, code, msg, (ProtobufCBinaryData){0, NULL});
 }
 
-const ProtobufCMessage *cep_rpc_call_request(cep_rpc_call *c) { return c->req; }
-const char *cep_rpc_call_method(cep_rpc_call *c) { return c->m->name; }
-cep_pipe_id cep_rpc_call_pipe(cep_rpc_call *c) { return (cep_pipe_id){c->pipe.id}; }
-bool cep_rpc_call_peer_verified(cep_rpc_call *c) { return c->pipe.verified; }
-const char *cep_rpc_call_peer(cep_rpc_call *c) { return c->pipe.peer; }
-int64_t cep_rpc_call_deadline(cep_rpc_call *c) { return c->deadline; }
+const ProtobufCMessage *cep_rpc_call_request(cep_rpc_call *c)
+{
+	return c->req;
+}
+const char *cep_rpc_call_method(cep_rpc_call *c)
+{
+	return c->m->name;
+}
+cep_pipe_id cep_rpc_call_pipe(cep_rpc_call *c)
+{
+	return (cep_pipe_id){c->pipe.id};
+}
+bool cep_rpc_call_peer_verified(cep_rpc_call *c)
+{
+	return c->pipe.verified;
+}
+const char *cep_rpc_call_peer(cep_rpc_call *c)
+{
+	return c->pipe.peer;
+}
+int64_t cep_rpc_call_deadline(cep_rpc_call *c)
+{
+	return c->deadline;
+}
 
 /* --------------------------------------------------------------- server */
 
@@ -576,7 +602,8 @@ static int server_start(cep_rpc_server *s, int workers, cep_err *err)
 	         s)) != 0)
 		return cep_rpc_err_nng(err, rv, "setting up the rep socket");
 	if ((s->workers = calloc((size_t)workers, sizeof(pthread_t))) == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	for (; s->nworkers < workers; s->nworkers++)
 		if (pthread_create(&s->workers[s->nworkers], NULL, worker_main,
 		        s) != 0)
@@ -601,7 +628,8 @@ int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
 	*out = NULL;
 	cep_rpc_server *s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	s->table = table;
 	s->n = n;
 	s->arg = arg;
@@ -631,8 +659,10 @@ int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
 		return cep_err_wrap(err, "rpc %s: listening on %s", s->name,
 		    url ? url : "");
 	bool is_tls = cep_rpc_url_is_tls(url);
-	if (!is_tls && (s->guard == NULL ? cep_rpc_guard_new(&s->guard, s->sock,
-	    s->name, err) : CEP_OK) == CEP_OK)
+	if (!is_tls &&
+	    (s->guard == NULL ?
+	            cep_rpc_guard_new(&s->guard, s->sock, s->name, err) :
+	            CEP_OK) == CEP_OK)
 		cep_rpc_guard_watch(s->guard, url, l, err);
 	pthread_mutex_lock(&s->mtx);
 	if (is_tls && !s->has_tcp) {
@@ -663,8 +693,8 @@ void cep_rpc_server_close_pipe(cep_rpc_server *s, cep_pipe_id pipe)
 	nng_pipe p = NNG_PIPE_INITIALIZER;
 	p.id = pipe.id;
 	/* pipe ids are global in nng: only ever close one of ours */
-	if (pipe.id != 0 && (pipe.id & CEP_RPC_VIRTUAL_PIPE) == 0 && nng_socket_id(nng_pipe_socket(p)) ==
-	    nng_socket_id(s->sock))
+	if (pipe.id != 0 && (pipe.id & CEP_RPC_VIRTUAL_PIPE) == 0 &&
+	    nng_socket_id(nng_pipe_socket(p)) == nng_socket_id(s->sock))
 		nng_pipe_close(p);
 }
 

@@ -25,8 +25,7 @@ static int tls_fail(cep_err *err, int rv, const char *what)
 	    nng_strerror(rv));
 }
 
-static int tls_load(nng_tls_config *cfg, const cep_rpc_tls *tls,
-    cep_err *err)
+static int tls_load(nng_tls_config *cfg, const cep_rpc_tls *tls, cep_err *err)
 {
 	int rv;
 	if (tls->ca_pem != NULL &&
@@ -54,9 +53,11 @@ int cep_rpc_tls_server_config(nng_tls_config **out, const cep_rpc_tls *tls,
 	nng_tls_config *cfg;
 	int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
 	if (rv != 0)
-		return cep_rpc_err_nng(err, rv, "allocating a TLS configuration");
+		return cep_rpc_err_nng(err, rv,
+		    "allocating a TLS configuration");
 	nng_tls_auth_mode mode = tls->client_cert_optional ?
-	    NNG_TLS_AUTH_MODE_OPTIONAL : NNG_TLS_AUTH_MODE_REQUIRED;
+	    NNG_TLS_AUTH_MODE_OPTIONAL :
+	    NNG_TLS_AUTH_MODE_REQUIRED;
 	if (tls->ca_pem == NULL)
 		mode = NNG_TLS_AUTH_MODE_NONE;
 	if (tls_load(cfg, tls, err) != CEP_OK) {
@@ -81,13 +82,14 @@ int cep_rpc_tls_client_config(nng_tls_config **out, const cep_rpc_tls *tls,
 	nng_tls_config *cfg;
 	int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT);
 	if (rv != 0)
-		return cep_rpc_err_nng(err, rv, "allocating a TLS configuration");
+		return cep_rpc_err_nng(err, rv,
+		    "allocating a TLS configuration");
 	if (tls_load(cfg, tls, err) != CEP_OK) {
 		nng_tls_config_free(cfg);
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	}
-	if ((rv = nng_tls_config_auth_mode(cfg,
-	         NNG_TLS_AUTH_MODE_REQUIRED)) != 0 ||
+	if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) !=
+	        0 ||
 	    (name != NULL && name[0] != '\0' &&
 	        (rv = nng_tls_config_server_name(cfg, name)) != 0)) {
 		nng_tls_config_free(cfg);
@@ -119,7 +121,8 @@ int cep_rpc_ipc_prepare(const char *path, cep_err *err)
 		    sizeof(a.sun_path) - 1);
 	struct stat st;
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? CEP_OK : cep_err_errno(err, errno, path);
+		return errno == ENOENT ? CEP_OK :
+		                         cep_err_errno(err, errno, path);
 	if (!S_ISSOCK(st.st_mode))
 		return cep_err_set(err, CEP_ALREADY_EXISTS,
 		    "%s exists and is not a socket; not removing it", path);
@@ -176,7 +179,8 @@ int cep_rpc_listen(nng_socket sock, const char *url, const cep_rpc_tls *tls,
 		nng_tls_config *cfg = NULL;
 		code = cep_rpc_tls_server_config(&cfg, tls, err);
 		if (code == CEP_OK &&
-		    (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg)) != 0)
+		    (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg)) !=
+		        0)
 			code = cep_rpc_err_nng(err, rv, "TLS configuration");
 		if (cfg != NULL)
 			nng_tls_config_free(cfg); /* the listener holds it */
@@ -219,8 +223,7 @@ void cep_rpc_pipe_query(nng_pipe p, cep_rpc_pipe_info *pi)
 		snprintf(pi->peer, sizeof(pi->peer), "[%s]:%u", ip,
 		    (unsigned)ntohs(sa.s_in6.sa_port));
 		break;
-	default:
-		return;
+	default: return;
 	}
 	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &v) == 0)
 		pi->verified = v;

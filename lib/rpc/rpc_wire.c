@@ -45,7 +45,8 @@ void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
 	out->timeout_ms = env->timeout_ms;
 	char name[128];
 	sanitize(name, sizeof(name), env->method ? env->method : "");
-	if (env->method != NULL && strcmp(env->method, CEP_RPC_PING_METHOD) == 0) {
+	if (env->method != NULL &&
+	    strcmp(env->method, CEP_RPC_PING_METHOD) == 0) {
 		out->method = &cep_rpc_ping_method; /* answered by the server */
 		cep__v1__envelope__free_unpacked(env, NULL);
 		return;
@@ -55,7 +56,8 @@ void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
 			out->method = &table[i];
 	if (out->method == NULL) {
 		out->code = CEP_UNIMPLEMENTED;
-		snprintf(out->error, sizeof(out->error), "unknown method %s", name);
+		snprintf(out->error, sizeof(out->error), "unknown method %s",
+		    name);
 	} else {
 		out->body = protobuf_c_message_unpack(out->method->req, NULL,
 		    env->body.len, env->body.data);
@@ -128,9 +130,8 @@ int cep_rpc_envelope_bytes(const Cep__V1__Envelope *env, uint8_t **out,
 	return CEP_OK;
 }
 
-int cep_rpc_request_pack(const char *method, uint64_t call_id,
-    int timeout_ms, const ProtobufCMessage *req, uint8_t **out, size_t *len,
-    cep_err *err)
+int cep_rpc_request_pack(const char *method, uint64_t call_id, int timeout_ms,
+    const ProtobufCMessage *req, uint8_t **out, size_t *len, cep_err *err)
 {
 	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
 	env.method = (char *)method;
@@ -148,7 +149,8 @@ int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
     ProtobufCMessage **reply, cep_err *err)
 {
 	Cep__V1__Envelope *env = len <= CEP_RPC_MAX_MSG ?
-	    cep__v1__envelope__unpack(NULL, len, buf) : NULL;
+	    cep__v1__envelope__unpack(NULL, len, buf) :
+	    NULL;
 	if (env == NULL)
 		return cep_err_set(err, CEP_INTERNAL,
 		    "%s: malformed reply envelope", method);
@@ -160,7 +162,8 @@ int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
 		    (unsigned long long)call_id);
 	} else if (env->code != CEP_OK) {
 		int sc = env->code > 0 && env->code <= CEP_UNAUTHENTICATED ?
-		    env->code : CEP_UNKNOWN;
+		    env->code :
+		    CEP_UNKNOWN;
 		code = cep_err_set(err, sc, "%s", env->error ? env->error : "");
 		/* the peer's text (or a forged one, through the tunnel) goes
 		 * to logs and terminals: no control characters */

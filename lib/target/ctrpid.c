@@ -16,7 +16,7 @@
 
 #include "target.h"
 
-#define CG_MAX (64 * 1024)      /* a real cgroup file is far smaller */
+#define CG_MAX (64 * 1024) /* a real cgroup file is far smaller */
 #define PATH_CAP 4096
 
 typedef struct match {
@@ -41,9 +41,11 @@ int cep_ctrpid_parse_id(const char *container_id, char *id, size_t idlen,
 	    strspn(hex, "0123456789abcdef") == CEP_CTRPID_ID_LEN &&
 	    idlen > CEP_CTRPID_ID_LEN;
 	if (!ok)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "container id "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "container id "
 		    "\"%.80s\" is not <containerd|cri-o|docker>://<64 hex "
-		    "digits>", container_id ? container_id : "");
+		    "digits>",
+		    container_id ? container_id : "");
 	memcpy(id, hex, CEP_CTRPID_ID_LEN + 1);
 	if (runtime != NULL)
 		*runtime = rt;
@@ -148,8 +150,8 @@ static void read_stat(const char *root, match *m)
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(p, &end, 10);
-		bool num = end != p && errno == 0 && (*end == ' ' ||
-		    *end == '\n' || *end == '\0');
+		bool num = end != p && errno == 0 &&
+		    (*end == ' ' || *end == '\n' || *end == '\0');
 		if (field == 4 && num && v < 4194305)
 			m->ppid = (pid_t)v;
 		if (field == 22 && num)
@@ -217,7 +219,8 @@ int cep_ctrpid_find(const char *proc_root, const char *id, pid_t *pid,
 	*pid = 0;
 	if (id == NULL || strlen(id) != CEP_CTRPID_ID_LEN ||
 	    strspn(id, "0123456789abcdef") != CEP_CTRPID_ID_LEN)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "container id "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "container id "
 		    "must be 64 lowercase hex digits");
 	match *ms = NULL;
 	size_t nm = 0;
@@ -227,8 +230,8 @@ int cep_ctrpid_find(const char *proc_root, const char *id, pid_t *pid,
 		if (strcmp(ms[i].path, ms[0].path) != 0) {
 			rc = cep_err_set(err, CEP_FAILED_PRECONDITION,
 			    "container %.12s: processes in two cgroups (%.300s "
-			    "and %.300s), refusing to guess", id, ms[0].path,
-			    ms[i].path);
+			    "and %.300s), refusing to guess",
+			    id, ms[0].path, ms[i].path);
 			break;
 		}
 		if (is_match(ms, nm, ms[i].ppid))
@@ -238,9 +241,11 @@ int cep_ctrpid_find(const char *proc_root, const char *id, pid_t *pid,
 			best = &ms[i];
 	}
 	if (rc == CEP_OK && best == NULL)
-		rc = cep_err_set(err, CEP_NOT_FOUND, "container %.12s: no "
+		rc = cep_err_set(err, CEP_NOT_FOUND,
+		    "container %.12s: no "
 		    "process in %s is in its cgroup (not running on this node, "
-		    "or not the host's pid namespace)", id, proc_root);
+		    "or not the host's pid namespace)",
+		    id, proc_root);
 	if (rc == CEP_OK) {
 		*pid = best->pid;
 		snprintf(cgpath, cglen, "%s", best->path);

@@ -45,7 +45,8 @@ int cep_netns_id_of(int fd, cep_netns_id *id, cep_err *err)
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0)
-		return cep_err_errno(err, errno, "fstat of a network namespace");
+		return cep_err_errno(err, errno,
+		    "fstat of a network namespace");
 	id->dev = (uint64_t)st.st_dev;
 	id->ino = (uint64_t)st.st_ino;
 	return CEP_OK;
@@ -225,9 +226,10 @@ static int scan_mounts(const cep_netns_id *id)
 		size_t o = 0;
 		for (; *s != ' ' && *s != '\0' && o + 1 < sizeof(mp); s++) {
 			if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-			    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-				mp[o++] = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				    (s[3] - '0'));
+			    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+			    s[3] <= '7') {
+				mp[o++] = (char)((s[1] - '0') * 64 +
+				    (s[2] - '0') * 8 + (s[3] - '0'));
 				s += 3;
 			} else {
 				mp[o++] = *s;
@@ -278,8 +280,8 @@ int cep_netns_find(const cep_netns_id *id, const char *hint, int *fd,
 	if (f < 0)
 		return cep_err_set(err, CEP_NOT_FOUND,
 		    "network namespace %llu:%llu is gone (no process, mount or "
-		    "fd holds it)", (unsigned long long)id->dev,
-		    (unsigned long long)id->ino);
+		    "fd holds it)",
+		    (unsigned long long)id->dev, (unsigned long long)id->ino);
 	*fd = f;
 	return CEP_OK;
 }

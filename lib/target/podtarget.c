@@ -37,12 +37,14 @@ static int pick(const json_t *pod, const char *name, const char *want,
 	if (*cs != NULL)
 		return CEP_OK;
 	if (want != NULL)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod %.253s "
-		    "has no container \"%.63s\" (containers: %s)", name, want,
-		    names[0] ? names : "none reported");
-	return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod %.253s has %zu "
-	    "containers (%s), expected container: NAME to say which", name, n,
-	    names[0] ? names : "none reported");
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "pod %.253s "
+		    "has no container \"%.63s\" (containers: %s)",
+		    name, want, names[0] ? names : "none reported");
+	return cep_err_set(err, CEP_FAILED_PRECONDITION,
+	    "pod %.253s has %zu "
+	    "containers (%s), expected container: NAME to say which",
+	    name, n, names[0] ? names : "none reported");
 }
 
 int cep_podtarget_read(const json_t *pod, const char *container,
@@ -52,16 +54,24 @@ int cep_podtarget_read(const json_t *pod, const char *container,
 	const char *name = str_at(pod, "metadata", "name");
 	const char *uid = str_at(pod, "metadata", "uid");
 	if (!json_is_object(pod) || name == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "not a Pod object");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "not a Pod object");
 	const char *phase = str_at(pod, "status", "phase");
 	if (phase == NULL || strcmp(phase, "Running") != 0)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod %.253s is "
-		    "%.32s, expected Running", name, phase ? phase : "not "
-		    "started");
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "pod %.253s is "
+		    "%.32s, expected Running",
+		    name,
+		    phase ? phase :
+		            "not "
+		            "started");
 	const char *node = str_at(pod, "spec", "nodeName");
-	if (node == NULL || node[0] == '\0' || strlen(node) >= sizeof(out->node))
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "pod %.253s is "
-		    "not scheduled on a node (no spec.nodeName)", name);
+	if (node == NULL || node[0] == '\0' ||
+	    strlen(node) >= sizeof(out->node))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "pod %.253s is "
+		    "not scheduled on a node (no spec.nodeName)",
+		    name);
 	const json_t *cs;
 	int rc = pick(pod, name, container, &cs, err);
 	if (rc != CEP_OK)
@@ -70,11 +80,14 @@ int cep_podtarget_read(const json_t *pod, const char *container,
 	const char *cid = str_at(cs, "containerID", NULL);
 	if (json_object_get(json_object_get(cs, "state"), "running") == NULL ||
 	    cid == NULL)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION, "container "
-		    "%.63s of pod %.253s is not running", cn, name);
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "container "
+		    "%.63s of pod %.253s is not running",
+		    cn, name);
 	char id[CEP_CTRPID_ID_LEN + 1];
 	if (cep_ctrpid_parse_id(cid, id, sizeof(id), NULL, err) != CEP_OK)
-		return cep_err_wrap(err, "pod %.253s container %.63s", name, cn);
+		return cep_err_wrap(err, "pod %.253s container %.63s", name,
+		    cn);
 	snprintf(out->node, sizeof(out->node), "%s", node);
 	snprintf(out->uid, sizeof(out->uid), "%.63s", uid ? uid : "");
 	snprintf(out->container, sizeof(out->container), "%.63s", cn);

@@ -15,10 +15,10 @@
 #include "err.h"
 
 typedef struct cep_podtarget {
-	char node[254];        /* spec.nodeName */
-	char uid[64];          /* metadata.uid */
-	char container[64];    /* the container chosen */
-	char container_id[160];/* "containerd://<64 hex>" */
+	char node[254];         /* spec.nodeName */
+	char uid[64];           /* metadata.uid */
+	char container[64];     /* the container chosen */
+	char container_id[160]; /* "containerd://<64 hex>" */
 } cep_podtarget;
 
 /* pod: a Pod object (GET). container: the name asked for, or NULL for

@@ -20,8 +20,8 @@
 
 #include "util.h"
 
-#define CG2_MAGIC 0x63677270L   /* CGROUP2_SUPER_MAGIC */
-#define CG1_MAGIC 0x27e0ebL     /* CGROUP_SUPER_MAGIC */
+#define CG2_MAGIC 0x63677270L /* CGROUP2_SUPER_MAGIC */
+#define CG1_MAGIC 0x27e0ebL   /* CGROUP_SUPER_MAGIC */
 #define CG_BASE "/sys/fs/cgroup"
 #define TPATH 4096
 
@@ -53,8 +53,9 @@ int cep_cgroup2_root(char *out, size_t len, cep_err *err)
 		return cep_path(out, len, err, "%s", CG_BASE);
 	if (fs_magic_is(CG_BASE "/unified", CG2_MAGIC))
 		return cep_path(out, len, err, "%s", CG_BASE "/unified");
-	return cep_err_set(err, CEP_NOT_FOUND, "no cgroup v2 hierarchy at "
-	    CG_BASE " or " CG_BASE "/unified (v1-only host)");
+	return cep_err_set(err, CEP_NOT_FOUND,
+	    "no cgroup v2 hierarchy at " CG_BASE " or " CG_BASE
+	    "/unified (v1-only host)");
 }
 
 /* No "..", no "." components: the path stays where it says. */
@@ -74,8 +75,8 @@ static bool clean_rel(const char *p)
 }
 
 /* root + rel, resolved; refused unless still under root. */
-static int cg2_dir(const char *root, const char *rel, char *out,
-    uint64_t *ino, cep_err *err)
+static int cg2_dir(const char *root, const char *rel, char *out, uint64_t *ino,
+    cep_err *err)
 {
 	char joined[TPATH], real[TPATH];
 	while (*rel == '/')
@@ -90,8 +91,8 @@ static int cg2_dir(const char *root, const char *rel, char *out,
 		return cep_err_set(err, CEP_NOT_FOUND, "cgroup %.300s: %s",
 		    joined, strerror(errno));
 	size_t rl = strlen(root);
-	if (strncmp(real, root, rl) != 0 || (real[rl] != '\0' &&
-	    real[rl] != '/'))
+	if (strncmp(real, root, rl) != 0 ||
+	    (real[rl] != '\0' && real[rl] != '/'))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "cgroup %.300s resolves outside %s", joined, root);
 	struct stat st;
@@ -147,8 +148,9 @@ static int cgroup_line(cep_target *t, const char *root, char *line,
 		return CEP_OK;
 	char dir[TPATH];
 	if (snprintf(dir, sizeof(dir), "%s/%.*s%s", CG_BASE, (int)cl, ctrls,
-	    path) >= (int)sizeof(dir) || !fs_magic_is(dir, CG1_MAGIC))
-		return CEP_OK;   /* not mounted where we look: not joined */
+	        path) >= (int)sizeof(dir) ||
+	    !fs_magic_is(dir, CG1_MAGIC))
+		return CEP_OK; /* not mounted where we look: not joined */
 	snprintf(t->v1[t->nv1++], TPATH, "%s", dir);
 	return CEP_OK;
 }
@@ -160,8 +162,10 @@ static int from_pid(cep_target *t, const char *root, cep_err *err)
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)t->pid);
 	int rc = cep_target_read_kfile(path, 64 * 1024, &data, &len, err);
 	if (rc != CEP_OK)
-		return cep_err_set(err, CEP_NOT_FOUND, "target pid %d: no such "
-		    "process", (int)t->pid);
+		return cep_err_set(err, CEP_NOT_FOUND,
+		    "target pid %d: no such "
+		    "process",
+		    (int)t->pid);
 	char *save = data;
 	while (rc == CEP_OK && save != NULL && *save != '\0') {
 		char *nl = strchr(save, '\n');
@@ -177,7 +181,8 @@ static int from_pid(cep_target *t, const char *root, cep_err *err)
 	t->mntns_fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (t->mntns_fd < 0 || fstat(t->mntns_fd, &st) != 0)
-		return cep_err_errno(err, errno, "opening the target's mount "
+		return cep_err_errno(err, errno,
+		    "opening the target's mount "
 		    "namespace (/proc/PID/ns/mnt)");
 	t->mntns_ino = (uint64_t)st.st_ino;
 	t->mntns_self = t->mntns_ino == cep_target_mntns_of(0);
@@ -201,11 +206,12 @@ int cep_target_resolve(int64_t pid, const char *cgroup, cep_target **out,
 		return cep_err_set(err, rc, "cgroup target: %s", rerr.msg);
 	cep_target *t = calloc(1, sizeof(*t));
 	if (t == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	t->mntns_fd = -1;
 	if (cgroup != NULL) {
-		rc = cg2_dir(root, strip_base(cgroup, root), t->cg2, &t->cg2_ino,
-		    err);
+		rc = cg2_dir(root, strip_base(cgroup, root), t->cg2,
+		    &t->cg2_ino, err);
 		t->mntns_ino = cep_target_mntns_of(0);
 		t->mntns_self = true;
 		snprintf(t->name, sizeof(t->name), "cgroup %s", t->cg2);
@@ -231,14 +237,38 @@ void cep_target_free(cep_target *t)
 	free(t);
 }
 
-const char *cep_target_name(const cep_target *t) { return t->name; }
-pid_t cep_target_pid(const cep_target *t) { return t->pid; }
-const char *cep_target_cgroup(const cep_target *t) { return t->cg2; }
-uint64_t cep_target_cgroup_ino(const cep_target *t) { return t->cg2_ino; }
-size_t cep_target_nv1(const cep_target *t) { return t->nv1; }
-int cep_target_mntns_fd(const cep_target *t) { return t->mntns_fd; }
-uint64_t cep_target_mntns_ino(const cep_target *t) { return t->mntns_ino; }
-bool cep_target_mntns_is_self(const cep_target *t) { return t->mntns_self; }
+const char *cep_target_name(const cep_target *t)
+{
+	return t->name;
+}
+pid_t cep_target_pid(const cep_target *t)
+{
+	return t->pid;
+}
+const char *cep_target_cgroup(const cep_target *t)
+{
+	return t->cg2;
+}
+uint64_t cep_target_cgroup_ino(const cep_target *t)
+{
+	return t->cg2_ino;
+}
+size_t cep_target_nv1(const cep_target *t)
+{
+	return t->nv1;
+}
+int cep_target_mntns_fd(const cep_target *t)
+{
+	return t->mntns_fd;
+}
+uint64_t cep_target_mntns_ino(const cep_target *t)
+{
+	return t->mntns_ino;
+}
+bool cep_target_mntns_is_self(const cep_target *t)
+{
+	return t->mntns_self;
+}
 
 const char *cep_target_v1(const cep_target *t, size_t i)
 {
@@ -254,16 +284,20 @@ static int write_procs(const char *dir, pid_t pid, cep_err *err)
 	int n = snprintf(num, sizeof(num), "%d", (int)pid);
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		return cep_err_set(err, CEP_INTERNAL, "joining %.300s: %s", path,
-		    strerror(errno));
+		return cep_err_set(err, CEP_INTERNAL, "joining %.300s: %s",
+		    path, strerror(errno));
 	ssize_t w = write(fd, num, (size_t)n);
 	int e = errno;
 	close(fd);
 	if (w != n)
-		return cep_err_set(err, CEP_INTERNAL, "moving pid %d into "
-		    "%.300s: %s%s", (int)pid, path, strerror(e), e == EBUSY ?
-		    " (the cgroup has controllers enabled for its children; "
-		    "target a leaf cgroup)" : "");
+		return cep_err_set(err, CEP_INTERNAL,
+		    "moving pid %d into "
+		    "%.300s: %s%s",
+		    (int)pid, path, strerror(e),
+		    e == EBUSY ?
+		        " (the cgroup has controllers enabled for its children; "
+		        "target a leaf cgroup)" :
+		        "");
 	return CEP_OK;
 }
 
@@ -282,9 +316,9 @@ int cep_target_join(const cep_target *t, pid_t pid, cep_err *err)
 	return CEP_OK;
 }
 
-int cep_target_run_in_mntns(const cep_target *t, int (*fn)(void *arg,
-    int outfd), void *arg, char *out, size_t outlen, size_t *got,
-    cep_err *err)
+int cep_target_run_in_mntns(const cep_target *t,
+    int (*fn)(void *arg, int outfd), void *arg, char *out, size_t outlen,
+    size_t *got, cep_err *err)
 {
 	int p[2];
 	*got = 0;
@@ -306,19 +340,24 @@ int cep_target_run_in_mntns(const cep_target *t, int (*fn)(void *arg,
 	}
 	close(p[1]);
 	ssize_t n;
-	while (*got < outlen && ((n = read(p[0], out + *got, outlen - *got)) > 0
-	    || (n < 0 && errno == EINTR)))
+	while (*got < outlen &&
+	    ((n = read(p[0], out + *got, outlen - *got)) > 0 ||
+	        (n < 0 && errno == EINTR)))
 		*got += n > 0 ? (size_t)n : 0;
 	close(p[0]);
 	int status = 0;
 	while (waitpid(c, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "in the mount namespace of "
-		    "%s: %s %d", t->name, WIFEXITED(status) ? (WEXITSTATUS(status)
-		    == 125 ? "setns failed, status" : "failed with status") :
-		    "killed by signal", WIFEXITED(status) ? WEXITSTATUS(status) :
-		    WTERMSIG(status));
+		return cep_err_set(err, CEP_INTERNAL,
+		    "in the mount namespace of "
+		    "%s: %s %d",
+		    t->name,
+		    WIFEXITED(status) ?
+		        (WEXITSTATUS(status) == 125 ? "setns failed, status" :
+		                                      "failed with status") :
+		        "killed by signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	return CEP_OK;
 }
 
@@ -361,7 +400,8 @@ int cep_target_read_kfile(const char *path, size_t max, char **data,
 	int e = errno;
 	close(fd);
 	if (buf == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	if (n < 0) {
 		free(buf);
 		return cep_err_errno(err, e, path);

@@ -37,11 +37,11 @@ int cep_cgroup2_root(char *out, size_t len, cep_err *err);
 /* Exactly one of pid (> 0) and cgroup (non-NULL). */
 int cep_target_resolve(int64_t pid, const char *cgroup, cep_target **out,
     cep_err *err);
-void cep_target_free(cep_target *t);   /* NULL is fine */
+void cep_target_free(cep_target *t); /* NULL is fine */
 
 /* "pid 123" or "cgroup /sys/fs/cgroup/unified/x", for messages. */
 const char *cep_target_name(const cep_target *t);
-pid_t cep_target_pid(const cep_target *t);          /* 0: cgroup target */
+pid_t cep_target_pid(const cep_target *t); /* 0: cgroup target */
 /* Absolute v2 directory ("" on a v1-only host) and its inode. */
 const char *cep_target_cgroup(const cep_target *t);
 uint64_t cep_target_cgroup_ino(const cep_target *t);
@@ -63,9 +63,9 @@ int cep_target_join(const cep_target *t, pid_t pid, cep_err *err);
  * write up to outlen bytes of answer to outfd; they land in out. fn runs
  * after fork in a threaded process: async-signal-safe calls only. Its
  * return value is the child's exit status (0 = success). */
-int cep_target_run_in_mntns(const cep_target *t, int (*fn)(void *arg,
-    int outfd), void *arg, char *out, size_t outlen, size_t *got,
-    cep_err *err);
+int cep_target_run_in_mntns(const cep_target *t,
+    int (*fn)(void *arg, int outfd), void *arg, char *out, size_t outlen,
+    size_t *got, cep_err *err);
 
 /* True when the directory no longer exists or is another one than the
  * inode recorded: a removed cgroup holds nothing any more. */

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 #define UNDO_JSON_MAX (64u * 1024u)
 #define MAX_NODES 1000
 
@@ -34,14 +33,14 @@ static bool k8s_name_ok(const char *s)
 	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == n;
 }
 
-static json_t *load_undo(const char *what, const char *undo_json,
-    cep_err *err)
+static json_t *load_undo(const char *what, const char *undo_json, cep_err *err)
 {
 	json_error_t je;
-	size_t len = undo_json != NULL ? strnlen(undo_json, UNDO_JSON_MAX + 1)
-				       : 0;
+	size_t len = undo_json != NULL ? strnlen(undo_json, UNDO_JSON_MAX + 1) :
+	                                 0;
 	json_t *j = len > 0 && len <= UNDO_JSON_MAX ?
-	    json_loadb(undo_json, len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	    json_loadb(undo_json, len, JSON_REJECT_DUPLICATES, &je) :
+	    NULL;
 	if (!json_is_object(j)) {
 		json_decref(j);
 		cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -59,7 +58,8 @@ static int scale_args(json_t *j, const char **ns, const char **name,
 	json_t *r = json_object_get(j, "replicas");
 	if (!k8s_name_ok(*ns) || !k8s_name_ok(*name) || !json_is_integer(r) ||
 	    json_integer_value(r) < 0 || json_integer_value(r) > 1000000)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "k8s-scale: undo "
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "k8s-scale: undo "
 		    "record needs namespace, name and replicas >= 0");
 	*replicas = json_integer_value(r);
 	return CEP_OK;
@@ -73,7 +73,7 @@ static int scale_restore(cep_kube *k, const char *ns, const char *name,
 	    CEP_KUBE_MERGE_PATCH, patch, NULL, err);
 	json_decref(patch);
 	if (rc == CEP_NOT_FOUND)
-		return CEP_OK;            /* gone: nothing holds the fault */
+		return CEP_OK; /* gone: nothing holds the fault */
 	if (rc != CEP_OK)
 		return rc;
 	json_t *obj = NULL;
@@ -86,9 +86,10 @@ static int scale_restore(cep_kube *k, const char *ns, const char *name,
 	json_int_t have = json_is_integer(got) ? json_integer_value(got) : 1;
 	json_decref(obj);
 	if (have != want)
-		return cep_err_set(err, CEP_ABORTED, "deployment %s/%s: "
-		    "spec.replicas reads %lld after restoring %lld", ns, name,
-		    (long long)have, (long long)want);
+		return cep_err_set(err, CEP_ABORTED,
+		    "deployment %s/%s: "
+		    "spec.replicas reads %lld after restoring %lld",
+		    ns, name, (long long)have, (long long)want);
 	return CEP_OK;
 }
 
@@ -108,8 +109,7 @@ int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err)
 
 /* One node back to its recorded spec.unschedulable: false is written as
  * null (the field removed), as `kubectl uncordon` leaves a node. */
-static int cordon_restore(cep_kube *k, const char *name, bool was,
-    cep_err *err)
+static int cordon_restore(cep_kube *k, const char *name, bool was, cep_err *err)
 {
 	json_t *patch = json_pack("{s:{s:o}}", "spec", "unschedulable",
 	    was ? json_true() : json_null());
@@ -126,13 +126,14 @@ static int cordon_restore(cep_kube *k, const char *name, bool was,
 		return CEP_OK;
 	if (rc != CEP_OK)
 		return rc;
-	bool now = json_is_true(json_object_get(json_object_get(obj, "spec"),
-	    "unschedulable"));
+	bool now = json_is_true(
+	    json_object_get(json_object_get(obj, "spec"), "unschedulable"));
 	json_decref(obj);
 	if (now != was)
-		return cep_err_set(err, CEP_ABORTED, "node %s: "
-		    "spec.unschedulable reads %s after restoring %s", name,
-		    now ? "true" : "false", was ? "true" : "false");
+		return cep_err_set(err, CEP_ABORTED,
+		    "node %s: "
+		    "spec.unschedulable reads %s after restoring %s",
+		    name, now ? "true" : "false", was ? "true" : "false");
 	return CEP_OK;
 }
 
@@ -145,23 +146,27 @@ int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err)
 	json_t *nodes = json_object_get(j, "nodes");
 	int rv = CEP_OK;
 	if (!json_is_array(nodes) || json_array_size(nodes) > MAX_NODES)
-		rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "k8s-cordon: undo "
-		    "record needs a list \"nodes\" of at most %d", MAX_NODES);
+		rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "k8s-cordon: undo "
+		    "record needs a list \"nodes\" of at most %d",
+		    MAX_NODES);
 	for (size_t i = 0; rv == CEP_OK && i < json_array_size(nodes); i++) {
 		json_t *n = json_array_get(nodes, i);
-		const char *name = json_string_value(json_object_get(n, "name"));
+		const char *name = json_string_value(
+		    json_object_get(n, "name"));
 		if (!k8s_name_ok(name) ||
 		    !json_is_boolean(json_object_get(n, "unschedulable")))
-			rv = cep_err_set(err, CEP_INVALID_ARGUMENT, "k8s-cordon: "
+			rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "k8s-cordon: "
 			    "undo record node %zu needs name and unschedulable",
 			    i);
 	}
 	for (size_t i = 0; rv == CEP_OK && i < json_array_size(nodes); i++) {
 		json_t *n = json_array_get(nodes, i);
 		cep_err e = {0};
-		int rc = cordon_restore(k, json_string_value(json_object_get(n,
-		    "name")), json_is_true(json_object_get(n, "unschedulable")),
-		    &e);
+		int rc = cordon_restore(k,
+		    json_string_value(json_object_get(n, "name")),
+		    json_is_true(json_object_get(n, "unschedulable")), &e);
 		if (rc != CEP_OK && rv == CEP_OK) {
 			rv = rc;
 			if (err != NULL)
@@ -172,15 +177,18 @@ int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err)
 	return rv;
 }
 
-static cep_kube *resolve(const cep_undo_ctx *ctx, const char *run_id,
-    char *ns, size_t nslen, cep_err *err)
+static cep_kube *resolve(const cep_undo_ctx *ctx, const char *run_id, char *ns,
+    size_t nslen, cep_err *err)
 {
 	ns[0] = '\0';
 	cep_kube *k = ctx != NULL && ctx->kube != NULL ?
-	    ctx->kube(run_id, ns, nslen, ctx->kube_arg) : NULL;
+	    ctx->kube(run_id, ns, nslen, ctx->kube_arg) :
+	    NULL;
 	if (k == NULL)
-		cep_err_set(err, CEP_FAILED_PRECONDITION, "run %s: no Kubernetes "
-		    "client to undo its fault with", run_id ? run_id : "?");
+		cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "run %s: no Kubernetes "
+		    "client to undo its fault with",
+		    run_id ? run_id : "?");
 	return k;
 }
 
@@ -193,11 +201,13 @@ static int undo_k8s_scale(const cep_undo_ctx *ctx, const char *run_id,
 		return CEP_FAILED_PRECONDITION;
 	json_t *j = load_undo("k8s-scale", undo_json, err);
 	const char *rns = j != NULL ?
-	    json_string_value(json_object_get(j, "namespace")) : NULL;
+	    json_string_value(json_object_get(j, "namespace")) :
+	    NULL;
 	int rc = j == NULL ? CEP_INVALID_ARGUMENT : CEP_OK;
-	if (rc == CEP_OK && ns[0] != '\0' && (rns == NULL ||
-	    strcmp(rns, ns) != 0))
-		rc = cep_err_set(err, CEP_PERMISSION_DENIED, "run %s: k8s-scale "
+	if (rc == CEP_OK && ns[0] != '\0' &&
+	    (rns == NULL || strcmp(rns, ns) != 0))
+		rc = cep_err_set(err, CEP_PERMISSION_DENIED,
+		    "run %s: k8s-scale "
 		    "undo record names a namespace other than the run's %s",
 		    run_id, ns);
 	json_decref(j);
@@ -209,8 +219,8 @@ static int undo_k8s_cordon(const cep_undo_ctx *ctx, const char *run_id,
 {
 	char ns[254];
 	cep_kube *k = resolve(ctx, run_id, ns, sizeof(ns), err);
-	return k != NULL ? cep_undo_k8s_cordon(k, undo_json, err)
-			 : CEP_FAILED_PRECONDITION;
+	return k != NULL ? cep_undo_k8s_cordon(k, undo_json, err) :
+	                   CEP_FAILED_PRECONDITION;
 }
 
 /* Written by cep_undo_register before any thread undoes (at start). */
@@ -220,8 +230,8 @@ typedef int (*undo_ctx_fn)(const cep_undo_ctx *ctx, const char *run_id,
 static struct {
 	const char *mechanism;
 	cep_undo_fn fn;
-	bool on_node;   /* state on the node the runner ran on */
-	undo_ctx_fn cfn;   /* instead of fn: needs the caller's context */
+	bool on_node;    /* state on the node the runner ran on */
+	undo_ctx_fn cfn; /* instead of fn: needs the caller's context */
 } undo_table[] = {
     {"signal", cep_undo_none, false, NULL},
     {"child-process", cep_undo_none, false, NULL},
@@ -261,17 +271,20 @@ int cep_undo_apply(const cep_undo_ctx *ctx, const Cep__V1__FaultRecord *rec,
     cep_err *err)
 {
 	if (rec == NULL || rec->mechanism == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no fault record");
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no fault record");
 	for (size_t i = 0; i < NUNDO; i++) {
 		if (strcmp(undo_table[i].mechanism, rec->mechanism) != 0)
 			continue;
 		if (undo_table[i].cfn != NULL)
-			return undo_table[i].cfn(ctx, rec->run_id, rec->undo, err);
+			return undo_table[i].cfn(ctx, rec->run_id, rec->undo,
+			    err);
 		if (undo_table[i].fn == NULL)
-			return cep_err_set(err, CEP_UNIMPLEMENTED, "fault %s: "
+			return cep_err_set(err, CEP_UNIMPLEMENTED,
+			    "fault %s: "
 			    "mechanism \"%s\" is undone on the node by a cleanup "
-			    "runner, not in this process", rec->fault_id,
-			    rec->mechanism);
+			    "runner, not in this process",
+			    rec->fault_id, rec->mechanism);
 		return undo_table[i].fn(rec->run_id, rec->undo, err);
 	}
 	return cep_err_set(err, CEP_UNIMPLEMENTED,

@@ -22,15 +22,15 @@
 #include "err.h"
 #include "kube.h"
 
-typedef int (*cep_undo_fn)(const char *run_id, const char *undo_json,
-    cep_err *err);
+typedef int (
+    *cep_undo_fn)(const char *run_id, const char *undo_json, cep_err *err);
 
 /* The undo JSON came from a runner, the least trusted party: a resolver
  * returns the run's cluster client (borrowed, thread-safe) or NULL, and
  * names the run's namespace (ns, "" if unknown); a k8s-scale record for
  * another namespace is refused. */
-typedef cep_kube *(*cep_undo_kube_fn)(const char *run_id, char *ns,
-    size_t nslen, void *arg);
+typedef cep_kube *(
+    *cep_undo_kube_fn)(const char *run_id, char *ns, size_t nslen, void *arg);
 
 /* What an undo may use beyond the record: for the Kubernetes mechanisms,
  * the resolver of the run's client (the delegate's, for runs whose runner

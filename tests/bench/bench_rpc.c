@@ -39,8 +39,8 @@ static void h_echo(cep_rpc_call *c, void *arg)
 static void h_push(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	const Cep__V1__EventBatch *b =
-	    (const Cep__V1__EventBatch *)cep_rpc_call_request(c);
+	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
+	    cep_rpc_call_request(c);
 	Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
 	if (b->n_events > 0)
 		ack.acked_seq = b->events[b->n_events - 1]->seq;
@@ -143,7 +143,8 @@ static void throughput(const char *label, cep_rpc_client *c, int secs,
 	pthread_t th[16];
 	int64_t t0 = now_us();
 	for (int i = 0; i < threads; i++) {
-		p[i] = (pusher){.c = c, .until_us = t0 + (int64_t)secs * 1000000};
+		p[i] = (pusher){.c = c,
+		    .until_us = t0 + (int64_t)secs * 1000000};
 		pthread_create(&th[i], NULL, push_main, &p[i]);
 	}
 	uint64_t events = 0, bytes = 0;
@@ -174,7 +175,9 @@ static int make_tls(const char *dir, tls_set *t, cep_err *err)
 	    cep_pki_ca_load(&ca, dir, err) != CEP_OK)
 		return err->code;
 	t->ca = strdup(cep_pki_ca_cert_pem(ca));
-	cep_pki_issue_req s = {.cn = "relay", .dns = dns, .server = 1,
+	cep_pki_issue_req s = {.cn = "relay",
+	    .dns = dns,
+	    .server = 1,
 	    .not_after_ms = cep_now_ms() + 3600000};
 	cep_pki_issue_req c = {.cn = "runner",
 	    .not_after_ms = cep_now_ms() + 3600000};
@@ -237,7 +240,8 @@ int main(int argc, char **argv)
 		rv = cep_rpc_server_listen(srv, url, NULL, &err);
 	if (rv == CEP_OK)
 		rv = make_tls(cadir, &t, &err);
-	cep_rpc_tls stls = {.cert_pem = t.srv_cert, .key_pem = t.srv_key,
+	cep_rpc_tls stls = {.cert_pem = t.srv_cert,
+	    .key_pem = t.srv_key,
 	    .ca_pem = t.ca};
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_listen(srv, "tls+tcp://127.0.0.1:0", &stls,
@@ -251,8 +255,10 @@ int main(int argc, char **argv)
 		char turl[64];
 		snprintf(turl, sizeof(turl), "tls+tcp://127.0.0.1:%d",
 		    cep_rpc_server_port(srv));
-		cep_rpc_tls ctls = {.cert_pem = t.cli_cert, .key_pem = t.cli_key,
-		    .ca_pem = t.ca, .server_name = "localhost"};
+		cep_rpc_tls ctls = {.cert_pem = t.cli_cert,
+		    .key_pem = t.cli_key,
+		    .ca_pem = t.ca,
+		    .server_name = "localhost"};
 		run("tls+tcp", srv, turl, &ctls, n, secs, threads);
 	}
 	cep_rpc_server_free(srv);

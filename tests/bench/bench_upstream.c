@@ -65,8 +65,8 @@ static void die(const char *what, const cep_err *err)
 static void fd_events(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	const Cep__V1__EventBatch *b =
-	    (const Cep__V1__EventBatch *)cep_rpc_call_request(c);
+	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
+	    cep_rpc_call_request(c);
 	Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
 	if (b->n_events > 0)
 		ack.acked_seq = b->events[b->n_events - 1]->seq;
@@ -83,9 +83,9 @@ static void fd_ok(cep_rpc_call *c, void *arg)
 
 static const cep_rpc_method fd_methods[] = {
     {"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,
-	fd_events},
+        fd_events},
     {"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
-	fd_ok},
+        fd_ok},
 };
 
 /* ------------------------------------------------------------ the plane */
@@ -102,8 +102,10 @@ static void start_plane(void)
 	cep_err err = {0};
 	char cert[4200], key[4200], tok[4200], pf[4200], apf[4200], st[4200];
 	const char *ips[] = {"127.0.0.1", NULL};
-	cep_pki_issue_req req = {.cn = "cep-plane", .ips = ips,
-	    .not_after_ms = cep_now_ms() + 86400000, .server = 1};
+	cep_pki_issue_req req = {.cn = "cep-plane",
+	    .ips = ips,
+	    .not_after_ms = cep_now_ms() + 86400000,
+	    .server = 1};
 	char *c = NULL, *k = NULL;
 	if (cep_pki_issue(B.ca, &req, &c, &k, &err) != CEP_OK)
 		die("plane certificate", &err);
@@ -140,7 +142,8 @@ static void start_plane(void)
 	for (int i = 0; i < 400; i++) {
 		char *data = NULL;
 		size_t len = 0;
-		if (cep_read_file(pf, 64, &data, &len, NULL) == CEP_OK && len > 0) {
+		if (cep_read_file(pf, 64, &data, &len, NULL) == CEP_OK &&
+		    len > 0) {
 			B.cp_port = (int)strtol(data, NULL, 10);
 			free(data);
 			return;
@@ -172,8 +175,11 @@ static void setup(void)
 	    cep_pki_ca_load(&B.ca, B.paths.pki, &err))
 		die("home", &err);
 	const char *dns[] = {"localhost", NULL}, *ips[] = {"127.0.0.1", NULL};
-	cep_pki_issue_req req = {.cn = "cep-relay", .dns = dns, .ips = ips,
-	    .not_after_ms = cep_now_ms() + 86400000, .server = 1};
+	cep_pki_issue_req req = {.cn = "cep-relay",
+	    .dns = dns,
+	    .ips = ips,
+	    .not_after_ms = cep_now_ms() + 86400000,
+	    .server = 1};
 	char *c = NULL, *k = NULL, path[4200];
 	if (cep_pki_issue(B.ca, &req, &c, &k, &err) != CEP_OK)
 		die("relay certificate", &err);
@@ -225,9 +231,10 @@ static void runner_new(rn *r, unsigned idx)
 	cep_err err = {0};
 	snprintf(r->run_id, sizeof(r->run_id), "r-%016x", idx + 1);
 	if (cep_pki_identity_uri(r->uri, sizeof(r->uri), APPL, "local", "host",
-	    r->run_id, &err) != CEP_OK)
+	        r->run_id, &err) != CEP_OK)
 		die("uri", &err);
-	cep_pki_issue_req req = {.cn = r->run_id, .uri_san = r->uri,
+	cep_pki_issue_req req = {.cn = r->run_id,
+	    .uri_san = r->uri,
 	    .not_after_ms = cep_now_ms() + 3600000};
 	if (cep_pki_issue(B.ca, &req, &r->cert, &r->key, &err) ||
 	    cep_pki_cert_der(r->cert, &r->der, &r->der_len, &err))
@@ -257,7 +264,7 @@ static void grant_all(rn *rs, size_t n)
 	ProtobufCMessage *rep = NULL;
 	cep_err err = {0};
 	if (cep_rpc_invoke(B.dlg, "cep.v1.Relay/SyncRuns", &rg.base,
-	    &cep__v1__sync_reply__descriptor, &rep, 5000, &err) != CEP_OK)
+	        &cep__v1__sync_reply__descriptor, &rep, 5000, &err) != CEP_OK)
 		die("SyncRuns", &err);
 	protobuf_c_message_free_unpacked(rep, NULL);
 	free(g);
@@ -278,21 +285,23 @@ static void runner_connect(rn *r, int port)
 	cep_err err = {0};
 	char url[64];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
-	cep_rpc_tls tls = {.cert_pem = r->cert, .key_pem = r->key,
-	    .ca_pem = cep_pki_ca_cert_pem(B.ca), .server_name = "localhost"};
+	cep_rpc_tls tls = {.cert_pem = r->cert,
+	    .key_pem = r->key,
+	    .ca_pem = cep_pki_ca_cert_pem(B.ca),
+	    .server_name = "localhost"};
 	if (cep_rpc_client_new(&r->cli, url, &tls, &err) != CEP_OK)
 		die("dial", &err);
 	Cep__V1__ChallengeRequest cr = CEP__V1__CHALLENGE_REQUEST__INIT;
 	cr.run_id = r->run_id;
 	ProtobufCMessage *rep = NULL;
-	if (rcall(r, "Challenge", &cr.base, &cep__v1__challenge_reply__descriptor,
-	    &rep, &err) != CEP_OK)
+	if (rcall(r, "Challenge", &cr.base,
+	        &cep__v1__challenge_reply__descriptor, &rep, &err) != CEP_OK)
 		die("Challenge", &err);
 	Cep__V1__ChallengeReply *ch = (Cep__V1__ChallengeReply *)rep;
 	uint8_t *sig = NULL;
 	size_t sl = 0;
 	if (cep_pki_sign_proof(r->key, ch->nonce.data, ch->nonce.len, &sig, &sl,
-	    &err) != CEP_OK)
+	        &err) != CEP_OK)
 		die("sign", &err);
 	protobuf_c_message_free_unpacked(rep, NULL);
 	Cep__V1__ProveRequest pr = CEP__V1__PROVE_REQUEST__INIT;
@@ -301,7 +310,7 @@ static void runner_connect(rn *r, int port)
 	pr.signature = (ProtobufCBinaryData){sl, sig};
 	rep = NULL;
 	if (rcall(r, "Prove", &pr.base, &cep__v1__prove_reply__descriptor, &rep,
-	    &err) != CEP_OK)
+	        &err) != CEP_OK)
 		die("Prove", &err);
 	protobuf_c_message_free_unpacked(rep, NULL);
 	free(sig);
@@ -339,7 +348,8 @@ static double uploaded(void)
 		return -1;
 	const char *p = strstr(text, "\ncep_relay_upstream_events_total ");
 	if (p != NULL)
-		v = strtod(p + strlen("\ncep_relay_upstream_events_total "), NULL);
+		v = strtod(p + strlen("\ncep_relay_upstream_events_total "),
+		    NULL);
 	else if (strstr(text, "\ncep_relay_upstream_events_total") == NULL)
 		v = 0;
 	free(text);
@@ -356,9 +366,10 @@ static void *relay_pusher(void *arg)
 		fill(&b, ev, evp, r->run_id, &r->seq, BATCH);
 		ProtobufCMessage *rep = NULL;
 		cep_err err = {0};
-		if (rcall(r, "PushEvents", &b.base, &cep__v1__event_ack__descriptor,
-		    &rep, &err) != CEP_OK) {
-			r->seq = s0;      /* backpressure or a hiccup: resend */
+		if (rcall(r, "PushEvents", &b.base,
+		        &cep__v1__event_ack__descriptor, &rep,
+		        &err) != CEP_OK) {
+			r->seq = s0; /* backpressure or a hiccup: resend */
 			cep_sleep_ms(20);
 			continue;
 		}
@@ -449,7 +460,8 @@ int main(int argc, char **argv)
 		else if (opt == 'k')
 			k = num(optarg);
 		else {
-			fprintf(stderr, "usage: bench_upstream [-r runners] "
+			fprintf(stderr,
+			    "usage: bench_upstream [-r runners] "
 			    "[-d seconds] [-k latency samples]\n");
 			return 2;
 		}
@@ -467,7 +479,8 @@ int main(int argc, char **argv)
 		runner_connect(&rs[i], relay_port(B.relay));
 	cep_err err = {0};
 	printf("bench_upstream: %d runner(s) x %d s, batches of %d events; "
-	    "%d latency samples\n", nr, B.seconds, BATCH, k);
+	       "%d latency samples\n",
+	    nr, B.seconds, BATCH, k);
 
 	/* 1. throughput, relay path: pushed until the plane has them all */
 	pthread_t th[64];
@@ -521,7 +534,7 @@ int main(int argc, char **argv)
 		int64_t s = us();
 		ProtobufCMessage *rep = NULL;
 		if (rcall(one, "PushEvents", &b.base,
-		    &cep__v1__event_ack__descriptor, &rep, &err) != CEP_OK)
+		        &cep__v1__event_ack__descriptor, &rep, &err) != CEP_OK)
 			die("PushEvents", &err);
 		protobuf_c_message_free_unpacked(rep, NULL);
 		/* polled every 0.2 ms: a spin would take the CPU the relay
@@ -536,8 +549,8 @@ int main(int argc, char **argv)
 	}
 	printf("throughput (events/s taken by the plane):\n");
 	printf("  relay path  %10.0f ev/s  (%llu events; last ack -> all "
-	    "upstream %lld ms)\n", relay_eps, (unsigned long long)pushed,
-	    (long long)(t_up - t_ack));
+	       "upstream %lld ms)\n",
+	    relay_eps, (unsigned long long)pushed, (long long)(t_up - t_ack));
 	printf("  direct path %10.0f ev/s  (%llu events)\n", direct_eps,
 	    (unsigned long long)direct_n);
 	printf("  ratio relay/direct  %.2f\n", relay_eps / direct_eps);

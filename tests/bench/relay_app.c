@@ -109,8 +109,8 @@ static int set_max_runs(const char *cfg, int n, cep_err *err)
 		free(text);
 		return cep_err_errno(err, errno, cfg);
 	}
-	fprintf(f, "%.*smaxConcurrentRuns: %d\n%s", (int)(at - text), text,
-	    n, at + strlen(key));
+	fprintf(f, "%.*smaxConcurrentRuns: %d\n%s", (int)(at - text), text, n,
+	    at + strlen(key));
 	free(text);
 	return fclose(f) == 0 ? CEP_OK : cep_err_errno(err, errno, cfg);
 }
@@ -208,8 +208,8 @@ static int relay_ok(bapp *a, cep_err *err)
 	Cep__V1__StatusRequest rq = CEP__V1__STATUS_REQUEST__INIT;
 	Cep__V1__StatusReply *rep = NULL;
 	int rv = cep_rpc_invoke(a->admin, "cep.v1.Admin/Status", &rq.base,
-	    &cep__v1__status_reply__descriptor, (ProtobufCMessage **)&rep,
-	    2000, err);
+	    &cep__v1__status_reply__descriptor, (ProtobufCMessage **)&rep, 2000,
+	    err);
 	if (rv == CEP_OK && !rep->relay_ok)
 		rv = cep_err_set(err, CEP_UNAVAILABLE, "relay not up yet");
 	if (rep != NULL)

@@ -22,18 +22,18 @@
 typedef struct bapp {
 	char home[256];
 	char bindir[2048];
-	char self[2048];         /* this executable: the stand-in runner */
+	char self[2048]; /* this executable: the stand-in runner */
 	char stubs[300];
-	char url[64];            /* the relay's runner listener */
+	char url[64]; /* the relay's runner listener */
 	pid_t relay, delegate;
-	cep_rpc_client *admin;   /* <run>/admin.sock */
-	cep_rpc_client *dlg;     /* <run>/delegate.sock: the direct path */
-	char state[2048];        /* <home>/state: runs/<id>/journal */
+	cep_rpc_client *admin; /* <run>/admin.sock */
+	cep_rpc_client *dlg;   /* <run>/delegate.sock: the direct path */
+	char state[2048];      /* <home>/state: runs/<id>/journal */
 } bapp;
 
 typedef struct bproc {
 	long rss_kib, threads, fds;
-	double cpu_s;            /* user + system */
+	double cpu_s; /* user + system */
 } bproc;
 
 /* Stand-in runner mode when argv is a runner's and BAPP_STUB_ENV is set:

@@ -53,8 +53,8 @@ static char *get(void)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_read_file(cfgpath, 1 << 20, &text, &len, &err),
-	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_read_file(cfgpath, 1 << 20, &text, &len, &err), CEP_OK,
+	    "%s", err.msg);
 	return text;
 }
 
@@ -68,7 +68,8 @@ static int edit(const char *const want[CEPCTL_SET_N], bool replace,
 		if (added != NULL)
 			snprintf(added, 512, "%s", cepctl_cfg_edit_added(e));
 		if (changed != NULL)
-			snprintf(changed, 512, "%s", cepctl_cfg_edit_changed(e));
+			snprintf(changed, 512, "%s",
+			    cepctl_cfg_edit_changed(e));
 		rv = cepctl_cfg_edit_commit(e, err);
 	}
 	cepctl_cfg_edit_free(e);
@@ -105,13 +106,15 @@ Test(cfg_edit, default_file_gets_a_control_plane_block, .timeout = 10)
 	cep_err err = {0};
 	cr_assert_eq(edit(want, false, &err, added, changed), CEP_OK, "%s",
 	    err.msg);
-	cr_assert_str_eq(added, "controlPlane.url, controlPlane.tokenFile, "
+	cr_assert_str_eq(added,
+	    "controlPlane.url, controlPlane.tokenFile, "
 	    "controlPlane.proxy");
 	cr_assert_str_eq(changed, "");
 	char *text = get();
 	/* the old file, comments and all, then the new block */
 	cr_assert_eq(strncmp(text, def, strlen(def)), 0);
-	cr_assert_str_eq(text + strlen(def), "controlPlane:\n"
+	cr_assert_str_eq(text + strlen(def),
+	    "controlPlane:\n"
 	    "  url: https://plane.example.net:8443\n"
 	    "  tokenFile: /etc/cep/credentials/cp-token\n"
 	    "  proxy: http://proxy.site:3128\n");
@@ -146,11 +149,11 @@ Test(cfg_edit, same_values_change_nothing, .timeout = 10)
 Test(cfg_edit, conflict_names_the_key_and_writes_nothing, .timeout = 10)
 {
 	const char *text = "# mine\nrelay:\n  # where\n"
-	    "  advertise: tls+tcp://127.0.0.1:7443\n";
+	                   "  advertise: tls+tcp://127.0.0.1:7443\n";
 	put(text);
 	const char *want[CEPCTL_SET_N] = {0};
 	want[CEPCTL_SET_ADVERTISE] = "tls+tcp://10.0.0.5:7443";
-	want[CEPCTL_SET_CP_URL] = "https://p.example";  /* would be added */
+	want[CEPCTL_SET_CP_URL] = "https://p.example"; /* would be added */
 	cep_err err = {0};
 	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_INVALID_ARGUMENT);
 	char where[CEP_PATH_MAX + 32];
@@ -172,9 +175,11 @@ Test(cfg_edit, key_added_into_its_section_keeps_comments, .timeout = 10)
 	want[CEPCTL_SET_ADVERTISE] = "tls+tcp://10.0.0.5:7443";
 	want[CEPCTL_SET_APPLIANCE] = "lab-2";
 	cep_err err = {0};
-	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s", err.msg);
+	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s",
+	    err.msg);
 	char *text = get();
-	cr_assert_str_eq(text, "relay:\n"
+	cr_assert_str_eq(text,
+	    "relay:\n"
 	    "  advertise: tls+tcp://10.0.0.5:7443\n"
 	    "  # where cep-relay listens\n"
 	    "  listen: tls+tcp://0.0.0.0:7443\n# end\n"
@@ -193,7 +198,8 @@ Test(cfg_edit, indented_root_and_crlf, .timeout = 10)
 	want[CEPCTL_SET_ADVERTISE] = "tls+tcp://10.0.0.5:7443";
 	want[CEPCTL_SET_DELEGATE_METRICS] = "";
 	cep_err err = {0};
-	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s", err.msg);
+	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s",
+	    err.msg);
 	cep_config c;
 	load(&c);
 	cr_assert_str_eq(c.relay_advertise, "tls+tcp://10.0.0.5:7443");
@@ -209,9 +215,11 @@ Test(cfg_edit, comments_only_file, .timeout = 10)
 	const char *want[CEPCTL_SET_N] = {0};
 	want[CEPCTL_SET_CP_URL] = "https://p.example";
 	cep_err err = {0};
-	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s", err.msg);
+	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s",
+	    err.msg);
 	char *text = get();
-	cr_assert_str_eq(text, "# nothing set\n#controlPlane:\n#  url: x\n"
+	cr_assert_str_eq(text,
+	    "# nothing set\n#controlPlane:\n#  url: x\n"
 	    "controlPlane:\n  url: https://p.example\n");
 	free(text);
 }
@@ -230,10 +238,12 @@ Test(cfg_edit, replace_keeps_comments_and_quotes_right, .timeout = 10)
 	cr_assert_eq(edit(want, true, &err, added, changed), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_str_eq(added, "");
-	cr_assert_str_eq(changed, "relay.listen, relay.advertise, "
+	cr_assert_str_eq(changed,
+	    "relay.listen, relay.advertise, "
 	    "relay.metrics");
 	char *text = get();
-	cr_assert_str_eq(text, "relay:\n  listen: tls+tcp://0.0.0.0:8443   # c1\n"
+	cr_assert_str_eq(text,
+	    "relay:\n  listen: tls+tcp://0.0.0.0:8443   # c1\n"
 	    "  advertise: tls+tcp://2.2.2.2:2 # it's\n"
 	    "  metrics: \"\" # c3\n");
 	free(text);
@@ -269,7 +279,7 @@ Test(cfg_edit, flow_and_empty_sections_are_refused, .timeout = 10)
 Test(cfg_edit, a_result_that_would_not_load_is_not_written, .timeout = 10)
 {
 	const char *text = "controlPlane:\n  url: https://p.example\n"
-	    "  clientCert: c.crt\n  clientKey: c.key\n";
+	                   "  clientCert: c.crt\n  clientKey: c.key\n";
 	put(text);
 	const char *want[CEPCTL_SET_N] = {0};
 	want[CEPCTL_SET_CP_TOKEN] = "/etc/cep/credentials/cp-token";
@@ -297,7 +307,8 @@ Test(cfg_edit, mode_is_kept, .timeout = 10)
 	const char *want[CEPCTL_SET_N] = {0};
 	want[CEPCTL_SET_CP_URL] = "https://p.example";
 	cep_err err = {0};
-	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s", err.msg);
+	cr_assert_eq(edit(want, false, &err, NULL, NULL), CEP_OK, "%s",
+	    err.msg);
 	struct stat st;
 	cr_assert_eq(stat(cfgpath, &st), 0);
 	cr_assert_eq(st.st_mode & 07777, 0640);

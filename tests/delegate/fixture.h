@@ -67,10 +67,11 @@ __attribute__((constructor)) static void fake_runner(void)
 			id = p + strlen(p) + 1;
 	const char *dir = getenv("CEP_FAKE_DIR");
 	char mine[4200], all[4200];
-	snprintf(mine, sizeof(mine), "%s/exit-%s", dir ? dir : "/nonexistent", id);
+	snprintf(mine, sizeof(mine), "%s/exit-%s", dir ? dir : "/nonexistent",
+	    id);
 	snprintf(all, sizeof(all), "%s/exit-all", dir ? dir : "/nonexistent");
-	(void)fork();   /* the "fault worker": same command line */
-	for (int i = 0; i < 600; i++) {   /* at most 30 s */
+	(void)fork(); /* the "fault worker": same command line */
+	for (int i = 0; i < 600; i++) { /* at most 30 s */
 		if (file_exists(mine) || file_exists(all))
 			_exit(0);
 		usleep(50000);
@@ -91,8 +92,8 @@ static struct {
 static CEP_FIX_FN void on_sync(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	const Cep__V1__RunGrants *g =
-	    (const Cep__V1__RunGrants *)cep_rpc_call_request(c);
+	const Cep__V1__RunGrants *g = (const Cep__V1__RunGrants *)
+	    cep_rpc_call_request(c);
 	size_t len = cep__v1__run_grants__get_packed_size(g);
 	uint8_t *buf = malloc(len + 1);
 	cep__v1__run_grants__pack(g, buf);
@@ -111,8 +112,8 @@ static CEP_FIX_FN void on_sync(cep_rpc_call *c, void *arg)
 static CEP_FIX_FN void on_command(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	const Cep__V1__CommandForRun *cmd =
-	    (const Cep__V1__CommandForRun *)cep_rpc_call_request(c);
+	const Cep__V1__CommandForRun *cmd = (const Cep__V1__CommandForRun *)
+	    cep_rpc_call_request(c);
 	pthread_mutex_lock(&relay.mu);
 	if (relay.ncmds < 8 && cmd->command != NULL &&
 	    cmd->command->kind == CEP__V1__COMMAND__KIND__ABORT)
@@ -131,10 +132,10 @@ static CEP_FIX_FN void on_stats(cep_rpc_call *c, void *arg)
 }
 
 static const cep_rpc_method relay_methods[] = {
-	{"cep.v1.Relay/SyncRuns", &cep__v1__run_grants__descriptor, on_sync},
-	{"cep.v1.Relay/SendCommand", &cep__v1__command_for_run__descriptor,
-	    on_command},
-	{"cep.v1.Relay/Stats", &cep__v1__stats_request__descriptor, on_stats},
+    {"cep.v1.Relay/SyncRuns", &cep__v1__run_grants__descriptor, on_sync},
+    {"cep.v1.Relay/SendCommand", &cep__v1__command_for_run__descriptor,
+        on_command},
+    {"cep.v1.Relay/Stats", &cep__v1__stats_request__descriptor, on_stats},
 };
 
 /* Does the fake relay's last SyncRuns grant run (uri into uri)? */
@@ -146,7 +147,8 @@ static CEP_FIX_FN bool relay_granted(const char *run, char *uri, size_t len)
 		if (strcmp(relay.last->grants[i]->run_id, run) == 0) {
 			found = true;
 			if (uri)
-				snprintf(uri, len, "%s", relay.last->grants[i]->identity_uri);
+				snprintf(uri, len, "%s",
+				    relay.last->grants[i]->identity_uri);
 		}
 	pthread_mutex_unlock(&relay.mu);
 	return found;
@@ -192,7 +194,8 @@ static CEP_FIX_FN void setup(void)
 {
 	cep_err err = {0};
 	home = cep_test_tmpdir("delegate");
-	cr_assert_eq(cep_paths_resolve(home, &paths, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_paths_resolve(home, &paths, &err), CEP_OK, "%s",
+	    err.msg);
 	cep_config_defaults(&cfg);
 	snprintf(cfg.appliance, sizeof(cfg.appliance), "test");
 	snprintf(cfg.relay_advertise, sizeof(cfg.relay_advertise),
@@ -213,18 +216,22 @@ static CEP_FIX_FN void setup(void)
 	setenv("CEP_FAKE_DIR", home, 1);
 
 	char url[4200];
-	cr_assert_eq(cep_paths_url(&paths, "relay.sock", url, sizeof(url), &err),
+	cr_assert_eq(cep_paths_url(&paths, "relay.sock", url, sizeof(url),
+	                 &err),
 	    CEP_OK);
-	cr_assert_eq(cep_rpc_server_new(&relay_srv, relay_methods, 3, NULL, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_rpc_server_new(&relay_srv, relay_methods, 3, NULL,
+	                 NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_rpc_server_listen(relay_srv, url, NULL, &err), CEP_OK,
 	    "%s", err.msg);
 	start_delegate();
-	cr_assert_eq(cep_paths_url(&paths, "admin.sock", url, sizeof(url), &err),
+	cr_assert_eq(cep_paths_url(&paths, "admin.sock", url, sizeof(url),
+	                 &err),
 	    CEP_OK);
 	cr_assert_eq(cep_rpc_client_new(&admin, url, NULL, &err), CEP_OK);
 	cr_assert_eq(cep_paths_url(&paths, "delegate.sock", url, sizeof(url),
-	    &err), CEP_OK);
+	                 &err),
+	    CEP_OK);
 	cr_assert_eq(cep_rpc_client_new(&deleg, url, NULL, &err), CEP_OK);
 }
 
@@ -256,9 +263,9 @@ static CEP_FIX_FN void teardown(void)
 
 /* ------------------------------------------------------------- helpers */
 
-#define GOOD_SPEC \
+#define GOOD_SPEC                                                            \
 	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: demo\n" \
-	"spec:\n  target:\n    kind: host\n  duration: 20s\n  faults:\n" \
+	"spec:\n  target:\n    kind: host\n  duration: 20s\n  faults:\n"     \
 	"    - name: hog\n      type: cpu-hog\n      workers: 1\n"
 
 static CEP_FIX_FN int submit(const char *yaml, char *id, cep_err *err)
@@ -332,7 +339,8 @@ static CEP_FIX_FN int procs_of(const char *id)
 			continue;
 		buf[len] = '\0';
 		for (char *a = buf; a < buf + len; a += strlen(a) + 1)
-			if (strcmp(a, "--run-id") == 0 && a + strlen(a) + 1 < buf + len &&
+			if (strcmp(a, "--run-id") == 0 &&
+			    a + strlen(a) + 1 < buf + len &&
 			    strcmp(a + strlen(a) + 1, id) == 0)
 				n++;
 	}
@@ -363,8 +371,8 @@ static CEP_FIX_FN void runner_exit(const char *id)
 }
 
 static CEP_FIX_FN int call_delegate(const char *method,
-    const ProtobufCMessage *req,
-    const ProtobufCMessageDescriptor *rd, ProtobufCMessage **rep, cep_err *err)
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
+    ProtobufCMessage **rep, cep_err *err)
 {
 	return cep_rpc_invoke(deleg, method, req, rd, rep, 5000, err);
 }
@@ -375,8 +383,10 @@ static CEP_FIX_FN void runner_connected(const char *id)
 	seen.run_id = (char *)id;
 	seen.peer = (char *)"127.0.0.1:5555";
 	cep_err err = {0};
-	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerConnected", &seen.base,
-	    &cep__v1__fault_ack__descriptor, NULL, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerConnected",
+	                 &seen.base, &cep__v1__fault_ack__descriptor, NULL,
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 /* Sends events seq first..last (type LOG, or VERDICT verdict) and returns
@@ -396,7 +406,7 @@ static CEP_FIX_FN uint64_t push(const char *id, uint64_t first, uint64_t last,
 		ev[i].run_id = (char *)id;
 		ev[i].seq = first + i;
 		ev[i].type = verdict ? CEP__V1__EVENT_TYPE__EVENT_VERDICT :
-		    CEP__V1__EVENT_TYPE__EVENT_LOG;
+		                       CEP__V1__EVENT_TYPE__EVENT_LOG;
 		ev[i].text = (char *)"hello";
 		if (verdict)
 			ev[i].verdict = &v;
@@ -430,8 +440,9 @@ static CEP_FIX_FN void fault(const char *method, const char *id,
 	f.undo = (char *)"{}";
 	ProtobufCMessage *rep = NULL;
 	cep_err err = {0};
-	cr_assert_eq(call_delegate(method, &f.base, &cep__v1__fault_ack__descriptor,
-	    &rep, &err), CEP_OK, "%s: %s", method, err.msg);
+	cr_assert_eq(call_delegate(method, &f.base,
+	                 &cep__v1__fault_ack__descriptor, &rep, &err),
+	    CEP_OK, "%s: %s", method, err.msg);
 	cr_assert(((Cep__V1__FaultAck *)rep)->recorded);
 	protobuf_c_message_free_unpacked(rep, NULL);
 }

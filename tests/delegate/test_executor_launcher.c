@@ -69,8 +69,8 @@ static void setup(void)
 	snprintf(url, sizeof(url), "ipc://%s/launcher.sock", dir);
 	write_file("cep-runner", fake_runner, 0755);
 	cep_err err = {0};
-	cr_assert_eq(delegate_executor_launcher_new(url, &ex, &err), CEP_OK, "%s",
-	    err.msg);
+	cr_assert_eq(delegate_executor_launcher_new(url, &ex, &err), CEP_OK,
+	    "%s", err.msg);
 }
 
 static void teardown(void)
@@ -97,9 +97,12 @@ static int launch(cep_exec_handle *h, cep_err *err)
 	write_file("identity/runner.crt", pem, 0600);
 	write_file("identity/runner.key", pem, 0600);
 	const char *types[] = {"network-loss", "cpu-hog"};
-	cep_exec_launch l = {.run_id = RUN, .identity_dir = id,
-	    .relay_url = "tls+tcp://127.0.0.1:7443", .server_name = "localhost",
-	    .not_after_ms = cep_now_ms() + 60000, .fault_types = types,
+	cep_exec_launch l = {.run_id = RUN,
+	    .identity_dir = id,
+	    .relay_url = "tls+tcp://127.0.0.1:7443",
+	    .server_name = "localhost",
+	    .not_after_ms = cep_now_ms() + 60000,
+	    .fault_types = types,
 	    .nfault_types = 2};
 	return delegate_executor_launch(ex, &l, h, err);
 }
@@ -122,7 +125,7 @@ Test(executor_launcher, launch_poll_kill_undo_through_the_launcher)
 	cep_exec_handle h = {0};
 	cep_err err = {0};
 	int rv = CEP_UNAVAILABLE;
-	for (int i = 0; i < 3 && rv != CEP_OK; i++)   /* while it starts */
+	for (int i = 0; i < 3 && rv != CEP_OK; i++) /* while it starts */
 		rv = launch(&h, &err);
 	cr_assert_eq(rv, CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(h.run_id.s, RUN);
@@ -146,7 +149,8 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 	cr_assert_eq(delegate_executor_node_undo(ex, RUN, "[]", &undone, &err),
 	    CEP_EXEC_DONE, "nothing to undo needs no launcher");
 	cr_assert_null(undone);
-	const char *recs = "[{\"run_id\":\"" RUN "\",\"fault_id\":\"f1\","
+	const char *recs =
+	    "[{\"run_id\":\"" RUN "\",\"fault_id\":\"f1\","
 	    "\"type\":\"network-loss\",\"target\":\"x\",\"mechanism\":"
 	    "\"nftables\",\"undo\":\"{}\"}]";
 	enum cep_exec_state rv = CEP_EXEC_PENDING;
@@ -161,7 +165,8 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 	cr_assert_str_eq(undone, "[\"f1\"]");
 	free(undone);
 	/* a mechanism no cleanup runner undoes: refused, named */
-	const char *bad = "[{\"run_id\":\"" RUN "\",\"fault_id\":\"f2\","
+	const char *bad =
+	    "[{\"run_id\":\"" RUN "\",\"fault_id\":\"f2\","
 	    "\"type\":\"x\",\"target\":\"x\",\"mechanism\":\"k8s-scale\","
 	    "\"undo\":\"{}\"}]";
 	for (int i = 0; i < 40; i++) {

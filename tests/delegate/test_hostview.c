@@ -38,12 +38,16 @@ static void start_launcher(void)
 	snprintf(runs, sizeof(runs), "%s/runs", dir);
 	snprintf(url, sizeof(url), "ipc://%s/launcher.sock", dir);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, "#!/bin/sh\n", 10, 0755, &err), CEP_OK);
-	cep_launcher_opts o = {.url = url, .runner_bin = bin, .runs_dir = runs,
-	    .allow_uid = getuid(), .stop_wait_ms = 1000};
+	cr_assert_eq(cep_write_file(bin, "#!/bin/sh\n", 10, 0755, &err),
+	    CEP_OK);
+	cep_launcher_opts o = {.url = url,
+	    .runner_bin = bin,
+	    .runs_dir = runs,
+	    .allow_uid = getuid(),
+	    .stop_wait_ms = 1000};
 	cr_assert_eq(launcher_new(&o, &L, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(delegate_hostview_launcher_new(url, &views[1], &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(delegate_hostview_launcher_new(url, &views[1], &err),
+	    CEP_OK, "%s", err.msg);
 	views[0] = delegate_hostview_direct();
 }
 
@@ -85,7 +89,7 @@ static void teardown(void)
 	kill(sleeper, SIGKILL);
 	waitpid(sleeper, NULL, 0);
 	delegate_hostview_free(views[1]);
-	delegate_hostview_free(views[0]);   /* the shared direct view: ignored */
+	delegate_hostview_free(views[0]); /* the shared direct view: ignored */
 	launcher_free(L);
 	cep_test_rmdir(dir);
 }
@@ -95,9 +99,12 @@ TestSuite(hostview, .init = setup, .fini = teardown, .timeout = 60);
 static int check(cep_hostview *hv, const char *fault, cep_err *err)
 {
 	char *y = NULL;
-	cr_assert(asprintf(&y, "apiVersion: cep.io/v1\nkind: Experiment\n"
-	    "metadata:\n  name: t\nspec:\n  duration: 10s\n  faults:\n"
-	    "    - name: f1\n%s", fault) > 0);
+	cr_assert(
+	    asprintf(&y,
+	        "apiVersion: cep.io/v1\nkind: Experiment\n"
+	        "metadata:\n  name: t\nspec:\n  duration: 10s\n  faults:\n"
+	        "    - name: f1\n%s",
+	        fault) > 0);
 	cep_exp *e = NULL;
 	cr_assert_eq(cep_exp_parse(y, strlen(y), "t.yaml", &e, NULL, err),
 	    CEP_OK, "%s\n%s", err->msg, y);
@@ -132,7 +139,8 @@ Test(hostview, a_pid_by_its_command_name)
 	char f[256], want[256];
 	snprintf(f, sizeof(f), "      type: process-kill\n      pid: %d\n",
 	    (int)sleeper);
-	snprintf(want, sizeof(want), "policy: fault \"f1\" targets pid %d, "
+	snprintf(want, sizeof(want),
+	    "policy: fault \"f1\" targets pid %d, "
 	    "process \"sleep\", denied by policy.targets.deny \"sle*\"",
 	    (int)sleeper);
 	both(f, want);
@@ -146,48 +154,68 @@ Test(hostview, network_namespaces)
 {
 	char f[256];
 	snprintf(pol.deny[0], sizeof(pol.deny[0]), "sshd");
-	snprintf(f, sizeof(f), "      type: network-loss\n      pid: %d\n"
-	    "      percent: 10\n", (int)sleeper);
-	both(f, "targets the host's network namespace (pid 1's or the "
+	snprintf(f, sizeof(f),
+	    "      type: network-loss\n      pid: %d\n"
+	    "      percent: 10\n",
+	    (int)sleeper);
+	both(f,
+	    "targets the host's network namespace (pid 1's or the "
 	    "appliance's own), refused while policy.network.allowHostNetns "
 	    "is false");
 	pol.allow_host_netns = true;
 	both(f, NULL);
 	both("      type: network-loss\n      netns: cep-hv-no-such-ns\n"
-	    "      percent: 10\n", "policy: fault \"f1\" (network-loss): target "
+	     "      percent: 10\n",
+	    "policy: fault \"f1\" (network-loss): target "
 	    "network namespace: /run/netns/cep-hv-no-such-ns");
 }
 
 Test(hostview, disk_fill)
 {
 	char f[4400], want[4400], link[4200];
-	snprintf(f, sizeof(f), "      type: disk-fill\n      path: %s\n"
-	    "      percent: 50\n", dir);
+	snprintf(f, sizeof(f),
+	    "      type: disk-fill\n      path: %s\n"
+	    "      percent: 50\n",
+	    dir);
 	both(f, NULL);
-	snprintf(f, sizeof(f), "      type: disk-fill\n      path: %s\n"
-	    "      percent: 95\n", dir);
-	snprintf(want, sizeof(want), "policy: fault \"f1\" would fill %s to "
-	    "95%%, exceeds policy.maxDiskFillPercent 90", dir);
+	snprintf(f, sizeof(f),
+	    "      type: disk-fill\n      path: %s\n"
+	    "      percent: 95\n",
+	    dir);
+	snprintf(want, sizeof(want),
+	    "policy: fault \"f1\" would fill %s to "
+	    "95%%, exceeds policy.maxDiskFillPercent 90",
+	    dir);
 	both(f, want);
-	snprintf(f, sizeof(f), "      type: disk-fill\n      path: %s/none\n"
-	    "      mib: 1\n", dir);
-	snprintf(want, sizeof(want), "policy: fault \"f1\" (disk-fill): cannot "
+	snprintf(f, sizeof(f),
+	    "      type: disk-fill\n      path: %s/none\n"
+	    "      mib: 1\n",
+	    dir);
+	snprintf(want, sizeof(want),
+	    "policy: fault \"f1\" (disk-fill): cannot "
 	    "check %s/none against policy.maxDiskFillPercent: No such file or "
-	    "directory", dir);
+	    "directory",
+	    dir);
 	both(f, want);
 	/* under a pid's root: named as /proc shows it */
-	snprintf(f, sizeof(f), "      type: disk-fill\n      pid: %d\n"
-	    "      path: %s/none\n      mib: 1\n", (int)sleeper, dir);
-	snprintf(want, sizeof(want), "cannot check /proc/%d/root%s/none against",
+	snprintf(f, sizeof(f),
+	    "      type: disk-fill\n      pid: %d\n"
+	    "      path: %s/none\n      mib: 1\n",
 	    (int)sleeper, dir);
+	snprintf(want, sizeof(want),
+	    "cannot check /proc/%d/root%s/none against", (int)sleeper, dir);
 	both(f, want);
 	/* a symlink into a denied directory: resolved on the host */
 	snprintf(link, sizeof(link), "%s/to-etc", dir);
 	cr_assert_eq(symlink("/etc", link), 0);
-	snprintf(f, sizeof(f), "      type: disk-fill\n      path: %s\n"
-	    "      mib: 1\n", link);
-	snprintf(want, sizeof(want), "policy: fault \"f1\" fills %s, denied by "
-	    "policy.diskFillDeny \"/etc*\"", link);
+	snprintf(f, sizeof(f),
+	    "      type: disk-fill\n      path: %s\n"
+	    "      mib: 1\n",
+	    link);
+	snprintf(want, sizeof(want),
+	    "policy: fault \"f1\" fills %s, denied by "
+	    "policy.diskFillDeny \"/etc*\"",
+	    link);
 	both(f, want);
 }
 
@@ -204,8 +232,10 @@ Test(hostview, an_unreachable_launcher_refuses_by_name)
 	snprintf(f, sizeof(f), "      type: process-kill\n      pid: %d\n",
 	    (int)sleeper);
 	cr_expect_eq(check(hv, f, &err), CEP_FAILED_PRECONDITION);
-	snprintf(want, sizeof(want), "targets pid %d: cannot check it: asking "
-	    "cep-launcher at %s", (int)sleeper, gone);
+	snprintf(want, sizeof(want),
+	    "targets pid %d: cannot check it: asking "
+	    "cep-launcher at %s",
+	    (int)sleeper, gone);
 	cr_expect(strstr(err.msg, want) != NULL, "%s", err.msg);
 	delegate_hostview_free(hv);
 }

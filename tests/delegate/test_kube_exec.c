@@ -37,8 +37,8 @@ static char idd[4200];
 static void put(const char *path, const char *text, unsigned mode)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 static void script(const char *name, const char *body)
@@ -69,8 +69,8 @@ static void connector_t(const char *name, const char *kc, const char *image,
 	    "  resources: {cpuRequest: 50m, cpuLimit: 500m, memoryRequest: 32Mi,"
 	    " memoryLimit: 128Mi}\n  labels: {team: sre}\n"
 	    "  annotations: {example.com/note: chaos}\n"
-	    "timeouts: {request: %s, launch: %s}\n", kc, image, request_timeout,
-	    launch_timeout);
+	    "timeouts: {request: %s, launch: %s}\n",
+	    kc, image, request_timeout, launch_timeout);
 	put(p, y, 0600);
 }
 
@@ -102,7 +102,8 @@ static void dead_kubeconfig(char *path, size_t len)
 	    "    server: https://127.0.0.1:%d\n    certificate-authority: %s/ca.crt\n"
 	    "users:\n- name: u\n  user:\n    token: t-deleg\ncontexts:\n"
 	    "- name: dead\n  context: {cluster: dead, user: u}\n"
-	    "current-context: dead\n", silent_port(), kubeapi_dir(api));
+	    "current-context: dead\n",
+	    silent_port(), kubeapi_dir(api));
 	put(path, y, 0600);
 }
 
@@ -110,10 +111,11 @@ static void setup(void)
 {
 	cep_err err = {0};
 	tmp = cep_test_tmpdir("kexec");
-	chmod(tmp, 0755);   /* the pod processes run as uid 65532 */
+	chmod(tmp, 0755); /* the pod processes run as uid 65532 */
 	script("sleep.sh", "#!/bin/sh\nexec sleep 60\n");
 	script("exit3.sh", "#!/bin/sh\nexit 3\n");
-	script("check.sh", "#!/bin/sh\n"
+	script("check.sh",
+	    "#!/bin/sh\n"
 	    "[ -r \"$CEP_IDENTITY_DIR/runner.key\" ] || exit 7\n"
 	    "[ \"$(cat \"$CEP_IDENTITY_DIR/runner.crt\")\" = CERT ] || exit 8\n"
 	    "[ \"$CEP_RELAY\" = \"" RELAY "\" ] || exit 9\n"
@@ -148,9 +150,11 @@ static void setup(void)
 	connector("dead", dkc, "cep/sleep", "1s");
 	cep_paths p;
 	cr_assert_eq(cep_paths_resolve(tmp, &p, &err), CEP_OK);
-	cr_assert_eq(cep_connectors_load(&p, &conns, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(delegate_executor_kube_new(conns, "test", RELAY, &ex, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_connectors_load(&p, &conns, &err), CEP_OK, "%s",
+	    err.msg);
+	cr_assert_eq(delegate_executor_kube_new(conns, "test", RELAY, &ex,
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	snprintf(idd, sizeof(idd), "%s/identity", tmp);
 	cr_assert_eq(cep_mkdirs(idd, 0700, &err), CEP_OK);
 	char f[4300];
@@ -185,11 +189,16 @@ static void launch(const char *conn, char *id, cep_exec_handle *h,
 	cep_run_id rid;
 	cep_run_id_new(&rid);
 	snprintf(id, 24, "%s", rid.s);
-	cep_exec_launch l = {.run_id = id, .identity_dir = idd,
-	    .relay_url = RELAY, .connector = conn, .ns = "shop",
-	    .appliance = "test", .not_after_ms = cep_now_ms() + life_ms};
+	cep_exec_launch l = {.run_id = id,
+	    .identity_dir = idd,
+	    .relay_url = RELAY,
+	    .connector = conn,
+	    .ns = "shop",
+	    .appliance = "test",
+	    .not_after_ms = cep_now_ms() + life_ms};
 	cep_err err = {0};
-	cr_assert_eq(delegate_executor_launch(ex, &l, h, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(delegate_executor_launch(ex, &l, h, &err), CEP_OK, "%s",
+	    err.msg);
 }
 
 static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
@@ -221,7 +230,8 @@ static size_t count(const cep_kube_res *res, const char *sel)
 	cep_kube_list_opts o = {.label_selector = sel};
 	json_t *items = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_kube_list(admin, res, "shop", &o, &items, NULL, 0, &err),
+	cr_assert_eq(cep_kube_list(admin, res, "shop", &o, &items, NULL, 0,
+	                 &err),
 	    CEP_OK, "%s", err.msg);
 	size_t n = json_array_size(items);
 	json_decref(items);
@@ -244,8 +254,7 @@ static json_t *wait_obj(const cep_kube_res *res, const char *name, int ms)
 	return o;
 }
 
-static const char *jpath(json_t *o, const char *a, const char *b,
-    const char *c)
+static const char *jpath(json_t *o, const char *a, const char *b, const char *c)
 {
 	json_t *v = json_object_get(json_object_get(o, a), b);
 	if (c != NULL)
@@ -273,32 +282,45 @@ Test(kube_exec, launch_creates_pod_and_secret_as_specified)
 	json_t *objs[] = {pod, sec};
 	for (int i = 0; i < 2; i++) {
 		cr_assert_str_eq(jpath(objs[i], "metadata", "labels",
-		    "app.kubernetes.io/managed-by"), "cep");
+		                     "app.kubernetes.io/managed-by"),
+		    "cep");
 		cr_assert_str_eq(jpath(objs[i], "metadata", "labels",
-		    "cep.io/run-id"), id);
+		                     "cep.io/run-id"),
+		    id);
 		cr_assert_str_eq(jpath(objs[i], "metadata", "labels",
-		    "cep.io/appliance"), "test");
-		cr_assert_str_eq(jpath(objs[i], "metadata", "labels", "team"), "sre");
+		                     "cep.io/appliance"),
+		    "test");
+		cr_assert_str_eq(jpath(objs[i], "metadata", "labels", "team"),
+		    "sre");
 	}
-	cr_assert_str_eq(jpath(pod, "metadata", "annotations", "example.com/note"),
+	cr_assert_str_eq(jpath(pod, "metadata", "annotations",
+	                     "example.com/note"),
 	    "chaos");
 	json_t *spec = json_object_get(pod, "spec");
-	json_int_t ads = json_integer_value(json_object_get(spec,
-	    "activeDeadlineSeconds"));
+	json_int_t ads = json_integer_value(
+	    json_object_get(spec, "activeDeadlineSeconds"));
 	cr_assert(ads > 100 && ads <= 120, "activeDeadlineSeconds %lld",
 	    (long long)ads);
-	cr_assert_str_eq(json_string_value(json_object_get(spec,
-	    "restartPolicy")), "Never");
-	cr_assert_str_eq(json_string_value(json_object_get(spec,
-	    "serviceAccountName")), "cep-runner");
+	cr_assert_str_eq(json_string_value(
+	                     json_object_get(spec, "restartPolicy")),
+	    "Never");
+	cr_assert_str_eq(json_string_value(
+	                     json_object_get(spec, "serviceAccountName")),
+	    "cep-runner");
 	json_t *ct = json_array_get(json_object_get(spec, "containers"), 0);
 	json_t *sc = json_object_get(ct, "securityContext");
 	cr_assert(json_is_true(json_object_get(sc, "runAsNonRoot")));
-	cr_assert_eq(json_integer_value(json_object_get(sc, "runAsUser")), 65532);
+	cr_assert_eq(json_integer_value(json_object_get(sc, "runAsUser")),
+	    65532);
 	cr_assert(json_is_true(json_object_get(sc, "readOnlyRootFilesystem")));
-	cr_assert(json_is_false(json_object_get(sc, "allowPrivilegeEscalation")));
-	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(
-	    json_object_get(sc, "capabilities"), "drop"), 0)), "ALL");
+	cr_assert(
+	    json_is_false(json_object_get(sc, "allowPrivilegeEscalation")));
+	cr_assert_str_eq(json_string_value(
+	                     json_array_get(json_object_get(json_object_get(sc,
+	                                                        "capabilities"),
+	                                        "drop"),
+	                         0)),
+	    "ALL");
 	cr_assert_str_eq(jpath(sc, "seccompProfile", "type", NULL),
 	    "RuntimeDefault");
 	cr_assert_str_eq(jpath(ct, "resources", "limits", "memory"), "128Mi");
@@ -306,8 +328,11 @@ Test(kube_exec, launch_creates_pod_and_secret_as_specified)
 	    "cep/sleep");
 	/* the Secret: owned by the pod, with the identity files */
 	json_t *own = json_array_get(json_object_get(json_object_get(sec,
-	    "metadata"), "ownerReferences"), 0);
-	cr_assert_str_eq(json_string_value(json_object_get(own, "kind")), "Pod");
+	                                                 "metadata"),
+	                                 "ownerReferences"),
+	    0);
+	cr_assert_str_eq(json_string_value(json_object_get(own, "kind")),
+	    "Pod");
 	cr_assert_str_eq(json_string_value(json_object_get(own, "uid")),
 	    jpath(pod, "metadata", "uid", NULL));
 	json_t *data = json_object_get(sec, "data");
@@ -334,7 +359,8 @@ Test(kube_exec, poll_reports_exit_status)
 	cep_exec_handle hok, hbad;
 	launch("checking", ok, &hok, 120000);
 	launch("failing", bad, &hbad, 120000);
-	cr_assert_eq(wait_exit(&hok, what, sizeof(what), 30000), CEP_EXEC_EXITED);
+	cr_assert_eq(wait_exit(&hok, what, sizeof(what), 30000),
+	    CEP_EXEC_EXITED);
 	cr_assert(strncmp(what, "pod Succeeded (exit 0", 21) == 0, "%s", what);
 	cr_assert_eq(wait_exit(&hbad, what, sizeof(what), 30000),
 	    CEP_EXEC_EXITED);
@@ -365,9 +391,10 @@ Test(kube_exec, kill_deletes_the_pod)
 	cep_exec_handle h;
 	launch("sleepy", id, &h, 120000);
 	json_t *pod = NULL;
-	for (int t = 0; t < 20000; t += 100) {   /* until it runs */
+	for (int t = 0; t < 20000; t += 100) { /* until it runs */
 		pod = get_obj(&cep_kube_pods, h.pod);
-		const char *ph = pod ? jpath(pod, "status", "phase", NULL) : NULL;
+		const char *ph = pod ? jpath(pod, "status", "phase", NULL) :
+		                       NULL;
 		bool run = ph != NULL && strcmp(ph, "Running") == 0;
 		json_decref(pod);
 		if (run)
@@ -379,7 +406,8 @@ Test(kube_exec, kill_deletes_the_pod)
 	delegate_executor_kill(ex, &h);
 	cr_assert_eq(wait_exit(&h, what, sizeof(what), 20000), CEP_EXEC_EXITED);
 	json_t *gone = NULL;
-	for (int t = 0; t < 10000 && (gone = get_obj(&cep_kube_pods, h.pod)); t += 100) {
+	for (int t = 0; t < 10000 && (gone = get_obj(&cep_kube_pods, h.pod));
+	     t += 100) {
 		json_decref(gone);
 		cep_sleep_ms(100);
 	}
@@ -399,16 +427,20 @@ Test(kube_exec, dead_api_server_does_not_delay_another_connector)
 	/* launch itself never waits for a cluster */
 	cr_assert_lt(cep_mono_ms() - t0, 2000);
 	json_t *pod = wait_obj(&cep_kube_pods, hl.pod, 20000);
-	cr_assert_not_null(pod, "healthy connector's pod not created while "
+	cr_assert_not_null(pod,
+	    "healthy connector's pod not created while "
 	    "another connector's server hangs");
 	json_decref(pod);
 	cr_assert_eq(delegate_executor_poll(ex, &hd, what, sizeof(what)),
-	    CEP_EXEC_ALIVE, "the dead connector's launch should still be trying, "
-	    "got: %s", what);
+	    CEP_EXEC_ALIVE,
+	    "the dead connector's launch should still be trying, "
+	    "got: %s",
+	    what);
 	cep_err err = {0};
 	cr_assert_eq(undo(live, &err), CEP_EXEC_DONE, "%s", err.msg);
 	/* the dead one ends with a clear reason */
-	cr_assert_eq(wait_exit(&hd, what, sizeof(what), 60000), CEP_EXEC_EXITED);
+	cr_assert_eq(wait_exit(&hd, what, sizeof(what), 60000),
+	    CEP_EXEC_EXITED);
 	cr_assert(strstr(what, "launch failed") != NULL, "%s", what);
 }
 
@@ -420,16 +452,23 @@ Test(kube_exec, forbidden_watch_mid_run_ends_run_and_cleans_up)
 	json_t *pod = wait_obj(&cep_kube_pods, h.pod, 15000);
 	cr_assert_not_null(pod);
 	json_decref(pod);
-	cep_sleep_ms(500);   /* let the watch start (it is not asserted) */
-	cr_assert_eq(kubeapi_control(api, "revoke", "{\"user\": \"delegate\", "
-	    "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
-	    "\"watch\"}"), 200);
-	cr_assert_eq(kubeapi_control(api, "revoke", "{\"user\": \"delegate\", "
-	    "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
-	    "\"list\"}"), 200);
+	cep_sleep_ms(500); /* let the watch start (it is not asserted) */
+	cr_assert_eq(
+	    kubeapi_control(api, "revoke",
+	        "{\"user\": \"delegate\", "
+	        "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
+	        "\"watch\"}"),
+	    200);
+	cr_assert_eq(
+	    kubeapi_control(api, "revoke",
+	        "{\"user\": \"delegate\", "
+	        "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
+	        "\"list\"}"),
+	    200);
 	cr_assert_eq(kubeapi_control(api, "drop-watches", NULL), 200);
 	cr_assert_eq(wait_exit(&h, what, sizeof(what), 30000), CEP_EXEC_EXITED);
-	cr_assert(strstr(what, "watching the pod failed") && strstr(what, "403"),
+	cr_assert(strstr(what, "watching the pod failed") &&
+	        strstr(what, "403"),
 	    "%s", what);
 	cep_err err = {0};
 	cr_assert_eq(undo(id, &err), CEP_EXEC_DONE, "%s", err.msg);
@@ -449,14 +488,15 @@ Test(kube_exec, unpullable_image_ends_at_the_launch_timeout_and_cleans_up)
 	cr_assert_eq(wait_exit(&h, what, sizeof(what), 30000), CEP_EXEC_EXITED);
 	/* ended by timeouts.launch (3s), not earlier */
 	cr_assert_geq(cep_mono_ms() - t0, 3000, "%s", what);
-	pod = get_obj(&cep_kube_pods, h.pod);   /* what the cluster shows */
+	pod = get_obj(&cep_kube_pods, h.pod); /* what the cluster shows */
 	if (pod != NULL) {
 		const char *ph = jpath(pod, "status", "phase", NULL);
 		cr_assert(ph != NULL && strcmp(ph, "Pending") == 0, "%s",
 		    ph ? ph : "(no phase)");
 		json_decref(pod);
 	}
-	snprintf(want, sizeof(want), "pod shop/%s not running after 3s: "
+	snprintf(want, sizeof(want),
+	    "pod shop/%s not running after 3s: "
 	    "ImagePullBackOff: Back-off pulling image \"" UNPULLABLE "\"",
 	    h.pod);
 	cr_assert(strstr(what, "launch failed") && strstr(what, want), "%s",
@@ -485,9 +525,11 @@ static void leftover(const char *run, const char *appliance)
 	    "labels", labels, "stringData", "relay", RELAY);
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_create(admin, &cep_kube_pods, "shop", pod, NULL,
-	    &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_kube_create(admin, &cep_kube_secrets, "shop", sec, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_kube_create(admin, &cep_kube_secrets, "shop", sec,
+	                 NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(pod);
 	json_decref(sec);
 	json_decref(labels);
@@ -515,16 +557,19 @@ Test(kube_exec, collection_removes_objects_of_finished_and_unknown_runs)
 	cep_run_id_new(&b);
 	cep_run_id_new(&c);
 	snprintf(live_run, sizeof(live_run), "%s", a.s);
-	leftover(a.s, "test");     /* live run: kept */
-	leftover(b.s, "test");     /* finished or unknown: collected */
-	leftover(c.s, "other");    /* another appliance's: not ours */
+	leftover(a.s, "test");  /* live run: kept */
+	leftover(b.s, "test");  /* finished or unknown: collected */
+	leftover(c.s, "other"); /* another appliance's: not ours */
 	cep_exec_place pl = {.connector = "sleepy", .ns = "shop"};
 	cep_err err = {0};
-	cr_assert_eq(delegate_executor_kube_collect(ex, &pl, 1, is_live, NULL, &err),
+	cr_assert_eq(delegate_executor_kube_collect(ex, &pl, 1, is_live, NULL,
+	                 &err),
 	    CEP_OK, "%s", err.msg);
 	/* the dead connector's collection may take long: wait on objects */
-	for (int t = 0; t < 20000 && (count_run(&cep_kube_pods, b.s) > 0 ||
-	    count_run(&cep_kube_secrets, b.s) > 0); t += 100)
+	for (int t = 0; t < 20000 &&
+	     (count_run(&cep_kube_pods, b.s) > 0 ||
+	         count_run(&cep_kube_secrets, b.s) > 0);
+	     t += 100)
 		cep_sleep_ms(100);
 	cr_assert_eq(count_run(&cep_kube_pods, b.s), 0);
 	cr_assert_eq(count_run(&cep_kube_secrets, b.s), 0);
@@ -537,15 +582,19 @@ Test(kube_exec, collection_removes_objects_of_finished_and_unknown_runs)
 Test(kube_exec, flaky_api_server_still_completes_runs)
 {
 	/* 429 (with Retry-After) and 500 to one call in five */
-	cr_assert_eq(kubeapi_control(api, "faults", "{\"rate\": 0.2, "
-	    "\"codes\": [429, 500], \"retryAfter\": 1}"), 200);
+	cr_assert_eq(kubeapi_control(api, "faults",
+	                 "{\"rate\": 0.2, "
+	                 "\"codes\": [429, 500], \"retryAfter\": 1}"),
+	    200);
 	char a[24], b[24], what[512];
 	cep_exec_handle ha, hb;
 	launch("checking", a, &ha, 120000);
 	launch("failing", b, &hb, 120000);
-	cr_assert_eq(wait_exit(&ha, what, sizeof(what), 60000), CEP_EXEC_EXITED);
+	cr_assert_eq(wait_exit(&ha, what, sizeof(what), 60000),
+	    CEP_EXEC_EXITED);
 	cr_assert(strncmp(what, "pod Succeeded (exit 0", 21) == 0, "%s", what);
-	cr_assert_eq(wait_exit(&hb, what, sizeof(what), 60000), CEP_EXEC_EXITED);
+	cr_assert_eq(wait_exit(&hb, what, sizeof(what), 60000),
+	    CEP_EXEC_EXITED);
 	cr_assert(strstr(what, "exit 3") != NULL, "%s", what);
 	cep_err err = {0};
 	cr_assert_eq(undo(a, &err), CEP_EXEC_DONE, "%s", err.msg);
@@ -567,15 +616,20 @@ Test(kube_exec, undo_gives_up_after_its_bound_naming_what_is_left)
 	json_t *pod = wait_obj(&cep_kube_secrets, h.pod, 15000);
 	cr_assert_not_null(pod);
 	json_decref(pod);
-	cr_assert_eq(kubeapi_control(api, "revoke", "{\"user\": \"delegate\", "
-	    "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
-	    "\"delete\"}"), 200);
+	cr_assert_eq(
+	    kubeapi_control(api, "revoke",
+	        "{\"user\": \"delegate\", "
+	        "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
+	        "\"delete\"}"),
+	    200);
 	delegate_executor_kube_set_undo_limit(ex, 2000);
 	cep_err err = {0};
 	cr_assert_eq(undo(id, &err), CEP_EXEC_FAILED, "%s", err.msg);
 	cr_assert_eq(err.code, CEP_UNAVAILABLE, "%s", err.msg);
-	cr_assert(strstr(err.msg, "pod shop/") && strstr(err.msg, "still present")
-	    && strstr(err.msg, "activeDeadlineSeconds"), "%s", err.msg);
+	cr_assert(strstr(err.msg, "pod shop/") &&
+	        strstr(err.msg, "still present") &&
+	        strstr(err.msg, "activeDeadlineSeconds"),
+	    "%s", err.msg);
 	cr_assert(strstr(err.msg, "secret") == NULL,
 	    "the secret could be deleted: %s", err.msg);
 	(void)what;

@@ -18,16 +18,24 @@ static void setup(void)
 	snprintf(conn.image, sizeof(conn.image), "cep/runner:1");
 	conn.node_selector = json_pack("{s:s}", "pool", "chaos");
 }
-static void teardown(void) { json_decref(conn.node_selector); }
+static void teardown(void)
+{
+	json_decref(conn.node_selector);
+}
 
 TestSuite(kube_pod, .init = setup, .fini = teardown);
 
 static json_t *build(const char *node, unsigned caps, bool cgroupfs)
 {
-	cep_kpod p = {.run_id = "r-0123456789abcdef", .name =
-	    "cep-runner-r-0123456789abcdef", .ns = "shop", .appliance = "a1",
-	    .relay = "tls+tcp://relay:7443", .deadline_s = 300, .node = node,
-	    .caps = caps, .cgroupfs = cgroupfs};
+	cep_kpod p = {.run_id = "r-0123456789abcdef",
+	    .name = "cep-runner-r-0123456789abcdef",
+	    .ns = "shop",
+	    .appliance = "a1",
+	    .relay = "tls+tcp://relay:7443",
+	    .deadline_s = 300,
+	    .node = node,
+	    .caps = caps,
+	    .cgroupfs = cgroupfs};
 	json_t *pod = delegate_kpod_pod(&conn, &p);
 	cr_assert_not_null(pod);
 	return pod;
@@ -41,8 +49,9 @@ static json_t *at(json_t *o, const char *path)
 		e = strchr(s, '.');
 		if (e != NULL)
 			*e++ = '\0';
-		o = json_is_array(o) ? json_array_get(o, (size_t)strtol(s, NULL,
-		    10)) : json_object_get(o, s);
+		o = json_is_array(o) ?
+		    json_array_get(o, (size_t)strtol(s, NULL, 10)) :
+		    json_object_get(o, s);
 	}
 	return o;
 }
@@ -51,10 +60,13 @@ static char *caps_of(json_t *pod)
 {
 	static char buf[256];
 	buf[0] = '\0';
-	json_t *add = at(pod, "spec.containers.0.securityContext.capabilities"
-	    ".add"), *v;
+	json_t *add = at(pod,
+	           "spec.containers.0.securityContext.capabilities"
+	           ".add"),
+	       *v;
 	size_t i;
-	json_array_foreach(add, i, v) {
+	json_array_foreach(add, i, v)
+	{
 		size_t l = strlen(buf);
 		snprintf(buf + l, sizeof(buf) - l, "%s%s", l ? " " : "",
 		    json_string_value(v));
@@ -65,31 +77,35 @@ static char *caps_of(json_t *pod)
 Test(kube_pod, caps_per_fault_type)
 {
 	bool cg = false;
-	cr_assert_eq(delegate_kpod_caps_for("network-loss", &cg), CEP_KCAP_NET_ADMIN
-	    | CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE);
+	cr_assert_eq(delegate_kpod_caps_for("network-loss", &cg),
+	    CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE);
 	cr_assert(!cg);
 	cr_assert_eq(delegate_kpod_caps_for("network-duplicate", &cg) &
-	    CEP_KCAP_NET_RAW, CEP_KCAP_NET_RAW);
-	cr_assert_eq(delegate_kpod_caps_for("disk-fill", &cg), CEP_KCAP_SYS_PTRACE
-	    | CEP_KCAP_DAC_OVERRIDE);
+	        CEP_KCAP_NET_RAW,
+	    CEP_KCAP_NET_RAW);
+	cr_assert_eq(delegate_kpod_caps_for("disk-fill", &cg),
+	    CEP_KCAP_SYS_PTRACE | CEP_KCAP_DAC_OVERRIDE);
 	cr_assert(!cg);
-	cr_assert_eq(delegate_kpod_caps_for("cpu-hog", &cg), CEP_KCAP_SYS_PTRACE);
+	cr_assert_eq(delegate_kpod_caps_for("cpu-hog", &cg),
+	    CEP_KCAP_SYS_PTRACE);
 	cr_assert(cg);
 	/* API faults, probes, host-only types: nothing */
 	static const char *const none[] = {"pod-delete", "deployment-scale",
 	    "node-cordon", "process-kill", "http", "k8s", "bogus", NULL};
 	for (size_t i = 0; none[i] != NULL; i++)
-		cr_assert_eq(delegate_kpod_caps_for(none[i], NULL), 0, "%s", none[i]);
+		cr_assert_eq(delegate_kpod_caps_for(none[i], NULL), 0, "%s",
+		    none[i]);
 	cr_assert_eq(delegate_kpod_caps_for(NULL, NULL), 0);
-	cr_assert_str_eq(delegate_kpod_cap_name(CEP_KCAP_SYS_PTRACE), "SYS_PTRACE");
+	cr_assert_str_eq(delegate_kpod_cap_name(CEP_KCAP_SYS_PTRACE),
+	    "SYS_PTRACE");
 	cr_assert_null(delegate_kpod_cap_name(3));
 	cr_assert_null(delegate_kpod_cap_name(1u << 20));
 }
 
 Test(kube_pod, network_fault_on_a_pod_target)
 {
-	json_t *pod = build("node-2", delegate_kpod_caps_for("network-loss", NULL),
-	    false);
+	json_t *pod = build("node-2",
+	    delegate_kpod_caps_for("network-loss", NULL), false);
 	cr_assert_str_eq(json_string_value(at(pod, "spec.nodeName")), "node-2");
 	cr_assert(json_is_true(at(pod, "spec.hostPID")));
 	cr_assert_null(at(pod, "spec.nodeSelector"));
@@ -98,8 +114,10 @@ Test(kube_pod, network_fault_on_a_pod_target)
 	cr_assert_eq(json_integer_value(at(pod, "spec.activeDeadlineSeconds")),
 	    300);
 	cr_assert(json_is_false(at(pod, "spec.securityContext.runAsNonRoot")));
-	cr_assert_eq(json_integer_value(at(pod, "spec.securityContext."
-	    "runAsUser")), 0);
+	cr_assert_eq(json_integer_value(at(pod,
+	                 "spec.securityContext."
+	                 "runAsUser")),
+	    0);
 	cr_assert_null(at(pod, "spec.securityContext.fsGroup"));
 	json_t *sc = at(pod, "spec.containers.0.securityContext");
 	cr_assert_str_eq(caps_of(pod), "NET_ADMIN SYS_ADMIN SYS_PTRACE");
@@ -113,20 +131,25 @@ Test(kube_pod, network_fault_on_a_pod_target)
 	json_t *env = at(pod, "spec.containers.0.env"), *v;
 	size_t i;
 	bool seen = false;
-	json_array_foreach(env, i, v) {
+	json_array_foreach(env, i, v)
+	{
 		if (strcmp(json_string_value(at(v, "name")), "CEP_NODE_NAME"))
 			continue;
 		seen = true;
-		cr_assert_str_eq(json_string_value(at(v, "valueFrom.fieldRef."
-		    "fieldPath")), "spec.nodeName");
+		cr_assert_str_eq(json_string_value(at(v,
+		                     "valueFrom.fieldRef."
+		                     "fieldPath")),
+		    "spec.nodeName");
 	}
 	cr_assert(seen);
 	cr_assert_eq(json_array_size(at(pod, "spec.volumes")), 1);
-	cr_assert_eq(json_array_size(at(pod,
-	    "spec.containers.0.volumeMounts")), 1);
+	cr_assert_eq(json_array_size(at(pod, "spec.containers.0.volumeMounts")),
+	    1);
 	/* labels as ever */
-	cr_assert_str_eq(json_string_value(json_object_get(at(pod,
-	    "metadata.labels"), CEP_KPOD_MANAGED_BY)), "cep");
+	cr_assert_str_eq(json_string_value(
+	                     json_object_get(at(pod, "metadata.labels"),
+	                         CEP_KPOD_MANAGED_BY)),
+	    "cep");
 	json_decref(pod);
 }
 
@@ -137,10 +160,13 @@ Test(kube_pod, hogs_get_the_node_cgroupfs)
 	    delegate_kpod_caps_for("io-stress", &cg);
 	json_t *pod = build("node-1", caps, cg);
 	cr_assert_str_eq(caps_of(pod), "SYS_PTRACE DAC_OVERRIDE");
-	cr_assert_str_eq(json_string_value(at(pod, "spec.volumes.1.hostPath."
-	    "path")), "/sys/fs/cgroup");
 	cr_assert_str_eq(json_string_value(at(pod,
-	    "spec.containers.0.volumeMounts.1.mountPath")), "/sys/fs/cgroup");
+	                     "spec.volumes.1.hostPath."
+	                     "path")),
+	    "/sys/fs/cgroup");
+	cr_assert_str_eq(json_string_value(at(pod,
+	                     "spec.containers.0.volumeMounts.1.mountPath")),
+	    "/sys/fs/cgroup");
 	json_decref(pod);
 }
 
@@ -152,11 +178,16 @@ Test(kube_pod, api_only_runner_unchanged)
 	cr_assert_str_eq(json_string_value(at(pod, "spec.nodeSelector.pool")),
 	    "chaos");
 	cr_assert(json_is_true(at(pod, "spec.securityContext.runAsNonRoot")));
-	cr_assert_eq(json_integer_value(at(pod, "spec.securityContext."
-	    "fsGroup")), CEP_KPOD_UID);
-	cr_assert_eq(json_integer_value(at(pod, "spec.containers.0."
-	    "securityContext.runAsUser")), CEP_KPOD_UID);
-	cr_assert_null(at(pod, "spec.containers.0.securityContext."
+	cr_assert_eq(json_integer_value(at(pod,
+	                 "spec.securityContext."
+	                 "fsGroup")),
+	    CEP_KPOD_UID);
+	cr_assert_eq(json_integer_value(at(pod,
+	                 "spec.containers.0."
+	                 "securityContext.runAsUser")),
+	    CEP_KPOD_UID);
+	cr_assert_null(at(pod,
+	    "spec.containers.0.securityContext."
 	    "capabilities.add"));
 	cr_assert_eq(json_array_size(at(pod, "spec.volumes")), 1);
 	json_decref(pod);
@@ -180,12 +211,15 @@ Test(kube_pod, placement_round_trip)
 	cr_assert(cg);
 	json_decref(pod);
 	pod = build(NULL, 0, false);
-	cr_assert(!delegate_kpod_placement(pod, node, sizeof(node), &caps, &cg));
+	cr_assert(
+	    !delegate_kpod_placement(pod, node, sizeof(node), &caps, &cg));
 	json_decref(pod);
 	json_t *bad = json_pack("{s:{s:b, s:i}}", "spec", "hostPID", 1,
 	    "nodeName", 7);
-	cr_assert(!delegate_kpod_placement(bad, node, sizeof(node), &caps, &cg));
-	cr_assert(!delegate_kpod_placement(NULL, node, sizeof(node), &caps, &cg));
+	cr_assert(
+	    !delegate_kpod_placement(bad, node, sizeof(node), &caps, &cg));
+	cr_assert(
+	    !delegate_kpod_placement(NULL, node, sizeof(node), &caps, &cg));
 	json_decref(bad);
 }
 
@@ -193,13 +227,15 @@ static const char *env_of(json_t *pod, const char *name, bool *from_secret)
 {
 	json_t *env = at(pod, "spec.containers.0.env"), *v;
 	size_t i;
-	json_array_foreach(env, i, v) {
+	json_array_foreach(env, i, v)
+	{
 		if (strcmp(json_string_value(json_object_get(v, "name")), name))
 			continue;
 		*from_secret = json_object_get(v, "valueFrom") != NULL;
 		json_t *val = json_object_get(v, "value");
-		return val ? json_string_value(val) : json_string_value(at(v,
-		    "valueFrom.secretKeyRef.key"));
+		return val ?
+		    json_string_value(val) :
+		    json_string_value(at(v, "valueFrom.secretKeyRef.key"));
 	}
 	return NULL;
 }
@@ -212,10 +248,14 @@ Test(kube_pod, control_plane_fallback_in_secret_and_env)
 {
 	snprintf(conn.https_proxy, sizeof(conn.https_proxy),
 	    "http://proxy.site:3128");
-	cep_kpod p = {.run_id = "r-0123456789abcdef", .name =
-	    "cep-runner-r-0123456789abcdef", .ns = "shop", .appliance = "a1",
-	    .relay = "tls+tcp://relay:7443", .deadline_s = 300,
-	    .cp_url = "https://plane.example.net", .cp_ca_pem = "-----PEM-----"};
+	cep_kpod p = {.run_id = "r-0123456789abcdef",
+	    .name = "cep-runner-r-0123456789abcdef",
+	    .ns = "shop",
+	    .appliance = "a1",
+	    .relay = "tls+tcp://relay:7443",
+	    .deadline_s = 300,
+	    .cp_url = "https://plane.example.net",
+	    .cp_ca_pem = "-----PEM-----"};
 	json_t *pod = delegate_kpod_pod(&conn, &p);
 	bool sec = false;
 	cr_assert_str_eq(env_of(pod, "CEP_CP_URL", &sec), "cp-url");
@@ -225,13 +265,15 @@ Test(kube_pod, control_plane_fallback_in_secret_and_env)
 	cr_assert_str_eq(env_of(pod, "CEP_CP_PROXY", &sec),
 	    "http://proxy.site:3128");
 	json_decref(pod);
-	json_t *s = delegate_kpod_secret(&conn, &p, "uid-1", "ca", "crt", "key");
+	json_t *s = delegate_kpod_secret(&conn, &p, "uid-1", "ca", "crt",
+	    "key");
 	cr_assert_not_null(at(s, "data.cp-url"));
 	cr_assert_not_null(json_object_get(at(s, "data"), "cp-ca.crt"));
 	json_decref(s);
 	p.cp_proxy = "http://other:8080";
 	pod = delegate_kpod_pod(&conn, &p);
-	cr_assert_str_eq(env_of(pod, "CEP_CP_PROXY", &sec), "http://other:8080");
+	cr_assert_str_eq(env_of(pod, "CEP_CP_PROXY", &sec),
+	    "http://other:8080");
 	json_decref(pod);
 	p.cp_url = NULL;
 	pod = delegate_kpod_pod(&conn, &p);

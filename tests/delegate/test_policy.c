@@ -62,7 +62,8 @@ static void refused(cep_exp *e, size_t active, const char *want)
 {
 	cep_err err = {0};
 	int rv = delegate_policy_check(&pol, e, active, &err);
-	cr_assert_eq(rv, CEP_FAILED_PRECONDITION, "not refused (want: %s)", want);
+	cr_assert_eq(rv, CEP_FAILED_PRECONDITION, "not refused (want: %s)",
+	    want);
 	cr_assert_eq(err.code, CEP_FAILED_PRECONDITION);
 	cr_assert(strstr(err.msg, want) != NULL, "message \"%s\" lacks \"%s\"",
 	    err.msg, want);
@@ -71,10 +72,12 @@ static void refused(cep_exp *e, size_t active, const char *want)
 
 Test(policy, allowed_spec_passes)
 {
-	cep_exp *e = host_exp("30s", "      type: process-kill\n"
+	cep_exp *e = host_exp("30s",
+	    "      type: process-kill\n"
 	    "      process: demo-web\n");
 	cep_err err = {0};
-	cr_assert_eq(delegate_policy_check(&pol, e, 0, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(delegate_policy_check(&pol, e, 0, &err), CEP_OK, "%s",
+	    err.msg);
 	cep_exp_free(e);
 }
 
@@ -92,37 +95,46 @@ Test(policy, concurrency)
 
 Test(policy, denied_process)
 {
-	refused(host_exp("10s", "      type: process-kill\n"
-	    "      process: sshd\n"), 0,
+	refused(host_exp("10s",
+	            "      type: process-kill\n"
+	            "      process: sshd\n"),
+	    0,
 	    "policy: fault \"f1\" targets process \"sshd\", denied by "
 	    "policy.targets.deny \"sshd\"");
 }
 
 Test(policy, denied_by_glob)
 {
-	refused(host_exp("10s", "      type: process-kill\n"
-	    "      process: systemd-journald\n"), 0,
-	    "denied by policy.targets.deny \"systemd*\"");
+	refused(host_exp("10s",
+	            "      type: process-kill\n"
+	            "      process: systemd-journald\n"),
+	    0, "denied by policy.targets.deny \"systemd*\"");
 }
 
 Test(policy, wildcard_target_cannot_pass_a_deny)
 {
-	refused(host_exp("10s", "      type: process-kill\n"
-	    "      process: \"*\"\n"), 0, "denied by policy.targets.deny");
+	refused(host_exp("10s",
+	            "      type: process-kill\n"
+	            "      process: \"*\"\n"),
+	    0, "denied by policy.targets.deny");
 }
 
 Test(policy, not_in_allow_list)
 {
 	pol.n_allow = 1;
 	snprintf(pol.allow[0], sizeof(pol.allow[0]), "demo-*");
-	refused(host_exp("10s", "      type: process-kill\n"
-	    "      process: nginx\n"), 0,
+	refused(host_exp("10s",
+	            "      type: process-kill\n"
+	            "      process: nginx\n"),
+	    0,
 	    "policy: fault \"f1\" targets process \"nginx\", not allowed by "
 	    "policy.targets.allow");
-	cep_exp *ok = host_exp("10s", "      type: process-kill\n"
+	cep_exp *ok = host_exp("10s",
+	    "      type: process-kill\n"
 	    "      process: demo-web\n");
 	cep_err err = {0};
-	cr_assert_eq(delegate_policy_check(&pol, ok, 0, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(delegate_policy_check(&pol, ok, 0, &err), CEP_OK, "%s",
+	    err.msg);
 	cep_exp_free(ok);
 }
 
@@ -131,8 +143,10 @@ Test(policy, denied_cgroup)
 	/* However the cgroup is written, patterns see it relative to
 	 * /sys/fs/cgroup. */
 	snprintf(pol.deny[1], sizeof(pol.deny[1]), "system.slice/*");
-	refused(host_exp("10s", "      type: process-kill\n"
-	    "      cgroup: /sys/fs/cgroup/system.slice/ssh.service\n"), 0,
+	refused(host_exp("10s",
+	            "      type: process-kill\n"
+	            "      cgroup: /sys/fs/cgroup/system.slice/ssh.service\n"),
+	    0,
 	    "targets cgroup \"system.slice/ssh.service\", denied by "
 	    "policy.targets.deny \"system.slice/*\"");
 }
@@ -160,7 +174,8 @@ Test(policy, own_pid)
 Test(policy, missing_pid)
 {
 	/* pid_max is at most 4194304; the schema allows up to that. */
-	refused(host_exp("10s", "      type: process-kill\n      pid: 4194304\n"),
+	refused(host_exp("10s",
+	            "      type: process-kill\n      pid: 4194304\n"),
 	    0, "no such process");
 }
 
@@ -195,8 +210,10 @@ Test(policy, pid_checked_by_comm)
 	waitpid(child, NULL, 0);
 	cep_exp_free(e);
 	cr_assert_eq(rv, CEP_FAILED_PRECONDITION);
-	cr_assert(strstr(err.msg, "process \"sleep\", denied by "
-	    "policy.targets.deny \"sleep\"") != NULL, "%s", err.msg);
+	cr_assert(strstr(err.msg,
+	              "process \"sleep\", denied by "
+	              "policy.targets.deny \"sleep\"") != NULL,
+	    "%s", err.msg);
 }
 
 static cep_exp *kube_exp(const char *ns)
@@ -205,7 +222,8 @@ static cep_exp *kube_exp(const char *ns)
 	int n = asprintf(&y,
 	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: k\n"
 	    "spec:\n  target:\n    kind: kubernetes\n    connector: prod\n"
-	    "    namespace: %s\n  duration: 10s\n", ns);
+	    "    namespace: %s\n  duration: 10s\n",
+	    ns);
 	cr_assert(n > 0);
 	cep_exp *e = NULL;
 	cep_err err = {0};

@@ -45,9 +45,12 @@ TestSuite(policy_host, .init = setup, .fini = teardown);
 static int check(const char *fault, cep_err *err)
 {
 	char *y = NULL;
-	cr_assert(asprintf(&y, "apiVersion: cep.io/v1\nkind: Experiment\n"
-	    "metadata:\n  name: t\nspec:\n  duration: 10s\n  faults:\n"
-	    "    - name: f1\n%s", fault) > 0);
+	cr_assert(
+	    asprintf(&y,
+	        "apiVersion: cep.io/v1\nkind: Experiment\n"
+	        "metadata:\n  name: t\nspec:\n  duration: 10s\n  faults:\n"
+	        "    - name: f1\n%s",
+	        fault) > 0);
 	cep_exp *e = NULL;
 	cr_assert_eq(cep_exp_parse(y, strlen(y), "t.yaml", &e, NULL, err),
 	    CEP_OK, "%s\n%s", err->msg, y);
@@ -61,8 +64,10 @@ static void fill(const char *what, int expect, const char *msg)
 {
 	char f[1024];
 	cep_err err = {0};
-	snprintf(f, sizeof(f), "      type: disk-fill\n      path: %s\n"
-	    "      %s\n", dir, what);
+	snprintf(f, sizeof(f),
+	    "      type: disk-fill\n      path: %s\n"
+	    "      %s\n",
+	    dir, what);
 	cr_expect_eq(check(f, &err), expect, "%s: %s", what, err.msg);
 	if (msg != NULL)
 		cr_expect(strstr(err.msg, msg) != NULL, "%s", err.msg);
@@ -78,8 +83,9 @@ Test(policy_host, disk_fill_share)
 	struct statvfs sv;
 	cr_assert_eq(statvfs(dir, &sv), 0);
 	char big[64];
-	snprintf(big, sizeof(big), "mib: %llu", (unsigned long long)(
-	    (double)sv.f_blocks * sv.f_frsize / 1048576.0));
+	snprintf(big, sizeof(big), "mib: %llu",
+	    (unsigned long long)((double)sv.f_blocks * sv.f_frsize /
+	        1048576.0));
 	fill(big, CEP_FAILED_PRECONDITION, "policy.maxDiskFillPercent");
 }
 
@@ -87,27 +93,40 @@ Test(policy_host, disk_fill_system_paths)
 {
 	cep_err err = {0};
 	cr_expect_eq(check("      type: disk-fill\n      path: /etc/ssl\n"
-	    "      percent: 10\n", &err), CEP_FAILED_PRECONDITION);
+	                   "      percent: 10\n",
+	                 &err),
+	    CEP_FAILED_PRECONDITION);
 	cr_expect(strstr(err.msg, "policy.diskFillDeny \"/etc*\"") != NULL,
 	    "%s", err.msg);
 	cr_expect_eq(check("      type: disk-fill\n      path: /\n"
-	    "      percent: 10\n", &err), CEP_FAILED_PRECONDITION);
-	pol.n_fill_deny = 0;   /* allowed by the operator */
+	                   "      percent: 10\n",
+	                 &err),
+	    CEP_FAILED_PRECONDITION);
+	pol.n_fill_deny = 0; /* allowed by the operator */
 	cr_expect_eq(check("      type: disk-fill\n      path: /etc\n"
-	    "      percent: 10\n", &err), CEP_OK, "%s", err.msg);
+	                   "      percent: 10\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 Test(policy_host, cgroup_targets_of_hogs)
 {
 	cep_err err = {0};
 	cr_expect_eq(check("      type: cpu-hog\n      cgroup: "
-	    "/sys/fs/cgroup/unified/system.slice/x.service\n", &err),
+	                   "/sys/fs/cgroup/unified/system.slice/x.service\n",
+	                 &err),
 	    CEP_FAILED_PRECONDITION);
-	cr_expect(strstr(err.msg, "policy.targets.deny") != NULL, "%s", err.msg);
-	cr_expect_eq(check("      type: memory-hog\n      mib: 8\n      cgroup: "
-	    "system.slice/x.service\n", &err), CEP_FAILED_PRECONDITION);
+	cr_expect(strstr(err.msg, "policy.targets.deny") != NULL, "%s",
+	    err.msg);
+	cr_expect_eq(
+	    check("      type: memory-hog\n      mib: 8\n      cgroup: "
+	          "system.slice/x.service\n",
+	        &err),
+	    CEP_FAILED_PRECONDITION);
 	cr_expect_eq(check("      type: io-stress\n      cgroup: "
-	    "user.slice/app\n", &err), CEP_OK, "%s", err.msg);
+	                   "user.slice/app\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	/* a disk-fill mib is not memory: no maxMemoryMiB check */
 	pol.max_memory_mib = 1;
 	fill("mib: 2", CEP_OK, NULL);

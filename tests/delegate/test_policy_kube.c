@@ -17,13 +17,13 @@
 
 static kubeapi_fixture *api;
 static cep_kube *kadmin;
-static char *side;   /* scripts and flags the pod processes can read */
+static char *side; /* scripts and flags the pod processes can read */
 
 static void put(const char *path, const char *text, unsigned mode)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 static const char users[] =
@@ -38,7 +38,7 @@ static void kube_setup(void)
 {
 	cep_err err = {0};
 	setup();
-	delegate_free(dg);   /* restarted below with connectors */
+	delegate_free(dg); /* restarted below with connectors */
 	dg = NULL;
 	side = cep_test_tmpdir("kpol");
 	chmod(side, 0755);
@@ -46,9 +46,11 @@ static void kube_setup(void)
 	/* The "runner": waits for <side>/exit-<run id>, at most 60 s. */
 	snprintf(p, sizeof(p), "%s/runner.sh", side);
 	char body[8192];
-	snprintf(body, sizeof(body), "#!/bin/sh\ni=0\n"
+	snprintf(body, sizeof(body),
+	    "#!/bin/sh\ni=0\n"
 	    "while [ ! -e \"%s/exit-$CEP_RUN_ID\" ] && [ $i -lt 300 ]; do\n"
-	    "  sleep 0.2; i=$((i+1))\ndone\nexit 0\n", side);
+	    "  sleep 0.2; i=$((i+1))\ndone\nexit 0\n",
+	    side);
 	put(p, body, 0755);
 	snprintf(up, sizeof(up), "%s/users.json", side);
 	put(up, users, 0600);
@@ -66,9 +68,11 @@ static void kube_setup(void)
 	snprintf(dir, sizeof(dir), "%s/connectors.d", paths.config);
 	cr_assert_eq(cep_mkdirs(dir, 0700, &err), CEP_OK);
 	char *kc = kubeapi_kubeconfig(api, "delegate");
-	snprintf(y, sizeof(y), "kubeconfig: %s\nnamespaces: [shop, \"team-*\"]\n"
+	snprintf(y, sizeof(y),
+	    "kubeconfig: %s\nnamespaces: [shop, \"team-*\"]\n"
 	    "applianceNamespace: cep-system\nrunner:\n  serviceAccount: cep-runner\n"
-	    "  image: cep/runner\ntimeouts: {request: 5s, launch: 30s}\n", kc);
+	    "  image: cep/runner\ntimeouts: {request: 5s, launch: 30s}\n",
+	    kc);
 	free(kc);
 	snprintf(p, sizeof(p), "%s/prod.yaml", dir);
 	put(p, y, 0600);
@@ -92,10 +96,12 @@ TestSuite(policy_kube, .init = kube_setup, .fini = kube_teardown,
 static char *kspec(const char *conn, const char *ns)
 {
 	char *y = NULL;
-	cr_assert(asprintf(&y,
-	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: k\n"
-	    "spec:\n  target:\n    kind: kubernetes\n    connector: %s\n"
-	    "    namespace: %s\n  duration: 20s\n", conn, ns) > 0);
+	cr_assert(
+	    asprintf(&y,
+	        "apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: k\n"
+	        "spec:\n  target:\n    kind: kubernetes\n    connector: %s\n"
+	        "    namespace: %s\n  duration: 20s\n",
+	        conn, ns) > 0);
 	return y;
 }
 
@@ -108,8 +114,9 @@ static size_t cep_objects(void)
 		cep_kube_list_opts o = {.label_selector = SEL_CEP};
 		json_t *items = NULL;
 		cep_err err = {0};
-		cr_assert_eq(cep_kube_list(kadmin, res[i], NULL, &o, &items, NULL, 0,
-		    &err), CEP_OK, "%s", err.msg);
+		cr_assert_eq(cep_kube_list(kadmin, res[i], NULL, &o, &items,
+		                 NULL, 0, &err),
+		    CEP_OK, "%s", err.msg);
 		n += json_array_size(items);
 		json_decref(items);
 	}
@@ -124,7 +131,7 @@ static void refused_with(const char *conn, const char *ns, const char *want)
 	free(y);
 	cr_assert_eq(rv, CEP_FAILED_PRECONDITION, "%s", err.msg);
 	cr_assert(strstr(err.msg, want) != NULL, "got: %s", err.msg);
-	cep_sleep_ms(300);   /* a launch, had there been one, would show */
+	cep_sleep_ms(300); /* a launch, had there been one, would show */
 	cr_assert_eq(cep_objects(), 0, "an object exists after a refusal");
 	char runs[4300];
 	snprintf(runs, sizeof(runs), "%s/runs", paths.state);
@@ -140,7 +147,8 @@ static void refused_with(const char *conn, const char *ns, const char *want)
 
 Test(policy_kube, namespace_outside_connector_refused)
 {
-	refused_with("prod", "payments", "policy: namespace \"payments\" not "
+	refused_with("prod", "payments",
+	    "policy: namespace \"payments\" not "
 	    "allowed by connector \"prod\"");
 	refused_with("prod", "payments", "prod.yaml, key namespaces");
 }
@@ -157,7 +165,8 @@ Test(policy_kube, appliance_namespace_refused)
 
 Test(policy_kube, policy_deny_wins_over_connector_glob)
 {
-	refused_with("prod", "team-secret", "policy: namespace \"team-secret\" "
+	refused_with("prod", "team-secret",
+	    "policy: namespace \"team-secret\" "
 	    "denied by policy.namespaces.deny \"team-secret\"");
 }
 
@@ -181,7 +190,9 @@ static json_t *pod_of(const char *id)
 	json_t *o = NULL;
 	cep_err err = {0};
 	return cep_kube_get(kadmin, &cep_kube_pods, "shop", name, &o, &err) ==
-	    CEP_OK ? o : NULL;
+	        CEP_OK ?
+	    o :
+	    NULL;
 }
 
 static json_t *wait_pod(const char *id, int ms)
@@ -207,20 +218,24 @@ Test(policy_kube, accepted_run_becomes_a_pod_and_leaves_nothing)
 	free(y);
 	json_t *pod = wait_pod(id, 15000);
 	cr_assert_not_null(pod, "runner pod not created");
-	cr_assert(json_integer_value(json_object_get(json_object_get(pod, "spec"),
-	    "activeDeadlineSeconds")) > 0);
+	cr_assert(
+	    json_integer_value(json_object_get(json_object_get(pod, "spec"),
+	        "activeDeadlineSeconds")) > 0);
 	json_decref(pod);
 	char uri[256];
-	for (int t = 0; t < 3000 && !relay_granted(id, uri, sizeof(uri)); t += 50)
+	for (int t = 0; t < 3000 && !relay_granted(id, uri, sizeof(uri));
+	     t += 50)
 		cep_sleep_ms(50);
 	cr_assert(relay_granted(id, uri, sizeof(uri)));
 	cr_assert(strstr(uri, "/prod/shop/") != NULL, "identity %s", uri);
 	let_exit(id);
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 30000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_ERROR, "%s", reason);
-	cr_assert(strstr(reason, "runner ended before a verdict: pod Succeeded")
-	    != NULL, "%s", reason);
-	wait_no_objects(1000);   /* final only after confirmed gone */
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 30000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_ERROR, "%s", reason);
+	cr_assert(strstr(reason,
+	              "runner ended before a verdict: pod Succeeded") != NULL,
+	    "%s", reason);
+	wait_no_objects(1000); /* final only after confirmed gone */
 }
 
 /* A leftover of an unknown run, as if made just before a kill -9. */
@@ -229,13 +244,15 @@ static void leftover(const char *run)
 	char name[64];
 	snprintf(name, sizeof(name), "cep-runner-%s", run);
 	json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s, s:s}}, "
-	    "s:{s:[{s:s, s:s}]}}", "apiVersion", "v1", "kind", "Pod",
-	    "metadata", "name", name, "labels", "app.kubernetes.io/managed-by",
-	    "cep", "cep.io/run-id", run, "cep.io/appliance", "test",
-	    "spec", "containers", "name", "runner", "image", "busybox");
+	                        "s:{s:[{s:s, s:s}]}}",
+	    "apiVersion", "v1", "kind", "Pod", "metadata", "name", name,
+	    "labels", "app.kubernetes.io/managed-by", "cep", "cep.io/run-id",
+	    run, "cep.io/appliance", "test", "spec", "containers", "name",
+	    "runner", "image", "busybox");
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_create(kadmin, &cep_kube_pods, "shop", pod, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(pod);
 }
 
@@ -251,12 +268,13 @@ Test(policy_kube, restart_adopts_live_pod_and_collects_unknown)
 	cep_run_id unknown;
 	cep_run_id_new(&unknown);
 	leftover(unknown.s);
-	delegate_free(dg);   /* like kill -9: nothing cleaned */
+	delegate_free(dg); /* like kill -9: nothing cleaned */
 	dg = NULL;
 	start_delegate();
 	/* the unknown run's pod is collected, the live run's is not */
 	json_t *u = NULL;
-	for (int t = 0; t < 15000 && (u = pod_of(unknown.s)) != NULL; t += 100) {
+	for (int t = 0; t < 15000 && (u = pod_of(unknown.s)) != NULL;
+	     t += 100) {
 		json_decref(u);
 		cep_sleep_ms(100);
 	}
@@ -266,10 +284,12 @@ Test(policy_kube, restart_adopts_live_pod_and_collects_unknown)
 	json_decref(pod);
 	Cep__V1__RunState st = run_state(id, reason, sizeof(reason));
 	cr_assert(st == CEP__V1__RUN_STATE__RUN_LAUNCHING ||
-	    st == CEP__V1__RUN_STATE__RUN_RUNNING, "state %d %s", st, reason);
+	        st == CEP__V1__RUN_STATE__RUN_RUNNING,
+	    "state %d %s", st, reason);
 	let_exit(id);
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 30000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_ERROR, "%s", reason);
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 30000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_ERROR, "%s", reason);
 	cr_assert(strstr(reason, "pod Succeeded") != NULL, "%s", reason);
 	wait_no_objects(1000);
 }

@@ -12,7 +12,7 @@ Test(recover, restart_adopts_live_runner)
 	launched_run(id);
 	runner_connected(id);
 	fault("cep.v1.Delegate/RecordFault", id, "hog");
-	delegate_free(dg);   /* like kill -9: nothing cleaned */
+	delegate_free(dg); /* like kill -9: nothing cleaned */
 	dg = NULL;
 	cr_assert_eq(procs_of(id), 2);
 	start_delegate();
@@ -21,8 +21,9 @@ Test(recover, restart_adopts_live_runner)
 		cep_sleep_ms(50);
 	cr_assert(relay_granted(id, NULL, 0), "adopted run not re-granted");
 	runner_exit(id);
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 10000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_ERROR);
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 10000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_ERROR);
 	cr_assert(strstr(reason, "before a verdict") != NULL, "%s", reason);
 	cr_assert_eq(wait_procs(id, 0, 3000), 0);
 	jsum s;
@@ -37,15 +38,16 @@ Test(recover, restart_cleans_up_gone_runner)
 	runner_connected(id);
 	delegate_free(dg);
 	dg = NULL;
-	runner_exit(id);        /* the runner dies while no delegate is there */
+	runner_exit(id); /* the runner dies while no delegate is there */
 	cr_assert_eq(wait_procs(id, 0, 5000), 0);
 	/* The runner was started by this process: reap it for good, as init
 	 * would for a real delegate that died. */
 	while (waitpid(-1, NULL, 0) > 0)
 		;
 	start_delegate();
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 10000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_ERROR);
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 10000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_ERROR);
 	cr_assert_str_eq(reason, "delegate restarted; runner gone");
 }
 
@@ -54,7 +56,7 @@ Test(recover, graceful_stop_aborts_and_cleans_up)
 	char id[24];
 	launched_run(id);
 	runner_connected(id);
-	delegate_stop(dg);   /* the fake runner ignores ABORT: killed */
+	delegate_stop(dg); /* the fake runner ignores ABORT: killed */
 	cr_assert_eq(procs_of(id), 0, "runner left after a graceful stop");
 	cr_assert_eq(delegate_active_runs(dg), 0);
 	char reason[512];
@@ -96,13 +98,15 @@ Test(recover, recovery_uses_torn_journal_and_skips_corrupt_one)
 	req.run_id = (char *)bad;
 	cep_err err = {0};
 	cr_assert_eq(cep_rpc_invoke(admin, "cep.v1.Admin/Get", &req.base,
-	    &cep__v1__run_info__descriptor, NULL, 5000, &err), CEP_NOT_FOUND);
+	                 &cep__v1__run_info__descriptor, NULL, 5000, &err),
+	    CEP_NOT_FOUND);
 	cr_assert_eq(push(id, 1, 1, "Fail"), 1);
 	runner_exit(id);
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_FAILED, 10000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_FAILED, "%s", reason);
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_FAILED, 10000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_FAILED, "%s", reason);
 	jsum s;
-	journal_of(id, &s);   /* whole again: the torn tail was cut */
+	journal_of(id, &s); /* whole again: the torn tail was cut */
 	cr_assert_eq(s.nevents, 1);
 	cr_assert_eq(s.states[s.nstates - 1], CEP__V1__RUN_STATE__RUN_FAILED);
 }
@@ -133,8 +137,9 @@ Test(recover, deadline_aborts_then_kills)
 		cep_sleep_ms(50);
 	cr_assert(relay_got_abort(id), "no ABORT at the deadline");
 	cr_assert_eq(procs_of(id), 2, "killed without the grace period");
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ABORTED, 12000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_ABORTED);
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ABORTED, 12000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_ABORTED);
 	cr_assert_str_eq(reason, "deadline exceeded");
 	cr_assert_eq(procs_of(id), 0);
 }

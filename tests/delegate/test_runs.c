@@ -13,21 +13,25 @@ Test(runs, bad_spec_is_invalid_argument_with_position)
 	char id[24];
 	cep_err err = {0};
 	int rv = submit("apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n"
-	    "  name: x\nspec:\n  duration: soon\n", id, &err);
+	                "  name: x\nspec:\n  duration: soon\n",
+	    id, &err);
 	cr_assert_eq(rv, CEP_INVALID_ARGUMENT, "%d %s", rv, err.msg);
-	cr_assert(strstr(err.msg, "x.yaml:6:") != NULL, "no line:col: %s", err.msg);
+	cr_assert(strstr(err.msg, "x.yaml:6:") != NULL, "no line:col: %s",
+	    err.msg);
 }
 
 Test(runs, policy_refusal_creates_nothing)
 {
 	char id[24];
 	cep_err err = {0};
-	const char *y = "apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n"
+	const char *y =
+	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n"
 	    "  name: x\nspec:\n  duration: 10s\n  faults:\n    - name: k\n"
 	    "      type: process-kill\n      process: sshd\n";
 	int rv = submit(y, id, &err);
 	cr_assert_eq(rv, CEP_FAILED_PRECONDITION, "%d %s", rv, err.msg);
-	cr_assert(strstr(err.msg, "policy.targets.deny") != NULL, "%s", err.msg);
+	cr_assert(strstr(err.msg, "policy.targets.deny") != NULL, "%s",
+	    err.msg);
 	char dir[4200];
 	snprintf(dir, sizeof(dir), "%s/runs", paths.state);
 	DIR *d = opendir(dir);
@@ -65,10 +69,10 @@ static void on_slow_launch(cep_rpc_call *c, void *arg)
 }
 
 static const cep_rpc_method slow_launcher[] = {
-	{"cep.v1.Launcher/Inspect", &cep__v1__launcher_inspect__descriptor,
-	    on_slow_inspect},
-	{"cep.v1.Launcher/Launch", &cep__v1__launch_request__descriptor,
-	    on_slow_launch},
+    {"cep.v1.Launcher/Inspect", &cep__v1__launcher_inspect__descriptor,
+        on_slow_inspect},
+    {"cep.v1.Launcher/Launch", &cep__v1__launch_request__descriptor,
+        on_slow_launch},
 };
 
 typedef struct racer {
@@ -94,22 +98,26 @@ Test(runs, racing_submissions_never_exceed_max_concurrent_runs)
 	snprintf(cfg.launcher_url, sizeof(cfg.launcher_url),
 	    "ipc://%s/launcher.sock", home);
 	cr_assert_eq(cep_rpc_server_new(&lx, slow_launcher, 2, NULL, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_rpc_server_listen(lx, cfg.launcher_url, NULL, &err),
 	    CEP_OK, "%s", err.msg);
 	cfg.policy.max_concurrent_runs = 2;
 	start_delegate();
 	char spec[4600];
-	snprintf(spec, sizeof(spec), "apiVersion: cep.io/v1\nkind: Experiment\n"
+	snprintf(spec, sizeof(spec),
+	    "apiVersion: cep.io/v1\nkind: Experiment\n"
 	    "metadata:\n  name: race\nspec:\n  target:\n    kind: host\n"
 	    "  duration: 20s\n  faults:\n    - name: fill\n"
-	    "      type: disk-fill\n      path: %s\n      mib: 1\n", home);
+	    "      type: disk-fill\n      path: %s\n      mib: 1\n",
+	    home);
 	racer r[6];
 	pthread_t t[6];
 	memset(r, 0, sizeof(r));
 	for (int i = 0; i < 6; i++) {
 		r[i].spec = spec;
-		cr_assert_eq(pthread_create(&t[i], NULL, race_submit, &r[i]), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, race_submit, &r[i]),
+		    0);
 	}
 	int ok = 0;
 	for (int i = 0; i < 6; i++) {
@@ -118,9 +126,12 @@ Test(runs, racing_submissions_never_exceed_max_concurrent_runs)
 			ok++;
 			continue;
 		}
-		cr_expect_eq(r[i].rv, CEP_FAILED_PRECONDITION, "%s", r[i].err.msg);
-		cr_expect(strstr(r[i].err.msg, "runs active, "
-		    "policy.maxConcurrentRuns is 2") != NULL, "%s", r[i].err.msg);
+		cr_expect_eq(r[i].rv, CEP_FAILED_PRECONDITION, "%s",
+		    r[i].err.msg);
+		cr_expect(strstr(r[i].err.msg,
+		              "runs active, "
+		              "policy.maxConcurrentRuns is 2") != NULL,
+		    "%s", r[i].err.msg);
 	}
 	cr_expect_eq(ok, 2, "%d submissions accepted, at most 2 may be", ok);
 	delegate_stop(dg);
@@ -136,7 +147,8 @@ static void check_identity(const char *id)
 	snprintf(p, sizeof(p), "%s/runs/%s/identity", paths.state, id);
 	cr_assert_eq(stat(p, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0700);
-	snprintf(p, sizeof(p), "%s/runs/%s/identity/runner.key", paths.state, id);
+	snprintf(p, sizeof(p), "%s/runs/%s/identity/runner.key", paths.state,
+	    id);
 	cr_assert_eq(stat(p, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600);
 }
@@ -146,7 +158,8 @@ Test(runs, full_lifecycle_to_passed)
 	char id[24], uri[256] = "", want[256], reason[512];
 	launched_run(id);
 	snprintf(want, sizeof(want), "cep://test/local/host/%s", id);
-	for (int t = 0; t < 3000 && !relay_granted(id, uri, sizeof(uri)); t += 50)
+	for (int t = 0; t < 3000 && !relay_granted(id, uri, sizeof(uri));
+	     t += 50)
 		cep_sleep_ms(50);
 	cr_assert_str_eq(uri, want);
 	check_identity(id);
@@ -158,15 +171,16 @@ Test(runs, full_lifecycle_to_passed)
 		cep_sleep_ms(50);
 		journal_of(id, &s);
 	}
-	cr_assert(s.created == 1 && s.spec == 1 && s.deadline == 1 && s.pid == 1);
+	cr_assert(
+	    s.created == 1 && s.spec == 1 && s.deadline == 1 && s.pid == 1);
 	cr_assert(has_state(&s, CEP__V1__RUN_STATE__RUN_PENDING));
 	cr_assert(has_state(&s, CEP__V1__RUN_STATE__RUN_LAUNCHING));
 
 	runner_connected(id);
 	cr_assert_eq(run_state(id, NULL, 0), CEP__V1__RUN_STATE__RUN_RUNNING);
 	cr_assert_eq(push(id, 1, 5, NULL), 5);
-	cr_assert_eq(push(id, 3, 5, NULL), 5);        /* duplicates */
-	cr_assert_eq(push(id, 7, 7, NULL), 5);        /* a gap: not journaled */
+	cr_assert_eq(push(id, 3, 5, NULL), 5); /* duplicates */
+	cr_assert_eq(push(id, 7, 7, NULL), 5); /* a gap: not journaled */
 	fault("cep.v1.Delegate/RecordFault", id, "hog");
 	fault("cep.v1.Delegate/RecordFault", id, "hog"); /* a retry */
 	fault("cep.v1.Delegate/FaultReverted", id, "hog");
@@ -174,8 +188,9 @@ Test(runs, full_lifecycle_to_passed)
 	cr_assert_eq(push(id, 6, 6, "Pass"), 6);
 
 	runner_exit(id);
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_PASSED, 10000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_PASSED, "%s", reason);
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_PASSED, 10000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_PASSED, "%s", reason);
 	cr_assert_eq(procs_of(id), 0);
 	journal_of(id, &s);
 	cr_assert_eq(s.nevents, 6);
@@ -255,8 +270,8 @@ Test(runs, abort_kills_after_grace)
 	cep_err err = {0};
 	int64_t t0 = cep_mono_ms();
 	cr_assert_eq(cep_rpc_invoke(admin, "cep.v1.Admin/Abort", &req.base,
-	    &cep__v1__run_info__descriptor, NULL, 5000, &err), CEP_OK, "%s",
-	    err.msg);
+	                 &cep__v1__run_info__descriptor, NULL, 5000, &err),
+	    CEP_OK, "%s", err.msg);
 	for (int t = 0; t < 3000 && !relay_got_abort(id); t += 50)
 		cep_sleep_ms(50);
 	cr_assert(relay_got_abort(id), "relay saw no ABORT");
@@ -266,8 +281,9 @@ Test(runs, abort_kills_after_grace)
 	int n = procs_of(id);
 	if (cep_mono_ms() - t0 < 4500)
 		cr_assert_eq(n, 2, "killed before the grace period");
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ABORTED, 12000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_ABORTED);
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ABORTED, 12000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_ABORTED);
 	cr_assert_str_eq(reason, "test abort");
 	cr_assert_eq(procs_of(id), 0);
 }
@@ -282,14 +298,16 @@ Test(runs, list_and_status)
 	ProtobufCMessage *rep = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_rpc_invoke(admin, "cep.v1.Admin/List", &req.base,
-	    &cep__v1__run_list__descriptor, &rep, 5000, &err), CEP_OK);
+	                 &cep__v1__run_list__descriptor, &rep, 5000, &err),
+	    CEP_OK);
 	Cep__V1__RunList *l = (Cep__V1__RunList *)rep;
 	cr_assert_eq(l->n_runs, 1);
 	cr_assert_str_eq(l->runs[0]->run_id, b, "newest first");
 	protobuf_c_message_free_unpacked(rep, NULL);
 	Cep__V1__StatusRequest sreq = CEP__V1__STATUS_REQUEST__INIT;
 	cr_assert_eq(cep_rpc_invoke(admin, "cep.v1.Admin/Status", &sreq.base,
-	    &cep__v1__status_reply__descriptor, &rep, 5000, &err), CEP_OK);
+	                 &cep__v1__status_reply__descriptor, &rep, 5000, &err),
+	    CEP_OK);
 	Cep__V1__StatusReply *s = (Cep__V1__StatusReply *)rep;
 	cr_assert_eq(s->active_runs, 2);
 	cr_assert_eq(s->total_runs, 2);
@@ -304,11 +322,13 @@ Test(runs, runner_calls_for_unknown_or_finished_runs_are_refused)
 	cep_err err = {0};
 	Cep__V1__RunnerSeen seen = CEP__V1__RUNNER_SEEN__INIT;
 	seen.run_id = (char *)"r-0000000000000000";
-	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerConnected", &seen.base,
-	    NULL, NULL, &err), CEP_NOT_FOUND);
+	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerConnected",
+	                 &seen.base, NULL, NULL, &err),
+	    CEP_NOT_FOUND);
 	seen.run_id = (char *)"../../etc";
-	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerConnected", &seen.base,
-	    NULL, NULL, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerConnected",
+	                 &seen.base, NULL, NULL, &err),
+	    CEP_INVALID_ARGUMENT);
 	launched_run(id);
 	runner_connected(id);
 	/* an event claiming another run inside this run's batch */
@@ -320,17 +340,21 @@ Test(runs, runner_calls_for_unknown_or_finished_runs_are_refused)
 	b.run_id = id;
 	b.n_events = 1;
 	b.events = &evp;
-	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerEvents", &b.base, NULL,
-	    NULL, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(call_delegate("cep.v1.Delegate/RunnerEvents", &b.base,
+	                 NULL, NULL, &err),
+	    CEP_INVALID_ARGUMENT);
 	runner_exit(id);
-	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 10000, reason,
-	    sizeof(reason)), CEP__V1__RUN_STATE__RUN_ERROR);
-	cr_assert_str_eq(reason, "runner exited with status 0 before a verdict");
+	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 10000,
+	                 reason, sizeof(reason)),
+	    CEP__V1__RUN_STATE__RUN_ERROR);
+	cr_assert_str_eq(reason,
+	    "runner exited with status 0 before a verdict");
 	Cep__V1__FaultRecord f = CEP__V1__FAULT_RECORD__INIT;
 	f.run_id = id;
 	f.fault_id = (char *)"late";
 	cr_assert_eq(call_delegate("cep.v1.Delegate/RecordFault", &f.base, NULL,
-	    NULL, &err), CEP_FAILED_PRECONDITION, "%s", err.msg);
+	                 NULL, &err),
+	    CEP_FAILED_PRECONDITION, "%s", err.msg);
 }
 
 Test(runs, refuses_a_ca_key_others_can_read)

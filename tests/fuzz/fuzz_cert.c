@@ -52,7 +52,8 @@ static void fuzz_uri(const uint8_t *data, size_t size)
 		return;
 	memcpy(uri, data, size);
 	uri[size] = '\0';
-	cep_pki_issue_req req = {.cn = "fuzz", .uri_san = uri,
+	cep_pki_issue_req req = {.cn = "fuzz",
+	    .uri_san = uri,
 	    .not_after_ms = cep_now_ms() + 3600 * 1000};
 	char *crt = NULL, *key = NULL;
 	uint8_t *der = NULL;
@@ -81,8 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cep_err err;
 	int rv = cep_pki_verify_der(ca_pem, data, size, 0, &id, &err);
 	/* a success must come with a well-formed identity */
-	if (rv == CEP_OK && (strnlen(id.uri, sizeof(id.uri)) == sizeof(id.uri) ||
-	    strnlen(id.cn, sizeof(id.cn)) == sizeof(id.cn)))
+	if (rv == CEP_OK &&
+	    (strnlen(id.uri, sizeof(id.uri)) == sizeof(id.uri) ||
+	        strnlen(id.cn, sizeof(id.cn)) == sizeof(id.cn)))
 		__builtin_trap();
 	/* the proof check parses the same bytes as a certificate */
 	static const uint8_t nonce[16];

@@ -25,7 +25,8 @@ static void cleanup(void)
 
 static void setup(void)
 {
-	if (mkdtemp(home) == NULL || cep_paths_resolve(home, &paths, NULL) != 0 ||
+	if (mkdtemp(home) == NULL ||
+	    cep_paths_resolve(home, &paths, NULL) != 0 ||
 	    cep_mkdirs(paths.config, 0700, NULL) != 0)
 		abort();
 	snprintf(file, sizeof(file), "%s/cep.yaml", paths.config);

@@ -18,20 +18,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const types[] = {"application/x-protobuf",
 	    "application/x-protobuf; charset=binary", "APPLICATION/X-PROTOBUF",
 	    "text/html", "application/x-protobufx", NULL};
-	static const ProtobufCMessageDescriptor *const descs[] = {
-	    &cep__v1__cp_heartbeat_reply__descriptor,
-	    &cep__v1__cp_tasks__descriptor, &cep__v1__cp_commands__descriptor,
-	    &cep__v1__cp_registered__descriptor};
+	static const ProtobufCMessageDescriptor *const descs[] =
+	    {&cep__v1__cp_heartbeat_reply__descriptor,
+	        &cep__v1__cp_tasks__descriptor,
+	        &cep__v1__cp_commands__descriptor,
+	        &cep__v1__cp_registered__descriptor};
 	if (size < 4)
 		return 0;
 	/* mostly 200 and the mapped statuses, sometimes anything */
-	long http = data[0] & 1 ? 200 : 100 + (long)((data[0] << 8 | data[1])
-	    % 500);
+	long http = data[0] & 1 ? 200 :
+	                          100 + (long)((data[0] << 8 | data[1]) % 500);
 	const char *ct = types[data[2] % (sizeof(types) / sizeof(types[0]))];
 	const ProtobufCMessageDescriptor *d = descs[data[3] % 4];
 	ProtobufCMessage *m = NULL;
 	cep_err err = {0};
-	cep_cp_answer a = {.http = http, .ctype = ct, .body = data + 4,
+	cep_cp_answer a = {.http = http,
+	    .ctype = ct,
+	    .body = data + 4,
 	    .len = size - 4};
 	int rc = cep_cp_reply_decode("Heartbeat", "plane.test:443", &a, d, &m,
 	    &err);

@@ -39,8 +39,8 @@ static void round_trip(const ProtobufCMessage *m)
 	uint8_t *a = malloc(n + 1), *b = malloc(n + 1);
 	trap_unless(a != NULL && b != NULL);
 	trap_unless(protobuf_c_message_pack(m, a) == n);
-	ProtobufCMessage *again = protobuf_c_message_unpack(m->descriptor,
-	    NULL, n, a);
+	ProtobufCMessage *again = protobuf_c_message_unpack(m->descriptor, NULL,
+	    n, a);
 	trap_unless(again != NULL);
 	trap_unless(protobuf_c_message_get_packed_size(again) == n);
 	trap_unless(protobuf_c_message_pack(again, b) == n);
@@ -64,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    {"cep.v1.Runner/Prove", &cep__v1__prove_reply__descriptor},
 	    {"cep.v1.Runner/GetAssignment", &cep__v1__assignment__descriptor},
 	    {"cep.v1.Runner/PushEvents", &cep__v1__event_ack__descriptor},
-	    {"cep.v1.Runner/WatchCommands", &cep__v1__command_batch__descriptor},
+	    {"cep.v1.Runner/WatchCommands",
+	        &cep__v1__command_batch__descriptor},
 	    {"cep.v1.Runner/RecordFault", &cep__v1__fault_ack__descriptor},
 	};
 	if (size < 4)
@@ -89,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		clean_text(err.msg);
 		return 0;
 	}
-	trap_unless(http == 200 && ct != NULL && strncmp(ct,
-	    "application/x-protobuf", 22) == 0);
+	trap_unless(http == 200 && ct != NULL &&
+	    strncmp(ct, "application/x-protobuf", 22) == 0);
 
 	ProtobufCMessage *reply = NULL;
 	rc = cep_rpc_reply_unpack(body, len, id, method, calls[pick].reply,

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char name[256];
 	size_t qend = 0;
-	if (size > 4096)   /* the responder reads at most 4096 bytes */
+	if (size > 4096) /* the responder reads at most 4096 bytes */
 		return 0;
 	if (!runner_net_dns_query_name(data, size, name, sizeof(name), &qend))
 		return 0;
@@ -48,12 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char q[512];
 	int ql = res_mkquery(ns_o_query, name, ns_c_in, ns_t_a, NULL, 0, NULL,
 	    q, sizeof(q));
-	if (ql < 0)   /* a name libresolv prints but will not encode (> 255) */
+	if (ql < 0) /* a name libresolv prints but will not encode (> 255) */
 		return 0;
 	char again[256];
 	size_t qend2 = 0;
-	trap_unless(runner_net_dns_query_name(q, (size_t)ql, again, sizeof(again),
-	    &qend2));
+	trap_unless(runner_net_dns_query_name(q, (size_t)ql, again,
+	    sizeof(again), &qend2));
 	trap_unless(strcasecmp(name, again) == 0 && qend2 == (size_t)ql);
 	return 0;
 }

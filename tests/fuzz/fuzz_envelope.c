@@ -26,8 +26,7 @@ static const cep_rpc_method table[] = {
     {"cep.v1.Runner/Prove", &cep__v1__prove_request__descriptor, no_handler},
     {"cep.v1.Runner/GetAssignment", &cep__v1__assignment_request__descriptor,
         no_handler},
-    {"cep.v1.Runner/PushEvents", &cep__v1__event_batch__descriptor,
-        no_handler},
+    {"cep.v1.Runner/PushEvents", &cep__v1__event_batch__descriptor, no_handler},
     {"cep.v1.Runner/WatchCommands", &cep__v1__watch_request__descriptor,
         no_handler},
     {"cep.v1.Runner/RecordFault", &cep__v1__fault_record__descriptor,
@@ -40,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	cep_rpc_frame f;
-	cep_rpc_decode_frame(table, sizeof(table) / sizeof(table[0]), data, size,
-	    &f);
+	cep_rpc_decode_frame(table, sizeof(table) / sizeof(table[0]), data,
+	    size, &f);
 	/* the contract: a status with a text, or a body and a method, or the
 	 * built-in ping (the server answers it; no body) */
 	if (f.code != 0 && (f.error[0] == '\0' || f.body != NULL))

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cep_err err = {0};
 	int rv = launcher_check_inspect(q, &err);
 	if (rv != CEP_OK && err.msg[0] == '\0')
-		abort();   /* a refusal always says why */
+		abort(); /* a refusal always says why */
 	if (rv == CEP_OK) {
 		/* what passed is text of bounded length */
 		if (memchr(q->path.data, '\0', q->path.len) != NULL ||
@@ -40,11 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		launcher_inspect(q, &f);
 		if (strnlen(f.comm, sizeof(f.comm)) == sizeof(f.comm) ||
 		    strnlen(f.netns_error, sizeof(f.netns_error)) ==
-		    sizeof(f.netns_error))
+		        sizeof(f.netns_error))
 			abort();
 		size_t n = protobuf_c_message_get_packed_size(&f.rep.base);
 		uint8_t *buf = malloc(n + 1);
-		if (buf == NULL || protobuf_c_message_pack(&f.rep.base, buf) != n)
+		if (buf == NULL ||
+		    protobuf_c_message_pack(&f.rep.base, buf) != n)
 			abort();
 		free(buf);
 	}

@@ -33,7 +33,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	snprintf(path, sizeof(path), "%s/journal", dir);
 	atexit(cleanup);
-	cep_log_set_level(CEP_LOG_ERROR); /* every cut tail would log a warning */
+	cep_log_set_level(
+	    CEP_LOG_ERROR); /* every cut tail would log a warning */
 	return 0;
 }
 

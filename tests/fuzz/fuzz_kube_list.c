@@ -43,20 +43,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	trap_unless(json_array_get(all, 0) == first);
 	size_t j = 1, i;
 	json_t *it;
-	json_array_foreach(items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		if (!json_is_object(it))
 			continue;
 		trap_unless(json_array_get(all, j++) == it);
 		const char *k = json_string_value(json_object_get(it, "kind"));
-		const char *v = json_string_value(json_object_get(it,
-		    "apiVersion"));
+		const char *v = json_string_value(
+		    json_object_get(it, "apiVersion"));
 		json_t *old = json_array_get(before, i);
 		json_t *ok = json_object_get(old, "kind");
 		json_t *ov = json_object_get(old, "apiVersion");
-		trap_unless(ok != NULL ? json_equal(ok, json_object_get(it,
-		    "kind")) : k != NULL && strcmp(k, r->kind) == 0);
-		trap_unless(ov != NULL ? json_equal(ov, json_object_get(it,
-		    "apiVersion")) : v != NULL && strcmp(v, r->gv) == 0);
+		trap_unless(ok != NULL ?
+		        json_equal(ok, json_object_get(it, "kind")) :
+		        k != NULL && strcmp(k, r->kind) == 0);
+		trap_unless(ov != NULL ?
+		        json_equal(ov, json_object_get(it, "apiVersion")) :
+		        v != NULL && strcmp(v, r->gv) == 0);
 	}
 	trap_unless(json_array_size(all) == j);
 	json_decref(before);

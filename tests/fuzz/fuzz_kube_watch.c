@@ -18,7 +18,7 @@
 
 #include "kube_int.h"
 
-#define ERRBODY_MAX (64 * 1024)   /* WATCH_ERRBODY_MAX in kube_watch.c */
+#define ERRBODY_MAX (64 * 1024) /* WATCH_ERRBODY_MAX in kube_watch.c */
 #define WHAT "watch pods shop"
 
 static void trap_unless(int ok)
@@ -32,7 +32,7 @@ typedef struct seen {
 	char *log;
 	size_t len;
 	int delivered, stop_after;
-	json_t *model;              /* "ns/name" -> object, from the events */
+	json_t *model; /* "ns/name" -> object, from the events */
 } seen;
 
 static void log_add(seen *s, const char *a, const char *b)
@@ -49,11 +49,11 @@ static void log_add(seen *s, const char *a, const char *b)
 static int on_event(void *arg, const char *type, json_t *obj)
 {
 	seen *s = arg;
-	trap_unless(strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0
-	    || strcmp(type, "DELETED") == 0);
+	trap_unless(strcmp(type, "ADDED") == 0 ||
+	    strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0);
 	trap_unless(json_is_object(obj));
-	char *txt = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS |
-	    JSON_ENCODE_ANY);
+	char *txt = json_dumps(obj,
+	    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	trap_unless(txt != NULL);
 	log_add(s, type, txt);
 	free(txt);
@@ -70,11 +70,16 @@ static int on_event(void *arg, const char *type, json_t *obj)
 }
 
 /* One pass over the stream in pieces of chunk bytes (0: one piece). */
-static void pass(cep_kube *k, long http, const char *p, size_t n,
-    size_t chunk, struct watch *w, seen *s)
+static void pass(cep_kube *k, long http, const char *p, size_t n, size_t chunk,
+    struct watch *w, seen *s)
 {
-	*w = (struct watch){.k = k, .r = &cep_kube_pods, .ns = "shop",
-	    .fn = on_event, .arg = s, .what = WHAT, .known = json_object(),
+	*w = (struct watch){.k = k,
+	    .r = &cep_kube_pods,
+	    .ns = "shop",
+	    .fn = on_event,
+	    .arg = s,
+	    .what = WHAT,
+	    .known = json_object(),
 	    .http = http};
 	size_t off = 0;
 	do {
@@ -109,8 +114,8 @@ static void check_one(const struct watch *w, const seen *s, long http,
 	trap_unless(json_equal(w->known, s->model));
 	if (w->failed) {
 		trap_unless(w->serr.code != CEP_OK);
-		trap_unless(strncmp(w->serr.msg, WHAT ": ", strlen(WHAT) + 2)
-		    == 0);
+		trap_unless(
+		    strncmp(w->serr.msg, WHAT ": ", strlen(WHAT) + 2) == 0);
 		for (const char *c = w->serr.msg; *c; c++)
 			trap_unless((unsigned char)*c >= 0x20 && *c != 0x7f);
 	}
@@ -137,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	size_t chunk = data[0];
 	long http = data[1] >= 0xf0 ? (data[1] & 1 ? 410 : 500) : 200;
-	int stop_after = data[1] & 0x0f;   /* 0: never stops */
+	int stop_after = data[1] & 0x0f; /* 0: never stops */
 	const char *p = (const char *)data + 2;
 	size_t n = size - 2;
 
@@ -148,8 +153,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pass(k, http, p, n, chunk, &pieces, &b);
 	check_one(&whole, &a, http, p, n);
 	check_one(&pieces, &b, http, p, n);
-	trap_unless(a.len == b.len && (a.len == 0 || memcmp(a.log, b.log,
-	    a.len) == 0));
+	trap_unless(
+	    a.len == b.len && (a.len == 0 || memcmp(a.log, b.log, a.len) == 0));
 	trap_unless(whole.events == pieces.events &&
 	    whole.failed == pieces.failed && whole.relist == pieces.relist &&
 	    whole.stop_fn == pieces.stop_fn &&

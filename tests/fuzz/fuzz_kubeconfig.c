@@ -24,10 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "/nonexistent-cep-fuzz", ctx, insecure, &k, &err);
 	if (rc != CEP_OK) {
 		if (k != NULL)
-			__builtin_trap();   /* no handle on failure */
+			__builtin_trap(); /* no handle on failure */
 		if (err.code == CEP_INVALID_ARGUMENT &&
 		    strncmp(err.msg, "fuzz.kubeconfig", 15) != 0)
-			__builtin_trap();   /* every refusal names the file */
+			__builtin_trap(); /* every refusal names the file */
 		return 0;
 	}
 	/* a loaded handle is usable: a server URL and a path to build */

@@ -27,7 +27,7 @@
 
 #include "fault_net_int.h"
 
-#define PKT_MAX 65000          /* an attribute's length is 16 bits */
+#define PKT_MAX 65000 /* an attribute's length is 16 bits */
 #define BUF (PKT_MAX + 1024)
 
 static void trap_unless(int ok)
@@ -37,9 +37,9 @@ static void trap_unless(int ok)
 }
 
 typedef struct verdict {
-	bool ok;                    /* well formed */
+	bool ok; /* well formed */
 	uint32_t verdict, id;
-	const uint8_t *pkt;         /* NULL: the packet unchanged */
+	const uint8_t *pkt; /* NULL: the packet unchanged */
 	size_t len;
 } verdict;
 
@@ -47,7 +47,8 @@ static int attr_cb(const struct nlattr *a, void *data)
 {
 	verdict *v = data;
 	if (mnl_attr_get_type(a) == NFQA_VERDICT_HDR &&
-	    mnl_attr_get_payload_len(a) == sizeof(struct nfqnl_msg_verdict_hdr)) {
+	    mnl_attr_get_payload_len(a) ==
+	        sizeof(struct nfqnl_msg_verdict_hdr)) {
 		const struct nfqnl_msg_verdict_hdr *h = mnl_attr_get_payload(a);
 		v->verdict = ntohl(h->verdict);
 		v->id = ntohl(h->id);
@@ -121,8 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int sv[2] = {-1, -1};
 	static uint8_t *in, *out;
 	if (sv[0] < 0) {
-		trap_unless(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0,
-		    sv) == 0);
+		trap_unless(
+		    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) == 0);
 		int big = 1 << 20;
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
@@ -138,11 +139,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .percent = mode == 1 ? data[1] % 101u : 100};
 	lat_arg la = {.delay_ns = (int64_t)data[1] * 1000000,
 	    .jitter_ns = (int64_t)(data[1] & 0x0f) * 1000000};
-	cep_netq q = {.sock = sv[0], .raw4 = -1, .raw6 = -1, .nsfd = -1,
-	    .qnum = CEP_NETQ_BASE, .copy_packet = mode != 3,
+	cep_netq q = {.sock = sv[0],
+	    .raw4 = -1,
+	    .raw6 = -1,
+	    .nsfd = -1,
+	    .qnum = CEP_NETQ_BASE,
+	    .copy_packet = mode != 3,
 	    .priv = mode == 3 ? (const void *)&la : (const void *)&ma};
-	cep_netq_packet_fn cb = mode == 3 ?
-	    runner_netq_delay_cb : runner_netq_mangle_cb;
+	cep_netq_packet_fn cb = mode == 3 ? runner_netq_delay_cb :
+	                                    runner_netq_mangle_cb;
 	const uint8_t *p = data + 3;
 	size_t len = size - 3;
 	size_t n = raw ? len : wrap(in, data[2], p, len, capped);
@@ -153,9 +158,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int got = verdicts(sv[1], out, &v);
 	if (raw)
 		return 0;
-	if (mode == 3) {   /* held; at once only when the heap is full */
-		trap_unless(got == 0 || (got == 1 && v.pkt == NULL &&
-		    v.id == data[2]));
+	if (mode == 3) { /* held; at once only when the heap is full */
+		trap_unless(
+		    got == 0 || (got == 1 && v.pkt == NULL && v.id == data[2]));
 		return 0;
 	}
 	trap_unless(got == 1 && v.id == data[2]);

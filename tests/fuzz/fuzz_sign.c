@@ -53,14 +53,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cep_err err = {0};
 	int rv = signer_signsvc_check(&pol, req, cep_now_ms(), &err);
 	if (rv != CEP_OK && err.msg[0] == '\0')
-		abort();   /* a refusal always says why */
+		abort(); /* a refusal always says why */
 	if (rv == CEP_OK) {
 		char *pem = NULL;
-		cep_pki_issue_req ir = {.cn = req->run_id, .uri_san = req->uri_san,
+		cep_pki_issue_req ir = {.cn = req->run_id,
+		    .uri_san = req->uri_san,
 		    .not_after_ms = req->not_after_ms};
 		if (cep_pki_issue_pub(ca, &ir, req->public_key.data,
-		    req->public_key.len, &pem, &err) != CEP_OK)
-			abort();   /* checked requests are signed */
+		        req->public_key.len, &pem, &err) != CEP_OK)
+			abort(); /* checked requests are signed */
 		free(pem);
 	}
 	cep__v1__sign_request__free_unpacked(req, NULL);

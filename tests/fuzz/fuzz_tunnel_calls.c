@@ -50,8 +50,7 @@ static const cep_rpc_method table[] = {
     {"cep.v1.Runner/GetAssignment", &cep__v1__assignment_request__descriptor,
         answer},
     {"cep.v1.Runner/PushEvents", &cep__v1__event_batch__descriptor, answer},
-    {"cep.v1.Runner/RecordFault", &cep__v1__fault_record__descriptor,
-        answer},
+    {"cep.v1.Runner/RecordFault", &cep__v1__fault_record__descriptor, answer},
 };
 
 static void gone(cep_pipe_id pipe, void *arg)
@@ -64,11 +63,12 @@ static cep_rpc_server *server(void)
 {
 	static cep_rpc_server *s;
 	if (s == NULL) {
-		cep_log_set_level(CEP_LOG_ERROR);   /* refusals are expected */
+		cep_log_set_level(CEP_LOG_ERROR); /* refusals are expected */
 		cep_rpc_server_opts o = {.name = "fuzz-runners", .workers = 2};
 		cep_err err;
-		trap_unless(cep_rpc_server_new(&s, table, sizeof(table) /
-		    sizeof(table[0]), NULL, &o, &err) == CEP_OK);
+		trap_unless(cep_rpc_server_new(&s, table,
+		                sizeof(table) / sizeof(table[0]), NULL, &o,
+		                &err) == CEP_OK);
 	}
 	return s;
 }
@@ -87,8 +87,8 @@ static bool call_ok(const Cep__V1__CpTunnelCall *c)
 /* The call not answered yet that a reply with this id can be for (ids
  * may repeat): a refusal goes to a refused call first, anything else
  * only to a call that passed the checks. n when there is none. */
-static size_t match(const Cep__V1__CpTunnelCalls *calls,
-    const bool *answered, uint64_t id, bool refusal)
+static size_t match(const Cep__V1__CpTunnelCalls *calls, const bool *answered,
+    uint64_t id, bool refusal)
 {
 	size_t n = calls->n_calls;
 	for (int pass = refusal ? 0 : 1; pass < 2; pass++)
@@ -117,11 +117,12 @@ static void collect(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls,
 			cep_sleep_ms(1);
 			continue;
 		}
-		Cep__V1__Envelope *e = cep__v1__envelope__unpack(NULL, len, buf);
+		Cep__V1__Envelope *e = cep__v1__envelope__unpack(NULL, len,
+		    buf);
 		trap_unless(e != NULL);
 		size_t i = match(calls, answered, id,
 		    e->code == CEP_INVALID_ARGUMENT);
-		trap_unless(i < n);   /* a reply to no call, or a second one */
+		trap_unless(i < n); /* a reply to no call, or a second one */
 		answered[i] = true;
 		cep__v1__envelope__free_unpacked(e, NULL);
 		free(buf);
@@ -135,15 +136,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	ProtobufCMessage *m = NULL;
 	cep_err err = {0};
-	cep_cp_answer a = {.http = 200, .ctype = "application/x-protobuf",
-	    .body = data, .len = size};
+	cep_cp_answer a = {.http = 200,
+	    .ctype = "application/x-protobuf",
+	    .body = data,
+	    .len = size};
 	if (cep_cp_reply_decode("TunnelPoll", "plane.test:443", &a,
-	    &cep__v1__cp_tunnel_calls__descriptor, &m, &err) != CEP_OK) {
+	        &cep__v1__cp_tunnel_calls__descriptor, &m, &err) != CEP_OK) {
 		trap_unless(m == NULL && strstr(err.msg, "TunnelPoll") != NULL);
 		return 0;
 	}
 	const Cep__V1__CpTunnelCalls *calls = (const Cep__V1__CpTunnelCalls *)m;
-	if (calls->n_calls > REPLY_QUEUE_MAX) {   /* replies would be dropped */
+	if (calls->n_calls > REPLY_QUEUE_MAX) { /* replies would be dropped */
 		protobuf_c_message_free_unpacked(m, NULL);
 		return 0;
 	}

@@ -24,7 +24,7 @@ static size_t walk(const cep_yaml_node *n, int depth)
 			 * linear, and large maps must not time the run out) */
 			if (cep_yaml_len(n) <= 64 &&
 			    cep_yaml_get(n, cep_yaml_scalar(k)) !=
-				cep_yaml_value_at(n, i))
+			        cep_yaml_value_at(n, i))
 				__builtin_trap();
 			sum += walk(k, depth + 1);
 			sum += walk(cep_yaml_value_at(n, i), depth + 1);
@@ -34,8 +34,7 @@ static size_t walk(const cep_yaml_node *n, int depth)
 		for (size_t i = 0; i < cep_yaml_len(n); i++)
 			sum += walk(cep_yaml_at(n, i), depth + 1);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return sum;
 }
@@ -46,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	cep_yaml_doc *doc = NULL;
 	cep_err err;
-	if (cep_yaml_parse((const char *)data, size, "fuzz.yaml", &doc,
-	    &err) != CEP_OK) {
+	if (cep_yaml_parse((const char *)data, size, "fuzz.yaml", &doc, &err) !=
+	    CEP_OK) {
 		if (strncmp(err.msg, "fuzz.yaml", 9) != 0)
 			__builtin_trap(); /* every error names the input */
 		return 0;

@@ -66,8 +66,10 @@ Test(inspect, check_refuses_each_bad_field)
 {
 	Cep__V1__LauncherInspect q = CEP__V1__LAUNCHER_INSPECT__INIT;
 	cep_err err = {0};
-	cr_assert_eq(launcher_check_inspect(&q, &err), CEP_OK, "nothing "
-	    "asked is fine: %s", err.msg);
+	cr_assert_eq(launcher_check_inspect(&q, &err), CEP_OK,
+	    "nothing "
+	    "asked is fine: %s",
+	    err.msg);
 	q.pid = 4194304;
 	q.netns = true;
 	q.path = text("/var/lib");
@@ -82,7 +84,7 @@ Test(inspect, check_refuses_each_bad_field)
 	q.netns_name = text("/run/netns/blue");
 	cr_assert_eq(launcher_check_inspect(&q, &err), CEP_OK, "%s", err.msg);
 	q.netns_name = text("");
-	refused(&q, "netns_name");   /* netns asked of nothing */
+	refused(&q, "netns_name"); /* netns asked of nothing */
 	const char *bad_names[] = {"..", ".", "a/b", NULL};
 	for (size_t i = 0; bad_names[i] != NULL; i++) {
 		q.netns_name = text(bad_names[i]);
@@ -94,10 +96,10 @@ Test(inspect, check_refuses_each_bad_field)
 	refused(&q, "netns_name");
 	q.netns_name = text("blue");
 	q.pid = 42;
-	refused(&q, "netns_name");   /* a pid's namespace is the pid's */
+	refused(&q, "netns_name"); /* a pid's namespace is the pid's */
 	q.pid = 0;
 	q.netns = false;
-	refused(&q, "netns_name");   /* a name without netns asked */
+	refused(&q, "netns_name"); /* a name without netns asked */
 	q.netns_name = text("");
 	q.path = text("var/lib");
 	refused(&q, "path");
@@ -146,7 +148,7 @@ Test(inspect, a_process_its_namespace_and_a_filesystem)
 		execlp("sleep", "sleep", "30", (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 100; i++) {   /* until the exec shows */
+	for (int i = 0; i < 100; i++) { /* until the exec shows */
 		char comm[64] = "";
 		if (cep_proc_info(child, comm, sizeof(comm), NULL) &&
 		    strcmp(comm, "sleep") == 0)
@@ -204,8 +206,9 @@ Test(inspect, what_is_not_there_is_said_per_field)
 	n.netns_name = text("cep-inspect-no-such-ns");
 	n.path = text("/cep-inspect/no/such/dir");
 	cr_assert_eq(inspect(&n, &f, &err), CEP_OK, "%s", err.msg);
-	cr_expect(strstr(f->netns_error, "/run/netns/cep-inspect-no-such-ns")
-	    != NULL, "%s", f->netns_error);
+	cr_expect(strstr(f->netns_error, "/run/netns/cep-inspect-no-such-ns") !=
+	        NULL,
+	    "%s", f->netns_error);
 	cr_expect_neq(f->netns_code, CEP_OK);
 	cr_expect_eq(f->path_errno, ENOENT);
 	cr_expect_eq(f->f_blocks, 0);
@@ -267,10 +270,10 @@ Test(inspect, a_path_under_a_pids_root_stays_in_it)
 	cr_assert_eq(symlink("/etc", esc), 0);
 	pid_t pid = jailed(jail);
 	static const char *const cases[][2] = {
-		{"/data", "0"},                 /* inside: there */
-		{"/etc", "ENOENT"},             /* the host's, not the jail's */
-		{"/../../../../etc", "ENOENT"}, /* ".." stops at the jail's root */
-		{"/escape", "ENOENT"},          /* -> "/etc" inside the jail */
+	    {"/data", "0"},                 /* inside: there */
+	    {"/etc", "ENOENT"},             /* the host's, not the jail's */
+	    {"/../../../../etc", "ENOENT"}, /* ".." stops at the jail's root */
+	    {"/escape", "ENOENT"},          /* -> "/etc" inside the jail */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		Cep__V1__LauncherInspect q = CEP__V1__LAUNCHER_INSPECT__INIT;
@@ -309,17 +312,21 @@ Test(inspect, the_walk_without_openat2_stays_in_its_root)
 	cr_assert_eq(stat(p, &want), 0);
 	int root = open(jail, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(root, 0);
-	static const struct { const char *path; int err; bool deep; } cases[] = {
-		{"/data/deep", 0, true},
-		{"/in/deep", 0, true},            /* absolute link: in the root */
-		{"/data/deep/back", 0, true},     /* relative link, then "in" */
-		{"/data/./deep/", 0, true},
-		{"/etc", ENOENT, false},
-		{"/../../../../etc", ENOENT, false},
-		{"/escape", ENOENT, false},       /* -> "/etc" inside the root */
-		{"/up/etc", ENOENT, false},       /* "../../.." stops at the root */
-		{"/loop", ELOOP, false},
-		{"/data/deep/none/x", ENOENT, false},
+	static const struct {
+		const char *path;
+		int err;
+		bool deep;
+	} cases[] = {
+	    {"/data/deep", 0, true},
+	    {"/in/deep", 0, true},        /* absolute link: in the root */
+	    {"/data/deep/back", 0, true}, /* relative link, then "in" */
+	    {"/data/./deep/", 0, true},
+	    {"/etc", ENOENT, false},
+	    {"/../../../../etc", ENOENT, false},
+	    {"/escape", ENOENT, false}, /* -> "/etc" inside the root */
+	    {"/up/etc", ENOENT, false}, /* "../../.." stops at the root */
+	    {"/loop", ELOOP, false},
+	    {"/data/deep/none/x", ENOENT, false},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		errno = 0;
@@ -329,8 +336,9 @@ Test(inspect, the_walk_without_openat2_stays_in_its_root)
 		struct stat st;
 		if (fd >= 0 && cases[i].deep) {
 			cr_expect_eq(fstat(fd, &st), 0);
-			cr_expect(st.st_ino == want.st_ino && st.st_dev ==
-			    want.st_dev, "%s: not data/deep", cases[i].path);
+			cr_expect(st.st_ino == want.st_ino &&
+			        st.st_dev == want.st_dev,
+			    "%s: not data/deep", cases[i].path);
 		}
 		if (fd >= 0)
 			close(fd);

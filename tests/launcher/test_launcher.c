@@ -80,8 +80,9 @@ Test(launcher, check_launch_accepts_and_computes_caps)
 	cep_err err = {0};
 	cr_assert_eq(launcher_check_launch(&r, &caps, &err), CEP_OK, "%s",
 	    err.msg);
-	cr_assert_eq(caps, CEP_CAP_NET_ADMIN | CEP_CAP_SYS_ADMIN |
-	    CEP_CAP_SYS_PTRACE | CEP_CAP_DAC_OVERRIDE);
+	cr_assert_eq(caps,
+	    CEP_CAP_NET_ADMIN | CEP_CAP_SYS_ADMIN | CEP_CAP_SYS_PTRACE |
+	        CEP_CAP_DAC_OVERRIDE);
 	r.n_fault_types = 0;
 	cr_assert_eq(launcher_check_launch(&r, &caps, &err), CEP_OK);
 	cr_assert_eq(caps, 0, "no fault, no capability");
@@ -91,16 +92,16 @@ static void refused(Cep__V1__LaunchRequest *r, int code, const char *field)
 {
 	unsigned caps = 99;
 	cep_err err = {0};
-	cr_assert_eq(launcher_check_launch(r, &caps, &err), code,
-	    "%s: %s", field, err.msg);
+	cr_assert_eq(launcher_check_launch(r, &caps, &err), code, "%s: %s",
+	    field, err.msg);
 	cr_assert(strstr(err.msg, field) != NULL, "\"%s\" not in \"%s\"", field,
 	    err.msg);
 }
 
 Test(launcher, check_launch_refuses_each_bad_field)
 {
-	char *types[] = {"network-loss"}, *bad_types[] = {"network-loss",
-	    "format-disk"};
+	char *types[] = {"network-loss"},
+	     *bad_types[] = {"network-loss", "format-disk"};
 	Cep__V1__LaunchRequest r = request(bad_types, 2);
 	refused(&r, CEP_PERMISSION_DENIED, "fault_types");
 	r = request(types, 1);
@@ -148,7 +149,8 @@ static int cleanup_check(const char *run, const char *js, unsigned *caps,
 	return launcher_check_cleanup(&q, caps, err);
 }
 
-#define REC(run, mech) "{\"run_id\":\"" run "\",\"fault_id\":\"f1\"," \
+#define REC(run, mech)                                                \
+	"{\"run_id\":\"" run "\",\"fault_id\":\"f1\","                \
 	"\"type\":\"t\",\"target\":\"x\",\"mechanism\":\"" mech "\"," \
 	"\"undo\":\"{}\"}"
 
@@ -156,23 +158,30 @@ Test(launcher, check_cleanup)
 {
 	unsigned caps = 0;
 	cep_err err = {0};
-	cr_assert_eq(cleanup_check(RUN, "[" REC(RUN, "nftables") ","
-	    REC(RUN, "disk-fill") "]", &caps, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(caps, CEP_CAP_NET_ADMIN | CEP_CAP_SYS_ADMIN |
-	    CEP_CAP_SYS_PTRACE | CEP_CAP_DAC_OVERRIDE);
+	cr_assert_eq(cleanup_check(RUN,
+	                 "[" REC(RUN, "nftables") "," REC(RUN, "disk-fill") "]",
+	                 &caps, &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(caps,
+	    CEP_CAP_NET_ADMIN | CEP_CAP_SYS_ADMIN | CEP_CAP_SYS_PTRACE |
+	        CEP_CAP_DAC_OVERRIDE);
 	cr_assert_eq(cleanup_check(RUN, "[]", &caps, &err), CEP_OK);
 	cr_assert_eq(caps, 0);
-	cr_assert_eq(cleanup_check(RUN, "[" REC("r-ffffffffffffffff",
-	    "nftables") "]", &caps, &err), CEP_PERMISSION_DENIED);
+	cr_assert_eq(cleanup_check(RUN,
+	                 "[" REC("r-ffffffffffffffff", "nftables") "]", &caps,
+	                 &err),
+	    CEP_PERMISSION_DENIED);
 	cr_assert_eq(caps, 0);
 	cr_assert_eq(cleanup_check(RUN, "[" REC(RUN, "k8s-scale") "]", &caps,
-	    &err), CEP_NOT_FOUND);
+	                 &err),
+	    CEP_NOT_FOUND);
 	cr_assert_eq(cleanup_check(RUN, "{}", &caps, &err),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cleanup_check(RUN, "[1]", &caps, &err),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cleanup_check(RUN, "[{\"run_id\":\"" RUN "\"}]", &caps,
-	    &err), CEP_INVALID_ARGUMENT);
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cleanup_check("x", "[]", &caps, &err),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cleanup_check(RUN, "", &caps, &err), CEP_INVALID_ARGUMENT);
@@ -196,16 +205,16 @@ static bool poll_alive(char *how, size_t len)
 	Cep__V1__LauncherPollReply *rep = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_rpc_invoke(T.C, "cep.v1.Launcher/Poll", &q.base,
-	    &cep__v1__launcher_poll_reply__descriptor, (ProtobufCMessage **)&rep,
-	    5000, &err), CEP_OK, "%s", err.msg);
+	                 &cep__v1__launcher_poll_reply__descriptor,
+	                 (ProtobufCMessage **)&rep, 5000, &err),
+	    CEP_OK, "%s", err.msg);
 	bool alive = rep->alive;
 	snprintf(how, len, "%s", rep->how);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	return alive;
 }
 
-static int call(const char *method, const ProtobufCMessage *req,
-    cep_err *err)
+static int call(const char *method, const ProtobufCMessage *req, cep_err *err)
 {
 	return cep_rpc_invoke(T.C, method, req, NULL, NULL, 10000, err);
 }
@@ -214,7 +223,7 @@ static uint64_t status_hex(int pid, const char *field)
 {
 	char path[64], data[8192];
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	FILE *f = fopen(path, "r");   /* procfs: no size to read by */
+	FILE *f = fopen(path, "r"); /* procfs: no size to read by */
 	cr_assert_not_null(f);
 	size_t n = fread(data, 1, sizeof(data) - 1, f);
 	fclose(f);
@@ -239,8 +248,9 @@ Test(launcher, launch_poll_signal_undo)
 	if (geteuid() == 0) {
 		uint64_t want = cep_caps_linux_mask(CEP_CAP_NET_ADMIN |
 		    CEP_CAP_SYS_ADMIN | CEP_CAP_SYS_PTRACE | CEP_CAP_KILL);
-		for (int i = 0; i < 50 && status_hex(pid, "CapBnd:") != want; i++)
-			cep_sleep_ms(20);   /* until execv happened */
+		for (int i = 0; i < 50 && status_hex(pid, "CapBnd:") != want;
+		     i++)
+			cep_sleep_ms(20); /* until execv happened */
 		cr_assert_eq(status_hex(pid, "CapEff:"), want);
 		cr_assert_eq(status_hex(pid, "CapBnd:"), want);
 		cr_assert_eq(status_hex(pid, "CapAmb:"), want);
@@ -280,7 +290,9 @@ Test(launcher, undo_kills_every_process_of_the_run)
 	cr_assert_eq(launch(NULL, 0, &rep, &err), CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(rep->caps, "");
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	for (int i = 0; i < 50 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0, NULL) < 1; i++)
+	for (int i = 0;
+	     i < 50 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0, NULL) < 1;
+	     i++)
 		cep_sleep_ms(20);
 	Cep__V1__LauncherRun q = CEP__V1__LAUNCHER_RUN__INIT;
 	q.run_id = (char *)RUN;
@@ -326,9 +338,10 @@ Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
 	bool done = false;
 	for (int i = 0; i < 200 && !done; i++) {
 		cr_assert_eq(cep_rpc_invoke(T.C, "cep.v1.Launcher/Cleanup",
-		    &q.base, &cep__v1__launcher_cleanup_reply__descriptor,
-		    (ProtobufCMessage **)&rep, 5000, &err), CEP_OK, "%s",
-		    err.msg);
+		                 &q.base,
+		                 &cep__v1__launcher_cleanup_reply__descriptor,
+		                 (ProtobufCMessage **)&rep, 5000, &err),
+		    CEP_OK, "%s", err.msg);
 		done = rep->done;
 		if (done) {
 			cr_assert_eq(rep->code, CEP_OK, "%s", rep->error);
@@ -340,12 +353,12 @@ Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
 			cep_sleep_ms(20);
 	}
 	cr_assert(done, "the cleanup never ended");
-	cr_assert_eq(launcher_nruns(T.L), 0,
-	    "a finished cleanup is forgotten");
+	cr_assert_eq(launcher_nruns(T.L), 0, "a finished cleanup is forgotten");
 	q.records_json = (char *)"[" REC(RUN, "signal") "]";
 	cr_assert_eq(cep_rpc_invoke(T.C, "cep.v1.Launcher/Cleanup", &q.base,
-	    &cep__v1__launcher_cleanup_reply__descriptor,
-	    (ProtobufCMessage **)&rep, 5000, &err), CEP_NOT_FOUND);
+	                 &cep__v1__launcher_cleanup_reply__descriptor,
+	                 (ProtobufCMessage **)&rep, 5000, &err),
+	    CEP_NOT_FOUND);
 }
 
 Test(launcher, restarted_launcher_adopts_its_runners)
@@ -358,10 +371,11 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 	int64_t st = rep->start;
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	/* once it has exec'd (its command line names the run) */
-	for (int i = 0; i < 100 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0,
-	    NULL) < 1; i++)
+	for (int i = 0;
+	     i < 100 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0, NULL) < 1;
+	     i++)
 		cep_sleep_ms(20);
-	launcher_free(T.L);    /* a crash, as far as the runner knows */
+	launcher_free(T.L); /* a crash, as far as the runner knows */
 	T.L = NULL;
 	start(getuid());
 	cr_assert_eq(launcher_nruns(T.L), 1, "the runner was not adopted");
@@ -379,7 +393,7 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 	cr_assert_eq(call("cep.v1.Launcher/Undo", &q.base, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert(!poll_alive(how, sizeof(how)));
-	(void)waitpid(pid, NULL, 0);   /* our child all along */
+	(void)waitpid(pid, NULL, 0); /* our child all along */
 }
 
 Test(launcher, restart_removes_identities_of_gone_runners)

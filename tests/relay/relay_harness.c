@@ -26,7 +26,6 @@
 
 /* ------------------------------------------------------- fake delegate */
 
-
 /* Test run ids are "r-" + 16 hex digits holding the run's index. */
 int run_index(const char *run_id)
 {
@@ -42,8 +41,8 @@ int run_index(const char *run_id)
 static void fd_events(cep_rpc_call *c, void *arg)
 {
 	fake_delegate *fd = arg;
-	const Cep__V1__EventBatch *b =
-	    (const Cep__V1__EventBatch *)cep_rpc_call_request(c);
+	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
+	    cep_rpc_call_request(c);
 	Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
 	pthread_mutex_lock(&fd->mu);
 	fd->event_calls++;
@@ -93,29 +92,28 @@ static void fd_reverted(cep_rpc_call *c, void *arg)
 static void fd_connected(cep_rpc_call *c, void *arg)
 {
 	fake_delegate *fd = arg;
-	const Cep__V1__RunnerSeen *s =
-	    (const Cep__V1__RunnerSeen *)cep_rpc_call_request(c);
+	const Cep__V1__RunnerSeen *s = (const Cep__V1__RunnerSeen *)
+	    cep_rpc_call_request(c);
 	pthread_mutex_lock(&fd->mu);
 	fd->connected++;
-	snprintf(fd->last_connected, sizeof(fd->last_connected), "%s", s->run_id);
+	snprintf(fd->last_connected, sizeof(fd->last_connected), "%s",
+	    s->run_id);
 	pthread_mutex_unlock(&fd->mu);
 	reply_ack(c);
 }
 
 static const cep_rpc_method fd_methods[] = {
-	{"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,
-	    fd_events},
-	{"cep.v1.Delegate/RecordFault", &cep__v1__fault_record__descriptor,
-	    fd_record},
-	{"cep.v1.Delegate/FaultReverted", &cep__v1__fault_record__descriptor,
-	    fd_reverted},
-	{"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
-	    fd_connected},
+    {"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,
+        fd_events},
+    {"cep.v1.Delegate/RecordFault", &cep__v1__fault_record__descriptor,
+        fd_record},
+    {"cep.v1.Delegate/FaultReverted", &cep__v1__fault_record__descriptor,
+        fd_reverted},
+    {"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
+        fd_connected},
 };
 
 /* ------------------------------------------------------------ test env */
-
-
 
 env E;
 
@@ -132,15 +130,20 @@ static void make_home(void)
 {
 	cep_err err = {0};
 	E.home = cep_test_tmpdir("relay");
-	cr_assert_eq(cep_paths_resolve(E.home, &E.paths, &err), 0, "%s", err.msg);
+	cr_assert_eq(cep_paths_resolve(E.home, &E.paths, &err), 0, "%s",
+	    err.msg);
 	cr_assert_eq(cep_mkdirs(E.paths.pki, 0700, &err), 0, "%s", err.msg);
 	cr_assert_eq(cep_mkdirs(E.paths.run, 0750, &err), 0, "%s", err.msg);
 	cr_assert_eq(cep_pki_ca_create(E.paths.pki, APPLIANCE, &err), 0, "%s",
 	    err.msg);
-	cr_assert_eq(cep_pki_ca_load(&E.ca, E.paths.pki, &err), 0, "%s", err.msg);
+	cr_assert_eq(cep_pki_ca_load(&E.ca, E.paths.pki, &err), 0, "%s",
+	    err.msg);
 	const char *dns[] = {"localhost", NULL}, *ips[] = {"127.0.0.1", NULL};
-	cep_pki_issue_req req = {.cn = "cep-relay", .dns = dns, .ips = ips,
-	    .not_after_ms = cep_now_ms() + 86400000, .server = 1};
+	cep_pki_issue_req req = {.cn = "cep-relay",
+	    .dns = dns,
+	    .ips = ips,
+	    .not_after_ms = cep_now_ms() + 86400000,
+	    .server = 1};
 	char *cert = NULL, *key = NULL;
 	cr_assert_eq(cep_pki_issue(E.ca, &req, &cert, &key, &err), 0, "%s",
 	    err.msg);
@@ -188,10 +191,12 @@ static void start_fake_delegate(void)
 	pthread_mutex_init(&E.fd.mu, NULL);
 	cep_rpc_server_opts o = {.name = "fake-delegate", .workers = 4};
 	cr_assert_eq(cep_rpc_server_new(&E.fd.srv, fd_methods,
-	    sizeof(fd_methods) / sizeof(fd_methods[0]), &E.fd, &o, &err), 0,
-	    "%s", err.msg);
+	                 sizeof(fd_methods) / sizeof(fd_methods[0]), &E.fd, &o,
+	                 &err),
+	    0, "%s", err.msg);
 	cr_assert_eq(cep_paths_url(&E.paths, "delegate.sock", url, sizeof(url),
-	    &err), 0, "%s", err.msg);
+	                 &err),
+	    0, "%s", err.msg);
 	cr_assert_eq(cep_rpc_server_listen(E.fd.srv, url, NULL, &err), 0, "%s",
 	    err.msg);
 }
@@ -215,7 +220,8 @@ void setup_with(void (*tweak)(cep_config *cfg))
 	    err.msg);
 	char url[PATH_MAX + 32];
 	cr_assert_eq(cep_paths_url(&E.paths, "relay.sock", url, sizeof(url),
-	    &err), 0, "%s", err.msg);
+	                 &err),
+	    0, "%s", err.msg);
 	cr_assert_eq(cep_rpc_client_new(&E.dlg, url, NULL, &err), 0, "%s",
 	    err.msg);
 }
@@ -252,14 +258,17 @@ runner *runner_new(unsigned idx, cep_pki_ca *ca, int64_t nb, int64_t na)
 	cr_assert_not_null(rn);
 	snprintf(rn->run_id, sizeof(rn->run_id), "r-%016x", idx);
 	cr_assert_eq(cep_pki_identity_uri(rn->uri, sizeof(rn->uri), APPLIANCE,
-	    "local", "host", rn->run_id, &err), 0, "%s", err.msg);
-	cep_pki_issue_req req = {.cn = rn->run_id, .uri_san = rn->uri,
+	                 "local", "host", rn->run_id, &err),
+	    0, "%s", err.msg);
+	cep_pki_issue_req req = {.cn = rn->run_id,
+	    .uri_san = rn->uri,
 	    .not_before_ms = nb,
 	    .not_after_ms = na ? na : cep_now_ms() + 3600000};
 	cr_assert_eq(cep_pki_issue(ca, &req, &rn->cert_pem, &rn->key_pem, &err),
 	    0, "%s", err.msg);
 	cr_assert_eq(cep_pki_cert_der(rn->cert_pem, &rn->der, &rn->der_len,
-	    &err), 0, "%s", err.msg);
+	                 &err),
+	    0, "%s", err.msg);
 	E.all[E.nall++] = rn;
 	return rn;
 }
@@ -267,8 +276,10 @@ runner *runner_new(unsigned idx, cep_pki_ca *ca, int64_t nb, int64_t na)
 void runner_connect(runner *rn)
 {
 	cep_err err = {0};
-	cep_rpc_tls tls = {.cert_pem = rn->cert_pem, .key_pem = rn->key_pem,
-	    .ca_pem = cep_pki_ca_cert_pem(E.ca), .server_name = "localhost"};
+	cep_rpc_tls tls = {.cert_pem = rn->cert_pem,
+	    .key_pem = rn->key_pem,
+	    .ca_pem = cep_pki_ca_cert_pem(E.ca),
+	    .server_name = "localhost"};
 	cr_assert_eq(cep_rpc_client_new(&rn->cli, E.url, &tls, &err), 0, "%s",
 	    err.msg);
 }
@@ -303,7 +314,8 @@ int runner_prove(runner *rn, bool corrupt, cep_err *err)
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;
 	cr_assert_eq(cep_pki_sign_proof(rn->key_pem, ch->nonce.data,
-	    ch->nonce.len, &sig, &sig_len, err), 0, "%s", err->msg);
+	                 ch->nonce.len, &sig, &sig_len, err),
+	    0, "%s", err->msg);
 	protobuf_c_message_free_unpacked(rep, NULL);
 	Cep__V1__ProveRequest pr = CEP__V1__PROVE_REQUEST__INIT;
 	pr.run_id = rn->run_id;
@@ -336,8 +348,8 @@ int push(runner *rn, const char *batch_run, const char *event_run,
 	b.n_events = n;
 	b.events = evp;
 	ProtobufCMessage *rep = NULL;
-	int rc = rcall(rn, "PushEvents", &b.base, &cep__v1__event_ack__descriptor,
-	    &rep, err);
+	int rc = rcall(rn, "PushEvents", &b.base,
+	    &cep__v1__event_ack__descriptor, &rep, err);
 	if (rc == 0 && acked != NULL)
 		*acked = ((Cep__V1__EventAck *)rep)->acked_seq;
 	if (rep != NULL)
@@ -379,7 +391,8 @@ void sync_grants(void)
 	for (size_t i = 0; i < E.ngranted; i++) {
 		cep__v1__run_grant__init(&g[i]);
 		cep__v1__assignment__init(&a[i]);
-		snprintf(names[i], sizeof(names[i]), "exp-%s", E.granted[i]->run_id);
+		snprintf(names[i], sizeof(names[i]), "exp-%s",
+		    E.granted[i]->run_id);
 		a[i].run_id = E.granted[i]->run_id;
 		a[i].spec_name = names[i];
 		a[i].spec_yaml = "apiVersion: cep/v1\n";
@@ -398,8 +411,9 @@ void sync_grants(void)
 	rg.finished = (char **)E.finished;
 	ProtobufCMessage *rep = NULL;
 	cep_err err = {0};
-	cr_assert_eq(dcall("SyncRuns", &rg.base, &cep__v1__sync_reply__descriptor,
-	    &rep, &err), 0, "SyncRuns: %s", err.msg);
+	cr_assert_eq(dcall("SyncRuns", &rg.base,
+	                 &cep__v1__sync_reply__descriptor, &rep, &err),
+	    0, "SyncRuns: %s", err.msg);
 	cr_assert_eq(((Cep__V1__SyncReply *)rep)->active, E.ngranted);
 	protobuf_c_message_free_unpacked(rep, NULL);
 }
@@ -434,8 +448,9 @@ Cep__V1__RelayStats *stats(void)
 	Cep__V1__StatsRequest req = CEP__V1__STATS_REQUEST__INIT;
 	ProtobufCMessage *rep = NULL;
 	cep_err err = {0};
-	cr_assert_eq(dcall("Stats", &req.base, &cep__v1__relay_stats__descriptor,
-	    &rep, &err), 0, "Stats: %s", err.msg);
+	cr_assert_eq(dcall("Stats", &req.base,
+	                 &cep__v1__relay_stats__descriptor, &rep, &err),
+	    0, "Stats: %s", err.msg);
 	return (Cep__V1__RelayStats *)rep;
 }
 
@@ -471,11 +486,11 @@ int log_lines(const char *a, const char *b, const char *c)
 	return n;
 }
 
-
 fd_snap fd_snapshot(void)
 {
 	pthread_mutex_lock(&E.fd.mu);
-	fd_snap s = {E.fd.event_calls, E.fd.faults, E.fd.reverted, E.fd.connected};
+	fd_snap s = {E.fd.event_calls, E.fd.faults, E.fd.reverted,
+	    E.fd.connected};
 	pthread_mutex_unlock(&E.fd.mu);
 	return s;
 }
@@ -499,7 +514,8 @@ void assert_good_runner_served(unsigned idx)
 	grant(rn);
 	sync_grants();
 	runner_connect(rn);
-	cr_assert_eq(runner_prove(rn, false, &err), 0, "good runner: %s", err.msg);
+	cr_assert_eq(runner_prove(rn, false, &err), 0, "good runner: %s",
+	    err.msg);
 	uint64_t acked = 0;
 	cr_assert_eq(push(rn, rn->run_id, rn->run_id, 1, 2, &acked, &err), 0,
 	    "good runner push: %s", err.msg);
@@ -509,8 +525,6 @@ void assert_good_runner_served(unsigned idx)
 	cr_assert(E.fd.seen[ri][1] == 1 && E.fd.seen[ri][2] == 1);
 	pthread_mutex_unlock(&E.fd.mu);
 }
-
-
 
 void *watch_thread(void *p)
 {
@@ -544,7 +558,6 @@ uint64_t stat_calls(void)
 	protobuf_c_message_free_unpacked(&st->base, NULL);
 	return n;
 }
-
 
 /* --------------------------------------------------------- start-up */
 

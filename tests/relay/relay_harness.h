@@ -55,11 +55,11 @@ typedef struct env {
 	cep_pki_ca *ca;
 	fake_delegate fd;
 	cep_relay *relay;
-	cep_rpc_client *dlg;          /* the test as the delegate */
-	char url[64];                 /* runners dial this */
+	cep_rpc_client *dlg; /* the test as the delegate */
+	char url[64];        /* runners dial this */
 	FILE *saved_stderr;
 	char logpath[PATH_MAX + 16];
-	runner *all[MAX_RUNS + 16];   /* freed at teardown */
+	runner *all[MAX_RUNS + 16]; /* freed at teardown */
 	size_t nall;
 	runner *granted[MAX_RUNS + 16];
 	size_t ngranted;
@@ -67,7 +67,9 @@ typedef struct env {
 	size_t nfinished;
 } env;
 
-typedef struct fd_snap { uint64_t event_calls, faults, reverted, connected; } fd_snap;
+typedef struct fd_snap {
+	uint64_t event_calls, faults, reverted, connected;
+} fd_snap;
 
 typedef struct watch_arg {
 	runner *rn;

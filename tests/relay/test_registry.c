@@ -73,9 +73,11 @@ Test(registry, sync_replaces_set_and_keeps_commands)
 	cr_assert_eq(nleft, 0);
 	bool queued;
 	Cep__V1__Command c = cmd(5);
-	cr_assert_eq(relay_registry_add_command(reg, rid(1), &c, &queued, NULL), 0);
+	cr_assert_eq(relay_registry_add_command(reg, rid(1), &c, &queued, NULL),
+	    0);
 	cr_assert(queued);
-	cr_assert_eq(relay_registry_add_command(reg, rid(1), &c, &queued, NULL), 0);
+	cr_assert_eq(relay_registry_add_command(reg, rid(1), &c, &queued, NULL),
+	    0);
 	cr_assert_not(queued, "same seq twice must be ignored");
 
 	int b[] = {1, 3};
@@ -83,7 +85,8 @@ Test(registry, sync_replaces_set_and_keeps_commands)
 	cr_assert_eq(sync_set(reg, b, 2, NULL, 0, &nleft, &added, &left), 0);
 	cr_assert_eq(added, 1);
 	cr_assert_eq(nleft, 2);
-	cr_assert(strcmp(left[0].s, rid(0)) == 0 || strcmp(left[1].s, rid(0)) == 0);
+	cr_assert(
+	    strcmp(left[0].s, rid(0)) == 0 || strcmp(left[1].s, rid(0)) == 0);
 	free(left);
 	cr_assert_null(relay_registry_find(reg, rid(0)));
 	cr_assert(relay_registry_is_finished(reg, rid(0)),
@@ -138,8 +141,9 @@ Test(registry, command_queue_bounded_and_ordered)
 	    CEP_INVALID_ARGUMENT);
 	for (uint64_t s = CEP_REGISTRY_MAX_CMDS; s >= 1; s--) {
 		c = cmd(s);
-		cr_assert_eq(relay_registry_add_command(reg, rid(0), &c, &queued,
-		    NULL), 0);
+		cr_assert_eq(relay_registry_add_command(reg, rid(0), &c,
+		                 &queued, NULL),
+		    0);
 	}
 	c = cmd(1000);
 	cr_assert_eq(relay_registry_add_command(reg, rid(0), &c, &queued, NULL),
@@ -166,12 +170,15 @@ Test(registry, finished_ring_bounded)
 	for (int i = 0; i <= CEP_REGISTRY_FINISHED; i++) {
 		snprintf(names[i], sizeof(names[i]), "r-%016x", 0x10000 + i);
 		fin[0] = names[i];
-		cr_assert_eq(sync_set(reg, NULL, 0, fin, 1, &nleft, &added, NULL), 0);
+		cr_assert_eq(sync_set(reg, NULL, 0, fin, 1, &nleft, &added,
+		                 NULL),
+		    0);
 	}
 	cr_assert_not(relay_registry_is_finished(reg, names[0]),
 	    "the oldest finished id should have been forgotten");
 	cr_assert(relay_registry_is_finished(reg, names[1]));
-	cr_assert(relay_registry_is_finished(reg, names[CEP_REGISTRY_FINISHED]));
+	cr_assert(
+	    relay_registry_is_finished(reg, names[CEP_REGISTRY_FINISHED]));
 	relay_registry_free(reg);
 }
 

@@ -23,7 +23,8 @@ Test(relay, happy_path)
 	pthread_mutex_unlock(&E.fd.mu);
 
 	Cep__V1__Assignment *asg = NULL;
-	cr_assert_eq(get_assignment(rn, rn->run_id, &err, &asg), 0, "%s", err.msg);
+	cr_assert_eq(get_assignment(rn, rn->run_id, &err, &asg), 0, "%s",
+	    err.msg);
 	cr_assert_str_eq(asg->run_id, rn->run_id);
 	cr_assert(strncmp(asg->spec_name, "exp-", 4) == 0);
 	cr_assert_eq(asg->deadman_ms, 10000);
@@ -44,11 +45,13 @@ Test(relay, happy_path)
 	fr.type = "process-kill";
 	ProtobufCMessage *rep = NULL;
 	cr_assert_eq(rcall(rn, "RecordFault", &fr.base,
-	    &cep__v1__fault_ack__descriptor, &rep, &err), 0, "%s", err.msg);
+	                 &cep__v1__fault_ack__descriptor, &rep, &err),
+	    0, "%s", err.msg);
 	cr_assert(((Cep__V1__FaultAck *)rep)->recorded);
 	protobuf_c_message_free_unpacked(rep, NULL);
 	cr_assert_eq(rcall(rn, "FaultReverted", &fr.base,
-	    &cep__v1__fault_ack__descriptor, NULL, &err), 0, "%s", err.msg);
+	                 &cep__v1__fault_ack__descriptor, NULL, &err),
+	    0, "%s", err.msg);
 	pthread_mutex_lock(&E.fd.mu);
 	cr_assert_eq(E.fd.faults, 1);
 	cr_assert_eq(E.fd.reverted, 1);
@@ -105,7 +108,7 @@ Test(relay, other_ca_refused)
 	cr_assert_eq(cep_pki_ca_load(&other, dir, &err), 0, "%s", err.msg);
 	runner *rn = runner_new(2, other, 0, 0);
 	cep_pki_ca_free(other);
-	grant(rn);          /* even a granted run id does not help it */
+	grant(rn); /* even a granted run id does not help it */
 	sync_grants();
 	runner_connect(rn);
 	fd_snap before = fd_snapshot();
@@ -116,7 +119,8 @@ Test(relay, other_ca_refused)
 	    err.msg);
 	cr_assert_eq(refusals("cert_untrusted"), 1);
 	cr_assert_eq(log_lines("refused Prove from 127.0.0.1:",
-	    "reason=cert_untrusted", rn->run_id), 1);
+	                 "reason=cert_untrusted", rn->run_id),
+	    1);
 	assert_fd_unchanged(before);
 	assert_good_runner_served(3);
 }
@@ -135,7 +139,8 @@ Test(relay, expired_identity_refused)
 	cr_assert(strstr(err.msg, "expired at"), "%s", err.msg);
 	cr_assert_eq(refusals("cert_expired"), 1);
 	cr_assert_eq(log_lines("refused Prove", "reason=cert_expired",
-	    "requested=r-"), 1);
+	                 "requested=r-"),
+	    1);
 	/* the pipe is unverified: nothing else is allowed on it either */
 	rc = push(rn, rn->run_id, rn->run_id, 1, 1, NULL, &err);
 	cr_assert(rc == CEP_UNAUTHENTICATED || rc == CEP_UNAVAILABLE,
@@ -157,7 +162,8 @@ Test(relay, finished_run_refused)
 	cr_assert(strstr(err.msg, "finished"), "%s", err.msg);
 	cr_assert_eq(refusals("run_finished"), 1);
 	cr_assert_eq(log_lines("refused Prove", "reason=run_finished",
-	    rn->run_id), 1);
+	                 rn->run_id),
+	    1);
 
 	/* never granted, never finished: unknown */
 	runner *unk = runner_new(7, E.ca, 0, 0);
@@ -207,12 +213,13 @@ Test(relay, wrong_run_refused)
 	snprintf(req, sizeof(req), "requested=%s", b->run_id);
 	cr_assert_eq(log_lines("reason=wrong_run", bound, req), 4);
 	cr_assert_eq(log_lines("refused PushEvents from 127.0.0.1:",
-	    "reason=wrong_run", NULL), 2);
+	                 "reason=wrong_run", NULL),
+	    2);
 	assert_fd_unchanged(before);
 	/* a itself is still served */
 	uint64_t acked = 0;
-	cr_assert_eq(push(a, a->run_id, a->run_id, 1, 1, &acked, &err), 0,
-	    "%s", err.msg);
+	cr_assert_eq(push(a, a->run_id, a->run_id, 1, 1, &acked, &err), 0, "%s",
+	    err.msg);
 	cr_assert_eq(acked, 1);
 }
 
@@ -234,7 +241,8 @@ Test(relay, call_before_prove_refused)
 	cr_assert_eq(rc, CEP_UNAUTHENTICATED, "got %d: %s", rc, err.msg);
 	cr_assert_eq(refusals("not_authenticated"), 2);
 	cr_assert_eq(log_lines("reason=not_authenticated", "bound=-",
-	    rn->run_id), 2);
+	                 rn->run_id),
+	    2);
 	assert_fd_unchanged(before);
 	/* proving afterwards works on the same connection */
 	cr_assert_eq(runner_prove(rn, false, &err), 0, "%s", err.msg);
@@ -254,7 +262,8 @@ Test(relay, wrong_signature_refused)
 	cr_assert(strstr(err.msg, "proof of possession failed"), "%s", err.msg);
 	cr_assert_eq(refusals("bad_signature"), 1);
 	cr_assert_eq(log_lines("refused Prove", "reason=bad_signature",
-	    rn->run_id), 1);
+	                 rn->run_id),
+	    1);
 
 	/* the nonce was used up by the failed attempt: a replay of Prove
 	 * without a new Challenge is refused */
@@ -262,7 +271,8 @@ Test(relay, wrong_signature_refused)
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;
 	cr_assert_eq(cep_pki_sign_proof(rn->key_pem, nonce, 32, &sig, &sig_len,
-	    &err), 0);
+	                 &err),
+	    0);
 	Cep__V1__ProveRequest pr = CEP__V1__PROVE_REQUEST__INIT;
 	pr.run_id = rn->run_id;
 	pr.cert_der = (ProtobufCBinaryData){rn->der_len, rn->der};
@@ -349,8 +359,8 @@ Test(relay, oversized_batch_refused)
 	b.run_id = rn->run_id;
 	b.n_events = n;
 	b.events = evp;
-	int rc = rcall(rn, "PushEvents", &b.base, &cep__v1__event_ack__descriptor,
-	    NULL, &err);
+	int rc = rcall(rn, "PushEvents", &b.base,
+	    &cep__v1__event_ack__descriptor, NULL, &err);
 	free(ev);
 	free(evp);
 	cr_assert_eq(rc, CEP_INVALID_ARGUMENT, "got %d: %s", rc, err.msg);
@@ -398,7 +408,8 @@ Test(relay_start, key_readable_by_group_refused, .init = home_only,
 	cr_assert_null(E.relay);
 	cr_assert(strstr(err.msg, "relay.key") && strstr(err.msg, "0640"), "%s",
 	    err.msg);
-	cr_assert_neq(access(sock, F_OK), 0, "relay.sock exists after a "
+	cr_assert_neq(access(sock, F_OK), 0,
+	    "relay.sock exists after a "
 	    "refused start");
 	cr_assert_eq(chmod(key, 0600), 0);
 	rc = relay_new(&E.paths, &E.cfg, &E.relay, &err);

@@ -19,7 +19,7 @@ TestSuite(relay_load, .init = setup, .fini = teardown, .timeout = 120);
 #define MANY_BATCH 5
 
 typedef struct many_arg {
-	runner **rn;        /* this thread's runners */
+	runner **rn; /* this thread's runners */
 	size_t n;
 	uint64_t retried_events;
 	int failures;
@@ -34,7 +34,8 @@ static int with_retry(many_arg *m, runner *rn, uint64_t first)
 	cep_err err = {0};
 	for (int attempt = 0; attempt < 6; attempt++) {
 		int rc = first == 0 ? runner_prove(rn, false, &err) :
-		    push(rn, rn->run_id, rn->run_id, first, MANY_BATCH, NULL, &err);
+		                      push(rn, rn->run_id, rn->run_id, first,
+		                          MANY_BATCH, NULL, &err);
 		if (rc == 0)
 			return 0;
 		if (rc == CEP_UNAUTHENTICATED && first > 0) {
@@ -62,7 +63,7 @@ static void *many_thread(void *p)
 		m->failures += with_retry(m, m->rn[i], 0) != 0;
 	/* batch by batch across all runners: all 200 pipes stay busy */
 	for (uint64_t first = 1; first <= MANY_EVENTS && m->failures == 0;
-	    first += MANY_BATCH)
+	     first += MANY_BATCH)
 		for (size_t i = 0; i < m->n && m->failures == 0; i++)
 			m->failures += with_retry(m, m->rn[i], first) != 0;
 	return NULL;
@@ -102,13 +103,14 @@ Test(relay_load, two_hundred_runners)
 	for (unsigned i = 0; i < MANY; i++) {
 		int ri = run_index(rn[i]->run_id);
 		for (unsigned s = 1; s <= MANY_EVENTS; s++)
-			cr_assert_geq(E.fd.seen[ri][s], 1, "%s seq %u never arrived",
-			    rn[i]->run_id, s);
+			cr_assert_geq(E.fd.seen[ri][s], 1,
+			    "%s seq %u never arrived", rn[i]->run_id, s);
 		cr_assert_eq(E.fd.acked[ri], MANY_EVENTS);
 	}
 	cr_assert_leq(E.fd.dupes, retried,
 	    "%" PRIu64 " duplicates but the runners retried only %" PRIu64
-	    " events: the relay duplicated", E.fd.dupes, retried);
+	    " events: the relay duplicated",
+	    E.fd.dupes, retried);
 	cr_assert_eq(E.fd.events, (uint64_t)MANY * MANY_EVENTS + E.fd.dupes);
 	cr_assert_eq(E.fd.connected, MANY);
 	pthread_mutex_unlock(&E.fd.mu);

@@ -70,14 +70,16 @@ static uint64_t drain(cep_spool *s, uint64_t want, size_t peek_bytes)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(relay_spool_peek(s, peek_bytes, 0, &v, &n, &tok, &err), 0,
-		    "%s", err.msg);
+		cr_assert_eq(relay_spool_peek(s, peek_bytes, 0, &v, &n, &tok,
+		                 &err),
+		    0, "%s", err.msg);
 		if (n == 0)
 			return want;
 		for (size_t i = 0; i < n; i++)
 			cr_assert_eq(seq_of(v[i]), want++, "out of order");
 		relay_spool_batches_free(v, n);
-		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s",
+		    err.msg);
 	}
 }
 
@@ -115,11 +117,13 @@ Test(spool, order_across_peeks_and_commits)
 		size_t n = 0, n2 = 0;
 		uint64_t tok = 0, tok2 = 0;
 		cep_err err = {0};
-		cr_assert_eq(relay_spool_peek(s, 2000, 0, &v, &n, &tok, &err), 0);
+		cr_assert_eq(relay_spool_peek(s, 2000, 0, &v, &n, &tok, &err),
+		    0);
 		cr_assert_gt(n, 0);
 		uint64_t first = seq_of(v[0]);
 		relay_spool_batches_free(v, n);
-		cr_assert_eq(relay_spool_peek(s, 2000, 0, &v, &n2, &tok2, &err), 0);
+		cr_assert_eq(relay_spool_peek(s, 2000, 0, &v, &n2, &tok2, &err),
+		    0);
 		cr_assert_eq(n2, n);
 		cr_assert_eq(tok2, tok);
 		cr_assert_eq(seq_of(v[0]), first);
@@ -151,9 +155,10 @@ Test(spool, bound_and_space_after_commit)
 		int rc = relay_spool_append(s, &b, &err);
 		if (rc != 0) {
 			cr_assert_eq(rc, CEP_RESOURCE_EXHAUSTED, "%s", err.msg);
-			cr_assert(strstr(err.msg, "spool full") != NULL, "%s", err.msg);
-			cr_assert(strstr(err.msg, "of 65536 bytes") != NULL, "%s",
+			cr_assert(strstr(err.msg, "spool full") != NULL, "%s",
 			    err.msg);
+			cr_assert(strstr(err.msg, "of 65536 bytes") != NULL,
+			    "%s", err.msg);
 			break;
 		}
 		cr_assert_lt(seq, 1000, "the bound never bit");
@@ -190,7 +195,8 @@ Test(spool, oversize_batch_is_invalid)
 	relay_spool_close(s);
 	/* and a batch larger than the whole spool could ever hold */
 	s = open_spool(100);
-	ev.text = "0123456789012345678901234567890123456789012345678901234567890"
+	ev.text =
+	    "0123456789012345678901234567890123456789012345678901234567890"
 	    "123456789012345678901234567890123456789";
 	cr_assert_eq(relay_spool_append(s, &b, &err), CEP_INVALID_ARGUMENT);
 	relay_spool_close(s);
@@ -212,11 +218,14 @@ Test(spool, reopen_yields_undelivered)
 		cr_assert_eq(n, 1);
 		cr_assert_eq(seq_of(v[0]), want++);
 		relay_spool_batches_free(v, n);
-		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
-		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "twice is a no-op");
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s",
+		    err.msg);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0,
+		    "twice is a no-op");
 	}
 	cep_err err = {0};
-	cr_assert_eq(relay_spool_commit(s, 1000000, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(relay_spool_commit(s, 1000000, &err),
+	    CEP_INVALID_ARGUMENT);
 	int64_t bytes = relay_spool_bytes(s);
 	/* a second open of a spool in use is refused */
 	cep_spool *other = NULL;
@@ -422,10 +431,13 @@ Test(spool, kill_9_loses_no_acknowledged_append, .timeout = 240)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(relay_spool_peek(s, SIZE_MAX, 0, &v, &n, &tok, &err), 0,
-		    "%s", err.msg);
-		cr_assert_geq(first + n - 1, acked, "round %d: %zu records from "
-		    "%llu, %llu acknowledged", round, n, (unsigned long long)first,
+		cr_assert_eq(relay_spool_peek(s, SIZE_MAX, 0, &v, &n, &tok,
+		                 &err),
+		    0, "%s", err.msg);
+		cr_assert_geq(first + n - 1, acked,
+		    "round %d: %zu records from "
+		    "%llu, %llu acknowledged",
+		    round, n, (unsigned long long)first,
 		    (unsigned long long)acked);
 		cr_assert_leq(first + n - 1, acked + 1);
 		for (size_t i = 0; i < n; i++)
@@ -434,10 +446,12 @@ Test(spool, kill_9_loses_no_acknowledged_append, .timeout = 240)
 		next = first + n;
 		/* deliver some of them, so the cursor moves under the kills */
 		if (round % 2 == 0 && n > 0) {
-			cr_assert_eq(relay_spool_peek(s, (size_t)rand() % 20000, 0, &v, &n,
-			    &tok, &err), 0);
+			cr_assert_eq(relay_spool_peek(s, (size_t)rand() % 20000,
+			                 0, &v, &n, &tok, &err),
+			    0);
 			relay_spool_batches_free(v, n);
-			cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
+			cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s",
+			    err.msg);
 			first += n;
 		}
 		relay_spool_close(s);
@@ -495,16 +509,20 @@ Test(spool, concurrent_appenders_one_consumer, .timeout = 240)
 		size_t n = 0;
 		uint64_t tok = 0;
 		cep_err err = {0};
-		cr_assert_eq(relay_spool_peek(s, 1000, 2000, &v, &n, &tok, &err), 0);
+		cr_assert_eq(relay_spool_peek(s, 1000, 2000, &v, &n, &tok,
+		                 &err),
+		    0);
 		cr_assert_gt(n, 0, "no progress after %zu records", total);
 		for (size_t i = 0; i < n; i++) {
 			int id = v[i]->run_id[2] - '0';
 			cr_assert(id >= 0 && id < APPENDERS);
-			cr_assert_eq(seq_of(v[i]), want[id]++, "appender %d", id);
+			cr_assert_eq(seq_of(v[i]), want[id]++, "appender %d",
+			    id);
 		}
 		total += n;
 		relay_spool_batches_free(v, n);
-		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s", err.msg);
+		cr_assert_eq(relay_spool_commit(s, tok, &err), 0, "%s",
+		    err.msg);
 	}
 	for (int i = 0; i < APPENDERS; i++) {
 		void *rv = NULL;

@@ -13,8 +13,8 @@
 #include "metrics.h"
 #include "util.h"
 
-#define SPOOL_MAX (96 * 1024)   /* room while the spool holds < 32 KiB */
-#define TEXT_LEN 1500   /* 16 events: ~24 KiB; the fake delegate acks seq < 64 */
+#define SPOOL_MAX (96 * 1024) /* room while the spool holds < 32 KiB */
+#define TEXT_LEN 1500 /* 16 events: ~24 KiB; the fake delegate acks seq < 64 */
 
 static void unreachable_plane(cep_config *cfg)
 {
@@ -61,8 +61,9 @@ static double metric(const char *name)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_metrics_render(relay_metrics(E.relay), &text,
-	    &len, &err), 0, "%s", err.msg);
+	cr_assert_eq(cep_metrics_render(relay_metrics(E.relay), &text, &len,
+	                 &err),
+	    0, "%s", err.msg);
 	char key[128];
 	snprintf(key, sizeof(key), "\n%s ", name);
 	const char *p = strstr(text, key);

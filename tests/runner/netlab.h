@@ -25,7 +25,7 @@
 typedef struct netlab {
 	char a[32], b[32];
 	int k;
-	char ip_a[32], ip_b[32], ip_b2[32];   /* ip_b2 is in .128/25 */
+	char ip_a[32], ip_b[32], ip_b2[32]; /* ip_b2 is in .128/25 */
 } netlab;
 
 /* Runs argv; stdout into out (if not NULL). Returns the exit status, or
@@ -50,11 +50,13 @@ static inline int nl_run(char *out, size_t olen, const char *const *argv)
 	size_t n = 0;
 	char tmp[4096];
 	ssize_t r;
-	while ((r = read(p[0], tmp, sizeof(tmp))) > 0 || (r < 0 && errno == EINTR)) {
+	while ((r = read(p[0], tmp, sizeof(tmp))) > 0 ||
+	    (r < 0 && errno == EINTR)) {
 		if (r <= 0)
 			continue;
 		if (out != NULL && n + 1 < olen) {
-			size_t c = (size_t)r < olen - 1 - n ? (size_t)r : olen - 1 - n;
+			size_t c = (size_t)r < olen - 1 - n ? (size_t)r :
+			                                      olen - 1 - n;
 			memcpy(out + n, tmp, c);
 			n += c;
 		}
@@ -95,8 +97,10 @@ static inline void nl_up(netlab *l, int k)
 	rc |= NL_RUN(NULL, 0, "ip", "netns", "add", l->b);
 	rc |= NL_RUN(NULL, 0, "ip", "-n", l->a, "link", "add", "va", "type",
 	    "veth", "peer", "name", "vb", "netns", l->b);
-	rc |= NL_RUN(NULL, 0, "ip", "-n", l->a, "addr", "add", a24, "dev", "va");
-	rc |= NL_RUN(NULL, 0, "ip", "-n", l->b, "addr", "add", b24, "dev", "vb");
+	rc |= NL_RUN(NULL, 0, "ip", "-n", l->a, "addr", "add", a24, "dev",
+	    "va");
+	rc |= NL_RUN(NULL, 0, "ip", "-n", l->b, "addr", "add", b24, "dev",
+	    "vb");
 	rc |= NL_RUN(NULL, 0, "ip", "-n", l->b, "addr", "add", b2, "dev", "vb");
 	rc |= NL_RUN(NULL, 0, "ip", "-n", l->a, "link", "set", "va", "up");
 	rc |= NL_RUN(NULL, 0, "ip", "-n", l->b, "link", "set", "vb", "up");
@@ -167,7 +171,8 @@ static inline pid_t nl_spawn_sleeper(const char *ns)
 			dup2(dn, 1);
 			dup2(dn, 2);
 		}
-		execlp("ip", "ip", "netns", "exec", ns, "sleep", "600", (char *)NULL);
+		execlp("ip", "ip", "netns", "exec", ns, "sleep", "600",
+		    (char *)NULL);
 		_exit(127);
 	}
 	/* ip netns exec execs sleep: wait until the pid is in the netns */

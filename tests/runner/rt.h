@@ -33,8 +33,8 @@ static inline void rt_sink_open(rt_sink *s)
 {
 	s->ctl = runner_ctl_new();
 	s->mem = runner_memsink_new();
-	s->sink = runner_sink_new("r-0123456789abcdef",
-	    runner_memsink_ops(), s->mem, s->ctl);
+	s->sink = runner_sink_new("r-0123456789abcdef", runner_memsink_ops(),
+	    s->mem, s->ctl);
 	cr_assert(s->ctl && s->mem && s->sink);
 }
 
@@ -91,8 +91,8 @@ static inline int rt_children_named(const char *comm, int *out, int max)
 		int pid = (int)strtol(de->d_name, NULL, 10);
 		char c[64];
 		long ppid;
-		if (pid <= 0 || !rt_proc_stat(pid, c, sizeof(c), NULL, &ppid,
-		    NULL))
+		if (pid <= 0 ||
+		    !rt_proc_stat(pid, c, sizeof(c), NULL, &ppid, NULL))
 			continue;
 		if (ppid == (long)getpid() && strcmp(c, comm) == 0) {
 			if (n < max)

@@ -23,21 +23,23 @@ static json_t *report(const char *recs, int *status)
 Test(cleanup, undone_and_failed_reported)
 {
 	int st;
-	json_t *r = report("[{\"run_id\": \"" RUN "\", \"fault_id\": \"f1\", "
-	    "\"mechanism\": \"signal\", \"undo\": \"{}\"},"
-	    "{\"run_id\": \"r-ffffffffffffffff\", \"fault_id\": \"f2\", "
-	    "\"mechanism\": \"signal\", \"undo\": \"{}\"},"
-	    "{\"run_id\": \"" RUN "\", \"fault_id\": \"f3\", "
-	    "\"mechanism\": \"teleport\", \"undo\": \"{}\"}, 7]", &st);
+	json_t *r =
+	    report("[{\"run_id\": \"" RUN "\", \"fault_id\": \"f1\", "
+	           "\"mechanism\": \"signal\", \"undo\": \"{}\"},"
+	           "{\"run_id\": \"r-ffffffffffffffff\", \"fault_id\": \"f2\", "
+	           "\"mechanism\": \"signal\", \"undo\": \"{}\"},"
+	           "{\"run_id\": \"" RUN "\", \"fault_id\": \"f3\", "
+	           "\"mechanism\": \"teleport\", \"undo\": \"{}\"}, 7]",
+	        &st);
 	cr_assert_eq(st, 1);
-	json_t *u = json_object_get(r, "undone"), *f = json_object_get(r,
-	    "failed");
+	json_t *u = json_object_get(r, "undone"),
+	       *f = json_object_get(r, "failed");
 	cr_assert_eq(json_array_size(u), 1);
 	cr_assert_str_eq(json_string_value(json_array_get(u, 0)), "f1");
 	cr_assert(strstr(json_string_value(json_object_get(f, "f2")),
-	    "this cleanup is for " RUN) != NULL);
+	              "this cleanup is for " RUN) != NULL);
 	cr_assert(strstr(json_string_value(json_object_get(f, "f3")),
-	    "no undo for mechanism \"teleport\"") != NULL);
+	              "no undo for mechanism \"teleport\"") != NULL);
 	cr_assert_str_eq(json_string_value(json_object_get(f, "?")),
 	    "not a fault record");
 	json_decref(r);
@@ -46,8 +48,10 @@ Test(cleanup, undone_and_failed_reported)
 Test(cleanup, all_undone_is_status_0)
 {
 	int st;
-	json_t *r = report("[{\"run_id\": \"" RUN "\", \"fault_id\": \"f1\", "
-	    "\"mechanism\": \"child-process\", \"undo\": \"{}\"}]", &st);
+	json_t *r =
+	    report("[{\"run_id\": \"" RUN "\", \"fault_id\": \"f1\", "
+	           "\"mechanism\": \"child-process\", \"undo\": \"{}\"}]",
+	        &st);
 	cr_assert_eq(st, 0);
 	cr_assert_eq(json_object_size(json_object_get(r, "failed")), 0);
 	json_decref(r);
@@ -71,8 +75,10 @@ Test(cleanup, bad_input)
 	size_t o = 0;
 	o += (size_t)snprintf(big + o, 200000 - o, "[");
 	for (int i = 0; i < 300; i++)
-		o += (size_t)snprintf(big + o, 200000 - o, "%s{\"run_id\": \"x\", "
-		    "\"fault_id\": \"f%d\"}", i ? "," : "", i);
+		o += (size_t)snprintf(big + o, 200000 - o,
+		    "%s{\"run_id\": \"x\", "
+		    "\"fault_id\": \"f%d\"}",
+		    i ? "," : "", i);
 	snprintf(big + o, 200000 - o, "]");
 	int st;
 	char *out = runner_cleanup_json(RUN, big, strlen(big), &st);

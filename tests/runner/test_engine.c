@@ -16,11 +16,17 @@
 #include "util.h"
 
 static rt_sink S;
-static void setup(void) { rt_sink_open(&S); }
-static void teardown(void) { rt_sink_close(&S); }
+static void setup(void)
+{
+	rt_sink_open(&S);
+}
+static void teardown(void)
+{
+	rt_sink_close(&S);
+}
 TestSuite(engine, .init = setup, .fini = teardown, .timeout = 60);
 
-#define HEAD(dur) \
+#define HEAD(dur)                                                         \
 	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n" \
 	"spec:\n  duration: " dur "\n"
 
@@ -83,21 +89,22 @@ static const Cep__V1__Verdict *last_verdict(void)
 Test(engine, pass_with_phases_in_order_and_every_probe_mode)
 {
 	cep_runner_result res;
-	run(HEAD("1s")
-	    "  faults:\n"
-	    "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n"
-	    "  probes:\n"
-	    "    - {name: sot, type: cmd, mode: start-of-test, command: [\"true\"]}\n"
-	    "    - {name: edge, type: cmd, mode: edge, command: [\"true\"]}\n"
-	    "    - {name: cont, type: cmd, mode: continuous, interval: 200ms, "
-	    "command: [\"true\"]}\n"
-	    "    - {name: chaos, type: cmd, mode: on-chaos, interval: 200ms, "
-	    "command: [\"true\"]}\n"
-	    "    - {name: eot, type: cmd, mode: end-of-test, command: [\"true\"]}\n",
+	run(HEAD(
+	        "1s") "  faults:\n"
+	              "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n"
+	              "  probes:\n"
+	              "    - {name: sot, type: cmd, mode: start-of-test, command: [\"true\"]}\n"
+	              "    - {name: edge, type: cmd, mode: edge, command: [\"true\"]}\n"
+	              "    - {name: cont, type: cmd, mode: continuous, interval: 200ms, "
+	              "command: [\"true\"]}\n"
+	              "    - {name: chaos, type: cmd, mode: on-chaos, interval: 200ms, "
+	              "command: [\"true\"]}\n"
+	              "    - {name: eot, type: cmd, mode: end-of-test, command: [\"true\"]}\n",
 	    &res);
 	char ph[256];
 	phases(ph, sizeof(ph));
-	cr_expect_str_eq(ph, "setup,steady-state,chaos,revert,post-chaos,verdict");
+	cr_expect_str_eq(ph,
+	    "setup,steady-state,chaos,revert,post-chaos,verdict");
 	cr_expect_str_eq(res.verdict, "Pass", "%s", res.reason);
 	cr_expect_float_eq(res.score, 100.0, 1e-9);
 	const Cep__V1__Verdict *v = last_verdict();
@@ -124,12 +131,12 @@ Test(engine, pass_with_phases_in_order_and_every_probe_mode)
 Test(engine, failing_probe_gives_fail_and_weighted_score)
 {
 	cep_runner_result res;
-	run(HEAD("200ms")
-	    "  probes:\n"
-	    "    - {name: good, type: cmd, mode: end-of-test, weight: 3, "
-	    "command: [\"true\"]}\n"
-	    "    - {name: bad, type: cmd, mode: start-of-test, weight: 1, "
-	    "command: [\"false\"]}\n",
+	run(HEAD(
+	        "200ms") "  probes:\n"
+	                 "    - {name: good, type: cmd, mode: end-of-test, weight: 3, "
+	                 "command: [\"true\"]}\n"
+	                 "    - {name: bad, type: cmd, mode: start-of-test, weight: 1, "
+	                 "command: [\"false\"]}\n",
 	    &res);
 	cr_expect_str_eq(res.verdict, "Fail");
 	cr_expect_float_eq(res.score, 75.0, 1e-9);
@@ -152,18 +159,19 @@ Test(engine, stop_on_failure_ends_chaos_early)
 {
 	cep_runner_result res;
 	int64_t t0 = cep_mono_ms();
-	run(HEAD("20s")
-	    "  faults:\n"
-	    "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n"
-	    "  probes:\n"
-	    "    - {name: guard, type: cmd, mode: on-chaos, interval: 100ms, "
-	    "stopOnFailure: true, command: [\"false\"]}\n",
+	run(HEAD(
+	        "20s") "  faults:\n"
+	               "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n"
+	               "  probes:\n"
+	               "    - {name: guard, type: cmd, mode: on-chaos, interval: 100ms, "
+	               "stopOnFailure: true, command: [\"false\"]}\n",
 	    &res);
 	cr_expect_lt(cep_mono_ms() - t0, 5000, "chaos was not cut short");
 	cr_expect_str_eq(res.verdict, "Fail");
 	char ph[256];
 	phases(ph, sizeof(ph));
-	cr_expect_str_eq(ph, "setup,steady-state,chaos,revert,post-chaos,verdict");
+	cr_expect_str_eq(ph,
+	    "setup,steady-state,chaos,revert,post-chaos,verdict");
 	int pids[4];
 	cr_expect_eq(rt_children_named("cep-cpu-hog", pids, 4), 0);
 }
@@ -203,12 +211,12 @@ Test(engine, abort_mid_chaos_kills_workers_within_a_second)
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, abort_when_hogging, &a), 0);
 	cep_runner_result res;
-	run(HEAD("30s")
-	    "  faults:\n"
-	    "    - {name: hog, type: cpu-hog, workers: 2, load: 10}\n"
-	    "  probes:\n"
-	    "    - {name: cont, type: cmd, mode: continuous, interval: 100ms, "
-	    "command: [\"true\"]}\n",
+	run(HEAD(
+	        "30s") "  faults:\n"
+	               "    - {name: hog, type: cpu-hog, workers: 2, load: 10}\n"
+	               "  probes:\n"
+	               "    - {name: cont, type: cmd, mode: continuous, interval: 100ms, "
+	               "command: [\"true\"]}\n",
 	    &res);
 	pthread_join(t, NULL);
 	cr_assert_eq(a.seen, 2, "hog workers never appeared");
@@ -228,9 +236,10 @@ Test(engine, deadline_aborts_the_run)
 	runner_ctl_set_deadline(S.ctl, cep_mono_ms() + 300);
 	cep_runner_result res;
 	int64_t t0 = cep_mono_ms();
-	run(HEAD("30s")
-	    "  faults:\n"
-	    "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n", &res);
+	run(HEAD(
+	        "30s") "  faults:\n"
+	               "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n",
+	    &res);
 	cr_expect_lt(cep_mono_ms() - t0, 2000);
 	cr_expect_str_eq(res.verdict, "Aborted");
 	cr_expect_str_eq(res.reason, "deadline");
@@ -262,11 +271,11 @@ Test(engine, unrecorded_fault_is_never_injected)
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, watch_hogs, NULL), 0);
 	cep_runner_result res;
-	run(HEAD("500ms")
-	    "  faults:\n"
-	    "    - {name: hog, type: cpu-hog, workers: 2, load: 10}\n"
-	    "  probes:\n"
-	    "    - {name: sot, type: cmd, mode: start-of-test, command: [\"true\"]}\n",
+	run(HEAD(
+	        "500ms") "  faults:\n"
+	                 "    - {name: hog, type: cpu-hog, workers: 2, load: 10}\n"
+	                 "  probes:\n"
+	                 "    - {name: sot, type: cmd, mode: start-of-test, command: [\"true\"]}\n",
 	    &res);
 	atomic_store(&watching, false);
 	pthread_join(t, NULL);
@@ -305,14 +314,17 @@ Test(engine, fault_duration_shorter_than_chaos)
 	cr_assert_eq(pthread_create(&t, NULL, hog_lifetime, &gone_after), 0);
 	cep_runner_result res;
 	int64_t t0 = cep_mono_ms();
-	run(HEAD("1500ms")
-	    "  faults:\n"
-	    "    - {name: hog, type: cpu-hog, workers: 1, load: 10, "
-	    "duration: 300ms}\n", &res);
+	run(HEAD(
+	        "1500ms") "  faults:\n"
+	                  "    - {name: hog, type: cpu-hog, workers: 1, load: 10, "
+	                  "duration: 300ms}\n",
+	    &res);
 	int64_t took = cep_mono_ms() - t0;
 	pthread_join(t, NULL);
-	cr_expect_geq(gone_after, 250, "hog lived %lld ms", (long long)gone_after);
-	cr_expect_lt(gone_after, 1000, "hog lived %lld ms", (long long)gone_after);
+	cr_expect_geq(gone_after, 250, "hog lived %lld ms",
+	    (long long)gone_after);
+	cr_expect_lt(gone_after, 1000, "hog lived %lld ms",
+	    (long long)gone_after);
 	cr_expect_geq(took, 1500, "chaos did not last its duration");
 	cr_expect_str_eq(res.verdict, "Pass");
 	/* reverted during chaos: the FAULT event comes before phase revert */

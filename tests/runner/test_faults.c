@@ -19,11 +19,17 @@
 #include "util.h"
 
 static rt_sink S;
-static void setup(void) { rt_sink_open(&S); }
-static void teardown(void) { rt_sink_close(&S); }
+static void setup(void)
+{
+	rt_sink_open(&S);
+}
+static void teardown(void)
+{
+	rt_sink_close(&S);
+}
 TestSuite(faults, .init = setup, .fini = teardown, .timeout = 60);
 
-#define EXP_HEAD \
+#define EXP_HEAD                                                          \
 	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n" \
 	"spec:\n  duration: 30s\n  faults:\n"
 
@@ -36,7 +42,8 @@ static void *inject(const cep_exp *e, const cep_fault_ops **ops)
 	cep_fault_ctx ctx = {.sink = S.sink, .fault_id = cep_exp_item_name(it)};
 	void *st = NULL;
 	cep_err err = {0};
-	cr_assert_eq((*ops)->inject(it, &ctx, &st, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq((*ops)->inject(it, &ctx, &st, &err), CEP_OK, "%s",
+	    err.msg);
 	return st;
 }
 
@@ -57,7 +64,7 @@ static long vm_rss_kib(int pid)
 Test(faults, cpu_hog_burns_cpu_and_revert_removes_workers)
 {
 	cep_exp *e = rt_parse(EXP_HEAD "    - {name: hog, type: cpu-hog, "
-	    "workers: 2, load: 100}\n");
+	                               "workers: 2, load: 100}\n");
 	int pids[8];
 	cr_assert_eq(rt_children_named("cep-cpu-hog", pids, 8), 0);
 	const cep_fault_ops *ops;
@@ -66,12 +73,16 @@ Test(faults, cpu_hog_burns_cpu_and_revert_removes_workers)
 	    "two cep-cpu-hog workers");
 	long before[2], after[2];
 	for (int i = 0; i < 2; i++)
-		cr_assert(rt_proc_stat(pids[i], NULL, 0, NULL, NULL, &before[i]));
+		cr_assert(
+		    rt_proc_stat(pids[i], NULL, 0, NULL, NULL, &before[i]));
 	cep_sleep_ms(300);
 	for (int i = 0; i < 2; i++) {
-		cr_assert(rt_proc_stat(pids[i], NULL, 0, NULL, NULL, &after[i]));
-		cr_expect_gt(after[i], before[i], "worker %d used no CPU "
-		    "(utime %ld -> %ld)", pids[i], before[i], after[i]);
+		cr_assert(
+		    rt_proc_stat(pids[i], NULL, 0, NULL, NULL, &after[i]));
+		cr_expect_gt(after[i], before[i],
+		    "worker %d used no CPU "
+		    "(utime %ld -> %ld)",
+		    pids[i], before[i], after[i]);
 	}
 	cep_err err = {0};
 	cr_assert_eq(ops->revert(st, &err), CEP_OK, "%s", err.msg);
@@ -85,7 +96,7 @@ Test(faults, cpu_hog_burns_cpu_and_revert_removes_workers)
 Test(faults, memory_hog_holds_memory_until_revert)
 {
 	cep_exp *e = rt_parse(EXP_HEAD "    - {name: mem, type: memory-hog, "
-	    "mib: 64}\n");
+	                               "mib: 64}\n");
 	const cep_fault_ops *ops;
 	void *st = inject(e, &ops);
 	int pid;
@@ -152,7 +163,7 @@ static int victim_end(victim *v)
 			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 		cep_sleep_ms(10);
 	}
-	kill(v->pid, SIGKILL);   /* not killed by the fault: clean up */
+	kill(v->pid, SIGKILL); /* not killed by the fault: clean up */
 	waitpid(v->middle, &st, 0);
 	return -1;
 }
@@ -166,12 +177,15 @@ static void kill_test(bool by_pid)
 		snprintf(sel, sizeof(sel), "pid: %d", (int)v.pid);
 	else
 		snprintf(sel, sizeof(sel), "process: \"%s\"", v.comm);
-	snprintf(yaml, sizeof(yaml), EXP_HEAD "    - {name: pk, type: "
-	    "process-kill, %s, signal: SIGKILL, count: 1}\n", sel);
+	snprintf(yaml, sizeof(yaml),
+	    EXP_HEAD "    - {name: pk, type: "
+	             "process-kill, %s, signal: SIGKILL, count: 1}\n",
+	    sel);
 	cep_exp *e = rt_parse(yaml);
 	const cep_fault_ops *ops;
 	void *st = inject(e, &ops);
-	cr_expect_eq(victim_end(&v), 100 + SIGKILL, "victim not killed by "
+	cr_expect_eq(victim_end(&v), 100 + SIGKILL,
+	    "victim not killed by "
 	    "SIGKILL");
 	cr_expect_not(rt_pid_exists(v.pid));
 	char want[64];
@@ -198,8 +212,8 @@ Test(faults, process_kill_by_cgroup)
 	const char *const hier[] = {"unified", "pids", NULL};
 	char cg[256] = "";
 	for (size_t i = 0; hier[i] != NULL && cg[0] == '\0'; i++) {
-		snprintf(cg, sizeof(cg), "/sys/fs/cgroup/%s/cep-test-%d", hier[i],
-		    (int)getpid());
+		snprintf(cg, sizeof(cg), "/sys/fs/cgroup/%s/cep-test-%d",
+		    hier[i], (int)getpid());
 		if (mkdir(cg, 0755) != 0)
 			cg[0] = '\0';
 	}
@@ -215,15 +229,17 @@ Test(faults, process_kill_by_cgroup)
 	fputs(pid, f);
 	cr_assert_eq(fclose(f), 0, "cannot move the victim into %s", cg);
 	char yaml[512];
-	snprintf(yaml, sizeof(yaml), EXP_HEAD "    - {name: pk, type: "
-	    "process-kill, cgroup: \"%s\", signal: SIGKILL}\n", cg);
+	snprintf(yaml, sizeof(yaml),
+	    EXP_HEAD "    - {name: pk, type: "
+	             "process-kill, cgroup: \"%s\", signal: SIGKILL}\n",
+	    cg);
 	cep_exp *e = rt_parse(yaml);
 	const cep_fault_ops *ops;
 	void *st = inject(e, &ops);
 	cr_expect_eq(victim_end(&v), 100 + SIGKILL);
 	cr_assert_eq(ops->revert(st, NULL), CEP_OK);
 	for (int i = 0; i < 100 && rmdir(cg) != 0; i++)
-		cep_sleep_ms(10);   /* the cgroup empties once V is reaped */
+		cep_sleep_ms(10); /* the cgroup empties once V is reaped */
 	cr_expect_neq(access(cg, F_OK), 0, "cgroup %s left behind", cg);
 	cep_exp_free(e);
 }
@@ -243,8 +259,9 @@ Test(faults, process_kill_spares_own_children_and_logs_no_match)
 		cep_sleep_ms(10);
 		rt_proc_stat(c, comm, sizeof(comm), NULL, NULL, NULL);
 	}
-	cep_exp *e = rt_parse(EXP_HEAD "    - {name: pk, type: process-kill, "
-	    "process: \"cep-own-*\", count: 2, interval: 100ms}\n");
+	cep_exp *e = rt_parse(
+	    EXP_HEAD "    - {name: pk, type: process-kill, "
+	             "process: \"cep-own-*\", count: 2, interval: 100ms}\n");
 	const cep_fault_ops *ops;
 	void *st = inject(e, &ops);
 	cr_expect_eq(ops->next_tick(st) > cep_mono_ms(), true);
@@ -255,7 +272,8 @@ Test(faults, process_kill_spares_own_children_and_logs_no_match)
 	char state = 0;
 	cr_expect(rt_proc_stat(c, NULL, 0, &state, NULL, NULL) && state != 'Z',
 	    "own child was signalled");
-	cr_expect(rt_log_contains(S.mem, "round 2/2: no process matches "
+	cr_expect(rt_log_contains(S.mem,
+	    "round 2/2: no process matches "
 	    "process cep-own-*"));
 	cr_assert_eq(ops->revert(st, NULL), CEP_OK);
 	kill(c, SIGKILL);
@@ -269,7 +287,7 @@ Test(faults, hog_workers_die_with_a_killed_runner)
 {
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	cep_exp *e = rt_parse(EXP_HEAD "    - {name: hog, type: cpu-hog, "
-	    "workers: 2, load: 10}\n");
+	                               "workers: 2, load: 10}\n");
 	int p[2];
 	cr_assert_eq(pipe(p), 0);
 	pid_t runner = fork();
@@ -301,8 +319,10 @@ Test(faults, hog_workers_die_with_a_killed_runner)
 	while (dead < 2 && cep_mono_ms() - t0 < 1000) {
 		for (int i = 0; i < 2; i++) {
 			int st;
-			if (pids[i] > 0 && waitpid(pids[i], &st, WNOHANG) == pids[i]) {
-				cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+			if (pids[i] > 0 &&
+			    waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+				cr_expect(
+				    WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 				pids[i] = -pids[i];
 				dead++;
 			}
@@ -310,8 +330,10 @@ Test(faults, hog_workers_die_with_a_killed_runner)
 		cep_sleep_ms(10);
 	}
 	for (int i = 0; i < 2; i++) {
-		cr_expect_lt(pids[i], 0, "worker %d alive 1 s after the runner "
-		    "died", pids[i]);
+		cr_expect_lt(pids[i], 0,
+		    "worker %d alive 1 s after the runner "
+		    "died",
+		    pids[i]);
 		if (pids[i] > 0) {
 			kill(pids[i], SIGKILL);
 			waitpid(pids[i], NULL, 0);

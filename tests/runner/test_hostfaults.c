@@ -32,15 +32,15 @@
 #include "util.h"
 
 #define RUN "r-0123456789abcdef"
-#define EXP_HEAD \
+#define EXP_HEAD                                                          \
 	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n" \
 	"spec:\n  duration: 30s\n  faults:\n"
 
 static rt_sink S;
-static char cg2[4096];        /* test v2 cgroup, "" if none */
-static char cg1mem[4096];     /* test v1 memory cgroup, "" if none */
+static char cg2[4096];    /* test v2 cgroup, "" if none */
+static char cg1mem[4096]; /* test v1 memory cgroup, "" if none */
 static pid_t target_pid;
-static char *tmp;             /* temp dir (tmpfs mount point or plain) */
+static char *tmp; /* temp dir (tmpfs mount point or plain) */
 static bool mounted;
 
 /* A child that sleeps until killed; in a private mount namespace with a
@@ -54,9 +54,11 @@ static pid_t spawn_target(bool private)
 	if (c == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
-		if (private && (unshare(CLONE_NEWNS) != 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-		    mount("tmpfs", tmp, "tmpfs", 0, "size=64m") != 0))
+		if (private &&
+		    (unshare(CLONE_NEWNS) != 0 ||
+		        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) !=
+		            0 ||
+		        mount("tmpfs", tmp, "tmpfs", 0, "size=64m") != 0))
 			_exit(1);
 		if (write(p[1], "r", 1) != 1)
 			_exit(1);
@@ -74,8 +76,8 @@ static void write_str(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY);
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(write(fd, s, strlen(s)), (ssize_t)strlen(s), "%s: %s", path,
-	    strerror(errno));
+	cr_assert_eq(write(fd, s, strlen(s)), (ssize_t)strlen(s), "%s: %s",
+	    path, strerror(errno));
 	close(fd);
 }
 
@@ -93,14 +95,16 @@ static void own_v1_memory(char *out, size_t len)
 	char *data = NULL;
 	size_t n;
 	out[0] = '\0';
-	if (cep_target_read_kfile("/proc/self/cgroup", 65536, &data, &n, NULL) != CEP_OK)
+	if (cep_target_read_kfile("/proc/self/cgroup", 65536, &data, &n,
+	        NULL) != CEP_OK)
 		return;
 	char *l = strstr(data, ":memory:/");
-	if (l != NULL && access("/sys/fs/cgroup/memory/cgroup.procs", F_OK) == 0) {
+	if (l != NULL &&
+	    access("/sys/fs/cgroup/memory/cgroup.procs", F_OK) == 0) {
 		l += 8;
 		l[strcspn(l, "\n")] = '\0';
-		snprintf(out, len, "/sys/fs/cgroup/memory%s", strcmp(l, "/") ? l :
-		    "");
+		snprintf(out, len, "/sys/fs/cgroup/memory%s",
+		    strcmp(l, "/") ? l : "");
 	}
 	free(data);
 }
@@ -162,8 +166,8 @@ static void teardown(void)
 	/* the cgroups are empty once the target and the workers are dead */
 	for (int i = 0; i < 50 && rmdir(cg2) != 0 && errno == EBUSY; i++)
 		cep_sleep_ms(20);
-	for (int i = 0; cg1mem[0] && i < 50 && rmdir(cg1mem) != 0 &&
-	    errno == EBUSY; i++)
+	for (int i = 0;
+	     cg1mem[0] && i < 50 && rmdir(cg1mem) != 0 && errno == EBUSY; i++)
 		cep_sleep_ms(20);
 	rt_sink_close(&S);
 }
@@ -172,8 +176,8 @@ TestSuite(hostfaults, .init = setup, .fini = teardown, .timeout = 60);
 
 static const cep_fault_ops *ops_of(const cep_exp *e)
 {
-	const cep_fault_ops *o = runner_fault_find(cep_exp_item_type(
-	    cep_exp_fault(e, 0)));
+	const cep_fault_ops *o = runner_fault_find(
+	    cep_exp_item_type(cep_exp_fault(e, 0)));
 	cr_assert_not_null(o);
 	return o;
 }
@@ -199,7 +203,8 @@ static void *inject(const cep_exp *e, char **undo)
 static void revert(const cep_exp *e, void *st)
 {
 	cep_err err = {0};
-	cr_assert_eq(ops_of(e)->revert(st, &err), CEP_OK, "revert: %s", err.msg);
+	cr_assert_eq(ops_of(e)->revert(st, &err), CEP_OK, "revert: %s",
+	    err.msg);
 }
 
 static long long stat_key(const char *file, const char *key)
@@ -300,7 +305,8 @@ static void check_cpu(int load, double lo, double hi)
 	target_pid = spawn_target(false);
 	join(cg2, target_pid);
 	cep_exp *e = parse_fmt(EXP_HEAD "    - {name: hog, type: cpu-hog, "
-	    "cgroup: %s, workers: 1, load: %d}\n", cg2, load);
+	                                "cgroup: %s, workers: 1, load: %d}\n",
+	    cg2, load);
 	void *st = inject(e, NULL);
 	int pids[4];
 	cr_assert_eq(rt_children_named("cep-cpu-hog", pids, 4), 1);
@@ -319,19 +325,26 @@ static void check_cpu(int load, double lo, double hi)
 		cr_assert(r0 >= 0 && r1 >= 0, "no schedstat for the worker");
 		share = (double)du / wall;
 		asked = (double)(r1 - r0 + q1 - q0) / wall;
-		cr_expect_geq(du + 20000, dc, "cgroup usage grew %lld us, the "
-		    "worker used %lld us: not accounted to the target", du, dc);
-		cr_expect_leq(share, hi, "load %d%%: the cgroup used %.2f of a "
-		    "CPU, more than %.2f", load, share, hi);
+		cr_expect_geq(du + 20000, dc,
+		    "cgroup usage grew %lld us, the "
+		    "worker used %lld us: not accounted to the target",
+		    du, dc);
+		cr_expect_leq(share, hi,
+		    "load %d%%: the cgroup used %.2f of a "
+		    "CPU, more than %.2f",
+		    load, share, hi);
 	}
-	cr_expect(asked >= lo, "load %d%%: the worker ran or waited to run "
+	cr_expect(asked >= lo,
+	    "load %d%%: the worker ran or waited to run "
 	    "%.2f of the time (the cgroup used %.2f of a CPU), expected at "
-	    "least %.2f", load, asked, share, lo);
+	    "least %.2f",
+	    load, asked, share, lo);
 	revert(e, st);
 	cr_expect_eq(rt_children_named("cep-cpu-hog", pids, 4), 0);
 	long long u2 = cg_usage_usec();
 	cep_sleep_ms(300);
-	cr_expect_lt(cg_usage_usec() - u2, 30000, "cgroup usage still grows "
+	cr_expect_lt(cg_usage_usec() - u2, 30000,
+	    "cgroup usage still grows "
 	    "after revert");
 	cep_exp_free(e);
 }
@@ -369,10 +382,13 @@ Test(hostfaults, memory_hog_charged_to_target)
 	if (!v2mem)
 		join(cg1mem, target_pid);
 	/* v2 memory: target the cgroup; v1 memory: the pid (hybrid) */
-	cep_exp *e = v2mem ? parse_fmt(EXP_HEAD "    - {name: m, type: "
-	    "memory-hog, cgroup: %s, mib: 64}\n", cg2) : parse_fmt(EXP_HEAD
-	    "    - {name: m, type: memory-hog, pid: %d, mib: 64}\n",
-	    (int)target_pid);
+	cep_exp *e = v2mem ?
+	    parse_fmt(EXP_HEAD "    - {name: m, type: "
+	                       "memory-hog, cgroup: %s, mib: 64}\n",
+	        cg2) :
+	    parse_fmt(EXP_HEAD
+	        "    - {name: m, type: memory-hog, pid: %d, mib: 64}\n",
+	        (int)target_pid);
 	long long m0 = mem_bytes();
 	cr_assert_geq(m0, 0);
 	void *st = inject(e, NULL);
@@ -398,7 +414,8 @@ static double used_pct(const char *dir)
 {
 	struct statvfs sv;
 	cr_assert_eq(statvfs(dir, &sv), 0, "%s", dir);
-	return 100.0 * (double)(sv.f_blocks - sv.f_bavail) / (double)sv.f_blocks;
+	return 100.0 * (double)(sv.f_blocks - sv.f_bavail) /
+	    (double)sv.f_blocks;
 }
 
 static bool has_fill_file(const char *dir)
@@ -408,7 +425,7 @@ static bool has_fill_file(const char *dir)
 	bool hit = false;
 	while (d != NULL && (de = readdir(d)) != NULL)
 		hit |= strncmp(de->d_name, CEP_DISKFILL_PREFIX,
-		    strlen(CEP_DISKFILL_PREFIX)) == 0;
+		           strlen(CEP_DISKFILL_PREFIX)) == 0;
 	if (d != NULL)
 		closedir(d);
 	return hit;
@@ -425,12 +442,15 @@ Test(hostfaults, disk_fill_percent_and_back)
 {
 	mount_tmpfs();
 	cep_exp *e = parse_fmt(EXP_HEAD "    - {name: d, type: disk-fill, "
-	    "path: %s, percent: 60}\n", tmp);
+	                                "path: %s, percent: 60}\n",
+	    tmp);
 	double p0 = used_pct(tmp);
 	void *st = inject(e, NULL);
 	double p1 = used_pct(tmp);
-	cr_expect(p1 >= 58 && p1 <= 62, "filesystem %.1f%% used, expected 60"
-	    " +-2", p1);
+	cr_expect(p1 >= 58 && p1 <= 62,
+	    "filesystem %.1f%% used, expected 60"
+	    " +-2",
+	    p1);
 	cr_expect(has_fill_file(tmp));
 	revert(e, st);
 	cr_expect_leq(used_pct(tmp), p0 + 0.5, "not back after revert");
@@ -442,7 +462,8 @@ Test(hostfaults, disk_fill_mib_and_back)
 {
 	mount_tmpfs();
 	cep_exp *e = parse_fmt(EXP_HEAD "    - {name: d, type: disk-fill, "
-	    "path: %s, mib: 16}\n", tmp);
+	                                "path: %s, mib: 16}\n",
+	    tmp);
 	struct statvfs a, b;
 	cr_assert_eq(statvfs(tmp, &a), 0);
 	void *st = inject(e, NULL);
@@ -466,7 +487,8 @@ Test(hostfaults, disk_fill_in_target_mount_namespace_and_delegate_undo)
 	char in[4200];
 	snprintf(in, sizeof(in), "/proc/%d/root%s", (int)target_pid, tmp);
 	cep_exp *e = parse_fmt(EXP_HEAD "    - {name: d, type: disk-fill, "
-	    "pid: %d, path: %s, percent: 40}\n", (int)target_pid, tmp);
+	                                "pid: %d, path: %s, percent: 40}\n",
+	    (int)target_pid, tmp);
 	char *undo = NULL;
 	void *st = inject(e, &undo);
 	double p = used_pct(in);
@@ -477,9 +499,9 @@ Test(hostfaults, disk_fill_in_target_mount_namespace_and_delegate_undo)
 	cr_assert_eq(cep_diskfill_undo(RUN, undo, &err), CEP_OK, "%s", err.msg);
 	cr_expect_not(has_fill_file(in), "delegate undo left the file");
 	cr_expect_leq(used_pct(in), 1.0);
-	revert(e, st);   /* the runner's revert finds nothing: fine */
+	revert(e, st); /* the runner's revert finds nothing: fine */
 	cr_expect_eq(cep_diskfill_undo(RUN, undo, &err), CEP_OK, "%s", err.msg);
-	kill_target();   /* the namespace and its tmpfs are gone */
+	kill_target(); /* the namespace and its tmpfs are gone */
 	cr_expect_eq(cep_diskfill_undo(RUN, undo, &err), CEP_OK, "%s", err.msg);
 	free(undo);
 	cep_exp_free(e);
@@ -489,7 +511,8 @@ Test(hostfaults, delegate_undo_after_runner_state_lost_host_path)
 {
 	mount_tmpfs();
 	cep_exp *e = parse_fmt(EXP_HEAD "    - {name: d, type: disk-fill, "
-	    "path: %s, mib: 8}\n", tmp);
+	                                "path: %s, mib: 8}\n",
+	    tmp);
 	char *undo = NULL;
 	void *st = inject(e, &undo);
 	cr_assert(has_fill_file(tmp));
@@ -505,17 +528,23 @@ Test(hostfaults, delegate_undo_refuses_foreign_names)
 {
 	cep_err err = {0};
 	char j[512];
-	snprintf(j, sizeof(j), "{\"path\":\"%s\",\"dev\":1,\"ino_dir\":2,"
-	    "\"name\":\"../../etc/passwd\"}", tmp);
+	snprintf(j, sizeof(j),
+	    "{\"path\":\"%s\",\"dev\":1,\"ino_dir\":2,"
+	    "\"name\":\"../../etc/passwd\"}",
+	    tmp);
 	cr_expect_eq(cep_diskfill_undo(RUN, j, &err), CEP_INVALID_ARGUMENT);
-	snprintf(j, sizeof(j), "{\"path\":\"%s\",\"dev\":1,\"ino_dir\":2,"
-	    "\"name\":\".cep-fill-r-1111111111111111-3\"}", tmp);
+	snprintf(j, sizeof(j),
+	    "{\"path\":\"%s\",\"dev\":1,\"ino_dir\":2,"
+	    "\"name\":\".cep-fill-r-1111111111111111-3\"}",
+	    tmp);
 	cr_expect_eq(cep_diskfill_undo(RUN, j, &err), CEP_INVALID_ARGUMENT);
 	cr_expect_eq(cep_diskfill_undo(RUN, "not json", &err),
 	    CEP_INVALID_ARGUMENT);
 	/* a record whose directory never existed here: nothing to remove */
-	snprintf(j, sizeof(j), "{\"path\":\"%s/none\",\"dev\":1,\"ino_dir\":2,"
-	    "\"name\":\".cep-fill-" RUN "-3\"}", tmp);
+	snprintf(j, sizeof(j),
+	    "{\"path\":\"%s/none\",\"dev\":1,\"ino_dir\":2,"
+	    "\"name\":\".cep-fill-" RUN "-3\"}",
+	    tmp);
 	cr_expect_eq(cep_diskfill_undo(RUN, j, &err), CEP_OK, "%s", err.msg);
 }
 
@@ -530,7 +559,8 @@ Test(hostfaults, io_stress_writes_in_target_and_leaves_nothing)
 {
 	target_pid = spawn_target(false);
 	join(cg2, target_pid);
-	cep_exp *e = parse_fmt(EXP_HEAD "    - {name: io, type: io-stress, "
+	cep_exp *e = parse_fmt(EXP_HEAD
+	    "    - {name: io, type: io-stress, "
 	    "pid: %d, path: %s, workers: 1, fileMiB: 4, writeKiB: 256}\n",
 	    (int)target_pid, tmp);
 	void *st = inject(e, NULL);
@@ -547,7 +577,8 @@ Test(hostfaults, io_stress_writes_in_target_and_leaves_nothing)
 	int n = 0;
 	struct dirent *de;
 	while (d != NULL && (de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.' || strncmp(de->d_name, ".cep", 4) == 0;
+		n += de->d_name[0] != '.' ||
+		    strncmp(de->d_name, ".cep", 4) == 0;
 	if (d != NULL)
 		closedir(d);
 	cr_expect_eq(n, 0, "io-stress left a name in %s", tmp);
@@ -561,8 +592,9 @@ static int probe_tmpfs(void *arg, int outfd)
 {
 	struct statvfs sv;
 	char c = statvfs((const char *)arg, &sv) == 0 &&
-	    (unsigned long long)sv.f_blocks * sv.f_frsize == 64ULL << 20 ?
-	    'y' : 'n';
+	        (unsigned long long)sv.f_blocks * sv.f_frsize == 64ULL << 20 ?
+	    'y' :
+	    'n';
 	return write(outfd, &c, 1) == 1 ? 0 : 1;
 }
 
@@ -578,7 +610,8 @@ Test(hostfaults, run_in_target_mount_namespace)
 	char out[4];
 	size_t got = 0;
 	cr_assert_eq(cep_target_run_in_mntns(t, probe_tmpfs, tmp, out,
-	    sizeof(out), &got, &err), CEP_OK, "%s", err.msg);
+	                 sizeof(out), &got, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_expect(got == 1 && out[0] == 'y', "the target's tmpfs is not seen");
 	/* and our own namespace was never switched */
 	struct statvfs sv;
@@ -604,11 +637,13 @@ Test(hostfaults, target_refuses_escapes_and_both_keys)
 	cr_expect_neq(cep_target_cgroup(t)[0], '\0');
 	cep_target_free(t);
 	cep_exp *e = parse_fmt(EXP_HEAD "    - {name: hog, type: cpu-hog, "
-	    "pid: %d, cgroup: %s}\n", (int)getpid(), cg2);
+	                                "pid: %d, cgroup: %s}\n",
+	    (int)getpid(), cg2);
 	char target[300];
 	json_t *u = NULL;
 	cr_expect_eq(ops_of(e)->describe(cep_exp_fault(e, 0), target,
-	    sizeof(target), &u, &err), CEP_INVALID_ARGUMENT);
+	                 sizeof(target), &u, &err),
+	    CEP_INVALID_ARGUMENT);
 	json_decref(u);
 	cep_exp_free(e);
 }

@@ -28,9 +28,9 @@
 #include "util.h"
 
 static kubeapi_fixture *F;
-static cep_kube *K;            /* admin */
+static cep_kube *K; /* admin */
 static rt_sink S;
-static cep_undo_ctx UC;       /* the delegate's undo context (resolver) */
+static cep_undo_ctx UC; /* the delegate's undo context (resolver) */
 static char *users_dir;
 
 /* admin may do anything; "runner" may list pods but not delete them;
@@ -82,8 +82,8 @@ static void teardown(void)
 
 TestSuite(kube, .init = setup, .fini = teardown, .timeout = 120);
 
-#define HEAD \
-	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n" \
+#define HEAD                                                                   \
+	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n"      \
 	"spec:\n  target: {kind: kubernetes, connector: c, namespace: shop}\n" \
 	"  duration: 30s\n"
 
@@ -92,16 +92,15 @@ TestSuite(kube, .init = setup, .fini = teardown, .timeout = 120);
 static void create_deployment(const char *ns, const char *name, int replicas)
 {
 	json_t *d = json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, "
-	    "s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}",
-	    "apiVersion", "apps/v1", "kind", "Deployment",
-	    "metadata", "name", name,
-	    "spec", "replicas", replicas,
-	    "selector", "matchLabels", "app", name,
-	    "template", "metadata", "labels", "app", name,
-	    "spec", "containers", "name", "c", "image", "nginx");
+	                      "s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}",
+	    "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name",
+	    name, "spec", "replicas", replicas, "selector", "matchLabels",
+	    "app", name, "template", "metadata", "labels", "app", name, "spec",
+	    "containers", "name", "c", "image", "nginx");
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_create(K, &cep_kube_deployments, ns, d, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(d);
 }
 
@@ -111,9 +110,10 @@ static json_int_t deploy_field(const char *ns, const char *name,
 	json_t *obj = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_get(K, &cep_kube_deployments, ns, name, &obj,
-	    &err), CEP_OK, "%s", err.msg);
-	json_int_t v = json_integer_value(json_object_get(json_object_get(obj,
-	    sect), key));
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	json_int_t v = json_integer_value(
+	    json_object_get(json_object_get(obj, sect), key));
 	json_decref(obj);
 	return v;
 }
@@ -138,12 +138,14 @@ static json_t *running(const char *ns, const char *app)
 	json_t *items = NULL, *out = json_array(), *p;
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_list(K, &cep_kube_pods, ns, &o, &items, NULL, 0,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	size_t i;
-	json_array_foreach(items, i, p) {
+	json_array_foreach(items, i, p)
+	{
 		json_t *md = json_object_get(p, "metadata");
-		const char *ph = json_string_value(json_object_get(
-		    json_object_get(p, "status"), "phase"));
+		const char *ph = json_string_value(
+		    json_object_get(json_object_get(p, "status"), "phase"));
 		if (ph != NULL && strcmp(ph, "Running") == 0 &&
 		    json_object_get(md, "deletionTimestamp") == NULL)
 			json_array_append(out, json_object_get(md, "name"));
@@ -156,9 +158,8 @@ static bool in_list(json_t *names, const char *name)
 {
 	size_t i;
 	json_t *v;
-	json_array_foreach(names, i, v)
-		if (strcmp(json_string_value(v), name) == 0)
-			return true;
+	json_array_foreach(names, i,
+	    v) if (strcmp(json_string_value(v), name) == 0) return true;
 	return false;
 }
 
@@ -168,7 +169,7 @@ static size_t survivors(json_t *before, const char *ns, const char *app)
 	json_t *now = running(ns, app), *v;
 	size_t n = 0, i;
 	json_array_foreach(before, i, v)
-		n += in_list(now, json_string_value(v));
+	    n += in_list(now, json_string_value(v));
 	json_decref(now);
 	return n;
 }
@@ -179,8 +180,8 @@ static bool node_cordoned(const char *name)
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_get(K, &cep_kube_nodes, NULL, name, &obj, &err),
 	    CEP_OK, "%s", err.msg);
-	bool v = json_is_true(json_object_get(json_object_get(obj, "spec"),
-	    "unschedulable"));
+	bool v = json_is_true(
+	    json_object_get(json_object_get(obj, "spec"), "unschedulable"));
 	json_decref(obj);
 	return v;
 }
@@ -190,7 +191,8 @@ static void cordon_by_hand(const char *name)
 	json_t *patch = json_pack("{s:{s:b}}", "spec", "unschedulable", 1);
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_patch(K, &cep_kube_nodes, NULL, name, NULL,
-	    CEP_KUBE_MERGE_PATCH, patch, NULL, &err), CEP_OK, "%s", err.msg);
+	                 CEP_KUBE_MERGE_PATCH, patch, NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(patch);
 }
 
@@ -269,9 +271,13 @@ Test(kube, pod_delete_count_only_in_namespace)
 	cr_assert_eq(json_array_size(shop), 4);
 	one_fault f;
 	cep_err err = {0};
-	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: pd, type: "
-	    "pod-delete, labelSelector: app=web, count: 2, force: true}\n",
-	    &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(
+	    fault_open(&f,
+	        HEAD
+	        "  faults:\n    - {name: pd, type: "
+	        "pod-delete, labelSelector: app=web, count: 2, force: true}\n",
+	        &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert(strstr(f.target, "in shop") != NULL, "%s", f.target);
 	fault_inject(&f);
 	cr_assert_eq(survivors(shop, "shop", "web"), 2,
@@ -294,9 +300,13 @@ Test(kube, pod_delete_percentage_capped_by_max_targets)
 	cep_err err = {0};
 	/* 50% of 5 rounded up = 3, but the policy allows 2 */
 	runner_kube_target_set(K, "shop", 2);
-	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: pd, type: "
-	    "pod-delete, labelSelector: app=web, percentage: 50%, "
-	    "gracePeriod: 0s}\n", &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(fault_open(&f,
+	                 HEAD
+	                 "  faults:\n    - {name: pd, type: "
+	                 "pod-delete, labelSelector: app=web, percentage: 50%, "
+	                 "gracePeriod: 0s}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	fault_inject(&f);
 	cr_assert_eq(survivors(before, "shop", "web"), 3, "capped at 2");
 	fault_revert(&f);
@@ -307,9 +317,14 @@ Test(kube, pod_delete_percentage_capped_by_max_targets)
 	wait_ready("shop", "web", 5);
 	before = running("shop", "web");
 	runner_kube_target_set(K, "shop", 10);
-	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: pd, type: "
-	    "pod-delete, labelSelector: app=web, percentage: 50%, force: "
-	    "true}\n", &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(
+	    fault_open(&f,
+	        HEAD
+	        "  faults:\n    - {name: pd, type: "
+	        "pod-delete, labelSelector: app=web, percentage: 50%, force: "
+	        "true}\n",
+	        &err),
+	    CEP_OK, "%s", err.msg);
 	fault_inject(&f);
 	cr_assert_eq(survivors(before, "shop", "web"), 2, "50%% of 5 = 3");
 	fault_revert(&f);
@@ -330,8 +345,10 @@ Test(kube, pod_delete_missing_permission_names_the_verb)
 	runner_kube_target_set(rk, "shop", 10);
 	json_t *before = running("shop", "web");
 	one_fault f;
-	int rc = fault_open(&f, HEAD "  faults:\n    - {name: pd, type: "
-	    "pod-delete, labelSelector: app=web, count: 1}\n", &err);
+	int rc = fault_open(&f,
+	    HEAD "  faults:\n    - {name: pd, type: "
+	         "pod-delete, labelSelector: app=web, count: 1}\n",
+	    &err);
 	cr_assert_eq(rc, CEP_PERMISSION_DENIED, "%d %s", rc, err.msg);
 	cr_assert(strstr(err.msg, "delete pods in shop") != NULL, "%s",
 	    err.msg);
@@ -350,9 +367,12 @@ Test(kube, deployment_scale_scales_and_restores)
 	wait_ready("shop", "api", 3);
 	one_fault f;
 	cep_err err = {0};
-	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: sc, type: "
-	    "deployment-scale, deployment: api, replicas: 1}\n", &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(fault_open(&f,
+	                 HEAD
+	                 "  faults:\n    - {name: sc, type: "
+	                 "deployment-scale, deployment: api, replicas: 1}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	/* the original is recorded before anything changes */
 	cr_assert(strstr(f.undo, "\"replicas\":3") != NULL, "%s", f.undo);
 	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 3);
@@ -365,16 +385,14 @@ Test(kube, deployment_scale_scales_and_restores)
 	fault_close(&f);
 }
 
-static cep_kube *resolver(const char *run_id, char *ns, size_t nslen,
-    void *arg)
+static cep_kube *resolver(const char *run_id, char *ns, size_t nslen, void *arg)
 {
 	(void)run_id;
 	snprintf(ns, nslen, "%s", (const char *)arg);
 	return K;
 }
 
-static int delegate_undo(const char *mechanism, const char *undo,
-    cep_err *err)
+static int delegate_undo(const char *mechanism, const char *undo, cep_err *err)
 {
 	Cep__V1__FaultRecord rec = CEP__V1__FAULT_RECORD__INIT;
 	rec.run_id = (char *)"r-0123456789abcdef";
@@ -390,9 +408,12 @@ Test(kube, deployment_scale_undone_by_the_delegate)
 	wait_ready("shop", "api", 2);
 	one_fault f;
 	cep_err err = {0};
-	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: sc, type: "
-	    "deployment-scale, deployment: api, replicas: 0}\n", &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(fault_open(&f,
+	                 HEAD
+	                 "  faults:\n    - {name: sc, type: "
+	                 "deployment-scale, deployment: api, replicas: 0}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	fault_inject(&f);
 	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 0);
 	/* the runner is gone: no client at first, then a client whose run
@@ -408,12 +429,17 @@ Test(kube, deployment_scale_undone_by_the_delegate)
 	    err.msg);
 	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 2);
 	/* a record is runner input: malformed ones are refused untouched */
-	cr_assert_eq(cep_undo_k8s_scale(K, "{\"namespace\": \"shop\", "
-	    "\"name\": \"../x\", \"replicas\": 1}", &err),
+	cr_assert_eq(cep_undo_k8s_scale(K,
+	                 "{\"namespace\": \"shop\", "
+	                 "\"name\": \"../x\", \"replicas\": 1}",
+	                 &err),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_undo_k8s_scale(K, "[1]", &err), CEP_INVALID_ARGUMENT);
-	cr_assert_eq(cep_undo_k8s_cordon(K, "{\"nodes\": [{\"name\": "
-	    "\"node-1\"}]}", &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_undo_k8s_cordon(K,
+	                 "{\"nodes\": [{\"name\": "
+	                 "\"node-1\"}]}",
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
 	/* idempotent, and the runner's own revert after it too */
 	cr_assert_eq(delegate_undo("k8s-scale", f.undo, &err), CEP_OK, "%s",
 	    err.msg);
@@ -429,11 +455,15 @@ Test(kube, node_cordon_restores_exactly)
 	cordon_by_hand("node-2");
 	one_fault f;
 	cep_err err = {0};
-	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: nc, type: "
-	    "node-cordon, nodeSelector: kubernetes.io/os=linux}\n", &err),
+	cr_assert_eq(fault_open(&f,
+	                 HEAD
+	                 "  faults:\n    - {name: nc, type: "
+	                 "node-cordon, nodeSelector: kubernetes.io/os=linux}\n",
+	                 &err),
 	    CEP_OK, "%s", err.msg);
-	cr_assert(strstr(f.undo, "{\"name\":\"node-2\",\"unschedulable\":true}")
-	    != NULL, "%s", f.undo);
+	cr_assert(strstr(f.undo,
+	              "{\"name\":\"node-2\",\"unschedulable\":true}") != NULL,
+	    "%s", f.undo);
 	fault_inject(&f);
 	cr_assert(node_cordoned("node-1") && node_cordoned("node-2") &&
 	    node_cordoned("node-3"));
@@ -449,8 +479,11 @@ Test(kube, node_cordon_capped_and_undone_by_the_delegate)
 	runner_kube_target_set(K, "shop", 2);
 	one_fault f;
 	cep_err err = {0};
-	cr_assert_eq(fault_open(&f, HEAD "  faults:\n    - {name: nc, type: "
-	    "node-cordon, nodeSelector: kubernetes.io/os=linux}\n", &err),
+	cr_assert_eq(fault_open(&f,
+	                 HEAD
+	                 "  faults:\n    - {name: nc, type: "
+	                 "node-cordon, nodeSelector: kubernetes.io/os=linux}\n",
+	                 &err),
 	    CEP_OK, "%s", err.msg);
 	fault_inject(&f);
 	cr_assert(node_cordoned("node-1") && node_cordoned("node-2"));
@@ -468,8 +501,10 @@ Test(kube, node_cordon_capped_and_undone_by_the_delegate)
 static bool probe(const char *params, char *detail, size_t dlen)
 {
 	char yaml[1024];
-	snprintf(yaml, sizeof(yaml), HEAD "  probes:\n    - {name: p, type: "
-	    "k8s, mode: edge, %s}\n", params);
+	snprintf(yaml, sizeof(yaml),
+	    HEAD "  probes:\n    - {name: p, type: "
+	         "k8s, mode: edge, %s}\n",
+	    params);
 	cep_exp *e = rt_parse(yaml);
 	uint32_t lat = 0;
 	bool ok = runner_probe_check(cep_exp_probe(e, 0), NULL, detail, dlen,
@@ -484,32 +519,41 @@ Test(kube, probe_ready_replicas)
 	create_deployment("shop", "web", 3);
 	wait_ready("shop", "web", 3);
 	cr_assert(probe("resource: deployments, objectName: web, check: field, "
-	    "field: status.readyReplicas, atLeast: 3", d, sizeof(d)), "%s", d);
+	                "field: status.readyReplicas, atLeast: 3",
+	              d, sizeof(d)),
+	    "%s", d);
 	cr_assert_str_eq(d, "status.readyReplicas=3, want >= 3");
 	cr_assert(probe("resource: deployments, objectName: web, check: field, "
-	    "field: status.readyReplicas, equals: \"3\"", d, sizeof(d)), "%s",
-	    d);
+	                "field: status.readyReplicas, equals: \"3\"",
+	              d, sizeof(d)),
+	    "%s", d);
 	cr_assert(!probe("resource: deployments, objectName: web, check: "
-	    "field, field: status.readyReplicas, equals: \"4\"", d, sizeof(d)));
+	                 "field, field: status.readyReplicas, equals: \"4\"",
+	    d, sizeof(d)));
 	cr_assert_str_eq(d, "status.readyReplicas=3, want 4");
 	cr_assert(probe("resource: pods, labelSelector: app=web, check: field, "
-	    "field: status.phase, equals: Running", d, sizeof(d)), "%s", d);
-	cr_assert(probe("resource: deployments, objectName: web", d,
-	    sizeof(d)), "%s", d);
-	cr_assert(!probe("resource: deployments, objectName: nope", d,
-	    sizeof(d)));
+	                "field: status.phase, equals: Running",
+	              d, sizeof(d)),
+	    "%s", d);
+	cr_assert(probe("resource: deployments, objectName: web", d, sizeof(d)),
+	    "%s", d);
+	cr_assert(
+	    !probe("resource: deployments, objectName: nope", d, sizeof(d)));
 	cr_assert(probe("resource: deployments, objectName: nope, check: "
-	    "absent", d, sizeof(d)), "%s", d);
+	                "absent",
+	              d, sizeof(d)),
+	    "%s", d);
 	/* scaled to 1: the readyReplicas probe fails, saying what it saw */
 	json_t *patch = json_pack("{s:{s:i}}", "spec", "replicas", 1);
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_patch(K, &cep_kube_deployments, "shop", "web",
-	    "scale", CEP_KUBE_MERGE_PATCH, patch, NULL, &err), CEP_OK, "%s",
-	    err.msg);
+	                 "scale", CEP_KUBE_MERGE_PATCH, patch, NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(patch);
 	wait_ready("shop", "web", 1);
 	cr_assert(!probe("resource: deployments, objectName: web, check: "
-	    "field, field: status.readyReplicas, atLeast: 3", d, sizeof(d)));
+	                 "field, field: status.readyReplicas, atLeast: 3",
+	    d, sizeof(d)));
 	cr_assert_str_eq(d, "status.readyReplicas=1, want >= 3");
 }
 
@@ -552,12 +596,14 @@ static void *revoke_after_first(void *arg)
 {
 	revoker *rv = arg;
 	int64_t end = cep_mono_ms() + 20000;
-	while (cep_mono_ms() < end && survivors(rv->before, "shop", "web") ==
-	    json_array_size(rv->before))
+	while (cep_mono_ms() < end &&
+	    survivors(rv->before, "shop", "web") == json_array_size(rv->before))
 		cep_sleep_ms(50);
-	rv->revoked = kubeapi_control(F, "revoke", "{\"user\": \"deleter\", "
-	    "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
-	    "\"delete\"}") == 200;
+	rv->revoked =
+	    kubeapi_control(F, "revoke",
+	        "{\"user\": \"deleter\", "
+	        "\"namespace\": \"shop\", \"resource\": \"pods\", \"verb\": "
+	        "\"delete\"}") == 200;
 	return NULL;
 }
 
@@ -575,7 +621,8 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	revoker rv = {.before = running("shop", "web")};
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, revoke_after_first, &rv), 0);
-	cep_exp *e = rt_parse(HEAD "  faults:\n    - {name: pd, type: "
+	cep_exp *e = rt_parse(HEAD
+	    "  faults:\n    - {name: pd, type: "
 	    "pod-delete, labelSelector: app=web, count: 1, interval: 1s, force: "
 	    "true}\n");
 	int64_t t0 = cep_mono_ms();
@@ -587,7 +634,8 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	cr_assert_str_eq(res.verdict, "Error", "%s: %s", res.verdict,
 	    res.reason);
 	cr_assert(strstr(res.reason, "403") != NULL &&
-	    strstr(res.reason, "delete") != NULL, "%s", res.reason);
+	        strstr(res.reason, "delete") != NULL,
+	    "%s", res.reason);
 	cr_assert_lt(cep_mono_ms() - t0, 25000, "chaos (30s) ended early");
 	cr_assert_eq(runner_memsink_nreverted(S.mem), 1);
 	json_decref(rv.before);

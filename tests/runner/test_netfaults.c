@@ -30,7 +30,7 @@ static void setup(void)
 {
 	rt_sink_open(&S);
 	runner_fault_set_run("r-0123456789abcdef", 0);
-	cep_undo_node_register();   /* as cep-runner's main does */
+	cep_undo_node_register(); /* as cep-runner's main does */
 }
 static void teardown(void)
 {
@@ -39,7 +39,7 @@ static void teardown(void)
 }
 TestSuite(netfaults, .init = setup, .fini = teardown, .timeout = 120);
 
-#define EXP_HEAD \
+#define EXP_HEAD                                                          \
 	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n" \
 	"spec:\n  duration: 60s\n  faults:\n"
 
@@ -97,8 +97,10 @@ Test(netfaults, latency_adds_100ms_and_revert_restores_baseline)
 	nl_ping(L.a, L.ip_b, 20, "0.05", &loss, &base);
 	cr_assert_eq(loss, 0, "baseline loss %.1f%%", loss);
 	char f[256];
-	snprintf(f, sizeof(f), "{name: lat, type: network-latency, netns: %s, "
-	    "delay: 100ms}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: lat, type: network-latency, netns: %s, "
+	    "delay: 100ms}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	int pids[2];
@@ -121,15 +123,19 @@ Test(netfaults, loss_30_percent_then_none_after_revert)
 {
 	nl_up(&L, 12);
 	char f[256];
-	snprintf(f, sizeof(f), "{name: loss, type: network-loss, netns: %s, "
-	    "percent: 30}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: loss, type: network-loss, netns: %s, "
+	    "percent: 30}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	double loss, avg;
 	nl_ping(L.a, L.ip_b, 600, "0.005", &loss, &avg);
 	cr_log_info("loss: %.1f%% over 600 probes", loss);
-	cr_expect(loss >= 20 && loss <= 40, "loss %.1f%% over 600 probes, "
-	    "want 30 +- 10", loss);
+	cr_expect(loss >= 20 && loss <= 40,
+	    "loss %.1f%% over 600 probes, "
+	    "want 30 +- 10",
+	    loss);
 	revert(&in);
 	assert_clean(L.a);
 	nl_ping(L.a, L.ip_b, 200, "0.005", &loss, &avg);
@@ -154,7 +160,8 @@ static int open_udp(void *arg, cep_err *err)
 	if (u->fd >= 0)
 		setsockopt(u->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (u->fd < 0 || bind(u->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "udp bind %s", u->bind_ip);
+		return cep_err_set(err, CEP_INTERNAL, "udp bind %s",
+		    u->bind_ip);
 	return CEP_OK;
 }
 
@@ -192,8 +199,10 @@ Test(netfaults, partition_blocks_cidr_only_in_its_direction)
 {
 	nl_up(&L, 13);
 	char f[256];
-	snprintf(f, sizeof(f), "{name: cut, type: network-partition, netns: %s, "
-	    "cidrs: [\"10.201.13.128/25\"], direction: egress}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: cut, type: network-partition, netns: %s, "
+	    "cidrs: [\"10.201.13.128/25\"], direction: egress}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	double loss, avg;
@@ -221,7 +230,8 @@ Test(netfaults, partition_ingress_reject)
 {
 	nl_up(&L, 14);
 	char f[256];
-	snprintf(f, sizeof(f), "{name: cut, type: network-partition, netns: %s, "
+	snprintf(f, sizeof(f),
+	    "{name: cut, type: network-partition, netns: %s, "
 	    "cidrs: [\"10.201.14.130\"], direction: ingress, action: reject}",
 	    L.a);
 	injected in;
@@ -240,8 +250,8 @@ Test(netfaults, partition_ingress_reject)
 }
 
 /* ping from inside the namespace of pid (what that process sees). */
-static void ping_as(pid_t pid, const char *dst, int count,
-    const char *interval, double *loss, double *avg)
+static void ping_as(pid_t pid, const char *dst, int count, const char *interval,
+    double *loss, double *avg)
 {
 	char out[8192], c[16], net[64];
 	snprintf(c, sizeof(c), "%d", count);
@@ -274,8 +284,10 @@ Test(netfaults, restarted_target_still_reverted)
 	ping_as(p1, L.ip_b, 20, "0.05", &loss, &base);
 	cr_assert_eq(loss, 0);
 	char f[256];
-	snprintf(f, sizeof(f), "{name: loss, type: network-loss, pid: %d, "
-	    "percent: 100}", (int)p1);
+	snprintf(f, sizeof(f),
+	    "{name: loss, type: network-loss, pid: %d, "
+	    "percent: 100}",
+	    (int)p1);
 	injected ls;
 	inject_yaml(&ls, f);
 	nl_kill(p1);
@@ -291,18 +303,19 @@ Test(netfaults, restarted_target_still_reverted)
 	rec.run_id = (char *)"r-0123456789abcdef";
 	cep_err err = {0};
 	cr_assert(strstr(ls.undo, "/proc/") != NULL, "%s", ls.undo);
-	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
-	    "undo: %s", err.msg);
-	cr_assert_not(nl_has_cep_table(L.a));
-	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
-	    "undo again: %s",
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK, "undo: %s",
 	    err.msg);
-	revert(&ls);   /* the runner's revert after the delegate's: idempotent */
+	cr_assert_not(nl_has_cep_table(L.a));
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK, "undo again: %s",
+	    err.msg);
+	revert(&ls); /* the runner's revert after the delegate's: idempotent */
 	ping_as(p2, L.ip_b, 100, "0.01", &loss, &avg);
 	cr_expect_eq(loss, 0, "restarted process sees loss %.0f%%", loss);
 
-	snprintf(f, sizeof(f), "{name: lat, type: network-latency, pid: %d, "
-	    "delay: 100ms}", (int)p2);
+	snprintf(f, sizeof(f),
+	    "{name: lat, type: network-latency, pid: %d, "
+	    "delay: 100ms}",
+	    (int)p2);
 	injected lat;
 	inject_yaml(&lat, f);
 	nl_kill(p2);
@@ -314,8 +327,10 @@ Test(netfaults, restarted_target_still_reverted)
 	assert_clean(L.a);
 	ping_as(p3, L.ip_b, 20, "0.05", &loss, &avg);
 	cr_expect_eq(loss, 0);
-	cr_expect(avg < base + 20, "restarted process sees RTT %.1f ms "
-	    "(baseline %.1f)", avg, base);
+	cr_expect(avg < base + 20,
+	    "restarted process sees RTT %.1f ms "
+	    "(baseline %.1f)",
+	    avg, base);
 	nl_kill(p3);
 }
 
@@ -325,8 +340,10 @@ Test(netfaults, undo_of_a_vanished_namespace_is_clean)
 {
 	nl_up(&L, 16);
 	char f[256];
-	snprintf(f, sizeof(f), "{name: loss, type: network-loss, netns: %s, "
-	    "percent: 50}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: loss, type: network-loss, netns: %s, "
+	    "percent: 50}",
+	    L.a);
 	injected ls;
 	inject_yaml(&ls, f);
 	revert(&ls);
@@ -339,12 +356,11 @@ Test(netfaults, undo_of_a_vanished_namespace_is_clean)
 	rec.mechanism = (char *)"nftables";
 	rec.undo = again.undo;
 	cep_err err = {0};
-	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
-	    "undo: %s", err.msg);
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK, "undo: %s",
+	    err.msg);
 	revert(&again);
 	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
-	    "undo once gone: %s",
-	    err.msg);
+	    "undo once gone: %s", err.msg);
 }
 
 /* ---- dns-error ---- */
@@ -362,10 +378,10 @@ static void fake_upstream_answer(int s)
 	static const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60,
 	    0, 4, 10, 9, 9, 9};
 	memcpy(m + n, rr, sizeof(rr));
-	m[2] |= 0x80;              /* qr */
-	m[3] = 0x80;               /* ra, NOERROR */
+	m[2] |= 0x80; /* qr */
+	m[3] = 0x80;  /* ra, NOERROR */
 	m[6] = 0;
-	m[7] = 1;                  /* ancount */
+	m[7] = 1; /* ancount */
 	sendto(s, m, (size_t)n + sizeof(rr), 0, (struct sockaddr *)&from, fl);
 }
 
@@ -381,7 +397,8 @@ static int dns_ask(int c, int up, const char *resolver, const char *name,
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
 	inet_pton(AF_INET, resolver, &sa.sin_addr);
 	cr_assert_eq(sendto(c, q, (size_t)ql, 0, (struct sockaddr *)&sa,
-	    sizeof(sa)), ql);
+	                 sizeof(sa)),
+	    ql);
 	int64_t end = cep_mono_ms() + 1500;
 	while (cep_mono_ms() < end) {
 		struct pollfd p[2] = {{.fd = c, .events = POLLIN},
@@ -408,17 +425,21 @@ Test(netfaults, dns_error_fails_chosen_names_only)
 	int c = udp_sock(L.a, L.ip_a, 0);
 	int an = 0;
 	cr_assert_eq(dns_ask(c, up, L.ip_b, "bad.test", &an), 0, "baseline");
-	static const struct { const char *err; int rcode; } cases[] = {
-	    {"nxdomain", 3}, {"servfail", 2}, {"timeout", -1}};
+	static const struct {
+		const char *err;
+		int rcode;
+	} cases[] = {{"nxdomain", 3}, {"servfail", 2}, {"timeout", -1}};
 	for (size_t i = 0; i < 3; i++) {
 		/* a fresh source port, as a stub resolver uses per query: a
 		 * flow tracked before the injection is not redirected */
 		close(c);
 		c = udp_sock(L.a, L.ip_a, 0);
 		char f[512];
-		snprintf(f, sizeof(f), "{name: dns, type: dns-error, netns: %s, "
+		snprintf(f, sizeof(f),
+		    "{name: dns, type: dns-error, netns: %s, "
 		    "names: [bad.test, \"*.blocked.test\"], error: %s, "
-		    "upstream: \"%s\"}", L.a, cases[i].err, L.ip_b);
+		    "upstream: \"%s\"}",
+		    L.a, cases[i].err, L.ip_b);
 		injected in;
 		inject_yaml(&in, f);
 		int pids[2];
@@ -459,7 +480,7 @@ static long udp_stream(int s, int r, const char *ip, int port, int ms,
 	int64_t t0 = cep_mono_ms();
 	for (int64_t next = t0; cep_mono_ms() - t0 < ms; next += 2) {
 		if (sendto(s, b, sizeof(b), 0, (struct sockaddr *)&sa,
-		    sizeof(sa)) > 0)
+		        sizeof(sa)) > 0)
 			*sent += (long)sizeof(b);
 		ssize_t n;
 		while ((n = recv(r, b, sizeof(b), MSG_DONTWAIT)) > 0)
@@ -486,8 +507,10 @@ static void bandwidth_case(const char *kind)
 	int big = 4 << 20;
 	setsockopt(sb, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	char f[256];
-	snprintf(f, sizeof(f), "{name: bw, type: network-bandwidth, netns: %s, "
-	    "kbps: 800, burstKiB: 16}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: bw, type: network-bandwidth, netns: %s, "
+	    "kbps: 800, burstKiB: 16}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	bool tbf = strcmp(kind, "tbf") == 0;
@@ -496,12 +519,13 @@ static void bandwidth_case(const char *kind)
 	cr_assert_eq(nl_has_cep_table(L.a), !tbf, "cep_ table %s",
 	    tbf ? "present on the tbf path" : "missing");
 	cr_assert_eq(strcmp(in.ops->mechanism_of(cep_exp_fault(in.e, 0)),
-	    tbf ? "tc-qdisc" : "nftables"), 0);
+	                 tbf ? "tc-qdisc" : "nftables"),
+	    0);
 	double secs;
 	long sent;
 	udp_stream(sa, sb, L.ip_b, 40006, 1000, &secs, &sent);
 	long got = udp_stream(sa, sb, L.ip_b, 40006, 1500, &secs, &sent);
-	double want = 100000.0 * secs;   /* 800 kbit/s */
+	double want = 100000.0 * secs; /* 800 kbit/s */
 	/* tbf also delivers what its queue held when sending stopped: 100 ms
 	 * at the rate plus the burst */
 	double queued = tbf ? 10000.0 + 16384.0 : 0.0;
@@ -509,13 +533,16 @@ static void bandwidth_case(const char *kind)
 	    sent, secs);
 	cr_expect(got > want * 0.6 && got < want * 1.3 + queued,
 	    "%s: %ld of %ld bytes in %.2fs through an 800 kbit/s limit "
-	    "(want ~%.0f)", kind, got, sent, secs, want);
+	    "(want ~%.0f)",
+	    kind, got, sent, secs, want);
 	revert(&in);
 	assert_clean(L.a);
 	cr_assert_not(nl_has_qdisc(L.a, "tbf"), "tbf qdisc left after revert");
 	got = udp_stream(sa, sb, L.ip_b, 40006, 500, &secs, &sent);
-	cr_expect(got >= sent * 9 / 10, "%s: after revert only %ld of %ld "
-	    "bytes", kind, got, sent);
+	cr_expect(got >= sent * 9 / 10,
+	    "%s: after revert only %ld of %ld "
+	    "bytes",
+	    kind, got, sent);
 	close(sa);
 	close(sb);
 }
@@ -541,8 +568,10 @@ Test(netfaults, tbf_undone_by_the_delegate_path)
 {
 	nl_up(&L, 20);
 	char f[256];
-	snprintf(f, sizeof(f), "{name: bw, type: network-bandwidth, netns: %s, "
-	    "kbps: 800}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: bw, type: network-bandwidth, netns: %s, "
+	    "kbps: 800}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	cr_assert(nl_has_qdisc(L.a, "tbf"));
@@ -551,12 +580,11 @@ Test(netfaults, tbf_undone_by_the_delegate_path)
 	rec.mechanism = (char *)"tc-qdisc";
 	rec.undo = in.undo;
 	cep_err err = {0};
-	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
-	    "undo: %s", err.msg);
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK, "undo: %s",
+	    err.msg);
 	cr_assert_not(nl_has_qdisc(L.a, "tbf"), "undo left the tbf qdisc");
 	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK,
-	    "second undo: %s",
-	    err.msg);
+	    "second undo: %s", err.msg);
 	/* the runner's revert after the delegate's undo: nothing of ours */
 	revert(&in);
 }
@@ -569,7 +597,8 @@ static long udp_snmp(const char *ns, const char *col)
 {
 	char out[16384];
 	cr_assert_eq(NL_RUN(out, sizeof(out), "ip", "netns", "exec", ns, "cat",
-	    "/proc/net/snmp"), 0);
+	                 "/proc/net/snmp"),
+	    0);
 	char *hdr = strstr(out, "\nUdp: ");
 	cr_assert_not_null(hdr);
 	char *val = strstr(hdr + 1, "\nUdp: ");
@@ -580,8 +609,8 @@ static long udp_snmp(const char *ns, const char *col)
 	while (*hdr && *hdr != '\n') {
 		char *end;
 		long v = strtol(val, &end, 10);
-		if (strncmp(hdr, col, cl) == 0 && (hdr[cl] == ' ' ||
-		    hdr[cl] == '\n'))
+		if (strncmp(hdr, col, cl) == 0 &&
+		    (hdr[cl] == ' ' || hdr[cl] == '\n'))
 			return v;
 		val = end;
 		hdr = strchr(hdr, ' ');
@@ -609,8 +638,10 @@ static int udp_numbered(int s, int r, const char *ip, int port, int n,
 	for (int i = 0; i <= n; i++) {
 		ssize_t k;
 		while ((k = recv(r, b, sizeof(b), MSG_DONTWAIT)) > 0 ||
-		    (i == n && poll(&(struct pollfd){.fd = r, .events = POLLIN},
-		    1, 300) > 0 && (k = recv(r, b, sizeof(b), 0)) > 0)) {
+		    (i == n &&
+		        poll(&(struct pollfd){.fd = r, .events = POLLIN}, 1,
+		            300) > 0 &&
+		        (k = recv(r, b, sizeof(b), 0)) > 0)) {
 			uint32_t seq;
 			memcpy(&seq, b, sizeof(seq));
 			got++;
@@ -637,8 +668,10 @@ Test(netfaults, corrupt_30_percent_fails_receiver_checksums)
 	int big = 4 << 20, distinct;
 	setsockopt(sb, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	char f[256];
-	snprintf(f, sizeof(f), "{name: bad, type: network-corrupt, netns: %s, "
-	    "percent: 30}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: bad, type: network-corrupt, netns: %s, "
+	    "percent: 30}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	int pids[2];
@@ -650,7 +683,8 @@ Test(netfaults, corrupt_30_percent_fails_receiver_checksums)
 	int got = udp_numbered(sa, sb, L.ip_b, 40008, n, &distinct);
 	long bad = udp_snmp(L.b, "InCsumErrors") - e0;
 	cr_log_info("corrupt 30%%: %d of %d delivered, %ld checksum errors at "
-	    "the receiver (%.1f%%)", got, n, bad, 100.0 * (double)bad / n);
+	            "the receiver (%.1f%%)",
+	    got, n, bad, 100.0 * (double)bad / n);
 	cr_expect(bad >= n * 20 / 100 && bad <= n * 40 / 100,
 	    "checksum errors %ld of %d, want 30%% +- 10 points", bad, n);
 	cr_expect(got + bad >= n - 5 && got + bad <= n,
@@ -675,8 +709,10 @@ Test(netfaults, duplicate_30_percent_then_none_after_revert)
 	int big = 4 << 20, distinct;
 	setsockopt(sb, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	char f[256];
-	snprintf(f, sizeof(f), "{name: twice, type: network-duplicate, "
-	    "netns: %s, percent: 30}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: twice, type: network-duplicate, "
+	    "netns: %s, percent: 30}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	int pids[2];
@@ -686,8 +722,8 @@ Test(netfaults, duplicate_30_percent_then_none_after_revert)
 	int got = udp_numbered(sa, sb, L.ip_b, 40010, n, &distinct);
 	long kern = udp_snmp(L.b, "InDatagrams") - d0;
 	cr_log_info("duplicate 30%%: %d datagrams received for %d sent "
-	    "(+%.1f%%), %d distinct; receiver's InDatagrams +%ld", got, n,
-	    100.0 * (got - n) / n, distinct, kern);
+	            "(+%.1f%%), %d distinct; receiver's InDatagrams +%ld",
+	    got, n, 100.0 * (got - n) / n, distinct, kern);
 	cr_expect_eq(distinct, n, "only %d of %d datagrams arrived", distinct,
 	    n);
 	cr_expect(got - n >= n * 20 / 100 && got - n <= n * 40 / 100,
@@ -709,16 +745,20 @@ Test(netfaults, duplicate_refuses_ingress)
 	static const char *const dirs[] = {"ingress", "both"};
 	for (int i = 0; i < 2; i++) {
 		char yaml[512];
-		snprintf(yaml, sizeof(yaml), EXP_HEAD "    - {name: d, type: "
+		snprintf(yaml, sizeof(yaml),
+		    EXP_HEAD
+		    "    - {name: d, type: "
 		    "network-duplicate, netns: x, percent: 5, direction: %s}\n",
 		    dirs[i]);
 		cep_exp *e = NULL;
 		cep_err err = {0};
-		cr_assert_neq(cep_exp_parse(yaml, strlen(yaml), "t.yaml", &e, NULL,
-		    &err), CEP_OK, "direction %s accepted", dirs[i]);
+		cr_assert_neq(cep_exp_parse(yaml, strlen(yaml), "t.yaml", &e,
+		                  NULL, &err),
+		    CEP_OK, "direction %s accepted", dirs[i]);
 		cr_log_info("%s", err.msg);
 		cr_expect(strstr(err.msg, "direction") != NULL &&
-		    strstr(err.msg, "egress") != NULL, "%s", err.msg);
+		        strstr(err.msg, "egress") != NULL,
+		    "%s", err.msg);
 	}
 }
 
@@ -733,8 +773,10 @@ Test(netfaults, corrupt_ingress_counts_in_the_target)
 	int big = 4 << 20, distinct;
 	setsockopt(sa, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	char f[256];
-	snprintf(f, sizeof(f), "{name: bad, type: network-corrupt, netns: %s, "
-	    "percent: 50, direction: ingress}", L.a);
+	snprintf(f, sizeof(f),
+	    "{name: bad, type: network-corrupt, netns: %s, "
+	    "percent: 50, direction: ingress}",
+	    L.a);
 	injected in;
 	inject_yaml(&in, f);
 	long e0 = udp_snmp(L.a, "InCsumErrors");
@@ -742,14 +784,16 @@ Test(netfaults, corrupt_ingress_counts_in_the_target)
 	int got = udp_numbered(sb, sa, L.ip_a, 40011, n, &distinct);
 	long bad = udp_snmp(L.a, "InCsumErrors") - e0;
 	cr_log_info("corrupt 50%% ingress: %d of %d delivered, %ld checksum "
-	    "errors (%.1f%%)", got, n, bad, 100.0 * (double)bad / n);
+	            "errors (%.1f%%)",
+	    got, n, bad, 100.0 * (double)bad / n);
 	cr_expect(bad >= n * 40 / 100 && bad <= n * 60 / 100,
 	    "checksum errors %ld of %d, want 50%% +- 10 points", bad, n);
 	cr_expect(got + bad >= n - 5 && got + bad <= n, "%d + %ld != %d", got,
 	    bad, n);
 	e0 = udp_snmp(L.b, "InCsumErrors");
 	got = udp_numbered(sa, sb, L.ip_b, 40012, 200, &distinct);
-	cr_expect_eq(got, 200, "egress hit by an ingress fault: %d of 200", got);
+	cr_expect_eq(got, 200, "egress hit by an ingress fault: %d of 200",
+	    got);
 	cr_expect_eq(udp_snmp(L.b, "InCsumErrors"), e0);
 	revert(&in);
 	assert_clean(L.a);

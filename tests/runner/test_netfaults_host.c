@@ -43,7 +43,7 @@ static void teardown(void)
 }
 TestSuite(nethost, .init = setup, .fini = teardown, .timeout = 60);
 
-#define EXP_HEAD \
+#define EXP_HEAD                                                          \
 	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n" \
 	"spec:\n  duration: 60s\n  faults:\n"
 
@@ -66,17 +66,21 @@ Test(nethost, decision_by_identity)
 	cep_netns_id host = self_id();
 	cep_netns_id other = {host.dev, host.ino + 7};
 	cep_err err = {0};
-	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x", &err),
+	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x",
+	                 &err),
 	    CEP_PERMISSION_DENIED);
 	cr_expect(strstr(err.msg, "policy.network.allowHostNetns is false"),
 	    "%s", err.msg);
-	cr_assert_eq(runner_net_target_allowed("network-loss", &other, "/x", &err),
+	cr_assert_eq(runner_net_target_allowed("network-loss", &other, "/x",
+	                 &err),
 	    CEP_OK, "%s", err.msg);
 	runner_net_configure(true, RELAY_URL);
-	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x", &err),
+	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x",
+	                 &err),
 	    CEP_OK, "%s", err.msg);
 	runner_net_configure(false, RELAY_URL);
-	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x", &err),
+	cr_assert_eq(runner_net_target_allowed("network-loss", &host, "/x",
+	                 &err),
 	    CEP_PERMISSION_DENIED);
 }
 
@@ -85,7 +89,7 @@ Test(nethost, decision_by_identity)
 Test(nethost, describe_accepts_host_netns_only_when_allowed)
 {
 	cep_exp *e = one_fault("{name: cut, type: network-partition, netns: "
-	    "/proc/self/ns/net, cidrs: [\"192.0.2.0/24\"]}");
+	                       "/proc/self/ns/net, cidrs: [\"192.0.2.0/24\"]}");
 	const cep_exp_item *it = cep_exp_fault(e, 0);
 	const cep_fault_ops *ops = runner_fault_find("network-partition");
 	cr_assert_not_null(ops);
@@ -111,21 +115,25 @@ Test(nethost, describe_accepts_host_netns_only_when_allowed)
 
 Test(nethost, relay_port_from_url)
 {
-	static const struct { const char *url; unsigned port; } cases[] = {
-		{"tls+tcp://127.0.0.1:7443", 7443},
-		{"tls+tcp://relay.example:17443", 17443},
-		{"tls+tcp://[fd00::1]:9000", 9000},
-		{"tls+tcp://[fd00::1]", 0},
-		{"ipc:///run/cep/relay.sock", 0},
-		{"tls+tcp://h:0", 0},
-		{"tls+tcp://h:70000", 0},
-		{"tls+tcp://h:12x", 0},
-		{NULL, 0},
+	static const struct {
+		const char *url;
+		unsigned port;
+	} cases[] = {
+	    {"tls+tcp://127.0.0.1:7443", 7443},
+	    {"tls+tcp://relay.example:17443", 17443},
+	    {"tls+tcp://[fd00::1]:9000", 9000},
+	    {"tls+tcp://[fd00::1]", 0},
+	    {"ipc:///run/cep/relay.sock", 0},
+	    {"tls+tcp://h:0", 0},
+	    {"tls+tcp://h:70000", 0},
+	    {"tls+tcp://h:12x", 0},
+	    {NULL, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		runner_net_configure(true, cases[i].url);
 		cr_expect_eq(runner_net_relay_port(), cases[i].port, "%s -> %u",
-		    cases[i].url ? cases[i].url : "(null)", runner_net_relay_port());
+		    cases[i].url ? cases[i].url : "(null)",
+		    runner_net_relay_port());
 	}
 }
 
@@ -140,8 +148,8 @@ static void drop_all_spec(const cep_exp_item *it, cep_net_fault *f,
 }
 
 /* Its table text. */
-static void drop_all_cmds(const cep_exp_item *it, cep_net_fault *f,
-    char *buf, size_t len)
+static void drop_all_cmds(const cep_exp_item *it, cep_net_fault *f, char *buf,
+    size_t len)
 {
 	cep_nft_spec s;
 	cep_err err = {0};
@@ -154,11 +162,12 @@ Test(nethost, lifeline_rules_only_in_the_host_netns)
 {
 	runner_net_configure(true, RELAY_URL);
 	cep_exp *e = one_fault("{name: cut, type: network-loss, netns: x, "
-	    "percent: 100, direction: both}");
+	                       "percent: 100, direction: both}");
 	cep_net_fault f = {.nsfd = -1, .id = self_id()};
 	cep_err err = {0};
 	cr_assert_eq(cep_nft_table_name(runner_fault_run_id(), 900, f.table,
-	    sizeof(f.table), &err), CEP_OK);
+	                 sizeof(f.table), &err),
+	    CEP_OK);
 	char *buf = malloc(CEP_NFT_SCRIPT_MAX);
 	cr_assert_not_null(buf);
 	drop_all_cmds(cep_exp_fault(e, 0), &f, buf, CEP_NFT_SCRIPT_MAX);
@@ -199,7 +208,7 @@ static int open_tcp(void *arg, cep_err *err)
 	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (t->fd < 0 || !t->listen)
 		return t->fd < 0 ? cep_err_set(err, CEP_INTERNAL, "socket") :
-		    CEP_OK;
+		                   CEP_OK;
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)t->port)};
 	inet_pton(AF_INET, t->ip, &sa.sin_addr);
@@ -256,7 +265,8 @@ static void drop_in_lab(const cep_exp_item *it, cep_net_fault *f,
 	cep_err err = {0};
 	f->id = id;
 	cr_assert_eq(cep_nft_table_name(runner_fault_run_id(), n, f->table,
-	    sizeof(f->table), &err), CEP_OK);
+	                 sizeof(f->table), &err),
+	    CEP_OK);
 	cep_nft_spec s;
 	drop_all_spec(it, f, &s);
 	cr_assert_eq(cep_nft_create(f->nsfd, &s, &err), CEP_OK, "%s", err.msg);
@@ -272,7 +282,7 @@ Test(nethost, lifeline_port_survives_a_full_partition_in_a_lab)
 	cr_assert(tcp_connects(LIFELINE) && tcp_connects(OTHER),
 	    "the lab does not connect before any fault");
 	cep_exp *e = one_fault("{name: cut, type: network-loss, netns: x, "
-	    "percent: 100, direction: both}");
+	                       "percent: 100, direction: both}");
 	const cep_exp_item *it = cep_exp_fault(e, 0);
 	cep_net_fault f = {.nsfd = -1};
 	cep_err err = {0};
@@ -281,7 +291,8 @@ Test(nethost, lifeline_port_survives_a_full_partition_in_a_lab)
 	    CEP_OK, "%s", err.msg);
 	/* control: a namespace that is not the host's gets no exemption */
 	drop_in_lab(it, &f, lab_id, 901);
-	cr_expect_not(tcp_connects(LIFELINE), "relay port passed a partition "
+	cr_expect_not(tcp_connects(LIFELINE),
+	    "relay port passed a partition "
 	    "outside the host's namespace");
 	cr_assert_eq(cep_nft_delete_table(f.nsfd, f.table, &err), CEP_OK, "%s",
 	    err.msg);

@@ -26,42 +26,57 @@ static cep_runner_ctl *ctl;
 static pthread_mutex_t uri_mu = PTHREAD_MUTEX_INITIALIZER;
 static char last_uri[1024];
 
-#define VEC1(v) "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\"," \
+#define VEC1(v)                                                                \
+	"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","         \
 	"\"result\":[{\"metric\":{\"job\":\"x\"},\"value\":[1700000000.1,\"" v \
 	"\"]}]}}"
 
 typedef struct canned {
 	const char *name;
 	int status;
-	const char *body;   /* NULL: a big body, generated */
+	const char *body; /* NULL: a big body, generated */
 	int delay_ms;
 } canned;
 
 static const canned answers[] = {
-	{"one", 200, VEC1("0.42"), 0},
-	{"count", 200, VEC1("3"), 0},
-	{"nan", 200, VEC1("NaN"), 0},
-	{"inf", 200, VEC1("+Inf"), 0},
-	{"scalar", 200, "{\"status\":\"success\",\"data\":{\"resultType\":"
-	    "\"scalar\",\"result\":[1700000000.1,\"7\"]}}", 0},
-	{"none", 200, "{\"status\":\"success\",\"data\":{\"resultType\":"
-	    "\"vector\",\"result\":[]}}", 0},
-	{"three", 200, "{\"status\":\"success\",\"data\":{\"resultType\":"
-	    "\"vector\",\"result\":[{\"metric\":{},\"value\":[1,\"1\"]},"
-	    "{\"metric\":{},\"value\":[1,\"2\"]},"
-	    "{\"metric\":{},\"value\":[1,\"3\"]}]}}", 0},
-	{"matrix", 200, "{\"status\":\"success\",\"data\":{\"resultType\":"
-	    "\"matrix\",\"result\":[]}}", 0},
-	{"badsample", 200, "{\"status\":\"success\",\"data\":{\"resultType\":"
-	    "\"vector\",\"result\":[{\"metric\":{},\"value\":[1,2]}]}}", 0},
-	{"garbage", 200, "{\"status\": \"success\", \"data\": [", 0},
-	{"notjson", 200, "<html>hello</html>", 0},
-	{"bad", 400, "{\"status\":\"error\",\"errorType\":\"bad_data\","
-	    "\"error\":\"1:4: parse error: unexpected <op:>>\"}", 0},
-	{"down", 503, "{\"status\":\"error\",\"errorType\":\"unavailable\","
-	    "\"error\":\"TSDB not ready\"}", 0},
-	{"big", 200, NULL, 0},
-	{"slow", 200, VEC1("1"), 1500},
+    {"one", 200, VEC1("0.42"), 0},
+    {"count", 200, VEC1("3"), 0},
+    {"nan", 200, VEC1("NaN"), 0},
+    {"inf", 200, VEC1("+Inf"), 0},
+    {"scalar", 200,
+        "{\"status\":\"success\",\"data\":{\"resultType\":"
+        "\"scalar\",\"result\":[1700000000.1,\"7\"]}}",
+        0},
+    {"none", 200,
+        "{\"status\":\"success\",\"data\":{\"resultType\":"
+        "\"vector\",\"result\":[]}}",
+        0},
+    {"three", 200,
+        "{\"status\":\"success\",\"data\":{\"resultType\":"
+        "\"vector\",\"result\":[{\"metric\":{},\"value\":[1,\"1\"]},"
+        "{\"metric\":{},\"value\":[1,\"2\"]},"
+        "{\"metric\":{},\"value\":[1,\"3\"]}]}}",
+        0},
+    {"matrix", 200,
+        "{\"status\":\"success\",\"data\":{\"resultType\":"
+        "\"matrix\",\"result\":[]}}",
+        0},
+    {"badsample", 200,
+        "{\"status\":\"success\",\"data\":{\"resultType\":"
+        "\"vector\",\"result\":[{\"metric\":{},\"value\":[1,2]}]}}",
+        0},
+    {"garbage", 200, "{\"status\": \"success\", \"data\": [", 0},
+    {"notjson", 200, "<html>hello</html>", 0},
+    {"bad", 400,
+        "{\"status\":\"error\",\"errorType\":\"bad_data\","
+        "\"error\":\"1:4: parse error: unexpected <op:>>\"}",
+        0},
+    {"down", 503,
+        "{\"status\":\"error\",\"errorType\":\"unavailable\","
+        "\"error\":\"TSDB not ready\"}",
+        0},
+    {"big", 200, NULL, 0},
+    {"slow", 200, VEC1("1"), 1500},
 };
 
 #define BIG_LEN (600u * 1024u)
@@ -132,10 +147,12 @@ TestSuite(prom, .init = setup, .fini = teardown, .timeout = 60);
 static bool check_url(const char *url, const char *params, char *detail)
 {
 	char yaml[2048];
-	snprintf(yaml, sizeof(yaml), "apiVersion: cep.io/v1\nkind: Experiment\n"
+	snprintf(yaml, sizeof(yaml),
+	    "apiVersion: cep.io/v1\nkind: Experiment\n"
 	    "metadata: {name: t}\nspec:\n  duration: 1s\n  probes:\n"
 	    "    - {name: p, type: prometheus, mode: start-of-test, "
-	    "url: \"%s\", %s}\n", url, params);
+	    "url: \"%s\", %s}\n",
+	    url, params);
 	cep_exp *e = rt_parse(yaml);
 	cep_probe_env env = {.ctl = ctl};
 	uint32_t lat = 0;
@@ -218,7 +235,8 @@ Test(prom, other_result_types_and_bad_samples_fail)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
 	cr_expect_not(check("matrix", Q "atLeast: 0", d));
-	cr_expect_str_eq(d, "query returned a matrix, want an instant vector "
+	cr_expect_str_eq(d,
+	    "query returned a matrix, want an instant vector "
 	    "or a scalar");
 	cr_expect_not(check("badsample", Q "atLeast: 0", d));
 	cr_expect_str_eq(d, "malformed vector sample in the answer");
@@ -228,8 +246,10 @@ Test(prom, malformed_json_fails_clearly)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
 	char want[128];
-	snprintf(want, sizeof(want), "http://127.0.0.1:%d/garbage: HTTP 200, "
-	    "not a Prometheus answer", port);
+	snprintf(want, sizeof(want),
+	    "http://127.0.0.1:%d/garbage: HTTP 200, "
+	    "not a Prometheus answer",
+	    port);
 	cr_expect_not(check("garbage", Q "atLeast: 0", d));
 	cr_expect(strstr(d, want) == d, "%s", d);
 	cr_expect_not(check("notjson", Q "atLeast: 0", d));
@@ -240,8 +260,10 @@ Test(prom, http_error_names_url_and_error_type)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
 	char want[256];
-	snprintf(want, sizeof(want), "http://127.0.0.1:%d/bad: HTTP 400, "
-	    "bad_data: 1:4: parse error: unexpected <op:>>", port);
+	snprintf(want, sizeof(want),
+	    "http://127.0.0.1:%d/bad: HTTP 400, "
+	    "bad_data: 1:4: parse error: unexpected <op:>>",
+	    port);
 	cr_expect_not(check("bad", Q "atLeast: 0", d));
 	cr_expect_str_eq(d, want);
 	cr_expect_not(check("down", Q "atLeast: 0", d));
@@ -282,10 +304,14 @@ Test(prom, nothing_listening_names_url)
 Test(prom, query_is_url_encoded)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
-	cr_expect(check("count", "query: 'sum(rate(x{job=\"a b\"}[1m])) > 0 "
-	    "& 1', atLeast: 0", d), "%s", d);
+	cr_expect(check("count",
+	              "query: 'sum(rate(x{job=\"a b\"}[1m])) > 0 "
+	              "& 1', atLeast: 0",
+	              d),
+	    "%s", d);
 	pthread_mutex_lock(&uri_mu);
-	cr_expect_str_eq(last_uri, "/count/api/v1/query?query=sum%28rate%28x"
+	cr_expect_str_eq(last_uri,
+	    "/count/api/v1/query?query=sum%28rate%28x"
 	    "%7Bjob%3D%22a%20b%22%7D%5B1m%5D%29%29%20%3E%200%20%26%201");
 	pthread_mutex_unlock(&uri_mu);
 }
@@ -305,7 +331,8 @@ Test(prom, credentials_never_in_detail)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
 	char url[128];
-	snprintf(url, sizeof(url), "http://alice:s3cret@127.0.0.1:%d/bad", port);
+	snprintf(url, sizeof(url), "http://alice:s3cret@127.0.0.1:%d/bad",
+	    port);
 	cr_expect_not(check_url(url, Q "atLeast: 0", d));
 	cr_expect(strstr(d, "s3cret") == NULL, "%s", d);
 	cr_expect(strstr(d, "alice") == NULL, "%s", d);
@@ -315,8 +342,10 @@ Test(prom, credentials_never_in_detail)
 Test(prom, attempts_retry_then_report_last)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
-	cr_expect_not(check("three", Q "atLeast: 0, attempts: 2, "
-	    "interval: 50ms", d));
+	cr_expect_not(check("three",
+	    Q "atLeast: 0, attempts: 2, "
+	      "interval: 50ms",
+	    d));
 	cr_expect_str_eq(d, "query returned 3 series, want 1");
 }
 
@@ -325,9 +354,11 @@ Test(prom, attempts_retry_then_report_last)
 static int parse(const char *probe, char *msg, size_t mlen)
 {
 	char yaml[1024];
-	snprintf(yaml, sizeof(yaml), "apiVersion: cep.io/v1\nkind: Experiment\n"
+	snprintf(yaml, sizeof(yaml),
+	    "apiVersion: cep.io/v1\nkind: Experiment\n"
 	    "metadata: {name: t}\nspec:\n  duration: 1s\n  probes:\n"
-	    "    - {name: p, type: prometheus, %s}\n", probe);
+	    "    - {name: p, type: prometheus, %s}\n",
+	    probe);
 	cep_exp *e = NULL;
 	cep_err err = {0};
 	int rc = cep_exp_parse(yaml, strlen(yaml), "t.yaml", &e, NULL, &err);
@@ -339,12 +370,16 @@ static int parse(const char *probe, char *msg, size_t mlen)
 Test(prom_schema, exactly_one_comparison)
 {
 	char m[1024];
-	cr_expect_neq(parse("mode: edge, url: \"http://p:9090\", query: up",
-	    m, sizeof(m)), CEP_OK);
-	cr_expect(strstr(m, "none of below, atMost, above, atLeast, equals")
-	    != NULL, "%s", m);
+	cr_expect_neq(parse("mode: edge, url: \"http://p:9090\", query: up", m,
+	                  sizeof(m)),
+	    CEP_OK);
+	cr_expect(strstr(m, "none of below, atMost, above, atLeast, equals") !=
+	        NULL,
+	    "%s", m);
 	cr_expect_neq(parse("mode: edge, url: \"http://p:9090\", query: up, "
-	    "below: 1, above: 0", m, sizeof(m)), CEP_OK);
+	                    "below: 1, above: 0",
+	                  m, sizeof(m)),
+	    CEP_OK);
 	cr_expect(strstr(m, "both 'below' and 'above'") != NULL, "%s", m);
 }
 
@@ -355,12 +390,17 @@ Test(prom_schema, required_and_typed_params)
 	    CEP_OK);
 	cr_expect(strstr(m, "url") != NULL, "%s", m);
 	cr_expect_neq(parse("mode: edge, url: \"http://p:9090\", below: 1", m,
-	    sizeof(m)), CEP_OK);
+	                  sizeof(m)),
+	    CEP_OK);
 	cr_expect(strstr(m, "query") != NULL, "%s", m);
 	cr_expect_neq(parse("mode: edge, url: \"ftp://p\", query: up, "
-	    "below: 1", m, sizeof(m)), CEP_OK);
+	                    "below: 1",
+	                  m, sizeof(m)),
+	    CEP_OK);
 	cr_expect_neq(parse("mode: edge, url: \"http://p:9090\", query: up, "
-	    "below: lots", m, sizeof(m)), CEP_OK);
+	                    "below: lots",
+	                  m, sizeof(m)),
+	    CEP_OK);
 	cr_expect(strstr(m, "below") != NULL, "%s", m);
 }
 
@@ -370,7 +410,8 @@ Test(prom_schema, every_mode_and_timeout_default)
 	    "continuous", "on-chaos"};
 	for (size_t i = 0; i < 5; i++) {
 		char yaml[1024];
-		snprintf(yaml, sizeof(yaml), "apiVersion: cep.io/v1\n"
+		snprintf(yaml, sizeof(yaml),
+		    "apiVersion: cep.io/v1\n"
 		    "kind: Experiment\nmetadata: {name: t}\nspec:\n"
 		    "  duration: 1s\n  probes:\n    - {name: p, type: "
 		    "prometheus, mode: %s, url: \"https://p:9090/prom\", "

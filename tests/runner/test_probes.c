@@ -36,7 +36,8 @@ static void handle(nng_aio *aio)
 	if (strcmp(what, "slow") == 0)
 		cep_sleep_ms(400);
 	bool down = strcmp(what, "down") == 0 ||
-	    (strcmp(what, "flaky") == 0 && atomic_fetch_add(&flaky_hits, 1) < 2);
+	    (strcmp(what, "flaky") == 0 &&
+	        atomic_fetch_add(&flaky_hits, 1) < 2);
 	nng_http_res_set_status(res, down ? 503 : 200);
 	nng_http_res_set_header(res, "Content-Type", "text/plain");
 	nng_http_res_copy_data(res, "hello, probe", 12);
@@ -82,9 +83,11 @@ TestSuite(probes, .init = setup, .fini = teardown, .timeout = 60);
 static bool check(const char *params, char *detail, uint32_t *lat)
 {
 	char yaml[1024];
-	snprintf(yaml, sizeof(yaml), "apiVersion: cep.io/v1\nkind: Experiment\n"
+	snprintf(yaml, sizeof(yaml),
+	    "apiVersion: cep.io/v1\nkind: Experiment\n"
 	    "metadata: {name: t}\nspec:\n  duration: 1s\n  probes:\n"
-	    "    - {name: p, mode: start-of-test, %s}\n", params);
+	    "    - {name: p, mode: start-of-test, %s}\n",
+	    params);
 	cep_exp *e = rt_parse(yaml);
 	cep_probe_env env = {.ctl = ctl};
 	bool ok = runner_probe_check(cep_exp_probe(e, 0), &env, detail,
@@ -97,9 +100,10 @@ static bool http(const char *path, const char *extra, char *detail)
 {
 	char params[512];
 	uint32_t lat;
-	snprintf(params, sizeof(params), "type: http, url: "
-	    "\"http://127.0.0.1:%d%s\"%s%s", port, path, *extra ? ", " : "",
-	    extra);
+	snprintf(params, sizeof(params),
+	    "type: http, url: "
+	    "\"http://127.0.0.1:%d%s\"%s%s",
+	    port, path, *extra ? ", " : "", extra);
 	return check(params, detail, &lat);
 }
 
@@ -139,8 +143,10 @@ Test(probes, http_connection_refused_fails)
 	char d[CEP_PROBE_DETAIL_MAX];
 	char params[256];
 	uint32_t lat;
-	snprintf(params, sizeof(params), "type: http, url: "
-	    "\"http://127.0.0.1:%d/\"", cep_test_free_port());
+	snprintf(params, sizeof(params),
+	    "type: http, url: "
+	    "\"http://127.0.0.1:%d/\"",
+	    cep_test_free_port());
 	cr_expect_not(check(params, d, &lat));
 	cr_expect(strstr(d, "onnect") != NULL, "%s", d);
 }
@@ -159,7 +165,8 @@ Test(probes, cmd_exit_code_and_output)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
 	uint32_t lat;
-	const char *cmd = "type: cmd, command: [sh, -c, \"echo hello; exit 3\"]";
+	const char *cmd =
+	    "type: cmd, command: [sh, -c, \"echo hello; exit 3\"]";
 	char p[256];
 	snprintf(p, sizeof(p), "%s, expectExit: 3, outputMatch: hello", cmd);
 	cr_expect(check(p, d, &lat), "%s", d);
@@ -169,8 +176,8 @@ Test(probes, cmd_exit_code_and_output)
 	snprintf(p, sizeof(p), "%s, expectExit: 3, outputMatch: nope", cmd);
 	cr_expect_not(check(p, d, &lat));
 	cr_expect(strstr(d, "lacks \"nope\"") != NULL, "%s", d);
-	cr_expect_not(check("type: cmd, command: [/nonexistent/cep-x]", d,
-	    &lat));
+	cr_expect_not(
+	    check("type: cmd, command: [/nonexistent/cep-x]", d, &lat));
 }
 
 Test(probes, cmd_timeout_kills_the_child)
@@ -179,8 +186,10 @@ Test(probes, cmd_timeout_kills_the_child)
 	char p[512], d[CEP_PROBE_DETAIL_MAX], pidfile[300];
 	uint32_t lat;
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
-	snprintf(p, sizeof(p), "type: cmd, timeout: 300ms, command: [sh, -c, "
-	    "\"echo $$ > %s; exec sleep 30\"]", pidfile);
+	snprintf(p, sizeof(p),
+	    "type: cmd, timeout: 300ms, command: [sh, -c, "
+	    "\"echo $$ > %s; exec sleep 30\"]",
+	    pidfile);
 	int64_t t0 = cep_mono_ms();
 	cr_expect_not(check(p, d, &lat));
 	int64_t took = cep_mono_ms() - t0;
@@ -202,7 +211,7 @@ Test(probes, cmd_abort_cancels_a_running_check)
 	char d[CEP_PROBE_DETAIL_MAX];
 	uint32_t lat;
 	int64_t t0 = cep_mono_ms();
-	cr_expect_not(check("type: cmd, timeout: 10s, command: [sleep, 30]",
-	    d, &lat));
+	cr_expect_not(
+	    check("type: cmd, timeout: 10s, command: [sleep, 30]", d, &lat));
 	cr_expect_lt(cep_mono_ms() - t0, 2000);
 }

@@ -50,7 +50,8 @@ static bool bound(cep_rpc_call *c)
 	bool ok = R.proven;
 	pthread_mutex_unlock(&R.mtx);
 	if (!ok)
-		cep_rpc_call_fail(c, CEP_UNAUTHENTICATED, "pipe not bound to a run");
+		cep_rpc_call_fail(c, CEP_UNAUTHENTICATED,
+		    "pipe not bound to a run");
 	return ok;
 }
 
@@ -69,17 +70,17 @@ static void h_challenge(cep_rpc_call *c, void *arg)
 static void h_prove(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	const Cep__V1__ProveRequest *req =
-	    (const Cep__V1__ProveRequest *)cep_rpc_call_request(c);
+	const Cep__V1__ProveRequest *req = (const Cep__V1__ProveRequest *)
+	    cep_rpc_call_request(c);
 	cep_pki_identity id;
 	cep_err err = {0};
 	if (cep_pki_verify_der(ca_pem, req->cert_der.data, req->cert_der.len,
-	    cep_now_ms(), &id, &err) != CEP_OK ||
+	        cep_now_ms(), &id, &err) != CEP_OK ||
 	    strcmp(id.run_id.s, RUN_ID) != 0 ||
 	    strcmp(req->run_id, RUN_ID) != 0 ||
 	    cep_pki_check_proof(req->cert_der.data, req->cert_der.len, R.nonce,
-	    sizeof(R.nonce), req->signature.data, req->signature.len, &err)
-	    != CEP_OK) {
+	        sizeof(R.nonce), req->signature.data, req->signature.len,
+	        &err) != CEP_OK) {
 		cep_rpc_call_fail(c, CEP_UNAUTHENTICATED, "proof refused: %s",
 		    err.msg);
 		return;
@@ -112,8 +113,8 @@ static void h_push(cep_rpc_call *c, void *arg)
 	(void)arg;
 	if (!bound(c))
 		return;
-	const Cep__V1__EventBatch *b =
-	    (const Cep__V1__EventBatch *)cep_rpc_call_request(c);
+	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
+	    cep_rpc_call_request(c);
 	pthread_mutex_lock(&R.mtx);
 	if (!R.refused_first_push) {
 		/* as after a relay restart: the pipe forgot its run */
@@ -148,8 +149,8 @@ static void h_watch(cep_rpc_call *c, void *arg)
 	/* as the relay does: a command the runner has (seq <= after_seq) is
 	 * not sent again, so a runner that has the abort parks here rather
 	 * than spinning on the same answer */
-	const Cep__V1__WatchRequest *req =
-	    (const Cep__V1__WatchRequest *)cep_rpc_call_request(c);
+	const Cep__V1__WatchRequest *req = (const Cep__V1__WatchRequest *)
+	    cep_rpc_call_request(c);
 	bool has = req->after_seq >= 1;
 	Cep__V1__Command cmd = CEP__V1__COMMAND__INIT, *cmds[1] = {&cmd};
 	Cep__V1__CommandBatch b = CEP__V1__COMMAND_BATCH__INIT;
@@ -191,18 +192,17 @@ static void h_fault(cep_rpc_call *c, void *arg)
 }
 
 static const cep_rpc_method methods[] = {
-	{"cep.v1.Runner/Challenge", &cep__v1__challenge_request__descriptor,
-	    h_challenge},
-	{"cep.v1.Runner/Prove", &cep__v1__prove_request__descriptor, h_prove},
-	{"cep.v1.Runner/GetAssignment", &cep__v1__assignment_request__descriptor,
-	    h_assignment},
-	{"cep.v1.Runner/PushEvents", &cep__v1__event_batch__descriptor, h_push},
-	{"cep.v1.Runner/WatchCommands", &cep__v1__watch_request__descriptor,
-	    h_watch},
-	{"cep.v1.Runner/RecordFault", &cep__v1__fault_record__descriptor,
-	    h_fault},
-	{"cep.v1.Runner/FaultReverted", &cep__v1__fault_record__descriptor,
-	    h_fault},
+    {"cep.v1.Runner/Challenge", &cep__v1__challenge_request__descriptor,
+        h_challenge},
+    {"cep.v1.Runner/Prove", &cep__v1__prove_request__descriptor, h_prove},
+    {"cep.v1.Runner/GetAssignment", &cep__v1__assignment_request__descriptor,
+        h_assignment},
+    {"cep.v1.Runner/PushEvents", &cep__v1__event_batch__descriptor, h_push},
+    {"cep.v1.Runner/WatchCommands", &cep__v1__watch_request__descriptor,
+        h_watch},
+    {"cep.v1.Runner/RecordFault", &cep__v1__fault_record__descriptor, h_fault},
+    {"cep.v1.Runner/FaultReverted", &cep__v1__fault_record__descriptor,
+        h_fault},
 };
 
 /* ------------------------------------------------------ identities */
@@ -228,14 +228,18 @@ static void make_pki(char **relay_cert, char **relay_key)
 	ca_pem = strdup(cep_pki_ca_cert_pem(ca));
 	const char *ips[] = {"127.0.0.1", NULL};
 	const char *dns[] = {"localhost", NULL};
-	cep_pki_issue_req rr = {.cn = "cep-relay", .dns = dns, .ips = ips,
-	    .not_after_ms = cep_now_ms() + 3600000, .server = 1};
+	cep_pki_issue_req rr = {.cn = "cep-relay",
+	    .dns = dns,
+	    .ips = ips,
+	    .not_after_ms = cep_now_ms() + 3600000,
+	    .server = 1};
 	cr_assert_eq(cep_pki_issue(ca, &rr, relay_cert, relay_key, &err),
 	    CEP_OK, "%s", err.msg);
 	char uri[256];
 	cep_pki_identity_uri(uri, sizeof(uri), "test", "local", "host", RUN_ID,
 	    NULL);
-	cep_pki_issue_req ru = {.cn = RUN_ID, .uri_san = uri,
+	cep_pki_issue_req ru = {.cn = RUN_ID,
+	    .uri_san = uri,
 	    .not_after_ms = cep_now_ms() + 3600000};
 	char *cert, *key;
 	cr_assert_eq(cep_pki_issue(ca, &ru, &cert, &key, &err), CEP_OK, "%s",
@@ -260,11 +264,12 @@ static void setup(void)
 	cep_err err = {0};
 	cep_rpc_server_opts so = {.name = "fake-relay"};
 	cr_assert_eq(cep_rpc_server_new(&srv, methods,
-	    sizeof(methods) / sizeof(methods[0]), NULL, &so, &err),
+	                 sizeof(methods) / sizeof(methods[0]), NULL, &so, &err),
 	    CEP_OK, "%s", err.msg);
 	cep_rpc_tls tls = {.cert_pem = cert, .key_pem = key, .ca_pem = ca_pem};
 	cr_assert_eq(cep_rpc_server_listen(srv, "tls+tcp://127.0.0.1:0", &tls,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	port = cep_rpc_server_port(srv);
 	free(cert);
 	cep_pki_free_secret(key);
@@ -305,7 +310,8 @@ static pid_t start_runner(const char *run_id)
 	    "--run-id", run_id, NULL};
 	pid_t pid;
 	cr_assert_eq(posix_spawn(&pid, bin, NULL, NULL, (char *const *)argv,
-	    environ), 0, "cannot run %s", bin);
+	                 environ),
+	    0, "cannot run %s", bin);
 	free(bin);
 	return pid;
 }
@@ -317,7 +323,8 @@ static int wait_runner(pid_t pid, int64_t ms)
 	int st;
 	while (cep_mono_ms() < until) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return WIFEXITED(st) ? WEXITSTATUS(st) :
+			                       128 + WTERMSIG(st);
 		cep_sleep_ms(20);
 	}
 	kill(pid, SIGKILL);
@@ -349,11 +356,11 @@ static const Cep__V1__Verdict *verdict(void)
 	return e->verdict;
 }
 
-#define SPEC(dur, extra) \
-	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata: {name: s}\n" \
-	"spec:\n  duration: " dur "\n" extra \
+#define SPEC(dur, extra)                                                      \
+	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata: {name: s}\n"      \
+	"spec:\n  duration: " dur "\n" extra                                  \
 	"  faults:\n    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n" \
-	"  probes:\n    - {name: ok, type: cmd, mode: start-of-test, " \
+	"  probes:\n    - {name: ok, type: cmd, mode: start-of-test, "        \
 	"command: [\"true\"]}\n"
 
 Test(session, full_run_delivers_every_event_and_the_verdict)
@@ -366,7 +373,8 @@ Test(session, full_run_delivers_every_event_and_the_verdict)
 	cr_expect_str_eq(verdict()->verdict, "Pass", "%s", verdict()->reason);
 	cr_expect_eq(R.records, 1);
 	cr_expect_eq(R.reverted, 1);
-	cr_expect_geq(R.proves, 2, "runner did not prove again after "
+	cr_expect_geq(R.proves, 2,
+	    "runner did not prove again after "
 	    "UNAUTHENTICATED");
 	int pids[4];
 	cr_expect_eq(rt_children_named("cep-cpu-hog", pids, 4), 0);

@@ -60,16 +60,17 @@ static void open_backend(enum backend b)
 		snprintf(cfg.signer_url, sizeof(cfg.signer_url),
 		    "ipc://%s/signer.sock", paths.run);
 		cr_assert_eq(signer_signsvc_start(&svc, ca, &pol, getuid(),
-		    cfg.signer_url, &err), CEP_OK, "%s", err.msg);
+		                 cfg.signer_url, &err),
+		    CEP_OK, "%s", err.msg);
 		char key[CEP_PATH_MAX + 16], away[CEP_PATH_MAX + 32];
 		snprintf(key, sizeof(key), "%s/ca.key", paths.pki);
 		snprintf(away, sizeof(away), "%s/../ca.key.away", paths.pki);
 		cr_assert_eq(rename(key, away), 0);
 	}
-	cr_assert_eq(delegate_signer_open(&sg, &paths, &cfg, 5000, &err), CEP_OK,
-	    "%s", err.msg);
-	cr_assert_str_eq(delegate_signer_name(sg), b == REMOTE ? "cep-signer" :
-	    "in-process");
+	cr_assert_eq(delegate_signer_open(&sg, &paths, &cfg, 5000, &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(delegate_signer_name(sg),
+	    b == REMOTE ? "cep-signer" : "in-process");
 }
 
 static void issue_and_verify(enum backend b)
@@ -80,24 +81,29 @@ static void issue_and_verify(enum backend b)
 	char uri[256], *cert = NULL, *key = NULL;
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
-	    "host", rid.s, &err), CEP_OK);
+	                 "host", rid.s, &err),
+	    CEP_OK);
 	int64_t na = cep_now_ms() + 10 * MIN_MS;
-	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri, na, &cert, &key, &err),
+	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri, na, &cert, &key,
+	                 &err),
 	    CEP_OK, "%s", err.msg);
 	uint8_t *der;
 	size_t dlen;
 	cr_assert_eq(cep_pki_cert_der(cert, &der, &dlen, &err), CEP_OK);
 	cep_pki_identity id;
-	cr_assert_eq(cep_pki_verify_der(delegate_signer_ca_pem(sg), der, dlen, 0,
-	    &id, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_verify_der(delegate_signer_ca_pem(sg), der, dlen,
+	                 0, &id, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(id.uri, uri);
 	cr_assert_str_eq(id.cn, rid.s);
 	uint8_t nonce[16] = {7}, *sig = NULL;
 	size_t slen;
 	cr_assert_eq(cep_pki_sign_proof(key, nonce, sizeof(nonce), &sig, &slen,
-	    &err), CEP_OK);
+	                 &err),
+	    CEP_OK);
 	cr_assert_eq(cep_pki_check_proof(der, dlen, nonce, sizeof(nonce), sig,
-	    slen, &err), CEP_OK, "%s", err.msg);
+	                 slen, &err),
+	    CEP_OK, "%s", err.msg);
 	free(sig);
 	free(der);
 	free(cert);
@@ -112,21 +118,35 @@ static void refuses_bad_key(enum backend b)
 	char uri[256], *cert = (char *)"x";
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
-	    "host", rid.s, &err), CEP_OK);
+	                 "host", rid.s, &err),
+	    CEP_OK);
 	uint8_t junk[91];
 	memset(junk, 0x30, sizeof(junk));
 	cr_assert_eq(delegate_signer_sign(sg, rid.s, uri, cep_now_ms() + MIN_MS,
-	    junk, sizeof(junk), &cert, &err), CEP_INVALID_ARGUMENT);
+	                 junk, sizeof(junk), &cert, &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_null(cert);
 	cr_assert(strstr(err.msg, "public key") != NULL, "%s", err.msg);
 }
 
 TestSuite(backends, .init = setup, .fini = teardown);
 
-Test(backends, in_process_issues) { issue_and_verify(IN_PROCESS); }
-Test(backends, remote_issues_without_the_key_file) { issue_and_verify(REMOTE); }
-Test(backends, in_process_refuses_bad_keys) { refuses_bad_key(IN_PROCESS); }
-Test(backends, remote_refuses_bad_keys) { refuses_bad_key(REMOTE); }
+Test(backends, in_process_issues)
+{
+	issue_and_verify(IN_PROCESS);
+}
+Test(backends, remote_issues_without_the_key_file)
+{
+	issue_and_verify(REMOTE);
+}
+Test(backends, in_process_refuses_bad_keys)
+{
+	refuses_bad_key(IN_PROCESS);
+}
+Test(backends, remote_refuses_bad_keys)
+{
+	refuses_bad_key(REMOTE);
+}
 
 Test(backends, remote_refuses_what_the_signer_refuses)
 {
@@ -136,9 +156,11 @@ Test(backends, remote_refuses_what_the_signer_refuses)
 	char uri[256], *cert = NULL, *key = NULL;
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "other", "local",
-	    "host", rid.s, &err), CEP_OK);
-	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS,
-	    &cert, &key, &err), CEP_PERMISSION_DENIED);
+	                 "host", rid.s, &err),
+	    CEP_OK);
+	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri,
+	                 cep_now_ms() + MIN_MS, &cert, &key, &err),
+	    CEP_PERMISSION_DENIED);
 	cr_assert_null(cert);
 	cr_assert_null(key);
 	cr_assert(strstr(err.msg, "cep-signer at ipc://") != NULL, "%s",
@@ -148,12 +170,12 @@ Test(backends, remote_refuses_what_the_signer_refuses)
 Test(backends, remote_signer_not_there)
 {
 	cep_err err;
-	snprintf(cfg.signer_url, sizeof(cfg.signer_url),
-	    "ipc://%s/nobody.sock", paths.run);
+	snprintf(cfg.signer_url, sizeof(cfg.signer_url), "ipc://%s/nobody.sock",
+	    paths.run);
 	int64_t t0 = cep_mono_ms();
 	int rv = delegate_signer_open(&sg, &paths, &cfg, 500, &err);
-	cr_assert(rv == CEP_UNAVAILABLE || rv == CEP_DEADLINE_EXCEEDED,
-	    "%d %s", rv, err.msg);
+	cr_assert(rv == CEP_UNAVAILABLE || rv == CEP_DEADLINE_EXCEEDED, "%d %s",
+	    rv, err.msg);
 	cr_assert_null(sg);
 	cr_assert(strstr(err.msg, "nobody.sock") != NULL, "%s", err.msg);
 	cr_assert_lt(cep_mono_ms() - t0, 5000);
@@ -171,8 +193,8 @@ Test(backends, in_process_without_a_ca)
 
 /* ---- a lying signer: what it answers is checked ---------------------- */
 
-static cep_pki_ca *liar_ca;     /* what CaCert says */
-static cep_pki_ca *liar_other;  /* what Sign really uses */
+static cep_pki_ca *liar_ca;    /* what CaCert says */
+static cep_pki_ca *liar_other; /* what Sign really uses */
 
 static void liar_ca_cert(cep_rpc_call *c, void *arg)
 {
@@ -185,14 +207,16 @@ static void liar_ca_cert(cep_rpc_call *c, void *arg)
 static void liar_sign(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	const Cep__V1__SignRequest *r =
-	    (const Cep__V1__SignRequest *)cep_rpc_call_request(c);
-	cep_pki_issue_req ir = {.cn = r->run_id, .uri_san = r->uri_san,
+	const Cep__V1__SignRequest *r = (const Cep__V1__SignRequest *)
+	    cep_rpc_call_request(c);
+	cep_pki_issue_req ir = {.cn = r->run_id,
+	    .uri_san = r->uri_san,
 	    .not_after_ms = r->not_after_ms};
 	char *pem = NULL;
 	cep_err err;
 	cr_assert_eq(cep_pki_issue_pub(liar_other, &ir, r->public_key.data,
-	    r->public_key.len, &pem, &err), CEP_OK, "%s", err.msg);
+	                 r->public_key.len, &pem, &err),
+	    CEP_OK, "%s", err.msg);
 	Cep__V1__SignReply rep = CEP__V1__SIGN_REPLY__INIT;
 	rep.cert_pem = pem;
 	cep_rpc_call_reply(c, &rep.base);
@@ -217,18 +241,20 @@ Test(backends, a_certificate_from_another_ca_is_not_used)
 	snprintf(cfg.signer_url, sizeof(cfg.signer_url), "ipc://%s/liar.sock",
 	    paths.run);
 	cr_assert_eq(cep_rpc_server_new(&srv, liar_methods, 2, NULL, NULL,
-	    &err), CEP_OK);
+	                 &err),
+	    CEP_OK);
 	cr_assert_eq(cep_rpc_server_listen(srv, cfg.signer_url, NULL, &err),
 	    CEP_OK, "%s", err.msg);
-	cr_assert_eq(delegate_signer_open(&sg, &paths, &cfg, 5000, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(delegate_signer_open(&sg, &paths, &cfg, 5000, &err),
+	    CEP_OK, "%s", err.msg);
 	cep_run_id rid;
 	char uri[256], *cert = NULL, *key = NULL;
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
-	    "host", rid.s, &err), CEP_OK);
-	int rv = delegate_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS, &cert,
-	    &key, &err);
+	                 "host", rid.s, &err),
+	    CEP_OK);
+	int rv = delegate_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS,
+	    &cert, &key, &err);
 	cr_assert_neq(rv, CEP_OK);
 	cr_assert_null(cert);
 	cr_assert_null(key);

@@ -37,9 +37,10 @@ static void setup(void)
 	dir = cep_test_tmpdir("signsvc");
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
-	    "host", rid.s, &err), CEP_OK);
-	cr_assert_eq(cep_pki_keypair_new(&key_pem, &pub, &pub_len, &err), CEP_OK,
-	    "%s", err.msg);
+	                 "host", rid.s, &err),
+	    CEP_OK);
+	cr_assert_eq(cep_pki_keypair_new(&key_pem, &pub, &pub_len, &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 static void teardown(void)
@@ -80,7 +81,8 @@ Test(check, a_good_request_passes)
 	/* kubernetes identities: cep://app1/<connector>/<ns>/<run> */
 	char k[256];
 	cr_assert_eq(cep_pki_identity_uri(k, sizeof(k), "app1", "prod", "shop",
-	    rid.s, &err), CEP_OK);
+	                 rid.s, &err),
+	    CEP_OK);
 	r.uri_san = k;
 	cr_assert_eq(signer_signsvc_check(&pol, &r, cep_now_ms(), &err), CEP_OK,
 	    "%s", err.msg);
@@ -123,7 +125,8 @@ Test(check, foreign_or_wrong_uris)
 		snprintf(u, sizeof(u), "%s%s%s", shapes[i][0], rid.s,
 		    shapes[i][1]);
 		cep_err err = {0};
-		cr_assert_neq(signer_signsvc_check(&pol, &r, cep_now_ms(), &err),
+		cr_assert_neq(signer_signsvc_check(&pol, &r, cep_now_ms(),
+		                  &err),
 		    CEP_OK, "%s accepted", u);
 	}
 	char longu[400];
@@ -187,8 +190,9 @@ Test(check, policy_from_config)
 	cep_signsvc_policy p;
 	signer_signsvc_policy_from(&c, &p);
 	cr_assert_str_eq(p.appliance, "edge-7");
-	cr_assert_eq(p.max_lifetime_ms, 30 * MIN_MS + CEP_SIGNSVC_SETUP_MS +
-	    2 * MIN_MS + CEP_SIGNSVC_SLACK_MS);
+	cr_assert_eq(p.max_lifetime_ms,
+	    30 * MIN_MS + CEP_SIGNSVC_SETUP_MS + 2 * MIN_MS +
+	        CEP_SIGNSVC_SLACK_MS);
 }
 
 /* ---- the service over ipc --------------------------------------------- */
@@ -250,8 +254,8 @@ Test(service, signs_a_delegate_made_key)
 	size_t dlen;
 	cr_assert_eq(cep_pki_cert_der(cert, &der, &dlen, &err), CEP_OK);
 	cep_pki_identity id;
-	cr_assert_eq(cep_pki_verify_der(ca_pem, der, dlen, 0, &id, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_pki_verify_der(ca_pem, der, dlen, 0, &id, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(id.uri, uri);
 	cr_assert_str_eq(id.cn, rid.s);
 	cr_assert_str_eq(id.appliance, "app1");
@@ -259,9 +263,11 @@ Test(service, signs_a_delegate_made_key)
 	uint8_t nonce[32] = {9}, *sig = NULL;
 	size_t slen;
 	cr_assert_eq(cep_pki_sign_proof(key_pem, nonce, sizeof(nonce), &sig,
-	    &slen, &err), CEP_OK);
+	                 &slen, &err),
+	    CEP_OK);
 	cr_assert_eq(cep_pki_check_proof(der, dlen, nonce, sizeof(nonce), sig,
-	    slen, &err), CEP_OK, "%s", err.msg);
+	                 slen, &err),
+	    CEP_OK, "%s", err.msg);
 	free(sig);
 	free(der);
 	free(cert);
@@ -269,8 +275,9 @@ Test(service, signs_a_delegate_made_key)
 	Cep__V1__CaCertRequest q = CEP__V1__CA_CERT_REQUEST__INIT;
 	Cep__V1__CaCertReply *rep = NULL;
 	cr_assert_eq(cep_rpc_invoke(cli, "cep.v1.Signer/CaCert", &q.base,
-	    &cep__v1__ca_cert_reply__descriptor, (ProtobufCMessage **)&rep, 5000,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &cep__v1__ca_cert_reply__descriptor,
+	                 (ProtobufCMessage **)&rep, 5000, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(rep->cert_pem, ca_pem);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	cep_signsvc_stats st;
@@ -310,7 +317,8 @@ Test(service, refusals_reach_the_caller_and_the_service_lives_on)
 	Cep__V1__CpAck bogus = CEP__V1__CP_ACK__INIT;
 	bogus.ok = true;
 	cr_assert_eq(cep_rpc_invoke(cli, "cep.v1.Signer/Sign", &bogus.base,
-	    NULL, NULL, 5000, &err), CEP_INVALID_ARGUMENT);
+	                 NULL, NULL, 5000, &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert(strstr(err.msg, "malformed") != NULL, "%s", err.msg);
 	/* still serving */
 	r = good();
@@ -332,8 +340,9 @@ Test(service, another_uid_is_refused)
 	cr_assert(strstr(err.msg, "may not use the signer") != NULL, "%s",
 	    err.msg);
 	Cep__V1__CaCertRequest q = CEP__V1__CA_CERT_REQUEST__INIT;
-	cr_assert_eq(cep_rpc_invoke(cli, "cep.v1.Signer/CaCert", &q.base,
-	    NULL, NULL, 5000, &err), CEP_PERMISSION_DENIED);
+	cr_assert_eq(cep_rpc_invoke(cli, "cep.v1.Signer/CaCert", &q.base, NULL,
+	                 NULL, 5000, &err),
+	    CEP_PERMISSION_DENIED);
 	cep_signsvc_stats st;
 	signer_signsvc_stats_get(svc, &st);
 	cr_assert_eq(st.foreign_peer, 2);
@@ -345,7 +354,8 @@ Test(service, only_ipc)
 	cep_err err;
 	cep_signsvc *s = NULL;
 	cr_assert_eq(signer_signsvc_start(&s, NULL, &pol, 0,
-	    "tls+tcp://127.0.0.1:0", &err), CEP_INVALID_ARGUMENT);
+	                 "tls+tcp://127.0.0.1:0", &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert(strstr(err.msg, "ipc://") != NULL, "%s", err.msg);
 	cr_assert_null(s);
 }

@@ -20,14 +20,18 @@ size_t cep_test_foreign_pub(mbedtls_pk_type_t type, int curve, uint8_t *out,
 	mbedtls_entropy_init(&ent);
 	mbedtls_ctr_drbg_init(&drbg);
 	cr_assert_eq(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent,
-	    NULL, 0), 0);
+	                 NULL, 0),
+	    0);
 	cr_assert_eq(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(type)), 0);
 	if (type == MBEDTLS_PK_RSA)
 		cr_assert_eq(mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk),
-		    mbedtls_ctr_drbg_random, &drbg, 1024, 65537), 0);
+		                 mbedtls_ctr_drbg_random, &drbg, 1024, 65537),
+		    0);
 	else
 		cr_assert_eq(mbedtls_ecp_gen_key((mbedtls_ecp_group_id)curve,
-		    mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &drbg), 0);
+		                 mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random,
+		                 &drbg),
+		    0);
 	int n = mbedtls_pk_write_pubkey_der(&pk, out, cap);
 	cr_assert_gt(n, 0);
 	memmove(out, out + cap - (size_t)n, (size_t)n);

@@ -75,14 +75,16 @@ static bool wait_ready(kubeapi_fixture *f)
 	while (cep_mono_ms() < end) {
 		int st;
 		if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
-			fprintf(stderr, "kubeapi: server exited before ready\n");
+			fprintf(stderr,
+			    "kubeapi: server exited before ready\n");
 			f->pid = 0;
 			return false;
 		}
 		if (access(ready, F_OK) == 0) {
 			char *data = NULL;
 			size_t len = 0;
-			if (cep_read_file(port, 64, &data, &len, NULL) != CEP_OK)
+			if (cep_read_file(port, 64, &data, &len, NULL) !=
+			    CEP_OK)
 				return false;
 			char *e;
 			long p = strtol(data, &e, 10);
@@ -160,7 +162,7 @@ char *kubeapi_kubeconfig(const kubeapi_fixture *f, const char *user)
 {
 	char *p = NULL;
 	if (asprintf(&p, "%s/kubeconfig%s%s", f->dir, user ? "-" : "",
-	    user ? user : "") < 0)
+	        user ? user : "") < 0)
 		abort();
 	return p;
 }
@@ -170,8 +172,8 @@ char *kubeapi_token(const kubeapi_fixture *f, const char *user)
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/tokens.json", f->dir);
 	json_t *j = json_load_file(path, 0, NULL);
-	const char *t = json_string_value(json_object_get(j,
-	    user ? user : "admin"));
+	const char *t = json_string_value(
+	    json_object_get(j, user ? user : "admin"));
 	char *out = t ? strdup(t) : NULL;
 	json_decref(j);
 	return out;

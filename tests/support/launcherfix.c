@@ -21,15 +21,18 @@ void cep_test_launcher_setup(cep_test_launcher *t, const char *tag,
 	snprintf(t->url, sizeof(t->url), "ipc://%s/launcher.sock", t->dir);
 	cep_err err = {0};
 	cr_assert_eq(cep_write_file(t->bin, runner_script,
-	    strlen(runner_script), 0755, &err), CEP_OK, "%s", err.msg);
+	                 strlen(runner_script), 0755, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_rpc_client_new(&t->C, t->url, NULL, &err), CEP_OK);
 }
 
-void cep_test_launcher_start(cep_test_launcher *t, uid_t allow,
-    bool set_caps)
+void cep_test_launcher_start(cep_test_launcher *t, uid_t allow, bool set_caps)
 {
-	cep_launcher_opts o = {.url = t->url, .runner_bin = t->bin,
-	    .runs_dir = t->runs, .allow_uid = allow, .stop_wait_ms = 2000,
+	cep_launcher_opts o = {.url = t->url,
+	    .runner_bin = t->bin,
+	    .runs_dir = t->runs,
+	    .allow_uid = allow,
+	    .stop_wait_ms = 2000,
 	    .set_caps = set_caps};
 	cep_err err = {0};
 	cr_assert_eq(launcher_new(&o, &t->L, &err), CEP_OK, "%s", err.msg);

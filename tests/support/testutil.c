@@ -17,7 +17,8 @@ char *cep_test_tmpdir(const char *tag)
 {
 	const char *base = getenv("TMPDIR");
 	char *path = NULL;
-	if (asprintf(&path, "%s/cep-test-%s-XXXXXX", base ? base : "/tmp", tag) < 0)
+	if (asprintf(&path, "%s/cep-test-%s-XXXXXX", base ? base : "/tmp",
+	        tag) < 0)
 		abort();
 	if (mkdtemp(path) == NULL)
 		abort();

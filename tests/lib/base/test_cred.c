@@ -39,8 +39,8 @@ Test(cred, configured_path_without_systemd)
 {
 	put("cep_cp-token", "t");
 	char out[4096];
-	cr_assert(!cep_cred_path("/etc/cep/credentials/cp-token", out,
-	    sizeof(out)));
+	cr_assert(
+	    !cep_cred_path("/etc/cep/credentials/cp-token", out, sizeof(out)));
 	cr_assert_str_eq(out, "/etc/cep/credentials/cp-token");
 }
 
@@ -50,8 +50,8 @@ Test(cred, credential_by_file_name)
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
 	char out[4096], want[4096];
 	snprintf(want, sizeof(want), "%s/cep_cp-token", dir);
-	cr_assert(cep_cred_path("/etc/cep/credentials/cp-token", out,
-	    sizeof(out)));
+	cr_assert(
+	    cep_cred_path("/etc/cep/credentials/cp-token", out, sizeof(out)));
 	cr_assert_str_eq(out, want);
 	/* in place, as lib/cp/cp.c calls it */
 	char inplace[4096] = "cp-token";
@@ -65,13 +65,13 @@ Test(cred, the_units_own_folder_first_then_the_shared_one)
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
 	char out[4096], want[4096];
 	snprintf(want, sizeof(want), "%s/cep-shared_cp-token", dir);
-	cr_assert(cep_cred_path("/etc/cep/credentials/cp-token", out,
-	    sizeof(out)));
+	cr_assert(
+	    cep_cred_path("/etc/cep/credentials/cp-token", out, sizeof(out)));
 	cr_assert_str_eq(out, want);
 	put("cep_cp-token", "own");
 	snprintf(want, sizeof(want), "%s/cep_cp-token", dir);
-	cr_assert(cep_cred_path("/etc/cep/credentials/cp-token", out,
-	    sizeof(out)));
+	cr_assert(
+	    cep_cred_path("/etc/cep/credentials/cp-token", out, sizeof(out)));
 	cr_assert_str_eq(out, want);
 }
 

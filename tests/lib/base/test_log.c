@@ -49,9 +49,12 @@ Test(log, run_and_connector_fields)
 	cep_log_info(NULL, "no run here");
 	cep_log_conn(CEP_LOG_WARN, "", "", "empty fields");
 	char *t = logged();
-	cr_assert(strstr(t, "comp=delegate run=r-1a2b conn=\"prod east\" "
-	    "msg=\"pod p-1\"") != NULL, "%s", t);
-	cr_assert(strstr(t, "comp=delegate msg=\"no run here\"") != NULL, "%s", t);
+	cr_assert(strstr(t,
+	              "comp=delegate run=r-1a2b conn=\"prod east\" "
+	              "msg=\"pod p-1\"") != NULL,
+	    "%s", t);
+	cr_assert(strstr(t, "comp=delegate msg=\"no run here\"") != NULL, "%s",
+	    t);
 	cr_assert(strstr(t, "comp=delegate msg=\"empty fields\"") != NULL,
 	    "empty fields must be left out: %s", t);
 	free(t);

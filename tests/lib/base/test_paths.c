@@ -40,7 +40,7 @@ Test(paths, from_env_and_fhs)
 	cr_assert_eq(cep_paths_resolve("/x", &p, &err), CEP_OK);
 	cr_assert_str_eq(p.pki, "/x/pki");
 	cr_assert_str_eq(p.ca_cert, "/x/pki/ca.crt");
-	cr_assert_str_eq(p.relay_pki, "/x/pki");   /* one user: one folder */
+	cr_assert_str_eq(p.relay_pki, "/x/pki"); /* one user: one folder */
 	unsetenv("CEP_HOME");
 	cr_assert_eq(cep_paths_resolve(NULL, &p, &err), CEP_OK);
 	cr_assert_str_eq(p.config, "/etc/cep");
@@ -81,7 +81,8 @@ Test(paths, socket_urls_and_length_limit)
 	cr_assert_eq(cep_paths_resolve(home, &p, &err), CEP_OK);
 	cr_assert_eq(cep_paths_url(&p, "x.sock", url, sizeof(url), &err),
 	    CEP_INVALID_ARGUMENT);
-	assert_contains(err.msg, "is 108 bytes; unix socket paths are limited "
+	assert_contains(err.msg,
+	    "is 108 bytes; unix socket paths are limited "
 	    "to 107 bytes");
 	/* the URL buffer is checked too, and names must be plain */
 	cr_assert_eq(cep_paths_resolve("/tmp/h", &p, &err), CEP_OK);
@@ -97,7 +98,8 @@ Test(paths, beside_self_is_in_the_test_programs_folder)
 	cr_assert_eq(cep_paths_beside_self(NULL, dir, sizeof(dir), &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_paths_beside_self("cep-runner", runner, sizeof(runner),
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_expect_eq(dir[0], '/');
 	cr_expect(strncmp(runner, dir, strlen(dir)) == 0, "%s vs %s", runner,
 	    dir);
@@ -107,8 +109,10 @@ Test(paths, beside_self_is_in_the_test_programs_folder)
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	cr_assert_gt(n, 0);
 	self[n] = '\0';
-	cr_expect(strncmp(self, dir, strlen(dir)) == 0 && self[strlen(dir)] ==
-	    '/', "%s not in %s", self, dir);
+	cr_expect(strncmp(self, dir, strlen(dir)) == 0 &&
+	        self[strlen(dir)] == '/',
+	    "%s not in %s", self, dir);
 	cr_expect_neq(cep_paths_beside_self("cep-runner", small, sizeof(small),
-	    &err), CEP_OK, "a result that does not fit is an error");
+	                  &err),
+	    CEP_OK, "a result that does not fit is an error");
 }

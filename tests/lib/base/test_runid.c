@@ -28,8 +28,14 @@ Test(runid, parse_copies_only_valid_ids)
 	cr_assert(!cep_run_id_is(&id, NULL));
 
 	static const char *bad[] = {
-	    NULL, "", "r-", "r-0123456789abcde", "r-0123456789abcdef0",
-	    "x-0123456789abcdef", "r-0123456789abcdeg", "r-../../etc/passwd",
+	    NULL,
+	    "",
+	    "r-",
+	    "r-0123456789abcde",
+	    "r-0123456789abcdef0",
+	    "x-0123456789abcdef",
+	    "r-0123456789abcdeg",
+	    "r-../../etc/passwd",
 	    "r-0123456789abcdef\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

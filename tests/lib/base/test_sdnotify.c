@@ -21,7 +21,7 @@
 #include "util.h"
 
 static char *dir;
-static int mgr = -1;            /* the "service manager" end */
+static int mgr = -1; /* the "service manager" end */
 static atomic_ulong ticks;
 static atomic_bool ticking;
 static pthread_t ticker;
@@ -89,7 +89,8 @@ static int count_for(const char *needle, int ms)
 	int n = 0;
 	char buf[512];
 	for (int64_t left = ms; left > 0; left = end - cep_mono_ms())
-		if (recv_msg(buf, sizeof(buf), (int)left) && strstr(buf, needle))
+		if (recv_msg(buf, sizeof(buf), (int)left) &&
+		    strstr(buf, needle))
 			n++;
 	return n;
 }
@@ -110,13 +111,14 @@ Test(sdnotify, ready_carries_one_line_status)
 	cep_sd_stopping(sd, "stopping: 2 runs");
 	cr_assert(recv_msg(buf, sizeof(buf), 2000), "no STOPPING within 2 s");
 	cr_assert(strstr(buf, "STOPPING=1") != NULL, "got '%s'", buf);
-	cr_assert(strstr(buf, "STATUS=stopping: 2 runs") != NULL, "got '%s'", buf);
+	cr_assert(strstr(buf, "STATUS=stopping: 2 runs") != NULL, "got '%s'",
+	    buf);
 	cep_sd_free(sd);
 }
 
 Test(sdnotify, watchdog_pings_while_the_loop_ticks)
 {
-	setenv("WATCHDOG_USEC", "200000", 1);    /* ping every 100 ms */
+	setenv("WATCHDOG_USEC", "200000", 1); /* ping every 100 ms */
 	cr_assert_eq(cep_sd_watchdog_interval_us(), 100000);
 	atomic_store(&ticking, true);
 	cr_assert(pthread_create(&ticker, NULL, tick_main, NULL) == 0);
@@ -127,7 +129,8 @@ Test(sdnotify, watchdog_pings_while_the_loop_ticks)
 	atomic_store(&ticking, false);
 	pthread_join(ticker, NULL);
 	cep_sd_free(sd);
-	cr_assert(pings >= 5 && pings <= 12, "%d pings in 1 s at 100 ms", pings);
+	cr_assert(pings >= 5 && pings <= 12, "%d pings in 1 s at 100 ms",
+	    pings);
 }
 
 Test(sdnotify, a_hung_loop_gets_no_ping)

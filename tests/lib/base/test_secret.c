@@ -57,7 +57,7 @@ Test(secret, reads_a_private_file)
 	cep_secret_free(&s);
 	cr_assert_null(s.data);
 	cr_assert_eq(s.len, 0);
-	cep_secret_free(&s);   /* twice: harmless */
+	cep_secret_free(&s); /* twice: harmless */
 	cep_secret_free(NULL);
 	cr_assert_eq(chmod(path, 0400), 0);
 	cr_assert_eq(try_read(path, NULL, &err), CEP_OK, "%s", err.msg);
@@ -132,8 +132,7 @@ Test(secret, fifo_and_folder_are_refused)
 	assert_contains(err.msg, "not a regular file");
 	cr_assert_eq(try_read(sub, NULL, &err), CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "not a regular file");
-	cr_assert_eq(try_read("/nonexistent/key", NULL, &err),
-	    CEP_NOT_FOUND);
+	cr_assert_eq(try_read("/nonexistent/key", NULL, &err), CEP_NOT_FOUND);
 	assert_contains(err.msg, "/nonexistent/key");
 }
 

@@ -54,7 +54,8 @@ Test(util, files)
 	cr_assert_str_eq(data, "hello");
 	free(data);
 	cep_err err;
-	cr_assert_eq(cep_read_file(path, 3, &data, &len, &err), CEP_RESOURCE_EXHAUSTED);
+	cr_assert_eq(cep_read_file(path, 3, &data, &len, &err),
+	    CEP_RESOURCE_EXHAUSTED);
 	cr_assert(strstr(err.msg, "limit") != NULL);
 	cep_test_rmdir(dir);
 }

@@ -34,14 +34,13 @@ static const char *parse_fail(const char *text, size_t len)
 
 Test(yaml, positions_and_kinds)
 {
-	cep_yaml_doc *doc = parse_ok(
-	    "a: 1\n"
-	    "b:\n"
-	    "  c: [x, \"y\"]\n"
-	    "  d: ~\n"
-	    "list:\n"
-	    "  - one\n"
-	    "  - k: v\n");
+	cep_yaml_doc *doc = parse_ok("a: 1\n"
+	                             "b:\n"
+	                             "  c: [x, \"y\"]\n"
+	                             "  d: ~\n"
+	                             "list:\n"
+	                             "  - one\n"
+	                             "  - k: v\n");
 	const cep_yaml_node *r = cep_yaml_root(doc);
 	cr_assert_eq(cep_yaml_kind(r), CEP_YAML_MAP);
 	cr_assert_eq(cep_yaml_len(r), 3);
@@ -80,7 +79,8 @@ Test(yaml, error_helper_has_position)
 {
 	cep_yaml_doc *doc = parse_ok("x:\n  y: zz\n");
 	const cep_yaml_node *y = cep_yaml_get(cep_yaml_get(cep_yaml_root(doc),
-	    "x"), "y");
+	                                          "x"),
+	    "y");
 	cep_err err = {0};
 	cr_assert_eq(cep_yaml_error(&err, doc, y, "bad %s", "value"),
 	    CEP_INVALID_ARGUMENT);
@@ -183,7 +183,8 @@ Test(yaml, reader_error_has_position)
 
 Test(yaml, empty_documents_are_null)
 {
-	const char *texts[] = {"", "# only a comment\n", "~\n", "---\n", "null"};
+	const char *texts[] = {"", "# only a comment\n", "~\n", "---\n",
+	    "null"};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		cep_yaml_doc *doc = parse_ok(texts[i]);
 		cr_assert_eq(cep_yaml_kind(cep_yaml_root(doc)), CEP_YAML_NULL,
@@ -201,7 +202,8 @@ Test(yaml, multiple_documents_refused)
 {
 	const char *t = "a: 1\n---\nb: 2\n";
 	const char *msg = parse_fail(t, strlen(t));
-	assert_contains(msg, "t.yaml:2:1: multiple documents are not supported");
+	assert_contains(msg,
+	    "t.yaml:2:1: multiple documents are not supported");
 }
 
 Test(yaml, non_scalar_keys_refused)

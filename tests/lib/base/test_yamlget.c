@@ -66,14 +66,17 @@ Test(yamlget, values_and_refusals_in_a_section)
 	cr_assert_eq(cep_yamlget_duration(&g, s, "t", 0, 3600000, &t), CEP_OK);
 	cr_assert_eq(cep_yamlget_bool(&g, s, "on", &on), CEP_OK);
 	cr_assert_eq(cep_yamlget_enum(&g, s, "w", words, "a or b", w,
-	    sizeof(w)), CEP_OK);
+	                 sizeof(w)),
+	    CEP_OK);
 	cr_assert(n == 5 && t == 120000 && !on && strcmp(w, "b") == 0);
 	cr_assert_eq(cep_yamlget_int(&g, s, "n", 6, 9, &n),
 	    CEP_INVALID_ARGUMENT);
-	assert_contains(err.msg, "t.yaml:2:6: sec.n: out of range, expected "
+	assert_contains(err.msg,
+	    "t.yaml:2:6: sec.n: out of range, expected "
 	    "an integer 6..9");
 	cr_assert_eq(cep_yamlget_enum(&g, s, "n", words, "a or b", w,
-	    sizeof(w)), CEP_INVALID_ARGUMENT);
+	                 sizeof(w)),
+	    CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "sec.n: not valid, expected a or b");
 	cr_assert_eq(cep_yamlget_bool(&g, s, "t", &on), CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "t.yaml:3:6: sec.t: not a boolean");
@@ -90,7 +93,8 @@ Test(yamlget, unknown_keys)
 	cr_assert_str_eq(cep_yaml_scalar(k), "y");
 	cr_assert_null(cep_yamlget_unknown(root, keys, &i));
 	cr_assert_eq(cep_yamlget_keys(&g, root, keys), CEP_INVALID_ARGUMENT);
-	cr_assert_str_eq(err.msg, "t.yaml:2:1: unknown key 'x' in the top "
+	cr_assert_str_eq(err.msg,
+	    "t.yaml:2:1: unknown key 'x' in the top "
 	    "level (expected one of: a, b)");
 }
 
@@ -98,7 +102,7 @@ Test(yamlget, string_lists)
 {
 	const struct cep_yamlget_list spec = {2, any, "bad item", "names"};
 	const cep_yaml_node *root = load("l: [p, q]\nn: ~\nbad: [p, \"\"]\n"
-	    "long: [a, b, c]\n");
+	                                 "long: [a, b, c]\n");
 	const cep_yaml_node *list;
 	cr_assert_eq(cep_yamlget_strings(&g, root, "l", &spec, &list), CEP_OK);
 	cr_assert_eq(cep_yaml_len(list), 2);

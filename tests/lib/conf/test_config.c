@@ -24,7 +24,8 @@ static char *home_with(const char *text, cep_paths *p)
 	if (text != NULL) {
 		char path[CEP_PATH_MAX + 16];
 		snprintf(path, sizeof(path), "%s/cep.yaml", p->config);
-		cr_assert_eq(cep_write_file(path, text, strlen(text), 0644, &err),
+		cr_assert_eq(cep_write_file(path, text, strlen(text), 0644,
+		                 &err),
 		    CEP_OK, "%s", err.msg);
 	}
 	return home;
@@ -33,7 +34,8 @@ static char *home_with(const char *text, cep_paths *p)
 static void assert_defaults(const cep_config *c)
 {
 	cr_assert_gt(strlen(c->appliance), 0);
-	cr_assert_eq(strspn(c->appliance, "abcdefghijklmnopqrstuvwxyz0123456789-"),
+	cr_assert_eq(strspn(c->appliance,
+	                 "abcdefghijklmnopqrstuvwxyz0123456789-"),
 	    strlen(c->appliance));
 	cr_assert_str_eq(c->relay_listen, "tls+tcp://0.0.0.0:7443");
 	cr_assert_str_eq(c->relay_advertise, "tls+tcp://127.0.0.1:7443");
@@ -108,7 +110,8 @@ Test(config, load_values)
 	    "  targets:\n"
 	    "    allow: [\"demo-*\", \"/sys/fs/cgroup/demo.slice/*\"]\n"
 	    "  namespaces:\n"
-	    "    deny: []\n", &p);
+	    "    deny: []\n",
+	    &p);
 	cep_config c;
 	cep_err err = {0};
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
@@ -148,13 +151,15 @@ static void expect_load_error(const char *text, const char *want)
 Test(config, errors_have_positions)
 {
 	expect_load_error("relay:\n  listen: tls+tcp://0.0.0.0:7443\n"
-	    "  advertize: x\n",
+	                  "  advertize: x\n",
 	    "3:3: unknown key 'advertize' in relay (expected one of: listen, "
 	    "advertise, metrics)");
-	expect_load_error("polcy: {}\n", "1:1: unknown key 'polcy' in the top "
+	expect_load_error("polcy: {}\n",
+	    "1:1: unknown key 'polcy' in the top "
 	    "level");
 	expect_load_error("policy:\n  targets:\n    allow: [\"*\"]\n"
-	    "    denied: []\n", "4:5: unknown key 'denied' in policy.targets");
+	                  "    denied: []\n",
+	    "4:5: unknown key 'denied' in policy.targets");
 	expect_load_error("policy:\n  maxDuration: forever\n",
 	    "2:16: policy.maxDuration: not a duration, expected a duration");
 	expect_load_error("policy:\n  maxConcurrentRuns: 0\n",
@@ -162,7 +167,8 @@ Test(config, errors_have_positions)
 	    "integer 1..10000");
 	expect_load_error("policy: {maxMemoryMiB: \"64\"}\n",
 	    "1:24: policy.maxMemoryMiB: not an integer");
-	expect_load_error("appliance: Lab_1\n", "1:12: appliance: not valid, "
+	expect_load_error("appliance: Lab_1\n",
+	    "1:12: appliance: not valid, "
 	    "expected a name");
 	expect_load_error("relay: {listen: \"http://0.0.0.0:80\"}\n",
 	    "1:17: relay.listen: not valid, expected a URL such as tls+tcp://");
@@ -178,8 +184,8 @@ Test(config, errors_have_positions)
 Test(config, allow_host_netns_parsed)
 {
 	cep_paths p;
-	char *home = home_with("policy:\n  network:\n    allowHostNetns: true\n",
-	    &p);
+	char *home =
+	    home_with("policy:\n  network:\n    allowHostNetns: true\n", &p);
 	cep_config c;
 	cep_err err = {0};
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
@@ -229,7 +235,8 @@ Test(config, metrics_addresses)
 {
 	cep_paths p;
 	char *home = home_with("relay:\n  metrics: \"[::1]:0\"\n"
-	    "delegate:\n  metrics: \"\"\n", &p);
+	                       "delegate:\n  metrics: \"\"\n",
+	    &p);
 	cep_config c;
 	cep_err err = {0};
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
@@ -237,7 +244,8 @@ Test(config, metrics_addresses)
 	cr_assert_str_eq(c.delegate_metrics, "", "\"\" turns it off");
 	cep_test_rmdir(home);
 	home = home_with("relay: {metrics: localhost:9999}\n"
-	    "delegate: {metrics: 0.0.0.0:0}\n", &p);
+	                 "delegate: {metrics: 0.0.0.0:0}\n",
+	    &p);
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(c.relay_metrics, "localhost:9999");
 	cr_assert_str_eq(c.delegate_metrics, "0.0.0.0:0");
@@ -251,8 +259,9 @@ Test(config, delegate_lease)
 {
 	cep_paths p;
 	char *home = home_with("delegate:\n  lease:\n    name: cep-leader\n"
-	    "    namespace: cep-system\n    duration: 3s\n"
-	    "    kubeconfig: jump.kubeconfig\n", &p);
+	                       "    namespace: cep-system\n    duration: 3s\n"
+	                       "    kubeconfig: jump.kubeconfig\n",
+	    &p);
 	cep_config c;
 	cep_err err = {0};
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
@@ -306,18 +315,19 @@ Test(config, metrics_bad_values_have_positions)
 Test(config, control_plane_values)
 {
 	cep_paths p;
-	char *home = home_with(
-	    "controlPlane:\n"
-	    "  url: https://plane.example.net:8443/cp\n"
-	    "  caFile: plane-ca.crt\n"
-	    "  clientCert: /etc/cep/plane.crt\n"
-	    "  clientKey: keys/plane.key\n"
-	    "  proxy: http://proxy.example.net:3128\n"
-	    "  noProxy: [internal.example.net, 10.0.0.1]\n"
-	    "  allow: [plane.example.net, .cdn.example.net]\n"
-	    "  timeoutMs: 5000\n"
-	    "  pollWaitMs: 30000\n"
-	    "  spoolMiB: 128\n", &p);
+	char *home =
+	    home_with("controlPlane:\n"
+	              "  url: https://plane.example.net:8443/cp\n"
+	              "  caFile: plane-ca.crt\n"
+	              "  clientCert: /etc/cep/plane.crt\n"
+	              "  clientKey: keys/plane.key\n"
+	              "  proxy: http://proxy.example.net:3128\n"
+	              "  noProxy: [internal.example.net, 10.0.0.1]\n"
+	              "  allow: [plane.example.net, .cdn.example.net]\n"
+	              "  timeoutMs: 5000\n"
+	              "  pollWaitMs: 30000\n"
+	              "  spoolMiB: 128\n",
+	        &p);
 	cep_config c;
 	cep_err err = {0};
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
@@ -339,7 +349,8 @@ Test(config, control_plane_values)
 	cep_test_rmdir(home);
 
 	home = home_with("controlPlane:\n  url: https://p.example\n"
-	    "  tokenFile: plane.token\n", &p);
+	                 "  tokenFile: plane.token\n",
+	    &p);
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
 	snprintf(want, sizeof(want), "%s/plane.token", p.config);
 	cr_assert_str_eq(c.cp.token_file, want);
@@ -370,7 +381,7 @@ Test(config, control_plane_errors_have_positions)
 	expect_load_error("controlPlane:\n  clientCert: a.crt\n",
 	    "2:3: controlPlane: clientCert and clientKey go together");
 	expect_load_error("controlPlane:\n  clientCert: a.crt\n"
-	    "  clientKey: a.key\n  tokenFile: t\n",
+	                  "  clientKey: a.key\n  tokenFile: t\n",
 	    "2:3: controlPlane: tokenFile and clientCert exclude each other");
 }
 
@@ -401,7 +412,8 @@ Test(config, privsep_values_and_errors)
 {
 	cep_paths p;
 	char *home = home_with("privsep:\n  signer: ipc:///tmp/s.sock\n"
-	    "  launcher: \"\"\n", &p);
+	                       "  launcher: \"\"\n",
+	    &p);
 	cep_config c;
 	cep_err err = {0};
 	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
@@ -426,15 +438,17 @@ Test(config, load_text)
 	cep_config c;
 	cep_err err = {0};
 	const char ok[] = "controlPlane:\n  url: https://p.example\n"
-	    "  tokenFile: plane.token\n";
+	                  "  tokenFile: plane.token\n";
 	cr_assert_eq(cep_config_load_text(&p, ok, strlen(ok), "edited.yaml", &c,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	char want[CEP_PATH_MAX + 16];
 	snprintf(want, sizeof(want), "%s/plane.token", p.config);
 	cr_assert_str_eq(c.cp.token_file, want);
 	const char bad[] = "relay:\n  advertize: x\n";
 	cr_assert_eq(cep_config_load_text(&p, bad, strlen(bad), "edited.yaml",
-	    &c, &err), CEP_INVALID_ARGUMENT);
+	                 &c, &err),
+	    CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "edited.yaml:2:3: unknown key 'advertize'");
 	cep_test_rmdir(home);
 }

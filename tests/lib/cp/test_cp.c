@@ -58,8 +58,7 @@ static void script(const char *json)
 	char p[4096];
 	cep_err err;
 	stub_path(p, sizeof(p), "next.tmp");
-	cr_assert_eq(cep_write_file(p, json, strlen(json), 0644, &err),
-	    CEP_OK);
+	cr_assert_eq(cep_write_file(p, json, strlen(json), 0644, &err), CEP_OK);
 	char q[4096];
 	stub_path(q, sizeof(q), "next");
 	cr_assert_eq(rename(p, q), 0);
@@ -90,8 +89,8 @@ static size_t n_requests(void)
 
 static const char *hdr(json_t *req, const char *name)
 {
-	return json_string_value(json_object_get(json_object_get(req,
-	    "headers"), name));
+	return json_string_value(
+	    json_object_get(json_object_get(req, "headers"), name));
 }
 
 static void opts_for_stub(cep_cp_opts *o)
@@ -158,7 +157,8 @@ Test(cp, round_trip)
 	cr_assert_null(hdr(q, "authorization"));
 	/* the body is the packed request: appliance, task id, active runs */
 	cr_assert_str_eq(json_string_value(json_object_get(q, "body")),
-	    "0a056c61622d3112027431" "1801");
+	    "0a056c61622d3112027431"
+	    "1801");
 	json_decref(a);
 	char hp[64];
 	snprintf(hp, sizeof(hp), "127.0.0.1:%d", kubeapi_port(stub));
@@ -171,7 +171,8 @@ static void write_token(const char *path, unsigned mode)
 {
 	cep_err err;
 	cr_assert_eq(cep_write_file(path, TOKEN "\n", strlen(TOKEN) + 1, mode,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(chmod(path, mode), 0);
 }
 
@@ -185,8 +186,7 @@ Test(cp, bearer_token_sent_and_never_in_errors)
 	cep_cp *cp = client(&o);
 	cep_err err = {0};
 	script("{\"kind\": \"ok\", \"hex\": \"\"}");
-	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s",
-	    err.msg);
+	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s", err.msg);
 	json_t *a = requests();
 	cr_assert_str_eq(hdr(json_array_get(a, 0), "authorization"),
 	    "Bearer " TOKEN);
@@ -199,10 +199,10 @@ Test(cp, bearer_token_sent_and_never_in_errors)
 	/* re-read at each call: rotation needs no restart */
 	cep_err werr;
 	cr_assert_eq(cep_write_file(o.token_file, "rotated-token-42\n", 17,
-	    0600, &werr), CEP_OK);
+	                 0600, &werr),
+	    CEP_OK);
 	script("{\"kind\": \"ok\", \"hex\": \"\"}");
-	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s",
-	    err.msg);
+	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s", err.msg);
 	a = requests();
 	cr_assert_str_eq(hdr(json_array_get(a, 2), "authorization"),
 	    "Bearer rotated-token-42");
@@ -246,7 +246,7 @@ Test(cp, token_from_systemd_credential)
 	stub_path(creds, sizeof(creds), "creds");
 	cr_assert_eq(mkdir(creds, 0500 | 0200), 0);
 	snprintf(cred, sizeof(cred), "%s/cep-shared_cp-token", creds);
-	write_token(cred, 0440);    /* its mode is systemd's business */
+	write_token(cred, 0440); /* its mode is systemd's business */
 	snprintf(o.token_file, sizeof(o.token_file),
 	    "/nonexistent/credentials/cp-token");
 	cep_cp *cp = NULL;
@@ -257,8 +257,7 @@ Test(cp, token_from_systemd_credential)
 	setenv("CREDENTIALS_DIRECTORY", creds, 1);
 	cp = client(&o);
 	script("{\"kind\": \"ok\", \"hex\": \"\"}");
-	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s",
-	    err.msg);
+	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s", err.msg);
 	json_t *a = requests();
 	cr_assert_str_eq(hdr(json_array_get(a, 0), "authorization"),
 	    "Bearer " TOKEN);
@@ -283,12 +282,12 @@ Test(cp, client_certificate)
 	stub_path(o.cert_file, sizeof(o.cert_file), "client.crt");
 	stub_path(o.key_file, sizeof(o.key_file), "client.key");
 	cp = client(&o);
-	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s",
-	    err.msg);
+	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s", err.msg);
 	json_t *a = requests();
 	cr_assert_eq(json_array_size(a), 1);
-	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(a,
-	    0), "client_cn")), "appliance-1");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 0),
+	                     "client_cn")),
+	    "appliance-1");
 	json_decref(a);
 	cep_cp_free(cp);
 	/* cert and key go together; a key readable by others is refused */
@@ -326,17 +325,17 @@ Test(cp, error_statuses_map_to_codes)
 	    {403, CEP_PERMISSION_DENIED}, {404, CEP_NOT_FOUND},
 	    {409, CEP_ABORTED}, {413, CEP_RESOURCE_EXHAUSTED},
 	    {429, CEP_RESOURCE_EXHAUSTED}, {500, CEP_UNAVAILABLE},
-	    {502, CEP_UNAVAILABLE}, {503, CEP_UNAVAILABLE},
-	    {418, CEP_UNKNOWN}};
+	    {502, CEP_UNAVAILABLE}, {503, CEP_UNAVAILABLE}, {418, CEP_UNKNOWN}};
 	start_stub(false);
 	cep_cp_opts o;
 	opts_for_stub(&o);
 	cep_cp *cp = client(&o);
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char js[256], want[32];
-		snprintf(js, sizeof(js), "{\"kind\": \"status\", \"http\": %d, "
-		    "\"code\": 9, \"msg\": \"plane says %d\"}", t[i].http,
-		    t[i].http);
+		snprintf(js, sizeof(js),
+		    "{\"kind\": \"status\", \"http\": %d, "
+		    "\"code\": 9, \"msg\": \"plane says %d\"}",
+		    t[i].http, t[i].http);
 		script(js);
 		cep_err err = {0};
 		int64_t ra = -1;
@@ -350,7 +349,7 @@ Test(cp, error_statuses_map_to_codes)
 	}
 	/* not a CpStatus: a short printable excerpt */
 	script("{\"kind\": \"raw\", \"http\": 502, \"body\": \"<html>bad "
-	    "gateway\\u0001</html>\"}");
+	       "gateway\\u0001</html>\"}");
 	cep_err err = {0};
 	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_UNAVAILABLE);
 	assert_contains(err.msg, "<html>bad gateway.</html>");
@@ -367,17 +366,16 @@ Test(cp, retry_after_is_reported)
 	cep_err err = {0};
 	int64_t ra = 0;
 	script("{\"kind\": \"status\", \"http\": 429, \"code\": 8, \"msg\": "
-	    "\"slow down\", \"retry_after\": \"7\"}");
-	cr_assert_eq(heartbeat(cp, 0, &ra, &err, NULL),
-	    CEP_RESOURCE_EXHAUSTED);
+	       "\"slow down\", \"retry_after\": \"7\"}");
+	cr_assert_eq(heartbeat(cp, 0, &ra, &err, NULL), CEP_RESOURCE_EXHAUSTED);
 	cr_assert_eq(ra, 7000);
 	script("{\"kind\": \"status\", \"http\": 503, \"code\": 14, \"msg\": "
-	    "\"busy\", \"retry_after\": \"2\"}");
+	       "\"busy\", \"retry_after\": \"2\"}");
 	cr_assert_eq(heartbeat(cp, 0, &ra, &err, NULL), CEP_UNAVAILABLE);
 	cr_assert_eq(ra, 2000);
 	/* an HTTP-date is not understood: the caller's backoff applies */
 	script("{\"kind\": \"status\", \"http\": 503, \"code\": 14, \"msg\": "
-	    "\"busy\", \"retry_after\": \"Wed, 21 Oct 2015 07:28:00 GMT\"}");
+	       "\"busy\", \"retry_after\": \"Wed, 21 Oct 2015 07:28:00 GMT\"}");
 	cr_assert_eq(heartbeat(cp, 0, &ra, &err, NULL), CEP_UNAVAILABLE);
 	cr_assert_eq(ra, 0);
 	cep_cp_free(cp);
@@ -391,13 +389,13 @@ Test(cp, broken_replies_are_data_loss, .timeout = 120)
 		int want;
 	} t[] = {
 	    {"{\"kind\": \"garbage\"}", "not a valid cep.v1.CpHeartbeatReply",
-	     CEP_DATA_LOSS},
+	        CEP_DATA_LOSS},
 	    {"{\"kind\": \"truncated\"}", "truncated", CEP_DATA_LOSS},
 	    {"{\"kind\": \"oversized\"}", "larger than 8 MiB", CEP_DATA_LOSS},
 	    {"{\"kind\": \"wrongtype\"}", "Content-Type text/html",
-	     CEP_DATA_LOSS},
+	        CEP_DATA_LOSS},
 	    {"{\"kind\": \"slow\", \"sleep\": 3}", "no answer within 500 ms",
-	     CEP_DEADLINE_EXCEEDED},
+	        CEP_DEADLINE_EXCEEDED},
 	};
 	start_stub(false);
 	cep_cp_opts o;
@@ -428,7 +426,8 @@ Test(cp, redirect_not_followed)
 	snprintf(o.allow[1], sizeof(o.allow[1]), "localhost");
 	cep_cp *cp = client(&o);
 	char js[256];
-	snprintf(js, sizeof(js), "{\"kind\": \"redirect\", \"to\": "
+	snprintf(js, sizeof(js),
+	    "{\"kind\": \"redirect\", \"to\": "
 	    "\"https://localhost:%d/v1/cep.v1.ControlPlane/Heartbeat\"}",
 	    kubeapi_port(stub));
 	script(js);
@@ -450,7 +449,8 @@ Test(cp, host_outside_allowlist_refused_before_sending)
 	cep_cp *cp = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_cp_new(&o, &cp, &err), CEP_PERMISSION_DENIED);
-	cr_assert_str_eq(err.msg, "upstream host 127.0.0.1 not allowed "
+	cr_assert_str_eq(err.msg,
+	    "upstream host 127.0.0.1 not allowed "
 	    "(controlPlane.allow)");
 	cr_assert_null(cp);
 	cr_assert_eq(n_requests(), 0);
@@ -540,7 +540,8 @@ static void proxy_start(struct proxy *p)
 	stub_path(p->log, sizeof(p->log), "tinyproxy.log");
 	p->port = cep_test_free_port();
 	char text[8192];
-	snprintf(text, sizeof(text), "Port %d\nListen 127.0.0.1\nTimeout 30\n"
+	snprintf(text, sizeof(text),
+	    "Port %d\nListen 127.0.0.1\nTimeout 30\n"
 	    "ConnectPort %d\nLogFile \"%s\"\nLogLevel Connect\nMaxClients 8\n",
 	    p->port, kubeapi_port(stub), p->log);
 	cep_err err;
@@ -554,7 +555,8 @@ static void proxy_start(struct proxy *p)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execlp("tinyproxy", "tinyproxy", "-d", "-c", conf, (char *)NULL);
+		execlp("tinyproxy", "tinyproxy", "-d", "-c", conf,
+		    (char *)NULL);
 		_exit(127);
 	}
 	int64_t end = cep_mono_ms() + 10000;
@@ -595,8 +597,7 @@ Test(cp, through_proxy_and_no_proxy_bypass, .timeout = 60)
 	cep_cp *cp = client(&o);
 	script("{\"kind\": \"ok\", \"hex\": \"" HB_REPLY_HEX "\"}");
 	cep_err err = {0};
-	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s",
-	    err.msg);
+	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s", err.msg);
 	char want[128];
 	snprintf(want, sizeof(want), "CONNECT 127.0.0.1:%d",
 	    kubeapi_port(stub));
@@ -607,8 +608,7 @@ Test(cp, through_proxy_and_no_proxy_bypass, .timeout = 60)
 	/* no_proxy: the same call goes direct, the proxy sees nothing new */
 	snprintf(o.no_proxy, sizeof(o.no_proxy), "example.org,127.0.0.1");
 	cp = client(&o);
-	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s",
-	    err.msg);
+	cr_assert_eq(heartbeat(cp, 0, NULL, &err, NULL), CEP_OK, "%s", err.msg);
 	l = slurp(px.log);
 	cr_assert_eq(count(l, want), 1, "tinyproxy log:\n%s", l);
 	free(l);

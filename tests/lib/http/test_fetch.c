@@ -15,7 +15,8 @@ Test(http_fetch, escape_keeps_only_unreserved_characters)
 {
 	char *q = cep_http_escape("up{job=\"a b\"} > 0.5~_-/é");
 	cr_assert_not_null(q);
-	cr_expect_str_eq(q, "up%7Bjob%3D%22a%20b%22%7D%20%3E%200.5~_-%2F%C3%A9");
+	cr_expect_str_eq(q,
+	    "up%7Bjob%3D%22a%20b%22%7D%20%3E%200.5~_-%2F%C3%A9");
 	free(q);
 	q = cep_http_escape("");
 	cr_expect_str_eq(q, "");
@@ -46,8 +47,10 @@ Test(http_fetch, body_past_max_aborts_unless_truncating)
 Test(http_fetch, refused_connection_is_an_error_with_curls_reason)
 {
 	char url[64];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", cep_test_free_port());
-	const cep_http_fetch_opts o = {.url = url, .timeout_ms = 2000,
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/",
+	    cep_test_free_port());
+	const cep_http_fetch_opts o = {.url = url,
+	    .timeout_ms = 2000,
 	    .max = 1024};
 	cep_http_reply r;
 	cr_expect_eq(cep_http_fetch(&o, &r), CEP_UNAVAILABLE);
@@ -60,7 +63,8 @@ Test(http_fetch, refused_connection_is_an_error_with_curls_reason)
 Test(http_fetch, only_http_and_https)
 {
 	const cep_http_fetch_opts o = {.url = "file:///etc/passwd",
-	    .timeout_ms = 2000, .max = 1 << 20};
+	    .timeout_ms = 2000,
+	    .max = 1 << 20};
 	cep_http_reply r;
 	cr_expect_eq(cep_http_fetch(&o, &r), CEP_UNAVAILABLE);
 	cr_expect_eq(r.body.len, 0);

@@ -109,22 +109,26 @@ Test(connector, every_key)
 	cr_assert_str_eq(s, "[{\"name\":\"regcred\"},{\"name\":\"other\"}]");
 	free(s);
 	s = json_dumps(c->tolerations, JSON_COMPACT | JSON_SORT_KEYS);
-	cr_assert_str_eq(s, "[{\"effect\":\"NoSchedule\",\"key\":\"dedicated\","
+	cr_assert_str_eq(s,
+	    "[{\"effect\":\"NoSchedule\",\"key\":\"dedicated\","
 	    "\"operator\":\"Equal\",\"value\":\"chaos\"},{\"effect\":"
 	    "\"NoExecute\",\"operator\":\"Exists\",\"tolerationSeconds\":30}]");
 	free(s);
 	cr_assert_str_eq(json_string_value(json_object_get(c->node_selector,
-	    "kubernetes.io/os")), "linux");
+	                     "kubernetes.io/os")),
+	    "linux");
 	cr_assert_str_eq(json_string_value(json_object_get(c->labels, "team")),
 	    "sre");
 	cr_assert_str_eq(json_string_value(json_object_get(c->annotations,
-	    "sidecar.istio.io/inject")), "false");
+	                     "sidecar.istio.io/inject")),
+	    "false");
 	cep_connector_free(c);
 }
 
 Test(connector, defaults)
 {
-	cep_connector *c = load_ok("min.yaml", "kubeconfig: /k\n"
+	cep_connector *c = load_ok("min.yaml",
+	    "kubeconfig: /k\n"
 	    "namespaces: [shop]\nrunner: {image: r:1}\n");
 	cr_assert_str_eq(c->context, "");
 	cr_assert_not(c->allow_insecure);
@@ -153,73 +157,82 @@ static const struct {
 	const char *want;
 } bad_cases[] = {
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\nfoo: 1\n",
-     "bad.yaml:4:1: unknown key 'foo' in the top level"},
+        "bad.yaml:4:1: unknown key 'foo' in the top level"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n  imag: x\n",
-     "bad.yaml:5:3: unknown key 'imag' in runner"},
+        "bad.yaml:5:3: unknown key 'imag' in runner"},
     {"namespaces: [shop]\nrunner: {image: r}\n", "kubeconfig: missing"},
     {"kubeconfig: /k\nrunner: {image: r}\n", "namespaces: missing or empty"},
     {"kubeconfig: /k\nnamespaces: []\nrunner: {image: r}\n",
-     "bad.yaml:2:13: namespaces: missing or empty"},
+        "bad.yaml:2:13: namespaces: missing or empty"},
     {"kubeconfig: /k\nnamespaces: [shop]\n", "runner.image: missing"},
     {"kubeconfig: /k\nnamespaces: [Shop]\nrunner: {image: r}\n",
-     "bad.yaml:2:14: namespaces: bad entry"},
+        "bad.yaml:2:14: namespaces: bad entry"},
     {"kubeconfig: /k\nnamespaces: [shop_x]\nrunner: {image: r}\n",
-     "bad.yaml:2:14: namespaces: bad entry"},
+        "bad.yaml:2:14: namespaces: bad entry"},
     {"kubeconfig: /k\nnamespaces: [shop]\napplianceNamespace: -x\n"
-     "runner: {image: r}\n", "bad.yaml:3:21: applianceNamespace: not valid"},
+     "runner: {image: r}\n",
+        "bad.yaml:3:21: applianceNamespace: not valid"},
     {"kubeconfig: /k\ninsecureSkipTLSVerify: yes\nnamespaces: [shop]\n"
-     "runner: {image: r}\n", "bad.yaml:2:24: insecureSkipTLSVerify: not a "
-     "boolean"},
+     "runner: {image: r}\n",
+        "bad.yaml:2:24: insecureSkipTLSVerify: not a "
+        "boolean"},
     {"kubeconfig: [a]\nnamespaces: [shop]\nrunner: {image: r}\n",
-     "bad.yaml:1:13: kubeconfig: not valid"},
+        "bad.yaml:1:13: kubeconfig: not valid"},
     {"kubeconfig: /k\ncontext: \"a b\"\nnamespaces: [shop]\n"
-     "runner: {image: r}\n", "bad.yaml:2:10: context: not valid"},
+     "runner: {image: r}\n",
+        "bad.yaml:2:10: context: not valid"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r, "
-     "imagePullPolicy: Sometimes}\n", "bad.yaml:3:37: runner.imagePullPolicy: "
-     "not valid, expected Always, IfNotPresent or Never"},
+     "imagePullPolicy: Sometimes}\n",
+        "bad.yaml:3:37: runner.imagePullPolicy: "
+        "not valid, expected Always, IfNotPresent or Never"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r, relay: "
-     "http://x:1}\n", "bad.yaml:3:27: runner.relay: not valid"},
+     "http://x:1}\n",
+        "bad.yaml:3:27: runner.relay: not valid"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r, serviceAccount: "
-     "Cep_Runner}\n", "bad.yaml:3:36: runner.serviceAccount: not valid"},
+     "Cep_Runner}\n",
+        "bad.yaml:3:36: runner.serviceAccount: not valid"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  resources: {cpuLimit: 5x}\n",
-     "bad.yaml:5:25: runner.resources.cpuLimit: not a quantity"},
+        "bad.yaml:5:25: runner.resources.cpuLimit: not a quantity"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  resources: {memoryLimit: 128m}\n",
-     "bad.yaml:5:28: runner.resources.memoryLimit: not a quantity, expected "
-     "a memory quantity such as 128Mi"},
+        "bad.yaml:5:28: runner.resources.memoryLimit: not a quantity, expected "
+        "a memory quantity such as 128Mi"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  resources: {cpuRequest: \"2\", cpuLimit: 500m}\n",
-     "runner.resources.cpuRequest: above cpuLimit"},
+        "runner.resources.cpuRequest: above cpuLimit"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  resources: {cpu: 1}\n",
-     "bad.yaml:5:15: unknown key 'cpu' in runner.resources"},
+        "bad.yaml:5:15: unknown key 'cpu' in runner.resources"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  labels: {cep.io/run-id: x}\n",
-     "bad.yaml:5:12: runner.labels: key reserved for cep"},
+        "bad.yaml:5:12: runner.labels: key reserved for cep"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
-     "  labels: {team: \"a b\"}\n", "bad.yaml:5:18: runner.labels: bad value"},
+     "  labels: {team: \"a b\"}\n",
+        "bad.yaml:5:18: runner.labels: bad value"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  nodeSelector: {\"bad key!\": x}\n",
-     "bad.yaml:5:18: runner.nodeSelector: bad key"},
+        "bad.yaml:5:18: runner.nodeSelector: bad key"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  tolerations: [{key: a, operator: Maybe}]\n",
-     "bad.yaml:5:36: runner.tolerations.operator: not valid"},
+        "bad.yaml:5:36: runner.tolerations.operator: not valid"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  tolerations: [{key: a, effect: NoSchedule, tolerationSeconds: 5}]\n",
-     "bad.yaml:5:65: runner.tolerations.tolerationSeconds: not valid"},
+        "bad.yaml:5:65: runner.tolerations.tolerationSeconds: not valid"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  tolerations: [{key: a, colour: red}]\n",
-     "bad.yaml:5:26: unknown key 'colour' in runner.tolerations"},
+        "bad.yaml:5:26: unknown key 'colour' in runner.tolerations"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner:\n  image: r\n"
      "  proxy: {httpProxy: \"a b\"}\n",
-     "bad.yaml:5:22: runner.proxy.httpProxy: not valid"},
+        "bad.yaml:5:22: runner.proxy.httpProxy: not valid"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n"
-     "timeouts: {request: 0s}\n", "bad.yaml:4:21: timeouts.request: out of "
-     "range"},
+     "timeouts: {request: 0s}\n",
+        "bad.yaml:4:21: timeouts.request: out of "
+        "range"},
     {"kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n"
-     "timeouts: {launch: soon}\n", "bad.yaml:4:20: timeouts.launch: not a "
-     "duration"},
+     "timeouts: {launch: soon}\n",
+        "bad.yaml:4:20: timeouts.launch: not a "
+        "duration"},
     {"- a\n- b\n", "bad.yaml:1:1: a connector is a mapping"},
     {"apiVersion: v1\nkind: Config\nclusters: []\n", "this is a kubeconfig"},
     {"kubeconfig: /k\nnamespaces: [shop\n", "bad.yaml:"},
@@ -231,14 +244,15 @@ Test(connector, every_refusal_is_placed)
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		cep_connector *c = NULL;
 		cep_err err = {0};
-		int rv = cep_connector_load_file(put("bad.yaml", bad_cases[i].yaml),
+		int rv = cep_connector_load_file(put("bad.yaml",
+		                                     bad_cases[i].yaml),
 		    &c, &err);
 		cr_assert_neq(rv, CEP_OK, "case %zu accepted:\n%s", i,
 		    bad_cases[i].yaml);
 		cr_assert_null(c);
 		if (strstr(err.msg, bad_cases[i].want) == NULL) {
-			cr_log_error("case %zu: \"%s\" lacks \"%s\"", i, err.msg,
-			    bad_cases[i].want);
+			cr_log_error("case %zu: \"%s\" lacks \"%s\"", i,
+			    err.msg, bad_cases[i].want);
 			wrong++;
 		}
 	}
@@ -249,9 +263,11 @@ Test(connector, file_name_is_the_name)
 {
 	cep_connector *c = NULL;
 	cep_err err = {0};
-	const char *ok = "kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n";
+	const char *ok =
+	    "kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n";
 	cr_assert_neq(cep_connector_load_file(put("Shop_Prod.yaml", ok), &c,
-	    &err), CEP_OK);
+	                  &err),
+	    CEP_OK);
 	assert_contains(err.msg, "the file name names the connector");
 	/* "local" is the built-in connector for host targets */
 	cr_assert_neq(cep_connector_load_file(put("local.yaml", ok), &c, &err),
@@ -262,8 +278,10 @@ Test(connector, file_name_is_the_name)
 static cep_connector *with_ns(const char *ns_list, const char *extra)
 {
 	char text[512];
-	snprintf(text, sizeof(text), "kubeconfig: /k\nnamespaces: %s\n%s"
-	    "runner: {image: r}\n", ns_list, extra);
+	snprintf(text, sizeof(text),
+	    "kubeconfig: /k\nnamespaces: %s\n%s"
+	    "runner: {image: r}\n",
+	    ns_list, extra);
 	return load_ok("c.yaml", text);
 }
 
@@ -272,14 +290,14 @@ Test(connector, kube_system_needs_exact_name)
 	char why[256];
 	cep_connector *c = with_ns("[\"*\"]", "");
 	cr_assert(cep_connector_ns_allowed(c, "shop", why, sizeof(why)));
-	cr_assert_not(cep_connector_ns_allowed(c, "kube-system", why,
-	    sizeof(why)));
+	cr_assert_not(
+	    cep_connector_ns_allowed(c, "kube-system", why, sizeof(why)));
 	assert_contains(why, "kube-system is denied unless");
 	assert_contains(why, "connectors.d/c.yaml lists it by exact name");
 	cep_connector_free(c);
 	c = with_ns("[\"kube-*\"]", "");
-	cr_assert_not(cep_connector_ns_allowed(c, "kube-system", why,
-	    sizeof(why)));
+	cr_assert_not(
+	    cep_connector_ns_allowed(c, "kube-system", why, sizeof(why)));
 	cr_assert(cep_connector_ns_allowed(c, "kube-public", why, sizeof(why)));
 	cep_connector_free(c);
 	c = with_ns("[shop, kube-system]", "");
@@ -292,8 +310,8 @@ Test(connector, appliance_namespace_denied)
 {
 	char why[256];
 	cep_connector *c = with_ns("[\"*\"]", "");
-	cr_assert_not(cep_connector_ns_allowed(c, "cep-system", why,
-	    sizeof(why)));
+	cr_assert_not(
+	    cep_connector_ns_allowed(c, "cep-system", why, sizeof(why)));
 	assert_contains(why, "cep-system is denied");
 	cep_connector_free(c);
 	/* a renamed appliance namespace: the rule follows it */
@@ -318,8 +336,8 @@ Test(connector, globs_and_names)
 	assert_contains(why, "not in the namespaces of connector c");
 	cr_assert_not(cep_connector_ns_allowed(c, "shop2", why, sizeof(why)));
 	/* not a namespace name at all: refused before any matching */
-	cr_assert_not(cep_connector_ns_allowed(c, "team-../x", why,
-	    sizeof(why)));
+	cr_assert_not(
+	    cep_connector_ns_allowed(c, "team-../x", why, sizeof(why)));
 	assert_contains(why, "is not a namespace name");
 	cr_assert_not(cep_connector_ns_allowed(c, "", NULL, 0));
 	cep_connector_free(c);
@@ -327,7 +345,8 @@ Test(connector, globs_and_names)
 
 Test(connector, relative_kubeconfig)
 {
-	cep_connector *c = load_ok("rel.yaml", "kubeconfig: kube/rel.conf\n"
+	cep_connector *c = load_ok("rel.yaml",
+	    "kubeconfig: kube/rel.conf\n"
 	    "namespaces: [shop]\nrunner: {image: r}\n");
 	char want[CEP_PATH_MAX + 64];
 	snprintf(want, sizeof(want), "%s/kube/rel.conf", dir);
@@ -350,7 +369,8 @@ Test(connector, missing_folder_is_empty)
 
 Test(connector, folder)
 {
-	const char *ok = "kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n";
+	const char *ok =
+	    "kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n";
 	put("b.yaml", ok);
 	put("a.yaml", ok);
 	/* not loaded: not *.yaml, or hidden */
@@ -369,7 +389,8 @@ Test(connector, folder)
 	cr_assert_eq(cep_connectors_find(cs, "b"), cep_connectors_at(cs, 1));
 	cep_connectors_free(cs);
 	/* one bad file fails the whole load, naming it */
-	put("z.yaml", "kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n"
+	put("z.yaml",
+	    "kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n"
 	    "oops: 1\n");
 	cr_assert_neq(cep_connectors_load(&paths, &cs, &err), CEP_OK);
 	assert_contains(err.msg, "connectors.d/z.yaml:4:1: unknown key 'oops'");

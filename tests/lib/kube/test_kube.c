@@ -48,8 +48,9 @@ static void start(void)
 	users_dir = cep_test_tmpdir("kubeusers");
 	char users[4096];
 	snprintf(users, sizeof(users), "%s/users.json", users_dir);
-	cr_assert_eq(cep_write_file(users, users_json, strlen(users_json),
-	    0600, &err), CEP_OK);
+	cr_assert_eq(cep_write_file(users, users_json, strlen(users_json), 0600,
+	                 &err),
+	    CEP_OK);
 	const char *args[] = {"--users", users, "--namespace", "shop", NULL};
 	srv = kubeapi_start(args);
 	cr_assert_not_null(srv, "the kubeapi test server did not start");
@@ -100,31 +101,42 @@ Test(kube_unit, paths)
 	char b[256];
 	cep_err err;
 	cr_assert_eq(cep_kube_path(&cep_kube_pods, "shop", "p1", NULL, b,
-	    sizeof(b), &err), CEP_OK);
+	                 sizeof(b), &err),
+	    CEP_OK);
 	cr_assert_str_eq(b, "/api/v1/namespaces/shop/pods/p1");
 	cr_assert_eq(cep_kube_path(&cep_kube_pods, NULL, NULL, NULL, b,
-	    sizeof(b), &err), CEP_OK);
+	                 sizeof(b), &err),
+	    CEP_OK);
 	cr_assert_str_eq(b, "/api/v1/pods");
 	cr_assert_eq(cep_kube_path(&cep_kube_deployments, "shop", "web",
-	    "scale", b, sizeof(b), &err), CEP_OK);
-	cr_assert_str_eq(b, "/apis/apps/v1/namespaces/shop/deployments/web/"
+	                 "scale", b, sizeof(b), &err),
+	    CEP_OK);
+	cr_assert_str_eq(b,
+	    "/apis/apps/v1/namespaces/shop/deployments/web/"
 	    "scale");
 	cr_assert_eq(cep_kube_path(&cep_kube_nodes, "ignored", "n1", NULL, b,
-	    sizeof(b), &err), CEP_OK);
+	                 sizeof(b), &err),
+	    CEP_OK);
 	cr_assert_str_eq(b, "/api/v1/nodes/n1");
 	cr_assert_eq(cep_kube_path(&cep_kube_ssar, NULL, NULL, NULL, b,
-	    sizeof(b), &err), CEP_OK);
-	cr_assert_str_eq(b, "/apis/authorization.k8s.io/v1/"
+	                 sizeof(b), &err),
+	    CEP_OK);
+	cr_assert_str_eq(b,
+	    "/apis/authorization.k8s.io/v1/"
 	    "selfsubjectaccessreviews");
 	cr_assert_eq(cep_kube_path(&cep_kube_pods, "shop", "../x", NULL, b,
-	    sizeof(b), &err), CEP_INVALID_ARGUMENT);
+	                 sizeof(b), &err),
+	    CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "name");
 	cr_assert_eq(cep_kube_path(&cep_kube_pods, "..", NULL, NULL, b,
-	    sizeof(b), &err), CEP_INVALID_ARGUMENT);
+	                 sizeof(b), &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_kube_path(&cep_kube_pods, "a?b", NULL, NULL, b,
-	    sizeof(b), &err), CEP_INVALID_ARGUMENT);
+	                 sizeof(b), &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_kube_path(&cep_kube_pods, "shop", "p", NULL, b, 10,
-	    &err), CEP_INVALID_ARGUMENT);
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_kube_res_find("Pod"), &cep_kube_pods);
 	cr_assert_eq(cep_kube_res_find("deployments"), &cep_kube_deployments);
 	cr_assert_str_eq(cep_kube_res_find("ReplicaSet")->gv, "apps/v1");
@@ -135,7 +147,8 @@ Test(kube_unit, status_mapping)
 {
 	cr_assert_eq(cep_kube_status_code(400, "BadRequest"),
 	    CEP_INVALID_ARGUMENT);
-	cr_assert_eq(cep_kube_status_code(422, "Invalid"), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_kube_status_code(422, "Invalid"),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_kube_status_code(401, NULL), CEP_UNAUTHENTICATED);
 	cr_assert_eq(cep_kube_status_code(403, "Forbidden"),
 	    CEP_PERMISSION_DENIED);
@@ -151,9 +164,9 @@ Test(kube_unit, status_mapping)
 	    CEP_UNAVAILABLE);
 	cr_assert_eq(cep_kube_status_code(503, NULL), CEP_UNAVAILABLE);
 	char b[200];
-	json_t *st = json_pack("{s:s,s:s,s:s,s:i}", "kind", "Status",
-	    "message", "pods \"x\" already exists", "reason", "AlreadyExists",
-	    "code", 409);
+	json_t *st = json_pack("{s:s,s:s,s:s,s:i}", "kind", "Status", "message",
+	    "pods \"x\" already exists", "reason", "AlreadyExists", "code",
+	    409);
 	cep_kube_status_text(409, st, b, sizeof(b));
 	cr_assert_str_eq(b, "409 Conflict: pods \"x\" already exists");
 	json_decref(st);
@@ -171,14 +184,16 @@ Test(kube_unit, query_encoding)
 	char q[256] = "";
 	cep_err err;
 	cr_assert_eq(cep_kube_query_add(q, sizeof(q), "labelSelector",
-	    "app in (a,b),tier!=x", &err), CEP_OK);
+	                 "app in (a,b),tier!=x", &err),
+	    CEP_OK);
 	cr_assert_eq(cep_kube_query_add(q, sizeof(q), "limit", "2", &err),
 	    CEP_OK);
-	cr_assert_str_eq(q, "labelSelector=app%20in%20%28a%2Cb%29%2Ctier%21%3Dx"
+	cr_assert_str_eq(q,
+	    "labelSelector=app%20in%20%28a%2Cb%29%2Ctier%21%3Dx"
 	    "&limit=2");
 	char small[8] = "";
 	cr_assert_eq(cep_kube_query_add(small, sizeof(small), "k", "vvvvvv",
-	    &err),
+	                 &err),
 	    CEP_INVALID_ARGUMENT);
 	for (int i = 0; i < 8; i++) {
 		int64_t b = cep_kube_backoff_ms(i);
@@ -195,8 +210,9 @@ Test(kube_unit, watch_event_error_has_no_control_characters)
 	json_t *ev, *obj;
 	const char *type;
 	cep_err err;
-	cr_assert_eq(cep_kube_watch_event_parse(line, sizeof(line) - 1, &ev, &type,
-	    &obj, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_kube_watch_event_parse(line, sizeof(line) - 1, &ev,
+	                 &type, &obj, &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_null(ev);
 	cr_assert(strstr(err.msg, "watch event is not JSON") != NULL, "%s",
 	    err.msg);
@@ -221,21 +237,26 @@ Test(kube, version_get_and_list_pages)
 	create_pod(admin, "p5", "b");
 	json_t *o = NULL;
 	cr_assert_eq(cep_kube_get(admin, &cep_kube_pods, "shop", "p3", &o,
-	    &err), CEP_OK, "%s", err.msg);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(o,
-	    "metadata"), "name")), "p3");
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(json_string_value(
+	                     json_object_get(json_object_get(o, "metadata"),
+	                         "name")),
+	    "p3");
 	json_decref(o);
 
 	cep_kube_list_opts lo = {.limit = 2};
 	json_t *items = NULL;
 	char rv[64] = "";
 	cr_assert_eq(cep_kube_list(admin, &cep_kube_pods, "shop", &lo, &items,
-	    rv, sizeof(rv), &err), CEP_OK, "%s", err.msg);
+	                 rv, sizeof(rv), &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(json_array_size(items), 5u);
 	cr_assert_neq(rv[0], '\0');
 	/* list items get kind/apiVersion like watch objects */
-	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(
-	    items, 0), "kind")), "Pod");
+	cr_assert_str_eq(json_string_value(
+	                     json_object_get(json_array_get(items, 0), "kind")),
+	    "Pod");
 	json_decref(items);
 	json_t *stats = kubeapi_stats(srv);
 	cr_assert_not_null(stats);
@@ -243,23 +264,48 @@ Test(kube, version_get_and_list_pages)
 
 	lo.label_selector = "app=a";
 	cr_assert_eq(cep_kube_list(admin, &cep_kube_pods, "shop", &lo, &items,
-	    NULL, 0, &err), CEP_OK, "%s", err.msg);
+	                 NULL, 0, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(json_array_size(items), 3u);
 	json_decref(items);
 	lo.label_selector = "app in (b)";
 	lo.field_selector = "metadata.name=p5";
 	cr_assert_eq(cep_kube_list(admin, &cep_kube_pods, "shop", &lo, &items,
-	    NULL, 0, &err), CEP_OK, "%s", err.msg);
+	                 NULL, 0, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(json_array_size(items), 1u);
 	json_decref(items);
 	/* an unsupported field is the server's 400, named */
 	lo.label_selector = NULL;
 	lo.field_selector = "spec.nonsense=1";
 	cr_assert_eq(cep_kube_list(admin, &cep_kube_pods, "shop", &lo, &items,
-	    NULL, 0, &err), CEP_INVALID_ARGUMENT);
+	                 NULL, 0, &err),
+	    CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "list pods shop: 400 Bad Request");
 	no_secret(&err);
 	cr_assert_null(items);
+}
+
+/* One handle, one kept connection: sequential calls (whatever their
+ * status) make one TLS handshake between them. */
+Test(kube, calls_reuse_one_connection)
+{
+	cep_err err;
+	uint64_t calls = 0, conns = 0;
+	cep_kube_http_stats(deleg, &calls, &conns);
+	cr_assert_eq(calls, 0);
+	for (int i = 0; i < 5; i++) {
+		json_t *o = NULL;
+		cr_assert_eq(cep_kube_get(deleg, &cep_kube_pods, "shop", "none",
+		                 &o, &err),
+		    CEP_NOT_FOUND, "%s", err.msg);
+		cr_assert_null(o);
+	}
+	create_pod(deleg, "reuse", "a");
+	cep_kube_http_stats(deleg, &calls, &conns);
+	cr_expect_eq(calls, 6);
+	cr_expect_eq(conns, 1, "%llu connections for 6 calls",
+	    (unsigned long long)conns);
 }
 
 Test(kube, create_conflict_and_delete)
@@ -267,12 +313,14 @@ Test(kube, create_conflict_and_delete)
 	cep_err err;
 	json_t *p = pod("dup", "a"), *got = NULL;
 	cr_assert_eq(cep_kube_create(deleg, &cep_kube_pods, "shop", p, &got,
-	    &err), CEP_OK, "%s", err.msg);
-	const char *uid = json_string_value(json_object_get(json_object_get(
-	    got, "metadata"), "uid"));
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	const char *uid = json_string_value(
+	    json_object_get(json_object_get(got, "metadata"), "uid"));
 	cr_assert_not_null(uid);
 	cr_assert_eq(cep_kube_create(deleg, &cep_kube_pods, "shop", p, NULL,
-	    &err), CEP_ALREADY_EXISTS);
+	                 &err),
+	    CEP_ALREADY_EXISTS);
 	assert_contains(err.msg, "create pods shop/dup: 409 Conflict:");
 	assert_contains(err.msg, "already exists");
 	no_secret(&err);
@@ -281,13 +329,15 @@ Test(kube, create_conflict_and_delete)
 	/* a wrong uid precondition: Conflict */
 	cep_kube_delete_opts d = {.grace_seconds = 0, .uid = "not-the-uid"};
 	cr_assert_eq(cep_kube_delete(deleg, &cep_kube_pods, "shop", "dup", &d,
-	    &err), CEP_ABORTED);
+	                 &err),
+	    CEP_ABORTED);
 	assert_contains(err.msg, "delete pods shop/dup: 409");
 	no_secret(&err);
 	d.uid = uid;
 	d.propagation = "Background";
 	cr_assert_eq(cep_kube_delete(deleg, &cep_kube_pods, "shop", "dup", &d,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(got);
 	/* gone (grace 0), then deleting again is NOT_FOUND */
 	json_t *o = NULL;
@@ -295,14 +345,16 @@ Test(kube, create_conflict_and_delete)
 	for (int i = 0; i < 100 && rc == CEP_OK; i++) {
 		json_decref(o);
 		o = NULL;
-		rc = cep_kube_get(deleg, &cep_kube_pods, "shop", "dup", &o, &err);
+		rc = cep_kube_get(deleg, &cep_kube_pods, "shop", "dup", &o,
+		    &err);
 		if (rc == CEP_OK)
 			cep_sleep_ms(50);
 	}
 	cr_assert_eq(rc, CEP_NOT_FOUND, "%s", err.msg);
 	assert_contains(err.msg, "get pods shop/dup: 404 Not Found");
 	cr_assert_eq(cep_kube_delete(deleg, &cep_kube_pods, "shop", "dup", NULL,
-	    &err), CEP_NOT_FOUND);
+	                 &err),
+	    CEP_NOT_FOUND);
 	assert_contains(err.msg, "delete pods shop/dup: 404 Not Found:");
 	assert_contains(err.msg, "\"dup\" not found");
 	no_secret(&err);
@@ -310,30 +362,35 @@ Test(kube, create_conflict_and_delete)
 	json_t *s = json_pack("{s:s,s:s,s:{s:s},s:{s:s}}", "apiVersion", "v1",
 	    "kind", "Secret", "metadata", "name", "s1", "stringData", "k", "v");
 	cr_assert_eq(cep_kube_create(deleg, &cep_kube_secrets, "shop", s, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(s);
 	d = (cep_kube_delete_opts){.grace_seconds = 5,
 	    .propagation = "Foreground"};
 	cr_assert_eq(cep_kube_delete(deleg, &cep_kube_secrets, "shop", "s1", &d,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 static json_t *deployment(void)
 {
 	return json_pack("{s:s,s:s,s:{s:s},s:{s:i,s:{s:{s:s}},s:{s:{s:{s:s}},"
-	    "s:{s:[{s:s,s:s,s:[{s:i}]}]}}}}",
-	    "apiVersion", "apps/v1", "kind", "Deployment",
-	    "metadata", "name", "web",
-	    "spec", "replicas", 1, "selector", "matchLabels", "app", "web",
-	    "template", "metadata", "labels", "app", "web",
-	    "spec", "containers", "name", "app", "image", "nginx:1",
-	    "ports", "containerPort", 80);
+	                 "s:{s:[{s:s,s:s,s:[{s:i}]}]}}}}",
+	    "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name",
+	    "web", "spec", "replicas", 1, "selector", "matchLabels", "app",
+	    "web", "template", "metadata", "labels", "app", "web", "spec",
+	    "containers", "name", "app", "image", "nginx:1", "ports",
+	    "containerPort", 80);
 }
 
 static json_t *first_container(json_t *dep)
 {
-	return json_array_get(json_object_get(json_object_get(json_object_get(
-	    json_object_get(dep, "spec"), "template"), "spec"), "containers"),
+	return json_array_get(
+	    json_object_get(json_object_get(json_object_get(json_object_get(dep,
+	                                                        "spec"),
+	                                        "template"),
+	                        "spec"),
+	        "containers"),
 	    0);
 }
 
@@ -342,27 +399,34 @@ Test(kube, patches_and_scale)
 	cep_err err;
 	json_t *d = deployment(), *out = NULL;
 	cr_assert_eq(cep_kube_create(admin, &cep_kube_deployments, "shop", d,
-	    NULL, &err), CEP_OK, "%s", err.msg);
+	                 NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(d);
 	/* strategic: the container list merges by name, ports survive */
 	json_t *sp = json_pack("{s:{s:{s:{s:[{s:s,s:s}]}}}}", "spec",
 	    "template", "spec", "containers", "name", "app", "image",
 	    "nginx:2");
 	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	    NULL, CEP_KUBE_STRATEGIC_PATCH, sp, &out, &err), CEP_OK, "%s",
-	    err.msg);
+	                 NULL, CEP_KUBE_STRATEGIC_PATCH, sp, &out, &err),
+	    CEP_OK, "%s", err.msg);
 	json_t *c = first_container(out);
 	cr_assert_str_eq(json_string_value(json_object_get(c, "image")),
 	    "nginx:2");
 	cr_assert_not_null(json_object_get(c, "ports"));
 	json_decref(out);
 	/* merge patch replaces the list: the ports are gone */
-	json_object_set_new(json_array_get(json_object_get(json_object_get(
-	    json_object_get(json_object_get(sp, "spec"), "template"), "spec"),
-	    "containers"), 0), "image", json_string("nginx:3"));
+	json_object_set_new(
+	    json_array_get(
+	        json_object_get(
+	            json_object_get(json_object_get(json_object_get(sp, "spec"),
+	                                "template"),
+	                "spec"),
+	            "containers"),
+	        0),
+	    "image", json_string("nginx:3"));
 	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	    NULL, CEP_KUBE_MERGE_PATCH, sp, &out, &err), CEP_OK, "%s",
-	    err.msg);
+	                 NULL, CEP_KUBE_MERGE_PATCH, sp, &out, &err),
+	    CEP_OK, "%s", err.msg);
 	c = first_container(out);
 	cr_assert_str_eq(json_string_value(json_object_get(c, "image")),
 	    "nginx:3");
@@ -373,29 +437,34 @@ Test(kube, patches_and_scale)
 	json_t *lp = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "chaos",
 	    "yes");
 	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	    NULL, CEP_KUBE_MERGE_PATCH, lp, NULL, &err), CEP_OK, "%s",
-	    err.msg);
+	                 NULL, CEP_KUBE_MERGE_PATCH, lp, NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(lp);
 	/* the scale subresource */
 	json_t *scale = json_pack("{s:{s:i}}", "spec", "replicas", 3);
 	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	    "scale", CEP_KUBE_MERGE_PATCH, scale, &out, &err), CEP_OK, "%s",
-	    err.msg);
+	                 "scale", CEP_KUBE_MERGE_PATCH, scale, &out, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(json_string_value(json_object_get(out, "kind")),
 	    "Scale");
 	json_decref(out);
 	json_decref(scale);
 	cr_assert_eq(cep_kube_get(admin, &cep_kube_deployments, "shop", "web",
-	    &out, &err), CEP_OK, "%s", err.msg);
+	                 &out, &err),
+	    CEP_OK, "%s", err.msg);
 	json_t *spec = json_object_get(out, "spec");
 	cr_assert_eq(json_integer_value(json_object_get(spec, "replicas")), 3);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
-	    json_object_get(out, "metadata"), "labels"), "chaos")), "yes");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                     json_object_get(json_object_get(out, "metadata"),
+	                         "labels"),
+	                     "chaos")),
+	    "yes");
 	json_decref(out);
 	/* patching what is not there */
 	json_t *e = json_object();
 	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop",
-	    "absent", "scale", CEP_KUBE_MERGE_PATCH, e, NULL, &err),
+	                 "absent", "scale", CEP_KUBE_MERGE_PATCH, e, NULL,
+	                 &err),
 	    CEP_NOT_FOUND);
 	assert_contains(err.msg, "patch deployments shop/absent/scale: 404");
 	json_decref(e);
@@ -406,18 +475,27 @@ Test(kube, can_i)
 	cep_err err;
 	bool ok = false;
 	char reason[256];
-	cep_kube_access a = {.verb = "create", .group = "", .resource = "pods",
+	cep_kube_access a = {.verb = "create",
+	    .group = "",
+	    .resource = "pods",
 	    .ns = "shop"};
 	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, reason, sizeof(reason),
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert(ok);
-	a = (cep_kube_access){.verb = "delete", .group = "",
-	    .resource = "pods", .ns = "kube-system"};
+	a = (cep_kube_access){.verb = "delete",
+	    .group = "",
+	    .resource = "pods",
+	    .ns = "kube-system"};
 	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, reason, sizeof(reason),
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_not(ok);
-	a = (cep_kube_access){.verb = "patch", .group = "apps",
-	    .resource = "deployments", .sub = "scale", .ns = "shop"};
+	a = (cep_kube_access){.verb = "patch",
+	    .group = "apps",
+	    .resource = "deployments",
+	    .sub = "scale",
+	    .ns = "shop"};
 	cr_assert_eq(cep_kube_can_i(deleg, &a, &ok, NULL, 0, &err), CEP_OK,
 	    "%s", err.msg);
 	cr_assert_not(ok);
@@ -431,20 +509,24 @@ Test(kube, forbidden_and_unauthorized_name_the_object)
 	cep_err err;
 	json_t *p = pod("x", "a");
 	cr_assert_eq(cep_kube_create(deleg, &cep_kube_pods, "kube-system", p,
-	    NULL, &err), CEP_PERMISSION_DENIED);
+	                 NULL, &err),
+	    CEP_PERMISSION_DENIED);
 	assert_contains(err.msg, "create pods kube-system/x: 403 Forbidden:");
 	assert_contains(err.msg, "forbidden");
 	assert_contains(err.msg, "delegate");
 	no_secret(&err);
 	json_t *o = NULL;
 	cr_assert_eq(cep_kube_get(deleg, &cep_kube_nodes, NULL, "node-1", &o,
-	    &err), CEP_PERMISSION_DENIED);
+	                 &err),
+	    CEP_PERMISSION_DENIED);
 	assert_contains(err.msg, "get nodes node-1: 403 Forbidden:");
 	no_secret(&err);
 	cr_assert_eq(kubeapi_control(srv, "expire-token",
-	    "{\"user\": \"delegate\"}"), 200);
+	                 "{\"user\": \"delegate\"}"),
+	    200);
 	cr_assert_eq(cep_kube_create(deleg, &cep_kube_pods, "shop", p, NULL,
-	    &err), CEP_UNAUTHENTICATED);
+	                 &err),
+	    CEP_UNAUTHENTICATED);
 	assert_contains(err.msg, "create pods shop/x: 401 Unauthorized");
 	no_secret(&err);
 	json_decref(p);
@@ -454,9 +536,12 @@ Test(kube, retries_survive_faults)
 {
 	cep_err err;
 	cep_kube_set_retries(admin, 8);
-	cr_assert_eq(kubeapi_control(srv, "faults", "{\"rate\": 0.2, "
-	    "\"codes\": [429, 500], \"retryAfter\": 0, \"methods\": "
-	    "[\"POST\"]}"), 200);
+	cr_assert_eq(
+	    kubeapi_control(srv, "faults",
+	        "{\"rate\": 0.2, "
+	        "\"codes\": [429, 500], \"retryAfter\": 0, \"methods\": "
+	        "[\"POST\"]}"),
+	    200);
 	for (int i = 0; i < 50; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "f%02d", i);
@@ -475,7 +560,8 @@ Test(kube, retries_survive_faults)
 	json_t *items = NULL;
 	cep_kube_list_opts lo = {.label_selector = "app=f"};
 	cr_assert_eq(cep_kube_list(admin, &cep_kube_pods, "shop", &lo, &items,
-	    NULL, 0, &err), CEP_OK, "%s", err.msg);
+	                 NULL, 0, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(json_array_size(items), 50u);
 	json_decref(items);
 }
@@ -483,8 +569,10 @@ Test(kube, retries_survive_faults)
 Test(kube, retry_after_is_honoured)
 {
 	cep_err err;
-	cr_assert_eq(kubeapi_control(srv, "faults", "{\"rate\": 1.0, "
-	    "\"codes\": [429], \"retryAfter\": 1, \"methods\": [\"GET\"]}"),
+	cr_assert_eq(
+	    kubeapi_control(srv, "faults",
+	        "{\"rate\": 1.0, "
+	        "\"codes\": [429], \"retryAfter\": 1, \"methods\": [\"GET\"]}"),
 	    200);
 	json_t *o = NULL;
 	/* one attempt: the 429 comes back at once, named */
@@ -521,7 +609,8 @@ Test(kube, timeout_names_the_call)
 	json_t *o = NULL;
 	int64_t t0 = cep_mono_ms();
 	cr_assert_eq(cep_kube_get(admin, &cep_kube_pods, "shop", "slow", &o,
-	    &err), CEP_DEADLINE_EXCEEDED);
+	                 &err),
+	    CEP_DEADLINE_EXCEEDED);
 	int64_t took = cep_mono_ms() - t0;
 	assert_contains(err.msg, "get pods shop/slow");
 	assert_contains(err.msg, "400 ms");
@@ -530,7 +619,8 @@ Test(kube, timeout_names_the_call)
 	cr_assert_eq(kubeapi_control(srv, "latency", "{\"ms\": 0}"), 200);
 	cep_kube_set_timeout(admin, 10000);
 	cr_assert_eq(cep_kube_get(admin, &cep_kube_pods, "shop", "slow", &o,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(o);
 }
 
@@ -546,7 +636,8 @@ Test(kube, tls_checks)
 	    "    certificate-authority: ca.crt\n    tls-server-name: %s\n"
 	    "users:\n- name: u\n  user: {token: " ADMIN_TOKEN "}\n"
 	    "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
-	    "current-context: x\n", kubeapi_port(srv), "localhost");
+	    "current-context: x\n",
+	    kubeapi_port(srv), "localhost");
 	snprintf(path, sizeof(path), "%s/kc-sni", dir2);
 	cr_assert_eq(cep_write_file(path, text, strlen(text), 0600, &err), 0);
 	cep_kube *k = NULL;
@@ -562,7 +653,8 @@ Test(kube, tls_checks)
 	    "    certificate-authority: ca.crt\n    tls-server-name: %s\n"
 	    "users:\n- name: u\n  user: {token: " ADMIN_TOKEN "}\n"
 	    "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
-	    "current-context: x\n", kubeapi_port(srv), "wrong.example");
+	    "current-context: x\n",
+	    kubeapi_port(srv), "wrong.example");
 	cr_assert_eq(cep_write_file(path, text, strlen(text), 0600, &err), 0);
 	cr_assert_eq(cep_kube_from_kubeconfig(path, NULL, false, &k, &err),
 	    CEP_OK, "%s", err.msg);
@@ -576,7 +668,8 @@ Test(kube, tls_checks)
 	    "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:%d\n"
 	    "users:\n- name: u\n  user: {token: " ADMIN_TOKEN "}\n"
 	    "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
-	    "current-context: x\n", kubeapi_port(srv));
+	    "current-context: x\n",
+	    kubeapi_port(srv));
 	cr_assert_eq(cep_write_file(path, text, strlen(text), 0600, &err), 0);
 	cr_assert_eq(cep_kube_from_kubeconfig(path, NULL, false, &k, &err),
 	    CEP_OK, "%s", err.msg);
@@ -608,8 +701,8 @@ static void *compact_midway(void *arg)
 	cep_err err;
 	cep_sleep_ms(900);
 	kubeapi_control(srv, "compact", NULL);
-	json_t *sec = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1",
-	    "kind", "Secret", "metadata", "name", "bump");
+	json_t *sec = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind",
+	    "Secret", "metadata", "name", "bump");
 	cep_kube_create(admin, &cep_kube_secrets, "default", sec, NULL, &err);
 	json_decref(sec);
 	return NULL;
@@ -624,16 +717,16 @@ Test(kube, list_restarts_when_continue_expires)
 		create_pod(admin, name, "c");
 	}
 	json_t *st = kubeapi_stats(srv);
-	json_int_t before = json_integer_value(json_object_get(json_object_get(
-	    st, "byVerb"), "list"));
+	json_int_t before = json_integer_value(
+	    json_object_get(json_object_get(st, "byVerb"), "list"));
 	json_decref(st);
 	cr_assert_eq(kubeapi_control(srv, "latency", "{\"ms\": 600}"), 200);
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, compact_midway, NULL), 0);
 	cep_kube_list_opts lo = {.limit = 2, .label_selector = "app=c"};
 	json_t *items = NULL;
-	int rc = cep_kube_list(admin, &cep_kube_pods, "shop", &lo, &items,
-	    NULL, 0, &err);
+	int rc = cep_kube_list(admin, &cep_kube_pods, "shop", &lo, &items, NULL,
+	    0, &err);
 	pthread_join(th, NULL);
 	cr_assert_eq(kubeapi_control(srv, "latency", "{\"ms\": 0}"), 200);
 	cr_assert_eq(rc, CEP_OK, "%s", err.msg);
@@ -641,8 +734,10 @@ Test(kube, list_restarts_when_continue_expires)
 	json_decref(items);
 	/* page 1, page 2 (410), then pages 1-3 again */
 	st = kubeapi_stats(srv);
-	json_int_t lists = json_integer_value(json_object_get(json_object_get(
-	    st, "byVerb"), "list")) - before;
+	json_int_t lists = json_integer_value(
+	                       json_object_get(json_object_get(st, "byVerb"),
+	                           "list")) -
+	    before;
 	json_decref(st);
 	cr_assert_eq(lists, 5, "%lld list calls", (long long)lists);
 }

@@ -30,8 +30,10 @@ static void b64(const char *in, char *out, size_t len)
 	size_t n = strlen(in), o = 0;
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
-		if (i + 1 < n) v |= (uint32_t)(unsigned char)in[i + 1] << 8;
-		if (i + 2 < n) v |= (unsigned char)in[i + 2];
+		if (i + 1 < n)
+			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
 		cr_assert(o + 5 < len);
 		out[o++] = t[v >> 18];
 		out[o++] = t[(v >> 12) & 63];
@@ -62,8 +64,8 @@ static void setup(void)
 	ca_pem = strdup(cep_pki_ca_cert_pem(ca));
 	cep_pki_issue_req req = {.cn = "kube-user",
 	    .not_after_ms = cep_now_ms() + 3600000};
-	cr_assert_eq(cep_pki_issue(ca, &req, &cert_pem, &key_pem, &err),
-	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_issue(ca, &req, &cert_pem, &key_pem, &err), CEP_OK,
+	    "%s", err.msg);
 	cep_pki_ca_free(ca);
 	put("client.crt", cert_pem);
 	put("client.key", key_pem);
@@ -81,8 +83,8 @@ TestSuite(kube_config, .init = setup, .fini = teardown);
 
 /* A kubeconfig with one cluster/user/context; cluster and user are YAML
  * fragments (indented 4 and 4). */
-static void kubeconfig(const char *name, const char *cluster,
-    const char *user, const char *extra)
+static void kubeconfig(const char *name, const char *cluster, const char *user,
+    const char *extra)
 {
 	char text[32768];
 	snprintf(text, sizeof(text),
@@ -111,8 +113,8 @@ static void kubeconfig(const char *name, const char *cluster,
 	put(name, text);
 }
 
-static int load(const char *name, const char *ctx, bool insecure,
-    cep_kube **k, cep_err *err)
+static int load(const char *name, const char *ctx, bool insecure, cep_kube **k,
+    cep_err *err)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -136,7 +138,8 @@ Test(kube_config, kubeconfig_and_client_key_are_secrets)
 	cep_err err;
 	snprintf(kc, sizeof(kc), "%s/kc", dir);
 	snprintf(key, sizeof(key), "%s/client.key", dir);
-	snprintf(user, sizeof(user), "    client-certificate: client.crt\n"
+	snprintf(user, sizeof(user),
+	    "    client-certificate: client.crt\n"
 	    "    client-key: client.key\n");
 	kubeconfig("kc", "", user, NULL);
 	cr_assert_eq(chmod(kc, 0644), 0);
@@ -174,7 +177,8 @@ Test(kube_config, token_ca_data_and_namespace)
 	cr_assert_eq(memcmp(k->ca.data, ca_pem, k->ca.len), 0);
 	cep_kube_free(k);
 	/* another context: no namespace */
-	cr_assert_eq(load("kc", "ctx2", false, &k, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(load("kc", "ctx2", false, &k, &err), CEP_OK, "%s",
+	    err.msg);
 	cr_assert_str_eq(cep_kube_namespace(k), "");
 	cep_kube_free(k);
 }
@@ -214,8 +218,10 @@ Test(kube_config, client_cert_as_data_and_files)
 	char c64[8192], k64[8192], user[20000];
 	b64(cert_pem, c64, sizeof(c64));
 	b64(key_pem, k64, sizeof(k64));
-	snprintf(user, sizeof(user), "    client-certificate-data: %s\n"
-	    "    client-key-data: %s\n", c64, k64);
+	snprintf(user, sizeof(user),
+	    "    client-certificate-data: %s\n"
+	    "    client-key-data: %s\n",
+	    c64, k64);
 	kubeconfig("kc", "    certificate-authority: pki/ca.crt\n", user, NULL);
 	cep_kube *k = NULL;
 	cep_err err;
@@ -225,8 +231,10 @@ Test(kube_config, client_cert_as_data_and_files)
 	cr_assert_null(k->token);
 	cep_kube_free(k);
 
-	snprintf(user, sizeof(user), "    client-certificate: %s/client.crt\n"
-	    "    client-key: client.key\n", dir);
+	snprintf(user, sizeof(user),
+	    "    client-certificate: %s/client.crt\n"
+	    "    client-key: client.key\n",
+	    dir);
 	kubeconfig("kc", "", user, NULL);
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_OK, "%s", err.msg);
 	cr_assert_eq(memcmp(k->cert.data, cert_pem, k->cert.len), 0);
@@ -239,10 +247,13 @@ Test(kube_config, client_cert_as_data_and_files)
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "client key");
 	/* a key where the certificate should be */
-	kubeconfig("kc", "", "    client-certificate: client.key\n"
-	    "    client-key: client.key\n", NULL);
+	kubeconfig("kc", "",
+	    "    client-certificate: client.key\n"
+	    "    client-key: client.key\n",
+	    NULL);
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_INVALID_ARGUMENT);
-	assert_contains(err.msg, "client-certificate does not hold a PEM "
+	assert_contains(err.msg,
+	    "client-certificate does not hold a PEM "
 	    "certificate");
 	assert_lacks(err.msg, "PRIVATE");
 	/* bad base64 names the key and the place */
@@ -250,14 +261,16 @@ Test(kube_config, client_cert_as_data_and_files)
 	    "    token: " TOKEN "\n", NULL);
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "kc:7:");
-	assert_contains(err.msg, "certificate-authority-data is not valid "
+	assert_contains(err.msg,
+	    "certificate-authority-data is not valid "
 	    "base64");
 	assert_lacks(err.msg, TOKEN);
 }
 
 Test(kube_config, tls_server_name_and_proxy)
 {
-	kubeconfig("kc", "    tls-server-name: api.internal\n"
+	kubeconfig("kc",
+	    "    tls-server-name: api.internal\n"
 	    "    proxy-url: http://proxy.example:3128\n",
 	    "    token: " TOKEN "\n", NULL);
 	cep_kube *k = NULL;
@@ -292,7 +305,8 @@ Test(kube_config, contexts_and_missing_parts)
 	kubeconfig("kc", "", "    token: " TOKEN "\n", "preferences: {}\n");
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "no current-context");
-	cr_assert_eq(load("kc", "ctx2", false, &k, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(load("kc", "ctx2", false, &k, &err), CEP_OK, "%s",
+	    err.msg);
 	cep_kube_free(k);
 	/* a missing file */
 	cr_assert_eq(load("absent", NULL, false, &k, &err), CEP_NOT_FOUND);
@@ -328,14 +342,16 @@ Test(kube_config, refusals)
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "basic authentication");
 	assert_lacks(err.msg, "hunter2");
-	put("kc", "clusters:\n- name: c1\n  cluster: {server: "
+	put("kc",
+	    "clusters:\n- name: c1\n  cluster: {server: "
 	    "http://127.0.0.1:8080}\ncontexts:\n- name: x\n  context: "
 	    "{cluster: c1}\ncurrent-context: x\n");
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "kc:3:");
 	assert_contains(err.msg, "https://");
 	/* anonymous context (no user) is fine */
-	put("kc", "clusters:\n- name: c1\n  cluster: {server: "
+	put("kc",
+	    "clusters:\n- name: c1\n  cluster: {server: "
 	    "'https://[::1]:7443/k8s/c1/'}\ncontexts:\n- name: x\n  context: "
 	    "{cluster: c1}\ncurrent-context: x\n");
 	cr_assert_eq(load("kc", NULL, false, &k, &err), CEP_OK, "%s", err.msg);

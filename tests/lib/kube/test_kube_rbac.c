@@ -19,16 +19,18 @@ static void table(const cep_kube_perm *p, char *buf, size_t len)
 	size_t off = 0;
 	buf[0] = '\0';
 	for (; p != NULL && p->verb != NULL && off < len; p++)
-		off += (size_t)snprintf(buf + off, len - off, "%s%s/%s%s%s:%s%s",
-		    off ? " " : "", p->group, p->resource, p->sub ? "/" : "",
-		    p->sub ? p->sub : "", p->verb, p->cluster ? ":cluster" : "");
+		off += (size_t)snprintf(buf + off, len - off,
+		    "%s%s/%s%s%s:%s%s", off ? " " : "", p->group, p->resource,
+		    p->sub ? "/" : "", p->sub ? p->sub : "", p->verb,
+		    p->cluster ? ":cluster" : "");
 }
 
 Test(kube_rbac, delegate_table)
 {
 	char got[1024];
 	table(cep_kube_rbac_delegate(), got, sizeof(got));
-	cr_assert_str_eq(got, "/pods:create /pods:get /pods:list /pods:watch "
+	cr_assert_str_eq(got,
+	    "/pods:create /pods:get /pods:list /pods:watch "
 	    "/pods:delete /secrets:create /secrets:get /secrets:list "
 	    "/secrets:delete");
 }
@@ -47,11 +49,13 @@ static const char *perms_of(const char *type)
 Test(kube_rbac, runner_tables)
 {
 	cr_assert_str_eq(perms_of("pod-delete"), "/pods:list /pods:delete");
-	cr_assert_str_eq(perms_of("deployment-scale"), "apps/deployments:get "
+	cr_assert_str_eq(perms_of("deployment-scale"),
+	    "apps/deployments:get "
 	    "apps/deployments/scale:patch");
 	cr_assert_str_eq(perms_of("node-cordon"),
 	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster");
-	cr_assert_str_eq(perms_of("k8s"), "/pods:get /pods:list "
+	cr_assert_str_eq(perms_of("k8s"),
+	    "/pods:get /pods:list "
 	    "apps/deployments:get apps/deployments:list");
 	/* node-level faults read their target pod; host-only types and
 	 * probes need nothing from the API */
@@ -78,8 +82,8 @@ Test(kube_rbac, every_known_type_has_a_row)
 		for (const char *const *t = lists[l]; *t != NULL; t++) {
 			const cep_kube_perm *p;
 			cep_err err = {0};
-			cr_assert_eq(cep_kube_rbac_for_type(*t, &p, &err), CEP_OK,
-			    "%s", err.msg);
+			cr_assert_eq(cep_kube_rbac_for_type(*t, &p, &err),
+			    CEP_OK, "%s", err.msg);
 		}
 }
 
@@ -99,9 +103,11 @@ static void parse_stream(const char *yaml, struct docs *out)
 		size_t len = sep ? (size_t)(sep - p) + 1 : strlen(p);
 		cr_assert_lt(out->n, 16);
 		cep_err err = {0};
-		int rv = cep_yaml_parse(p, len, "rbac.yaml", &out->d[out->n], &err);
+		int rv = cep_yaml_parse(p, len, "rbac.yaml", &out->d[out->n],
+		    &err);
 		cr_assert_eq(rv, CEP_OK, "%s\n%s", err.msg, yaml);
-		if (cep_yaml_kind(cep_yaml_root(out->d[out->n])) != CEP_YAML_MAP)
+		if (cep_yaml_kind(cep_yaml_root(out->d[out->n])) !=
+		    CEP_YAML_MAP)
 			cep_yaml_free(out->d[out->n]);
 		else
 			out->n++;
@@ -127,9 +133,10 @@ static char *manifests(const char *who, const char *const *types, size_t n)
 {
 	char *y = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_kube_rbac_manifests(who, who[0] == 'd' ?
-	    "cep-delegate" : "cep-runner", "shop", types, n, &y, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_kube_rbac_manifests(who,
+	                 who[0] == 'd' ? "cep-delegate" : "cep-runner", "shop",
+	                 types, n, &y, &err),
+	    CEP_OK, "%s", err.msg);
 	return y;
 }
 
@@ -142,32 +149,39 @@ Test(kube_rbac, delegate_manifests)
 	const char *kinds[] = {"ServiceAccount", "Role", "RoleBinding"};
 	for (size_t i = 0; i < 3; i++) {
 		cr_assert_str_eq(at(d.d[i], "kind", NULL), kinds[i]);
-		cr_assert_str_eq(at(d.d[i], "metadata", "name"), "cep-delegate");
+		cr_assert_str_eq(at(d.d[i], "metadata", "name"),
+		    "cep-delegate");
 		cr_assert_str_eq(at(d.d[i], "metadata", "namespace"), "shop");
-		const cep_yaml_node *labels = cep_yaml_get(cep_yaml_get(
-		    cep_yaml_root(d.d[i]), "metadata"), "labels");
+		const cep_yaml_node *labels =
+		    cep_yaml_get(cep_yaml_get(cep_yaml_root(d.d[i]),
+		                     "metadata"),
+		        "labels");
 		cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(labels,
-		    "app.kubernetes.io/managed-by")), "cep");
+		                     "app.kubernetes.io/managed-by")),
+		    "cep");
 	}
 	cr_assert_str_eq(at(d.d[0], "apiVersion", NULL), "v1");
 	cr_assert_str_eq(at(d.d[1], "apiVersion", NULL),
 	    "rbac.authorization.k8s.io/v1");
 	/* rules: core group ("" quoted, not null), pods then secrets */
-	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d.d[1]), "rules");
+	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d.d[1]),
+	    "rules");
 	cr_assert_eq(cep_yaml_len(rules), 2);
 	const cep_yaml_node *r0 = cep_yaml_at(rules, 0);
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_at(cep_yaml_get(r0,
-	    "apiGroups"), 0)), "");
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_at(cep_yaml_get(r0,
-	    "resources"), 0)), "pods");
+	cr_assert_str_eq(cep_yaml_scalar(
+	                     cep_yaml_at(cep_yaml_get(r0, "apiGroups"), 0)),
+	    "");
+	cr_assert_str_eq(cep_yaml_scalar(
+	                     cep_yaml_at(cep_yaml_get(r0, "resources"), 0)),
+	    "pods");
 	cr_assert_eq(cep_yaml_len(cep_yaml_get(r0, "verbs")), 5);
-	cr_assert_eq(cep_yaml_len(cep_yaml_get(cep_yaml_at(rules, 1),
-	    "verbs")), 4);
+	cr_assert_eq(cep_yaml_len(cep_yaml_get(cep_yaml_at(rules, 1), "verbs")),
+	    4);
 	/* the binding ties the Role to the ServiceAccount */
 	cr_assert_str_eq(at(d.d[2], "roleRef", "kind"), "Role");
 	cr_assert_str_eq(at(d.d[2], "roleRef", "name"), "cep-delegate");
-	const cep_yaml_node *subj = cep_yaml_at(cep_yaml_get(
-	    cep_yaml_root(d.d[2]), "subjects"), 0);
+	const cep_yaml_node *subj =
+	    cep_yaml_at(cep_yaml_get(cep_yaml_root(d.d[2]), "subjects"), 0);
 	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "kind")),
 	    "ServiceAccount");
 	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "namespace")),
@@ -187,10 +201,14 @@ Test(kube_rbac, only_node_cordon_is_cluster_wide)
 	parse_stream(y, &d);
 	cr_assert_eq(d.n, 3);
 	/* merged: pods get/list/delete once, deployments get/list, scale */
-	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d.d[1]), "rules");
+	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d.d[1]),
+	    "rules");
 	cr_assert_eq(cep_yaml_len(rules), 3, "%s", y);
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_at(cep_yaml_get(
-	    cep_yaml_at(rules, 2), "resources"), 0)), "deployments/scale");
+	cr_assert_str_eq(cep_yaml_scalar(
+	                     cep_yaml_at(cep_yaml_get(cep_yaml_at(rules, 2),
+	                                     "resources"),
+	                         0)),
+	    "deployments/scale");
 	free_docs(&d);
 	free(y);
 
@@ -223,14 +241,18 @@ Test(kube_rbac, refusals)
 	char *y = NULL;
 	cep_err err = {0};
 	const char *bad[] = {"pod-explode"};
-	cr_assert_eq(cep_kube_rbac_manifests("runner", "cep-runner", "shop", bad,
-	    1, &y, &err), CEP_INVALID_ARGUMENT);
-	cr_assert_eq(cep_kube_rbac_manifests("someone", "x", "shop", NULL, 0, &y,
-	    &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_kube_rbac_manifests("runner", "cep-runner", "shop",
+	                 bad, 1, &y, &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_kube_rbac_manifests("someone", "x", "shop", NULL, 0,
+	                 &y, &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_kube_rbac_manifests("delegate", "x", "Shop!", NULL, 0,
-	    &y, &err), CEP_INVALID_ARGUMENT);
-	cr_assert_eq(cep_kube_rbac_manifests("delegate", "", "shop", NULL, 0, &y,
-	    &err), CEP_INVALID_ARGUMENT);
+	                 &y, &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_kube_rbac_manifests("delegate", "", "shop", NULL, 0,
+	                 &y, &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_null(y);
 }
 
@@ -247,7 +269,8 @@ Test(kube_rbac, undo_tables)
 {
 	/* restore + read back, exactly what lib/undo/undo.c's k8s-scale and
 	 * k8s-cordon call */
-	cr_assert_str_eq(undo_of("deployment-scale"), "apps/deployments:get "
+	cr_assert_str_eq(undo_of("deployment-scale"),
+	    "apps/deployments:get "
 	    "apps/deployments/scale:patch");
 	cr_assert_str_eq(undo_of("node-cordon"),
 	    "/nodes:get:cluster /nodes:patch:cluster");
@@ -271,15 +294,18 @@ Test(kube_rbac, undo_is_within_the_runner_verbs)
 		cr_assert_eq(cep_kube_rbac_for_type(*t, &r, &err), CEP_OK);
 		for (; u != NULL && u->verb != NULL; u++) {
 			bool found = false;
-			for (const cep_kube_perm *p = r; p && p->verb && !found; p++)
+			for (const cep_kube_perm *p = r; p && p->verb && !found;
+			     p++)
 				found = strcmp(p->group, u->group) == 0 &&
 				    strcmp(p->resource, u->resource) == 0 &&
 				    (p->sub == NULL) == (u->sub == NULL) &&
-				    (p->sub == NULL || strcmp(p->sub, u->sub) == 0) &&
+				    (p->sub == NULL ||
+				        strcmp(p->sub, u->sub) == 0) &&
 				    strcmp(p->verb, u->verb) == 0 &&
 				    p->cluster == u->cluster;
-			cr_assert(found, "%s: undo verb %s %s is not the runner's",
-			    *t, u->verb, u->resource);
+			cr_assert(found,
+			    "%s: undo verb %s %s is not the runner's", *t,
+			    u->verb, u->resource);
 		}
 	}
 }
@@ -298,8 +324,9 @@ static void rules_of(const cep_yaml_doc *d, char *buf, size_t len)
 		const cep_yaml_node *v = cep_yaml_get(r, "verbs");
 		cr_assert_eq(cep_yaml_len(g), 1);
 		cr_assert_eq(cep_yaml_len(res), 1);
-		off += (size_t)snprintf(buf + off, len - off, "%s%s|%s:", off ?
-		    " " : "", cep_yaml_scalar(cep_yaml_at(g, 0)),
+		off += (size_t)snprintf(buf + off, len - off,
+		    "%s%s|%s:", off ? " " : "",
+		    cep_yaml_scalar(cep_yaml_at(g, 0)),
 		    cep_yaml_scalar(cep_yaml_at(res, 0)));
 		for (size_t j = 0; j < cep_yaml_len(v) && off < len; j++)
 			off += (size_t)snprintf(buf + off, len - off, "%s%s",
@@ -307,7 +334,8 @@ static void rules_of(const cep_yaml_doc *d, char *buf, size_t len)
 	}
 }
 
-#define BASE_RULES "|pods:create,get,list,watch,delete " \
+#define BASE_RULES                            \
+	"|pods:create,get,list,watch,delete " \
 	"|secrets:create,get,list,delete"
 
 static void assert_kinds(const struct docs *d, const char *const *kinds,
@@ -356,8 +384,10 @@ Test(kube_rbac, delegate_with_deployment_scale_gets_its_undo_verbs)
 	rules_of(d.d[1], got, sizeof(got));
 	/* the base plus get deployments and patch deployments/scale - not
 	 * list, not update: nothing the undo does not call */
-	cr_assert_str_eq(got, BASE_RULES " apps|deployments:get "
-	    "apps|deployments/scale:patch", "%s", y);
+	cr_assert_str_eq(got,
+	    BASE_RULES " apps|deployments:get "
+	               "apps|deployments/scale:patch",
+	    "%s", y);
 	cr_assert_null(strstr(y, "Cluster"), "%s", y);
 	free_docs(&d);
 	free(y);
@@ -384,8 +414,8 @@ Test(kube_rbac, delegate_with_node_cordon_gets_a_cluster_role)
 	cr_assert_str_eq(at(d.d[4], "metadata", "name"), "cep-delegate-shop");
 	cr_assert_str_eq(at(d.d[4], "roleRef", "kind"), "ClusterRole");
 	cr_assert_str_eq(at(d.d[4], "roleRef", "name"), "cep-delegate");
-	const cep_yaml_node *subj = cep_yaml_at(cep_yaml_get(
-	    cep_yaml_root(d.d[4]), "subjects"), 0);
+	const cep_yaml_node *subj =
+	    cep_yaml_at(cep_yaml_get(cep_yaml_root(d.d[4]), "subjects"), 0);
 	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "name")),
 	    "cep-delegate");
 	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "namespace")),
@@ -406,8 +436,10 @@ Test(kube_rbac, delegate_with_both_undo_types_and_duplicates)
 	assert_kinds(&d, kinds, y);
 	char got[1024];
 	rules_of(d.d[1], got, sizeof(got));
-	cr_assert_str_eq(got, BASE_RULES " apps|deployments:get "
-	    "apps|deployments/scale:patch", "%s", y);
+	cr_assert_str_eq(got,
+	    BASE_RULES " apps|deployments:get "
+	               "apps|deployments/scale:patch",
+	    "%s", y);
 	rules_of(d.d[3], got, sizeof(got));
 	cr_assert_str_eq(got, "|nodes:get,patch", "%s", y);
 	free_docs(&d);
@@ -420,7 +452,8 @@ Test(kube_rbac, delegate_with_unknown_type_refused)
 	cep_err err = {0};
 	const char *bad[] = {"deployment-scale", "pod-explode"};
 	cr_assert_eq(cep_kube_rbac_manifests("delegate", "cep-delegate", "shop",
-	    bad, 2, &y, &err), CEP_INVALID_ARGUMENT);
+	                 bad, 2, &y, &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert(strstr(err.msg, "pod-explode") != NULL, "%s", err.msg);
 	cr_assert_null(y);
 }

@@ -38,8 +38,9 @@ static void start(void)
 	users_dir = cep_test_tmpdir("kubeusers");
 	char users[4096];
 	snprintf(users, sizeof(users), "%s/users.json", users_dir);
-	cr_assert_eq(cep_write_file(users, users_json, strlen(users_json),
-	    0600, &err), CEP_OK);
+	cr_assert_eq(cep_write_file(users, users_json, strlen(users_json), 0600,
+	                 &err),
+	    CEP_OK);
 	const char *args[] = {"--users", users, "--namespace", "shop", NULL};
 	srv = kubeapi_start(args);
 	cr_assert_not_null(srv, "the kubeapi test server did not start");
@@ -70,7 +71,7 @@ struct seen {
 	pthread_mutex_t mu;
 	char ev[256][64];
 	int n;
-	const char *stop_on;        /* "DELETED p9": fn returns 1 */
+	const char *stop_on; /* "DELETED p9": fn returns 1 */
 	/* the watching thread */
 	pthread_t th;
 	atomic_bool stop;
@@ -83,8 +84,8 @@ struct seen {
 static int on_event(void *arg, const char *type, json_t *obj)
 {
 	struct seen *s = arg;
-	const char *name = json_string_value(json_object_get(json_object_get(
-	    obj, "metadata"), "name"));
+	const char *name = json_string_value(
+	    json_object_get(json_object_get(obj, "metadata"), "name"));
 	char e[64];
 	snprintf(e, sizeof(e), "%s %s", type, name ? name : "?");
 	pthread_mutex_lock(&s->mu);
@@ -119,9 +120,13 @@ static void *watcher(void *arg)
 {
 	struct seen *s = arg;
 	cep_kube_list_opts lo = {.label_selector = s->selector};
-	cep_kube_watch_spec ws = {.res = &cep_kube_pods, .ns = "shop",
-	    .list = &lo, .timeout_ms = s->timeout_ms, .stop = &s->stop,
-	    .fn = on_event, .arg = s};
+	cep_kube_watch_spec ws = {.res = &cep_kube_pods,
+	    .ns = "shop",
+	    .list = &lo,
+	    .timeout_ms = s->timeout_ms,
+	    .stop = &s->stop,
+	    .fn = on_event,
+	    .arg = s};
 	s->rc = cep_kube_watch(admin, &ws, &s->err);
 	return NULL;
 }
@@ -148,7 +153,8 @@ static void create_pod(const char *name)
 	cep_err err;
 	json_t *p = pod(name);
 	cr_assert_eq(cep_kube_create(admin, &cep_kube_pods, "shop", p, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(p);
 }
 
@@ -165,12 +171,14 @@ Test(kube_watch, delivers_added_modified_deleted)
 	await(&s, "ADDED p3", 1);
 	json_t *lp = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "x", "1");
 	cr_assert_eq(cep_kube_patch(admin, &cep_kube_pods, "shop", "p3", NULL,
-	    CEP_KUBE_MERGE_PATCH, lp, NULL, &err), CEP_OK, "%s", err.msg);
+	                 CEP_KUBE_MERGE_PATCH, lp, NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(lp);
 	await(&s, "MODIFIED p3", 1);
 	cep_kube_delete_opts d = {.grace_seconds = 0};
 	cr_assert_eq(cep_kube_delete(admin, &cep_kube_pods, "shop", "p3", &d,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	pthread_join(s.th, NULL);
 	/* fn asked to stop: that is success */
 	cr_assert_eq(s.rc, CEP_OK, "%s", s.err.msg);
@@ -214,10 +222,11 @@ Test(kube_watch, relists_after_compaction)
 	/* Right after an event (no bookmark due for a second): advance the
 	 * resourceVersion where this watch does not look, compact, cut the
 	 * stream. The watch's version is now too old: it must list again. */
-	json_t *sec = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1",
-	    "kind", "Secret", "metadata", "name", "elsewhere");
+	json_t *sec = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind",
+	    "Secret", "metadata", "name", "elsewhere");
 	cr_assert_eq(cep_kube_create(admin, &cep_kube_secrets, "default", sec,
-	    NULL, &err), CEP_OK, "%s", err.msg);
+	                 NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	json_decref(sec);
 	cr_assert_eq(kubeapi_control(srv, "compact", NULL), 200);
 	cr_assert_eq(kubeapi_control(srv, "drop-watches", NULL), 200);
@@ -241,13 +250,17 @@ Test(kube_watch, relist_reports_objects_deleted_in_the_gap)
 	 * fails until the faults are switched off */
 	watch_start(&s);
 	await(&s, "ADDED gone", 1);
-	cr_assert_eq(kubeapi_control(srv, "faults", "{\"rate\": 1.0, "
-	    "\"codes\": [500], \"pathRegex\": \"^/api/v1/namespaces/shop/pods$\","
-	    " \"methods\": [\"GET\"]}"), 200);
+	cr_assert_eq(
+	    kubeapi_control(srv, "faults",
+	        "{\"rate\": 1.0, "
+	        "\"codes\": [500], \"pathRegex\": \"^/api/v1/namespaces/shop/pods$\","
+	        " \"methods\": [\"GET\"]}"),
+	    200);
 	cr_assert_eq(kubeapi_control(srv, "drop-watches", NULL), 200);
 	cep_kube_delete_opts d = {.grace_seconds = 0};
 	cr_assert_eq(cep_kube_delete(admin, &cep_kube_pods, "shop", "gone", &d,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(kubeapi_control(srv, "compact", NULL), 200);
 	cep_sleep_ms(300);
 	cr_assert_eq(kubeapi_control(srv, "faults", "{\"rate\": 0}"), 200);
@@ -291,7 +304,8 @@ Test(kube_watch, forbidden_watch_fails_fast)
 {
 	cep_err err;
 	/* delegate may list but not watch pods; and may not list nodes */
-	cep_kube_watch_spec ws = {.res = &cep_kube_nodes, .timeout_ms = 10000,
+	cep_kube_watch_spec ws = {.res = &cep_kube_nodes,
+	    .timeout_ms = 10000,
 	    .fn = never};
 	int rc = cep_kube_watch(deleg, &ws, &err);
 	cr_assert_eq(rc, CEP_PERMISSION_DENIED, "%s", err.msg);

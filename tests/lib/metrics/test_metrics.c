@@ -51,7 +51,8 @@ Test(metrics, exact_text_with_ordering)
 {
 	static const char *const mc[] = {"method", "code", NULL};
 	cep_metrics *m = new_reg();
-	cep_metric *g = cep_metrics_gauge(m, "x_connected", "Things now.", NULL);
+	cep_metric *g = cep_metrics_gauge(m, "x_connected", "Things now.",
+	    NULL);
 	cep_metric *c = cep_metrics_counter(m, "x_calls_total", "Calls.", mc);
 	cep_metric *e = cep_metrics_counter(m, "x_events_total", "Events.",
 	    NULL);
@@ -89,7 +90,7 @@ Test(metrics, escaping_of_labels_and_help)
 	cep_metric *c = cep_metrics_counter(m, "x_total",
 	    "Back\\slash and\nnewline \"quotes\" stay.", l);
 	cep_metric_inc1(c, "a\\b\"c\nd");
-	cep_metric_inc1(c, NULL);      /* rendered as "" */
+	cep_metric_inc1(c, NULL); /* rendered as "" */
 	char *t = render(m);
 	cr_assert_str_eq(t,
 	    "# HELP x_total Back\\\\slash and\\nnewline \"quotes\" stay.\n"
@@ -154,7 +155,7 @@ Test(metrics, series_per_family_are_capped)
 		snprintf(v, sizeof(v), "v%04d", i);
 		cep_metric_inc1(c, v);
 	}
-	cep_metric_inc1(c, "v0000");   /* an existing series still counts */
+	cep_metric_inc1(c, "v0000"); /* an existing series still counts */
 	char *t = render(m);
 	cr_assert_eq(count_lines(t, "many_total{"), CEP_METRICS_MAX_SERIES);
 	cr_assert(strstr(t, "many_total{k=\"v0000\"} 2\n") != NULL);
@@ -225,10 +226,10 @@ Test(metrics, addresses)
 	cr_assert_eq(cep_metrics_addr_check("0.0.0.0:0", &err), CEP_OK);
 	cr_assert_eq(cep_metrics_addr_check("[::1]:9464", &err), CEP_OK);
 	cr_assert_eq(cep_metrics_addr_check("localhost:1", &err), CEP_OK);
-	const char *bad[] = {"", "127.0.0.1", ":9464", "127.0.0.1:",
-	    "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:+1", "127.0.0.1:9x",
-	    "example.com:80", "::1:80", "[::1:80", "[127.0.0.1]:80",
-	    "1.2.3:80", NULL};
+	const char *bad[] = {"", "127.0.0.1", ":9464",
+	    "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:+1",
+	    "127.0.0.1:9x", "example.com:80", "::1:80", "[::1:80",
+	    "[127.0.0.1]:80", "1.2.3:80", NULL};
 	for (int i = 0; bad[i] != NULL; i++)
 		cr_assert_eq(cep_metrics_addr_check(bad[i], &err),
 		    CEP_INVALID_ARGUMENT, "accepted \"%s\"", bad[i]);
@@ -308,8 +309,11 @@ Test(metrics, serves_get_metrics_and_404_elsewhere)
 	cr_assert_eq(r.rc, CURLE_OK, "%s", curl_easy_strerror(r.rc));
 	cr_assert_eq(r.status, 200);
 	cr_assert_str_eq(r.ctype, "text/plain; version=0.0.4; charset=utf-8");
-	cr_assert(strstr(r.body, "# TYPE cep_test_refusals_total counter\n"
-	    "cep_test_refusals_total{reason=\"bad_signature\"} 1\n") != NULL,
+	cr_assert(
+	    strstr(r.body,
+	        "# TYPE cep_test_refusals_total counter\n"
+	        "cep_test_refusals_total{reason=\"bad_signature\"} 1\n") !=
+	        NULL,
 	    "%s", r.body);
 	cr_assert(strstr(r.body, "\ncep_test_scrapes 1\n") != NULL, "%s",
 	    r.body);
@@ -326,7 +330,8 @@ Test(metrics, serves_get_metrics_and_404_elsewhere)
 	for (int i = 0; elsewhere[i] != NULL; i++) {
 		r = http("GET", port, elsewhere[i]);
 		cr_assert_eq(r.rc, CURLE_OK);
-		cr_assert_eq(r.status, 404, "%s -> %ld", elsewhere[i], r.status);
+		cr_assert_eq(r.status, 404, "%s -> %ld", elsewhere[i],
+		    r.status);
 		cr_assert(r.body == NULL || strstr(r.body, "cep_test") == NULL);
 		free(r.body);
 	}
@@ -410,15 +415,16 @@ Test(metrics, start_daemon_names_the_port_file_and_survives_a_bad_address)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_read_file(file, 64, &text, &len, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_read_file(file, 64, &text, &len, &err), CEP_OK, "%s",
+	    err.msg);
 	char want[16];
 	snprintf(want, sizeof(want), "%d\n", cep_metrics_server_port(s));
 	cr_expect_str_eq(text, want);
 	free(text);
 	cep_metrics_stop(s);
 	/* logged, not fatal: no server, no port file */
-	cr_expect_null(cep_metrics_start_daemon(m, "nohost:1", dir, "delegate"));
+	cr_expect_null(
+	    cep_metrics_start_daemon(m, "nohost:1", dir, "delegate"));
 	cr_expect_neq(access(file, F_OK), 0);
 	cep_metrics_free(m);
 	cep_test_rmdir(dir);

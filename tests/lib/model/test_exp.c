@@ -46,12 +46,12 @@ static void expect_one(const char *text, const char *want)
 	assert_contains(d.msgs[0], want);
 }
 
-#define HEAD \
+#define HEAD                      \
 	"apiVersion: cep.io/v1\n" \
-	"kind: Experiment\n" \
-	"metadata:\n" \
-	"  name: t\n" \
-	"spec:\n" \
+	"kind: Experiment\n"      \
+	"metadata:\n"             \
+	"  name: t\n"             \
+	"spec:\n"                 \
 	"  duration: 30s\n"
 /* line numbers below: HEAD is 6 lines, "  faults:" is line 7, the first
  * item starts on line 8 at column 7 ("name") */
@@ -86,7 +86,8 @@ Test(exp, examples_validate)
 		cr_assert_str_eq(cep_exp_source(e), text);
 		/* host examples and the k8s-*.yaml ones */
 		cr_assert_str_eq(cep_exp_target_kind(e),
-		    strncmp(de->d_name, "k8s-", 4) == 0 ? "kubernetes" : "host");
+		    strncmp(de->d_name, "k8s-", 4) == 0 ? "kubernetes" :
+		                                          "host");
 		cr_assert_gt(cep_exp_nfaults(e) + cep_exp_nprobes(e), 0);
 		for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
 			found += strcmp(must[i], de->d_name) == 0;
@@ -101,24 +102,23 @@ Test(exp, examples_validate)
 
 Test(exp, frame_and_defaults)
 {
-	cep_exp *e = parse_ok(HEAD
-	    "  faults:\n"
-	    "    - name: kill-web\n"
-	    "      type: process-kill\n"
-	    "      process: \"nginx*\"\n"
-	    "    - name: burn\n"
-	    "      type: cpu-hog\n"
-	    "  probes:\n"
-	    "    - name: up\n"
-	    "      type: http\n"
-	    "      mode: continuous\n"
-	    "      url: http://127.0.0.1:8080/\n"
-	    "    - name: cmd\n"
-	    "      type: cmd\n"
-	    "      mode: edge\n"
-	    "      command: [/bin/true, -x]\n"
-	    "      minSuccess: \"30%\"\n"
-	    "      weight: 2.5\n");
+	cep_exp *e = parse_ok(HEAD "  faults:\n"
+	                           "    - name: kill-web\n"
+	                           "      type: process-kill\n"
+	                           "      process: \"nginx*\"\n"
+	                           "    - name: burn\n"
+	                           "      type: cpu-hog\n"
+	                           "  probes:\n"
+	                           "    - name: up\n"
+	                           "      type: http\n"
+	                           "      mode: continuous\n"
+	                           "      url: http://127.0.0.1:8080/\n"
+	                           "    - name: cmd\n"
+	                           "      type: cmd\n"
+	                           "      mode: edge\n"
+	                           "      command: [/bin/true, -x]\n"
+	                           "      minSuccess: \"30%\"\n"
+	                           "      weight: 2.5\n");
 	cr_assert_str_eq(cep_exp_name(e), "t");
 	cr_assert_str_eq(cep_exp_target_kind(e), "host");
 	cr_assert_str_eq(cep_exp_connector(e), "local");
@@ -196,12 +196,11 @@ Test(exp, labels_target_deadman)
 
 Test(exp, unknown_key_in_item)
 {
-	expect_one(HEAD
-	    "  faults:\n"
-	    "    - name: kill-web\n"
-	    "      type: process-kill\n"
-	    "      process: nginx\n"
-	    "      intervall: 2s\n",
+	expect_one(HEAD "  faults:\n"
+	                "    - name: kill-web\n"
+	                "      type: process-kill\n"
+	                "      process: nginx\n"
+	                "      intervall: 2s\n",
 	    "e.yaml:11:7: spec.faults[0].intervall: unknown key 'intervall' in "
 	    "fault 'kill-web' (expected one of: name, type, process, pid, "
 	    "cgroup, signal, interval, count)");
@@ -209,87 +208,83 @@ Test(exp, unknown_key_in_item)
 
 Test(exp, unknown_fault_type)
 {
-	expect_one(HEAD
-	    "  faults:\n"
-	    "    - name: burn\n"
-	    "      type: cpu-hogg\n",
+	expect_one(HEAD "  faults:\n"
+	                "    - name: burn\n"
+	                "      type: cpu-hogg\n",
 	    "e.yaml:9:13: spec.faults[0].type: unknown fault type \"cpu-hogg\" "
 	    "(expected one of: process-kill, cpu-hog, memory-hog, io-stress, "
-	    "disk-fill");   /* more types follow (network faults) */
-	expect_one(HEAD
-	    "  probes:\n"
-	    "    - {name: x, type: tcp, mode: edge}\n",
+	    "disk-fill"); /* more types follow (network faults) */
+	expect_one(HEAD "  probes:\n"
+	                "    - {name: x, type: tcp, mode: edge}\n",
 	    "e.yaml:8:23: spec.probes[0].type: unknown probe type \"tcp\" "
 	    "(expected one of: http, cmd, k8s, prometheus)");
 }
 
 Test(exp, fault_duration_longer_than_experiment)
 {
-	expect_one(HEAD
-	    "  faults:\n"
-	    "    - name: hold\n"
-	    "      type: memory-hog\n"
-	    "      mib: 10\n"
-	    "      duration: 1m\n",
+	expect_one(HEAD "  faults:\n"
+	                "    - name: hold\n"
+	                "      type: memory-hog\n"
+	                "      mib: 10\n"
+	                "      duration: 1m\n",
 	    "e.yaml:11:17: spec.faults[0].duration: 1m is longer than the "
 	    "experiment's duration 30s, expected at most 30s");
 }
 
 Test(exp, exactly_one_selector)
 {
-	expect_one(HEAD
-	    "  faults:\n"
-	    "    - name: k\n"
-	    "      type: process-kill\n"
-	    "      process: nginx\n"
-	    "      pid: 1234\n",
+	expect_one(HEAD "  faults:\n"
+	                "    - name: k\n"
+	                "      type: process-kill\n"
+	                "      process: nginx\n"
+	                "      pid: 1234\n",
 	    "e.yaml:11:12: spec.faults[0].pid: both 'process' and 'pid' given, "
 	    "expected exactly one of process, pid, cgroup");
-	expect_one(HEAD
-	    "  faults:\n"
-	    "    - name: k\n"
-	    "      type: process-kill\n",
+	expect_one(HEAD "  faults:\n"
+	                "    - name: k\n"
+	                "      type: process-kill\n",
 	    "e.yaml:8:7: spec.faults[0]: none of process, pid, cgroup given, "
 	    "expected exactly one of them");
 }
 
 Test(exp, value_errors_with_positions)
 {
-	struct { const char *item, *want; } cases[] = {
-		{"{name: k, type: process-kill, pid: 1}",
-		    "e.yaml:8:42: spec.faults[0].pid: 1 is out of range, expected "
-		    "an integer 2..4194304"},
-		{"{name: k, type: process-kill, pid: \"12\"}",
-		    "spec.faults[0].pid: \"12\" is not an integer"},
-		{"{name: k, type: process-kill, process: x, signal: SIGFOO}",
-		    "e.yaml:8:57: spec.faults[0].signal: \"SIGFOO\" is not a known "
-		    "value, expected one of: SIGKILL, SIGTERM"},
-		{"{name: k, type: process-kill, process: x, interval: 10ms}",
-		    "spec.faults[0].interval: 10ms is out of range, expected a "
-		    "duration 100ms..24h"},
-		{"{name: k, type: process-kill, process: x, interval: 5}",
-		    "spec.faults[0].interval: 5 is not a duration"},
-		{"{name: k, type: process-kill, process: x, count: 0}",
-		    "spec.faults[0].count: 0 is out of range"},
-		{"{name: k, type: process-kill, cgroup: /etc/passwd}",
-		    "spec.faults[0].cgroup: \"/etc/passwd\" is not valid, expected a "
-		    "cgroup path"},
-		{"{name: k, type: process-kill, cgroup: ../../x}",
-		    "spec.faults[0].cgroup: \"../../x\" is not valid"},
-		{"{name: k, type: cpu-hog, load: 101%}",
-		    "spec.faults[0].load: 101% is out of range, expected a "
-		    "percentage 1..100"},
-		{"{name: k, type: cpu-hog, workers: [1]}",
-		    "spec.faults[0].workers: got a list, expected an integer 1..256"},
-		{"{name: k, type: memory-hog}",
-		    "e.yaml:8:7: spec.faults[0]: missing required key 'mib' in "
-		    "fault 'k', expected an integer 1..65536"},
-		{"{name: Kill, type: cpu-hog}",
-		    "spec.faults[0].name: \"Kill\" is not a valid name"},
-		{"{type: cpu-hog}",
-		    "spec.faults[0]: missing required key 'name'"},
-		{"just-a-string",
-		    "e.yaml:8:7: spec.faults[0]: got a scalar, expected a fault"},
+	struct {
+		const char *item, *want;
+	} cases[] = {
+	    {"{name: k, type: process-kill, pid: 1}",
+	        "e.yaml:8:42: spec.faults[0].pid: 1 is out of range, expected "
+	        "an integer 2..4194304"},
+	    {"{name: k, type: process-kill, pid: \"12\"}",
+	        "spec.faults[0].pid: \"12\" is not an integer"},
+	    {"{name: k, type: process-kill, process: x, signal: SIGFOO}",
+	        "e.yaml:8:57: spec.faults[0].signal: \"SIGFOO\" is not a known "
+	        "value, expected one of: SIGKILL, SIGTERM"},
+	    {"{name: k, type: process-kill, process: x, interval: 10ms}",
+	        "spec.faults[0].interval: 10ms is out of range, expected a "
+	        "duration 100ms..24h"},
+	    {"{name: k, type: process-kill, process: x, interval: 5}",
+	        "spec.faults[0].interval: 5 is not a duration"},
+	    {"{name: k, type: process-kill, process: x, count: 0}",
+	        "spec.faults[0].count: 0 is out of range"},
+	    {"{name: k, type: process-kill, cgroup: /etc/passwd}",
+	        "spec.faults[0].cgroup: \"/etc/passwd\" is not valid, expected a "
+	        "cgroup path"},
+	    {"{name: k, type: process-kill, cgroup: ../../x}",
+	        "spec.faults[0].cgroup: \"../../x\" is not valid"},
+	    {"{name: k, type: cpu-hog, load: 101%}",
+	        "spec.faults[0].load: 101% is out of range, expected a "
+	        "percentage 1..100"},
+	    {"{name: k, type: cpu-hog, workers: [1]}",
+	        "spec.faults[0].workers: got a list, expected an integer 1..256"},
+	    {"{name: k, type: memory-hog}",
+	        "e.yaml:8:7: spec.faults[0]: missing required key 'mib' in "
+	        "fault 'k', expected an integer 1..65536"},
+	    {"{name: Kill, type: cpu-hog}",
+	        "spec.faults[0].name: \"Kill\" is not a valid name"},
+	    {"{type: cpu-hog}", "spec.faults[0]: missing required key 'name'"},
+	    {"just-a-string",
+	        "e.yaml:8:7: spec.faults[0]: got a scalar, expected a fault"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char text[1024];
@@ -301,42 +296,44 @@ Test(exp, value_errors_with_positions)
 
 Test(exp, probe_value_errors)
 {
-	struct { const char *item, *want; } cases[] = {
-		{"{name: p, type: http, mode: edge, url: ftp://x/}",
-		    "spec.probes[0].url: \"ftp://x/\" is not valid, expected an "
-		    "http:// or https:// URL"},
-		{"{name: p, type: http, url: http://x/}",
-		    "spec.probes[0]: missing required key 'mode' in probe 'p', "
-		    "expected one of: start-of-test, end-of-test, edge, "
-		    "continuous, on-chaos"},
-		{"{name: p, type: http, mode: always, url: http://x/}",
-		    "spec.probes[0].mode: \"always\" is not a known value"},
-		{"{name: p, type: http, mode: edge, url: http://x/, body: hi}",
-		    "spec.probes[0].body: body is only used with method POST"},
-		{"{name: p, type: http, mode: edge, url: http://x/, "
-		    "expectStatus: 600}",
-		    "spec.probes[0].expectStatus: 600 is out of range"},
-		{"{name: p, type: http, mode: edge, url: http://x/, weight: 0}",
-		    "spec.probes[0].weight: 0 is out of range, expected a number > 0"},
-		{"{name: p, type: http, mode: edge, url: http://x/, "
-		    "stopOnFailure: yes}",
-		    "spec.probes[0].stopOnFailure: yes is not a boolean"},
-		{"{name: p, type: http, mode: edge, url: http://x/, interval: 10ms}",
-		    "spec.probes[0].interval: 10ms is out of range"},
-		{"{name: p, type: http, mode: edge, url: http://x/, attempts: 21}",
-		    "spec.probes[0].attempts: 21 is out of range"},
-		{"{name: p, type: cmd, mode: edge, command: []}",
-		    "spec.probes[0].command: got a list of 0 items, expected a list "
-		    "of 1..256 non-empty strings"},
-		{"{name: p, type: cmd, mode: edge, command: echo hi}",
-		    "spec.probes[0].command: got a scalar, expected a list"},
-		{"{name: p, type: cmd, mode: edge, command: [\"\"]}",
-		    "spec.probes[0].command[0]: empty or over-long item"},
-		{"{name: p, type: cmd, mode: edge, command: [a, [b]]}",
-		    "spec.probes[0].command[1]: got a list, expected a non-empty "
-		    "string"},
-		{"{name: p, type: cmd, mode: edge, command: [x], expectExit: 256}",
-		    "spec.probes[0].expectExit: 256 is out of range"},
+	struct {
+		const char *item, *want;
+	} cases[] = {
+	    {"{name: p, type: http, mode: edge, url: ftp://x/}",
+	        "spec.probes[0].url: \"ftp://x/\" is not valid, expected an "
+	        "http:// or https:// URL"},
+	    {"{name: p, type: http, url: http://x/}",
+	        "spec.probes[0]: missing required key 'mode' in probe 'p', "
+	        "expected one of: start-of-test, end-of-test, edge, "
+	        "continuous, on-chaos"},
+	    {"{name: p, type: http, mode: always, url: http://x/}",
+	        "spec.probes[0].mode: \"always\" is not a known value"},
+	    {"{name: p, type: http, mode: edge, url: http://x/, body: hi}",
+	        "spec.probes[0].body: body is only used with method POST"},
+	    {"{name: p, type: http, mode: edge, url: http://x/, "
+	     "expectStatus: 600}",
+	        "spec.probes[0].expectStatus: 600 is out of range"},
+	    {"{name: p, type: http, mode: edge, url: http://x/, weight: 0}",
+	        "spec.probes[0].weight: 0 is out of range, expected a number > 0"},
+	    {"{name: p, type: http, mode: edge, url: http://x/, "
+	     "stopOnFailure: yes}",
+	        "spec.probes[0].stopOnFailure: yes is not a boolean"},
+	    {"{name: p, type: http, mode: edge, url: http://x/, interval: 10ms}",
+	        "spec.probes[0].interval: 10ms is out of range"},
+	    {"{name: p, type: http, mode: edge, url: http://x/, attempts: 21}",
+	        "spec.probes[0].attempts: 21 is out of range"},
+	    {"{name: p, type: cmd, mode: edge, command: []}",
+	        "spec.probes[0].command: got a list of 0 items, expected a list "
+	        "of 1..256 non-empty strings"},
+	    {"{name: p, type: cmd, mode: edge, command: echo hi}",
+	        "spec.probes[0].command: got a scalar, expected a list"},
+	    {"{name: p, type: cmd, mode: edge, command: [\"\"]}",
+	        "spec.probes[0].command[0]: empty or over-long item"},
+	    {"{name: p, type: cmd, mode: edge, command: [a, [b]]}",
+	        "spec.probes[0].command[1]: got a list, expected a non-empty "
+	        "string"},
+	    {"{name: p, type: cmd, mode: edge, command: [x], expectExit: 256}",
+	        "spec.probes[0].expectExit: 256 is out of range"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char text[1024];
@@ -380,9 +377,8 @@ Test(exp, frame_errors)
 	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata: {name: t}\n"
 	    "spec: {duration: 1s, fault: []}\n",
 	    "e.yaml:4:22: spec: unknown key 'fault' in spec");
-	expect_one(
-	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n"
-	    "  name: t\n  labels: {a: [1]}\nspec: {duration: 1s}\n",
+	expect_one("apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n"
+	           "  name: t\n  labels: {a: [1]}\nspec: {duration: 1s}\n",
 	    "e.yaml:5:15: metadata.labels.a: got a list, expected a string");
 	/* YAML errors come through with their position */
 	expect_one("a: b: c\n", "e.yaml:1:5: mapping values are not allowed");
@@ -390,10 +386,9 @@ Test(exp, frame_errors)
 
 Test(exp, duplicate_names)
 {
-	expect_one(HEAD
-	    "  faults:\n"
-	    "    - {name: a, type: cpu-hog}\n"
-	    "    - {name: a, type: cpu-hog}\n",
+	expect_one(HEAD "  faults:\n"
+	                "    - {name: a, type: cpu-hog}\n"
+	                "    - {name: a, type: cpu-hog}\n",
 	    "e.yaml:9:14: spec.faults[1].name: duplicate fault name 'a' (first "
 	    "at line 8), expected a unique name");
 	/* a fault and a probe may share a name */
@@ -406,41 +401,43 @@ Test(exp, duplicate_names)
 Test(exp, too_many_items)
 {
 	char text[8192];
-	size_t off = (size_t)snprintf(text, sizeof(text), "%s  faults:\n", HEAD);
+	size_t off = (size_t)snprintf(text, sizeof(text), "%s  faults:\n",
+	    HEAD);
 	for (int i = 0; i < 17; i++)
 		off += (size_t)snprintf(text + off, sizeof(text) - off,
 		    "    - {name: f%d, type: cpu-hog}\n", i);
-	expect_one(text, "e.yaml:8:5: spec.faults: got a list of 17 items, "
+	expect_one(text,
+	    "e.yaml:8:5: spec.faults: got a list of 17 items, "
 	    "expected a list of at most 16 faults");
 }
 
 Test(exp, multiple_errors_collected)
 {
 	cep_exp_diags d;
-	parse_bad(
-	    "apiVersion: cep.io/v1\n"
-	    "kind: Experimen\n"
-	    "metadata:\n"
-	    "  name: Bad_Name\n"
-	    "spec:\n"
-	    "  duration: 30\n"
-	    "  faults:\n"
-	    "    - name: k\n"
-	    "      type: process-kill\n"
-	    "      pid: 1\n"
-	    "      signal: KILL\n"
-	    "  probes:\n"
-	    "    - name: p\n"
-	    "      type: http\n"
-	    "      url: gopher://x\n", &d);
+	parse_bad("apiVersion: cep.io/v1\n"
+	          "kind: Experimen\n"
+	          "metadata:\n"
+	          "  name: Bad_Name\n"
+	          "spec:\n"
+	          "  duration: 30\n"
+	          "  faults:\n"
+	          "    - name: k\n"
+	          "      type: process-kill\n"
+	          "      pid: 1\n"
+	          "      signal: KILL\n"
+	          "  probes:\n"
+	          "    - name: p\n"
+	          "      type: http\n"
+	          "      url: gopher://x\n",
+	    &d);
 	const char *want[] = {
-		"e.yaml:2:7: kind: \"Experimen\" is not supported",
-		"e.yaml:4:9: metadata.name: \"Bad_Name\" is not a valid name",
-		"e.yaml:6:13: spec.duration: \"30\" is not a duration",
-		"e.yaml:10:12: spec.faults[0].pid: 1 is out of range",
-		"e.yaml:11:15: spec.faults[0].signal: \"KILL\" is not a known",
-		"e.yaml:13:7: spec.probes[0]: missing required key 'mode'",
-		"e.yaml:15:12: spec.probes[0].url: \"gopher://x\" is not valid",
+	    "e.yaml:2:7: kind: \"Experimen\" is not supported",
+	    "e.yaml:4:9: metadata.name: \"Bad_Name\" is not a valid name",
+	    "e.yaml:6:13: spec.duration: \"30\" is not a duration",
+	    "e.yaml:10:12: spec.faults[0].pid: 1 is out of range",
+	    "e.yaml:11:15: spec.faults[0].signal: \"KILL\" is not a known",
+	    "e.yaml:13:7: spec.probes[0]: missing required key 'mode'",
+	    "e.yaml:15:12: spec.probes[0].url: \"gopher://x\" is not valid",
 	};
 	cr_assert_eq(d.n, sizeof(want) / sizeof(want[0]), "got %zu: %s ...",
 	    d.n, d.msgs[0]);
@@ -452,7 +449,8 @@ Test(exp, multiple_errors_collected)
 Test(exp, diags_cap_at_32)
 {
 	char text[16384];
-	size_t off = (size_t)snprintf(text, sizeof(text), "%s  probes:\n", HEAD);
+	size_t off = (size_t)snprintf(text, sizeof(text), "%s  probes:\n",
+	    HEAD);
 	for (int i = 0; i < 20; i++)
 		off += (size_t)snprintf(text + off, sizeof(text) - off,
 		    "    - {name: p%d, type: cmd, mode: x, command: []}\n", i);
@@ -464,7 +462,8 @@ Test(exp, diags_cap_at_32)
 	cep_exp *e = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_exp_parse(text, strlen(text), "e.yaml", &e, NULL,
-	    &err), CEP_INVALID_ARGUMENT);
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_str_eq(err.msg, d.msgs[0]);
 }
 
@@ -474,11 +473,11 @@ Test(exp, schema_tables_consistent)
 	size_t n = 0;
 	for (; f[n] != NULL; n++)
 		cr_assert_not_null(cep_exp_fault_spec(f[n]), "%s", f[n]);
-	cr_assert_geq(n, 5);   /* process-kill, hogs, io-stress, disk-fill, ... */
+	cr_assert_geq(n, 5); /* process-kill, hogs, io-stress, disk-fill, ... */
 	const char *const *p = cep_exp_probe_types();
 	for (n = 0; p[n] != NULL; n++)
 		cr_assert_not_null(cep_exp_probe_spec(p[n]), "%s", p[n]);
-	cr_assert_eq(n, 4);   /* http, cmd, k8s, prometheus */
+	cr_assert_eq(n, 4); /* http, cmd, k8s, prometheus */
 	cr_assert_null(cep_exp_fault_spec("nope"));
 	cr_assert_str_eq(cep_probe_mode_name(CEP_PROBE_ONCHAOS), "on-chaos");
 	/* every default in the table is valid for its own parameter */
@@ -499,7 +498,7 @@ Test(exp, schema_tables_consistent)
 	for (size_t i = 0; i < cep_exp_nprobes(e); i++) {
 		const cep_exp_item *it = cep_exp_probe(e, i);
 		for (const cep_exp_param_spec *ps = cep_exp_probe_common();
-		    ps->key; ps++)
+		     ps->key; ps++)
 			cr_assert(!ps->def || cep_exp_has(it, ps->key), "%s",
 			    ps->key);
 	}

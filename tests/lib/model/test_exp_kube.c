@@ -16,20 +16,20 @@
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
 
 /* 7 lines; the first item of a list starts on line 9 at column 7 */
-#define KUBE \
-	"apiVersion: cep.io/v1\n" \
-	"kind: Experiment\n" \
-	"metadata:\n" \
-	"  name: t\n" \
-	"spec:\n" \
+#define KUBE                                                               \
+	"apiVersion: cep.io/v1\n"                                          \
+	"kind: Experiment\n"                                               \
+	"metadata:\n"                                                      \
+	"  name: t\n"                                                      \
+	"spec:\n"                                                          \
 	"  target: {kind: kubernetes, connector: prod, namespace: shop}\n" \
 	"  duration: 30s\n"
-#define HOST \
-	"apiVersion: cep.io/v1\n" \
-	"kind: Experiment\n" \
-	"metadata:\n" \
-	"  name: t\n" \
-	"spec:\n" \
+#define HOST                       \
+	"apiVersion: cep.io/v1\n"  \
+	"kind: Experiment\n"       \
+	"metadata:\n"              \
+	"  name: t\n"              \
+	"spec:\n"                  \
 	"  target: {kind: host}\n" \
 	"  duration: 30s\n"
 
@@ -119,12 +119,11 @@ Test(exp_kube, params_and_defaults)
 
 Test(exp_kube, kube_fault_on_host_target_refused)
 {
-	expect_one(HOST
-	    "  faults:\n"
-	    "    - name: pd\n"
-	    "      type: pod-delete\n"
-	    "      labelSelector: app=web\n"
-	    "      count: 1\n",
+	expect_one(HOST "  faults:\n"
+	                "    - name: pd\n"
+	                "      type: pod-delete\n"
+	                "      labelSelector: app=web\n"
+	                "      count: 1\n",
 	    "e.yaml:10:13: spec.faults[0].type: fault type \"pod-delete\" acts "
 	    "on kubernetes targets only, but spec.target.kind is host");
 	/* no target at all is a host target */
@@ -139,22 +138,21 @@ Test(exp_kube, kube_fault_on_host_target_refused)
 
 Test(exp_kube, host_fault_on_kube_target_refused)
 {
-	expect_one(KUBE
-	    "  faults:\n"
-	    "    - {name: k, type: process-kill, process: web}\n",
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: k, type: process-kill, process: web}\n",
 	    "e.yaml:9:23: spec.faults[0].type: fault type \"process-kill\" acts "
 	    "on host targets only, but spec.target.kind is kubernetes");
 	/* http and cmd probes work on both */
-	cep_exp *e = parse_ok(KUBE "  probes:\n"
+	cep_exp *e = parse_ok(KUBE
+	    "  probes:\n"
 	    "    - {name: h, type: http, mode: edge, url: \"http://web\"}\n");
 	cep_exp_free(e);
 }
 
 Test(exp_kube, bad_params_with_positions)
 {
-	expect_one(KUBE
-	    "  faults:\n"
-	    "    - {name: pd, type: pod-delete, count: 1}\n",
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: pd, type: pod-delete, count: 1}\n",
 	    "e.yaml:9:7: spec.faults[0]: missing required key 'labelSelector' "
 	    "in fault 'pd'");
 	expect_one(KUBE
@@ -198,7 +196,8 @@ Test(exp_kube, bad_params_with_positions)
  * container); host resources are refused there, pods on host targets. */
 Test(exp_kube, pod_targets)
 {
-	cep_exp *e = parse_ok(KUBE "  faults:\n"
+	cep_exp *e = parse_ok(KUBE
+	    "  faults:\n"
 	    "    - {name: l, type: network-loss, pod: web-7d9f-x2k4q, "
 	    "percent: 50}\n"
 	    "    - {name: c, type: cpu-hog, pod: db.shard-0, container: pg}\n"
@@ -209,34 +208,42 @@ Test(exp_kube, pod_targets)
 	cr_assert_str_eq(cep_exp_str(cep_exp_fault(e, 1), "container"), "pg");
 	cep_exp_free(e);
 	expect_one(KUBE "  faults:\n"
-	    "    - {name: c, type: cpu-hog, workers: 1}\n",
+	                "    - {name: c, type: cpu-hog, workers: 1}\n",
 	    "e.yaml:9:7: spec.faults[0]: fault type \"cpu-hog\" on a "
 	    "kubernetes target acts on a pod: missing 'pod'");
 	expect_one(KUBE "  faults:\n"
-	    "    - {name: l, type: network-loss, percent: 5}\n",
+	                "    - {name: l, type: network-loss, percent: 5}\n",
 	    "e.yaml:9:7: spec.faults[0]: none of pid, netns, pod given");
-	expect_one(KUBE "  faults:\n"
+	expect_one(KUBE
+	    "  faults:\n"
 	    "    - {name: l, type: network-loss, pid: 42, percent: 5}\n",
 	    "e.yaml:9:42: spec.faults[0].pid: pid names a host resource, but "
 	    "spec.target.kind is kubernetes, expected pod");
-	expect_one(KUBE "  faults:\n"
+	expect_one(KUBE
+	    "  faults:\n"
 	    "    - {name: c, type: cpu-hog, pod: w, cgroup: x.slice}\n",
 	    "spec.faults[0].cgroup: cgroup names a host resource");
-	expect_one(KUBE "  faults:\n"
+	expect_one(KUBE
+	    "  faults:\n"
 	    "    - {name: c, type: memory-hog, container: w, mib: 1}\n",
 	    "e.yaml:9:7: spec.faults[0]: fault type \"memory-hog\" on a "
 	    "kubernetes target acts on a pod: missing 'pod'");
-	expect_one(HOST "  faults:\n"
+	expect_one(HOST
+	    "  faults:\n"
 	    "    - {name: l, type: network-loss, pod: web, percent: 5}\n",
 	    "e.yaml:9:42: spec.faults[0].pod: pod is for kubernetes targets, "
 	    "but spec.target.kind is host");
-	expect_one(KUBE "  faults:\n"
+	expect_one(KUBE
+	    "  faults:\n"
 	    "    - {name: l, type: network-loss, pod: Web_1, percent: 5}\n",
 	    "spec.faults[0].pod: ");
-	expect_one(KUBE "  faults:\n"
+	expect_one(KUBE
+	    "  faults:\n"
 	    "    - {name: l, type: network-loss, pod: \"a..b\", percent: 5}\n",
 	    "a Kubernetes object name");
-	expect_one(KUBE "  faults:\n"
+	expect_one(KUBE
+	    "  faults:\n"
 	    "    - {name: l, type: dns-error, pod: w, container: \"-x\", "
-	    "names: [a.b]}\n", "a DNS label");
+	    "names: [a.b]}\n",
+	    "a DNS label");
 }

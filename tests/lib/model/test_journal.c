@@ -13,8 +13,9 @@
 #include "testutil.h"
 
 /* Under ASan we can watch every allocation replay makes. */
-extern int __sanitizer_install_malloc_and_free_hooks(
-    void (*m)(const volatile void *, size_t),
+extern int
+__sanitizer_install_malloc_and_free_hooks(void (*m)(const volatile void *,
+                                              size_t),
     void (*f)(const volatile void *)) __attribute__((weak));
 
 static size_t max_alloc;
@@ -56,8 +57,8 @@ static void append_n(cep_journal *j, int from, int n, uint64_t *ends)
 		snprintf(text, sizeof(text), "record number %d", i);
 		r.text = text;
 		cep_err err;
-		cr_assert_eq(cep_journal_append(j, &r, i % 5 == 0, &err), CEP_OK,
-		    "%s", err.msg);
+		cr_assert_eq(cep_journal_append(j, &r, i % 5 == 0, &err),
+		    CEP_OK, "%s", err.msg);
 		if (ends != NULL) {
 			struct stat st;
 			cr_assert_eq(stat(jfile, &st), 0);
@@ -135,7 +136,8 @@ Test(journal, write_and_replay, .init = setup, .fini = teardown)
 	append_n(j, 50, 3, NULL);
 	cep_journal_close(j);
 	memset(&s, 0, sizeof(s));
-	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err), CEP_OK);
+	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err),
+	    CEP_OK);
 	cr_assert_eq(s.n, 53);
 }
 
@@ -172,13 +174,15 @@ Test(journal, torn_tail_cut_on_open, .init = setup, .fini = teardown)
 	seen s = {0};
 	cep_journal_replay_info info;
 	cep_err err;
-	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err), CEP_OK);
+	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err),
+	    CEP_OK);
 	cr_assert_eq(s.n, 9);
 	cr_assert_eq(info.records, 9);
 	cr_assert(info.torn_tail);
 	cr_assert_eq(info.valid_bytes, ends[8]);
 	char want[64];
-	snprintf(want, sizeof(want), "offset %llu", (unsigned long long)ends[8]);
+	snprintf(want, sizeof(want), "offset %llu",
+	    (unsigned long long)ends[8]);
 	cr_assert(strstr(info.detail, want) != NULL, "%s", info.detail);
 	cr_assert(strstr(info.detail, "truncated") != NULL, "%s", info.detail);
 
@@ -189,7 +193,8 @@ Test(journal, torn_tail_cut_on_open, .init = setup, .fini = teardown)
 	cep_journal_close(j);
 
 	memset(&s, 0, sizeof(s));
-	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err), CEP_OK);
+	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err),
+	    CEP_OK);
 	cr_assert_eq(s.n, 10);
 	cr_assert_eq(s.pids[9], 9);
 	cr_assert(!info.torn_tail, "%s", info.detail);
@@ -227,12 +232,14 @@ Test(journal, flipped_byte_stops_replay, .init = setup, .fini = teardown)
 	seen s = {0};
 	cep_journal_replay_info info;
 	cep_err err;
-	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err), CEP_OK);
+	cr_assert_eq(cep_journal_replay(jdir, collect, &s, &info, &err),
+	    CEP_OK);
 	cr_assert_eq(s.n, 5);
 	cr_assert(info.torn_tail);
 	cr_assert_eq(info.valid_bytes, ends[4]);
 	char want[64];
-	snprintf(want, sizeof(want), "offset %llu", (unsigned long long)ends[4]);
+	snprintf(want, sizeof(want), "offset %llu",
+	    (unsigned long long)ends[4]);
 	cr_assert(strstr(info.detail, want) != NULL, "%s", info.detail);
 	cr_assert(strstr(info.detail, "checksum") != NULL, "%s", info.detail);
 }
@@ -254,8 +261,9 @@ static void replay_watching_allocs(cep_journal_replay_info *info)
 	cr_assert_eq(cep_journal_replay(jdir, NULL, NULL, info, &err), CEP_OK);
 	size_t peak = max_alloc;
 	if (hooked)
-		cr_assert_lt(peak, 1024 * 1024, "replay allocated %zu bytes", peak);
-	else   /* info, not warn: Criterion exits 1 after any warning,
+		cr_assert_lt(peak, 1024 * 1024, "replay allocated %zu bytes",
+		    peak);
+	else /* info, not warn: Criterion exits 1 after any warning,
 		* which failed this test in every build without ASan */
 		cr_log_info("no sanitizer hooks: allocation size not observed");
 }
@@ -356,7 +364,8 @@ Test(journal, concurrent_appends_stay_whole, .init = setup, .fini = teardown)
 
 	per_thread p = {0};
 	cep_journal_replay_info info;
-	cr_assert_eq(cep_journal_replay(jdir, check_concurrent, &p, &info, &err),
+	cr_assert_eq(cep_journal_replay(jdir, check_concurrent, &p, &info,
+	                 &err),
 	    CEP_OK);
 	cr_assert(!info.torn_tail, "%s", info.detail);
 	cr_assert_eq(p.total, THREADS * PER_THREAD);

@@ -20,8 +20,8 @@
 Test(diskfill, only_fill_files_of_the_run)
 {
 	cr_assert(cep_diskfill_name_ok(RUN_ID, FILL));
-	cr_assert(cep_diskfill_name_ok(RUN_ID,
-	    ".cep-fill-r-0123456789abcdef-0"));
+	cr_assert(
+	    cep_diskfill_name_ok(RUN_ID, ".cep-fill-r-0123456789abcdef-0"));
 	const char *bad[] = {"", "victim", ".cep-fill-r-0123456789abcdef-",
 	    ".cep-fill-r-0123456789abcdef-2x", ".cep-fill-r-fedcba9876543210-2",
 	    ".cep-fill-r-0123456789abcdef-1234567890123",
@@ -41,9 +41,11 @@ static void record(const char *dir, const char *name, char *json, size_t len)
 	    err.msg);
 	struct stat st;
 	cr_assert_eq(stat(dir, &st), 0);
-	snprintf(json, len, "{\"path\": \"%s\", \"dev\": %llu, "
-	    "\"ino_dir\": %llu, \"name\": \"%s\"}", dir,
-	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, name);
+	snprintf(json, len,
+	    "{\"path\": \"%s\", \"dev\": %llu, "
+	    "\"ino_dir\": %llu, \"name\": \"%s\"}",
+	    dir, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+	    name);
 }
 
 static bool exists(const char *dir, const char *name)
@@ -84,8 +86,10 @@ Test(diskfill, refusals_remove_nothing)
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_neq(cep_diskfill_undo("not a run id", json, &err), CEP_OK);
 	cr_assert_neq(cep_diskfill_undo(RUN_ID, "not json", &err), CEP_OK);
-	cr_assert_neq(cep_diskfill_undo(RUN_ID, "{\"path\": \"rel\", "
-	    "\"dev\": 1, \"ino_dir\": 1, \"name\": \"" FILL "\"}", &err),
+	cr_assert_neq(cep_diskfill_undo(RUN_ID,
+	                  "{\"path\": \"rel\", "
+	                  "\"dev\": 1, \"ino_dir\": 1, \"name\": \"" FILL "\"}",
+	                  &err),
 	    CEP_OK);
 	cep_test_rmdir(dir);
 }

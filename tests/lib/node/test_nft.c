@@ -47,7 +47,8 @@ Test(nft, table_names)
 	    "r-0123456789abcdef; flush ruleset"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_neq(cep_nft_table_name(bad[i], 0, name, sizeof(name),
-		    &err), CEP_OK, "%s accepted", bad[i]);
+		                  &err),
+		    CEP_OK, "%s accepted", bad[i]);
 }
 
 Test(nft, table_made_and_undone_by_its_record)
@@ -62,8 +63,10 @@ Test(nft, table_made_and_undone_by_its_record)
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_nft_table_name(RUN_ID, 1, table, sizeof(table), &err),
 	    CEP_OK);
-	cep_nft_spec s = {.armed_ms = 60000, .dirs = CEP_NFT_OUT,
-	    .action = CEP_NFT_DROP, .percent = 100};
+	cep_nft_spec s = {.armed_ms = 60000,
+	    .dirs = CEP_NFT_OUT,
+	    .action = CEP_NFT_DROP,
+	    .percent = 100};
 	snprintf(s.table, sizeof(s.table), "%s", table);
 	int made = cep_nft_create(fd, &s, &err);
 	bool exists = false;
@@ -102,6 +105,5 @@ Test(nft, undo_refuses_a_bad_record)
 {
 	cep_err err = {0};
 	cr_assert_neq(cep_nft_undo(RUN_ID, "not json", &err), CEP_OK);
-	cr_assert_neq(cep_nft_undo(RUN_ID, "{\"table\": \"x\"}", &err),
-	    CEP_OK);
+	cr_assert_neq(cep_nft_undo(RUN_ID, "{\"table\": \"x\"}", &err), CEP_OK);
 }

@@ -14,8 +14,10 @@
 
 static cep_nft_spec base(void)
 {
-	cep_nft_spec s = {.armed_ms = 70000, .dirs = CEP_NFT_OUT,
-	    .action = CEP_NFT_DROP, .percent = 100};
+	cep_nft_spec s = {.armed_ms = 70000,
+	    .dirs = CEP_NFT_OUT,
+	    .action = CEP_NFT_DROP,
+	    .percent = 100};
 	snprintf(s.table, sizeof(s.table), "%s", T);
 	return s;
 }
@@ -67,7 +69,8 @@ Test(nft_spec, cidrs_parsed_canonical)
 		err.msg[0] = '\0';
 		cr_expect_eq(cep_nft_cidr_parse(bad[i], &c, &err),
 		    CEP_INVALID_ARGUMENT, "\"%s\" accepted", bad[i]);
-		cr_expect(strstr(err.msg, "cidr \""), "%s: %s", bad[i], err.msg);
+		cr_expect(strstr(err.msg, "cidr \""), "%s: %s", bad[i],
+		    err.msg);
 	}
 }
 
@@ -102,7 +105,8 @@ Test(nft_spec, every_field_checked)
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 		c[i] = good;
 	snprintf(c[n++].table, sizeof(good.table), "%s", "");
-	snprintf(c[n++].table, sizeof(good.table), "%s", "cep_x; flush ruleset");
+	snprintf(c[n++].table, sizeof(good.table), "%s",
+	    "cep_x; flush ruleset");
 	snprintf(c[n++].table, sizeof(good.table), "%s", "CEP_X");
 	snprintf(c[n++].table, sizeof(good.table), "%s", "other_table");
 	c[n++].armed_ms = 0;
@@ -113,8 +117,9 @@ Test(nft_spec, every_field_checked)
 	c[n++].cidrs[0] = (cep_nft_cidr){.family = 99, .plen = 8};
 	c[n].ncidrs = 1;
 	c[n++].cidrs[0] = (cep_nft_cidr){.family = AF_INET, .plen = 33};
-	c[n].ncidrs = 1;   /* host bits past the prefix */
-	c[n++].cidrs[0] = (cep_nft_cidr){.family = AF_INET, .plen = 8,
+	c[n].ncidrs = 1; /* host bits past the prefix */
+	c[n++].cidrs[0] = (cep_nft_cidr){.family = AF_INET,
+	    .plen = 8,
 	    .addr = {10, 0, 0, 1}};
 	c[n++].ncidrs = CEP_NFT_CIDRS_MAX + 1;
 	c[n].nports = 1;
@@ -131,7 +136,7 @@ Test(nft_spec, every_field_checked)
 	c[n].action = CEP_NFT_POLICE;
 	c[n].rate = 1000;
 	c[n++].burst = CEP_NFT_RATE_MAX + 1;
-	c[n].action = CEP_NFT_DNS_REDIRECT;   /* no port */
+	c[n].action = CEP_NFT_DNS_REDIRECT; /* no port */
 	n++;
 	c[n].action = CEP_NFT_DNS_REDIRECT;
 	c[n].redirect_port = 5353;
@@ -142,8 +147,8 @@ Test(nft_spec, every_field_checked)
 	cr_assert_eq(n, sizeof(c) / sizeof(c[0]));
 	for (size_t i = 0; i < n; i++) {
 		err.msg[0] = '\0';
-		cr_expect_eq(cep_nft_spec_check(&c[i], &err), CEP_INVALID_ARGUMENT,
-		    "case %zu accepted", i);
+		cr_expect_eq(cep_nft_spec_check(&c[i], &err),
+		    CEP_INVALID_ARGUMENT, "case %zu accepted", i);
 		cr_expect(strstr(err.msg, "nftables spec"), "case %zu: %s", i,
 		    err.msg);
 		cr_expect_eq(cep_nft_spec_script(&c[i], buf, sizeof(buf), &err),
@@ -193,7 +198,8 @@ Test(nft_spec, loss_with_filters_exact)
 	    "add rule inet " T " in meta l4proto != { tcp, udp } accept\n"
 	    "add rule inet " T " in meta l4proto { tcp, udp } th dport != "
 	    "{ 53, 8000-8080 } th sport != { 53, 8000-8080 } accept\n"
-	    "add rule inet " T " out meta mark and 0x0 @armed numgen random mod "
+	    "add rule inet " T
+	    " out meta mark and 0x0 @armed numgen random mod "
 	    "100 < 30 drop\n"
 	    "add rule inet " T " in meta mark and 0x0 @armed numgen random mod "
 	    "100 < 30 drop\n";
@@ -204,8 +210,8 @@ Test(nft_spec, one_family_skips_the_other)
 {
 	cep_nft_spec s = base();
 	cidr(&s, "192.0.2.0/24");
-	cr_expect(strstr(script(&s), "out meta nfproto != ipv4 accept\n"),
-	    "%s", buf);
+	cr_expect(strstr(script(&s), "out meta nfproto != ipv4 accept\n"), "%s",
+	    buf);
 	s = base();
 	s.dirs = CEP_NFT_IN;
 	cidr(&s, "2001:db8::/32");
@@ -214,7 +220,7 @@ Test(nft_spec, one_family_skips_the_other)
 	cr_expect(strstr(buf, "in ip6 saddr != { 2001:db8::/32 } accept\n"),
 	    "%s", buf);
 	cr_expect_null(strstr(buf, " out "), "%s", buf);
-	s = base();   /* no filters: loopback only, then the action */
+	s = base(); /* no filters: loopback only, then the action */
 	cr_expect_null(strstr(script(&s), "nfproto"), "%s", buf);
 	cr_expect(strstr(buf, "out meta mark and 0x0 @armed drop\n"), "%s",
 	    buf);
@@ -226,27 +232,35 @@ Test(nft_spec, actions_written)
 	s.action = CEP_NFT_REJECT;
 	s.dirs = CEP_NFT_IN;
 	script(&s);
-	cr_expect(strstr(buf, "add rule inet " T " in meta mark and 0x0 @armed "
-	    "meta l4proto tcp reject with tcp reset\nadd rule inet " T " in "
-	    "meta mark and 0x0 @armed reject with icmpx type admin-prohibited\n"),
+	cr_expect(
+	    strstr(buf,
+	        "add rule inet " T " in meta mark and 0x0 @armed "
+	        "meta l4proto tcp reject with tcp reset\nadd rule inet " T
+	        " in "
+	        "meta mark and 0x0 @armed reject with icmpx type admin-prohibited\n"),
 	    "%s", buf);
 	s = base();
 	s.action = CEP_NFT_POLICE;
 	s.rate = 125000;
 	s.burst = 32768;
 	script(&s);
-	cr_expect(strstr(buf, "add limit inet " T " lim_out { rate over 125000 "
-	    "bytes/second burst 32768 bytes }\nadd rule inet " T " out meta mark "
-	    "and 0x0 @armed limit name \"lim_out\" drop\n"), "%s", buf);
-	s = base();   /* queue: chains and the mark pass only; no action yet */
+	cr_expect(strstr(buf,
+	              "add limit inet " T " lim_out { rate over 125000 "
+	              "bytes/second burst 32768 bytes }\nadd rule inet " T
+	              " out meta mark "
+	              "and 0x0 @armed limit name \"lim_out\" drop\n"),
+	    "%s", buf);
+	s = base(); /* queue: chains and the mark pass only; no action yet */
 	s.action = CEP_NFT_QUEUE;
 	s.qnum = 51203;
 	s.pass_mark = 0x63657064;
 	script(&s);
-	cr_expect(strstr(buf, "add rule inet " T " out meta mark 0x63657064 "
-	    "accept\n"), "%s", buf);
+	cr_expect(strstr(buf,
+	              "add rule inet " T " out meta mark 0x63657064 "
+	              "accept\n"),
+	    "%s", buf);
 	cr_expect_null(strstr(buf, "@armed"), "%s", buf);
-	s.dirs = CEP_NFT_IN;   /* the mark pass is for outgoing copies only */
+	s.dirs = CEP_NFT_IN; /* the mark pass is for outgoing copies only */
 	cr_expect_null(strstr(script(&s), "0x63657064"), "%s", buf);
 }
 
@@ -263,7 +277,8 @@ Test(nft_spec, dns_redirect_exact)
 	    "add chain inet " T " dns { type nat hook output priority -100; "
 	    "policy accept; }\n"
 	    "add rule inet " T " dns meta mark 0x00ce9d45 accept\n"
-	    "add rule inet " T " dns meta mark and 0x0 @armed meta nfproto ipv4 "
+	    "add rule inet " T
+	    " dns meta mark and 0x0 @armed meta nfproto ipv4 "
 	    "meta l4proto { tcp, udp } th dport 53 redirect to :40053\n";
 	cr_assert_str_eq(script(&s), want);
 }
@@ -277,13 +292,14 @@ Test(nft_spec, size_bounds)
 	s.lifeline_port = 65535;
 	for (size_t i = 0; i < CEP_NFT_CIDRS_MAX; i++) {
 		char c[64];
-		snprintf(c, sizeof(c), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:%zx/128",
-		    0xff00 + i);
+		snprintf(c, sizeof(c),
+		    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:%zx/128", 0xff00 + i);
 		cidr(&s, c);
 	}
 	for (size_t i = 0; i < CEP_NFT_PORTS_MAX; i++) {
 		char p[32];
-		snprintf(p, sizeof(p), "%zu-%zu", 60000 + i * 10, 60005 + i * 10);
+		snprintf(p, sizeof(p), "%zu-%zu", 60000 + i * 10,
+		    60005 + i * 10);
 		ports(&s, p);
 	}
 	s.action = CEP_NFT_POLICE;

@@ -48,9 +48,13 @@ Test(tc, netem_probe_agrees_with_tc)
 Test(tc, undo_of_a_gone_namespace_is_clean)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_tc_undo("r-0123456789abcdef", "{\"netns_dev\": 4, "
-	    "\"netns_inode\": 1, \"netns_path\": \"\", \"ifindexes\": [2], "
-	    "\"major\": 52736}", &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(
+	    cep_tc_undo("r-0123456789abcdef",
+	        "{\"netns_dev\": 4, "
+	        "\"netns_inode\": 1, \"netns_path\": \"\", \"ifindexes\": [2], "
+	        "\"major\": 52736}",
+	        &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_neq(cep_tc_undo("r-0123456789abcdef", "{\"major\": 1}", &err),
 	    CEP_OK);
 }

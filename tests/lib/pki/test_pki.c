@@ -34,7 +34,8 @@ static void setup(void)
 	dir = cep_test_tmpdir("pki");
 	char ca_dir[512];
 	snprintf(ca_dir, sizeof(ca_dir), "%s/ca", dir);
-	cr_assert_eq(cep_pki_ca_create(ca_dir, "app1", &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_ca_create(ca_dir, "app1", &err), CEP_OK, "%s",
+	    err.msg);
 	cr_assert_eq(cep_pki_ca_load(&ca, ca_dir, &err), CEP_OK, "%s", err.msg);
 }
 
@@ -53,7 +54,8 @@ static cep_pki_ca *other_ca(const char *name)
 	char d[512];
 	cep_pki_ca *o = NULL;
 	snprintf(d, sizeof(d), "%s/%s", dir, name);
-	cr_assert_eq(cep_pki_ca_create(d, "other", &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_ca_create(d, "other", &err), CEP_OK, "%s",
+	    err.msg);
 	cr_assert_eq(cep_pki_ca_load(&o, d, &err), CEP_OK, "%s", err.msg);
 	return o;
 }
@@ -62,7 +64,8 @@ static void issue(cep_pki_ca *c, const cep_pki_issue_req *req, char **crt,
     char **key)
 {
 	cep_err err;
-	cr_assert_eq(cep_pki_issue(c, req, crt, key, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_issue(c, req, crt, key, &err), CEP_OK, "%s",
+	    err.msg);
 	cr_assert(strstr(*crt, "BEGIN CERTIFICATE") != NULL);
 	cr_assert(strstr(*key, "PRIVATE KEY") != NULL);
 }
@@ -70,7 +73,8 @@ static void issue(cep_pki_ca *c, const cep_pki_issue_req *req, char **crt,
 static void to_der(const char *pem, uint8_t **der, size_t *len)
 {
 	cep_err err;
-	cr_assert_eq(cep_pki_cert_der(pem, der, len, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_cert_der(pem, der, len, &err), CEP_OK, "%s",
+	    err.msg);
 }
 
 static void runner_identity(cep_pki_ca *c, cep_run_id *rid, int64_t nb,
@@ -80,9 +84,13 @@ static void runner_identity(cep_pki_ca *c, cep_run_id *rid, int64_t nb,
 	cep_err err;
 	cep_run_id_new(rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
-	    "host", rid->s, &err), CEP_OK, "%s", err.msg);
-	cep_pki_issue_req req = {.cn = rid->s, .uri_san = uri,
-	    .not_before_ms = nb, .not_after_ms = na, .server = 0};
+	                 "host", rid->s, &err),
+	    CEP_OK, "%s", err.msg);
+	cep_pki_issue_req req = {.cn = rid->s,
+	    .uri_san = uri,
+	    .not_before_ms = nb,
+	    .not_after_ms = na,
+	    .server = 0};
 	issue(c, &req, crt, key);
 }
 
@@ -99,18 +107,20 @@ Test(pki, ca_create_load, .init = setup, .fini = teardown)
 	cr_assert_eq(st.st_mode & 0777, 0700);
 	cr_assert_eq(cep_pki_ca_create(p, "app1", &err), CEP_ALREADY_EXISTS);
 	cr_assert(strstr(err.msg, p) != NULL, "%s", err.msg);
-	cr_assert_eq(cep_pki_ca_create(p, "bad/name", &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_pki_ca_create(p, "bad/name", &err),
+	    CEP_INVALID_ARGUMENT);
 
 	/* what the CA certificate really says, read back by mbedTLS */
 	mbedtls_x509_crt c;
 	mbedtls_x509_crt_init(&c);
 	const char *pem = cep_pki_ca_cert_pem(ca);
 	cr_assert_eq(mbedtls_x509_crt_parse(&c, (const unsigned char *)pem,
-	    strlen(pem) + 1), 0);
+	                 strlen(pem) + 1),
+	    0);
 	cr_assert_eq(c.ca_istrue, 1);
 	cr_assert_eq(c.max_pathlen, 1); /* mbedTLS stores pathlen + 1 */
-	cr_assert_eq(c.key_usage, MBEDTLS_X509_KU_KEY_CERT_SIGN |
-	    MBEDTLS_X509_KU_CRL_SIGN);
+	cr_assert_eq(c.key_usage,
+	    MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
 	cr_assert_eq(c.serial.len, 16);
 	cr_assert_lt(c.serial.p[0], 0x80);
 	cr_assert_eq(c.sig_md, MBEDTLS_MD_SHA256);
@@ -161,7 +171,8 @@ static int count_san(const mbedtls_x509_crt *c, int type, const void *v,
     size_t n)
 {
 	int hits = 0;
-	for (const mbedtls_x509_sequence *s = &c->subject_alt_names; s; s = s->next)
+	for (const mbedtls_x509_sequence *s = &c->subject_alt_names; s;
+	     s = s->next)
 		if ((s->buf.tag & 0x1f) == type && s->buf.len == n &&
 		    memcmp(s->buf.p, v, n) == 0)
 			hits++;
@@ -172,35 +183,49 @@ Test(pki, server_cert_sans_and_usage, .init = setup, .fini = teardown)
 {
 	const char *dns[] = {"localhost", "cep-relay", NULL};
 	const char *ips[] = {"127.0.0.1", "::1", NULL};
-	cep_pki_issue_req req = {.cn = "cep-relay", .dns = dns, .ips = ips,
-	    .not_after_ms = cep_now_ms() + HOUR_MS, .server = 1};
+	cep_pki_issue_req req = {.cn = "cep-relay",
+	    .dns = dns,
+	    .ips = ips,
+	    .not_after_ms = cep_now_ms() + HOUR_MS,
+	    .server = 1};
 	char *crt, *key;
 	issue(ca, &req, &crt, &key);
 
 	mbedtls_x509_crt c;
 	mbedtls_x509_crt_init(&c);
 	cr_assert_eq(mbedtls_x509_crt_parse(&c, (const unsigned char *)crt,
-	    strlen(crt) + 1), 0);
+	                 strlen(crt) + 1),
+	    0);
 	cr_assert_eq(c.ca_istrue, 0);
 	cr_assert_eq(count_san(&c, 2, "localhost", 9), 1);
 	cr_assert_eq(count_san(&c, 2, "cep-relay", 9), 1);
 	cr_assert_eq(count_san(&c, 7, "\x7f\0\0\x01", 4), 1);
-	cr_assert_eq(count_san(&c, 7, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", 16), 1);
+	cr_assert_eq(count_san(&c, 7, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", 16),
+	    1);
 	cr_assert_eq(mbedtls_x509_crt_check_key_usage(&c,
-	    MBEDTLS_X509_KU_DIGITAL_SIGNATURE), 0);
+	                 MBEDTLS_X509_KU_DIGITAL_SIGNATURE),
+	    0);
 	cr_assert_neq(mbedtls_x509_crt_check_key_usage(&c,
-	    MBEDTLS_X509_KU_KEY_CERT_SIGN), 0);
+	                  MBEDTLS_X509_KU_KEY_CERT_SIGN),
+	    0);
 	cr_assert_eq(mbedtls_x509_crt_check_extended_key_usage(&c,
-	    MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)), 0);
+	                 MBEDTLS_OID_SERVER_AUTH,
+	                 MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)),
+	    0);
 	cr_assert_neq(mbedtls_x509_crt_check_extended_key_usage(&c,
-	    MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)), 0);
+	                  MBEDTLS_OID_CLIENT_AUTH,
+	                  MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)),
+	    0);
 	/* notBefore defaults to five minutes back */
 	struct tm tm = {.tm_year = c.valid_from.year - 1900,
-	    .tm_mon = c.valid_from.mon - 1, .tm_mday = c.valid_from.day,
-	    .tm_hour = c.valid_from.hour, .tm_min = c.valid_from.min,
+	    .tm_mon = c.valid_from.mon - 1,
+	    .tm_mday = c.valid_from.day,
+	    .tm_hour = c.valid_from.hour,
+	    .tm_min = c.valid_from.min,
 	    .tm_sec = c.valid_from.sec};
 	int64_t nb = (int64_t)timegm(&tm) * 1000, skew = cep_now_ms() - nb;
-	cr_assert(skew >= 299000 && skew <= 310000, "skew %lld", (long long)skew);
+	cr_assert(skew >= 299000 && skew <= 310000, "skew %lld",
+	    (long long)skew);
 	mbedtls_x509_crt_free(&c);
 
 	uint8_t *der;
@@ -209,7 +234,8 @@ Test(pki, server_cert_sans_and_usage, .init = setup, .fini = teardown)
 	cep_err err;
 	to_der(crt, &der, &n);
 	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, n, 0, &id,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(id.cn, "cep-relay");
 	cr_assert_str_eq(id.uri, "");
 	cr_assert_str_eq(id.run_id.s, "");
@@ -219,7 +245,8 @@ Test(pki, server_cert_sans_and_usage, .init = setup, .fini = teardown)
 
 	const char *bad_ip[] = {"300.1.1.1", NULL};
 	req.ips = bad_ip;
-	cr_assert_eq(cep_pki_issue(ca, &req, &crt, &key, &err), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_pki_issue(ca, &req, &crt, &key, &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_null(crt);
 	cr_assert_null(key);
 }
@@ -235,8 +262,9 @@ Test(pki, client_identity_verifies, .init = setup, .fini = teardown)
 	to_der(crt, &der, &n);
 	cep_pki_identity id;
 	cep_err err;
-	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, n, now, &id,
-	    &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, n, now,
+	                 &id, &err),
+	    CEP_OK, "%s", err.msg);
 	char want[256];
 	snprintf(want, sizeof(want), "cep://app1/local/host/%s", rid.s);
 	cr_assert_str_eq(id.uri, want);
@@ -251,7 +279,9 @@ Test(pki, client_identity_verifies, .init = setup, .fini = teardown)
 	mbedtls_x509_crt_init(&c);
 	cr_assert_eq(mbedtls_x509_crt_parse_der(&c, der, n), 0);
 	cr_assert_eq(mbedtls_x509_crt_check_extended_key_usage(&c,
-	    MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)), 0);
+	                 MBEDTLS_OID_CLIENT_AUTH,
+	                 MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)),
+	    0);
 	mbedtls_x509_crt_free(&c);
 	free(der);
 	free(crt);
@@ -276,17 +306,21 @@ Test(pki, validity_judged_at_now_ms, .init = setup, .fini = teardown)
 	    err.msg);
 	/* within its window it is fine: mbedTLS's own clock does not decide */
 	cr_assert_eq(cep_pki_verify_der(ca_pem, der, n, now - 210 * 1000, NULL,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_pki_verify_der(ca_pem, der, n, now - 270 * 1000, NULL,
-	    &err), CEP_UNAUTHENTICATED);
+	                 &err),
+	    CEP_UNAUTHENTICATED);
 	cr_assert(strstr(err.msg, "certificate not yet valid") != NULL, "%s",
 	    err.msg);
 	cr_assert(strstr(err.msg, "appliance CA") == NULL, "%s", err.msg);
 	/* before the CA itself was valid */
 	cr_assert_eq(cep_pki_verify_der(ca_pem, der, n, now - 10 * min, NULL,
-	    &err), CEP_UNAUTHENTICATED);
+	                 &err),
+	    CEP_UNAUTHENTICATED);
 	cr_assert(strstr(err.msg, "appliance CA certificate not yet valid") !=
-	    NULL, "%s", err.msg);
+	        NULL,
+	    "%s", err.msg);
 	free(der);
 	free(crt);
 	cep_pki_free_secret(key);
@@ -302,16 +336,18 @@ Test(pki, other_ca_refused, .init = setup, .fini = teardown)
 	size_t n;
 	to_der(crt, &der, &n);
 	cep_err err;
-	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, n, 0, NULL,
-	    &err), CEP_UNAUTHENTICATED);
-	cr_assert(strstr(err.msg, "not signed by the appliance CA") != NULL, "%s",
-	    err.msg);
+	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, n, 0,
+	                 NULL, &err),
+	    CEP_UNAUTHENTICATED);
+	cr_assert(strstr(err.msg, "not signed by the appliance CA") != NULL,
+	    "%s", err.msg);
 	/* the CA certificate itself is no identity */
 	uint8_t *cader;
 	size_t can;
 	to_der(cep_pki_ca_cert_pem(ca), &cader, &can);
 	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), cader, can, 0,
-	    NULL, &err), CEP_UNAUTHENTICATED);
+	                 NULL, &err),
+	    CEP_UNAUTHENTICATED);
 	cr_assert(strstr(err.msg, "CA certificate") != NULL, "%s", err.msg);
 	free(cader);
 	free(der);
@@ -327,7 +363,8 @@ Test(pki, garbage_refused, .init = setup, .fini = teardown)
 	uint8_t junk[300];
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 37 + 11);
-	cr_assert_eq(cep_pki_verify_der(ca_pem, junk, sizeof(junk), 0, NULL, &err),
+	cr_assert_eq(cep_pki_verify_der(ca_pem, junk, sizeof(junk), 0, NULL,
+	                 &err),
 	    CEP_UNAUTHENTICATED);
 	cr_assert(strstr(err.msg, "not valid X.509") != NULL, "%s", err.msg);
 	cr_assert_eq(cep_pki_verify_der(ca_pem, junk, 0, 0, NULL, &err),
@@ -352,7 +389,8 @@ Test(pki, garbage_refused, .init = setup, .fini = teardown)
 	/* a flipped bit in the signed part breaks the signature */
 	memcpy(longer, der, n);
 	longer[n / 2] ^= 0x01;
-	cr_assert_neq(cep_pki_verify_der(ca_pem, longer, n, 0, NULL, &err), CEP_OK);
+	cr_assert_neq(cep_pki_verify_der(ca_pem, longer, n, 0, NULL, &err),
+	    CEP_OK);
 	free(longer);
 	free(der);
 	free(crt);
@@ -375,7 +413,8 @@ Test(pki, bad_identity_uris, .init = setup, .fini = teardown)
 	    "cep://app1/local/host",
 	};
 	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
-		cep_pki_issue_req req = {.cn = "x", .uri_san = uris[i],
+		cep_pki_issue_req req = {.cn = "x",
+		    .uri_san = uris[i],
 		    .not_after_ms = cep_now_ms() + HOUR_MS};
 		char *crt, *key;
 		issue(ca, &req, &crt, &key);
@@ -384,8 +423,9 @@ Test(pki, bad_identity_uris, .init = setup, .fini = teardown)
 		to_der(crt, &der, &n);
 		cep_err err;
 		cep_pki_identity id;
-		cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, n, 0,
-		    &id, &err), CEP_UNAUTHENTICATED, "%s accepted", uris[i]);
+		cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, n,
+		                 0, &id, &err),
+		    CEP_UNAUTHENTICATED, "%s accepted", uris[i]);
 		cr_assert_str_eq(id.uri, "", "identity filled on failure");
 		free(der);
 		free(crt);
@@ -394,9 +434,11 @@ Test(pki, bad_identity_uris, .init = setup, .fini = teardown)
 	char buf[256];
 	cep_err err;
 	cr_assert_eq(cep_pki_identity_uri(buf, sizeof(buf), "a", "b/c", "d",
-	    "r-0123456789abcdef", &err), CEP_INVALID_ARGUMENT);
+	                 "r-0123456789abcdef", &err),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_pki_identity_uri(buf, 20, "a", "b", "d",
-	    "r-0123456789abcdef", &err), CEP_INVALID_ARGUMENT);
+	                 "r-0123456789abcdef", &err),
+	    CEP_INVALID_ARGUMENT);
 }
 
 Test(pki, proof_of_possession, .init = setup, .fini = teardown)
@@ -416,8 +458,8 @@ Test(pki, proof_of_possession, .init = setup, .fini = teardown)
 	memcpy(other, nonce, sizeof(other));
 	other[31] ^= 0x80;
 
-	cr_assert_eq(cep_pki_sign_proof(key1, nonce, 32, &sig, &sl, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_pki_sign_proof(key1, nonce, 32, &sig, &sl, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_pki_check_proof(der1, n1, nonce, 32, sig, sl, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_pki_check_proof(der2, n2, nonce, 32, sig, sl, &err),
@@ -426,11 +468,13 @@ Test(pki, proof_of_possession, .init = setup, .fini = teardown)
 	    CEP_UNAUTHENTICATED);
 	for (size_t i = 0; i < sl; i += 7) {
 		sig[i] ^= 0x04;
-		cr_assert_neq(cep_pki_check_proof(der1, n1, nonce, 32, sig, sl, &err),
+		cr_assert_neq(cep_pki_check_proof(der1, n1, nonce, 32, sig, sl,
+		                  &err),
 		    CEP_OK, "flipped byte %zu accepted", i);
 		sig[i] ^= 0x04;
 	}
-	cr_assert_neq(cep_pki_check_proof(der1, n1, nonce, 32, sig, sl - 1, &err),
+	cr_assert_neq(cep_pki_check_proof(der1, n1, nonce, 32, sig, sl - 1,
+	                  &err),
 	    CEP_OK);
 	free(sig);
 
@@ -441,7 +485,8 @@ Test(pki, proof_of_possession, .init = setup, .fini = teardown)
 	uint8_t big[65] = {0};
 	cr_assert_eq(cep_pki_sign_proof(key1, big, 65, &sig, &sl, &err),
 	    CEP_INVALID_ARGUMENT);
-	cr_assert_eq(cep_pki_sign_proof(key1, big, 64, &sig, &sl, &err), CEP_OK);
+	cr_assert_eq(cep_pki_sign_proof(key1, big, 64, &sig, &sl, &err),
+	    CEP_OK);
 	cr_assert_eq(cep_pki_check_proof(der1, n1, big, 16, sig, sl, &err),
 	    CEP_UNAUTHENTICATED);
 	free(sig);
@@ -462,11 +507,15 @@ static nng_tls_config *tls_cfg(int server, const char *crt, const char *key,
     const char *server_name)
 {
 	nng_tls_config *cfg;
-	cr_assert_eq(nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER
-						      : NNG_TLS_MODE_CLIENT), 0);
+	cr_assert_eq(nng_tls_config_alloc(&cfg,
+	                 server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT),
+	    0);
 	cr_assert_eq(nng_tls_config_own_cert(cfg, crt, key, NULL), 0);
-	cr_assert_eq(nng_tls_config_ca_chain(cfg, cep_pki_ca_cert_pem(ca), NULL), 0);
-	cr_assert_eq(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED), 0);
+	cr_assert_eq(nng_tls_config_ca_chain(cfg, cep_pki_ca_cert_pem(ca),
+	                 NULL),
+	    0);
+	cr_assert_eq(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED),
+	    0);
 	if (server_name != NULL)
 		cr_assert_eq(nng_tls_config_server_name(cfg, server_name), 0);
 	return cfg;
@@ -507,8 +556,11 @@ Test(pki, certs_work_in_mutual_tls, .init = setup, .fini = teardown)
 	const char *dns[] = {"localhost", NULL};
 	const char *ips[] = {"127.0.0.1", NULL};
 	int64_t na = cep_now_ms() + HOUR_MS;
-	cep_pki_issue_req sreq = {.cn = "cep-relay", .dns = dns, .ips = ips,
-	    .not_after_ms = na, .server = 1};
+	cep_pki_issue_req sreq = {.cn = "cep-relay",
+	    .dns = dns,
+	    .ips = ips,
+	    .not_after_ms = na,
+	    .server = 1};
 	char *scrt, *skey, *ccrt, *ckey, *xcrt, *xkey;
 	issue(ca, &sreq, &scrt, &skey);
 	cep_run_id rid;
@@ -518,7 +570,8 @@ Test(pki, certs_work_in_mutual_tls, .init = setup, .fini = teardown)
 	runner_identity(o, &rid2, 0, na, &xcrt, &xkey);
 
 	char url[64];
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", cep_test_free_port());
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d",
+	    cep_test_free_port());
 	nng_socket srv;
 	nng_listener l;
 	cr_assert_eq(nng_pull0_open(&srv), 0);
@@ -562,15 +615,18 @@ Test(pki, issue_pub_for_a_key_made_elsewhere, .init = setup, .fini = teardown)
 	size_t plen = 0;
 	cr_assert_eq(cep_pki_keypair_new(&key, &pub, &plen, &err), CEP_OK, "%s",
 	    err.msg);
-	cr_assert_eq(plen, 91);   /* P-256 SubjectPublicKeyInfo */
+	cr_assert_eq(plen, 91); /* P-256 SubjectPublicKeyInfo */
 	cr_assert(strstr(key, "PRIVATE KEY") != NULL);
 	cr_assert_eq(cep_pki_check_pub(pub, plen, &err), CEP_OK, "%s", err.msg);
 	cep_run_id rid;
 	cep_run_id_new(&rid);
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
-	    "host", rid.s, &err), CEP_OK);
+	                 "host", rid.s, &err),
+	    CEP_OK);
 	int64_t na = cep_now_ms() + HOUR_MS;
-	cep_pki_issue_req req = {.cn = rid.s, .uri_san = uri, .not_after_ms = na};
+	cep_pki_issue_req req = {.cn = rid.s,
+	    .uri_san = uri,
+	    .not_after_ms = na};
 	cr_assert_eq(cep_pki_issue_pub(ca, &req, pub, plen, &crt, &err), CEP_OK,
 	    "%s", err.msg);
 	uint8_t *der;
@@ -578,7 +634,8 @@ Test(pki, issue_pub_for_a_key_made_elsewhere, .init = setup, .fini = teardown)
 	to_der(crt, &der, &dlen);
 	cep_pki_identity id;
 	cr_assert_eq(cep_pki_verify_der(cep_pki_ca_cert_pem(ca), der, dlen, 0,
-	    &id, &err), CEP_OK, "%s", err.msg);
+	                 &id, &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(id.uri, uri);
 	cr_assert_str_eq(id.cn, rid.s);
 	cr_assert_str_eq(id.run_id.s, rid.s);
@@ -587,9 +644,11 @@ Test(pki, issue_pub_for_a_key_made_elsewhere, .init = setup, .fini = teardown)
 	uint8_t nonce[32] = {1, 2, 3}, *sig = NULL;
 	size_t slen = 0;
 	cr_assert_eq(cep_pki_sign_proof(key, nonce, sizeof(nonce), &sig, &slen,
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_pki_check_proof(der, dlen, nonce, sizeof(nonce), sig,
-	    slen, &err), CEP_OK, "%s", err.msg);
+	                 slen, &err),
+	    CEP_OK, "%s", err.msg);
 	free(sig);
 	free(der);
 	free(crt);
@@ -603,7 +662,8 @@ Test(pki, issue_pub_refuses_other_keys, .init = setup, .fini = teardown)
 	uint8_t buf[1024], *pub = NULL;
 	size_t n, plen = 0;
 	char *key = NULL, *crt = (char *)"untouched";
-	cep_pki_issue_req req = {.cn = "x", .not_after_ms = cep_now_ms() + HOUR_MS};
+	cep_pki_issue_req req = {.cn = "x",
+	    .not_after_ms = cep_now_ms() + HOUR_MS};
 
 	n = cep_test_foreign_pub(MBEDTLS_PK_RSA, 0, buf, sizeof(buf));
 	cr_assert_eq(cep_pki_issue_pub(ca, &req, buf, n, &crt, &err),
@@ -623,7 +683,7 @@ Test(pki, issue_pub_refuses_other_keys, .init = setup, .fini = teardown)
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_pki_check_pub(buf, plen - 1, &err),
 	    CEP_INVALID_ARGUMENT);
-	buf[plen - 1] ^= 0x01;   /* y no longer on the curve */
+	buf[plen - 1] ^= 0x01; /* y no longer on the curve */
 	cr_assert_eq(cep_pki_check_pub(buf, plen, &err), CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_pki_check_pub(NULL, 0, &err), CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_pki_check_pub(buf, CEP_PKI_PUBKEY_MAX + 1, &err),
@@ -640,11 +700,13 @@ Test(pki, fingerprint_names_the_ca, .init = setup, .fini = teardown)
 	cep_err err;
 	char a[128], b[128];
 	cr_assert_eq(cep_pki_fingerprint(cep_pki_ca_cert_pem(ca), a, sizeof(a),
-	    &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(strlen(a), 95);
 	cep_pki_ca *o = other_ca("fp");
 	cr_assert_eq(cep_pki_fingerprint(cep_pki_ca_cert_pem(o), b, sizeof(b),
-	    &err), CEP_OK);
+	                 &err),
+	    CEP_OK);
 	cr_assert_str_neq(a, b);
 	cr_assert_eq(cep_pki_fingerprint("junk", b, sizeof(b), &err),
 	    CEP_INVALID_ARGUMENT);

@@ -26,8 +26,8 @@ Test(caps, pod_column_is_what_runner_pods_always_had)
 	cr_assert(!cg);
 	cr_assert_eq(caps_of("network-latency", CEP_CAPS_POD),
 	    NET | CEP_CAP_NET_RAW);
-	cr_assert_eq(caps_of("disk-fill", CEP_CAPS_POD), CEP_CAP_SYS_PTRACE |
-	    CEP_CAP_DAC_OVERRIDE);
+	cr_assert_eq(caps_of("disk-fill", CEP_CAPS_POD),
+	    CEP_CAP_SYS_PTRACE | CEP_CAP_DAC_OVERRIDE);
 	cr_assert_eq(cep_caps_for("cpu-hog", CEP_CAPS_POD, &c, &cg, NULL),
 	    CEP_OK);
 	cr_assert_eq(c, CEP_CAP_SYS_PTRACE);
@@ -71,7 +71,8 @@ Test(caps, unknown_types_are_refused)
 	for (size_t i = 0; bad[i] != NULL; i++) {
 		unsigned c = 7;
 		cep_err err = {0};
-		cr_assert_eq(cep_caps_for(bad[i], CEP_CAPS_HOST, &c, NULL, &err),
+		cr_assert_eq(cep_caps_for(bad[i], CEP_CAPS_HOST, &c, NULL,
+		                 &err),
 		    CEP_NOT_FOUND, "\"%s\"", bad[i]);
 		cr_assert_eq(c, 0);
 		cr_assert(strstr(err.msg, "capability table") != NULL, "%s",
@@ -137,14 +138,14 @@ Test(caps, names_and_linux_numbers)
 		cr_assert_not_null(cep_caps_name(b));
 		cr_assert_geq(cep_caps_linux(b), 0);
 	}
-	cr_assert_eq(cep_caps_linux_mask(NET), (1ull << 12) | (1ull << 21) |
-	    (1ull << 19));
+	cr_assert_eq(cep_caps_linux_mask(NET),
+	    (1ull << 12) | (1ull << 21) | (1ull << 19));
 	cr_assert_eq(cep_caps_linux_mask(0), 0);
 	char buf[64];
 	cep_caps_text(NET | CEP_CAP_KILL, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "NET_ADMIN,SYS_ADMIN,SYS_PTRACE,KILL");
 	cep_caps_text(0, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "");
-	cep_caps_text(CEP_CAP_ALL, buf, 8);   /* truncated, terminated */
+	cep_caps_text(CEP_CAP_ALL, buf, 8); /* truncated, terminated */
 	cr_assert_lt(strlen(buf), 8);
 }

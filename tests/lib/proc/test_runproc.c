@@ -15,7 +15,7 @@
 #include "util.h"
 
 #define RUN "r-0123456789abcdef"
-#define SLOW_RUN "r-5105000000000000"   /* the stand-in sleeps for it */
+#define SLOW_RUN "r-5105000000000000" /* the stand-in sleeps for it */
 
 static bool parse(const char *const *argv, cep_run_id *id, bool *cleanup)
 {
@@ -61,8 +61,10 @@ Test(runproc, parses_runner_command_lines)
 Test(runproc, argv_has_the_local_executors_flags)
 {
 	char *argv[CEP_RUNPROC_ARGV_MAX];
-	cep_runproc_args a = {.bin = "/b/cep-runner", .relay_url = "tls+tcp://r:1",
-	    .identity_dir = "/i", .run_id = RUN};
+	cep_runproc_args a = {.bin = "/b/cep-runner",
+	    .relay_url = "tls+tcp://r:1",
+	    .identity_dir = "/i",
+	    .run_id = RUN};
 	cep_runproc_argv(&a, argv);
 	const char *want[] = {"/b/cep-runner", "--relay", "tls+tcp://r:1",
 	    "--identity", "/i", "--run-id", RUN, NULL};
@@ -70,7 +72,7 @@ Test(runproc, argv_has_the_local_executors_flags)
 		cr_assert_str_eq(argv[i], want[i]);
 	cr_assert_null(argv[7]);
 	a.server_name = "localhost";
-	a.cp_ca_file = "/ca";      /* without a cp_url: left out */
+	a.cp_ca_file = "/ca"; /* without a cp_url: left out */
 	cep_runproc_argv(&a, argv);
 	cr_assert_str_eq(argv[7], "--server-name");
 	cr_assert_null(argv[9]);
@@ -105,7 +107,7 @@ static int wait_result(cep_cleanrun *c, char **undone, cep_err *err)
 		}
 		cep_sleep_ms(10);
 	}
-	return -1;   /* still running after 5 s */
+	return -1; /* still running after 5 s */
 }
 
 Test(cleanrun, runs_the_cleanup_runner_and_reads_its_report)
@@ -113,8 +115,11 @@ Test(cleanrun, runs_the_cleanup_runner_and_reads_its_report)
 	char *dir = cep_test_tmpdir("cleanrun"), bin[4096];
 	snprintf(bin, sizeof(bin), "%s/cep-runner", dir);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, fake, strlen(fake), 0755, &err), CEP_OK);
-	cep_cleanrun_opts o = {.runner_bin = bin, .dir = dir, .run_id = RUN,
+	cr_assert_eq(cep_write_file(bin, fake, strlen(fake), 0755, &err),
+	    CEP_OK);
+	cep_cleanrun_opts o = {.runner_bin = bin,
+	    .dir = dir,
+	    .run_id = RUN,
 	    .recs_json = "[{\"fault_id\":\"f1\"},{\"fault_id\":\"f2\"}]"};
 	cep_cleanrun *c = NULL;
 	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_OK, "%s", err.msg);
@@ -135,9 +140,12 @@ Test(cleanrun, no_report_and_time_limit_are_errors)
 	char *dir = cep_test_tmpdir("cleanrun"), bin[4096];
 	snprintf(bin, sizeof(bin), "%s/cep-runner", dir);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, fake, strlen(fake), 0755, &err), CEP_OK);
+	cr_assert_eq(cep_write_file(bin, fake, strlen(fake), 0755, &err),
+	    CEP_OK);
 	/* records without f1: the stand-in exits 3 without a report */
-	cep_cleanrun_opts o = {.runner_bin = bin, .dir = dir, .run_id = RUN,
+	cep_cleanrun_opts o = {.runner_bin = bin,
+	    .dir = dir,
+	    .run_id = RUN,
 	    .recs_json = "[]"};
 	cep_cleanrun *c = NULL;
 	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_OK, "%s", err.msg);
@@ -164,8 +172,10 @@ Test(cleanrun, refuses_what_is_not_a_run_id)
 {
 	char *dir = cep_test_tmpdir("cleanrun");
 	cep_err err = {0};
-	cep_cleanrun_opts o = {.runner_bin = "/bin/false", .dir = dir,
-	    .run_id = "r-../../etc", .recs_json = "[]"};
+	cep_cleanrun_opts o = {.runner_bin = "/bin/false",
+	    .dir = dir,
+	    .run_id = "r-../../etc",
+	    .recs_json = "[]"};
 	cep_cleanrun *c = NULL;
 	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_INVALID_ARGUMENT);
 	cr_assert_null(c);

@@ -117,8 +117,8 @@ typedef struct fx {
 	atomic_int pipe_adds, pipe_rems;
 } fx;
 
-static void on_pipe(cep_pipe_id p, bool added, bool verified,
-    const char *peer, void *arg)
+static void on_pipe(cep_pipe_id p, bool added, bool verified, const char *peer,
+    void *arg)
 {
 	(void)p;
 	(void)verified;
@@ -139,15 +139,16 @@ static void issue(cep_pki_ca *ca, const char *cn, int server, pems *out)
 {
 	static const char *const dns[] = {"localhost", NULL};
 	static const char *const ips[] = {"127.0.0.1", NULL};
-	cep_pki_issue_req rq = {.cn = cn, .server = server,
+	cep_pki_issue_req rq = {.cn = cn,
+	    .server = server,
 	    .not_after_ms = cep_now_ms() + 3600 * 1000};
 	if (server) {
 		rq.dns = dns;
 		rq.ips = ips;
 	}
 	cep_err err;
-	cr_assert_eq(cep_pki_issue(ca, &rq, &out->cert, &out->key, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_pki_issue(ca, &rq, &out->cert, &out->key, &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 static void make_pki(fx *f)
@@ -168,7 +169,8 @@ static void make_pki(fx *f)
 static cep_rpc_tls server_tls(fx *f, bool optional)
 {
 	return (cep_rpc_tls){.cert_pem = f->server.cert,
-	    .key_pem = f->server.key, .ca_pem = f->ca_pem,
+	    .key_pem = f->server.key,
+	    .ca_pem = f->ca_pem,
 	    .client_cert_optional = optional};
 }
 
@@ -176,25 +178,30 @@ static cep_rpc_tls client_tls(fx *f, const pems *who)
 {
 	/* mbedTLS 2.28 matches names against DNS SANs only, not IP SANs */
 	return (cep_rpc_tls){.cert_pem = who ? who->cert : NULL,
-	    .key_pem = who ? who->key : NULL, .ca_pem = f->ca_pem,
+	    .key_pem = who ? who->key : NULL,
+	    .ca_pem = f->ca_pem,
 	    .server_name = "localhost"};
 }
 
 static void fx_server(fx *f, int workers, bool optional)
 {
-	cep_rpc_server_opts o = {.name = "test", .workers = workers,
-	    .pipe_cb = on_pipe, .pipe_cb_arg = f};
+	cep_rpc_server_opts o = {.name = "test",
+	    .workers = workers,
+	    .pipe_cb = on_pipe,
+	    .pipe_cb_arg = f};
 	cep_err err;
 	cr_assert_eq(cep_rpc_server_new(&f->srv, methods, NMETHODS, NULL, &o,
-	                 &err), CEP_OK, "%s", err.msg);
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	if (f->tls) {
 		cep_rpc_tls t = server_tls(f, optional);
 		cr_assert_eq(cep_rpc_server_listen(f->srv,
-		                 "tls+tcp://127.0.0.1:0", &t, &err), CEP_OK,
-		    "%s", err.msg);
+		                 "tls+tcp://127.0.0.1:0", &t, &err),
+		    CEP_OK, "%s", err.msg);
 		int port = cep_rpc_server_port(f->srv);
 		cr_assert(port > 0);
-		snprintf(f->url, sizeof(f->url), "tls+tcp://127.0.0.1:%d", port);
+		snprintf(f->url, sizeof(f->url), "tls+tcp://127.0.0.1:%d",
+		    port);
 	} else {
 		cr_assert_eq(cep_rpc_server_listen(f->srv, f->url, NULL, &err),
 		    CEP_OK, "%s", err.msg);
@@ -269,7 +276,8 @@ static void echo_ok(cep_rpc_client *c, const char *text)
 {
 	char out[512];
 	cep_err err;
-	int rv = echo(c, "cep.v1.Test/Echo", text, 5000, out, sizeof(out), &err);
+	int rv = echo(c, "cep.v1.Test/Echo", text, 5000, out, sizeof(out),
+	    &err);
 	cr_assert_eq(rv, CEP_OK, "%s: %s", cep_code_name(rv), err.msg);
 	size_t n = strlen(text);
 	cr_assert(strncmp(out, text, n) == 0 && out[n] == '|',
@@ -285,10 +293,12 @@ static void t_unary(bool tls)
 	char out[512];
 	cep_err err;
 	cr_assert_eq(echo(c, "cep.v1.Test/Echo", "hello", 5000, out,
-	                 sizeof(out), &err), CEP_OK, "%s", err.msg);
+	                 sizeof(out), &err),
+	    CEP_OK, "%s", err.msg);
 	/* "hello|<verified>|<peer>|<pipe>" */
 	if (tls)
-		cr_assert(strncmp(out, "hello|1|127.0.0.1:", 18) == 0, "%s", out);
+		cr_assert(strncmp(out, "hello|1|127.0.0.1:", 18) == 0, "%s",
+		    out);
 	else
 		cr_assert(strncmp(out, "hello|1|ipc|", 12) == 0, "%s", out);
 	cep_rpc_stats st;
@@ -305,8 +315,14 @@ static void t_unary(bool tls)
 	fx_free(f);
 }
 
-Test(rpc, unary_ipc) { t_unary(false); }
-Test(rpc, unary_tls) { t_unary(true); }
+Test(rpc, unary_ipc)
+{
+	t_unary(false);
+}
+Test(rpc, unary_tls)
+{
+	t_unary(true);
+}
 
 typedef struct worker_arg {
 	cep_rpc_client *c;
@@ -320,8 +336,8 @@ static void *caller(void *p)
 		char text[64], out[512];
 		cep_err err;
 		snprintf(text, sizeof(text), "t%d-c%d", w->id, i);
-		if (echo(w->c, "cep.v1.Test/Echo", text, 10000, out, sizeof(out),
-		        &err) == CEP_OK &&
+		if (echo(w->c, "cep.v1.Test/Echo", text, 10000, out,
+		        sizeof(out), &err) == CEP_OK &&
 		    strncmp(out, text, strlen(text)) == 0 &&
 		    out[strlen(text)] == '|')
 			w->ok++;
@@ -353,8 +369,14 @@ static void t_threads(bool tls)
 	fx_free(f);
 }
 
-Test(rpc, threads_ipc) { t_threads(false); }
-Test(rpc, threads_tls) { t_threads(true); }
+Test(rpc, threads_ipc)
+{
+	t_threads(false);
+}
+Test(rpc, threads_tls)
+{
+	t_threads(true);
+}
 
 /* ------------------------------------------------------------ long-poll */
 
@@ -395,7 +417,9 @@ static void t_longpoll(bool tls)
 {
 	fx *f = fx_new(tls, 1);
 	cep_rpc_client *c = fx_client(f);
-	park_arg a = {.c = c, .method = "cep.v1.Test/Park", .timeout_ms = 20000};
+	park_arg a = {.c = c,
+	    .method = "cep.v1.Test/Park",
+	    .timeout_ms = 20000};
 	pthread_t th, rep;
 	pthread_create(&th, NULL, park_caller, &a);
 	park_wait(1);
@@ -414,8 +438,14 @@ static void t_longpoll(bool tls)
 	fx_free(f);
 }
 
-Test(rpc, longpoll_ipc) { t_longpoll(false); }
-Test(rpc, longpoll_tls) { t_longpoll(true); }
+Test(rpc, longpoll_ipc)
+{
+	t_longpoll(false);
+}
+Test(rpc, longpoll_tls)
+{
+	t_longpoll(true);
+}
 
 /* 40 calls parked at once: the context pool grows past its first 8. */
 Test(rpc, many_parked_ipc)
@@ -426,7 +456,8 @@ Test(rpc, many_parked_ipc)
 	park_arg a[N];
 	pthread_t th[N];
 	for (int i = 0; i < N; i++) {
-		a[i] = (park_arg){.c = c, .method = "cep.v1.Test/Park",
+		a[i] = (park_arg){.c = c,
+		    .method = "cep.v1.Test/Park",
 		    .timeout_ms = 20000};
 		pthread_create(&th[i], NULL, park_caller, &a[i]);
 	}
@@ -504,7 +535,8 @@ static void t_refusals(bool tls)
 	if (!tls) { /* raw nng sockets speak ipc here; TLS is covered below */
 		/* a body that is not the method's request */
 		Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
-		uint8_t bad_body[] = {0x0a, 0x05, 'a'}; /* length past the end */
+		uint8_t bad_body[] = {0x0a, 0x05,
+		    'a'}; /* length past the end */
 		env.method = "cep.v1.Test/Echo";
 		env.call_id = 77;
 		env.body = (ProtobufCBinaryData){sizeof(bad_body), bad_body};
@@ -536,8 +568,14 @@ static void t_refusals(bool tls)
 	fx_free(f);
 }
 
-Test(rpc, refusals_ipc) { t_refusals(false); }
-Test(rpc, refusals_tls) { t_refusals(true); }
+Test(rpc, refusals_ipc)
+{
+	t_refusals(false);
+}
+Test(rpc, refusals_tls)
+{
+	t_refusals(true);
+}
 
 static void t_deadline(bool tls)
 {
@@ -559,15 +597,23 @@ static void t_deadline(bool tls)
 	fx_free(f); /* answers the forgotten call; ASan checks nothing leaks */
 }
 
-Test(rpc, deadline_ipc) { t_deadline(false); }
-Test(rpc, deadline_tls) { t_deadline(true); }
+Test(rpc, deadline_ipc)
+{
+	t_deadline(false);
+}
+Test(rpc, deadline_tls)
+{
+	t_deadline(true);
+}
 
 /* A parked call is answered UNAVAILABLE when the server goes away. */
 Test(rpc, free_answers_parked)
 {
 	fx *f = fx_new(false, 1);
 	cep_rpc_client *c = fx_client(f);
-	park_arg a = {.c = c, .method = "cep.v1.Test/Park", .timeout_ms = 20000};
+	park_arg a = {.c = c,
+	    .method = "cep.v1.Test/Park",
+	    .timeout_ms = 20000};
 	pthread_t th;
 	pthread_create(&th, NULL, park_caller, &a);
 	park_wait(1);
@@ -610,8 +656,8 @@ Test(rpc, ipc_survives_handshake_close)
 		while (rv != CEP_OK && cep_mono_ms() < until)
 			rv = echo(c, "cep.v1.Test/Echo", "again", 1000, NULL, 0,
 			    &err);
-		cr_assert_eq(rv, CEP_OK, "round %d: not served again: %s", round,
-		    err.msg);
+		cr_assert_eq(rv, CEP_OK, "round %d: not served again: %s",
+		    round, err.msg);
 		cep_rpc_client_free(c);
 	}
 	fx_free(f);
@@ -634,7 +680,8 @@ Test(rpc, ipc_mode_and_stale_socket)
 	close(fd);
 	cep_rpc_server *s, *s2;
 	cep_err err;
-	cr_assert_eq(cep_rpc_server_new(&s, methods, NMETHODS, NULL, NULL, &err),
+	cr_assert_eq(cep_rpc_server_new(&s, methods, NMETHODS, NULL, NULL,
+	                 &err),
 	    CEP_OK);
 	cr_assert_eq(cep_rpc_server_listen(s, url, NULL, &err), CEP_OK, "%s",
 	    err.msg);
@@ -643,7 +690,8 @@ Test(rpc, ipc_mode_and_stale_socket)
 	cr_assert_eq(st.st_mode & 0777, 0660, "mode %o", st.st_mode & 0777);
 	/* a live socket is not taken over */
 	cr_assert_eq(cep_rpc_server_new(&s2, methods, NMETHODS, NULL, NULL,
-	                 &err), CEP_OK);
+	                 &err),
+	    CEP_OK);
 	cr_assert_eq(cep_rpc_server_listen(s2, url, NULL, &err),
 	    CEP_ALREADY_EXISTS, "%s", err.msg);
 	cep_rpc_server_free(s2);
@@ -666,7 +714,8 @@ Test(rpc, client_before_server)
 	int rv = echo(c, "cep.v1.Test/Echo", "x", 200, NULL, 0, &err);
 	cr_assert_eq(rv, CEP_UNAVAILABLE, "%s", err.msg);
 	cep_rpc_server *s;
-	cr_assert_eq(cep_rpc_server_new(&s, methods, NMETHODS, NULL, NULL, &err),
+	cr_assert_eq(cep_rpc_server_new(&s, methods, NMETHODS, NULL, NULL,
+	                 &err),
 	    CEP_OK);
 	cr_assert_eq(cep_rpc_server_listen(s, url, NULL, &err), CEP_OK);
 	echo_ok(c, "late-server");
@@ -683,7 +732,8 @@ Test(rpc, close_pipe)
 	char out[512];
 	cep_err err;
 	cr_assert_eq(echo(c, "cep.v1.Test/Echo", "a", 5000, out, sizeof(out),
-	                 &err), CEP_OK);
+	                 &err),
+	    CEP_OK);
 	char *last = strrchr(out, '|');
 	cr_assert_not_null(last);
 	cep_pipe_id p = {(uint32_t)strtoul(last + 1, NULL, 10)};
@@ -695,7 +745,8 @@ Test(rpc, close_pipe)
 	cr_assert_eq(atomic_load(&f->pipe_rems), 1);
 	int rv = CEP_UNAVAILABLE;
 	for (int i = 0; i < 20 && rv != CEP_OK; i++) {
-		rv = echo(c, "cep.v1.Test/Echo", "b", 2000, out, sizeof(out), &err);
+		rv = echo(c, "cep.v1.Test/Echo", "b", 2000, out, sizeof(out),
+		    &err);
 		if (rv != CEP_OK) {
 			cr_assert(cep_rpc_retryable(rv), "%s", err.msg);
 			cep_sleep_ms(cep_rpc_backoff_ms(i, 20, 200));
@@ -731,7 +782,8 @@ Test(rpc, tls_stranger_refused)
 	int got = CEP_UNAVAILABLE;
 	for (int i = 0; i < 3 && got != CEP_OK; i++) {
 		c = fx_client(f);
-		got = echo(c, "cep.v1.Test/Echo", "member", 5000, NULL, 0, &err);
+		got = echo(c, "cep.v1.Test/Echo", "member", 5000, NULL, 0,
+		    &err);
 		cep_rpc_client_free(c);
 	}
 	cr_assert_eq(got, CEP_OK, "member refused: %s", err.msg);
@@ -754,7 +806,8 @@ Test(rpc, tls_optional_marks_unverified)
 		int rv = echo(c, "cep.v1.Test/Echo", text[i], 5000, out,
 		    sizeof(out), &err);
 		cr_assert_eq(rv, CEP_OK, "%s", err.msg);
-		cr_assert(strncmp(out, want[i], strlen(want[i])) == 0, "%s", out);
+		cr_assert(strncmp(out, want[i], strlen(want[i])) == 0, "%s",
+		    out);
 		cep_rpc_client_free(c);
 	}
 	fx_free(f);
@@ -796,7 +849,8 @@ Test(rpc, decode_frame)
 	cep_rpc_decode_frame(methods, NMETHODS, junk, sizeof(junk), &fr);
 	cr_assert_eq(fr.code, CEP_INVALID_ARGUMENT);
 	cep_rpc_decode_frame(methods, NMETHODS, NULL, 0, &fr);
-	cr_assert_eq(fr.code, CEP_UNIMPLEMENTED); /* empty envelope: no method */
+	cr_assert_eq(fr.code,
+	    CEP_UNIMPLEMENTED); /* empty envelope: no method */
 	Cep__V1__Envelope env = CEP__V1__ENVELOPE__INIT;
 	env.method = "bad\nname\x01";
 	env.call_id = 9;

@@ -107,7 +107,8 @@ Test(rpc_dispatch, call_runs_with_the_given_pipe_and_peer)
 	size_t len;
 	cep_err err;
 	cr_assert_eq(cep_rpc_request_pack("cep.v1.Test/Echo", 77, 1000,
-	    &rq.base, &frame, &len, &err), CEP_OK);
+	                 &rq.base, &frame, &len, &err),
+	    CEP_OK);
 	sink k = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	cep_rpc_server_dispatch(s, (cep_pipe_id){5}, true, "tunnel:r-1", frame,
 	    len, out, &k);
@@ -149,9 +150,10 @@ Test(rpc_dispatch, bad_frames_answered_at_once)
 	uint8_t *frame;
 	size_t len;
 	cr_assert_eq(cep_rpc_request_pack("cep.v1.Test/Nope", 3, 0, NULL,
-	    &frame, &len, &err), CEP_OK);
-	cep_rpc_server_dispatch(s, (cep_pipe_id){1}, true, "x", frame, len,
-	    out, &k);
+	                 &frame, &len, &err),
+	    CEP_OK);
+	cep_rpc_server_dispatch(s, (cep_pipe_id){1}, true, "x", frame, len, out,
+	    &k);
 	free(frame);
 	cr_assert_eq(k.calls, 2);
 	cr_assert_eq(reply_of(&k, 3, &rep, &err), CEP_UNIMPLEMENTED);
@@ -199,7 +201,8 @@ Test(rpc_dispatch, held_calls_answered_later_or_at_free)
 	uint8_t *frame;
 	size_t len;
 	cr_assert_eq(cep_rpc_request_pack("cep.v1.Test/Hold", 9, 0, &rq.base,
-	    &frame, &len, &err), CEP_OK);
+	                 &frame, &len, &err),
+	    CEP_OK);
 	held = NULL;
 	cep_rpc_server_dispatch(s, (cep_pipe_id){2}, false, "x", frame, len,
 	    out, &k);
@@ -238,7 +241,8 @@ static uint32_t try_echo_pipe(cep_rpc_client *c)
 	ProtobufCMessage *out = NULL;
 	cep_err err;
 	if (cep_rpc_invoke(c, "cep.v1.Test/Echo", &rq.base,
-	    &cep__v1__challenge_reply__descriptor, &out, 2000, &err) != CEP_OK)
+	        &cep__v1__challenge_reply__descriptor, &out, 2000,
+	        &err) != CEP_OK)
 		return 0;
 	const Cep__V1__ChallengeReply *rep = (const void *)out;
 	char text[256];
@@ -257,8 +261,9 @@ static uint32_t echo_pipe(cep_rpc_client *c)
 	ProtobufCMessage *out = NULL;
 	cep_err err;
 	cr_assert_eq(cep_rpc_invoke(c, "cep.v1.Test/Echo", &rq.base,
-	    &cep__v1__challenge_reply__descriptor, &out, 5000, &err), CEP_OK,
-	    "%s", err.msg);
+	                 &cep__v1__challenge_reply__descriptor, &out, 5000,
+	                 &err),
+	    CEP_OK, "%s", err.msg);
 	const Cep__V1__ChallengeReply *rep = (const void *)out;
 	char text[256];
 	snprintf(text, sizeof(text), "%.*s", (int)rep->nonce.len,
@@ -293,7 +298,8 @@ Test(rpc_dispatch, close_pipe_ignores_virtual_ids)
 	uint32_t pipe = echo_pipe(c);
 	cr_assert(pipe != 0 && (pipe & CEP_RPC_VIRTUAL_PIPE) == 0, "%u", pipe);
 	cr_assert_eq(pipes_now(s), 1);
-	cep_rpc_server_close_pipe(s, (cep_pipe_id){pipe | CEP_RPC_VIRTUAL_PIPE});
+	cep_rpc_server_close_pipe(s,
+	    (cep_pipe_id){pipe | CEP_RPC_VIRTUAL_PIPE});
 	cep_sleep_ms(200);
 	cr_assert_eq(pipes_now(s), 1, "a virtual id closed a real pipe");
 	cr_assert_eq(echo_pipe(c), pipe, "the connection was replaced");
@@ -326,6 +332,7 @@ Test(rpc_dispatch, reply_error_text_loses_control_characters)
 	size_t len = cep__v1__envelope__pack(&env, buf);
 	cep_err err;
 	cr_assert_eq(cep_rpc_reply_unpack(buf, len, 5, "test", NULL, NULL,
-	    &err), CEP_PERMISSION_DENIED);
+	                 &err),
+	    CEP_PERMISSION_DENIED);
 	cr_assert_str_eq(err.msg, "denied [2J  level=info msg=forged ");
 }

@@ -18,8 +18,14 @@
 
 static char *root;
 
-static void setup(void) { root = cep_test_tmpdir("ctrpid"); }
-static void teardown(void) { cep_test_rmdir(root); }
+static void setup(void)
+{
+	root = cep_test_tmpdir("ctrpid");
+}
+static void teardown(void)
+{
+	cep_test_rmdir(root);
+}
 
 static void write_file(const char *path, const char *data, size_t n)
 {
@@ -38,9 +44,10 @@ static void proc(int pid, int ppid, unsigned long long start,
 	cr_assert_eq(mkdir(p, 0755), 0);
 	snprintf(p, sizeof(p), "%s/%d/cgroup", root, pid);
 	write_file(p, cgroup, strlen(cgroup));
-	snprintf(st, sizeof(st), "%d (sh) S %d 1 1 0 -1 4194560 100 0 0 0 1 "
-	    "2 0 0 20 0 1 0 %llu 1000 10 18446744073709551615\n", pid, ppid,
-	    start);
+	snprintf(st, sizeof(st),
+	    "%d (sh) S %d 1 1 0 -1 4194560 100 0 0 0 1 "
+	    "2 0 0 20 0 1 0 %llu 1000 10 18446744073709551615\n",
+	    pid, ppid, start);
 	snprintf(p, sizeof(p), "%s/%d/stat", root, pid);
 	write_file(p, st, strlen(st));
 }
@@ -58,23 +65,28 @@ Test(ctrpid, parse_ids)
 	const char *rt;
 	cep_err e = {0};
 	cr_assert_eq(cep_ctrpid_parse_id("containerd://" ID, id, sizeof(id),
-	    &rt, &e), CEP_OK);
+	                 &rt, &e),
+	    CEP_OK);
 	cr_assert_str_eq(id, ID);
 	cr_assert_str_eq(rt, "containerd");
 	cr_assert_eq(cep_ctrpid_parse_id("cri-o://" ID, id, sizeof(id), &rt,
-	    &e), CEP_OK);
+	                 &e),
+	    CEP_OK);
 	cr_assert_str_eq(rt, "cri-o");
 	cr_assert_eq(cep_ctrpid_parse_id("docker://" ID, id, sizeof(id), &rt,
-	    &e), CEP_OK);
+	                 &e),
+	    CEP_OK);
 	cr_assert_str_eq(rt, "docker");
 	static const char *const bad[] = {"", "containerd://", ID,
 	    "containerd:/" ID, "rkt://" ID, "containerd://" ID "0",
 	    "containerd://0123456789ABCDEF0123456789abcdef0123456789abcdef"
-	    "0123456789abcdef", "containerd://../../../etc/passwd",
-	    "xcontainerd://" ID, "containerd://" ID "\n", NULL};
+	    "0123456789abcdef",
+	    "containerd://../../../etc/passwd", "xcontainerd://" ID,
+	    "containerd://" ID "\n", NULL};
 	for (size_t i = 0; bad[i] != NULL; i++) {
 		cr_assert_eq(cep_ctrpid_parse_id(bad[i], id, sizeof(id), &rt,
-		    &e), CEP_INVALID_ARGUMENT, "%s", bad[i]);
+		                 &e),
+		    CEP_INVALID_ARGUMENT, "%s", bad[i]);
 		cr_assert(strstr(e.msg, "64 hex") != NULL, "%s", e.msg);
 	}
 	cr_assert_eq(cep_ctrpid_parse_id(NULL, id, sizeof(id), &rt, &e),
@@ -86,8 +98,9 @@ Test(ctrpid, parse_ids)
 Test(ctrpid, v1_cgroupfs_containerd)
 {
 	proc(1, 0, 1, "12:memory:/\n11:cpu,cpuacct:/init.scope\n0::/\n");
-	proc(4000, 3990, 500, "12:memory:/kubepods/besteffort/pod" UID "/"
-	    ID "\n11:cpu,cpuacct:/kubepods/besteffort/pod" UID "/" ID "\n"
+	proc(4000, 3990, 500,
+	    "12:memory:/kubepods/besteffort/pod" UID "/" ID
+	    "\n11:cpu,cpuacct:/kubepods/besteffort/pod" UID "/" ID "\n"
 	    "1:name=systemd:/kubepods/besteffort/pod" UID "/" ID "\n");
 	proc(3990, 1, 400, "12:memory:/system.slice/containerd.service\n");
 	pid_t pid;
@@ -104,14 +117,17 @@ Test(ctrpid, v2_systemd_runtimes)
 	    "crio-" ID ".scope", "docker-" ID ".scope"};
 	for (size_t i = 0; i < 3; i++) {
 		char cg[1024], want[1024], got[4096];
-		snprintf(want, sizeof(want), "/kubepods.slice/kubepods-burstable"
-		    ".slice/kubepods-burstable-pod" UIDS ".slice/%s", shapes[i]);
+		snprintf(want, sizeof(want),
+		    "/kubepods.slice/kubepods-burstable"
+		    ".slice/kubepods-burstable-pod" UIDS ".slice/%s",
+		    shapes[i]);
 		snprintf(cg, sizeof(cg), "0::%s\n", want);
 		int pid = 100 + (int)i;
 		proc(pid, 1, 10, cg);
 		pid_t p;
 		cep_err e = {0};
-		cr_assert_eq(find(&p, got, sizeof(got), &e), CEP_OK, "%s", e.msg);
+		cr_assert_eq(find(&p, got, sizeof(got), &e), CEP_OK, "%s",
+		    e.msg);
 		cr_assert_eq(p, pid);
 		cr_assert_str_eq(got, want);
 		char d[4096];
@@ -124,9 +140,11 @@ Test(ctrpid, v2_preferred_and_nested_cgroups)
 {
 	/* hybrid host: v2 line wins; a process that made a cgroup below the
 	 * container's is still in the container, and its init is found */
-	proc(50, 1, 5, "4:memory:/kubepods/pod" UID "/" ID "\n"
+	proc(50, 1, 5,
+	    "4:memory:/kubepods/pod" UID "/" ID "\n"
 	    "0::/kubepods/pod" UID "/" ID "\n");
-	proc(51, 50, 6, "4:memory:/kubepods/pod" UID "/" ID "\n"
+	proc(51, 50, 6,
+	    "4:memory:/kubepods/pod" UID "/" ID "\n"
 	    "0::/kubepods/pod" UID "/" ID "/worker\n");
 	pid_t p;
 	char cg[4096];
@@ -139,7 +157,7 @@ Test(ctrpid, v2_preferred_and_nested_cgroups)
 Test(ctrpid, many_processes_init_is_chosen)
 {
 	const char *cg = "0::/kubepods/burstable/pod" UID "/" ID "\n";
-	proc(900, 7, 300, cg);   /* the container's init (parent: shim) */
+	proc(900, 7, 300, cg); /* the container's init (parent: shim) */
 	proc(950, 900, 310, cg);
 	proc(120, 900, 320, cg); /* lower pid (wrapped), a child */
 	proc(7, 1, 200, "0::/system.slice/containerd.service\n");
@@ -162,7 +180,7 @@ Test(ctrpid, no_match)
 	proc(12, 1, 2, "0::/kubepods/pod" UID "/" ID "x\n");
 	proc(13, 1, 2, "0::/kubepods/pod" UID "/" ID2 "\n");
 	proc(14, 1, 2, "0::/kubepods/cri-containerd-" ID "\n");
-	proc(15, 1, 2, "0::relative/" ID "\n");  /* not a path */
+	proc(15, 1, 2, "0::relative/" ID "\n"); /* not a path */
 	pid_t p = 77;
 	char cg[4096];
 	cep_err e = {0};
@@ -221,10 +239,11 @@ Test(ctrpid, hostile_content)
 	cr_assert_eq(find(&pid, cg, sizeof(cg), &e), CEP_OK, "%s", e.msg);
 	cr_assert_eq(pid, 40);
 	/* a bad id or missing root never scans */
-	cr_assert_eq(cep_ctrpid_find(root, "../../x", &pid, cg, sizeof(cg),
-	    &e), CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_ctrpid_find(root, "../../x", &pid, cg, sizeof(cg), &e),
+	    CEP_INVALID_ARGUMENT);
 	cr_assert_eq(cep_ctrpid_find("/nonexistent-proc", ID, &pid, cg,
-	    sizeof(cg), &e), CEP_NOT_FOUND);
+	                 sizeof(cg), &e),
+	    CEP_NOT_FOUND);
 }
 
 Test(ctrpid, real_proc_has_no_such_container)

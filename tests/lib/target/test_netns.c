@@ -26,13 +26,16 @@ Test(netns, what_a_target_may_be)
 		cr_assert_eq(fd, -1);
 	}
 	cr_assert_eq(cep_netns_open(0x80000000LL, NULL, &fd, &id, NULL, 0,
-	    &err), CEP_INVALID_ARGUMENT);
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
 	/* an nsfs file of another type is not a network namespace */
 	cr_assert_eq(cep_netns_open(0, "/proc/self/ns/mnt", &fd, &id, NULL, 0,
-	    &err), CEP_INVALID_ARGUMENT);
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
 	assert_contains(err.msg, "is not a network namespace");
 	cr_assert_neq(cep_netns_open(0, "cep-test-no-such-netns", &fd, &id,
-	    NULL, 0, &err), CEP_OK);
+	                  NULL, 0, &err),
+	    CEP_OK);
 	cr_assert_eq(fd, -1);
 }
 
@@ -43,7 +46,8 @@ Test(netns, own_namespace_by_pid_and_identity)
 	char path[128];
 	cep_err err = {0};
 	cr_assert_eq(cep_netns_open(getpid(), NULL, &fd, &id, path,
-	    sizeof(path), &err), CEP_OK, "%s", err.msg);
+	                 sizeof(path), &err),
+	    CEP_OK, "%s", err.msg);
 	char want[64];
 	snprintf(want, sizeof(want), "/proc/%d/ns/net", (int)getpid());
 	cr_assert_str_eq(path, want);
@@ -55,8 +59,8 @@ Test(netns, own_namespace_by_pid_and_identity)
 	/* the appliance's own namespace is never an ordinary target */
 	cr_assert(cep_netns_is_host(&id));
 	/* found again by identity, from a stale hint too */
-	cr_assert_eq(cep_netns_find(&id, "/nonexistent", &again, &err),
-	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_netns_find(&id, "/nonexistent", &again, &err), CEP_OK,
+	    "%s", err.msg);
 	cr_assert_eq(cep_netns_id_of(again, &id2, &err), CEP_OK);
 	cr_assert(id2.dev == id.dev && id2.ino == id.ino);
 	close(again);

@@ -5,27 +5,30 @@
 
 #include "podtarget.h"
 
-#define CID "containerd://0123456789abcdef0123456789abcdef0123456789abcdef" \
-    "0123456789abcdef"
+#define CID                                                             \
+	"containerd://0123456789abcdef0123456789abcdef0123456789abcdef" \
+	"0123456789abcdef"
 
 static json_t *pod(const char *phase, const char *node, const char *cstats)
 {
 	char buf[2048];
-	snprintf(buf, sizeof(buf), "{\"metadata\": {\"name\": \"web-1\", "
+	snprintf(buf, sizeof(buf),
+	    "{\"metadata\": {\"name\": \"web-1\", "
 	    "\"uid\": \"u-1\"}, \"spec\": {%s%s%s}, \"status\": {\"phase\": "
-	    "\"%s\", \"containerStatuses\": [%s]}}", node ? "\"nodeName\": \""
-	    : "", node ? node : "", node ? "\"" : "", phase, cstats);
+	    "\"%s\", \"containerStatuses\": [%s]}}",
+	    node ? "\"nodeName\": \"" : "", node ? node : "", node ? "\"" : "",
+	    phase, cstats);
 	json_error_t je;
 	json_t *p = json_loads(buf, 0, &je);
 	cr_assert_not_null(p, "%s: %s", je.text, buf);
 	return p;
 }
 
-#define RUNNING(name, id) "{\"name\": \"" name "\", \"containerID\": \"" id \
-    "\", \"state\": {\"running\": {}}}"
+#define RUNNING(name, id)                                 \
+	"{\"name\": \"" name "\", \"containerID\": \"" id \
+	"\", \"state\": {\"running\": {}}}"
 
-static void fails(json_t *p, const char *container, int code,
-    const char *want)
+static void fails(json_t *p, const char *container, int code, const char *want)
 {
 	cep_podtarget t;
 	cep_err e = {0};
@@ -48,10 +51,14 @@ Test(podtarget, only_container_and_named)
 	cr_assert_str_eq(t.container, "app");
 	cr_assert_str_eq(t.container_id, CID);
 	json_decref(p);
-	p = pod("Running", "node-1", RUNNING("app", "cri-o://" "ffffffff"
-	    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffff") ", "
-	    RUNNING("side", CID));
-	cr_assert_eq(cep_podtarget_read(p, "side", &t, &e), CEP_OK, "%s", e.msg);
+	p = pod("Running", "node-1",
+	    RUNNING("app",
+	        "cri-o://"
+	        "ffffffff"
+	        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffff") ", " RUNNING("side",
+	        CID));
+	cr_assert_eq(cep_podtarget_read(p, "side", &t, &e), CEP_OK, "%s",
+	    e.msg);
 	cr_assert_str_eq(t.container_id, CID);
 	json_decref(p);
 }
@@ -63,12 +70,16 @@ Test(podtarget, unusable_pods)
 	fails(pod("Running", NULL, RUNNING("app", CID)), NULL,
 	    CEP_FAILED_PRECONDITION, "not scheduled");
 	fails(pod("Running", "n", RUNNING("a", CID) ", " RUNNING("b", CID)),
-	    NULL, CEP_FAILED_PRECONDITION, "has 2 containers (a, b), expected "
+	    NULL, CEP_FAILED_PRECONDITION,
+	    "has 2 containers (a, b), expected "
 	    "container: NAME");
 	fails(pod("Running", "n", RUNNING("a", CID)), "b",
 	    CEP_FAILED_PRECONDITION, "has no container \"b\" (containers: a)");
-	fails(pod("Running", "n", "{\"name\": \"a\", \"state\": {\"waiting\": "
-	    "{}}}"), NULL, CEP_FAILED_PRECONDITION, "container a of pod web-1 "
+	fails(pod("Running", "n",
+	          "{\"name\": \"a\", \"state\": {\"waiting\": "
+	          "{}}}"),
+	    NULL, CEP_FAILED_PRECONDITION,
+	    "container a of pod web-1 "
 	    "is not running");
 	fails(pod("Running", "n", RUNNING("a", "rkt://x")), NULL,
 	    CEP_INVALID_ARGUMENT, "pod web-1 container a: container id");

@@ -46,8 +46,8 @@ Test(target, cgroup_paths_stay_under_the_root)
 		cr_assert_null(t);
 		assert_contains(err.msg, "must not contain");
 	}
-	cr_assert_eq(cep_target_resolve(0, "cep-test-no-such-cgroup", &t,
-	    &err), CEP_NOT_FOUND);
+	cr_assert_eq(cep_target_resolve(0, "cep-test-no-such-cgroup", &t, &err),
+	    CEP_NOT_FOUND);
 	cr_assert_null(t);
 }
 
@@ -55,8 +55,8 @@ Test(target, own_pid)
 {
 	cep_target *t = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_target_resolve(getpid(), NULL, &t, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_target_resolve(getpid(), NULL, &t, &err), CEP_OK, "%s",
+	    err.msg);
 	cr_assert_eq(cep_target_pid(t), getpid());
 	char name[64];
 	snprintf(name, sizeof(name), "pid %d", (int)getpid());

@@ -37,12 +37,12 @@ Test(undo, unknown_mechanisms_are_not_undone)
 Test(undo, which_mechanisms_live_on_the_node)
 {
 	const char *node[] = {"nftables", "tc-qdisc", "disk-fill"};
-	const char *not[] = {"signal", "child-process", "k8s-pod-delete",
+	const char * not [] = {"signal", "child-process", "k8s-pod-delete",
 	    "k8s-scale", "k8s-cordon"};
 	for (size_t i = 0; i < sizeof(node) / sizeof(node[0]); i++)
 		cr_assert(cep_undo_on_node(node[i]), "%s", node[i]);
-	for (size_t i = 0; i < sizeof(not) / sizeof(not[0]); i++)
-		cr_assert(!cep_undo_on_node(not[i]), "%s", not[i]);
+	for (size_t i = 0; i < sizeof(not ) / sizeof(not [0]); i++)
+		cr_assert(!cep_undo_on_node(not [i]), "%s", not [i]);
 }
 
 Test(undo, processes_end_with_the_runner)
@@ -96,10 +96,9 @@ Test(undo, node_mechanisms_only_once_registered)
 	cr_assert_eq(calls, 1);
 }
 
-static char fake_client;   /* never dereferenced: refused before use */
+static char fake_client; /* never dereferenced: refused before use */
 
-static cep_kube *resolver(const char *run_id, char *ns, size_t nslen,
-    void *arg)
+static cep_kube *resolver(const char *run_id, char *ns, size_t nslen, void *arg)
 {
 	(void)run_id;
 	(void)arg;
