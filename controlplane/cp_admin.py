@@ -10,7 +10,7 @@
     POST   /admin/faults     {"method", "mode", "status"?, "retry_after"?, "delay_ms"?, "count"?, "every"?}
     GET    /admin/faults     -> {"faults": [...]}
     DELETE /admin/faults     -> {"cleared": true}
-    GET    /admin/log        -> {"calls": [{time_ms, method, appliance, status, auth, fault, error}]}
+    GET    /admin/log        -> {"calls": [{time_ms, method, appliance, status, auth, fault, error, peer_port}]}
 """
 import http.server
 import json

@@ -255,7 +255,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
         entry = {"time_ms": now_ms(), "method": method or self.path, "appliance": self._appliance,
-                 "status": self._status, "auth": self._auth, "fault": self._fault, "error": self._error_msg}
+                 "status": self._status, "auth": self._auth, "fault": self._fault, "error": self._error_msg,
+                 "peer_port": self.client_address[1]}  # one per TCP connection
         self.plane.record(entry)
         self.plane.log_line(method=method or self.path, appliance=self._appliance, status=self._status,
                             ms=int((time.monotonic() - t0) * 1000), auth=self._auth, fault=self._fault,

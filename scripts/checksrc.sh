@@ -23,6 +23,16 @@ if [ -n "$nodebad" ]; then
 	echo "$nodebad" >&2
 	exit 1
 fi
+# lib/http is the only libcurl setup (connections and TLS sessions kept per
+# endpoint, one place for proxies, tokens and TLS options): no product file
+# elsewhere includes <curl/curl.h>. Tests may drive libcurl themselves.
+curlbad=$(git ls-files '*.c' '*.h' | grep -vE '^(lib/http|tests)/' |
+	xargs grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<curl/' || true)
+if [ -n "$curlbad" ]; then
+	echo "checksrc: <curl/...> outside lib/http (use its client, http.h):" >&2
+	echo "$curlbad" >&2
+	exit 1
+fi
 # A module's *_int.h is its inside: only files of its own folder include
 # it, and its tests (tests/<folder>/, tests/fuzz/ reach decoders inside).
 intbad=$(git ls-files '*.c' '*.h' | xargs grep -nE '^#include "[a-z0-9_]+_int\.h"' |

@@ -1,24 +1,22 @@
 /*
  * cp.c - the control-plane client's transport: options, the allowlist,
- * one libcurl easy handle per call (so calls from several threads never
- * wait on each other), the bearer token re-read at each call. What an
- * answer means is cp_reply.c; what every curl client shares is http.c.
+ * one lib/http client per handle (connections and TLS sessions reused,
+ * calls from several threads never wait on each other), the bearer token
+ * re-read at each call. What an answer means is cp_reply.c.
  *
- * Where we connect is decided by cep.yaml alone: CURLOPT_PROXY and
- * CURLOPT_NOPROXY are always set, so https_proxy/no_proxy from the
+ * Where we connect is decided by cep.yaml alone: the proxy and no_proxy
+ * are always set, so https_proxy/no_proxy from the
  * environment never apply; only https is spoken and redirects are never
  * followed, so a compromised or misconfigured plane cannot send the
  * appliance (and its token) elsewhere.
  *
- * Secrets: the token goes to libcurl as CURLOPT_XOAUTH2_BEARER (no header
+ * Secrets: the token goes to lib/http as a bearer (no header
  * string of ours to log), our copy is wiped after each call, every error
- * message built from server text is scrubbed of it, and CURLOPT_VERBOSE
- * is never set.
+ * message built from server text is scrubbed of it.
  */
 #define _GNU_SOURCE
 #include "cp_int.h"
 
-#include <curl/curl.h>
 #include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +49,7 @@ struct cep_cp {
 	 * file used, and curl never opens the key by name */
 	char *cert_buf;
 	cep_secret key;
+	cep_http_client *http; /* connections and TLS sessions kept */
 };
 
 void cep_cp_cancel(cep_cp *cp)
@@ -59,79 +58,12 @@ void cep_cp_cancel(cep_cp *cp)
 		atomic_store(&cp->cancelled, true);
 }
 
-/* curl's progress callback: non-zero aborts the transfer, so a parked
- * long-poll ends at once when its owner stops. */
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
-{
-	(void)dt, (void)dn, (void)ut, (void)un;
-	return atomic_load(&((cep_cp *)arg)->cancelled) ? 1 : 0;
-}
-
 void cep_cp_opts_defaults(cep_cp_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->timeout_ms = 10000;
 	o->poll_wait_ms = 20000;
 	o->spool_max_bytes = 64LL * 1024 * 1024;
-}
-
-/* Splits an http(s) URL with curl's own parser, so that what we check is
- * what curl will connect to. scheme must match exactly. */
-static int url_parts(const char *url, const char *scheme, const char *what,
-    char *host, size_t hlen, char *hostport, size_t hplen, cep_err *err)
-{
-	CURLU *u = curl_url();
-	if (u == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "out of memory");
-	char *sch = NULL, *h = NULL, *port = NULL, *user = NULL;
-	int rc = CEP_OK;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &sch, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK) {
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "%s \"%.200s\" is "
-		    "not a URL",
-		    what, url);
-	} else if (strcasecmp(sch, scheme) != 0 &&
-	    !(strcmp(scheme, "http") == 0 && strcasecmp(sch, "https") == 0)) {
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "%s \"%.200s\": "
-		    "scheme %s not allowed, expected %s://",
-		    what, url, sch, scheme);
-	} else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
-		/* credentials in a URL end up in logs and ps output */
-		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "%s must not hold "
-		    "a user name or password",
-		    what);
-	} else {
-		curl_url_get(u, CURLUPART_PORT, &port, 0);
-		size_t n = strlen(h);
-		const char *hp = h;
-		if (n >= 2 && h[0] == '[') { /* IPv6 literal */
-			hp = h + 1;
-			n -= 2;
-		}
-		if (n == 0 || n >= hlen)
-			rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
-			    "%s \"%.200s\""
-			    ": bad host",
-			    what, url);
-		else {
-			memcpy(host, hp, n);
-			host[n] = '\0';
-			snprintf(hostport, hplen, "%s%s%s", h, port ? ":" : "",
-			    port ? port : "");
-		}
-	}
-	curl_free(sch);
-	curl_free(h);
-	curl_free(port);
-	curl_free(user);
-	curl_url_cleanup(u);
-	return rc;
 }
 
 /* The CA and the certificate: readable now (curl reads the CA later). */
@@ -236,6 +168,8 @@ static int refuse(const char *host, cep_err *err)
 	    host);
 }
 
+static int make_client(cep_cp *cp, cep_err *err);
+
 int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 {
 	*out = NULL;
@@ -249,11 +183,12 @@ int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 	if (cp->o.timeout_ms <= 0)
 		cp->o.timeout_ms = 10000;
 	char ph[256], php[300];
-	int rc = url_parts(o->url, "https", "controlPlane.url", cp->hostname,
-	    sizeof(cp->hostname), cp->hostport, sizeof(cp->hostport), err);
+	int rc = cep_http_url_parts(o->url, "https", "controlPlane.url",
+	    cp->hostname, sizeof(cp->hostname), cp->hostport,
+	    sizeof(cp->hostport), err);
 	if (rc == CEP_OK && o->proxy[0] != '\0')
-		rc = url_parts(o->proxy, "http", "controlPlane.proxy", ph,
-		    sizeof(ph), php, sizeof(php), err);
+		rc = cep_http_url_parts(o->proxy, "http", "controlPlane.proxy",
+		    ph, sizeof(ph), php, sizeof(php), err);
 	if (rc == CEP_OK &&
 	    (o->cert_file[0] != '\0') != (o->key_file[0] != '\0'))
 		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -267,6 +202,8 @@ int cep_cp_new(const cep_cp_opts *o, cep_cp **out, cep_err *err)
 		rc = resolve_files(cp, err);
 	if (rc == CEP_OK && !cep_cp_allowed(cp, cp->hostname))
 		rc = refuse(cp->hostname, err);
+	if (rc == CEP_OK)
+		rc = make_client(cp, err);
 	if (rc != CEP_OK) {
 		cep_cp_free(cp);
 		return rc;
@@ -283,6 +220,7 @@ void cep_cp_free(cep_cp *cp)
 {
 	if (cp == NULL)
 		return;
+	cep_http_client_free(cp->http);
 	cep_secret_free(&cp->key);
 	free(cp->cert_buf);
 	free(cp);
@@ -364,43 +302,27 @@ static int read_token(const char *path, bool trusted, char *buf, cep_err *err)
 	return rc;
 }
 
-static void set_tls(const cep_cp *cp, CURL *c)
+/* The client: one per control plane, kept for the handle's life, so
+ * calls reuse connections and TLS sessions. */
+static int make_client(cep_cp *cp, cep_err *err)
 {
-	if (cp->o.ca_file[0] != '\0') {
-		/* the plane's CA only: not also the system's */
-		curl_easy_setopt(c, CURLOPT_CAINFO, cp->o.ca_file);
-		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-	}
-	if (cp->o.cert_pem != NULL && cp->o.key_pem != NULL) {
-		/* NOCOPY: libcurl reads our buffers, so no second copy of the
-		 * key lingers in its heap after the call */
-		struct curl_blob cert = {(void *)cp->o.cert_pem,
-		    strlen(cp->o.cert_pem), CURL_BLOB_NOCOPY};
-		struct curl_blob key = {(void *)cp->o.key_pem,
-		    strlen(cp->o.key_pem), CURL_BLOB_NOCOPY};
-		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
-		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
-	}
-}
-
-static void set_route(const cep_cp *cp, CURL *c, int64_t tmo)
-{
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* "" = direct, and NOPROXY always set: the environment never
+	const char *cert = cp->o.cert_pem, *key = cp->o.key_pem;
+	bool tls_id = cert != NULL && key != NULL;
+	/* "" = direct, and no_proxy always set: the environment never
 	 * decides (see the top of this file) */
-	curl_easy_setopt(c, CURLOPT_PROXY, cp->o.proxy);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, cp->o.no_proxy);
-	curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "cep/" CEP_VERSION);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)tmo);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)(tmo < CP_CONNECT_MAX_MS ? tmo : CP_CONNECT_MAX_MS));
+	cep_http_client_opts ho = {.ca_file = cp->o.ca_file,
+	    .cert = {cert, tls_id ? strlen(cert) : 0},
+	    .key = {key, tls_id ? strlen(key) : 0},
+	    .proxy = cp->o.proxy,
+	    .no_proxy = cp->o.no_proxy,
+	    .proxy_tunnel = true,
+	    .connect_timeout_ms = CP_CONNECT_MAX_MS};
+	cp->http = cep_http_client_new(&ho);
+	if (cp->http == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "control "
+		    "plane: cannot set up its HTTP client");
+	return CEP_OK;
 }
 
 struct xfer {
@@ -410,73 +332,45 @@ struct xfer {
 	const char *token;  /* "" = none */
 	const char *header; /* one more request header, or NULL */
 	int64_t tmo;
-	long http;
-	char ctype[128];
 	cep_http_resp r;
-	char ebuf[CURL_ERROR_SIZE];
+	cep_http_result res;
 };
 
-/* One HTTP exchange. Returns the CURLcode, -1 if no handle. */
-static int perform(const cep_cp *cp, struct xfer *x)
+/* One HTTP exchange; its outcome in x->res. */
+static void perform(cep_cp *cp, struct xfer *x)
 {
-	CURL *c = curl_easy_init();
-	if (c == NULL)
-		return -1;
-	struct curl_slist *h = NULL, *h2;
-	static const char *const hdrs[] = {"Content-Type: application/"
-	                                   "x-protobuf",
+	const char *hdrs[] = {"Content-Type: application/x-protobuf",
 	    "Accept: application/x-protobuf",
-	    "Expect:" /* no 100-continue round trip */, NULL};
-	for (size_t i = 0; hdrs[i] != NULL; i++)
-		if ((h2 = curl_slist_append(h, hdrs[i])) != NULL)
-			h = h2;
-	if (x->header != NULL && (h2 = curl_slist_append(h, x->header)) != NULL)
-		h = h2;
-	curl_easy_setopt(c, CURLOPT_URL, x->url);
-	set_route(cp, c, x->tmo);
-	set_tls(cp, c);
-	if (x->token[0] != '\0') {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, x->token);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS,
-	    x->blen ? (const char *)x->body : "");
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->blen);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cep_http_on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x->r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, cep_http_on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x->r);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->ebuf);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cp);
-	CURLcode cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x->http);
-	char *ct = NULL;
-	if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK &&
-	    ct != NULL)
-		snprintf(x->ctype, sizeof(x->ctype), "%s", ct);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(h);
-	return (int)cc;
+	    "Expect:" /* no 100-continue round trip */, x->header, NULL};
+	cep_http_request rq = {.method = "POST",
+	    .url = x->url,
+	    .headers = hdrs,
+	    .body = x->blen ? (const char *)x->body : "",
+	    .blen = x->blen,
+	    .bearer = x->token,
+	    .timeout_ms = x->tmo,
+	    .resp = &x->r,
+	    .stop = &cp->cancelled};
+	cep_http_client_do(cp->http, &rq, &x->res);
 }
 
 /* The transfer's outcome -> reply or error. */
-static int outcome(const cep_cp *cp, const char *method, struct xfer *x, int cc,
+static int outcome(const cep_cp *cp, const char *method, struct xfer *x,
     const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **reply,
     cep_err *err)
 {
 	const char *host = cp->hostport;
 	char what[400];
 	snprintf(what, sizeof(what), "control plane %s: %s", host, method);
-	if (cc < 0)
+	int cc = x->res.code;
+	long http = x->res.status;
+	cep_http_fail f = cep_http_fail_of(cc);
+	if (cc == CEP_HTTP_NO_HANDLE)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "%s: "
 		    "curl_easy_init failed",
 		    what);
-	if (x->r.over && x->http == 200)
+	if (x->r.over && http == 200)
 		return cep_err_set(err, CEP_DATA_LOSS,
 		    "%s: reply larger than "
 		    "%u MiB (transfer aborted)",
@@ -486,29 +380,30 @@ static int outcome(const cep_cp *cp, const char *method, struct xfer *x, int cc,
 		    "%s: out of "
 		    "memory reading the reply",
 		    what);
-	if (cc == CURLE_PARTIAL_FILE && x->http == 200)
+	if (f == CEP_HTTP_FAIL_PARTIAL && http == 200)
 		return cep_err_set(err, CEP_DATA_LOSS,
 		    "%s: reply truncated "
 		    "(%zu bytes received, connection closed early)",
 		    what, x->r.len);
 	/* an error status is worth reporting even if its body was cut */
-	bool status_known = x->http >= 300 &&
-	    (cc == CURLE_OK || cc == CURLE_PARTIAL_FILE || x->r.over);
-	if (cc != CURLE_OK && !status_known) {
-		if (cc == CURLE_ABORTED_BY_CALLBACK)
+	bool status_known = http >= 300 &&
+	    (f == CEP_HTTP_FAIL_NONE || f == CEP_HTTP_FAIL_PARTIAL ||
+	        x->r.over);
+	if (f != CEP_HTTP_FAIL_NONE && !status_known) {
+		if (f == CEP_HTTP_FAIL_CANCELLED)
 			return cep_err_set(err, CEP_CANCELLED,
 			    "%s: cancelled "
 			    "(stopping)",
 			    what);
-		if (cc == CURLE_OPERATION_TIMEDOUT)
+		if (f == CEP_HTTP_FAIL_TIMEOUT)
 			return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 			    "%s: no "
 			    "answer within %lld ms",
 			    what, (long long)x->tmo);
-		return cep_http_curl_err(err, cc, what, x->ebuf, x->tmo);
+		return cep_http_curl_err(err, cc, what, x->res.error, x->tmo);
 	}
-	cep_cp_answer a = {.http = x->http,
-	    .ctype = x->ctype[0] ? x->ctype : NULL,
+	cep_cp_answer a = {.http = http,
+	    .ctype = x->res.ctype[0] ? x->res.ctype : NULL,
 	    .body = (const uint8_t *)x->r.buf,
 	    .len = x->r.len};
 	return cep_cp_reply_decode(method, host, &a, rdesc, reply, err);
@@ -561,8 +456,8 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
 		x.body = body;
 		x.blen = blen;
 		x.token = tok;
-		int cc = perform(cp, &x);
-		rc = outcome(cp, method, &x, cc, rdesc, reply, err);
+		perform(cp, &x);
+		rc = outcome(cp, method, &x, rdesc, reply, err);
 		/* the plane may echo what it got; never let the token out */
 		if (rc != CEP_OK)
 			cep_http_scrub(err->msg, sizeof(err->msg), tok);
@@ -624,9 +519,9 @@ int cep_cp_tunnel(cep_cp *cp, const cep_cp_tunnel_req *req, uint8_t **out,
 	    .header = hdr,
 	    .tmo = tmo,
 	    .r = {.max = CEP_CP_MAX_REPLY, .retry_after_ms = -1}};
-	int cc = perform(cp, &x);
+	perform(cp, &x);
 	ProtobufCMessage *unused = NULL;
-	int rc = outcome(cp, method, &x, cc, NULL, &unused, err);
+	int rc = outcome(cp, method, &x, NULL, &unused, err);
 	if (rc == CEP_OK) {
 		*out = (uint8_t *)x.r.buf; /* the reply Envelope, raw */
 		*out_len = x.r.len;

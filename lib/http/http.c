@@ -138,3 +138,59 @@ int cep_http_curl_err(cep_err *err, int code, const char *what,
 	default: return cep_err_set(err, CEP_UNAVAILABLE, "%s: %s", what, d);
 	}
 }
+
+int cep_http_url_parts(const char *url, const char *scheme, const char *what,
+    char *host, size_t hlen, char *hostport, size_t hplen, cep_err *err)
+{
+	CURLU *u = curl_url();
+	if (u == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	char *sch = NULL, *h = NULL, *port = NULL, *user = NULL;
+	int rc = CEP_OK;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &sch, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK) {
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s \"%.200s\" is "
+		    "not a URL",
+		    what, url);
+	} else if (strcasecmp(sch, scheme) != 0 &&
+	    !(strcmp(scheme, "http") == 0 && strcasecmp(sch, "https") == 0)) {
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s \"%.200s\": "
+		    "scheme %s not allowed, expected %s://",
+		    what, url, sch, scheme);
+	} else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		/* credentials in a URL end up in logs and ps output */
+		rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "%s must not hold "
+		    "a user name or password",
+		    what);
+	} else {
+		curl_url_get(u, CURLUPART_PORT, &port, 0);
+		size_t n = strlen(h);
+		const char *hp = h;
+		if (n >= 2 && h[0] == '[') { /* IPv6 literal */
+			hp = h + 1;
+			n -= 2;
+		}
+		if (n == 0 || n >= hlen)
+			rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "%s \"%.200s\""
+			    ": bad host",
+			    what, url);
+		else {
+			memcpy(host, hp, n);
+			host[n] = '\0';
+			snprintf(hostport, hplen, "%s%s%s", h, port ? ":" : "",
+			    port ? port : "");
+		}
+	}
+	curl_free(sch);
+	curl_free(h);
+	curl_free(port);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return rc;
+}

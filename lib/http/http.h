@@ -3,13 +3,16 @@
  * Kubernetes client, the control-plane client): curl_global_init once, a
  * response body with a size cap, Retry-After, server text made safe for
  * logs, and a libcurl failure as a cep_err; the clients keep their own
- * protocol logic. A client with no protocol of its own (the runner's http
- * and prometheus probes) makes its one request with cep_http_fetch
- * (fetch.c) and includes no <curl/curl.h>.
+ * protocol logic. Every request goes through a client (client.c), which
+ * keeps connections and TLS sessions per endpoint. A client with no
+ * protocol of its own (the runner's http and prometheus probes) makes its
+ * one request with cep_http_fetch (fetch.c). No file outside lib/http
+ * includes <curl/curl.h> (scripts/checksrc.sh).
  */
 #ifndef CEP_HTTP_H
 #define CEP_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,5 +90,107 @@ void cep_http_reply_free(cep_http_reply *r);
 /* s percent-encoded for a URL's query (all but A-Z a-z 0-9 - . _ ~);
  * NULL without memory. free() it. */
 char *cep_http_escape(const char *s);
+
+/* ---- a client per endpoint (client.c) ------------------------------------
+ * Keeps connections and TLS sessions for reuse across requests: a small
+ * pool of libcurl easy handles (each keeps its own live connections; one
+ * handle is used by one request at a time, so calls from several threads
+ * are safe) over one share of TLS sessions and DNS answers (a new
+ * connection resumes the session). HTTP/2 when the server offers it. */
+typedef struct cep_http_client cep_http_client;
+
+/* Bytes in memory (PEM), borrowed: they must outlive the client, and
+ * libcurl reads them in place (no second copy of a key in its heap). */
+typedef struct cep_http_blob {
+	const void *data;
+	size_t len;
+} cep_http_blob;
+
+typedef struct cep_http_client_opts {
+	const char *protocols;      /* NULL: "https" */
+	bool insecure;              /* no certificate or host check */
+	cep_http_blob ca;           /* len 0: ca_file, else the system CAs */
+	const char *ca_file;        /* NULL/"": none; set: this CA only */
+	cep_http_blob cert, key;    /* client certificate and key (PEM) */
+	const char *proxy;          /* NULL: libcurl's default; "": direct */
+	const char *no_proxy;       /* NULL: not set */
+	bool proxy_tunnel;          /* CONNECT through the proxy */
+	const char *connect_to;     /* "host:port:host2:port2" or NULL */
+	bool accept_encoding;       /* ask for any encoding libcurl decodes */
+	int64_t connect_timeout_ms; /* 0: libcurl's */
+	unsigned pool_max;          /* idle handles kept; 0: 8 */
+} cep_http_client_opts;
+
+/* Copies the strings of o (not the blobs). NULL without memory, or when
+ * curl_global_init failed. */
+cep_http_client *cep_http_client_new(const cep_http_client_opts *o);
+void cep_http_client_free(cep_http_client *c);
+
+typedef size_t (*cep_http_data_fn)(char *p, size_t sz, size_t n, void *arg);
+
+typedef struct cep_http_request {
+	const char *method; /* NULL: GET; HEAD sends no body back */
+	const char *url;
+	const char *const *headers; /* NULL-terminated, or NULL */
+	const char *body;           /* NULL: none */
+	size_t blen;
+	const char *bearer;         /* NULL/"": no Authorization */
+	int64_t timeout_ms;         /* the whole exchange; 0: none */
+	int64_t connect_timeout_ms; /* 0: the client's */
+	/* buffer mode: body and Retry-After into resp */
+	cep_http_resp *resp;
+	/* stream mode (resp NULL): bytes and header lines to these, the
+	 * transfer driven until stop, deadline or its end */
+	cep_http_data_fn on_data, on_header;
+	void *arg;
+	long low_speed_time_s;   /* stream: no byte for this long ends it */
+	int64_t deadline_ms;     /* stream: cep_mono_ms() limit; 0 none */
+	const atomic_bool *stop; /* set: the transfer ends (cancelled) */
+} cep_http_request;
+
+#define CEP_HTTP_NO_HANDLE (-1) /* result.code: no handle (memory) */
+#define CEP_HTTP_STOPPED (-2)   /* result.code: stop was set */
+#define CEP_HTTP_DEADLINE (-3)  /* result.code: stream deadline passed */
+
+typedef struct cep_http_result {
+	int code;                       /* 0, a libcurl code, or CEP_HTTP_* */
+	long status;                    /* the HTTP status; 0 without one */
+	char ctype[128];                /* Content-Type; "" none */
+	long connects;                  /* new connections (TLS handshakes) */
+	char error[CEP_HTTP_ERROR_MAX]; /* libcurl's message for code */
+} cep_http_result;
+
+/* Runs one request; returns res->code (0: an answer, whatever its
+ * status). */
+int cep_http_client_do(cep_http_client *c, const cep_http_request *r,
+    cep_http_result *res);
+
+/* Requests made and new connections opened (each a TLS handshake) over
+ * the client's life. */
+void cep_http_client_stats(cep_http_client *c, uint64_t *calls,
+    uint64_t *connects);
+
+/* The same, summed over every client of the process (benchmarks). */
+void cep_http_totals(uint64_t *calls, uint64_t *connects);
+
+/* What a failed result.code means to a caller deciding on a retry. */
+typedef enum cep_http_fail {
+	CEP_HTTP_FAIL_NONE,    /* 0 */
+	CEP_HTTP_FAIL_CONNECT, /* nothing sent: resolve/connect failed */
+	CEP_HTTP_FAIL_IO,      /* send/receive/TLS setup broke */
+	CEP_HTTP_FAIL_PARTIAL, /* the answer ended early */
+	CEP_HTTP_FAIL_TIMEOUT,
+	CEP_HTTP_FAIL_CANCELLED, /* stop set (a callback aborted) */
+	CEP_HTTP_FAIL_DEADLINE,  /* CEP_HTTP_DEADLINE */
+	CEP_HTTP_FAIL_OTHER,
+} cep_http_fail;
+cep_http_fail cep_http_fail_of(int code);
+
+/* Splits an http(s) URL with libcurl's own parser, so that what is
+ * checked is what libcurl connects to: host (no brackets) and host[:port]
+ * as written. scheme must match ("http" also takes https). No user name
+ * or password allowed. Messages start with what. */
+int cep_http_url_parts(const char *url, const char *scheme, const char *what,
+    char *host, size_t hlen, char *hostport, size_t hplen, cep_err *err);
 
 #endif

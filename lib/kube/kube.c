@@ -1,6 +1,6 @@
 /*
- * kube.c - the Kubernetes client's transport: the handle, one libcurl easy
- * handle per call, bearer tokens (rotating token files), the request loop
+ * kube.c - the Kubernetes client's transport: the handle, its lib/http
+ * client (connections and TLS sessions kept across calls), bearer tokens (rotating token files), the request loop
  * with its deadline and retries (429/5xx/transport, backoff or the
  * server's Retry-After).
  *
@@ -8,16 +8,15 @@
  * curl failures -> cep_err (kube_status.c), resource paths and the typed
  * verbs (kube_res.c), list and watch (kube_watch.c).
  *
- * Secrets: the token goes to libcurl as CURLOPT_XOAUTH2_BEARER, so no
- * Authorization header string of ours exists to be logged; CURLOPT_VERBOSE
- * is never set; every message built from server text is scrubbed of the
+ * Secrets: the token goes to lib/http as a bearer (libcurl's
+ * CURLOPT_XOAUTH2_BEARER), so no Authorization header string of ours
+ * exists to be logged; every message built from server text is scrubbed of the
  * token before it leaves (cep_kube_scrub).
  */
 #define _GNU_SOURCE
 #include "kube_int.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +59,7 @@ void cep_kube_free(cep_kube *k)
 	kube_blob_free(&k->ca);
 	kube_blob_free(&k->cert);
 	kube_blob_free(&k->key);
+	cep_http_client_free(k->http);
 	if (k->token != NULL) {
 		explicit_bzero(k->token, strlen(k->token));
 		free(k->token);
@@ -220,111 +220,83 @@ int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
 	    k->prefix, path, q ? "?" : "", q ? query : "");
 }
 
-/* ---- curl ----------------------------------------------------------------- */
+/* ---- the HTTP client ------------------------------------------------------ */
 
-static void set_blob(CURL *c, CURLoption opt, const kube_blob *b)
+/* Made at the first request (the loaders fill the handle field by field)
+ * and kept for the handle's life: connections and TLS sessions are
+ * reused across calls to this cluster. */
+cep_http_client *kube_client(cep_kube *k, cep_err *err)
 {
-	/* NOCOPY: the handle outlives every transfer, and a key copied by
-	 * libcurl would be freed without being wiped. */
-	struct curl_blob blob = {.data = b->data,
-	    .len = b->len,
-	    .flags = CURL_BLOB_NOCOPY};
-	curl_easy_setopt(c, opt, &blob);
-}
-
-static int set_tls(cep_kube *k, CURL *c, cep_err *err)
-{
-	if (k->insecure) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (k->ca.len > 0) {
-		set_blob(c, CURLOPT_CAINFO_BLOB, &k->ca);
-	}
-	if (k->cert.len > 0) {
-		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-		set_blob(c, CURLOPT_SSLCERT_BLOB, &k->cert);
-		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-		set_blob(c, CURLOPT_SSLKEY_BLOB, &k->key);
-	}
-	if (k->tls_server_name[0] != '\0') {
+	pthread_mutex_lock(&k->mu);
+	if (k->http == NULL) {
+		char map[600] = "";
 		/* The URL names tls-server-name (SNI and certificate check);
 		 * CONNECT_TO sends the connection to the real address. */
-		char map[600];
-		if (cep_path(map, sizeof(map), err, "%s:%d:%s:%d",
-		        k->tls_server_name, k->port, k->host,
-		        k->port) != CEP_OK)
-			return err->code;
-		struct curl_slist *l = curl_slist_append(NULL, map);
-		if (l == NULL)
-			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-			    "out of memory");
-		curl_easy_setopt(c, CURLOPT_CONNECT_TO, l);
-		/* freed with the header list by the caller: stash it there */
-		curl_easy_setopt(c, CURLOPT_PRIVATE, l);
+		if (k->tls_server_name[0] != '\0')
+			snprintf(map, sizeof(map), "%s:%d:%s:%d",
+			    k->tls_server_name, k->port, k->host, k->port);
+		/* proxy "" = none, even if https_proxy is in the environment:
+		 * the route to a cluster is the connector's decision */
+		cep_http_client_opts o = {.insecure = k->insecure,
+		    .ca = {k->ca.data, k->ca.len},
+		    .cert = {k->cert.data, k->cert.len},
+		    .key = {k->key.data, k->key.len},
+		    .proxy = k->proxy,
+		    .connect_to = map[0] ? map : NULL,
+		    .accept_encoding = true};
+		k->http = cep_http_client_new(&o);
 	}
-	return CEP_OK;
-}
-
-/* The bearer token, if any, straight from the handle into libcurl (which
- * keeps its own copy); ours is wiped at once. */
-static int set_token(cep_kube *k, CURL *c, cep_err *err)
-{
-	char *tok = malloc(KUBE_TOKEN_MAX);
-	if (tok == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "out of memory");
-	int rc = kube_token(k, tok, KUBE_TOKEN_MAX, err);
-	if (rc == CEP_OK && tok[0] != '\0') {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, tok);
-	}
-	explicit_bzero(tok, KUBE_TOKEN_MAX);
-	free(tok);
-	return rc;
-}
-
-void *cep_kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
-    cep_err *err)
-{
-	*hdrs = NULL;
-	CURL *c = curl_easy_init();
-	if (c == NULL) {
-		cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "curl_easy_init failed");
-		return NULL;
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-	/* "" = no proxy, even if https_proxy is in the environment: the
-	 * route to a cluster is the connector's decision (proxy-url). */
-	curl_easy_setopt(c, CURLOPT_PROXY, k->proxy);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "cep/" CEP_VERSION);
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	if (set_tls(k, c, err) != CEP_OK || set_token(k, c, err) != CEP_OK) {
-		cep_kube_easy_done(c, NULL);
-		return NULL;
-	}
-	struct curl_slist *h = curl_slist_append(NULL,
-	    "Accept: application/json");
-	if (h != NULL && k->tls_server_name[0] != '\0') {
-		char host[300];
-		snprintf(host, sizeof(host), "Host: %s:%d", k->host, k->port);
-		struct curl_slist *h2 = curl_slist_append(h, host);
-		h = h2 ? h2 : h;
-	}
-	*hdrs = h;
+	cep_http_client *c = k->http;
+	pthread_mutex_unlock(&k->mu);
+	if (c == NULL)
+		cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	return c;
 }
 
-void cep_kube_easy_done(void *easy, struct curl_slist *hdrs)
+void cep_kube_http_stats(cep_kube *k, uint64_t *calls, uint64_t *connects)
 {
-	CURL *c = easy;
-	void *connect_to = NULL;
-	curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&connect_to);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
-	curl_slist_free_all(connect_to);
+	*calls = *connects = 0;
+	pthread_mutex_lock(&k->mu);
+	cep_http_client *c = k->http;
+	pthread_mutex_unlock(&k->mu);
+	if (c != NULL)
+		cep_http_client_stats(c, calls, connects);
+}
+
+/* The bearer token, if any, for one request (""), in a buffer the caller
+ * wipes and frees with kube_bearer_free. */
+char *kube_bearer(cep_kube *k, cep_err *err)
+{
+	char *tok = malloc(KUBE_TOKEN_MAX);
+	if (tok == NULL) {
+		cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return NULL;
+	}
+	if (kube_token(k, tok, KUBE_TOKEN_MAX, err) != CEP_OK) {
+		kube_bearer_free(tok);
+		return NULL;
+	}
+	return tok;
+}
+
+void kube_bearer_free(char *tok)
+{
+	if (tok == NULL)
+		return;
+	explicit_bzero(tok, KUBE_TOKEN_MAX);
+	free(tok);
+}
+
+/* Accept, and Host when tls-server-name stands in the URL (host holds
+ * the line). NULL-terminated. */
+void kube_headers(const cep_kube *k, const char *hdrs[3], char host[300])
+{
+	hdrs[0] = "Accept: application/json";
+	hdrs[1] = hdrs[2] = NULL;
+	if (k->tls_server_name[0] != '\0') {
+		snprintf(host, 300, "Host: %s:%d", k->host, k->port);
+		hdrs[1] = host;
+	}
 }
 
 /* ---- one attempt ---------------------------------------------------------- */
@@ -335,51 +307,49 @@ struct call {
 	size_t blen;
 };
 
-/* One HTTP exchange. Returns CURLcode; fills *http and r. */
-static int attempt(const struct call *c, int64_t tmo, long *http,
-    cep_http_resp *r, char *ebuf, cep_err *err)
+/* One HTTP exchange; its outcome in *res (code -1 with err set when it
+ * could not be made). */
+static void attempt(const struct call *c, int64_t tmo, cep_http_resp *r,
+    cep_http_result *res, cep_err *err)
 {
-	struct curl_slist *h = NULL;
-	CURL *e = cep_kube_easy(c->k, c->url, &h, err);
-	if (e == NULL)
-		return -1;
+	*res = (cep_http_result){.code = CEP_HTTP_NO_HANDLE};
+	cep_http_client *hc = kube_client(c->k, err);
+	char *tok = hc != NULL ? kube_bearer(c->k, err) : NULL;
+	if (tok == NULL)
+		return;
+	const char *hdrs[4];
+	char host[300], ct[128];
+	kube_headers(c->k, hdrs, host);
 	if (c->body != NULL) {
-		char ct[128];
 		snprintf(ct, sizeof(ct), "Content-Type: %s", c->ctype);
-		struct curl_slist *h2 = curl_slist_append(h, ct);
-		h = h2 ? h2 : h;
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)c->blen);
+		hdrs[hdrs[1] != NULL ? 2 : 1] = ct;
 	}
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
-	if (strcmp(c->method, "HEAD") == 0)
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(tmo > 0 ? tmo : 1));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, cep_http_on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, cep_http_on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
-	CURLcode cc = curl_easy_perform(e);
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, http);
-	cep_kube_easy_done(e, h);
-	return (int)cc;
+	hdrs[3] = NULL;
+	cep_http_request rq = {.method = c->method,
+	    .url = c->url,
+	    .headers = hdrs,
+	    .body = c->body,
+	    .blen = c->blen,
+	    .bearer = tok,
+	    .timeout_ms = tmo > 0 ? tmo : 1,
+	    .resp = r};
+	cep_http_client_do(hc, &rq, res);
+	kube_bearer_free(tok);
+	if (res->code == CEP_HTTP_NO_HANDLE)
+		cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "curl_easy_init failed");
 }
 
 static bool transport_retryable(int cc, const char *method)
 {
-	if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-	    cc == CURLE_COULDNT_RESOLVE_PROXY)
+	cep_http_fail f = cep_http_fail_of(cc);
+	if (f == CEP_HTTP_FAIL_CONNECT)
 		return true;
 	/* the request may have been applied: only retry what is safe to
 	 * repeat (a repeated create would turn into 409) */
 	if (strcmp(method, "POST") == 0)
 		return false;
-	return cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
-	    cc == CURLE_GOT_NOTHING || cc == CURLE_SSL_CONNECT_ERROR ||
-	    cc == CURLE_PARTIAL_FILE;
+	return f == CEP_HTTP_FAIL_IO || f == CEP_HTTP_FAIL_PARTIAL;
 }
 
 static bool http_retryable(long http)
@@ -394,20 +364,20 @@ static int one(const struct call *c, int64_t tmo, long *http, json_t **out,
     bool *retry, int64_t *ra_ms, cep_err *err)
 {
 	cep_http_resp r = {.max = KUBE_MAX_BODY, .retry_after_ms = -1};
-	char ebuf[CURL_ERROR_SIZE] = "";
-	*http = 0;
-	int cc = attempt(c, tmo, http, &r, ebuf, err);
-	int rc;
+	cep_http_result res;
+	attempt(c, tmo, &r, &res, err);
+	int cc = res.code, rc;
+	*http = res.status;
 	*retry = false;
 	*ra_ms = r.retry_after_ms;
-	if (cc < 0) {
+	if (cc == CEP_HTTP_NO_HANDLE) {
 		rc = err->code;
 	} else if (r.over) {
 		rc = cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "%s: response larger than %u MiB", c->what,
 		    KUBE_MAX_BODY >> 20);
-	} else if (cc != CURLE_OK) {
-		rc = cep_http_curl_err(err, cc, c->what, ebuf, tmo);
+	} else if (cc != 0) {
+		rc = cep_http_curl_err(err, cc, c->what, res.error, tmo);
 		*retry = transport_retryable(cc, c->method);
 	} else if (*http < 200 || *http > 299) {
 		rc = cep_kube_http_err(c->k, err, *http, r.buf, r.len, c->what);

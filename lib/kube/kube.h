@@ -59,6 +59,9 @@ void cep_kube_free(cep_kube *k);
  * 5 s with jitter, or the server's Retry-After when it sends one). */
 void cep_kube_set_timeout(cep_kube *k, int64_t ms);
 void cep_kube_set_retries(cep_kube *k, int attempts);
+/* Requests made through k and new connections they opened (each a TLS
+ * handshake): connections are kept and reused across calls. */
+void cep_kube_http_stats(cep_kube *k, uint64_t *calls, uint64_t *connects);
 
 const char *cep_kube_server(const cep_kube *k); /* https://host:port */
 /* The context's namespace, or the service account's; "" if none. */

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "http.h"
 #include "kube.h"
 
 #define KUBE_MAX_BODY (64u * 1024u * 1024u) /* any non-watch response */
@@ -51,6 +52,7 @@ struct cep_kube {
 
 	_Atomic int64_t timeout_ms;
 	atomic_int attempts;
+	cep_http_client *http; /* under mu; made at the first call */
 };
 
 /* kube.c */
@@ -68,15 +70,16 @@ int cep_kube_query_add(char *buf, size_t len, const char *key, const char *val,
     cep_err *err);
 /* Backoff for attempt n (0-based): 200 ms doubling to 5 s, +-25% jitter. */
 int64_t cep_kube_backoff_ms(int n);
-/* A fresh easy handle with the common options (url, TLS, bearer token,
- * proxy) and *hdrs the header list to give it (Accept, Host). Internal to
- * the kube files: kube_watch.c runs its own transfer loop. */
-struct curl_slist;
-void *cep_kube_easy(cep_kube *k, const char *url, struct curl_slist **hdrs,
-    cep_err *err);
-/* Frees an easy handle from cep_kube_easy, its header list and what hangs on
- * it (the CONNECT_TO list). */
-void cep_kube_easy_done(void *easy, struct curl_slist *hdrs);
+/* The handle's HTTP client, made at the first call (NULL with err set
+ * without memory). */
+cep_http_client *kube_client(cep_kube *k, cep_err *err);
+/* The current bearer token ("" none) in a buffer for one request; NULL
+ * with err set. Wiped and freed by kube_bearer_free. */
+char *kube_bearer(cep_kube *k, cep_err *err);
+void kube_bearer_free(char *tok);
+/* The request headers every call sends (Accept; Host with
+ * tls-server-name, its line in host): NULL-terminated in hdrs. */
+void kube_headers(const cep_kube *k, const char *hdrs[3], char host[300]);
 int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
     size_t len, cep_err *err);
 /* kube_status.c. */

@@ -9,7 +9,6 @@
 #include "kube_int.h"
 #include "http.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include "kube_int.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,44 +354,6 @@ static bool stopped(const struct limits *l)
 	return l->stop != NULL && atomic_load(l->stop);
 }
 
-/* Drives one transfer; returns its CURLcode, or -1 (cancelled) / -2
- * (deadline). */
-static int run_transfer(CURL *e, const struct limits *l)
-{
-	CURLM *m = curl_multi_init();
-	if (m == NULL)
-		return CURLE_OUT_OF_MEMORY;
-	curl_multi_add_handle(m, e);
-	int running = 1, rc = CURLE_OK;
-	while (running) {
-		if (curl_multi_perform(m, &running) != CURLM_OK) {
-			rc = CURLE_SEND_ERROR;
-			break;
-		}
-		if (!running)
-			break;
-		if (stopped(l)) {
-			rc = -1;
-			break;
-		}
-		int64_t left = l->deadline - cep_mono_ms();
-		if (left <= 0) {
-			rc = -2;
-			break;
-		}
-		curl_multi_poll(m, NULL, 0,
-		    (int)(left < WATCH_POLL_MS ? left : WATCH_POLL_MS), NULL);
-	}
-	int q;
-	CURLMsg *msg;
-	while (rc == CURLE_OK && (msg = curl_multi_info_read(m, &q)) != NULL)
-		if (msg->msg == CURLMSG_DONE)
-			rc = (int)msg->data.result;
-	curl_multi_remove_handle(m, e);
-	curl_multi_cleanup(m);
-	return rc;
-}
-
 static int stream_url(struct watch *w, const struct limits *l, char *url,
     size_t ulen, cep_err *err)
 {
@@ -435,33 +396,39 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	*retry = false;
 	if (stream_url(w, l, url, sizeof(url), err) != CEP_OK)
 		return err->code;
-	struct curl_slist *h = NULL;
-	CURL *e = cep_kube_easy(w->k, url, &h, err);
-	if (e == NULL)
+	cep_http_client *hc = kube_client(w->k, err);
+	char *tok = hc != NULL ? kube_bearer(w->k, err) : NULL;
+	if (tok == NULL)
 		return err->code;
-	char ebuf[CURL_ERROR_SIZE] = "";
+	const char *hdrs[3];
+	char host[300];
+	kube_headers(w->k, hdrs, host);
 	w->len = w->elen = 0;
 	w->http = 0;
 	w->events = 0;
 	w->failed = false;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)atomic_load(&w->k->timeout_ms));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, cep_kube_watch_on_stream);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_stream_hdr);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, w);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
-	/* a peer that vanished without a FIN: no byte for this long ends it */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-	    (long)WATCH_STREAM_MAX_S + 30);
-	int cc = run_transfer(e, l);
-	cep_kube_easy_done(e, h);
-	if (cc == -1)
+	/* a peer that vanished without a FIN: no byte for
+	 * low_speed_time_s ends it */
+	cep_http_request rq = {.url = url,
+	    .headers = hdrs,
+	    .bearer = tok,
+	    .connect_timeout_ms = atomic_load(&w->k->timeout_ms),
+	    .on_data = cep_kube_watch_on_stream,
+	    .on_header = on_stream_hdr,
+	    .arg = w,
+	    .low_speed_time_s = (long)WATCH_STREAM_MAX_S + 30,
+	    .deadline_ms = l->deadline,
+	    .stop = l->stop};
+	cep_http_result res;
+	int cc = cep_http_client_do(hc, &rq, &res);
+	kube_bearer_free(tok);
+	if (cc == CEP_HTTP_NO_HANDLE)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "curl_easy_init failed");
+	if (cc == CEP_HTTP_STOPPED)
 		return cep_err_set(err, CEP_CANCELLED, "%s: cancelled",
 		    w->what);
-	if (cc == -2)
+	if (cc == CEP_HTTP_DEADLINE)
 		return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 		    "%s: ended after its deadline of %lld ms", w->what,
 		    (long long)l->timeout_ms);
@@ -483,9 +450,9 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 		*retry = rc == CEP_UNAVAILABLE || rc == CEP_RESOURCE_EXHAUSTED;
 		return rc;
 	}
-	if (cc != CURLE_OK) {
+	if (cc != 0) {
 		*retry = true;
-		return cep_http_curl_err(err, cc, w->what, ebuf,
+		return cep_http_curl_err(err, cc, w->what, res.error,
 		    atomic_load(&w->k->timeout_ms));
 	}
 	return CEP_OK;

@@ -41,6 +41,7 @@
 #include "config.h"
 #include "connector.h"
 #include "executor.h"
+#include "http.h"
 #include "kube.h"
 #include "log.h"
 #include "util.h"
@@ -417,6 +418,20 @@ static int leftovers(void)
 	return total;
 }
 
+/* The executor's API calls and new connections so far: every client of
+ * the process, less this benchmark's own (its watches and checks). */
+static void http_counts(uint64_t *calls, uint64_t *conns)
+{
+	cep_http_totals(calls, conns);
+	for (int i = 0; i < B.c; i++) {
+		uint64_t c = 0, n = 0;
+		if (B.conns[i].admin != NULL)
+			cep_kube_http_stats(B.conns[i].admin, &c, &n);
+		*calls -= c;
+		*conns -= n;
+	}
+}
+
 /* One round. slow >= 0: that connector is slow and takes its share of
  * the runs; skip >= 0: that connector gets none. */
 static int round_run(cep_connectors *cs, const char *label, int slow, int skip,
@@ -431,6 +446,8 @@ static int round_run(cep_connectors *cs, const char *label, int slow, int skip,
 	}
 	int failed = 0;
 	int64_t cpu0 = cpu_us(RUSAGE_SELF), w0 = watchers_cpu();
+	uint64_t calls0, conns0;
+	http_counts(&calls0, &conns0);
 	int64_t t0 = cep_mono_ms();
 	launch_all(ex, skip, &failed);
 	int64_t t_launched = cep_mono_ms();
@@ -438,6 +455,10 @@ static int round_run(cep_connectors *cs, const char *label, int slow, int skip,
 	int64_t wall = cep_mono_ms() - t0;
 	delegate_executor_free(ex);
 	int64_t cpu = cpu_us(RUSAGE_SELF) - cpu0 - (watchers_cpu() - w0);
+	uint64_t calls, conns;
+	http_counts(&calls, &conns);
+	calls -= calls0;
+	conns -= conns0;
 	int lo = leftovers();
 	printf("\n== %s: %d runners on %d connectors\n", label, B.nrun,
 	    skip >= 0 ? B.c - 1 : B.c);
@@ -447,6 +468,10 @@ static int round_run(cep_connectors *cs, const char *label, int slow, int skip,
 	printf("CPU time per launch %.2f ms (process CPU %.2f s, less this "
 	       "benchmark's own watches)\n",
 	    (double)cpu / 1000.0 / B.nrun, (double)cpu / 1e6);
+	printf("API calls per launch %.1f, new connections (TLS handshakes) "
+	       "per launch %.2f (%llu calls, %llu connections)\n",
+	    (double)calls / B.nrun, (double)conns / B.nrun,
+	    (unsigned long long)calls, (unsigned long long)conns);
 	printf("%-10s %10s %10s %10s\n", "connector", "runners", "p50 ms",
 	    "p95 ms");
 	for (int c = 0; c < B.c; c++) {

@@ -286,6 +286,28 @@ Test(kube, version_get_and_list_pages)
 	cr_assert_null(items);
 }
 
+/* One handle, one kept connection: sequential calls (whatever their
+ * status) make one TLS handshake between them. */
+Test(kube, calls_reuse_one_connection)
+{
+	cep_err err;
+	uint64_t calls = 0, conns = 0;
+	cep_kube_http_stats(deleg, &calls, &conns);
+	cr_assert_eq(calls, 0);
+	for (int i = 0; i < 5; i++) {
+		json_t *o = NULL;
+		cr_assert_eq(cep_kube_get(deleg, &cep_kube_pods, "shop", "none",
+		                 &o, &err),
+		    CEP_NOT_FOUND, "%s", err.msg);
+		cr_assert_null(o);
+	}
+	create_pod(deleg, "reuse", "a");
+	cep_kube_http_stats(deleg, &calls, &conns);
+	cr_expect_eq(calls, 6);
+	cr_expect_eq(conns, 1, "%llu connections for 6 calls",
+	    (unsigned long long)conns);
+}
+
 Test(kube, create_conflict_and_delete)
 {
 	cep_err err;
