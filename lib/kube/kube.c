@@ -29,7 +29,7 @@
 
 #define KUBE_TOKEN_MAX (64 * 1024)
 
-cep_kube *kube_alloc(void)
+cep_kube *cep_kube_alloc(void)
 {
 	if (cep_http_global_init(NULL) != CEP_OK)
 		return NULL;
@@ -42,7 +42,7 @@ cep_kube *kube_alloc(void)
 	return k;
 }
 
-void kube_blob_free(kube_blob *b)
+void cep_kube_blob_free(kube_blob *b)
 {
 	if (b->data != NULL) {
 		explicit_bzero(b->data, b->len);
@@ -56,9 +56,9 @@ void cep_kube_free(cep_kube *k)
 {
 	if (k == NULL)
 		return;
-	kube_blob_free(&k->ca);
-	kube_blob_free(&k->cert);
-	kube_blob_free(&k->key);
+	cep_kube_blob_free(&k->ca);
+	cep_kube_blob_free(&k->cert);
+	cep_kube_blob_free(&k->key);
 	cep_http_client_free(k->http);
 	if (k->token != NULL) {
 		explicit_bzero(k->token, strlen(k->token));
@@ -135,7 +135,7 @@ static int tok_reload(cep_kube *k, cep_err *err)
 	return CEP_OK;
 }
 
-int kube_token(cep_kube *k, char *buf, size_t len, cep_err *err)
+int cep_kube_token(cep_kube *k, char *buf, size_t len, cep_err *err)
 {
 	int rc = CEP_OK;
 	pthread_mutex_lock(&k->mu);
@@ -225,7 +225,7 @@ int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
 /* Made at the first request (the loaders fill the handle field by field)
  * and kept for the handle's life: connections and TLS sessions are
  * reused across calls to this cluster. */
-cep_http_client *kube_client(cep_kube *k, cep_err *err)
+cep_http_client *cep_kube_client(cep_kube *k, cep_err *err)
 {
 	pthread_mutex_lock(&k->mu);
 	if (k->http == NULL) {
@@ -264,22 +264,22 @@ void cep_kube_http_stats(cep_kube *k, uint64_t *calls, uint64_t *connects)
 }
 
 /* The bearer token, if any, for one request (""), in a buffer the caller
- * wipes and frees with kube_bearer_free. */
-char *kube_bearer(cep_kube *k, cep_err *err)
+ * wipes and frees with cep_kube_bearer_free. */
+char *cep_kube_bearer(cep_kube *k, cep_err *err)
 {
 	char *tok = malloc(KUBE_TOKEN_MAX);
 	if (tok == NULL) {
 		cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 		return NULL;
 	}
-	if (kube_token(k, tok, KUBE_TOKEN_MAX, err) != CEP_OK) {
-		kube_bearer_free(tok);
+	if (cep_kube_token(k, tok, KUBE_TOKEN_MAX, err) != CEP_OK) {
+		cep_kube_bearer_free(tok);
 		return NULL;
 	}
 	return tok;
 }
 
-void kube_bearer_free(char *tok)
+void cep_kube_bearer_free(char *tok)
 {
 	if (tok == NULL)
 		return;
@@ -289,7 +289,7 @@ void kube_bearer_free(char *tok)
 
 /* Accept, and Host when tls-server-name stands in the URL (host holds
  * the line). NULL-terminated. */
-void kube_headers(const cep_kube *k, const char *hdrs[3], char host[300])
+void cep_kube_headers(const cep_kube *k, const char *hdrs[3], char host[300])
 {
 	hdrs[0] = "Accept: application/json";
 	hdrs[1] = hdrs[2] = NULL;
@@ -313,13 +313,13 @@ static void attempt(const struct call *c, int64_t tmo, cep_http_resp *r,
     cep_http_result *res, cep_err *err)
 {
 	*res = (cep_http_result){.code = CEP_HTTP_NO_HANDLE};
-	cep_http_client *hc = kube_client(c->k, err);
-	char *tok = hc != NULL ? kube_bearer(c->k, err) : NULL;
+	cep_http_client *hc = cep_kube_client(c->k, err);
+	char *tok = hc != NULL ? cep_kube_bearer(c->k, err) : NULL;
 	if (tok == NULL)
 		return;
 	const char *hdrs[4];
 	char host[300], ct[128];
-	kube_headers(c->k, hdrs, host);
+	cep_kube_headers(c->k, hdrs, host);
 	if (c->body != NULL) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s", c->ctype);
 		hdrs[hdrs[1] != NULL ? 2 : 1] = ct;
@@ -334,7 +334,7 @@ static void attempt(const struct call *c, int64_t tmo, cep_http_resp *r,
 	    .timeout_ms = tmo > 0 ? tmo : 1,
 	    .resp = r};
 	cep_http_client_do(hc, &rq, res);
-	kube_bearer_free(tok);
+	cep_kube_bearer_free(tok);
 	if (res->code == CEP_HTTP_NO_HANDLE)
 		cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "curl_easy_init failed");

@@ -33,7 +33,7 @@ struct kc {
 	cep_err *err;
 };
 
-int kube_b64_decode(const char *in, kube_blob *out)
+int cep_kube_b64_decode(const char *in, kube_blob *out)
 {
 	size_t n = strlen(in);
 	unsigned char *o = malloc(n / 4 * 3 + 4);
@@ -165,7 +165,7 @@ static int read_data(struct kc *c, const cep_yaml_node *n, const char *key,
     kube_blob *b)
 {
 	const char *s = cep_yaml_scalar(n);
-	if (s == NULL || kube_b64_decode(s, b) != 0 || b->len == 0)
+	if (s == NULL || cep_kube_b64_decode(s, b) != 0 || b->len == 0)
 		return cep_yaml_error(c->err, c->doc, n,
 		    "%s is not valid base64", key);
 	return CEP_OK;
@@ -361,9 +361,9 @@ static int load_user(struct kc *c, const cep_yaml_node *u)
 		if (read_ref(c, tf, "tokenFile", false, &b, k->token_file,
 		        sizeof(k->token_file)) != CEP_OK)
 			return c->err->code;
-		kube_blob_free(&b);
+		cep_kube_blob_free(&b);
 		cep_err e;
-		if (kube_token(k, NULL, 0, &e) != CEP_OK)
+		if (cep_kube_token(k, NULL, 0, &e) != CEP_OK)
 			return cep_yaml_error(c->err, c->doc, tf,
 			    "tokenFile: %s", e.msg);
 	}
@@ -404,9 +404,9 @@ static int load_context(struct kc *c, const cep_yaml_node *root,
 	return load_user(c, u);
 }
 
-int kube_from_kubeconfig_text(const char *text, size_t len, const char *fname,
-    const char *dir, const char *context, bool allow_insecure, cep_kube **out,
-    cep_err *err)
+int cep_kube_from_kubeconfig_text(const char *text, size_t len,
+    const char *fname, const char *dir, const char *context,
+    bool allow_insecure, cep_kube **out, cep_err *err)
 {
 	cep_yaml_doc *doc = NULL;
 	*out = NULL;
@@ -430,7 +430,7 @@ int kube_from_kubeconfig_text(const char *text, size_t len, const char *fname,
 		    "current-context");
 		goto done;
 	}
-	if ((c.k = kube_alloc()) == NULL) {
+	if ((c.k = cep_kube_alloc()) == NULL) {
 		rc = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 		goto done;
 	}
@@ -459,8 +459,8 @@ int cep_kube_from_kubeconfig(const char *path, const char *context,
 	if (cep_secret_read(path, &so, &kc, err) != CEP_OK)
 		return cep_err_wrap(err, "loading kubeconfig");
 	snprintf(dir, sizeof(dir), "%s", path);
-	int rc = kube_from_kubeconfig_text(kc.data, kc.len, path, dirname(dir),
-	    context, allow_insecure, out, err);
+	int rc = cep_kube_from_kubeconfig_text(kc.data, kc.len, path,
+	    dirname(dir), context, allow_insecure, out, err);
 	cep_secret_free(&kc);
 	return rc;
 }
@@ -488,10 +488,10 @@ static int in_cluster_server(cep_kube *k, cep_err *err)
 	return CEP_OK;
 }
 
-int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err)
+int cep_kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err)
 {
 	*out = NULL;
-	cep_kube *k = kube_alloc();
+	cep_kube *k = cep_kube_alloc();
 	if (k == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory");
@@ -503,7 +503,7 @@ int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err)
 		rc = cep_path(k->token_file, sizeof(k->token_file), err,
 		    "%s/token", sa_dir);
 	if (rc == CEP_OK)
-		rc = kube_token(k, NULL, 0, err);
+		rc = cep_kube_token(k, NULL, 0, err);
 	if (rc == CEP_OK)
 		rc = cep_path(path, sizeof(path), err, "%s/ca.crt", sa_dir);
 	if (rc == CEP_OK)
@@ -528,5 +528,5 @@ int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err)
 
 int cep_kube_in_cluster(cep_kube **out, cep_err *err)
 {
-	return kube_in_cluster_dir(CEP_KUBE_SA_DIR, out, err);
+	return cep_kube_in_cluster_dir(CEP_KUBE_SA_DIR, out, err);
 }

@@ -56,11 +56,11 @@ struct cep_kube {
 };
 
 /* kube.c */
-cep_kube *kube_alloc(void);
-void kube_blob_free(kube_blob *b);
+cep_kube *cep_kube_alloc(void);
+void cep_kube_blob_free(kube_blob *b);
 /* Copies the current token into buf (buf NULL: only (re)load it),
  * re-reading a token file that changed. "" when the handle has none. */
-int kube_token(cep_kube *k, char *buf, size_t len, cep_err *err);
+int cep_kube_token(cep_kube *k, char *buf, size_t len, cep_err *err);
 /* Replaces every occurrence of the handle's token in s by "[redacted]":
  * the last line of defence for messages built from server text. */
 void cep_kube_scrub(cep_kube *k, char *s, size_t len);
@@ -72,14 +72,14 @@ int cep_kube_query_add(char *buf, size_t len, const char *key, const char *val,
 int64_t cep_kube_backoff_ms(int n);
 /* The handle's HTTP client, made at the first call (NULL with err set
  * without memory). */
-cep_http_client *kube_client(cep_kube *k, cep_err *err);
+cep_http_client *cep_kube_client(cep_kube *k, cep_err *err);
 /* The current bearer token ("" none) in a buffer for one request; NULL
- * with err set. Wiped and freed by kube_bearer_free. */
-char *kube_bearer(cep_kube *k, cep_err *err);
-void kube_bearer_free(char *tok);
+ * with err set. Wiped and freed by cep_kube_bearer_free. */
+char *cep_kube_bearer(cep_kube *k, cep_err *err);
+void cep_kube_bearer_free(char *tok);
 /* The request headers every call sends (Accept; Host with
  * tls-server-name, its line in host): NULL-terminated in hdrs. */
-void kube_headers(const cep_kube *k, const char *hdrs[3], char host[300]);
+void cep_kube_headers(const cep_kube *k, const char *hdrs[3], char host[300]);
 int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
     size_t len, cep_err *err);
 /* kube_status.c. */
@@ -88,14 +88,14 @@ int cep_kube_http_err(cep_kube *k, cep_err *err, long http, const char *body,
     size_t len, const char *what);
 
 /* kube_config.c */
-int kube_from_kubeconfig_text(const char *text, size_t len, const char *fname,
-    const char *dir, const char *context, bool allow_insecure, cep_kube **out,
-    cep_err *err);
+int cep_kube_from_kubeconfig_text(const char *text, size_t len,
+    const char *fname, const char *dir, const char *context,
+    bool allow_insecure, cep_kube **out, cep_err *err);
 /* cep_kube_in_cluster with the service-account folder as a parameter:
  * tests point it at a temp dir. */
-int kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err);
+int cep_kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err);
 /* base64 (standard alphabet, padding optional, whitespace ignored). */
-int kube_b64_decode(const char *in, kube_blob *out);
+int cep_kube_b64_decode(const char *in, kube_blob *out);
 
 /* kube_watch.c: one watch stream line -> type and object. Returns 0 and
  * sets *type ("ADDED"...) and *obj (borrowed from *ev, which the caller

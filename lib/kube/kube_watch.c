@@ -396,13 +396,13 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	*retry = false;
 	if (stream_url(w, l, url, sizeof(url), err) != CEP_OK)
 		return err->code;
-	cep_http_client *hc = kube_client(w->k, err);
-	char *tok = hc != NULL ? kube_bearer(w->k, err) : NULL;
+	cep_http_client *hc = cep_kube_client(w->k, err);
+	char *tok = hc != NULL ? cep_kube_bearer(w->k, err) : NULL;
 	if (tok == NULL)
 		return err->code;
 	const char *hdrs[3];
 	char host[300];
-	kube_headers(w->k, hdrs, host);
+	cep_kube_headers(w->k, hdrs, host);
 	w->len = w->elen = 0;
 	w->http = 0;
 	w->events = 0;
@@ -421,7 +421,7 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 	    .stop = l->stop};
 	cep_http_result res;
 	int cc = cep_http_client_do(hc, &rq, &res);
-	kube_bearer_free(tok);
+	cep_kube_bearer_free(tok);
 	if (cc == CEP_HTTP_NO_HANDLE)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "curl_easy_init failed");

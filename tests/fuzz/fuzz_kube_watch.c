@@ -137,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static cep_kube *k;
 	if (k == NULL)
-		k = kube_alloc();
+		k = cep_kube_alloc();
 	if (size < 2 || k == NULL)
 		return 0;
 	size_t chunk = data[0];

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *ctx = size > 0 && (data[0] & 2) ? "ctx1" : NULL;
 	const char *text = size > 0 ? (const char *)data + 1 : "";
 	size_t len = size > 0 ? size - 1 : 0;
-	int rc = kube_from_kubeconfig_text(text, len, "fuzz.kubeconfig",
+	int rc = cep_kube_from_kubeconfig_text(text, len, "fuzz.kubeconfig",
 	    "/nonexistent-cep-fuzz", ctx, insecure, &k, &err);
 	if (rc != CEP_OK) {
 		if (k != NULL)

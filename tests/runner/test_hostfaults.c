@@ -313,7 +313,7 @@ static void check_cpu(int load, double lo, double hi)
 	cr_assert(in_test_cgroup(pids[0]), "worker not in %s", cg2);
 	double share = 0, asked = 0;
 	for (int w = 0; w < 4 && asked < lo; w++) {
-		long long q0, q1;
+		long long q0 = 0, q1 = 0;
 		long long u0 = cg_usage_usec(), c0 = proc_cpu_usec(pids[0]);
 		long long r0 = proc_sched_usec(pids[0], &q0);
 		int64_t t0 = cep_mono_ms();

@@ -196,12 +196,12 @@ Test(kube_config, token_file_relative_and_rotating)
 	cr_assert_eq(load("cfg/kc", NULL, false, &k, &err), CEP_OK, "%s",
 	    err.msg);
 	char tok[256];
-	cr_assert_eq(kube_token(k, tok, sizeof(tok), &err), CEP_OK);
+	cr_assert_eq(cep_kube_token(k, tok, sizeof(tok), &err), CEP_OK);
 	cr_assert_str_eq(tok, "first-token");
 	cr_assert_eq(k->ca.len, strlen(ca_pem));
 	/* projected tokens rotate: a new file content is picked up */
 	put("cfg/tok", "second-token-longer\n");
-	cr_assert_eq(kube_token(k, tok, sizeof(tok), &err), CEP_OK);
+	cr_assert_eq(cep_kube_token(k, tok, sizeof(tok), &err), CEP_OK);
 	cr_assert_str_eq(tok, "second-token-longer");
 	cep_kube_free(k);
 	/* a token file that is not there fails the load, naming it */
@@ -408,32 +408,32 @@ Test(kube_config, in_cluster)
 	cep_kube *k = NULL;
 	cep_err err;
 	unsetenv("KUBERNETES_SERVICE_HOST");
-	cr_assert_eq(kube_in_cluster_dir(path, &k, &err),
+	cr_assert_eq(cep_kube_in_cluster_dir(path, &k, &err),
 	    CEP_FAILED_PRECONDITION);
 	assert_contains(err.msg, "KUBERNETES_SERVICE_HOST");
 	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-	cr_assert_eq(kube_in_cluster_dir(path, &k, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_kube_in_cluster_dir(path, &k, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_str_eq(cep_kube_server(k), "https://10.96.0.1:443");
 	cr_assert_str_eq(cep_kube_namespace(k), "shop");
 	char tok[256];
-	cr_assert_eq(kube_token(k, tok, sizeof(tok), &err), CEP_OK);
+	cr_assert_eq(cep_kube_token(k, tok, sizeof(tok), &err), CEP_OK);
 	cr_assert_str_eq(tok, TOKEN);
 	cr_assert_eq(k->ca.len, strlen(ca_pem));
 	/* the kubelet rotates the token: the new one is used */
 	put("sa/token", "rotated-token-value\n");
-	cr_assert_eq(kube_token(k, tok, sizeof(tok), &err), CEP_OK);
+	cr_assert_eq(cep_kube_token(k, tok, sizeof(tok), &err), CEP_OK);
 	cr_assert_str_eq(tok, "rotated-token-value");
 	cep_kube_free(k);
 	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
-	cr_assert_eq(kube_in_cluster_dir(path, &k, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_kube_in_cluster_dir(path, &k, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_str_eq(cep_kube_server(k), "https://[fd00::1]:443");
 	cep_kube_free(k);
 	/* no token: not in a pod with a service account */
 	snprintf(path, sizeof(path), "%s/nosa", dir);
-	cr_assert_neq(kube_in_cluster_dir(path, &k, &err), CEP_OK);
+	cr_assert_neq(cep_kube_in_cluster_dir(path, &k, &err), CEP_OK);
 	assert_contains(err.msg, "in-cluster configuration");
 	assert_contains(err.msg, "nosa/token");
 	unsetenv("KUBERNETES_SERVICE_HOST");
@@ -443,14 +443,14 @@ Test(kube_config, in_cluster)
 Test(kube_config, base64)
 {
 	kube_blob b = {0};
-	cr_assert_eq(kube_b64_decode("aGVsbG8=", &b), 0);
+	cr_assert_eq(cep_kube_b64_decode("aGVsbG8=", &b), 0);
 	cr_assert_eq(b.len, 5u);
 	cr_assert_eq(memcmp(b.data, "hello", 5), 0);
-	kube_blob_free(&b);
-	cr_assert_eq(kube_b64_decode("aGVs\nbG8", &b), 0);
+	cep_kube_blob_free(&b);
+	cr_assert_eq(cep_kube_b64_decode("aGVs\nbG8", &b), 0);
 	cr_assert_eq(b.len, 5u);
-	kube_blob_free(&b);
-	cr_assert_eq(kube_b64_decode("aGVsbG8=x", &b), -1);
-	cr_assert_eq(kube_b64_decode("a", &b), -1);
-	cr_assert_eq(kube_b64_decode("a$b=", &b), -1);
+	cep_kube_blob_free(&b);
+	cr_assert_eq(cep_kube_b64_decode("aGVsbG8=x", &b), -1);
+	cr_assert_eq(cep_kube_b64_decode("a", &b), -1);
+	cr_assert_eq(cep_kube_b64_decode("a$b=", &b), -1);
 }
