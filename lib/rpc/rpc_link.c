@@ -1,0 +1,190 @@
+/*
+ * rpc_link.c - one connection of an RPC client: an nng req0 socket with
+ * its one background dialer, the count of its pipes (for the client's
+ * watchdog, rpc_client.c) and a close that cannot hang its caller.
+ *
+ * Why a close with a bound: with libnng 1.5.2, a tls+tcp dialer whose
+ * connection attempt is stuck in a TLS handshake the server never answers
+ * makes nng_close of its socket wait for that attempt, i.e. for good
+ * (docs/performance.md, the reconnect storm). The close runs on a
+ * detached thread; the caller waits at most wait_ms for it. A close that
+ * does not end leaves that thread, the socket and this struct behind (a
+ * few KiB), never the caller.
+ */
+#define _GNU_SOURCE
+#include "rpc_int.h"
+
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "util.h"
+
+#define RECONNECT_MIN_MS 50
+#define RECONNECT_MAX_MS 1000
+
+struct cep_rpc_link {
+	nng_socket sock;
+	bool sock_open;
+	nng_dialer dialer;
+	/* written from nng's pipe callbacks: atomics, no lock shared with
+	 * the client, so a callback can never wait on the client */
+	_Atomic int pipes;
+	_Atomic int64_t idle_since; /* mono ms: made, or the last pipe went */
+	_Atomic bool had_pipe;
+	/* the close: the closing thread and a waiter each hold a reference */
+	_Atomic int refs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool closed;
+};
+
+/* ADD_PRE and REM_POST: nng runs REM_POST for every pipe that saw
+ * ADD_PRE (also one closed before ADD_POST), so the count stays exact. */
+static void link_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	cep_rpc_link *l = arg;
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		atomic_fetch_add(&l->pipes, 1);
+		atomic_store(&l->had_pipe, true);
+	} else if (ev == NNG_PIPE_EV_REM_POST &&
+	    atomic_fetch_sub(&l->pipes, 1) == 1) {
+		atomic_store(&l->idle_since, cep_mono_ms());
+	}
+}
+
+static int link_socket(cep_rpc_link *l, cep_err *err)
+{
+	int rv;
+	if ((rv = nng_req0_open(&l->sock)) != 0)
+		return cep_rpc_err_nng(err, rv, "opening the req socket");
+	l->sock_open = true;
+	if ((rv = nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ,
+	         CEP_RPC_RECV_MAX)) != 0 ||
+	    (rv = nng_socket_set_ms(l->sock, NNG_OPT_REQ_RESENDTIME,
+	         NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT,
+	         RECONNECT_MIN_MS)) != 0 ||
+	    (rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT,
+	         RECONNECT_MAX_MS)) != 0 ||
+	    (rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_PRE, link_pipe_cb,
+	         l)) != 0 ||
+	    (rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, link_pipe_cb,
+	         l)) != 0)
+		return cep_rpc_err_nng(err, rv, "setting up the req socket");
+	return CEP_OK;
+}
+
+static int link_dialer(cep_rpc_link *l, const char *url,
+    nng_tls_config *tls, cep_err *err)
+{
+	int rv = nng_dialer_create(&l->dialer, l->sock, url);
+	if (rv != 0)
+		return cep_rpc_err_nng(err, rv, url);
+	if (tls != NULL &&
+	    (rv = nng_dialer_set_ptr(l->dialer, NNG_OPT_TLS_CONFIG, tls)) != 0)
+		return cep_rpc_err_nng(err, rv, "TLS configuration");
+	/* NONBLOCK: the server may not be up yet; nng keeps redialing. */
+	if ((rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK)) != 0)
+		return cep_rpc_err_nng(err, rv, url);
+	return CEP_OK;
+}
+
+int cep_rpc_link_new(cep_rpc_link **out, const char *url,
+    nng_tls_config *tls, cep_err *err)
+{
+	*out = NULL;
+	cep_rpc_link *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&l->idle_since, cep_mono_ms());
+	int code = link_socket(l, err);
+	if (code == CEP_OK)
+		code = link_dialer(l, url, tls, err);
+	if (code != CEP_OK) {
+		cep_rpc_link_close(l, -1);
+		return code;
+	}
+	*out = l;
+	return CEP_OK;
+}
+
+nng_socket cep_rpc_link_socket(const cep_rpc_link *l)
+{
+	return l->sock;
+}
+
+int64_t cep_rpc_link_idle_ms(cep_rpc_link *l)
+{
+	if (atomic_load(&l->pipes) > 0)
+		return 0;
+	return cep_mono_ms() - atomic_load(&l->idle_since);
+}
+
+bool cep_rpc_link_had_pipe(cep_rpc_link *l)
+{
+	return atomic_load(&l->had_pipe);
+}
+
+static void link_unref(cep_rpc_link *l)
+{
+	if (atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+static void *link_closer(void *arg)
+{
+	cep_rpc_link *l = arg;
+	nng_close(l->sock);
+	pthread_mutex_lock(&l->mu);
+	l->closed = true;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	link_unref(l);
+	return NULL;
+}
+
+bool cep_rpc_link_close(cep_rpc_link *l, int wait_ms)
+{
+	if (l == NULL)
+		return true;
+	atomic_store(&l->refs, 2);
+	pthread_t th;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	bool started = l->sock_open && wait_ms >= 0 &&
+	    pthread_create(&th, &at, link_closer, l) == 0;
+	pthread_attr_destroy(&at);
+	if (!started) { /* asked to, nothing to close, or no thread */
+		if (l->sock_open)
+			nng_close(l->sock);
+		l->closed = true;
+		atomic_store(&l->refs, 1);
+		link_unref(l);
+		return true;
+	}
+	int64_t until = cep_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	pthread_mutex_lock(&l->mu);
+	while (!l->closed && cep_mono_ms() < until) {
+		struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+		    .tv_nsec = (long)(until % 1000) * 1000000L};
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+	}
+	bool closed = l->closed;
+	pthread_mutex_unlock(&l->mu);
+	link_unref(l);
+	return closed;
+}
