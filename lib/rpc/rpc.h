@@ -154,11 +154,11 @@ typedef struct cep_rpc_client cep_rpc_client;
  *
  * The watchdog: libnng 1.5.2's dialer can stop redialing for good after a
  * reconnect storm (a connect attempt it never completes; docs/
- * performance.md). When a call is waiting to be sent and the client has
- * had no connection for watchdog_ms, the client abandons that socket and
+ * performance.md). When calls have been waiting to be sent for
+ * watchdog_ms with none leaving, the client abandons that socket and
  * dials on a new one; the waiting calls go out on it (they had not left
- * the process: nothing is lost or sent twice). After sockets that never
- * connected the bound grows (up to 8x, with jitter). */
+ * the process: nothing is lost or sent twice). After sockets on which
+ * nothing left the bound grows (up to 8x, with jitter). */
 typedef struct cep_rpc_client_opts {
 	int watchdog_ms;  /* 0 = 5000; < 0 = no watchdog */
 } cep_rpc_client_opts;

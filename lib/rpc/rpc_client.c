@@ -1,7 +1,7 @@
 /*
  * rpc_client.c - the RPC client: one link (rpc_link.c: an nng req0 socket
- * with one background dialer) at a time, replaced by the watchdog when it
- * has had no pipe for too long; every call opens its own context, so calls
+ * with one background dialer) at a time, replaced by the watchdog when
+ * sends have waited on it for too long with none leaving; every call opens its own context, so calls
  * from many threads are in flight at once. Also the retry helpers
  * (cep_rpc_retryable, backoff).
  *
@@ -49,8 +49,15 @@ struct cep_rpc_client {
 	struct inflight *calls;
 	cep_rpc_link *link;       /* the connection calls go out on */
 	uint64_t gen;             /* bumped when the watchdog replaces it */
+	/* since when a send has been waiting with none leaving (0: none
+	 * waits, or one left since), and whether any left on this link.
+	 * Not nng's pipe events: in the stall the dead pipe is never
+	 * removed, so it would still count as a connection. */
+	_Atomic int64_t want_ms;
+	_Atomic bool sent;
+	_Atomic bool answered;    /* a reply came back on this link */
 	int64_t bound_ms;         /* the watchdog's bound for this link */
-	int streak;               /* links in a row that never had a pipe */
+	int streak;               /* links in a row on which nothing left */
 };
 
 struct inflight {
@@ -144,16 +151,18 @@ uint64_t cep_rpc_client_redials(cep_rpc_client *c)
 }
 
 /* The watchdog, run by a call whose send found no connection for a
- * while: when the link of generation gen has had no pipe for bound_ms, a
+ * while: when sends have been waiting on the link of generation gen for
+ * bound_ms with none leaving (since it was made or the last one left), a
  * new link replaces it and the old one is closed in the background. Its
  * unsent calls move to the new link (call_send); nothing had left on it.
  * The bound grows after links that never connected, with jitter, so a
  * relay slow to accept a storm is not re-dialed by every runner at once. */
-static void watchdog(cep_rpc_client *c, uint64_t gen)
+static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 {
 	pthread_mutex_lock(&c->mu);
-	int64_t idle = cep_rpc_link_idle_ms(c->link);
-	if (c->closed || c->gen != gen || idle < c->bound_ms) {
+	int64_t want = atomic_load(&c->want_ms);
+	int64_t idle = want == 0 ? 0 : cep_mono_ms() - want;
+	if (c->closed || c->gen != gen || (!force && idle < c->bound_ms)) {
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
@@ -165,7 +174,7 @@ static void watchdog(cep_rpc_client *c, uint64_t gen)
 		    "no new socket: %s", c->url, (long long)idle, err.msg);
 		return;
 	}
-	c->streak = cep_rpc_link_had_pipe(old) ? 0 : c->streak + 1;
+	c->streak = atomic_load(&c->sent) ? 0 : c->streak + 1;
 	int shift = c->streak < WATCHDOG_MAX_SHIFT ? c->streak :
 	    WATCHDOG_MAX_SHIFT;
 	int64_t b = (int64_t)c->watchdog_ms << shift;
@@ -173,11 +182,14 @@ static void watchdog(cep_rpc_client *c, uint64_t gen)
 	int64_t bound = c->bound_ms;
 	c->link = nl;
 	c->gen++;
+	atomic_store(&c->sent, false);
+	atomic_store(&c->answered, false);
+	atomic_store(&c->want_ms, cep_mono_ms());
 	pthread_mutex_unlock(&c->mu);
 	atomic_fetch_add(&c->redials, 1);
-	cep_log_info(NULL, "rpc client %s: no connection for %lld ms: "
-	    "dialing again on a new socket (next bound %lld ms)", c->url,
-	    (long long)idle, (long long)bound);
+	cep_log_info(NULL, "rpc client %s: %s: dialing again on a new socket "
+	    "(next bound %lld ms)", c->url, force ? "a call sent on this "
+	    "connection, none ever answered" : "no connection", (long long)bound);
 	(void)cep_rpc_link_close(old, 0);
 }
 
@@ -257,7 +269,7 @@ static bool link_replaced(cep_rpc_client *c, uint64_t gen)
 static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
     uint64_t *gen, int64_t deadline)
 {
-	int64_t check = c->watchdog_ms / WATCHDOG_CHECKS;
+	int64_t t0 = cep_mono_ms(), check = c->watchdog_ms / WATCHDOG_CHECKS;
 	if (check < WATCHDOG_MIN_CHECK_MS)
 		check = WATCHDOG_MIN_CHECK_MS;
 	for (;;) {
@@ -275,8 +287,11 @@ static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
 		if (rv == 0) {
 			rv = ctx_op(c, *ctx, aio, true,
 			    c->watchdog_ms > 0 && left > check ? check : left);
-			if (rv == 0)
+			if (rv == 0) {
+				atomic_store(&c->want_ms, 0);
+				atomic_store(&c->sent, true);
 				return 0;
+			}
 			nng_ctx_close(*ctx);
 		}
 		if (c->watchdog_ms <= 0 ||
@@ -284,7 +299,9 @@ static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
 			return rv;
 		if (rv == NNG_ECLOSED && !link_replaced(c, *gen))
 			return rv;
-		watchdog(c, *gen);
+		int64_t none = 0;
+		atomic_compare_exchange_strong(&c->want_ms, &none, t0);
+		watchdog(c, *gen, false);
 	}
 }
 
@@ -330,7 +347,14 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		        "%s: no answer from %s within %d ms", method, c->url,
 		        timeout_ms) :
 		    cep_rpc_err_nng(err, rv, method);
+		/* A link that took calls but never answered one: nng 1.5.2's
+		 * listener can leave a negotiated pipe unstarted (relay side,
+		 * docs/performance.md), so nothing will ever come back on it. */
+		if (rv == NNG_ETIMEDOUT && c->watchdog_ms > 0 &&
+		    !atomic_load(&c->answered))
+			watchdog(c, gen, true);
 	} else {
+		atomic_store(&c->answered, true);
 		*rep = nng_aio_get_msg(aio);
 	}
 	inflight_del(c, &node);

@@ -90,9 +90,6 @@ typedef struct cep_rpc_link cep_rpc_link;
 int cep_rpc_link_new(cep_rpc_link **out, const char *url,
     nng_tls_config *tls, cep_err *err);
 nng_socket cep_rpc_link_socket(const cep_rpc_link *l);
-/* ms since the link last had a pipe (or was made); 0 while it has one */
-int64_t cep_rpc_link_idle_ms(cep_rpc_link *l);
-bool cep_rpc_link_had_pipe(cep_rpc_link *l);
 /* Closes and frees l. wait_ms < 0: on this thread, however long nng
  * takes; else on a detached thread, waited for at most wait_ms (a
  * socket nng cannot close is left to that thread). True when closed. */

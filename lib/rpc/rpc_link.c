@@ -1,7 +1,6 @@
 /*
  * rpc_link.c - one connection of an RPC client: an nng req0 socket with
- * its one background dialer, the count of its pipes (for the client's
- * watchdog, rpc_client.c) and a close that cannot hang its caller.
+ * its one background dialer, and a close that cannot hang its caller.
  *
  * Why a close with a bound: with libnng 1.5.2, a tls+tcp dialer whose
  * connection attempt is stuck in a TLS handshake the server never answers
@@ -29,32 +28,12 @@ struct cep_rpc_link {
 	nng_socket sock;
 	bool sock_open;
 	nng_dialer dialer;
-	/* written from nng's pipe callbacks: atomics, no lock shared with
-	 * the client, so a callback can never wait on the client */
-	_Atomic int pipes;
-	_Atomic int64_t idle_since; /* mono ms: made, or the last pipe went */
-	_Atomic bool had_pipe;
 	/* the close: the closing thread and a waiter each hold a reference */
 	_Atomic int refs;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool closed;
 };
-
-/* ADD_PRE and REM_POST: nng runs REM_POST for every pipe that saw
- * ADD_PRE (also one closed before ADD_POST), so the count stays exact. */
-static void link_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	(void)p;
-	cep_rpc_link *l = arg;
-	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		atomic_fetch_add(&l->pipes, 1);
-		atomic_store(&l->had_pipe, true);
-	} else if (ev == NNG_PIPE_EV_REM_POST &&
-	    atomic_fetch_sub(&l->pipes, 1) == 1) {
-		atomic_store(&l->idle_since, cep_mono_ms());
-	}
-}
 
 static int link_socket(cep_rpc_link *l, cep_err *err)
 {
@@ -69,11 +48,7 @@ static int link_socket(cep_rpc_link *l, cep_err *err)
 	    (rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT,
 	         RECONNECT_MIN_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT,
-	         RECONNECT_MAX_MS)) != 0 ||
-	    (rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_PRE, link_pipe_cb,
-	         l)) != 0 ||
-	    (rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, link_pipe_cb,
-	         l)) != 0)
+	         RECONNECT_MAX_MS)) != 0)
 		return cep_rpc_err_nng(err, rv, "setting up the req socket");
 	return CEP_OK;
 }
@@ -106,7 +81,6 @@ int cep_rpc_link_new(cep_rpc_link **out, const char *url,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	atomic_init(&l->idle_since, cep_mono_ms());
 	int code = link_socket(l, err);
 	if (code == CEP_OK)
 		code = link_dialer(l, url, tls, err);
@@ -121,18 +95,6 @@ int cep_rpc_link_new(cep_rpc_link **out, const char *url,
 nng_socket cep_rpc_link_socket(const cep_rpc_link *l)
 {
 	return l->sock;
-}
-
-int64_t cep_rpc_link_idle_ms(cep_rpc_link *l)
-{
-	if (atomic_load(&l->pipes) > 0)
-		return 0;
-	return cep_mono_ms() - atomic_load(&l->idle_since);
-}
-
-bool cep_rpc_link_had_pipe(cep_rpc_link *l)
-{
-	return atomic_load(&l->had_pipe);
 }
 
 static void link_unref(cep_rpc_link *l)

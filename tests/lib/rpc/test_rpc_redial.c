@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cep.pb-c.h"
 #include "pki.h"
 #include "rpc.h"
 #include "rpc_int.h"
@@ -142,13 +143,23 @@ static cep_rpc_client *client_to(pki *p, int port, int watchdog_ms)
 	return c;
 }
 
+/* Holds every call until the server is freed (which answers it). */
+static void h_never(cep_rpc_call *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+}
+
+static const cep_rpc_method methods[] = {
+    {"cep.v1.Test/Never", &cep__v1__challenge_request__descriptor, h_never},
+};
+
 static cep_rpc_server *server_on(pki *p, int port)
 {
-	static const cep_rpc_method none[] = {{0}};
 	cep_rpc_server *s = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_rpc_server_new(&s, none, 0, NULL, NULL, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_rpc_server_new(&s, methods, 1, NULL, NULL, &err),
+	    CEP_OK, "%s", err.msg);
 	char url[64];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
 	cep_rpc_tls t = {.cert_pem = p->srv_cert, .key_pem = p->srv_key,
@@ -210,6 +221,31 @@ Test(rpc_redial, connected_client_is_left_alone, .timeout = 60)
 		cep_sleep_ms(100);
 	}
 	cr_assert_eq(cep_rpc_client_redials(c), 0);
+	cep_rpc_client_free(c);
+	cep_rpc_server_free(s);
+	pki_free(&p);
+}
+
+/* A connection on which calls leave but nothing was ever answered (as
+ * a pipe the relay's nng never started) is replaced after the first call
+ * that times out; one that has answered is kept. */
+Test(rpc_redial, never_answered_connection_is_replaced, .timeout = 60)
+{
+	pki p;
+	pki_make(&p);
+	int port = cep_test_free_port();
+	cep_rpc_server *s = server_on(&p, port);
+	cep_rpc_client *c = client_to(&p, port, WATCHDOG_MS);
+	cep_err err = {0};
+	Cep__V1__ChallengeRequest rq = CEP__V1__CHALLENGE_REQUEST__INIT;
+	rq.run_id = "r-1";
+	cr_assert_eq(cep_rpc_invoke(c, "cep.v1.Test/Never", &rq.base, NULL,
+	    NULL, 300, &err), CEP_DEADLINE_EXCEEDED, "%s", err.msg);
+	cr_assert_eq(cep_rpc_client_redials(c), 1);
+	cr_assert_eq(ping(c, 5000, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_rpc_invoke(c, "cep.v1.Test/Never", &rq.base, NULL,
+	    NULL, 300, &err), CEP_DEADLINE_EXCEEDED, "%s", err.msg);
+	cr_assert_eq(cep_rpc_client_redials(c), 1, "an answering link kept");
 	cep_rpc_client_free(c);
 	cep_rpc_server_free(s);
 	pki_free(&p);
