@@ -136,8 +136,9 @@ void cep_rpc_client_free(cep_rpc_client *c)
 		return;
 	cep_rpc_client_shutdown(c);
 	if (c->link != NULL && !cep_rpc_link_close(c->link, CLOSE_WAIT_MS))
-		cep_log_warn(NULL, "rpc client %s: nng did not close the "
-		    "socket within %d ms; left to a background thread", c->url,
+		cep_log_warn(NULL, "rpc client %s: nng has not closed the "
+		    "socket (waited up to %d ms, or not at all behind another "
+		    "close still running); left to a background thread", c->url,
 		    CLOSE_WAIT_MS);
 	if (c->tls != NULL)
 		nng_tls_config_free(c->tls);

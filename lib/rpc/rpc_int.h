@@ -91,8 +91,9 @@ int cep_rpc_link_new(cep_rpc_link **out, const char *url,
     nng_tls_config *tls, cep_err *err);
 nng_socket cep_rpc_link_socket(const cep_rpc_link *l);
 /* Closes and frees l. wait_ms < 0: on this thread, however long nng
- * takes; else on a detached thread, waited for at most wait_ms (a
- * socket nng cannot close is left to that thread). True when closed. */
+ * takes; else on a detached thread, waited for at most wait_ms, or not
+ * at all while an earlier close is still running (a socket nng cannot
+ * close is left to that thread). True when closed. */
 bool cep_rpc_link_close(cep_rpc_link *l, int wait_ms);
 
 /* Serializes msg into body (malloc'd; free body->data), refusing more than
