@@ -306,6 +306,28 @@ static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
 	}
 }
 
+/* A sent call that got no reply: its status. */
+static int recv_failed(cep_rpc_client *c, const char *method, int rv,
+    uint64_t gen, int timeout_ms, cep_err *err)
+{
+	/* A link that took calls but never answered one: nng 1.5.2's
+	 * listener can leave a negotiated pipe unstarted (relay side,
+	 * docs/performance.md), so nothing will ever come back on it. */
+	if (rv == NNG_ETIMEDOUT && c->watchdog_ms > 0 &&
+	    !atomic_load(&c->answered))
+		watchdog(c, gen, true);
+	/* the link closed under the call (the watchdog replaced it): as a
+	 * connection lost */
+	if (rv == NNG_ECONNRESET || (rv == NNG_ECLOSED && link_replaced(c, gen)))
+		return cep_err_set(err, CEP_UNAVAILABLE,
+		    "%s: connection to %s lost during the call", method, c->url);
+	if (rv == NNG_ETIMEDOUT)
+		return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
+		    "%s: no answer from %s within %d ms", method, c->url,
+		    timeout_ms);
+	return cep_rpc_err_nng(err, rv, method);
+}
+
 /* Sends and waits for the reply; *rep owned by the caller on success. */
 static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
     int timeout_ms, nng_msg **rep, cep_err *err)
@@ -335,25 +357,7 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		    cep_rpc_err_nng(err, rv, method);
 	}
 	if ((rv = ctx_op(c, ctx, aio, false, deadline - cep_mono_ms())) != 0) {
-		/* the link closed under the call (replaced by the watchdog in
-		 * a race with its pipe): as a connection lost */
-		bool lost = rv == NNG_ECONNRESET ||
-		    (rv == NNG_ECLOSED && link_replaced(c, gen));
-		code = lost ?
-		    cep_err_set(err, CEP_UNAVAILABLE,
-		        "%s: connection to %s lost during the call", method,
-		        c->url) :
-		    rv == NNG_ETIMEDOUT ?
-		    cep_err_set(err, CEP_DEADLINE_EXCEEDED,
-		        "%s: no answer from %s within %d ms", method, c->url,
-		        timeout_ms) :
-		    cep_rpc_err_nng(err, rv, method);
-		/* A link that took calls but never answered one: nng 1.5.2's
-		 * listener can leave a negotiated pipe unstarted (relay side,
-		 * docs/performance.md), so nothing will ever come back on it. */
-		if (rv == NNG_ETIMEDOUT && c->watchdog_ms > 0 &&
-		    !atomic_load(&c->answered))
-			watchdog(c, gen, true);
+		code = recv_failed(c, method, rv, gen, timeout_ms, err);
 	} else {
 		atomic_store(&c->answered, true);
 		*rep = nng_aio_get_msg(aio);

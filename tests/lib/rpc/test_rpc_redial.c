@@ -175,6 +175,28 @@ static int ping(cep_rpc_client *c, int timeout_ms, cep_err *err)
 	    timeout_ms, err);
 }
 
+/* A real server on a free port and a client connected to it. */
+typedef struct live {
+	pki p;
+	cep_rpc_server *s;
+	cep_rpc_client *c;
+} live;
+
+static void live_up(live *l, int watchdog_ms)
+{
+	pki_make(&l->p);
+	int port = cep_test_free_port();
+	l->s = server_on(&l->p, port);
+	l->c = client_to(&l->p, port, watchdog_ms);
+}
+
+static void live_down(live *l)
+{
+	cep_rpc_client_free(l->c);
+	cep_rpc_server_free(l->s);
+	pki_free(&l->p);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* The client's first connection is accepted and never answered; the real
@@ -206,24 +228,19 @@ Test(rpc_redial, stuck_handshake_gets_a_new_socket, .timeout = 60)
 	pki_free(&p);
 }
 
-/* A connected client keeps its socket: the watchdog only acts on a link
- * without a pipe. */
+/* A connected client keeps its socket: the watchdog only acts when sends
+ * wait with none leaving. */
 Test(rpc_redial, connected_client_is_left_alone, .timeout = 60)
 {
-	pki p;
-	pki_make(&p);
-	int port = cep_test_free_port();
-	cep_rpc_server *s = server_on(&p, port);
-	cep_rpc_client *c = client_to(&p, port, 200);
+	live l;
+	live_up(&l, 200);
 	cep_err err = {0};
 	for (int i = 0; i < 10; i++) {
-		cr_assert_eq(ping(c, 5000, &err), CEP_OK, "%s", err.msg);
+		cr_assert_eq(ping(l.c, 5000, &err), CEP_OK, "%s", err.msg);
 		cep_sleep_ms(100);
 	}
-	cr_assert_eq(cep_rpc_client_redials(c), 0);
-	cep_rpc_client_free(c);
-	cep_rpc_server_free(s);
-	pki_free(&p);
+	cr_assert_eq(cep_rpc_client_redials(l.c), 0);
+	live_down(&l);
 }
 
 /* A connection on which calls leave but nothing was ever answered (as
@@ -231,24 +248,19 @@ Test(rpc_redial, connected_client_is_left_alone, .timeout = 60)
  * that times out; one that has answered is kept. */
 Test(rpc_redial, never_answered_connection_is_replaced, .timeout = 60)
 {
-	pki p;
-	pki_make(&p);
-	int port = cep_test_free_port();
-	cep_rpc_server *s = server_on(&p, port);
-	cep_rpc_client *c = client_to(&p, port, WATCHDOG_MS);
+	live l;
+	live_up(&l, WATCHDOG_MS);
 	cep_err err = {0};
 	Cep__V1__ChallengeRequest rq = CEP__V1__CHALLENGE_REQUEST__INIT;
 	rq.run_id = "r-1";
-	cr_assert_eq(cep_rpc_invoke(c, "cep.v1.Test/Never", &rq.base, NULL,
+	cr_assert_eq(cep_rpc_invoke(l.c, "cep.v1.Test/Never", &rq.base, NULL,
 	    NULL, 300, &err), CEP_DEADLINE_EXCEEDED, "%s", err.msg);
-	cr_assert_eq(cep_rpc_client_redials(c), 1);
-	cr_assert_eq(ping(c, 5000, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_rpc_invoke(c, "cep.v1.Test/Never", &rq.base, NULL,
+	cr_assert_eq(cep_rpc_client_redials(l.c), 1);
+	cr_assert_eq(ping(l.c, 5000, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_rpc_invoke(l.c, "cep.v1.Test/Never", &rq.base, NULL,
 	    NULL, 300, &err), CEP_DEADLINE_EXCEEDED, "%s", err.msg);
-	cr_assert_eq(cep_rpc_client_redials(c), 1, "an answering link kept");
-	cep_rpc_client_free(c);
-	cep_rpc_server_free(s);
-	pki_free(&p);
+	cr_assert_eq(cep_rpc_client_redials(l.c), 1, "an answering link kept");
+	live_down(&l);
 }
 
 /* Freeing a client whose handshake is stuck returns within its bound
