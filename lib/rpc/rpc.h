@@ -54,13 +54,15 @@ typedef struct cep_rpc_call cep_rpc_call;
 
 /* Identifies the nng pipe (connection) a call came on. A struct so it is
  * not confused with other integers. id 0 = none. */
-typedef struct cep_pipe_id { uint32_t id; } cep_pipe_id;
+typedef struct cep_pipe_id {
+	uint32_t id;
+} cep_pipe_id;
 
 typedef void (*cep_rpc_handler)(cep_rpc_call *call, void *arg);
 
 typedef struct cep_rpc_method {
-	const char *name;                        /* "cep.v1.Runner/Prove" */
-	const ProtobufCMessageDescriptor *req;   /* body decoded with this */
+	const char *name;                      /* "cep.v1.Runner/Prove" */
+	const ProtobufCMessageDescriptor *req; /* body decoded with this */
 	cep_rpc_handler fn;
 } cep_rpc_method;
 
@@ -118,15 +120,15 @@ void cep_rpc_server_close_pipe(cep_rpc_server *s, cep_pipe_id pipe);
  * not block for long and must not call back into the server. */
 #define CEP_RPC_VIRTUAL_PIPE 0x80000000u
 typedef void (*cep_rpc_out_fn)(const uint8_t *frame, size_t len, void *arg);
-void cep_rpc_server_dispatch(cep_rpc_server *s, cep_pipe_id pipe,
-    bool verified, const char *peer, const uint8_t *frame, size_t len,
-    cep_rpc_out_fn out, void *arg);
+void cep_rpc_server_dispatch(cep_rpc_server *s, cep_pipe_id pipe, bool verified,
+    const char *peer, const uint8_t *frame, size_t len, cep_rpc_out_fn out,
+    void *arg);
 
 typedef struct cep_rpc_stats {
-	uint64_t calls;           /* frames received, good or bad */
-	uint64_t ok, failed;      /* handler replies / handler failures */
+	uint64_t calls;      /* frames received, good or bad */
+	uint64_t ok, failed; /* handler replies / handler failures */
 	uint64_t malformed, oversized, unknown_method; /* refused frames */
-	uint32_t pipes;           /* connections now */
+	uint32_t pipes;                                /* connections now */
 	uint64_t listener_restarts; /* ipc listeners re-created (rpc_guard.c) */
 } cep_rpc_stats;
 void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
@@ -135,8 +137,8 @@ void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
 const ProtobufCMessage *cep_rpc_call_request(cep_rpc_call *c);
 const char *cep_rpc_call_method(cep_rpc_call *c);
 cep_pipe_id cep_rpc_call_pipe(cep_rpc_call *c);
-bool cep_rpc_call_peer_verified(cep_rpc_call *c);  /* TLS client cert ok */
-const char *cep_rpc_call_peer(cep_rpc_call *c);    /* "10.0.0.5:41000", "ipc" */
+bool cep_rpc_call_peer_verified(cep_rpc_call *c); /* TLS client cert ok */
+const char *cep_rpc_call_peer(cep_rpc_call *c);   /* "10.0.0.5:41000", "ipc" */
 /* Monotonic ms by which the caller wants an answer (its timeout, capped). */
 int64_t cep_rpc_call_deadline(cep_rpc_call *c);
 /* Exactly one of these, once, from any thread; then c is gone.
@@ -160,7 +162,7 @@ typedef struct cep_rpc_client cep_rpc_client;
  * the process: nothing is lost or sent twice). After sockets on which
  * nothing left the bound grows (up to 8x, with jitter). */
 typedef struct cep_rpc_client_opts {
-	int watchdog_ms;  /* 0 = 5000; < 0 = no watchdog */
+	int watchdog_ms; /* 0 = 5000; < 0 = no watchdog */
 } cep_rpc_client_opts;
 int cep_rpc_client_new(cep_rpc_client **out, const char *url,
     const cep_rpc_tls *tls, cep_err *err);
@@ -197,9 +199,8 @@ int cep_rpc_invoke(cep_rpc_client *c, const char *method,
 
 /* The Envelope of a call as bytes, for transports other than nng (the
  * runner's HTTPS tunnel): malloc'd *out, refused over CEP_RPC_MAX_MSG. */
-int cep_rpc_request_pack(const char *method, uint64_t call_id,
-    int timeout_ms, const ProtobufCMessage *req, uint8_t **out, size_t *len,
-    cep_err *err);
+int cep_rpc_request_pack(const char *method, uint64_t call_id, int timeout_ms,
+    const ProtobufCMessage *req, uint8_t **out, size_t *len, cep_err *err);
 /* A reply Envelope read back: the server's status (err->msg its text),
  * INTERNAL for a malformed envelope, a call id other than call_id or an
  * undecodable body; else CEP_OK and *reply (if reply_desc and reply). */

@@ -30,34 +30,35 @@
 
 #define URL_MAX 512
 #define WATCHDOG_DEFAULT_MS 5000
-#define WATCHDOG_CHECKS 5         /* a waiting send looks this often per bound */
+#define WATCHDOG_CHECKS 5 /* a waiting send looks this often per bound */
 #define WATCHDOG_MIN_CHECK_MS 50
-#define WATCHDOG_MAX_SHIFT 3      /* bound up to 8x after links that never connected */
-#define CLOSE_WAIT_MS 2000        /* cep_rpc_client_free waits this long for nng */
+#define WATCHDOG_MAX_SHIFT \
+	3                  /* bound up to 8x after links that never connected */
+#define CLOSE_WAIT_MS 2000 /* cep_rpc_client_free waits this long for nng */
 
 struct cep_rpc_client {
 	char url[URL_MAX];
-	nng_tls_config *tls;      /* held; NULL for ipc */
-	int watchdog_ms;          /* <= 0: off */
+	nng_tls_config *tls; /* held; NULL for ipc */
+	int watchdog_ms;     /* <= 0: off */
 	_Atomic uint64_t next_id;
 	_Atomic uint64_t redials;
 	/* shutdown cancels the operations in flight instead of closing the
 	 * socket under them (nng 1.5.2 then leaks the request message):
 	 * each call's aio is listed here while it waits */
 	pthread_mutex_t mu;
-	bool closed;              /* cep_rpc_client_shutdown ran */
+	bool closed; /* cep_rpc_client_shutdown ran */
 	struct inflight *calls;
-	cep_rpc_link *link;       /* the connection calls go out on */
-	uint64_t gen;             /* bumped when the watchdog replaces it */
+	cep_rpc_link *link; /* the connection calls go out on */
+	uint64_t gen;       /* bumped when the watchdog replaces it */
 	/* since when a send has been waiting with none leaving (0: none
 	 * waits, or one left since), and whether any left on this link.
 	 * Not nng's pipe events: in the stall the dead pipe is never
 	 * removed, so it would still count as a connection. */
 	_Atomic int64_t want_ms;
 	_Atomic bool sent;
-	_Atomic bool answered;    /* a reply came back on this link */
-	int64_t bound_ms;         /* the watchdog's bound for this link */
-	int streak;               /* links in a row on which nothing left */
+	_Atomic bool answered; /* a reply came back on this link */
+	int64_t bound_ms;      /* the watchdog's bound for this link */
+	int streak;            /* links in a row on which nothing left */
 };
 
 struct inflight {
@@ -67,13 +68,14 @@ struct inflight {
 
 static uint64_t prng_next(void);
 
-static int client_tls(cep_rpc_client *c, const cep_rpc_tls *tls,
-    cep_err *err)
+static int client_tls(cep_rpc_client *c, const cep_rpc_tls *tls, cep_err *err)
 {
 	if (!cep_rpc_url_is_tls(c->url)) {
 		if (cep_rpc_ipc_path(c->url) == NULL)
-			return cep_err_set(err, CEP_INVALID_ARGUMENT, "URL \"%s\": "
-			    "only ipc:// and tls+tcp:// are supported", c->url);
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "URL \"%s\": "
+			    "only ipc:// and tls+tcp:// are supported",
+			    c->url);
 		return CEP_OK;
 	}
 	nng_url *u = NULL;
@@ -94,7 +96,8 @@ int cep_rpc_client_new_opts(cep_rpc_client **out, const char *url,
 		    "RPC URL missing or longer than %d bytes", URL_MAX - 1);
 	cep_rpc_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	pthread_mutex_init(&c->mu, NULL);
 	int wd = opts != NULL ? opts->watchdog_ms : 0;
@@ -136,10 +139,11 @@ void cep_rpc_client_free(cep_rpc_client *c)
 		return;
 	cep_rpc_client_shutdown(c);
 	if (c->link != NULL && !cep_rpc_link_close(c->link, CLOSE_WAIT_MS))
-		cep_log_warn(NULL, "rpc client %s: nng has not closed the "
+		cep_log_warn(NULL,
+		    "rpc client %s: nng has not closed the "
 		    "socket (waited up to %d ms, or not at all behind another "
-		    "close still running); left to a background thread", c->url,
-		    CLOSE_WAIT_MS);
+		    "close still running); left to a background thread",
+		    c->url, CLOSE_WAIT_MS);
 	if (c->tls != NULL)
 		nng_tls_config_free(c->tls);
 	pthread_mutex_destroy(&c->mu);
@@ -171,13 +175,15 @@ static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 	cep_err err = {0};
 	if (cep_rpc_link_new(&nl, c->url, c->tls, &err) != CEP_OK) {
 		pthread_mutex_unlock(&c->mu);
-		cep_log_warn(NULL, "rpc client %s: no connection for %lld ms and "
-		    "no new socket: %s", c->url, (long long)idle, err.msg);
+		cep_log_warn(NULL,
+		    "rpc client %s: no connection for %lld ms and "
+		    "no new socket: %s",
+		    c->url, (long long)idle, err.msg);
 		return;
 	}
 	c->streak = atomic_load(&c->sent) ? 0 : c->streak + 1;
 	int shift = c->streak < WATCHDOG_MAX_SHIFT ? c->streak :
-	    WATCHDOG_MAX_SHIFT;
+	                                             WATCHDOG_MAX_SHIFT;
 	int64_t b = (int64_t)c->watchdog_ms << shift;
 	c->bound_ms = b + (int64_t)(prng_next() % (uint64_t)(b / 2 + 1));
 	int64_t bound = c->bound_ms;
@@ -188,9 +194,14 @@ static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 	atomic_store(&c->want_ms, cep_mono_ms());
 	pthread_mutex_unlock(&c->mu);
 	atomic_fetch_add(&c->redials, 1);
-	cep_log_info(NULL, "rpc client %s: %s: dialing again on a new socket "
-	    "(next bound %lld ms)", c->url, force ? "a call sent on this "
-	    "connection, none ever answered" : "no connection", (long long)bound);
+	cep_log_info(NULL,
+	    "rpc client %s: %s: dialing again on a new socket "
+	    "(next bound %lld ms)",
+	    c->url,
+	    force ? "a call sent on this "
+	            "connection, none ever answered" :
+	            "no connection",
+	    (long long)bound);
 	(void)cep_rpc_link_close(old, 0);
 }
 
@@ -318,9 +329,11 @@ static int recv_failed(cep_rpc_client *c, const char *method, int rv,
 		watchdog(c, gen, true);
 	/* the link closed under the call (the watchdog replaced it): as a
 	 * connection lost */
-	if (rv == NNG_ECONNRESET || (rv == NNG_ECLOSED && link_replaced(c, gen)))
+	if (rv == NNG_ECONNRESET ||
+	    (rv == NNG_ECLOSED && link_replaced(c, gen)))
 		return cep_err_set(err, CEP_UNAVAILABLE,
-		    "%s: connection to %s lost during the call", method, c->url);
+		    "%s: connection to %s lost during the call", method,
+		    c->url);
 	if (rv == NNG_ETIMEDOUT)
 		return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 		    "%s: no answer from %s within %d ms", method, c->url,

@@ -12,8 +12,8 @@
 #include "cep.pb-c.h"
 #include "rpc.h"
 
-#define CEP_RPC_DEFAULT_TIMEOUT_MS 30000           /* envelope timeout 0 */
-#define CEP_RPC_MAX_TIMEOUT_MS (5 * 60 * 1000)     /* cap on any deadline */
+#define CEP_RPC_DEFAULT_TIMEOUT_MS 30000       /* envelope timeout 0 */
+#define CEP_RPC_MAX_TIMEOUT_MS (5 * 60 * 1000) /* cap on any deadline */
 /* nng drops (and closes the pipe for) frames above this; between
  * CEP_RPC_MAX_MSG and this the peer still gets RESOURCE_EXHAUSTED. */
 #define CEP_RPC_RECV_MAX ((size_t)2 * CEP_RPC_MAX_MSG)
@@ -45,8 +45,8 @@ void cep_rpc_frame_clear(cep_rpc_frame *f);
 /* What the server knows of the peer on a pipe. */
 typedef struct cep_rpc_pipe_info {
 	uint32_t id;
-	bool verified;  /* ipc, or a TLS client certificate that verified */
-	char peer[64];  /* "10.0.0.5:41000", "[::1]:41000", "ipc" */
+	bool verified; /* ipc, or a TLS client certificate that verified */
+	char peer[64]; /* "10.0.0.5:41000", "[::1]:41000", "ipc" */
 } cep_rpc_pipe_info;
 void cep_rpc_pipe_query(nng_pipe p, cep_rpc_pipe_info *pi);
 
@@ -82,13 +82,13 @@ int cep_rpc_guard_new(cep_rpc_guard **out, nng_socket sock, const char *name,
 int cep_rpc_guard_watch(cep_rpc_guard *g, const char *url, nng_listener l,
     cep_err *err);
 uint64_t cep_rpc_guard_restarts(cep_rpc_guard *g);
-void cep_rpc_guard_free(cep_rpc_guard *g);   /* before the socket closes */
+void cep_rpc_guard_free(cep_rpc_guard *g); /* before the socket closes */
 
 /* rpc_link.c: one connection of a client, an nng req0 socket and its
  * dialer (tls NULL for ipc; the dialer takes its own reference). */
 typedef struct cep_rpc_link cep_rpc_link;
-int cep_rpc_link_new(cep_rpc_link **out, const char *url,
-    nng_tls_config *tls, cep_err *err);
+int cep_rpc_link_new(cep_rpc_link **out, const char *url, nng_tls_config *tls,
+    cep_err *err);
 nng_socket cep_rpc_link_socket(const cep_rpc_link *l);
 /* Closes and frees l. wait_ms < 0: on this thread, however long nng
  * takes; else on a detached thread, waited for at most wait_ms, or not

@@ -59,8 +59,8 @@ static int link_socket(cep_rpc_link *l, cep_err *err)
 	return CEP_OK;
 }
 
-static int link_dialer(cep_rpc_link *l, const char *url,
-    nng_tls_config *tls, cep_err *err)
+static int link_dialer(cep_rpc_link *l, const char *url, nng_tls_config *tls,
+    cep_err *err)
 {
 	int rv = nng_dialer_create(&l->dialer, l->sock, url);
 	if (rv != 0)
@@ -74,13 +74,14 @@ static int link_dialer(cep_rpc_link *l, const char *url,
 	return CEP_OK;
 }
 
-int cep_rpc_link_new(cep_rpc_link **out, const char *url,
-    nng_tls_config *tls, cep_err *err)
+int cep_rpc_link_new(cep_rpc_link **out, const char *url, nng_tls_config *tls,
+    cep_err *err)
 {
 	*out = NULL;
 	cep_rpc_link *l = calloc(1, sizeof(*l));
 	if (l == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

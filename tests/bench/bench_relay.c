@@ -47,7 +47,7 @@
 #include "util.h"
 
 #define BATCH 64
-#define RATE 10000.0            /* events/s of the latency phase */
+#define RATE 10000.0 /* events/s of the latency phase */
 #define CALL_MS 10000
 #define PROVE_BUDGET_US 120000000LL
 #define STORM_BUDGET_US 120000000LL
@@ -65,22 +65,22 @@ typedef struct sim {
 	size_t nlat, cap;
 	uint64_t cmd_seq;
 	int64_t reverted_us;
-	int failed;               /* could not complete a phase */
-	int redialed;             /* clients made again (--redial) */
+	int failed;   /* could not complete a phase */
+	int redialed; /* clients made again (--redial) */
 } sim;
 
 static struct {
 	bapp app;
 	sim *s;
 	int n, secs;
-	int down_ms;              /* the relay stays dead this long */
-	long fds0;                /* the relay's fds before any runner */
+	int down_ms; /* the relay stays dead this long */
+	long fds0;   /* the relay's fds before any runner */
 	atomic_int stop;
 	atomic_int parked;
 	int64_t t0, until;
-	_Atomic int64_t kill_us;  /* the storm's kill -9 */
-	int redial_ms;            /* --redial: a new client after this long */
-	int watchdog_ms;          /* --watchdog: the clients' (0 = lib/rpc's) */
+	_Atomic int64_t kill_us; /* the storm's kill -9 */
+	int redial_ms;           /* --redial: a new client after this long */
+	int watchdog_ms;         /* --watchdog: the clients' (0 = lib/rpc's) */
 	double interval_us;
 	bool direct;
 	int bad;
@@ -146,8 +146,8 @@ static int prove_retry(sim *s, int64_t until, cep_err *err)
 }
 
 /* One batch of n events from s->next: the latency in *us, the code. */
-static int push_once(sim *s, size_t n, bool reverted, bool direct,
-    int64_t *us, cep_err *err)
+static int push_once(sim *s, size_t n, bool reverted, bool direct, int64_t *us,
+    cep_err *err)
 {
 	static char text[] = "probe http-ok: status 200 in 12ms (GET /healthz)";
 	Cep__V1__Event ev[BATCH], *evp[BATCH];
@@ -161,7 +161,7 @@ static int push_once(sim *s, size_t n, bool reverted, bool direct,
 		ev[i].seq = s->next + i;
 		ev[i].time_ms = cep_now_ms();
 		ev[i].type = reverted ? CEP__V1__EVENT_TYPE__EVENT_FAULT :
-		    CEP__V1__EVENT_TYPE__EVENT_LOG;
+		                        CEP__V1__EVENT_TYPE__EVENT_LOG;
 		ev[i].text = text;
 		ev[i].fault = reverted ? &fs : NULL;
 		evp[i] = &ev[i];
@@ -172,10 +172,11 @@ static int push_once(sim *s, size_t n, bool reverted, bool direct,
 	b.n_events = n;
 	Cep__V1__EventAck *ack = NULL;
 	int64_t t0 = bapp_now_us();
-	int rv = cep_rpc_invoke(direct ? B.app.dlg : s->rc, direct ?
-	    "cep.v1.Delegate/RunnerEvents" : "cep.v1.Runner/PushEvents",
-	    &b.base, &cep__v1__event_ack__descriptor,
-	    (ProtobufCMessage **)&ack, CALL_MS, err);
+	int rv = cep_rpc_invoke(direct ? B.app.dlg : s->rc,
+	    direct ? "cep.v1.Delegate/RunnerEvents" :
+	             "cep.v1.Runner/PushEvents",
+	    &b.base, &cep__v1__event_ack__descriptor, (ProtobufCMessage **)&ack,
+	    CALL_MS, err);
 	*us = bapp_now_us() - t0;
 	if (rv != CEP_OK)
 		return rv;
@@ -183,8 +184,10 @@ static int push_once(sim *s, size_t n, bool reverted, bool direct,
 		s->acked = ack->acked_seq;
 	cep__v1__event_ack__free_unpacked(ack, NULL);
 	if (s->acked < s->next + n - 1)
-		return cep_err_set(err, CEP_INTERNAL, "run %s: acked %llu, "
-		    "sent up to %llu", s->run_id, (unsigned long long)s->acked,
+		return cep_err_set(err, CEP_INTERNAL,
+		    "run %s: acked %llu, "
+		    "sent up to %llu",
+		    s->run_id, (unsigned long long)s->acked,
 		    (unsigned long long)(s->next + n - 1));
 	s->next += n;
 	s->ok_us = bapp_now_us();
@@ -202,8 +205,10 @@ static void maybe_redial(sim *s)
 		return;
 	cep_err err = {0};
 	cep_rpc_client *c = NULL;
-	cep_rpc_tls tls = {.cert_pem = s->cert, .key_pem = s->key,
-	    .ca_pem = s->ca, .server_name = "localhost"};
+	cep_rpc_tls tls = {.cert_pem = s->cert,
+	    .key_pem = s->key,
+	    .ca_pem = s->ca,
+	    .server_name = "localhost"};
 	cep_rpc_client_opts o = {.watchdog_ms = B.watchdog_ms};
 	if (cep_rpc_client_new_opts(&c, B.app.url, &tls, &o, &err) == CEP_OK) {
 		s->rc = c;
@@ -230,8 +235,8 @@ static int push(sim *s, size_t n, bool reverted, bool direct, int64_t *us)
 		else
 			cep_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 1000));
 		if (attempt > 200) {
-			fprintf(stderr, "bench_relay: %s: push: %s\n", s->run_id,
-			    err.msg);
+			fprintf(stderr, "bench_relay: %s: push: %s\n",
+			    s->run_id, err.msg);
 			return rv;
 		}
 	}
@@ -256,10 +261,13 @@ static void *ph_connect(void *arg)
 {
 	sim *s = arg;
 	cep_err err = {0};
-	cep_rpc_tls tls = {.cert_pem = s->cert, .key_pem = s->key,
-	    .ca_pem = s->ca, .server_name = "localhost"};
+	cep_rpc_tls tls = {.cert_pem = s->cert,
+	    .key_pem = s->key,
+	    .ca_pem = s->ca,
+	    .server_name = "localhost"};
 	cep_rpc_client_opts o = {.watchdog_ms = B.watchdog_ms};
-	if (cep_rpc_client_new_opts(&s->rc, B.app.url, &tls, &o, &err) != CEP_OK ||
+	if (cep_rpc_client_new_opts(&s->rc, B.app.url, &tls, &o, &err) !=
+	        CEP_OK ||
 	    prove_retry(s, B.t0 + PROVE_BUDGET_US, &err) != CEP_OK) {
 		fprintf(stderr, "bench_relay: %s: %s\n", s->run_id, err.msg);
 		s->failed = 1;
@@ -283,8 +291,9 @@ static void *ph_saturate(void *arg)
 static void *ph_paced(void *arg)
 {
 	sim *s = arg;
-	int64_t next = B.t0 + (int64_t)(B.interval_us * (double)(s - B.s) /
-	    B.n), us;
+	int64_t next = B.t0 +
+	    (int64_t)(B.interval_us * (double)(s - B.s) / B.n),
+	        us;
 	while (next < B.until) {
 		int64_t now = bapp_now_us();
 		if (next > now)
@@ -357,7 +366,8 @@ static void run_phase(void *(*fn)(void *))
 	pthread_attr_setstacksize(&at, 256 * 1024);
 	for (int i = 0; i < B.n; i++)
 		if (pthread_create(&th[i], &at, fn, &B.s[i]) != 0) {
-			fprintf(stderr, "bench_relay: no thread for runner %d\n", i);
+			fprintf(stderr,
+			    "bench_relay: no thread for runner %d\n", i);
 			exit(2);
 		}
 	pthread_attr_destroy(&at);
@@ -393,8 +403,8 @@ static int phase_failures(const char *phase)
 		B.s[i].failed = 0;
 	}
 	if (f) {
-		printf("  %s: %d runner(s) could not complete the phase\n", phase,
-		    f);
+		printf("  %s: %d runner(s) could not complete the phase\n",
+		    phase, f);
 		B.bad = 1;
 	}
 	return f;
@@ -427,16 +437,17 @@ static void connect_all(void)
 	double p50, p99;
 	pct(t, (size_t)B.n, &p50, &p99);
 	free(t);
-	cep_sleep_ms(500);   /* the relay's buffers settle */
+	cep_sleep_ms(500); /* the relay's buffers settle */
 	bproc_read(B.app.relay, &after);
 	uint64_t wd = 0;
 	for (int i = 0; i < B.n; i++)
 		wd += cep_rpc_client_redials(B.s[i].rc);
 	printf("connect  N=%d  all proven in %.2f s (p50 %.0f ms, p99 %.0f "
-	    "ms); watchdog redials %llu\n", B.n, (double)last / 1e6, p50, p99,
-	    (unsigned long long)wd);
+	       "ms); watchdog redials %llu\n",
+	    B.n, (double)last / 1e6, p50, p99, (unsigned long long)wd);
 	printf("relay    RSS %ld -> %ld KiB = %.1f KiB per runner;  fds %ld "
-	    "-> %ld;  threads %ld -> %ld\n", before.rss_kib, after.rss_kib,
+	       "-> %ld;  threads %ld -> %ld\n",
+	    before.rss_kib, after.rss_kib,
 	    (double)(after.rss_kib - before.rss_kib) / B.n, before.fds,
 	    after.fds, before.threads, after.threads);
 	phase_failures("connect");
@@ -457,7 +468,7 @@ static double saturate(bool direct)
 	bproc_read(B.app.delegate, &d1);
 	double ev = (double)(acked_total() - e0), rate = ev / s;
 	printf("%-8s saturation  %d pushers x %d-event batches  %.0f events/s "
-	    "journalled;  CPU s per 10k events: relay %.3f, delegate %.3f\n",
+	       "journalled;  CPU s per 10k events: relay %.3f, delegate %.3f\n",
 	    direct ? "direct" : "relay", B.n, BATCH, rate,
 	    ev > 0 ? (r1.cpu_s - r0.cpu_s) * 1e4 / ev : 0,
 	    ev > 0 ? (d1.cpu_s - d0.cpu_s) * 1e4 / ev : 0);
@@ -472,7 +483,8 @@ static void paced(bool direct, double *p50, double *p99)
 	B.direct = direct;
 	B.interval_us = (double)B.n * BATCH / RATE * 1e6;
 	int secs = B.secs < 2 * B.interval_us / 1e6 ?
-	    (int)(2 * B.interval_us / 1e6) + 1 : B.secs;
+	    (int)(2 * B.interval_us / 1e6) + 1 :
+	    B.secs;
 	B.t0 = bapp_now_us() + 100000;
 	B.until = B.t0 + (int64_t)secs * 1000000;
 	run_phase(ph_paced);
@@ -487,8 +499,8 @@ static void paced(bool direct, double *p50, double *p99)
 	pct(all, n, p50, p99);
 	free(all);
 	printf("%-8s latency at %.0f events/s  push -> journal ack  n=%zu  "
-	    "p50 %.2f ms  p99 %.2f ms\n", direct ? "direct" : "relay", RATE,
-	    n, *p50, *p99);
+	       "p50 %.2f ms  p99 %.2f ms\n",
+	    direct ? "direct" : "relay", RATE, n, *p50, *p99);
 	phase_failures("latency");
 }
 
@@ -499,7 +511,7 @@ static void journal_accounting(const char *when)
 		uint64_t l, d, e;
 		cep_err err = {0};
 		if (bapp_journal_check(&B.app, B.s[i].run_id, B.s[i].acked, &l,
-		    &d, &e, &err) != CEP_OK) {
+		        &d, &e, &err) != CEP_OK) {
 			printf("  journal of %s: %s\n", B.s[i].run_id, err.msg);
 			B.bad = 1;
 			continue;
@@ -509,11 +521,13 @@ static void journal_accounting(const char *when)
 		events += e;
 		retried += B.s[i].retried;
 	}
-	printf("journal  %s: %llu events acked, %llu journalled; lost %llu, "
+	printf(
+	    "journal  %s: %llu events acked, %llu journalled; lost %llu, "
 	    "duplicates in the journal %llu; events sent again after a failed "
-	    "call %llu\n", when, (unsigned long long)acked_total(),
-	    (unsigned long long)events, (unsigned long long)lost,
-	    (unsigned long long)dups, (unsigned long long)retried);
+	    "call %llu\n",
+	    when, (unsigned long long)acked_total(), (unsigned long long)events,
+	    (unsigned long long)lost, (unsigned long long)dups,
+	    (unsigned long long)retried);
 	if (lost || dups)
 		B.bad = 1;
 }
@@ -541,8 +555,7 @@ static void *storm_driver(void *arg)
 		for (int i = 0; i < B.n; i++)
 			back += B.s[i].proven_us > a->kill_us &&
 			    B.s[i].ok_us > B.s[i].proven_us;
-		if (back == B.n ||
-		    bapp_now_us() - a->kill_us > STORM_BUDGET_US)
+		if (back == B.n || bapp_now_us() - a->kill_us > STORM_BUDGET_US)
 			break;
 		cep_sleep_ms(10);
 	}
@@ -574,9 +587,9 @@ static void storm(void)
 		wd += cep_rpc_client_redials(B.s[i].rc);
 	}
 	printf("storm    kill -9 + restart %d ms later of the relay under %d "
-	    "runners: %d proven again, the last %.2f s after the kill; "
-	    "watchdog redials %llu (since the start)%s", B.down_ms, B.n, back,
-	    (double)last / 1e6, (unsigned long long)wd,
+	       "runners: %d proven again, the last %.2f s after the kill; "
+	       "watchdog redials %llu (since the start)%s",
+	    B.down_ms, B.n, back, (double)last / 1e6, (unsigned long long)wd,
 	    B.redial_ms ? "" : "\n");
 	if (B.redial_ms)
 		printf(" (%d new clients made after %d ms)\n", redialed,
@@ -584,9 +597,10 @@ static void storm(void)
 	if (back != B.n) {
 		bproc rp;
 		bproc_read(B.app.relay, &rp);
-		printf("  storm: %d runner(s) not back; the relay holds %ld fds "
-		    "(%d runners + %ld of its own before)\n", B.n - back, rp.fds,
-		    back, B.fds0);
+		printf(
+		    "  storm: %d runner(s) not back; the relay holds %ld fds "
+		    "(%d runners + %ld of its own before)\n",
+		    B.n - back, rp.fds, back, B.fds0);
 		B.bad = 1;
 	}
 	phase_failures("storm");
@@ -602,7 +616,7 @@ static void abort_fanout(void)
 		pthread_create(&th[i], NULL, ph_abort, &B.s[i]);
 	while (atomic_load(&B.parked) < B.n)
 		cep_sleep_ms(10);
-	cep_sleep_ms(1000);   /* the long-polls reach the relay */
+	cep_sleep_ms(1000); /* the long-polls reach the relay */
 	int64_t t0 = bapp_now_us();
 	if (bapp_abort_all(&B.app, &err) != CEP_OK) {
 		printf("  abort: %s\n", err.msg);
@@ -620,8 +634,8 @@ static void abort_fanout(void)
 	pct(t, k, &p50, &p99);
 	free(t);
 	printf("abort    all %d runs at once (ABORT_ALL): %zu reverted events "
-	    "journalled; abort -> reverted p50 %.1f ms  p99 %.1f ms\n", B.n,
-	    k, p50, p99);
+	       "journalled; abort -> reverted p50 %.1f ms  p99 %.1f ms\n",
+	    B.n, k, p50, p99);
 	phase_failures("abort");
 }
 
@@ -633,8 +647,9 @@ static void submit_all(void)
 	int64_t t0 = bapp_now_us();
 	for (int i = 0; i < B.n; i++)
 		if (bapp_submit(&B.app, B.s[i].run_id, sizeof(B.s[i].run_id),
-		    &err) != CEP_OK) {
-			fprintf(stderr, "bench_relay: submit %d: %s\n", i, err.msg);
+		        &err) != CEP_OK) {
+			fprintf(stderr, "bench_relay: submit %d: %s\n", i,
+			    err.msg);
 			bapp_stop(&B.app, 1);
 			exit(2);
 		}
@@ -643,7 +658,7 @@ static void submit_all(void)
 		sim *s = &B.s[i];
 		s->next = 1;
 		if (bapp_identity_dir(&B.app, s->run_id, dir, sizeof(dir),
-		    120000, &err) != CEP_OK ||
+		        120000, &err) != CEP_OK ||
 		    load_identity(s, dir, &err) != CEP_OK) {
 			fprintf(stderr, "bench_relay: %s\n", err.msg);
 			bapp_stop(&B.app, 1);
@@ -651,8 +666,8 @@ static void submit_all(void)
 		}
 	}
 	printf("setup    %d host runs submitted and their identities minted "
-	    "and granted by the delegate in %.2f s\n", B.n,
-	    (double)(bapp_now_us() - t0) / 1e6);
+	       "and granted by the delegate in %.2f s\n",
+	    B.n, (double)(bapp_now_us() - t0) / 1e6);
 }
 
 static int arg_int(int argc, char **argv, const char *flag, int def)
@@ -736,8 +751,8 @@ int main(int argc, char **argv)
 		bapp_stop(&B.app, 1);
 		return 2;
 	}
-	printf("bench_relay: N=%d runners, %d s phases, home %s\n", B.n,
-	    B.secs, B.app.home);
+	printf("bench_relay: N=%d runners, %d s phases, home %s\n", B.n, B.secs,
+	    B.app.home);
 	B.s = calloc((size_t)(unsigned)B.n, sizeof(*B.s));
 	submit_all();
 	connect_all();
@@ -749,7 +764,8 @@ int main(int argc, char **argv)
 		paced(false, &r50, &r99);
 		paced(true, &d50, &d99);
 		printf("added    by the relay at %.0f events/s: p50 %+.2f ms  "
-		    "p99 %+.2f ms\n", RATE, r50 - d50, r99 - d99);
+		       "p99 %+.2f ms\n",
+		    RATE, r50 - d50, r99 - d99);
 	}
 	if (!B.bad) {
 		storm();

@@ -108,7 +108,9 @@ static void pki_make(pki *p)
 	    err.msg);
 	cr_assert_eq(cep_pki_ca_load(&ca, p->dir, &err), CEP_OK, "%s", err.msg);
 	p->ca = strdup(cep_pki_ca_cert_pem(ca));
-	cep_pki_issue_req rq = {.cn = "relay", .server = 1, .dns = dns,
+	cep_pki_issue_req rq = {.cn = "relay",
+	    .server = 1,
+	    .dns = dns,
 	    .not_after_ms = cep_now_ms() + 3600 * 1000};
 	cr_assert_eq(cep_pki_issue(ca, &rq, &p->srv_cert, &p->srv_key, &err),
 	    CEP_OK, "%s", err.msg);
@@ -133,8 +135,10 @@ static cep_rpc_client *client_to(pki *p, int port, int watchdog_ms)
 {
 	char url[64];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
-	cep_rpc_tls t = {.cert_pem = p->cli_cert, .key_pem = p->cli_key,
-	    .ca_pem = p->ca, .server_name = "localhost"};
+	cep_rpc_tls t = {.cert_pem = p->cli_cert,
+	    .key_pem = p->cli_key,
+	    .ca_pem = p->ca,
+	    .server_name = "localhost"};
 	cep_rpc_client_opts o = {.watchdog_ms = watchdog_ms};
 	cep_rpc_client *c = NULL;
 	cep_err err = {0};
@@ -162,7 +166,8 @@ static cep_rpc_server *server_on(pki *p, int port)
 	    CEP_OK, "%s", err.msg);
 	char url[64];
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
-	cep_rpc_tls t = {.cert_pem = p->srv_cert, .key_pem = p->srv_key,
+	cep_rpc_tls t = {.cert_pem = p->srv_cert,
+	    .key_pem = p->srv_key,
 	    .ca_pem = p->ca};
 	cr_assert_eq(cep_rpc_server_listen(s, url, &t, &err), CEP_OK, "%s",
 	    err.msg);
@@ -254,11 +259,13 @@ Test(rpc_redial, never_answered_connection_is_replaced, .timeout = 60)
 	Cep__V1__ChallengeRequest rq = CEP__V1__CHALLENGE_REQUEST__INIT;
 	rq.run_id = "r-1";
 	cr_assert_eq(cep_rpc_invoke(l.c, "cep.v1.Test/Never", &rq.base, NULL,
-	    NULL, 300, &err), CEP_DEADLINE_EXCEEDED, "%s", err.msg);
+	                 NULL, 300, &err),
+	    CEP_DEADLINE_EXCEEDED, "%s", err.msg);
 	cr_assert_eq(cep_rpc_client_redials(l.c), 1);
 	cr_assert_eq(ping(l.c, 5000, &err), CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_rpc_invoke(l.c, "cep.v1.Test/Never", &rq.base, NULL,
-	    NULL, 300, &err), CEP_DEADLINE_EXCEEDED, "%s", err.msg);
+	                 NULL, 300, &err),
+	    CEP_DEADLINE_EXCEEDED, "%s", err.msg);
 	cr_assert_eq(cep_rpc_client_redials(l.c), 1, "an answering link kept");
 	live_down(&l);
 }
