@@ -152,11 +152,29 @@ void cep_rpc_call_fail(cep_rpc_call *c, int code, const char *fmt, ...)
 typedef struct cep_rpc_client cep_rpc_client;
 
 /* Dials in the background and keeps redialing (nng reconnect with backoff):
- * creating a client never fails because the server is not up yet. */
+ * creating a client never fails because the server is not up yet.
+ *
+ * The watchdog: libnng 1.5.2's dialer can stop redialing for good after a
+ * reconnect storm (a connect attempt it never completes; docs/
+ * performance.md). When calls have been waiting to be sent for
+ * watchdog_ms with none leaving, the client abandons that socket and
+ * dials on a new one; the waiting calls go out on it (they had not left
+ * the process: nothing is lost or sent twice). After sockets on which
+ * nothing left the bound grows (up to 8x, with jitter). */
+typedef struct cep_rpc_client_opts {
+	int watchdog_ms; /* 0 = 5000; < 0 = no watchdog */
+} cep_rpc_client_opts;
 int cep_rpc_client_new(cep_rpc_client **out, const char *url,
     const cep_rpc_tls *tls, cep_err *err);
-/* NULL-safe. No call may be in flight on c any more. */
+/* opts may be NULL (the defaults, as cep_rpc_client_new). */
+int cep_rpc_client_new_opts(cep_rpc_client **out, const char *url,
+    const cep_rpc_tls *tls, const cep_rpc_client_opts *opts, cep_err *err);
+/* NULL-safe. No call may be in flight on c any more. Waits at most 2 s
+ * for nng to close the socket (a stuck one is left to a background
+ * thread, logged). */
 void cep_rpc_client_free(cep_rpc_client *c);
+/* Sockets the watchdog replaced so far (metrics, tests). */
+uint64_t cep_rpc_client_redials(cep_rpc_client *c);
 /* Ends the client's use: calls in flight (a parked long-poll too) are
  * cancelled and return at once with an error, later calls fail. The
  * client stays valid until cep_rpc_client_free, so threads blocked in a

@@ -1,7 +1,9 @@
 /*
- * rpc_client.c - the RPC client: one nng req0 socket with one background
- * dialer; every call opens its own context, so calls from many threads are
- * in flight at once. Also the retry helpers (cep_rpc_retryable, backoff).
+ * rpc_client.c - the RPC client: one link (rpc_link.c: an nng req0 socket
+ * with one background dialer) at a time, replaced by the watchdog when
+ * sends have waited on it for too long with none leaving; every call opens its own context, so calls
+ * from many threads are in flight at once. Also the retry helpers
+ * (cep_rpc_retryable, backoff).
  *
  * Resends: nng's req protocol would resend a request after
  * NNG_OPT_REQ_RESENDTIME (default 60 s) and, when the pipe it went out on
@@ -23,24 +25,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
-#define RECONNECT_MIN_MS 50
-#define RECONNECT_MAX_MS 1000
 #define URL_MAX 512
+#define WATCHDOG_DEFAULT_MS 5000
+#define WATCHDOG_CHECKS 5 /* a waiting send looks this often per bound */
+#define WATCHDOG_MIN_CHECK_MS 50
+#define WATCHDOG_MAX_SHIFT \
+	3                  /* bound up to 8x after links that never connected */
+#define CLOSE_WAIT_MS 2000 /* cep_rpc_client_free waits this long for nng */
 
 struct cep_rpc_client {
-	nng_socket sock;
-	bool sock_open;
-	nng_dialer dialer;
 	char url[URL_MAX];
+	nng_tls_config *tls; /* held; NULL for ipc */
+	int watchdog_ms;     /* <= 0: off */
 	_Atomic uint64_t next_id;
+	_Atomic uint64_t redials;
 	/* shutdown cancels the operations in flight instead of closing the
 	 * socket under them (nng 1.5.2 then leaks the request message):
 	 * each call's aio is listed here while it waits */
 	pthread_mutex_t mu;
 	bool closed; /* cep_rpc_client_shutdown ran */
 	struct inflight *calls;
+	cep_rpc_link *link; /* the connection calls go out on */
+	uint64_t gen;       /* bumped when the watchdog replaces it */
+	/* since when a send has been waiting with none leaving (0: none
+	 * waits, or one left since), and whether any left on this link.
+	 * Not nng's pipe events: in the stall the dead pipe is never
+	 * removed, so it would still count as a connection. */
+	_Atomic int64_t want_ms;
+	_Atomic bool sent;
+	_Atomic bool answered; /* a reply came back on this link */
+	int64_t bound_ms;      /* the watchdog's bound for this link */
+	int streak;            /* links in a row on which nothing left */
 };
 
 struct inflight {
@@ -48,58 +66,29 @@ struct inflight {
 	struct inflight *prev, *next;
 };
 
-static int client_dialer(cep_rpc_client *c, const cep_rpc_tls *tls,
-    cep_err *err)
+static uint64_t prng_next(void);
+
+static int client_tls(cep_rpc_client *c, const cep_rpc_tls *tls, cep_err *err)
 {
-	int rv = nng_dialer_create(&c->dialer, c->sock, c->url);
+	if (!cep_rpc_url_is_tls(c->url)) {
+		if (cep_rpc_ipc_path(c->url) == NULL)
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "URL \"%s\": "
+			    "only ipc:// and tls+tcp:// are supported",
+			    c->url);
+		return CEP_OK;
+	}
+	nng_url *u = NULL;
+	int rv = nng_url_parse(&u, c->url);
 	if (rv != 0)
 		return cep_rpc_err_nng(err, rv, c->url);
-	if (cep_rpc_url_is_tls(c->url)) {
-		nng_url *u = NULL;
-		if ((rv = nng_url_parse(&u, c->url)) != 0)
-			return cep_rpc_err_nng(err, rv, c->url);
-		nng_tls_config *cfg = NULL;
-		int code = cep_rpc_tls_client_config(&cfg, tls, u->u_hostname,
-		    err);
-		nng_url_free(u);
-		if (code != CEP_OK)
-			return code;
-		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
-		nng_tls_config_free(
-		    cfg); /* the dialer holds its own reference */
-		if (rv != 0)
-			return cep_rpc_err_nng(err, rv, "TLS configuration");
-	} else if (cep_rpc_ipc_path(c->url) == NULL) {
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "URL \"%s\": only ipc:// and tls+tcp:// are supported",
-		    c->url);
-	}
-	/* NONBLOCK: the server may not be up yet; nng keeps redialing. */
-	if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0)
-		return cep_rpc_err_nng(err, rv, c->url);
-	return CEP_OK;
+	int code = cep_rpc_tls_client_config(&c->tls, tls, u->u_hostname, err);
+	nng_url_free(u);
+	return code;
 }
 
-static int client_open(cep_rpc_client *c, const cep_rpc_tls *tls, cep_err *err)
-{
-	int rv;
-	if ((rv = nng_req0_open(&c->sock)) != 0)
-		return cep_rpc_err_nng(err, rv, "opening the req socket");
-	c->sock_open = true;
-	if ((rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-	         CEP_RPC_RECV_MAX)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-	         NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT,
-	         RECONNECT_MIN_MS)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT,
-	         RECONNECT_MAX_MS)) != 0)
-		return cep_rpc_err_nng(err, rv, "setting up the req socket");
-	return client_dialer(c, tls, err);
-}
-
-int cep_rpc_client_new(cep_rpc_client **out, const char *url,
-    const cep_rpc_tls *tls, cep_err *err)
+int cep_rpc_client_new_opts(cep_rpc_client **out, const char *url,
+    const cep_rpc_tls *tls, const cep_rpc_client_opts *opts, cep_err *err)
 {
 	*out = NULL;
 	if (url == NULL || strlen(url) >= URL_MAX)
@@ -111,16 +100,26 @@ int cep_rpc_client_new(cep_rpc_client **out, const char *url,
 		    "out of memory");
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	pthread_mutex_init(&c->mu, NULL);
+	int wd = opts != NULL ? opts->watchdog_ms : 0;
+	c->watchdog_ms = wd == 0 ? WATCHDOG_DEFAULT_MS : wd < 0 ? 0 : wd;
+	c->bound_ms = c->watchdog_ms;
 	/* Random start: call ids of a restarted client do not repeat. */
 	uint64_t id = 0;
 	cep_random(&id, sizeof(id), NULL);
 	atomic_init(&c->next_id, (id >> 1) | 1);
-	if (client_open(c, tls, err) != CEP_OK) {
+	if (client_tls(c, tls, err) != CEP_OK ||
+	    cep_rpc_link_new(&c->link, c->url, c->tls, err) != CEP_OK) {
 		cep_rpc_client_free(c);
 		return err ? err->code : CEP_INTERNAL;
 	}
 	*out = c;
 	return CEP_OK;
+}
+
+int cep_rpc_client_new(cep_rpc_client **out, const char *url,
+    const cep_rpc_tls *tls, cep_err *err)
+{
+	return cep_rpc_client_new_opts(out, url, tls, NULL, err);
 }
 
 void cep_rpc_client_shutdown(cep_rpc_client *c)
@@ -139,10 +138,71 @@ void cep_rpc_client_free(cep_rpc_client *c)
 	if (c == NULL)
 		return;
 	cep_rpc_client_shutdown(c);
-	if (c->sock_open)
-		nng_close(c->sock);
+	if (c->link != NULL && !cep_rpc_link_close(c->link, CLOSE_WAIT_MS))
+		cep_log_warn(NULL,
+		    "rpc client %s: nng has not closed the "
+		    "socket (waited up to %d ms, or not at all behind another "
+		    "close still running); left to a background thread",
+		    c->url, CLOSE_WAIT_MS);
+	if (c->tls != NULL)
+		nng_tls_config_free(c->tls);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
+}
+
+uint64_t cep_rpc_client_redials(cep_rpc_client *c)
+{
+	return c != NULL ? atomic_load(&c->redials) : 0;
+}
+
+/* The watchdog, run by a call whose send found no connection for a
+ * while: when sends have been waiting on the link of generation gen for
+ * bound_ms with none leaving (since it was made or the last one left), a
+ * new link replaces it and the old one is closed in the background. Its
+ * unsent calls move to the new link (call_send); nothing had left on it.
+ * The bound grows after links that never connected, with jitter, so a
+ * relay slow to accept a storm is not re-dialed by every runner at once. */
+static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
+{
+	pthread_mutex_lock(&c->mu);
+	int64_t want = atomic_load(&c->want_ms);
+	int64_t idle = want == 0 ? 0 : cep_mono_ms() - want;
+	if (c->closed || c->gen != gen || (!force && idle < c->bound_ms)) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	cep_rpc_link *old = c->link, *nl = NULL;
+	cep_err err = {0};
+	if (cep_rpc_link_new(&nl, c->url, c->tls, &err) != CEP_OK) {
+		pthread_mutex_unlock(&c->mu);
+		cep_log_warn(NULL,
+		    "rpc client %s: no connection for %lld ms and "
+		    "no new socket: %s",
+		    c->url, (long long)idle, err.msg);
+		return;
+	}
+	c->streak = atomic_load(&c->sent) ? 0 : c->streak + 1;
+	int shift = c->streak < WATCHDOG_MAX_SHIFT ? c->streak :
+	                                             WATCHDOG_MAX_SHIFT;
+	int64_t b = (int64_t)c->watchdog_ms << shift;
+	c->bound_ms = b + (int64_t)(prng_next() % (uint64_t)(b / 2 + 1));
+	int64_t bound = c->bound_ms;
+	c->link = nl;
+	c->gen++;
+	atomic_store(&c->sent, false);
+	atomic_store(&c->answered, false);
+	atomic_store(&c->want_ms, cep_mono_ms());
+	pthread_mutex_unlock(&c->mu);
+	atomic_fetch_add(&c->redials, 1);
+	cep_log_info(NULL,
+	    "rpc client %s: %s: dialing again on a new socket "
+	    "(next bound %lld ms)",
+	    c->url,
+	    force ? "a call sent on this "
+	            "connection, none ever answered" :
+	            "no connection",
+	    (long long)bound);
+	(void)cep_rpc_link_close(old, 0);
 }
 
 /* The request as one nng message, refused locally when too large. */
@@ -204,19 +264,92 @@ static void inflight_del(cep_rpc_client *c, struct inflight *n)
 	pthread_mutex_unlock(&c->mu);
 }
 
+static bool link_replaced(cep_rpc_client *c, uint64_t gen)
+{
+	pthread_mutex_lock(&c->mu);
+	bool r = !c->closed && c->gen != gen;
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+/* Sends the aio's message on a new context of the current link (*ctx
+ * left open on success). While there is no pipe the send is waited for
+ * in slices, and between slices the watchdog may replace a stuck link:
+ * a send that timed out or was closed with its link never left this
+ * process, so it is sent again on the new one, neither lost nor
+ * duplicated. 0, or nng's error (NNG_ETIMEDOUT at the deadline). */
+static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
+    uint64_t *gen, int64_t deadline)
+{
+	int64_t t0 = cep_mono_ms(), check = c->watchdog_ms / WATCHDOG_CHECKS;
+	if (check < WATCHDOG_MIN_CHECK_MS)
+		check = WATCHDOG_MIN_CHECK_MS;
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		bool closed = c->closed;
+		nng_socket sock = cep_rpc_link_socket(c->link);
+		*gen = c->gen;
+		pthread_mutex_unlock(&c->mu);
+		if (closed)
+			return NNG_ECLOSED;
+		int64_t left = deadline - cep_mono_ms();
+		if (left <= 0)
+			return NNG_ETIMEDOUT;
+		int rv = nng_ctx_open(ctx, sock);
+		if (rv == 0) {
+			rv = ctx_op(c, *ctx, aio, true,
+			    c->watchdog_ms > 0 && left > check ? check : left);
+			if (rv == 0) {
+				atomic_store(&c->want_ms, 0);
+				atomic_store(&c->sent, true);
+				return 0;
+			}
+			nng_ctx_close(*ctx);
+		}
+		if (c->watchdog_ms <= 0 ||
+		    (rv != NNG_ETIMEDOUT && rv != NNG_ECLOSED))
+			return rv;
+		if (rv == NNG_ECLOSED && !link_replaced(c, *gen))
+			return rv;
+		int64_t none = 0;
+		atomic_compare_exchange_strong(&c->want_ms, &none, t0);
+		watchdog(c, *gen, false);
+	}
+}
+
+/* A sent call that got no reply: its status. */
+static int recv_failed(cep_rpc_client *c, const char *method, int rv,
+    uint64_t gen, int timeout_ms, cep_err *err)
+{
+	/* A link that took calls but never answered one: nng 1.5.2's
+	 * listener can leave a negotiated pipe unstarted (relay side,
+	 * docs/performance.md), so nothing will ever come back on it. */
+	if (rv == NNG_ETIMEDOUT && c->watchdog_ms > 0 &&
+	    !atomic_load(&c->answered))
+		watchdog(c, gen, true);
+	/* the link closed under the call (the watchdog replaced it): as a
+	 * connection lost */
+	if (rv == NNG_ECONNRESET ||
+	    (rv == NNG_ECLOSED && link_replaced(c, gen)))
+		return cep_err_set(err, CEP_UNAVAILABLE,
+		    "%s: connection to %s lost during the call", method,
+		    c->url);
+	if (rv == NNG_ETIMEDOUT)
+		return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
+		    "%s: no answer from %s within %d ms", method, c->url,
+		    timeout_ms);
+	return cep_rpc_err_nng(err, rv, method);
+}
+
 /* Sends and waits for the reply; *rep owned by the caller on success. */
 static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
     int timeout_ms, nng_msg **rep, cep_err *err)
 {
 	nng_ctx ctx;
 	nng_aio *aio = NULL;
+	uint64_t gen = 0;
 	int rv;
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_msg_free(msg);
-		return cep_rpc_err_nng(err, rv, method);
-	}
-	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
-		nng_aio_free(aio);
 		nng_msg_free(msg);
 		return cep_rpc_err_nng(err, rv, method);
 	}
@@ -225,26 +358,21 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 	struct inflight node = {.aio = aio};
 	inflight_add(c, &node);
 	int code = CEP_OK;
-	if ((rv = ctx_op(c, ctx, aio, true, timeout_ms)) != 0) {
+	if ((rv = call_send(c, aio, &ctx, &gen, deadline)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio));
+		inflight_del(c, &node);
+		nng_aio_free(aio);
 		/* never left this process: no connection to the server */
-		code = rv == NNG_ETIMEDOUT ?
+		return rv == NNG_ETIMEDOUT ?
 		    cep_err_set(err, CEP_UNAVAILABLE,
 		        "%s: no connection to %s within %d ms", method, c->url,
 		        timeout_ms) :
 		    cep_rpc_err_nng(err, rv, method);
-	} else if ((rv = ctx_op(c, ctx, aio, false,
-	                deadline - cep_mono_ms())) != 0) {
-		code = rv == NNG_ECONNRESET ?
-		    cep_err_set(err, CEP_UNAVAILABLE,
-		        "%s: connection to %s lost during the call", method,
-		        c->url) :
-		    rv == NNG_ETIMEDOUT ?
-		    cep_err_set(err, CEP_DEADLINE_EXCEEDED,
-		        "%s: no answer from %s within %d ms", method, c->url,
-		        timeout_ms) :
-		    cep_rpc_err_nng(err, rv, method);
+	}
+	if ((rv = ctx_op(c, ctx, aio, false, deadline - cep_mono_ms())) != 0) {
+		code = recv_failed(c, method, rv, gen, timeout_ms, err);
 	} else {
+		atomic_store(&c->answered, true);
 		*rep = nng_aio_get_msg(aio);
 	}
 	inflight_del(c, &node);

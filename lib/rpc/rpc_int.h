@@ -84,6 +84,18 @@ int cep_rpc_guard_watch(cep_rpc_guard *g, const char *url, nng_listener l,
 uint64_t cep_rpc_guard_restarts(cep_rpc_guard *g);
 void cep_rpc_guard_free(cep_rpc_guard *g); /* before the socket closes */
 
+/* rpc_link.c: one connection of a client, an nng req0 socket and its
+ * dialer (tls NULL for ipc; the dialer takes its own reference). */
+typedef struct cep_rpc_link cep_rpc_link;
+int cep_rpc_link_new(cep_rpc_link **out, const char *url, nng_tls_config *tls,
+    cep_err *err);
+nng_socket cep_rpc_link_socket(const cep_rpc_link *l);
+/* Closes and frees l. wait_ms < 0: on this thread, however long nng
+ * takes; else on a detached thread, waited for at most wait_ms, or not
+ * at all while an earlier close is still running (a socket nng cannot
+ * close is left to that thread). True when closed. */
+bool cep_rpc_link_close(cep_rpc_link *l, int wait_ms);
+
 /* Serializes msg into body (malloc'd; free body->data), refusing more than
  * CEP_RPC_MAX_MSG bytes with RESOURCE_EXHAUSTED. */
 int cep_rpc_pack_body(const ProtobufCMessage *msg, ProtobufCBinaryData *body,

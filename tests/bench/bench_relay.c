@@ -3,7 +3,7 @@
  * runners. Prints figures; never fails on speed (docs/performance.md).
  *
  *   bench_relay [-n runners] [-d seconds] [--down ms] [--redial ms]
- *               [--storm-only] [--small] [--keep]
+ *               [--watchdog ms] [--storm-only] [--small] [--keep]
  *
  * A scratch home is made with `cepctl init` (binaries beside this one,
  * or $CEP_BIN_DIR), cep-relay and cep-delegate are started in it, and N
@@ -21,7 +21,8 @@
  * fan-out (--storm-only: connect, storm and abort alone; --down: the
  * relay is restarted that many ms after the kill, default 0; --redial:
  * a runner not proven again that long after the kill makes a new client,
- * as a watchdog in lib/rpc could). "Direct" is Delegate/RunnerEvents on <run>/delegate.sock, the
+ * as lib/rpc's watchdog now does itself; --watchdog: the clients'
+ * watchdog_ms, -1 = off, default lib/rpc's). "Direct" is Delegate/RunnerEvents on <run>/delegate.sock, the
  * ipc socket the relay itself forwards to: the same calls without the
  * relay (and without TLS, which only the relay's side has).
  *
@@ -79,6 +80,7 @@ static struct {
 	int64_t t0, until;
 	_Atomic int64_t kill_us; /* the storm's kill -9 */
 	int redial_ms;           /* --redial: a new client after this long */
+	int watchdog_ms;         /* --watchdog: the clients' (0 = lib/rpc's) */
 	double interval_us;
 	bool direct;
 	int bad;
@@ -207,7 +209,8 @@ static void maybe_redial(sim *s)
 	    .key_pem = s->key,
 	    .ca_pem = s->ca,
 	    .server_name = "localhost"};
-	if (cep_rpc_client_new(&c, B.app.url, &tls, &err) == CEP_OK) {
+	cep_rpc_client_opts o = {.watchdog_ms = B.watchdog_ms};
+	if (cep_rpc_client_new_opts(&c, B.app.url, &tls, &o, &err) == CEP_OK) {
 		s->rc = c;
 		s->redialed++;
 	}
@@ -262,7 +265,9 @@ static void *ph_connect(void *arg)
 	    .key_pem = s->key,
 	    .ca_pem = s->ca,
 	    .server_name = "localhost"};
-	if (cep_rpc_client_new(&s->rc, B.app.url, &tls, &err) != CEP_OK ||
+	cep_rpc_client_opts o = {.watchdog_ms = B.watchdog_ms};
+	if (cep_rpc_client_new_opts(&s->rc, B.app.url, &tls, &o, &err) !=
+	        CEP_OK ||
 	    prove_retry(s, B.t0 + PROVE_BUDGET_US, &err) != CEP_OK) {
 		fprintf(stderr, "bench_relay: %s: %s\n", s->run_id, err.msg);
 		s->failed = 1;
@@ -434,9 +439,12 @@ static void connect_all(void)
 	free(t);
 	cep_sleep_ms(500); /* the relay's buffers settle */
 	bproc_read(B.app.relay, &after);
+	uint64_t wd = 0;
+	for (int i = 0; i < B.n; i++)
+		wd += cep_rpc_client_redials(B.s[i].rc);
 	printf("connect  N=%d  all proven in %.2f s (p50 %.0f ms, p99 %.0f "
-	       "ms)\n",
-	    B.n, (double)last / 1e6, p50, p99);
+	       "ms); watchdog redials %llu\n",
+	    B.n, (double)last / 1e6, p50, p99, (unsigned long long)wd);
 	printf("relay    RSS %ld -> %ld KiB = %.1f KiB per runner;  fds %ld "
 	       "-> %ld;  threads %ld -> %ld\n",
 	    before.rss_kib, after.rss_kib,
@@ -573,11 +581,16 @@ static void storm(void)
 				last = B.s[i].proven_us - a.kill_us;
 		}
 	int redialed = 0;
-	for (int i = 0; i < B.n; i++)
+	uint64_t wd = 0;
+	for (int i = 0; i < B.n; i++) {
 		redialed += B.s[i].redialed;
+		wd += cep_rpc_client_redials(B.s[i].rc);
+	}
 	printf("storm    kill -9 + restart %d ms later of the relay under %d "
-	       "runners: %d proven again, the last %.2f s after the kill%s",
-	    B.down_ms, B.n, back, (double)last / 1e6, B.redial_ms ? "" : "\n");
+	       "runners: %d proven again, the last %.2f s after the kill; "
+	       "watchdog redials %llu (since the start)%s",
+	    B.down_ms, B.n, back, (double)last / 1e6, (unsigned long long)wd,
+	    B.redial_ms ? "" : "\n");
 	if (B.redial_ms)
 		printf(" (%d new clients made after %d ms)\n", redialed,
 		    B.redial_ms);
@@ -723,6 +736,7 @@ int main(int argc, char **argv)
 	B.secs = arg_int(argc, argv, "-d", small ? 1 : 5);
 	B.down_ms = arg_int(argc, argv, "--down", 0);
 	B.redial_ms = arg_int(argc, argv, "--redial", 0);
+	B.watchdog_ms = arg_int(argc, argv, "--watchdog", 0);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	cep_log_init("bench");
