@@ -95,8 +95,14 @@ static int sc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	}
 	s->k = k;
 	json_t *patch = json_pack("{s:{s:I}}", "spec", "replicas", want);
-	rc = cep_kube_patch(k, &cep_kube_deployments, ns, name, "scale",
-	    CEP_KUBE_MERGE_PATCH, patch, NULL, err);
+	rc = cep_kube_patch(k,
+	    &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	        .ns = ns,
+	        .name = name,
+	        .sub = "scale",
+	        .type = CEP_KUBE_MERGE_PATCH,
+	        .patch = patch},
+	    NULL, err);
 	json_decref(patch);
 	if (rc != CEP_OK) {
 		/* nothing was changed, or we cannot tell: put the original

@@ -143,10 +143,19 @@ enum cep_kube_patch {
 	CEP_KUBE_STRATEGIC_PATCH, /* application/strategic-merge-patch+json */
 };
 
-/* sub: NULL or a subresource ("scale", "status"). */
-int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
-    const char *name, const char *sub, enum cep_kube_patch type, json_t *patch,
-    json_t **out, cep_err *err);
+/* What to patch and how. */
+typedef struct cep_kube_patch_req {
+	const cep_kube_res *res;
+	const char *ns; /* NULL for cluster-scoped resources */
+	const char *name;
+	const char *sub; /* NULL or a subresource ("scale", "status") */
+	enum cep_kube_patch type;
+	json_t *patch; /* not taken */
+} cep_kube_patch_req;
+
+/* *out (may be NULL) gets the patched object. */
+int cep_kube_patch(cep_kube *k, const cep_kube_patch_req *p, json_t **out,
+    cep_err *err);
 
 /*
  * List-then-watch. fn is called with "ADDED" for each object of the

@@ -188,10 +188,13 @@ int cep_kube_delete(cep_kube *k, const cep_kube_res *r, const char *ns,
 	return rc;
 }
 
-int cep_kube_patch(cep_kube *k, const cep_kube_res *r, const char *ns,
-    const char *name, const char *sub, enum cep_kube_patch type, json_t *patch,
-    json_t **out, cep_err *err)
+int cep_kube_patch(cep_kube *k, const cep_kube_patch_req *p, json_t **out,
+    cep_err *err)
 {
+	const cep_kube_res *r = p->res;
+	const char *ns = p->ns, *name = p->name, *sub = p->sub;
+	enum cep_kube_patch type = p->type;
+	json_t *patch = p->patch;
 	char path[KUBE_PATH_MAX], what[600];
 	if (out != NULL)
 		*out = NULL;

@@ -69,8 +69,14 @@ static int scale_restore(cep_kube *k, const char *ns, const char *name,
     json_int_t want, cep_err *err)
 {
 	json_t *patch = json_pack("{s:{s:I}}", "spec", "replicas", want);
-	int rc = cep_kube_patch(k, &cep_kube_deployments, ns, name, "scale",
-	    CEP_KUBE_MERGE_PATCH, patch, NULL, err);
+	int rc = cep_kube_patch(k,
+	    &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	        .ns = ns,
+	        .name = name,
+	        .sub = "scale",
+	        .type = CEP_KUBE_MERGE_PATCH,
+	        .patch = patch},
+	    NULL, err);
 	json_decref(patch);
 	if (rc == CEP_NOT_FOUND)
 		return CEP_OK; /* gone: nothing holds the fault */
@@ -113,8 +119,12 @@ static int cordon_restore(cep_kube *k, const char *name, bool was, cep_err *err)
 {
 	json_t *patch = json_pack("{s:{s:o}}", "spec", "unschedulable",
 	    was ? json_true() : json_null());
-	int rc = cep_kube_patch(k, &cep_kube_nodes, NULL, name, NULL,
-	    CEP_KUBE_MERGE_PATCH, patch, NULL, err);
+	int rc = cep_kube_patch(k,
+	    &(cep_kube_patch_req){.res = &cep_kube_nodes,
+	        .name = name,
+	        .type = CEP_KUBE_MERGE_PATCH,
+	        .patch = patch},
+	    NULL, err);
 	json_decref(patch);
 	if (rc == CEP_NOT_FOUND)
 		return CEP_OK;

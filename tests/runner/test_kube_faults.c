@@ -190,8 +190,12 @@ static void cordon_by_hand(const char *name)
 {
 	json_t *patch = json_pack("{s:{s:b}}", "spec", "unschedulable", 1);
 	cep_err err = {0};
-	cr_assert_eq(cep_kube_patch(K, &cep_kube_nodes, NULL, name, NULL,
-	                 CEP_KUBE_MERGE_PATCH, patch, NULL, &err),
+	cr_assert_eq(cep_kube_patch(K,
+	                 &(cep_kube_patch_req){.res = &cep_kube_nodes,
+	                     .name = name,
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = patch},
+	                 NULL, &err),
 	    CEP_OK, "%s", err.msg);
 	json_decref(patch);
 }
@@ -546,8 +550,14 @@ Test(kube, probe_ready_replicas)
 	/* scaled to 1: the readyReplicas probe fails, saying what it saw */
 	json_t *patch = json_pack("{s:{s:i}}", "spec", "replicas", 1);
 	cep_err err = {0};
-	cr_assert_eq(cep_kube_patch(K, &cep_kube_deployments, "shop", "web",
-	                 "scale", CEP_KUBE_MERGE_PATCH, patch, NULL, &err),
+	cr_assert_eq(cep_kube_patch(K,
+	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	                     .ns = "shop",
+	                     .name = "web",
+	                     .sub = "scale",
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = patch},
+	                 NULL, &err),
 	    CEP_OK, "%s", err.msg);
 	json_decref(patch);
 	wait_ready("shop", "web", 1);

@@ -406,8 +406,13 @@ Test(kube, patches_and_scale)
 	json_t *sp = json_pack("{s:{s:{s:{s:[{s:s,s:s}]}}}}", "spec",
 	    "template", "spec", "containers", "name", "app", "image",
 	    "nginx:2");
-	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	                 NULL, CEP_KUBE_STRATEGIC_PATCH, sp, &out, &err),
+	cr_assert_eq(cep_kube_patch(admin,
+	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	                     .ns = "shop",
+	                     .name = "web",
+	                     .type = CEP_KUBE_STRATEGIC_PATCH,
+	                     .patch = sp},
+	                 &out, &err),
 	    CEP_OK, "%s", err.msg);
 	json_t *c = first_container(out);
 	cr_assert_str_eq(json_string_value(json_object_get(c, "image")),
@@ -424,8 +429,13 @@ Test(kube, patches_and_scale)
 	            "containers"),
 	        0),
 	    "image", json_string("nginx:3"));
-	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	                 NULL, CEP_KUBE_MERGE_PATCH, sp, &out, &err),
+	cr_assert_eq(cep_kube_patch(admin,
+	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	                     .ns = "shop",
+	                     .name = "web",
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = sp},
+	                 &out, &err),
 	    CEP_OK, "%s", err.msg);
 	c = first_container(out);
 	cr_assert_str_eq(json_string_value(json_object_get(c, "image")),
@@ -436,14 +446,25 @@ Test(kube, patches_and_scale)
 	/* labels by merge patch */
 	json_t *lp = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "chaos",
 	    "yes");
-	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	                 NULL, CEP_KUBE_MERGE_PATCH, lp, NULL, &err),
+	cr_assert_eq(cep_kube_patch(admin,
+	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	                     .ns = "shop",
+	                     .name = "web",
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = lp},
+	                 NULL, &err),
 	    CEP_OK, "%s", err.msg);
 	json_decref(lp);
 	/* the scale subresource */
 	json_t *scale = json_pack("{s:{s:i}}", "spec", "replicas", 3);
-	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop", "web",
-	                 "scale", CEP_KUBE_MERGE_PATCH, scale, &out, &err),
+	cr_assert_eq(cep_kube_patch(admin,
+	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	                     .ns = "shop",
+	                     .name = "web",
+	                     .sub = "scale",
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = scale},
+	                 &out, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(json_string_value(json_object_get(out, "kind")),
 	    "Scale");
@@ -462,9 +483,14 @@ Test(kube, patches_and_scale)
 	json_decref(out);
 	/* patching what is not there */
 	json_t *e = json_object();
-	cr_assert_eq(cep_kube_patch(admin, &cep_kube_deployments, "shop",
-	                 "absent", "scale", CEP_KUBE_MERGE_PATCH, e, NULL,
-	                 &err),
+	cr_assert_eq(cep_kube_patch(admin,
+	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	                     .ns = "shop",
+	                     .name = "absent",
+	                     .sub = "scale",
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = e},
+	                 NULL, &err),
 	    CEP_NOT_FOUND);
 	assert_contains(err.msg, "patch deployments shop/absent/scale: 404");
 	json_decref(e);

@@ -170,8 +170,13 @@ Test(kube_watch, delivers_added_modified_deleted)
 	create_pod("p3");
 	await(&s, "ADDED p3", 1);
 	json_t *lp = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "x", "1");
-	cr_assert_eq(cep_kube_patch(admin, &cep_kube_pods, "shop", "p3", NULL,
-	                 CEP_KUBE_MERGE_PATCH, lp, NULL, &err),
+	cr_assert_eq(cep_kube_patch(admin,
+	                 &(cep_kube_patch_req){.res = &cep_kube_pods,
+	                     .ns = "shop",
+	                     .name = "p3",
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = lp},
+	                 NULL, &err),
 	    CEP_OK, "%s", err.msg);
 	json_decref(lp);
 	await(&s, "MODIFIED p3", 1);
