@@ -337,14 +337,15 @@ def pod_is_non_root(pod):
     return True
 
 
-def run_cepctl_kube_demo(timeout=240):
-    """cepctl demo --kubernetes, its temporary home (kept by the demo when
-    it fails, for a look) inside a folder removed afterwards."""
+def run_cepctl_kube_demo(timeout=240, cmd=None, env=None):
+    """cepctl demo --kubernetes (or CMD, with ENV), its temporary home (kept
+    by the demo when it fails, for a look) inside a folder removed afterwards."""
     tmp = tempfile.mkdtemp(prefix="cep-kdemo-")
-    env = dict(os.environ, TMPDIR=tmp,
-               CEP_KUBEAPI=os.path.join(SRC, "tests", "kubeapi", "kubeapi.py"))
+    if env is None:
+        env = dict(os.environ, CEP_KUBEAPI=os.path.join(SRC, "tests", "kubeapi", "kubeapi.py"))
+    env = dict(env, TMPDIR=tmp)
     try:
-        r = subprocess.run([os.path.join(BIN, "cepctl"), "demo", "--kubernetes"],
+        r = subprocess.run(cmd or [os.path.join(BIN, "cepctl"), "demo", "--kubernetes"],
                            capture_output=True, text=True, timeout=timeout, env=env)
         if r.returncode != 0:   # what the kept home says, for the failure message
             for root, _, files in os.walk(tmp):

@@ -106,17 +106,35 @@ def _default_sa(store):
     return on_event
 
 
-def build(args):
-    d = os.path.abspath(args.dir)
-    os.makedirs(os.path.join(d, "pods"), exist_ok=True)
-    for stale in ("ready", "port"):
-        if os.path.exists(os.path.join(d, stale)):
-            os.unlink(os.path.join(d, stale))
-    make_certs(d)
-    openapi_dir = os.path.abspath(args.openapi or os.path.join(HERE, "..", "..", "..", "shared", "k8s-openapi"))
+def load_schemas(args):
+    """The OpenAPI documents objects are checked against: (dir, Schemas), or
+    (dir, None) with --openapi-optional when they are missing (the demo, run
+    from a plain clone: they live outside the repository). Without it a
+    missing folder ends the server with one line, not a traceback."""
+    default = os.path.join(HERE, "..", "..", "..", "shared", "k8s-openapi")
+    openapi_dir = os.path.abspath(args.openapi or default)
+    if not os.path.isdir(openapi_dir) or not any(n.endswith("_openapi.json") for n in os.listdir(openapi_dir)):
+        shown = args.openapi or "../shared/k8s-openapi"
+        if not args.openapi_optional:
+            sys.exit("kubeapi: %s: no OpenAPI documents (*_openapi.json) there; pass --openapi DIR "
+                     "(or --openapi-optional to run without schema checks)" % openapi_dir)
+        print("kubeapi: schema checks off: %s not found" % shown, file=sys.stderr, flush=True)
+        _write(os.path.join(os.path.abspath(args.dir), "notice"), "schema checks off: %s not found\n" % shown)
+        return openapi_dir, None
     schemas = Schemas(openapi_dir)
     # the groups without a shared document (coordination, rbac, networking)
     openapi_gen.install(schemas, os.path.join(os.path.dirname(openapi_dir), "k8s-fixtures", "proto"))
+    return openapi_dir, schemas
+
+
+def build(args):
+    d = os.path.abspath(args.dir)
+    os.makedirs(os.path.join(d, "pods"), exist_ok=True)
+    for stale in ("ready", "port", "notice"):
+        if os.path.exists(os.path.join(d, stale)):
+            os.unlink(os.path.join(d, stale))
+    make_certs(d)
+    openapi_dir, schemas = load_schemas(args)
     store = Store(schemas)
     store.subscribe(_default_sa(store))
     auth = Auth(args.users)
@@ -166,7 +184,10 @@ def main(argv=None):
                    help="pods of REPO@sha256:DIGEST or REPO:TAG run from the OCI archive PATH")
     p.add_argument("--pod-netns", action="append", metavar="IMAGE",
                    help="pods running IMAGE get their own network namespace")
-    p.add_argument("--openapi")
+    p.add_argument("--openapi", metavar="DIR",
+                   help="the OpenAPI v3 documents (default ../shared/k8s-openapi beside the repository)")
+    p.add_argument("--openapi-optional", action="store_true",
+                   help="run without schema checks when the documents are missing (the demo)")
     p.add_argument("--latency-ms", type=int, default=0)
     args = p.parse_args(argv)
     stop = threading.Event()

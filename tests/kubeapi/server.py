@@ -3,7 +3,7 @@
 A ThreadingHTTPServer (daemon threads, HTTP/1.1 keep-alive) on 127.0.0.1.
 Each connection is peeked in its own thread: a TLS ClientHello gets TLS, plain
 HTTP is served only for /_test/ controls. Routes: discovery (/version, /api,
-/apis, group resource lists from ../shared/k8s-openapi/discovery), /openapi/v3,
+/apis, group resource lists from openapi/discovery), /openapi/v3,
 resource paths (/api/v1/..., /apis/<g>/<v>/...) with get/list/watch/create/
 update/patch/delete/deletecollection, the subresources status, scale,
 eviction, log, the authorization reviews, and the /_test/ controls. Errors
@@ -27,6 +27,8 @@ import auth as authmod
 import openapi_gen
 import pb
 from store import RESOURCES, ApiError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 TRACE = os.environ.get("KUBEAPI_TRACE") == "1"
 REVIEWS = {"selfsubjectaccessreviews": "SelfSubjectAccessReview",
@@ -63,7 +65,7 @@ class Api:
     # ---- discovery -----------------------------------------------------------
     def _load_discovery(self):
         self.discovery = {}
-        ddir = os.path.join(self.openapi_dir, "discovery")
+        ddir = os.path.join(HERE, "openapi", "discovery")  # byte copies of ../shared's (SOURCE.txt)
         for group, version in GROUP_VERSIONS.items():
             fname = "api__v1.json" if not group else "apis__%s__%s.json" % (group, version)
             if group == "networking.k8s.io":  # not in the shared folder
@@ -89,7 +91,7 @@ class Api:
             self.discovery[group] = doc
         # the shared documents, byte for byte, and the generated ones (openapi_gen.py)
         self.openapi_docs = dict(self.schemas.docs) if self.schemas is not None else {}
-        if not self.openapi_docs:
+        if not self.openapi_docs and os.path.isdir(self.openapi_dir):
             for name in sorted(os.listdir(self.openapi_dir)):
                 if name.endswith("_openapi.json"):
                     with open(os.path.join(self.openapi_dir, name), "rb") as f:
