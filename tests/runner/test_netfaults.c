@@ -249,6 +249,64 @@ Test(netfaults, partition_ingress_reject)
 	close(sb);
 }
 
+/* errno of a TCP connect from lab b (source ip_b) to a's port: 0 when it
+ * connects, ETIMEDOUT when nothing answers within 3 s; *ms its duration. */
+static int tcp_connect_in(int port, long *ms)
+{
+	int c = nl_tcp_sock(L.b, NULL, 0, false);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, L.ip_a, &sa.sin_addr);
+	int64_t t0 = cep_mono_ms();
+	int soerr = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 :
+	                                                                  errno;
+	if (soerr == EINPROGRESS) {
+		struct pollfd p = {.fd = c, .events = POLLOUT};
+		socklen_t sl = sizeof(soerr);
+		if (poll(&p, 1, 3000) != 1 ||
+		    getsockopt(c, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+			soerr = ETIMEDOUT;
+	}
+	*ms = (long)(cep_mono_ms() - t0);
+	close(c);
+	return soerr;
+}
+
+/* action reject, seen by the cut peer connecting in: refused at once (the
+ * fault's reset reaches it, even past its own out chain with both). */
+static void reject_refuses(int k, const char *dir)
+{
+	nl_up(&L, k);
+	int l = nl_tcp_sock(L.a, L.ip_a, 40010, true);
+	long ms;
+	cr_assert_eq(tcp_connect_in(40010, &ms), 0, "baseline connect");
+	char f[256];
+	snprintf(f, sizeof(f),
+	    "{name: cut, type: network-partition, netns: %s, cidrs: [\"%s\"], "
+	    "direction: %s, action: reject}",
+	    L.a, L.ip_b, dir);
+	injected in;
+	inject_yaml(&in, f);
+	int e = tcp_connect_in(40010, &ms);
+	cr_expect_eq(e, ECONNREFUSED, "%s reject: connect gave %s after %ld ms",
+	    dir, strerror(e), ms);
+	cr_expect_lt(ms, 1000, "%s reject took %ld ms", dir, ms);
+	revert(&in);
+	assert_clean(L.a);
+	cr_expect_eq(tcp_connect_in(40010, &ms), 0, "connect after revert");
+	close(l);
+}
+
+Test(netfaults, partition_reject_both_refuses_at_once)
+{
+	reject_refuses(24, "both");
+}
+
+Test(netfaults, partition_reject_ingress_refuses_at_once)
+{
+	reject_refuses(25, "ingress");
+}
+
 /* ping from inside the namespace of pid (what that process sees). */
 static void ping_as(pid_t pid, const char *dst, int count, const char *interval,
     double *loss, double *avg)
