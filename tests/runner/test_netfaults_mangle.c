@@ -13,6 +13,7 @@
 
 #include "netinj.h"
 #include "netlab.h"
+#include "util.h"
 
 TestSuite(netmangle, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -339,4 +340,79 @@ Test(netmangle, corrupt_icmp_echo_replies_as_documented)
 	cr_expect_eq(loss, 0);
 	cr_expect_eq(ping_wrong(true, 5, &loss), 0);
 	cr_expect_eq(loss, 0);
+}
+
+/* Sends up to len bytes of the counting pattern from offset off on the
+ * non-blocking socket c; how many went. */
+static long send_pattern(int c, long off, long len)
+{
+	unsigned char b[16384];
+	size_t k = len < (long)sizeof(b) ? (size_t)len : sizeof(b);
+	for (size_t i = 0; i < k; i++)
+		b[i] = (unsigned char)(off + (long)i);
+	ssize_t w = send(c, b, k, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return w > 0 ? (long)w : 0;
+}
+
+/* Sends n bytes (a counting pattern) over TCP from lab a to b's port, one
+ * poll loop, at most 20 s: bytes b received intact, -1 at a wrong byte. */
+static long tcp_transfer(int port, long n)
+{
+	int l = nl_tcp_sock(L.b, L.ip_b, port, true);
+	int c = nl_tcp_sock(L.a, NULL, 0, false);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, L.ip_b, &sa.sin_addr);
+	connect(c, (struct sockaddr *)&sa, sizeof(sa));
+	long sent = 0, got = 0;
+	int s = -1;
+	unsigned char b[16384];
+	int64_t end = cep_mono_ms() + 20000;
+	while (got < n && got >= 0 && cep_mono_ms() < end) {
+		struct pollfd p[2] = {{.fd = c, .events = POLLOUT},
+		    {.fd = s >= 0 ? s : l, .events = POLLIN}};
+		if (poll(p, 2, 200) <= 0)
+			continue;
+		if (s < 0 && (p[1].revents & POLLIN))
+			s = accept(l, NULL, NULL);
+		if (sent < n && (p[0].revents & POLLOUT))
+			sent += send_pattern(c, sent, n - sent);
+		ssize_t r = s >= 0 ? recv(s, b, sizeof(b), MSG_DONTWAIT) : 0;
+		for (ssize_t k = 0; k < r && got >= 0; k++)
+			got = b[k] == (unsigned char)(got) ? got + 1 : -1;
+	}
+	close(c);
+	close(l);
+	if (s >= 0)
+		close(s);
+	return got;
+}
+
+/* TCP: a corrupted segment fails the receiver's TCP checksum (Tcp
+ * InCsumErrors) and is retransmitted; the stream arrives intact. */
+Test(netmangle, corrupt_tcp_retransmits_and_stays_intact)
+{
+	nl_up(&L, 27);
+	char f[256];
+	snprintf(f, sizeof(f),
+	    "{name: bad, type: network-corrupt, netns: %s, percent: 30}", L.a);
+	injected in;
+	inject_yaml(&in, f);
+	long e0 = snmp(L.b, "Tcp", "InCsumErrors");
+	long r0 = snmp(L.a, "Tcp", "RetransSegs");
+	long n = 2 << 20;
+	long got = tcp_transfer(41000, n);
+	long bad = snmp(L.b, "Tcp", "InCsumErrors") - e0;
+	long re = snmp(L.a, "Tcp", "RetransSegs") - r0;
+	cr_log_info("corrupt tcp 30%%: %ld of %ld bytes intact, receiver Tcp "
+	            "InCsumErrors +%ld, sender RetransSegs +%ld",
+	    got, n, bad, re);
+	cr_expect_eq(got, n, "stream: %ld of %ld bytes intact", got, n);
+	cr_expect_gt(bad, 0, "no TCP checksum error at the receiver");
+	cr_expect_gt(re, 0, "no retransmission at the sender");
+	revert(&in);
+	assert_clean(L.a);
+	e0 = snmp(L.b, "Tcp", "InCsumErrors");
+	cr_expect_eq(tcp_transfer(41001, n), n, "after revert");
+	cr_expect_eq(snmp(L.b, "Tcp", "InCsumErrors"), e0, "after revert");
 }
