@@ -174,14 +174,36 @@ static int tcp_connect_in(int port, long *ms)
 	return soerr;
 }
 
-/* action reject, seen by the cut peer connecting in: refused at once (the
- * fault's reset reaches it, even past its own out chain with both). */
+/* errno a connected UDP socket in lab b gets from a datagram to a's port
+ * (0: none within 1 s); the ICMP admin-prohibited of a reject gives
+ * EHOSTUNREACH. */
+static int udp_error_in(int port)
+{
+	int s = udp_sock(L.b, L.ip_b, 40020);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, L.ip_a, &sa.sin_addr);
+	cr_assert_eq(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	send(s, "x", 1, 0);
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	char b[8];
+	int e = poll(&p, 1, 1000) == 1 && recv(s, b, sizeof(b), 0) < 0 ? errno :
+	                                                                 0;
+	close(s);
+	return e;
+}
+
+/* action reject, seen by the cut peer: its TCP connect is refused at once
+ * and its UDP gets the ICMP error (both pass the fault's own out chain
+ * with both). */
 static void reject_refuses(int k, const char *dir)
 {
 	nl_up(&L, k);
 	int l = nl_tcp_sock(L.a, L.ip_a, 40010, true);
+	int ul = udp_sock(L.a, L.ip_a, 40021);
 	long ms;
 	cr_assert_eq(tcp_connect_in(40010, &ms), 0, "baseline connect");
+	cr_assert_eq(udp_error_in(40021), 0, "baseline udp");
 	char f[256];
 	snprintf(f, sizeof(f),
 	    "{name: cut, type: network-partition, netns: %s, cidrs: [\"%s\"], "
@@ -193,10 +215,15 @@ static void reject_refuses(int k, const char *dir)
 	cr_expect_eq(e, ECONNREFUSED, "%s reject: connect gave %s after %ld ms",
 	    dir, strerror(e), ms);
 	cr_expect_lt(ms, 1000, "%s reject took %ld ms", dir, ms);
+	e = udp_error_in(40021);
+	cr_expect_eq(e, EHOSTUNREACH, "%s reject: udp got %s", dir,
+	    strerror(e));
 	revert(&in);
 	assert_clean(L.a);
 	cr_expect_eq(tcp_connect_in(40010, &ms), 0, "connect after revert");
+	cr_expect_eq(udp_error_in(40021), 0, "udp after revert");
 	close(l);
+	close(ul);
 }
 
 Test(netfaults, partition_reject_both_refuses_at_once)
