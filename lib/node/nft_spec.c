@@ -271,6 +271,24 @@ static void put_skips(out *o, const cep_nft_spec *s, bool isout)
 
 #define ARMED "meta mark and 0x0 @" CEP_NFT_ARMED_SET
 
+/* With both directions, the in chain's reject answers (a TCP reset, an
+ * ICMP admin-prohibited) are generated locally and cross the out chain on
+ * their way to the cut peer: without these rules the out chain's own
+ * reject would swallow them (no reset answers a reset, no ICMP error an
+ * ICMP error) and the peer would see a silent drop. Matched by their
+ * form, so a reset or an admin-prohibited the namespace sends by itself
+ * passes too (documented in docs/faults-network.md). */
+static void put_reject_pass(out *o, const char *T)
+{
+	put(o,
+	    "add rule inet %s out meta l4proto tcp tcp flags & rst == rst "
+	    "accept\nadd rule inet %s out icmp type destination-unreachable "
+	    "icmp code admin-prohibited accept\nadd rule inet %s out icmpv6 "
+	    "type destination-unreachable icmpv6 code admin-prohibited "
+	    "accept\n",
+	    T, T, T);
+}
+
 static void put_action(out *o, const cep_nft_spec *s, const char *ch)
 {
 	const char *T = s->table;
@@ -285,6 +303,8 @@ static void put_action(out *o, const cep_nft_spec *s, const char *ch)
 			    T, ch, s->percent);
 		break;
 	case CEP_NFT_REJECT:
+		if (strcmp(ch, "out") == 0 && (s->dirs & CEP_NFT_IN))
+			put_reject_pass(o, T);
 		put(o,
 		    "add rule inet %s %s " ARMED " meta l4proto tcp reject "
 		    "with tcp reset\nadd rule inet %s %s " ARMED " reject with "

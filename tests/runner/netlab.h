@@ -11,16 +11,22 @@
 #define CEP_TEST_NETLAB_H
 
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "netns.h"
 
 typedef struct netlab {
 	char a[32], b[32];
@@ -199,6 +205,48 @@ static inline void nl_kill(pid_t pid)
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
+}
+
+/* A TCP socket opened inside namespace ns: listening on ip:port when lsn,
+ * else unbound (to connect from). Non-blocking. */
+typedef struct nl_tcp_open {
+	const char *ip;
+	int port, fd;
+	bool listen;
+} nl_tcp_open;
+
+static inline int nl_open_tcp(void *arg, cep_err *err)
+{
+	nl_tcp_open *t = arg;
+	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (t->fd < 0 || !t->listen)
+		return t->fd < 0 ? cep_err_set(err, CEP_INTERNAL, "socket") :
+		                   CEP_OK;
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)t->port)};
+	inet_pton(AF_INET, t->ip, &sa.sin_addr);
+	int one = 1;
+	setsockopt(t->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(t->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(t->fd, 8) != 0)
+		return cep_err_set(err, CEP_INTERNAL, "tcp listen %s:%d", t->ip,
+		    t->port);
+	return CEP_OK;
+}
+
+static inline int nl_tcp_sock(const char *ns, const char *ip, int port,
+    bool lsn)
+{
+	int nsfd;
+	cep_netns_id id;
+	cep_err err = {0};
+	cr_assert_eq(cep_netns_open(0, ns, &nsfd, &id, NULL, 0, &err), CEP_OK,
+	    "%s", err.msg);
+	nl_tcp_open t = {.ip = ip, .port = port, .fd = -1, .listen = lsn};
+	cr_assert_eq(cep_netns_run(nsfd, nl_open_tcp, &t, &err), CEP_OK, "%s",
+	    err.msg);
+	close(nsfd);
+	return t.fd;
 }
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "fault.h"
+#include "netinj.h"
 #include "netlab.h"
 #include "netns.h"
 #include "nft.h"
@@ -24,71 +25,7 @@
 #include "undo_node.h"
 #include "util.h"
 
-static rt_sink S;
-static netlab L;
-static void setup(void)
-{
-	rt_sink_open(&S);
-	runner_fault_set_run("r-0123456789abcdef", 0);
-	cep_undo_node_register(); /* as cep-runner's main does */
-}
-static void teardown(void)
-{
-	nl_down(&L);
-	rt_sink_close(&S);
-}
 TestSuite(netfaults, .init = setup, .fini = teardown, .timeout = 120);
-
-#define EXP_HEAD                                                          \
-	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n" \
-	"spec:\n  duration: 60s\n  faults:\n"
-
-typedef struct injected {
-	cep_exp *e;
-	const cep_fault_ops *ops;
-	void *st;
-	char undo[1024];
-} injected;
-
-static void inject_yaml(injected *in, const char *fault)
-{
-	char yaml[2048];
-	snprintf(yaml, sizeof(yaml), EXP_HEAD "    - %s\n", fault);
-	in->e = rt_parse(yaml);
-	const cep_exp_item *it = cep_exp_fault(in->e, 0);
-	in->ops = runner_fault_find(cep_exp_item_type(it));
-	cr_assert_not_null(in->ops, "no backend for %s", cep_exp_item_type(it));
-	char target[300];
-	json_t *u = NULL;
-	cep_err err = {0};
-	cr_assert_eq(in->ops->describe(it, target, sizeof(target), &u, &err),
-	    CEP_OK, "describe: %s", err.msg);
-	char *s = json_dumps(u, JSON_COMPACT);
-	snprintf(in->undo, sizeof(in->undo), "%s", s);
-	free(s);
-	json_decref(u);
-	cep_fault_ctx ctx = {.sink = S.sink, .fault_id = "f"};
-	cr_assert_eq(in->ops->inject(it, &ctx, &in->st, &err), CEP_OK,
-	    "inject: %s", err.msg);
-}
-
-static void revert(injected *in)
-{
-	cep_err err = {0};
-	cr_assert_eq(in->ops->revert(in->st, &err), CEP_OK, "revert: %s",
-	    err.msg);
-	cep_exp_free(in->e);
-}
-
-static void assert_clean(const char *ns)
-{
-	int pids[4];
-	cr_assert_not(nl_has_cep_table(ns), "a cep_ table is left in %s", ns);
-	cr_assert_eq(rt_children_named("cep-netq", pids, 4), 0,
-	    "a queue worker is left");
-	cr_assert_eq(rt_children_named("cep-dns", pids, 4), 0,
-	    "a DNS worker is left");
-}
 
 Test(netfaults, latency_adds_100ms_and_revert_restores_baseline)
 {
@@ -144,41 +81,6 @@ Test(netfaults, loss_30_percent_then_none_after_revert)
 
 /* One-way UDP: a socket in each namespace (cep_netns_run opens it there);
  * true if a datagram from src reaches dst_ip:port in ns dst. */
-typedef struct udp_open {
-	const char *bind_ip;
-	int port, fd;
-} udp_open;
-
-static int open_udp(void *arg, cep_err *err)
-{
-	udp_open *u = arg;
-	u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)u->port)};
-	inet_pton(AF_INET, u->bind_ip, &sa.sin_addr);
-	int one = 1;
-	if (u->fd >= 0)
-		setsockopt(u->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (u->fd < 0 || bind(u->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "udp bind %s",
-		    u->bind_ip);
-	return CEP_OK;
-}
-
-static int udp_sock(const char *ns, const char *ip, int port)
-{
-	int nsfd;
-	cep_netns_id id;
-	cep_err err = {0};
-	cr_assert_eq(cep_netns_open(0, ns, &nsfd, &id, NULL, 0, &err), CEP_OK,
-	    "%s", err.msg);
-	udp_open u = {.bind_ip = ip, .port = port, .fd = -1};
-	cr_assert_eq(cep_netns_run(nsfd, open_udp, &u, &err), CEP_OK, "%s",
-	    err.msg);
-	close(nsfd);
-	return u.fd;
-}
-
 /* Datagrams delivered out of 20 sent from s to ip:port, received on r. */
 static int udp_delivered(int s, int r, const char *ip, int port)
 {
@@ -247,6 +149,91 @@ Test(netfaults, partition_ingress_reject)
 	cr_expect_eq(udp_delivered(sb, sa, L.ip_a, 40003), 20);
 	close(sa);
 	close(sb);
+}
+
+/* errno of a TCP connect from lab b (source ip_b) to a's port: 0 when it
+ * connects, ETIMEDOUT when nothing answers within 3 s; *ms its duration. */
+static int tcp_connect_in(int port, long *ms)
+{
+	int c = nl_tcp_sock(L.b, NULL, 0, false);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, L.ip_a, &sa.sin_addr);
+	int64_t t0 = cep_mono_ms();
+	int soerr = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 :
+	                                                                  errno;
+	if (soerr == EINPROGRESS) {
+		struct pollfd p = {.fd = c, .events = POLLOUT};
+		socklen_t sl = sizeof(soerr);
+		if (poll(&p, 1, 3000) != 1 ||
+		    getsockopt(c, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+			soerr = ETIMEDOUT;
+	}
+	*ms = (long)(cep_mono_ms() - t0);
+	close(c);
+	return soerr;
+}
+
+/* errno a connected UDP socket in lab b gets from a datagram to a's port
+ * (0: none within 1 s); the ICMP admin-prohibited of a reject gives
+ * EHOSTUNREACH. */
+static int udp_error_in(int port)
+{
+	int s = udp_sock(L.b, L.ip_b, 40020);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, L.ip_a, &sa.sin_addr);
+	cr_assert_eq(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	send(s, "x", 1, 0);
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	char b[8];
+	int e = poll(&p, 1, 1000) == 1 && recv(s, b, sizeof(b), 0) < 0 ? errno :
+	                                                                 0;
+	close(s);
+	return e;
+}
+
+/* action reject, seen by the cut peer: its TCP connect is refused at once
+ * and its UDP gets the ICMP error (both pass the fault's own out chain
+ * with both). */
+static void reject_refuses(int k, const char *dir)
+{
+	nl_up(&L, k);
+	int l = nl_tcp_sock(L.a, L.ip_a, 40010, true);
+	int ul = udp_sock(L.a, L.ip_a, 40021);
+	long ms;
+	cr_assert_eq(tcp_connect_in(40010, &ms), 0, "baseline connect");
+	cr_assert_eq(udp_error_in(40021), 0, "baseline udp");
+	char f[256];
+	snprintf(f, sizeof(f),
+	    "{name: cut, type: network-partition, netns: %s, cidrs: [\"%s\"], "
+	    "direction: %s, action: reject}",
+	    L.a, L.ip_b, dir);
+	injected in;
+	inject_yaml(&in, f);
+	int e = tcp_connect_in(40010, &ms);
+	cr_expect_eq(e, ECONNREFUSED, "%s reject: connect gave %s after %ld ms",
+	    dir, strerror(e), ms);
+	cr_expect_lt(ms, 1000, "%s reject took %ld ms", dir, ms);
+	e = udp_error_in(40021);
+	cr_expect_eq(e, EHOSTUNREACH, "%s reject: udp got %s", dir,
+	    strerror(e));
+	revert(&in);
+	assert_clean(L.a);
+	cr_expect_eq(tcp_connect_in(40010, &ms), 0, "connect after revert");
+	cr_expect_eq(udp_error_in(40021), 0, "udp after revert");
+	close(l);
+	close(ul);
+}
+
+Test(netfaults, partition_reject_both_refuses_at_once)
+{
+	reject_refuses(24, "both");
+}
+
+Test(netfaults, partition_reject_ingress_refuses_at_once)
+{
+	reject_refuses(25, "ingress");
 }
 
 /* ping from inside the namespace of pid (what that process sees). */
@@ -587,216 +574,4 @@ Test(netfaults, tbf_undone_by_the_delegate_path)
 	    "second undo: %s", err.msg);
 	/* the runner's revert after the delegate's undo: nothing of ours */
 	revert(&in);
-}
-
-/* ---- network-corrupt, network-duplicate ---- */
-
-/* Column col of the "Udp:" table in ns's /proc/net/snmp (the kernel's own
- * count, independent of the fault's code); -1 if absent. */
-static long udp_snmp(const char *ns, const char *col)
-{
-	char out[16384];
-	cr_assert_eq(NL_RUN(out, sizeof(out), "ip", "netns", "exec", ns, "cat",
-	                 "/proc/net/snmp"),
-	    0);
-	char *hdr = strstr(out, "\nUdp: ");
-	cr_assert_not_null(hdr);
-	char *val = strstr(hdr + 1, "\nUdp: ");
-	cr_assert_not_null(val);
-	hdr += 6;
-	val += 6;
-	size_t cl = strlen(col);
-	while (*hdr && *hdr != '\n') {
-		char *end;
-		long v = strtol(val, &end, 10);
-		if (strncmp(hdr, col, cl) == 0 &&
-		    (hdr[cl] == ' ' || hdr[cl] == '\n'))
-			return v;
-		val = end;
-		hdr = strchr(hdr, ' ');
-		if (hdr == NULL)
-			break;
-		hdr++;
-	}
-	return -1;
-}
-
-/* Sends n numbered 64-byte datagrams from s to ip:port, paced, draining r
- * as it goes: datagrams received in all, and how many distinct numbers. */
-static int udp_numbered(int s, int r, const char *ip, int port, int n,
-    int *distinct)
-{
-	static unsigned char seen[4096];
-	cr_assert_leq(n, (int)sizeof(seen));
-	memset(seen, 0, sizeof(seen));
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, ip, &sa.sin_addr);
-	int got = 0;
-	*distinct = 0;
-	unsigned char b[64] = {0};
-	for (int i = 0; i <= n; i++) {
-		ssize_t k;
-		while ((k = recv(r, b, sizeof(b), MSG_DONTWAIT)) > 0 ||
-		    (i == n &&
-		        poll(&(struct pollfd){.fd = r, .events = POLLIN}, 1,
-		            300) > 0 &&
-		        (k = recv(r, b, sizeof(b), 0)) > 0)) {
-			uint32_t seq;
-			memcpy(&seq, b, sizeof(seq));
-			got++;
-			if (k == (ssize_t)sizeof(b) && seq < (uint32_t)n &&
-			    !seen[seq]++)
-				(*distinct)++;
-		}
-		if (i == n)
-			break;
-		uint32_t seq = (uint32_t)i;
-		memcpy(b, &seq, sizeof(seq));
-		sendto(s, b, sizeof(b), 0, (struct sockaddr *)&sa, sizeof(sa));
-		if (i % 10 == 9)
-			usleep(1000);
-	}
-	return got;
-}
-
-Test(netfaults, corrupt_30_percent_fails_receiver_checksums)
-{
-	nl_up(&L, 21);
-	int sa = udp_sock(L.a, L.ip_a, 40007);
-	int sb = udp_sock(L.b, L.ip_b, 40008);
-	int big = 4 << 20, distinct;
-	setsockopt(sb, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	char f[256];
-	snprintf(f, sizeof(f),
-	    "{name: bad, type: network-corrupt, netns: %s, "
-	    "percent: 30}",
-	    L.a);
-	injected in;
-	inject_yaml(&in, f);
-	int pids[2];
-	cr_assert_eq(rt_children_named("cep-netq", pids, 2), 1);
-	cr_assert(nl_has_cep_table(L.a));
-	long e0 = udp_snmp(L.b, "InCsumErrors");
-	cr_assert_geq(e0, 0);
-	int n = 1000;
-	int got = udp_numbered(sa, sb, L.ip_b, 40008, n, &distinct);
-	long bad = udp_snmp(L.b, "InCsumErrors") - e0;
-	cr_log_info("corrupt 30%%: %d of %d delivered, %ld checksum errors at "
-	            "the receiver (%.1f%%)",
-	    got, n, bad, 100.0 * (double)bad / n);
-	cr_expect(bad >= n * 20 / 100 && bad <= n * 40 / 100,
-	    "checksum errors %ld of %d, want 30%% +- 10 points", bad, n);
-	cr_expect(got + bad >= n - 5 && got + bad <= n,
-	    "delivered %d + checksum errors %ld != %d sent", got, bad, n);
-	cr_expect_eq(distinct, got, "a corrupted datagram was delivered");
-	revert(&in);
-	assert_clean(L.a);
-	e0 = udp_snmp(L.b, "InCsumErrors");
-	got = udp_numbered(sa, sb, L.ip_b, 40008, 200, &distinct);
-	cr_expect_eq(got, 200, "after revert %d of 200 delivered", got);
-	cr_expect_eq(udp_snmp(L.b, "InCsumErrors"), e0,
-	    "checksum errors after revert");
-	close(sa);
-	close(sb);
-}
-
-Test(netfaults, duplicate_30_percent_then_none_after_revert)
-{
-	nl_up(&L, 22);
-	int sa = udp_sock(L.a, L.ip_a, 40009);
-	int sb = udp_sock(L.b, L.ip_b, 40010);
-	int big = 4 << 20, distinct;
-	setsockopt(sb, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	char f[256];
-	snprintf(f, sizeof(f),
-	    "{name: twice, type: network-duplicate, "
-	    "netns: %s, percent: 30}",
-	    L.a);
-	injected in;
-	inject_yaml(&in, f);
-	int pids[2];
-	cr_assert_eq(rt_children_named("cep-netq", pids, 2), 1);
-	int n = 1000;
-	long d0 = udp_snmp(L.b, "InDatagrams");
-	int got = udp_numbered(sa, sb, L.ip_b, 40010, n, &distinct);
-	long kern = udp_snmp(L.b, "InDatagrams") - d0;
-	cr_log_info("duplicate 30%%: %d datagrams received for %d sent "
-	            "(+%.1f%%), %d distinct; receiver's InDatagrams +%ld",
-	    got, n, 100.0 * (got - n) / n, distinct, kern);
-	cr_expect_eq(distinct, n, "only %d of %d datagrams arrived", distinct,
-	    n);
-	cr_expect(got - n >= n * 20 / 100 && got - n <= n * 40 / 100,
-	    "%d extra datagrams for %d sent, want 30%% +- 10 points", got - n,
-	    n);
-	cr_expect_eq(kern, got, "the receiving kernel counted %ld", kern);
-	revert(&in);
-	assert_clean(L.a);
-	got = udp_numbered(sa, sb, L.ip_b, 40010, 200, &distinct);
-	cr_expect_eq(got, 200, "after revert %d datagrams for 200 sent", got);
-	close(sa);
-	close(sb);
-}
-
-/* Copies are sent from inside the namespace: ingress is refused when the
- * experiment is validated, with the allowed value named. */
-Test(netfaults, duplicate_refuses_ingress)
-{
-	static const char *const dirs[] = {"ingress", "both"};
-	for (int i = 0; i < 2; i++) {
-		char yaml[512];
-		snprintf(yaml, sizeof(yaml),
-		    EXP_HEAD
-		    "    - {name: d, type: "
-		    "network-duplicate, netns: x, percent: 5, direction: %s}\n",
-		    dirs[i]);
-		cep_exp *e = NULL;
-		cep_err err = {0};
-		cr_assert_neq(cep_exp_parse(yaml, strlen(yaml), "t.yaml", &e,
-		                  NULL, &err),
-		    CEP_OK, "direction %s accepted", dirs[i]);
-		cr_log_info("%s", err.msg);
-		cr_expect(strstr(err.msg, "direction") != NULL &&
-		        strstr(err.msg, "egress") != NULL,
-		    "%s", err.msg);
-	}
-}
-
-/* Ingress: packets delivered to the namespace are corrupted on the way in
- * (input hook); the namespace's own UDP counts the checksum failures,
- * and what it sends is left alone. */
-Test(netfaults, corrupt_ingress_counts_in_the_target)
-{
-	nl_up(&L, 23);
-	int sa = udp_sock(L.a, L.ip_a, 40011);
-	int sb = udp_sock(L.b, L.ip_b, 40012);
-	int big = 4 << 20, distinct;
-	setsockopt(sa, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	char f[256];
-	snprintf(f, sizeof(f),
-	    "{name: bad, type: network-corrupt, netns: %s, "
-	    "percent: 50, direction: ingress}",
-	    L.a);
-	injected in;
-	inject_yaml(&in, f);
-	long e0 = udp_snmp(L.a, "InCsumErrors");
-	int n = 600;
-	int got = udp_numbered(sb, sa, L.ip_a, 40011, n, &distinct);
-	long bad = udp_snmp(L.a, "InCsumErrors") - e0;
-	cr_log_info("corrupt 50%% ingress: %d of %d delivered, %ld checksum "
-	            "errors (%.1f%%)",
-	    got, n, bad, 100.0 * (double)bad / n);
-	cr_expect(bad >= n * 40 / 100 && bad <= n * 60 / 100,
-	    "checksum errors %ld of %d, want 50%% +- 10 points", bad, n);
-	cr_expect(got + bad >= n - 5 && got + bad <= n, "%d + %ld != %d", got,
-	    bad, n);
-	e0 = udp_snmp(L.b, "InCsumErrors");
-	got = udp_numbered(sa, sb, L.ip_b, 40012, 200, &distinct);
-	cr_expect_eq(got, 200, "egress hit by an ingress fault: %d of 200",
-	    got);
-	cr_expect_eq(udp_snmp(L.b, "InCsumErrors"), e0);
-	revert(&in);
-	assert_clean(L.a);
-	close(sa);
-	close(sb);
 }

@@ -196,50 +196,11 @@ Test(nethost, lifeline_rules_only_in_the_host_netns)
 	cep_exp_free(e);
 }
 
-typedef struct tcp_open {
-	const char *ip;
-	int port, fd;
-	bool listen;
-} tcp_open;
-
-static int open_tcp(void *arg, cep_err *err)
-{
-	tcp_open *t = arg;
-	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (t->fd < 0 || !t->listen)
-		return t->fd < 0 ? cep_err_set(err, CEP_INTERNAL, "socket") :
-		                   CEP_OK;
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)t->port)};
-	inet_pton(AF_INET, t->ip, &sa.sin_addr);
-	int one = 1;
-	setsockopt(t->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(t->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(t->fd, 8) != 0)
-		return cep_err_set(err, CEP_INTERNAL, "tcp listen %s:%d", t->ip,
-		    t->port);
-	return CEP_OK;
-}
-
-static int tcp_sock(const char *ns, const char *ip, int port, bool lsn)
-{
-	int nsfd;
-	cep_netns_id id;
-	cep_err err = {0};
-	cr_assert_eq(cep_netns_open(0, ns, &nsfd, &id, NULL, 0, &err), CEP_OK,
-	    "%s", err.msg);
-	tcp_open t = {.ip = ip, .port = port, .fd = -1, .listen = lsn};
-	cr_assert_eq(cep_netns_run(nsfd, open_tcp, &t, &err), CEP_OK, "%s",
-	    err.msg);
-	close(nsfd);
-	return t.fd;
-}
-
 /* Whether a TCP connection from lab a to b's ip:port completes within
  * 700 ms (a dropped SYN leaves it pending). */
 static bool tcp_connects(int port)
 {
-	int c = tcp_sock(L.a, NULL, 0, false);
+	int c = nl_tcp_sock(L.a, NULL, 0, false);
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)port)};
 	inet_pton(AF_INET, L.ip_b, &sa.sin_addr);
@@ -277,8 +238,8 @@ Test(nethost, lifeline_port_survives_a_full_partition_in_a_lab)
 	nl_up(&L, 61);
 	lab = true;
 	runner_net_configure(true, RELAY_URL);
-	int l1 = tcp_sock(L.b, L.ip_b, LIFELINE, true);
-	int l2 = tcp_sock(L.b, L.ip_b, OTHER, true);
+	int l1 = nl_tcp_sock(L.b, L.ip_b, LIFELINE, true);
+	int l2 = nl_tcp_sock(L.b, L.ip_b, OTHER, true);
 	cr_assert(tcp_connects(LIFELINE) && tcp_connects(OTHER),
 	    "the lab does not connect before any fault");
 	cep_exp *e = one_fault("{name: cut, type: network-loss, netns: x, "

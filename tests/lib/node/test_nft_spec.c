@@ -239,6 +239,22 @@ Test(nft_spec, actions_written)
 	        " in "
 	        "meta mark and 0x0 @armed reject with icmpx type admin-prohibited\n"),
 	    "%s", buf);
+	cr_expect_null(strstr(buf, "rst"), "%s", buf);
+	/* both: the in chain's answers pass the out chain before its reject */
+	s.dirs = CEP_NFT_IN | CEP_NFT_OUT;
+	script(&s);
+	const char *pass = strstr(buf,
+	    "add rule inet " T
+	    " out meta l4proto tcp tcp flags & rst == rst accept\n"
+	    "add rule inet " T " out icmp type destination-unreachable icmp "
+	    "code admin-prohibited accept\nadd rule inet " T " out icmpv6 "
+	    "type destination-unreachable icmpv6 code admin-prohibited "
+	    "accept\n");
+	cr_expect(pass, "%s", buf);
+	const char *rej = strstr(buf,
+	    " out meta mark and 0x0 @armed meta "
+	    "l4proto tcp reject");
+	cr_expect(rej && pass && pass < rej, "%s", buf);
 	s = base();
 	s.action = CEP_NFT_POLICE;
 	s.rate = 125000;
