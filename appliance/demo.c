@@ -97,31 +97,19 @@ static bool port_open(int port)
 	return ok;
 }
 
-/* Starts bindir/prog with args, output appended to home/log/<name>.log. */
+/* Starts bindir/prog with args (argv[0] is prog), output appended to
+ * home/log/<logname>.log. */
 static pid_t spawn(const char *bindir, const char *prog, const char *home,
     const char *logname, char *const extra[])
 {
-	char path[4200], log[4200];
+	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", bindir, prog);
-	snprintf(log, sizeof(log), "%s/log/%s.log", home, logname);
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	/* whatever ends cepctl (a closed pipe, a kill) ends the demo's
-	 * daemons too: the demo must leave nothing running */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
 	char *argv[8] = {(char *)prog};
 	int n = 1;
 	for (; extra[n - 1] != NULL && n < 7; n++)
 		argv[n] = extra[n - 1];
 	argv[n] = NULL;
-	execv(path, argv);
-	_exit(127);
+	return cepctl_demo_spawn(path, argv, home, logname);
 }
 
 static void stop_children(struct child *c, size_t n)

@@ -139,9 +139,8 @@ static void say(struct kdemo *d, const char *fmt, ...)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* Starts argv (argv[0] a path, or a name looked up in PATH) with output
- * appended to home/log/<logname>.log; it dies with cepctl. */
-static pid_t spawn(const char *home, const char *logname, char *const argv[])
+pid_t cepctl_demo_spawn(const char *file, char *const argv[], const char *home,
+    const char *logname)
 {
 	char log[CEP_PATH_MAX + 32];
 	snprintf(log, sizeof(log), "%s/log/%s.log", home, logname);
@@ -150,6 +149,8 @@ static pid_t spawn(const char *home, const char *logname, char *const argv[])
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	/* whatever ends cepctl (a closed pipe, a kill) ends the demo's
+	 * daemons too: the demo must leave nothing running */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd >= 0) {
@@ -159,8 +160,13 @@ static pid_t spawn(const char *home, const char *logname, char *const argv[])
 	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nullfd >= 0)
 		dup2(nullfd, STDIN_FILENO);
-	execvp(argv[0], argv);
+	execvp(file, argv);
 	_exit(127);
+}
+
+static pid_t spawn(const char *home, const char *logname, char *const argv[])
+{
+	return cepctl_demo_spawn(argv[0], argv, home, logname);
 }
 
 static void stop_child(const char *name, pid_t *pid)
