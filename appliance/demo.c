@@ -86,6 +86,29 @@ int cepctl_demo_free_port(void)
 	return port;
 }
 
+int cepctl_demo_init_home(const char *home, char *url, size_t len)
+{
+	snprintf(url, len, "tls+tcp://127.0.0.1:%d", cepctl_demo_free_port());
+	/* a demo must not take (or fail on) the appliance's metrics ports;
+	 * it owns its home: a kept one (--keep) gets this run's relay port */
+	cepctl_init_opts io = {.appliance = "demo",
+	    .listen = url,
+	    .advertise = url,
+	    .relay_metrics = "",
+	    .delegate_metrics = "",
+	    .ca = CEPCTL_CA_KEEP,
+	    .replace_config_keys = true};
+	cep_err err;
+	if (cepctl_init_home(home, &io, &err) != CEP_OK) {
+		fprintf(stderr, "demo: init: %s\n", err.msg);
+		return -1;
+	}
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/log", home);
+	cep_mkdirs(path, 0700, NULL);
+	return 0;
+}
+
 static bool port_open(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -159,27 +182,12 @@ int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a, const char *yaml,
 static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
     struct child *kids, size_t *nkids)
 {
-	int relay_port = cepctl_demo_free_port();
-	int web_port = cepctl_demo_free_port();
 	char url[64], ports[16], yaml[sizeof(DEMO_YAML) + 64], path[4200];
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
+	if (cepctl_demo_init_home(home, url, sizeof(url)) != 0)
+		return CEPCTL_ERROR;
+	int web_port = cepctl_demo_free_port();
 	snprintf(ports, sizeof(ports), "%d", web_port);
 	cep_err err;
-	/* a demo must not take (or fail on) the appliance's metrics ports;
-	 * it owns its home: a kept one (--keep) gets this run's relay port */
-	cepctl_init_opts io = {.appliance = "demo",
-	    .listen = url,
-	    .advertise = url,
-	    .relay_metrics = "",
-	    .delegate_metrics = "",
-	    .ca = CEPCTL_CA_KEEP,
-	    .replace_config_keys = true};
-	if (cepctl_init_home(home, &io, &err) != CEP_OK) {
-		fprintf(stderr, "demo: init: %s\n", err.msg);
-		return CEPCTL_ERROR;
-	}
-	snprintf(path, sizeof(path), "%s/log", home);
-	cep_mkdirs(path, 0700, NULL);
 	snprintf(yaml, sizeof(yaml), DEMO_YAML, web_port, web_port, web_port);
 	snprintf(path, sizeof(path), "%s/demo.yaml", home);
 	cep_write_file(path, yaml, strlen(yaml), 0644, NULL);

@@ -619,24 +619,9 @@ static void start_daemons(struct kdemo *d)
 static int setup(struct kdemo *d, const char *script)
 {
 	cep_err err;
-	int relay_port = cepctl_demo_free_port();
 	char url[64], path[CEP_PATH_MAX + 32];
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
-	/* a demo must not take (or fail on) the appliance's metrics ports;
-	 * it owns its home: a kept one (--keep) gets this run's relay port */
-	cepctl_init_opts io = {.appliance = "demo",
-	    .listen = url,
-	    .advertise = url,
-	    .relay_metrics = "",
-	    .delegate_metrics = "",
-	    .ca = CEPCTL_CA_KEEP,
-	    .replace_config_keys = true};
-	if (cepctl_init_home(d->home, &io, &err) != CEP_OK) {
-		fprintf(stderr, "demo: init: %s\n", err.msg);
+	if (cepctl_demo_init_home(d->home, url, sizeof(url)) != 0)
 		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/log", d->home);
-	cep_mkdirs(path, 0700, NULL);
 	if (start_kubeapi(d, script, &err) != CEP_OK ||
 	    write_connector(d, &err) != CEP_OK) {
 		fprintf(stderr, "demo: %s\n", err.msg);

@@ -27,6 +27,11 @@ int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a, const char *yaml,
 pid_t cepctl_demo_spawn(const char *file, char *const argv[], const char *home,
     const char *logname);
 
+/* Both demos: initialises home for a demo appliance (its relay on a
+ * free loopback port, url gets its URL; no metrics ports) and creates
+ * home/log. -1 after saying what failed. */
+int cepctl_demo_init_home(const char *home, char *url, size_t len);
+
 /* A loopback TCP port free just now (-1: none), for a demo's listeners. */
 int cepctl_demo_free_port(void);
 
