@@ -86,6 +86,32 @@ static int split_types(const char *cmd, const char *list, char *buf,
 	return 0;
 }
 
+/* What rbac and check work on: the --faults types and the one connector
+ * named. pick: 0 with c set (cs to free), -1 after saying what failed
+ * (nothing to free). */
+struct kube_pick {
+	char buf[1024];
+	const char *types[MAX_TYPES];
+	size_t ntypes;
+	cep_connectors *cs;
+	const cep_connector *c;
+};
+
+static int pick(const cepctl_opts *o, const char *cmd, const char *faults,
+    const char *name, struct kube_pick *k)
+{
+	k->cs = NULL;
+	if (split_types(cmd, faults, k->buf, sizeof(k->buf), k->types,
+	        &k->ntypes) != 0 ||
+	    load_all(o, cmd, &k->cs) != 0)
+		return -1;
+	k->c = find_one(k->cs, cmd, name);
+	if (k->c != NULL)
+		return 0;
+	cep_connectors_free(k->cs);
+	return -1;
+}
+
 static void join_ns(const cep_connector *c, char *buf, size_t len)
 {
 	size_t off = 0;
@@ -363,19 +389,13 @@ int cepctl_cmd_rbac(const cepctl_opts *o0, int argc, char **argv)
 		fputs(rbac_usage, stderr);
 		return CEPCTL_ERROR;
 	}
-	char buf[1024];
-	const char *types[MAX_TYPES];
-	size_t ntypes;
-	cep_connectors *cs = NULL;
-	if (split_types("rbac", faults, buf, sizeof(buf), types, &ntypes) !=
-	        0 ||
-	    load_all(&o, "rbac", &cs) != 0)
+	struct kube_pick k;
+	if (pick(&o, "rbac", faults, pos[0], &k) != 0)
 		return CEPCTL_ERROR;
-	const cep_connector *c = find_one(cs, "rbac", pos[0]);
 	int rv = CEPCTL_ERROR;
-	if (c != NULL && ns_ok("rbac", c, ns) == 0)
-		rv = print_manifests(c, who, ns, types, ntypes);
-	cep_connectors_free(cs);
+	if (ns_ok("rbac", k.c, ns) == 0)
+		rv = print_manifests(k.c, who, ns, k.types, k.ntypes);
+	cep_connectors_free(k.cs);
 	return rv;
 }
 
@@ -560,16 +580,10 @@ int cepctl_cmd_check(const cepctl_opts *o0, int argc, char **argv)
 		fputs(check_usage, stderr);
 		return CEPCTL_ERROR;
 	}
-	char buf[1024];
-	const char *types[MAX_TYPES];
-	size_t ntypes;
-	cep_connectors *cs = NULL;
-	if (split_types("check", faults, buf, sizeof(buf), types, &ntypes) !=
-	        0 ||
-	    load_all(&o, "check", &cs) != 0)
+	struct kube_pick k;
+	if (pick(&o, "check", faults, pos[0], &k) != 0)
 		return CEPCTL_ERROR;
-	const cep_connector *c = find_one(cs, "check", pos[0]);
-	int rv = c != NULL ? run_check(c, ns, types, ntypes) : CEPCTL_ERROR;
-	cep_connectors_free(cs);
+	int rv = run_check(k.c, ns, k.types, k.ntypes);
+	cep_connectors_free(k.cs);
 	return rv;
 }

@@ -86,6 +86,29 @@ int cepctl_demo_free_port(void)
 	return port;
 }
 
+int cepctl_demo_init_home(const char *home, char *url, size_t len)
+{
+	snprintf(url, len, "tls+tcp://127.0.0.1:%d", cepctl_demo_free_port());
+	/* a demo must not take (or fail on) the appliance's metrics ports;
+	 * it owns its home: a kept one (--keep) gets this run's relay port */
+	cepctl_init_opts io = {.appliance = "demo",
+	    .listen = url,
+	    .advertise = url,
+	    .relay_metrics = "",
+	    .delegate_metrics = "",
+	    .ca = CEPCTL_CA_KEEP,
+	    .replace_config_keys = true};
+	cep_err err;
+	if (cepctl_init_home(home, &io, &err) != CEP_OK) {
+		fprintf(stderr, "demo: init: %s\n", err.msg);
+		return -1;
+	}
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/log", home);
+	cep_mkdirs(path, 0700, NULL);
+	return 0;
+}
+
 static bool port_open(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -97,31 +120,19 @@ static bool port_open(int port)
 	return ok;
 }
 
-/* Starts bindir/prog with args, output appended to home/log/<name>.log. */
+/* Starts bindir/prog with args (argv[0] is prog), output appended to
+ * home/log/<logname>.log. */
 static pid_t spawn(const char *bindir, const char *prog, const char *home,
     const char *logname, char *const extra[])
 {
-	char path[4200], log[4200];
+	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", bindir, prog);
-	snprintf(log, sizeof(log), "%s/log/%s.log", home, logname);
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	/* whatever ends cepctl (a closed pipe, a kill) ends the demo's
-	 * daemons too: the demo must leave nothing running */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
 	char *argv[8] = {(char *)prog};
 	int n = 1;
 	for (; extra[n - 1] != NULL && n < 7; n++)
 		argv[n] = extra[n - 1];
 	argv[n] = NULL;
-	execv(path, argv);
-	_exit(127);
+	return cepctl_demo_spawn(path, argv, home, logname);
 }
 
 static void stop_children(struct child *c, size_t n)
@@ -171,27 +182,12 @@ int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a, const char *yaml,
 static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
     struct child *kids, size_t *nkids)
 {
-	int relay_port = cepctl_demo_free_port();
-	int web_port = cepctl_demo_free_port();
 	char url[64], ports[16], yaml[sizeof(DEMO_YAML) + 64], path[4200];
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
+	if (cepctl_demo_init_home(home, url, sizeof(url)) != 0)
+		return CEPCTL_ERROR;
+	int web_port = cepctl_demo_free_port();
 	snprintf(ports, sizeof(ports), "%d", web_port);
 	cep_err err;
-	/* a demo must not take (or fail on) the appliance's metrics ports;
-	 * it owns its home: a kept one (--keep) gets this run's relay port */
-	cepctl_init_opts io = {.appliance = "demo",
-	    .listen = url,
-	    .advertise = url,
-	    .relay_metrics = "",
-	    .delegate_metrics = "",
-	    .ca = CEPCTL_CA_KEEP,
-	    .replace_config_keys = true};
-	if (cepctl_init_home(home, &io, &err) != CEP_OK) {
-		fprintf(stderr, "demo: init: %s\n", err.msg);
-		return CEPCTL_ERROR;
-	}
-	snprintf(path, sizeof(path), "%s/log", home);
-	cep_mkdirs(path, 0700, NULL);
 	snprintf(yaml, sizeof(yaml), DEMO_YAML, web_port, web_port, web_port);
 	snprintf(path, sizeof(path), "%s/demo.yaml", home);
 	cep_write_file(path, yaml, strlen(yaml), 0644, NULL);

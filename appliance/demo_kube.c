@@ -139,9 +139,8 @@ static void say(struct kdemo *d, const char *fmt, ...)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* Starts argv (argv[0] a path, or a name looked up in PATH) with output
- * appended to home/log/<logname>.log; it dies with cepctl. */
-static pid_t spawn(const char *home, const char *logname, char *const argv[])
+pid_t cepctl_demo_spawn(const char *file, char *const argv[], const char *home,
+    const char *logname)
 {
 	char log[CEP_PATH_MAX + 32];
 	snprintf(log, sizeof(log), "%s/log/%s.log", home, logname);
@@ -150,6 +149,8 @@ static pid_t spawn(const char *home, const char *logname, char *const argv[])
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	/* whatever ends cepctl (a closed pipe, a kill) ends the demo's
+	 * daemons too: the demo must leave nothing running */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd >= 0) {
@@ -159,8 +160,13 @@ static pid_t spawn(const char *home, const char *logname, char *const argv[])
 	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nullfd >= 0)
 		dup2(nullfd, STDIN_FILENO);
-	execvp(argv[0], argv);
+	execvp(file, argv);
 	_exit(127);
+}
+
+static pid_t spawn(const char *home, const char *logname, char *const argv[])
+{
+	return cepctl_demo_spawn(argv[0], argv, home, logname);
 }
 
 static void stop_child(const char *name, pid_t *pid)
@@ -632,24 +638,9 @@ static void start_daemons(struct kdemo *d)
 static int setup(struct kdemo *d, const char *script)
 {
 	cep_err err;
-	int relay_port = cepctl_demo_free_port();
 	char url[64], path[CEP_PATH_MAX + 32];
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay_port);
-	/* a demo must not take (or fail on) the appliance's metrics ports;
-	 * it owns its home: a kept one (--keep) gets this run's relay port */
-	cepctl_init_opts io = {.appliance = "demo",
-	    .listen = url,
-	    .advertise = url,
-	    .relay_metrics = "",
-	    .delegate_metrics = "",
-	    .ca = CEPCTL_CA_KEEP,
-	    .replace_config_keys = true};
-	if (cepctl_init_home(d->home, &io, &err) != CEP_OK) {
-		fprintf(stderr, "demo: init: %s\n", err.msg);
+	if (cepctl_demo_init_home(d->home, url, sizeof(url)) != 0)
 		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/log", d->home);
-	cep_mkdirs(path, 0700, NULL);
 	if (start_kubeapi(d, script, &err) != CEP_OK ||
 	    write_connector(d, &err) != CEP_OK) {
 		fprintf(stderr, "demo: %s\n", err.msg);

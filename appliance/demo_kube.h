@@ -5,6 +5,8 @@
 #ifndef CEPCTL_DEMO_KUBE_H
 #define CEPCTL_DEMO_KUBE_H
 
+#include <sys/types.h>
+
 #include "cli.h"
 
 /* Runs the Kubernetes demo in home (created, empty) with the cep binaries
@@ -18,6 +20,17 @@ int cepctl_demo_kube(cepctl_opts *o, const char *home, const char *bindir);
  * run to its report. A cepctl exit code; what failed is said on stderr. */
 int cepctl_demo_submit_follow(cepctl_opts *o, cepctl_admin *a, const char *yaml,
     const char *name, int wait_ms);
+
+/* Both demos: starts file (a path, or a name looked up in PATH) with
+ * argv, stdin /dev/null, output appended to home/log/<logname>.log; it
+ * dies with cepctl. The child's pid, -1 if fork failed (errno). */
+pid_t cepctl_demo_spawn(const char *file, char *const argv[], const char *home,
+    const char *logname);
+
+/* Both demos: initialises home for a demo appliance (its relay on a
+ * free loopback port, url gets its URL; no metrics ports) and creates
+ * home/log. -1 after saying what failed. */
+int cepctl_demo_init_home(const char *home, char *url, size_t len);
 
 /* A loopback TCP port free just now (-1: none), for a demo's listeners. */
 int cepctl_demo_free_port(void);

@@ -158,6 +158,22 @@ static ProtobufCMessage *with_conns(struct cep_cp_link *l,
 	return copy;
 }
 
+/* method called with msg and the last connector probe attached
+ * (with_conns); *rep is the unpacked reply on CEP_OK. */
+static int call_with_conns(struct cep_cp_link *l, const char *method,
+    ProtobufCMessage *msg, size_t *n, Cep__V1__CpConnector ***field,
+    const ProtobufCMessageDescriptor *reply, ProtobufCMessage **rep,
+    int64_t *retry, cep_err *err)
+{
+	ProtobufCMessage *copy = with_conns(l, msg, n, field);
+	if (copy == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	int rv = cep_cp_call(l->cp, method, copy, reply, rep, 0, retry, err);
+	protobuf_c_message_free_unpacked(copy, NULL);
+	return rv;
+}
+
 static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 {
 	cep_delegate *d = l->d;
@@ -167,15 +183,10 @@ static int do_register(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	req.started_ms = d->started_ms;
 	/* the plane checks runners' tunnel certificates against it */
 	req.ca_pem = (char *)delegate_signer_ca_pem(d->signer);
-	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
-	    &req.connectors);
-	if (copy == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "out of memory");
 	ProtobufCMessage *rep = NULL;
-	int rv = cep_cp_call(l->cp, "Register", copy,
-	    &cep__v1__cp_registered__descriptor, &rep, 0, retry, err);
-	protobuf_c_message_free_unpacked(copy, NULL);
+	int rv = call_with_conns(l, "Register", &req.base, &req.n_connectors,
+	    &req.connectors, &cep__v1__cp_registered__descriptor, &rep, retry,
+	    err);
 	if (rv != CEP_OK)
 		return rv;
 	const Cep__V1__CpRegistered *r = (const Cep__V1__CpRegistered *)rep;
@@ -215,15 +226,10 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	pthread_mutex_unlock(&d->mu);
 	req.task_ids = ids;
 	req.n_task_ids = n;
-	ProtobufCMessage *copy = with_conns(l, &req.base, &req.n_connectors,
-	    &req.connectors);
-	if (copy == NULL)
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    "out of memory");
 	ProtobufCMessage *rep = NULL;
-	int rv = cep_cp_call(l->cp, "Heartbeat", copy,
-	    &cep__v1__cp_heartbeat_reply__descriptor, &rep, 0, retry, err);
-	protobuf_c_message_free_unpacked(copy, NULL);
+	int rv = call_with_conns(l, "Heartbeat", &req.base, &req.n_connectors,
+	    &req.connectors, &cep__v1__cp_heartbeat_reply__descriptor, &rep,
+	    retry, err);
 	if (rv != CEP_OK)
 		return rv;
 	const Cep__V1__CpHeartbeatReply *hr =

@@ -113,29 +113,12 @@ int delegate_executor_local_count(const char *run_id)
 	return cep_runproc_scan(run_id, CEP_RUNPROC_RUNNER, 0, NULL);
 }
 
-/* Kills the run's runner and workers, never its cleanup runner. */
-static int kill_run(const char *run_id, cep_err *err)
-{
-	int left = 0, first = 0;
-	for (int i = 0; i < UNDO_TRIES; i++) {
-		left = cep_runproc_scan(run_id, CEP_RUNPROC_RUNNER, SIGKILL,
-		    &first);
-		if (left < 0)
-			return cep_err_errno(err, errno, "reading /proc");
-		if (left == 0)
-			return CEP_OK;
-		cep_sleep_ms(100);
-	}
-	return cep_err_set(err, CEP_INTERNAL,
-	    "%d process(es) of run %s still present after SIGKILL (pid %d)",
-	    left, run_id, first);
-}
-
 static enum cep_exec_state local_undo(void *impl, const char *run_id,
     cep_err *err)
 {
 	(void)impl;
-	return delegate_exec_state_of(kill_run(run_id, err));
+	return delegate_exec_state_of(
+	    cep_runproc_kill(run_id, UNDO_TRIES, err));
 }
 
 static bool no_records(const char *recs)

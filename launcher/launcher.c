@@ -189,20 +189,7 @@ static void drop_stale_identities(cep_launcher *l)
  * CEP_OK only when /proc shows none left. l->mu NOT held. */
 int launcher_lr_kill_all(const char *run_id, cep_err *err)
 {
-	int left = 0, first = 0;
-	for (int i = 0; i < UNDO_TRIES; i++) {
-		left = cep_runproc_scan(run_id, CEP_RUNPROC_RUNNER, SIGKILL,
-		    &first);
-		if (left < 0)
-			return cep_err_errno(err, errno, "reading /proc");
-		if (left == 0)
-			return CEP_OK;
-		cep_sleep_ms(100);
-	}
-	return cep_err_set(err, CEP_UNAVAILABLE,
-	    "%d process(es) of run %s "
-	    "still present after SIGKILL (pid %d)",
-	    left, run_id, first);
+	return cep_runproc_kill(run_id, UNDO_TRIES, err);
 }
 
 size_t launcher_nruns(cep_launcher *l)

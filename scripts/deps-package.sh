@@ -11,17 +11,7 @@ PKGS="debhelper dpkg-dev fakeroot rpm rpmlint lintian mandoc debugedit elfutils
       git xz-utils"
 [ $# -eq 0 ] || PKGS="$*"
 
-missing=""
-for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-		missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "cep: installing:$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# shellcheck source=scripts/apt_install.sh
+. "$(dirname "$0")/apt_install.sh"
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+cep_apt_install $PKGS

@@ -26,17 +26,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
 # machines carry one (1.32); elsewhere Debian's kubernetes-client is enough.
 command -v kubectl >/dev/null 2>&1 || PKGS="$PKGS kubernetes-client"
 
-missing=""
-for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-		missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "cep: installing:$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# shellcheck source=scripts/apt_install.sh
+. "$(dirname "$0")/apt_install.sh"
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+cep_apt_install $PKGS

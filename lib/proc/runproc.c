@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -219,4 +220,21 @@ void cep_runproc_argv(const cep_runproc_args *a, char **argv)
 		}
 	}
 	argv[n] = NULL;
+}
+
+int cep_runproc_kill(const char *run_id, int tries, cep_err *err)
+{
+	int left = 0, first = 0;
+	for (int i = 0; i < tries; i++) {
+		left = cep_runproc_scan(run_id, CEP_RUNPROC_RUNNER, SIGKILL,
+		    &first);
+		if (left < 0)
+			return cep_err_errno(err, errno, "reading /proc");
+		if (left == 0)
+			return CEP_OK;
+		cep_sleep_ms(100);
+	}
+	return cep_err_set(err, CEP_UNAVAILABLE,
+	    "%d process(es) of run %s still present after SIGKILL (pid %d)",
+	    left, run_id, first);
 }

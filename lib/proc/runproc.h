@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
 #include "runid.h"
 
 #define CEP_RUNPROC_RUNNER 1u  /* the runner and its fault workers */
@@ -24,6 +25,11 @@
  * process); sig != 0 sends it to each. Returns how many, and the first
  * pid seen (may be NULL); -1 when /proc cannot be read (errno). */
 int cep_runproc_scan(const char *run_id, unsigned which, int sig, int *first);
+
+/* SIGKILLs every runner process of run_id (its runner and workers, never
+ * its cleanup runner) and waits, bounded (tries x 100 ms), until /proc
+ * shows none left: CEP_OK only then. Sleeps: call it with no lock held. */
+int cep_runproc_kill(const char *run_id, int tries, cep_err *err);
 
 /* For each runner (not cleanup) process of any run whose parent is not a
  * process of the same run (a run's top process: the runner itself, not a

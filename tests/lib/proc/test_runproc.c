@@ -58,6 +58,43 @@ Test(runproc, parses_runner_command_lines)
 	cr_assert_str_eq(id.s, "");
 }
 
+/* A stand-in runner of KILL_RUN (its command line names cep-runner and
+ * the run); cep_runproc_kill SIGKILLs it and returns once /proc shows it
+ * gone; with nothing left of the run it returns CEP_OK at once. */
+#define KILL_RUN "r-4b11000000000000"
+Test(runproc, kill_leaves_no_runner_process)
+{
+	/* sh waits in a builtin read on a pipe that is never written:
+	 * no child of its own, so one process of the run */
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[0], 0);
+		close(fds[1]);
+		execl("/bin/sh", "/bin/sh", "-c", "read x", "cep-runner",
+		    "--run-id", KILL_RUN, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	int n = 0;
+	for (int i = 0; i < 100 && n < 1; i++) {
+		n = cep_runproc_scan(KILL_RUN, CEP_RUNPROC_RUNNER, 0, NULL);
+		if (n < 1)
+			cep_sleep_ms(20);
+	}
+	cep_err err = {0};
+	int rv = cep_runproc_kill(KILL_RUN, 30, &err);
+	close(fds[1]); /* EOF ends the read if the kill did not */
+	int st = 0;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(rv, CEP_OK, "%s", err.msg);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	cr_assert_eq(cep_runproc_kill(KILL_RUN, 1, &err), CEP_OK);
+}
+
 Test(runproc, argv_has_the_local_executors_flags)
 {
 	char *argv[CEP_RUNPROC_ARGV_MAX];
