@@ -139,15 +139,7 @@ static int nc_describe(const cep_exp_item *it, char *target, size_t tlen,
 
 static int cordon(cep_kube *k, const char *name, cep_err *err)
 {
-	json_t *patch = json_pack("{s:{s:b}}", "spec", "unschedulable", 1);
-	int rc = cep_kube_patch(k,
-	    &(cep_kube_patch_req){.res = &cep_kube_nodes,
-	        .name = name,
-	        .type = CEP_KUBE_MERGE_PATCH,
-	        .patch = patch},
-	    NULL, err);
-	json_decref(patch);
-	return rc;
+	return cep_kube_node_unschedulable(k, name, true, err);
 }
 
 static int nc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,

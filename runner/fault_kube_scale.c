@@ -94,16 +94,7 @@ static int sc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		    "deployment-scale: no memory");
 	}
 	s->k = k;
-	json_t *patch = json_pack("{s:{s:I}}", "spec", "replicas", want);
-	rc = cep_kube_patch(k,
-	    &(cep_kube_patch_req){.res = &cep_kube_deployments,
-	        .ns = ns,
-	        .name = name,
-	        .sub = "scale",
-	        .type = CEP_KUBE_MERGE_PATCH,
-	        .patch = patch},
-	    NULL, err);
-	json_decref(patch);
+	rc = cep_kube_scale_set(k, ns, name, want, err);
 	if (rc != CEP_OK) {
 		/* nothing was changed, or we cannot tell: put the original
 		 * back so that "not injected" is true */

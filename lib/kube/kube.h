@@ -157,6 +157,15 @@ typedef struct cep_kube_patch_req {
 int cep_kube_patch(cep_kube *k, const cep_kube_patch_req *p, json_t **out,
     cep_err *err);
 
+/* Deployment ns/name's spec.replicas through its scale subresource (what
+ * a fault and its undo both write). */
+int cep_kube_scale_set(cep_kube *k, const char *ns, const char *name,
+    json_int_t replicas, cep_err *err);
+/* Node name's spec.unschedulable: true cordons; false removes the field
+ * (null), as `kubectl uncordon` leaves a node. */
+int cep_kube_node_unschedulable(cep_kube *k, const char *name, bool on,
+    cep_err *err);
+
 /*
  * List-then-watch. fn is called with "ADDED" for each object of the
  * initial list, then with each ADDED/MODIFIED/DELETED event (bookmarks are

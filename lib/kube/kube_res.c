@@ -303,3 +303,32 @@ int cep_kube_version(cep_kube *k, char *buf, size_t len, cep_err *err)
 	json_decref(out);
 	return rc;
 }
+
+int cep_kube_scale_set(cep_kube *k, const char *ns, const char *name,
+    json_int_t replicas, cep_err *err)
+{
+	json_t *patch = json_pack("{s:{s:I}}", "spec", "replicas", replicas);
+	cep_kube_patch_req p = {.res = &cep_kube_deployments,
+	    .ns = ns,
+	    .name = name,
+	    .sub = "scale",
+	    .type = CEP_KUBE_MERGE_PATCH,
+	    .patch = patch};
+	int rc = cep_kube_patch(k, &p, NULL, err);
+	json_decref(patch);
+	return rc;
+}
+
+int cep_kube_node_unschedulable(cep_kube *k, const char *name, bool on,
+    cep_err *err)
+{
+	json_t *patch = json_pack("{s:{s:o}}", "spec", "unschedulable",
+	    on ? json_true() : json_null());
+	cep_kube_patch_req p = {.res = &cep_kube_nodes,
+	    .name = name,
+	    .type = CEP_KUBE_MERGE_PATCH,
+	    .patch = patch};
+	int rc = cep_kube_patch(k, &p, NULL, err);
+	json_decref(patch);
+	return rc;
+}

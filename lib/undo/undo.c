@@ -68,16 +68,7 @@ static int scale_args(json_t *j, const char **ns, const char **name,
 static int scale_restore(cep_kube *k, const char *ns, const char *name,
     json_int_t want, cep_err *err)
 {
-	json_t *patch = json_pack("{s:{s:I}}", "spec", "replicas", want);
-	int rc = cep_kube_patch(k,
-	    &(cep_kube_patch_req){.res = &cep_kube_deployments,
-	        .ns = ns,
-	        .name = name,
-	        .sub = "scale",
-	        .type = CEP_KUBE_MERGE_PATCH,
-	        .patch = patch},
-	    NULL, err);
-	json_decref(patch);
+	int rc = cep_kube_scale_set(k, ns, name, want, err);
 	if (rc == CEP_NOT_FOUND)
 		return CEP_OK; /* gone: nothing holds the fault */
 	if (rc != CEP_OK)
@@ -117,15 +108,7 @@ int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err)
  * null (the field removed), as `kubectl uncordon` leaves a node. */
 static int cordon_restore(cep_kube *k, const char *name, bool was, cep_err *err)
 {
-	json_t *patch = json_pack("{s:{s:o}}", "spec", "unschedulable",
-	    was ? json_true() : json_null());
-	int rc = cep_kube_patch(k,
-	    &(cep_kube_patch_req){.res = &cep_kube_nodes,
-	        .name = name,
-	        .type = CEP_KUBE_MERGE_PATCH,
-	        .patch = patch},
-	    NULL, err);
-	json_decref(patch);
+	int rc = cep_kube_node_unschedulable(k, name, was, err);
 	if (rc == CEP_NOT_FOUND)
 		return CEP_OK;
 	if (rc != CEP_OK)
