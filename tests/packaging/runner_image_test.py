@@ -126,12 +126,19 @@ class RunnerImage(unittest.TestCase):
             self.assertIn("cep-runner", r.stdout + r.stderr)
 
     def test_reproducible(self):
+        # the same inputs, its SOURCE_DATE_EPOCH included (every mtime in
+        # the archive): by default that is the last commit's time, which a
+        # commit made since the archive was built would change
+        with tarfile.open(ARCHIVE) as t:
+            epochs = {m.mtime for m in t.getmembers()}
+        self.assertEqual(len(epochs), 1, "mtimes in the archive: %s" % sorted(epochs))
+        env = dict(os.environ, SOURCE_DATE_EPOCH=str(epochs.pop()))
         with tempfile.TemporaryDirectory() as d:
             again = os.path.join(d, "again.tar")
             subprocess.run(["sh", os.path.join(SRC, "scripts", "runner-image.sh"), RUNNER, again,
                             self.index["manifests"][0]["annotations"]
                             ["org.opencontainers.image.ref.name"]],
-                           check=True, capture_output=True, timeout=120)
+                           check=True, capture_output=True, timeout=120, env=env)
             with open(ARCHIVE, "rb") as a, open(again, "rb") as b:
                 self.assertEqual(hashlib.sha256(a.read()).hexdigest(),
                                  hashlib.sha256(b.read()).hexdigest())
