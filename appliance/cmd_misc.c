@@ -27,7 +27,7 @@ int cepctl_cmd_validate(const cepctl_opts *o0, int argc, char **argv)
 		char *text = NULL;
 		size_t len = 0;
 		cep_err err;
-		if (cep_read_file(pos[i], 1u << 20, &text, &len, &err) !=
+		if (cep_files_read(pos[i], 1u << 20, &text, &len, &err) !=
 		    CEP_OK) {
 			fprintf(stderr, "%s\n", err.msg);
 			worst = CEPCTL_ERROR;

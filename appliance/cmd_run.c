@@ -101,7 +101,7 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 			cepctl_report_free(r);
 			return CEPCTL_ERROR;
 		}
-		cep_sleep_ms(cep_rpc_backoff_ms(failures, 100, 1000));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(failures, 100, 1000));
 	}
 	/* the final answer may arrive before the last events: drain them */
 	int drained = 0;
@@ -131,7 +131,7 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err;
-	if (cep_read_file(pos[0], 1u << 20, &text, &len, &err) != CEP_OK) {
+	if (cep_files_read(pos[0], 1u << 20, &text, &len, &err) != CEP_OK) {
 		fprintf(stderr, "cepctl run: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}

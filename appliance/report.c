@@ -280,7 +280,7 @@ static void render_text(const cepctl_report *r, FILE *f)
 		for (size_t i = 0; i < r->nphases; i++) {
 			char d[32] = "";
 			if (i + 1 < r->nphases)
-				cep_format_duration(r->phases[i + 1].t -
+				cep_clock_format_duration(r->phases[i + 1].t -
 				        r->phases[i].t,
 				    d, sizeof(d));
 			fprintf(f, "%s %s%s%s", i ? " ->" : "",

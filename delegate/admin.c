@@ -163,7 +163,7 @@ static void follow_kick(cep_delegate *d, enum cep_run_news news, void *arg)
 {
 	(void)news;
 	(void)arg;
-	int64_t now = cep_mono_ms();
+	int64_t now = cep_clock_mono_ms();
 	cep_parked **pp = &d->parked;
 	while (*pp != NULL) {
 		cep_parked *p = *pp;
@@ -195,7 +195,7 @@ static void on_follow(cep_rpc_call *c, void *arg)
 	cep_run *r = admin_run(d, c, req->run_id);
 	cep_parked *p = NULL;
 	if (r != NULL && !follow_ready(r, req->after_seq) &&
-	    reply_by > cep_mono_ms() && !d->stopping &&
+	    reply_by > cep_clock_mono_ms() && !d->stopping &&
 	    (p = calloc(1, sizeof(*p))) != NULL) {
 		p->call = c;
 		p->run_id = r->id;

@@ -54,7 +54,7 @@ static void outcome(struct cep_cp_link *l, int rv, const cep_err *err)
 {
 	pthread_mutex_lock(&l->d->mu);
 	if (rv == CEP_OK) {
-		l->last_ok_ms = cep_now_ms();
+		l->last_ok_ms = cep_clock_now_ms();
 		l->last_error[0] = '\0';
 	} else {
 		snprintf(l->last_error, sizeof(l->last_error), "%s", err->msg);
@@ -131,7 +131,7 @@ static void probe_health(struct cep_cp_link *l)
 	free_conns(l->conns, l->nconns);
 	l->conns = v;
 	l->nconns = n;
-	l->health_mono = cep_mono_ms();
+	l->health_mono = cep_clock_mono_ms();
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -267,7 +267,7 @@ static bool next_report(cep_delegate *d, Cep__V1__CpRunReport *rep,
 		rep->reason = reason;
 		rep->verdict = verdict;
 		rep->score = r->score;
-		rep->time_ms = cep_now_ms();
+		rep->time_ms = cep_clock_now_ms();
 		return true;
 	}
 	return false;
@@ -330,7 +330,7 @@ static void *beat_main(void *arg)
 		if (!reg) {
 			rv = do_register(l, &retry, &err);
 			next_beat = 0;
-		} else if (cep_mono_ms() >= next_beat) {
+		} else if (cep_clock_mono_ms() >= next_beat) {
 			rv = do_heartbeat(l, &retry, &err);
 			if (rv == CEP_NOT_FOUND) { /* the plane forgot us */
 				pthread_mutex_lock(&d->mu);
@@ -338,7 +338,8 @@ static void *beat_main(void *arg)
 				pthread_mutex_unlock(&d->mu);
 			}
 			if (rv == CEP_OK)
-				next_beat = cep_mono_ms() + l->heartbeat_ms;
+				next_beat = cep_clock_mono_ms() +
+				    l->heartbeat_ms;
 		}
 		if (rv == CEP_OK && reg)
 			rv = send_reports(l, &retry, &err);
@@ -351,13 +352,13 @@ static void *beat_main(void *arg)
 			    (long long)wait);
 		} else {
 			attempt = 0;
-			wait = next_beat - cep_mono_ms();
+			wait = next_beat - cep_clock_mono_ms();
 			if (wait < 50)
 				wait = 50;
 		}
 		pthread_mutex_lock(&d->mu);
 		if (!d->stopping)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu, wait);
 		pthread_mutex_unlock(&d->mu);
 	}
 	return NULL;
@@ -413,7 +414,7 @@ static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
 		pthread_mutex_lock(&d->mu);
 		bool stop = d->stopping;
 		if (!stop)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu, wait);
 		pthread_mutex_unlock(&d->mu);
 		if (stop)
 			return;
@@ -460,7 +461,7 @@ static void *poll_main(void *arg)
 	cep_delegate *d = l->d;
 	int attempt = 0;
 	for (;;) {
-		if (cep_mono_ms() - l->health_mono >= HEALTH_EVERY_MS ||
+		if (cep_clock_mono_ms() - l->health_mono >= HEALTH_EVERY_MS ||
 		    l->health_mono == 0)
 			probe_health(l);
 		pthread_mutex_lock(&d->mu);
@@ -472,7 +473,7 @@ static void *poll_main(void *arg)
 		int64_t wait_ms = delegate_lease_cap_wait(d,
 		    d->cfg.cp.poll_wait_ms);
 		if (!stop && !ready)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu, 500);
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu, 500);
 		pthread_mutex_unlock(&d->mu);
 		if (stop)
 			break;
@@ -496,7 +497,8 @@ static void *poll_main(void *arg)
 			    (long long)wait);
 			pthread_mutex_lock(&d->mu);
 			if (!d->stopping)
-				cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
+				cep_clock_cond_wait_ms(&d->relay_cv, &d->mu,
+				    wait);
 			pthread_mutex_unlock(&d->mu);
 			continue;
 		}
@@ -531,7 +533,7 @@ int delegate_cp_link_start(cep_delegate *d, cep_err *err)
 	 * plane has long failed their task by lease): only recent ones are
 	 * reported again after a restart. */
 	pthread_mutex_lock(&d->mu);
-	int64_t old = cep_now_ms() - REREPORT_MS;
+	int64_t old = cep_clock_now_ms() - REREPORT_MS;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
 		if (cep_run_state_final(r->state) && r->ended_ms < old)
 			r->reported_state = r->state;

@@ -25,7 +25,7 @@ static int runner_bin(char *buf, size_t len, cep_err *err)
 {
 	const char *env = getenv("CEP_RUNNER_BIN");
 	if (env != NULL && env[0] != '\0')
-		return cep_path(buf, len, err, "%s", env);
+		return cep_files_path(buf, len, err, "%s", env);
 	return cep_paths_beside_self("cep-runner", buf, len, err);
 }
 
@@ -46,12 +46,12 @@ static bool init_sync(cep_delegate *d)
 static int setup(cep_delegate *d, cep_err *err)
 {
 	char bin[4096];
-	int rv = cep_path(d->runs_dir, sizeof(d->runs_dir), err, "%s/runs",
-	    d->paths.state);
+	int rv = cep_files_path(d->runs_dir, sizeof(d->runs_dir), err,
+	    "%s/runs", d->paths.state);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(d->runs_dir, 0700, err);
+		rv = cep_files_mkdirs(d->runs_dir, 0700, err);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(d->paths.run, 0750, err);
+		rv = cep_files_mkdirs(d->paths.run, 0750, err);
 	if (rv == CEP_OK)
 		rv = delegate_signer_open(&d->signer, &d->paths, &d->cfg, 0,
 		    err);
@@ -143,7 +143,7 @@ int delegate_new(const cep_paths *paths, const cep_config *cfg,
 		    "out of memory");
 	d->paths = *paths;
 	d->cfg = *cfg;
-	d->started_ms = cep_now_ms();
+	d->started_ms = cep_clock_now_ms();
 	if (!init_sync(d)) {
 		free(d);
 		return cep_err_set(err, CEP_INTERNAL, "pthread init failed");
@@ -204,11 +204,11 @@ void delegate_stop(cep_delegate *d)
 	d->draining = true;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
 		delegate_run_request_abort(d, r, "delegate stopping");
-	int64_t end = cep_mono_ms() + STOP_WAIT_MS;
+	int64_t end = cep_clock_mono_ms() + STOP_WAIT_MS;
 	size_t n;
-	while ((n = delegate_run_active_count(d)) > 0 && cep_mono_ms() < end &&
-	    d->monitor_started)
-		cep_cond_wait_ms(&d->mon_cv, &d->mu, 100);
+	while ((n = delegate_run_active_count(d)) > 0 &&
+	    cep_clock_mono_ms() < end && d->monitor_started)
+		cep_clock_cond_wait_ms(&d->mon_cv, &d->mu, 100);
 	pthread_mutex_unlock(&d->mu);
 	if (n > 0)
 		cep_log_warn(NULL,

@@ -41,20 +41,20 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
 	char dir[4096], path[4096];
 	int rv = delegate_run_dir(d, id, "identity", dir, sizeof(dir), err);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(dir, 0700, err);
+		rv = cep_files_mkdirs(dir, 0700, err);
 	const char *ca = delegate_signer_ca_pem(d->signer);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) ==
+	    (rv = cep_files_path(path, sizeof(path), err, "%s/ca.crt", dir)) ==
 	        CEP_OK)
-		rv = cep_write_file(path, ca, strlen(ca), 0600, err);
+		rv = cep_files_write(path, ca, strlen(ca), 0600, err);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/runner.crt", dir)) ==
-	        CEP_OK)
-		rv = cep_write_file(path, cert, strlen(cert), 0600, err);
+	    (rv = cep_files_path(path, sizeof(path), err, "%s/runner.crt",
+	         dir)) == CEP_OK)
+		rv = cep_files_write(path, cert, strlen(cert), 0600, err);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/runner.key", dir)) ==
-	        CEP_OK)
-		rv = cep_write_file(path, key, strlen(key), 0600, err);
+	    (rv = cep_files_path(path, sizeof(path), err, "%s/runner.key",
+	         dir)) == CEP_OK)
+		rv = cep_files_write(path, key, strlen(key), 0600, err);
 	return rv;
 }
 
@@ -453,7 +453,7 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 		rv = CEP_EXEC_FAILED;
 	}
 	pthread_mutex_lock(&d->mu);
-	int64_t now = cep_now_ms();
+	int64_t now = cep_clock_now_ms();
 	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
 		const char *who = node[i] ? "cleanup runner" : "delegate";
 		if (!done[i]) {
@@ -505,7 +505,7 @@ static void finish(cep_delegate *d, cep_run *r)
 	if (first &&
 	    delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
 	        CEP_OK &&
-	    cep_rmtree(dir, &err) != CEP_OK)
+	    cep_files_rmtree(dir, &err) != CEP_OK)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
 	if (urv == CEP_EXEC_PENDING)
@@ -548,10 +548,10 @@ static void watch(cep_delegate *d, cep_run *r)
 		finish(d, r);
 		return;
 	}
-	if (!r->aborting && cep_now_ms() >= r->deadline_ms)
+	if (!r->aborting && cep_clock_now_ms() >= r->deadline_ms)
 		delegate_run_request_abort(d, r, "deadline exceeded");
 	if (r->aborting && !r->killed &&
-	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
+	    cep_clock_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
 		char who[256];
 		delegate_executor_describe(ex, &r->h, who, sizeof(who));
 		cep_log_warn(r->id.s,
@@ -577,7 +577,7 @@ static void tick_run(cep_delegate *d, cep_run *r)
 	}
 	if (r->state == CEP__V1__RUN_STATE__RUN_PENDING && !r->orphan &&
 	    !r->aborting && !r->launch_failed) {
-		if (cep_now_ms() >= r->deadline_ms)
+		if (cep_clock_now_ms() >= r->deadline_ms)
 			delegate_run_request_abort(d, r, "deadline exceeded");
 		else
 			launch(d, r);
@@ -614,7 +614,7 @@ static void *monitor_main(void *arg)
 		tick(d);
 		if (d->stopping)
 			break;
-		cep_cond_wait_ms(&d->mon_cv, &d->mu, TICK_MS);
+		cep_clock_cond_wait_ms(&d->mon_cv, &d->mu, TICK_MS);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;

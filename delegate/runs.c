@@ -74,8 +74,8 @@ int delegate_run_dir(cep_delegate *d, const char *id, const char *sub,
     char *buf, size_t len, cep_err *err)
 {
 	if (sub == NULL)
-		return cep_path(buf, len, err, "%s/%s", d->runs_dir, id);
-	return cep_path(buf, len, err, "%s/%s/%s", d->runs_dir, id, sub);
+		return cep_files_path(buf, len, err, "%s/%s", d->runs_dir, id);
+	return cep_files_path(buf, len, err, "%s/%s/%s", d->runs_dir, id, sub);
 }
 
 int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
@@ -84,7 +84,7 @@ int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 	if (r->j == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "run %s is finished; its journal is closed", r->id.s);
-	rec->time_ms = cep_now_ms();
+	rec->time_ms = cep_clock_now_ms();
 	int rv = cep_journal_append(r->j, rec, sync, err);
 	if (rv != CEP_OK)
 		cep_log_error(r->id.s, "journal append failed: %s", err->msg);
@@ -152,7 +152,7 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 		cep_log_info(r->id.s, "state %s", cep_run_state_name(st));
 	if (cep_run_state_final(st)) {
 		cep_metric_inc1(d->m_runs, cep_run_state_name(st));
-		r->ended_ms = cep_now_ms();
+		r->ended_ms = cep_clock_now_ms();
 		cep_journal_close(r->j);
 		r->j = NULL;
 		delegate_run_finished(d, r);
@@ -232,7 +232,7 @@ void delegate_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 	if (cep_run_state_final(r->state) || r->aborting)
 		return;
 	r->aborting = true;
-	r->abort_mono = cep_mono_ms();
+	r->abort_mono = cep_clock_mono_ms();
 	r->abort_sent_mono = 0;
 	snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
 	cep_log_info(r->id.s, "abort requested: %s", reason);

@@ -97,7 +97,7 @@ void relay_close_later(cep_relay *r, uint32_t pipe)
 	}
 	if (r->nclose < CEP_RELAY_MAX_CLOSES) {
 		r->closes[r->nclose].pipe = pipe;
-		r->closes[r->nclose].at = cep_mono_ms() +
+		r->closes[r->nclose].at = cep_clock_mono_ms() +
 		    CEP_RELAY_CLOSE_DELAY_MS;
 		r->nclose++;
 		pthread_cond_signal(&r->cv);
@@ -157,7 +157,7 @@ bool relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
 		*batch = relay_registry_pending(run, after_seq);
 	}
 	if (run == NULL || *batch != NULL || r->stopping ||
-	    wake <= cep_mono_ms()) {
+	    wake <= cep_clock_mono_ms()) {
 		pthread_mutex_unlock(&r->mu);
 		free(p);
 		return true;
@@ -313,7 +313,7 @@ void *relay_ticker_main(void *arg)
 	pthread_mutex_lock(&r->mu);
 	while (!r->stopping && due != NULL) {
 		atomic_fetch_add(&r->ticks, 1);
-		int64_t now = cep_mono_ms();
+		int64_t now = cep_clock_mono_ms();
 		int64_t next = next_due(r, now);
 		if (next > now) {
 			struct timespec ts = {next / 1000,
@@ -355,5 +355,5 @@ void relay_call_done(const char *method, int code, void *arg)
 	static const char pfx[] = "cep.v1.";
 	if (strncmp(method, pfx, sizeof(pfx) - 1) == 0)
 		method += sizeof(pfx) - 1; /* "Runner/PushEvents" */
-	cep_metric_inc2(r->m_calls, method, cep_code_name(code));
+	cep_metric_inc2(r->m_calls, method, cep_err_code_name(code));
 }

@@ -58,7 +58,7 @@ static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 	char path[PATH_MAX + 16];
 	int rv = CEP_OK;
 	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
-		rv = cep_path(path, sizeof(path), err, "%s/%s",
+		rv = cep_files_path(path, sizeof(path), err, "%s/%s",
 		    r->paths.relay_pki, names[i]);
 		bool cred = rv == CEP_OK &&
 		    cep_cred_path(path, path, sizeof(path));
@@ -97,7 +97,7 @@ static int listen_runners(cep_relay *r, const char *cert, const char *key,
 static int listen_ipc(cep_relay *r, cep_err *err)
 {
 	char url[PATH_MAX + 32];
-	int rv = cep_mkdirs(r->paths.run, 0750, err);
+	int rv = cep_files_mkdirs(r->paths.run, 0750, err);
 	if (rv == CEP_OK)
 		rv = cep_paths_url(&r->paths, "relay.sock", url, sizeof(url),
 		    err);
@@ -227,7 +227,7 @@ int relay_new(const cep_paths *paths, const cep_config *cfg, cep_relay **out,
 		rv = listen_runners(r, cert, key, err);
 	char spool[CEP_PATH_MAX];
 	if (rv == CEP_OK)
-		rv = cep_path(spool, sizeof(spool), err, "%s/spool",
+		rv = cep_files_path(spool, sizeof(spool), err, "%s/spool",
 		    r->paths.relay_state);
 	if (rv == CEP_OK)
 		rv = relay_upstream_start(&r->cfg, spool, r->delegate,

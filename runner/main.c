@@ -49,7 +49,7 @@ typedef struct teardown {
 static void *teardown_watch(void *arg)
 {
 	teardown *t = arg;
-	cep_sleep_ms(TEARDOWN_MS);
+	cep_clock_sleep_ms(TEARDOWN_MS);
 	cep_log_error(t->run_id.s,
 	    "closing the connections took more than %d "
 	    "ms; exiting with status %d anyway",

@@ -39,7 +39,7 @@ int cep_cfg_get_file(cep_yamlget *l, const char *dir, const cep_yaml_node *map,
     const char *key, char *dst, size_t dlen)
 {
 	static const char exp[] = "a file path";
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
 	const char *s = cep_yamlget_scalar(l, n, key, exp);
@@ -74,9 +74,9 @@ static int get_hosts(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 	if (rv != CEP_OK || list == NULL)
 		return rv;
 	size_t off = 0;
-	for (size_t i = 0; i < cep_yaml_len(list); i++) {
-		const cep_yaml_node *it = cep_yaml_at(list, i);
-		const char *s = cep_yaml_scalar(it);
+	for (size_t i = 0; i < cep_yamldoc_len(list); i++) {
+		const cep_yaml_node *it = cep_yamldoc_at(list, i);
+		const char *s = cep_yamldoc_scalar(it);
 		if (rules != NULL) {
 			snprintf(rules[i], 256, "%s", s);
 			continue;
@@ -89,7 +89,7 @@ static int get_hosts(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 		off += (size_t)w;
 	}
 	if (n != NULL)
-		*n = cep_yaml_len(list);
+		*n = cep_yamldoc_len(list);
 	return CEP_OK;
 }
 
@@ -130,11 +130,11 @@ int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
 		return rv;
 	o->spool_max_bytes = (int64_t)mib << 20;
 	if ((o->cert_file[0] != '\0') != (o->key_file[0] != '\0'))
-		return cep_yaml_error(l->err, l->doc, s,
+		return cep_yamldoc_error(l->err, l->doc, s,
 		    "controlPlane: "
 		    "clientCert and clientKey go together");
 	if (o->cert_file[0] != '\0' && o->token_file[0] != '\0')
-		return cep_yaml_error(l->err, l->doc, s,
+		return cep_yamldoc_error(l->err, l->doc, s,
 		    "controlPlane: "
 		    "tokenFile and clientCert exclude each other (one "
 		    "identity per appliance)");

@@ -33,15 +33,15 @@ void cep_expv_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
 	const char *sep = path[0] != '\0' ? ": " : "";
 	/* long file names or paths may cut the tail of a message: fine */
 	int w = snprintf(msg, sizeof(msg), "%.128s:%d:%d: %.160s%s",
-	    cep_yaml_fname(v->doc), cep_yaml_line(n), cep_yaml_col(n), path,
-	    sep);
+	    cep_yamldoc_fname(v->doc), cep_yamldoc_line(n), cep_yamldoc_col(n),
+	    path, sep);
 	if (w < 0)
 		w = 0;
 	size_t off = (size_t)w < sizeof(msg) ? (size_t)w : sizeof(msg) - 1;
 	size_t wl = strnlen(what, sizeof(msg) - 1 - off);
 	memcpy(msg + off, what, wl);
 	msg[off + wl] = '\0';
-	int64_t pos = (int64_t)cep_yaml_line(n) << 20 | cep_yaml_col(n);
+	int64_t pos = (int64_t)cep_yamldoc_line(n) << 20 | cep_yamldoc_col(n);
 	if (v->nerr++ == 0 || pos < v->err_pos) {
 		cep_err_set(v->err, CEP_INVALID_ARGUMENT, "%s", msg);
 		v->err_pos = pos;
@@ -88,7 +88,7 @@ const char *cep_expv_shown(const char *s, char *buf, size_t len)
 
 const char *cep_expv_kind_word(const cep_yaml_node *n)
 {
-	switch (cep_yaml_kind(n)) {
+	switch (cep_yamldoc_kind(n)) {
 	case CEP_YAML_MAP: return "a mapping";
 	case CEP_YAML_SEQ: return "a list";
 	case CEP_YAML_NULL: return "nothing";
@@ -136,7 +136,7 @@ static bool valid_subdomain(const char *s)
 const char *cep_expv_want_string(struct vctx *v, const cep_yaml_node *n,
     const char *path, const char *expected)
 {
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	if (s == NULL)
 		cep_expv_diag(v, n, path, "got %s, expected %s",
 		    cep_expv_kind_word(n), expected);
@@ -162,13 +162,13 @@ static bool parse_duration(const char *s, int64_t *out)
 		*out = 0;
 		return true;
 	}
-	return cep_parse_duration_ms(s, out);
+	return cep_clock_parse_duration_ms(s, out);
 }
 
 /* "1m" rather than "1m0s"; "8784h0m0s" as no upper bound at all. */
 void cep_expv_short_duration(int64_t ms, char *buf, size_t len)
 {
-	cep_format_duration(ms, buf, len);
+	cep_clock_format_duration(ms, buf, len);
 	size_t n = strlen(buf);
 	if (n > 2 && strcmp(buf + n - 2, "0s") == 0 && buf[n - 3] == 'm')
 		buf[n -= 2] = '\0';
@@ -398,11 +398,12 @@ static bool scalar_param(struct vctx *v, const cep_exp_param_spec *ps,
 	const char *s = cep_expv_want_string(v, n, path, exp);
 	if (s == NULL)
 		return false;
-	if (!cep_expv_convert(ps, s, cep_yaml_quoted(n), pv)) {
+	if (!cep_expv_convert(ps, s, cep_yamldoc_quoted(n), pv)) {
 		cep_expv_diag(v, n, path, "%s%s%s is not %s, expected %s",
-		    cep_yaml_quoted(n) ? "\"" : "",
+		    cep_yamldoc_quoted(n) ? "\"" : "",
 		    cep_expv_shown(s, b, sizeof(b)),
-		    cep_yaml_quoted(n) ? "\"" : "", kind_noun(ps->kind), exp);
+		    cep_yamldoc_quoted(n) ? "\"" : "", kind_noun(ps->kind),
+		    exp);
 		return false;
 	}
 	if (!in_bounds(ps, pv)) {
@@ -436,8 +437,8 @@ static bool list_param(struct vctx *v, const cep_exp_param_spec *ps,
 {
 	char exp[128], p[160];
 	cep_expv_describe(ps, exp, sizeof(exp));
-	size_t len = cep_yaml_len(n);
-	if (cep_yaml_kind(n) != CEP_YAML_SEQ) {
+	size_t len = cep_yamldoc_len(n);
+	if (cep_yamldoc_kind(n) != CEP_YAML_SEQ) {
 		cep_expv_diag(v, n, path, "got %s, expected %s",
 		    cep_expv_kind_word(n), exp);
 		return false;
@@ -451,7 +452,7 @@ static bool list_param(struct vctx *v, const cep_exp_param_spec *ps,
 		return false;
 	bool ok = true;
 	for (size_t i = 0; i < len; i++) {
-		const cep_yaml_node *it = cep_yaml_at(n, i);
+		const cep_yaml_node *it = cep_yamldoc_at(n, i);
 		snprintf(p, sizeof(p), "%s[%zu]", path, i);
 		const char *s = cep_expv_want_string(v, it, p,
 		    "a non-empty string");
@@ -472,14 +473,15 @@ bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv)
 {
 	char p[160];
-	size_t len = cep_yaml_len(n);
-	if (cep_yaml_kind(n) != CEP_YAML_MAP || (int64_t)len > cap_of(ps)) {
+	size_t len = cep_yamldoc_len(n);
+	if (cep_yamldoc_kind(n) != CEP_YAML_MAP || (int64_t)len > cap_of(ps)) {
 		cep_expv_diag(v, n, path,
 		    "got %s%s, expected a mapping of at most %lld "
 		    "strings to strings",
 		    cep_expv_kind_word(n),
-		    cep_yaml_kind(n) == CEP_YAML_MAP ? " with too many items" :
-		                                       "",
+		    cep_yamldoc_kind(n) == CEP_YAML_MAP ?
+		        " with too many items" :
+		        "",
 		    (long long)cap_of(ps));
 		return false;
 	}
@@ -488,12 +490,12 @@ bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,
 		return false;
 	bool ok = true;
 	for (size_t i = 0; i < len; i++) {
-		const char *k = cep_yaml_scalar(cep_yaml_key_at(n, i));
+		const char *k = cep_yamldoc_scalar(cep_yamldoc_key_at(n, i));
 		char b[80];
 		snprintf(p, sizeof(p), "%s.%s", path,
 		    cep_expv_shown(k, b, sizeof(b)));
-		const char *s = cep_expv_want_string(v, cep_yaml_value_at(n, i),
-		    p, "a string");
+		const char *s = cep_expv_want_string(v,
+		    cep_yamldoc_value_at(n, i), p, "a string");
 		if (s == NULL || strlen(s) > STRING_CAP) {
 			ok = false;
 			continue;

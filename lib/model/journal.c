@@ -45,7 +45,7 @@ static int journal_path(char *buf, size_t len, const char *dir, cep_err *err)
 	if (dir == NULL || dir[0] == '\0')
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "no journal directory");
-	return cep_path(buf, len, err, "%s/journal", dir);
+	return cep_files_path(buf, len, err, "%s/journal", dir);
 }
 
 /* The run id, when the directory is named after one (state/runs/<id>);
@@ -173,7 +173,7 @@ int cep_journal_create(const char *dir, cep_journal **out, cep_err *err)
 	*out = NULL;
 	if (journal_path(path, sizeof(path), dir, err) != 0)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
-	int rv = cep_mkdirs(dir, 0700, err);
+	int rv = cep_files_mkdirs(dir, 0700, err);
 	if (rv != 0)
 		return rv;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,

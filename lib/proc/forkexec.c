@@ -56,7 +56,7 @@ int cep_forkexec(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
 	if (p < 0)
 		return cep_err_errno(err, saved, "fork");
 	*pid = p;
-	*start = cep_proc_start_time(p);
+	*start = cep_procfs_start_time(p);
 	return CEP_OK;
 }
 

@@ -50,9 +50,9 @@ static bool fs_magic_is(const char *path, long magic)
 int cep_cgroup2_root(char *out, size_t len, cep_err *err)
 {
 	if (fs_magic_is(CG_BASE, CG2_MAGIC))
-		return cep_path(out, len, err, "%s", CG_BASE);
+		return cep_files_path(out, len, err, "%s", CG_BASE);
 	if (fs_magic_is(CG_BASE "/unified", CG2_MAGIC))
-		return cep_path(out, len, err, "%s", CG_BASE "/unified");
+		return cep_files_path(out, len, err, "%s", CG_BASE "/unified");
 	return cep_err_set(err, CEP_NOT_FOUND,
 	    "no cgroup v2 hierarchy at " CG_BASE " or " CG_BASE
 	    "/unified (v1-only host)");
@@ -84,7 +84,8 @@ static int cg2_dir(const char *root, const char *rel, char *out, uint64_t *ino,
 	if (!clean_rel(rel))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "cgroup \"%.200s\" must not contain \".\" or \"..\"", rel);
-	int rc = cep_path(joined, sizeof(joined), err, "%s/%s", root, rel);
+	int rc = cep_files_path(joined, sizeof(joined), err, "%s/%s", root,
+	    rel);
 	if (rc != CEP_OK)
 		return rc;
 	if (realpath(joined, real) == NULL)
@@ -101,7 +102,7 @@ static int cg2_dir(const char *root, const char *rel, char *out, uint64_t *ino,
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "%.300s is not a cgroup v2 directory", real);
 	*ino = (uint64_t)st.st_ino;
-	return cep_path(out, TPATH, err, "%s", real);
+	return cep_files_path(out, TPATH, err, "%s", real);
 }
 
 /* A path as the user wrote it -> relative to the v2 root. */
@@ -278,7 +279,8 @@ const char *cep_target_v1(const cep_target *t, size_t i)
 static int write_procs(const char *dir, pid_t pid, cep_err *err)
 {
 	char path[TPATH + 16], num[24];
-	int rc = cep_path(path, sizeof(path), err, "%s/cgroup.procs", dir);
+	int rc = cep_files_path(path, sizeof(path), err, "%s/cgroup.procs",
+	    dir);
 	if (rc != CEP_OK)
 		return rc;
 	int n = snprintf(num, sizeof(num), "%d", (int)pid);

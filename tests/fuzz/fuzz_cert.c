@@ -29,7 +29,7 @@ static void make_ca(void)
 		abort();
 	}
 	ca_pem = strdup(cep_pki_ca_cert_pem(ca));
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 	if (ca_pem == NULL)
 		abort();
 }
@@ -54,7 +54,7 @@ static void fuzz_uri(const uint8_t *data, size_t size)
 	uri[size] = '\0';
 	cep_pki_issue_req req = {.cn = "fuzz",
 	    .uri_san = uri,
-	    .not_after_ms = cep_now_ms() + 3600 * 1000};
+	    .not_after_ms = cep_clock_now_ms() + 3600 * 1000};
 	char *crt = NULL, *key = NULL;
 	uint8_t *der = NULL;
 	size_t n = 0;

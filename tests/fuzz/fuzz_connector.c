@@ -21,7 +21,7 @@ static char file[sizeof(dir) + 32];
 
 static void cleanup(void)
 {
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 }
 
 static void setup(void)

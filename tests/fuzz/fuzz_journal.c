@@ -19,7 +19,7 @@ static char path[sizeof(dir) + 16];
 
 static void cleanup(void)
 {
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

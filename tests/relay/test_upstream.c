@@ -43,7 +43,7 @@ static int push_big(runner *rn, uint64_t first, size_t n, cep_err *err)
 		cep__v1__event__init(&ev[i]);
 		ev[i].run_id = rn->run_id;
 		ev[i].seq = first + i;
-		ev[i].time_ms = cep_now_ms();
+		ev[i].time_ms = cep_clock_now_ms();
 		ev[i].type = CEP__V1__EVENT_TYPE__EVENT_LOG;
 		ev[i].text = text;
 		evp[i] = &ev[i];

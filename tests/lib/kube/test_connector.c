@@ -38,9 +38,9 @@ static const char *put(const char *name, const char *text)
 {
 	static char path[CEP_PATH_MAX + 64];
 	cep_err err = {0};
-	cr_assert_eq(cep_mkdirs(dir, 0755, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(dir, 0755, &err), CEP_OK, "%s", err.msg);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert_eq(cep_write_file(path, text, strlen(text), 0644, &err),
+	cr_assert_eq(cep_files_write(path, text, strlen(text), 0644, &err),
 	    CEP_OK, "%s", err.msg);
 	return path;
 }

@@ -387,7 +387,7 @@ Test(metrics, start_writes_the_port_file_and_empty_disables)
 	    CEP_OK, "%s", err.msg);
 	char *text = NULL;
 	size_t len = 0;
-	cr_assert_eq(cep_read_file(file, 64, &text, &len, &err), CEP_OK);
+	cr_assert_eq(cep_files_read(file, 64, &text, &len, &err), CEP_OK);
 	char want[16];
 	snprintf(want, sizeof(want), "%d\n", cep_metrics_server_port(s));
 	cr_assert_str_eq(text, want);
@@ -415,7 +415,7 @@ Test(metrics, start_daemon_names_the_port_file_and_survives_a_bad_address)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_read_file(file, 64, &text, &len, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_files_read(file, 64, &text, &len, &err), CEP_OK, "%s",
 	    err.msg);
 	char want[16];
 	snprintf(want, sizeof(want), "%d\n", cep_metrics_server_port(s));

@@ -77,7 +77,7 @@ Test(exp, examples_validate)
 		char *text = NULL;
 		size_t len = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_read_file(path, 1 << 20, &text, &len, &err),
+		cr_assert_eq(cep_files_read(path, 1 << 20, &text, &len, &err),
 		    CEP_OK, "%s", err.msg);
 		cep_exp *e = NULL;
 		cep_exp_diags d;
