@@ -79,7 +79,7 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 	int state = 0, failures = 0;
 	bool aborted = false;
 	cep_err err;
-	while (!cep_run_state_final(state)) {
+	while (!cep_runstate_final(state)) {
 		if (interrupted && !aborted) {
 			if (progress)
 				fprintf(progress,
@@ -199,7 +199,7 @@ int cepctl_cmd_logs(const cepctl_opts *o0, int argc, char **argv)
 			break;
 		}
 		bool more = cepctl_report_last_seq(r) != before;
-		if (!more && (!o.follow || cep_run_state_final(state)))
+		if (!more && (!o.follow || cep_runstate_final(state)))
 			break;
 	}
 	cepctl_report_free(r);

@@ -115,10 +115,10 @@ static void on_abort(cep_rpc_call *c, void *arg)
 	                                    "aborted by operator");
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = admin_run(d, c, req->run_id);
-	if (r != NULL && cep_run_state_final(r->state)) {
+	if (r != NULL && cep_runstate_final(r->state)) {
 		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
 		    "run %s already finished (%s)", r->id.s,
-		    cep_run_state_name(r->state));
+		    cep_runstate_name(r->state));
 	} else if (r != NULL) {
 		delegate_run_request_abort(d, r, reason);
 		reply_run(c, r);
@@ -156,7 +156,7 @@ static void follow_reply(cep_rpc_call *c, const cep_run *r, uint64_t after,
 
 static bool follow_ready(const cep_run *r, uint64_t after)
 {
-	return r->nevents > after || cep_run_state_final(r->state);
+	return r->nevents > after || cep_runstate_final(r->state);
 }
 
 static void follow_kick(cep_delegate *d, enum cep_run_news news, void *arg)

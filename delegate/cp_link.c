@@ -74,7 +74,7 @@ void delegate_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st)
 	st->last_error = l->last_error;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
 		st->tasks_held += r->task_id[0] != '\0' &&
-		    !cep_run_state_final(r->state);
+		    !cep_runstate_final(r->state);
 }
 
 /* Whether the plane may take the same call later: it is down, slow, busy
@@ -108,12 +108,12 @@ static void free_conns(Cep__V1__CpConnector *v, size_t n)
 static void probe_health(struct cep_cp_link *l)
 {
 	cep_delegate *d = l->d;
-	size_t n = cep_connectors_count(d->conns);
+	size_t n = cep_connector_list_count(d->conns);
 	Cep__V1__CpConnector *v = calloc(n ? n : 1, sizeof(*v));
 	if (v == NULL)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		const cep_connector *c = cep_connectors_at(d->conns, i);
+		const cep_connector *c = cep_connector_list_at(d->conns, i);
 		cep__v1__cp_connector__init(&v[i]);
 		v[i].name = strdup(c->name);
 		char ver[128] = "";
@@ -216,7 +216,7 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	req.appliance = d->cfg.appliance;
 	pthread_mutex_lock(&d->mu);
 	for (cep_run *r = d->runs; r != NULL && n < MAX_HELD; r = r->next) {
-		if (r->task_id[0] == '\0' || cep_run_state_final(r->state))
+		if (r->task_id[0] == '\0' || cep_runstate_final(r->state))
 			continue;
 		snprintf(held[n], sizeof(held[n]), "%s", r->task_id);
 		ids[n] = held[n];
@@ -237,7 +237,7 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	pthread_mutex_lock(&d->mu);
 	for (size_t i = 0; i < hr->n_lost_task_ids; i++) {
 		cep_run *r = delegate_run_find_task(d, hr->lost_task_ids[i]);
-		if (r != NULL && !cep_run_state_final(r->state))
+		if (r != NULL && !cep_runstate_final(r->state))
 			delegate_run_request_abort(d, r,
 			    "the control plane's lease on "
 			    "its task was lost");
@@ -296,7 +296,7 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 			cep_log_warn(run_id,
 			    "the control plane refused the %s "
 			    "report of task %s: %s",
-			    cep_run_state_name(rep.state), task, err->msg);
+			    cep_runstate_name(rep.state), task, err->msg);
 		else
 			protobuf_c_message_free_unpacked(ack, NULL);
 		pthread_mutex_lock(&d->mu);
@@ -308,7 +308,7 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 			cep_log_info(run_id,
 			    "reported %s of task %s to the "
 			    "control plane",
-			    cep_run_state_name(rep.state), task);
+			    cep_runstate_name(rep.state), task);
 	}
 }
 
@@ -535,7 +535,7 @@ int delegate_cp_link_start(cep_delegate *d, cep_err *err)
 	pthread_mutex_lock(&d->mu);
 	int64_t old = cep_clock_now_ms() - REREPORT_MS;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
-		if (cep_run_state_final(r->state) && r->ended_ms < old)
+		if (cep_runstate_final(r->state) && r->ended_ms < old)
 			r->reported_state = r->state;
 	pthread_mutex_unlock(&d->mu);
 	d->cpl = l;

@@ -72,7 +72,7 @@ static int setup(cep_delegate *d, cep_err *err)
 	else if (rv == CEP_OK)
 		d->hv = delegate_hostview_direct();
 	if (rv == CEP_OK &&
-	    (rv = cep_connectors_load(&d->paths, &d->conns, err)))
+	    (rv = cep_connector_list_load(&d->paths, &d->conns, err)))
 		cep_err_wrap(err, "loading connectors");
 	if (rv == CEP_OK)
 		rv = delegate_executor_kube_new(d->conns, d->cfg.appliance,
@@ -101,7 +101,7 @@ static void collect(cep_metrics *m, void *arg)
 {
 	(void)m;
 	cep_delegate *d = arg;
-	cep_metric_set(d->m_active, (double)delegate_active_runs(d), NULL);
+	cep_metrics_set(d->m_active, (double)delegate_active_runs(d), NULL);
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
@@ -161,7 +161,7 @@ int delegate_new(const cep_paths *paths, const cep_config *cfg,
 	    "%s",
 	    d->cfg.appliance, d->nruns, delegate_signer_name(d->signer),
 	    delegate_executor_name(d->ex), delegate_executor_name(d->kex),
-	    cep_connectors_count(d->conns), delegate_hostview_name(d->hv));
+	    cep_connector_list_count(d->conns), delegate_hostview_name(d->hv));
 	*out = d;
 	return CEP_OK;
 }
@@ -249,7 +249,7 @@ void delegate_free(cep_delegate *d)
 	cep_rpc_client_free(d->relay);
 	/* Before the runs: its threads (collection) look runs up. */
 	delegate_executor_free(d->kex);
-	cep_connectors_free(d->conns);
+	cep_connector_list_free(d->conns);
 	while (d->runs != NULL) {
 		cep_run *r = d->runs;
 		d->runs = r->next;

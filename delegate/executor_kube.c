@@ -656,7 +656,7 @@ int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
     const char *relay_default, cep_executor **out, cep_err *err)
 {
 	kube_exec *kx = calloc(1, sizeof(*kx));
-	size_t n = cs != NULL ? cep_connectors_count(cs) : 0;
+	size_t n = cs != NULL ? cep_connector_list_count(cs) : 0;
 	if (kx == NULL ||
 	    (n > 0 && (kx->conns = calloc(n, sizeof(*kx->conns))) == NULL)) {
 		free(kx);
@@ -668,7 +668,7 @@ int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
 	kx->undo_limit_ms = UNDO_LIMIT_MS;
 	kx->nconns = n;
 	for (size_t i = 0; i < n; i++) {
-		kx->conns[i].c = cep_connectors_at(cs, i);
+		kx->conns[i].c = cep_connector_list_at(cs, i);
 		pthread_mutex_init(&kx->conns[i].mu, NULL);
 	}
 	snprintf(kx->appliance, sizeof(kx->appliance), "%s", appliance);

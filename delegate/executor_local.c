@@ -68,7 +68,7 @@ static int local_launch(void *impl, const cep_exec_launch *l,
 	cep_runproc_argv(&a, argv);
 	cep_forkexec_opts o = {.argv = argv, .log_path = l->log_path};
 	pid_t pid;
-	int rv = cep_forkexec(&o, &pid, &h->start, err);
+	int rv = cep_forkexec_run(&o, &pid, &h->start, err);
 	if (rv != CEP_OK)
 		return rv;
 	h->pid = pid;

@@ -124,7 +124,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	        CEP_OK ||
 	    delegate_run_dir(d, id, "runner.log", log, sizeof(log), &err) !=
 	        CEP_OK) {
-		cep_metric_inc1(d->m_launch_fail,
+		cep_metrics_inc1(d->m_launch_fail,
 		    delegate_executor_name(delegate_run_executor(d, r)));
 		launch_failed(r, "launching the runner", &err);
 		return;
@@ -170,7 +170,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	cep_exp_free(e);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
-		cep_metric_inc1(d->m_launch_fail, delegate_executor_name(ex));
+		cep_metrics_inc1(d->m_launch_fail, delegate_executor_name(ex));
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -198,7 +198,7 @@ static void launch(cep_delegate *d, cep_run *r)
 	cep_run_id rid = r->id;
 	const char *id = rid.s;
 	cep_executor *ex = delegate_run_executor(d, r);
-	cep_metric_inc1(d->m_launches, delegate_executor_name(ex));
+	cep_metrics_inc1(d->m_launches, delegate_executor_name(ex));
 	delegate_run_place(d, r, &at);
 	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
 	pthread_mutex_unlock(&d->mu);
@@ -206,7 +206,7 @@ static void launch(cep_delegate *d, cep_run *r)
 	    sizeof(uri), &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
-		cep_metric_inc1(d->m_launch_fail,
+		cep_metrics_inc1(d->m_launch_fail,
 		    delegate_executor_name(delegate_run_executor(d, r)));
 		launch_failed(r, "minting the runner identity", &err);
 		return;
@@ -537,7 +537,7 @@ static void watch(cep_delegate *d, cep_run *r)
 			/* an asynchronous launch's failure (executor.h), as a
 			 * synchronous launch's error reads */
 			r->launch_failed = true;
-			cep_metric_inc1(d->m_launch_fail,
+			cep_metrics_inc1(d->m_launch_fail,
 			    delegate_executor_name(ex));
 			snprintf(r->exit_what, sizeof(r->exit_what),
 			    "launching the runner: %.600s", what + 15);
@@ -565,7 +565,7 @@ static void watch(cep_delegate *d, cep_run *r)
 
 static void tick_run(cep_delegate *d, cep_run *r)
 {
-	if (cep_run_state_final(r->state))
+	if (cep_runstate_final(r->state))
 		return;
 	if (r->cleaning) {
 		finish(d, r);

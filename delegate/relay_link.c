@@ -152,7 +152,7 @@ static void send_aborts(cep_delegate *d)
 {
 	for (cep_run *r = d->runs; r != NULL; r = r->next) {
 		int64_t now = cep_clock_mono_ms();
-		if (!r->aborting || cep_run_state_final(r->state) ||
+		if (!r->aborting || cep_runstate_final(r->state) ||
 		    !r->has_runner ||
 		    (r->abort_sent_mono != 0 &&
 		        now - r->abort_sent_mono < CEP_ABORT_RESEND_MS))

@@ -30,7 +30,7 @@ size_t delegate_run_active_count(cep_delegate *d)
 {
 	size_t n = 0;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
-		if (!cep_run_state_final(r->state))
+		if (!cep_runstate_final(r->state))
 			n++;
 	return n;
 }
@@ -146,12 +146,12 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	r->state = st;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
 	if (reason != NULL && reason[0] != '\0')
-		cep_log_info(r->id.s, "state %s: %s", cep_run_state_name(st),
+		cep_log_info(r->id.s, "state %s: %s", cep_runstate_name(st),
 		    reason);
 	else
-		cep_log_info(r->id.s, "state %s", cep_run_state_name(st));
-	if (cep_run_state_final(st)) {
-		cep_metric_inc1(d->m_runs, cep_run_state_name(st));
+		cep_log_info(r->id.s, "state %s", cep_runstate_name(st));
+	if (cep_runstate_final(st)) {
+		cep_metrics_inc1(d->m_runs, cep_runstate_name(st));
 		r->ended_ms = cep_clock_now_ms();
 		cep_journal_close(r->j);
 		r->j = NULL;
@@ -229,7 +229,7 @@ void delegate_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
 
 void delegate_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 {
-	if (cep_run_state_final(r->state) || r->aborting)
+	if (cep_runstate_final(r->state) || r->aborting)
 		return;
 	r->aborting = true;
 	r->abort_mono = cep_clock_mono_ms();

@@ -168,7 +168,7 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	    .pre_exec = launcher_privs_apply,
 	    .arg = &privs};
 	pid_t pid;
-	rv = cep_forkexec(&o, &pid, &x->start, err);
+	rv = cep_forkexec_run(&o, &pid, &x->start, err);
 	if (rv != CEP_OK)
 		return rv;
 	x->pid = pid;

@@ -72,7 +72,7 @@ void relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 	r->refused++;
 	r->by_reason[why]++;
 	pthread_mutex_unlock(&r->mu);
-	cep_metric_inc1(r->m_refusals, relay_refusal_names[why]);
+	cep_metrics_inc1(r->m_refusals, relay_refusal_names[why]);
 
 	/* the run the line is about: the one asked for when it is a real
 	 * run id, else the bound one */
@@ -355,5 +355,5 @@ void relay_call_done(const char *method, int code, void *arg)
 	static const char pfx[] = "cep.v1.";
 	if (strncmp(method, pfx, sizeof(pfx) - 1) == 0)
 		method += sizeof(pfx) - 1; /* "Runner/PushEvents" */
-	cep_metric_inc2(r->m_calls, method, cep_err_code_name(code));
+	cep_metrics_inc2(r->m_calls, method, cep_err_code_name(code));
 }

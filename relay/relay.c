@@ -127,7 +127,7 @@ static void collect(cep_metrics *m, void *arg)
 	pthread_mutex_lock(&r->mu);
 	uint32_t n = relay_pipes_bound(r->pipes);
 	pthread_mutex_unlock(&r->mu);
-	cep_metric_set(r->m_runners, n, NULL);
+	cep_metrics_set(r->m_runners, n, NULL);
 	relay_upstream_collect(r->up);
 }
 

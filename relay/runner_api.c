@@ -460,12 +460,12 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	pthread_mutex_lock(&r->mu);
 	r->events_in += b->n_events;
 	pthread_mutex_unlock(&r->mu);
-	cep_metric_add(r->m_events_in, (double)b->n_events, NULL);
+	cep_metrics_add(r->m_events_in, (double)b->n_events, NULL);
 	size_t n = b->n_events; /* b is gone once c is answered */
 	if (r->up == NULL) {
 		if (forward(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
 		        &cep__v1__event_ack__descriptor, b->run_id) == CEP_OK)
-			cep_metric_add(r->m_events_out, (double)n, NULL);
+			cep_metrics_add(r->m_events_out, (double)n, NULL);
 		return;
 	}
 	/* Upstream: no room in the spool, no batch (the runner keeps it and
@@ -488,7 +488,7 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 		    err.msg);
 	} else {
 		cep_rpc_call_reply(c, ack);
-		cep_metric_add(r->m_events_out, (double)n, NULL);
+		cep_metrics_add(r->m_events_out, (double)n, NULL);
 	}
 	protobuf_c_message_free_unpacked(ack, NULL);
 }

@@ -69,10 +69,10 @@ static int call(cep_upstream *u, const char *method,
 	    err);
 	const char *const lv[] = {method,
 	    rv == CEP_OK ? "ok" : cep_err_code_name(rv), NULL};
-	cep_metric_add(u->m_calls, 1, lv);
+	cep_metrics_add(u->m_calls, 1, lv);
 	if (rv == CEP_OK) {
 		const char *const mv[] = {method, NULL};
-		cep_metric_set(u->m_lat,
+		cep_metrics_set(u->m_lat,
 		    (double)(cep_clock_mono_ms() - t0) / 1000.0, mv);
 	}
 	return rv;
@@ -108,7 +108,7 @@ static int set_aside(cep_upstream *u, const Cep__V1__EventBatch *b,
 		    err.msg);
 		return rv;
 	}
-	cep_metric_inc(u->m_rejected);
+	cep_metrics_inc(u->m_rejected);
 	cep_log_error(b->run_id,
 	    "upstream: the control plane refused %zu "
 	    "event(s) as invalid (%s); kept in %s, the spool goes on",
@@ -182,7 +182,7 @@ static void *upload_main(void *arg)
 			    "(the batch will be sent again; the plane drops "
 			    "duplicates)",
 			    err.msg);
-		cep_metric_add(u->m_uploaded, (double)events, NULL);
+		cep_metrics_add(u->m_uploaded, (double)events, NULL);
 	}
 	return NULL;
 }
@@ -294,10 +294,10 @@ void relay_upstream_collect(cep_upstream *u)
 {
 	if (u == NULL)
 		return;
-	cep_metric_set(u->m_spool_bytes, (double)relay_spool_bytes(u->spool),
+	cep_metrics_set(u->m_spool_bytes, (double)relay_spool_bytes(u->spool),
 	    NULL);
 	int64_t oldest = relay_spool_oldest_ms(u->spool);
-	cep_metric_set(u->m_spool_age,
+	cep_metrics_set(u->m_spool_age,
 	    oldest > 0 ? (double)(cep_clock_now_ms() - oldest) / 1000.0 : 0,
 	    NULL);
 }
@@ -320,7 +320,7 @@ bool relay_upstream_room(cep_upstream *u, cep_err *err)
 			    (long long)used);
 		return true;
 	}
-	cep_metric_inc(u->m_full);
+	cep_metrics_inc(u->m_full);
 	if (!atomic_exchange(&u->full, true))
 		cep_log_warn(NULL,
 		    "upstream: spool full (%lld of %lld bytes): "

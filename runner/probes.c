@@ -91,7 +91,7 @@ static bool run_check(cep_runner_probes *p, probe_rt *r,
 	if (!ok && runner_probe_cancelled(&env))
 		return false; /* not a verdict on the target */
 	runner_emit_probe(p->sink, cep_exp_item_name(r->it),
-	    cep_probe_mode_name(r->mode), ok, detail, lat, false);
+	    cep_exp_probe_mode_name(r->mode), ok, detail, lat, false);
 	if (!ok && r->stop_on_failure) {
 		runner_emit_log(p->sink,
 		    "probe %s failed with stopOnFailure: "
@@ -243,7 +243,7 @@ void runner_probes_finish(cep_runner_probes *p, bool *all_passed, double *score)
 		char detail[CEP_PROBE_DETAIL_MAX];
 		bool ok = probe_passed(r, detail, sizeof(detail));
 		runner_emit_probe(p->sink, cep_exp_item_name(r->it),
-		    cep_probe_mode_name(r->mode), ok, detail, 0, true);
+		    cep_exp_probe_mode_name(r->mode), ok, detail, 0, true);
 		total += r->weight;
 		won += ok ? r->weight : 0;
 		*all_passed = *all_passed && ok;

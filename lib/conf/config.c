@@ -351,7 +351,7 @@ static int load_lease(cep_yamlget *l, const char *dir, const cep_yaml_node *del,
 		rv = cep_yamlget_duration(l, s, "duration", 1000, 300000,
 		    &cfg->lease.duration_ms);
 	if (rv == CEP_OK)
-		rv = cep_cfg_get_file(l, dir, s, "kubeconfig",
+		rv = cep_config_get_file(l, dir, s, "kubeconfig",
 		    cfg->lease.kubeconfig, sizeof(cfg->lease.kubeconfig));
 	return rv;
 }
@@ -491,7 +491,7 @@ static int load_doc(cep_yamlget *l, const char *dir, cep_config *cfg)
 		rv = load_policy(l, root, &cfg->policy);
 	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
-		rv = cep_cfg_load_cp(l, dir, root, &cfg->cp);
+		rv = cep_config_load_cp(l, dir, root, &cfg->cp);
 	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
 		rv = load_privsep(l, root, cfg);

@@ -35,8 +35,8 @@ static bool valid_proxy_url(const char *s)
 }
 
 /* A file path; relative ones are relative to the config folder. */
-int cep_cfg_get_file(cep_yamlget *l, const char *dir, const cep_yaml_node *map,
-    const char *key, char *dst, size_t dlen)
+int cep_config_get_file(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *map, const char *key, char *dst, size_t dlen)
 {
 	static const char exp[] = "a file path";
 	const cep_yaml_node *n = cep_yamldoc_get(map, key);
@@ -93,8 +93,8 @@ static int get_hosts(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 	return CEP_OK;
 }
 
-int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
-    cep_cp_opts *o)
+int cep_config_load_cp(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *root, cep_cp_opts *o)
 {
 	static const char *const ck[] = {"url", "caFile", "clientCert",
 	    "clientKey", "tokenFile", "proxy", "noProxy", "allow", "timeoutMs",
@@ -106,13 +106,13 @@ int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
 		return rv;
 	if ((rv = cep_yamlget_string(l, s, "url", valid_https_url,
 	         "an https:// URL", o->url, sizeof(o->url))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "caFile", o->ca_file,
+	    (rv = cep_config_get_file(l, dir, s, "caFile", o->ca_file,
 	         sizeof(o->ca_file))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "clientCert", o->cert_file,
+	    (rv = cep_config_get_file(l, dir, s, "clientCert", o->cert_file,
 	         sizeof(o->cert_file))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "clientKey", o->key_file,
+	    (rv = cep_config_get_file(l, dir, s, "clientKey", o->key_file,
 	         sizeof(o->key_file))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "tokenFile", o->token_file,
+	    (rv = cep_config_get_file(l, dir, s, "tokenFile", o->token_file,
 	         sizeof(o->token_file))) != CEP_OK ||
 	    (rv = cep_yamlget_string(l, s, "proxy", valid_proxy_url,
 	         "an http:// or https:// URL such as http://proxy:3128",

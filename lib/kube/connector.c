@@ -186,7 +186,8 @@ static int list_dir(const char *dir, char ***names, size_t *n, cep_err *err)
 	return CEP_OK;
 }
 
-int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err)
+int cep_connector_list_load(const cep_paths *p, cep_connectors **out,
+    cep_err *err)
 {
 	*out = NULL;
 	char dir[CEP_PATH_MAX];
@@ -215,14 +216,14 @@ int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err)
 		free(names[i]);
 	free(names);
 	if (rv != CEP_OK) {
-		cep_connectors_free(cs);
+		cep_connector_list_free(cs);
 		return rv;
 	}
 	*out = cs;
 	return CEP_OK;
 }
 
-void cep_connectors_free(cep_connectors *cs)
+void cep_connector_list_free(cep_connectors *cs)
 {
 	if (cs == NULL)
 		return;
@@ -232,17 +233,17 @@ void cep_connectors_free(cep_connectors *cs)
 	free(cs);
 }
 
-size_t cep_connectors_count(const cep_connectors *cs)
+size_t cep_connector_list_count(const cep_connectors *cs)
 {
 	return cs ? cs->n : 0;
 }
 
-const cep_connector *cep_connectors_at(const cep_connectors *cs, size_t i)
+const cep_connector *cep_connector_list_at(const cep_connectors *cs, size_t i)
 {
 	return cs != NULL && i < cs->n ? cs->v[i] : NULL;
 }
 
-const cep_connector *cep_connectors_find(const cep_connectors *cs,
+const cep_connector *cep_connector_list_find(const cep_connectors *cs,
     const char *name)
 {
 	for (size_t i = 0; cs != NULL && name != NULL && i < cs->n; i++)

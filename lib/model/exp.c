@@ -36,10 +36,10 @@ static void check_keys(struct vctx *v, const cep_yaml_node *map,
 	const cep_yaml_node *k;
 	while ((k = cep_yamlget_unknown(map, allowed, &i)) != NULL) {
 		char b[80];
-		cep_expv_diag(v, k, path,
+		cep_exp_val_diag(v, k, path,
 		    "unknown key '%s' in %s (expected one of: %s)",
-		    cep_expv_shown(cep_yamldoc_scalar(k), b, sizeof(b)), where,
-		    exp);
+		    cep_exp_val_shown(cep_yamldoc_scalar(k), b, sizeof(b)),
+		    where, exp);
 	}
 }
 
@@ -48,8 +48,8 @@ static bool want_map(struct vctx *v, const cep_yaml_node *n, const char *path,
 {
 	if (cep_yamldoc_kind(n) == CEP_YAML_MAP)
 		return true;
-	cep_expv_diag(v, n, path, "got %s, expected %s", cep_expv_kind_word(n),
-	    expected);
+	cep_exp_val_diag(v, n, path, "got %s, expected %s",
+	    cep_exp_val_kind_word(n), expected);
 	return false;
 }
 
@@ -59,12 +59,12 @@ static bool want_name(struct vctx *v, const cep_yaml_node *n, const char *path,
 	static const char expected[] =
 	    "a name of lowercase letters, digits "
 	    "and '-' (at most 63, starting and ending with a letter or digit)";
-	const char *s = cep_expv_want_string(v, n, path, expected);
+	const char *s = cep_exp_val_want_string(v, n, path, expected);
 	char b[80];
-	if (s != NULL && !cep_expv_valid_name(s)) {
-		cep_expv_diag(v, n, path,
+	if (s != NULL && !cep_exp_val_valid_name(s)) {
+		cep_exp_val_diag(v, n, path,
 		    "\"%s\" is not a valid name, expected %s",
-		    cep_expv_shown(s, b, sizeof(b)), expected);
+		    cep_exp_val_shown(s, b, sizeof(b)), expected);
 		s = NULL;
 	}
 	*out = s;
@@ -117,10 +117,10 @@ static void item_keys(struct vctx *v, const struct item_ctx *c)
 		    find_param(c, ks) != NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", c->path,
-		    cep_expv_shown(ks, b, sizeof(b)));
-		cep_expv_diag(v, k, p,
+		    cep_exp_val_shown(ks, b, sizeof(b)));
+		cep_exp_val_diag(v, k, p,
 		    "unknown key '%s' in %s '%s' (expected one of: %s)",
-		    cep_expv_shown(ks, b, sizeof(b)), c->what,
+		    cep_exp_val_shown(ks, b, sizeof(b)), c->what,
 		    c->name ? c->name : "?", exp);
 	}
 }
@@ -131,12 +131,12 @@ static void param_default(struct vctx *v, const struct item_ctx *c,
 {
 	char exp[320];
 	if (ps->flags & CEP_PARAM_REQUIRED) {
-		cep_expv_describe(ps, exp, sizeof(exp));
-		cep_expv_diag(v, c->node, c->path,
+		cep_exp_val_describe(ps, exp, sizeof(exp));
+		cep_exp_val_diag(v, c->node, c->path,
 		    "missing required key '%s' in %s '%s', expected %s",
 		    ps->key, c->what, c->name ? c->name : "?", exp);
 	} else if (ps->def != NULL) {
-		pv->set = cep_expv_convert(ps, ps->def, false, pv);
+		pv->set = cep_exp_val_convert(ps, ps->def, false, pv);
 	} else if ((ps->flags & CEP_PARAM_RUN_DURATION) && v->duration_ms > 0) {
 		pv->i = v->duration_ms;
 		pv->set = true;
@@ -164,9 +164,10 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 		if (n != NULL && it->pv[i].set &&
 		    (ps->flags & CEP_PARAM_RUN_DURATION) &&
 		    v->duration_ms > 0 && it->pv[i].i > v->duration_ms) {
-			cep_expv_short_duration(it->pv[i].i, a, sizeof(a));
-			cep_expv_short_duration(v->duration_ms, b, sizeof(b));
-			cep_expv_diag(v, n, p,
+			cep_exp_val_short_duration(it->pv[i].i, a, sizeof(a));
+			cep_exp_val_short_duration(v->duration_ms, b,
+			    sizeof(b));
+			cep_exp_val_diag(v, n, p,
 			    "%s is longer than the experiment's "
 			    "duration %s, expected at most %s",
 			    a, b, b);
@@ -176,7 +177,7 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 		    NULL;
 		if (n != NULL && w != NULL && w->s != NULL &&
 		    strcmp(w->s, ps->when_val) != 0)
-			cep_expv_diag(v, n, p,
+			cep_exp_val_diag(v, n, p,
 			    "%s is only used with %s %s, expected "
 			    "%s: %s or no %s",
 			    ps->key, ps->when_key, ps->when_val, ps->when_key,
@@ -196,12 +197,12 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 			continue;
 		}
 		snprintf(p, sizeof(p), "%s.%s", c->path, k);
-		cep_expv_diag(v, cep_yamldoc_get(c->node, k), p,
+		cep_exp_val_diag(v, cep_yamldoc_get(c->node, k), p,
 		    "both '%s' and '%s' given, expected exactly one of %s",
 		    first, k, list);
 	}
 	if (first == NULL)
-		cep_expv_diag(v, c->node, c->path,
+		cep_exp_val_diag(v, c->node, c->path,
 		    "none of %s given, expected exactly one of them", list);
 }
 
@@ -228,7 +229,7 @@ static bool item_params(struct vctx *v, const struct item_ctx *c,
 		const cep_yaml_node *n = cep_yamldoc_get(c->node, pv->ps->key);
 		snprintf(p, sizeof(p), "%s.%s", c->path, pv->ps->key);
 		if (n != NULL)
-			pv->set = cep_expv_read_param(v, pv->ps, n, p, pv);
+			pv->set = cep_exp_val_read_param(v, pv->ps, n, p, pv);
 		else
 			param_default(v, c, pv->ps, pv);
 	}
@@ -256,7 +257,7 @@ static bool parse_item(struct vctx *v, const cep_yaml_node *n, const char *path,
 	const cep_yaml_node *nn = cep_yamldoc_get(n, "name");
 	snprintf(p, sizeof(p), "%s.name", path);
 	if (nn == NULL)
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "missing required key 'name', expected a name "
 		    "such as kill-web");
 	else if (want_name(v, nn, p, &c.name) && !(it->name = strdup(c.name)))
@@ -266,17 +267,17 @@ static bool parse_item(struct vctx *v, const cep_yaml_node *n, const char *path,
 	                                   cep_exp_fault_types();
 	cep_yamlget_join(exp, sizeof(exp), types);
 	snprintf(p, sizeof(p), "%s.type", path);
-	const char *t = tn ? cep_expv_want_string(v, tn, p, exp) : NULL;
+	const char *t = tn ? cep_exp_val_want_string(v, tn, p, exp) : NULL;
 	if (tn == NULL)
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "missing required key 'type', expected one of: %s", exp);
 	if (t == NULL)
 		return true;
 	c.spec = probe ? cep_exp_probe_spec(t) : cep_exp_fault_spec(t);
 	if (c.spec == NULL) {
-		cep_expv_diag(v, tn, p,
+		cep_exp_val_diag(v, tn, p,
 		    "unknown %s type \"%s\" (expected one of: %s)", what,
-		    cep_expv_shown(t, b, sizeof(b)), exp);
+		    cep_exp_val_shown(t, b, sizeof(b)), exp);
 		return true;
 	}
 	it->spec = c.spec;
@@ -296,12 +297,12 @@ static bool parse_items(struct vctx *v, const cep_yaml_node *list,
 	if (list == NULL || cep_yamldoc_kind(list) == CEP_YAML_NULL)
 		return true;
 	if (cep_yamldoc_kind(list) != CEP_YAML_SEQ) {
-		cep_expv_diag(v, list, path, "got %s, expected %s",
-		    cep_expv_kind_word(list), exp);
+		cep_exp_val_diag(v, list, path, "got %s, expected %s",
+		    cep_exp_val_kind_word(list), exp);
 		return true;
 	}
 	if (cep_yamldoc_len(list) > max) {
-		cep_expv_diag(v, list, path,
+		cep_exp_val_diag(v, list, path,
 		    "got a list of %zu items, expected %s",
 		    cep_yamldoc_len(list), exp);
 		return true;
@@ -320,7 +321,7 @@ static bool parse_items(struct vctx *v, const cep_yaml_node *list,
 				continue;
 			snprintf(path, sizeof(path), "spec.%s[%zu].name", key,
 			    i);
-			cep_expv_diag(v, cep_yamldoc_get(n, "name"), path,
+			cep_exp_val_diag(v, cep_yamldoc_get(n, "name"), path,
 			    "duplicate %s name "
 			    "'%s' (first at line %d), expected a unique name",
 			    probe ? "probe" : "fault", (*out)[i].name,
@@ -346,19 +347,19 @@ static bool parse_labels(struct vctx *v, const cep_yaml_node *n, cep_exp *e)
 	struct pval pv = {0};
 	bool ok = true;
 	if (n != NULL && cep_yamldoc_kind(n) != CEP_YAML_NULL) {
-		cep_expv_map_param(v, &labels, n, "metadata.labels", &pv);
+		cep_exp_val_map_param(v, &labels, n, "metadata.labels", &pv);
 		for (size_t i = 0; i < pv.n; i++) {
 			if (pv.keys[i] == NULL || strlen(pv.keys[i]) <= 63)
 				continue;
-			cep_expv_diag(v, cep_yamldoc_key_at(n, i),
+			cep_exp_val_diag(v, cep_yamldoc_key_at(n, i),
 			    "metadata.labels",
 			    "label key of %zu bytes, expected at most 63",
 			    strlen(pv.keys[i]));
 		}
 	}
 	e->nlabels = pv.n;
-	e->lkeys = pv.keys ? pv.keys : cep_expv_strv_new(0);
-	e->lvals = pv.vals ? pv.vals : cep_expv_strv_new(0);
+	e->lkeys = pv.keys ? pv.keys : cep_exp_val_strv_new(0);
+	e->lvals = pv.vals ? pv.vals : cep_exp_val_strv_new(0);
 	if (e->lkeys == NULL || e->lvals == NULL)
 		ok = false;
 	return ok;
@@ -371,7 +372,7 @@ static bool parse_metadata(struct vctx *v, const cep_yaml_node *root,
 	const cep_yaml_node *md = cep_yamldoc_get(root, "metadata");
 	const char *name = NULL;
 	if (md == NULL)
-		cep_expv_diag(v, root, "",
+		cep_exp_val_diag(v, root, "",
 		    "missing required key 'metadata', expected "
 		    "metadata with a name");
 	else if (want_map(v, md, "metadata",
@@ -379,7 +380,7 @@ static bool parse_metadata(struct vctx *v, const cep_yaml_node *root,
 		check_keys(v, md, "metadata", "metadata", keys);
 		const cep_yaml_node *nn = cep_yamldoc_get(md, "name");
 		if (nn == NULL)
-			cep_expv_diag(v, md, "metadata",
+			cep_exp_val_diag(v, md, "metadata",
 			    "missing required key 'name', "
 			    "expected a name such as web-availability");
 		else
@@ -403,13 +404,13 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 		const cep_yaml_node *k = cep_yamldoc_get(t, "kind");
 		char b[80];
 		if (k != NULL &&
-		    (kind = cep_expv_want_string(v, k, "spec.target.kind",
+		    (kind = cep_exp_val_want_string(v, k, "spec.target.kind",
 		         "host or kubernetes")) != NULL &&
 		    !cep_yamlget_in_list(kind, kinds)) {
-			cep_expv_diag(v, k, "spec.target.kind",
+			cep_exp_val_diag(v, k, "spec.target.kind",
 			    "unknown target kind "
 			    "\"%s\", expected host or kubernetes",
-			    cep_expv_shown(kind, b, sizeof(b)));
+			    cep_exp_val_shown(kind, b, sizeof(b)));
 			kind = NULL;
 		}
 		const cep_yaml_node *c = cep_yamldoc_get(t, "connector");
@@ -417,19 +418,19 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 		if (c != NULL)
 			want_name(v, c, "spec.target.connector", &conn);
 		if (n != NULL && kind != NULL && strcmp(kind, "host") == 0)
-			cep_expv_diag(v, n, "spec.target.namespace",
+			cep_exp_val_diag(v, n, "spec.target.namespace",
 			    "a namespace is given "
 			    "for a host target, expected no namespace");
 		else if (n != NULL)
 			want_name(v, n, "spec.target.namespace", &ns);
 		bool kube = kind != NULL && strcmp(kind, "kubernetes") == 0;
 		if (kube && c == NULL)
-			cep_expv_diag(v, t, "spec.target",
+			cep_exp_val_diag(v, t, "spec.target",
 			    "missing required key "
 			    "'connector', expected the connector of the "
 			    "cluster");
 		if (kube && n == NULL)
-			cep_expv_diag(v, t, "spec.target",
+			cep_exp_val_diag(v, t, "spec.target",
 			    "missing required key "
 			    "'namespace', expected the namespace to act in");
 	}
@@ -451,7 +452,7 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	/* (one_of lists pod for the network types: it says it already) */
 	if (kube && cep_yamldoc_get(n, "pod") == NULL &&
 	    (ts->one_of == NULL || !cep_yamlget_in_list("pod", ts->one_of)))
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "fault type \"%s\" on a kubernetes "
 		    "target acts on a pod: missing 'pod', expected the name of "
 		    "a pod in spec.target.namespace",
@@ -461,7 +462,7 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 		if (k == NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", path, host_keys[i]);
-		cep_expv_diag(v, k, p,
+		cep_exp_val_diag(v, k, p,
 		    "%s names a host resource, but "
 		    "spec.target.kind is kubernetes, expected pod (and "
 		    "container)",
@@ -474,7 +475,7 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 		if (k == NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", path, pod_keys[i]);
-		cep_expv_diag(v, k, p,
+		cep_exp_val_diag(v, k, p,
 		    "%s is for kubernetes targets, but "
 		    "spec.target.kind is host, expected pid, netns or cgroup",
 		    pod_keys[i]);
@@ -508,7 +509,7 @@ static void check_item_targets(struct vctx *v, const cep_yaml_node *spec,
 			    strcmp(ts->target, e->target_kind) == 0)
 				continue;
 			snprintf(p, sizeof(p), "spec.%s[%zu].type", keys[l], i);
-			cep_expv_diag(v,
+			cep_exp_val_diag(v,
 			    cep_yamldoc_get(cep_yamldoc_at(list, i), "type"), p,
 			    "%s type \"%s\" acts on %s targets "
 			    "only, but spec.target.kind is %s, expected a %s "
@@ -526,7 +527,7 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 	    "faults", "probes", NULL};
 	const cep_yaml_node *spec = cep_yamldoc_get(root, "spec");
 	if (spec == NULL) {
-		cep_expv_diag(v, root, "",
+		cep_exp_val_diag(v, root, "",
 		    "missing required key 'spec', expected a spec "
 		    "with duration, faults and probes");
 		return parse_target(v, NULL, e);
@@ -538,16 +539,16 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 	check_keys(v, spec, "spec", "spec", keys);
 	const cep_yaml_node *d = cep_yamldoc_get(spec, "duration");
 	if (d == NULL)
-		cep_expv_diag(v, spec, "spec",
+		cep_exp_val_diag(v, spec, "spec",
 		    "missing required key 'duration', expected "
 		    "the length of the chaos phase such as 30s");
-	else if (cep_expv_want_duration(v, d, "spec.duration", 1,
+	else if (cep_exp_val_want_duration(v, d, "spec.duration", 1,
 	             CEP_EXPV_DURATION_MAX, &e->duration_ms))
 		v->duration_ms = e->duration_ms;
 	e->deadman_ms = 10000;
 	const cep_yaml_node *dm = cep_yamldoc_get(spec, "deadman");
 	if (dm != NULL)
-		cep_expv_want_duration(v, dm, "spec.deadman", 1000, 600000,
+		cep_exp_val_want_duration(v, dm, "spec.deadman", 1000, 600000,
 		    &e->deadman_ms);
 	bool ok = parse_target(v, cep_yamldoc_get(spec, "target"), e) &&
 	    parse_items(v, cep_yamldoc_get(spec, "faults"), "faults", false,
@@ -566,14 +567,15 @@ static void check_const(struct vctx *v, const cep_yaml_node *root,
 	char exp[64], b[80];
 	snprintf(exp, sizeof(exp), "%s: %s", key, want);
 	if (n == NULL) {
-		cep_expv_diag(v, root, "",
+		cep_exp_val_diag(v, root, "",
 		    "missing required key '%s', expected %s", key, exp);
 		return;
 	}
-	const char *s = cep_expv_want_string(v, n, key, want);
+	const char *s = cep_exp_val_want_string(v, n, key, want);
 	if (s != NULL && strcmp(s, want) != 0)
-		cep_expv_diag(v, n, key, "\"%s\" is not supported, expected %s",
-		    cep_expv_shown(s, b, sizeof(b)), want);
+		cep_exp_val_diag(v, n, key,
+		    "\"%s\" is not supported, expected %s",
+		    cep_exp_val_shown(s, b, sizeof(b)), want);
 }
 
 static bool validate(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
@@ -581,7 +583,7 @@ static bool validate(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 	static const char *const keys[] = {"apiVersion", "kind", "metadata",
 	    "spec", NULL};
 	if (cep_yamldoc_kind(root) == CEP_YAML_NULL) {
-		cep_expv_diag(v, root, "",
+		cep_exp_val_diag(v, root, "",
 		    "empty document, expected an Experiment "
 		    "(apiVersion: cep.io/v1, kind: Experiment)");
 		return true;
@@ -661,7 +663,7 @@ int cep_exp_parse(const char *yaml, size_t len, const char *fname,
 		    "out of memory while reading the experiment");
 	}
 	if (v.nerr > 0) {
-		cep_expv_sort_diags(&v);
+		cep_exp_val_sort_diags(&v);
 		cep_exp_free(e);
 		return CEP_INVALID_ARGUMENT;
 	}
@@ -835,7 +837,7 @@ enum cep_probe_mode cep_exp_probe_mode(const cep_exp_item *probe)
 	return CEP_PROBE_SOT;
 }
 
-const char *cep_probe_mode_name(enum cep_probe_mode m)
+const char *cep_exp_probe_mode_name(enum cep_probe_mode m)
 {
 	return (unsigned)m < 5 ? mode_names[m] : "unknown";
 }

@@ -69,7 +69,7 @@ int cep_cleanrun_start(const cep_cleanrun_opts *o, cep_cleanrun **out,
 	    .arg = o->arg};
 	int64_t start = 0;
 	if (rv == CEP_OK)
-		rv = cep_forkexec(&so, &c->pid, &start, err);
+		rv = cep_forkexec_run(&so, &c->pid, &start, err);
 	if (rv != CEP_OK) {
 		c->pid = 0;
 		cep_cleanrun_free(c);

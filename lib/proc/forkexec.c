@@ -31,7 +31,7 @@ static void child(const cep_forkexec_opts *o, int logfd, int nullfd)
 	_exit(127);
 }
 
-int cep_forkexec(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
+int cep_forkexec_run(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
     cep_err *err)
 {
 	if (access(o->argv[0], X_OK) != 0)

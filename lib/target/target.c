@@ -47,7 +47,7 @@ static bool fs_magic_is(const char *path, long magic)
 	return statfs(path, &sf) == 0 && (long)sf.f_type == magic;
 }
 
-int cep_cgroup2_root(char *out, size_t len, cep_err *err)
+int cep_target_cgroup2_root(char *out, size_t len, cep_err *err)
 {
 	if (fs_magic_is(CG_BASE, CG2_MAGIC))
 		return cep_files_path(out, len, err, "%s", CG_BASE);
@@ -202,7 +202,7 @@ int cep_target_resolve(int64_t pid, const char *cgroup, cep_target **out,
 		    "target pid %lld out of range", (long long)pid);
 	char root[TPATH] = "";
 	cep_err rerr = {0};
-	int rc = cep_cgroup2_root(root, sizeof(root), &rerr);
+	int rc = cep_target_cgroup2_root(root, sizeof(root), &rerr);
 	if (rc != CEP_OK && cgroup != NULL)
 		return cep_err_set(err, rc, "cgroup target: %s", rerr.msg);
 	cep_target *t = calloc(1, sizeof(*t));

@@ -530,7 +530,7 @@ static int bench(const char *script)
 	char home[CEP_PATH_MAX + 8];
 	snprintf(home, sizeof(home), "%s/home", B.tmp);
 	if (cep_paths_resolve(home, &p, &err) != CEP_OK ||
-	    cep_connectors_load(&p, &cs, &err) != CEP_OK) {
+	    cep_connector_list_load(&p, &cs, &err) != CEP_OK) {
 		fprintf(stderr, "bench_kube: connectors: %s\n", err.msg);
 		return -1;
 	}
@@ -538,7 +538,7 @@ static int bench(const char *script)
 	for (int i = 0; i < B.c && rv == 0; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "c%02d", i);
-		const cep_connector *c = cep_connectors_find(cs, name);
+		const cep_connector *c = cep_connector_list_find(cs, name);
 		rv = c == NULL ?
 		    cep_err_set(&err, CEP_NOT_FOUND, "no connector %s", name) :
 		    cep_connector_client(c, &B.conns[i].admin, &err);
@@ -577,7 +577,7 @@ static int bench(const char *script)
 			pthread_join(B.conns[i].th, NULL);
 	for (int i = 0; i < B.c; i++)
 		cep_kube_free(B.conns[i].admin);
-	cep_connectors_free(cs);
+	cep_connector_list_free(cs);
 	return rv;
 }
 

@@ -150,7 +150,7 @@ static void setup(void)
 	connector("dead", dkc, "cep/sleep", "1s");
 	cep_paths p;
 	cr_assert_eq(cep_paths_resolve(tmp, &p, &err), CEP_OK);
-	cr_assert_eq(cep_connectors_load(&p, &conns, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_connector_list_load(&p, &conns, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_eq(delegate_executor_kube_new(conns, "test", RELAY, &ex,
 	                 &err),
@@ -170,7 +170,7 @@ static void teardown(void)
 {
 	delegate_executor_free(ex);
 	ex = NULL;
-	cep_connectors_free(conns);
+	cep_connector_list_free(conns);
 	cep_kube_free(admin);
 	kubeapi_stop(api);
 	if (silent_fd >= 0)

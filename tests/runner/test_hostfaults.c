@@ -114,7 +114,7 @@ static void setup(void)
 	rt_sink_open(&S);
 	runner_fault_set_run(RUN, 0);
 	char root[4096];
-	cr_assert_eq(cep_cgroup2_root(root, sizeof(root), NULL), CEP_OK,
+	cr_assert_eq(cep_target_cgroup2_root(root, sizeof(root), NULL), CEP_OK,
 	    "no cgroup v2 on this host");
 	snprintf(cg2, sizeof(cg2), "%s/cep-test-%d", root, (int)getpid());
 	cr_assert_eq(mkdir(cg2, 0755), 0, "%s: %s", cg2, strerror(errno));
@@ -233,7 +233,7 @@ static bool in_test_cgroup(int pid)
 {
 	char path[64], want[4200], root[4096];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	cr_assert_eq(cep_cgroup2_root(root, sizeof(root), NULL), CEP_OK);
+	cr_assert_eq(cep_target_cgroup2_root(root, sizeof(root), NULL), CEP_OK);
 	snprintf(want, sizeof(want), "0::%s\n", cg2 + strlen(root));
 	char *data = NULL;
 	size_t n;

@@ -479,7 +479,8 @@ Test(exp, schema_tables_consistent)
 		cr_assert_not_null(cep_exp_probe_spec(p[n]), "%s", p[n]);
 	cr_assert_eq(n, 4); /* http, cmd, k8s, prometheus */
 	cr_assert_null(cep_exp_fault_spec("nope"));
-	cr_assert_str_eq(cep_probe_mode_name(CEP_PROBE_ONCHAOS), "on-chaos");
+	cr_assert_str_eq(cep_exp_probe_mode_name(CEP_PROBE_ONCHAOS),
+	    "on-chaos");
 	/* every default in the table is valid for its own parameter */
 	cep_exp *e = parse_ok(HEAD
 	    "  faults: [{name: a, type: process-kill, pid: 2},\n"
