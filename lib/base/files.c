@@ -77,6 +77,16 @@ int cep_files_read(const char *path, size_t max, char **data, size_t *len,
 	return CEP_OK;
 }
 
+int cep_files_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rv = fsync(fd);
+	close(fd);
+	return rv;
+}
+
 static int fsync_dir_of(const char *path)
 {
 	char dir[4096];
@@ -88,12 +98,7 @@ static int fsync_dir_of(const char *path)
 		dir[1] = '\0';
 	else
 		*slash = '\0';
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rv = fsync(fd);
-	close(fd);
-	return rv;
+	return cep_files_fsync_dir(dir);
 }
 
 int cep_files_write(const char *path, const void *data, size_t len,

@@ -18,6 +18,9 @@ int cep_files_read(const char *path, size_t max, char **data, size_t *len,
 /* Writes atomically (tmp + fsync + rename + fsync dir) with mode. */
 int cep_files_write(const char *path, const void *data, size_t len,
     unsigned mode, cep_err *err);
+/* fsync of a directory, so that a rename or create in it is durable;
+ * -1 with errno on failure. */
+int cep_files_fsync_dir(const char *dir);
 /* snprintf that reports truncation as an error instead of hiding it. */
 int cep_files_path(char *buf, size_t len, cep_err *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "frame.h"
 #include "log.h"
 #include "util.h"
@@ -54,16 +55,6 @@ static void run_of(const char *dir, cep_run_id *out)
 {
 	const char *slash = strrchr(dir, '/');
 	cep_run_id_parse(out, slash ? slash + 1 : dir);
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rv = fsync(fd);
-	close(fd);
-	return rv;
 }
 
 /* ---- replay ------------------------------------------------------------- */
@@ -182,7 +173,7 @@ int cep_journal_create(const char *dir, cep_journal **out, cep_err *err)
 		return cep_err_errno(err, errno, path);
 	(void)fchmod(fd, 0600); /* whatever the umask */
 	/* the file's name must survive a crash as much as its records */
-	if (fsync_dir(dir) != 0) {
+	if (cep_files_fsync_dir(dir) != 0) {
 		int e = errno;
 		close(fd);
 		return cep_err_errno(err, e, dir);
