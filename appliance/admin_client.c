@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 struct cepctl_admin {
 	cep_rpc_client *rpc;

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 
 /* --- emission through libyaml ------------------------------------------ */

@@ -24,7 +24,8 @@
 #include "connector.h"
 #include "pki.h"
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 /* --- config emission through libyaml (no YAML built by hand) ---------- */
 static int emit_list(yaml_emitter_t *em, const char *k, char rules[][128],

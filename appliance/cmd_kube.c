@@ -24,7 +24,7 @@
 #include "connector.h"
 #include "kube.h"
 #include "kube_rbac.h"
-#include "util.h"
+#include "err.h"
 
 /* How long `cepctl connectors` waits for one cluster. */
 #define PROBE_TIMEOUT_MS 5000

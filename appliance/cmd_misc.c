@@ -9,7 +9,7 @@
 #include "cmd_common.h"
 #include "exp.h"
 #include "report.h"
-#include "util.h"
+#include "files.h"
 
 int cepctl_cmd_validate(const cepctl_opts *o0, int argc, char **argv)
 {

@@ -12,7 +12,9 @@
 #include "cmd_common.h"
 #include "exp.h"
 #include "report.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 static volatile sig_atomic_t interrupted;
 

@@ -38,7 +38,7 @@
 #include "cli.h"
 #include "cmd_common.h"
 #include "config.h"
-#include "util.h"
+#include "files.h"
 
 enum { SEED_MAX_FILES = 64, SEED_FILE_MAX = 1024 * 1024, SEED_LINE = 1024 };
 

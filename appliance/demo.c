@@ -22,7 +22,9 @@
 #include "cli.h"
 #include "cmd_common.h"
 #include "demo_kube.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 /* The demo experiment. Only the port is filled in; the document itself is
  * fixed text, kept here so the demo needs no file from the source tree. */

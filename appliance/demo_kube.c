@@ -32,6 +32,8 @@
 
 #include "kube.h"
 #include "kube_rbac.h"
+#include "clock.h"
+#include "files.h"
 #include "util.h"
 
 #define NS "demo"

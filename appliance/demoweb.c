@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "util.h"
+#include "clock.h"
 
 static volatile sig_atomic_t stop_flag;
 

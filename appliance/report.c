@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define MAX_PHASES 16
 #define MAX_PROBES 64

@@ -15,7 +15,8 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define FOLLOW_DEFAULT_MAX 256
 #define FOLLOW_MAX 1000

@@ -28,7 +28,8 @@
 
 #include "cp.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define MAX_HELD 256 /* task ids in one heartbeat */
 #define HEALTH_EVERY_MS 30000

@@ -16,7 +16,8 @@
 #include "log.h"
 #include "paths.h"
 #include "undo.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define STOP_WAIT_MS (CEP_ABORT_GRACE_MS + 10000)
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "run_id.h"
 
 #define MAX_BATCH 4096
 

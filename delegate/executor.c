@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 
 struct cep_executor {
 	const cep_executor_ops *ops;

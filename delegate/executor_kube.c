@@ -29,7 +29,9 @@
 #include "podtarget.h"
 #include "log.h"
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define UNDO_LIMIT_MS (5 * 60000)
 

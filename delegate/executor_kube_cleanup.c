@@ -21,7 +21,8 @@
 
 #include "kube_pod.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define POLL_MS 500
 #define CLEANUP_DEADLINE_S 300 /* the cluster ends a stuck one itself */

@@ -13,7 +13,7 @@
 
 #include "kube_pod.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 typedef struct wctx {
 	krun *kr;

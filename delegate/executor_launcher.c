@@ -26,7 +26,10 @@
 #include "log.h"
 #include "rpc.h"
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 /* The monitor thread makes these calls for every run, and systemd's
  * watchdog follows its ticks (lib/base/sdnotify.h, WatchdogSec=30s): a dead

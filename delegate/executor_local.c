@@ -36,7 +36,9 @@
 #include "log.h"
 #include "runproc.h"
 #include "forkexec.h"
-#include "util.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define UNDO_TRIES 30 /* x 100 ms that SIGKILLed ones may linger */
 

@@ -17,7 +17,8 @@
 
 #include "cep.pb-c.h"
 #include "rpc.h"
-#include "util.h"
+#include "files.h"
+#include "procfs.h"
 
 /* A launcher that does not answer must not hold a submission up for
  * long (the policy runs outside the delegate's lock, but the operator

@@ -41,7 +41,8 @@
 
 #include "kube.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 struct cep_lease {
 	cep_delegate *d;

@@ -19,7 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sdnotify.h"
-#include "util.h"
+#include "err.h"
 
 static void usage(FILE *f)
 {

@@ -30,7 +30,9 @@
 #include "exp.h"
 #include "cred.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define TICK_MS 100
 #define GRANT_WAIT_MS 1000

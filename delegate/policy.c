@@ -18,7 +18,7 @@
 
 #include "hostview.h"
 #include "netns.h"
-#include "util.h"
+#include "err.h"
 
 /* Parameters that name a host target, checked against the target lists. */
 static const char *const target_keys[] = {"process", "cgroup", NULL};

@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "run_id.h"
 
 typedef struct replay_st {
 	cep_run *r;

@@ -22,7 +22,8 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define RELAY_TIMEOUT_MS 1000
 #define RELAY_WAKE_MS 200

@@ -16,7 +16,8 @@
 
 #include "exp.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 cep_run *delegate_run_find(cep_delegate *d, const char *id)
 {

@@ -12,7 +12,9 @@
 #include "exp.h"
 #include "log.h"
 #include "policy.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 static int parse_spec(const char *yaml, size_t len, const char *fname,
     cep_exp **exp, cep_err *err)

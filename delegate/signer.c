@@ -14,7 +14,7 @@
 #include "log.h"
 #include "pki.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
 
 #define CALL_TIMEOUT_MS 10000
 #define OPEN_WAIT_MS 15000

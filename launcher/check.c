@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "caps.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define MAX_RECORDS 64
 

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "netns.h"
-#include "util.h"
+#include "procfs.h"
 
 #define WALK_DEPTH 256 /* directories open at once */
 #define WALK_LINKS 40  /* symlinks followed, as the kernel's ELOOP */

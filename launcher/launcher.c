@@ -25,7 +25,10 @@
 #include "forkexec.h"
 #include "log.h"
 #include "runproc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define TICK_MS 250
 #define BACKSTOP_MS 60000 /* past the deadline: the launcher kills */

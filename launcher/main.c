@@ -15,7 +15,7 @@
 #include "daemon.h"
 #include "launcher.h"
 #include "log.h"
-#include "util.h"
+#include "files.h"
 
 #define DELEGATE_USER "cep-delegate"
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "caps.h"
-#include "util.h"
+#include "files.h"
 
 int launcher_privs_init(cep_launcher_privs *p, unsigned caps, bool set_caps,
     cep_err *err)

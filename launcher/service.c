@@ -19,7 +19,9 @@
 #include "forkexec.h"
 #include "log.h"
 #include "runproc.h"
-#include "util.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define CLEANUP_LIMIT_MS 120000
 

@@ -15,7 +15,8 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 /* ------------------------------------------------------------ refusals */
 

@@ -17,7 +17,7 @@
 #include "log.h"
 #include "relay.h"
 #include "sdnotify.h"
-#include "util.h"
+#include "err.h"
 
 static void usage(FILE *f)
 {

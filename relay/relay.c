@@ -21,7 +21,7 @@
 #include "cred.h"
 #include "log.h"
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 
 #define PEM_MAX (64 * 1024)
 

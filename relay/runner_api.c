@@ -17,6 +17,8 @@
 
 #include "log.h"
 #include "pki.h"
+#include "clock.h"
+#include "run_id.h"
 #include "util.h"
 
 #define CERT_DER_MAX (16 * 1024)

@@ -27,7 +27,8 @@
 
 #include "frame.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id)
 {

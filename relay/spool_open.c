@@ -25,7 +25,7 @@
 
 #include "frame.h"
 #include "log.h"
-#include "util.h"
+#include "files.h"
 
 static uint64_t get_le(const unsigned char *p, int bytes)
 {

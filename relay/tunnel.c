@@ -27,7 +27,8 @@
 #include "cep.pb-c.h"
 #include "cp.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define SESSION_IDLE_MS (10 * 60 * 1000) /* > any call's deadline */
 #define POLL_MAX 64

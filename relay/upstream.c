@@ -21,7 +21,8 @@
 #include "cp.h"
 #include "log.h"
 #include "spool.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define UPLOAD_MAX_BYTES (1024u * 1024u)
 #define DELEGATE_TIMEOUT_MS 2000

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "undo.h"
 #include "undo_node.h"
-#include "util.h"
+#include "files.h"
 
 #define REPORT_MAX 4096 /* Kubernetes keeps at most 4 KiB of it */
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "util.h"
+#include "clock.h"
 
 struct cep_runner_ctl {
 	pthread_mutex_t mtx;

@@ -11,7 +11,7 @@
 #include "log.h"
 #include "params.h"
 #include "probes.h"
-#include "util.h"
+#include "clock.h"
 
 typedef struct fault_rt {
 	const cep_exp_item *it;

@@ -17,7 +17,7 @@
 #include "fault.h"
 #include "kube_target.h"
 #include "params.h"
-#include "util.h"
+#include "clock.h"
 
 #define MAX_PODS 10000
 

@@ -15,7 +15,7 @@
 
 #include "fault_target.h"
 #include "params.h"
-#include "util.h"
+#include "clock.h"
 
 /* describe -> inject hand-over: the engine describes then injects the
  * same item on the same thread. */

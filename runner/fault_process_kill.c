@@ -20,7 +20,9 @@
 
 #include "fault.h"
 #include "params.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define MAX_MATCH 1024

@@ -28,7 +28,8 @@
 #include "log.h"
 #include "rpc.h"
 #include "session.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define EXIT_DELIVERED 0
 #define EXIT_USAGE 2

@@ -6,7 +6,7 @@
 
 #include "params.h"
 #include "registry.h"
-#include "util.h"
+#include "clock.h"
 
 static const cep_probe_ops *const registry[] = {
     &runner_probe_http,

@@ -18,7 +18,7 @@
 
 #include "params.h"
 #include "probe.h"
-#include "util.h"
+#include "clock.h"
 
 #define OUT_MAX (64u * 1024u)
 #define MAX_ARGS 256

@@ -17,7 +17,7 @@
 #include "kube_target.h"
 #include "params.h"
 #include "probe.h"
-#include "util.h"
+#include "clock.h"
 
 #define PATH_DEPTH 16
 

@@ -10,7 +10,7 @@
 
 #include "params.h"
 #include "probe.h"
-#include "util.h"
+#include "clock.h"
 
 enum { NOT_RUN = -1, FAILED = 0, PASSED = 1 };
 

@@ -20,7 +20,9 @@
 #include "rpc.h"
 #include "secret.h"
 #include "tunnel.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define M_CHALLENGE "cep.v1.Runner/Challenge"
 #define M_PROVE "cep.v1.Runner/Prove"

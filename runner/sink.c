@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 struct cep_runner_sink {
 	const cep_runner_sink_ops *ops;

@@ -25,7 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "signsvc.h"
-#include "util.h"
+#include "files.h"
 
 typedef struct args {
 	cep_daemon_args d;   /* --home, --debug */

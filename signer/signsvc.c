@@ -18,7 +18,8 @@
 
 #include "log.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define RUN_ID_MAX 23
 #define URI_MAX 255

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 
 static int home_paths(const char *home, cep_paths *p, cep_err *err)
 {

@@ -12,7 +12,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 #define STATUS_MAX 256
 

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <sys/random.h>
 
 int cep_util_random(void *buf, size_t len, cep_err *err)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 void cep_yamlget_init(cep_yamlget *g, const cep_yaml_doc *doc, cep_err *err)
 {

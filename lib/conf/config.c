@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 #include "yamlget.h"
 

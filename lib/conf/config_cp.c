@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "err.h"
 
 static bool valid_url(const char *s, const char *scheme)
 {

@@ -31,7 +31,7 @@
 #include "http.h"
 #include "log.h"
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 
 #define CP_TOKEN_MAX (64 * 1024)
 #define CP_CONNECT_MAX_MS 10000 /* a connect never takes the whole call */

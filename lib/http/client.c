@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define POOL_DEFAULT 8
 #define STREAM_POLL_MS 200

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 
 #include "connector_int.h"
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 
 #define MAX_CONNECTORS 1024

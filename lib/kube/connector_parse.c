@@ -12,7 +12,7 @@
 
 #include "connector.h"
 #include "connector_int.h"
-#include "util.h"
+#include "err.h"
 #include "yamldoc.h"
 #include "yamlget.h"
 

@@ -25,6 +25,8 @@
 
 #include "http.h"
 #include "log.h"
+#include "clock.h"
+#include "files.h"
 #include "util.h"
 
 #define KUBE_TOKEN_MAX (64 * 1024)

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 
 /* Loading state: the document and where relative paths start. */

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "files.h"
 
 const cep_kube_res cep_kube_pods = {"v1", "pods", "Pod", true};
 const cep_kube_res cep_kube_secrets = {"v1", "secrets", "Secret", true};

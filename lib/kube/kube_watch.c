@@ -20,7 +20,7 @@
 
 #include "http.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 #define QUERY_MAX (16 * 1024)
 #define WATCH_POLL_MS 200

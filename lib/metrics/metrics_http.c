@@ -25,7 +25,7 @@
 #include "log.h"
 #include "paths.h"
 #include "rpc.h"
-#include "util.h"
+#include "files.h"
 
 struct cep_metrics_server {
 	cep_metrics *m;

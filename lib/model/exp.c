@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "err.h"
 
 #define MAX_FAULTS 16
 #define MAX_PROBES 32

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define LIST_CAP CEP_EXPV_LIST_CAP
 #define STRING_CAP CEP_EXPV_STRING_CAP

@@ -29,7 +29,7 @@
 #include "files.h"
 #include "frame.h"
 #include "log.h"
-#include "util.h"
+#include "run_id.h"
 
 struct cep_journal {
 	pthread_mutex_t mu;

@@ -25,7 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 /* MNL_SOCKET_BUFFER_SIZE is sysconf-based (a VLA); one page is plenty
  * for these few messages. */

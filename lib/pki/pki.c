@@ -37,7 +37,8 @@
 #include <mbedtls/x509_crt.h>
 
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define SKEW_MS (5 * 60 * 1000LL)
 #define CA_VALIDITY_MS (3653LL * 24 * 3600 * 1000) /* ten years */

@@ -24,7 +24,8 @@
 #include <mbedtls/x509.h>
 #include <mbedtls/x509_crt.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define CERT_DER_MAX 16384
 #define CA_PEM_MAX 65536

@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include "forkexec.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define REPORT_MAX (64 * 1024)
 

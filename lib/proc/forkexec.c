@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "procfs.h"
 
 static void child(const cep_forkexec_opts *o, int logfd, int nullfd)
 {

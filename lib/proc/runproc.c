@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define CMDLINE_MAX (32 * 1024)
 

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "clock.h"
 #include "util.h"
 
 #define URL_MAX 512

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 1000

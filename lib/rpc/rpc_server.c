@@ -47,7 +47,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 #define IDLE_MIN 4 /* receivers kept waiting */
 #define INITIAL_CTX 8

@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 
 #define CG2_MAGIC 0x63677270L /* CGROUP2_SUPER_MAGIC */
 #define CG1_MAGIC 0x27e0ebL   /* CGROUP_SUPER_MAGIC */

@@ -44,7 +44,9 @@
 #include "http.h"
 #include "kube.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #ifndef CEP_SOURCE_DIR
 #define CEP_SOURCE_DIR "."

@@ -44,7 +44,8 @@
 #include "log.h"
 #include "pki.h"
 #include "relay_app.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define BATCH 64
 #define RATE 10000.0 /* events/s of the latency phase */

@@ -21,7 +21,8 @@
 #include "log.h"
 #include "pki.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define BATCH 64
 

@@ -33,7 +33,8 @@
 #include "pki.h"
 #include "relay.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define BATCH 64
 #define APPL "bench"

@@ -22,7 +22,8 @@
 #include "journal.h"
 #include "paths.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define CALL_MS 10000
 

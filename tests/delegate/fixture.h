@@ -36,7 +36,8 @@
 #include "pki.h"
 #include "rpc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 /* ------------------------------------------------------------ fake runner */
 

@@ -17,7 +17,10 @@
 
 #include "executor.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define RUN "r-0123456789abcdef"
 

@@ -22,7 +22,9 @@
 #include "launcher.h"
 #include "policy.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 static cep_policy pol;
 static char *dir;

@@ -20,7 +20,9 @@
 #include "kube.h"
 #include "kubeapi_fixture.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define RELAY "tls+tcp://127.0.0.1:7443"
 #define SEL_CEP "app.kubernetes.io/managed-by=cep"

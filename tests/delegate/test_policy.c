@@ -12,7 +12,7 @@
 #include "exp.h"
 #include "policy.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 static cep_policy pol;
 

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "pki.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 static char *ca_pem;
 static cep_pki_ca *ca;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "util.h"
+#include "files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "connector.h"
-#include "util.h"
+#include "files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 
 #include "journal.h"
 #include "log.h"
-#include "util.h"
+#include "files.h"
 
 static char dir[] = "/tmp/cep-fuzz-journal-XXXXXX";
 static char path[sizeof(dir) + 16];

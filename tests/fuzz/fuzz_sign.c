@@ -18,7 +18,8 @@
 #include "cep.pb-c.h"
 #include "pki.h"
 #include "signsvc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 static cep_pki_ca *ca;
 static const cep_signsvc_policy pol = {.appliance = "fuzz",

@@ -13,7 +13,7 @@
 
 #include "log.h"
 #include "spool.h"
-#include "util.h"
+#include "files.h"
 
 static char dir[] = "/tmp/cep-fuzz-spool-XXXXXX";
 static char path[sizeof(dir) + 32];

@@ -19,7 +19,8 @@
 #include "log.h"
 #include "rpc.h"
 #include "tunnel_int.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define WAIT_MS 5000
 

@@ -24,7 +24,9 @@
 #include "launcherfix.h"
 #include "rpc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 static const char fake_runner[] = "#!/bin/sh\nexit 0\n";
 

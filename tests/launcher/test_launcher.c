@@ -21,7 +21,9 @@
 #include "rpc.h"
 #include "runproc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 #define RUN "r-0123456789abcdef"
 #define PEM "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

@@ -22,7 +22,9 @@
 
 #include "log.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 /* ------------------------------------------------------- fake delegate */
 

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 TestSuite(relay_load, .init = setup, .fini = teardown, .timeout = 120);
 

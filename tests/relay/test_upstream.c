@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "metrics.h"
-#include "util.h"
+#include "clock.h"
 
 #define SPOOL_MAX (96 * 1024) /* room while the spool holds < 32 KiB */
 #define TEXT_LEN 1500 /* 16 events: ~24 KiB; the fake delegate acks seq < 64 */

@@ -13,7 +13,7 @@
 
 #include "engine.h"
 #include "rt.h"
-#include "util.h"
+#include "clock.h"
 
 static rt_sink S;
 static void setup(void)

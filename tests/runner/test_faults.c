@@ -16,7 +16,7 @@
 
 #include "fault.h"
 #include "rt.h"
-#include "util.h"
+#include "clock.h"
 
 static rt_sink S;
 static void setup(void)

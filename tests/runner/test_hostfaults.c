@@ -29,7 +29,7 @@
 #include "rt.h"
 #include "target.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 #define RUN "r-0123456789abcdef"
 #define EXP_HEAD                                                          \

@@ -25,7 +25,7 @@
 #include "rt.h"
 #include "testutil.h"
 #include "undo.h"
-#include "util.h"
+#include "clock.h"
 
 static kubeapi_fixture *F;
 static cep_kube *K; /* admin */

@@ -23,7 +23,7 @@
 #include "rt.h"
 #include "undo.h"
 #include "undo_node.h"
-#include "util.h"
+#include "clock.h"
 
 TestSuite(netfaults, .init = setup, .fini = teardown, .timeout = 120);
 

@@ -13,7 +13,7 @@
 
 #include "netinj.h"
 #include "netlab.h"
-#include "util.h"
+#include "clock.h"
 
 TestSuite(netmangle, .init = setup, .fini = teardown, .timeout = 120);
 

@@ -18,7 +18,7 @@
 #include "probe.h"
 #include "rt.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 static nng_http_server *srv;
 static int port;

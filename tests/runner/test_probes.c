@@ -14,7 +14,8 @@
 #include "probe.h"
 #include "rt.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 static nng_http_server *srv;
 static int port;

@@ -21,6 +21,8 @@
 #include "rpc.h"
 #include "rt.h"
 #include "testutil.h"
+#include "clock.h"
+#include "files.h"
 #include "util.h"
 
 #define RUN_ID "r-00112233aabbccdd"

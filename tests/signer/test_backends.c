@@ -16,7 +16,9 @@
 #include "signer.h"
 #include "signsvc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define MIN_MS (60 * 1000LL)
 

@@ -18,7 +18,8 @@
 #include "signsvc.h"
 #include "keyfix.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define MIN_MS (60 * 1000LL)
 

@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define READY_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS 10000

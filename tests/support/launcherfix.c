@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 void cep_test_launcher_setup(cep_test_launcher *t, const char *tag,
     const char *runner_script)

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 
 char *cep_test_tmpdir(const char *tag)
 {

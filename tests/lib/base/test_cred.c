@@ -8,7 +8,7 @@
 
 #include "cred.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 static char *dir;
 

@@ -10,7 +10,7 @@
 
 #include "log.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 static char *dir;
 static char path[4096];

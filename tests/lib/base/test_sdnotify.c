@@ -18,7 +18,7 @@
 
 #include "sdnotify.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 static char *dir;
 static int mgr = -1; /* the "service manager" end */

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 Test(util, durations)
 {

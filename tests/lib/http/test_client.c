@@ -14,7 +14,8 @@
 #include "http.h"
 #include "kubeapi_fixture.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 static kubeapi_fixture *srv;
 static char ca_path[4096];

@@ -14,7 +14,7 @@
 
 #include "metrics.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 static cep_metrics *new_reg(void)
 {

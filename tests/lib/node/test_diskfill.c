@@ -12,7 +12,7 @@
 
 #include "diskfill.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 #define RUN_ID "r-0123456789abcdef"
 #define FILL ".cep-fill-r-0123456789abcdef-2"

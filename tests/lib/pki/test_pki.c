@@ -21,6 +21,8 @@
 #include "pki.h"
 #include "keyfix.h"
 #include "testutil.h"
+#include "clock.h"
+#include "run_id.h"
 #include "util.h"
 
 #define HOUR_MS (3600 * 1000LL)

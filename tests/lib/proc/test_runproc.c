@@ -12,7 +12,9 @@
 #include "cleanrun.h"
 #include "runproc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define RUN "r-0123456789abcdef"
 #define SLOW_RUN "r-5105000000000000" /* the stand-in sleeps for it */

@@ -24,7 +24,7 @@
 #include "rpc.h"
 #include "rpc_int.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 /* ------------------------------------------------------------ handlers */
 

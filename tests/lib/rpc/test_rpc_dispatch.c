@@ -14,7 +14,7 @@
 #include "cep.pb-c.h"
 #include "rpc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 /* Echo: what the handler saw of its caller, "<run_id>|<verified>|<peer>|
  * <pipe>", as the nonce of a ChallengeReply. */

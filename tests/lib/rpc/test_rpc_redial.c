@@ -23,7 +23,7 @@
 #include "rpc.h"
 #include "rpc_int.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 #define WATCHDOG_MS 1000
 #define MAX_HELD 64
