@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 struct cepctl_admin {
 	cep_rpc_client *rpc;
@@ -52,11 +53,11 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 	snprintf(full, sizeof(full), "cep.v1.Admin/%s", method);
 	/* long enough to ride out a delegate restart or an ipc listener
 	 * being re-created (lib/rpc/rpc_guard.c) */
-	int64_t give_up = cep_mono_ms() + 10000;
+	int64_t give_up = cep_clock_mono_ms() + 10000;
 	for (int attempt = 0;; attempt++) {
 		int rv = cep_rpc_invoke(a->rpc, full, req, reply_desc, reply,
 		    timeout_ms, err);
-		if (rv != CEP_UNAVAILABLE || cep_mono_ms() > give_up) {
+		if (rv != CEP_UNAVAILABLE || cep_clock_mono_ms() > give_up) {
 			if (rv == CEP_UNAVAILABLE) {
 				char why[CEP_ERR_MSG_MAX];
 				snprintf(why, sizeof(why), "%s", err->msg);
@@ -67,7 +68,7 @@ int cepctl_admin_call(cepctl_admin *a, const char *method,
 			}
 			return rv;
 		}
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 400));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 400));
 	}
 }
 
@@ -94,7 +95,7 @@ int cepctl_admin_submit(cepctl_admin *a, const char *yaml, const char *name,
 int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
 {
 	Cep__V1__StatusRequest req = CEP__V1__STATUS_REQUEST__INIT;
-	int64_t give_up = cep_mono_ms() + timeout_ms;
+	int64_t give_up = cep_clock_mono_ms() + timeout_ms;
 	do {
 		ProtobufCMessage *st = NULL;
 		if (cepctl_admin_call(a, "Status", &req.base,
@@ -105,8 +106,8 @@ int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err)
 			if (ok)
 				return CEP_OK;
 		}
-		cep_sleep_ms(100);
-	} while (cep_mono_ms() < give_up);
+		cep_clock_sleep_ms(100);
+	} while (cep_clock_mono_ms() < give_up);
 	return cep_err_set(err, CEP_UNAVAILABLE,
 	    "the delegate or relay at %s "
 	    "did not come up within %d ms",

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 
 /* --- emission through libyaml ------------------------------------------ */
@@ -129,13 +129,13 @@ static const cep_yaml_node *find_pair(const cep_yaml_node *map, const char *key,
     const cep_yaml_node **k)
 {
 	*k = NULL;
-	if (cep_yaml_kind(map) != CEP_YAML_MAP)
+	if (cep_yamldoc_kind(map) != CEP_YAML_MAP)
 		return NULL;
-	for (size_t i = 0; i < cep_yaml_len(map); i++) {
-		const char *s = cep_yaml_scalar(cep_yaml_key_at(map, i));
+	for (size_t i = 0; i < cep_yamldoc_len(map); i++) {
+		const char *s = cep_yamldoc_scalar(cep_yamldoc_key_at(map, i));
 		if (s != NULL && strcmp(s, key) == 0) {
-			*k = cep_yaml_key_at(map, i);
-			return cep_yaml_value_at(map, i);
+			*k = cep_yamldoc_key_at(map, i);
+			return cep_yamldoc_value_at(map, i);
 		}
 	}
 	return NULL;
@@ -145,7 +145,7 @@ static const cep_yaml_node *find_pair(const cep_yaml_node *map, const char *key,
 static const cep_yaml_node *section_map(const struct plan *pl,
     const char *section, const cep_yaml_node **sk)
 {
-	const cep_yaml_node *root = cep_yaml_root(pl->doc);
+	const cep_yaml_node *root = cep_yamldoc_root(pl->doc);
 	if (section == NULL) {
 		*sk = NULL;
 		return root;
@@ -188,13 +188,13 @@ static size_t quoted_end(const char *t, size_t off, size_t le)
 static bool value_span(const struct plan *pl, const cep_yaml_node *k,
     const cep_yaml_node *v, size_t *s, size_t *e)
 {
-	const char *t = pl->text, *text = cep_yaml_scalar(v);
-	if (text == NULL || cep_yaml_line(v) != cep_yaml_line(k))
+	const char *t = pl->text, *text = cep_yamldoc_scalar(v);
+	if (text == NULL || cep_yamldoc_line(v) != cep_yamldoc_line(k))
 		return false;
-	size_t ls = line_start(t, pl->len, cep_yaml_line(v)), le = ls;
+	size_t ls = line_start(t, pl->len, cep_yamldoc_line(v)), le = ls;
 	while (le < pl->len && t[le] != '\n' && t[le] != '\r')
 		le++;
-	size_t off = ls + (size_t)cep_yaml_col(v) - 1, end = off;
+	size_t off = ls + (size_t)cep_yamldoc_col(v) - 1, end = off;
 	if (off >= le)
 		return false;
 	if (t[off] == '\'' || t[off] == '"') {
@@ -221,8 +221,8 @@ static int check_one(struct plan *pl, int i)
 	const struct setting *s = &settings[i];
 	const cep_yaml_node *sk, *k;
 	const cep_yaml_node *map = section_map(pl, s->section, &sk);
-	if (sk != NULL && cep_yaml_kind(map) != CEP_YAML_MAP)
-		return cep_yaml_error(pl->err, pl->doc, sk,
+	if (sk != NULL && cep_yamldoc_kind(map) != CEP_YAML_MAP)
+		return cep_yamldoc_error(pl->err, pl->doc, sk,
 		    "%s has no keys, "
 		    "so cepctl init cannot add %s (%s) to it: add it under "
 		    "%s by hand, or delete the empty %s",
@@ -235,9 +235,9 @@ static int check_one(struct plan *pl, int i)
 	}
 	if (strcmp(loaded(&pl->old, i), pl->want[i]) == 0)
 		return CEP_OK;
-	const char *was = cep_yaml_scalar(v);
+	const char *was = cep_yamldoc_scalar(v);
 	if (!pl->replace)
-		return cep_yaml_error(pl->err, pl->doc, k,
+		return cep_yamldoc_error(pl->err, pl->doc, k,
 		    "%s%s%s is \"%s\" "
 		    "here, not \"%s\" as %s asks; cepctl init does not change "
 		    "a setting of an existing cep.yaml unless told to: edit "
@@ -245,7 +245,7 @@ static int check_one(struct plan *pl, int i)
 		    s->section ? s->section : "", s->section ? "." : "", s->key,
 		    was ? was : "", pl->want[i], s->flag);
 	if (!value_span(pl, k, v, &pl->rs[i], &pl->re[i]))
-		return cep_yaml_error(pl->err, pl->doc, v,
+		return cep_yamldoc_error(pl->err, pl->doc, v,
 		    "%s%s%s: not a "
 		    "one-line value that --replace-config-keys can replace; "
 		    "edit it by hand",
@@ -260,8 +260,8 @@ static int check_one(struct plan *pl, int i)
  * a block mapping's key, where a line with its indentation can go. */
 static bool starts_line(const struct plan *pl, const cep_yaml_node *n)
 {
-	size_t off = line_start(pl->text, pl->len, cep_yaml_line(n));
-	int col = cep_yaml_col(n);
+	size_t off = line_start(pl->text, pl->len, cep_yamldoc_line(n));
+	int col = cep_yamldoc_col(n);
 	if (col < 1 || off + (size_t)col - 1 > pl->len)
 		return false;
 	for (int c = 0; c < col - 1; c++)
@@ -278,17 +278,17 @@ static int insert_point(const struct plan *pl, const char *section, int *line,
 {
 	const cep_yaml_node *sk;
 	const cep_yaml_node *map = section_map(pl, section, &sk);
-	const cep_yaml_node *first = cep_yaml_key_at(map, 0);
+	const cep_yaml_node *first = cep_yamldoc_key_at(map, 0);
 	bool block = first != NULL && starts_line(pl, first) &&
-	    (sk == NULL || cep_yaml_line(first) > cep_yaml_line(sk));
+	    (sk == NULL || cep_yamldoc_line(first) > cep_yamldoc_line(sk));
 	if (!block)
-		return cep_yaml_error(pl->err, pl->doc, sk ? sk : map,
+		return cep_yamldoc_error(pl->err, pl->doc, sk ? sk : map,
 		    "%s is not a block mapping (one key a line) that cepctl "
 		    "init can add keys to: add them by hand",
 		    section ? section : "the file");
 	/* right below "section:", before the comment of its first key */
-	*line = section != NULL ? cep_yaml_line(sk) + 1 : 0;
-	*indent = cep_yaml_col(first) - 1;
+	*line = section != NULL ? cep_yamldoc_line(sk) + 1 : 0;
+	*indent = cep_yamldoc_col(first) - 1;
 	return CEP_OK;
 }
 
@@ -465,7 +465,7 @@ static int plan_inserts(struct plan *pl, inserts *ins)
 	}
 	bool tail = has_adds(pl, NULL) || pl->n_new_sections > 0;
 	if (rv == CEP_OK && tail &&
-	    cep_yaml_kind(cep_yaml_root(pl->doc)) == CEP_YAML_MAP)
+	    cep_yamldoc_kind(cep_yamldoc_root(pl->doc)) == CEP_YAML_MAP)
 		rv = insert_point(pl, NULL, &line, &ins->root_indent);
 	return rv;
 }
@@ -502,11 +502,11 @@ static int build_text(const struct plan *pl, const char *text, size_t len,
 static size_t count_nodes(const cep_yaml_node *n)
 {
 	size_t c = 1;
-	enum cep_yaml_kind k = cep_yaml_kind(n);
-	for (size_t i = 0; k == CEP_YAML_SEQ && i < cep_yaml_len(n); i++)
-		c += count_nodes(cep_yaml_at(n, i));
-	for (size_t i = 0; k == CEP_YAML_MAP && i < cep_yaml_len(n); i++)
-		c += 1 + count_nodes(cep_yaml_value_at(n, i));
+	enum cep_yaml_kind k = cep_yamldoc_kind(n);
+	for (size_t i = 0; k == CEP_YAML_SEQ && i < cep_yamldoc_len(n); i++)
+		c += count_nodes(cep_yamldoc_at(n, i));
+	for (size_t i = 0; k == CEP_YAML_MAP && i < cep_yamldoc_len(n); i++)
+		c += 1 + count_nodes(cep_yamldoc_value_at(n, i));
 	return c;
 }
 
@@ -525,27 +525,28 @@ static bool replaced(const struct plan *pl, const char *section,
 static bool contains(const struct plan *pl, const cep_yaml_node *a,
     const cep_yaml_node *b, int depth, const char *section)
 {
-	enum cep_yaml_kind k = cep_yaml_kind(a);
-	if (k != cep_yaml_kind(b))
+	enum cep_yaml_kind k = cep_yamldoc_kind(a);
+	if (k != cep_yamldoc_kind(b))
 		return false;
 	if (k == CEP_YAML_SCALAR)
-		return strcmp(cep_yaml_scalar(a), cep_yaml_scalar(b)) == 0 &&
-		    cep_yaml_quoted(a) == cep_yaml_quoted(b);
-	if (k == CEP_YAML_SEQ && cep_yaml_len(a) != cep_yaml_len(b))
+		return strcmp(cep_yamldoc_scalar(a), cep_yamldoc_scalar(b)) ==
+		    0 &&
+		    cep_yamldoc_quoted(a) == cep_yamldoc_quoted(b);
+	if (k == CEP_YAML_SEQ && cep_yamldoc_len(a) != cep_yamldoc_len(b))
 		return false;
-	for (size_t i = 0; k == CEP_YAML_SEQ && i < cep_yaml_len(a); i++)
-		if (!contains(pl, cep_yaml_at(a, i), cep_yaml_at(b, i), 2,
+	for (size_t i = 0; k == CEP_YAML_SEQ && i < cep_yamldoc_len(a); i++)
+		if (!contains(pl, cep_yamldoc_at(a, i), cep_yamldoc_at(b, i), 2,
 		        NULL))
 			return false;
-	for (size_t i = 0; k == CEP_YAML_MAP && i < cep_yaml_len(a); i++) {
+	for (size_t i = 0; k == CEP_YAML_MAP && i < cep_yamldoc_len(a); i++) {
 		const cep_yaml_node *bk;
-		const char *key = cep_yaml_scalar(cep_yaml_key_at(a, i));
+		const char *key = cep_yamldoc_scalar(cep_yamldoc_key_at(a, i));
 		const cep_yaml_node *bv = find_pair(b, key, &bk);
 		if (bk == NULL)
 			return false;
 		if (depth <= 1 && replaced(pl, section, key))
 			continue; /* its new value: checked as loaded */
-		if (!contains(pl, cep_yaml_value_at(a, i), bv, depth + 1,
+		if (!contains(pl, cep_yamldoc_value_at(a, i), bv, depth + 1,
 		        depth == 0 ? key : NULL))
 			return false;
 	}
@@ -573,16 +574,16 @@ static int verify(const struct plan *pl, const char *text, size_t len)
 			    "by hand",
 			    pl->path, settings[i].key, settings[i].flag);
 	cep_yaml_doc *doc = NULL;
-	int rv = cep_yaml_parse(text, len, pl->path, &doc, err);
+	int rv = cep_yamldoc_parse(text, len, pl->path, &doc, err);
 	if (rv != CEP_OK)
 		return rv;
-	const cep_yaml_node *a = cep_yaml_root(pl->doc);
-	const cep_yaml_node *b = cep_yaml_root(doc);
-	bool same = (cep_yaml_kind(a) == CEP_YAML_NULL ||
+	const cep_yaml_node *a = cep_yamldoc_root(pl->doc);
+	const cep_yaml_node *b = cep_yamldoc_root(doc);
+	bool same = (cep_yamldoc_kind(a) == CEP_YAML_NULL ||
 	                contains(pl, a, b, 0, NULL)) &&
 	    count_nodes(b) ==
 	        count_nodes(a) + 2 * (pl->n_add + pl->n_new_sections);
-	cep_yaml_free(doc);
+	cep_yamldoc_free(doc);
 	return same ?
 	    CEP_OK :
 	    cep_err_set(err, CEP_INTERNAL,
@@ -616,7 +617,7 @@ static int plan_edit(struct plan *pl, cepctl_cfg_edit *e)
 		return cep_err_wrap(pl->err,
 		    "cepctl init changes no setting "
 		    "in a cep.yaml that does not load; fix it first");
-	if ((rv = cep_yaml_parse(pl->text, pl->len, pl->path, &pl->doc,
+	if ((rv = cep_yamldoc_parse(pl->text, pl->len, pl->path, &pl->doc,
 	         pl->err)) != CEP_OK)
 		return rv;
 	for (int i = 0; rv == CEP_OK && i < CEPCTL_SET_N; i++)
@@ -655,15 +656,15 @@ int cepctl_cfg_edit_plan(const cep_paths *p,
 	    .want = want,
 	    .replace = replace,
 	    .err = err};
-	int rv = cep_path(e->path, sizeof(e->path), err, "%s/cep.yaml",
+	int rv = cep_files_path(e->path, sizeof(e->path), err, "%s/cep.yaml",
 	    p->config);
 	if (rv == CEP_OK)
-		rv = cep_read_file(e->path, CEP_YAML_MAX_BYTES, &old, &pl.len,
+		rv = cep_files_read(e->path, CEP_YAML_MAX_BYTES, &old, &pl.len,
 		    err);
 	pl.text = old;
 	if (rv == CEP_OK)
 		rv = plan_edit(&pl, e);
-	cep_yaml_free(pl.doc);
+	cep_yamldoc_free(pl.doc);
 	free(old);
 	if (rv != CEP_OK)
 		cepctl_cfg_edit_free(e);

@@ -17,7 +17,7 @@
 #include "config.h"
 #include "err.h"
 #include "rpc.h"
-#include "runid.h"
+#include "run_id.h"
 #include "runstate.h"
 
 enum { CEPCTL_OK = 0, CEPCTL_FAIL = 1, CEPCTL_ERROR = 2 };

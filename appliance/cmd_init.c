@@ -24,7 +24,8 @@
 #include "connector.h"
 #include "pki.h"
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 /* --- config emission through libyaml (no YAML built by hand) ---------- */
 static int emit_list(yaml_emitter_t *em, const char *k, char rules[][128],
@@ -47,7 +48,7 @@ static int emit_list(yaml_emitter_t *em, const char *k, char rules[][128],
 static int emit_dur(yaml_emitter_t *em, const char *k, int64_t ms)
 {
 	char buf[32];
-	cep_format_duration(ms, buf, sizeof(buf));
+	cep_clock_format_duration(ms, buf, sizeof(buf));
 	return cepctl_emit_kv(em, k, buf);
 }
 
@@ -141,7 +142,7 @@ static int write_config(const char *path, const cep_config *c, cep_err *err)
 	yaml_emitter_delete(&em);
 	fclose(mem);
 	int rv = bad ? cep_err_set(err, CEP_INTERNAL, "emitting %s", path) :
-	               cep_write_file(path, buf, len, 0644, err);
+	               cep_files_write(path, buf, len, 0644, err);
 	free(buf);
 	return rv;
 }
@@ -182,15 +183,17 @@ static int issue_relay_cert(const cep_paths *p, bool replace, bool *issued,
 	    .cn = "cep-relay",
 	    .dns = dns,
 	    .ips = ips,
-	    .not_after_ms = cep_now_ms() + (int64_t)825 * 24 * 3600 * 1000,
+	    .not_after_ms = cep_clock_now_ms() +
+	        (int64_t)825 * 24 * 3600 * 1000,
 	    .server = 1,
 	};
 	char *cert_pem = NULL, *key_pem = NULL;
 	rv = cep_pki_issue(ca, &req, &cert_pem, &key_pem, err);
 	if (rv == CEP_OK)
-		rv = cep_write_file(key, key_pem, strlen(key_pem), 0600, err);
+		rv = cep_files_write(key, key_pem, strlen(key_pem), 0600, err);
 	if (rv == CEP_OK)
-		rv = cep_write_file(crt, cert_pem, strlen(cert_pem), 0644, err);
+		rv = cep_files_write(crt, cert_pem, strlen(cert_pem), 0644,
+		    err);
 	free(cert_pem);
 	cep_pki_free_secret(key_pem);
 	cep_pki_ca_free(ca);
@@ -202,9 +205,9 @@ static int copy_file(const char *src, const char *dst, cep_err *err)
 {
 	char *pem = NULL;
 	size_t len = 0;
-	int rv = cep_read_file(src, 64 * 1024, &pem, &len, err);
+	int rv = cep_files_read(src, 64 * 1024, &pem, &len, err);
 	if (rv == CEP_OK)
-		rv = cep_write_file(dst, pem, len, 0644, err);
+		rv = cep_files_write(dst, pem, len, 0644, err);
 	free(pem);
 	return rv;
 }
@@ -232,7 +235,7 @@ static int ca_fingerprint(const cep_paths *p, char *fp, size_t len,
 	char path[CEP_PATH_MAX + 16], *pem = NULL;
 	size_t n = 0;
 	snprintf(path, sizeof(path), "%s/ca.crt", p->pki);
-	int rv = cep_read_file(path, 64 * 1024, &pem, &n, err);
+	int rv = cep_files_read(path, 64 * 1024, &pem, &n, err);
 	if (rv == CEP_OK)
 		rv = cep_pki_fingerprint(pem, fp, len, err);
 	free(pem);
@@ -386,16 +389,17 @@ static int fhs_owners(const cep_paths *p, const fhs_ids *ids, cep_err *err)
 static int init_connectors(const cep_paths *p, cep_err *err)
 {
 	char dir[CEP_PATH_MAX], sample[CEP_PATH_MAX + 32];
-	int rv = cep_path(dir, sizeof(dir), err, "%s/connectors.d", p->config);
+	int rv = cep_files_path(dir, sizeof(dir), err, "%s/connectors.d",
+	    p->config);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(dir, 0755, err);
+		rv = cep_files_mkdirs(dir, 0755, err);
 	if (rv != CEP_OK)
 		return rv;
 	snprintf(sample, sizeof(sample), "%s/example.yaml.sample", dir);
 	if (exists(sample))
 		return CEP_OK;
 	const char *text = cep_connector_example_yaml();
-	return cep_write_file(sample, text, strlen(text), 0644, err);
+	return cep_files_write(sample, text, strlen(text), 0644, err);
 }
 
 /* Creates the home's folders, config, CA and relay certificate. */
@@ -413,7 +417,7 @@ static int abs_opt(char *dst, size_t len, const char *v, cep_err *err)
 	char *r = realpath(v, NULL);
 	if (r == NULL)
 		return cep_err_errno(err, errno, v);
-	int rv = cep_path(dst, len, err, "%s", r);
+	int rv = cep_files_path(dst, len, err, "%s", r);
 	free(r);
 	return rv;
 }
@@ -430,11 +434,11 @@ static int place_credential(const char *store, const char *src, const char *dst,
 {
 	const cep_secret_opts so = {64 * 1024, true, true, what};
 	cep_secret data = {0};
-	int rv = cep_mkdirs(store, 0700, err);
+	int rv = cep_files_mkdirs(store, 0700, err);
 	if (rv == CEP_OK)
 		rv = cep_secret_read(src, &so, &data, err);
 	if (rv == CEP_OK)
-		rv = cep_write_file(dst, data.data, data.len, 0600, err);
+		rv = cep_files_write(dst, data.data, data.len, 0600, err);
 	if (rv == CEP_OK)
 		rv = chown_one(dst, 0, 0, 0600, err);
 	cep_secret_free(&data);
@@ -470,11 +474,11 @@ static int cp_files(const cep_paths *p, const cepctl_init_opts *io,
 		return rv;
 	}
 	if (io->cp_ca != NULL)
-		rv = cep_path(out->ca_file, sizeof(out->ca_file), err,
+		rv = cep_files_path(out->ca_file, sizeof(out->ca_file), err,
 		    "%s/credentials/cp-ca.crt", p->config);
 	if (rv == CEP_OK && io->cp_token != NULL)
-		rv = cep_path(out->token_file, sizeof(out->token_file), err,
-		    "%s/credentials/cp-token", p->config);
+		rv = cep_files_path(out->token_file, sizeof(out->token_file),
+		    err, "%s/credentials/cp-token", p->config);
 	return rv;
 }
 
@@ -487,7 +491,8 @@ static int cp_copy(const cep_paths *p, const cepctl_init_opts *io,
 	int rv = CEP_OK;
 	if (!cp_creds(p) || (io->cp_ca == NULL && io->cp_token == NULL))
 		return CEP_OK;
-	rv = cep_path(store, sizeof(store), err, "%s/credentials", p->config);
+	rv = cep_files_path(store, sizeof(store), err, "%s/credentials",
+	    p->config);
 	if (rv == CEP_OK && io->cp_ca != NULL)
 		rv = place_credential(store, io->cp_ca, files->ca_file,
 		    "the control plane's CA", err);
@@ -582,14 +587,14 @@ static int init_config(const cep_paths *p, const cepctl_init_opts *io,
 static int init_dirs(const cep_paths *p, cep_err *err)
 {
 	int rv;
-	if ((rv = cep_mkdirs(p->config, 0755, err)) != CEP_OK ||
-	    (rv = cep_mkdirs(p->pki, 0700, err)) != CEP_OK ||
-	    (rv = cep_mkdirs(p->relay_pki, 0750, err)) != CEP_OK ||
-	    (rv = cep_mkdirs(p->state, 0700, err)) != CEP_OK)
+	if ((rv = cep_files_mkdirs(p->config, 0755, err)) != CEP_OK ||
+	    (rv = cep_files_mkdirs(p->pki, 0700, err)) != CEP_OK ||
+	    (rv = cep_files_mkdirs(p->relay_pki, 0750, err)) != CEP_OK ||
+	    (rv = cep_files_mkdirs(p->state, 0700, err)) != CEP_OK)
 		return rv;
 	/* installed, /run/cep is the units' (RuntimeDirectory, tmpfiles):
 	 * made here as root it would keep the daemons out */
-	return p->installed ? CEP_OK : cep_mkdirs(p->run, 0750, err);
+	return p->installed ? CEP_OK : cep_files_mkdirs(p->run, 0750, err);
 }
 
 int cepctl_init_run(const char *home, const cepctl_init_opts *io,

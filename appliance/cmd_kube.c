@@ -24,7 +24,7 @@
 #include "connector.h"
 #include "kube.h"
 #include "kube_rbac.h"
-#include "util.h"
+#include "err.h"
 
 /* How long `cepctl connectors` waits for one cluster. */
 #define PROBE_TIMEOUT_MS 5000
@@ -37,7 +37,7 @@ static int load_all(const cepctl_opts *o, const char *cmd, cep_connectors **cs)
 	cep_paths p;
 	cep_err err = {0};
 	if (cep_paths_resolve(o->home, &p, &err) != CEP_OK ||
-	    cep_connectors_load(&p, cs, &err) != CEP_OK) {
+	    cep_connector_list_load(&p, cs, &err) != CEP_OK) {
 		fprintf(stderr, "cepctl %s: %s\n", cmd, err.msg);
 		return -1;
 	}
@@ -47,15 +47,16 @@ static int load_all(const cepctl_opts *o, const char *cmd, cep_connectors **cs)
 static const cep_connector *find_one(const cep_connectors *cs, const char *cmd,
     const char *name)
 {
-	const cep_connector *c = cep_connectors_find(cs, name);
+	const cep_connector *c = cep_connector_list_find(cs, name);
 	if (c != NULL)
 		return c;
 	fprintf(stderr, "cepctl %s: no connector \"%s\"; known:", cmd, name);
-	for (size_t i = 0; i < cep_connectors_count(cs); i++)
-		fprintf(stderr, " %s", cep_connectors_at(cs, i)->name);
+	for (size_t i = 0; i < cep_connector_list_count(cs); i++)
+		fprintf(stderr, " %s", cep_connector_list_at(cs, i)->name);
 	fprintf(stderr, "%s\n",
-	    cep_connectors_count(cs) ? "" :
-	                               " none (connectors.d/ holds no *.yaml)");
+	    cep_connector_list_count(cs) ?
+	        "" :
+	        " none (connectors.d/ holds no *.yaml)");
 	return NULL;
 }
 
@@ -108,7 +109,7 @@ static int pick(const cepctl_opts *o, const char *cmd, const char *faults,
 	k->c = find_one(k->cs, cmd, name);
 	if (k->c != NULL)
 		return 0;
-	cep_connectors_free(k->cs);
+	cep_connector_list_free(k->cs);
 	return -1;
 }
 
@@ -299,18 +300,18 @@ int cepctl_cmd_connectors(const cepctl_opts *o0, int argc, char **argv)
 	    load_all(&o, "connectors", &cs) != 0)
 		return CEPCTL_ERROR;
 	struct probes *all = calloc(1, sizeof(*all));
-	size_t n = cep_connectors_count(cs);
+	size_t n = cep_connector_list_count(cs);
 	if (all == NULL || (all->v = calloc(n + 1, sizeof(*all->v))) == NULL) {
 		fprintf(stderr, "cepctl connectors: out of memory\n");
 		free(all);
-		cep_connectors_free(cs);
+		cep_connector_list_free(cs);
 		return CEPCTL_ERROR;
 	}
 	pthread_mutex_init(&all->mu, NULL);
 	pthread_cond_init(&all->cv, NULL);
 	all->n = n;
 	for (size_t i = 0; i < n; i++)
-		all->v[i].c = cep_connectors_at(cs, i);
+		all->v[i].c = cep_connector_list_at(cs, i);
 	bool complete = probe_all(all);
 	pthread_mutex_lock(&all->mu);
 	print_probes(&o, all);
@@ -324,7 +325,7 @@ int cepctl_cmd_connectors(const cepctl_opts *o0, int argc, char **argv)
 		pthread_cond_destroy(&all->cv);
 		free(all->v);
 		free(all);
-		cep_connectors_free(cs);
+		cep_connector_list_free(cs);
 	}
 	return rv;
 }
@@ -395,7 +396,7 @@ int cepctl_cmd_rbac(const cepctl_opts *o0, int argc, char **argv)
 	int rv = CEPCTL_ERROR;
 	if (ns_ok("rbac", k.c, ns) == 0)
 		rv = print_manifests(k.c, who, ns, k.types, k.ntypes);
-	cep_connectors_free(k.cs);
+	cep_connector_list_free(k.cs);
 	return rv;
 }
 
@@ -584,6 +585,6 @@ int cepctl_cmd_check(const cepctl_opts *o0, int argc, char **argv)
 	if (pick(&o, "check", faults, pos[0], &k) != 0)
 		return CEPCTL_ERROR;
 	int rv = run_check(k.c, ns, k.types, k.ntypes);
-	cep_connectors_free(k.cs);
+	cep_connector_list_free(k.cs);
 	return rv;
 }

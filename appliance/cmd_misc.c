@@ -9,7 +9,7 @@
 #include "cmd_common.h"
 #include "exp.h"
 #include "report.h"
-#include "util.h"
+#include "files.h"
 
 int cepctl_cmd_validate(const cepctl_opts *o0, int argc, char **argv)
 {
@@ -27,7 +27,7 @@ int cepctl_cmd_validate(const cepctl_opts *o0, int argc, char **argv)
 		char *text = NULL;
 		size_t len = 0;
 		cep_err err;
-		if (cep_read_file(pos[i], 1u << 20, &text, &len, &err) !=
+		if (cep_files_read(pos[i], 1u << 20, &text, &len, &err) !=
 		    CEP_OK) {
 			fprintf(stderr, "%s\n", err.msg);
 			worst = CEPCTL_ERROR;
@@ -72,7 +72,7 @@ static json_t *run_json(const Cep__V1__RunInfo *r)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:s}",
 	    "run_id", r->run_id, "name", r->name, "state",
-	    cep_run_state_name(r->state), "reason", r->reason, "verdict",
+	    cep_runstate_name(r->state), "reason", r->reason, "verdict",
 	    r->verdict, "score", r->score, "created_ms",
 	    (json_int_t)r->created_ms, "ended_ms", (json_int_t)r->ended_ms,
 	    "events", (json_int_t)r->events, "task_id",
@@ -116,7 +116,7 @@ int cepctl_cmd_runs(const cepctl_opts *o0, int argc, char **argv)
 			cepctl_fmt_time(r->created_ms, CEPCTL_TIME_DATE, t,
 			    sizeof(t));
 			printf("%-20s %-24s %-10s %-8s %6.1f  %s\n", r->run_id,
-			    r->name, cep_run_state_name(r->state),
+			    r->name, cep_runstate_name(r->state),
 			    r->verdict[0] ? r->verdict : "-", r->score, t);
 		}
 	}
@@ -180,7 +180,7 @@ int cepctl_cmd_abort(const cepctl_opts *o0, int argc, char **argv)
 		return CEPCTL_ERROR;
 	}
 	printf("run %s: abort sent (state %s)\n", info->run_id,
-	    cep_run_state_name(info->state));
+	    cep_runstate_name(info->state));
 	protobuf_c_message_free_unpacked(&info->base, NULL);
 	return CEPCTL_OK;
 }

@@ -12,7 +12,9 @@
 #include "cmd_common.h"
 #include "exp.h"
 #include "report.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -79,7 +81,7 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 	int state = 0, failures = 0;
 	bool aborted = false;
 	cep_err err;
-	while (!cep_run_state_final(state)) {
+	while (!cep_runstate_final(state)) {
 		if (interrupted && !aborted) {
 			if (progress)
 				fprintf(progress,
@@ -101,7 +103,7 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 			cepctl_report_free(r);
 			return CEPCTL_ERROR;
 		}
-		cep_sleep_ms(cep_rpc_backoff_ms(failures, 100, 1000));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(failures, 100, 1000));
 	}
 	/* the final answer may arrive before the last events: drain them */
 	int drained = 0;
@@ -131,7 +133,7 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err;
-	if (cep_read_file(pos[0], 1u << 20, &text, &len, &err) != CEP_OK) {
+	if (cep_files_read(pos[0], 1u << 20, &text, &len, &err) != CEP_OK) {
 		fprintf(stderr, "cepctl run: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}
@@ -199,7 +201,7 @@ int cepctl_cmd_logs(const cepctl_opts *o0, int argc, char **argv)
 			break;
 		}
 		bool more = cepctl_report_last_seq(r) != before;
-		if (!more && (!o.follow || cep_run_state_final(state)))
+		if (!more && (!o.follow || cep_runstate_final(state)))
 			break;
 	}
 	cepctl_report_free(r);

@@ -38,7 +38,7 @@
 #include "cli.h"
 #include "cmd_common.h"
 #include "config.h"
-#include "util.h"
+#include "files.h"
 
 enum { SEED_MAX_FILES = 64, SEED_FILE_MAX = 1024 * 1024, SEED_LINE = 1024 };
 
@@ -84,7 +84,8 @@ static int read_opt(const seed *s, const char *rel, char **data, size_t *len,
 {
 	char path[CEP_PATH_MAX];
 	struct stat st;
-	if (cep_path(path, sizeof(path), err, "%s/%s", s->dir, rel) != CEP_OK)
+	if (cep_files_path(path, sizeof(path), err, "%s/%s", s->dir, rel) !=
+	    CEP_OK)
 		return -1;
 	if (lstat(path, &st) != 0) {
 		if (errno == ENOENT)
@@ -99,7 +100,7 @@ static int read_opt(const seed *s, const char *rel, char **data, size_t *len,
 		    path);
 		return -1;
 	}
-	return cep_read_file(path, SEED_FILE_MAX, data, len, err) == CEP_OK ?
+	return cep_files_read(path, SEED_FILE_MAX, data, len, err) == CEP_OK ?
 	    1 :
 	    -1;
 }
@@ -172,7 +173,7 @@ static int read_connector(seed *s, const char *name, cep_err *err)
 static int read_connectors(seed *s, cep_err *err)
 {
 	char path[CEP_PATH_MAX];
-	if (cep_path(path, sizeof(path), err, "%s/connectors.d", s->dir))
+	if (cep_files_path(path, sizeof(path), err, "%s/connectors.d", s->dir))
 		return CEP_INTERNAL;
 	DIR *d = opendir(path);
 	if (d == NULL)
@@ -203,7 +204,8 @@ static int check_yaml(const cep_paths *p, seed *s, cep_err *err)
 	if (got <= 0)
 		return got < 0 ? CEP_INTERNAL : CEP_OK;
 	char name[CEP_PATH_MAX];
-	if (cep_path(name, sizeof(name), err, "%s/cep.yaml", s->dir) != CEP_OK)
+	if (cep_files_path(name, sizeof(name), err, "%s/cep.yaml", s->dir) !=
+	    CEP_OK)
 		return CEP_INTERNAL;
 	/* errors name the seed's file, file:line:col */
 	return cep_config_load_text(p, s->yaml, s->yaml_len, name, &cfg, err);
@@ -238,11 +240,12 @@ static int put(const char *dir, unsigned dmode, const char *name,
     const char *data, size_t len, unsigned mode, uid_t uid, cep_err *err)
 {
 	char path[CEP_PATH_MAX];
-	int rv = cep_mkdirs(dir, dmode, err);
+	int rv = cep_files_mkdirs(dir, dmode, err);
 	if (rv == CEP_OK)
-		rv = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
+		rv = cep_files_path(path, sizeof(path), err, "%s/%s", dir,
+		    name);
 	if (rv == CEP_OK)
-		rv = cep_write_file(path, data, len, mode, err);
+		rv = cep_files_write(path, data, len, mode, err);
 	if (rv == CEP_OK && uid != (uid_t)-1 && chown(path, uid, (gid_t)-1))
 		rv = cep_err_errno(err, errno, path);
 	return rv;
@@ -266,7 +269,7 @@ static int write_files(const cep_paths *p, const seed *s, cep_err *err)
 		rv = put(p->config, 0755, "cep.yaml", s->yaml, s->yaml_len,
 		    0644, (uid_t)-1, err);
 	if (rv == CEP_OK)
-		rv = cep_path(dir, sizeof(dir), err, "%s/credentials",
+		rv = cep_files_path(dir, sizeof(dir), err, "%s/credentials",
 		    p->config);
 	if (rv == CEP_OK && s->token != NULL)
 		rv = put(dir, 0700, "cp-token", s->token, s->token_len, 0600,
@@ -275,7 +278,7 @@ static int write_files(const cep_paths *p, const seed *s, cep_err *err)
 		rv = put(dir, 0700, "cp-ca.crt", s->ca, s->ca_len, 0600,
 		    (uid_t)-1, err);
 	if (rv == CEP_OK)
-		rv = cep_path(dir, sizeof(dir), err, "%s/connectors.d",
+		rv = cep_files_path(dir, sizeof(dir), err, "%s/connectors.d",
 		    p->config);
 	uid_t kube = kube_owner(p);
 	for (size_t i = 0; rv == CEP_OK && i < s->n_conn; i++) {
@@ -286,7 +289,7 @@ static int write_files(const cep_paths *p, const seed *s, cep_err *err)
 	/* sshd reads <config>/ssh/authorized_keys (the image's
 	 * sshd_config.d); root's, StrictModes-clean */
 	if (rv == CEP_OK && s->keys != NULL &&
-	    (rv = cep_path(dir, sizeof(dir), err, "%s/ssh", p->config)) ==
+	    (rv = cep_files_path(dir, sizeof(dir), err, "%s/ssh", p->config)) ==
 	        CEP_OK)
 		rv = put(dir, 0700, "authorized_keys", s->keys, s->keys_len,
 		    0600, (uid_t)-1, err);
@@ -305,14 +308,14 @@ static int seed_init(const cep_paths *p, const seed *s, cepctl_init_result *res,
 	io.cp_url = s->url[0] ? s->url : NULL;
 	io.cp_proxy = s->proxy[0] ? s->proxy : NULL;
 	if (s->token != NULL) {
-		if (cep_path(token, sizeof(token), err,
+		if (cep_files_path(token, sizeof(token), err,
 		        "%s/credentials/cp-token", p->config) != CEP_OK)
 			return CEP_INTERNAL;
 		io.cp_token = token;
 	}
 	if (s->ca != NULL) {
-		if (cep_path(ca, sizeof(ca), err, "%s/credentials/cp-ca.crt",
-		        p->config) != CEP_OK)
+		if (cep_files_path(ca, sizeof(ca), err,
+		        "%s/credentials/cp-ca.crt", p->config) != CEP_OK)
 			return CEP_INTERNAL;
 		io.cp_ca = ca;
 	}

@@ -22,7 +22,9 @@
 #include "cli.h"
 #include "cmd_common.h"
 #include "demo_kube.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 /* The demo experiment. Only the port is filled in; the document itself is
  * fixed text, kept here so the demo needs no file from the source tree. */
@@ -105,7 +107,7 @@ int cepctl_demo_init_home(const char *home, char *url, size_t len)
 	}
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/log", home);
-	cep_mkdirs(path, 0700, NULL);
+	cep_files_mkdirs(path, 0700, NULL);
 	return 0;
 }
 
@@ -140,13 +142,13 @@ static void stop_children(struct child *c, size_t n)
 	for (size_t i = n; i-- > 0;)
 		if (c[i].pid > 0)
 			kill(c[i].pid, SIGTERM);
-	int64_t until = cep_mono_ms() + 8000;
+	int64_t until = cep_clock_mono_ms() + 8000;
 	for (size_t i = n; i-- > 0;) {
 		while (c[i].pid > 0) {
 			pid_t w = waitpid(c[i].pid, NULL, WNOHANG);
 			if (w == c[i].pid || (w < 0 && errno == ECHILD))
 				break;
-			if (cep_mono_ms() > until) {
+			if (cep_clock_mono_ms() > until) {
 				fprintf(stderr,
 				    "demo: %s did not stop; killing it\n",
 				    c[i].name);
@@ -154,7 +156,7 @@ static void stop_children(struct child *c, size_t n)
 				waitpid(c[i].pid, NULL, 0);
 				break;
 			}
-			cep_sleep_ms(50);
+			cep_clock_sleep_ms(50);
 		}
 		c[i].pid = 0;
 	}
@@ -190,7 +192,7 @@ static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
 	cep_err err;
 	snprintf(yaml, sizeof(yaml), DEMO_YAML, web_port, web_port, web_port);
 	snprintf(path, sizeof(path), "%s/demo.yaml", home);
-	cep_write_file(path, yaml, strlen(yaml), 0644, NULL);
+	cep_files_write(path, yaml, strlen(yaml), 0644, NULL);
 
 	char *home_args[] = {"--home", (char *)home, NULL};
 	char *web_args[] = {"_demo-supervise", "--port", ports, NULL};
@@ -217,7 +219,7 @@ static int run_demo(cepctl_opts *o, const char *home, const char *bindir,
 	}
 	int rv = CEPCTL_ERROR;
 	for (int i = 0; i < 100 && !port_open(web_port); i++)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	if (!port_open(web_port))
 		fprintf(stderr, "demo: the web service did not come up\n");
 	else
@@ -258,7 +260,7 @@ int cepctl_cmd_demo(const cepctl_opts *o0, int argc, char **argv)
 	char home[4096];
 	if (keep != NULL) {
 		snprintf(home, sizeof(home), "%s", keep);
-		cep_mkdirs(home, 0700, NULL);
+		cep_files_mkdirs(home, 0700, NULL);
 	} else {
 		const char *tmp = getenv("TMPDIR");
 		snprintf(home, sizeof(home), "%s/cep-demo-XXXXXX",
@@ -281,7 +283,7 @@ int cepctl_cmd_demo(const cepctl_opts *o0, int argc, char **argv)
 	if (rv == CEPCTL_ERROR)
 		fprintf(stderr, "demo: logs are in %s/log (kept)\n", home);
 	else if (keep == NULL)
-		cep_rmtree(home, NULL);
+		cep_files_rmtree(home, NULL);
 	if (!kube)
 		printf("demo: stopped relay, delegate and web service%s\n",
 		    keep ? "; home kept" : "");

@@ -32,6 +32,8 @@
 
 #include "kube.h"
 #include "kube_rbac.h"
+#include "clock.h"
+#include "files.h"
 #include "util.h"
 
 #define NS "demo"
@@ -174,19 +176,19 @@ static void stop_child(const char *name, pid_t *pid)
 	if (*pid <= 0)
 		return;
 	kill(*pid, SIGTERM);
-	int64_t until = cep_mono_ms() + 10000;
+	int64_t until = cep_clock_mono_ms() + 10000;
 	for (;;) {
 		pid_t w = waitpid(*pid, NULL, WNOHANG);
 		if (w == *pid || (w < 0 && errno == ECHILD))
 			break;
-		if (cep_mono_ms() > until) {
+		if (cep_clock_mono_ms() > until) {
 			fprintf(stderr, "demo: %s did not stop; killing it\n",
 			    name);
 			kill(*pid, SIGKILL);
 			waitpid(*pid, NULL, 0);
 			break;
 		}
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	}
 	*pid = 0;
 }
@@ -218,7 +220,7 @@ static int add_rules(json_t *rules, const cep_kube_perm *p, const char *ns)
 static int random_token(char *buf, size_t len, cep_err *err)
 {
 	unsigned char raw[16];
-	if (cep_random(raw, sizeof(raw), err) != CEP_OK)
+	if (cep_util_random(raw, sizeof(raw), err) != CEP_OK)
 		return err->code;
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof(raw) && n + 3 < len; i++)
@@ -266,7 +268,7 @@ static int write_users(const char *path, cep_err *err)
 	if (text == NULL)
 		return cep_err_set(err, CEP_INTERNAL, "encoding %s failed",
 		    path);
-	int rv = cep_write_file(path, text, strlen(text), 0600, err);
+	int rv = cep_files_write(path, text, strlen(text), 0600, err);
 	free(text);
 	return rv;
 }
@@ -292,7 +294,7 @@ static int start_kubeapi(struct kdemo *d, const char *script, cep_err *err)
 {
 	char users[CEP_PATH_MAX + 16], exec_img[CEP_PATH_MAX + 300];
 	snprintf(d->kdir, sizeof(d->kdir), "%s/kubeapi", d->home);
-	if (cep_mkdirs(d->kdir, 0700, err) != CEP_OK)
+	if (cep_files_mkdirs(d->kdir, 0700, err) != CEP_OK)
 		return err->code;
 	snprintf(users, sizeof(users), "%s/users.json", d->home);
 	if (write_users(users, err) != CEP_OK)
@@ -320,7 +322,7 @@ static int start_kubeapi(struct kdemo *d, const char *script, cep_err *err)
 			    "kubeapi.log",
 			    script, d->home);
 		}
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	}
 	return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 	    "the Kubernetes API "
@@ -333,7 +335,7 @@ static int write_connector(struct kdemo *d, cep_err *err)
 	char dir[CEP_PATH_MAX + 32], path[CEP_PATH_MAX + 64];
 	char text[CEP_PATH_MAX + 1024];
 	snprintf(dir, sizeof(dir), "%s/config/connectors.d", d->home);
-	if (cep_mkdirs(dir, 0700, err) != CEP_OK)
+	if (cep_files_mkdirs(dir, 0700, err) != CEP_OK)
 		return err->code;
 	int n = snprintf(text, sizeof(text),
 	    "# The demo's cluster: the Kubernetes API test server.\n"
@@ -346,7 +348,7 @@ static int write_connector(struct kdemo *d, cep_err *err)
 	    "timeouts: {request: 10s, launch: 1m}\n",
 	    d->kdir);
 	snprintf(path, sizeof(path), "%s/" CONNECTOR ".yaml", dir);
-	return cep_write_file(path, text, (size_t)n, 0600, err);
+	return cep_files_write(path, text, (size_t)n, 0600, err);
 }
 
 /* Deployment web: 3 replicas of a pod the kubelet simply runs. */
@@ -378,7 +380,7 @@ static int create_web(struct kdemo *d, cep_err *err)
 			if (ready >= 3)
 				return CEP_OK;
 		}
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 	    "deployment " NS "/web "
@@ -521,7 +523,7 @@ static void *watch_main(void *p)
 		    rv != CEP_DEADLINE_EXCEEDED && !atomic_load(&d->stop)) {
 			say(d, "watching %s: %s (retrying)", w->res->plural,
 			    err.msg);
-			cep_sleep_ms(1000);
+			cep_clock_sleep_ms(1000);
 		}
 	}
 	free(w);
@@ -599,7 +601,7 @@ static int wait_no_leftovers(struct kdemo *d)
 		json_decref(s);
 		if (cnt == 0)
 			break;
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	printf("\nobjects carrying " CEP_SELECTOR " (pods, secrets, all "
 	       "namespaces):\n");
@@ -725,7 +727,7 @@ int cepctl_demo_kube(cepctl_opts *o, const char *home, const char *bindir)
 		rv = run_experiment(d);
 		/* the last removal events may trail the run's final state */
 		int left = wait_no_leftovers(d);
-		cep_sleep_ms(300);
+		cep_clock_sleep_ms(300);
 		if (left != 0) {
 			fprintf(stderr,
 			    "demo: %d object(s) carrying the cep labels "

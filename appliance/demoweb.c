@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "util.h"
+#include "clock.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -126,7 +126,7 @@ int cepctl_cmd_demo_supervise(int argc, char **argv)
 		    WIFSIGNALED(status) ? WTERMSIG(status) :
 		                          WEXITSTATUS(status),
 		    restarts);
-		cep_sleep_ms(100); /* a supervisor's restart delay */
+		cep_clock_sleep_ms(100); /* a supervisor's restart delay */
 		child = start_web(self, portbuf);
 	}
 	kill(child, SIGTERM);

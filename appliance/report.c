@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define MAX_PHASES 16
 #define MAX_PROBES 64
@@ -272,7 +272,7 @@ static void render_text(const cepctl_report *r, FILE *f)
 {
 	const Cep__V1__RunInfo *run = r->run;
 	fprintf(f, "\nrun %s  %s  %s\n", run ? run->run_id : "?",
-	    run ? run->name : "", run ? cep_run_state_name(run->state) : "?");
+	    run ? run->name : "", run ? cep_runstate_name(run->state) : "?");
 	if (run != NULL && run->reason[0] != '\0')
 		fprintf(f, "reason: %s\n", run->reason);
 	if (r->nphases > 0) {
@@ -280,7 +280,7 @@ static void render_text(const cepctl_report *r, FILE *f)
 		for (size_t i = 0; i < r->nphases; i++) {
 			char d[32] = "";
 			if (i + 1 < r->nphases)
-				cep_format_duration(r->phases[i + 1].t -
+				cep_clock_format_duration(r->phases[i + 1].t -
 				        r->phases[i].t,
 				    d, sizeof(d));
 			fprintf(f, "%s %s%s%s", i ? " ->" : "",
@@ -345,7 +345,7 @@ static json_t *render_json_obj(const cepctl_report *r)
 	json_object_set_new(o, "run_id", json_string(run ? run->run_id : ""));
 	json_object_set_new(o, "name", json_string(run ? run->name : ""));
 	json_object_set_new(o, "state",
-	    json_string(run ? cep_run_state_name(run->state) : "UNKNOWN"));
+	    json_string(run ? cep_runstate_name(run->state) : "UNKNOWN"));
 	json_object_set_new(o, "reason", json_string(run ? run->reason : ""));
 	json_object_set_new(o, "verdict", json_string(r->verdict));
 	json_object_set_new(o, "score", json_real(r->score));

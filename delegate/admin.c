@@ -15,7 +15,8 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define FOLLOW_DEFAULT_MAX 256
 #define FOLLOW_MAX 1000
@@ -115,10 +116,10 @@ static void on_abort(cep_rpc_call *c, void *arg)
 	                                    "aborted by operator");
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = admin_run(d, c, req->run_id);
-	if (r != NULL && cep_run_state_final(r->state)) {
+	if (r != NULL && cep_runstate_final(r->state)) {
 		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
 		    "run %s already finished (%s)", r->id.s,
-		    cep_run_state_name(r->state));
+		    cep_runstate_name(r->state));
 	} else if (r != NULL) {
 		delegate_run_request_abort(d, r, reason);
 		reply_run(c, r);
@@ -156,14 +157,14 @@ static void follow_reply(cep_rpc_call *c, const cep_run *r, uint64_t after,
 
 static bool follow_ready(const cep_run *r, uint64_t after)
 {
-	return r->nevents > after || cep_run_state_final(r->state);
+	return r->nevents > after || cep_runstate_final(r->state);
 }
 
 static void follow_kick(cep_delegate *d, enum cep_run_news news, void *arg)
 {
 	(void)news;
 	(void)arg;
-	int64_t now = cep_mono_ms();
+	int64_t now = cep_clock_mono_ms();
 	cep_parked **pp = &d->parked;
 	while (*pp != NULL) {
 		cep_parked *p = *pp;
@@ -195,7 +196,7 @@ static void on_follow(cep_rpc_call *c, void *arg)
 	cep_run *r = admin_run(d, c, req->run_id);
 	cep_parked *p = NULL;
 	if (r != NULL && !follow_ready(r, req->after_seq) &&
-	    reply_by > cep_mono_ms() && !d->stopping &&
+	    reply_by > cep_clock_mono_ms() && !d->stopping &&
 	    (p = calloc(1, sizeof(*p))) != NULL) {
 		p->call = c;
 		p->run_id = r->id;

@@ -28,7 +28,8 @@
 
 #include "cp.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define MAX_HELD 256 /* task ids in one heartbeat */
 #define HEALTH_EVERY_MS 30000
@@ -54,7 +55,7 @@ static void outcome(struct cep_cp_link *l, int rv, const cep_err *err)
 {
 	pthread_mutex_lock(&l->d->mu);
 	if (rv == CEP_OK) {
-		l->last_ok_ms = cep_now_ms();
+		l->last_ok_ms = cep_clock_now_ms();
 		l->last_error[0] = '\0';
 	} else {
 		snprintf(l->last_error, sizeof(l->last_error), "%s", err->msg);
@@ -74,7 +75,7 @@ void delegate_cp_link_status(cep_delegate *d, Cep__V1__ControlPlaneStatus *st)
 	st->last_error = l->last_error;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
 		st->tasks_held += r->task_id[0] != '\0' &&
-		    !cep_run_state_final(r->state);
+		    !cep_runstate_final(r->state);
 }
 
 /* Whether the plane may take the same call later: it is down, slow, busy
@@ -108,12 +109,12 @@ static void free_conns(Cep__V1__CpConnector *v, size_t n)
 static void probe_health(struct cep_cp_link *l)
 {
 	cep_delegate *d = l->d;
-	size_t n = cep_connectors_count(d->conns);
+	size_t n = cep_connector_list_count(d->conns);
 	Cep__V1__CpConnector *v = calloc(n ? n : 1, sizeof(*v));
 	if (v == NULL)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		const cep_connector *c = cep_connectors_at(d->conns, i);
+		const cep_connector *c = cep_connector_list_at(d->conns, i);
 		cep__v1__cp_connector__init(&v[i]);
 		v[i].name = strdup(c->name);
 		char ver[128] = "";
@@ -131,7 +132,7 @@ static void probe_health(struct cep_cp_link *l)
 	free_conns(l->conns, l->nconns);
 	l->conns = v;
 	l->nconns = n;
-	l->health_mono = cep_mono_ms();
+	l->health_mono = cep_clock_mono_ms();
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -216,7 +217,7 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	req.appliance = d->cfg.appliance;
 	pthread_mutex_lock(&d->mu);
 	for (cep_run *r = d->runs; r != NULL && n < MAX_HELD; r = r->next) {
-		if (r->task_id[0] == '\0' || cep_run_state_final(r->state))
+		if (r->task_id[0] == '\0' || cep_runstate_final(r->state))
 			continue;
 		snprintf(held[n], sizeof(held[n]), "%s", r->task_id);
 		ids[n] = held[n];
@@ -237,7 +238,7 @@ static int do_heartbeat(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 	pthread_mutex_lock(&d->mu);
 	for (size_t i = 0; i < hr->n_lost_task_ids; i++) {
 		cep_run *r = delegate_run_find_task(d, hr->lost_task_ids[i]);
-		if (r != NULL && !cep_run_state_final(r->state))
+		if (r != NULL && !cep_runstate_final(r->state))
 			delegate_run_request_abort(d, r,
 			    "the control plane's lease on "
 			    "its task was lost");
@@ -267,7 +268,7 @@ static bool next_report(cep_delegate *d, Cep__V1__CpRunReport *rep,
 		rep->reason = reason;
 		rep->verdict = verdict;
 		rep->score = r->score;
-		rep->time_ms = cep_now_ms();
+		rep->time_ms = cep_clock_now_ms();
 		return true;
 	}
 	return false;
@@ -296,7 +297,7 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 			cep_log_warn(run_id,
 			    "the control plane refused the %s "
 			    "report of task %s: %s",
-			    cep_run_state_name(rep.state), task, err->msg);
+			    cep_runstate_name(rep.state), task, err->msg);
 		else
 			protobuf_c_message_free_unpacked(ack, NULL);
 		pthread_mutex_lock(&d->mu);
@@ -308,7 +309,7 @@ static int send_reports(struct cep_cp_link *l, int64_t *retry, cep_err *err)
 			cep_log_info(run_id,
 			    "reported %s of task %s to the "
 			    "control plane",
-			    cep_run_state_name(rep.state), task);
+			    cep_runstate_name(rep.state), task);
 	}
 }
 
@@ -330,7 +331,7 @@ static void *beat_main(void *arg)
 		if (!reg) {
 			rv = do_register(l, &retry, &err);
 			next_beat = 0;
-		} else if (cep_mono_ms() >= next_beat) {
+		} else if (cep_clock_mono_ms() >= next_beat) {
 			rv = do_heartbeat(l, &retry, &err);
 			if (rv == CEP_NOT_FOUND) { /* the plane forgot us */
 				pthread_mutex_lock(&d->mu);
@@ -338,7 +339,8 @@ static void *beat_main(void *arg)
 				pthread_mutex_unlock(&d->mu);
 			}
 			if (rv == CEP_OK)
-				next_beat = cep_mono_ms() + l->heartbeat_ms;
+				next_beat = cep_clock_mono_ms() +
+				    l->heartbeat_ms;
 		}
 		if (rv == CEP_OK && reg)
 			rv = send_reports(l, &retry, &err);
@@ -351,13 +353,13 @@ static void *beat_main(void *arg)
 			    (long long)wait);
 		} else {
 			attempt = 0;
-			wait = next_beat - cep_mono_ms();
+			wait = next_beat - cep_clock_mono_ms();
 			if (wait < 50)
 				wait = 50;
 		}
 		pthread_mutex_lock(&d->mu);
 		if (!d->stopping)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu, wait);
 		pthread_mutex_unlock(&d->mu);
 	}
 	return NULL;
@@ -413,7 +415,7 @@ static void ack_task(struct cep_cp_link *l, const char *task_id, int rv,
 		pthread_mutex_lock(&d->mu);
 		bool stop = d->stopping;
 		if (!stop)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu, wait);
 		pthread_mutex_unlock(&d->mu);
 		if (stop)
 			return;
@@ -460,7 +462,7 @@ static void *poll_main(void *arg)
 	cep_delegate *d = l->d;
 	int attempt = 0;
 	for (;;) {
-		if (cep_mono_ms() - l->health_mono >= HEALTH_EVERY_MS ||
+		if (cep_clock_mono_ms() - l->health_mono >= HEALTH_EVERY_MS ||
 		    l->health_mono == 0)
 			probe_health(l);
 		pthread_mutex_lock(&d->mu);
@@ -472,7 +474,7 @@ static void *poll_main(void *arg)
 		int64_t wait_ms = delegate_lease_cap_wait(d,
 		    d->cfg.cp.poll_wait_ms);
 		if (!stop && !ready)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu, 500);
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu, 500);
 		pthread_mutex_unlock(&d->mu);
 		if (stop)
 			break;
@@ -496,7 +498,8 @@ static void *poll_main(void *arg)
 			    (long long)wait);
 			pthread_mutex_lock(&d->mu);
 			if (!d->stopping)
-				cep_cond_wait_ms(&d->relay_cv, &d->mu, wait);
+				cep_clock_cond_wait_ms(&d->relay_cv, &d->mu,
+				    wait);
 			pthread_mutex_unlock(&d->mu);
 			continue;
 		}
@@ -531,9 +534,9 @@ int delegate_cp_link_start(cep_delegate *d, cep_err *err)
 	 * plane has long failed their task by lease): only recent ones are
 	 * reported again after a restart. */
 	pthread_mutex_lock(&d->mu);
-	int64_t old = cep_now_ms() - REREPORT_MS;
+	int64_t old = cep_clock_now_ms() - REREPORT_MS;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
-		if (cep_run_state_final(r->state) && r->ended_ms < old)
+		if (cep_runstate_final(r->state) && r->ended_ms < old)
 			r->reported_state = r->state;
 	pthread_mutex_unlock(&d->mu);
 	d->cpl = l;

@@ -16,7 +16,8 @@
 #include "log.h"
 #include "paths.h"
 #include "undo.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define STOP_WAIT_MS (CEP_ABORT_GRACE_MS + 10000)
 
@@ -25,7 +26,7 @@ static int runner_bin(char *buf, size_t len, cep_err *err)
 {
 	const char *env = getenv("CEP_RUNNER_BIN");
 	if (env != NULL && env[0] != '\0')
-		return cep_path(buf, len, err, "%s", env);
+		return cep_files_path(buf, len, err, "%s", env);
 	return cep_paths_beside_self("cep-runner", buf, len, err);
 }
 
@@ -46,12 +47,12 @@ static bool init_sync(cep_delegate *d)
 static int setup(cep_delegate *d, cep_err *err)
 {
 	char bin[4096];
-	int rv = cep_path(d->runs_dir, sizeof(d->runs_dir), err, "%s/runs",
-	    d->paths.state);
+	int rv = cep_files_path(d->runs_dir, sizeof(d->runs_dir), err,
+	    "%s/runs", d->paths.state);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(d->runs_dir, 0700, err);
+		rv = cep_files_mkdirs(d->runs_dir, 0700, err);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(d->paths.run, 0750, err);
+		rv = cep_files_mkdirs(d->paths.run, 0750, err);
 	if (rv == CEP_OK)
 		rv = delegate_signer_open(&d->signer, &d->paths, &d->cfg, 0,
 		    err);
@@ -72,7 +73,7 @@ static int setup(cep_delegate *d, cep_err *err)
 	else if (rv == CEP_OK)
 		d->hv = delegate_hostview_direct();
 	if (rv == CEP_OK &&
-	    (rv = cep_connectors_load(&d->paths, &d->conns, err)))
+	    (rv = cep_connector_list_load(&d->paths, &d->conns, err)))
 		cep_err_wrap(err, "loading connectors");
 	if (rv == CEP_OK)
 		rv = delegate_executor_kube_new(d->conns, d->cfg.appliance,
@@ -101,7 +102,7 @@ static void collect(cep_metrics *m, void *arg)
 {
 	(void)m;
 	cep_delegate *d = arg;
-	cep_metric_set(d->m_active, (double)delegate_active_runs(d), NULL);
+	cep_metrics_set(d->m_active, (double)delegate_active_runs(d), NULL);
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
@@ -143,7 +144,7 @@ int delegate_new(const cep_paths *paths, const cep_config *cfg,
 		    "out of memory");
 	d->paths = *paths;
 	d->cfg = *cfg;
-	d->started_ms = cep_now_ms();
+	d->started_ms = cep_clock_now_ms();
 	if (!init_sync(d)) {
 		free(d);
 		return cep_err_set(err, CEP_INTERNAL, "pthread init failed");
@@ -161,7 +162,7 @@ int delegate_new(const cep_paths *paths, const cep_config *cfg,
 	    "%s",
 	    d->cfg.appliance, d->nruns, delegate_signer_name(d->signer),
 	    delegate_executor_name(d->ex), delegate_executor_name(d->kex),
-	    cep_connectors_count(d->conns), delegate_hostview_name(d->hv));
+	    cep_connector_list_count(d->conns), delegate_hostview_name(d->hv));
 	*out = d;
 	return CEP_OK;
 }
@@ -204,11 +205,11 @@ void delegate_stop(cep_delegate *d)
 	d->draining = true;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
 		delegate_run_request_abort(d, r, "delegate stopping");
-	int64_t end = cep_mono_ms() + STOP_WAIT_MS;
+	int64_t end = cep_clock_mono_ms() + STOP_WAIT_MS;
 	size_t n;
-	while ((n = delegate_run_active_count(d)) > 0 && cep_mono_ms() < end &&
-	    d->monitor_started)
-		cep_cond_wait_ms(&d->mon_cv, &d->mu, 100);
+	while ((n = delegate_run_active_count(d)) > 0 &&
+	    cep_clock_mono_ms() < end && d->monitor_started)
+		cep_clock_cond_wait_ms(&d->mon_cv, &d->mu, 100);
 	pthread_mutex_unlock(&d->mu);
 	if (n > 0)
 		cep_log_warn(NULL,
@@ -249,7 +250,7 @@ void delegate_free(cep_delegate *d)
 	cep_rpc_client_free(d->relay);
 	/* Before the runs: its threads (collection) look runs up. */
 	delegate_executor_free(d->kex);
-	cep_connectors_free(d->conns);
+	cep_connector_list_free(d->conns);
 	while (d->runs != NULL) {
 		cep_run *r = d->runs;
 		d->runs = r->next;

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "run_id.h"
 
 #define MAX_BATCH 4096
 
@@ -37,9 +37,9 @@ static cep_run *open_run(cep_delegate *d, cep_rpc_call *c, const char *id)
 		cep_rpc_call_fail(c, CEP_NOT_FOUND, "unknown run %s", id);
 		return NULL;
 	}
-	if (cep_run_state_final(r->state) || r->j == NULL) {
+	if (cep_runstate_final(r->state) || r->j == NULL) {
 		cep_rpc_call_fail(c, CEP_FAILED_PRECONDITION,
-		    "run %s finished (%s)", id, cep_run_state_name(r->state));
+		    "run %s finished (%s)", id, cep_runstate_name(r->state));
 		return NULL;
 	}
 	return r;
@@ -152,7 +152,7 @@ static void on_events(cep_rpc_call *c, void *arg)
 		int rv = journal_events(r, b, &err);
 		if (r->last_seq != before)
 			delegate_changed(d);
-		cep_metric_add(d->m_events, (double)(r->last_seq - before),
+		cep_metrics_add(d->m_events, (double)(r->last_seq - before),
 		    NULL);
 		if (rv != CEP_OK && r->last_seq == before) {
 			cep_rpc_call_fail(c, rv, "%s", err.msg);
@@ -321,7 +321,7 @@ static void on_control_command(cep_rpc_call *c, void *arg)
 	pthread_mutex_lock(&d->mu);
 	if (cmd->kind == CEP__V1__CP_COMMAND__KIND__ABORT_ALL) {
 		for (cep_run *r = d->runs; r != NULL; r = r->next) {
-			if (cep_run_state_final(r->state))
+			if (cep_runstate_final(r->state))
 				continue;
 			delegate_run_request_abort(d, r, reason);
 			n++;
@@ -329,7 +329,7 @@ static void on_control_command(cep_rpc_call *c, void *arg)
 		cep_log_info(NULL, "control plane: abort all (%zu run(s))", n);
 	} else if (cmd->kind == CEP__V1__CP_COMMAND__KIND__ABORT_RUN) {
 		cep_run *r = abort_target(d, cmd);
-		if (r != NULL && !cep_run_state_final(r->state)) {
+		if (r != NULL && !cep_runstate_final(r->state)) {
 			delegate_run_request_abort(d, r, reason);
 			n = 1;
 		}

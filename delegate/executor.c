@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 
 struct cep_executor {
 	const cep_executor_ops *ops;
@@ -157,7 +157,7 @@ static int identity_file(const char *dir, const char *name, bool secret,
 	const cep_secret_opts o = {IDENTITY_MAX, !secret, false,
 	    "the runner key"};
 	cep_secret s;
-	int rv = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
+	int rv = cep_files_path(path, sizeof(path), err, "%s/%s", dir, name);
 	if (rv == CEP_OK)
 		rv = cep_secret_read(path, &o, &s, err);
 	if (rv == CEP_OK)

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "runid.h"
+#include "run_id.h"
 
 /* What names a launched runner. For local: pid + /proc start time (pid
  * reuse), child = started by this process (reaped with waitpid) or adopted

@@ -29,7 +29,9 @@
 #include "podtarget.h"
 #include "log.h"
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define UNDO_LIMIT_MS (5 * 60000)
 
@@ -158,7 +160,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	    .cp_url = kr->cp_url,
 	    .cp_ca_pem = kr->cp_ca,
 	    .cp_proxy = kr->cp_proxy};
-	int64_t left = kr->not_after_ms - cep_now_ms();
+	int64_t left = kr->not_after_ms - cep_clock_now_ms();
 	p.deadline_s = left > 1000 ? left / 1000 : 1;
 	if (atomic_load(&kr->kill_asked))
 		return cep_err_set(err, CEP_CANCELLED,
@@ -252,7 +254,7 @@ static enum kx_presence gone(cep_kube *k, const cep_kube_res *res, krun *kr,
  * bound. */
 static int undo_objects(krun *kr, cep_kube *k, cep_err *err)
 {
-	int64_t end = cep_mono_ms() + kr->kx->undo_limit_ms;
+	int64_t end = cep_clock_mono_ms() + kr->kx->undo_limit_ms;
 	for (;;) {
 		cep_err e = {0}, e2 = {0};
 		if (delete_one(k, &cep_kube_pods, kr, &e) == CEP_OK)
@@ -267,7 +269,7 @@ static int undo_objects(krun *kr, cep_kube *k, cep_err *err)
 			return CEP_OK;
 		if (e.msg[0] == '\0' && (pp == KX_UNKNOWN || sp == KX_UNKNOWN))
 			e = e2;
-		bool out = cep_mono_ms() >= end ||
+		bool out = cep_clock_mono_ms() >= end ||
 		    atomic_load(&kr->kx->stopping);
 		if (out)
 			return cep_err_set(err, CEP_UNAVAILABLE,
@@ -279,7 +281,7 @@ static int undo_objects(krun *kr, cep_kube *k, cep_err *err)
 			    (long long)(kr->kx->undo_limit_ms / 1000),
 			    e.msg[0] ? " (last error: " : "", e.msg,
 			    e.msg[0] ? ")" : "");
-		cep_sleep_ms(RETRY_PAUSE_MS);
+		cep_clock_sleep_ms(RETRY_PAUSE_MS);
 	}
 }
 
@@ -309,7 +311,7 @@ static void *op_main(void *arg)
 		 * (it checks kill_asked before each step). */
 		while (!atomic_load(&kr->launched) &&
 		    !atomic_load(&kr->kx->stopping))
-			cep_sleep_ms(50);
+			cep_clock_sleep_ms(50);
 		cep_kube_delete_opts o = {.grace_seconds = 0};
 		rv = cep_kube_delete(k, &cep_kube_pods, kr->ns, kr->pod, &o,
 		    &err);
@@ -320,7 +322,7 @@ static void *op_main(void *arg)
 		/* No object may appear after the cleanup: let a launch that is
 		 * still creating finish (it was told to stop) first. */
 		while (!watcher_finished(kr))
-			cep_sleep_ms(50);
+			cep_clock_sleep_ms(50);
 		rv = undo_objects(kr, k, &err);
 	}
 	pthread_mutex_lock(&kr->kx->mu);
@@ -455,7 +457,7 @@ static int kube_launch(void *impl, const cep_exec_launch *l, cep_exec_handle *h,
 		    l->cp_proxy ? l->cp_proxy : "");
 		size_t len;
 		if (l->cp_ca_file != NULL && l->cp_ca_file[0] != '\0' &&
-		    (rv = cep_read_file(l->cp_ca_file, 1024 * 1024, &kr->cp_ca,
+		    (rv = cep_files_read(l->cp_ca_file, 1024 * 1024, &kr->cp_ca,
 		         &len, err)) != CEP_OK)
 			cep_err_wrap(err, "controlPlane.caFile");
 	}
@@ -656,7 +658,7 @@ int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
     const char *relay_default, cep_executor **out, cep_err *err)
 {
 	kube_exec *kx = calloc(1, sizeof(*kx));
-	size_t n = cs != NULL ? cep_connectors_count(cs) : 0;
+	size_t n = cs != NULL ? cep_connector_list_count(cs) : 0;
 	if (kx == NULL ||
 	    (n > 0 && (kx->conns = calloc(n, sizeof(*kx->conns))) == NULL)) {
 		free(kx);
@@ -668,7 +670,7 @@ int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,
 	kx->undo_limit_ms = UNDO_LIMIT_MS;
 	kx->nconns = n;
 	for (size_t i = 0; i < n; i++) {
-		kx->conns[i].c = cep_connectors_at(cs, i);
+		kx->conns[i].c = cep_connector_list_at(cs, i);
 		pthread_mutex_init(&kx->conns[i].mu, NULL);
 	}
 	snprintf(kx->appliance, sizeof(kx->appliance), "%s", appliance);

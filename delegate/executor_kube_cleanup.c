@@ -21,7 +21,8 @@
 
 #include "kube_pod.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define POLL_MS 500
 #define CLEANUP_DEADLINE_S 300 /* the cluster ends a stuck one itself */
@@ -102,9 +103,9 @@ static int create(kclean *c, cep_kube *k, cep_err *err)
 /* Waits for the pod's end; *msg gets its termination message. */
 static int wait_end(kclean *c, cep_kube *k, char **msg, cep_err *err)
 {
-	int64_t end = cep_mono_ms() + c->kx->undo_limit_ms;
+	int64_t end = cep_clock_mono_ms() + c->kx->undo_limit_ms;
 	char waiting[256] = "";
-	while (cep_mono_ms() < end && !atomic_load(&c->kx->stopping)) {
+	while (cep_clock_mono_ms() < end && !atomic_load(&c->kx->stopping)) {
 		json_t *pod = NULL;
 		cep_err e = {0};
 		if (cep_kube_get(k, &cep_kube_pods, c->ns, c->name, &pod, &e) ==
@@ -134,7 +135,7 @@ static int wait_end(kclean *c, cep_kube *k, char **msg, cep_err *err)
 			}
 		}
 		json_decref(pod);
-		cep_sleep_ms(POLL_MS);
+		cep_clock_sleep_ms(POLL_MS);
 	}
 	return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 	    "cleanup runner %s/%s "
@@ -147,7 +148,7 @@ static int wait_end(kclean *c, cep_kube *k, char **msg, cep_err *err)
 static int remove_objects(kclean *c, cep_kube *k, cep_err *err)
 {
 	const cep_kube_res *res[] = {&cep_kube_pods, &cep_kube_secrets};
-	int64_t end = cep_mono_ms() + c->kx->undo_limit_ms;
+	int64_t end = cep_clock_mono_ms() + c->kx->undo_limit_ms;
 	for (;;) {
 		int left = 0;
 		for (size_t i = 0; i < 2; i++) {
@@ -163,12 +164,12 @@ static int remove_objects(kclean *c, cep_kube *k, cep_err *err)
 		}
 		if (left == 0)
 			return CEP_OK;
-		if (cep_mono_ms() >= end || atomic_load(&c->kx->stopping))
+		if (cep_clock_mono_ms() >= end || atomic_load(&c->kx->stopping))
 			return cep_err_set(err, CEP_UNAVAILABLE,
 			    "cleanup pod and "
 			    "secret %s/%s still present",
 			    c->ns, c->name);
-		cep_sleep_ms(POLL_MS);
+		cep_clock_sleep_ms(POLL_MS);
 	}
 }
 

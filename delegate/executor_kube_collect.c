@@ -21,7 +21,7 @@
 
 #include "kube_pod.h"
 #include "log.h"
-#include "util.h"
+#include "run_id.h"
 
 typedef struct kcoll_one {
 	kube_exec *kx;

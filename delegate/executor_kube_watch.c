@@ -13,7 +13,7 @@
 
 #include "kube_pod.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 typedef struct wctx {
 	krun *kr;
@@ -136,8 +136,8 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 	snprintf(sel, sizeof(sel), "metadata.name=%s", kr->pod);
 	cep_kube_list_opts o = {.field_selector = sel};
 	int64_t slice = WATCH_SLICE_MS;
-	if (!running(kr) && launch_by - cep_mono_ms() < slice)
-		slice = launch_by - cep_mono_ms();
+	if (!running(kr) && launch_by - cep_clock_mono_ms() < slice)
+		slice = launch_by - cep_clock_mono_ms();
 	cep_err err = {0};
 	int rv = slice <= 0 ? CEP_DEADLINE_EXCEEDED :
 	                      cep_kube_watch(k,
@@ -152,7 +152,7 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 	if (w->done || delegate_kx_stop_asked(kr) || rv == CEP_CANCELLED)
 		return true;
 	if (rv == CEP_OK || rv == CEP_DEADLINE_EXCEEDED) {
-		if (!running(kr) && cep_mono_ms() >= launch_by) {
+		if (!running(kr) && cep_clock_mono_ms() >= launch_by) {
 			/* Name the pod and why it waits (ImagePullBackOff...):
 			 * the operator's first question. */
 			delegate_kx_ended(kr,
@@ -178,7 +178,7 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 		cep_log_conn(CEP_LOG_WARN, kr->id.s, kr->conn,
 		    "watching pod %s/%s: %s; retrying", kr->ns, kr->pod,
 		    err.msg);
-		cep_sleep_ms(RETRY_PAUSE_MS);
+		cep_clock_sleep_ms(RETRY_PAUSE_MS);
 		return false;
 	}
 	delegate_kx_ended(kr, "watching the pod failed: %s", err.msg);
@@ -188,7 +188,7 @@ static bool watch_slice(krun *kr, cep_kube *k, wctx *w, int64_t launch_by)
 void delegate_kx_watch_pod(krun *kr, cep_kube *k)
 {
 	wctx w = {.kr = kr};
-	int64_t launch_by = cep_mono_ms() + kr->kc->c->launch_timeout_ms;
+	int64_t launch_by = cep_clock_mono_ms() + kr->kc->c->launch_timeout_ms;
 	if (kr->adopted) {
 		if (!pod_exists(kr, k)) {
 			delegate_kx_ended(kr, "pod gone (delegate restarted)");

@@ -26,7 +26,10 @@
 #include "log.h"
 #include "rpc.h"
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 /* The monitor thread makes these calls for every run, and systemd's
  * watchdog follows its ticks (lib/base/sdnotify.h, WatchdogSec=30s): a dead
@@ -71,7 +74,7 @@ static int pems_read(const cep_exec_launch *l, pems *p, cep_err *err)
 	size_t len;
 	if (rv == CEP_OK && l->cp_url != NULL && l->cp_url[0] != '\0' &&
 	    l->cp_ca_file != NULL && l->cp_ca_file[0] != '\0')
-		rv = cep_read_file(l->cp_ca_file, PEM_MAX, &p->cp_ca, &len,
+		rv = cep_files_read(l->cp_ca_file, PEM_MAX, &p->cp_ca, &len,
 		    err);
 	return rv;
 }
@@ -128,8 +131,8 @@ static int lx_launch(void *impl, const cep_exec_launch *l, cep_exec_handle *h,
 static enum cep_exec_status poll_local(const cep_exec_handle *h, char *what,
     size_t len)
 {
-	if (h->pid > 1 && cep_proc_start_time(h->pid) == h->start &&
-	    cep_proc_state(h->pid) != 'Z')
+	if (h->pid > 1 && cep_procfs_start_time(h->pid) == h->start &&
+	    cep_procfs_state(h->pid) != 'Z')
 		return CEP_EXEC_ALIVE;
 	snprintf(what, len, "status unknown (the launcher could not be asked)");
 	return CEP_EXEC_EXITED;
@@ -184,13 +187,13 @@ static enum cep_exec_state unreachable(launcher_exec *lx, const char *run_id,
 		w = w->next;
 	if (w == NULL && (w = calloc(1, sizeof(*w))) != NULL) {
 		cep_run_id_parse(&w->id, run_id); /* "" never matches */
-		w->since = cep_mono_ms();
+		w->since = cep_clock_mono_ms();
 		w->next = lx->waits;
 		lx->waits = w;
 		cep_log_warn(run_id, "launcher %s: %s; trying again for %d s",
 		    lx->url, err->msg, UNREACHABLE_MS / 1000);
 	}
-	if (w != NULL && cep_mono_ms() - w->since < UNREACHABLE_MS)
+	if (w != NULL && cep_clock_mono_ms() - w->since < UNREACHABLE_MS)
 		return CEP_EXEC_PENDING;
 	cep_err_wrap(err, "launcher %s unreachable", lx->url);
 	return CEP_EXEC_FAILED;
@@ -297,7 +300,7 @@ int delegate_executor_launcher_new(const char *url, cep_executor **out,
 	if (lx == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory");
-	int rv = cep_path(lx->url, sizeof(lx->url), err, "%s", url);
+	int rv = cep_files_path(lx->url, sizeof(lx->url), err, "%s", url);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&lx->c, url, NULL, err);
 	if (rv == CEP_OK &&

@@ -36,7 +36,9 @@
 #include "log.h"
 #include "runproc.h"
 #include "forkexec.h"
-#include "util.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define UNDO_TRIES 30 /* x 100 ms that SIGKILLed ones may linger */
 
@@ -68,7 +70,7 @@ static int local_launch(void *impl, const cep_exec_launch *l,
 	cep_runproc_argv(&a, argv);
 	cep_forkexec_opts o = {.argv = argv, .log_path = l->log_path};
 	pid_t pid;
-	int rv = cep_forkexec(&o, &pid, &h->start, err);
+	int rv = cep_forkexec_run(&o, &pid, &h->start, err);
 	if (rv != CEP_OK)
 		return rv;
 	h->pid = pid;
@@ -89,8 +91,8 @@ static enum cep_exec_status local_poll(void *impl, const cep_exec_handle *h,
 	if (r == 0 && h->child)
 		return CEP_EXEC_ALIVE;
 	/* Not (or no longer) our child: an adopted runner. */
-	if (cep_proc_start_time(h->pid) != h->start ||
-	    cep_proc_state(h->pid) == 'Z') {
+	if (cep_procfs_start_time(h->pid) != h->start ||
+	    cep_procfs_state(h->pid) == 'Z') {
 		snprintf(what, len,
 		    "status unknown (not a child of this delegate)");
 		return CEP_EXEC_EXITED;
@@ -101,7 +103,7 @@ static enum cep_exec_status local_poll(void *impl, const cep_exec_handle *h,
 static void local_kill(void *impl, const cep_exec_handle *h)
 {
 	(void)impl;
-	if (h->pid <= 1 || cep_proc_start_time(h->pid) != h->start)
+	if (h->pid <= 1 || cep_procfs_start_time(h->pid) != h->start)
 		return;
 	if (getpgid(h->pid) == h->pid)
 		kill(-h->pid, SIGKILL);
@@ -155,7 +157,8 @@ static enum cep_exec_state clean_start(local_exec *lx, const char *run_id,
 	    .dir = dir,
 	    .run_id = run_id,
 	    .recs_json = recs_json};
-	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", lx->runs, run_id);
+	int rv = cep_files_path(dir, sizeof(dir), err, "%s/%s", lx->runs,
+	    run_id);
 	if (rv == CEP_OK)
 		rv = cep_cleanrun_start(&o, &c->cr, err);
 	if (rv != CEP_OK) {

@@ -17,7 +17,8 @@
 
 #include "cep.pb-c.h"
 #include "rpc.h"
-#include "util.h"
+#include "files.h"
+#include "procfs.h"
 
 /* A launcher that does not answer must not hold a submission up for
  * long (the policy runs outside the delegate's lock, but the operator
@@ -46,7 +47,7 @@ static int direct_comm(cep_hostview *hv, int64_t pid, char *comm, size_t len,
 {
 	(void)hv;
 	if (pid <= 0 || pid > INT_MAX ||
-	    !cep_proc_info((int)pid, comm, len, NULL))
+	    !cep_procfs_info((int)pid, comm, len, NULL))
 		return cep_err_set(err, CEP_NOT_FOUND, "no such process");
 	return CEP_OK;
 }
@@ -234,7 +235,7 @@ int delegate_hostview_launcher_new(const char *url, cep_hostview **out,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory");
 	hv->ops = &launcher_ops;
-	int rv = cep_path(hv->url, sizeof(hv->url), err, "%s", url);
+	int rv = cep_files_path(hv->url, sizeof(hv->url), err, "%s", url);
 	if (rv == CEP_OK)
 		rv = cep_rpc_client_new(&hv->c, url, NULL, err);
 	if (rv != CEP_OK) {

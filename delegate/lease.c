@@ -41,7 +41,8 @@
 
 #include "kube.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 struct cep_lease {
 	cep_delegate *d;
@@ -121,7 +122,7 @@ static bool expired(struct cep_lease *l, json_t *spec, const char *holder)
 	json_int_t secs = json_integer_value(
 	    json_object_get(spec, "leaseDurationSeconds"));
 	int64_t dur = secs > 0 ? (int64_t)secs * 1000 : l->duration_ms;
-	int64_t now = cep_mono_ms();
+	int64_t now = cep_clock_mono_ms();
 	pthread_mutex_lock(&l->d->mu);
 	if (strcmp(rec, l->seen) != 0) {
 		snprintf(l->seen, sizeof(l->seen), "%s", rec);
@@ -197,7 +198,7 @@ static void set_held(struct cep_lease *l, bool held, const char *why)
 	l->held = held;
 	cep_err err = {0};
 	if (held &&
-	    cep_write_file(l->ready, l->identity, strlen(l->identity), 0644,
+	    cep_files_write(l->ready, l->identity, strlen(l->identity), 0644,
 	        &err) != CEP_OK)
 		cep_log_warn(NULL, "%s", err.msg);
 	if (!held)
@@ -223,7 +224,7 @@ static void turn_done(struct cep_lease *l, int rv, bool mine, int64_t t0,
 	} else if (rv == CEP_OK) {
 		l->valid_until = 0;
 		set_held(l, false, "another replica holds it");
-	} else if (cep_mono_ms() >= deadline(l)) {
+	} else if (cep_clock_mono_ms() >= deadline(l)) {
 		set_held(l, false,
 		    "it could not be renewed within its duration");
 	}
@@ -240,7 +241,7 @@ static void *lease_main(void *arg)
 	cep_delegate *d = l->d;
 	int64_t period = l->duration_ms / 3;
 	for (;;) {
-		int64_t t0 = cep_mono_ms();
+		int64_t t0 = cep_clock_mono_ms();
 		bool mine = false;
 		cep_err err = {0};
 		int rv = try_once(l, &mine, &err);
@@ -249,9 +250,9 @@ static void *lease_main(void *arg)
 		int64_t next = t0 + period;
 		if (l->held && deadline(l) < next) /* renewals failing */
 			next = deadline(l);
-		while (!d->stopping && cep_mono_ms() < next)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu,
-			    next - cep_mono_ms());
+		while (!d->stopping && cep_clock_mono_ms() < next)
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu,
+			    next - cep_clock_mono_ms());
 		bool stop = d->stopping;
 		pthread_mutex_unlock(&d->mu);
 		if (stop)
@@ -328,8 +329,8 @@ int delegate_lease_start(cep_delegate *d, cep_err *err)
 	l->d = d;
 	l->duration_ms = d->cfg.lease.duration_ms;
 	identity(l->identity, sizeof(l->identity));
-	int rv = cep_path(l->ready, sizeof(l->ready), err, "%s/lease-held",
-	    d->paths.run);
+	int rv = cep_files_path(l->ready, sizeof(l->ready), err,
+	    "%s/lease-held", d->paths.run);
 	if (rv == CEP_OK)
 		rv = open_kube(l, err);
 	if (rv != CEP_OK) {
@@ -354,7 +355,7 @@ int delegate_lease_start(cep_delegate *d, cep_err *err)
 bool delegate_lease_may_take(cep_delegate *d)
 {
 	struct cep_lease *l = d->lease;
-	return l == NULL || (l->held && cep_mono_ms() < deadline(l));
+	return l == NULL || (l->held && cep_clock_mono_ms() < deadline(l));
 }
 
 int64_t delegate_lease_cap_wait(cep_delegate *d, int64_t wait_ms)
@@ -364,7 +365,7 @@ int64_t delegate_lease_cap_wait(cep_delegate *d, int64_t wait_ms)
 		return wait_ms;
 	/* the answer comes back while the Lease is still ours, with a
 	 * third of the duration to spare for taking what it brings */
-	int64_t left = deadline(l) - cep_mono_ms() - l->duration_ms / 3;
+	int64_t left = deadline(l) - cep_clock_mono_ms() - l->duration_ms / 3;
 	return left < 0 ? 0 : left < wait_ms ? left : wait_ms;
 }
 

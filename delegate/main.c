@@ -19,7 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sdnotify.h"
-#include "util.h"
+#include "err.h"
 
 static void usage(FILE *f)
 {
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, "stopping: aborting active runs");
 	delegate_stop(d);
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 	cep_metrics_stop(metrics);
 	delegate_free(d);
 	cep_log_info(NULL, "stopped");

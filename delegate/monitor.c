@@ -30,7 +30,9 @@
 #include "exp.h"
 #include "cred.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define TICK_MS 100
 #define GRANT_WAIT_MS 1000
@@ -41,20 +43,20 @@ static int write_identity(cep_delegate *d, const char *id, const char *cert,
 	char dir[4096], path[4096];
 	int rv = delegate_run_dir(d, id, "identity", dir, sizeof(dir), err);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(dir, 0700, err);
+		rv = cep_files_mkdirs(dir, 0700, err);
 	const char *ca = delegate_signer_ca_pem(d->signer);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/ca.crt", dir)) ==
+	    (rv = cep_files_path(path, sizeof(path), err, "%s/ca.crt", dir)) ==
 	        CEP_OK)
-		rv = cep_write_file(path, ca, strlen(ca), 0600, err);
+		rv = cep_files_write(path, ca, strlen(ca), 0600, err);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/runner.crt", dir)) ==
-	        CEP_OK)
-		rv = cep_write_file(path, cert, strlen(cert), 0600, err);
+	    (rv = cep_files_path(path, sizeof(path), err, "%s/runner.crt",
+	         dir)) == CEP_OK)
+		rv = cep_files_write(path, cert, strlen(cert), 0600, err);
 	if (rv == CEP_OK &&
-	    (rv = cep_path(path, sizeof(path), err, "%s/runner.key", dir)) ==
-	        CEP_OK)
-		rv = cep_write_file(path, key, strlen(key), 0600, err);
+	    (rv = cep_files_path(path, sizeof(path), err, "%s/runner.key",
+	         dir)) == CEP_OK)
+		rv = cep_files_write(path, key, strlen(key), 0600, err);
 	return rv;
 }
 
@@ -124,7 +126,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	        CEP_OK ||
 	    delegate_run_dir(d, id, "runner.log", log, sizeof(log), &err) !=
 	        CEP_OK) {
-		cep_metric_inc1(d->m_launch_fail,
+		cep_metrics_inc1(d->m_launch_fail,
 		    delegate_executor_name(delegate_run_executor(d, r)));
 		launch_failed(r, "launching the runner", &err);
 		return;
@@ -170,7 +172,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	cep_exp_free(e);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
-		cep_metric_inc1(d->m_launch_fail, delegate_executor_name(ex));
+		cep_metrics_inc1(d->m_launch_fail, delegate_executor_name(ex));
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
@@ -198,7 +200,7 @@ static void launch(cep_delegate *d, cep_run *r)
 	cep_run_id rid = r->id;
 	const char *id = rid.s;
 	cep_executor *ex = delegate_run_executor(d, r);
-	cep_metric_inc1(d->m_launches, delegate_executor_name(ex));
+	cep_metrics_inc1(d->m_launches, delegate_executor_name(ex));
 	delegate_run_place(d, r, &at);
 	int64_t not_after = r->deadline_ms + d->cfg.runner_margin_ms;
 	pthread_mutex_unlock(&d->mu);
@@ -206,7 +208,7 @@ static void launch(cep_delegate *d, cep_run *r)
 	    sizeof(uri), &err);
 	pthread_mutex_lock(&d->mu);
 	if (rv != CEP_OK) {
-		cep_metric_inc1(d->m_launch_fail,
+		cep_metrics_inc1(d->m_launch_fail,
 		    delegate_executor_name(delegate_run_executor(d, r)));
 		launch_failed(r, "minting the runner identity", &err);
 		return;
@@ -453,7 +455,7 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 		rv = CEP_EXEC_FAILED;
 	}
 	pthread_mutex_lock(&d->mu);
-	int64_t now = cep_now_ms();
+	int64_t now = cep_clock_now_ms();
 	for (size_t i = 0; i < n && done != NULL && node != NULL; i++) {
 		const char *who = node[i] ? "cleanup runner" : "delegate";
 		if (!done[i]) {
@@ -505,7 +507,7 @@ static void finish(cep_delegate *d, cep_run *r)
 	if (first &&
 	    delegate_run_dir(d, id, "identity", dir, sizeof(dir), &err) ==
 	        CEP_OK &&
-	    cep_rmtree(dir, &err) != CEP_OK)
+	    cep_files_rmtree(dir, &err) != CEP_OK)
 		cep_log_warn(id, "removing the identity: %s", err.msg);
 	pthread_mutex_lock(&d->mu);
 	if (urv == CEP_EXEC_PENDING)
@@ -537,7 +539,7 @@ static void watch(cep_delegate *d, cep_run *r)
 			/* an asynchronous launch's failure (executor.h), as a
 			 * synchronous launch's error reads */
 			r->launch_failed = true;
-			cep_metric_inc1(d->m_launch_fail,
+			cep_metrics_inc1(d->m_launch_fail,
 			    delegate_executor_name(ex));
 			snprintf(r->exit_what, sizeof(r->exit_what),
 			    "launching the runner: %.600s", what + 15);
@@ -548,10 +550,10 @@ static void watch(cep_delegate *d, cep_run *r)
 		finish(d, r);
 		return;
 	}
-	if (!r->aborting && cep_now_ms() >= r->deadline_ms)
+	if (!r->aborting && cep_clock_now_ms() >= r->deadline_ms)
 		delegate_run_request_abort(d, r, "deadline exceeded");
 	if (r->aborting && !r->killed &&
-	    cep_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
+	    cep_clock_mono_ms() - r->abort_mono >= CEP_ABORT_GRACE_MS) {
 		char who[256];
 		delegate_executor_describe(ex, &r->h, who, sizeof(who));
 		cep_log_warn(r->id.s,
@@ -565,7 +567,7 @@ static void watch(cep_delegate *d, cep_run *r)
 
 static void tick_run(cep_delegate *d, cep_run *r)
 {
-	if (cep_run_state_final(r->state))
+	if (cep_runstate_final(r->state))
 		return;
 	if (r->cleaning) {
 		finish(d, r);
@@ -577,7 +579,7 @@ static void tick_run(cep_delegate *d, cep_run *r)
 	}
 	if (r->state == CEP__V1__RUN_STATE__RUN_PENDING && !r->orphan &&
 	    !r->aborting && !r->launch_failed) {
-		if (cep_now_ms() >= r->deadline_ms)
+		if (cep_clock_now_ms() >= r->deadline_ms)
 			delegate_run_request_abort(d, r, "deadline exceeded");
 		else
 			launch(d, r);
@@ -614,7 +616,7 @@ static void *monitor_main(void *arg)
 		tick(d);
 		if (d->stopping)
 			break;
-		cep_cond_wait_ms(&d->mon_cv, &d->mu, TICK_MS);
+		cep_clock_cond_wait_ms(&d->mon_cv, &d->mu, TICK_MS);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;

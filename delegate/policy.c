@@ -18,7 +18,7 @@
 
 #include "hostview.h"
 #include "netns.h"
-#include "util.h"
+#include "err.h"
 
 /* Parameters that name a host target, checked against the target lists. */
 static const char *const target_keys[] = {"process", "cgroup", NULL};
@@ -315,13 +315,13 @@ static int check_kubernetes(const cep_policy *p, const cep_connectors *cs,
 		    "policy: namespace \"%s\" denied by policy.namespaces.deny "
 		    "\"%s\"",
 		    ns, hit);
-	const cep_connector *c = cs ? cep_connectors_find(cs, name) : NULL;
+	const cep_connector *c = cs ? cep_connector_list_find(cs, name) : NULL;
 	if (c == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "policy: no connector \"%s\" for kubernetes targets "
 		    "(connectors.d/%s.yaml does not exist; %zu connector(s) "
 		    "configured)",
-		    name, name, cs ? cep_connectors_count(cs) : 0);
+		    name, name, cs ? cep_connector_list_count(cs) : 0);
 	char why[300] = "";
 	if (!cep_connector_ns_allowed(c, ns, why, sizeof(why)))
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,

@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "run_id.h"
 
 typedef struct replay_st {
 	cep_run *r;
@@ -52,7 +52,7 @@ static void apply_state(cep_run *r, const Cep__V1__JournalRecord *rec)
 	r->state = rec->state;
 	snprintf(r->reason, sizeof(r->reason), "%s",
 	    rec->text ? rec->text : "");
-	if (cep_run_state_final(rec->state))
+	if (cep_runstate_final(rec->state))
 		r->ended_ms = rec->time_ms;
 }
 
@@ -109,7 +109,7 @@ static void orphaned(cep_run *r)
 	cep_log_warn(r->id.s,
 	    "runner gone after a delegate restart (state %s); "
 	    "cleaning up",
-	    cep_run_state_name(r->state));
+	    cep_runstate_name(r->state));
 }
 
 /* Adopt a live runner, or mark the run for cleanup. The executor
@@ -143,7 +143,7 @@ static void resume(cep_delegate *d, cep_run *r)
 	cep_log_conn(CEP_LOG_INFO, r->id.s, r->h.connector,
 	    "adopted runner %s "
 	    "(state %s)",
-	    who, cep_run_state_name(r->state));
+	    who, cep_runstate_name(r->state));
 }
 
 static void load_one(cep_delegate *d, const char *id)
@@ -174,7 +174,7 @@ static void load_one(cep_delegate *d, const char *id)
 		cep_log_warn(id,
 		    "journal has a torn tail after %zu records: %s",
 		    info.records, info.detail);
-	if (!cep_run_state_final(r->state)) {
+	if (!cep_runstate_final(r->state)) {
 		if (cep_journal_open(dir, &r->j, &err) != CEP_OK) {
 			cep_log_error(id, "reopening the journal: %s; skipped",
 			    err.msg);
@@ -208,7 +208,7 @@ static bool run_live(void *arg, const char *run_id)
 	cep_delegate *d = arg;
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = delegate_run_find(d, run_id);
-	bool live = r != NULL && !cep_run_state_final(r->state);
+	bool live = r != NULL && !cep_runstate_final(r->state);
 	pthread_mutex_unlock(&d->mu);
 	return live;
 }

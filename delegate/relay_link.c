@@ -22,7 +22,8 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define RELAY_TIMEOUT_MS 1000
 #define RELAY_WAKE_MS 200
@@ -151,8 +152,8 @@ static void send_abort(cep_delegate *d, const char *id, const char *reason)
 static void send_aborts(cep_delegate *d)
 {
 	for (cep_run *r = d->runs; r != NULL; r = r->next) {
-		int64_t now = cep_mono_ms();
-		if (!r->aborting || cep_run_state_final(r->state) ||
+		int64_t now = cep_clock_mono_ms();
+		if (!r->aborting || cep_runstate_final(r->state) ||
 		    !r->has_runner ||
 		    (r->abort_sent_mono != 0 &&
 		        now - r->abort_sent_mono < CEP_ABORT_RESEND_MS))
@@ -174,7 +175,7 @@ static void *relay_main(void *arg)
 	int64_t last_sync = 0;
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
-		int64_t now = cep_mono_ms();
+		int64_t now = cep_clock_mono_ms();
 		if (d->sync_gen != sent_gen ||
 		    now - last_sync >= CEP_SYNC_EVERY_MS) {
 			sent_gen = d->sync_gen;
@@ -184,7 +185,8 @@ static void *relay_main(void *arg)
 		if (!d->stopping)
 			send_aborts(d);
 		if (!d->stopping && d->sync_gen == sent_gen)
-			cep_cond_wait_ms(&d->relay_cv, &d->mu, RELAY_WAKE_MS);
+			cep_clock_cond_wait_ms(&d->relay_cv, &d->mu,
+			    RELAY_WAKE_MS);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
@@ -193,12 +195,13 @@ static void *relay_main(void *arg)
 bool delegate_relay_wait_synced(cep_delegate *d, uint64_t gen,
     int64_t timeout_ms)
 {
-	int64_t end = cep_mono_ms() + timeout_ms;
+	int64_t end = cep_clock_mono_ms() + timeout_ms;
 	while (d->synced_gen < gen && !d->stopping) {
-		int64_t left = end - cep_mono_ms();
+		int64_t left = end - cep_clock_mono_ms();
 		if (left <= 0)
 			return false;
-		cep_cond_wait_ms(&d->relay_cv, &d->mu, left < 100 ? left : 100);
+		cep_clock_cond_wait_ms(&d->relay_cv, &d->mu,
+		    left < 100 ? left : 100);
 	}
 	return d->synced_gen >= gen;
 }

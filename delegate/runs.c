@@ -16,7 +16,8 @@
 
 #include "exp.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 cep_run *delegate_run_find(cep_delegate *d, const char *id)
 {
@@ -30,7 +31,7 @@ size_t delegate_run_active_count(cep_delegate *d)
 {
 	size_t n = 0;
 	for (cep_run *r = d->runs; r != NULL; r = r->next)
-		if (!cep_run_state_final(r->state))
+		if (!cep_runstate_final(r->state))
 			n++;
 	return n;
 }
@@ -74,8 +75,8 @@ int delegate_run_dir(cep_delegate *d, const char *id, const char *sub,
     char *buf, size_t len, cep_err *err)
 {
 	if (sub == NULL)
-		return cep_path(buf, len, err, "%s/%s", d->runs_dir, id);
-	return cep_path(buf, len, err, "%s/%s/%s", d->runs_dir, id, sub);
+		return cep_files_path(buf, len, err, "%s/%s", d->runs_dir, id);
+	return cep_files_path(buf, len, err, "%s/%s/%s", d->runs_dir, id, sub);
 }
 
 int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
@@ -84,7 +85,7 @@ int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
 	if (r->j == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "run %s is finished; its journal is closed", r->id.s);
-	rec->time_ms = cep_now_ms();
+	rec->time_ms = cep_clock_now_ms();
 	int rv = cep_journal_append(r->j, rec, sync, err);
 	if (rv != CEP_OK)
 		cep_log_error(r->id.s, "journal append failed: %s", err->msg);
@@ -146,13 +147,13 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	r->state = st;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
 	if (reason != NULL && reason[0] != '\0')
-		cep_log_info(r->id.s, "state %s: %s", cep_run_state_name(st),
+		cep_log_info(r->id.s, "state %s: %s", cep_runstate_name(st),
 		    reason);
 	else
-		cep_log_info(r->id.s, "state %s", cep_run_state_name(st));
-	if (cep_run_state_final(st)) {
-		cep_metric_inc1(d->m_runs, cep_run_state_name(st));
-		r->ended_ms = cep_now_ms();
+		cep_log_info(r->id.s, "state %s", cep_runstate_name(st));
+	if (cep_runstate_final(st)) {
+		cep_metrics_inc1(d->m_runs, cep_runstate_name(st));
+		r->ended_ms = cep_clock_now_ms();
 		cep_journal_close(r->j);
 		r->j = NULL;
 		delegate_run_finished(d, r);
@@ -229,10 +230,10 @@ void delegate_run_mark_reverted(cep_run *r, const char *fault_id, int64_t when,
 
 void delegate_run_request_abort(cep_delegate *d, cep_run *r, const char *reason)
 {
-	if (cep_run_state_final(r->state) || r->aborting)
+	if (cep_runstate_final(r->state) || r->aborting)
 		return;
 	r->aborting = true;
-	r->abort_mono = cep_mono_ms();
+	r->abort_mono = cep_clock_mono_ms();
 	r->abort_sent_mono = 0;
 	snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
 	cep_log_info(r->id.s, "abort requested: %s", reason);

@@ -12,7 +12,9 @@
 #include "exp.h"
 #include "log.h"
 #include "policy.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 static int parse_spec(const char *yaml, size_t len, const char *fname,
     cep_exp **exp, cep_err *err)
@@ -77,7 +79,7 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	snprintf(r->name, sizeof(r->name), "%s", cep_exp_name(exp));
 	snprintf(r->spec_name, sizeof(r->spec_name), "%s", spec_name);
 	snprintf(r->task_id, sizeof(r->task_id), "%s", task_id);
-	r->created_ms = cep_now_ms();
+	r->created_ms = cep_clock_now_ms();
 	r->deadline_ms = r->created_ms + cep_exp_duration_ms(exp) +
 	    CEP_RUN_SETUP_MS;
 	r->deadman_ms = cep_exp_deadman_ms(exp);
@@ -105,7 +107,7 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	if (rv == CEP_OK)
 		rv = cep_journal_create(dir, &r->j, err);
 	if (rv == CEP_OK && (rv = journal_start(r, err)) != CEP_OK)
-		cep_rmtree(dir, NULL); /* half a journal is no run */
+		cep_files_rmtree(dir, NULL); /* half a journal is no run */
 	if (rv != CEP_OK) {
 		delegate_run_free(r);
 		return cep_err_wrap(err, "creating the run journal");

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "pki.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
 
 #define CALL_TIMEOUT_MS 10000
 #define OPEN_WAIT_MS 15000
@@ -99,7 +99,7 @@ static const signer_ops remote_ops = {"cep-signer", remote_sign};
 /* CaCert, retried while cep-signer is not up yet (started beside us). */
 static int fetch_ca(cep_signer *s, int64_t wait_ms, cep_err *err)
 {
-	int64_t end = cep_mono_ms() + wait_ms;
+	int64_t end = cep_clock_mono_ms() + wait_ms;
 	Cep__V1__CaCertRequest rq = CEP__V1__CA_CERT_REQUEST__INIT;
 	for (int attempt = 0;; attempt++) {
 		Cep__V1__CaCertReply *rep = NULL;
@@ -118,7 +118,7 @@ static int fetch_ca(cep_signer *s, int64_t wait_ms, cep_err *err)
 			        "certificate",
 			        s->url);
 		}
-		if (!cep_rpc_retryable(rv) || cep_mono_ms() >= end)
+		if (!cep_rpc_retryable(rv) || cep_clock_mono_ms() >= end)
 			return cep_err_wrap(err,
 			    "asking cep-signer at %s for the "
 			    "CA certificate",
@@ -126,7 +126,7 @@ static int fetch_ca(cep_signer *s, int64_t wait_ms, cep_err *err)
 		if (attempt == 0)
 			cep_log_info(NULL, "waiting for cep-signer at %s",
 			    s->url);
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 500));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 500));
 	}
 }
 

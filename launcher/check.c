@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "caps.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define MAX_RECORDS 64
 
@@ -123,7 +124,7 @@ int launcher_check_launch(const Cep__V1__LaunchRequest *r, unsigned *caps,
 	        r->n_fault_types, CEP_CAPS_HOST, caps, &e) != CEP_OK)
 		return cep_err_set(err, CEP_PERMISSION_DENIED,
 		    "fault_types: %s", e.msg);
-	int64_t now = cep_now_ms();
+	int64_t now = cep_clock_now_ms();
 	if (r->deadline_ms <= now || r->deadline_ms > now + 7 * 86400000LL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "deadline_ms: not "

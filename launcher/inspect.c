@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "netns.h"
-#include "util.h"
+#include "procfs.h"
 
 #define WALK_DEPTH 256 /* directories open at once */
 #define WALK_LINKS 40  /* symlinks followed, as the kernel's ELOOP */
@@ -228,8 +228,8 @@ void launcher_inspect(const Cep__V1__LauncherInspect *q, cep_launcher_facts *f)
 	f->rep.netns_error = f->netns_error;
 	f->rep.real_path = f->real_path;
 	if (q->pid > 0)
-		f->rep.exists = cep_proc_info(q->pid, f->comm, sizeof(f->comm),
-		    NULL);
+		f->rep.exists = cep_procfs_info(q->pid, f->comm,
+		    sizeof(f->comm), NULL);
 	if (!f->rep.exists)
 		f->comm[0] = '\0';
 	char name[CEP_LAUNCHER_MAX_PATH + 1] = "";

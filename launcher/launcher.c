@@ -25,7 +25,10 @@
 #include "forkexec.h"
 #include "log.h"
 #include "runproc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define TICK_MS 250
 #define BACKSTOP_MS 60000 /* past the deadline: the launcher kills */
@@ -84,8 +87,8 @@ bool launcher_lr_alive(lrun *r)
 		    r->how);
 		return false;
 	}
-	if (cep_proc_start_time(r->pid) == r->start &&
-	    cep_proc_state(r->pid) != 'Z')
+	if (cep_procfs_start_time(r->pid) == r->start &&
+	    cep_procfs_state(r->pid) != 'Z')
 		return true;
 	r->exited = true;
 	snprintf(r->how, sizeof(r->how),
@@ -97,7 +100,8 @@ bool launcher_lr_alive(lrun *r)
 /* The runner's process group (its own session) and the runner. */
 void launcher_lr_signal(lrun *r, int sig)
 {
-	if (r->pid <= 1 || r->exited || cep_proc_start_time(r->pid) != r->start)
+	if (r->pid <= 1 || r->exited ||
+	    cep_procfs_start_time(r->pid) != r->start)
 		return;
 	if (getpgid(r->pid) == r->pid)
 		kill(-r->pid, sig);
@@ -106,7 +110,7 @@ void launcher_lr_signal(lrun *r, int sig)
 
 static void tick(cep_launcher *l)
 {
-	int64_t now = cep_now_ms();
+	int64_t now = cep_clock_now_ms();
 	for (lrun *r = l->runs; r != NULL; r = r->next) {
 		if (!launcher_lr_alive(r) || r->deadline_ms == 0 ||
 		    r->backstop || now < r->deadline_ms + BACKSTOP_MS)
@@ -128,7 +132,7 @@ static void *tick_main(void *arg)
 	pthread_mutex_lock(&l->mu);
 	while (!l->closing) {
 		tick(l);
-		cep_cond_wait_ms(&l->cv, &l->mu, TICK_MS);
+		cep_clock_cond_wait_ms(&l->cv, &l->mu, TICK_MS);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
@@ -150,7 +154,7 @@ static void adopt_one(int pid, const char *run_id, void *arg)
 	if (r == NULL)
 		return;
 	r->pid = pid;
-	r->start = cep_proc_start_time(pid);
+	r->start = cep_procfs_start_time(pid);
 	cep_log_info(run_id,
 	    "adopted runner pid %d (started before this "
 	    "launcher)",
@@ -169,11 +173,11 @@ static void drop_stale_identities(cep_launcher *l)
 		cep_err err = {0};
 		if (!cep_run_id_valid(de->d_name) ||
 		    launcher_lr_find(l, de->d_name) ||
-		    cep_path(path, sizeof(path), &err, "%s/%s/identity",
+		    cep_files_path(path, sizeof(path), &err, "%s/%s/identity",
 		        l->runs_dir, de->d_name) != CEP_OK ||
 		    access(path, F_OK) != 0)
 			continue;
-		if (cep_rmtree(path, &err) == CEP_OK)
+		if (cep_files_rmtree(path, &err) == CEP_OK)
 			cep_log_info(de->d_name,
 			    "removed the identity of a runner "
 			    "that is gone");
@@ -221,12 +225,13 @@ static int copy_opts(cep_launcher *l, const cep_launcher_opts *o, cep_err *err)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "the launcher needs "
 		    "absolute runner and runs directory paths and a URL");
-	int rv = cep_path(l->bin, sizeof(l->bin), err, "%s", o->runner_bin);
+	int rv = cep_files_path(l->bin, sizeof(l->bin), err, "%s",
+	    o->runner_bin);
 	if (rv == CEP_OK)
-		rv = cep_path(l->runs_dir, sizeof(l->runs_dir), err, "%s",
+		rv = cep_files_path(l->runs_dir, sizeof(l->runs_dir), err, "%s",
 		    o->runs_dir);
 	if (rv == CEP_OK)
-		rv = cep_path(l->url, sizeof(l->url), err, "%s", o->url);
+		rv = cep_files_path(l->url, sizeof(l->url), err, "%s", o->url);
 	l->allow_uid = o->allow_uid;
 	l->stop_wait_ms = o->stop_wait_ms > 0 ? o->stop_wait_ms : 10000;
 	l->set_caps = o->set_caps;
@@ -246,7 +251,7 @@ int launcher_new(const cep_launcher_opts *o, cep_launcher **out, cep_err *err)
 	}
 	int rv = copy_opts(l, o, err);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(l->runs_dir, 0700, err);
+		rv = cep_files_mkdirs(l->runs_dir, 0700, err);
 	if (rv == CEP_OK && access(l->bin, X_OK) != 0)
 		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "runner binary %s "
@@ -292,9 +297,9 @@ void launcher_stop(cep_launcher *l)
 	for (lrun *r = l->runs; r != NULL; r = r->next)
 		if (launcher_lr_alive(r))
 			launcher_lr_signal(r, SIGTERM);
-	int64_t end = cep_mono_ms() + l->stop_wait_ms;
-	while ((n = alive_count(l)) > 0 && cep_mono_ms() < end)
-		cep_cond_wait_ms(&l->cv, &l->mu, 100);
+	int64_t end = cep_clock_mono_ms() + l->stop_wait_ms;
+	while ((n = alive_count(l)) > 0 && cep_clock_mono_ms() < end)
+		cep_clock_cond_wait_ms(&l->cv, &l->mu, 100);
 	for (lrun *r = l->runs; r != NULL && n > 0; r = r->next)
 		if (launcher_lr_alive(r) || cep_cleanrun_running(r->cr)) {
 			cep_log_warn(r->id.s,

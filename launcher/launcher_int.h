@@ -13,7 +13,7 @@
 
 #include "launcher.h"
 #include "rpc.h"
-#include "runid.h"
+#include "run_id.h"
 
 typedef struct cep_cleanrun cep_cleanrun;
 

@@ -15,7 +15,7 @@
 #include "daemon.h"
 #include "launcher.h"
 #include "log.h"
-#include "util.h"
+#include "files.h"
 
 #define DELEGATE_USER "cep-delegate"
 
@@ -151,7 +151,7 @@ static int socket_group(uid_t allow, cep_err *err)
 static int runner_path(const args *a, char *buf, size_t len, cep_err *err)
 {
 	if (a->runner != NULL)
-		return cep_path(buf, len, err, "%s", a->runner);
+		return cep_files_path(buf, len, err, "%s", a->runner);
 	return cep_paths_beside_self("cep-runner", buf, len, err);
 }
 
@@ -161,18 +161,19 @@ static int where(const args *a, const cep_paths *p, const cep_config *cfg,
 {
 	int rv;
 	if (a->listen != NULL)
-		rv = cep_path(url, ulen, err, "%s", a->listen);
+		rv = cep_files_path(url, ulen, err, "%s", a->listen);
 	else if (cfg->launcher_url[0] != '\0')
-		rv = cep_path(url, ulen, err, "%s", cfg->launcher_url);
+		rv = cep_files_path(url, ulen, err, "%s", cfg->launcher_url);
 	else
 		rv = cep_paths_url(p, "launcher.sock", url, ulen, err);
 	if (rv != CEP_OK)
 		return rv;
 	if (a->runs != NULL)
-		return cep_path(runs, rlen, err, "%s", a->runs);
+		return cep_files_path(runs, rlen, err, "%s", a->runs);
 	if (p->installed)
-		return cep_path(runs, rlen, err, "/run/cep-launcher/runs");
-	return cep_path(runs, rlen, err, "%s/launcher", p->run);
+		return cep_files_path(runs, rlen, err,
+		    "/run/cep-launcher/runs");
+	return cep_files_path(runs, rlen, err, "%s/launcher", p->run);
 }
 
 static int setup(const args *a, cep_launcher **l, cep_err *err)
@@ -198,7 +199,7 @@ static int setup(const args *a, cep_launcher **l, cep_err *err)
 	if (rv == CEP_OK && o.allow_uid != geteuid())
 		rv = socket_group(o.allow_uid, err);
 	if (rv == CEP_OK && !paths.installed)
-		rv = cep_mkdirs(paths.run, 0750, err);
+		rv = cep_files_mkdirs(paths.run, 0750, err);
 	if (rv == CEP_OK)
 		rv = launcher_new(&o, l, err);
 	if (rv == CEP_OK)
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, "stopping: runners revert");
 	launcher_stop(l);
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 	launcher_free(l);
 	cep_log_info(NULL, "stopped");
 	return 0;

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "caps.h"
-#include "util.h"
+#include "files.h"
 
 int launcher_privs_init(cep_launcher_privs *p, unsigned caps, bool set_caps,
     cep_err *err)
@@ -33,7 +33,7 @@ int launcher_privs_init(cep_launcher_privs *p, unsigned caps, bool set_caps,
 	size_t len = 0;
 	cep_err e = {0};
 	/* the running kernel may know more capabilities than our headers */
-	if (cep_read_file("/proc/sys/kernel/cap_last_cap", 32, &data, &len,
+	if (cep_files_read("/proc/sys/kernel/cap_last_cap", 32, &data, &len,
 	        &e) == CEP_OK) {
 		long v = strtol(data, NULL, 10);
 		if (v > 0 && v < 64)

@@ -19,7 +19,9 @@
 #include "forkexec.h"
 #include "log.h"
 #include "runproc.h"
-#include "util.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define CLEANUP_LIMIT_MS 120000
 
@@ -49,7 +51,8 @@ static bool peer_ok(cep_launcher *l, cep_rpc_call *c)
 static void refuse(cep_rpc_call *c, enum cep_log_level lvl, const char *run_id,
     const char *what, int rv, const cep_err *err)
 {
-	cep_log(lvl, run_id != NULL && cep_run_id_valid(run_id) ? run_id : NULL,
+	cep_log_write(lvl,
+	    run_id != NULL && cep_run_id_valid(run_id) ? run_id : NULL,
 	    "%s: %s", what, err->msg);
 	cep_rpc_call_fail(c, rv, "%s", err->msg);
 }
@@ -106,9 +109,9 @@ static int write_pem(const char *dir, const char *name, const char *pem,
     cep_err *err)
 {
 	char path[4200];
-	int rv = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
+	int rv = cep_files_path(path, sizeof(path), err, "%s/%s", dir, name);
 	return rv == CEP_OK ?
-	    cep_write_file(path, pem, strlen(pem), 0600, err) :
+	    cep_files_write(path, pem, strlen(pem), 0600, err) :
 	    rv;
 }
 
@@ -119,12 +122,12 @@ static int write_identity(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 {
 	cep_err e = {0};
 	cp_ca[0] = '\0';
-	int rv = cep_path(dir, dlen, err, "%s/%s/identity", l->runs_dir,
+	int rv = cep_files_path(dir, dlen, err, "%s/%s/identity", l->runs_dir,
 	    r->run_id);
 	if (rv == CEP_OK)
-		(void)cep_rmtree(dir, &e); /* a stale one */
+		(void)cep_files_rmtree(dir, &e); /* a stale one */
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(dir, 0700, err);
+		rv = cep_files_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK)
 		rv = write_pem(dir, "ca.crt", r->ca_pem, err);
 	if (rv == CEP_OK)
@@ -133,7 +136,7 @@ static int write_identity(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 		rv = write_pem(dir, "runner.key", r->key_pem, err);
 	if (rv == CEP_OK && r->cp_ca_pem != NULL && r->cp_ca_pem[0] != '\0' &&
 	    (rv = write_pem(dir, "cp-ca.crt", r->cp_ca_pem, err)) == CEP_OK)
-		rv = cep_path(cp_ca, clen, err, "%s/cp-ca.crt", dir);
+		rv = cep_files_path(cp_ca, clen, err, "%s/cp-ca.crt", dir);
 	return rv;
 }
 
@@ -145,7 +148,7 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	int rv = write_identity(l, r, dir, sizeof(dir), cp_ca, sizeof(cp_ca),
 	    err);
 	if (rv == CEP_OK)
-		rv = cep_path(log, sizeof(log), err, "%s/%s/runner.log",
+		rv = cep_files_path(log, sizeof(log), err, "%s/%s/runner.log",
 		    l->runs_dir, r->run_id);
 	cep_launcher_privs privs;
 	if (rv == CEP_OK)
@@ -167,7 +170,7 @@ static int start_runner(cep_launcher *l, const Cep__V1__LaunchRequest *r,
 	    .pre_exec = launcher_privs_apply,
 	    .arg = &privs};
 	pid_t pid;
-	rv = cep_forkexec(&o, &pid, &x->start, err);
+	rv = cep_forkexec_run(&o, &pid, &x->start, err);
 	if (rv != CEP_OK)
 		return rv;
 	x->pid = pid;
@@ -234,8 +237,8 @@ static lrun *adopt_polled(cep_launcher *l, const Cep__V1__LauncherRun *q)
 {
 	cep_run_id id;
 	bool cleanup = false;
-	if (q->pid <= 1 || cep_proc_start_time(q->pid) != q->start ||
-	    cep_proc_state(q->pid) == 'Z' ||
+	if (q->pid <= 1 || cep_procfs_start_time(q->pid) != q->start ||
+	    cep_procfs_state(q->pid) == 'Z' ||
 	    !cep_runproc_run_of(q->pid, &id, &cleanup) || cleanup ||
 	    !cep_run_id_is(&id, q->run_id))
 		return NULL;
@@ -320,9 +323,9 @@ static void on_undo(cep_rpc_call *c, void *arg)
 	int rv = launcher_lr_kill_all(q->run_id, &err); /* sleeps: no lock */
 	char dir[4200];
 	if (rv == CEP_OK &&
-	    (rv = cep_path(dir, sizeof(dir), &err, "%s/%s/identity",
+	    (rv = cep_files_path(dir, sizeof(dir), &err, "%s/%s/identity",
 	         l->runs_dir, q->run_id)) == CEP_OK)
-		rv = cep_rmtree(dir, &err);
+		rv = cep_files_rmtree(dir, &err);
 	pthread_mutex_lock(&l->mu);
 	lrun *x = launcher_lr_find(l, q->run_id);
 	if (rv == CEP_OK && x != NULL) {
@@ -348,9 +351,10 @@ static int start_cleanup(cep_launcher *l, lrun *x, const char *recs,
 {
 	char dir[4200], text[128];
 	cep_launcher_privs privs;
-	int rv = cep_path(dir, sizeof(dir), err, "%s/%s", l->runs_dir, x->id.s);
+	int rv = cep_files_path(dir, sizeof(dir), err, "%s/%s", l->runs_dir,
+	    x->id.s);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(dir, 0700, err);
+		rv = cep_files_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK)
 		rv = launcher_privs_init(&privs, caps, l->set_caps, err);
 	cep_cleanrun_opts o = {.runner_bin = l->bin,

@@ -15,7 +15,8 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 /* ------------------------------------------------------------ refusals */
 
@@ -72,7 +73,7 @@ void relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 	r->refused++;
 	r->by_reason[why]++;
 	pthread_mutex_unlock(&r->mu);
-	cep_metric_inc1(r->m_refusals, relay_refusal_names[why]);
+	cep_metrics_inc1(r->m_refusals, relay_refusal_names[why]);
 
 	/* the run the line is about: the one asked for when it is a real
 	 * run id, else the bound one */
@@ -97,7 +98,7 @@ void relay_close_later(cep_relay *r, uint32_t pipe)
 	}
 	if (r->nclose < CEP_RELAY_MAX_CLOSES) {
 		r->closes[r->nclose].pipe = pipe;
-		r->closes[r->nclose].at = cep_mono_ms() +
+		r->closes[r->nclose].at = cep_clock_mono_ms() +
 		    CEP_RELAY_CLOSE_DELAY_MS;
 		r->nclose++;
 		pthread_cond_signal(&r->cv);
@@ -157,7 +158,7 @@ bool relay_watch(cep_relay *r, cep_rpc_call *call, const char *run_id,
 		*batch = relay_registry_pending(run, after_seq);
 	}
 	if (run == NULL || *batch != NULL || r->stopping ||
-	    wake <= cep_mono_ms()) {
+	    wake <= cep_clock_mono_ms()) {
 		pthread_mutex_unlock(&r->mu);
 		free(p);
 		return true;
@@ -313,7 +314,7 @@ void *relay_ticker_main(void *arg)
 	pthread_mutex_lock(&r->mu);
 	while (!r->stopping && due != NULL) {
 		atomic_fetch_add(&r->ticks, 1);
-		int64_t now = cep_mono_ms();
+		int64_t now = cep_clock_mono_ms();
 		int64_t next = next_due(r, now);
 		if (next > now) {
 			struct timespec ts = {next / 1000,
@@ -355,5 +356,5 @@ void relay_call_done(const char *method, int code, void *arg)
 	static const char pfx[] = "cep.v1.";
 	if (strncmp(method, pfx, sizeof(pfx) - 1) == 0)
 		method += sizeof(pfx) - 1; /* "Runner/PushEvents" */
-	cep_metric_inc2(r->m_calls, method, cep_code_name(code));
+	cep_metrics_inc2(r->m_calls, method, cep_err_code_name(code));
 }

@@ -17,7 +17,7 @@
 #include "log.h"
 #include "relay.h"
 #include "sdnotify.h"
-#include "util.h"
+#include "err.h"
 
 static void usage(FILE *f)
 {
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 	    .arg = relay};
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, "stopping: answering parked calls");
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 	cep_metrics_stop(metrics);
 	relay_free(relay);
 	cep_log_info(NULL, "stopped");

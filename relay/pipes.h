@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "runid.h"
+#include "run_id.h"
 
 #define CEP_PIPES_NONCE_LEN 32
 #define CEP_PIPES_NONCE_TTL_MS 30000

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "rpc.h"
-#include "util.h"
+#include "run_id.h"
 
 struct cep_registry {
 	cep_relay_run **runs; /* sorted by run_id */

@@ -19,7 +19,7 @@
 
 #include "cep.pb-c.h"
 #include "err.h"
-#include "runid.h"
+#include "run_id.h"
 
 #define CEP_REGISTRY_MAX_RUNS 4096 /* grants in one SyncRuns */
 #define CEP_REGISTRY_FINISHED 4096 /* finished ids remembered */

@@ -21,7 +21,7 @@
 #include "cred.h"
 #include "log.h"
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 
 #define PEM_MAX (64 * 1024)
 
@@ -58,7 +58,7 @@ static int load_material(cep_relay *r, char **cert, char **key, cep_err *err)
 	char path[PATH_MAX + 16];
 	int rv = CEP_OK;
 	for (size_t i = 0; rv == CEP_OK && i < 3; i++) {
-		rv = cep_path(path, sizeof(path), err, "%s/%s",
+		rv = cep_files_path(path, sizeof(path), err, "%s/%s",
 		    r->paths.relay_pki, names[i]);
 		bool cred = rv == CEP_OK &&
 		    cep_cred_path(path, path, sizeof(path));
@@ -97,7 +97,7 @@ static int listen_runners(cep_relay *r, const char *cert, const char *key,
 static int listen_ipc(cep_relay *r, cep_err *err)
 {
 	char url[PATH_MAX + 32];
-	int rv = cep_mkdirs(r->paths.run, 0750, err);
+	int rv = cep_files_mkdirs(r->paths.run, 0750, err);
 	if (rv == CEP_OK)
 		rv = cep_paths_url(&r->paths, "relay.sock", url, sizeof(url),
 		    err);
@@ -127,7 +127,7 @@ static void collect(cep_metrics *m, void *arg)
 	pthread_mutex_lock(&r->mu);
 	uint32_t n = relay_pipes_bound(r->pipes);
 	pthread_mutex_unlock(&r->mu);
-	cep_metric_set(r->m_runners, n, NULL);
+	cep_metrics_set(r->m_runners, n, NULL);
 	relay_upstream_collect(r->up);
 }
 
@@ -227,7 +227,7 @@ int relay_new(const cep_paths *paths, const cep_config *cfg, cep_relay **out,
 		rv = listen_runners(r, cert, key, err);
 	char spool[CEP_PATH_MAX];
 	if (rv == CEP_OK)
-		rv = cep_path(spool, sizeof(spool), err, "%s/spool",
+		rv = cep_files_path(spool, sizeof(spool), err, "%s/spool",
 		    r->paths.relay_state);
 	if (rv == CEP_OK)
 		rv = relay_upstream_start(&r->cfg, spool, r->delegate,

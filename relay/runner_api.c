@@ -17,6 +17,8 @@
 
 #include "log.h"
 #include "pki.h"
+#include "clock.h"
+#include "run_id.h"
 #include "util.h"
 
 #define CERT_DER_MAX (16 * 1024)
@@ -46,7 +48,7 @@ static void h_challenge(cep_rpc_call *c, void *arg)
 	uint8_t nonce[CEP_PIPES_NONCE_LEN];
 	cep_err err = {0};
 	count_call(r);
-	if (cep_random(nonce, sizeof(nonce), &err) != CEP_OK) {
+	if (cep_util_random(nonce, sizeof(nonce), &err) != CEP_OK) {
 		cep_rpc_call_fail(c, CEP_INTERNAL, "no randomness for a nonce");
 		return;
 	}
@@ -56,7 +58,7 @@ static void h_challenge(cep_rpc_call *c, void *arg)
 	if (p != NULL) {
 		memcpy(p->nonce, nonce, sizeof(nonce));
 		p->has_nonce = true;
-		p->nonce_mono_ms = cep_mono_ms();
+		p->nonce_mono_ms = cep_clock_mono_ms();
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (p == NULL) {
@@ -124,7 +126,8 @@ static void prove_refuse_unverified(prove_ctx *x)
 {
 	cep_err err = {0};
 	if (cep_pki_verify_der(x->r->ca_pem, x->req->cert_der.data,
-	        x->req->cert_der.len, cep_now_ms(), &x->id, &err) != CEP_OK)
+	        x->req->cert_der.len, cep_clock_now_ms(), &x->id,
+	        &err) != CEP_OK)
 		REFUSE(x, cert_reason(&err), CEP_UNAUTHENTICATED,
 		    "TLS client certificate refused: %s", err.msg);
 	else
@@ -149,7 +152,8 @@ static bool prove_check_cert(prove_ctx *x)
 		return false;
 	}
 	if (cep_pki_verify_der(x->r->ca_pem, x->req->cert_der.data,
-	        x->req->cert_der.len, cep_now_ms(), &x->id, &err) != CEP_OK) {
+	        x->req->cert_der.len, cep_clock_now_ms(), &x->id,
+	        &err) != CEP_OK) {
 		REFUSE(x, cert_reason(&err), CEP_UNAUTHENTICATED,
 		    "identity certificate refused: %s", err.msg);
 		return false;
@@ -187,7 +191,7 @@ static bool prove_check_grant(prove_ctx *x)
 	if (why == CEP_REFUSE_N && cep_run_id_is_set(&x->bound) &&
 	    !cep_run_id_is(&x->bound, rid))
 		why = CEP_REFUSE_WRONG_RUN;
-	else if (why == CEP_REFUSE_N && x->not_after_ms <= cep_now_ms())
+	else if (why == CEP_REFUSE_N && x->not_after_ms <= cep_clock_now_ms())
 		why = CEP_REFUSE_IDENTITY_EXPIRED;
 	switch (why) {
 	case CEP_REFUSE_RUN_FINISHED:
@@ -223,7 +227,7 @@ static bool prove_check_proof(prove_ctx *x)
 		    "no challenge on this connection: call Challenge first");
 		return false;
 	}
-	if (cep_mono_ms() - x->nonce_at > CEP_PIPES_NONCE_TTL_MS) {
+	if (cep_clock_mono_ms() - x->nonce_at > CEP_PIPES_NONCE_TTL_MS) {
 		REFUSE(x, CEP_REFUSE_NO_CHALLENGE, CEP_UNAUTHENTICATED,
 		    "challenge older than %d s: call Challenge again",
 		    CEP_PIPES_NONCE_TTL_MS / 1000);
@@ -384,7 +388,7 @@ static bool authorize(cep_relay *r, cep_rpc_call *c, const char *run_id,
 		relay_refuse(r, c, CEP_REFUSE_RUN_ENDED, CEP_PERMISSION_DENIED,
 		    v.run_id.s, run_id, "run %s is no longer active",
 		    v.run_id.s);
-	else if (v.not_after_ms <= cep_now_ms()) {
+	else if (v.not_after_ms <= cep_clock_now_ms()) {
 		fmt_time(v.not_after_ms, until, sizeof(until));
 		relay_refuse(r, c, CEP_REFUSE_IDENTITY_EXPIRED,
 		    CEP_UNAUTHENTICATED, v.run_id.s, run_id,
@@ -403,7 +407,7 @@ static int forward_get(cep_relay *r, cep_rpc_call *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
     const char *run_id, ProtobufCMessage **out)
 {
-	int64_t left = cep_rpc_call_deadline(c) - cep_mono_ms() - 100;
+	int64_t left = cep_rpc_call_deadline(c) - cep_clock_mono_ms() - 100;
 	int tmo = left < 100            ? 100 :
 	    left > CEP_RELAY_FORWARD_MS ? CEP_RELAY_FORWARD_MS :
 	                                  (int)left;
@@ -458,12 +462,12 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 	pthread_mutex_lock(&r->mu);
 	r->events_in += b->n_events;
 	pthread_mutex_unlock(&r->mu);
-	cep_metric_add(r->m_events_in, (double)b->n_events, NULL);
+	cep_metrics_add(r->m_events_in, (double)b->n_events, NULL);
 	size_t n = b->n_events; /* b is gone once c is answered */
 	if (r->up == NULL) {
 		if (forward(r, c, "cep.v1.Delegate/RunnerEvents", &b->base,
 		        &cep__v1__event_ack__descriptor, b->run_id) == CEP_OK)
-			cep_metric_add(r->m_events_out, (double)n, NULL);
+			cep_metrics_add(r->m_events_out, (double)n, NULL);
 		return;
 	}
 	/* Upstream: no room in the spool, no batch (the runner keeps it and
@@ -486,7 +490,7 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 		    err.msg);
 	} else {
 		cep_rpc_call_reply(c, ack);
-		cep_metric_add(r->m_events_out, (double)n, NULL);
+		cep_metrics_add(r->m_events_out, (double)n, NULL);
 	}
 	protobuf_c_message_free_unpacked(ack, NULL);
 }

@@ -27,7 +27,8 @@
 
 #include "frame.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id)
 {
@@ -156,7 +157,7 @@ int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b, cep_err *err)
 		    "exceeds the spool's %u-byte limit",
 		    bn, CEP_SPOOL_MAX_BATCH);
 	Cep__V1__SpoolRecord rec = CEP__V1__SPOOL_RECORD__INIT;
-	rec.time_ms = cep_now_ms();
+	rec.time_ms = cep_clock_now_ms();
 	rec.batch = (Cep__V1__EventBatch *)b; /* only read by pack */
 	unsigned char *buf = NULL;
 	size_t len = 0;
@@ -322,10 +323,10 @@ static int write_cursor(cep_spool *s, uint64_t seg, uint64_t off, cep_err *err)
 	unsigned char b[SPOOL_CURSOR_LEN];
 	put_le(b, seg, 8);
 	put_le(b + 8, off, 8);
-	put_le(b + 16, cep_crc32c(b, 16), 4);
-	int rv = cep_path(path, sizeof(path), err, "%s/%s", s->dir,
+	put_le(b + 16, cep_frame_crc32c(b, 16), 4);
+	int rv = cep_files_path(path, sizeof(path), err, "%s/%s", s->dir,
 	    SPOOL_CURSOR);
-	return rv ? rv : cep_write_file(path, b, sizeof(b), 0600, err);
+	return rv ? rv : cep_files_write(path, b, sizeof(b), 0600, err);
 }
 
 /* Drops k delivered records from the queue and takes the segments they

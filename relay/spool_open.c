@@ -25,7 +25,7 @@
 
 #include "frame.h"
 #include "log.h"
-#include "util.h"
+#include "files.h"
 
 static uint64_t get_le(const unsigned char *p, int bytes)
 {
@@ -52,7 +52,7 @@ static int read_cursor(cep_spool *s, uint64_t *seg, uint64_t *off)
 	ssize_t n = pread(fd, b, sizeof(b), 0);
 	close(fd);
 	if (n != (ssize_t)SPOOL_CURSOR_LEN ||
-	    (uint32_t)get_le(b + 16, 4) != cep_crc32c(b, 16)) {
+	    (uint32_t)get_le(b + 16, 4) != cep_frame_crc32c(b, 16)) {
 		cep_log_warn(NULL,
 		    "spool %s/%s: unreadable (%zd bytes or a bad "
 		    "checksum); delivering every segment from its start",
@@ -86,7 +86,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The segment ids in the directory, ascending; stale cursor temp files
- * (a crash inside cep_write_file) are removed on the way. */
+ * (a crash inside cep_files_write) are removed on the way. */
 static int list_segments(cep_spool *s, uint64_t **ids, size_t *n, cep_err *err)
 {
 	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -285,9 +285,9 @@ int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
 	s->roll = roll < SPOOL_ROLL_MIN ? SPOOL_ROLL_MIN :
 	    roll > SPOOL_ROLL_MAX       ? SPOOL_ROLL_MAX :
 	                                  roll;
-	int rv = cep_path(s->dir, sizeof(s->dir), err, "%s", dir);
+	int rv = cep_files_path(s->dir, sizeof(s->dir), err, "%s", dir);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(dir, 0700, err);
+		rv = cep_files_mkdirs(dir, 0700, err);
 	if (rv == CEP_OK) {
 		s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (s->dirfd < 0)

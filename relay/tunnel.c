@@ -27,7 +27,8 @@
 #include "cep.pb-c.h"
 #include "cp.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define SESSION_IDLE_MS (10 * 60 * 1000) /* > any call's deadline */
 #define POLL_MAX 64
@@ -74,9 +75,9 @@ struct cep_tunnel {
 
 static void snooze(cep_tunnel *t, int64_t ms)
 {
-	int64_t end = cep_mono_ms() + ms;
-	while (!atomic_load(&t->stop) && cep_mono_ms() < end)
-		cep_sleep_ms(50);
+	int64_t end = cep_clock_mono_ms() + ms;
+	while (!atomic_load(&t->stop) && cep_clock_mono_ms() < end)
+		cep_clock_sleep_ms(50);
 }
 
 /* ------------------------------------------------------------- replies */
@@ -273,7 +274,7 @@ static void take_call(cep_tunnel *t, const Cep__V1__CpTunnelCall *c)
 		return;
 	}
 	pthread_mutex_lock(&t->mu);
-	uint32_t pipe = session_pipe(t, &run, c->session, cep_mono_ms());
+	uint32_t pipe = session_pipe(t, &run, c->session, cep_clock_mono_ms());
 	pthread_mutex_unlock(&t->mu);
 	if (pipe == 0) {
 		refuse_call(t, c->id, CEP_RESOURCE_EXHAUSTED,
@@ -309,7 +310,7 @@ static void *poller_main(void *arg)
 {
 	cep_tunnel *t = arg;
 	int attempt = 0;
-	int64_t last_expire = cep_mono_ms();
+	int64_t last_expire = cep_clock_mono_ms();
 	while (!atomic_load(&t->stop)) {
 		Cep__V1__CpTunnelPoll req = CEP__V1__CP_TUNNEL_POLL__INIT;
 		req.appliance = t->appliance;
@@ -321,7 +322,7 @@ static void *poller_main(void *arg)
 		int rv = cep_cp_call(t->cp, "TunnelPoll", &req.base,
 		    &cep__v1__cp_tunnel_calls__descriptor, &rep,
 		    t->poll_wait_ms + 10000, &retry, &err);
-		int64_t now = cep_mono_ms();
+		int64_t now = cep_clock_mono_ms();
 		if (now - last_expire > 10000) {
 			sessions_expire(t, now);
 			last_expire = now;

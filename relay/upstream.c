@@ -21,7 +21,8 @@
 #include "cp.h"
 #include "log.h"
 #include "spool.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define UPLOAD_MAX_BYTES (1024u * 1024u)
 #define DELEGATE_TIMEOUT_MS 2000
@@ -46,8 +47,8 @@ struct cep_upstream {
 /* Sleeps ms in small steps, so stop is prompt. */
 static void snooze(cep_upstream *u, int64_t ms)
 {
-	int64_t end = cep_mono_ms() + ms;
-	while (!atomic_load(&u->stop) && cep_mono_ms() < end) {
+	int64_t end = cep_clock_mono_ms() + ms;
+	while (!atomic_load(&u->stop) && cep_clock_mono_ms() < end) {
 		struct timespec ts = {0, 50 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
@@ -64,16 +65,16 @@ static int call(cep_upstream *u, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
     ProtobufCMessage **rep, int timeout_ms, int64_t *retry, cep_err *err)
 {
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	int rv = cep_cp_call(u->cp, method, req, rdesc, rep, timeout_ms, retry,
 	    err);
 	const char *const lv[] = {method,
-	    rv == CEP_OK ? "ok" : cep_code_name(rv), NULL};
-	cep_metric_add(u->m_calls, 1, lv);
+	    rv == CEP_OK ? "ok" : cep_err_code_name(rv), NULL};
+	cep_metrics_add(u->m_calls, 1, lv);
 	if (rv == CEP_OK) {
 		const char *const mv[] = {method, NULL};
-		cep_metric_set(u->m_lat, (double)(cep_mono_ms() - t0) / 1000.0,
-		    mv);
+		cep_metrics_set(u->m_lat,
+		    (double)(cep_clock_mono_ms() - t0) / 1000.0, mv);
 	}
 	return rv;
 }
@@ -95,10 +96,11 @@ static int set_aside(cep_upstream *u, const Cep__V1__EventBatch *b,
 	if (buf == NULL)
 		return CEP_RESOURCE_EXHAUSTED;
 	cep__v1__event_batch__pack(b, buf);
-	int rv = cep_path(path, sizeof(path), &err, "%s/rejected-%lld-%u.pb",
-	    u->dir, (long long)cep_now_ms(), atomic_fetch_add(&n, 1));
+	int rv = cep_files_path(path, sizeof(path), &err,
+	    "%s/rejected-%lld-%u.pb", u->dir, (long long)cep_clock_now_ms(),
+	    atomic_fetch_add(&n, 1));
 	if (rv == CEP_OK)
-		rv = cep_write_file(path, (const char *)buf, len, 0600, &err);
+		rv = cep_files_write(path, (const char *)buf, len, 0600, &err);
 	free(buf);
 	if (rv != CEP_OK) {
 		cep_log_error(b->run_id,
@@ -107,7 +109,7 @@ static int set_aside(cep_upstream *u, const Cep__V1__EventBatch *b,
 		    err.msg);
 		return rv;
 	}
-	cep_metric_inc(u->m_rejected);
+	cep_metrics_inc(u->m_rejected);
 	cep_log_error(b->run_id,
 	    "upstream: the control plane refused %zu "
 	    "event(s) as invalid (%s); kept in %s, the spool goes on",
@@ -181,7 +183,7 @@ static void *upload_main(void *arg)
 			    "(the batch will be sent again; the plane drops "
 			    "duplicates)",
 			    err.msg);
-		cep_metric_add(u->m_uploaded, (double)events, NULL);
+		cep_metrics_add(u->m_uploaded, (double)events, NULL);
 	}
 	return NULL;
 }
@@ -193,7 +195,7 @@ static uint64_t load_seq(const char *path)
 	char *data = NULL;
 	size_t len = 0;
 	uint64_t v = 0;
-	if (cep_read_file(path, 32, &data, &len, NULL) == CEP_OK) {
+	if (cep_files_read(path, 32, &data, &len, NULL) == CEP_OK) {
 		char *end = NULL;
 		unsigned long long n = strtoull(data, &end, 10);
 		v = end != data ? (uint64_t)n : 0;
@@ -207,7 +209,7 @@ static void save_seq(const char *path, uint64_t seq)
 	char buf[32];
 	cep_err err = {0};
 	int len = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)seq);
-	if (cep_write_file(path, buf, (size_t)len, 0600, &err) != CEP_OK)
+	if (cep_files_write(path, buf, (size_t)len, 0600, &err) != CEP_OK)
 		cep_log_warn(NULL, "upstream: saving the command seq: %s",
 		    err.msg);
 }
@@ -293,11 +295,12 @@ void relay_upstream_collect(cep_upstream *u)
 {
 	if (u == NULL)
 		return;
-	cep_metric_set(u->m_spool_bytes, (double)relay_spool_bytes(u->spool),
+	cep_metrics_set(u->m_spool_bytes, (double)relay_spool_bytes(u->spool),
 	    NULL);
 	int64_t oldest = relay_spool_oldest_ms(u->spool);
-	cep_metric_set(u->m_spool_age,
-	    oldest > 0 ? (double)(cep_now_ms() - oldest) / 1000.0 : 0, NULL);
+	cep_metrics_set(u->m_spool_age,
+	    oldest > 0 ? (double)(cep_clock_now_ms() - oldest) / 1000.0 : 0,
+	    NULL);
 }
 
 int64_t relay_upstream_spool_bytes(cep_upstream *u)
@@ -318,7 +321,7 @@ bool relay_upstream_room(cep_upstream *u, cep_err *err)
 			    (long long)used);
 		return true;
 	}
-	cep_metric_inc(u->m_full);
+	cep_metrics_inc(u->m_full);
 	if (!atomic_exchange(&u->full, true))
 		cep_log_warn(NULL,
 		    "upstream: spool full (%lld of %lld bytes): "
@@ -396,10 +399,10 @@ int relay_upstream_start(const cep_config *cfg, const char *dir,
 	u->poll_wait_ms = cfg->cp.poll_wait_ms;
 	u->timeout_ms = cfg->cp.timeout_ms;
 	u->cp_spool_max = cfg->cp.spool_max_bytes;
-	int rv = cep_path(u->seq_path, sizeof(u->seq_path), err,
+	int rv = cep_files_path(u->seq_path, sizeof(u->seq_path), err,
 	    "%s/commands.seq", dir);
 	if (rv == CEP_OK)
-		rv = cep_path(u->dir, sizeof(u->dir), err, "%s", dir);
+		rv = cep_files_path(u->dir, sizeof(u->dir), err, "%s", dir);
 	if (rv == CEP_OK)
 		rv = cep_cp_new(&cfg->cp, &u->cp, err);
 	if (rv == CEP_OK)

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "undo.h"
 #include "undo_node.h"
-#include "util.h"
+#include "files.h"
 
 #define REPORT_MAX 4096 /* Kubernetes keeps at most 4 KiB of it */
 
@@ -104,7 +104,7 @@ int runner_cleanup(const char *run_id, const char *file,
 	char *data = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	if (cep_read_file(file, 1024 * 1024, &data, &len, &err) != CEP_OK) {
+	if (cep_files_read(file, 1024 * 1024, &data, &len, &err) != CEP_OK) {
 		cep_log_error(run_id, "cleanup: %s", err.msg);
 		return 2;
 	}

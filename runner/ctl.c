@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "util.h"
+#include "clock.h"
 
 struct cep_runner_ctl {
 	pthread_mutex_t mtx;
@@ -66,7 +66,8 @@ void runner_ctl_abort(cep_runner_ctl *c, const char *fmt, ...)
 /* Deadline check with the mutex held: passing it is an abort. */
 static void check_deadline_locked(cep_runner_ctl *c)
 {
-	if (!c->aborted && c->deadline > 0 && cep_mono_ms() >= c->deadline) {
+	if (!c->aborted && c->deadline > 0 &&
+	    cep_clock_mono_ms() >= c->deadline) {
 		snprintf(c->reason, sizeof(c->reason), "deadline");
 		c->aborted = true;
 		pthread_cond_broadcast(&c->cond);
@@ -124,7 +125,7 @@ bool runner_ctl_wait(cep_runner_ctl *c, int64_t mono_ms, bool wake_on_stop)
 		int64_t until = mono_ms;
 		if (c->deadline > 0 && c->deadline < until)
 			until = c->deadline;
-		if (cep_mono_ms() >= until) {
+		if (cep_clock_mono_ms() >= until) {
 			pthread_mutex_unlock(&c->mtx);
 			return false;
 		}

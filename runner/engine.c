@@ -11,7 +11,7 @@
 #include "log.h"
 #include "params.h"
 #include "probes.h"
-#include "util.h"
+#include "clock.h"
 
 typedef struct fault_rt {
 	const cep_exp_item *it;
@@ -200,7 +200,7 @@ static void tick_failed(void *arg, const char *reason)
 static void chaos_loop(run *r, int64_t chaos_end)
 {
 	for (;;) {
-		int64_t now = cep_mono_ms();
+		int64_t now = cep_clock_mono_ms();
 		for (size_t i = 0; i < r->nf; i++) {
 			fault_rt *f = &r->f[i];
 			if (f->injected && f->end > 0 && now >= f->end) {
@@ -226,7 +226,7 @@ static void chaos_loop(run *r, int64_t chaos_end)
 
 static void chaos(run *r)
 {
-	int64_t start = cep_mono_ms();
+	int64_t start = cep_clock_mono_ms();
 	int64_t chaos_end = start + cep_exp_duration_ms(r->e);
 	runner_emit_phase(r->sink, "chaos");
 	for (size_t i = 0; i < r->nf; i++) {
@@ -236,8 +236,8 @@ static void chaos(run *r)
 		if (inject_one(r, &r->f[i]) != CEP_OK)
 			break;
 		int64_t d = runner_param_ms(r->f[i].it, "duration", 0);
-		if (d > 0 && cep_mono_ms() + d < chaos_end)
-			r->f[i].end = cep_mono_ms() + d;
+		if (d > 0 && cep_clock_mono_ms() + d < chaos_end)
+			r->f[i].end = cep_clock_mono_ms() + d;
 	}
 	/* on-chaos probes start once the faults are in */
 	runner_probes_set_chaos(r->probes, true);

@@ -3,7 +3,7 @@
 #include "fault.h"
 #include "fault_net.h"
 #include "registry.h"
-#include "runid.h"
+#include "run_id.h"
 
 #include <errno.h>
 #include <fcntl.h>

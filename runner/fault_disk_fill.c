@@ -29,7 +29,7 @@
 #include "fault.h"
 #include "fault_target.h"
 #include "params.h"
-#include "util.h"
+#include "run_id.h"
 
 #define CHUNK (1 << 20)
 

@@ -17,7 +17,7 @@
 #include "fault.h"
 #include "kube_target.h"
 #include "params.h"
-#include "util.h"
+#include "clock.h"
 
 #define MAX_PODS 10000
 
@@ -115,7 +115,7 @@ static size_t running_pods(json_t *items, const char **names, size_t cap)
 	for (size_t j = n; j > 1; j--) {
 		uint32_t r = 0;
 		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			r = (uint32_t)cep_mono_ms();
+			r = (uint32_t)cep_clock_mono_ms();
 		size_t k = r % j;
 		const char *t = names[j - 1];
 		names[j - 1] = names[k];
@@ -223,7 +223,7 @@ static int pd_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		free(s);
 		return rc;
 	}
-	s->next = cep_mono_ms() + s->interval_ms;
+	s->next = cep_clock_mono_ms() + s->interval_ms;
 	*state = s;
 	return CEP_OK;
 }
@@ -248,8 +248,8 @@ static void pd_tick(void *state, const cep_fault_ctx *ctx)
 		return;
 	}
 	s->next += s->interval_ms;
-	if (s->next < cep_mono_ms())
-		s->next = cep_mono_ms() + s->interval_ms;
+	if (s->next < cep_clock_mono_ms())
+		s->next = cep_clock_mono_ms() + s->interval_ms;
 }
 
 static int pd_revert(void *state, cep_err *err)

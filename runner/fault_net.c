@@ -15,7 +15,7 @@
 
 #include "fault_target.h"
 #include "params.h"
-#include "util.h"
+#include "clock.h"
 
 /* describe -> inject hand-over: the engine describes then injects the
  * same item on the same thread. */
@@ -194,7 +194,7 @@ static unsigned dirs_of(const cep_exp_item *it)
 static int64_t armed_ms(const cep_exp_item *it)
 {
 	int64_t dl = runner_fault_deadline_mono();
-	int64_t t = dl > 0 ? dl - cep_mono_ms() + 10000 :
+	int64_t t = dl > 0 ? dl - cep_clock_mono_ms() + 10000 :
 	                     runner_param_ms(it, "duration", 60000) + 60000;
 	return t < 1000 ? 1000 : t;
 }
@@ -266,7 +266,7 @@ int runner_net_revert(cep_net_fault *f, cep_err *err)
 	int rc = cep_nft_delete_table(f->nsfd, f->table, err);
 	if (f->worker > 0) {
 		if (f->worker_grace_ms > 0)
-			cep_sleep_ms(f->worker_grace_ms);
+			cep_clock_sleep_ms(f->worker_grace_ms);
 		cep_err kerr = {0};
 		int krc = runner_fault_kill_workers(&f->worker, 1, &kerr);
 		if (krc != CEP_OK && rc == CEP_OK) {

@@ -20,7 +20,9 @@
 
 #include "fault.h"
 #include "params.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define MAX_MATCH 1024
@@ -83,8 +85,8 @@ static int cgroup_procs_path(const char *cg, char *out, size_t len,
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "process-kill: cgroup \"%.200s\" must not contain \"..\"",
 		    cg);
-	return cep_path(out, len, err, "%s/%s%scgroup.procs", CGROUP_ROOT, rel,
-	    *rel ? "/" : "");
+	return cep_files_path(out, len, err, "%s/%s%scgroup.procs", CGROUP_ROOT,
+	    rel, *rel ? "/" : "");
 }
 
 static int read_sel(const cep_exp_item *it, pk_sel *sel, char *desc,
@@ -159,7 +161,7 @@ static size_t find_matches(const pk_sel *sel, const char *procs, pk_match *m)
 		int ppid;
 		char comm[32];
 		if (!parse_pid(de->d_name, &pid) ||
-		    !cep_proc_info((int)pid, comm, sizeof(comm), &ppid) ||
+		    !cep_procfs_info((int)pid, comm, sizeof(comm), &ppid) ||
 		    protected_pid(pid, ppid))
 			continue;
 		bool hit = sel->glob != NULL ?
@@ -252,7 +254,7 @@ static int pk_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	s->count = runner_param_int(it, "count", 1);
 	s->interval_ms = runner_param_ms(it, "interval", 1000);
 	do_round(s, ctx);
-	s->next = cep_mono_ms() + s->interval_ms;
+	s->next = cep_clock_mono_ms() + s->interval_ms;
 	*state = s;
 	return CEP_OK;
 }

@@ -28,7 +28,8 @@
 #include "log.h"
 #include "rpc.h"
 #include "session.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define EXIT_DELIVERED 0
 #define EXIT_USAGE 2
@@ -49,7 +50,7 @@ typedef struct teardown {
 static void *teardown_watch(void *arg)
 {
 	teardown *t = arg;
-	cep_sleep_ms(TEARDOWN_MS);
+	cep_clock_sleep_ms(TEARDOWN_MS);
 	cep_log_error(t->run_id.s,
 	    "closing the connections took more than %d "
 	    "ms; exiting with status %d anyway",

@@ -6,7 +6,7 @@
 
 #include "params.h"
 #include "registry.h"
-#include "util.h"
+#include "clock.h"
 
 static const cep_probe_ops *const registry[] = {
     &runner_probe_http,
@@ -28,14 +28,14 @@ bool runner_probe_cancelled(const cep_probe_env *env)
 
 bool runner_probe_sleep(const cep_probe_env *env, int64_t ms)
 {
-	int64_t until = cep_mono_ms() + ms;
+	int64_t until = cep_clock_mono_ms() + ms;
 	for (;;) {
 		if (runner_probe_cancelled(env))
 			return false;
-		int64_t left = until - cep_mono_ms();
+		int64_t left = until - cep_clock_mono_ms();
 		if (left <= 0)
 			return true;
-		cep_sleep_ms(left < 50 ? left : 50);
+		cep_clock_sleep_ms(left < 50 ? left : 50);
 	}
 }
 

@@ -18,7 +18,7 @@
 
 #include "params.h"
 #include "probe.h"
-#include "util.h"
+#include "clock.h"
 
 #define OUT_MAX (64u * 1024u)
 #define MAX_ARGS 256
@@ -108,7 +108,7 @@ static void wait_child(cmd_run *r, const cep_probe_env *env, int64_t deadline)
 {
 	int64_t grace = 0;
 	while (!(r->reaped && r->eof)) {
-		int64_t now = cep_mono_ms();
+		int64_t now = cep_clock_mono_ms();
 		if (r->reaped && grace == 0)
 			grace = now + 100;
 		if (runner_probe_cancelled(env))
@@ -122,7 +122,7 @@ static void wait_child(cmd_run *r, const cep_probe_env *env, int64_t deadline)
 		if (!r->eof && poll(&pfd, 1, 20) > 0)
 			read_some(r);
 		else if (r->eof)
-			cep_sleep_ms(10);
+			cep_clock_sleep_ms(10);
 		if (!r->reaped &&
 		    waitpid(r->pid, &r->status, WNOHANG) == r->pid)
 			r->reaped = true;
@@ -173,14 +173,14 @@ static bool cmd_try(const cep_exp_item *it, const cep_probe_env *env,
 		snprintf(detail, dlen, "no memory");
 		return false;
 	}
-	int64_t start = cep_mono_ms();
+	int64_t start = cep_clock_mono_ms();
 	bool ok = false;
 	if (spawn(it, &r, detail, dlen) == 0) {
 		wait_child(&r, env,
 		    start + runner_param_ms(it, "timeout", 2000));
 		ok = judge(it, &r, detail, dlen);
 	}
-	*latency_ms = (uint32_t)(cep_mono_ms() - start);
+	*latency_ms = (uint32_t)(cep_clock_mono_ms() - start);
 	free(r.out);
 	return ok;
 }

@@ -17,7 +17,7 @@
 #include "kube_target.h"
 #include "params.h"
 #include "probe.h"
-#include "util.h"
+#include "clock.h"
 
 #define PATH_DEPTH 16
 
@@ -193,7 +193,7 @@ static bool k8s_try(const cep_exp_item *it, const cep_probe_env *env,
     char *detail, size_t dlen, uint32_t *latency_ms)
 {
 	(void)env;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	const cep_kube_res *r = cep_kube_res_find(
 	    runner_param_str(it, "resource", ""));
 	cep_kube *k;
@@ -210,7 +210,7 @@ static bool k8s_try(const cep_exp_item *it, const cep_probe_env *env,
 	else
 		ok = judge(it, r, items, detail, dlen);
 	json_decref(items);
-	*latency_ms = (uint32_t)(cep_mono_ms() - t0);
+	*latency_ms = (uint32_t)(cep_clock_mono_ms() - t0);
 	return ok;
 }
 

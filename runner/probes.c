@@ -10,7 +10,7 @@
 
 #include "params.h"
 #include "probe.h"
-#include "util.h"
+#include "clock.h"
 
 enum { NOT_RUN = -1, FAILED = 0, PASSED = 1 };
 
@@ -91,7 +91,7 @@ static bool run_check(cep_runner_probes *p, probe_rt *r,
 	if (!ok && runner_probe_cancelled(&env))
 		return false; /* not a verdict on the target */
 	runner_emit_probe(p->sink, cep_exp_item_name(r->it),
-	    cep_probe_mode_name(r->mode), ok, detail, lat, false);
+	    cep_exp_probe_mode_name(r->mode), ok, detail, lat, false);
 	if (!ok && r->stop_on_failure) {
 		runner_emit_log(p->sink,
 		    "probe %s failed with stopOnFailure: "
@@ -111,7 +111,7 @@ void runner_probes_oneshot(cep_runner_probes *p, bool post)
 			continue;
 		/* initialDelay: a wait that an abort cuts short */
 		if (r->delay > 0)
-			runner_ctl_wait(p->ctl, cep_mono_ms() + r->delay,
+			runner_ctl_wait(p->ctl, cep_clock_mono_ms() + r->delay,
 			    false);
 		if (runner_ctl_aborted(p->ctl, NULL, 0))
 			return;
@@ -151,7 +151,7 @@ static void *scheduler(void *arg)
 	cep_runner_probes *p = arg;
 	pthread_mutex_lock(&p->mtx);
 	while (!atomic_load(&p->stop)) {
-		int64_t now = cep_mono_ms(), wake;
+		int64_t now = cep_clock_mono_ms(), wake;
 		probe_rt *r = next_due(p, now, &wake);
 		if (r == NULL) {
 			struct timespec ts = {.tv_sec = wake / 1000,
@@ -169,8 +169,8 @@ static void *scheduler(void *arg)
 		}
 		/* fixed rate, but never a burst to catch up */
 		r->next += r->interval;
-		if (r->next < cep_mono_ms())
-			r->next = cep_mono_ms() + r->interval;
+		if (r->next < cep_clock_mono_ms())
+			r->next = cep_clock_mono_ms() + r->interval;
 	}
 	pthread_mutex_unlock(&p->mtx);
 	return NULL;
@@ -178,7 +178,7 @@ static void *scheduler(void *arg)
 
 void runner_probes_start(cep_runner_probes *p)
 {
-	int64_t now = cep_mono_ms();
+	int64_t now = cep_clock_mono_ms();
 	pthread_mutex_lock(&p->mtx);
 	for (size_t i = 0; i < p->n; i++)
 		if (p->p[i].mode == CEP_PROBE_CONTINUOUS)
@@ -190,7 +190,7 @@ void runner_probes_start(cep_runner_probes *p)
 
 void runner_probes_set_chaos(cep_runner_probes *p, bool on)
 {
-	int64_t now = cep_mono_ms();
+	int64_t now = cep_clock_mono_ms();
 	pthread_mutex_lock(&p->mtx);
 	p->chaos = on;
 	for (size_t i = 0; i < p->n && on; i++)
@@ -243,7 +243,7 @@ void runner_probes_finish(cep_runner_probes *p, bool *all_passed, double *score)
 		char detail[CEP_PROBE_DETAIL_MAX];
 		bool ok = probe_passed(r, detail, sizeof(detail));
 		runner_emit_probe(p->sink, cep_exp_item_name(r->it),
-		    cep_probe_mode_name(r->mode), ok, detail, 0, true);
+		    cep_exp_probe_mode_name(r->mode), ok, detail, 0, true);
 		total += r->weight;
 		won += ok ? r->weight : 0;
 		*all_passed = *all_passed && ok;

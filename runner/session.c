@@ -20,7 +20,9 @@
 #include "rpc.h"
 #include "secret.h"
 #include "tunnel.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define M_CHALLENGE "cep.v1.Runner/Challenge"
 #define M_PROVE "cep.v1.Runner/Prove"
@@ -89,7 +91,7 @@ static int read_pem(const char *dir, const char *name, bool secret, char **out,
     cep_err *err)
 {
 	char path[4096];
-	int rc = cep_path(path, sizeof(path), err, "%s/%s", dir, name);
+	int rc = cep_files_path(path, sizeof(path), err, "%s/%s", dir, name);
 	const cep_secret_opts o = {PEM_MAX, !secret, true, "the runner key"};
 	cep_secret s;
 	if (rc == CEP_OK)
@@ -124,7 +126,7 @@ static bool from_relay(int code)
 static void note_answer(cep_runner_session *s)
 {
 	pthread_mutex_lock(&s->mtx);
-	s->last_answer = cep_mono_ms();
+	s->last_answer = cep_clock_mono_ms();
 	pthread_mutex_unlock(&s->mtx);
 }
 
@@ -144,7 +146,7 @@ static void maybe_switch(cep_runner_session *s, bool tunnel)
 	if (s->tunnel == NULL)
 		return;
 	pthread_mutex_lock(&s->mtx);
-	int64_t now = cep_mono_ms(), fb = fallback_ms(s);
+	int64_t now = cep_clock_mono_ms(), fb = fallback_ms(s);
 	bool sw = s->via_tunnel == tunnel && now - s->last_answer >= fb &&
 	    now - s->last_switch >= fb;
 	if (sw) {
@@ -277,20 +279,21 @@ static int dial(cep_runner_session *s, const cep_runner_session_opts *o,
 static int connect_and_prove(cep_runner_session *s, int64_t budget_ms,
     cep_err *err)
 {
-	int64_t until = cep_mono_ms() + budget_ms;
+	int64_t until = cep_clock_mono_ms() + budget_ms;
 	pthread_mutex_lock(&s->mtx);
-	s->last_answer = s->last_switch = cep_mono_ms(); /* the clock starts */
+	s->last_answer = s->last_switch =
+	    cep_clock_mono_ms(); /* the clock starts */
 	pthread_mutex_unlock(&s->mtx);
 	for (int attempt = 0;; attempt++) {
 		pthread_mutex_lock(&s->auth_mtx);
 		int rc = prove(s, err);
 		pthread_mutex_unlock(&s->auth_mtx);
 		if (rc == CEP_OK || !cep_rpc_retryable(rc) ||
-		    cep_mono_ms() >= until)
+		    cep_clock_mono_ms() >= until)
 			return rc;
 		cep_log_warn(s->run_id.s, "relay not reachable yet: %s",
 		    err->msg);
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
 	}
 }
 
@@ -305,7 +308,7 @@ static int get_assignment(cep_runner_session *s, cep_err *err)
 		    (ProtobufCMessage **)&s->asg, CALL_MS, err);
 		if (rc == CEP_OK || !cep_rpc_retryable(rc))
 			break;
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
 	}
 	if (rc == CEP_OK && strcmp(s->asg->run_id, s->run_id.s) != 0)
 		rc = cep_err_set(err, CEP_PERMISSION_DENIED,
@@ -449,7 +452,7 @@ static int send_batch(cep_runner_session *s, cep_err *err)
 static void check_deadman(cep_runner_session *s)
 {
 	int64_t dm = deadman_ms(s);
-	int64_t silent = cep_mono_ms() - s->last_answer;
+	int64_t silent = cep_clock_mono_ms() - s->last_answer;
 	if (silent > dm)
 		runner_ctl_abort(s->ctl,
 		    "dead-man: relay unreachable for "
@@ -459,7 +462,7 @@ static void check_deadman(cep_runner_session *s)
 
 static void wait_ms(cep_runner_session *s, int64_t ms)
 {
-	int64_t until = cep_mono_ms() + ms;
+	int64_t until = cep_clock_mono_ms() + ms;
 	struct timespec ts = {.tv_sec = until / 1000,
 	    .tv_nsec = (until % 1000) * 1000000};
 	pthread_cond_timedwait(&s->cond, &s->mtx, &ts);
@@ -470,7 +473,7 @@ static void wait_ms(cep_runner_session *s, int64_t ms)
  * to wait. */
 static bool batch_due(cep_runner_session *s, int64_t *first_wait, int64_t *wait)
 {
-	int64_t now = cep_mono_ms();
+	int64_t now = cep_clock_mono_ms();
 	int64_t beat = deadman_ms(s) / 4;
 	if (s->qn == 0) {
 		*first_wait = 0;
@@ -531,12 +534,12 @@ static void *watchdog(void *arg)
 static bool flush(void *impl, int64_t timeout_ms)
 {
 	cep_runner_session *s = impl;
-	int64_t until = cep_mono_ms() + timeout_ms;
+	int64_t until = cep_clock_mono_ms() + timeout_ms;
 	pthread_mutex_lock(&s->mtx);
 	s->flush_now = true;
 	pthread_cond_broadcast(&s->cond);
-	while (s->qn > 0 && cep_mono_ms() < until)
-		wait_ms(s, until - cep_mono_ms());
+	while (s->qn > 0 && cep_clock_mono_ms() < until)
+		wait_ms(s, until - cep_clock_mono_ms());
 	bool empty = s->qn == 0;
 	s->flush_now = false;
 	pthread_mutex_unlock(&s->mtx);
@@ -596,7 +599,7 @@ static void *watcher(void *arg)
 		if (rc != CEP_DEADLINE_EXCEEDED)
 			cep_log_warn(s->run_id.s, "watching commands: %s",
 			    err.msg);
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt++, 100, 2000));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt++, 100, 2000));
 	}
 	return NULL;
 }
@@ -608,7 +611,7 @@ static void *watcher(void *arg)
 static int fault_call(cep_runner_session *s, const char *method,
     const Cep__V1__FaultRecord *rec, int64_t bound_ms, cep_err *err)
 {
-	int64_t until = cep_mono_ms() + bound_ms;
+	int64_t until = cep_clock_mono_ms() + bound_ms;
 	for (int attempt = 0;; attempt++) {
 		Cep__V1__FaultAck *ack = NULL;
 		int rc = call(s, method, &rec->base,
@@ -624,14 +627,14 @@ static int fault_call(cep_runner_session *s, const char *method,
 		}
 		if (!cep_rpc_retryable(rc))
 			return rc;
-		if (bound_ms > 0 && cep_mono_ms() >= until)
+		if (bound_ms > 0 && cep_clock_mono_ms() >= until)
 			return rc;
 		if (bound_ms == 0 && runner_ctl_aborted(s->ctl, NULL, 0))
 			return cep_err_set(err, CEP_ABORTED,
 			    "%s: run aborted while "
 			    "waiting for the relay",
 			    method);
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 1000));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 1000));
 	}
 }
 
@@ -667,9 +670,10 @@ int runner_session_start(cep_runner_session *s, cep_runner_ctl *ctl,
 	s->ctl = ctl;
 	if (s->asg->deadline_ms > 0)
 		runner_ctl_set_deadline(ctl,
-		    cep_mono_ms() + (s->asg->deadline_ms - cep_now_ms()));
+		    cep_clock_mono_ms() +
+		        (s->asg->deadline_ms - cep_clock_now_ms()));
 	pthread_mutex_lock(&s->mtx);
-	s->last_answer = cep_mono_ms();
+	s->last_answer = cep_clock_mono_ms();
 	pthread_mutex_unlock(&s->mtx);
 	if (pthread_create(&s->sender, NULL, sender, s) != 0)
 		return cep_err_set(err, CEP_INTERNAL,

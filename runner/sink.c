@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 struct cep_runner_sink {
 	const cep_runner_sink_ops *ops;
@@ -60,7 +61,7 @@ uint64_t runner_sink_emit(cep_runner_sink *s, Cep__V1__Event *ev)
 	pthread_mutex_lock(&s->mtx);
 	ev->run_id = s->run_id.s;
 	ev->seq = ++s->seq;
-	ev->time_ms = cep_now_ms();
+	ev->time_ms = cep_clock_now_ms();
 	s->ops->push(s->impl, ev);
 	uint64_t seq = ev->seq;
 	pthread_mutex_unlock(&s->mtx);
@@ -103,7 +104,7 @@ void runner_emit_probe(cep_runner_sink *s, const char *name, const char *mode,
 	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
 	ev.type = CEP__V1__EVENT_TYPE__EVENT_PROBE;
 	ev.probe = &pr;
-	cep_log(final || !ok ? CEP_LOG_INFO : CEP_LOG_DEBUG, s->run_id.s,
+	cep_log_write(final || !ok ? CEP_LOG_INFO : CEP_LOG_DEBUG, s->run_id.s,
 	    "probe %s%s: %s (%s)", name, final ? " result" : "",
 	    ok ? "ok" : "failed", detail);
 	runner_sink_emit(s, &ev);
@@ -144,7 +145,7 @@ int runner_sink_record_fault(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
     cep_err *err)
 {
 	rec->run_id = s->run_id.s;
-	rec->time_ms = cep_now_ms();
+	rec->time_ms = cep_clock_now_ms();
 	return s->ops->record_fault(s->impl, rec, err);
 }
 
@@ -152,7 +153,7 @@ int runner_sink_fault_reverted(cep_runner_sink *s, Cep__V1__FaultRecord *rec,
     cep_err *err)
 {
 	rec->run_id = s->run_id.s;
-	rec->time_ms = cep_now_ms();
+	rec->time_ms = cep_clock_now_ms();
 	return s->ops->fault_reverted(s->impl, rec, err);
 }
 

@@ -34,7 +34,7 @@ int runner_tunnel_new(cep_runner_tunnel **out, const cep_runner_tunnel_opts *o,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory");
 	uint8_t rnd[16];
-	int rc = cep_random(rnd, sizeof(rnd), err);
+	int rc = cep_util_random(rnd, sizeof(rnd), err);
 	for (size_t i = 0; rc == CEP_OK && i < sizeof(rnd); i++)
 		snprintf(t->session + 2 * i, 3, "%02x", rnd[i]);
 	cep_cp_opts co;

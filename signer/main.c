@@ -25,7 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "signsvc.h"
-#include "util.h"
+#include "files.h"
 
 typedef struct args {
 	cep_daemon_args d;   /* --home, --debug */
@@ -104,9 +104,9 @@ static int socket_dir(const char *url, cep_err *err)
 	char path[CEP_PATH_MAX];
 	if (strncmp(url, "ipc://", 6) != 0)
 		return CEP_OK; /* refused with its reason by signer_signsvc_start */
-	int rv = cep_path(path, sizeof(path), err, "%s", url + 6);
+	int rv = cep_files_path(path, sizeof(path), err, "%s", url + 6);
 	if (rv == CEP_OK)
-		rv = cep_mkdirs(dirname(path), 0750, err);
+		rv = cep_files_mkdirs(dirname(path), 0750, err);
 	return rv;
 }
 
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
 	    .arg = svc};
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, NULL);
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 	signer_signsvc_free(svc);
 	cep_log_info(NULL, "stopped");
 	return 0;

@@ -18,7 +18,8 @@
 
 #include "log.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define RUN_ID_MAX 23
 #define URI_MAX 255
@@ -164,7 +165,7 @@ static void h_sign(cep_rpc_call *c, void *arg)
 	    cep_rpc_call_request(c);
 	cep_err err = {0};
 	char *pem = NULL;
-	int rv = signer_signsvc_check(&s->pol, req, cep_now_ms(), &err);
+	int rv = signer_signsvc_check(&s->pol, req, cep_clock_now_ms(), &err);
 	if (rv == CEP_OK) {
 		cep_pki_issue_req ir = {.cn = req->run_id,
 		    .uri_san = req->uri_san,

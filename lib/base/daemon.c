@@ -89,7 +89,7 @@ cep_sd *cep_daemon_ready(const cep_sd_ops *ops)
 {
 	cep_sd *sd = NULL;
 	cep_err err = {0};
-	if (cep_sd_start(ops, &sd, &err) != CEP_OK)
+	if (cep_sdnotify_start(ops, &sd, &err) != CEP_OK)
 		cep_log_error(NULL, "systemd notification: %s", err.msg);
 	return sd;
 }
@@ -98,6 +98,6 @@ int cep_daemon_wait_stop(cep_sd *sd, const char *what)
 {
 	int sig = cep_daemon_wait_signal();
 	cep_log_info(NULL, "signal %d: %s", sig, what ? what : "stopping");
-	cep_sd_stopping(sd, what);
+	cep_sdnotify_stopping(sd, what);
 	return sig;
 }

@@ -48,7 +48,7 @@ int cep_daemon_block_signals(cep_err *err);
 /* Waits until SIGTERM or SIGINT (blocked) is pending; returns it. */
 int cep_daemon_wait_signal(void);
 
-/* READY=1 through cep_sd_start (ops copied). A systemd that cannot be
+/* READY=1 through cep_sdnotify_start (ops copied). A systemd that cannot be
  * told is logged, not fatal: the service is up. May return NULL, which
  * the cep_sd_* calls take. */
 cep_sd *cep_daemon_ready(const cep_sd_ops *ops);

@@ -50,7 +50,7 @@ void cep_err_clear(cep_err *err)
 	}
 }
 
-const char *cep_code_name(int code)
+const char *cep_err_code_name(int code)
 {
 	static const char *names[] = {
 	    "OK",

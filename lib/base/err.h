@@ -51,7 +51,7 @@ int cep_err_wrap(cep_err *err, const char *fmt, ...)
 void cep_err_clear(cep_err *err);
 
 /* "INVALID_ARGUMENT", ... */
-const char *cep_code_name(int code);
+const char *cep_err_code_name(int code);
 
 int cep_err_errno(cep_err *err, int errnum, const char *what);
 

@@ -28,7 +28,7 @@ static void crc_init(void)
 	}
 }
 
-uint32_t cep_crc32c(const void *data, size_t len)
+uint32_t cep_frame_crc32c(const void *data, size_t len)
 {
 	pthread_once(&crc_once, crc_init);
 	const unsigned char *p = data;
@@ -69,7 +69,7 @@ int cep_frame_pack(const ProtobufCMessage *m, size_t n, unsigned char **buf,
 		    "record packed to %zu bytes, expected %zu", packed, n);
 	}
 	put_le32(b, (uint32_t)n);
-	put_le32(b + 4, cep_crc32c(b + CEP_FRAME_HDR, n));
+	put_le32(b + 4, cep_frame_crc32c(b + CEP_FRAME_HDR, n));
 	*buf = b;
 	*len = CEP_FRAME_HDR + n;
 	return CEP_OK;
@@ -134,7 +134,7 @@ int cep_frame_read(int fd, uint64_t off, uint64_t file_size, uint32_t max,
 		    (unsigned long long)off);
 		return CEP_FRAME_BAD;
 	}
-	if (cep_crc32c(buf, n) != crc) {
+	if (cep_frame_crc32c(buf, n) != crc) {
 		free(buf);
 		snprintf(detail, dlen,
 		    "record at offset %llu: checksum mismatch",

@@ -19,7 +19,7 @@
 
 #define CEP_FRAME_HDR 8u
 
-uint32_t cep_crc32c(const void *data, size_t len);
+uint32_t cep_frame_crc32c(const void *data, size_t len);
 
 /* Header + m packed into one malloc'd buffer (*len = CEP_FRAME_HDR + n).
  * n is m's packed size, which the caller has already held against its own

@@ -161,7 +161,8 @@ static void vlog(enum cep_log_level lvl, const char *run_id, const char *conn,
 		to_stderr(lvl, run_id, conn, msg);
 }
 
-void cep_log(enum cep_log_level lvl, const char *run_id, const char *fmt, ...)
+void cep_log_write(enum cep_log_level lvl, const char *run_id, const char *fmt,
+    ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

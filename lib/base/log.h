@@ -23,17 +23,17 @@ void cep_log_set_level(enum cep_log_level min);
 void cep_log_set_run(const char *run_id);
 /* Quiet mode for cepctl: only warnings and errors reach stderr. */
 
-void cep_log(enum cep_log_level lvl, const char *run_id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void cep_log_write(enum cep_log_level lvl, const char *run_id, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /* A line about the Kubernetes connector conn (CEP_CONNECTOR, conn=);
  * run_id and conn may be NULL or "". */
 void cep_log_conn(enum cep_log_level lvl, const char *run_id, const char *conn,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-#define cep_log_info(run, ...) cep_log(CEP_LOG_INFO, (run), __VA_ARGS__)
-#define cep_log_warn(run, ...) cep_log(CEP_LOG_WARN, (run), __VA_ARGS__)
-#define cep_log_error(run, ...) cep_log(CEP_LOG_ERROR, (run), __VA_ARGS__)
-#define cep_log_debug(run, ...) cep_log(CEP_LOG_DEBUG, (run), __VA_ARGS__)
+#define cep_log_info(run, ...) cep_log_write(CEP_LOG_INFO, (run), __VA_ARGS__)
+#define cep_log_warn(run, ...) cep_log_write(CEP_LOG_WARN, (run), __VA_ARGS__)
+#define cep_log_error(run, ...) cep_log_write(CEP_LOG_ERROR, (run), __VA_ARGS__)
+#define cep_log_debug(run, ...) cep_log_write(CEP_LOG_DEBUG, (run), __VA_ARGS__)
 
 #endif

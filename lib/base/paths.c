@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 
 static int home_paths(const char *home, cep_paths *p, cep_err *err)
 {
@@ -23,24 +23,27 @@ static int home_paths(const char *home, cep_paths *p, cep_err *err)
 		char cwd[CEP_PATH_MAX];
 		if (getcwd(cwd, sizeof(cwd)) == NULL)
 			return cep_err_errno(err, errno, "getcwd");
-		if (cep_path(abs, sizeof(abs), err, "%s/%s", cwd, home) !=
+		if (cep_files_path(abs, sizeof(abs), err, "%s/%s", cwd, home) !=
 		    CEP_OK)
 			return err ? err->code : CEP_INVALID_ARGUMENT;
-	} else if (cep_path(abs, sizeof(abs), err, "%s", home) != CEP_OK) {
+	} else if (cep_files_path(abs, sizeof(abs), err, "%s", home) !=
+	    CEP_OK) {
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	}
 	size_t n = strlen(abs);
 	while (n > 1 && abs[n - 1] == '/')
 		abs[--n] = '\0';
-	if (cep_path(p->config, sizeof(p->config), err, "%s/config", abs) ||
-	    cep_path(p->pki, sizeof(p->pki), err, "%s/pki", abs) ||
-	    cep_path(p->ca_cert, sizeof(p->ca_cert), err, "%s/pki/ca.crt",
+	if (cep_files_path(p->config, sizeof(p->config), err, "%s/config",
 	        abs) ||
-	    cep_path(p->relay_pki, sizeof(p->relay_pki), err, "%s/pki", abs) ||
-	    cep_path(p->state, sizeof(p->state), err, "%s/state", abs) ||
-	    cep_path(p->relay_state, sizeof(p->relay_state), err, "%s/state",
+	    cep_files_path(p->pki, sizeof(p->pki), err, "%s/pki", abs) ||
+	    cep_files_path(p->ca_cert, sizeof(p->ca_cert), err, "%s/pki/ca.crt",
 	        abs) ||
-	    cep_path(p->run, sizeof(p->run), err, "%s/run", abs))
+	    cep_files_path(p->relay_pki, sizeof(p->relay_pki), err, "%s/pki",
+	        abs) ||
+	    cep_files_path(p->state, sizeof(p->state), err, "%s/state", abs) ||
+	    cep_files_path(p->relay_state, sizeof(p->relay_state), err,
+	        "%s/state", abs) ||
+	    cep_files_path(p->run, sizeof(p->run), err, "%s/run", abs))
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	return CEP_OK;
 }
@@ -79,7 +82,7 @@ int cep_paths_url(const cep_paths *p, const char *sock, char *buf, size_t len,
 		    "socket path %s/%s is %zu bytes; unix socket paths are "
 		    "limited to %zu bytes (use a shorter home directory)",
 		    p->run, sock, plen, max);
-	return cep_path(buf, len, err, "ipc://%s/%s", p->run, sock);
+	return cep_files_path(buf, len, err, "ipc://%s/%s", p->run, sock);
 }
 
 int cep_paths_beside_self(const char *name, char *buf, size_t len, cep_err *err)
@@ -93,6 +96,6 @@ int cep_paths_beside_self(const char *name, char *buf, size_t len, cep_err *err)
 	if (slash != NULL)
 		*slash = '\0';
 	if (name == NULL)
-		return cep_path(buf, len, err, "%s", self);
-	return cep_path(buf, len, err, "%s/%s", self, name);
+		return cep_files_path(buf, len, err, "%s", self);
+	return cep_files_path(buf, len, err, "%s/%s", self, name);
 }

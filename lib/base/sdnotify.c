@@ -12,7 +12,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 #define STATUS_MAX 256
 
@@ -28,7 +28,7 @@ struct cep_sd {
 	bool stop;
 };
 
-uint64_t cep_sd_watchdog_interval_us(void)
+uint64_t cep_sdnotify_watchdog_interval_us(void)
 {
 	uint64_t usec = 0;
 	/* > 0 only when WATCHDOG_USEC is set and meant for this pid */
@@ -81,7 +81,7 @@ static void *sd_main(void *arg)
 		period_ms = 1;
 	pthread_mutex_lock(&sd->mu);
 	while (!sd->stop) {
-		cep_cond_wait_ms(&sd->cv, &sd->mu, period_ms);
+		cep_clock_cond_wait_ms(&sd->cv, &sd->mu, period_ms);
 		if (sd->stop)
 			break;
 		pthread_mutex_unlock(&sd->mu);
@@ -108,7 +108,7 @@ static int start_thread(cep_sd *sd, cep_err *err)
 	return CEP_OK;
 }
 
-int cep_sd_start(const cep_sd_ops *ops, cep_sd **out, cep_err *err)
+int cep_sdnotify_start(const cep_sd_ops *ops, cep_sd **out, cep_err *err)
 {
 	*out = NULL;
 	cep_sd *sd = calloc(1, sizeof(*sd));
@@ -122,7 +122,7 @@ int cep_sd_start(const cep_sd_ops *ops, cep_sd **out, cep_err *err)
 		*out = sd;
 		return CEP_OK;
 	}
-	sd->interval_us = cep_sd_watchdog_interval_us();
+	sd->interval_us = cep_sdnotify_watchdog_interval_us();
 	if (sd->ops.tick != NULL)
 		sd->last_tick = sd->ops.tick(sd->ops.arg);
 	char st[STATUS_MAX];
@@ -130,21 +130,21 @@ int cep_sd_start(const cep_sd_ops *ops, cep_sd **out, cep_err *err)
 	sd_notifyf(0, "READY=1%s%s", st[0] ? "\nSTATUS=" : "", st);
 	int rv = start_thread(sd, err);
 	if (rv != CEP_OK) {
-		cep_sd_free(sd);
+		cep_sdnotify_free(sd);
 		return rv;
 	}
 	*out = sd;
 	return CEP_OK;
 }
 
-void cep_sd_stopping(cep_sd *sd, const char *status)
+void cep_sdnotify_stopping(cep_sd *sd, const char *status)
 {
 	if (sd == NULL || !sd->active)
 		return;
 	sd_notifyf(0, "STOPPING=1\nSTATUS=%s", status ? status : "stopping");
 }
 
-void cep_sd_free(cep_sd *sd)
+void cep_sdnotify_free(cep_sd *sd)
 {
 	if (sd == NULL)
 		return;

@@ -41,15 +41,15 @@ typedef struct cep_sd_ops {
  * thread that refreshes STATUS= and pings the watchdog at half of
  * WATCHDOG_USEC. Without NOTIFY_SOCKET *out is a handle that does nothing.
  * ops is copied. */
-int cep_sd_start(const cep_sd_ops *ops, cep_sd **out, cep_err *err);
+int cep_sdnotify_start(const cep_sd_ops *ops, cep_sd **out, cep_err *err);
 /* Sends STOPPING=1 with status (NULL: "stopping"); the watchdog keeps
  * pinging while the daemon's loop still ticks during the graceful stop. */
-void cep_sd_stopping(cep_sd *sd, const char *status);
+void cep_sdnotify_stopping(cep_sd *sd, const char *status);
 /* Stops the thread and frees. NULL-safe. */
-void cep_sd_free(cep_sd *sd);
+void cep_sdnotify_free(cep_sd *sd);
 
 /* The ping interval in microseconds: half of WATCHDOG_USEC for this
  * process, 0 when systemd asks for no watchdog. */
-uint64_t cep_sd_watchdog_interval_us(void);
+uint64_t cep_sdnotify_watchdog_interval_us(void);
 
 #endif

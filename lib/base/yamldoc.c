@@ -58,7 +58,7 @@ static void node_free(cep_yaml_node *n)
 	free(n);
 }
 
-void cep_yaml_free(cep_yaml_doc *doc)
+void cep_yamldoc_free(cep_yaml_doc *doc)
 {
 	if (doc == NULL)
 		return;
@@ -331,7 +331,7 @@ static int run_parser(struct builder *b)
 	return rv;
 }
 
-int cep_yaml_parse(const char *text, size_t len, const char *fname,
+int cep_yamldoc_parse(const char *text, size_t len, const char *fname,
     cep_yaml_doc **out, cep_err *err)
 {
 	*out = NULL;
@@ -364,59 +364,59 @@ int cep_yaml_parse(const char *text, size_t len, const char *fname,
 			    .col = 1};
 	}
 	if (rv != CEP_OK) {
-		cep_yaml_free(doc);
+		cep_yamldoc_free(doc);
 		return rv;
 	}
 	*out = doc;
 	return CEP_OK;
 }
 
-const cep_yaml_node *cep_yaml_root(const cep_yaml_doc *doc)
+const cep_yaml_node *cep_yamldoc_root(const cep_yaml_doc *doc)
 {
 	return doc ? doc->root : NULL;
 }
 
-const char *cep_yaml_fname(const cep_yaml_doc *doc)
+const char *cep_yamldoc_fname(const cep_yaml_doc *doc)
 {
 	return doc ? doc->fname : "<input>";
 }
 
-enum cep_yaml_kind cep_yaml_kind(const cep_yaml_node *n)
+enum cep_yaml_kind cep_yamldoc_kind(const cep_yaml_node *n)
 {
 	return n ? n->kind : CEP_YAML_NULL;
 }
 
-int cep_yaml_line(const cep_yaml_node *n)
+int cep_yamldoc_line(const cep_yaml_node *n)
 {
 	return n ? n->line : 0;
 }
 
-int cep_yaml_col(const cep_yaml_node *n)
+int cep_yamldoc_col(const cep_yaml_node *n)
 {
 	return n ? n->col : 0;
 }
 
-const char *cep_yaml_scalar(const cep_yaml_node *n)
+const char *cep_yamldoc_scalar(const cep_yaml_node *n)
 {
 	return n && n->kind == CEP_YAML_SCALAR ? n->text : NULL;
 }
 
-bool cep_yaml_quoted(const cep_yaml_node *n)
+bool cep_yamldoc_quoted(const cep_yaml_node *n)
 {
 	return n ? n->quoted : false;
 }
 
-bool cep_yaml_bool(const cep_yaml_node *n, bool *out)
+bool cep_yamldoc_bool(const cep_yaml_node *n, bool *out)
 {
-	const char *s = cep_yaml_scalar(n);
-	if (s == NULL || cep_yaml_quoted(n) ||
+	const char *s = cep_yamldoc_scalar(n);
+	if (s == NULL || cep_yamldoc_quoted(n) ||
 	    (strcmp(s, "true") != 0 && strcmp(s, "false") != 0))
 		return false;
 	*out = strcmp(s, "true") == 0;
 	return true;
 }
 
-size_t cep_yaml_len(const cep_yaml_node *n)
+size_t cep_yamldoc_len(const cep_yaml_node *n)
 {
 	if (n == NULL)
 		return 0;
@@ -427,28 +427,28 @@ size_t cep_yaml_len(const cep_yaml_node *n)
 	return 0;
 }
 
-const cep_yaml_node *cep_yaml_at(const cep_yaml_node *seq, size_t i)
+const cep_yaml_node *cep_yamldoc_at(const cep_yaml_node *seq, size_t i)
 {
 	if (seq == NULL || seq->kind != CEP_YAML_SEQ || i >= seq->n)
 		return NULL;
 	return seq->kids[i];
 }
 
-const cep_yaml_node *cep_yaml_key_at(const cep_yaml_node *map, size_t i)
+const cep_yaml_node *cep_yamldoc_key_at(const cep_yaml_node *map, size_t i)
 {
 	if (map == NULL || map->kind != CEP_YAML_MAP || i >= map->n / 2)
 		return NULL;
 	return map->kids[2 * i];
 }
 
-const cep_yaml_node *cep_yaml_value_at(const cep_yaml_node *map, size_t i)
+const cep_yaml_node *cep_yamldoc_value_at(const cep_yaml_node *map, size_t i)
 {
 	if (map == NULL || map->kind != CEP_YAML_MAP || i >= map->n / 2)
 		return NULL;
 	return map->kids[2 * i + 1];
 }
 
-const cep_yaml_node *cep_yaml_get(const cep_yaml_node *map, const char *key)
+const cep_yaml_node *cep_yamldoc_get(const cep_yaml_node *map, const char *key)
 {
 	if (map == NULL || map->kind != CEP_YAML_MAP || key == NULL)
 		return NULL;
@@ -459,7 +459,7 @@ const cep_yaml_node *cep_yaml_get(const cep_yaml_node *map, const char *key)
 	return NULL;
 }
 
-int cep_yaml_error(cep_err *err, const cep_yaml_doc *doc,
+int cep_yamldoc_error(cep_err *err, const cep_yaml_doc *doc,
     const cep_yaml_node *n, const char *fmt, ...)
 {
 	char msg[CEP_ERR_MSG_MAX];
@@ -469,7 +469,7 @@ int cep_yaml_error(cep_err *err, const cep_yaml_doc *doc,
 	va_end(ap);
 	if (n == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s: %s",
-		    cep_yaml_fname(doc), msg);
+		    cep_yamldoc_fname(doc), msg);
 	return cep_err_set(err, CEP_INVALID_ARGUMENT, "%s:%d:%d: %s",
-	    cep_yaml_fname(doc), n->line, n->col, msg);
+	    cep_yamldoc_fname(doc), n->line, n->col, msg);
 }

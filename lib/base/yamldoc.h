@@ -33,35 +33,35 @@ enum cep_yaml_kind {
  * parses to a root of kind CEP_YAML_NULL: callers say "empty document".
  * Plain ~, null and empty values are CEP_YAML_NULL; map keys are always
  * CEP_YAML_SCALAR. Scalars never contain NUL bytes. */
-int cep_yaml_parse(const char *text, size_t len, const char *fname,
+int cep_yamldoc_parse(const char *text, size_t len, const char *fname,
     cep_yaml_doc **out, cep_err *err);
-void cep_yaml_free(cep_yaml_doc *doc);
-const cep_yaml_node *cep_yaml_root(const cep_yaml_doc *doc);
-const char *cep_yaml_fname(const cep_yaml_doc *doc);
+void cep_yamldoc_free(cep_yaml_doc *doc);
+const cep_yaml_node *cep_yamldoc_root(const cep_yaml_doc *doc);
+const char *cep_yamldoc_fname(const cep_yaml_doc *doc);
 
-enum cep_yaml_kind cep_yaml_kind(const cep_yaml_node *n);
+enum cep_yaml_kind cep_yamldoc_kind(const cep_yaml_node *n);
 /* Accessors accept NULL (kind NULL, length 0, position 0). */
-int cep_yaml_line(const cep_yaml_node *n); /* 1-based */
-int cep_yaml_col(const cep_yaml_node *n);  /* 1-based */
+int cep_yamldoc_line(const cep_yaml_node *n); /* 1-based */
+int cep_yamldoc_col(const cep_yaml_node *n);  /* 1-based */
 /* Scalar text (NUL-terminated), NULL if n is not a scalar. */
-const char *cep_yaml_scalar(const cep_yaml_node *n);
+const char *cep_yamldoc_scalar(const cep_yaml_node *n);
 /* Was the scalar quoted? ("1" vs 1). */
-bool cep_yaml_quoted(const cep_yaml_node *n);
+bool cep_yamldoc_quoted(const cep_yaml_node *n);
 /* A plain (unquoted) true or false, YAML 1.2 core: "yes" and "on" are
  * refused rather than guessed. false if n is anything else. */
-bool cep_yaml_bool(const cep_yaml_node *n, bool *out);
+bool cep_yamldoc_bool(const cep_yaml_node *n, bool *out);
 
 /* Maps and sequences. */
-size_t cep_yaml_len(const cep_yaml_node *n);
-const cep_yaml_node *cep_yaml_at(const cep_yaml_node *seq, size_t i);
+size_t cep_yamldoc_len(const cep_yaml_node *n);
+const cep_yaml_node *cep_yamldoc_at(const cep_yaml_node *seq, size_t i);
 /* i-th pair of a map: key node and value node. */
-const cep_yaml_node *cep_yaml_key_at(const cep_yaml_node *map, size_t i);
-const cep_yaml_node *cep_yaml_value_at(const cep_yaml_node *map, size_t i);
+const cep_yaml_node *cep_yamldoc_key_at(const cep_yaml_node *map, size_t i);
+const cep_yaml_node *cep_yamldoc_value_at(const cep_yaml_node *map, size_t i);
 /* Value for a scalar key, NULL if absent. Duplicate keys are a parse error. */
-const cep_yaml_node *cep_yaml_get(const cep_yaml_node *map, const char *key);
+const cep_yaml_node *cep_yamldoc_get(const cep_yaml_node *map, const char *key);
 
 /* "file:line:col: " + message, with code INVALID_ARGUMENT. */
-int cep_yaml_error(cep_err *err, const cep_yaml_doc *doc,
+int cep_yamldoc_error(cep_err *err, const cep_yaml_doc *doc,
     const cep_yaml_node *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

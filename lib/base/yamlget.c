@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 void cep_yamlget_init(cep_yamlget *g, const cep_yaml_doc *doc, cep_err *err)
 {
@@ -29,7 +29,7 @@ void cep_yamlget_set_path(cep_yamlget *g, const char *path)
 int cep_yamlget_bad(cep_yamlget *g, const cep_yaml_node *n, const char *key,
     const char *what, const char *expected)
 {
-	return cep_yaml_error(g->err, g->doc, n, "%s%s%s: %s, expected %s",
+	return cep_yamldoc_error(g->err, g->doc, n, "%s%s%s: %s, expected %s",
 	    g->path, g->path[0] ? "." : "", key, what, expected);
 }
 
@@ -58,9 +58,9 @@ void cep_yamlget_join(char *buf, size_t len, const char *const *list)
 const cep_yaml_node *cep_yamlget_unknown(const cep_yaml_node *map,
     const char *const *keys, size_t *i)
 {
-	for (; *i < cep_yaml_len(map); (*i)++) {
-		const cep_yaml_node *k = cep_yaml_key_at(map, *i);
-		const char *ks = cep_yaml_scalar(k);
+	for (; *i < cep_yamldoc_len(map); (*i)++) {
+		const cep_yaml_node *k = cep_yamldoc_key_at(map, *i);
+		const char *ks = cep_yamldoc_scalar(k);
 		if (ks != NULL && !cep_yamlget_in_list(ks, keys)) {
 			(*i)++;
 			return k;
@@ -78,20 +78,21 @@ int cep_yamlget_keys(cep_yamlget *g, const cep_yaml_node *map,
 		return CEP_OK;
 	char list[384];
 	cep_yamlget_join(list, sizeof(list), keys);
-	return cep_yaml_error(g->err, g->doc, k,
+	return cep_yamldoc_error(g->err, g->doc, k,
 	    "unknown key '%.64s' in %s (expected one of: %s)",
-	    cep_yaml_scalar(k), g->path[0] ? g->path : "the top level", list);
+	    cep_yamldoc_scalar(k), g->path[0] ? g->path : "the top level",
+	    list);
 }
 
 int cep_yamlget_section(cep_yamlget *g, const cep_yaml_node *parent,
     const char *key, const char *const *keys, const cep_yaml_node **out)
 {
-	*out = cep_yaml_get(parent, key);
-	if (*out == NULL || cep_yaml_kind(*out) == CEP_YAML_NULL) {
+	*out = cep_yamldoc_get(parent, key);
+	if (*out == NULL || cep_yamldoc_kind(*out) == CEP_YAML_NULL) {
 		*out = NULL;
 		return CEP_OK;
 	}
-	if (cep_yaml_kind(*out) != CEP_YAML_MAP)
+	if (cep_yamldoc_kind(*out) != CEP_YAML_MAP)
 		return cep_yamlget_bad(g, *out, key, "not a mapping",
 		    "a mapping");
 	/* keys are the loaders' constants: too deep is a bug of ours */
@@ -107,7 +108,7 @@ int cep_yamlget_section(cep_yamlget *g, const cep_yaml_node *parent,
 const char *cep_yamlget_scalar(cep_yamlget *g, const cep_yaml_node *n,
     const char *key, const char *expected)
 {
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	if (s == NULL)
 		cep_yamlget_bad(g, n, key, "not a scalar", expected);
 	return s;
@@ -122,7 +123,7 @@ int cep_yamlget_string(cep_yamlget *g, const cep_yaml_node *map,
     const char *key, bool (*ok)(const char *), const char *expected, char *dst,
     size_t dlen)
 {
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
 	const char *s = cep_yamlget_scalar(g, n, key, expected);
@@ -137,10 +138,10 @@ int cep_yamlget_string(cep_yamlget *g, const cep_yaml_node *map,
 int cep_yamlget_enum(cep_yamlget *g, const cep_yaml_node *map, const char *key,
     const char *const *words, const char *expected, char *dst, size_t dlen)
 {
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	if (s == NULL || !cep_yamlget_in_list(s, words) || strlen(s) >= dlen)
 		return cep_yamlget_bad(g, n, key, "not valid", expected);
 	snprintf(dst, dlen, "%s", s);
@@ -150,16 +151,16 @@ int cep_yamlget_enum(cep_yamlget *g, const cep_yaml_node *map, const char *key,
 int cep_yamlget_int(cep_yamlget *g, const cep_yaml_node *map, const char *key,
     long min, long max, int *out)
 {
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
 	char exp[64];
 	snprintf(exp, sizeof(exp), "an integer %ld..%ld", min, max);
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	char *end = NULL;
 	errno = 0;
-	long v = s && !cep_yaml_quoted(n) && s[0] ? strtol(s, &end, 10) : 0;
-	if (s == NULL || cep_yaml_quoted(n) || s[0] == '\0' || errno != 0 ||
+	long v = s && !cep_yamldoc_quoted(n) && s[0] ? strtol(s, &end, 10) : 0;
+	if (s == NULL || cep_yamldoc_quoted(n) || s[0] == '\0' || errno != 0 ||
 	    *end != '\0')
 		return cep_yamlget_bad(g, n, key, "not an integer", exp);
 	if (v < min || v > max)
@@ -171,18 +172,18 @@ int cep_yamlget_int(cep_yamlget *g, const cep_yaml_node *map, const char *key,
 int cep_yamlget_duration(cep_yamlget *g, const cep_yaml_node *map,
     const char *key, int64_t min, int64_t max, int64_t *out)
 {
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
 	char lo[32], hi[32], exp[96];
-	cep_format_duration(min, lo, sizeof(lo));
-	cep_format_duration(max, hi, sizeof(hi));
+	cep_clock_format_duration(min, lo, sizeof(lo));
+	cep_clock_format_duration(max, hi, sizeof(hi));
 	snprintf(exp, sizeof(exp), "a duration %s..%s such as 30s", lo, hi);
 	const char *s = cep_yamlget_scalar(g, n, key, exp);
 	int64_t v = 0;
 	if (s == NULL)
 		return failed(g);
-	if (!cep_parse_duration_ms(s, &v))
+	if (!cep_clock_parse_duration_ms(s, &v))
 		return cep_yamlget_bad(g, n, key, "not a duration", exp);
 	if (v < min || v > max)
 		return cep_yamlget_bad(g, n, key, "out of range", exp);
@@ -193,10 +194,10 @@ int cep_yamlget_duration(cep_yamlget *g, const cep_yaml_node *map,
 int cep_yamlget_bool(cep_yamlget *g, const cep_yaml_node *map, const char *key,
     bool *out)
 {
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
-	if (!cep_yaml_bool(n, out))
+	if (!cep_yamldoc_bool(n, out))
 		return cep_yamlget_bad(g, n, key, "not a boolean",
 		    "true or false");
 	return CEP_OK;
@@ -206,18 +207,18 @@ int cep_yamlget_strings(cep_yamlget *g, const cep_yaml_node *map,
     const char *key, const struct cep_yamlget_list *spec,
     const cep_yaml_node **list)
 {
-	*list = cep_yaml_get(map, key);
-	if (*list == NULL || cep_yaml_kind(*list) == CEP_YAML_NULL) {
+	*list = cep_yamldoc_get(map, key);
+	if (*list == NULL || cep_yamldoc_kind(*list) == CEP_YAML_NULL) {
 		*list = NULL;
 		return CEP_OK;
 	}
-	if (cep_yaml_kind(*list) != CEP_YAML_SEQ ||
-	    cep_yaml_len(*list) > spec->max)
+	if (cep_yamldoc_kind(*list) != CEP_YAML_SEQ ||
+	    cep_yamldoc_len(*list) > spec->max)
 		return cep_yamlget_bad(g, *list, key, "not a list or too long",
 		    spec->expected);
-	for (size_t i = 0; i < cep_yaml_len(*list); i++) {
-		const cep_yaml_node *it = cep_yaml_at(*list, i);
-		const char *s = cep_yaml_scalar(it);
+	for (size_t i = 0; i < cep_yamldoc_len(*list); i++) {
+		const cep_yaml_node *it = cep_yamldoc_at(*list, i);
+		const char *s = cep_yamldoc_scalar(it);
 		if (s == NULL || !spec->item_ok(s))
 			return cep_yamlget_bad(g, it, key, spec->bad,
 			    spec->expected);

@@ -60,7 +60,7 @@ int cep_yamlget_int(cep_yamlget *g, const cep_yaml_node *map, const char *key,
 /* A duration such as 30s, in ms, min..max. */
 int cep_yamlget_duration(cep_yamlget *g, const cep_yaml_node *map,
     const char *key, int64_t min, int64_t max, int64_t *out);
-/* true or false, unquoted (cep_yaml_bool). */
+/* true or false, unquoted (cep_yamldoc_bool). */
 int cep_yamlget_bool(cep_yamlget *g, const cep_yaml_node *map, const char *key,
     bool *out);
 

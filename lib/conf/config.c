@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 #include "yamlget.h"
 
@@ -257,12 +257,12 @@ static int get_globs(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 	    "bad pattern", exp};
 	const cep_yaml_node *list;
 	int rv = cep_yamlget_strings(l, map, key, &spec, &list);
-	if (rv != CEP_OK || (list == NULL && cep_yaml_get(map, key) == NULL))
+	if (rv != CEP_OK || (list == NULL && cep_yamldoc_get(map, key) == NULL))
 		return rv;
-	for (size_t i = 0; i < cep_yaml_len(list); i++)
+	for (size_t i = 0; i < cep_yamldoc_len(list); i++)
 		snprintf(rules[i], 128, "%s",
-		    cep_yaml_scalar(cep_yaml_at(list, i)));
-	*n = cep_yaml_len(list);
+		    cep_yamldoc_scalar(cep_yamldoc_at(list, i)));
+	*n = cep_yamldoc_len(list);
 	return CEP_OK;
 }
 
@@ -337,7 +337,7 @@ static int load_lease(cep_yamlget *l, const char *dir, const cep_yaml_node *del,
 	int rv = cep_yamlget_section(l, del, "lease", lk, &s);
 	if (rv != CEP_OK || s == NULL)
 		return rv;
-	if (cep_yaml_get(s, "name") == NULL)
+	if (cep_yamldoc_get(s, "name") == NULL)
 		return cep_yamlget_bad(l, s, "name", "missing",
 		    "the Lease's name, such as cep-delegate-leader");
 	rv = cep_yamlget_string(l, s, "name", valid_lease_name,
@@ -351,7 +351,7 @@ static int load_lease(cep_yamlget *l, const char *dir, const cep_yaml_node *del,
 		rv = cep_yamlget_duration(l, s, "duration", 1000, 300000,
 		    &cfg->lease.duration_ms);
 	if (rv == CEP_OK)
-		rv = cep_cfg_get_file(l, dir, s, "kubeconfig",
+		rv = cep_config_get_file(l, dir, s, "kubeconfig",
 		    cfg->lease.kubeconfig, sizeof(cfg->lease.kubeconfig));
 	return rv;
 }
@@ -471,11 +471,11 @@ static int load_doc(cep_yamlget *l, const char *dir, cep_config *cfg)
 {
 	static const char *const top[] = {"appliance", "relay", "delegate",
 	    "runner", "policy", "controlPlane", "privsep", NULL};
-	const cep_yaml_node *root = cep_yaml_root(l->doc);
-	if (cep_yaml_kind(root) == CEP_YAML_NULL)
+	const cep_yaml_node *root = cep_yamldoc_root(l->doc);
+	if (cep_yamldoc_kind(root) == CEP_YAML_NULL)
 		return CEP_OK; /* all comments: all defaults */
-	if (cep_yaml_kind(root) != CEP_YAML_MAP)
-		return cep_yaml_error(l->err, l->doc, root,
+	if (cep_yamldoc_kind(root) != CEP_YAML_MAP)
+		return cep_yamldoc_error(l->err, l->doc, root,
 		    "the configuration "
 		    "is not a mapping, expected keys such as relay and policy");
 	int rv = cep_yamlget_keys(l, root, top);
@@ -491,7 +491,7 @@ static int load_doc(cep_yamlget *l, const char *dir, cep_config *cfg)
 		rv = load_policy(l, root, &cfg->policy);
 	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
-		rv = cep_cfg_load_cp(l, dir, root, &cfg->cp);
+		rv = cep_config_load_cp(l, dir, root, &cfg->cp);
 	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)
 		rv = load_privsep(l, root, cfg);
@@ -515,7 +515,7 @@ int cep_config_load_text(const cep_paths *p, const char *text, size_t len,
 {
 	load_defaults(p, cfg);
 	cep_yaml_doc *doc = NULL;
-	int rv = cep_yaml_parse(text, len, fname, &doc, err);
+	int rv = cep_yamldoc_parse(text, len, fname, &doc, err);
 	if (rv != CEP_OK)
 		return rv;
 	cep_yamlget l;
@@ -524,7 +524,7 @@ int cep_config_load_text(const cep_paths *p, const char *text, size_t len,
 	rv = load_doc(&l, p->config, &tmp);
 	if (rv == CEP_OK)
 		*cfg = tmp;
-	cep_yaml_free(doc);
+	cep_yamldoc_free(doc);
 	return rv;
 }
 
@@ -532,13 +532,13 @@ int cep_config_load(const cep_paths *p, cep_config *cfg, cep_err *err)
 {
 	load_defaults(p, cfg);
 	char path[CEP_PATH_MAX];
-	if (cep_path(path, sizeof(path), err, "%s/cep.yaml", p->config) !=
+	if (cep_files_path(path, sizeof(path), err, "%s/cep.yaml", p->config) !=
 	    CEP_OK)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	char *text = NULL;
 	size_t len = 0;
 	cep_err rerr = {0};
-	int rv = cep_read_file(path, CEP_YAML_MAX_BYTES, &text, &len, &rerr);
+	int rv = cep_files_read(path, CEP_YAML_MAX_BYTES, &text, &len, &rerr);
 	if (rv == CEP_NOT_FOUND)
 		return CEP_OK; /* no file: the defaults */
 	if (rv != CEP_OK)

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "err.h"
 
 static bool valid_url(const char *s, const char *scheme)
 {
@@ -35,11 +35,11 @@ static bool valid_proxy_url(const char *s)
 }
 
 /* A file path; relative ones are relative to the config folder. */
-int cep_cfg_get_file(cep_yamlget *l, const char *dir, const cep_yaml_node *map,
-    const char *key, char *dst, size_t dlen)
+int cep_config_get_file(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *map, const char *key, char *dst, size_t dlen)
 {
 	static const char exp[] = "a file path";
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	if (n == NULL)
 		return CEP_OK;
 	const char *s = cep_yamlget_scalar(l, n, key, exp);
@@ -74,9 +74,9 @@ static int get_hosts(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 	if (rv != CEP_OK || list == NULL)
 		return rv;
 	size_t off = 0;
-	for (size_t i = 0; i < cep_yaml_len(list); i++) {
-		const cep_yaml_node *it = cep_yaml_at(list, i);
-		const char *s = cep_yaml_scalar(it);
+	for (size_t i = 0; i < cep_yamldoc_len(list); i++) {
+		const cep_yaml_node *it = cep_yamldoc_at(list, i);
+		const char *s = cep_yamldoc_scalar(it);
 		if (rules != NULL) {
 			snprintf(rules[i], 256, "%s", s);
 			continue;
@@ -89,12 +89,12 @@ static int get_hosts(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 		off += (size_t)w;
 	}
 	if (n != NULL)
-		*n = cep_yaml_len(list);
+		*n = cep_yamldoc_len(list);
 	return CEP_OK;
 }
 
-int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
-    cep_cp_opts *o)
+int cep_config_load_cp(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *root, cep_cp_opts *o)
 {
 	static const char *const ck[] = {"url", "caFile", "clientCert",
 	    "clientKey", "tokenFile", "proxy", "noProxy", "allow", "timeoutMs",
@@ -106,13 +106,13 @@ int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
 		return rv;
 	if ((rv = cep_yamlget_string(l, s, "url", valid_https_url,
 	         "an https:// URL", o->url, sizeof(o->url))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "caFile", o->ca_file,
+	    (rv = cep_config_get_file(l, dir, s, "caFile", o->ca_file,
 	         sizeof(o->ca_file))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "clientCert", o->cert_file,
+	    (rv = cep_config_get_file(l, dir, s, "clientCert", o->cert_file,
 	         sizeof(o->cert_file))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "clientKey", o->key_file,
+	    (rv = cep_config_get_file(l, dir, s, "clientKey", o->key_file,
 	         sizeof(o->key_file))) != CEP_OK ||
-	    (rv = cep_cfg_get_file(l, dir, s, "tokenFile", o->token_file,
+	    (rv = cep_config_get_file(l, dir, s, "tokenFile", o->token_file,
 	         sizeof(o->token_file))) != CEP_OK ||
 	    (rv = cep_yamlget_string(l, s, "proxy", valid_proxy_url,
 	         "an http:// or https:// URL such as http://proxy:3128",
@@ -130,11 +130,11 @@ int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
 		return rv;
 	o->spool_max_bytes = (int64_t)mib << 20;
 	if ((o->cert_file[0] != '\0') != (o->key_file[0] != '\0'))
-		return cep_yaml_error(l->err, l->doc, s,
+		return cep_yamldoc_error(l->err, l->doc, s,
 		    "controlPlane: "
 		    "clientCert and clientKey go together");
 	if (o->cert_file[0] != '\0' && o->token_file[0] != '\0')
-		return cep_yaml_error(l->err, l->doc, s,
+		return cep_yamldoc_error(l->err, l->doc, s,
 		    "controlPlane: "
 		    "tokenFile and clientCert exclude each other (one "
 		    "identity per appliance)");

@@ -15,10 +15,10 @@
 
 /* config_cp.c: the controlPlane section; relative file paths start at
  * dir (the config folder). */
-int cep_cfg_load_cp(cep_yamlget *l, const char *dir, const cep_yaml_node *root,
-    cep_cp_opts *o);
+int cep_config_load_cp(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *root, cep_cp_opts *o);
 /* A file path key: absolute, or relative to dir; "" is refused. */
-int cep_cfg_get_file(cep_yamlget *l, const char *dir, const cep_yaml_node *map,
-    const char *key, char *dst, size_t dlen);
+int cep_config_get_file(cep_yamlget *l, const char *dir,
+    const cep_yaml_node *map, const char *key, char *dst, size_t dlen);
 
 #endif

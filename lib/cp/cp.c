@@ -31,7 +31,7 @@
 #include "http.h"
 #include "log.h"
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 
 #define CP_TOKEN_MAX (64 * 1024)
 #define CP_CONNECT_MAX_MS 10000 /* a connect never takes the whole call */
@@ -99,7 +99,7 @@ static int load_secrets(cep_cp *cp, bool key_cred, cep_err *err)
 		size_t len;
 		if (cep_secret_read(o->key_file, &so, &cp->key, err) != CEP_OK)
 			rc = misconfigured(err, "clientKey");
-		else if (cep_read_file(o->cert_file, CP_TOKEN_MAX,
+		else if (cep_files_read(o->cert_file, CP_TOKEN_MAX,
 		             &cp->cert_buf, &len, err) != CEP_OK)
 			rc = misconfigured(err, "clientCert");
 		o->cert_pem = cp->cert_buf;
@@ -439,8 +439,8 @@ int cep_cp_call(cep_cp *cp, const char *method, const ProtobufCMessage *req,
 	struct xfer x = {.tmo = timeout_ms > 0 ? timeout_ms : cp->o.timeout_ms,
 	    .r = {.max = CEP_CP_MAX_REPLY, .retry_after_ms = -1}};
 	char url[700];
-	if (cep_path(url, sizeof(url), err, "%s/v1/cep.v1.ControlPlane/%s",
-	        cp->base, method) != CEP_OK)
+	if (cep_files_path(url, sizeof(url), err,
+	        "%s/v1/cep.v1.ControlPlane/%s", cp->base, method) != CEP_OK)
 		return err->code;
 	x.url = url;
 	size_t blen = protobuf_c_message_get_packed_size(req);
@@ -507,7 +507,7 @@ int cep_cp_tunnel(cep_cp *cp, const cep_cp_tunnel_req *req, uint8_t **out,
 	if (!cep_cp_allowed(cp, cp->hostname))
 		return refuse(cp->hostname, err);
 	char url[700], hdr[100];
-	if (cep_path(url, sizeof(url), err, "%s/v1/tunnel/%s", cp->base,
+	if (cep_files_path(url, sizeof(url), err, "%s/v1/tunnel/%s", cp->base,
 	        method) != CEP_OK)
 		return err->code;
 	snprintf(hdr, sizeof(hdr), "X-Cep-Tunnel-Session: %s", session);

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define POOL_DEFAULT 8
 #define STREAM_POLL_MS 200
@@ -311,7 +311,7 @@ static int run_stream(CURL *h, const cep_http_request *r)
 			break;
 		}
 		int64_t left = r->deadline_ms > 0 ?
-		    r->deadline_ms - cep_mono_ms() :
+		    r->deadline_ms - cep_clock_mono_ms() :
 		    STREAM_POLL_MS;
 		if (left <= 0) {
 			rc = CEP_HTTP_DEADLINE;

@@ -144,7 +144,7 @@ typedef struct cep_http_request {
 	cep_http_data_fn on_data, on_header;
 	void *arg;
 	long low_speed_time_s;   /* stream: no byte for this long ends it */
-	int64_t deadline_ms;     /* stream: cep_mono_ms() limit; 0 none */
+	int64_t deadline_ms;     /* stream: cep_clock_mono_ms() limit; 0 none */
 	const atomic_bool *stop; /* set: the transfer ends (cancelled) */
 } cep_http_request;
 

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 
 #include "connector_int.h"
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 
 #define MAX_CONNECTORS 1024
@@ -90,8 +90,9 @@ static int name_from_path(const char *path, char *name, size_t len, char *dir,
 		    "(at most 63, not \"local\") followed by .yaml",
 		    path);
 	if (slash == NULL)
-		return cep_path(dir, dlen, err, ".");
-	return cep_path(dir, dlen, err, "%.*s", (int)(slash - path), path);
+		return cep_files_path(dir, dlen, err, ".");
+	return cep_files_path(dir, dlen, err, "%.*s", (int)(slash - path),
+	    path);
 }
 
 int cep_connector_load_file(const char *path, cep_connector **out, cep_err *err)
@@ -107,17 +108,17 @@ int cep_connector_load_file(const char *path, cep_connector **out, cep_err *err)
 	char *text = NULL;
 	size_t len = 0;
 	if (rv == CEP_OK &&
-	    (rv = cep_path(c->file, sizeof(c->file), err, "%s", path)) ==
+	    (rv = cep_files_path(c->file, sizeof(c->file), err, "%s", path)) ==
 	        CEP_OK)
-		rv = cep_read_file(path, CEP_YAML_MAX_BYTES, &text, &len, err);
+		rv = cep_files_read(path, CEP_YAML_MAX_BYTES, &text, &len, err);
 	cep_yaml_doc *doc = NULL;
 	if (rv == CEP_OK)
-		rv = cep_yaml_parse(text, len, path, &doc, err);
+		rv = cep_yamldoc_parse(text, len, path, &doc, err);
 	free(text);
 	if (rv == CEP_OK) {
 		rv = cep_connector_parse(doc, dir, c, err);
 	}
-	cep_yaml_free(doc);
+	cep_yamldoc_free(doc);
 	if (rv != CEP_OK) {
 		cep_connector_free(c);
 		return rv;
@@ -185,11 +186,13 @@ static int list_dir(const char *dir, char ***names, size_t *n, cep_err *err)
 	return CEP_OK;
 }
 
-int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err)
+int cep_connector_list_load(const cep_paths *p, cep_connectors **out,
+    cep_err *err)
 {
 	*out = NULL;
 	char dir[CEP_PATH_MAX];
-	int rv = cep_path(dir, sizeof(dir), err, "%s/connectors.d", p->config);
+	int rv = cep_files_path(dir, sizeof(dir), err, "%s/connectors.d",
+	    p->config);
 	char **names = NULL;
 	size_t n = 0;
 	if (rv == CEP_OK)
@@ -202,7 +205,8 @@ int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err)
 		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
 	for (size_t i = 0; rv == CEP_OK && i < n; i++) {
 		char path[CEP_PATH_MAX];
-		rv = cep_path(path, sizeof(path), err, "%s/%s", dir, names[i]);
+		rv = cep_files_path(path, sizeof(path), err, "%s/%s", dir,
+		    names[i]);
 		if (rv == CEP_OK)
 			rv = cep_connector_load_file(path, &cs->v[cs->n], err);
 		if (rv == CEP_OK)
@@ -212,14 +216,14 @@ int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err)
 		free(names[i]);
 	free(names);
 	if (rv != CEP_OK) {
-		cep_connectors_free(cs);
+		cep_connector_list_free(cs);
 		return rv;
 	}
 	*out = cs;
 	return CEP_OK;
 }
 
-void cep_connectors_free(cep_connectors *cs)
+void cep_connector_list_free(cep_connectors *cs)
 {
 	if (cs == NULL)
 		return;
@@ -229,17 +233,17 @@ void cep_connectors_free(cep_connectors *cs)
 	free(cs);
 }
 
-size_t cep_connectors_count(const cep_connectors *cs)
+size_t cep_connector_list_count(const cep_connectors *cs)
 {
 	return cs ? cs->n : 0;
 }
 
-const cep_connector *cep_connectors_at(const cep_connectors *cs, size_t i)
+const cep_connector *cep_connector_list_at(const cep_connectors *cs, size_t i)
 {
 	return cs != NULL && i < cs->n ? cs->v[i] : NULL;
 }
 
-const cep_connector *cep_connectors_find(const cep_connectors *cs,
+const cep_connector *cep_connector_list_find(const cep_connectors *cs,
     const char *name)
 {
 	for (size_t i = 0; cs != NULL && name != NULL && i < cs->n; i++)

@@ -74,16 +74,17 @@ typedef struct cep_connectors cep_connectors;
 /* Loads every *.yaml in connectors.d beside p->config. A missing folder is
  * an empty set. Each bad file is an error with file:line:col; the first
  * one fails the load (an appliance must not run on half its config). */
-int cep_connectors_load(const cep_paths *p, cep_connectors **out, cep_err *err);
+int cep_connector_list_load(const cep_paths *p, cep_connectors **out,
+    cep_err *err);
 /* One file (tests, `cepctl connectors --file`). */
 int cep_connector_load_file(const char *path, cep_connector **out,
     cep_err *err);
 void cep_connector_free(cep_connector *c);
-void cep_connectors_free(cep_connectors *cs);
+void cep_connector_list_free(cep_connectors *cs);
 
-size_t cep_connectors_count(const cep_connectors *cs);
-const cep_connector *cep_connectors_at(const cep_connectors *cs, size_t i);
-const cep_connector *cep_connectors_find(const cep_connectors *cs,
+size_t cep_connector_list_count(const cep_connectors *cs);
+const cep_connector *cep_connector_list_at(const cep_connectors *cs, size_t i);
+const cep_connector *cep_connector_list_find(const cep_connectors *cs,
     const char *name);
 
 /* Is ns allowed? false with a reason naming the rule ("kube-system is

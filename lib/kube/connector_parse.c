@@ -12,7 +12,7 @@
 
 #include "connector.h"
 #include "connector_int.h"
-#include "util.h"
+#include "err.h"
 #include "yamldoc.h"
 #include "yamlget.h"
 
@@ -201,9 +201,9 @@ static int get_names(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 	int rv = cep_yamlget_strings(l, map, key, &spec, &list);
 	if (rv != CEP_OK || list == NULL)
 		return rv;
-	for (size_t i = 0; i < cep_yaml_len(list); i++) {
-		const cep_yaml_node *it = cep_yaml_at(list, i);
-		const char *s = cep_yaml_scalar(it);
+	for (size_t i = 0; i < cep_yamldoc_len(list); i++) {
+		const cep_yaml_node *it = cep_yamldoc_at(list, i);
+		const char *s = cep_yamldoc_scalar(it);
 		if (rows != NULL && strlen(s) >= 64)
 			return cep_yamlget_bad(l, it, key, "bad entry",
 			    expected);
@@ -214,7 +214,7 @@ static int get_names(cep_yamlget *l, const cep_yaml_node *map, const char *key,
 			    json_pack("{s:s}", "name", s));
 	}
 	if (n != NULL)
-		*n = cep_yaml_len(list);
+		*n = cep_yamldoc_len(list);
 	return CEP_OK;
 }
 
@@ -224,18 +224,19 @@ static int get_map(cep_yamlget *l, const cep_yaml_node *map, const char *key,
     bool (*val_ok)(const char *), const char *expected, bool reserved,
     json_t *obj)
 {
-	const cep_yaml_node *m = cep_yaml_get(map, key);
-	if (m == NULL || cep_yaml_kind(m) == CEP_YAML_NULL)
+	const cep_yaml_node *m = cep_yamldoc_get(map, key);
+	if (m == NULL || cep_yamldoc_kind(m) == CEP_YAML_NULL)
 		return CEP_OK;
-	if (cep_yaml_kind(m) != CEP_YAML_MAP ||
-	    cep_yaml_len(m) > MAX_MAP_ENTRIES)
+	if (cep_yamldoc_kind(m) != CEP_YAML_MAP ||
+	    cep_yamldoc_len(m) > MAX_MAP_ENTRIES)
 		return cep_yamlget_bad(l, m, key, "not a mapping or too long",
 		    expected);
-	for (size_t i = 0; i < cep_yaml_len(m); i++) {
-		const cep_yaml_node *k = cep_yaml_key_at(m, i);
-		const cep_yaml_node *v = cep_yaml_value_at(m, i);
-		const char *ks = cep_yaml_scalar(k), *vs = cep_yaml_scalar(v);
-		if (cep_yaml_kind(v) == CEP_YAML_NULL)
+	for (size_t i = 0; i < cep_yamldoc_len(m); i++) {
+		const cep_yaml_node *k = cep_yamldoc_key_at(m, i);
+		const cep_yaml_node *v = cep_yamldoc_value_at(m, i);
+		const char *ks = cep_yamldoc_scalar(k),
+		           *vs = cep_yamldoc_scalar(v);
+		if (cep_yamldoc_kind(v) == CEP_YAML_NULL)
 			vs = "";
 		if (!qualified_name(ks))
 			return cep_yamlget_bad(l, k, key, "bad key", expected);
@@ -264,13 +265,14 @@ static bool annotation_value(const char *s)
 static int toleration_seconds(cep_yamlget *l, const cep_yaml_node *t,
     const char *effect, json_t *j)
 {
-	const cep_yaml_node *sn = cep_yaml_get(t, "tolerationSeconds");
+	const cep_yaml_node *sn = cep_yamldoc_get(t, "tolerationSeconds");
 	if (sn == NULL)
 		return CEP_OK;
-	const char *ss = cep_yaml_scalar(sn);
+	const char *ss = cep_yamldoc_scalar(sn);
 	char *end = NULL;
 	errno = 0;
-	long long secs = ss != NULL && !cep_yaml_quoted(sn) && ss[0] != '\0' ?
+	long long secs = ss != NULL && !cep_yamldoc_quoted(sn) &&
+	        ss[0] != '\0' ?
 	    strtoll(ss, &end, 10) :
 	    -1;
 	if (end == NULL || *end != '\0' || errno != 0 || secs < 0 ||
@@ -288,7 +290,7 @@ static int load_toleration(cep_yamlget *l, const cep_yaml_node *t, json_t *out)
 	static const char *const ops[] = {"Equal", "Exists", NULL};
 	static const char *const effects[] = {"NoSchedule", "PreferNoSchedule",
 	    "NoExecute", NULL};
-	if (cep_yaml_kind(t) != CEP_YAML_MAP)
+	if (cep_yamldoc_kind(t) != CEP_YAML_MAP)
 		return cep_yamlget_bad(l, t, "tolerations",
 		    "entry is not a mapping",
 		    "{key, operator, value, effect, tolerationSeconds}");
@@ -311,7 +313,7 @@ static int load_toleration(cep_yamlget *l, const cep_yaml_node *t, json_t *out)
 	if (rv != CEP_OK)
 		return rv;
 	if (strcmp(op, "Exists") == 0 && v[0] != '\0')
-		return cep_yamlget_bad(l, cep_yaml_get(t, "value"), "value",
+		return cep_yamlget_bad(l, cep_yamldoc_get(t, "value"), "value",
 		    "set with operator Exists",
 		    "no value when operator is Exists");
 	if (strcmp(op, "Equal") == 0 && k[0] == '\0')
@@ -336,18 +338,18 @@ static int load_toleration(cep_yamlget *l, const cep_yaml_node *t, json_t *out)
 static int load_tolerations(cep_yamlget *l, const cep_yaml_node *map,
     json_t *out)
 {
-	const cep_yaml_node *list = cep_yaml_get(map, "tolerations");
-	if (list == NULL || cep_yaml_kind(list) == CEP_YAML_NULL)
+	const cep_yaml_node *list = cep_yamldoc_get(map, "tolerations");
+	if (list == NULL || cep_yamldoc_kind(list) == CEP_YAML_NULL)
 		return CEP_OK;
-	if (cep_yaml_kind(list) != CEP_YAML_SEQ ||
-	    cep_yaml_len(list) > MAX_MAP_ENTRIES)
+	if (cep_yamldoc_kind(list) != CEP_YAML_SEQ ||
+	    cep_yamldoc_len(list) > MAX_MAP_ENTRIES)
 		return cep_yamlget_bad(l, list, "tolerations",
 		    "not a list or too long",
 		    "a list of at most 64 tolerations");
 	int rv = CEP_OK;
 	cep_yamlget_set_path(l, "runner.tolerations");
-	for (size_t i = 0; i < cep_yaml_len(list) && rv == CEP_OK; i++)
-		rv = load_toleration(l, cep_yaml_at(list, i), out);
+	for (size_t i = 0; i < cep_yamldoc_len(list) && rv == CEP_OK; i++)
+		rv = load_toleration(l, cep_yamldoc_at(list, i), out);
 	cep_yamlget_set_path(l, "runner");
 	return rv;
 }
@@ -356,12 +358,12 @@ static int load_tolerations(cep_yamlget *l, const cep_yaml_node *map,
 static int get_quantity(cep_yamlget *l, const cep_yaml_node *map,
     const char *key, bool memory, char *dst, size_t dlen, long double *val)
 {
-	const cep_yaml_node *n = cep_yaml_get(map, key);
+	const cep_yaml_node *n = cep_yamldoc_get(map, key);
 	const char *exp = memory ? "a memory quantity such as 128Mi or 1Gi" :
 	                           "a CPU quantity such as 50m or 0.5";
 	if (n == NULL)
 		return quantity(dst, memory, val) ? CEP_OK : CEP_INTERNAL;
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	if (s == NULL || strlen(s) >= dlen || !quantity(s, memory, val))
 		return cep_yamlget_bad(l, n, key, "not a quantity", exp);
 	snprintf(dst, dlen, "%s", s);
@@ -452,9 +454,9 @@ static int load_runner(cep_yamlget *l, const cep_yaml_node *root,
 	static const char lbl[] = "a mapping of label keys to label values";
 	const cep_yaml_node *r;
 	int rv = cep_yamlget_section(l, root, "runner", keys, &r);
-	if (rv == CEP_OK && (r == NULL || cep_yaml_get(r, "image") == NULL))
-		return cep_yaml_error(l->err, l->doc,
-		    r ? r : cep_yaml_root(l->doc),
+	if (rv == CEP_OK && (r == NULL || cep_yamldoc_get(r, "image") == NULL))
+		return cep_yamldoc_error(l->err, l->doc,
+		    r ? r : cep_yamldoc_root(l->doc),
 		    "runner.image: missing, expected the runner's container "
 		    "image such as registry.example.com/cep/runner:1.0");
 	if (rv != CEP_OK || (rv = load_runner_strings(l, r, c)) != CEP_OK ||
@@ -498,13 +500,14 @@ static int load_timeouts(cep_yamlget *l, const cep_yaml_node *root,
 static int load_kubeconfig(cep_yamlget *l, const cep_yaml_node *root,
     const char *dir, cep_connector *c)
 {
-	const cep_yaml_node *n = cep_yaml_get(root, "kubeconfig");
+	const cep_yaml_node *n = cep_yamldoc_get(root, "kubeconfig");
 	static const char exp[] = "the path of a kubeconfig file (relative "
 	                          "paths are relative to connectors.d)";
 	if (n == NULL)
-		return cep_yaml_error(l->err, l->doc, cep_yaml_root(l->doc),
+		return cep_yamldoc_error(l->err, l->doc,
+		    cep_yamldoc_root(l->doc),
 		    "kubeconfig: missing, expected %s", exp);
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	if (s == NULL || s[0] == '\0' || !printable(s))
 		return cep_yamlget_bad(l, n, "kubeconfig", "not valid", exp);
 	int w = s[0] == '/' ?
@@ -520,10 +523,10 @@ static int load_namespaces(cep_yamlget *l, const cep_yaml_node *root,
 {
 	static const char exp[] = "a list of at most 64 namespace names or "
 	                          "globs such as shop or team-*";
-	const cep_yaml_node *n = cep_yaml_get(root, "namespaces");
-	if (n == NULL || cep_yaml_len(n) == 0)
-		return cep_yaml_error(l->err, l->doc,
-		    n ? n : cep_yaml_root(l->doc),
+	const cep_yaml_node *n = cep_yamldoc_get(root, "namespaces");
+	if (n == NULL || cep_yamldoc_len(n) == 0)
+		return cep_yamldoc_error(l->err, l->doc,
+		    n ? n : cep_yamldoc_root(l->doc),
 		    "namespaces: missing or empty, "
 		    "expected %s",
 		    exp);
@@ -541,15 +544,15 @@ static int load_doc(cep_yamlget *l, const char *dir, cep_connector *c)
 	static const char *const top[] = {"kubeconfig", "context",
 	    "insecureSkipTLSVerify", "namespaces", "applianceNamespace",
 	    "runner", "timeouts", NULL};
-	const cep_yaml_node *root = cep_yaml_root(l->doc);
-	if (cep_yaml_kind(root) != CEP_YAML_MAP)
-		return cep_yaml_error(l->err, l->doc, root,
+	const cep_yaml_node *root = cep_yamldoc_root(l->doc);
+	if (cep_yamldoc_kind(root) != CEP_YAML_MAP)
+		return cep_yamldoc_error(l->err, l->doc, root,
 		    "a connector is a "
 		    "mapping with keys such as kubeconfig, namespaces and runner");
 	cep_yamlget_set_path(l, "");
-	const char *kind = cep_yaml_scalar(cep_yaml_get(root, "kind"));
+	const char *kind = cep_yamldoc_scalar(cep_yamldoc_get(root, "kind"));
 	if (kind != NULL && strcmp(kind, "Config") == 0)
-		return cep_yaml_error(l->err, l->doc, root,
+		return cep_yamldoc_error(l->err, l->doc, root,
 		    "this is a "
 		    "kubeconfig, not a connector: every *.yaml in connectors.d "
 		    "is a connector, so keep kubeconfigs elsewhere or name them "

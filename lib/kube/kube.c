@@ -25,6 +25,8 @@
 
 #include "http.h"
 #include "log.h"
+#include "clock.h"
+#include "files.h"
 #include "util.h"
 
 #define KUBE_TOKEN_MAX (64 * 1024)
@@ -113,7 +115,7 @@ static int tok_reload(cep_kube *k, cep_err *err)
 		return CEP_OK;
 	char *data = NULL;
 	size_t len = 0;
-	if (cep_read_file(k->token_file, KUBE_TOKEN_MAX, &data, &len, err) !=
+	if (cep_files_read(k->token_file, KUBE_TOKEN_MAX, &data, &len, err) !=
 	    CEP_OK)
 		return k->token != NULL ? CEP_OK : err->code;
 	while (len > 0 && isspace((unsigned char)data[len - 1]))
@@ -203,7 +205,7 @@ int64_t cep_kube_backoff_ms(int n)
 	if (ms > KUBE_BACKOFF_MAX_MS)
 		ms = KUBE_BACKOFF_MAX_MS;
 	uint32_t r = 0;
-	cep_random(&r, sizeof(r), NULL);
+	cep_util_random(&r, sizeof(r), NULL);
 	/* +-25%: clients that failed together must not retry together */
 	return ms * 3 / 4 + (int64_t)(r % (uint32_t)(ms / 2 + 1));
 }
@@ -216,8 +218,8 @@ int cep_kube_url(cep_kube *k, const char *path, const char *query, char *buf,
 		    "request path must start with '/'");
 	const char *host = k->tls_server_name[0] ? k->tls_server_name : k->host;
 	bool q = query != NULL && query[0] != '\0';
-	return cep_path(buf, len, err, "https://%s:%d%s%s%s%s", host, k->port,
-	    k->prefix, path, q ? "?" : "", q ? query : "");
+	return cep_files_path(buf, len, err, "https://%s:%d%s%s%s%s", host,
+	    k->port, k->prefix, path, q ? "?" : "", q ? query : "");
 }
 
 /* ---- the HTTP client ------------------------------------------------------ */
@@ -428,13 +430,13 @@ int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
 	}
 	int64_t tmo = atomic_load(&k->timeout_ms);
 	int attempts = atomic_load(&k->attempts);
-	int64_t deadline = cep_mono_ms() + tmo;
+	int64_t deadline = cep_clock_mono_ms() + tmo;
 	long code = 0;
 	bool unsure = false; /* an earlier create attempt may have landed */
 	int rc;
 	for (int n = 0;; n++) {
 		bool retry;
-		int64_t ra, left = deadline - cep_mono_ms();
+		int64_t ra, left = deadline - cep_clock_mono_ms();
 		if (left <= 0) {
 			rc = cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 			    "%s: no answer within %lld ms", what,
@@ -454,13 +456,13 @@ int cep_kube_request(cep_kube *k, const cep_kube_req *req, long *http,
 		unsure = unsure ||
 		    (strcmp(req->method, "POST") == 0 && code >= 500);
 		int64_t wait = ra >= 0 ? ra : cep_kube_backoff_ms(n);
-		if (cep_mono_ms() + wait >= deadline)
+		if (cep_clock_mono_ms() + wait >= deadline)
 			break; /* the last error says more than a timeout */
 		cep_log_debug(NULL,
 		    "kube: %s: attempt %d failed (%s), retrying "
 		    "in %lld ms",
 		    what, n + 1, err->msg, (long long)wait);
-		cep_sleep_ms(wait);
+		cep_clock_sleep_ms(wait);
 	}
 	free(txt);
 	if (http != NULL)

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "secret.h"
-#include "util.h"
+#include "files.h"
 #include "yamldoc.h"
 
 /* Loading state: the document and where relative paths start. */
@@ -90,41 +90,42 @@ bad:
 
 static const char *str_at(const cep_yaml_node *map, const char *key)
 {
-	return cep_yaml_scalar(cep_yaml_get(map, key));
+	return cep_yamldoc_scalar(cep_yamldoc_get(map, key));
 }
 
 /* A value that must be a map (or absent when optional). */
 static int want_map(struct kc *c, const cep_yaml_node *n, const char *what)
 {
-	if (cep_yaml_kind(n) == CEP_YAML_MAP)
+	if (cep_yamldoc_kind(n) == CEP_YAML_MAP)
 		return CEP_OK;
-	return cep_yaml_error(c->err, c->doc, n, "%s must be a map", what);
+	return cep_yamldoc_error(c->err, c->doc, n, "%s must be a map", what);
 }
 
 /* The map under key inner of the entry named name in list key. */
 static int find_named(struct kc *c, const cep_yaml_node *root, const char *key,
     const char *inner, const char *name, const cep_yaml_node **out)
 {
-	const cep_yaml_node *seq = cep_yaml_get(root, key);
+	const cep_yaml_node *seq = cep_yamldoc_get(root, key);
 	char names[200] = "";
 	size_t o = 0;
-	for (size_t i = 0; i < cep_yaml_len(seq); i++) {
-		const cep_yaml_node *e = cep_yaml_at(seq, i);
+	for (size_t i = 0; i < cep_yamldoc_len(seq); i++) {
+		const cep_yaml_node *e = cep_yamldoc_at(seq, i);
 		const char *nm = str_at(e, "name");
 		if (nm == NULL)
 			continue;
 		if (strcmp(nm, name) == 0) {
-			*out = cep_yaml_get(e, inner);
+			*out = cep_yamldoc_get(e, inner);
 			return want_map(c, *out, inner);
 		}
 		if (o < sizeof(names))
 			o += (size_t)snprintf(names + o, sizeof(names) - o,
 			    "%s%s", o ? ", " : "", nm);
 	}
-	if (cep_yaml_kind(seq) != CEP_YAML_SEQ && seq != NULL)
-		return cep_yaml_error(c->err, c->doc, seq, "%s must be a list",
-		    key);
-	return cep_yaml_error(c->err, c->doc, seq ? seq : cep_yaml_root(c->doc),
+	if (cep_yamldoc_kind(seq) != CEP_YAML_SEQ && seq != NULL)
+		return cep_yamldoc_error(c->err, c->doc, seq,
+		    "%s must be a list", key);
+	return cep_yamldoc_error(c->err, c->doc,
+	    seq ? seq : cep_yamldoc_root(c->doc),
 	    "%s \"%s\" not found (have: %s)", inner, name,
 	    names[0] ? names : "none");
 }
@@ -136,23 +137,24 @@ static int read_ref(struct kc *c, const cep_yaml_node *n, const char *key,
 {
 	static const cep_secret_opts so = {KUBE_MAX_FILE, false, false,
 	    "a client key"};
-	const char *p = cep_yaml_scalar(n);
+	const char *p = cep_yamldoc_scalar(n);
 	char path[1024];
 	cep_err e;
 	if (p == NULL || p[0] == '\0')
-		return cep_yaml_error(c->err, c->doc, n,
+		return cep_yamldoc_error(c->err, c->doc, n,
 		    "%s must be a file name", key);
-	if (cep_path(path, sizeof(path), &e, "%s%s%s",
+	if (cep_files_path(path, sizeof(path), &e, "%s%s%s",
 	        p[0] == '/' ? "" : c->dir, p[0] == '/' ? "" : "/", p) != CEP_OK)
-		return cep_yaml_error(c->err, c->doc, n, "%s: %s", key, e.msg);
+		return cep_yamldoc_error(c->err, c->doc, n, "%s: %s", key,
+		    e.msg);
 	if (abs != NULL)
 		snprintf(abs, alen, "%s", path);
 	cep_secret sec = {0};
 	int rc = secret ?
 	    cep_secret_read(path, &so, &sec, &e) :
-	    cep_read_file(path, KUBE_MAX_FILE, &sec.data, &sec.len, &e);
+	    cep_files_read(path, KUBE_MAX_FILE, &sec.data, &sec.len, &e);
 	if (rc != CEP_OK) {
-		cep_yaml_error(c->err, c->doc, n, "%s: %s", key, e.msg);
+		cep_yamldoc_error(c->err, c->doc, n, "%s: %s", key, e.msg);
 		c->err->code = e.code;
 		return e.code;
 	}
@@ -164,9 +166,9 @@ static int read_ref(struct kc *c, const cep_yaml_node *n, const char *key,
 static int read_data(struct kc *c, const cep_yaml_node *n, const char *key,
     kube_blob *b)
 {
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	if (s == NULL || cep_kube_b64_decode(s, b) != 0 || b->len == 0)
-		return cep_yaml_error(c->err, c->doc, n,
+		return cep_yamldoc_error(c->err, c->doc, n,
 		    "%s is not valid base64", key);
 	return CEP_OK;
 }
@@ -177,8 +179,8 @@ static int pem_pair(struct kc *c, const cep_yaml_node *map, const char *key,
 {
 	char dkey[64];
 	snprintf(dkey, sizeof(dkey), "%s-data", key);
-	const cep_yaml_node *d = cep_yaml_get(map, dkey);
-	const cep_yaml_node *f = cep_yaml_get(map, key);
+	const cep_yaml_node *d = cep_yamldoc_get(map, dkey);
+	const cep_yaml_node *f = cep_yamldoc_get(map, key);
 	const cep_yaml_node *at = d ? d : f;
 	int rc = CEP_OK;
 	if (d != NULL)
@@ -189,7 +191,7 @@ static int pem_pair(struct kc *c, const cep_yaml_node *map, const char *key,
 		return rc;
 	if (memmem(b->data, b->len, "-----BEGIN ", 11) == NULL ||
 	    memmem(b->data, b->len, mark, strlen(mark)) == NULL)
-		return cep_yaml_error(c->err, c->doc, at,
+		return cep_yamldoc_error(c->err, c->doc, at,
 		    "%s does not hold a PEM %s", d ? dkey : key,
 		    mark[0] == 'C' ? "certificate" : "private key");
 	return CEP_OK;
@@ -197,15 +199,15 @@ static int pem_pair(struct kc *c, const cep_yaml_node *map, const char *key,
 
 static int get_bool(struct kc *c, const cep_yaml_node *n, bool *v)
 {
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	*v = false;
-	if (n == NULL || cep_yaml_kind(n) == CEP_YAML_NULL)
+	if (n == NULL || cep_yamldoc_kind(n) == CEP_YAML_NULL)
 		return CEP_OK;
 	if (s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)) {
 		*v = s[0] == 't';
 		return CEP_OK;
 	}
-	return cep_yaml_error(c->err, c->doc, n, "expected true or false");
+	return cep_yamldoc_error(c->err, c->doc, n, "expected true or false");
 }
 
 /* ---- server URL ----------------------------------------------------------- */
@@ -274,8 +276,8 @@ static int set_server(cep_kube *k, const char *url, cep_err *err)
 		    "server URL: path too long");
 	memcpy(k->prefix, pre, pl);
 	k->prefix[pl] = '\0';
-	return cep_path(k->server, sizeof(k->server), err, "https://%s:%d%s",
-	    k->host, k->port, k->prefix);
+	return cep_files_path(k->server, sizeof(k->server), err,
+	    "https://%s:%d%s", k->host, k->port, k->prefix);
 }
 
 /* ---- kubeconfig ------------------------------------------------------------ */
@@ -284,17 +286,18 @@ static int load_cluster(struct kc *c, const cep_yaml_node *cl,
     bool allow_insecure)
 {
 	cep_err e;
-	const cep_yaml_node *srv = cep_yaml_get(cl, "server");
-	if (cep_yaml_scalar(srv) == NULL)
-		return cep_yaml_error(c->err, c->doc, cl,
+	const cep_yaml_node *srv = cep_yamldoc_get(cl, "server");
+	if (cep_yamldoc_scalar(srv) == NULL)
+		return cep_yamldoc_error(c->err, c->doc, cl,
 		    "cluster has no server");
-	if (set_server(c->k, cep_yaml_scalar(srv), &e) != CEP_OK)
-		return cep_yaml_error(c->err, c->doc, srv, "%s", e.msg);
-	const cep_yaml_node *ins = cep_yaml_get(cl, "insecure-skip-tls-verify");
+	if (set_server(c->k, cep_yamldoc_scalar(srv), &e) != CEP_OK)
+		return cep_yamldoc_error(c->err, c->doc, srv, "%s", e.msg);
+	const cep_yaml_node *ins = cep_yamldoc_get(cl,
+	    "insecure-skip-tls-verify");
 	if (get_bool(c, ins, &c->k->insecure) != CEP_OK)
 		return c->err->code;
 	if (c->k->insecure && !allow_insecure)
-		return cep_yaml_error(c->err, c->doc, ins,
+		return cep_yamldoc_error(c->err, c->doc, ins,
 		    "insecure-skip-tls-verify is refused: the connector must "
 		    "allow it explicitly (insecureSkipTLSVerify: true)");
 	if (pem_pair(c, cl, "certificate-authority", "CERTIFICATE",
@@ -304,16 +307,16 @@ static int load_cluster(struct kc *c, const cep_yaml_node *cl,
 	if (sn != NULL &&
 	    (strlen(sn) >= sizeof(c->k->tls_server_name) ||
 	        strcspn(sn, ":/[]@ ") != strlen(sn)))
-		return cep_yaml_error(c->err, c->doc,
-		    cep_yaml_get(cl, "tls-server-name"),
+		return cep_yamldoc_error(c->err, c->doc,
+		    cep_yamldoc_get(cl, "tls-server-name"),
 		    "tls-server-name must be a host name");
 	if (sn != NULL)
 		snprintf(c->k->tls_server_name, sizeof(c->k->tls_server_name),
 		    "%s", sn);
 	const char *px = str_at(cl, "proxy-url");
 	if (px != NULL && strlen(px) >= sizeof(c->k->proxy))
-		return cep_yaml_error(c->err, c->doc,
-		    cep_yaml_get(cl, "proxy-url"), "proxy-url too long");
+		return cep_yamldoc_error(c->err, c->doc,
+		    cep_yamldoc_get(cl, "proxy-url"), "proxy-url too long");
 	if (px != NULL)
 		snprintf(c->k->proxy, sizeof(c->k->proxy), "%s", px);
 	return CEP_OK;
@@ -331,9 +334,9 @@ static int refuse_user_keys(struct kc *c, const cep_yaml_node *u)
 	    {"as-uid", "impersonation is not supported"},
 	};
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
-		const cep_yaml_node *n = cep_yaml_get(u, no[i][0]);
+		const cep_yaml_node *n = cep_yamldoc_get(u, no[i][0]);
 		if (n != NULL)
-			return cep_yaml_error(c->err, c->doc, n, "%s: %s",
+			return cep_yamldoc_error(c->err, c->doc, n, "%s: %s",
 			    no[i][0], no[i][1]);
 	}
 	return CEP_OK;
@@ -344,12 +347,12 @@ static int load_user(struct kc *c, const cep_yaml_node *u)
 	cep_kube *k = c->k;
 	if (refuse_user_keys(c, u) != CEP_OK)
 		return c->err->code;
-	const cep_yaml_node *tok = cep_yaml_get(u, "token");
-	const cep_yaml_node *tf = cep_yaml_get(u, "tokenFile");
+	const cep_yaml_node *tok = cep_yamldoc_get(u, "token");
+	const cep_yaml_node *tf = cep_yamldoc_get(u, "tokenFile");
 	if (tok != NULL) {
-		const char *t = cep_yaml_scalar(tok);
+		const char *t = cep_yamldoc_scalar(tok);
 		if (t == NULL || t[0] == '\0')
-			return cep_yaml_error(c->err, c->doc, tok,
+			return cep_yamldoc_error(c->err, c->doc, tok,
 			    "token must be a non-empty string");
 		if ((k->token = strdup(t)) == NULL)
 			return cep_err_set(c->err, CEP_RESOURCE_EXHAUSTED,
@@ -364,7 +367,7 @@ static int load_user(struct kc *c, const cep_yaml_node *u)
 		cep_kube_blob_free(&b);
 		cep_err e;
 		if (cep_kube_token(k, NULL, 0, &e) != CEP_OK)
-			return cep_yaml_error(c->err, c->doc, tf,
+			return cep_yamldoc_error(c->err, c->doc, tf,
 			    "tokenFile: %s", e.msg);
 	}
 	if (pem_pair(c, u, "client-certificate", "CERTIFICATE", &k->cert) !=
@@ -373,7 +376,7 @@ static int load_user(struct kc *c, const cep_yaml_node *u)
 	if (pem_pair(c, u, "client-key", "PRIVATE KEY", &k->key) != CEP_OK)
 		return c->err->code;
 	if ((k->cert.len > 0) != (k->key.len > 0))
-		return cep_yaml_error(c->err, c->doc, u,
+		return cep_yamldoc_error(c->err, c->doc, u,
 		    "a client certificate "
 		    "needs a client key and the other way round");
 	return CEP_OK;
@@ -389,7 +392,7 @@ static int load_context(struct kc *c, const cep_yaml_node *root,
 	const char *uname = str_at(ctx, "user");
 	const char *ns = str_at(ctx, "namespace");
 	if (cname == NULL)
-		return cep_yaml_error(c->err, c->doc, ctx,
+		return cep_yamldoc_error(c->err, c->doc, ctx,
 		    "context \"%s\" names no cluster", name);
 	if (ns != NULL)
 		snprintf(c->k->ns, sizeof(c->k->ns), "%s", ns);
@@ -410,22 +413,22 @@ int cep_kube_from_kubeconfig_text(const char *text, size_t len,
 {
 	cep_yaml_doc *doc = NULL;
 	*out = NULL;
-	if (cep_yaml_parse(text, len, fname, &doc, err) != CEP_OK)
+	if (cep_yamldoc_parse(text, len, fname, &doc, err) != CEP_OK)
 		return err->code;
-	const cep_yaml_node *root = cep_yaml_root(doc);
+	const cep_yaml_node *root = cep_yamldoc_root(doc);
 	struct kc c = {.doc = doc, .dir = dir, .err = err};
 	int rc;
-	if (cep_yaml_kind(root) != CEP_YAML_MAP) {
-		rc = cep_yaml_error(err, doc, root, "not a kubeconfig: %s",
-		    cep_yaml_kind(root) == CEP_YAML_NULL ? "empty document" :
-		                                           "expected a map");
+	if (cep_yamldoc_kind(root) != CEP_YAML_MAP) {
+		rc = cep_yamldoc_error(err, doc, root, "not a kubeconfig: %s",
+		    cep_yamldoc_kind(root) == CEP_YAML_NULL ? "empty document" :
+		                                              "expected a map");
 		goto done;
 	}
 	const char *name = context && context[0] ?
 	    context :
 	    str_at(root, "current-context");
 	if (name == NULL || name[0] == '\0') {
-		rc = cep_yaml_error(err, doc, root,
+		rc = cep_yamldoc_error(err, doc, root,
 		    "no context given and no "
 		    "current-context");
 		goto done;
@@ -436,7 +439,7 @@ int cep_kube_from_kubeconfig_text(const char *text, size_t len,
 	}
 	rc = load_context(&c, root, name, allow_insecure);
 done:
-	cep_yaml_free(doc);
+	cep_yamldoc_free(doc);
 	if (rc != CEP_OK)
 		cep_kube_free(c.k);
 	else
@@ -500,19 +503,20 @@ int cep_kube_in_cluster_dir(const char *sa_dir, cep_kube **out, cep_err *err)
 	size_t len = 0;
 	int rc = in_cluster_server(k, err);
 	if (rc == CEP_OK)
-		rc = cep_path(k->token_file, sizeof(k->token_file), err,
+		rc = cep_files_path(k->token_file, sizeof(k->token_file), err,
 		    "%s/token", sa_dir);
 	if (rc == CEP_OK)
 		rc = cep_kube_token(k, NULL, 0, err);
 	if (rc == CEP_OK)
-		rc = cep_path(path, sizeof(path), err, "%s/ca.crt", sa_dir);
+		rc = cep_files_path(path, sizeof(path), err, "%s/ca.crt",
+		    sa_dir);
 	if (rc == CEP_OK)
-		rc = cep_read_file(path, KUBE_MAX_FILE, &k->ca.data, &k->ca.len,
-		    err);
+		rc = cep_files_read(path, KUBE_MAX_FILE, &k->ca.data,
+		    &k->ca.len, err);
 	if (rc == CEP_OK &&
-	    cep_path(path, sizeof(path), err, "%s/namespace", sa_dir) ==
+	    cep_files_path(path, sizeof(path), err, "%s/namespace", sa_dir) ==
 	        CEP_OK &&
-	    cep_read_file(path, sizeof(k->ns) - 1, &data, &len, NULL) == 0) {
+	    cep_files_read(path, sizeof(k->ns) - 1, &data, &len, NULL) == 0) {
 		while (len > 0 && isspace((unsigned char)data[len - 1]))
 			data[--len] = '\0';
 		snprintf(k->ns, sizeof(k->ns), "%s", data);

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "files.h"
 
 const cep_kube_res cep_kube_pods = {"v1", "pods", "Pod", true};
 const cep_kube_res cep_kube_secrets = {"v1", "secrets", "Secret", true};
@@ -90,7 +90,7 @@ int cep_kube_path(const cep_kube_res *r, const char *ns, const char *name,
 		    "subresource %s needs an object name", sub);
 	bool core = strchr(r->gv, '/') == NULL;
 	bool nsd = r->namespaced && ns != NULL;
-	return cep_path(buf, len, err, "/%s/%s%s%s%s/%s%s%s%s%s",
+	return cep_files_path(buf, len, err, "/%s/%s%s%s%s/%s%s%s%s%s",
 	    core ? "api" : "apis", r->gv, nsd ? "/namespaces/" : "",
 	    nsd ? ns : "", "", r->plural, name ? "/" : "", name ? name : "",
 	    sub ? "/" : "", sub ? sub : "");

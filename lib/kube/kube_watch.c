@@ -20,7 +20,7 @@
 
 #include "http.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 #define QUERY_MAX (16 * 1024)
 #define WATCH_POLL_MS 200
@@ -364,7 +364,7 @@ static int stream_url(struct watch *w, const struct limits *l, char *url,
 	if (q == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory");
-	int64_t s = (l->deadline - cep_mono_ms()) / 1000 + 1;
+	int64_t s = (l->deadline - cep_clock_mono_ms()) / 1000 + 1;
 	snprintf(ts, sizeof(ts), "%lld",
 	    (long long)(s < WATCH_STREAM_MAX_S ? s : WATCH_STREAM_MAX_S));
 	if (rc == CEP_OK)
@@ -462,12 +462,12 @@ static int stream(struct watch *w, const struct limits *l, bool *retry,
 static int pause_ms(const struct limits *l, int64_t ms, const char *what,
     cep_err *err)
 {
-	int64_t end = cep_mono_ms() + ms;
+	int64_t end = cep_clock_mono_ms() + ms;
 	for (;;) {
 		if (stopped(l))
 			return cep_err_set(err, CEP_CANCELLED, "%s: cancelled",
 			    what);
-		int64_t now = cep_mono_ms();
+		int64_t now = cep_clock_mono_ms();
 		if (now >= l->deadline)
 			return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 			    "%s: ended after its deadline of %lld ms", what,
@@ -475,7 +475,7 @@ static int pause_ms(const struct limits *l, int64_t ms, const char *what,
 		if (now >= end)
 			return CEP_OK;
 		int64_t s = end - now;
-		cep_sleep_ms(s < WATCH_POLL_MS ? s : WATCH_POLL_MS);
+		cep_clock_sleep_ms(s < WATCH_POLL_MS ? s : WATCH_POLL_MS);
 	}
 }
 
@@ -495,7 +495,7 @@ static int watch_loop(struct watch *w, const struct limits *l, cep_err *err)
 				break;
 			continue;
 		}
-		t0 = cep_mono_ms();
+		t0 = cep_clock_mono_ms();
 		rc = stream(w, l, &retry, err);
 		if (rc == CEP_CANCELLED || rc == CEP_DEADLINE_EXCEEDED)
 			break;
@@ -506,7 +506,7 @@ static int watch_loop(struct watch *w, const struct limits *l, cep_err *err)
 			break;
 		/* a stream that ends at once, again and again, must not spin */
 		int64_t wait = rc != CEP_OK ? cep_kube_backoff_ms(fails - 1) :
-		    (w->events == 0 && cep_mono_ms() - t0 < 1000) ?
+		    (w->events == 0 && cep_clock_mono_ms() - t0 < 1000) ?
 		                              cep_kube_backoff_ms(0) :
 		                              0;
 		if (rc != CEP_OK)
@@ -539,7 +539,7 @@ int cep_kube_watch(cep_kube *k, const cep_kube_watch_spec *ws, cep_err *err)
 	    .arg = ws->arg,
 	    .what = what,
 	    .known = json_object()};
-	struct limits l = {.deadline = cep_mono_ms() + ws->timeout_ms,
+	struct limits l = {.deadline = cep_clock_mono_ms() + ws->timeout_ms,
 	    .stop = ws->stop,
 	    .timeout_ms = ws->timeout_ms};
 	rc = watch_loop(&w, &l, err);

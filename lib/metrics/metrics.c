@@ -259,34 +259,34 @@ static void update(cep_metric *f, double v, const char *const *values, bool set)
 	pthread_mutex_unlock(&f->m->mu);
 }
 
-void cep_metric_add(cep_metric *f, double delta, const char *const *values)
+void cep_metrics_add(cep_metric *f, double delta, const char *const *values)
 {
 	update(f, delta, values, false);
 }
 
-void cep_metric_set(cep_metric *f, double v, const char *const *values)
+void cep_metrics_set(cep_metric *f, double v, const char *const *values)
 {
 	update(f, v, values, true);
 }
 
-void cep_metric_inc(cep_metric *f)
+void cep_metrics_inc(cep_metric *f)
 {
 	update(f, 1, NULL, false);
 }
 
-void cep_metric_inc1(cep_metric *f, const char *v1)
+void cep_metrics_inc1(cep_metric *f, const char *v1)
 {
 	const char *v[] = {v1, NULL};
 	update(f, 1, v, false);
 }
 
-void cep_metric_inc2(cep_metric *f, const char *v1, const char *v2)
+void cep_metrics_inc2(cep_metric *f, const char *v1, const char *v2)
 {
 	const char *v[] = {v1, v2, NULL};
 	update(f, 1, v, false);
 }
 
-double cep_metric_value(cep_metric *f, const char *const *values)
+double cep_metrics_value(cep_metric *f, const char *const *values)
 {
 	if (f == NULL)
 		return 0;

@@ -14,7 +14,7 @@
  * (or localhost) and port, through nng's HTTP server; every other path is
  * 404. docs/metrics.md lists what the relay and the delegate export.
  *
- * Every cep_metric_* update is NULL-safe (a NULL family is a no-op), so a
+ * Every cep_metrics_* update is NULL-safe (a NULL family is a no-op), so a
  * module's hooks are one line whether or not metrics were set up.
  */
 #ifndef CEP_METRICS_H
@@ -48,14 +48,14 @@ cep_metric *cep_metrics_gauge(cep_metrics *m, const char *name,
 
 /* values: as many as the family has labels (NULL when it has none); a
  * NULL value is rendered as "". Counters ignore negative deltas. */
-void cep_metric_add(cep_metric *f, double delta, const char *const *values);
-void cep_metric_set(cep_metric *f, double v, const char *const *values);
+void cep_metrics_add(cep_metric *f, double delta, const char *const *values);
+void cep_metrics_set(cep_metric *f, double v, const char *const *values);
 /* Shorthands for +1 with zero, one or two label values. */
-void cep_metric_inc(cep_metric *f);
-void cep_metric_inc1(cep_metric *f, const char *v1);
-void cep_metric_inc2(cep_metric *f, const char *v1, const char *v2);
+void cep_metrics_inc(cep_metric *f);
+void cep_metrics_inc1(cep_metric *f, const char *v1);
+void cep_metrics_inc2(cep_metric *f, const char *v1, const char *v2);
 /* The current value of a series (0 when it does not exist); for tests. */
-double cep_metric_value(cep_metric *f, const char *const *values);
+double cep_metrics_value(cep_metric *f, const char *const *values);
 
 /* Called at the start of every render, outside the registry lock: the
  * place to set gauges that are cheaper to read than to track (e.g. the

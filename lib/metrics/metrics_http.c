@@ -25,7 +25,7 @@
 #include "log.h"
 #include "paths.h"
 #include "rpc.h"
-#include "util.h"
+#include "files.h"
 
 struct cep_metrics_server {
 	cep_metrics *m;
@@ -277,7 +277,7 @@ int cep_metrics_start(cep_metrics *m, const char *addr, const char *port_file,
 	char text[16];
 	int n = snprintf(text, sizeof(text), "%d\n", s->port);
 	if (port_file != NULL &&
-	    (rv = cep_write_file(port_file, text, (size_t)n, 0644, err)) !=
+	    (rv = cep_files_write(port_file, text, (size_t)n, 0644, err)) !=
 	        CEP_OK) {
 		cep_metrics_stop(s);
 		return rv;
@@ -294,8 +294,8 @@ cep_metrics_server *cep_metrics_start_daemon(cep_metrics *m, const char *addr,
 	char file[CEP_PATH_MAX + 64];
 	cep_metrics_server *srv = NULL;
 	cep_err err = {0};
-	if (cep_path(file, sizeof(file), &err, "%s/%s.metrics-port", run_dir,
-	        comp) != CEP_OK ||
+	if (cep_files_path(file, sizeof(file), &err, "%s/%s.metrics-port",
+	        run_dir, comp) != CEP_OK ||
 	    cep_metrics_start(m, addr, file, &srv, &err) != CEP_OK)
 		cep_log_error(NULL, "running without metrics: %s", err.msg);
 	return srv;

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "err.h"
 
 #define MAX_FAULTS 16
 #define MAX_PROBES 32
@@ -36,20 +36,20 @@ static void check_keys(struct vctx *v, const cep_yaml_node *map,
 	const cep_yaml_node *k;
 	while ((k = cep_yamlget_unknown(map, allowed, &i)) != NULL) {
 		char b[80];
-		cep_expv_diag(v, k, path,
+		cep_exp_val_diag(v, k, path,
 		    "unknown key '%s' in %s (expected one of: %s)",
-		    cep_expv_shown(cep_yaml_scalar(k), b, sizeof(b)), where,
-		    exp);
+		    cep_exp_val_shown(cep_yamldoc_scalar(k), b, sizeof(b)),
+		    where, exp);
 	}
 }
 
 static bool want_map(struct vctx *v, const cep_yaml_node *n, const char *path,
     const char *expected)
 {
-	if (cep_yaml_kind(n) == CEP_YAML_MAP)
+	if (cep_yamldoc_kind(n) == CEP_YAML_MAP)
 		return true;
-	cep_expv_diag(v, n, path, "got %s, expected %s", cep_expv_kind_word(n),
-	    expected);
+	cep_exp_val_diag(v, n, path, "got %s, expected %s",
+	    cep_exp_val_kind_word(n), expected);
 	return false;
 }
 
@@ -59,12 +59,12 @@ static bool want_name(struct vctx *v, const cep_yaml_node *n, const char *path,
 	static const char expected[] =
 	    "a name of lowercase letters, digits "
 	    "and '-' (at most 63, starting and ending with a letter or digit)";
-	const char *s = cep_expv_want_string(v, n, path, expected);
+	const char *s = cep_exp_val_want_string(v, n, path, expected);
 	char b[80];
-	if (s != NULL && !cep_expv_valid_name(s)) {
-		cep_expv_diag(v, n, path,
+	if (s != NULL && !cep_exp_val_valid_name(s)) {
+		cep_exp_val_diag(v, n, path,
 		    "\"%s\" is not a valid name, expected %s",
-		    cep_expv_shown(s, b, sizeof(b)), expected);
+		    cep_exp_val_shown(s, b, sizeof(b)), expected);
 		s = NULL;
 	}
 	*out = s;
@@ -110,17 +110,17 @@ static void item_keys(struct vctx *v, const struct item_ctx *c)
 				off += (size_t)w;
 		}
 	}
-	for (size_t i = 0; i < cep_yaml_len(c->node); i++) {
-		const cep_yaml_node *k = cep_yaml_key_at(c->node, i);
-		const char *ks = cep_yaml_scalar(k);
+	for (size_t i = 0; i < cep_yamldoc_len(c->node); i++) {
+		const cep_yaml_node *k = cep_yamldoc_key_at(c->node, i);
+		const char *ks = cep_yamldoc_scalar(k);
 		if (strcmp(ks, "name") == 0 || strcmp(ks, "type") == 0 ||
 		    find_param(c, ks) != NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", c->path,
-		    cep_expv_shown(ks, b, sizeof(b)));
-		cep_expv_diag(v, k, p,
+		    cep_exp_val_shown(ks, b, sizeof(b)));
+		cep_exp_val_diag(v, k, p,
 		    "unknown key '%s' in %s '%s' (expected one of: %s)",
-		    cep_expv_shown(ks, b, sizeof(b)), c->what,
+		    cep_exp_val_shown(ks, b, sizeof(b)), c->what,
 		    c->name ? c->name : "?", exp);
 	}
 }
@@ -131,12 +131,12 @@ static void param_default(struct vctx *v, const struct item_ctx *c,
 {
 	char exp[320];
 	if (ps->flags & CEP_PARAM_REQUIRED) {
-		cep_expv_describe(ps, exp, sizeof(exp));
-		cep_expv_diag(v, c->node, c->path,
+		cep_exp_val_describe(ps, exp, sizeof(exp));
+		cep_exp_val_diag(v, c->node, c->path,
 		    "missing required key '%s' in %s '%s', expected %s",
 		    ps->key, c->what, c->name ? c->name : "?", exp);
 	} else if (ps->def != NULL) {
-		pv->set = cep_expv_convert(ps, ps->def, false, pv);
+		pv->set = cep_exp_val_convert(ps, ps->def, false, pv);
 	} else if ((ps->flags & CEP_PARAM_RUN_DURATION) && v->duration_ms > 0) {
 		pv->i = v->duration_ms;
 		pv->set = true;
@@ -159,14 +159,15 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 	char p[192], a[32], b[32];
 	for (size_t i = 0; i < it->np; i++) {
 		const cep_exp_param_spec *ps = it->pv[i].ps;
-		const cep_yaml_node *n = cep_yaml_get(c->node, ps->key);
+		const cep_yaml_node *n = cep_yamldoc_get(c->node, ps->key);
 		snprintf(p, sizeof(p), "%s.%s", c->path, ps->key);
 		if (n != NULL && it->pv[i].set &&
 		    (ps->flags & CEP_PARAM_RUN_DURATION) &&
 		    v->duration_ms > 0 && it->pv[i].i > v->duration_ms) {
-			cep_expv_short_duration(it->pv[i].i, a, sizeof(a));
-			cep_expv_short_duration(v->duration_ms, b, sizeof(b));
-			cep_expv_diag(v, n, p,
+			cep_exp_val_short_duration(it->pv[i].i, a, sizeof(a));
+			cep_exp_val_short_duration(v->duration_ms, b,
+			    sizeof(b));
+			cep_exp_val_diag(v, n, p,
 			    "%s is longer than the experiment's "
 			    "duration %s, expected at most %s",
 			    a, b, b);
@@ -176,7 +177,7 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 		    NULL;
 		if (n != NULL && w != NULL && w->s != NULL &&
 		    strcmp(w->s, ps->when_val) != 0)
-			cep_expv_diag(v, n, p,
+			cep_exp_val_diag(v, n, p,
 			    "%s is only used with %s %s, expected "
 			    "%s: %s or no %s",
 			    ps->key, ps->when_key, ps->when_val, ps->when_key,
@@ -189,19 +190,19 @@ static void cross_checks(struct vctx *v, const struct item_ctx *c,
 	const char *first = NULL;
 	for (size_t i = 0; c->spec->one_of[i] != NULL; i++) {
 		const char *k = c->spec->one_of[i];
-		if (cep_yaml_get(c->node, k) == NULL)
+		if (cep_yamldoc_get(c->node, k) == NULL)
 			continue;
 		if (first == NULL) {
 			first = k;
 			continue;
 		}
 		snprintf(p, sizeof(p), "%s.%s", c->path, k);
-		cep_expv_diag(v, cep_yaml_get(c->node, k), p,
+		cep_exp_val_diag(v, cep_yamldoc_get(c->node, k), p,
 		    "both '%s' and '%s' given, expected exactly one of %s",
 		    first, k, list);
 	}
 	if (first == NULL)
-		cep_expv_diag(v, c->node, c->path,
+		cep_exp_val_diag(v, c->node, c->path,
 		    "none of %s given, expected exactly one of them", list);
 }
 
@@ -225,10 +226,10 @@ static bool item_params(struct vctx *v, const struct item_ctx *c,
 	for (size_t i = 0; i < it->np; i++) {
 		struct pval *pv = &it->pv[i];
 		pv->ps = i < n1 ? &c->spec->params[i] : &c->common[i - n1];
-		const cep_yaml_node *n = cep_yaml_get(c->node, pv->ps->key);
+		const cep_yaml_node *n = cep_yamldoc_get(c->node, pv->ps->key);
 		snprintf(p, sizeof(p), "%s.%s", c->path, pv->ps->key);
 		if (n != NULL)
-			pv->set = cep_expv_read_param(v, pv->ps, n, p, pv);
+			pv->set = cep_exp_val_read_param(v, pv->ps, n, p, pv);
 		else
 			param_default(v, c, pv->ps, pv);
 	}
@@ -248,35 +249,35 @@ static bool parse_item(struct vctx *v, const cep_yaml_node *n, const char *path,
 	    what);
 	if (!want_map(v, n, path, exp))
 		return true;
-	it->line = cep_yaml_line(n);
+	it->line = cep_yamldoc_line(n);
 	struct item_ctx c = {.what = what,
 	    .node = n,
 	    .path = path,
 	    .common = probe ? cep_exp_probe_common() : NULL};
-	const cep_yaml_node *nn = cep_yaml_get(n, "name");
+	const cep_yaml_node *nn = cep_yamldoc_get(n, "name");
 	snprintf(p, sizeof(p), "%s.name", path);
 	if (nn == NULL)
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "missing required key 'name', expected a name "
 		    "such as kill-web");
 	else if (want_name(v, nn, p, &c.name) && !(it->name = strdup(c.name)))
 		return false;
-	const cep_yaml_node *tn = cep_yaml_get(n, "type");
+	const cep_yaml_node *tn = cep_yamldoc_get(n, "type");
 	const char *const *types = probe ? cep_exp_probe_types() :
 	                                   cep_exp_fault_types();
 	cep_yamlget_join(exp, sizeof(exp), types);
 	snprintf(p, sizeof(p), "%s.type", path);
-	const char *t = tn ? cep_expv_want_string(v, tn, p, exp) : NULL;
+	const char *t = tn ? cep_exp_val_want_string(v, tn, p, exp) : NULL;
 	if (tn == NULL)
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "missing required key 'type', expected one of: %s", exp);
 	if (t == NULL)
 		return true;
 	c.spec = probe ? cep_exp_probe_spec(t) : cep_exp_fault_spec(t);
 	if (c.spec == NULL) {
-		cep_expv_diag(v, tn, p,
+		cep_exp_val_diag(v, tn, p,
 		    "unknown %s type \"%s\" (expected one of: %s)", what,
-		    cep_expv_shown(t, b, sizeof(b)), exp);
+		    cep_exp_val_shown(t, b, sizeof(b)), exp);
 		return true;
 	}
 	it->spec = c.spec;
@@ -293,25 +294,25 @@ static bool parse_items(struct vctx *v, const cep_yaml_node *list,
 	char path[64], exp[96];
 	snprintf(path, sizeof(path), "spec.%s", key);
 	snprintf(exp, sizeof(exp), "a list of at most %zu %s", max, key);
-	if (list == NULL || cep_yaml_kind(list) == CEP_YAML_NULL)
+	if (list == NULL || cep_yamldoc_kind(list) == CEP_YAML_NULL)
 		return true;
-	if (cep_yaml_kind(list) != CEP_YAML_SEQ) {
-		cep_expv_diag(v, list, path, "got %s, expected %s",
-		    cep_expv_kind_word(list), exp);
-		return true;
-	}
-	if (cep_yaml_len(list) > max) {
-		cep_expv_diag(v, list, path,
-		    "got a list of %zu items, expected %s", cep_yaml_len(list),
-		    exp);
+	if (cep_yamldoc_kind(list) != CEP_YAML_SEQ) {
+		cep_exp_val_diag(v, list, path, "got %s, expected %s",
+		    cep_exp_val_kind_word(list), exp);
 		return true;
 	}
-	*nout = cep_yaml_len(list);
+	if (cep_yamldoc_len(list) > max) {
+		cep_exp_val_diag(v, list, path,
+		    "got a list of %zu items, expected %s",
+		    cep_yamldoc_len(list), exp);
+		return true;
+	}
+	*nout = cep_yamldoc_len(list);
 	if ((*out = calloc(*nout + 1, sizeof(**out))) == NULL)
 		return false;
 	for (size_t i = 0; i < *nout; i++) {
 		snprintf(path, sizeof(path), "spec.%s[%zu]", key, i);
-		const cep_yaml_node *n = cep_yaml_at(list, i);
+		const cep_yaml_node *n = cep_yamldoc_at(list, i);
 		if (!parse_item(v, n, path, probe, &(*out)[i]))
 			return false;
 		for (size_t j = 0; (*out)[i].name && j < i; j++) {
@@ -320,7 +321,7 @@ static bool parse_items(struct vctx *v, const cep_yaml_node *list,
 				continue;
 			snprintf(path, sizeof(path), "spec.%s[%zu].name", key,
 			    i);
-			cep_expv_diag(v, cep_yaml_get(n, "name"), path,
+			cep_exp_val_diag(v, cep_yamldoc_get(n, "name"), path,
 			    "duplicate %s name "
 			    "'%s' (first at line %d), expected a unique name",
 			    probe ? "probe" : "fault", (*out)[i].name,
@@ -345,20 +346,20 @@ static bool parse_labels(struct vctx *v, const cep_yaml_node *n, cep_exp *e)
 	    .max = MAX_LABELS};
 	struct pval pv = {0};
 	bool ok = true;
-	if (n != NULL && cep_yaml_kind(n) != CEP_YAML_NULL) {
-		cep_expv_map_param(v, &labels, n, "metadata.labels", &pv);
+	if (n != NULL && cep_yamldoc_kind(n) != CEP_YAML_NULL) {
+		cep_exp_val_map_param(v, &labels, n, "metadata.labels", &pv);
 		for (size_t i = 0; i < pv.n; i++) {
 			if (pv.keys[i] == NULL || strlen(pv.keys[i]) <= 63)
 				continue;
-			cep_expv_diag(v, cep_yaml_key_at(n, i),
+			cep_exp_val_diag(v, cep_yamldoc_key_at(n, i),
 			    "metadata.labels",
 			    "label key of %zu bytes, expected at most 63",
 			    strlen(pv.keys[i]));
 		}
 	}
 	e->nlabels = pv.n;
-	e->lkeys = pv.keys ? pv.keys : cep_expv_strv_new(0);
-	e->lvals = pv.vals ? pv.vals : cep_expv_strv_new(0);
+	e->lkeys = pv.keys ? pv.keys : cep_exp_val_strv_new(0);
+	e->lvals = pv.vals ? pv.vals : cep_exp_val_strv_new(0);
 	if (e->lkeys == NULL || e->lvals == NULL)
 		ok = false;
 	return ok;
@@ -368,25 +369,25 @@ static bool parse_metadata(struct vctx *v, const cep_yaml_node *root,
     cep_exp *e)
 {
 	static const char *const keys[] = {"name", "labels", NULL};
-	const cep_yaml_node *md = cep_yaml_get(root, "metadata");
+	const cep_yaml_node *md = cep_yamldoc_get(root, "metadata");
 	const char *name = NULL;
 	if (md == NULL)
-		cep_expv_diag(v, root, "",
+		cep_exp_val_diag(v, root, "",
 		    "missing required key 'metadata', expected "
 		    "metadata with a name");
 	else if (want_map(v, md, "metadata",
 	             "a mapping with name and labels")) {
 		check_keys(v, md, "metadata", "metadata", keys);
-		const cep_yaml_node *nn = cep_yaml_get(md, "name");
+		const cep_yaml_node *nn = cep_yamldoc_get(md, "name");
 		if (nn == NULL)
-			cep_expv_diag(v, md, "metadata",
+			cep_exp_val_diag(v, md, "metadata",
 			    "missing required key 'name', "
 			    "expected a name such as web-availability");
 		else
 			want_name(v, nn, "metadata.name", &name);
 	}
 	return dup_into(&e->name, name) &&
-	    parse_labels(v, cep_yaml_get(md, "labels"), e);
+	    parse_labels(v, cep_yamldoc_get(md, "labels"), e);
 }
 
 static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
@@ -395,41 +396,41 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 	    NULL};
 	static const char *const kinds[] = {"host", "kubernetes", NULL};
 	const char *kind = "host", *conn = NULL, *ns = NULL;
-	if (t != NULL && cep_yaml_kind(t) != CEP_YAML_NULL &&
+	if (t != NULL && cep_yamldoc_kind(t) != CEP_YAML_NULL &&
 	    want_map(v, t, "spec.target",
 	        "a mapping with kind, connector, "
 	        "namespace")) {
 		check_keys(v, t, "spec.target", "spec.target", keys);
-		const cep_yaml_node *k = cep_yaml_get(t, "kind");
+		const cep_yaml_node *k = cep_yamldoc_get(t, "kind");
 		char b[80];
 		if (k != NULL &&
-		    (kind = cep_expv_want_string(v, k, "spec.target.kind",
+		    (kind = cep_exp_val_want_string(v, k, "spec.target.kind",
 		         "host or kubernetes")) != NULL &&
 		    !cep_yamlget_in_list(kind, kinds)) {
-			cep_expv_diag(v, k, "spec.target.kind",
+			cep_exp_val_diag(v, k, "spec.target.kind",
 			    "unknown target kind "
 			    "\"%s\", expected host or kubernetes",
-			    cep_expv_shown(kind, b, sizeof(b)));
+			    cep_exp_val_shown(kind, b, sizeof(b)));
 			kind = NULL;
 		}
-		const cep_yaml_node *c = cep_yaml_get(t, "connector");
-		const cep_yaml_node *n = cep_yaml_get(t, "namespace");
+		const cep_yaml_node *c = cep_yamldoc_get(t, "connector");
+		const cep_yaml_node *n = cep_yamldoc_get(t, "namespace");
 		if (c != NULL)
 			want_name(v, c, "spec.target.connector", &conn);
 		if (n != NULL && kind != NULL && strcmp(kind, "host") == 0)
-			cep_expv_diag(v, n, "spec.target.namespace",
+			cep_exp_val_diag(v, n, "spec.target.namespace",
 			    "a namespace is given "
 			    "for a host target, expected no namespace");
 		else if (n != NULL)
 			want_name(v, n, "spec.target.namespace", &ns);
 		bool kube = kind != NULL && strcmp(kind, "kubernetes") == 0;
 		if (kube && c == NULL)
-			cep_expv_diag(v, t, "spec.target",
+			cep_exp_val_diag(v, t, "spec.target",
 			    "missing required key "
 			    "'connector', expected the connector of the "
 			    "cluster");
 		if (kube && n == NULL)
-			cep_expv_diag(v, t, "spec.target",
+			cep_exp_val_diag(v, t, "spec.target",
 			    "missing required key "
 			    "'namespace', expected the namespace to act in");
 	}
@@ -449,19 +450,19 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	static const char *const host_keys[] = {"pid", "netns", "cgroup", NULL};
 	char p[96];
 	/* (one_of lists pod for the network types: it says it already) */
-	if (kube && cep_yaml_get(n, "pod") == NULL &&
+	if (kube && cep_yamldoc_get(n, "pod") == NULL &&
 	    (ts->one_of == NULL || !cep_yamlget_in_list("pod", ts->one_of)))
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "fault type \"%s\" on a kubernetes "
 		    "target acts on a pod: missing 'pod', expected the name of "
 		    "a pod in spec.target.namespace",
 		    ts->type);
 	for (size_t i = 0; kube && host_keys[i] != NULL; i++) {
-		const cep_yaml_node *k = cep_yaml_get(n, host_keys[i]);
+		const cep_yaml_node *k = cep_yamldoc_get(n, host_keys[i]);
 		if (k == NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", path, host_keys[i]);
-		cep_expv_diag(v, k, p,
+		cep_exp_val_diag(v, k, p,
 		    "%s names a host resource, but "
 		    "spec.target.kind is kubernetes, expected pod (and "
 		    "container)",
@@ -470,11 +471,11 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	/* on kubernetes, a container without pod is the missing pod above */
 	static const char *const pod_keys[] = {"pod", "container", NULL};
 	for (size_t i = 0; !kube && pod_keys[i] != NULL; i++) {
-		const cep_yaml_node *k = cep_yaml_get(n, pod_keys[i]);
+		const cep_yaml_node *k = cep_yamldoc_get(n, pod_keys[i]);
 		if (k == NULL)
 			continue;
 		snprintf(p, sizeof(p), "%s.%s", path, pod_keys[i]);
-		cep_expv_diag(v, k, p,
+		cep_exp_val_diag(v, k, p,
 		    "%s is for kubernetes targets, but "
 		    "spec.target.kind is host, expected pid, netns or cgroup",
 		    pod_keys[i]);
@@ -491,7 +492,7 @@ static void check_item_targets(struct vctx *v, const cep_yaml_node *spec,
 	if (e->target_kind == NULL || e->target_kind[0] == '\0')
 		return;
 	for (size_t l = 0; l < 2; l++) {
-		const cep_yaml_node *list = cep_yaml_get(spec, keys[l]);
+		const cep_yaml_node *list = cep_yamldoc_get(spec, keys[l]);
 		size_t n = l == 0 ? e->nfaults : e->nprobes;
 		const cep_exp_item *items = l == 0 ? e->faults : e->probes;
 		for (size_t i = 0; i < n; i++) {
@@ -500,15 +501,16 @@ static void check_item_targets(struct vctx *v, const cep_yaml_node *spec,
 			if (ts != NULL && ts->pod_target) {
 				snprintf(p, sizeof(p), "spec.%s[%zu]", keys[l],
 				    i);
-				check_pod_target(v, cep_yaml_at(list, i), ts, p,
+				check_pod_target(v, cep_yamldoc_at(list, i), ts,
+				    p,
 				    strcmp(e->target_kind, "kubernetes") == 0);
 			}
 			if (ts == NULL || ts->target == NULL ||
 			    strcmp(ts->target, e->target_kind) == 0)
 				continue;
 			snprintf(p, sizeof(p), "spec.%s[%zu].type", keys[l], i);
-			cep_expv_diag(v,
-			    cep_yaml_get(cep_yaml_at(list, i), "type"), p,
+			cep_exp_val_diag(v,
+			    cep_yamldoc_get(cep_yamldoc_at(list, i), "type"), p,
 			    "%s type \"%s\" acts on %s targets "
 			    "only, but spec.target.kind is %s, expected a %s "
 			    "type for %s targets",
@@ -523,9 +525,9 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 {
 	static const char *const keys[] = {"target", "duration", "deadman",
 	    "faults", "probes", NULL};
-	const cep_yaml_node *spec = cep_yaml_get(root, "spec");
+	const cep_yaml_node *spec = cep_yamldoc_get(root, "spec");
 	if (spec == NULL) {
-		cep_expv_diag(v, root, "",
+		cep_exp_val_diag(v, root, "",
 		    "missing required key 'spec', expected a spec "
 		    "with duration, faults and probes");
 		return parse_target(v, NULL, e);
@@ -535,23 +537,23 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 	        "deadman, faults, probes"))
 		return parse_target(v, NULL, e);
 	check_keys(v, spec, "spec", "spec", keys);
-	const cep_yaml_node *d = cep_yaml_get(spec, "duration");
+	const cep_yaml_node *d = cep_yamldoc_get(spec, "duration");
 	if (d == NULL)
-		cep_expv_diag(v, spec, "spec",
+		cep_exp_val_diag(v, spec, "spec",
 		    "missing required key 'duration', expected "
 		    "the length of the chaos phase such as 30s");
-	else if (cep_expv_want_duration(v, d, "spec.duration", 1,
+	else if (cep_exp_val_want_duration(v, d, "spec.duration", 1,
 	             CEP_EXPV_DURATION_MAX, &e->duration_ms))
 		v->duration_ms = e->duration_ms;
 	e->deadman_ms = 10000;
-	const cep_yaml_node *dm = cep_yaml_get(spec, "deadman");
+	const cep_yaml_node *dm = cep_yamldoc_get(spec, "deadman");
 	if (dm != NULL)
-		cep_expv_want_duration(v, dm, "spec.deadman", 1000, 600000,
+		cep_exp_val_want_duration(v, dm, "spec.deadman", 1000, 600000,
 		    &e->deadman_ms);
-	bool ok = parse_target(v, cep_yaml_get(spec, "target"), e) &&
-	    parse_items(v, cep_yaml_get(spec, "faults"), "faults", false,
+	bool ok = parse_target(v, cep_yamldoc_get(spec, "target"), e) &&
+	    parse_items(v, cep_yamldoc_get(spec, "faults"), "faults", false,
 	        &e->faults, &e->nfaults) &&
-	    parse_items(v, cep_yaml_get(spec, "probes"), "probes", true,
+	    parse_items(v, cep_yamldoc_get(spec, "probes"), "probes", true,
 	        &e->probes, &e->nprobes);
 	if (ok)
 		check_item_targets(v, spec, e);
@@ -561,26 +563,27 @@ static bool parse_spec(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 static void check_const(struct vctx *v, const cep_yaml_node *root,
     const char *key, const char *want)
 {
-	const cep_yaml_node *n = cep_yaml_get(root, key);
+	const cep_yaml_node *n = cep_yamldoc_get(root, key);
 	char exp[64], b[80];
 	snprintf(exp, sizeof(exp), "%s: %s", key, want);
 	if (n == NULL) {
-		cep_expv_diag(v, root, "",
+		cep_exp_val_diag(v, root, "",
 		    "missing required key '%s', expected %s", key, exp);
 		return;
 	}
-	const char *s = cep_expv_want_string(v, n, key, want);
+	const char *s = cep_exp_val_want_string(v, n, key, want);
 	if (s != NULL && strcmp(s, want) != 0)
-		cep_expv_diag(v, n, key, "\"%s\" is not supported, expected %s",
-		    cep_expv_shown(s, b, sizeof(b)), want);
+		cep_exp_val_diag(v, n, key,
+		    "\"%s\" is not supported, expected %s",
+		    cep_exp_val_shown(s, b, sizeof(b)), want);
 }
 
 static bool validate(struct vctx *v, const cep_yaml_node *root, cep_exp *e)
 {
 	static const char *const keys[] = {"apiVersion", "kind", "metadata",
 	    "spec", NULL};
-	if (cep_yaml_kind(root) == CEP_YAML_NULL) {
-		cep_expv_diag(v, root, "",
+	if (cep_yamldoc_kind(root) == CEP_YAML_NULL) {
+		cep_exp_val_diag(v, root, "",
 		    "empty document, expected an Experiment "
 		    "(apiVersion: cep.io/v1, kind: Experiment)");
 		return true;
@@ -642,7 +645,7 @@ int cep_exp_parse(const char *yaml, size_t len, const char *fname,
 		memset(diags, 0, sizeof(*diags));
 	cep_yaml_doc *doc = NULL;
 	cep_err yerr = {0};
-	if (cep_yaml_parse(yaml, len, fname, &doc, &yerr) != CEP_OK) {
+	if (cep_yamldoc_parse(yaml, len, fname, &doc, &yerr) != CEP_OK) {
 		if (diags != NULL) {
 			memcpy(diags->msgs[0], yerr.msg, sizeof(yerr.msg));
 			diags->n = 1;
@@ -652,15 +655,15 @@ int cep_exp_parse(const char *yaml, size_t len, const char *fname,
 	struct vctx v = {.doc = doc, .diags = diags, .err = err};
 	cep_exp *e = calloc(1, sizeof(*e));
 	bool ok = e != NULL && (e->source = strndup(yaml ? yaml : "", len));
-	ok = ok && validate(&v, cep_yaml_root(doc), e);
-	cep_yaml_free(doc);
+	ok = ok && validate(&v, cep_yamldoc_root(doc), e);
+	cep_yamldoc_free(doc);
 	if (!ok) {
 		cep_exp_free(e);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory while reading the experiment");
 	}
 	if (v.nerr > 0) {
-		cep_expv_sort_diags(&v);
+		cep_exp_val_sort_diags(&v);
 		cep_exp_free(e);
 		return CEP_INVALID_ARGUMENT;
 	}
@@ -834,7 +837,7 @@ enum cep_probe_mode cep_exp_probe_mode(const cep_exp_item *probe)
 	return CEP_PROBE_SOT;
 }
 
-const char *cep_probe_mode_name(enum cep_probe_mode m)
+const char *cep_exp_probe_mode_name(enum cep_probe_mode m)
 {
 	return (unsigned)m < 5 ? mode_names[m] : "unknown";
 }

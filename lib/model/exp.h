@@ -74,7 +74,7 @@ enum cep_probe_mode {
 	CEP_PROBE_ONCHAOS,    /* while faults are active */
 };
 enum cep_probe_mode cep_exp_probe_mode(const cep_exp_item *probe);
-const char *cep_probe_mode_name(enum cep_probe_mode m);
+const char *cep_exp_probe_mode_name(enum cep_probe_mode m);
 
 /* Known types, for docs and `cepctl validate`. NULL-terminated. */
 const char *const *cep_exp_fault_types(void);

@@ -64,36 +64,37 @@ struct vctx {
 };
 
 /* One problem: "file:line:col: path: what". Keeps the earliest in err. */
-void cep_expv_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
+void cep_exp_val_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Orders the kept messages by position. */
-void cep_expv_sort_diags(struct vctx *v);
+void cep_exp_val_sort_diags(struct vctx *v);
 /* User text for a message: bounded, printable, one line. */
-const char *cep_expv_shown(const char *s, char *buf, size_t len);
+const char *cep_exp_val_shown(const char *s, char *buf, size_t len);
 /* "a mapping", "a list", "a scalar", "nothing" */
-const char *cep_expv_kind_word(const cep_yaml_node *n);
-bool cep_expv_valid_name(const char *s);
+const char *cep_exp_val_kind_word(const cep_yaml_node *n);
+bool cep_exp_val_valid_name(const char *s);
 
 /* The scalar text of n, or a message ("got a list, expected ...") and NULL. */
-const char *cep_expv_want_string(struct vctx *v, const cep_yaml_node *n,
+const char *cep_exp_val_want_string(struct vctx *v, const cep_yaml_node *n,
     const char *path, const char *expected);
 /* "1m" rather than "1m0s" */
-void cep_expv_short_duration(int64_t ms, char *buf, size_t len);
+void cep_exp_val_short_duration(int64_t ms, char *buf, size_t len);
 /* "a duration 100ms..24h such as 30s" */
-void cep_expv_duration_range(int64_t min, int64_t max, char *buf, size_t len);
-bool cep_expv_want_duration(struct vctx *v, const cep_yaml_node *n,
+void cep_exp_val_duration_range(int64_t min, int64_t max, char *buf,
+    size_t len);
+bool cep_exp_val_want_duration(struct vctx *v, const cep_yaml_node *n,
     const char *path, int64_t min, int64_t max, int64_t *out);
 
 /* Parameters: "an integer 1..256" for messages; text -> value (defaults
  * use this too); a node -> value with messages. */
-void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len);
-bool cep_expv_convert(const cep_exp_param_spec *ps, const char *s, bool quoted,
-    struct pval *pv);
-bool cep_expv_read_param(struct vctx *v, const cep_exp_param_spec *ps,
+void cep_exp_val_describe(const cep_exp_param_spec *ps, char *buf, size_t len);
+bool cep_exp_val_convert(const cep_exp_param_spec *ps, const char *s,
+    bool quoted, struct pval *pv);
+bool cep_exp_val_read_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv);
-bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,
+bool cep_exp_val_map_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv);
 /* A zeroed array of n (at least 1) string pointers. */
-char **cep_expv_strv_new(size_t n);
+char **cep_exp_val_strv_new(size_t n);
 
 #endif

@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define LIST_CAP CEP_EXPV_LIST_CAP
 #define STRING_CAP CEP_EXPV_STRING_CAP
 
 /* ---- messages ---- */
 
-void cep_expv_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
+void cep_exp_val_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
     const char *fmt, ...)
 {
 	char what[CEP_ERR_MSG_MAX - 64], msg[CEP_ERR_MSG_MAX];
@@ -33,15 +33,15 @@ void cep_expv_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
 	const char *sep = path[0] != '\0' ? ": " : "";
 	/* long file names or paths may cut the tail of a message: fine */
 	int w = snprintf(msg, sizeof(msg), "%.128s:%d:%d: %.160s%s",
-	    cep_yaml_fname(v->doc), cep_yaml_line(n), cep_yaml_col(n), path,
-	    sep);
+	    cep_yamldoc_fname(v->doc), cep_yamldoc_line(n), cep_yamldoc_col(n),
+	    path, sep);
 	if (w < 0)
 		w = 0;
 	size_t off = (size_t)w < sizeof(msg) ? (size_t)w : sizeof(msg) - 1;
 	size_t wl = strnlen(what, sizeof(msg) - 1 - off);
 	memcpy(msg + off, what, wl);
 	msg[off + wl] = '\0';
-	int64_t pos = (int64_t)cep_yaml_line(n) << 20 | cep_yaml_col(n);
+	int64_t pos = (int64_t)cep_yamldoc_line(n) << 20 | cep_yamldoc_col(n);
 	if (v->nerr++ == 0 || pos < v->err_pos) {
 		cep_err_set(v->err, CEP_INVALID_ARGUMENT, "%s", msg);
 		v->err_pos = pos;
@@ -57,7 +57,7 @@ void cep_expv_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
 }
 
 /* Stable insertion sort of the kept messages by position. */
-void cep_expv_sort_diags(struct vctx *v)
+void cep_exp_val_sort_diags(struct vctx *v)
 {
 	char tmp[CEP_ERR_MSG_MAX];
 	for (size_t i = 1; v->diags != NULL && i < v->diags->n; i++) {
@@ -75,7 +75,7 @@ void cep_expv_sort_diags(struct vctx *v)
 }
 
 /* User text in a message: bounded, one line, printable. */
-const char *cep_expv_shown(const char *s, char *buf, size_t len)
+const char *cep_exp_val_shown(const char *s, char *buf, size_t len)
 {
 	size_t i = 0;
 	for (; s[i] != '\0' && i + 4 < len; i++)
@@ -86,9 +86,9 @@ const char *cep_expv_shown(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-const char *cep_expv_kind_word(const cep_yaml_node *n)
+const char *cep_exp_val_kind_word(const cep_yaml_node *n)
 {
-	switch (cep_yaml_kind(n)) {
+	switch (cep_yamldoc_kind(n)) {
 	case CEP_YAML_MAP: return "a mapping";
 	case CEP_YAML_SEQ: return "a list";
 	case CEP_YAML_NULL: return "nothing";
@@ -98,7 +98,7 @@ const char *cep_expv_kind_word(const cep_yaml_node *n)
 
 /* ---- small checks ---- */
 
-bool cep_expv_valid_name(const char *s)
+bool cep_exp_val_valid_name(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
@@ -133,13 +133,13 @@ static bool valid_subdomain(const char *s)
 }
 
 /* A scalar string, or a message and NULL. */
-const char *cep_expv_want_string(struct vctx *v, const cep_yaml_node *n,
+const char *cep_exp_val_want_string(struct vctx *v, const cep_yaml_node *n,
     const char *path, const char *expected)
 {
-	const char *s = cep_yaml_scalar(n);
+	const char *s = cep_yamldoc_scalar(n);
 	if (s == NULL)
-		cep_expv_diag(v, n, path, "got %s, expected %s",
-		    cep_expv_kind_word(n), expected);
+		cep_exp_val_diag(v, n, path, "got %s, expected %s",
+		    cep_exp_val_kind_word(n), expected);
 	return s;
 }
 
@@ -162,13 +162,13 @@ static bool parse_duration(const char *s, int64_t *out)
 		*out = 0;
 		return true;
 	}
-	return cep_parse_duration_ms(s, out);
+	return cep_clock_parse_duration_ms(s, out);
 }
 
 /* "1m" rather than "1m0s"; "8784h0m0s" as no upper bound at all. */
-void cep_expv_short_duration(int64_t ms, char *buf, size_t len)
+void cep_exp_val_short_duration(int64_t ms, char *buf, size_t len)
 {
-	cep_format_duration(ms, buf, len);
+	cep_clock_format_duration(ms, buf, len);
 	size_t n = strlen(buf);
 	if (n > 2 && strcmp(buf + n - 2, "0s") == 0 && buf[n - 3] == 'm')
 		buf[n -= 2] = '\0';
@@ -176,11 +176,11 @@ void cep_expv_short_duration(int64_t ms, char *buf, size_t len)
 		buf[n -= 2] = '\0';
 }
 
-void cep_expv_duration_range(int64_t min, int64_t max, char *buf, size_t len)
+void cep_exp_val_duration_range(int64_t min, int64_t max, char *buf, size_t len)
 {
 	char lo[32], hi[32];
-	cep_expv_short_duration(min, lo, sizeof(lo));
-	cep_expv_short_duration(max, hi, sizeof(hi));
+	cep_exp_val_short_duration(min, lo, sizeof(lo));
+	cep_exp_val_short_duration(max, hi, sizeof(hi));
 	if (max >= CEP_EXPV_DURATION_MAX)
 		snprintf(buf, len, "a duration of at least %s such as 30s", lo);
 	else
@@ -188,23 +188,23 @@ void cep_expv_duration_range(int64_t min, int64_t max, char *buf, size_t len)
 }
 
 /* A duration value with its own bounds: spec.duration, deadman. */
-bool cep_expv_want_duration(struct vctx *v, const cep_yaml_node *n,
+bool cep_exp_val_want_duration(struct vctx *v, const cep_yaml_node *n,
     const char *path, int64_t min, int64_t max, int64_t *out)
 {
 	char exp[96], b[80];
-	cep_expv_duration_range(min, max, exp, sizeof(exp));
-	const char *s = cep_expv_want_string(v, n, path, exp);
+	cep_exp_val_duration_range(min, max, exp, sizeof(exp));
+	const char *s = cep_exp_val_want_string(v, n, path, exp);
 	if (s == NULL)
 		return false;
 	if (!parse_duration(s, out)) {
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "\"%s\" is not a duration, expected %s",
-		    cep_expv_shown(s, b, sizeof(b)), exp);
+		    cep_exp_val_shown(s, b, sizeof(b)), exp);
 		return false;
 	}
 	if (*out < min || *out > max) {
-		cep_expv_diag(v, n, path, "%s is out of range, expected %s",
-		    cep_expv_shown(s, b, sizeof(b)), exp);
+		cep_exp_val_diag(v, n, path, "%s is out of range, expected %s",
+		    cep_exp_val_shown(s, b, sizeof(b)), exp);
 		return false;
 	}
 	return true;
@@ -220,7 +220,7 @@ static int64_t cap_of(const cep_exp_param_spec *ps)
 }
 
 /* "an integer 1..256", "a duration 100ms..24h", ... for messages. */
-void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
+void cep_exp_val_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
 {
 	char list[256];
 	switch (ps->kind) {
@@ -229,7 +229,7 @@ void cep_expv_describe(const cep_exp_param_spec *ps, char *buf, size_t len)
 		    (long long)ps->max);
 		return;
 	case CEP_PARAM_DURATION:
-		cep_expv_duration_range(ps->min, ps->max, buf, len);
+		cep_exp_val_duration_range(ps->min, ps->max, buf, len);
 		return;
 	case CEP_PARAM_PERCENT:
 		snprintf(buf, len,
@@ -313,8 +313,8 @@ static bool valid_cgroup(const char *s)
 }
 
 /* Scalar text -> value; false if the text is not of the kind. */
-bool cep_expv_convert(const cep_exp_param_spec *ps, const char *s, bool quoted,
-    struct pval *pv)
+bool cep_exp_val_convert(const cep_exp_param_spec *ps, const char *s,
+    bool quoted, struct pval *pv)
 {
 	char tmp[32];
 	size_t n = strlen(s);
@@ -370,7 +370,7 @@ static bool in_bounds(const cep_exp_param_spec *ps, const struct pval *pv)
 		if (ps->format == CEP_FMT_CGROUP)
 			return valid_cgroup(pv->s);
 		if (ps->format == CEP_FMT_NAME)
-			return cep_expv_valid_name(pv->s);
+			return cep_exp_val_valid_name(pv->s);
 		if (ps->format == CEP_FMT_SUBDOMAIN)
 			return valid_subdomain(pv->s);
 		return true;
@@ -394,39 +394,40 @@ static bool scalar_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv)
 {
 	char exp[320], b[80];
-	cep_expv_describe(ps, exp, sizeof(exp));
-	const char *s = cep_expv_want_string(v, n, path, exp);
+	cep_exp_val_describe(ps, exp, sizeof(exp));
+	const char *s = cep_exp_val_want_string(v, n, path, exp);
 	if (s == NULL)
 		return false;
-	if (!cep_expv_convert(ps, s, cep_yaml_quoted(n), pv)) {
-		cep_expv_diag(v, n, path, "%s%s%s is not %s, expected %s",
-		    cep_yaml_quoted(n) ? "\"" : "",
-		    cep_expv_shown(s, b, sizeof(b)),
-		    cep_yaml_quoted(n) ? "\"" : "", kind_noun(ps->kind), exp);
+	if (!cep_exp_val_convert(ps, s, cep_yamldoc_quoted(n), pv)) {
+		cep_exp_val_diag(v, n, path, "%s%s%s is not %s, expected %s",
+		    cep_yamldoc_quoted(n) ? "\"" : "",
+		    cep_exp_val_shown(s, b, sizeof(b)),
+		    cep_yamldoc_quoted(n) ? "\"" : "", kind_noun(ps->kind),
+		    exp);
 		return false;
 	}
 	if (!in_bounds(ps, pv)) {
-		cep_expv_shown(s, b, sizeof(b));
+		cep_exp_val_shown(s, b, sizeof(b));
 		if (ps->kind != CEP_PARAM_STRING)
-			cep_expv_diag(v, n, path,
+			cep_exp_val_diag(v, n, path,
 			    "%s is out of range, expected %s", b, exp);
 		else if (ps->allowed != NULL)
-			cep_expv_diag(v, n, path,
+			cep_exp_val_diag(v, n, path,
 			    "\"%s\" is not a known value, expected %s", b, exp);
 		else if ((int64_t)strlen(s) < ps->min ||
 		    (int64_t)strlen(s) > cap_of(ps))
-			cep_expv_diag(v, n, path,
+			cep_exp_val_diag(v, n, path,
 			    "a string of %zu bytes, expected %s", strlen(s),
 			    exp);
 		else
-			cep_expv_diag(v, n, path,
+			cep_exp_val_diag(v, n, path,
 			    "\"%s\" is not valid, expected %s", b, exp);
 		return false;
 	}
 	return true;
 }
 
-char **cep_expv_strv_new(size_t n)
+char **cep_exp_val_strv_new(size_t n)
 {
 	return calloc(n ? n : 1, sizeof(char *));
 }
@@ -435,28 +436,28 @@ static bool list_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv)
 {
 	char exp[128], p[160];
-	cep_expv_describe(ps, exp, sizeof(exp));
-	size_t len = cep_yaml_len(n);
-	if (cep_yaml_kind(n) != CEP_YAML_SEQ) {
-		cep_expv_diag(v, n, path, "got %s, expected %s",
-		    cep_expv_kind_word(n), exp);
+	cep_exp_val_describe(ps, exp, sizeof(exp));
+	size_t len = cep_yamldoc_len(n);
+	if (cep_yamldoc_kind(n) != CEP_YAML_SEQ) {
+		cep_exp_val_diag(v, n, path, "got %s, expected %s",
+		    cep_exp_val_kind_word(n), exp);
 		return false;
 	}
 	if ((int64_t)len < ps->min || (int64_t)len > cap_of(ps)) {
-		cep_expv_diag(v, n, path,
+		cep_exp_val_diag(v, n, path,
 		    "got a list of %zu items, expected %s", len, exp);
 		return false;
 	}
-	if ((pv->keys = cep_expv_strv_new(len)) == NULL)
+	if ((pv->keys = cep_exp_val_strv_new(len)) == NULL)
 		return false;
 	bool ok = true;
 	for (size_t i = 0; i < len; i++) {
-		const cep_yaml_node *it = cep_yaml_at(n, i);
+		const cep_yaml_node *it = cep_yamldoc_at(n, i);
 		snprintf(p, sizeof(p), "%s[%zu]", path, i);
-		const char *s = cep_expv_want_string(v, it, p,
+		const char *s = cep_exp_val_want_string(v, it, p,
 		    "a non-empty string");
 		if (s != NULL && (s[0] == '\0' || strlen(s) > STRING_CAP)) {
-			cep_expv_diag(v, it, p,
+			cep_exp_val_diag(v, it, p,
 			    "empty or over-long item, expected a "
 			    "non-empty string of at most %d bytes",
 			    STRING_CAP);
@@ -468,32 +469,33 @@ static bool list_param(struct vctx *v, const cep_exp_param_spec *ps,
 	return ok;
 }
 
-bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,
+bool cep_exp_val_map_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv)
 {
 	char p[160];
-	size_t len = cep_yaml_len(n);
-	if (cep_yaml_kind(n) != CEP_YAML_MAP || (int64_t)len > cap_of(ps)) {
-		cep_expv_diag(v, n, path,
+	size_t len = cep_yamldoc_len(n);
+	if (cep_yamldoc_kind(n) != CEP_YAML_MAP || (int64_t)len > cap_of(ps)) {
+		cep_exp_val_diag(v, n, path,
 		    "got %s%s, expected a mapping of at most %lld "
 		    "strings to strings",
-		    cep_expv_kind_word(n),
-		    cep_yaml_kind(n) == CEP_YAML_MAP ? " with too many items" :
-		                                       "",
+		    cep_exp_val_kind_word(n),
+		    cep_yamldoc_kind(n) == CEP_YAML_MAP ?
+		        " with too many items" :
+		        "",
 		    (long long)cap_of(ps));
 		return false;
 	}
-	if ((pv->keys = cep_expv_strv_new(len)) == NULL ||
-	    (pv->vals = cep_expv_strv_new(len)) == NULL)
+	if ((pv->keys = cep_exp_val_strv_new(len)) == NULL ||
+	    (pv->vals = cep_exp_val_strv_new(len)) == NULL)
 		return false;
 	bool ok = true;
 	for (size_t i = 0; i < len; i++) {
-		const char *k = cep_yaml_scalar(cep_yaml_key_at(n, i));
+		const char *k = cep_yamldoc_scalar(cep_yamldoc_key_at(n, i));
 		char b[80];
 		snprintf(p, sizeof(p), "%s.%s", path,
-		    cep_expv_shown(k, b, sizeof(b)));
-		const char *s = cep_expv_want_string(v, cep_yaml_value_at(n, i),
-		    p, "a string");
+		    cep_exp_val_shown(k, b, sizeof(b)));
+		const char *s = cep_exp_val_want_string(v,
+		    cep_yamldoc_value_at(n, i), p, "a string");
 		if (s == NULL || strlen(s) > STRING_CAP) {
 			ok = false;
 			continue;
@@ -507,12 +509,12 @@ bool cep_expv_map_param(struct vctx *v, const cep_exp_param_spec *ps,
 	return ok;
 }
 
-bool cep_expv_read_param(struct vctx *v, const cep_exp_param_spec *ps,
+bool cep_exp_val_read_param(struct vctx *v, const cep_exp_param_spec *ps,
     const cep_yaml_node *n, const char *path, struct pval *pv)
 {
 	if (ps->kind == CEP_PARAM_STRLIST)
 		return list_param(v, ps, n, path, pv);
 	if (ps->kind == CEP_PARAM_STRMAP)
-		return cep_expv_map_param(v, ps, n, path, pv);
+		return cep_exp_val_map_param(v, ps, n, path, pv);
 	return scalar_param(v, ps, n, path, pv);
 }

@@ -26,9 +26,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "frame.h"
 #include "log.h"
-#include "util.h"
+#include "run_id.h"
 
 struct cep_journal {
 	pthread_mutex_t mu;
@@ -45,7 +46,7 @@ static int journal_path(char *buf, size_t len, const char *dir, cep_err *err)
 	if (dir == NULL || dir[0] == '\0')
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "no journal directory");
-	return cep_path(buf, len, err, "%s/journal", dir);
+	return cep_files_path(buf, len, err, "%s/journal", dir);
 }
 
 /* The run id, when the directory is named after one (state/runs/<id>);
@@ -54,16 +55,6 @@ static void run_of(const char *dir, cep_run_id *out)
 {
 	const char *slash = strrchr(dir, '/');
 	cep_run_id_parse(out, slash ? slash + 1 : dir);
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rv = fsync(fd);
-	close(fd);
-	return rv;
 }
 
 /* ---- replay ------------------------------------------------------------- */
@@ -173,7 +164,7 @@ int cep_journal_create(const char *dir, cep_journal **out, cep_err *err)
 	*out = NULL;
 	if (journal_path(path, sizeof(path), dir, err) != 0)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
-	int rv = cep_mkdirs(dir, 0700, err);
+	int rv = cep_files_mkdirs(dir, 0700, err);
 	if (rv != 0)
 		return rv;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
@@ -182,7 +173,7 @@ int cep_journal_create(const char *dir, cep_journal **out, cep_err *err)
 		return cep_err_errno(err, errno, path);
 	(void)fchmod(fd, 0600); /* whatever the umask */
 	/* the file's name must survive a crash as much as its records */
-	if (fsync_dir(dir) != 0) {
+	if (cep_files_fsync_dir(dir) != 0) {
 		int e = errno;
 		close(fd);
 		return cep_err_errno(err, e, dir);

@@ -19,7 +19,7 @@
 
 #include "cep.pb-c.h"
 #include "err.h"
-#include "frame.h" /* the record format; cep_crc32c */
+#include "frame.h" /* the record format; cep_frame_crc32c */
 
 #define CEP_JOURNAL_MAX_RECORD (8u * 1024u * 1024u)
 

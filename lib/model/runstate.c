@@ -1,7 +1,7 @@
 /* runstate.c - see runstate.h. */
 #include "runstate.h"
 
-bool cep_run_state_final(Cep__V1__RunState st)
+bool cep_runstate_final(Cep__V1__RunState st)
 {
 	return st == CEP__V1__RUN_STATE__RUN_PASSED ||
 	    st == CEP__V1__RUN_STATE__RUN_FAILED ||
@@ -9,7 +9,7 @@ bool cep_run_state_final(Cep__V1__RunState st)
 	    st == CEP__V1__RUN_STATE__RUN_ERROR;
 }
 
-const char *cep_run_state_name(Cep__V1__RunState st)
+const char *cep_runstate_name(Cep__V1__RunState st)
 {
 	switch (st) {
 	case CEP__V1__RUN_STATE__RUN_PENDING: return "PENDING";

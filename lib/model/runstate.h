@@ -8,8 +8,8 @@
 #include "cep.pb-c.h"
 
 /* "PENDING", "RUNNING", "PASSED", ...; "UNSPECIFIED" for anything else. */
-const char *cep_run_state_name(Cep__V1__RunState st);
+const char *cep_runstate_name(Cep__V1__RunState st);
 /* PASSED, FAILED, ABORTED, ERROR: nothing happens to the run any more. */
-bool cep_run_state_final(Cep__V1__RunState st);
+bool cep_runstate_final(Cep__V1__RunState st);
 
 #endif

@@ -21,7 +21,7 @@
 
 #include "log.h"
 #include "target.h"
-#include "util.h"
+#include "run_id.h"
 
 #define DPATH 4096
 

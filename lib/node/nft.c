@@ -25,7 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 /* MNL_SOCKET_BUFFER_SIZE is sysconf-based (a VLA); one page is plenty
  * for these few messages. */
@@ -210,7 +211,7 @@ static int nfq_add(void *arg, cep_err *err)
 	char *buf = calloc(1, NL_BUF);
 	int rc = CEP_RESOURCE_EXHAUSTED;
 	if (buf != NULL) {
-		uint32_t seq = (uint32_t)cep_mono_ms();
+		uint32_t seq = (uint32_t)cep_clock_mono_ms();
 		struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(buf, NL_BUF);
 		nftnl_batch_begin(mnl_nlmsg_batch_current(b), seq++);
 		mnl_nlmsg_batch_next(b);
@@ -279,7 +280,7 @@ static int table_get(void *arg, cep_err *err)
 		return err ? err->code : CEP_INTERNAL;
 	}
 	char buf[NL_BUF];
-	uint32_t seq = (uint32_t)cep_mono_ms();
+	uint32_t seq = (uint32_t)cep_clock_mono_ms();
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, j->table);
 	struct nlmsghdr *h = nftnl_table_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE,
 	    NFPROTO_INET, NLM_F_ACK, seq);

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define NL_BUF 8192
 
@@ -42,7 +42,7 @@ static struct mnl_socket *rt_open(cep_err *err)
 static int rt_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb,
     void *data)
 {
-	nlh->nlmsg_seq = (uint32_t)cep_mono_ms();
+	nlh->nlmsg_seq = (uint32_t)cep_clock_mono_ms();
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return errno;
 	char buf[NL_BUF];

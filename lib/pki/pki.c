@@ -37,7 +37,8 @@
 #include <mbedtls/x509_crt.h>
 
 #include "secret.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define SKEW_MS (5 * 60 * 1000LL)
 #define CA_VALIDITY_MS (3653LL * 24 * 3600 * 1000) /* ten years */
@@ -399,8 +400,8 @@ static int set_san(mbedtls_x509write_cert *w, const cep_pki_issue_req *req,
 static int ca_paths(const char *dir, char *key, char *crt, size_t len,
     cep_err *err)
 {
-	if (cep_path(key, len, err, "%s/ca.key", dir) != 0 ||
-	    cep_path(crt, len, err, "%s/ca.crt", dir) != 0)
+	if (cep_files_path(key, len, err, "%s/ca.key", dir) != 0 ||
+	    cep_files_path(crt, len, err, "%s/ca.crt", dir) != 0)
 		return err ? err->code : CEP_INVALID_ARGUMENT;
 	return CEP_OK;
 }
@@ -440,10 +441,10 @@ static int ca_build(const char *appliance, int64_t now, pki_rng *r,
 static int ca_write(const char *keyp, const char *crtp, const char *key_pem,
     const char *crt_pem, cep_err *err)
 {
-	int rv = cep_write_file(keyp, key_pem, strlen(key_pem), 0600, err);
+	int rv = cep_files_write(keyp, key_pem, strlen(key_pem), 0600, err);
 	if (rv != 0)
 		return rv;
-	rv = cep_write_file(crtp, crt_pem, strlen(crt_pem), 0644, err);
+	rv = cep_files_write(crtp, crt_pem, strlen(crt_pem), 0644, err);
 	if (rv != 0)
 		unlink(keyp); /* no half a CA: let a retry start clean */
 	return rv;
@@ -461,7 +462,7 @@ int cep_pki_ca_create(const char *dir, const char *appliance, cep_err *err)
 	if (access(keyp, F_OK) == 0 || access(crtp, F_OK) == 0)
 		return cep_err_set(err, CEP_ALREADY_EXISTS,
 		    "%s already holds a CA (ca.key or ca.crt exists)", dir);
-	int rv = cep_mkdirs(dir, 0700, err);
+	int rv = cep_files_mkdirs(dir, 0700, err);
 	if (rv != 0)
 		return rv;
 	pki_rng r;
@@ -472,7 +473,8 @@ int cep_pki_ca_create(const char *dir, const char *appliance, cep_err *err)
 	char *crt_pem = NULL, *key_pem = NULL;
 	rv = gen_key(&key, &r, err);
 	if (rv == 0)
-		rv = ca_build(appliance, cep_now_ms(), &r, &key, &crt_pem, err);
+		rv = ca_build(appliance, cep_clock_now_ms(), &r, &key, &crt_pem,
+		    err);
 	if (rv == 0)
 		rv = key_to_pem(&key, &key_pem, err);
 	if (rv == 0)
@@ -487,7 +489,7 @@ int cep_pki_ca_create(const char *dir, const char *appliance, cep_err *err)
 static int ca_load_cert(cep_pki_ca *ca, const char *path, cep_err *err)
 {
 	size_t len;
-	int rv = cep_read_file(path, CERT_FILE_MAX, &ca->cert_pem, &len, err);
+	int rv = cep_files_read(path, CERT_FILE_MAX, &ca->cert_pem, &len, err);
 	if (rv != 0)
 		return rv;
 	int m = mbedtls_x509_crt_parse(&ca->crt,
@@ -642,7 +644,8 @@ static int req_start(const cep_pki_ca *ca, const cep_pki_issue_req *req,
 	if (ca == NULL || req == NULL)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "no CA or request");
-	*nb = req->not_before_ms ? req->not_before_ms : cep_now_ms() - SKEW_MS;
+	*nb = req->not_before_ms ? req->not_before_ms :
+	                           cep_clock_now_ms() - SKEW_MS;
 	return check_req(req, *nb, err);
 }
 

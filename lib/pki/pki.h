@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "runid.h"
+#include "run_id.h"
 
 typedef struct cep_pki_ca cep_pki_ca;
 

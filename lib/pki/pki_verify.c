@@ -24,7 +24,8 @@
 #include <mbedtls/x509.h>
 #include <mbedtls/x509_crt.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define CERT_DER_MAX 16384
 #define CA_PEM_MAX 65536
@@ -309,7 +310,7 @@ int cep_pki_verify_der(const char *ca_pem, const uint8_t *der, size_t der_len,
 	if (id != NULL)
 		memset(id, 0, sizeof(*id));
 	if (now_ms == 0)
-		now_ms = cep_now_ms();
+		now_ms = cep_clock_now_ms();
 	mbedtls_x509_crt ca, crt;
 	mbedtls_x509_crt_init(&ca);
 	mbedtls_x509_crt_init(&crt);

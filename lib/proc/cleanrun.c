@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include "forkexec.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define REPORT_MAX (64 * 1024)
 
@@ -27,20 +30,20 @@ struct cep_cleanrun {
 static int write_files(cep_cleanrun *c, const cep_cleanrun_opts *o, char *log,
     size_t loglen, cep_err *err)
 {
-	int rv = cep_path(c->recs, sizeof(c->recs), err, "%s/cleanup.json",
-	    o->dir);
+	int rv = cep_files_path(c->recs, sizeof(c->recs), err,
+	    "%s/cleanup.json", o->dir);
 	if (rv == CEP_OK)
-		rv = cep_path(c->report, sizeof(c->report), err,
+		rv = cep_files_path(c->report, sizeof(c->report), err,
 		    "%s/cleanup-report.json", o->dir);
 	if (rv == CEP_OK)
-		rv = cep_path(log, loglen, err, "%s/cleanup.log", o->dir);
+		rv = cep_files_path(log, loglen, err, "%s/cleanup.log", o->dir);
 	if (rv == CEP_OK)
-		rv = cep_write_file(c->recs, o->recs_json, strlen(o->recs_json),
-		    0600, err);
+		rv = cep_files_write(c->recs, o->recs_json,
+		    strlen(o->recs_json), 0600, err);
 	/* the runner opens the report without O_CREAT (a Pod's
 	 * /dev/termination-log exists): make it */
 	if (rv == CEP_OK)
-		rv = cep_write_file(c->report, "", 0, 0600, err);
+		rv = cep_files_write(c->report, "", 0, 0600, err);
 	return rv;
 }
 
@@ -69,20 +72,21 @@ int cep_cleanrun_start(const cep_cleanrun_opts *o, cep_cleanrun **out,
 	    .arg = o->arg};
 	int64_t start = 0;
 	if (rv == CEP_OK)
-		rv = cep_forkexec(&so, &c->pid, &start, err);
+		rv = cep_forkexec_run(&so, &c->pid, &start, err);
 	if (rv != CEP_OK) {
 		c->pid = 0;
 		cep_cleanrun_free(c);
 		return cep_err_wrap(err, "starting the cleanup runner");
 	}
-	c->end_mono = cep_mono_ms() + (o->limit_ms > 0 ? o->limit_ms : 60000);
+	c->end_mono = cep_clock_mono_ms() +
+	    (o->limit_ms > 0 ? o->limit_ms : 60000);
 	*out = c;
 	return CEP_OK;
 }
 
 bool cep_cleanrun_running(const cep_cleanrun *c)
 {
-	char st = c != NULL && c->pid > 0 ? cep_proc_state(c->pid) : 0;
+	char st = c != NULL && c->pid > 0 ? cep_procfs_state(c->pid) : 0;
 	return st != 0 && st != 'Z';
 }
 
@@ -98,7 +102,7 @@ static int read_report(cep_cleanrun *c, const char *what, char **undone,
 	char *data = NULL;
 	size_t len = 0;
 	cep_err e = {0};
-	(void)cep_read_file(c->report, REPORT_MAX, &data, &len, &e);
+	(void)cep_files_read(c->report, REPORT_MAX, &data, &len, &e);
 	json_t *rep = data != NULL ? json_loadb(data, len, 0, NULL) : NULL;
 	free(data);
 	json_t *ids = json_object_get(rep, "undone");
@@ -162,7 +166,7 @@ enum cep_cleanrun_state cep_cleanrun_poll(cep_cleanrun *c, char **undone,
 	}
 	int st = 0;
 	pid_t r = waitpid(c->pid, &st, WNOHANG);
-	if (r == 0 && cep_mono_ms() < c->end_mono)
+	if (r == 0 && cep_clock_mono_ms() < c->end_mono)
 		return CEP_CLEANRUN_RUNNING;
 	return reap(c, r, st, undone, err) == CEP_OK ? CEP_CLEANRUN_DONE :
 	                                               CEP_CLEANRUN_FAILED;

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "procfs.h"
 
 static void child(const cep_forkexec_opts *o, int logfd, int nullfd)
 {
@@ -31,7 +31,7 @@ static void child(const cep_forkexec_opts *o, int logfd, int nullfd)
 	_exit(127);
 }
 
-int cep_forkexec(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
+int cep_forkexec_run(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
     cep_err *err)
 {
 	if (access(o->argv[0], X_OK) != 0)
@@ -56,7 +56,7 @@ int cep_forkexec(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
 	if (p < 0)
 		return cep_err_errno(err, saved, "fork");
 	*pid = p;
-	*start = cep_proc_start_time(p);
+	*start = cep_procfs_start_time(p);
 	return CEP_OK;
 }
 

@@ -24,8 +24,8 @@ typedef struct cep_forkexec_opts {
 	void *arg;
 } cep_forkexec_opts;
 
-/* *pid and *start (/proc start time, cep_proc_start_time) of the child. */
-int cep_forkexec(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
+/* *pid and *start (/proc start time, cep_procfs_start_time) of the child. */
+int cep_forkexec_run(const cep_forkexec_opts *o, pid_t *pid, int64_t *start,
     cep_err *err);
 
 /* "status 3", "signal 9" for a waitpid status. */

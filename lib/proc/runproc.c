@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define CMDLINE_MAX (32 * 1024)
 
@@ -232,7 +233,7 @@ int cep_runproc_kill(const char *run_id, int tries, cep_err *err)
 			return cep_err_errno(err, errno, "reading /proc");
 		if (left == 0)
 			return CEP_OK;
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	return cep_err_set(err, CEP_UNAVAILABLE,
 	    "%d process(es) of run %s still present after SIGKILL (pid %d)",

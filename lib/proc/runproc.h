@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "err.h"
-#include "runid.h"
+#include "run_id.h"
 
 #define CEP_RUNPROC_RUNNER 1u  /* the runner and its fault workers */
 #define CEP_RUNPROC_CLEANUP 2u /* its cleanup runners */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "clock.h"
 #include "util.h"
 
 #define URL_MAX 512
@@ -105,7 +106,7 @@ int cep_rpc_client_new_opts(cep_rpc_client **out, const char *url,
 	c->bound_ms = c->watchdog_ms;
 	/* Random start: call ids of a restarted client do not repeat. */
 	uint64_t id = 0;
-	cep_random(&id, sizeof(id), NULL);
+	cep_util_random(&id, sizeof(id), NULL);
 	atomic_init(&c->next_id, (id >> 1) | 1);
 	if (client_tls(c, tls, err) != CEP_OK ||
 	    cep_rpc_link_new(&c->link, c->url, c->tls, err) != CEP_OK) {
@@ -166,7 +167,7 @@ static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 {
 	pthread_mutex_lock(&c->mu);
 	int64_t want = atomic_load(&c->want_ms);
-	int64_t idle = want == 0 ? 0 : cep_mono_ms() - want;
+	int64_t idle = want == 0 ? 0 : cep_clock_mono_ms() - want;
 	if (c->closed || c->gen != gen || (!force && idle < c->bound_ms)) {
 		pthread_mutex_unlock(&c->mu);
 		return;
@@ -191,7 +192,7 @@ static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 	c->gen++;
 	atomic_store(&c->sent, false);
 	atomic_store(&c->answered, false);
-	atomic_store(&c->want_ms, cep_mono_ms());
+	atomic_store(&c->want_ms, cep_clock_mono_ms());
 	pthread_mutex_unlock(&c->mu);
 	atomic_fetch_add(&c->redials, 1);
 	cep_log_info(NULL,
@@ -281,7 +282,8 @@ static bool link_replaced(cep_rpc_client *c, uint64_t gen)
 static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
     uint64_t *gen, int64_t deadline)
 {
-	int64_t t0 = cep_mono_ms(), check = c->watchdog_ms / WATCHDOG_CHECKS;
+	int64_t t0 = cep_clock_mono_ms(),
+	        check = c->watchdog_ms / WATCHDOG_CHECKS;
 	if (check < WATCHDOG_MIN_CHECK_MS)
 		check = WATCHDOG_MIN_CHECK_MS;
 	for (;;) {
@@ -292,7 +294,7 @@ static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
 		pthread_mutex_unlock(&c->mu);
 		if (closed)
 			return NNG_ECLOSED;
-		int64_t left = deadline - cep_mono_ms();
+		int64_t left = deadline - cep_clock_mono_ms();
 		if (left <= 0)
 			return NNG_ETIMEDOUT;
 		int rv = nng_ctx_open(ctx, sock);
@@ -353,7 +355,7 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		nng_msg_free(msg);
 		return cep_rpc_err_nng(err, rv, method);
 	}
-	int64_t deadline = cep_mono_ms() + timeout_ms;
+	int64_t deadline = cep_clock_mono_ms() + timeout_ms;
 	nng_aio_set_msg(aio, msg);
 	struct inflight node = {.aio = aio};
 	inflight_add(c, &node);
@@ -369,7 +371,8 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		        timeout_ms) :
 		    cep_rpc_err_nng(err, rv, method);
 	}
-	if ((rv = ctx_op(c, ctx, aio, false, deadline - cep_mono_ms())) != 0) {
+	if ((rv = ctx_op(c, ctx, aio, false, deadline - cep_clock_mono_ms())) !=
+	    0) {
 		code = recv_failed(c, method, rv, gen, timeout_ms, err);
 	} else {
 		atomic_store(&c->answered, true);
@@ -422,7 +425,7 @@ static uint64_t prng_next(void)
 {
 	static _Thread_local uint64_t state;
 	if (state == 0) {
-		cep_random(&state, sizeof(state), NULL);
+		cep_util_random(&state, sizeof(state), NULL);
 		state |= 1;
 	}
 	state ^= state >> 12;

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "util.h"
+#include "err.h"
 
 #define GUARD_MAX 8
 #define GUARD_PERIOD_MS 500

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "util.h"
+#include "clock.h"
 
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 1000
@@ -150,9 +150,9 @@ bool cep_rpc_link_close(cep_rpc_link *l, int wait_ms)
 		link_unref(l);
 		return true;
 	}
-	int64_t until = cep_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	int64_t until = cep_clock_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
 	pthread_mutex_lock(&l->mu);
-	while (!l->closed && cep_mono_ms() < until) {
+	while (!l->closed && cep_clock_mono_ms() < until) {
 		struct timespec ts = {.tv_sec = (time_t)(until / 1000),
 		    .tv_nsec = (long)(until % 1000) * 1000000L};
 		pthread_cond_timedwait(&l->cv, &l->mu, &ts);

@@ -47,7 +47,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
+#include "clock.h"
 
 #define IDLE_MIN 4 /* receivers kept waiting */
 #define INITIAL_CTX 8
@@ -293,7 +293,7 @@ static cep_rpc_call *call_new(cep_rpc_server *s, cep_rpc_frame *f)
 	    .m = f->method,
 	    .req = f->body,
 	    .call_id = f->call_id,
-	    .deadline = cep_mono_ms() + t};
+	    .deadline = cep_clock_mono_ms() + t};
 	f->body = NULL;
 	return c;
 }

@@ -20,7 +20,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "err.h"
 
 #ifndef NS_GET_NSTYPE
 #define NS_GET_NSTYPE 0xb703

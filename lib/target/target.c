@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 
 #define CG2_MAGIC 0x63677270L /* CGROUP2_SUPER_MAGIC */
 #define CG1_MAGIC 0x27e0ebL   /* CGROUP_SUPER_MAGIC */
@@ -47,12 +47,12 @@ static bool fs_magic_is(const char *path, long magic)
 	return statfs(path, &sf) == 0 && (long)sf.f_type == magic;
 }
 
-int cep_cgroup2_root(char *out, size_t len, cep_err *err)
+int cep_target_cgroup2_root(char *out, size_t len, cep_err *err)
 {
 	if (fs_magic_is(CG_BASE, CG2_MAGIC))
-		return cep_path(out, len, err, "%s", CG_BASE);
+		return cep_files_path(out, len, err, "%s", CG_BASE);
 	if (fs_magic_is(CG_BASE "/unified", CG2_MAGIC))
-		return cep_path(out, len, err, "%s", CG_BASE "/unified");
+		return cep_files_path(out, len, err, "%s", CG_BASE "/unified");
 	return cep_err_set(err, CEP_NOT_FOUND,
 	    "no cgroup v2 hierarchy at " CG_BASE " or " CG_BASE
 	    "/unified (v1-only host)");
@@ -84,7 +84,8 @@ static int cg2_dir(const char *root, const char *rel, char *out, uint64_t *ino,
 	if (!clean_rel(rel))
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "cgroup \"%.200s\" must not contain \".\" or \"..\"", rel);
-	int rc = cep_path(joined, sizeof(joined), err, "%s/%s", root, rel);
+	int rc = cep_files_path(joined, sizeof(joined), err, "%s/%s", root,
+	    rel);
 	if (rc != CEP_OK)
 		return rc;
 	if (realpath(joined, real) == NULL)
@@ -101,7 +102,7 @@ static int cg2_dir(const char *root, const char *rel, char *out, uint64_t *ino,
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "%.300s is not a cgroup v2 directory", real);
 	*ino = (uint64_t)st.st_ino;
-	return cep_path(out, TPATH, err, "%s", real);
+	return cep_files_path(out, TPATH, err, "%s", real);
 }
 
 /* A path as the user wrote it -> relative to the v2 root. */
@@ -201,7 +202,7 @@ int cep_target_resolve(int64_t pid, const char *cgroup, cep_target **out,
 		    "target pid %lld out of range", (long long)pid);
 	char root[TPATH] = "";
 	cep_err rerr = {0};
-	int rc = cep_cgroup2_root(root, sizeof(root), &rerr);
+	int rc = cep_target_cgroup2_root(root, sizeof(root), &rerr);
 	if (rc != CEP_OK && cgroup != NULL)
 		return cep_err_set(err, rc, "cgroup target: %s", rerr.msg);
 	cep_target *t = calloc(1, sizeof(*t));
@@ -278,7 +279,8 @@ const char *cep_target_v1(const cep_target *t, size_t i)
 static int write_procs(const char *dir, pid_t pid, cep_err *err)
 {
 	char path[TPATH + 16], num[24];
-	int rc = cep_path(path, sizeof(path), err, "%s/cgroup.procs", dir);
+	int rc = cep_files_path(path, sizeof(path), err, "%s/cgroup.procs",
+	    dir);
 	if (rc != CEP_OK)
 		return rc;
 	int n = snprintf(num, sizeof(num), "%d", (int)pid);

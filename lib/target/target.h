@@ -32,7 +32,7 @@ typedef struct cep_target cep_target;
 
 /* The cgroup v2 root of this host: "/sys/fs/cgroup" or
  * "/sys/fs/cgroup/unified". NOT_FOUND when v2 is not mounted. */
-int cep_cgroup2_root(char *out, size_t len, cep_err *err);
+int cep_target_cgroup2_root(char *out, size_t len, cep_err *err);
 
 /* Exactly one of pid (> 0) and cgroup (non-NULL). */
 int cep_target_resolve(int64_t pid, const char *cgroup, cep_target **out,

@@ -44,7 +44,9 @@
 #include "http.h"
 #include "kube.h"
 #include "log.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #ifndef CEP_SOURCE_DIR
 #define CEP_SOURCE_DIR "."
@@ -95,7 +97,7 @@ static int64_t cpu_us(int who)
 static int write_text(const char *path, const char *text, unsigned mode)
 {
 	cep_err err;
-	if (cep_write_file(path, text, strlen(text), mode, &err) != CEP_OK) {
+	if (cep_files_write(path, text, strlen(text), mode, &err) != CEP_OK) {
 		fprintf(stderr, "bench_kube: %s\n", err.msg);
 		return -1;
 	}
@@ -155,7 +157,7 @@ static int setup_files(void)
 			return -1;
 	}
 	snprintf(path, sizeof(path), "%s/home/config/connectors.d", B.tmp);
-	cep_mkdirs(path, 0700, NULL);
+	cep_files_mkdirs(path, 0700, NULL);
 	return 0;
 }
 
@@ -181,7 +183,7 @@ static int start_servers(const char *script)
 				B.conns[i].pid = 0;
 				return -1;
 			}
-			cep_sleep_ms(50);
+			cep_clock_sleep_ms(50);
 		}
 		if (access(ready, F_OK) != 0) {
 			fprintf(stderr,
@@ -222,7 +224,7 @@ static int on_pod(void *arg, const char *type, json_t *pod)
 	atomic_store(&bc->cpu_us, cpu_us(RUSAGE_THREAD));
 	if (name == NULL || phase == NULL || strcmp(phase, "Pending") == 0)
 		return atomic_load(&B.stop);
-	int64_t now = cep_mono_ms();
+	int64_t now = cep_clock_mono_ms();
 	pthread_mutex_lock(&B.mu);
 	for (int i = 0; i < B.nrun; i++)
 		if (B.runs[i].launched && B.runs[i].t_running == 0 &&
@@ -250,7 +252,7 @@ static void *watch_main(void *arg)
 		int rv = cep_kube_watch(bc->admin, &ws, &err);
 		if (rv != CEP_OK && rv != CEP_CANCELLED &&
 		    !atomic_load(&B.stop))
-			cep_sleep_ms(200);
+			cep_clock_sleep_ms(200);
 	}
 	atomic_store(&bc->cpu_us, cpu_us(RUSAGE_THREAD));
 	return NULL;
@@ -329,7 +331,7 @@ static int launch_all(cep_executor *ex, int skip, int *failed)
 		r->conn = i % used;
 		if (skip >= 0 && r->conn >= skip)
 			r->conn++;
-		r->t_launch = cep_mono_ms();
+		r->t_launch = cep_clock_mono_ms();
 		r->launched = true;
 		pthread_mutex_unlock(&B.mu);
 		char conn[16];
@@ -341,7 +343,7 @@ static int launch_all(cep_executor *ex, int skip, int *failed)
 		    .connector = conn,
 		    .ns = NS,
 		    .appliance = "bench",
-		    .not_after_ms = cep_now_ms() + 300000};
+		    .not_after_ms = cep_clock_now_ms() + 300000};
 		cep_err err;
 		if (delegate_executor_launch(ex, &l, &r->h, &err) != CEP_OK) {
 			fprintf(stderr, "bench_kube: launch %s on %s: %s\n",
@@ -361,8 +363,8 @@ static int drive(cep_executor *ex, int *failed)
 	for (int i = 0; i < B.nrun; i++)
 		if (B.runs[i].undone)
 			left--;
-	int64_t until = cep_mono_ms() + 600000;
-	while (left > 0 && cep_mono_ms() < until) {
+	int64_t until = cep_clock_mono_ms() + 600000;
+	while (left > 0 && cep_clock_mono_ms() < until) {
 		for (int i = 0; i < B.nrun; i++) {
 			brun *r = &B.runs[i];
 			if (r->undone)
@@ -385,10 +387,10 @@ static int drive(cep_executor *ex, int *failed)
 				(*failed)++;
 			}
 			r->undone = true;
-			r->t_done = cep_mono_ms();
+			r->t_done = cep_clock_mono_ms();
 			left--;
 		}
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	}
 	return left;
 }
@@ -448,11 +450,11 @@ static int round_run(cep_connectors *cs, const char *label, int slow, int skip,
 	int64_t cpu0 = cpu_us(RUSAGE_SELF), w0 = watchers_cpu();
 	uint64_t calls0, conns0;
 	http_counts(&calls0, &conns0);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	launch_all(ex, skip, &failed);
-	int64_t t_launched = cep_mono_ms();
+	int64_t t_launched = cep_clock_mono_ms();
 	int left = drive(ex, &failed);
-	int64_t wall = cep_mono_ms() - t0;
+	int64_t wall = cep_clock_mono_ms() - t0;
 	delegate_executor_free(ex);
 	int64_t cpu = cpu_us(RUSAGE_SELF) - cpu0 - (watchers_cpu() - w0);
 	uint64_t calls, conns;
@@ -530,7 +532,7 @@ static int bench(const char *script)
 	char home[CEP_PATH_MAX + 8];
 	snprintf(home, sizeof(home), "%s/home", B.tmp);
 	if (cep_paths_resolve(home, &p, &err) != CEP_OK ||
-	    cep_connectors_load(&p, &cs, &err) != CEP_OK) {
+	    cep_connector_list_load(&p, &cs, &err) != CEP_OK) {
 		fprintf(stderr, "bench_kube: connectors: %s\n", err.msg);
 		return -1;
 	}
@@ -538,7 +540,7 @@ static int bench(const char *script)
 	for (int i = 0; i < B.c && rv == 0; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "c%02d", i);
-		const cep_connector *c = cep_connectors_find(cs, name);
+		const cep_connector *c = cep_connector_list_find(cs, name);
 		rv = c == NULL ?
 		    cep_err_set(&err, CEP_NOT_FOUND, "no connector %s", name) :
 		    cep_connector_client(c, &B.conns[i].admin, &err);
@@ -577,7 +579,7 @@ static int bench(const char *script)
 			pthread_join(B.conns[i].th, NULL);
 	for (int i = 0; i < B.c; i++)
 		cep_kube_free(B.conns[i].admin);
-	cep_connectors_free(cs);
+	cep_connector_list_free(cs);
 	return rv;
 }
 
@@ -620,7 +622,7 @@ int main(int argc, char **argv)
 			kill(B.conns[i].pid, SIGTERM);
 			waitpid(B.conns[i].pid, NULL, 0);
 		}
-	cep_rmtree(B.tmp, NULL);
+	cep_files_rmtree(B.tmp, NULL);
 	pthread_mutex_destroy(&B.mu);
 	return rv == 0 ? 0 : 1;
 }

@@ -44,7 +44,8 @@
 #include "log.h"
 #include "pki.h"
 #include "relay_app.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define BATCH 64
 #define RATE 10000.0 /* events/s of the latency phase */
@@ -96,7 +97,7 @@ static int load_identity(sim *s, const char *dir, cep_err *err)
 	char **outs[3] = {&s->ca, &s->cert, &s->key};
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		int rv = cep_read_file(path, 65536, outs[i], &len, err);
+		int rv = cep_files_read(path, 65536, outs[i], &len, err);
 		if (rv != CEP_OK)
 			return rv;
 	}
@@ -141,7 +142,7 @@ static int prove_retry(sim *s, int64_t until, cep_err *err)
 		int rv = prove(s, err);
 		if (rv == CEP_OK || bapp_now_us() >= until)
 			return rv;
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt, 100, 2000));
 	}
 }
 
@@ -159,7 +160,7 @@ static int push_once(sim *s, size_t n, bool reverted, bool direct, int64_t *us,
 		cep__v1__event__init(&ev[i]);
 		ev[i].run_id = s->run_id;
 		ev[i].seq = s->next + i;
-		ev[i].time_ms = cep_now_ms();
+		ev[i].time_ms = cep_clock_now_ms();
 		ev[i].type = reverted ? CEP__V1__EVENT_TYPE__EVENT_FAULT :
 		                        CEP__V1__EVENT_TYPE__EVENT_LOG;
 		ev[i].text = text;
@@ -233,7 +234,8 @@ static int push(sim *s, size_t n, bool reverted, bool direct, int64_t *us)
 		if (rv == CEP_UNAUTHENTICATED)
 			(void)prove(s, &err);
 		else
-			cep_sleep_ms(cep_rpc_backoff_ms(attempt, 50, 1000));
+			cep_clock_sleep_ms(
+			    cep_rpc_backoff_ms(attempt, 50, 1000));
 		if (attempt > 200) {
 			fprintf(stderr, "bench_relay: %s: push: %s\n",
 			    s->run_id, err.msg);
@@ -316,7 +318,7 @@ static void *ph_storm(void *arg)
 		if (push(s, BATCH, false, false, &us) != CEP_OK &&
 		    !atomic_load(&B.stop))
 			s->failed = 1;
-		cep_sleep_ms(200);
+		cep_clock_sleep_ms(200);
 	}
 	return NULL;
 }
@@ -437,7 +439,7 @@ static void connect_all(void)
 	double p50, p99;
 	pct(t, (size_t)B.n, &p50, &p99);
 	free(t);
-	cep_sleep_ms(500); /* the relay's buffers settle */
+	cep_clock_sleep_ms(500); /* the relay's buffers settle */
 	bproc_read(B.app.relay, &after);
 	uint64_t wd = 0;
 	for (int i = 0; i < B.n; i++)
@@ -540,11 +542,11 @@ static void *storm_driver(void *arg)
 {
 	storm_arg *a = arg;
 	cep_err err = {0};
-	cep_sleep_ms(1000);
+	cep_clock_sleep_ms(1000);
 	a->kill_us = bapp_now_us();
 	atomic_store(&B.kill_us, a->kill_us);
 	bapp_kill9_relay(&B.app);
-	cep_sleep_ms(B.down_ms);
+	cep_clock_sleep_ms(B.down_ms);
 	if (bapp_start_relay(&B.app, &err) != CEP_OK) {
 		fprintf(stderr, "bench_relay: restart: %s\n", err.msg);
 		B.bad = 1;
@@ -557,7 +559,7 @@ static void *storm_driver(void *arg)
 			    B.s[i].ok_us > B.s[i].proven_us;
 		if (back == B.n || bapp_now_us() - a->kill_us > STORM_BUDGET_US)
 			break;
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 	}
 	atomic_store(&B.stop, 1);
 	return NULL;
@@ -615,8 +617,8 @@ static void abort_fanout(void)
 	for (int i = 0; i < B.n; i++)
 		pthread_create(&th[i], NULL, ph_abort, &B.s[i]);
 	while (atomic_load(&B.parked) < B.n)
-		cep_sleep_ms(10);
-	cep_sleep_ms(1000); /* the long-polls reach the relay */
+		cep_clock_sleep_ms(10);
+	cep_clock_sleep_ms(1000); /* the long-polls reach the relay */
 	int64_t t0 = bapp_now_us();
 	if (bapp_abort_all(&B.app, &err) != CEP_OK) {
 		printf("  abort: %s\n", err.msg);

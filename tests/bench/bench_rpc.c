@@ -21,7 +21,8 @@
 #include "log.h"
 #include "pki.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define BATCH 64
 
@@ -119,7 +120,7 @@ static void *push_main(void *arg)
 	while (now_us() < p->until_us) {
 		for (int i = 0; i < BATCH; i++) {
 			ev[i].seq = ++seq;
-			ev[i].time_ms = cep_now_ms();
+			ev[i].time_ms = cep_clock_now_ms();
 		}
 		ProtobufCMessage *rep = NULL;
 		cep_err err;
@@ -178,9 +179,9 @@ static int make_tls(const char *dir, tls_set *t, cep_err *err)
 	cep_pki_issue_req s = {.cn = "relay",
 	    .dns = dns,
 	    .server = 1,
-	    .not_after_ms = cep_now_ms() + 3600000};
+	    .not_after_ms = cep_clock_now_ms() + 3600000};
 	cep_pki_issue_req c = {.cn = "runner",
-	    .not_after_ms = cep_now_ms() + 3600000};
+	    .not_after_ms = cep_clock_now_ms() + 3600000};
 	int rv = cep_pki_issue(ca, &s, &t->srv_cert, &t->srv_key, err);
 	if (rv == CEP_OK)
 		rv = cep_pki_issue(ca, &c, &t->cli_cert, &t->cli_key, err);
@@ -267,6 +268,6 @@ int main(int argc, char **argv)
 	free(t.cli_cert);
 	cep_pki_free_secret(t.srv_key);
 	cep_pki_free_secret(t.cli_key);
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 	return rv == CEP_OK ? 0 : 1;
 }

@@ -33,7 +33,8 @@
 #include "pki.h"
 #include "relay.h"
 #include "rpc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define BATCH 64
 #define APPL "bench"
@@ -93,7 +94,7 @@ static const cep_rpc_method fd_methods[] = {
 static void write_secret(const char *path, const char *text, unsigned mode)
 {
 	cep_err err = {0};
-	if (cep_write_file(path, text, strlen(text), mode, &err) != CEP_OK)
+	if (cep_files_write(path, text, strlen(text), mode, &err) != CEP_OK)
 		die(path, &err);
 }
 
@@ -104,7 +105,7 @@ static void start_plane(void)
 	const char *ips[] = {"127.0.0.1", NULL};
 	cep_pki_issue_req req = {.cn = "cep-plane",
 	    .ips = ips,
-	    .not_after_ms = cep_now_ms() + 86400000,
+	    .not_after_ms = cep_clock_now_ms() + 86400000,
 	    .server = 1};
 	char *c = NULL, *k = NULL;
 	if (cep_pki_issue(B.ca, &req, &c, &k, &err) != CEP_OK)
@@ -142,7 +143,7 @@ static void start_plane(void)
 	for (int i = 0; i < 400; i++) {
 		char *data = NULL;
 		size_t len = 0;
-		if (cep_read_file(pf, 64, &data, &len, NULL) == CEP_OK &&
+		if (cep_files_read(pf, 64, &data, &len, NULL) == CEP_OK &&
 		    len > 0) {
 			B.cp_port = (int)strtol(data, NULL, 10);
 			free(data);
@@ -151,7 +152,7 @@ static void start_plane(void)
 		free(data);
 		if (waitpid(B.cp_pid, NULL, WNOHANG) == B.cp_pid)
 			break;
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	}
 	B.cp_pid = -1;
 	fprintf(stderr, "the control plane did not start; see %s\n", log);
@@ -168,9 +169,9 @@ static void setup(void)
 		die("mkdtemp", NULL);
 	B.home = strdup(tmpl);
 	if (cep_paths_resolve(B.home, &B.paths, &err) ||
-	    cep_mkdirs(B.paths.pki, 0700, &err) ||
-	    cep_mkdirs(B.paths.run, 0750, &err) ||
-	    cep_mkdirs(B.paths.state, 0700, &err) ||
+	    cep_files_mkdirs(B.paths.pki, 0700, &err) ||
+	    cep_files_mkdirs(B.paths.run, 0750, &err) ||
+	    cep_files_mkdirs(B.paths.state, 0700, &err) ||
 	    cep_pki_ca_create(B.paths.pki, APPL, &err) ||
 	    cep_pki_ca_load(&B.ca, B.paths.pki, &err))
 		die("home", &err);
@@ -178,7 +179,7 @@ static void setup(void)
 	cep_pki_issue_req req = {.cn = "cep-relay",
 	    .dns = dns,
 	    .ips = ips,
-	    .not_after_ms = cep_now_ms() + 86400000,
+	    .not_after_ms = cep_clock_now_ms() + 86400000,
 	    .server = 1};
 	char *c = NULL, *k = NULL, path[4200];
 	if (cep_pki_issue(B.ca, &req, &c, &k, &err) != CEP_OK)
@@ -235,7 +236,7 @@ static void runner_new(rn *r, unsigned idx)
 		die("uri", &err);
 	cep_pki_issue_req req = {.cn = r->run_id,
 	    .uri_san = r->uri,
-	    .not_after_ms = cep_now_ms() + 3600000};
+	    .not_after_ms = cep_clock_now_ms() + 3600000};
 	if (cep_pki_issue(B.ca, &req, &r->cert, &r->key, &err) ||
 	    cep_pki_cert_der(r->cert, &r->der, &r->der_len, &err))
 		die("identity", &err);
@@ -251,10 +252,10 @@ static void grant_all(rn *rs, size_t n)
 		cep__v1__assignment__init(&a[i]);
 		a[i].run_id = rs[i].run_id;
 		a[i].spec_yaml = "apiVersion: cep.io/v1\n";
-		a[i].deadline_ms = cep_now_ms() + 600000;
+		a[i].deadline_ms = cep_clock_now_ms() + 600000;
 		g[i].run_id = rs[i].run_id;
 		g[i].identity_uri = rs[i].uri;
-		g[i].not_after_ms = cep_now_ms() + 3600000;
+		g[i].not_after_ms = cep_clock_now_ms() + 3600000;
 		g[i].assignment = &a[i];
 		gp[i] = &g[i];
 	}
@@ -325,7 +326,7 @@ static void fill(Cep__V1__EventBatch *b, Cep__V1__Event *ev,
 		cep__v1__event__init(&ev[i]);
 		ev[i].run_id = (char *)run;
 		ev[i].seq = ++*seq;
-		ev[i].time_ms = cep_now_ms();
+		ev[i].time_ms = cep_clock_now_ms();
 		ev[i].type = CEP__V1__EVENT_TYPE__EVENT_LOG;
 		ev[i].text = "probe web-availability: status 200 in 3ms";
 		evp[i] = &ev[i];
@@ -370,7 +371,7 @@ static void *relay_pusher(void *arg)
 		        &cep__v1__event_ack__descriptor, &rep,
 		        &err) != CEP_OK) {
 			r->seq = s0; /* backpressure or a hiccup: resend */
-			cep_sleep_ms(20);
+			cep_clock_sleep_ms(20);
 			continue;
 		}
 		protobuf_c_message_free_unpacked(rep, NULL);
@@ -409,7 +410,7 @@ static void *direct_pusher(void *arg)
 		cep_err err = {0};
 		if (upload(d, BATCH, &err) != CEP_OK) {
 			fprintf(stderr, "direct upload: %s\n", err.msg);
-			cep_sleep_ms(20);
+			cep_clock_sleep_ms(20);
 			continue;
 		}
 		d->events += BATCH;
@@ -484,20 +485,21 @@ int main(int argc, char **argv)
 
 	/* 1. throughput, relay path: pushed until the plane has them all */
 	pthread_t th[64];
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	for (int i = 0; i < nr; i++)
 		pthread_create(&th[i], NULL, relay_pusher, &rs[i]);
-	cep_sleep_ms(B.seconds * 1000);
+	cep_clock_sleep_ms(B.seconds * 1000);
 	atomic_store(&B.stop, true);
 	uint64_t pushed = 0;
 	for (int i = 0; i < nr; i++) {
 		pthread_join(th[i], NULL);
 		pushed += rs[i].events;
 	}
-	int64_t t_ack = cep_mono_ms();
-	while (uploaded() < (double)pushed && cep_mono_ms() - t_ack < 120000)
-		cep_sleep_ms(20);
-	int64_t t_up = cep_mono_ms();
+	int64_t t_ack = cep_clock_mono_ms();
+	while (
+	    uploaded() < (double)pushed && cep_clock_mono_ms() - t_ack < 120000)
+		cep_clock_sleep_ms(20);
+	int64_t t_up = cep_clock_mono_ms();
 	double relay_eps = (double)pushed * 1000.0 / (double)(t_up - t0);
 
 	/* 2. throughput, direct path */
@@ -509,10 +511,10 @@ int main(int argc, char **argv)
 			die("cp client", &err);
 	}
 	atomic_store(&B.stop, false);
-	int64_t t1 = cep_mono_ms();
+	int64_t t1 = cep_clock_mono_ms();
 	for (int i = 0; i < nr; i++)
 		pthread_create(&th[i], NULL, direct_pusher, &ds[i]);
-	cep_sleep_ms(B.seconds * 1000);
+	cep_clock_sleep_ms(B.seconds * 1000);
 	atomic_store(&B.stop, true);
 	uint64_t direct_n = 0;
 	for (int i = 0; i < nr; i++) {
@@ -520,7 +522,7 @@ int main(int argc, char **argv)
 		direct_n += ds[i].events;
 	}
 	double direct_eps = (double)direct_n * 1000.0 /
-	    (double)(cep_mono_ms() - t1);
+	    (double)(cep_clock_mono_ms() - t1);
 
 	/* 3. latency of one event: pushed -> at the plane, both ways */
 	int64_t *lr = calloc((size_t)k, sizeof(*lr));
@@ -577,7 +579,7 @@ int main(int argc, char **argv)
 	cep_pki_ca_free(B.ca);
 	kill(B.cp_pid, SIGTERM);
 	waitpid(B.cp_pid, NULL, 0);
-	cep_rmtree(B.home, NULL);
+	cep_files_rmtree(B.home, NULL);
 	free(B.home);
 	return 0;
 }

@@ -22,7 +22,8 @@
 #include "journal.h"
 #include "paths.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define CALL_MS 10000
 
@@ -94,7 +95,7 @@ static int set_max_runs(const char *cfg, int n, cep_err *err)
 {
 	char *text = NULL;
 	size_t len = 0;
-	int rv = cep_read_file(cfg, 1 << 20, &text, &len, err);
+	int rv = cep_files_read(cfg, 1 << 20, &text, &len, err);
 	if (rv != CEP_OK)
 		return rv;
 	const char *key = "maxConcurrentRuns: 10\n";
@@ -227,7 +228,7 @@ int bapp_start_all(bapp *a, cep_err *err)
 		return cep_err_errno(err, errno, "fork");
 	int64_t until = bapp_now_us() + 30000000;
 	while ((rv = relay_ok(a, err)) != CEP_OK && bapp_now_us() < until)
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	if (rv != CEP_OK)
 		cep_err_wrap(err, "appliance not ready in 30 s (logs in %s)",
 		    a->home);
@@ -251,7 +252,7 @@ void bapp_stop(bapp *a, int keep)
 		if (p[i] > 0)
 			waitpid(p[i], NULL, 0);
 	if (!keep && strncmp(a->home, "/tmp/cep-bench-relay-", 21) == 0)
-		cep_rmtree(a->home, NULL);
+		cep_files_rmtree(a->home, NULL);
 }
 
 /* ----------------------------------------------------------- the runs */
@@ -287,7 +288,7 @@ int bapp_identity_dir(bapp *a, const char *run_id, char *dir, size_t len,
 		char *text = NULL;
 		size_t n = 0;
 		cep_err e2 = {0};
-		if (cep_read_file(path, 4096, &text, &n, &e2) == CEP_OK) {
+		if (cep_files_read(path, 4096, &text, &n, &e2) == CEP_OK) {
 			while (n > 0 && text[n - 1] == '\n')
 				text[--n] = '\0';
 			snprintf(dir, len, "%s", text);
@@ -298,7 +299,7 @@ int bapp_identity_dir(bapp *a, const char *run_id, char *dir, size_t len,
 			return cep_err_set(err, CEP_DEADLINE_EXCEEDED,
 			    "run %s: no runner launched in %d ms", run_id,
 			    timeout_ms);
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	}
 }
 
@@ -335,7 +336,7 @@ int bapp_journal_check(bapp *a, const char *run_id, uint64_t acked,
     uint64_t *lost, uint64_t *dups, uint64_t *events, cep_err *err)
 {
 	char dir[4096];
-	int rv = cep_path(dir, sizeof(dir), err, "%s/runs/%s", a->state,
+	int rv = cep_files_path(dir, sizeof(dir), err, "%s/runs/%s", a->state,
 	    run_id);
 	if (rv != CEP_OK)
 		return rv;

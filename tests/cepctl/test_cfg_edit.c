@@ -14,7 +14,7 @@
 #include "cfg_edit.h"
 #include "config.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -29,7 +29,7 @@ static void setup(void)
 	home = cep_test_tmpdir("cfgedit");
 	cr_assert_eq(cep_paths_resolve(home, &paths, &err), CEP_OK, "%s",
 	    err.msg);
-	cr_assert_eq(cep_mkdirs(paths.config, 0755, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_files_mkdirs(paths.config, 0755, &err), CEP_OK, "%s",
 	    err.msg);
 	snprintf(cfgpath, sizeof(cfgpath), "%s/cep.yaml", paths.config);
 }
@@ -44,7 +44,7 @@ TestSuite(cfg_edit, .init = setup, .fini = teardown);
 static void put(const char *text)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(cfgpath, text, strlen(text), 0644, &err),
+	cr_assert_eq(cep_files_write(cfgpath, text, strlen(text), 0644, &err),
 	    CEP_OK, "%s", err.msg);
 }
 
@@ -53,8 +53,8 @@ static char *get(void)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_read_file(cfgpath, 1 << 20, &text, &len, &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(cep_files_read(cfgpath, 1 << 20, &text, &len, &err),
+	    CEP_OK, "%s", err.msg);
 	return text;
 }
 

@@ -36,7 +36,8 @@
 #include "pki.h"
 #include "rpc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 /* ------------------------------------------------------------ fake runner */
 
@@ -204,7 +205,7 @@ static CEP_FIX_FN void setup(void)
 	snprintf(cfg.policy.deny[0], sizeof(cfg.policy.deny[0]), "sshd");
 	cr_assert_eq(cep_pki_ca_create(paths.pki, "test", &err), CEP_OK, "%s",
 	    err.msg);
-	cr_assert_eq(cep_mkdirs(paths.run, 0750, &err), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(paths.run, 0750, &err), CEP_OK);
 
 	char link[4200], self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -313,7 +314,7 @@ static CEP_FIX_FN Cep__V1__RunState wait_state(const char *id,
 	for (int t = 0; t < ms; t += 50) {
 		if ((st = run_state(id, reason, len)) == want)
 			break;
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	}
 	return st;
 }
@@ -356,7 +357,7 @@ static CEP_FIX_FN int wait_procs(const char *id, int want, int ms)
 		/* reap what the delegate has not reaped yet is not our job */
 		if ((n = procs_of(id)) == want)
 			break;
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	}
 	return n;
 }

@@ -17,7 +17,10 @@
 
 #include "executor.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
+#include "run_id.h"
 
 #define RUN "r-0123456789abcdef"
 
@@ -41,7 +44,7 @@ static void write_file(const char *name, const char *text, unsigned mode)
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, &err),
+	cr_assert_eq(cep_files_write(path, text, strlen(text), mode, &err),
 	    CEP_OK, "%s", err.msg);
 }
 
@@ -91,7 +94,7 @@ static int launch(cep_exec_handle *h, cep_err *err)
 	char id[4200];
 	snprintf(id, sizeof(id), "%s/identity", dir);
 	cep_err e = {0};
-	cr_assert_eq(cep_mkdirs(id, 0700, &e), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(id, 0700, &e), CEP_OK);
 	static const char pem[] = "-----BEGIN X-----\nAA\n-----END X-----\n";
 	write_file("identity/ca.crt", pem, 0600);
 	write_file("identity/runner.crt", pem, 0600);
@@ -101,7 +104,7 @@ static int launch(cep_exec_handle *h, cep_err *err)
 	    .identity_dir = id,
 	    .relay_url = "tls+tcp://127.0.0.1:7443",
 	    .server_name = "localhost",
-	    .not_after_ms = cep_now_ms() + 60000,
+	    .not_after_ms = cep_clock_now_ms() + 60000,
 	    .fault_types = types,
 	    .nfault_types = 2};
 	return delegate_executor_launch(ex, &l, h, err);
@@ -114,7 +117,7 @@ static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
 	for (int i = 0; i < 200 && st == CEP_EXEC_ALIVE; i++) {
 		st = delegate_executor_poll(ex, h, what, len);
 		if (st == CEP_EXEC_ALIVE)
-			cep_sleep_ms(25);
+			cep_clock_sleep_ms(25);
 	}
 	return st;
 }
@@ -130,7 +133,7 @@ Test(executor_launcher, launch_poll_kill_undo_through_the_launcher)
 	cr_assert_eq(rv, CEP_OK, "%s", err.msg);
 	cr_assert_str_eq(h.run_id.s, RUN);
 	cr_assert_gt(h.pid, 1);
-	cr_assert_eq(h.start, cep_proc_start_time(h.pid));
+	cr_assert_eq(h.start, cep_procfs_start_time(h.pid));
 	char what[256];
 	cr_assert_eq(delegate_executor_poll(ex, &h, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);
@@ -158,7 +161,7 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 		rv = delegate_executor_node_undo(ex, RUN, recs, &undone, &err);
 		if (rv == CEP_EXEC_PENDING) {
 			cr_assert_null(undone);
-			cep_sleep_ms(25);
+			cep_clock_sleep_ms(25);
 		}
 	}
 	cr_assert_eq(rv, CEP_EXEC_DONE, "%d %s", rv, err.msg);
@@ -173,7 +176,7 @@ Test(executor_launcher, node_undo_runs_a_cleanup_runner)
 		rv = delegate_executor_node_undo(ex, RUN, bad, &undone, &err);
 		if (rv != CEP_EXEC_PENDING)
 			break;
-		cep_sleep_ms(25);
+		cep_clock_sleep_ms(25);
 	}
 	cr_assert_eq(rv, CEP_EXEC_FAILED, "%d %s", rv, err.msg);
 	cr_assert_eq(err.code, CEP_NOT_FOUND, "%d %s", err.code, err.msg);
@@ -184,7 +187,7 @@ Test(executor_launcher, without_a_launcher_poll_reads_proc_and_undo_waits)
 {
 	/* no launcher started: poll answers from /proc by pid + start */
 	cep_exec_handle self = {.pid = (int)getpid(),
-	    .start = cep_proc_start_time((int)getpid())};
+	    .start = cep_procfs_start_time((int)getpid())};
 	cr_assert(cep_run_id_parse(&self.run_id, RUN));
 	char what[256];
 	cr_assert_eq(delegate_executor_poll(ex, &self, what, sizeof(what)),

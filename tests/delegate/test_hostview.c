@@ -22,7 +22,9 @@
 #include "launcher.h"
 #include "policy.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 static cep_policy pol;
 static char *dir;
@@ -38,7 +40,7 @@ static void start_launcher(void)
 	snprintf(runs, sizeof(runs), "%s/runs", dir);
 	snprintf(url, sizeof(url), "ipc://%s/launcher.sock", dir);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, "#!/bin/sh\n", 10, 0755, &err),
+	cr_assert_eq(cep_files_write(bin, "#!/bin/sh\n", 10, 0755, &err),
 	    CEP_OK);
 	cep_launcher_opts o = {.url = url,
 	    .runner_bin = bin,
@@ -61,9 +63,9 @@ static void start_sleeper(void)
 	}
 	char comm[64] = "";
 	for (int i = 0; i < 100 && strcmp(comm, "sleep") != 0; i++) {
-		if (!cep_proc_info(sleeper, comm, sizeof(comm), NULL))
+		if (!cep_procfs_info(sleeper, comm, sizeof(comm), NULL))
 			comm[0] = '\0';
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 	}
 }
 

@@ -20,7 +20,9 @@
 #include "kube.h"
 #include "kubeapi_fixture.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define RELAY "tls+tcp://127.0.0.1:7443"
 #define SEL_CEP "app.kubernetes.io/managed-by=cep"
@@ -37,7 +39,7 @@ static char idd[4200];
 static void put(const char *path, const char *text, unsigned mode)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, &err),
+	cr_assert_eq(cep_files_write(path, text, strlen(text), mode, &err),
 	    CEP_OK, "%s", err.msg);
 }
 
@@ -137,7 +139,7 @@ static void setup(void)
 	free(akc);
 	char dir[4200];
 	snprintf(dir, sizeof(dir), "%s/config/connectors.d", tmp);
-	cr_assert_eq(cep_mkdirs(dir, 0700, &err), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(dir, 0700, &err), CEP_OK);
 	char *kc = kubeapi_kubeconfig(api, "delegate");
 	connector("sleepy", kc, "cep/sleep", "5s");
 	connector("failing", kc, "cep/exit3", "5s");
@@ -150,13 +152,13 @@ static void setup(void)
 	connector("dead", dkc, "cep/sleep", "1s");
 	cep_paths p;
 	cr_assert_eq(cep_paths_resolve(tmp, &p, &err), CEP_OK);
-	cr_assert_eq(cep_connectors_load(&p, &conns, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_connector_list_load(&p, &conns, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_eq(delegate_executor_kube_new(conns, "test", RELAY, &ex,
 	                 &err),
 	    CEP_OK, "%s", err.msg);
 	snprintf(idd, sizeof(idd), "%s/identity", tmp);
-	cr_assert_eq(cep_mkdirs(idd, 0700, &err), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(idd, 0700, &err), CEP_OK);
 	char f[4300];
 	snprintf(f, sizeof(f), "%s/ca.crt", idd);
 	put(f, "CA", 0600);
@@ -170,7 +172,7 @@ static void teardown(void)
 {
 	delegate_executor_free(ex);
 	ex = NULL;
-	cep_connectors_free(conns);
+	cep_connector_list_free(conns);
 	cep_kube_free(admin);
 	kubeapi_stop(api);
 	if (silent_fd >= 0)
@@ -195,7 +197,7 @@ static void launch(const char *conn, char *id, cep_exec_handle *h,
 	    .connector = conn,
 	    .ns = "shop",
 	    .appliance = "test",
-	    .not_after_ms = cep_now_ms() + life_ms};
+	    .not_after_ms = cep_clock_now_ms() + life_ms};
 	cep_err err = {0};
 	cr_assert_eq(delegate_executor_launch(ex, &l, h, &err), CEP_OK, "%s",
 	    err.msg);
@@ -208,7 +210,7 @@ static enum cep_exec_status wait_exit(const cep_exec_handle *h, char *what,
 	for (int t = 0; t < ms && st == CEP_EXEC_ALIVE; t += 100) {
 		st = delegate_executor_poll(ex, h, what, len);
 		if (st == CEP_EXEC_ALIVE)
-			cep_sleep_ms(100);
+			cep_clock_sleep_ms(100);
 	}
 	return st;
 }
@@ -219,7 +221,7 @@ static enum cep_exec_state undo(const char *id, cep_err *err)
 	for (int t = 0; t < 60000 && rv == CEP_EXEC_PENDING; t += 100) {
 		rv = delegate_executor_undo(ex, id, err);
 		if (rv == CEP_EXEC_PENDING)
-			cep_sleep_ms(100);
+			cep_clock_sleep_ms(100);
 	}
 	return rv;
 }
@@ -250,7 +252,7 @@ static json_t *wait_obj(const cep_kube_res *res, const char *name, int ms)
 {
 	json_t *o = NULL;
 	for (int t = 0; t < ms && (o = get_obj(res, name)) == NULL; t += 100)
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	return o;
 }
 
@@ -399,7 +401,7 @@ Test(kube_exec, kill_deletes_the_pod)
 		json_decref(pod);
 		if (run)
 			break;
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	cr_assert_eq(delegate_executor_poll(ex, &h, what, sizeof(what)),
 	    CEP_EXEC_ALIVE);
@@ -409,7 +411,7 @@ Test(kube_exec, kill_deletes_the_pod)
 	for (int t = 0; t < 10000 && (gone = get_obj(&cep_kube_pods, h.pod));
 	     t += 100) {
 		json_decref(gone);
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	cr_assert_null(gone, "pod still there after kill (%s)", what);
 	cep_err err = {0};
@@ -421,11 +423,11 @@ Test(kube_exec, dead_api_server_does_not_delay_another_connector)
 {
 	char dead[24], live[24], what[512];
 	cep_exec_handle hd, hl;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	launch("dead", dead, &hd, 120000);
 	launch("sleepy", live, &hl, 120000);
 	/* launch itself never waits for a cluster */
-	cr_assert_lt(cep_mono_ms() - t0, 2000);
+	cr_assert_lt(cep_clock_mono_ms() - t0, 2000);
 	json_t *pod = wait_obj(&cep_kube_pods, hl.pod, 20000);
 	cr_assert_not_null(pod,
 	    "healthy connector's pod not created while "
@@ -452,7 +454,7 @@ Test(kube_exec, forbidden_watch_mid_run_ends_run_and_cleans_up)
 	json_t *pod = wait_obj(&cep_kube_pods, h.pod, 15000);
 	cr_assert_not_null(pod);
 	json_decref(pod);
-	cep_sleep_ms(500); /* let the watch start (it is not asserted) */
+	cep_clock_sleep_ms(500); /* let the watch start (it is not asserted) */
 	cr_assert_eq(
 	    kubeapi_control(api, "revoke",
 	        "{\"user\": \"delegate\", "
@@ -480,14 +482,14 @@ Test(kube_exec, unpullable_image_ends_at_the_launch_timeout_and_cleans_up)
 {
 	char id[24], what[512], want[200];
 	cep_exec_handle h;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	launch("unpullable", id, &h, 120000);
 	json_t *pod = wait_obj(&cep_kube_pods, h.pod, 15000);
 	cr_assert_not_null(pod);
 	json_decref(pod);
 	cr_assert_eq(wait_exit(&h, what, sizeof(what), 30000), CEP_EXEC_EXITED);
 	/* ended by timeouts.launch (3s), not earlier */
-	cr_assert_geq(cep_mono_ms() - t0, 3000, "%s", what);
+	cr_assert_geq(cep_clock_mono_ms() - t0, 3000, "%s", what);
 	pod = get_obj(&cep_kube_pods, h.pod); /* what the cluster shows */
 	if (pod != NULL) {
 		const char *ph = jpath(pod, "status", "phase", NULL);
@@ -570,7 +572,7 @@ Test(kube_exec, collection_removes_objects_of_finished_and_unknown_runs)
 	     (count_run(&cep_kube_pods, b.s) > 0 ||
 	         count_run(&cep_kube_secrets, b.s) > 0);
 	     t += 100)
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	cr_assert_eq(count_run(&cep_kube_pods, b.s), 0);
 	cr_assert_eq(count_run(&cep_kube_secrets, b.s), 0);
 	cr_assert_eq(count_run(&cep_kube_pods, a.s), 1);

@@ -12,7 +12,7 @@
 #include "exp.h"
 #include "policy.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 static cep_policy pol;
 
@@ -197,7 +197,7 @@ Test(policy, pid_checked_by_comm)
 				comm[0] = '\0';
 			fclose(f);
 		}
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	}
 	snprintf(pol.deny[1], sizeof(pol.deny[1]), "sleep");
 	char fy[128];

@@ -22,7 +22,7 @@ static char *side; /* scripts and flags the pod processes can read */
 static void put(const char *path, const char *text, unsigned mode)
 {
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, &err),
+	cr_assert_eq(cep_files_write(path, text, strlen(text), mode, &err),
 	    CEP_OK, "%s", err.msg);
 }
 
@@ -66,7 +66,7 @@ static void kube_setup(void)
 	free(akc);
 	char dir[4300], y[8192];
 	snprintf(dir, sizeof(dir), "%s/connectors.d", paths.config);
-	cr_assert_eq(cep_mkdirs(dir, 0700, &err), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(dir, 0700, &err), CEP_OK);
 	char *kc = kubeapi_kubeconfig(api, "delegate");
 	snprintf(y, sizeof(y),
 	    "kubeconfig: %s\nnamespaces: [shop, \"team-*\"]\n"
@@ -131,7 +131,7 @@ static void refused_with(const char *conn, const char *ns, const char *want)
 	free(y);
 	cr_assert_eq(rv, CEP_FAILED_PRECONDITION, "%s", err.msg);
 	cr_assert(strstr(err.msg, want) != NULL, "got: %s", err.msg);
-	cep_sleep_ms(300); /* a launch, had there been one, would show */
+	cep_clock_sleep_ms(300); /* a launch, had there been one, would show */
 	cr_assert_eq(cep_objects(), 0, "an object exists after a refusal");
 	char runs[4300];
 	snprintf(runs, sizeof(runs), "%s/runs", paths.state);
@@ -199,14 +199,14 @@ static json_t *wait_pod(const char *id, int ms)
 {
 	json_t *o = NULL;
 	for (int t = 0; t < ms && (o = pod_of(id)) == NULL; t += 100)
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	return o;
 }
 
 static void wait_no_objects(int ms)
 {
 	for (int t = 0; t < ms && cep_objects() > 0; t += 100)
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	cr_assert_eq(cep_objects(), 0, "objects with the cep labels remain");
 }
 
@@ -225,7 +225,7 @@ Test(policy_kube, accepted_run_becomes_a_pod_and_leaves_nothing)
 	char uri[256];
 	for (int t = 0; t < 3000 && !relay_granted(id, uri, sizeof(uri));
 	     t += 50)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	cr_assert(relay_granted(id, uri, sizeof(uri)));
 	cr_assert(strstr(uri, "/prod/shop/") != NULL, "identity %s", uri);
 	let_exit(id);
@@ -276,7 +276,7 @@ Test(policy_kube, restart_adopts_live_pod_and_collects_unknown)
 	for (int t = 0; t < 15000 && (u = pod_of(unknown.s)) != NULL;
 	     t += 100) {
 		json_decref(u);
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	cr_assert_null(u, "leftover pod of an unknown run not collected");
 	pod = pod_of(id);

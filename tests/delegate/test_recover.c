@@ -18,7 +18,7 @@ Test(recover, restart_adopts_live_runner)
 	start_delegate();
 	cr_assert_eq(run_state(id, NULL, 0), CEP__V1__RUN_STATE__RUN_RUNNING);
 	for (int t = 0; t < 3000 && !relay_granted(id, NULL, 0); t += 50)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	cr_assert(relay_granted(id, NULL, 0), "adopted run not re-granted");
 	runner_exit(id);
 	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ERROR, 10000,
@@ -128,13 +128,13 @@ Test(recover, deadline_aborts_then_kills)
 	cr_assert_eq(cep_journal_open(dir, &j, &err), CEP_OK, "%s", err.msg);
 	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_DEADLINE_MS;
-	rec.deadline_ms = cep_now_ms() - 1000;
+	rec.deadline_ms = cep_clock_now_ms() - 1000;
 	cr_assert_eq(cep_journal_append(j, &rec, true, &err), CEP_OK);
 	cep_journal_close(j);
 
 	start_delegate();
 	for (int t = 0; t < 3000 && !relay_got_abort(id); t += 50)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	cr_assert(relay_got_abort(id), "no ABORT at the deadline");
 	cr_assert_eq(procs_of(id), 2, "killed without the grace period");
 	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ABORTED, 12000,

@@ -53,7 +53,7 @@ Test(runs, policy_refusal_creates_nothing)
 static void on_slow_inspect(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	cep_sleep_ms(300);
+	cep_clock_sleep_ms(300);
 	Cep__V1__LauncherFacts f = CEP__V1__LAUNCHER_FACTS__INIT;
 	f.f_blocks = 1000;
 	f.f_bavail = 900;
@@ -64,7 +64,7 @@ static void on_slow_inspect(cep_rpc_call *c, void *arg)
 static void on_slow_launch(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
-	cep_sleep_ms(3000);
+	cep_clock_sleep_ms(3000);
 	cep_rpc_call_fail(c, CEP_UNAVAILABLE, "a stand-in launcher");
 }
 
@@ -160,7 +160,7 @@ Test(runs, full_lifecycle_to_passed)
 	snprintf(want, sizeof(want), "cep://test/local/host/%s", id);
 	for (int t = 0; t < 3000 && !relay_granted(id, uri, sizeof(uri));
 	     t += 50)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	cr_assert_str_eq(uri, want);
 	check_identity(id);
 	jsum s;
@@ -168,7 +168,7 @@ Test(runs, full_lifecycle_to_passed)
 	/* runner_pid is journaled just after fork returns: the runner may be
 	 * seen in /proc a moment earlier */
 	for (int t = 0; t < 3000 && s.pid == 0; t += 50) {
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 		journal_of(id, &s);
 	}
 	cr_assert(
@@ -204,7 +204,7 @@ Test(runs, full_lifecycle_to_passed)
 	snprintf(p, sizeof(p), "%s/runs/%s/identity", paths.state, id);
 	cr_assert(!file_exists(p), "identity/ left behind");
 	for (int t = 0; t < 3000 && !relay_finished(id); t += 50)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	cr_assert(relay_finished(id));
 	cr_assert(!relay_granted(id, NULL, 0));
 
@@ -251,7 +251,7 @@ Test(runs, follow_parks_until_an_event)
 	snprintf(a.id, sizeof(a.id), "%s", id);
 	pthread_t t;
 	pthread_create(&t, NULL, follow_thread, &a);
-	cep_sleep_ms(300);
+	cep_clock_sleep_ms(300);
 	cr_assert_eq(a.got, 0);
 	cr_assert_eq(push(id, 1, 2, NULL), 2);
 	pthread_join(t, NULL);
@@ -268,18 +268,18 @@ Test(runs, abort_kills_after_grace)
 	req.run_id = id;
 	req.reason = (char *)"test abort";
 	cep_err err = {0};
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_assert_eq(cep_rpc_invoke(admin, "cep.v1.Admin/Abort", &req.base,
 	                 &cep__v1__run_info__descriptor, NULL, 5000, &err),
 	    CEP_OK, "%s", err.msg);
 	for (int t = 0; t < 3000 && !relay_got_abort(id); t += 50)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	cr_assert(relay_got_abort(id), "relay saw no ABORT");
 	/* The fake runner ignores the abort: it must be killed, not earlier
 	 * than the grace period. */
-	cep_sleep_ms(t0 + 3000 - cep_mono_ms());
+	cep_clock_sleep_ms(t0 + 3000 - cep_clock_mono_ms());
 	int n = procs_of(id);
-	if (cep_mono_ms() - t0 < 4500)
+	if (cep_clock_mono_ms() - t0 < 4500)
 		cr_assert_eq(n, 2, "killed before the grace period");
 	cr_assert_eq(wait_state(id, CEP__V1__RUN_STATE__RUN_ABORTED, 12000,
 	                 reason, sizeof(reason)),

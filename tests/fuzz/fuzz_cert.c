@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "pki.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 static char *ca_pem;
 static cep_pki_ca *ca;
@@ -29,7 +31,7 @@ static void make_ca(void)
 		abort();
 	}
 	ca_pem = strdup(cep_pki_ca_cert_pem(ca));
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 	if (ca_pem == NULL)
 		abort();
 }
@@ -54,7 +56,7 @@ static void fuzz_uri(const uint8_t *data, size_t size)
 	uri[size] = '\0';
 	cep_pki_issue_req req = {.cn = "fuzz",
 	    .uri_san = uri,
-	    .not_after_ms = cep_now_ms() + 3600 * 1000};
+	    .not_after_ms = cep_clock_now_ms() + 3600 * 1000};
 	char *crt = NULL, *key = NULL;
 	uint8_t *der = NULL;
 	size_t n = 0;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "util.h"
+#include "files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,14 +20,14 @@ static char home[] = "/tmp/cep-fuzz-config-XXXXXX";
 
 static void cleanup(void)
 {
-	cep_rmtree(home, NULL);
+	cep_files_rmtree(home, NULL);
 }
 
 static void setup(void)
 {
 	if (mkdtemp(home) == NULL ||
 	    cep_paths_resolve(home, &paths, NULL) != 0 ||
-	    cep_mkdirs(paths.config, 0700, NULL) != 0)
+	    cep_files_mkdirs(paths.config, 0700, NULL) != 0)
 		abort();
 	snprintf(file, sizeof(file), "%s/cep.yaml", paths.config);
 	atexit(cleanup);

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "connector.h"
-#include "util.h"
+#include "files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,7 +21,7 @@ static char file[sizeof(dir) + 32];
 
 static void cleanup(void)
 {
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 }
 
 static void setup(void)

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    cep_exp_item_type(it));
 		sum += read_item(it, ts ? ts->params : NULL);
 		sum += read_item(it, cep_exp_probe_common());
-		sum += strlen(cep_probe_mode_name(cep_exp_probe_mode(it)));
+		sum += strlen(cep_exp_probe_mode_name(cep_exp_probe_mode(it)));
 	}
 	for (size_t i = 0; i < cep_exp_nlabels(e); i++)
 		sum += strlen(cep_exp_label_key(e, i)) +

@@ -12,14 +12,14 @@
 
 #include "journal.h"
 #include "log.h"
-#include "util.h"
+#include "files.h"
 
 static char dir[] = "/tmp/cep-fuzz-journal-XXXXXX";
 static char path[sizeof(dir) + 16];
 
 static void cleanup(void)
 {
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -18,7 +18,8 @@
 #include "cep.pb-c.h"
 #include "pki.h"
 #include "signsvc.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 static cep_pki_ca *ca;
 static const cep_signsvc_policy pol = {.appliance = "fuzz",
@@ -37,7 +38,7 @@ static void init_ca(void)
 		fprintf(stderr, "fuzz_sign: %s\n", err.msg);
 		abort();
 	}
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -51,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (req == NULL)
 		return 0;
 	cep_err err = {0};
-	int rv = signer_signsvc_check(&pol, req, cep_now_ms(), &err);
+	int rv = signer_signsvc_check(&pol, req, cep_clock_now_ms(), &err);
 	if (rv != CEP_OK && err.msg[0] == '\0')
 		abort(); /* a refusal always says why */
 	if (rv == CEP_OK) {

@@ -13,14 +13,14 @@
 
 #include "log.h"
 #include "spool.h"
-#include "util.h"
+#include "files.h"
 
 static char dir[] = "/tmp/cep-fuzz-spool-XXXXXX";
 static char path[sizeof(dir) + 32];
 
 static void cleanup(void)
 {
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -41,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void put_file(const uint8_t *data, size_t size)
 {
 	/* a clean directory: no cursor, no segments of an earlier input */
-	cep_rmtree(dir, NULL);
+	cep_files_rmtree(dir, NULL);
 	if (mkdir(dir, 0700) != 0)
 		abort();
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -19,7 +19,8 @@
 #include "log.h"
 #include "rpc.h"
 #include "tunnel_int.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define WAIT_MS 5000
 
@@ -107,14 +108,14 @@ static void collect(cep_tunnel *t, const Cep__V1__CpTunnelCalls *calls,
     bool *answered)
 {
 	size_t n = calls->n_calls, got = 0;
-	int64_t end = cep_mono_ms() + WAIT_MS;
+	int64_t end = cep_clock_mono_ms() + WAIT_MS;
 	while (got < n) {
 		uint64_t id;
 		uint8_t *buf;
 		size_t len;
 		if (!relay_tunnel_reply_pop(t, &id, &buf, &len)) {
-			trap_unless(cep_mono_ms() < end);
-			cep_sleep_ms(1);
+			trap_unless(cep_clock_mono_ms() < end);
+			cep_clock_sleep_ms(1);
 			continue;
 		}
 		Cep__V1__Envelope *e = cep__v1__envelope__unpack(NULL, len,

@@ -24,7 +24,9 @@
 #include "launcherfix.h"
 #include "rpc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 static const char fake_runner[] = "#!/bin/sh\nexit 0\n";
 
@@ -150,10 +152,10 @@ Test(inspect, a_process_its_namespace_and_a_filesystem)
 	}
 	for (int i = 0; i < 100; i++) { /* until the exec shows */
 		char comm[64] = "";
-		if (cep_proc_info(child, comm, sizeof(comm), NULL) &&
+		if (cep_procfs_info(child, comm, sizeof(comm), NULL) &&
 		    strcmp(comm, "sleep") == 0)
 			break;
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 	}
 	char link[4200], target[4200];
 	snprintf(link, sizeof(link), "%s/via-link", T.dir);
@@ -266,7 +268,8 @@ Test(inspect, a_path_under_a_pids_root_stays_in_it)
 	snprintf(inner, sizeof(inner), "%s/data", jail);
 	snprintf(esc, sizeof(esc), "%s/escape", jail);
 	cep_err err = {0};
-	cr_assert_eq(cep_mkdirs(inner, 0755, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(inner, 0755, &err), CEP_OK, "%s",
+	    err.msg);
 	cr_assert_eq(symlink("/etc", esc), 0);
 	pid_t pid = jailed(jail);
 	static const char *const cases[][2] = {
@@ -299,7 +302,7 @@ Test(inspect, the_walk_without_openat2_stays_in_its_root)
 	snprintf(jail, sizeof(jail), "%s/jail", T.dir);
 	snprintf(p, sizeof(p), "%s/data/deep", jail);
 	cep_err err = {0};
-	cr_assert_eq(cep_mkdirs(p, 0755, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(p, 0755, &err), CEP_OK, "%s", err.msg);
 	static const char *const links[][2] = {{"escape", "/etc"},
 	    {"up", "../../../.."}, {"in", "/data"}, {"loop", "loop"},
 	    {"data/deep/back", "../../in/deep"}};

@@ -21,7 +21,9 @@
 #include "rpc.h"
 #include "runproc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "procfs.h"
 
 #define RUN "r-0123456789abcdef"
 #define PEM "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -66,7 +68,7 @@ static Cep__V1__LaunchRequest request(char **types, size_t n)
 	r.relay_url = (char *)"tls+tcp://127.0.0.1:7443";
 	r.server_name = (char *)"localhost";
 	r.ca_pem = r.cert_pem = r.key_pem = (char *)PEM;
-	r.deadline_ms = cep_now_ms() + 60000;
+	r.deadline_ms = cep_clock_now_ms() + 60000;
 	return r;
 }
 
@@ -128,7 +130,7 @@ Test(launcher, check_launch_refuses_each_bad_field)
 	refused(&r, CEP_INVALID_ARGUMENT, "key_pem");
 	free(big);
 	r = request(types, 1);
-	r.deadline_ms = cep_now_ms() - 1;
+	r.deadline_ms = cep_clock_now_ms() - 1;
 	refused(&r, CEP_INVALID_ARGUMENT, "deadline_ms");
 	r = request(types, 1);
 	r.cp_proxy = (char *)"http://proxy:3128";
@@ -242,7 +244,7 @@ Test(launcher, launch_poll_signal_undo)
 	cr_assert_eq(launch(types, 2, &rep, &err), CEP_OK, "%s", err.msg);
 	int pid = rep->pid;
 	cr_assert_gt(pid, 1);
-	cr_assert_eq(rep->start, cep_proc_start_time(pid));
+	cr_assert_eq(rep->start, cep_procfs_start_time(pid));
 	cr_assert_str_eq(rep->caps, "NET_ADMIN,SYS_ADMIN,SYS_PTRACE,KILL");
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	if (geteuid() == 0) {
@@ -250,7 +252,7 @@ Test(launcher, launch_poll_signal_undo)
 		    CEP_CAP_SYS_ADMIN | CEP_CAP_SYS_PTRACE | CEP_CAP_KILL);
 		for (int i = 0; i < 50 && status_hex(pid, "CapBnd:") != want;
 		     i++)
-			cep_sleep_ms(20); /* until execv happened */
+			cep_clock_sleep_ms(20); /* until execv happened */
 		cr_assert_eq(status_hex(pid, "CapEff:"), want);
 		cr_assert_eq(status_hex(pid, "CapBnd:"), want);
 		cr_assert_eq(status_hex(pid, "CapAmb:"), want);
@@ -270,7 +272,7 @@ Test(launcher, launch_poll_signal_undo)
 	cr_assert_eq(call("cep.v1.Launcher/Signal", &sig.base, &err), CEP_OK);
 	bool alive = true;
 	for (int i = 0; i < 100 && (alive = poll_alive(how, sizeof(how))); i++)
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	cr_assert(!alive);
 	cr_assert_str_eq(how, "signal 9");
 
@@ -293,7 +295,7 @@ Test(launcher, undo_kills_every_process_of_the_run)
 	for (int i = 0;
 	     i < 50 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0, NULL) < 1;
 	     i++)
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	Cep__V1__LauncherRun q = CEP__V1__LAUNCHER_RUN__INIT;
 	q.run_id = (char *)RUN;
 	cr_assert_eq(call("cep.v1.Launcher/Undo", &q.base, &err), CEP_OK, "%s",
@@ -350,7 +352,7 @@ Test(launcher, cleanup_runs_the_cleanup_runner_and_reports)
 		}
 		protobuf_c_message_free_unpacked(&rep->base, NULL);
 		if (!done)
-			cep_sleep_ms(20);
+			cep_clock_sleep_ms(20);
 	}
 	cr_assert(done, "the cleanup never ended");
 	cr_assert_eq(launcher_nruns(T.L), 0, "a finished cleanup is forgotten");
@@ -374,7 +376,7 @@ Test(launcher, restarted_launcher_adopts_its_runners)
 	for (int i = 0;
 	     i < 100 && cep_runproc_scan(RUN, CEP_RUNPROC_RUNNER, 0, NULL) < 1;
 	     i++)
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	launcher_free(T.L); /* a crash, as far as the runner knows */
 	T.L = NULL;
 	start(getuid());
@@ -402,8 +404,9 @@ Test(launcher, restart_removes_identities_of_gone_runners)
 	snprintf(id, sizeof(id), "%s/r-00000000000000aa/identity", T.runs);
 	snprintf(key, sizeof(key), "%s/runner.key", id);
 	cep_err err = {0};
-	cr_assert_eq(cep_mkdirs(id, 0700, &err), CEP_OK);
-	cr_assert_eq(cep_write_file(key, PEM, strlen(PEM), 0600, &err), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(id, 0700, &err), CEP_OK);
+	cr_assert_eq(cep_files_write(key, PEM, strlen(PEM), 0600, &err),
+	    CEP_OK);
 	start(getuid());
 	struct stat sb;
 	cr_assert_neq(stat(key, &sb), 0, "the stale key stayed");

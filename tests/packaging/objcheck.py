@@ -13,11 +13,14 @@ cycles:   the strongly connected components of that file graph. A
           (a call back up the layers): it fails, with the edges and the
           symbols that close it. A component inside one program folder is
           allowed, and printed as information.
-prefixes: every global symbol a library file defines starts with cep_
-          (lib/<module>: the module's names), and every global symbol of
-          a program starts with that program's own prefix (relay_,
-          delegate_, runner_, cepctl_, launcher_, signer_), never cep_:
-          grep tells a library name from a program's by its first word.
+prefixes: every global symbol a file of lib/<module> defines starts
+          with cep_<p>_, p the module's name or the stem of one of that
+          module's public headers (lib/<module>/*.h, not *_int.h): from a
+          name, grep finds the header that declares it. Every global
+          symbol of a program starts with that program's own prefix
+          (relay_, delegate_, runner_, cepctl_, launcher_, signer_), never
+          cep_: grep tells a library name from a program's by its first
+          word.
           Allowed besides: a program's main and the names of
           prefix_allow.txt (beside this script; each of its lines must
           still match, so that list only shrinks). The protobuf-generated
@@ -37,7 +40,9 @@ OWN_PREFIX = {"relay": "relay_", "delegate": "delegate_", "runner": "runner_",
 # what the compiler itself defines under sanitizers or coverage
 COMPILER = ("__odr_asan", "__asan", "__ubsan", "__sancov", "__gcov", "__llvm",
             "__profc", "__profd")
-ALLOW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prefix_allow.txt")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ALLOW = os.path.join(HERE, "prefix_allow.txt")
+SOURCE = os.path.normpath(os.path.join(HERE, "..", ".."))
 
 
 def objects(build):
@@ -181,13 +186,50 @@ def allowlist():
     return out
 
 
+def lib_prefixes(module):
+    """("cep_<module>_", "cep_<stem>_" per public header) of lib/<module>."""
+    folder = os.path.join(SOURCE, module)
+    stems = sorted(os.path.basename(h)[:-2]
+                   for h in glob.glob(os.path.join(folder, "*.h"))
+                   if not h.endswith("_int.h"))
+    if not stems:
+        return None
+    name = os.path.basename(module)
+    return tuple("cep_%s_" % p for p in [name] + [s for s in stems if s != name])
+
+
+def own_prefixes(objs):
+    """{module: its allowed prefixes}; None when a library has no header
+    (the source is not where this script thinks)."""
+    out = {}
+    for module in sorted({m for m, _ in objs.values()}):
+        if module in OWN_PREFIX:
+            out[module] = (OWN_PREFIX[module],)
+            continue
+        out[module] = lib_prefixes(module)
+        if out[module] is None:
+            print("FAIL: no public header in %s: is %s the source?" % (
+                os.path.join(SOURCE, module), SOURCE))
+            return None
+    return out
+
+
 def prefixes(objs):
+    # the rule itself: a module's or a header's name, and a whole word of it
+    probe = ("cep_base_", "cep_clock_")
+    if (not "cep_clock_now_ms".startswith(probe) or
+            "cep_clockwork".startswith(probe) or "cep_now_ms".startswith(probe)):
+        print("FAIL: the prefix rule misreads a known name")
+        return 1
+    own = own_prefixes(objs)
+    if own is None:
+        return 1
     _, defs = graph(objs)
     allow = allowlist()
     used, bad = set(), []
     for src in sorted(defs):
         module = objs[src][0]
-        ok = (OWN_PREFIX[module],) if module in OWN_PREFIX else ("cep_",)
+        ok = own[module]
         for s in sorted(defs[src]):
             is_main = s == "main" and not module.startswith("lib/")
             if s.startswith(ok + COMPILER) or is_main:
@@ -199,7 +241,8 @@ def prefixes(objs):
                 continue
             bad.append("%s: %s" % (src, s))
     for b in bad:
-        print("FAIL: global without its prefix (lib: cep_, a program: its own): " + b)
+        print("FAIL: global without its prefix (lib/<module>: cep_<module or "
+              "public header>_, a program: its own): " + b)
     for a in allow:
         if a[2] not in used:
             print("FAIL: prefix_allow.txt line matches nothing, remove it: " + a[2])

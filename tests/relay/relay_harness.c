@@ -22,7 +22,9 @@
 
 #include "log.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 /* ------------------------------------------------------- fake delegate */
 
@@ -122,7 +124,7 @@ static void write_pem(const char *name, const char *pem, unsigned mode)
 	char path[PATH_MAX + 16];
 	cep_err err = {0};
 	snprintf(path, sizeof(path), "%s/%s", E.paths.pki, name);
-	cr_assert_eq(cep_write_file(path, pem, strlen(pem), mode, &err), 0,
+	cr_assert_eq(cep_files_write(path, pem, strlen(pem), mode, &err), 0,
 	    "%s", err.msg);
 }
 
@@ -132,8 +134,10 @@ static void make_home(void)
 	E.home = cep_test_tmpdir("relay");
 	cr_assert_eq(cep_paths_resolve(E.home, &E.paths, &err), 0, "%s",
 	    err.msg);
-	cr_assert_eq(cep_mkdirs(E.paths.pki, 0700, &err), 0, "%s", err.msg);
-	cr_assert_eq(cep_mkdirs(E.paths.run, 0750, &err), 0, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(E.paths.pki, 0700, &err), 0, "%s",
+	    err.msg);
+	cr_assert_eq(cep_files_mkdirs(E.paths.run, 0750, &err), 0, "%s",
+	    err.msg);
 	cr_assert_eq(cep_pki_ca_create(E.paths.pki, APPLIANCE, &err), 0, "%s",
 	    err.msg);
 	cr_assert_eq(cep_pki_ca_load(&E.ca, E.paths.pki, &err), 0, "%s",
@@ -142,7 +146,7 @@ static void make_home(void)
 	cep_pki_issue_req req = {.cn = "cep-relay",
 	    .dns = dns,
 	    .ips = ips,
-	    .not_after_ms = cep_now_ms() + 86400000,
+	    .not_after_ms = cep_clock_now_ms() + 86400000,
 	    .server = 1};
 	char *cert = NULL, *key = NULL;
 	cr_assert_eq(cep_pki_issue(E.ca, &req, &cert, &key, &err), 0, "%s",
@@ -179,7 +183,7 @@ static void restore_log(void)
 		return;
 	char *data = NULL;
 	size_t len = 0;
-	if (cep_read_file(E.logpath, 64 << 20, &data, &len, NULL) == 0)
+	if (cep_files_read(E.logpath, 64 << 20, &data, &len, NULL) == 0)
 		fwrite(data, 1, len, stderr);
 	free(data);
 }
@@ -263,7 +267,7 @@ runner *runner_new(unsigned idx, cep_pki_ca *ca, int64_t nb, int64_t na)
 	cep_pki_issue_req req = {.cn = rn->run_id,
 	    .uri_san = rn->uri,
 	    .not_before_ms = nb,
-	    .not_after_ms = na ? na : cep_now_ms() + 3600000};
+	    .not_after_ms = na ? na : cep_clock_now_ms() + 3600000};
 	cr_assert_eq(cep_pki_issue(ca, &req, &rn->cert_pem, &rn->key_pem, &err),
 	    0, "%s", err.msg);
 	cr_assert_eq(cep_pki_cert_der(rn->cert_pem, &rn->der, &rn->der_len,
@@ -338,7 +342,7 @@ int push(runner *rn, const char *batch_run, const char *event_run,
 		cep__v1__event__init(&ev[i]);
 		ev[i].run_id = (char *)event_run;
 		ev[i].seq = first + i;
-		ev[i].time_ms = cep_now_ms();
+		ev[i].time_ms = cep_clock_now_ms();
 		ev[i].type = CEP__V1__EVENT_TYPE__EVENT_LOG;
 		ev[i].text = "hello";
 		evp[i] = &ev[i];
@@ -396,11 +400,11 @@ void sync_grants(void)
 		a[i].run_id = E.granted[i]->run_id;
 		a[i].spec_name = names[i];
 		a[i].spec_yaml = "apiVersion: cep/v1\n";
-		a[i].deadline_ms = cep_now_ms() + 600000;
+		a[i].deadline_ms = cep_clock_now_ms() + 600000;
 		a[i].deadman_ms = 10000;
 		g[i].run_id = E.granted[i]->run_id;
 		g[i].identity_uri = E.granted[i]->uri;
-		g[i].not_after_ms = cep_now_ms() + 3600000;
+		g[i].not_after_ms = cep_clock_now_ms() + 3600000;
 		g[i].assignment = &a[i];
 		gp[i] = &g[i];
 	}
@@ -471,7 +475,7 @@ int log_lines(const char *a, const char *b, const char *c)
 	char *data = NULL;
 	size_t len = 0;
 	fflush(stderr);
-	cr_assert_eq(cep_read_file(E.logpath, 64 << 20, &data, &len, NULL), 0);
+	cr_assert_eq(cep_files_read(E.logpath, 64 << 20, &data, &len, NULL), 0);
 	int n = 0;
 	for (char *line = data; line != NULL && *line != '\0';) {
 		char *nl = strchr(line, '\n');
@@ -537,7 +541,7 @@ void *watch_thread(void *p)
 	w->rc = cep_rpc_invoke(w->rn->cli, "cep.v1.Runner/WatchCommands",
 	    &req.base, &cep__v1__command_batch__descriptor, &rep, w->timeout_ms,
 	    &err);
-	w->t_done = cep_mono_ms();
+	w->t_done = cep_clock_mono_ms();
 	snprintf(w->err, sizeof(w->err), "%s", err.msg);
 	if (w->rc == 0) {
 		Cep__V1__CommandBatch *b = (Cep__V1__CommandBatch *)rep;

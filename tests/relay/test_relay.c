@@ -63,10 +63,10 @@ Test(relay, happy_path)
 	pthread_t t;
 	pthread_create(&t, NULL, watch_thread, &w);
 	while (stat_calls() <= calls)
-		cep_sleep_ms(5);
-	cep_sleep_ms(20);
+		cep_clock_sleep_ms(5);
+	cep_clock_sleep_ms(20);
 	cr_assert_eq(w.t_done, 0, "WatchCommands answered without a command");
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_assert_eq(send_abort(rn->run_id, 1, &err), 0, "%s", err.msg);
 	pthread_join(t, NULL);
 	cr_assert_eq(w.rc, 0, "%s", w.err);
@@ -80,7 +80,7 @@ Test(relay, happy_path)
 	 * before the caller's deadline */
 	cr_assert_eq(send_abort(rn->run_id, 1, &err), 0, "%s", err.msg);
 	w = (watch_arg){.rn = rn, .after = 1, .timeout_ms = 1500};
-	t0 = cep_mono_ms();
+	t0 = cep_clock_mono_ms();
 	watch_thread(&w);
 	cr_assert_eq(w.rc, 0, "%s", w.err);
 	cr_assert_eq(w.n, 0);
@@ -102,7 +102,7 @@ Test(relay, other_ca_refused)
 	cep_err err = {0};
 	char dir[PATH_MAX + 16];
 	snprintf(dir, sizeof(dir), "%s/other-ca", E.home);
-	cr_assert_eq(cep_mkdirs(dir, 0700, &err), 0, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(dir, 0700, &err), 0, "%s", err.msg);
 	cr_assert_eq(cep_pki_ca_create(dir, APPLIANCE, &err), 0, "%s", err.msg);
 	cep_pki_ca *other = NULL;
 	cr_assert_eq(cep_pki_ca_load(&other, dir, &err), 0, "%s", err.msg);
@@ -128,7 +128,7 @@ Test(relay, other_ca_refused)
 Test(relay, expired_identity_refused)
 {
 	cep_err err = {0};
-	int64_t now = cep_now_ms();
+	int64_t now = cep_clock_now_ms();
 	runner *rn = runner_new(4, E.ca, now - 7200000, now - 3600000);
 	grant(rn);
 	sync_grants();
@@ -312,11 +312,11 @@ Test(relay, run_leaves_registry)
 	pthread_t t;
 	pthread_create(&t, NULL, watch_thread, &w);
 	while (stat_calls() <= calls)
-		cep_sleep_ms(5);
-	cep_sleep_ms(20);
+		cep_clock_sleep_ms(5);
+	cep_clock_sleep_ms(20);
 	ungrant(rn);
 	E.finished[E.nfinished++] = rn->run_id;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	sync_grants();
 	pthread_join(t, NULL);
 	cr_assert_eq(w.rc, 0, "%s", w.err);
@@ -386,12 +386,12 @@ Test(relay, delegate_down_unavailable)
 	b.run_id = rn->run_id;
 	b.n_events = 1;
 	b.events = &evp;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	ProtobufCMessage *rep = NULL;
 	int rc = cep_rpc_invoke(rn->cli, "cep.v1.Runner/PushEvents", &b.base,
 	    &cep__v1__event_ack__descriptor, &rep, 1500, &err);
 	cr_assert_eq(rc, CEP_UNAVAILABLE, "got %d: %s", rc, err.msg);
-	cr_assert_lt(cep_mono_ms() - t0, 1500);
+	cr_assert_lt(cep_clock_mono_ms() - t0, 1500);
 }
 
 /* A relay key others can read is refused before anything listens. */
@@ -432,9 +432,9 @@ Test(relay, shutdown_answers_parked_calls)
 	pthread_t t;
 	pthread_create(&t, NULL, watch_thread, &w);
 	while (stat_calls() <= calls)
-		cep_sleep_ms(5);
-	cep_sleep_ms(20);
-	int64_t t0 = cep_mono_ms();
+		cep_clock_sleep_ms(5);
+	cep_clock_sleep_ms(20);
+	int64_t t0 = cep_clock_mono_ms();
 	relay_free(E.relay);
 	E.relay = NULL;
 	pthread_join(t, NULL);

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "util.h"
+#include "clock.h"
 
 TestSuite(relay_load, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -48,7 +48,7 @@ static int with_retry(many_arg *m, runner *rn, uint64_t first)
 			break;
 		if (first > 0)
 			m->retried_events += MANY_BATCH;
-		cep_sleep_ms(cep_rpc_backoff_ms(attempt, 20, 500));
+		cep_clock_sleep_ms(cep_rpc_backoff_ms(attempt, 20, 500));
 	}
 	snprintf(m->err, sizeof(m->err), "%s: %s", rn->run_id, err.msg);
 	return -1;
@@ -78,7 +78,7 @@ Test(relay_load, two_hundred_runners)
 		grant(rn[i]);
 	}
 	sync_grants();
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	pthread_t t[MANY_THREADS];
 	size_t per = MANY / MANY_THREADS;
 	for (int k = 0; k < MANY_THREADS; k++) {
@@ -91,7 +91,7 @@ Test(relay_load, two_hundred_runners)
 		cr_assert_eq(args[k].failures, 0, "%s", args[k].err);
 		retried += args[k].retried_events;
 	}
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 
 	Cep__V1__RelayStats *st = stats();
 	cr_assert_eq(st->runners_connected, MANY);

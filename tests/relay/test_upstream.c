@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "metrics.h"
-#include "util.h"
+#include "clock.h"
 
 #define SPOOL_MAX (96 * 1024) /* room while the spool holds < 32 KiB */
 #define TEXT_LEN 1500 /* 16 events: ~24 KiB; the fake delegate acks seq < 64 */
@@ -43,7 +43,7 @@ static int push_big(runner *rn, uint64_t first, size_t n, cep_err *err)
 		cep__v1__event__init(&ev[i]);
 		ev[i].run_id = rn->run_id;
 		ev[i].seq = first + i;
-		ev[i].time_ms = cep_now_ms();
+		ev[i].time_ms = cep_clock_now_ms();
 		ev[i].type = CEP__V1__EVENT_TYPE__EVENT_LOG;
 		ev[i].text = text;
 		evp[i] = &ev[i];

@@ -13,7 +13,7 @@
 
 #include "engine.h"
 #include "rt.h"
-#include "util.h"
+#include "clock.h"
 
 static rt_sink S;
 static void setup(void)
@@ -158,7 +158,7 @@ Test(engine, no_probes_pass_with_full_score)
 Test(engine, stop_on_failure_ends_chaos_early)
 {
 	cep_runner_result res;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	run(HEAD(
 	        "20s") "  faults:\n"
 	               "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n"
@@ -166,7 +166,7 @@ Test(engine, stop_on_failure_ends_chaos_early)
 	               "    - {name: guard, type: cmd, mode: on-chaos, interval: 100ms, "
 	               "stopOnFailure: true, command: [\"false\"]}\n",
 	    &res);
-	cr_expect_lt(cep_mono_ms() - t0, 5000, "chaos was not cut short");
+	cr_expect_lt(cep_clock_mono_ms() - t0, 5000, "chaos was not cut short");
 	cr_expect_str_eq(res.verdict, "Fail");
 	char ph[256];
 	phases(ph, sizeof(ph));
@@ -186,22 +186,22 @@ static void *abort_when_hogging(void *arg)
 {
 	aborter *a = arg;
 	int pids[8];
-	int64_t give_up = cep_mono_ms() + 10000;
+	int64_t give_up = cep_clock_mono_ms() + 10000;
 	while ((a->seen = rt_children_named("cep-cpu-hog", pids, 8)) < 2 &&
-	    cep_mono_ms() < give_up)
-		cep_sleep_ms(10);
-	cep_sleep_ms(100);
-	int64_t t0 = cep_mono_ms();
+	    cep_clock_mono_ms() < give_up)
+		cep_clock_sleep_ms(10);
+	cep_clock_sleep_ms(100);
+	int64_t t0 = cep_clock_mono_ms();
 	runner_ctl_abort(S.ctl, "aborted by operator");
 	bool left = true;
-	while (left && cep_mono_ms() - t0 < 5000) {
+	while (left && cep_clock_mono_ms() - t0 < 5000) {
 		left = false;
 		for (int i = 0; i < a->seen && i < 8; i++)
 			left = left || rt_pid_exists(pids[i]);
 		if (left)
-			cep_sleep_ms(5);
+			cep_clock_sleep_ms(5);
 	}
-	a->clean_ms = left ? -1 : cep_mono_ms() - t0;
+	a->clean_ms = left ? -1 : cep_clock_mono_ms() - t0;
 	return NULL;
 }
 
@@ -233,14 +233,14 @@ Test(engine, abort_mid_chaos_kills_workers_within_a_second)
 
 Test(engine, deadline_aborts_the_run)
 {
-	runner_ctl_set_deadline(S.ctl, cep_mono_ms() + 300);
+	runner_ctl_set_deadline(S.ctl, cep_clock_mono_ms() + 300);
 	cep_runner_result res;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	run(HEAD(
 	        "30s") "  faults:\n"
 	               "    - {name: hog, type: cpu-hog, workers: 1, load: 10}\n",
 	    &res);
-	cr_expect_lt(cep_mono_ms() - t0, 2000);
+	cr_expect_lt(cep_clock_mono_ms() - t0, 2000);
 	cr_expect_str_eq(res.verdict, "Aborted");
 	cr_expect_str_eq(res.reason, "deadline");
 	int pids[4];
@@ -258,7 +258,7 @@ static void *watch_hogs(void *arg)
 	while (atomic_load(&watching)) {
 		if (rt_children_named("cep-cpu-hog", pids, 8) > 0)
 			atomic_fetch_add(&hogs_seen, 1);
-		cep_sleep_ms(2);
+		cep_clock_sleep_ms(2);
 	}
 	return NULL;
 }
@@ -293,16 +293,16 @@ static void *hog_lifetime(void *arg)
 {
 	int64_t *gone_after = arg;
 	int pids[4];
-	int64_t t0 = 0, until = cep_mono_ms() + 10000;
-	while (cep_mono_ms() < until) {
+	int64_t t0 = 0, until = cep_clock_mono_ms() + 10000;
+	while (cep_clock_mono_ms() < until) {
 		int n = rt_children_named("cep-cpu-hog", pids, 4);
 		if (n > 0 && t0 == 0)
-			t0 = cep_mono_ms();
+			t0 = cep_clock_mono_ms();
 		if (n == 0 && t0 != 0) {
-			*gone_after = cep_mono_ms() - t0;
+			*gone_after = cep_clock_mono_ms() - t0;
 			return NULL;
 		}
-		cep_sleep_ms(5);
+		cep_clock_sleep_ms(5);
 	}
 	return NULL;
 }
@@ -313,13 +313,13 @@ Test(engine, fault_duration_shorter_than_chaos)
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, hog_lifetime, &gone_after), 0);
 	cep_runner_result res;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	run(HEAD(
 	        "1500ms") "  faults:\n"
 	                  "    - {name: hog, type: cpu-hog, workers: 1, load: 10, "
 	                  "duration: 300ms}\n",
 	    &res);
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	pthread_join(t, NULL);
 	cr_expect_geq(gone_after, 250, "hog lived %lld ms",
 	    (long long)gone_after);

@@ -16,7 +16,7 @@
 
 #include "fault.h"
 #include "rt.h"
-#include "util.h"
+#include "clock.h"
 
 static rt_sink S;
 static void setup(void)
@@ -75,7 +75,7 @@ Test(faults, cpu_hog_burns_cpu_and_revert_removes_workers)
 	for (int i = 0; i < 2; i++)
 		cr_assert(
 		    rt_proc_stat(pids[i], NULL, 0, NULL, NULL, &before[i]));
-	cep_sleep_ms(300);
+	cep_clock_sleep_ms(300);
 	for (int i = 0; i < 2; i++) {
 		cr_assert(
 		    rt_proc_stat(pids[i], NULL, 0, NULL, NULL, &after[i]));
@@ -103,7 +103,7 @@ Test(faults, memory_hog_holds_memory_until_revert)
 	cr_assert_eq(rt_children_named("cep-mem-hog", &pid, 1), 1);
 	long kib = 0;
 	for (int i = 0; i < 100 && (kib = vm_rss_kib(pid)) < 60 * 1024; i++)
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	cr_expect_geq(kib, 60 * 1024, "VmRSS %ld KiB, want >= 60 MiB", kib);
 	cep_err err = {0};
 	cr_assert_eq(ops->revert(st, &err), CEP_OK, "%s", err.msg);
@@ -149,7 +149,7 @@ static void victim_start(victim *v)
 	for (int i = 0; i < 100 && strcmp(comm, v->comm) != 0; i++) {
 		rt_proc_stat(v->pid, comm, sizeof(comm), NULL, NULL, NULL);
 		if (strcmp(comm, v->comm) != 0)
-			cep_sleep_ms(10);
+			cep_clock_sleep_ms(10);
 	}
 	cr_assert_str_eq(comm, v->comm);
 }
@@ -161,7 +161,7 @@ static int victim_end(victim *v)
 	for (int i = 0; i < 200; i++) {
 		if (waitpid(v->middle, &st, WNOHANG) == v->middle)
 			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 	}
 	kill(v->pid, SIGKILL); /* not killed by the fault: clean up */
 	waitpid(v->middle, &st, 0);
@@ -239,7 +239,8 @@ Test(faults, process_kill_by_cgroup)
 	cr_expect_eq(victim_end(&v), 100 + SIGKILL);
 	cr_assert_eq(ops->revert(st, NULL), CEP_OK);
 	for (int i = 0; i < 100 && rmdir(cg) != 0; i++)
-		cep_sleep_ms(10); /* the cgroup empties once V is reaped */
+		cep_clock_sleep_ms(
+		    10); /* the cgroup empties once V is reaped */
 	cr_expect_neq(access(cg, F_OK), 0, "cgroup %s left behind", cg);
 	cep_exp_free(e);
 }
@@ -256,7 +257,7 @@ Test(faults, process_kill_spares_own_children_and_logs_no_match)
 	}
 	char comm[32] = "";
 	for (int i = 0; i < 100 && strcmp(comm, "cep-own-child") != 0; i++) {
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 		rt_proc_stat(c, comm, sizeof(comm), NULL, NULL, NULL);
 	}
 	cep_exp *e = rt_parse(
@@ -264,9 +265,9 @@ Test(faults, process_kill_spares_own_children_and_logs_no_match)
 	             "process: \"cep-own-*\", count: 2, interval: 100ms}\n");
 	const cep_fault_ops *ops;
 	void *st = inject(e, &ops);
-	cr_expect_eq(ops->next_tick(st) > cep_mono_ms(), true);
+	cr_expect_eq(ops->next_tick(st) > cep_clock_mono_ms(), true);
 	cep_fault_ctx ctx = {.sink = S.sink, .fault_id = "pk"};
-	cep_sleep_ms(110);
+	cep_clock_sleep_ms(110);
 	ops->tick(st, &ctx);
 	cr_expect_eq(ops->next_tick(st), INT64_MAX, "two rounds, then none");
 	char state = 0;
@@ -312,11 +313,11 @@ Test(faults, hog_workers_die_with_a_killed_runner)
 		    NULL));
 		cr_assert_str_eq(comm, "cep-cpu-hog");
 	}
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	kill(runner, SIGKILL);
 	cr_assert_eq(waitpid(runner, NULL, 0), runner);
 	int dead = 0;
-	while (dead < 2 && cep_mono_ms() - t0 < 1000) {
+	while (dead < 2 && cep_clock_mono_ms() - t0 < 1000) {
 		for (int i = 0; i < 2; i++) {
 			int st;
 			if (pids[i] > 0 &&
@@ -327,7 +328,7 @@ Test(faults, hog_workers_die_with_a_killed_runner)
 				dead++;
 			}
 		}
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 	}
 	for (int i = 0; i < 2; i++) {
 		cr_expect_lt(pids[i], 0,

@@ -29,7 +29,7 @@
 #include "rt.h"
 #include "target.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 #define RUN "r-0123456789abcdef"
 #define EXP_HEAD                                                          \
@@ -114,7 +114,7 @@ static void setup(void)
 	rt_sink_open(&S);
 	runner_fault_set_run(RUN, 0);
 	char root[4096];
-	cr_assert_eq(cep_cgroup2_root(root, sizeof(root), NULL), CEP_OK,
+	cr_assert_eq(cep_target_cgroup2_root(root, sizeof(root), NULL), CEP_OK,
 	    "no cgroup v2 on this host");
 	snprintf(cg2, sizeof(cg2), "%s/cep-test-%d", root, (int)getpid());
 	cr_assert_eq(mkdir(cg2, 0755), 0, "%s: %s", cg2, strerror(errno));
@@ -165,10 +165,10 @@ static void teardown(void)
 	cep_test_rmdir(tmp);
 	/* the cgroups are empty once the target and the workers are dead */
 	for (int i = 0; i < 50 && rmdir(cg2) != 0 && errno == EBUSY; i++)
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	for (int i = 0;
 	     cg1mem[0] && i < 50 && rmdir(cg1mem) != 0 && errno == EBUSY; i++)
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	rt_sink_close(&S);
 }
 
@@ -233,7 +233,7 @@ static bool in_test_cgroup(int pid)
 {
 	char path[64], want[4200], root[4096];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	cr_assert_eq(cep_cgroup2_root(root, sizeof(root), NULL), CEP_OK);
+	cr_assert_eq(cep_target_cgroup2_root(root, sizeof(root), NULL), CEP_OK);
 	snprintf(want, sizeof(want), "0::%s\n", cg2 + strlen(root));
 	char *data = NULL;
 	size_t n;
@@ -316,12 +316,12 @@ static void check_cpu(int load, double lo, double hi)
 		long long q0 = 0, q1 = 0;
 		long long u0 = cg_usage_usec(), c0 = proc_cpu_usec(pids[0]);
 		long long r0 = proc_sched_usec(pids[0], &q0);
-		int64_t t0 = cep_mono_ms();
-		cep_sleep_ms(1000);
+		int64_t t0 = cep_clock_mono_ms();
+		cep_clock_sleep_ms(1000);
 		long long du = cg_usage_usec() - u0;
 		long long dc = proc_cpu_usec(pids[0]) - c0;
 		long long r1 = proc_sched_usec(pids[0], &q1);
-		double wall = (double)((cep_mono_ms() - t0) * 1000);
+		double wall = (double)((cep_clock_mono_ms() - t0) * 1000);
 		cr_assert(r0 >= 0 && r1 >= 0, "no schedstat for the worker");
 		share = (double)du / wall;
 		asked = (double)(r1 - r0 + q1 - q0) / wall;
@@ -342,7 +342,7 @@ static void check_cpu(int load, double lo, double hi)
 	revert(e, st);
 	cr_expect_eq(rt_children_named("cep-cpu-hog", pids, 4), 0);
 	long long u2 = cg_usage_usec();
-	cep_sleep_ms(300);
+	cep_clock_sleep_ms(300);
 	cr_expect_lt(cg_usage_usec() - u2, 30000,
 	    "cgroup usage still grows "
 	    "after revert");
@@ -394,7 +394,7 @@ Test(hostfaults, memory_hog_charged_to_target)
 	void *st = inject(e, NULL);
 	long long m1 = m0;
 	for (int i = 0; i < 100 && m1 - m0 < (60LL << 20); i++) {
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 		m1 = mem_bytes();
 	}
 	cr_expect_geq(m1 - m0, 60LL << 20, "%s grew by %lld bytes only",
@@ -402,7 +402,7 @@ Test(hostfaults, memory_hog_charged_to_target)
 	revert(e, st);
 	long long m2 = mem_bytes();
 	for (int i = 0; i < 100 && m2 - m0 > (8LL << 20); i++) {
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 		m2 = mem_bytes();
 	}
 	cr_expect_leq(m2 - m0, 8LL << 20, "memory not given back: %lld -> %lld",
@@ -569,7 +569,7 @@ Test(hostfaults, io_stress_writes_in_target_and_leaves_nothing)
 	cr_expect(in_test_cgroup(pids[0]), "writer not in the target cgroup");
 	long long w0 = io_write_bytes(pids[0]), w1 = w0;
 	for (int i = 0; i < 100 && w1 - w0 < (4LL << 20); i++) {
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 		w1 = io_write_bytes(pids[0]);
 	}
 	cr_expect_geq(w1 - w0, 4LL << 20, "write_bytes %lld -> %lld", w0, w1);

@@ -25,7 +25,7 @@
 #include "rt.h"
 #include "testutil.h"
 #include "undo.h"
-#include "util.h"
+#include "clock.h"
 
 static kubeapi_fixture *F;
 static cep_kube *K; /* admin */
@@ -121,11 +121,11 @@ static json_int_t deploy_field(const char *ns, const char *name,
 /* Waits (bounded) for the controllers to make readyReplicas == n. */
 static void wait_ready(const char *ns, const char *name, int n)
 {
-	int64_t end = cep_mono_ms() + 20000;
+	int64_t end = cep_clock_mono_ms() + 20000;
 	while (deploy_field(ns, name, "status", "readyReplicas") != n) {
-		cr_assert_lt(cep_mono_ms(), end, "%s/%s never had %d ready", ns,
-		    name, n);
-		cep_sleep_ms(100);
+		cr_assert_lt(cep_clock_mono_ms(), end,
+		    "%s/%s never had %d ready", ns, name, n);
+		cep_clock_sleep_ms(100);
 	}
 }
 
@@ -605,10 +605,10 @@ typedef struct revoker {
 static void *revoke_after_first(void *arg)
 {
 	revoker *rv = arg;
-	int64_t end = cep_mono_ms() + 20000;
-	while (cep_mono_ms() < end &&
+	int64_t end = cep_clock_mono_ms() + 20000;
+	while (cep_clock_mono_ms() < end &&
 	    survivors(rv->before, "shop", "web") == json_array_size(rv->before))
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	rv->revoked =
 	    kubeapi_control(F, "revoke",
 	        "{\"user\": \"deleter\", "
@@ -635,7 +635,7 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	    "  faults:\n    - {name: pd, type: "
 	    "pod-delete, labelSelector: app=web, count: 1, interval: 1s, force: "
 	    "true}\n");
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cep_runner_result res;
 	runner_engine_run(e, S.sink, &res);
 	pthread_join(t, NULL);
@@ -646,7 +646,8 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	cr_assert(strstr(res.reason, "403") != NULL &&
 	        strstr(res.reason, "delete") != NULL,
 	    "%s", res.reason);
-	cr_assert_lt(cep_mono_ms() - t0, 25000, "chaos (30s) ended early");
+	cr_assert_lt(cep_clock_mono_ms() - t0, 25000,
+	    "chaos (30s) ended early");
 	cr_assert_eq(runner_memsink_nreverted(S.mem), 1);
 	json_decref(rv.before);
 	runner_kube_target_reset();

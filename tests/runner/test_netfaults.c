@@ -23,7 +23,7 @@
 #include "rt.h"
 #include "undo.h"
 #include "undo_node.h"
-#include "util.h"
+#include "clock.h"
 
 TestSuite(netfaults, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -159,7 +159,7 @@ static int tcp_connect_in(int port, long *ms)
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)port)};
 	inet_pton(AF_INET, L.ip_a, &sa.sin_addr);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	int soerr = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 :
 	                                                                  errno;
 	if (soerr == EINPROGRESS) {
@@ -169,7 +169,7 @@ static int tcp_connect_in(int port, long *ms)
 		    getsockopt(c, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
 			soerr = ETIMEDOUT;
 	}
-	*ms = (long)(cep_mono_ms() - t0);
+	*ms = (long)(cep_clock_mono_ms() - t0);
 	close(c);
 	return soerr;
 }
@@ -386,11 +386,11 @@ static int dns_ask(int c, int up, const char *resolver, const char *name,
 	cr_assert_eq(sendto(c, q, (size_t)ql, 0, (struct sockaddr *)&sa,
 	                 sizeof(sa)),
 	    ql);
-	int64_t end = cep_mono_ms() + 1500;
-	while (cep_mono_ms() < end) {
+	int64_t end = cep_clock_mono_ms() + 1500;
+	while (cep_clock_mono_ms() < end) {
 		struct pollfd p[2] = {{.fd = c, .events = POLLIN},
 		    {.fd = up, .events = POLLIN}};
-		if (poll(p, 2, (int)(end - cep_mono_ms())) <= 0)
+		if (poll(p, 2, (int)(end - cep_clock_mono_ms())) <= 0)
 			break;
 		if (p[1].revents & POLLIN)
 			fake_upstream_answer(up);
@@ -464,18 +464,18 @@ static long udp_stream(int s, int r, const char *ip, int port, int ms,
 	char b[1200] = {0};
 	long got = 0;
 	*sent = 0;
-	int64_t t0 = cep_mono_ms();
-	for (int64_t next = t0; cep_mono_ms() - t0 < ms; next += 2) {
+	int64_t t0 = cep_clock_mono_ms();
+	for (int64_t next = t0; cep_clock_mono_ms() - t0 < ms; next += 2) {
 		if (sendto(s, b, sizeof(b), 0, (struct sockaddr *)&sa,
 		        sizeof(sa)) > 0)
 			*sent += (long)sizeof(b);
 		ssize_t n;
 		while ((n = recv(r, b, sizeof(b), MSG_DONTWAIT)) > 0)
 			got += n;
-		while (cep_mono_ms() < next)
+		while (cep_clock_mono_ms() < next)
 			usleep(200);
 	}
-	*secs = (double)(cep_mono_ms() - t0) / 1000.0;
+	*secs = (double)(cep_clock_mono_ms() - t0) / 1000.0;
 	struct pollfd p = {.fd = r, .events = POLLIN};
 	ssize_t n;
 	while (poll(&p, 1, 200) > 0 && (n = recv(r, b, sizeof(b), 0)) > 0)

@@ -13,7 +13,7 @@
 
 #include "netinj.h"
 #include "netlab.h"
-#include "util.h"
+#include "clock.h"
 
 TestSuite(netmangle, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -367,8 +367,8 @@ static long tcp_transfer(int port, long n)
 	long sent = 0, got = 0;
 	int s = -1;
 	unsigned char b[16384];
-	int64_t end = cep_mono_ms() + 20000;
-	while (got < n && got >= 0 && cep_mono_ms() < end) {
+	int64_t end = cep_clock_mono_ms() + 20000;
+	while (got < n && got >= 0 && cep_clock_mono_ms() < end) {
 		struct pollfd p[2] = {{.fd = c, .events = POLLOUT},
 		    {.fd = s >= 0 ? s : l, .events = POLLIN}};
 		if (poll(p, 2, 200) <= 0)

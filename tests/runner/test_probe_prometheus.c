@@ -18,7 +18,7 @@
 #include "probe.h"
 #include "rt.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 static nng_http_server *srv;
 static int port;
@@ -95,7 +95,7 @@ static void handle(nng_aio *aio)
 		return;
 	}
 	if (c->delay_ms > 0)
-		cep_sleep_ms(c->delay_ms);
+		cep_clock_sleep_ms(c->delay_ms);
 	nng_http_res_set_status(res, (uint16_t)c->status);
 	nng_http_res_set_header(res, "Content-Type", "application/json");
 	if (c->body != NULL) {
@@ -282,9 +282,9 @@ Test(prom, oversized_answer_is_refused)
 Test(prom, slow_answer_times_out)
 {
 	char d[CEP_PROBE_DETAIL_MAX];
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_expect_not(check("slow", Q "atLeast: 0, timeout: 300ms", d));
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	cr_expect(strstr(d, "/slow: ") != NULL, "%s", d);
 	cr_expect(strstr(d, "timed out") != NULL, "%s", d);
 	/* the probe gave up itself, before the server's 1.5 s answer */

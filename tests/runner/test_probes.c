@@ -14,7 +14,8 @@
 #include "probe.h"
 #include "rt.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 static nng_http_server *srv;
 static int port;
@@ -34,7 +35,7 @@ static void handle(nng_aio *aio)
 		return;
 	}
 	if (strcmp(what, "slow") == 0)
-		cep_sleep_ms(400);
+		cep_clock_sleep_ms(400);
 	bool down = strcmp(what, "down") == 0 ||
 	    (strcmp(what, "flaky") == 0 &&
 	        atomic_fetch_add(&flaky_hits, 1) < 2);
@@ -190,14 +191,14 @@ Test(probes, cmd_timeout_kills_the_child)
 	    "type: cmd, timeout: 300ms, command: [sh, -c, "
 	    "\"echo $$ > %s; exec sleep 30\"]",
 	    pidfile);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_expect_not(check(p, d, &lat));
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	cr_expect(strstr(d, "timed out") != NULL, "%s", d);
 	cr_expect_lt(took, 3000, "check took %lld ms", (long long)took);
 	char *txt = NULL;
 	size_t len;
-	cr_assert_eq(cep_read_file(pidfile, 64, &txt, &len, NULL), CEP_OK);
+	cr_assert_eq(cep_files_read(pidfile, 64, &txt, &len, NULL), CEP_OK);
 	int pid = (int)strtol(txt, NULL, 10);
 	free(txt);
 	cr_assert_gt(pid, 0);
@@ -210,8 +211,8 @@ Test(probes, cmd_abort_cancels_a_running_check)
 	runner_ctl_abort(ctl, "aborted by operator");
 	char d[CEP_PROBE_DETAIL_MAX];
 	uint32_t lat;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_expect_not(
 	    check("type: cmd, timeout: 10s, command: [sleep, 30]", d, &lat));
-	cr_expect_lt(cep_mono_ms() - t0, 2000);
+	cr_expect_lt(cep_clock_mono_ms() - t0, 2000);
 }

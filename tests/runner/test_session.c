@@ -21,6 +21,8 @@
 #include "rpc.h"
 #include "rt.h"
 #include "testutil.h"
+#include "clock.h"
+#include "files.h"
 #include "util.h"
 
 #define RUN_ID "r-00112233aabbccdd"
@@ -60,7 +62,7 @@ static void h_challenge(cep_rpc_call *c, void *arg)
 	(void)arg;
 	Cep__V1__ChallengeReply rep = CEP__V1__CHALLENGE_REPLY__INIT;
 	pthread_mutex_lock(&R.mtx);
-	cep_random(R.nonce, sizeof(R.nonce), NULL);
+	cep_util_random(R.nonce, sizeof(R.nonce), NULL);
 	rep.nonce.data = R.nonce;
 	rep.nonce.len = sizeof(R.nonce);
 	cep_rpc_call_reply(c, &rep.base);
@@ -75,7 +77,7 @@ static void h_prove(cep_rpc_call *c, void *arg)
 	cep_pki_identity id;
 	cep_err err = {0};
 	if (cep_pki_verify_der(ca_pem, req->cert_der.data, req->cert_der.len,
-	        cep_now_ms(), &id, &err) != CEP_OK ||
+	        cep_clock_now_ms(), &id, &err) != CEP_OK ||
 	    strcmp(id.run_id.s, RUN_ID) != 0 ||
 	    strcmp(req->run_id, RUN_ID) != 0 ||
 	    cep_pki_check_proof(req->cert_der.data, req->cert_der.len, R.nonce,
@@ -103,7 +105,7 @@ static void h_assignment(cep_rpc_call *c, void *arg)
 	a.run_id = RUN_ID;
 	a.spec_yaml = (char *)R.spec;
 	a.spec_name = "test.yaml";
-	a.deadline_ms = cep_now_ms() + 60000;
+	a.deadline_ms = cep_clock_now_ms() + 60000;
 	a.deadman_ms = R.deadman_ms;
 	cep_rpc_call_reply(c, &a.base);
 }
@@ -155,7 +157,8 @@ static void h_watch(cep_rpc_call *c, void *arg)
 	Cep__V1__Command cmd = CEP__V1__COMMAND__INIT, *cmds[1] = {&cmd};
 	Cep__V1__CommandBatch b = CEP__V1__COMMAND_BATCH__INIT;
 	pthread_mutex_lock(&R.mtx);
-	while ((!R.abort || has) && !R.stopping && cep_mono_ms() < until) {
+	while (
+	    (!R.abort || has) && !R.stopping && cep_clock_mono_ms() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000;
@@ -211,7 +214,7 @@ static void write_file(const char *name, const char *text, unsigned mode)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert_eq(cep_write_file(path, text, strlen(text), mode, NULL),
+	cr_assert_eq(cep_files_write(path, text, strlen(text), mode, NULL),
 	    CEP_OK);
 }
 
@@ -231,7 +234,7 @@ static void make_pki(char **relay_cert, char **relay_key)
 	cep_pki_issue_req rr = {.cn = "cep-relay",
 	    .dns = dns,
 	    .ips = ips,
-	    .not_after_ms = cep_now_ms() + 3600000,
+	    .not_after_ms = cep_clock_now_ms() + 3600000,
 	    .server = 1};
 	cr_assert_eq(cep_pki_issue(ca, &rr, relay_cert, relay_key, &err),
 	    CEP_OK, "%s", err.msg);
@@ -240,7 +243,7 @@ static void make_pki(char **relay_cert, char **relay_key)
 	    NULL);
 	cep_pki_issue_req ru = {.cn = RUN_ID,
 	    .uri_san = uri,
-	    .not_after_ms = cep_now_ms() + 3600000};
+	    .not_after_ms = cep_clock_now_ms() + 3600000};
 	char *cert, *key;
 	cr_assert_eq(cep_pki_issue(ca, &ru, &cert, &key, &err), CEP_OK, "%s",
 	    err.msg);
@@ -319,13 +322,13 @@ static pid_t start_runner(const char *run_id)
 /* Exit status, or -1 if still running after ms (then killed). */
 static int wait_runner(pid_t pid, int64_t ms)
 {
-	int64_t until = cep_mono_ms() + ms;
+	int64_t until = cep_clock_mono_ms() + ms;
 	int st;
-	while (cep_mono_ms() < until) {
+	while (cep_clock_mono_ms() < until) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return WIFEXITED(st) ? WEXITSTATUS(st) :
 			                       128 + WTERMSIG(st);
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
@@ -335,11 +338,11 @@ static int wait_runner(pid_t pid, int64_t ms)
 /* Waits until the fake has journaled n fault records. */
 static bool wait_records(int n, int64_t ms)
 {
-	int64_t until = cep_mono_ms() + ms;
+	int64_t until = cep_clock_mono_ms() + ms;
 	pthread_mutex_lock(&R.mtx);
-	while (R.records < n && cep_mono_ms() < until) {
+	while (R.records < n && cep_clock_mono_ms() < until) {
 		pthread_mutex_unlock(&R.mtx);
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 		pthread_mutex_lock(&R.mtx);
 	}
 	bool ok = R.records >= n;
@@ -385,14 +388,14 @@ Test(session, abort_command_reverts_and_exits)
 	R.spec = SPEC("60s", "");
 	pid_t pid = start_runner(RUN_ID);
 	cr_assert(wait_records(1, 20000), "fault never recorded");
-	cep_sleep_ms(200);
-	int64_t t0 = cep_mono_ms();
+	cep_clock_sleep_ms(200);
+	int64_t t0 = cep_clock_mono_ms();
 	pthread_mutex_lock(&R.mtx);
 	R.abort = true;
 	pthread_cond_broadcast(&R.cond);
 	pthread_mutex_unlock(&R.mtx);
 	cr_assert_eq(wait_runner(pid, 20000), 0);
-	cr_expect_lt(cep_mono_ms() - t0, 5000);
+	cr_expect_lt(cep_clock_mono_ms() - t0, 5000);
 	cr_expect_str_eq(verdict()->verdict, "Aborted");
 	cr_expect_str_eq(verdict()->reason, "aborted by operator");
 	cr_expect_eq(R.reverted, 1);
@@ -408,13 +411,13 @@ Test(session, dead_man_reverts_when_the_relay_is_gone)
 	pid_t pid = start_runner(RUN_ID);
 	cr_assert(wait_records(1, 20000), "fault never recorded");
 	stop_relay();
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	/* the hog must be gone soon after the dead-man interval */
 	int pids[4];
 	int left = 1;
 	while ((left = rt_children_named("cep-cpu-hog", pids, 4)) > 0 &&
-	    cep_mono_ms() - t0 < 8000)
-		cep_sleep_ms(50);
+	    cep_clock_mono_ms() - t0 < 8000)
+		cep_clock_sleep_ms(50);
 	cr_expect_eq(left, 0, "hog still there 8 s after the relay went away");
 	int st = wait_runner(pid, 30000);
 	cr_expect_eq(st, 3, "verdict cannot be delivered: exit 3, got %d", st);
@@ -443,7 +446,7 @@ Test(session, sigterm_reverts_and_reports_aborted)
 	R.spec = SPEC("60s", "");
 	pid_t pid = start_runner(RUN_ID);
 	cr_assert(wait_records(1, 20000), "fault never recorded");
-	cep_sleep_ms(200);
+	cep_clock_sleep_ms(200);
 	kill(pid, SIGTERM);
 	cr_assert_eq(wait_runner(pid, 20000), 0);
 	cr_expect_str_eq(verdict()->verdict, "Aborted");

@@ -16,7 +16,9 @@
 #include "signer.h"
 #include "signsvc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define MIN_MS (60 * 1000LL)
 
@@ -33,7 +35,7 @@ static void setup(void)
 	cep_err err;
 	home = cep_test_tmpdir("signer-be");
 	cr_assert_eq(cep_paths_resolve(home, &paths, &err), CEP_OK);
-	cr_assert_eq(cep_mkdirs(paths.run, 0700, &err), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(paths.run, 0700, &err), CEP_OK);
 	cr_assert_eq(cep_pki_ca_create(paths.pki, "app1", &err), CEP_OK, "%s",
 	    err.msg);
 	cep_config_defaults(&cfg);
@@ -83,7 +85,7 @@ static void issue_and_verify(enum backend b)
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
 	                 "host", rid.s, &err),
 	    CEP_OK);
-	int64_t na = cep_now_ms() + 10 * MIN_MS;
+	int64_t na = cep_clock_now_ms() + 10 * MIN_MS;
 	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri, na, &cert, &key,
 	                 &err),
 	    CEP_OK, "%s", err.msg);
@@ -122,8 +124,9 @@ static void refuses_bad_key(enum backend b)
 	    CEP_OK);
 	uint8_t junk[91];
 	memset(junk, 0x30, sizeof(junk));
-	cr_assert_eq(delegate_signer_sign(sg, rid.s, uri, cep_now_ms() + MIN_MS,
-	                 junk, sizeof(junk), &cert, &err),
+	cr_assert_eq(delegate_signer_sign(sg, rid.s, uri,
+	                 cep_clock_now_ms() + MIN_MS, junk, sizeof(junk), &cert,
+	                 &err),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_null(cert);
 	cr_assert(strstr(err.msg, "public key") != NULL, "%s", err.msg);
@@ -159,7 +162,7 @@ Test(backends, remote_refuses_what_the_signer_refuses)
 	                 "host", rid.s, &err),
 	    CEP_OK);
 	cr_assert_eq(delegate_signer_issue(sg, rid.s, uri,
-	                 cep_now_ms() + MIN_MS, &cert, &key, &err),
+	                 cep_clock_now_ms() + MIN_MS, &cert, &key, &err),
 	    CEP_PERMISSION_DENIED);
 	cr_assert_null(cert);
 	cr_assert_null(key);
@@ -172,13 +175,13 @@ Test(backends, remote_signer_not_there)
 	cep_err err;
 	snprintf(cfg.signer_url, sizeof(cfg.signer_url), "ipc://%s/nobody.sock",
 	    paths.run);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	int rv = delegate_signer_open(&sg, &paths, &cfg, 500, &err);
 	cr_assert(rv == CEP_UNAVAILABLE || rv == CEP_DEADLINE_EXCEEDED, "%d %s",
 	    rv, err.msg);
 	cr_assert_null(sg);
 	cr_assert(strstr(err.msg, "nobody.sock") != NULL, "%s", err.msg);
-	cr_assert_lt(cep_mono_ms() - t0, 5000);
+	cr_assert_lt(cep_clock_mono_ms() - t0, 5000);
 }
 
 Test(backends, in_process_without_a_ca)
@@ -253,8 +256,8 @@ Test(backends, a_certificate_from_another_ca_is_not_used)
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
 	                 "host", rid.s, &err),
 	    CEP_OK);
-	int rv = delegate_signer_issue(sg, rid.s, uri, cep_now_ms() + MIN_MS,
-	    &cert, &key, &err);
+	int rv = delegate_signer_issue(sg, rid.s, uri,
+	    cep_clock_now_ms() + MIN_MS, &cert, &key, &err);
 	cr_assert_neq(rv, CEP_OK);
 	cr_assert_null(cert);
 	cr_assert_null(key);

@@ -18,7 +18,8 @@
 #include "signsvc.h"
 #include "keyfix.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "run_id.h"
 
 #define MIN_MS (60 * 1000LL)
 
@@ -55,7 +56,7 @@ static Cep__V1__SignRequest good(void)
 	Cep__V1__SignRequest r = CEP__V1__SIGN_REQUEST__INIT;
 	r.run_id = rid.s;
 	r.uri_san = uri;
-	r.not_after_ms = cep_now_ms() + 10 * MIN_MS;
+	r.not_after_ms = cep_clock_now_ms() + 10 * MIN_MS;
 	r.public_key.data = pub;
 	r.public_key.len = pub_len;
 	return r;
@@ -64,8 +65,8 @@ static Cep__V1__SignRequest good(void)
 static void refused(const Cep__V1__SignRequest *r, int code, const char *why)
 {
 	cep_err err = {0};
-	cr_assert_eq(signer_signsvc_check(&pol, r, cep_now_ms(), &err), code,
-	    "code %d: %s", err.code, err.msg);
+	cr_assert_eq(signer_signsvc_check(&pol, r, cep_clock_now_ms(), &err),
+	    code, "code %d: %s", err.code, err.msg);
 	cr_assert(strstr(err.msg, why) != NULL, "\"%s\" not in \"%s\"", why,
 	    err.msg);
 }
@@ -76,16 +77,16 @@ Test(check, a_good_request_passes)
 {
 	Cep__V1__SignRequest r = good();
 	cep_err err = {0};
-	cr_assert_eq(signer_signsvc_check(&pol, &r, cep_now_ms(), &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(signer_signsvc_check(&pol, &r, cep_clock_now_ms(), &err),
+	    CEP_OK, "%s", err.msg);
 	/* kubernetes identities: cep://app1/<connector>/<ns>/<run> */
 	char k[256];
 	cr_assert_eq(cep_pki_identity_uri(k, sizeof(k), "app1", "prod", "shop",
 	                 rid.s, &err),
 	    CEP_OK);
 	r.uri_san = k;
-	cr_assert_eq(signer_signsvc_check(&pol, &r, cep_now_ms(), &err), CEP_OK,
-	    "%s", err.msg);
+	cr_assert_eq(signer_signsvc_check(&pol, &r, cep_clock_now_ms(), &err),
+	    CEP_OK, "%s", err.msg);
 }
 
 Test(check, bad_run_ids)
@@ -125,7 +126,7 @@ Test(check, foreign_or_wrong_uris)
 		snprintf(u, sizeof(u), "%s%s%s", shapes[i][0], rid.s,
 		    shapes[i][1]);
 		cep_err err = {0};
-		cr_assert_neq(signer_signsvc_check(&pol, &r, cep_now_ms(),
+		cr_assert_neq(signer_signsvc_check(&pol, &r, cep_clock_now_ms(),
 		                  &err),
 		    CEP_OK, "%s accepted", u);
 	}
@@ -142,7 +143,7 @@ Test(check, foreign_or_wrong_uris)
 Test(check, expiry_past_or_too_far)
 {
 	Cep__V1__SignRequest r = good();
-	int64_t now = cep_now_ms();
+	int64_t now = cep_clock_now_ms();
 	cep_err err = {0};
 	r.not_after_ms = now - 1;
 	refused(&r, CEP_INVALID_ARGUMENT, "not in the future");
@@ -301,7 +302,7 @@ Test(service, refusals_reach_the_caller_and_the_service_lives_on)
 	r.run_id = "r-nothex!!!!!!!!!!";
 	cr_assert_eq(sign(&r, &cert, &err), CEP_INVALID_ARGUMENT);
 	r = good();
-	r.not_after_ms = cep_now_ms() + 365 * 24 * 60 * MIN_MS;
+	r.not_after_ms = cep_clock_now_ms() + 365 * 24 * 60 * MIN_MS;
 	cr_assert_eq(sign(&r, &cert, &err), CEP_INVALID_ARGUMENT);
 	cr_assert(strstr(err.msg, "policy allows") != NULL, "%s", err.msg);
 	/* oversized: a megabyte of "key" is refused by its length */

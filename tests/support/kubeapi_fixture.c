@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define READY_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS 10000
@@ -32,7 +33,7 @@ static void dump_log(const char *dir)
 	snprintf(path, sizeof(path), "%s/server.log", dir);
 	char *data = NULL;
 	size_t len = 0;
-	if (cep_read_file(path, 1 << 20, &data, &len, NULL) == CEP_OK) {
+	if (cep_files_read(path, 1 << 20, &data, &len, NULL) == CEP_OK) {
 		const char *tail = len > 4000 ? data + len - 4000 : data;
 		fprintf(stderr, "kubeapi server log (%s):\n%s\n", path, tail);
 		free(data);
@@ -71,8 +72,8 @@ static bool wait_ready(kubeapi_fixture *f)
 	char ready[4096], port[4096];
 	snprintf(ready, sizeof(ready), "%s/ready", f->dir);
 	snprintf(port, sizeof(port), "%s/port", f->dir);
-	int64_t end = cep_mono_ms() + READY_TIMEOUT_MS;
-	while (cep_mono_ms() < end) {
+	int64_t end = cep_clock_mono_ms() + READY_TIMEOUT_MS;
+	while (cep_clock_mono_ms() < end) {
 		int st;
 		if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
 			fprintf(stderr,
@@ -83,7 +84,7 @@ static bool wait_ready(kubeapi_fixture *f)
 		if (access(ready, F_OK) == 0) {
 			char *data = NULL;
 			size_t len = 0;
-			if (cep_read_file(port, 64, &data, &len, NULL) !=
+			if (cep_files_read(port, 64, &data, &len, NULL) !=
 			    CEP_OK)
 				return false;
 			char *e;
@@ -94,7 +95,7 @@ static bool wait_ready(kubeapi_fixture *f)
 			f->port = (int)p;
 			return true;
 		}
-		cep_sleep_ms(50);
+		cep_clock_sleep_ms(50);
 	}
 	fprintf(stderr, "kubeapi: no %s within %d ms\n", ready,
 	    READY_TIMEOUT_MS);
@@ -133,15 +134,15 @@ void kubeapi_stop(kubeapi_fixture *f)
 		return;
 	if (f->pid > 0) {
 		kill(f->pid, SIGTERM);
-		int64_t end = cep_mono_ms() + STOP_TIMEOUT_MS;
+		int64_t end = cep_clock_mono_ms() + STOP_TIMEOUT_MS;
 		int st;
 		while (waitpid(f->pid, &st, WNOHANG) == 0) {
-			if (cep_mono_ms() > end) {
+			if (cep_clock_mono_ms() > end) {
 				kill(f->pid, SIGKILL);
 				waitpid(f->pid, &st, 0);
 				break;
 			}
-			cep_sleep_ms(20);
+			cep_clock_sleep_ms(20);
 		}
 	}
 	cep_test_rmdir(f->dir);

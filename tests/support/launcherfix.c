@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 void cep_test_launcher_setup(cep_test_launcher *t, const char *tag,
     const char *runner_script)
@@ -20,7 +20,7 @@ void cep_test_launcher_setup(cep_test_launcher *t, const char *tag,
 	snprintf(t->runs, sizeof(t->runs), "%s/runs", t->dir);
 	snprintf(t->url, sizeof(t->url), "ipc://%s/launcher.sock", t->dir);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(t->bin, runner_script,
+	cr_assert_eq(cep_files_write(t->bin, runner_script,
 	                 strlen(runner_script), 0755, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(cep_rpc_client_new(&t->C, t->url, NULL, &err), CEP_OK);

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "files.h"
 
 char *cep_test_tmpdir(const char *tag)
 {
@@ -28,7 +28,7 @@ char *cep_test_tmpdir(const char *tag)
 void cep_test_rmdir(char *dir)
 {
 	if (dir != NULL)
-		cep_rmtree(dir, NULL);
+		cep_files_rmtree(dir, NULL);
 	free(dir);
 }
 

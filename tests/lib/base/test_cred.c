@@ -8,7 +8,7 @@
 
 #include "cred.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 static char *dir;
 
@@ -29,7 +29,7 @@ static void put(const char *name, const char *text)
 	char p[4096];
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
 	cep_err err;
-	cr_assert_eq(cep_write_file(p, text, strlen(text), 0400, &err), CEP_OK,
+	cr_assert_eq(cep_files_write(p, text, strlen(text), 0400, &err), CEP_OK,
 	    "%s", err.msg);
 }
 

@@ -10,7 +10,7 @@
 
 #include "log.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 static char *dir;
 static char path[4096];
@@ -36,7 +36,7 @@ static char *logged(void)
 	char *data = NULL;
 	size_t len = 0;
 	cep_err err;
-	cr_assert_eq(cep_read_file(path, 1 << 20, &data, &len, &err), CEP_OK);
+	cr_assert_eq(cep_files_read(path, 1 << 20, &data, &len, &err), CEP_OK);
 	return data;
 }
 

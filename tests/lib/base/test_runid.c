@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "runid.h"
+#include "run_id.h"
 
 Test(runid, new_ids_are_valid_and_distinct)
 {

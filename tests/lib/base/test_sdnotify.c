@@ -18,7 +18,7 @@
 
 #include "sdnotify.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 static char *dir;
 static int mgr = -1; /* the "service manager" end */
@@ -85,10 +85,10 @@ static bool recv_msg(char *buf, size_t len, int ms)
 /* Reads every message for ms; counts those holding needle. */
 static int count_for(const char *needle, int ms)
 {
-	int64_t end = cep_mono_ms() + ms;
+	int64_t end = cep_clock_mono_ms() + ms;
 	int n = 0;
 	char buf[512];
-	for (int64_t left = ms; left > 0; left = end - cep_mono_ms())
+	for (int64_t left = ms; left > 0; left = end - cep_clock_mono_ms())
 		if (recv_msg(buf, sizeof(buf), (int)left) &&
 		    strstr(buf, needle))
 			n++;
@@ -102,33 +102,34 @@ Test(sdnotify, ready_carries_one_line_status)
 	cep_sd_ops ops = {.tick = tick, .status = status, .arg = "relay"};
 	cep_sd *sd = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_sd_start(&ops, &sd, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_sdnotify_start(&ops, &sd, &err), CEP_OK, "%s",
+	    err.msg);
 	char buf[512];
 	cr_assert(recv_msg(buf, sizeof(buf), 2000), "no READY within 2 s");
 	cr_assert(strstr(buf, "READY=1") != NULL, "got '%s'", buf);
 	cr_assert(strstr(buf, "STATUS=relay: 0 ticks second line") != NULL,
 	    "STATUS must be one line: '%s'", buf);
-	cep_sd_stopping(sd, "stopping: 2 runs");
+	cep_sdnotify_stopping(sd, "stopping: 2 runs");
 	cr_assert(recv_msg(buf, sizeof(buf), 2000), "no STOPPING within 2 s");
 	cr_assert(strstr(buf, "STOPPING=1") != NULL, "got '%s'", buf);
 	cr_assert(strstr(buf, "STATUS=stopping: 2 runs") != NULL, "got '%s'",
 	    buf);
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 }
 
 Test(sdnotify, watchdog_pings_while_the_loop_ticks)
 {
 	setenv("WATCHDOG_USEC", "200000", 1); /* ping every 100 ms */
-	cr_assert_eq(cep_sd_watchdog_interval_us(), 100000);
+	cr_assert_eq(cep_sdnotify_watchdog_interval_us(), 100000);
 	atomic_store(&ticking, true);
 	cr_assert(pthread_create(&ticker, NULL, tick_main, NULL) == 0);
 	cep_sd_ops ops = {.tick = tick, .status = status, .arg = "delegate"};
 	cep_sd *sd = NULL;
-	cr_assert_eq(cep_sd_start(&ops, &sd, NULL), CEP_OK);
+	cr_assert_eq(cep_sdnotify_start(&ops, &sd, NULL), CEP_OK);
 	int pings = count_for("WATCHDOG=1", 1000);
 	atomic_store(&ticking, false);
 	pthread_join(ticker, NULL);
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 	cr_assert(pings >= 5 && pings <= 12, "%d pings in 1 s at 100 ms",
 	    pings);
 }
@@ -138,12 +139,12 @@ Test(sdnotify, a_hung_loop_gets_no_ping)
 	setenv("WATCHDOG_USEC", "200000", 1);
 	cep_sd_ops ops = {.tick = tick, .status = status, .arg = "delegate"};
 	cep_sd *sd = NULL;
-	cr_assert_eq(cep_sd_start(&ops, &sd, NULL), CEP_OK);
+	cr_assert_eq(cep_sdnotify_start(&ops, &sd, NULL), CEP_OK);
 	/* ticks never move: STATUS keeps coming, WATCHDOG must not */
-	int64_t end = cep_mono_ms() + 700;
+	int64_t end = cep_clock_mono_ms() + 700;
 	int status_n = 0, pings = 0;
 	char buf[512];
-	for (int64_t left = 700; left > 0; left = end - cep_mono_ms()) {
+	for (int64_t left = 700; left > 0; left = end - cep_clock_mono_ms()) {
 		if (!recv_msg(buf, sizeof(buf), (int)left))
 			continue;
 		status_n += strstr(buf, "STATUS=") != NULL;
@@ -157,7 +158,7 @@ Test(sdnotify, a_hung_loop_gets_no_ping)
 	pings = count_for("WATCHDOG=1", 500);
 	atomic_store(&ticking, false);
 	pthread_join(ticker, NULL);
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 	cr_assert(pings >= 2, "pings did not resume (%d)", pings);
 }
 
@@ -165,7 +166,7 @@ Test(sdnotify, watchdog_for_another_pid_is_ignored)
 {
 	setenv("WATCHDOG_USEC", "200000", 1);
 	setenv("WATCHDOG_PID", "1", 1);
-	cr_assert_eq(cep_sd_watchdog_interval_us(), 0);
+	cr_assert_eq(cep_sdnotify_watchdog_interval_us(), 0);
 }
 
 Test(sdnotify, without_systemd_nothing_is_sent)
@@ -173,10 +174,10 @@ Test(sdnotify, without_systemd_nothing_is_sent)
 	unsetenv("NOTIFY_SOCKET");
 	cep_sd_ops ops = {.tick = tick, .status = status, .arg = "relay"};
 	cep_sd *sd = NULL;
-	cr_assert_eq(cep_sd_start(&ops, &sd, NULL), CEP_OK);
+	cr_assert_eq(cep_sdnotify_start(&ops, &sd, NULL), CEP_OK);
 	cr_assert_not_null(sd);
-	cep_sd_stopping(sd, NULL);
+	cep_sdnotify_stopping(sd, NULL);
 	char buf[64];
 	cr_assert(!recv_msg(buf, sizeof(buf), 300), "sent '%s'", buf);
-	cep_sd_free(sd);
+	cep_sdnotify_free(sd);
 }

@@ -11,7 +11,7 @@
 
 #include "secret.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -24,7 +24,7 @@ static void setup(void)
 	dir = cep_test_tmpdir("secret");
 	snprintf(path, sizeof(path), "%s/key", dir);
 	cep_err err;
-	cr_assert_eq(cep_write_file(path, "s3cret\n", 7, 0600, &err), CEP_OK,
+	cr_assert_eq(cep_files_write(path, "s3cret\n", 7, 0600, &err), CEP_OK,
 	    "%s", err.msg);
 }
 

@@ -10,7 +10,7 @@ static cep_yaml_doc *parse_ok(const char *text)
 {
 	cep_yaml_doc *doc = NULL;
 	cep_err err = {0};
-	int rv = cep_yaml_parse(text, strlen(text), "t.yaml", &doc, &err);
+	int rv = cep_yamldoc_parse(text, strlen(text), "t.yaml", &doc, &err);
 	cr_assert_eq(rv, CEP_OK, "parse failed: %s", err.msg);
 	cr_assert_not_null(doc);
 	return doc;
@@ -22,7 +22,7 @@ static const char *parse_fail(const char *text, size_t len)
 	static cep_err err;
 	cep_yaml_doc *doc = NULL;
 	memset(&err, 0, sizeof(err));
-	int rv = cep_yaml_parse(text, len, "t.yaml", &doc, &err);
+	int rv = cep_yamldoc_parse(text, len, "t.yaml", &doc, &err);
 	cr_assert_neq(rv, CEP_OK, "parse of %.40s succeeded", text);
 	cr_assert_null(doc);
 	cr_assert_eq(err.code, rv);
@@ -41,51 +41,50 @@ Test(yaml, positions_and_kinds)
 	                             "list:\n"
 	                             "  - one\n"
 	                             "  - k: v\n");
-	const cep_yaml_node *r = cep_yaml_root(doc);
-	cr_assert_eq(cep_yaml_kind(r), CEP_YAML_MAP);
-	cr_assert_eq(cep_yaml_len(r), 3);
-	const cep_yaml_node *a = cep_yaml_get(r, "a");
-	cr_assert_str_eq(cep_yaml_scalar(a), "1");
-	cr_assert_eq(cep_yaml_line(a), 1);
-	cr_assert_eq(cep_yaml_col(a), 4);
-	cr_assert(!cep_yaml_quoted(a));
-	const cep_yaml_node *b = cep_yaml_get(r, "b");
-	cr_assert_eq(cep_yaml_kind(b), CEP_YAML_MAP);
-	cr_assert_eq(cep_yaml_line(b), 3);
-	cr_assert_eq(cep_yaml_col(b), 3);
-	const cep_yaml_node *c = cep_yaml_get(b, "c");
-	cr_assert_eq(cep_yaml_kind(c), CEP_YAML_SEQ);
-	cr_assert_eq(cep_yaml_len(c), 2);
-	const cep_yaml_node *y = cep_yaml_at(c, 1);
-	cr_assert_str_eq(cep_yaml_scalar(y), "y");
-	cr_assert(cep_yaml_quoted(y));
-	cr_assert_eq(cep_yaml_line(y), 3);
-	cr_assert_eq(cep_yaml_col(y), 10);
-	cr_assert_eq(cep_yaml_kind(cep_yaml_get(b, "d")), CEP_YAML_NULL);
-	cr_assert_null(cep_yaml_scalar(cep_yaml_get(b, "d")));
-	const cep_yaml_node *l = cep_yaml_get(r, "list");
-	cr_assert_eq(cep_yaml_line(cep_yaml_at(l, 1)), 7);
-	cr_assert_eq(cep_yaml_col(cep_yaml_at(l, 1)), 5);
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_key_at(r, 2)), "list");
-	cr_assert_eq(cep_yaml_value_at(r, 2), l);
-	cr_assert_null(cep_yaml_get(r, "missing"));
-	cr_assert_null(cep_yaml_at(l, 2));
-	cr_assert_null(cep_yaml_key_at(r, 3));
-	cr_assert_str_eq(cep_yaml_fname(doc), "t.yaml");
-	cep_yaml_free(doc);
+	const cep_yaml_node *r = cep_yamldoc_root(doc);
+	cr_assert_eq(cep_yamldoc_kind(r), CEP_YAML_MAP);
+	cr_assert_eq(cep_yamldoc_len(r), 3);
+	const cep_yaml_node *a = cep_yamldoc_get(r, "a");
+	cr_assert_str_eq(cep_yamldoc_scalar(a), "1");
+	cr_assert_eq(cep_yamldoc_line(a), 1);
+	cr_assert_eq(cep_yamldoc_col(a), 4);
+	cr_assert(!cep_yamldoc_quoted(a));
+	const cep_yaml_node *b = cep_yamldoc_get(r, "b");
+	cr_assert_eq(cep_yamldoc_kind(b), CEP_YAML_MAP);
+	cr_assert_eq(cep_yamldoc_line(b), 3);
+	cr_assert_eq(cep_yamldoc_col(b), 3);
+	const cep_yaml_node *c = cep_yamldoc_get(b, "c");
+	cr_assert_eq(cep_yamldoc_kind(c), CEP_YAML_SEQ);
+	cr_assert_eq(cep_yamldoc_len(c), 2);
+	const cep_yaml_node *y = cep_yamldoc_at(c, 1);
+	cr_assert_str_eq(cep_yamldoc_scalar(y), "y");
+	cr_assert(cep_yamldoc_quoted(y));
+	cr_assert_eq(cep_yamldoc_line(y), 3);
+	cr_assert_eq(cep_yamldoc_col(y), 10);
+	cr_assert_eq(cep_yamldoc_kind(cep_yamldoc_get(b, "d")), CEP_YAML_NULL);
+	cr_assert_null(cep_yamldoc_scalar(cep_yamldoc_get(b, "d")));
+	const cep_yaml_node *l = cep_yamldoc_get(r, "list");
+	cr_assert_eq(cep_yamldoc_line(cep_yamldoc_at(l, 1)), 7);
+	cr_assert_eq(cep_yamldoc_col(cep_yamldoc_at(l, 1)), 5);
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_key_at(r, 2)), "list");
+	cr_assert_eq(cep_yamldoc_value_at(r, 2), l);
+	cr_assert_null(cep_yamldoc_get(r, "missing"));
+	cr_assert_null(cep_yamldoc_at(l, 2));
+	cr_assert_null(cep_yamldoc_key_at(r, 3));
+	cr_assert_str_eq(cep_yamldoc_fname(doc), "t.yaml");
+	cep_yamldoc_free(doc);
 }
 
 Test(yaml, error_helper_has_position)
 {
 	cep_yaml_doc *doc = parse_ok("x:\n  y: zz\n");
-	const cep_yaml_node *y = cep_yaml_get(cep_yaml_get(cep_yaml_root(doc),
-	                                          "x"),
-	    "y");
+	const cep_yaml_node *y =
+	    cep_yamldoc_get(cep_yamldoc_get(cep_yamldoc_root(doc), "x"), "y");
 	cep_err err = {0};
-	cr_assert_eq(cep_yaml_error(&err, doc, y, "bad %s", "value"),
+	cr_assert_eq(cep_yamldoc_error(&err, doc, y, "bad %s", "value"),
 	    CEP_INVALID_ARGUMENT);
 	cr_assert_str_eq(err.msg, "t.yaml:2:6: bad value");
-	cep_yaml_free(doc);
+	cep_yamldoc_free(doc);
 }
 
 Test(yaml, duplicate_key_reported_at_second)
@@ -129,7 +128,7 @@ Test(yaml, depth_bomb_refused)
 	for (int i = 0; i < 64; i++)
 		buf[n++] = ']';
 	buf[n] = '\0';
-	cep_yaml_free(parse_ok(buf));
+	cep_yamldoc_free(parse_ok(buf));
 }
 
 Test(yaml, node_bomb_refused)
@@ -187,15 +186,15 @@ Test(yaml, empty_documents_are_null)
 	    "null"};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		cep_yaml_doc *doc = parse_ok(texts[i]);
-		cr_assert_eq(cep_yaml_kind(cep_yaml_root(doc)), CEP_YAML_NULL,
-		    "text %zu", i);
-		cep_yaml_free(doc);
+		cr_assert_eq(cep_yamldoc_kind(cep_yamldoc_root(doc)),
+		    CEP_YAML_NULL, "text %zu", i);
+		cep_yamldoc_free(doc);
 	}
 	cep_yaml_doc *doc = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_yaml_parse(NULL, 0, NULL, &doc, &err), CEP_OK);
-	cr_assert_eq(cep_yaml_kind(cep_yaml_root(doc)), CEP_YAML_NULL);
-	cep_yaml_free(doc);
+	cr_assert_eq(cep_yamldoc_parse(NULL, 0, NULL, &doc, &err), CEP_OK);
+	cr_assert_eq(cep_yamldoc_kind(cep_yamldoc_root(doc)), CEP_YAML_NULL);
+	cep_yamldoc_free(doc);
 }
 
 Test(yaml, multiple_documents_refused)
@@ -226,17 +225,17 @@ Test(yaml, nul_in_scalar_refused)
 Test(yaml, null_keys_stay_scalars)
 {
 	cep_yaml_doc *doc = parse_ok("null: 1\n\"\": 2\n");
-	const cep_yaml_node *r = cep_yaml_root(doc);
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(r, "null")), "1");
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(r, "")), "2");
-	cep_yaml_free(doc);
+	const cep_yaml_node *r = cep_yamldoc_root(doc);
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_get(r, "null")), "1");
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_get(r, "")), "2");
+	cep_yamldoc_free(doc);
 }
 
 Test(yaml, accessors_tolerate_null)
 {
-	cr_assert_eq(cep_yaml_kind(NULL), CEP_YAML_NULL);
-	cr_assert_eq(cep_yaml_len(NULL), 0);
-	cr_assert_null(cep_yaml_get(NULL, "a"));
-	cr_assert_null(cep_yaml_scalar(NULL));
-	cep_yaml_free(NULL);
+	cr_assert_eq(cep_yamldoc_kind(NULL), CEP_YAML_NULL);
+	cr_assert_eq(cep_yamldoc_len(NULL), 0);
+	cr_assert_null(cep_yamldoc_get(NULL, "a"));
+	cr_assert_null(cep_yamldoc_scalar(NULL));
+	cep_yamldoc_free(NULL);
 }

@@ -16,15 +16,16 @@ static cep_yamlget g;
 static const cep_yaml_node *load(const char *text)
 {
 	memset(&err, 0, sizeof(err));
-	cr_assert_eq(cep_yaml_parse(text, strlen(text), "t.yaml", &doc, &err),
+	cr_assert_eq(cep_yamldoc_parse(text, strlen(text), "t.yaml", &doc,
+	                 &err),
 	    CEP_OK, "%s", err.msg);
 	cep_yamlget_init(&g, doc, &err);
-	return cep_yaml_root(doc);
+	return cep_yamldoc_root(doc);
 }
 
 static void unload(void)
 {
-	cep_yaml_free(doc);
+	cep_yamldoc_free(doc);
 	doc = NULL;
 }
 
@@ -88,9 +89,9 @@ Test(yamlget, unknown_keys)
 	const cep_yaml_node *root = load("a: 1\nx: 2\nb: 3\ny: 4\n");
 	size_t i = 0;
 	const cep_yaml_node *k = cep_yamlget_unknown(root, keys, &i);
-	cr_assert_str_eq(cep_yaml_scalar(k), "x");
+	cr_assert_str_eq(cep_yamldoc_scalar(k), "x");
 	k = cep_yamlget_unknown(root, keys, &i);
-	cr_assert_str_eq(cep_yaml_scalar(k), "y");
+	cr_assert_str_eq(cep_yamldoc_scalar(k), "y");
 	cr_assert_null(cep_yamlget_unknown(root, keys, &i));
 	cr_assert_eq(cep_yamlget_keys(&g, root, keys), CEP_INVALID_ARGUMENT);
 	cr_assert_str_eq(err.msg,
@@ -105,7 +106,7 @@ Test(yamlget, string_lists)
 	                                 "long: [a, b, c]\n");
 	const cep_yaml_node *list;
 	cr_assert_eq(cep_yamlget_strings(&g, root, "l", &spec, &list), CEP_OK);
-	cr_assert_eq(cep_yaml_len(list), 2);
+	cr_assert_eq(cep_yamldoc_len(list), 2);
 	cr_assert_eq(cep_yamlget_strings(&g, root, "n", &spec, &list), CEP_OK);
 	cr_assert_null(list);
 	cr_assert_eq(cep_yamlget_strings(&g, root, "bad", &spec, &list),

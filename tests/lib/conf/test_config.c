@@ -9,7 +9,7 @@
 
 #include "config.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -20,11 +20,12 @@ static char *home_with(const char *text, cep_paths *p)
 	char *home = cep_test_tmpdir("config");
 	cep_err err = {0};
 	cr_assert_eq(cep_paths_resolve(home, p, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(cep_mkdirs(p->config, 0755, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(p->config, 0755, &err), CEP_OK, "%s",
+	    err.msg);
 	if (text != NULL) {
 		char path[CEP_PATH_MAX + 16];
 		snprintf(path, sizeof(path), "%s/cep.yaml", p->config);
-		cr_assert_eq(cep_write_file(path, text, strlen(text), 0644,
+		cr_assert_eq(cep_files_write(path, text, strlen(text), 0644,
 		                 &err),
 		    CEP_OK, "%s", err.msg);
 	}

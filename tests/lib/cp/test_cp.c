@@ -22,7 +22,8 @@
 #include "cp_int.h"
 #include "kubeapi_fixture.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -58,7 +59,8 @@ static void script(const char *json)
 	char p[4096];
 	cep_err err;
 	stub_path(p, sizeof(p), "next.tmp");
-	cr_assert_eq(cep_write_file(p, json, strlen(json), 0644, &err), CEP_OK);
+	cr_assert_eq(cep_files_write(p, json, strlen(json), 0644, &err),
+	    CEP_OK);
 	char q[4096];
 	stub_path(q, sizeof(q), "next");
 	cr_assert_eq(rename(p, q), 0);
@@ -170,7 +172,7 @@ Test(cp, round_trip)
 static void write_token(const char *path, unsigned mode)
 {
 	cep_err err;
-	cr_assert_eq(cep_write_file(path, TOKEN "\n", strlen(TOKEN) + 1, mode,
+	cr_assert_eq(cep_files_write(path, TOKEN "\n", strlen(TOKEN) + 1, mode,
 	                 &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(chmod(path, mode), 0);
@@ -198,7 +200,7 @@ Test(cp, bearer_token_sent_and_never_in_errors)
 	assert_contains(err.msg, "Heartbeat");
 	/* re-read at each call: rotation needs no restart */
 	cep_err werr;
-	cr_assert_eq(cep_write_file(o.token_file, "rotated-token-42\n", 17,
+	cr_assert_eq(cep_files_write(o.token_file, "rotated-token-42\n", 17,
 	                 0600, &werr),
 	    CEP_OK);
 	script("{\"kind\": \"ok\", \"hex\": \"\"}");
@@ -404,13 +406,13 @@ Test(cp, broken_replies_are_data_loss, .timeout = 120)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		script(t[i].js);
 		cep_err err = {0};
-		int64_t t0 = cep_mono_ms();
+		int64_t t0 = cep_clock_mono_ms();
 		cr_assert_eq(heartbeat(cp, 500, NULL, &err, NULL), t[i].want,
 		    "%s: %s", t[i].js, err.msg);
 		assert_contains(err.msg, t[i].words);
 		assert_contains(err.msg, "Heartbeat");
 		assert_contains(err.msg, "127.0.0.1");
-		cr_assert_lt(cep_mono_ms() - t0, 2500, "%s", t[i].js);
+		cr_assert_lt(cep_clock_mono_ms() - t0, 2500, "%s", t[i].js);
 	}
 	cep_cp_free(cp);
 	stop_stub();
@@ -514,7 +516,7 @@ static char *slurp(const char *path)
 {
 	char *data = NULL;
 	size_t len = 0;
-	if (cep_read_file(path, 1 << 20, &data, &len, NULL) != CEP_OK)
+	if (cep_files_read(path, 1 << 20, &data, &len, NULL) != CEP_OK)
 		return strdup("");
 	return data;
 }
@@ -545,7 +547,7 @@ static void proxy_start(struct proxy *p)
 	    "ConnectPort %d\nLogFile \"%s\"\nLogLevel Connect\nMaxClients 8\n",
 	    p->port, kubeapi_port(stub), p->log);
 	cep_err err;
-	cr_assert_eq(cep_write_file(conf, text, strlen(text), 0644, &err),
+	cr_assert_eq(cep_files_write(conf, text, strlen(text), 0644, &err),
 	    CEP_OK);
 	p->pid = fork();
 	cr_assert_geq(p->pid, 0);
@@ -559,15 +561,16 @@ static void proxy_start(struct proxy *p)
 		    (char *)NULL);
 		_exit(127);
 	}
-	int64_t end = cep_mono_ms() + 10000;
+	int64_t end = cep_clock_mono_ms() + 10000;
 	for (;;) {
 		if (port_open(p->port))
 			break;
 		int st;
 		cr_assert_neq(waitpid(p->pid, &st, WNOHANG), p->pid,
 		    "tinyproxy exited (is it installed?)");
-		cr_assert_lt(cep_mono_ms(), end, "tinyproxy did not start");
-		cep_sleep_ms(50);
+		cr_assert_lt(cep_clock_mono_ms(), end,
+		    "tinyproxy did not start");
+		cep_clock_sleep_ms(50);
 	}
 }
 

@@ -14,7 +14,8 @@
 #include "http.h"
 #include "kubeapi_fixture.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 static kubeapi_fixture *srv;
 static char ca_path[4096];
@@ -85,7 +86,7 @@ Test(http_client, ca_in_memory_is_trusted_and_a_wrong_one_is_not)
 	char *pem = NULL;
 	size_t len = 0;
 	cep_err err;
-	cr_assert_eq(cep_read_file(ca_path, 1 << 20, &pem, &len, &err), CEP_OK,
+	cr_assert_eq(cep_files_read(ca_path, 1 << 20, &pem, &len, &err), CEP_OK,
 	    "%s", err.msg);
 	cep_http_client_opts o = {.ca = {pem, len}, .proxy = ""};
 	cep_http_client *c = cep_http_client_new(&o);
@@ -165,7 +166,7 @@ struct stopper {
 
 static void *stop_later(void *arg)
 {
-	cep_sleep_ms(300);
+	cep_clock_sleep_ms(300);
 	atomic_store(((struct stopper *)arg)->flag, true);
 	return NULL;
 }
@@ -187,16 +188,16 @@ Test(http_client, stream_ends_when_stopped_and_at_its_deadline)
 	struct stopper s = {.flag = &flag};
 	pthread_t th;
 	pthread_create(&th, NULL, stop_later, &s);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cep_http_result res;
 	cr_expect_eq(cep_http_client_do(c, &rq, &res), CEP_HTTP_STOPPED);
 	pthread_join(th, NULL);
-	cr_expect_lt(cep_mono_ms() - t0, 3000);
+	cr_expect_lt(cep_clock_mono_ms() - t0, 3000);
 	cr_expect_eq(res.status, 200);
 	cr_expect_eq(cep_http_fail_of(res.code), CEP_HTTP_FAIL_CANCELLED);
 
 	atomic_store(&flag, false);
-	rq.deadline_ms = cep_mono_ms() + 300;
+	rq.deadline_ms = cep_clock_mono_ms() + 300;
 	cr_expect_eq(cep_http_client_do(c, &rq, &res), CEP_HTTP_DEADLINE);
 	cr_expect_eq(cep_http_fail_of(res.code), CEP_HTTP_FAIL_DEADLINE);
 	cep_http_client_free(c);

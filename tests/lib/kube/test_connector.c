@@ -9,7 +9,7 @@
 
 #include "connector.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -38,9 +38,9 @@ static const char *put(const char *name, const char *text)
 {
 	static char path[CEP_PATH_MAX + 64];
 	cep_err err = {0};
-	cr_assert_eq(cep_mkdirs(dir, 0755, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(dir, 0755, &err), CEP_OK, "%s", err.msg);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert_eq(cep_write_file(path, text, strlen(text), 0644, &err),
+	cr_assert_eq(cep_files_write(path, text, strlen(text), 0644, &err),
 	    CEP_OK, "%s", err.msg);
 	return path;
 }
@@ -359,12 +359,12 @@ Test(connector, missing_folder_is_empty)
 {
 	cep_connectors *cs = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_connectors_load(&paths, &cs, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_connector_list_load(&paths, &cs, &err), CEP_OK, "%s",
 	    err.msg);
-	cr_assert_eq(cep_connectors_count(cs), 0);
-	cr_assert_null(cep_connectors_at(cs, 0));
-	cr_assert_null(cep_connectors_find(cs, "x"));
-	cep_connectors_free(cs);
+	cr_assert_eq(cep_connector_list_count(cs), 0);
+	cr_assert_null(cep_connector_list_at(cs, 0));
+	cr_assert_null(cep_connector_list_find(cs, "x"));
+	cep_connector_list_free(cs);
 }
 
 Test(connector, folder)
@@ -380,19 +380,20 @@ Test(connector, folder)
 	put("kube.kubeconfig", "apiVersion: v1\nkind: Config\n");
 	cep_connectors *cs = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_connectors_load(&paths, &cs, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_connector_list_load(&paths, &cs, &err), CEP_OK, "%s",
 	    err.msg);
 	/* one file, one name: two connectors of one name cannot exist */
-	cr_assert_eq(cep_connectors_count(cs), 2);
-	cr_assert_str_eq(cep_connectors_at(cs, 0)->name, "a");
-	cr_assert_str_eq(cep_connectors_at(cs, 1)->name, "b");
-	cr_assert_eq(cep_connectors_find(cs, "b"), cep_connectors_at(cs, 1));
-	cep_connectors_free(cs);
+	cr_assert_eq(cep_connector_list_count(cs), 2);
+	cr_assert_str_eq(cep_connector_list_at(cs, 0)->name, "a");
+	cr_assert_str_eq(cep_connector_list_at(cs, 1)->name, "b");
+	cr_assert_eq(cep_connector_list_find(cs, "b"),
+	    cep_connector_list_at(cs, 1));
+	cep_connector_list_free(cs);
 	/* one bad file fails the whole load, naming it */
 	put("z.yaml",
 	    "kubeconfig: /k\nnamespaces: [shop]\nrunner: {image: r}\n"
 	    "oops: 1\n");
-	cr_assert_neq(cep_connectors_load(&paths, &cs, &err), CEP_OK);
+	cr_assert_neq(cep_connector_list_load(&paths, &cs, &err), CEP_OK);
 	assert_contains(err.msg, "connectors.d/z.yaml:4:1: unknown key 'oops'");
 }
 

@@ -12,7 +12,8 @@
 #include "kube_int.h"
 #include "kubeapi_fixture.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -48,8 +49,8 @@ static void start(void)
 	users_dir = cep_test_tmpdir("kubeusers");
 	char users[4096];
 	snprintf(users, sizeof(users), "%s/users.json", users_dir);
-	cr_assert_eq(cep_write_file(users, users_json, strlen(users_json), 0600,
-	                 &err),
+	cr_assert_eq(cep_files_write(users, users_json, strlen(users_json),
+	                 0600, &err),
 	    CEP_OK);
 	const char *args[] = {"--users", users, "--namespace", "shop", NULL};
 	srv = kubeapi_start(args);
@@ -348,7 +349,7 @@ Test(kube, create_conflict_and_delete)
 		rc = cep_kube_get(deleg, &cep_kube_pods, "shop", "dup", &o,
 		    &err);
 		if (rc == CEP_OK)
-			cep_sleep_ms(50);
+			cep_clock_sleep_ms(50);
 	}
 	cr_assert_eq(rc, CEP_NOT_FOUND, "%s", err.msg);
 	assert_contains(err.msg, "get pods shop/dup: 404 Not Found");
@@ -609,10 +610,10 @@ Test(kube, retry_after_is_honoured)
 	no_secret(&err);
 	/* two attempts: the second waits the server's second */
 	cep_kube_set_retries(admin, 2);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_assert_eq(cep_kube_get(admin, &cep_kube_pods, "shop", "x", &o, &err),
 	    CEP_RESOURCE_EXHAUSTED);
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	cr_assert(took >= 1000, "retried after %lld ms, before Retry-After",
 	    (long long)took);
 	json_t *st = kubeapi_stats(srv);
@@ -633,11 +634,11 @@ Test(kube, timeout_names_the_call)
 	cr_assert_eq(kubeapi_control(srv, "latency", "{\"ms\": 2000}"), 200);
 	cep_kube_set_timeout(admin, 400);
 	json_t *o = NULL;
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_assert_eq(cep_kube_get(admin, &cep_kube_pods, "shop", "slow", &o,
 	                 &err),
 	    CEP_DEADLINE_EXCEEDED);
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	assert_contains(err.msg, "get pods shop/slow");
 	assert_contains(err.msg, "400 ms");
 	no_secret(&err);
@@ -665,7 +666,7 @@ Test(kube, tls_checks)
 	    "current-context: x\n",
 	    kubeapi_port(srv), "localhost");
 	snprintf(path, sizeof(path), "%s/kc-sni", dir2);
-	cr_assert_eq(cep_write_file(path, text, strlen(text), 0600, &err), 0);
+	cr_assert_eq(cep_files_write(path, text, strlen(text), 0600, &err), 0);
 	cep_kube *k = NULL;
 	char v[64];
 	cr_assert_eq(cep_kube_from_kubeconfig(path, NULL, false, &k, &err),
@@ -681,7 +682,7 @@ Test(kube, tls_checks)
 	    "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
 	    "current-context: x\n",
 	    kubeapi_port(srv), "wrong.example");
-	cr_assert_eq(cep_write_file(path, text, strlen(text), 0600, &err), 0);
+	cr_assert_eq(cep_files_write(path, text, strlen(text), 0600, &err), 0);
 	cr_assert_eq(cep_kube_from_kubeconfig(path, NULL, false, &k, &err),
 	    CEP_OK, "%s", err.msg);
 	cep_kube_set_retries(k, 1);
@@ -696,7 +697,7 @@ Test(kube, tls_checks)
 	    "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
 	    "current-context: x\n",
 	    kubeapi_port(srv));
-	cr_assert_eq(cep_write_file(path, text, strlen(text), 0600, &err), 0);
+	cr_assert_eq(cep_files_write(path, text, strlen(text), 0600, &err), 0);
 	cr_assert_eq(cep_kube_from_kubeconfig(path, NULL, false, &k, &err),
 	    CEP_OK, "%s", err.msg);
 	cep_kube_set_retries(k, 1);
@@ -725,7 +726,7 @@ static void *compact_midway(void *arg)
 {
 	(void)arg;
 	cep_err err;
-	cep_sleep_ms(900);
+	cep_clock_sleep_ms(900);
 	kubeapi_control(srv, "compact", NULL);
 	json_t *sec = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind",
 	    "Secret", "metadata", "name", "bump");

@@ -11,7 +11,8 @@
 #include "kube_int.h"
 #include "pki.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -48,7 +49,7 @@ static void put(const char *name, const char *text)
 	char path[4096];
 	cep_err err;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert_eq(cep_write_file(path, text, strlen(text), 0600, &err),
+	cr_assert_eq(cep_files_write(path, text, strlen(text), 0600, &err),
 	    CEP_OK, "%s", err.msg);
 }
 
@@ -63,7 +64,7 @@ static void setup(void)
 	cr_assert_eq(cep_pki_ca_load(&ca, pki, &err), CEP_OK, "%s", err.msg);
 	ca_pem = strdup(cep_pki_ca_cert_pem(ca));
 	cep_pki_issue_req req = {.cn = "kube-user",
-	    .not_after_ms = cep_now_ms() + 3600000};
+	    .not_after_ms = cep_clock_now_ms() + 3600000};
 	cr_assert_eq(cep_pki_issue(ca, &req, &cert_pem, &key_pem, &err), CEP_OK,
 	    "%s", err.msg);
 	cep_pki_ca_free(ca);
@@ -188,7 +189,7 @@ Test(kube_config, token_file_relative_and_rotating)
 	cep_err err;
 	char sub[4096];
 	snprintf(sub, sizeof(sub), "%s/cfg", dir);
-	cr_assert_eq(cep_mkdirs(sub, 0700, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_files_mkdirs(sub, 0700, &err), CEP_OK, "%s", err.msg);
 	put("cfg/tok", "first-token\n");
 	kubeconfig("cfg/kc", "    certificate-authority: ../pki/ca.crt\n",
 	    "    tokenFile: tok\n", NULL);
@@ -393,7 +394,7 @@ static void sa_dir(const char *ns)
 	char path[4096];
 	cep_err err;
 	snprintf(path, sizeof(path), "%s/sa", dir);
-	cr_assert_eq(cep_mkdirs(path, 0755, &err), CEP_OK);
+	cr_assert_eq(cep_files_mkdirs(path, 0755, &err), CEP_OK);
 	put("sa/token", TOKEN "\n");
 	put("sa/ca.crt", ca_pem);
 	if (ns != NULL)

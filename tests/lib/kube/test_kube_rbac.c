@@ -103,12 +103,12 @@ static void parse_stream(const char *yaml, struct docs *out)
 		size_t len = sep ? (size_t)(sep - p) + 1 : strlen(p);
 		cr_assert_lt(out->n, 16);
 		cep_err err = {0};
-		int rv = cep_yaml_parse(p, len, "rbac.yaml", &out->d[out->n],
+		int rv = cep_yamldoc_parse(p, len, "rbac.yaml", &out->d[out->n],
 		    &err);
 		cr_assert_eq(rv, CEP_OK, "%s\n%s", err.msg, yaml);
-		if (cep_yaml_kind(cep_yaml_root(out->d[out->n])) !=
+		if (cep_yamldoc_kind(cep_yamldoc_root(out->d[out->n])) !=
 		    CEP_YAML_MAP)
-			cep_yaml_free(out->d[out->n]);
+			cep_yamldoc_free(out->d[out->n]);
 		else
 			out->n++;
 		p += len + (sep ? 4 : 0);
@@ -118,15 +118,15 @@ static void parse_stream(const char *yaml, struct docs *out)
 static void free_docs(struct docs *d)
 {
 	for (size_t i = 0; i < d->n; i++)
-		cep_yaml_free(d->d[i]);
+		cep_yamldoc_free(d->d[i]);
 }
 
 static const char *at(const cep_yaml_doc *d, const char *a, const char *b)
 {
-	const cep_yaml_node *n = cep_yaml_get(cep_yaml_root(d), a);
+	const cep_yaml_node *n = cep_yamldoc_get(cep_yamldoc_root(d), a);
 	if (b != NULL)
-		n = cep_yaml_get(n, b);
-	return cep_yaml_scalar(n);
+		n = cep_yamldoc_get(n, b);
+	return cep_yamldoc_scalar(n);
 }
 
 static char *manifests(const char *who, const char *const *types, size_t n)
@@ -153,10 +153,10 @@ Test(kube_rbac, delegate_manifests)
 		    "cep-delegate");
 		cr_assert_str_eq(at(d.d[i], "metadata", "namespace"), "shop");
 		const cep_yaml_node *labels =
-		    cep_yaml_get(cep_yaml_get(cep_yaml_root(d.d[i]),
-		                     "metadata"),
+		    cep_yamldoc_get(cep_yamldoc_get(cep_yamldoc_root(d.d[i]),
+		                        "metadata"),
 		        "labels");
-		cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(labels,
+		cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_get(labels,
 		                     "app.kubernetes.io/managed-by")),
 		    "cep");
 	}
@@ -164,27 +164,32 @@ Test(kube_rbac, delegate_manifests)
 	cr_assert_str_eq(at(d.d[1], "apiVersion", NULL),
 	    "rbac.authorization.k8s.io/v1");
 	/* rules: core group ("" quoted, not null), pods then secrets */
-	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d.d[1]),
+	const cep_yaml_node *rules = cep_yamldoc_get(cep_yamldoc_root(d.d[1]),
 	    "rules");
-	cr_assert_eq(cep_yaml_len(rules), 2);
-	const cep_yaml_node *r0 = cep_yaml_at(rules, 0);
-	cr_assert_str_eq(cep_yaml_scalar(
-	                     cep_yaml_at(cep_yaml_get(r0, "apiGroups"), 0)),
+	cr_assert_eq(cep_yamldoc_len(rules), 2);
+	const cep_yaml_node *r0 = cep_yamldoc_at(rules, 0);
+	cr_assert_str_eq(cep_yamldoc_scalar(
+	                     cep_yamldoc_at(cep_yamldoc_get(r0, "apiGroups"),
+	                         0)),
 	    "");
-	cr_assert_str_eq(cep_yaml_scalar(
-	                     cep_yaml_at(cep_yaml_get(r0, "resources"), 0)),
+	cr_assert_str_eq(cep_yamldoc_scalar(
+	                     cep_yamldoc_at(cep_yamldoc_get(r0, "resources"),
+	                         0)),
 	    "pods");
-	cr_assert_eq(cep_yaml_len(cep_yaml_get(r0, "verbs")), 5);
-	cr_assert_eq(cep_yaml_len(cep_yaml_get(cep_yaml_at(rules, 1), "verbs")),
+	cr_assert_eq(cep_yamldoc_len(cep_yamldoc_get(r0, "verbs")), 5);
+	cr_assert_eq(cep_yamldoc_len(
+	                 cep_yamldoc_get(cep_yamldoc_at(rules, 1), "verbs")),
 	    4);
 	/* the binding ties the Role to the ServiceAccount */
 	cr_assert_str_eq(at(d.d[2], "roleRef", "kind"), "Role");
 	cr_assert_str_eq(at(d.d[2], "roleRef", "name"), "cep-delegate");
 	const cep_yaml_node *subj =
-	    cep_yaml_at(cep_yaml_get(cep_yaml_root(d.d[2]), "subjects"), 0);
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "kind")),
+	    cep_yamldoc_at(cep_yamldoc_get(cep_yamldoc_root(d.d[2]),
+	                       "subjects"),
+	        0);
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_get(subj, "kind")),
 	    "ServiceAccount");
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "namespace")),
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_get(subj, "namespace")),
 	    "shop");
 	cr_assert_null(strstr(y, "Cluster"));
 	free_docs(&d);
@@ -201,13 +206,13 @@ Test(kube_rbac, only_node_cordon_is_cluster_wide)
 	parse_stream(y, &d);
 	cr_assert_eq(d.n, 3);
 	/* merged: pods get/list/delete once, deployments get/list, scale */
-	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d.d[1]),
+	const cep_yaml_node *rules = cep_yamldoc_get(cep_yamldoc_root(d.d[1]),
 	    "rules");
-	cr_assert_eq(cep_yaml_len(rules), 3, "%s", y);
-	cr_assert_str_eq(cep_yaml_scalar(
-	                     cep_yaml_at(cep_yaml_get(cep_yaml_at(rules, 2),
-	                                     "resources"),
-	                         0)),
+	cr_assert_eq(cep_yamldoc_len(rules), 3, "%s", y);
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_at(
+	                     cep_yamldoc_get(cep_yamldoc_at(rules, 2),
+	                         "resources"),
+	                     0)),
 	    "deployments/scale");
 	free_docs(&d);
 	free(y);
@@ -314,23 +319,25 @@ Test(kube_rbac, undo_is_within_the_runner_verbs)
  * space-separated, in document order. */
 static void rules_of(const cep_yaml_doc *d, char *buf, size_t len)
 {
-	const cep_yaml_node *rules = cep_yaml_get(cep_yaml_root(d), "rules");
+	const cep_yaml_node *rules = cep_yamldoc_get(cep_yamldoc_root(d),
+	    "rules");
 	size_t off = 0;
 	buf[0] = '\0';
-	for (size_t i = 0; i < cep_yaml_len(rules) && off < len; i++) {
-		const cep_yaml_node *r = cep_yaml_at(rules, i);
-		const cep_yaml_node *g = cep_yaml_get(r, "apiGroups");
-		const cep_yaml_node *res = cep_yaml_get(r, "resources");
-		const cep_yaml_node *v = cep_yaml_get(r, "verbs");
-		cr_assert_eq(cep_yaml_len(g), 1);
-		cr_assert_eq(cep_yaml_len(res), 1);
+	for (size_t i = 0; i < cep_yamldoc_len(rules) && off < len; i++) {
+		const cep_yaml_node *r = cep_yamldoc_at(rules, i);
+		const cep_yaml_node *g = cep_yamldoc_get(r, "apiGroups");
+		const cep_yaml_node *res = cep_yamldoc_get(r, "resources");
+		const cep_yaml_node *v = cep_yamldoc_get(r, "verbs");
+		cr_assert_eq(cep_yamldoc_len(g), 1);
+		cr_assert_eq(cep_yamldoc_len(res), 1);
 		off += (size_t)snprintf(buf + off, len - off,
 		    "%s%s|%s:", off ? " " : "",
-		    cep_yaml_scalar(cep_yaml_at(g, 0)),
-		    cep_yaml_scalar(cep_yaml_at(res, 0)));
-		for (size_t j = 0; j < cep_yaml_len(v) && off < len; j++)
+		    cep_yamldoc_scalar(cep_yamldoc_at(g, 0)),
+		    cep_yamldoc_scalar(cep_yamldoc_at(res, 0)));
+		for (size_t j = 0; j < cep_yamldoc_len(v) && off < len; j++)
 			off += (size_t)snprintf(buf + off, len - off, "%s%s",
-			    j ? "," : "", cep_yaml_scalar(cep_yaml_at(v, j)));
+			    j ? "," : "",
+			    cep_yamldoc_scalar(cep_yamldoc_at(v, j)));
 	}
 }
 
@@ -415,10 +422,12 @@ Test(kube_rbac, delegate_with_node_cordon_gets_a_cluster_role)
 	cr_assert_str_eq(at(d.d[4], "roleRef", "kind"), "ClusterRole");
 	cr_assert_str_eq(at(d.d[4], "roleRef", "name"), "cep-delegate");
 	const cep_yaml_node *subj =
-	    cep_yaml_at(cep_yaml_get(cep_yaml_root(d.d[4]), "subjects"), 0);
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "name")),
+	    cep_yamldoc_at(cep_yamldoc_get(cep_yamldoc_root(d.d[4]),
+	                       "subjects"),
+	        0);
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_get(subj, "name")),
 	    "cep-delegate");
-	cr_assert_str_eq(cep_yaml_scalar(cep_yaml_get(subj, "namespace")),
+	cr_assert_str_eq(cep_yamldoc_scalar(cep_yamldoc_get(subj, "namespace")),
 	    "shop");
 	free_docs(&d);
 	free(y);

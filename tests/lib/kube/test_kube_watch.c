@@ -11,7 +11,8 @@
 #include "kube.h"
 #include "kubeapi_fixture.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -38,8 +39,8 @@ static void start(void)
 	users_dir = cep_test_tmpdir("kubeusers");
 	char users[4096];
 	snprintf(users, sizeof(users), "%s/users.json", users_dir);
-	cr_assert_eq(cep_write_file(users, users_json, strlen(users_json), 0600,
-	                 &err),
+	cr_assert_eq(cep_files_write(users, users_json, strlen(users_json),
+	                 0600, &err),
 	    CEP_OK);
 	const char *args[] = {"--users", users, "--namespace", "shop", NULL};
 	srv = kubeapi_start(args);
@@ -111,7 +112,7 @@ static void await(struct seen *s, const char *e, int n)
 	for (int i = 0; i < 500; i++) {
 		if (count(s, e) >= n)
 			return;
-		cep_sleep_ms(20);
+		cep_clock_sleep_ms(20);
 	}
 	cr_assert_fail("never saw \"%s\" %d times (saw %d events)", e, n, s->n);
 }
@@ -211,7 +212,7 @@ Test(kube_watch, resumes_after_dropped_streams)
 	await(&s, "ADDED a", 1);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(kubeapi_control(srv, "drop-watches", NULL), 200);
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	create_pod("b");
 	await(&s, "ADDED b", 1);
@@ -282,7 +283,7 @@ Test(kube_watch, relist_reports_objects_deleted_in_the_gap)
 	                 &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(kubeapi_control(srv, "compact", NULL), 200);
-	cep_sleep_ms(300);
+	cep_clock_sleep_ms(300);
 	cr_assert_eq(kubeapi_control(srv, "faults", "{\"rate\": 0}"), 200);
 	pthread_join(s.th, NULL);
 	cr_assert_eq(s.rc, CEP_OK, "%s", s.err.msg);
@@ -293,20 +294,20 @@ Test(kube_watch, stop_flag_and_deadline)
 {
 	struct seen s = {0};
 	watch_start(&s);
-	cep_sleep_ms(300);
-	int64_t t0 = cep_mono_ms();
+	cep_clock_sleep_ms(300);
+	int64_t t0 = cep_clock_mono_ms();
 	atomic_store(&s.stop, true);
 	pthread_join(s.th, NULL);
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	cr_assert_eq(s.rc, CEP_CANCELLED, "%s", s.err.msg);
 	cr_assert(took <= 1500, "stop took %lld ms", (long long)took);
 	assert_contains(s.err.msg, "watch pods shop");
 
 	struct seen s2 = {.timeout_ms = 700};
-	t0 = cep_mono_ms();
+	t0 = cep_clock_mono_ms();
 	watch_start(&s2);
 	pthread_join(s2.th, NULL);
-	took = cep_mono_ms() - t0;
+	took = cep_clock_mono_ms() - t0;
 	cr_assert_eq(s2.rc, CEP_DEADLINE_EXCEEDED, "%s", s2.err.msg);
 	cr_assert(took >= 700, "ended after %lld ms", (long long)took);
 	assert_contains(s2.err.msg, "watch pods shop");

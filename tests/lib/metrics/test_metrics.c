@@ -14,7 +14,7 @@
 
 #include "metrics.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 static cep_metrics *new_reg(void)
 {
@@ -58,12 +58,12 @@ Test(metrics, exact_text_with_ordering)
 	    NULL);
 	cr_assert(g && c && e);
 	/* touched in an order different from the one rendered */
-	cep_metric_inc2(c, "Runner/Prove", "PERMISSION_DENIED");
-	cep_metric_inc2(c, "Runner/Challenge", "OK");
-	cep_metric_inc2(c, "Runner/Prove", "OK");
-	cep_metric_inc2(c, "Runner/Prove", "OK");
-	cep_metric_set(g, 3, NULL);
-	cep_metric_set(g, 2, NULL);
+	cep_metrics_inc2(c, "Runner/Prove", "PERMISSION_DENIED");
+	cep_metrics_inc2(c, "Runner/Challenge", "OK");
+	cep_metrics_inc2(c, "Runner/Prove", "OK");
+	cep_metrics_inc2(c, "Runner/Prove", "OK");
+	cep_metrics_set(g, 3, NULL);
+	cep_metrics_set(g, 2, NULL);
 	char *t = render(m);
 	cr_assert_str_eq(t,
 	    "# HELP x_connected Things now.\n"
@@ -79,7 +79,7 @@ Test(metrics, exact_text_with_ordering)
 	    "x_events_total 0\n");
 	free(t);
 	const char *v[] = {"Runner/Prove", "OK"};
-	cr_assert_eq(cep_metric_value(c, v), 2.0);
+	cr_assert_eq(cep_metrics_value(c, v), 2.0);
 	cep_metrics_free(m);
 }
 
@@ -89,8 +89,8 @@ Test(metrics, escaping_of_labels_and_help)
 	cep_metrics *m = new_reg();
 	cep_metric *c = cep_metrics_counter(m, "x_total",
 	    "Back\\slash and\nnewline \"quotes\" stay.", l);
-	cep_metric_inc1(c, "a\\b\"c\nd");
-	cep_metric_inc1(c, NULL); /* rendered as "" */
+	cep_metrics_inc1(c, "a\\b\"c\nd");
+	cep_metrics_inc1(c, NULL); /* rendered as "" */
 	char *t = render(m);
 	cr_assert_str_eq(t,
 	    "# HELP x_total Back\\\\slash and\\nnewline \"quotes\" stay.\n"
@@ -106,17 +106,17 @@ Test(metrics, values_and_counter_rules)
 	cep_metrics *m = new_reg();
 	cep_metric *c = cep_metrics_counter(m, "c_total", "c", NULL);
 	cep_metric *g = cep_metrics_gauge(m, "g", "g", NULL);
-	cep_metric_add(c, 1.5, NULL);
-	cep_metric_add(c, -7, NULL);        /* a counter never goes down */
-	cep_metric_add(c, 0.0 / 0.0, NULL); /* nor becomes NaN */
-	cep_metric_set(c, 0, NULL);         /* nor is set */
-	cep_metric_set(g, -4, NULL);
-	cep_metric_add(g, 1e300 * 1e300, NULL);
+	cep_metrics_add(c, 1.5, NULL);
+	cep_metrics_add(c, -7, NULL);        /* a counter never goes down */
+	cep_metrics_add(c, 0.0 / 0.0, NULL); /* nor becomes NaN */
+	cep_metrics_set(c, 0, NULL);         /* nor is set */
+	cep_metrics_set(g, -4, NULL);
+	cep_metrics_add(g, 1e300 * 1e300, NULL);
 	char *t = render(m);
 	cr_assert(strstr(t, "\nc_total 1.5\n") != NULL, "%s", t);
 	cr_assert(strstr(t, "\ng +Inf\n") != NULL, "%s", t);
 	free(t);
-	cep_metric_set(g, 12345678901.0, NULL);
+	cep_metrics_set(g, 12345678901.0, NULL);
 	t = render(m);
 	cr_assert(strstr(t, "\ng 12345678901\n") != NULL, "%s", t);
 	free(t);
@@ -135,9 +135,9 @@ Test(metrics, bad_names_and_null_families)
 	cr_assert_null(cep_metrics_gauge(m, "ok", "x", too_many));
 	cr_assert_null(cep_metrics_gauge(NULL, "ok", "x", NULL));
 	/* hooks on a family that does not exist do nothing */
-	cep_metric_inc(NULL);
-	cep_metric_inc2(NULL, "a", "b");
-	cep_metric_set(NULL, 1, NULL);
+	cep_metrics_inc(NULL);
+	cep_metrics_inc2(NULL, "a", "b");
+	cep_metrics_set(NULL, 1, NULL);
 	char *t = render(m);
 	cr_assert_str_eq(t, "", "nothing registered: %s", t);
 	free(t);
@@ -153,9 +153,9 @@ Test(metrics, series_per_family_are_capped)
 	char v[32];
 	for (int i = 0; i < CEP_METRICS_MAX_SERIES + 100; i++) {
 		snprintf(v, sizeof(v), "v%04d", i);
-		cep_metric_inc1(c, v);
+		cep_metrics_inc1(c, v);
 	}
-	cep_metric_inc1(c, "v0000"); /* an existing series still counts */
+	cep_metrics_inc1(c, "v0000"); /* an existing series still counts */
 	char *t = render(m);
 	cr_assert_eq(count_lines(t, "many_total{"), CEP_METRICS_MAX_SERIES);
 	cr_assert(strstr(t, "many_total{k=\"v0000\"} 2\n") != NULL);
@@ -177,8 +177,8 @@ static void *hammer(void *arg)
 {
 	worker *w = arg;
 	for (int i = 0; i < ROUNDS; i++) {
-		cep_metric_inc2(w->c, i % 2 ? "odd" : "even", "x");
-		cep_metric_add(w->g, 1, NULL);
+		cep_metrics_inc2(w->c, i % 2 ? "odd" : "even", "x");
+		cep_metrics_add(w->g, 1, NULL);
 	}
 	return NULL;
 }
@@ -211,9 +211,9 @@ Test(metrics, concurrent_increments_are_exact)
 	for (int i = 0; i <= THREADS; i++)
 		pthread_join(th[i], NULL);
 	const char *odd[] = {"odd", "x"}, *even[] = {"even", "x"};
-	cr_assert_eq(cep_metric_value(c, odd), THREADS * ROUNDS / 2);
-	cr_assert_eq(cep_metric_value(c, even), THREADS * ROUNDS / 2);
-	cr_assert_eq(cep_metric_value(g, NULL), THREADS * ROUNDS);
+	cr_assert_eq(cep_metrics_value(c, odd), THREADS * ROUNDS / 2);
+	cr_assert_eq(cep_metrics_value(c, even), THREADS * ROUNDS / 2);
+	cr_assert_eq(cep_metrics_value(g, NULL), THREADS * ROUNDS);
 	cep_metrics_free(m);
 }
 
@@ -285,7 +285,7 @@ static int collects;
 static void count_collect(cep_metrics *m, void *arg)
 {
 	(void)m;
-	cep_metric_set(arg, ++collects, NULL);
+	cep_metrics_set(arg, ++collects, NULL);
 }
 
 Test(metrics, serves_get_metrics_and_404_elsewhere)
@@ -297,7 +297,7 @@ Test(metrics, serves_get_metrics_and_404_elsewhere)
 	cep_metric *g = cep_metrics_gauge(m, "cep_test_scrapes", "Scrapes.",
 	    NULL);
 	cep_metrics_on_collect(m, count_collect, g);
-	cep_metric_inc1(c, "bad_signature");
+	cep_metrics_inc1(c, "bad_signature");
 	cep_metrics_server *s = NULL;
 	cep_err err = {0};
 	cr_assert_eq(cep_metrics_serve(m, "127.0.0.1:0", &s, &err), CEP_OK,
@@ -319,7 +319,7 @@ Test(metrics, serves_get_metrics_and_404_elsewhere)
 	    r.body);
 	free(r.body);
 	/* the next scrape sees the new value and a fresh collect */
-	cep_metric_inc1(c, "bad_signature");
+	cep_metrics_inc1(c, "bad_signature");
 	r = http("GET", port, "/metrics");
 	cr_assert(strstr(r.body, "{reason=\"bad_signature\"} 2\n") != NULL);
 	cr_assert(strstr(r.body, "\ncep_test_scrapes 2\n") != NULL);
@@ -387,7 +387,7 @@ Test(metrics, start_writes_the_port_file_and_empty_disables)
 	    CEP_OK, "%s", err.msg);
 	char *text = NULL;
 	size_t len = 0;
-	cr_assert_eq(cep_read_file(file, 64, &text, &len, &err), CEP_OK);
+	cr_assert_eq(cep_files_read(file, 64, &text, &len, &err), CEP_OK);
 	char want[16];
 	snprintf(want, sizeof(want), "%d\n", cep_metrics_server_port(s));
 	cr_assert_str_eq(text, want);
@@ -415,7 +415,7 @@ Test(metrics, start_daemon_names_the_port_file_and_survives_a_bad_address)
 	char *text = NULL;
 	size_t len = 0;
 	cep_err err = {0};
-	cr_assert_eq(cep_read_file(file, 64, &text, &len, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_files_read(file, 64, &text, &len, &err), CEP_OK, "%s",
 	    err.msg);
 	char want[16];
 	snprintf(want, sizeof(want), "%d\n", cep_metrics_server_port(s));

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "exp.h"
-#include "util.h"
+#include "files.h"
 
 #define assert_contains(s, sub) \
 	cr_assert(strstr((s), (sub)) != NULL, "\"%s\" lacks \"%s\"", (s), (sub))
@@ -77,7 +77,7 @@ Test(exp, examples_validate)
 		char *text = NULL;
 		size_t len = 0;
 		cep_err err = {0};
-		cr_assert_eq(cep_read_file(path, 1 << 20, &text, &len, &err),
+		cr_assert_eq(cep_files_read(path, 1 << 20, &text, &len, &err),
 		    CEP_OK, "%s", err.msg);
 		cep_exp *e = NULL;
 		cep_exp_diags d;
@@ -479,7 +479,8 @@ Test(exp, schema_tables_consistent)
 		cr_assert_not_null(cep_exp_probe_spec(p[n]), "%s", p[n]);
 	cr_assert_eq(n, 4); /* http, cmd, k8s, prometheus */
 	cr_assert_null(cep_exp_fault_spec("nope"));
-	cr_assert_str_eq(cep_probe_mode_name(CEP_PROBE_ONCHAOS), "on-chaos");
+	cr_assert_str_eq(cep_exp_probe_mode_name(CEP_PROBE_ONCHAOS),
+	    "on-chaos");
 	/* every default in the table is valid for its own parameter */
 	cep_exp *e = parse_ok(HEAD
 	    "  faults: [{name: a, type: process-kill, pid: 2},\n"

@@ -12,7 +12,7 @@
 
 #include "diskfill.h"
 #include "testutil.h"
-#include "util.h"
+#include "files.h"
 
 #define RUN_ID "r-0123456789abcdef"
 #define FILL ".cep-fill-r-0123456789abcdef-2"
@@ -37,7 +37,7 @@ static void record(const char *dir, const char *name, char *json, size_t len)
 	char path[512];
 	cep_err err = {0};
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert_eq(cep_write_file(path, "fill", 4, 0600, &err), CEP_OK, "%s",
+	cr_assert_eq(cep_files_write(path, "fill", 4, 0600, &err), CEP_OK, "%s",
 	    err.msg);
 	struct stat st;
 	cr_assert_eq(stat(dir, &st), 0);

@@ -21,6 +21,8 @@
 #include "pki.h"
 #include "keyfix.h"
 #include "testutil.h"
+#include "clock.h"
+#include "run_id.h"
 #include "util.h"
 
 #define HOUR_MS (3600 * 1000LL)
@@ -186,7 +188,7 @@ Test(pki, server_cert_sans_and_usage, .init = setup, .fini = teardown)
 	cep_pki_issue_req req = {.cn = "cep-relay",
 	    .dns = dns,
 	    .ips = ips,
-	    .not_after_ms = cep_now_ms() + HOUR_MS,
+	    .not_after_ms = cep_clock_now_ms() + HOUR_MS,
 	    .server = 1};
 	char *crt, *key;
 	issue(ca, &req, &crt, &key);
@@ -223,7 +225,8 @@ Test(pki, server_cert_sans_and_usage, .init = setup, .fini = teardown)
 	    .tm_hour = c.valid_from.hour,
 	    .tm_min = c.valid_from.min,
 	    .tm_sec = c.valid_from.sec};
-	int64_t nb = (int64_t)timegm(&tm) * 1000, skew = cep_now_ms() - nb;
+	int64_t nb = (int64_t)timegm(&tm) * 1000,
+	        skew = cep_clock_now_ms() - nb;
 	cr_assert(skew >= 299000 && skew <= 310000, "skew %lld",
 	    (long long)skew);
 	mbedtls_x509_crt_free(&c);
@@ -253,7 +256,7 @@ Test(pki, server_cert_sans_and_usage, .init = setup, .fini = teardown)
 
 Test(pki, client_identity_verifies, .init = setup, .fini = teardown)
 {
-	int64_t now = cep_now_ms(), na = now + HOUR_MS;
+	int64_t now = cep_clock_now_ms(), na = now + HOUR_MS;
 	cep_run_id rid;
 	char *crt, *key;
 	runner_identity(ca, &rid, 0, na, &crt, &key);
@@ -291,7 +294,7 @@ Test(pki, client_identity_verifies, .init = setup, .fini = teardown)
 Test(pki, validity_judged_at_now_ms, .init = setup, .fini = teardown)
 {
 	/* the CA is valid from now - 5 min; the leaf for one minute in it */
-	int64_t now = cep_now_ms(), min = 60 * 1000;
+	int64_t now = cep_clock_now_ms(), min = 60 * 1000;
 	cep_run_id rid;
 	char *crt, *key;
 	runner_identity(ca, &rid, now - 4 * min, now - 3 * min, &crt, &key);
@@ -331,7 +334,7 @@ Test(pki, other_ca_refused, .init = setup, .fini = teardown)
 	cep_pki_ca *o = other_ca("b");
 	cep_run_id rid;
 	char *crt, *key;
-	runner_identity(o, &rid, 0, cep_now_ms() + HOUR_MS, &crt, &key);
+	runner_identity(o, &rid, 0, cep_clock_now_ms() + HOUR_MS, &crt, &key);
 	uint8_t *der;
 	size_t n;
 	to_der(crt, &der, &n);
@@ -374,7 +377,7 @@ Test(pki, garbage_refused, .init = setup, .fini = teardown)
 
 	cep_run_id rid;
 	char *crt, *key;
-	runner_identity(ca, &rid, 0, cep_now_ms() + HOUR_MS, &crt, &key);
+	runner_identity(ca, &rid, 0, cep_clock_now_ms() + HOUR_MS, &crt, &key);
 	uint8_t *der;
 	size_t n;
 	to_der(crt, &der, &n);
@@ -415,7 +418,7 @@ Test(pki, bad_identity_uris, .init = setup, .fini = teardown)
 	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
 		cep_pki_issue_req req = {.cn = "x",
 		    .uri_san = uris[i],
-		    .not_after_ms = cep_now_ms() + HOUR_MS};
+		    .not_after_ms = cep_clock_now_ms() + HOUR_MS};
 		char *crt, *key;
 		issue(ca, &req, &crt, &key);
 		uint8_t *der;
@@ -443,7 +446,7 @@ Test(pki, bad_identity_uris, .init = setup, .fini = teardown)
 
 Test(pki, proof_of_possession, .init = setup, .fini = teardown)
 {
-	int64_t na = cep_now_ms() + HOUR_MS;
+	int64_t na = cep_clock_now_ms() + HOUR_MS;
 	cep_run_id r1, r2;
 	char *crt1, *key1, *crt2, *key2;
 	runner_identity(ca, &r1, 0, na, &crt1, &key1);
@@ -454,7 +457,7 @@ Test(pki, proof_of_possession, .init = setup, .fini = teardown)
 	to_der(crt2, &der2, &n2);
 	uint8_t nonce[32], other[32];
 	cep_err err;
-	cr_assert_eq(cep_random(nonce, sizeof(nonce), &err), CEP_OK);
+	cr_assert_eq(cep_util_random(nonce, sizeof(nonce), &err), CEP_OK);
 	memcpy(other, nonce, sizeof(other));
 	other[31] ^= 0x80;
 
@@ -555,7 +558,7 @@ Test(pki, certs_work_in_mutual_tls, .init = setup, .fini = teardown)
 {
 	const char *dns[] = {"localhost", NULL};
 	const char *ips[] = {"127.0.0.1", NULL};
-	int64_t na = cep_now_ms() + HOUR_MS;
+	int64_t na = cep_clock_now_ms() + HOUR_MS;
 	cep_pki_issue_req sreq = {.cn = "cep-relay",
 	    .dns = dns,
 	    .ips = ips,
@@ -623,7 +626,7 @@ Test(pki, issue_pub_for_a_key_made_elsewhere, .init = setup, .fini = teardown)
 	cr_assert_eq(cep_pki_identity_uri(uri, sizeof(uri), "app1", "local",
 	                 "host", rid.s, &err),
 	    CEP_OK);
-	int64_t na = cep_now_ms() + HOUR_MS;
+	int64_t na = cep_clock_now_ms() + HOUR_MS;
 	cep_pki_issue_req req = {.cn = rid.s,
 	    .uri_san = uri,
 	    .not_after_ms = na};
@@ -663,7 +666,7 @@ Test(pki, issue_pub_refuses_other_keys, .init = setup, .fini = teardown)
 	size_t n, plen = 0;
 	char *key = NULL, *crt = (char *)"untouched";
 	cep_pki_issue_req req = {.cn = "x",
-	    .not_after_ms = cep_now_ms() + HOUR_MS};
+	    .not_after_ms = cep_clock_now_ms() + HOUR_MS};
 
 	n = cep_test_foreign_pub(MBEDTLS_PK_RSA, 0, buf, sizeof(buf));
 	cr_assert_eq(cep_pki_issue_pub(ca, &req, buf, n, &crt, &err),

@@ -12,7 +12,9 @@
 #include "cleanrun.h"
 #include "runproc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
+#include "files.h"
+#include "run_id.h"
 
 #define RUN "r-0123456789abcdef"
 #define SLOW_RUN "r-5105000000000000" /* the stand-in sleeps for it */
@@ -82,7 +84,7 @@ Test(runproc, kill_leaves_no_runner_process)
 	for (int i = 0; i < 100 && n < 1; i++) {
 		n = cep_runproc_scan(KILL_RUN, CEP_RUNPROC_RUNNER, 0, NULL);
 		if (n < 1)
-			cep_sleep_ms(20);
+			cep_clock_sleep_ms(20);
 	}
 	cep_err err = {0};
 	int rv = cep_runproc_kill(KILL_RUN, 30, &err);
@@ -142,7 +144,7 @@ static int wait_result(cep_cleanrun *c, char **undone, cep_err *err)
 			cr_assert_neq(err->code, CEP_OK, "FAILED, no code");
 			return err->code;
 		}
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 	}
 	return -1; /* still running after 5 s */
 }
@@ -152,7 +154,7 @@ Test(cleanrun, runs_the_cleanup_runner_and_reads_its_report)
 	char *dir = cep_test_tmpdir("cleanrun"), bin[4096];
 	snprintf(bin, sizeof(bin), "%s/cep-runner", dir);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, fake, strlen(fake), 0755, &err),
+	cr_assert_eq(cep_files_write(bin, fake, strlen(fake), 0755, &err),
 	    CEP_OK);
 	cep_cleanrun_opts o = {.runner_bin = bin,
 	    .dir = dir,
@@ -177,7 +179,7 @@ Test(cleanrun, no_report_and_time_limit_are_errors)
 	char *dir = cep_test_tmpdir("cleanrun"), bin[4096];
 	snprintf(bin, sizeof(bin), "%s/cep-runner", dir);
 	cep_err err = {0};
-	cr_assert_eq(cep_write_file(bin, fake, strlen(fake), 0755, &err),
+	cr_assert_eq(cep_files_write(bin, fake, strlen(fake), 0755, &err),
 	    CEP_OK);
 	/* records without f1: the stand-in exits 3 without a report */
 	cep_cleanrun_opts o = {.runner_bin = bin,
@@ -196,11 +198,11 @@ Test(cleanrun, no_report_and_time_limit_are_errors)
 	o.recs_json = "[{\"fault_id\":\"f1\"}]";
 	o.limit_ms = 300;
 	cr_assert_eq(cep_cleanrun_start(&o, &c, &err), CEP_OK, "%s", err.msg);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cr_assert_eq(wait_result(c, &undone, &err), CEP_DATA_LOSS, "%s",
 	    err.msg);
 	cr_assert(strstr(err.msg, "time limit") != NULL, "%s", err.msg);
-	cr_assert_lt(cep_mono_ms() - t0, 5000);
+	cr_assert_lt(cep_clock_mono_ms() - t0, 5000);
 	cep_cleanrun_free(c);
 	cep_test_rmdir(dir);
 }

@@ -24,7 +24,7 @@
 #include "rpc.h"
 #include "rpc_int.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 /* ------------------------------------------------------------ handlers */
 
@@ -80,9 +80,9 @@ static cep_rpc_call *park_take(void)
 /* Waits until n calls are parked, or fails after 10 s. */
 static void park_wait(int n)
 {
-	int64_t until = cep_mono_ms() + 10000;
-	while (parked_count() < n && cep_mono_ms() < until)
-		cep_sleep_ms(5);
+	int64_t until = cep_clock_mono_ms() + 10000;
+	while (parked_count() < n && cep_clock_mono_ms() < until)
+		cep_clock_sleep_ms(5);
 	cr_assert_eq(parked_count(), n, "parked %d of %d", parked_count(), n);
 }
 
@@ -141,7 +141,7 @@ static void issue(cep_pki_ca *ca, const char *cn, int server, pems *out)
 	static const char *const ips[] = {"127.0.0.1", NULL};
 	cep_pki_issue_req rq = {.cn = cn,
 	    .server = server,
-	    .not_after_ms = cep_now_ms() + 3600 * 1000};
+	    .not_after_ms = cep_clock_now_ms() + 3600 * 1000};
 	if (server) {
 		rq.dns = dns;
 		rq.ips = ips;
@@ -278,7 +278,7 @@ static void echo_ok(cep_rpc_client *c, const char *text)
 	cep_err err;
 	int rv = echo(c, "cep.v1.Test/Echo", text, 5000, out, sizeof(out),
 	    &err);
-	cr_assert_eq(rv, CEP_OK, "%s: %s", cep_code_name(rv), err.msg);
+	cr_assert_eq(rv, CEP_OK, "%s: %s", cep_err_code_name(rv), err.msg);
 	size_t n = strlen(text);
 	cr_assert(strncmp(out, text, n) == 0 && out[n] == '|',
 	    "reply \"%s\" for \"%s\"", out, text);
@@ -308,9 +308,9 @@ static void t_unary(bool tls)
 	cr_assert_eq(st.pipes, 1);
 	cr_assert_eq(atomic_load(&f->pipe_adds), 1);
 	cep_rpc_client_free(c);
-	int64_t until = cep_mono_ms() + 5000;
-	while (atomic_load(&f->pipe_rems) < 1 && cep_mono_ms() < until)
-		cep_sleep_ms(5);
+	int64_t until = cep_clock_mono_ms() + 5000;
+	while (atomic_load(&f->pipe_rems) < 1 && cep_clock_mono_ms() < until)
+		cep_clock_sleep_ms(5);
 	cr_assert_eq(atomic_load(&f->pipe_rems), 1);
 	fx_free(f);
 }
@@ -401,7 +401,7 @@ static void *park_caller(void *p)
 static void *late_replier(void *p)
 {
 	(void)p;
-	cep_sleep_ms(300);
+	cep_clock_sleep_ms(300);
 	cep_rpc_call *call = park_take();
 	if (call == NULL)
 		return NULL; /* the caller's assertion on "late" fails */
@@ -585,10 +585,10 @@ static void t_deadline(bool tls)
 	/* connected first: a TLS handshake alone may take longer than 300 ms
 	 * on a loaded machine (then the answer is UNAVAILABLE, not this) */
 	echo_ok(c, "connect");
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	int rv = echo(c, "cep.v1.Test/Never", "x", 300, NULL, 0, &err);
-	int64_t took = cep_mono_ms() - t0;
-	cr_assert_eq(rv, CEP_DEADLINE_EXCEEDED, "%s: %s", cep_code_name(rv),
+	int64_t took = cep_clock_mono_ms() - t0;
+	cr_assert_eq(rv, CEP_DEADLINE_EXCEEDED, "%s: %s", cep_err_code_name(rv),
 	    err.msg);
 	cr_assert(took >= 250 && took < 5000, "took %lld ms", (long long)took);
 	cr_assert(cep_rpc_retryable(rv));
@@ -648,12 +648,12 @@ Test(rpc, ipc_survives_handshake_close)
 		static const char hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
 		cr_assert_eq(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
 		close(fd);
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 		cep_rpc_client *c = fx_client(f);
 		cep_err err;
 		int rv = CEP_UNAVAILABLE;
-		int64_t until = cep_mono_ms() + 8000;
-		while (rv != CEP_OK && cep_mono_ms() < until)
+		int64_t until = cep_clock_mono_ms() + 8000;
+		while (rv != CEP_OK && cep_clock_mono_ms() < until)
 			rv = echo(c, "cep.v1.Test/Echo", "again", 1000, NULL, 0,
 			    &err);
 		cr_assert_eq(rv, CEP_OK, "round %d: not served again: %s",
@@ -739,9 +739,9 @@ Test(rpc, close_pipe)
 	cep_pipe_id p = {(uint32_t)strtoul(last + 1, NULL, 10)};
 	cr_assert(p.id != 0);
 	cep_rpc_server_close_pipe(f->srv, p);
-	int64_t until = cep_mono_ms() + 5000;
-	while (atomic_load(&f->pipe_rems) < 1 && cep_mono_ms() < until)
-		cep_sleep_ms(5);
+	int64_t until = cep_clock_mono_ms() + 5000;
+	while (atomic_load(&f->pipe_rems) < 1 && cep_clock_mono_ms() < until)
+		cep_clock_sleep_ms(5);
 	cr_assert_eq(atomic_load(&f->pipe_rems), 1);
 	int rv = CEP_UNAVAILABLE;
 	for (int i = 0; i < 20 && rv != CEP_OK; i++) {
@@ -749,7 +749,7 @@ Test(rpc, close_pipe)
 		    &err);
 		if (rv != CEP_OK) {
 			cr_assert(cep_rpc_retryable(rv), "%s", err.msg);
-			cep_sleep_ms(cep_rpc_backoff_ms(i, 20, 200));
+			cep_clock_sleep_ms(cep_rpc_backoff_ms(i, 20, 200));
 		}
 	}
 	cr_assert_eq(rv, CEP_OK, "%s", err.msg);
@@ -766,11 +766,13 @@ Test(rpc, tls_stranger_refused)
 	cep_rpc_client *c = fx_client_as(f, &f->stranger);
 	cep_err err;
 	int rv = echo(c, "cep.v1.Test/Echo", "x", 1500, NULL, 0, &err);
-	cr_assert_eq(rv, CEP_UNAVAILABLE, "%s: %s", cep_code_name(rv), err.msg);
+	cr_assert_eq(rv, CEP_UNAVAILABLE, "%s: %s", cep_err_code_name(rv),
+	    err.msg);
 	cep_rpc_client_free(c);
 	c = fx_client_as(f, NULL); /* no certificate at all */
 	rv = echo(c, "cep.v1.Test/Echo", "x", 1500, NULL, 0, &err);
-	cr_assert_eq(rv, CEP_UNAVAILABLE, "%s: %s", cep_code_name(rv), err.msg);
+	cr_assert_eq(rv, CEP_UNAVAILABLE, "%s: %s", cep_err_code_name(rv),
+	    err.msg);
 	cep_rpc_client_free(c);
 	cep_rpc_stats st;
 	cep_rpc_server_stats(f->srv, &st);

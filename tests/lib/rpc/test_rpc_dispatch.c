@@ -14,7 +14,7 @@
 #include "cep.pb-c.h"
 #include "rpc.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 /* Echo: what the handler saw of its caller, "<run_id>|<verified>|<peer>|
  * <pipe>", as the nonce of a ChallengeReply. */
@@ -68,14 +68,14 @@ static void out(const uint8_t *frame, size_t len, void *arg)
 
 static int sink_wait(sink *k, int n)
 {
-	int64_t until = cep_mono_ms() + 10000;
+	int64_t until = cep_clock_mono_ms() + 10000;
 	for (;;) {
 		pthread_mutex_lock(&k->mu);
 		int got = k->calls;
 		pthread_mutex_unlock(&k->mu);
-		if (got >= n || cep_mono_ms() > until)
+		if (got >= n || cep_clock_mono_ms() > until)
 			return got;
-		cep_sleep_ms(5);
+		cep_clock_sleep_ms(5);
 	}
 }
 
@@ -206,9 +206,9 @@ Test(rpc_dispatch, held_calls_answered_later_or_at_free)
 	held = NULL;
 	cep_rpc_server_dispatch(s, (cep_pipe_id){2}, false, "x", frame, len,
 	    out, &k);
-	int64_t until = cep_mono_ms() + 10000;
-	while (held == NULL && cep_mono_ms() < until)
-		cep_sleep_ms(5);
+	int64_t until = cep_clock_mono_ms() + 10000;
+	while (held == NULL && cep_clock_mono_ms() < until)
+		cep_clock_sleep_ms(5);
 	cr_assert_not_null(held);
 	cr_assert_eq(k.calls, 0);
 	cep_rpc_call_fail(held, CEP_ABORTED, "later");
@@ -221,9 +221,9 @@ Test(rpc_dispatch, held_calls_answered_later_or_at_free)
 	cep_rpc_server_dispatch(s, (cep_pipe_id){2}, false, "x", frame, len,
 	    out, &k);
 	free(frame);
-	until = cep_mono_ms() + 10000;
-	while (held == NULL && cep_mono_ms() < until)
-		cep_sleep_ms(5);
+	until = cep_clock_mono_ms() + 10000;
+	while (held == NULL && cep_clock_mono_ms() < until)
+		cep_clock_sleep_ms(5);
 	cr_assert_not_null(held);
 	cep_rpc_server_free(s);
 	cr_assert_eq(k.calls, 2);
@@ -300,18 +300,18 @@ Test(rpc_dispatch, close_pipe_ignores_virtual_ids)
 	cr_assert_eq(pipes_now(s), 1);
 	cep_rpc_server_close_pipe(s,
 	    (cep_pipe_id){pipe | CEP_RPC_VIRTUAL_PIPE});
-	cep_sleep_ms(200);
+	cep_clock_sleep_ms(200);
 	cr_assert_eq(pipes_now(s), 1, "a virtual id closed a real pipe");
 	cr_assert_eq(echo_pipe(c), pipe, "the connection was replaced");
 	/* nng closes asynchronously and the client redials at once: the
 	 * closed connection shows as calls answered on a new pipe */
 	cep_rpc_server_close_pipe(s, (cep_pipe_id){pipe});
 	uint32_t again = pipe;
-	int64_t until = cep_mono_ms() + 5000;
-	while ((again == pipe || again == 0) && cep_mono_ms() < until) {
+	int64_t until = cep_clock_mono_ms() + 5000;
+	while ((again == pipe || again == 0) && cep_clock_mono_ms() < until) {
 		again = try_echo_pipe(c);
 		if (again == pipe || again == 0)
-			cep_sleep_ms(20);
+			cep_clock_sleep_ms(20);
 	}
 	cep_rpc_client_free(c);
 	cr_assert(again != pipe && again != 0,

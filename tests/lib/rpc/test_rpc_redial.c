@@ -23,7 +23,7 @@
 #include "rpc.h"
 #include "rpc_int.h"
 #include "testutil.h"
-#include "util.h"
+#include "clock.h"
 
 #define WATCHDOG_MS 1000
 #define MAX_HELD 64
@@ -88,7 +88,7 @@ static void holder_free(holder *h)
 static void wait_held(holder *h)
 {
 	for (int i = 0; i < 500 && atomic_load(&h->nheld) == 0; i++)
-		cep_sleep_ms(10);
+		cep_clock_sleep_ms(10);
 	cr_assert_gt(atomic_load(&h->nheld), 0, "the client never connected");
 }
 
@@ -111,11 +111,11 @@ static void pki_make(pki *p)
 	cep_pki_issue_req rq = {.cn = "relay",
 	    .server = 1,
 	    .dns = dns,
-	    .not_after_ms = cep_now_ms() + 3600 * 1000};
+	    .not_after_ms = cep_clock_now_ms() + 3600 * 1000};
 	cr_assert_eq(cep_pki_issue(ca, &rq, &p->srv_cert, &p->srv_key, &err),
 	    CEP_OK, "%s", err.msg);
 	cep_pki_issue_req rc = {.cn = "runner",
-	    .not_after_ms = cep_now_ms() + 3600 * 1000};
+	    .not_after_ms = cep_clock_now_ms() + 3600 * 1000};
 	cr_assert_eq(cep_pki_issue(ca, &rc, &p->cli_cert, &p->cli_key, &err),
 	    CEP_OK, "%s", err.msg);
 	cep_pki_ca_free(ca);
@@ -217,10 +217,10 @@ Test(rpc_redial, stuck_handshake_gets_a_new_socket, .timeout = 60)
 	wait_held(&h);
 	holder_stop_listening(&h);
 	cep_rpc_server *s = server_on(&p, h.port);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cep_err err = {0};
 	int rc = ping(c, 15000, &err);
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	cr_assert_eq(rc, CEP_OK, "ping after %lld ms: %s", (long long)took,
 	    err.msg);
 	/* the bound (1 s, up to 1.5 s with jitter) + a check period + dialing */
@@ -242,7 +242,7 @@ Test(rpc_redial, connected_client_is_left_alone, .timeout = 60)
 	cep_err err = {0};
 	for (int i = 0; i < 10; i++) {
 		cr_assert_eq(ping(l.c, 5000, &err), CEP_OK, "%s", err.msg);
-		cep_sleep_ms(100);
+		cep_clock_sleep_ms(100);
 	}
 	cr_assert_eq(cep_rpc_client_redials(l.c), 0);
 	live_down(&l);
@@ -282,9 +282,9 @@ Test(rpc_redial, free_of_a_stuck_client_returns, .timeout = 60)
 	wait_held(&h);
 	cep_err err = {0};
 	cr_assert_neq(ping(c, 300, &err), CEP_OK);
-	int64_t t0 = cep_mono_ms();
+	int64_t t0 = cep_clock_mono_ms();
 	cep_rpc_client_free(c);
-	int64_t took = cep_mono_ms() - t0;
+	int64_t took = cep_clock_mono_ms() - t0;
 	cr_assert_lt(took, 3000, "free took %lld ms", (long long)took);
 	holder_stop_listening(&h);
 	holder_free(&h);

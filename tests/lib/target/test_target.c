@@ -33,7 +33,7 @@ Test(target, cgroup_paths_stay_under_the_root)
 	char root[4096];
 	cep_err err = {0};
 	cep_target *t = NULL;
-	if (cep_cgroup2_root(root, sizeof(root), &err) != CEP_OK) {
+	if (cep_target_cgroup2_root(root, sizeof(root), &err) != CEP_OK) {
 		/* a v1-only host refuses every cgroup target */
 		cr_assert_neq(cep_target_resolve(0, "x", &t, &err), CEP_OK);
 		cr_assert_null(t);

@@ -1,6 +1,6 @@
-/* runid.c - making, checking and parsing run ids. */
+/* run_id.c - making, checking and parsing run ids. */
 #define _GNU_SOURCE
-#include "runid.h"
+#include "run_id.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 void cep_run_id_new(cep_run_id *id)
 {
 	uint8_t b[8];
-	if (cep_random(b, sizeof(b), NULL) != CEP_OK)
+	if (cep_util_random(b, sizeof(b), NULL) != CEP_OK)
 		abort(); /* no kernel randomness: nothing safe to do */
 	snprintf(id->s, sizeof(id->s), "r-%02x%02x%02x%02x%02x%02x%02x%02x",
 	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);

@@ -1,13 +1,13 @@
 /*
- * runid.h - the run id: "r-" and 16 lowercase hex digits from getrandom().
+ * run_id.h - the run id: "r-" and 16 lowercase hex digits from getrandom().
  * A one-field struct so that a run id cannot be mixed up with other
  * strings (a pod name, a task id) and so that every buffer holding one has
  * the same size. Text from outside (the wire, a file, argv) enters the type
  * only through cep_run_id_parse, which checks the shape: run ids reach file
  * names, so the check is the gate against "../" and friends.
  */
-#ifndef CEP_RUNID_H
-#define CEP_RUNID_H
+#ifndef CEP_RUN_ID_H
+#define CEP_RUN_ID_H
 
 #include <stdbool.h>
 
