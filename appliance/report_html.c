@@ -23,7 +23,7 @@
 /* Chart geometry, in SVG user units: a label column, then the plot. */
 #define CH_W 1000
 #define CH_LABEL 250
-#define CH_PLOT (CH_W - CH_LABEL - 10)
+#define CH_PLOT (CH_W - CH_LABEL - 24)
 #define ROW_H 22
 #define MAX_ROWS 40
 
