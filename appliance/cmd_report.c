@@ -4,6 +4,12 @@
  * works with the delegate stopped, and on a journal copied elsewhere.
  * RUN is a run id (its journal in the home's state/runs/) or the path of
  * a run's folder (anything with a '/').
+ *
+ * `cepctl report --events FILE [--spec FILE]` renders the same page from
+ * a run's events alone, as a control plane stores them (one serialized
+ * cep.v1.EventBatch): how the reference control plane answers
+ * GET /admin/report (docs/report.md), with this one renderer.
+ * `--html -` writes the page to stdout.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -33,35 +39,58 @@ static int run_dir(const cepctl_opts *o, const char *run, char *dir, size_t len,
 	return cep_files_path(dir, len, err, "%s/runs/%s", p.state, run);
 }
 
+static int load(const cepctl_opts *o, const char *run, const char *events,
+    const char *spec, cepctl_report **r, cep_err *err)
+{
+	if (events != NULL)
+		return cepctl_report_from_events(events, spec, r, err);
+	char dir[4096];
+	int rv = run_dir(o, run, dir, sizeof(dir), err);
+	return rv == CEP_OK ? cepctl_report_from_journal(dir, r, err) : rv;
+}
+
+static int write_html(const cepctl_report *r, const char *html, cep_err *err)
+{
+	if (strcmp(html, "-") != 0)
+		return cepctl_report_write_html(r, html, err);
+	cepctl_report_render_html(r, stdout);
+	if (ferror(stdout))
+		return cep_err_set(err, CEP_UNAVAILABLE,
+		    "writing stdout failed");
+	return CEP_OK;
+}
+
 int cepctl_cmd_report(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
-	const char *html = NULL, *pos[1];
-	const cepctl_flag flags[] = {{"--html", &html}, {NULL, NULL}};
+	const char *html = NULL, *events = NULL, *spec = NULL, *pos[1];
+	const cepctl_flag flags[] = {{"--html", &html}, {"--events", &events},
+	    {"--spec", &spec}, {NULL, NULL}};
 	int npos;
 	if (cepctl_parse_args(&o, argc, argv, flags, pos, 1, &npos) != 0)
 		return CEPCTL_ERROR;
-	if (npos != 1) {
-		fputs("usage: cepctl report RUN [--html FILE] "
-		      "[--output text|json|junit]\n",
+	if (npos != (events == NULL ? 1 : 0) ||
+	    (spec != NULL && events == NULL)) {
+		fputs("usage: cepctl report RUN [--html FILE|-] "
+		      "[--output text|json|junit]\n"
+		      "       cepctl report --events FILE [--spec FILE] "
+		      "[--html FILE|-] [--output ...]\n",
 		    stderr);
 		return CEPCTL_ERROR;
 	}
-	char dir[4096];
 	cep_err err;
 	cepctl_report *r = NULL;
-	if (run_dir(&o, pos[0], dir, sizeof(dir), &err) != CEP_OK ||
-	    cepctl_report_from_journal(dir, &r, &err) != CEP_OK ||
-	    (html != NULL &&
-	        cepctl_report_write_html(r, html, &err) != CEP_OK)) {
+	if (load(&o, npos ? pos[0] : NULL, events, spec, &r, &err) != CEP_OK ||
+	    (html != NULL && write_html(r, html, &err) != CEP_OK)) {
 		fprintf(stderr, "cepctl report: %s\n", err.msg);
 		cepctl_report_free(r);
 		return CEPCTL_ERROR;
 	}
 	if (html == NULL)
 		cepctl_report_render(r, o.output, stdout);
-	else if (!o.quiet)
-		printf("report of %s written to %s\n", pos[0], html);
+	else if (!o.quiet && strcmp(html, "-") != 0)
+		printf("report of %s written to %s\n", npos ? pos[0] : events,
+		    html);
 	cepctl_report_free(r);
 	return CEPCTL_OK;
 }

@@ -27,6 +27,11 @@ uint64_t cepctl_report_last_seq(const cepctl_report *r);
 void cepctl_report_render(const cepctl_report *r, enum cepctl_output out,
     FILE *f);
 
+/* Text for XML and HTML, both in element content and in attribute
+ * values: & < > " ' as references, control characters other than tab
+ * and newline dropped (XML 1.0 cannot carry them). */
+void cepctl_report_escape(FILE *f, const char *s);
+
 /* The HTML report (report_html.c, docs/report.md): one page, no script,
  * nothing fetched; every text from the run is escaped. */
 void cepctl_report_render_html(const cepctl_report *r, FILE *f);
@@ -40,6 +45,11 @@ int cepctl_report_write_html(const cepctl_report *r, const char *path,
  * what is before it. */
 int cepctl_report_from_journal(const char *dir, cepctl_report **out,
     cep_err *err);
+/* ... from a run's events alone, as a control plane has them: a file
+ * holding one serialized cep.v1.EventBatch (the run's events in seq
+ * order), and optionally the experiment's file (spec, may be NULL). */
+int cepctl_report_from_events(const char *events, const char *spec,
+    cepctl_report **out, cep_err *err);
 
 /* One Admin/Follow round (cmd_run.c): new events into r (and progress
  * lines to progress, if not NULL), the run's state into *state. Returns a

@@ -534,7 +534,7 @@ void cepctl_report_render_html(const cepctl_report *r, FILE *f)
 		render_probe(r, &a, i, f);
 	fputs("</section>\n", f);
 	render_log(r, f);
-	fputs("<footer><p>cep report, made from the run's journal.</p>"
+	fputs("<footer><p>cep report, made from what the run recorded.</p>"
 	      "</footer>\n</body></html>\n",
 	    f);
 	fflush(f);

@@ -64,11 +64,6 @@ struct cepctl_report {
 	int64_t t_last; /* the latest time any event or fault names */
 };
 
-/* Text for XML and HTML, both in element content and in attribute
- * values: & < > " ' as references, control characters other than tab
- * and newline dropped (XML 1.0 cannot carry them). */
-void cepctl_report_escape(FILE *f, const char *s);
-
 /* "setup 0ms -> steady-state 15ms -> chaos 10s -> ..." (no newline). */
 void cepctl_report_phases(const cepctl_report *r, FILE *f);
 

@@ -3,6 +3,7 @@
     POST   /admin/tasks      {"spec_yaml", "spec_name", "on_lease_expiry"?, "max_attempts"?} -> {"task_id"}
     GET    /admin/tasks      -> {"tasks": [...]}
     GET    /admin/events?run_id=R -> {"events": [...], "arrivals": [seq...], "duplicates": n, ...}
+    GET    /admin/report?run_id=R -> text/html: the run's report from its events (cp_report.py)
     GET    /admin/appliances -> {"appliances": [...]}
     POST   /admin/commands   {"appliance", "kind": "abort_run"|"abort_all", "run_id"?, "task_id"?, "reason"}
                              -> {"seq", "run_id"}
@@ -18,6 +19,7 @@ import urllib.parse
 
 from google.protobuf import json_format
 
+import cp_report
 from cp_store import CpError
 
 RUN_STATES = {0: "", 1: "PENDING", 2: "LAUNCHING", 3: "RUNNING", 4: "CLEANUP", 5: "PASSED", 6: "FAILED",
@@ -55,6 +57,14 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
         return status
 
+    def _html(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return status
+
     def _body(self):
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
@@ -86,7 +96,8 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             if handler is None:
                 status = self._json(404, {"error": "no such admin call: %s %s" % (verb, u.path)})
             else:
-                status = self._json(200, handler(plane, q))
+                out = handler(plane, q)
+                status = self._html(200, out) if isinstance(out, bytes) else self._json(200, out)
         except BadRequest as e:
             status = self._json(400, {"error": str(e)})
         except CpError as e:
@@ -131,6 +142,12 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             out.append(d)
         return {"run_id": run, "events": out, "arrivals": [s for s, dup in arr if not dup],
                 "duplicate_seqs": [s for s, dup in arr if dup], "duplicates": sum(1 for _, d in arr if d)}
+
+    def _get_admin_report(self, plane, q):
+        run = (q.get("run_id") or [""])[0]
+        if not run:
+            raise BadRequest("run_id is required: /admin/report?run_id=R")
+        return cp_report.render(plane, run)
 
     # ---- appliances, commands, faults, log ---------------------------------------------
     def _get_admin_appliances(self, plane, q):

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "journal.h"
-#include "report_int.h"
+#include "report.h"
 #include "testutil.h"
 
 #define assert_contains(s, sub) \

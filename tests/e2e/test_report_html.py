@@ -7,6 +7,8 @@ gone; Chromium takes a screenshot (kept as a CI artefact under the build
 directory: artifacts/report.png) and dumps the DOM, which must hold the
 verdict, every fault and every probe. `cepctl run --report` writes the
 same page at the end of a run, with a probe whose detail holds `<script>`.
+The reference control plane answers GET /admin/report with the page made
+by the same cepctl from the events it stores (controlplane/cp_report.py).
 
 Chromium missing is a failure, never a skip: this is the test that shows
 the page renders.
@@ -19,8 +21,10 @@ import struct
 import subprocess
 import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
-from cep_e2e import BIN, Appliance, experiment
+from cep_e2e import BIN, Appliance, experiment, wait_until
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.abspath(BIN)), "artifacts")
 
@@ -155,6 +159,56 @@ class RunReport(unittest.TestCase):
             self.assertIn("lacks \"&lt;script&gt;document.title=1&lt;/script&gt;\"", dom)
         finally:
             app.close()
+
+
+class PlaneReport(unittest.TestCase):
+    def test_the_plane_renders_the_report_from_its_events(self):
+        chromium()
+        from cp_e2e import Site
+        site = Site(extra=["--cepctl", os.path.join(BIN, "cepctl")])
+        try:
+            site.appliance("a1")
+            spec = experiment("plane-report", duration="3s", faults=[
+                {"name": "burn", "type": "cpu-hog", "workers": 1, "load": 20}], probes=[
+                {"name": "tick", "type": "cmd", "mode": "continuous", "command": ["true"],
+                 "interval": "200ms"},
+                {"name": "after", "type": "cmd", "mode": "end-of-test", "command": ["true"]}])
+            tid = site.submit(spec, "plane-report.yaml")
+            t = site.wait_task(tid, lambda t: t.get("state") in ("done", "failed"), 90)
+            self.assertTrue(t, site.logs())
+            run = t["run_id"]
+            # the verdict is among the last events the relay uploads
+            self.assertTrue(wait_until(lambda: any(e["type"] == "EVENT_VERDICT"
+                                                   for e in site.events(run)["events"]), 30, 0.2),
+                            site.logs())
+            url = f"http://127.0.0.1:{site.cp.admin_port}/admin/report?run_id={run}"
+            with urllib.request.urlopen(url, timeout=60) as r:
+                self.assertEqual(r.headers["Content-Type"], "text/html; charset=utf-8")
+                page = r.read()
+            html = os.path.join(ARTIFACTS, "report-controlplane.html")
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            with open(html, "wb") as f:
+                f.write(page)
+            dom = render(html, os.path.join(ARTIFACTS, "report-controlplane.png"))
+            self.assertIn('class="verdict pass">Pass</span>', dom)
+            self.assertIn("<h1>plane-report</h1>", dom)
+            self.assertIn("<td>burn</td>", dom)
+            self.assertIn("burn (cpu-hog) injected -&gt; reverted", dom)
+            for p in ("tick", "after"):
+                self.assertRegex(dom, rf"<h3>{p} <small>")
+        finally:
+            site.close()
+
+    def test_no_events_is_404(self):
+        from cp_e2e import Site
+        site = Site(extra=["--cepctl", os.path.join(BIN, "cepctl")])
+        try:
+            url = f"http://127.0.0.1:{site.cp.admin_port}/admin/report?run_id=r-0000000000000000"
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(url, timeout=30)
+            self.assertEqual(e.exception.code, 404)
+        finally:
+            site.close()
 
 
 if __name__ == "__main__":
