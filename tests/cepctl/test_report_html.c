@@ -49,6 +49,9 @@ static const char spec[] = "apiVersion: cep.io/v1\n"
 static char *dir;
 static cep_journal *j;
 static uint64_t seq;
+/* every event also as the control plane keeps it: serialized, in order */
+static uint8_t *packed[64];
+static size_t plen[64], npacked;
 
 static void append(Cep__V1__JournalRecord *rec, int64_t t)
 {
@@ -64,6 +67,10 @@ static void event(Cep__V1__Event *ev, int64_t t)
 	ev->run_id = RUN;
 	ev->seq = ++seq;
 	ev->time_ms = t;
+	cr_assert(npacked < 64);
+	plen[npacked] = cep__v1__event__get_packed_size(ev);
+	packed[npacked] = malloc(plen[npacked]);
+	cep__v1__event__pack(ev, packed[npacked++]);
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
 	rec.event = ev;
 	append(&rec, t);
@@ -93,6 +100,21 @@ static void check(const char *probe, const char *mode, bool ok, bool final,
 	event(&ev, t);
 }
 
+/* The runner's fault event; its detail names the target. */
+static void fault_event(const char *id, const char *state, const char *target,
+    int64_t t)
+{
+	Cep__V1__FaultState fs = CEP__V1__FAULT_STATE__INIT;
+	fs.fault_id = (char *)id;
+	fs.type = "cpu-hog";
+	fs.state = (char *)state;
+	fs.detail = (char *)target;
+	Cep__V1__Event ev = CEP__V1__EVENT__INIT;
+	ev.type = CEP__V1__EVENT_TYPE__EVENT_FAULT;
+	ev.fault = &fs;
+	event(&ev, t);
+}
+
 static void fault(const char *id, const char *target, int64_t t, bool undo)
 {
 	Cep__V1__FaultRecord f = CEP__V1__FAULT_RECORD__INIT;
@@ -104,8 +126,10 @@ static void fault(const char *id, const char *target, int64_t t, bool undo)
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_FAULT;
 	rec.fault = &f;
 	append(&rec, t);
+	fault_event(id, "injected", target, t + 1);
 	if (!undo)
 		return;
+	fault_event(id, "reverted", target, t + 2999);
 	Cep__V1__JournalRecord rev = CEP__V1__JOURNAL_RECORD__INIT;
 	rev.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
 	rev.reverted = &f;
@@ -178,6 +202,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+	for (size_t i = 0; i < npacked; i++)
+		free(packed[i]);
+	npacked = 0;
 	cep_journal_close(j);
 	free(rundir);
 	cep_test_rmdir(dir);
@@ -306,4 +333,90 @@ Test(report_html, not_a_run_journal)
 	cr_assert(asprintf(&none, "%s/r-ffffffffffffffff", dir) > 0);
 	cr_assert_eq(cepctl_report_from_journal(none, &r, &err), CEP_NOT_FOUND);
 	free(none);
+}
+
+/* The events as one EventBatch in dir/events.pb, as cp_report.py writes
+ * them. */
+static char *batch_file(const char *run_id)
+{
+	Cep__V1__Event *evs[64];
+	Cep__V1__EventBatch b = CEP__V1__EVENT_BATCH__INIT;
+	b.run_id = (char *)run_id;
+	for (size_t i = 0; i < npacked; i++)
+		evs[i] = cep__v1__event__unpack(NULL, plen[i], packed[i]);
+	b.n_events = npacked;
+	b.events = evs;
+	size_t len = cep__v1__event_batch__get_packed_size(&b);
+	uint8_t *buf = malloc(len + 1);
+	cep__v1__event_batch__pack(&b, buf);
+	for (size_t i = 0; i < npacked; i++)
+		cep__v1__event__free_unpacked(evs[i], NULL);
+	char *path = NULL;
+	cr_assert(asprintf(&path, "%s/events.pb", dir) > 0);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(buf, 1, len, f), len);
+	fclose(f);
+	free(buf);
+	return path;
+}
+
+Test(report_html, from_the_events_alone_as_a_control_plane_has_them)
+{
+	head();
+	body();
+	char *events = batch_file(RUN), *spec_path = NULL;
+	cr_assert(asprintf(&spec_path, "%s/evil.yaml", dir) > 0);
+	FILE *f = fopen(spec_path, "w");
+	fputs(spec, f);
+	fclose(f);
+	cepctl_report *r = NULL;
+	cep_err err;
+	cr_assert_eq(cepctl_report_from_events(events, spec_path, &r, &err),
+	    CEP_OK, "%s", err.msg);
+	char *html = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&html, &len);
+	cepctl_report_render_html(r, m);
+	fclose(m);
+	cepctl_report_free(r);
+	assert_contains(html, "class=\"verdict fail\">Fail</span>");
+	assert_contains(html, "<h1>evil</h1>");
+	assert_contains(html, "<td>evil.yaml</td>");
+	assert_contains(html, "<td>FAILED</td>");
+	for (int i = 1; i <= 3; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "<td>burn#%d</td>", i);
+		assert_contains(html, id);
+	}
+	/* targets from the fault events' detail; burn#3 never reverted */
+	assert_contains(html, "<td>cgroup &lt;b&gt;x&lt;/b&gt;</td>");
+	assert_contains(html, "not reverted");
+	assert_contains(html, "100 &times; 2 / 3 = <b>66.7</b>");
+	assert_lacks(html, "<script");
+	assert_lacks(html, "<img");
+	free(html);
+	free(spec_path);
+	free(events);
+}
+
+Test(report_html, events_file_that_is_no_batch_is_refused)
+{
+	char *path = NULL;
+	cr_assert(asprintf(&path, "%s/junk.pb", dir) > 0);
+	FILE *f = fopen(path, "w");
+	fputs("\xff\xff\xff\xff not protobuf", f);
+	fclose(f);
+	cepctl_report *r = NULL;
+	cep_err err;
+	cr_assert_eq(cepctl_report_from_events(path, NULL, &r, &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert_null(r);
+	free(path);
+	/* a batch without a valid run id is not a run's events */
+	char *events = batch_file("../../etc");
+	cr_assert_eq(cepctl_report_from_events(events, NULL, &r, &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert(strstr(err.msg, "names no run") != NULL, "%s", err.msg);
+	free(events);
 }
