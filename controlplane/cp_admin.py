@@ -48,22 +48,16 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def _json(self, status, obj):
-        body = (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+    def _send(self, status, ctype, body):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
         return status
 
-    def _html(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        return status
+    def _json(self, status, obj):
+        return self._send(status, "application/json", (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
     def _body(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -97,7 +91,8 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
                 status = self._json(404, {"error": "no such admin call: %s %s" % (verb, u.path)})
             else:
                 out = handler(plane, q)
-                status = self._html(200, out) if isinstance(out, bytes) else self._json(200, out)
+                status = (self._send(200, "text/html; charset=utf-8", out) if isinstance(out, bytes)
+                          else self._json(200, out))
         except BadRequest as e:
             status = self._json(400, {"error": str(e)})
         except CpError as e:
