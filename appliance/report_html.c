@@ -170,6 +170,26 @@ static bool probe_passed(const struct cepctl_probe *p)
 	return p->has_final && p->final_ok;
 }
 
+/* One probe's part in the score; w 0: its weight is not known. */
+static void score_row(FILE *f, const struct cepctl_probe *p, double w)
+{
+	char wt[32] = "?", won[32] = "?";
+	if (w > 0) {
+		snprintf(wt, sizeof(wt), "%g", w);
+		snprintf(won, sizeof(won), "%g", probe_passed(p) ? w : 0.0);
+	}
+	fputs("<tr><td>", f);
+	esc(f, p->name);
+	fputs("</td><td>", f);
+	esc(f, p->mode);
+	fprintf(f, "</td><td class=\"%s\">%s</td><td>%s</td><td>%s</td></tr>\n",
+	    probe_passed(p) ? "ok" : "bad",
+	    !p->has_final   ? "no result" :
+	        p->final_ok ? "passed" :
+	                      "failed",
+	    wt, won);
+}
+
 /* The score as the runner computes it (runner/probes.c), recomputed from
  * the probes' final results and the spec's weights, to show the sum. */
 static void render_score(const cepctl_report *r, FILE *f)
@@ -192,18 +212,7 @@ static void render_score(const cepctl_report *r, FILE *f)
 		known = known && w > 0;
 		total += w;
 		won += probe_passed(p) ? w : 0;
-		fputs("<tr><td>", f);
-		esc(f, p->name);
-		fputs("</td><td>", f);
-		esc(f, p->mode);
-		fprintf(f,
-		    "</td><td class=\"%s\">%s</td><td>%g</td><td>%g</td>"
-		    "</tr>\n",
-		    probe_passed(p) ? "ok" : "bad",
-		    !p->has_final   ? "no result" :
-		        p->final_ok ? "passed" :
-		                      "failed",
-		    w, probe_passed(p) ? w : 0.0);
+		score_row(f, p, w);
 	}
 	fputs("</table>\n<p>", f);
 	if (known && total > 0)
@@ -300,10 +309,13 @@ static const char *fault_target(const Cep__V1__FaultInfo *fi)
 	    "(no target recorded)";
 }
 
-/* The distinct targets of the run's faults, in order of first fault. */
-static size_t fault_rows(const Cep__V1__RunInfo *run, const char **rows)
+/* The distinct targets of the run's faults, in order of first fault;
+ * *more: faults whose target got no row (the table lists them all). */
+static size_t fault_rows(const Cep__V1__RunInfo *run, const char **rows,
+    size_t *more)
 {
 	size_t n = 0;
+	*more = 0;
 	for (size_t i = 0; run != NULL && i < run->n_faults; i++) {
 		const char *t = fault_target(run->faults[i]);
 		size_t k = 0;
@@ -311,6 +323,8 @@ static size_t fault_rows(const Cep__V1__RunInfo *run, const char **rows)
 			k++;
 		if (k == n && n < MAX_ROWS)
 			rows[n++] = t;
+		else if (k == n)
+			(*more)++;
 	}
 	return n;
 }
@@ -340,7 +354,8 @@ static void render_timeline(const cepctl_report *r, const struct axis *a,
     FILE *f)
 {
 	const char *rows[MAX_ROWS];
-	size_t nrows = fault_rows(r->run, rows);
+	size_t more;
+	size_t nrows = fault_rows(r->run, rows, &more);
 	int h = 30 + (int)nrows * (ROW_H + 12) + 24;
 	fputs("<section id=\"timeline\"><h2>Timeline</h2>\n<p>Phases, and "
 	      "each fault from injected to reverted, one row per target.</p>\n",
@@ -357,7 +372,13 @@ static void render_timeline(const cepctl_report *r, const struct axis *a,
 				fault_bar(f, a, r->run->faults[i], y);
 	}
 	time_ticks(a, f, h - 24);
-	fputs("</svg>\n<p id=\"phases\">phases: ", f);
+	fputs("</svg>\n", f);
+	if (more > 0)
+		fprintf(f,
+		    "<p>%zu more faults on other targets: in the table "
+		    "below.</p>\n",
+		    more);
+	fputs("<p id=\"phases\">phases: ", f);
 	char *line = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&line, &len);

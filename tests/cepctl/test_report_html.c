@@ -423,3 +423,21 @@ Test(report_html, events_file_that_is_no_batch_is_refused)
 	cr_assert(strstr(err.msg, "names no run") != NULL, "%s", err.msg);
 	free(events);
 }
+
+Test(report_html, without_the_spec_the_weights_are_not_made_up)
+{
+	head();
+	body();
+	char *events = batch_file(RUN);
+	cepctl_report *r = NULL;
+	cep_err err;
+	cr_assert_eq(cepctl_report_from_events(events, NULL, &r, &err), CEP_OK,
+	    "%s", err.msg);
+	char *html = html_of(r);
+	assert_contains(html, "<td>?</td><td>?</td>");
+	assert_contains(html, "The weights are not known here");
+	assert_contains(html, "(the runner reported 66.7)");
+	assert_contains(html, "unknown (the run&#39;s spec is not available)");
+	free(html);
+	free(events);
+}
