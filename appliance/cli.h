@@ -30,6 +30,8 @@ typedef struct cepctl_opts {
 	bool quiet;                /* no live progress */
 	bool follow;               /* logs --follow */
 	bool color;                /* stdout is a terminal */
+	const char *report_html;   /* run --report FILE: the HTML report */
+	const char *spec_yaml;     /* with it: the experiment submitted */
 } cepctl_opts;
 
 /* A connection to the delegate's Admin service. */
@@ -58,6 +60,8 @@ int cepctl_cmd_show(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_logs(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_abort(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_status(const cepctl_opts *o, int argc, char **argv);
+/* a past run's report from its journal: cmd_report.c */
+int cepctl_cmd_report(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_demo(const cepctl_opts *o, int argc, char **argv);
 /* a first boot's configuration from a seed folder: cmd_seed.c */
 int cepctl_cmd_seed(const cepctl_opts *o, int argc, char **argv);
@@ -70,7 +74,8 @@ int cepctl_cmd_demo_web(int argc, char **argv);
 int cepctl_cmd_demo_supervise(int argc, char **argv);
 
 /* Follows a run until it is final, printing progress (unless quiet) to
- * `progress`, then renders the report to stdout. Returns the exit code
+ * `progress`, then renders the report to stdout (and the HTML report to
+ * o->report_html if set). Returns the exit code
  * for the run's outcome. Ctrl-C aborts the run and keeps following. */
 int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
     const char *run_id, FILE *progress);

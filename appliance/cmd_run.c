@@ -114,6 +114,15 @@ int cepctl_follow_and_report(const cepctl_opts *o, cepctl_admin *a,
 		    &err);
 	} while (cepctl_report_last_seq(r) != before && ++drained < 100);
 	cepctl_report_render(r, o->output, stdout);
+	if (o->report_html != NULL) {
+		cepctl_report_set_spec(r, o->spec_yaml);
+		if (cepctl_report_write_html(r, o->report_html, &err) !=
+		    CEP_OK) {
+			fprintf(stderr, "cepctl: %s\n", err.msg);
+			cepctl_report_free(r);
+			return CEPCTL_ERROR;
+		}
+	}
 	cepctl_report_free(r);
 	return cepctl_exit_for_state(state);
 }
@@ -123,10 +132,13 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 	cepctl_opts o = *o0;
 	const char *pos[1];
 	int npos;
-	if (cepctl_parse_args(&o, argc, argv, NULL, pos, 1, &npos) != 0)
+	const cepctl_flag flags[] = {{"--report", &o.report_html},
+	    {NULL, NULL}};
+	if (cepctl_parse_args(&o, argc, argv, flags, pos, 1, &npos) != 0)
 		return CEPCTL_ERROR;
 	if (npos != 1) {
-		fputs("usage: cepctl run FILE [--output text|json|junit]\n",
+		fputs("usage: cepctl run FILE [--output text|json|junit] "
+		      "[--report HTML]\n",
 		    stderr);
 		return CEPCTL_ERROR;
 	}
@@ -157,10 +169,11 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 	}
 	cep_run_id run_id;
 	int rv = cepctl_admin_submit(a, text, pos[0], &run_id, &err);
-	free(text);
+	o.spec_yaml = text;
 	if (rv != CEP_OK) {
 		fprintf(stderr, "cepctl run: refused: %s\n", err.msg);
 		cepctl_admin_close(a);
+		free(text);
 		return CEPCTL_ERROR;
 	}
 	/* progress goes to stderr when stdout carries a machine report */
@@ -171,6 +184,7 @@ int cepctl_cmd_run(const cepctl_opts *o0, int argc, char **argv)
 		fprintf(progress, "run %s submitted (%s)\n", run_id.s, pos[0]);
 	rv = cepctl_follow_and_report(&o, a, run_id.s, progress);
 	cepctl_admin_close(a);
+	free(text);
 	return rv;
 }
 

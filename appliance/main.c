@@ -39,11 +39,20 @@ static const char usage[] =
     "                       --kubernetes: pod-delete against the Kubernetes\n"
     "                       API test server (root, no cluster)\n"
     "  validate FILE...     check experiment files; errors as file:line:col\n"
-    "  run FILE             submit an experiment, follow it, print a report\n"
-    "                       (exit 0 pass, 1 fail, 2 error)\n"
+    "  run FILE [--report HTML]\n"
+    "                       submit an experiment, follow it, print a report\n"
+    "                       (exit 0 pass, 1 fail, 2 error); --report: also\n"
+    "                       write the HTML report (docs/report.md)\n"
     "  runs                 list runs\n"
     "  show RUN             a run's state, faults and probe results\n"
     "  logs RUN [--follow]  a run's events\n"
+    "  report RUN [--html FILE|-]\n"
+    "                       a past run's report, read from its journal\n"
+    "                       (RUN: a run id or a run's folder); --html: one\n"
+    "                       self-contained HTML page (docs/report.md)\n"
+    "  report --events FILE [--spec FILE] [--html FILE|-]\n"
+    "                       the same from a run's events alone (one\n"
+    "                       cep.v1.EventBatch), as a control plane has them\n"
     "  abort RUN            abort a run; its faults are reverted at once\n"
     "  status               delegate and relay status\n"
     "\n"
@@ -71,6 +80,7 @@ static const struct command commands[] = {
     {"runs", cepctl_cmd_runs},
     {"show", cepctl_cmd_show},
     {"logs", cepctl_cmd_logs},
+    {"report", cepctl_cmd_report},
     {"abort", cepctl_cmd_abort},
     {"status", cepctl_cmd_status},
     {"seed", cepctl_cmd_seed},

@@ -5,7 +5,7 @@
  * later with `cepctl show` says the same as the live one.
  */
 #define _GNU_SOURCE
-#include "report.h"
+#include "report_int.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -13,43 +13,6 @@
 #include <time.h>
 
 #include "clock.h"
-
-#define MAX_PHASES 16
-#define MAX_PROBES 64
-#define MAX_CHECKS 20000
-
-struct check {
-	int64_t t;
-	bool ok;
-	uint32_t ms;
-};
-
-struct probe {
-	char name[64], mode[24];
-	size_t n, ok;
-	uint64_t ms_sum;
-	uint32_t ms_max;
-	bool has_final, final_ok;
-	char final_detail[256], last_fail[256];
-	struct check *checks; /* for the timeline; capped at MAX_CHECKS */
-	size_t nchecks;
-};
-
-struct cepctl_report {
-	uint64_t last_seq;
-	int64_t t0;
-	struct {
-		char name[32];
-		int64_t t;
-	} phases[MAX_PHASES];
-	size_t nphases;
-	struct probe probes[MAX_PROBES];
-	size_t nprobes;
-	char verdict[32], reason[256];
-	double score;
-	bool has_verdict;
-	Cep__V1__RunInfo *run;
-};
 
 cepctl_report *cepctl_report_new(void)
 {
@@ -62,6 +25,10 @@ void cepctl_report_free(cepctl_report *r)
 		return;
 	for (size_t i = 0; i < r->nprobes; i++)
 		free(r->probes[i].checks);
+	for (size_t i = 0; i < r->nlog; i++)
+		free(r->log[i].text);
+	free(r->log);
+	cep_exp_free(r->spec);
 	if (r->run != NULL)
 		protobuf_c_message_free_unpacked(&r->run->base, NULL);
 	free(r);
@@ -72,15 +39,15 @@ uint64_t cepctl_report_last_seq(const cepctl_report *r)
 	return r->last_seq;
 }
 
-static struct probe *probe_for(cepctl_report *r, const char *name,
+static struct cepctl_probe *probe_for(cepctl_report *r, const char *name,
     const char *mode)
 {
 	for (size_t i = 0; i < r->nprobes; i++)
 		if (strcmp(r->probes[i].name, name) == 0)
 			return &r->probes[i];
-	if (r->nprobes == MAX_PROBES)
+	if (r->nprobes == CEPCTL_REPORT_MAX_PROBES)
 		return NULL;
-	struct probe *p = &r->probes[r->nprobes++];
+	struct cepctl_probe *p = &r->probes[r->nprobes++];
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	snprintf(p->mode, sizeof(p->mode), "%s", mode);
 	return p;
@@ -89,7 +56,7 @@ static struct probe *probe_for(cepctl_report *r, const char *name,
 static void add_probe(cepctl_report *r, const Cep__V1__Event *ev)
 {
 	const Cep__V1__ProbeResult *pr = ev->probe;
-	struct probe *p = probe_for(r, pr->name, pr->mode);
+	struct cepctl_probe *p = probe_for(r, pr->name, pr->mode);
 	if (p == NULL)
 		return;
 	if (pr->final) {
@@ -107,17 +74,48 @@ static void add_probe(cepctl_report *r, const Cep__V1__Event *ev)
 	p->ms_sum += pr->latency_ms;
 	if (pr->latency_ms > p->ms_max)
 		p->ms_max = pr->latency_ms;
-	if (p->nchecks < MAX_CHECKS) {
+	if (p->nchecks < CEPCTL_REPORT_MAX_CHECKS) {
 		if (p->nchecks % 256 == 0) {
-			struct check *c = realloc(p->checks,
+			struct cepctl_check *c = realloc(p->checks,
 			    (p->nchecks + 256) * sizeof(*c));
 			if (c == NULL)
 				return;
 			p->checks = c;
 		}
-		p->checks[p->nchecks++] = (struct check){ev->time_ms, pr->ok,
-		    pr->latency_ms};
+		p->checks[p->nchecks++] = (struct cepctl_check){ev->time_ms,
+		    pr->ok, pr->latency_ms};
 	}
+}
+
+/* The event log of the HTML report: each event's progress line, so the
+ * log reads as `cepctl logs` does. */
+static void add_log_line(cepctl_report *r, const Cep__V1__Event *ev)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	if (m == NULL)
+		return;
+	cepctl_progress_event(ev, r->t0, m);
+	fclose(m);
+	while (len > 0 && text[len - 1] == '\n')
+		text[--len] = '\0';
+	if (len == 0 || r->nlog == CEPCTL_REPORT_MAX_LOG) {
+		r->log_dropped += len > 0;
+		free(text);
+		return;
+	}
+	if (r->nlog % 256 == 0) {
+		struct cepctl_log_line *l = realloc(r->log,
+		    (r->nlog + 256) * sizeof(*l));
+		if (l == NULL) {
+			free(text);
+			return;
+		}
+		r->log = l;
+	}
+	r->log[r->nlog++] = (struct cepctl_log_line){ev->time_ms, ev->type,
+	    text};
 }
 
 void cepctl_report_add(cepctl_report *r, const Cep__V1__Event *ev)
@@ -127,9 +125,12 @@ void cepctl_report_add(cepctl_report *r, const Cep__V1__Event *ev)
 	r->last_seq = ev->seq;
 	if (r->t0 == 0)
 		r->t0 = ev->time_ms;
+	if (ev->time_ms > r->t_last)
+		r->t_last = ev->time_ms;
+	add_log_line(r, ev);
 	switch (ev->type) {
 	case CEP__V1__EVENT_TYPE__EVENT_PHASE:
-		if (r->nphases < MAX_PHASES) {
+		if (r->nphases < CEPCTL_REPORT_MAX_PHASES) {
 			snprintf(r->phases[r->nphases].name,
 			    sizeof(r->phases[0].name), "%s", ev->phase);
 			r->phases[r->nphases++].t = ev->time_ms;
@@ -168,6 +169,31 @@ void cepctl_report_set_run(cepctl_report *r, const Cep__V1__RunInfo *run)
 	if (r->run != NULL)
 		protobuf_c_message_free_unpacked(&r->run->base, NULL);
 	r->run = copy;
+}
+
+void cepctl_report_set_spec(cepctl_report *r, const char *yaml)
+{
+	cep_exp_diags diags = {0};
+	cep_exp *e = NULL;
+	if (yaml == NULL ||
+	    cep_exp_parse(yaml, strlen(yaml), "spec", &e, &diags, NULL) !=
+	        CEP_OK)
+		return; /* the report then says the weights are unknown */
+	cep_exp_free(r->spec);
+	r->spec = e;
+}
+
+double cepctl_report_weight(const cepctl_report *r, const char *probe)
+{
+	for (size_t i = 0; r->spec != NULL && i < cep_exp_nprobes(r->spec);
+	     i++) {
+		const cep_exp_item *it = cep_exp_probe(r->spec, i);
+		if (strcmp(cep_exp_item_name(it), probe) == 0)
+			return cep_exp_has(it, "weight") ?
+			    cep_exp_num(it, "weight") :
+			    1.0;
+	}
+	return 0;
 }
 
 void cepctl_fmt_time(int64_t ms, enum cepctl_time_fmt how, char *buf,
@@ -237,7 +263,7 @@ void cepctl_progress_event(const Cep__V1__Event *ev, int64_t t0_ms, FILE *f)
 
 /* One character per time slice of the probe's checks: '#' all passed,
  * '+' mostly, '-' mostly failed, '.' all failed: availability at a glance. */
-static void timeline(const struct probe *p, char *buf, size_t len)
+static void timeline(const struct cepctl_probe *p, char *buf, size_t len)
 {
 	size_t slots = len - 1 < 60 ? len - 1 : 60;
 	buf[0] = '\0';
@@ -268,6 +294,19 @@ static void timeline(const struct probe *p, char *buf, size_t len)
 	buf[slots] = '\0';
 }
 
+void cepctl_report_phases(const cepctl_report *r, FILE *f)
+{
+	for (size_t i = 0; i < r->nphases; i++) {
+		char d[32] = "";
+		if (i + 1 < r->nphases)
+			cep_clock_format_duration(r->phases[i + 1].t -
+			        r->phases[i].t,
+			    d, sizeof(d));
+		fprintf(f, "%s%s%s%s", i ? " -> " : "", r->phases[i].name,
+		    d[0] ? " " : "", d);
+	}
+}
+
 static void render_text(const cepctl_report *r, FILE *f)
 {
 	const Cep__V1__RunInfo *run = r->run;
@@ -276,16 +315,8 @@ static void render_text(const cepctl_report *r, FILE *f)
 	if (run != NULL && run->reason[0] != '\0')
 		fprintf(f, "reason: %s\n", run->reason);
 	if (r->nphases > 0) {
-		fputs("phases:", f);
-		for (size_t i = 0; i < r->nphases; i++) {
-			char d[32] = "";
-			if (i + 1 < r->nphases)
-				cep_clock_format_duration(r->phases[i + 1].t -
-				        r->phases[i].t,
-				    d, sizeof(d));
-			fprintf(f, "%s %s%s%s", i ? " ->" : "",
-			    r->phases[i].name, d[0] ? " " : "", d);
-		}
+		fputs("phases: ", f);
+		cepctl_report_phases(r, f);
 		fputc('\n', f);
 	}
 	if (run != NULL && run->n_faults > 0) {
@@ -309,7 +340,7 @@ static void render_text(const cepctl_report *r, FILE *f)
 	if (r->nprobes > 0)
 		fputs("probes:\n", f);
 	for (size_t i = 0; i < r->nprobes; i++) {
-		const struct probe *p = &r->probes[i];
+		const struct cepctl_probe *p = &r->probes[i];
 		char tl[61];
 		timeline(p, tl, sizeof(tl));
 		fprintf(f, "  %-20s %-13s %s  %zu/%zu checks ok", p->name,
@@ -379,7 +410,7 @@ static json_t *render_json_obj(const cepctl_report *r)
 	json_object_set_new(o, "faults", fa);
 	json_t *pa = json_array();
 	for (size_t i = 0; i < r->nprobes; i++) {
-		const struct probe *p = &r->probes[i];
+		const struct cepctl_probe *p = &r->probes[i];
 		json_t *x = json_object();
 		json_object_set_new(x, "probe", json_string(p->name));
 		json_object_set_new(x, "mode", json_string(p->mode));
@@ -405,8 +436,9 @@ static json_t *render_json_obj(const cepctl_report *r)
 	return o;
 }
 
-/* XML text escaping for JUnit; jansson covers JSON, nothing else is XML. */
-static void xml_text(FILE *f, const char *s)
+/* XML and HTML text escaping (JUnit, report_html.c); jansson covers
+ * JSON. */
+void cepctl_report_escape(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
@@ -414,6 +446,7 @@ static void xml_text(FILE *f, const char *s)
 		case '>': fputs("&gt;", f); break;
 		case '&': fputs("&amp;", f); break;
 		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&#39;", f); break;
 		default:
 			if ((unsigned char)*s >= 0x20 || *s == '\n' ||
 			    *s == '\t')
@@ -431,32 +464,33 @@ static void render_junit(const cepctl_report *r, FILE *f)
 	bool errored = !r->has_verdict || strcmp(r->verdict, "Pass") != 0;
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n", f);
 	fputs("  <testsuite name=\"", f);
-	xml_text(f, name);
+	cepctl_report_escape(f, name);
 	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\">\n",
 	    r->nprobes + 1, fails, errored && fails == 0 ? 1 : 0);
 	for (size_t i = 0; i < r->nprobes; i++) {
-		const struct probe *p = &r->probes[i];
+		const struct cepctl_probe *p = &r->probes[i];
 		fputs("    <testcase classname=\"", f);
-		xml_text(f, name);
+		cepctl_report_escape(f, name);
 		fputs("\" name=\"probe ", f);
-		xml_text(f, p->name);
+		cepctl_report_escape(f, p->name);
 		fputs("\">", f);
 		if (!(p->has_final && p->final_ok)) {
 			fputs("<failure message=\"", f);
-			xml_text(f,
+			cepctl_report_escape(f,
 			    p->final_detail[0] ? p->final_detail : "no result");
 			fputs("\"/>", f);
 		}
 		fputs("</testcase>\n", f);
 	}
 	fputs("    <testcase classname=\"", f);
-	xml_text(f, name);
+	cepctl_report_escape(f, name);
 	fputs("\" name=\"verdict\">", f);
 	if (errored && fails == 0) {
 		fputs("<error message=\"", f);
-		xml_text(f, r->has_verdict ? r->verdict : "no verdict");
+		cepctl_report_escape(f,
+		    r->has_verdict ? r->verdict : "no verdict");
 		fputs(": ", f);
-		xml_text(f, r->run ? r->run->reason : r->reason);
+		cepctl_report_escape(f, r->run ? r->run->reason : r->reason);
 		fputs("\"/>", f);
 	}
 	fputs("</testcase>\n  </testsuite>\n</testsuites>\n", f);

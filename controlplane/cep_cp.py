@@ -9,7 +9,7 @@ Server:
     cep_cp.py --listen 127.0.0.1:0 --port-file F --cert server.crt --key server.key
         [--client-ca ca.pem] [--tokens FILE] --state DIR [--lease-ms 10000]
         [--heartbeat-ms 2000] [--on-lease-expiry requeue|fail] [--max-attempts 3]
-        --admin 127.0.0.1:0 --admin-port-file F2 [--proto PATH]
+        --admin 127.0.0.1:0 --admin-port-file F2 [--proto PATH] [--cepctl PATH]
 
 CLI (talks to the admin API):
     cep_cp.py submit --admin URL exp.yaml [--name N] [--on-lease-expiry P] [--max-attempts N]
@@ -21,6 +21,7 @@ import argparse
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import ssl
 import sys
@@ -67,6 +68,8 @@ def serve(argv):
     p.add_argument("--admin", default="127.0.0.1:0", help="admin API address, loopback only")
     p.add_argument("--admin-port-file", help="write the admin port here once listening")
     p.add_argument("--proto", default=cp_proto.DEFAULT_PROTO, help="cep.proto (default ../proto/cep.proto)")
+    p.add_argument("--cepctl", default=shutil.which("cepctl"),
+                   help="cepctl, which renders GET /admin/report (default: cepctl on PATH)")
     a = p.parse_args(argv)
     if a.lease_ms < 100 or a.heartbeat_ms < 10 or a.max_attempts < 1:
         p.error("--lease-ms >= 100, --heartbeat-ms >= 10 and --max-attempts >= 1 are required")
@@ -99,6 +102,7 @@ def serve(argv):
     store = Store(a.state, a.lease_ms, a.on_lease_expiry, a.max_attempts)
     plane = Plane(store, pb, Tokens(a.tokens), a.heartbeat_ms, stop)
     plane.tunnel = Tunnel(ctx, store.appliance_cas())
+    plane.cepctl = a.cepctl
     httpd = CpServer(_hostport(a.listen, "--listen"), ctx, plane)
     admin = AdminServer((admin_host, admin_port), plane)
 

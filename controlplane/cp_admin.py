@@ -3,6 +3,7 @@
     POST   /admin/tasks      {"spec_yaml", "spec_name", "on_lease_expiry"?, "max_attempts"?} -> {"task_id"}
     GET    /admin/tasks      -> {"tasks": [...]}
     GET    /admin/events?run_id=R -> {"events": [...], "arrivals": [seq...], "duplicates": n, ...}
+    GET    /admin/report?run_id=R -> text/html: the run's report from its events (cp_report.py)
     GET    /admin/appliances -> {"appliances": [...]}
     POST   /admin/commands   {"appliance", "kind": "abort_run"|"abort_all", "run_id"?, "task_id"?, "reason"}
                              -> {"seq", "run_id"}
@@ -18,6 +19,7 @@ import urllib.parse
 
 from google.protobuf import json_format
 
+import cp_report
 from cp_store import CpError
 
 RUN_STATES = {0: "", 1: "PENDING", 2: "LAUNCHING", 3: "RUNNING", 4: "CLEANUP", 5: "PASSED", 6: "FAILED",
@@ -46,14 +48,16 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def _json(self, status, obj):
-        body = (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+    def _send(self, status, ctype, body):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
         return status
+
+    def _json(self, status, obj):
+        return self._send(status, "application/json", (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
     def _body(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -86,7 +90,9 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             if handler is None:
                 status = self._json(404, {"error": "no such admin call: %s %s" % (verb, u.path)})
             else:
-                status = self._json(200, handler(plane, q))
+                out = handler(plane, q)
+                status = (self._send(200, "text/html; charset=utf-8", out) if isinstance(out, bytes)
+                          else self._json(200, out))
         except BadRequest as e:
             status = self._json(400, {"error": str(e)})
         except CpError as e:
@@ -131,6 +137,12 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             out.append(d)
         return {"run_id": run, "events": out, "arrivals": [s for s, dup in arr if not dup],
                 "duplicate_seqs": [s for s, dup in arr if dup], "duplicates": sum(1 for _, d in arr if d)}
+
+    def _get_admin_report(self, plane, q):
+        run = (q.get("run_id") or [""])[0]
+        if not run:
+            raise BadRequest("run_id is required: /admin/report?run_id=R")
+        return cp_report.render(plane, run)
 
     # ---- appliances, commands, faults, log ---------------------------------------------
     def _get_admin_appliances(self, plane, q):

@@ -176,6 +176,7 @@ class Plane:
         self.stop = stop
         self.log_lock = threading.Lock()
         self.tunnel = None  # cp_tunnel.Tunnel, set by the server's main
+        self.cepctl = None  # renders GET /admin/report (cp_report.py), set by the server's main
 
     def log_line(self, **kv):
         line = logfmt(time=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), **kv)

@@ -274,6 +274,12 @@ class Store:
             r = self._task(task_id)
             return r["run_id"] if r is not None else None
 
+    def spec_of_run(self, run_id):
+        """(spec_yaml, spec_name) of the task that ran run_id, or None."""
+        with self.lock:
+            r = self.db.execute("SELECT spec_yaml, spec_name FROM tasks WHERE run_id=?", (run_id,)).fetchone()
+            return (r["spec_yaml"], r["spec_name"]) if r is not None else None
+
     def tasks(self):
         with self.lock:
             out = []

@@ -12,7 +12,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
       openssl util-linux prometheus
       python3-protobuf python3-cryptography protobuf-compiler tinyproxy
       debootstrap systemd-container rpm
-      umoci skopeo ca-certificates binutils"
+      umoci skopeo ca-certificates binutils chromium"
 # prometheus: the `prometheus` probe's end-to-end test starts its own server
 # (own config, data dir and port); the Debian package's service on :9090 is
 # neither used nor touched.
@@ -21,6 +21,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
 # umoci, ca-certificates, binutils: the runner's OCI image
 # (scripts/runner-image.sh), which the Kubernetes tests run; skopeo reads
 # it back as a registry client would (tests/packaging/runner_image_test.py).
+# chromium: the HTML report's test renders it headless (docs/report.md).
 
 # The Kubernetes tests run the real kubectl against the test server. CI
 # machines carry one (1.32); elsewhere Debian's kubernetes-client is enough.
