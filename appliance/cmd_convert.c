@@ -15,23 +15,18 @@
 int cepctl_cmd_convert(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
-	const char *pos[1];
-	int npos;
-	if (cepctl_parse_args(&o, argc, argv, NULL, pos, 1, &npos) != 0)
+	const char *path = NULL;
+	if (cepctl_one_arg(&o, argc, argv, "cepctl convert FILE", &path) != 0)
 		return CEPCTL_ERROR;
-	if (npos != 1) {
-		fputs("usage: cepctl convert FILE\n", stderr);
-		return CEPCTL_ERROR;
-	}
 	char *text = NULL, *native = NULL;
 	size_t len = 0;
 	cep_err err;
-	if (cep_files_read(pos[0], 1u << 20, &text, &len, &err) != CEP_OK) {
+	if (cep_files_read(path, 1u << 20, &text, &len, &err) != CEP_OK) {
 		fprintf(stderr, "cepctl convert: %s\n", err.msg);
 		return CEPCTL_ERROR;
 	}
 	cep_exp_diags d = {0};
-	int rv = cep_litmus_convert(text, len, pos[0], &native, &d, &err);
+	int rv = cep_litmus_convert(text, len, path, &native, &d, &err);
 	free(text);
 	if (rv != CEP_OK) {
 		for (size_t i = 0; i < d.n; i++)
@@ -39,8 +34,8 @@ int cepctl_cmd_convert(const cepctl_opts *o0, int argc, char **argv)
 		if (d.n == 0)
 			fprintf(stderr, "%s\n", err.msg);
 		if (d.dropped > 0)
-			fprintf(stderr, "%s: ... and %zu more problems\n",
-			    pos[0], d.dropped);
+			fprintf(stderr, "%s: ... and %zu more problems\n", path,
+			    d.dropped);
 		return rv == CEP_INVALID_ARGUMENT ? CEPCTL_FAIL : CEPCTL_ERROR;
 	}
 	int out = fputs(native, stdout) == EOF || fflush(stdout) != 0 ?

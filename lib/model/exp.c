@@ -661,17 +661,10 @@ int cep_exp_parse(const char *yaml, size_t len, const char *fname,
     cep_exp **out, cep_exp_diags *diags, cep_err *err)
 {
 	*out = NULL;
-	if (diags != NULL)
-		memset(diags, 0, sizeof(*diags));
 	cep_yaml_doc *doc = NULL;
-	cep_err yerr = {0};
-	if (cep_yamldoc_parse(yaml, len, fname, &doc, &yerr) != CEP_OK) {
-		if (diags != NULL) {
-			memcpy(diags->msgs[0], yerr.msg, sizeof(yerr.msg));
-			diags->n = 1;
-		}
-		return cep_err_set(err, yerr.code, "%s", yerr.msg);
-	}
+	int lrv = cep_exp_val_load(yaml, len, fname, &doc, diags, err);
+	if (lrv != CEP_OK)
+		return lrv;
 	if (cep_litmus_is_engine(cep_yamldoc_root(doc))) {
 		cep_yamldoc_free(doc);
 		return parse_engine(yaml, len, fname, out, diags, err);

@@ -378,17 +378,10 @@ int cep_litmus_convert(const char *yaml, size_t len, const char *fname,
     char **native, cep_exp_diags *diags, cep_err *err)
 {
 	*native = NULL;
-	if (diags != NULL)
-		memset(diags, 0, sizeof(*diags));
 	cep_yaml_doc *doc = NULL;
-	cep_err yerr = {0};
-	if (cep_yamldoc_parse(yaml, len, fname, &doc, &yerr) != CEP_OK) {
-		if (diags != NULL) {
-			memcpy(diags->msgs[0], yerr.msg, sizeof(yerr.msg));
-			diags->n = 1;
-		}
-		return cep_err_set(err, yerr.code, "%s", yerr.msg);
-	}
+	int lrv = cep_exp_val_load(yaml, len, fname, &doc, diags, err);
+	if (lrv != CEP_OK)
+		return lrv;
 	const cep_yaml_node *root = cep_yamldoc_root(doc);
 	struct vctx v = {.doc = doc, .diags = diags, .err = err};
 	struct lit_ctx c = {.v = &v, .nat = calloc(1, sizeof(*c.nat))};

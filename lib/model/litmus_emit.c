@@ -6,39 +6,10 @@
 #define _GNU_SOURCE
 #include "litmus_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
-
-/* The output, grown as libyaml writes; capped like any experiment. */
-struct outbuf {
-	char *p;
-	size_t len, cap;
-	bool full;
-};
-
-static int on_write(void *data, unsigned char *buf, size_t size)
-{
-	struct outbuf *o = data;
-	if (o->len + size + 1 > CEP_YAML_MAX_BYTES) {
-		o->full = true;
-		return 0;
-	}
-	if (o->len + size + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 4096;
-		while (cap < o->len + size + 1)
-			cap *= 2;
-		char *np = realloc(o->p, cap);
-		if (np == NULL)
-			return 0;
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, buf, size);
-	o->len += size;
-	o->p[o->len] = '\0';
-	return 1;
-}
 
 static bool styled(yaml_emitter_t *em, const char *s, yaml_scalar_style_t st)
 {
@@ -166,26 +137,34 @@ static bool document(yaml_emitter_t *em, const struct lit_native *nat)
 	    yaml_emitter_emit(em, &ev) && yaml_emitter_flush(em);
 }
 
+/* libyaml writes into a memory stream: the text is small (a few items)
+ * and still held to the size of any experiment. */
 int cep_litmus_emit(const struct lit_native *nat, char **out, cep_err *err)
 {
 	yaml_emitter_t em;
-	struct outbuf o = {0};
+	char *buf = NULL;
+	size_t len = 0;
 	*out = NULL;
-	if (!yaml_emitter_initialize(&em))
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL || !yaml_emitter_initialize(&em)) {
+		if (f != NULL)
+			fclose(f);
+		free(buf);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory while writing the experiment");
-	yaml_emitter_set_output(&em, on_write, &o);
+	}
+	yaml_emitter_set_output_file(&em, f);
 	yaml_emitter_set_unicode(&em, 1);
 	yaml_emitter_set_width(&em, 1 << 20); /* no folded long values */
 	bool ok = document(&em, nat);
 	yaml_emitter_delete(&em);
-	if (!ok || o.p == NULL) {
-		free(o.p);
-		return cep_err_set(err,
-		    o.full ? CEP_INVALID_ARGUMENT : CEP_RESOURCE_EXHAUSTED,
-		    "cannot write the converted experiment: %s",
-		    o.full ? "larger than 1 MiB" : "out of memory");
+	ok = fclose(f) == 0 && ok;
+	if (!ok || buf == NULL || len > CEP_YAML_MAX_BYTES) {
+		free(buf);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "cannot write the converted experiment (out of memory, or "
+		    "over 1 MiB)");
 	}
-	*out = o.p;
+	*out = buf;
 	return CEP_OK;
 }

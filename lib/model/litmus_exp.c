@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "litmus_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,13 +133,16 @@ static bool next_item(const char **cur, char *buf, size_t len)
 }
 
 /* Comma-separated items (TARGET_PODS, DESTINATION_IPS) into a list
- * parameter of it (when not NULL); returns the count. */
+ * parameter of it (when not NULL); returns the count, SIZE_MAX when an
+ * item is too long to be an address or a name (never cut short). */
 static size_t env_list(struct lit_ctx *c, const char *s, struct lit_item *it,
     const char *key)
 {
 	size_t count = 0;
 	char buf[256];
 	while (next_item(&s, buf, sizeof(buf))) {
+		if (strlen(buf) >= sizeof(buf) - 1)
+			return SIZE_MAX;
 		if (it != NULL && count < LIT_MAX_LIST)
 			cep_litmus_add_item(c, it, key, buf);
 		count++;
@@ -220,7 +224,7 @@ static void map_pod_delete(struct lit_ctx *c, struct lit_env *e,
 	env_refuse(c, e, "RANDOMNESS",
 	    "not supported: cep's rounds come "
 	    "every CHAOS_INTERVAL");
-	long long pct, every;
+	long long pct = 0, every;
 	if (env_uint(c, e, "PODS_AFFECTED_PERC", 0, 0, 100, &pct)) {
 		if (pct == 0) /* Litmus: 0 means one pod */
 			cep_litmus_set(c, it, "count", "1");
@@ -272,22 +276,39 @@ static const char *const v_io[] = {"FILESYSTEM_UTILIZATION_BYTES",
     "FILESYSTEM_UTILIZATION_PERCENTAGE", "NUMBER_OF_WORKERS",
     "VOLUME_MOUNT_PATH", NULL};
 
+/* A size variable where Litmus's default is a share cep cannot honour:
+ * the share variable is refused, the size is required. */
+static bool size_not_share(struct lit_ctx *c, struct lit_env *e,
+    const char *size_var, const char *share_var, const char *why, long long max,
+    long long *out)
+{
+	const cep_yaml_node *n;
+	char msg[400];
+	snprintf(msg, sizeof(msg), "not supported: %s, expected %s", why,
+	    size_var);
+	env_refuse(c, e, share_var, msg);
+	if (env_get(e, size_var, &n) != NULL)
+		return env_uint(c, e, size_var, 1, 1, max, out);
+	if (env_get(e, share_var, NULL) == NULL) {
+		snprintf(msg, sizeof(msg),
+		    "missing, so Litmus would use its "
+		    "default %s: %s",
+		    share_var, why);
+		env_diag(c, n, size_var, msg);
+	}
+	return false;
+}
+
 static void map_io(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 {
 	const cep_yaml_node *n;
 	long long gb, workers;
 	pod_target(c, e, it);
-	env_refuse(c, e, "FILESYSTEM_UTILIZATION_PERCENTAGE",
-	    "not supported: "
-	    "cep's io-stress writes files of a size, expected "
-	    "FILESYSTEM_UTILIZATION_BYTES (GB)");
-	if (env_get(e, "FILESYSTEM_UTILIZATION_BYTES", &n) == NULL &&
-	    env_get(e, "FILESYSTEM_UTILIZATION_PERCENTAGE", NULL) == NULL)
-		env_diag(c, n, "FILESYSTEM_UTILIZATION_BYTES",
-		    "missing: "
-		    "Litmus's default (10% of the filesystem) is a share cep "
-		    "cannot write, expected FILESYSTEM_UTILIZATION_BYTES (GB)");
-	else if (env_uint(c, e, "FILESYSTEM_UTILIZATION_BYTES", 1, 1, 4, &gb))
+	if (size_not_share(c, e, "FILESYSTEM_UTILIZATION_BYTES",
+	        "FILESYSTEM_UTILIZATION_PERCENTAGE",
+	        "cep's io-stress writes files of a size (GB), not a share of "
+	        "the filesystem",
+	        4, &gb))
 		cep_litmus_set(c, it, "fileMiB", "%lld", gb * 1024);
 	if (env_uint(c, e, "NUMBER_OF_WORKERS", 4, 1, 64, &workers))
 		cep_litmus_set(c, it, "workers", "%lld", workers);
@@ -304,23 +325,14 @@ static const char *const v_disk[] = {"FILL_PERCENTAGE",
 
 static void map_disk(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 {
-	const cep_yaml_node *n;
 	long long mib;
 	pod_target(c, e, it);
 	cep_litmus_set(c, it, "path", "/");
-	env_refuse(c, e, "FILL_PERCENTAGE",
-	    "not supported: a share of the "
-	    "container's ephemeral-storage limit is not something cep "
-	    "reads, expected EPHEMERAL_STORAGE_MEBIBYTES");
-	if (env_get(e, "EPHEMERAL_STORAGE_MEBIBYTES", &n) == NULL &&
-	    env_get(e, "FILL_PERCENTAGE", NULL) == NULL)
-		env_diag(c, n, "EPHEMERAL_STORAGE_MEBIBYTES",
-		    "missing: "
-		    "Litmus's default (FILL_PERCENTAGE 80 of the "
-		    "ephemeral-storage limit) is not supported, expected "
-		    "EPHEMERAL_STORAGE_MEBIBYTES");
-	else if (env_uint(c, e, "EPHEMERAL_STORAGE_MEBIBYTES", 1, 1, 16777216,
-	             &mib))
+	if (size_not_share(c, e, "EPHEMERAL_STORAGE_MEBIBYTES",
+	        "FILL_PERCENTAGE",
+	        "cep fills by size, not to a share of the container's "
+	        "ephemeral-storage limit",
+	        16777216, &mib))
 		cep_litmus_set(c, it, "mib", "%lld", mib);
 }
 

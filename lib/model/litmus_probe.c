@@ -51,6 +51,21 @@ static const char *get(const cep_yaml_node *map, const char *key,
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
+/* A required input, copied to the cep parameter key. */
+static void required(struct probe_ctx *p, const cep_yaml_node *in,
+    const char *lkey, const char *key, const char *what)
+{
+	const cep_yaml_node *n;
+	const char *s = get(in, lkey, &n);
+	char msg[160];
+	if (s != NULL) {
+		cep_litmus_set(p->c, p->it, key, "%s", s);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "missing, expected %s", what);
+	pdiag(p, n, lkey, msg);
+}
+
 /* ---- the four probe kinds ---- */
 
 static void http_method(struct probe_ctx *p, const cep_yaml_node *m)
@@ -89,11 +104,7 @@ static void http_probe(struct probe_ctx *p, const cep_yaml_node *in)
 	    "responseTimeout", "method", NULL};
 	const cep_yaml_node *n;
 	only_keys(p, in, keys);
-	const char *url = get(in, "url", &n);
-	if (url == NULL)
-		pdiag(p, n, "url", "missing, expected the URL");
-	else
-		cep_litmus_set(p->c, p->it, "url", "%s", url);
+	required(p, in, "url", "url", "the URL");
 	const char *skip = get(in, "insecureSkipVerify", &n);
 	if (skip != NULL && strcmp(skip, "false") != 0)
 		pdiag(p, n, "insecureSkipVerify",
@@ -207,18 +218,9 @@ static void prom_probe(struct probe_ctx *p, const cep_yaml_node *in)
 	    "below", "equals"};
 	const cep_yaml_node *n;
 	only_keys(p, in, keys);
-	const char *url = get(in, "endpoint", &n);
-	if (url == NULL)
-		pdiag(p, n, "endpoint", "missing, expected Prometheus' URL");
-	else
-		cep_litmus_set(p->c, p->it, "url", "%s", url);
-	const char *q = get(in, "query", &n);
-	if (q == NULL)
-		pdiag(p, n, "query",
-		    "missing, expected a PromQL query "
-		    "(queryPath is not supported)");
-	else
-		cep_litmus_set(p->c, p->it, "query", "%s", q);
+	required(p, in, "endpoint", "url", "Prometheus' URL");
+	required(p, in, "query", "query",
+	    "a PromQL query (queryPath is not supported)");
 	const cep_yaml_node *cmp = cep_yamldoc_get(in, "comparator");
 	only_keys(p, cmp, ckeys);
 	const char *crit = get(cmp, "criteria", &n);
