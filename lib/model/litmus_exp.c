@@ -566,13 +566,22 @@ static void map_common(struct lit_ctx *c, struct lit_env *e,
     const struct lit_exp *x, struct lit_item *it)
 {
 	static const char *const bools[] = {"true", "false", NULL};
-	long long secs, ramp;
+	long long secs;
 	if (env_uint(c, e, "TOTAL_CHAOS_DURATION", x->duration, 1,
 	        366LL * 24 * 3600, &secs))
 		snprintf(c->nat->duration, sizeof(c->nat->duration), "%llds",
 		    secs);
 	/* cep has no wait around the chaos phase: a ramp would be dropped */
-	(void)env_uint(c, e, "RAMP_TIME", 0, 0, 0, &ramp);
+	const cep_yaml_node *n;
+	const char *ramp = env_get(e, "RAMP_TIME", &n);
+	char msg[200], b[80];
+	if (ramp != NULL && strcmp(ramp, "0") != 0) {
+		snprintf(msg, sizeof(msg),
+		    "\"%s\" is not supported: cep waits "
+		    "no ramp time before and after the chaos phase, expected 0",
+		    cep_exp_val_shown(ramp, b, sizeof(b)));
+		env_diag(c, n, "RAMP_TIME", msg);
+	}
 	const char *hc = env_word(c, e, "DEFAULT_APP_HEALTH_CHECK",
 	    c->health_default ? "true" : "false", bools);
 	if (hc != NULL && strcmp(hc, "true") == 0)
