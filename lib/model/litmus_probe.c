@@ -66,6 +66,31 @@ static void required(struct probe_ctx *p, const cep_yaml_node *in,
 	pdiag(p, n, lkey, msg);
 }
 
+/* An input cep honours with one value only (want): anything else is
+ * refused with why. */
+static void only_value(struct probe_ctx *p, const cep_yaml_node *map,
+    const char *key, const char *want, const char *why)
+{
+	const cep_yaml_node *n;
+	const char *s = get(map, key, &n);
+	if (s != NULL && strcmp(s, want) != 0)
+		pdiag(p, n, key, why);
+}
+
+/* A whole number min..max copied to key, with unit ("ms") appended. */
+static void whole(struct probe_ctx *p, const cep_yaml_node *map,
+    const char *lkey, const char *key, long long min, long long max,
+    const char *unit, const char *what)
+{
+	const cep_yaml_node *n;
+	const char *s = get(map, lkey, &n);
+	long long x;
+	if (s != NULL && cep_litmus_uint(s, max, &x) && x >= min)
+		cep_litmus_set(p->c, p->it, key, "%lld%s", x, unit);
+	else if (s != NULL)
+		pdiag(p, n, lkey, what);
+}
+
 /* ---- the four probe kinds ---- */
 
 static void http_method(struct probe_ctx *p, const cep_yaml_node *m)
@@ -82,17 +107,10 @@ static void http_method(struct probe_ctx *p, const cep_yaml_node *m)
 	if (post_n != NULL)
 		cep_litmus_set(p->c, p->it, "method", "POST");
 	only_keys(p, mm, keys);
-	const char *crit = get(mm, "criteria", &n);
-	if (crit != NULL && strcmp(crit, "==") != 0)
-		pdiag(p, n, "criteria",
-		    "only == is supported (cep expects "
-		    "one status)");
-	const char *code = get(mm, "responseCode", &n);
-	long long x;
-	if (code != NULL && cep_litmus_uint(code, 599, &x) && x >= 100)
-		cep_litmus_set(p->c, p->it, "expectStatus", "%lld", x);
-	else if (code != NULL)
-		pdiag(p, n, "responseCode", "expected a status 100..599");
+	only_value(p, mm, "criteria",
+	    "==", "only == is supported (cep expects one status)");
+	whole(p, mm, "responseCode", "expectStatus", 100, 599, "",
+	    "expected a status 100..599");
 	const char *body = get(mm, "body", &n);
 	if (body != NULL && post_n != NULL)
 		cep_litmus_set(p->c, p->it, "body", "%s", body);
@@ -102,21 +120,13 @@ static void http_probe(struct probe_ctx *p, const cep_yaml_node *in)
 {
 	static const char *const keys[] = {"url", "insecureSkipVerify",
 	    "responseTimeout", "method", NULL};
-	const cep_yaml_node *n;
 	only_keys(p, in, keys);
 	required(p, in, "url", "url", "the URL");
-	const char *skip = get(in, "insecureSkipVerify", &n);
-	if (skip != NULL && strcmp(skip, "false") != 0)
-		pdiag(p, n, "insecureSkipVerify",
-		    "not supported: cep's http "
-		    "probe always verifies TLS, expected false");
-	const char *rt = get(in, "responseTimeout", &n);
-	long long ms;
-	if (rt != NULL && cep_litmus_uint(rt, 600000, &ms) && ms > 0)
-		cep_litmus_set(p->c, p->it, "latencyBudget", "%lldms", ms);
-	else if (rt != NULL)
-		pdiag(p, n, "responseTimeout",
-		    "expected milliseconds 1..600000");
+	only_value(p, in, "insecureSkipVerify", "false",
+	    "not supported: cep's http probe always verifies TLS, expected "
+	    "false");
+	whole(p, in, "responseTimeout", "latencyBudget", 1, 600000, "ms",
+	    "expected milliseconds 1..600000");
 	const cep_yaml_node *m = cep_yamldoc_get(in, "method");
 	if (m != NULL)
 		http_method(p, m);
@@ -292,11 +302,8 @@ static void run_props(struct probe_ctx *p, const cep_yaml_node *rp)
 		cep_litmus_set(p->c, p->it, "attempts", "%lld", x + 1);
 	else if (retry != NULL)
 		pdiag(p, n, "retry", "expected 0..19 retries");
-	const char *att = get(rp, "attempt", &n);
-	if (att != NULL && cep_litmus_uint(att, 20, &x) && x >= 1)
-		cep_litmus_set(p->c, p->it, "attempts", "%lld", x);
-	else if (att != NULL)
-		pdiag(p, n, "attempt", "expected 1..20 attempts");
+	whole(p, rp, "attempt", "attempts", 1, 20, "",
+	    "expected 1..20 attempts");
 	const char *stop = get(rp, "stopOnFailure", &n);
 	if (stop != NULL && strcmp(stop, "true") != 0 &&
 	    strcmp(stop, "false") != 0)
