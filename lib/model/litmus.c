@@ -158,21 +158,27 @@ struct lit_keys {
 	const char *const *accepted; /* only for Litmus; documented */
 };
 
-static void check_keys(struct lit_ctx *c, const cep_yaml_node *map,
-    const char *path, const struct lit_keys *k)
+void cep_litmus_keys(struct lit_ctx *c, const cep_yaml_node *map,
+    const char *path, const char *const *mapped, const char *const *accepted)
 {
 	char b[80];
 	for (size_t i = 0; i < cep_yamldoc_len(map); i++) {
 		const cep_yaml_node *key = cep_yamldoc_key_at(map, i);
 		const char *s = cep_yamldoc_scalar(key);
-		if (cep_yamlget_in_list(s, k->mapped) ||
-		    (k->accepted && cep_yamlget_in_list(s, k->accepted)))
+		if (cep_yamlget_in_list(s, mapped) ||
+		    (accepted && cep_yamlget_in_list(s, accepted)))
 			continue;
 		cep_exp_val_diag(c->v, key, path,
 		    "'%s' is not supported by cep: refused rather than "
 		    "ignored (docs/litmus.md)",
 		    cep_exp_val_shown(s, b, sizeof(b)));
 	}
+}
+
+static void check_keys(struct lit_ctx *c, const cep_yaml_node *map,
+    const char *path, const struct lit_keys *k)
+{
+	cep_litmus_keys(c, map, path, k->mapped, k->accepted);
 }
 
 static const cep_yaml_node *want_map(struct lit_ctx *c,

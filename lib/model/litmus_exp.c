@@ -656,47 +656,45 @@ static const struct lit_exp *find_exp(struct lit_ctx *c,
 static void read_components(struct lit_ctx *c, const cep_yaml_node *comp,
     const char *path, struct lit_env *e)
 {
+	static const char *const mapped[] = {"env", NULL};
 	/* how Litmus schedules its experiment pod */
-	static const char *const ok[] = {"env", "experimentImage",
+	static const char *const accepted[] = {"experimentImage",
 	    "experimentAnnotations", "nodeSelector", "resources", "tolerations",
 	    "securityContext", NULL};
-	char p[160], b[80];
-	for (size_t i = 0; i < cep_yamldoc_len(comp); i++) {
-		const cep_yaml_node *k = cep_yamldoc_key_at(comp, i);
-		if (!cep_yamlget_in_list(cep_yamldoc_scalar(k), ok))
-			cep_exp_val_diag(c->v, k, path,
-			    "'%s' is not supported "
-			    "by cep: refused rather than ignored "
-			    "(docs/litmus.md)",
-			    cep_exp_val_shown(cep_yamldoc_scalar(k), b,
-			        sizeof(b)));
-	}
+	char p[160];
+	cep_litmus_keys(c, comp, path, mapped, accepted);
 	snprintf(p, sizeof(p), "%s.env", path);
 	(void)read_env(c, cep_yamldoc_get(comp, "env"), p, e);
+}
+
+/* The experiment's spec: its variables mapped onto it, then probes. */
+static void read_exp_spec(struct lit_ctx *c, const struct lit_exp *x,
+    const cep_yaml_node *spec, const char *path, struct lit_item *it,
+    struct lit_env *e)
+{
+	static const char *const keys[] = {"components", "probe", NULL};
+	char p[160];
+	cep_litmus_keys(c, spec, path, keys, NULL);
+	snprintf(p, sizeof(p), "%s.components", path);
+	read_components(c, cep_yamldoc_get(spec, "components"), p, e);
+	check_vars(c, e, x);
+	x->map(c, e, it);
+	map_common(c, e, x, it);
+	snprintf(p, sizeof(p), "%s.probe", path);
+	cep_litmus_probes(c, cep_yamldoc_get(spec, "probe"), p);
 }
 
 void cep_litmus_experiment(struct lit_ctx *c, const cep_yaml_node *exp,
     const char *path)
 {
 	static const char *const keys[] = {"name", "spec", NULL};
-	static const char *const spec_keys[] = {"components", "probe", NULL};
-	char p[160], b[80];
-	size_t i = 0;
-	const cep_yaml_node *bad = cep_yamlget_unknown(exp, keys, &i);
-	if (bad != NULL)
-		cep_exp_val_diag(c->v, bad, path, "'%s' is not supported",
-		    cep_exp_val_shown(cep_yamldoc_scalar(bad), b, sizeof(b)));
+	char p[160];
+	cep_litmus_keys(c, exp, path, keys, NULL);
 	const cep_yaml_node *nn = cep_yamldoc_get(exp, "name");
 	const struct lit_exp *x = find_exp(c, nn ? nn : exp,
 	    cep_yamldoc_scalar(nn));
 	if (x == NULL)
 		return;
-	const cep_yaml_node *spec = cep_yamldoc_get(exp, "spec");
-	snprintf(p, sizeof(p), "%s.spec", path);
-	i = 0;
-	if ((bad = cep_yamlget_unknown(spec, spec_keys, &i)) != NULL)
-		cep_exp_val_diag(c->v, bad, p, "'%s' is not supported",
-		    cep_exp_val_shown(cep_yamldoc_scalar(bad), b, sizeof(b)));
 	struct lit_env *e = calloc(1, sizeof(*e));
 	struct lit_item *it = cep_litmus_new_fault(c, exp, x->name, x->type);
 	if (e == NULL || it == NULL) {
@@ -705,12 +703,7 @@ void cep_litmus_experiment(struct lit_ctx *c, const cep_yaml_node *exp,
 		return;
 	}
 	e->exp = nn;
-	snprintf(p, sizeof(p), "%s.spec.components", path);
-	read_components(c, cep_yamldoc_get(spec, "components"), p, e);
-	check_vars(c, e, x);
-	x->map(c, e, it);
-	map_common(c, e, x, it);
-	snprintf(p, sizeof(p), "%s.spec.probe", path);
-	cep_litmus_probes(c, cep_yamldoc_get(spec, "probe"), p);
+	snprintf(p, sizeof(p), "%s.spec", path);
+	read_exp_spec(c, x, cep_yamldoc_get(exp, "spec"), p, it, e);
 	free(e);
 }

@@ -53,6 +53,11 @@ struct lit_ctx {
 	bool failed_alloc;
 };
 
+/* Every key of map is in mapped or accepted (NULL: none), else refused
+ * by name at path. */
+void cep_litmus_keys(struct lit_ctx *c, const cep_yaml_node *map,
+    const char *path, const char *const *mapped, const char *const *accepted);
+
 /* One experiment of spec.experiments (litmus_exp.c). */
 void cep_litmus_experiment(struct lit_ctx *c, const cep_yaml_node *exp,
     const char *path);
