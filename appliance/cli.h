@@ -54,6 +54,8 @@ int cepctl_admin_wait_relay(cepctl_admin *a, int timeout_ms, cep_err *err);
 /* Commands: argc/argv after the command name. */
 int cepctl_cmd_init(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_validate(const cepctl_opts *o, int argc, char **argv);
+/* a Litmus ChaosEngine as the native experiment: cmd_convert.c */
+int cepctl_cmd_convert(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_run(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_runs(const cepctl_opts *o, int argc, char **argv);
 int cepctl_cmd_show(const cepctl_opts *o, int argc, char **argv);

@@ -88,8 +88,8 @@ int cepctl_exit_for_state(int state)
 	}
 }
 
-int cepctl_one_run(cepctl_opts *o, int argc, char **argv, const char *usage,
-    const char **run, cepctl_admin **a)
+int cepctl_one_arg(cepctl_opts *o, int argc, char **argv, const char *usage,
+    const char **arg)
 {
 	const char *pos[1];
 	int npos;
@@ -99,11 +99,21 @@ int cepctl_one_run(cepctl_opts *o, int argc, char **argv, const char *usage,
 		fprintf(stderr, "usage: %s\n", usage);
 		return -1;
 	}
+	*arg = pos[0];
+	return 0;
+}
+
+int cepctl_one_run(cepctl_opts *o, int argc, char **argv, const char *usage,
+    const char **run, cepctl_admin **a)
+{
+	const char *pos = NULL;
+	if (cepctl_one_arg(o, argc, argv, usage, &pos) != 0)
+		return -1;
 	cep_err err;
 	if (cepctl_admin_open(o, a, &err) != CEP_OK) {
 		fprintf(stderr, "cepctl %s: %s\n", argv[0], err.msg);
 		return -1;
 	}
-	*run = pos[0];
+	*run = pos;
 	return 0;
 }

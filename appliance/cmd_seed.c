@@ -342,17 +342,12 @@ static void say_seeded(const seed *s, const cepctl_init_result *r,
 int cepctl_cmd_seed(const cepctl_opts *o0, int argc, char **argv)
 {
 	cepctl_opts o = *o0;
-	const char *pos[1];
-	int npos;
-	if (cepctl_parse_args(&o, argc, argv, NULL, pos, 1, &npos) != 0)
+	const char *dir = NULL;
+	if (cepctl_one_arg(&o, argc, argv, "cepctl seed DIR", &dir) != 0)
 		return CEPCTL_ERROR;
-	if (npos != 1) {
-		fprintf(stderr, "usage: cepctl seed DIR\n");
-		return CEPCTL_ERROR;
-	}
 	cep_paths p;
 	cep_err err;
-	seed s = {.dir = pos[0]};
+	seed s = {.dir = dir};
 	cepctl_init_result res;
 	int rv = cep_paths_resolve(o.home, &p, &err);
 	if (rv == CEP_OK)

@@ -39,6 +39,9 @@ static const char usage[] =
     "                       --kubernetes: pod-delete against the Kubernetes\n"
     "                       API test server (root, no cluster)\n"
     "  validate FILE...     check experiment files; errors as file:line:col\n"
+    "                       (a Litmus ChaosEngine is accepted as it is)\n"
+    "  convert FILE         print a Litmus ChaosEngine as the native\n"
+    "                       experiment it runs as (docs/litmus.md)\n"
     "  run FILE [--report HTML]\n"
     "                       submit an experiment, follow it, print a report\n"
     "                       (exit 0 pass, 1 fail, 2 error); --report: also\n"
@@ -76,6 +79,7 @@ static const struct command commands[] = {
     {"init", cepctl_cmd_init},
     {"demo", cepctl_cmd_demo},
     {"validate", cepctl_cmd_validate},
+    {"convert", cepctl_cmd_convert},
     {"run", cepctl_cmd_run},
     {"runs", cepctl_cmd_runs},
     {"show", cepctl_cmd_show},

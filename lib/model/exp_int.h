@@ -63,6 +63,11 @@ struct vctx {
 	    sizeof(((cep_exp_diags *)0)->msgs[0])];
 };
 
+/* The YAML of an experiment (or a ChaosEngine) into *doc; diags (if not
+ * NULL) cleared, and on a syntax error holding it as the one message. */
+int cep_exp_val_load(const char *yaml, size_t len, const char *fname,
+    cep_yaml_doc **doc, cep_exp_diags *diags, cep_err *err);
+
 /* One problem: "file:line:col: path: what". Keeps the earliest in err. */
 void cep_exp_val_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -22,6 +22,21 @@
 
 /* ---- messages ---- */
 
+int cep_exp_val_load(const char *yaml, size_t len, const char *fname,
+    cep_yaml_doc **doc, cep_exp_diags *diags, cep_err *err)
+{
+	if (diags != NULL)
+		memset(diags, 0, sizeof(*diags));
+	cep_err yerr = {0};
+	if (cep_yamldoc_parse(yaml, len, fname, doc, &yerr) == CEP_OK)
+		return CEP_OK;
+	if (diags != NULL) {
+		memcpy(diags->msgs[0], yerr.msg, sizeof(yerr.msg));
+		diags->n = 1;
+	}
+	return cep_err_set(err, yerr.code, "%s", yerr.msg);
+}
+
 void cep_exp_val_diag(struct vctx *v, const cep_yaml_node *n, const char *path,
     const char *fmt, ...)
 {

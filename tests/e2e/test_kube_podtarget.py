@@ -45,11 +45,13 @@ spec:
 
 
 class PodTargetCase(unittest.TestCase):
+    runner_faults = ("network-loss",)   # what `cepctl rbac --faults` grants
+
     def setUp(self):
         if os.geteuid() != 0:
             raise AssertionError("needs root: network namespaces, nftables, cgroups")
         self.env = KubeEnv(self.id().rsplit(".", 1)[-1][:20],
-                           runner_rules=rbac_rules("runner", ("network-loss",)),
+                           runner_rules=rbac_rules("runner", self.runner_faults),
                            exec_images={TARGET_IMAGE: "/bin/sleep"},
                            pod_netns=[TARGET_IMAGE])
         self.addCleanup(self.env.close)
