@@ -213,6 +213,11 @@ int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
  * protobuf_c_message_free_unpacked. */
 ProtobufCMessage *cep_rpc_msg_dup(const ProtobufCMessage *m);
 
+/* false if m (or a message inside it) holds what protobuf-c reads but would
+ * not read back once written: an unknown field number 0 (rpc_wire.c). The
+ * decoders of this module refuse such messages as malformed. */
+bool cep_rpc_msg_wellformed(const ProtobufCMessage *m);
+
 /* True for codes worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED,
  * RESOURCE_EXHAUSTED, ABORTED). */
 bool cep_rpc_retryable(int code);

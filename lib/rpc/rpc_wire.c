@@ -24,6 +24,57 @@ static void sanitize(char *dst, size_t len, const char *src)
 
 const cep_rpc_method cep_rpc_ping_method = {CEP_RPC_PING_METHOD, NULL, NULL};
 
+/* protobuf-c takes a field number 0 whose tag is written in more bytes than
+ * needed (0x81 0x00) and keeps it as an unknown field, but refuses the same
+ * field in its shortest form, which is the form it writes back. A message
+ * holding one would be accepted, journalled or spooled, and then not read
+ * back: the record and the journal after it would be lost to a replay. Such
+ * a message is malformed here, at any depth. */
+bool cep_rpc_msg_wellformed(const ProtobufCMessage *m)
+{
+	if (m == NULL)
+		return true;
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return false;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(
+			    const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *v = *(
+			    ProtobufCMessage *const *const *)(base + f->offset);
+			for (size_t j = 0; j < n; j++)
+				if (!cep_rpc_msg_wellformed(v[j]))
+					return false;
+			continue;
+		}
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+			continue; /* another member of the oneof is set */
+		if (!cep_rpc_msg_wellformed(
+		        *(ProtobufCMessage *const *)(base + f->offset)))
+			return false;
+	}
+	return true;
+}
+
+/* unpack, refusing what cep_rpc_msg_wellformed refuses */
+static ProtobufCMessage *unpack_checked(const ProtobufCMessageDescriptor *d,
+    size_t len, const uint8_t *buf)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf);
+	if (m != NULL && !cep_rpc_msg_wellformed(m)) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		m = NULL;
+	}
+	return m;
+}
+
 void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
     const uint8_t *buf, size_t len, cep_rpc_frame *out)
 {
@@ -59,8 +110,8 @@ void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
 		snprintf(out->error, sizeof(out->error), "unknown method %s",
 		    name);
 	} else {
-		out->body = protobuf_c_message_unpack(out->method->req, NULL,
-		    env->body.len, env->body.data);
+		out->body = unpack_checked(out->method->req, env->body.len,
+		    env->body.data);
 		if (out->body == NULL) {
 			out->code = CEP_INVALID_ARGUMENT;
 			snprintf(out->error, sizeof(out->error),
@@ -171,8 +222,8 @@ int cep_rpc_reply_unpack(const uint8_t *buf, size_t len, uint64_t call_id,
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				*c = ' ';
 	} else if (reply_desc != NULL && reply != NULL) {
-		*reply = protobuf_c_message_unpack(reply_desc, NULL,
-		    env->body.len, env->body.data);
+		*reply = unpack_checked(reply_desc, env->body.len,
+		    env->body.data);
 		if (*reply == NULL)
 			code = cep_err_set(err, CEP_INTERNAL,
 			    "%s: malformed %s reply", method, reply_desc->name);
