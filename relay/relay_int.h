@@ -101,6 +101,10 @@ struct cep_relay {
 	cep_metrics *metrics;
 	cep_metric *m_runners, *m_calls, *m_refusals, *m_events_in,
 	    *m_events_out;
+	/* the runners' port limits (cep_rpc_limits): counted by lib/rpc,
+	 * copied at scrape time; limited_seen is what was copied so far */
+	cep_metric *m_limited, *m_handshaking;
+	uint64_t limited_seen[CEP_RPC_LIMIT_N];
 
 	cep_upstream *up;   /* NULL without a control plane */
 	cep_tunnel *tunnel; /* NULL without a control plane */

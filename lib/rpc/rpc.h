@@ -75,13 +75,48 @@ typedef void (*cep_rpc_pipe_cb)(cep_pipe_id pipe, bool added, bool verified,
  * table's name. For metrics. Any thread: must not block. */
 typedef void (*cep_rpc_done_cb)(const char *method, int code, void *arg);
 
+/* Limits of a server's tls+tcp listener against hostile peers (docs/
+ * configuration.md, relay.limits). 0 = no such limit. nng 1.5.2 accepts
+ * and handshakes inside its transport, so the connection limits are
+ * enforced by a gate beside it (rpc_gate.c) that looks at the listener's
+ * accepted sockets every GATE_PERIOD (100 ms) and shuts down those over a
+ * limit: first connections that have not completed TLS + SP negotiation
+ * (the oldest first), then negotiated ones (the newest first). */
+typedef struct cep_rpc_limits {
+	int max_conns;            /* connections at once, all peers */
+	int max_conns_per_peer;   /* connections at once from one IP address */
+	int max_handshakes;       /* connections not negotiated yet, at once */
+	int handshake_timeout_ms; /* not negotiated after this: closed */
+	/* calls per second per connection (a runner's identity is bound to
+	 * its connection by Prove): a token bucket of call_burst tokens
+	 * (0 = calls_per_sec); a call without a token is answered
+	 * RESOURCE_EXHAUSTED at once, before any handler. */
+	int calls_per_sec;
+	int call_burst;
+	int log_interval_ms; /* one log line per peer per interval; 0 = 10 s */
+} cep_rpc_limits;
+
+/* Why the gate or the call limiter refused: index of cep_rpc_stats.limited
+ * and of cep_rpc_limit_names ("connections", "per_peer", "handshakes",
+ * "handshake_timeout", "call_rate"). */
+enum cep_rpc_limit {
+	CEP_RPC_LIMIT_CONNS,
+	CEP_RPC_LIMIT_PER_PEER,
+	CEP_RPC_LIMIT_HANDSHAKES,
+	CEP_RPC_LIMIT_HANDSHAKE_TIMEOUT,
+	CEP_RPC_LIMIT_CALL_RATE,
+	CEP_RPC_LIMIT_N
+};
+extern const char *const cep_rpc_limit_names[CEP_RPC_LIMIT_N];
+
 typedef struct cep_rpc_server_opts {
 	const char *name;        /* for logs: "relay-runners" */
 	int workers;             /* handler threads; 0 = 4 */
 	int max_inflight;        /* cap on contexts; 0 = 4096 */
 	cep_rpc_pipe_cb pipe_cb; /* optional */
 	void *pipe_cb_arg;
-	cep_rpc_done_cb done_cb; /* optional; arg is the server's arg */
+	cep_rpc_done_cb done_cb;      /* optional; arg is the server's arg */
+	const cep_rpc_limits *limits; /* optional (copied); tls+tcp only */
 } cep_rpc_server_opts;
 
 /* table must outlive the server. arg is passed to every handler. Do not
@@ -130,6 +165,8 @@ typedef struct cep_rpc_stats {
 	uint64_t malformed, oversized, unknown_method; /* refused frames */
 	uint32_t pipes;                                /* connections now */
 	uint64_t listener_restarts; /* ipc listeners re-created (rpc_guard.c) */
+	uint64_t limited[CEP_RPC_LIMIT_N]; /* refusals by the limits */
+	uint32_t handshaking; /* tcp connections not negotiated (last sweep) */
 } cep_rpc_stats;
 void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
 

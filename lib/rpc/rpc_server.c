@@ -24,6 +24,11 @@
  * Pipes: ADD_POST/REM_POST notifications keep a table of (pipe, verified,
  * peer); each call carries a snapshot of its pipe's entry taken at receipt.
  *
+ * Limits (cep_rpc_limits, tls+tcp only): the connection limits are the
+ * gate's (rpc_gate.c), which learns from the pipe table which
+ * connections are negotiated; the call rate is a token bucket in each
+ * pipe's entry, taken in on_frame before a call is queued.
+ *
  * Virtual calls (cep_rpc_server_dispatch): frames handed in by the caller
  * - the relay's HTTPS tunnel - are decoded the same way and run on the
  * same workers; such a call has no context (rc NULL) and its reply frame
@@ -104,6 +109,8 @@ struct cep_rpc_server {
 	nng_listener tcp_listener;
 	bool has_tcp;
 	cep_rpc_guard *guard; /* ipc listeners (see rpc_int.h) */
+	cep_rpc_limits limits;
+	cep_rpc_gate *gate; /* the tcp listener's limits (rpc_gate.c) */
 
 	_Atomic uint64_t n_calls, n_ok, n_failed, n_malformed, n_oversized,
 	    n_unknown;
@@ -163,6 +170,34 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (s->pipe_cb != NULL)
 		s->pipe_cb((cep_pipe_id){pi.id}, ev == NNG_PIPE_EV_ADD_POST,
 		    pi.verified, pi.peer, s->pipe_cb_arg);
+}
+
+/* For the gate: the peers of the pipes now (all are negotiated). */
+static size_t pipe_peers(char (*out)[64], size_t max, void *arg)
+{
+	cep_rpc_server *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	size_t n = s->npipes;
+	for (size_t i = 0; i < n && i < max; i++)
+		memcpy(out[i], s->pipes[i].peer, sizeof(out[i]));
+	pthread_mutex_unlock(&s->mtx);
+	return n;
+}
+
+/* A token of the pipe's call rate; a pipe not in the table yet (its
+ * ADD_POST is still running) passes. */
+static bool pipe_take(cep_rpc_server *s, nng_pipe p, char *peer, size_t len)
+{
+	if (s->gate == NULL)
+		return true;
+	int64_t now = cep_clock_mono_ms();
+	pthread_mutex_lock(&s->mtx);
+	cep_rpc_pipe_info *pi = pipe_find(s, (uint32_t)nng_pipe_id(p));
+	bool ok = pi == NULL || cep_rpc_gate_take(s->gate, pi, now);
+	if (pi != NULL)
+		snprintf(peer, len, "%s", pi->peer);
+	pthread_mutex_unlock(&s->mtx);
+	return ok;
 }
 
 /* The ADD_POST notification may still be running when the pipe's first
@@ -355,6 +390,15 @@ static void on_frame(rpc_ctx *rc, nng_msg *msg)
 		atomic_fetch_sub(&s->n_calls,
 		    1); /* the guard's, not a peer's */
 		reply_status(rc, f.call_id, CEP_OK, "");
+		return;
+	}
+	char peer[64] = "?";
+	if (f.code == CEP_OK && !pipe_take(s, p, peer, sizeof(peer))) {
+		cep_rpc_frame_clear(&f);
+		cep_rpc_gate_note(s->gate, CEP_RPC_LIMIT_CALL_RATE, peer);
+		atomic_fetch_add(&s->n_failed, 1);
+		reply_status(rc, f.call_id, CEP_RESOURCE_EXHAUSTED,
+		    "rate limited: over the calls per second of one connection");
 		return;
 	}
 	if (f.code == CEP_OK) {
@@ -639,6 +683,8 @@ int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
 	s->pipe_cb_arg = opts ? opts->pipe_cb_arg : NULL;
 	s->done_cb = opts ? opts->done_cb : NULL;
 	s->max_ctx = opts && opts->max_inflight > 0 ? opts->max_inflight : 4096;
+	if (opts != NULL && opts->limits != NULL)
+		s->limits = *opts->limits;
 	int workers = opts && opts->workers > 0 ? opts->workers : 4;
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
@@ -673,6 +719,10 @@ int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
 	int port = 0;
 	if (is_tls)
 		nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
+	if (is_tls && port > 0 && s->gate == NULL &&
+	    cep_rpc_gate_new(&s->gate, s->name, port, &s->limits, pipe_peers, s,
+	        err) != CEP_OK)
+		return cep_err_wrap(err, "rpc %s: limits on %s", s->name, url);
 	cep_log_info(NULL, "rpc %s: listening on %s (port %d)", s->name, url,
 	    port);
 	return CEP_OK;
@@ -711,6 +761,7 @@ void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out)
 	out->pipes = (uint32_t)s->npipes;
 	pthread_mutex_unlock(&s->mtx);
 	out->listener_restarts = cep_rpc_guard_restarts(s->guard);
+	cep_rpc_gate_stats(s->gate, out);
 }
 
 /* Calls still held (parked) are answered UNAVAILABLE; their holders must
@@ -760,6 +811,7 @@ void cep_rpc_server_free(cep_rpc_server *s)
 		pthread_join(s->workers[i], NULL); /* they empty the queue */
 	server_drain(s);
 	cep_rpc_guard_free(s->guard);
+	cep_rpc_gate_free(s->gate);
 	ctxs_stop(s);
 	if (s->sock_open)
 		nng_close(s->sock); /* waits for pipe events to finish */
