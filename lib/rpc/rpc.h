@@ -185,6 +185,33 @@ void cep_rpc_call_reply(cep_rpc_call *c, const ProtobufCMessage *reply);
 void cep_rpc_call_fail(cep_rpc_call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The gate (rpc_gate.c): the connection limits of any TCP listener of
+ * this process, enforced from beside it. A thread lists the process's
+ * sockets accepted on port (/proc/self/fd) every 100 ms, tells
+ * negotiated ones (peers() lists their "ip:port") from the rest, and
+ * shuts down (shutdown(2), never close: the listener's owner closes the
+ * descriptor when it sees the end) those over a limit. cep_rpc_server
+ * makes one for its tls+tcp listener; lib/metrics for its HTTP one. */
+typedef struct cep_rpc_gate cep_rpc_gate;
+/* Copies the "ip:port" of each negotiated connection (as the gate
+ * formats a peer: "1.2.3.4:5", "[::1]:5") into out, at most max;
+ * returns how many there are (more than max: called again with room). */
+typedef size_t (*cep_rpc_gate_peers_fn)(char (*out)[64], size_t max, void *arg);
+/* peers NULL: no connection is ever negotiated, so handshake_timeout_ms
+ * is the most any connection lives (a request timeout for HTTP). The
+ * call rate of lim is not the gate's (cep_rpc_server applies it). */
+int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
+    const cep_rpc_limits *lim, cep_rpc_gate_peers_fn peers, void *arg,
+    cep_err *err);
+/* Counts a refusal and logs it at most once per peer address per
+ * interval (with the refusals the interval held). peer is "ip:port",
+ * "[ip6]:port" or an address alone. NULL-safe. */
+void cep_rpc_gate_note(cep_rpc_gate *g, enum cep_rpc_limit why,
+    const char *peer);
+/* Fills out->limited[] and out->handshaking (nothing else). NULL-safe. */
+void cep_rpc_gate_stats(cep_rpc_gate *g, cep_rpc_stats *out);
+void cep_rpc_gate_free(cep_rpc_gate *g); /* NULL-safe */
+
 /* ---------------------------------------------------------------- client */
 typedef struct cep_rpc_client cep_rpc_client;
 

@@ -86,32 +86,10 @@ int cep_rpc_guard_watch(cep_rpc_guard *g, const char *url, nng_listener l,
 uint64_t cep_rpc_guard_restarts(cep_rpc_guard *g);
 void cep_rpc_guard_free(cep_rpc_guard *g); /* before the socket closes */
 
-/* rpc_gate.c: the connection limits of a tls+tcp listener (rpc.h,
- * cep_rpc_limits), enforced from beside nng: a thread lists the process's
- * sockets accepted on the listener's port (/proc/self/fd) every 100 ms,
- * tells negotiated ones (a pipe of that peer address exists) from the
- * rest, and shuts down (shutdown(2), never close: nng owns the
- * descriptor and closes it when it sees the end) those over a limit. */
-typedef struct cep_rpc_gate cep_rpc_gate;
-/* Copies the "ip:port" of each negotiated pipe (as cep_rpc_pipe_query
- * formats it) into out, at most max; returns how many there are (more
- * than max: called again with room for them). */
-typedef size_t (*cep_rpc_gate_peers_fn)(char (*out)[64], size_t max, void *arg);
-int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
-    const cep_rpc_limits *lim, cep_rpc_gate_peers_fn peers, void *arg,
-    cep_err *err);
-/* Counts a refusal and logs it at most once per peer address per
- * interval (with the number of refusals the interval held). peer is
- * "ip:port", "[ip6]:port" or an address alone. NULL-safe. */
-void cep_rpc_gate_note(cep_rpc_gate *g, enum cep_rpc_limit why,
-    const char *peer);
 /* The call rate: takes a token of pi's bucket (pi in the server's pipe
  * table, under its lock); false = over the rate. Always true for ipc
  * peers and without a rate (g NULL too). */
 bool cep_rpc_gate_take(cep_rpc_gate *g, cep_rpc_pipe_info *pi, int64_t now);
-/* Fills out->limited[] and out->handshaking. NULL-safe. */
-void cep_rpc_gate_stats(cep_rpc_gate *g, cep_rpc_stats *out);
-void cep_rpc_gate_free(cep_rpc_gate *g); /* before the socket closes */
 
 /* rpc_link.c: one connection of a client, an nng req0 socket and its
  * dialer (tls NULL for ipc; the dialer takes its own reference). */

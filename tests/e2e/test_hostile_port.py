@@ -40,15 +40,19 @@ def set_limits(app, limits):
         f.write(text)
 
 
-def scrape(app):
+def metrics_port(app):
     with open(os.path.join(app.home, "run", "relay.metrics-port")) as f:
-        port = int(f.read())
+        return int(f.read())
+
+
+def scrape(app, family="cep_relay_limited_total"):
+    port = metrics_port(app)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
     out = {}
     for line in text.splitlines():
-        m = re.match(r'^cep_relay_limited_total\{reason="(\w+)"\} (\S+)$', line)
+        m = re.match(family + r'\{reason="(\w+)"\} (\S+)$', line)
         if m:
             out[m.group(1)] = float(m.group(2))
     return out
@@ -178,6 +182,30 @@ class HostilePort(unittest.TestCase):
             lines = [l for l in f if "over its limits" in l]
         refused = sum(hit.values())
         self.assertLess(len(lines), 40, f"{len(lines)} log lines for {refused} refusals")
+
+    def test_metrics_listener(self):
+        """The relay's metrics endpoint: 16 a peer, 64 in all, 10 s a
+        connection (lib/metrics/metrics_http.c); scrapes still answer."""
+        port = metrics_port(self.app)
+        idle = hostile.Holders(port, 100, "127.0.0.2").open().start()
+        slow = hostile.Holders(port, 20, "127.0.0.3", b"GET /metr").open().start()
+        # over the per-peer limit: closed within a few sweeps
+        self.assertTrue(wait_until(lambda: len(idle.socks) <= 16, 5),
+                        f"{len(idle.socks)} idle connections still open")
+        t0 = time.monotonic()
+        hit = scrape(self.app, "cep_metrics_limited_total")
+        took = time.monotonic() - t0
+        self.assertGreater(hit.get("per_peer", 0), 0, hit)
+        self.assertLess(took, 5)
+        # the rest (a slow request) goes at the request timeout
+        self.assertTrue(wait_until(lambda: len(slow.socks) == 0, 15),
+                        f"{len(slow.socks)} slow requests still open")
+        self.assertGreater(scrape(self.app, "cep_metrics_limited_total")
+                           .get("handshake_timeout", 0), 0)
+        print(f"\nmetrics listener: scrape in {took * 1000:.0f} ms under 120 held "
+              f"connections; closed idle {idle.closed_by_peer}, slow {slow.closed_by_peer}")
+        idle.close()
+        slow.close()
 
 
 if __name__ == "__main__":
