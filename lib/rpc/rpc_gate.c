@@ -65,7 +65,8 @@ typedef struct gate_conn {
 	ino_t ino;
 	int fd;
 	int64_t first_ms;
-	bool negotiated, seen, shed;
+	bool negotiated, seen;
+	bool shed; /* shut down; counted once, until its owner closes it */
 	char peer[PEER_LEN]; /* "ip:port" as cep_rpc_pipe_query */
 	char ip[IP_LEN];
 } gate_conn;
@@ -317,10 +318,9 @@ static bool mark_negotiated(cep_rpc_gate *g)
 	uint32_t hs = 0;
 	for (size_t i = 0; i < g->n; i++) {
 		gate_conn *c = &g->conns[i];
-		c->shed = false;
 		c->negotiated = bsearch(c->peer, g->peers, g->npeers, PEER_LEN,
 		                    peer_cmp) != NULL;
-		hs += !c->negotiated;
+		hs += !c->negotiated && !c->shed;
 	}
 	atomic_store(&g->handshaking, hs);
 	return true;
@@ -346,6 +346,8 @@ static int order_cmp(const void *a, const void *b)
 	if (x->negotiated != y->negotiated)
 		return x->negotiated ? 1 : -1;
 	int64_t d = x->first_ms - y->first_ms;
+	if (d == 0) /* seen in one sweep: the kernel numbers sockets upwards */
+		d = x->ino < y->ino ? -1 : x->ino > y->ino;
 	if (x->negotiated)
 		d = -d;
 	return d < 0 ? -1 : d > 0 ? 1 : 0;
@@ -419,7 +421,7 @@ static void sweep(cep_rpc_gate *g)
 	int timeout = g->lim.handshake_timeout_ms;
 	for (size_t i = 0; timeout > 0 && i < g->n; i++) {
 		gate_conn *c = &g->conns[i];
-		if (!c->negotiated && now - c->first_ms >= timeout)
+		if (!c->negotiated && !c->shed && now - c->first_ms >= timeout)
 			shed(g, c, CEP_RPC_LIMIT_HANDSHAKE_TIMEOUT);
 	}
 	shed_over(g, g->lim.max_handshakes, NULL, true,
