@@ -96,6 +96,13 @@ static bool closed(int i, int ms)
 	return poll(&p, 1, ms) == 1 && recv(cli[i], &b, 1, 0) <= 0;
 }
 
+static uint64_t limited(cep_rpc_gate *g, enum cep_rpc_limit why)
+{
+	cep_rpc_stats st = {0};
+	cep_rpc_gate_stats(g, &st);
+	return st.limited[why];
+}
+
 static cep_rpc_gate *gate(const cep_rpc_limits *lim)
 {
 	cep_rpc_gate *g = NULL;
@@ -115,10 +122,10 @@ Test(rpc_gate, handshake_timeout_spares_negotiated)
 	cr_assert(closed(1, 2000), "not negotiated: closed at the timeout");
 	cr_assert(closed(2, 2000));
 	cr_assert_not(closed(0, 500), "negotiated: left alone");
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_HANDSHAKE_TIMEOUT), 2);
 	cep_rpc_stats st = {0};
 	cep_rpc_gate_stats(g, &st);
-	cr_assert_eq(st.limited[CEP_RPC_LIMIT_HANDSHAKE_TIMEOUT], 2);
-	cr_assert_eq(st.handshaking, 0);
+	cr_assert_eq(st.handshaking, 0, "shut down: no longer handshaking");
 	cep_rpc_gate_free(g);
 }
 
@@ -134,9 +141,7 @@ Test(rpc_gate, handshakes_shed_oldest_first)
 	cr_assert(closed(1, 1000));
 	cr_assert_not(closed(2, 300), "the newest two stay");
 	cr_assert_not(closed(3, 300));
-	cep_rpc_stats st = {0};
-	cep_rpc_gate_stats(g, &st);
-	cr_assert_eq(st.limited[CEP_RPC_LIMIT_HANDSHAKES], 2);
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_HANDSHAKES), 2);
 	cep_rpc_gate_free(g);
 }
 
@@ -152,9 +157,7 @@ Test(rpc_gate, per_peer_counts_one_address)
 	cr_assert(closed(1, 1000) || closed(2, 1000));
 	cr_assert_not(closed(0, 300), "the negotiated one stays");
 	cr_assert_not(closed(3, 300), "another address is not counted");
-	cep_rpc_stats st = {0};
-	cep_rpc_gate_stats(g, &st);
-	cr_assert_eq(st.limited[CEP_RPC_LIMIT_PER_PEER], 1);
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_PER_PEER), 1);
 	cep_rpc_gate_free(g);
 }
 
@@ -188,9 +191,7 @@ Test(rpc_gate, call_rate_bucket)
 	for (int i = 0; i < 10; i++)
 		cr_assert(cep_rpc_gate_take(g, &ipc, t), "ipc is not limited");
 	cep_rpc_gate_note(g, CEP_RPC_LIMIT_CALL_RATE, "127.0.0.1:5");
-	cep_rpc_stats st = {0};
-	cep_rpc_gate_stats(g, &st);
-	cr_assert_eq(st.limited[CEP_RPC_LIMIT_CALL_RATE], 1);
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_CALL_RATE), 1);
 	cep_rpc_gate_free(g);
 	cep_rpc_gate_free(NULL);
 }
