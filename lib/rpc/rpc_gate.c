@@ -214,12 +214,18 @@ static bool conn_probe(cep_rpc_gate *g, int fd, gate_conn *c)
 	return true;
 }
 
-static gate_conn *conn_find(cep_rpc_gate *g, ino_t ino)
+static int ino_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < g->n; i++)
-		if (g->conns[i].ino == ino)
-			return &g->conns[i];
-	return NULL;
+	const gate_conn *x = a, *y = b;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Among the first n (sorted by inode): a scan of a thousand sockets
+ * stays n log n. */
+static gate_conn *conn_find(cep_rpc_gate *g, size_t n, ino_t ino)
+{
+	gate_conn key = {.ino = ino};
+	return n > 0 ? bsearch(&key, g->conns, n, sizeof(key), ino_cmp) : NULL;
 }
 
 static void conn_add(cep_rpc_gate *g, const gate_conn *c, int64_t now)
@@ -252,6 +258,9 @@ static void conns_scan(cep_rpc_gate *g, int64_t now)
 {
 	for (size_t i = 0; i < g->n; i++)
 		g->conns[i].seen = false;
+	if (g->n > 0) /* (qsort and bsearch want a base even for none) */
+		qsort(g->conns, g->n, sizeof(*g->conns), ino_cmp);
+	size_t known = g->n; /* new ones are appended after these */
 	DIR *d = opendir("/proc/self/fd");
 	if (d == NULL)
 		return;
@@ -262,7 +271,7 @@ static void conns_scan(cep_rpc_gate *g, int64_t now)
 		int fd = fd_of(e->d_name);
 		if (fd < 0 || fd == self || !conn_probe(g, fd, &c))
 			continue;
-		gate_conn *old = conn_find(g, c.ino);
+		gate_conn *old = conn_find(g, known, c.ino);
 		if (old != NULL) {
 			old->seen = true;
 			old->fd = fd;
@@ -307,7 +316,8 @@ static bool peers_load(cep_rpc_gate *g)
 			break; /* else pipes came meanwhile: again, larger */
 	}
 	g->npeers = total;
-	qsort(g->peers, g->npeers, PEER_LEN, peer_cmp);
+	if (g->npeers > 0)
+		qsort(g->peers, g->npeers, PEER_LEN, peer_cmp);
 	return true;
 }
 
@@ -318,8 +328,9 @@ static bool mark_negotiated(cep_rpc_gate *g)
 	uint32_t hs = 0;
 	for (size_t i = 0; i < g->n; i++) {
 		gate_conn *c = &g->conns[i];
-		c->negotiated = bsearch(c->peer, g->peers, g->npeers, PEER_LEN,
-		                    peer_cmp) != NULL;
+		c->negotiated = g->npeers > 0 &&
+		    bsearch(c->peer, g->peers, g->npeers, PEER_LEN, peer_cmp) !=
+		        NULL;
 		hs += !c->negotiated && !c->shed;
 	}
 	atomic_store(&g->handshaking, hs);
@@ -417,7 +428,8 @@ static void sweep(cep_rpc_gate *g)
 	conns_scan(g, now);
 	if (!mark_negotiated(g))
 		return;
-	qsort(g->conns, g->n, sizeof(*g->conns), order_cmp);
+	if (g->n > 0)
+		qsort(g->conns, g->n, sizeof(*g->conns), order_cmp);
 	int timeout = g->lim.handshake_timeout_ms;
 	for (size_t i = 0; timeout > 0 && i < g->n; i++) {
 		gate_conn *c = &g->conns[i];
