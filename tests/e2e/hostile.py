@@ -236,6 +236,35 @@ def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def established(pid, port):
+    """Connections to port that pid holds ESTABLISHED: live ones. One the
+    relay has shut down is in FIN_WAIT until its owner (nng) closes it."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            for line in f.readlines()[1:]:
+                col = line.split()
+                if (int(col[1].rsplit(":", 1)[1], 16) == port and col[3] == "01"
+                        and col[9] in inodes):
+                    n += 1
+    return n
+
+
+def sanitized(pid):
+    """True for an AddressSanitizer build (its quarantine keeps freed
+    memory: RSS says nothing then)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser()

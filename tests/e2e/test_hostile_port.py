@@ -127,9 +127,10 @@ class HostilePort(unittest.TestCase):
         idle = hostile.Holders(port, IDLE, "127.0.0.2", reopen=IDLE).open().start()
         idle2 = hostile.Holders(port, IDLE // 3, "127.0.0.4", reopen=IDLE).open().start()
         rss_peak = hostile.rss_kb(self.pid)
-        fds_peak = 0
+        fds_peak = live_peak = 0
         for _ in range(10):   # what the relay holds while the attack goes on
             fds_peak = max(fds_peak, hostile.fds(self.pid))
+            live_peak = max(live_peak, hostile.established(self.pid, port))
             time.sleep(0.1)
         garbage_closed = hostile.garbage(port, "127.0.0.5", rounds=10)
         oversized_closed = hostile.oversized_record(port, "127.0.0.5", rounds=5)
@@ -164,18 +165,19 @@ class HostilePort(unittest.TestCase):
               f"slowloris {slow.closed_by_peer}, garbage {garbage_closed}/10, "
               f"oversized records {oversized_closed}/5, oversized frame {big_closed}\n"
               f"  flood {flood}; wrong CA Prove -> {wrong_ca_code}\n"
-              f"  relay descriptors at most {fds_peak} during the attack\n"
+              f"  relay during the attack: at most {live_peak} connections established, "
+              f"{fds_peak} descriptors\n"
               f"  relay RSS {rss0} kB start, {rss_warm} kB after a run, peak {rss_peak} kB, "
               f"{rss_after} kB after; CPU {cpu:.2f} s", flush=True)
 
         for reason in ("connections", "per_peer", "handshakes", "handshake_timeout",
                        "call_rate"):
             self.assertGreater(hit.get(reason, 0), 0, f"limit {reason} not hit: {hit}")
-        # nothing far over the limits stays open in the relay: the gate
-        # looks every 100 ms (what nng accepted meanwhile comes on top) and
-        # nng closes what it shut down when it gets to it (slower on a
-        # loaded machine)
-        self.assertLess(fds_peak, LIMITS["maxConnections"] * 2 + 100)
+        # nothing far over the limits stays established in the relay: the
+        # gate looks every 100 ms and what nng accepted meanwhile comes on
+        # top (a few hundred a second under ASan on a loaded machine);
+        # what it shut down nng closes when it gets to it
+        self.assertLess(live_peak, LIMITS["maxConnections"] * 2 + 100)
         self.assertGreater(idle.closed_by_peer + idle2.closed_by_peer, 0)
         self.assertGreater(slow.closed_by_peer, 0)
         self.assertEqual(garbage_closed, 10)
@@ -186,7 +188,8 @@ class HostilePort(unittest.TestCase):
         # the relay lets go: connections close, memory returns
         self.assertTrue(wait_until(lambda: hostile.fds(self.pid) < 64, 15),
                         f"relay still holds {hostile.fds(self.pid)} descriptors")
-        self.assertLess(rss_after, rss_warm + 40 * 1024, "RSS did not come back")
+        if not hostile.sanitized(self.pid):   # ASan's quarantine keeps it all
+            self.assertLess(rss_after, rss_warm + 40 * 1024, "RSS did not come back")
         # refusals are logged per peer per interval, not per connection
         with open(os.path.join(app.home, "log", "relay.log")) as f:
             lines = [l for l in f if "over its limits" in l]
