@@ -20,10 +20,15 @@
 
 #include "cred.h"
 #include "log.h"
+#include "clock.h"
+#include "lograte.h"
 #include "secret.h"
 #include "files.h"
 
 #define PEM_MAX (64 * 1024)
+/* refusal lines of one peer per interval: every refusal of a test or a
+ * misconfigured runner is seen, a flood makes a few lines */
+#define REFUSE_LOG_BURST 50
 
 /* ------------------------------------------------------- TLS material */
 
@@ -160,6 +165,13 @@ static void collect(cep_metrics *m, void *arg)
 	relay_upstream_collect(r->up);
 }
 
+bool relay_refuse_log_due(cep_relay *r, const char *peer, uint64_t *held)
+{
+	char key[64];
+	cep_lograte_peer_key(peer != NULL ? peer : "?", key, sizeof(key));
+	return cep_lograte_take(r->refuse_log, key, cep_clock_mono_ms(), held);
+}
+
 uint64_t relay_ticks(cep_relay *r)
 {
 	return atomic_load(&r->ticks);
@@ -246,6 +258,11 @@ int relay_new(const cep_paths *paths, const cep_config *cfg, cep_relay **out,
 	}
 	if ((rv = relay_registry_new(&r->reg, err)) ||
 	    (rv = relay_pipes_new(&r->pipes, err)) ||
+	    (rv = cep_lograte_new(&r->refuse_log,
+	         (int)r->cfg.relay_limits.log_interval_ms > 0 ?
+	             (int)r->cfg.relay_limits.log_interval_ms :
+	             10000,
+	         REFUSE_LOG_BURST, err)) ||
 	    (rv = init_metrics(r, err))) {
 		relay_free(r);
 		return rv;
@@ -310,6 +327,7 @@ void relay_free(cep_relay *r)
 	cep_rpc_client_free(r->delegate);
 	relay_registry_free(r->reg);
 	relay_pipes_free(r->pipes);
+	cep_lograte_free(r->refuse_log);
 	free(r->ca_pem);
 	cep_metrics_free(r->metrics); /* after the servers: done_cb */
 	pthread_cond_destroy(&r->cv);

@@ -30,7 +30,7 @@
  * number nng closed and reused meanwhile is left alone.
  *
  * Refusals are counted per reason and logged at most once per peer
- * address per interval (log_once), with the count the interval held.
+ * address per interval (lib/base/lograte.h), with the count held back.
  */
 #define _GNU_SOURCE
 #include "rpc_int.h"
@@ -51,9 +51,9 @@
 
 #include "clock.h"
 #include "log.h"
+#include "lograte.h"
 
 #define GATE_PERIOD_MS 100
-#define LOG_SLOTS 128 /* peers remembered for rate-limited logging */
 #define PEER_LEN 64
 #define IP_LEN 48
 #define TRIM_PEAK 64 /* handshakes at once that make an attack */
@@ -71,12 +71,6 @@ typedef struct gate_conn {
 	char ip[IP_LEN];
 } gate_conn;
 
-typedef struct log_slot {
-	char ip[IP_LEN];
-	int64_t last_ms; /* 0 = never logged */
-	uint64_t held[CEP_RPC_LIMIT_N];
-} log_slot;
-
 struct cep_rpc_gate {
 	char name[64];
 	int port;
@@ -84,14 +78,15 @@ struct cep_rpc_gate {
 	cep_rpc_gate_peers_fn peers_fn;
 	void *peers_arg;
 	pthread_t thread;
-	pthread_mutex_t mu; /* stop flag, cv, log slots */
+	pthread_mutex_t mu; /* stop flag, cv */
+	int log_every_ms;
 	pthread_cond_t cv;
 	bool stop;
 	gate_conn *conns;
 	size_t n, cap;
 	char (*peers)[PEER_LEN]; /* negotiated, sorted */
 	size_t npeers, cap_peers;
-	log_slot slots[LOG_SLOTS];
+	cep_lograte *log; /* one line per peer address per interval */
 	_Atomic uint64_t limited[CEP_RPC_LIMIT_N];
 	_Atomic uint32_t handshaking;
 	uint32_t hs_peak; /* since memory was last given back */
@@ -99,69 +94,22 @@ struct cep_rpc_gate {
 
 /* ------------------------------------------------------------- logging */
 
-/* "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1", an address alone as is. */
-static void peer_ip(const char *peer, char *ip, size_t len)
-{
-	const char *start = peer, *end = NULL;
-	if (peer[0] == '[') {
-		start = peer + 1;
-		end = strchr(start, ']');
-	} else if (strchr(peer, ':') == strrchr(peer, ':')) {
-		end = strchr(peer, ':'); /* IPv4 with a port, or none */
-	}
-	size_t n = end != NULL ? (size_t)(end - start) : strlen(start);
-	if (n >= len)
-		n = len - 1;
-	memcpy(ip, start, n);
-	ip[n] = '\0';
-}
-
-/* The slot of ip: its own, else a free one, else the least recent. */
-static log_slot *slot_of(cep_rpc_gate *g, const char *ip)
-{
-	log_slot *old = &g->slots[0];
-	for (size_t i = 0; i < LOG_SLOTS; i++) {
-		log_slot *s = &g->slots[i];
-		if (strcmp(s->ip, ip) == 0)
-			return s;
-		if (s->ip[0] == '\0' || s->last_ms < old->last_ms)
-			old = s;
-	}
-	memset(old, 0, sizeof(*old));
-	snprintf(old->ip, sizeof(old->ip), "%s", ip);
-	return old;
-}
-
 void cep_rpc_gate_note(cep_rpc_gate *g, enum cep_rpc_limit why,
     const char *peer)
 {
 	if (g == NULL || why >= CEP_RPC_LIMIT_N)
 		return;
 	atomic_fetch_add(&g->limited[why], 1);
-	char ip[IP_LEN], what[256] = "";
-	peer_ip(peer != NULL ? peer : "?", ip, sizeof(ip));
-	int64_t now = cep_clock_mono_ms();
-	int every = g->lim.log_interval_ms > 0 ? g->lim.log_interval_ms : 10000;
-	pthread_mutex_lock(&g->mu);
-	log_slot *s = slot_of(g, ip);
-	s->held[why]++;
-	bool due = s->last_ms == 0 || now - s->last_ms >= every;
-	size_t off = 0;
-	for (int i = 0; due && i < CEP_RPC_LIMIT_N; i++)
-		if (s->held[i] > 0 && off < sizeof(what))
-			off += (size_t)snprintf(what + off, sizeof(what) - off,
-			    "%s%s=%llu", off ? " " : "", cep_rpc_limit_names[i],
-			    (unsigned long long)s->held[i]);
-	if (due) {
-		memset(s->held, 0, sizeof(s->held));
-		s->last_ms = now;
-	}
-	pthread_mutex_unlock(&g->mu);
-	if (due)
+	char ip[IP_LEN];
+	uint64_t held = 0;
+	cep_lograte_peer_key(peer != NULL ? peer : "?", ip, sizeof(ip));
+	if (cep_lograte_take(g->log, ip, cep_clock_mono_ms(), &held))
 		cep_log_warn(NULL,
-		    "rpc %s: refused peer %s over its limits (%s); next "
-		    "line for this peer in %d s at the earliest",
-		    g->name, ip, what, every / 1000);
+		    "rpc %s: refused peer %s: %s (relay.limits); %llu more "
+		    "refusal(s) of it since its last line, the next line in "
+		    "%d s at the earliest",
+		    g->name, ip, cep_rpc_limit_names[why],
+		    (unsigned long long)held, g->log_every_ms / 1000);
 }
 
 /* ------------------------------------------------------------- sockets */
@@ -451,16 +399,8 @@ static void *gate_main(void *arg)
 		pthread_mutex_unlock(&g->mu);
 		sweep(g);
 		pthread_mutex_lock(&g->mu);
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += GATE_PERIOD_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!g->stop &&
-		    pthread_cond_timedwait(&g->cv, &g->mu, &until) == 0)
-			;
+		if (!g->stop)
+			cep_clock_cond_wait_ms(&g->cv, &g->mu, GATE_PERIOD_MS);
 	}
 	pthread_mutex_unlock(&g->mu);
 	return NULL;
@@ -510,6 +450,12 @@ int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
 	g->lim = *lim;
 	g->peers_fn = peers;
 	g->peers_arg = arg;
+	g->log_every_ms = lim->log_interval_ms > 0 ? lim->log_interval_ms :
+	                                             10000;
+	if (cep_lograte_new(&g->log, g->log_every_ms, 1, err) != CEP_OK) {
+		free(g);
+		return err ? err->code : CEP_INTERNAL;
+	}
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -549,6 +495,7 @@ void cep_rpc_gate_free(cep_rpc_gate *g)
 		pthread_join(g->thread, NULL);
 	pthread_cond_destroy(&g->cv);
 	pthread_mutex_destroy(&g->mu);
+	cep_lograte_free(g->log);
 	free(g->conns);
 	free(g->peers);
 	free(g);
