@@ -1,7 +1,9 @@
 /*
- * rpc_gate.c - the connection limits of a tls+tcp listener (rpc.h,
+ * rpc_gate.c - the connection limits of a TCP listener (rpc.h,
  * cep_rpc_limits): total, per peer address, handshakes in flight, and the
- * handshake timeout.
+ * handshake timeout; and the call rate's token bucket the server takes
+ * from. The RPC server's tls+tcp listener has one, so has lib/metrics'
+ * HTTP endpoint.
  *
  * Why from beside nng: libnng 1.5.2 accepts, runs the TLS handshake and
  * the SP negotiation inside its transport and tells the socket about a
@@ -105,7 +107,7 @@ void cep_rpc_gate_note(cep_rpc_gate *g, enum cep_rpc_limit why,
 	cep_lograte_peer_key(peer != NULL ? peer : "?", ip, sizeof(ip));
 	if (cep_lograte_take(g->log, ip, cep_clock_mono_ms(), &held))
 		cep_log_warn(NULL,
-		    "rpc %s: refused peer %s: %s (relay.limits); %llu more "
+		    "rpc %s: refused peer %s over its limits: %s; %llu more "
 		    "refusal(s) of it since its last line, the next line in "
 		    "%d s at the earliest",
 		    g->name, ip, cep_rpc_limit_names[why],

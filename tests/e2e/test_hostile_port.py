@@ -199,7 +199,7 @@ class HostilePort(unittest.TestCase):
         # refusals are logged per peer per interval, not per connection
         with open(os.path.join(app.home, "log", "relay.log")) as f:
             log = f.readlines()
-        lines = [l for l in log if "(relay.limits)" in l]
+        lines = [l for l in log if "over its limits" in l]
         refused = sum(hit.values())
         self.assertLess(len(lines), 40, f"{len(lines)} log lines for {refused} refusals")
         # Prove refusals: each counted, lines up to a burst of 50 a peer
