@@ -80,11 +80,18 @@ void relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
 	const char *run = cep_run_id_valid(requested) ?
 	    requested :
 	    (bound != NULL && bound[0] != '\0' ? bound : NULL);
-	cep_log_warn(run,
-	    "refused %s from %s: %s (reason=%s bound=%s "
-	    "requested=%s)",
-	    short_m ? short_m + 1 : "?", peer, msg, relay_refusal_names[why], b,
-	    q);
+	uint64_t held = 0;
+	char more[64] = "";
+	bool due = relay_refuse_log_due(r, cep_rpc_call_peer(call), &held);
+	if (held > 0)
+		snprintf(more, sizeof(more), "; %llu more from it unlogged",
+		    (unsigned long long)held);
+	if (due)
+		cep_log_warn(run,
+		    "refused %s from %s: %s (reason=%s bound=%s "
+		    "requested=%s)%s",
+		    short_m ? short_m + 1 : "?", peer, msg,
+		    relay_refusal_names[why], b, q, more);
 	cep_rpc_call_fail(call, code, "%s", msg);
 }
 

@@ -20,10 +20,15 @@
 
 #include "cred.h"
 #include "log.h"
+#include "clock.h"
+#include "lograte.h"
 #include "secret.h"
 #include "files.h"
 
 #define PEM_MAX (64 * 1024)
+/* refusal lines of one peer per interval: every refusal of a test or a
+ * misconfigured runner is seen, a flood makes a few lines */
+#define REFUSE_LOG_BURST 50
 
 /* ------------------------------------------------------- TLS material */
 
@@ -79,11 +84,20 @@ static int listen_runners(cep_relay *r, const char *cert, const char *key,
 	    .key_pem = key,
 	    .ca_pem = r->ca_pem,
 	    .client_cert_optional = true};
+	const struct cep_config_limits *cl = &r->cfg.relay_limits;
+	cep_rpc_limits lim = {.max_conns = cl->max_conns,
+	    .max_conns_per_peer = cl->max_conns_per_peer,
+	    .max_handshakes = cl->max_handshakes,
+	    .handshake_timeout_ms = (int)cl->handshake_timeout_ms,
+	    .calls_per_sec = cl->calls_per_sec,
+	    .call_burst = cl->call_burst,
+	    .log_interval_ms = (int)cl->log_interval_ms};
 	cep_rpc_server_opts o = {.name = "relay-runners",
 	    .workers = 16,
 	    .pipe_cb = relay_pipe_event,
 	    .pipe_cb_arg = r,
-	    .done_cb = relay_call_done};
+	    .done_cb = relay_call_done,
+	    .limits = &lim};
 	int rv = cep_rpc_server_new(&r->runners, relay_runner_methods,
 	    relay_runner_nmethods, r, &o, err);
 	if (rv == CEP_OK)
@@ -119,6 +133,25 @@ static int listen_ipc(cep_relay *r, cep_err *err)
 
 /* ------------------------------------------------------------ metrics */
 
+/* The runner port's limits as counted by lib/rpc; scrapes may run at
+ * once, so what was copied is kept under the relay's lock. */
+static void collect_limits(cep_relay *r)
+{
+	cep_rpc_stats st;
+	if (r->runners == NULL)
+		return;
+	cep_rpc_server_stats(r->runners, &st);
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; i < CEP_RPC_LIMIT_N; i++) {
+		const char *v[] = {cep_rpc_limit_names[i], NULL};
+		cep_metrics_add(r->m_limited,
+		    (double)(st.limited[i] - r->limited_seen[i]), v);
+		r->limited_seen[i] = st.limited[i];
+	}
+	pthread_mutex_unlock(&r->mu);
+	cep_metrics_set(r->m_handshaking, st.handshaking, NULL);
+}
+
 /* Runners connected = pipes bound to a run: read at scrape time. */
 static void collect(cep_metrics *m, void *arg)
 {
@@ -128,7 +161,15 @@ static void collect(cep_metrics *m, void *arg)
 	uint32_t n = relay_pipes_bound(r->pipes);
 	pthread_mutex_unlock(&r->mu);
 	cep_metrics_set(r->m_runners, n, NULL);
+	collect_limits(r);
 	relay_upstream_collect(r->up);
+}
+
+bool relay_refuse_log_due(cep_relay *r, const char *peer, uint64_t *held)
+{
+	char key[64];
+	cep_lograte_peer_key(peer != NULL ? peer : "?", key, sizeof(key));
+	return cep_lograte_take(r->refuse_log, key, cep_clock_mono_ms(), held);
 }
 
 uint64_t relay_ticks(cep_relay *r)
@@ -170,6 +211,13 @@ static int init_metrics(cep_relay *r, cep_err *err)
 	    "Events received from runners.", NULL);
 	r->m_events_out = cep_metrics_counter(m, "cep_relay_events_out_total",
 	    "Events delivered to the delegate (acknowledged).", NULL);
+	r->m_limited = cep_metrics_counter(m, "cep_relay_limited_total",
+	    "Runner-port connections closed and calls refused by the limits "
+	    "(relay.limits), by reason.",
+	    rs);
+	r->m_handshaking = cep_metrics_gauge(m, "cep_relay_handshaking",
+	    "Runner-port connections not through TLS and SP negotiation yet.",
+	    NULL);
 	cep_metrics_on_collect(m, collect, r);
 	return CEP_OK;
 }
@@ -210,6 +258,11 @@ int relay_new(const cep_paths *paths, const cep_config *cfg, cep_relay **out,
 	}
 	if ((rv = relay_registry_new(&r->reg, err)) ||
 	    (rv = relay_pipes_new(&r->pipes, err)) ||
+	    (rv = cep_lograte_new(&r->refuse_log,
+	         (int)r->cfg.relay_limits.log_interval_ms > 0 ?
+	             (int)r->cfg.relay_limits.log_interval_ms :
+	             10000,
+	         REFUSE_LOG_BURST, err)) ||
 	    (rv = init_metrics(r, err))) {
 		relay_free(r);
 		return rv;
@@ -274,6 +327,7 @@ void relay_free(cep_relay *r)
 	cep_rpc_client_free(r->delegate);
 	relay_registry_free(r->reg);
 	relay_pipes_free(r->pipes);
+	cep_lograte_free(r->refuse_log);
 	free(r->ca_pem);
 	cep_metrics_free(r->metrics); /* after the servers: done_cb */
 	pthread_cond_destroy(&r->cv);

@@ -101,6 +101,11 @@ struct cep_relay {
 	cep_metrics *metrics;
 	cep_metric *m_runners, *m_calls, *m_refusals, *m_events_in,
 	    *m_events_out;
+	/* the runners' port limits (cep_rpc_limits): counted by lib/rpc,
+	 * copied at scrape time; limited_seen is what was copied so far */
+	cep_metric *m_limited, *m_handshaking;
+	uint64_t limited_seen[CEP_RPC_LIMIT_N];
+	struct cep_lograte *refuse_log; /* relay_refuse's lines per peer */
 
 	cep_upstream *up;   /* NULL without a control plane */
 	cep_tunnel *tunnel; /* NULL without a control plane */
@@ -109,6 +114,10 @@ struct cep_relay {
 /* calls.c */
 /* Logs one warn line, counts, and fails the call with code. bound and
  * requested may be NULL or hostile (they are sanitised for the log). */
+/* relay_refuse logs a peer's refusals as they come up to a burst of
+ * REFUSE_LOG_BURST per relay.limits.logInterval, then holds them back
+ * (counted: *held is told with its next line); all are counted. */
+bool relay_refuse_log_due(cep_relay *r, const char *peer, uint64_t *held);
 void relay_refuse(cep_relay *r, cep_rpc_call *call, enum cep_refusal why,
     int code, const char *bound, const char *requested, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));

@@ -77,6 +77,13 @@ void cep_config_defaults(cep_config *cfg)
 	    "127.0.0.1:9464");
 	snprintf(cfg->delegate_metrics, sizeof(cfg->delegate_metrics),
 	    "127.0.0.1:9465");
+	cfg->relay_limits.max_conns = 4096;
+	cfg->relay_limits.max_conns_per_peer = 1024;
+	cfg->relay_limits.max_handshakes = 512;
+	cfg->relay_limits.handshake_timeout_ms = 10 * 1000;
+	cfg->relay_limits.calls_per_sec = 1000;
+	cfg->relay_limits.call_burst = 2000;
+	cfg->relay_limits.log_interval_ms = 10 * 1000;
 	cfg->runner_margin_ms = 2 * 60 * 1000;
 	cfg->deadman_ms = 10 * 1000;
 	cep_policy *pol = &cfg->policy;
@@ -116,6 +123,16 @@ static const char default_yaml[] =
     "  # HOST an IP literal or localhost, port 0 = any free port (written\n"
     "  # to run/relay.metrics-port), \"\" = off\n"
     "  metrics: \"127.0.0.1:9464\"\n"
+    "  # limits of the runners' port against hostile peers, 0 = none\n"
+    "  # (docs/configuration.md); refusals: cep_relay_limited_total\n"
+    "  #limits:\n"
+    "  #  maxConnections: 4096\n"
+    "  #  maxConnectionsPerPeer: 1024\n"
+    "  #  maxHandshakes: 512\n"
+    "  #  handshakeTimeout: 10s\n"
+    "  #  callsPerSecond: 1000\n"
+    "  #  callBurst: 2000\n"
+    "  #  logInterval: 10s\n"
     "\n"
     "delegate:\n"
     "  # as relay.metrics; port 0 writes run/delegate.metrics-port\n"
@@ -275,11 +292,40 @@ static bool valid_metrics_addr(const char *s)
 static const char metrics_exp[] = "HOST:PORT with HOST an IP literal or "
                                   "localhost and PORT 0..65535, or \"\" (off)";
 
+/* relay.limits (absent keys keep their defaults). */
+static int load_relay_limits(cep_yamlget *l, const cep_yaml_node *relay,
+    cep_config *cfg)
+{
+	static const char *const lk[] = {"maxConnections",
+	    "maxConnectionsPerPeer", "maxHandshakes", "handshakeTimeout",
+	    "callsPerSecond", "callBurst", "logInterval", NULL};
+	const cep_yaml_node *s;
+	int rv = cep_yamlget_section(l, relay, "limits", lk, &s);
+	if (rv != CEP_OK || s == NULL)
+		return rv;
+	struct cep_config_limits *x = &cfg->relay_limits;
+	if ((rv = cep_yamlget_int(l, s, "maxConnections", 0, 1000000,
+	         &x->max_conns)) != CEP_OK ||
+	    (rv = cep_yamlget_int(l, s, "maxConnectionsPerPeer", 0, 1000000,
+	         &x->max_conns_per_peer)) != CEP_OK ||
+	    (rv = cep_yamlget_int(l, s, "maxHandshakes", 0, 1000000,
+	         &x->max_handshakes)) != CEP_OK ||
+	    (rv = cep_yamlget_duration(l, s, "handshakeTimeout", 0, 600000,
+	         &x->handshake_timeout_ms)) != CEP_OK ||
+	    (rv = cep_yamlget_int(l, s, "callsPerSecond", 0, 1000000,
+	         &x->calls_per_sec)) != CEP_OK ||
+	    (rv = cep_yamlget_int(l, s, "callBurst", 0, 1000000,
+	         &x->call_burst)) != CEP_OK)
+		return rv;
+	return cep_yamlget_duration(l, s, "logInterval", 1000, 3600000,
+	    &x->log_interval_ms);
+}
+
 static int load_relay_runner(cep_yamlget *l, const cep_yaml_node *root,
     cep_config *cfg)
 {
 	static const char *const rk[] = {"listen", "advertise", "metrics",
-	    NULL};
+	    "limits", NULL};
 	static const char *const nk[] = {"deadman", "identityMargin", NULL};
 	static const char url[] = "a URL such as tls+tcp://0.0.0.0:7443";
 	const cep_yaml_node *s;
@@ -295,6 +341,8 @@ static int load_relay_runner(cep_yamlget *l, const cep_yaml_node *root,
 			rv = cep_yamlget_string(l, s, "metrics",
 			    valid_metrics_addr, metrics_exp, cfg->relay_metrics,
 			    sizeof(cfg->relay_metrics));
+		if (rv == CEP_OK)
+			rv = load_relay_limits(l, s, cfg);
 	}
 	cep_yamlget_set_path(l, "");
 	if (rv == CEP_OK)

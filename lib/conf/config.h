@@ -53,6 +53,17 @@ typedef struct cep_config {
 	 * metrics-port); "" = off. Defaults 127.0.0.1:9464 and :9465. */
 	char relay_metrics[64];
 	char delegate_metrics[64];
+	/* relay.limits: the runners' port against hostile peers (docs/
+	 * configuration.md; lib/rpc cep_rpc_limits). 0 = no such limit. */
+	struct cep_config_limits {
+		int max_conns;                /* maxConnections, default 4096 */
+		int max_conns_per_peer;       /* maxConnectionsPerPeer, 1024 */
+		int max_handshakes;           /* maxHandshakes, 512 */
+		int64_t handshake_timeout_ms; /* handshakeTimeout, 10s */
+		int calls_per_sec; /* callsPerSecond (per connection), 1000 */
+		int call_burst;    /* callBurst, 2000 */
+		int64_t log_interval_ms; /* logInterval, 10s */
+	} relay_limits;
 	int64_t runner_margin_ms; /* identity lifetime beyond deadline: 2m */
 	int64_t deadman_ms;       /* default dead-man interval: 10s */
 	cep_policy policy;

@@ -75,13 +75,48 @@ typedef void (*cep_rpc_pipe_cb)(cep_pipe_id pipe, bool added, bool verified,
  * table's name. For metrics. Any thread: must not block. */
 typedef void (*cep_rpc_done_cb)(const char *method, int code, void *arg);
 
+/* Limits of a server's tls+tcp listener against hostile peers (docs/
+ * configuration.md, relay.limits). 0 = no such limit. nng 1.5.2 accepts
+ * and handshakes inside its transport, so the connection limits are
+ * enforced by a gate beside it (rpc_gate.c) that looks at the listener's
+ * accepted sockets every GATE_PERIOD (100 ms) and shuts down those over a
+ * limit: first connections that have not completed TLS + SP negotiation
+ * (the oldest first), then negotiated ones (the newest first). */
+typedef struct cep_rpc_limits {
+	int max_conns;            /* connections at once, all peers */
+	int max_conns_per_peer;   /* connections at once from one IP address */
+	int max_handshakes;       /* connections not negotiated yet, at once */
+	int handshake_timeout_ms; /* not negotiated after this: closed */
+	/* calls per second per connection (a runner's identity is bound to
+	 * its connection by Prove): a token bucket of call_burst tokens
+	 * (0 = calls_per_sec); a call without a token is answered
+	 * RESOURCE_EXHAUSTED at once, before any handler. */
+	int calls_per_sec;
+	int call_burst;
+	int log_interval_ms; /* one log line per peer per interval; 0 = 10 s */
+} cep_rpc_limits;
+
+/* Why the gate or the call limiter refused: index of cep_rpc_stats.limited
+ * and of cep_rpc_limit_names ("connections", "per_peer", "handshakes",
+ * "handshake_timeout", "call_rate"). */
+enum cep_rpc_limit {
+	CEP_RPC_LIMIT_CONNS,
+	CEP_RPC_LIMIT_PER_PEER,
+	CEP_RPC_LIMIT_HANDSHAKES,
+	CEP_RPC_LIMIT_HANDSHAKE_TIMEOUT,
+	CEP_RPC_LIMIT_CALL_RATE,
+	CEP_RPC_LIMIT_N
+};
+extern const char *const cep_rpc_limit_names[CEP_RPC_LIMIT_N];
+
 typedef struct cep_rpc_server_opts {
 	const char *name;        /* for logs: "relay-runners" */
 	int workers;             /* handler threads; 0 = 4 */
 	int max_inflight;        /* cap on contexts; 0 = 4096 */
 	cep_rpc_pipe_cb pipe_cb; /* optional */
 	void *pipe_cb_arg;
-	cep_rpc_done_cb done_cb; /* optional; arg is the server's arg */
+	cep_rpc_done_cb done_cb;      /* optional; arg is the server's arg */
+	const cep_rpc_limits *limits; /* optional (copied); tls+tcp only */
 } cep_rpc_server_opts;
 
 /* table must outlive the server. arg is passed to every handler. Do not
@@ -130,6 +165,8 @@ typedef struct cep_rpc_stats {
 	uint64_t malformed, oversized, unknown_method; /* refused frames */
 	uint32_t pipes;                                /* connections now */
 	uint64_t listener_restarts; /* ipc listeners re-created (rpc_guard.c) */
+	uint64_t limited[CEP_RPC_LIMIT_N]; /* refusals by the limits */
+	uint32_t handshaking; /* tcp connections not negotiated (last sweep) */
 } cep_rpc_stats;
 void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
 
@@ -147,6 +184,33 @@ int64_t cep_rpc_call_deadline(cep_rpc_call *c);
 void cep_rpc_call_reply(cep_rpc_call *c, const ProtobufCMessage *reply);
 void cep_rpc_call_fail(cep_rpc_call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The gate (rpc_gate.c): the connection limits of any TCP listener of
+ * this process, enforced from beside it. A thread lists the process's
+ * sockets accepted on port (/proc/self/fd) every 100 ms, tells
+ * negotiated ones (peers() lists their "ip:port") from the rest, and
+ * shuts down (shutdown(2), never close: the listener's owner closes the
+ * descriptor when it sees the end) those over a limit. cep_rpc_server
+ * makes one for its tls+tcp listener; lib/metrics for its HTTP one. */
+typedef struct cep_rpc_gate cep_rpc_gate;
+/* Copies the "ip:port" of each negotiated connection (as the gate
+ * formats a peer: "1.2.3.4:5", "[::1]:5") into out, at most max;
+ * returns how many there are (more than max: called again with room). */
+typedef size_t (*cep_rpc_gate_peers_fn)(char (*out)[64], size_t max, void *arg);
+/* peers NULL: no connection is ever negotiated, so handshake_timeout_ms
+ * is the most any connection lives (a request timeout for HTTP). The
+ * call rate of lim is not the gate's (cep_rpc_server applies it). */
+int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
+    const cep_rpc_limits *lim, cep_rpc_gate_peers_fn peers, void *arg,
+    cep_err *err);
+/* Counts a refusal and logs it at most once per peer address per
+ * interval (with the refusals the interval held). peer is "ip:port",
+ * "[ip6]:port" or an address alone. NULL-safe. */
+void cep_rpc_gate_note(cep_rpc_gate *g, enum cep_rpc_limit why,
+    const char *peer);
+/* Fills out->limited[] and out->handshaking (nothing else). NULL-safe. */
+void cep_rpc_gate_stats(cep_rpc_gate *g, cep_rpc_stats *out);
+void cep_rpc_gate_free(cep_rpc_gate *g); /* NULL-safe */
 
 /* ---------------------------------------------------------------- client */
 typedef struct cep_rpc_client cep_rpc_client;

@@ -45,8 +45,10 @@ void cep_rpc_frame_clear(cep_rpc_frame *f);
 /* What the server knows of the peer on a pipe. */
 typedef struct cep_rpc_pipe_info {
 	uint32_t id;
-	bool verified; /* ipc, or a TLS client certificate that verified */
-	char peer[64]; /* "10.0.0.5:41000", "[::1]:41000", "ipc" */
+	bool verified;     /* ipc, or a TLS client certificate that verified */
+	char peer[64];     /* "10.0.0.5:41000", "[::1]:41000", "ipc" */
+	double tokens;     /* server: the call rate's bucket (limits) */
+	int64_t refill_ms; /* when tokens were last refilled */
 } cep_rpc_pipe_info;
 void cep_rpc_pipe_query(nng_pipe p, cep_rpc_pipe_info *pi);
 
@@ -83,6 +85,11 @@ int cep_rpc_guard_watch(cep_rpc_guard *g, const char *url, nng_listener l,
     cep_err *err);
 uint64_t cep_rpc_guard_restarts(cep_rpc_guard *g);
 void cep_rpc_guard_free(cep_rpc_guard *g); /* before the socket closes */
+
+/* The call rate: takes a token of pi's bucket (pi in the server's pipe
+ * table, under its lock); false = over the rate. Always true for ipc
+ * peers and without a rate (g NULL too). */
+bool cep_rpc_gate_take(cep_rpc_gate *g, cep_rpc_pipe_info *pi, int64_t now);
 
 /* rpc_link.c: one connection of a client, an nng req0 socket and its
  * dialer (tls NULL for ipc; the dialer takes its own reference). */

@@ -24,6 +24,11 @@
  * Pipes: ADD_POST/REM_POST notifications keep a table of (pipe, verified,
  * peer); each call carries a snapshot of its pipe's entry taken at receipt.
  *
+ * Limits (cep_rpc_limits, tls+tcp only): the connection limits are the
+ * gate's (rpc_gate.c), which learns from the pipe table which
+ * connections are negotiated; the call rate is a token bucket in each
+ * pipe's entry, taken in on_frame before a call is queued.
+ *
  * Virtual calls (cep_rpc_server_dispatch): frames handed in by the caller
  * - the relay's HTTPS tunnel - are decoded the same way and run on the
  * same workers; such a call has no context (rc NULL) and its reply frame
@@ -104,6 +109,8 @@ struct cep_rpc_server {
 	nng_listener tcp_listener;
 	bool has_tcp;
 	cep_rpc_guard *guard; /* ipc listeners (see rpc_int.h) */
+	cep_rpc_limits limits;
+	cep_rpc_gate *gate; /* the tcp listener's limits (rpc_gate.c) */
 
 	_Atomic uint64_t n_calls, n_ok, n_failed, n_malformed, n_oversized,
 	    n_unknown;
@@ -165,17 +172,34 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		    pi.verified, pi.peer, s->pipe_cb_arg);
 }
 
-/* The ADD_POST notification may still be running when the pipe's first
- * message arrives, so an unknown pipe is asked directly. */
-static void pipe_snapshot(cep_rpc_server *s, nng_pipe p, cep_rpc_pipe_info *out)
+/* For the gate: the peers of the pipes now (all are negotiated). */
+static size_t pipe_peers(char (*out)[64], size_t max, void *arg)
 {
+	cep_rpc_server *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	size_t n = s->npipes;
+	for (size_t i = 0; i < n && i < max; i++)
+		memcpy(out[i], s->pipes[i].peer, sizeof(out[i]));
+	pthread_mutex_unlock(&s->mtx);
+	return n;
+}
+
+/* The pipe's entry as a call carries it, and a token of its call rate
+ * (false: over the rate). The ADD_POST notification may still be running
+ * when the pipe's first message arrives: an unknown pipe is asked
+ * directly (and passes). */
+static bool pipe_snapshot(cep_rpc_server *s, nng_pipe p, cep_rpc_pipe_info *out)
+{
+	int64_t now = s->gate != NULL ? cep_clock_mono_ms() : 0;
 	pthread_mutex_lock(&s->mtx);
 	cep_rpc_pipe_info *pi = pipe_find(s, (uint32_t)nng_pipe_id(p));
+	bool ok = pi == NULL || cep_rpc_gate_take(s->gate, pi, now);
 	if (pi != NULL)
 		*out = *pi;
 	pthread_mutex_unlock(&s->mtx);
 	if (pi == NULL)
 		cep_rpc_pipe_query(p, out);
+	return ok;
 }
 
 /* ------------------------------------------------------------- contexts */
@@ -323,7 +347,7 @@ static bool call_enqueue(cep_rpc_server *s, cep_rpc_call *c)
 	return true;
 }
 
-static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
+static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, const cep_rpc_pipe_info *pi)
 {
 	cep_rpc_server *s = rc->s;
 	cep_rpc_call *c = call_new(s, f);
@@ -333,7 +357,7 @@ static void dispatch(rpc_ctx *rc, cep_rpc_frame *f, nng_pipe p)
 		return;
 	}
 	c->rc = rc;
-	pipe_snapshot(s, p, &c->pipe);
+	c->pipe = *pi;
 	if (!call_enqueue(s, c)) {
 		protobuf_c_message_free_unpacked(c->req, NULL);
 		free(c);
@@ -357,8 +381,17 @@ static void on_frame(rpc_ctx *rc, nng_msg *msg)
 		reply_status(rc, f.call_id, CEP_OK, "");
 		return;
 	}
+	cep_rpc_pipe_info pi;
+	if (f.code == CEP_OK && !pipe_snapshot(s, p, &pi)) {
+		cep_rpc_frame_clear(&f);
+		cep_rpc_gate_note(s->gate, CEP_RPC_LIMIT_CALL_RATE, pi.peer);
+		atomic_fetch_add(&s->n_failed, 1);
+		reply_status(rc, f.call_id, CEP_RESOURCE_EXHAUSTED,
+		    "rate limited: over the calls per second of one connection");
+		return;
+	}
 	if (f.code == CEP_OK) {
-		dispatch(rc, &f, p);
+		dispatch(rc, &f, &pi);
 		return;
 	}
 	if (f.code == CEP_RESOURCE_EXHAUSTED)
@@ -639,6 +672,8 @@ int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
 	s->pipe_cb_arg = opts ? opts->pipe_cb_arg : NULL;
 	s->done_cb = opts ? opts->done_cb : NULL;
 	s->max_ctx = opts && opts->max_inflight > 0 ? opts->max_inflight : 4096;
+	if (opts != NULL && opts->limits != NULL)
+		s->limits = *opts->limits;
 	int workers = opts && opts->workers > 0 ? opts->workers : 4;
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
@@ -673,6 +708,10 @@ int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
 	int port = 0;
 	if (is_tls)
 		nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
+	if (is_tls && port > 0 && s->gate == NULL &&
+	    cep_rpc_gate_new(&s->gate, s->name, port, &s->limits, pipe_peers, s,
+	        err) != CEP_OK)
+		return cep_err_wrap(err, "rpc %s: limits on %s", s->name, url);
 	cep_log_info(NULL, "rpc %s: listening on %s (port %d)", s->name, url,
 	    port);
 	return CEP_OK;
@@ -711,6 +750,7 @@ void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out)
 	out->pipes = (uint32_t)s->npipes;
 	pthread_mutex_unlock(&s->mtx);
 	out->listener_restarts = cep_rpc_guard_restarts(s->guard);
+	cep_rpc_gate_stats(s->gate, out);
 }
 
 /* Calls still held (parked) are answered UNAVAILABLE; their holders must
@@ -760,6 +800,7 @@ void cep_rpc_server_free(cep_rpc_server *s)
 		pthread_join(s->workers[i], NULL); /* they empty the queue */
 	server_drain(s);
 	cep_rpc_guard_free(s->guard);
+	cep_rpc_gate_free(s->gate);
 	ctxs_stop(s);
 	if (s->sock_open)
 		nng_close(s->sock); /* waits for pipe events to finish */

@@ -205,6 +205,8 @@ void cep_rpc_pipe_query(nng_pipe p, cep_rpc_pipe_info *pi)
 	pi->id = nng_pipe_id(p) > 0 ? (uint32_t)nng_pipe_id(p) : 0;
 	snprintf(pi->peer, sizeof(pi->peer), "unknown");
 	pi->verified = false;
+	pi->tokens = 0;
+	pi->refill_ms = 0; /* the call rate's bucket starts full */
 	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
 		return;
 	char ip[INET6_ADDRSTRLEN] = "";

@@ -44,6 +44,13 @@ static void assert_defaults(const cep_config *c)
 	cr_assert_str_eq(c->delegate_metrics, "127.0.0.1:9465");
 	cr_assert_eq(c->deadman_ms, 10000);
 	cr_assert_eq(c->runner_margin_ms, 120000);
+	cr_assert_eq(c->relay_limits.max_conns, 4096);
+	cr_assert_eq(c->relay_limits.max_conns_per_peer, 1024);
+	cr_assert_eq(c->relay_limits.max_handshakes, 512);
+	cr_assert_eq(c->relay_limits.handshake_timeout_ms, 10000);
+	cr_assert_eq(c->relay_limits.calls_per_sec, 1000);
+	cr_assert_eq(c->relay_limits.call_burst, 2000);
+	cr_assert_eq(c->relay_limits.log_interval_ms, 10000);
 	const cep_policy *p = &c->policy;
 	cr_assert_eq(p->max_duration_ms, 30 * 60000);
 	cr_assert_eq(p->max_concurrent_runs, 10);
@@ -154,7 +161,7 @@ Test(config, errors_have_positions)
 	expect_load_error("relay:\n  listen: tls+tcp://0.0.0.0:7443\n"
 	                  "  advertize: x\n",
 	    "3:3: unknown key 'advertize' in relay (expected one of: listen, "
-	    "advertise, metrics)");
+	    "advertise, metrics, limits)");
 	expect_load_error("polcy: {}\n",
 	    "1:1: unknown key 'polcy' in the top "
 	    "level");
@@ -254,6 +261,33 @@ Test(config, metrics_addresses)
 	const char *y = cep_config_default_yaml();
 	assert_contains(y, "metrics: \"127.0.0.1:9464\"");
 	assert_contains(y, "delegate:\n  # as relay.metrics");
+}
+
+Test(config, relay_limits)
+{
+	cep_paths p;
+	char *home = home_with("relay:\n  limits:\n    maxConnections: 10\n"
+	                       "    maxConnectionsPerPeer: 0\n"
+	                       "    maxHandshakes: 3\n"
+	                       "    handshakeTimeout: 2s\n"
+	                       "    callsPerSecond: 5\n    callBurst: 7\n"
+	                       "    logInterval: 1m\n",
+	    &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(c.relay_limits.max_conns, 10);
+	cr_assert_eq(c.relay_limits.max_conns_per_peer, 0, "0 = no limit");
+	cr_assert_eq(c.relay_limits.max_handshakes, 3);
+	cr_assert_eq(c.relay_limits.handshake_timeout_ms, 2000);
+	cr_assert_eq(c.relay_limits.calls_per_sec, 5);
+	cr_assert_eq(c.relay_limits.call_burst, 7);
+	cr_assert_eq(c.relay_limits.log_interval_ms, 60000);
+	cep_test_rmdir(home);
+	expect_load_error("relay:\n  limits:\n    maxHandshakes: -1\n",
+	    "3:20: relay.limits.maxHandshakes: out of range");
+	expect_load_error("relay:\n  limits: {maxConns: 1}\n",
+	    "2:12: unknown key 'maxConns' in relay.limits");
 }
 
 Test(config, delegate_lease)

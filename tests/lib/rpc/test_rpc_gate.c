@@ -1,0 +1,197 @@
+/*
+ * test_rpc_gate.c - the connection gate (rpc_gate.c) on a plain TCP
+ * listener of the test's own: it sheds accepted sockets of its port over
+ * the handshake timeout, the handshakes and per-peer limits, in the order
+ * it promises (not negotiated oldest first, negotiated ones last), and the
+ * call rate's token bucket.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rpc.h"
+#include "rpc_int.h"
+
+#define MAXC 8
+
+static int lfd = -1, port;
+static int cli[MAXC], srv[MAXC], ncli;
+static char negotiated[64] = ""; /* the peer peers_fn reports */
+
+static void setup(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(lfd >= 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(lfd, 16), 0);
+	getsockname(lfd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	ncli = 0;
+	negotiated[0] = '\0';
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < ncli; i++) {
+		close(cli[i]);
+		close(srv[i]);
+	}
+	close(lfd);
+}
+
+TestSuite(rpc_gate, .init = setup, .fini = teardown);
+
+/* A client from src (127.0.0.x) and the accepted end the gate sees. */
+static int connect_from(const char *src)
+{
+	struct sockaddr_in s = {.sin_family = AF_INET}, d = s;
+	inet_pton(AF_INET, src, &s.sin_addr);
+	d.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	d.sin_port = htons((uint16_t)port);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&s, sizeof(s)), 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&d, sizeof(d)), 0);
+	cr_assert_lt(ncli, MAXC);
+	cli[ncli] = fd;
+	srv[ncli] = accept(lfd, NULL, NULL);
+	cr_assert(srv[ncli] >= 0);
+	return ncli++;
+}
+
+/* "ip:port" of client i as the gate formats a peer. */
+static void peer_of(int i, char *out, size_t len)
+{
+	struct sockaddr_in a;
+	socklen_t n = sizeof(a);
+	char ip[INET_ADDRSTRLEN];
+	getsockname(cli[i], (struct sockaddr *)&a, &n);
+	inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
+	snprintf(out, len, "%s:%u", ip, (unsigned)ntohs(a.sin_port));
+}
+
+static size_t peers(char (*out)[64], size_t max, void *arg)
+{
+	(void)arg;
+	if (negotiated[0] == '\0')
+		return 0;
+	if (max > 0)
+		memcpy(out[0], negotiated, sizeof(negotiated));
+	return 1;
+}
+
+/* True when the gate shut client i's connection down (EOF within ms). */
+static bool closed(int i, int ms)
+{
+	struct pollfd p = {.fd = cli[i], .events = POLLIN};
+	char b;
+	return poll(&p, 1, ms) == 1 && recv(cli[i], &b, 1, 0) <= 0;
+}
+
+static uint64_t limited(cep_rpc_gate *g, enum cep_rpc_limit why)
+{
+	cep_rpc_stats st = {0};
+	cep_rpc_gate_stats(g, &st);
+	return st.limited[why];
+}
+
+static cep_rpc_gate *gate(const cep_rpc_limits *lim)
+{
+	cep_rpc_gate *g = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_rpc_gate_new(&g, "test", port, lim, peers, NULL, &err),
+	    CEP_OK, "%s", err.msg);
+	return g;
+}
+
+Test(rpc_gate, handshake_timeout_spares_negotiated)
+{
+	cep_rpc_limits lim = {.handshake_timeout_ms = 300};
+	for (int i = 0; i < 3; i++)
+		connect_from("127.0.0.1");
+	peer_of(0, negotiated, sizeof(negotiated));
+	cep_rpc_gate *g = gate(&lim);
+	cr_assert(closed(1, 2000), "not negotiated: closed at the timeout");
+	cr_assert(closed(2, 2000));
+	cr_assert_not(closed(0, 500), "negotiated: left alone");
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_HANDSHAKE_TIMEOUT), 2);
+	cep_rpc_stats st = {0};
+	cep_rpc_gate_stats(g, &st);
+	cr_assert_eq(st.handshaking, 0, "shut down: no longer handshaking");
+	cep_rpc_gate_free(g);
+}
+
+Test(rpc_gate, handshakes_shed_oldest_first)
+{
+	cep_rpc_limits lim = {.max_handshakes = 2};
+	cep_rpc_gate *g = gate(&lim);
+	for (int i = 0; i < 4; i++) {
+		connect_from("127.0.0.1");
+		usleep(250 * 1000); /* seen by a sweep before the next */
+	}
+	cr_assert(closed(0, 1000), "the oldest two go");
+	cr_assert(closed(1, 1000));
+	cr_assert_not(closed(2, 300), "the newest two stay");
+	cr_assert_not(closed(3, 300));
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_HANDSHAKES), 2);
+	cep_rpc_gate_free(g);
+}
+
+Test(rpc_gate, per_peer_counts_one_address)
+{
+	cep_rpc_limits lim = {.max_conns_per_peer = 2};
+	for (int i = 0; i < 3; i++)
+		connect_from("127.0.0.2");
+	connect_from("127.0.0.3");
+	peer_of(0, negotiated, sizeof(negotiated));
+	cep_rpc_gate *g = gate(&lim);
+	/* .2 has one too many: not a negotiated one */
+	cr_assert(closed(1, 1000) || closed(2, 1000));
+	cr_assert_not(closed(0, 300), "the negotiated one stays");
+	cr_assert_not(closed(3, 300), "another address is not counted");
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_PER_PEER), 1);
+	cep_rpc_gate_free(g);
+}
+
+Test(rpc_gate, total_sheds_negotiated_last)
+{
+	cep_rpc_limits lim = {.max_conns = 1};
+	connect_from("127.0.0.1");
+	connect_from("127.0.0.2");
+	peer_of(1, negotiated, sizeof(negotiated));
+	cep_rpc_gate *g = gate(&lim);
+	cr_assert(closed(0, 1000), "not negotiated goes first");
+	cr_assert_not(closed(1, 300));
+	cep_rpc_gate_free(g);
+}
+
+Test(rpc_gate, call_rate_bucket)
+{
+	cep_rpc_limits lim = {.calls_per_sec = 10, .call_burst = 3};
+	cep_rpc_gate *g = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_rpc_gate_new(&g, "test", port, &lim, NULL, NULL, &err),
+	    CEP_OK);
+	cep_rpc_pipe_info pi = {.id = 1, .peer = "127.0.0.1:5"};
+	int64_t t = 1000;
+	for (int i = 0; i < 3; i++)
+		cr_assert(cep_rpc_gate_take(g, &pi, t), "the burst");
+	cr_assert_not(cep_rpc_gate_take(g, &pi, t), "then the rate");
+	cr_assert(cep_rpc_gate_take(g, &pi, t + 100), "10/s: one per 100 ms");
+	cr_assert_not(cep_rpc_gate_take(g, &pi, t + 150));
+	cep_rpc_pipe_info ipc = {.id = 2, .peer = "ipc"};
+	for (int i = 0; i < 10; i++)
+		cr_assert(cep_rpc_gate_take(g, &ipc, t), "ipc is not limited");
+	cep_rpc_gate_note(g, CEP_RPC_LIMIT_CALL_RATE, "127.0.0.1:5");
+	cr_assert_eq(limited(g, CEP_RPC_LIMIT_CALL_RATE), 1);
+	cep_rpc_gate_free(g);
+	cep_rpc_gate_free(NULL);
+}
