@@ -33,9 +33,15 @@ int cep_journal_create(const char *dir, cep_journal **out, cep_err *err);
  * NOT_FOUND if there is no journal. */
 int cep_journal_open(const char *dir, cep_journal **out, cep_err *err);
 /* One whole record; RESOURCE_EXHAUSTED over CEP_JOURNAL_MAX_RECORD. A
- * failed write is cut back, never left as half a record. */
+ * failed write or fsync (a full disk: ENOSPC, EDQUOT) is cut back, never
+ * left as half a record: the file is as it was, and the same record may
+ * be appended again once there is room. */
 int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
     bool sync, cep_err *err);
+/* The errno of the last failed append (ENOSPC, EDQUOT, EIO...), 0 when
+ * the last append succeeded: how a caller tells a full disk from a bad
+ * one without parsing messages. */
+int cep_journal_last_errno(cep_journal *j);
 void cep_journal_close(cep_journal *j);
 
 typedef struct cep_journal_replay_info {

@@ -4,10 +4,14 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +34,35 @@ void cep_test_rmdir(char *dir)
 	if (dir != NULL)
 		cep_files_rmtree(dir, NULL);
 	free(dir);
+}
+
+int cep_test_tiny_tmpfs(const char *dir, size_t bytes)
+{
+	char opts[64];
+	snprintf(opts, sizeof(opts), "size=%zu,mode=0700", bytes);
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return -1;
+	return mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+}
+
+long long cep_test_fill(const char *path)
+{
+	static const char block[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	long long total = 0;
+	for (;;) {
+		ssize_t n = write(fd, block, sizeof(block));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	return total;
 }
 
 char *cep_test_bin(const char *name)
