@@ -271,6 +271,23 @@ int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
 	return rv;
 }
 
+int cep_journal_reserve(cep_journal *j, uint64_t bytes, cep_err *err)
+{
+	if (j == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal");
+	pthread_mutex_lock(&j->mu);
+	int e = 0;
+	if (bytes > 0 && bytes <= (uint64_t)INT64_MAX - j->size &&
+	    fallocate(j->fd, FALLOC_FL_KEEP_SIZE, (off_t)j->size,
+	        (off_t)bytes) != 0)
+		e = errno;
+	if (e == EOPNOTSUPP || e == ENOSYS)
+		e = 0; /* no preallocation there: appends work as before */
+	j->last_errno = e;
+	pthread_mutex_unlock(&j->mu);
+	return e ? cep_err_errno(err, e, j->path) : CEP_OK;
+}
+
 int cep_journal_last_errno(cep_journal *j)
 {
 	if (j == NULL)

@@ -142,3 +142,32 @@ Test(journal_full, refused_appends_leave_the_file_whole, .init = setup,
 	cep_journal_close(j);
 	replay_is(&s);
 }
+
+/* What a reserve holds lands on a full disk; a reserve is refused there. */
+Test(journal_full, a_reserve_holds_on_a_full_disk, .init = setup,
+    .fini = teardown)
+{
+	cep_journal *j;
+	cep_err err;
+	seen s = {0};
+	cr_assert_eq(cep_journal_create(jdir, &j, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(cep_journal_reserve(j, 32 * 1024, &err), CEP_OK, "%s",
+	    err.msg);
+	cr_assert_gt(cep_test_fill(ballast), 0);
+	/* records 0..9 are 100..3133 bytes of text: 16 KiB in all */
+	for (int i = 0; i < 10; i++, s.nacked++) {
+		cr_assert_eq(append_one(j, i, true, &err), CEP_OK,
+		    "record %d did not land in the reserve: %s", i, err.msg);
+		s.acked[s.nacked] = i;
+	}
+	cr_assert_eq(cep_journal_reserve(j, 32 * 1024, &err),
+	    CEP_RESOURCE_EXHAUSTED);
+	cr_assert_eq(cep_journal_last_errno(j), ENOSPC);
+	replay_is(&s);
+	cr_assert_eq(unlink(ballast), 0);
+	cr_assert_eq(cep_journal_reserve(j, 32 * 1024, &err), CEP_OK, "%s",
+	    err.msg);
+	cr_assert_eq(cep_journal_last_errno(j), 0);
+	cep_journal_close(j);
+	replay_is(&s);
+}
