@@ -53,6 +53,7 @@ struct cep_spool {
 	uint64_t head_seq; /* sequence number of q[qhead], for tokens */
 	int64_t undelivered;
 	uint64_t wake_gen;
+	int last_errno; /* of the last failed append, 0 after a good one */
 };
 
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
