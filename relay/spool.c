@@ -354,7 +354,8 @@ static int overwrite_cursor(cep_spool *s, const unsigned char *b,
 	return e ? cep_err_errno(err, e, path) : CEP_OK;
 }
 
-static int write_cursor(cep_spool *s, uint64_t seg, uint64_t off, cep_err *err)
+int relay_spool_write_cursor(cep_spool *s, uint64_t seg, uint64_t off,
+    cep_err *err)
 {
 	char path[PATH_MAX];
 	unsigned char b[SPOOL_CURSOR_LEN];
@@ -424,7 +425,7 @@ int relay_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
 	}
 	/* durable before anything is dropped: a crash repeats, never loses */
 	uint64_t coff = last.off + last.len;
-	rv = write_cursor(s, last.seg, coff, err);
+	rv = relay_spool_write_cursor(s, last.seg, coff, err);
 	if (rv != CEP_OK)
 		goto out;
 	pthread_mutex_lock(&s->mu);

@@ -60,6 +60,9 @@ void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
 int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
 int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size,
     cep_err *err);
+/* Writes the cursor (atomically; in place when the disk is full). */
+int relay_spool_write_cursor(cep_spool *s, uint64_t seg, uint64_t off,
+    cep_err *err);
 /* Replays the directory into s (segments, queue, next_id). */
 int relay_spool_replay(cep_spool *s, cep_err *err);
 

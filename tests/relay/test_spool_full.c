@@ -132,7 +132,7 @@ Test(spool_full, delivery_gives_the_space_back, .init = setup, .fini = teardown)
 	    err.msg);
 	for (uint64_t q = 1; q <= 3; q++)
 		cr_assert_eq(append(s, q, 1000, &err), CEP_OK, "%s", err.msg);
-	cr_assert_eq(drain(s, 1), 4); /* a cursor exists from here on */
+	cr_assert_eq(drain(s, 1), 4);     /* a cursor exists from here on */
 	for (uint64_t q = 4; q <= 6; q++) /* what delivery will free */
 		cr_assert_eq(append(s, q, 3000, &err), CEP_OK, "%s", err.msg);
 	cr_assert_gt(cep_test_fill(ballast), 0);
@@ -169,5 +169,23 @@ Test(spool_full, appends_resume_when_space_returns, .init = setup,
 	cr_assert_eq(relay_spool_open(sdir, 4 << 20, &s, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_eq(drain(s, 1), next + 1);
+	relay_spool_close(s);
+}
+
+/* No commit before the disk filled: the cursor written at open is there
+ * to be overwritten, so delivery still frees the segments. */
+Test(spool_full, first_commit_on_a_full_disk, .init = setup, .fini = teardown)
+{
+	cep_spool *s;
+	cep_err err = {0};
+	cr_assert_eq(relay_spool_open(sdir, 4 << 20, &s, &err), CEP_OK, "%s",
+	    err.msg);
+	for (uint64_t q = 1; q <= 3; q++)
+		cr_assert_eq(append(s, q, 3000, &err), CEP_OK, "%s", err.msg);
+	cr_assert_gt(cep_test_fill(ballast), 0);
+	uint64_t next = fill_up(s, 4);
+	cr_assert_eq(drain(s, 1), next);
+	cr_assert_eq(append(s, next, 3000, &err), CEP_OK, "after delivery: %s",
+	    err.msg);
 	relay_spool_close(s);
 }
