@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,27 +22,23 @@
 #include "spool.h"
 #include "testutil.h"
 
-static char *dir;
-static char mnt[512], sdir[600], ballast[600];
+static char *mnt;
+static char sdir[600], ballast[600];
 
 static void setup(void)
 {
 	cep_log_set_level(CEP_LOG_ERROR);
-	dir = cep_test_tmpdir("spool-full");
-	snprintf(mnt, sizeof(mnt), "%s/state", dir);
+	mnt = cep_test_tmpfs("spool-full", 256 * 1024);
+	cr_assert_not_null(mnt, "mounting a tmpfs: %s (this test needs root)",
+	    strerror(errno));
 	snprintf(sdir, sizeof(sdir), "%s/spool", mnt);
 	snprintf(ballast, sizeof(ballast), "%s/ballast", mnt);
-	cr_assert_eq(mkdir(mnt, 0700), 0);
-	cr_assert_eq(cep_test_tiny_tmpfs(mnt, 256 * 1024), 0,
-	    "mounting a tmpfs on %s: %s (this test needs root)", mnt,
-	    strerror(errno));
 }
 
 static void teardown(void)
 {
-	(void)umount2(mnt, MNT_DETACH);
-	cep_test_rmdir(dir);
-	dir = NULL;
+	cep_test_tmpfs_free(mnt);
+	mnt = NULL;
 }
 
 /* One batch of one event with seq and pad bytes of text. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -36,14 +37,31 @@ void cep_test_rmdir(char *dir)
 	free(dir);
 }
 
-int cep_test_tiny_tmpfs(const char *dir, size_t bytes)
+char *cep_test_tmpfs(const char *tag, size_t bytes)
 {
-	char opts[64];
+	char *dir = cep_test_tmpdir(tag), *mnt = NULL, opts[64];
 	snprintf(opts, sizeof(opts), "size=%zu,mode=0700", bytes);
-	if (unshare(CLONE_NEWNS) != 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-		return -1;
-	return mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+	if (asprintf(&mnt, "%s/state", dir) < 0)
+		abort();
+	free(dir);
+	if (mkdir(mnt, 0700) == 0 && unshare(CLONE_NEWNS) == 0 &&
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+	    mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0)
+		return mnt;
+	int e = errno;
+	cep_test_tmpfs_free(mnt);
+	errno = e;
+	return NULL;
+}
+
+void cep_test_tmpfs_free(char *mnt)
+{
+	if (mnt == NULL)
+		return;
+	(void)umount2(mnt, MNT_DETACH);
+	char *slash = strrchr(mnt, '/');
+	*slash = '\0'; /* the temp dir above it */
+	cep_test_rmdir(mnt);
 }
 
 long long cep_test_fill(const char *path)

@@ -13,33 +13,28 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "journal.h"
 #include "testutil.h"
 
-static char *dir;
-static char mnt[512], jdir[600], ballast[600];
+static char *mnt;
+static char jdir[600], ballast[600];
 
 static void setup(void)
 {
-	dir = cep_test_tmpdir("journal-full");
-	snprintf(mnt, sizeof(mnt), "%s/state", dir);
+	mnt = cep_test_tmpfs("journal-full", 256 * 1024);
+	cr_assert_not_null(mnt, "mounting a tmpfs: %s (this test needs root)",
+	    strerror(errno));
 	snprintf(jdir, sizeof(jdir), "%s/runs/r-0123456789abcdef", mnt);
 	snprintf(ballast, sizeof(ballast), "%s/ballast", mnt);
-	cr_assert_eq(mkdir(mnt, 0700), 0);
-	cr_assert_eq(cep_test_tiny_tmpfs(mnt, 256 * 1024), 0,
-	    "mounting a tmpfs on %s: %s (this test needs root)", mnt,
-	    strerror(errno));
 }
 
 static void teardown(void)
 {
-	(void)umount2(mnt, MNT_DETACH);
-	cep_test_rmdir(dir);
-	dir = NULL;
+	cep_test_tmpfs_free(mnt);
+	mnt = NULL;
 }
 
 /* Record i: its number as the pid, and a text of a size that varies, so
