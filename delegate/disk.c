@@ -1,22 +1,22 @@
 /*
  * disk.c - the state directory running out of space (docs/delegate.md,
- * "When the disk is full").
+ * "When the disk is full"). Three things live here:
  *
- * Two things live here. The reserve: a new run is refused while the state
- * directory has less free space than delegate.stateReserveMiB, so that
- * what is left goes to the runs already running - their fault records,
- * reverts and final states. And the disk-full state: a journal append
- * refused for want of space (ENOSPC, EDQUOT) leaves the journal as it was
- * (lib/model/journal.h) and is not acknowledged, so the runner keeps the
- * events and sends them again; here it is counted, shown as a gauge and
- * logged once per interval, not once per event.
+ * - the reserve new runs leave: a new run is refused while the state
+ *   directory has less free space than delegate.stateReserveMiB, so what
+ *   is left goes to the runs already running;
+ * - each run's own reserve: its journal keeps CEP_RUN_JOURNAL_RESERVE
+ *   bytes allocated past its end (cep_journal_reserve); events and new
+ *   faults are journaled only while that reserve can be renewed, so when
+ *   the disk fills - by us or by anyone - the records that must land
+ *   (reverts, final states) still have room;
+ * - the disk-full state: an append or reserve refused for want of space
+ *   (ENOSPC, EDQUOT) leaves the journal as it was and is not acknowledged,
+ *   so the runner keeps the events and sends them again; here it is
+ *   counted, shown as a gauge and logged once per interval, never once
+ *   per event. The first reserve that succeeds again ends it.
  *
- * And each run's journal keeps CEP_RUN_JOURNAL_RESERVE bytes allocated
- * past its end (cep_journal_reserve): events and new faults are journaled
- * only while that reserve can be renewed, so when the disk fills, the
- * records that must land - reverts, final states - still have room. The
- * first reserve that succeeds again ends the disk-full state. Everything
- * here runs with d->mu held.
+ * Everything here runs with d->mu held.
  */
 #define _GNU_SOURCE
 #include "delegate_int.h"

@@ -18,6 +18,12 @@ file takes every free byte. Then, observed from outside:
   (no torn tail cut) and shows the same final state, its events and the
   fault reverted.
 
+SpoolOnFullDisk does the same with a control plane: events wait in the
+relay's spool (beside the journals in state/) while the plane is down, the
+disk fills, the plane returns - and the spool drains by itself on the full
+disk (its cursor overwritten in place), and once space returns the run
+finishes with every journaled event at the plane.
+
 Needs root (it mounts the tmpfs). When not root it is reported as skipped,
 not passed (tests/CMakeLists.txt: SKIP_REGULAR_EXPRESSION).
 """
@@ -25,10 +31,12 @@ import errno
 import os
 import re
 import subprocess
+import time
 import unittest
 import urllib.request
 
 from cep_e2e import Appliance, experiment, pids_by_comm, wait_until
+from cp_e2e import Site, delegate_last_seq
 
 FINAL = ("PASSED", "FAILED", "ABORTED", "ERROR")
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -52,30 +60,40 @@ def fill(path):
         os.close(fd)
 
 
+def small_state(app):
+    """An 8 MiB tmpfs on app's state/, and stateReserveMiB 2; the path."""
+    state = os.path.join(app.home, "state")
+    os.makedirs(state, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", state],
+                   check=True)
+    cfg = os.path.join(app.home, "config", "cep.yaml")
+    with open(cfg) as f:
+        text = f.read()
+    # cepctl init writes delegate: with its metrics only
+    text = re.sub(r"(?m)^delegate:\n", "delegate:\n  stateReserveMiB: 2\n", text, 1)
+    with open(cfg, "w") as f:
+        f.write(text)
+    return state
+
+
+def unmount(app, state):
+    for name in list(app.procs):
+        try:
+            app.stop(name)
+        except AssertionError:
+            pass
+    subprocess.run(["umount", "-l", state], check=False)
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root: mounts a tmpfs")
 class DiskFull(unittest.TestCase):
     def setUp(self):
         self.app = Appliance("disk")
-        self.state = os.path.join(self.app.home, "state")
-        os.makedirs(self.state, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs",
-                        self.state], check=True)
-        cfg = os.path.join(self.app.home, "config", "cep.yaml")
-        with open(cfg) as f:
-            text = f.read()
-        # cepctl init writes delegate: with its metrics only
-        text = re.sub(r"(?m)^delegate:\n", "delegate:\n  stateReserveMiB: 2\n", text, 1)
-        with open(cfg, "w") as f:
-            f.write(text)
+        self.state = small_state(self.app)
         self.app.start_all()
 
     def tearDown(self):
-        for name in list(self.app.procs):
-            try:
-                self.app.stop(name)
-            except AssertionError:
-                pass
-        subprocess.run(["umount", "-l", self.state], check=False)
+        unmount(self.app, self.state)
         self.app.close()
 
     def samples(self, name):
@@ -162,6 +180,55 @@ class DiskFull(unittest.TestCase):
         with open(os.path.join(app.home, "log", "delegate.log")) as f:
             self.assertNotIn("torn tail", f.read())
         self.alive()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root: mounts a tmpfs")
+class SpoolOnFullDisk(unittest.TestCase):
+    def setUp(self):
+        self.site = Site()
+        self.app = self.site.appliance("full", start=False)
+        self.state = small_state(self.app)
+        self.app.start_all()
+        self.site.wait_registered("full")
+
+    def tearDown(self):
+        unmount(self.app, self.state)
+        self.site.close()
+
+    def test_uploads_resume_by_themselves(self):
+        app, site = self.app, self.site
+        tid = site.submit(experiment("spooled", duration="12s", deadman="6s", probes=[
+            {"name": "tick", "type": "cmd", "mode": "continuous", "command": ["true"],
+             "interval": "100ms"}]), "spooled")
+        run = app.wait_run(lambda r: r.get("task_id") == tid and r["state"] == "RUNNING")
+        self.assertIsNotNone(run, site.logs())
+        time.sleep(1)
+        site.cp.kill9()
+        self.assertTrue(wait_until(lambda: app.relay_metric("cep_relay_spool_bytes") > 0, 10),
+                        "nothing waits in the spool")
+        ballast = os.path.join(self.state, "ballast")
+        self.assertGreater(fill(ballast), 0)
+        time.sleep(2)                      # the run goes on against a full disk
+        for name, p in app.procs.items():
+            self.assertIsNone(p.poll(), f"cep-{name} exited:\n" + site.logs())
+
+        # the plane returns: the spool drains on the full disk, by itself
+        site.cp.start()
+        self.assertTrue(wait_until(lambda: app.relay_metric("cep_relay_spool_bytes") == 0,
+                                   30, 0.2), "the spool did not drain:\n" + site.logs())
+        self.assertTrue(os.path.exists(ballast))
+
+        # space returns: the run ends, every journaled event at the plane once
+        os.unlink(ballast)
+        t = site.wait_task(tid, lambda t: t.get("state") in ("done", "failed"), 90)
+        self.assertTrue(t, site.logs())
+        self.assertEqual(t["state"], "done", t)
+        n = delegate_last_seq(app, run["run_id"])
+        self.assertGreater(n, 20)
+        ev = wait_until(lambda: (lambda e: e if len(e["events"]) >= n else None)(
+            site.events(run["run_id"])), 30, 0.2)
+        self.assertTrue(ev, site.logs())
+        self.assertEqual([e["seq"] for e in ev["events"]], list(range(1, n + 1)))
 
 
 if __name__ == "__main__":
