@@ -154,6 +154,7 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	if (cep_runstate_final(st)) {
 		cep_metrics_inc1(d->m_runs, cep_runstate_name(st));
 		r->ended_ms = cep_clock_now_ms();
+		(void)cep_journal_reserve(r->j, 0, &err); /* its reserve back */
 		cep_journal_close(r->j);
 		r->j = NULL;
 		delegate_run_finished(d, r);

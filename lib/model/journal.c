@@ -277,7 +277,9 @@ int cep_journal_reserve(cep_journal *j, uint64_t bytes, cep_err *err)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal");
 	pthread_mutex_lock(&j->mu);
 	int e = 0;
-	if (bytes > 0 && bytes <= (uint64_t)INT64_MAX - j->size &&
+	if (bytes == 0 && ftruncate(j->fd, (off_t)j->size) != 0)
+		e = errno; /* the same size: frees what lies past the end */
+	else if (bytes > 0 && bytes <= (uint64_t)INT64_MAX - j->size &&
 	    fallocate(j->fd, FALLOC_FL_KEEP_SIZE, (off_t)j->size,
 	        (off_t)bytes) != 0)
 		e = errno;

@@ -44,7 +44,8 @@ int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
  * space. RESOURCE_EXHAUSTED on a full disk. A caller reserves before the
  * records that may be refused (events) and lets those that must land
  * (reverts, final states) use the reserve. A filesystem without
- * fallocate reserves nothing and says OK. */
+ * fallocate reserves nothing and says OK. bytes 0 gives a reserve back
+ * (a journal that will take no more records). */
 int cep_journal_reserve(cep_journal *j, uint64_t bytes, cep_err *err);
 /* The errno of the last failed append or reserve (ENOSPC, EDQUOT, EIO...),
  * 0 when the last one succeeded: how a caller tells a full disk from a bad

@@ -163,6 +163,15 @@ Test(journal_full, a_reserve_holds_on_a_full_disk, .init = setup,
 	cr_assert_eq(cep_journal_reserve(j, 32 * 1024, &err), CEP_OK, "%s",
 	    err.msg);
 	cr_assert_eq(cep_journal_last_errno(j), 0);
+	/* and 0 gives it back: the file holds its records' pages only */
+	struct stat st;
+	char jfile[700];
+	snprintf(jfile, sizeof(jfile), "%s/journal", jdir);
+	cr_assert_eq(stat(jfile, &st), 0);
+	cr_assert_geq((long long)st.st_blocks * 512, st.st_size + 32 * 1024);
+	cr_assert_eq(cep_journal_reserve(j, 0, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(stat(jfile, &st), 0);
+	cr_assert_lt((long long)st.st_blocks * 512, st.st_size + 4096);
 	cep_journal_close(j);
 	replay_is(&s);
 }
