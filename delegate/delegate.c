@@ -97,12 +97,15 @@ static int setup(cep_delegate *d, cep_err *err)
 	return rv;
 }
 
-/* Active runs: read at scrape time rather than tracked. */
+/* Active runs and free space: read at scrape time rather than tracked. */
 static void collect(cep_metrics *m, void *arg)
 {
 	(void)m;
 	cep_delegate *d = arg;
 	cep_metrics_set(d->m_active, (double)delegate_active_runs(d), NULL);
+	pthread_mutex_lock(&d->mu);
+	delegate_disk_collect(d);
+	pthread_mutex_unlock(&d->mu);
 }
 
 /* Names and help texts are a contract (docs/metrics.md, tests). */
@@ -125,6 +128,7 @@ static int init_metrics(cep_delegate *d, cep_err *err)
 	    "Runner launches that failed, by executor.", ex);
 	d->m_events = cep_metrics_counter(m, "cep_delegate_events_total",
 	    "Run events journaled (new, after deduplication).", NULL);
+	delegate_disk_init(d, m);
 	cep_metrics_on_collect(m, collect, d);
 	return CEP_OK;
 }

@@ -35,6 +35,9 @@
 #define CEP_SYNC_EVERY_MS 1000
 #define CEP_RUN_MAX_EVENTS 100000 /* per run; a flood is refused */
 #define CEP_RUN_MAX_FAULTS 256
+/* Bytes each run's journal keeps allocated past its end for the records
+ * that must land on a full disk: reverts and final states (disk.c). */
+#define CEP_RUN_JOURNAL_RESERVE (64u * 1024u)
 #define CEP_FINISHED_KEEP 256 /* finished ids told to the relay */
 #define CEP_EVENT_MAX_TEXT 65536
 #define CEP_EVENT_MAX_BYTES (80u * 1024u)             /* one packed event */
@@ -144,6 +147,14 @@ struct cep_delegate {
 	/* Prometheus (docs/metrics.md); served by main.c */
 	cep_metrics *metrics;
 	cep_metric *m_active, *m_runs, *m_launches, *m_launch_fail, *m_events;
+
+	/* disk.c: the state directory running out of space */
+	struct {
+		bool full; /* the last append failed for want of space */
+		int64_t logged_mono; /* last "is full" log line */
+		uint64_t failed;     /* appends refused in this episode */
+		cep_metric *m_errors, *m_full, *m_free;
+	} disk;
 };
 
 /* runs.c: the table and the changes that journal (d->mu held). */
@@ -152,8 +163,9 @@ size_t delegate_run_active_count(cep_delegate *d);
 cep_run *delegate_run_alloc(void);
 void delegate_run_free(cep_run *r);
 void delegate_run_insert(cep_delegate *d, cep_run *r);
-int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
-    cep_err *err);
+/* Appends rec to r's journal; a failure is counted and logged by disk.c. */
+int delegate_run_journal(cep_delegate *d, cep_run *r,
+    Cep__V1__JournalRecord *rec, bool sync, cep_err *err);
 void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
     const char *reason);
 int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev);
@@ -184,6 +196,22 @@ void delegate_run_place(cep_delegate *d, cep_run *r, cep_exec_scope *out);
 /* Subscribes fn(d, news, arg), called with d->mu held; before the
  * threads start (setup). CEP_RESOURCE_EXHAUSTED when the table is full. */
 int delegate_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
+    cep_err *err);
+
+/* disk.c: the reserve of free space new runs leave, and the disk-full
+ * state (d->mu held). */
+void delegate_disk_init(cep_delegate *d, cep_metrics *m);
+void delegate_disk_collect(cep_delegate *d);
+/* RESOURCE_EXHAUSTED, naming the state directory and the space a new run
+ * needs, while it has less free space than delegate.stateReserveMiB. */
+int delegate_disk_room(cep_delegate *d, cep_err *err);
+/* The result of one journal append (errnum: cep_journal_last_errno). */
+void delegate_disk_note(cep_delegate *d, cep_run *r, int rv, int errnum,
+    const cep_err *err);
+/* Before records that may be refused (events, a new fault): bytes for
+ * them plus CEP_RUN_JOURNAL_RESERVE allocated past the journal's end, or
+ * RESOURCE_EXHAUSTED and nothing written. */
+int delegate_disk_reserve(cep_delegate *d, cep_run *r, size_t bytes,
     cep_err *err);
 
 /* runs_submit.c */

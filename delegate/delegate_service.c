@@ -101,10 +101,16 @@ static long last_new(const cep_run *r, const Cep__V1__EventBatch *b)
 }
 
 /* Journals the new events of a batch; d->mu held. */
-static int journal_events(cep_run *r, const Cep__V1__EventBatch *b,
-    cep_err *err)
+static int journal_events(cep_delegate *d, cep_run *r,
+    const Cep__V1__EventBatch *b, cep_err *err)
 {
 	long last = last_new(r, b);
+	/* room for the batch and still the run's reserve, or none of it */
+	size_t bytes = 0;
+	for (long i = 0; i <= last; i++)
+		bytes += cep__v1__event__get_packed_size(b->events[i]) + 32;
+	if (last >= 0 && delegate_disk_reserve(d, r, bytes, err) != CEP_OK)
+		return err->code;
 	for (long i = 0; i <= last; i++) {
 		Cep__V1__Event *ev = b->events[i];
 		if (ev->seq != r->last_seq + 1)
@@ -118,7 +124,7 @@ static int journal_events(cep_run *r, const Cep__V1__EventBatch *b,
 		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
 		rec.event = ev;
-		int rv = delegate_run_journal(r, &rec, i == last, err);
+		int rv = delegate_run_journal(d, r, &rec, i == last, err);
 		if (rv != CEP_OK)
 			return rv;
 		if (delegate_run_add_event(r, ev) != CEP_OK)
@@ -149,7 +155,7 @@ static void on_events(cep_rpc_call *c, void *arg)
 	if (r != NULL) {
 		uint64_t before = r->last_seq;
 		cep_err err = {0};
-		int rv = journal_events(r, b, &err);
+		int rv = journal_events(d, r, b, &err);
 		if (r->last_seq != before)
 			delegate_changed(d);
 		cep_metrics_add(d->m_events, (double)(r->last_seq - before),
@@ -192,7 +198,15 @@ static void record_fault(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_FAULT;
 	rec.fault = (Cep__V1__FaultRecord *)f;
 	cep_err err = {0};
-	if (delegate_run_journal(r, &rec, true, &err) != CEP_OK) {
+	/* a fault is injected only with room left to journal its revert */
+	if (delegate_disk_reserve(d, r,
+	        cep__v1__fault_record__get_packed_size(f) + 32,
+	        &err) != CEP_OK) {
+		cep_rpc_call_fail(c, err.code,
+		    "no room to journal the fault: %s", err.msg);
+		return;
+	}
+	if (delegate_run_journal(d, r, &rec, true, &err) != CEP_OK) {
 		cep_rpc_call_fail(c, CEP_INTERNAL, "journaling the fault: %s",
 		    err.msg);
 		return;
@@ -267,7 +281,7 @@ static void fault_reverted(cep_delegate *d, cep_rpc_call *c, cep_run *r,
 		rec.reverted = (Cep__V1__FaultRecord *)f;
 		rec.text = (char *)"runner";
 		cep_err err = {0};
-		if (delegate_run_journal(r, &rec, true, &err) != CEP_OK) {
+		if (delegate_run_journal(d, r, &rec, true, &err) != CEP_OK) {
 			cep_rpc_call_fail(c, CEP_INTERNAL, "journaling: %s",
 			    err.msg);
 			return;

@@ -89,14 +89,14 @@ static void launch_failed(cep_run *r, const char *what, const cep_err *err)
 	cep_log_error(r->id.s, "%s", r->exit_what);
 }
 
-static void journal_pid(cep_run *r)
+static void journal_pid(cep_delegate *d, cep_run *r)
 {
 	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 	cep_err err = {0};
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_RUNNER_PID;
 	rec.runner_pid = r->h.pid;
 	rec.pid_start = r->h.start;
-	(void)delegate_run_journal(r, &rec, true, &err);
+	(void)delegate_run_journal(d, r, &rec, true, &err);
 }
 
 /* The distinct fault types of e, for the launcher (the capabilities of
@@ -182,7 +182,7 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 	/* A pid names the runner in this boot only: journaled for recovery.
 	 * Other handles (pods) are derived from the run: nothing to journal. */
 	if (h.pid > 0)
-		journal_pid(r);
+		journal_pid(d, r);
 	char who[256];
 	delegate_executor_describe(ex, &h, who, sizeof(who));
 	cep_log_conn(CEP_LOG_INFO, r->id.s, h.connector,
@@ -471,7 +471,7 @@ static enum cep_exec_state undo_faults(cep_delegate *d, cep_run *r,
 		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_REVERTED;
 		rec.reverted = recs[i];
 		rec.text = (char *)who;
-		(void)delegate_run_journal(r, &rec, true, &err);
+		(void)delegate_run_journal(d, r, &rec, true, &err);
 		delegate_run_mark_reverted(r, recs[i]->fault_id, now, who);
 		cep_log_info(id, "fault %s undone by the %s", recs[i]->fault_id,
 		    who);

@@ -79,16 +79,16 @@ int delegate_run_dir(cep_delegate *d, const char *id, const char *sub,
 	return cep_files_path(buf, len, err, "%s/%s/%s", d->runs_dir, id, sub);
 }
 
-int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
-    cep_err *err)
+int delegate_run_journal(cep_delegate *d, cep_run *r,
+    Cep__V1__JournalRecord *rec, bool sync, cep_err *err)
 {
 	if (r->j == NULL)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "run %s is finished; its journal is closed", r->id.s);
 	rec->time_ms = cep_clock_now_ms();
 	int rv = cep_journal_append(r->j, rec, sync, err);
-	if (rv != CEP_OK)
-		cep_log_error(r->id.s, "journal append failed: %s", err->msg);
+	delegate_disk_note(d, r, rv, rv ? cep_journal_last_errno(r->j) : 0,
+	    err);
 	return rv;
 }
 
@@ -143,7 +143,7 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_STATE;
 	rec.state = st;
 	rec.text = (char *)(reason ? reason : "");
-	(void)delegate_run_journal(r, &rec, true, &err);
+	(void)delegate_run_journal(d, r, &rec, true, &err);
 	r->state = st;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
 	if (reason != NULL && reason[0] != '\0')
@@ -154,6 +154,7 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 	if (cep_runstate_final(st)) {
 		cep_metrics_inc1(d->m_runs, cep_runstate_name(st));
 		r->ended_ms = cep_clock_now_ms();
+		(void)cep_journal_reserve(r->j, 0, &err); /* its reserve back */
 		cep_journal_close(r->j);
 		r->j = NULL;
 		delegate_run_finished(d, r);

@@ -36,32 +36,32 @@ static int parse_spec(const char *yaml, size_t len, const char *fname,
 }
 
 /* The first records of a run: created, spec, deadline, PENDING. */
-static int journal_start(cep_run *r, cep_err *err)
+static int journal_start(cep_delegate *d, cep_run *r, cep_err *err)
 {
 	cep_run_view v;
 	delegate_run_view_init(&v, r);
 	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_CREATED;
 	rec.created = &v.info;
-	int rv = delegate_run_journal(r, &rec, false, err);
+	int rv = delegate_run_journal(d, r, &rec, false, err);
 	delegate_run_view_fini(&v);
 	if (rv != CEP_OK)
 		return rv;
 	Cep__V1__JournalRecord spec = CEP__V1__JOURNAL_RECORD__INIT;
 	spec.rec_case = CEP__V1__JOURNAL_RECORD__REC_SPEC_YAML;
 	spec.spec_yaml = r->spec_yaml;
-	if ((rv = delegate_run_journal(r, &spec, false, err)) != CEP_OK)
+	if ((rv = delegate_run_journal(d, r, &spec, false, err)) != CEP_OK)
 		return rv;
 	Cep__V1__JournalRecord dl = CEP__V1__JOURNAL_RECORD__INIT;
 	dl.rec_case = CEP__V1__JOURNAL_RECORD__REC_DEADLINE_MS;
 	dl.deadline_ms = r->deadline_ms;
-	if ((rv = delegate_run_journal(r, &dl, false, err)) != CEP_OK)
+	if ((rv = delegate_run_journal(d, r, &dl, false, err)) != CEP_OK)
 		return rv;
 	Cep__V1__JournalRecord st = CEP__V1__JOURNAL_RECORD__INIT;
 	st.rec_case = CEP__V1__JOURNAL_RECORD__REC_STATE;
 	st.state = CEP__V1__RUN_STATE__RUN_PENDING;
 	st.text = (char *)"";
-	return delegate_run_journal(r, &st, true, err);
+	return delegate_run_journal(d, r, &st, true, err);
 }
 
 static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
@@ -96,6 +96,8 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 {
 	int rv = delegate_policy_check_active(&d->cfg.policy,
 	    delegate_run_active_count(d), err);
+	if (rv == CEP_OK)
+		rv = delegate_disk_room(d, err);
 	if (rv != CEP_OK)
 		return rv;
 	cep_run *r = new_run(d, exp, yaml, len, spec_name, task_id);
@@ -106,7 +108,9 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	rv = delegate_run_dir(d, r->id.s, NULL, dir, sizeof(dir), err);
 	if (rv == CEP_OK)
 		rv = cep_journal_create(dir, &r->j, err);
-	if (rv == CEP_OK && (rv = journal_start(r, err)) != CEP_OK)
+	if (rv == CEP_OK && (rv = journal_start(d, r, err)) == CEP_OK)
+		rv = delegate_disk_reserve(d, r, 0, err); /* for its reverts */
+	if (rv != CEP_OK && r->j != NULL)
 		cep_files_rmtree(dir, NULL); /* half a journal is no run */
 	if (rv != CEP_OK) {
 		delegate_run_free(r);

@@ -484,8 +484,7 @@ static void h_push_events(cep_rpc_call *c, void *arg)
 		return;
 	uint64_t acked = ((const Cep__V1__EventAck *)ack)->acked_seq;
 	if (relay_upstream_spool(r->up, b, acked, &err) != CEP_OK) {
-		cep_log_error(b->run_id, "spooling %zu event(s): %s", n,
-		    err.msg);
+		/* logged by upstream.c, once per interval on a full disk */
 		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "relay spool: %s",
 		    err.msg);
 	} else {

@@ -88,8 +88,10 @@ static int roll_locked(cep_spool *s, cep_err *err)
 	int fd = openat(s->dirfd, name,
 	    O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
 	    0600);
-	if (fd < 0)
+	if (fd < 0) {
+		s->last_errno = errno;
 		return cep_err_errno(err, errno, name);
+	}
 	/* the name must survive a crash as much as the records in it */
 	int rv = fsync(s->dirfd) == 0 ? relay_spool_push_seg(s, id, 0, err) :
 	                                cep_err_errno(err, errno, s->dir);
@@ -102,9 +104,33 @@ static int roll_locked(cep_spool *s, cep_err *err)
 	return CEP_OK;
 }
 
+/* A failed append (ENOSPC: part of the record may have landed): the
+ * segment is cut back and retired, so nothing is ever appended after bytes
+ * we could not account for. A segment left empty goes, else a disk that
+ * stays full would collect an empty segment per refused append. */
+static int failed_locked(cep_spool *s, struct spool_seg *seg, int e,
+    cep_err *err)
+{
+	char name[32];
+	relay_spool_seg_name(name, sizeof(name), seg->id);
+	if (ftruncate(s->afd, (off_t)seg->size) != 0)
+		cep_log_error(NULL,
+		    "spool %s/%s: cannot cut a failed append "
+		    "back to offset %llu; replay will",
+		    s->dir, name, (unsigned long long)seg->size);
+	close(s->afd);
+	s->afd = -1;
+	if (seg->size == 0 && seg == &s->segs[s->nsegs - 1] &&
+	    unlinkat(s->dirfd, name, 0) == 0)
+		s->nsegs--;
+	cep_err_errno(err, e, name);
+	return cep_err_wrap(err, "spool %s", s->dir);
+}
+
 static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
     int64_t time_ms, cep_err *err)
 {
+	s->last_errno = 0;
 	if (s->disk + (int64_t)len > s->max_bytes)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "spool full: %lld of %lld bytes", (long long)s->disk,
@@ -124,21 +150,11 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 	int e = cep_frame_write(s->afd, buf, len);
 	if (e == 0 && fsync(s->afd) != 0)
 		e = errno;
+	s->last_errno = e;
 	if (e != 0) {
-		char name[32];
 		s->qlen--;
 		s->undelivered -= (int64_t)len;
-		relay_spool_seg_name(name, sizeof(name), seg->id);
-		if (ftruncate(s->afd, (off_t)seg->size) != 0)
-			cep_log_error(NULL,
-			    "spool %s/%s: cannot cut a failed append "
-			    "back to offset %llu; replay will",
-			    s->dir, name, (unsigned long long)seg->size);
-		/* never append after bytes we could not account for */
-		close(s->afd);
-		s->afd = -1;
-		cep_err_errno(err, e, name);
-		return cep_err_wrap(err, "spool %s", s->dir);
+		return failed_locked(s, seg, e, err);
 	}
 	seg->size += len;
 	s->disk += (int64_t)len;
@@ -317,7 +333,29 @@ static void put_le(unsigned char *p, uint64_t v, int bytes)
 		p[i] = (unsigned char)v;
 }
 
-static int write_cursor(cep_spool *s, uint64_t seg, uint64_t off, cep_err *err)
+/* On a full disk the cursor cannot be a new file, and without a new
+ * cursor no delivered segment may go, so the spool could never give the
+ * space back: the cursor is then overwritten in place (its 20 bytes need
+ * no new block). A torn overwrite fails the checksum at the next open,
+ * which delivers the segments left from their start again: duplicates,
+ * which the plane drops, never a loss. */
+static int overwrite_cursor(cep_spool *s, const unsigned char *b,
+    const char *path, cep_err *err)
+{
+	int fd = openat(s->dirfd, SPOOL_CURSOR,
+	    O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return err->code; /* no cursor yet: the first error stands */
+	ssize_t n = pwrite(fd, b, SPOOL_CURSOR_LEN, 0);
+	int e = n < 0 ? errno : n != SPOOL_CURSOR_LEN ? EIO : 0;
+	if (e == 0 && fsync(fd) != 0)
+		e = errno;
+	close(fd);
+	return e ? cep_err_errno(err, e, path) : CEP_OK;
+}
+
+int relay_spool_write_cursor(cep_spool *s, uint64_t seg, uint64_t off,
+    cep_err *err)
 {
 	char path[PATH_MAX];
 	unsigned char b[SPOOL_CURSOR_LEN];
@@ -326,7 +364,11 @@ static int write_cursor(cep_spool *s, uint64_t seg, uint64_t off, cep_err *err)
 	put_le(b + 16, cep_frame_crc32c(b, 16), 4);
 	int rv = cep_files_path(path, sizeof(path), err, "%s/%s", s->dir,
 	    SPOOL_CURSOR);
-	return rv ? rv : cep_files_write(path, b, sizeof(b), 0600, err);
+	if (rv == CEP_OK)
+		rv = cep_files_write(path, b, sizeof(b), 0600, err);
+	if (rv == CEP_RESOURCE_EXHAUSTED)
+		rv = overwrite_cursor(s, b, path, err);
+	return rv;
 }
 
 /* Drops k delivered records from the queue and takes the segments they
@@ -383,7 +425,7 @@ int relay_spool_commit(cep_spool *s, uint64_t token, cep_err *err)
 	}
 	/* durable before anything is dropped: a crash repeats, never loses */
 	uint64_t coff = last.off + last.len;
-	rv = write_cursor(s, last.seg, coff, err);
+	rv = relay_spool_write_cursor(s, last.seg, coff, err);
 	if (rv != CEP_OK)
 		goto out;
 	pthread_mutex_lock(&s->mu);
@@ -429,6 +471,10 @@ void relay_spool_wake(cep_spool *s)
 int64_t relay_spool_bytes(cep_spool *s)
 {
 	SPOOL_GET(int64_t, s->undelivered);
+}
+int relay_spool_last_errno(cep_spool *s)
+{
+	SPOOL_GET(int, s->last_errno);
 }
 int64_t relay_spool_disk_bytes(cep_spool *s)
 {

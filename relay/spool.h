@@ -48,7 +48,8 @@ int relay_spool_open(const char *dir, int64_t max_bytes, cep_spool **out,
 /* No peek may be running (stop the uploader first). NULL is fine. */
 void relay_spool_close(cep_spool *s);
 
-/* Appends b durably (write + fsync) or fails with nothing appended.
+/* Appends b durably (write + fsync) or fails with nothing appended (a
+ * full disk: RESOURCE_EXHAUSTED naming the segment, nothing left of it).
  * RESOURCE_EXHAUSTED "spool full: N of M bytes" when it would pass
  * max_bytes: the caller applies backpressure, it never drops. A batch over
  * CEP_SPOOL_MAX_BATCH packed, or one that could never fit max_bytes, is
@@ -77,6 +78,9 @@ int64_t relay_spool_bytes(cep_spool *s);      /* undelivered framed bytes */
 int64_t relay_spool_disk_bytes(cep_spool *s); /* what max_bytes bounds */
 int64_t relay_spool_oldest_ms(cep_spool *s);  /* oldest undelivered, 0: none */
 size_t relay_spool_records(cep_spool *s);     /* undelivered records */
+/* The errno of the last failed append (ENOSPC, EDQUOT...), 0 after a
+ * good one: a full disk told from a full spool (max_bytes). */
+int relay_spool_last_errno(cep_spool *s);
 /* Wakes a peek that waits on an empty spool (shutdown). */
 void relay_spool_wake(cep_spool *s);
 

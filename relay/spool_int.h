@@ -53,11 +53,15 @@ struct cep_spool {
 	uint64_t head_seq; /* sequence number of q[qhead], for tokens */
 	int64_t undelivered;
 	uint64_t wake_gen;
+	int last_errno; /* of the last failed append, 0 after a good one */
 };
 
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
 int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
 int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size,
+    cep_err *err);
+/* Writes the cursor (atomically; in place when the disk is full). */
+int relay_spool_write_cursor(cep_spool *s, uint64_t seg, uint64_t off,
     cep_err *err);
 /* Replays the directory into s (segments, queue, next_id). */
 int relay_spool_replay(cep_spool *s, cep_err *err);

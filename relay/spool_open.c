@@ -257,6 +257,13 @@ int relay_spool_replay(cep_spool *s, cep_err *err)
 	if (rv == CEP_OK && n > 0 && fsync(s->dirfd) != 0)
 		rv = cep_err_errno(err, errno, s->dir);
 	s->next_id = last + 1;
+	/* A cursor from the start, as none means: on a full disk a commit
+	 * can then overwrite it in place (spool.c), where it could not
+	 * create it. Best effort: without room now, the first commit tries. */
+	cep_err ignored = {0};
+	if (rv == CEP_OK && !have)
+		(void)relay_spool_write_cursor(s,
+		    s->nsegs ? s->segs[0].id : s->next_id, 0, &ignored);
 	return rv;
 }
 

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "upstream.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,12 +38,16 @@ struct cep_upstream {
 	int poll_wait_ms, timeout_ms;
 	int64_t cp_spool_max;
 	atomic_bool stop;
-	atomic_bool full; /* in a spool-full episode */
+	atomic_bool full;            /* in a spool-full episode */
+	atomic_bool disk_full;       /* appends fail for want of disk */
+	_Atomic int64_t disk_logged; /* monotonic ms of the last such log */
 	pthread_t up_thr, cmd_thr;
 	bool up_started, cmd_started;
 	cep_metric *m_spool_bytes, *m_spool_age, *m_full, *m_calls, *m_lat,
-	    *m_uploaded, *m_rejected;
+	    *m_uploaded, *m_rejected, *m_write_err, *m_disk_full;
 };
+
+#define DISK_LOG_EVERY_MS (30 * 1000)
 
 /* Sleeps ms in small steps, so stop is prompt. */
 static void snooze(cep_upstream *u, int64_t ms)
@@ -120,7 +125,7 @@ static int set_aside(cep_upstream *u, const Cep__V1__EventBatch *b,
 static void *upload_main(void *arg)
 {
 	cep_upstream *u = arg;
-	int attempt = 0;
+	int attempt = 0, committing = 0; /* failed uploads, commits */
 	bool one = false; /* after a 400: one record at a time, to find it */
 	while (!atomic_load(&u->stop)) {
 		Cep__V1__EventBatch **v = NULL;
@@ -177,13 +182,18 @@ static void *upload_main(void *arg)
 		attempt = 0;
 		if (rep != NULL)
 			protobuf_c_message_free_unpacked(rep, NULL);
-		if (relay_spool_commit(u->spool, token, &err) != CEP_OK)
+		cep_metrics_add(u->m_uploaded, (double)events, NULL);
+		if (relay_spool_commit(u->spool, token, &err) == CEP_OK) {
+			committing = 0;
+		} else {
+			int64_t wait = backoff(&committing, 0);
 			cep_log_error(NULL,
 			    "upstream: committing the spool: %s "
 			    "(the batch will be sent again; the plane drops "
-			    "duplicates)",
-			    err.msg);
-		cep_metrics_add(u->m_uploaded, (double)events, NULL);
+			    "duplicates); retry in %lldms",
+			    err.msg, (long long)wait);
+			snooze(u, wait); /* not a resend per loop */
+		}
 	}
 	return NULL;
 }
@@ -335,6 +345,41 @@ bool relay_upstream_room(cep_upstream *u, cep_err *err)
 	return false;
 }
 
+/* A refused append: for want of disk (ENOSPC, EDQUOT) counted and logged
+ * once per interval, since runners retry every batch; anything else
+ * logged each time. The first good append ends a disk-full episode. */
+static void note_append(cep_upstream *u, int rv, const char *run_id,
+    const cep_err *err)
+{
+	if (rv == CEP_OK) {
+		if (atomic_exchange(&u->disk_full, false)) {
+			cep_metrics_set(u->m_disk_full, 0, NULL);
+			cep_log_info(NULL,
+			    "upstream: the spool's disk has room again; "
+			    "runner batches are taken");
+		}
+		return;
+	}
+	int e = relay_spool_last_errno(u->spool);
+	bool nospace = e == ENOSPC || e == EDQUOT;
+	if (e != 0)
+		cep_metrics_inc1(u->m_write_err, nospace ? "nospace" : "io");
+	if (!nospace) {
+		cep_log_error(run_id, "spooling events: %s", err->msg);
+		return;
+	}
+	atomic_store(&u->disk_full, true);
+	cep_metrics_set(u->m_disk_full, 1, NULL);
+	int64_t now = cep_clock_mono_ms(), last = atomic_load(&u->disk_logged);
+	if ((last == 0 || now - last >= DISK_LOG_EVERY_MS) &&
+	    atomic_compare_exchange_strong(&u->disk_logged, &last, now))
+		cep_log_error(run_id,
+		    "upstream: the spool's disk is full (%s): runner batches "
+		    "are refused and retried; uploads go on and give the "
+		    "space back",
+		    err->msg);
+}
+
 int relay_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
     uint64_t acked_seq, cep_err *err)
 {
@@ -351,6 +396,7 @@ int relay_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
 	copy.n_events = n;
 	int rv = n > 0 ? relay_spool_append(u->spool, &copy, err) : CEP_OK;
 	free(v);
+	note_append(u, rv, b->run_id, err);
 	return rv;
 }
 
@@ -378,8 +424,21 @@ static int init_metrics(cep_upstream *u, cep_metrics *m)
 	    "Spooled batches the control plane refused as invalid, set aside "
 	    "in the spool folder.",
 	    NULL);
+	static const char *const rl[] = {"reason", NULL};
+	u->m_write_err = cep_metrics_counter(m,
+	    "cep_relay_spool_write_errors_total",
+	    "Spool appends that failed, by reason (nospace: ENOSPC or EDQUOT; "
+	    "io: any other error); the runner sends the batch again.",
+	    rl);
+	u->m_disk_full = cep_metrics_gauge(m, "cep_relay_spool_disk_full",
+	    "1 while spool appends fail for want of disk, else 0.", NULL);
+	static const char *const nospace[] = {"nospace", NULL};
+	static const char *const io[] = {"io", NULL};
+	cep_metrics_add(u->m_write_err, 0, nospace);
+	cep_metrics_add(u->m_write_err, 0, io);
 	return u->m_spool_bytes && u->m_spool_age && u->m_full && u->m_calls &&
-	        u->m_lat && u->m_uploaded && u->m_rejected ?
+	        u->m_lat && u->m_uploaded && u->m_rejected && u->m_write_err &&
+	        u->m_disk_full ?
 	    CEP_OK :
 	    CEP_RESOURCE_EXHAUSTED;
 }

@@ -36,6 +36,13 @@
 #define WATCH_MS 10000
 #define BATCH_MAX 64
 #define BATCH_WAIT_MS 200
+/* Events not acknowledged yet (the relay or the delegate's disk refuses
+ * them): past this many the run is aborted, so that its faults are
+ * reverted and the queue stops growing; the delegate takes no more than
+ * this from one run anyway (CEP_RUN_MAX_EVENTS). */
+#define QUEUE_MAX 100000
+/* A refused push is logged at most this often (it is retried every 2 s). */
+#define PUSH_LOG_MS 30000
 #define PEM_MAX (64u * 1024u)
 /* Silence of the path in use before the other is tried: at start (no
  * assignment yet), and at most later (a quarter of the dead-man if that
@@ -401,7 +408,14 @@ static void push_event(void *impl, const Cep__V1__Event *ev)
 	s->q[s->qn++] = (queued){.seq = ev->seq, .len = len, .buf = buf};
 	if (s->qn >= BATCH_MAX)
 		pthread_cond_broadcast(&s->cond);
+	bool over = s->qn == QUEUE_MAX;
 	pthread_mutex_unlock(&s->mtx);
+	/* kept all the same: a dropped event would be a gap in seq that the
+	 * delegate never journals past */
+	if (over)
+		runner_ctl_abort(s->ctl,
+		    "%d events not acknowledged by the relay; aborting",
+		    QUEUE_MAX);
 }
 
 /* With s->mtx held: drops events up to acked. */
@@ -496,6 +510,7 @@ static void *sender(void *arg)
 	cep_runner_session *s = arg;
 	int attempt = 0;
 	int64_t first_wait = 0; /* when the oldest unsent event was seen */
+	int64_t logged = 0;     /* the last "pushing events" warning */
 	pthread_mutex_lock(&s->mtx);
 	while (!s->stopping) {
 		int64_t wait = 0;
@@ -509,8 +524,22 @@ static void *sender(void *arg)
 			first_wait = 0;
 			continue;
 		}
-		cep_log_warn(s->run_id.s, "pushing events: %s", err.msg);
-		wait_ms(s, cep_rpc_backoff_ms(attempt++, 100, 2000));
+		if (attempt == 0 ||
+		    cep_clock_mono_ms() - logged >= PUSH_LOG_MS) {
+			cep_log_warn(s->run_id.s,
+			    "pushing events: %s (%zu queued; retrying)",
+			    err.msg, s->qn);
+			logged = cep_clock_mono_ms();
+		}
+		/* the whole backoff: new events wake the cond, and must not
+		 * turn a refusal (a full disk) into a retry per event; only
+		 * a flush that starts now cuts it short */
+		bool flushing = s->flush_now;
+		int64_t until = cep_clock_mono_ms() +
+		    cep_rpc_backoff_ms(attempt++, 100, 2000);
+		while (!s->stopping && (flushing || !s->flush_now) &&
+		    cep_clock_mono_ms() < until)
+			wait_ms(s, until - cep_clock_mono_ms());
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return NULL;

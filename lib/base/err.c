@@ -85,7 +85,7 @@ int cep_err_errno(cep_err *err, int errnum, const char *what)
 		code = CEP_PERMISSION_DENIED;
 	else if (errnum == EEXIST)
 		code = CEP_ALREADY_EXISTS;
-	else if (errnum == ENOSPC || errnum == ENOMEM)
+	else if (errnum == ENOSPC || errnum == EDQUOT || errnum == ENOMEM)
 		code = CEP_RESOURCE_EXHAUSTED;
 	return cep_err_set(err, code, "%s: %s", what, strerror(errnum));
 }

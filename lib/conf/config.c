@@ -86,6 +86,7 @@ void cep_config_defaults(cep_config *cfg)
 	cfg->relay_limits.log_interval_ms = 10 * 1000;
 	cfg->runner_margin_ms = 2 * 60 * 1000;
 	cfg->deadman_ms = 10 * 1000;
+	cfg->state_reserve_bytes = 64LL << 20;
 	cep_policy *pol = &cfg->policy;
 	pol->max_duration_ms = 30 * 60 * 1000;
 	pol->max_concurrent_runs = 10;
@@ -137,6 +138,10 @@ static const char default_yaml[] =
     "delegate:\n"
     "  # as relay.metrics; port 0 writes run/delegate.metrics-port\n"
     "  metrics: \"127.0.0.1:9465\"\n"
+    "  # new runs are refused while the state directory has less free\n"
+    "  # space than this: what is left is for the running runs' reverts\n"
+    "  # and final states (0 = off)\n"
+    "  stateReserveMiB: 64\n"
     "  # take control-plane tasks only while holding this Kubernetes\n"
     "  # Lease (the jump-cluster form, docs/jump-cluster.md); off by\n"
     "  # default. namespace: default the credentials'; kubeconfig:\n"
@@ -407,13 +412,19 @@ static int load_lease(cep_yamlget *l, const char *dir, const cep_yaml_node *del,
 static int load_delegate(cep_yamlget *l, const char *dir,
     const cep_yaml_node *root, cep_config *cfg)
 {
-	static const char *const dk[] = {"metrics", "lease", NULL};
+	static const char *const dk[] = {"metrics", "stateReserveMiB", "lease",
+	    NULL};
 	const cep_yaml_node *s;
 	int rv = cep_yamlget_section(l, root, "delegate", dk, &s);
 	if (rv == CEP_OK && s != NULL)
 		rv = cep_yamlget_string(l, s, "metrics", valid_metrics_addr,
 		    metrics_exp, cfg->delegate_metrics,
 		    sizeof(cfg->delegate_metrics));
+	int mib = (int)(cfg->state_reserve_bytes >> 20);
+	if (rv == CEP_OK && s != NULL &&
+	    (rv = cep_yamlget_int(l, s, "stateReserveMiB", 0, 1048576, &mib)) ==
+	        CEP_OK)
+		cfg->state_reserve_bytes = (int64_t)mib << 20;
 	if (rv == CEP_OK && s != NULL)
 		rv = load_lease(l, dir, s, cfg);
 	cep_yamlget_set_path(l, "");

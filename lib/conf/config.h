@@ -66,6 +66,10 @@ typedef struct cep_config {
 	} relay_limits;
 	int64_t runner_margin_ms; /* identity lifetime beyond deadline: 2m */
 	int64_t deadman_ms;       /* default dead-man interval: 10s */
+	/* delegate.stateReserveMiB: new runs are refused while the state
+	 * directory has less free space, so that running runs can still
+	 * journal their reverts and final states; default 64 MiB, 0 = off */
+	int64_t state_reserve_bytes;
 	cep_policy policy;
 	/* controlPlane: (docs/control-plane-api.md); url "" = none, the
 	 * default. Relative paths are made absolute (the config folder). */

@@ -34,7 +34,8 @@
 struct cep_journal {
 	pthread_mutex_t mu;
 	int fd;
-	uint64_t size; /* bytes of whole records in the file */
+	uint64_t size;  /* bytes of whole records in the file */
+	int last_errno; /* of the last failed append, 0 after a good one */
 	char path[PATH_MAX];
 	cep_run_id run; /* the run id (the dir's name) for log lines */
 };
@@ -229,23 +230,27 @@ static int frame(const Cep__V1__JournalRecord *rec, unsigned char **buf,
 	return cep_frame_pack(&rec->base, n, buf, len, err);
 }
 
-/* Caller holds j->mu. On failure the file is cut back to j->size. */
+/* Caller holds j->mu. On failure the file is cut back to j->size: a
+ * failed write (ENOSPC: half a record landed) and a failed fsync alike, so
+ * the caller may append the same record again later (the delegate's
+ * runner resends what was not acknowledged) without it appearing twice. */
 static int write_locked(cep_journal *j, const unsigned char *buf, size_t len,
     bool sync, cep_err *err)
 {
 	int e = cep_frame_write(j->fd, buf, len);
-	if (e != 0) {
-		if (ftruncate(j->fd, (off_t)j->size) != 0)
-			cep_log_error(j->run.s, /* "": no run */
-			    "journal %s: cannot cut a failed append back to "
-			    "offset %llu",
-			    j->path, (unsigned long long)j->size);
-		return cep_err_errno(err, e, j->path);
+	if (e == 0 && sync && fsync(j->fd) != 0)
+		e = errno;
+	j->last_errno = e;
+	if (e == 0) {
+		j->size += len;
+		return CEP_OK;
 	}
-	j->size += len;
-	if (sync && fsync(j->fd) != 0)
-		return cep_err_errno(err, errno, j->path);
-	return CEP_OK;
+	if (ftruncate(j->fd, (off_t)j->size) != 0)
+		cep_log_error(j->run.s, /* "": no run */
+		    "journal %s: cannot cut a failed append back to offset "
+		    "%llu",
+		    j->path, (unsigned long long)j->size);
+	return cep_err_errno(err, e, j->path);
 }
 
 int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
@@ -264,6 +269,35 @@ int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
 	pthread_mutex_unlock(&j->mu);
 	free(buf);
 	return rv;
+}
+
+int cep_journal_reserve(cep_journal *j, uint64_t bytes, cep_err *err)
+{
+	if (j == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal");
+	pthread_mutex_lock(&j->mu);
+	int e = 0;
+	if (bytes == 0 && ftruncate(j->fd, (off_t)j->size) != 0)
+		e = errno; /* the same size: frees what lies past the end */
+	else if (bytes > 0 && bytes <= (uint64_t)INT64_MAX - j->size &&
+	    fallocate(j->fd, FALLOC_FL_KEEP_SIZE, (off_t)j->size,
+	        (off_t)bytes) != 0)
+		e = errno;
+	if (e == EOPNOTSUPP || e == ENOSYS)
+		e = 0; /* no preallocation there: appends work as before */
+	j->last_errno = e;
+	pthread_mutex_unlock(&j->mu);
+	return e ? cep_err_errno(err, e, j->path) : CEP_OK;
+}
+
+int cep_journal_last_errno(cep_journal *j)
+{
+	if (j == NULL)
+		return 0;
+	pthread_mutex_lock(&j->mu);
+	int e = j->last_errno;
+	pthread_mutex_unlock(&j->mu);
+	return e;
 }
 
 void cep_journal_close(cep_journal *j)

@@ -33,9 +33,24 @@ int cep_journal_create(const char *dir, cep_journal **out, cep_err *err);
  * NOT_FOUND if there is no journal. */
 int cep_journal_open(const char *dir, cep_journal **out, cep_err *err);
 /* One whole record; RESOURCE_EXHAUSTED over CEP_JOURNAL_MAX_RECORD. A
- * failed write is cut back, never left as half a record. */
+ * failed write or fsync (a full disk: ENOSPC, EDQUOT) is cut back, never
+ * left as half a record: the file is as it was, and the same record may
+ * be appended again once there is room. */
 int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
     bool sync, cep_err *err);
+/* Makes sure the next `bytes` after the end are allocated on disk
+ * (fallocate, FALLOC_FL_KEEP_SIZE: the file's size and its records do not
+ * change), so that appends of that many bytes cannot fail for want of
+ * space. RESOURCE_EXHAUSTED on a full disk. A caller reserves before the
+ * records that may be refused (events) and lets those that must land
+ * (reverts, final states) use the reserve. A filesystem without
+ * fallocate reserves nothing and says OK. bytes 0 gives a reserve back
+ * (a journal that will take no more records). */
+int cep_journal_reserve(cep_journal *j, uint64_t bytes, cep_err *err);
+/* The errno of the last failed append or reserve (ENOSPC, EDQUOT, EIO...),
+ * 0 when the last one succeeded: how a caller tells a full disk from a bad
+ * one without parsing messages. */
+int cep_journal_last_errno(cep_journal *j);
 void cep_journal_close(cep_journal *j);
 
 typedef struct cep_journal_replay_info {

@@ -33,6 +33,8 @@ typedef struct relay {
 	uint8_t nonce[32];
 	bool proven, refused_first_push, stopping, abort;
 	int proves, records, reverted;
+	int64_t full_until; /* PushEvents refused as on a full disk till then */
+	int full_refusals;
 	const char *spec;
 	uint32_t deadman_ms;
 	Cep__V1__Event *ev[512];
@@ -124,6 +126,13 @@ static void h_push(cep_rpc_call *c, void *arg)
 		R.proven = false;
 		pthread_mutex_unlock(&R.mtx);
 		cep_rpc_call_fail(c, CEP_UNAUTHENTICATED, "pipe not bound");
+		return;
+	}
+	if (cep_clock_mono_ms() < R.full_until) {
+		R.full_refusals++;
+		pthread_mutex_unlock(&R.mtx);
+		cep_rpc_call_fail(c, CEP_RESOURCE_EXHAUSTED,
+		    "journal: No space left on device");
 		return;
 	}
 	for (size_t i = 0; i < b->n_events; i++) {
@@ -454,4 +463,26 @@ Test(session, sigterm_reverts_and_reports_aborted)
 	cr_expect_eq(R.reverted, 1);
 	int pids[4];
 	cr_expect_eq(rt_children_named("cep-cpu-hog", pids, 4), 0);
+}
+
+/* A delegate on a full disk refuses every batch for 5 s while a probe
+ * makes 20 events a second: the runner retries on its backoff (about 8
+ * tries), not once per new event, and once the disk has room every event
+ * arrives, in order, and the run passes. */
+Test(session, refused_pushes_back_off_and_resume)
+{
+	R.spec =
+	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata: {name: s}\n"
+	    "spec:\n  duration: 7s\n  probes:\n    - {name: t, type: cmd, "
+	    "mode: continuous, interval: 50ms, command: [\"true\"]}\n";
+	R.full_until = cep_clock_mono_ms() + 5000;
+	pid_t pid = start_runner(RUN_ID);
+	cr_assert_eq(wait_runner(pid, 40000), 0, "runner did not exit 0");
+	cr_expect_geq(R.full_refusals, 3);
+	cr_expect_leq(R.full_refusals, 15, "%d pushes in 5 s of refusals",
+	    R.full_refusals);
+	for (size_t i = 0; i < R.nev; i++)
+		cr_expect_eq(R.ev[i]->seq, i + 1);
+	cr_expect_gt(R.nev, 100);
+	cr_expect_str_eq(verdict()->verdict, "Pass", "%s", verdict()->reason);
 }

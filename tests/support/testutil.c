@@ -4,11 +4,16 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -30,6 +35,52 @@ void cep_test_rmdir(char *dir)
 	if (dir != NULL)
 		cep_files_rmtree(dir, NULL);
 	free(dir);
+}
+
+char *cep_test_tmpfs(const char *tag, size_t bytes)
+{
+	char *dir = cep_test_tmpdir(tag), *mnt = NULL, opts[64];
+	snprintf(opts, sizeof(opts), "size=%zu,mode=0700", bytes);
+	if (asprintf(&mnt, "%s/state", dir) < 0)
+		abort();
+	free(dir);
+	if (mkdir(mnt, 0700) == 0 && unshare(CLONE_NEWNS) == 0 &&
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+	    mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0)
+		return mnt;
+	int e = errno;
+	cep_test_tmpfs_free(mnt);
+	errno = e;
+	return NULL;
+}
+
+void cep_test_tmpfs_free(char *mnt)
+{
+	if (mnt == NULL)
+		return;
+	(void)umount2(mnt, MNT_DETACH);
+	char *slash = strrchr(mnt, '/');
+	*slash = '\0'; /* the temp dir above it */
+	cep_test_rmdir(mnt);
+}
+
+long long cep_test_fill(const char *path)
+{
+	static const char block[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	long long total = 0;
+	for (;;) {
+		ssize_t n = write(fd, block, sizeof(block));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	return total;
 }
 
 char *cep_test_bin(const char *name)

@@ -51,6 +51,7 @@ static void assert_defaults(const cep_config *c)
 	cr_assert_eq(c->relay_limits.calls_per_sec, 1000);
 	cr_assert_eq(c->relay_limits.call_burst, 2000);
 	cr_assert_eq(c->relay_limits.log_interval_ms, 10000);
+	cr_assert_eq(c->state_reserve_bytes, 64LL << 20);
 	const cep_policy *p = &c->policy;
 	cr_assert_eq(p->max_duration_ms, 30 * 60000);
 	cr_assert_eq(p->max_concurrent_runs, 10);
@@ -343,8 +344,25 @@ Test(config, metrics_bad_values_have_positions)
 	    "2:12: delegate.metrics: not valid");
 	expect_load_error("delegate:\n  metric: \"\"\n",
 	    "2:3: unknown key 'metric' in delegate (expected one of: metrics, "
-	    "lease)");
+	    "stateReserveMiB, lease)");
 	expect_load_error("delegate: [1]\n", "1:11: delegate: not a mapping");
+}
+
+Test(config, state_reserve)
+{
+	cep_paths p;
+	char *home = home_with("delegate:\n  stateReserveMiB: 3\n", &p);
+	cep_config c;
+	cep_err err = {0};
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(c.state_reserve_bytes, 3LL << 20);
+	cep_test_rmdir(home);
+	home = home_with("delegate:\n  stateReserveMiB: 0\n", &p);
+	cr_assert_eq(cep_config_load(&p, &c, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(c.state_reserve_bytes, 0);
+	cep_test_rmdir(home);
+	expect_load_error("delegate:\n  stateReserveMiB: -1\n",
+	    "2:20: delegate.stateReserveMiB");
 }
 
 Test(config, control_plane_values)
