@@ -234,12 +234,12 @@ static int choose_pods(run *r, size_t first)
 	    "%s: chose %zu of %zu Running pods matching %s%s", f->id, n,
 	    matching, cep_exp_str(f->it, "labelSelector"),
 	    capped ? " (capped by policy.kubernetes.maxTargets)" : "");
+	char base[sizeof(f->id)];
+	snprintf(base, sizeof(base), "%s", f->id);
 	for (size_t i = 0; i < n; i++) {
 		fault_rt *s = &r->f[first + i];
 		snprintf(s->pod, sizeof(s->pod), "%s", pods[i]);
-		char id[sizeof(s->id)];
-		snprintf(id, sizeof(id), "%s", f->id);
-		snprintf(s->id, sizeof(s->id), "%.120s/%s", id, pods[i]);
+		snprintf(s->id, sizeof(s->id), "%.120s/%s", base, pods[i]);
 	}
 	free(pods);
 	return CEP_OK;
