@@ -16,11 +16,12 @@ import glob
 import json
 import os
 import re
+import signal
 import unittest
 
 from cep_e2e import wait_until
 from kube_e2e import NS, wait_proc
-from test_kube_podtarget import PodTargetCase
+from test_kube_podtarget import PodTargetCase, RunnerKilledOnPod
 
 PODS = ("web-0", "web-1")
 
@@ -83,11 +84,11 @@ class SelectedPods(PodTargetCase):
                 continue
         return None
 
-    def run_fault(self, how):
+    def run_fault(self, how, duration="6s"):
         """Starts the run; returns (popen, run_id, {pod: pid})."""
         pids = {n: self.pod_pid(n) for n in PODS + ("other-0",)}
         before = {r["run_id"] for r in self.app.runs()}
-        p = self.app.run_async(self.app.write("sel.yaml", experiment("sel", how, "6s")))
+        p = self.app.run_async(self.app.write("sel.yaml", experiment("sel", how, duration)))
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
         return p, self.env.new_run_id(before), pids
 
@@ -144,6 +145,28 @@ class SelectedPods(PodTargetCase):
         self.assert_nothing_left()
 
 
+    def test_kill9_cleanup_runner_undoes_every_pod(self):
+        """The runner dies with the fault in both pods: the cleanup runner
+        on their node undoes each record (kill -9 keeps every fault
+        reverted)."""
+        p, run_id, pids = self.run_fault("percentage: 100", "4m")
+        both = wait_until(lambda: all(self.cep_tables(pids[n]) for n in PODS), 60, 0.2)
+        self.assertTrue(both, "not in every chosen pod's netns:\n" + self.env.logs())
+        runners = RunnerKilledOnPod.runner_pids(self, run_id)
+        self.assertEqual(len(runners), 1, self.env.logs())
+        os.kill(runners[0], signal.SIGKILL)
+        run, text = self.finish(p, run_id)
+        self.assertEqual(run["state"], "ERROR", text)
+        self.assertNotIn("cleanup incomplete", run["reason"], text)
+        for n in PODS:
+            self.assertEqual(self.cep_tables(pids[n]), [], n + "\n" + text)
+        recs = self.records(run_id)
+        self.assertEqual(sorted(recs), ["cut/web-0", "cut/web-1"], text)
+        for n in PODS:
+            self.assertEqual(recs["cut/" + n].get("reverted_by"), "cleanup runner", text)
+        self.assert_nothing_left()
+
+
 class SelectedPodsOnTwoNodes(SelectedPods):
     """web-1 on node-1, web-0 on node-2: refused at launch, naming both."""
 
@@ -162,6 +185,7 @@ class SelectedPodsOnTwoNodes(SelectedPods):
         self.assert_nothing_left()
 
     test_count_1_one_pod_only = None
+    test_kill9_cleanup_runner_undoes_every_pod = None
 
 
 if __name__ == "__main__":
