@@ -193,13 +193,13 @@ static bool setup_faults(run *r)
 		}
 		size_t k = slots_of(f->it);
 		f->sel = f->sel_first = selects(f->it);
-		for (size_t j = 1; j < k; j++)
-			r->f[r->nf + j] = (fault_rt){.it = f->it,
+		for (size_t j = 1; j < k; j++) {
+			fault_rt *s = &r->f[r->nf + j];
+			*s = (fault_rt){.it = f->it,
 			    .ops = f->ops,
 			    .sel = true};
-		for (size_t j = 1; j < k; j++)
-			snprintf(r->f[r->nf + j].id, sizeof(f->id), "%s",
-			    f->id);
+			memcpy(s->id, f->id, sizeof(s->id));
+		}
 		r->nf += k;
 	}
 	return true;

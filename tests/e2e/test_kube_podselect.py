@@ -20,31 +20,11 @@ import signal
 import unittest
 
 from cep_e2e import wait_until
-from kube_e2e import NS, wait_proc
-from test_kube_podtarget import PodTargetCase, RunnerKilledOnPod
+from kube_e2e import wait_proc
+import test_kube_podtarget as podtarget
+from test_kube_podtarget import PodTargetCase, experiment
 
 PODS = ("web-0", "web-1")
-
-
-def experiment(name, how, duration):
-    return f"""apiVersion: cep.io/v1
-kind: Experiment
-metadata:
-  name: {name}
-spec:
-  target:
-    kind: kubernetes
-    connector: testk
-    namespace: {NS}
-  duration: {duration}
-  deadman: 10s
-  faults:
-    - name: cut
-      type: network-loss
-      labelSelector: app=web
-      {how}
-      percent: 100
-"""
 
 
 class SelectedPods(PodTargetCase):
@@ -59,36 +39,12 @@ class SelectedPods(PodTargetCase):
             self.start_pod(name, node, {"app": "web"})
         self.start_pod("other-0", "node-2", {"app": "db"})
 
-    def start_pod(self, name, node, labels):
-        pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": name, "namespace": NS, "labels": labels},
-               "spec": {"nodeName": node,
-                        "containers": [{"name": "web", "image": "cep.io/target:e2e",
-                                        "args": ["3600"]}]}}
-        self.env.kubectl("create", "-f", "-", stdin=json.dumps(pod))
-        ok = wait_until(lambda: self.pod_pid(name), 30, 0.2)
-        self.assertTrue(ok, f"{name}: no process in its cgroup:\n" + self.env.logs())
-
-    def pod_pid(self, name):
-        obj = self.env.kubectl_json("get", "pod", name, "-n", NS)
-        st = obj.get("status", {})
-        if st.get("phase") != "Running":
-            return None
-        hexid = st["containerStatuses"][0]["containerID"].split("://", 1)[1]
-        for pid in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{pid}/cgroup") as f:
-                    if any(ln.rstrip().endswith("/" + hexid) for ln in f):
-                        return int(pid)
-            except OSError:
-                continue
-        return None
-
     def run_fault(self, how, duration="6s"):
         """Starts the run; returns (popen, run_id, {pod: pid})."""
         pids = {n: self.pod_pid(n) for n in PODS + ("other-0",)}
         before = {r["run_id"] for r in self.app.runs()}
-        p = self.app.run_async(self.app.write("sel.yaml", experiment("sel", how, duration)))
+        spec = experiment("sel", None, duration, f"labelSelector: app=web\n      {how}")
+        p = self.app.run_async(self.app.write("sel.yaml", spec))
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
         return p, self.env.new_run_id(before), pids
 
@@ -152,7 +108,7 @@ class SelectedPods(PodTargetCase):
         p, run_id, pids = self.run_fault("percentage: 100", "4m")
         both = wait_until(lambda: all(self.cep_tables(pids[n]) for n in PODS), 60, 0.2)
         self.assertTrue(both, "not in every chosen pod's netns:\n" + self.env.logs())
-        runners = RunnerKilledOnPod.runner_pids(self, run_id)
+        runners = podtarget.RunnerKilledOnPod.runner_pids(self, run_id)
         self.assertEqual(len(runners), 1, self.env.logs())
         os.kill(runners[0], signal.SIGKILL)
         run, text = self.finish(p, run_id)
