@@ -8,7 +8,8 @@ tables *inside each target pod's network namespace*, found through the
 pod's cgroup from the containerID kubectl reports. Checked: percentage 100
 puts the fault into every matching pod and reverts it in each; count 1
 into exactly one; each chosen pod has its own fault record (id
-<fault>/<pod>) whose undo names the pod, its node and container; matching
+<fault>/<pod>) whose undo names the pod, its node and container; after
+kill -9 of the runner the cleanup runner undoes each; matching
 pods on two nodes are refused at launch, naming both nodes (one runner
 runs on one node; docs/kubernetes.md). Needs root.
 """
