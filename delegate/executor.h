@@ -40,8 +40,10 @@ typedef struct cep_exec_pods {
 	size_t n;
 	char pod[CEP_EXEC_MAX_PODS][254];
 	char container[CEP_EXEC_MAX_PODS][64]; /* "" = the only one */
-	unsigned caps;                         /* CEP_KCAP_* (kube_pod.h) */
-	bool cgroupfs;                         /* the node's cgroupfs */
+	/* pods chosen by the runner, by label selector: pod[i] is "" */
+	char selector[CEP_EXEC_MAX_PODS][1025];
+	unsigned caps; /* CEP_KCAP_* (kube_pod.h) */
+	bool cgroupfs; /* the node's cgroupfs */
 } cep_exec_pods;
 
 typedef struct cep_exec_launch {

@@ -132,14 +132,19 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 	for (size_t i = 0; e != NULL && i < cep_exp_nfaults(e); i++) {
 		const cep_exp_item *it = cep_exp_fault(e, i);
 		const char *pod = cep_exp_str(it, "pod");
-		if (pod == NULL)
-			continue;
+		const char *sel = cep_exp_str(it, "labelSelector");
+		const cep_exp_type_spec *ts = cep_exp_fault_spec(
+		    cep_exp_item_type(it));
+		if (pod == NULL &&
+		    (sel == NULL || ts == NULL || !ts->pod_target))
+			continue; /* (pod-delete has a selector too) */
 		const char *ctr = cep_exp_str(it, "container");
 		out->caps |= delegate_kpod_caps_for(cep_exp_item_type(it),
 		    &out->cgroupfs);
 		size_t j = 0;
 		while (j < out->n &&
-		    (strcmp(out->pod[j], pod) != 0 ||
+		    (strcmp(out->pod[j], pod ? pod : "") != 0 ||
+		        strcmp(out->selector[j], pod ? "" : sel) != 0 ||
 		        strcmp(out->container[j], ctr ? ctr : "") != 0))
 			j++;
 		if (j < out->n)
@@ -149,7 +154,10 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 			    "more than "
 			    "%d pod targets in one run",
 			    CEP_EXEC_MAX_PODS);
-		snprintf(out->pod[j], sizeof(out->pod[j]), "%s", pod);
+		snprintf(out->pod[j], sizeof(out->pod[j]), "%s",
+		    pod ? pod : "");
+		snprintf(out->selector[j], sizeof(out->selector[j]), "%s",
+		    pod ? "" : sel);
 		snprintf(out->container[j], sizeof(out->container[j]), "%s",
 		    ctr ? ctr : "");
 		out->n++;

@@ -8,18 +8,25 @@
 #include <string.h>
 
 #include "fault.h"
+#include "fault_target.h"
+#include "kube_target.h"
 #include "log.h"
 #include "params.h"
+#include "pod_select.h"
 #include "probes.h"
 #include "clock.h"
 
 typedef struct fault_rt {
 	const cep_exp_item *it;
 	const cep_fault_ops *ops;
-	char id[128];
+	char id[256];
 	char target[300];
 	void *state;
 	bool injected;
+	/* labelSelector: the fault has max-targets slots, one per pod chosen
+	 * at injection (pod_select.h); pod "" = a slot not used */
+	bool sel, sel_first;
+	char pod[254];
 	int64_t end; /* monotonic: own duration ends; 0 = with chaos */
 } fault_rt;
 
@@ -65,12 +72,14 @@ static int inject_one(run *r, fault_rt *f)
 {
 	cep_err err = {0};
 	json_t *undo = NULL;
+	runner_fault_use_pod(f->pod);
 	int rc = f->ops->describe(f->it, f->target, sizeof(f->target), &undo,
 	    &err);
 	if (rc != CEP_OK) {
 		set_error(r, "fault %s: %s", f->id, err.msg);
 		return rc;
 	}
+	runner_fault_pod_undo(undo);
 	char *undo_s = json_dumps(undo, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(undo);
 	Cep__V1__FaultRecord rec;
@@ -110,6 +119,7 @@ static bool undo_one(run *r, fault_rt *f)
 		return false;
 	f->injected = false;
 	cep_err err = {0};
+	runner_fault_use_pod(f->pod);
 	int rc = f->ops->revert(f->state, &err);
 	f->state = NULL;
 	if (rc != CEP_OK) {
@@ -127,6 +137,7 @@ static void report_reverted(run *r, fault_rt *f)
 {
 	cep_err err = {0};
 	Cep__V1__FaultRecord rec;
+	runner_fault_use_pod(f->pod);
 	fault_record(f, "{}", &rec);
 	if (runner_sink_fault_reverted(r->sink, &rec, &err) != CEP_OK)
 		cep_log_warn(runner_sink_run_id(r->sink),
@@ -140,20 +151,36 @@ static void revert_one(run *r, fault_rt *f)
 		report_reverted(r, f);
 }
 
+/* A node-level fault with labelSelector: it takes one slot per pod it may
+ * act on (policy.kubernetes.maxTargets), every other fault one. */
+static bool selects(const cep_exp_item *it)
+{
+	const cep_exp_type_spec *ts = cep_exp_fault_spec(cep_exp_item_type(it));
+	return ts != NULL && ts->pod_target && cep_exp_has(it, "labelSelector");
+}
+
+static size_t slots_of(const cep_exp_item *it)
+{
+	uint32_t m = runner_kube_target_max();
+	return selects(it) && m > 0 ? m : 1;
+}
+
 static bool setup_faults(run *r)
 {
-	r->nf = cep_exp_nfaults(r->e);
+	size_t n = cep_exp_nfaults(r->e), slots = 0;
+	for (size_t i = 0; i < n; i++)
+		slots += slots_of(cep_exp_fault(r->e, i));
 	runner_fault_set_run(runner_sink_run_id(r->sink),
 	    runner_ctl_deadline(r->ctl));
-	r->f = calloc(r->nf ? r->nf : 1, sizeof(*r->f));
+	r->f = calloc(slots ? slots : 1, sizeof(*r->f));
 	if (r->f == NULL)
 		return false;
-	for (size_t i = 0; i < r->nf; i++) {
-		fault_rt *f = &r->f[i];
+	for (size_t i = 0; i < n; i++) {
+		fault_rt *f = &r->f[r->nf];
 		f->it = cep_exp_fault(r->e, i);
 		f->ops = runner_fault_find(cep_exp_item_type(f->it));
 		snprintf(f->id, sizeof(f->id), "%s", cep_exp_item_name(f->it));
-		for (size_t j = 0; j < i; j++)
+		for (size_t j = 0; j < r->nf; j++)
 			if (strcmp(r->f[j].id, f->id) == 0)
 				snprintf(f->id, sizeof(f->id), "%s#%zu",
 				    cep_exp_item_name(f->it), i + 1);
@@ -164,8 +191,58 @@ static bool setup_faults(run *r)
 			    f->id, cep_exp_item_type(f->it));
 			return false;
 		}
+		size_t k = slots_of(f->it);
+		f->sel = f->sel_first = selects(f->it);
+		for (size_t j = 1; j < k; j++) {
+			fault_rt *s = &r->f[r->nf + j];
+			*s = (fault_rt){.it = f->it,
+			    .ops = f->ops,
+			    .sel = true};
+			memcpy(s->id, f->id, sizeof(s->id));
+		}
+		r->nf += k;
 	}
 	return true;
+}
+
+/* A fault with labelSelector at injection: its pods chosen now, one slot
+ * each, the fault id "<id>/<pod>". Unused slots keep pod "". */
+static int choose_pods(run *r, size_t first)
+{
+	fault_rt *f = &r->f[first];
+	size_t k = 1;
+	while (first + k < r->nf && r->f[first + k].sel &&
+	    !r->f[first + k].sel_first && r->f[first + k].it == f->it)
+		k++;
+	char(*pods)[254] = calloc(k, sizeof(*pods));
+	size_t n = 0, matching = 0;
+	bool capped = false;
+	cep_err err = {0};
+	int rc = pods == NULL ?
+	    cep_err_set(&err, CEP_RESOURCE_EXHAUSTED, "no memory") :
+	    runner_podsel_choose(cep_exp_str(f->it, "labelSelector"),
+	        cep_exp_int(f->it, "count"), cep_exp_int(f->it, "percentage"),
+	        pods, k, &n, &matching, &capped, &err);
+	if (rc != CEP_OK) {
+		set_error(r, "fault %s: %s", f->id, err.msg);
+		runner_emit_fault(r->sink, f->id, f->ops->type, "failed",
+		    r->error_reason);
+		free(pods);
+		return rc;
+	}
+	runner_emit_log(r->sink,
+	    "%s: chose %zu of %zu Running pods matching %s%s", f->id, n,
+	    matching, cep_exp_str(f->it, "labelSelector"),
+	    capped ? " (capped by policy.kubernetes.maxTargets)" : "");
+	char base[sizeof(f->id)];
+	snprintf(base, sizeof(base), "%s", f->id);
+	for (size_t i = 0; i < n; i++) {
+		fault_rt *s = &r->f[first + i];
+		snprintf(s->pod, sizeof(s->pod), "%s", pods[i]);
+		snprintf(s->id, sizeof(s->id), "%.120s/%s", base, pods[i]);
+	}
+	free(pods);
+	return CEP_OK;
 }
 
 /* Earliest thing the chaos loop must do (tick, a fault's own end). */
@@ -233,6 +310,10 @@ static void chaos(run *r)
 		if (runner_ctl_aborted(r->ctl, NULL, 0) ||
 		    runner_ctl_chaos_stopped(r->ctl))
 			break;
+		if (r->f[i].sel_first && choose_pods(r, i) != CEP_OK)
+			break;
+		if (r->f[i].sel && r->f[i].pod[0] == '\0')
+			continue; /* a slot no pod was chosen for */
 		if (inject_one(r, &r->f[i]) != CEP_OK)
 			break;
 		int64_t d = runner_param_ms(r->f[i].it, "duration", 0);

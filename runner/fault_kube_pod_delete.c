@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "fault.h"
 #include "kube_target.h"
 #include "params.h"
+#include "pod_select.h"
 #include "clock.h"
 
 #define MAX_PODS 10000
@@ -95,43 +95,6 @@ static int pd_describe(const cep_exp_item *it, char *target, size_t tlen,
 	return CEP_OK;
 }
 
-/* Running pods that are not already being deleted: names, shuffled. */
-static size_t running_pods(json_t *items, const char **names, size_t cap)
-{
-	size_t n = 0, i;
-	json_t *pod;
-	json_array_foreach(items, i, pod)
-	{
-		json_t *md = json_object_get(pod, "metadata");
-		const char *phase = json_string_value(
-		    json_object_get(json_object_get(pod, "status"), "phase"));
-		const char *name = json_string_value(
-		    json_object_get(md, "name"));
-		if (n < cap && name != NULL && phase != NULL &&
-		    strcmp(phase, "Running") == 0 &&
-		    json_object_get(md, "deletionTimestamp") == NULL)
-			names[n++] = name;
-	}
-	for (size_t j = n; j > 1; j--) {
-		uint32_t r = 0;
-		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			r = (uint32_t)cep_clock_mono_ms();
-		size_t k = r % j;
-		const char *t = names[j - 1];
-		names[j - 1] = names[k];
-		names[k] = t;
-	}
-	return n;
-}
-
-/* Pods a round asks for (before the policy's cap). */
-static size_t pd_quota(const pd_state *s, size_t running)
-{
-	size_t want = s->count > 0 ? (size_t)s->count :
-	                             (running * (size_t)s->percent + 99) / 100;
-	return want > running ? running : want;
-}
-
 /* Errors a round cannot go on after: the account lost its permission or
  * its credentials. Anything else (a pod already gone, a server that
  * stayed unavailable through the retries) is logged, and the next round
@@ -181,10 +144,10 @@ static int pd_round(pd_state *s, const cep_fault_ctx *ctx, cep_err *err)
 	}
 	size_t total = json_array_size(items);
 	const char **names = calloc(total ? total : 1, sizeof(*names));
-	size_t n = names != NULL ?
-	    running_pods(items, names, total < MAX_PODS ? total : MAX_PODS) :
-	    0;
-	size_t want = pd_quota(s, n);
+	size_t n = names != NULL ? runner_podsel_running(items, names,
+	                               total < MAX_PODS ? total : MAX_PODS) :
+	                           0;
+	size_t want = runner_podsel_quota(s->count, s->percent, n);
 	int deleted = 0;
 	if (want > s->max && (want = s->max) > 0)
 		runner_emit_log(ctx->sink,

@@ -18,6 +18,26 @@
  * (the runner pod has hostPID). */
 #define PROC_ROOT "/proc"
 
+/* The pod a fault with labelSelector acts on now (engine.c sets it
+ * around each call on one chosen pod), and what the last pod read said. */
+static char cur_pod[254];
+static cep_podtarget last;
+
+void runner_fault_use_pod(const char *pod)
+{
+	snprintf(cur_pod, sizeof(cur_pod), "%s", pod ? pod : "");
+	memset(&last, 0, sizeof(last));
+}
+
+void runner_fault_pod_undo(json_t *undo)
+{
+	if (cur_pod[0] == '\0' || undo == NULL || last.node[0] == '\0')
+		return;
+	json_object_set_new(undo, "pod", json_string(cur_pod));
+	json_object_set_new(undo, "node", json_string(last.node));
+	json_object_set_new(undo, "container", json_string(last.container));
+}
+
 static int pod_pid(const char *pod, const char *container, int64_t *pid,
     cep_err *err)
 {
@@ -33,6 +53,7 @@ static int pod_pid(const char *pod, const char *container, int64_t *pid,
 	json_decref(obj);
 	if (rc != CEP_OK)
 		return rc;
+	last = t;
 	const char *node = getenv("CEP_NODE_NAME");
 	if (node != NULL && node[0] != '\0' && strcmp(node, t.node) != 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
@@ -56,6 +77,14 @@ int runner_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err)
 {
 	const char *pod = runner_param_str(it, "pod", NULL);
 	*pid = runner_param_int(it, "pid", 0);
+	if (cep_exp_has(it, "labelSelector")) {
+		if (cur_pod[0] == '\0')
+			return cep_err_set(err, CEP_INTERNAL,
+			    "%s: labelSelector "
+			    "without a chosen pod",
+			    cep_exp_item_type(it));
+		pod = cur_pod;
+	}
 	if (pod == NULL)
 		return CEP_OK;
 	int rc = pod_pid(pod, runner_param_str(it, "container", NULL), pid,

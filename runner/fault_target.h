@@ -24,6 +24,15 @@
  * finds. */
 int runner_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err);
 
+/* A fault with labelSelector acts on one chosen pod at a time: the engine
+ * names it here (NULL: none) before each call of the fault's operations
+ * on that pod; runner_fault_target_pid then reads that pod. Engine thread
+ * only. */
+void runner_fault_use_pod(const char *pod);
+/* Adds "pod", "node", "container" (as the pod was last read) to an undo
+ * object, when a chosen pod is in use and was read. */
+void runner_fault_pod_undo(json_t *undo);
+
 /* *t = NULL when the item names no target; both pid and cgroup = error.
  * fault: the type, for messages. */
 int runner_fault_target_open(const cep_exp_item *it, const char *fault,

@@ -65,9 +65,11 @@ static const cep_kube_perm node_cordon[] = {
 
 /* node-level faults (network, stress, disk) on a pod target: the runner
  * reads the pod (its node, its container's runtime id) to find the
- * container's process on the node. Host targets use none of it. */
+ * container's process on the node, and with labelSelector lists the
+ * pods to choose from. Host targets use none of it. */
 static const cep_kube_perm pod_target[] = {
     {"", "pods", NULL, "get", false},
+    {"", "pods", NULL, "list", false},
     {NULL, NULL, NULL, NULL, false},
 };
 

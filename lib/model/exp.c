@@ -441,6 +441,47 @@ static bool parse_target(struct vctx *v, const cep_yaml_node *t, cep_exp *e)
 	    dup_into(&e->connector, conn) && dup_into(&e->ns, ns);
 }
 
+/* Pods chosen by label selector (docs/kubernetes.md, "Pod targets"):
+ * exactly one of pod and labelSelector; with labelSelector exactly one of
+ * count and percentage, which mean nothing without it. */
+static void check_pod_selection(struct vctx *v, const cep_yaml_node *n,
+    const char *path, const cep_exp_type_spec *ts, bool kube)
+{
+	static const char *const how[] = {"count", "percentage", NULL};
+	const cep_yaml_node *sel = cep_yamldoc_get(n, "labelSelector");
+	const cep_yaml_node *pod = cep_yamldoc_get(n, "pod");
+	char p[96];
+	bool net = ts->one_of != NULL &&
+	    cep_yamlget_in_list("labelSelector", ts->one_of);
+	if (sel != NULL && pod != NULL && !net) {
+		snprintf(p, sizeof(p), "%s.labelSelector", path);
+		cep_exp_val_diag(v, sel, p,
+		    "both 'pod' and 'labelSelector' "
+		    "given, expected exactly one of pod, labelSelector");
+	}
+	const cep_yaml_node *first = NULL;
+	for (size_t i = 0; how[i] != NULL; i++) {
+		const cep_yaml_node *k = cep_yamldoc_get(n, how[i]);
+		if (k == NULL)
+			continue;
+		snprintf(p, sizeof(p), "%s.%s", path, how[i]);
+		if (sel == NULL)
+			cep_exp_val_diag(v, k, p,
+			    "%s is only used with "
+			    "labelSelector, expected labelSelector or no %s",
+			    how[i], how[i]);
+		else if (first != NULL)
+			cep_exp_val_diag(v, k, p,
+			    "both 'count' and 'percentage' "
+			    "given, expected exactly one of count, percentage");
+		first = k;
+	}
+	if (kube && sel != NULL && first == NULL)
+		cep_exp_val_diag(v, n, path,
+		    "labelSelector given without count "
+		    "or percentage, expected exactly one of count, percentage");
+}
+
 /* Node-level faults: a kubernetes target acts on a pod (the runner runs
  * on its node), so pod is required there and the host's own resources
  * (pid, netns, cgroup: they would be the node's, picked blind) are
@@ -452,12 +493,14 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	char p[96];
 	/* (one_of lists pod for the network types: it says it already) */
 	if (kube && cep_yamldoc_get(n, "pod") == NULL &&
+	    cep_yamldoc_get(n, "labelSelector") == NULL &&
 	    (ts->one_of == NULL || !cep_yamlget_in_list("pod", ts->one_of)))
 		cep_exp_val_diag(v, n, path,
 		    "fault type \"%s\" on a kubernetes "
 		    "target acts on a pod: missing 'pod', expected the name of "
-		    "a pod in spec.target.namespace",
+		    "a pod in spec.target.namespace (or labelSelector)",
 		    ts->type);
+	check_pod_selection(v, n, path, ts, kube);
 	for (size_t i = 0; kube && host_keys[i] != NULL; i++) {
 		const cep_yaml_node *k = cep_yamldoc_get(n, host_keys[i]);
 		if (k == NULL)
@@ -470,7 +513,8 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 		    host_keys[i]);
 	}
 	/* on kubernetes, a container without pod is the missing pod above */
-	static const char *const pod_keys[] = {"pod", "container", NULL};
+	static const char *const pod_keys[] = {"pod", "container",
+	    "labelSelector", NULL};
 	for (size_t i = 0; !kube && pod_keys[i] != NULL; i++) {
 		const cep_yaml_node *k = cep_yamldoc_get(n, pod_keys[i]);
 		if (k == NULL)

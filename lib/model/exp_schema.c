@@ -62,8 +62,20 @@ static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
 		   "on its node"}, \
 	{.key = "container", .kind = CEP_PARAM_STRING, .min = 1, .max = 63, \
 	    .format = CEP_FMT_NAME, \
-	    .doc = "kubernetes targets: the container of pod (default: the " \
-		   "pod's only container)"}
+	    .doc = "kubernetes targets: the container of each pod (default: " \
+		   "the pod's only container)"}, \
+	{.key = "labelSelector", .kind = CEP_PARAM_STRING, .min = 1, \
+	    .max = 1024, \
+	    .doc = "kubernetes targets, instead of pod: label selector of " \
+		   "the pods (\"app=web,tier!=db\"); the fault acts on " \
+		   "count or percentage of the matching Running pods, chosen " \
+		   "at random at injection"}, \
+	{.key = "count", .kind = CEP_PARAM_INT, .min = 1, .max = 1000, \
+	    .doc = "with labelSelector: pods chosen (capped by the policy)"}, \
+	{.key = "percentage", .kind = CEP_PARAM_PERCENT, .min = 1, \
+	    .max = 100, \
+	    .doc = "with labelSelector: share of the matching Running pods " \
+		   "chosen, rounded up (capped by the policy)"}
 
 /* Optional host target of the resource faults: at most one of these
  * (checked by the runner; one_of here would make one mandatory). */
@@ -167,7 +179,8 @@ static const char *const dns_errors[] = {"nxdomain", "servfail", "timeout",
 	{.key = "ports", .kind = CEP_PARAM_STRLIST, .min = 1, .max = 32, \
 	    .doc = "only TCP/UDP traffic to or from these ports (\"53\", " \
 		   "\"8000-8080\"); default every packet"}
-static const char *const net_one_of[] = {"pid", "netns", "pod", NULL};
+static const char *const net_one_of[] = {"pid", "netns", "pod",
+    "labelSelector", NULL};
 
 static const cep_exp_param_spec network_loss[] = {
 	NET_TARGET_PARAMS,

@@ -284,3 +284,35 @@ Test(kube_pod, control_plane_fallback_in_secret_and_env)
 	cr_assert_null(at(s, "data.cp-url"));
 	json_decref(s);
 }
+
+/* The pod targets of a run: named pods and label selectors (the runner
+ * chooses among the matching pods; the delegate places it on their
+ * node), their capabilities merged; pod-delete's selector is not one. */
+Test(kube_pod, targets_named_and_by_selector)
+{
+	static const char y[] =
+	    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata: {name: t}\n"
+	    "spec:\n  target: {kind: kubernetes, connector: c, namespace: s}\n"
+	    "  duration: 10s\n  faults:\n"
+	    "    - {name: a, type: network-loss, pod: web-0, percent: 5}\n"
+	    "    - {name: b, type: cpu-hog, labelSelector: app=web, count: 2}\n"
+	    "    - {name: c, type: network-loss, labelSelector: app=web, "
+	    "percentage: 50, percent: 5}\n"
+	    "    - {name: d, type: pod-delete, labelSelector: app=db, "
+	    "count: 1}\n";
+	cep_exp *e = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_exp_parse(y, strlen(y), "t.yaml", &e, NULL, &err),
+	    CEP_OK, "%s", err.msg);
+	cep_exec_pods p;
+	cr_assert_eq(delegate_kpod_targets(e, &p, &err), CEP_OK, "%s", err.msg);
+	cr_assert_eq(p.n, 2, "web-0 and app=web (once)");
+	cr_assert_str_eq(p.pod[0], "web-0");
+	cr_assert_str_eq(p.selector[0], "");
+	cr_assert_str_eq(p.pod[1], "");
+	cr_assert_str_eq(p.selector[1], "app=web");
+	cr_assert_eq(p.caps,
+	    CEP_KCAP_NET_ADMIN | CEP_KCAP_SYS_ADMIN | CEP_KCAP_SYS_PTRACE);
+	cr_assert(p.cgroupfs, "cpu-hog by selector mounts cgroupfs");
+	cep_exp_free(e);
+}

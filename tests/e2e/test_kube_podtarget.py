@@ -24,7 +24,9 @@ from kube_e2e import CONNECTOR, NS, KubeEnv, rbac_rules, wait_proc
 TARGET_IMAGE = "cep.io/target:e2e"
 
 
-def experiment(name, pod, duration):
+def experiment(name, pod, duration, target=None):
+    """target: the fault's target lines (default `pod: POD`)."""
+    target = target or f"pod: {pod}"
     return f"""apiVersion: cep.io/v1
 kind: Experiment
 metadata:
@@ -39,7 +41,7 @@ spec:
   faults:
     - name: cut
       type: network-loss
-      pod: {pod}
+      {target}
       percent: 100
 """
 
@@ -60,29 +62,36 @@ class PodTargetCase(unittest.TestCase):
         self.pod = self.start_target()
 
     def start_target(self):
+        return self.start_pod("web-0", "node-2", {"app": "web"})
+
+    def start_pod(self, name, node, labels):
         pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": "web-0", "namespace": NS, "labels": {"app": "web"}},
-               "spec": {"nodeName": "node-2",
+               "metadata": {"name": name, "namespace": NS, "labels": labels},
+               "spec": {"nodeName": node,
                         "containers": [{"name": "web", "image": TARGET_IMAGE,
                                         "args": ["3600"]}]}}
         self.env.kubectl("create", "-f", "-", stdin=json.dumps(pod))
-        ok = wait_until(lambda: self.target_obj()["status"].get("phase") == "Running", 30, 0.2)
-        self.assertTrue(ok, "target pod not Running:\n" + self.env.logs())
+        ok = wait_until(lambda: self.target_obj(name)["status"].get("phase") == "Running",
+                        30, 0.2)
+        self.assertTrue(ok, f"pod {name} not Running:\n" + self.env.logs())
         # Running is reported as the container's process starts: give it
         # the moment it takes to join its cgroup
-        self.assertTrue(wait_until(self.target_pid, 10, 0.1),
-                        "no process in the target's cgroup:\n" + self.env.logs())
-        return "web-0"
+        self.assertTrue(wait_until(lambda: self.pod_pid(name), 10, 0.1),
+                        f"no process in the cgroup of {name}:\n" + self.env.logs())
+        return name
 
     # -- observing from outside ----------------------------------------
-    def target_obj(self):
-        return self.env.kubectl_json("get", "pod", "web-0", "-n", NS)
+    def target_obj(self, name="web-0"):
+        return self.env.kubectl_json("get", "pod", name, "-n", NS)
 
     def target_pid(self):
-        """The target container's process: the one whose cgroup path ends
+        return self.pod_pid("web-0")
+
+    def pod_pid(self, name):
+        """The pod's container's process: the one whose cgroup path ends
         in the containerID kubectl reports (an independent reading of what
         lib/ctrpid does)."""
-        cid = self.target_obj()["status"]["containerStatuses"][0]["containerID"]
+        cid = self.target_obj(name)["status"]["containerStatuses"][0]["containerID"]
         hexid = cid.split("://", 1)[1]
         for pid in procs():
             try:

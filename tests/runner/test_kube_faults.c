@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "kube.h"
 #include "kube_target.h"
+#include "pod_select.h"
 #include "kubeapi_fixture.h"
 #include "probe.h"
 #include "rt.h"
@@ -652,4 +653,47 @@ Test(kube, pod_delete_403_mid_run_is_the_run_error)
 	json_decref(rv.before);
 	runner_kube_target_reset();
 	cep_kube_free(dk);
+}
+
+/* Pods chosen by label selector for a node-level fault (pod_select.h):
+ * count or percentage (rounded up) of the Running pods, distinct, capped
+ * by maxTargets; none matching is an error naming the selector. */
+Test(kube, pods_chosen_by_selector)
+{
+	create_deployment("shop", "api", 5);
+	wait_ready("shop", "api", 5);
+	json_t *run = running("shop", "api");
+	char pods[8][254];
+	size_t n, matching;
+	bool capped;
+	cep_err err = {0};
+	cr_assert_eq(runner_podsel_choose("app=api", 3, 0, pods, 8, &n,
+	                 &matching, &capped, &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(matching, 5);
+	cr_assert(!capped);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(in_list(run, pods[i]),
+		    "%s is not a Running app=api pod", pods[i]);
+		for (size_t j = 0; j < i; j++)
+			cr_assert_str_neq(pods[i], pods[j]);
+	}
+	cr_assert_eq(runner_podsel_choose("app=api", 0, 50, pods, 8, &n,
+	                 &matching, &capped, &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(n, 3, "50%% of 5 rounded up");
+	runner_kube_target_set(K, "shop", 2);
+	cr_assert_eq(runner_podsel_choose("app=api", 0, 100, pods, 8, &n,
+	                 &matching, &capped, &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_eq(n, 2, "policy.kubernetes.maxTargets");
+	cr_assert(capped);
+	cr_assert_eq(runner_podsel_choose("app=none", 1, 0, pods, 8, &n,
+	                 &matching, &capped, &err),
+	    CEP_FAILED_PRECONDITION);
+	cr_assert_eq(n, 0);
+	cr_assert(strstr(err.msg, "no Running pod matches app=none in shop"),
+	    "%s", err.msg);
+	json_decref(run);
 }

@@ -57,11 +57,11 @@ Test(kube_rbac, runner_tables)
 	cr_assert_str_eq(perms_of("k8s"),
 	    "/pods:get /pods:list "
 	    "apps/deployments:get apps/deployments:list");
-	/* node-level faults read their target pod; host-only types and
+	/* node-level faults read their target pod (list: by labelSelector); host-only types and
 	 * probes need nothing from the API */
-	cr_assert_str_eq(perms_of("cpu-hog"), "/pods:get");
-	cr_assert_str_eq(perms_of("network-loss"), "/pods:get");
-	cr_assert_str_eq(perms_of("disk-fill"), "/pods:get");
+	cr_assert_str_eq(perms_of("cpu-hog"), "/pods:get /pods:list");
+	cr_assert_str_eq(perms_of("network-loss"), "/pods:get /pods:list");
+	cr_assert_str_eq(perms_of("disk-fill"), "/pods:get /pods:list");
 	cr_assert_str_eq(perms_of("process-kill"), "");
 	cr_assert_str_eq(perms_of("http"), "");
 	const cep_kube_perm *p = NULL;

@@ -213,7 +213,7 @@ Test(exp_kube, pod_targets)
 	    "kubernetes target acts on a pod: missing 'pod'");
 	expect_one(KUBE "  faults:\n"
 	                "    - {name: l, type: network-loss, percent: 5}\n",
-	    "e.yaml:9:7: spec.faults[0]: none of pid, netns, pod given");
+	    "e.yaml:9:7: spec.faults[0]: none of pid, netns, pod, labelSelector given");
 	expect_one(KUBE
 	    "  faults:\n"
 	    "    - {name: l, type: network-loss, pid: 42, percent: 5}\n",
@@ -246,4 +246,66 @@ Test(exp_kube, pod_targets)
 	    "    - {name: l, type: dns-error, pod: w, container: \"-x\", "
 	    "names: [a.b]}\n",
 	    "a DNS label");
+}
+
+/* Pods chosen like pod-delete chooses them: labelSelector with exactly
+ * one of count and percentage, instead of pod (issue 14). */
+Test(exp_kube, pod_targets_by_selector)
+{
+	cep_exp *e = parse_ok(KUBE
+	    "  faults:\n"
+	    "    - {name: l, type: network-loss, labelSelector: app=web, "
+	    "count: 2, percent: 50}\n"
+	    "    - {name: c, type: cpu-hog, labelSelector: \"app=db,tier!=x\", "
+	    "percentage: 50%, container: pg}\n");
+	const cep_exp_item *it = cep_exp_fault(e, 0);
+	cr_assert_str_eq(cep_exp_str(it, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(it, "count"), 2);
+	cr_assert(!cep_exp_has(it, "percentage"));
+	cr_assert(!cep_exp_has(it, "pod"));
+	it = cep_exp_fault(e, 1);
+	cr_assert_eq(cep_exp_int(it, "percentage"), 50);
+	cr_assert(!cep_exp_has(it, "count"));
+	cr_assert_str_eq(cep_exp_str(it, "container"), "pg");
+	cep_exp_free(e);
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, pod: w, "
+	                "labelSelector: app=w, count: 1}\n",
+	    "e.yaml:9:55: spec.faults[0].labelSelector: both 'pod' and "
+	    "'labelSelector' given, expected exactly one of pod, labelSelector");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: l, type: network-loss, pod: w, "
+	                "labelSelector: app=w, count: 1, percent: 5}\n",
+	    "spec.faults[0].labelSelector: both 'pod' and 'labelSelector' "
+	    "given");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: memory-hog, mib: 1}\n",
+	    "e.yaml:9:7: spec.faults[0]: fault type \"memory-hog\" on a "
+	    "kubernetes target acts on a pod: missing 'pod'");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: l, type: dns-error, names: [a.b]}\n",
+	    "e.yaml:9:7: spec.faults[0]: none of pid, netns, pod, "
+	    "labelSelector given");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, labelSelector: a=b}\n",
+	    "e.yaml:9:7: spec.faults[0]: labelSelector given without count "
+	    "or percentage");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, labelSelector: a=b, "
+	                "count: 1, percentage: 10}\n",
+	    "e.yaml:9:74: spec.faults[0].percentage: both 'count' and "
+	    "'percentage' given");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, pod: w, count: 1}\n",
+	    "e.yaml:9:47: spec.faults[0].count: count is only used with "
+	    "labelSelector");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, labelSelector: a=b, "
+	                "percentage: 0}\n",
+	    "spec.faults[0].percentage: ");
+	expect_one(HOST "  faults:\n"
+	                "    - {name: c, type: cpu-hog, labelSelector: a=b, "
+	                "count: 1}\n",
+	    "spec.faults[0].labelSelector: labelSelector is for kubernetes "
+	    "targets, but spec.target.kind is host");
 }
