@@ -7,7 +7,8 @@
  * keeps connections and TLS sessions per endpoint. A client with no
  * protocol of its own (the runner's http and prometheus probes) makes its
  * one request with cep_http_fetch (fetch.c). No file outside lib/http
- * includes <curl/curl.h> (scripts/checksrc.sh).
+ * includes <curl/curl.h> (scripts/checksrc.sh). libcurl is loaded on first
+ * use (curl_lazy.c); when it cannot be, cep_http_global_init says why.
  */
 #ifndef CEP_HTTP_H
 #define CEP_HTTP_H
