@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "exp.h"
 #include "kube_pod.h"
@@ -377,11 +376,7 @@ static krun *krun_new(kube_exec *kx, const char *id, const char *ns,
 	atomic_init(&kr->kill_asked, false);
 	atomic_init(&kr->launched, false);
 	atomic_init(&kr->hub, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&kr->wcv, &ca);
-	pthread_condattr_destroy(&ca);
+	cep_clock_cond_init(&kr->wcv);
 	return kr;
 }
 

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kube_pod.h"
 #include "log.h"
@@ -359,12 +358,10 @@ static bool wait_event(krun *kr, int64_t until, char *waiting, size_t len)
 {
 	khub *h = atomic_load(&kr->hub);
 	pthread_mutex_lock(&h->mu);
+	int64_t left;
 	while (!kr->wdone && !delegate_kx_stop_asked(kr) &&
-	    cep_clock_mono_ms() < until) {
-		struct timespec ts = {.tv_sec = (time_t)(until / 1000),
-		    .tv_nsec = (long)(until % 1000) * 1000000L};
-		pthread_cond_timedwait(&kr->wcv, &h->mu, &ts);
-	}
+	    (left = until - cep_clock_mono_ms()) > 0)
+		cep_clock_cond_wait_ms(&kr->wcv, &h->mu, left);
 	bool done = kr->wdone;
 	snprintf(waiting, len, "%s", kr->waiting);
 	pthread_mutex_unlock(&h->mu);
