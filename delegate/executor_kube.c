@@ -4,8 +4,8 @@
  * by that Pod (objects: kube_pod.c; the whole story: docs/kubernetes.md).
  *
  * Nothing here blocks the monitor. Each run has a thread (the "watcher")
- * that creates the Pod, then the Secret, then watches the Pod until it
- * ends; kill and undo run on a second per-run thread (the "op"). poll()
+ * that creates the Pod, then the Secret, then follows the Pod until it
+ * ends through its connector's watch of the namespace; kill and undo run on a second per-run thread (the "op"). poll()
  * only reads what the watcher last saw; undo() starts the cleanup and
  * answers CEP_EXEC_PENDING until the Pod and the Secret are confirmed
  * gone (GET -> 404) or the bound (5 min) passed. So a dead API server
@@ -256,7 +256,8 @@ static void *watcher_main(void *arg)
 	krun *kr = arg;
 	cep_err err = {0};
 	cep_kube *k = NULL;
-	if (delegate_kx_client(kr->kc, &k, &err) != CEP_OK) {
+	if (delegate_kx_client(kr->kc, &k, &err) != CEP_OK ||
+	    delegate_kx_watch_join(kr, k, &err) != CEP_OK) {
 		atomic_store(&kr->launched, true);
 		delegate_kx_ended(kr, "launch failed: %s", err.msg);
 	} else if (!kr->adopted && create_objects(kr, k, &err) != CEP_OK) {
@@ -267,6 +268,7 @@ static void *watcher_main(void *arg)
 		wipe_identity(kr);
 		delegate_kx_watch_pod(kr, k);
 	}
+	delegate_kx_watch_leave(kr);
 	wipe_identity(kr);
 	pthread_mutex_lock(&kr->kx->mu);
 	kr->watcher_done = true;
@@ -421,17 +423,21 @@ static krun *krun_new(kube_exec *kx, const char *id, const char *ns,
 	atomic_init(&kr->stop, false);
 	atomic_init(&kr->kill_asked, false);
 	atomic_init(&kr->launched, false);
+	atomic_init(&kr->hub, NULL);
+	cep_clock_cond_init(&kr->wcv);
 	return kr;
 }
 
 static void krun_free(krun *kr)
 {
 	atomic_store(&kr->stop, true);
+	delegate_kx_watch_wake(kr);
 	if (kr->watcher_started)
 		pthread_join(kr->watcher, NULL);
 	if (kr->op_started)
 		pthread_join(kr->op, NULL);
 	wipe_identity(kr);
+	pthread_cond_destroy(&kr->wcv);
 	free(kr);
 }
 
@@ -607,6 +613,8 @@ static enum cep_exec_state kube_undo(void *impl, const char *run_id,
 	if (!kr->undo_started) {
 		kr->undo_started = start_op(kr, OP_UNDO);
 		pthread_mutex_unlock(&kx->mu);
+		/* kr is freed only by a later undo of the monitor's */
+		delegate_kx_watch_wake(kr);
 		return CEP_EXEC_PENDING;
 	}
 	if (!kr->undo_done || !kr->op_done ||
@@ -643,6 +651,7 @@ static void kube_free(void *impl)
 		krun_free(kr);
 	}
 	for (size_t i = 0; i < kx->nconns; i++) {
+		delegate_kx_hubs_free(&kx->conns[i]);
 		cep_kube_free(kx->conns[i].k);
 		pthread_mutex_destroy(&kx->conns[i].mu);
 	}

@@ -7,8 +7,9 @@
  * for use outside these files.
  *
  * Locking: kx->mu guards the run list and each krun's phase, what and op
- * fields; it is never held across a network call. kconn->mu guards only
- * the lazy creation of that connector's client.
+ * fields; it is never held across a network call. kconn->mu guards the
+ * lazy creation of that connector's client and its list of pod watches
+ * (executor_kube_watch.c says how those lock).
  */
 #ifndef CEP_EXECUTOR_KUBE_INT_H
 #define CEP_EXECUTOR_KUBE_INT_H
@@ -21,10 +22,13 @@
 #include "executor.h"
 #include "kube.h"
 
+typedef struct khub khub; /* executor_kube_watch.c */
+
 typedef struct kconn {
 	const cep_connector *c;
 	pthread_mutex_t mu;
 	cep_kube *k; /* made on first use, shared */
+	khub *hubs;  /* mu: its pod watches, one per namespace */
 } kconn;
 
 enum kphase { KP_LAUNCHING, KP_RUNNING, KP_ENDED };
@@ -59,6 +63,13 @@ typedef struct krun {
 	int undo_rv;
 	char undo_msg[512];
 	struct krun *next;
+	/* the pod watch it joined (executor_kube_watch.c), kept after it
+	 * left; the rest under that hub's mu */
+	khub *_Atomic hub;
+	struct krun *hub_next;
+	pthread_cond_t wcv; /* an event for it, or stop (CLOCK_MONOTONIC) */
+	bool wdone;         /* the pod ended, or watching it was refused */
+	char waiting[256];  /* why a Pending pod waits */
 } krun;
 
 typedef struct kcollect kcollect;
@@ -89,8 +100,16 @@ void delegate_kx_ended(krun *kr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool delegate_kx_stop_asked(krun *kr);
 const char *delegate_kx_obj_str(json_t *o, const char *a, const char *b);
-/* executor_kube_watch.c: follows the created (or adopted) Pod to its end. */
+/* executor_kube_watch.c: join the connector's watch of the run's
+ * namespace (before the Pod is created), follow the created (or adopted)
+ * Pod to its end, leave (always, joined or not); free a connector's
+ * watches (at executor free, the runs gone). */
+int delegate_kx_watch_join(krun *kr, cep_kube *k, cep_err *err);
 void delegate_kx_watch_pod(krun *kr, cep_kube *k);
+void delegate_kx_watch_leave(krun *kr);
+/* After kr->stop was set, with no lock held: the watcher sees it now. */
+void delegate_kx_watch_wake(krun *kr);
+void delegate_kx_hubs_free(kconn *kc);
 /* executor_kube_cleanup.c. stash: remembers where a pod-target run's
  * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
  * op. free_all: joins and frees every cleanup (at executor free). */

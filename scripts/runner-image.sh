@@ -9,7 +9,8 @@
 # Why it looks the way it does:
 # - not static: Debian 12 ships no libnftables.a, libmnl.a nor
 #   libnfnetlink.a, so the runner stays dynamic and the image holds it
-#   plus exactly its shared-library closure (ldd), each library under the
+#   plus exactly its shared-library closure (ldd) and libcurl's (which
+#   it loads on first use, lib/http/curl_lazy.c), each library under the
 #   path ldd resolved it to, and the dynamic loader at the binary's
 #   PT_INTERP; the loader's built-in search path finds them (no
 #   ld.so.cache). No shell, no package manager, no other program.
@@ -61,14 +62,18 @@ interp=$(readelf -l "$runner" | sed -n 's/.*Requesting program interpreter: \(.*
 put "$interp" "$interp"
 # "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)"; a library
 # ldd cannot find fails the build rather than an image that cannot start
-ldd "$runner" >"$work/ldd"
+# ldconfig is in sbin, not on every user's PATH
+ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)
+curl=$("$ldconfig" -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')
+[ -n "$curl" ] || { echo "runner-image: no libcurl.so.4 (ldconfig -p)" >&2; exit 1; }
+{ ldd "$runner"; echo "	libcurl.so.4 => $curl (0x0)"; ldd "$curl"; } >"$work/ldd"
 if grep -q 'not found' "$work/ldd"; then
 	grep 'not found' "$work/ldd" >&2
 	echo "runner-image: unresolved libraries" >&2
 	exit 1
 fi
 sed -n 's/^[[:space:]]*[^ ]* => \(\/[^ ]*\) (0x[0-9a-f]*)$/\1/p' "$work/ldd" |
-	while read -r lib; do put "$lib" "$lib"; done
+	sort -u | while read -r lib; do put "$lib" "$lib"; done
 put "$cabundle" "$cabundle"
 chmod 0644 "$root$cabundle"
 

@@ -20,6 +20,9 @@ bool cep_clock_parse_duration_ms(const char *s, int64_t *out_ms);
 /* 90500 -> "1m30.5s" */
 void cep_clock_format_duration(int64_t ms, char *buf, size_t len);
 
+/* pthread_cond_init on CLOCK_MONOTONIC, what cep_clock_cond_wait_ms
+ * expects. Returns pthread_cond_init's result. */
+int cep_clock_cond_init(pthread_cond_t *cv);
 /* pthread_cond_timedwait for ms milliseconds on a condition variable
  * created with CLOCK_MONOTONIC (pthread_condattr_setclock), mu held:
  * wall-clock steps must not stretch or cut a daemon's waits. */

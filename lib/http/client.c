@@ -33,9 +33,11 @@ struct cep_http_client {
 	struct curl_slist *connect_to;
 	CURLSH *share;
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
-	pthread_mutex_t mu; /* the pool and the counters */
+	pthread_mutex_t mu;   /* the pool and the counters */
+	pthread_cond_t freed; /* a pooled handle came back */
 	CURL **idle;
 	unsigned nidle;
+	unsigned busy; /* pooled handles in use (streams not counted) */
 	uint64_t calls, connects;
 };
 
@@ -85,6 +87,7 @@ cep_http_client *cep_http_client_new(const cep_http_client_opts *o)
 		return NULL;
 	c->o = *o;
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->freed, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_mu[i], NULL);
 	unsigned max = o->pool_max ? o->pool_max : POOL_DEFAULT;
@@ -120,6 +123,7 @@ void cep_http_client_free(cep_http_client *c)
 	free(c->no_proxy);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_mu[i]);
+	pthread_cond_destroy(&c->freed);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -145,19 +149,34 @@ void cep_http_totals(uint64_t *calls, uint64_t *connects)
 
 /* A stream gets a handle of its own: its connection ends with it (in the
  * stream's multi handle), and a pooled handle would come back without
- * the connection it had. */
+ * the connection it had. Other requests share at most pool_max handles:
+ * one more waits for a handle to come back rather than open a connection
+ * (a TLS handshake, and an SSL_CTX libcurl builds per connection) that
+ * the pool could not keep afterwards. A request holds one handle at a
+ * time and never waits while holding one, so the wait ends. */
 static CURL *take(cep_http_client *c, bool stream)
 {
 	CURL *h = NULL;
 	pthread_mutex_lock(&c->mu);
-	if (c->nidle > 0 && !stream)
-		h = c->idle[--c->nidle];
+	if (!stream) {
+		while (c->nidle == 0 && c->busy >= c->o.pool_max)
+			pthread_cond_wait(&c->freed, &c->mu);
+		if (c->nidle > 0)
+			h = c->idle[--c->nidle];
+		c->busy++;
+	}
 	pthread_mutex_unlock(&c->mu);
-	return h != NULL ? h : curl_easy_init();
+	if (h == NULL && (h = curl_easy_init()) == NULL && !stream) {
+		pthread_mutex_lock(&c->mu);
+		c->busy--;
+		pthread_cond_signal(&c->freed);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return h;
 }
 
 /* Back to the pool with its options cleared (its connections kept); a
- * stream's handle, or one past pool_max, is closed. */
+ * stream's handle is closed. */
 static void give_back(cep_http_client *c, CURL *h, long connects, bool stream)
 {
 	curl_easy_reset(h);
@@ -167,9 +186,11 @@ static void give_back(cep_http_client *c, CURL *h, long connects, bool stream)
 	c->connects += n;
 	atomic_fetch_add(&all_calls, 1);
 	atomic_fetch_add(&all_connects, n);
-	if (!stream && c->nidle < c->o.pool_max) {
-		c->idle[c->nidle++] = h;
+	if (!stream) {
+		c->busy--;
+		c->idle[c->nidle++] = h; /* busy + nidle <= pool_max */
 		h = NULL;
+		pthread_cond_signal(&c->freed);
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (h != NULL)

@@ -7,7 +7,8 @@
  * keeps connections and TLS sessions per endpoint. A client with no
  * protocol of its own (the runner's http and prometheus probes) makes its
  * one request with cep_http_fetch (fetch.c). No file outside lib/http
- * includes <curl/curl.h> (scripts/checksrc.sh).
+ * includes <curl/curl.h> (scripts/checksrc.sh). libcurl is loaded on first
+ * use (curl_lazy.c); when it cannot be, cep_http_global_init says why.
  */
 #ifndef CEP_HTTP_H
 #define CEP_HTTP_H
@@ -95,7 +96,8 @@ char *cep_http_escape(const char *s);
  * Keeps connections and TLS sessions for reuse across requests: a small
  * pool of libcurl easy handles (each keeps its own live connections; one
  * handle is used by one request at a time, so calls from several threads
- * are safe) over one share of TLS sessions and DNS answers (a new
+ * are safe; past the pool's size a call waits for a handle rather than
+ * open a connection the pool could not keep) over one share of TLS sessions and DNS answers (a new
  * connection resumes the session). HTTP/2 when the server offers it. */
 typedef struct cep_http_client cep_http_client;
 
@@ -118,7 +120,9 @@ typedef struct cep_http_client_opts {
 	const char *connect_to;     /* "host:port:host2:port2" or NULL */
 	bool accept_encoding;       /* ask for any encoding libcurl decodes */
 	int64_t connect_timeout_ms; /* 0: libcurl's */
-	unsigned pool_max;          /* idle handles kept; 0: 8 */
+	/* handles kept, and requests at once (streams apart): one more
+	 * waits for a handle to come back; 0: 8 */
+	unsigned pool_max;
 } cep_http_client_opts;
 
 /* Copies the strings of o (not the blobs). NULL without memory, or when

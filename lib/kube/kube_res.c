@@ -177,13 +177,13 @@ int cep_kube_delete(cep_kube *k, const cep_kube_res *r, const char *ns,
 	if (o != NULL && o->uid != NULL)
 		json_object_set_new(body, "preconditions",
 		    json_pack("{s:s}", "uid", o->uid));
-	json_t *out = NULL;
+	/* the answer (the object being deleted, or a Status) is not used:
+	 * not parsed either */
 	cep_kube_req req = {.method = "DELETE",
 	    .path = path,
 	    .body = body,
 	    .what = what};
-	rc = cep_kube_request(k, &req, NULL, &out, err);
-	json_decref(out);
+	rc = cep_kube_request(k, &req, NULL, NULL, err);
 	json_decref(body);
 	return rc;
 }

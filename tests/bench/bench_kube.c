@@ -12,10 +12,13 @@
  * deleted and confirmed gone - the executor's whole life cycle, driven the
  * way the delegate's monitor drives it (launch, poll, undo until done).
  *
- * Two rounds over the same servers: the healthy connectors alone (the slow
- * one unused), then all of them with the slow one. Per connector: launch-to-Running p50/p95 (seen by a
- * watch of this program's own, per server); wall time; CPU time of this
- * process per launch (getrusage, minus the benchmark's own watch threads);
+ * Three rounds over the same servers and one executor (as a delegate
+ * keeps one): the healthy connectors alone (the slow one unused), first
+ * with no connection open (cold), then again on the connections the first
+ * left (warm); then all of them with the slow one. Per connector:
+ * launch-to-Running p50/p95 (seen by a watch of this program's own, per
+ * server); wall time; CPU time of this process per launch (getrusage,
+ * minus the benchmark's own watch threads); API calls and new connections;
  * and the healthy connectors' p95 with vs without the slow one - what one
  * slow API server costs the others.
  *
@@ -355,8 +358,10 @@ static int launch_all(cep_executor *ex, int skip, int *failed)
 	return 0;
 }
 
-/* What the delegate's monitor does: poll each runner; once it exited,
- * undo until the executor confirms its objects are gone. */
+/* What the delegate's monitor does, at its pace (delegate/monitor.c,
+ * TICK_MS): poll each runner; once it exited, undo until the executor
+ * confirms its objects are gone. */
+#define MONITOR_TICK_MS 100
 static int drive(cep_executor *ex, int *failed)
 {
 	int left = B.nrun;
@@ -390,7 +395,7 @@ static int drive(cep_executor *ex, int *failed)
 			r->t_done = cep_clock_mono_ms();
 			left--;
 		}
-		cep_clock_sleep_ms(50);
+		cep_clock_sleep_ms(MONITOR_TICK_MS);
 	}
 	return left;
 }
@@ -436,16 +441,9 @@ static void http_counts(uint64_t *calls, uint64_t *conns)
 
 /* One round. slow >= 0: that connector is slow and takes its share of
  * the runs; skip >= 0: that connector gets none. */
-static int round_run(cep_connectors *cs, const char *label, int slow, int skip,
+static int round_run(cep_executor *ex, const char *label, int slow, int skip,
     int64_t *healthy_p95)
 {
-	cep_executor *ex = NULL;
-	cep_err err;
-	if (delegate_executor_kube_new(cs, "bench", "tls+tcp://127.0.0.1:9",
-	        &ex, &err) != CEP_OK) {
-		fprintf(stderr, "bench_kube: executor: %s\n", err.msg);
-		return -1;
-	}
 	int failed = 0;
 	int64_t cpu0 = cpu_us(RUSAGE_SELF), w0 = watchers_cpu();
 	uint64_t calls0, conns0;
@@ -455,7 +453,6 @@ static int round_run(cep_connectors *cs, const char *label, int slow, int skip,
 	int64_t t_launched = cep_clock_mono_ms();
 	int left = drive(ex, &failed);
 	int64_t wall = cep_clock_mono_ms() - t0;
-	delegate_executor_free(ex);
 	int64_t cpu = cpu_us(RUSAGE_SELF) - cpu0 - (watchers_cpu() - w0);
 	uint64_t calls, conns;
 	http_counts(&calls, &conns);
@@ -552,27 +549,43 @@ static int bench(const char *script)
 			                            NULL, watch_main,
 			                            &B.conns[i]) == 0;
 	}
-	/* Without first: whatever warming up favours goes to the round with
-	 * the slow connector, so its effect is not overstated. */
-	int64_t with = -1, without = -1;
+	/* One executor for all rounds, as a delegate keeps one: round 1
+	 * opens the connectors' connections (cold), round 2 is the same on
+	 * kept ones (warm). The slow connector last: what the warm rounds
+	 * favour goes to the round with it, so its effect is not
+	 * overstated. */
+	int64_t with = -1, without = -1, warm = -1;
+	cep_executor *ex = NULL;
+	if (rv == 0 &&
+	    delegate_executor_kube_new(cs, "bench", "tls+tcp://127.0.0.1:9",
+	        &ex, &err) != CEP_OK) {
+		fprintf(stderr, "bench_kube: executor: %s\n", err.msg);
+		rv = -1;
+	}
 	if (rv == 0) {
-		int r1 = round_run(cs,
-		    "round 1: the healthy connectors only, the "
+		int r1 = round_run(ex,
+		    "round 1 (cold): the healthy connectors only, the "
 		    "slow one unused",
 		    -1, B.c - 1, &without);
-		int r2 = set_latency(B.c - 1, B.slow_ms) == CEP_OK ?
-		    round_run(cs,
-		        "round 2: all connectors, the last one's API server delaying "
-		        "every call",
+		int r2 = round_run(ex,
+		    "round 2 (warm): the same again, connections kept", -1,
+		    B.c - 1, &warm);
+		int r3 = set_latency(B.c - 1, B.slow_ms) == CEP_OK ?
+		    round_run(ex,
+		        "round 3: all connectors, the last one's API server "
+		        "delaying every call",
 		        B.c - 1, -1, &with) :
 		    -1;
 		/* figures are printed either way; failures make the exit code */
-		rv = r1 < 0 || r2 < 0 ? -1 : r1 + r2;
+		rv = r1 < 0 || r2 < 0 || r3 < 0 ? -1 : r1 + r2 + r3;
 	}
+	delegate_executor_free(ex);
 	if (rv >= 0)
 		printf("\nslow connector's effect on the others: healthy p95 "
-		       "%lld ms with it (%lld ms per call), %lld ms without\n",
-		    (long long)with, (long long)B.slow_ms, (long long)without);
+		       "%lld ms with it (%lld ms per call), %lld ms without "
+		       "(cold), %lld ms without (warm)\n",
+		    (long long)with, (long long)B.slow_ms, (long long)without,
+		    (long long)warm);
 	atomic_store(&B.stop, true);
 	for (int i = 0; i < B.c; i++)
 		if (B.conns[i].th_started)

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -38,13 +39,17 @@ def blobs(tf):
 
 
 def closure(runner):
-    """Absolute paths: the loader and every library ldd resolves."""
+    """Absolute paths: the loader and every library ldd resolves, for
+    the runner and for libcurl (loaded on first use, lib/http/curl_lazy.c)."""
     interp = re.search(r"Requesting program interpreter: (\S+)\]",
                        subprocess.run(["readelf", "-l", runner], capture_output=True,
                                       text=True, check=True).stdout).group(1)
     ldd = subprocess.run(["ldd", runner], capture_output=True, text=True, check=True).stdout
     libs = set(re.findall(r"=> (/\S+) \(0x", ldd))
-    return {interp} | libs
+    cache = subprocess.run([shutil.which("ldconfig") or "/sbin/ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    curl = re.search(r"^\s*libcurl\.so\.4 .*=> (/\S+)$", cache, re.M).group(1)
+    ldd = subprocess.run(["ldd", curl], capture_output=True, text=True, check=True).stdout
+    return {interp, curl} | libs | set(re.findall(r"=> (/\S+) \(0x", ldd))
 
 
 class RunnerImage(unittest.TestCase):

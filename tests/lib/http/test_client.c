@@ -1,8 +1,9 @@
 /*
  * test_client.c - lib/http's client (client.c) against a real HTTPS server
  * (the Kubernetes API test server, tests/kubeapi): connections kept across
- * requests, one handle per request under threads, the CA in memory or as a
- * file, the stop flag of a stream, and what a failed code means.
+ * requests, one handle per request under threads and no more than the pool
+ * holds, the CA in memory or as a file, the stop flag of a stream, and what
+ * a failed code means.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -149,6 +150,34 @@ Test(http_client, threads_share_a_client)
 	cr_expect_eq(calls, 40);
 	/* at most one connection per handle in use at once */
 	cr_expect_leq(conns, (uint64_t)N, "%llu connections",
+	    (unsigned long long)conns);
+	cep_http_client_free(c);
+}
+
+/* More threads than handles: the extra requests wait for a kept handle
+ * instead of opening connections the pool could not keep. */
+Test(http_client, requests_past_the_pool_wait_for_a_kept_connection)
+{
+	cep_http_client_opts o = {.ca_file = ca_path,
+	    .proxy = "",
+	    .pool_max = 2};
+	cep_http_client *c = cep_http_client_new(&o);
+	cr_assert_not_null(c);
+	enum { N = 8 };
+	pthread_t th[N];
+	struct worker w[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct worker){.c = c};
+		pthread_create(&th[i], NULL, work, &w[i]);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(w[i].ok, 10);
+	}
+	uint64_t calls = 0, conns = 0;
+	cep_http_client_stats(c, &calls, &conns);
+	cr_expect_eq(calls, 10 * N);
+	cr_expect_leq(conns, 2, "%llu connections for a pool of 2",
 	    (unsigned long long)conns);
 	cep_http_client_free(c);
 }
