@@ -182,7 +182,7 @@ spec:
 class KubeEnv:
     def __init__(self, tag, delegate_drop=(), delegate_rules=None, runner_rules=None,
                  exec_images=None, pod_netns=(), image_archives=None, image=IMAGE,
-                 launch="1m"):
+                 launch="1m", app=None):
         harness.KUBECTL = kubectl_path()
         self.tmp = tempfile.mkdtemp(prefix=f"cep-{tag}-k-")
         self.users_file = os.path.join(self.tmp, "users.json")
@@ -199,7 +199,8 @@ class KubeEnv:
                                         **(exec_images or {})},
                            pod_netns=pod_netns, image_archives=image_archives)
             self.dir, self.port = self.api.dir, self.api.port
-            self.app = Appliance(tag)
+            # app: an appliance made elsewhere (e.g. pointed at a control plane)
+            self.app = app if app is not None else Appliance(tag)
             self._write_connector()
         except BaseException:
             self.close()
