@@ -35,7 +35,9 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--first-round", type=int, default=0, help="to replay: the first round's number")
-    ap.add_argument("--seed", type=int, default=None, help="default: from the clock (printed)")
+    seed = os.environ.get("CEP_CAMPAIGN_SEED")
+    ap.add_argument("--seed", type=int, default=int(seed) if seed else None,
+                    help="default: $CEP_CAMPAIGN_SEED, else from the clock (printed)")
     ap.add_argument("--bin", default=os.environ.get("CEP_BIN_DIR", os.path.join(SRC, "build", "bin")))
     ap.add_argument("--kube-share", type=float, default=1.0,
                     help="fraction of rounds with a Kubernetes run as well")
@@ -50,7 +52,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
 sys.path.insert(0, HERE)
 
 import cp_e2e  # noqa: E402
-from cep_e2e import experiment, procs, wait_until  # noqa: E402
+from cep_e2e import experiment, wait_until  # noqa: E402
 from kube_e2e import CONNECTOR, NS, KubeEnv, rbac_rules  # noqa: E402
 import accounting  # noqa: E402
 import secrets_scan  # noqa: E402
@@ -99,22 +101,8 @@ class Campaign:
         self.run_ids = set()
 
     # -- processes ----------------------------------------------------------
-    def kube_runner_pids(self):
-        mark = f"KUBERNETES_SERVICE_PORT={self.kube.port}".encode()
-        out = []
-        for pid, (comm, _) in procs().items():
-            if comm != "cep-runner":
-                continue
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    if mark in f.read().split(b"\0"):
-                        out.append(pid)
-            except OSError:
-                pass
-        return out
-
     def runner_pids(self):
-        return self.app.runner_pids() + self.kube_runner_pids()
+        return self.app.runner_pids() + self.kube.runner_pids()
 
     def mine(self, cmd):
         """A fault worker of this appliance: its command line names the home

@@ -14,26 +14,14 @@ import re
 import signal
 import subprocess
 import tempfile
-import time
 
-from cep_e2e import procs, wait_until
+from cep_e2e import cgroup2_root, procs, remove_cgroup, target_cgroup, wait_until
 
 WORKERS = ("cep-cpu-hog", "cep-mem-hog", "cep-io-stress", "cep-netq", "cep-dns")
 
 
 def sh(*args, check=True):
     return subprocess.run(list(args), capture_output=True, text=True, check=check)
-
-
-def cgroup2_root():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            parts = line.split()
-            sep = parts.index("-")
-            if parts[4] in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") and \
-                    parts[sep + 1] == "cgroup2":
-                return parts[4]
-    return None
 
 
 class HostTargets:
@@ -46,12 +34,7 @@ class HostTargets:
             root = cgroup2_root()
             if root is None:
                 raise RuntimeError("no cgroup v2 hierarchy")
-            # not "cep-*": the default policy refuses targets named like that
-            self.cg = os.path.join(root, f"chaos-campaign-{os.getpid()}")
-            os.mkdir(self.cg)
-            self.sleeper = subprocess.Popen(["sleep", "100000"])
-            with open(os.path.join(self.cg, "cgroup.procs"), "w") as f:
-                f.write(str(self.sleeper.pid))
+            self.cg, self.sleeper = target_cgroup(root, "campaign")
             self.fs = tempfile.mkdtemp(prefix="cep-campaign-fill-")
             sh("mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", self.fs)
             self.io = tempfile.mkdtemp(prefix="cep-campaign-io-")
@@ -161,10 +144,5 @@ class HostTargets:
             os.rmdir(self.io)
         if self.cg and os.path.isdir(self.cg):
             wait_until(lambda: not self.cgroup_strays(), 5)
-            for _ in range(100):
-                try:
-                    os.rmdir(self.cg)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            remove_cgroup(self.cg)
         self._del_netns()

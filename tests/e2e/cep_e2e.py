@@ -59,6 +59,41 @@ def pids_by_comm(comm, run_id=None):
             if c == comm and (run_id is None or ("--run-id" in cmd and run_id in cmd))]
 
 
+def cgroup2_root():
+    """Where the cgroup v2 hierarchy is mounted (None without one)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            sep = parts.index("-")
+            if parts[4] in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") and \
+                    parts[sep + 1] == "cgroup2":
+                return parts[4]
+    return None
+
+
+def target_cgroup(root, tag):
+    """A cgroup v2 group under root with a sleeping process in it, the
+    target of a test's cgroup faults; named chaos-TAG-PID, not cep-*: the
+    default policy refuses targets named like that. -> (path, Popen)"""
+    path = os.path.join(root, f"chaos-{tag}-{os.getpid()}")
+    os.mkdir(path)
+    sleeper = subprocess.Popen(["sleep", "100000"])
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(sleeper.pid))
+    return path, sleeper
+
+
+def remove_cgroup(path):
+    """rmdir a test cgroup once its last process is gone (the kernel
+    takes a moment after the exit)."""
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def wait_until(pred, timeout, step=0.02):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

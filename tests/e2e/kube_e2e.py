@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from cep_e2e import BIN, SRC, Appliance, wait_until
+from cep_e2e import BIN, SRC, Appliance, procs, wait_until
 
 sys.path.insert(0, os.path.join(SRC, "tests", "kubeapi"))
 import harness  # noqa: E402  (tests/kubeapi, found through SRC)
@@ -297,6 +297,22 @@ timeouts: {{request: 10s, launch: {self.launch}}}
             raise AssertionError(f"runner pod of {run_id} not seen"
                                  f"{' ' + phase if phase else ''}:\n" + self.logs())
         return got["v"]
+
+    def runner_pids(self):
+        """cep-runner processes this server's kubelet runs (their
+        environment names its port): other tests' runners are not ours."""
+        mark = f"KUBERNETES_SERVICE_PORT={self.port}".encode()
+        out = []
+        for pid, (comm, _) in procs().items():
+            if comm != "cep-runner":
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        out.append(pid)
+            except OSError:
+                pass
+        return out
 
     def wait_no_cep_objects(self, timeout=60):
         left = wait_until(lambda: not self.cep_objects(), timeout, 0.5)
