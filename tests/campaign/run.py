@@ -24,7 +24,9 @@ is not 0. Needs root (namespaces, cgroups, tmpfs); exits 77 otherwise.
 import argparse
 import os
 import random
+import shutil
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,6 +44,9 @@ def parse_args():
     ap.add_argument("--kube-share", type=float, default=1.0,
                     help="fraction of rounds with a Kubernetes run as well")
     ap.add_argument("--keep", action="store_true", help="keep the homes (printed) at the end")
+    ap.add_argument("--artifacts", default=None,
+                    help="where the logs of a round with a non-zero count go "
+                         "(default: a new folder under /tmp, printed)")
     return ap.parse_args()
 
 
@@ -80,8 +85,8 @@ def kube_spec(name, rng):
 
 
 class Campaign:
-    def __init__(self, seed, kube_share):
-        self.seed, self.kube_share = seed, kube_share
+    def __init__(self, seed, kube_share, artifacts):
+        self.seed, self.kube_share, self.artifacts = seed, kube_share, artifacts
         self.counts = accounting.Counts()
         self.host = self.site = self.kube = self.app = None
         # the plane's bearer token, marked so that the scan and a reader see it
@@ -167,7 +172,18 @@ class Campaign:
             time.sleep(max(0.0, t0 + at - time.monotonic()))
             self.kill(r, victim, pause, rng)
         self.check_alive(r)
+        before = len(self.counts.detail)
         self.settle(r, tids)
+        if len(self.counts.detail) != before:
+            self.keep_logs(r)
+
+    def keep_logs(self, r):
+        """The logs of a round that counted something, for a look (they hold
+        no secret: the scan checks the same files)."""
+        d = os.path.join(self.artifacts, f"round-{r}")
+        shutil.copytree(os.path.join(self.app.home, "log"), d, dirs_exist_ok=True)
+        shutil.copy(os.path.join(self.site.cp.dir, "cp.log"), d)
+        print(f"  round {r}: logs kept in {d}", flush=True)
 
     def settle(self, r, tids):
         """Wait for the round's tasks and runs to end, then count."""
@@ -245,7 +261,8 @@ def main():
     print(f"campaign: seed {seed}, rounds {ARGS.first_round}..{ARGS.first_round + ARGS.rounds - 1}, "
           f"binaries {os.environ['CEP_BIN_DIR']}", flush=True)
     t0 = time.monotonic()
-    c = Campaign(seed, ARGS.kube_share)
+    artifacts = ARGS.artifacts or tempfile.mkdtemp(prefix=f"cep-campaign-{seed}-")
+    c = Campaign(seed, ARGS.kube_share, artifacts)
     try:
         for r in range(ARGS.first_round, ARGS.first_round + ARGS.rounds):
             c.round(r)
