@@ -201,11 +201,24 @@ class Campaign:
             self.counts.unfinished(r, [f"run {x['run_id']} {x['state']}" for x in self.app.runs()
                                        if x["run_id"] in {y["run_id"] for y in runs}
                                        and x["state"] not in FINAL])
+        # the plane must hold the final state the appliance has (ReportRun)
+        agree = wait_until(lambda: not self.plane_disagrees(tids), 30, 0.5)
+        if not agree:
+            self.counts.unfinished(r, self.plane_disagrees(tids))
         for x in self.app.runs():
             if x["run_id"] in {y["run_id"] for y in runs}:
                 self.counts.run(x)
                 accounting.count_events(self.counts, r, self.site, self.app, x)
         self.faults_left(r)
+
+    def plane_disagrees(self, tids):
+        """Runs whose final state at the plane is not the appliance's."""
+        tasks = self.site.tasks()
+        states = {x["run_id"]: x["state"] for x in self.app.runs()}
+        return [f"run {t['run_id']} {states.get(t['run_id'])} at the appliance, "
+                f"{t.get('run_state') or 'no state'} at the plane"
+                for t in (tasks.get(i, {}) for i in tids)
+                if t.get("run_id") in states and t.get("run_state") != states[t["run_id"]]]
 
     def faults_left(self, r):
         def left():
