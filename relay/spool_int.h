@@ -16,12 +16,23 @@
 #define SPOOL_ROLL_MIN 4096u
 #define SPOOL_CURSOR "cursor"
 #define SPOOL_CURSOR_LEN 20u
+/* Slots of the per-run marks (a power of two): direct-mapped by a hash of
+ * the run id; a collision forgets the other run's mark, which can only let
+ * a re-sent batch through (the plane drops it), never hold an event back. */
+#define SPOOL_MARKS 1024u
+#define SPOOL_MARK_RUN 40u
 
 struct spool_rec {
 	uint64_t seg;
 	uint64_t off;
 	uint32_t len; /* framed: header + payload */
 	int64_t time_ms;
+};
+
+/* The highest seq a run has had appended (or replayed) */
+struct spool_mark {
+	char run[SPOOL_MARK_RUN];
+	uint64_t seq;
 };
 
 struct spool_seg {
@@ -53,13 +64,16 @@ struct cep_spool {
 	uint64_t head_seq; /* sequence number of q[qhead], for tokens */
 	int64_t undelivered;
 	uint64_t wake_gen;
+	struct spool_mark marks[SPOOL_MARKS];
 };
 
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
 int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
 int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size,
     cep_err *err);
-/* Replays the directory into s (segments, queue, next_id). */
+/* Raises b's run's mark to b's highest seq (caller holds mu, or replays). */
+void relay_spool_mark(cep_spool *s, const Cep__V1__EventBatch *b);
+/* Replays the directory into s (segments, queue, next_id, marks). */
 int relay_spool_replay(cep_spool *s, cep_err *err);
 
 #endif
