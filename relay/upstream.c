@@ -351,7 +351,7 @@ int relay_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
 	copy.n_events = n;
 	size_t kept = 0; /* a re-sent batch: only what the spool lacks */
 	int rv = n > 0 ? relay_spool_append_new(u->spool, &copy, &kept, err) :
-			 CEP_OK;
+	                 CEP_OK;
 	free(v);
 	return rv;
 }
