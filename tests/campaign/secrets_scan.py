@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """secrets_scan.py - no secret of the tests in any log, journal, spool or report (issue 13, item 5).
 
-    tests/campaign/secrets_scan.py DIR... [--key-dir HOME]...
+    tests/campaign/secrets_scan.py DIR... [--key-dir HOME]... [--find-homes] [--remove]
 
 Under the given directories, the *sources* of secrets are found by name:
 private keys (*.key, *.pem holding a private key, kubelet volume files),
@@ -21,7 +21,10 @@ as bytes, for every secret in every form it could leak in:
 
 With --key-dir, every *.key and token file under it (what the appliance
 writes) must be mode 0600 or stricter and owned by the user running the
-daemons (this user). Prints what it checked; exits 1 on any hit or mode.
+daemons (this user); --find-homes takes every appliance home under the
+DIRs (a folder with config/cep.yaml) as a --key-dir. --remove deletes the
+DIRs afterwards (ctest secrets_scan_e2e: the homes the e2e tests kept,
+CEP_E2E_KEEP_DIR). Prints what it checked; exits 1 on any hit or mode.
 The campaign (run.py) also hands it the runner identities it saw during
 the runs (IdentityWatch): they are removed at cleanup, so they could not
 be found by name afterwards.
@@ -31,6 +34,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -41,7 +45,7 @@ PATTERNS = [(re.compile(p), what) for p, what in (
     (rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", "a PEM private key"),
     (rb"\bsa-[0-9a-f]{32}\b", "a Kubernetes service-account token"),
     (rb"\bt-(?:admin|deleg)-[0-9a-f]{16}\b", "a Kubernetes user token"),
-    (rb"\bt-campaign-[0-9a-f]{24}\b", "the control plane token"),
+    (rb"\bt-(?:campaign|cp)-[0-9a-f]{24}\b", "the control plane token"),
 )]
 TOKEN_FILES = ("tokens", "token", "tokens.json", "users.json")
 PEM_KEY = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----(.*?)-----END", re.S)
@@ -270,8 +274,23 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--key-dir", action="append", default=[])
+    ap.add_argument("--find-homes", action="store_true")
+    ap.add_argument("--remove", action="store_true")
     a = ap.parse_args(argv)
-    return 1 if report(scan(a.dirs, key_dirs=a.key_dir)) else 0
+    dirs = [d for d in a.dirs if os.path.isdir(d)]
+    if not dirs:
+        print(f"secrets scan: none of {a.dirs} exists: nothing to scan (not run)")
+        return 77
+    homes = list(a.key_dir)
+    if a.find_homes:
+        homes += [root for d in dirs for root, _, _ in os.walk(d)
+                  if os.path.isfile(os.path.join(root, "config", "cep.yaml"))]
+        print(f"secrets scan: {len(homes)} appliance homes under {dirs}")
+    bad = report(scan(dirs, key_dirs=homes))
+    if a.remove:
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

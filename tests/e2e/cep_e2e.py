@@ -94,6 +94,27 @@ def remove_cgroup(path):
             time.sleep(0.05)
 
 
+def discard(path):
+    """Removes a test's folder; with CEP_E2E_KEEP_DIR set, moves it there
+    instead, for the secrets scan after the suite (ctest
+    secrets_scan_e2e, tests/campaign/secrets_scan.py). Sockets and other
+    special files are left out of a copy across filesystems."""
+    keep = os.environ.get("CEP_E2E_KEEP_DIR")
+    if not keep or not os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    os.makedirs(keep, exist_ok=True)
+    dst = os.path.join(keep, os.path.basename(path))
+    try:
+        os.rename(path, dst)
+    except OSError:
+        def special(d, names):
+            return [n for n in names if not os.path.isdir(os.path.join(d, n))
+                    and not os.path.isfile(os.path.join(d, n))]
+        shutil.copytree(path, dst, symlinks=True, ignore=special, dirs_exist_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def wait_until(pred, timeout, step=0.02):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -189,7 +210,7 @@ class Appliance:
                 self.stop(name)
             except AssertionError:
                 pass
-        shutil.rmtree(self.home, ignore_errors=True)
+        discard(self.home)
 
     def logs(self):
         out = []

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from cep_e2e import BIN, SRC, Appliance, procs, wait_until
+from cep_e2e import BIN, SRC, Appliance, discard, procs, wait_until
 
 sys.path.insert(0, os.path.join(SRC, "tests", "kubeapi"))
 import harness  # noqa: E402  (tests/kubeapi, found through SRC)
@@ -339,7 +339,7 @@ timeouts: {{request: 10s, launch: {self.launch}}}
         if self.api is not None:
             self.api.stop()
             self.api = None
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        discard(self.tmp)
 
 
 def pod_is_non_root(pod):
