@@ -21,7 +21,7 @@ as bytes, for every secret in every form it could leak in:
 
 With --key-dir, every *.key and token file under it (what the appliance
 writes) must be mode 0600 or stricter and owned by the user running the
-daemons (this user); --find-homes takes every appliance home under the
+daemons (the home's owner); --find-homes takes every appliance home under the
 DIRs (a folder with config/cep.yaml) as a --key-dir. --remove deletes the
 DIRs afterwards (ctest secrets_scan_e2e: the homes the e2e tests kept,
 CEP_E2E_KEEP_DIR). Prints what it checked; exits 1 on any hit or mode.
@@ -175,7 +175,13 @@ def collect(dirs, extra):
 
 
 def check_modes(key_dirs, seen_modes):
-    """Key and token files the appliance writes: 0600 or stricter, ours."""
+    """Key and token files the appliance writes: 0600 or stricter, owned by
+    the user the daemons run as, who owns the home (root, or e.g. nobody
+    when the tests drop them to it)."""
+    owner = {os.path.abspath(d): os.stat(d).st_uid for d in key_dirs}
+
+    def want(p):
+        return next((u for d, u in owner.items() if p.startswith(d + os.sep)), os.geteuid())
     bad, checked = [], dict(seen_modes)
     for p in walk_files(key_dirs):
         base = os.path.basename(p)
@@ -183,8 +189,9 @@ def check_modes(key_dirs, seen_modes):
             st = os.stat(p)
             checked[p] = (stat.S_IMODE(st.st_mode), st.st_uid)
     for p, (mode, uid) in sorted(checked.items()):
-        if mode & 0o077 or uid != os.geteuid():
-            bad.append(f"{p}: mode {mode:04o} uid {uid} (want 0600 or stricter, uid {os.geteuid()})")
+        if mode & 0o077 or uid != want(p):
+            bad.append(f"{p}: mode {mode:04o} uid {uid} (want 0600 or stricter, "
+                       f"uid {want(p)}, the home's owner)")
     return len(checked), bad
 
 

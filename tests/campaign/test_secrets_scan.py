@@ -69,6 +69,16 @@ class ScanFinds(unittest.TestCase):
                 self.assertEqual(len(self.hits()["hits"]), 1, what)
                 os.unlink(os.path.join(self.d, "log", "leak.log"))
 
+    @unittest.skipUnless(os.geteuid() == 0, "chown needs root")
+    def test_key_of_another_user_than_the_homes_is_refused(self):
+        os.chown(self.key, 65534, -1)
+        bad = self.hits()["bad_modes"]
+        self.assertEqual(len(bad), 1)
+        self.assertIn("ca.key: mode 0600 uid 65534", bad[0])
+        os.chown(self.d, 65534, -1)        # a home of nobody's: its keys are nobody's
+        os.chown(os.path.join(self.d, "token"), 65534, -1)
+        self.assertEqual(self.hits()["bad_modes"], [])
+
     def test_wide_key_mode_is_refused(self):
         os.chmod(self.key, 0o640)
         bad = self.hits()["bad_modes"]
