@@ -57,6 +57,7 @@ struct cep_spool {
 	size_t nsegs, capsegs;
 	int afd; /* appends go here: segs[nsegs-1]; -1: none */
 	uint64_t next_id;
+	struct spool_mark marks[SPOOL_MARKS]; /* appended and replayed */
 	int64_t disk; /* sum of segs[].size */
 
 	struct spool_rec *q; /* undelivered, oldest first: q[qhead..qlen) */
@@ -64,16 +65,16 @@ struct cep_spool {
 	uint64_t head_seq; /* sequence number of q[qhead], for tokens */
 	int64_t undelivered;
 	uint64_t wake_gen;
-	struct spool_mark marks[SPOOL_MARKS];
 };
 
+/* Raises b's run's mark to b's highest seq (caller holds mu, or replays:
+ * replay marks every good record). */
+void relay_spool_mark(cep_spool *s, const Cep__V1__EventBatch *b);
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
 int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
 int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size,
     cep_err *err);
-/* Raises b's run's mark to b's highest seq (caller holds mu, or replays). */
-void relay_spool_mark(cep_spool *s, const Cep__V1__EventBatch *b);
-/* Replays the directory into s (segments, queue, next_id, marks). */
+/* Replays the directory into s (segments, queue, next_id). */
 int relay_spool_replay(cep_spool *s, cep_err *err);
 
 #endif
