@@ -57,7 +57,8 @@ struct cep_spool {
 	size_t nsegs, capsegs;
 	int afd; /* appends go here: segs[nsegs-1]; -1: none */
 	uint64_t next_id;
-	struct spool_mark marks[SPOOL_MARKS]; /* appended and replayed */
+	/* per run: the highest seq appended or replayed */
+	struct spool_mark marks[SPOOL_MARKS];
 	int64_t disk; /* sum of segs[].size */
 
 	struct spool_rec *q; /* undelivered, oldest first: q[qhead..qlen) */
