@@ -161,11 +161,47 @@ static int append_locked(cep_spool *s, const unsigned char *buf, size_t len,
 	return CEP_OK;
 }
 
-int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b, cep_err *err)
+/* ---- per-run marks ------------------------------------------------------ */
+
+static struct spool_mark *mark_slot(cep_spool *s, const char *run)
 {
-	if (s == NULL || b == NULL)
-		return cep_err_set(err, CEP_INVALID_ARGUMENT,
-		    "no spool or batch");
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = run; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &s->marks[h & (SPOOL_MARKS - 1)];
+}
+
+void relay_spool_mark(cep_spool *s, const Cep__V1__EventBatch *b)
+{
+	if (b->run_id == NULL || strlen(b->run_id) >= SPOOL_MARK_RUN)
+		return;
+	uint64_t top = 0;
+	for (size_t i = 0; i < b->n_events; i++)
+		if (b->events[i]->seq > top)
+			top = b->events[i]->seq;
+	struct spool_mark *m = mark_slot(s, b->run_id);
+	if (strcmp(m->run, b->run_id) != 0) {
+		snprintf(m->run, sizeof(m->run), "%s", b->run_id);
+		m->seq = 0;
+	}
+	if (top > m->seq)
+		m->seq = top;
+}
+
+static uint64_t mark_get(cep_spool *s, const char *run)
+{
+	if (run == NULL || strlen(run) >= SPOOL_MARK_RUN)
+		return 0;
+	struct spool_mark *m = mark_slot(s, run);
+	return strcmp(m->run, run) == 0 ? m->seq : 0;
+}
+
+/* ---- append --------------------------------------------------------------- */
+
+/* Packs b as a SpoolRecord, appends it and marks its run; holds mu. */
+static int append_batch_locked(cep_spool *s, const Cep__V1__EventBatch *b,
+    cep_err *err)
+{
 	size_t bn = cep__v1__event_batch__get_packed_size(b);
 	if (bn > CEP_SPOOL_MAX_BATCH)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
@@ -188,12 +224,54 @@ int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b, cep_err *err)
 		    "bytes can never fit a spool of %lld bytes",
 		    len, (long long)s->max_bytes);
 	}
-	pthread_mutex_lock(&s->mu);
 	rv = append_locked(s, buf, len, rec.time_ms, err);
-	if (rv == CEP_OK)
+	if (rv == CEP_OK) {
+		relay_spool_mark(s, b);
 		pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	}
 	free(buf);
+	return rv;
+}
+
+int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b, cep_err *err)
+{
+	if (s == NULL || b == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no spool or batch");
+	pthread_mutex_lock(&s->mu);
+	int rv = append_batch_locked(s, b, err);
+	pthread_mutex_unlock(&s->mu);
+	return rv;
+}
+
+int relay_spool_append_new(cep_spool *s, const Cep__V1__EventBatch *b,
+    size_t *kept, cep_err *err)
+{
+	*kept = 0;
+	if (s == NULL || b == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "no spool or batch");
+	Cep__V1__Event **v = calloc(b->n_events ? b->n_events : 1, sizeof(*v));
+	if (v == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	Cep__V1__EventBatch copy = *b;
+	copy.events = v;
+	copy.n_events = 0;
+	int rv = CEP_OK;
+	/* filter and append under one lock: a retry racing its original
+	 * cannot slip past the mark */
+	pthread_mutex_lock(&s->mu);
+	uint64_t last = mark_get(s, b->run_id);
+	for (size_t i = 0; i < b->n_events; i++)
+		if (b->events[i]->seq > last)
+			v[copy.n_events++] = b->events[i];
+	if (copy.n_events > 0)
+		rv = append_batch_locked(s, &copy, err);
+	pthread_mutex_unlock(&s->mu);
+	if (rv == CEP_OK)
+		*kept = copy.n_events;
+	free(v);
 	return rv;
 }
 

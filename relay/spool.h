@@ -56,6 +56,15 @@ void relay_spool_close(cep_spool *s);
  * INVALID_ARGUMENT. Any number of threads. */
 int relay_spool_append(cep_spool *s, const Cep__V1__EventBatch *b,
     cep_err *err);
+/* The same for the events of b (all of b's run) above the highest seq the
+ * spool has held for that run: appended, or replayed at open. A runner
+ * that re-sends a batch whose ack it missed (the relay was killed between
+ * its fsync and the reply, or the reply was lost) does not put it in the
+ * spool twice. Delivered records are gone after a restart, and so is their
+ * mark: a re-send of those still reaches the plane again (it drops it).
+ * *kept: the events appended (0: none new, CEP_OK). */
+int relay_spool_append_new(cep_spool *s, const Cep__V1__EventBatch *b,
+    size_t *kept, cep_err *err);
 
 /* The oldest records not yet committed, in append order: as many as fit
  * max_bytes (framed sizes), at least one. Copies: free them with

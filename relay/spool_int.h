@@ -16,12 +16,23 @@
 #define SPOOL_ROLL_MIN 4096u
 #define SPOOL_CURSOR "cursor"
 #define SPOOL_CURSOR_LEN 20u
+/* Slots of the per-run marks (a power of two): direct-mapped by a hash of
+ * the run id; a collision forgets the other run's mark, which can only let
+ * a re-sent batch through (the plane drops it), never hold an event back. */
+#define SPOOL_MARKS 1024u
+#define SPOOL_MARK_RUN 40u
 
 struct spool_rec {
 	uint64_t seg;
 	uint64_t off;
 	uint32_t len; /* framed: header + payload */
 	int64_t time_ms;
+};
+
+/* The highest seq a run has had appended (or replayed) */
+struct spool_mark {
+	char run[SPOOL_MARK_RUN];
+	uint64_t seq;
 };
 
 struct spool_seg {
@@ -46,6 +57,8 @@ struct cep_spool {
 	size_t nsegs, capsegs;
 	int afd; /* appends go here: segs[nsegs-1]; -1: none */
 	uint64_t next_id;
+	/* per run: the highest seq appended or replayed */
+	struct spool_mark marks[SPOOL_MARKS];
 	int64_t disk; /* sum of segs[].size */
 
 	struct spool_rec *q; /* undelivered, oldest first: q[qhead..qlen) */
@@ -56,6 +69,9 @@ struct cep_spool {
 	int last_errno; /* of the last failed append, 0 after a good one */
 };
 
+/* Raises b's run's mark to b's highest seq (caller holds mu, or replays:
+ * replay marks every good record). */
+void relay_spool_mark(cep_spool *s, const Cep__V1__EventBatch *b);
 void relay_spool_seg_name(char *buf, size_t len, uint64_t id);
 int relay_spool_push_rec(cep_spool *s, const struct spool_rec *r, cep_err *err);
 int relay_spool_push_seg(cep_spool *s, uint64_t id, uint64_t size,

@@ -176,6 +176,7 @@ static int replay_record(cep_spool *s, int fd, uint64_t id, uint64_t *off,
 		return -1;
 	}
 	struct spool_rec q = {id, *off, CEP_FRAME_HDR + len, rec->time_ms};
+	relay_spool_mark(s, rec->batch);
 	cep__v1__spool_record__free_unpacked(rec, NULL);
 	int c = relay_spool_push_rec(s, &q, err);
 	if (c != CEP_OK)

@@ -394,7 +394,9 @@ int relay_upstream_spool(cep_upstream *u, const Cep__V1__EventBatch *b,
 			v[n++] = b->events[i];
 	copy.events = v;
 	copy.n_events = n;
-	int rv = n > 0 ? relay_spool_append(u->spool, &copy, err) : CEP_OK;
+	size_t kept = 0; /* a re-sent batch: only what the spool lacks */
+	int rv = n > 0 ? relay_spool_append_new(u->spool, &copy, &kept, err) :
+	                 CEP_OK;
 	free(v);
 	note_append(u, rv, b->run_id, err);
 	return rv;

@@ -59,6 +59,62 @@ def pids_by_comm(comm, run_id=None):
             if c == comm and (run_id is None or ("--run-id" in cmd and run_id in cmd))]
 
 
+def cgroup2_root():
+    """Where the cgroup v2 hierarchy is mounted (None without one)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            sep = parts.index("-")
+            if parts[4] in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") and \
+                    parts[sep + 1] == "cgroup2":
+                return parts[4]
+    return None
+
+
+def target_cgroup(root, tag):
+    """A cgroup v2 group under root with a sleeping process in it, the
+    target of a test's cgroup faults; named chaos-TAG-PID, not cep-*: the
+    default policy refuses targets named like that. -> (path, Popen)"""
+    path = os.path.join(root, f"chaos-{tag}-{os.getpid()}")
+    os.mkdir(path)
+    sleeper = subprocess.Popen(["sleep", "100000"])
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(sleeper.pid))
+    return path, sleeper
+
+
+def remove_cgroup(path):
+    """rmdir a test cgroup once its last process is gone (the kernel
+    takes a moment after the exit)."""
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def discard(path):
+    """Removes a test's folder; with CEP_E2E_KEEP_DIR set, moves it there
+    instead, for the secrets scan after the suite (ctest
+    secrets_scan_e2e, tests/campaign/secrets_scan.py). Sockets and other
+    special files are left out of a copy across filesystems."""
+    keep = os.environ.get("CEP_E2E_KEEP_DIR")
+    if not keep or not os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    os.makedirs(keep, exist_ok=True)
+    dst = os.path.join(keep, os.path.basename(path))
+    try:
+        os.rename(path, dst)
+    except OSError:
+        def special(d, names):
+            return [n for n in names if not os.path.isdir(os.path.join(d, n))
+                    and not os.path.isfile(os.path.join(d, n))]
+        shutil.copytree(path, dst, symlinks=True, ignore=special, dirs_exist_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def wait_until(pred, timeout, step=0.02):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -154,7 +210,7 @@ class Appliance:
                 self.stop(name)
             except AssertionError:
                 pass
-        shutil.rmtree(self.home, ignore_errors=True)
+        discard(self.home)
 
     def logs(self):
         out = []

@@ -9,19 +9,20 @@ proxy's log, the process table.
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from cep_e2e import SRC, Appliance, free_port, wait_until
+from cep_e2e import SRC, Appliance, discard, free_port, wait_until
 
 sys.path.insert(0, os.path.join(SRC, "tests", "controlplane"))
 from cp_harness import ControlPlane, make_pki  # noqa: E402
 
-TOKEN = "t-appliance"
+# the appliances' bearer token: random and marked, so that the secrets scan
+# (tests/campaign/secrets_scan.py) recognises it wherever it leaks
+TOKEN = "t-cp-" + os.urandom(12).hex()
 
 
 class Proxy:
@@ -155,7 +156,7 @@ class Site:
             self.proxy.close()
         if self.cp.proc is not None:
             self.cp.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        discard(self.dir)
 
 
 def delegate_last_seq(app, run_id):

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from cep_e2e import BIN, SRC, Appliance, wait_until
+from cep_e2e import BIN, SRC, Appliance, discard, procs, wait_until
 
 sys.path.insert(0, os.path.join(SRC, "tests", "kubeapi"))
 import harness  # noqa: E402  (tests/kubeapi, found through SRC)
@@ -182,7 +182,7 @@ spec:
 class KubeEnv:
     def __init__(self, tag, delegate_drop=(), delegate_rules=None, runner_rules=None,
                  exec_images=None, pod_netns=(), image_archives=None, image=IMAGE,
-                 launch="1m"):
+                 launch="1m", app=None):
         harness.KUBECTL = kubectl_path()
         self.tmp = tempfile.mkdtemp(prefix=f"cep-{tag}-k-")
         self.users_file = os.path.join(self.tmp, "users.json")
@@ -199,7 +199,8 @@ class KubeEnv:
                                         **(exec_images or {})},
                            pod_netns=pod_netns, image_archives=image_archives)
             self.dir, self.port = self.api.dir, self.api.port
-            self.app = Appliance(tag)
+            # app: an appliance made elsewhere (e.g. pointed at a control plane)
+            self.app = app if app is not None else Appliance(tag)
             self._write_connector()
         except BaseException:
             self.close()
@@ -297,6 +298,22 @@ timeouts: {{request: 10s, launch: {self.launch}}}
                                  f"{' ' + phase if phase else ''}:\n" + self.logs())
         return got["v"]
 
+    def runner_pids(self):
+        """cep-runner processes this server's kubelet runs (their
+        environment names its port): other tests' runners are not ours."""
+        mark = f"KUBERNETES_SERVICE_PORT={self.port}".encode()
+        out = []
+        for pid, (comm, _) in procs().items():
+            if comm != "cep-runner":
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        out.append(pid)
+            except OSError:
+                pass
+        return out
+
     def wait_no_cep_objects(self, timeout=60):
         left = wait_until(lambda: not self.cep_objects(), timeout, 0.5)
         return left, self.cep_objects()
@@ -322,7 +339,7 @@ timeouts: {{request: 10s, launch: {self.launch}}}
         if self.api is not None:
             self.api.stop()
             self.api = None
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        discard(self.tmp)
 
 
 def pod_is_non_root(pod):

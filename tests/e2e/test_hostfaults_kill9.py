@@ -16,7 +16,8 @@ import tempfile
 import time
 import unittest
 
-from cep_e2e import Appliance, experiment, pids_by_comm, pids_of_run, procs, wait_until
+from cep_e2e import (Appliance, experiment, pids_by_comm, pids_of_run, procs, remove_cgroup,
+                     target_cgroup, wait_until)
 
 WORKERS = ("cep-cpu-hog", "cep-mem-hog", "cep-io-stress")
 FINAL = ("PASSED", "FAILED", "ABORTED", "ERROR")
@@ -64,12 +65,7 @@ class HostFaultsKill9(unittest.TestCase):
             self.skipTest("no cgroup v2 hierarchy")
         self.seed = int(os.environ.get("CEP_E2E_SEED", time.time_ns() % 100000))
         self.rng = random.Random(self.seed)
-        # not "cep-*": the default policy denies targets named like that
-        self.cg = os.path.join(root, f"chaos-e2e-{os.getpid()}")
-        os.mkdir(self.cg)
-        self.target = subprocess.Popen(["sleep", "600"])
-        with open(os.path.join(self.cg, "cgroup.procs"), "w") as f:
-            f.write(str(self.target.pid))
+        self.cg, self.target = target_cgroup(root, "e2e")
         self.fs = tempfile.mkdtemp(prefix="cep-e2e-fill-")
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", self.fs], check=True)
         self.io = tempfile.mkdtemp(prefix="cep-e2e-io-")
@@ -89,12 +85,7 @@ class HostFaultsKill9(unittest.TestCase):
             os.unlink(os.path.join(self.io, n))
         os.rmdir(self.io)
         wait_until(lambda: not workers(), 5)
-        for _ in range(100):
-            try:
-                os.rmdir(self.cg)
-                break
-            except OSError:
-                time.sleep(0.05)
+        remove_cgroup(self.cg)
 
     def faults(self):
         rel = self.cg.split("/sys/fs/cgroup/", 1)[1]

@@ -8,7 +8,7 @@ import os
 import signal
 import unittest
 
-from cep_e2e import procs, wait_until
+from cep_e2e import wait_until
 from kube_e2e import (CEP_SELECTOR, CONNECTOR, NS, OTHER_NS, RUNNER_USER, KubeEnv,
                       k8s_experiment, pod_is_non_root, run_cepctl_kube_demo, wait_proc)
 
@@ -33,20 +33,8 @@ class KubeCase(unittest.TestCase):
         self.assertEqual(left, [])
 
     def runner_procs(self):
-        """cep-runner processes the test server's kubelet runs for this test
-        (their environment names its port)."""
-        mark = f"KUBERNETES_SERVICE_PORT={self.env.port}".encode()
-        out = []
-        for pid, (comm, _) in procs().items():
-            if comm != "cep-runner":
-                continue
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    if mark in f.read().split(b"\0"):
-                        out.append(pid)
-            except OSError:
-                pass
-        return out
+        """cep-runner processes the test server's kubelet runs for this test."""
+        return self.env.runner_pids()
 
     def assert_no_runner_procs(self, timeout=30):
         wait_until(lambda: not self.runner_procs(), timeout, 0.2)

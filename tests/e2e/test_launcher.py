@@ -23,7 +23,8 @@ import subprocess
 import time
 import unittest
 
-from cep_e2e import Appliance, experiment, pids_of_run, procs, wait_until
+from cep_e2e import (Appliance, cgroup2_root, experiment, pids_of_run, procs, remove_cgroup,
+                     target_cgroup, wait_until)
 
 FINAL = ("PASSED", "FAILED", "ABORTED", "ERROR")
 # linux/capability.h
@@ -36,17 +37,6 @@ def mask(*names):
     for n in names:
         m |= 1 << CAP[n]
     return m
-
-
-def cgroup2_root():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            parts = line.split()
-            sep = parts.index("-")
-            if parts[4] in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") and \
-                    parts[sep + 1] == "cgroup2":
-                return parts[4]
-    return None
 
 
 def status(pid):
@@ -68,12 +58,7 @@ class Launcher(unittest.TestCase):
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
         subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
-        # not "cep-*": the default policy denies targets named like that
-        self.cg = os.path.join(root, f"chaos-lx-{os.getpid()}")
-        os.mkdir(self.cg)
-        self.target = subprocess.Popen(["sleep", "600"])
-        with open(os.path.join(self.cg, "cgroup.procs"), "w") as f:
-            f.write(str(self.target.pid))
+        self.cg, self.target = target_cgroup(root, "lx")
         self.rel = self.cg.split("/sys/fs/cgroup/", 1)[1]
         self.app = Appliance("launcher")
         self.url = f"ipc://{self.app.home}/run/launcher.sock"
@@ -89,12 +74,7 @@ class Launcher(unittest.TestCase):
         self.target.kill()
         self.target.wait()
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-        for _ in range(100):
-            try:
-                os.rmdir(self.cg)
-                break
-            except OSError:
-                time.sleep(0.05)
+        remove_cgroup(self.cg)
 
     def tables(self):
         r = subprocess.run(["ip", "netns", "exec", self.ns, "nft", "-j", "list", "tables"],

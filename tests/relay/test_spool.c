@@ -533,3 +533,65 @@ Test(spool, concurrent_appenders_one_consumer, .timeout = 240)
 	cr_assert_eq(relay_spool_records(s), 0);
 	relay_spool_close(s);
 }
+
+/* A batch of run `run` with events first..last. */
+static size_t append_new(cep_spool *s, const char *run, uint64_t first,
+    uint64_t last)
+{
+	Cep__V1__Event ev[16], *evp[16];
+	Cep__V1__EventBatch b = CEP__V1__EVENT_BATCH__INIT;
+	b.run_id = (char *)run;
+	for (uint64_t q = first; q <= last; q++) {
+		Cep__V1__Event *e = &ev[b.n_events];
+		*e = (Cep__V1__Event)CEP__V1__EVENT__INIT;
+		e->run_id = (char *)run;
+		e->seq = q;
+		evp[b.n_events++] = e;
+	}
+	b.events = evp;
+	size_t kept = 99;
+	cep_err err = {0};
+	cr_assert_eq(relay_spool_append_new(s, &b, &kept, &err), 0, "%s",
+	    err.msg);
+	return kept;
+}
+
+/* Every seq of run in the spool, in order, into out; -> how many. */
+static size_t spooled_seqs(cep_spool *s, const char *run, uint64_t *out,
+    size_t cap)
+{
+	Cep__V1__EventBatch **v = NULL;
+	size_t n = 0, k = 0;
+	uint64_t tok = 0;
+	cep_err err = {0};
+	cr_assert_eq(relay_spool_peek(s, 1 << 20, 0, &v, &n, &tok, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < v[i]->n_events; j++)
+			if (strcmp(v[i]->run_id, run) == 0 && k < cap)
+				out[k++] = v[i]->events[j]->seq;
+	relay_spool_batches_free(v, n);
+	return k;
+}
+
+Test(spool, resent_batch_is_spooled_once_also_after_reopen)
+{
+	cep_spool *s = open_spool(1 << 20);
+	cr_assert_eq(append_new(s, "r-0123456789abcdef", 1, 5), 5);
+	cr_assert_eq(append_new(s, "r-fedcba9876543210", 1, 2), 2);
+	/* the runner missed the ack of 3..5 and re-sends them with 6, 7 */
+	cr_assert_eq(append_new(s, "r-0123456789abcdef", 3, 7), 2);
+	cr_assert_eq(append_new(s, "r-0123456789abcdef", 1, 7), 0);
+	/* the relay killed between the fsync and the reply: the runner
+	 * re-sends to the next one, which knows the spool's records */
+	relay_spool_close(s);
+	s = open_spool(1 << 20);
+	cr_assert_eq(append_new(s, "r-0123456789abcdef", 6, 9), 2);
+	cr_assert_eq(append_new(s, "r-fedcba9876543210", 1, 3), 1);
+	uint64_t got[32];
+	size_t n = spooled_seqs(s, "r-0123456789abcdef", got, 32);
+	cr_assert_eq(n, 9, "each seq once: %zu", n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(got[i], i + 1);
+	cr_assert_eq(spooled_seqs(s, "r-fedcba9876543210", got, 32), 3);
+	relay_spool_close(s);
+}
