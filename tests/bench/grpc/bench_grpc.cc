@@ -245,6 +245,29 @@ struct Side {
 			return nullptr;
 		return c;
 	}
+	/* n connections, 16 handshakes at a time: *err the first failure */
+	bool connect_all(int n, std::vector<std::unique_ptr<Conn>> *out,
+	    std::string *err) const
+	{
+		out->clear();
+		out->resize(n);
+		std::vector<std::string> errs(n);
+		std::vector<std::thread> th;
+		for (int t = 0; t < std::min(n, 16); t++)
+			th.emplace_back([&, t] {
+				for (int i = t; i < n; i += 16)
+					(*out)[i] = connect(&errs[i]);
+			});
+		for (std::thread &t : th)
+			t.join();
+		for (int i = 0; i < n; i++)
+			if (!(*out)[i]) {
+				*err = "connection " + std::to_string(i) + ": " +
+				    errs[i];
+				return false;
+			}
+		return true;
+	}
 	bool start(std::string *err)
 	{
 		if (!server.start({"--serve", name, dir})) {
@@ -313,13 +336,10 @@ int idle_main(const std::string &name, const std::string &dir, int port,
 	long rss0 = self_rss_kib();
 	std::vector<std::unique_ptr<Conn>> conns;
 	std::string err;
-	for (int i = 0; i < k; i++) {
-		conns.push_back(s.connect(&err));
-		if (!conns.back()) {
-			printf("error connection %d: %s\n", i, err.c_str());
-			fflush(stdout);
-			_exit(1);
-		}
+	if (!s.connect_all(k, &conns, &err)) {
+		printf("error %s\n", err.c_str());
+		fflush(stdout);
+		_exit(1);
 	}
 	printf("ready %ld %ld\n", rss0, self_rss_kib());
 	fflush(stdout);
@@ -359,12 +379,9 @@ Load run_load(const Side &s, bool push, int callers, int ms)
 {
 	Load r;
 	std::vector<std::unique_ptr<Conn>> conns;
-	for (int i = 0; i < callers; i++) {
-		conns.push_back(s.connect(&r.err));
-		if (!conns.back()) {
-			r.fails = 1;
-			return r;
-		}
+	if (!s.connect_all(callers, &conns, &r.err)) {
+		r.fails = 1;
+		return r;
 	}
 	std::vector<std::vector<int64_t>> us(callers);
 	std::vector<int> fails(callers, 0);
