@@ -14,9 +14,10 @@
  *   Echo: 100-byte request, 16-byte reply: p50/p99 and calls/s;
  *   Push: 64 events of ~87 bytes acked with the last seq: p50/p99 per
  *         batch and events/s;
- * and the server's CPU per call. Idle memory: the server's RSS with k
- * connected clients that made one call (a process of their own, --idle)
- * minus without, per connection. Handshake: H new connections, each a TLS
+ * and the server's CPU per call and threads. Idle memory: the server's
+ * RSS with k connected clients that made one call (a process of their
+ * own, --idle) minus without, per connection; the clients' RSS likewise.
+ * Handshake: H new connections, each a TLS
  * handshake and a first Echo then closed: wall time p50, and CPU per
  * connection of the server and of this process. cep and gRPC take turns
  * figure by figure, so a change of the machine's load hits both alike.
@@ -208,7 +209,8 @@ struct Side {
 	Child server;
 	int port = 0;
 
-	Side(std::string n, std::string d) : name(std::move(n)), dir(std::move(d))
+	Side(std::string n, std::string d)
+	    : name(std::move(n)), dir(std::move(d))
 	{
 	}
 	bool is_cep() const { return name == "cep"; }
@@ -262,8 +264,8 @@ struct Side {
 			t.join();
 		for (int i = 0; i < n; i++)
 			if (!(*out)[i]) {
-				*err = "connection " + std::to_string(i) + ": " +
-				    errs[i];
+				*err = "connection " + std::to_string(i) +
+				    ": " + errs[i];
 				return false;
 			}
 		return true;
@@ -370,6 +372,7 @@ int64_t pct(std::vector<int64_t> &v, int p)
 struct Load {
 	std::vector<int64_t> us;
 	double calls_s = 0, srv_cpu_us = 0;
+	long srv_threads = 0; /* at the end, connections still open */
 	int fails = 0;
 	std::string err;
 };
@@ -394,8 +397,9 @@ Load run_load(const Side &s, bool push, int callers, int ms)
 			size_t bytes;
 			while (now_us() < until) {
 				int64_t a = now_us();
-				bool ok = push ? conns[i]->push(&bytes, &errs[i]) :
-				                 conns[i]->echo(&errs[i]);
+				Conn *c = conns[i].get();
+				bool ok = push ? c->push(&bytes, &errs[i]) :
+				                 c->echo(&errs[i]);
 				us[i].push_back(now_us() - a);
 				fails[i] += !ok;
 			}
@@ -411,8 +415,10 @@ Load run_load(const Side &s, bool push, int callers, int ms)
 			r.err = errs[i];
 	}
 	r.calls_s = (double)r.us.size() / secs;
+	r.srv_threads = p1.threads;
 	if (!r.us.empty())
-		r.srv_cpu_us = (p1.cpu_s - p0.cpu_s) * 1e6 / (double)r.us.size();
+		r.srv_cpu_us =
+		    (p1.cpu_s - p0.cpu_s) * 1e6 / (double)r.us.size();
 	return r;
 }
 
@@ -482,51 +488,64 @@ bool failed(const std::string &side, const std::string &what, int fails,
 	return true;
 }
 
-/* Every figure, cep then gRPC each time; false if a call failed. */
-bool measure(Side *sides, const Opts &o, std::vector<Row> &rows)
-{
-	auto add = [&rows](const std::string &what, int i, double v) {
+/* The figures: a row each, cep's and gRPC's value. */
+class Table {
+public:
+	std::vector<Row> rows;
+	void add(const std::string &what, int side, double v)
+	{
 		auto r = std::find_if(rows.begin(), rows.end(),
 		    [&what](const Row &x) { return x.what == what; });
 		if (r == rows.end())
 			r = rows.insert(rows.end(), Row{what});
-		(i == 0 ? r->cep : r->grpc) = v;
-	};
+		(side == 0 ? r->cep : r->grpc) = v;
+	}
+};
+
+bool measure_load(Side *sides, bool push, int callers, int ms, Table *t)
+{
+	std::string c = (push ? "Push 64 ev, " : "Echo 100 B, ") +
+	    std::to_string(callers) + (callers > 1 ? " callers" : " caller");
+	for (int i = 0; i < 2; i++) {
+		Load l = run_load(sides[i], push, callers, ms);
+		if (failed(sides[i].name, c, l.fails, l.err))
+			return false;
+		t->add(c + ": p50 us", i, (double)pct(l.us, 50));
+		t->add(c + ": p99 us", i, (double)pct(l.us, 99));
+		t->add(c + (push ? ": events/s" : ": calls/s"), i,
+		    push ? l.calls_s * BBUS_BATCH : l.calls_s);
+		t->add(c + ": server CPU us/call", i, l.srv_cpu_us);
+		t->add(c + ": server threads", i, (double)l.srv_threads);
+	}
+	return true;
+}
+
+/* Every figure, cep then gRPC each time; false if a call failed. */
+bool measure(Side *sides, const Opts &o, Table *t)
+{
 	std::string err;
 	for (int i = 0; i < 2; i++) {
 		double srv, cli;
 		if (!run_idle(sides[i], o.idle, &srv, &cli, &err))
 			return !failed(sides[i].name, "idle", 1, err);
-		add("idle connection: server KiB each (k=" +
+		t->add("idle connection: server KiB each (k=" +
 		        std::to_string(o.idle) + ")",
 		    i, srv);
-		add("idle connection: client KiB each", i, cli);
+		t->add("idle connection: client KiB each", i, cli);
 	}
 	for (int i = 0; i < 2; i++) {
 		Handshakes h = run_handshakes(sides[i], o.handshakes);
 		if (failed(sides[i].name, "handshake", !h.err.empty(), h.err))
 			return false;
-		add("new connection + 1st call: wall p50 ms", i,
+		t->add("new connection + 1st call: wall p50 ms", i,
 		    (double)pct(h.us, 50) / 1e3);
-		add("new connection: server CPU ms", i, h.srv_cpu_ms);
-		add("new connection: client CPU ms", i, h.cli_cpu_ms);
+		t->add("new connection: server CPU ms", i, h.srv_cpu_ms);
+		t->add("new connection: client CPU ms", i, h.cli_cpu_ms);
 	}
 	for (bool push : {false, true})
-		for (int callers : {1, 64}) {
-			std::string c = (push ? "Push 64 ev, " : "Echo 100 B, ") +
-			    std::to_string(callers) + " caller" +
-			    (callers > 1 ? "s" : "");
-			for (int i = 0; i < 2; i++) {
-				Load l = run_load(sides[i], push, callers, o.ms);
-				if (failed(sides[i].name, c, l.fails, l.err))
-					return false;
-				add(c + ": p50 us", i, (double)pct(l.us, 50));
-				add(c + ": p99 us", i, (double)pct(l.us, 99));
-				add(c + (push ? ": events/s" : ": calls/s"), i,
-				    push ? l.calls_s * BBUS_BATCH : l.calls_s);
-				add(c + ": server CPU us/call", i, l.srv_cpu_us);
-			}
-		}
+		for (int callers : {1, 64})
+			if (!measure_load(sides, push, callers, o.ms, t))
+				return false;
 	return true;
 }
 
@@ -600,14 +619,14 @@ int driver_main(const Opts &o)
 	Side sides[2] = {Side("cep", dir), Side("grpc", dir)};
 	std::string err;
 	bool ok = sides[0].start(&err) && sides[1].start(&err);
-	std::vector<Row> rows;
+	Table t;
 	if (!ok)
 		fprintf(stderr, "bench_grpc: %s\n", err.c_str());
 	else
-		ok = measure(sides, o, rows);
+		ok = measure(sides, o, &t);
 	printf("load average at the end: %s\n", loadavg().c_str());
 	if (ok)
-		print_table(rows);
+		print_table(t.rows);
 	sides[0].server.finish();
 	sides[1].server.finish();
 	cep_files_rmtree(dir, nullptr);

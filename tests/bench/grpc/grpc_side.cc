@@ -17,7 +17,8 @@ constexpr int call_ms = 5000;
 constexpr size_t echo_reply_max = 16; /* as bus_side.c's Echo */
 
 class Service final : public cep::v1::Bench::Service {
-	grpc::Status Echo(grpc::ServerContext *, const cep::v1::ChallengeRequest *rq,
+	grpc::Status Echo(grpc::ServerContext *,
+	    const cep::v1::ChallengeRequest *rq,
 	    cep::v1::ChallengeReply *rep) override
 	{
 		rep->set_nonce(rq->run_id().substr(0, echo_reply_max));
@@ -26,8 +27,9 @@ class Service final : public cep::v1::Bench::Service {
 	grpc::Status Push(grpc::ServerContext *, const cep::v1::EventBatch *b,
 	    cep::v1::EventAck *ack) override
 	{
-		if (b->events_size() > 0)
-			ack->set_acked_seq(b->events(b->events_size() - 1).seq());
+		int n = b->events_size();
+		if (n > 0)
+			ack->set_acked_seq(b->events(n - 1).seq());
 		return grpc::Status::OK;
 	}
 };
