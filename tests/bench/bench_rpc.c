@@ -124,23 +124,11 @@ static void run(const char *label, cep_rpc_server *srv, const char *url,
 	cep_rpc_client_free(c);
 }
 
-static int arg_int(int argc, char **argv, const char *flag, int def)
-{
-	for (int i = 1; i + 1 < argc; i++)
-		if (strcmp(argv[i], flag) == 0) {
-			char *end;
-			long v = strtol(argv[i + 1], &end, 10);
-			if (*end == '\0' && v > 0 && v < 1000000)
-				return (int)v;
-		}
-	return def;
-}
-
 int main(int argc, char **argv)
 {
-	int n = arg_int(argc, argv, "-n", 2000);
-	int secs = arg_int(argc, argv, "-d", 3);
-	int threads = arg_int(argc, argv, "-t", 4);
+	int n = bbus_arg_int(argc, argv, "-n", 2000);
+	int secs = bbus_arg_int(argc, argv, "-d", 3);
+	int threads = bbus_arg_int(argc, argv, "-t", 4);
 	if (threads > 16)
 		threads = 16;
 	cep_log_init("bench");

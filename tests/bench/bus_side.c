@@ -29,7 +29,7 @@ static void h_echo(cep_rpc_call *c, void *arg)
 	cep_rpc_call_reply(c, &rep.base);
 }
 
-static void h_push(cep_rpc_call *c, void *arg)
+void bbus_ack_batch(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
 	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
@@ -42,7 +42,7 @@ static void h_push(cep_rpc_call *c, void *arg)
 
 static const cep_rpc_method methods[] = {
     {"cep.v1.Bench/Echo", &cep__v1__challenge_request__descriptor, h_echo},
-    {"cep.v1.Bench/Push", &cep__v1__event_batch__descriptor, h_push},
+    {"cep.v1.Bench/Push", &cep__v1__event_batch__descriptor, bbus_ack_batch},
 };
 
 int bbus_server_new(cep_rpc_server **out, cep_err *err)
@@ -151,4 +151,16 @@ void bbus_tls_free(bbus_tls *t)
 	cep_pki_free_secret(t->srv_key);
 	cep_pki_free_secret(t->cli_key);
 	memset(t, 0, sizeof(*t));
+}
+
+int bbus_arg_int(int argc, char **argv, const char *flag, int def)
+{
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], flag) == 0) {
+			char *end;
+			long v = strtol(argv[i + 1], &end, 10);
+			if (*end == '\0' && v > 0 && v < 1000000)
+				return (int)v;
+		}
+	return def;
 }

@@ -29,6 +29,7 @@ extern "C" {
 
 typedef struct cep_rpc_server cep_rpc_server;
 typedef struct cep_rpc_client cep_rpc_client;
+typedef struct cep_rpc_call cep_rpc_call;
 
 /* PEM text of a fresh test CA (ECDSA P-256, lib/pki) made in dir, a server
  * certificate for DNS "localhost" and a client certificate it issued. */
@@ -41,6 +42,10 @@ void bbus_tls_free(bbus_tls *t); /* wipes the keys */
 /* The Echo/Push server (2 handler workers), not listening yet. */
 int bbus_server_new(cep_rpc_server **out, cep_err *err);
 
+/* Push's handler: acks an EventBatch with its last seq (also the stand-in
+ * delegate's RunnerEvents in bench_upstream). */
+void bbus_ack_batch(cep_rpc_call *c, void *arg);
+
 /* One Echo call with ChallengeRequest{run_id = payload}. */
 int bbus_echo(cep_rpc_client *c, const char *payload, cep_err *err);
 
@@ -51,6 +56,9 @@ void bbus_batch_free(bbus_batch *b);
 /* Pushes the next BBUS_BATCH events, checks the ack; *bytes (may be NULL)
  * the request's packed size. */
 int bbus_push(cep_rpc_client *c, bbus_batch *b, size_t *bytes, cep_err *err);
+
+/* The value of "flag N" in argv (0 < N < 1000000), else def. */
+int bbus_arg_int(int argc, char **argv, const char *flag, int def);
 
 #ifdef __cplusplus
 }

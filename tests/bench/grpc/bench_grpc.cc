@@ -17,9 +17,9 @@
  * and the server's CPU per call and threads. Idle memory: the server's
  * RSS with k connected clients that made one call (a process of their
  * own, --idle) minus without, per connection; the clients' RSS likewise.
- * Handshake: H new connections, each a TLS
- * handshake and a first Echo then closed: wall time p50, and CPU per
- * connection of the server and of this process. cep and gRPC take turns
+ * Handshake: H new connections, each a TLS handshake and a first Echo
+ * then closed: wall time p50, and CPU per connection of the server and of
+ * this process. cep and gRPC take turns
  * figure by figure, so a change of the machine's load hits both alike.
  */
 #include <fcntl.h>
@@ -565,18 +565,6 @@ void print_table(const std::vector<Row> &rows)
 	       "favours cep; calls/s and events/s: higher is better)\n");
 }
 
-int arg_int(int argc, char **argv, const char *flag, int def)
-{
-	for (int i = 1; i + 1 < argc; i++)
-		if (strcmp(argv[i], flag) == 0) {
-			char *end;
-			long v = strtol(argv[i + 1], &end, 10);
-			if (*end == '\0' && v > 0 && v < 1000000)
-				return (int)v;
-		}
-	return def;
-}
-
 std::string loadavg()
 {
 	std::string l = read_text("/proc/loadavg");
@@ -649,8 +637,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--small") == 0)
 			o = Opts{200, 8, 5};
-	o.ms = arg_int(argc, argv, "-d", o.ms);
-	o.idle = arg_int(argc, argv, "-k", o.idle);
-	o.handshakes = arg_int(argc, argv, "-H", o.handshakes);
+	o.ms = bbus_arg_int(argc, argv, "-d", o.ms);
+	o.idle = bbus_arg_int(argc, argv, "-k", o.idle);
+	o.handshakes = bbus_arg_int(argc, argv, "-H", o.handshakes);
 	return driver_main(o);
 }
