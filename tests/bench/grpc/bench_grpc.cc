@@ -6,11 +6,11 @@
  * certificates of one test CA (lib/pki). Prints figures and the ratio
  * cep/gRPC; never fails on speed (only when a call fails).
  *
- *   bench_grpc [-d ms] [-k idle] [-H handshakes] [--small]
+ *   bench_grpc [-d ms] [-k idle] [-H handshakes] [-c callers] [--small]
  *
  * Each server runs in a process of its own (this program, --serve), so its
  * RSS and CPU are its own; the callers run in this process, one connection
- * each (as runners do), 1 then 64 of them, for -d ms per figure:
+ * each (as runners do), 1 then c (64) of them, for -d ms per figure:
  *   Echo: 100-byte request, 16-byte reply: p50/p99 and calls/s;
  *   Push: 64 events of ~87 bytes acked with the last seq: p50/p99 per
  *         batch and events/s;
@@ -59,7 +59,7 @@ namespace {
 const std::string echo_payload(98, 'p');
 
 struct Opts {
-	int ms = 2000, idle = 200, handshakes = 100;
+	int ms = 2000, idle = 200, handshakes = 100, callers = 64;
 };
 
 /* ------------------------------------------------------------ processes */
@@ -203,27 +203,31 @@ std::string read_text(const std::string &path)
 	return s.str();
 }
 
-/* One stack: which it is, its PEM files (in dir), its server process. */
+GsidePem read_pem(const std::string &dir, const char *who)
+{
+	std::string p = dir + "/" + who;
+	return {read_text(dir + "/ca.pem"), read_text(p + ".pem"),
+	    read_text(p + ".key")};
+}
+
+/* One stack: which it is, its certificates (files in dir), its server
+ * process. */
 struct Side {
 	std::string name, dir;
+	GsidePem srv, cli;
 	Child server;
 	int port = 0;
 
 	Side(std::string n, std::string d)
-	    : name(std::move(n)), dir(std::move(d))
+	    : name(std::move(n)), dir(std::move(d)), srv(read_pem(dir, "srv")),
+	      cli(read_pem(dir, "cli"))
 	{
 	}
 	bool is_cep() const { return name == "cep"; }
-	GsidePem pem(const char *who) const
-	{
-		std::string p = dir + "/" + who;
-		return {read_text(dir + "/ca.pem"), read_text(p + ".pem"),
-		    read_text(p + ".key")};
-	}
 	/* A new connection and its first Echo (the handshake on both). */
 	std::unique_ptr<Conn> connect(std::string *err) const
 	{
-		GsidePem p = pem("cli");
+		const GsidePem &p = cli;
 		std::unique_ptr<Conn> c;
 		if (is_cep()) {
 			auto cc = std::make_unique<CepConn>();
@@ -297,7 +301,7 @@ struct Side {
 int serve_main(const std::string &name, const std::string &dir)
 {
 	Side s(name, dir);
-	GsidePem p = s.pem("srv");
+	const GsidePem &p = s.srv;
 	if (s.is_cep()) {
 		cep_rpc_server *srv = nullptr;
 		cep_rpc_tls t = {p.cert.c_str(), p.key.c_str(), p.ca.c_str(),
@@ -543,7 +547,7 @@ bool measure(Side *sides, const Opts &o, Table *t)
 		t->add("new connection: client CPU ms", i, h.cli_cpu_ms);
 	}
 	for (bool push : {false, true})
-		for (int callers : {1, 64})
+		for (int callers : {1, o.callers})
 			if (!measure_load(sides, push, callers, o.ms, t))
 				return false;
 	return true;
@@ -599,9 +603,9 @@ int driver_main(const Opts &o)
 	if (mkdtemp(dir) == nullptr || !write_pems(dir))
 		return 1;
 	printf("bench_grpc: cep (nng + mbedTLS + protobuf-c) and gRPC C++ "
-	       "%s, mutual TLS, ECDSA P-256; %d ms per figure, k=%d idle, "
-	       "%d handshakes\n",
-	    gside_version().c_str(), o.ms, o.idle, o.handshakes);
+	       "%s, mutual TLS, ECDSA P-256; %d ms per figure, 1 and %d "
+	       "callers, k=%d idle, %d handshakes\n",
+	    gside_version().c_str(), o.ms, o.callers, o.idle, o.handshakes);
 	printf("load average at start: %s\n", loadavg().c_str());
 	fflush(stdout);
 	Side sides[2] = {Side("cep", dir), Side("grpc", dir)};
@@ -636,9 +640,10 @@ int main(int argc, char **argv)
 	Opts o;
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--small") == 0)
-			o = Opts{200, 8, 5};
+			o = Opts{200, 8, 5, 16};
 	o.ms = bbus_arg_int(argc, argv, "-d", o.ms);
 	o.idle = bbus_arg_int(argc, argv, "-k", o.idle);
 	o.handshakes = bbus_arg_int(argc, argv, "-H", o.handshakes);
+	o.callers = bbus_arg_int(argc, argv, "-c", o.callers);
 	return driver_main(o);
 }

@@ -16,8 +16,7 @@ struct GsidePem {
 
 /* A synchronous gRPC server (the usual C++ way: a thread per call in
  * flight from gRPC's pool) on 127.0.0.1, mutual TLS. */
-class GsideServer {
-public:
+struct GsideServer {
 	virtual ~GsideServer() = default;
 	virtual int port() const = 0;
 	static std::unique_ptr<GsideServer> start(const GsidePem &pem,
@@ -27,8 +26,7 @@ public:
 /* One channel with its own HTTP/2 connection (no subchannel shared with
  * other channels), target name "localhost". Calls are blocking, 5 s
  * deadline; false and *err on failure. */
-class GsideConn {
-public:
+struct GsideConn {
 	virtual ~GsideConn() = default;
 	virtual bool echo(const std::string &payload, std::string *err) = 0;
 	/* the next BBUS_BATCH events; checks the ack; *bytes request size */
