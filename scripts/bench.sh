@@ -24,6 +24,12 @@ echo "== build: $dir ($(grep -m1 CMAKE_BUILD_TYPE: "$dir/CMakeCache.txt" | cut -
 	"commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "== bench_rpc (the bus alone)"
 "$bin/bench_rpc"
+if [ -x "$bin/bench_grpc" ]; then
+	echo "== gRPC side by side (bench_grpc: the same calls over cep's bus and gRPC C++)"
+	"$bin/bench_grpc"
+else
+	echo "== gRPC side by side: skipped (no bench_grpc: it needs gRPC's C++ packages, scripts/deps.sh)"
+fi
 for n in $sizes; do
 	echo "== bench_relay -n $n (real relay + delegate, $n simulated runners)"
 	"$bin/bench_relay" -n "$n"

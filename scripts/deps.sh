@@ -13,6 +13,10 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format-14
       python3-protobuf python3-cryptography protobuf-compiler tinyproxy
       debootstrap systemd-container rpm
       umoci skopeo ca-certificates binutils chromium"
+# libgrpc++-dev, libprotobuf-dev, protobuf-compiler-grpc: test only, for
+# tests/bench/grpc (bench_grpc, cep's bus beside gRPC); the product never
+# links them, and the build skips bench_grpc without them.
+PKGS="$PKGS libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc"
 # prometheus: the `prometheus` probe's end-to-end test starts its own server
 # (own config, data dir and port); the Debian package's service on :9090 is
 # neither used nor touched.

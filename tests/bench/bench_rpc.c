@@ -6,8 +6,9 @@
  *
  * Latency: n sequential Echo calls (ChallengeRequest -> ChallengeReply),
  * p50/p99/mean. Throughput: t callers each pushing EventBatch of 64 Event
- * messages (~100 bytes each) for d seconds, as a runner pushes to the relay.
- * Defaults keep the whole run under ~20 s (also in a sanitizer build).
+ * messages (~87 bytes each) for d seconds, as a runner pushes to the relay.
+ * The calls and the server are bus_side.c's (bench_grpc runs the same
+ * ones beside gRPC). Defaults keep the whole run under ~20 s (also in a sanitizer build).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -17,41 +18,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cep.pb-c.h"
+#include "bus_side.h"
 #include "log.h"
-#include "pki.h"
 #include "rpc.h"
-#include "clock.h"
 #include "files.h"
-
-#define BATCH 64
-
-static void h_echo(cep_rpc_call *c, void *arg)
-{
-	(void)arg;
-	const Cep__V1__ChallengeRequest *rq =
-	    (const Cep__V1__ChallengeRequest *)cep_rpc_call_request(c);
-	Cep__V1__ChallengeReply rep = CEP__V1__CHALLENGE_REPLY__INIT;
-	rep.nonce.data = (uint8_t *)rq->run_id;
-	rep.nonce.len = strlen(rq->run_id);
-	cep_rpc_call_reply(c, &rep.base);
-}
-
-static void h_push(cep_rpc_call *c, void *arg)
-{
-	(void)arg;
-	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
-	    cep_rpc_call_request(c);
-	Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
-	if (b->n_events > 0)
-		ack.acked_seq = b->events[b->n_events - 1]->seq;
-	cep_rpc_call_reply(c, &ack.base);
-}
-
-static const cep_rpc_method methods[] = {
-    {"cep.v1.Bench/Echo", &cep__v1__challenge_request__descriptor, h_echo},
-    {"cep.v1.Bench/Push", &cep__v1__event_batch__descriptor, h_push},
-};
 
 static int64_t now_us(void)
 {
@@ -69,22 +39,15 @@ static int cmp64(const void *a, const void *b)
 static void latency(const char *label, cep_rpc_client *c, int n)
 {
 	int64_t *us = calloc((size_t)n, sizeof(*us));
-	Cep__V1__ChallengeRequest rq = CEP__V1__CHALLENGE_REQUEST__INIT;
-	rq.run_id = "r-0123456789abcdef";
 	int64_t sum = 0;
 	int fails = 0;
 	for (int i = 0; i < n; i++) {
-		ProtobufCMessage *rep = NULL;
 		cep_err err;
 		int64_t t0 = now_us();
-		if (cep_rpc_invoke(c, "cep.v1.Bench/Echo", &rq.base,
-		        &cep__v1__challenge_reply__descriptor, &rep, 5000,
-		        &err) != CEP_OK)
+		if (bbus_echo(c, BBUS_RUN_ID, &err) != CEP_OK)
 			fails++;
 		us[i] = now_us() - t0;
 		sum += us[i];
-		if (rep != NULL)
-			protobuf_c_message_free_unpacked(rep, NULL);
 	}
 	qsort(us, (size_t)n, sizeof(*us), cmp64);
 	printf("%-8s latency  n=%d  p50=%lldus  p99=%lldus  mean=%.1fus%s\n",
@@ -103,37 +66,19 @@ typedef struct pusher {
 static void *push_main(void *arg)
 {
 	pusher *p = arg;
-	Cep__V1__Event ev[BATCH], *evp[BATCH];
-	char text[] = "probe http-ok: status 200 in 12ms (GET /healthz)  ";
-	for (int i = 0; i < BATCH; i++) {
-		cep__v1__event__init(&ev[i]);
-		ev[i].run_id = "r-0123456789abcdef";
-		ev[i].type = CEP__V1__EVENT_TYPE__EVENT_LOG;
-		ev[i].text = text;
-		evp[i] = &ev[i];
-	}
-	Cep__V1__EventBatch b = CEP__V1__EVENT_BATCH__INIT;
-	b.run_id = "r-0123456789abcdef";
-	b.events = evp;
-	b.n_events = BATCH;
-	uint64_t seq = 0;
-	while (now_us() < p->until_us) {
-		for (int i = 0; i < BATCH; i++) {
-			ev[i].seq = ++seq;
-			ev[i].time_ms = cep_clock_now_ms();
-		}
-		ProtobufCMessage *rep = NULL;
+	bbus_batch *b = bbus_batch_new();
+	while (b != NULL && now_us() < p->until_us) {
+		size_t bytes;
 		cep_err err;
-		if (cep_rpc_invoke(p->c, "cep.v1.Bench/Push", &b.base,
-		        &cep__v1__event_ack__descriptor, &rep, 5000,
-		        &err) != CEP_OK) {
+		if (bbus_push(p->c, b, &bytes, &err) != CEP_OK) {
 			p->fails++;
 			continue;
 		}
-		p->events += BATCH;
-		p->bytes += cep__v1__event_batch__get_packed_size(&b);
-		protobuf_c_message_free_unpacked(rep, NULL);
+		p->events += BBUS_BATCH;
+		p->bytes += bytes;
 	}
+	p->fails += b == NULL;
+	bbus_batch_free(b);
 	return NULL;
 }
 
@@ -159,34 +104,9 @@ static void throughput(const char *label, cep_rpc_client *c, int secs,
 	double s = (double)(now_us() - t0) / 1e6;
 	printf("%-8s events   callers=%d  batch=%d  %.0f events/s  %.0f "
 	       "batches/s  %.1f MB/s (%.0f B/event)%s\n",
-	    label, threads, BATCH, events / s, events / BATCH / s,
+	    label, threads, BBUS_BATCH, events / s, events / BBUS_BATCH / s,
 	    bytes / s / 1e6, events ? (double)bytes / events : 0.0,
 	    fails ? "  (some calls failed!)" : "");
-}
-
-typedef struct tls_set {
-	char *ca, *srv_cert, *srv_key, *cli_cert, *cli_key;
-} tls_set;
-
-static int make_tls(const char *dir, tls_set *t, cep_err *err)
-{
-	static const char *const dns[] = {"localhost", NULL};
-	cep_pki_ca *ca;
-	if (cep_pki_ca_create(dir, "bench", err) != CEP_OK ||
-	    cep_pki_ca_load(&ca, dir, err) != CEP_OK)
-		return err->code;
-	t->ca = strdup(cep_pki_ca_cert_pem(ca));
-	cep_pki_issue_req s = {.cn = "relay",
-	    .dns = dns,
-	    .server = 1,
-	    .not_after_ms = cep_clock_now_ms() + 3600000};
-	cep_pki_issue_req c = {.cn = "runner",
-	    .not_after_ms = cep_clock_now_ms() + 3600000};
-	int rv = cep_pki_issue(ca, &s, &t->srv_cert, &t->srv_key, err);
-	if (rv == CEP_OK)
-		rv = cep_pki_issue(ca, &c, &t->cli_cert, &t->cli_key, err);
-	cep_pki_ca_free(ca);
-	return rv;
 }
 
 static void run(const char *label, cep_rpc_server *srv, const char *url,
@@ -204,23 +124,11 @@ static void run(const char *label, cep_rpc_server *srv, const char *url,
 	cep_rpc_client_free(c);
 }
 
-static int arg_int(int argc, char **argv, const char *flag, int def)
-{
-	for (int i = 1; i + 1 < argc; i++)
-		if (strcmp(argv[i], flag) == 0) {
-			char *end;
-			long v = strtol(argv[i + 1], &end, 10);
-			if (*end == '\0' && v > 0 && v < 1000000)
-				return (int)v;
-		}
-	return def;
-}
-
 int main(int argc, char **argv)
 {
-	int n = arg_int(argc, argv, "-n", 2000);
-	int secs = arg_int(argc, argv, "-d", 3);
-	int threads = arg_int(argc, argv, "-t", 4);
+	int n = bbus_arg_int(argc, argv, "-n", 2000);
+	int secs = bbus_arg_int(argc, argv, "-d", 3);
+	int threads = bbus_arg_int(argc, argv, "-t", 4);
 	if (threads > 16)
 		threads = 16;
 	cep_log_init("bench");
@@ -232,15 +140,14 @@ int main(int argc, char **argv)
 	snprintf(url, sizeof(url), "ipc://%s/bench.sock", dir);
 	cep_err err;
 	cep_rpc_server *srv = NULL;
-	tls_set t = {0};
+	bbus_tls t = {0};
 	char cadir[300];
 	snprintf(cadir, sizeof(cadir), "%s/ca", dir);
-	cep_rpc_server_opts o = {.name = "bench", .workers = 2};
-	int rv = cep_rpc_server_new(&srv, methods, 2, NULL, &o, &err);
+	int rv = bbus_server_new(&srv, &err);
 	if (rv == CEP_OK)
 		rv = cep_rpc_server_listen(srv, url, NULL, &err);
 	if (rv == CEP_OK)
-		rv = make_tls(cadir, &t, &err);
+		rv = bbus_tls_make(cadir, &t, &err);
 	cep_rpc_tls stls = {.cert_pem = t.srv_cert,
 	    .key_pem = t.srv_key,
 	    .ca_pem = t.ca};
@@ -263,11 +170,7 @@ int main(int argc, char **argv)
 		run("tls+tcp", srv, turl, &ctls, n, secs, threads);
 	}
 	cep_rpc_server_free(srv);
-	free(t.ca);
-	free(t.srv_cert);
-	free(t.cli_cert);
-	cep_pki_free_secret(t.srv_key);
-	cep_pki_free_secret(t.cli_key);
+	bbus_tls_free(&t);
 	cep_files_rmtree(dir, NULL);
 	return rv == CEP_OK ? 0 : 1;
 }

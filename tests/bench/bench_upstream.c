@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus_side.h"
 #include "cep.pb-c.h"
 #include "config.h"
 #include "cp.h"
@@ -63,17 +64,6 @@ static void die(const char *what, const cep_err *err)
 
 /* ------------------------------------------------- the stand-in delegate */
 
-static void fd_events(cep_rpc_call *c, void *arg)
-{
-	(void)arg;
-	const Cep__V1__EventBatch *b = (const Cep__V1__EventBatch *)
-	    cep_rpc_call_request(c);
-	Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
-	if (b->n_events > 0)
-		ack.acked_seq = b->events[b->n_events - 1]->seq;
-	cep_rpc_call_reply(c, &ack.base);
-}
-
 static void fd_ok(cep_rpc_call *c, void *arg)
 {
 	(void)arg;
@@ -84,7 +74,7 @@ static void fd_ok(cep_rpc_call *c, void *arg)
 
 static const cep_rpc_method fd_methods[] = {
     {"cep.v1.Delegate/RunnerEvents", &cep__v1__event_batch__descriptor,
-        fd_events},
+        bbus_ack_batch},
     {"cep.v1.Delegate/RunnerConnected", &cep__v1__runner_seen__descriptor,
         fd_ok},
 };
