@@ -4,8 +4,8 @@
  * One file per run (state/runs/<run-id>/journal). A record is
  *   u32 length (little endian) | u32 crc32c of the payload | payload
  * where the payload is a serialized cep.v1.JournalRecord. Appends are
- * O_APPEND writes of a whole record; sync=true fsyncs (state changes,
- * fault records: what must survive kill -9). Replay stops at the first torn
+ * O_APPEND writes of whole records; sync=true fsyncs (state changes,
+ * fault records: what must survive kill -9), with group commit. Replay stops at the first torn
  * or corrupt record and reports where; opening for append cuts such a torn
  * tail so later records are never hidden behind garbage. Nothing is ever
  * rewritten in place.
@@ -36,6 +36,23 @@ int cep_journal_open(const char *dir, cep_journal **out, cep_err *err);
  * failed write is cut back, never left as half a record. */
 int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
     bool sync, cep_err *err);
+/* recs[0..n) (n >= 1) in one write, without fsync; *end (may be NULL) is
+ * the file's size after them, for cep_journal_sync. All or none: a record
+ * over the cap or a failed write leaves the file as it was. */
+int cep_journal_append_many(cep_journal *j,
+    const Cep__V1__JournalRecord *const *recs, size_t n, uint64_t *end,
+    cep_err *err);
+/* Returns once the first end bytes are on disk (fsync), by this call's
+ * fsync or by another's that started after they were written (group
+ * commit: callers that arrive while an fsync runs share the next one).
+ * An error when the fsync that was to cover them failed. */
+int cep_journal_sync(cep_journal *j, uint64_t end, cep_err *err);
+/* The size of the records written so far (what a sync must cover). */
+uint64_t cep_journal_end(cep_journal *j);
+/* One more reference: a thread that syncs outside its owner's lock holds
+ * one, so a close meanwhile does not free the journal under it. */
+void cep_journal_hold(cep_journal *j);
+/* Drops a reference; the last one closes the file and frees j. */
 void cep_journal_close(cep_journal *j);
 
 typedef struct cep_journal_replay_info {
