@@ -156,6 +156,15 @@ int delegate_run_journal(cep_run *r, Cep__V1__JournalRecord *rec, bool sync,
     cep_err *err);
 void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
     const char *reason);
+/* The same without the fsync for a state that is not final: the caller
+ * syncs the journal (cep_journal_sync, after d->mu is released) before it
+ * answers anyone outside the process. */
+void delegate_run_set_state_nosync(cep_delegate *d, cep_run *r,
+    Cep__V1__RunState st, const char *reason);
+/* evs[0..n) as event records in one write, without fsync (the caller
+ * syncs: cep_journal_sync), then added to the run. */
+int delegate_run_journal_events(cep_run *r, Cep__V1__Event *const *evs,
+    size_t n, cep_err *err);
 int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev);
 enum cep_run_fault_add {
 	CEP_RUN_FAULT_ADDED,
@@ -173,6 +182,10 @@ int delegate_run_dir(cep_delegate *d, const char *id, const char *sub,
     char *buf, size_t len, cep_err *err);
 /* Bumps the change counter (d->sync_gen) and tells every listener. */
 void delegate_changed(cep_delegate *d);
+/* A run has new events: the listeners are told, but nothing the relay is
+ * granted changed, so no SyncRuns (of every run's grant) follows. Before,
+ * every batch of every runner re-sent all N grants to the relay. */
+void delegate_events_added(cep_delegate *d);
 /* Tells every listener that time passed (the monitor's turn). */
 void delegate_run_announce_time(cep_delegate *d);
 /* Fills r's target fields from its spec (once). */

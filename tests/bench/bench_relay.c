@@ -52,7 +52,7 @@
 #define CALL_MS 10000
 /* What a phase may take: 120 s, or 250 ms per runner above 480 (at
  * N = 1,000 on 2 loaded cores all N handshakes alone take about 100 s). */
-#define BUDGET_US(n) ((n) > 480 ? (int64_t)(n) * 250000 : 120000000LL)
+#define BUDGET_US(n) ((n) > 480 ? (int64_t)(n)*250000 : 120000000LL)
 #define PROVE_BUDGET_US BUDGET_US(B.n)
 #define STORM_BUDGET_US BUDGET_US(B.n)
 #define ABORT_BUDGET_US (BUDGET_US(B.n) / 2)
