@@ -153,7 +153,7 @@ void delegate_changed(cep_delegate *d)
 
 void delegate_events_added(cep_delegate *d)
 {
-	announce(d, CEP_RUN_NEWS_CHANGED);
+	announce(d, CEP_RUN_NEWS_EVENTS);
 }
 
 void delegate_run_announce_time(cep_delegate *d)

@@ -80,7 +80,7 @@ static int listen_runners(cep_relay *r, const char *cert, const char *key,
 	    .ca_pem = r->ca_pem,
 	    .client_cert_optional = true};
 	cep_rpc_server_opts o = {.name = "relay-runners",
-	    .workers = 16,
+	    .workers = CEP_RELAY_RUNNER_WORKERS,
 	    .pipe_cb = relay_pipe_event,
 	    .pipe_cb_arg = r,
 	    .done_cb = relay_call_done};
