@@ -22,7 +22,7 @@
  * relay is restarted that many ms after the kill, default 0; --redial:
  * a runner not proven again that long after the kill makes a new client,
  * as lib/rpc's watchdog now does itself; --watchdog: the clients'
- * watchdog_ms, -1 = off, default lib/rpc's). "Direct" is Delegate/RunnerEvents on <run>/delegate.sock, the
+ * watchdog_ms, default lib/rpc's, or 30 ms per runner above 480). "Direct" is Delegate/RunnerEvents on <run>/delegate.sock, the
  * ipc socket the relay itself forwards to: the same calls without the
  * relay (and without TLS, which only the relay's side has).
  *
@@ -56,6 +56,7 @@
 #define PROVE_BUDGET_US BUDGET_US(B.n)
 #define STORM_BUDGET_US BUDGET_US(B.n)
 #define ABORT_BUDGET_US (BUDGET_US(B.n) / 2)
+#define WATCHDOG_MS_PER_RUNNER 30 /* the clients' default above 480 */
 
 typedef struct sim {
 	char run_id[32];
@@ -742,7 +743,12 @@ int main(int argc, char **argv)
 	B.secs = arg_int(argc, argv, "-d", small ? 1 : 5);
 	B.down_ms = arg_int(argc, argv, "--down", 0);
 	B.redial_ms = arg_int(argc, argv, "--redial", 0);
-	B.watchdog_ms = arg_int(argc, argv, "--watchdog", 0);
+	/* Above 480 runners lib/rpc's 5 s watchdog abandons sockets still in
+	 * the queue of handshakes, the relay redoes them, and at N = 1,000
+	 * the connect phase collapsed (9,016 redials, 564 never proven in
+	 * 250 s; docs/performance.md, "Profiling"): 30 ms per runner. */
+	B.watchdog_ms = arg_int(argc, argv, "--watchdog",
+	    B.n > 480 ? B.n * WATCHDOG_MS_PER_RUNNER : 0);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	cep_log_init("bench");
@@ -757,8 +763,10 @@ int main(int argc, char **argv)
 		bapp_stop(&B.app, 1);
 		return 2;
 	}
-	printf("bench_relay: N=%d runners, %d s phases, home %s\n", B.n, B.secs,
-	    B.app.home);
+	printf("bench_relay: N=%d runners, %d s phases, clients' watchdog %s%d "
+	       "ms, home %s\n",
+	    B.n, B.secs, B.watchdog_ms ? "" : "lib/rpc's ",
+	    B.watchdog_ms ? B.watchdog_ms : 5000, B.app.home);
 	B.s = calloc((size_t)(unsigned)B.n, sizeof(*B.s));
 	submit_all();
 	connect_all();

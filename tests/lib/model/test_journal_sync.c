@@ -125,6 +125,16 @@ static void run_appenders(cep_journal *j, appender *a, int fd)
 		pthread_join(t[i], NULL);
 }
 
+/* A new journal and one appender (no pipe) on it. */
+static cep_journal *fresh(appender *a)
+{
+	cep_journal *j;
+	cep_err err;
+	cr_assert_eq(cep_journal_create(jdir, &j, &err), CEP_OK, "%s", err.msg);
+	*a = (appender){.j = j, .fd = -1};
+	return j;
+}
+
 Test(journal_sync, acked_only_after_an_fsync_covered_it, .init = setup,
     .fini = teardown)
 {
@@ -155,10 +165,9 @@ Test(journal_sync, acked_only_after_an_fsync_covered_it, .init = setup,
 Test(journal_sync, synced_bytes_need_no_second_fsync, .init = setup,
     .fini = teardown)
 {
-	cep_journal *j;
+	appender a;
+	cep_journal *j = fresh(&a);
 	cep_err err;
-	cr_assert_eq(cep_journal_create(jdir, &j, &err), CEP_OK, "%s", err.msg);
-	appender a = {.j = j, .fd = -1};
 	uint64_t end = 0;
 	cr_assert_eq(append_batch(&a, 0, &end, &err), CEP_OK, "%s", err.msg);
 	int n = atomic_load(&fsyncs);
@@ -172,10 +181,9 @@ Test(journal_sync, synced_bytes_need_no_second_fsync, .init = setup,
 Test(journal_sync, failed_fsync_fails_its_callers, .init = setup,
     .fini = teardown)
 {
-	cep_journal *j;
+	appender a;
+	cep_journal *j = fresh(&a);
 	cep_err err;
-	cr_assert_eq(cep_journal_create(jdir, &j, &err), CEP_OK, "%s", err.msg);
-	appender a = {.j = j, .fd = -1};
 	uint64_t end = 0;
 	atomic_store(&fail_next, 1);
 	cr_assert_neq(append_batch(&a, 0, &end, &err), CEP_OK);
@@ -192,12 +200,11 @@ Test(journal_sync, failed_fsync_fails_its_callers, .init = setup,
 Test(journal_sync, hold_keeps_the_journal_past_close, .init = setup,
     .fini = teardown)
 {
-	cep_journal *j;
+	appender a;
+	cep_journal *j = fresh(&a);
 	cep_err err;
-	cr_assert_eq(cep_journal_create(jdir, &j, &err), CEP_OK, "%s", err.msg);
 	cep_journal_hold(j);
 	cep_journal_close(j); /* the owner's close: a sync still runs */
-	appender a = {.j = j, .fd = -1};
 	uint64_t end = 0;
 	cr_assert_eq(append_batch(&a, 0, &end, &err), CEP_OK, "%s", err.msg);
 	cep_journal_close(j); /* the holder's: frees (ASan checks) */
