@@ -90,10 +90,15 @@ typedef struct cep_run {
 } cep_run;
 
 /* What the run table announces to its subscribers (delegate_run_subscribe):
- * CHANGED after every change (a run's state, events, an abort), TIME on
- * each monitor turn for those whose answers fall due with time (parked
- * Follow calls). */
-enum cep_run_news { CEP_RUN_NEWS_CHANGED, CEP_RUN_NEWS_TIME };
+ * CHANGED after every change (a run's state, an abort), EVENTS when a run
+ * has new events (for parked Follow calls: the monitor and the links have
+ * nothing to do for them), TIME on each monitor turn for those whose
+ * answers fall due with time (parked Follow calls). */
+enum cep_run_news {
+	CEP_RUN_NEWS_CHANGED,
+	CEP_RUN_NEWS_TIME,
+	CEP_RUN_NEWS_EVENTS
+};
 typedef void (
     *cep_run_listener)(cep_delegate *d, enum cep_run_news news, void *arg);
 #define CEP_RUN_MAX_LISTENERS 4
@@ -168,6 +173,15 @@ int delegate_run_journal(cep_delegate *d, cep_run *r,
     Cep__V1__JournalRecord *rec, bool sync, cep_err *err);
 void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
     const char *reason);
+/* The same without the fsync for a state that is not final: the caller
+ * syncs the journal (cep_journal_sync, after d->mu is released) before it
+ * answers anyone outside the process. */
+void delegate_run_set_state_nosync(cep_delegate *d, cep_run *r,
+    Cep__V1__RunState st, const char *reason);
+/* evs[0..n) as event records in one write, without fsync (the caller
+ * syncs: cep_journal_sync), then added to the run. */
+int delegate_run_journal_events(cep_delegate *d, cep_run *r,
+    Cep__V1__Event *const *evs, size_t n, cep_err *err);
 int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev);
 enum cep_run_fault_add {
 	CEP_RUN_FAULT_ADDED,
@@ -185,6 +199,11 @@ int delegate_run_dir(cep_delegate *d, const char *id, const char *sub,
     char *buf, size_t len, cep_err *err);
 /* Bumps the change counter (d->sync_gen) and tells every listener. */
 void delegate_changed(cep_delegate *d);
+/* A run has new events: EVENTS news, not CHANGED. Nothing the relay is
+ * granted changed (no SyncRuns of every run's grant) and the monitor has
+ * nothing to do (no scan of every run). Before, every batch of every
+ * runner did both. */
+void delegate_events_added(cep_delegate *d);
 /* Tells every listener that time passed (the monitor's turn). */
 void delegate_run_announce_time(cep_delegate *d);
 /* Fills r's target fields from its spec (once). */

@@ -13,12 +13,14 @@
 #include "delegate_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "run_id.h"
 
 #define MAX_BATCH 4096
+#define DELEGATE_SERVICE_WORKERS 16
 
 static bool str_ok(const char *s, size_t max)
 {
@@ -52,6 +54,21 @@ static void reply_ack(cep_rpc_call *c, bool recorded)
 	cep_rpc_call_reply(c, &ack.base);
 }
 
+/* Waits until the run's journal is on disk up to end (group commit with
+ * the other calls being answered), drops the hold on j; false when that
+ * fsync failed, and c is failed. */
+static bool synced(cep_rpc_call *c, cep_journal *j, uint64_t end)
+{
+	cep_err err = {0};
+	int rv = cep_journal_sync(j, end, &err);
+	cep_journal_close(j);
+	if (rv != CEP_OK)
+		cep_rpc_call_fail(c, CEP_UNAVAILABLE, "journal: %s", err.msg);
+	return rv == CEP_OK;
+}
+
+/* The state change is journalled under d->mu, its fsync after (group
+ * commit with the other runs' batches): the ack waits for it. */
 static void on_connected(cep_rpc_call *c, void *arg)
 {
 	cep_delegate *d = arg;
@@ -59,18 +76,23 @@ static void on_connected(cep_rpc_call *c, void *arg)
 	    cep_rpc_call_request(c);
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = open_run(d, c, req->run_id);
-	if (r != NULL) {
-		if (r->state == CEP__V1__RUN_STATE__RUN_LAUNCHING) {
-			char why[320];
-			snprintf(why, sizeof(why),
-			    "runner connected from %.256s",
-			    str_ok(req->peer, 256) ? req->peer : "?");
-			delegate_run_set_state(d, r,
-			    CEP__V1__RUN_STATE__RUN_RUNNING, why);
-		}
-		reply_ack(c, true);
+	if (r == NULL) {
+		pthread_mutex_unlock(&d->mu);
+		return;
 	}
+	if (r->state == CEP__V1__RUN_STATE__RUN_LAUNCHING) {
+		char why[320];
+		snprintf(why, sizeof(why), "runner connected from %.256s",
+		    str_ok(req->peer, 256) ? req->peer : "?");
+		delegate_run_set_state_nosync(d, r,
+		    CEP__V1__RUN_STATE__RUN_RUNNING, why);
+	}
+	cep_journal *j = r->j; /* RUNNING is not final: still open */
+	uint64_t end = cep_journal_end(j);
+	cep_journal_hold(j);
 	pthread_mutex_unlock(&d->mu);
+	if (synced(c, j, end))
+		reply_ack(c, true);
 }
 
 /* Is ev one of run_id's and within the bounds a runner is held to? */
@@ -100,38 +122,51 @@ static long last_new(const cep_run *r, const Cep__V1__EventBatch *b)
 	return last;
 }
 
-/* Journals the new events of a batch; d->mu held. */
+/* How many of evs[0..count) fit in the run's caps; d->mu held. */
+static size_t events_room(const cep_run *r, Cep__V1__Event *const *evs,
+    size_t count)
+{
+	size_t k = 0, bytes = r->event_bytes;
+	while (k < count && r->nevents + k < CEP_RUN_MAX_EVENTS &&
+	    bytes < CEP_RUN_MAX_EVENT_BYTES)
+		bytes += cep__v1__event__get_packed_size(evs[k++]);
+	return k;
+}
+
+/* Journals the new events of a batch (seq == last + 1, in order) in one
+ * write, without fsync: the caller syncs after d->mu is released (group
+ * commit); d->mu held. */
 static int journal_events(cep_delegate *d, cep_run *r,
     const Cep__V1__EventBatch *b, cep_err *err)
 {
 	long last = last_new(r, b);
+	if (last < 0)
+		return CEP_OK;
+	Cep__V1__Event **evs = malloc((size_t)(last + 1) * sizeof(*evs));
+	if (evs == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	size_t count = 0;
+	uint64_t expect = r->last_seq + 1;
+	for (long i = 0; i <= last; i++)
+		if (b->events[i]->seq == expect) {
+			evs[count++] = b->events[i];
+			expect++;
+		}
+	size_t k = events_room(r, evs, count);
 	/* room for the batch and still the run's reserve, or none of it */
 	size_t bytes = 0;
-	for (long i = 0; i <= last; i++)
-		bytes += cep__v1__event__get_packed_size(b->events[i]) + 32;
-	if (last >= 0 && delegate_disk_reserve(d, r, bytes, err) != CEP_OK)
-		return err->code;
-	for (long i = 0; i <= last; i++) {
-		Cep__V1__Event *ev = b->events[i];
-		if (ev->seq != r->last_seq + 1)
-			continue;
-		if (r->nevents >= CEP_RUN_MAX_EVENTS ||
-		    r->event_bytes >= CEP_RUN_MAX_EVENT_BYTES)
-			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-			    "run %s has %zu events (%zu bytes), the most a run "
-			    "may have",
-			    r->id.s, r->nevents, r->event_bytes);
-		Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
-		rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
-		rec.event = ev;
-		int rv = delegate_run_journal(d, r, &rec, i == last, err);
-		if (rv != CEP_OK)
-			return rv;
-		if (delegate_run_add_event(r, ev) != CEP_OK)
-			return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-			    "out of memory");
-	}
-	return CEP_OK;
+	for (size_t i = 0; i < k; i++)
+		bytes += cep__v1__event__get_packed_size(evs[i]) + 32;
+	int rv = k == 0 ? CEP_OK : delegate_disk_reserve(d, r, bytes, err);
+	if (rv == CEP_OK && k > 0)
+		rv = delegate_run_journal_events(d, r, evs, k, err);
+	free(evs);
+	if (rv == CEP_OK && k < count)
+		rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "run %s has %zu events (%zu bytes), the most a run may have",
+		    r->id.s, r->nevents, r->event_bytes);
+	return rv;
 }
 
 static void on_events(cep_rpc_call *c, void *arg)
@@ -152,23 +187,33 @@ static void on_events(cep_rpc_call *c, void *arg)
 		}
 	pthread_mutex_lock(&d->mu);
 	cep_run *r = open_run(d, c, b->run_id);
-	if (r != NULL) {
-		uint64_t before = r->last_seq;
-		cep_err err = {0};
-		int rv = journal_events(d, r, b, &err);
-		if (r->last_seq != before)
-			delegate_changed(d);
-		cep_metrics_add(d->m_events, (double)(r->last_seq - before),
-		    NULL);
-		if (rv != CEP_OK && r->last_seq == before) {
-			cep_rpc_call_fail(c, rv, "%s", err.msg);
-		} else {
-			Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
-			ack.acked_seq = r->last_seq;
-			cep_rpc_call_reply(c, &ack.base);
-		}
+	if (r == NULL) {
+		pthread_mutex_unlock(&d->mu);
+		return;
 	}
+	uint64_t before = r->last_seq;
+	cep_err err = {0};
+	int rv = journal_events(d, r, b, &err);
+	if (r->last_seq != before)
+		delegate_events_added(d);
+	cep_metrics_add(d->m_events, (double)(r->last_seq - before), NULL);
+	uint64_t acked = r->last_seq;
+	/* The ack covers seqs up to last_seq, some perhaps written by a call
+	 * still syncing: wait for the file up to its end now. */
+	cep_journal *j = r->j;
+	uint64_t end = cep_journal_end(j);
+	cep_journal_hold(j);
 	pthread_mutex_unlock(&d->mu);
+	if (rv != CEP_OK && acked == before) {
+		cep_journal_close(j);
+		cep_rpc_call_fail(c, rv, "%s", err.msg);
+		return;
+	}
+	if (!synced(c, j, end))
+		return;
+	Cep__V1__EventAck ack = CEP__V1__EVENT_ACK__INIT;
+	ack.acked_seq = acked;
+	cep_rpc_call_reply(c, &ack.base);
 }
 
 static bool fault_ok(const Cep__V1__FaultRecord *f)
@@ -379,7 +424,11 @@ static const cep_rpc_method delegate_methods[] = {
 int delegate_service_start(cep_delegate *d, cep_err *err)
 {
 	char url[4200];
-	cep_rpc_server_opts opts = {.name = "delegate"};
+	/* Batches of different runs sync their journals in parallel (and the
+	 * file system commits them together): as many workers as the relay
+	 * forwards at once, not the default 4. */
+	cep_rpc_server_opts opts = {.name = "delegate",
+	    .workers = DELEGATE_SERVICE_WORKERS};
 	int rv = cep_paths_url(&d->paths, "delegate.sock", url, sizeof(url),
 	    err);
 	if (rv == CEP_OK)

@@ -92,6 +92,39 @@ int delegate_run_journal(cep_delegate *d, cep_run *r,
 	return rv;
 }
 
+int delegate_run_journal_events(cep_delegate *d, cep_run *r,
+    Cep__V1__Event *const *evs, size_t n, cep_err *err)
+{
+	if (r->j == NULL)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "run %s is finished; its journal is closed", r->id.s);
+	Cep__V1__JournalRecord *recs = calloc(n, sizeof(*recs));
+	const Cep__V1__JournalRecord **ptrs = calloc(n, sizeof(*ptrs));
+	int rv = recs && ptrs ?
+	    CEP_OK :
+	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "out of memory");
+	int64_t now = cep_clock_now_ms();
+	for (size_t i = 0; rv == CEP_OK && i < n; i++) {
+		cep__v1__journal_record__init(&recs[i]);
+		recs[i].time_ms = now;
+		recs[i].rec_case = CEP__V1__JOURNAL_RECORD__REC_EVENT;
+		recs[i].event = evs[i];
+		ptrs[i] = &recs[i];
+	}
+	if (rv == CEP_OK) {
+		rv = cep_journal_append_many(r->j, ptrs, n, NULL, err);
+		delegate_disk_note(d, r, rv,
+		    rv ? cep_journal_last_errno(r->j) : 0, err);
+	}
+	for (size_t i = 0; rv == CEP_OK && i < n; i++)
+		if (delegate_run_add_event(r, evs[i]) != CEP_OK)
+			rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+			    "out of memory");
+	free(recs);
+	free(ptrs);
+	return rv;
+}
+
 int delegate_run_subscribe(cep_delegate *d, cep_run_listener fn, void *arg,
     cep_err *err)
 {
@@ -119,6 +152,11 @@ void delegate_changed(cep_delegate *d)
 	announce(d, CEP_RUN_NEWS_CHANGED);
 }
 
+void delegate_events_added(cep_delegate *d)
+{
+	announce(d, CEP_RUN_NEWS_EVENTS);
+}
+
 void delegate_run_announce_time(cep_delegate *d)
 {
 	announce(d, CEP_RUN_NEWS_TIME);
@@ -133,17 +171,18 @@ void delegate_run_finished(cep_delegate *d, cep_run *r)
 		d->nfinished++;
 }
 
-/* Journals (fsync) and applies a state change. A final state closes the
- * journal: a final run is read-only from then on. */
-void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
-    const char *reason)
+/* Journals (fsync unless !sync) and applies a state change. A final state
+ * closes the journal: a final run is read-only from then on. */
+static void set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
+    const char *reason, bool sync)
 {
 	Cep__V1__JournalRecord rec = CEP__V1__JOURNAL_RECORD__INIT;
 	cep_err err = {0};
 	rec.rec_case = CEP__V1__JOURNAL_RECORD__REC_STATE;
 	rec.state = st;
 	rec.text = (char *)(reason ? reason : "");
-	(void)delegate_run_journal(d, r, &rec, true, &err);
+	(void)delegate_run_journal(d, r, &rec, sync || cep_runstate_final(st),
+	    &err);
 	r->state = st;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
 	if (reason != NULL && reason[0] != '\0')
@@ -160,6 +199,18 @@ void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
 		delegate_run_finished(d, r);
 	}
 	delegate_changed(d);
+}
+
+void delegate_run_set_state(cep_delegate *d, cep_run *r, Cep__V1__RunState st,
+    const char *reason)
+{
+	set_state(d, r, st, reason, true);
+}
+
+void delegate_run_set_state_nosync(cep_delegate *d, cep_run *r,
+    Cep__V1__RunState st, const char *reason)
+{
+	set_state(d, r, st, reason, false);
 }
 
 int delegate_run_add_event(cep_run *r, const Cep__V1__Event *ev)

@@ -93,7 +93,7 @@ static int listen_runners(cep_relay *r, const char *cert, const char *key,
 	    .call_burst = cl->call_burst,
 	    .log_interval_ms = (int)cl->log_interval_ms};
 	cep_rpc_server_opts o = {.name = "relay-runners",
-	    .workers = 16,
+	    .workers = CEP_RELAY_RUNNER_WORKERS,
 	    .pipe_cb = relay_pipe_event,
 	    .pipe_cb_arg = r,
 	    .done_cb = relay_call_done,

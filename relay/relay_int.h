@@ -57,6 +57,12 @@ extern const char *const relay_refusal_names[CEP_REFUSE_N];
 
 #define CEP_RELAY_MAX_BATCH 1000
 #define CEP_RELAY_FORWARD_MS 5000
+/* Workers of the runner service. Each forwards a batch with a blocking
+ * call to the delegate, so this is the most batches in flight to it: twice
+ * the delegate's 16 service workers, so that it always has the next batch
+ * while a worker here answers the runner (bench_relay, docs/
+ * performance.md "Profiling"). */
+#define CEP_RELAY_RUNNER_WORKERS 32
 #define CEP_RELAY_WATCH_MARGIN_MS 500
 #define CEP_RELAY_PARKED_PER_RUN 8
 #define CEP_RELAY_CLOSE_DELAY_MS 250

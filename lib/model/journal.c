@@ -10,8 +10,15 @@
  * so what is appended afterwards is never hidden behind garbage.
  *
  * Appends from several threads share one handle: a mutex makes each record
- * one uninterrupted write() loop, and a failed write is cut back so it
- * never leaves half a record in the file.
+ * (or batch of records) one uninterrupted write() loop, and a failed write
+ * is cut back so it never leaves half a record in the file.
+ *
+ * Group commit: fsync runs outside the mutex. A caller that needs its
+ * bytes on disk waits while another fsync runs; when that one covered its
+ * bytes it is done without an fsync of its own, else the next fsync (one
+ * for every caller that waited) covers them. So appends that arrive while
+ * an fsync runs share the next one, and nobody is told "synced" before an
+ * fsync that started after its write returned.
  */
 #define _GNU_SOURCE
 #include "journal.h"
@@ -33,9 +40,15 @@
 
 struct cep_journal {
 	pthread_mutex_t mu;
+	pthread_cond_t cv; /* an fsync ended */
 	int fd;
-	uint64_t size;  /* bytes of whole records in the file */
-	int last_errno; /* of the last failed append, 0 after a good one */
+	int refs;         /* cep_journal_hold + 1; the last close frees */
+	uint64_t size;    /* bytes of whole records in the file */
+	uint64_t synced;  /* bytes an fsync has covered */
+	bool syncing;     /* an fsync runs (without mu) */
+	uint64_t bad_end; /* an fsync covering up to here failed ... */
+	int bad_errno;    /* ... with this errno (0: none failed) */
+	int last_errno;   /* of the last failed append, sync or reserve */
 	char path[PATH_MAX];
 	cep_run_id run; /* the run id (the dir's name) for log lines */
 };
@@ -151,8 +164,12 @@ static int journal_new(const char *dir, const char *path, int fd, uint64_t size,
 		    "out of memory");
 	}
 	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
 	j->fd = fd;
+	j->refs = 1;
 	j->size = size;
+	/* synced 0: what open found may sit unsynced in the page cache
+	 * (written before a kill -9): the first sync covers it too */
 	snprintf(j->path, sizeof(j->path), "%s", path);
 	run_of(dir, &j->run);
 	*out = j;
@@ -230,42 +247,129 @@ static int frame(const Cep__V1__JournalRecord *rec, unsigned char **buf,
 	return cep_frame_pack(&rec->base, n, buf, len, err);
 }
 
-/* Caller holds j->mu. On failure the file is cut back to j->size: a
- * failed write (ENOSPC: half a record landed) and a failed fsync alike, so
- * the caller may append the same record again later (the delegate's
- * runner resends what was not acknowledged) without it appearing twice. */
+/* Caller holds j->mu. A failed write (ENOSPC: half a record landed) is cut
+ * back to j->size, so the caller may append the same records again later
+ * (the delegate's runner resends what was not acknowledged) without them
+ * appearing twice. A failed fsync is not cut back (cep_journal_sync: other
+ * callers' records are past that point); it fails the callers it covered. */
 static int write_locked(cep_journal *j, const unsigned char *buf, size_t len,
-    bool sync, cep_err *err)
+    cep_err *err)
 {
 	int e = cep_frame_write(j->fd, buf, len);
-	if (e == 0 && sync && fsync(j->fd) != 0)
-		e = errno;
 	j->last_errno = e;
-	if (e == 0) {
-		j->size += len;
+	if (e != 0) {
+		if (ftruncate(j->fd, (off_t)j->size) != 0)
+			cep_log_error(j->run.s, /* "": no run */
+			    "journal %s: cannot cut a failed append back to "
+			    "offset %llu",
+			    j->path, (unsigned long long)j->size);
+		return cep_err_errno(err, e, j->path);
+	}
+	j->size += len;
+	return CEP_OK;
+}
+
+int cep_journal_sync(cep_journal *j, uint64_t end, cep_err *err)
+{
+	if (j == NULL)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT, "no journal");
+	pthread_mutex_lock(&j->mu);
+	if (end > j->size)
+		end = j->size;
+	while (j->synced < end && j->syncing)
+		pthread_cond_wait(&j->cv, &j->mu);
+	if (j->synced >= end) {
+		pthread_mutex_unlock(&j->mu);
 		return CEP_OK;
 	}
-	if (ftruncate(j->fd, (off_t)j->size) != 0)
-		cep_log_error(j->run.s, /* "": no run */
-		    "journal %s: cannot cut a failed append back to offset "
-		    "%llu",
-		    j->path, (unsigned long long)j->size);
-	return cep_err_errno(err, e, j->path);
+	if (j->bad_errno != 0 && j->bad_end >= end) {
+		/* the fsync that covered ours failed: so did ours */
+		int e = j->bad_errno;
+		pthread_mutex_unlock(&j->mu);
+		return cep_err_errno(err, e, j->path);
+	}
+	j->syncing = true;
+	uint64_t target = j->size; /* covers every write so far */
+	pthread_mutex_unlock(&j->mu);
+	int e = fsync(j->fd) == 0 ? 0 : errno;
+	pthread_mutex_lock(&j->mu);
+	j->syncing = false;
+	if (e == 0 && target > j->synced)
+		j->synced = target;
+	if (e != 0) {
+		j->bad_end = target;
+		j->bad_errno = e;
+		j->last_errno = e;
+	}
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return e == 0 ? CEP_OK : cep_err_errno(err, e, j->path);
 }
 
 int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
     bool sync, cep_err *err)
 {
-	if (j == NULL || rec == NULL)
+	uint64_t end = 0;
+	int rv = cep_journal_append_many(j, &rec, rec ? 1 : 0, &end, err);
+	if (rv == CEP_OK && sync)
+		rv = cep_journal_sync(j, end, err);
+	return rv;
+}
+
+/* recs[0..n) framed into one buffer: one write() for the lot. */
+static int frame_all(const Cep__V1__JournalRecord *const *recs, size_t n,
+    unsigned char **out, size_t *outlen, cep_err *err)
+{
+	if (n == 1)
+		return frame(recs[0], out, outlen, err);
+	size_t len = 0, cap = 0;
+	unsigned char *all = NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *buf = NULL;
+		size_t blen = 0;
+		int rv = frame(recs[i], &buf, &blen, err);
+		if (rv == CEP_OK && len + blen > cap) {
+			cap = (len + blen) * 2;
+			unsigned char *grown = realloc(all, cap);
+			if (grown == NULL)
+				rv = cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+				    "out of memory");
+			else
+				all = grown;
+		}
+		if (rv != CEP_OK) {
+			free(buf);
+			free(all);
+			return rv;
+		}
+		memcpy(all + len, buf, blen);
+		len += blen;
+		free(buf);
+	}
+	*out = all;
+	*outlen = len;
+	return CEP_OK;
+}
+
+int cep_journal_append_many(cep_journal *j,
+    const Cep__V1__JournalRecord *const *recs, size_t n, uint64_t *end,
+    cep_err *err)
+{
+	bool ok = j != NULL && recs != NULL && n > 0;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = recs[i] != NULL;
+	if (!ok)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "no journal or record");
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	int rv = frame(rec, &buf, &len, err);
+	int rv = frame_all(recs, n, &buf, &len, err);
 	if (rv != 0)
 		return rv;
 	pthread_mutex_lock(&j->mu);
-	rv = write_locked(j, buf, len, sync, err);
+	rv = write_locked(j, buf, len, err);
+	if (end != NULL)
+		*end = j->size;
 	pthread_mutex_unlock(&j->mu);
 	free(buf);
 	return rv;
@@ -300,11 +404,32 @@ int cep_journal_last_errno(cep_journal *j)
 	return e;
 }
 
+uint64_t cep_journal_end(cep_journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	uint64_t end = j->size;
+	pthread_mutex_unlock(&j->mu);
+	return end;
+}
+
+void cep_journal_hold(cep_journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->refs++;
+	pthread_mutex_unlock(&j->mu);
+}
+
 void cep_journal_close(cep_journal *j)
 {
 	if (j == NULL)
 		return;
+	pthread_mutex_lock(&j->mu);
+	bool last = --j->refs == 0;
+	pthread_mutex_unlock(&j->mu);
+	if (!last)
+		return;
 	close(j->fd);
+	pthread_cond_destroy(&j->cv);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }

@@ -4,8 +4,8 @@
  * One file per run (state/runs/<run-id>/journal). A record is
  *   u32 length (little endian) | u32 crc32c of the payload | payload
  * where the payload is a serialized cep.v1.JournalRecord. Appends are
- * O_APPEND writes of a whole record; sync=true fsyncs (state changes,
- * fault records: what must survive kill -9). Replay stops at the first torn
+ * O_APPEND writes of whole records; sync=true fsyncs (state changes,
+ * fault records: what must survive kill -9), with group commit. Replay stops at the first torn
  * or corrupt record and reports where; opening for append cuts such a torn
  * tail so later records are never hidden behind garbage. Nothing is ever
  * rewritten in place.
@@ -33,9 +33,10 @@ int cep_journal_create(const char *dir, cep_journal **out, cep_err *err);
  * NOT_FOUND if there is no journal. */
 int cep_journal_open(const char *dir, cep_journal **out, cep_err *err);
 /* One whole record; RESOURCE_EXHAUSTED over CEP_JOURNAL_MAX_RECORD. A
- * failed write or fsync (a full disk: ENOSPC, EDQUOT) is cut back, never
- * left as half a record: the file is as it was, and the same record may
- * be appended again once there is room. */
+ * failed write (a full disk: ENOSPC, EDQUOT) is cut back, never left as
+ * half a record: the file is as it was, and the same record may be
+ * appended again once there is room. With sync, a failed fsync fails the
+ * call but leaves the record (cep_journal_sync). */
 int cep_journal_append(cep_journal *j, const Cep__V1__JournalRecord *rec,
     bool sync, cep_err *err);
 /* Makes sure the next `bytes` after the end are allocated on disk
@@ -51,6 +52,23 @@ int cep_journal_reserve(cep_journal *j, uint64_t bytes, cep_err *err);
  * 0 when the last one succeeded: how a caller tells a full disk from a bad
  * one without parsing messages. */
 int cep_journal_last_errno(cep_journal *j);
+/* recs[0..n) (n >= 1) in one write, without fsync; *end (may be NULL) is
+ * the file's size after them, for cep_journal_sync. All or none: a record
+ * over the cap or a failed write leaves the file as it was. */
+int cep_journal_append_many(cep_journal *j,
+    const Cep__V1__JournalRecord *const *recs, size_t n, uint64_t *end,
+    cep_err *err);
+/* Returns once the first end bytes are on disk (fsync), by this call's
+ * fsync or by another's that started after they were written (group
+ * commit: callers that arrive while an fsync runs share the next one).
+ * An error when the fsync that was to cover them failed. */
+int cep_journal_sync(cep_journal *j, uint64_t end, cep_err *err);
+/* The size of the records written so far (what a sync must cover). */
+uint64_t cep_journal_end(cep_journal *j);
+/* One more reference: a thread that syncs outside its owner's lock holds
+ * one, so a close meanwhile does not free the journal under it. */
+void cep_journal_hold(cep_journal *j);
+/* Drops a reference; the last one closes the file and frees j. */
 void cep_journal_close(cep_journal *j);
 
 typedef struct cep_journal_replay_info {

@@ -128,6 +128,45 @@ Test(registry, bad_grants_change_nothing)
 	relay_registry_free(reg);
 }
 
+/* A run granted twice in one SyncRuns is one run, and the first grant
+ * counts; runs not granted any more leave (what the sorted lookup of
+ * relay_registry_sync must keep doing). */
+Test(registry, repeated_grant_first_counts)
+{
+	cep_registry *reg = NULL;
+	cr_assert_eq(relay_registry_new(&reg, NULL), 0);
+	size_t nleft, added;
+	int a[] = {3, 1, 2};
+	cr_assert_eq(sync_set(reg, a, 3, NULL, 0, &nleft, &added, NULL), 0);
+	cr_assert_eq(added, 3);
+	/* 2, 1 (not_after 5), 2 again (not_after 9), 4: 3 leaves */
+	int b[] = {2, 1, 2, 4};
+	for (size_t i = 0; i < 4; i++) {
+		cep__v1__run_grant__init(&grants[i]);
+		grants[i].run_id = (char *)rid(b[i]);
+		grants[i].identity_uri = "cep://a/local/host/x";
+		grants[i].not_after_ms = i == 2 ? 9 : 5;
+		gp[i] = &grants[i];
+	}
+	Cep__V1__RunGrants g = CEP__V1__RUN_GRANTS__INIT;
+	g.n_grants = 4;
+	g.grants = gp;
+	cep_run_id *left = NULL;
+	cep_err err = {0};
+	cr_assert_eq(relay_registry_sync(reg, &g, &left, &nleft, &added, &err),
+	    0, "%s", err.msg);
+	cr_assert_eq(relay_registry_count(reg), 3);
+	cr_assert_eq(added, 1);
+	cr_assert_eq(nleft, 1);
+	cr_assert_str_eq(left[0].s, rid(3));
+	free(left);
+	cr_assert_eq(relay_registry_find(reg, rid(2))->not_after_ms, 5);
+	cr_assert_not_null(relay_registry_find(reg, rid(1)));
+	cr_assert_not_null(relay_registry_find(reg, rid(4)));
+	cr_assert_null(relay_registry_find(reg, rid(3)));
+	relay_registry_free(reg);
+}
+
 Test(registry, command_queue_bounded_and_ordered)
 {
 	cep_registry *reg = NULL;
