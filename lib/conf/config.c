@@ -78,8 +78,8 @@ void cep_config_defaults(cep_config *cfg)
 	snprintf(cfg->delegate_metrics, sizeof(cfg->delegate_metrics),
 	    "127.0.0.1:9465");
 	cfg->relay_limits.max_conns = 4096;
-	cfg->relay_limits.max_conns_per_peer = 1024;
-	cfg->relay_limits.max_handshakes = 512;
+	cfg->relay_limits.max_conns_per_peer = 2048;
+	cfg->relay_limits.max_handshakes = 1024;
 	cfg->relay_limits.handshake_timeout_ms = 10 * 1000;
 	cfg->relay_limits.calls_per_sec = 1000;
 	cfg->relay_limits.call_burst = 2000;
@@ -128,8 +128,8 @@ static const char default_yaml[] =
     "  # (docs/configuration.md); refusals: cep_relay_limited_total\n"
     "  #limits:\n"
     "  #  maxConnections: 4096\n"
-    "  #  maxConnectionsPerPeer: 1024\n"
-    "  #  maxHandshakes: 512\n"
+    "  #  maxConnectionsPerPeer: 2048\n"
+    "  #  maxHandshakes: 1024\n"
     "  #  handshakeTimeout: 10s\n"
     "  #  callsPerSecond: 1000\n"
     "  #  callBurst: 2000\n"

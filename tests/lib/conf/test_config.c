@@ -45,8 +45,8 @@ static void assert_defaults(const cep_config *c)
 	cr_assert_eq(c->deadman_ms, 10000);
 	cr_assert_eq(c->runner_margin_ms, 120000);
 	cr_assert_eq(c->relay_limits.max_conns, 4096);
-	cr_assert_eq(c->relay_limits.max_conns_per_peer, 1024);
-	cr_assert_eq(c->relay_limits.max_handshakes, 512);
+	cr_assert_eq(c->relay_limits.max_conns_per_peer, 2048);
+	cr_assert_eq(c->relay_limits.max_handshakes, 1024);
 	cr_assert_eq(c->relay_limits.handshake_timeout_ms, 10000);
 	cr_assert_eq(c->relay_limits.calls_per_sec, 1000);
 	cr_assert_eq(c->relay_limits.call_burst, 2000);
