@@ -22,104 +22,24 @@ typedef struct nc_state {
 	char *undo;
 } nc_state;
 
-static json_t *node_entry(json_t *node)
+static json_t *node_entry(json_t *node, const char *name, const void *arg)
 {
-	json_t *md = json_object_get(node, "metadata");
-	const char *name = json_string_value(json_object_get(md, "name"));
+	(void)arg;
 	bool was = json_is_true(
 	    json_object_get(json_object_get(node, "spec"), "unschedulable"));
-	return runner_kube_target_name_ok(name) ?
-	    json_pack("{s:s, s:b}", "name", name, "unschedulable", was) :
-	    NULL;
-}
-
-static int by_name(const void *a, const void *b)
-{
-	const char *x = json_string_value(
-	    json_object_get(*(json_t *const *)a, "name"));
-	const char *y = json_string_value(
-	    json_object_get(*(json_t *const *)b, "name"));
-	return strcmp(x, y);
-}
-
-/* The nodes a selector picks: sorted by name, capped at max. */
-static int nc_select(cep_kube *k, const char *sel, uint32_t max, json_t *nodes,
-    size_t *matched, cep_err *err)
-{
-	cep_kube_list_opts o = {.label_selector = sel};
-	json_t *items = NULL;
-	int rc = cep_kube_list(k, &cep_kube_nodes, NULL, &o, &items, NULL, 0,
-	    err);
-	if (rc != CEP_OK)
-		return cep_err_wrap(err, "node-cordon");
-	size_t n = json_array_size(items), i;
-	json_t **v = calloc(n ? n : 1, sizeof(*v)), *node;
-	size_t m = 0;
-	json_array_foreach(items, i, node)
-	{
-		json_t *e = v != NULL ? node_entry(node) : NULL;
-		if (e != NULL)
-			v[m++] = e;
-	}
-	if (m > 1)
-		qsort(v, m, sizeof(*v), by_name);
-	for (i = 0; i < m; i++) {
-		if (i < max)
-			json_array_append(nodes, v[i]);
-		json_decref(v[i]);
-	}
-	*matched = m;
-	bool ok = v != NULL;
-	free(v);
-	json_decref(items);
-	return ok ?
-	    CEP_OK :
-	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "node-cordon: no memory");
+	return json_pack("{s:s, s:b}", "name", name, "unschedulable", was);
 }
 
 /* {"nodes": [{"name", "unschedulable"}...]}, read before acting. */
 static int nc_read(const cep_exp_item *it, cep_kube *k, json_t **undo,
     char *what, size_t wlen, cep_err *err)
 {
-	const char *node = runner_param_str(it, "node", NULL);
-	const char *sel = runner_param_str(it, "nodeSelector", NULL);
-	uint32_t max = runner_kube_target_max();
-	json_t *nodes = json_array();
-	size_t matched = 0;
-	int rc = CEP_OK;
-	if (node != NULL) {
-		json_t *obj = NULL;
-		if (!runner_kube_target_name_ok(node))
-			rc = cep_err_set(err, CEP_INVALID_ARGUMENT,
-			    "node-cordon: "
-			    "node must be a node name ([a-z0-9.-], 1..253)");
-		else if ((rc = cep_kube_get(k, &cep_kube_nodes, NULL, node,
-		              &obj, err)) != CEP_OK)
-			cep_err_wrap(err, "node-cordon");
-		json_t *e = obj != NULL ? node_entry(obj) : NULL;
-		if (e != NULL)
-			json_array_append_new(nodes, e);
-		json_decref(obj);
-		snprintf(what, wlen, "node %s", node);
-	} else {
-		rc = nc_select(k, sel != NULL ? sel : "", max, nodes, &matched,
-		    err);
-		snprintf(what, wlen,
-		    "%zu of %zu nodes matching %.300s (at most "
-		    "%u)",
-		    json_array_size(nodes), matched, sel ? sel : "", max);
-	}
-	if (rc == CEP_OK && json_array_size(nodes) == 0)
-		rc = cep_err_set(err, CEP_NOT_FOUND,
-		    "node-cordon: no node "
-		    "matches %.300s",
-		    sel != NULL ? sel : node);
-	if (rc != CEP_OK) {
-		json_decref(nodes);
-		return rc;
-	}
-	*undo = json_pack("{s:o}", "nodes", nodes);
-	return CEP_OK;
+	json_t *nodes = NULL;
+	int rc = runner_kube_target_nodes(it, k, "node-cordon", node_entry,
+	    NULL, &nodes, what, wlen, err);
+	if (rc == CEP_OK)
+		*undo = json_pack("{s:o}", "nodes", nodes);
+	return rc;
 }
 
 static int nc_describe(const cep_exp_item *it, char *target, size_t tlen,

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "exp.h"
 #include "kube.h"
 
 #define CEP_KUBE_TARGET_DEFAULT_MAX 10
@@ -51,6 +52,18 @@ int runner_kube_target_check_perms(cep_kube *k, const char *type,
  * take returns a new reference or NULL. */
 void runner_kube_target_stash(const void *key, json_t *v);
 json_t *runner_kube_target_take(const void *key);
+
+/* The nodes a node fault acts on (kube_target_nodes.c): the item's `node`
+ * (by name) or those matching its `nodeSelector`, sorted by name, at most
+ * its `count` and runner_kube_target_max(). fn makes each node's entry of *out (a new
+ * array) from the node object, NULL to skip it; what gets "node X" or
+ * "2 of 3 nodes matching ...". NOT_FOUND when no node is left; errors
+ * start with type. */
+typedef json_t *(
+    *runner_kube_node_fn)(json_t *node, const char *name, const void *arg);
+int runner_kube_target_nodes(const cep_exp_item *it, cep_kube *k,
+    const char *type, runner_kube_node_fn fn, const void *arg, json_t **out,
+    char *what, size_t wlen, cep_err *err);
 
 /* A DNS-subdomain object name ([a-z0-9.-], 1..253). */
 bool runner_kube_target_name_ok(const char *s);

@@ -165,6 +165,14 @@ int cep_kube_scale_set(cep_kube *k, const char *ns, const char *name,
  * (null), as `kubectl uncordon` leaves a node. */
 int cep_kube_node_unschedulable(cep_kube *k, const char *name, bool on,
     cep_err *err);
+/* Node name's spec.taints edited by fn (a copy of the list, [] when
+ * none; fn sets *changed when it changed it), written back with a merge
+ * patch pinned to the resourceVersion read, tried again on a conflict
+ * (at most 5 times). An emptied list removes the field. */
+typedef int (*cep_kube_taints_fn)(json_t *taints, void *arg, bool *changed,
+    cep_err *err);
+int cep_kube_node_taints(cep_kube *k, const char *name, cep_kube_taints_fn fn,
+    void *arg, cep_err *err);
 
 /*
  * List-then-watch. fn is called with "ADDED" for each object of the

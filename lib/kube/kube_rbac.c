@@ -54,8 +54,9 @@ static const cep_kube_perm deployment_scale[] = {
     {NULL, NULL, NULL, NULL, false},
 };
 
-/* node-cordon: nodes are cluster-scoped, hence a ClusterRole; select by
- * label (list) or name (get), set and restore spec.unschedulable. */
+/* node-cordon, node-taint: nodes are cluster-scoped, hence a ClusterRole;
+ * select by label (list) or name (get), set and restore
+ * spec.unschedulable or spec.taints (read-modify-write: get, patch). */
 static const cep_kube_perm node_cordon[] = {
     {"", "nodes", NULL, "get", true},
     {"", "nodes", NULL, "list", true},
@@ -105,8 +106,8 @@ static const struct {
 	const char *type;
 	const cep_kube_perm *perms;
 } undo_types[] = {
-    {"deployment-scale", undo_scale},
-    {"node-cordon", undo_cordon},
+    {"deployment-scale", undo_scale}, {"node-cordon", undo_cordon},
+    {"node-taint", undo_cordon}, /* the same verbs on spec.taints */
 };
 
 static const struct {
@@ -116,6 +117,7 @@ static const struct {
     {"pod-delete", pod_delete},
     {"deployment-scale", deployment_scale},
     {"node-cordon", node_cordon},
+    {"node-taint", node_cordon},
     {"k8s", probe_k8s},
     {"cpu-hog", pod_target},
     {"memory-hog", pod_target},
@@ -154,7 +156,7 @@ int cep_kube_rbac_for_type(const char *type, const cep_kube_perm **perms,
 	return cep_err_set(err, CEP_INVALID_ARGUMENT,
 	    "unknown fault or probe "
 	    "type \"%.64s\" (Kubernetes types: pod-delete, deployment-scale, "
-	    "node-cordon, k8s)",
+	    "node-cordon, node-taint, k8s)",
 	    type ? type : "");
 }
 

@@ -84,4 +84,17 @@ int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err);
 int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err);
 int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err);
 
+/* "k8s-taint" (undo_taint.c) undo JSON {"taint": {"key", "value",
+ * "effect"}, "nodes": [{"name", "had": taint or null}]}: each node loses
+ * exactly that taint (same key, value and effect: one a person changed
+ * since is left) and gets back "had", the taint of the same key and
+ * effect it carried before; read back. */
+int cep_undo_k8s_taint(cep_kube *k, const char *undo_json, cep_err *err);
+/* Taints a and b have the same key and effect (and value, if value_too):
+ * the API keeps at most one taint per key and effect. */
+bool cep_undo_taint_same(json_t *a, json_t *b, bool value_too);
+/* undo_json parsed (at most 64 KiB, an object), or NULL with err set
+ * naming what. */
+json_t *cep_undo_load(const char *what, const char *undo_json, cep_err *err);
+
 #endif

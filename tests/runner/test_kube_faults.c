@@ -3,7 +3,7 @@
  * Kubernetes API test server (tests/kubeapi): pod-delete picks exactly
  * count / percentage of the matching Running pods, only in the run's
  * namespace and never more than maxTargets; deployment-scale and
- * node-cordon restore what they changed (read back from the server), also
+ * node-cordon and node-taint restore what they changed (read back from the server), also
  * through lib/undo/undo.c as the delegate does when the runner died; a missing
  * permission fails the fault naming the verb; the probe judges
  * readyReplicas. Every check reads the server's state, never a return
@@ -497,6 +497,138 @@ Test(kube, node_cordon_capped_and_undone_by_the_delegate)
 	    err.msg);
 	cr_assert(!node_cordoned("node-1") && !node_cordoned("node-2"));
 	fault_revert(&f);
+	fault_close(&f);
+}
+
+/* ---- node-taint ---- */
+
+static void taint_by_hand(const char *name, const char *key, const char *value,
+    const char *effect)
+{
+	json_t *patch = json_pack("{s:{s:[{s:s, s:s, s:s}]}}", "spec", "taints",
+	    "key", key, "value", value, "effect", effect);
+	cep_err err = {0};
+	cr_assert_eq(cep_kube_patch(K,
+	                 &(cep_kube_patch_req){.res = &cep_kube_nodes,
+	                     .name = name,
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = patch},
+	                 NULL, &err),
+	    CEP_OK, "%s", err.msg);
+	json_decref(patch);
+}
+
+/* The node's taints as "key=value:effect;..." in their order. */
+static char *taints_of(const char *name)
+{
+	json_t *obj = NULL, *t;
+	cep_err err = {0};
+	cr_assert_eq(cep_kube_get(K, &cep_kube_nodes, NULL, name, &obj, &err),
+	    CEP_OK, "%s", err.msg);
+	char *out = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&out, &len);
+	json_array_foreach(json_object_get(json_object_get(obj, "spec"),
+	                       "taints"),
+	    i, t)
+	{
+		const char *v = json_string_value(json_object_get(t, "value"));
+		fprintf(f, "%s=%s:%s;",
+		    json_string_value(json_object_get(t, "key")), v ? v : "",
+		    json_string_value(json_object_get(t, "effect")));
+	}
+	fclose(f);
+	json_decref(obj);
+	return out;
+}
+
+static void assert_taints(const char *node, const char *want)
+{
+	char *got = taints_of(node);
+	cr_assert_str_eq(got, want, "node %s", node);
+	free(got);
+}
+
+Test(kube, node_taint_removes_exactly_its_own)
+{
+	taint_by_hand("node-1", "team", "", "NoExecute");
+	taint_by_hand("node-2", "cep.io/chaos", "old", "NoSchedule");
+	one_fault f;
+	cep_err err = {0};
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: nt, type: node-taint, "
+	                      "nodeSelector: kubernetes.io/os=linux, key: "
+	                      "cep.io/chaos, value: on}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert(strstr(f.undo,
+	              "{\"had\":{\"effect\":\"NoSchedule\","
+	              "\"key\":\"cep.io/chaos\",\"value\":\"old\"},"
+	              "\"name\":\"node-2\"}") != NULL,
+	    "%s", f.undo);
+	fault_inject(&f);
+	assert_taints("node-1", "team=:NoExecute;cep.io/chaos=on:NoSchedule;");
+	assert_taints("node-2", "cep.io/chaos=on:NoSchedule;");
+	assert_taints("node-3", "cep.io/chaos=on:NoSchedule;");
+	fault_revert(&f);
+	assert_taints("node-1", "team=:NoExecute;");
+	assert_taints("node-2", "cep.io/chaos=old:NoSchedule;");
+	assert_taints("node-3", "");
+	fault_close(&f);
+}
+
+Test(kube, node_taint_undone_by_the_delegate)
+{
+	one_fault f;
+	cep_err err = {0};
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: nt, type: node-taint, "
+	                      "node: node-3, key: chaos, effect: NoExecute}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	fault_inject(&f);
+	assert_taints("node-3", "chaos=:NoExecute;");
+	UC = (cep_undo_ctx){resolver, (void *)"shop"};
+	cr_assert_eq(delegate_undo("k8s-taint", f.undo, &err), CEP_OK, "%s",
+	    err.msg);
+	assert_taints("node-3", "");
+	cr_assert_eq(cep_undo_k8s_taint(K,
+	                 "{\"taint\": {\"key\": \"x\"}, "
+	                 "\"nodes\": []}",
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
+	cr_assert_eq(cep_undo_k8s_taint(K,
+	                 "{\"taint\": {\"key\": \"x\", \"effect\": "
+	                 "\"NoSchedule\"}, \"nodes\": [{\"name\": \"../n\"}]}",
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
+	/* idempotent, and the runner's own revert after it too */
+	cr_assert_eq(delegate_undo("k8s-taint", f.undo, &err), CEP_OK, "%s",
+	    err.msg);
+	fault_revert(&f);
+	assert_taints("node-3", "");
+	fault_close(&f);
+}
+
+/* Litmus's NODE_LABEL acts on one node: count caps the selection */
+Test(kube, node_taint_count_of_the_selected)
+{
+	one_fault f;
+	cep_err err = {0};
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: nt, type: node-taint, "
+	                      "nodeSelector: kubernetes.io/os=linux, count: 2, "
+	                      "key: chaos}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert(strstr(f.target, "2 of 3 nodes") != NULL, "%s", f.target);
+	fault_inject(&f);
+	assert_taints("node-1", "chaos=:NoSchedule;");
+	assert_taints("node-2", "chaos=:NoSchedule;");
+	assert_taints("node-3", "");
+	fault_revert(&f);
+	assert_taints("node-1", "");
+	assert_taints("node-2", "");
 	fault_close(&f);
 }
 
