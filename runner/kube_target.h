@@ -65,6 +65,18 @@ int runner_kube_target_nodes(const cep_exp_item *it, cep_kube *k,
     const char *type, runner_kube_node_fn fn, const void *arg, json_t **out,
     char *what, size_t wlen, cep_err *err);
 
+/* Cordoning as node-cordon does (fault_kube_cordon.c), for the node
+ * faults built on it (node-drain): describe checks type's permissions and
+ * records the nodes ({"nodes": [{"name", "unschedulable"}]}, the
+ * k8s-cordon undo); inject cordons them, *undo_json (malloc'd) the record
+ * to revert with cep_undo_k8s_cordon. A failed inject leaves nothing
+ * cordoned. */
+struct cep_fault_ctx;
+int runner_kube_cordon_describe(const cep_exp_item *it, const char *type,
+    char *target, size_t tlen, json_t **undo, cep_err *err);
+int runner_kube_cordon_inject(const cep_exp_item *it, const char *type,
+    const struct cep_fault_ctx *ctx, char **undo_json, cep_err *err);
+
 /* A DNS-subdomain object name ([a-z0-9.-], 1..253). */
 bool runner_kube_target_name_ok(const char *s);
 

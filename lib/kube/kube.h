@@ -174,6 +174,12 @@ typedef int (*cep_kube_taints_fn)(json_t *taints, void *arg, bool *changed,
 int cep_kube_node_taints(cep_kube *k, const char *name, cep_kube_taints_fn fn,
     void *arg, cep_err *err);
 
+/* Evicts pod ns/name through its eviction subresource (a policy/v1
+ * Eviction): the API server refuses with 429 (RESOURCE_EXHAUSTED, once
+ * the client's retries are spent) while the pod's PodDisruptionBudget
+ * allows no disruption. */
+int cep_kube_evict(cep_kube *k, const char *ns, const char *name, cep_err *err);
+
 /*
  * List-then-watch. fn is called with "ADDED" for each object of the
  * initial list, then with each ADDED/MODIFIED/DELETED event (bookmarks are

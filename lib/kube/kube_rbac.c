@@ -64,6 +64,18 @@ static const cep_kube_perm node_cordon[] = {
     {NULL, NULL, NULL, NULL, false},
 };
 
+/* node-drain: node-cordon's verbs, then the pods of the node in every
+ * namespace (list, by spec.nodeName) evicted (create pods/eviction):
+ * both cluster-wide, as a drain empties the node whatever owns its pods. */
+static const cep_kube_perm node_drain[] = {
+    {"", "nodes", NULL, "get", true},
+    {"", "nodes", NULL, "list", true},
+    {"", "nodes", NULL, "patch", true},
+    {"", "pods", NULL, "list", true},
+    {"", "pods", "eviction", "create", true},
+    {NULL, NULL, NULL, NULL, false},
+};
+
 /* node-level faults (network, stress, disk) on a pod target: the runner
  * reads the pod (its node, its container's runtime id) to find the
  * container's process on the node. Host targets use none of it. */
@@ -108,6 +120,7 @@ static const struct {
 } undo_types[] = {
     {"deployment-scale", undo_scale}, {"node-cordon", undo_cordon},
     {"node-taint", undo_cordon}, /* the same verbs on spec.taints */
+    {"node-drain", undo_cordon}, /* uncordon: evictions are not undone */
 };
 
 static const struct {
@@ -118,6 +131,7 @@ static const struct {
     {"deployment-scale", deployment_scale},
     {"node-cordon", node_cordon},
     {"node-taint", node_cordon},
+    {"node-drain", node_drain},
     {"k8s", probe_k8s},
     {"cpu-hog", pod_target},
     {"memory-hog", pod_target},
@@ -156,7 +170,7 @@ int cep_kube_rbac_for_type(const char *type, const cep_kube_perm **perms,
 	return cep_err_set(err, CEP_INVALID_ARGUMENT,
 	    "unknown fault or probe "
 	    "type \"%.64s\" (Kubernetes types: pod-delete, deployment-scale, "
-	    "node-cordon, node-taint, k8s)",
+	    "node-cordon, node-drain, node-taint, k8s)",
 	    type ? type : "");
 }
 

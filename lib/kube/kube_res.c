@@ -375,3 +375,25 @@ int cep_kube_node_taints(cep_kube *k, const char *name, cep_kube_taints_fn fn,
 		rc = taints_once(k, name, fn, arg, err);
 	return rc;
 }
+
+int cep_kube_evict(cep_kube *k, const char *ns, const char *name, cep_err *err)
+{
+	char path[KUBE_PATH_MAX], what[600];
+	int rc = cep_kube_path(&cep_kube_pods, ns, name, "eviction", path,
+	    sizeof(path), err);
+	if (rc != CEP_OK)
+		return rc;
+	snprintf(what, sizeof(what), "evict pod %s/%s", ns, name);
+	json_t *body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion",
+	    "policy/v1", "kind", "Eviction", "metadata", "name", name,
+	    "namespace", ns);
+	cep_kube_req req = {.method = "POST",
+	    .path = path,
+	    .body = body,
+	    .what = what};
+	rc = body != NULL ?
+	    cep_kube_request(k, &req, NULL, NULL, err) :
+	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "%s: no memory", what);
+	json_decref(body);
+	return rc;
+}

@@ -356,6 +356,18 @@ static const cep_exp_param_spec node_taint[] = {
 	{0},
 };
 
+static const cep_exp_param_spec node_drain[] = {
+	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
+	    .doc = "one node by name"},
+	{.key = "nodeSelector", .kind = CEP_PARAM_STRING, .min = 1,
+	    .max = 1024, .doc = "label selector of nodes (capped by the "
+				"policy)"},
+	NODE_COUNT_PARAM,
+	KUBE_DURATION_PARAM("the nodes stay cordoned (evictions refused by a "
+			    "disruption budget are tried again until then)"),
+	{0},
+};
+
 static const cep_exp_type_spec fault_types[] = {
 	{.type = "process-kill", .params = process_kill,
 	    .one_of = process_kill_one_of,
@@ -408,6 +420,9 @@ static const cep_exp_type_spec fault_types[] = {
 	{.type = "node-cordon", .params = node_cordon,
 	    .one_of = node_cordon_one_of, .target = "kubernetes",
 	    .doc = "mark nodes unschedulable, restoring each as it was"},
+	{.type = "node-drain", .params = node_drain,
+	    .one_of = node_cordon_one_of, .target = "kubernetes",
+	    .doc = "cordon nodes and evict their pods, uncordoning after"},
 	{.type = "node-taint", .params = node_taint,
 	    .one_of = node_cordon_one_of, .target = "kubernetes",
 	    .doc = "taint nodes, removing exactly that taint afterwards"},
@@ -575,7 +590,7 @@ static const char *const fault_names[] = {"process-kill", "cpu-hog",
     "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition",
     "network-latency", "network-bandwidth", "network-corrupt",
     "network-duplicate", "dns-error", "pod-delete", "deployment-scale",
-    "node-cordon", "node-taint", NULL};
+    "node-cordon", "node-drain", "node-taint", NULL};
 static const char *const probe_names[] = {"http", "cmd", "k8s", "prometheus",
     NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");

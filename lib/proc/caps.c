@@ -50,6 +50,7 @@ static const struct {
     {"deployment-scale", 0, 0, false},
     {"node-cordon", 0, 0, false},
     {"node-taint", 0, 0, false},
+    {"node-drain", 0, 0, false},
 };
 
 static const struct {

@@ -14,7 +14,7 @@ import unittest
 import test_kube_e2e as ke
 import test_kube_podtarget as kp
 from cep_e2e import SRC, wait_until
-from kube_e2e import NS, wait_proc
+from kube_e2e import NS, KubeEnv, rbac_rules, wait_proc
 
 LITMUS = os.path.join(SRC, "tests", "e2e", "litmus")
 
@@ -57,6 +57,39 @@ class PodDelete(ke.KubeCase):
                         .get("status", {}).get("readyReplicas", 0) == 3, 30, 0.3)
         self.assertTrue(ok, text)
         self.assert_no_cep_objects()
+
+
+class NodeFaults(unittest.TestCase):
+    """Node experiments through the API, with exactly the verbs
+    `cepctl rbac` grants the runner for them (and k8s, the health check)."""
+    faults = ("node-taint", "k8s")
+
+    def setUp(self):
+        self.env = KubeEnv(self.id().rsplit(".", 1)[-1][:20],
+                           delegate_rules=rbac_rules("delegate", self.faults[:-1]),
+                           runner_rules=rbac_rules("runner", self.faults))
+        self.addCleanup(self.env.close)
+        self.app = self.env.app
+        self.app.start_all()
+        self.env.create_web(3)
+
+    def taints(self, node):
+        spec = self.env.kubectl_json("get", "node", node)["spec"]
+        return [(t["key"], t.get("value", ""), t["effect"]) for t in spec.get("taints") or []]
+
+    def test_node_taint_on_the_node_then_exactly_removed(self):
+        self.env.kubectl("taint", "node", "node-2", "team=ops:PreferNoSchedule")
+        before = self.taints("node-2")
+        ours = ("cep-e2e/litmus", "chaos", "NoSchedule")
+        p, run_id = run_engine(self, "node-taint.yaml")
+        seen = wait_until(lambda: ours in self.taints("node-2"), 60, 0.2)
+        self.assertTrue(seen, "node-2 was never tainted:\n" + self.env.logs())
+        self.assertEqual(self.taints("node-2"), before + [ours])
+        self.assertEqual(self.taints("node-1"), [], "another node tainted")
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertIn("app-health", out, text)
+        self.assertEqual(self.taints("node-2"), before, text)
 
 
 class PodFaults(kp.PodTargetCase):

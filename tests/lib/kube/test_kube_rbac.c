@@ -56,6 +56,9 @@ Test(kube_rbac, runner_tables)
 	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster");
 	cr_assert_str_eq(perms_of("node-taint"),
 	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster");
+	cr_assert_str_eq(perms_of("node-drain"),
+	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster "
+	    "/pods:list:cluster /pods/eviction:create:cluster");
 	cr_assert_str_eq(perms_of("k8s"),
 	    "/pods:get /pods:list "
 	    "apps/deployments:get apps/deployments:list");
@@ -283,6 +286,9 @@ Test(kube_rbac, undo_tables)
 	    "/nodes:get:cluster /nodes:patch:cluster");
 	/* k8s-taint: the read-modify-write of spec.taints, then read back */
 	cr_assert_str_eq(undo_of("node-taint"),
+	    "/nodes:get:cluster /nodes:patch:cluster");
+	/* node-drain: uncordon only (evicted pods are not brought back) */
+	cr_assert_str_eq(undo_of("node-drain"),
 	    "/nodes:get:cluster /nodes:patch:cluster");
 	/* no undo: pod-delete (the controller replaces the pod), probes,
 	 * host faults (undone on the host, not through the API), unknown */

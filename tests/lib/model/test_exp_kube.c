@@ -64,7 +64,8 @@ Test(exp_kube, types_listed)
 		bool kube = strcmp(f[i], "pod-delete") == 0 ||
 		    strcmp(f[i], "deployment-scale") == 0 ||
 		    strcmp(f[i], "node-cordon") == 0 ||
-		    strcmp(f[i], "node-taint") == 0;
+		    strcmp(f[i], "node-taint") == 0 ||
+		    strcmp(f[i], "node-drain") == 0;
 		seen += kube;
 		/* node-level faults work on both: on a pod in kubernetes */
 		if (ts->pod_target) {
@@ -76,7 +77,7 @@ Test(exp_kube, types_listed)
 		cr_assert_str_eq(ts->target, kube ? "kubernetes" : "host", "%s",
 		    f[i]);
 	}
-	cr_assert_eq(seen, 4);
+	cr_assert_eq(seen, 5);
 	cr_assert_eq(npod, 11);
 	cr_assert(!cep_exp_fault_spec("process-kill")->pod_target);
 	cr_assert_str_eq(cep_exp_probe_spec("k8s")->target, "kubernetes");

@@ -147,6 +147,58 @@ Test(litmus, pod_delete_set)
 	cep_exp_free(e);
 }
 
+Test(litmus, node_taint)
+{
+	cep_exp *e = map_ok("node-taint",
+	    ENV("TARGET_NODE", "node-2")
+	        ENV("TAINTS", "dedicated=chaos:NoSchedule"),
+	    NULL);
+	const cep_exp_item *f = fault(e, "node-taint");
+	cr_assert_eq(cep_exp_duration_ms(e), 60000);
+	cr_assert_str_eq(cep_exp_str(f, "node"), "node-2");
+	cr_assert_str_eq(cep_exp_str(f, "key"), "dedicated");
+	cr_assert_str_eq(cep_exp_str(f, "value"), "chaos");
+	cr_assert_str_eq(cep_exp_str(f, "effect"), "NoSchedule");
+	cep_exp_free(e);
+	/* Litmus's defaults: value node-taint, effect NoExecute; NODE_LABEL
+	 * acts on one matching node */
+	e = map_ok("node-taint",
+	    ENV("NODE_LABEL", "pool=blue") ENV("TAINT_LABEL", "chaos.io/x")
+	        ENV("TOTAL_CHAOS_DURATION", "30"),
+	    NULL);
+	f = fault(e, "node-taint");
+	cr_assert_eq(cep_exp_duration_ms(e), 30000);
+	cr_assert_str_eq(cep_exp_str(f, "nodeSelector"), "pool=blue");
+	cr_assert_eq(cep_exp_int(f, "count"), 1);
+	cr_assert_str_eq(cep_exp_str(f, "key"), "chaos.io/x");
+	cr_assert_str_eq(cep_exp_str(f, "value"), "node-taint");
+	cr_assert_str_eq(cep_exp_str(f, "effect"), "NoExecute");
+	cep_exp_free(e);
+}
+
+Test(litmus, node_taint_refusals)
+{
+	refused_env("node-taint", ENV("TAINTS", "a=b:NoSchedule"), 8,
+	    "needs TARGET_NODE or NODE_LABEL");
+	refused_env("node-taint", ENV("TARGET_NODE", "n1"), 8,
+	    "env TAINTS: missing");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a=b:Sometimes"), 13,
+	    "env TAINTS: expected one taint key=value:effect");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a b=c"), 13,
+	    "env TAINTS: expected one taint");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1,n2") ENV("TAINTS", "a"), 12,
+	    "env TARGET_NODE: expected one node name");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a") ENV("TAINT_LABEL", "b"),
+	    14, "env TAINT_LABEL: not with TAINTS");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a") ENV("TARGET_PODS", "x"),
+	    14, "env TARGET_PODS: not a variable cep can honour");
+}
+
 Test(litmus, hogs)
 {
 	cep_exp *e = map_ok("pod-cpu-hog", POD, NULL);
@@ -438,7 +490,7 @@ Test(litmus, every_supported_experiment_is_listed)
 		cep_exp_free(e);
 		free(t);
 	}
-	cr_assert_eq(n, 12);
+	cr_assert_eq(n, 13); /* + node-taint */
 }
 
 Test(litmus, variables_refused_by_name)
