@@ -550,6 +550,12 @@ static void map_taint(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 		    "NoSchedule, PreferNoSchedule or NoExecute)");
 }
 
+static const char *const v_drain[] = {"TARGET_NODE", "NODE_LABEL", NULL};
+static void map_drain(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
+{
+	node_target(c, e, it);
+}
+
 static const struct lit_exp experiments[] = {
     {"pod-delete", "pod-delete", 15, false, v_pod_delete, map_pod_delete},
     {"pod-cpu-hog", "cpu-hog", 60, true, v_cpu, map_cpu},
@@ -567,6 +573,7 @@ static const struct lit_exp experiments[] = {
     {"pod-network-rate-limit", "network-bandwidth", 60, true, v_rate, map_rate},
     {"pod-dns-error", "dns-error", 60, true, v_dns, map_dns},
     {"node-taint", "node-taint", 60, false, v_taint, map_taint},
+    {"node-drain", "node-drain", 60, false, v_drain, map_drain},
 };
 #define NEXP (sizeof(experiments) / sizeof(experiments[0]))
 
@@ -574,7 +581,7 @@ static const char *const supported_names[] = {"pod-delete", "pod-cpu-hog",
     "pod-memory-hog", "pod-io-stress", "disk-fill", "pod-network-latency",
     "pod-network-loss", "pod-network-corruption", "pod-network-duplication",
     "pod-network-partition", "pod-network-rate-limit", "pod-dns-error",
-    "node-taint", NULL};
+    "node-taint", "node-drain", NULL};
 _Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) == NEXP + 1,
     "supported names");
 
@@ -591,7 +598,6 @@ static const struct {
     {"node-io-stress",
         "cep's io-stress acts on a pod's container, not "
         "a node"},
-    {"node-drain", "cep cordons nodes (node-cordon) but evicts no pod"},
     {"pod-dns-spoof", "cep's dns-error fails names, it answers none"},
     {"kubelet-service-kill", "cep stops no node service"},
     {"node-restart", "cep restarts no node"},
@@ -599,8 +605,8 @@ static const struct {
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 
 static const char *const refused_names[] = {"container-kill", "pod-autoscaler",
-    "node-cpu-hog", "node-memory-hog", "node-io-stress", "node-drain",
-    "pod-dns-spoof", "kubelet-service-kill", "node-restart", NULL};
+    "node-cpu-hog", "node-memory-hog", "node-io-stress", "pod-dns-spoof",
+    "kubelet-service-kill", "node-restart", NULL};
 _Static_assert(sizeof(refused_names) / sizeof(refused_names[0]) == NREFUSED + 1,
     "refused names");
 

@@ -128,7 +128,8 @@ static void each_example(const char *sub)
 {
 	static const char *const names[] = {"pod-delete.yaml",
 	    "pod-network-latency.yaml", "pod-cpu-hog.yaml",
-	    "pod-network-loss.yaml", "node-taint.yaml", NULL};
+	    "pod-network-loss.yaml", "node-taint.yaml", "node-drain.yaml",
+	    NULL};
 	const char *src = getenv("CEP_SRC_DIR");
 	cr_assert_not_null(src, "CEP_SRC_DIR is not set");
 	int seen = 0;

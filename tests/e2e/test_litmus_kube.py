@@ -59,10 +59,10 @@ class PodDelete(ke.KubeCase):
         self.assert_no_cep_objects()
 
 
-class NodeFaults(unittest.TestCase):
+class NodeCase(unittest.TestCase):
     """Node experiments through the API, with exactly the verbs
     `cepctl rbac` grants the runner for them (and k8s, the health check)."""
-    faults = ("node-taint", "k8s")
+    faults = ()
 
     def setUp(self):
         self.env = KubeEnv(self.id().rsplit(".", 1)[-1][:20],
@@ -73,9 +73,21 @@ class NodeFaults(unittest.TestCase):
         self.app.start_all()
         self.env.create_web(3)
 
+    def node(self, name):
+        return self.env.kubectl_json("get", "node", name)["spec"]
+
     def taints(self, node):
-        spec = self.env.kubectl_json("get", "node", node)["spec"]
-        return [(t["key"], t.get("value", ""), t["effect"]) for t in spec.get("taints") or []]
+        return [(t["key"], t.get("value", ""), t["effect"]) for t in self.node(node).get("taints") or []]
+
+    def web_nodes(self):
+        """node of each app=web pod not terminating."""
+        return [p["spec"].get("nodeName") for p in self.env.kubectl_json(
+            "get", "pods", "-n", NS, "-l", "app=web")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+class NodeTaint(NodeCase):
+    faults = ("node-taint", "k8s")
 
     def test_node_taint_on_the_node_then_exactly_removed(self):
         self.env.kubectl("taint", "node", "node-2", "team=ops:PreferNoSchedule")
@@ -90,6 +102,24 @@ class NodeFaults(unittest.TestCase):
         self.assertEqual(run["state"], "PASSED", text)
         self.assertIn("app-health", out, text)
         self.assertEqual(self.taints("node-2"), before, text)
+
+
+class NodeDrain(NodeCase):
+    faults = ("node-drain", "k8s")
+
+    def test_node_drain_evicts_then_uncordons(self):
+        self.assertEqual(set(self.web_nodes()), {"node-1"}, "the scheduler's first node")
+        p, run_id = run_engine(self, "node-drain.yaml")
+        moved = wait_until(lambda: self.node("node-1").get("unschedulable") and
+                           len(self.web_nodes()) == 3 and "node-1" not in self.web_nodes(), 60, 0.2)
+        self.assertTrue(moved, "node-1 was not drained:\n" + self.env.logs())
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertIn("app-health", out, text)
+        self.assertIn("3 of 3 pods evicted", out + self.env.logs(), text)
+        self.assertFalse(self.node("node-1").get("unschedulable"), text)
+        # evicted pods are not brought back: the replacements stay put
+        self.assertNotIn("node-1", self.web_nodes(), text)
 
 
 class PodFaults(kp.PodTargetCase):

@@ -176,6 +176,23 @@ Test(litmus, node_taint)
 	cep_exp_free(e);
 }
 
+Test(litmus, node_drain)
+{
+	cep_exp *e = map_ok("node-drain", ENV("TARGET_NODE", "node-1"), NULL);
+	const cep_exp_item *f = fault(e, "node-drain");
+	cr_assert_eq(cep_exp_duration_ms(e), 60000);
+	cr_assert_str_eq(cep_exp_str(f, "node"), "node-1");
+	cep_exp_free(e);
+	e = map_ok("node-drain", ENV("NODE_LABEL", "pool=blue"), NULL);
+	f = fault(e, "node-drain");
+	cr_assert_str_eq(cep_exp_str(f, "nodeSelector"), "pool=blue");
+	cr_assert_eq(cep_exp_int(f, "count"), 1);
+	cep_exp_free(e);
+	refused_env("node-drain", "", 8, "needs TARGET_NODE or NODE_LABEL");
+	refused_env("node-drain", ENV("TARGET_NODE", "n1") ENV("TAINTS", "a"),
+	    13, "env TAINTS: not a variable cep can honour for node-drain");
+}
+
 Test(litmus, node_taint_refusals)
 {
 	refused_env("node-taint", ENV("TAINTS", "a=b:NoSchedule"), 8,
@@ -490,7 +507,7 @@ Test(litmus, every_supported_experiment_is_listed)
 		cep_exp_free(e);
 		free(t);
 	}
-	cr_assert_eq(n, 13); /* + node-taint */
+	cr_assert_eq(n, 14); /* + node-taint, node-drain */
 }
 
 Test(litmus, variables_refused_by_name)
