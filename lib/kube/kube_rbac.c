@@ -46,10 +46,12 @@ static const cep_kube_perm pod_delete[] = {
     {NULL, NULL, NULL, NULL, false},
 };
 
-/* deployment-scale: read the deployment (its replicas, to restore them)
- * and set replicas through the scale subresource (patch), to N and back. */
+/* deployment-scale: read the deployment (its replicas, to restore them),
+ * or select them by label (list), and set replicas through the scale
+ * subresource (patch), to N and back. */
 static const cep_kube_perm deployment_scale[] = {
     {"apps", "deployments", NULL, "get", false},
+    {"apps", "deployments", NULL, "list", false},
     {"apps", "deployments", "scale", "patch", false},
     {NULL, NULL, NULL, NULL, false},
 };

@@ -307,15 +307,20 @@ static const char *const pod_delete_one_of[] = {"count", "percentage",
     NULL};
 
 static const cep_exp_param_spec deployment_scale[] = {
-	{.key = "deployment", .kind = CEP_PARAM_STRING,
-	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 253,
+	{.key = "deployment", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
 	    .doc = "the Deployment's name, in the run's namespace"},
+	{.key = "labelSelector", .kind = CEP_PARAM_STRING, .min = 1,
+	    .max = 1024,
+	    .doc = "Deployments by label selector (capped by the policy)"},
 	{.key = "replicas", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
 	    .min = 0, .max = 1000, .doc = "replicas during the fault; the "
 					  "original is restored"},
 	KUBE_DURATION_PARAM("the scale lasts"),
 	{0},
 };
+
+static const char *const deployment_scale_one_of[] = {"deployment",
+    "labelSelector", NULL};
 
 static const cep_exp_param_spec node_cordon[] = {
 	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
@@ -415,7 +420,7 @@ static const cep_exp_type_spec fault_types[] = {
 	    .one_of = pod_delete_one_of, .target = "kubernetes",
 	    .doc = "delete Running pods chosen at random by label selector"},
 	{.type = "deployment-scale", .params = deployment_scale,
-	    .target = "kubernetes",
+	    .one_of = deployment_scale_one_of, .target = "kubernetes",
 	    .doc = "scale a Deployment, restoring its replicas afterwards"},
 	{.type = "node-cordon", .params = node_cordon,
 	    .one_of = node_cordon_one_of, .target = "kubernetes",

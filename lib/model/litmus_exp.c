@@ -550,6 +550,34 @@ static void map_taint(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 		    "NoSchedule, PreferNoSchedule or NoExecute)");
 }
 
+/* pod-autoscaler: the Deployments of applabel at REPLICA_COUNT. */
+static const char *const v_autoscale[] = {"REPLICA_COUNT", NULL};
+static void map_autoscale(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	const char *kind = cep_yamldoc_scalar(
+	    cep_yamldoc_get(c->appinfo, "appkind"));
+	const cep_yaml_node *n;
+	long long count;
+	if (kind != NULL && strcmp(kind, "deployment") != 0)
+		cep_exp_val_diag(c->v, cep_yamldoc_get(c->appinfo, "appkind"),
+		    "spec.appinfo.appkind",
+		    "pod-autoscaler scales Deployments in cep, not %s", kind);
+	if (c->applabel == NULL)
+		cep_exp_val_diag(c->v, c->appinfo ? c->appinfo : e->exp,
+		    "spec.appinfo.applabel",
+		    "pod-autoscaler needs the "
+		    "Deployments' label selector");
+	else
+		cep_litmus_set(c, it, "labelSelector", "%s", c->applabel);
+	if (env_get(e, "REPLICA_COUNT", &n) == NULL)
+		env_diag(c, n, "REPLICA_COUNT",
+		    "missing: expected the replicas "
+		    "during the chaos, 0..1000");
+	else if (env_uint(c, e, "REPLICA_COUNT", 0, 0, 1000, &count))
+		cep_litmus_set(c, it, "replicas", "%lld", count);
+}
+
 static const char *const v_drain[] = {"TARGET_NODE", "NODE_LABEL", NULL};
 static void map_drain(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 {
@@ -574,6 +602,8 @@ static const struct lit_exp experiments[] = {
     {"pod-dns-error", "dns-error", 60, true, v_dns, map_dns},
     {"node-taint", "node-taint", 60, false, v_taint, map_taint},
     {"node-drain", "node-drain", 60, false, v_drain, map_drain},
+    {"pod-autoscaler", "deployment-scale", 60, false, v_autoscale,
+        map_autoscale},
 };
 #define NEXP (sizeof(experiments) / sizeof(experiments[0]))
 
@@ -581,7 +611,7 @@ static const char *const supported_names[] = {"pod-delete", "pod-cpu-hog",
     "pod-memory-hog", "pod-io-stress", "disk-fill", "pod-network-latency",
     "pod-network-loss", "pod-network-corruption", "pod-network-duplication",
     "pod-network-partition", "pod-network-rate-limit", "pod-dns-error",
-    "node-taint", "node-drain", NULL};
+    "node-taint", "node-drain", "pod-autoscaler", NULL};
 _Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) == NEXP + 1,
     "supported names");
 
@@ -590,9 +620,6 @@ static const struct {
 	const char *name, *why;
 } refused[] = {
     {"container-kill", "cep kills no container of a pod"},
-    {"pod-autoscaler",
-        "cep's deployment-scale names one Deployment; "
-        "Litmus selects them by spec.appinfo.applabel"},
     {"node-cpu-hog", "cep's hogs act on a pod's container, not a node"},
     {"node-memory-hog", "cep's hogs act on a pod's container, not a node"},
     {"node-io-stress",
@@ -604,8 +631,8 @@ static const struct {
 };
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 
-static const char *const refused_names[] = {"container-kill", "pod-autoscaler",
-    "node-cpu-hog", "node-memory-hog", "node-io-stress", "pod-dns-spoof",
+static const char *const refused_names[] = {"container-kill", "node-cpu-hog",
+    "node-memory-hog", "node-io-stress", "pod-dns-spoof",
     "kubelet-service-kill", "node-restart", NULL};
 _Static_assert(sizeof(refused_names) / sizeof(refused_names[0]) == NREFUSED + 1,
     "refused names");

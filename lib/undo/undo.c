@@ -91,6 +91,47 @@ static int scale_restore(cep_kube *k, const char *ns, const char *name,
 	return CEP_OK;
 }
 
+/* {"namespace", "objects": [{"name", "replicas"}...]}: each checked
+ * first, then each restored even when one fails (the first error kept). */
+static int scale_objects(cep_kube *k, json_t *j, json_t *objs, cep_err *err)
+{
+	json_t *ns = json_object_get(j, "namespace");
+	size_t n = json_is_array(objs) ? json_array_size(objs) : 0, i;
+	int rv = json_is_array(objs) && n <= MAX_NODES ?
+	    CEP_OK :
+	    cep_err_set(err, CEP_INVALID_ARGUMENT,
+	        "k8s-scale: undo record \"objects\" must be a list of at "
+	        "most %d",
+	        MAX_NODES);
+	const char *s_ns, *name;
+	json_int_t want;
+	for (i = 0; rv == CEP_OK && i < n; i++) {
+		json_t *o = json_deep_copy(json_array_get(objs, i));
+		if (json_object_set(o, "namespace", ns) != 0)
+			rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "k8s-scale: undo record object %zu is not an "
+			    "object",
+			    i);
+		else
+			rv = scale_args(o, &s_ns, &name, &want, err);
+		json_decref(o);
+	}
+	n = rv == CEP_OK ? n : 0;
+	for (i = 0; i < n; i++) {
+		json_t *o = json_array_get(objs, i);
+		cep_err e = {0};
+		int rc = scale_restore(k, json_string_value(ns),
+		    json_string_value(json_object_get(o, "name")),
+		    json_integer_value(json_object_get(o, "replicas")), &e);
+		if (rc != CEP_OK && rv == CEP_OK) {
+			rv = rc;
+			if (err != NULL)
+				*err = e;
+		}
+	}
+	return rv;
+}
+
 int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err)
 {
 	json_t *j = cep_undo_load("k8s-scale", undo_json, err);
@@ -98,9 +139,15 @@ int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err)
 		return CEP_INVALID_ARGUMENT;
 	const char *ns = NULL, *name = NULL;
 	json_int_t want = 0;
-	int rc = scale_args(j, &ns, &name, &want, err);
-	if (rc == CEP_OK)
-		rc = scale_restore(k, ns, name, want, err);
+	json_t *objs = json_object_get(j, "objects");
+	int rc;
+	if (objs != NULL) {
+		rc = scale_objects(k, j, objs, err);
+	} else {
+		rc = scale_args(j, &ns, &name, &want, err);
+		if (rc == CEP_OK)
+			rc = scale_restore(k, ns, name, want, err);
+	}
 	json_decref(j);
 	return rc;
 }

@@ -71,9 +71,10 @@ int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err);
 /*
  * Kubernetes mechanisms. "k8s-pod-delete" has no undo (a deleted pod is
  * replaced by its controller, nothing of the fault remains: cep_undo_none).
- * "k8s-scale" undo JSON {"namespace", "name", "replicas"}: the original
- * replicas are set again through the deployment's scale subresource and
- * read back from spec.replicas. "k8s-cordon" undo JSON {"nodes": [{"name",
+ * "k8s-scale" undo JSON {"namespace", "name", "replicas"}, or
+ * {"namespace", "objects": [{"name", "replicas"}...]} (Deployments chosen
+ * by label): the original replicas are set again through each
+ * deployment's scale subresource and read back from spec.replicas. "k8s-cordon" undo JSON {"nodes": [{"name",
  * "unschedulable"}]}: each node's spec.unschedulable is set back to what it
  * was (a node that was cordoned before stays cordoned) and read back. An
  * object that no longer exists holds no fault (CEP_OK). Through

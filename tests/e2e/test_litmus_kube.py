@@ -59,8 +59,8 @@ class PodDelete(ke.KubeCase):
         self.assert_no_cep_objects()
 
 
-class NodeCase(unittest.TestCase):
-    """Node experiments through the API, with exactly the verbs
+class ApiCase(unittest.TestCase):
+    """Experiments through the Kubernetes API, with exactly the verbs
     `cepctl rbac` grants the runner for them (and k8s, the health check)."""
     faults = ()
 
@@ -86,7 +86,7 @@ class NodeCase(unittest.TestCase):
             if not p["metadata"].get("deletionTimestamp")]
 
 
-class NodeTaint(NodeCase):
+class NodeTaint(ApiCase):
     faults = ("node-taint", "k8s")
 
     def test_node_taint_on_the_node_then_exactly_removed(self):
@@ -104,7 +104,7 @@ class NodeTaint(NodeCase):
         self.assertEqual(self.taints("node-2"), before, text)
 
 
-class NodeDrain(NodeCase):
+class NodeDrain(ApiCase):
     faults = ("node-drain", "k8s")
 
     def test_node_drain_evicts_then_uncordons(self):
@@ -120,6 +120,22 @@ class NodeDrain(NodeCase):
         self.assertFalse(self.node("node-1").get("unschedulable"), text)
         # evicted pods are not brought back: the replacements stay put
         self.assertNotIn("node-1", self.web_nodes(), text)
+
+
+class PodAutoscaler(ApiCase):
+    faults = ("deployment-scale", "k8s")
+
+    def replicas(self):
+        return self.env.kubectl_json("get", "deployment", "web", "-n", NS)["spec"].get("replicas")
+
+    def test_deployments_of_the_label_scaled_then_restored(self):
+        p, run_id = run_engine(self, "pod-autoscaler.yaml")
+        seen = wait_until(lambda: self.replicas() == 5, 60, 0.2)
+        self.assertTrue(seen, "web was never scaled to 5:\n" + self.env.logs())
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertIn("app-health", out, text)
+        self.assertEqual(self.replicas(), 3, text)
 
 
 class PodFaults(kp.PodTargetCase):

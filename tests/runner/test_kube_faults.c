@@ -160,6 +160,76 @@ Test(kube, deployment_scale_scales_and_restores)
 	fault_close(&f);
 }
 
+static void label_deployment(const char *ns, const char *name, const char *key,
+    const char *val)
+{
+	json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", key,
+	    val);
+	cep_err err = {0};
+	cr_assert_eq(cep_kube_patch(K,
+	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
+	                     .ns = ns,
+	                     .name = name,
+	                     .type = CEP_KUBE_MERGE_PATCH,
+	                     .patch = patch},
+	                 NULL, &err),
+	    CEP_OK, "%s", err.msg);
+	json_decref(patch);
+}
+
+/* Litmus's pod-autoscaler: every Deployment of a label, each restored to
+ * its own replicas, also by the delegate */
+Test(kube, deployment_scale_by_label_restores_each)
+{
+	create_deployment("shop", "api", 2);
+	create_deployment("shop", "web", 3);
+	create_deployment("shop", "db", 1);
+	create_deployment("other", "api2", 1);
+	label_deployment("shop", "api", "tier", "front");
+	label_deployment("shop", "web", "tier", "front");
+	label_deployment("other", "api2", "tier", "front"); /* not the run's */
+	one_fault f;
+	cep_err err = {0};
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: sc, type: "
+	                      "deployment-scale, labelSelector: tier=front, "
+	                      "replicas: 5}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(f.undo,
+	    "{\"namespace\":\"shop\",\"objects\":[{\"name\":\"api\","
+	    "\"replicas\":2},{\"name\":\"web\",\"replicas\":3}]}");
+	fault_inject(&f);
+	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 5);
+	cr_assert_eq(deploy_field("shop", "web", "spec", "replicas"), 5);
+	cr_assert_eq(deploy_field("shop", "db", "spec", "replicas"), 1);
+	cr_assert_eq(deploy_field("other", "api2", "spec", "replicas"), 1);
+	UC = (cep_undo_ctx){resolver, (void *)"shop"};
+	cr_assert_eq(delegate_undo("k8s-scale", f.undo, &err), CEP_OK, "%s",
+	    err.msg);
+	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 2);
+	cr_assert_eq(deploy_field("shop", "web", "spec", "replicas"), 3);
+	cr_assert_eq(cep_undo_k8s_scale(K,
+	                 "{\"namespace\": \"shop\", \"objects\": [{\"name\": "
+	                 "\"api\"}]}",
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
+	fault_revert(&f);
+	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 2);
+	cr_assert_eq(deploy_field("shop", "web", "spec", "replicas"), 3);
+	fault_close(&f);
+	/* none matching: refused before anything is recorded */
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: sc, type: "
+	                      "deployment-scale, labelSelector: tier=none, "
+	                      "replicas: 5}\n",
+	                 &err),
+	    CEP_NOT_FOUND);
+	cr_assert(strstr(err.msg, "no Deployment in shop matches tier=none"),
+	    "%s", err.msg);
+	fault_close(&f);
+}
+
 Test(kube, deployment_scale_undone_by_the_delegate)
 {
 	create_deployment("shop", "api", 2);

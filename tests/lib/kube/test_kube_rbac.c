@@ -50,7 +50,7 @@ Test(kube_rbac, runner_tables)
 {
 	cr_assert_str_eq(perms_of("pod-delete"), "/pods:list /pods:delete");
 	cr_assert_str_eq(perms_of("deployment-scale"),
-	    "apps/deployments:get "
+	    "apps/deployments:get apps/deployments:list "
 	    "apps/deployments/scale:patch");
 	cr_assert_str_eq(perms_of("node-cordon"),
 	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster");

@@ -193,6 +193,30 @@ Test(litmus, node_drain)
 	    13, "env TAINTS: not a variable cep can honour for node-drain");
 }
 
+Test(litmus, pod_autoscaler)
+{
+	cep_exp *e = map_ok("pod-autoscaler", ENV("REPLICA_COUNT", "5"), NULL);
+	const cep_exp_item *f = fault(e, "deployment-scale");
+	cr_assert_eq(cep_exp_duration_ms(e), 60000);
+	cr_assert_str_eq(cep_exp_str(f, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(f, "replicas"), 5);
+	cr_assert_not(cep_exp_has(f, "deployment"));
+	cep_exp_free(e);
+	refused_env("pod-autoscaler", "", 8, "env REPLICA_COUNT: missing");
+	refused_env("pod-autoscaler", ENV("REPLICA_COUNT", "lots"), 12,
+	    "env REPLICA_COUNT: \"lots\" is not supported");
+	refused_env("pod-autoscaler",
+	    ENV("REPLICA_COUNT", "2") ENV("TARGET_PODS", "x"), 13,
+	    "env TARGET_PODS: not a variable cep can honour");
+	char *t = engine("pod-autoscaler", ENV("REPLICA_COUNT", "2"), NULL);
+	char *sts = strstr(t, "appkind: deployment");
+	cr_assert_not_null(sts);
+	memcpy(sts, "appkind: daemonset ", 19); /* same length */
+	refused(t, 6,
+	    "pod-autoscaler scales Deployments in cep, not daemonset");
+	free(t);
+}
+
 Test(litmus, node_taint_refusals)
 {
 	refused_env("node-taint", ENV("TAINTS", "a=b:NoSchedule"), 8,
@@ -507,7 +531,7 @@ Test(litmus, every_supported_experiment_is_listed)
 		cep_exp_free(e);
 		free(t);
 	}
-	cr_assert_eq(n, 14); /* + node-taint, node-drain */
+	cr_assert_eq(n, 15); /* + node-taint, node-drain, pod-autoscaler */
 }
 
 Test(litmus, variables_refused_by_name)
