@@ -181,18 +181,26 @@ static inline bool node_cordoned(const char *name)
 	return v;
 }
 
-static inline void cordon_by_hand(const char *name)
+/* A merge patch (stolen) to ns/name of r, as an administrator would. */
+static inline void patch_by_hand(const cep_kube_res *r, const char *ns,
+    const char *name, json_t *patch)
 {
-	json_t *patch = json_pack("{s:{s:b}}", "spec", "unschedulable", 1);
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_patch(K,
-	                 &(cep_kube_patch_req){.res = &cep_kube_nodes,
+	                 &(cep_kube_patch_req){.res = r,
+	                     .ns = ns,
 	                     .name = name,
 	                     .type = CEP_KUBE_MERGE_PATCH,
 	                     .patch = patch},
 	                 NULL, &err),
 	    CEP_OK, "%s", err.msg);
 	json_decref(patch);
+}
+
+static inline void cordon_by_hand(const char *name)
+{
+	patch_by_hand(&cep_kube_nodes, NULL, name,
+	    json_pack("{s:{s:b}}", "spec", "unschedulable", 1));
 }
 
 /* ---- driving one fault by its ops, as the engine does ---- */

@@ -163,18 +163,8 @@ Test(kube, deployment_scale_scales_and_restores)
 static void label_deployment(const char *ns, const char *name, const char *key,
     const char *val)
 {
-	json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", key,
-	    val);
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_patch(K,
-	                 &(cep_kube_patch_req){.res = &cep_kube_deployments,
-	                     .ns = ns,
-	                     .name = name,
-	                     .type = CEP_KUBE_MERGE_PATCH,
-	                     .patch = patch},
-	                 NULL, &err),
-	    CEP_OK, "%s", err.msg);
-	json_decref(patch);
+	patch_by_hand(&cep_kube_deployments, ns, name,
+	    json_pack("{s:{s:{s:s}}}", "metadata", "labels", key, val));
 }
 
 /* Litmus's pod-autoscaler: every Deployment of a label, each restored to

@@ -66,17 +66,9 @@ Test(kube, node_cordon_capped_and_undone_by_the_delegate)
 static void taint_by_hand(const char *name, const char *key, const char *value,
     const char *effect)
 {
-	json_t *patch = json_pack("{s:{s:[{s:s, s:s, s:s}]}}", "spec", "taints",
-	    "key", key, "value", value, "effect", effect);
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_patch(K,
-	                 &(cep_kube_patch_req){.res = &cep_kube_nodes,
-	                     .name = name,
-	                     .type = CEP_KUBE_MERGE_PATCH,
-	                     .patch = patch},
-	                 NULL, &err),
-	    CEP_OK, "%s", err.msg);
-	json_decref(patch);
+	patch_by_hand(&cep_kube_nodes, NULL, name,
+	    json_pack("{s:{s:[{s:s, s:s, s:s}]}}", "spec", "taints", "key", key,
+	        "value", value, "effect", effect));
 }
 
 /* The node's taints as "key=value:effect;..." in their order. */
@@ -305,16 +297,8 @@ Test(kube, node_drain_retries_a_disruption_budget_then_undone)
 	cr_assert_lt(f.ops->next_tick(f.state), INT64_MAX, "tried again");
 	/* the budget loosens: the next tries evict one, then the other once
 	 * its replacement is ready (the budget counts healthy pods) */
-	json_t *patch = json_pack("{s:{s:i}}", "spec", "minAvailable", 1);
-	cr_assert_eq(cep_kube_patch(K,
-	                 &(cep_kube_patch_req){.res = &pdbs,
-	                     .ns = "shop",
-	                     .name = "api",
-	                     .type = CEP_KUBE_MERGE_PATCH,
-	                     .patch = patch},
-	                 NULL, &err),
-	    CEP_OK, "%s", err.msg);
-	json_decref(patch);
+	patch_by_hand(&pdbs, "shop", "api",
+	    json_pack("{s:{s:i}}", "spec", "minAvailable", 1));
 	cep_fault_ctx ctx = {.sink = S.sink, .fault_id = "f1"};
 	for (int i = 0; i < 10 && f.ops->next_tick(f.state) < INT64_MAX; i++)
 		f.ops->tick(f.state, &ctx);
