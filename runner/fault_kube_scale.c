@@ -20,11 +20,6 @@
 
 #define TYPE "deployment-scale"
 
-typedef struct sc_state {
-	cep_kube *k;
-	char *undo; /* the record's undo JSON */
-} sc_state;
-
 static json_int_t replicas_of(json_t *obj)
 {
 	json_t *r = json_object_get(json_object_get(obj, "spec"), "replicas");
@@ -149,9 +144,10 @@ static int scale_one(cep_kube *k, const char *ns, json_t *o, json_int_t want,
 	return CEP_OK;
 }
 
-static int scale_all(cep_kube *k, json_t *undo, json_int_t want,
+static int scale_all(cep_kube *k, json_t *undo, const void *arg,
     const cep_fault_ctx *ctx, cep_err *err)
 {
+	json_int_t want = *(const json_int_t *)arg;
 	const char *ns = json_string_value(json_object_get(undo, "namespace"));
 	json_t *objs = json_object_get(undo, "objects"), *o;
 	size_t i;
@@ -172,43 +168,14 @@ static int sc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	cep_kube *k;
 	char ns[254], what[400];
 	json_int_t want = runner_param_int(it, "replicas", 0);
+	runner_kube_record rec = {TYPE, scale_all, &want, cep_undo_k8s_scale};
 	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
 	json_t *undo = rc == CEP_OK ? runner_kube_target_take(it) : NULL;
 	if (rc == CEP_OK && undo == NULL)
 		rc = sc_read(it, k, ns, &undo, what, sizeof(what), err);
 	if (rc != CEP_OK)
 		return rc;
-	sc_state *s = calloc(1, sizeof(*s));
-	if (s != NULL)
-		s->undo = json_dumps(undo, JSON_COMPACT | JSON_SORT_KEYS);
-	if (s == NULL || s->undo == NULL) {
-		free(s);
-		json_decref(undo);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    TYPE ": no memory");
-	}
-	s->k = k;
-	rc = scale_all(k, undo, want, ctx, err);
-	json_decref(undo);
-	if (rc != CEP_OK) {
-		/* nothing was changed, or we cannot tell: put the originals
-		 * back so that "not injected" is true */
-		cep_undo_k8s_scale(k, s->undo, NULL);
-		free(s->undo);
-		free(s);
-		return rc;
-	}
-	*state = s;
-	return CEP_OK;
-}
-
-static int sc_revert(void *state, cep_err *err)
-{
-	sc_state *s = state;
-	int rc = cep_undo_k8s_scale(s->k, s->undo, err);
-	free(s->undo);
-	free(s);
-	return rc;
+	return runner_kube_record_inject(k, undo, &rec, ctx, state, err);
 }
 
 const cep_fault_ops runner_fault_kube_scale = {
@@ -216,5 +183,5 @@ const cep_fault_ops runner_fault_kube_scale = {
     .mechanism = "k8s-scale",
     .describe = sc_describe,
     .inject = sc_inject,
-    .revert = sc_revert,
+    .revert = runner_kube_record_revert,
 };

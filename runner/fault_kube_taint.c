@@ -20,11 +20,6 @@
 
 #define TYPE "node-taint"
 
-typedef struct nt_state {
-	cep_kube *k;
-	char *undo;
-} nt_state;
-
 static json_t *taint_of(const cep_exp_item *it)
 {
 	return json_pack("{s:s, s:s, s:s}", "key",
@@ -97,9 +92,10 @@ static int add_fn(json_t *taints, void *arg, bool *changed, cep_err *err)
 	return CEP_OK;
 }
 
-static int taint_all(cep_kube *k, json_t *undo, const cep_fault_ctx *ctx,
-    cep_err *err)
+static int taint_all(cep_kube *k, json_t *undo, const void *arg,
+    const cep_fault_ctx *ctx, cep_err *err)
 {
+	(void)arg;
 	json_t *ours = json_object_get(undo, "taint"), *n;
 	size_t i;
 	json_array_foreach(json_object_get(undo, "nodes"), i, n)
@@ -125,6 +121,8 @@ static int taint_all(cep_kube *k, json_t *undo, const cep_fault_ctx *ctx,
 static int nt_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
+	static const runner_kube_record rec = {TYPE, taint_all, NULL,
+	    cep_undo_k8s_taint};
 	cep_kube *k;
 	char ns[254], what[400];
 	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
@@ -133,36 +131,7 @@ static int nt_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		rc = nt_read(it, k, &undo, what, sizeof(what), err);
 	if (rc != CEP_OK)
 		return rc;
-	nt_state *s = calloc(1, sizeof(*s));
-	if (s != NULL)
-		s->undo = json_dumps(undo, JSON_COMPACT | JSON_SORT_KEYS);
-	if (s == NULL || s->undo == NULL) {
-		free(s);
-		json_decref(undo);
-		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
-		    TYPE ": no memory");
-	}
-	s->k = k;
-	rc = taint_all(k, undo, ctx, err);
-	json_decref(undo);
-	if (rc != CEP_OK) {
-		/* not injected must mean nothing left: undo what was done */
-		cep_undo_k8s_taint(k, s->undo, NULL);
-		free(s->undo);
-		free(s);
-		return rc;
-	}
-	*state = s;
-	return CEP_OK;
-}
-
-static int nt_revert(void *state, cep_err *err)
-{
-	nt_state *s = state;
-	int rc = cep_undo_k8s_taint(s->k, s->undo, err);
-	free(s->undo);
-	free(s);
-	return rc;
+	return runner_kube_record_inject(k, undo, &rec, ctx, state, err);
 }
 
 const cep_fault_ops runner_fault_kube_taint = {
@@ -170,5 +139,5 @@ const cep_fault_ops runner_fault_kube_taint = {
     .mechanism = "k8s-taint",
     .describe = nt_describe,
     .inject = nt_inject,
-    .revert = nt_revert,
+    .revert = runner_kube_record_revert,
 };

@@ -77,6 +77,24 @@ int runner_kube_cordon_describe(const cep_exp_item *it, const char *type,
 int runner_kube_cordon_inject(const cep_exp_item *it, const char *type,
     const struct cep_fault_ctx *ctx, char **undo_json, cep_err *err);
 
+/* A fault whose whole state is its undo record (kube_record.c): inject
+ * runs act on the record (stolen) and, if act fails, undo on it before
+ * returning the error; revert runs undo and frees the state. */
+typedef int (*runner_kube_act_fn)(cep_kube *k, json_t *undo, const void *arg,
+    const struct cep_fault_ctx *ctx, cep_err *err);
+typedef int (
+    *runner_kube_undo_fn)(cep_kube *k, const char *undo_json, cep_err *err);
+typedef struct runner_kube_record {
+	const char *type; /* for messages */
+	runner_kube_act_fn act;
+	const void *arg; /* act's */
+	runner_kube_undo_fn undo;
+} runner_kube_record;
+int runner_kube_record_inject(cep_kube *k, json_t *undo,
+    const runner_kube_record *r, const struct cep_fault_ctx *ctx, void **state,
+    cep_err *err);
+int runner_kube_record_revert(void *state, cep_err *err);
+
 /* A DNS-subdomain object name ([a-z0-9.-], 1..253). */
 bool runner_kube_target_name_ok(const char *s);
 
