@@ -135,9 +135,10 @@ static void add_pod(dr_state *s, json_t *pod, const char *node,
 
 /* The pods on each recorded node, every namespace (a drain empties the
  * node, as kubectl's does). */
-static int list_pods(dr_state *s, const cep_fault_ctx *ctx, cep_err *err)
+static int list_pods(dr_state *s, json_t *undo, const cep_fault_ctx *ctx,
+    cep_err *err)
 {
-	json_t *undo = json_loads(s->undo, 0, NULL), *n;
+	json_t *n;
 	size_t i;
 	int rc = CEP_OK;
 	json_array_foreach(json_object_get(undo, "nodes"), i, n)
@@ -157,14 +158,17 @@ static int list_pods(dr_state *s, const cep_fault_ctx *ctx, cep_err *err)
 		json_array_foreach(items, j, pod) add_pod(s, pod, node, ctx);
 		json_decref(items);
 	}
-	json_decref(undo);
 	return rc;
 }
+
+static const runner_kube_record drain_rec = {TYPE, runner_kube_cordon_read,
+    runner_kube_cordon_act, cep_undo_k8s_cordon};
 
 static int dr_describe(const cep_exp_item *it, char *target, size_t tlen,
     json_t **undo, cep_err *err)
 {
-	return runner_kube_cordon_describe(it, TYPE, target, tlen, undo, err);
+	return runner_kube_record_describe(it, &drain_rec, target, tlen, undo,
+	    err);
 }
 
 static void dr_free(dr_state *s)
@@ -178,18 +182,23 @@ static int dr_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
 	dr_state *s = calloc(1, sizeof(*s));
-	char ns[254];
 	if (s == NULL ||
 	    (s->pending = calloc(MAX_PODS, sizeof(*s->pending))) == NULL) {
 		free(s);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    TYPE ": no memory");
 	}
-	int rc = runner_kube_target_get(&s->k, ns, sizeof(ns), err);
+	json_t *undo = NULL;
+	int rc = runner_kube_record_take(it, &drain_rec, &s->k, &undo, err);
+	if (rc == CEP_OK &&
+	    (s->undo = json_dumps(undo, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		rc = cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    TYPE ": no memory");
 	if (rc == CEP_OK)
-		rc = runner_kube_cordon_inject(it, TYPE, ctx, &s->undo, err);
+		rc = runner_kube_cordon_act(it, s->k, undo, ctx, err);
 	if (rc == CEP_OK)
-		rc = list_pods(s, ctx, err);
+		rc = list_pods(s, undo, ctx, err);
+	json_decref(undo);
 	size_t found = s->npending;
 	if (rc == CEP_OK)
 		rc = evict_pending(s, ctx, err);

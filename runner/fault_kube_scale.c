@@ -72,9 +72,10 @@ static int sc_select(cep_kube *k, const char *ns, const char *sel, json_t *objs,
 /* The undo record: {"namespace", "name", "replicas"} for one named
  * Deployment (the form earlier records have), {"namespace", "objects":
  * [{"name", "replicas"}...]} for a selector. */
-static int sc_read(const cep_exp_item *it, cep_kube *k, const char *ns,
-    json_t **undo, char *what, size_t wlen, cep_err *err)
+static int sc_read(const cep_exp_item *it, cep_kube *k, const char *type,
+    const char *ns, json_t **undo, char *what, size_t wlen, cep_err *err)
 {
+	(void)type;
 	const char *name = runner_param_str(it, "deployment", NULL);
 	const char *sel = runner_param_str(it, "labelSelector", NULL);
 	long long want = (long long)runner_param_int(it, "replicas", 0);
@@ -113,21 +114,6 @@ static int sc_read(const cep_exp_item *it, cep_kube *k, const char *ns,
 	return CEP_OK;
 }
 
-static int sc_describe(const cep_exp_item *it, char *target, size_t tlen,
-    json_t **undo, cep_err *err)
-{
-	cep_kube *k;
-	char ns[254];
-	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
-	if (rc == CEP_OK)
-		rc = runner_kube_target_check_perms(k, TYPE, ns, err);
-	if (rc == CEP_OK)
-		rc = sc_read(it, k, ns, undo, target, tlen, err);
-	if (rc == CEP_OK)
-		runner_kube_target_stash(it, json_incref(*undo));
-	return rc;
-}
-
 static int scale_one(cep_kube *k, const char *ns, json_t *o, json_int_t want,
     const cep_fault_ctx *ctx, cep_err *err)
 {
@@ -144,10 +130,10 @@ static int scale_one(cep_kube *k, const char *ns, json_t *o, json_int_t want,
 	return CEP_OK;
 }
 
-static int scale_all(cep_kube *k, json_t *undo, const void *arg,
+static int scale_all(const cep_exp_item *it, cep_kube *k, json_t *undo,
     const cep_fault_ctx *ctx, cep_err *err)
 {
-	json_int_t want = *(const json_int_t *)arg;
+	json_int_t want = runner_param_int(it, "replicas", 0);
 	const char *ns = json_string_value(json_object_get(undo, "namespace"));
 	json_t *objs = json_object_get(undo, "objects"), *o;
 	size_t i;
@@ -162,20 +148,20 @@ static int scale_all(cep_kube *k, json_t *undo, const void *arg,
 	return CEP_OK;
 }
 
+static const runner_kube_record scale_rec = {TYPE, sc_read, scale_all,
+    cep_undo_k8s_scale};
+
+static int sc_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
+{
+	return runner_kube_record_describe(it, &scale_rec, target, tlen, undo,
+	    err);
+}
+
 static int sc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
-	cep_kube *k;
-	char ns[254], what[400];
-	json_int_t want = runner_param_int(it, "replicas", 0);
-	runner_kube_record rec = {TYPE, scale_all, &want, cep_undo_k8s_scale};
-	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
-	json_t *undo = rc == CEP_OK ? runner_kube_target_take(it) : NULL;
-	if (rc == CEP_OK && undo == NULL)
-		rc = sc_read(it, k, ns, &undo, what, sizeof(what), err);
-	if (rc != CEP_OK)
-		return rc;
-	return runner_kube_record_inject(k, undo, &rec, ctx, state, err);
+	return runner_kube_record_inject(it, &scale_rec, ctx, state, err);
 }
 
 const cep_fault_ops runner_fault_kube_scale = {

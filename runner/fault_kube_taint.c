@@ -43,33 +43,19 @@ static json_t *node_entry(json_t *node, const char *name, const void *arg)
 }
 
 /* {"taint": ours, "nodes": [{"name", "had"}...]}, read before acting. */
-static int nt_read(const cep_exp_item *it, cep_kube *k, json_t **undo,
-    char *what, size_t wlen, cep_err *err)
+static int nt_read(const cep_exp_item *it, cep_kube *k, const char *type,
+    const char *ns, json_t **undo, char *what, size_t wlen, cep_err *err)
 {
+	(void)ns; /* nodes are cluster-scoped */
 	json_t *taint = taint_of(it), *nodes = NULL;
 	int rc = taint != NULL ?
-	    runner_kube_target_nodes(it, k, TYPE, node_entry, taint, &nodes,
+	    runner_kube_target_nodes(it, k, type, node_entry, taint, &nodes,
 	        what, wlen, err) :
 	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, TYPE ": no memory");
 	if (rc == CEP_OK)
 		*undo = json_pack("{s:o, s:o}", "taint", taint, "nodes", nodes);
 	else
 		json_decref(taint);
-	return rc;
-}
-
-static int nt_describe(const cep_exp_item *it, char *target, size_t tlen,
-    json_t **undo, cep_err *err)
-{
-	cep_kube *k;
-	char ns[254];
-	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
-	if (rc == CEP_OK)
-		rc = runner_kube_target_check_perms(k, TYPE, ns, err);
-	if (rc == CEP_OK)
-		rc = nt_read(it, k, undo, target, tlen, err);
-	if (rc == CEP_OK)
-		runner_kube_target_stash(it, json_incref(*undo));
 	return rc;
 }
 
@@ -92,10 +78,10 @@ static int add_fn(json_t *taints, void *arg, bool *changed, cep_err *err)
 	return CEP_OK;
 }
 
-static int taint_all(cep_kube *k, json_t *undo, const void *arg,
+static int taint_all(const cep_exp_item *it, cep_kube *k, json_t *undo,
     const cep_fault_ctx *ctx, cep_err *err)
 {
-	(void)arg;
+	(void)it;
 	json_t *ours = json_object_get(undo, "taint"), *n;
 	size_t i;
 	json_array_foreach(json_object_get(undo, "nodes"), i, n)
@@ -118,20 +104,20 @@ static int taint_all(cep_kube *k, json_t *undo, const void *arg,
 	return CEP_OK;
 }
 
+static const runner_kube_record taint_rec = {TYPE, nt_read, taint_all,
+    cep_undo_k8s_taint};
+
+static int nt_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
+{
+	return runner_kube_record_describe(it, &taint_rec, target, tlen, undo,
+	    err);
+}
+
 static int nt_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
     void **state, cep_err *err)
 {
-	static const runner_kube_record rec = {TYPE, taint_all, NULL,
-	    cep_undo_k8s_taint};
-	cep_kube *k;
-	char ns[254], what[400];
-	int rc = runner_kube_target_get(&k, ns, sizeof(ns), err);
-	json_t *undo = rc == CEP_OK ? runner_kube_target_take(it) : NULL;
-	if (rc == CEP_OK && undo == NULL)
-		rc = nt_read(it, k, &undo, what, sizeof(what), err);
-	if (rc != CEP_OK)
-		return rc;
-	return runner_kube_record_inject(k, undo, &rec, ctx, state, err);
+	return runner_kube_record_inject(it, &taint_rec, ctx, state, err);
 }
 
 const cep_fault_ops runner_fault_kube_taint = {

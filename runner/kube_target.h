@@ -65,32 +65,43 @@ int runner_kube_target_nodes(const cep_exp_item *it, cep_kube *k,
     const char *type, runner_kube_node_fn fn, const void *arg, json_t **out,
     char *what, size_t wlen, cep_err *err);
 
-/* Cordoning as node-cordon does (fault_kube_cordon.c), for the node
- * faults built on it (node-drain): describe checks type's permissions and
- * records the nodes ({"nodes": [{"name", "unschedulable"}]}, the
- * k8s-cordon undo); inject cordons them, *undo_json (malloc'd) the record
- * to revert with cep_undo_k8s_cordon. A failed inject leaves nothing
- * cordoned. */
+/* Cordoning as node-cordon does (fault_kube_cordon.c), for node-drain:
+ * the record {"nodes": [{"name", "unschedulable"}]} (the k8s-cordon undo)
+ * and the cordon of each node it names. */
 struct cep_fault_ctx;
-int runner_kube_cordon_describe(const cep_exp_item *it, const char *type,
-    char *target, size_t tlen, json_t **undo, cep_err *err);
-int runner_kube_cordon_inject(const cep_exp_item *it, const char *type,
-    const struct cep_fault_ctx *ctx, char **undo_json, cep_err *err);
-
-/* A fault whose whole state is its undo record (kube_record.c): inject
- * runs act on the record (stolen) and, if act fails, undo on it before
- * returning the error; revert runs undo and frees the state. */
-typedef int (*runner_kube_act_fn)(cep_kube *k, json_t *undo, const void *arg,
+int runner_kube_cordon_read(const cep_exp_item *it, cep_kube *k,
+    const char *type, const char *ns, json_t **undo, char *what, size_t wlen,
+    cep_err *err);
+int runner_kube_cordon_act(const cep_exp_item *it, cep_kube *k, json_t *undo,
     const struct cep_fault_ctx *ctx, cep_err *err);
+
+/* A fault whose whole state is its undo record (kube_record.c). read
+ * makes the record (new reference) before anything changes, what gets
+ * the target text; act does the fault on it; undo puts back what the
+ * record says (the delegate's function too). */
+typedef int (*runner_kube_read_fn)(const cep_exp_item *it, cep_kube *k,
+    const char *type, const char *ns, json_t **undo, char *what, size_t wlen,
+    cep_err *err);
+typedef int (*runner_kube_act_fn)(const cep_exp_item *it, cep_kube *k,
+    json_t *undo, const struct cep_fault_ctx *ctx, cep_err *err);
 typedef int (
     *runner_kube_undo_fn)(cep_kube *k, const char *undo_json, cep_err *err);
 typedef struct runner_kube_record {
-	const char *type; /* for messages */
+	const char *type; /* its permissions, and messages */
+	runner_kube_read_fn read;
 	runner_kube_act_fn act;
-	const void *arg; /* act's */
 	runner_kube_undo_fn undo;
 } runner_kube_record;
-int runner_kube_record_inject(cep_kube *k, json_t *undo,
+/* describe: the permissions of type checked, the record read and kept
+ * for inject (stash). */
+int runner_kube_record_describe(const cep_exp_item *it,
+    const runner_kube_record *r, char *target, size_t tlen, json_t **undo,
+    cep_err *err);
+/* The record describe kept, or read again; and the client. */
+int runner_kube_record_take(const cep_exp_item *it, const runner_kube_record *r,
+    cep_kube **k, json_t **undo, cep_err *err);
+/* inject: act on the record; if act fails, undo before returning. */
+int runner_kube_record_inject(const cep_exp_item *it,
     const runner_kube_record *r, const struct cep_fault_ctx *ctx, void **state,
     cep_err *err);
 int runner_kube_record_revert(void *state, cep_err *err);
