@@ -202,7 +202,8 @@ int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err)
 			    "undo record node %zu needs name and unschedulable",
 			    i);
 	}
-	for (size_t i = 0; rv == CEP_OK && i < json_array_size(nodes); i++) {
+	size_t n_nodes = rv == CEP_OK ? json_array_size(nodes) : 0;
+	for (size_t i = 0; i < n_nodes; i++) {
 		json_t *n = json_array_get(nodes, i);
 		cep_err e = {0};
 		int rc = cordon_restore(k,
