@@ -314,3 +314,26 @@ Test(kube, node_drain_retries_a_disruption_budget_then_undone)
 	cr_assert(!node_cordoned("node-1"));
 	fault_close(&f);
 }
+
+/* A NoSchedule taint keeps new pods off the node while it lasts (the test
+ * server schedules as a real scheduler does), and no longer after. */
+Test(kube, node_taint_keeps_new_pods_off)
+{
+	one_fault f;
+	cep_err err = {0};
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: nt, type: node-taint, "
+	                      "nodeSelector: kubernetes.io/os=linux, count: 2, "
+	                      "key: chaos}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	fault_inject(&f);
+	create_deployment("shop", "during", 2);
+	wait_ready("shop", "during", 2);
+	cr_assert_eq(on_node("during", "node-3"), 2, "node-1, -2 are tainted");
+	fault_revert(&f);
+	create_deployment("shop", "after", 1);
+	wait_ready("shop", "after", 1);
+	cr_assert_eq(on_node("after", "node-1"), 1);
+	fault_close(&f);
+}
