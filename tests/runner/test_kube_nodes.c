@@ -190,20 +190,26 @@ Test(kube, node_taint_count_of_the_selected)
 static const cep_kube_res pdbs = {"policy/v1", "poddisruptionbudgets",
     "PodDisruptionBudget", true};
 
-/* A pod the drain must leave: bound to node, as the kubelet's mirror of a
- * static pod, or one of cep's own. */
-static void bare_pod(const char *name, const char *node, bool mirror)
+/* A pod the drain must leave, bound to node: the kubelet's mirror of a
+ * static pod ('m'), one of cep's own ('c') or a DaemonSet's ('d'). */
+static void bare_pod(const char *name, const char *node, char what)
 {
 	json_t *p = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:[{s:s, s:s}]}}",
 	    "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "spec",
 	    "nodeName", node, "containers", "name", "c", "image", "nginx");
 	json_t *md = json_object_get(p, "metadata");
-	if (mirror)
+	if (what == 'm')
 		json_object_set_new(md, "annotations",
 		    json_pack("{s:s}", "kubernetes.io/config.mirror", "x"));
-	else
+	else if (what == 'c')
 		json_object_set_new(md, "labels",
 		    json_pack("{s:s}", "app.kubernetes.io/managed-by", "cep"));
+	else
+		json_object_set_new(md, "ownerReferences",
+		    json_pack("[{s:s, s:s, s:s, s:s, s:b}]", "apiVersion",
+		        "apps/v1", "kind", "DaemonSet", "name", "agent", "uid",
+		        "0b5c7a52-0c4e-4f7a-9d3e-5a1f2b3c4d5e", "controller",
+		        1));
 	cep_err err = {0};
 	cr_assert_eq(cep_kube_create(K, &cep_kube_pods, "shop", p, NULL, &err),
 	    CEP_OK, "%s", err.msg);
@@ -242,13 +248,14 @@ static size_t log_events(const char *needle)
 	return n;
 }
 
-Test(kube, node_drain_evicts_all_but_mirror_and_cep_pods)
+Test(kube, node_drain_evicts_all_but_mirror_daemonset_and_cep_pods)
 {
 	create_deployment("shop", "api", 3);
 	wait_ready("shop", "api", 3);
 	cr_assert_eq(on_node("api", "node-1"), 3, "the scheduler's first node");
-	bare_pod("static-web", "node-1", true);
-	bare_pod("cep-runner-x", "node-1", false);
+	bare_pod("static-web", "node-1", 'm');
+	bare_pod("cep-runner-x", "node-1", 'c');
+	bare_pod("agent-x", "node-1", 'd');
 	one_fault f;
 	cep_err err = {0};
 	cr_assert_eq(fault_open(&f,
@@ -262,7 +269,8 @@ Test(kube, node_drain_evicts_all_but_mirror_and_cep_pods)
 	cr_assert_eq(log_events("3 of 3 pods evicted"), 1);
 	cr_assert_eq(log_events("left: a mirror pod"), 1);
 	cr_assert_eq(log_events("left: cep's own"), 1);
-	cr_assert_eq(on_node(NULL, "node-1"), 2, "the two left alone stay");
+	cr_assert_eq(log_events("left: owned by a DaemonSet"), 1);
+	cr_assert_eq(on_node(NULL, "node-1"), 3, "the three left alone stay");
 	/* the controller replaces the evicted pods elsewhere */
 	wait_ready("shop", "api", 3);
 	cr_assert_eq(on_node("api", "node-2"), 3);
