@@ -30,6 +30,8 @@ static const cep_fault_ops *const registry[] = {
     &runner_fault_kube_pod_delete,
     &runner_fault_kube_scale,
     &runner_fault_kube_cordon,
+    &runner_fault_kube_taint,
+    &runner_fault_kube_drain,
 };
 
 static cep_run_id run_id_; /* "" until set: faults refuse to run */

@@ -73,6 +73,8 @@ extern const cep_fault_ops runner_fault_disk_fill; /* fault_disk_fill.c */
 extern const cep_fault_ops runner_fault_kube_pod_delete; /* pod-delete */
 extern const cep_fault_ops runner_fault_kube_scale;      /* deployment-scale */
 extern const cep_fault_ops runner_fault_kube_cordon;     /* node-cordon */
+extern const cep_fault_ops runner_fault_kube_taint;      /* node-taint */
+extern const cep_fault_ops runner_fault_kube_drain;      /* node-drain */
 
 /* Worker processes (fault_child.c). A worker is forked from the runner,
  * so its command line carries the runner's --run-id (how the delegate

@@ -165,6 +165,20 @@ int cep_kube_scale_set(cep_kube *k, const char *ns, const char *name,
  * (null), as `kubectl uncordon` leaves a node. */
 int cep_kube_node_unschedulable(cep_kube *k, const char *name, bool on,
     cep_err *err);
+/* Node name's spec.taints edited by fn (a copy of the list, [] when
+ * none; fn sets *changed when it changed it), written back with a merge
+ * patch pinned to the resourceVersion read, tried again on a conflict
+ * (at most 5 times). An emptied list removes the field. */
+typedef int (*cep_kube_taints_fn)(json_t *taints, void *arg, bool *changed,
+    cep_err *err);
+int cep_kube_node_taints(cep_kube *k, const char *name, cep_kube_taints_fn fn,
+    void *arg, cep_err *err);
+
+/* Evicts pod ns/name through its eviction subresource (a policy/v1
+ * Eviction): the API server refuses with 429 (RESOURCE_EXHAUSTED, once
+ * the client's retries are spent) while the pod's PodDisruptionBudget
+ * allows no disruption. */
+int cep_kube_evict(cep_kube *k, const char *ns, const char *name, cep_err *err);
 
 /*
  * List-then-watch. fn is called with "ADDED" for each object of the

@@ -46,20 +46,35 @@ static const cep_kube_perm pod_delete[] = {
     {NULL, NULL, NULL, NULL, false},
 };
 
-/* deployment-scale: read the deployment (its replicas, to restore them)
- * and set replicas through the scale subresource (patch), to N and back. */
+/* deployment-scale: read the deployment (its replicas, to restore them),
+ * or select them by label (list), and set replicas through the scale
+ * subresource (patch), to N and back. */
 static const cep_kube_perm deployment_scale[] = {
     {"apps", "deployments", NULL, "get", false},
+    {"apps", "deployments", NULL, "list", false},
     {"apps", "deployments", "scale", "patch", false},
     {NULL, NULL, NULL, NULL, false},
 };
 
-/* node-cordon: nodes are cluster-scoped, hence a ClusterRole; select by
- * label (list) or name (get), set and restore spec.unschedulable. */
+/* node-cordon, node-taint: nodes are cluster-scoped, hence a ClusterRole;
+ * select by label (list) or name (get), set and restore
+ * spec.unschedulable or spec.taints (read-modify-write: get, patch). */
 static const cep_kube_perm node_cordon[] = {
     {"", "nodes", NULL, "get", true},
     {"", "nodes", NULL, "list", true},
     {"", "nodes", NULL, "patch", true},
+    {NULL, NULL, NULL, NULL, false},
+};
+
+/* node-drain: node-cordon's verbs, then the pods of the node in every
+ * namespace (list, by spec.nodeName) evicted (create pods/eviction):
+ * both cluster-wide, as a drain empties the node whatever owns its pods. */
+static const cep_kube_perm node_drain[] = {
+    {"", "nodes", NULL, "get", true},
+    {"", "nodes", NULL, "list", true},
+    {"", "nodes", NULL, "patch", true},
+    {"", "pods", NULL, "list", true},
+    {"", "pods", "eviction", "create", true},
     {NULL, NULL, NULL, NULL, false},
 };
 
@@ -107,8 +122,9 @@ static const struct {
 	const char *type;
 	const cep_kube_perm *perms;
 } undo_types[] = {
-    {"deployment-scale", undo_scale},
-    {"node-cordon", undo_cordon},
+    {"deployment-scale", undo_scale}, {"node-cordon", undo_cordon},
+    {"node-taint", undo_cordon}, /* the same verbs on spec.taints */
+    {"node-drain", undo_cordon}, /* uncordon: evictions are not undone */
 };
 
 static const struct {
@@ -118,6 +134,8 @@ static const struct {
     {"pod-delete", pod_delete},
     {"deployment-scale", deployment_scale},
     {"node-cordon", node_cordon},
+    {"node-taint", node_cordon},
+    {"node-drain", node_drain},
     {"k8s", probe_k8s},
     {"cpu-hog", pod_target},
     {"memory-hog", pod_target},
@@ -156,7 +174,7 @@ int cep_kube_rbac_for_type(const char *type, const cep_kube_perm **perms,
 	return cep_err_set(err, CEP_INVALID_ARGUMENT,
 	    "unknown fault or probe "
 	    "type \"%.64s\" (Kubernetes types: pod-delete, deployment-scale, "
-	    "node-cordon, k8s)",
+	    "node-cordon, node-drain, node-taint, k8s)",
 	    type ? type : "");
 }
 

@@ -332,3 +332,68 @@ int cep_kube_node_unschedulable(cep_kube *k, const char *name, bool on,
 	json_decref(patch);
 	return rc;
 }
+
+/* One read-modify-write of spec.taints, pinned to the resourceVersion
+ * read: a merge patch replaces the whole list, so without the pin a
+ * concurrent change (the node controller's own taints) could be lost. */
+static int taints_once(cep_kube *k, const char *name, cep_kube_taints_fn fn,
+    void *arg, cep_err *err)
+{
+	json_t *obj = NULL;
+	int rc = cep_kube_get(k, &cep_kube_nodes, NULL, name, &obj, err);
+	if (rc != CEP_OK)
+		return rc;
+	const char *rv = json_string_value(
+	    json_object_get(json_object_get(obj, "metadata"),
+	        "resourceVersion"));
+	json_t *old = json_object_get(json_object_get(obj, "spec"), "taints");
+	json_t *taints = json_is_array(old) ? json_deep_copy(old) :
+	                                      json_array();
+	bool changed = false;
+	rc = fn(taints, arg, &changed, err);
+	if (rc == CEP_OK && changed) {
+		json_t *patch = json_pack("{s:{s:s?}, s:{s:O}}", "metadata",
+		    "resourceVersion", rv, "spec", "taints",
+		    json_array_size(taints) ? taints : json_null());
+		cep_kube_patch_req p = {.res = &cep_kube_nodes,
+		    .name = name,
+		    .type = CEP_KUBE_MERGE_PATCH,
+		    .patch = patch};
+		rc = cep_kube_patch(k, &p, NULL, err);
+		json_decref(patch);
+	}
+	json_decref(taints);
+	json_decref(obj);
+	return rc;
+}
+
+int cep_kube_node_taints(cep_kube *k, const char *name, cep_kube_taints_fn fn,
+    void *arg, cep_err *err)
+{
+	int rc = CEP_ABORTED;
+	for (int i = 0; i < 5 && rc == CEP_ABORTED; i++)
+		rc = taints_once(k, name, fn, arg, err);
+	return rc;
+}
+
+int cep_kube_evict(cep_kube *k, const char *ns, const char *name, cep_err *err)
+{
+	char path[KUBE_PATH_MAX], what[600];
+	int rc = cep_kube_path(&cep_kube_pods, ns, name, "eviction", path,
+	    sizeof(path), err);
+	if (rc != CEP_OK)
+		return rc;
+	snprintf(what, sizeof(what), "evict pod %s/%s", ns, name);
+	json_t *body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion",
+	    "policy/v1", "kind", "Eviction", "metadata", "name", name,
+	    "namespace", ns);
+	cep_kube_req req = {.method = "POST",
+	    .path = path,
+	    .body = body,
+	    .what = what};
+	rc = body != NULL ?
+	    cep_kube_request(k, &req, NULL, NULL, err) :
+	    cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "%s: no memory", what);
+	json_decref(body);
+	return rc;
+}

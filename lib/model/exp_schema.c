@@ -320,15 +320,20 @@ static const char *const pod_delete_one_of[] = {"count", "percentage",
     NULL};
 
 static const cep_exp_param_spec deployment_scale[] = {
-	{.key = "deployment", .kind = CEP_PARAM_STRING,
-	    .flags = CEP_PARAM_REQUIRED, .min = 1, .max = 253,
+	{.key = "deployment", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
 	    .doc = "the Deployment's name, in the run's namespace"},
+	{.key = "labelSelector", .kind = CEP_PARAM_STRING, .min = 1,
+	    .max = 1024,
+	    .doc = "Deployments by label selector (capped by the policy)"},
 	{.key = "replicas", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
 	    .min = 0, .max = 1000, .doc = "replicas during the fault; the "
 					  "original is restored"},
 	KUBE_DURATION_PARAM("the scale lasts"),
 	{0},
 };
+
+static const char *const deployment_scale_one_of[] = {"deployment",
+    "labelSelector", NULL};
 
 static const cep_exp_param_spec node_cordon[] = {
 	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
@@ -341,6 +346,45 @@ static const cep_exp_param_spec node_cordon[] = {
 };
 static const char *const node_cordon_one_of[] = {"node", "nodeSelector",
     NULL};
+
+/* node-taint, node-drain: Litmus's NODE_LABEL acts on one node */
+#define NODE_COUNT_PARAM \
+	{.key = "count", .kind = CEP_PARAM_INT, .min = 1, .max = 1000, \
+	    .doc = "nodeSelector: at most this many of the matching " \
+		   "nodes, first by name (the policy caps them too)"}
+
+static const char *const taint_effects[] = {"NoSchedule", "PreferNoSchedule",
+    "NoExecute", NULL};
+static const cep_exp_param_spec node_taint[] = {
+	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
+	    .doc = "one node by name"},
+	{.key = "nodeSelector", .kind = CEP_PARAM_STRING, .min = 1,
+	    .max = 1024, .doc = "label selector of nodes (capped by the "
+				"policy)"},
+	{.key = "key", .kind = CEP_PARAM_STRING, .flags = CEP_PARAM_REQUIRED,
+	    .min = 1, .max = 316,
+	    .doc = "the taint's key (a label key: [prefix/]name)"},
+	NODE_COUNT_PARAM,
+	{.key = "value", .kind = CEP_PARAM_STRING, .max = 63,
+	    .doc = "the taint's value"},
+	{.key = "effect", .kind = CEP_PARAM_STRING, .def = "NoSchedule",
+	    .max = 16, .allowed = taint_effects,
+	    .doc = "NoSchedule, PreferNoSchedule or NoExecute"},
+	KUBE_DURATION_PARAM("the nodes stay tainted"),
+	{0},
+};
+
+static const cep_exp_param_spec node_drain[] = {
+	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253,
+	    .doc = "one node by name"},
+	{.key = "nodeSelector", .kind = CEP_PARAM_STRING, .min = 1,
+	    .max = 1024, .doc = "label selector of nodes (capped by the "
+				"policy)"},
+	NODE_COUNT_PARAM,
+	KUBE_DURATION_PARAM("the nodes stay cordoned (evictions refused by a "
+			    "disruption budget are tried again until then)"),
+	{0},
+};
 
 static const cep_exp_type_spec fault_types[] = {
 	{.type = "process-kill", .params = process_kill,
@@ -389,11 +433,17 @@ static const cep_exp_type_spec fault_types[] = {
 	    .one_of = pod_delete_one_of, .target = "kubernetes",
 	    .doc = "delete Running pods chosen at random by label selector"},
 	{.type = "deployment-scale", .params = deployment_scale,
-	    .target = "kubernetes",
+	    .one_of = deployment_scale_one_of, .target = "kubernetes",
 	    .doc = "scale a Deployment, restoring its replicas afterwards"},
 	{.type = "node-cordon", .params = node_cordon,
 	    .one_of = node_cordon_one_of, .target = "kubernetes",
 	    .doc = "mark nodes unschedulable, restoring each as it was"},
+	{.type = "node-drain", .params = node_drain,
+	    .one_of = node_cordon_one_of, .target = "kubernetes",
+	    .doc = "cordon nodes and evict their pods, uncordoning after"},
+	{.type = "node-taint", .params = node_taint,
+	    .one_of = node_cordon_one_of, .target = "kubernetes",
+	    .doc = "taint nodes, removing exactly that taint afterwards"},
 };
 
 /* ---- probes ---- */
@@ -558,7 +608,7 @@ static const char *const fault_names[] = {"process-kill", "cpu-hog",
     "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition",
     "network-latency", "network-bandwidth", "network-corrupt",
     "network-duplicate", "dns-error", "pod-delete", "deployment-scale",
-    "node-cordon", NULL};
+    "node-cordon", "node-drain", "node-taint", NULL};
 static const char *const probe_names[] = {"http", "cmd", "k8s", "prometheus",
     NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");

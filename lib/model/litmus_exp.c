@@ -462,6 +462,128 @@ static void map_dns(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 	cep_litmus_hostnames(c, n, names, it);
 }
 
+/* ---- node experiments through the API (node-taint, node-drain) ---- */
+
+/* TARGET_NODE (one node), else NODE_LABEL: Litmus then acts on one of
+ * the matching nodes, cep on the first by name (count 1). */
+static void node_target(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	const cep_yaml_node *n;
+	const char *node = env_get(e, "TARGET_NODE", &n);
+	const char *label = env_get(e, "NODE_LABEL", NULL);
+	char msg[200];
+	if (node != NULL && valid_pod(node)) {
+		cep_litmus_set(c, it, "node", "%s", node);
+	} else if (node != NULL) {
+		env_diag(c, n, "TARGET_NODE", "expected one node name");
+	} else if (label != NULL) {
+		cep_litmus_set(c, it, "nodeSelector", "%s", label);
+		cep_litmus_set(c, it, "count", "1");
+	} else {
+		snprintf(msg, sizeof(msg),
+		    "%s needs TARGET_NODE or NODE_LABEL: cep "
+		    "does not pick the node of an application pod",
+		    it->name);
+		env_diag(c, n, "TARGET_NODE", msg);
+	}
+}
+
+static bool taint_chars(const char *s, size_t len, bool slash)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		        (s[i] >= 'A' && s[i] <= 'Z') ||
+		        (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		        s[i] == '.' || s[i] == '_' || (slash && s[i] == '/')))
+			return false;
+	return true;
+}
+
+/* "key[=value][:effect]", Litmus's defaults value node-taint and effect
+ * NoExecute; false when it is not one taint. */
+static bool parse_taint(const char *s, struct lit_ctx *c, struct lit_item *it)
+{
+	static const char *const effects[] = {"NoSchedule", "PreferNoSchedule",
+	    "NoExecute", NULL};
+	const char *colon = strchr(s, ':');
+	size_t lab = colon != NULL ? (size_t)(colon - s) : strlen(s);
+	const char *eq = memchr(s, '=', lab);
+	size_t klen = eq != NULL ? (size_t)(eq - s) : lab;
+	const char *val = eq != NULL ? eq + 1 : "node-taint";
+	size_t vlen = eq != NULL ? lab - klen - 1 : strlen(val);
+	const char *eff = colon != NULL ? colon + 1 : "NoExecute";
+	if (klen == 0 || klen > 316 || vlen > 63 ||
+	    !taint_chars(s, klen, true) || !taint_chars(val, vlen, false) ||
+	    !cep_yamlget_in_list(eff, effects))
+		return false;
+	cep_litmus_set(c, it, "key", "%.*s", (int)klen, s);
+	cep_litmus_set(c, it, "value", "%.*s", (int)vlen, val);
+	cep_litmus_set(c, it, "effect", "%s", eff);
+	return true;
+}
+
+/* TAINTS is what Litmus reads; its documentation also writes
+ * TAINT_LABEL: either, not both. */
+static const char *const v_taint[] = {"TARGET_NODE", "NODE_LABEL", "TAINTS",
+    "TAINT_LABEL", NULL};
+static void map_taint(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
+{
+	const cep_yaml_node *n, *n2;
+	node_target(c, e, it);
+	const char *t = env_get(e, "TAINTS", &n);
+	const char *t2 = env_get(e, "TAINT_LABEL", &n2);
+	const char *var = t != NULL ? "TAINTS" : "TAINT_LABEL";
+	if (t != NULL && t2 != NULL) {
+		env_diag(c, n2, "TAINT_LABEL", "not with TAINTS: one taint");
+		return;
+	}
+	if (t == NULL && t2 == NULL) {
+		env_diag(c, n, "TAINTS",
+		    "missing: expected the taint as "
+		    "key=value:effect");
+		return;
+	}
+	if (!parse_taint(t != NULL ? t : t2, c, it))
+		env_diag(c, t != NULL ? n : n2, var,
+		    "expected one taint key=value:effect (effect "
+		    "NoSchedule, PreferNoSchedule or NoExecute)");
+}
+
+/* pod-autoscaler: the Deployments of applabel at REPLICA_COUNT. */
+static const char *const v_autoscale[] = {"REPLICA_COUNT", NULL};
+static void map_autoscale(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	const char *kind = cep_yamldoc_scalar(
+	    cep_yamldoc_get(c->appinfo, "appkind"));
+	const cep_yaml_node *n;
+	long long count;
+	if (kind != NULL && strcmp(kind, "deployment") != 0)
+		cep_exp_val_diag(c->v, cep_yamldoc_get(c->appinfo, "appkind"),
+		    "spec.appinfo.appkind",
+		    "pod-autoscaler scales Deployments in cep, not %s", kind);
+	if (c->applabel == NULL)
+		cep_exp_val_diag(c->v, c->appinfo ? c->appinfo : e->exp,
+		    "spec.appinfo.applabel",
+		    "pod-autoscaler needs the "
+		    "Deployments' label selector");
+	else
+		cep_litmus_set(c, it, "labelSelector", "%s", c->applabel);
+	if (env_get(e, "REPLICA_COUNT", &n) == NULL)
+		env_diag(c, n, "REPLICA_COUNT",
+		    "missing: expected the replicas "
+		    "during the chaos, 0..1000");
+	else if (env_uint(c, e, "REPLICA_COUNT", 0, 0, 1000, &count))
+		cep_litmus_set(c, it, "replicas", "%lld", count);
+}
+
+static const char *const v_drain[] = {"TARGET_NODE", "NODE_LABEL", NULL};
+static void map_drain(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
+{
+	node_target(c, e, it);
+}
+
 static const struct lit_exp experiments[] = {
     {"pod-delete", "pod-delete", 15, false, v_pod_delete, map_pod_delete},
     {"pod-cpu-hog", "cpu-hog", 60, true, v_cpu, map_cpu},
@@ -478,13 +600,18 @@ static const struct lit_exp experiments[] = {
         map_partition},
     {"pod-network-rate-limit", "network-bandwidth", 60, true, v_rate, map_rate},
     {"pod-dns-error", "dns-error", 60, true, v_dns, map_dns},
+    {"node-taint", "node-taint", 60, false, v_taint, map_taint},
+    {"node-drain", "node-drain", 60, false, v_drain, map_drain},
+    {"pod-autoscaler", "deployment-scale", 60, false, v_autoscale,
+        map_autoscale},
 };
 #define NEXP (sizeof(experiments) / sizeof(experiments[0]))
 
 static const char *const supported_names[] = {"pod-delete", "pod-cpu-hog",
     "pod-memory-hog", "pod-io-stress", "disk-fill", "pod-network-latency",
     "pod-network-loss", "pod-network-corruption", "pod-network-duplication",
-    "pod-network-partition", "pod-network-rate-limit", "pod-dns-error", NULL};
+    "pod-network-partition", "pod-network-rate-limit", "pod-dns-error",
+    "node-taint", "node-drain", "pod-autoscaler", NULL};
 _Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) == NEXP + 1,
     "supported names");
 
@@ -493,26 +620,20 @@ static const struct {
 	const char *name, *why;
 } refused[] = {
     {"container-kill", "cep kills no container of a pod"},
-    {"pod-autoscaler",
-        "cep's deployment-scale names one Deployment; "
-        "Litmus selects them by spec.appinfo.applabel"},
     {"node-cpu-hog", "cep's hogs act on a pod's container, not a node"},
     {"node-memory-hog", "cep's hogs act on a pod's container, not a node"},
     {"node-io-stress",
         "cep's io-stress acts on a pod's container, not "
         "a node"},
-    {"node-taint", "cep cordons nodes (node-cordon) but sets no taint"},
-    {"node-drain", "cep cordons nodes (node-cordon) but evicts no pod"},
     {"pod-dns-spoof", "cep's dns-error fails names, it answers none"},
     {"kubelet-service-kill", "cep stops no node service"},
     {"node-restart", "cep restarts no node"},
 };
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 
-static const char *const refused_names[] = {"container-kill", "pod-autoscaler",
-    "node-cpu-hog", "node-memory-hog", "node-io-stress", "node-taint",
-    "node-drain", "pod-dns-spoof", "kubelet-service-kill", "node-restart",
-    NULL};
+static const char *const refused_names[] = {"container-kill", "node-cpu-hog",
+    "node-memory-hog", "node-io-stress", "pod-dns-spoof",
+    "kubelet-service-kill", "node-restart", NULL};
 _Static_assert(sizeof(refused_names) / sizeof(refused_names[0]) == NREFUSED + 1,
     "refused names");
 

@@ -49,6 +49,8 @@ static const struct {
     {"pod-delete", 0, 0, false},
     {"deployment-scale", 0, 0, false},
     {"node-cordon", 0, 0, false},
+    {"node-taint", 0, 0, false},
+    {"node-drain", 0, 0, false},
 };
 
 static const struct {

@@ -1,6 +1,7 @@
 /*
  * undo.c - the mechanism -> undo function table (see undo.h), and the undo
- * of the Kubernetes mechanisms (k8s-scale, k8s-cordon), shared by the
+ * of the Kubernetes mechanisms (k8s-scale, k8s-cordon; k8s-taint in
+ * undo_taint.c), shared by the
  * runner's revert and the delegate's cleanup. The node mechanisms'
  * functions (nftables, tc-qdisc, disk-fill) live in cep_node
  * (undo_node.c) and are registered by the processes that link it.
@@ -33,7 +34,7 @@ static bool k8s_name_ok(const char *s)
 	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == n;
 }
 
-static json_t *load_undo(const char *what, const char *undo_json, cep_err *err)
+json_t *cep_undo_load(const char *what, const char *undo_json, cep_err *err)
 {
 	json_error_t je;
 	size_t len = undo_json != NULL ? strnlen(undo_json, UNDO_JSON_MAX + 1) :
@@ -90,16 +91,63 @@ static int scale_restore(cep_kube *k, const char *ns, const char *name,
 	return CEP_OK;
 }
 
+/* {"namespace", "objects": [{"name", "replicas"}...]}: each checked
+ * first, then each restored even when one fails (the first error kept). */
+static int scale_objects(cep_kube *k, json_t *j, json_t *objs, cep_err *err)
+{
+	json_t *ns = json_object_get(j, "namespace");
+	size_t n = json_is_array(objs) ? json_array_size(objs) : 0, i;
+	int rv = json_is_array(objs) && n <= MAX_NODES ?
+	    CEP_OK :
+	    cep_err_set(err, CEP_INVALID_ARGUMENT,
+	        "k8s-scale: undo record \"objects\" must be a list of at "
+	        "most %d",
+	        MAX_NODES);
+	const char *s_ns, *name;
+	json_int_t want;
+	for (i = 0; rv == CEP_OK && i < n; i++) {
+		json_t *o = json_deep_copy(json_array_get(objs, i));
+		if (json_object_set(o, "namespace", ns) != 0)
+			rv = cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "k8s-scale: undo record object %zu is not an "
+			    "object",
+			    i);
+		else
+			rv = scale_args(o, &s_ns, &name, &want, err);
+		json_decref(o);
+	}
+	n = rv == CEP_OK ? n : 0;
+	for (i = 0; i < n; i++) {
+		json_t *o = json_array_get(objs, i);
+		cep_err e = {0};
+		int rc = scale_restore(k, json_string_value(ns),
+		    json_string_value(json_object_get(o, "name")),
+		    json_integer_value(json_object_get(o, "replicas")), &e);
+		if (rc != CEP_OK && rv == CEP_OK) {
+			rv = rc;
+			if (err != NULL)
+				*err = e;
+		}
+	}
+	return rv;
+}
+
 int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err)
 {
-	json_t *j = load_undo("k8s-scale", undo_json, err);
+	json_t *j = cep_undo_load("k8s-scale", undo_json, err);
 	if (j == NULL)
 		return CEP_INVALID_ARGUMENT;
 	const char *ns = NULL, *name = NULL;
 	json_int_t want = 0;
-	int rc = scale_args(j, &ns, &name, &want, err);
-	if (rc == CEP_OK)
-		rc = scale_restore(k, ns, name, want, err);
+	json_t *objs = json_object_get(j, "objects");
+	int rc;
+	if (objs != NULL) {
+		rc = scale_objects(k, j, objs, err);
+	} else {
+		rc = scale_args(j, &ns, &name, &want, err);
+		if (rc == CEP_OK)
+			rc = scale_restore(k, ns, name, want, err);
+	}
 	json_decref(j);
 	return rc;
 }
@@ -133,7 +181,7 @@ static int cordon_restore(cep_kube *k, const char *name, bool was, cep_err *err)
 /* Every node is tried even when one fails; the first error is kept. */
 int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err)
 {
-	json_t *j = load_undo("k8s-cordon", undo_json, err);
+	json_t *j = cep_undo_load("k8s-cordon", undo_json, err);
 	if (j == NULL)
 		return CEP_INVALID_ARGUMENT;
 	json_t *nodes = json_object_get(j, "nodes");
@@ -154,7 +202,8 @@ int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err)
 			    "undo record node %zu needs name and unschedulable",
 			    i);
 	}
-	for (size_t i = 0; rv == CEP_OK && i < json_array_size(nodes); i++) {
+	size_t n_nodes = rv == CEP_OK ? json_array_size(nodes) : 0;
+	for (size_t i = 0; i < n_nodes; i++) {
 		json_t *n = json_array_get(nodes, i);
 		cep_err e = {0};
 		int rc = cordon_restore(k,
@@ -192,7 +241,7 @@ static int undo_k8s_scale(const cep_undo_ctx *ctx, const char *run_id,
 	cep_kube *k = resolve(ctx, run_id, ns, sizeof(ns), err);
 	if (k == NULL)
 		return CEP_FAILED_PRECONDITION;
-	json_t *j = load_undo("k8s-scale", undo_json, err);
+	json_t *j = cep_undo_load("k8s-scale", undo_json, err);
 	const char *rns = j != NULL ?
 	    json_string_value(json_object_get(j, "namespace")) :
 	    NULL;
@@ -205,6 +254,15 @@ static int undo_k8s_scale(const cep_undo_ctx *ctx, const char *run_id,
 		    run_id, ns);
 	json_decref(j);
 	return rc == CEP_OK ? cep_undo_k8s_scale(k, undo_json, err) : rc;
+}
+
+static int undo_k8s_taint(const cep_undo_ctx *ctx, const char *run_id,
+    const char *undo_json, cep_err *err)
+{
+	char ns[254];
+	cep_kube *k = resolve(ctx, run_id, ns, sizeof(ns), err);
+	return k != NULL ? cep_undo_k8s_taint(k, undo_json, err) :
+	                   CEP_FAILED_PRECONDITION;
 }
 
 static int undo_k8s_cordon(const cep_undo_ctx *ctx, const char *run_id,
@@ -237,6 +295,7 @@ static struct {
     {"k8s-pod-delete", cep_undo_none, false, NULL},
     {"k8s-scale", NULL, false, undo_k8s_scale},
     {"k8s-cordon", NULL, false, undo_k8s_cordon},
+    {"k8s-taint", NULL, false, undo_k8s_taint},
 };
 
 #define NUNDO (sizeof(undo_table) / sizeof(undo_table[0]))

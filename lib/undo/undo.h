@@ -71,9 +71,10 @@ int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err);
 /*
  * Kubernetes mechanisms. "k8s-pod-delete" has no undo (a deleted pod is
  * replaced by its controller, nothing of the fault remains: cep_undo_none).
- * "k8s-scale" undo JSON {"namespace", "name", "replicas"}: the original
- * replicas are set again through the deployment's scale subresource and
- * read back from spec.replicas. "k8s-cordon" undo JSON {"nodes": [{"name",
+ * "k8s-scale" undo JSON {"namespace", "name", "replicas"}, or
+ * {"namespace", "objects": [{"name", "replicas"}...]} (Deployments chosen
+ * by label): the original replicas are set again through each
+ * deployment's scale subresource and read back from spec.replicas. "k8s-cordon" undo JSON {"nodes": [{"name",
  * "unschedulable"}]}: each node's spec.unschedulable is set back to what it
  * was (a node that was cordoned before stays cordoned) and read back. An
  * object that no longer exists holds no fault (CEP_OK). Through
@@ -83,5 +84,18 @@ int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err);
 /* The same undo with an explicit client: the runner's own revert. */
 int cep_undo_k8s_scale(cep_kube *k, const char *undo_json, cep_err *err);
 int cep_undo_k8s_cordon(cep_kube *k, const char *undo_json, cep_err *err);
+
+/* "k8s-taint" (undo_taint.c) undo JSON {"taint": {"key", "value",
+ * "effect"}, "nodes": [{"name", "had": taint or null}]}: each node loses
+ * exactly that taint (same key, value and effect: one a person changed
+ * since is left) and gets back "had", the taint of the same key and
+ * effect it carried before; read back. */
+int cep_undo_k8s_taint(cep_kube *k, const char *undo_json, cep_err *err);
+/* Taints a and b have the same key and effect (and value, if value_too):
+ * the API keeps at most one taint per key and effect. */
+bool cep_undo_taint_same(json_t *a, json_t *b, bool value_too);
+/* undo_json parsed (at most 64 KiB, an object), or NULL with err set
+ * naming what. */
+json_t *cep_undo_load(const char *what, const char *undo_json, cep_err *err);
 
 #endif

@@ -128,7 +128,8 @@ static void each_example(const char *sub)
 {
 	static const char *const names[] = {"pod-delete.yaml",
 	    "pod-network-latency.yaml", "pod-cpu-hog.yaml",
-	    "pod-network-loss.yaml", NULL};
+	    "pod-network-loss.yaml", "node-taint.yaml", "node-drain.yaml",
+	    NULL};
 	const char *src = getenv("CEP_SRC_DIR");
 	cr_assert_not_null(src, "CEP_SRC_DIR is not set");
 	int seen = 0;
@@ -188,7 +189,7 @@ Test(convert, refused_engine_prints_messages_only, .init = setup,
 	                "spec:\n"
 	                "  engineState: stop\n"
 	                "  appinfo: {appns: shop, applabel: app=web}\n"
-	                "  experiments: [{name: node-drain}]\n";
+	                "  experiments: [{name: node-restart}]\n";
 	cep_err err;
 	cr_assert_eq(cep_files_write(path, t, strlen(t), 0600, &err), CEP_OK);
 	char *out = NULL, *errout = NULL;
@@ -198,7 +199,7 @@ Test(convert, refused_engine_prints_messages_only, .init = setup,
 	    "stop.yaml:5:16: spec.engineState: the engine "
 	    "is stopped");
 	assert_contains(errout,
-	    "stop.yaml:7:24: name: experiment node-drain "
+	    "stop.yaml:7:24: name: experiment node-restart "
 	    "is not supported");
 	free(out);
 	free(errout);

@@ -91,7 +91,8 @@ Test(kube_pod, caps_per_fault_type)
 	cr_assert(cg);
 	/* API faults, probes, host-only types: nothing */
 	static const char *const none[] = {"pod-delete", "deployment-scale",
-	    "node-cordon", "process-kill", "http", "k8s", "bogus", NULL};
+	    "node-cordon", "node-taint", "node-drain", "process-kill", "http",
+	    "k8s", "bogus", NULL};
 	for (size_t i = 0; none[i] != NULL; i++)
 		cr_assert_eq(delegate_kpod_caps_for(none[i], NULL), 0, "%s",
 		    none[i]);

@@ -26,6 +26,7 @@ UNDO_PERMS = {
     "deployment-scale": {(NS, "apps", "deployments", "get"),
                          (NS, "apps", "deployments/scale", "patch")},
     "node-cordon": {("*", "", "nodes", "get"), ("*", "", "nodes", "patch")},
+    "node-taint": {("*", "", "nodes", "get"), ("*", "", "nodes", "patch")},
 }
 POOL = "cep-e2e/pool"        # node label the node-cordon test selects by
 
@@ -61,6 +62,12 @@ SCALE = """    - name: web-down
 CORDON = f"""    - name: pool-cordoned
       type: node-cordon
       nodeSelector: {POOL}=undo
+"""
+TAINT = f"""    - name: pool-tainted
+      type: node-taint
+      nodeSelector: {POOL}=undo
+      key: cep-e2e/chaos
+      value: "on"
 """
 
 
@@ -208,6 +215,38 @@ class NodeCordonUndone(UndoCase):
         run, text = self.end_of(p, run_id)
         self.assertEqual([self.unschedulable(n) for n in ("node-1", "node-2", "node-3")],
                          [False, False, True], text)
+        self.assert_undone_by_delegate(run_id, fid, run, text)
+        self.assert_nothing_left(run_id)
+
+
+class NodeTaintUndone(UndoCase):
+    fault_type = "node-taint"
+    delegate_undo = ("node-taint",)
+
+    def taints(self, node):
+        spec = self.env.kubectl_json("get", "node", node)["spec"]
+        return [(t["key"], t.get("value", ""), t["effect"]) for t in spec.get("taints") or []]
+
+    def test_runner_killed_delegate_removes_only_its_taint(self):
+        """node-taint on node-2 and node-3 (node-3 carried the same key and
+        effect with another value, and a taint of its own), runner
+        SIGKILLed: the delegate removes the fault's taint, node-3 gets its
+        old value back and keeps its other taint, node-1 never touched."""
+        self.env.kubectl("label", "node", "node-2", "node-3", f"{POOL}=undo")
+        self.env.kubectl("taint", "node", "node-3", "cep-e2e/chaos=before:NoSchedule",
+                         "team=ops:PreferNoSchedule")
+        before = {n: self.taints(n) for n in ("node-1", "node-2", "node-3")}
+        ours = ("cep-e2e/chaos", "on", "NoSchedule")
+        old = ("cep-e2e/chaos", "before", "NoSchedule")
+
+        def in_effect():   # ours replaced the old one (the API keeps one)
+            t = self.taints("node-3")
+            return ours in t and old not in t and ours in self.taints("node-2")
+        p, run_id, fid = self.start_run("undo-taint", TAINT, "node-taint", in_effect)
+        run, text = self.end_of(p, run_id)
+        after = {n: self.taints(n) for n in ("node-1", "node-2", "node-3")}
+        self.assertEqual({n: sorted(v) for n, v in after.items()},
+                         {n: sorted(v) for n, v in before.items()}, text)
         self.assert_undone_by_delegate(run_id, fid, run, text)
         self.assert_nothing_left(run_id)
 

@@ -14,7 +14,7 @@ import unittest
 import test_kube_e2e as ke
 import test_kube_podtarget as kp
 from cep_e2e import SRC, wait_until
-from kube_e2e import NS, wait_proc
+from kube_e2e import NS, KubeEnv, rbac_rules, wait_proc
 
 LITMUS = os.path.join(SRC, "tests", "e2e", "litmus")
 
@@ -57,6 +57,85 @@ class PodDelete(ke.KubeCase):
                         .get("status", {}).get("readyReplicas", 0) == 3, 30, 0.3)
         self.assertTrue(ok, text)
         self.assert_no_cep_objects()
+
+
+class ApiCase(unittest.TestCase):
+    """Experiments through the Kubernetes API, with exactly the verbs
+    `cepctl rbac` grants the runner for them (and k8s, the health check)."""
+    faults = ()
+
+    def setUp(self):
+        self.env = KubeEnv(self.id().rsplit(".", 1)[-1][:20],
+                           delegate_rules=rbac_rules("delegate", self.faults[:-1]),
+                           runner_rules=rbac_rules("runner", self.faults))
+        self.addCleanup(self.env.close)
+        self.app = self.env.app
+        self.app.start_all()
+        self.env.create_web(3)
+
+    def node(self, name):
+        return self.env.kubectl_json("get", "node", name)["spec"]
+
+    def taints(self, node):
+        return [(t["key"], t.get("value", ""), t["effect"]) for t in self.node(node).get("taints") or []]
+
+    def web_nodes(self):
+        """node of each app=web pod not terminating."""
+        return [p["spec"].get("nodeName") for p in self.env.kubectl_json(
+            "get", "pods", "-n", NS, "-l", "app=web")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+class NodeTaint(ApiCase):
+    faults = ("node-taint", "k8s")
+
+    def test_node_taint_on_the_node_then_exactly_removed(self):
+        self.env.kubectl("taint", "node", "node-2", "team=ops:PreferNoSchedule")
+        before = self.taints("node-2")
+        ours = ("cep-e2e/litmus", "chaos", "NoSchedule")
+        p, run_id = run_engine(self, "node-taint.yaml")
+        seen = wait_until(lambda: ours in self.taints("node-2"), 60, 0.2)
+        self.assertTrue(seen, "node-2 was never tainted:\n" + self.env.logs())
+        self.assertEqual(self.taints("node-2"), before + [ours])
+        self.assertEqual(self.taints("node-1"), [], "another node tainted")
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertIn("app-health", out, text)
+        self.assertEqual(self.taints("node-2"), before, text)
+
+
+class NodeDrain(ApiCase):
+    faults = ("node-drain", "k8s")
+
+    def test_node_drain_evicts_then_uncordons(self):
+        self.assertEqual(set(self.web_nodes()), {"node-1"}, "the scheduler's first node")
+        p, run_id = run_engine(self, "node-drain.yaml")
+        moved = wait_until(lambda: self.node("node-1").get("unschedulable") and
+                           len(self.web_nodes()) == 3 and "node-1" not in self.web_nodes(), 60, 0.2)
+        self.assertTrue(moved, "node-1 was not drained:\n" + self.env.logs())
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertIn("app-health", out, text)
+        self.assertIn("3 of 3 pods evicted", out + self.env.logs(), text)
+        self.assertFalse(self.node("node-1").get("unschedulable"), text)
+        # evicted pods are not brought back: the replacements stay put
+        self.assertNotIn("node-1", self.web_nodes(), text)
+
+
+class PodAutoscaler(ApiCase):
+    faults = ("deployment-scale", "k8s")
+
+    def replicas(self):
+        return self.env.kubectl_json("get", "deployment", "web", "-n", NS)["spec"].get("replicas")
+
+    def test_deployments_of_the_label_scaled_then_restored(self):
+        p, run_id = run_engine(self, "pod-autoscaler.yaml")
+        seen = wait_until(lambda: self.replicas() == 5, 60, 0.2)
+        self.assertTrue(seen, "web was never scaled to 5:\n" + self.env.logs())
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertIn("app-health", out, text)
+        self.assertEqual(self.replicas(), 3, text)
 
 
 class PodFaults(kp.PodTargetCase):

@@ -472,8 +472,14 @@ def _evict(h, gr, ns, name):
     if body.get("kind") not in (None, "Eviction"):
         raise ApiError(400, "BadRequest", "the kind in the data (%s) does not match the expected kind (Eviction)"
                        % body.get("kind"))
+    if body.get("apiVersion") not in (None, "policy/v1", "policy/v1beta1"):
+        raise ApiError(400, "BadRequest", "no kind \"Eviction\" is registered for version \"%s\""
+                       % body.get("apiVersion"))
     if (body.get("metadata") or {}).get("name") not in (None, name):
         raise ApiError(400, "BadRequest", "name in URL does not match name in Eviction object")
+    if (body.get("metadata") or {}).get("namespace") not in (None, ns):
+        raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the "
+                       "namespace sent on the request")
     opts = body.get("deleteOptions") or {}
     _check_disruption_budgets(store, ns, store.get(gr, ns, name))
     store.delete(gr, ns, name, opts.get("gracePeriodSeconds"), opts.get("propagationPolicy"),

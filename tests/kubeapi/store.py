@@ -398,11 +398,18 @@ class Store:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return r[0], r[1], r[2]
 
-    def _schedule(self):
-        """First Ready node not cordoned, by name (node-1 normally); node-1
-        if every node is cordoned (a real scheduler would leave it Pending)."""
+    def _schedule(self, podspec=None):
+        """First Ready node not cordoned and without a NoSchedule or
+        NoExecute taint the pod does not tolerate, by name (node-1
+        normally); node-1 if no node fits (a real scheduler would leave the
+        pod Pending)."""
+        tols = (podspec or {}).get("tolerations") or []
         for (_, name), n in sorted(self._objs[("", "nodes")].items()):
-            if not n.get("spec", {}).get("unschedulable"):
+            spec = n.get("spec", {})
+            if spec.get("unschedulable"):
+                continue
+            if all(_tolerated(t, tols) for t in spec.get("taints") or []
+                   if t.get("effect") in ("NoSchedule", "NoExecute")):
                 return name
         return "node-1"
 
@@ -517,7 +524,7 @@ class Store:
         if gr == ("", "pods") and isinstance(spec, dict):
             _default_podspec(spec)
             if not spec.get("nodeName"):  # the scheduler: bound at creation
-                spec["nodeName"] = self._schedule()
+                spec["nodeName"] = self._schedule(spec)
             st = obj.setdefault("status", {})
             if isinstance(st, dict):
                 st.setdefault("phase", "Pending")
@@ -640,6 +647,23 @@ def _default_podspec(spec):
         img = c.get("image") or ""
         latest = ":" not in img.rsplit("/", 1)[-1] or img.endswith(":latest")
         c.setdefault("imagePullPolicy", "Always" if latest and "@" not in img else "IfNotPresent")
+
+
+def _tolerated(taint, tolerations):
+    """Does one of the pod's tolerations match the taint (the scheduler's
+    rule: operator Exists matches any value, Equal (the default) the same
+    value; an empty key with Exists matches every taint; an empty effect
+    every effect)?"""
+    for t in tolerations:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        op = t.get("operator") or "Equal"
+        if op == "Exists" and (not t.get("key") or t["key"] == taint.get("key")):
+            return True
+        if op == "Equal" and t.get("key") == taint.get("key") and \
+                (t.get("value") or "") == (taint.get("value") or ""):
+            return True
+    return False
 
 
 def _qos(spec):

@@ -2,9 +2,10 @@
  * test_kube_faults.c - the Kubernetes faults and the k8s probe against the
  * Kubernetes API test server (tests/kubeapi): pod-delete picks exactly
  * count / percentage of the matching Running pods, only in the run's
- * namespace and never more than maxTargets; deployment-scale and
- * node-cordon restore what they changed (read back from the server), also
- * through lib/undo/undo.c as the delegate does when the runner died; a missing
+ * namespace and never more than maxTargets; deployment-scale restores
+ * what it changed (read back from the server), also through
+ * lib/undo/undo.c as the delegate does when the runner died (the node
+ * faults: test_kube_nodes.c); a missing
  * permission fails the fault naming the verb; the probe judges
  * readyReplicas. Every check reads the server's state, never a return
  * value alone.
@@ -16,240 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fault.h"
 #include "engine.h"
-#include "kube.h"
-#include "kube_target.h"
+#include "kubefault.h"
 #include "pod_select.h"
-#include "kubeapi_fixture.h"
 #include "probe.h"
-#include "rt.h"
-#include "testutil.h"
-#include "undo.h"
-#include "clock.h"
-
-static kubeapi_fixture *F;
-static cep_kube *K; /* admin */
-static rt_sink S;
-static cep_undo_ctx UC; /* the delegate's undo context (resolver) */
-static char *users_dir;
-
-/* admin may do anything; "runner" may list pods but not delete them;
- * "deleter" may (until a test revokes it) */
-static const char users_json[] =
-    "{\"users\": ["
-    "{\"name\": \"admin\", \"token\": \"t-admin\", \"rules\": [{\"namespaces\":"
-    " [\"*\"], \"groups\": [\"*\"], \"resources\": [\"*\"], \"verbs\": "
-    "[\"*\"]}]},"
-    "{\"name\": \"runner\", \"token\": \"t-runner\", \"rules\": ["
-    "{\"namespaces\": [\"shop\"], \"groups\": [\"\"], \"resources\": "
-    "[\"pods\"], \"verbs\": [\"get\", \"list\"]}]},"
-    "{\"name\": \"deleter\", \"token\": \"t-deleter\", \"rules\": ["
-    "{\"namespaces\": [\"shop\"], \"groups\": [\"\"], \"resources\": "
-    "[\"pods\"], \"verbs\": [\"get\", \"list\", \"delete\"]}]}"
-    "]}";
-
-static void setup(void)
-{
-	users_dir = cep_test_tmpdir("kusers");
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/users.json", users_dir);
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(users_json, f);
-	fclose(f);
-	const char *args[] = {"--users", path, "--namespace", "shop",
-	    "--namespace", "other", NULL};
-	F = kubeapi_start(args);
-	cr_assert_not_null(F, "the Kubernetes API test server did not start");
-	char *kc = kubeapi_kubeconfig(F, NULL);
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_from_kubeconfig(kc, NULL, false, &K, &err),
-	    CEP_OK, "%s", err.msg);
-	free(kc);
-	runner_kube_target_set(K, "shop", 10);
-	rt_sink_open(&S);
-}
-
-static void teardown(void)
-{
-	rt_sink_close(&S);
-	UC = (cep_undo_ctx){0};
-	runner_kube_target_reset();
-	cep_kube_free(K);
-	kubeapi_stop(F);
-	cep_test_rmdir(users_dir);
-}
-
-TestSuite(kube, .init = setup, .fini = teardown, .timeout = 120);
-
-#define HEAD                                                                   \
-	"apiVersion: cep.io/v1\nkind: Experiment\nmetadata:\n  name: t\n"      \
-	"spec:\n  target: {kind: kubernetes, connector: c, namespace: shop}\n" \
-	"  duration: 30s\n"
-
-/* ---- cluster helpers ---- */
-
-static void create_deployment(const char *ns, const char *name, int replicas)
-{
-	json_t *d = json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, "
-	                      "s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}",
-	    "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name",
-	    name, "spec", "replicas", replicas, "selector", "matchLabels",
-	    "app", name, "template", "metadata", "labels", "app", name, "spec",
-	    "containers", "name", "c", "image", "nginx");
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_create(K, &cep_kube_deployments, ns, d, NULL,
-	                 &err),
-	    CEP_OK, "%s", err.msg);
-	json_decref(d);
-}
-
-static json_int_t deploy_field(const char *ns, const char *name,
-    const char *sect, const char *key)
-{
-	json_t *obj = NULL;
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_get(K, &cep_kube_deployments, ns, name, &obj,
-	                 &err),
-	    CEP_OK, "%s", err.msg);
-	json_int_t v = json_integer_value(
-	    json_object_get(json_object_get(obj, sect), key));
-	json_decref(obj);
-	return v;
-}
-
-/* Waits (bounded) for the controllers to make readyReplicas == n. */
-static void wait_ready(const char *ns, const char *name, int n)
-{
-	int64_t end = cep_clock_mono_ms() + 20000;
-	while (deploy_field(ns, name, "status", "readyReplicas") != n) {
-		cr_assert_lt(cep_clock_mono_ms(), end,
-		    "%s/%s never had %d ready", ns, name, n);
-		cep_clock_sleep_ms(100);
-	}
-}
-
-/* Names of the Running, not deleting, pods of app=name in ns. */
-static json_t *running(const char *ns, const char *app)
-{
-	char sel[128];
-	snprintf(sel, sizeof(sel), "app=%s", app);
-	cep_kube_list_opts o = {.label_selector = sel};
-	json_t *items = NULL, *out = json_array(), *p;
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_list(K, &cep_kube_pods, ns, &o, &items, NULL, 0,
-	                 &err),
-	    CEP_OK, "%s", err.msg);
-	size_t i;
-	json_array_foreach(items, i, p)
-	{
-		json_t *md = json_object_get(p, "metadata");
-		const char *ph = json_string_value(
-		    json_object_get(json_object_get(p, "status"), "phase"));
-		if (ph != NULL && strcmp(ph, "Running") == 0 &&
-		    json_object_get(md, "deletionTimestamp") == NULL)
-			json_array_append(out, json_object_get(md, "name"));
-	}
-	json_decref(items);
-	return out;
-}
-
-static bool in_list(json_t *names, const char *name)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(names, i,
-	    v) if (strcmp(json_string_value(v), name) == 0) return true;
-	return false;
-}
-
-/* Of the pods in before, how many are still there and not deleting. */
-static size_t survivors(json_t *before, const char *ns, const char *app)
-{
-	json_t *now = running(ns, app), *v;
-	size_t n = 0, i;
-	json_array_foreach(before, i, v)
-	    n += in_list(now, json_string_value(v));
-	json_decref(now);
-	return n;
-}
-
-static bool node_cordoned(const char *name)
-{
-	json_t *obj = NULL;
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_get(K, &cep_kube_nodes, NULL, name, &obj, &err),
-	    CEP_OK, "%s", err.msg);
-	bool v = json_is_true(
-	    json_object_get(json_object_get(obj, "spec"), "unschedulable"));
-	json_decref(obj);
-	return v;
-}
-
-static void cordon_by_hand(const char *name)
-{
-	json_t *patch = json_pack("{s:{s:b}}", "spec", "unschedulable", 1);
-	cep_err err = {0};
-	cr_assert_eq(cep_kube_patch(K,
-	                 &(cep_kube_patch_req){.res = &cep_kube_nodes,
-	                     .name = name,
-	                     .type = CEP_KUBE_MERGE_PATCH,
-	                     .patch = patch},
-	                 NULL, &err),
-	    CEP_OK, "%s", err.msg);
-	json_decref(patch);
-}
-
-/* ---- driving one fault by its ops, as the engine does ---- */
-
-typedef struct one_fault {
-	cep_exp *e;
-	const cep_exp_item *it;
-	const cep_fault_ops *ops;
-	char target[300];
-	char *undo;
-	void *state;
-} one_fault;
-
-static int fault_open(one_fault *f, const char *yaml, cep_err *err)
-{
-	memset(f, 0, sizeof(*f));
-	f->e = rt_parse(yaml);
-	f->it = cep_exp_fault(f->e, 0);
-	f->ops = runner_fault_find(cep_exp_item_type(f->it));
-	cr_assert_not_null(f->ops);
-	json_t *undo = NULL;
-	int rc = f->ops->describe(f->it, f->target, sizeof(f->target), &undo,
-	    err);
-	if (rc == CEP_OK) {
-		f->undo = json_dumps(undo, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(undo);
-	}
-	return rc;
-}
-
-static void fault_inject(one_fault *f)
-{
-	cep_fault_ctx ctx = {.sink = S.sink, .fault_id = "f1"};
-	cep_err err = {0};
-	cr_assert_eq(f->ops->inject(f->it, &ctx, &f->state, &err), CEP_OK,
-	    "inject: %s", err.msg);
-}
-
-static void fault_revert(one_fault *f)
-{
-	cep_err err = {0};
-	cr_assert_eq(f->ops->revert(f->state, &err), CEP_OK, "revert: %s",
-	    err.msg);
-	f->state = NULL;
-}
-
-static void fault_close(one_fault *f)
-{
-	free(f->undo);
-	cep_exp_free(f->e);
-}
 
 /* Log events naming a deleted pod. */
 static size_t deleted_events(void)
@@ -390,21 +161,64 @@ Test(kube, deployment_scale_scales_and_restores)
 	fault_close(&f);
 }
 
-static cep_kube *resolver(const char *run_id, char *ns, size_t nslen, void *arg)
+static void label_deployment(const char *ns, const char *name, const char *key,
+    const char *val)
 {
-	(void)run_id;
-	snprintf(ns, nslen, "%s", (const char *)arg);
-	return K;
+	patch_by_hand(&cep_kube_deployments, ns, name,
+	    json_pack("{s:{s:{s:s}}}", "metadata", "labels", key, val));
 }
 
-static int delegate_undo(const char *mechanism, const char *undo, cep_err *err)
+/* Litmus's pod-autoscaler: every Deployment of a label, each restored to
+ * its own replicas, also by the delegate */
+Test(kube, deployment_scale_by_label_restores_each)
 {
-	Cep__V1__FaultRecord rec = CEP__V1__FAULT_RECORD__INIT;
-	rec.run_id = (char *)"r-0123456789abcdef";
-	rec.fault_id = (char *)"f1";
-	rec.mechanism = (char *)mechanism;
-	rec.undo = (char *)undo;
-	return cep_undo_apply(&UC, &rec, err);
+	create_deployment("shop", "api", 2);
+	create_deployment("shop", "web", 3);
+	create_deployment("shop", "db", 1);
+	create_deployment("other", "api2", 1);
+	label_deployment("shop", "api", "tier", "front");
+	label_deployment("shop", "web", "tier", "front");
+	label_deployment("other", "api2", "tier", "front"); /* not the run's */
+	one_fault f;
+	cep_err err = {0};
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: sc, type: "
+	                      "deployment-scale, labelSelector: tier=front, "
+	                      "replicas: 5}\n",
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cr_assert_str_eq(f.undo,
+	    "{\"namespace\":\"shop\",\"objects\":[{\"name\":\"api\","
+	    "\"replicas\":2},{\"name\":\"web\",\"replicas\":3}]}");
+	fault_inject(&f);
+	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 5);
+	cr_assert_eq(deploy_field("shop", "web", "spec", "replicas"), 5);
+	cr_assert_eq(deploy_field("shop", "db", "spec", "replicas"), 1);
+	cr_assert_eq(deploy_field("other", "api2", "spec", "replicas"), 1);
+	UC = (cep_undo_ctx){resolver, (void *)"shop"};
+	cr_assert_eq(delegate_undo("k8s-scale", f.undo, &err), CEP_OK, "%s",
+	    err.msg);
+	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 2);
+	cr_assert_eq(deploy_field("shop", "web", "spec", "replicas"), 3);
+	cr_assert_eq(cep_undo_k8s_scale(K,
+	                 "{\"namespace\": \"shop\", \"objects\": [{\"name\": "
+	                 "\"api\"}]}",
+	                 &err),
+	    CEP_INVALID_ARGUMENT);
+	fault_revert(&f);
+	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 2);
+	cr_assert_eq(deploy_field("shop", "web", "spec", "replicas"), 3);
+	fault_close(&f);
+	/* none matching: refused before anything is recorded */
+	cr_assert_eq(fault_open(&f,
+	                 HEAD "  faults:\n    - {name: sc, type: "
+	                      "deployment-scale, labelSelector: tier=none, "
+	                      "replicas: 5}\n",
+	                 &err),
+	    CEP_NOT_FOUND);
+	cr_assert(strstr(err.msg, "no Deployment in shop matches tier=none"),
+	    "%s", err.msg);
+	fault_close(&f);
 }
 
 Test(kube, deployment_scale_undone_by_the_delegate)
@@ -450,54 +264,6 @@ Test(kube, deployment_scale_undone_by_the_delegate)
 	    err.msg);
 	fault_revert(&f);
 	cr_assert_eq(deploy_field("shop", "api", "spec", "replicas"), 2);
-	fault_close(&f);
-}
-
-/* ---- node-cordon ---- */
-
-Test(kube, node_cordon_restores_exactly)
-{
-	cordon_by_hand("node-2");
-	one_fault f;
-	cep_err err = {0};
-	cr_assert_eq(fault_open(&f,
-	                 HEAD
-	                 "  faults:\n    - {name: nc, type: "
-	                 "node-cordon, nodeSelector: kubernetes.io/os=linux}\n",
-	                 &err),
-	    CEP_OK, "%s", err.msg);
-	cr_assert(strstr(f.undo,
-	              "{\"name\":\"node-2\",\"unschedulable\":true}") != NULL,
-	    "%s", f.undo);
-	fault_inject(&f);
-	cr_assert(node_cordoned("node-1") && node_cordoned("node-2") &&
-	    node_cordoned("node-3"));
-	fault_revert(&f);
-	cr_assert(!node_cordoned("node-1"));
-	cr_assert(node_cordoned("node-2"), "cordoned before: stays cordoned");
-	cr_assert(!node_cordoned("node-3"));
-	fault_close(&f);
-}
-
-Test(kube, node_cordon_capped_and_undone_by_the_delegate)
-{
-	runner_kube_target_set(K, "shop", 2);
-	one_fault f;
-	cep_err err = {0};
-	cr_assert_eq(fault_open(&f,
-	                 HEAD
-	                 "  faults:\n    - {name: nc, type: "
-	                 "node-cordon, nodeSelector: kubernetes.io/os=linux}\n",
-	                 &err),
-	    CEP_OK, "%s", err.msg);
-	fault_inject(&f);
-	cr_assert(node_cordoned("node-1") && node_cordoned("node-2"));
-	cr_assert(!node_cordoned("node-3"), "capped at maxTargets 2");
-	UC = (cep_undo_ctx){resolver, (void *)"shop"};
-	cr_assert_eq(delegate_undo("k8s-cordon", f.undo, &err), CEP_OK, "%s",
-	    err.msg);
-	cr_assert(!node_cordoned("node-1") && !node_cordoned("node-2"));
-	fault_revert(&f);
 	fault_close(&f);
 }
 

@@ -50,10 +50,15 @@ Test(kube_rbac, runner_tables)
 {
 	cr_assert_str_eq(perms_of("pod-delete"), "/pods:list /pods:delete");
 	cr_assert_str_eq(perms_of("deployment-scale"),
-	    "apps/deployments:get "
+	    "apps/deployments:get apps/deployments:list "
 	    "apps/deployments/scale:patch");
 	cr_assert_str_eq(perms_of("node-cordon"),
 	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster");
+	cr_assert_str_eq(perms_of("node-taint"),
+	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster");
+	cr_assert_str_eq(perms_of("node-drain"),
+	    "/nodes:get:cluster /nodes:list:cluster /nodes:patch:cluster "
+	    "/pods:list:cluster /pods/eviction:create:cluster");
 	cr_assert_str_eq(perms_of("k8s"),
 	    "/pods:get /pods:list "
 	    "apps/deployments:get apps/deployments:list");
@@ -278,6 +283,12 @@ Test(kube_rbac, undo_tables)
 	    "apps/deployments:get "
 	    "apps/deployments/scale:patch");
 	cr_assert_str_eq(undo_of("node-cordon"),
+	    "/nodes:get:cluster /nodes:patch:cluster");
+	/* k8s-taint: the read-modify-write of spec.taints, then read back */
+	cr_assert_str_eq(undo_of("node-taint"),
+	    "/nodes:get:cluster /nodes:patch:cluster");
+	/* node-drain: uncordon only (evicted pods are not brought back) */
+	cr_assert_str_eq(undo_of("node-drain"),
 	    "/nodes:get:cluster /nodes:patch:cluster");
 	/* no undo: pod-delete (the controller replaces the pod), probes,
 	 * host faults (undone on the host, not through the API), unknown */

@@ -63,7 +63,9 @@ Test(exp_kube, types_listed)
 		cr_assert_not_null(ts, "%s", f[i]);
 		bool kube = strcmp(f[i], "pod-delete") == 0 ||
 		    strcmp(f[i], "deployment-scale") == 0 ||
-		    strcmp(f[i], "node-cordon") == 0;
+		    strcmp(f[i], "node-cordon") == 0 ||
+		    strcmp(f[i], "node-taint") == 0 ||
+		    strcmp(f[i], "node-drain") == 0;
 		seen += kube;
 		/* node-level faults work on both: on a pod in kubernetes */
 		if (ts->pod_target) {
@@ -75,7 +77,7 @@ Test(exp_kube, types_listed)
 		cr_assert_str_eq(ts->target, kube ? "kubernetes" : "host", "%s",
 		    f[i]);
 	}
-	cr_assert_eq(seen, 3);
+	cr_assert_eq(seen, 5);
 	cr_assert_eq(npod, 11);
 	cr_assert(!cep_exp_fault_spec("process-kill")->pod_target);
 	cr_assert_str_eq(cep_exp_probe_spec("k8s")->target, "kubernetes");
@@ -174,6 +176,13 @@ Test(exp_kube, bad_params_with_positions)
 	    "  faults:\n"
 	    "    - {name: nc, type: node-cordon, node: a, nodeSelector: b=c}\n",
 	    "spec.faults[0].nodeSelector: both 'node' and 'nodeSelector'");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: nt, type: node-taint, node: a, key: k, "
+	                "effect: NoWay}\n",
+	    "spec.faults[0].effect: \"NoWay\" is not a known value");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: nt, type: node-taint, node: a}\n",
+	    "spec.faults[0]: missing required key 'key'");
 	expect_one(KUBE
 	    "  faults:\n"
 	    "    - {name: pd, type: pod-delete, labelSelector: a=b, count: 1, "

@@ -147,6 +147,99 @@ Test(litmus, pod_delete_set)
 	cep_exp_free(e);
 }
 
+Test(litmus, node_taint)
+{
+	cep_exp *e = map_ok("node-taint",
+	    ENV("TARGET_NODE", "node-2")
+	        ENV("TAINTS", "dedicated=chaos:NoSchedule"),
+	    NULL);
+	const cep_exp_item *f = fault(e, "node-taint");
+	cr_assert_eq(cep_exp_duration_ms(e), 60000);
+	cr_assert_str_eq(cep_exp_str(f, "node"), "node-2");
+	cr_assert_str_eq(cep_exp_str(f, "key"), "dedicated");
+	cr_assert_str_eq(cep_exp_str(f, "value"), "chaos");
+	cr_assert_str_eq(cep_exp_str(f, "effect"), "NoSchedule");
+	cep_exp_free(e);
+	/* Litmus's defaults: value node-taint, effect NoExecute; NODE_LABEL
+	 * acts on one matching node */
+	e = map_ok("node-taint",
+	    ENV("NODE_LABEL", "pool=blue") ENV("TAINT_LABEL", "chaos.io/x")
+	        ENV("TOTAL_CHAOS_DURATION", "30"),
+	    NULL);
+	f = fault(e, "node-taint");
+	cr_assert_eq(cep_exp_duration_ms(e), 30000);
+	cr_assert_str_eq(cep_exp_str(f, "nodeSelector"), "pool=blue");
+	cr_assert_eq(cep_exp_int(f, "count"), 1);
+	cr_assert_str_eq(cep_exp_str(f, "key"), "chaos.io/x");
+	cr_assert_str_eq(cep_exp_str(f, "value"), "node-taint");
+	cr_assert_str_eq(cep_exp_str(f, "effect"), "NoExecute");
+	cep_exp_free(e);
+}
+
+Test(litmus, node_drain)
+{
+	cep_exp *e = map_ok("node-drain", ENV("TARGET_NODE", "node-1"), NULL);
+	const cep_exp_item *f = fault(e, "node-drain");
+	cr_assert_eq(cep_exp_duration_ms(e), 60000);
+	cr_assert_str_eq(cep_exp_str(f, "node"), "node-1");
+	cep_exp_free(e);
+	e = map_ok("node-drain", ENV("NODE_LABEL", "pool=blue"), NULL);
+	f = fault(e, "node-drain");
+	cr_assert_str_eq(cep_exp_str(f, "nodeSelector"), "pool=blue");
+	cr_assert_eq(cep_exp_int(f, "count"), 1);
+	cep_exp_free(e);
+	refused_env("node-drain", "", 8, "needs TARGET_NODE or NODE_LABEL");
+	refused_env("node-drain", ENV("TARGET_NODE", "n1") ENV("TAINTS", "a"),
+	    13, "env TAINTS: not a variable cep can honour for node-drain");
+}
+
+Test(litmus, pod_autoscaler)
+{
+	cep_exp *e = map_ok("pod-autoscaler", ENV("REPLICA_COUNT", "5"), NULL);
+	const cep_exp_item *f = fault(e, "deployment-scale");
+	cr_assert_eq(cep_exp_duration_ms(e), 60000);
+	cr_assert_str_eq(cep_exp_str(f, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(f, "replicas"), 5);
+	cr_assert_not(cep_exp_has(f, "deployment"));
+	cep_exp_free(e);
+	refused_env("pod-autoscaler", "", 8, "env REPLICA_COUNT: missing");
+	refused_env("pod-autoscaler", ENV("REPLICA_COUNT", "lots"), 12,
+	    "env REPLICA_COUNT: \"lots\" is not supported");
+	refused_env("pod-autoscaler",
+	    ENV("REPLICA_COUNT", "2") ENV("TARGET_PODS", "x"), 13,
+	    "env TARGET_PODS: not a variable cep can honour");
+	char *t = engine("pod-autoscaler", ENV("REPLICA_COUNT", "2"), NULL);
+	char *sts = strstr(t, "appkind: deployment");
+	cr_assert_not_null(sts);
+	memcpy(sts, "appkind: daemonset ", 19); /* same length */
+	refused(t, 6,
+	    "pod-autoscaler scales Deployments in cep, not daemonset");
+	free(t);
+}
+
+Test(litmus, node_taint_refusals)
+{
+	refused_env("node-taint", ENV("TAINTS", "a=b:NoSchedule"), 8,
+	    "needs TARGET_NODE or NODE_LABEL");
+	refused_env("node-taint", ENV("TARGET_NODE", "n1"), 8,
+	    "env TAINTS: missing");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a=b:Sometimes"), 13,
+	    "env TAINTS: expected one taint key=value:effect");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a b=c"), 13,
+	    "env TAINTS: expected one taint");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1,n2") ENV("TAINTS", "a"), 12,
+	    "env TARGET_NODE: expected one node name");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a") ENV("TAINT_LABEL", "b"),
+	    14, "env TAINT_LABEL: not with TAINTS");
+	refused_env("node-taint",
+	    ENV("TARGET_NODE", "n1") ENV("TAINTS", "a") ENV("TARGET_PODS", "x"),
+	    14, "env TARGET_PODS: not a variable cep can honour");
+}
+
 Test(litmus, hogs)
 {
 	cep_exp *e = map_ok("pod-cpu-hog", POD, NULL);
@@ -438,7 +531,7 @@ Test(litmus, every_supported_experiment_is_listed)
 		cep_exp_free(e);
 		free(t);
 	}
-	cr_assert_eq(n, 12);
+	cr_assert_eq(n, 15); /* + node-taint, node-drain, pod-autoscaler */
 }
 
 Test(litmus, variables_refused_by_name)

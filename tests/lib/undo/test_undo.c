@@ -38,7 +38,7 @@ Test(undo, which_mechanisms_live_on_the_node)
 {
 	const char *node[] = {"nftables", "tc-qdisc", "disk-fill"};
 	const char * not [] = {"signal", "child-process", "k8s-pod-delete",
-	    "k8s-scale", "k8s-cordon"};
+	    "k8s-scale", "k8s-cordon", "k8s-taint"};
 	for (size_t i = 0; i < sizeof(node) / sizeof(node[0]); i++)
 		cr_assert(cep_undo_on_node(node[i]), "%s", node[i]);
 	for (size_t i = 0; i < sizeof(not ) / sizeof(not [0]); i++)
