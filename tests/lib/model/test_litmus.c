@@ -489,13 +489,66 @@ Test(litmus, variables_refused_by_name)
 	    "env FORCE: given twice");
 }
 
-Test(litmus, pod_faults_need_one_named_pod)
+/* Pod faults choose their pods as Litmus does: TARGET_PODS naming one,
+ * else the pods of applabel, PODS_AFFECTED_PERC of them (0: one). */
+Test(litmus, pod_faults_choose_by_label)
 {
-	refused_env("pod-network-loss", "", 8,
-	    "env TARGET_PODS: pod-network-loss needs TARGET_PODS naming one "
-	    "pod");
+	cep_exp *e = map_ok("pod-network-loss", "", NULL);
+	const cep_exp_item *f = fault(e, "network-loss");
+	cr_assert_str_eq(cep_exp_str(f, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(f, "count"), 1); /* Litmus's "one pod" */
+	cr_assert_not(cep_exp_has(f, "pod"));
+	cr_assert_not(cep_exp_has(f, "percentage"));
+	cep_exp_free(e);
+
+	e = map_ok("pod-cpu-hog",
+	    ENV("PODS_AFFECTED_PERC", "100") ENV("TARGET_CONTAINER", "app")
+	        ENV("SEQUENCE", "parallel"),
+	    NULL);
+	f = fault(e, "cpu-hog");
+	cr_assert_str_eq(cep_exp_str(f, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(f, "percentage"), 100);
+	cr_assert_not(cep_exp_has(f, "count"));
+	cr_assert_str_eq(cep_exp_str(f, "container"), "app");
+	cep_exp_free(e);
+
+	/* empty is unset: one pod; serial with one pod has no order */
+	e = map_ok("disk-fill",
+	    ENV("PODS_AFFECTED_PERC", "") ENV("SEQUENCE", "serial")
+	        ENV("EPHEMERAL_STORAGE_MEBIBYTES", "8"),
+	    NULL);
+	cr_assert_eq(cep_exp_int(fault(e, "disk-fill"), "count"), 1);
+	cep_exp_free(e);
+
+	/* one named pod wins over the selector, whatever the share */
+	e = map_ok("pod-memory-hog", POD ENV("PODS_AFFECTED_PERC", "50"), NULL);
+	f = fault(e, "memory-hog");
+	cr_assert_str_eq(cep_exp_str(f, "pod"), "web-0");
+	cr_assert_not(cep_exp_has(f, "labelSelector"));
+	cep_exp_free(e);
+}
+
+Test(litmus, pod_selection_refused_by_name)
+{
 	refused_env("pod-cpu-hog", ENV("TARGET_PODS", "a,b"), 12,
-	    "env TARGET_PODS: expected exactly one pod name");
+	    "env TARGET_PODS: expected one pod name: several are not "
+	    "supported");
+	refused_env("pod-network-latency",
+	    ENV("PODS_AFFECTED_PERC", "50") ENV("SEQUENCE", "serial"), 13,
+	    "env SEQUENCE: serial is not supported with PODS_AFFECTED_PERC");
+	refused_env("pod-io-stress", ENV("PODS_AFFECTED_PERC", "101"), 12,
+	    "env PODS_AFFECTED_PERC: \"101\" is not supported");
+	refused_env("pod-dns-error", ENV("SEQUENCE", "random"), 12,
+	    "env SEQUENCE: \"random\" is not supported");
+	const char *t = "apiVersion: litmuschaos.io/v1alpha1\n"
+	                "kind: ChaosEngine\n"
+	                "metadata: {name: t}\n"
+	                "spec:\n"
+	                "  appinfo: {appns: shop, appkind: deployment}\n"
+	                "  experiments: [{name: pod-network-loss}]\n";
+	refused(t, 5,
+	    "spec.appinfo.applabel: pod-network-loss needs the pods' label "
+	    "selector or TARGET_PODS");
 }
 
 static void refused_engine(const char *spec_extra, int line, const char *want)
