@@ -665,6 +665,111 @@ Test(litmus, probe_fields_refused)
 	    13, "'evaluationTimeout' is not supported");
 }
 
+/* The rest of docs/litmus.md's refusals, each at its field's line. */
+Test(litmus, documented_variable_refusals_named)
+{
+	refused_env("pod-io-stress",
+	    POD ENV("FILESYSTEM_UTILIZATION_PERCENTAGE", "10"), 13,
+	    "env FILESYSTEM_UTILIZATION_PERCENTAGE: not supported");
+	static const char *const partition[] = {"POD_SELECTOR",
+	    "NAMESPACE_SELECTOR", "PORTS", "DESTINATION_HOSTS", NULL};
+	for (const char *const *v = partition; *v != NULL; v++) {
+		char env[160], want[96];
+		snprintf(env, sizeof(env),
+		    POD ENV("DESTINATION_IPS", "10.0.0.1") ENV("%s", "x"), *v);
+		snprintf(want, sizeof(want), "env %s: not a variable", *v);
+		refused_env("pod-network-partition", env, 14, want);
+	}
+	static const char *const net[] = {"SOURCE_PORTS", "DESTINATION_PORTS",
+	    "TARGET_NODES", "NODE_LABEL", "NODES_AFFECTED_PERC", NULL};
+	for (const char *const *v = net; *v != NULL; v++) {
+		char env[160], want[96];
+		snprintf(env, sizeof(env), POD ENV("%s", "1"), *v);
+		snprintf(want, sizeof(want), "env %s: not a variable", *v);
+		refused_env("pod-network-latency", env, 13, want);
+	}
+	refused_env("pod-network-rate-limit", POD ENV("PEAK_RATE", "2mbit"), 13,
+	    "env PEAK_RATE: not a variable");
+	refused_env("pod-network-rate-limit", POD ENV("MIN_BURST", "1kb"), 13,
+	    "env MIN_BURST: not a variable");
+	refused_env("pod-network-rate-limit", POD ENV("BURST", "lots"), 13,
+	    "env BURST: expected a tc size");
+	refused_env("pod-dns-error", POD, 8, "env TARGET_HOSTNAMES: missing");
+	refused_env("pod-network-loss",
+	    POD ENV("DESTINATION_IPS", "10.0.0.1|80"), 13,
+	    "env DESTINATION_IPS: expected at most 64");
+	char many[2048] = "";
+	for (int i = 0; i < 65; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many),
+		    "%s10.0.0.%d", i ? "," : "", i);
+	char env[2200];
+	snprintf(env, sizeof(env), POD ENV("DESTINATION_IPS", "%s"), many);
+	refused_env("pod-network-loss", env, 13,
+	    "env DESTINATION_IPS: expected at most 64");
+}
+
+Test(litmus, documented_engine_refusals_named)
+{
+	refused("apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n"
+	        "metadata: {generateName: t-}\nspec:\n  appinfo: {appns: shop, "
+	        "applabel: app=web}\n  experiments: [{name: pod-delete}]\n",
+	    3, "metadata.name: missing");
+	refused("apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n"
+	        "metadata: {name: t}\nspec:\n  appinfo: {appns: shop, "
+	        "applabel: app=web, appkind: cronjob}\n"
+	        "  experiments: [{name: pod-delete}]\n",
+	    5, "spec.appinfo.appkind");
+	refused("apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n"
+	        "metadata: {name: t}\nspec:\n  appinfo: {appns: shop, "
+	        "applabel: app=web}\n  experiments: [{name: pod-delete}]\n"
+	        "extra: 1\n",
+	    7, "'extra' is not supported by cep");
+	char *t = engine("pod-delete", ENV("FORCE", "true"),
+	    "          secrets: [{name: s, mountPath: /mnt}]\n");
+	refused(t, 13, "'secrets' is not supported by cep");
+	free(t);
+	t = engine("pod-delete", ENV("FORCE", "true"),
+	    "          statusCheckTimeouts: {delay: 2}\n");
+	refused(t, 13, "'statusCheckTimeouts' is not supported by cep");
+	free(t);
+}
+
+Test(litmus, documented_probe_refusals_named)
+{
+	refused_probe(PROBES "          - {name: h, type: httpProbe, mode: SOT,"
+	                     " httpProbe/inputs: {url: 'https://x', method: "
+	                     "{get: {criteria: '!=', responseCode: '200'}}}}\n",
+	    13, "criteria");
+	refused_probe(PROBES "          - {name: h, type: httpProbe, mode: SOT,"
+	                     " httpProbe/inputs: {url: 'https://x', method: "
+	                     "{post: {contentType: text/plain, body: x, "
+	                     "criteria: '==', responseCode: '200'}}}}\n",
+	    13, "contentType");
+	refused_probe(PROBES "          - {name: h, type: httpProbe, mode: SOT,"
+	                     " httpProbe/inputs: {url: 'https://x', method: "
+	                     "{post: {bodyPath: /b, criteria: '==', "
+	                     "responseCode: '200'}}}}\n",
+	    13, "bodyPath");
+	refused_probe(PROBES "          - {name: k, type: k8sProbe, mode: EOT,"
+	                     " k8sProbe/inputs: {resource: pods, labelSelector:"
+	                     " a=b, operation: delete}}\n",
+	    13, "operation: expected present or absent");
+	refused_probe(PROBES "          - {name: k, type: k8sProbe, mode: EOT,"
+	                     " k8sProbe/inputs: {resource: pods, labelSelector:"
+	                     " a=b, namespace: other, operation: present}}\n",
+	    13, "namespace");
+	refused_probe(PROBES "          - {name: p, type: promProbe, mode: EOT,"
+	                     " promProbe/inputs: {endpoint: 'http://p', "
+	                     "queryPath: /q, comparator: {criteria: '==', "
+	                     "value: '1'}}}\n",
+	    13, "queryPath");
+	refused_probe(PROBES "          - {name: k, type: k8sProbe, mode: EOT,"
+	                     " k8sProbe/inputs: {resource: pods, labelSelector:"
+	                     " a=b, operation: present}, runProperties: "
+	                     "{interval: 2, probePollingInterval: 5}}\n",
+	    13, "probePollingInterval");
+}
+
 /* ---- convert ---- */
 
 /* Every parameter of every item of a and b is the same. */
