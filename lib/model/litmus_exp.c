@@ -165,39 +165,68 @@ static bool valid_pod(const char *s)
 	return true;
 }
 
-/* cep's node-level faults act on one container of one named pod: the
- * runner runs on that pod's node. */
+/* Pods chosen from spec.appinfo.applabel: PODS_AFFECTED_PERC is the
+ * share, 0 (or empty) Litmus's "one pod". All chosen pods are faulted
+ * together, which is Litmus's parallel; serial is refused when more than
+ * one pod may be chosen. */
+static void label_share(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	static const char *const seq[] = {"parallel", "serial", NULL};
+	const cep_yaml_node *n;
+	long long pct = 0;
+	if (c->applabel != NULL)
+		cep_litmus_set(c, it, "labelSelector", "%s", c->applabel);
+	if (env_uint(c, e, "PODS_AFFECTED_PERC", 0, 0, 100, &pct)) {
+		if (pct == 0)
+			cep_litmus_set(c, it, "count", "1");
+		else
+			cep_litmus_set(c, it, "percentage", "%lld", pct);
+	}
+	const char *s = env_word(c, e, "SEQUENCE", "parallel", seq);
+	if (s != NULL && strcmp(s, "serial") == 0 && pct != 0) {
+		(void)env_get(e, "SEQUENCE", &n);
+		env_diag(c, n, "SEQUENCE",
+		    "serial is not supported with "
+		    "PODS_AFFECTED_PERC: cep faults the chosen pods together");
+	}
+}
+
+/* cep's node-level faults act on one container of one named pod, or of
+ * the pods a label selector chooses at injection (all on one node). */
 static void pod_target(struct lit_ctx *c, struct lit_env *e,
     struct lit_item *it)
 {
 	static const char *const seq[] = {"parallel", "serial", NULL};
 	const cep_yaml_node *n;
 	const char *pods = env_get(e, "TARGET_PODS", &n);
-	char name[256], msg[300];
-	if (pods == NULL) {
-		snprintf(msg, sizeof(msg),
-		    "%s needs TARGET_PODS naming one pod: "
-		    "cep's pod faults act on one pod by name, not on pods "
-		    "chosen by spec.appinfo.applabel",
+	char name[256];
+	if (pods == NULL && c->applabel == NULL) {
+		cep_exp_val_diag(c->v, c->appinfo ? c->appinfo : e->exp,
+		    "spec.appinfo.applabel",
+		    "%s needs the pods' label selector or TARGET_PODS naming "
+		    "one pod",
 		    it->name);
-		env_diag(c, n, "TARGET_PODS", msg);
+	} else if (pods == NULL) {
+		label_share(c, e, it);
 	} else if (env_list(c, pods, NULL, NULL) != 1 ||
 	    !next_item(&pods, name, sizeof(name)) || !valid_pod(name)) {
 		env_diag(c, n, "TARGET_PODS",
-		    "expected exactly one pod name: "
-		    "cep's pod faults act on one pod by name");
+		    "expected one pod name: several are not "
+		    "supported (cep chooses a share among the pods of a label "
+		    "selector, not among names: use spec.appinfo.applabel)");
 	} else {
+		/* one named pod: any share of one pod is that pod */
+		long long pct;
 		cep_litmus_set(c, it, "pod", "%s", name);
+		(void)env_uint(c, e, "PODS_AFFECTED_PERC", 0, 0, 100, &pct);
+		(void)env_word(c, e, "SEQUENCE", "parallel", seq);
 	}
 	const char *ctr = env_get(e, "TARGET_CONTAINER", &n);
 	if (ctr != NULL && !cep_exp_val_valid_name(ctr))
 		env_diag(c, n, "TARGET_CONTAINER", "expected a container name");
 	else if (ctr != NULL)
 		cep_litmus_set(c, it, "container", "%s", ctr);
-	/* one pod is chosen whatever the share or the order */
-	long long pct;
-	(void)env_uint(c, e, "PODS_AFFECTED_PERC", 0, 0, 100, &pct);
-	(void)env_word(c, e, "SEQUENCE", "parallel", seq);
 }
 
 /* ---- the experiments ---- */
@@ -209,41 +238,24 @@ static void map_pod_delete(struct lit_ctx *c, struct lit_env *e,
     struct lit_item *it)
 {
 	static const char *const bools[] = {"true", "false", NULL};
-	static const char *const seq[] = {"parallel", "serial", NULL};
-	const cep_yaml_node *n;
 	if (c->applabel == NULL)
 		cep_exp_val_diag(c->v, c->appinfo ? c->appinfo : e->exp,
 		    "spec.appinfo.applabel",
 		    "pod-delete needs the pods' "
 		    "label selector: cep's pod-delete selects by label");
-	else
-		cep_litmus_set(c, it, "labelSelector", "%s", c->applabel);
 	env_refuse(c, e, "TARGET_PODS",
 	    "not supported for pod-delete: cep "
 	    "deletes pods chosen by spec.appinfo.applabel, not by name");
 	env_refuse(c, e, "RANDOMNESS",
 	    "not supported: cep's rounds come "
 	    "every CHAOS_INTERVAL");
-	long long pct = 0, every;
-	if (env_uint(c, e, "PODS_AFFECTED_PERC", 0, 0, 100, &pct)) {
-		if (pct == 0) /* Litmus: 0 means one pod */
-			cep_litmus_set(c, it, "count", "1");
-		else
-			cep_litmus_set(c, it, "percentage", "%lld", pct);
-	}
+	long long every;
+	label_share(c, e, it);
 	if (env_uint(c, e, "CHAOS_INTERVAL", 5, 1, 24 * 3600, &every))
 		cep_litmus_set(c, it, "interval", "%llds", every);
 	const char *force = env_word(c, e, "FORCE", "true", bools);
 	if (force != NULL)
 		cep_litmus_set(c, it, "force", "%s", force);
-	/* serial and parallel differ only when a round deletes several */
-	const char *s = env_word(c, e, "SEQUENCE", "parallel", seq);
-	if (s != NULL && strcmp(s, "serial") == 0 && pct != 0) {
-		(void)env_get(e, "SEQUENCE", &n);
-		env_diag(c, n, "SEQUENCE",
-		    "serial is not supported with "
-		    "PODS_AFFECTED_PERC: cep deletes a round's pods together");
-	}
 }
 
 static const char *const v_cpu[] = {"CPU_CORES", "CPU_LOAD", NULL};

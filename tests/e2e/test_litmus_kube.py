@@ -1,14 +1,21 @@
 """LitmusChaos ChaosEngine files run end to end (docs/litmus.md): the files
 of tests/e2e/litmus/ (written for cep; unmodified Litmus engines but for the
 connector annotation) go through `cepctl run` to the real relay, delegate
-and runner against the Kubernetes API test server. What is checked is read
-from outside: pods deleted and replaced (kubectl), the nftables table in the
-target pod's network namespace while chaos lasts and gone after, the hog's
-workers in the target container's cgroup and gone after. Needs root for the
-pod faults (namespaces, nftables, cgroups), like test_kube_podtarget.
+and runner against the Kubernetes API test server. Every supported
+experiment has its file, and each is read from outside while chaos lasts
+and after: pods deleted and replaced (kubectl); cep's nftables table or
+tc qdisc in the target pod's network namespace, and in no other pod's;
+the hog's workers in the target container's cgroup; the fill file in the
+container's /. Then gone, and no cep object left. One case selects by
+applabel with PODS_AFFECTED_PERC 100 over two pods on one node: both are
+hit. The pod faults share one test server and one appliance (runs one
+after the other, 3 s each). Needs root (namespaces, nftables, cgroups),
+like test_kube_podtarget.
 """
 import json
 import os
+import re
+import subprocess
 import unittest
 
 import test_kube_e2e as ke
@@ -138,22 +145,45 @@ class PodAutoscaler(ApiCase):
         self.assertEqual(self.replicas(), 3, text)
 
 
-class PodFaults(kp.PodTargetCase):
-    runner_faults = ("network-loss", "cpu-hog", "k8s")
+# What `cepctl rbac --faults` grants the runner: every fault the files use.
+RUNNER_FAULTS = ("network-loss", "network-latency", "network-corrupt", "network-duplicate",
+                 "network-partition", "network-bandwidth", "dns-error", "cpu-hog",
+                 "memory-hog", "io-stress", "disk-fill", "k8s")
+PODS = ("web-0", "web-1")
+QDISC = re.compile(r"^qdisc \S+ (ce[0-9a-f]{2}):", re.M)
 
-    def test_network_loss_in_the_pods_netns_then_reverted(self):
-        pid = self.target_pid()
-        self.assertIsNotNone(pid, self.env.logs())
-        host_before = self.host_cep_tables()
-        p, run_id = run_engine(self, "pod-network-loss.yaml")
-        seen = wait_until(lambda: self.cep_tables(pid), 60, 0.2)
-        self.assertTrue(seen, "no cep table in the target's netns:\n" + self.env.logs())
-        self.assertEqual(self.host_cep_tables(), host_before, "a table in the host's netns")
-        run, out, text = finished(self, p, run_id)
-        self.assertEqual(run["state"], "PASSED", text)
-        self.assertIn("app-health", out, text)
-        self.assertEqual(self.cep_tables(pid), [], text)
-        self.assert_nothing_left()
+
+class PodFaults(kp.PodTargetCase):
+    """Every pod experiment of docs/litmus.md from its file, with one test
+    server and one appliance for all (runs one after the other): web-0 and
+    web-1, app=web, both on node-2."""
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise AssertionError("needs root: network namespaces, nftables, cgroups")
+        cls.env = KubeEnv("litmus-pods", runner_rules=rbac_rules("runner", RUNNER_FAULTS),
+                          exec_images={kp.TARGET_IMAGE: "/bin/sleep"},
+                          pod_netns=[kp.TARGET_IMAGE])
+        cls.addClassCleanup(cls.env.close)
+        cls.app = cls.env.app
+        cls.app.start_all()
+        cls.pods_started = False
+
+    def setUp(self):
+        if not type(self).pods_started:
+            type(self).pods_started = True
+            for name in PODS:
+                self.start_pod(name, "node-2", {"app": "web"})
+
+    # -- observing from outside ----------------------------------------
+    def net_marks(self, pid):
+        """What a network fault leaves in pid's netns: cep's nftables
+        tables and qdiscs with cep's handles (ce00+n: netem, tbf)."""
+        r = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "tc", "qdisc", "show"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return self.cep_tables(pid) + QDISC.findall(r.stdout)
 
     def cgroup_procs(self, pid):
         """The processes of pid's cpu cgroup: cgroup v2, or the v1 cpu
@@ -169,20 +199,108 @@ class PodFaults(kp.PodTargetCase):
                     return {int(x) for x in f.read().split()}
         raise AssertionError(f"no cpu cgroup of {pid}: {lines}")
 
-    def test_cpu_hog_in_the_containers_cgroup_then_reverted(self):
-        pid = self.target_pid()
+    def fill_files(self, pid, run_id):
+        root = f"/proc/{pid}/root/"
+        return [n for n in os.listdir(root) if n.startswith(f".cep-fill-{run_id}-")]
+
+    def run_seen(self, name, seen, what):
+        """Runs the engine file; seen(run_id) must hold while chaos lasts.
+        Returns the log text of the run, which PASSED."""
+        p, run_id = run_engine(self, name)
+        ok = wait_until(lambda: seen(run_id), 60, 0.1)
+        self.assertTrue(ok, f"{name}: no {what}:\n" + self.env.logs())
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertIn("app-health", out, text)
+        return run_id, text
+
+    # -- the cases -------------------------------------------------------
+    def network_case(self, name):
+        pid, other = self.pod_pid("web-0"), self.pod_pid("web-1")
+        self.assertIsNotNone(pid, self.env.logs())
+        host_before = self.host_cep_tables()
+        _, text = self.run_seen(name, lambda _: self.net_marks(pid),
+                                "table or qdisc in web-0's netns")
+        self.assertEqual(self.host_cep_tables(), host_before, "a table in the host's netns")
+        self.assertEqual(self.net_marks(pid), [], text)
+        self.assertEqual(self.net_marks(other), [], "web-1 was not named\n" + text)
+        self.assert_nothing_left()
+
+    def test_network_loss(self):
+        self.network_case("pod-network-loss.yaml")
+
+    def test_network_latency(self):
+        self.network_case("pod-network-latency.yaml")
+
+    def test_network_corruption(self):
+        self.network_case("pod-network-corruption.yaml")
+
+    def test_network_duplication(self):
+        self.network_case("pod-network-duplication.yaml")
+
+    def test_network_partition(self):
+        self.network_case("pod-network-partition.yaml")
+
+    def test_network_rate_limit(self):
+        # The test kubelet's pod netns holds only lo, which faults leave
+        # alone: the shaper would go on no interface (the runner logs "on 0
+        # interface(s)"). A real pod has eth0; a veth pair stands for it.
+        pid = self.pod_pid("web-0")
+        ns = ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "link"]
+        subprocess.run(ns + ["add", "eth0", "type", "veth", "peer", "name", "eth0p"],
+                       check=True, timeout=20)
+        self.addCleanup(subprocess.run, ns + ["del", "eth0"], timeout=20)
+        subprocess.run(ns + ["set", "eth0", "up"], check=True, timeout=20)
+        self.network_case("pod-network-rate-limit.yaml")
+
+    def test_dns_error(self):
+        self.network_case("pod-dns-error.yaml")
+
+    def hog_case(self, name):
+        pid = self.pod_pid("web-0")
         self.assertIsNotNone(pid, self.env.logs())
         base = self.cgroup_procs(pid)   # the container's own processes
         self.assertIn(pid, base)
-        p, run_id = run_engine(self, "pod-cpu-hog.yaml")
-        hog = wait_until(lambda: self.cgroup_procs(pid) - base, 60, 0.2)
-        self.assertTrue(hog, "no worker joined the target's cgroup:\n" + self.env.logs())
-        for w in hog:   # busy workers of the runner's, not the app's
-            with open(f"/proc/{w}/stat") as f:
-                self.assertNotEqual(f.read().split()[3], str(pid))
-        run, out, text = finished(self, p, run_id)
-        self.assertEqual(run["state"], "PASSED", text)
+        workers = set()
+
+        def seen(_):
+            workers.update(self.cgroup_procs(pid) - base)
+            return workers
+        _, text = self.run_seen(name, seen, "worker in web-0's cgroup")
+        for w in workers:   # the runner's workers, not the app's children
+            try:
+                with open(f"/proc/{w}/stat") as f:
+                    self.assertNotEqual(f.read().split()[3], str(pid))
+            except FileNotFoundError:
+                pass   # already gone: reverted
         self.assertEqual(self.cgroup_procs(pid), base, text)
+        self.assert_nothing_left()
+
+    def test_cpu_hog(self):
+        self.hog_case("pod-cpu-hog.yaml")
+
+    def test_memory_hog(self):
+        self.hog_case("pod-memory-hog.yaml")
+
+    def test_io_stress(self):
+        self.hog_case("pod-io-stress.yaml")
+
+    def test_disk_fill(self):
+        pid = self.pod_pid("web-0")
+        self.assertIsNotNone(pid, self.env.logs())
+        run_id, text = self.run_seen("disk-fill.yaml", lambda r: self.fill_files(pid, r),
+                                     "fill file in web-0's /")
+        self.assertEqual(self.fill_files(pid, run_id), [], text)
+        self.assert_nothing_left()
+
+    def test_label_and_share_every_pod(self):
+        """applabel + PODS_AFFECTED_PERC 100, no TARGET_PODS: both pods."""
+        pids = {n: self.pod_pid(n) for n in PODS}
+        _, text = self.run_seen("pod-network-loss-label.yaml",
+                                lambda _: all(self.net_marks(p) for p in pids.values()),
+                                "table in both app=web pods' netns")
+        for n, pid in pids.items():
+            self.assertEqual(self.net_marks(pid), [], n + "\n" + text)
         self.assert_nothing_left()
 
 

@@ -582,13 +582,66 @@ Test(litmus, variables_refused_by_name)
 	    "env FORCE: given twice");
 }
 
-Test(litmus, pod_faults_need_one_named_pod)
+/* Pod faults choose their pods as Litmus does: TARGET_PODS naming one,
+ * else the pods of applabel, PODS_AFFECTED_PERC of them (0: one). */
+Test(litmus, pod_faults_choose_by_label)
 {
-	refused_env("pod-network-loss", "", 8,
-	    "env TARGET_PODS: pod-network-loss needs TARGET_PODS naming one "
-	    "pod");
+	cep_exp *e = map_ok("pod-network-loss", "", NULL);
+	const cep_exp_item *f = fault(e, "network-loss");
+	cr_assert_str_eq(cep_exp_str(f, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(f, "count"), 1); /* Litmus's "one pod" */
+	cr_assert_not(cep_exp_has(f, "pod"));
+	cr_assert_not(cep_exp_has(f, "percentage"));
+	cep_exp_free(e);
+
+	e = map_ok("pod-cpu-hog",
+	    ENV("PODS_AFFECTED_PERC", "100") ENV("TARGET_CONTAINER", "app")
+	        ENV("SEQUENCE", "parallel"),
+	    NULL);
+	f = fault(e, "cpu-hog");
+	cr_assert_str_eq(cep_exp_str(f, "labelSelector"), "app=web");
+	cr_assert_eq(cep_exp_int(f, "percentage"), 100);
+	cr_assert_not(cep_exp_has(f, "count"));
+	cr_assert_str_eq(cep_exp_str(f, "container"), "app");
+	cep_exp_free(e);
+
+	/* empty is unset: one pod; serial with one pod has no order */
+	e = map_ok("disk-fill",
+	    ENV("PODS_AFFECTED_PERC", "") ENV("SEQUENCE", "serial")
+	        ENV("EPHEMERAL_STORAGE_MEBIBYTES", "8"),
+	    NULL);
+	cr_assert_eq(cep_exp_int(fault(e, "disk-fill"), "count"), 1);
+	cep_exp_free(e);
+
+	/* one named pod wins over the selector, whatever the share */
+	e = map_ok("pod-memory-hog", POD ENV("PODS_AFFECTED_PERC", "50"), NULL);
+	f = fault(e, "memory-hog");
+	cr_assert_str_eq(cep_exp_str(f, "pod"), "web-0");
+	cr_assert_not(cep_exp_has(f, "labelSelector"));
+	cep_exp_free(e);
+}
+
+Test(litmus, pod_selection_refused_by_name)
+{
 	refused_env("pod-cpu-hog", ENV("TARGET_PODS", "a,b"), 12,
-	    "env TARGET_PODS: expected exactly one pod name");
+	    "env TARGET_PODS: expected one pod name: several are not "
+	    "supported");
+	refused_env("pod-network-latency",
+	    ENV("PODS_AFFECTED_PERC", "50") ENV("SEQUENCE", "serial"), 13,
+	    "env SEQUENCE: serial is not supported with PODS_AFFECTED_PERC");
+	refused_env("pod-io-stress", ENV("PODS_AFFECTED_PERC", "101"), 12,
+	    "env PODS_AFFECTED_PERC: \"101\" is not supported");
+	refused_env("pod-dns-error", ENV("SEQUENCE", "random"), 12,
+	    "env SEQUENCE: \"random\" is not supported");
+	const char *t = "apiVersion: litmuschaos.io/v1alpha1\n"
+	                "kind: ChaosEngine\n"
+	                "metadata: {name: t}\n"
+	                "spec:\n"
+	                "  appinfo: {appns: shop, appkind: deployment}\n"
+	                "  experiments: [{name: pod-network-loss}]\n";
+	refused(t, 5,
+	    "spec.appinfo.applabel: pod-network-loss needs the pods' label "
+	    "selector or TARGET_PODS");
 }
 
 static void refused_engine(const char *spec_extra, int line, const char *want)
@@ -703,6 +756,113 @@ Test(litmus, probe_fields_refused)
 	                     " a=b, operation: present}, runProperties: "
 	                     "{evaluationTimeout: 5}}\n",
 	    13, "'evaluationTimeout' is not supported");
+}
+
+/* The rest of docs/litmus.md's refusals, each at its field's line. */
+Test(litmus, documented_variable_refusals_named)
+{
+	refused_env("pod-io-stress",
+	    POD ENV("FILESYSTEM_UTILIZATION_PERCENTAGE", "10"), 13,
+	    "env FILESYSTEM_UTILIZATION_PERCENTAGE: not supported");
+	/* {experiment, variable}: not one cep honours for it */
+	static const char *const vars[][2] = {
+	    {"pod-network-partition", "POD_SELECTOR"},
+	    {"pod-network-partition", "NAMESPACE_SELECTOR"},
+	    {"pod-network-partition", "PORTS"},
+	    {"pod-network-partition", "DESTINATION_HOSTS"},
+	    {"pod-network-latency", "SOURCE_PORTS"},
+	    {"pod-network-latency", "DESTINATION_PORTS"},
+	    {"pod-network-latency", "TARGET_NODES"},
+	    {"pod-network-latency", "NODE_LABEL"},
+	    {"pod-network-latency", "NODES_AFFECTED_PERC"},
+	    {"pod-network-rate-limit", "PEAK_RATE"},
+	    {"pod-network-rate-limit", "MIN_BURST"},
+	};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		char env[200], want[96];
+		snprintf(env, sizeof(env),
+		    POD ENV("DESTINATION_IPS", "10.0.0.1") ENV("%s", "1"),
+		    vars[i][1]);
+		snprintf(want, sizeof(want), "env %s: not a variable",
+		    vars[i][1]);
+		refused_env(vars[i][0], env, 14, want);
+	}
+	refused_env("pod-network-rate-limit", POD ENV("BURST", "lots"), 13,
+	    "env BURST: expected a tc size");
+	refused_env("pod-dns-error", POD, 8, "env TARGET_HOSTNAMES: missing");
+	refused_env("pod-network-loss",
+	    POD ENV("DESTINATION_IPS", "10.0.0.1|80"), 13,
+	    "env DESTINATION_IPS: expected at most 64");
+	char many[2048] = "";
+	for (int i = 0; i < 65; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many),
+		    "%s10.0.0.%d", i ? "," : "", i);
+	char env[2200];
+	snprintf(env, sizeof(env), POD ENV("DESTINATION_IPS", "%s"), many);
+	refused_env("pod-network-loss", env, 13,
+	    "env DESTINATION_IPS: expected at most 64");
+}
+
+Test(litmus, documented_engine_refusals_named)
+{
+	refused("apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n"
+	        "metadata: {generateName: t-}\nspec:\n  appinfo: {appns: shop, "
+	        "applabel: app=web}\n  experiments: [{name: pod-delete}]\n",
+	    3, "metadata.name: missing");
+	refused("apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n"
+	        "metadata: {name: t}\nspec:\n  appinfo: {appns: shop, "
+	        "applabel: app=web, appkind: cronjob}\n"
+	        "  experiments: [{name: pod-delete}]\n",
+	    5, "spec.appinfo.appkind");
+	refused("apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n"
+	        "metadata: {name: t}\nspec:\n  appinfo: {appns: shop, "
+	        "applabel: app=web}\n  experiments: [{name: pod-delete}]\n"
+	        "extra: 1\n",
+	    7, "'extra' is not supported by cep");
+	char *t = engine("pod-delete", ENV("FORCE", "true"),
+	    "          secrets: [{name: s, mountPath: /mnt}]\n");
+	refused(t, 13, "'secrets' is not supported by cep");
+	free(t);
+	t = engine("pod-delete", ENV("FORCE", "true"),
+	    "          statusCheckTimeouts: {delay: 2}\n");
+	refused(t, 13, "'statusCheckTimeouts' is not supported by cep");
+	free(t);
+}
+
+Test(litmus, documented_probe_refusals_named)
+{
+	refused_probe(PROBES "          - {name: h, type: httpProbe, mode: SOT,"
+	                     " httpProbe/inputs: {url: 'https://x', method: "
+	                     "{get: {criteria: '!=', responseCode: '200'}}}}\n",
+	    13, "criteria");
+	refused_probe(PROBES "          - {name: h, type: httpProbe, mode: SOT,"
+	                     " httpProbe/inputs: {url: 'https://x', method: "
+	                     "{post: {contentType: text/plain, body: x, "
+	                     "criteria: '==', responseCode: '200'}}}}\n",
+	    13, "contentType");
+	refused_probe(PROBES "          - {name: h, type: httpProbe, mode: SOT,"
+	                     " httpProbe/inputs: {url: 'https://x', method: "
+	                     "{post: {bodyPath: /b, criteria: '==', "
+	                     "responseCode: '200'}}}}\n",
+	    13, "bodyPath");
+	refused_probe(PROBES "          - {name: k, type: k8sProbe, mode: EOT,"
+	                     " k8sProbe/inputs: {resource: pods, labelSelector:"
+	                     " a=b, operation: delete}}\n",
+	    13, "operation: expected present or absent");
+	refused_probe(PROBES "          - {name: k, type: k8sProbe, mode: EOT,"
+	                     " k8sProbe/inputs: {resource: pods, labelSelector:"
+	                     " a=b, namespace: other, operation: present}}\n",
+	    13, "namespace");
+	refused_probe(PROBES "          - {name: p, type: promProbe, mode: EOT,"
+	                     " promProbe/inputs: {endpoint: 'http://p', "
+	                     "queryPath: /q, comparator: {criteria: '==', "
+	                     "value: '1'}}}\n",
+	    13, "queryPath");
+	refused_probe(PROBES "          - {name: k, type: k8sProbe, mode: EOT,"
+	                     " k8sProbe/inputs: {resource: pods, labelSelector:"
+	                     " a=b, operation: present}, runProperties: "
+	                     "{interval: 2, probePollingInterval: 5}}\n",
+	    13, "probePollingInterval");
 }
 
 /* ---- convert ---- */
