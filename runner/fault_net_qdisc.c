@@ -120,6 +120,14 @@ int runner_net_qdisc_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	if (rc == CEP_OK)
 		rc = cep_tc_links(s->f.nsfd, s->ifindex, CEP_TC_MAX_LINKS,
 		    &s->n, err);
+	/* a namespace with only lo (a pod before its CNI, a bare netns): a
+	 * qdisc on no interface shapes nothing, and the run would report a
+	 * fault that never was */
+	if (rc == CEP_OK && s->n == 0)
+		rc = cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "%s: network namespace %s has no interface but lo: a %s "
+		    "qdisc would shape no traffic",
+		    ctx->fault_id, s->f.path, kind);
 	s->major = qdisc_major(s->f.n);
 	for (size_t i = 0; rc == CEP_OK && i < s->n; i++)
 		rc = add(it, s->f.nsfd, s->ifindex[i], s->major, err);

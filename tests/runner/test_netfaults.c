@@ -575,3 +575,36 @@ Test(netfaults, tbf_undone_by_the_delegate_path)
 	/* the runner's revert after the delegate's undo: nothing of ours */
 	revert(&in);
 }
+
+/* A namespace with only lo (a pod before its CNI set it up): a tbf fault
+ * would shape nothing, so it is refused at inject, naming why, and leaves
+ * nothing behind (found by the Litmus rate-limit test: it reported the
+ * fault injected and the run passed). */
+Test(netfaults, qdisc_fault_on_a_namespace_with_only_lo_is_refused)
+{
+	nl_up(&L, 21);
+	cr_assert_eq(NL_RUN(NULL, 0, "ip", "-n", L.a, "link", "del", "va"), 0);
+	char f[256];
+	snprintf(f, sizeof(f),
+	    "{name: bw, type: network-bandwidth, netns: %s, kbps: 800}", L.a);
+	char yaml[2048];
+	snprintf(yaml, sizeof(yaml), EXP_HEAD "    - %s\n", f);
+	injected in = {0};
+	in.e = rt_parse(yaml);
+	const cep_exp_item *it = cep_exp_fault(in.e, 0);
+	in.ops = runner_fault_find(cep_exp_item_type(it));
+	cr_assert_not_null(in.ops);
+	char target[300];
+	json_t *u = NULL;
+	cep_err err = {0};
+	cr_assert_eq(in.ops->describe(it, target, sizeof(target), &u, &err),
+	    CEP_OK, "describe: %s", err.msg);
+	json_decref(u);
+	cep_fault_ctx ctx = {.sink = S.sink, .fault_id = "bw"};
+	cr_assert_eq(in.ops->inject(it, &ctx, &in.st, &err),
+	    CEP_FAILED_PRECONDITION, "%s", err.msg);
+	cr_assert(strstr(err.msg, "no interface but lo") != NULL, "%s",
+	    err.msg);
+	cr_assert_not(nl_has_qdisc(L.a, "tbf"));
+	cep_exp_free(in.e);
+}
