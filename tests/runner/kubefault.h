@@ -113,13 +113,24 @@ static inline json_int_t deploy_field(const char *ns, const char *name,
 	return v;
 }
 
-/* Waits (bounded) for the controllers to make readyReplicas == n. */
+static inline json_t *running(const char *ns, const char *app);
+
+/* Waits (bounded) until readyReplicas == n and n pods of app=name are
+ * Running and not deleting. The status alone is not enough: the controllers
+ * update it asynchronously, so right after a pod-delete it still says n
+ * ready while the replacements are not Running yet. */
 static inline void wait_ready(const char *ns, const char *name, int n)
 {
 	int64_t end = cep_clock_mono_ms() + 20000;
-	while (deploy_field(ns, name, "status", "readyReplicas") != n) {
+	for (;;) {
+		json_t *pods = running(ns, name);
+		size_t np = json_array_size(pods);
+		json_decref(pods);
+		if (np == (size_t)n &&
+		    deploy_field(ns, name, "status", "readyReplicas") == n)
+			return;
 		cr_assert_lt(cep_clock_mono_ms(), end,
-		    "%s/%s never had %d ready", ns, name, n);
+		    "%s/%s never had %d ready (%zu Running)", ns, name, n, np);
 		cep_clock_sleep_ms(100);
 	}
 }
