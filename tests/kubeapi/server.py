@@ -121,7 +121,11 @@ class Api:
             return None
         if f.get("pathRegex") and not re.search(f["pathRegex"], path):
             return None
-        if random.random() >= f["rate"]:
+        with self.stats_lock:  # "first": the next N matching calls fail for sure
+            forced = f.get("first", 0) > 0
+            if forced:
+                f["first"] -= 1
+        if not forced and random.random() >= f["rate"]:
             return None
         code = random.choice(f.get("codes") or [429])
         ra = int(f.get("retryAfter", 1))
