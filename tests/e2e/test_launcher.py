@@ -89,11 +89,18 @@ class Launcher(unittest.TestCase):
 
     def runner(self):
         """The run's runner: a cep-runner whose identity lies in the
-        launcher's directory of this home (not a fault worker)."""
+        launcher's directory of this home, and not one of the processes it
+        forks (fault workers before they rename themselves, its short-lived
+        namespace helpers): those carry the same name and command line, and
+        once pids wrap around (pid_max 32768 on a busy machine) one of them
+        comes first in /proc, then is gone when its status is read."""
         d = os.path.join(self.app.home, "run", "launcher") + "/"
-        for p, (comm, cmd) in procs().items():
-            if comm == "cep-runner" and "--identity" in cmd and \
-                    cmd[cmd.index("--identity") + 1].startswith(d):
+        mine = [p for p, (comm, cmd) in procs().items()
+                if comm == "cep-runner" and "--identity" in cmd and
+                cmd[cmd.index("--identity") + 1].startswith(d)]
+        for p in mine:
+            ppid = status(p).get("PPid")
+            if ppid is not None and int(ppid) not in mine:
                 return p
         return None
 
