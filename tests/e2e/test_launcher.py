@@ -230,6 +230,14 @@ class UnprivilegedDelegate(unittest.TestCase):
                                       "--runs", self.runs)
         self.start_as("delegate", NOBODY)
         self.app.wait_ready()
+        # wait_ready asks the relay only: the launcher's socket and its
+        # "launcher up" line may come later (a test read the socket first)
+        self.assertTrue(wait_until(self.launcher_up, 20),
+                        "the launcher did not come up\n" + self.app.logs())
+
+    def launcher_up(self):
+        with open(os.path.join(self.app.home, "log", "launcher.log"), errors="replace") as f:
+            return "launcher up on " in f.read()
 
     def start_as(self, name, uid, *extra):
         from cep_e2e import BIN
