@@ -121,7 +121,8 @@ static int ours_already(krun *kr, cep_kube *k, const cep_kube_res *res,
  * runner reads them again before acting (they may move meanwhile). */
 static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
 {
-	kr->node[0] = '\0';
+	/* a node target names the node itself */
+	snprintf(kr->node, sizeof(kr->node), "%s", kr->pods.node);
 	for (size_t i = 0; i < kr->pods.n; i++) {
 		const char *name = kr->pods.pod[i],
 		           *ctr = kr->pods.container[i];
@@ -139,7 +140,7 @@ static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
 		if (kr->node[0] != '\0' && strcmp(kr->node, t.node) != 0)
 			return cep_err_set(err, CEP_FAILED_PRECONDITION,
 			    "pod "
-			    "targets on two nodes (%s on %s, %s on %s): one runner "
+			    "and node targets on two nodes (%s on %s, %s on %s): one runner "
 			    "runs on one node, expected one experiment per node",
 			    kr->pods.pod[0], kr->node, name, t.node);
 		snprintf(kr->node, sizeof(kr->node), "%s", t.node);
@@ -172,6 +173,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	p.node = kr->node;
 	p.caps = kr->pods.caps;
 	p.cgroupfs = kr->pods.cgroupfs;
+	p.nodefs = kr->pods.nodefs;
 	json_t *pod = delegate_kpod_pod(kr->kc->c, &p), *created = NULL;
 	if (pod == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,

@@ -77,8 +77,19 @@ static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
 	    .doc = "target cgroup v2 (under the v2 root, or relative to " \
 		   "it): " what " in it"}
 
+/* A node-level hog on a kubernetes node rather than a pod: the runner is
+ * placed on the node and its workers run in a cgroup of the node's own
+ * that the fault creates and removes (docs/kubernetes.md, "Node
+ * targets"). Not with pod. */
+#define NODE_TARGET_PARAM \
+	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253, \
+	    .format = CEP_FMT_SUBDOMAIN, \
+	    .doc = "kubernetes targets: the node the workers run on, in a " \
+		   "cgroup of their own under the node's root (not with pod)"}
+
 static const cep_exp_param_spec cpu_hog[] = {
 	HOST_TARGET_PARAMS("the workers run"),
+	NODE_TARGET_PARAM,
 	{.key = "workers", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
 	    .max = 256, .doc = "busy worker processes"},
 	{.key = "load", .kind = CEP_PARAM_PERCENT, .def = "100", .min = 1,
@@ -92,6 +103,7 @@ static const cep_exp_param_spec cpu_hog[] = {
 
 static const cep_exp_param_spec memory_hog[] = {
 	HOST_TARGET_PARAMS("the memory is charged"),
+	NODE_TARGET_PARAM,
 	{.key = "mib", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
 	    .min = 1, .max = 65536, .doc = "MiB to allocate and touch"},
 	{.key = "duration", .kind = CEP_PARAM_DURATION,
@@ -103,6 +115,7 @@ static const cep_exp_param_spec memory_hog[] = {
 
 static const cep_exp_param_spec io_stress[] = {
 	HOST_TARGET_PARAMS("the workers run and their I/O is accounted"),
+	NODE_TARGET_PARAM,
 	{.key = "workers", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
 	    .max = 64, .doc = "writer processes"},
 	{.key = "path", .kind = CEP_PARAM_STRING, .def = "/tmp", .min = 1,

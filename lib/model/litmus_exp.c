@@ -462,6 +462,105 @@ static void map_dns(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 	cep_litmus_hostnames(c, n, names, it);
 }
 
+/* ---- node hogs: the runner on the node, workers in a cgroup of the
+ * node's own (docs/kubernetes.md, "Node targets") ---- */
+
+static const char *const v_node[] = {"TARGET_NODES", "NODE_LABEL",
+    "NODES_AFFECTED_PERC", "SEQUENCE", NULL};
+
+static bool node_target(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it, char *name, size_t len)
+{
+	static const char *const seq[] = {"parallel", "serial", NULL};
+	const cep_yaml_node *n;
+	const char *nodes = env_get(e, "TARGET_NODES", &n);
+	bool ok = false;
+	env_refuse(c, e, "NODE_LABEL",
+	    "not supported: cep's node hogs act on "
+	    "one node by name, expected TARGET_NODES");
+	if (nodes == NULL && env_get(e, "NODE_LABEL", NULL) == NULL)
+		env_diag(c, n, "TARGET_NODES",
+		    "missing: expected one node name "
+		    "(Litmus would pick a random node; cep names it)");
+	else if (nodes != NULL &&
+	    (env_list(c, nodes, NULL, NULL) != 1 ||
+	        !next_item(&nodes, name, len) || !valid_pod(name)))
+		env_diag(c, n, "TARGET_NODES",
+		    "expected exactly one node name: "
+		    "one runner runs on one node");
+	else if (nodes != NULL) {
+		cep_litmus_set(c, it, "node", "%s", name);
+		ok = true;
+	}
+	/* one node is chosen whatever the share or the order */
+	long long pct;
+	(void)env_uint(c, e, "NODES_AFFECTED_PERC", 0, 0, 100, &pct);
+	(void)env_word(c, e, "SEQUENCE", "parallel", seq);
+	return ok;
+}
+
+static const char *const v_node_cpu[] = {"NODE_CPU_CORE", "CPU_LOAD", NULL};
+
+static void map_node_cpu(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	long long cores, load;
+	char node[256];
+	(void)node_target(c, e, it, node, sizeof(node));
+	/* Litmus's 0 (every core) is refused by the bounds: cep counts */
+	if (env_uint(c, e, "NODE_CPU_CORE", 2, 1, 256, &cores))
+		cep_litmus_set(c, it, "workers", "%lld", cores);
+	if (env_uint(c, e, "CPU_LOAD", 100, 1, 100, &load))
+		cep_litmus_set(c, it, "load", "%lld", load);
+}
+
+static const char *const v_node_memory[] = {"MEMORY_CONSUMPTION_PERCENTAGE",
+    "MEMORY_CONSUMPTION_MEBIBYTES", "NUMBER_OF_WORKERS", NULL};
+
+static void map_node_memory(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	long long mib, workers;
+	char node[256];
+	(void)node_target(c, e, it, node, sizeof(node));
+	if (size_not_share(c, e, "MEMORY_CONSUMPTION_MEBIBYTES",
+	        "MEMORY_CONSUMPTION_PERCENTAGE",
+	        "cep's memory-hog holds a size (MiB), not a share of the "
+	        "node's memory",
+	        65536, &mib))
+		cep_litmus_set(c, it, "mib", "%lld", mib);
+	(void)env_uint(c, e, "NUMBER_OF_WORKERS", 1, 1, 1, &workers);
+}
+
+static const char *const v_node_io[] = {"FILESYSTEM_UTILIZATION_BYTES",
+    "FILESYSTEM_UTILIZATION_PERCENTAGE", "NUMBER_OF_WORKERS", "CPU", NULL};
+
+/* Litmus's stress-ng also burns CPU cores (CPU, default 1): a cpu-hog
+ * on the same node, beside the writers. */
+static void map_node_io(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	long long gb, workers, cpu;
+	char node[256];
+	bool named = node_target(c, e, it, node, sizeof(node));
+	if (size_not_share(c, e, "FILESYSTEM_UTILIZATION_BYTES",
+	        "FILESYSTEM_UTILIZATION_PERCENTAGE",
+	        "cep's io-stress writes files of a size (GB), not a share of "
+	        "the filesystem",
+	        4, &gb))
+		cep_litmus_set(c, it, "fileMiB", "%lld", gb * 1024);
+	if (env_uint(c, e, "NUMBER_OF_WORKERS", 4, 1, 64, &workers))
+		cep_litmus_set(c, it, "workers", "%lld", workers);
+	if (!env_uint(c, e, "CPU", 1, 0, 256, &cpu) || cpu == 0 || !named)
+		return;
+	struct lit_item *hog = cep_litmus_new_fault(c, e->exp,
+	    "node-io-stress-cpu", "cpu-hog");
+	if (hog == NULL)
+		return;
+	cep_litmus_set(c, hog, "node", "%s", node);
+	cep_litmus_set(c, hog, "workers", "%lld", cpu);
+}
+
 static const struct lit_exp experiments[] = {
     {"pod-delete", "pod-delete", 15, false, v_pod_delete, map_pod_delete},
     {"pod-cpu-hog", "cpu-hog", 60, true, v_cpu, map_cpu},
@@ -478,13 +577,18 @@ static const struct lit_exp experiments[] = {
         map_partition},
     {"pod-network-rate-limit", "network-bandwidth", 60, true, v_rate, map_rate},
     {"pod-dns-error", "dns-error", 60, true, v_dns, map_dns},
+    {"node-cpu-hog", "cpu-hog", 60, false, v_node_cpu, map_node_cpu},
+    {"node-memory-hog", "memory-hog", 120, false, v_node_memory,
+        map_node_memory},
+    {"node-io-stress", "io-stress", 120, false, v_node_io, map_node_io},
 };
 #define NEXP (sizeof(experiments) / sizeof(experiments[0]))
 
 static const char *const supported_names[] = {"pod-delete", "pod-cpu-hog",
     "pod-memory-hog", "pod-io-stress", "disk-fill", "pod-network-latency",
     "pod-network-loss", "pod-network-corruption", "pod-network-duplication",
-    "pod-network-partition", "pod-network-rate-limit", "pod-dns-error", NULL};
+    "pod-network-partition", "pod-network-rate-limit", "pod-dns-error",
+    "node-cpu-hog", "node-memory-hog", "node-io-stress", NULL};
 _Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) == NEXP + 1,
     "supported names");
 
@@ -496,11 +600,6 @@ static const struct {
     {"pod-autoscaler",
         "cep's deployment-scale names one Deployment; "
         "Litmus selects them by spec.appinfo.applabel"},
-    {"node-cpu-hog", "cep's hogs act on a pod's container, not a node"},
-    {"node-memory-hog", "cep's hogs act on a pod's container, not a node"},
-    {"node-io-stress",
-        "cep's io-stress acts on a pod's container, not "
-        "a node"},
     {"node-taint", "cep cordons nodes (node-cordon) but sets no taint"},
     {"node-drain", "cep cordons nodes (node-cordon) but evicts no pod"},
     {"pod-dns-spoof", "cep's dns-error fails names, it answers none"},
@@ -510,9 +609,8 @@ static const struct {
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 
 static const char *const refused_names[] = {"container-kill", "pod-autoscaler",
-    "node-cpu-hog", "node-memory-hog", "node-io-stress", "node-taint",
-    "node-drain", "pod-dns-spoof", "kubelet-service-kill", "node-restart",
-    NULL};
+    "node-taint", "node-drain", "pod-dns-spoof", "kubelet-service-kill",
+    "node-restart", NULL};
 _Static_assert(sizeof(refused_names) / sizeof(refused_names[0]) == NREFUSED + 1,
     "refused names");
 
@@ -550,7 +648,9 @@ static void check_vars(struct lit_ctx *c, struct lit_env *e,
 		if (cep_yamlget_in_list(s, v_common) ||
 		    cep_yamlget_in_list(s, v_litmus_only) ||
 		    cep_yamlget_in_list(s, x->vars) ||
-		    (x->pod && cep_yamlget_in_list(s, v_pod)))
+		    (x->pod && cep_yamlget_in_list(s, v_pod)) ||
+		    (!x->pod && strncmp(x->name, "node-", 5) == 0 &&
+		        cep_yamlget_in_list(s, v_node)))
 			continue;
 		snprintf(msg, sizeof(msg),
 		    "not a variable cep can honour for "

@@ -12,6 +12,7 @@ import os
 import unittest
 
 import test_kube_e2e as ke
+import test_kube_nodetarget as kn
 import test_kube_podtarget as kp
 from cep_e2e import SRC, wait_until
 from kube_e2e import NS, wait_proc
@@ -104,6 +105,19 @@ class PodFaults(kp.PodTargetCase):
         run, out, text = finished(self, p, run_id)
         self.assertEqual(run["state"], "PASSED", text)
         self.assertEqual(self.cgroup_procs(pid), base, text)
+        self.assert_nothing_left()
+
+
+class NodeFaults(kn.NodeTargetCase):
+    def test_node_cpu_hog_in_a_node_cgroup_then_removed(self):
+        p, run_id = run_engine(self, "node-cpu-hog.yaml")
+        cg, pids = self.workers(run_id, "cep-cpu-hog")
+        self.assertEqual(len(pids), 2, cg)   # NODE_CPU_CORE
+        self.assertTrue(cg.endswith("-node-cpu-hog"), cg)
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertEqual(kn.node_cgroups(run_id), [], text)
+        self.assertEqual([x for x in pids if kn.comm(x) == "cep-cpu-hog"], [], text)
         self.assert_nothing_left()
 
 

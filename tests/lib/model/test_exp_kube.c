@@ -247,3 +247,29 @@ Test(exp_kube, pod_targets)
 	    "names: [a.b]}\n",
 	    "a DNS label");
 }
+
+Test(exp_kube, node_targets_of_the_hogs)
+{
+	cep_exp *e = parse_ok(KUBE
+	    "  faults:\n"
+	    "    - {name: c, type: cpu-hog, node: node-2, workers: 2}\n"
+	    "    - {name: m, type: memory-hog, node: node-2, mib: 8}\n"
+	    "    - {name: i, type: io-stress, node: node-2, path: /var/tmp}\n");
+	cr_assert_str_eq(cep_exp_str(cep_exp_fault(e, 0), "node"), "node-2");
+	cr_assert(!cep_exp_has(cep_exp_fault(e, 0), "pod"));
+	cep_exp_free(e);
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, node: n, pod: w}\n",
+	    "spec.faults[0].node: node and pod (or container) both given");
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: c, type: cpu-hog, node: n, container: w}\n",
+	    "spec.faults[0].node: node and pod (or container) both given");
+	expect_one(HOST "  faults:\n"
+	                "    - {name: c, type: cpu-hog, node: n}\n",
+	    "spec.faults[0].node: node is for kubernetes targets, but "
+	    "spec.target.kind is host");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, node: N_1}\n",
+	    "spec.faults[0].node: ");
+}
