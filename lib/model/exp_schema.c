@@ -87,6 +87,20 @@ static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
 	    .doc = "kubernetes targets: the node the workers run on, in a " \
 		   "cgroup of their own under the node's root (not with pod)"}
 
+/* container-kill (kubernetes only): the container's processes are
+ * signalled in rounds; its kubelet restarts it. */
+static const cep_exp_param_spec container_kill[] = {
+	POD_TARGET_PARAMS,
+	{.key = "signal", .kind = CEP_PARAM_STRING, .def = "SIGKILL", .max = 16,
+	    .allowed = signals,
+	    .doc = "signal sent to every process of the container each round"},
+	{.key = "interval", .kind = CEP_PARAM_DURATION, .def = "10s",
+	    .min = 1000, .max = 24 * HOUR,
+	    .doc = "time between rounds, from injection until the chaos "
+		   "phase ends"},
+	{0},
+};
+
 static const cep_exp_param_spec cpu_hog[] = {
 	HOST_TARGET_PARAMS("the workers run"),
 	NODE_TARGET_PARAM,
@@ -394,6 +408,10 @@ static const cep_exp_type_spec fault_types[] = {
 	{.type = "node-cordon", .params = node_cordon,
 	    .one_of = node_cordon_one_of, .target = "kubernetes",
 	    .doc = "mark nodes unschedulable, restoring each as it was"},
+	{.type = "container-kill", .params = container_kill,
+	    .pod_target = true, .target = "kubernetes",
+	    .doc = "signal a pod's container's processes in rounds; the "
+		   "kubelet restarts it"},
 };
 
 /* ---- probes ---- */
@@ -558,7 +576,7 @@ static const char *const fault_names[] = {"process-kill", "cpu-hog",
     "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition",
     "network-latency", "network-bandwidth", "network-corrupt",
     "network-duplicate", "dns-error", "pod-delete", "deployment-scale",
-    "node-cordon", NULL};
+    "node-cordon", "container-kill", NULL};
 static const char *const probe_names[] = {"http", "cmd", "k8s", "prometheus",
     NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");

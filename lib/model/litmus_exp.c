@@ -462,6 +462,26 @@ static void map_dns(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 	cep_litmus_hostnames(c, n, names, it);
 }
 
+/* ---- container-kill: the container's processes signalled in rounds,
+ * the kubelet restarts it ---- */
+
+static const char *const v_ck[] = {"CHAOS_INTERVAL", "SIGNAL", NULL};
+
+static void map_container_kill(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	static const char *const sigs[] = {"SIGKILL", "SIGTERM", "SIGINT",
+	    "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT",
+	    NULL};
+	long long every;
+	pod_target(c, e, it);
+	if (env_uint(c, e, "CHAOS_INTERVAL", 10, 1, 24 * 3600, &every))
+		cep_litmus_set(c, it, "interval", "%llds", every);
+	const char *sig = env_word(c, e, "SIGNAL", "SIGKILL", sigs);
+	if (sig != NULL)
+		cep_litmus_set(c, it, "signal", "%s", sig);
+}
+
 /* ---- node hogs: the runner on the node, workers in a cgroup of the
  * node's own (docs/kubernetes.md, "Node targets") ---- */
 
@@ -577,6 +597,7 @@ static const struct lit_exp experiments[] = {
         map_partition},
     {"pod-network-rate-limit", "network-bandwidth", 60, true, v_rate, map_rate},
     {"pod-dns-error", "dns-error", 60, true, v_dns, map_dns},
+    {"container-kill", "container-kill", 20, true, v_ck, map_container_kill},
     {"node-cpu-hog", "cpu-hog", 60, false, v_node_cpu, map_node_cpu},
     {"node-memory-hog", "memory-hog", 120, false, v_node_memory,
         map_node_memory},
@@ -588,7 +609,8 @@ static const char *const supported_names[] = {"pod-delete", "pod-cpu-hog",
     "pod-memory-hog", "pod-io-stress", "disk-fill", "pod-network-latency",
     "pod-network-loss", "pod-network-corruption", "pod-network-duplication",
     "pod-network-partition", "pod-network-rate-limit", "pod-dns-error",
-    "node-cpu-hog", "node-memory-hog", "node-io-stress", NULL};
+    "container-kill", "node-cpu-hog", "node-memory-hog", "node-io-stress",
+    NULL};
 _Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) == NEXP + 1,
     "supported names");
 
@@ -596,7 +618,6 @@ _Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) == NEXP + 1,
 static const struct {
 	const char *name, *why;
 } refused[] = {
-    {"container-kill", "cep kills no container of a pod"},
     {"pod-autoscaler",
         "cep's deployment-scale names one Deployment; "
         "Litmus selects them by spec.appinfo.applabel"},
@@ -608,9 +629,9 @@ static const struct {
 };
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 
-static const char *const refused_names[] = {"container-kill", "pod-autoscaler",
-    "node-taint", "node-drain", "pod-dns-spoof", "kubelet-service-kill",
-    "node-restart", NULL};
+static const char *const refused_names[] = {"pod-autoscaler", "node-taint",
+    "node-drain", "pod-dns-spoof", "kubelet-service-kill", "node-restart",
+    NULL};
 _Static_assert(sizeof(refused_names) / sizeof(refused_names[0]) == NREFUSED + 1,
     "refused names");
 

@@ -11,6 +11,7 @@ import json
 import os
 import unittest
 
+import test_kube_containerkill as kc
 import test_kube_e2e as ke
 import test_kube_nodetarget as kn
 import test_kube_podtarget as kp
@@ -106,6 +107,15 @@ class PodFaults(kp.PodTargetCase):
         self.assertEqual(run["state"], "PASSED", text)
         self.assertEqual(self.cgroup_procs(pid), base, text)
         self.assert_nothing_left()
+
+
+class ContainerKill(kc.ContainerKillCase):
+    runner_faults = ("container-kill", "k8s")   # and the health probe
+
+    def test_container_killed_and_restarted(self):
+        before = self.restarts()
+        p, run_id = run_engine(self, "container-kill.yaml")
+        self.check_killed_and_restarted(p, run_id, before)
 
 
 class NodeFaults(kn.NodeTargetCase):

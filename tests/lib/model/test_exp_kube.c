@@ -66,6 +66,12 @@ Test(exp_kube, types_listed)
 		    strcmp(f[i], "node-cordon") == 0;
 		seen += kube;
 		/* node-level faults work on both: on a pod in kubernetes */
+		/* ...but container-kill, which only kubernetes restarts */
+		if (ts->pod_target && strcmp(f[i], "container-kill") == 0) {
+			cr_assert_str_eq(ts->target, "kubernetes");
+			npod++;
+			continue;
+		}
 		if (ts->pod_target) {
 			cr_assert_null(ts->target, "%s", f[i]);
 			npod++;
@@ -76,7 +82,7 @@ Test(exp_kube, types_listed)
 		    f[i]);
 	}
 	cr_assert_eq(seen, 3);
-	cr_assert_eq(npod, 11);
+	cr_assert_eq(npod, 12);
 	cr_assert(!cep_exp_fault_spec("process-kill")->pod_target);
 	cr_assert_str_eq(cep_exp_probe_spec("k8s")->target, "kubernetes");
 	cr_assert_null(cep_exp_probe_spec("http")->target);
@@ -272,4 +278,26 @@ Test(exp_kube, node_targets_of_the_hogs)
 	expect_one(KUBE "  faults:\n"
 	                "    - {name: c, type: cpu-hog, node: N_1}\n",
 	    "spec.faults[0].node: ");
+}
+
+Test(exp_kube, container_kill)
+{
+	cep_exp *e = parse_ok(KUBE "  faults:\n"
+	                           "    - {name: k, type: container-kill, pod: "
+	                           "web-0, container: web}\n");
+	const cep_exp_item *it = cep_exp_fault(e, 0);
+	cr_assert_str_eq(cep_exp_str(it, "signal"), "SIGKILL");
+	cr_assert_eq(cep_exp_int(it, "interval"), 10000);
+	cep_exp_free(e);
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: k, type: container-kill}\n",
+	    "fault type \"container-kill\" on a kubernetes target acts on a "
+	    "pod: missing 'pod'");
+	expect_one(HOST "  faults:\n"
+	                "    - {name: k, type: container-kill}\n",
+	    "fault type \"container-kill\" acts on kubernetes targets only");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: k, type: container-kill, pod: w, "
+	                "signal: SIGSEGV}\n",
+	    "spec.faults[0].signal");
 }

@@ -438,7 +438,7 @@ Test(litmus, every_supported_experiment_is_listed)
 		cep_exp_free(e);
 		free(t);
 	}
-	cr_assert_eq(n, 15);
+	cr_assert_eq(n, 16);
 }
 
 Test(litmus, variables_refused_by_name)
@@ -777,4 +777,26 @@ Test(litmus, node_variables_refused_by_name)
 	    NODE ENV("FILESYSTEM_UTILIZATION_BYTES", "1")
 	        ENV("VM_WORKERS", "1"),
 	    14, "env VM_WORKERS: not a variable");
+}
+
+Test(litmus, container_kill)
+{
+	cep_exp *e = map_ok("container-kill",
+	    POD ENV("TARGET_CONTAINER", "web"), NULL);
+	const cep_exp_item *f = fault(e, "container-kill");
+	cr_assert_eq(cep_exp_duration_ms(e), 20000);
+	cr_assert_str_eq(cep_exp_str(f, "pod"), "web-0");
+	cr_assert_str_eq(cep_exp_str(f, "container"), "web");
+	cr_assert_eq(cep_exp_int(f, "interval"), 10000); /* CHAOS_INTERVAL */
+	cr_assert_str_eq(cep_exp_str(f, "signal"), "SIGKILL");
+	cep_exp_free(e);
+	e = map_ok("container-kill",
+	    POD ENV("CHAOS_INTERVAL", "3") ENV("SIGNAL", "SIGTERM"), NULL);
+	f = fault(e, "container-kill");
+	cr_assert_eq(cep_exp_int(f, "interval"), 3000);
+	cr_assert_str_eq(cep_exp_str(f, "signal"), "SIGTERM");
+	cep_exp_free(e);
+	refused_env("container-kill", POD ENV("SIGNAL", "SIGSEGV"), 13,
+	    "env SIGNAL: \"SIGSEGV\" is not supported");
+	refused_env("container-kill", "", 8, "env TARGET_PODS");
 }
