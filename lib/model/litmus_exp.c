@@ -299,11 +299,10 @@ static bool size_not_share(struct lit_ctx *c, struct lit_env *e,
 	return false;
 }
 
-static void map_io(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
+/* The writers of pod-io-stress and node-io-stress: how much, how many. */
+static void io_size(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 {
-	const cep_yaml_node *n;
 	long long gb, workers;
-	pod_target(c, e, it);
 	if (size_not_share(c, e, "FILESYSTEM_UTILIZATION_BYTES",
 	        "FILESYSTEM_UTILIZATION_PERCENTAGE",
 	        "cep's io-stress writes files of a size (GB), not a share of "
@@ -312,6 +311,13 @@ static void map_io(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 		cep_litmus_set(c, it, "fileMiB", "%lld", gb * 1024);
 	if (env_uint(c, e, "NUMBER_OF_WORKERS", 4, 1, 64, &workers))
 		cep_litmus_set(c, it, "workers", "%lld", workers);
+}
+
+static void map_io(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
+{
+	const cep_yaml_node *n;
+	pod_target(c, e, it);
+	io_size(c, e, it);
 	const char *path = env_get(e, "VOLUME_MOUNT_PATH", &n);
 	if (path != NULL && path[0] != '/')
 		env_diag(c, n, "VOLUME_MOUNT_PATH",
@@ -560,17 +566,10 @@ static const char *const v_node_io[] = {"FILESYSTEM_UTILIZATION_BYTES",
 static void map_node_io(struct lit_ctx *c, struct lit_env *e,
     struct lit_item *it)
 {
-	long long gb, workers, cpu;
+	long long cpu;
 	char node[256];
 	bool named = node_target(c, e, it, node, sizeof(node));
-	if (size_not_share(c, e, "FILESYSTEM_UTILIZATION_BYTES",
-	        "FILESYSTEM_UTILIZATION_PERCENTAGE",
-	        "cep's io-stress writes files of a size (GB), not a share of "
-	        "the filesystem",
-	        4, &gb))
-		cep_litmus_set(c, it, "fileMiB", "%lld", gb * 1024);
-	if (env_uint(c, e, "NUMBER_OF_WORKERS", 4, 1, 64, &workers))
-		cep_litmus_set(c, it, "workers", "%lld", workers);
+	io_size(c, e, it);
 	if (!env_uint(c, e, "CPU", 1, 0, 256, &cpu) || cpu == 0 || !named)
 		return;
 	struct lit_item *hog = cep_litmus_new_fault(c, e->exp,
