@@ -42,8 +42,10 @@ typedef struct cep_exec_pods {
 	char container[CEP_EXEC_MAX_PODS][64]; /* "" = the only one */
 	/* pods chosen by the runner, by label selector: pod[i] is "" */
 	char selector[CEP_EXEC_MAX_PODS][1025];
-	unsigned caps; /* CEP_KCAP_* (kube_pod.h) */
-	bool cgroupfs; /* the node's cgroupfs */
+	unsigned caps;     /* CEP_KCAP_* (kube_pod.h) */
+	bool cgroupfs;     /* the node's cgroupfs */
+	char node[254];    /* node targets (hogs with `node`); "" = none */
+	char nodefs[1025]; /* node io-stress: the node's directory */
 } cep_exec_pods;
 
 typedef struct cep_exec_launch {

@@ -168,7 +168,8 @@ static int resolve_selector(krun *kr, cep_kube *k, size_t i, cep_err *err)
  * acting (they may move meanwhile). */
 static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
 {
-	kr->node[0] = '\0';
+	/* a node target names the node itself */
+	snprintf(kr->node, sizeof(kr->node), "%s", kr->pods.node);
 	for (size_t i = 0; i < kr->pods.n; i++) {
 		const char *name = kr->pods.pod[i],
 		           *ctr = kr->pods.container[i];
@@ -220,6 +221,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	p.node = kr->node;
 	p.caps = kr->pods.caps;
 	p.cgroupfs = kr->pods.cgroupfs;
+	p.nodefs = kr->pods.nodefs;
 	json_t *pod = delegate_kpod_pod(kr->kc->c, &p), *created = NULL;
 	if (pod == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,

@@ -132,6 +132,30 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 	for (size_t i = 0; e != NULL && i < cep_exp_nfaults(e); i++) {
 		const cep_exp_item *it = cep_exp_fault(e, i);
 		const char *pod = cep_exp_str(it, "pod");
+		const char *node = cep_exp_str(it, "node");
+		if (node != NULL && out->node[0] != '\0' &&
+		    strcmp(node, out->node) != 0)
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "node targets %s and %s: one runner runs on one "
+			    "node, expected one experiment per node",
+			    out->node, node);
+		const char *path = cep_exp_str(it, "path");
+		bool io = strcmp(cep_exp_item_type(it), "io-stress") == 0;
+		if (node != NULL && io && out->nodefs[0] != '\0' &&
+		    strcmp(out->nodefs, path ? path : "/tmp") != 0)
+			return cep_err_set(err, CEP_INVALID_ARGUMENT,
+			    "io-stress on node %s: two paths (%s, %s), expected "
+			    "one directory of the node per run",
+			    node, out->nodefs, path);
+		if (node != NULL && io)
+			snprintf(out->nodefs, sizeof(out->nodefs), "%s",
+			    path ? path : "/tmp");
+		if (node != NULL) {
+			snprintf(out->node, sizeof(out->node), "%s", node);
+			out->caps |= delegate_kpod_caps_for(cep_exp_item_type(
+			                                        it),
+			    &out->cgroupfs);
+		}
 		const char *sel = cep_exp_str(it, "labelSelector");
 		const cep_exp_type_spec *ts = cep_exp_fault_spec(
 		    cep_exp_item_type(it));
@@ -285,6 +309,10 @@ static json_t *container(const cep_connector *c, const cep_kpod *p)
 		json_array_append_new(json_object_get(ct, "volumeMounts"),
 		    json_pack("{s:s, s:s}", "name", "cgroupfs", "mountPath",
 		        "/sys/fs/cgroup"));
+	if (on_node(p) && p->nodefs != NULL && p->nodefs[0] != '\0')
+		json_array_append_new(json_object_get(ct, "volumeMounts"),
+		    json_pack("{s:s, s:s}", "name", "nodefs", "mountPath",
+		        CEP_KPOD_NODEFS));
 	if (c->pull_policy[0] != '\0')
 		json_object_set_new(ct, "imagePullPolicy",
 		    json_string(c->pull_policy));
@@ -357,6 +385,11 @@ static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 			json_array_append_new(json_object_get(spec, "volumes"),
 			    json_pack("{s:s, s:{s:s, s:s}}", "name", "cgroupfs",
 			        "hostPath", "path", "/sys/fs/cgroup", "type",
+			        "Directory"));
+		if (p->nodefs != NULL && p->nodefs[0] != '\0')
+			json_array_append_new(json_object_get(spec, "volumes"),
+			    json_pack("{s:s, s:{s:s, s:s}}", "name", "nodefs",
+			        "hostPath", "path", p->nodefs, "type",
 			        "Directory"));
 	}
 	if (c->service_account[0] != '\0')

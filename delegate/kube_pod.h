@@ -21,6 +21,7 @@
 #define CEP_KPOD_RUN_ID "cep.io/run-id"
 #define CEP_KPOD_APPLIANCE "cep.io/appliance"
 #define CEP_KPOD_IDENTITY_DIR "/var/run/cep/identity"
+#define CEP_KPOD_NODEFS "/var/run/cep/nodefs" /* runner/fault_io_stress.c */
 #define CEP_KPOD_UID 65532 /* the distroless "nonroot" user */
 
 /* Linux capabilities a runner on a pod target's node may get: the bits
@@ -60,6 +61,9 @@ typedef struct cep_kpod {
 	const char *node;
 	unsigned caps;
 	bool cgroupfs;
+	/* node io-stress: the node's directory mounted (hostPath) at
+	 * CEP_KPOD_NODEFS for the writers; NULL or "" = none */
+	const char *nodefs;
 	/* A cleanup runner (`cep-runner --cleanup`): its Secret holds only
 	 * cleanup.json (the fault records to undo), no identity and no
 	 * relay; it reports in its termination message. */

@@ -382,5 +382,14 @@ int delegate_policy_check_host(const cep_policy *p, const cep_connectors *cs,
 		if (rv != CEP_OK)
 			return rv;
 	}
+	/* ...except a hog on a node: it burns the node's own resources,
+	 * outside every pod's limits, so the host hogs' caps apply */
+	for (size_t i = 0; kube && i < cep_exp_nfaults(e); i++) {
+		const cep_exp_item *it = cep_exp_fault(e, i);
+		if (cep_exp_has(it, "node") &&
+		    (rv = check_limits(p, it, cep_exp_item_name(it), err)) !=
+		        CEP_OK)
+			return rv;
+	}
 	return CEP_OK;
 }

@@ -16,6 +16,7 @@
 
 static const cep_fault_ops *const registry[] = {
     &runner_fault_process_kill,
+    &runner_fault_container_kill,
     &runner_fault_cpu_hog,
     &runner_fault_memory_hog,
     &runner_fault_net_loss,

@@ -65,6 +65,8 @@ int64_t runner_fault_deadline_mono(void);
 const cep_fault_ops *runner_fault_find(const char *type);
 
 extern const cep_fault_ops runner_fault_process_kill;
+/* container-kill: process-kill's rounds on a pod's container */
+extern const cep_fault_ops runner_fault_container_kill;
 extern const cep_fault_ops runner_fault_cpu_hog;
 extern const cep_fault_ops runner_fault_memory_hog;
 extern const cep_fault_ops runner_fault_io_stress; /* fault_io_stress.c */

@@ -20,6 +20,7 @@
 #define MAX_WORKERS 256
 
 typedef struct cpu_hog {
+	char cg[512]; /* node targets: the cgroup made for the workers */
 	size_t n;
 	pid_t pids[];
 } cpu_hog;
@@ -94,11 +95,13 @@ static int cpu_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "cpu-hog: no memory");
 	}
+	(void)runner_fault_node_cgroup(it, h->cg, sizeof(h->cg), NULL);
 	for (int i = 0; i < workers; i++) {
 		rc = runner_fault_spawn_in(t, HOG_COMM, cpu_body, &load,
 		    &h->pids[h->n], err);
 		if (rc != CEP_OK) {
 			runner_fault_kill_workers(h->pids, h->n, NULL);
+			(void)runner_fault_node_remove(h->cg, NULL);
 			cep_target_free(t);
 			free(h);
 			return rc;
@@ -116,6 +119,8 @@ static int cpu_revert(void *state, cep_err *err)
 {
 	cpu_hog *h = state;
 	int rc = runner_fault_kill_workers(h->pids, h->n, err);
+	if (rc == CEP_OK)
+		rc = runner_fault_node_remove(h->cg, err);
 	free(h);
 	return rc;
 }
@@ -123,6 +128,7 @@ static int cpu_revert(void *state, cep_err *err)
 const cep_fault_ops runner_fault_cpu_hog = {
     .type = "cpu-hog",
     .mechanism = "child-process",
+    .mechanism_of = runner_fault_hog_mechanism,
     .describe = cpu_describe,
     .inject = cpu_inject,
     .revert = cpu_revert,

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -27,9 +28,12 @@
 #include "params.h"
 
 #define IO_COMM "cep-io-stress"
+/* delegate/kube_pod.h CEP_KPOD_NODEFS */
+#define NODEFS "/var/run/cep/nodefs"
 #define MAX_WORKERS 64
 
 typedef struct io_stress {
+	char cg[512]; /* node targets: the cgroup made for the workers */
 	size_t n;
 	pid_t pids[];
 } io_stress;
@@ -112,10 +116,15 @@ static int read_params(const cep_exp_item *it, io_params *p, cep_err *err)
 	return CEP_OK;
 }
 
-/* The directory as the runner reaches it: the target's view with pid. */
-static int open_dir(const cep_target *t, io_params *p, int *fd, cep_err *err)
+/* The directory as the runner reaches it: the target's view with pid;
+ * on a node target the node's `path`, which the delegate mounted at
+ * NODEFS (hostPath), never the runner container's read-only root. */
+static int open_dir(const cep_target *t, bool node, io_params *p, int *fd,
+    cep_err *err)
 {
-	if (t != NULL && cep_target_pid(t) > 0)
+	if (node)
+		snprintf(p->dir, sizeof(p->dir), "%s", NODEFS);
+	else if (t != NULL && cep_target_pid(t) > 0)
 		snprintf(p->dir, sizeof(p->dir), "/proc/%d/root%s",
 		    (int)cep_target_pid(t), p->path);
 	else
@@ -138,7 +147,8 @@ static int io_prepare(const cep_exp_item *it, io_params *p, cep_target **t,
 	if (rc != CEP_OK ||
 	    (rc = runner_fault_target_open(it, "io-stress", t, err)) != CEP_OK)
 		return rc;
-	if ((rc = open_dir(*t, p, fd, err)) != CEP_OK) {
+	bool node = runner_param_str(it, "node", NULL) != NULL;
+	if ((rc = open_dir(*t, node, p, fd, err)) != CEP_OK) {
 		cep_target_free(*t);
 		*t = NULL;
 	}
@@ -196,7 +206,13 @@ static int io_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	    spawn_all(t, &a, p.workers, h, err);
 	close(fd);
 	cep_target_free(t);
+	if (h != NULL)
+		(void)runner_fault_node_cgroup(it, h->cg, sizeof(h->cg), NULL);
 	if (rc != CEP_OK) {
+		char cg[512];
+		if (runner_fault_node_cgroup(it, cg, sizeof(cg), NULL) ==
+		    CEP_OK)
+			(void)runner_fault_node_remove(cg, NULL);
 		free(h);
 		return rc;
 	}
@@ -212,6 +228,8 @@ static int io_revert(void *state, cep_err *err)
 {
 	io_stress *h = state;
 	int rc = runner_fault_kill_workers(h->pids, h->n, err);
+	if (rc == CEP_OK)
+		rc = runner_fault_node_remove(h->cg, err);
 	free(h);
 	return rc;
 }
@@ -219,6 +237,7 @@ static int io_revert(void *state, cep_err *err)
 const cep_fault_ops runner_fault_io_stress = {
     .type = "io-stress",
     .mechanism = "child-process",
+    .mechanism_of = runner_fault_hog_mechanism,
     .describe = io_describe,
     .inject = io_inject,
     .revert = io_revert,

@@ -20,6 +20,7 @@
 #define MAX_MIB (64 * 1024)
 
 typedef struct mem_hog {
+	char cg[512]; /* node targets: the cgroup made for the worker */
 	pid_t pid;
 } mem_hog;
 
@@ -83,9 +84,11 @@ static int mem_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 	}
 	mem_arg a = {.len = (size_t)mib << 20,
 	    .page = (size_t)sysconf(_SC_PAGESIZE)};
+	(void)runner_fault_node_cgroup(it, h->cg, sizeof(h->cg), NULL);
 	rc = runner_fault_spawn_in(t, HOG_COMM, mem_body, &a, &h->pid, err);
 	cep_target_free(t);
 	if (rc != CEP_OK) {
+		(void)runner_fault_node_remove(h->cg, NULL);
 		free(h);
 		return rc;
 	}
@@ -99,6 +102,8 @@ static int mem_revert(void *state, cep_err *err)
 {
 	mem_hog *h = state;
 	int rc = runner_fault_kill_workers(&h->pid, 1, err);
+	if (rc == CEP_OK)
+		rc = runner_fault_node_remove(h->cg, err);
 	free(h);
 	return rc;
 }
@@ -106,6 +111,7 @@ static int mem_revert(void *state, cep_err *err)
 const cep_fault_ops runner_fault_memory_hog = {
     .type = "memory-hog",
     .mechanism = "child-process",
+    .mechanism_of = runner_fault_hog_mechanism,
     .describe = mem_describe,
     .inject = mem_inject,
     .revert = mem_revert,

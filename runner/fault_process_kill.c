@@ -5,6 +5,13 @@
  * is at injection. Never signalled: pid 1, the runner, its parent, and its
  * own children (hog workers, probe commands). Nothing persists, so revert
  * only stops the rounds.
+ *
+ * `container-kill` is the same rounds on a pod's container (kubernetes
+ * targets): every `interval` until the chaos phase ends, every process
+ * of the container's cgroup, found again each round (the kubelet
+ * restarts the container under a new id: fault_target.h). A round that
+ * finds the container not running (restarting, in back-off) is skipped
+ * and logged.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -19,6 +26,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fault_target.h"
 #include "params.h"
 #include "clock.h"
 #include "files.h"
@@ -39,7 +47,8 @@ typedef struct pk_state {
 	char desc[300];
 	int sig;
 	const char *signame;
-	int64_t count, done, interval_ms, next;
+	int64_t count, done, interval_ms, next; /* count 0: until revert */
+	const cep_exp_item *ctr; /* container-kill: resolved each round */
 } pk_state;
 
 static const struct {
@@ -109,6 +118,33 @@ static int read_sel(const cep_exp_item *it, pk_sel *sel, char *desc,
 		    "process-kill: one of process, pid, cgroup is required");
 	}
 	return CEP_OK;
+}
+
+/* container-kill: the container's cgroup now (its v2 directory; the init
+ * pid alone on a host without v2). */
+static int container_sel(const cep_exp_item *it, pk_sel *sel, char *desc,
+    size_t dlen, cep_err *err)
+{
+	int64_t pid = 0;
+	cep_target *t = NULL;
+	memset(sel, 0, sizeof(*sel));
+	int rc = runner_fault_target_pid(it, &pid, err);
+	if (rc == CEP_OK)
+		rc = cep_target_resolve(pid, NULL, &t, err);
+	if (rc != CEP_OK)
+		return rc;
+	const char *cg = cep_target_cgroup(t);
+	snprintf(desc, dlen, "container %s of pod %s (pid %lld%s%.200s)",
+	    runner_param_str(it, "container", "(the only one)"),
+	    runner_param_str(it, "pod", "?"), (long long)pid,
+	    cg[0] ? ", cgroup " : "", cg);
+	if (cg[0] != '\0')
+		rc = cgroup_procs_path(cg, sel->cgroup, sizeof(sel->cgroup),
+		    err);
+	else
+		sel->pid = (long)pid;
+	cep_target_free(t);
+	return rc;
 }
 
 /* The processes a round must never touch. */
@@ -195,7 +231,15 @@ static char *read_procs(const char *path)
 static void do_round(pk_state *s, const cep_fault_ctx *ctx)
 {
 	char *procs = NULL;
+	cep_err e = {0};
 	s->done++;
+	if (s->ctr != NULL &&
+	    container_sel(s->ctr, &s->sel, s->desc, sizeof(s->desc), &e) !=
+	        CEP_OK) {
+		runner_emit_log(ctx->sink, "%s: round %lld skipped: %s",
+		    ctx->fault_id, (long long)s->done, e.msg);
+		return;
+	}
 	if (s->sel.cgroup[0] != '\0')
 		procs = read_procs(s->sel.cgroup);
 	pk_match *m = calloc(MAX_MATCH, sizeof(*m));
@@ -204,9 +248,11 @@ static void do_round(pk_state *s, const cep_fault_ctx *ctx)
 	    0;
 	free(procs);
 	char text[900];
-	int off = snprintf(text, sizeof(text),
-	    "%s: round %lld/%lld: ", ctx->fault_id, (long long)s->done,
-	    (long long)s->count);
+	int off = s->count > 0 ?
+	    snprintf(text, sizeof(text), "%s: round %lld/%lld: ", ctx->fault_id,
+	        (long long)s->done, (long long)s->count) :
+	    snprintf(text, sizeof(text), "%s: round %lld: ", ctx->fault_id,
+	        (long long)s->done);
 	if (n == 0)
 		snprintf(text + off, sizeof(text) - (size_t)off,
 		    "no process matches %s", s->desc);
@@ -262,13 +308,13 @@ static int pk_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
 static int64_t pk_next_tick(void *state)
 {
 	pk_state *s = state;
-	return s->done < s->count ? s->next : INT64_MAX;
+	return s->count == 0 || s->done < s->count ? s->next : INT64_MAX;
 }
 
 static void pk_tick(void *state, const cep_fault_ctx *ctx)
 {
 	pk_state *s = state;
-	if (s->done >= s->count)
+	if (s->count > 0 && s->done >= s->count)
 		return;
 	do_round(s, ctx);
 	s->next += s->interval_ms;
@@ -286,6 +332,58 @@ const cep_fault_ops runner_fault_process_kill = {
     .mechanism = "signal",
     .describe = pk_describe,
     .inject = pk_inject,
+    .next_tick = pk_next_tick,
+    .tick = pk_tick,
+    .revert = pk_revert,
+};
+
+/* The target is checked at describe (the pod's container running on this
+ * node), as the record names it; each round finds it again. */
+static int ck_describe(const cep_exp_item *it, char *target, size_t tlen,
+    json_t **undo, cep_err *err)
+{
+	pk_sel sel;
+	int sig;
+	const char *canon;
+	int rc = parse_signal(runner_param_str(it, "signal", "SIGKILL"), &sig,
+	    &canon, err);
+	if (rc == CEP_OK)
+		rc = container_sel(it, &sel, target, tlen, err);
+	if (rc != CEP_OK)
+		return cep_err_wrap(err, "container-kill");
+	/* a killed container is restarted by its kubelet: nothing to undo */
+	*undo = json_pack("{s:s, s:s, s:s}", "pod",
+	    runner_param_str(it, "pod", ""), "container",
+	    runner_param_str(it, "container", ""), "signal", canon);
+	return CEP_OK;
+}
+
+static int ck_inject(const cep_exp_item *it, const cep_fault_ctx *ctx,
+    void **state, cep_err *err)
+{
+	pk_state *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "container-kill: no memory");
+	int rc = parse_signal(runner_param_str(it, "signal", "SIGKILL"),
+	    &s->sig, &s->signame, err);
+	if (rc != CEP_OK) {
+		free(s);
+		return rc;
+	}
+	s->ctr = it;
+	s->interval_ms = runner_param_ms(it, "interval", 10000);
+	do_round(s, ctx);
+	s->next = cep_clock_mono_ms() + s->interval_ms;
+	*state = s;
+	return CEP_OK;
+}
+
+const cep_fault_ops runner_fault_container_kill = {
+    .type = "container-kill",
+    .mechanism = "signal",
+    .describe = ck_describe,
+    .inject = ck_inject,
     .next_tick = pk_next_tick,
     .tick = pk_tick,
     .revert = pk_revert,

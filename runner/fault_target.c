@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctrpid.h"
@@ -13,6 +14,7 @@
 #include "kube_target.h"
 #include "params.h"
 #include "podtarget.h"
+#include "undo.h"
 
 /* Where the runner looks for the container's processes: the host's /proc
  * (the runner pod has hostPID). */
@@ -94,12 +96,69 @@ int runner_fault_target_pid(const cep_exp_item *it, int64_t *pid, cep_err *err)
 	return CEP_OK;
 }
 
+int runner_fault_node_cgroup(const cep_exp_item *it, char *dir, size_t len,
+    cep_err *err)
+{
+	const char *node = runner_param_str(it, "node", NULL);
+	const char *here = getenv("CEP_NODE_NAME");
+	const char *name = cep_exp_item_name(it);
+	char root[64];
+	dir[0] = '\0';
+	if (node == NULL)
+		return CEP_OK;
+	/* the delegate placed this runner on the node and said so */
+	if (here == NULL || strcmp(here, node) != 0)
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "node %s: this runner runs on %s, not on the node named",
+		    node, here != NULL && here[0] ? here : "no known node");
+	int rc = cep_target_cgroup2_root(root, sizeof(root), err);
+	if (rc != CEP_OK)
+		return cep_err_wrap(err, "node %s", node);
+	snprintf(dir, len, "%s/cep-node-%s-%s", root, runner_fault_run_id(),
+	    name != NULL ? name : "");
+	if (!cep_undo_cgroup_name_ok(dir, runner_fault_run_id()))
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "node %s: no cgroup "
+		    "name from run \"%s\" and fault \"%s\"",
+		    node, runner_fault_run_id(), name ? name : "");
+	return CEP_OK;
+}
+
+/* A node target: the fault's own cgroup, made here (describe and inject
+ * both open it; the revert or the cleanup runner removes it). */
+static int node_open(const char *dir, cep_target **t, cep_err *err)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return cep_err_set(err, CEP_INTERNAL, "creating cgroup %s: %s",
+		    dir, strerror(errno));
+	return cep_target_resolve(0, dir, t, err);
+}
+
+const char *runner_fault_hog_mechanism(const cep_exp_item *it)
+{
+	return runner_param_str(it, "node", NULL) != NULL ? "node-cgroup" :
+	                                                    "child-process";
+}
+
+int runner_fault_node_remove(const char *dir, cep_err *err)
+{
+	if (dir == NULL || dir[0] == '\0')
+		return CEP_OK;
+	return cep_undo_cgroup_remove(dir, 0, err);
+}
+
 int runner_fault_target_open(const cep_exp_item *it, const char *fault,
     cep_target **t, cep_err *err)
 {
 	int64_t pid;
 	const char *cg = runner_param_str(it, "cgroup", NULL);
+	char dir[512];
 	*t = NULL;
+	int nrc = runner_fault_node_cgroup(it, dir, sizeof(dir), err);
+	if (nrc == CEP_OK && dir[0] != '\0')
+		nrc = node_open(dir, t, err);
+	if (nrc != CEP_OK || dir[0] != '\0')
+		return nrc == CEP_OK ? CEP_OK : cep_err_wrap(err, "%s", fault);
 	int rc = runner_fault_target_pid(it, &pid, err);
 	if (rc != CEP_OK)
 		return rc;
@@ -123,7 +182,11 @@ void runner_fault_target_text(const cep_target *t, char *buf, size_t len)
 		return;
 	}
 	const char *cg = cep_target_cgroup(t);
-	if (cep_target_pid(t) > 0)
+	if (cep_target_pid(t) == 0 && strstr(cg, "/cep-node-") != NULL)
+		snprintf(buf, len, "on node %s in cgroup %.300s",
+		    getenv("CEP_NODE_NAME") ? getenv("CEP_NODE_NAME") : "?",
+		    cg);
+	else if (cep_target_pid(t) > 0)
 		snprintf(buf, len, "in the cgroups of pid %d (%.200s%s)",
 		    (int)cep_target_pid(t), cg[0] ? cg : "v1 only",
 		    cep_target_nv1(t) > 0 ? " + v1" : "");

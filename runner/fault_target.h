@@ -38,6 +38,21 @@ void runner_fault_pod_undo(json_t *undo);
 int runner_fault_target_open(const cep_exp_item *it, const char *fault,
     cep_target **t, cep_err *err);
 
+/* With `node` (a kubernetes node target): the cgroup the fault's workers
+ * run in, <v2 root>/cep-node-<run>-<fault>, after checking the runner is
+ * on that node (CEP_NODE_NAME); "" without node. runner_fault_target_open
+ * creates it; the fault removes it on revert (cep_undo_cgroup_remove). */
+int runner_fault_node_cgroup(const cep_exp_item *it, char *dir, size_t len,
+    cep_err *err);
+
+/* The mechanism of a hog: "node-cgroup" with node (its cgroup outlives a
+ * killed runner), else "child-process". */
+const char *runner_fault_hog_mechanism(const cep_exp_item *it);
+
+/* Revert of a node hog after its workers are reaped: removes dir, its
+ * cgroup (runner_fault_node_cgroup; "" = no node, nothing to do). */
+int runner_fault_node_remove(const char *dir, cep_err *err);
+
 /* " in cgroup /sys/fs/cgroup/x" style suffix for the FaultRecord target
  * ("" without a target). */
 void runner_fault_target_text(const cep_target *t, char *buf, size_t len);

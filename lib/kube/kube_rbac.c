@@ -148,6 +148,7 @@ static const struct {
     {"network-corrupt", pod_target},
     {"network-duplicate", pod_target},
     {"dns-error", pod_target},
+    {"container-kill", pod_target},
     /* host-only faults and probes: nothing in the Kubernetes API */
     {"process-kill", NULL},
     {"http", NULL},

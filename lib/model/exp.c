@@ -492,8 +492,9 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	static const char *const host_keys[] = {"pid", "netns", "cgroup", NULL};
 	char p[96];
 	/* (one_of lists pod for the network types: it says it already) */
+	const cep_yaml_node *node = cep_yamldoc_get(n, "node");
 	if (kube && cep_yamldoc_get(n, "pod") == NULL &&
-	    cep_yamldoc_get(n, "labelSelector") == NULL &&
+	    cep_yamldoc_get(n, "labelSelector") == NULL && node == NULL &&
 	    (ts->one_of == NULL || !cep_yamlget_in_list("pod", ts->one_of)))
 		cep_exp_val_diag(v, n, path,
 		    "fault type \"%s\" on a kubernetes "
@@ -512,9 +513,19 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 		    "container)",
 		    host_keys[i]);
 	}
+	/* a hog on a node (the node's own cgroup) or in a pod, not both */
+	if (kube && node != NULL &&
+	    (cep_yamldoc_get(n, "pod") || cep_yamldoc_get(n, "container") ||
+	        cep_yamldoc_get(n, "labelSelector"))) {
+		snprintf(p, sizeof(p), "%s.node", path);
+		cep_exp_val_diag(v, node, p,
+		    "node and pod (or container, labelSelector) both "
+		    "given, expected one target: the node's own cgroup, or the "
+		    "pod's container");
+	}
 	/* on kubernetes, a container without pod is the missing pod above */
 	static const char *const pod_keys[] = {"pod", "container",
-	    "labelSelector", NULL};
+	    "labelSelector", "node", NULL};
 	for (size_t i = 0; !kube && pod_keys[i] != NULL; i++) {
 		const cep_yaml_node *k = cep_yamldoc_get(n, pod_keys[i]);
 		if (k == NULL)

@@ -89,8 +89,33 @@ static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
 	    .doc = "target cgroup v2 (under the v2 root, or relative to " \
 		   "it): " what " in it"}
 
+/* A node-level hog on a kubernetes node rather than a pod: the runner is
+ * placed on the node and its workers run in a cgroup of the node's own
+ * that the fault creates and removes (docs/kubernetes.md, "Node
+ * targets"). Not with pod. */
+#define NODE_TARGET_PARAM \
+	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253, \
+	    .format = CEP_FMT_SUBDOMAIN, \
+	    .doc = "kubernetes targets: the node the workers run on, in a " \
+		   "cgroup of their own under the node's root (not with pod)"}
+
+/* container-kill (kubernetes only): the container's processes are
+ * signalled in rounds; its kubelet restarts it. */
+static const cep_exp_param_spec container_kill[] = {
+	POD_TARGET_PARAMS,
+	{.key = "signal", .kind = CEP_PARAM_STRING, .def = "SIGKILL", .max = 16,
+	    .allowed = signals,
+	    .doc = "signal sent to every process of the container each round"},
+	{.key = "interval", .kind = CEP_PARAM_DURATION, .def = "10s",
+	    .min = 1000, .max = 24 * HOUR,
+	    .doc = "time between rounds, from injection until the chaos "
+		   "phase ends"},
+	{0},
+};
+
 static const cep_exp_param_spec cpu_hog[] = {
 	HOST_TARGET_PARAMS("the workers run"),
+	NODE_TARGET_PARAM,
 	{.key = "workers", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
 	    .max = 256, .doc = "busy worker processes"},
 	{.key = "load", .kind = CEP_PARAM_PERCENT, .def = "100", .min = 1,
@@ -104,6 +129,7 @@ static const cep_exp_param_spec cpu_hog[] = {
 
 static const cep_exp_param_spec memory_hog[] = {
 	HOST_TARGET_PARAMS("the memory is charged"),
+	NODE_TARGET_PARAM,
 	{.key = "mib", .kind = CEP_PARAM_INT, .flags = CEP_PARAM_REQUIRED,
 	    .min = 1, .max = 65536, .doc = "MiB to allocate and touch"},
 	{.key = "duration", .kind = CEP_PARAM_DURATION,
@@ -115,6 +141,7 @@ static const cep_exp_param_spec memory_hog[] = {
 
 static const cep_exp_param_spec io_stress[] = {
 	HOST_TARGET_PARAMS("the workers run and their I/O is accounted"),
+	NODE_TARGET_PARAM,
 	{.key = "workers", .kind = CEP_PARAM_INT, .def = "1", .min = 1,
 	    .max = 64, .doc = "writer processes"},
 	{.key = "path", .kind = CEP_PARAM_STRING, .def = "/tmp", .min = 1,
@@ -444,6 +471,10 @@ static const cep_exp_type_spec fault_types[] = {
 	{.type = "node-taint", .params = node_taint,
 	    .one_of = node_cordon_one_of, .target = "kubernetes",
 	    .doc = "taint nodes, removing exactly that taint afterwards"},
+	{.type = "container-kill", .params = container_kill,
+	    .pod_target = true, .target = "kubernetes",
+	    .doc = "signal a pod's container's processes in rounds; the "
+		   "kubelet restarts it"},
 };
 
 /* ---- probes ---- */
@@ -608,7 +639,7 @@ static const char *const fault_names[] = {"process-kill", "cpu-hog",
     "memory-hog", "io-stress", "disk-fill", "network-loss", "network-partition",
     "network-latency", "network-bandwidth", "network-corrupt",
     "network-duplicate", "dns-error", "pod-delete", "deployment-scale",
-    "node-cordon", "node-drain", "node-taint", NULL};
+    "node-cordon", "node-drain", "node-taint", "container-kill", NULL};
 static const char *const probe_names[] = {"http", "cmd", "k8s", "prometheus",
     NULL};
 _Static_assert(NELEM(fault_names) == NELEM(fault_types) + 1, "fault names");

@@ -45,6 +45,8 @@ static const struct {
     {"io-stress", FILES, FILES, true},
     {"disk-fill", FILES, FILES, false},
     {"process-kill", NONE_HERE, CEP_CAP_KILL, false},
+    /* the container's cgroup through /proc/PID (another user's) */
+    {"container-kill", CEP_CAP_KILL | CEP_CAP_SYS_PTRACE, NONE_HERE, false},
     /* through the Kubernetes API, with the run's service account */
     {"pod-delete", 0, 0, false},
     {"deployment-scale", 0, 0, false},

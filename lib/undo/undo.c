@@ -290,6 +290,8 @@ static struct {
     {"nftables", NULL, true, NULL},
     {"tc-qdisc", NULL, true, NULL},
     {"disk-fill", NULL, true, NULL},
+    /* a hog's cgroup on a kubernetes node: the cleanup runner removes it */
+    {"node-cgroup", cep_undo_node_cgroup, true, NULL},
     /* a deleted pod cannot be brought back, and nothing of the fault
      * remains once it is deleted: its controller replaces it */
     {"k8s-pod-delete", cep_undo_none, false, NULL},

@@ -17,6 +17,7 @@
 #define CEP_UNDO_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cep.pb-c.h"
 #include "err.h"
@@ -67,6 +68,22 @@ int cep_undo_register(const char *mechanism, cep_undo_fn fn);
  * target, worker processes with PDEATHSIG): the executor's process cleanup
  * is their undo. */
 int cep_undo_none(const char *run_id, const char *undo_json, cep_err *err);
+
+/*
+ * "node-cgroup" (undo_cgroup.c): the cgroup a hog on a kubernetes node
+ * made for its workers, /sys/fs/cgroup[/unified]/cep-node-RUN-FAULT,
+ * undo JSON {"cgroup", "cgroup_ino", ...}. Its processes are killed and
+ * the directory removed; a directory gone (or another inode by that name)
+ * holds no fault. A record naming any other directory, or another run's,
+ * is refused (PERMISSION_DENIED).
+ */
+int cep_undo_node_cgroup(const char *run_id, const char *undo_json,
+    cep_err *err);
+/* The same on a directory the caller made: SIGKILL its processes until
+ * rmdir succeeds (5 s at most). ino 0: not checked. */
+int cep_undo_cgroup_remove(const char *dir, uint64_t ino, cep_err *err);
+/* dir is a node-cgroup of run_id (the rule above). */
+bool cep_undo_cgroup_name_ok(const char *dir, const char *run_id);
 
 /*
  * Kubernetes mechanisms. "k8s-pod-delete" has no undo (a deleted pod is

@@ -18,7 +18,9 @@ import re
 import subprocess
 import unittest
 
+import test_kube_containerkill as kc
 import test_kube_e2e as ke
+import test_kube_nodetarget as kn
 import test_kube_podtarget as kp
 from cep_e2e import SRC, wait_until
 from kube_e2e import NS, KubeEnv, rbac_rules, wait_proc
@@ -301,6 +303,28 @@ class PodFaults(kp.PodTargetCase):
                                 "table in both app=web pods' netns")
         for n, pid in pids.items():
             self.assertEqual(self.net_marks(pid), [], n + "\n" + text)
+        self.assert_nothing_left()
+
+
+class ContainerKill(kc.ContainerKillCase):
+    runner_faults = ("container-kill", "k8s")   # and the health probe
+
+    def test_container_killed_and_restarted(self):
+        before = self.restarts()
+        p, run_id = run_engine(self, "container-kill.yaml")
+        self.check_killed_and_restarted(p, run_id, before)
+
+
+class NodeFaults(kn.NodeTargetCase):
+    def test_node_cpu_hog_in_a_node_cgroup_then_removed(self):
+        p, run_id = run_engine(self, "node-cpu-hog.yaml")
+        cg, pids = self.workers(run_id, "cep-cpu-hog")
+        self.assertEqual(len(pids), 2, cg)   # NODE_CPU_CORE
+        self.assertTrue(cg.endswith("-node-cpu-hog"), cg)
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertEqual(kn.node_cgroups(run_id), [], text)
+        self.assertEqual([x for x in pids if kn.comm(x) == "cep-cpu-hog"], [], text)
         self.assert_nothing_left()
 
 

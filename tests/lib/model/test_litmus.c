@@ -531,7 +531,9 @@ Test(litmus, every_supported_experiment_is_listed)
 		cep_exp_free(e);
 		free(t);
 	}
-	cr_assert_eq(n, 15); /* + node-taint, node-drain, pod-autoscaler */
+	cr_assert_eq(n, 19); /* + node-taint, node-drain, pod-autoscaler,
+			      node-cpu-hog, node-memory-hog, node-io-stress,
+			      container-kill */
 }
 
 Test(litmus, variables_refused_by_name)
@@ -942,4 +944,114 @@ Test(litmus, string_values_quoted_when_needed)
 	cr_assert_str_eq(cep_exp_str(cep_exp_probe(e, 0), "outputMatch"), "42");
 	cep_exp_free(e);
 	free(t);
+}
+
+/* ---- node hogs: a node by name, workers in the node's own cgroup ---- */
+
+#define NODE ENV("TARGET_NODES", "node-2")
+
+Test(litmus, node_cpu_hog)
+{
+	cep_exp *e = map_ok("node-cpu-hog", NODE, NULL);
+	const cep_exp_item *f = fault(e, "cpu-hog");
+	cr_assert_eq(cep_exp_duration_ms(e), 60000);
+	cr_assert_str_eq(cep_exp_str(f, "node"), "node-2");
+	cr_assert_null(cep_exp_str(f, "pod"));
+	cr_assert_eq(cep_exp_int(f, "workers"), 2); /* NODE_CPU_CORE */
+	cr_assert_eq(cep_exp_num(f, "load"), 100);  /* CPU_LOAD */
+	cep_exp_free(e);
+	e = map_ok("node-cpu-hog",
+	    NODE ENV("NODE_CPU_CORE", "3") ENV("CPU_LOAD", "40")
+	        ENV("TOTAL_CHAOS_DURATION", "9")
+	            ENV("NODES_AFFECTED_PERC", "0"),
+	    NULL);
+	f = fault(e, "cpu-hog");
+	cr_assert_eq(cep_exp_int(f, "workers"), 3);
+	cr_assert_eq(cep_exp_num(f, "load"), 40);
+	cr_assert_eq(cep_exp_duration_ms(e), 9000);
+	cep_exp_free(e);
+}
+
+Test(litmus, node_memory_hog)
+{
+	cep_exp *e = map_ok("node-memory-hog",
+	    NODE ENV("MEMORY_CONSUMPTION_MEBIBYTES", "256"), NULL);
+	const cep_exp_item *f = fault(e, "memory-hog");
+	cr_assert_eq(cep_exp_duration_ms(e), 120000);
+	cr_assert_str_eq(cep_exp_str(f, "node"), "node-2");
+	cr_assert_eq(cep_exp_int(f, "mib"), 256);
+	cep_exp_free(e);
+}
+
+Test(litmus, node_io_stress_with_its_cpu_workers)
+{
+	char *t = engine("node-io-stress",
+	    NODE ENV("FILESYSTEM_UTILIZATION_BYTES", "1")
+	        ENV("NUMBER_OF_WORKERS", "2") ENV("CPU", "3"),
+	    NULL);
+	cep_exp *e = parse_ok(t);
+	free(t);
+	cr_assert_eq(cep_exp_nfaults(e), 2);
+	const cep_exp_item *f = fault(e, "io-stress");
+	cr_assert_str_eq(cep_exp_str(f, "node"), "node-2");
+	cr_assert_eq(cep_exp_int(f, "fileMiB"), 1024);
+	cr_assert_eq(cep_exp_int(f, "workers"), 2);
+	const cep_exp_item *c = cep_exp_fault(e, 1);
+	cr_assert_str_eq(cep_exp_item_type(c), "cpu-hog");
+	cr_assert_str_eq(cep_exp_str(c, "node"), "node-2");
+	cr_assert_eq(cep_exp_int(c, "workers"), 3);
+	cep_exp_free(e);
+	/* CPU 0: the writers alone */
+	e = map_ok("node-io-stress",
+	    NODE ENV("FILESYSTEM_UTILIZATION_BYTES", "1") ENV("CPU", "0"),
+	    NULL);
+	cep_exp_free(e);
+}
+
+Test(litmus, node_variables_refused_by_name)
+{
+	refused_env("node-cpu-hog", "", 8, "env TARGET_NODES: missing");
+	refused_env("node-cpu-hog", ENV("TARGET_NODES", "a,b"), 12,
+	    "env TARGET_NODES: expected exactly one node name");
+	refused_env("node-cpu-hog", ENV("NODE_LABEL", "role=db"), 12,
+	    "env NODE_LABEL: not supported");
+	refused_env("node-cpu-hog", NODE ENV("NODE_CPU_CORE", "0"), 13,
+	    "env NODE_CPU_CORE");
+	refused_env("node-cpu-hog", NODE ENV("TARGET_PODS", "web-0"), 13,
+	    "env TARGET_PODS: not a variable");
+	refused_env("node-memory-hog", NODE, 8,
+	    "env MEMORY_CONSUMPTION_MEBIBYTES: missing, so Litmus would use "
+	    "its default MEMORY_CONSUMPTION_PERCENTAGE");
+	refused_env("node-memory-hog",
+	    NODE ENV("MEMORY_CONSUMPTION_PERCENTAGE", "30"), 13,
+	    "env MEMORY_CONSUMPTION_PERCENTAGE: not supported");
+	refused_env("node-io-stress",
+	    NODE ENV("FILESYSTEM_UTILIZATION_PERCENTAGE", "10"), 13,
+	    "env FILESYSTEM_UTILIZATION_PERCENTAGE: not supported");
+	refused_env("node-io-stress",
+	    NODE ENV("FILESYSTEM_UTILIZATION_BYTES", "1")
+	        ENV("VM_WORKERS", "1"),
+	    14, "env VM_WORKERS: not a variable");
+}
+
+Test(litmus, container_kill)
+{
+	cep_exp *e = map_ok("container-kill",
+	    POD ENV("TARGET_CONTAINER", "web"), NULL);
+	const cep_exp_item *f = fault(e, "container-kill");
+	cr_assert_eq(cep_exp_duration_ms(e), 20000);
+	cr_assert_str_eq(cep_exp_str(f, "pod"), "web-0");
+	cr_assert_str_eq(cep_exp_str(f, "container"), "web");
+	cr_assert_eq(cep_exp_int(f, "interval"), 10000); /* CHAOS_INTERVAL */
+	cr_assert_str_eq(cep_exp_str(f, "signal"), "SIGKILL");
+	cep_exp_free(e);
+	e = map_ok("container-kill",
+	    POD ENV("CHAOS_INTERVAL", "3") ENV("SIGNAL", "SIGTERM"), NULL);
+	f = fault(e, "container-kill");
+	cr_assert_eq(cep_exp_int(f, "interval"), 3000);
+	cr_assert_str_eq(cep_exp_str(f, "signal"), "SIGTERM");
+	cep_exp_free(e);
+	refused_env("container-kill", POD ENV("SIGNAL", "SIGSEGV"), 13,
+	    "env SIGNAL: \"SIGSEGV\" is not supported");
+	refused_env("container-kill", "", 8, "env TARGET_PODS");
 }

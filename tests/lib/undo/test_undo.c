@@ -126,3 +126,36 @@ Test(undo, kubernetes_undo_refused_before_any_call)
 	r = record("k8s-scale", "not json");
 	cr_assert_eq(cep_undo_apply(&shop, &r, &err), CEP_INVALID_ARGUMENT);
 }
+
+/* node-cgroup: only a directory this run's hog could have made */
+Test(undo, node_cgroup_records_checked_before_any_call)
+{
+	const char *run = "r-0123456789abcdef";
+	cr_assert(cep_undo_on_node("node-cgroup"));
+	cr_assert(cep_undo_cgroup_name_ok(
+	    "/sys/fs/cgroup/cep-node-r-0123456789abcdef-burn", run));
+	cr_assert(cep_undo_cgroup_name_ok(
+	    "/sys/fs/cgroup/unified/cep-node-r-0123456789abcdef-b.1", run));
+	cr_assert(!cep_undo_cgroup_name_ok(
+	    "/sys/fs/cgroup/cep-node-r-0123456789abcdee-burn", run));
+	cr_assert(!cep_undo_cgroup_name_ok(
+	    "/sys/fs/cgroup/cep-node-r-0123456789abcdef-", run));
+	cr_assert(!cep_undo_cgroup_name_ok(
+	    "/sys/fs/cgroup/system.slice/cep-node-r-0123456789abcdef-x", run));
+	cr_assert(!cep_undo_cgroup_name_ok(
+	    "/sys/fs/cgroup/cep-node-r-0123456789abcdef-x/../..", run));
+	cr_assert(!cep_undo_cgroup_name_ok("/tmp/cep-node-r-0123456789abcdef-x",
+	    run));
+	cep_err err = {0};
+	Cep__V1__FaultRecord rec = record("node-cgroup",
+	    "{\"cgroup\": \"/sys/fs/cgroup/kubepods\"}");
+	rec.run_id = (char *)run;
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_PERMISSION_DENIED);
+	cr_assert(strstr(err.msg, "not a cgroup of this run") != NULL, "%s",
+	    err.msg);
+	/* gone: nothing holds the fault */
+	rec = record("node-cgroup",
+	    "{\"cgroup\": \"/sys/fs/cgroup/cep-node-r-0123456789abcdef-gone\"}");
+	rec.run_id = (char *)run;
+	cr_assert_eq(cep_undo_apply(NULL, &rec, &err), CEP_OK, "%s", err.msg);
+}
