@@ -600,377 +600,362 @@ static const char *const v_drain[] = {"TARGET_NODE", "NODE_LABEL", NULL};
 static void map_drain(struct lit_ctx *c, struct lit_env *e, struct lit_item *it)
 {
 	node_target(c, e, it);
+}
 
-	/* ---- container-kill: the container's processes signalled in rounds,
+/* ---- container-kill: the container's processes signalled in rounds,
  * the kubelet restarts it ---- */
 
-	static const char *const v_ck[] = {"CHAOS_INTERVAL", "SIGNAL", NULL};
+static const char *const v_ck[] = {"CHAOS_INTERVAL", "SIGNAL", NULL};
 
-	static void map_container_kill(struct lit_ctx * c, struct lit_env * e,
-	    struct lit_item * it)
-	{
-		static const char *const sigs[] = {"SIGKILL", "SIGTERM",
-		    "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
-		    "SIGSTOP", "SIGCONT", NULL};
-		long long every;
-		pod_target(c, e, it);
-		if (env_uint(c, e, "CHAOS_INTERVAL", 10, 1, 24 * 3600, &every))
-			cep_litmus_set(c, it, "interval", "%llds", every);
-		const char *sig = env_word(c, e, "SIGNAL", "SIGKILL", sigs);
-		if (sig != NULL)
-			cep_litmus_set(c, it, "signal", "%s", sig);
-	}
+static void map_container_kill(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	static const char *const sigs[] = {"SIGKILL", "SIGTERM", "SIGINT",
+	    "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT",
+	    NULL};
+	long long every;
+	pod_target(c, e, it);
+	if (env_uint(c, e, "CHAOS_INTERVAL", 10, 1, 24 * 3600, &every))
+		cep_litmus_set(c, it, "interval", "%llds", every);
+	const char *sig = env_word(c, e, "SIGNAL", "SIGKILL", sigs);
+	if (sig != NULL)
+		cep_litmus_set(c, it, "signal", "%s", sig);
+}
 
-	/* ---- node hogs: the runner on the node, workers in a cgroup of the
+/* ---- node hogs: the runner on the node, workers in a cgroup of the
  * node's own (docs/kubernetes.md, "Node targets") ---- */
 
-	static const char *const v_node[] = {"TARGET_NODES", "NODE_LABEL",
-	    "NODES_AFFECTED_PERC", "SEQUENCE", NULL};
+static const char *const v_node[] = {"TARGET_NODES", "NODE_LABEL",
+    "NODES_AFFECTED_PERC", "SEQUENCE", NULL};
 
-	static bool hog_node(struct lit_ctx * c, struct lit_env * e,
-	    struct lit_item * it, char *name, size_t len)
-	{
-		static const char *const seq[] = {"parallel", "serial", NULL};
-		const cep_yaml_node *n;
-		const char *nodes = env_get(e, "TARGET_NODES", &n);
-		bool ok = false;
-		env_refuse(c, e, "NODE_LABEL",
-		    "not supported: cep's node hogs act on "
-		    "one node by name, expected TARGET_NODES");
-		if (nodes == NULL && env_get(e, "NODE_LABEL", NULL) == NULL)
-			env_diag(c, n, "TARGET_NODES",
-			    "missing: expected one node name "
-			    "(Litmus would pick a random node; cep names it)");
-		else if (nodes != NULL &&
-		    (env_list(c, nodes, NULL, NULL) != 1 ||
-		        !next_item(&nodes, name, len) || !valid_pod(name)))
-			env_diag(c, n, "TARGET_NODES",
-			    "expected exactly one node name: "
-			    "one runner runs on one node");
-		else if (nodes != NULL) {
-			cep_litmus_set(c, it, "node", "%s", name);
-			ok = true;
-		}
-		/* one node is chosen whatever the share or the order */
-		long long pct;
-		(void)env_uint(c, e, "NODES_AFFECTED_PERC", 0, 0, 100, &pct);
-		(void)env_word(c, e, "SEQUENCE", "parallel", seq);
-		return ok;
+static bool hog_node(struct lit_ctx *c, struct lit_env *e, struct lit_item *it,
+    char *name, size_t len)
+{
+	static const char *const seq[] = {"parallel", "serial", NULL};
+	const cep_yaml_node *n;
+	const char *nodes = env_get(e, "TARGET_NODES", &n);
+	bool ok = false;
+	env_refuse(c, e, "NODE_LABEL",
+	    "not supported: cep's node hogs act on "
+	    "one node by name, expected TARGET_NODES");
+	if (nodes == NULL && env_get(e, "NODE_LABEL", NULL) == NULL)
+		env_diag(c, n, "TARGET_NODES",
+		    "missing: expected one node name "
+		    "(Litmus would pick a random node; cep names it)");
+	else if (nodes != NULL &&
+	    (env_list(c, nodes, NULL, NULL) != 1 ||
+	        !next_item(&nodes, name, len) || !valid_pod(name)))
+		env_diag(c, n, "TARGET_NODES",
+		    "expected exactly one node name: "
+		    "one runner runs on one node");
+	else if (nodes != NULL) {
+		cep_litmus_set(c, it, "node", "%s", name);
+		ok = true;
 	}
+	/* one node is chosen whatever the share or the order */
+	long long pct;
+	(void)env_uint(c, e, "NODES_AFFECTED_PERC", 0, 0, 100, &pct);
+	(void)env_word(c, e, "SEQUENCE", "parallel", seq);
+	return ok;
+}
 
-	static const char *const v_node_cpu[] = {"NODE_CPU_CORE", "CPU_LOAD",
-	    NULL};
+static const char *const v_node_cpu[] = {"NODE_CPU_CORE", "CPU_LOAD", NULL};
 
-	static void map_node_cpu(struct lit_ctx * c, struct lit_env * e,
-	    struct lit_item * it)
-	{
-		long long cores, load;
-		char node[256];
-		(void)hog_node(c, e, it, node, sizeof(node));
-		/* Litmus's 0 (every core) is refused by the bounds: cep counts */
-		if (env_uint(c, e, "NODE_CPU_CORE", 2, 1, 256, &cores))
-			cep_litmus_set(c, it, "workers", "%lld", cores);
-		if (env_uint(c, e, "CPU_LOAD", 100, 1, 100, &load))
-			cep_litmus_set(c, it, "load", "%lld", load);
-	}
+static void map_node_cpu(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	long long cores, load;
+	char node[256];
+	(void)hog_node(c, e, it, node, sizeof(node));
+	/* Litmus's 0 (every core) is refused by the bounds: cep counts */
+	if (env_uint(c, e, "NODE_CPU_CORE", 2, 1, 256, &cores))
+		cep_litmus_set(c, it, "workers", "%lld", cores);
+	if (env_uint(c, e, "CPU_LOAD", 100, 1, 100, &load))
+		cep_litmus_set(c, it, "load", "%lld", load);
+}
 
-	static const char *const v_node_memory[] =
-	    {"MEMORY_CONSUMPTION_PERCENTAGE", "MEMORY_CONSUMPTION_MEBIBYTES",
-	        "NUMBER_OF_WORKERS", NULL};
+static const char *const v_node_memory[] = {"MEMORY_CONSUMPTION_PERCENTAGE",
+    "MEMORY_CONSUMPTION_MEBIBYTES", "NUMBER_OF_WORKERS", NULL};
 
-	static void map_node_memory(struct lit_ctx * c, struct lit_env * e,
-	    struct lit_item * it)
-	{
-		long long mib, workers;
-		char node[256];
-		(void)hog_node(c, e, it, node, sizeof(node));
-		if (size_not_share(c, e, "MEMORY_CONSUMPTION_MEBIBYTES",
-		        "MEMORY_CONSUMPTION_PERCENTAGE",
-		        "cep's memory-hog holds a size (MiB), not a share of the "
-		        "node's memory",
-		        65536, &mib))
-			cep_litmus_set(c, it, "mib", "%lld", mib);
-		(void)env_uint(c, e, "NUMBER_OF_WORKERS", 1, 1, 1, &workers);
-	}
+static void map_node_memory(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	long long mib, workers;
+	char node[256];
+	(void)hog_node(c, e, it, node, sizeof(node));
+	if (size_not_share(c, e, "MEMORY_CONSUMPTION_MEBIBYTES",
+	        "MEMORY_CONSUMPTION_PERCENTAGE",
+	        "cep's memory-hog holds a size (MiB), not a share of the "
+	        "node's memory",
+	        65536, &mib))
+		cep_litmus_set(c, it, "mib", "%lld", mib);
+	(void)env_uint(c, e, "NUMBER_OF_WORKERS", 1, 1, 1, &workers);
+}
 
-	static const char *const v_node_io[] = {"FILESYSTEM_UTILIZATION_BYTES",
-	    "FILESYSTEM_UTILIZATION_PERCENTAGE", "NUMBER_OF_WORKERS", "CPU",
-	    NULL};
+static const char *const v_node_io[] = {"FILESYSTEM_UTILIZATION_BYTES",
+    "FILESYSTEM_UTILIZATION_PERCENTAGE", "NUMBER_OF_WORKERS", "CPU", NULL};
 
-	/* Litmus's stress-ng also burns CPU cores (CPU, default 1): a cpu-hog
+/* Litmus's stress-ng also burns CPU cores (CPU, default 1): a cpu-hog
  * on the same node, beside the writers. */
-	static void map_node_io(struct lit_ctx * c, struct lit_env * e,
-	    struct lit_item * it)
-	{
-		long long cpu;
-		char node[256];
-		bool named = hog_node(c, e, it, node, sizeof(node));
-		io_size(c, e, it);
-		if (!env_uint(c, e, "CPU", 1, 0, 256, &cpu) || cpu == 0 ||
-		    !named)
-			return;
-		struct lit_item *hog = cep_litmus_new_fault(c, e->exp,
-		    "node-io-stress-cpu", "cpu-hog");
-		if (hog == NULL)
-			return;
-		cep_litmus_set(c, hog, "node", "%s", node);
-		cep_litmus_set(c, hog, "workers", "%lld", cpu);
-	}
+static void map_node_io(struct lit_ctx *c, struct lit_env *e,
+    struct lit_item *it)
+{
+	long long cpu;
+	char node[256];
+	bool named = hog_node(c, e, it, node, sizeof(node));
+	io_size(c, e, it);
+	if (!env_uint(c, e, "CPU", 1, 0, 256, &cpu) || cpu == 0 || !named)
+		return;
+	struct lit_item *hog = cep_litmus_new_fault(c, e->exp,
+	    "node-io-stress-cpu", "cpu-hog");
+	if (hog == NULL)
+		return;
+	cep_litmus_set(c, hog, "node", "%s", node);
+	cep_litmus_set(c, hog, "workers", "%lld", cpu);
+}
 
-	static const struct lit_exp experiments[] = {
-	    {"pod-delete", "pod-delete", 15, false, v_pod_delete,
-	        map_pod_delete},
-	    {"pod-cpu-hog", "cpu-hog", 60, true, v_cpu, map_cpu},
-	    {"pod-memory-hog", "memory-hog", 60, true, v_memory, map_memory},
-	    {"pod-io-stress", "io-stress", 120, true, v_io, map_io},
-	    {"disk-fill", "disk-fill", 60, true, v_disk, map_disk},
-	    {"pod-network-latency", "network-latency", 60, true, v_latency,
-	        map_latency},
-	    {"pod-network-loss", "network-loss", 60, true, v_loss, map_loss},
-	    {"pod-network-corruption", "network-corrupt", 60, true, v_corrupt,
-	        map_corrupt},
-	    {"pod-network-duplication", "network-duplicate", 60, true, v_dup,
-	        map_dup},
-	    {"pod-network-partition", "network-partition", 60, true,
-	        v_partition, map_partition},
-	    {"pod-network-rate-limit", "network-bandwidth", 60, true, v_rate,
-	        map_rate},
-	    {"pod-dns-error", "dns-error", 60, true, v_dns, map_dns},
-	    {"node-taint", "node-taint", 60, false, v_taint, map_taint},
-	    {"node-drain", "node-drain", 60, false, v_drain, map_drain},
-	    {"pod-autoscaler", "deployment-scale", 60, false, v_autoscale,
-	        map_autoscale},
-	    {"container-kill", "container-kill", 20, true, v_ck,
-	        map_container_kill},
-	    {"node-cpu-hog", "cpu-hog", 60, false, v_node_cpu, map_node_cpu},
-	    {"node-memory-hog", "memory-hog", 120, false, v_node_memory,
-	        map_node_memory},
-	    {"node-io-stress", "io-stress", 120, false, v_node_io, map_node_io},
-	};
+static const struct lit_exp experiments[] = {
+    {"pod-delete", "pod-delete", 15, false, v_pod_delete, map_pod_delete},
+    {"pod-cpu-hog", "cpu-hog", 60, true, v_cpu, map_cpu},
+    {"pod-memory-hog", "memory-hog", 60, true, v_memory, map_memory},
+    {"pod-io-stress", "io-stress", 120, true, v_io, map_io},
+    {"disk-fill", "disk-fill", 60, true, v_disk, map_disk},
+    {"pod-network-latency", "network-latency", 60, true, v_latency,
+        map_latency},
+    {"pod-network-loss", "network-loss", 60, true, v_loss, map_loss},
+    {"pod-network-corruption", "network-corrupt", 60, true, v_corrupt,
+        map_corrupt},
+    {"pod-network-duplication", "network-duplicate", 60, true, v_dup, map_dup},
+    {"pod-network-partition", "network-partition", 60, true, v_partition,
+        map_partition},
+    {"pod-network-rate-limit", "network-bandwidth", 60, true, v_rate, map_rate},
+    {"pod-dns-error", "dns-error", 60, true, v_dns, map_dns},
+    {"node-taint", "node-taint", 60, false, v_taint, map_taint},
+    {"node-drain", "node-drain", 60, false, v_drain, map_drain},
+    {"pod-autoscaler", "deployment-scale", 60, false, v_autoscale,
+        map_autoscale},
+    {"container-kill", "container-kill", 20, true, v_ck, map_container_kill},
+    {"node-cpu-hog", "cpu-hog", 60, false, v_node_cpu, map_node_cpu},
+    {"node-memory-hog", "memory-hog", 120, false, v_node_memory,
+        map_node_memory},
+    {"node-io-stress", "io-stress", 120, false, v_node_io, map_node_io},
+};
 #define NEXP (sizeof(experiments) / sizeof(experiments[0]))
 
-	static const char *const supported_names[] = {"pod-delete",
-	    "pod-cpu-hog", "pod-memory-hog", "pod-io-stress", "disk-fill",
-	    "pod-network-latency", "pod-network-loss", "pod-network-corruption",
-	    "pod-network-duplication", "pod-network-partition",
-	    "pod-network-rate-limit", "pod-dns-error", "node-taint",
-	    "node-drain", "pod-autoscaler", "container-kill", "node-cpu-hog",
-	    "node-memory-hog", "node-io-stress", NULL};
-	_Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) ==
-	        NEXP + 1,
-	    "supported names");
+static const char *const supported_names[] = {"pod-delete", "pod-cpu-hog",
+    "pod-memory-hog", "pod-io-stress", "disk-fill", "pod-network-latency",
+    "pod-network-loss", "pod-network-corruption", "pod-network-duplication",
+    "pod-network-partition", "pod-network-rate-limit", "pod-dns-error",
+    "node-taint", "node-drain", "pod-autoscaler", "container-kill",
+    "node-cpu-hog", "node-memory-hog", "node-io-stress", NULL};
+_Static_assert(sizeof(supported_names) / sizeof(supported_names[0]) == NEXP + 1,
+    "supported names");
 
-	/* Experiments whose mechanism cep does not have, with why. */
-	static const struct {
-		const char *name, *why;
-	} refused[] = {
-	    {"pod-dns-spoof", "cep's dns-error fails names, it answers none"},
-	    {"kubelet-service-kill", "cep stops no node service"},
-	    {"node-restart", "cep restarts no node"},
-	};
+/* Experiments whose mechanism cep does not have, with why. */
+static const struct {
+	const char *name, *why;
+} refused[] = {
+    {"pod-dns-spoof", "cep's dns-error fails names, it answers none"},
+    {"kubelet-service-kill", "cep stops no node service"},
+    {"node-restart", "cep restarts no node"},
+};
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 
-	static const char *const refused_names[] = {"pod-dns-spoof",
-	    "kubelet-service-kill", "node-restart", NULL};
-	_Static_assert(sizeof(refused_names) / sizeof(refused_names[0]) ==
-	        NREFUSED + 1,
-	    "refused names");
+static const char *const refused_names[] = {"pod-dns-spoof",
+    "kubelet-service-kill", "node-restart", NULL};
+_Static_assert(sizeof(refused_names) / sizeof(refused_names[0]) == NREFUSED + 1,
+    "refused names");
 
-	const char *const *cep_litmus_supported(void)
-	{
-		return supported_names;
-	}
+const char *const *cep_litmus_supported(void)
+{
+	return supported_names;
+}
 
-	const char *const *cep_litmus_refused(void)
-	{
-		return refused_names;
-	}
+const char *const *cep_litmus_refused(void)
+{
+	return refused_names;
+}
 
-	/* Every experiment: duration, ramp time, the health check. */
-	static const char *const v_common[] = {"TOTAL_CHAOS_DURATION",
-	    "RAMP_TIME", "DEFAULT_APP_HEALTH_CHECK", NULL};
-	/* Pod faults: which pod and container. */
-	static const char *const v_pod[] = {"TARGET_PODS", "TARGET_CONTAINER",
-	    "PODS_AFFECTED_PERC", "SEQUENCE", NULL};
-	/* How Litmus reaches a node or names its own objects: cep finds the
+/* Every experiment: duration, ramp time, the health check. */
+static const char *const v_common[] = {"TOTAL_CHAOS_DURATION", "RAMP_TIME",
+    "DEFAULT_APP_HEALTH_CHECK", NULL};
+/* Pod faults: which pod and container. */
+static const char *const v_pod[] = {"TARGET_PODS", "TARGET_CONTAINER",
+    "PODS_AFFECTED_PERC", "SEQUENCE", NULL};
+/* How Litmus reaches a node or names its own objects: cep finds the
  * container runtime itself and needs no helper image. */
-	static const char *const v_litmus_only[] = {"LIB", "LIB_IMAGE",
-	    "CONTAINER_RUNTIME", "SOCKET_PATH", "TC_IMAGE", "STRESS_IMAGE",
-	    "CHAOS_KILL_COMMAND", "INSTANCE_ID", "SET_HELPER_DATA",
-	    "TERMINATION_GRACE_PERIOD_SECONDS", NULL};
+static const char *const v_litmus_only[] = {"LIB", "LIB_IMAGE",
+    "CONTAINER_RUNTIME", "SOCKET_PATH", "TC_IMAGE", "STRESS_IMAGE",
+    "CHAOS_KILL_COMMAND", "INSTANCE_ID", "SET_HELPER_DATA",
+    "TERMINATION_GRACE_PERIOD_SECONDS", NULL};
 
-	static void check_vars(struct lit_ctx * c, struct lit_env * e,
-	    const struct lit_exp *x)
-	{
-		static const char *const runtimes[] = {"containerd", "crio",
-		    "docker", NULL};
-		char msg[200];
-		for (size_t i = 0; i < e->n; i++) {
-			const char *s = e->names[i];
-			if (cep_yamlget_in_list(s, v_common) ||
-			    cep_yamlget_in_list(s, v_litmus_only) ||
-			    cep_yamlget_in_list(s, x->vars) ||
-			    (x->pod && cep_yamlget_in_list(s, v_pod)) ||
-			    (!x->pod && strncmp(x->name, "node-", 5) == 0 &&
-			        cep_yamlget_in_list(s, v_node)))
-				continue;
-			snprintf(msg, sizeof(msg),
-			    "not a variable cep can honour for "
-			    "%s: refused rather than ignored (docs/litmus.md)",
-			    x->name);
-			env_diag(c, e->name[i], s, msg);
-		}
-		(void)env_word(c, e, "CONTAINER_RUNTIME", "containerd",
-		    runtimes);
+static void check_vars(struct lit_ctx *c, struct lit_env *e,
+    const struct lit_exp *x)
+{
+	static const char *const runtimes[] = {"containerd", "crio", "docker",
+	    NULL};
+	char msg[200];
+	for (size_t i = 0; i < e->n; i++) {
+		const char *s = e->names[i];
+		if (cep_yamlget_in_list(s, v_common) ||
+		    cep_yamlget_in_list(s, v_litmus_only) ||
+		    cep_yamlget_in_list(s, x->vars) ||
+		    (x->pod && cep_yamlget_in_list(s, v_pod)) ||
+		    (!x->pod && strncmp(x->name, "node-", 5) == 0 &&
+		        cep_yamlget_in_list(s, v_node)))
+			continue;
+		snprintf(msg, sizeof(msg),
+		    "not a variable cep can honour for "
+		    "%s: refused rather than ignored (docs/litmus.md)",
+		    x->name);
+		env_diag(c, e->name[i], s, msg);
 	}
+	(void)env_word(c, e, "CONTAINER_RUNTIME", "containerd", runtimes);
+}
 
-	/* TOTAL_CHAOS_DURATION, RAMP_TIME, DEFAULT_APP_HEALTH_CHECK. */
-	static void map_common(struct lit_ctx * c, struct lit_env * e,
-	    const struct lit_exp *x, struct lit_item *it)
-	{
-		static const char *const bools[] = {"true", "false", NULL};
-		long long secs;
-		if (env_uint(c, e, "TOTAL_CHAOS_DURATION", x->duration, 1,
-		        366LL * 24 * 3600, &secs))
-			snprintf(c->nat->duration, sizeof(c->nat->duration),
-			    "%llds", secs);
-		/* cep has no wait around the chaos phase: a ramp would be dropped */
-		const cep_yaml_node *n;
-		const char *ramp = env_get(e, "RAMP_TIME", &n);
-		char msg[200], b[80];
-		if (ramp != NULL && strcmp(ramp, "0") != 0) {
-			snprintf(msg, sizeof(msg),
-			    "\"%s\" is not supported: cep waits "
-			    "no ramp time before and after the chaos phase, expected 0",
-			    cep_exp_val_shown(ramp, b, sizeof(b)));
-			env_diag(c, n, "RAMP_TIME", msg);
-		}
-		const char *hc = env_word(c, e, "DEFAULT_APP_HEALTH_CHECK",
-		    c->health_default ? "true" : "false", bools);
-		if (hc != NULL && strcmp(hc, "true") == 0)
-			cep_litmus_health_probe(c, it);
+/* TOTAL_CHAOS_DURATION, RAMP_TIME, DEFAULT_APP_HEALTH_CHECK. */
+static void map_common(struct lit_ctx *c, struct lit_env *e,
+    const struct lit_exp *x, struct lit_item *it)
+{
+	static const char *const bools[] = {"true", "false", NULL};
+	long long secs;
+	if (env_uint(c, e, "TOTAL_CHAOS_DURATION", x->duration, 1,
+	        366LL * 24 * 3600, &secs))
+		snprintf(c->nat->duration, sizeof(c->nat->duration), "%llds",
+		    secs);
+	/* cep has no wait around the chaos phase: a ramp would be dropped */
+	const cep_yaml_node *n;
+	const char *ramp = env_get(e, "RAMP_TIME", &n);
+	char msg[200], b[80];
+	if (ramp != NULL && strcmp(ramp, "0") != 0) {
+		snprintf(msg, sizeof(msg),
+		    "\"%s\" is not supported: cep waits "
+		    "no ramp time before and after the chaos phase, expected 0",
+		    cep_exp_val_shown(ramp, b, sizeof(b)));
+		env_diag(c, n, "RAMP_TIME", msg);
 	}
+	const char *hc = env_word(c, e, "DEFAULT_APP_HEALTH_CHECK",
+	    c->health_default ? "true" : "false", bools);
+	if (hc != NULL && strcmp(hc, "true") == 0)
+		cep_litmus_health_probe(c, it);
+}
 
-	static bool read_env(struct lit_ctx * c, const cep_yaml_node *list,
-	    const char *path, struct lit_env *e)
-	{
-		static const char *const keys[] = {"name", "value", NULL};
-		if (list == NULL || cep_yamldoc_kind(list) == CEP_YAML_NULL)
-			return true;
-		if (cep_yamldoc_kind(list) != CEP_YAML_SEQ ||
-		    cep_yamldoc_len(list) > LIT_MAX_ENV) {
-			cep_exp_val_diag(c->v, list, path,
-			    "expected a list of at most "
-			    "%d {name, value} items",
-			    LIT_MAX_ENV);
-			return false;
-		}
-		for (size_t i = 0; i < cep_yamldoc_len(list); i++) {
-			const cep_yaml_node *it = cep_yamldoc_at(list, i);
-			const cep_yaml_node *nn = cep_yamldoc_get(it, "name");
-			const cep_yaml_node *vn = cep_yamldoc_get(it, "value");
-			const char *name = cep_yamldoc_scalar(nn);
-			size_t k = 0;
-			const cep_yaml_node *bad = cep_yamlget_unknown(it, keys,
-			    &k);
-			if (cep_yamldoc_kind(it) != CEP_YAML_MAP ||
-			    name == NULL || bad != NULL ||
-			    (vn != NULL &&
-			        cep_yamldoc_kind(vn) != CEP_YAML_SCALAR &&
-			        cep_yamldoc_kind(vn) != CEP_YAML_NULL)) {
-				cep_exp_val_diag(c->v, bad ? bad : it, path,
-				    "expected {name, value} with a scalar value "
-				    "(valueFrom is not supported)");
-				continue;
-			}
-			for (size_t j = 0; j < e->n; j++)
-				if (strcmp(e->names[j], name) == 0)
-					env_diag(c, nn, name, "given twice");
-			const char *val = cep_yamldoc_scalar(vn);
-			e->name[e->n] = nn;
-			e->val[e->n] = vn;
-			e->names[e->n] = name;
-			e->vals[e->n++] = val != NULL && *val != '\0' ? val :
-			                                                NULL;
-		}
+static bool read_env(struct lit_ctx *c, const cep_yaml_node *list,
+    const char *path, struct lit_env *e)
+{
+	static const char *const keys[] = {"name", "value", NULL};
+	if (list == NULL || cep_yamldoc_kind(list) == CEP_YAML_NULL)
 		return true;
+	if (cep_yamldoc_kind(list) != CEP_YAML_SEQ ||
+	    cep_yamldoc_len(list) > LIT_MAX_ENV) {
+		cep_exp_val_diag(c->v, list, path,
+		    "expected a list of at most "
+		    "%d {name, value} items",
+		    LIT_MAX_ENV);
+		return false;
 	}
-
-	static const struct lit_exp *find_exp(struct lit_ctx * c,
-	    const cep_yaml_node *nn, const char *name)
-	{
-		char b[80];
-		for (size_t i = 0; name != NULL && i < NEXP; i++)
-			if (strcmp(experiments[i].name, name) == 0)
-				return &experiments[i];
-		for (size_t i = 0; name != NULL && i < NREFUSED; i++)
-			if (strcmp(refused[i].name, name) == 0) {
-				cep_exp_val_diag(c->v, nn, "name",
-				    "experiment %s is not "
-				    "supported: %s",
-				    name, refused[i].why);
-				return NULL;
-			}
-		cep_exp_val_diag(c->v, nn, "name",
-		    "experiment \"%s\" is not one cep "
-		    "runs (docs/litmus.md lists them)",
-		    cep_exp_val_shown(name ? name : "", b, sizeof(b)));
-		return NULL;
-	}
-
-	/* spec.experiments[0].spec.components */
-	static void read_components(struct lit_ctx * c,
-	    const cep_yaml_node *comp, const char *path, struct lit_env *e)
-	{
-		static const char *const mapped[] = {"env", NULL};
-		/* how Litmus schedules its experiment pod */
-		static const char *const accepted[] = {"experimentImage",
-		    "experimentAnnotations", "nodeSelector", "resources",
-		    "tolerations", "securityContext", NULL};
-		char p[160];
-		cep_litmus_keys(c, comp, path, mapped, accepted);
-		snprintf(p, sizeof(p), "%s.env", path);
-		(void)read_env(c, cep_yamldoc_get(comp, "env"), p, e);
-	}
-
-	/* The experiment's spec: its variables mapped onto it, then probes. */
-	static void read_exp_spec(struct lit_ctx * c, const struct lit_exp *x,
-	    const cep_yaml_node *spec, const char *path, struct lit_item *it,
-	    struct lit_env *e)
-	{
-		static const char *const keys[] = {"components", "probe", NULL};
-		char p[160];
-		cep_litmus_keys(c, spec, path, keys, NULL);
-		snprintf(p, sizeof(p), "%s.components", path);
-		read_components(c, cep_yamldoc_get(spec, "components"), p, e);
-		check_vars(c, e, x);
-		x->map(c, e, it);
-		map_common(c, e, x, it);
-		snprintf(p, sizeof(p), "%s.probe", path);
-		cep_litmus_probes(c, cep_yamldoc_get(spec, "probe"), p);
-	}
-
-	void cep_litmus_experiment(struct lit_ctx * c, const cep_yaml_node *exp,
-	    const char *path)
-	{
-		static const char *const keys[] = {"name", "spec", NULL};
-		char p[160];
-		cep_litmus_keys(c, exp, path, keys, NULL);
-		const cep_yaml_node *nn = cep_yamldoc_get(exp, "name");
-		const struct lit_exp *x = find_exp(c, nn ? nn : exp,
-		    cep_yamldoc_scalar(nn));
-		if (x == NULL)
-			return;
-		struct lit_env *e = calloc(1, sizeof(*e));
-		struct lit_item *it = cep_litmus_new_fault(c, exp, x->name,
-		    x->type);
-		if (e == NULL || it == NULL) {
-			c->failed_alloc = e == NULL;
-			free(e);
-			return;
+	for (size_t i = 0; i < cep_yamldoc_len(list); i++) {
+		const cep_yaml_node *it = cep_yamldoc_at(list, i);
+		const cep_yaml_node *nn = cep_yamldoc_get(it, "name");
+		const cep_yaml_node *vn = cep_yamldoc_get(it, "value");
+		const char *name = cep_yamldoc_scalar(nn);
+		size_t k = 0;
+		const cep_yaml_node *bad = cep_yamlget_unknown(it, keys, &k);
+		if (cep_yamldoc_kind(it) != CEP_YAML_MAP || name == NULL ||
+		    bad != NULL ||
+		    (vn != NULL && cep_yamldoc_kind(vn) != CEP_YAML_SCALAR &&
+		        cep_yamldoc_kind(vn) != CEP_YAML_NULL)) {
+			cep_exp_val_diag(c->v, bad ? bad : it, path,
+			    "expected {name, value} with a scalar value "
+			    "(valueFrom is not supported)");
+			continue;
 		}
-		e->exp = nn;
-		snprintf(p, sizeof(p), "%s.spec", path);
-		read_exp_spec(c, x, cep_yamldoc_get(exp, "spec"), p, it, e);
-		free(e);
+		for (size_t j = 0; j < e->n; j++)
+			if (strcmp(e->names[j], name) == 0)
+				env_diag(c, nn, name, "given twice");
+		const char *val = cep_yamldoc_scalar(vn);
+		e->name[e->n] = nn;
+		e->val[e->n] = vn;
+		e->names[e->n] = name;
+		e->vals[e->n++] = val != NULL && *val != '\0' ? val : NULL;
 	}
+	return true;
+}
+
+static const struct lit_exp *find_exp(struct lit_ctx *c,
+    const cep_yaml_node *nn, const char *name)
+{
+	char b[80];
+	for (size_t i = 0; name != NULL && i < NEXP; i++)
+		if (strcmp(experiments[i].name, name) == 0)
+			return &experiments[i];
+	for (size_t i = 0; name != NULL && i < NREFUSED; i++)
+		if (strcmp(refused[i].name, name) == 0) {
+			cep_exp_val_diag(c->v, nn, "name",
+			    "experiment %s is not "
+			    "supported: %s",
+			    name, refused[i].why);
+			return NULL;
+		}
+	cep_exp_val_diag(c->v, nn, "name",
+	    "experiment \"%s\" is not one cep "
+	    "runs (docs/litmus.md lists them)",
+	    cep_exp_val_shown(name ? name : "", b, sizeof(b)));
+	return NULL;
+}
+
+/* spec.experiments[0].spec.components */
+static void read_components(struct lit_ctx *c, const cep_yaml_node *comp,
+    const char *path, struct lit_env *e)
+{
+	static const char *const mapped[] = {"env", NULL};
+	/* how Litmus schedules its experiment pod */
+	static const char *const accepted[] = {"experimentImage",
+	    "experimentAnnotations", "nodeSelector", "resources", "tolerations",
+	    "securityContext", NULL};
+	char p[160];
+	cep_litmus_keys(c, comp, path, mapped, accepted);
+	snprintf(p, sizeof(p), "%s.env", path);
+	(void)read_env(c, cep_yamldoc_get(comp, "env"), p, e);
+}
+
+/* The experiment's spec: its variables mapped onto it, then probes. */
+static void read_exp_spec(struct lit_ctx *c, const struct lit_exp *x,
+    const cep_yaml_node *spec, const char *path, struct lit_item *it,
+    struct lit_env *e)
+{
+	static const char *const keys[] = {"components", "probe", NULL};
+	char p[160];
+	cep_litmus_keys(c, spec, path, keys, NULL);
+	snprintf(p, sizeof(p), "%s.components", path);
+	read_components(c, cep_yamldoc_get(spec, "components"), p, e);
+	check_vars(c, e, x);
+	x->map(c, e, it);
+	map_common(c, e, x, it);
+	snprintf(p, sizeof(p), "%s.probe", path);
+	cep_litmus_probes(c, cep_yamldoc_get(spec, "probe"), p);
+}
+
+void cep_litmus_experiment(struct lit_ctx *c, const cep_yaml_node *exp,
+    const char *path)
+{
+	static const char *const keys[] = {"name", "spec", NULL};
+	char p[160];
+	cep_litmus_keys(c, exp, path, keys, NULL);
+	const cep_yaml_node *nn = cep_yamldoc_get(exp, "name");
+	const struct lit_exp *x = find_exp(c, nn ? nn : exp,
+	    cep_yamldoc_scalar(nn));
+	if (x == NULL)
+		return;
+	struct lit_env *e = calloc(1, sizeof(*e));
+	struct lit_item *it = cep_litmus_new_fault(c, exp, x->name, x->type);
+	if (e == NULL || it == NULL) {
+		c->failed_alloc = e == NULL;
+		free(e);
+		return;
+	}
+	e->exp = nn;
+	snprintf(p, sizeof(p), "%s.spec", path);
+	read_exp_spec(c, x, cep_yamldoc_get(exp, "spec"), p, it, e);
+	free(e);
+}

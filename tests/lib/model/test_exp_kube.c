@@ -323,53 +323,52 @@ Test(exp_kube, pod_targets_by_selector)
 	                "count: 1}\n",
 	    "spec.faults[0].labelSelector: labelSelector is for kubernetes "
 	    "targets, but spec.target.kind is host");
-	Test(exp_kube, node_targets_of_the_hogs)
-	{
-		cep_exp *e = parse_ok(KUBE
-		    "  faults:\n"
-		    "    - {name: c, type: cpu-hog, node: node-2, workers: 2}\n"
-		    "    - {name: m, type: memory-hog, node: node-2, mib: 8}\n"
-		    "    - {name: i, type: io-stress, node: node-2, path: /var/tmp}\n");
-		cr_assert_str_eq(cep_exp_str(cep_exp_fault(e, 0), "node"),
-		    "node-2");
-		cr_assert(!cep_exp_has(cep_exp_fault(e, 0), "pod"));
-		cep_exp_free(e);
-		expect_one(KUBE
-		    "  faults:\n"
-		    "    - {name: c, type: cpu-hog, node: n, pod: w}\n",
-		    "spec.faults[0].node: node and pod (or container, labelSelector) both given");
-		expect_one(KUBE
-		    "  faults:\n"
-		    "    - {name: c, type: cpu-hog, node: n, container: w}\n",
-		    "spec.faults[0].node: node and pod (or container, labelSelector) both given");
-		expect_one(HOST "  faults:\n"
-		                "    - {name: c, type: cpu-hog, node: n}\n",
-		    "spec.faults[0].node: node is for kubernetes targets, but "
-		    "spec.target.kind is host");
-		expect_one(KUBE "  faults:\n"
-		                "    - {name: c, type: cpu-hog, node: N_1}\n",
-		    "spec.faults[0].node: ");
-	}
+}
 
-	Test(exp_kube, container_kill)
-	{
-		cep_exp *e = parse_ok(
-		    KUBE "  faults:\n"
-		         "    - {name: k, type: container-kill, pod: "
-		         "web-0, container: web}\n");
-		const cep_exp_item *it = cep_exp_fault(e, 0);
-		cr_assert_str_eq(cep_exp_str(it, "signal"), "SIGKILL");
-		cr_assert_eq(cep_exp_int(it, "interval"), 10000);
-		cep_exp_free(e);
-		expect_one(KUBE "  faults:\n"
-		                "    - {name: k, type: container-kill}\n",
-		    "fault type \"container-kill\" on a kubernetes target acts on a "
-		    "pod: missing 'pod'");
-		expect_one(HOST "  faults:\n"
-		                "    - {name: k, type: container-kill}\n",
-		    "fault type \"container-kill\" acts on kubernetes targets only");
-		expect_one(KUBE "  faults:\n"
-		                "    - {name: k, type: container-kill, pod: w, "
-		                "signal: SIGSEGV}\n",
-		    "spec.faults[0].signal");
-	}
+Test(exp_kube, node_targets_of_the_hogs)
+{
+	cep_exp *e = parse_ok(KUBE
+	    "  faults:\n"
+	    "    - {name: c, type: cpu-hog, node: node-2, workers: 2}\n"
+	    "    - {name: m, type: memory-hog, node: node-2, mib: 8}\n"
+	    "    - {name: i, type: io-stress, node: node-2, path: /var/tmp}\n");
+	cr_assert_str_eq(cep_exp_str(cep_exp_fault(e, 0), "node"), "node-2");
+	cr_assert(!cep_exp_has(cep_exp_fault(e, 0), "pod"));
+	cep_exp_free(e);
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, node: n, pod: w}\n",
+	    "spec.faults[0].node: node and pod (or container, labelSelector) both given");
+	expect_one(KUBE
+	    "  faults:\n"
+	    "    - {name: c, type: cpu-hog, node: n, container: w}\n",
+	    "spec.faults[0].node: node and pod (or container, labelSelector) both given");
+	expect_one(HOST "  faults:\n"
+	                "    - {name: c, type: cpu-hog, node: n}\n",
+	    "spec.faults[0].node: node is for kubernetes targets, but "
+	    "spec.target.kind is host");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, node: N_1}\n",
+	    "spec.faults[0].node: ");
+}
+
+Test(exp_kube, container_kill)
+{
+	cep_exp *e = parse_ok(KUBE "  faults:\n"
+	                           "    - {name: k, type: container-kill, pod: "
+	                           "web-0, container: web}\n");
+	const cep_exp_item *it = cep_exp_fault(e, 0);
+	cr_assert_str_eq(cep_exp_str(it, "signal"), "SIGKILL");
+	cr_assert_eq(cep_exp_int(it, "interval"), 10000);
+	cep_exp_free(e);
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: k, type: container-kill}\n",
+	    "fault type \"container-kill\" on a kubernetes target acts on a "
+	    "pod: missing 'pod'");
+	expect_one(HOST "  faults:\n"
+	                "    - {name: k, type: container-kill}\n",
+	    "fault type \"container-kill\" acts on kubernetes targets only");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: k, type: container-kill, pod: w, "
+	                "signal: SIGSEGV}\n",
+	    "spec.faults[0].signal");
+}

@@ -1053,5 +1053,11 @@ Test(litmus, container_kill)
 	cep_exp_free(e);
 	refused_env("container-kill", POD ENV("SIGNAL", "SIGSEGV"), 13,
 	    "env SIGNAL: \"SIGSEGV\" is not supported");
-	refused_env("container-kill", "", 8, "env TARGET_PODS");
+	/* no TARGET_PODS: one pod of the applabel's, as for the other pod
+	 * experiments */
+	e = map_ok("container-kill", "", NULL);
+	f = fault(e, "container-kill");
+	cr_assert_not_null(cep_exp_str(f, "labelSelector"));
+	cr_assert_eq(cep_exp_int(f, "count"), 1);
+	cep_exp_free(e);
 }
