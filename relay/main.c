@@ -38,6 +38,9 @@ static void sd_status(void *arg, char *buf, size_t len)
 	relay_describe(arg, buf, len);
 }
 
+/* Well under systemd's TimeoutStopSec (90 s by default) */
+#define CEP_RELAY_STOP_GRACE_MS 15000
+
 int main(int argc, char **argv)
 {
 	cep_daemon_args args = {0};
@@ -72,6 +75,9 @@ int main(int argc, char **argv)
 	    .arg = relay};
 	cep_sd *sd = cep_daemon_ready(&sdo);
 	cep_daemon_wait_stop(sd, "stopping: answering parked calls");
+	/* the spool is on disk at every moment: a stop bounded in time is
+	 * safe, and nng's close can hang behind broken pipes */
+	cep_daemon_stop_guard(CEP_RELAY_STOP_GRACE_MS);
 	cep_sdnotify_free(sd);
 	cep_metrics_stop(metrics);
 	relay_free(relay);

@@ -5,9 +5,13 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -92,6 +96,32 @@ cep_sd *cep_daemon_ready(const cep_sd_ops *ops)
 	if (cep_sdnotify_start(ops, &sd, &err) != CEP_OK)
 		cep_log_error(NULL, "systemd notification: %s", err.msg);
 	return sd;
+}
+
+static void *stop_guard_main(void *arg)
+{
+	int ms = (int)(intptr_t)arg;
+	struct timespec ts = {.tv_sec = ms / 1000,
+	    .tv_nsec = (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	cep_log_warn(NULL,
+	    "shutdown did not end within %d ms (a close that never returned); "
+	    "exiting now: what is on disk is complete",
+	    ms);
+	_exit(0);
+	return NULL;
+}
+
+void cep_daemon_stop_guard(int ms)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, stop_guard_main, (void *)(intptr_t)ms) != 0)
+		cep_log_warn(NULL, "no shutdown guard: thread not started");
+	pthread_attr_destroy(&a);
 }
 
 int cep_daemon_wait_stop(cep_sd *sd, const char *what)

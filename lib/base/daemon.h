@@ -57,5 +57,11 @@ cep_sd *cep_daemon_ready(const cep_sd_ops *ops);
  * The caller then stops its work, frees sd (before what its ops read)
  * and logs "stopped". */
 int cep_daemon_wait_stop(cep_sd *sd, const char *what);
+/* Bounds the shutdown that follows: if the process still runs ms from now,
+ * it logs why and _exit(0)s. For a daemon whose state is on disk at every
+ * moment (the relay: spool fsynced, nothing held in memory only), where a
+ * library's close that never returns (nng 1.5.2 with a thousand broken
+ * pipes, docs/performance.md) must not keep the service from stopping. */
+void cep_daemon_stop_guard(int ms);
 
 #endif
