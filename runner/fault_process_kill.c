@@ -344,7 +344,7 @@ static int ck_describe(const cep_exp_item *it, char *target, size_t tlen,
 {
 	pk_sel sel;
 	int sig;
-	const char *canon;
+	const char *canon = NULL;
 	int rc = parse_signal(runner_param_str(it, "signal", "SIGKILL"), &sig,
 	    &canon, err);
 	if (rc == CEP_OK)
