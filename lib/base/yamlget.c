@@ -35,6 +35,8 @@ int cep_yamlget_bad(cep_yamlget *g, const cep_yaml_node *n, const char *key,
 
 bool cep_yamlget_in_list(const char *s, const char *const *list)
 {
+	if (s == NULL) /* not a scalar (a mapping used as a key): in no list */
+		return false;
 	for (size_t i = 0; list[i] != NULL; i++) {
 		if (strcmp(s, list[i]) == 0)
 			return true;

@@ -165,6 +165,11 @@ void cep_litmus_keys(struct lit_ctx *c, const cep_yaml_node *map,
 	for (size_t i = 0; i < cep_yamldoc_len(map); i++) {
 		const cep_yaml_node *key = cep_yamldoc_key_at(map, i);
 		const char *s = cep_yamldoc_scalar(key);
+		if (s == NULL) { /* found by fuzz_litmus: `? [a]: b` */
+			cep_exp_val_diag(c->v, key, path,
+			    "a key that is not a scalar, expected a name");
+			continue;
+		}
 		if (cep_yamlget_in_list(s, mapped) ||
 		    (accepted && cep_yamlget_in_list(s, accepted)))
 			continue;
