@@ -40,8 +40,11 @@ typedef struct cep_exec_pods {
 	size_t n;
 	char pod[CEP_EXEC_MAX_PODS][254];
 	char container[CEP_EXEC_MAX_PODS][64]; /* "" = the only one */
-	/* pods chosen by the runner, by label selector: pod[i] is "" */
+	/* pods chosen by the runner, by label selector: pod[i] is "", and
+	 * count[i] or percent[i] of the Running matches (the largest asked
+	 * when several faults share the selector) */
 	char selector[CEP_EXEC_MAX_PODS][1025];
+	int64_t count[CEP_EXEC_MAX_PODS], percent[CEP_EXEC_MAX_PODS];
 	unsigned caps;     /* CEP_KCAP_* (kube_pod.h) */
 	bool cgroupfs;     /* the node's cgroupfs */
 	char node[254];    /* node targets (hogs with `node`); "" = none */

@@ -26,7 +26,6 @@
 
 #include "exp.h"
 #include "kube_pod.h"
-#include "podtarget.h"
 #include "log.h"
 #include "secret.h"
 #include "clock.h"
@@ -116,86 +115,6 @@ static int ours_already(krun *kr, cep_kube *k, const cep_kube_res *res,
 	return CEP_OK;
 }
 
-/* One pod target's node into kr->node: all on one node (one runner runs
- * on one node; docs/kubernetes.md, "Pods by label selector"). */
-static int same_node(krun *kr, const char *what, const char *node, cep_err *err)
-{
-	if (kr->node[0] != '\0' && strcmp(kr->node, node) != 0)
-		return cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "pod targets "
-		    "on two nodes (%s, %.200s on %s): one runner runs on one "
-		    "node, expected one experiment per node",
-		    kr->node, what, node);
-	snprintf(kr->node, sizeof(kr->node), "%s", node);
-	return CEP_OK;
-}
-
-/* A label selector: the runner chooses among the Running pods matching
- * at injection, so every one of them must be usable and on the node. */
-static int resolve_selector(krun *kr, cep_kube *k, size_t i, cep_err *err)
-{
-	const char *sel = kr->pods.selector[i], *ctr = kr->pods.container[i];
-	cep_kube_list_opts o = {.label_selector = sel};
-	json_t *items = NULL, *obj;
-	size_t j, running = 0;
-	int rv = cep_kube_list(k, &cep_kube_pods, kr->ns, &o, &items, NULL, 0,
-	    err);
-	json_array_foreach(items, j, obj)
-	{
-		const char *phase = delegate_kx_obj_str(obj, "status", "phase");
-		cep_podtarget t;
-		if (rv != CEP_OK || phase == NULL ||
-		    strcmp(phase, "Running") != 0)
-			continue;
-		running++;
-		rv = cep_podtarget_read(obj, ctr[0] ? ctr : NULL, &t, err);
-		if (rv == CEP_OK)
-			rv = same_node(kr,
-			    delegate_kx_obj_str(obj, "metadata", "name"),
-			    t.node, err);
-	}
-	json_decref(items);
-	if (rv == CEP_OK && running == 0)
-		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
-		    "no Running pod matches");
-	return rv == CEP_OK ?
-	    CEP_OK :
-	    cep_err_wrap(err, "pod target %s selector %.300s", kr->ns, sel);
-}
-
-/* Pod targets: each must be Running on a node, with its container
- * running, and all on one node. The runner reads them again before
- * acting (they may move meanwhile). */
-static int resolve_node(krun *kr, cep_kube *k, cep_err *err)
-{
-	/* a node target names the node itself */
-	snprintf(kr->node, sizeof(kr->node), "%s", kr->pods.node);
-	for (size_t i = 0; i < kr->pods.n; i++) {
-		const char *name = kr->pods.pod[i],
-		           *ctr = kr->pods.container[i];
-		if (name[0] == '\0') {
-			int rv = resolve_selector(kr, k, i, err);
-			if (rv != CEP_OK)
-				return rv;
-			continue;
-		}
-		json_t *obj = NULL;
-		cep_podtarget t;
-		int rv = cep_kube_get(k, &cep_kube_pods, kr->ns, name, &obj,
-		    err);
-		if (rv == CEP_OK)
-			rv = cep_podtarget_read(obj, ctr[0] ? ctr : NULL, &t,
-			    err);
-		json_decref(obj);
-		if (rv == CEP_OK)
-			rv = same_node(kr, name, t.node, err);
-		if (rv != CEP_OK)
-			return cep_err_wrap(err, "pod target %s/%s", kr->ns,
-			    name);
-	}
-	return CEP_OK;
-}
-
 /* Pod, then Secret owned by it (the pod waits in ContainerCreating until
  * its secret volume exists, so the order costs nothing). */
 static int create_objects(krun *kr, cep_kube *k, cep_err *err)
@@ -215,7 +134,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 		return cep_err_set(err, CEP_CANCELLED,
 		    "killed before the pod "
 		    "was created");
-	int rv = resolve_node(kr, k, err);
+	int rv = delegate_kx_resolve_node(kr, k, err);
 	if (rv != CEP_OK)
 		return rv;
 	p.node = kr->node;

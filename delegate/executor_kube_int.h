@@ -2,7 +2,8 @@
  * executor_kube_int.h - what the files of the kubernetes executor share:
  * executor_kube.c (the ops: launch, poll, kill, undo, adopt) on top of
  * executor_kube_watch.c (the pod's watch), executor_kube_cleanup.c
- * (cleanup runners), executor_kube_collect.c (start-time collection), and
+ * (cleanup runners), executor_kube_collect.c (start-time collection),
+ * executor_kube_place.c (the runner's node), and
  * executor_kube_run.c (helpers all of them use). Calls go down only. Not
  * for use outside these files.
  *
@@ -17,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "connector.h"
 #include "executor.h"
@@ -117,6 +119,28 @@ void delegate_kx_clean_stash(kube_exec *kx, const krun *kr);
 enum cep_exec_state delegate_kx_node_undo(void *impl, const char *run_id,
     const char *recs_json, char **undone, cep_err *err);
 void delegate_kx_clean_free_all(kube_exec *kx);
+
+/* executor_kube_place.c: the node of a pod-target run's runner into
+ * kr->node (named pods and node targets fix it; label selectors leave a
+ * choice among the nodes holding their share). The place table is the
+ * pure part: per node, the Running matches of each selector; pick keeps
+ * a fixed *node (checking it holds every share) or chooses among the
+ * nodes that do, rnd picking one; FAILED_PRECONDITION naming the
+ * selector and the count on each node when none does. */
+int delegate_kx_resolve_node(krun *kr, cep_kube *k, cep_err *err);
+typedef struct kx_place {
+	size_t nsel;
+	const char *sel[CEP_EXEC_MAX_PODS];
+	size_t want[CEP_EXEC_MAX_PODS], total[CEP_EXEC_MAX_PODS];
+	size_t nnodes;
+	struct kx_place_node *nodes;
+} kx_place;
+void delegate_kx_place_init(kx_place *p);
+int delegate_kx_place_add(kx_place *p, size_t sel, const char *node,
+    cep_err *err);
+int delegate_kx_place_pick(const kx_place *p, char *node, size_t len,
+    uint32_t rnd, cep_err *err);
+void delegate_kx_place_free(kx_place *p);
 
 /* executor_kube_collect.c: starts one collection thread per connector
  * (delegate_executor_kube_collect); are they all done; waits for them (they

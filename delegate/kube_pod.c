@@ -171,8 +171,15 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 		        strcmp(out->selector[j], pod ? "" : sel) != 0 ||
 		        strcmp(out->container[j], ctr ? ctr : "") != 0))
 			j++;
-		if (j < out->n)
+		int64_t cnt = pod ? 0 : cep_exp_int(it, "count"),
+			pct = pod ? 0 : cep_exp_int(it, "percentage");
+		if (j < out->n) {
+			if (cnt > out->count[j])
+				out->count[j] = cnt;
+			if (pct > out->percent[j])
+				out->percent[j] = pct;
 			continue;
+		}
 		if (out->n == CEP_EXEC_MAX_PODS)
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
 			    "more than "
@@ -184,6 +191,8 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 		    pod ? "" : sel);
 		snprintf(out->container[j], sizeof(out->container[j]), "%s",
 		    ctr ? ctr : "");
+		out->count[j] = cnt;
+		out->percent[j] = pct;
 		out->n++;
 	}
 	return CEP_OK;

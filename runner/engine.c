@@ -205,6 +205,15 @@ static bool setup_faults(run *r)
 	return true;
 }
 
+/* The node this runner runs on (a Pod runner: the downward API's
+ * spec.nodeName), NULL elsewhere: a node-level fault works on the pods of
+ * its own node only. */
+static const char *own_node(void)
+{
+	const char *node = getenv("CEP_NODE_NAME");
+	return node != NULL && node[0] != '\0' ? node : NULL;
+}
+
 /* A fault with labelSelector at injection: its pods chosen now, one slot
  * each, the fault id "<id>/<pod>". Unused slots keep pod "". */
 static int choose_pods(run *r, size_t first)
@@ -222,7 +231,7 @@ static int choose_pods(run *r, size_t first)
 	    cep_err_set(&err, CEP_RESOURCE_EXHAUSTED, "no memory") :
 	    runner_podsel_choose(cep_exp_str(f->it, "labelSelector"),
 	        cep_exp_int(f->it, "count"), cep_exp_int(f->it, "percentage"),
-	        pods, k, &n, &matching, &capped, &err);
+	        own_node(), pods, k, &n, &matching, &capped, &err);
 	if (rc != CEP_OK) {
 		set_error(r, "fault %s: %s", f->id, err.msg);
 		runner_emit_fault(r->sink, f->id, f->ops->type, "failed",

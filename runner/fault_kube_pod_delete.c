@@ -17,6 +17,7 @@
 #include "kube_target.h"
 #include "params.h"
 #include "pod_select.h"
+#include "podtarget.h"
 #include "clock.h"
 
 #define MAX_PODS 10000
@@ -144,10 +145,11 @@ static int pd_round(pd_state *s, const cep_fault_ctx *ctx, cep_err *err)
 	}
 	size_t total = json_array_size(items);
 	const char **names = calloc(total ? total : 1, sizeof(*names));
-	size_t n = names != NULL ? runner_podsel_running(items, names,
-	                               total < MAX_PODS ? total : MAX_PODS) :
+	size_t n = names != NULL ? runner_podsel_running(items, NULL, names,
+	                               total < MAX_PODS ? total : MAX_PODS,
+	                               NULL) :
 	                           0;
-	size_t want = runner_podsel_quota(s->count, s->percent, n);
+	size_t want = cep_podtarget_quota(s->count, s->percent, n);
 	int deleted = 0;
 	if (want > s->max && (want = s->max) > 0)
 		runner_emit_log(ctx->sink,

@@ -9,12 +9,14 @@
 
 #include "clock.h"
 #include "kube_target.h"
+#include "podtarget.h"
 
 #define MAX_PODS 10000
 
-size_t runner_podsel_running(json_t *items, const char **names, size_t cap)
+size_t runner_podsel_running(json_t *items, const char *node,
+    const char **names, size_t cap, size_t *all)
 {
-	size_t n = 0, i;
+	size_t n = 0, running = 0, i;
 	json_t *pod;
 	json_array_foreach(items, i, pod)
 	{
@@ -23,11 +25,19 @@ size_t runner_podsel_running(json_t *items, const char **names, size_t cap)
 		    json_object_get(json_object_get(pod, "status"), "phase"));
 		const char *name = json_string_value(
 		    json_object_get(md, "name"));
-		if (n < cap && name != NULL && phase != NULL &&
-		    strcmp(phase, "Running") == 0 &&
-		    json_object_get(md, "deletionTimestamp") == NULL)
+		const char *on = json_string_value(json_object_get(
+		    json_object_get(pod, "spec"), "nodeName"));
+		if (name == NULL || phase == NULL ||
+		    strcmp(phase, "Running") != 0 ||
+		    json_object_get(md, "deletionTimestamp") != NULL)
+			continue;
+		running++;
+		if (n < cap &&
+		    (node == NULL || (on != NULL && strcmp(on, node) == 0)))
 			names[n++] = name;
 	}
+	if (all != NULL)
+		*all = running;
 	for (size_t j = n; j > 1; j--) {
 		uint32_t r = 0;
 		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -40,16 +50,9 @@ size_t runner_podsel_running(json_t *items, const char **names, size_t cap)
 	return n;
 }
 
-size_t runner_podsel_quota(int64_t count, int64_t percent, size_t running)
-{
-	size_t want = count > 0 ? (size_t)count :
-	                          (running * (size_t)percent + 99) / 100;
-	return want > running ? running : want;
-}
-
 int runner_podsel_choose(const char *selector, int64_t count, int64_t percent,
-    char (*out)[254], size_t cap, size_t *n, size_t *matching, bool *capped,
-    cep_err *err)
+    const char *node, char (*out)[254], size_t cap, size_t *n,
+    size_t *matching, bool *capped, cep_err *err)
 {
 	cep_kube *k;
 	char ns[254];
@@ -69,23 +72,31 @@ int runner_podsel_choose(const char *selector, int64_t count, int64_t percent,
 		json_decref(items);
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED, "no memory");
 	}
-	*matching = runner_podsel_running(items, names,
-	    total < MAX_PODS ? total : MAX_PODS);
-	size_t want = runner_podsel_quota(count, percent, *matching);
+	size_t here = runner_podsel_running(items, node, names,
+	    total < MAX_PODS ? total : MAX_PODS, matching);
+	size_t want = cep_podtarget_quota(count, percent, *matching);
 	size_t max = runner_kube_target_max();
 	if (want > max || want > cap) {
 		*capped = true;
 		want = max < cap ? max : cap;
+	}
+	if (want > here && *matching > 0) {
+		rc = cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "%zu of the %zu Running pods matching %.300s in %s asked "
+		    "for, %zu of them on node %s where this runner is (they "
+		    "moved since launch)",
+		    want, *matching, selector, ns, here, node ? node : "");
+		want = 0;
 	}
 	for (size_t i = 0; i < want; i++)
 		snprintf(out[i], sizeof(out[i]), "%s", names[i]);
 	*n = want;
 	free(names);
 	json_decref(items);
-	if (*n == 0)
+	if (rc == CEP_OK && *n == 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "no Running pod "
 		    "matches %.300s in %s",
 		    selector, ns);
-	return CEP_OK;
+	return rc;
 }

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -28,5 +29,11 @@ typedef struct cep_podtarget {
  * malformed object or container id. */
 int cep_podtarget_read(const json_t *pod, const char *container,
     cep_podtarget *out, cep_err *err);
+
+/* Pods a fault with a label selector asks for among `running` matching
+ * (count > 0, else percent of them rounded up), at most running; before
+ * the policy's cap. The one rule the delegate (placing the runner) and
+ * the runner (choosing at injection) both apply. */
+size_t cep_podtarget_quota(int64_t count, int64_t percent, size_t running);
 
 #endif

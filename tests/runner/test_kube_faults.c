@@ -433,7 +433,7 @@ Test(kube, pods_chosen_by_selector)
 	size_t n, matching;
 	bool capped;
 	cep_err err = {0};
-	cr_assert_eq(runner_podsel_choose("app=api", 3, 0, pods, 8, &n,
+	cr_assert_eq(runner_podsel_choose("app=api", 3, 0, NULL, pods, 8, &n,
 	                 &matching, &capped, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(n, 3);
@@ -445,21 +445,30 @@ Test(kube, pods_chosen_by_selector)
 		for (size_t j = 0; j < i; j++)
 			cr_assert_str_neq(pods[i], pods[j]);
 	}
-	cr_assert_eq(runner_podsel_choose("app=api", 0, 50, pods, 8, &n,
+	cr_assert_eq(runner_podsel_choose("app=api", 0, 50, NULL, pods, 8, &n,
 	                 &matching, &capped, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(n, 3, "50%% of 5 rounded up");
 	runner_kube_target_set(K, "shop", 2);
-	cr_assert_eq(runner_podsel_choose("app=api", 0, 100, pods, 8, &n,
+	cr_assert_eq(runner_podsel_choose("app=api", 0, 100, NULL, pods, 8, &n,
 	                 &matching, &capped, &err),
 	    CEP_OK, "%s", err.msg);
 	cr_assert_eq(n, 2, "policy.kubernetes.maxTargets");
 	cr_assert(capped);
-	cr_assert_eq(runner_podsel_choose("app=none", 1, 0, pods, 8, &n,
+	cr_assert_eq(runner_podsel_choose("app=none", 1, 0, NULL, pods, 8, &n,
 	                 &matching, &capped, &err),
 	    CEP_FAILED_PRECONDITION);
 	cr_assert_eq(n, 0);
 	cr_assert(strstr(err.msg, "no Running pod matches app=none in shop"),
 	    "%s", err.msg);
+	/* a runner on a node holding none of them: the share is of all five,
+	 * chosen on its node only, so it refuses and says where it is */
+	cr_assert_eq(runner_podsel_choose("app=api", 1, 0, "node-elsewhere",
+	                 pods, 8, &n, &matching, &capped, &err),
+	    CEP_FAILED_PRECONDITION);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(matching, 5);
+	cr_assert(strstr(err.msg, "0 of them on node node-elsewhere"), "%s",
+	    err.msg);
 	json_decref(run);
 }
