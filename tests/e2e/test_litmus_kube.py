@@ -327,6 +327,34 @@ class NodeFaults(kn.NodeTargetCase):
         self.assertEqual([x for x in pids if kn.comm(x) == "cep-cpu-hog"], [], text)
         self.assert_nothing_left()
 
+    def test_node_memory_hog_in_a_node_cgroup_then_removed(self):
+        p, run_id = run_engine(self, "node-memory-hog.yaml")
+        cg, pids = self.workers(run_id, "cep-mem-hog")
+        self.assertEqual(len(pids), 1, cg)   # NUMBER_OF_WORKERS
+        self.assertTrue(cg.endswith("-node-memory-hog"), cg)
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertEqual(kn.node_cgroups(run_id), [], text)
+        self.assertEqual([x for x in pids if kn.comm(x) == "cep-mem-hog"], [], text)
+        self.assert_nothing_left()
+
+    def test_node_io_stress_writers_and_cpu_then_removed(self):
+        """The writers on the node's /tmp, Litmus's CPU as a cpu-hog of
+        its own (fault node-io-stress-cpu)."""
+        p, run_id = run_engine(self, "node-io-stress.yaml")
+        cg, pids = self.workers(run_id, "cep-io-stress")
+        self.assertTrue(cg.endswith("-node-io-stress"), cg)
+        self.assert_placed(run_id, ["/sys/fs/cgroup", "/tmp"])
+        hog_cg, hog = self.workers(run_id, "cep-cpu-hog")
+        self.assertTrue(hog_cg.endswith("-node-io-stress-cpu"), hog_cg)
+        self.assertEqual(len(hog), 1, hog_cg)   # CPU
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertEqual(kn.node_cgroups(run_id), [], text)
+        self.assertEqual([x for x in pids | hog if kn.comm(x) in ("cep-io-stress", "cep-cpu-hog")],
+                         [], text)
+        self.assert_nothing_left()
+
 
 if __name__ == "__main__":
     unittest.main()
