@@ -194,8 +194,8 @@ static int tally_selector(krun *kr, cep_kube *k, size_t i, kx_place *p,
 			rv = delegate_kx_place_add(p, s, t.node, err);
 	}
 	json_decref(items);
-	p->want[s] = cep_podtarget_quota(kr->pods.count[i],
-	    kr->pods.percent[i], p->total[s]);
+	p->want[s] = cep_podtarget_quota(kr->pods.count[i], kr->pods.percent[i],
+	    p->total[s]);
 	if (rv == CEP_OK && p->total[s] == 0)
 		rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
 		    "no Running pod matches");
@@ -215,9 +215,9 @@ static int resolve_named(krun *kr, cep_kube *k, size_t i, cep_err *err)
 	json_decref(obj);
 	if (rv == CEP_OK)
 		rv = same_node(kr, name, t.node, err);
-	return rv == CEP_OK ? CEP_OK :
-	                      cep_err_wrap(err, "pod target %s/%s", kr->ns,
-	                          name);
+	return rv == CEP_OK ?
+	    CEP_OK :
+	    cep_err_wrap(err, "pod target %s/%s", kr->ns, name);
 }
 
 int delegate_kx_resolve_node(krun *kr, cep_kube *k, cep_err *err)

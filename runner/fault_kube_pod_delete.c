@@ -145,10 +145,10 @@ static int pd_round(pd_state *s, const cep_fault_ctx *ctx, cep_err *err)
 	}
 	size_t total = json_array_size(items);
 	const char **names = calloc(total ? total : 1, sizeof(*names));
-	size_t n = names != NULL ? runner_podsel_running(items, NULL, names,
-	                               total < MAX_PODS ? total : MAX_PODS,
-	                               NULL) :
-	                           0;
+	size_t n = names != NULL ?
+	    runner_podsel_running(items, NULL, names,
+	        total < MAX_PODS ? total : MAX_PODS, NULL) :
+	    0;
 	size_t want = cep_podtarget_quota(s->count, s->percent, n);
 	int deleted = 0;
 	if (want > s->max && (want = s->max) > 0)

@@ -25,8 +25,8 @@ size_t runner_podsel_running(json_t *items, const char *node,
 		    json_object_get(json_object_get(pod, "status"), "phase"));
 		const char *name = json_string_value(
 		    json_object_get(md, "name"));
-		const char *on = json_string_value(json_object_get(
-		    json_object_get(pod, "spec"), "nodeName"));
+		const char *on = json_string_value(
+		    json_object_get(json_object_get(pod, "spec"), "nodeName"));
 		if (name == NULL || phase == NULL ||
 		    strcmp(phase, "Running") != 0 ||
 		    json_object_get(md, "deletionTimestamp") != NULL)
@@ -51,8 +51,8 @@ size_t runner_podsel_running(json_t *items, const char *node,
 }
 
 int runner_podsel_choose(const char *selector, int64_t count, int64_t percent,
-    const char *node, char (*out)[254], size_t cap, size_t *n,
-    size_t *matching, bool *capped, cep_err *err)
+    const char *node, char (*out)[254], size_t cap, size_t *n, size_t *matching,
+    bool *capped, cep_err *err)
 {
 	cep_kube *k;
 	char ns[254];

@@ -33,7 +33,7 @@ size_t runner_podsel_running(json_t *items, const char *node,
  * matched; *capped: the policy's cap cut the choice.
  * FAILED_PRECONDITION when none is Running. */
 int runner_podsel_choose(const char *selector, int64_t count, int64_t percent,
-    const char *node, char (*out)[254], size_t cap, size_t *n,
-    size_t *matching, bool *capped, cep_err *err);
+    const char *node, char (*out)[254], size_t cap, size_t *n, size_t *matching,
+    bool *capped, cep_err *err);
 
 #endif

@@ -98,7 +98,7 @@ int cep_podtarget_read(const json_t *pod, const char *container,
 size_t cep_podtarget_quota(int64_t count, int64_t percent, size_t running)
 {
 	size_t want = count > 0 ? (size_t)count :
-	    percent > 0        ? (running * (size_t)percent + 99) / 100 :
-	                         0;
+	    percent > 0         ? (running * (size_t)percent + 99) / 100 :
+	                          0;
 	return want > running ? running : want;
 }

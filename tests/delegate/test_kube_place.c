@@ -86,9 +86,10 @@ Test(kube_place, share_no_node_holds_is_refused_with_the_tally)
 	cep_err err = {0};
 	cr_assert_eq(pick(node, 0, &err), CEP_FAILED_PRECONDITION);
 	cr_assert_str_eq(node, "", "nothing chosen");
-	cr_assert(strstr(err.msg, "selector app=web: 2 of its 2 Running pods "
-	                          "asked for, no one node holds them "
-	                          "(node-1: 1, node-2: 1)") != NULL,
+	cr_assert(strstr(err.msg,
+	              "selector app=web: 2 of its 2 Running pods "
+	              "asked for, no one node holds them "
+	              "(node-1: 1, node-2: 1)") != NULL,
 	    "%s", err.msg);
 }
 
@@ -114,8 +115,9 @@ Test(kube_place, fixed_node_kept_or_refused)
 	snprintf(node, sizeof(node), "node-2");
 	cr_assert_eq(pick(node, 0, &err), CEP_FAILED_PRECONDITION);
 	cr_assert_str_eq(node, "node-2");
-	cr_assert(strstr(err.msg, "1 of its 1 Running pods asked for, 0 on "
-	                          "node node-2 where the run's other targets "
-	                          "are") != NULL,
+	cr_assert(strstr(err.msg,
+	              "1 of its 1 Running pods asked for, 0 on "
+	              "node node-2 where the run's other targets "
+	              "are") != NULL,
 	    "%s", err.msg);
 }
