@@ -45,9 +45,12 @@ typedef struct cep_exec_pods {
 	 * when several faults share the selector) */
 	char selector[CEP_EXEC_MAX_PODS][1025];
 	int64_t count[CEP_EXEC_MAX_PODS], percent[CEP_EXEC_MAX_PODS];
-	unsigned caps;     /* CEP_KCAP_* (kube_pod.h) */
-	bool cgroupfs;     /* the node's cgroupfs */
-	char node[254];    /* node targets (hogs with `node`); "" = none */
+	unsigned caps;  /* CEP_KCAP_* (kube_pod.h) */
+	bool cgroupfs;  /* the node's cgroupfs */
+	char node[254]; /* node targets (hogs with `node`); "" = none */
+	/* hogs with `nodeSelector`: the runner Pod gets it as its
+	 * spec.nodeSelector and the scheduler chooses the node; "" = none */
+	char node_sel[1025];
 	char nodefs[1025]; /* node io-stress: the node's directory */
 } cep_exec_pods;
 

@@ -141,6 +141,7 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 	p.caps = kr->pods.caps;
 	p.cgroupfs = kr->pods.cgroupfs;
 	p.nodefs = kr->pods.nodefs;
+	p.node_selector = kr->pods.node_sel;
 	json_t *pod = delegate_kpod_pod(kr->kc->c, &p), *created = NULL;
 	if (pod == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,

@@ -86,14 +86,16 @@ static void note_waiting(krun *kr, json_t *pod)
 		    m ? ": " : "", m ? m : "");
 }
 
-/* An adopted run's placement: the launch that knew it was an earlier
- * delegate's, and a cleanup runner needs it. */
+/* The runner's node when the launch did not know it: an adopted run's
+ * (an earlier delegate launched it) or one the scheduler placed (a hog's
+ * nodeSelector). A cleanup runner needs it. */
 static void note_placement(krun *kr, json_t *obj)
 {
 	char node[sizeof(kr->node)];
 	unsigned caps;
 	bool cg;
-	if (!kr->adopted || kr->node[0] != '\0' ||
+	if ((!kr->adopted && kr->pods.node_sel[0] == '\0') ||
+	    kr->node[0] != '\0' ||
 	    !delegate_kpod_placement(obj, node, sizeof(node), &caps, &cg))
 		return;
 	pthread_mutex_lock(&kr->kx->mu);
@@ -102,9 +104,9 @@ static void note_placement(krun *kr, json_t *obj)
 	kr->pods.cgroupfs = cg;
 	pthread_mutex_unlock(&kr->kx->mu);
 	cep_log_conn(CEP_LOG_INFO, kr->id.s, kr->conn,
-	    "adopted runner pod %s/%s runs on node %s "
-	    "(pod targets): a cleanup runner would go there",
-	    kr->ns, kr->pod, node);
+	    "%s runner pod %s/%s runs on node %s "
+	    "(node-level faults): a cleanup runner would go there",
+	    kr->adopted ? "adopted" : "scheduled", kr->ns, kr->pod, node);
 }
 
 /* hub->mu held. One state of the run's pod; true when it has ended. */

@@ -133,29 +133,41 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 		const cep_exp_item *it = cep_exp_fault(e, i);
 		const char *pod = cep_exp_str(it, "pod");
 		const char *node = cep_exp_str(it, "node");
-		if (node != NULL && out->node[0] != '\0' &&
-		    strcmp(node, out->node) != 0)
+		const char *nsel = cep_exp_str(it, "nodeSelector");
+		bool on = node != NULL || nsel != NULL;
+		if ((node != NULL &&
+		        ((out->node[0] && strcmp(node, out->node) != 0) ||
+		            out->node_sel[0])) ||
+		    (nsel != NULL &&
+		        ((out->node_sel[0] &&
+		             strcmp(nsel, out->node_sel) != 0) ||
+		            out->node[0])))
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
-			    "node targets %s and %s: one runner runs on one "
+			    "node targets %s%s and %s%s: one runner runs on one "
 			    "node, expected one experiment per node",
-			    out->node, node);
+			    out->node[0] ? "" : "nodeSelector ",
+			    out->node[0] ? out->node : out->node_sel,
+			    node ? "" : "nodeSelector ", node ? node : nsel);
 		const char *path = cep_exp_str(it, "path");
 		bool io = strcmp(cep_exp_item_type(it), "io-stress") == 0;
-		if (node != NULL && io && out->nodefs[0] != '\0' &&
+		if (on && io && out->nodefs[0] != '\0' &&
 		    strcmp(out->nodefs, path ? path : "/tmp") != 0)
 			return cep_err_set(err, CEP_INVALID_ARGUMENT,
 			    "io-stress on node %s: two paths (%s, %s), expected "
 			    "one directory of the node per run",
-			    node, out->nodefs, path);
-		if (node != NULL && io)
+			    node ? node : nsel, out->nodefs, path);
+		if (on && io)
 			snprintf(out->nodefs, sizeof(out->nodefs), "%s",
 			    path ? path : "/tmp");
-		if (node != NULL) {
+		if (node != NULL)
 			snprintf(out->node, sizeof(out->node), "%s", node);
+		if (nsel != NULL)
+			snprintf(out->node_sel, sizeof(out->node_sel), "%s",
+			    nsel);
+		if (on)
 			out->caps |= delegate_kpod_caps_for(cep_exp_item_type(
 			                                        it),
 			    &out->cgroupfs);
-		}
 		const char *sel = cep_exp_str(it, "labelSelector");
 		const cep_exp_type_spec *ts = cep_exp_fault_spec(
 		    cep_exp_item_type(it));
@@ -172,7 +184,7 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 		        strcmp(out->container[j], ctr ? ctr : "") != 0))
 			j++;
 		int64_t cnt = pod ? 0 : cep_exp_int(it, "count"),
-			pct = pod ? 0 : cep_exp_int(it, "percentage");
+		        pct = pod ? 0 : cep_exp_int(it, "percentage");
 		if (j < out->n) {
 			if (cnt > out->count[j])
 				out->count[j] = cnt;
@@ -195,12 +207,37 @@ int delegate_kpod_targets(const cep_exp *e, cep_exec_pods *out, cep_err *err)
 		out->percent[j] = pct;
 		out->n++;
 	}
+	/* the scheduler chooses the node: nothing says the pods are on it */
+	if (out->node_sel[0] != '\0' && out->n > 0)
+		return cep_err_set(err, CEP_INVALID_ARGUMENT,
+		    "a hog on a node chosen by nodeSelector %s and pod targets "
+		    "in one run: one runner runs on one node, expected one "
+		    "experiment for the node and one for the pods",
+		    out->node_sel);
 	return CEP_OK;
 }
 
 static bool on_node(const cep_kpod *p)
 {
-	return p->node != NULL && p->node[0] != '\0';
+	return (p->node != NULL && p->node[0] != '\0') ||
+	    (p->node_selector != NULL && p->node_selector[0] != '\0');
+}
+
+/* "k=v,k2=v2" as a nodeSelector map; NULL when malformed (validated
+ * with the experiment, so only a bug or no memory gets here). */
+static json_t *node_selector_map(const char *s)
+{
+	json_t *m = json_object();
+	char k[320], v[64];
+	while (m != NULL && *s != '\0') {
+		s = cep_exp_node_label_next(s, k, sizeof(k), v, sizeof(v));
+		if (s == NULL ||
+		    json_object_set_new(m, k, json_string(v)) != 0) {
+			json_decref(m);
+			return NULL;
+		}
+	}
+	return m;
 }
 
 static json_t *container_env(const cep_connector *c, const cep_kpod *p)
@@ -381,7 +418,14 @@ static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 	if (spec == NULL)
 		return NULL;
 	if (on_node(p)) {
-		json_object_set_new(spec, "nodeName", json_string(p->node));
+		if (p->node != NULL && p->node[0] != '\0')
+			json_object_set_new(spec, "nodeName",
+			    json_string(p->node));
+		else if (json_object_set_new(spec, "nodeSelector",
+		             node_selector_map(p->node_selector)) != 0) {
+			json_decref(spec);
+			return NULL;
+		}
 		json_object_set_new(spec, "hostPID", json_true());
 		json_t *sc = json_object_get(spec, "securityContext");
 		json_object_set_new(sc, "runAsNonRoot", json_false());
@@ -404,7 +448,8 @@ static json_t *pod_spec(const cep_connector *c, const cep_kpod *p)
 	if (c->service_account[0] != '\0')
 		json_object_set_new(spec, "serviceAccountName",
 		    json_string(c->service_account));
-	/* nodeName places it; a nodeSelector the target's node lacks would
+	/* nodeName (or the hog's own nodeSelector) places it; the
+	 * connector's nodeSelector, which the target's node may lack, would
 	 * only make the kubelet refuse the pod */
 	if (!on_node(p))
 		set_if_nonempty(spec, "nodeSelector", c->node_selector);

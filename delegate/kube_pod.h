@@ -59,6 +59,9 @@ typedef struct cep_kpod {
 	 * every other capability dropped), CEP_NODE_NAME, and with cgroupfs
 	 * the node's /sys/fs/cgroup. */
 	const char *node;
+	/* instead of node: the hog's nodeSelector ("k=v,..."), set as the
+	 * pod's spec.nodeSelector: the scheduler chooses the node */
+	const char *node_selector;
 	unsigned caps;
 	bool cgroupfs;
 	/* node io-stress: the node's directory mounted (hostPath) at

@@ -386,7 +386,8 @@ int delegate_policy_check_host(const cep_policy *p, const cep_connectors *cs,
 	 * outside every pod's limits, so the host hogs' caps apply */
 	for (size_t i = 0; kube && i < cep_exp_nfaults(e); i++) {
 		const cep_exp_item *it = cep_exp_fault(e, i);
-		if (cep_exp_has(it, "node") &&
+		if ((cep_exp_has(it, "node") ||
+		        cep_exp_has(it, "nodeSelector")) &&
 		    (rv = check_limits(p, it, cep_exp_item_name(it), err)) !=
 		        CEP_OK)
 			return rv;

@@ -147,7 +147,7 @@ static int io_prepare(const cep_exp_item *it, io_params *p, cep_target **t,
 	if (rc != CEP_OK ||
 	    (rc = runner_fault_target_open(it, "io-stress", t, err)) != CEP_OK)
 		return rc;
-	bool node = runner_param_str(it, "node", NULL) != NULL;
+	bool node = runner_fault_on_node(it);
 	if ((rc = open_dir(*t, node, p, fd, err)) != CEP_OK) {
 		cep_target_free(*t);
 		*t = NULL;

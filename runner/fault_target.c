@@ -100,12 +100,21 @@ int runner_fault_node_cgroup(const cep_exp_item *it, char *dir, size_t len,
     cep_err *err)
 {
 	const char *node = runner_param_str(it, "node", NULL);
+	const char *sel = runner_param_str(it, "nodeSelector", NULL);
 	const char *here = getenv("CEP_NODE_NAME");
 	const char *name = cep_exp_item_name(it);
 	char root[64];
 	dir[0] = '\0';
-	if (node == NULL)
+	if (node == NULL && sel == NULL)
 		return CEP_OK;
+	/* the scheduler placed this runner on a node of the selector's */
+	if (node == NULL && (here == NULL || here[0] == '\0'))
+		return cep_err_set(err, CEP_FAILED_PRECONDITION,
+		    "nodeSelector %s: this runner does not know its node "
+		    "(no CEP_NODE_NAME): it runs in a Pod the delegate made",
+		    sel);
+	if (node == NULL)
+		node = here;
 	/* the delegate placed this runner on the node and said so */
 	if (here == NULL || strcmp(here, node) != 0)
 		return cep_err_set(err, CEP_FAILED_PRECONDITION,
@@ -134,10 +143,15 @@ static int node_open(const char *dir, cep_target **t, cep_err *err)
 	return cep_target_resolve(0, dir, t, err);
 }
 
+bool runner_fault_on_node(const cep_exp_item *it)
+{
+	return runner_param_str(it, "node", NULL) != NULL ||
+	    runner_param_str(it, "nodeSelector", NULL) != NULL;
+}
+
 const char *runner_fault_hog_mechanism(const cep_exp_item *it)
 {
-	return runner_param_str(it, "node", NULL) != NULL ? "node-cgroup" :
-	                                                    "child-process";
+	return runner_fault_on_node(it) ? "node-cgroup" : "child-process";
 }
 
 int runner_fault_node_remove(const char *dir, cep_err *err)

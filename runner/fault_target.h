@@ -38,14 +38,17 @@ void runner_fault_pod_undo(json_t *undo);
 int runner_fault_target_open(const cep_exp_item *it, const char *fault,
     cep_target **t, cep_err *err);
 
-/* With `node` (a kubernetes node target): the cgroup the fault's workers
- * run in, <v2 root>/cep-node-<run>-<fault>, after checking the runner is
- * on that node (CEP_NODE_NAME); "" without node. runner_fault_target_open
- * creates it; the fault removes it on revert (cep_undo_cgroup_remove). */
+/* With `node` or `nodeSelector` (a kubernetes node target): the cgroup
+ * the fault's workers run in, <v2 root>/cep-node-<run>-<fault>, after
+ * checking the runner is on that node (CEP_NODE_NAME; with nodeSelector
+ * the scheduler chose it, and it is the runner's own); "" without either.
+ * runner_fault_target_open creates it; the fault removes it on revert
+ * (cep_undo_cgroup_remove). */
+bool runner_fault_on_node(const cep_exp_item *it);
 int runner_fault_node_cgroup(const cep_exp_item *it, char *dir, size_t len,
     cep_err *err);
 
-/* The mechanism of a hog: "node-cgroup" with node (its cgroup outlives a
+/* The mechanism of a hog: "node-cgroup" on a node (its cgroup outlives a
  * killed runner), else "child-process". */
 const char *runner_fault_hog_mechanism(const cep_exp_item *it);
 

@@ -493,6 +493,10 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	char p[96];
 	/* (one_of lists pod for the network types: it says it already) */
 	const cep_yaml_node *node = cep_yamldoc_get(n, "node");
+	const cep_yaml_node *nsel = cep_yamldoc_get(n, "nodeSelector");
+	const char *nkey = node != NULL ? "node" : "nodeSelector";
+	if (node == NULL)
+		node = nsel;
 	if (kube && cep_yamldoc_get(n, "pod") == NULL &&
 	    cep_yamldoc_get(n, "labelSelector") == NULL && node == NULL &&
 	    (ts->one_of == NULL || !cep_yamlget_in_list("pod", ts->one_of)))
@@ -517,15 +521,29 @@ static void check_pod_target(struct vctx *v, const cep_yaml_node *n,
 	if (kube && node != NULL &&
 	    (cep_yamldoc_get(n, "pod") || cep_yamldoc_get(n, "container") ||
 	        cep_yamldoc_get(n, "labelSelector"))) {
-		snprintf(p, sizeof(p), "%s.node", path);
+		snprintf(p, sizeof(p), "%s.%s", path, nkey);
 		cep_exp_val_diag(v, node, p,
-		    "node and pod (or container, labelSelector) both "
+		    "%s and pod (or container, labelSelector) both "
 		    "given, expected one target: the node's own cgroup, or the "
-		    "pod's container");
+		    "pod's container",
+		    nkey);
+	}
+	if (kube && nsel != NULL && nsel != node) {
+		snprintf(p, sizeof(p), "%s.nodeSelector", path);
+		cep_exp_val_diag(v, nsel, p,
+		    "both 'node' and 'nodeSelector' given, expected exactly "
+		    "one of node, nodeSelector");
+	} else if (kube && nsel != NULL && cep_yamldoc_scalar(nsel) != NULL &&
+	    !cep_exp_node_labels_ok(cep_yamldoc_scalar(nsel))) {
+		snprintf(p, sizeof(p), "%s.nodeSelector", path);
+		cep_exp_val_diag(v, nsel, p,
+		    "expected labels key=value[,key=value...]: the runner "
+		    "is placed by the scheduler's nodeSelector, which matches "
+		    "equal labels only");
 	}
 	/* on kubernetes, a container without pod is the missing pod above */
 	static const char *const pod_keys[] = {"pod", "container",
-	    "labelSelector", "node", NULL};
+	    "labelSelector", "node", "nodeSelector", NULL};
 	for (size_t i = 0; !kube && pod_keys[i] != NULL; i++) {
 		const cep_yaml_node *k = cep_yamldoc_get(n, pod_keys[i]);
 		if (k == NULL)

@@ -65,6 +65,14 @@ const char *cep_exp_list_at(const cep_exp_item *it, const char *key, size_t i);
 const char *cep_exp_map_key(const cep_exp_item *it, const char *key, size_t i);
 const char *cep_exp_map_val(const cep_exp_item *it, const char *key, size_t i);
 
+/* A node hog's nodeSelector (equality labels "key=value[,key=value...]",
+ * what a Pod's spec.nodeSelector can say): is it well formed; next:
+ * reads one pair from s into key and value, answers where the next pair
+ * starts ("" at the end), NULL when the pair is malformed or too long. */
+bool cep_exp_node_labels_ok(const char *s);
+const char *cep_exp_node_label_next(const char *s, char *key, size_t klen,
+    char *val, size_t vlen);
+
 /* Probe modes. */
 enum cep_probe_mode {
 	CEP_PROBE_SOT,        /* start-of-test */

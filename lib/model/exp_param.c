@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "exp_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -142,6 +143,70 @@ static bool valid_subdomain(const char *s)
 			return false;
 		l += k;
 		if (*l == '.' && *++l == '\0')
+			return false;
+	}
+	return true;
+}
+
+/* A label's name or value part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?,
+ * at most 63 (a value may be empty). */
+static bool label_part(const char *s, size_t n, bool empty_ok)
+{
+	if (n == 0)
+		return empty_ok;
+	if (n > 63 || !isalnum((unsigned char)s[0]) ||
+	    !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '_' && s[i] != '.')
+			return false;
+	return true;
+}
+
+const char *cep_exp_node_label_next(const char *s, char *key, size_t klen,
+    char *val, size_t vlen)
+{
+	if (s == NULL || *s == '\0')
+		return NULL;
+	size_t n = strcspn(s, ",");
+	const char *eq = memchr(s, '=', n);
+	if (eq == NULL)
+		return NULL;
+	size_t kn = (size_t)(eq - s), vn = n - kn - 1;
+	const char *slash = memchr(s, '/', kn);
+	const char *name = slash ? slash + 1 : s;
+	size_t nn = kn - (size_t)(name - s);
+	char prefix[254];
+	if (slash != NULL) {
+		size_t pn = (size_t)(slash - s);
+		if (pn == 0 || pn >= sizeof(prefix))
+			return NULL;
+		memcpy(prefix, s, pn);
+		prefix[pn] = '\0';
+		if (!valid_subdomain(prefix))
+			return NULL;
+	}
+	if (!label_part(name, nn, false) || !label_part(eq + 1, vn, true) ||
+	    memchr(eq + 1, '=', vn) != NULL || kn >= klen || vn >= vlen)
+		return NULL;
+	memcpy(key, s, kn);
+	key[kn] = '\0';
+	memcpy(val, eq + 1, vn);
+	val[vn] = '\0';
+	s += n;
+	return *s == ',' && *++s == '\0' ? NULL : s;
+}
+
+bool cep_exp_node_labels_ok(const char *s)
+{
+	char k[320], v[64];
+	size_t n = s != NULL ? strlen(s) : 0;
+	if (n == 0 || s[n - 1] == ',')
+		return false;
+	while (*s != '\0') {
+		s = cep_exp_node_label_next(s, k, sizeof(k), v, sizeof(v));
+		if (s == NULL)
 			return false;
 	}
 	return true;

@@ -97,7 +97,12 @@ static const char *const process_kill_one_of[] = {"process", "pid", "cgroup",
 	{.key = "node", .kind = CEP_PARAM_STRING, .min = 1, .max = 253, \
 	    .format = CEP_FMT_SUBDOMAIN, \
 	    .doc = "kubernetes targets: the node the workers run on, in a " \
-		   "cgroup of their own under the node's root (not with pod)"}
+		   "cgroup of their own under the node's root (not with pod)"}, \
+	{.key = "nodeSelector", .kind = CEP_PARAM_STRING, .min = 3, \
+	    .max = 1024, \
+	    .doc = "kubernetes targets, instead of node: labels key=value[," \
+		   "key=value...] of the nodes one is chosen from, by the " \
+		   "cluster's scheduler placing the runner"}
 
 /* container-kill (kubernetes only): the container's processes are
  * signalled in rounds; its kubelet restarts it. */

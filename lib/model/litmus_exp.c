@@ -628,20 +628,35 @@ static void map_container_kill(struct lit_ctx *c, struct lit_env *e,
 static const char *const v_node[] = {"TARGET_NODES", "NODE_LABEL",
     "NODES_AFFECTED_PERC", "SEQUENCE", NULL};
 
+/* TARGET_NODES (one name) -> node; else NODE_LABEL -> nodeSelector: the
+ * runner is scheduled onto one of the labelled nodes (the scheduler's
+ * choice where Litmus's is random), so NODES_AFFECTED_PERC must leave
+ * Litmus's one node too (0, its default). Writes the node named into
+ * name ("" with a label) for a second fault on the same node. */
 static bool hog_node(struct lit_ctx *c, struct lit_env *e, struct lit_item *it,
     char *name, size_t len)
 {
 	static const char *const seq[] = {"parallel", "serial", NULL};
-	const cep_yaml_node *n;
+	const cep_yaml_node *n, *ln, *pn;
 	const char *nodes = env_get(e, "TARGET_NODES", &n);
+	const char *label = env_get(e, "NODE_LABEL", &ln);
 	bool ok = false;
-	env_refuse(c, e, "NODE_LABEL",
-	    "not supported: cep's node hogs act on "
-	    "one node by name, expected TARGET_NODES");
-	if (nodes == NULL && env_get(e, "NODE_LABEL", NULL) == NULL)
+	long long pct;
+	name[0] = '\0';
+	bool pct_ok = env_uint(c, e, "NODES_AFFECTED_PERC", 0, 0, 100, &pct);
+	if (nodes != NULL && nodes[0] == '\0')
+		nodes = NULL; /* Litmus's "": not given */
+	if (label != NULL && label[0] == '\0')
+		label = NULL;
+	if (nodes != NULL && label != NULL)
+		env_diag(c, ln, "NODE_LABEL",
+		    "given with TARGET_NODES, expected one of them (Litmus "
+		    "would use TARGET_NODES and ignore it)");
+	else if (nodes == NULL && label == NULL)
 		env_diag(c, n, "TARGET_NODES",
-		    "missing: expected one node name "
-		    "(Litmus would pick a random node; cep names it)");
+		    "missing: expected one node name, or NODE_LABEL "
+		    "(Litmus would pick any node; cep needs the blast radius "
+		    "named)");
 	else if (nodes != NULL &&
 	    (env_list(c, nodes, NULL, NULL) != 1 ||
 	        !next_item(&nodes, name, len) || !valid_pod(name)))
@@ -651,10 +666,22 @@ static bool hog_node(struct lit_ctx *c, struct lit_env *e, struct lit_item *it,
 	else if (nodes != NULL) {
 		cep_litmus_set(c, it, "node", "%s", name);
 		ok = true;
+	} else if (!cep_exp_node_labels_ok(label)) {
+		env_diag(c, ln, "NODE_LABEL",
+		    "expected key=value[,key=value...]: the runner is placed "
+		    "by the scheduler's nodeSelector, which matches equal "
+		    "labels only");
+	} else if (pct_ok && pct > 0) {
+		(void)env_get(e, "NODES_AFFECTED_PERC", &pn);
+		env_diag(c, pn, "NODES_AFFECTED_PERC",
+		    "with NODE_LABEL: a share of the labelled nodes is not "
+		    "supported (one runner runs on one node), expected 0 (one "
+		    "node, Litmus's default)");
+	} else {
+		cep_litmus_set(c, it, "nodeSelector", "%s", label);
+		ok = true;
 	}
-	/* one node is chosen whatever the share or the order */
-	long long pct;
-	(void)env_uint(c, e, "NODES_AFFECTED_PERC", 0, 0, 100, &pct);
+	/* one named node: any share of one node is that node, either order */
 	(void)env_word(c, e, "SEQUENCE", "parallel", seq);
 	return ok;
 }
@@ -702,15 +729,19 @@ static void map_node_io(struct lit_ctx *c, struct lit_env *e,
 {
 	long long cpu;
 	char node[256];
-	bool named = hog_node(c, e, it, node, sizeof(node));
+	bool placed = hog_node(c, e, it, node, sizeof(node));
 	io_size(c, e, it);
-	if (!env_uint(c, e, "CPU", 1, 0, 256, &cpu) || cpu == 0 || !named)
+	if (!env_uint(c, e, "CPU", 1, 0, 256, &cpu) || cpu == 0 || !placed)
 		return;
 	struct lit_item *hog = cep_litmus_new_fault(c, e->exp,
 	    "node-io-stress-cpu", "cpu-hog");
 	if (hog == NULL)
 		return;
-	cep_litmus_set(c, hog, "node", "%s", node);
+	if (node[0] != '\0')
+		cep_litmus_set(c, hog, "node", "%s", node);
+	else
+		cep_litmus_set(c, hog, "nodeSelector", "%s",
+		    env_get(e, "NODE_LABEL", NULL));
 	cep_litmus_set(c, hog, "workers", "%lld", cpu);
 }
 

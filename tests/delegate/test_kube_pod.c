@@ -317,3 +317,68 @@ Test(kube_pod, targets_named_and_by_selector)
 	cr_assert(p.cgroupfs, "cpu-hog by selector mounts cgroupfs");
 	cep_exp_free(e);
 }
+
+/* A hog with nodeSelector: the Pod carries that selector (not the
+ * connector's) and no nodeName, so the scheduler chooses the node; it is
+ * otherwise a node runner (hostPID, root, the cgroupfs). The selector
+ * cannot be combined with pod targets or another node in one run. */
+Test(kube_pod, hog_placed_by_node_selector)
+{
+	bool cg = false;
+	cep_kpod p = {.run_id = "r-0123456789abcdef",
+	    .name = "cep-runner-r-0123456789abcdef",
+	    .ns = "shop",
+	    .appliance = "a1",
+	    .relay = "tls+tcp://relay:7443",
+	    .deadline_s = 300,
+	    .node_selector = "role=db,topology.kubernetes.io/zone=a",
+	    .caps = delegate_kpod_caps_for("cpu-hog", &cg),
+	    .cgroupfs = true};
+	json_t *pod = delegate_kpod_pod(&conn, &p);
+	cr_assert_not_null(pod);
+	cr_assert_null(at(pod, "spec.nodeName"));
+	cr_assert(json_is_true(at(pod, "spec.hostPID")));
+	json_t *sel = at(pod, "spec.nodeSelector");
+	cr_assert_eq(json_object_size(sel), 2,
+	    "no pool=chaos of the connector");
+	cr_assert_str_eq(json_string_value(json_object_get(sel, "role")), "db");
+	cr_assert_str_eq(json_string_value(json_object_get(sel,
+	                     "topology.kubernetes.io/zone")),
+	    "a");
+	cr_assert_eq(json_integer_value(at(pod,
+	                 "spec.containers.0.securityContext.runAsUser")),
+	    0);
+	json_decref(pod);
+
+	static const char *const bad[] = {
+	    "    - {name: a, type: cpu-hog, nodeSelector: role=db}\n"
+	    "    - {name: b, type: network-loss, pod: web-0, percent: 5}\n",
+	    "    - {name: a, type: cpu-hog, nodeSelector: role=db}\n"
+	    "    - {name: b, type: memory-hog, node: node-1, mib: 8}\n",
+	    "    - {name: a, type: cpu-hog, nodeSelector: role=db}\n"
+	    "    - {name: b, type: memory-hog, nodeSelector: role=web, mib: "
+	    "8}\n"};
+	static const char *const why[] =
+	    {"a hog on a node chosen by nodeSelector role=db and pod targets",
+	        "node targets nodeSelector role=db and node-1",
+	        "node targets nodeSelector role=db and nodeSelector role=web"};
+	for (size_t i = 0; i < 3; i++) {
+		char y[1024];
+		snprintf(y, sizeof(y),
+		    "apiVersion: cep.io/v1\nkind: Experiment\nmetadata: "
+		    "{name: t}\nspec:\n  target: {kind: kubernetes, "
+		    "connector: c, namespace: s}\n  duration: 10s\n  "
+		    "faults:\n%s",
+		    bad[i]);
+		cep_exp *e = NULL;
+		cep_err err = {0};
+		cr_assert_eq(cep_exp_parse(y, strlen(y), "t.yaml", &e, NULL,
+		                 &err),
+		    CEP_OK, "%s", err.msg);
+		cep_exec_pods pods;
+		cr_assert_eq(delegate_kpod_targets(e, &pods, &err),
+		    CEP_INVALID_ARGUMENT);
+		cr_assert(strstr(err.msg, why[i]) != NULL, "%s", err.msg);
+		cep_exp_free(e);
+	}
+}

@@ -22,7 +22,10 @@ from cep_e2e import wait_until
 from kube_e2e import CONNECTOR, NS, KubeEnv, rbac_rules, wait_proc
 
 
-def experiment(name, fault, duration, extra=""):
+POOL = "cep-e2e/pool"   # the label a nodeSelector hog's node carries
+
+
+def experiment(name, fault, duration, extra="", target="node: node-2"):
     return f"""apiVersion: cep.io/v1
 kind: Experiment
 metadata:
@@ -37,7 +40,7 @@ spec:
   faults:
     - name: burn
       type: {fault}
-      node: node-2
+      {target}
 {extra}"""
 
 
@@ -81,10 +84,10 @@ class NodeTargetCase(kp.PodTargetCase):
         self.app = self.env.app
         self.app.start_all()
 
-    def start(self, fault, duration, extra=""):
+    def start(self, fault, duration, extra="", target="node: node-2"):
         before = {r["run_id"] for r in self.app.runs()}
         p = self.app.run_async(self.app.write(f"{fault}.yaml",
-                                              experiment(fault, fault, duration, extra)))
+                                              experiment(fault, fault, duration, extra, target)))
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
         return p, self.env.new_run_id(before)
 
@@ -105,13 +108,22 @@ class NodeTargetCase(kp.PodTargetCase):
         spec = pod["spec"]
         text = json.dumps(spec, indent=1)
         self.assertEqual(spec.get("nodeName"), "node-2", text)
+        if self.env.kubectl_json("get", "node", "node-2")["metadata"].get(
+                "labels", {}).get(POOL):
+            self.assertEqual(spec.get("nodeSelector"), {POOL: "hogs"}, text)
         self.assertIs(spec.get("hostPID"), True, text)
         self.assertEqual(spec["containers"][0]["securityContext"]["runAsUser"], 0, text)
         vols = [v for v in spec.get("volumes", []) if "hostPath" in v]
         self.assertEqual([v["hostPath"]["path"] for v in vols], hostpaths, text)
 
-    def check_hog(self, fault, name, extra, hostpaths=("/sys/fs/cgroup",)):
-        p, run_id = self.start(fault, "8s", extra)
+    def label_node_2(self):
+        """node-2 alone carries POOL=hogs: a nodeSelector of it can only
+        be placed there (the test server's scheduler would take node-1)."""
+        self.env.kubectl("label", "node", "node-2", f"{POOL}=hogs")
+
+    def check_hog(self, fault, name, extra, hostpaths=("/sys/fs/cgroup",),
+                  target="node: node-2"):
+        p, run_id = self.start(fault, "8s", extra, target)
         cg, pids = self.workers(run_id, name)
         self.assert_placed(run_id, list(hostpaths))
         # outside every pod: a direct child of the node's v2 root
@@ -140,6 +152,14 @@ class NodeHogs(NodeTargetCase):
                        # the node's directory, mounted for the writers
                        ("/sys/fs/cgroup", "/tmp"))
 
+    def test_cpu_hog_on_a_node_chosen_by_node_selector(self):
+        """nodeSelector: the runner Pod carries it, the scheduler puts it
+        on the one labelled node (assert_placed: node-2), the workers run
+        in that node's own cgroup and are gone after."""
+        self.label_node_2()
+        self.check_hog("cpu-hog", "cep-cpu-hog", "      workers: 1\n",
+                       target=f'nodeSelector: "{POOL}=hogs"')
+
     def test_node_hog_over_the_policys_limits_refused(self):
         """A node's own resources are capped like the host's
         (policy.maxCpuWorkers): refused at Submit, nothing created."""
@@ -154,7 +174,16 @@ class NodeHogs(NodeTargetCase):
 
 class NodeHogRunnerKilled(NodeTargetCase):
     def test_kill9_workers_die_and_cleanup_runner_removes_the_cgroup(self):
-        p, run_id = self.start("cpu-hog", "4m", "      workers: 2\n")
+        self.kill9_case("node: node-2")
+
+    def test_kill9_on_a_node_chosen_by_node_selector(self):
+        """The delegate learns the node from the scheduled Pod and sends
+        the cleanup runner there."""
+        self.label_node_2()
+        self.kill9_case(f'nodeSelector: "{POOL}=hogs"')
+
+    def kill9_case(self, target):
+        p, run_id = self.start("cpu-hog", "4m", "      workers: 2\n", target)
         cg, pids = self.workers(run_id, "cep-cpu-hog")
         runners = self.runner_pids(run_id)
         self.assertEqual(len(runners), 1, f"runner processes: {runners}\n" + self.env.logs())

@@ -327,6 +327,20 @@ class NodeFaults(kn.NodeTargetCase):
         self.assertEqual([x for x in pids if kn.comm(x) == "cep-cpu-hog"], [], text)
         self.assert_nothing_left()
 
+    def test_node_cpu_hog_by_node_label_on_that_node(self):
+        """NODE_LABEL: the runner scheduled onto the labelled node-2 (the
+        test server's scheduler would otherwise take node-1)."""
+        self.label_node_2()
+        p, run_id = run_engine(self, "node-cpu-hog-label.yaml")
+        cg, pids = self.workers(run_id, "cep-cpu-hog")
+        self.assertEqual(len(pids), 1, cg)   # NODE_CPU_CORE
+        self.assert_placed(run_id, ["/sys/fs/cgroup"])
+        run, out, text = finished(self, p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertEqual(kn.node_cgroups(run_id), [], text)
+        self.assertEqual([x for x in pids if kn.comm(x) == "cep-cpu-hog"], [], text)
+        self.assert_nothing_left()
+
     def test_node_memory_hog_in_a_node_cgroup_then_removed(self):
         p, run_id = run_engine(self, "node-memory-hog.yaml")
         cg, pids = self.workers(run_id, "cep-mem-hog")

@@ -402,16 +402,24 @@ class Store:
         """First Ready node not cordoned and without a NoSchedule or
         NoExecute taint the pod does not tolerate, by name (node-1
         normally); node-1 if no node fits (a real scheduler would leave the
-        pod Pending)."""
+        pod Pending). A pod's spec.nodeSelector is honoured as the real
+        scheduler does: only nodes carrying every one of those labels, and
+        None (the pod stays Pending, unbound) when no node does."""
         tols = (podspec or {}).get("tolerations") or []
-        for (_, name), n in sorted(self._objs[("", "nodes")].items()):
+        want = (podspec or {}).get("nodeSelector") or {}
+        nodes = [(name, n) for (_, name), n in sorted(self._objs[("", "nodes")].items())
+                 if all(((n.get("metadata") or {}).get("labels") or {}).get(k) == v
+                        for k, v in want.items())]
+        if want and not nodes:
+            return None
+        for name, n in nodes:
             spec = n.get("spec", {})
             if spec.get("unschedulable"):
                 continue
             if all(_tolerated(t, tols) for t in spec.get("taints") or []
                    if t.get("effect") in ("NoSchedule", "NoExecute")):
                 return name
-        return "node-1"
+        return nodes[0][0] if want else "node-1"
 
     def _graceful_pod(self, gr, o):
         return gr == ("", "pods") and o.get("spec", {}).get("nodeName") and \
@@ -524,7 +532,9 @@ class Store:
         if gr == ("", "pods") and isinstance(spec, dict):
             _default_podspec(spec)
             if not spec.get("nodeName"):  # the scheduler: bound at creation
-                spec["nodeName"] = self._schedule(spec)
+                node = self._schedule(spec)
+                if node is not None:
+                    spec["nodeName"] = node
             st = obj.setdefault("status", {})
             if isinstance(st, dict):
                 st.setdefault("phase", "Pending")

@@ -351,6 +351,47 @@ Test(exp_kube, node_targets_of_the_hogs)
 	    "spec.faults[0].node: ");
 }
 
+/* nodeSelector instead of node: equality labels only (what a Pod's
+ * spec.nodeSelector says), not with node, pod or on a host. */
+Test(exp_kube, node_selector_of_the_hogs)
+{
+	cep_exp *e = parse_ok(KUBE
+	    "  faults:\n"
+	    "    - {name: c, type: cpu-hog, nodeSelector: "
+	    "\"role=db,topology.kubernetes.io/zone=a\"}\n"
+	    "    - {name: i, type: io-stress, nodeSelector: \"role=db\"}\n");
+	cr_assert_str_eq(cep_exp_str(cep_exp_fault(e, 0), "nodeSelector"),
+	    "role=db,topology.kubernetes.io/zone=a");
+	cep_exp_free(e);
+	const char *bad[] = {"role", "role!=db", "role in (db)", "=db",
+	    "role=db,", "a=b=c", "-x=y", "role=db,,zone=a"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char t[512];
+		snprintf(t, sizeof(t),
+		    KUBE "  faults:\n"
+		         "    - {name: c, type: cpu-hog, nodeSelector: "
+		         "\"%s\"}\n",
+		    bad[i]);
+		expect_one(t,
+		    "spec.faults[0].nodeSelector: expected labels "
+		    "key=value[,key=value...]");
+	}
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, node: n, "
+	                "nodeSelector: a=b}\n",
+	    "spec.faults[0].nodeSelector: both 'node' and 'nodeSelector' "
+	    "given");
+	expect_one(KUBE "  faults:\n"
+	                "    - {name: c, type: cpu-hog, nodeSelector: a=b, "
+	                "pod: w}\n",
+	    "spec.faults[0].nodeSelector: nodeSelector and pod (or container, "
+	    "labelSelector) both given");
+	expect_one(HOST "  faults:\n"
+	                "    - {name: c, type: cpu-hog, nodeSelector: a=b}\n",
+	    "spec.faults[0].nodeSelector: nodeSelector is for kubernetes "
+	    "targets, but spec.target.kind is host");
+}
+
 Test(exp_kube, container_kill)
 {
 	cep_exp *e = parse_ok(KUBE "  faults:\n"

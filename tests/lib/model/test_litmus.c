@@ -1008,13 +1008,44 @@ Test(litmus, node_io_stress_with_its_cpu_workers)
 	cep_exp_free(e);
 }
 
+/* NODE_LABEL: the runner scheduled onto one labelled node, for every
+ * fault of the experiment (io-stress's CPU too). */
+Test(litmus, node_label_places_by_node_selector)
+{
+	cep_exp *e = map_ok("node-cpu-hog",
+	    ENV("NODE_LABEL", "role=db,zone=a") ENV("NODES_AFFECTED_PERC", "0"),
+	    NULL);
+	const cep_exp_item *f = fault(e, "cpu-hog");
+	cr_assert_str_eq(cep_exp_str(f, "nodeSelector"), "role=db,zone=a");
+	cr_assert_null(cep_exp_str(f, "node"));
+	cep_exp_free(e);
+	char *t = engine("node-io-stress",
+	    ENV("NODE_LABEL", "role=db")
+	        ENV("FILESYSTEM_UTILIZATION_BYTES", "1"),
+	    NULL);
+	e = parse_ok(t);
+	free(t);
+	cr_assert_eq(cep_exp_nfaults(e), 2);
+	cr_assert_str_eq(cep_exp_str(fault(e, "io-stress"), "nodeSelector"),
+	    "role=db");
+	cr_assert_str_eq(cep_exp_str(cep_exp_fault(e, 1), "nodeSelector"),
+	    "role=db");
+	cep_exp_free(e);
+}
+
 Test(litmus, node_variables_refused_by_name)
 {
 	refused_env("node-cpu-hog", "", 8, "env TARGET_NODES: missing");
 	refused_env("node-cpu-hog", ENV("TARGET_NODES", "a,b"), 12,
 	    "env TARGET_NODES: expected exactly one node name");
-	refused_env("node-cpu-hog", ENV("NODE_LABEL", "role=db"), 12,
-	    "env NODE_LABEL: not supported");
+	refused_env("node-cpu-hog",
+	    ENV("NODE_LABEL", "role=db") ENV("NODES_AFFECTED_PERC", "50"), 13,
+	    "env NODES_AFFECTED_PERC: with NODE_LABEL: a share of the "
+	    "labelled nodes is not supported");
+	refused_env("node-cpu-hog", ENV("NODE_LABEL", "role in (db)"), 12,
+	    "env NODE_LABEL: expected key=value[,key=value...]");
+	refused_env("node-cpu-hog", NODE ENV("NODE_LABEL", "role=db"), 13,
+	    "env NODE_LABEL: given with TARGET_NODES, expected one of them");
 	refused_env("node-cpu-hog", NODE ENV("NODE_CPU_CORE", "0"), 13,
 	    "env NODE_CPU_CORE");
 	refused_env("node-cpu-hog", NODE ENV("TARGET_PODS", "web-0"), 13,
