@@ -255,6 +255,9 @@ static bool prove_bind(prove_ctx *x)
 	if (active && p != NULL)
 		relay_pipes_bind(r->pipes, p, x->id.run_id.s, x->not_after_ms);
 	pthread_mutex_unlock(&r->mu);
+	/* relay.limits.callsPerSecond is the run's, over all its pipes */
+	if (active && p != NULL)
+		cep_rpc_call_bind_identity(x->c, x->id.run_id.s);
 	if (!active)
 		REFUSE(x, CEP_REFUSE_RUN_FINISHED, CEP_PERMISSION_DENIED,
 		    "run %s finished", x->id.run_id.s);

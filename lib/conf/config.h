@@ -60,7 +60,7 @@ typedef struct cep_config {
 		int max_conns_per_peer;       /* maxConnectionsPerPeer, 1024 */
 		int max_handshakes;           /* maxHandshakes, 512 */
 		int64_t handshake_timeout_ms; /* handshakeTimeout, 10s */
-		int calls_per_sec; /* callsPerSecond (per connection), 1000 */
+		int calls_per_sec; /* callsPerSecond (per run identity), 1000 */
 		int call_burst;    /* callBurst, 2000 */
 		int64_t log_interval_ms; /* logInterval, 10s */
 	} relay_limits;

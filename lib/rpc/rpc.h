@@ -87,9 +87,11 @@ typedef struct cep_rpc_limits {
 	int max_conns_per_peer;   /* connections at once from one IP address */
 	int max_handshakes;       /* connections not negotiated yet, at once */
 	int handshake_timeout_ms; /* not negotiated after this: closed */
-	/* calls per second per connection (a runner's identity is bound to
-	 * its connection by Prove): a token bucket of call_burst tokens
-	 * (0 = calls_per_sec); a call without a token is answered
+	/* calls per second per identity (cep_rpc_call_bind_identity: the
+	 * relay binds a runner's run to its connection at Prove, and all
+	 * the connections of one run share its bucket), per connection
+	 * before that: a token bucket of call_burst tokens (0 =
+	 * calls_per_sec); a call without a token is answered
 	 * RESOURCE_EXHAUSTED at once, before any handler. */
 	int calls_per_sec;
 	int call_burst;
@@ -174,6 +176,10 @@ void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out);
 const ProtobufCMessage *cep_rpc_call_request(cep_rpc_call *c);
 const char *cep_rpc_call_method(cep_rpc_call *c);
 cep_pipe_id cep_rpc_call_pipe(cep_rpc_call *c);
+/* From now on the calls of c's pipe draw on identity's call rate (the
+ * bucket every pipe bound to identity shares; limits.calls_per_sec), not
+ * on the pipe's own. For a pipe whose peer proved who it is. */
+void cep_rpc_call_bind_identity(cep_rpc_call *c, const char *identity);
 bool cep_rpc_call_peer_verified(cep_rpc_call *c); /* TLS client cert ok */
 const char *cep_rpc_call_peer(cep_rpc_call *c);   /* "10.0.0.5:41000", "ipc" */
 /* Monotonic ms by which the caller wants an answer (its timeout, capped). */

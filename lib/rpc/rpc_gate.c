@@ -91,7 +91,8 @@ struct cep_rpc_gate {
 	cep_lograte *log; /* one line per peer address per interval */
 	_Atomic uint64_t limited[CEP_RPC_LIMIT_N];
 	_Atomic uint32_t handshaking;
-	uint32_t hs_peak; /* since memory was last given back */
+	uint32_t hs_peak;        /* since memory was last given back */
+	cep_rpc_bucket *buckets; /* under the server's lock, not mu */
 };
 
 /* ------------------------------------------------------------- logging */
@@ -410,24 +411,74 @@ static void *gate_main(void *arg)
 
 /* ----------------------------------------------------------- call rate */
 
+/* A runner proves one identity, but may open several connections with
+ * it: the rate is the identity's, so its pipes share one bucket (the
+ * server's lock guards the list and the tokens). */
+struct cep_rpc_bucket {
+	char identity[128];
+	double tokens;
+	int64_t refill_ms;
+	int refs;
+	cep_rpc_bucket *next;
+};
+
 bool cep_rpc_gate_take(cep_rpc_gate *g, cep_rpc_pipe_info *pi, int64_t now)
 {
 	int rate = g != NULL ? g->lim.calls_per_sec : 0;
 	if (rate <= 0 || strcmp(pi->peer, "ipc") == 0)
 		return true;
 	double burst = g->lim.call_burst > 0 ? g->lim.call_burst : rate;
-	if (pi->refill_ms == 0) {
-		pi->tokens = burst; /* a new pipe starts full */
-	} else if (now > pi->refill_ms) {
-		pi->tokens += (double)(now - pi->refill_ms) * rate / 1000.0;
-		if (pi->tokens > burst)
-			pi->tokens = burst;
+	double *tokens = pi->bucket ? &pi->bucket->tokens : &pi->tokens;
+	int64_t *refill = pi->bucket ? &pi->bucket->refill_ms : &pi->refill_ms;
+	if (*refill == 0) {
+		*tokens = burst; /* a new pipe or identity starts full */
+	} else if (now > *refill) {
+		*tokens += (double)(now - *refill) * rate / 1000.0;
+		if (*tokens > burst)
+			*tokens = burst;
 	}
-	pi->refill_ms = now;
-	if (pi->tokens < 1.0)
+	*refill = now;
+	if (*tokens < 1.0)
 		return false;
-	pi->tokens -= 1.0;
+	*tokens -= 1.0;
 	return true;
+}
+
+void cep_rpc_gate_unbind(cep_rpc_gate *g, cep_rpc_pipe_info *pi)
+{
+	cep_rpc_bucket *b = pi->bucket;
+	pi->bucket = NULL;
+	if (g == NULL || b == NULL || --b->refs > 0)
+		return;
+	for (cep_rpc_bucket **p = &g->buckets; *p != NULL; p = &(*p)->next)
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	free(b);
+}
+
+void cep_rpc_gate_bind(cep_rpc_gate *g, cep_rpc_pipe_info *pi,
+    const char *identity)
+{
+	if (g == NULL || g->lim.calls_per_sec <= 0)
+		return;
+	cep_rpc_bucket *b = g->buckets;
+	while (b != NULL &&
+	    strncmp(b->identity, identity, sizeof(b->identity) - 1) != 0)
+		b = b->next;
+	if (b == pi->bucket && b != NULL)
+		return;
+	if (b == NULL && (b = calloc(1, sizeof(*b))) != NULL) {
+		snprintf(b->identity, sizeof(b->identity), "%s", identity);
+		b->next = g->buckets;
+		g->buckets = b;
+	}
+	if (b == NULL)
+		return;
+	b->refs++;
+	cep_rpc_gate_unbind(g, pi);
+	pi->bucket = b;
 }
 
 /* --------------------------------------------------------------- life */
@@ -498,6 +549,11 @@ void cep_rpc_gate_free(cep_rpc_gate *g)
 	pthread_cond_destroy(&g->cv);
 	pthread_mutex_destroy(&g->mu);
 	cep_lograte_free(g->log);
+	while (g->buckets != NULL) { /* the server's pipes are gone */
+		cep_rpc_bucket *b = g->buckets;
+		g->buckets = b->next;
+		free(b);
+	}
 	free(g->conns);
 	free(g->peers);
 	free(g);

@@ -42,6 +42,10 @@ void cep_rpc_decode_frame(const cep_rpc_method *table, size_t n,
     const uint8_t *buf, size_t len, cep_rpc_frame *out);
 void cep_rpc_frame_clear(cep_rpc_frame *f);
 
+/* rpc_gate.c: the call rate's bucket of one identity, shared by every
+ * pipe bound to it (cep_rpc_call_bind_identity). */
+typedef struct cep_rpc_bucket cep_rpc_bucket;
+
 /* What the server knows of the peer on a pipe. */
 typedef struct cep_rpc_pipe_info {
 	uint32_t id;
@@ -49,6 +53,9 @@ typedef struct cep_rpc_pipe_info {
 	char peer[64];     /* "10.0.0.5:41000", "[::1]:41000", "ipc" */
 	double tokens;     /* server: the call rate's bucket (limits) */
 	int64_t refill_ms; /* when tokens were last refilled */
+	/* server: its identity's bucket once bound, used instead of
+	 * tokens; only dereferenced under the server's lock */
+	cep_rpc_bucket *bucket;
 } cep_rpc_pipe_info;
 void cep_rpc_pipe_query(nng_pipe p, cep_rpc_pipe_info *pi);
 
@@ -86,10 +93,18 @@ int cep_rpc_guard_watch(cep_rpc_guard *g, const char *url, nng_listener l,
 uint64_t cep_rpc_guard_restarts(cep_rpc_guard *g);
 void cep_rpc_guard_free(cep_rpc_guard *g); /* before the socket closes */
 
-/* The call rate: takes a token of pi's bucket (pi in the server's pipe
- * table, under its lock); false = over the rate. Always true for ipc
- * peers and without a rate (g NULL too). */
+/* The call rate: takes a token of pi's bucket (its identity's once
+ * bound, else the pipe's own; pi in the server's pipe table, under its
+ * lock); false = over the rate. Always true for ipc peers and without a
+ * rate (g NULL too). */
 bool cep_rpc_gate_take(cep_rpc_gate *g, cep_rpc_pipe_info *pi, int64_t now);
+/* Under the server's lock: pi now draws on identity's bucket (made full
+ * for a new identity, shared with the pipes already bound to it); the
+ * bucket it had is let go. unbind: at the pipe's end. No-ops without a
+ * rate (g NULL too); out of memory keeps the pipe's own. */
+void cep_rpc_gate_bind(cep_rpc_gate *g, cep_rpc_pipe_info *pi,
+    const char *identity);
+void cep_rpc_gate_unbind(cep_rpc_gate *g, cep_rpc_pipe_info *pi);
 
 /* rpc_link.c: one connection of a client, an nng req0 socket and its
  * dialer (tls NULL for ipc; the dialer takes its own reference). */

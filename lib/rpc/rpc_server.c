@@ -148,6 +148,7 @@ static bool pipe_removed(cep_rpc_server *s, uint32_t id, cep_rpc_pipe_info *out)
 	pthread_mutex_lock(&s->mtx);
 	cep_rpc_pipe_info *pi = pipe_find(s, id);
 	if (pi != NULL) {
+		cep_rpc_gate_unbind(s->gate, pi);
 		*out = *pi;
 		*pi = s->pipes[--s->npipes];
 	}
@@ -184,18 +185,32 @@ static size_t pipe_peers(char (*out)[64], size_t max, void *arg)
 	return n;
 }
 
+void cep_rpc_call_bind_identity(cep_rpc_call *c, const char *identity)
+{
+	cep_rpc_server *s = c->s;
+	pthread_mutex_lock(&s->mtx);
+	cep_rpc_pipe_info *pi = pipe_find(s, c->pipe.id);
+	if (pi != NULL) /* (a virtual pipe is in no table: not limited) */
+		cep_rpc_gate_bind(s->gate, pi, identity);
+	pthread_mutex_unlock(&s->mtx);
+}
+
 /* The pipe's entry as a call carries it, and a token of its call rate
  * (false: over the rate). The ADD_POST notification may still be running
  * when the pipe's first message arrives: an unknown pipe is asked
  * directly (and passes). */
 static bool pipe_snapshot(cep_rpc_server *s, nng_pipe p, cep_rpc_pipe_info *out)
 {
-	int64_t now = s->gate != NULL ? cep_clock_mono_ms() : 0;
+	int64_t now = cep_clock_mono_ms();
 	pthread_mutex_lock(&s->mtx);
 	cep_rpc_pipe_info *pi = pipe_find(s, (uint32_t)nng_pipe_id(p));
 	bool ok = pi == NULL || cep_rpc_gate_take(s->gate, pi, now);
 	if (pi != NULL)
 		*out = *pi;
+	/* counted and logged (at most once a peer an interval) under the
+	 * lock: the gate is let go under it when the server is freed */
+	if (!ok)
+		cep_rpc_gate_note(s->gate, CEP_RPC_LIMIT_CALL_RATE, pi->peer);
 	pthread_mutex_unlock(&s->mtx);
 	if (pi == NULL)
 		cep_rpc_pipe_query(p, out);
@@ -384,10 +399,10 @@ static void on_frame(rpc_ctx *rc, nng_msg *msg)
 	cep_rpc_pipe_info pi;
 	if (f.code == CEP_OK && !pipe_snapshot(s, p, &pi)) {
 		cep_rpc_frame_clear(&f);
-		cep_rpc_gate_note(s->gate, CEP_RPC_LIMIT_CALL_RATE, pi.peer);
 		atomic_fetch_add(&s->n_failed, 1);
 		reply_status(rc, f.call_id, CEP_RESOURCE_EXHAUSTED,
-		    "rate limited: over the calls per second of one connection");
+		    "rate limited: over the calls per second of one run "
+		    "identity (of one connection before Prove)");
 		return;
 	}
 	if (f.code == CEP_OK) {
@@ -800,7 +815,15 @@ void cep_rpc_server_free(cep_rpc_server *s)
 		pthread_join(s->workers[i], NULL); /* they empty the queue */
 	server_drain(s);
 	cep_rpc_guard_free(s->guard);
-	cep_rpc_gate_free(s->gate);
+	/* Before the socket closes (the gate must not shut down a file
+	 * descriptor number that the close frees for reuse); detached under
+	 * the lock, so pipe events and calls still running see no gate
+	 * rather than a freed one. The pipes' identity buckets go with it. */
+	pthread_mutex_lock(&s->mtx);
+	cep_rpc_gate *gate = s->gate;
+	s->gate = NULL;
+	pthread_mutex_unlock(&s->mtx);
+	cep_rpc_gate_free(gate);
 	ctxs_stop(s);
 	if (s->sock_open)
 		nng_close(s->sock); /* waits for pipe events to finish */

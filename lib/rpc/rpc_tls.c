@@ -207,6 +207,7 @@ void cep_rpc_pipe_query(nng_pipe p, cep_rpc_pipe_info *pi)
 	pi->verified = false;
 	pi->tokens = 0;
 	pi->refill_ms = 0; /* the call rate's bucket starts full */
+	pi->bucket = NULL; /* the pipe's own until it proves an identity */
 	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
 		return;
 	char ip[INET6_ADDRSTRLEN] = "";

@@ -442,3 +442,64 @@ Test(relay, shutdown_answers_parked_calls)
 	cr_assert_eq(w.n, 0);
 	cr_assert_lt(w.t_done - t0, 5000);
 }
+
+static void tight_call_rate(cep_config *cfg)
+{
+	cfg->relay_limits.calls_per_sec = 1;
+	cfg->relay_limits.call_burst = 6;
+}
+static void setup_tight_rate(void)
+{
+	setup_with(tight_call_rate);
+}
+
+/* relay.limits.callsPerSecond is the run identity's: once two
+ * connections proved the same run they draw on one bucket, so a runner
+ * cannot multiply its rate by connecting twice (per connection, they
+ * would get 6 calls each before the first refusal). */
+TestSuite(relay_rate, .init = setup_tight_rate, .fini = teardown,
+    .timeout = 60);
+
+Test(relay_rate, connections_of_one_run_share_its_rate)
+{
+	cep_err err = {0};
+	runner *a = runner_new(40, E.ca, 0, 0), *b = runner_new(40, E.ca, 0, 0);
+	grant(a);
+	sync_grants();
+	runner_connect(a);
+	runner_connect(b);
+	cr_assert_eq(runner_prove(a, false, &err), 0, "%s", err.msg);
+	cr_assert_eq(runner_prove(b, false, &err), 0, "%s", err.msg);
+	int ok = 0, refused = 0;
+	int64_t t0 = cep_clock_mono_ms();
+	for (int i = 0; i < 40 && refused < 2; i++) {
+		runner *r = i % 2 ? b : a;
+		Cep__V1__Assignment *asg = NULL;
+		int rc = get_assignment(r, r->run_id, &err, &asg);
+		if (asg != NULL)
+			protobuf_c_message_free_unpacked(&asg->base, NULL);
+		if (rc == CEP_OK)
+			ok++;
+		else if (rc == CEP_RESOURCE_EXHAUSTED)
+			refused++;
+		else
+			cr_assert_fail("GetAssignment: %d %s", rc, err.msg);
+	}
+	int64_t secs = (cep_clock_mono_ms() - t0) / 1000;
+	cr_assert_eq(refused, 2, "never refused: %d calls passed", ok);
+	cr_assert_geq(ok, 6, "the burst");
+	cr_assert_leq(ok, 6 + secs + 1,
+	    "%d calls passed in %lld s: each connection had its own rate", ok,
+	    (long long)secs);
+	cr_assert(strstr(err.msg, "one run identity") != NULL, "%s", err.msg);
+	/* another run is not held back by this one's rate */
+	runner *c = runner_new(41, E.ca, 0, 0);
+	grant(c);
+	sync_grants();
+	runner_connect(c);
+	cr_assert_eq(runner_prove(c, false, &err), 0, "%s", err.msg);
+	Cep__V1__Assignment *asg = NULL;
+	cr_assert_eq(get_assignment(c, c->run_id, &err, &asg), CEP_OK, "%s",
+	    err.msg);
+	protobuf_c_message_free_unpacked(&asg->base, NULL);
+}

@@ -195,3 +195,42 @@ Test(rpc_gate, call_rate_bucket)
 	cep_rpc_gate_free(g);
 	cep_rpc_gate_free(NULL);
 }
+
+/* The rate is the identity's: two connections that proved one run share
+ * its bucket (a runner cannot multiply its rate by connecting twice);
+ * another run has its own; a pipe let go leaves the others theirs. */
+Test(rpc_gate, call_rate_per_identity)
+{
+	cep_rpc_limits lim = {.calls_per_sec = 10, .call_burst = 4};
+	cep_rpc_gate *g = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_rpc_gate_new(&g, "test", port, &lim, NULL, NULL, &err),
+	    CEP_OK);
+	cep_rpc_pipe_info a = {.id = 1, .peer = "127.0.0.1:5"},
+	                  b = {.id = 2, .peer = "127.0.0.1:6"},
+	                  c = {.id = 3, .peer = "127.0.0.1:7"};
+	cep_rpc_gate_bind(g, &a, "r-0123456789abcdef");
+	cep_rpc_gate_bind(g, &b, "r-0123456789abcdef");
+	cep_rpc_gate_bind(g, &c, "r-fedcba9876543210");
+	cr_assert_not_null(a.bucket);
+	cr_assert_eq(a.bucket, b.bucket, "one bucket for the run");
+	cr_assert_neq(a.bucket, c.bucket);
+	int64_t t = 1000;
+	for (int i = 0; i < 2; i++) {
+		cr_assert(cep_rpc_gate_take(g, &a, t));
+		cr_assert(cep_rpc_gate_take(g, &b, t));
+	}
+	cr_assert_not(cep_rpc_gate_take(g, &a, t), "4 between both");
+	cr_assert_not(cep_rpc_gate_take(g, &b, t));
+	cr_assert(cep_rpc_gate_take(g, &c, t), "the other run: its own");
+	cep_rpc_gate_unbind(g, &a);
+	cr_assert_null(a.bucket);
+	cr_assert(cep_rpc_gate_take(g, &b, t + 100), "refilled, still bound");
+	cep_rpc_gate_bind(g, &b, "r-fedcba9876543210"); /* rebound: moves */
+	cr_assert_eq(b.bucket, c.bucket);
+	cep_rpc_gate_unbind(g, &b);
+	cep_rpc_gate_unbind(g, &c);
+	cep_rpc_gate_bind(NULL, &a, "r-0123456789abcdef");
+	cr_assert_null(a.bucket, "no gate: nothing bound");
+	cep_rpc_gate_free(g);
+}
