@@ -25,17 +25,23 @@ static void teardown(void)
 
 TestSuite(kube_pod, .init = setup, .fini = teardown);
 
-static json_t *build(const char *node, unsigned caps, bool cgroupfs)
+/* The runner Pod of one run, as every test here starts from it. */
+static cep_kpod base(void)
 {
-	cep_kpod p = {.run_id = "r-0123456789abcdef",
+	return (cep_kpod){.run_id = "r-0123456789abcdef",
 	    .name = "cep-runner-r-0123456789abcdef",
 	    .ns = "shop",
 	    .appliance = "a1",
 	    .relay = "tls+tcp://relay:7443",
-	    .deadline_s = 300,
-	    .node = node,
-	    .caps = caps,
-	    .cgroupfs = cgroupfs};
+	    .deadline_s = 300};
+}
+
+static json_t *build(const char *node, unsigned caps, bool cgroupfs)
+{
+	cep_kpod p = base();
+	p.node = node;
+	p.caps = caps;
+	p.cgroupfs = cgroupfs;
 	json_t *pod = delegate_kpod_pod(&conn, &p);
 	cr_assert_not_null(pod);
 	return pod;
@@ -249,14 +255,9 @@ Test(kube_pod, control_plane_fallback_in_secret_and_env)
 {
 	snprintf(conn.https_proxy, sizeof(conn.https_proxy),
 	    "http://proxy.site:3128");
-	cep_kpod p = {.run_id = "r-0123456789abcdef",
-	    .name = "cep-runner-r-0123456789abcdef",
-	    .ns = "shop",
-	    .appliance = "a1",
-	    .relay = "tls+tcp://relay:7443",
-	    .deadline_s = 300,
-	    .cp_url = "https://plane.example.net",
-	    .cp_ca_pem = "-----PEM-----"};
+	cep_kpod p = base();
+	p.cp_url = "https://plane.example.net";
+	p.cp_ca_pem = "-----PEM-----";
 	json_t *pod = delegate_kpod_pod(&conn, &p);
 	bool sec = false;
 	cr_assert_str_eq(env_of(pod, "CEP_CP_URL", &sec), "cp-url");
@@ -325,15 +326,10 @@ Test(kube_pod, targets_named_and_by_selector)
 Test(kube_pod, hog_placed_by_node_selector)
 {
 	bool cg = false;
-	cep_kpod p = {.run_id = "r-0123456789abcdef",
-	    .name = "cep-runner-r-0123456789abcdef",
-	    .ns = "shop",
-	    .appliance = "a1",
-	    .relay = "tls+tcp://relay:7443",
-	    .deadline_s = 300,
-	    .node_selector = "role=db,topology.kubernetes.io/zone=a",
-	    .caps = delegate_kpod_caps_for("cpu-hog", &cg),
-	    .cgroupfs = true};
+	cep_kpod p = base();
+	p.node_selector = "role=db,topology.kubernetes.io/zone=a";
+	p.caps = delegate_kpod_caps_for("cpu-hog", &cg);
+	p.cgroupfs = true;
 	json_t *pod = delegate_kpod_pod(&conn, &p);
 	cr_assert_not_null(pod);
 	cr_assert_null(at(pod, "spec.nodeName"));
