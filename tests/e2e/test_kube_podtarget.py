@@ -256,7 +256,7 @@ class RunnerKilledOnPod(PodTargetCase):
         d.wait()
         self.app.start("delegate")
         self.app.wait_ready()
-        self.assertTrue(wait_until(lambda: any("runs on node node-2 (pod targets)" in ln
+        self.assertTrue(wait_until(lambda: any("adopted runner pod" in ln and "runs on node node-2 (node-level faults)" in ln
                                                for ln in self.delegate_lines(run_id)),
                                    30, 0.2), self.env.logs())
         pids = self.runner_pids(run_id)
