@@ -49,8 +49,8 @@ struct cep_rpc_client {
 	pthread_mutex_t mu;
 	bool closed; /* cep_rpc_client_shutdown ran */
 	struct inflight *calls;
-	cep_rpc_link *link; /* the connection calls go out on */
-	uint64_t gen;       /* bumped when the watchdog replaces it */
+	struct lease *cur; /* the connection calls go out on */
+	uint64_t gen;      /* bumped when the watchdog replaces it */
 	/* since when a send has been waiting with none leaving (0: none
 	 * waits, or one left since), and whether any left on this link.
 	 * Not nng's pipe events: in the stall the dead pipe is never
@@ -62,12 +62,48 @@ struct cep_rpc_client {
 	int streak;            /* links in a row on which nothing left */
 };
 
+/* A link and the calls holding a context on it. nng 1.5.2 may use freed
+ * memory when one thread closes a context while another closes its
+ * socket (a panic in nng_ctx_close, seen in CI), so a link the watchdog
+ * replaced is closed by whoever lets go of it last: the watchdog when no
+ * call holds it, else the last call to close its context. Calls still
+ * waiting on it are cancelled instead, and fail or move on at once, as
+ * if the socket had closed under them. */
+struct lease {
+	cep_rpc_link *link;
+	int users;    /* contexts open on it; under the client's lock */
+	bool retired; /* replaced: no new operation starts on it */
+};
+
 struct inflight {
 	nng_aio *aio;
+	struct lease *lease; /* the link its context is on; NULL: none yet */
 	struct inflight *prev, *next;
 };
 
 static uint64_t prng_next(void);
+
+static int lease_new(struct lease **out, const char *url, nng_tls_config *tls,
+    cep_err *err)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	int code = cep_rpc_link_new(&(*out)->link, url, tls, err);
+	if (code != CEP_OK) {
+		free(*out);
+		*out = NULL;
+	}
+	return code;
+}
+
+static bool lease_close(struct lease *l, int wait_ms)
+{
+	bool closed = cep_rpc_link_close(l->link, wait_ms);
+	free(l);
+	return closed;
+}
 
 static int client_tls(cep_rpc_client *c, const cep_rpc_tls *tls, cep_err *err)
 {
@@ -109,7 +145,7 @@ int cep_rpc_client_new_opts(cep_rpc_client **out, const char *url,
 	cep_util_random(&id, sizeof(id), NULL);
 	atomic_init(&c->next_id, (id >> 1) | 1);
 	if (client_tls(c, tls, err) != CEP_OK ||
-	    cep_rpc_link_new(&c->link, c->url, c->tls, err) != CEP_OK) {
+	    lease_new(&c->cur, c->url, c->tls, err) != CEP_OK) {
 		cep_rpc_client_free(c);
 		return err ? err->code : CEP_INTERNAL;
 	}
@@ -139,7 +175,7 @@ void cep_rpc_client_free(cep_rpc_client *c)
 	if (c == NULL)
 		return;
 	cep_rpc_client_shutdown(c);
-	if (c->link != NULL && !cep_rpc_link_close(c->link, CLOSE_WAIT_MS))
+	if (c->cur != NULL && !lease_close(c->cur, CLOSE_WAIT_MS))
 		cep_log_warn(NULL,
 		    "rpc client %s: nng has not closed the "
 		    "socket (waited up to %d ms, or not at all behind another "
@@ -172,9 +208,9 @@ static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	cep_rpc_link *old = c->link, *nl = NULL;
+	struct lease *old = c->cur, *nl = NULL;
 	cep_err err = {0};
-	if (cep_rpc_link_new(&nl, c->url, c->tls, &err) != CEP_OK) {
+	if (lease_new(&nl, c->url, c->tls, &err) != CEP_OK) {
 		pthread_mutex_unlock(&c->mu);
 		cep_log_warn(NULL,
 		    "rpc client %s: no connection for %lld ms and "
@@ -188,11 +224,16 @@ static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 	int64_t b = (int64_t)c->watchdog_ms << shift;
 	c->bound_ms = b + (int64_t)(prng_next() % (uint64_t)(b / 2 + 1));
 	int64_t bound = c->bound_ms;
-	c->link = nl;
+	c->cur = nl;
 	c->gen++;
 	atomic_store(&c->sent, false);
 	atomic_store(&c->answered, false);
 	atomic_store(&c->want_ms, cep_clock_mono_ms());
+	old->retired = true;
+	for (struct inflight *n = c->calls; n != NULL; n = n->next)
+		if (n->lease == old)
+			nng_aio_cancel(n->aio); /* it returns NNG_ECANCELED */
+	bool unused = old->users == 0;
 	pthread_mutex_unlock(&c->mu);
 	atomic_fetch_add(&c->redials, 1);
 	cep_log_info(NULL,
@@ -203,7 +244,8 @@ static void watchdog(cep_rpc_client *c, uint64_t gen, bool force)
 	            "connection, none ever answered" :
 	            "no connection",
 	    (long long)bound);
-	(void)cep_rpc_link_close(old, 0);
+	if (unused)
+		(void)lease_close(old, 0);
 }
 
 /* The request as one nng message, refused locally when too large. */
@@ -222,24 +264,24 @@ static int call_frame(nng_msg **msg, const char *method, uint64_t id,
 }
 
 /* One operation on the call's context, waited for. It is started under
- * the client's lock, so a shutdown either sees it (and cancels it) or
- * happened before (and the operation is not started). */
-static int ctx_op(cep_rpc_client *c, nng_ctx ctx, nng_aio *aio, bool send,
+ * the client's lock, so a shutdown or the watchdog either sees it (and
+ * cancels it) or happened before (and the operation is not started). */
+static int ctx_op(cep_rpc_client *c, struct inflight *n, nng_ctx ctx, bool send,
     int64_t ms)
 {
-	nng_aio_set_timeout(aio, (nng_duration)(ms > 0 ? ms : 1));
+	nng_aio_set_timeout(n->aio, (nng_duration)(ms > 0 ? ms : 1));
 	pthread_mutex_lock(&c->mu);
-	if (c->closed) {
+	if (c->closed || n->lease->retired) {
 		pthread_mutex_unlock(&c->mu);
-		return NNG_ECLOSED;
+		return c->closed ? NNG_ECLOSED : NNG_ECANCELED;
 	}
 	if (send)
-		nng_ctx_send(ctx, aio);
+		nng_ctx_send(ctx, n->aio);
 	else
-		nng_ctx_recv(ctx, aio);
+		nng_ctx_recv(ctx, n->aio);
 	pthread_mutex_unlock(&c->mu);
-	nng_aio_wait(aio);
-	return nng_aio_result(aio);
+	nng_aio_wait(n->aio);
+	return nng_aio_result(n->aio);
 }
 
 static void inflight_add(cep_rpc_client *c, struct inflight *n)
@@ -265,6 +307,33 @@ static void inflight_del(cep_rpc_client *c, struct inflight *n)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The call holds the current link (false: the client is shut down). */
+static bool call_hold(cep_rpc_client *c, struct inflight *n, uint64_t *gen)
+{
+	pthread_mutex_lock(&c->mu);
+	bool open = !c->closed;
+	if (open) {
+		n->lease = c->cur;
+		n->lease->users++;
+		*gen = c->gen;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return open;
+}
+
+/* The call lets go of its link, its context closed first; the last to
+ * let go of a replaced link closes it. */
+static void call_release(cep_rpc_client *c, struct inflight *n)
+{
+	pthread_mutex_lock(&c->mu);
+	struct lease *l = n->lease;
+	n->lease = NULL;
+	bool last = --l->users == 0 && l->retired;
+	pthread_mutex_unlock(&c->mu);
+	if (last)
+		(void)lease_close(l, 0);
+}
+
 static bool link_replaced(cep_rpc_client *c, uint64_t gen)
 {
 	pthread_mutex_lock(&c->mu);
@@ -273,13 +342,14 @@ static bool link_replaced(cep_rpc_client *c, uint64_t gen)
 	return r;
 }
 
-/* Sends the aio's message on a new context of the current link (*ctx
- * left open on success). While there is no pipe the send is waited for
- * in slices, and between slices the watchdog may replace a stuck link:
- * a send that timed out or was closed with its link never left this
- * process, so it is sent again on the new one, neither lost nor
- * duplicated. 0, or nng's error (NNG_ETIMEDOUT at the deadline). */
-static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
+/* Sends the call's message on a new context of the current link (*ctx
+ * left open and the link held on success). While there is no pipe the
+ * send is waited for in slices, and between slices the watchdog may
+ * replace a stuck link: a send that timed out or was cancelled with its
+ * link never left this process, so it is sent again on the new one,
+ * neither lost nor duplicated. 0, or nng's error (NNG_ETIMEDOUT at the
+ * deadline). */
+static int call_send(cep_rpc_client *c, struct inflight *n, nng_ctx *ctx,
     uint64_t *gen, int64_t deadline)
 {
 	int64_t t0 = cep_clock_mono_ms(),
@@ -287,19 +357,16 @@ static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
 	if (check < WATCHDOG_MIN_CHECK_MS)
 		check = WATCHDOG_MIN_CHECK_MS;
 	for (;;) {
-		pthread_mutex_lock(&c->mu);
-		bool closed = c->closed;
-		nng_socket sock = cep_rpc_link_socket(c->link);
-		*gen = c->gen;
-		pthread_mutex_unlock(&c->mu);
-		if (closed)
+		if (!call_hold(c, n, gen))
 			return NNG_ECLOSED;
 		int64_t left = deadline - cep_clock_mono_ms();
-		if (left <= 0)
+		if (left <= 0) {
+			call_release(c, n);
 			return NNG_ETIMEDOUT;
-		int rv = nng_ctx_open(ctx, sock);
+		}
+		int rv = nng_ctx_open(ctx, cep_rpc_link_socket(n->lease->link));
 		if (rv == 0) {
-			rv = ctx_op(c, *ctx, aio, true,
+			rv = ctx_op(c, n, *ctx, true,
 			    c->watchdog_ms > 0 && left > check ? check : left);
 			if (rv == 0) {
 				atomic_store(&c->want_ms, 0);
@@ -308,6 +375,9 @@ static int call_send(cep_rpc_client *c, nng_aio *aio, nng_ctx *ctx,
 			}
 			nng_ctx_close(*ctx);
 		}
+		call_release(c, n);
+		if (rv == NNG_ECANCELED && link_replaced(c, *gen))
+			continue; /* the watchdog moved it to a new link */
 		if (c->watchdog_ms <= 0 ||
 		    (rv != NNG_ETIMEDOUT && rv != NNG_ECLOSED))
 			return rv;
@@ -329,10 +399,11 @@ static int recv_failed(cep_rpc_client *c, const char *method, int rv,
 	if (rv == NNG_ETIMEDOUT && c->watchdog_ms > 0 &&
 	    !atomic_load(&c->answered))
 		watchdog(c, gen, true);
-	/* the link closed under the call (the watchdog replaced it): as a
-	 * connection lost */
+	/* the watchdog replaced the link under the call (cancelled it), or
+	 * the pipe died: as a connection lost */
 	if (rv == NNG_ECONNRESET ||
-	    (rv == NNG_ECLOSED && link_replaced(c, gen)))
+	    ((rv == NNG_ECLOSED || rv == NNG_ECANCELED) &&
+	        link_replaced(c, gen)))
 		return cep_err_set(err, CEP_UNAVAILABLE,
 		    "%s: connection to %s lost during the call", method,
 		    c->url);
@@ -360,7 +431,7 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 	struct inflight node = {.aio = aio};
 	inflight_add(c, &node);
 	int code = CEP_OK;
-	if ((rv = call_send(c, aio, &ctx, &gen, deadline)) != 0) {
+	if ((rv = call_send(c, &node, &ctx, &gen, deadline)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio));
 		inflight_del(c, &node);
 		nng_aio_free(aio);
@@ -371,15 +442,16 @@ static int call_exchange(cep_rpc_client *c, const char *method, nng_msg *msg,
 		        timeout_ms) :
 		    cep_rpc_err_nng(err, rv, method);
 	}
-	if ((rv = ctx_op(c, ctx, aio, false, deadline - cep_clock_mono_ms())) !=
-	    0) {
+	if ((rv = ctx_op(c, &node, ctx, false,
+	         deadline - cep_clock_mono_ms())) != 0) {
 		code = recv_failed(c, method, rv, gen, timeout_ms, err);
 	} else {
 		atomic_store(&c->answered, true);
 		*rep = nng_aio_get_msg(aio);
 	}
-	inflight_del(c, &node);
 	nng_ctx_close(ctx);
+	call_release(c, &node);
+	inflight_del(c, &node);
 	nng_aio_free(aio);
 	return code;
 }
