@@ -166,7 +166,8 @@ typedef struct cep_rpc_stats {
 	uint64_t ok, failed; /* handler replies / handler failures */
 	uint64_t malformed, oversized, unknown_method; /* refused frames */
 	uint32_t pipes;                                /* connections now */
-	uint64_t listener_restarts; /* ipc listeners re-created (rpc_guard.c) */
+	uint64_t listener_restarts; /* ipc listeners re-created (rpc_guard.c)
+	                             * and wedged TLS ones (rpc_gate.c) */
 	uint64_t limited[CEP_RPC_LIMIT_N]; /* refusals by the limits */
 	uint32_t handshaking; /* tcp connections not negotiated (last sweep) */
 } cep_rpc_stats;
@@ -214,6 +215,20 @@ int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
  * "[ip6]:port" or an address alone. NULL-safe. */
 void cep_rpc_gate_note(cep_rpc_gate *g, enum cep_rpc_limit why,
     const char *peer);
+/* The wedge watch: nng 1.5.2 can stop turning a TLS listener's
+ * connections into pipes (seen after a runner was killed while it
+ * connected): TLS and the SP header exchange complete, the client sends
+ * its first call, nothing ever reads it. fn(arg) runs on the gate's
+ * thread when a connection has waited CEP_RPC_WEDGE_MS unnegotiated
+ * with data unread in its socket while no connection at all became
+ * negotiated, at most once per 2 * CEP_RPC_WEDGE_MS. A listener that
+ * merely works through a storm of handshakes keeps negotiating some, so
+ * it is not taken for wedged. Set before connections arrive; only with
+ * a limit in lim (the gate's thread runs then). NULL-safe. */
+#define CEP_RPC_WEDGE_MS 5000
+typedef void (*cep_rpc_gate_wedge_fn)(int waiting, void *arg);
+void cep_rpc_gate_on_wedge(cep_rpc_gate *g, cep_rpc_gate_wedge_fn fn,
+    void *arg);
 /* Fills out->limited[] and out->handshaking (nothing else). NULL-safe. */
 void cep_rpc_gate_stats(cep_rpc_gate *g, cep_rpc_stats *out);
 void cep_rpc_gate_free(cep_rpc_gate *g); /* NULL-safe */

@@ -38,6 +38,7 @@
 #include "rpc_int.h"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <dirent.h>
 #include <malloc.h>
 #include <errno.h>
@@ -47,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,6 +70,7 @@ typedef struct gate_conn {
 	int fd;
 	int64_t first_ms;
 	bool negotiated, seen;
+	bool was_negotiated; /* at the last sweep (progress: it became so) */
 	bool shed; /* shut down; counted once, until its owner closes it */
 	char peer[PEER_LEN]; /* "ip:port" as cep_rpc_pipe_query */
 	char ip[IP_LEN];
@@ -91,8 +94,12 @@ struct cep_rpc_gate {
 	cep_lograte *log; /* one line per peer address per interval */
 	_Atomic uint64_t limited[CEP_RPC_LIMIT_N];
 	_Atomic uint32_t handshaking;
-	uint32_t hs_peak;        /* since memory was last given back */
-	cep_rpc_bucket *buckets; /* under the server's lock, not mu */
+	uint32_t hs_peak;             /* since memory was last given back */
+	cep_rpc_bucket *buckets;      /* under the server's lock, not mu */
+	cep_rpc_gate_wedge_fn wedged; /* under mu */
+	void *wedged_arg;
+	int64_t progress_ms; /* a connection last became negotiated */
+	int64_t wedge_ms;    /* the wedge watch last fired */
 };
 
 /* ------------------------------------------------------------- logging */
@@ -277,11 +284,15 @@ static bool mark_negotiated(cep_rpc_gate *g)
 	if (!peers_load(g))
 		return false;
 	uint32_t hs = 0;
+	int64_t now = cep_clock_mono_ms();
 	for (size_t i = 0; i < g->n; i++) {
 		gate_conn *c = &g->conns[i];
 		c->negotiated = g->npeers > 0 &&
 		    bsearch(c->peer, g->peers, g->npeers, PEER_LEN, peer_cmp) !=
 		        NULL;
+		if (c->negotiated && !c->was_negotiated)
+			g->progress_ms = now;
+		c->was_negotiated = c->negotiated;
 		hs += !c->negotiated && !c->shed;
 	}
 	atomic_store(&g->handshaking, hs);
@@ -373,6 +384,36 @@ static void trim_after_attack(cep_rpc_gate *g)
 	}
 }
 
+/* Bytes the kernel holds unread on fd (0 when it cannot tell). */
+static int unread(int fd)
+{
+	int n = 0;
+	return ioctl(fd, SIOCINQ, &n) == 0 ? n : 0;
+}
+
+/* See cep_rpc_gate_on_wedge. A connection still in its TLS handshake
+ * has nothing unread: nng reads what the peer sends as it comes. */
+static void watch_wedge(cep_rpc_gate *g, int64_t now)
+{
+	pthread_mutex_lock(&g->mu);
+	cep_rpc_gate_wedge_fn fn = g->wedged;
+	void *arg = g->wedged_arg;
+	pthread_mutex_unlock(&g->mu);
+	if (fn == NULL || now - g->progress_ms < CEP_RPC_WEDGE_MS ||
+	    (g->wedge_ms != 0 && now - g->wedge_ms < 2 * CEP_RPC_WEDGE_MS))
+		return;
+	int waiting = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		const gate_conn *c = &g->conns[i];
+		waiting += !c->negotiated && !c->shed &&
+		    now - c->first_ms >= CEP_RPC_WEDGE_MS && unread(c->fd) > 0;
+	}
+	if (waiting == 0)
+		return;
+	g->wedge_ms = now;
+	fn(waiting, arg);
+}
+
 static void sweep(cep_rpc_gate *g)
 {
 	int64_t now = cep_clock_mono_ms();
@@ -392,6 +433,7 @@ static void sweep(cep_rpc_gate *g)
 	shed_per_peer(g);
 	shed_over(g, g->lim.max_conns, NULL, false, CEP_RPC_LIMIT_CONNS);
 	trim_after_attack(g);
+	watch_wedge(g, now);
 }
 
 static void *gate_main(void *arg)
@@ -503,6 +545,7 @@ int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
 	g->lim = *lim;
 	g->peers_fn = peers;
 	g->peers_arg = arg;
+	g->progress_ms = cep_clock_mono_ms();
 	g->log_every_ms = lim->log_interval_ms > 0 ? lim->log_interval_ms :
 	                                             10000;
 	if (cep_lograte_new(&g->log, g->log_every_ms, 1, err) != CEP_OK) {
@@ -524,6 +567,16 @@ int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
 	}
 	*out = g;
 	return CEP_OK;
+}
+
+void cep_rpc_gate_on_wedge(cep_rpc_gate *g, cep_rpc_gate_wedge_fn fn, void *arg)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->wedged = fn;
+	g->wedged_arg = arg;
+	pthread_mutex_unlock(&g->mu);
 }
 
 void cep_rpc_gate_stats(cep_rpc_gate *g, cep_rpc_stats *out)

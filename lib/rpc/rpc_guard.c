@@ -12,7 +12,8 @@
  * fresh req socket dials it and sends the built-in ping (answered by the
  * server before its method table). A listener that does not answer within
  * two seconds is closed and created again on the same URL, with a warning
- * in the log. TLS listeners do not have this bug (see the rpc tests).
+ * in the log. TLS listeners do not have this bug (see the rpc tests);
+ * they have another, which the gate watches for (cep_rpc_gate_on_wedge).
  */
 #define _GNU_SOURCE
 #include "rpc_int.h"

@@ -106,6 +106,11 @@ void cep_rpc_gate_bind(cep_rpc_gate *g, cep_rpc_pipe_info *pi,
     const char *identity);
 void cep_rpc_gate_unbind(cep_rpc_gate *g, cep_rpc_pipe_info *pi);
 
+/* rpc_server.c: what the gate's wedge watch does (cep_rpc_gate_on_wedge):
+ * closes the tls+tcp listener, with every pipe it made, and makes it
+ * again on the same port. For the tests, which cannot wedge nng. */
+void cep_rpc_server_relisten(cep_rpc_server *s);
+
 /* rpc_link.c: one connection of a client, an nng req0 socket and its
  * dialer (tls NULL for ipc; the dialer takes its own reference). */
 typedef struct cep_rpc_link cep_rpc_link;

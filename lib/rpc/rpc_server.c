@@ -108,12 +108,14 @@ struct cep_rpc_server {
 	size_t npipes, cap_pipes;
 	nng_listener tcp_listener;
 	bool has_tcp;
-	cep_rpc_guard *guard; /* ipc listeners (see rpc_int.h) */
+	char tcp_url[300];       /* its URL with the bound port */
+	nng_tls_config *tcp_cfg; /* held, for re-creating it */
+	cep_rpc_guard *guard;    /* ipc listeners (see rpc_int.h) */
 	cep_rpc_limits limits;
 	cep_rpc_gate *gate; /* the tcp listener's limits (rpc_gate.c) */
 
 	_Atomic uint64_t n_calls, n_ok, n_failed, n_malformed, n_oversized,
-	    n_unknown;
+	    n_unknown, n_restarts;
 };
 
 /* ---------------------------------------------------------------- pipes */
@@ -701,6 +703,67 @@ int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
 	return CEP_OK;
 }
 
+/* The gate saw the tls+tcp listener wedged (cep_rpc_gate_on_wedge):
+ * it is closed and made again on the same port. Closing an nng listener
+ * closes every pipe it made, so connected peers reconnect too; a runner
+ * takes that like any disconnect (it proves again and resends what was
+ * not acknowledged), and it is the only way found to get new ones in. */
+static void tcp_wedged(int waiting, void *arg)
+{
+	cep_rpc_server *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	bool go = !s->closing && s->has_tcp && s->tcp_cfg != NULL;
+	nng_listener old = s->tcp_listener;
+	pthread_mutex_unlock(&s->mtx);
+	if (!go)
+		return;
+	cep_log_warn(NULL,
+	    "rpc %s: %d connection(s) on %s waited %d s with data unread "
+	    "while none became a pipe (nng 1.5 listener wedge); re-creating "
+	    "the listener, its connected peers reconnect",
+	    s->name, waiting, s->tcp_url, CEP_RPC_WEDGE_MS / 1000);
+	nng_listener_close(old);
+	nng_listener l;
+	int rv = nng_listener_create(&l, s->sock, s->tcp_url);
+	if (rv == 0 &&
+	    (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, s->tcp_cfg)) ==
+	        0 &&
+	    (rv = nng_listener_start(l, 0)) != 0)
+		nng_listener_close(l);
+	if (rv != 0) {
+		cep_log_error(NULL, "rpc %s: re-creating %s: %s", s->name,
+		    s->tcp_url, nng_strerror(rv));
+		return;
+	}
+	pthread_mutex_lock(&s->mtx);
+	s->tcp_listener = l;
+	pthread_mutex_unlock(&s->mtx);
+	atomic_fetch_add(&s->n_restarts, 1);
+}
+
+void cep_rpc_server_relisten(cep_rpc_server *s)
+{
+	tcp_wedged(0, s);
+}
+
+/* Remembers how to make the tls+tcp listener l again (tcp_wedged). */
+static void tcp_remember(cep_rpc_server *s, nng_listener l, int port)
+{
+	nng_url *u = NULL;
+	nng_tls_config *cfg = NULL;
+	if (nng_url_parse(&u, s->tcp_url) != 0)
+		return;
+	bool v6 = strchr(u->u_hostname, ':') != NULL;
+	snprintf(s->tcp_url, sizeof(s->tcp_url), "%s://%s%s%s:%d", u->u_scheme,
+	    v6 ? "[" : "", u->u_hostname, v6 ? "]" : "", port);
+	nng_url_free(u);
+	if (nng_listener_get_ptr(l, NNG_OPT_TLS_CONFIG, (void **)&cfg) == 0 &&
+	    cfg != NULL) {
+		nng_tls_config_hold(cfg);
+		s->tcp_cfg = cfg;
+	}
+}
+
 int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
     const cep_rpc_tls *tls, cep_err *err)
 {
@@ -723,10 +786,17 @@ int cep_rpc_server_listen(cep_rpc_server *s, const char *url,
 	int port = 0;
 	if (is_tls)
 		nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
-	if (is_tls && port > 0 && s->gate == NULL &&
+	bool first_tcp = is_tls && port > 0 && s->gate == NULL;
+	if (first_tcp) {
+		snprintf(s->tcp_url, sizeof(s->tcp_url), "%s", url);
+		tcp_remember(s, l, port);
+	}
+	if (first_tcp &&
 	    cep_rpc_gate_new(&s->gate, s->name, port, &s->limits, pipe_peers, s,
 	        err) != CEP_OK)
 		return cep_err_wrap(err, "rpc %s: limits on %s", s->name, url);
+	if (first_tcp)
+		cep_rpc_gate_on_wedge(s->gate, tcp_wedged, s);
 	cep_log_info(NULL, "rpc %s: listening on %s (port %d)", s->name, url,
 	    port);
 	return CEP_OK;
@@ -764,7 +834,8 @@ void cep_rpc_server_stats(cep_rpc_server *s, cep_rpc_stats *out)
 	pthread_mutex_lock(&s->mtx);
 	out->pipes = (uint32_t)s->npipes;
 	pthread_mutex_unlock(&s->mtx);
-	out->listener_restarts = cep_rpc_guard_restarts(s->guard);
+	out->listener_restarts = cep_rpc_guard_restarts(s->guard) +
+	    atomic_load(&s->n_restarts);
 	cep_rpc_gate_stats(s->gate, out);
 }
 
@@ -840,6 +911,8 @@ void cep_rpc_server_free(cep_rpc_server *s)
 		nng_aio_free(rc->aio); /* waits for its callback */
 		free(rc);
 	}
+	if (s->tcp_cfg != NULL)
+		nng_tls_config_free(s->tcp_cfg);
 	free(s->workers);
 	free(s->pipes);
 	pthread_cond_destroy(&s->drain_cv);

@@ -142,7 +142,9 @@ class HostFaultsKill9(unittest.TestCase):
             run = self.app.wait_run(lambda r: r["name"] == name and r["state"] in FINAL, timeout=30)
             self.assertIsNotNone(run, f"seed {self.seed} trial {trial}: not final\n" + self.app.logs())
             proc.communicate(timeout=30)
-            self.assertFalse(pids_of_run(run["run_id"]))
+            left = {p: procs().get(p) for p in pids_of_run(run["run_id"])}
+            self.assertFalse(left, self.app.logs() + f"\nseed {self.seed} {name}: "
+                             f"processes of the run left once it was final: {left}")
             if filled:
                 with open(os.path.join(self.app.home, "log", "delegate.log")) as f:
                     self.assertIn(f"run={run['run_id']} msg=\"fault fill undone by the cleanup "

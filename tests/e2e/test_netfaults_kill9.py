@@ -103,8 +103,8 @@ class NetFaultsKill9(unittest.TestCase):
         return self.cep_tables() + self.cep_qdiscs()
 
     def assert_clean(self, why):
-        self.assertEqual(self.cep_tables(), [], f"{why}: nftables table left\n" + self.app.logs())
-        self.assertEqual(self.cep_qdiscs(), [], f"{why}: qdisc left\n" + self.app.logs())
+        self.assertEqual(self.cep_tables(), [], self.app.logs() + f"\n{why}: nftables table left")
+        self.assertEqual(self.cep_qdiscs(), [], self.app.logs() + f"\n{why}: qdisc left")
         home = self.app.home
         self.assertTrue(wait_until(lambda: not workers(home), 5),
                         f"{why}: workers left {workers(home)}")
@@ -131,7 +131,7 @@ class NetFaultsKill9(unittest.TestCase):
                                       experiment(name, duration="20s", deadman="2s", faults=[f]))
                 proc = self.app.run_async(path)
                 runner = wait_until(self.app.runner_pids, 20, 0.005)
-                self.assertTrue(runner, "no runner:\n" + self.app.logs())
+                self.assertTrue(runner, self.app.logs() + f"\nseed {self.seed} {name}: no runner")
                 if k % 2:
                     # while the fault is surely in: the delegate must undo it
                     self.assertTrue(wait_until(lambda: self.cep_marks(), 20, 0.005),
@@ -146,16 +146,18 @@ class NetFaultsKill9(unittest.TestCase):
                     os.kill(p, signal.SIGKILL)
                 run = self.app.wait_run(lambda r: r["name"] == name and r["state"] in FINAL,
                                         timeout=30)
-                self.assertIsNotNone(run, f"seed {self.seed} {name}: not final\n"
-                                     + self.app.logs())
+                self.assertIsNotNone(run, self.app.logs()
+                                     + f"\nseed {self.seed} {name}: not final")
                 proc.communicate(timeout=30)
-                self.assertFalse(pids_of_run(run["run_id"]))
+                left = {p: procs().get(p) for p in pids_of_run(run["run_id"])}
+                self.assertFalse(left, self.app.logs() + f"\nseed {self.seed} {name}: "
+                                 f"processes of the run left once it was final: {left}")
                 if present:
                     with open(os.path.join(self.app.home, "log", "delegate.log")) as fh:
-                        self.assertIn(f"run={run['run_id']} msg=\"fault {f['name']} undone by "
-                                      "the cleanup runner", fh.read(),
-                                      f"{name}: the table was there, yet not undone by a "
-                                      "cleanup runner")
+                        log = fh.read()
+                    want = f"run={run['run_id']} msg=\"fault {f['name']} undone by the cleanup runner"
+                    self.assertTrue(want in log, self.app.logs() + f"\nseed {self.seed} {name}: "
+                                    "the table was there, yet not undone by a cleanup runner")
                 self.assert_clean(f"seed {self.seed} {name} (kill after {delay:.3f}s, "
                                   f"table {'present' if present else 'absent'} at the kill)")
 

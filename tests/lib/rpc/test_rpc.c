@@ -615,6 +615,36 @@ Test(rpc, deadline_tls)
 	t_deadline(true);
 }
 
+/* The wedge watch's remedy (test_rpc_gate.c shows when it fires): the
+ * TLS listener is made again on its port. A connected client is cut off
+ * with the listener's pipes, dials again and is served; so is a new one. */
+Test(rpc, tls_relisten)
+{
+	fx *f = fx_new(true, 2);
+	cep_rpc_client *c = fx_client(f);
+	echo_ok(c, "before");
+	int port = cep_rpc_server_port(f->srv);
+	int rems = atomic_load(&f->pipe_rems);
+	cep_rpc_server_relisten(f->srv);
+	cr_assert_eq(cep_rpc_server_port(f->srv), port);
+	cr_assert_gt(await_count(&f->pipe_rems, rems + 1), rems,
+	    "the listener's pipe was not closed with it");
+	cep_err err;
+	int rv = CEP_UNAVAILABLE;
+	int64_t until = cep_clock_mono_ms() + 10000;
+	while (rv != CEP_OK && cep_clock_mono_ms() < until)
+		rv = echo(c, "cep.v1.Test/Echo", "again", 2000, NULL, 0, &err);
+	cr_assert_eq(rv, CEP_OK, "not served again: %s", err.msg);
+	cep_rpc_client *n = fx_client(f);
+	echo_ok(n, "new");
+	cep_rpc_stats st;
+	cep_rpc_server_stats(f->srv, &st);
+	cr_assert_eq(st.listener_restarts, 1);
+	cep_rpc_client_free(n);
+	cep_rpc_client_free(c);
+	fx_free(f);
+}
+
 /* A parked call is answered UNAVAILABLE when the server goes away. */
 Test(rpc, free_answers_parked)
 {

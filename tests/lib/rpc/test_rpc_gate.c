@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 
 #include "rpc.h"
 #include "rpc_int.h"
+#include "clock.h"
 
 #define MAXC 8
 
@@ -232,5 +234,85 @@ Test(rpc_gate, call_rate_per_identity)
 	cep_rpc_gate_unbind(g, &c);
 	cep_rpc_gate_bind(NULL, &a, "r-0123456789abcdef");
 	cr_assert_null(a.bucket, "no gate: nothing bound");
+	cep_rpc_gate_free(g);
+}
+
+/* ------------------------------------------------------ the wedge watch */
+
+static _Atomic int wedges, wedge_waiting;
+static char late_peer[64]; /* reported once late_on is set */
+static _Atomic bool late_on;
+
+static void on_wedge(int waiting, void *arg)
+{
+	(void)arg;
+	atomic_store(&wedge_waiting, waiting);
+	atomic_fetch_add(&wedges, 1);
+}
+
+static size_t late_peers(char (*out)[64], size_t max, void *arg)
+{
+	(void)arg;
+	if (!atomic_load(&late_on))
+		return 0;
+	if (max > 0)
+		memcpy(out[0], late_peer, sizeof(late_peer));
+	return 1;
+}
+
+static cep_rpc_gate *wedge_gate(void)
+{
+	cep_rpc_limits lim = {.max_conns = 100}; /* a limit: the thread runs */
+	cep_rpc_gate *g = NULL;
+	cep_err err = {0};
+	atomic_store(&wedges, 0);
+	atomic_store(&late_on, false);
+	cr_assert_eq(cep_rpc_gate_new(&g, "test", port, &lim, late_peers, NULL,
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cep_rpc_gate_on_wedge(g, on_wedge, NULL);
+	return g;
+}
+
+/* Fires for the connection with data its owner never read, not for the
+ * one still quiet (a TLS handshake waiting for its peer), and once per
+ * interval. */
+Test(rpc_gate, wedge_fires_on_data_unread)
+{
+	connect_from("127.0.0.1");
+	int b = connect_from("127.0.0.2");
+	cr_assert_eq(write(cli[b], "call", 4), 4);
+	int64_t t0 = cep_clock_mono_ms();
+	cep_rpc_gate *g = wedge_gate();
+	while (atomic_load(&wedges) == 0 && cep_clock_mono_ms() - t0 < 15000)
+		cep_clock_sleep_ms(50);
+	int64_t took = cep_clock_mono_ms() - t0;
+	cr_assert_eq(atomic_load(&wedges), 1, "not fired in 15 s");
+	cr_assert_geq(took, CEP_RPC_WEDGE_MS - 200, "fired after %lld ms",
+	    (long long)took);
+	cr_assert_eq(atomic_load(&wedge_waiting), 1);
+	cep_clock_sleep_ms(2000);
+	cr_assert_eq(atomic_load(&wedges), 1, "fired again within 2 x 5 s");
+	cep_rpc_gate_free(g);
+}
+
+/* A connection becoming negotiated is progress: the listener works (a
+ * storm of handshakes), and the watch waits a whole interval after it. */
+Test(rpc_gate, wedge_waits_after_progress)
+{
+	int b = connect_from("127.0.0.2");
+	cr_assert_eq(write(cli[b], "call", 4), 4);
+	int c = connect_from("127.0.0.3");
+	peer_of(c, late_peer, sizeof(late_peer));
+	cep_rpc_gate *g = wedge_gate();
+	cep_clock_sleep_ms(3000);
+	atomic_store(&late_on, true);
+	int64_t t1 = cep_clock_mono_ms();
+	cep_clock_sleep_ms(3500); /* 6.5 s after the start */
+	cr_assert_eq(atomic_load(&wedges), 0,
+	    "fired although a connection became negotiated 3.5 s ago");
+	while (atomic_load(&wedges) == 0 && cep_clock_mono_ms() - t1 < 15000)
+		cep_clock_sleep_ms(50);
+	cr_assert_eq(atomic_load(&wedges), 1, "not fired after the progress");
 	cep_rpc_gate_free(g);
 }
