@@ -223,7 +223,9 @@ void cep_rpc_gate_note(cep_rpc_gate *g, enum cep_rpc_limit why,
  * with data unread in its socket while no connection at all became
  * negotiated, at most once per 2 * CEP_RPC_WEDGE_MS. A listener that
  * merely works through a storm of handshakes keeps negotiating some, so
- * it is not taken for wedged. Set before connections arrive; only with
+ * it is not taken for wedged; nor is one whose process stood still
+ * (the gate's sweeps more than a second apart: the interval starts
+ * again). Set before connections arrive; only with
  * a limit in lim (the gate's thread runs then). NULL-safe. */
 #define CEP_RPC_WEDGE_MS 5000
 typedef void (*cep_rpc_gate_wedge_fn)(int waiting, void *arg);

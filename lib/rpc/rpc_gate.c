@@ -60,7 +60,8 @@
 #define GATE_PERIOD_MS 100
 #define PEER_LEN 64
 #define IP_LEN 48
-#define TRIM_PEAK 64 /* handshakes at once that make an attack */
+#define STALL_MS 1000 /* between two sweeps: the process was stopped */
+#define TRIM_PEAK 64  /* handshakes at once that make an attack */
 
 const char *const cep_rpc_limit_names[CEP_RPC_LIMIT_N] = {"connections",
     "per_peer", "handshakes", "handshake_timeout", "call_rate"};
@@ -99,6 +100,7 @@ struct cep_rpc_gate {
 	cep_rpc_gate_wedge_fn wedged; /* under mu */
 	void *wedged_arg;
 	int64_t progress_ms; /* a connection last became negotiated */
+	int64_t swept_ms;    /* the last sweep */
 	int64_t wedge_ms;    /* the wedge watch last fired */
 };
 
@@ -399,13 +401,20 @@ static void watch_wedge(cep_rpc_gate *g, int64_t now)
 	cep_rpc_gate_wedge_fn fn = g->wedged;
 	void *arg = g->wedged_arg;
 	pthread_mutex_unlock(&g->mu);
+	/* the process stood still (stopped, swapped out, a paused VM): nng
+	 * gets its chance to catch up before anything counts as stuck */
+	if (now - g->swept_ms > STALL_MS)
+		g->progress_ms = now;
+	g->swept_ms = now;
 	if (fn == NULL || now - g->progress_ms < CEP_RPC_WEDGE_MS ||
 	    (g->wedge_ms != 0 && now - g->wedge_ms < 2 * CEP_RPC_WEDGE_MS))
 		return;
+	/* shed ones too: a handshake timeout shorter than the interval
+	 * shuts them down first, and nng does not close what it never reads */
 	int waiting = 0;
 	for (size_t i = 0; i < g->n; i++) {
 		const gate_conn *c = &g->conns[i];
-		waiting += !c->negotiated && !c->shed &&
+		waiting += !c->negotiated &&
 		    now - c->first_ms >= CEP_RPC_WEDGE_MS && unread(c->fd) > 0;
 	}
 	if (waiting == 0)
@@ -545,7 +554,7 @@ int cep_rpc_gate_new(cep_rpc_gate **out, const char *name, int port,
 	g->lim = *lim;
 	g->peers_fn = peers;
 	g->peers_arg = arg;
-	g->progress_ms = cep_clock_mono_ms();
+	g->progress_ms = g->swept_ms = cep_clock_mono_ms();
 	g->log_every_ms = lim->log_interval_ms > 0 ? lim->log_interval_ms :
 	                                             10000;
 	if (cep_lograte_new(&g->log, g->log_every_ms, 1, err) != CEP_OK) {
