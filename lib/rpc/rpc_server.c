@@ -703,11 +703,25 @@ int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
 	return CEP_OK;
 }
 
+#define RELISTEN_TRIES 50 /* 100 ms apart */
+
 /* The gate saw the tls+tcp listener wedged (cep_rpc_gate_on_wedge):
  * it is closed and made again on the same port. Closing an nng listener
  * closes every pipe it made, so connected peers reconnect too; a runner
  * takes that like any disconnect (it proves again and resends what was
  * not acknowledged), and it is the only way found to get new ones in. */
+static int tcp_listen_again(cep_rpc_server *s, nng_listener *l)
+{
+	int rv = nng_listener_create(l, s->sock, s->tcp_url);
+	if (rv != 0)
+		return rv;
+	if ((rv = nng_listener_set_ptr(*l, NNG_OPT_TLS_CONFIG, s->tcp_cfg)) !=
+	        0 ||
+	    (rv = nng_listener_start(*l, 0)) != 0)
+		nng_listener_close(*l);
+	return rv;
+}
+
 static void tcp_wedged(int waiting, void *arg)
 {
 	cep_rpc_server *s = arg;
@@ -724,12 +738,13 @@ static void tcp_wedged(int waiting, void *arg)
 	    s->name, waiting, s->tcp_url, CEP_RPC_WEDGE_MS / 1000);
 	nng_listener_close(old);
 	nng_listener l;
-	int rv = nng_listener_create(&l, s->sock, s->tcp_url);
-	if (rv == 0 &&
-	    (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, s->tcp_cfg)) ==
-	        0 &&
-	    (rv = nng_listener_start(l, 0)) != 0)
-		nng_listener_close(l);
+	int rv = NNG_EADDRINUSE;
+	/* the old one's port may take nng a moment to let go of */
+	for (int i = 0; i < RELISTEN_TRIES && rv == NNG_EADDRINUSE; i++) {
+		if (i > 0)
+			cep_clock_sleep_ms(100);
+		rv = tcp_listen_again(s, &l);
+	}
 	if (rv != 0) {
 		cep_log_error(NULL, "rpc %s: re-creating %s: %s", s->name,
 		    s->tcp_url, nng_strerror(rv));
