@@ -940,4 +940,3 @@ Test(rpc, backoff_and_retryable)
 	cr_assert(!cep_rpc_retryable(CEP_INVALID_ARGUMENT));
 	cr_assert(!cep_rpc_retryable(CEP_OK));
 }
-
