@@ -272,8 +272,9 @@ static int ctx_op(cep_rpc_client *c, struct inflight *n, nng_ctx ctx, bool send,
 	nng_aio_set_timeout(n->aio, (nng_duration)(ms > 0 ? ms : 1));
 	pthread_mutex_lock(&c->mu);
 	if (c->closed || n->lease->retired) {
+		int rv = c->closed ? NNG_ECLOSED : NNG_ECANCELED;
 		pthread_mutex_unlock(&c->mu);
-		return c->closed ? NNG_ECLOSED : NNG_ECANCELED;
+		return rv;
 	}
 	if (send)
 		nng_ctx_send(ctx, n->aio);

@@ -705,11 +705,6 @@ int cep_rpc_server_new(cep_rpc_server **out, const cep_rpc_method *table,
 
 #define RELISTEN_TRIES 50 /* 100 ms apart */
 
-/* The gate saw the tls+tcp listener wedged (cep_rpc_gate_on_wedge):
- * it is closed and made again on the same port. Closing an nng listener
- * closes every pipe it made, so connected peers reconnect too; a runner
- * takes that like any disconnect (it proves again and resends what was
- * not acknowledged), and it is the only way found to get new ones in. */
 static int tcp_listen_again(cep_rpc_server *s, nng_listener *l)
 {
 	int rv = nng_listener_create(l, s->sock, s->tcp_url);
@@ -722,6 +717,11 @@ static int tcp_listen_again(cep_rpc_server *s, nng_listener *l)
 	return rv;
 }
 
+/* The gate saw the tls+tcp listener wedged (cep_rpc_gate_on_wedge):
+ * it is closed and made again on the same port. Closing an nng listener
+ * closes every pipe it made, so connected peers reconnect too; a runner
+ * takes that like any disconnect (it proves again and resends what was
+ * not acknowledged), and it is the only way found to get new ones in. */
 static void tcp_wedged(int waiting, void *arg)
 {
 	cep_rpc_server *s = arg;
