@@ -17,9 +17,11 @@
  *                                  came within MS
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cep.pb-c.h"
@@ -152,6 +154,11 @@ static int dial(const char *url, const char *dir, long ms)
 
 int main(int argc, char **argv)
 {
+	/* a test that fails midway leaves no server or client behind */
+	pid_t parent = getppid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		return 2;
 	if (argc == 3 && strcmp(argv[1], "serve") == 0)
 		serve(argv[2]);
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "dial") == 0)
