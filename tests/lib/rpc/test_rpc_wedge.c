@@ -28,15 +28,14 @@
 
 static pid_t peer(const char *a, const char *b, const char *c, const char *d)
 {
-	char prog[600];
-	snprintf(prog, sizeof(prog), "%s/test_rpc_peer",
-	    getenv("CEP_BIN_DIR") ? getenv("CEP_BIN_DIR") : "bin");
+	char *prog = cep_test_bin("test_rpc_peer");
 	pid_t p = fork();
 	cr_assert(p >= 0);
 	if (p == 0) {
 		execl(prog, "test_rpc_peer", a, b, c, d, (char *)NULL);
 		_exit(3);
 	}
+	free(prog);
 	return p;
 }
 
