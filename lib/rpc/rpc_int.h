@@ -123,6 +123,14 @@ nng_socket cep_rpc_link_socket(const cep_rpc_link *l);
  * close is left to that thread). True when closed. */
 bool cep_rpc_link_close(cep_rpc_link *l, int wait_ms);
 
+/* rpc_close.c: nng_close(sock) on a detached thread, waited for at most
+ * wait_ms (wait_ms < 0: on this thread, however long nng takes). True
+ * when closed; false leaves the close to that thread (nng 1.5.2 closes
+ * that never end: everything nng was given must then stay allocated). */
+bool cep_rpc_close_bounded(nng_socket sock, int wait_ms);
+/* True while some bounded close still runs on its thread. */
+bool cep_rpc_close_pending(void);
+
 /* Serializes msg into body (malloc'd; free body->data), refusing more than
  * CEP_RPC_MAX_MSG bytes with RESOURCE_EXHAUSTED. */
 int cep_rpc_pack_body(const ProtobufCMessage *msg, ProtobufCBinaryData *body,

@@ -58,6 +58,7 @@
 #define INITIAL_CTX 8
 #define SEND_TIMEOUT_MS 30000 /* a peer that does not read loses its reply */
 #define DRAIN_MS 1000         /* at free: time for last replies to go out */
+#define CLOSE_WAIT_MS 10000   /* at free: nng_close's bound (rpc_close.c) */
 #define NAME_MAX_LEN 64
 
 typedef struct rpc_ctx {
@@ -116,7 +117,14 @@ struct cep_rpc_server {
 
 	_Atomic uint64_t n_calls, n_ok, n_failed, n_malformed, n_oversized,
 	    n_unknown, n_restarts;
+	struct cep_rpc_server *left_next; /* in left_behind */
 };
+
+/* Servers whose socket nng did not close within CLOSE_WAIT_MS: nng may
+ * still run their callbacks, so they are never freed; listed, so a leak
+ * checker sees them held. */
+static pthread_mutex_t left_mu = PTHREAD_MUTEX_INITIALIZER;
+static cep_rpc_server *left_behind;
 
 /* ---------------------------------------------------------------- pipes */
 
@@ -911,8 +919,21 @@ void cep_rpc_server_free(cep_rpc_server *s)
 	pthread_mutex_unlock(&s->mtx);
 	cep_rpc_gate_free(gate);
 	ctxs_stop(s);
-	if (s->sock_open)
-		nng_close(s->sock); /* waits for pipe events to finish */
+	/* nng_close waits for pipe events to finish; with nng 1.5.2 it
+	 * may never return (docs/internals.md, "nng 1.5.2 close that
+	 * never returns"): a relay or delegate that stops must stop */
+	if (s->sock_open && !cep_rpc_close_bounded(s->sock, CLOSE_WAIT_MS)) {
+		cep_log_error(NULL,
+		    "rpc %s: nng did not close its socket within %d s (nng "
+		    "1.5.2 close that never returns); the socket and this "
+		    "server's memory are left to it",
+		    s->name, CLOSE_WAIT_MS / 1000);
+		pthread_mutex_lock(&left_mu);
+		s->left_next = left_behind;
+		left_behind = s;
+		pthread_mutex_unlock(&left_mu);
+		return;
+	}
 	/* Popped one at a time: a callback finishing now may still link a
 	 * context it opened just before closing began. */
 	for (;;) {

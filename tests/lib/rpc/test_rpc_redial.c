@@ -4,7 +4,8 @@
  * the peer never answers (a listener that accepts and holds, as a relay
  * that completed the TCP handshake and never served it) gets a new socket
  * within its bound once a real server listens on the port, and freeing a
- * client stuck that way does not hang.
+ * client stuck that way does not hang; nor does freeing a server whose
+ * nng_close does not return (rpc_close.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -288,5 +289,71 @@ Test(rpc_redial, free_of_a_stuck_client_returns, .timeout = 60)
 	cr_assert_lt(took, 3000, "free took %lld ms", (long long)took);
 	holder_stop_listening(&h);
 	holder_free(&h);
+	pki_free(&p);
+}
+
+/* A pipe callback that blocks on a removal while told to: the pipe's
+ * teardown then never ends, as nng 1.5.2's does when its reaper waits on
+ * an operation that never completes, and nng_close waits for it. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool block, blocked;
+} stall = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+static void stall_pipe(cep_pipe_id pipe, bool added, bool verified,
+    const char *peer, void *arg)
+{
+	(void)pipe, (void)verified, (void)peer, (void)arg;
+	pthread_mutex_lock(&stall.mu);
+	while (!added && stall.block) {
+		stall.blocked = true;
+		pthread_cond_wait(&stall.cv, &stall.mu);
+	}
+	pthread_mutex_unlock(&stall.mu);
+}
+
+/* The server's close has a bound too (rpc_close.c): when nng_close does
+ * not return, freeing the server returns after CLOSE_WAIT_MS (10 s),
+ * leaving the socket to nng; once nng finishes, nothing breaks. */
+Test(rpc_redial, free_of_a_server_whose_close_hangs_returns, .timeout = 60)
+{
+	pki p;
+	pki_make(&p);
+	int port = cep_test_free_port();
+	cep_rpc_server *s = NULL;
+	cep_err err = {0};
+	cep_rpc_server_opts o = {.name = "stall", .pipe_cb = stall_pipe};
+	cr_assert_eq(cep_rpc_server_new(&s, methods, 1, NULL, &o, &err), CEP_OK,
+	    "%s", err.msg);
+	char url[64];
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+	cep_rpc_tls t = {.cert_pem = p.srv_cert,
+	    .key_pem = p.srv_key,
+	    .ca_pem = p.ca};
+	cr_assert_eq(cep_rpc_server_listen(s, url, &t, &err), CEP_OK, "%s",
+	    err.msg);
+	cep_rpc_client *c = client_to(&p, port, -1);
+	cr_assert_eq(ping(c, 5000, &err), CEP_OK, "%s", err.msg);
+	pthread_mutex_lock(&stall.mu);
+	stall.block = true;
+	pthread_mutex_unlock(&stall.mu);
+	int64_t t0 = cep_clock_mono_ms();
+	cep_rpc_server_free(s);
+	int64_t took = cep_clock_mono_ms() - t0;
+	pthread_mutex_lock(&stall.mu);
+	bool blocked = stall.blocked;
+	stall.block = false;
+	pthread_cond_broadcast(&stall.cv);
+	pthread_mutex_unlock(&stall.mu);
+	cr_assert(blocked, "the close never reached the pipe's removal");
+	cr_assert_geq(took, 9000, "free took %lld ms: not waited for",
+	    (long long)took);
+	cr_assert_lt(took, 13000, "free took %lld ms", (long long)took);
+	/* the close ends on its thread once the teardown can */
+	for (int i = 0; i < 500 && cep_rpc_close_pending(); i++)
+		cep_clock_sleep_ms(10);
+	cr_assert(!cep_rpc_close_pending(), "the close never ended");
+	cep_rpc_client_free(c);
 	pki_free(&p);
 }
