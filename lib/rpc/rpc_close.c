@@ -17,7 +17,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "clock.h"
 
@@ -69,11 +68,7 @@ bool cep_rpc_close_bounded(nng_socket sock, int wait_ms)
 	c->sock = sock;
 	atomic_store(&c->refs, 2);
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cep_clock_cond_init(&c->cv);
 	pthread_t th;
 	pthread_attr_t at;
 	pthread_attr_init(&at);
@@ -90,11 +85,9 @@ bool cep_rpc_close_bounded(nng_socket sock, int wait_ms)
 	}
 	int64_t until = cep_clock_mono_ms() + wait_ms;
 	pthread_mutex_lock(&c->mu);
-	while (!c->closed && cep_clock_mono_ms() < until) {
-		struct timespec ts = {.tv_sec = (time_t)(until / 1000),
-		    .tv_nsec = (long)(until % 1000) * 1000000L};
-		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-	}
+	int64_t left;
+	while (!c->closed && (left = until - cep_clock_mono_ms()) > 0)
+		cep_clock_cond_wait_ms(&c->cv, &c->mu, left);
 	bool closed = c->closed;
 	pthread_mutex_unlock(&c->mu);
 	closer_unref(c);

@@ -59,6 +59,7 @@
 #define SEND_TIMEOUT_MS 30000 /* a peer that does not read loses its reply */
 #define DRAIN_MS 1000         /* at free: time for last replies to go out */
 #define CLOSE_WAIT_MS 10000   /* at free: nng_close's bound (rpc_close.c) */
+#define LINGER_MS 200 /* at free: after the last reply left for its pipe */
 #define NAME_MAX_LEN 64
 
 typedef struct rpc_ctx {
@@ -100,6 +101,7 @@ struct cep_rpc_server {
 	pthread_cond_t drain_cv; /* free waits for sends */
 	rpc_ctx *ctxs;
 	int nctx, idle, sending;
+	int64_t last_sent; /* mono ms: a reply last went to a pipe */
 	cep_rpc_call *qhead, *qtail;
 	cep_rpc_call *live;
 	bool closing;
@@ -437,6 +439,7 @@ static void ctx_cb(void *arg)
 	int rv = nng_aio_result(rc->aio);
 	pthread_mutex_lock(&s->mtx);
 	if (rc->sending) {
+		s->last_sent = cep_clock_mono_ms();
 		if (--s->sending == 0)
 			pthread_cond_broadcast(&s->drain_cv);
 		if (rv != NNG_ECLOSED)
@@ -885,6 +888,24 @@ static void server_drain(cep_rpc_server *s)
 	pthread_mutex_unlock(&s->mtx);
 }
 
+/* A context's send ends when rep0 hands the reply to its pipe; the pipe
+ * writes it on nng's threads, one iov at a time. nng 1.5.2 loses a write
+ * that the close catches between two iovs (tls and ipc transports: the
+ * next write's nni_aio_begin on the closed aio fails and never calls
+ * back), and the pipe's teardown then waits on it for good, with every
+ * later close in the process behind it (docs/internals.md, "nng 1.5.2
+ * close that never returns"). So, once no context can send any more, the
+ * close waits until the last reply has had time to go out. */
+static void linger_after_sends(cep_rpc_server *s)
+{
+	pthread_mutex_lock(&s->mtx);
+	int64_t linger = s->last_sent + LINGER_MS - cep_clock_mono_ms();
+	bool sent = s->last_sent != 0;
+	pthread_mutex_unlock(&s->mtx);
+	if (sent && linger > 0)
+		cep_clock_sleep_ms(linger);
+}
+
 /* Every context's aio is stopped before the socket closes: a callback
  * then finds its next operation refused and stops, so the close does not
  * race receives and sends in flight. */
@@ -919,6 +940,7 @@ void cep_rpc_server_free(cep_rpc_server *s)
 	pthread_mutex_unlock(&s->mtx);
 	cep_rpc_gate_free(gate);
 	ctxs_stop(s);
+	linger_after_sends(s);
 	/* nng_close waits for pipe events to finish; with nng 1.5.2 it
 	 * may never return (docs/internals.md, "nng 1.5.2 close that
 	 * never returns"): a relay or delegate that stops must stop */
