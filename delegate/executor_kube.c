@@ -135,8 +135,8 @@ static int create_objects(krun *kr, cep_kube *k, cep_err *err)
 		    "killed before the pod "
 		    "was created");
 	int rv = delegate_kx_resolve_node(kr, k, err);
-	if (rv != CEP_OK)
-		return rv;
+	if (rv != CEP_OK || kr->split.n > 0)
+		return rv; /* a split creates nothing: children will */
 	p.node = kr->node;
 	p.caps = kr->pods.caps;
 	p.cgroupfs = kr->pods.cgroupfs;
@@ -185,6 +185,9 @@ static void *watcher_main(void *arg)
 	} else if (!kr->adopted && create_objects(kr, k, &err) != CEP_OK) {
 		atomic_store(&kr->launched, true);
 		delegate_kx_ended(kr, "launch failed: %s", err.msg);
+	} else if (kr->split.n > 0) {
+		atomic_store(&kr->launched, true);
+		delegate_kx_ended(kr, "split across %zu nodes", kr->split.n);
 	} else {
 		atomic_store(&kr->launched, true);
 		wipe_identity(kr);
@@ -612,6 +615,18 @@ static void kube_unverdicted(const char *what, char *buf, size_t len)
 	snprintf(buf, len, "runner ended before a verdict: %s", what);
 }
 
+static bool kube_split(void *impl, const char *run_id, cep_exec_split *out)
+{
+	kube_exec *kx = impl;
+	pthread_mutex_lock(&kx->mu);
+	krun *kr = find_run(kx, run_id);
+	bool split = kr != NULL && kr->phase == KP_ENDED && kr->split.n > 0;
+	if (split)
+		*out = kr->split;
+	pthread_mutex_unlock(&kx->mu);
+	return split;
+}
+
 static void kube_grant(cep_exec_grant *g)
 {
 	g->allow_host_netns = false;
@@ -631,6 +646,7 @@ static const cep_executor_ops kube_ops = {
     .describe = kube_describe,
     .unverdicted = kube_unverdicted,
     .grant = kube_grant,
+    .split = kube_split,
 };
 
 int delegate_executor_kube_new(const cep_connectors *cs, const char *appliance,

@@ -47,6 +47,7 @@ typedef struct krun {
 	int64_t not_after_ms;
 	cep_exec_pods pods;              /* pod targets (launch) */
 	char node[254];                  /* their node, once resolved */
+	cep_exec_split split;            /* n > 0: split, no pod created */
 	char *ca, *cert, *key;           /* until the Secret exists; wiped */
 	char cp_url[512], cp_proxy[512]; /* control-plane fallback, "" none */
 	char *cp_ca;                     /* the plane's CA (PEM) or NULL */
@@ -122,7 +123,8 @@ void delegate_kx_clean_free_all(kube_exec *kx);
 
 /* executor_kube_place.c: the node of a pod-target run's runner into
  * kr->node (named pods and node targets fix it; label selectors leave a
- * choice among the nodes holding their share). The place table is the
+ * choice among the nodes holding their share), or, for one selector whose
+ * share no one node holds, the split across nodes into kr->split. The place table is the
  * pure part: per node, the Running matches of each selector; pick keeps
  * a fixed *node (checking it holds every share) or chooses among the
  * nodes that do, rnd picking one; FAILED_PRECONDITION naming the
@@ -140,6 +142,14 @@ int delegate_kx_place_add(kx_place *p, size_t sel, const char *node,
     cep_err *err);
 int delegate_kx_place_pick(const kx_place *p, char *node, size_t len,
     uint32_t rnd, cep_err *err);
+/* The share of the one selector of p (want[0] of total[0]) chosen
+ * uniformly among every match on every node, rnd drawing; *out names
+ * each node with its count (> 0), in p's node order, the counts summing
+ * to want[0], each at most that node's matches. FAILED_PRECONDITION when
+ * the pods fall on more than CEP_EXEC_MAX_SPLIT nodes. */
+typedef uint32_t (*kx_rand_fn)(void *arg);
+int delegate_kx_place_split(const kx_place *p, kx_rand_fn rnd, void *arg,
+    cep_exec_split *out, cep_err *err);
 void delegate_kx_place_free(kx_place *p);
 
 /* executor_kube_collect.c: starts one collection thread per connector

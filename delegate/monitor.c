@@ -140,6 +140,10 @@ static void exec_runner(cep_delegate *d, cep_run *r)
 		launch_failed(r, "launching the runner", &err);
 		return;
 	}
+	/* a child of a split run: its runner goes to its node, as a node
+	 * target would fix it (runs_split.c) */
+	if (r->node[0] != '\0')
+		snprintf(pods.node, sizeof(pods.node), "%s", r->node);
 	/* the plane's CA as this daemon can read it: under systemd its own
 	 * credential copy, the configured file being root's
 	 * (lib/base/cred.h) */
@@ -495,7 +499,9 @@ static void finish(cep_delegate *d, cep_run *r)
 	if (r->state != CEP__V1__RUN_STATE__RUN_CLEANUP) {
 		char why[512];
 		snprintf(why, sizeof(why), "%s",
-		    !r->has_runner ? "no runner" : "runner ended");
+		    r->split           ? "every child ended" :
+		        !r->has_runner ? "no runner" :
+		                         "runner ended");
 		delegate_run_set_state(d, r, CEP__V1__RUN_STATE__RUN_CLEANUP,
 		    why);
 	}
@@ -527,13 +533,36 @@ static void finish(cep_delegate *d, cep_run *r)
 	delegate_run_set_state(d, r, st, why);
 }
 
+/* The launch ended in a split across nodes: r becomes a parent of one
+ * child run per node (runs_split.c), or ends naming why not. */
+static void split(cep_delegate *d, cep_run *r, const cep_exec_split *sp)
+{
+	cep_err err = {0};
+	r->has_runner = false;
+	if (r->aborting) {
+		finish(d, r);
+		return;
+	}
+	if (delegate_split_start(d, r, sp, &err) == CEP_OK)
+		return;
+	launch_failed(r, "splitting the run across nodes", &err);
+	finish(d, r);
+}
+
 /* A run with a live runner: reap, deadline, abort grace. */
 static void watch(cep_delegate *d, cep_run *r)
 {
 	char what[512];
+	cep_exec_split sp;
 	cep_executor *ex = delegate_run_executor(d, r);
-	if (delegate_executor_poll(ex, &r->h, what, sizeof(what)) ==
-	    CEP_EXEC_EXITED) {
+	bool exited = delegate_executor_poll(ex, &r->h, what, sizeof(what)) ==
+	    CEP_EXEC_EXITED;
+	if (exited && delegate_executor_split(ex, r->id.s, &sp)) {
+		cep_log_info(r->id.s, "no one node holds the share: %s", what);
+		split(d, r, &sp);
+		return;
+	}
+	if (exited) {
 		snprintf(r->exit_what, sizeof(r->exit_what), "%s", what);
 		if (strncmp(what, "launch failed: ", 15) == 0) {
 			/* an asynchronous launch's failure (executor.h), as a
@@ -569,6 +598,11 @@ static void tick_run(cep_delegate *d, cep_run *r)
 {
 	if (cep_runstate_final(r->state))
 		return;
+	if (r->split && !r->cleaning) { /* a parent: its children run */
+		if (delegate_split_tick(d, r))
+			finish(d, r);
+		return;
+	}
 	if (r->cleaning) {
 		finish(d, r);
 		return;
