@@ -249,6 +249,36 @@ class SelectedPodsOnTwoNodes(SelectedPods):
         self.assert_record_on_its_node(kids, "runner")
         self.assert_nothing_left()
 
+    def test_delegate_kill9_parent_waits_again(self):
+        """kill -9 of the delegate with both children at work: the parent's
+        journal holds the split, so the restarted delegate loads it with its
+        children, adopts each child's runner, and the parent still ends
+        with their verdict."""
+        p, run_id, pids = self.run_fault("percentage: 100", "15s")
+        kids = self.assert_split(run_id)
+        both = wait_until(lambda: all(self.cep_tables(pids[n]) for n in self.pods), 60, 0.2)
+        self.assertTrue(both, "not in every chosen pod's netns:\n" + self.env.logs())
+        self.app.kill9("delegate")
+        self.app.start("delegate")
+        self.app.wait_ready()
+        final = ("PASSED", "FAILED", "ERROR", "ABORTED")
+        run = wait_until(lambda: next((r for r in self.app.runs() if r["run_id"] == run_id
+                                       and r["state"] in final), None), 120, 0.2)
+        text = json.dumps(self.app.runs()) + "\n" + self.env.logs()
+        self.assertIsNotNone(run, text)
+        self.assertEqual(run["state"], "PASSED", text)
+        self.assertEqual(sorted(c["run_id"] for c in run["children"]),
+                         sorted(kids.values()), text)
+        runs = {r["run_id"]: r for r in self.app.runs()}
+        for child in kids.values():
+            self.assertEqual(runs[child]["state"], "PASSED", text)
+        with open(os.path.join(self.app.home, "log", "delegate.log"), errors="replace") as f:
+            self.assertIn("parent of 2 child run(s)", f.read(), text)
+        for n in self.pods:
+            self.assertEqual(self.cep_tables(pids[n]), [], n + "\n" + text)
+        self.assert_record_on_its_node(kids, "runner")
+        self.assert_nothing_left()
+
     def test_kill9_cleanup_runner_undoes_every_pod(self):
         """The runner of one child dies: that child's cleanup runner undoes
         its pod on its node, the other child passes, and the parent takes
@@ -312,6 +342,7 @@ class SplitOverMaxTargets(SelectedPodsOnTwoNodes):
     test_count_1_one_pod_only = None
     test_abort_of_the_parent_aborts_every_child = None
     test_kill9_cleanup_runner_undoes_every_pod = None
+    test_delegate_kill9_parent_waits_again = None
 
 
 class SelectedPodsTwoOfThree(SelectedPods):
