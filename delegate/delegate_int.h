@@ -286,6 +286,13 @@ typedef struct cep_run_view {
 void delegate_run_view_init(cep_run_view *v, const cep_run *r);
 void delegate_run_view_fini(cep_run_view *v);
 
+/* monitor_undo.c: undoes each fault of r recorded but not reverted and
+ * journals it (d->mu held, dropped while undoing); node-level faults go
+ * to a cleanup runner through the executor first: PENDING while it runs
+ * (call again), FAILED with *uerr naming the first fault left. */
+enum cep_exec_state delegate_undo_faults(cep_delegate *d, cep_run *r,
+    cep_err *uerr);
+
 /* monitor.c */
 int delegate_monitor_start(cep_delegate *d, cep_err *err);
 void delegate_monitor_join(cep_delegate *d);
