@@ -124,11 +124,11 @@ void delegate_kx_clean_free_all(kube_exec *kx);
 /* executor_kube_place.c: the node of a pod-target run's runner into
  * kr->node (named pods and node targets fix it; label selectors leave a
  * choice among the nodes holding their share), or, for one selector whose
- * share no one node holds, the split across nodes into kr->split. The place table is the
- * pure part: per node, the Running matches of each selector; pick keeps
- * a fixed *node (checking it holds every share) or chooses among the
- * nodes that do, rnd picking one; FAILED_PRECONDITION naming the
- * selector and the count on each node when none does. */
+ * share no one node holds, the split across nodes into kr->split. The
+ * place table is the pure part: per node, the Running matches of each
+ * selector; pick keeps a fixed *node (checking it holds every share) or
+ * chooses among the nodes that do, rnd picking one; FAILED_PRECONDITION
+ * naming the selector and the count on each node when none does. */
 int delegate_kx_resolve_node(krun *kr, cep_kube *k, cep_err *err);
 typedef struct kx_place {
 	size_t nsel;
