@@ -347,7 +347,8 @@ class SplitOverMaxTargets(SelectedPodsOnTwoNodes):
 
 class SelectedPodsTwoOfThree(SelectedPods):
     """web-0 and web-1 on node-2, web-2 on node-1: count 2 can only be
-    taken on node-2, so the runner goes there and takes both."""
+    taken on node-2, so the runner goes there and takes both; all three
+    are split, two on node-2 and one on node-1."""
 
     nodes = {"web-1": "node-2", "web-2": "node-1"}
     pods = PODS + ("web-2",)
@@ -362,6 +363,27 @@ class SelectedPodsTwoOfThree(SelectedPods):
         for n in self.pods:
             self.assertEqual(self.cep_tables(pids[n]), [], n + "\n" + text)
         self.assertEqual(sorted(self.records(run_id)), ["cut/web-0", "cut/web-1"], text)
+        self.assert_nothing_left()
+
+    def test_percentage_100_split_two_and_one(self):
+        """All three: node-2's child takes its two pods, node-1's its one;
+        each child's experiment carries its node's count."""
+        p, run_id, pids = SelectedPodsOnTwoNodes.run_fault(self, "percentage: 100")
+        kids = wait_until(lambda: {r["run_id"]: r for r in self.app.runs()}[run_id]
+                          .get("children"), 60, 0.1)
+        self.assertTrue(kids, "the parent names no children:\n" + self.env.logs())
+        self.assertEqual(sorted((c["node"], c["count"]) for c in kids),
+                         [("node-1", 1), ("node-2", 2)], json.dumps(kids))
+        every = wait_until(lambda: all(self.cep_tables(pids[n]) for n in self.pods), 60, 0.2)
+        self.assertTrue(every, "not in every chosen pod's netns:\n" + self.env.logs())
+        run, text = self.finish(p, run_id)
+        self.assertEqual(run["state"], "PASSED", text)
+        by_node = {c["node"]: c["run_id"] for c in kids}
+        self.assertEqual(sorted(self.records(by_node["node-2"])), ["cut/web-0", "cut/web-1"],
+                         text)
+        self.assertEqual(sorted(self.records(by_node["node-1"])), ["cut/web-2"], text)
+        for n in self.pods:
+            self.assertEqual(self.cep_tables(pids[n]), [], n + "\n" + text)
         self.assert_nothing_left()
 
     test_percentage_100_every_pod_then_reverted = None
