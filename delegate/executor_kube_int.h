@@ -3,7 +3,8 @@
  * executor_kube.c (the ops: launch, poll, kill, undo, adopt) on top of
  * executor_kube_watch.c (the pod's watch), executor_kube_cleanup.c
  * (cleanup runners), executor_kube_collect.c (start-time collection),
- * executor_kube_place.c (the runner's node), and
+ * executor_kube_place.c (the runner's node), executor_kube_op.c (the
+ * kill and undo thread), and
  * executor_kube_run.c (helpers all of them use). Calls go down only. Not
  * for use outside these files.
  *
@@ -113,6 +114,9 @@ void delegate_kx_watch_leave(krun *kr);
 /* After kr->stop was set, with no lock held: the watcher sees it now. */
 void delegate_kx_watch_wake(krun *kr);
 void delegate_kx_hubs_free(kconn *kc);
+/* executor_kube_op.c: kx->mu held. Starts kr's op thread (kill or undo)
+ * when none runs; false if one does (or it could not start). */
+bool delegate_kx_start_op(krun *kr, enum kop kind);
 /* executor_kube_cleanup.c. stash: remembers where a pod-target run's
  * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
  * op. free_all: joins and frees every cleanup (at executor free). */
