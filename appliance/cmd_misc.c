@@ -68,15 +68,51 @@ static int open_admin(const cepctl_opts *o, const char *cmd, cepctl_admin **a)
 	return 0;
 }
 
+/* A run split across nodes (docs/kubernetes.md, "Pods by label
+ * selector"): the parent lists its children, a child names its parent
+ * and node. */
+static void split_json(json_t *j, const Cep__V1__RunInfo *r)
+{
+	if (r->parent_run_id != NULL && r->parent_run_id[0] != '\0')
+		json_object_set_new(j, "parent_run_id",
+		    json_string(r->parent_run_id));
+	if (r->node != NULL && r->node[0] != '\0')
+		json_object_set_new(j, "node", json_string(r->node));
+	if (r->n_children == 0)
+		return;
+	json_t *kids = json_array();
+	for (size_t i = 0; i < r->n_children; i++)
+		json_array_append_new(kids,
+		    json_pack("{s:s, s:s, s:i}", "run_id",
+		        r->children[i]->run_id, "node", r->children[i]->node,
+		        "count", (int)r->children[i]->count));
+	json_object_set_new(j, "children", kids);
+}
+
 static json_t *run_json(const Cep__V1__RunInfo *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:s}",
-	    "run_id", r->run_id, "name", r->name, "state",
-	    cep_runstate_name(r->state), "reason", r->reason, "verdict",
-	    r->verdict, "score", r->score, "created_ms",
-	    (json_int_t)r->created_ms, "ended_ms", (json_int_t)r->ended_ms,
-	    "events", (json_int_t)r->events, "task_id",
-	    r->task_id != NULL ? r->task_id : "");
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:s}",
+	        "run_id", r->run_id, "name", r->name, "state",
+	        cep_runstate_name(r->state), "reason", r->reason, "verdict",
+	        r->verdict, "score", r->score, "created_ms",
+	        (json_int_t)r->created_ms, "ended_ms", (json_int_t)r->ended_ms,
+	        "events", (json_int_t)r->events, "task_id",
+	        r->task_id != NULL ? r->task_id : "");
+	if (j != NULL)
+		split_json(j, r);
+	return j;
+}
+
+/* Under a parent's row in `cepctl runs`: one line per child. */
+static void print_children(const Cep__V1__RunInfo *r)
+{
+	for (size_t i = 0; i < r->n_children; i++)
+		printf("  child %-20s on %s, %u pod(s)\n",
+		    r->children[i]->run_id, r->children[i]->node,
+		    r->children[i]->count);
+	if (r->parent_run_id != NULL && r->parent_run_id[0] != '\0')
+		printf("  parent %s, on %s\n", r->parent_run_id, r->node);
 }
 
 int cepctl_cmd_runs(const cepctl_opts *o0, int argc, char **argv)
@@ -118,6 +154,7 @@ int cepctl_cmd_runs(const cepctl_opts *o0, int argc, char **argv)
 			printf("%-20s %-24s %-10s %-8s %6.1f  %s\n", r->run_id,
 			    r->name, cep_runstate_name(r->state),
 			    r->verdict[0] ? r->verdict : "-", r->score, t);
+			print_children(r);
 		}
 	}
 	protobuf_c_message_free_unpacked(&list->base, NULL);

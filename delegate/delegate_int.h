@@ -49,6 +49,14 @@ typedef struct cep_run_fault {
 	char reverted_by[16]; /* runner, delegate */
 } cep_run_fault;
 
+/* A child run of a parent whose selector share was split across nodes
+ * (runs_split.c). */
+typedef struct cep_run_child {
+	cep_run_id id;
+	char node[254];
+	uint32_t count;
+} cep_run_child;
+
 typedef struct cep_run {
 	cep_run_id id;
 	char name[128];
@@ -86,7 +94,14 @@ typedef struct cep_run {
 	char connector[64];
 	char ns[64];
 	char exit_what[640];
-	struct cep_run *next; /* newest first */
+	/* A split (runs_split.c): a parent runs no runner, its children
+	 * each one, on node; both from the journal. */
+	bool split;
+	cep_run_child *children;
+	size_t nchildren;
+	char parent[sizeof(cep_run_id)]; /* a child: its parent's id */
+	char node[254];                  /* a child: where its runner goes */
+	struct cep_run *next;            /* newest first */
 } cep_run;
 
 /* What the run table announces to its subscribers (delegate_run_subscribe):
@@ -241,15 +256,42 @@ int delegate_submit(cep_delegate *d, const char *yaml, size_t len,
     cep_err *err);
 /* The run carrying task_id, or NULL (d->mu held). */
 cep_run *delegate_run_find_task(cep_delegate *d, const char *task_id);
+/* d->mu held: a child run of parent, yaml its experiment, its runner on
+ * node; not held to policy.maxActiveRuns (the parent was, and was checked
+ * as a whole: runs_split.c). */
+int delegate_submit_child(cep_delegate *d, const cep_run *parent,
+    const char *yaml, const char *node, cep_run_id *run_id, cep_err *err);
+
+/* runs_split.c: a selector share split across nodes (docs/kubernetes.md,
+ * "Pods by label selector"). d->mu held. start: the parent r, whose
+ * launch ended in sp, becomes a parent of one child per node (policy
+ * first; journaled); an error leaves no child. tick: passes an abort on
+ * to the children; true when every child is final, r's verdict then set
+ * to the worst of theirs. */
+int delegate_split_start(cep_delegate *d, cep_run *r, const cep_exec_split *sp,
+    cep_err *err);
+bool delegate_split_tick(cep_delegate *d, cep_run *r);
+/* The worst of the children's final states (FAILED > ABORTED, ERROR >
+ * PASSED) as a verdict, for tests: which child decides. */
+size_t delegate_split_worst(const Cep__V1__RunState *st, size_t n);
 
 /* run_info.c: RunInfo views pointing into a run (d->mu held while used). */
 typedef struct cep_run_view {
 	Cep__V1__RunInfo info;
 	Cep__V1__FaultInfo *fi;
 	Cep__V1__FaultInfo **fip;
+	Cep__V1__RunChild *ch; /* a parent's children */
+	Cep__V1__RunChild **chp;
 } cep_run_view;
 void delegate_run_view_init(cep_run_view *v, const cep_run *r);
 void delegate_run_view_fini(cep_run_view *v);
+
+/* monitor_undo.c: undoes each fault of r recorded but not reverted and
+ * journals it (d->mu held, dropped while undoing); node-level faults go
+ * to a cleanup runner through the executor first: PENDING while it runs
+ * (call again), FAILED with *uerr naming the first fault left. */
+enum cep_exec_state delegate_undo_faults(cep_delegate *d, cep_run *r,
+    cep_err *uerr);
 
 /* monitor.c */
 int delegate_monitor_start(cep_delegate *d, cep_err *err);

@@ -77,6 +77,13 @@ enum cep_exec_state delegate_executor_node_undo(cep_executor *ex,
 	return ex->ops->node_undo(ex->impl, run_id, recs_json, undone, err);
 }
 
+bool delegate_executor_split(cep_executor *ex, const char *run_id,
+    cep_exec_split *out)
+{
+	memset(out, 0, sizeof(*out));
+	return ex->ops->split != NULL && ex->ops->split(ex->impl, run_id, out);
+}
+
 int delegate_executor_adopt(cep_executor *ex, cep_exec_handle *h, cep_err *err)
 {
 	char what[128];

@@ -54,6 +54,19 @@ typedef struct cep_exec_pods {
 	char nodefs[1025]; /* node io-stress: the node's directory */
 } cep_exec_pods;
 
+/* A label selector's share that no one node holds, chosen across nodes
+ * (docs/kubernetes.md, "Pods by label selector"): the run becomes a
+ * parent of one child run per node, node[i] taking count[i] of the
+ * matches there (runs_split.h). */
+#define CEP_EXEC_MAX_SPLIT 16
+typedef struct cep_exec_split {
+	size_t n;
+	char selector[1025];
+	size_t total; /* the pods chosen: the sum of count[] */
+	char node[CEP_EXEC_MAX_SPLIT][254];
+	uint32_t count[CEP_EXEC_MAX_SPLIT];
+} cep_exec_split;
+
 typedef struct cep_exec_launch {
 	const char *run_id;
 	const char *identity_dir;
@@ -164,6 +177,10 @@ typedef struct cep_executor_ops {
 	/* Clears the parts of the grant that do not apply to its runners:
 	 * default (host) keeps allow_host_netns only. */
 	void (*grant)(cep_exec_grant *g);
+	/* Optional (kubernetes): after poll said EXITED, was the launch
+	 * instead a share split across nodes (no runner was created)?
+	 * true and *out filled if so; default false. */
+	bool (*split)(void *impl, const char *run_id, cep_exec_split *out);
 } cep_executor_ops;
 
 typedef struct cep_executor cep_executor;
@@ -192,6 +209,9 @@ void delegate_executor_describe(const cep_executor *ex,
 void delegate_executor_unverdicted(const cep_executor *ex, const char *what,
     char *buf, size_t len);
 void delegate_executor_grant(const cep_executor *ex, cep_exec_grant *g);
+/* ops->split; false for a backend without it. */
+bool delegate_executor_split(cep_executor *ex, const char *run_id,
+    cep_exec_split *out);
 /* ops->node_undo; FAILED (UNIMPLEMENTED) for a backend without it. */
 enum cep_exec_state delegate_executor_node_undo(cep_executor *ex,
     const char *run_id, const char *recs_json, char **undone, cep_err *err);

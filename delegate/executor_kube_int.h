@@ -3,7 +3,8 @@
  * executor_kube.c (the ops: launch, poll, kill, undo, adopt) on top of
  * executor_kube_watch.c (the pod's watch), executor_kube_cleanup.c
  * (cleanup runners), executor_kube_collect.c (start-time collection),
- * executor_kube_place.c (the runner's node), and
+ * executor_kube_place.c (the runner's node), executor_kube_op.c (the
+ * kill and undo thread), and
  * executor_kube_run.c (helpers all of them use). Calls go down only. Not
  * for use outside these files.
  *
@@ -47,6 +48,7 @@ typedef struct krun {
 	int64_t not_after_ms;
 	cep_exec_pods pods;              /* pod targets (launch) */
 	char node[254];                  /* their node, once resolved */
+	cep_exec_split split;            /* n > 0: split, no pod created */
 	char *ca, *cert, *key;           /* until the Secret exists; wiped */
 	char cp_url[512], cp_proxy[512]; /* control-plane fallback, "" none */
 	char *cp_ca;                     /* the plane's CA (PEM) or NULL */
@@ -112,6 +114,9 @@ void delegate_kx_watch_leave(krun *kr);
 /* After kr->stop was set, with no lock held: the watcher sees it now. */
 void delegate_kx_watch_wake(krun *kr);
 void delegate_kx_hubs_free(kconn *kc);
+/* executor_kube_op.c: kx->mu held. Starts kr's op thread (kill or undo)
+ * when none runs; false if one does (or it could not start). */
+bool delegate_kx_start_op(krun *kr, enum kop kind);
 /* executor_kube_cleanup.c. stash: remembers where a pod-target run's
  * runner ran (kx->mu held; nothing for API-only runs). node_undo: the
  * op. free_all: joins and frees every cleanup (at executor free). */
@@ -122,11 +127,12 @@ void delegate_kx_clean_free_all(kube_exec *kx);
 
 /* executor_kube_place.c: the node of a pod-target run's runner into
  * kr->node (named pods and node targets fix it; label selectors leave a
- * choice among the nodes holding their share). The place table is the
- * pure part: per node, the Running matches of each selector; pick keeps
- * a fixed *node (checking it holds every share) or chooses among the
- * nodes that do, rnd picking one; FAILED_PRECONDITION naming the
- * selector and the count on each node when none does. */
+ * choice among the nodes holding their share), or, for one selector whose
+ * share no one node holds, the split across nodes into kr->split. The
+ * place table is the pure part: per node, the Running matches of each
+ * selector; pick keeps a fixed *node (checking it holds every share) or
+ * chooses among the nodes that do, rnd picking one; FAILED_PRECONDITION
+ * naming the selector and the count on each node when none does. */
 int delegate_kx_resolve_node(krun *kr, cep_kube *k, cep_err *err);
 typedef struct kx_place {
 	size_t nsel;
@@ -140,6 +146,14 @@ int delegate_kx_place_add(kx_place *p, size_t sel, const char *node,
     cep_err *err);
 int delegate_kx_place_pick(const kx_place *p, char *node, size_t len,
     uint32_t rnd, cep_err *err);
+/* The share of the one selector of p (want[0] of total[0]) chosen
+ * uniformly among every match on every node, rnd drawing; *out names
+ * each node with its count (> 0), in p's node order, the counts summing
+ * to want[0], each at most that node's matches. FAILED_PRECONDITION when
+ * the pods fall on more than CEP_EXEC_MAX_SPLIT nodes. */
+typedef uint32_t (*kx_rand_fn)(void *arg);
+int delegate_kx_place_split(const kx_place *p, kx_rand_fn rnd, void *arg,
+    cep_exec_split *out, cep_err *err);
 void delegate_kx_place_free(kx_place *p);
 
 /* executor_kube_collect.c: starts one collection thread per connector

@@ -9,9 +9,17 @@
  * every Running match, cep_podtarget_quota) may be taken on any node
  * that holds that many matches, so the runner goes to one such node,
  * chosen at random like Litmus chooses its pods, and chooses the pods
- * there at injection (runner/pod_select.c). A share no single node
- * holds is refused here, before anything is created, with the count on
- * each node.
+ * there at injection (runner/pod_select.c).
+ *
+ * A share no single node holds (and no named pod or node target fixes
+ * the node) is split instead: the pods are chosen here as Litmus chooses
+ * them, uniformly among every Running match on every node, and counted
+ * per node (delegate_kx_place_split); the run then becomes a parent of one
+ * child run per node, each an ordinary run whose runner chooses its
+ * node's count there (runs_split.c). Only a run with one selector is
+ * split: with several, the children would need each selector's pods on
+ * the same nodes, which is refused as before, with the count on each
+ * node.
  */
 #define _GNU_SOURCE
 #include "executor_kube_int.h"
@@ -151,7 +159,68 @@ int delegate_kx_place_pick(const kx_place *p, char *node, size_t len,
 	return CEP_OK;
 }
 
+int delegate_kx_place_split(const kx_place *p, kx_rand_fn rnd, void *arg,
+    cep_exec_split *out, cep_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (p->nsel != 1 || p->want[0] == 0 || p->want[0] > p->total[0])
+		return cep_err_set(err, CEP_INTERNAL,
+		    "a split needs one selector and a share of its matches");
+	/* one slot per match, naming its node: a partial Fisher-Yates
+	 * shuffle takes want of them, each equally likely */
+	size_t total = p->total[0], want = p->want[0];
+	size_t *slot = calloc(total, sizeof(*slot));
+	size_t *got = calloc(p->nnodes, sizeof(*got));
+	if (slot == NULL || got == NULL) {
+		free(slot);
+		free(got);
+		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
+		    "out of memory");
+	}
+	for (size_t i = 0, k = 0; i < p->nnodes; i++)
+		for (size_t j = 0; j < p->nodes[i].n[0]; j++)
+			slot[k++] = i;
+	for (size_t k = 0; k < want; k++) {
+		size_t r = k + rnd(arg) % (total - k), t = slot[k];
+		slot[k] = slot[r];
+		slot[r] = t;
+		got[slot[k]]++;
+	}
+	free(slot);
+	int rv = CEP_OK;
+	for (size_t i = 0; i < p->nnodes && rv == CEP_OK; i++) {
+		if (got[i] == 0)
+			continue;
+		if (out->n == CEP_EXEC_MAX_SPLIT) {
+			rv = cep_err_set(err, CEP_FAILED_PRECONDITION,
+			    "selector %.300s: %zu pods chosen over more than %d "
+			    "nodes, expected at most %d (one child run each)",
+			    p->sel[0], want, CEP_EXEC_MAX_SPLIT,
+			    CEP_EXEC_MAX_SPLIT);
+			break;
+		}
+		snprintf(out->node[out->n], sizeof(out->node[0]), "%s",
+		    p->nodes[i].name);
+		out->count[out->n++] = (uint32_t)got[i];
+	}
+	free(got);
+	snprintf(out->selector, sizeof(out->selector), "%s", p->sel[0]);
+	out->total = want;
+	if (rv != CEP_OK)
+		out->n = 0;
+	return rv;
+}
+
 /* ------------------------------------------------ the run's pod targets */
+
+static uint32_t sys_random(void *arg)
+{
+	(void)arg;
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint32_t)cep_clock_mono_ms();
+	return r;
+}
 
 /* One named target's node into kr->node: all on one node. */
 static int same_node(krun *kr, const char *what, const char *node, cep_err *err)
@@ -233,12 +302,17 @@ int delegate_kx_resolve_node(krun *kr, cep_kube *k, cep_err *err)
 	for (size_t i = 0; i < kr->pods.n && rv == CEP_OK; i++)
 		if (kr->pods.pod[i][0] == '\0')
 			rv = tally_selector(kr, k, i, &p, err);
+	bool fixed = kr->node[0] != '\0';
 	if (rv == CEP_OK && p.nsel > 0) {
-		uint32_t r = 0;
-		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			r = (uint32_t)cep_clock_mono_ms();
-		rv = delegate_kx_place_pick(&p, kr->node, sizeof(kr->node), r,
-		    err);
+		rv = delegate_kx_place_pick(&p, kr->node, sizeof(kr->node),
+		    sys_random(NULL), err);
+		/* one selector no one node holds, nothing fixing the node:
+		 * split across nodes rather than refuse */
+		if (rv == CEP_FAILED_PRECONDITION && !fixed && p.nsel == 1) {
+			*err = (cep_err){0};
+			rv = delegate_kx_place_split(&p, sys_random, NULL,
+			    &kr->split, err);
+		}
 		if (rv != CEP_OK)
 			rv = cep_err_wrap(err, "pod target %s", kr->ns);
 	}

@@ -11,6 +11,9 @@
  * A journal that cannot be read, or does not begin with the run's
  * `created` record, is reported and skipped; it is never deleted.
  *
+ * A parent of runs split across nodes (runs_split.c) has no runner to
+ * adopt: it is loaded with its children's ids and waits for them again.
+ *
  * Kubernetes runs are always adopted: their pod's name and place follow
  * from the run id and the spec, and the kubernetes executor finds out in
  * the background whether the pod is still there (if not, the run ends and
@@ -45,6 +48,31 @@ static void apply_created(cep_run *r, const Cep__V1__RunInfo *ci)
 	snprintf(r->task_id, sizeof(r->task_id), "%s",
 	    ci->task_id ? ci->task_id : "");
 	r->created_ms = ci->created_ms;
+	snprintf(r->parent, sizeof(r->parent), "%s",
+	    ci->parent_run_id ? ci->parent_run_id : "");
+	snprintf(r->node, sizeof(r->node), "%s", ci->node ? ci->node : "");
+}
+
+/* A parent's children (runs_split.c): it runs no runner from then on. */
+static void apply_split(cep_run *r, const Cep__V1__RunSplit *sp)
+{
+	size_t n = sp->n_children;
+	if (n == 0 || n > CEP_EXEC_MAX_SPLIT || r->children != NULL)
+		return;
+	r->children = calloc(n, sizeof(*r->children));
+	if (r->children == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const Cep__V1__RunChild *c = sp->children[i];
+		if (!cep_run_id_parse(&r->children[i].id, c->run_id))
+			snprintf(r->children[i].id.s,
+			    sizeof(r->children[i].id.s), "?");
+		snprintf(r->children[i].node, sizeof(r->children[i].node), "%s",
+		    c->node ? c->node : "");
+		r->children[i].count = c->count;
+	}
+	r->nchildren = n;
+	r->split = true;
 }
 
 static void apply_state(cep_run *r, const Cep__V1__JournalRecord *rec)
@@ -94,6 +122,9 @@ static int replay_cb(const Cep__V1__JournalRecord *rec, void *arg)
 		break;
 	case CEP__V1__JOURNAL_RECORD__REC_DEADLINE_MS:
 		r->deadline_ms = rec->deadline_ms;
+		break;
+	case CEP__V1__JOURNAL_RECORD__REC_SPLIT:
+		apply_split(r, rec->split);
 		break;
 	default: break;
 	}
@@ -181,7 +212,11 @@ static void load_one(cep_delegate *d, const char *id)
 			delegate_run_free(r);
 			return;
 		}
-		resume(d, r);
+		if (r->split) /* a parent runs no runner: its children do */
+			cep_log_info(id, "parent of %zu child run(s)",
+			    r->nchildren);
+		else
+			resume(d, r);
 	}
 	delegate_run_insert(d, r);
 }

@@ -18,6 +18,31 @@ static void fill_fault(Cep__V1__FaultInfo *fi, const cep_run_fault *f)
 	fi->reverted_by = (char *)f->reverted_by;
 }
 
+/* A split run's children (runs_split.c); none when out of memory. */
+static void view_children(cep_run_view *v, const cep_run *r)
+{
+	if (r->nchildren == 0)
+		return;
+	v->ch = calloc(r->nchildren, sizeof(*v->ch));
+	v->chp = calloc(r->nchildren, sizeof(*v->chp));
+	if (v->ch == NULL || v->chp == NULL) {
+		free(v->ch);
+		free(v->chp);
+		v->ch = NULL;
+		v->chp = NULL;
+		return;
+	}
+	for (size_t k = 0; k < r->nchildren; k++) {
+		cep__v1__run_child__init(&v->ch[k]);
+		v->ch[k].run_id = (char *)r->children[k].id.s;
+		v->ch[k].node = (char *)r->children[k].node;
+		v->ch[k].count = r->children[k].count;
+		v->chp[k] = &v->ch[k];
+	}
+	v->info.n_children = r->nchildren;
+	v->info.children = v->chp;
+}
+
 void delegate_run_view_init(cep_run_view *v, const cep_run *r)
 {
 	memset(v, 0, sizeof(*v));
@@ -34,6 +59,9 @@ void delegate_run_view_init(cep_run_view *v, const cep_run *r)
 	i->events = r->last_seq;
 	i->spec_name = (char *)r->spec_name;
 	i->task_id = (char *)r->task_id;
+	i->parent_run_id = (char *)r->parent;
+	i->node = (char *)r->node;
+	view_children(v, r);
 	if (r->nfaults == 0)
 		return;
 	v->fi = calloc(r->nfaults, sizeof(*v->fi));
@@ -58,6 +86,10 @@ void delegate_run_view_fini(cep_run_view *v)
 {
 	free(v->fi);
 	free(v->fip);
+	free(v->ch);
+	free(v->chp);
 	v->fi = NULL;
 	v->fip = NULL;
+	v->ch = NULL;
+	v->chp = NULL;
 }

@@ -55,6 +55,7 @@ void delegate_run_free(cep_run *r)
 	for (size_t i = 0; i < r->nfaults; i++)
 		cep__v1__fault_record__free_unpacked(r->faults[i].rec, NULL);
 	free(r->faults);
+	free(r->children);
 	free(r->spec_yaml);
 	free(r);
 }

@@ -89,13 +89,15 @@ static cep_run *new_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	return r;
 }
 
-/* d->mu held; the experiment passed the policy (check_policy). */
+/* d->mu held; the experiment passed the policy (check_policy). parent:
+ * a child run (delegate_submit_child), its runner on node. */
 static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
-    size_t len, const char *spec_name, const char *task_id, cep_run_id *run_id,
-    cep_err *err)
+    size_t len, const char *spec_name, const char *task_id,
+    const cep_run *parent, const char *node, cep_run_id *run_id, cep_err *err)
 {
-	int rv = delegate_policy_check_active(&d->cfg.policy,
-	    delegate_run_active_count(d), err);
+	int rv = parent != NULL ? CEP_OK :
+	                          delegate_policy_check_active(&d->cfg.policy,
+	                              delegate_run_active_count(d), err);
 	if (rv == CEP_OK)
 		rv = delegate_disk_room(d, err);
 	if (rv != CEP_OK)
@@ -104,6 +106,11 @@ static int create_run(cep_delegate *d, const cep_exp *exp, const char *yaml,
 	if (r == NULL)
 		return cep_err_set(err, CEP_RESOURCE_EXHAUSTED,
 		    "out of memory");
+	if (parent != NULL) { /* before journal_start: `created` names them */
+		snprintf(r->parent, sizeof(r->parent), "%s", parent->id.s);
+		snprintf(r->node, sizeof(r->node), "%s", node);
+		r->deadline_ms = parent->deadline_ms;
+	}
 	char dir[4096];
 	rv = delegate_run_dir(d, r->id.s, NULL, dir, sizeof(dir), err);
 	if (rv == CEP_OK)
@@ -187,12 +194,25 @@ int delegate_submit(cep_delegate *d, const char *yaml, size_t len,
 		rv = cep_err_set(err, CEP_UNAVAILABLE,
 		    "the delegate is stopping");
 	else
-		rv = create_run(d, exp, yaml, len, spec_name, task_id, run_id,
-		    err);
+		rv = create_run(d, exp, yaml, len, spec_name, task_id, NULL,
+		    NULL, run_id, err);
 	pthread_mutex_unlock(&d->mu);
 	cep_exp_free(exp);
 	if (rv != CEP_OK)
 		cep_log_info(NULL, "submit of %s refused: %s", spec_name,
 		    err->msg);
+	return rv;
+}
+
+int delegate_submit_child(cep_delegate *d, const cep_run *parent,
+    const char *yaml, const char *node, cep_run_id *run_id, cep_err *err)
+{
+	cep_exp *exp = NULL;
+	/* parsed again: a child's text must be an experiment as any other */
+	int rv = parse_spec(yaml, strlen(yaml), parent->spec_name, &exp, err);
+	if (rv == CEP_OK)
+		rv = create_run(d, exp, yaml, strlen(yaml), parent->spec_name,
+		    "", parent, node, run_id, err);
+	cep_exp_free(exp);
 	return rv;
 }

@@ -2,6 +2,7 @@
  * Submit refusals, a run's whole lifecycle, Follow, Abort, List/Status and
  * runner calls that must be refused. */
 #define _GNU_SOURCE
+#include "delegate_int.h"
 #include "fixture.h"
 
 TestSuite(runs, .init = setup, .fini = teardown, .timeout = 60);
@@ -370,4 +371,24 @@ Test(runs, refuses_a_ca_key_others_can_read)
 	cr_assert_eq(rv, CEP_PERMISSION_DENIED, "%d %s", rv, err.msg);
 	cr_assert(strstr(err.msg, "ca.key") != NULL, "%s", err.msg);
 	cr_assert_null(d2);
+}
+
+/* A parent split across nodes takes the worst of its children's final
+ * states (runs_split.c): FAILED over ABORTED and ERROR over PASSED, the
+ * first child of the worst rank deciding. */
+Test(runs_split, the_worst_child_decides)
+{
+	const Cep__V1__RunState P = CEP__V1__RUN_STATE__RUN_PASSED,
+	                        F = CEP__V1__RUN_STATE__RUN_FAILED,
+	                        A = CEP__V1__RUN_STATE__RUN_ABORTED,
+	                        E = CEP__V1__RUN_STATE__RUN_ERROR;
+	cr_assert_eq(delegate_split_worst((Cep__V1__RunState[]){P, P}, 2), 0);
+	cr_assert_eq(delegate_split_worst((Cep__V1__RunState[]){P, E}, 2), 1);
+	cr_assert_eq(delegate_split_worst((Cep__V1__RunState[]){A, P}, 2), 0);
+	cr_assert_eq(delegate_split_worst((Cep__V1__RunState[]){E, F, A}, 3),
+	    1);
+	cr_assert_eq(delegate_split_worst((Cep__V1__RunState[]){P, A, E}, 3),
+	    1);
+	cr_assert_eq(delegate_split_worst((Cep__V1__RunState[]){P, P, F}, 3),
+	    2);
 }

@@ -413,3 +413,56 @@ Test(exp_kube, container_kill)
 	                "signal: SIGSEGV}\n",
 	    "spec.faults[0].signal");
 }
+
+/* A child's experiment when a selector's share is split across nodes
+ * (exp_split.c): the node-level faults on the selector take the child's
+ * count instead of their percentage or count; probes and the rest stay;
+ * the text is an experiment again. */
+Test(exp_kube, split_spec_takes_the_count)
+{
+	const char *text = KUBE
+	    "  faults:\n"
+	    "    - {name: cut, type: network-loss, labelSelector: app=web, "
+	    "percentage: 50, percent: 100}\n"
+	    "    - name: slow\n"
+	    "      type: network-latency\n"
+	    "      labelSelector: app=web\n"
+	    "      count: 3\n"
+	    "      delay: 100ms\n";
+	char *out = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_exp_split_spec(text, strlen(text), "app=web", 2, &out,
+	                 &err),
+	    CEP_OK, "%s", err.msg);
+	cep_exp *e = parse_ok(out);
+	cr_assert_eq(cep_exp_nfaults(e), 2, "%s", out);
+	for (size_t i = 0; i < 2; i++) {
+		const cep_exp_item *it = cep_exp_fault(e, i);
+		cr_assert_eq(cep_exp_int(it, "count"), 2, "%s", out);
+		cr_assert_eq(cep_exp_str(it, "percentage"), NULL, "%s", out);
+		cr_assert_str_eq(cep_exp_str(it, "labelSelector"), "app=web");
+	}
+	cr_assert_str_eq(cep_exp_namespace(e), "shop");
+	cep_exp_free(e);
+	free(out);
+}
+
+/* Any other fault would act once per child: refused, naming it. */
+Test(exp_kube, split_spec_refuses_other_faults)
+{
+	const char *text = KUBE
+	    "  faults:\n"
+	    "    - {name: cut, type: network-loss, labelSelector: app=web, "
+	    "percentage: 50}\n"
+	    "    - {name: kill, type: pod-delete, labelSelector: app=web, "
+	    "count: 1}\n";
+	char *out = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_exp_split_spec(text, strlen(text), "app=web", 1, &out,
+	                 &err),
+	    CEP_FAILED_PRECONDITION);
+	cr_assert_null(out);
+	assert_contains(err.msg,
+	    "fault kill (pod-delete) is not a node-level "
+	    "fault on selector app=web");
+}
