@@ -466,3 +466,39 @@ Test(exp_kube, split_spec_refuses_other_faults)
 	    "fault kill (pod-delete) is not a node-level "
 	    "fault on selector app=web");
 }
+
+/* A run keeps the text it was given: a ChaosEngine's children run the
+ * native experiment it converts to, with the child's count. */
+Test(exp_kube, split_spec_of_a_chaos_engine)
+{
+	const char *engine =
+	    "apiVersion: litmuschaos.io/v1alpha1\n"
+	    "kind: ChaosEngine\n"
+	    "metadata: {name: loss, namespace: shop, annotations: "
+	    "{cep.io/connector: testk}}\n"
+	    "spec:\n"
+	    "  engineState: active\n"
+	    "  appinfo: {appns: shop, applabel: app=web, appkind: "
+	    "statefulset}\n"
+	    "  chaosServiceAccount: litmus-admin\n"
+	    "  experiments:\n"
+	    "    - name: pod-network-loss\n"
+	    "      spec:\n"
+	    "        components:\n"
+	    "          env:\n"
+	    "            - {name: TOTAL_CHAOS_DURATION, value: \"3\"}\n"
+	    "            - {name: PODS_AFFECTED_PERC, value: \"50\"}\n";
+	char *out = NULL;
+	cep_err err = {0};
+	cr_assert_eq(cep_exp_split_spec(engine, strlen(engine), "app=web", 1,
+	                 &out, &err),
+	    CEP_OK, "%s", err.msg);
+	cep_exp *e = parse_ok(out);
+	cr_assert_eq(cep_exp_nfaults(e), 1, "%s", out);
+	const cep_exp_item *it = cep_exp_fault(e, 0);
+	cr_assert_eq(cep_exp_int(it, "count"), 1, "%s", out);
+	cr_assert_eq(cep_exp_str(it, "percentage"), NULL, "%s", out);
+	cr_assert_str_eq(cep_exp_str(it, "labelSelector"), "app=web");
+	cep_exp_free(e);
+	free(out);
+}
