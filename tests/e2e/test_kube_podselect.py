@@ -15,8 +15,9 @@ there and is chosen there (count 1 on 1+1 pods: either node; count 2 on
 2+1 pods: the node with two); a share no one node holds is split into a
 parent run with one child run per node, each with its runner Pod on its
 node, its own records, revert and cleanup runner; the parent ends with
-the worst child's verdict, its abort aborts the children, and a split
-over policy.kubernetes.maxTargets is refused (docs/kubernetes.md).
+the worst child's verdict, its abort aborts the children, an unmodified
+ChaosEngine is split the same way, and a split over
+policy.kubernetes.maxTargets is refused (docs/kubernetes.md).
 Needs root.
 """
 import glob
@@ -27,7 +28,7 @@ import signal
 import unittest
 
 from cep_e2e import wait_until
-from kube_e2e import wait_proc
+from kube_e2e import CONNECTOR, NS, wait_proc
 import test_kube_podtarget as podtarget
 from test_kube_podtarget import PodTargetCase, experiment
 
@@ -220,6 +221,51 @@ class SelectedPodsOnTwoNodes(SelectedPods):
         self.assert_record_on_its_node(kids, "runner")
         self.assert_nothing_left()
 
+    def test_chaos_engine_share_is_split(self):
+        """An unmodified ChaosEngine whose PODS_AFFECTED_PERC no one node
+        holds is split the same way: its children run the native
+        experiment it converts to (docs/litmus.md)."""
+        pids = {n: self.pod_pid(n) for n in self.pods + ("other-0",)}
+        self.before = {r["run_id"] for r in self.app.runs()}
+        engine = f"""apiVersion: litmuschaos.io/v1alpha1
+kind: ChaosEngine
+metadata:
+  name: split-loss
+  namespace: {NS}
+  annotations:
+    cep.io/connector: {CONNECTOR}
+spec:
+  engineState: active
+  appinfo: {{appns: {NS}, applabel: app=web, appkind: statefulset}}
+  chaosServiceAccount: litmus-admin
+  experiments:
+    - name: pod-network-loss
+      spec:
+        components:
+          env:
+            - {{name: TOTAL_CHAOS_DURATION, value: "6"}}
+            - {{name: PODS_AFFECTED_PERC, value: "100"}}
+"""
+        p = self.app.run_async(self.app.write("engine.yaml", engine))
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        run = wait_until(lambda: next((x for x in self.app.runs() if x["run_id"] not in self.before
+                                       and "parent_run_id" not in x), None), 30, 0.1)
+        self.assertIsNotNone(run, "no new run appeared:\n" + self.env.logs())
+        self.last_run = run["run_id"]
+        kids = self.assert_split(self.last_run)
+        self.assert_runner_pods_on_their_nodes(kids)
+        both = wait_until(lambda: all(self.cep_tables(pids[n]) for n in self.pods), 60, 0.2)
+        self.assertTrue(both, "not in every chosen pod's netns:\n" + self.env.logs())
+        run, text = self.finish(p, self.last_run)
+        self.assertEqual(run["state"], "PASSED", text)
+        for node, child in kids.items():
+            pod = next(n for n, at in self.HOME_NODE.items() if at == node)
+            recs = self.records(child)
+            self.assertEqual([k.split("/", 1)[1] for k in recs], [pod], json.dumps(recs))
+        for n in self.pods:
+            self.assertEqual(self.cep_tables(pids[n]), [], n + "\n" + text)
+        self.assert_nothing_left()
+
     def test_count_1_one_pod_only(self):
         """Either node: one run, no children, the undo naming the chosen
         pod's own node (a share one node holds is not split)."""
@@ -343,6 +389,7 @@ class SplitOverMaxTargets(SelectedPodsOnTwoNodes):
     test_abort_of_the_parent_aborts_every_child = None
     test_kill9_cleanup_runner_undoes_every_pod = None
     test_delegate_kill9_parent_waits_again = None
+    test_chaos_engine_share_is_split = None
 
 
 class SelectedPodsTwoOfThree(SelectedPods):
