@@ -107,7 +107,11 @@ int delegate_split_start(cep_delegate *d, cep_run *r, const cep_exec_split *sp,
 	r->nchildren = sp->n;
 	r->split = true;
 	r->identity_uri[0] = '\0'; /* no runner: nothing to grant */
-	(void)journal_split(d, r, err);
+	/* The children exist and run either way; unjournaled, a restarted
+	 * delegate finds them on their own and this parent runner-less. */
+	cep_err jerr = {0};
+	if (journal_split(d, r, &jerr) != CEP_OK)
+		cep_log_warn(r->id.s, "journaling the split: %s", jerr.msg);
 	char why[512];
 	size_t l = (size_t)snprintf(why, sizeof(why),
 	    "selector %.200s: %zu pods across %zu nodes:", sp->selector,
