@@ -966,7 +966,15 @@ void cep_rpc_server_free(cep_rpc_server *s)
 		pthread_mutex_unlock(&s->mtx);
 		if (rc == NULL)
 			break;
-		nng_aio_free(rc->aio); /* waits for its callback */
+		nng_aio_stop(rc->aio); /* waits for its callback */
+		/* A reply sent from a callback racing ctxs_stop: nng 1.5.2
+		 * refuses a send on a stopped aio without calling back, so
+		 * the message is still the aio's (a sent or failed one is
+		 * not: nng takes it, or ctx_cb frees it) */
+		nng_msg *left = nng_aio_get_msg(rc->aio);
+		if (left != NULL)
+			nng_msg_free(left);
+		nng_aio_free(rc->aio);
 		free(rc);
 	}
 	if (s->tcp_cfg != NULL)
