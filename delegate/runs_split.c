@@ -70,11 +70,16 @@ int delegate_split_start(cep_delegate *d, cep_run *r, const cep_exec_split *sp,
     cep_err *err)
 {
 	int rv = check_policy(d, sp, err);
+	cep_exp *e = NULL;
+	if (rv == CEP_OK)
+		rv = cep_exp_parse(r->spec_yaml, strlen(r->spec_yaml),
+		    r->spec_name, &e, NULL, err);
 	char *yaml[CEP_EXEC_MAX_SPLIT] = {0};
 	/* every child's text before any child exists: all or none */
 	for (size_t i = 0; i < sp->n && rv == CEP_OK; i++)
-		rv = cep_exp_split_spec(r->spec_yaml, strlen(r->spec_yaml),
-		    sp->selector, sp->count[i], &yaml[i], err);
+		rv = cep_exp_split_spec(e, sp->selector, sp->count[i], &yaml[i],
+		    err);
+	cep_exp_free(e);
 	cep_run_child *kids = rv == CEP_OK ? calloc(sp->n, sizeof(*kids)) :
 	                                     NULL;
 	if (rv == CEP_OK && kids == NULL)

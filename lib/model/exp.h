@@ -158,11 +158,12 @@ typedef struct cep_exp_type_spec {
 const cep_exp_type_spec *cep_exp_fault_spec(const char *type);
 
 /* exp_split.c: a child's experiment when the share of selector is split
- * across nodes: yaml with every fault a node-level one (pod_target) on
+ * across nodes: e's text (for a ChaosEngine, the native experiment it
+ * converts to) with every fault a node-level one (pod_target) on
  * selector, each now taking `count` pods (percentage dropped), or
  * FAILED_PRECONDITION naming the first fault that is not; *out malloc'd. */
-int cep_exp_split_spec(const char *yaml, size_t len, const char *selector,
-    uint32_t count, char **out, cep_err *err);
+int cep_exp_split_spec(const cep_exp *e, const char *selector, uint32_t count,
+    char **out, cep_err *err);
 const cep_exp_type_spec *cep_exp_probe_spec(const char *type);
 const cep_exp_param_spec *cep_exp_probe_common(void);
 

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "litmus.h"
 #include "yamldoc.h"
 
 /* The value of key in mapping node idx, 0 if absent; *pair its pair. */
@@ -118,19 +117,14 @@ static int rewrite(yaml_document_t *doc, const char *selector, uint32_t count,
 	return CEP_OK;
 }
 
-/* A run keeps the text it was given: a ChaosEngine's children are the
- * native experiment it converts to (what cep_exp_parse runs). */
-static bool is_engine(yaml_document_t *doc)
-{
-	int root = yaml_document_get_root_node(doc) ? 1 : 0;
-	const char *kind = scalar(doc, map_get(doc, root, "kind", NULL));
-	return kind != NULL && strcmp(kind, "ChaosEngine") == 0;
-}
-
-int cep_exp_split_spec(const char *yaml, size_t len, const char *selector,
-    uint32_t count, char **out, cep_err *err)
+int cep_exp_split_spec(const cep_exp *e, const char *selector, uint32_t count,
+    char **out, cep_err *err)
 {
 	*out = NULL;
+	/* the parsed experiment's text: a ChaosEngine's is already the
+	 * native experiment it converts to */
+	const char *yaml = cep_exp_source(e);
+	size_t len = strlen(yaml);
 	if (len > CEP_YAML_MAX_BYTES)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "experiment over 1 MiB");
@@ -145,17 +139,6 @@ int cep_exp_split_spec(const char *yaml, size_t len, const char *selector,
 	if (!loaded)
 		return cep_err_set(err, CEP_INVALID_ARGUMENT,
 		    "the experiment does not parse");
-	if (is_engine(&doc)) {
-		yaml_document_delete(&doc);
-		char *native = NULL;
-		int rv = cep_litmus_convert(yaml, len, "ChaosEngine", &native,
-		    NULL, err);
-		if (rv == CEP_OK)
-			rv = cep_exp_split_spec(native, strlen(native),
-			    selector, count, out, err);
-		free(native);
-		return rv;
-	}
 	int rv = rewrite(&doc, selector, count, err);
 	if (rv != CEP_OK) {
 		yaml_document_delete(&doc);

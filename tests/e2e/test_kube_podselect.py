@@ -58,6 +58,19 @@ class SelectedPods(PodTargetCase):
         self.last_run = self.env.new_run_id(before)
         return p, self.last_run, pids
 
+    def start_parent(self, name, text):
+        """Runs text; returns (popen, the id of the new run that has no
+        parent, {pod: pid}): a split's parent, its children appear later."""
+        pids = {n: self.pod_pid(n) for n in self.pods + ("other-0",)}
+        self.before = {r["run_id"] for r in self.app.runs()}
+        p = self.app.run_async(self.app.write(name, text))
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
+        run = wait_until(lambda: next((x for x in self.app.runs() if x["run_id"] not in self.before
+                                       and "parent_run_id" not in x), None), 30, 0.1)
+        self.assertIsNotNone(run, "no new run appeared:\n" + self.env.logs())
+        self.last_run = run["run_id"]
+        return p, self.last_run, pids
+
     def finish(self, p, run_id):
         rc, out, err = wait_proc(p, 120)
         run = {r["run_id"]: r for r in self.app.runs()}[run_id]
@@ -146,17 +159,8 @@ class SelectedPodsOnTwoNodes(SelectedPods):
     def run_fault(self, how, duration="6s"):
         """As SelectedPods', but the id is the parent's: the run without a
         parent among the new ones (its children appear a moment later)."""
-        pids = {n: self.pod_pid(n) for n in self.pods + ("other-0",)}
-        before = {r["run_id"] for r in self.app.runs()}
         spec = experiment("sel", None, duration, f"labelSelector: app=web\n      {how}")
-        p = self.app.run_async(self.app.write("sel.yaml", spec))
-        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
-        run = wait_until(lambda: next((x for x in self.app.runs() if x["run_id"] not in before
-                                       and "parent_run_id" not in x), None), 30, 0.1)
-        self.assertIsNotNone(run, "no new run appeared:\n" + self.env.logs())
-        self.last_run = run["run_id"]
-        self.before = before
-        return p, self.last_run, pids
+        return self.start_parent("sel.yaml", spec)
 
     def children(self, parent):
         """{node: child run} once the parent names its children, each
@@ -225,8 +229,6 @@ class SelectedPodsOnTwoNodes(SelectedPods):
         """An unmodified ChaosEngine whose PODS_AFFECTED_PERC no one node
         holds is split the same way: its children run the native
         experiment it converts to (docs/litmus.md)."""
-        pids = {n: self.pod_pid(n) for n in self.pods + ("other-0",)}
-        self.before = {r["run_id"] for r in self.app.runs()}
         engine = f"""apiVersion: litmuschaos.io/v1alpha1
 kind: ChaosEngine
 metadata:
@@ -246,12 +248,7 @@ spec:
             - {{name: TOTAL_CHAOS_DURATION, value: "6"}}
             - {{name: PODS_AFFECTED_PERC, value: "100"}}
 """
-        p = self.app.run_async(self.app.write("engine.yaml", engine))
-        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate()))
-        run = wait_until(lambda: next((x for x in self.app.runs() if x["run_id"] not in self.before
-                                       and "parent_run_id" not in x), None), 30, 0.1)
-        self.assertIsNotNone(run, "no new run appeared:\n" + self.env.logs())
-        self.last_run = run["run_id"]
+        p, _, pids = self.start_parent("engine.yaml", engine)
         kids = self.assert_split(self.last_run)
         self.assert_runner_pods_on_their_nodes(kids)
         both = wait_until(lambda: all(self.cep_tables(pids[n]) for n in self.pods), 60, 0.2)

@@ -431,9 +431,10 @@ Test(exp_kube, split_spec_takes_the_count)
 	    "      delay: 100ms\n";
 	char *out = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_exp_split_spec(text, strlen(text), "app=web", 2, &out,
-	                 &err),
-	    CEP_OK, "%s", err.msg);
+	cep_exp *in = parse_ok(text);
+	cr_assert_eq(cep_exp_split_spec(in, "app=web", 2, &out, &err), CEP_OK,
+	    "%s", err.msg);
+	cep_exp_free(in);
 	cep_exp *e = parse_ok(out);
 	cr_assert_eq(cep_exp_nfaults(e), 2, "%s", out);
 	for (size_t i = 0; i < 2; i++) {
@@ -453,22 +454,23 @@ Test(exp_kube, split_spec_refuses_other_faults)
 	const char *text = KUBE
 	    "  faults:\n"
 	    "    - {name: cut, type: network-loss, labelSelector: app=web, "
-	    "percentage: 50}\n"
+	    "percentage: 50, percent: 100}\n"
 	    "    - {name: kill, type: pod-delete, labelSelector: app=web, "
 	    "count: 1}\n";
 	char *out = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_exp_split_spec(text, strlen(text), "app=web", 1, &out,
-	                 &err),
+	cep_exp *in = parse_ok(text);
+	cr_assert_eq(cep_exp_split_spec(in, "app=web", 1, &out, &err),
 	    CEP_FAILED_PRECONDITION);
+	cep_exp_free(in);
 	cr_assert_null(out);
 	assert_contains(err.msg,
 	    "fault kill (pod-delete) is not a node-level "
 	    "fault on selector app=web");
 }
 
-/* A run keeps the text it was given: a ChaosEngine's children run the
- * native experiment it converts to, with the child's count. */
+/* A ChaosEngine parses as the native experiment it converts to: its
+ * children run that, with the child's count. */
 Test(exp_kube, split_spec_of_a_chaos_engine)
 {
 	const char *engine =
@@ -490,9 +492,10 @@ Test(exp_kube, split_spec_of_a_chaos_engine)
 	    "            - {name: PODS_AFFECTED_PERC, value: \"50\"}\n";
 	char *out = NULL;
 	cep_err err = {0};
-	cr_assert_eq(cep_exp_split_spec(engine, strlen(engine), "app=web", 1,
-	                 &out, &err),
-	    CEP_OK, "%s", err.msg);
+	cep_exp *in = parse_ok(engine);
+	cr_assert_eq(cep_exp_split_spec(in, "app=web", 1, &out, &err), CEP_OK,
+	    "%s", err.msg);
+	cep_exp_free(in);
 	cep_exp *e = parse_ok(out);
 	cr_assert_eq(cep_exp_nfaults(e), 1, "%s", out);
 	const cep_exp_item *it = cep_exp_fault(e, 0);
